@@ -1,0 +1,1 @@
+//! attribute: see ARCHITECTURE.md.

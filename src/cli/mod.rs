@@ -1,0 +1,39 @@
+//! One file per subcommand, plus the shared exit-code handling.
+
+pub mod analyze;
+
+use std::process::ExitCode;
+
+/// Documented exit codes (see README.md).
+pub mod exit {
+    /// Everything completed and nothing odd was found.
+    pub const OK: u8 = 0;
+    /// The work completed, but anomalies were recorded (damaged or odd input).
+    pub const ANOMALIES: u8 = 1;
+    /// A usage error or an environment error (unreadable input, unwritable output).
+    pub const ERROR: u8 = 2;
+    /// A check failed: verification found a difference, a letter is incomplete.
+    pub const CHECK_FAILED: u8 = 3;
+}
+
+/// Turns a subcommand's outcome into the process exit code, printing errors with
+/// their whole context chain.
+pub fn finish(result: anyhow::Result<u8>) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::from(exit::OK);
+            }
+            eprintln!("whohosts: error: {e:#}");
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,1 @@
+//! decode: see ARCHITECTURE.md.

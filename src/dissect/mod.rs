@@ -1,0 +1,1 @@
+//! dissect: see ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+//! evidence: see ARCHITECTURE.md.

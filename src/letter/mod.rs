@@ -1,0 +1,1 @@
+//! letter: see ARCHITECTURE.md.

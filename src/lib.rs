@@ -1,0 +1,18 @@
+//! whohosts: find who hosts the services seen in a packet capture.
+//!
+//! The pipeline runs in stages, one module each, every stage pointing only back
+//! toward earlier ones (see `ARCHITECTURE.md`):
+//! capture -> decode -> flow -> dissect -> services -> attribute -> report / letter,
+//! with `evidence` hashing and sealing alongside.
+#![forbid(unsafe_code)]
+
+pub mod attribute;
+pub mod capture;
+pub mod decode;
+pub mod dissect;
+pub mod evidence;
+pub mod flow;
+pub mod letter;
+pub mod model;
+pub mod report;
+pub mod services;

@@ -1,0 +1,238 @@
+//! Plain shared types that every stage passes around: timestamps, frame references,
+//! flow keys, anomalies and provenance. No logic beyond formatting and ordering.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::net::IpAddr;
+
+/// A capture timestamp: seconds and nanoseconds since the Unix epoch, UTC.
+///
+/// Kept as integers so that reports are byte-identical for the same input
+/// (no floating point rounding), and formatted as RFC 3339 on output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    pub secs: i64,
+    pub nanos: u32,
+}
+
+impl Timestamp {
+    pub const fn new(secs: i64, nanos: u32) -> Self {
+        Timestamp { secs, nanos }
+    }
+
+    /// Nanoseconds since the epoch, for arithmetic.
+    pub fn as_nanos(self) -> i128 {
+        i128::from(self.secs) * 1_000_000_000 + i128::from(self.nanos)
+    }
+
+    /// Signed difference `self - earlier` in nanoseconds.
+    pub fn nanos_since(self, earlier: Timestamp) -> i128 {
+        self.as_nanos() - earlier.as_nanos()
+    }
+
+    /// RFC 3339 in UTC with nanosecond precision, e.g. `2026-11-21T10:00:00.123456789Z`.
+    /// Out-of-range values (a hostile capture can claim any time) print the raw seconds.
+    pub fn rfc3339(self) -> String {
+        match time::OffsetDateTime::from_unix_timestamp(self.secs) {
+            Ok(t) => format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                self.nanos
+            ),
+            Err(_) => format!("@{}.{:09}", self.secs, self.nanos),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rfc3339())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.rfc3339())
+    }
+}
+
+/// Where a finding comes from: which capture (index into the report's `captures[]`),
+/// which frame (1-based, as Wireshark numbers them), the byte offset of the frame's
+/// record in the (decompressed) capture stream, and the frame's timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct FrameRef {
+    pub capture: u32,
+    pub frame: u64,
+    pub offset: u64,
+    pub ts: Timestamp,
+}
+
+/// The transport of a conversation. `Ip` is the network-layer conversation, as
+/// tshark's `conv,ip` / `conv,ipv6` tables count it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Tcp,
+    Udp,
+    Ip,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Ip => "ip",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One side of a conversation. `port` is `None` for network-layer conversations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.ip, self.port) {
+            (IpAddr::V6(ip), Some(p)) => write!(f, "[{ip}]:{p}"),
+            (ip, Some(p)) => write!(f, "{ip}:{p}"),
+            (ip, None) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// Direction-independent key of a conversation: the two endpoints in a canonical
+/// order (lower first), so that both directions of a flow find the same entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowKey {
+    pub transport: Transport,
+    pub lo: Endpoint,
+    pub hi: Endpoint,
+}
+
+impl FlowKey {
+    /// Returns the key and whether `src` is the `lo` side.
+    pub fn new(transport: Transport, src: Endpoint, dst: Endpoint) -> (FlowKey, bool) {
+        if src <= dst {
+            (
+                FlowKey {
+                    transport,
+                    lo: src,
+                    hi: dst,
+                },
+                true,
+            )
+        } else {
+            (
+                FlowKey {
+                    transport,
+                    lo: dst,
+                    hi: src,
+                },
+                false,
+            )
+        }
+    }
+}
+
+/// How serious an anomaly is for the analysis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Something odd in the traffic itself; the analysis is complete.
+    Notice,
+    /// Part of the capture could not be analysed (truncation, unknown link type, ...).
+    Damage,
+}
+
+/// A problem found in the input, kept as data and reported with its place.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Anomaly {
+    /// Index of the capture in the report's `captures[]`.
+    pub capture: u32,
+    /// 1-based frame number, when the problem belongs to a frame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<u64>,
+    /// Byte offset in the (decompressed) capture stream where the problem starts.
+    pub offset: u64,
+    pub severity: Severity,
+    /// Stable machine-readable code, e.g. `pcap.truncated_record`.
+    pub code: &'static str,
+    /// What was expected and what was found, for a person.
+    pub message: String,
+}
+
+/// How strong an attribution or a binding is; ordered weakest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    Weak,
+    Medium,
+    Strong,
+}
+
+/// Where an attribution came from: a named source with its version and digest.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Provenance {
+    /// Source name, e.g. `aws-ip-ranges`, `dbip-asn-lite`, `dns-answer`.
+    pub source: String,
+    /// Version or date of the source (feed creation date, database build date).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// SHA-256 of the source file, when it is a file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_formats_as_rfc3339_utc_with_nanoseconds() {
+        assert_eq!(
+            Timestamp::new(0, 5).rfc3339(),
+            "1970-01-01T00:00:00.000000005Z"
+        );
+        assert_eq!(
+            Timestamp::new(1_700_000_000, 123_456_000).rfc3339(),
+            "2023-11-14T22:13:20.123456000Z"
+        );
+    }
+
+    #[test]
+    fn timestamp_out_of_range_does_not_panic() {
+        assert!(Timestamp::new(i64::MAX, 0).rfc3339().starts_with('@'));
+    }
+
+    #[test]
+    fn flow_key_is_the_same_in_both_directions() {
+        let a = Endpoint {
+            ip: "10.0.0.1".parse().unwrap(),
+            port: Some(1000),
+        };
+        let b = Endpoint {
+            ip: "10.0.0.2".parse().unwrap(),
+            port: Some(80),
+        };
+        let (k1, d1) = FlowKey::new(Transport::Tcp, a, b);
+        let (k2, d2) = FlowKey::new(Transport::Tcp, b, a);
+        assert_eq!(k1, k2);
+        assert_ne!(d1, d2);
+    }
+}

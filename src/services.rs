@@ -1,0 +1,1 @@
+//! services: endpoints and names grouped into the services a user sees.
