@@ -255,7 +255,7 @@ pub fn analyze_capture(
     for (code, n) in log.suppressed {
         *merged.suppressed.entry(code).or_default() += n;
     }
-    merged.kept.sort_by_key(|a| (a.offset, a.frame));
+    merged.kept.sort_by_key(|a| (a.offset, a.frame.is_none()));
 
     let summary = reader.summary();
     drop(reader);
