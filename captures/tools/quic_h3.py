@@ -4,7 +4,7 @@
 Used only to record real QUIC traffic on loopback for the capture fixtures.
 The client binds to a chosen source address (aioquic's own connect() binds
 to "::"), sends one GET with SNI set to --sni, prints the status and exits.
-The server answers every GET with a short text body and exits after
+Both ends offer QUIC version 1 only. The server answers every GET with a short text body and exits after
 --lifetime seconds.
 """
 import argparse
@@ -20,6 +20,7 @@ from aioquic.h3.events import DataReceived, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
 from aioquic.quic.events import ProtocolNegotiated
+from aioquic.quic.packet import QuicProtocolVersion
 
 BODY = b"MT Reloaded asset index\nmaps/tortuga.bin 4812 bytes\nships/galleon.bin 2210 bytes\n"
 
@@ -84,6 +85,8 @@ class ClientProtocol(QuicConnectionProtocol):
 
 async def run_server(a):
     cfg = QuicConfiguration(is_client=False, alpn_protocols=H3_ALPN)
+    # QUIC v1 only: otherwise aioquic upgrades to v2 (RFC 9368/9369).
+    cfg.supported_versions = [QuicProtocolVersion.VERSION_1]
     cfg.load_cert_chain(a.cert, a.key)
     server = await serve(a.host, a.port, configuration=cfg, create_protocol=ServerProtocol)
     await asyncio.sleep(a.lifetime)
@@ -93,6 +96,7 @@ async def run_server(a):
 async def run_client(a):
     cfg = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=a.sni)
     cfg.verify_mode = ssl.CERT_NONE
+    cfg.supported_versions = [QuicProtocolVersion.VERSION_1]
     fam = socket.AF_INET6 if ":" in a.host else socket.AF_INET
     sock = socket.socket(fam, socket.SOCK_DGRAM)
     sock.bind((a.bind, 0))
