@@ -327,6 +327,10 @@ $PT relink demo.pcap demo-null.pcap null
 $PT relink demo.pcap demo-loop.pcap loop
 $PT relink demo.pcap demo-vlan.pcap vlan
 $PT relink demo.pcap demo-qinq.pcap qinq
+# The demo is IPv4 only; the IPv6 capture exercises the IPv6 family values.
+$PT relink ipv6.pcap ipv6-raw.pcap raw
+$PT relink ipv6.pcap ipv6-null.pcap null
+$PT relink ipv6.pcap ipv6-loop.pcap loop
 gzip -9 -n -c demo.pcap >demo.pcap.gz
 zstd -q -f -19 demo.pcap -o demo.pcap.zst
 # Two sections: two pcapng files back to back (each begins with its own SHB).
