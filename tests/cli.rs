@@ -44,15 +44,30 @@ fn json_report_is_versioned_and_byte_identical_across_runs() {
     assert_eq!(v["schema"], "whohosts.report/1");
     let cap = &v["captures"][0];
     for key in [
-        "path", "format", "link_types", "packets", "bytes", "first_seen", "last_seen", "sha256",
+        "path",
+        "format",
+        "link_types",
+        "packets",
+        "bytes",
+        "first_seen",
+        "last_seen",
+        "sha256",
         "anomalies",
     ] {
         assert!(!cap[key].is_null(), "captures[0].{key} missing");
     }
     let conv = &v["conversations"][0];
     for key in [
-        "transport", "a", "b", "frames_a_to_b", "bytes_a_to_b", "frames_b_to_a", "bytes_b_to_a",
-        "first_seen", "last_seen", "first_frame",
+        "transport",
+        "a",
+        "b",
+        "frames_a_to_b",
+        "bytes_a_to_b",
+        "frames_b_to_a",
+        "bytes_b_to_a",
+        "first_seen",
+        "last_seen",
+        "first_frame",
     ] {
         assert!(!conv[key].is_null(), "conversations[0].{key} missing");
     }
@@ -68,9 +83,15 @@ fn capture_sha256_equals_sha256sum_of_the_file() {
         .assert()
         .code(0);
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    let sum = std::process::Command::new("sha256sum").arg(demo()).output().unwrap();
+    let sum = std::process::Command::new("sha256sum")
+        .arg(demo())
+        .output()
+        .unwrap();
     let expected = String::from_utf8_lossy(&sum.stdout);
-    assert_eq!(v["captures"][0]["sha256"].as_str().unwrap(), expected.split_whitespace().next().unwrap());
+    assert_eq!(
+        v["captures"][0]["sha256"].as_str().unwrap(),
+        expected.split_whitespace().next().unwrap()
+    );
 }
 
 #[test]
@@ -85,7 +106,11 @@ fn damaged_capture_exits_one_and_unreadable_input_exits_two() {
     let out = whohosts().arg("analyze").arg(&text).assert().code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
     assert!(err.contains("not a pcap or pcapng capture"), "{err}");
-    whohosts().arg("analyze").arg(dir.path().join("missing.pcap")).assert().code(2);
+    whohosts()
+        .arg("analyze")
+        .arg(dir.path().join("missing.pcap"))
+        .assert()
+        .code(2);
 }
 
 #[test]
@@ -95,6 +120,9 @@ fn hostile_file_names_are_escaped_in_the_terminal_view() {
     std::fs::copy(demo(), &evil).unwrap();
     let out = whohosts().arg("analyze").arg(&evil).assert().code(0);
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'), "{text}");
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+        "{text}"
+    );
     assert!(text.contains("\\x1b[31m\\u{202e}.pcap"), "{text}");
 }

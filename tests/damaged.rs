@@ -83,7 +83,10 @@ fn truncated_pcap_record_is_reported_with_frame_and_offset() {
 
 #[test]
 fn every_truncation_point_of_a_small_capture_is_handled() {
-    let path = plain_le_pcaps().into_iter().min_by_key(|p| std::fs::metadata(p).unwrap().len()).unwrap();
+    let path = plain_le_pcaps()
+        .into_iter()
+        .min_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let records = pcap_records(&bytes);
     for cut in 0..bytes.len() {
@@ -92,7 +95,12 @@ fn every_truncation_point_of_a_small_capture_is_handled() {
                 let complete = records.iter().filter(|(o, c)| o + 16 + c <= cut).count() as u64;
                 assert_eq!(a.packets, complete, "cut at {cut}");
                 let ends_on_boundary = cut == 24 || records.iter().any(|(o, c)| o + 16 + c == cut);
-                assert_eq!(a.anomalies.is_empty(), ends_on_boundary, "cut at {cut}: {:?}", codes(&a));
+                assert_eq!(
+                    a.anomalies.is_empty(),
+                    ends_on_boundary,
+                    "cut at {cut}: {:?}",
+                    codes(&a)
+                );
             }
             Err(e) => assert!(cut < 24, "cut at {cut}: unexpected error {e}"),
         }
@@ -260,9 +268,14 @@ fn pcapng_packet_on_undescribed_interface_is_reported() {
 
 #[test]
 fn not_a_capture_is_a_clear_error() {
-    let e = analyse_bytes(b"hello, this is text").err().expect("an error");
+    let e = analyse_bytes(b"hello, this is text")
+        .err()
+        .expect("an error");
     let msg = e.to_string();
-    assert!(msg.contains("not a pcap or pcapng capture") && msg.contains("68 65 6c 6c"), "{msg}");
+    assert!(
+        msg.contains("not a pcap or pcapng capture") && msg.contains("68 65 6c 6c"),
+        "{msg}"
+    );
     let e = analyse_bytes(b"").err().expect("an error");
     assert!(e.to_string().contains("empty"), "{e}");
 }
@@ -279,5 +292,8 @@ fn corrupt_gzip_stream_keeps_what_was_read_and_says_where_it_stopped() {
     z.truncate(keep);
     let a = analyse_bytes(&z).unwrap();
     assert!(!a.anomalies.is_empty());
-    assert_eq!(a.file_size, keep as u64, "the hash covers the whole file as stored");
+    assert_eq!(
+        a.file_size, keep as u64,
+        "the hash covers the whole file as stored"
+    );
 }

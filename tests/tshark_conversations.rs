@@ -132,8 +132,7 @@ fn compare(path: &Path) {
             .conversations
             .iter()
             .filter(|c| {
-                c.transport == transport
-                    && (transport != Transport::Ip || c.a.ip.is_ipv6() == v6)
+                c.transport == transport && (transport != Transport::Ip || c.a.ip.is_ipv6() == v6)
             })
             .collect();
         assert_eq!(
@@ -156,8 +155,16 @@ fn compare(path: &Path) {
             let what = format!("{name}: {title} {} <-> {}", t.a, t.b);
             assert_eq!(c.frames_a_to_b, t.frames_a_to_b, "{what}: frames A->B");
             assert_eq!(c.frames_b_to_a, t.frames_b_to_a, "{what}: frames B->A");
-            assert_eq!(tshark_size(c.bytes_a_to_b), t.bytes_a_to_b, "{what}: bytes A->B");
-            assert_eq!(tshark_size(c.bytes_b_to_a), t.bytes_b_to_a, "{what}: bytes B->A");
+            assert_eq!(
+                tshark_size(c.bytes_a_to_b),
+                t.bytes_a_to_b,
+                "{what}: bytes A->B"
+            );
+            assert_eq!(
+                tshark_size(c.bytes_b_to_a),
+                t.bytes_b_to_a,
+                "{what}: bytes B->A"
+            );
             assert!(
                 (c.duration - t.duration).abs() <= 0.000051,
                 "{what}: duration {} vs tshark {}",
@@ -186,7 +193,14 @@ fn compare(path: &Path) {
                 .unwrap_or_else(|| panic!("{name}: {title}: {} missing", t[0]));
             let n = |i: usize| t[i].parse::<u64>().unwrap();
             assert_eq!(
-                (e.frames, e.bytes, e.tx_frames, e.tx_bytes, e.rx_frames, e.rx_bytes),
+                (
+                    e.frames,
+                    e.bytes,
+                    e.tx_frames,
+                    e.tx_bytes,
+                    e.rx_frames,
+                    e.rx_bytes
+                ),
                 (n(1), n(2), n(3), n(4), n(5), n(6)),
                 "{name}: {title} {}",
                 t[0]

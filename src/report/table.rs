@@ -65,13 +65,13 @@ pub fn render(r: &Report) -> String {
         let links: Vec<String> = c.link_types.iter().map(|l| l.name()).collect();
         let _ = writeln!(
             out,
-            "  [{}] {}  {:?}{}  {}  {} frames  {} bytes on the wire",
+            "  [{}] {}  {}{}  {}  {} frames  {} bytes on the wire",
             c.index,
             escape::terminal(&c.path),
-            c.format,
+            format!("{:?}", c.format).to_lowercase(),
             match c.compression {
                 crate::capture::Compression::None => String::new(),
-                z => format!(" ({z:?})"),
+                z => format!(" ({})", format!("{z:?}").to_lowercase()),
             },
             links.join(","),
             thousands(c.packets),

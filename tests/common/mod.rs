@@ -11,9 +11,9 @@ pub fn root() -> PathBuf {
 /// Whether a file name is one of the capture formats whohosts reads.
 pub fn is_capture(p: &Path) -> bool {
     let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    [".pcap", ".pcapng", ".cap"]
-        .iter()
-        .any(|e| n.ends_with(e) || n.ends_with(&format!("{e}.gz")) || n.ends_with(&format!("{e}.zst")))
+    [".pcap", ".pcapng", ".cap"].iter().any(|e| {
+        n.ends_with(e) || n.ends_with(&format!("{e}.gz")) || n.ends_with(&format!("{e}.zst"))
+    })
 }
 
 /// Every capture in `captures/` (recursively), sorted.
