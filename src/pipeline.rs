@@ -43,6 +43,8 @@ pub struct CaptureAnalysis {
     pub file_size: u64,
     pub anomalies: AnomalyLog,
     pub tables: Tables,
+    /// Hostnames seen and the server addresses they bind to.
+    pub names: Vec<crate::services::NameEvidence>,
 }
 
 /// Anomalies of one capture: the first `cap` in full, the rest counted per code.
@@ -292,5 +294,6 @@ pub fn analyze_capture(
         file_size: digest.size,
         anomalies: merged,
         tables,
+        names: Vec::new(),
     })
 }

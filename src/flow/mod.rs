@@ -41,7 +41,22 @@ pub struct Conversation {
 #[derive(Clone, Copy, Debug, Default)]
 struct TcpState {
     isn_a: Option<u32>,
+    syn_from_b: bool,
     closed: bool,
+}
+
+impl Conversation {
+    /// For TCP: whether side `a` sent the opening SYN (`Some(false)` when `b` did,
+    /// `None` when no SYN was seen, as in a capture started mid-stream).
+    pub fn opened_by_a(&self) -> Option<bool> {
+        if self.tcp.isn_a.is_some() {
+            Some(true)
+        } else if self.tcp.syn_from_b {
+            Some(false)
+        } else {
+            None
+        }
+    }
 }
 
 /// Per-address figures, as tshark's endpoint table gives them.
@@ -236,6 +251,9 @@ impl Tables {
         if let Some(f) = tcp {
             if f.syn && !f.ack && forward && c.tcp.isn_a.is_none() {
                 c.tcp.isn_a = Some(f.seq);
+            }
+            if f.syn && !f.ack && !forward {
+                c.tcp.syn_from_b = true;
             }
             if f.fin || f.rst {
                 c.tcp.closed = true;
