@@ -534,3 +534,40 @@ fn bad_version_and_unknown_keys_are_refused() {
     let err = load_err(&BASE.replace("asns = [64500]", "asns = [64500]\nasn_typo = [1]"));
     assert!(matches!(err, DirectoryError::Parse { .. }), "{err}");
 }
+
+/// Throughput figure, not a pass/fail check: run with
+/// `cargo test --lib attribute::directory::tests::match_hostname_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn match_hostname_throughput() {
+    let dir = bundled();
+    let names: Vec<String> = (0..10_000)
+        .map(|i| match i % 4 {
+            0 => format!("b{i}.oss-cn-hangzhou.aliyuncs.com"),
+            1 => format!(
+                "ec2-3-120-{}-{}.eu-central-1.compute.amazonaws.com",
+                i % 250,
+                i % 200
+            ),
+            2 => format!("www{i}.example.com"),
+            _ => format!("cdn{i}.some-site.net"),
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let mut matched = 0usize;
+    for _ in 0..10 {
+        for name in &names {
+            matched += usize::from(dir.match_hostname(name).is_some());
+        }
+    }
+    let elapsed = start.elapsed();
+    let per = elapsed.as_nanos() / 100_000;
+    println!("100000 lookups ({matched} matched) in {elapsed:?}: {per} ns per name");
+    let start = std::time::Instant::now();
+    for _ in 0..10 {
+        if let Err(e) = Directory::bundled() {
+            panic!("{e}");
+        }
+    }
+    println!("bundled directory load: {:?} each", start.elapsed() / 10);
+}
