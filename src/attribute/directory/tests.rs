@@ -571,3 +571,20 @@ fn match_hostname_throughput() {
     }
     println!("bundled directory load: {:?} each", start.elapsed() / 10);
 }
+
+#[test]
+fn data_readme_states_the_hash_of_the_bundled_file() {
+    // data/README.md promises the SHA-256 of providers.toml for provenance; a change to
+    // the file without updating the README would make that promise false.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/README.md");
+    let readme = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => panic!("{}: {e}", path.display()),
+    };
+    let dir = bundled();
+    assert!(
+        readme.contains(dir.sha256()),
+        "data/README.md must state sha256 {} of data/providers.toml",
+        dir.sha256()
+    );
+}
