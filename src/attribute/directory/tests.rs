@@ -588,3 +588,23 @@ fn data_readme_states_the_hash_of_the_bundled_file() {
         dir.sha256()
     );
 }
+
+#[test]
+fn truncated_and_mangled_example_names_never_panic() {
+    // Cut every example at every character boundary and flip case and dots: the
+    // matcher must answer (match or not), never panic.
+    let dir = bundled();
+    for p in dir.providers() {
+        for pattern in &p.hostname_patterns {
+            for example in &pattern.examples {
+                let host = example.host.as_str();
+                for (cut, _) in host.char_indices() {
+                    let _ = dir.match_hostname(host.get(..cut).unwrap_or_default());
+                    let _ = dir.match_hostname(host.get(cut..).unwrap_or_default());
+                }
+                let _ = dir.match_hostname(&host.replace('.', ".."));
+                let _ = dir.match_hostname(&format!("{host}\u{0}"));
+            }
+        }
+    }
+}
