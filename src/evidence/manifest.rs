@@ -1,0 +1,191 @@
+//! Manifests: `manifests/manifest-vN.json`, the list of every file of a case at seal N
+//! with size and digests, sorted by path. The SHA-256 of the manifest file's exact
+//! bytes is what the seal's custody entry records and what gets time-stamped.
+//!
+//! Listed: every regular file under the case directory except `custody.jsonl` (whose
+//! state is bound instead through `custody_head`, the hash of its last line before the
+//! seal). Symbolic links and other special files are refused: evidence is plain files.
+//!
+//! Contract: a malformed manifest is a [`ManifestError`], never a panic.
+
+use super::hash::{hash_files_parallel, Algorithms, Digests};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const FORMAT: &str = "whohosts-manifest/1";
+
+/// Path of manifest version `n`, relative to the case directory.
+pub fn path_of(version: u32) -> String {
+    format!("manifests/manifest-v{version}.json")
+}
+
+/// The custody line a manifest follows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustodyHead {
+    pub seq: u64,
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    pub path: String,
+    #[serde(flatten)]
+    pub digests: Digests,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub case_id: String,
+    pub version: u32,
+    pub created_utc: String,
+    pub custody_head: CustodyHead,
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: is a symbolic link or special file; evidence must be plain files")]
+    NotAFile { path: String },
+    #[error("{path}: file name is not UTF-8")]
+    NotUtf8 { path: String },
+    #[error("{path}: not a valid manifest: {reason}")]
+    Malformed { path: String, reason: String },
+}
+
+/// Every file of the case that a manifest lists, as sorted relative paths with `/`.
+pub fn case_files(case_dir: &Path) -> Result<Vec<String>, ManifestError> {
+    let mut out = Vec::new();
+    walk(case_dir, case_dir, &mut out)?;
+    out.retain(|p| p != super::custody::FILE);
+    out.sort();
+    Ok(out)
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), ManifestError> {
+    let io = |p: &Path, source| ManifestError::Io {
+        path: p.display().to_string(),
+        source,
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io(dir, e))?;
+        let path = entry.path();
+        let rel = path.strip_prefix(root).unwrap_or(&path);
+        let rel_text = rel
+            .to_str()
+            .ok_or_else(|| ManifestError::NotUtf8 {
+                path: rel.display().to_string(),
+            })?
+            .replace(std::path::MAIN_SEPARATOR, "/");
+        let kind = entry.file_type().map_err(|e| io(&path, e))?;
+        if kind.is_dir() {
+            walk(root, &path, out)?;
+        } else if kind.is_file() {
+            out.push(rel_text);
+        } else {
+            return Err(ManifestError::NotAFile { path: rel_text });
+        }
+    }
+    Ok(())
+}
+
+/// Hashes `files` (relative paths) in parallel with `algos` and builds the manifest.
+pub fn build(
+    case_dir: &Path,
+    case_id: &str,
+    version: u32,
+    created_utc: &str,
+    custody_head: CustodyHead,
+    files: &[String],
+    algos: Algorithms,
+) -> Result<Manifest, ManifestError> {
+    let full: Vec<PathBuf> = files.iter().map(|f| case_dir.join(f)).collect();
+    let digests = hash_files_parallel(&full, algos, 0);
+    let mut out = Vec::with_capacity(files.len());
+    for (path, d) in files.iter().zip(digests) {
+        let d = d.map_err(|e| ManifestError::Io {
+            path: path.clone(),
+            source: e.source,
+        })?;
+        out.push(ManifestFile {
+            path: path.clone(),
+            digests: d,
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Manifest {
+        format: FORMAT.to_string(),
+        case_id: case_id.to_string(),
+        version,
+        created_utc: created_utc.to_string(),
+        custody_head,
+        files: out,
+    })
+}
+
+impl Manifest {
+    /// The exact bytes written to disk: pretty JSON and a final newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+
+    pub fn parse(path: &str, bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
+        if m.format != FORMAT {
+            return Err(ManifestError::Malformed {
+                path: path.to_string(),
+                reason: format!("format expected {FORMAT} found {}", m.format),
+            });
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_lists_every_file_but_the_custody_log_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("captures")).unwrap();
+        std::fs::write(dir.path().join("captures/b.pcap"), b"b").unwrap();
+        std::fs::write(dir.path().join("case.json"), b"{}").unwrap();
+        std::fs::write(dir.path().join("custody.jsonl"), b"").unwrap();
+        std::fs::write(dir.path().join("captures/a.pcap"), b"abc").unwrap();
+        let files = case_files(dir.path()).unwrap();
+        assert_eq!(files, ["captures/a.pcap", "captures/b.pcap", "case.json"]);
+        let head = CustodyHead {
+            seq: 1,
+            sha256: "00".into(),
+        };
+        let m = build(dir.path(), "C1", 1, "t", head, &files, Algorithms::EVIDENCE).unwrap();
+        // GB/T 32905-2016 Appendix A example 1.
+        assert_eq!(
+            m.files[0].digests.sm3.as_deref(),
+            Some("66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0")
+        );
+        let again = Manifest::parse("m", &m.to_bytes()).unwrap();
+        assert_eq!(again, m);
+    }
+
+    #[test]
+    fn garbage_manifest_is_an_error_naming_the_file() {
+        let e = Manifest::parse("manifests/manifest-v1.json", b"[1,2").unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("manifests/manifest-v1.json: not a valid manifest"));
+    }
+}
