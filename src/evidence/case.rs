@@ -8,10 +8,11 @@
 
 use super::custody::{self, Entry, FileRecord, NewEntry};
 use super::environment::Environment;
-use super::hash::{hash_file, sha256_hex, Algorithms, MultiHasher};
+use super::hash::{hash_file, sha256_hex, Algorithms, Digests, MultiHasher};
 use super::manifest::{self, CustodyHead, Manifest};
 use super::{sheet, tsp, verify, write_new, Now};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use time::UtcOffset;
@@ -251,7 +252,7 @@ pub fn add(
             reason: "files go into captures, reports or letters".into(),
         });
     }
-    check_case(s)?;
+    // Adding vouches only for the new file; the custody chain is checked by the append.
     let mut out = Vec::new();
     for src in sources {
         let name = src
@@ -377,11 +378,13 @@ pub fn seals(log: &custody::Log) -> Vec<Seal> {
         .collect()
 }
 
-/// Refuses to work on a case whose files or custody log do not verify.
-fn check_case(s: &Session) -> Result<(), CaseError> {
+/// Refuses to seal a case whose files or custody log do not verify: a seal vouches
+/// for every file, so sealing a changed case would launder the change. Returns the
+/// digests computed, for the manifest.
+fn check_case(s: &Session) -> Result<BTreeMap<String, Digests>, CaseError> {
     let report = verify::verify_case(&s.dir, &verify::Options::default());
     if report.differences.is_empty() {
-        Ok(())
+        Ok(report.digests)
     } else {
         Err(CaseError::DoesNotVerify {
             differences: report.differences,
@@ -404,7 +407,7 @@ pub struct Sealed {
 /// `case seal`: verifies the case, writes manifest version N and its time-stamp
 /// request, records the seal, optionally asks a TSA, and writes the notary sheet.
 pub fn seal(s: &mut Session, tsa_url: Option<&str>) -> Result<Sealed, CaseError> {
-    check_case(s)?;
+    let known = check_case(s)?;
     let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
     let version = seals(&log).iter().map(|x| x.version).max().unwrap_or(0) + 1;
     let head = CustodyHead {
@@ -413,15 +416,8 @@ pub fn seal(s: &mut Session, tsa_url: Option<&str>) -> Result<Sealed, CaseError>
     };
     let files = manifest::case_files(&s.dir)?;
     let now = s.now();
-    let m = manifest::build(
-        &s.dir,
-        &s.info.id,
-        version,
-        &now.utc,
-        head,
-        &files,
-        Algorithms::EVIDENCE,
-    )?;
+    let mut m = Manifest::new(&s.info.id, version, &now.utc, head);
+    manifest::fill(&mut m, &s.dir, &files, &known, Algorithms::EVIDENCE)?;
     let bytes = m.to_bytes();
     let manifest_rel = manifest::path_of(version);
     let manifest_rec = s.write_file(&manifest_rel, &bytes)?;
@@ -515,7 +511,6 @@ pub fn import_timestamp(
     reply_path: &Path,
     version: Option<u32>,
 ) -> Result<(String, tsp::TokenInfo), CaseError> {
-    check_case(s)?;
     let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
     let all = seals(&log);
     let seal = match version {
@@ -541,7 +536,6 @@ pub fn import_timestamp(
 /// `case sheet`: writes a fresh notary sheet for the newest seal (a new revision
 /// name if one exists already), with the time-stamp as now recorded.
 pub fn sheet(s: &mut Session) -> Result<Vec<String>, CaseError> {
-    check_case(s)?;
     let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
     let seal = seals(&log).pop().ok_or(CaseError::NotSealed)?;
     let path = s.dir.join(&seal.manifest);

@@ -10,6 +10,7 @@
 
 use super::hash::{hash_files_parallel, Algorithms, Digests};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "whohosts-manifest/1";
@@ -96,41 +97,51 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), ManifestEr
     Ok(())
 }
 
-/// Hashes `files` (relative paths) in parallel with `algos` and builds the manifest.
-pub fn build(
+/// Fills `m.files` with `files` (relative paths, sorted on output): digests from
+/// `known` where present (a verification pass that just read the file), the others
+/// hashed now with `algos`, several files in parallel.
+pub fn fill(
+    m: &mut Manifest,
     case_dir: &Path,
-    case_id: &str,
-    version: u32,
-    created_utc: &str,
-    custody_head: CustodyHead,
     files: &[String],
+    known: &BTreeMap<String, Digests>,
     algos: Algorithms,
-) -> Result<Manifest, ManifestError> {
-    let full: Vec<PathBuf> = files.iter().map(|f| case_dir.join(f)).collect();
-    let digests = hash_files_parallel(&full, algos, 0);
-    let mut out = Vec::with_capacity(files.len());
-    for (path, d) in files.iter().zip(digests) {
+) -> Result<(), ManifestError> {
+    let rest: Vec<&String> = files.iter().filter(|f| !known.contains_key(*f)).collect();
+    let full: Vec<PathBuf> = rest.iter().map(|f| case_dir.join(f)).collect();
+    for (path, d) in rest.iter().zip(hash_files_parallel(&full, algos, 0)) {
         let d = d.map_err(|e| ManifestError::Io {
-            path: path.clone(),
+            path: path.to_string(),
             source: e.source,
         })?;
-        out.push(ManifestFile {
-            path: path.clone(),
+        m.files.push(ManifestFile {
+            path: path.to_string(),
             digests: d,
         });
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(Manifest {
-        format: FORMAT.to_string(),
-        case_id: case_id.to_string(),
-        version,
-        created_utc: created_utc.to_string(),
-        custody_head,
-        files: out,
-    })
+    m.files.extend(files.iter().filter_map(|f| {
+        known.get(f).map(|d| ManifestFile {
+            path: f.clone(),
+            digests: d.clone(),
+        })
+    }));
+    m.files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(())
 }
 
 impl Manifest {
+    /// An empty manifest; [`fill`] adds the files.
+    pub fn new(case_id: &str, version: u32, created_utc: &str, custody_head: CustodyHead) -> Self {
+        Manifest {
+            format: FORMAT.to_string(),
+            case_id: case_id.to_string(),
+            version,
+            created_utc: created_utc.to_string(),
+            custody_head,
+            files: Vec::new(),
+        }
+    }
+
     /// The exact bytes written to disk: pretty JSON and a final newline.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
@@ -171,7 +182,18 @@ mod tests {
             seq: 1,
             sha256: "00".into(),
         };
-        let m = build(dir.path(), "C1", 1, "t", head, &files, Algorithms::EVIDENCE).unwrap();
+        let mut m = Manifest::new("C1", 1, "t", head);
+        let mut known = BTreeMap::new();
+        // A digest passed in is used as is, not recomputed.
+        known.insert(
+            "case.json".to_string(),
+            Digests {
+                size: 99,
+                ..Digests::default()
+            },
+        );
+        fill(&mut m, dir.path(), &files, &known, Algorithms::EVIDENCE).unwrap();
+        assert_eq!(m.files[2].digests.size, 99);
         // GB/T 32905-2016 Appendix A example 1.
         assert_eq!(
             m.files[0].digests.sm3.as_deref(),

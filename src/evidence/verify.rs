@@ -49,6 +49,9 @@ impl Default for Options {
 pub struct Report {
     pub differences: Vec<String>,
     pub notes: Vec<String>,
+    /// The digests computed for each file checked (SHA-256 and SM3), by relative path,
+    /// so that a seal can reuse them instead of reading every file twice.
+    pub digests: BTreeMap<String, Digests>,
 }
 
 impl Report {
@@ -217,6 +220,10 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
         log.entries.len(),
         found.len()
     ));
+    r.digests = found
+        .into_iter()
+        .filter_map(|(p, d)| d.ok().map(|d| (p.to_string(), d)))
+        .collect();
     r
 }
 
