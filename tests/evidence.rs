@@ -33,7 +33,12 @@ struct Tsa {
 }
 
 impl Tsa {
+    /// RSA 2048 keys for CA and TSA.
     fn new(name: &str) -> Tsa {
+        Tsa::with_tsa_key(name, &["-newkey", "rsa:2048"])
+    }
+
+    fn with_tsa_key(name: &str, key_args: &[&str]) -> Tsa {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::write(
@@ -290,6 +295,18 @@ fn sealed_case_with_openssl_tsa_reply_verifies_and_interoperates() {
             tsa.path("tsa.pem").to_str().unwrap(),
         ],
     );
+}
+
+#[test]
+fn ecdsa_p256_tsa_token_verifies() {
+    let tsa = Tsa::with_tsa_key(
+        "Ec",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    );
+    let (_tmp, case) = sealed_case(Some(&tsa));
+    let (code, out) = verify(&case, Some(&tsa));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("signed by CN=Ec TSA"), "{out}");
 }
 
 #[test]

@@ -5,6 +5,7 @@ use super::exit;
 use anyhow::Context;
 use std::path::PathBuf;
 use whohosts::evidence::case::{self, NewCase, Session};
+use whohosts::evidence::hash::Algorithms;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -74,6 +75,12 @@ pub struct SealArgs {
     /// Send the time-stamp request to this RFC 3161 TSA (HTTP POST) and store the reply.
     #[arg(long, value_name = "URL")]
     pub tsa: Option<String>,
+    /// Also record SHA-512 of every file in the manifest.
+    #[arg(long)]
+    pub sha512: bool,
+    /// Also record MD5 of every file (legacy only; never the sole digest).
+    #[arg(long)]
+    pub md5: bool,
     #[arg(long)]
     pub actor: Option<String>,
 }
@@ -126,7 +133,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Command::Seal(a) => {
             let mut s = open(&a.dir, a.actor)?;
-            let sealed = case::seal(&mut s, a.tsa.as_deref())
+            let extra = Algorithms {
+                sha512: a.sha512,
+                md5: a.md5,
+                ..Algorithms::default()
+            };
+            let sealed = case::seal(&mut s, a.tsa.as_deref(), extra)
                 .with_context(|| format!("sealing case {}", a.dir.display()))?;
             println!(
                 "sealed v{}: {} sha256 {}\ntime-stamp request: {}",

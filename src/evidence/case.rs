@@ -406,8 +406,19 @@ pub struct Sealed {
 
 /// `case seal`: verifies the case, writes manifest version N and its time-stamp
 /// request, records the seal, optionally asks a TSA, and writes the notary sheet.
-pub fn seal(s: &mut Session, tsa_url: Option<&str>) -> Result<Sealed, CaseError> {
-    let known = check_case(s)?;
+///
+/// `algos` beyond SHA-256 and SM3 (SHA-512, MD5) are added to every manifest entry.
+pub fn seal(
+    s: &mut Session,
+    tsa_url: Option<&str>,
+    algos: Algorithms,
+) -> Result<Sealed, CaseError> {
+    let algos = algos.with(Algorithms::EVIDENCE);
+    let mut known = check_case(s)?;
+    if algos != Algorithms::EVIDENCE {
+        // The verification pass computed SHA-256 and SM3 only: hash everything anew.
+        known.clear();
+    }
     let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
     let version = seals(&log).iter().map(|x| x.version).max().unwrap_or(0) + 1;
     let head = CustodyHead {
@@ -417,7 +428,7 @@ pub fn seal(s: &mut Session, tsa_url: Option<&str>) -> Result<Sealed, CaseError>
     let files = manifest::case_files(&s.dir)?;
     let now = s.now();
     let mut m = Manifest::new(&s.info.id, version, &now.utc, head);
-    manifest::fill(&mut m, &s.dir, &files, &known, Algorithms::EVIDENCE)?;
+    manifest::fill(&mut m, &s.dir, &files, &known, algos)?;
     let bytes = m.to_bytes();
     let manifest_rel = manifest::path_of(version);
     let manifest_rec = s.write_file(&manifest_rel, &bytes)?;

@@ -66,7 +66,8 @@ struct Expected {
     origin: String,
     size: u64,
     sha256: String,
-    sm3: Option<String>,
+    /// SM3, and SHA-512 / MD5 where the manifest has them.
+    others: Digests,
 }
 
 impl Expected {
@@ -75,7 +76,10 @@ impl Expected {
             origin: format!("custody.jsonl line {line}"),
             size: r.size,
             sha256: r.sha256.clone(),
-            sm3: r.sm3.clone(),
+            others: Digests {
+                sm3: r.sm3.clone(),
+                ..Digests::default()
+            },
         }
     }
 }
@@ -144,7 +148,10 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
                     origin: seal.manifest.clone(),
                     size: f.digests.size,
                     sha256: f.digests.sha256.clone().unwrap_or_default(),
-                    sm3: f.digests.sm3.clone(),
+                    others: Digests {
+                        sha256: None,
+                        ..f.digests.clone()
+                    },
                 };
                 // Report a mismatch once when both the manifest and the custody log
                 // expect the same value; keep both when they disagree.
@@ -176,7 +183,18 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
     }
     let to_hash: Vec<&String> = expected.keys().filter(|p| present.contains(p)).collect();
     let full: Vec<PathBuf> = to_hash.iter().map(|p| dir.join(p)).collect();
-    let digests = hash_files_parallel(&full, Algorithms::EVIDENCE, 0);
+    // SHA-512 and MD5 only when some manifest entry carries them.
+    let extra = expected
+        .values()
+        .flatten()
+        .fold(Algorithms::EVIDENCE, |a, e| {
+            a.with(Algorithms {
+                sha512: e.others.sha512.is_some(),
+                md5: e.others.md5.is_some(),
+                ..Algorithms::default()
+            })
+        });
+    let digests = hash_files_parallel(&full, extra, 0);
     let found: BTreeMap<&str, Result<Digests, HashError>> =
         to_hash.iter().map(|p| p.as_str()).zip(digests).collect();
     for (path, list) in &expected {
@@ -242,13 +260,19 @@ fn compare(path: &str, e: &Expected, d: &Digests, r: &mut Report) {
             e.origin
         ));
     }
-    if let Some(sm3) = &e.sm3 {
-        if d.sm3.as_deref() != Some(sm3.as_str()) {
-            r.differences.push(format!(
-                "{path}: sm3 expected {sm3} found {} (recorded in {})",
-                d.sm3.as_deref().unwrap_or("-"),
-                e.origin
-            ));
+    for (alg, want, got) in [
+        ("sm3", &e.others.sm3, &d.sm3),
+        ("sha512", &e.others.sha512, &d.sha512),
+        ("md5", &e.others.md5, &d.md5),
+    ] {
+        if let Some(want) = want {
+            if got.as_deref() != Some(want.as_str()) {
+                r.differences.push(format!(
+                    "{path}: {alg} expected {want} found {} (recorded in {})",
+                    got.as_deref().unwrap_or("-"),
+                    e.origin
+                ));
+            }
         }
     }
 }
