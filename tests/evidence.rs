@@ -83,21 +83,13 @@ impl Tsa {
                 "keyUsage=critical,keyCertSign,cRLSign",
             ],
         );
-        openssl(
-            d,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "tsa.key",
-                "-out",
-                "tsa.csr",
-                "-subj",
-                &format!("/CN={name} TSA"),
-            ],
-        );
+        let subj = format!("/CN={name} TSA");
+        let mut req = vec!["req"];
+        req.extend_from_slice(key_args);
+        req.extend_from_slice(&[
+            "-nodes", "-keyout", "tsa.key", "-out", "tsa.csr", "-subj", &subj,
+        ]);
+        openssl(d, &req);
         openssl(
             d,
             &[
@@ -307,6 +299,14 @@ fn ecdsa_p256_tsa_token_verifies() {
     let (code, out) = verify(&case, Some(&tsa));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("signed by CN=Ec TSA"), "{out}");
+    let cert = std::fs::read_to_string(tsa.path("tsa.pem")).unwrap();
+    assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
+    let text = Process::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(tsa.path("tsa.pem"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("id-ecPublicKey"));
 }
 
 #[test]
