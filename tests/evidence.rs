@@ -528,6 +528,40 @@ fn seal_with_tsa_url_fetches_and_stores_the_reply_over_http() {
 }
 
 #[test]
+fn unreachable_tsa_leaves_a_verifiable_case_with_the_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    whohosts()
+        .args(["case", "new"])
+        .arg(&case)
+        .args([
+            "--id",
+            "C3",
+            "--title",
+            "t",
+            "--rights-holder",
+            "r",
+            "--operator",
+            "o",
+        ])
+        .assert()
+        .success();
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    let out = whohosts()
+        .args(["case", "seal"])
+        .arg(&case)
+        .args(["--tsa", "http://127.0.0.1:1/"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sealed, but the time-stamp failed"));
+    assert!(case.join("timestamps/manifest-v1.tsq").exists());
+    let (code, out) = verify(&case, None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("time-stamp v1: request only"), "{out}");
+}
+
+#[test]
 fn flipping_one_byte_of_any_file_is_named() {
     let tsa = Tsa::new("Test");
     let (_tmp, pristine) = sealed_case(Some(&tsa));

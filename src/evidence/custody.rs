@@ -264,6 +264,35 @@ mod tests {
     }
 
     #[test]
+    fn appends_chain_and_a_broken_log_is_never_appended_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = crate::evidence::Now::at(time::OffsetDateTime::UNIX_EPOCH, time::UtcOffset::UTC);
+        let new = || NewEntry {
+            actor: "a".into(),
+            action: "x".into(),
+            details: serde_json::Value::Null,
+            files: Vec::new(),
+            environment: None,
+        };
+        let (first, h1) = append(dir.path(), new(), &now).unwrap();
+        let (second, _) = append(dir.path(), new(), &now).unwrap();
+        assert_eq!((first.seq, first.prev.as_str()), (1, GENESIS));
+        assert_eq!((second.seq, second.prev), (2, h1));
+        let log = read(dir.path()).unwrap();
+        assert!(log.problems.is_empty());
+        // Drop the final newline, as a torn write would.
+        let path = dir.path().join(FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.pop();
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(
+            append(dir.path(), new(), &now),
+            Err(AppendError::Broken(ChainProblem::Unterminated))
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+
+    #[test]
     fn garbage_and_truncation_are_problems_not_panics() {
         let log = parse(b"{not json\n\xff\xfe");
         assert!(matches!(log.problems[0], ChainProblem::Unterminated));
