@@ -233,7 +233,14 @@ pub fn create(dir: &Path, new: NewCase) -> Result<(), CaseError> {
     let rec = record_bytes(CASE_FILE, &bytes);
     s.append(
         "case.new",
-        serde_json::json!({ "case_id": info.id, "title": info.title }),
+        serde_json::json!({
+            "case_id": info.id,
+            "title": info.title,
+            "rights_holder": info.rights_holder,
+            "notary": info.notary,
+            "notary_certificate": info.notary_certificate,
+            "time_zone": info.time_zone,
+        }),
         vec![rec],
     )?;
     Ok(())

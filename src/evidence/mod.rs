@@ -58,14 +58,21 @@ impl Now {
     }
 
     pub fn at(t: OffsetDateTime, offset: UtcOffset) -> Now {
+        // RFC 3339 with a fixed nine-digit fraction, so that times line up in the log.
+        let utc_format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+        );
+        let local_format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9][offset_hour sign:mandatory]:[offset_minute]"
+        );
         let utc = t.to_offset(UtcOffset::UTC);
         Now {
             utc: utc
-                .format(&Rfc3339)
+                .format(&utc_format)
                 .unwrap_or_else(|_| utc.unix_timestamp().to_string()),
             local: utc
                 .to_offset(offset)
-                .format(&Rfc3339)
+                .format(&local_format)
                 .unwrap_or_else(|_| utc.unix_timestamp().to_string()),
             unix: utc.unix_timestamp(),
             compact: format!(
@@ -195,8 +202,9 @@ mod tests {
     fn local_time_carries_the_case_offset() {
         let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
         let now = Now::at(t, UtcOffset::from_hms(8, 0, 0).unwrap());
-        assert_eq!(now.utc, "2023-11-14T22:13:20Z");
-        assert_eq!(now.local, "2023-11-15T06:13:20+08:00");
+        assert_eq!(now.utc, "2023-11-14T22:13:20.000000000Z");
+        assert_eq!(now.local, "2023-11-15T06:13:20.000000000+08:00");
+        assert_eq!(parse_rfc3339(&now.utc), Some(1_700_000_000));
         assert_eq!(now.compact, "20231114T221320Z");
         assert_eq!(parse_rfc3339(&now.local), Some(1_700_000_000));
     }
