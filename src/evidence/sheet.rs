@@ -52,7 +52,7 @@ impl Sheet<'_> {
     fn timestamp_text(&self) -> String {
         match self.timestamp {
             Some(t) => format!(
-                "genTime {} , serial {}, policy {}, over manifest SHA-256",
+                "genTime {}, serial {}, policy {}, over the manifest SHA-256",
                 t.gen_time, t.serial, t.policy
             ),
             None => format!(
@@ -121,7 +121,10 @@ pub fn markdown(s: &Sheet<'_>) -> String {
     let _ = writeln!(
         o,
         "\nCheck with `whohosts verify <case directory>`; a single file with \
-         `whohosts verify FILE --sha256 HEX --sm3 HEX`."
+         `whohosts verify FILE --sha256 HEX --sm3 HEX`, or independently with \
+         `openssl dgst -sha256 FILE` and `openssl dgst -sm3 FILE`; the time-stamp with \
+         `openssl ts -verify -data {} -in timestamps/manifest-v{}.tsr -CAfile TSA-CA.pem`.",
+        s.manifest_path, s.manifest.version
     );
     o
 }
