@@ -310,6 +310,27 @@ fn ecdsa_p256_tsa_token_verifies() {
 }
 
 #[test]
+fn gen_time_with_fractional_seconds_verifies() {
+    let tsa = Tsa::new("Precise");
+    // openssl writes genTime with milliseconds when asked (ts(1): clock_precision_digits).
+    let cnf = tsa.path("openssl.cnf");
+    let mut text = std::fs::read_to_string(&cnf).unwrap();
+    text.push_str("clock_precision_digits = 3\n");
+    std::fs::write(&cnf, text).unwrap();
+    let (_tmp, case) = sealed_case(Some(&tsa));
+    let (code, out) = verify(&case, Some(&tsa));
+    assert_eq!(code, 0, "{out}");
+    // DER drops trailing zeros (X.690 §11.7.3), so 1 to 3 digits, or none at .000.
+    let gen = out.split("genTime ").nth(1).unwrap_or("");
+    let end = gen.find('Z').unwrap_or(0);
+    let fraction = gen.get(19..end).unwrap_or("?");
+    assert!(
+        fraction.is_empty() || (fraction.starts_with('.') && (2..=4).contains(&fraction.len())),
+        "{out}"
+    );
+}
+
+#[test]
 fn token_for_another_hash_is_refused_on_import_and_fails_verify_when_swapped_in() {
     let tsa = Tsa::new("Test");
     let (tmp, case) = sealed_case(Some(&tsa));

@@ -16,18 +16,86 @@
 //! the CA). Not checked: revocation, validity periods, the ESS signing-certificate
 //! attribute, intermediate CAs.
 //!
-//! Known limit: `der` 0.7 rejects GeneralizedTime with fractional seconds, so tokens
-//! from TSAs that send sub-second genTime are reported as malformed, not accepted.
+//! genTime may carry fractional seconds (RFC 3161 §2.4.2 allows them; `der` 0.7's
+//! `GeneralizedTime` does not), so TSTInfo is decoded with genTime kept as raw bytes
+//! and read by [`parse_gen_time`].
 //!
 //! Contract: every malformed input is a [`TspError`] naming what was expected.
 
 use der::asn1::{Int, Null, OctetString};
 use der::oid::ObjectIdentifier;
-use der::{Any, Decode, Encode};
+use der::{Any, Decode, Encode, Tagged};
 use sha2::Digest as _;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::Extensions;
 use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::Certificate;
-use x509_tsp::{MessageImprint, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
+use x509_tsp::{Accuracy, MessageImprint, TimeStampReq, TimeStampResp, TspVersion};
+
+/// RFC 3161 §2.4.2 TSTInfo, as `x509_tsp::TstInfo` but with genTime undecoded, so that
+/// fractional seconds (`20261121130000.123Z`) are accepted.
+#[derive(Clone, Debug, Eq, PartialEq, der::Sequence)]
+struct TstInfo {
+    version: TspVersion,
+    policy: ObjectIdentifier,
+    message_imprint: MessageImprint,
+    serial_number: Int,
+    gen_time: Any,
+    #[asn1(optional = "true")]
+    accuracy: Option<Accuracy>,
+    #[asn1(default = "Default::default")]
+    ordering: bool,
+    #[asn1(optional = "true")]
+    nonce: Option<Int>,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    tsa: Option<GeneralName>,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    extensions: Option<Extensions>,
+}
+
+/// Reads a DER GeneralizedTime value (`YYYYMMDDHHMMSS[.f+]Z`, X.690 §11.7) into
+/// RFC 3339 text and Unix seconds (the fraction is kept in the text, dropped from the
+/// seconds).
+pub fn parse_gen_time(value: &[u8]) -> Option<(String, i64)> {
+    let text = std::str::from_utf8(value).ok()?;
+    let body = text.strip_suffix('Z')?;
+    let (whole, fraction) = match body.split_once('.') {
+        Some((w, f)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => (w, Some(f)),
+        Some(_) => return None,
+        None => (body, None),
+    };
+    if whole.len() != 14 || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| whole.get(r).and_then(|s| s.parse::<u32>().ok());
+    let month = time::Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(num(0..4)?).ok()?,
+        month,
+        u8::try_from(num(6..8)?).ok()?,
+    )
+    .ok()?;
+    let t = time::Time::from_hms(
+        u8::try_from(num(8..10)?).ok()?,
+        u8::try_from(num(10..12)?).ok()?,
+        u8::try_from(num(12..14)?).ok()?,
+    )
+    .ok()?;
+    let unix = time::PrimitiveDateTime::new(date, t)
+        .assume_utc()
+        .unix_timestamp();
+    let shown = format!(
+        "{}-{}-{}T{}:{}:{}{}Z",
+        whole.get(0..4)?,
+        whole.get(4..6)?,
+        whole.get(6..8)?,
+        whole.get(8..10)?,
+        whole.get(10..12)?,
+        whole.get(12..14)?,
+        fraction.map(|f| format!(".{f}")).unwrap_or_default()
+    );
+    Some((shown, unix))
+}
 
 const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
@@ -230,10 +298,23 @@ fn parse_reply(der: &[u8]) -> Result<Parsed, TspError> {
             found: tst.message_imprint.hash_algorithm.oid.to_string(),
         });
     }
-    let secs = tst.gen_time.to_unix_duration().as_secs();
+    if tst.gen_time.tag() != der::Tag::GeneralizedTime {
+        return Err(TspError::Malformed {
+            what: "TSTInfo genTime",
+            reason: format!("expected GeneralizedTime, found tag {}", tst.gen_time.tag()),
+        });
+    }
+    let (gen_time, gen_time_unix) =
+        parse_gen_time(tst.gen_time.value()).ok_or_else(|| TspError::Malformed {
+            what: "TSTInfo genTime",
+            reason: format!(
+                "not YYYYMMDDHHMMSS[.f]Z: {:?}",
+                String::from_utf8_lossy(tst.gen_time.value())
+            ),
+        })?;
     let info = TokenInfo {
-        gen_time: tst.gen_time.to_date_time().to_string(),
-        gen_time_unix: i64::try_from(secs).unwrap_or(i64::MAX),
+        gen_time,
+        gen_time_unix,
         serial: super::hash::hex(tst.serial_number.as_bytes()),
         policy: tst.policy.to_string(),
         imprint_sha256: super::hash::hex(tst.message_imprint.hashed_message.as_bytes()),
@@ -551,6 +632,29 @@ mod tests {
         let info = parse_request(&der).unwrap();
         assert_eq!(info.imprint_sha256, super::super::hash::hex(&h));
         assert_eq!(info.nonce.as_deref(), Some("7fffffffffffffff"));
+    }
+
+    #[test]
+    fn gen_time_with_and_without_fraction() {
+        // X.690 §11.7 forms as openssl ts writes them (clock_precision_digits 0 and 3).
+        assert_eq!(
+            parse_gen_time(b"20231114221320Z"),
+            Some(("2023-11-14T22:13:20Z".to_string(), 1_700_000_000))
+        );
+        assert_eq!(
+            parse_gen_time(b"20231114221320.123Z"),
+            Some(("2023-11-14T22:13:20.123Z".to_string(), 1_700_000_000))
+        );
+        for bad in [
+            &b"20231114221320"[..],
+            b"20231314221320Z",
+            b"2023111422132.Z",
+            b"\xff",
+            b"",
+            b"20231114221320.Z",
+        ] {
+            assert_eq!(parse_gen_time(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
