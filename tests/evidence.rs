@@ -686,6 +686,44 @@ fn edited_custody_line_breaks_the_chain_at_the_next_line() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Rewrites custody lines from `from` (0-based) on with a fresh chain, as someone
+/// with write access and this tool's format knowledge could.
+fn rechain(lines: &mut [String], from: usize) {
+    for i in from..lines.len() {
+        let prev = whohosts::evidence::hash::sha256_hex(lines[i - 1].as_bytes());
+        let mut v: serde_json::Value = serde_json::from_str(&lines[i]).unwrap();
+        v["prev"] = serde_json::Value::String(prev);
+        lines[i] = serde_json::to_string(&v).unwrap();
+    }
+}
+
+#[test]
+fn gen_time_outside_the_custody_window_is_named() {
+    let tsa = Tsa::new("Test");
+    let (_tmp, case) = sealed_case(Some(&tsa));
+    let mut lines = custody_lines(&case);
+    let seal = lines
+        .iter()
+        .position(|l| l.contains("\"action\":\"seal\""))
+        .unwrap();
+    // Claim the seal happened a day later than the TSA says it saw the request.
+    let mut v: serde_json::Value = serde_json::from_str(&lines[seal]).unwrap();
+    v["time_utc"] = serde_json::Value::String("2099-01-01T00:00:00.000000000Z".into());
+    lines[seal] = serde_json::to_string(&v).unwrap();
+    rechain(&mut lines, seal + 1);
+    write_custody(&case, &lines);
+    assert_fails_naming(&case, Some(&tsa), "timestamps/manifest-v1.tsr: genTime ");
+    let (_, out) = verify(&case, Some(&tsa));
+    assert!(
+        out.contains(&format!(
+            "is not between the seal (custody.jsonl line {})",
+            seal + 1
+        )),
+        "{out}"
+    );
+    assert!(out.contains("allowing 300 s"), "{out}");
+}
+
 #[test]
 fn added_and_removed_files_are_named() {
     let (_tmp, case) = sealed_case(None);

@@ -5,7 +5,13 @@
 //! 1-based line number. Changing, deleting, inserting or reordering any line therefore
 //! breaks the chain at a named line. Entries are never rewritten: a correction is a new
 //! entry. Appends use `O_APPEND` and `fsync`, and a log whose chain does not verify is
-//! never appended to.
+//! never appended to. One writer at a time is expected (no file lock, to keep the
+//! minimum Rust version): two concurrent appends would write two lines with the same
+//! `seq` and `prev`, which verification reports at the second.
+//!
+//! The chain alone cannot show that lines were cut from the end; but every entry
+//! records at least one file it wrote, so a cut leaves files that nothing vouches for,
+//! and verification reports them.
 //!
 //! Contract: reading a damaged log never panics; every problem is returned as a
 //! [`ChainProblem`] naming the line.
