@@ -310,11 +310,14 @@ fn ecdsa_p256_tsa_token_verifies() {
 }
 
 #[test]
-fn gen_time_with_fractional_seconds_verifies() {
+fn gen_time_with_fractional_seconds_and_sha1_ess_cert_id_verifies() {
     let tsa = Tsa::new("Precise");
-    // openssl writes genTime with milliseconds when asked (ts(1): clock_precision_digits).
+    // openssl writes genTime with milliseconds when asked (ts(1): clock_precision_digits),
+    // and the version 1 (SHA-1) signing-certificate attribute by default.
     let cnf = tsa.path("openssl.cnf");
-    let mut text = std::fs::read_to_string(&cnf).unwrap();
+    let mut text = std::fs::read_to_string(&cnf)
+        .unwrap()
+        .replace("ess_cert_id_alg = sha256\n", "");
     text.push_str("clock_precision_digits = 3\n");
     std::fs::write(&cnf, text).unwrap();
     let (_tmp, case) = sealed_case(Some(&tsa));

@@ -11,10 +11,10 @@
 //! the expected bytes; the signed attributes carry content-type TSTInfo and a
 //! messageDigest equal to the digest of the encapsulated TSTInfo; the signature over the
 //! DER SET OF signed attributes verifies with the TSA certificate; that certificate
-//! has the critical timeStamping extended key usage (RFC 3161 §2.3) and, when a CA is
+//! is the one the ESS signing-certificate attribute names by hash (RFC 2634 §5.4, RFC
+//! 5035); it has the timeStamping extended key usage (RFC 3161 §2.3) and, when a CA is
 //! given, was issued and signed by it (one level: the TSA certificate directly under
-//! the CA). Not checked: revocation, validity periods, the ESS signing-certificate
-//! attribute, intermediate CAs.
+//! the CA). Not checked: revocation, validity periods, intermediate CAs.
 //!
 //! genTime may carry fractional seconds (RFC 3161 §2.4.2 allows them; `der` 0.7's
 //! `GeneralizedTime` does not), so TSTInfo is decoded with genTime kept as raw bytes
@@ -112,6 +112,11 @@ const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.100
 const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
 const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 const P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+// RFC 2634 §5.4 / RFC 5035 §3: ESS signing-certificate attributes.
+const ATTR_SIGNING_CERT: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.12");
+const ATTR_SIGNING_CERT_V2: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
 const EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
 const KP_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
 
@@ -477,6 +482,15 @@ pub fn verify(
         other => other,
     })?;
 
+    // RFC 3161 §2.4.1: the token names its signing certificate by hash (ESS), so a
+    // different certificate with the same key cannot be passed off as the signer.
+    check_ess_cert_id(
+        attr(ATTR_SIGNING_CERT),
+        attr(ATTR_SIGNING_CERT_V2),
+        cert,
+        &subject,
+    )?;
+
     if !has_time_stamping_eku(cert) {
         return Err(TspError::NotTimeStamping { subject });
     }
@@ -512,6 +526,65 @@ pub fn verify(
     }
     info.signer = Some(subject);
     Ok(info)
+}
+
+/// Checks the first ESSCertID(v2) of the signing-certificate attribute against the
+/// certificate's hash. V1 hashes with SHA-1, v2 with its hashAlgorithm (default SHA-256).
+fn check_ess_cert_id(
+    v1: Option<&Any>,
+    v2: Option<&Any>,
+    cert: &Certificate,
+    subject: &str,
+) -> Result<(), TspError> {
+    let bad = |reason: String| TspError::Malformed {
+        what: "signing-certificate attribute",
+        reason,
+    };
+    let (value, is_v2) = match (v2, v1) {
+        (Some(v), _) => (v, true),
+        (None, Some(v)) => (v, false),
+        (None, None) => return Err(bad("absent (RFC 3161 §2.4.1 requires it)".into())),
+    };
+    // SigningCertificate(V2) ::= SEQUENCE { certs SEQUENCE OF ESSCertID(v2), ... }
+    let outer: Vec<Any> = value.decode_as().map_err(|e| bad(e.to_string()))?;
+    let certs: Vec<Any> = outer
+        .first()
+        .ok_or_else(|| bad("no certs".into()))?
+        .decode_as()
+        .map_err(|e| bad(e.to_string()))?;
+    let id: Vec<Any> = certs
+        .first()
+        .ok_or_else(|| bad("empty certs".into()))?
+        .decode_as()
+        .map_err(|e| bad(e.to_string()))?;
+    // ESSCertIDv2 ::= SEQUENCE { hashAlgorithm DEFAULT sha256, certHash, issuerSerial OPTIONAL }
+    let (alg, hash) = match id.first() {
+        Some(first) if is_v2 && first.tag() == der::Tag::Sequence => {
+            let alg: AlgorithmIdentifierOwned =
+                first.decode_as().map_err(|e| bad(e.to_string()))?;
+            (Some(alg.oid), id.get(1))
+        }
+        other => (if is_v2 { Some(SHA256) } else { None }, other),
+    };
+    let hash: OctetString = hash
+        .ok_or_else(|| bad("no certHash".into()))?
+        .decode_as()
+        .map_err(|e| bad(e.to_string()))?;
+    let der = cert.to_der().map_err(malformed("certificate"))?;
+    let actual = match alg {
+        Some(oid) => digest(&oid, &der)?,
+        None => ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &der)
+            .as_ref()
+            .to_vec(),
+    };
+    if hash.as_bytes() != actual.as_slice() {
+        return Err(TspError::SignedAttribute {
+            attribute: "signing-certificate",
+            expected: format!("{} (hash of {subject})", super::hash::hex(&actual)),
+            found: super::hash::hex(hash.as_bytes()),
+        });
+    }
+    Ok(())
 }
 
 fn has_time_stamping_eku(cert: &Certificate) -> bool {
