@@ -917,3 +917,36 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(from.join(&rel), dst).unwrap();
     }
 }
+
+#[test]
+fn real_token_truncated_or_corrupted_anywhere_is_an_error_not_a_panic() {
+    use whohosts::evidence::tsp;
+    let tsa = Tsa::new("Fuzz");
+    let (_tmp, case) = sealed_case(Some(&tsa));
+    let reply = std::fs::read(case.join("timestamps/manifest-v1.tsr")).unwrap();
+    let manifest = std::fs::read(case.join("manifests/manifest-v1.json")).unwrap();
+    let hash = whohosts::evidence::hash::sha256_hex(&manifest);
+    let cert = tsp::load_certificate(&std::fs::read(tsa.path("tsa.pem")).unwrap()).unwrap();
+    assert!(tsp::verify(&reply, &hash, Some(&cert), None).is_ok());
+    for len in 0..reply.len() {
+        assert!(
+            tsp::verify(&reply[..len], &hash, Some(&cert), None).is_err(),
+            "prefix {len}"
+        );
+    }
+    // Flipping any single byte must never panic, and must fail unless the byte lies in
+    // a field nothing signs: the status (granted vs granted with modifications), the
+    // SignedData digestAlgorithms set (the SignerInfo names its own), the SignerInfo's
+    // unsigned parts. About a dozen bytes of some 1500 in openssl's replies.
+    let mut accepted = Vec::new();
+    for i in 0..reply.len() {
+        let mut bad = reply.clone();
+        bad[i] ^= 0x01;
+        // With --tsa-cert, the embedded certificate copy is not used: only no panic.
+        let _ = tsp::verify(&bad, &hash, Some(&cert), None);
+        if tsp::verify(&bad, &hash, None, None).is_ok() {
+            accepted.push(i);
+        }
+    }
+    assert!(accepted.len() <= 32, "flips accepted at {accepted:?}");
+}
