@@ -737,6 +737,23 @@ fn added_and_removed_files_are_named() {
 }
 
 #[test]
+fn planted_symlink_is_named_and_never_followed() {
+    let (_tmp, case) = sealed_case(None);
+    std::os::unix::fs::symlink("/dev/zero", case.join("captures/endless.pcap")).unwrap();
+    assert_fails_naming(
+        &case,
+        None,
+        "not a plain file (symbolic link or special file): captures/endless.pcap",
+    );
+    let out = whohosts()
+        .args(["case", "seal"])
+        .arg(&case)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn sealed_case_grows_by_new_versions_and_refuses_overwrites() {
     let (tmp, case) = sealed_case(None);
     let v1 = std::fs::read(case.join("manifests/manifest-v1.json")).unwrap();

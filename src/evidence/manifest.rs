@@ -54,22 +54,38 @@ pub enum ManifestError {
     },
     #[error("{path}: is a symbolic link or special file; evidence must be plain files")]
     NotAFile { path: String },
-    #[error("{path}: file name is not UTF-8")]
-    NotUtf8 { path: String },
     #[error("{path}: not a valid manifest: {reason}")]
     Malformed { path: String, reason: String },
 }
 
-/// Every file of the case that a manifest lists, as sorted relative paths with `/`.
-pub fn case_files(case_dir: &Path) -> Result<Vec<String>, ManifestError> {
-    let mut out = Vec::new();
+/// What a case directory holds: plain files (relative paths with `/`, sorted, without
+/// `custody.jsonl`), and entries that are not plain files or have non-UTF-8 names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scan {
+    pub files: Vec<String>,
+    pub not_plain: Vec<String>,
+}
+
+/// Lists a case directory without following symbolic links.
+pub fn scan(case_dir: &Path) -> Result<Scan, ManifestError> {
+    let mut out = Scan::default();
     walk(case_dir, case_dir, &mut out)?;
-    out.retain(|p| p != super::custody::FILE);
-    out.sort();
+    out.files.retain(|p| p != super::custody::FILE);
+    out.files.sort();
+    out.not_plain.sort();
     Ok(out)
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), ManifestError> {
+/// Every file of the case that a manifest lists; refuses links and special files.
+pub fn case_files(case_dir: &Path) -> Result<Vec<String>, ManifestError> {
+    let s = scan(case_dir)?;
+    match s.not_plain.into_iter().next() {
+        Some(path) => Err(ManifestError::NotAFile { path }),
+        None => Ok(s.files),
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Scan) -> Result<(), ManifestError> {
     let io = |p: &Path, source| ManifestError::Io {
         path: p.display().to_string(),
         source,
@@ -79,19 +95,19 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), ManifestEr
         let entry = entry.map_err(|e| io(dir, e))?;
         let path = entry.path();
         let rel = path.strip_prefix(root).unwrap_or(&path);
-        let rel_text = rel
-            .to_str()
-            .ok_or_else(|| ManifestError::NotUtf8 {
-                path: rel.display().to_string(),
-            })?
-            .replace(std::path::MAIN_SEPARATOR, "/");
+        let Some(rel_text) = rel.to_str() else {
+            out.not_plain
+                .push(format!("{} (name is not UTF-8)", rel.display()));
+            continue;
+        };
+        let rel_text = rel_text.replace(std::path::MAIN_SEPARATOR, "/");
         let kind = entry.file_type().map_err(|e| io(&path, e))?;
         if kind.is_dir() {
             walk(root, &path, out)?;
         } else if kind.is_file() {
-            out.push(rel_text);
+            out.files.push(rel_text);
         } else {
-            return Err(ManifestError::NotAFile { path: rel_text });
+            out.not_plain.push(rel_text);
         }
     }
     Ok(())

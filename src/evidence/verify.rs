@@ -128,6 +128,13 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
     let all_seals = seals(&log);
     let mut manifests: BTreeMap<u32, Manifest> = BTreeMap::new();
     for seal in &all_seals {
+        if seal.version == 0 || seal.manifest.is_empty() || seal.manifest_sha256.is_empty() {
+            r.differences.push(format!(
+                "custody.jsonl line {}: seal entry lacks its version, manifest or manifest_sha256",
+                seal.line
+            ));
+            continue;
+        }
         // A missing manifest is reported below as a missing file.
         if let Ok(bytes) = std::fs::read(dir.join(&seal.manifest)) {
             match Manifest::parse(&seal.manifest, &bytes) {
@@ -162,8 +169,17 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
     }
 
     // Compare with what is on disk.
-    let present = match manifest::case_files(dir) {
-        Ok(p) => p,
+    // Only plain files inside the directory are ever read: a recorded path that
+    // climbs out (`../x`) or a planted link is reported, never followed.
+    let present = match manifest::scan(dir) {
+        Ok(scan) => {
+            for p in &scan.not_plain {
+                r.differences.push(format!(
+                    "not a plain file (symbolic link or special file): {p}"
+                ));
+            }
+            scan.files
+        }
         Err(e) => {
             r.differences.push(e.to_string());
             Vec::new()
