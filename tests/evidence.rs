@@ -680,13 +680,24 @@ fn edited_custody_line_breaks_the_chain_at_the_next_line() {
         out.contains("manifests/manifest-v1.json: custody head (custody.jsonl line 3)"),
         "{out}"
     );
-    // A broken log is never appended to.
+    // A broken log is never appended to, and nothing is written beside it.
+    let before = walk(&case);
     let out = whohosts()
         .args(["case", "sheet"])
         .arg(&case)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    let extra = case.parent().unwrap().join("demo.pcap");
+    let out = whohosts()
+        .args(["case", "add"])
+        .arg(&case)
+        .arg(&extra)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("custody log does not verify"));
+    assert_eq!(walk(&case), before);
 }
 
 /// Rewrites custody lines from `from` (0-based) on with a fresh chain, as someone

@@ -259,7 +259,9 @@ pub fn add(
             reason: "files go into captures, reports or letters".into(),
         });
     }
-    // Adding vouches only for the new file; the custody chain is checked by the append.
+    // Adding vouches only for the new files; the custody chain must hold first, so
+    // that no copy is made that could not be recorded.
+    check_chain(s)?;
     let mut out = Vec::new();
     for src in sources {
         let name = src
@@ -297,7 +299,7 @@ pub fn add(
             sm3: copy.sm3.clone(),
         };
         let source_abs = std::fs::canonicalize(src).unwrap_or_else(|_| src.clone());
-        s.append(
+        let appended = s.append(
             "file.add",
             serde_json::json!({
                 "source": source_abs.display().to_string(),
@@ -310,7 +312,12 @@ pub fn add(
                 "copy_matches_source": true,
             }),
             vec![rec.clone()],
-        )?;
+        );
+        if let Err(e) = appended {
+            // Unrecorded, the copy is not evidence: take it away again.
+            let _ = std::fs::remove_file(&dst);
+            return Err(e);
+        }
         out.push(rec);
     }
     Ok(out)
@@ -383,6 +390,15 @@ pub fn seals(log: &custody::Log) -> Vec<Seal> {
             request: e.details["request"].as_str().map(str::to_string),
         })
         .collect()
+}
+
+/// Refuses to write into a case whose custody log does not verify.
+fn check_chain(s: &Session) -> Result<(), CaseError> {
+    let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
+    match log.problems.into_iter().next() {
+        Some(p) => Err(custody::AppendError::Broken(p).into()),
+        None => Ok(()),
+    }
 }
 
 /// Refuses to seal a case whose files or custody log do not verify: a seal vouches
@@ -529,6 +545,7 @@ pub fn import_timestamp(
     reply_path: &Path,
     version: Option<u32>,
 ) -> Result<(String, tsp::TokenInfo), CaseError> {
+    check_chain(s)?;
     let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
     let all = seals(&log);
     let seal = match version {
@@ -554,6 +571,7 @@ pub fn import_timestamp(
 /// `case sheet`: writes a fresh notary sheet for the newest seal (a new revision
 /// name if one exists already), with the time-stamp as now recorded.
 pub fn sheet(s: &mut Session) -> Result<Vec<String>, CaseError> {
+    check_chain(s)?;
     let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
     let seal = seals(&log).pop().ok_or(CaseError::NotSealed)?;
     let path = s.dir.join(&seal.manifest);
