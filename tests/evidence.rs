@@ -334,6 +334,41 @@ fn gen_time_with_fractional_seconds_and_sha1_ess_cert_id_verifies() {
 }
 
 #[test]
+fn reply_to_an_independent_request_for_the_manifest_verifies_with_a_note() {
+    let tsa = Tsa::new("Web");
+    let (tmp, case) = sealed_case(None);
+    // As an operator would on a TSA's web page: a fresh request over the manifest file.
+    let tsq = tmp.path().join("own.tsq");
+    openssl(
+        &case,
+        &[
+            "ts",
+            "-query",
+            "-data",
+            "manifests/manifest-v1.json",
+            "-sha256",
+            "-cert",
+            "-out",
+            tsq.to_str().unwrap(),
+        ],
+    );
+    let reply = tmp.path().join("own.tsr");
+    tsa.reply(&tsq, &reply);
+    whohosts()
+        .args(["case", "timestamp", "import"])
+        .arg(&case)
+        .arg(&reply)
+        .assert()
+        .success();
+    let (code, out) = verify(&case, Some(&tsa));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("answers another request for the same manifest hash"),
+        "{out}"
+    );
+}
+
+#[test]
 fn token_for_another_hash_is_refused_on_import_and_fails_verify_when_swapped_in() {
     let tsa = Tsa::new("Test");
     let (tmp, case) = sealed_case(Some(&tsa));
