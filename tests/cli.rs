@@ -137,5 +137,8 @@ fn json_to_a_device_writes_through_it_and_leaves_the_device_in_place() {
         .code(0);
     use std::os::unix::fs::FileTypeExt;
     let m = std::fs::metadata("/dev/null").unwrap();
-    assert!(m.file_type().is_char_device(), "/dev/null must stay a device");
+    assert!(
+        m.file_type().is_char_device(),
+        "/dev/null must stay a device"
+    );
 }

@@ -339,7 +339,9 @@ impl CaptureReader {
             ),
             Some(m) if pcap::is_magic(m) => (
                 Format::Pcap,
-                Inner::Pcap(pcap::PcapReader::new(window, capture).map_err(StreamError::BadHeader)?),
+                Inner::Pcap(
+                    pcap::PcapReader::new(window, capture).map_err(StreamError::BadHeader)?,
+                ),
             ),
             _ => {
                 let shown = window
