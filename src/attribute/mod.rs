@@ -251,6 +251,18 @@ pub struct LoadedFeed {
 }
 
 impl LoadedFeed {
+    /// Parses feed bytes for a provider already known (tests, benchmarks, callers that
+    /// import feeds themselves).
+    pub fn parse(name: &str, provider: &str, bytes: &[u8]) -> Result<LoadedFeed, feeds::FeedError> {
+        use sha2::Digest;
+        Ok(LoadedFeed {
+            name: name.to_string(),
+            provider: provider.to_string(),
+            sha256: geoip::hex(&sha2::Sha256::digest(bytes)),
+            feed: feeds::parse_feed(bytes)?,
+        })
+    }
+
     fn provenance(&self) -> Provenance {
         Provenance {
             source: self.name.clone(),
