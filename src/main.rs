@@ -21,7 +21,8 @@ const LONG_VERSION: &str = concat!(
     name = "whohosts",
     version,
     long_version = LONG_VERSION,
-    about = "Find who hosts the services seen in a packet capture")]
+    about = "Find who hosts the services seen in a packet capture"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

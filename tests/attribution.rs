@@ -467,3 +467,27 @@ fn data_dir_comes_from_the_environment_when_no_flag_is_given() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("aws.aws-ip-ranges.json"), "{text}");
 }
+
+#[test]
+fn geoip_city_maps_to_the_provider_region_as_weak_evidence() {
+    let empty = tempfile::tempdir().unwrap();
+    let m = fixtures().join("mmdb");
+    let a = load(empty.path(), &[m.join("geolite2-city-fixture.mmdb")]);
+    let att = a.attribute(ip("47.96.0.1"), &[]);
+    assert_eq!(att.provider.id.as_deref(), Some("alibaba"));
+    assert_eq!(att.region.id.as_deref(), Some("cn-hangzhou"));
+    assert_eq!(att.region.city.as_deref(), Some("Hangzhou"));
+    assert_eq!(att.region.basis, Some(Basis::GeoipCity));
+    assert_eq!(att.region.confidence, Some(Confidence::Weak));
+    assert_eq!(
+        att.region.source.as_ref().unwrap().source,
+        "geolite2-city-fixture.mmdb"
+    );
+    // A hostname from the capture outranks the GeoIP city.
+    let att = a.attribute(
+        ip("47.96.0.1"),
+        &[seen("cdn.oss-cn-shanghai.aliyuncs.com", HostnameKind::Sni)],
+    );
+    assert_eq!(att.region.id.as_deref(), Some("cn-shanghai"));
+    assert_eq!(att.region.basis, Some(Basis::Hostname));
+}

@@ -21,6 +21,7 @@
 //! arguments (no clock, no network).
 
 pub mod datadir;
+pub mod directory;
 pub mod dirview;
 pub mod feeds;
 pub mod geoip;
@@ -64,6 +65,8 @@ pub struct AttributeOptions {
     pub mmdb: Vec<PathBuf>,
     /// Skip the bundled databases (tests of user databases alone).
     pub no_bundled: bool,
+    /// A provider directory file to use instead of the bundled `data/providers.toml`.
+    pub directory: Option<PathBuf>,
 }
 
 /// Errors that stop loading: the environment, not the data's content.
@@ -78,6 +81,8 @@ pub enum AttributeError {
     },
     #[error(transparent)]
     DataDir(#[from] datadir::DataDirError),
+    #[error("provider directory: {0}")]
+    Directory(Box<directory::DirectoryError>),
 }
 
 /// How a hostname was seen in the capture.
@@ -341,7 +346,11 @@ impl Attributor {
             }
         }
         let data_dir = datadir::resolve_data_dir(opts.data_dir.as_deref())?;
-        let directory = DirectoryView::bundled();
+        let directory = match &opts.directory {
+            Some(p) => DirectoryView::load(p),
+            None => DirectoryView::bundled(),
+        }
+        .map_err(|e| AttributeError::Directory(Box::new(e)))?;
         let (feeds, warnings) = datadir::load_feeds(&data_dir, &directory);
         Ok(Self::assemble(
             dbs, manifest, feeds, directory, data_dir, warnings,
@@ -466,7 +475,7 @@ impl Attributor {
         }
         out.push(SourceInfo {
             kind: SourceKind::Directory,
-            name: "providers.toml".to_string(),
+            name: self.directory.origin().to_string(),
             type_: "provider-directory".to_string(),
             provider: None,
             version: Some(self.directory.version().to_string()),
@@ -661,15 +670,35 @@ impl Attributor {
         }
         // 2. The announcing ASN belongs to a provider of the directory.
         if let (Some(n), Some(src)) = (asn.number, &asn.source) {
-            if let Some(p) = self.directory.by_asn(n) {
-                let evidence = format!(
-                    "{ip} is announced by AS{n}{} per {}; the provider directory ({}) assigns AS{n} to {}",
+            if let Some(owner) = self.directory.asn_owner(n) {
+                let mut evidence = format!(
+                    "{ip} is announced by AS{n}{} per {}; the provider directory (version {}) assigns AS{n} to {}",
                     asn.network.map(|p| format!(" ({p})")).unwrap_or_default(),
                     src.source,
                     self.directory.version(),
-                    p.id
+                    owner.provider.id
                 );
-                return from(p, src.clone(), Confidence::Medium, Basis::Asn, evidence);
+                // An ASN the directory lists only as unverified, or that several
+                // providers share, is weaker evidence.
+                let mut confidence = Confidence::Medium;
+                if !owner.verified {
+                    confidence = Confidence::Weak;
+                    evidence.push_str(" (listed as unverified)");
+                }
+                if !owner.shared_with.is_empty() {
+                    confidence = Confidence::Weak;
+                    evidence.push_str(&format!(
+                        "; AS{n} is shared with {}",
+                        owner.shared_with.join(", ")
+                    ));
+                }
+                return from(
+                    owner.provider,
+                    src.clone(),
+                    confidence,
+                    Basis::Asn,
+                    evidence,
+                );
             }
         }
         // 3. An unofficial ASN-derived list holds the prefix.
@@ -798,9 +827,28 @@ impl Attributor {
             // Geofeeds (RFC 8805) give a city instead of a region id.
             if let Some(m) = own.iter().find(|m| m.city.is_some()) {
                 let city = m.city.clone();
-                let region = city
+                let candidates = city
                     .as_deref()
-                    .and_then(|c| self.directory.region_by_city(pid, c, m.country.as_deref()));
+                    .map(|c| self.directory.regions_by_city(pid, c, m.country.as_deref()))
+                    .unwrap_or_default();
+                // Only a single region in that city names the region; several (two
+                // zones in one city) leave the id open.
+                let region = match candidates.as_slice() {
+                    [one] => Some(one.clone()),
+                    _ => None,
+                };
+                let note = match candidates.len() {
+                    0 => "; no region of the provider's list is in that city".to_string(),
+                    1 => String::new(),
+                    _ => format!(
+                        "; the provider has several regions there ({})",
+                        candidates
+                            .iter()
+                            .map(|r| r.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
                 return RegionAttribution {
                     id: region.as_ref().map(|r| r.id.clone()),
                     city,
@@ -813,11 +861,7 @@ impl Attributor {
                         m.prefix,
                         m.city.as_deref().unwrap_or("?"),
                         m.country.as_deref().unwrap_or("?"),
-                        if region.is_none() {
-                            "; no region of the provider's list is in that city"
-                        } else {
-                            ""
-                        }
+                        note
                     )),
                     frame: None,
                     reason: None,
@@ -875,7 +919,10 @@ impl Attributor {
         // 3. GeoIP city mapped to the provider's regions (weakest).
         match &geo.city {
             Some((city, country, db)) => {
-                if let Some(r) = self.directory.region_by_city(pid, city, country.as_deref()) {
+                let candidates = self
+                    .directory
+                    .regions_by_city(pid, city, country.as_deref());
+                if let [r] = candidates.as_slice() {
                     return RegionAttribution {
                         id: Some(r.id.clone()),
                         city: Some(city.clone()),
@@ -890,9 +937,20 @@ impl Attributor {
                         reason: None,
                     };
                 }
-                why.push(format!(
-                    "GeoIP city {city} is not a city of {pid}'s regions"
-                ));
+                if candidates.is_empty() {
+                    why.push(format!(
+                        "GeoIP city {city} is not a city of {pid}'s regions"
+                    ));
+                } else {
+                    why.push(format!(
+                        "GeoIP city {city} holds several {pid} regions ({})",
+                        candidates
+                            .iter()
+                            .map(|r| r.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
             }
             None => why.push("no city database places the address".to_string()),
         }

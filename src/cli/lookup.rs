@@ -22,6 +22,9 @@ pub struct SourceArgs {
     /// `data/` directory of the source tree].
     #[arg(long, value_name = "DIR")]
     pub bundled_dir: Option<PathBuf>,
+    /// Provider directory file to use instead of the bundled `data/providers.toml`.
+    #[arg(long, value_name = "PATH")]
+    pub providers: Option<PathBuf>,
 }
 
 impl SourceArgs {
@@ -35,6 +38,7 @@ impl SourceArgs {
             bundled_dir: self.bundled_dir.clone(),
             mmdb,
             no_bundled: false,
+            directory: self.providers.clone(),
         })
     }
 
