@@ -33,10 +33,7 @@ pub struct HashingReader {
     file: File,
     to_hasher: SyncSender<Vec<u8>>,
     recycled: Receiver<Vec<u8>>,
-    /// Chunk buffers created so far; at most `IN_FLIGHT + 2` ever exist, after
-    /// which the reader waits for the hasher to hand one back (no allocation churn,
-    /// bounded memory).
-    allocated: usize,
+    bytes: u64,
 }
 
 /// The digest of a file being read; completes when the reading is finished.
@@ -72,7 +69,7 @@ impl HashingReader {
                 file,
                 to_hasher: to_hasher.clone(),
                 recycled,
-                allocated: 0,
+                bytes: 0,
             },
             PendingDigest {
                 file: drain,
@@ -87,17 +84,10 @@ impl Read for HashingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.file.read(buf)?;
         if n > 0 {
-            let mut chunk = match self.recycled.try_recv() {
-                Ok(c) => c,
-                Err(_) if self.allocated < IN_FLIGHT + 2 => {
-                    self.allocated += 1;
-                    Vec::with_capacity(CHUNK)
-                }
-                // Wait for the hasher; if it is gone, finish() reports it.
-                Err(_) => self.recycled.recv().unwrap_or_default(),
-            };
+            let mut chunk = self.recycled.try_recv().unwrap_or_default();
             chunk.clear();
             chunk.extend_from_slice(buf.get(..n).unwrap_or(&[]));
+            self.bytes += n as u64;
             // A send fails only if the hashing thread died; finish() reports that.
             let _ = self.to_hasher.send(chunk);
         }
