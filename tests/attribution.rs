@@ -491,3 +491,65 @@ fn geoip_city_maps_to_the_provider_region_as_weak_evidence() {
     assert_eq!(att.region.id.as_deref(), Some("cn-shanghai"));
     assert_eq!(att.region.basis, Some(Basis::Hostname));
 }
+
+/// The demo capture (`captures/demo.pcap`, see `captures/README.md`): its servers and
+/// the CNAME targets its DNS answers carry, as tshark prints them
+/// (`tshark -r captures/demo.pcap -Y dns.flags.response==1 -T fields -e dns.qry.name
+/// -e dns.cname -e dns.a`).
+#[test]
+fn demo_servers_get_provider_and_region_from_bundled_data_and_capture_names() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let cases: &[(&str, Option<&str>, &str, Option<&str>)] = &[
+        (
+            "47.236.91.18",
+            Some("mtr-pkg.oss-ap-southeast-1.aliyuncs.com"),
+            "alibaba",
+            Some("ap-southeast-1"),
+        ),
+        (
+            "43.136.75.21",
+            Some("mtr-api-1301234567.cos.ap-guangzhou.myqcloud.com"),
+            "tencent",
+            Some("ap-guangzhou"),
+        ),
+        (
+            "3.121.45.67",
+            Some("ec2-3-121-45-67.eu-central-1.compute.amazonaws.com"),
+            "aws",
+            Some("eu-central-1"),
+        ),
+        ("104.21.48.7", None, "cloudflare", None),
+        ("116.202.118.33", None, "hetzner", None),
+        ("34.159.24.89", None, "gcp", None),
+        // The bundled ASN data puts this Tencent IPv6 address under another AS; the
+        // CNAME seen in the capture still names the provider and the region.
+        (
+            "2402:4e00:1013:e500::21",
+            Some("mtr-api-1301234567.cos.ap-guangzhou.myqcloud.com"),
+            "tencent",
+            Some("ap-guangzhou"),
+        ),
+    ];
+    for (addr, cname, provider, region) in cases {
+        let names: Vec<HostnameEvidence> =
+            cname.iter().map(|n| seen(n, HostnameKind::Cname)).collect();
+        let att = a.attribute(ip(addr), &names);
+        assert_eq!(
+            att.provider.id.as_deref(),
+            Some(*provider),
+            "{addr}: {:?}",
+            att.provider
+        );
+        assert_eq!(
+            att.region.id.as_deref(),
+            *region,
+            "{addr}: {:?}",
+            att.region
+        );
+        if region.is_some() {
+            assert_eq!(att.region.basis, Some(Basis::Hostname));
+            assert_eq!(att.region.source.as_ref().unwrap().source, "hostname:cname");
+        }
+    }
+}

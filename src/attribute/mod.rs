@@ -117,6 +117,19 @@ pub struct HostnameEvidence {
     pub frame: Option<FrameRef>,
 }
 
+impl HostnameEvidence {
+    /// A name as it came off the wire (DNS, SNI, certificate, Host header): invalid
+    /// UTF-8 is replaced, case folded, one trailing dot dropped. Names are only
+    /// matched against patterns here, never interpreted further.
+    pub fn from_wire(name: &[u8], kind: HostnameKind, frame: Option<FrameRef>) -> Self {
+        let mut name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if name.ends_with('.') {
+            name.pop();
+        }
+        HostnameEvidence { name, kind, frame }
+    }
+}
+
 /// On what an answer rests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
