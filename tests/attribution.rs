@@ -553,3 +553,28 @@ fn demo_servers_get_provider_and_region_from_bundled_data_and_capture_names() {
         }
     }
 }
+
+#[test]
+fn databases_listed_in_the_data_directory_config_are_loaded() {
+    let data = tempfile::tempdir().unwrap();
+    let fixture = fixtures().join("mmdb/ipinfo-lite-fixture.mmdb");
+    std::fs::write(
+        data.path().join("mmdb.conf"),
+        format!("# extra databases\n{}\n", fixture.display()),
+    )
+    .unwrap();
+    let out = Command::cargo_bin("whohosts")
+        .unwrap()
+        .args(["lookup", "--json", "88.198.1.1", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["asn"]["organization"], "Hetzner (IPinfo fixture)");
+    assert_eq!(v[0]["asn"]["source"]["source"], "ipinfo-lite-fixture.mmdb");
+}

@@ -402,6 +402,36 @@ mod tests {
         assert_eq!(parse_asn("ASX"), None);
     }
 
+    /// The GeoLite2-City layout fixture of tests/fixtures/mmdb (written by make.py),
+    /// cut and corrupted everywhere: opening and looking up never panic.
+    #[test]
+    fn cut_or_corrupted_databases_never_panic() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/mmdb/geolite2-city-fixture.mmdb");
+        let full = std::fs::read(&path).unwrap();
+        let ips: [IpAddr; 3] = [
+            "47.96.1.1".parse().unwrap(),
+            "5.9.0.1".parse().unwrap(),
+            "2001:4860::1".parse().unwrap(),
+        ];
+        let probe = |bytes: Vec<u8>| {
+            if let Ok(db) = GeoDb::from_bytes(bytes, &path, false) {
+                for ip in ips {
+                    let _ = db.geo(ip);
+                    let _ = db.asn(ip);
+                }
+            }
+        };
+        for n in 0..full.len() {
+            probe(full[..n].to_vec());
+        }
+        for i in 0..full.len() {
+            let mut b = full.clone();
+            b[i] ^= 0xff;
+            probe(b);
+        }
+    }
+
     #[test]
     fn garbage_is_refused_as_an_invalid_database() {
         let e = GeoDb::from_bytes(b"not a database".to_vec(), Path::new("x.mmdb"), false);
