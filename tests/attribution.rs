@@ -578,3 +578,19 @@ fn databases_listed_in_the_data_directory_config_are_loaded() {
     assert_eq!(v[0]["asn"]["organization"], "Hetzner (IPinfo fixture)");
     assert_eq!(v[0]["asn"]["source"]["source"], "ipinfo-lite-fixture.mmdb");
 }
+
+#[test]
+fn a_dns_answer_outranks_a_host_header_whatever_the_order_given() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let names = [
+        seen("a.oss-cn-beijing.aliyuncs.com", HostnameKind::HttpHost),
+        seen("z.oss-cn-shenzhen.aliyuncs.com", HostnameKind::DnsAnswer),
+    ];
+    let att = a.attribute(ip("47.96.0.1"), &names);
+    assert_eq!(att.region.id.as_deref(), Some("cn-shenzhen"));
+    assert_eq!(
+        att.region.source.as_ref().unwrap().source,
+        "hostname:dns_answer"
+    );
+}

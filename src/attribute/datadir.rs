@@ -29,7 +29,7 @@ pub const DATA_DIR_ENV: &str = "WHOHOSTS_DATA_DIR";
 pub enum DataDirError {
     #[error("no data directory: pass --data-dir or set {DATA_DIR_ENV} (the platform has no user data directory)")]
     NoDefault,
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Io {
         action: &'static str,
         path: PathBuf,

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 /// Errors opening a database.
 #[derive(Debug, thiserror::Error)]
 pub enum GeoIpError {
-    #[error("reading MaxMind database {path}: {source}")]
+    #[error("reading MaxMind database {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -74,7 +74,10 @@ pub struct AttributeOptions {
 pub enum AttributeError {
     #[error(transparent)]
     GeoIp(#[from] geoip::GeoIpError),
-    #[error("bundled database {path} is missing: {source}")]
+    #[error(
+        "bundled database {path} is missing; pass --bundled-dir DIR or set \
+         WHOHOSTS_BUNDLED_DIR to the `data/` directory of the whohosts source tree"
+    )]
     BundledMissing {
         path: PathBuf,
         source: std::io::Error,
@@ -1057,7 +1060,7 @@ struct GeoAnswer<'a> {
 /// and CNAME chain first, then SNI and certificate names, then HTTP Host.
 fn sorted_hostnames(h: &[HostnameEvidence]) -> Vec<&HostnameEvidence> {
     let mut v: Vec<&HostnameEvidence> = h.iter().collect();
-    v.sort();
+    v.sort_by(|a, b| (a.kind, &a.name, a.frame).cmp(&(b.kind, &b.name, b.frame)));
     v
 }
 
