@@ -447,6 +447,10 @@ fn data_info_lists_databases_feeds_and_directory_with_hashes() {
     assert_eq!(kinds.iter().filter(|k| **k == "mmdb").count(), 3);
     assert_eq!(kinds.iter().filter(|k| **k == "feed").count(), 4);
     assert_eq!(kinds.iter().filter(|k| **k == "directory").count(), 1);
+    let asn4 = list.iter().find(|s| s["name"] == "asn-ipv4.mmdb").unwrap();
+    assert_eq!(asn4["build_date"], "2026-06-17");
+    assert_eq!(asn4["type"], "ip-location-db-asn");
+    assert_eq!(asn4["licence"], "CC-BY-4.0");
     let aws = list
         .iter()
         .find(|s| s["name"] == "aws.aws-ip-ranges.json")

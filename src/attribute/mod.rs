@@ -249,6 +249,9 @@ pub struct SourceInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     pub version: Option<String>,
+    /// Build date of a database (`YYYY-MM-DD`, from its metadata).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_date: Option<String>,
     pub sha256: String,
     pub bundled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -465,6 +468,7 @@ impl Attributor {
                         None => format!("built {}", db.build_date),
                     },
                 ),
+                build_date: Some(db.build_date.clone()),
                 sha256: db.sha256.clone(),
                 bundled: db.bundled,
                 official: None,
@@ -481,6 +485,7 @@ impl Attributor {
                 type_: f.feed.format.as_str().to_string(),
                 provider: Some(f.provider.clone()),
                 version: f.feed.version.clone(),
+                build_date: None,
                 sha256: f.sha256.clone(),
                 bundled: false,
                 official: Some(f.feed.format.official()),
@@ -495,6 +500,7 @@ impl Attributor {
             type_: "provider-directory".to_string(),
             provider: None,
             version: Some(self.directory.version().to_string()),
+            build_date: None,
             sha256: self.directory.sha256().to_string(),
             bundled: true,
             official: None,
