@@ -437,6 +437,58 @@ mod tests {
         assert_eq!(get(&ix, "::ffff:198.51.100.7").unwrap().1, ["v4"]);
     }
 
+    /// Random nested prefixes crowded into one /8 (and one IPv6 /32), checked against
+    /// a brute-force scan for the longest covering prefix.
+    #[test]
+    fn lookups_agree_with_a_brute_force_longest_match() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            // xorshift64 (Marsaglia 2003)
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut prefixes = Vec::new();
+        for _ in 0..3000 {
+            let r = next();
+            let len4 = 8 + (r % 25) as u8;
+            let a4 = 0x0a00_0000 | ((r >> 8) as u32 & 0x00ff_ffff);
+            prefixes.push(IpPrefix::new(IpAddr::V4(Ipv4Addr::from(a4)), len4).unwrap());
+            let len6 = 32 + (r % 97) as u8;
+            let a6 = (0x2001_0db8_u128 << 96) | (u128::from(next()) << 32);
+            prefixes.push(IpPrefix::new(IpAddr::V6(Ipv6Addr::from(a6)), len6).unwrap());
+        }
+        let mut b = PrefixIndexBuilder::new();
+        for (i, p) in prefixes.iter().enumerate() {
+            b.insert(*p, i);
+        }
+        let ix = b.build();
+        for _ in 0..4000 {
+            let r = next();
+            let ip = if r % 2 == 0 {
+                IpAddr::V4(Ipv4Addr::from(
+                    0x0a00_0000 | ((r >> 16) as u32 & 0x00ff_ffff),
+                ))
+            } else {
+                IpAddr::V6(Ipv6Addr::from(
+                    (0x2001_0db8_u128 << 96) | (u128::from(next()) << 32),
+                ))
+            };
+            let want = prefixes
+                .iter()
+                .filter(|p| p.contains(ip))
+                .map(|p| p.prefix_len())
+                .max();
+            let got = ix.lookup(ip).map(|g| {
+                assert!(g.prefix.contains(ip));
+                assert!(g.values.iter().all(|v| prefixes[*v] == g.prefix));
+                g.prefix.prefix_len()
+            });
+            assert_eq!(got, want, "{ip}");
+        }
+    }
+
     #[test]
     fn empty_index_answers_none() {
         let ix: PrefixIndex<u8> = PrefixIndex::default();
