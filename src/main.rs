@@ -36,6 +36,10 @@ enum Command {
     Lookup(cli::lookup::Args),
     /// Manage attribution data: import feeds, list what is loaded.
     Data(cli::data::Args),
+    /// Evidence case directories: new, add, seal, sheet, timestamp import.
+    Case(cli::case::Args),
+    /// Re-check a case directory (or one file) offline; exit 3 on any difference.
+    Verify(cli::verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,8 @@ fn main() -> ExitCode {
         Command::Analyze(args) => cli::analyze::run(args),
         Command::Lookup(args) => cli::lookup::run(args),
         Command::Data(args) => cli::data::run(args),
+        Command::Case(args) => cli::case::run(args),
+        Command::Verify(args) => cli::verify::run(args),
     };
     cli::finish(result)
 }

@@ -1,8 +1,10 @@
 //! One file per subcommand, plus the shared exit-code handling.
 
 pub mod analyze;
+pub mod case;
 pub mod data;
 pub mod lookup;
+pub mod verify;
 
 use std::process::ExitCode;
 
