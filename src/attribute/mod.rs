@@ -1129,3 +1129,55 @@ fn bundled_dir(explicit: Option<&Path>) -> PathBuf {
         _ => default_bundled_dir(),
     }
 }
+
+/// Attribution of every address of an analysis, computed once per address after the
+/// records are finished, with the sources used.
+#[derive(Clone, Debug, Default)]
+pub struct Attributions {
+    pub by_ip: std::collections::BTreeMap<IpAddr, Attribution>,
+    pub sources: Vec<SourceInfo>,
+}
+
+impl From<crate::services::NameSource> for HostnameKind {
+    fn from(s: crate::services::NameSource) -> Self {
+        use crate::services::NameSource as N;
+        match s {
+            N::TlsSni | N::QuicSni | N::EchOuterSni => HostnameKind::Sni,
+            N::HttpHost => HostnameKind::HttpHost,
+            N::DnsAnswer => HostnameKind::DnsAnswer,
+            N::DnsCname => HostnameKind::Cname,
+            N::Certificate => HostnameKind::Cert,
+        }
+    }
+}
+
+impl Attributor {
+    /// Attributes each address, with the hostnames the capture bound to it.
+    pub fn attribute_all(
+        &self,
+        ips: impl IntoIterator<Item = IpAddr>,
+        names: &[crate::services::NameEvidence],
+    ) -> Attributions {
+        let mut by_name: std::collections::BTreeMap<IpAddr, Vec<HostnameEvidence>> =
+            std::collections::BTreeMap::new();
+        for n in names {
+            let e = HostnameEvidence::from_wire(
+                n.name.as_bytes(),
+                n.source.into(),
+                n.frames.first().copied(),
+            );
+            by_name.entry(n.ip).or_default().push(e);
+        }
+        let by_ip = ips
+            .into_iter()
+            .map(|ip| {
+                let hostnames = by_name.get(&ip).map(Vec::as_slice).unwrap_or(&[]);
+                (ip, self.attribute(ip, hostnames))
+            })
+            .collect();
+        Attributions {
+            by_ip,
+            sources: self.sources(),
+        }
+    }
+}

@@ -22,6 +22,8 @@ pub struct Args {
     /// Also compute each capture's SM3 (GB/T 32905-2016) from the same read.
     #[arg(long)]
     pub sm3: bool,
+    #[command(flatten)]
+    pub sources: super::lookup::SourceArgs,
     /// Anomalies kept in full per capture (the rest are counted per code).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max_anomalies: usize,
@@ -45,7 +47,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let analyses = pipeline::analyze(&args.captures, &opts).context("analysing captures")?;
-    let report = Report::build_for(&analyses, &targets, &args.targets);
+    let attributor = args.sources.load().context("loading attribution data")?;
+    let ips: std::collections::BTreeSet<std::net::IpAddr> = analyses
+        .iter()
+        .flat_map(|a| a.tables.endpoints().into_keys())
+        .collect();
+    let names: Vec<_> = analyses
+        .iter()
+        .flat_map(|a| a.names.iter().cloned())
+        .collect();
+    let attributions = attributor.attribute_all(ips, &names);
+    let report = Report::build_for(&analyses, &targets, &args.targets, Some(&attributions));
     let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &args.json {
         write_output(path, report.to_json().as_bytes())
