@@ -16,6 +16,10 @@ fn run_bounded(path: &Path) -> i32 {
     let out = Command::new("timeout")
         .args(["120", "prlimit", "--as=536870912", "--"])
         .arg(bin)
+        .env(
+            "WHOHOSTS_DATA_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty-data-dir"),
+        )
         .arg("analyze")
         .arg(path)
         .args(["--json", "-"])
