@@ -1,1 +1,2 @@
 //! flow: see ARCHITECTURE.md.
+pub mod reassembly;
