@@ -165,11 +165,6 @@ impl<'a> Reader<'a> {
         }
         Some(v)
     }
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
-        let s = self.buf.get(self.pos..).unwrap_or(&[]);
-        self.pos = self.buf.len();
-        s
-    }
 }
 
 #[cfg(test)]
