@@ -627,6 +627,109 @@ mod tests {
         ));
     }
 
+    /// Builds a protected client Initial packet (RFC 9001 §5.3-5.4, the inverse of
+    /// `open_initial`) carrying `frames`, padded to at least `min_len` bytes.
+    fn seal_initial(version: u32, dcid: &[u8], pn: u32, frames: &[u8], min_len: usize) -> Vec<u8> {
+        let keys = InitialKeys::derive(version, dcid, true).unwrap();
+        let first = if version == QUIC_V1 { 0xc3u8 } else { 0xd3 }; // 4-byte packet number
+        let mut payload = frames.to_vec();
+        // first, version, DCID length and DCID, SCID length, token length, Length, packet number
+        let header_len = 1 + 4 + 1 + dcid.len() + 1 + 1 + 2 + 4;
+        while header_len + payload.len() + 16 < min_len {
+            payload.push(0); // PADDING
+        }
+        let length = 4 + payload.len() + 16;
+        let mut p = vec![first];
+        p.extend_from_slice(&version.to_be_bytes());
+        p.push(dcid.len() as u8);
+        p.extend_from_slice(dcid);
+        p.push(0); // empty SCID
+        p.push(0); // no token
+        p.extend_from_slice(&(0x4000u16 | length as u16).to_be_bytes());
+        let pn_offset = p.len();
+        p.extend_from_slice(&pn.to_be_bytes());
+        let mut nonce = keys.iv;
+        for (n, b) in nonce
+            .iter_mut()
+            .rev()
+            .zip(u64::from(pn).to_be_bytes().iter().rev())
+        {
+            *n ^= b;
+        }
+        keys.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&p[..]),
+                &mut payload,
+            )
+            .unwrap();
+        p.extend_from_slice(&payload);
+        let mask = keys.hp.new_mask(&p[pn_offset + 4..pn_offset + 20]).unwrap();
+        p[0] ^= mask[0] & 0x0f;
+        for i in 0..4 {
+            p[pn_offset + i] ^= mask[1 + i];
+        }
+        p
+    }
+
+    fn crypto_frame(offset: usize, data: &[u8]) -> Vec<u8> {
+        // Type 0x06, offset as a 4-byte varint, length as a 2-byte varint (RFC 9000 §16).
+        let mut f = vec![0x06, 0x80 | ((offset >> 24) as u8 & 0x3f)];
+        f.extend_from_slice(&[(offset >> 16) as u8, (offset >> 8) as u8, offset as u8]);
+        f.push(0x40 | (data.len() >> 8) as u8);
+        f.push(data.len() as u8);
+        f.extend_from_slice(data);
+        f
+    }
+
+    // The Chromium 156 ClientHello (X25519MLKEM768 key share, 1984-byte handshake
+    // message) recorded over TCP, carried here in CRYPTO frames as Chromium does over
+    // QUIC, where it no longer fits one 1200-byte datagram.
+    fn browser_hello_message() -> Vec<u8> {
+        let rec = unhex(include_str!(
+            "../../tests/fixtures/dissect/chromium156_client_hello.hex"
+        ));
+        rec[5..].to_vec()
+    }
+
+    #[test]
+    fn post_quantum_client_hello_over_two_datagrams_out_of_order_gives_sni() {
+        let msg = browser_hello_message();
+        let dcid = [0x11u8; 8];
+        for version in [QUIC_V1, QUIC_V2] {
+            let (a, b) = msg.split_at(1000);
+            let mut fa = crypto_frame(0, a);
+            fa.splice(0..0, [0x02, 0x00, 0x00, 0x00, 0x00, 0x01]); // ACK first, then CRYPTO
+            let d1 = seal_initial(version, &dcid, 0, &fa, 1200);
+            let d2 = seal_initial(version, &dcid, 1, &crypto_frame(1000, b), 1200);
+            let mut c = QuicConnection::new();
+            assert_eq!(c.push_client_datagram(&d2, 8).unwrap(), None);
+            let ch = c
+                .push_client_datagram(&d1, 7)
+                .unwrap()
+                .expect("ClientHello");
+            assert_eq!(ch.version, version);
+            assert_eq!(ch.hello.sni, Some(WireString::from("www.example.test")));
+            assert!(
+                ch.hello.ja4.starts_with("q13d1517h2_8daaf6152771_"),
+                "{}",
+                ch.hello.ja4
+            );
+            assert_eq!(ch.frames, vec![8, 7]);
+        }
+    }
+
+    #[test]
+    fn coalesced_initial_packets_in_one_datagram_are_all_read() {
+        let msg = browser_hello_message();
+        let dcid = [0x22u8; 8];
+        let (a, b) = msg.split_at(900);
+        let mut d = seal_initial(QUIC_V1, &dcid, 0, &crypto_frame(0, a), 0);
+        d.extend_from_slice(&seal_initial(QUIC_V1, &dcid, 1, &crypto_frame(900, b), 0));
+        let ch = parse_initial(&d, 3).unwrap().expect("ClientHello");
+        assert_eq!(ch.hello.sni, Some(WireString::from("www.example.test")));
+    }
+
     #[test]
     fn crypto_frames_across_packets_are_reassembled_out_of_order() {
         let mut c = QuicConnection::new();
