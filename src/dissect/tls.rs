@@ -162,7 +162,17 @@ pub fn parse_handshake(msg: &[u8], transport: Transport) -> Result<Option<Handsh
                 HS_SERVER_HELLO => "ServerHello",
                 _ => "Certificate",
             },
-            format!("{e:?}"),
+            // The parser's own error value quotes the remaining input; keep the
+            // report to what is wrong.
+            format!(
+                "{} in a {}-byte message",
+                if e.is_incomplete() {
+                    "fields announce more bytes than the message holds"
+                } else {
+                    "invalid field value"
+                },
+                msg.len()
+            ),
         )),
     }
 }
