@@ -9,6 +9,32 @@
 //! carried it (so that the caller can name the frames), "need more bytes", "not mine",
 //! an error, or "done".
 //!
+//! The loop a pipeline runs per TCP direction, after each segment:
+//!
+//! ```
+//! use whohosts::dissect::{tls::TlsStream, Step};
+//! use whohosts::flow::reassembly::{Budget, StreamPrefix};
+//!
+//! let mut budget = Budget::new(64 << 20); // shared by all flows
+//! let mut prefix = StreamPrefix::default(); // one per direction
+//! let mut tls = TlsStream::new(); // one per direction
+//! prefix.push(&mut budget, 1000, b"", true, 1); // SYN seen in frame 1
+//! prefix.push(&mut budget, 1001, &[22, 3, 1, 0, 200], false, 4); // a record begins
+//! loop {
+//!     match tls.next(prefix.contiguous()) {
+//!         Step::Record { range, record } => {
+//!             let _frames = prefix.frames_of(range); // provenance of the record
+//!             let _ = record;
+//!         }
+//!         Step::Error { offset, error } => {
+//!             let _frame = prefix.frame_at(offset); // anomaly with its frame
+//!             let _ = error;
+//!         }
+//!         Step::NeedMore { .. } | Step::NotMine | Step::Done => break,
+//!     }
+//! }
+//! ```
+//!
 //! Contract on bad input: no dissector panics, loops without bound or allocates more
 //! than its documented cap, whatever the bytes. Malformed input is answered with an
 //! error value that says what was expected, what was found and where.
