@@ -1,1 +1,306 @@
-//! decode: see ARCHITECTURE.md.
+//! Link, network and transport headers of one frame, as borrowed views.
+//!
+//! etherparse slices the headers (`LaxSlicedPacket`, so that frames cut by the
+//! snapshot length still yield what they carry); this module maps the capture's link
+//! type to the right entry point and flattens the result into [`Packet`].
+//!
+//! Contract on bad input: never panics; a frame that cannot be decoded, or that
+//! stops early, comes back with [`Packet::problem`] set, which the caller records as
+//! an anomaly.
+
+use crate::capture::LinkType;
+use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use std::net::IpAddr;
+
+/// What one frame carries, as far as the analysis needs it.
+#[derive(Debug, Default)]
+pub struct Packet<'a> {
+    pub ip: Option<Ip<'a>>,
+    /// Why decoding stopped early or failed, if it did.
+    pub problem: Option<String>,
+    /// The frame's link type is not one this decoder knows.
+    pub unknown_link: bool,
+}
+
+#[derive(Debug)]
+pub struct Ip<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// The protocol number of the payload after extension headers.
+    pub protocol: u8,
+    /// Set for fragments (IPv4, or IPv6 with a fragment header).
+    pub fragment: Option<Fragment>,
+    pub l4: L4<'a>,
+}
+
+/// Where a fragment sits in its datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fragment {
+    pub id: u32,
+    /// Offset of this fragment's payload in the datagram, in bytes.
+    pub offset: u32,
+    /// Payload bytes this fragment carries.
+    pub len: u32,
+    pub more: bool,
+}
+
+#[derive(Debug)]
+pub enum L4<'a> {
+    Tcp(Tcp<'a>),
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+        payload: &'a [u8],
+    },
+    Icmp,
+    /// The transport header of a first fragment, ports only (the rest of the
+    /// datagram is in later fragments).
+    FirstFragment {
+        src_port: u16,
+        dst_port: u16,
+    },
+    /// A non-first fragment, or a protocol with no ports.
+    None,
+}
+
+#[derive(Debug)]
+pub struct Tcp<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub syn: bool,
+    pub ack_flag: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub payload: &'a [u8],
+}
+
+/// Decodes one frame of the given link type.
+pub fn decode(link: LinkType, data: &[u8]) -> Packet<'_> {
+    let sliced = match link.0 {
+        1 => LaxSlicedPacket::from_ethernet(data).map_err(|e| e.to_string()),
+        // BSD loopback: a 4-byte address family in the writer's byte order.
+        0 => ip_after(data, 4),
+        // OpenBSD loopback: the same family field, in network byte order.
+        108 => ip_after(data, 4),
+        12 | 14 | 101 | 228 | 229 => LaxSlicedPacket::from_ip(data).map_err(|e| e.to_string()),
+        // Linux cooked v1: 16-byte header, protocol type at bytes 14-15.
+        113 => match data.get(14..16) {
+            Some(p) => Ok(LaxSlicedPacket::from_ether_type(
+                EtherType(u16::from_be_bytes([p[0], p[1]])),
+                data.get(16..).unwrap_or(&[]),
+            )),
+            None => Err(format!(
+                "Linux cooked header needs 16 bytes, frame has {}",
+                data.len()
+            )),
+        },
+        // Linux cooked v2: 20-byte header, protocol type at bytes 0-1.
+        276 => match (data.get(0..2), data.get(20..)) {
+            (Some(p), Some(rest)) => Ok(LaxSlicedPacket::from_ether_type(
+                EtherType(u16::from_be_bytes([p[0], p[1]])),
+                rest,
+            )),
+            _ => Err(format!(
+                "Linux cooked v2 header needs 20 bytes, frame has {}",
+                data.len()
+            )),
+        },
+        _ => {
+            return Packet {
+                unknown_link: true,
+                ..Packet::default()
+            }
+        }
+    };
+    match sliced {
+        Ok(s) => flatten(s),
+        Err(e) => Packet {
+            problem: Some(e),
+            ..Packet::default()
+        },
+    }
+}
+
+fn ip_after(data: &[u8], skip: usize) -> Result<LaxSlicedPacket<'_>, String> {
+    match data.get(skip..) {
+        Some(rest) => LaxSlicedPacket::from_ip(rest).map_err(|e| e.to_string()),
+        None => Err(format!(
+            "loopback header needs {skip} bytes, frame has {}",
+            data.len()
+        )),
+    }
+}
+
+fn flatten(s: LaxSlicedPacket<'_>) -> Packet<'_> {
+    let problem = s
+        .stop_err
+        .as_ref()
+        .map(|(e, layer)| format!("{layer}: {e}"));
+    let (src, dst, fragment, payload, protocol) = match &s.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            let p = v4.payload();
+            let fragment =
+                (h.more_fragments() || h.fragments_offset().value() != 0).then(|| Fragment {
+                    id: u32::from(h.identification()),
+                    offset: u32::from(h.fragments_offset().value()) * 8,
+                    len: p.payload.len() as u32,
+                    more: h.more_fragments(),
+                });
+            (
+                IpAddr::from(h.source_addr()),
+                IpAddr::from(h.destination_addr()),
+                fragment,
+                p.payload,
+                p.ip_number,
+            )
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            let p = v6.payload();
+            let fragment = if v6.is_payload_fragmented() {
+                v6.extensions()
+                    .clone()
+                    .into_iter()
+                    .find_map(|ext| match ext {
+                        etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(Fragment {
+                            id: f.identification(),
+                            offset: u32::from(f.fragment_offset().value()) * 8,
+                            len: p.payload.len() as u32,
+                            more: f.more_fragments(),
+                        }),
+                        _ => None,
+                    })
+            } else {
+                None
+            };
+            (
+                IpAddr::from(h.source_addr()),
+                IpAddr::from(h.destination_addr()),
+                fragment,
+                p.payload,
+                p.ip_number,
+            )
+        }
+        _ => {
+            return Packet {
+                ip: None,
+                problem,
+                unknown_link: false,
+            }
+        }
+    };
+    let l4 = match (&s.transport, fragment) {
+        (_, Some(f)) if f.offset != 0 => L4::None,
+        (_, Some(_)) => match (protocol, payload.get(0..4)) {
+            (IpNumber::TCP | IpNumber::UDP, Some(p)) => L4::FirstFragment {
+                src_port: u16::from_be_bytes([p[0], p[1]]),
+                dst_port: u16::from_be_bytes([p[2], p[3]]),
+            },
+            _ => L4::None,
+        },
+        (Some(TransportSlice::Tcp(t)), None) => L4::Tcp(Tcp {
+            src_port: t.source_port(),
+            dst_port: t.destination_port(),
+            seq: t.sequence_number(),
+            ack: t.acknowledgment_number(),
+            syn: t.syn(),
+            ack_flag: t.ack(),
+            fin: t.fin(),
+            rst: t.rst(),
+            payload: t.payload(),
+        }),
+        (Some(TransportSlice::Udp(u)), None) => L4::Udp {
+            src_port: u.source_port(),
+            dst_port: u.destination_port(),
+            payload: u.payload(),
+        },
+        (Some(TransportSlice::Icmpv4(_) | TransportSlice::Icmpv6(_)), None) => L4::Icmp,
+        _ => L4::None,
+    };
+    Packet {
+        ip: Some(Ip {
+            src,
+            dst,
+            protocol: protocol.0,
+            fragment,
+            l4,
+        }),
+        problem,
+        unknown_link: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An IPv4/UDP packet: 192.0.2.1:5353 -> 198.51.100.2:53 with 4 payload bytes,
+    /// written by hand from RFC 791 / RFC 768 layouts.
+    const IPV4_UDP: [u8; 32] = [
+        0x45, 0, 0, 32, 0x12, 0x34, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2, //
+        0x14, 0xe9, 0, 53, 0, 12, 0, 0, b'a', b'b', b'c', b'd',
+    ];
+
+    #[test]
+    fn raw_ipv4_udp_yields_ports_and_payload() {
+        let p = decode(LinkType::RAW, &IPV4_UDP);
+        let ip = p.ip.expect("ip");
+        assert_eq!(ip.src, "192.0.2.1".parse::<IpAddr>().unwrap());
+        match ip.l4 {
+            L4::Udp {
+                src_port,
+                dst_port,
+                payload,
+            } => {
+                assert_eq!((src_port, dst_port), (5353, 53));
+                assert_eq!(payload, b"abcd");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn null_and_loop_headers_are_skipped() {
+        let mut framed = vec![2, 0, 0, 0];
+        framed.extend_from_slice(&IPV4_UDP);
+        assert!(decode(LinkType::NULL, &framed).ip.is_some());
+        let mut framed = vec![0, 0, 0, 2];
+        framed.extend_from_slice(&IPV4_UDP);
+        assert!(decode(LinkType::LOOP, &framed).ip.is_some());
+    }
+
+    #[test]
+    fn unknown_link_type_is_flagged_not_decoded() {
+        let p = decode(LinkType(147), &IPV4_UDP);
+        assert!(p.unknown_link && p.ip.is_none());
+    }
+
+    #[test]
+    fn short_and_empty_frames_do_not_panic() {
+        for link in [0, 1, 101, 108, 113, 228, 229, 276] {
+            for n in 0..IPV4_UDP.len() {
+                let _ = decode(LinkType(link), &IPV4_UDP[..n]);
+            }
+        }
+    }
+
+    #[test]
+    fn first_fragment_gives_ports_and_later_fragments_none() {
+        let mut first = IPV4_UDP;
+        first[6] = 0x20; // MF set, offset 0
+        match decode(LinkType::RAW, &first).ip.unwrap().l4 {
+            L4::FirstFragment { src_port, dst_port } => {
+                assert_eq!((src_port, dst_port), (5353, 53))
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut later = IPV4_UDP;
+        later[7] = 0x02; // offset 16 bytes, MF clear
+        let ip = decode(LinkType::RAW, &later).ip.unwrap();
+        assert!(matches!(ip.l4, L4::None));
+        assert_eq!(ip.fragment.unwrap().offset, 16);
+    }
+}

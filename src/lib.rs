@@ -14,5 +14,6 @@ pub mod evidence;
 pub mod flow;
 pub mod letter;
 pub mod model;
+pub mod pipeline;
 pub mod report;
 pub mod services;

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "whohosts", version, about = "Find who hosts the services seen in a packet capture")]
+#[command(
+    name = "whohosts",
+    version,
+    about = "Find who hosts the services seen in a packet capture"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -1,1 +1,395 @@
-//! capture: see ARCHITECTURE.md.
+//! Capture files in, borrowed frames out.
+//!
+//! [`open`] opens a pcap or pcapng file, optionally gzip- or zstd-compressed, and
+//! returns a [`CaptureReader`] that lends one frame at a time (the `next` / consume /
+//! refill loop of pcap-parser, over a buffer this module owns). The file's SHA-256 is
+//! computed from the very bytes the reader consumes, on another thread ([`hashing`]),
+//! so hashing costs no second pass.
+//!
+//! Contract on bad input: the reader never panics and never allocates more than its
+//! bounded buffer ([`MAX_RECORD`] plus slack). A truncated file, a record whose length
+//! lies, an unknown link type or block becomes an [`Anomaly`] with the frame number and
+//! byte offset, and reading resumes at the next plausible record when one can be found.
+//! Offsets are positions in the decompressed capture stream.
+//!
+//! pcap-parser parses the file header and the pcapng blocks; record framing (finding
+//! where each record starts and whether its length is plausible) is done here, because
+//! recovering from a lying length needs to look at the bytes around it.
+
+pub mod hashing;
+mod pcap;
+mod pcapng;
+
+use crate::model::{Anomaly, Severity, Timestamp};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Largest record accepted (Wireshark's `WTAP_MAX_PACKET_SIZE_STANDARD`); a record
+/// claiming more is treated as a lying length.
+pub const MAX_RECORD: usize = 262_144;
+
+/// Largest pcapng block accepted: a packet of [`MAX_RECORD`] bytes plus generous room
+/// for options.
+const MAX_BLOCK: usize = MAX_RECORD + 65_536;
+
+/// How far (in bytes) the reader scans for the next plausible record after damage.
+const MAX_RESYNC_SCAN: u64 = 64 << 20;
+
+/// Errors that stop reading a capture before its first frame. Damage found later is
+/// reported as anomalies instead.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("cannot open {path}: {source}")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path}: not a pcap or pcapng capture (first bytes {magic})")]
+    NotACapture { path: PathBuf, magic: String },
+    #[error("{path}: {what}")]
+    BadHeader { path: PathBuf, what: String },
+}
+
+/// The container format as found in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// A data link type number (LINKTYPE_*, tcpdump.org), with a name for known ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkType(pub u32);
+
+impl LinkType {
+    pub const NULL: LinkType = LinkType(0);
+    pub const ETHERNET: LinkType = LinkType(1);
+    pub const RAW: LinkType = LinkType(101);
+    pub const LOOP: LinkType = LinkType(108);
+    pub const LINUX_SLL: LinkType = LinkType(113);
+    pub const IPV4: LinkType = LinkType(228);
+    pub const IPV6: LinkType = LinkType(229);
+    pub const LINUX_SLL2: LinkType = LinkType(276);
+
+    /// The LINKTYPE_ name used by libpcap, or `LINKTYPE_<n>` for others.
+    pub fn name(self) -> String {
+        let known = match self.0 {
+            0 => "NULL",
+            1 => "ETHERNET",
+            12 | 14 | 101 => "RAW",
+            108 => "LOOP",
+            113 => "LINUX_SLL",
+            228 => "IPV4",
+            229 => "IPV6",
+            276 => "LINUX_SLL2",
+            _ => return format!("LINKTYPE_{}", self.0),
+        };
+        known.to_string()
+    }
+}
+
+impl serde::Serialize for LinkType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+/// One frame, borrowed from the reader's buffer until the next call.
+#[derive(Debug)]
+pub struct Frame<'a> {
+    /// 1-based frame number, as Wireshark numbers frames.
+    pub number: u64,
+    /// Offset of the frame's record (header included) in the capture stream.
+    pub offset: u64,
+    pub ts: Timestamp,
+    pub link_type: LinkType,
+    /// Length of the frame on the wire (`frame.len` in Wireshark).
+    pub wire_len: u32,
+    /// The captured bytes (may be shorter than `wire_len`).
+    pub data: &'a [u8],
+}
+
+/// Summary of what a reader saw, available once it has finished.
+#[derive(Clone, Debug, Default)]
+pub struct ReadSummary {
+    pub link_types: Vec<LinkType>,
+    pub sections: u32,
+    pub interfaces: u32,
+}
+
+/// Which container the capture uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Pcap,
+    Pcapng,
+}
+
+/// The buffer the readers frame records from, with the stream offset of its start.
+pub(crate) struct Window<R> {
+    source: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Stream offset of `buf[start]`.
+    pos: u64,
+    eof: bool,
+    /// The read error that ended the stream, if any (a corrupt gzip stream, say).
+    error: Option<io::Error>,
+}
+
+impl<R: Read> Window<R> {
+    fn new(source: R) -> Self {
+        Window {
+            source,
+            buf: vec![0; 1 << 20],
+            start: 0,
+            end: 0,
+            pos: 0,
+            eof: false,
+            error: None,
+        }
+    }
+
+    /// The bytes available from the current position.
+    pub(crate) fn data(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or(&[])
+    }
+
+    /// Stream offset of the current position.
+    pub(crate) fn pos(&self) -> u64 {
+        self.pos
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        let n = n.min(self.end - self.start);
+        self.start += n;
+        self.pos += n as u64;
+    }
+
+    /// Makes at least `want` bytes available, unless the stream ends first; returns
+    /// how many are available. `want` is capped by the caller to a bounded size.
+    pub(crate) fn fill(&mut self, want: usize) -> usize {
+        while self.end - self.start < want && !self.eof {
+            if self.buf.len() - self.start < want {
+                // Shift the unread tail to the front, growing only up to `want`.
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+                if self.buf.len() < want {
+                    self.buf.resize(want, 0);
+                }
+            }
+            let Some(space) = self.buf.get_mut(self.end..) else {
+                break;
+            };
+            match self.source.read(space) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.error = Some(e);
+                    self.eof = true;
+                }
+            }
+        }
+        self.end - self.start
+    }
+
+    /// The last `n` bytes consumed: a frame's data, valid until the next `fill`.
+    pub(crate) fn consumed_slice(&self, n: usize) -> &[u8] {
+        self.buf
+            .get(self.start.saturating_sub(n)..self.start)
+            .unwrap_or(&[])
+    }
+
+    fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
+    }
+}
+
+/// Reads frames from one capture. Created by [`open`].
+pub struct CaptureReader {
+    inner: Inner,
+    anomalies: Vec<Anomaly>,
+}
+
+enum Inner {
+    Pcap(pcap::PcapReader<Box<dyn Read + Send>>),
+    Pcapng(pcapng::PcapngReader<Box<dyn Read + Send>>),
+}
+
+/// An opened capture: its reader, and the digest that completes when reading ends.
+pub struct OpenCapture {
+    pub path: PathBuf,
+    pub format: Format,
+    pub compression: Compression,
+    pub reader: CaptureReader,
+    pub digest: hashing::PendingDigest,
+}
+
+/// Opens a capture file, detects compression and format, and starts hashing the raw
+/// file bytes as they are read. `capture` is the index used in frame references.
+pub fn open(path: &Path, capture: u32) -> Result<OpenCapture, CaptureError> {
+    let file = File::open(path).map_err(|source| CaptureError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    let (tee, digest) = hashing::HashingReader::new(file);
+    let mut raw = BufReader::with_capacity(1 << 20, tee);
+    let head = raw.fill_buf().map_err(|source| CaptureError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let compression = match head {
+        [0x1f, 0x8b, ..] => Compression::Gzip,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+        _ => Compression::None,
+    };
+    let stream: Box<dyn Read + Send> = match compression {
+        Compression::None => Box::new(raw),
+        Compression::Gzip => Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(raw),
+        )),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(raw).map_err(
+            |source| CaptureError::Read {
+                path: path.to_owned(),
+                source,
+            },
+        )?),
+    };
+    let mut window = Window::new(stream);
+    window.fill(4);
+    if let Some(e) = window.take_error() {
+        return Err(CaptureError::Read {
+            path: path.to_owned(),
+            source: e,
+        });
+    }
+    let magic = window.data().get(..4).map(|m| [m[0], m[1], m[2], m[3]]);
+    let bad_header = |what: String| CaptureError::BadHeader {
+        path: path.to_owned(),
+        what,
+    };
+    let (format, inner) = match magic {
+        Some([0x0a, 0x0d, 0x0d, 0x0a]) => (
+            Format::Pcapng,
+            Inner::Pcapng(pcapng::PcapngReader::new(window, capture).map_err(bad_header)?),
+        ),
+        Some(m) if pcap::is_magic(m) => (
+            Format::Pcap,
+            Inner::Pcap(pcap::PcapReader::new(window, capture).map_err(bad_header)?),
+        ),
+        _ => {
+            let shown = window
+                .data()
+                .iter()
+                .take(8)
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            return Err(CaptureError::NotACapture {
+                path: path.to_owned(),
+                magic: if shown.is_empty() {
+                    "none: the file is empty".into()
+                } else {
+                    shown
+                },
+            });
+        }
+    };
+    Ok(OpenCapture {
+        path: path.to_owned(),
+        format,
+        compression,
+        reader: CaptureReader {
+            inner,
+            anomalies: Vec::new(),
+        },
+        digest,
+    })
+}
+
+impl CaptureReader {
+    /// Lends the next frame, or `None` at the end of the capture. Damage is recorded
+    /// as anomalies (see [`CaptureReader::take_anomalies`]) and reading goes on.
+    pub fn next_frame(&mut self) -> Option<Frame<'_>> {
+        match &mut self.inner {
+            Inner::Pcap(r) => r.next(&mut self.anomalies),
+            Inner::Pcapng(r) => r.next(&mut self.anomalies),
+        }
+    }
+
+    /// Anomalies recorded so far, in the order found.
+    pub fn take_anomalies(&mut self) -> Vec<Anomaly> {
+        std::mem::take(&mut self.anomalies)
+    }
+
+    pub fn summary(&self) -> ReadSummary {
+        match &self.inner {
+            Inner::Pcap(r) => r.summary(),
+            Inner::Pcapng(r) => r.summary(),
+        }
+    }
+}
+
+/// Records the read error that ended a stream, if any, once the reader is done.
+pub(crate) fn end_of_stream<R: Read>(
+    window: &mut Window<R>,
+    capture: u32,
+    frames: u64,
+    anomalies: &mut Vec<Anomaly>,
+) {
+    if let Some(e) = window.take_error() {
+        let pos = window.pos();
+        anomalies.push(Anomaly {
+            capture,
+            frame: None,
+            offset: pos,
+            severity: Severity::Damage,
+            code: "capture.read_error",
+            message: format!(
+                "reading stopped after frame {frames} at offset {pos}: {e}; the rest of the file was not analysed"
+            ),
+        });
+    }
+}
+
+/// Converts a timestamp in `units` per second to seconds and nanoseconds. Any value
+/// is accepted; the result saturates instead of overflowing.
+pub(crate) fn ts_from_units(value: u64, units_per_sec: u64, offset_secs: i64) -> Timestamp {
+    let units = units_per_sec.max(1);
+    let secs = value / units;
+    let frac = value % units;
+    let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(units)) as u32;
+    let secs = i64::try_from(secs)
+        .unwrap_or(i64::MAX)
+        .saturating_add(offset_secs);
+    Timestamp::new(secs, nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_units_convert_for_micro_nano_and_binary_resolutions() {
+        assert_eq!(
+            ts_from_units(1_500_000, 1_000_000, 0),
+            Timestamp::new(1, 500_000_000)
+        );
+        assert_eq!(
+            ts_from_units(2_000_000_001, 1_000_000_000, 0),
+            Timestamp::new(2, 1)
+        );
+        assert_eq!(
+            ts_from_units(3 * 1024 + 512, 1024, 10),
+            Timestamp::new(13, 500_000_000)
+        );
+        // Saturates rather than overflowing.
+        assert_eq!(ts_from_units(u64::MAX, 1, i64::MAX).secs, i64::MAX);
+    }
+}

@@ -1,17 +1,42 @@
-//! `whohosts analyze`.
+//! `whohosts analyze`: read captures, print the tables, write the JSON report.
 
+use super::{exit, write_output};
+use anyhow::Context;
 use std::path::PathBuf;
+use whohosts::pipeline::{self, AnalyzeOptions};
+use whohosts::report::{table, Report};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Capture files (pcap, pcapng, optionally gzip- or zstd-compressed).
-    #[arg(required = true)]
+    /// Capture files (pcap or pcapng, optionally gzip- or zstd-compressed).
+    #[arg(required = true, value_name = "CAPTURE")]
     pub captures: Vec<PathBuf>,
-    /// Write the JSON report to PATH (`-` for standard output).
+    /// Write the JSON report to PATH (`-` for standard output; the tables are then
+    /// not printed).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Anomalies kept in full per capture (the rest are counted per code).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_anomalies: usize,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("not yet implemented")
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let opts = AnalyzeOptions {
+        max_anomalies: args.max_anomalies,
+    };
+    let analyses = pipeline::analyze(&args.captures, &opts).context("analysing captures")?;
+    let report = Report::build(&analyses);
+    let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    if let Some(path) = &args.json {
+        write_output(path, report.to_json().as_bytes())
+            .with_context(|| format!("writing the report to {}", path.display()))?;
+    }
+    if !json_to_stdout {
+        write_output(std::path::Path::new("-"), table::render(&report).as_bytes())?;
+    }
+    Ok(if report.has_anomalies() {
+        exit::ANOMALIES
+    } else {
+        exit::OK
+    })
 }

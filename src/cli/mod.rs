@@ -13,6 +13,7 @@ pub mod exit {
     /// A usage error or an environment error (unreadable input, unwritable output).
     pub const ERROR: u8 = 2;
     /// A check failed: verification found a difference, a letter is incomplete.
+    #[allow(dead_code)] // used by the verification and letter commands
     pub const CHECK_FAILED: u8 = 3;
 }
 
@@ -36,4 +37,18 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// Writes `bytes` to standard output (`-`) or atomically to a new file: a temporary
+/// file in the same directory, synced, then renamed into place.
+pub fn write_output(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        out.write_all(bytes)?;
+        out.flush()?;
+        return Ok(());
+    }
+    whohosts::report::write_atomic(path, bytes)?;
+    Ok(())
 }

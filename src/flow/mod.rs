@@ -1,1 +1,439 @@
-//! flow: see ARCHITECTURE.md.
+//! The conversation and endpoint tables, counted the way tshark's `conv,tcp`,
+//! `conv,udp`, `conv,ip`/`conv,ipv6` and `endpoints,ip`/`endpoints,ipv6` count them:
+//! frames and frame lengths on the wire, per direction.
+//!
+//! Side `a` of a conversation is the source of its first frame, as in Wireshark.
+//! A TCP conversation whose 4-tuple is reused after it closed (a new SYN with
+//! another initial sequence number after FIN or RST) starts a new conversation, as
+//! tshark's TCP stream index does. Fragmented datagrams count in the UDP/TCP table on
+//! the frame that completes them (tshark reassembles by default), and every fragment
+//! frame is attributed to the conversation in `fragment_frames`.
+//!
+//! Memory grows with the number of flows and is bounded for pending fragments.
+
+use crate::model::{Endpoint, FlowKey, FrameRef, Timestamp, Transport};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+/// Figures for one direction of a conversation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Direction {
+    pub frames: u64,
+    pub bytes: u64,
+}
+
+/// One conversation, as it stands.
+#[derive(Clone, Debug)]
+pub struct Conversation {
+    pub transport: Transport,
+    pub a: Endpoint,
+    pub b: Endpoint,
+    pub a_to_b: Direction,
+    pub b_to_a: Direction,
+    pub first: FrameRef,
+    pub last_seen: Timestamp,
+    /// Frames that carried fragments of this conversation's datagrams.
+    pub fragment_frames: u64,
+    tcp: TcpState,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct TcpState {
+    isn_a: Option<u32>,
+    closed: bool,
+}
+
+/// Per-address figures, as tshark's endpoint table gives them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EndpointStats {
+    pub tx: Direction,
+    pub rx: Direction,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+}
+
+/// What the table needs to know about a frame's transport layer.
+#[derive(Clone, Copy, Debug)]
+pub enum Segment {
+    Tcp {
+        src_port: u16,
+        dst_port: u16,
+        seq: u32,
+        syn: bool,
+        ack: bool,
+        fin: bool,
+        rst: bool,
+    },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+    },
+    Other,
+}
+
+/// Index of a conversation in the table, stable for the table's life.
+pub type ConvId = usize;
+
+const MAX_PENDING_FRAGMENTS: usize = 4096;
+const MAX_FRAGMENT_BYTES: u32 = 65_535 + 8;
+
+#[derive(Clone, Debug, Default)]
+struct PendingDatagram {
+    ports: Option<(u16, u16)>,
+    frames: u64,
+    covered: u32,
+    total: Option<u32>,
+    first_frame: u64,
+}
+
+/// The result of feeding one fragment.
+pub enum FragmentOutcome {
+    /// More fragments are needed.
+    Pending,
+    /// The datagram is complete: its ports (if the first fragment was seen) and how
+    /// many fragment frames it took.
+    Complete {
+        ports: Option<(u16, u16)>,
+        frames: u64,
+    },
+    /// A pending datagram was dropped to keep memory bounded.
+    Evicted { first_frame: u64 },
+}
+
+/// Conversation and endpoint tables for one capture.
+#[derive(Default)]
+pub struct Tables {
+    convs: Vec<Conversation>,
+    index: HashMap<FlowKey, ConvId>,
+    endpoints: HashMap<IpAddr, EndpointStats>,
+    fragments: HashMap<(IpAddr, IpAddr, u8, u32), PendingDatagram>,
+    fragment_order: std::collections::VecDeque<(IpAddr, IpAddr, u8, u32)>,
+}
+
+impl Tables {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts a frame that carries an IP header: the IP conversation and both
+    /// endpoints.
+    pub fn count_ip(&mut self, src: IpAddr, dst: IpAddr, at: FrameRef, wire_len: u32) -> ConvId {
+        let len = u64::from(wire_len);
+        for (ip, tx) in [(src, true), (dst, false)] {
+            let e = self.endpoints.entry(ip).or_default();
+            let d = if tx { &mut e.tx } else { &mut e.rx };
+            d.frames += 1;
+            d.bytes += len;
+            e.first_seen = Some(e.first_seen.map_or(at.ts, |f| f.min(at.ts)));
+            e.last_seen = Some(e.last_seen.map_or(at.ts, |l| l.max(at.ts)));
+        }
+        let s = Endpoint {
+            ip: src,
+            port: None,
+        };
+        let d = Endpoint {
+            ip: dst,
+            port: None,
+        };
+        self.count(Transport::Ip, s, d, at, len, None)
+    }
+
+    /// Counts a frame in the TCP or UDP table (call once per complete segment or
+    /// datagram).
+    pub fn count_transport(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        seg: Segment,
+        at: FrameRef,
+        wire_len: u32,
+    ) -> Option<ConvId> {
+        let len = u64::from(wire_len);
+        match seg {
+            Segment::Tcp {
+                src_port,
+                dst_port,
+                seq,
+                syn,
+                ack,
+                fin,
+                rst,
+            } => {
+                let s = Endpoint {
+                    ip: src,
+                    port: Some(src_port),
+                };
+                let d = Endpoint {
+                    ip: dst,
+                    port: Some(dst_port),
+                };
+                let flags = TcpFlags {
+                    seq,
+                    syn,
+                    ack,
+                    fin,
+                    rst,
+                };
+                Some(self.count(Transport::Tcp, s, d, at, len, Some(flags)))
+            }
+            Segment::Udp { src_port, dst_port } => {
+                let s = Endpoint {
+                    ip: src,
+                    port: Some(src_port),
+                };
+                let d = Endpoint {
+                    ip: dst,
+                    port: Some(dst_port),
+                };
+                Some(self.count(Transport::Udp, s, d, at, len, None))
+            }
+            Segment::Other => None,
+        }
+    }
+
+    fn count(
+        &mut self,
+        transport: Transport,
+        src: Endpoint,
+        dst: Endpoint,
+        at: FrameRef,
+        len: u64,
+        tcp: Option<TcpFlags>,
+    ) -> ConvId {
+        let (key, _) = FlowKey::new(transport, src, dst);
+        let id = match self.index.get(&key) {
+            Some(&id) if !tcp.is_some_and(|f| self.starts_new_stream(id, src, f)) => id,
+            _ => {
+                let id = self.convs.len();
+                self.convs.push(Conversation {
+                    transport,
+                    a: src,
+                    b: dst,
+                    a_to_b: Direction::default(),
+                    b_to_a: Direction::default(),
+                    first: at,
+                    last_seen: at.ts,
+                    fragment_frames: 0,
+                    tcp: TcpState::default(),
+                });
+                self.index.insert(key, id);
+                id
+            }
+        };
+        let Some(c) = self.convs.get_mut(id) else {
+            return id;
+        };
+        let forward = c.a == src;
+        let dir = if forward {
+            &mut c.a_to_b
+        } else {
+            &mut c.b_to_a
+        };
+        dir.frames += 1;
+        dir.bytes += len;
+        c.last_seen = c.last_seen.max(at.ts);
+        if let Some(f) = tcp {
+            if f.syn && !f.ack && forward && c.tcp.isn_a.is_none() {
+                c.tcp.isn_a = Some(f.seq);
+            }
+            if f.fin || f.rst {
+                c.tcp.closed = true;
+            }
+        }
+        id
+    }
+
+    /// tshark starts a new TCP stream on a 4-tuple when a SYN (without ACK) arrives
+    /// after the previous connection closed, with a different initial sequence.
+    fn starts_new_stream(&self, id: ConvId, src: Endpoint, f: TcpFlags) -> bool {
+        let Some(c) = self.convs.get(id) else {
+            return false;
+        };
+        f.syn && !f.ack && c.tcp.closed && !(c.a == src && c.tcp.isn_a == Some(f.seq))
+    }
+
+    /// Feeds one fragment; memory for pending datagrams is bounded.
+    pub fn fragment(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        protocol: u8,
+        frag: crate::decode::Fragment,
+        ports: Option<(u16, u16)>,
+        frame: u64,
+    ) -> FragmentOutcome {
+        let key = (src, dst, protocol, frag.id);
+        let mut evicted = None;
+        if !self.fragments.contains_key(&key) {
+            if self.fragments.len() >= MAX_PENDING_FRAGMENTS {
+                while let Some(old) = self.fragment_order.pop_front() {
+                    if let Some(p) = self.fragments.remove(&old) {
+                        evicted = Some(p.first_frame);
+                        break;
+                    }
+                }
+            }
+            self.fragment_order.push_back(key);
+        }
+        let p = self
+            .fragments
+            .entry(key)
+            .or_insert_with(|| PendingDatagram {
+                first_frame: frame,
+                ..PendingDatagram::default()
+            });
+        p.frames += 1;
+        p.covered = p.covered.saturating_add(frag.len).min(MAX_FRAGMENT_BYTES);
+        if ports.is_some() {
+            p.ports = ports;
+        }
+        if !frag.more {
+            p.total = Some(frag.offset.saturating_add(frag.len));
+        }
+        let done = p.total.is_some_and(|t| p.covered >= t);
+        if done {
+            let p = self.fragments.remove(&key).unwrap_or_default();
+            return FragmentOutcome::Complete {
+                ports: p.ports,
+                frames: p.frames,
+            };
+        }
+        match evicted {
+            Some(first_frame) => FragmentOutcome::Evicted { first_frame },
+            None => FragmentOutcome::Pending,
+        }
+    }
+
+    pub fn add_fragment_frames(&mut self, id: ConvId, frames: u64) {
+        if let Some(c) = self.convs.get_mut(id) {
+            c.fragment_frames += frames;
+        }
+    }
+
+    /// Datagrams still incomplete at the end: (first frame, fragment frames).
+    pub fn incomplete_fragments(&self) -> Vec<(u64, u64)> {
+        let mut v: Vec<_> = self
+            .fragments
+            .values()
+            .map(|p| (p.first_frame, p.frames))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    pub fn conversation(&self, id: ConvId) -> Option<&Conversation> {
+        self.convs.get(id)
+    }
+
+    /// Conversations in the order they started.
+    pub fn conversations(&self) -> &[Conversation] {
+        &self.convs
+    }
+
+    /// Endpoints sorted by address.
+    pub fn endpoints(&self) -> BTreeMap<IpAddr, EndpointStats> {
+        self.endpoints.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct TcpFlags {
+    seq: u32,
+    syn: bool,
+    ack: bool,
+    fin: bool,
+    rst: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(frame: u64, secs: i64) -> FrameRef {
+        FrameRef {
+            capture: 0,
+            frame,
+            offset: 0,
+            ts: Timestamp::new(secs, 0),
+        }
+    }
+
+    fn syn(seq: u32) -> Segment {
+        Segment::Tcp {
+            src_port: 40000,
+            dst_port: 80,
+            seq,
+            syn: true,
+            ack: false,
+            fin: false,
+            rst: false,
+        }
+    }
+
+    #[test]
+    fn side_a_is_the_source_of_the_first_frame() {
+        let mut t = Tables::new();
+        let c: IpAddr = "10.9.9.9".parse().unwrap();
+        let s: IpAddr = "10.0.0.1".parse().unwrap();
+        let id = t.count_transport(c, s, syn(1), at(1, 0), 60).unwrap();
+        let conv = t.conversation(id).unwrap();
+        assert_eq!(conv.a.ip, c);
+        assert_eq!(conv.a_to_b.frames, 1);
+    }
+
+    #[test]
+    fn tcp_port_reuse_after_close_is_a_new_conversation() {
+        let mut t = Tables::new();
+        let c: IpAddr = "10.9.9.9".parse().unwrap();
+        let s: IpAddr = "10.0.0.1".parse().unwrap();
+        let first = t.count_transport(c, s, syn(100), at(1, 0), 60).unwrap();
+        let rst = Segment::Tcp {
+            src_port: 40000,
+            dst_port: 80,
+            seq: 101,
+            syn: false,
+            ack: true,
+            fin: false,
+            rst: true,
+        };
+        t.count_transport(c, s, rst, at(2, 1), 60);
+        // A retransmitted SYN with the same ISN stays in the same conversation...
+        assert_eq!(t.count_transport(c, s, syn(100), at(3, 2), 60), Some(first));
+        // ...a SYN with a new ISN starts a new one.
+        let second = t.count_transport(c, s, syn(9999), at(4, 3), 60).unwrap();
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn fragments_complete_when_all_bytes_arrive_in_any_order() {
+        use crate::decode::Fragment;
+        let mut t = Tables::new();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let last = Fragment {
+            id: 7,
+            offset: 1480,
+            len: 520,
+            more: false,
+        };
+        let first = Fragment {
+            id: 7,
+            offset: 0,
+            len: 1480,
+            more: true,
+        };
+        assert!(matches!(
+            t.fragment(a, b, 17, last, None, 1),
+            FragmentOutcome::Pending
+        ));
+        match t.fragment(a, b, 17, first, Some((53, 5353)), 2) {
+            FragmentOutcome::Complete { ports, frames } => {
+                assert_eq!(ports, Some((53, 5353)));
+                assert_eq!(frames, 2);
+            }
+            _ => panic!("expected completion"),
+        }
+        assert!(t.incomplete_fragments().is_empty());
+    }
+}

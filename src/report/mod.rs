@@ -1,1 +1,217 @@
-//! report: see ARCHITECTURE.md.
+//! The report: a versioned JSON document and a terminal view, built from finished
+//! analyses. No analysis happens here. Everything is sorted, and no clock is read,
+//! so the same input gives a byte-identical report.
+
+pub mod escape;
+pub mod table;
+
+use crate::capture::{Compression, Format, LinkType};
+use crate::flow::Conversation;
+use crate::model::{Anomaly, Endpoint, Timestamp, Transport};
+use crate::pipeline::CaptureAnalysis;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub const SCHEMA: &str = "whohosts.report/1";
+
+#[derive(Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub tool: Tool,
+    pub captures: Vec<CaptureReport>,
+    pub conversations: Vec<ConversationReport>,
+    pub endpoints: Vec<EndpointReport>,
+}
+
+#[derive(Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct CaptureReport {
+    pub index: u32,
+    pub path: String,
+    pub format: Format,
+    pub compression: Compression,
+    pub link_types: Vec<LinkType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sections: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interfaces: Option<u32>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub file_size: u64,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+    pub sha256: String,
+    pub anomalies: Vec<Anomaly>,
+    /// Anomalies beyond the kept ones, counted per code.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub anomalies_suppressed: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Serialize)]
+pub struct ConversationReport {
+    pub capture: u32,
+    pub transport: Transport,
+    pub a: Endpoint,
+    pub b: Endpoint,
+    pub frames_a_to_b: u64,
+    pub bytes_a_to_b: u64,
+    pub frames_b_to_a: u64,
+    pub bytes_b_to_a: u64,
+    pub frames: u64,
+    pub bytes: u64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// Seconds from first to last frame.
+    pub duration: f64,
+    pub first_frame: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub fragment_frames: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+#[derive(Serialize)]
+pub struct EndpointReport {
+    pub capture: u32,
+    pub ip: IpAddr,
+    pub frames: u64,
+    pub bytes: u64,
+    pub tx_frames: u64,
+    pub tx_bytes: u64,
+    pub rx_frames: u64,
+    pub rx_bytes: u64,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+}
+
+impl ConversationReport {
+    fn from_conv(capture: u32, c: &Conversation) -> Self {
+        let nanos = c.last_seen.nanos_since(c.first.ts);
+        ConversationReport {
+            capture,
+            transport: c.transport,
+            a: c.a,
+            b: c.b,
+            frames_a_to_b: c.a_to_b.frames,
+            bytes_a_to_b: c.a_to_b.bytes,
+            frames_b_to_a: c.b_to_a.frames,
+            bytes_b_to_a: c.b_to_a.bytes,
+            frames: c.a_to_b.frames + c.b_to_a.frames,
+            bytes: c.a_to_b.bytes + c.b_to_a.bytes,
+            first_seen: c.first.ts,
+            last_seen: c.last_seen,
+            duration: nanos as f64 / 1e9,
+            first_frame: c.first.frame,
+            fragment_frames: c.fragment_frames,
+        }
+    }
+}
+
+impl Report {
+    pub fn build(analyses: &[CaptureAnalysis]) -> Report {
+        let mut captures = Vec::new();
+        let mut conversations = Vec::new();
+        let mut endpoints = Vec::new();
+        for a in analyses {
+            let is_ng = a.format == Format::Pcapng;
+            captures.push(CaptureReport {
+                index: a.index,
+                path: a.path.to_string_lossy().into_owned(),
+                format: a.format,
+                compression: a.compression,
+                link_types: a.link_types.clone(),
+                sections: is_ng.then_some(a.sections),
+                interfaces: is_ng.then_some(a.interfaces),
+                packets: a.packets,
+                bytes: a.bytes,
+                file_size: a.file_size,
+                first_seen: a.first_seen,
+                last_seen: a.last_seen,
+                sha256: a.sha256.clone(),
+                anomalies: a.anomalies.kept.clone(),
+                anomalies_suppressed: a.anomalies.suppressed.clone(),
+            });
+            conversations.extend(
+                a.tables
+                    .conversations()
+                    .iter()
+                    .map(|c| ConversationReport::from_conv(a.index, c)),
+            );
+            endpoints.extend(
+                a.tables
+                    .endpoints()
+                    .into_iter()
+                    .map(|(ip, e)| EndpointReport {
+                        capture: a.index,
+                        ip,
+                        frames: e.tx.frames + e.rx.frames,
+                        bytes: e.tx.bytes + e.rx.bytes,
+                        tx_frames: e.tx.frames,
+                        tx_bytes: e.tx.bytes,
+                        rx_frames: e.rx.frames,
+                        rx_bytes: e.rx.bytes,
+                        first_seen: e.first_seen,
+                        last_seen: e.last_seen,
+                    }),
+            );
+        }
+        conversations.sort_by(|x, y| {
+            (x.capture, x.transport, x.first_frame, x.a, x.b).cmp(&(
+                y.capture,
+                y.transport,
+                y.first_frame,
+                y.a,
+                y.b,
+            ))
+        });
+        Report {
+            schema: SCHEMA,
+            tool: Tool {
+                name: "whohosts",
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            captures,
+            conversations,
+            endpoints,
+        }
+    }
+
+    /// The JSON text, pretty-printed, ending with a newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_else(|e| {
+            // Serialising plain data cannot fail; keep the process alive if it does.
+            format!("{{\"schema\":\"{SCHEMA}\",\"error\":\"{e}\"}}")
+        });
+        s.push('\n');
+        s
+    }
+
+    pub fn has_anomalies(&self) -> bool {
+        self.captures
+            .iter()
+            .any(|c| !c.anomalies.is_empty() || !c.anomalies_suppressed.is_empty())
+    }
+}
+
+/// Writes a file atomically: a temporary file beside it, synced, then renamed over
+/// the destination, so a reader never sees a half-written report.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

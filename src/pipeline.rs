@@ -1,0 +1,287 @@
+//! Runs the stages over each capture in one streaming pass: read (and hash) the
+//! file, decode each frame, count it in the conversation tables. Glue only; each
+//! stage's logic lives in its own module.
+
+use crate::capture::{self, CaptureError, Compression, Format, LinkType};
+use crate::decode::{self, L4};
+use crate::flow::{FragmentOutcome, Segment, Tables};
+use crate::model::{Anomaly, FrameRef, Severity, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Options of an analysis run.
+#[derive(Clone, Debug)]
+pub struct AnalyzeOptions {
+    /// Anomalies kept in full per capture; beyond this they are only counted per
+    /// code, so that a hostile capture cannot grow the report without bound.
+    pub max_anomalies: usize,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            max_anomalies: 1000,
+        }
+    }
+}
+
+/// Everything found in one capture.
+pub struct CaptureAnalysis {
+    pub index: u32,
+    pub path: PathBuf,
+    pub format: Format,
+    pub compression: Compression,
+    pub link_types: Vec<LinkType>,
+    pub sections: u32,
+    pub interfaces: u32,
+    pub packets: u64,
+    /// Sum of the frames' lengths on the wire.
+    pub bytes: u64,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+    pub sha256: String,
+    pub file_size: u64,
+    pub anomalies: AnomalyLog,
+    pub tables: Tables,
+}
+
+/// Anomalies of one capture: the first `cap` in full, the rest counted per code.
+#[derive(Debug, Default)]
+pub struct AnomalyLog {
+    pub kept: Vec<Anomaly>,
+    pub suppressed: BTreeMap<&'static str, u64>,
+    cap: usize,
+}
+
+impl AnomalyLog {
+    fn new(cap: usize) -> Self {
+        AnomalyLog {
+            cap,
+            ..Self::default()
+        }
+    }
+
+    pub fn push(&mut self, a: Anomaly) {
+        if self.kept.len() < self.cap {
+            self.kept.push(a);
+        } else {
+            *self.suppressed.entry(a.code).or_default() += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty() && self.suppressed.is_empty()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.kept.len() as u64 + self.suppressed.values().sum::<u64>()
+    }
+}
+
+/// Analyses captures one after the other; an unreadable capture stops the run.
+pub fn analyze(
+    paths: &[PathBuf],
+    opts: &AnalyzeOptions,
+) -> Result<Vec<CaptureAnalysis>, CaptureError> {
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| analyze_capture(p, i as u32, opts))
+        .collect()
+}
+
+/// Analyses one capture in a single pass.
+pub fn analyze_capture(
+    path: &Path,
+    index: u32,
+    opts: &AnalyzeOptions,
+) -> Result<CaptureAnalysis, CaptureError> {
+    let opened = capture::open(path, index)?;
+    let mut reader = opened.reader;
+    let mut log = AnomalyLog::new(opts.max_anomalies);
+    let mut tables = Tables::new();
+    let mut packets = 0u64;
+    let mut bytes = 0u64;
+    let mut first_seen: Option<Timestamp> = None;
+    let mut last_seen: Option<Timestamp> = None;
+    let mut unknown_links: BTreeMap<LinkType, (u64, u64, u64)> = BTreeMap::new();
+
+    while let Some(frame) = reader.next_frame() {
+        packets += 1;
+        bytes += u64::from(frame.wire_len);
+        first_seen = Some(first_seen.map_or(frame.ts, |f| f.min(frame.ts)));
+        last_seen = Some(last_seen.map_or(frame.ts, |l| l.max(frame.ts)));
+        let at = FrameRef {
+            capture: index,
+            frame: frame.number,
+            offset: frame.offset,
+            ts: frame.ts,
+        };
+        let packet = decode::decode(frame.link_type, frame.data);
+        if packet.unknown_link {
+            let e = unknown_links
+                .entry(frame.link_type)
+                .or_insert((frame.number, frame.offset, 0));
+            e.2 += 1;
+            continue;
+        }
+        if let Some(problem) = &packet.problem {
+            log.push(Anomaly {
+                capture: index,
+                frame: Some(frame.number),
+                offset: frame.offset,
+                severity: Severity::Notice,
+                code: "decode.incomplete",
+                message: format!("frame {}: decoding stopped: {problem}", frame.number),
+            });
+        }
+        let Some(ip) = packet.ip else {
+            continue;
+        };
+        tables.count_ip(ip.src, ip.dst, at, frame.wire_len);
+        if let Some(frag) = ip.fragment {
+            let ports = match ip.l4 {
+                L4::FirstFragment { src_port, dst_port } => Some((src_port, dst_port)),
+                _ => None,
+            };
+            match tables.fragment(ip.src, ip.dst, ip.protocol, frag, ports, frame.number) {
+                FragmentOutcome::Pending => {}
+                FragmentOutcome::Complete {
+                    ports: Some((sp, dp)),
+                    frames,
+                } => {
+                    let seg = match ip.protocol {
+                        6 => Segment::Tcp {
+                            src_port: sp,
+                            dst_port: dp,
+                            seq: 0,
+                            syn: false,
+                            ack: false,
+                            fin: false,
+                            rst: false,
+                        },
+                        17 => Segment::Udp {
+                            src_port: sp,
+                            dst_port: dp,
+                        },
+                        _ => Segment::Other,
+                    };
+                    if let Some(id) = tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len) {
+                        tables.add_fragment_frames(id, frames);
+                    }
+                }
+                FragmentOutcome::Complete { ports: None, .. } => {
+                    if matches!(ip.protocol, 6 | 17) {
+                        log.push(Anomaly {
+                            capture: index,
+                            frame: Some(frame.number),
+                            offset: frame.offset,
+                            severity: Severity::Notice,
+                            code: "ip.fragment_without_header",
+                            message: format!(
+                                "frame {}: fragmented datagram {} -> {} completed without a first fragment carrying the ports",
+                                frame.number, ip.src, ip.dst
+                            ),
+                        });
+                    }
+                }
+                FragmentOutcome::Evicted { first_frame } => log.push(Anomaly {
+                    capture: index,
+                    frame: Some(first_frame),
+                    offset: frame.offset,
+                    severity: Severity::Notice,
+                    code: "ip.fragments_dropped",
+                    message: format!(
+                        "frame {first_frame}: too many incomplete fragmented datagrams pending; the oldest was dropped at frame {}",
+                        frame.number
+                    ),
+                }),
+            }
+            continue;
+        }
+        let seg = match ip.l4 {
+            L4::Tcp(t) => Segment::Tcp {
+                src_port: t.src_port,
+                dst_port: t.dst_port,
+                seq: t.seq,
+                syn: t.syn,
+                ack: t.ack_flag,
+                fin: t.fin,
+                rst: t.rst,
+            },
+            L4::Udp {
+                src_port, dst_port, ..
+            } => Segment::Udp { src_port, dst_port },
+            _ => Segment::Other,
+        };
+        tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len);
+    }
+
+    // Reader anomalies come first: they explain why frames may be missing.
+    let mut all = reader.take_anomalies();
+    for (link, (frame, offset, count)) in unknown_links {
+        all.push(Anomaly {
+            capture: index,
+            frame: Some(frame),
+            offset,
+            severity: Severity::Damage,
+            code: "link.unknown_type",
+            message: format!(
+                "frame {frame}: link type {} ({}) is not decoded; {count} frames of this type were counted but not analysed",
+                link.0,
+                link.name()
+            ),
+        });
+    }
+    for (first_frame, frames) in tables.incomplete_fragments() {
+        all.push(Anomaly {
+            capture: index,
+            frame: Some(first_frame),
+            offset: 0,
+            severity: Severity::Notice,
+            code: "ip.incomplete_datagram",
+            message: format!(
+                "frame {first_frame}: fragmented datagram never completed ({frames} fragments seen)"
+            ),
+        });
+    }
+    let mut merged = AnomalyLog::new(opts.max_anomalies);
+    for a in all {
+        merged.push(a);
+    }
+    for a in log.kept {
+        merged.push(a);
+    }
+    for (code, n) in log.suppressed {
+        *merged.suppressed.entry(code).or_default() += n;
+    }
+    merged.kept.sort_by_key(|a| (a.offset, a.frame));
+
+    let summary = reader.summary();
+    drop(reader);
+    let digest = opened
+        .digest
+        .finish()
+        .map_err(|source| CaptureError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    let link_types: BTreeSet<LinkType> = summary.link_types.into_iter().collect();
+    Ok(CaptureAnalysis {
+        index,
+        path: path.to_owned(),
+        format: opened.format,
+        compression: opened.compression,
+        link_types: link_types.into_iter().collect(),
+        sections: summary.sections,
+        interfaces: summary.interfaces,
+        packets,
+        bytes,
+        first_seen,
+        last_seen,
+        sha256: digest.sha256,
+        file_size: digest.size,
+        anomalies: merged,
+        tables,
+    })
+}

@@ -1,0 +1,98 @@
+//! Escaping of untrusted text for each output: terminal, HTML, Markdown.
+//!
+//! Anything that came from a capture or a file name may hold control characters,
+//! markup or link syntax; these functions make it inert for the output they serve.
+
+use std::fmt::Write;
+
+/// For a terminal: control characters (C0, DEL, C1, and the bidirectional
+/// overrides that can reorder what a reader sees) become `\x..`/`\u{..}` escapes,
+/// and a backslash is doubled so that escapes cannot be forged.
+pub fn terminal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if ('\u{80}'..='\u{9f}').contains(&c)
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+                || c == '\u{200e}'
+                || c == '\u{200f}' =>
+            {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// For HTML text and attribute values.
+pub fn html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => {
+                let _ = write!(out, "&#x{:x};", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// For Markdown text (including table cells): every character with a meaning in
+/// CommonMark or GitHub tables is backslash-escaped, HTML-significant characters
+/// become entities, and line breaks become spaces.
+pub fn markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
+            | '!' | '|' | '~' | ':' | '"' | '\'' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {
+                let _ = write!(out, "&#x{:x};", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_escapes_control_and_bidi_characters() {
+        assert_eq!(terminal("a\x1b[31mb"), "a\\x1b[31mb");
+        assert_eq!(terminal("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(terminal("a\\x1b"), "a\\\\x1b");
+    }
+
+    #[test]
+    fn html_makes_markup_inert() {
+        assert_eq!(html("<script>\"'&"), "&lt;script&gt;&quot;&#39;&amp;");
+    }
+
+    #[test]
+    fn markdown_makes_links_and_markup_inert() {
+        assert_eq!(markdown("](javascript:x)"), "\\]\\(javascript\\:x\\)");
+        assert_eq!(markdown("<b>|a\nb"), "&lt;b&gt;\\|a b");
+    }
+}

@@ -1,0 +1,200 @@
+//! The terminal view of a report: aligned plain-text tables.
+
+use super::escape;
+use super::Report;
+use std::fmt::Write;
+
+/// Rows shown per table before "... N more" (the JSON report has them all).
+const MAX_ROWS: usize = 40;
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Renders rows as columns padded to their widest cell; `right` marks columns
+/// aligned to the right (numbers).
+fn grid(out: &mut String, header: &[&str], right: &[bool], rows: &[Vec<String>]) {
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |out: &mut String, cells: Vec<&str>| {
+        out.push_str("  ");
+        for (i, c) in cells.iter().enumerate() {
+            let w = width.get(i).copied().unwrap_or(0);
+            let pad = w.saturating_sub(c.chars().count());
+            if right.get(i).copied().unwrap_or(false) {
+                out.push_str(&" ".repeat(pad));
+                out.push_str(c);
+            } else {
+                out.push_str(c);
+                if i + 1 < cells.len() {
+                    out.push_str(&" ".repeat(pad));
+                }
+            }
+            if i + 1 < cells.len() {
+                out.push_str("  ");
+            }
+        }
+        out.push('\n');
+    };
+    line(out, header.to_vec());
+    for r in rows.iter().take(MAX_ROWS) {
+        line(out, r.iter().map(String::as_str).collect());
+    }
+    if rows.len() > MAX_ROWS {
+        let _ = writeln!(out, "  ... {} more (see --json)", rows.len() - MAX_ROWS);
+    }
+}
+
+/// The terminal text of a report.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "CAPTURES");
+    for c in &r.captures {
+        let links: Vec<String> = c.link_types.iter().map(|l| l.name()).collect();
+        let _ = writeln!(
+            out,
+            "  [{}] {}  {:?}{}  {}  {} frames  {} bytes on the wire",
+            c.index,
+            escape::terminal(&c.path),
+            c.format,
+            match c.compression {
+                crate::capture::Compression::None => String::new(),
+                z => format!(" ({z:?})"),
+            },
+            links.join(","),
+            thousands(c.packets),
+            thousands(c.bytes),
+        );
+        if let (Some(f), Some(l)) = (c.first_seen, c.last_seen) {
+            let _ = writeln!(out, "      {f} .. {l}");
+        }
+        let _ = writeln!(
+            out,
+            "      sha256 {}  ({} bytes)",
+            c.sha256,
+            thousands(c.file_size)
+        );
+        let n = c.anomalies.len() as u64 + c.anomalies_suppressed.values().sum::<u64>();
+        if n == 0 {
+            let _ = writeln!(out, "      anomalies: none");
+        } else {
+            let _ = writeln!(out, "      anomalies: {n}");
+            for a in c.anomalies.iter().take(10) {
+                let _ = writeln!(
+                    out,
+                    "        - [{}] {}",
+                    a.code,
+                    escape::terminal(&a.message)
+                );
+            }
+            if n > 10 {
+                let _ = writeln!(out, "        ... {} more (see --json)", n - 10);
+            }
+        }
+    }
+
+    let multi = r.captures.len() > 1;
+    let _ = writeln!(out, "\nCONVERSATIONS");
+    let rows: Vec<Vec<String>> = r
+        .conversations
+        .iter()
+        .map(|c| {
+            let mut row = Vec::new();
+            if multi {
+                row.push(c.capture.to_string());
+            }
+            row.extend([
+                c.transport.to_string(),
+                c.a.to_string(),
+                c.b.to_string(),
+                thousands(c.frames_a_to_b),
+                thousands(c.bytes_a_to_b),
+                thousands(c.frames_b_to_a),
+                thousands(c.bytes_b_to_a),
+                c.first_seen.to_string(),
+                format!("{:.3}", c.duration),
+                c.first_frame.to_string(),
+            ]);
+            row
+        })
+        .collect();
+    let mut header = vec![
+        "proto",
+        "A",
+        "B",
+        "A>B frames",
+        "A>B bytes",
+        "B>A frames",
+        "B>A bytes",
+        "first seen",
+        "duration s",
+        "frame",
+    ];
+    let mut right = vec![
+        false, false, false, true, true, true, true, false, true, true,
+    ];
+    if multi {
+        header.insert(0, "cap");
+        right.insert(0, true);
+    }
+    grid(&mut out, &header, &right, &rows);
+
+    let _ = writeln!(out, "\nENDPOINTS");
+    let rows: Vec<Vec<String>> = r
+        .endpoints
+        .iter()
+        .map(|e| {
+            let mut row = Vec::new();
+            if multi {
+                row.push(e.capture.to_string());
+            }
+            row.extend([
+                e.ip.to_string(),
+                thousands(e.frames),
+                thousands(e.bytes),
+                thousands(e.tx_frames),
+                thousands(e.tx_bytes),
+                thousands(e.rx_frames),
+                thousands(e.rx_bytes),
+            ]);
+            row
+        })
+        .collect();
+    let mut header = vec![
+        "address",
+        "frames",
+        "bytes",
+        "tx frames",
+        "tx bytes",
+        "rx frames",
+        "rx bytes",
+    ];
+    let mut right = vec![false, true, true, true, true, true, true];
+    if multi {
+        header.insert(0, "cap");
+        right.insert(0, true);
+    }
+    grid(&mut out, &header, &right, &rows);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(1234567), "1,234,567");
+    }
+}
