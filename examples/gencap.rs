@@ -882,8 +882,8 @@ impl Gen {
         let rng = &mut self.rng;
         let kind = weighted(rng, KINDS);
         self.stats.flows[kind as usize] += 1;
-        let v6 = kind != Kind::Ntp && rng.percent(self.ipv6_share);
         let w = &self.world;
+        let v6 = kind != Kind::Ntp && !w.v6_names.is_empty() && rng.percent(self.ipv6_share);
         let client = if v6 {
             rng.pick(&w.clients_v6)
         } else {
@@ -1633,5 +1633,187 @@ fn count(stats: &mut Stats, net: &Net) {
     }
     if net.vlan.is_some() {
         stats.vlan_packets += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Run with `cargo test --example gencap`. The tshark test needs tshark installed and
+    //! fails, rather than skips, without it.
+    use super::*;
+    use std::process::Command;
+
+    fn generate(dir: &std::path::Path, name: &str, args: &[&str]) -> Vec<u8> {
+        let out = dir.join(name);
+        let mut argv = vec!["gencap", "--out", out.to_str().expect("utf-8 temp path")];
+        argv.extend_from_slice(args);
+        let args = Args::try_parse_from(argv).expect("valid arguments");
+        run(&args).expect("generation succeeds");
+        std::fs::read(&out).expect("capture written")
+    }
+
+    #[test]
+    fn same_seed_and_size_give_identical_bytes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = generate(dir.path(), "a.pcap", &["--size", "3M", "--seed", "7"]);
+        let b = generate(dir.path(), "b.pcap", &["--size", "3M", "--seed", "7"]);
+        assert!(a == b, "two runs with seed 7 differ");
+        let c = generate(dir.path(), "c.pcap", &["--size", "3M", "--seed", "8"]);
+        assert!(a != c, "seeds 7 and 8 gave the same bytes");
+    }
+
+    #[test]
+    fn file_has_exactly_the_requested_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for size in [82u64, 100, 1_589, 3_200, 3_301, 65_536, 1_000_003] {
+            let s = size.to_string();
+            let bytes = generate(dir.path(), "x.pcap", &["--size", &s]);
+            assert_eq!(bytes.len() as u64, size, "requested {size} bytes");
+        }
+    }
+
+    #[test]
+    fn size_below_one_record_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("x.pcap");
+        let argv = [
+            "gencap",
+            "--size",
+            "81",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ];
+        let args = Args::try_parse_from(argv).expect("valid arguments");
+        assert!(run(&args).is_err());
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn sizes_take_binary_and_decimal_suffixes() {
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("512m"), Ok(512 << 20));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("1234"), Ok(1234));
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn tls_streams_never_end_in_a_record_shorter_than_its_tag() {
+        for len in [
+            0,
+            1,
+            21,
+            22,
+            TLS_RECORD,
+            TLS_RECORD + 1,
+            TLS_RECORD + 21,
+            3 * TLS_RECORD + 5,
+        ] {
+            let l = tls_stream_len(len);
+            assert!(l >= len);
+            let tail = l % TLS_RECORD;
+            assert!(
+                tail == 0 || tail >= TLS_MIN_RECORD,
+                "len {len} -> {l}, tail {tail}"
+            );
+        }
+    }
+
+    #[test]
+    fn internet_checksum_matches_rfc_1071_example() {
+        // RFC 1071 §3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (one's complement 220d).
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(csum_fold(csum_add(0, &data)), !0xddf2);
+        // An odd trailing byte is padded with zero on the right.
+        assert_eq!(csum_fold(csum_add(0, &[0x12])), !0x1200);
+    }
+
+    fn tshark(file: &std::path::Path, args: &[&str]) -> String {
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(file)
+            .args(args)
+            .output()
+            .expect("tshark must be installed for this test (Debian package tshark)");
+        assert!(
+            out.status.success(),
+            "tshark {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn tshark_finds_no_malformed_packet_or_bad_checksum_and_lists_the_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        generate(dir.path(), "t.pcap", &["--size", "4M", "--active", "200"]);
+        let file = dir.path().join("t.pcap");
+        let expert = tshark(
+            &file,
+            &[
+                "-o",
+                "ip.check_checksum:TRUE",
+                "-o",
+                "tcp.check_checksum:TRUE",
+                "-o",
+                "udp.check_checksum:TRUE",
+                "-q",
+                "-z",
+                "expert",
+            ],
+        );
+        assert!(
+            !expert.contains("Errors ("),
+            "tshark reports errors:\n{expert}"
+        );
+        assert!(
+            !expert.contains("Warnings ("),
+            "tshark reports warnings:\n{expert}"
+        );
+        assert!(!expert.to_lowercase().contains("checksum"), "{expert}");
+
+        let names = tshark(
+            &file,
+            &["-T", "fields", "-e", "tls.handshake.extensions_server_name"],
+        );
+        let distinct: BTreeSet<&str> = names.lines().filter(|l| !l.is_empty()).collect();
+        assert!(
+            distinct.len() > 100,
+            "only {} distinct SNI names",
+            distinct.len()
+        );
+        // Every SNI name comes from the generator's pool.
+        let mut rng = Rng(1);
+        let world = World::new(&mut rng, 4000);
+        let pool: BTreeSet<&str> = world.names.iter().map(|n| n.0.as_str()).collect();
+        for name in &distinct {
+            assert!(pool.contains(name), "unexpected SNI {name:?}");
+        }
+
+        let hosts = tshark(
+            &file,
+            &["-Y", "http.request", "-T", "fields", "-e", "http.host"],
+        );
+        assert!(hosts.lines().count() > 10, "few HTTP requests:\n{hosts}");
+        let phs = tshark(&file, &["-q", "-z", "io,phs"]);
+        let seen: BTreeSet<&str> = phs
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        for proto in [
+            "vlan",
+            "ipv6",
+            "dns",
+            "ntp",
+            "wg",
+            "tls",
+            "http",
+            "tcp.segments",
+        ] {
+            assert!(seen.contains(proto), "no {proto} in:\n{phs}");
+        }
     }
 }
