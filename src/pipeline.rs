@@ -43,6 +43,8 @@ pub struct CaptureAnalysis {
     pub file_size: u64,
     pub anomalies: AnomalyLog,
     pub tables: Tables,
+    /// Hostnames seen and the server addresses they bind to.
+    pub names: Vec<crate::services::NameEvidence>,
 }
 
 /// Anomalies of one capture: the first `cap` in full, the rest counted per code.
@@ -138,13 +140,22 @@ pub fn analyze_capture(
         let Some(ip) = packet.ip else {
             continue;
         };
-        tables.count_ip(ip.src, ip.dst, at, frame.wire_len);
+        // tshark counts every IPv4 fragment in the IP tables, but an IPv6 datagram
+        // only once, on the frame that completes its reassembly.
+        let v6_fragment = ip.fragment.is_some() && ip.src.is_ipv6();
+        if !v6_fragment {
+            tables.count_ip(ip.src, ip.dst, at, frame.wire_len);
+        }
         if let Some(frag) = ip.fragment {
             let ports = match ip.l4 {
                 L4::FirstFragment { src_port, dst_port } => Some((src_port, dst_port)),
                 _ => None,
             };
-            match tables.fragment(ip.src, ip.dst, ip.protocol, frag, ports, frame.number) {
+            let outcome = tables.fragment(ip.src, ip.dst, ip.protocol, frag, ports, frame.number);
+            if v6_fragment && matches!(outcome, FragmentOutcome::Complete { .. }) {
+                tables.count_ip(ip.src, ip.dst, at, frame.wire_len);
+            }
+            match outcome {
                 FragmentOutcome::Pending => {}
                 FragmentOutcome::Complete {
                     ports: Some((sp, dp)),
@@ -255,7 +266,7 @@ pub fn analyze_capture(
     for (code, n) in log.suppressed {
         *merged.suppressed.entry(code).or_default() += n;
     }
-    merged.kept.sort_by_key(|a| (a.offset, a.frame));
+    merged.kept.sort_by_key(|a| (a.offset, a.frame.is_none()));
 
     let summary = reader.summary();
     drop(reader);
@@ -283,5 +294,6 @@ pub fn analyze_capture(
         file_size: digest.size,
         anomalies: merged,
         tables,
+        names: Vec::new(),
     })
 }

@@ -1,1 +1,428 @@
-//! services: endpoints and names grouped into the services a user sees.
+//! The services a user sees: server endpoints grouped under the names that prove
+//! what they are, ranked by traffic and duration.
+//!
+//! Inputs are finished conversation tables and name evidence (SNI, HTTP Host, QUIC
+//! SNI, DNS answers, certificate names), each with the frames that carry it. A name
+//! seen inside the flow itself (SNI, Host) binds strongly to that endpoint; a DNS
+//! answer or a certificate name binds with medium strength; an ECH outer SNI is only
+//! the public name of the ECH front, weak. Every service lists its evidence frames
+//! and a Wireshark display filter that shows its traffic.
+
+use crate::flow::Conversation;
+use crate::model::{Confidence, Endpoint, Timestamp, Transport};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// Where a hostname was seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameSource {
+    TlsSni,
+    QuicSni,
+    HttpHost,
+    DnsAnswer,
+    Certificate,
+    EchOuterSni,
+}
+
+impl NameSource {
+    pub fn strength(self) -> Confidence {
+        match self {
+            NameSource::TlsSni | NameSource::QuicSni | NameSource::HttpHost => Confidence::Strong,
+            NameSource::DnsAnswer | NameSource::Certificate => Confidence::Medium,
+            NameSource::EchOuterSni => Confidence::Weak,
+        }
+    }
+}
+
+/// A frame in one of the analysed captures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct FrameId {
+    pub capture: u32,
+    pub frame: u64,
+}
+
+/// A hostname bound to a server address, with the frames that show it.
+#[derive(Clone, Debug)]
+pub struct NameEvidence {
+    /// Lower-case name as seen (escaped only on output).
+    pub name: String,
+    pub source: NameSource,
+    pub ip: IpAddr,
+    /// The server port and transport when the name was seen in a flow; `None` for a
+    /// DNS answer, which binds the name to the address on any port.
+    pub port: Option<(Transport, u16)>,
+    pub frames: Vec<FrameId>,
+}
+
+/// One name of a service and why it is believed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Hostname {
+    pub name: String,
+    /// The strongest binding among its sources.
+    pub strength: Confidence,
+    pub sources: Vec<NameSource>,
+    pub frames: Vec<FrameId>,
+}
+
+/// One server endpoint of a service, with its traffic.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServiceEndpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub transport: Transport,
+    pub conversations: u64,
+    pub frames_to_server: u64,
+    pub bytes_to_server: u64,
+    pub frames_to_client: u64,
+    pub bytes_to_client: u64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Service {
+    /// The name a person would call it by: its strongest, most-evidenced hostname,
+    /// or `ip:port` when no name was seen.
+    pub label: String,
+    pub hostnames: Vec<Hostname>,
+    pub endpoints: Vec<ServiceEndpoint>,
+    /// Both directions.
+    pub bytes: u64,
+    pub bytes_to_server: u64,
+    pub bytes_to_client: u64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub duration: f64,
+    /// Frames that prove the names and the first frame of each conversation.
+    pub frames: Vec<FrameId>,
+    pub wireshark_filter: String,
+}
+
+/// Which side of a conversation is the server: the side that received the first
+/// SYN, else the side with a well-known (below 1024) port, else the lower port.
+pub fn server_side(c: &Conversation) -> (Endpoint, Endpoint) {
+    if let Some(a_opened) = c.opened_by_a() {
+        return if a_opened { (c.b, c.a) } else { (c.a, c.b) };
+    }
+    let (pa, pb) = (c.a.port.unwrap_or(0), c.b.port.unwrap_or(0));
+    let a_server = match (pa < 1024, pb < 1024) {
+        (true, false) => true,
+        (false, true) => false,
+        _ => pa < pb,
+    };
+    if a_server {
+        (c.a, c.b)
+    } else {
+        (c.b, c.a)
+    }
+}
+
+type EndpointKey = (IpAddr, u16, Transport);
+/// Names bound to one endpoint: their sources and evidence frames.
+type BoundNames = BTreeMap<String, (BTreeSet<NameSource>, BTreeSet<FrameId>)>;
+
+/// Groups conversations (of all captures, each with its capture index) and name
+/// evidence into services, ranked by bytes, then duration, then label.
+pub fn build<'a>(
+    conversations: impl IntoIterator<Item = (u32, &'a Conversation)>,
+    names: &[NameEvidence],
+) -> Vec<Service> {
+    // 1. Server endpoints and their traffic.
+    let mut endpoints: BTreeMap<EndpointKey, (ServiceEndpoint, Vec<FrameId>)> = BTreeMap::new();
+    for (capture, c) in conversations {
+        if c.transport == Transport::Ip {
+            continue;
+        }
+        let (server, _) = server_side(c);
+        let Some(port) = server.port else { continue };
+        let to_server = if server == c.b { c.a_to_b } else { c.b_to_a };
+        let to_client = if server == c.b { c.b_to_a } else { c.a_to_b };
+        let key = (server.ip, port, c.transport);
+        let entry = endpoints.entry(key).or_insert_with(|| {
+            (
+                ServiceEndpoint {
+                    ip: server.ip,
+                    port,
+                    transport: c.transport,
+                    conversations: 0,
+                    frames_to_server: 0,
+                    bytes_to_server: 0,
+                    frames_to_client: 0,
+                    bytes_to_client: 0,
+                    first_seen: c.first.ts,
+                    last_seen: c.last_seen,
+                },
+                Vec::new(),
+            )
+        });
+        let e = &mut entry.0;
+        e.conversations += 1;
+        e.frames_to_server += to_server.frames;
+        e.bytes_to_server += to_server.bytes;
+        e.frames_to_client += to_client.frames;
+        e.bytes_to_client += to_client.bytes;
+        e.first_seen = e.first_seen.min(c.first.ts);
+        e.last_seen = e.last_seen.max(c.last_seen);
+        entry.1.push(FrameId {
+            capture,
+            frame: c.first.frame,
+        });
+    }
+
+    // 2. Names bound to each endpoint.
+    let mut bound: BTreeMap<EndpointKey, BoundNames> = BTreeMap::new();
+    for n in names {
+        let keys: Vec<EndpointKey> = match n.port {
+            Some((t, p)) => vec![(n.ip, p, t)],
+            None => endpoints.keys().filter(|k| k.0 == n.ip).copied().collect(),
+        };
+        for k in keys {
+            if !endpoints.contains_key(&k) {
+                continue;
+            }
+            let e = bound
+                .entry(k)
+                .or_default()
+                .entry(n.name.clone())
+                .or_default();
+            e.0.insert(n.source);
+            e.1.extend(n.frames.iter().copied());
+        }
+    }
+
+    // 3. Each endpoint's label: its strongest, then most evidenced, then first name.
+    let mut groups: BTreeMap<String, Vec<EndpointKey>> = BTreeMap::new();
+    for k in endpoints.keys() {
+        let label = bound
+            .get(k)
+            .and_then(|names| {
+                names
+                    .iter()
+                    .max_by(|x, y| {
+                        let sx = x.1 .0.iter().map(|s| s.strength()).max();
+                        let sy = y.1 .0.iter().map(|s| s.strength()).max();
+                        sx.cmp(&sy)
+                            .then(x.1 .1.len().cmp(&y.1 .1.len()))
+                            .then(y.0.cmp(x.0))
+                    })
+                    .map(|(name, _)| name.clone())
+            })
+            .unwrap_or_else(|| {
+                Endpoint {
+                    ip: k.0,
+                    port: Some(k.1),
+                }
+                .to_string()
+            });
+        groups.entry(label).or_default().push(*k);
+    }
+
+    // 4. One service per label.
+    let mut services: Vec<Service> = groups
+        .into_iter()
+        .filter_map(|(label, keys)| {
+            let mut names: BoundNames = BTreeMap::new();
+            let mut frames: BTreeSet<FrameId> = BTreeSet::new();
+            let mut eps = Vec::new();
+            for k in &keys {
+                let (ep, conv_frames) = endpoints.get(k)?;
+                eps.push(ep.clone());
+                frames.extend(conv_frames.iter().copied());
+                for (name, (sources, fr)) in bound.get(k).into_iter().flatten() {
+                    let e = names.entry(name.clone()).or_default();
+                    e.0.extend(sources.iter().copied());
+                    e.1.extend(fr.iter().copied());
+                    frames.extend(fr.iter().copied());
+                }
+            }
+            let first_seen = eps.iter().map(|e| e.first_seen).min()?;
+            let last_seen = eps.iter().map(|e| e.last_seen).max()?;
+            let to_server: u64 = eps.iter().map(|e| e.bytes_to_server).sum();
+            let to_client: u64 = eps.iter().map(|e| e.bytes_to_client).sum();
+            let mut hostnames: Vec<Hostname> = names
+                .into_iter()
+                .map(|(name, (sources, fr))| Hostname {
+                    strength: sources
+                        .iter()
+                        .map(|s| s.strength())
+                        .max()
+                        .unwrap_or(Confidence::Weak),
+                    name,
+                    sources: sources.into_iter().collect(),
+                    frames: fr.into_iter().collect(),
+                })
+                .collect();
+            hostnames.sort_by(|x, y| y.strength.cmp(&x.strength).then(x.name.cmp(&y.name)));
+            Some(Service {
+                wireshark_filter: wireshark_filter(&eps),
+                label,
+                hostnames,
+                endpoints: eps,
+                bytes: to_server + to_client,
+                bytes_to_server: to_server,
+                bytes_to_client: to_client,
+                first_seen,
+                last_seen,
+                duration: last_seen.nanos_since(first_seen) as f64 / 1e9,
+                frames: frames.into_iter().collect(),
+            })
+        })
+        .collect();
+    services.sort_by(|x, y| {
+        y.bytes
+            .cmp(&x.bytes)
+            .then(
+                y.last_seen
+                    .nanos_since(y.first_seen)
+                    .cmp(&x.last_seen.nanos_since(x.first_seen)),
+            )
+            .then(x.label.cmp(&y.label))
+    });
+    services
+}
+
+/// A display filter matching exactly the service's endpoints.
+pub fn wireshark_filter(eps: &[ServiceEndpoint]) -> String {
+    eps.iter()
+        .map(|e| {
+            let ip = match e.ip {
+                IpAddr::V4(v4) => format!("ip.addr == {v4}"),
+                IpAddr::V6(v6) => format!("ipv6.addr == {v6}"),
+            };
+            let port = match e.transport {
+                Transport::Tcp => format!("tcp.port == {}", e.port),
+                Transport::Udp => format!("udp.port == {}", e.port),
+                Transport::Ip => return format!("({ip})"),
+            };
+            format!("({ip} && {port})")
+        })
+        .collect::<Vec<_>>()
+        .join(" || ")
+}
+
+/// A `--target`: a hostname, `*.domain`, an address or a CIDR block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Name(String),
+    Suffix(String),
+    Net(IpAddr, u8),
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Some(rest) = s.strip_prefix("*.") {
+            if rest.is_empty() {
+                return Err(format!("target {s:?}: a domain is needed after *."));
+            }
+            return Ok(Target::Suffix(
+                rest.trim_end_matches('.').to_ascii_lowercase(),
+            ));
+        }
+        if let Some((ip, len)) = s.split_once('/') {
+            let ip: IpAddr = ip
+                .parse()
+                .map_err(|_| format!("target {s:?}: {ip:?} is not an IP address"))?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let len: u8 = len
+                .parse()
+                .ok()
+                .filter(|l| *l <= max)
+                .ok_or_else(|| format!("target {s:?}: prefix length must be 0..={max}"))?;
+            return Ok(Target::Net(ip, len));
+        }
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            let len = if ip.is_ipv4() { 32 } else { 128 };
+            return Ok(Target::Net(ip, len));
+        }
+        if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c == '/') {
+            return Err(format!("target {s:?}: expected NAME, *.DOMAIN, IP or CIDR"));
+        }
+        Ok(Target::Name(s.trim_end_matches('.').to_ascii_lowercase()))
+    }
+}
+
+fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+impl Target {
+    pub fn matches(&self, s: &Service) -> bool {
+        match self {
+            Target::Name(n) => s.hostnames.iter().any(|h| &h.name == n),
+            Target::Suffix(d) => s
+                .hostnames
+                .iter()
+                .any(|h| h.name == *d || h.name.ends_with(&format!(".{d}"))),
+            Target::Net(net, len) => s.endpoints.iter().any(|e| in_net(e.ip, *net, *len)),
+        }
+    }
+}
+
+/// Keeps the services matching any target (all of them when there is none).
+pub fn focus(services: Vec<Service>, targets: &[Target]) -> Vec<Service> {
+    if targets.is_empty() {
+        return services;
+    }
+    services
+        .into_iter()
+        .filter(|s| targets.iter().any(|t| t.matches(s)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_names_suffixes_addresses_and_blocks() {
+        assert_eq!(
+            "API.Example.".parse(),
+            Ok(Target::Name("api.example".into()))
+        );
+        assert_eq!("*.example".parse(), Ok(Target::Suffix("example".into())));
+        assert_eq!(
+            "10.0.0.0/8".parse(),
+            Ok(Target::Net("10.0.0.0".parse().unwrap(), 8))
+        );
+        assert!("10.0.0.0/33".parse::<Target>().is_err());
+        assert!("*.".parse::<Target>().is_err());
+    }
+
+    #[test]
+    fn cidr_matching_masks_both_families() {
+        assert!(in_net(
+            "47.236.91.18".parse().unwrap(),
+            "47.236.0.0".parse().unwrap(),
+            16
+        ));
+        assert!(!in_net(
+            "47.237.0.1".parse().unwrap(),
+            "47.236.0.0".parse().unwrap(),
+            16
+        ));
+        assert!(in_net(
+            "2a05:d014::1".parse().unwrap(),
+            "2a05:d014::".parse().unwrap(),
+            32
+        ));
+        assert!(in_net(
+            "1.2.3.4".parse().unwrap(),
+            "0.0.0.0".parse().unwrap(),
+            0
+        ));
+    }
+}

@@ -1,1 +1,2 @@
 //! attribute: see ARCHITECTURE.md.
+pub mod directory;

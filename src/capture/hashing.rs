@@ -33,7 +33,10 @@ pub struct HashingReader {
     file: File,
     to_hasher: SyncSender<Vec<u8>>,
     recycled: Receiver<Vec<u8>>,
-    bytes: u64,
+    /// Chunk buffers created so far; at most `IN_FLIGHT + 2` ever exist, after
+    /// which the reader waits for the hasher to hand one back (no allocation churn,
+    /// bounded memory).
+    allocated: usize,
 }
 
 /// The digest of a file being read; completes when the reading is finished.
@@ -69,7 +72,7 @@ impl HashingReader {
                 file,
                 to_hasher: to_hasher.clone(),
                 recycled,
-                bytes: 0,
+                allocated: 0,
             },
             PendingDigest {
                 file: drain,
@@ -84,10 +87,17 @@ impl Read for HashingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.file.read(buf)?;
         if n > 0 {
-            let mut chunk = self.recycled.try_recv().unwrap_or_default();
+            let mut chunk = match self.recycled.try_recv() {
+                Ok(c) => c,
+                Err(_) if self.allocated < IN_FLIGHT + 2 => {
+                    self.allocated += 1;
+                    Vec::with_capacity(CHUNK)
+                }
+                // Wait for the hasher; if it is gone, finish() reports it.
+                Err(_) => self.recycled.recv().unwrap_or_default(),
+            };
             chunk.clear();
             chunk.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-            self.bytes += n as u64;
             // A send fails only if the hashing thread died; finish() reports that.
             let _ = self.to_hasher.send(chunk);
         }

@@ -22,7 +22,7 @@ mod pcapng;
 
 use crate::model::{Anomaly, Severity, Timestamp};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// Largest record accepted (Wireshark's `WTAP_MAX_PACKET_SIZE_STANDARD`); a record
@@ -127,6 +127,9 @@ pub enum Format {
     Pcapng,
 }
 
+/// Smallest read worth issuing; below this the window shifts first.
+const MIN_READ: usize = 256 << 10;
+
 /// The buffer the readers frame records from, with the stream offset of its start.
 pub(crate) struct Window<R> {
     source: R,
@@ -173,14 +176,19 @@ impl<R: Read> Window<R> {
     /// how many are available. `want` is capped by the caller to a bounded size.
     pub(crate) fn fill(&mut self, want: usize) -> usize {
         while self.end - self.start < want && !self.eof {
-            if self.buf.len() - self.start < want {
-                // Shift the unread tail to the front, growing only up to `want`.
+            // Shift the unread tail to the front when the request would not fit or
+            // the free space left is too small for an efficient read.
+            if self.start > 0
+                && (self.buf.len() - self.start < want || self.buf.len() - self.end < MIN_READ)
+            {
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
-                if self.buf.len() < want {
-                    self.buf.resize(want, 0);
-                }
+            }
+            // Grows only for requests beyond the initial size (bounded by the
+            // largest record or block the readers accept).
+            if self.buf.len() < want {
+                self.buf.resize(want, 0);
             }
             let Some(space) = self.buf.get_mut(self.end..) else {
                 break;
@@ -237,29 +245,45 @@ pub fn open(path: &Path, capture: u32) -> Result<OpenCapture, CaptureError> {
         path: path.to_owned(),
         source,
     })?;
-    let (tee, digest) = hashing::HashingReader::new(file);
-    let mut raw = BufReader::with_capacity(1 << 20, tee);
-    let head = raw.fill_buf().map_err(|source| CaptureError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let compression = match head {
+    let (mut tee, digest) = hashing::HashingReader::new(file);
+    // Peek at the first bytes to recognise a compressed file; they are put back in
+    // front of the stream, so every byte is read (and hashed) exactly once.
+    let mut head = [0u8; 4];
+    let mut have = 0;
+    while have < head.len() {
+        match tee.read(&mut head[have..]) {
+            Ok(0) => break,
+            Ok(n) => have += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(CaptureError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+    let peeked = head.get(..have).unwrap_or(&[]).to_vec();
+    let compression = match peeked.as_slice() {
         [0x1f, 0x8b, ..] => Compression::Gzip,
         [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
         _ => Compression::None,
     };
+    let raw = io::Cursor::new(peeked).chain(tee);
     let stream: Box<dyn Read + Send> = match compression {
+        // The window reads straight from the file: no intermediate buffer copy.
         Compression::None => Box::new(raw),
         Compression::Gzip => Box::new(BufReader::with_capacity(
             1 << 20,
-            flate2::bufread::MultiGzDecoder::new(raw),
+            flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, raw)),
         )),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(raw).map_err(
-            |source| CaptureError::Read {
-                path: path.to_owned(),
-                source,
-            },
-        )?),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 20, raw))
+                .map_err(|source| CaptureError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?,
+        ),
     };
     let mut window = Window::new(stream);
     window.fill(4);

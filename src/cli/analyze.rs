@@ -15,6 +15,9 @@ pub struct Args {
     /// not printed).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Focus the services view on a target: NAME, *.DOMAIN, IP or CIDR (repeatable).
+    #[arg(long = "target", value_name = "TARGET")]
+    pub targets: Vec<String>,
     /// Anomalies kept in full per capture (the rest are counted per code).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max_anomalies: usize,
@@ -24,8 +27,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let opts = AnalyzeOptions {
         max_anomalies: args.max_anomalies,
     };
+    let targets = args
+        .targets
+        .iter()
+        .map(|t| {
+            t.parse::<whohosts::services::Target>()
+                .map_err(anyhow::Error::msg)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let analyses = pipeline::analyze(&args.captures, &opts).context("analysing captures")?;
-    let report = Report::build(&analyses);
+    let report = Report::build_for(&analyses, &targets, &args.targets);
     let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &args.json {
         write_output(path, report.to_json().as_bytes())

@@ -9,6 +9,7 @@ use crate::capture::{Compression, Format, LinkType};
 use crate::flow::Conversation;
 use crate::model::{Anomaly, Endpoint, Timestamp, Transport};
 use crate::pipeline::CaptureAnalysis;
+use crate::services::{self, Service, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -20,6 +21,9 @@ pub struct Report {
     pub schema: &'static str,
     pub tool: Tool,
     pub captures: Vec<CaptureReport>,
+    /// Targets the services were focused on (`--target`), empty for all.
+    pub targets: Vec<String>,
+    pub services: Vec<Service>,
     pub conversations: Vec<ConversationReport>,
     pub endpoints: Vec<EndpointReport>,
 }
@@ -117,6 +121,26 @@ impl ConversationReport {
 
 impl Report {
     pub fn build(analyses: &[CaptureAnalysis]) -> Report {
+        Self::build_for(analyses, &[], &[])
+    }
+
+    /// Builds the report; `targets` (with their text as given) focus the services.
+    pub fn build_for(
+        analyses: &[CaptureAnalysis],
+        targets: &[Target],
+        target_text: &[String],
+    ) -> Report {
+        let names: Vec<_> = analyses
+            .iter()
+            .flat_map(|a| a.names.iter().cloned())
+            .collect();
+        let all = services::build(
+            analyses
+                .iter()
+                .flat_map(|a| a.tables.conversations().iter().map(move |c| (a.index, c))),
+            &names,
+        );
+        let services = services::focus(all, targets);
         let mut captures = Vec::new();
         let mut conversations = Vec::new();
         let mut endpoints = Vec::new();
@@ -179,6 +203,8 @@ impl Report {
                 version: env!("CARGO_PKG_VERSION"),
             },
             captures,
+            targets: target_text.to_vec(),
+            services,
             conversations,
             endpoints,
         }

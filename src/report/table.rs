@@ -57,21 +57,111 @@ fn grid(out: &mut String, header: &[&str], right: &[bool], rows: &[Vec<String>])
     }
 }
 
-/// The terminal text of a report.
+fn services(out: &mut String, r: &Report) {
+    let _ = writeln!(
+        out,
+        "SERVICES{}",
+        if r.targets.is_empty() {
+            String::new()
+        } else {
+            format!(" (targets: {})", escape::terminal(&r.targets.join(", ")))
+        }
+    );
+    if r.services.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for (i, s) in r.services.iter().enumerate().take(MAX_ROWS) {
+        let eps: Vec<String> = s
+            .endpoints
+            .iter()
+            .map(|e| {
+                let ep = crate::model::Endpoint {
+                    ip: e.ip,
+                    port: Some(e.port),
+                };
+                format!("{ep}/{}", e.transport)
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {:>2}. {}  {}  to server {} B, to client {} B, {} .. {} ({:.3} s)",
+            i + 1,
+            escape::terminal(&s.label),
+            eps.join(" "),
+            thousands(s.bytes_to_server),
+            thousands(s.bytes_to_client),
+            s.first_seen,
+            s.last_seen,
+            s.duration
+        );
+        for h in &s.hostnames {
+            let sources: Vec<String> = h
+                .sources
+                .iter()
+                .map(|x| {
+                    serde_json::to_value(x)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                })
+                .collect();
+            let frames: Vec<String> = h
+                .frames
+                .iter()
+                .take(8)
+                .map(|f| f.frame.to_string())
+                .collect();
+            let _ = writeln!(
+                out,
+                "      name {} ({:?}: {}; frames {}{})",
+                escape::terminal(&h.name),
+                h.strength,
+                sources.join(", "),
+                frames.join(","),
+                if h.frames.len() > 8 { ",..." } else { "" }
+            );
+        }
+        let frames: Vec<String> = s
+            .frames
+            .iter()
+            .take(12)
+            .map(|f| f.frame.to_string())
+            .collect();
+        let _ = writeln!(
+            out,
+            "      evidence frames {}{}",
+            frames.join(","),
+            if s.frames.len() > 12 { ",..." } else { "" }
+        );
+        let _ = writeln!(out, "      filter: {}", s.wireshark_filter);
+    }
+    if r.services.len() > MAX_ROWS {
+        let _ = writeln!(
+            out,
+            "  ... {} more (see --json)",
+            r.services.len() - MAX_ROWS
+        );
+    }
+    out.push('\n');
+}
+
+/// The terminal text of a report: services first, then captures, conversations and
+/// endpoints.
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
+    services(&mut out, r);
     let _ = writeln!(out, "CAPTURES");
     for c in &r.captures {
         let links: Vec<String> = c.link_types.iter().map(|l| l.name()).collect();
         let _ = writeln!(
             out,
-            "  [{}] {}  {:?}{}  {}  {} frames  {} bytes on the wire",
+            "  [{}] {}  {}{}  {}  {} frames  {} bytes on the wire",
             c.index,
             escape::terminal(&c.path),
-            c.format,
+            format!("{:?}", c.format).to_lowercase(),
             match c.compression {
                 crate::capture::Compression::None => String::new(),
-                z => format!(" ({z:?})"),
+                z => format!(" ({})", format!("{z:?}").to_lowercase()),
             },
             links.join(","),
             thousands(c.packets),

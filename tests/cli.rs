@@ -1,0 +1,128 @@
+//! The real binary, driven as a user would: exit codes, the JSON report and its
+//! determinism.
+
+mod common;
+
+use assert_cmd::Command;
+use std::path::PathBuf;
+
+fn whohosts() -> Command {
+    Command::cargo_bin("whohosts").unwrap()
+}
+
+fn demo() -> PathBuf {
+    let p = common::root().join("captures/demo.pcap");
+    assert!(p.is_file(), "the demo capture is missing: {}", p.display());
+    p
+}
+
+#[test]
+fn analyze_prints_tables_and_exits_zero_on_a_clean_capture() {
+    let out = whohosts().arg("analyze").arg(demo()).assert().code(0);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    for section in ["CAPTURES", "CONVERSATIONS", "ENDPOINTS", "sha256 "] {
+        assert!(text.contains(section), "missing {section} in:\n{text}");
+    }
+}
+
+#[test]
+fn json_report_is_versioned_and_byte_identical_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    for p in [&a, &b] {
+        whohosts()
+            .arg("analyze")
+            .arg(demo())
+            .arg("--json")
+            .arg(p)
+            .assert()
+            .code(0);
+    }
+    let (ja, jb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert_eq!(ja, jb, "same input, same bytes");
+    let v: serde_json::Value = serde_json::from_slice(&ja).unwrap();
+    assert_eq!(v["schema"], "whohosts.report/1");
+    let cap = &v["captures"][0];
+    for key in [
+        "path",
+        "format",
+        "link_types",
+        "packets",
+        "bytes",
+        "first_seen",
+        "last_seen",
+        "sha256",
+        "anomalies",
+    ] {
+        assert!(!cap[key].is_null(), "captures[0].{key} missing");
+    }
+    let conv = &v["conversations"][0];
+    for key in [
+        "transport",
+        "a",
+        "b",
+        "frames_a_to_b",
+        "bytes_a_to_b",
+        "frames_b_to_a",
+        "bytes_b_to_a",
+        "first_seen",
+        "last_seen",
+        "first_frame",
+    ] {
+        assert!(!conv[key].is_null(), "conversations[0].{key} missing");
+    }
+    assert!(cap["first_seen"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn capture_sha256_equals_sha256sum_of_the_file() {
+    let out = whohosts()
+        .arg("analyze")
+        .arg(demo())
+        .args(["--json", "-"])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let sum = std::process::Command::new("sha256sum")
+        .arg(demo())
+        .output()
+        .unwrap();
+    let expected = String::from_utf8_lossy(&sum.stdout);
+    assert_eq!(
+        v["captures"][0]["sha256"].as_str().unwrap(),
+        expected.split_whitespace().next().unwrap()
+    );
+}
+
+#[test]
+fn damaged_capture_exits_one_and_unreadable_input_exits_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(demo()).unwrap();
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() - 7]).unwrap();
+    whohosts().arg("analyze").arg(&cut).assert().code(1);
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a capture").unwrap();
+    let out = whohosts().arg("analyze").arg(&text).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("not a pcap or pcapng capture"), "{err}");
+    whohosts()
+        .arg("analyze")
+        .arg(dir.path().join("missing.pcap"))
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn hostile_file_names_are_escaped_in_the_terminal_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let evil = dir.path().join("x\u{1b}[31m\u{202e}.pcap");
+    std::fs::copy(demo(), &evil).unwrap();
+    let out = whohosts().arg("analyze").arg(&evil).assert().code(0);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+        "{text}"
+    );
+    assert!(text.contains("\\x1b[31m\\u{202e}.pcap"), "{text}");
+}

@@ -1,0 +1,93 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Whether a file name is one of the capture formats whohosts reads.
+pub fn is_capture(p: &Path) -> bool {
+    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    [".pcap", ".pcapng", ".cap"].iter().any(|e| {
+        n.ends_with(e) || n.ends_with(&format!("{e}.gz")) || n.ends_with(&format!("{e}.zst"))
+    })
+}
+
+/// Every capture in `captures/` (recursively), sorted.
+pub fn captures() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if is_capture(&p) {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(&root().join("captures"), &mut v);
+    v.sort();
+    v
+}
+
+/// Runs tshark and returns its standard output; fails loudly when tshark is not
+/// installed (CI installs it) or fails.
+pub fn tshark(args: &[&str]) -> String {
+    let out = Command::new("tshark")
+        .args(args)
+        .env("LC_ALL", "C")
+        .output()
+        .expect("tshark must be installed (Debian package tshark); .ci/run installs it");
+    assert!(
+        out.status.success(),
+        "tshark {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A path tshark can read: the capture itself, or a decompressed temporary copy
+/// of a zstd capture (tshark 4.0 reads gzip but not zstd).
+pub enum Readable {
+    Same(PathBuf),
+    Temp(tempfile::TempPath),
+}
+
+impl Readable {
+    pub fn path(&self) -> &Path {
+        match self {
+            Readable::Same(p) => p,
+            Readable::Temp(t) => t,
+        }
+    }
+}
+
+pub fn tshark_readable(path: &Path) -> Readable {
+    if path.extension().is_some_and(|e| e == "zst") {
+        let data = std::fs::read(path).unwrap();
+        let plain = zstd::decode_all(&data[..]).unwrap();
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), plain).unwrap();
+        Readable::Temp(tmp.into_temp_path())
+    } else {
+        Readable::Same(path.to_owned())
+    }
+}
+
+/// `../shared`, beside the checkout; fails loudly when it is missing.
+pub fn shared() -> PathBuf {
+    let p = root().join("../shared");
+    assert!(
+        p.is_dir(),
+        "../shared/ must sit beside the checkout (CI provides it): {}",
+        p.display()
+    );
+    p
+}

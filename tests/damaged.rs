@@ -1,0 +1,299 @@
+//! Truncated and corrupted copies of the real captures: everything readable is
+//! analysed, each problem is an anomaly naming its frame and byte offset, and
+//! nothing panics.
+
+mod common;
+
+use std::path::Path;
+use whohosts::model::Anomaly;
+use whohosts::pipeline::{analyze_capture, AnalyzeOptions, CaptureAnalysis};
+
+/// Record boundaries of a little-endian microsecond pcap: (offset, caplen).
+fn pcap_records(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        if at + 16 + caplen > bytes.len() {
+            break;
+        }
+        out.push((at, caplen));
+        at += 16 + caplen;
+    }
+    out
+}
+
+fn plain_le_pcaps() -> Vec<std::path::PathBuf> {
+    let v: Vec<_> = common::captures()
+        .into_iter()
+        .filter(|p| {
+            let b = std::fs::read(p).unwrap();
+            b.get(..4) == Some(&[0xd4, 0xc3, 0xb2, 0xa1][..])
+        })
+        .collect();
+    assert!(!v.is_empty(), "captures/ holds no little-endian pcap file");
+    v
+}
+
+fn analyse_bytes(bytes: &[u8]) -> Result<CaptureAnalysis, whohosts::capture::CaptureError> {
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), bytes).unwrap();
+    analyze_capture(tmp.path(), 0, &AnalyzeOptions::default())
+}
+
+fn codes(a: &CaptureAnalysis) -> Vec<(&'static str, Option<u64>, u64)> {
+    a.anomalies
+        .kept
+        .iter()
+        .map(|x: &Anomaly| (x.code, x.frame, x.offset))
+        .collect()
+}
+
+fn name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn truncated_pcap_record_is_reported_with_frame_and_offset() {
+    for path in plain_le_pcaps() {
+        let bytes = std::fs::read(&path).unwrap();
+        let records = pcap_records(&bytes);
+        // Cut inside several records' data and headers.
+        let step = (records.len() / 25).max(1);
+        for (i, &(off, caplen)) in records.iter().enumerate().step_by(step) {
+            for cut in [off + 3, off + 16 + caplen / 2] {
+                let a = analyse_bytes(&bytes[..cut]).expect("a truncated capture still opens");
+                assert_eq!(a.packets, i as u64, "{}: cut at {cut}", name(&path));
+                let c = codes(&a);
+                let code = if cut < off + 16 {
+                    "pcap.truncated_header"
+                } else {
+                    "pcap.truncated_record"
+                };
+                assert!(
+                    c.contains(&(code, Some(i as u64 + 1), off as u64)),
+                    "{}: cut at {cut}: expected {code} for frame {} at offset {off}, got {c:?}",
+                    name(&path),
+                    i + 1
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_truncation_point_of_a_small_capture_is_handled() {
+    let path = plain_le_pcaps()
+        .into_iter()
+        .min_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let records = pcap_records(&bytes);
+    for cut in 0..bytes.len() {
+        match analyse_bytes(&bytes[..cut]) {
+            Ok(a) => {
+                let complete = records.iter().filter(|(o, c)| o + 16 + c <= cut).count() as u64;
+                assert_eq!(a.packets, complete, "cut at {cut}");
+                let ends_on_boundary = cut == 24 || records.iter().any(|(o, c)| o + 16 + c == cut);
+                assert_eq!(
+                    a.anomalies.is_empty(),
+                    ends_on_boundary,
+                    "cut at {cut}: {:?}",
+                    codes(&a)
+                );
+            }
+            Err(e) => assert!(cut < 24, "cut at {cut}: unexpected error {e}"),
+        }
+    }
+}
+
+#[test]
+fn lying_record_length_is_reported_and_later_frames_still_counted() {
+    for path in plain_le_pcaps() {
+        let bytes = std::fs::read(&path).unwrap();
+        let records = pcap_records(&bytes);
+        if records.len() < 6 {
+            continue;
+        }
+        let clean = analyse_bytes(&bytes).unwrap();
+        let k = records.len() / 2;
+        let (off, caplen) = records[k];
+        // A huge length, and a length that overruns into the next records.
+        for (lie, code) in [
+            (0x7fff_0000u32, "pcap.record_too_long"),
+            (caplen as u32 + 40, "pcap.record_length_mismatch"),
+        ] {
+            let mut bad = bytes.clone();
+            bad[off + 8..off + 12].copy_from_slice(&lie.to_le_bytes());
+            let a = analyse_bytes(&bad).unwrap();
+            let c = codes(&a);
+            assert!(
+                c.contains(&(code, Some(k as u64 + 1), off as u64)),
+                "{}: expected {code} at frame {} offset {off}: {c:?}",
+                name(&path),
+                k + 1
+            );
+            assert!(c.iter().any(|x| x.0 == "pcap.resynchronised"), "{c:?}");
+            // Only the damaged frame is lost.
+            assert_eq!(a.packets, clean.packets - 1, "{}: {lie}", name(&path));
+            // Frame numbering continues past the damage: conversations that start
+            // after the damaged frame start at the same frame numbers.
+            let later = |x: &CaptureAnalysis| {
+                x.tables
+                    .conversations()
+                    .iter()
+                    .map(|c| c.first.frame)
+                    .filter(|&f| f > k as u64 + 1)
+                    .collect::<Vec<_>>()
+            };
+            let damaged = later(&a);
+            for f in later(&clean) {
+                assert!(damaged.contains(&f), "{}: frame {f}", name(&path));
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_link_type_is_an_anomaly_with_its_first_frame() {
+    let path = &plain_le_pcaps()[0];
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[20..24].copy_from_slice(&147u32.to_le_bytes());
+    let a = analyse_bytes(&bytes).unwrap();
+    assert!(a.packets > 0);
+    assert_eq!(codes(&a), vec![("link.unknown_type", Some(1), 24)]);
+    assert!(a.anomalies.kept[0].message.contains("147"));
+}
+
+#[test]
+fn garbage_bit_flips_never_panic() {
+    // A deterministic xorshift so failures reproduce.
+    let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    for path in common::captures() {
+        let bytes = std::fs::read(&path).unwrap();
+        for _ in 0..20 {
+            let mut bad = bytes.clone();
+            for _ in 0..8 {
+                let i = (next() as usize) % bad.len();
+                bad[i] ^= 1 << (next() % 8);
+            }
+            let _ = analyse_bytes(&bad);
+        }
+    }
+}
+
+/// Builds a pcapng section: SHB, one Ethernet IDB, and EPBs carrying `frames`.
+fn pcapng(frames: &[&[u8]]) -> Vec<u8> {
+    fn block(ty: u32, body: &[u8]) -> Vec<u8> {
+        let pad = (4 - body.len() % 4) % 4;
+        let len = (12 + body.len() + pad) as u32;
+        let mut b = ty.to_le_bytes().to_vec();
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(body);
+        b.extend(std::iter::repeat_n(0, pad));
+        b.extend_from_slice(&len.to_le_bytes());
+        b
+    }
+    let mut shb = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    let mut out = block(0x0A0D_0D0A, &shb);
+    let mut idb = 1u16.to_le_bytes().to_vec();
+    idb.extend_from_slice(&0u16.to_le_bytes());
+    idb.extend_from_slice(&0u32.to_le_bytes());
+    out.extend(block(1, &idb));
+    for (i, f) in frames.iter().enumerate() {
+        let mut epb = 0u32.to_le_bytes().to_vec();
+        epb.extend_from_slice(&0u32.to_le_bytes());
+        epb.extend_from_slice(&(i as u32 * 1000).to_le_bytes());
+        epb.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        epb.extend_from_slice(f);
+        out.extend(block(6, &epb));
+    }
+    out
+}
+
+/// An Ethernet/IPv4/UDP frame, 192.0.2.1:1000 -> 198.51.100.2:53, by hand.
+const FRAME: [u8; 46] = [
+    0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 6, 0x08, 0x00, //
+    0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2, //
+    0x03, 0xe8, 0, 53, 0, 12, 0, 0, 1, 2, 3, 4,
+];
+
+#[test]
+fn pcapng_block_lengths_that_disagree_are_reported_and_skipped() {
+    let mut bytes = pcapng(&[&FRAME, &FRAME, &FRAME]);
+    // The second EPB starts after SHB (28) + IDB (20) + first EPB (80).
+    let second = 28 + 20 + 80;
+    let len = u32::from_le_bytes(bytes[second + 4..second + 8].try_into().unwrap()) as usize;
+    bytes[second + len - 4] ^= 0x40;
+    let a = analyse_bytes(&bytes).unwrap();
+    let c = codes(&a);
+    assert!(
+        c.contains(&("pcapng.block_lengths_disagree", Some(2), second as u64)),
+        "{c:?}"
+    );
+    assert_eq!(a.packets, 2, "frames 1 and 3 are analysed");
+}
+
+#[test]
+fn pcapng_unknown_block_is_a_notice_and_frames_go_on() {
+    let mut bytes = pcapng(&[&FRAME]);
+    let mut odd = 0x0000_0F00u32.to_le_bytes().to_vec();
+    odd.extend_from_slice(&16u32.to_le_bytes());
+    odd.extend_from_slice(b"abcd");
+    odd.extend_from_slice(&16u32.to_le_bytes());
+    bytes.extend(odd);
+    bytes.extend_from_slice(&pcapng(&[&FRAME])[48..]);
+    let a = analyse_bytes(&bytes).unwrap();
+    assert_eq!(a.packets, 2);
+    assert_eq!(codes(&a), vec![("pcapng.unknown_block", None, 128)]);
+}
+
+#[test]
+fn pcapng_packet_on_undescribed_interface_is_reported() {
+    let mut bytes = pcapng(&[&FRAME]);
+    bytes[48 + 8] = 3; // interface id 3
+    let a = analyse_bytes(&bytes).unwrap();
+    assert_eq!(codes(&a), vec![("pcapng.unknown_interface", Some(1), 48)]);
+}
+
+#[test]
+fn not_a_capture_is_a_clear_error() {
+    let e = analyse_bytes(b"hello, this is text")
+        .err()
+        .expect("an error");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("not a pcap or pcapng capture") && msg.contains("68 65 6c 6c"),
+        "{msg}"
+    );
+    let e = analyse_bytes(b"").err().expect("an error");
+    assert!(e.to_string().contains("empty"), "{e}");
+}
+
+#[test]
+fn corrupt_gzip_stream_keeps_what_was_read_and_says_where_it_stopped() {
+    use std::io::Write;
+    let path = &plain_le_pcaps()[0];
+    let plain = std::fs::read(path).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&plain).unwrap();
+    let mut z = gz.finish().unwrap();
+    let keep = z.len() * 2 / 3;
+    z.truncate(keep);
+    let a = analyse_bytes(&z).unwrap();
+    assert!(!a.anomalies.is_empty());
+    assert_eq!(
+        a.file_size, keep as u64,
+        "the hash covers the whole file as stored"
+    );
+}

@@ -1,0 +1,233 @@
+//! The conversation and endpoint tables agree with tshark's own
+//! (`-z conv,tcp -z conv,udp -z conv,ip -z conv,ipv6 -z endpoints,ip -z endpoints,ipv6`)
+//! on every capture in `captures/`. tshark is a real peer here, not a mock: CI
+//! installs it, and the test fails when it is missing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use whohosts::model::Transport;
+use whohosts::pipeline::{analyze_capture, AnalyzeOptions};
+use whohosts::report::Report;
+
+/// One conversation line of tshark's output.
+#[derive(Debug, Clone, PartialEq)]
+struct TsharkConv {
+    a: String,
+    b: String,
+    frames_b_to_a: u64,
+    bytes_b_to_a: String,
+    frames_a_to_b: u64,
+    bytes_a_to_b: String,
+    rel_start: f64,
+    duration: f64,
+}
+
+/// wsutil's `format_size` with SI prefixes, as tshark 4.x prints conversation
+/// bytes: integer division, a prefix once the value reaches ten units.
+fn tshark_size(n: u64) -> String {
+    let p = 1000u64;
+    if n / p / p / p / p >= 10 {
+        format!("{} TB", n / p / p / p / p)
+    } else if n / p / p / p >= 10 {
+        format!("{} GB", n / p / p / p)
+    } else if n / p / p >= 10 {
+        format!("{} MB", n / p / p)
+    } else if n / p >= 10 {
+        format!("{} kB", n / p)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+fn parse_sections(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut sections: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with("====") {
+            current = None;
+            continue;
+        }
+        if line.ends_with("Conversations") || line.ends_with("Endpoints") {
+            current = Some(line.trim().to_string());
+            sections.entry(line.trim().to_string()).or_default();
+            continue;
+        }
+        if let Some(s) = &current {
+            let t = line.trim_start();
+            if t.starts_with("Filter:") || t.starts_with('|') || t.is_empty() {
+                continue;
+            }
+            sections.get_mut(s).unwrap().push(line.to_string());
+        }
+    }
+    sections
+}
+
+fn parse_conv(line: &str) -> TsharkConv {
+    let (a, rest) = line.split_once("<->").expect("conversation line has <->");
+    let t: Vec<&str> = rest.split_whitespace().collect();
+    assert_eq!(t.len(), 12, "unexpected conversation line: {line}");
+    TsharkConv {
+        a: a.trim().to_string(),
+        b: t[0].to_string(),
+        frames_b_to_a: t[1].parse().unwrap(),
+        bytes_b_to_a: format!("{} {}", t[2], t[3]),
+        frames_a_to_b: t[4].parse().unwrap(),
+        bytes_a_to_b: format!("{} {}", t[5], t[6]),
+        rel_start: t[10].parse().unwrap(),
+        duration: t[11].parse().unwrap(),
+    }
+}
+
+/// tshark prints `addr:port` without brackets, also for IPv6.
+fn endpoint(ip: std::net::IpAddr, port: Option<u16>) -> String {
+    match port {
+        Some(p) => format!("{ip}:{p}"),
+        None => ip.to_string(),
+    }
+}
+
+fn compare(path: &Path) {
+    let name = path.display().to_string();
+    let analysis = analyze_capture(path, 0, &AnalyzeOptions::default()).expect("analysis");
+    let capture_start = analysis.first_seen.expect("capture has frames");
+    let report = Report::build(std::slice::from_ref(&analysis));
+    let readable = common::tshark_readable(path);
+    let out = common::tshark(&[
+        "-n",
+        "-q",
+        "-r",
+        readable.path().to_str().unwrap(),
+        "-z",
+        "conv,tcp",
+        "-z",
+        "conv,udp",
+        "-z",
+        "conv,ip",
+        "-z",
+        "conv,ipv6",
+        "-z",
+        "endpoints,ip",
+        "-z",
+        "endpoints,ipv6",
+    ]);
+    let sections = parse_sections(&out);
+    let tables = [
+        ("TCP Conversations", Transport::Tcp, false),
+        ("UDP Conversations", Transport::Udp, false),
+        ("IPv4 Conversations", Transport::Ip, false),
+        ("IPv6 Conversations", Transport::Ip, true),
+    ];
+    let mut compared = 0;
+    for (title, transport, v6) in tables {
+        let theirs: Vec<TsharkConv> = sections
+            .get(title)
+            .unwrap_or_else(|| panic!("{name}: tshark printed no {title} table"))
+            .iter()
+            .map(|l| parse_conv(l))
+            .collect();
+        let ours: Vec<_> = report
+            .conversations
+            .iter()
+            .filter(|c| {
+                c.transport == transport && (transport != Transport::Ip || c.a.ip.is_ipv6() == v6)
+            })
+            .collect();
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "{name}: {title}: whohosts has {} conversations, tshark {}",
+            ours.len(),
+            theirs.len()
+        );
+        for t in &theirs {
+            let c = ours
+                .iter()
+                .find(|c| {
+                    endpoint(c.a.ip, c.a.port) == t.a
+                        && endpoint(c.b.ip, c.b.port) == t.b
+                        && (c.first_seen.nanos_since(capture_start) as f64 / 1e9 - t.rel_start).abs()
+                            < 2e-6
+                })
+                .unwrap_or_else(|| panic!("{name}: {title}: tshark's {} <-> {} (start {}) not found with the same orientation", t.a, t.b, t.rel_start));
+            let what = format!("{name}: {title} {} <-> {}", t.a, t.b);
+            assert_eq!(c.frames_a_to_b, t.frames_a_to_b, "{what}: frames A->B");
+            assert_eq!(c.frames_b_to_a, t.frames_b_to_a, "{what}: frames B->A");
+            assert_eq!(
+                tshark_size(c.bytes_a_to_b),
+                t.bytes_a_to_b,
+                "{what}: bytes A->B"
+            );
+            assert_eq!(
+                tshark_size(c.bytes_b_to_a),
+                t.bytes_b_to_a,
+                "{what}: bytes B->A"
+            );
+            assert!(
+                (c.duration - t.duration).abs() <= 0.000051,
+                "{what}: duration {} vs tshark {}",
+                c.duration,
+                t.duration
+            );
+            compared += 1;
+        }
+    }
+    for (title, v6) in [("IPv4 Endpoints", false), ("IPv6 Endpoints", true)] {
+        let theirs = sections
+            .get(title)
+            .unwrap_or_else(|| panic!("{name}: tshark printed no {title} table"));
+        let ours: Vec<_> = report
+            .endpoints
+            .iter()
+            .filter(|e| e.ip.is_ipv6() == v6)
+            .collect();
+        assert_eq!(ours.len(), theirs.len(), "{name}: {title}: count");
+        for line in theirs {
+            let t: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(t.len(), 7, "unexpected endpoint line: {line}");
+            let e = ours
+                .iter()
+                .find(|e| e.ip.to_string() == t[0])
+                .unwrap_or_else(|| panic!("{name}: {title}: {} missing", t[0]));
+            let n = |i: usize| t[i].parse::<u64>().unwrap();
+            assert_eq!(
+                (
+                    e.frames,
+                    e.bytes,
+                    e.tx_frames,
+                    e.tx_bytes,
+                    e.rx_frames,
+                    e.rx_bytes
+                ),
+                (n(1), n(2), n(3), n(4), n(5), n(6)),
+                "{name}: {title} {}",
+                t[0]
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 0, "{name}: nothing compared");
+    eprintln!("{name}: {compared} rows agree with tshark");
+}
+
+#[test]
+fn conversations_and_endpoints_equal_tsharks_on_every_capture() {
+    let captures = common::captures();
+    assert!(
+        captures.len() >= 5,
+        "captures/ should hold the recorded captures, found {captures:?}"
+    );
+    for path in captures {
+        compare(&path);
+    }
+}
+
+#[test]
+fn tshark_size_matches_its_rounding() {
+    assert_eq!(tshark_size(9999), "9999 bytes");
+    assert_eq!(tshark_size(10_000), "10 kB");
+    assert_eq!(tshark_size(301_136), "301 kB");
+    assert_eq!(tshark_size(12_345_678), "12 MB");
+}
