@@ -57,6 +57,13 @@ TIME=/usr/bin/time
 "$TIME" -f '%e %M' -o /dev/null true 2>/dev/null ||
     die "GNU time missing at $TIME (apt-get install time)"
 
+# Every command's output is thrown away into /dev/null; if a program ever replaced it
+# with a regular file, the benchmark would fill the disk.
+null_is_device() {
+    [[ -c /dev/null ]] || die "/dev/null is not a character device any more; restore it (mknod -m 666 /dev/null c 1 3)"
+}
+null_is_device
+
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 case $OUT in
@@ -135,8 +142,8 @@ declare -A WALL CPU RSS STATUS LABEL SIZE_BYTES
 CHECKS=()
 GEN_NOTES=()
 ORDER=(whohosts whohosts-nohash tshark-conv tshark-sni sha256sum openssl)
-LABEL[whohosts]='whohosts analyze FILE --json /dev/null'
-LABEL[whohosts-nohash]='whohosts analyze --no-hash FILE --json /dev/null'
+LABEL[whohosts]='whohosts analyze FILE --json - >/dev/null'
+LABEL[whohosts-nohash]='whohosts analyze --no-hash FILE --json - >/dev/null'
 LABEL[tshark-conv]='tshark -q -z conv,ip -r FILE'
 LABEL[tshark-sni]='tshark -r FILE -T fields -e tls.handshake.extensions_server_name'
 LABEL[sha256sum]='sha256sum FILE'
@@ -215,13 +222,17 @@ for size in $SIZES; do
         else
             CHECKS+=("$size: SHA-256 $want NOT found in the analyze report")
         fi
+        rm -f -- "$LOGS/$size-report.json"
     fi
 
     echo "Measuring $size ($bytes bytes, $CACHE cache)..." >&2
-    wanted whohosts && measure "$size" whohosts "0 1" "$WH" analyze "$cap" --json /dev/null
+    # The JSON report goes to standard output, thrown away. Never `--json /dev/null`: the
+    # analyzer writes files atomically (temporary file, then rename), which would replace
+    # the device with a regular file.
+    wanted whohosts && measure "$size" whohosts "0 1" "$WH" analyze "$cap" --json -
     if wanted whohosts-nohash; then
         if [[ $HAS_NOHASH == 1 ]]; then
-            measure "$size" whohosts-nohash "0 1" "$WH" analyze --no-hash "$cap" --json /dev/null
+            measure "$size" whohosts-nohash "0 1" "$WH" analyze --no-hash "$cap" --json -
         else
             STATUS[$size:whohosts-nohash]="no --no-hash flag"
         fi
@@ -231,6 +242,7 @@ for size in $SIZES; do
         tshark -r "$cap" -T fields -e tls.handshake.extensions_server_name
     wanted sha256sum && measure "$size" sha256sum 0 sha256sum "$cap"
     wanted openssl && measure "$size" openssl 0 openssl dgst -sha256 "$cap"
+    null_is_device
 done
 
 for size in $SIZES; do
