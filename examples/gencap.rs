@@ -1466,6 +1466,16 @@ fn run(args: &Args) -> Result<(), String> {
             PCAP_HEADER_LEN + MIN_FILLER
         ));
     }
+    // The file is written next to its target and renamed over it; that must never
+    // replace a device or a FIFO (`--out /dev/null`).
+    if let Ok(meta) = std::fs::metadata(&args.out) {
+        if !meta.is_file() {
+            return Err(format!(
+                "{}: exists and is not a regular file",
+                args.out.display()
+            ));
+        }
+    }
     let started = Instant::now();
     let flows_target = args.flows.unwrap_or(args.size / 16_384).max(1);
     // Measured at 1 GiB: a TCP flow costs about 8.8 KB (handshakes, TLS hellos and
@@ -1686,6 +1696,23 @@ mod tests {
         let args = Args::try_parse_from(argv).expect("valid arguments");
         assert!(run(&args).is_err());
         assert!(!out.exists());
+    }
+
+    #[test]
+    fn output_that_is_not_a_regular_file_is_refused() {
+        let argv = ["gencap", "--size", "1M", "--out", "/dev/null"];
+        let args = Args::try_parse_from(argv).expect("valid arguments");
+        assert!(run(&args).is_err());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let argv = [
+            "gencap",
+            "--size",
+            "1M",
+            "--out",
+            dir.path().to_str().expect("utf-8"),
+        ];
+        let args = Args::try_parse_from(argv).expect("valid arguments");
+        assert!(run(&args).is_err());
     }
 
     #[test]
