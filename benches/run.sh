@@ -201,9 +201,9 @@ for size in $SIZES; do
     fi
     bytes=$(stat -c %s "$cap")
     SIZE_BYTES[$size]=$bytes
-    avail=$(awk '/MemAvailable/ {printf "%d", $2 * 1024}' /proc/meminfo)
+    avail_kib=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
     if [[ $CACHE == warm ]]; then
-        if ((bytes > avail)); then
+        if ((bytes / 1024 > avail_kib)); then
             echo "note: $cap is larger than available memory; reads come partly from disk" >&2
         fi
         cat "$cap" >/dev/null
@@ -290,13 +290,13 @@ if [[ $(wc -w <<<"$SIZES") -gt 1 ]] && wanted whohosts; then
             continue
         }
         awk -v s="$size" -v b="${SIZE_BYTES[$size]}" -v w="${WALL[$size:whohosts]}" -v m="${RSS[$size:whohosts]}" 'BEGIN {
-            printf "| %s | %d | %.2f | %.2f | %.1f |\n", s, b, w, w / (b / 1073741824), m * 1024 / 1e6 }'
+            printf "| %s | %.0f | %.2f | %.2f | %.1f |\n", s, b, w, w / (b / 1073741824), m * 1024 / 1e6 }'
     done
     echo
 fi
 
 if ((${#GEN_NOTES[@]})); then
-    echo "Capture generation (gencap, release): "
+    echo "Capture generation (gencap, release):"
     printf -- '- %s\n' "${GEN_NOTES[@]}"
     echo
 fi
