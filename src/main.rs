@@ -21,12 +21,18 @@ struct Cli {
 enum Command {
     /// Analyse capture files: conversations, endpoints and the capture hashes.
     Analyze(cli::analyze::Args),
+    /// Evidence case directories: new, add, seal, sheet, timestamp import.
+    Case(cli::case::Args),
+    /// Re-check a case directory (or one file) offline; exit 3 on any difference.
+    Verify(cli::verify::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => cli::analyze::run(args),
+        Command::Case(args) => cli::case::run(args),
+        Command::Verify(args) => cli::verify::run(args),
     };
     cli::finish(result)
 }

@@ -126,3 +126,16 @@ fn hostile_file_names_are_escaped_in_the_terminal_view() {
     );
     assert!(text.contains("\\x1b[31m\\u{202e}.pcap"), "{text}");
 }
+
+#[test]
+fn json_to_a_device_writes_through_it_and_leaves_the_device_in_place() {
+    whohosts()
+        .arg("analyze")
+        .arg(demo())
+        .args(["--json", "/dev/null"])
+        .assert()
+        .code(0);
+    use std::os::unix::fs::FileTypeExt;
+    let m = std::fs::metadata("/dev/null").unwrap();
+    assert!(m.file_type().is_char_device(), "/dev/null must stay a device");
+}

@@ -1,6 +1,8 @@
 //! One file per subcommand, plus the shared exit-code handling.
 
 pub mod analyze;
+pub mod case;
+pub mod verify;
 
 use std::process::ExitCode;
 
