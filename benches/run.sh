@@ -226,9 +226,9 @@ for size in $SIZES; do
     fi
 
     echo "Measuring $size ($bytes bytes, $CACHE cache)..." >&2
-    # The JSON report goes to standard output, thrown away. Never `--json /dev/null`: the
-    # analyzer writes files atomically (temporary file, then rename), which would replace
-    # the device with a regular file.
+    # The JSON report goes to standard output, thrown away. Not `--json /dev/null`: early
+    # builds wrote every output by renaming a temporary file over it, which replaced the
+    # device with a regular file; standard output is safe with every build.
     wanted whohosts && measure "$size" whohosts "0 1" "$WH" analyze "$cap" --json -
     if wanted whohosts-nohash; then
         if [[ $HAS_NOHASH == 1 ]]; then
