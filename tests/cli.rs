@@ -137,5 +137,29 @@ fn json_to_a_device_writes_through_it_and_leaves_the_device_in_place() {
         .code(0);
     use std::os::unix::fs::FileTypeExt;
     let m = std::fs::metadata("/dev/null").unwrap();
-    assert!(m.file_type().is_char_device(), "/dev/null must stay a device");
+    assert!(
+        m.file_type().is_char_device(),
+        "/dev/null must stay a device"
+    );
+}
+
+#[test]
+fn sm3_on_request_comes_from_the_same_read_and_matches_the_evidence_hasher() {
+    let out = whohosts()
+        .arg("analyze")
+        .arg(demo())
+        .args(["--sm3", "--json", "-"])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let expected = whohosts::evidence::hash::hash_file(
+        &demo(),
+        whohosts::evidence::hash::Algorithms::EVIDENCE,
+    )
+    .unwrap();
+    assert_eq!(v["captures"][0]["sm3"].as_str(), expected.sm3.as_deref());
+    assert_eq!(
+        v["captures"][0]["sha256"].as_str(),
+        expected.sha256.as_deref()
+    );
 }

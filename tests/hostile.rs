@@ -216,7 +216,15 @@ fn thousands_of_lying_lengths_keep_the_report_bounded() {
     }
     let tmp = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(tmp.path(), &bytes).unwrap();
-    let a = analyze_capture(tmp.path(), 0, &AnalyzeOptions { max_anomalies: 100 }).unwrap();
+    let a = analyze_capture(
+        tmp.path(),
+        0,
+        &AnalyzeOptions {
+            max_anomalies: 100,
+            ..AnalyzeOptions::default()
+        },
+    )
+    .unwrap();
     assert_eq!(a.anomalies.kept.len(), 100);
     assert!(a.anomalies.total() >= 5000, "{}", a.anomalies.total());
     run_bounded(tmp.path());

@@ -240,12 +240,16 @@ pub struct OpenCapture {
 
 /// Opens a capture file, detects compression and format, and starts hashing the raw
 /// file bytes as they are read. `capture` is the index used in frame references.
-pub fn open(path: &Path, capture: u32) -> Result<OpenCapture, CaptureError> {
+pub fn open(
+    path: &Path,
+    capture: u32,
+    algos: crate::evidence::hash::Algorithms,
+) -> Result<OpenCapture, CaptureError> {
     let file = File::open(path).map_err(|source| CaptureError::Open {
         path: path.to_owned(),
         source,
     })?;
-    let (mut tee, digest) = hashing::HashingReader::new(file);
+    let (mut tee, digest) = hashing::HashingReader::new(file, algos);
     // Peek at the first bytes to recognise a compressed file; they are put back in
     // front of the stream, so every byte is read (and hashed) exactly once.
     let mut head = [0u8; 4];
@@ -339,7 +343,9 @@ impl CaptureReader {
             ),
             Some(m) if pcap::is_magic(m) => (
                 Format::Pcap,
-                Inner::Pcap(pcap::PcapReader::new(window, capture).map_err(StreamError::BadHeader)?),
+                Inner::Pcap(
+                    pcap::PcapReader::new(window, capture).map_err(StreamError::BadHeader)?,
+                ),
             ),
             _ => {
                 let shown = window

@@ -3,6 +3,7 @@
 use super::{exit, write_output};
 use anyhow::Context;
 use std::path::PathBuf;
+use whohosts::evidence::hash::Algorithms;
 use whohosts::pipeline::{self, AnalyzeOptions};
 use whohosts::report::{table, Report};
 
@@ -18,6 +19,9 @@ pub struct Args {
     /// Focus the services view on a target: NAME, *.DOMAIN, IP or CIDR (repeatable).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
+    /// Also compute each capture's SM3 (GB/T 32905-2016) from the same read.
+    #[arg(long)]
+    pub sm3: bool,
     /// Anomalies kept in full per capture (the rest are counted per code).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max_anomalies: usize,
@@ -26,6 +30,11 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let opts = AnalyzeOptions {
         max_anomalies: args.max_anomalies,
+        hashes: if args.sm3 {
+            Algorithms::EVIDENCE
+        } else {
+            Algorithms::SHA256
+        },
     };
     let targets = args
         .targets

@@ -2,6 +2,8 @@
 
 pub mod analyze;
 pub mod case;
+pub mod data;
+pub mod lookup;
 pub mod verify;
 
 use std::process::ExitCode;

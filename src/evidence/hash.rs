@@ -6,8 +6,8 @@
 //!   several algorithms);
 //! - [`HashingReader`], a `Read` wrapper that hashes what passes through it, so the
 //!   analysis pipeline hashes a capture in the same read that decodes it;
-//! - [`BackgroundHasher`], which hashes on another thread: the reader hands over a copy
-//!   of each chunk and keeps decoding while the digests are computed.
+//! - `capture::hashing`, which feeds a [`MultiHasher`] on another thread with the
+//!   very bytes a capture's analysis reads from the file.
 //!
 //! [`hash_file`] and [`hash_files_parallel`] read files themselves; the parallel form
 //! spreads files over threads (SM3 is several times slower than SHA-256 with SHA-NI, so
@@ -27,7 +27,6 @@ use sha2::Digest as _;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::thread;
 
 /// Size of the read buffer: large enough to amortise syscalls, small enough for cache.
@@ -206,51 +205,6 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// Hashes on a separate thread. The caller passes chunks as it reads them; a bounded
-/// queue (8 chunks) keeps memory flat if hashing falls behind.
-pub struct BackgroundHasher {
-    tx: Option<mpsc::SyncSender<Vec<u8>>>,
-    handle: Option<thread::JoinHandle<Digests>>,
-}
-
-impl BackgroundHasher {
-    pub fn spawn(algos: Algorithms) -> BackgroundHasher {
-        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(8);
-        let handle = thread::spawn(move || {
-            let mut h = MultiHasher::new(algos);
-            for chunk in rx {
-                h.update(&chunk);
-            }
-            h.finish()
-        });
-        BackgroundHasher {
-            tx: Some(tx),
-            handle: Some(handle),
-        }
-    }
-
-    /// Queues a copy of `bytes`; blocks only while 8 chunks are already waiting.
-    pub fn feed(&self, bytes: &[u8]) {
-        self.feed_owned(bytes.to_vec());
-    }
-
-    /// Queues a chunk the caller no longer needs, without copying.
-    pub fn feed_owned(&self, bytes: Vec<u8>) {
-        if let Some(tx) = &self.tx {
-            // The receiver lives until `finish`; a send can fail only if the hashing
-            // thread died, which `finish` then reports.
-            let _ = tx.send(bytes);
-        }
-    }
-
-    /// Waits for the hashing thread and returns the digests. `None` only if the
-    /// hashing thread panicked (it does not on any input).
-    pub fn finish(mut self) -> Option<Digests> {
-        drop(self.tx.take());
-        self.handle.take().and_then(|h| h.join().ok())
-    }
-}
-
 /// An I/O error while hashing, naming the file.
 #[derive(Debug, thiserror::Error)]
 #[error("hashing {path}: {source}")]
@@ -394,11 +348,6 @@ mod tests {
             h.update(c);
         }
         assert_eq!(h.finish(), whole);
-        let bg = BackgroundHasher::spawn(Algorithms::ALL);
-        for c in data.chunks(4096) {
-            bg.feed(c);
-        }
-        assert_eq!(bg.finish(), Some(whole.clone()));
         let mut r = HashingReader::new(&data[..], Algorithms::ALL);
         let mut first = [0u8; 10];
         r.read_exact(&mut first).unwrap();

@@ -51,6 +51,9 @@ pub struct CaptureReport {
     pub first_seen: Option<Timestamp>,
     pub last_seen: Option<Timestamp>,
     pub sha256: String,
+    /// SM3 (GB/T 32905-2016), when asked for with `analyze --sm3`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sm3: Option<String>,
     pub anomalies: Vec<Anomaly>,
     /// Anomalies beyond the kept ones, counted per code.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -156,10 +159,11 @@ impl Report {
                 interfaces: is_ng.then_some(a.interfaces),
                 packets: a.packets,
                 bytes: a.bytes,
-                file_size: a.file_size,
+                file_size: a.digests.size,
                 first_seen: a.first_seen,
                 last_seen: a.last_seen,
-                sha256: a.sha256.clone(),
+                sha256: a.digests.sha256.clone().unwrap_or_default(),
+                sm3: a.digests.sm3.clone(),
                 anomalies: a.anomalies.kept.clone(),
                 anomalies_suppressed: a.anomalies.suppressed.clone(),
             });
