@@ -30,6 +30,18 @@ pub enum NameSource {
 }
 
 impl NameSource {
+    /// Preference when choosing a service's label among equally strong names: what
+    /// the client asked for before what a CNAME or a certificate says.
+    fn label_rank(self) -> u8 {
+        match self {
+            NameSource::TlsSni | NameSource::QuicSni | NameSource::HttpHost => 5,
+            NameSource::DnsAnswer => 4,
+            NameSource::Certificate => 3,
+            NameSource::DnsCname => 2,
+            NameSource::EchOuterSni => 1,
+        }
+    }
+
     pub fn strength(self) -> Confidence {
         match self {
             NameSource::TlsSni | NameSource::QuicSni | NameSource::HttpHost => Confidence::Strong,
@@ -58,7 +70,10 @@ pub struct NameEvidence {
     /// The server port and transport when the name was seen in a flow; `None` for a
     /// DNS answer, which binds the name to the address on any port.
     pub port: Option<(Transport, u16)>,
-    pub frames: Vec<crate::model::FrameRef>,
+    /// Every frame that shows the binding.
+    pub frames: Vec<FrameId>,
+    /// The frame that completed the evidence, with its offset and time.
+    pub at: crate::model::FrameRef,
 }
 
 /// One name of a service and why it is believed.
@@ -193,10 +208,7 @@ pub fn build<'a>(
                 .entry(n.name.clone())
                 .or_default();
             e.0.insert(n.source);
-            e.1.extend(n.frames.iter().map(|f| FrameId {
-                capture: f.capture,
-                frame: f.frame,
-            }));
+            e.1.extend(n.frames.iter().copied());
         }
     }
 
@@ -211,7 +223,10 @@ pub fn build<'a>(
                     .max_by(|x, y| {
                         let sx = x.1 .0.iter().map(|s| s.strength()).max();
                         let sy = y.1 .0.iter().map(|s| s.strength()).max();
+                        let rx = x.1 .0.iter().map(|s| s.label_rank()).max();
+                        let ry = y.1 .0.iter().map(|s| s.label_rank()).max();
                         sx.cmp(&sy)
+                            .then(rx.cmp(&ry))
                             .then(x.1 .1.len().cmp(&y.1 .1.len()))
                             .then(y.0.cmp(x.0))
                     })

@@ -1161,11 +1161,7 @@ impl Attributor {
         let mut by_name: std::collections::BTreeMap<IpAddr, Vec<HostnameEvidence>> =
             std::collections::BTreeMap::new();
         for n in names {
-            let e = HostnameEvidence::from_wire(
-                n.name.as_bytes(),
-                n.source.into(),
-                n.frames.first().copied(),
-            );
+            let e = HostnameEvidence::from_wire(n.name.as_bytes(), n.source.into(), Some(n.at));
             by_name.entry(n.ip).or_default().push(e);
         }
         let by_ip = ips

@@ -9,6 +9,7 @@ use crate::attribute::{Attribution, Attributions, SourceInfo};
 use crate::capture::{Compression, Format, LinkType};
 use crate::flow::Conversation;
 use crate::model::{Anomaly, Endpoint, Timestamp, Transport};
+use crate::pipeline::identify::{DnsRecord, HttpRecord, QuicRecord, ReassemblySummary, TlsRecord};
 use crate::pipeline::CaptureAnalysis;
 use crate::services::{self, Service, Target};
 use serde::Serialize;
@@ -25,6 +26,10 @@ pub struct Report {
     /// Targets the services were focused on (`--target`), empty for all.
     pub targets: Vec<String>,
     pub services: Vec<ServiceReport>,
+    pub dns: Vec<DnsRecord>,
+    pub tls: Vec<TlsRecord>,
+    pub http: Vec<HttpRecord>,
+    pub quic: Vec<QuicRecord>,
     pub conversations: Vec<ConversationReport>,
     pub endpoints: Vec<EndpointReport>,
     /// The databases, feeds and directory attribution used, with versions and
@@ -77,6 +82,9 @@ pub struct CaptureReport {
     /// SM3 (GB/T 32905-2016), when asked for with `analyze --sm3`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sm3: Option<String>,
+    /// What TCP stream reassembly met: retransmissions, conflicting overlaps,
+    /// out-of-order segments, budget hits.
+    pub reassembly: ReassemblySummary,
     pub anomalies: Vec<Anomaly>,
     /// Anomalies beyond the kept ones, counted per code.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -207,6 +215,7 @@ impl Report {
                 last_seen: a.last_seen,
                 sha256: a.digests.sha256.clone().unwrap_or_default(),
                 sm3: a.digests.sm3.clone(),
+                reassembly: a.reassembly,
                 anomalies: a.anomalies.kept.clone(),
                 anomalies_suppressed: a.anomalies.suppressed.clone(),
             });
@@ -253,6 +262,22 @@ impl Report {
             captures,
             targets: target_text.to_vec(),
             services,
+            dns: analyses
+                .iter()
+                .flat_map(|a| a.records.dns.iter().cloned())
+                .collect(),
+            tls: analyses
+                .iter()
+                .flat_map(|a| a.records.tls.iter().cloned())
+                .collect(),
+            http: analyses
+                .iter()
+                .flat_map(|a| a.records.http.iter().cloned())
+                .collect(),
+            quic: analyses
+                .iter()
+                .flat_map(|a| a.records.quic.iter().cloned())
+                .collect(),
             conversations,
             endpoints,
             sources: attributions.map(|a| a.sources.clone()).unwrap_or_default(),

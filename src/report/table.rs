@@ -161,9 +161,9 @@ fn services(out: &mut String, r: &Report) {
                 .collect();
             let _ = writeln!(
                 out,
-                "      name {} ({:?}: {}; frames {}{})",
+                "      name {} ({}: {}; frames {}{})",
                 escape::terminal(&h.name),
-                h.strength,
+                confidence(Some(h.strength)),
                 sources.join(", "),
                 frames.join(","),
                 if h.frames.len() > 8 { ",..." } else { "" }

@@ -1,12 +1,15 @@
 //! Runs the stages over each capture in one streaming pass: read (and hash) the
-//! file, decode each frame, count it in the conversation tables. Glue only; each
-//! stage's logic lives in its own module.
+//! file, decode each frame, count it in the conversation tables, and hand flow bytes
+//! to the dissectors ([`identify`]). Glue only; each stage's logic lives in its own
+//! module.
+
+pub mod identify;
 
 use crate::capture::{self, CaptureError, Compression, Format, LinkType};
 use crate::decode::{self, L4};
 use crate::evidence::hash::{Algorithms, Digests};
 use crate::flow::{FragmentOutcome, Segment, Tables};
-use crate::model::{Anomaly, FrameRef, Severity, Timestamp};
+use crate::model::{Anomaly, Endpoint, FrameRef, Severity, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -49,6 +52,10 @@ pub struct CaptureAnalysis {
     pub tables: Tables,
     /// Hostnames seen and the server addresses they bind to.
     pub names: Vec<crate::services::NameEvidence>,
+    /// DNS, TLS, HTTP and QUIC records, each with its frames.
+    pub records: identify::Records,
+    /// What TCP reassembly met over all flows.
+    pub reassembly: identify::ReassemblySummary,
 }
 
 /// Anomalies of one capture: the first `cap` in full, the rest counted per code.
@@ -106,6 +113,7 @@ pub fn analyze_capture(
     let mut reader = opened.reader;
     let mut log = AnomalyLog::new(opts.max_anomalies);
     let mut tables = Tables::new();
+    let mut ident = identify::Identify::new(index);
     let mut packets = 0u64;
     let mut bytes = 0u64;
     let mut first_seen: Option<Timestamp> = None;
@@ -214,23 +222,54 @@ pub fn analyze_capture(
             }
             continue;
         }
-        let seg = match ip.l4 {
-            L4::Tcp(t) => Segment::Tcp {
-                src_port: t.src_port,
-                dst_port: t.dst_port,
-                seq: t.seq,
-                syn: t.syn,
-                ack: t.ack_flag,
-                fin: t.fin,
-                rst: t.rst,
-            },
+        match ip.l4 {
+            L4::Tcp(t) => {
+                let seg = Segment::Tcp {
+                    src_port: t.src_port,
+                    dst_port: t.dst_port,
+                    seq: t.seq,
+                    syn: t.syn,
+                    ack: t.ack_flag,
+                    fin: t.fin,
+                    rst: t.rst,
+                };
+                if let Some(id) = tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len) {
+                    if let Some(conv) = tables.conversation(id) {
+                        let src = Endpoint {
+                            ip: ip.src,
+                            port: Some(t.src_port),
+                        };
+                        ident.tcp(id, conv, src, t.seq, t.syn, t.payload, at);
+                    }
+                }
+            }
             L4::Udp {
-                src_port, dst_port, ..
-            } => Segment::Udp { src_port, dst_port },
-            _ => Segment::Other,
-        };
-        tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len);
+                src_port,
+                dst_port,
+                payload,
+            } => {
+                let seg = Segment::Udp { src_port, dst_port };
+                if let Some(id) = tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len) {
+                    if let Some(conv) = tables.conversation(id) {
+                        let src = Endpoint {
+                            ip: ip.src,
+                            port: Some(src_port),
+                        };
+                        let dst = Endpoint {
+                            ip: ip.dst,
+                            port: Some(dst_port),
+                        };
+                        ident.udp(id, conv, src, dst, payload, at);
+                    }
+                }
+            }
+            _ => {}
+        }
+        for a in ident.drain_anomalies() {
+            log.push(a);
+        }
     }
+    let (records, names, reassembly) = ident.finish();
 
     // Reader anomalies come first: they explain why frames may be missing.
     let mut all = reader.take_anomalies();
@@ -297,6 +336,8 @@ pub fn analyze_capture(
         digests: digest,
         anomalies: merged,
         tables,
-        names: Vec::new(),
+        names,
+        records,
+        reassembly,
     })
 }

@@ -1,0 +1,652 @@
+//! Routes each flow's bytes to the dissectors and keeps what they find: DNS, TLS,
+//! HTTP and QUIC records with their frames, and the hostnames they bind to server
+//! addresses. Glue between `flow` (conversations, stream reassembly) and `dissect`.
+//!
+//! State is kept per conversation only while a dissector still needs bytes: a TCP
+//! direction holds a bounded stream prefix (16 KiB, and 32 MiB over all flows) until
+//! its dissector is done, then releases it. Memory grows with the flows being
+//! identified at one time, not with the capture's size.
+
+use crate::dissect::dns::{self, DnsBindings, Message};
+use crate::dissect::http::{HttpMessage, HttpStream};
+use crate::dissect::quic::{self, QuicConnection};
+use crate::dissect::tls::{Handshake, TlsStream};
+use crate::dissect::{Step, WireString};
+use crate::flow::reassembly::{Budget, ReassemblyCounters, StreamPrefix, DEFAULT_DIRECTION_BUDGET};
+use crate::flow::{ConvId, Conversation};
+use crate::model::{Anomaly, Endpoint, FrameRef, Severity, Timestamp, Transport};
+use crate::services::{FrameId, NameEvidence, NameSource};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Bytes held over all TCP stream prefixes at once.
+pub const GLOBAL_BUDGET: u64 = 32 << 20;
+
+/// Where a record was seen: the frame that completed it (with its time), every
+/// frame that carried its bytes, and the two ends.
+#[derive(Clone, Debug, Serialize)]
+pub struct Seen {
+    pub capture: u32,
+    /// The first frame that carried the record.
+    pub frame: u64,
+    /// Every frame that carried part of the record, in stream order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<u64>,
+    /// Time of the frame that completed the record.
+    pub ts: Timestamp,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub transport: Transport,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DnsRecord {
+    #[serde(flatten)]
+    pub seen: Seen,
+    #[serde(flatten)]
+    pub message: Message,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TlsRecord {
+    #[serde(flatten)]
+    pub seen: Seen,
+    #[serde(flatten)]
+    pub handshake: Handshake,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HttpRecord {
+    #[serde(flatten)]
+    pub seen: Seen,
+    #[serde(flatten)]
+    pub message: HttpMessage,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct QuicRecord {
+    #[serde(flatten)]
+    pub seen: Seen,
+    pub version: u32,
+    pub dcid: String,
+    pub scid: String,
+    #[serde(flatten)]
+    pub hello: crate::dissect::tls::ClientHelloInfo,
+}
+
+/// Everything the dissectors found in one capture.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Records {
+    pub dns: Vec<DnsRecord>,
+    pub tls: Vec<TlsRecord>,
+    pub http: Vec<HttpRecord>,
+    pub quic: Vec<QuicRecord>,
+}
+
+/// Totals of what stream reassembly met, over all flows of a capture.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReassemblySummary {
+    pub retransmitted_segments: u64,
+    pub conflicting_overlaps: u64,
+    pub out_of_order_segments: u64,
+    pub pending_dropped: u64,
+    pub before_start_segments: u64,
+    pub direction_budget_hits: u64,
+    pub global_budget_hits: u64,
+    pub midstream_directions: u64,
+}
+
+impl ReassemblySummary {
+    fn add(&mut self, c: &ReassemblyCounters, midstream: bool) {
+        self.retransmitted_segments += c.retransmitted_segments;
+        self.conflicting_overlaps += c.conflicting_overlaps;
+        self.out_of_order_segments += c.out_of_order_segments;
+        self.pending_dropped += c.pending_dropped;
+        self.before_start_segments += c.before_start_segments;
+        self.direction_budget_hits += c.direction_budget_hits;
+        self.midstream_directions += u64::from(midstream);
+    }
+}
+
+enum Proto {
+    Undecided,
+    Tls(TlsStream),
+    Http(HttpStream),
+    Dns(dns::TcpDnsStream),
+}
+
+struct Direction {
+    prefix: StreamPrefix,
+    proto: Proto,
+    done: bool,
+}
+
+impl Direction {
+    fn new() -> Self {
+        Direction {
+            prefix: StreamPrefix::new(DEFAULT_DIRECTION_BUDGET),
+            proto: Proto::Undecided,
+            done: false,
+        }
+    }
+}
+
+enum AppState {
+    New,
+    /// Index 0: side `a` to side `b`; 1: the other way.
+    Tcp(Box<[Direction; 2]>),
+    Quic(Box<QuicConnection>),
+    Done,
+}
+
+/// Per-capture identification state.
+pub struct Identify {
+    capture: u32,
+    budget: Budget,
+    states: Vec<AppState>,
+    bindings: DnsBindings,
+    /// Offsets of frames that carried DNS answers, to cite them in name evidence.
+    dns_offsets: BTreeMap<u64, u64>,
+    pub records: Records,
+    names: Vec<NameEvidence>,
+    pub reassembly: ReassemblySummary,
+    /// Anomalies found since the caller last took them.
+    anomalies: Vec<Anomaly>,
+}
+
+fn looks_like_http(b: &[u8]) -> bool {
+    const STARTS: [&[u8]; 10] = [
+        b"GET ",
+        b"POST ",
+        b"HEAD ",
+        b"PUT ",
+        b"DELETE ",
+        b"OPTIONS ",
+        b"PATCH ",
+        b"CONNECT ",
+        b"TRACE ",
+        b"HTTP/1.",
+    ];
+    STARTS.iter().any(|s| b.starts_with(s))
+}
+
+/// A Host header value as a name: lowercase, without a port; `None` for an IP
+/// literal, which names nothing.
+fn host_name(host: &WireString) -> Option<String> {
+    let h = String::from_utf8_lossy(host.as_bytes())
+        .trim()
+        .to_ascii_lowercase();
+    let name = if h.starts_with('[') {
+        return None;
+    } else {
+        match h.rsplit_once(':') {
+            Some((n, port)) if port.bytes().all(|b| b.is_ascii_digit()) => n.to_string(),
+            _ => h,
+        }
+    };
+    let name = name.trim_end_matches('.').to_string();
+    if name.is_empty() || name.parse::<std::net::IpAddr>().is_ok() {
+        None
+    } else {
+        Some(name)
+    }
+}
+
+fn lower(w: &WireString) -> String {
+    String::from_utf8_lossy(w.as_bytes())
+        .to_ascii_lowercase()
+        .trim_end_matches('.')
+        .to_string()
+}
+
+impl Identify {
+    pub fn new(capture: u32) -> Self {
+        Identify {
+            capture,
+            budget: Budget::new(GLOBAL_BUDGET),
+            states: Vec::new(),
+            bindings: DnsBindings::new(),
+            dns_offsets: BTreeMap::new(),
+            records: Records::default(),
+            names: Vec::new(),
+            reassembly: ReassemblySummary::default(),
+            anomalies: Vec::new(),
+        }
+    }
+
+    /// Anomalies found since the last call (overlaps, malformed messages).
+    pub fn drain_anomalies(&mut self) -> std::vec::Drain<'_, Anomaly> {
+        self.anomalies.drain(..)
+    }
+
+    fn state(&mut self, id: ConvId) -> &mut AppState {
+        if self.states.len() <= id {
+            self.states.resize_with(id + 1, || AppState::New);
+        }
+        &mut self.states[id]
+    }
+
+    fn anomaly(
+        &self,
+        at: FrameRef,
+        frame: Option<u64>,
+        code: &'static str,
+        message: String,
+    ) -> Anomaly {
+        Anomaly {
+            capture: self.capture,
+            frame: frame.or(Some(at.frame)),
+            offset: at.offset,
+            severity: Severity::Notice,
+            code,
+            message,
+        }
+    }
+
+    /// A TCP segment of conversation `id`, sent by `src`.
+    #[allow(clippy::too_many_arguments)] // a segment's fields, passed flat
+    pub fn tcp(
+        &mut self,
+        id: ConvId,
+        conv: &Conversation,
+        src: Endpoint,
+        seq: u32,
+        syn: bool,
+        payload: &[u8],
+        at: FrameRef,
+    ) {
+        if matches!(self.state(id), AppState::New) {
+            *self.state(id) = AppState::Tcp(Box::new([Direction::new(), Direction::new()]));
+        }
+        let forward = src == conv.a;
+        let (client, server) = if forward {
+            (conv.a, conv.b)
+        } else {
+            (conv.b, conv.a)
+        };
+        let capture = self.capture;
+        let AppState::Tcp(dirs) = &mut self.states[id] else {
+            return;
+        };
+        let dir = &mut dirs[usize::from(!forward)];
+        if dir.done || (payload.is_empty() && !syn) {
+            return;
+        }
+        let outcome = dir
+            .prefix
+            .push(&mut self.budget, seq, payload, syn, at.frame);
+        if let Some(c) = outcome.conflict {
+            self.anomalies.push(Anomaly {
+                capture,
+                frame: Some(c.frame),
+                offset: at.offset,
+                severity: Severity::Notice,
+                code: "tcp.overlap_conflict",
+                message: format!(
+                    "frame {}: TCP segment {src} -> overlaps stream offset {} with different bytes than frame {} sent; the first bytes are kept",
+                    c.frame, c.offset, c.kept_frame
+                ),
+            });
+        }
+        if outcome.truncated && self.budget.remaining() == 0 {
+            self.reassembly.global_budget_hits += 1;
+        }
+        let data = dir.prefix.contiguous();
+        if matches!(dir.proto, Proto::Undecided) {
+            let Some(&first) = data.first() else {
+                return;
+            };
+            dir.proto = if first == 0x16 {
+                Proto::Tls(TlsStream::new())
+            } else if looks_like_http(data) {
+                Proto::Http(HttpStream::new())
+            } else if server.port == Some(53) || client.port == Some(53) {
+                Proto::Dns(dns::TcpDnsStream::new())
+            } else if data.len() < 8 && b"CONNECT ".starts_with(data) {
+                // Could still become an HTTP method; wait for more bytes.
+                return;
+            } else {
+                dir.done = true;
+                self.reassembly
+                    .add(dir.prefix.counters(), dir.prefix.midstream());
+                dir.prefix.release(&mut self.budget);
+                return;
+            };
+        }
+        // Sender and receiver of this direction: a response comes from the server.
+        let (from, to) = if forward {
+            (conv.a, conv.b)
+        } else {
+            (conv.b, conv.a)
+        };
+        let mut found: Vec<(Vec<u64>, Found)> = Vec::new();
+        let mut errors: Vec<(Option<u64>, String)> = Vec::new();
+        loop {
+            let data = dir.prefix.contiguous();
+            let step = match &mut dir.proto {
+                Proto::Tls(s) => map_step(s.next(data), Found::Tls),
+                Proto::Http(s) => map_step(s.next(data), Found::Http),
+                Proto::Dns(s) => map_step(s.next(data), Found::Dns),
+                Proto::Undecided => Step::Done,
+            };
+            match step {
+                Step::Record { range, record } => found.push((dir.prefix.frames_of(range), record)),
+                Step::Error { offset, error } => {
+                    errors.push((dir.prefix.frame_at(offset), error));
+                    dir.done = true;
+                    break;
+                }
+                Step::NeedMore { .. } => {
+                    if dir.prefix.is_full() {
+                        dir.done = true;
+                    }
+                    break;
+                }
+                Step::NotMine | Step::Done => {
+                    dir.done = true;
+                    break;
+                }
+            }
+        }
+        if let Proto::Tls(s) = &dir.proto {
+            if s.is_encrypted() {
+                dir.done = true;
+            }
+        }
+        if dir.done {
+            self.reassembly
+                .add(dir.prefix.counters(), dir.prefix.midstream());
+            dir.prefix.release(&mut self.budget);
+        }
+        for (frame, error) in errors {
+            let a = self.anomaly(
+                at,
+                frame,
+                "dissect.malformed",
+                format!(
+                    "frame {}: {from} -> {to}: {error}",
+                    frame.unwrap_or(at.frame)
+                ),
+            );
+            self.anomalies.push(a);
+        }
+        for (frames, record) in found {
+            let seen = Seen {
+                capture,
+                frame: frames.first().copied().unwrap_or(at.frame),
+                frames,
+                ts: at.ts,
+                client,
+                server,
+                transport: Transport::Tcp,
+            };
+            self.record(seen, record, from, to, at);
+        }
+    }
+
+    /// A UDP datagram of conversation `id`, sent by `src` to `dst`.
+    pub fn udp(
+        &mut self,
+        id: ConvId,
+        conv: &Conversation,
+        src: Endpoint,
+        dst: Endpoint,
+        payload: &[u8],
+        at: FrameRef,
+    ) {
+        if src.port == Some(53) || dst.port == Some(53) {
+            match dns::parse_udp(payload) {
+                Ok(message) => {
+                    let (client, server) = if message.is_response {
+                        (dst, src)
+                    } else {
+                        (src, dst)
+                    };
+                    let seen = Seen {
+                        capture: self.capture,
+                        frame: at.frame,
+                        frames: Vec::new(),
+                        ts: at.ts,
+                        client,
+                        server,
+                        transport: Transport::Udp,
+                    };
+                    self.record(seen, Found::Dns(message), src, dst, at);
+                }
+                Err(e) => {
+                    let a = self.anomaly(
+                        at,
+                        None,
+                        "dns.malformed",
+                        format!("frame {}: DNS {src} -> {dst}: {e}", at.frame),
+                    );
+                    self.anomalies.push(a);
+                }
+            }
+            return;
+        }
+        // QUIC: only datagrams from the side that spoke first (the client), and only
+        // until its ClientHello is read.
+        if src != conv.a {
+            return;
+        }
+        match self.state(id) {
+            AppState::Done | AppState::Tcp(_) => return,
+            AppState::New => {
+                if quic::peek_initial(payload).is_none() {
+                    *self.state(id) = AppState::Done;
+                    return;
+                }
+                *self.state(id) = AppState::Quic(Box::new(QuicConnection::new()));
+            }
+            AppState::Quic(_) => {}
+        }
+        let AppState::Quic(q) = &mut self.states[id] else {
+            return;
+        };
+        match q.push_client_datagram(payload, at.frame) {
+            Ok(Some(hello)) => {
+                self.states[id] = AppState::Done;
+                let seen = Seen {
+                    capture: self.capture,
+                    frame: hello.frames.first().copied().unwrap_or(at.frame),
+                    frames: hello.frames.clone(),
+                    ts: at.ts,
+                    client: src,
+                    server: dst,
+                    transport: Transport::Udp,
+                };
+                if let Some(sni) = &hello.hello.sni {
+                    self.name(lower(sni), NameSource::QuicSni, &seen, at);
+                }
+                self.records.quic.push(QuicRecord {
+                    seen,
+                    version: hello.version,
+                    dcid: hello.dcid,
+                    scid: hello.scid,
+                    hello: hello.hello,
+                });
+            }
+            Ok(None) => {
+                if q.is_done() {
+                    self.states[id] = AppState::Done;
+                }
+            }
+            Err(e) => {
+                self.states[id] = AppState::Done;
+                let a = self.anomaly(
+                    at,
+                    None,
+                    "quic.malformed",
+                    format!("frame {}: QUIC {src} -> {dst}: {e}", at.frame),
+                );
+                self.anomalies.push(a);
+            }
+        }
+    }
+
+    fn name(&mut self, name: String, source: NameSource, seen: &Seen, at: FrameRef) {
+        if name.is_empty() {
+            return;
+        }
+        let port = seen.server.port.map(|p| (seen.transport, p));
+        let mut frames: Vec<FrameId> = seen
+            .frames
+            .iter()
+            .map(|&frame| FrameId {
+                capture: seen.capture,
+                frame,
+            })
+            .collect();
+        if frames.is_empty() {
+            frames.push(FrameId {
+                capture: seen.capture,
+                frame: seen.frame,
+            });
+        }
+        self.names.push(NameEvidence {
+            name,
+            source,
+            ip: seen.server.ip,
+            port,
+            frames,
+            at,
+        });
+    }
+
+    fn record(&mut self, seen: Seen, found: Found, src: Endpoint, dst: Endpoint, at: FrameRef) {
+        match found {
+            Found::Tls(h) => {
+                match &h {
+                    Handshake::ClientHello(ch) => {
+                        // With `ech` set this is the outer name; the record says so.
+                        if let Some(sni) = &ch.sni {
+                            self.name(lower(sni), NameSource::TlsSni, &seen, at);
+                        }
+                    }
+                    Handshake::Certificate(cert) => {
+                        let mut certified: Vec<String> = cert
+                            .subject_cn
+                            .iter()
+                            .chain(&cert.sans)
+                            .map(lower)
+                            .collect();
+                        certified.sort();
+                        certified.dedup();
+                        for n in certified {
+                            self.name(n, NameSource::Certificate, &seen, at);
+                        }
+                    }
+                    Handshake::ServerHello(_) => {}
+                }
+                self.records.tls.push(TlsRecord { seen, handshake: h });
+            }
+            Found::Http(m) => {
+                if let HttpMessage::Request(r) = &m {
+                    if let Some(name) = r.host.as_ref().and_then(host_name) {
+                        self.name(name, NameSource::HttpHost, &seen, at);
+                    }
+                }
+                self.records.http.push(HttpRecord { seen, message: m });
+            }
+            Found::Dns(message) => {
+                if message.is_response {
+                    self.dns_offsets.insert(at.frame, at.offset);
+                }
+                self.bindings.observe(at.frame, at.ts, src, dst, &message);
+                self.records.dns.push(DnsRecord { seen, message });
+            }
+        }
+    }
+
+    /// Closes the remaining streams and turns DNS answers into name evidence.
+    pub fn finish(mut self) -> (Records, Vec<NameEvidence>, ReassemblySummary) {
+        for state in std::mem::take(&mut self.states) {
+            if let AppState::Tcp(dirs) = state {
+                for d in dirs.iter() {
+                    if !d.done {
+                        self.reassembly
+                            .add(d.prefix.counters(), d.prefix.midstream());
+                    }
+                }
+            }
+        }
+        let capture = self.capture;
+        for b in self.bindings.into_bindings() {
+            if b.kind == dns::BindingKind::Ptr {
+                continue;
+            }
+            let at = FrameRef {
+                capture,
+                frame: b.answer_frame,
+                offset: self.dns_offsets.get(&b.answer_frame).copied().unwrap_or(0),
+                ts: b.ts,
+            };
+            let mut frames: Vec<FrameId> = b
+                .query_frame
+                .into_iter()
+                .chain([b.answer_frame])
+                .map(|frame| FrameId { capture, frame })
+                .collect();
+            frames.dedup();
+            let mut push = |name: String, source| {
+                if !name.is_empty() {
+                    self.names.push(NameEvidence {
+                        name,
+                        source,
+                        ip: b.address,
+                        port: None,
+                        frames: frames.clone(),
+                        at,
+                    });
+                }
+            };
+            push(lower(&b.name), NameSource::DnsAnswer);
+            for c in &b.chain {
+                push(lower(c), NameSource::DnsCname);
+            }
+        }
+        (self.records, self.names, self.reassembly)
+    }
+}
+
+enum Found {
+    Tls(Handshake),
+    Http(HttpMessage),
+    Dns(Message),
+}
+
+fn map_step<T, E: std::fmt::Display>(
+    step: Step<T, E>,
+    wrap: fn(T) -> Found,
+) -> Step<Found, String> {
+    match step {
+        Step::Record { range, record } => Step::Record {
+            range,
+            record: wrap(record),
+        },
+        Step::NeedMore { need } => Step::NeedMore { need },
+        Step::NotMine => Step::NotMine,
+        Step::Error { offset, error } => Step::Error {
+            offset,
+            error: error.to_string(),
+        },
+        Step::Done => Step::Done,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_header_names_drop_ports_and_ip_literals() {
+        assert_eq!(
+            host_name(&"Dl.Example:8080".into()),
+            Some("dl.example".into())
+        );
+        assert_eq!(host_name(&"dl.example.".into()), Some("dl.example".into()));
+        assert_eq!(host_name(&"192.0.2.1:80".into()), None);
+        assert_eq!(host_name(&"[2001:db8::1]:443".into()), None);
+    }
+}
