@@ -21,12 +21,15 @@ struct Cli {
 enum Command {
     /// Analyse capture files: conversations, endpoints and the capture hashes.
     Analyze(cli::analyze::Args),
+    /// Draft notices to the providers hosting the services of a report; `init`, `lint`.
+    Letter(cli::letter::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => cli::analyze::run(args),
+        Command::Letter(args) => cli::letter::run(args),
     };
     cli::finish(result)
 }
