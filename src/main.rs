@@ -6,10 +6,21 @@ mod cli;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// `--version`: the program's version and the attribution its bundled data requires.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\n",
+    "Bundled data: ASN data: @ip-location-db/asn (CC BY 4.0) by RouteViews (routeviews.org), \
+     DB-IP (db-ip.com, IP Geolocation by DB-IP) and the NRO (nro.net). Country data: \
+     @ip-location-db/geo-whois-asn-country-mmdb (CC0-1.0), from RIR data by the NRO (nro.net). \
+     Details: data/README.md."
+);
+
 #[derive(Parser)]
 #[command(
     name = "whohosts",
     version,
+    long_version = LONG_VERSION,
     about = "Find who hosts the services seen in a packet capture"
 )]
 struct Cli {
@@ -21,6 +32,14 @@ struct Cli {
 enum Command {
     /// Analyse capture files: conversations, endpoints and the capture hashes.
     Analyze(cli::analyze::Args),
+    /// Attribute addresses offline: ASN, country, hosting provider, region.
+    Lookup(cli::lookup::Args),
+    /// Manage attribution data: import feeds, list what is loaded.
+    Data(cli::data::Args),
+    /// Evidence case directories: new, add, seal, sheet, timestamp import.
+    Case(cli::case::Args),
+    /// Re-check a case directory (or one file) offline; exit 3 on any difference.
+    Verify(cli::verify::Args),
     /// Draft notices to the providers hosting the services of a report; `init`, `lint`.
     Letter(cli::letter::Args),
 }
@@ -29,6 +48,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => cli::analyze::run(args),
+        Command::Lookup(args) => cli::lookup::run(args),
+        Command::Data(args) => cli::data::run(args),
+        Command::Case(args) => cli::case::run(args),
+        Command::Verify(args) => cli::verify::run(args),
         Command::Letter(args) => cli::letter::run(args),
     };
     cli::finish(result)

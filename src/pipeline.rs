@@ -4,6 +4,7 @@
 
 use crate::capture::{self, CaptureError, Compression, Format, LinkType};
 use crate::decode::{self, L4};
+use crate::evidence::hash::{Algorithms, Digests};
 use crate::flow::{FragmentOutcome, Segment, Tables};
 use crate::model::{Anomaly, FrameRef, Severity, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,12 +16,15 @@ pub struct AnalyzeOptions {
     /// Anomalies kept in full per capture; beyond this they are only counted per
     /// code, so that a hostile capture cannot grow the report without bound.
     pub max_anomalies: usize,
+    /// Digests computed from the same read as the analysis (SHA-256 always).
+    pub hashes: Algorithms,
 }
 
 impl Default for AnalyzeOptions {
     fn default() -> Self {
         AnalyzeOptions {
             max_anomalies: 1000,
+            hashes: Algorithms::SHA256,
         }
     }
 }
@@ -39,8 +43,8 @@ pub struct CaptureAnalysis {
     pub bytes: u64,
     pub first_seen: Option<Timestamp>,
     pub last_seen: Option<Timestamp>,
-    pub sha256: String,
-    pub file_size: u64,
+    /// Digests of the file as stored (size, SHA-256, and any others requested).
+    pub digests: Digests,
     pub anomalies: AnomalyLog,
     pub tables: Tables,
     /// Hostnames seen and the server addresses they bind to.
@@ -98,7 +102,7 @@ pub fn analyze_capture(
     index: u32,
     opts: &AnalyzeOptions,
 ) -> Result<CaptureAnalysis, CaptureError> {
-    let opened = capture::open(path, index)?;
+    let opened = capture::open(path, index, opts.hashes)?;
     let mut reader = opened.reader;
     let mut log = AnomalyLog::new(opts.max_anomalies);
     let mut tables = Tables::new();
@@ -290,8 +294,7 @@ pub fn analyze_capture(
         bytes,
         first_seen,
         last_seen,
-        sha256: digest.sha256,
-        file_size: digest.size,
+        digests: digest,
         anomalies: merged,
         tables,
         names: Vec::new(),

@@ -21,7 +21,10 @@ pub enum NameSource {
     TlsSni,
     QuicSni,
     HttpHost,
+    /// The name asked for in a DNS query whose answer gave the address.
     DnsAnswer,
+    /// A name in the CNAME chain of such an answer (often a provider's own name).
+    DnsCname,
     Certificate,
     EchOuterSni,
 }
@@ -30,7 +33,9 @@ impl NameSource {
     pub fn strength(self) -> Confidence {
         match self {
             NameSource::TlsSni | NameSource::QuicSni | NameSource::HttpHost => Confidence::Strong,
-            NameSource::DnsAnswer | NameSource::Certificate => Confidence::Medium,
+            NameSource::DnsAnswer | NameSource::DnsCname | NameSource::Certificate => {
+                Confidence::Medium
+            }
             NameSource::EchOuterSni => Confidence::Weak,
         }
     }
@@ -53,7 +58,7 @@ pub struct NameEvidence {
     /// The server port and transport when the name was seen in a flow; `None` for a
     /// DNS answer, which binds the name to the address on any port.
     pub port: Option<(Transport, u16)>,
-    pub frames: Vec<FrameId>,
+    pub frames: Vec<crate::model::FrameRef>,
 }
 
 /// One name of a service and why it is believed.
@@ -188,7 +193,10 @@ pub fn build<'a>(
                 .entry(n.name.clone())
                 .or_default();
             e.0.insert(n.source);
-            e.1.extend(n.frames.iter().copied());
+            e.1.extend(n.frames.iter().map(|f| FrameId {
+                capture: f.capture,
+                frame: f.frame,
+            }));
         }
     }
 

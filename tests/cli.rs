@@ -6,8 +6,14 @@ mod common;
 use assert_cmd::Command;
 use std::path::PathBuf;
 
+/// The binary, with an empty data directory so that results do not depend on feeds
+/// imported on this machine.
 fn whohosts() -> Command {
-    Command::cargo_bin("whohosts").unwrap()
+    let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty-data-dir");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut c = Command::cargo_bin("whohosts").unwrap();
+    c.env("WHOHOSTS_DATA_DIR", data);
+    c
 }
 
 fn demo() -> PathBuf {
@@ -125,4 +131,41 @@ fn hostile_file_names_are_escaped_in_the_terminal_view() {
         "{text}"
     );
     assert!(text.contains("\\x1b[31m\\u{202e}.pcap"), "{text}");
+}
+
+#[test]
+fn json_to_a_device_writes_through_it_and_leaves_the_device_in_place() {
+    whohosts()
+        .arg("analyze")
+        .arg(demo())
+        .args(["--json", "/dev/null"])
+        .assert()
+        .code(0);
+    use std::os::unix::fs::FileTypeExt;
+    let m = std::fs::metadata("/dev/null").unwrap();
+    assert!(
+        m.file_type().is_char_device(),
+        "/dev/null must stay a device"
+    );
+}
+
+#[test]
+fn sm3_on_request_comes_from_the_same_read_and_matches_the_evidence_hasher() {
+    let out = whohosts()
+        .arg("analyze")
+        .arg(demo())
+        .args(["--sm3", "--json", "-"])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let expected = whohosts::evidence::hash::hash_file(
+        &demo(),
+        whohosts::evidence::hash::Algorithms::EVIDENCE,
+    )
+    .unwrap();
+    assert_eq!(v["captures"][0]["sm3"].as_str(), expected.sm3.as_deref());
+    assert_eq!(
+        v["captures"][0]["sha256"].as_str(),
+        expected.sha256.as_deref()
+    );
 }

@@ -1,2 +1,1183 @@
-//! attribute: see ARCHITECTURE.md.
+//! Attribution of server addresses, offline: ASN, country, hosting provider and
+//! region, each with its source and strength.
+//!
+//! Sources, loaded once into an [`Attributor`]:
+//! - MaxMind-format databases ([`geoip`]): the bundled ASN and country databases in
+//!   `data/` and any the user adds (`--mmdb`);
+//! - providers' official range feeds ([`feeds`]) imported into the data directory
+//!   ([`datadir`]), searched through one longest-prefix-match [`index`];
+//! - the provider directory ([`dirview`]): ASN -> provider, hostname patterns,
+//!   city -> region.
+//!
+//! Order of strength. Provider: official feed (strong), then the announcing ASN
+//! through the directory (medium), then an unofficial ASN-derived list (medium), then
+//! a provider hostname seen in the capture (the pattern's strength). Region: official
+//! feed, then a provider hostname that embeds a region, then the GeoIP city mapped to
+//! the provider's region list (weak). Whatever cannot be told is "unknown" with the
+//! reason.
+//!
+//! Contract: `attribute` never fails and never panics; missing or broken data makes
+//! answers unknown, with reasons. Output depends only on the loaded data and the
+//! arguments (no clock, no network).
+
+pub mod datadir;
 pub mod directory;
+pub mod dirview;
+pub mod feeds;
+pub mod geoip;
+pub mod index;
+
+use crate::model::{Confidence, FrameRef, Provenance};
+use dirview::{DirectoryView, ProviderRef, RegionRef};
+use feeds::{Feed, FeedFormat};
+use geoip::{DbInfo, GeoDb};
+use index::{canonical, IpPrefix, PrefixIndex, PrefixIndexBuilder};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Environment variable overriding where the bundled databases are read from.
+pub const BUNDLED_DIR_ENV: &str = "WHOHOSTS_BUNDLED_DIR";
+
+/// Where the bundled databases live when nothing overrides it: `data/` of the crate.
+pub fn default_bundled_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+/// The bundled database files, in the order they are consulted (after user files).
+pub const BUNDLED_DATABASES: [&str; 3] = ["asn-ipv4.mmdb", "asn-ipv6.mmdb", "country.mmdb"];
+
+/// Attribution text the bundled data's licences ask for.
+pub const BUNDLED_ATTRIBUTION: &str = "ASN data: @ip-location-db/asn (CC BY 4.0) by RouteViews \
+(routeviews.org), DB-IP (db-ip.com, IP Geolocation by DB-IP) and the NRO (nro.net). Country \
+data: @ip-location-db/geo-whois-asn-country-mmdb (CC0-1.0), from RIR data by the NRO (nro.net).";
+
+/// What to load.
+#[derive(Clone, Debug, Default)]
+pub struct AttributeOptions {
+    /// Data directory holding imported feeds; `None`: `WHOHOSTS_DATA_DIR`, then the
+    /// platform's user data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Bundled databases; `None`: `WHOHOSTS_BUNDLED_DIR`, then `data/` of the crate.
+    pub bundled_dir: Option<PathBuf>,
+    /// Extra MaxMind databases, consulted before the bundled ones, in this order.
+    pub mmdb: Vec<PathBuf>,
+    /// Skip the bundled databases (tests of user databases alone).
+    pub no_bundled: bool,
+    /// A provider directory file to use instead of the bundled `data/providers.toml`.
+    pub directory: Option<PathBuf>,
+}
+
+/// Errors that stop loading: the environment, not the data's content.
+#[derive(Debug, thiserror::Error)]
+pub enum AttributeError {
+    #[error(transparent)]
+    GeoIp(#[from] geoip::GeoIpError),
+    #[error(
+        "bundled database {path} is missing; pass --bundled-dir DIR or set \
+         WHOHOSTS_BUNDLED_DIR to the `data/` directory of the whohosts source tree"
+    )]
+    BundledMissing {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    DataDir(#[from] datadir::DataDirError),
+    #[error("provider directory: {0}")]
+    Directory(Box<directory::DirectoryError>),
+}
+
+/// How a hostname was seen in the capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostnameKind {
+    DnsAnswer,
+    Cname,
+    Sni,
+    Cert,
+    HttpHost,
+}
+
+impl HostnameKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostnameKind::DnsAnswer => "dns_answer",
+            HostnameKind::Cname => "cname",
+            HostnameKind::Sni => "sni",
+            HostnameKind::Cert => "cert",
+            HostnameKind::HttpHost => "http_host",
+        }
+    }
+}
+
+/// A hostname bound to the address in the capture.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct HostnameEvidence {
+    pub name: String,
+    pub kind: HostnameKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<FrameRef>,
+}
+
+impl HostnameEvidence {
+    /// A name as it came off the wire (DNS, SNI, certificate, Host header): invalid
+    /// UTF-8 is replaced, case folded, one trailing dot dropped. Names are only
+    /// matched against patterns here, never interpreted further.
+    pub fn from_wire(name: &[u8], kind: HostnameKind, frame: Option<FrameRef>) -> Self {
+        let mut name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if name.ends_with('.') {
+            name.pop();
+        }
+        HostnameEvidence { name, kind, frame }
+    }
+}
+
+/// On what an answer rests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    OfficialFeed,
+    UnofficialFeed,
+    Asn,
+    Hostname,
+    GeoipCity,
+    GeoipCountry,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AsnAttribution {
+    pub number: Option<u32>,
+    pub organization: Option<String>,
+    /// The database's network holding the address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<IpPrefix>,
+    pub source: Option<Provenance>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CountryAttribution {
+    /// ISO 3166-1 alpha-2.
+    pub code: Option<String>,
+    pub source: Option<Provenance>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ProviderAttribution {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub service_model: Option<String>,
+    pub source: Option<Provenance>,
+    pub confidence: Option<Confidence>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<Basis>,
+    /// How the answer was reached, for a person: which prefix, which ASN, which name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RegionAttribution {
+    pub id: Option<String>,
+    pub city: Option<String>,
+    pub source: Option<Provenance>,
+    pub confidence: Option<Confidence>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<Basis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// The frame where the hostname that gave the region was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<FrameRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One feed entry covering the address (all of the most specific prefix's entries).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FeedMatch {
+    pub feed: String,
+    pub provider: String,
+    pub official: bool,
+    pub prefix: IpPrefix,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+/// Everything known about one address.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Attribution {
+    pub asn: AsnAttribution,
+    pub country: CountryAttribution,
+    pub provider: ProviderAttribution,
+    pub region: RegionAttribution,
+    /// Feed entries of the most specific prefix covering the address.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub feeds: Vec<FeedMatch>,
+}
+
+/// Kind of a data source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    Mmdb,
+    Feed,
+    Directory,
+}
+
+/// A data source used for attribution, enough to obtain the same file again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceInfo {
+    pub kind: SourceKind,
+    /// File name (or `providers.toml`).
+    pub name: String,
+    /// Database type or feed format.
+    #[serde(rename = "type")]
+    pub type_: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    pub version: Option<String>,
+    /// Build date of a database (`YYYY-MM-DD`, from its metadata).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_date: Option<String>,
+    pub sha256: String,
+    pub bundled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub official: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licence: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<String>,
+    /// Records held: node count of a database, `N IPv4 + M IPv6` prefixes of a feed.
+    pub records: String,
+}
+
+/// A feed as loaded from the data directory.
+#[derive(Debug)]
+pub struct LoadedFeed {
+    /// Stored file name.
+    pub name: String,
+    pub provider: String,
+    pub sha256: String,
+    pub feed: Feed,
+}
+
+impl LoadedFeed {
+    /// Parses feed bytes for a provider already known (tests, benchmarks, callers that
+    /// import feeds themselves).
+    pub fn parse(name: &str, provider: &str, bytes: &[u8]) -> Result<LoadedFeed, feeds::FeedError> {
+        use sha2::Digest;
+        Ok(LoadedFeed {
+            name: name.to_string(),
+            provider: provider.to_string(),
+            sha256: geoip::hex(&sha2::Sha256::digest(bytes)),
+            feed: feeds::parse_feed(bytes)?,
+        })
+    }
+
+    fn provenance(&self) -> Provenance {
+        Provenance {
+            source: self.name.clone(),
+            version: self.feed.version.clone(),
+            sha256: Some(self.sha256.clone()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FeedRef {
+    feed: u16,
+    entry: u32,
+}
+
+/// Licence facts of the bundled files, from `data/bundled.json`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+struct BundledManifest {
+    #[serde(default)]
+    files: Vec<BundledFile>,
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+struct BundledFile {
+    file: String,
+    package: Option<String>,
+    version: Option<String>,
+    licence: Option<String>,
+    attribution: Option<String>,
+}
+
+/// Loaded attribution data.
+pub struct Attributor {
+    dbs: Vec<GeoDb>,
+    manifest: BundledManifest,
+    feeds: Vec<LoadedFeed>,
+    index: PrefixIndex<FeedRef>,
+    directory: DirectoryView,
+    data_dir: PathBuf,
+    warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for Attributor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attributor")
+            .field("dbs", &self.dbs)
+            .field("feeds", &self.feeds.len())
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
+impl Attributor {
+    /// Loads the bundled and user databases, the feeds in the data directory and the
+    /// directory. Feeds that no longer parse are skipped with a warning (see
+    /// [`Attributor::warnings`]); unreadable databases are errors.
+    pub fn load(opts: &AttributeOptions) -> Result<Attributor, AttributeError> {
+        let mut dbs = Vec::new();
+        for p in &opts.mmdb {
+            dbs.push(GeoDb::open(p, false)?);
+        }
+        let bundled_dir = bundled_dir(opts.bundled_dir.as_deref());
+        let mut manifest = BundledManifest::default();
+        if !opts.no_bundled {
+            for name in BUNDLED_DATABASES {
+                let path = bundled_dir.join(name);
+                let bytes =
+                    std::fs::read(&path).map_err(|source| AttributeError::BundledMissing {
+                        path: path.clone(),
+                        source,
+                    })?;
+                dbs.push(GeoDb::from_bytes(bytes, &path, true)?);
+            }
+            if let Ok(text) = std::fs::read_to_string(bundled_dir.join("bundled.json")) {
+                manifest = serde_json::from_str(&text).unwrap_or_default();
+            }
+        }
+        let data_dir = datadir::resolve_data_dir(opts.data_dir.as_deref())?;
+        let directory = match &opts.directory {
+            Some(p) => DirectoryView::load(p),
+            None => DirectoryView::bundled(),
+        }
+        .map_err(|e| AttributeError::Directory(Box::new(e)))?;
+        let (feeds, warnings) = datadir::load_feeds(&data_dir, &directory);
+        Ok(Self::assemble(
+            dbs, manifest, feeds, directory, data_dir, warnings,
+        ))
+    }
+
+    /// Builds an attributor from feeds already parsed (tests, benchmarks, conformance).
+    pub fn with_feeds(mut self, feeds: Vec<LoadedFeed>) -> Attributor {
+        let mut all = std::mem::take(&mut self.feeds);
+        all.extend(feeds);
+        Self::assemble(
+            self.dbs,
+            self.manifest,
+            all,
+            self.directory,
+            self.data_dir,
+            self.warnings,
+        )
+    }
+
+    fn assemble(
+        dbs: Vec<GeoDb>,
+        manifest: BundledManifest,
+        mut feeds: Vec<LoadedFeed>,
+        directory: DirectoryView,
+        data_dir: PathBuf,
+        warnings: Vec<String>,
+    ) -> Attributor {
+        // Insertion order is the priority among feeds listing the same prefix.
+        feeds.sort_by(|a, b| {
+            (a.feed.format.rank(), &a.provider, &a.name).cmp(&(
+                b.feed.format.rank(),
+                &b.provider,
+                &b.name,
+            ))
+        });
+        let mut builder = PrefixIndexBuilder::new();
+        for (fi, f) in feeds.iter().enumerate() {
+            let Ok(feed) = u16::try_from(fi) else { break };
+            for (ei, e) in f.feed.entries.iter().enumerate() {
+                let Ok(entry) = u32::try_from(ei) else { break };
+                builder.insert(e.prefix, FeedRef { feed, entry });
+            }
+        }
+        Attributor {
+            dbs,
+            manifest,
+            feeds,
+            index: builder.build(),
+            directory,
+            data_dir,
+            warnings,
+        }
+    }
+
+    /// Loaded feeds, in priority order.
+    pub fn feeds(&self) -> &[LoadedFeed] {
+        &self.feeds
+    }
+
+    /// Databases, in the order they are consulted.
+    pub fn databases(&self) -> impl Iterator<Item = &DbInfo> {
+        self.dbs.iter().map(GeoDb::info)
+    }
+
+    pub fn directory(&self) -> &DirectoryView {
+        &self.directory
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Problems met while loading (feeds that did not parse).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Every source used, for the report: databases, feeds, the directory.
+    pub fn sources(&self) -> Vec<SourceInfo> {
+        let mut out = Vec::new();
+        for db in self.databases() {
+            let m = self
+                .manifest
+                .files
+                .iter()
+                .find(|f| db.bundled && f.file == db.name);
+            out.push(SourceInfo {
+                kind: SourceKind::Mmdb,
+                name: db.name.clone(),
+                type_: db.database_type.clone(),
+                provider: None,
+                version: Some(
+                    match m.and_then(|m| m.package.as_ref().zip(m.version.as_ref())) {
+                        Some((p, v)) => format!("{p} {v}, built {}", db.build_date),
+                        None => format!("built {}", db.build_date),
+                    },
+                ),
+                build_date: Some(db.build_date.clone()),
+                sha256: db.sha256.clone(),
+                bundled: db.bundled,
+                official: None,
+                licence: m.and_then(|m| m.licence.clone()),
+                attribution: m.and_then(|m| m.attribution.clone()),
+                records: format!("{} search-tree nodes", db.node_count),
+            });
+        }
+        for f in &self.feeds {
+            let (v4, v6) = f.feed.counts();
+            out.push(SourceInfo {
+                kind: SourceKind::Feed,
+                name: f.name.clone(),
+                type_: f.feed.format.as_str().to_string(),
+                provider: Some(f.provider.clone()),
+                version: f.feed.version.clone(),
+                build_date: None,
+                sha256: f.sha256.clone(),
+                bundled: false,
+                official: Some(f.feed.format.official()),
+                licence: None,
+                attribution: None,
+                records: format!("{v4} IPv4 + {v6} IPv6 prefixes"),
+            });
+        }
+        out.push(SourceInfo {
+            kind: SourceKind::Directory,
+            name: self.directory.origin().to_string(),
+            type_: "provider-directory".to_string(),
+            provider: None,
+            version: Some(self.directory.version().to_string()),
+            build_date: None,
+            sha256: self.directory.sha256().to_string(),
+            bundled: true,
+            official: None,
+            licence: None,
+            attribution: None,
+            records: format!("{} providers", self.directory.provider_count()),
+        });
+        out
+    }
+
+    fn db_provenance(info: &DbInfo) -> Provenance {
+        Provenance {
+            source: info.name.clone(),
+            version: Some(format!("{} built {}", info.database_type, info.build_date)),
+            sha256: Some(info.sha256.clone()),
+        }
+    }
+
+    /// The ASN announcing `ip`, from the first database that knows.
+    pub fn asn(&self, ip: IpAddr) -> AsnAttribution {
+        for db in &self.dbs {
+            if let Some(hit) = db.asn(ip) {
+                return AsnAttribution {
+                    number: Some(hit.number),
+                    organization: hit.organization,
+                    network: hit.network,
+                    source: Some(Self::db_provenance(db.info())),
+                    reason: None,
+                };
+            }
+        }
+        AsnAttribution {
+            reason: Some(if self.dbs.iter().any(|d| d.info().capabilities.asn) {
+                format!("no ASN database lists {ip}")
+            } else {
+                "no ASN database is loaded".to_string()
+            }),
+            ..AsnAttribution::default()
+        }
+    }
+
+    /// Feed entries of the most specific prefix covering `ip`, in priority order.
+    pub fn feed_matches(&self, ip: IpAddr) -> Vec<FeedMatch> {
+        let Some(group) = self.index.lookup(ip) else {
+            return Vec::new();
+        };
+        group
+            .values
+            .iter()
+            .filter_map(|r| {
+                let f = self.feeds.get(usize::from(r.feed))?;
+                let e = f.feed.entries.get(usize::try_from(r.entry).ok()?)?;
+                Some(FeedMatch {
+                    feed: f.name.clone(),
+                    provider: f.provider.clone(),
+                    official: f.feed.format.official(),
+                    prefix: e.prefix,
+                    region: e.region.clone(),
+                    service: e.service.clone(),
+                    city: e.city.clone(),
+                    country: e.country.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Attribution of one address, given the hostnames seen for it in the capture.
+    pub fn attribute(&self, ip: IpAddr, hostnames: &[HostnameEvidence]) -> Attribution {
+        let ip = canonical(ip);
+        if let Some(why) = special_purpose(ip) {
+            let reason = Some(format!("{ip} is {why}: not attributable to a provider"));
+            return Attribution {
+                asn: AsnAttribution {
+                    reason: reason.clone(),
+                    ..Default::default()
+                },
+                country: CountryAttribution {
+                    reason: reason.clone(),
+                    ..Default::default()
+                },
+                provider: ProviderAttribution {
+                    reason: reason.clone(),
+                    ..Default::default()
+                },
+                region: RegionAttribution {
+                    reason,
+                    ..Default::default()
+                },
+                feeds: Vec::new(),
+            };
+        }
+        let asn = self.asn(ip);
+        let geo = self.geo(ip);
+        let country = match &geo.country {
+            Some((code, db)) => CountryAttribution {
+                code: Some(code.clone()),
+                source: Some(Self::db_provenance(db)),
+                reason: None,
+            },
+            None => CountryAttribution {
+                reason: Some(format!("no country database lists {ip}")),
+                ..Default::default()
+            },
+        };
+        let feeds = self.feed_matches(ip);
+        let provider = self.provider_of(ip, &asn, &feeds, hostnames);
+        let region = self.region_of(&provider, &feeds, hostnames, &geo);
+        Attribution {
+            asn,
+            country,
+            provider,
+            region,
+            feeds,
+        }
+    }
+
+    fn geo(&self, ip: IpAddr) -> GeoAnswer<'_> {
+        let mut out = GeoAnswer::default();
+        for db in &self.dbs {
+            if out.country.is_some() && out.city.is_some() {
+                break;
+            }
+            let Some(hit) = db.geo(ip) else { continue };
+            if out.country.is_none() {
+                out.country = hit.country.clone().map(|c| (c, db.info()));
+            }
+            if out.city.is_none() {
+                out.city = hit.city.map(|c| (c, hit.country, db.info()));
+            }
+        }
+        out
+    }
+
+    fn feed_by_name(&self, name: &str) -> Option<&LoadedFeed> {
+        self.feeds.iter().find(|f| f.name == name)
+    }
+
+    fn provider_ref(&self, id: &str) -> ProviderRef {
+        self.directory.provider(id).unwrap_or_else(|| ProviderRef {
+            id: id.to_string(),
+            name: id.to_string(),
+            service_model: "unknown".to_string(),
+        })
+    }
+
+    fn provider_of(
+        &self,
+        ip: IpAddr,
+        asn: &AsnAttribution,
+        feeds: &[FeedMatch],
+        hostnames: &[HostnameEvidence],
+    ) -> ProviderAttribution {
+        let from = |p: ProviderRef, source: Provenance, confidence, basis, evidence: String| {
+            ProviderAttribution {
+                id: Some(p.id),
+                name: Some(p.name),
+                service_model: Some(p.service_model),
+                source: Some(source),
+                confidence: Some(confidence),
+                basis: Some(basis),
+                evidence: Some(evidence),
+                reason: None,
+            }
+        };
+        // 1. An official feed lists the prefix.
+        if let Some(m) = feeds.iter().find(|m| m.official) {
+            if let Some(f) = self.feed_by_name(&m.feed) {
+                let others: Vec<&str> = feeds
+                    .iter()
+                    .filter(|o| o.provider != m.provider)
+                    .map(|o| o.provider.as_str())
+                    .collect();
+                let mut evidence =
+                    format!("{} lists {} ({})", m.feed, m.prefix, f.feed.format.as_str());
+                if !others.is_empty() {
+                    evidence.push_str(&format!(
+                        "; the same prefix is also listed for {}",
+                        others.join(", ")
+                    ));
+                }
+                return from(
+                    self.provider_ref(&m.provider),
+                    f.provenance(),
+                    Confidence::Strong,
+                    Basis::OfficialFeed,
+                    evidence,
+                );
+            }
+        }
+        // 2. The announcing ASN belongs to a provider of the directory.
+        if let (Some(n), Some(src)) = (asn.number, &asn.source) {
+            if let Some(owner) = self.directory.asn_owner(n) {
+                let mut evidence = format!(
+                    "{ip} is announced by AS{n}{} per {}; the provider directory (version {}) assigns AS{n} to {}",
+                    asn.network.map(|p| format!(" ({p})")).unwrap_or_default(),
+                    src.source,
+                    self.directory.version(),
+                    owner.provider.id
+                );
+                // An ASN the directory lists only as unverified, or that several
+                // providers share, is weaker evidence.
+                let mut confidence = Confidence::Medium;
+                if !owner.verified {
+                    confidence = Confidence::Weak;
+                    evidence.push_str(" (listed as unverified)");
+                }
+                if !owner.shared_with.is_empty() {
+                    confidence = Confidence::Weak;
+                    evidence.push_str(&format!(
+                        "; AS{n} is shared with {}",
+                        owner.shared_with.join(", ")
+                    ));
+                }
+                return from(
+                    owner.provider,
+                    src.clone(),
+                    confidence,
+                    Basis::Asn,
+                    evidence,
+                );
+            }
+        }
+        // 3. An unofficial ASN-derived list holds the prefix.
+        if let Some(m) = feeds.first() {
+            if let Some(f) = self.feed_by_name(&m.feed) {
+                let evidence = format!("{} (not official: prefixes announced by the provider's ASNs, third-party list) holds {}", m.feed, m.prefix);
+                return from(
+                    self.provider_ref(&m.provider),
+                    f.provenance(),
+                    Confidence::Medium,
+                    Basis::UnofficialFeed,
+                    evidence,
+                );
+            }
+        }
+        // 4. A provider hostname seen in the capture.
+        for h in sorted_hostnames(hostnames) {
+            if let Some(hm) = self.directory.match_hostname(&h.name) {
+                let evidence = format!(
+                    "{} `{}` (pattern {}){}",
+                    h.kind.as_str(),
+                    h.name,
+                    hm.pattern,
+                    h.frame
+                        .map(|f| format!(", capture {} frame {}", f.capture, f.frame))
+                        .unwrap_or_default()
+                );
+                let source = Provenance {
+                    source: format!("hostname:{}", h.kind.as_str()),
+                    version: Some(format!("provider directory {}", self.directory.version())),
+                    sha256: None,
+                };
+                let confidence = hm.confidence.min(hostname_kind_cap(h.kind));
+                return from(
+                    self.provider_ref(&hm.provider),
+                    source,
+                    confidence,
+                    Basis::Hostname,
+                    evidence,
+                );
+            }
+        }
+        let mut why = Vec::new();
+        if self.feeds.is_empty() {
+            why.push("no provider feeds are loaded".to_string());
+        } else {
+            why.push("no loaded feed lists the address".to_string());
+        }
+        match asn.number {
+            Some(n) => why.push(format!(
+                "AS{n}{} is not in the provider directory",
+                asn.organization
+                    .as_ref()
+                    .map(|o| format!(" ({o})"))
+                    .unwrap_or_default()
+            )),
+            None => why.push("its ASN is unknown".to_string()),
+        }
+        if !hostnames.is_empty() {
+            why.push("no hostname seen for it matches a provider pattern".to_string());
+        }
+        ProviderAttribution {
+            reason: Some(why.join("; ")),
+            ..Default::default()
+        }
+    }
+
+    fn region_of(
+        &self,
+        provider: &ProviderAttribution,
+        feeds: &[FeedMatch],
+        hostnames: &[HostnameEvidence],
+        geo: &GeoAnswer<'_>,
+    ) -> RegionAttribution {
+        let Some(pid) = provider.id.as_deref() else {
+            return RegionAttribution {
+                reason: Some("provider unknown, so no provider region".to_string()),
+                ..Default::default()
+            };
+        };
+        let mut why: Vec<String> = Vec::new();
+        // 1. Official feed: the regions its entries for this prefix name.
+        let own: Vec<&FeedMatch> = feeds
+            .iter()
+            .filter(|m| m.official && m.provider == pid)
+            .collect();
+        if !own.is_empty() {
+            let regions: std::collections::BTreeSet<&str> =
+                own.iter().filter_map(|m| m.region.as_deref()).collect();
+            let feed = own.first().and_then(|m| self.feed_by_name(&m.feed));
+            let source = feed.map(LoadedFeed::provenance);
+            let prefix = own
+                .first()
+                .map(|m| m.prefix.to_string())
+                .unwrap_or_default();
+            let specific: Vec<&str> = regions
+                .iter()
+                .copied()
+                .filter(|r| !r.eq_ignore_ascii_case("global"))
+                .collect();
+            if let [one] = specific.as_slice() {
+                return RegionAttribution {
+                    id: Some((*one).to_string()),
+                    city: None,
+                    source,
+                    confidence: Some(Confidence::Strong),
+                    basis: Some(Basis::OfficialFeed),
+                    evidence: Some(format!(
+                        "{} lists {prefix} in region {one}",
+                        own.first().map(|m| m.feed.as_str()).unwrap_or("")
+                    )),
+                    frame: None,
+                    reason: None,
+                };
+            }
+            if specific.len() > 1 {
+                why.push(format!(
+                    "the feed lists {prefix} in several regions ({})",
+                    specific.join(", ")
+                ));
+            } else if regions.iter().any(|r| r.eq_ignore_ascii_case("global")) {
+                why.push(format!(
+                    "the feed lists {prefix} as GLOBAL (not tied to a region)"
+                ));
+            }
+            // Geofeeds (RFC 8805) give a city instead of a region id.
+            if let Some(m) = own.iter().find(|m| m.city.is_some()) {
+                let city = m.city.clone();
+                let candidates = city
+                    .as_deref()
+                    .map(|c| self.directory.regions_by_city(pid, c, m.country.as_deref()))
+                    .unwrap_or_default();
+                // Only a single region in that city names the region; several (two
+                // zones in one city) leave the id open.
+                let region = match candidates.as_slice() {
+                    [one] => Some(one.clone()),
+                    _ => None,
+                };
+                let note = match candidates.len() {
+                    0 => "; no region of the provider's list is in that city".to_string(),
+                    1 => String::new(),
+                    _ => format!(
+                        "; the provider has several regions there ({})",
+                        candidates
+                            .iter()
+                            .map(|r| r.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                return RegionAttribution {
+                    id: region.as_ref().map(|r| r.id.clone()),
+                    city,
+                    source,
+                    confidence: Some(Confidence::Strong),
+                    basis: Some(Basis::OfficialFeed),
+                    evidence: Some(format!(
+                        "{} (RFC 8805 geofeed) places {} in {}, {}{}",
+                        m.feed,
+                        m.prefix,
+                        m.city.as_deref().unwrap_or("?"),
+                        m.country.as_deref().unwrap_or("?"),
+                        note
+                    )),
+                    frame: None,
+                    reason: None,
+                };
+            }
+            if specific.is_empty() && !regions.iter().any(|r| r.eq_ignore_ascii_case("global")) {
+                why.push(format!("the feed gives no region for {prefix}"));
+            }
+        } else {
+            why.push("no official feed of the provider lists the address".to_string());
+        }
+        // 2. A provider hostname seen for the address that embeds a region.
+        for h in sorted_hostnames(hostnames) {
+            let Some(hm) = self.directory.match_hostname(&h.name) else {
+                continue;
+            };
+            if hm.provider != pid {
+                why.push(format!("`{}` names {}, not {pid}", h.name, hm.provider));
+                continue;
+            }
+            match hm.region {
+                Some(RegionRef { id, city }) => {
+                    return RegionAttribution {
+                        id: Some(id.clone()),
+                        city,
+                        source: Some(Provenance {
+                            source: format!("hostname:{}", h.kind.as_str()),
+                            version: Some(format!(
+                                "provider directory {}",
+                                self.directory.version()
+                            )),
+                            sha256: None,
+                        }),
+                        confidence: Some(hm.confidence.min(hostname_kind_cap(h.kind))),
+                        basis: Some(Basis::Hostname),
+                        evidence: Some(format!(
+                            "{} `{}` embeds region {id} (pattern {})",
+                            h.kind.as_str(),
+                            h.name,
+                            hm.pattern
+                        )),
+                        frame: h.frame,
+                        reason: None,
+                    }
+                }
+                None => why.push(
+                    hm.no_region_reason
+                        .unwrap_or_else(|| format!("`{}` embeds no region", h.name)),
+                ),
+            }
+        }
+        if hostnames.is_empty() {
+            why.push("no hostname was seen for the address".to_string());
+        }
+        // 3. GeoIP city mapped to the provider's regions (weakest).
+        match &geo.city {
+            Some((city, country, db)) => {
+                let candidates = self
+                    .directory
+                    .regions_by_city(pid, city, country.as_deref());
+                if let [r] = candidates.as_slice() {
+                    return RegionAttribution {
+                        id: Some(r.id.clone()),
+                        city: Some(city.clone()),
+                        source: Some(Self::db_provenance(db)),
+                        confidence: Some(Confidence::Weak),
+                        basis: Some(Basis::GeoipCity),
+                        evidence: Some(format!(
+                            "{} places the address in {city}; {pid} has region {} there",
+                            db.name, r.id
+                        )),
+                        frame: None,
+                        reason: None,
+                    };
+                }
+                if candidates.is_empty() {
+                    why.push(format!(
+                        "GeoIP city {city} is not a city of {pid}'s regions"
+                    ));
+                } else {
+                    why.push(format!(
+                        "GeoIP city {city} holds several {pid} regions ({})",
+                        candidates
+                            .iter()
+                            .map(|r| r.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+            None => why.push("no city database places the address".to_string()),
+        }
+        RegionAttribution {
+            reason: Some(why.join("; ")),
+            ..Default::default()
+        }
+    }
+
+    /// Decides which provider publishes a geofeed or CIDR list (the file does not
+    /// say): the provider of the ASN announcing most of its prefixes, by the loaded
+    /// ASN databases and the directory; failing that, a provider id in the file name.
+    pub fn identify_provider(
+        &self,
+        feed: &Feed,
+        file_name: &str,
+    ) -> Result<(String, String), String> {
+        if let Some(p) = feed.format.provider() {
+            return Ok((
+                p.to_string(),
+                "the format is the provider's own".to_string(),
+            ));
+        }
+        if feed.format == FeedFormat::AsnDerived || feed.format == FeedFormat::GeofeedJson {
+            for a in &feed.declared_asns {
+                if let Some(p) = self.directory.by_asn(*a) {
+                    return Ok((p.id, format!("the file names AS{a}")));
+                }
+            }
+            if let Some(name) = &feed.declared_provider {
+                let lower = name.to_ascii_lowercase();
+                if let Some(id) = self.directory.provider_ids().into_iter().find(|id| {
+                    lower
+                        .split(|c: char| !c.is_ascii_alphanumeric())
+                        .any(|w| w == id)
+                }) {
+                    return Ok((id, format!("the file names provider `{name}`")));
+                }
+            }
+        }
+        let mut votes: BTreeMap<String, usize> = BTreeMap::new();
+        let sample: Vec<_> = feed.entries.iter().take(500).collect();
+        for e in &sample {
+            if let Some(n) = self.asn(e.prefix.first()).number {
+                if let Some(p) = self.directory.by_asn(n) {
+                    *votes.entry(p.id).or_default() += 1;
+                }
+            }
+        }
+        if let Some((id, n)) = votes
+            .iter()
+            .max_by_key(|(id, n)| (**n, std::cmp::Reverse((*id).clone())))
+        {
+            if n * 2 > sample.len() {
+                return Ok((
+                    id.clone(),
+                    format!(
+                        "{n} of {} sampled prefixes are announced by {id}'s ASNs",
+                        sample.len()
+                    ),
+                ));
+            }
+        }
+        let lower = file_name.to_ascii_lowercase();
+        let words: Vec<&str> = lower.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+        if let Some(id) = self
+            .directory
+            .provider_ids()
+            .into_iter()
+            .find(|id| words.contains(&id.as_str()))
+        {
+            return Ok((
+                id,
+                format!("the file name `{file_name}` names it (ASN data did not decide)"),
+            ));
+        }
+        Err(format!(
+            "cannot tell which provider publishes this {}: its prefixes' ASNs belong to no single provider of the directory and the file name names none",
+            feed.format.as_str()
+        ))
+    }
+}
+
+#[derive(Default)]
+struct GeoAnswer<'a> {
+    country: Option<(String, &'a DbInfo)>,
+    city: Option<(String, Option<String>, &'a DbInfo)>,
+}
+
+/// Hostnames in order of how directly they bind the name to the address: DNS answer
+/// and CNAME chain first, then SNI and certificate names, then HTTP Host.
+fn sorted_hostnames(h: &[HostnameEvidence]) -> Vec<&HostnameEvidence> {
+    let mut v: Vec<&HostnameEvidence> = h.iter().collect();
+    v.sort_by(|a, b| (a.kind, &a.name, a.frame).cmp(&(b.kind, &b.name, b.frame)));
+    v
+}
+
+/// HTTP Host headers are written by the client and prove nothing about the server:
+/// they never give more than weak evidence.
+fn hostname_kind_cap(kind: HostnameKind) -> Confidence {
+    match kind {
+        HostnameKind::HttpHost => Confidence::Weak,
+        _ => Confidence::Strong,
+    }
+}
+
+/// Special-purpose addresses (RFC 6890 and successors) belong to no provider.
+fn special_purpose(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(a) => {
+            if a.is_private() {
+                Some("a private address (RFC 1918)")
+            } else if a.is_loopback() {
+                Some("a loopback address")
+            } else if a.is_link_local() {
+                Some("a link-local address (RFC 3927)")
+            } else if a.is_unspecified()
+                || a.is_broadcast()
+                || a.is_multicast()
+                || a.is_documentation()
+            {
+                Some("a special-purpose address (RFC 6890)")
+            } else if a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64 {
+                Some("a shared address (RFC 6598, carrier-grade NAT)")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(a) => {
+            let seg0 = a.segments()[0];
+            if a.is_loopback() || a.is_unspecified() {
+                Some("a loopback or unspecified address")
+            } else if seg0 & 0xfe00 == 0xfc00 {
+                Some("a unique local address (RFC 4193)")
+            } else if seg0 & 0xffc0 == 0xfe80 {
+                Some("a link-local address (RFC 4291)")
+            } else if a.is_multicast() {
+                Some("a multicast address")
+            } else if seg0 == 0x2001 && a.segments()[1] == 0x0db8 {
+                Some("a documentation address (RFC 3849)")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+fn bundled_dir(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    match std::env::var_os(BUNDLED_DIR_ENV) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => default_bundled_dir(),
+    }
+}
+
+/// Attribution of every address of an analysis, computed once per address after the
+/// records are finished, with the sources used.
+#[derive(Clone, Debug, Default)]
+pub struct Attributions {
+    pub by_ip: std::collections::BTreeMap<IpAddr, Attribution>,
+    pub sources: Vec<SourceInfo>,
+}
+
+impl From<crate::services::NameSource> for HostnameKind {
+    fn from(s: crate::services::NameSource) -> Self {
+        use crate::services::NameSource as N;
+        match s {
+            N::TlsSni | N::QuicSni | N::EchOuterSni => HostnameKind::Sni,
+            N::HttpHost => HostnameKind::HttpHost,
+            N::DnsAnswer => HostnameKind::DnsAnswer,
+            N::DnsCname => HostnameKind::Cname,
+            N::Certificate => HostnameKind::Cert,
+        }
+    }
+}
+
+impl Attributor {
+    /// Attributes each address, with the hostnames the capture bound to it.
+    pub fn attribute_all(
+        &self,
+        ips: impl IntoIterator<Item = IpAddr>,
+        names: &[crate::services::NameEvidence],
+    ) -> Attributions {
+        let mut by_name: std::collections::BTreeMap<IpAddr, Vec<HostnameEvidence>> =
+            std::collections::BTreeMap::new();
+        for n in names {
+            let e = HostnameEvidence::from_wire(
+                n.name.as_bytes(),
+                n.source.into(),
+                n.frames.first().copied(),
+            );
+            by_name.entry(n.ip).or_default().push(e);
+        }
+        let by_ip = ips
+            .into_iter()
+            .map(|ip| {
+                let hostnames = by_name.get(&ip).map(Vec::as_slice).unwrap_or(&[]);
+                (ip, self.attribute(ip, hostnames))
+            })
+            .collect();
+        Attributions {
+            by_ip,
+            sources: self.sources(),
+        }
+    }
+}

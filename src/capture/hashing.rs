@@ -7,7 +7,7 @@
 //! [`PendingDigest::finish`] reads the rest through the same file handle so the
 //! digest always covers the whole file, as stored.
 
-use sha2::{Digest, Sha256};
+use crate::evidence::hash::{Algorithms, Digests, MultiHasher};
 use std::fs::File;
 use std::io::{self, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -16,17 +16,6 @@ use std::thread::JoinHandle;
 const CHUNK: usize = 1 << 20;
 /// Chunks in flight between the reader and the hashing thread; bounds memory.
 const IN_FLIGHT: usize = 8;
-
-/// Lowercase hexadecimal.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
 
 /// Reads a file and passes a copy of every byte to the hashing thread.
 pub struct HashingReader {
@@ -43,28 +32,23 @@ pub struct HashingReader {
 pub struct PendingDigest {
     file: Option<File>,
     to_hasher: SyncSender<Vec<u8>>,
-    thread: JoinHandle<[u8; 32]>,
-}
-
-/// What hashing found: the digest and how many bytes it covered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileDigest {
-    pub sha256: String,
-    pub size: u64,
+    thread: JoinHandle<Digests>,
 }
 
 impl HashingReader {
-    pub fn new(file: File) -> (HashingReader, PendingDigest) {
+    /// Starts hashing `file` with the given algorithms (SHA-256 always, for the
+    /// report; SM3 and others on request).
+    pub fn new(file: File, algos: Algorithms) -> (HashingReader, PendingDigest) {
         let (to_hasher, chunks) = sync_channel::<Vec<u8>>(IN_FLIGHT);
         let (give_back, recycled) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
         let thread = std::thread::spawn(move || {
-            let mut h = Sha256::new();
+            let mut h = MultiHasher::new(algos.with(Algorithms::SHA256));
             for chunk in chunks {
                 h.update(&chunk);
                 // The reader may be gone; then the buffer is simply dropped.
                 let _ = give_back.try_send(chunk);
             }
-            h.finalize().into()
+            h.finish()
         });
         let drain = file.try_clone().ok();
         (
@@ -109,7 +93,7 @@ impl PendingDigest {
     /// Hashes whatever the analysis did not read, then returns the digest. Call it
     /// after the capture's reader has been dropped, so that no chunk is still on its
     /// way from the reader.
-    pub fn finish(mut self) -> io::Result<FileDigest> {
+    pub fn finish(mut self) -> io::Result<Digests> {
         if let Some(mut file) = self.file.take() {
             let mut buf = vec![0u8; CHUNK];
             loop {
@@ -122,16 +106,11 @@ impl PendingDigest {
                     break;
                 }
             }
-            let size = file.metadata()?.len();
             drop(self.to_hasher);
-            let digest = self
+            return self
                 .thread
                 .join()
-                .map_err(|_| io::Error::other("the hashing thread failed"))?;
-            return Ok(FileDigest {
-                sha256: hex(&digest),
-                size,
-            });
+                .map_err(|_| io::Error::other("the hashing thread failed"));
         }
         Err(io::Error::other(
             "cannot reopen the capture to complete its hash",
@@ -149,28 +128,36 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(b"abc").unwrap();
         f.write_all(&[0u8; 5000]).unwrap();
-        let (mut r, pending) = HashingReader::new(File::open(f.path()).unwrap());
+        let (mut r, pending) =
+            HashingReader::new(File::open(f.path()).unwrap(), Algorithms::SHA256);
         let mut two = [0u8; 2];
         r.read_exact(&mut two).unwrap();
         drop(r);
         let d = pending.finish().unwrap();
         let mut all = b"abc".to_vec();
         all.extend_from_slice(&[0u8; 5000]);
-        assert_eq!(d.sha256, hex(&Sha256::digest(&all)));
+        assert_eq!(d.sha256, Some(crate::evidence::hash::sha256_hex(&all)));
         assert_eq!(d.size, 5003);
     }
 
     #[test]
-    fn sha256_of_abc_matches_fips_180_4() {
+    fn sha256_and_sm3_of_abc_match_their_standards() {
         let f = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(f.path(), b"abc").unwrap();
-        let (mut r, pending) = HashingReader::new(File::open(f.path()).unwrap());
+        let (mut r, pending) =
+            HashingReader::new(File::open(f.path()).unwrap(), Algorithms::EVIDENCE);
         let mut v = Vec::new();
         r.read_to_end(&mut v).unwrap();
         drop(r);
+        let d = pending.finish().unwrap();
         assert_eq!(
-            pending.finish().unwrap().sha256,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            d.sha256.as_deref(),
+            Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        // GB/T 32905-2016 Appendix A.1.
+        assert_eq!(
+            d.sm3.as_deref(),
+            Some("66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0")
         );
     }
 }

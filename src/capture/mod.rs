@@ -240,12 +240,16 @@ pub struct OpenCapture {
 
 /// Opens a capture file, detects compression and format, and starts hashing the raw
 /// file bytes as they are read. `capture` is the index used in frame references.
-pub fn open(path: &Path, capture: u32) -> Result<OpenCapture, CaptureError> {
+pub fn open(
+    path: &Path,
+    capture: u32,
+    algos: crate::evidence::hash::Algorithms,
+) -> Result<OpenCapture, CaptureError> {
     let file = File::open(path).map_err(|source| CaptureError::Open {
         path: path.to_owned(),
         source,
     })?;
-    let (mut tee, digest) = hashing::HashingReader::new(file);
+    let (mut tee, digest) = hashing::HashingReader::new(file, algos);
     // Peek at the first bytes to recognise a compressed file; they are put back in
     // front of the stream, so every byte is read (and hashed) exactly once.
     let mut head = [0u8; 4];
@@ -285,59 +289,88 @@ pub fn open(path: &Path, capture: u32) -> Result<OpenCapture, CaptureError> {
                 })?,
         ),
     };
-    let mut window = Window::new(stream);
-    window.fill(4);
-    if let Some(e) = window.take_error() {
-        return Err(CaptureError::Read {
+    let (format, reader) = CaptureReader::from_stream(stream, capture).map_err(|e| match e {
+        StreamError::Read(source) => CaptureError::Read {
             path: path.to_owned(),
-            source: e,
-        });
-    }
-    let magic = window.data().get(..4).map(|m| [m[0], m[1], m[2], m[3]]);
-    let bad_header = |what: String| CaptureError::BadHeader {
-        path: path.to_owned(),
-        what,
-    };
-    let (format, inner) = match magic {
-        Some([0x0a, 0x0d, 0x0d, 0x0a]) => (
-            Format::Pcapng,
-            Inner::Pcapng(pcapng::PcapngReader::new(window, capture).map_err(bad_header)?),
-        ),
-        Some(m) if pcap::is_magic(m) => (
-            Format::Pcap,
-            Inner::Pcap(pcap::PcapReader::new(window, capture).map_err(bad_header)?),
-        ),
-        _ => {
-            let shown = window
-                .data()
-                .iter()
-                .take(8)
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            return Err(CaptureError::NotACapture {
-                path: path.to_owned(),
-                magic: if shown.is_empty() {
-                    "none: the file is empty".into()
-                } else {
-                    shown
-                },
-            });
-        }
-    };
+            source,
+        },
+        StreamError::NotACapture(magic) => CaptureError::NotACapture {
+            path: path.to_owned(),
+            magic,
+        },
+        StreamError::BadHeader(what) => CaptureError::BadHeader {
+            path: path.to_owned(),
+            what,
+        },
+    })?;
     Ok(OpenCapture {
         path: path.to_owned(),
         format,
         compression,
-        reader: CaptureReader {
-            inner,
-            anomalies: Vec::new(),
-        },
+        reader,
         digest,
     })
 }
 
+/// Why a stream could not be opened as a capture.
+#[derive(Debug)]
+pub enum StreamError {
+    Read(io::Error),
+    /// The first bytes, in hex, or a note that there were none.
+    NotACapture(String),
+    BadHeader(String),
+}
+
 impl CaptureReader {
+    /// Opens an uncompressed capture stream (pcap or pcapng, recognised by its
+    /// magic). [`open`] is the way in for files; this serves tests and fuzzing.
+    pub fn from_stream(
+        stream: Box<dyn Read + Send>,
+        capture: u32,
+    ) -> Result<(Format, CaptureReader), StreamError> {
+        let mut window = Window::new(stream);
+        window.fill(4);
+        if let Some(e) = window.take_error() {
+            return Err(StreamError::Read(e));
+        }
+        let magic = window.data().get(..4).map(|m| [m[0], m[1], m[2], m[3]]);
+        let (format, inner) = match magic {
+            Some([0x0a, 0x0d, 0x0d, 0x0a]) => (
+                Format::Pcapng,
+                Inner::Pcapng(
+                    pcapng::PcapngReader::new(window, capture).map_err(StreamError::BadHeader)?,
+                ),
+            ),
+            Some(m) if pcap::is_magic(m) => (
+                Format::Pcap,
+                Inner::Pcap(
+                    pcap::PcapReader::new(window, capture).map_err(StreamError::BadHeader)?,
+                ),
+            ),
+            _ => {
+                let shown = window
+                    .data()
+                    .iter()
+                    .take(8)
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                return Err(StreamError::NotACapture(if shown.is_empty() {
+                    "none: the file is empty".into()
+                } else {
+                    shown
+                }));
+            }
+        };
+        Ok((
+            format,
+            CaptureReader {
+                inner,
+                anomalies: Vec::new(),
+            },
+        ))
+    }
+
     /// Lends the next frame, or `None` at the end of the capture. Damage is recorded
     /// as anomalies (see [`CaptureReader::take_anomalies`]) and reading goes on.
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {

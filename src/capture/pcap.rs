@@ -8,6 +8,10 @@ use pcap_parser::pcap::parse_pcap_header;
 use std::io::Read;
 
 const FILE_HEADER_LEN: usize = 24;
+/// Timestamps further apart than this from their neighbours do not look like records.
+const WEEK: u32 = 7 * 86_400;
+/// Largest original length a plausible record claims (jumbo frames, TSO segments).
+const MAX_ORIGLEN: u32 = 16 << 20;
 
 pub(crate) fn is_magic(m: [u8; 4]) -> bool {
     let le = u32::from_le_bytes(m);
@@ -99,15 +103,23 @@ impl<R: Read> PcapReader<R> {
     /// A strict check used to decide whether bytes look like the start of a record:
     /// lengths in range and consistent, the fraction below one second, and the time
     /// within a week of the last good record.
+    /// A real frame has a non-zero original length, which also rules out the
+    /// all-zero headers that padding and zero-filled regions look like.
     fn plausible(&self, h: RecordHeader) -> bool {
-        let near = match self.last_ts_sec {
-            Some(last) => h.ts_sec.abs_diff(last) <= 7 * 86_400,
-            None => true,
-        };
         (h.caplen as usize) <= MAX_RECORD
             && h.caplen <= h.origlen
-            && u64::from(h.ts_frac) < self.units
-            && near
+            && (1..=MAX_ORIGLEN).contains(&h.origlen)
+            && self.timely(h)
+    }
+
+    /// Whether a header's time looks like a record's (whatever its lengths say):
+    /// the fraction below one second, within a week of the last good record.
+    fn timely(&self, h: RecordHeader) -> bool {
+        let near = match self.last_ts_sec {
+            Some(last) => h.ts_sec.abs_diff(last) <= WEEK,
+            None => true,
+        };
+        u64::from(h.ts_frac) < self.units && near
     }
 
     fn anomaly(
@@ -143,7 +155,11 @@ impl<R: Read> PcapReader<R> {
                     let next = hl + h.caplen as usize;
                     // `fill` returns less than asked only at the end of the stream.
                     let ends_here = avail == next;
-                    let next_ok = self.header_at(next).is_some_and(|n| self.plausible(n));
+                    // The next header only needs a record's time: its own length
+                    // may be the next lie, reported when it is reached.
+                    let next_ok = self
+                        .header_at(next)
+                        .is_some_and(|n| self.timely(n) && n.ts_sec.abs_diff(h.ts_sec) <= WEEK);
                     if next_ok || ends_here {
                         return Some(skipped);
                     }

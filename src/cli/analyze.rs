@@ -3,6 +3,7 @@
 use super::{exit, write_output};
 use anyhow::Context;
 use std::path::PathBuf;
+use whohosts::evidence::hash::Algorithms;
 use whohosts::pipeline::{self, AnalyzeOptions};
 use whohosts::report::{table, Report};
 
@@ -18,6 +19,11 @@ pub struct Args {
     /// Focus the services view on a target: NAME, *.DOMAIN, IP or CIDR (repeatable).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
+    /// Also compute each capture's SM3 (GB/T 32905-2016) from the same read.
+    #[arg(long)]
+    pub sm3: bool,
+    #[command(flatten)]
+    pub sources: super::lookup::SourceArgs,
     /// Anomalies kept in full per capture (the rest are counted per code).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max_anomalies: usize,
@@ -26,6 +32,11 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let opts = AnalyzeOptions {
         max_anomalies: args.max_anomalies,
+        hashes: if args.sm3 {
+            Algorithms::EVIDENCE
+        } else {
+            Algorithms::SHA256
+        },
     };
     let targets = args
         .targets
@@ -36,7 +47,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let analyses = pipeline::analyze(&args.captures, &opts).context("analysing captures")?;
-    let report = Report::build_for(&analyses, &targets, &args.targets);
+    let attributor = args.sources.load().context("loading attribution data")?;
+    let ips: std::collections::BTreeSet<std::net::IpAddr> = analyses
+        .iter()
+        .flat_map(|a| a.tables.endpoints().into_keys())
+        .collect();
+    let names: Vec<_> = analyses
+        .iter()
+        .flat_map(|a| a.names.iter().cloned())
+        .collect();
+    let attributions = attributor.attribute_all(ips, &names);
+    let report = Report::build_for(&analyses, &targets, &args.targets, Some(&attributions));
     let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &args.json {
         write_output(path, report.to_json().as_bytes())

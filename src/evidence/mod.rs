@@ -1,1 +1,211 @@
-//! evidence: see ARCHITECTURE.md.
+//! Evidence packages: hashing, case directories, the chained custody log, manifests,
+//! RFC 3161 time-stamps, notary sheets and offline verification.
+//!
+//! A case directory looks like this (every name is fixed, nothing is ever rewritten):
+//!
+//! ```text
+//! CASE/
+//!   case.json                       case id, title, rights holder, operator, notary, time zone
+//!   custody.jsonl                   append-only custody log, each line chained to the previous
+//!   captures/  reports/  letters/   evidence files, copied in by `case add`
+//!   environment/0001-<time>.json    the machine facts of each working session
+//!   manifests/manifest-vN.json      version N of the manifest, one per seal
+//!   timestamps/manifest-vN.tsq      RFC 3161 request over SHA-256 of manifest-vN.json
+//!   timestamps/manifest-vN.tsr      the TSA's reply, when one was obtained
+//!   sheets/sheet-vN.md, .html       the notary summary sheet of seal N
+//! ```
+//!
+//! There is no mutable top-level `manifest.json`: a seal never replaces an earlier one,
+//! it adds `manifests/manifest-v(N+1).json`, which lists every file present at that
+//! moment (including earlier manifests and time-stamps) except `custody.jsonl`, and
+//! records the hash of the custody line it follows. Every file the tool writes is also
+//! recorded with its hash in the custody entry that wrote it, so [`verify`] can account
+//! for every file, sealed or not.
+//!
+//! Contract: nothing here overwrites a file. New files are written to a temporary name
+//! in the same directory, synced, and hard-linked into place, which fails if the name
+//! exists.
+
+pub mod case;
+pub mod custody;
+pub mod environment;
+pub mod hash;
+pub mod manifest;
+pub mod sheet;
+pub mod tsp;
+pub mod verify;
+
+use std::io::Write;
+use std::path::Path;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+/// One reading of the system clock, in UTC and in the case's time zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Now {
+    pub utc: String,
+    pub local: String,
+    /// Seconds since the Unix epoch, for comparisons.
+    pub unix: i64,
+    /// Compact UTC form for file names, e.g. `20261121T130000Z`.
+    pub compact: String,
+}
+
+impl Now {
+    /// Reads the system clock once.
+    pub fn system(offset: UtcOffset) -> Now {
+        Now::at(OffsetDateTime::now_utc(), offset)
+    }
+
+    pub fn at(t: OffsetDateTime, offset: UtcOffset) -> Now {
+        // RFC 3339 with a fixed nine-digit fraction, so that times line up in the log.
+        let utc_format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+        );
+        let local_format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9][offset_hour sign:mandatory]:[offset_minute]"
+        );
+        let utc = t.to_offset(UtcOffset::UTC);
+        Now {
+            utc: utc
+                .format(&utc_format)
+                .unwrap_or_else(|_| utc.unix_timestamp().to_string()),
+            local: utc
+                .to_offset(offset)
+                .format(&local_format)
+                .unwrap_or_else(|_| utc.unix_timestamp().to_string()),
+            unix: utc.unix_timestamp(),
+            compact: format!(
+                "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+                utc.year(),
+                u8::from(utc.month()),
+                utc.day(),
+                utc.hour(),
+                utc.minute(),
+                utc.second()
+            ),
+        }
+    }
+}
+
+/// Parses an RFC 3339 time as written in custody entries, to Unix seconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    OffsetDateTime::parse(s, &Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
+/// Parses a fixed UTC offset: `+08:00`, `-05:30`, `+0800`, `Z` or `UTC`.
+///
+/// Named zones (`Asia/Shanghai`) are not accepted: a fixed offset is what the evidence
+/// needs to state, and it avoids shipping a time-zone database whose version would
+/// then have to be recorded too.
+pub fn parse_offset(s: &str) -> Option<UtcOffset> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") {
+        return Some(UtcOffset::UTC);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1i8, s.get(1..)?),
+        b'-' => (-1i8, s.get(1..)?),
+        _ => return None,
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if rest.len() == 4 => (rest.get(..2)?, rest.get(2..)?),
+        None => (rest, "0"),
+    };
+    let h: i8 = h.parse().ok()?;
+    let m: i8 = m.parse().ok()?;
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+        return None;
+    }
+    UtcOffset::from_hms(sign * h, sign * m, 0).ok()
+}
+
+/// Writes a new file atomically and refuses to replace an existing one.
+///
+/// The bytes go to a temporary file in the same directory, are synced, then the temp
+/// file is hard-linked to `path` (`link(2)` fails with `EEXIST` instead of replacing)
+/// and removed; finally the directory is synced so the new name survives a crash.
+pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    if path.symlink_metadata().is_ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists; evidence files are never overwritten",
+                path.display()
+            ),
+        ));
+    }
+    let tmp = temp_name(path);
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// A temporary name next to `path`: `.NAME.tmp-PID`.
+pub(crate) fn temp_name(path: &Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Syncs a directory so that new names in it are durable. Best effort: some file
+/// systems refuse to open directories for syncing.
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_parse_in_the_usual_spellings() {
+        assert_eq!(parse_offset("+08:00"), UtcOffset::from_hms(8, 0, 0).ok());
+        assert_eq!(parse_offset("-0530"), UtcOffset::from_hms(-5, -30, 0).ok());
+        assert_eq!(parse_offset("UTC"), Some(UtcOffset::UTC));
+        assert_eq!(parse_offset("Asia/Shanghai"), None);
+        assert_eq!(parse_offset("+25:00"), None);
+    }
+
+    #[test]
+    fn write_new_refuses_to_replace_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/a.txt");
+        write_new(&p, b"one").unwrap();
+        let err = write_new(&p, b"two").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn local_time_carries_the_case_offset() {
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let now = Now::at(t, UtcOffset::from_hms(8, 0, 0).unwrap());
+        assert_eq!(now.utc, "2023-11-14T22:13:20.000000000Z");
+        assert_eq!(now.local, "2023-11-15T06:13:20.000000000+08:00");
+        assert_eq!(parse_rfc3339(&now.utc), Some(1_700_000_000));
+        assert_eq!(now.compact, "20231114T221320Z");
+        assert_eq!(parse_rfc3339(&now.local), Some(1_700_000_000));
+    }
+}

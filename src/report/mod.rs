@@ -5,6 +5,7 @@
 pub mod escape;
 pub mod table;
 
+use crate::attribute::{Attribution, Attributions, SourceInfo};
 use crate::capture::{Compression, Format, LinkType};
 use crate::flow::Conversation;
 use crate::model::{Anomaly, Endpoint, Timestamp, Transport};
@@ -23,9 +24,31 @@ pub struct Report {
     pub captures: Vec<CaptureReport>,
     /// Targets the services were focused on (`--target`), empty for all.
     pub targets: Vec<String>,
-    pub services: Vec<Service>,
+    pub services: Vec<ServiceReport>,
     pub conversations: Vec<ConversationReport>,
     pub endpoints: Vec<EndpointReport>,
+    /// The databases, feeds and directory attribution used, with versions and
+    /// hashes, so that it can be reproduced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceInfo>,
+}
+
+/// A service with its endpoints' attribution.
+#[derive(Serialize)]
+pub struct ServiceReport {
+    #[serde(flatten)]
+    pub service: Service,
+    /// Attribution of each endpoint, in the order of `endpoints`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attribution: Vec<EndpointAttribution>,
+}
+
+/// The attribution of one address.
+#[derive(Serialize, Clone)]
+pub struct EndpointAttribution {
+    pub ip: IpAddr,
+    #[serde(flatten)]
+    pub attribution: Attribution,
 }
 
 #[derive(Serialize)]
@@ -51,6 +74,9 @@ pub struct CaptureReport {
     pub first_seen: Option<Timestamp>,
     pub last_seen: Option<Timestamp>,
     pub sha256: String,
+    /// SM3 (GB/T 32905-2016), when asked for with `analyze --sm3`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sm3: Option<String>,
     pub anomalies: Vec<Anomaly>,
     /// Anomalies beyond the kept ones, counted per code.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -94,6 +120,8 @@ pub struct EndpointReport {
     pub rx_bytes: u64,
     pub first_seen: Option<Timestamp>,
     pub last_seen: Option<Timestamp>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<Attribution>,
 }
 
 impl ConversationReport {
@@ -121,15 +149,18 @@ impl ConversationReport {
 
 impl Report {
     pub fn build(analyses: &[CaptureAnalysis]) -> Report {
-        Self::build_for(analyses, &[], &[])
+        Self::build_for(analyses, &[], &[], None)
     }
 
-    /// Builds the report; `targets` (with their text as given) focus the services.
+    /// Builds the report; `targets` (with their text as given) focus the services;
+    /// `attributions` (when attribution ran) are attached to endpoints and services.
     pub fn build_for(
         analyses: &[CaptureAnalysis],
         targets: &[Target],
         target_text: &[String],
+        attributions: Option<&Attributions>,
     ) -> Report {
+        let attribution_of = |ip: &IpAddr| attributions.and_then(|a| a.by_ip.get(ip)).cloned();
         let names: Vec<_> = analyses
             .iter()
             .flat_map(|a| a.names.iter().cloned())
@@ -140,7 +171,22 @@ impl Report {
                 .flat_map(|a| a.tables.conversations().iter().map(move |c| (a.index, c))),
             &names,
         );
-        let services = services::focus(all, targets);
+        let services: Vec<ServiceReport> = services::focus(all, targets)
+            .into_iter()
+            .map(|service| ServiceReport {
+                attribution: service
+                    .endpoints
+                    .iter()
+                    .filter_map(|e| {
+                        attribution_of(&e.ip).map(|attribution| EndpointAttribution {
+                            ip: e.ip,
+                            attribution,
+                        })
+                    })
+                    .collect(),
+                service,
+            })
+            .collect();
         let mut captures = Vec::new();
         let mut conversations = Vec::new();
         let mut endpoints = Vec::new();
@@ -156,10 +202,11 @@ impl Report {
                 interfaces: is_ng.then_some(a.interfaces),
                 packets: a.packets,
                 bytes: a.bytes,
-                file_size: a.file_size,
+                file_size: a.digests.size,
                 first_seen: a.first_seen,
                 last_seen: a.last_seen,
-                sha256: a.sha256.clone(),
+                sha256: a.digests.sha256.clone().unwrap_or_default(),
+                sm3: a.digests.sm3.clone(),
                 anomalies: a.anomalies.kept.clone(),
                 anomalies_suppressed: a.anomalies.suppressed.clone(),
             });
@@ -184,6 +231,7 @@ impl Report {
                         rx_bytes: e.rx.bytes,
                         first_seen: e.first_seen,
                         last_seen: e.last_seen,
+                        attribution: attribution_of(&ip),
                     }),
             );
         }
@@ -207,6 +255,7 @@ impl Report {
             services,
             conversations,
             endpoints,
+            sources: attributions.map(|a| a.sources.clone()).unwrap_or_default(),
         }
     }
 
@@ -231,6 +280,12 @@ impl Report {
 /// the destination, so a reader never sees a half-written report.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    // A device or a pipe (`/dev/null`, `/dev/stdout`, a FIFO) is written to as it is:
+    // renaming over it would replace the device node with a regular file.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+        return f.write_all(bytes);
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),

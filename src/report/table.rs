@@ -57,6 +57,15 @@ fn grid(out: &mut String, header: &[&str], right: &[bool], rows: &[Vec<String>])
     }
 }
 
+fn confidence(c: Option<crate::model::Confidence>) -> &'static str {
+    match c {
+        Some(crate::model::Confidence::Strong) => "strong",
+        Some(crate::model::Confidence::Medium) => "medium",
+        Some(crate::model::Confidence::Weak) => "weak",
+        None => "no confidence given",
+    }
+}
+
 fn services(out: &mut String, r: &Report) {
     let _ = writeln!(
         out,
@@ -70,7 +79,8 @@ fn services(out: &mut String, r: &Report) {
     if r.services.is_empty() {
         let _ = writeln!(out, "  none");
     }
-    for (i, s) in r.services.iter().enumerate().take(MAX_ROWS) {
+    for (i, sr) in r.services.iter().enumerate().take(MAX_ROWS) {
+        let s = &sr.service;
         let eps: Vec<String> = s
             .endpoints
             .iter()
@@ -94,6 +104,44 @@ fn services(out: &mut String, r: &Report) {
             s.last_seen,
             s.duration
         );
+        for a in &sr.attribution {
+            let p = &a.attribution.provider;
+            let r = &a.attribution.region;
+            let provider = match (&p.id, &p.name) {
+                (Some(id), name) => format!(
+                    "{} ({}, {})",
+                    name.as_deref().unwrap_or(id),
+                    confidence(p.confidence),
+                    p.source.as_ref().map_or("?", |s| s.source.as_str())
+                ),
+                (None, _) => format!(
+                    "unknown ({})",
+                    p.reason.as_deref().unwrap_or("no reason given")
+                ),
+            };
+            let region = match (&r.id, &r.city) {
+                (None, None) => "region unknown".to_string(),
+                (id, city) => format!(
+                    "region {}{} ({}, {})",
+                    id.as_deref().unwrap_or("?"),
+                    city.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+                    confidence(r.confidence),
+                    r.source.as_ref().map_or("?", |s| s.source.as_str())
+                ),
+            };
+            let asn = match a.attribution.asn.number {
+                Some(n) => format!("AS{n}"),
+                None => "AS?".into(),
+            };
+            let _ = writeln!(
+                out,
+                "      {}  {}  {}  {}",
+                a.ip,
+                asn,
+                escape::terminal(&provider),
+                escape::terminal(&region)
+            );
+        }
         for h in &s.hostnames {
             let sources: Vec<String> = h
                 .sources

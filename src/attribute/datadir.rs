@@ -1,0 +1,319 @@
+//! The data directory: imported provider feeds, and the import itself.
+//!
+//! Layout: `<data-dir>/feeds/<provider>.<format>[-v4|-v6].<ext>`, one file per feed,
+//! the bytes exactly as published (so their SHA-256 matches the provider's file).
+//! `data update --from DIR` recognises each file of DIR by its content, replaces the
+//! stored copy atomically (temporary file in the same directory, fsync, rename), keeps
+//! the replaced copy as `<name>.prev`, and never replaces a feed with a file that does
+//! not parse.
+//!
+//! The directory is `--data-dir`, else `WHOHOSTS_DATA_DIR`, else the platform's user
+//! data directory (`directories::ProjectDirs`, e.g. `~/.local/share/whohosts`).
+//!
+//! Contract: a broken file in the data directory is skipped with a warning, never
+//! fatal; only an unusable directory is an error.
+
+use crate::attribute::dirview::DirectoryView;
+use crate::attribute::feeds::{parse_feed, FeedFormat};
+use crate::attribute::geoip::hex;
+use crate::attribute::{Attributor, LoadedFeed};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Environment variable naming the data directory.
+pub const DATA_DIR_ENV: &str = "WHOHOSTS_DATA_DIR";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    #[error("no data directory: pass --data-dir or set {DATA_DIR_ENV} (the platform has no user data directory)")]
+    NoDefault,
+    #[error("{action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> DataDirError + 'a {
+    move |source| DataDirError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The data directory to use.
+pub fn resolve_data_dir(explicit: Option<&Path>) -> Result<PathBuf, DataDirError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os(DATA_DIR_ENV).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    directories::ProjectDirs::from("", "", "whohosts")
+        .map(|d| d.data_dir().to_path_buf())
+        .ok_or(DataDirError::NoDefault)
+}
+
+/// Where feeds are stored.
+pub fn feeds_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("feeds")
+}
+
+/// The provider id a stored file name starts with.
+fn provider_of_stored(name: &str) -> Option<&str> {
+    let (provider, rest) = name.split_once('.')?;
+    (!provider.is_empty() && !rest.is_empty()).then_some(provider)
+}
+
+fn is_stored_feed(name: &str) -> bool {
+    (name.ends_with(".json") || name.ends_with(".txt")) && !name.starts_with('.')
+}
+
+/// Loads every stored feed, in file-name order. Files that fail to parse are
+/// reported in the returned warnings and skipped.
+pub fn load_feeds(data_dir: &Path, _directory: &DirectoryView) -> (Vec<LoadedFeed>, Vec<String>) {
+    let mut feeds = Vec::new();
+    let mut warnings = Vec::new();
+    let dir = feeds_dir(data_dir);
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return (feeds, warnings);
+    };
+    let mut names: Vec<String> = rd
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| is_stored_feed(n))
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                warnings.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        match parse_feed(&bytes) {
+            Ok(feed) => {
+                let provider = feed
+                    .format
+                    .provider()
+                    .or_else(|| provider_of_stored(&name))
+                    .unwrap_or("unknown")
+                    .to_string();
+                feeds.push(LoadedFeed {
+                    name,
+                    provider,
+                    sha256: hex(&Sha256::digest(&bytes)),
+                    feed,
+                });
+            }
+            Err(e) => warnings.push(format!("{}: skipped: {e}", path.display())),
+        }
+    }
+    (feeds, warnings)
+}
+
+/// What `data update` did with one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UpdateOutcome {
+    pub file: String,
+    pub action: UpdateAction,
+    /// Stored name, when installed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateAction {
+    /// New feed stored.
+    Installed,
+    /// Replaced a stored feed; the old one is kept as `.prev`.
+    Replaced,
+    /// Same bytes as the stored copy.
+    Unchanged,
+    /// Not a feed, or not attributable to a provider; nothing changed.
+    Skipped,
+}
+
+/// Imports every recognisable feed file of `from` (not recursing into
+/// subdirectories except one level, as `asn-derived/`).
+pub fn update_from(
+    attributor: &Attributor,
+    data_dir: &Path,
+    from: &Path,
+) -> Result<Vec<UpdateOutcome>, DataDirError> {
+    let mut files = Vec::new();
+    collect_files(from, 1, &mut files).map_err(io("reading", from))?;
+    files.sort();
+    let target = feeds_dir(data_dir);
+    std::fs::create_dir_all(&target).map_err(io("creating", &target))?;
+    let mut out = Vec::new();
+    for path in files {
+        let shown = path
+            .strip_prefix(from)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                out.push(skip(shown, format!("unreadable: {e}")));
+                continue;
+            }
+        };
+        let feed = match parse_feed(&bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                out.push(skip(
+                    shown,
+                    format!("not a feed ({e}); stored feeds unchanged"),
+                ));
+                continue;
+            }
+        };
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (provider, how) = match attributor.identify_provider(&feed, &file_name) {
+            Ok(p) => p,
+            Err(why) => {
+                out.push(skip(shown, why));
+                continue;
+            }
+        };
+        let (v4, v6) = feed.counts();
+        // Plain CIDR lists come one per family (Cloudflare's ips-v4, ips-v6): keep both.
+        let family = match (feed.format, v4, v6) {
+            (FeedFormat::CidrList, _, 0) => "-v4",
+            (FeedFormat::CidrList, 0, _) => "-v6",
+            _ => "",
+        };
+        let stored = format!(
+            "{provider}.{}{family}.{}",
+            feed.format.as_str(),
+            feed.format.extension()
+        );
+        let dest = target.join(&stored);
+        let summary = format!(
+            "{} for {provider} ({how}); {v4} IPv4 + {v6} IPv6 prefixes{}{}",
+            feed.format.as_str(),
+            feed.version
+                .as_deref()
+                .map(|v| format!(", version {v}"))
+                .unwrap_or_default(),
+            if feed.problems.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} entries did not parse (first: {} {})",
+                    feed.problems.len(),
+                    feed.problems
+                        .first()
+                        .map(|p| p.place.as_str())
+                        .unwrap_or(""),
+                    feed.problems
+                        .first()
+                        .map(|p| p.detail.as_str())
+                        .unwrap_or("")
+                )
+            }
+        );
+        let action = match std::fs::read(&dest) {
+            Ok(old) if old == bytes => UpdateAction::Unchanged,
+            Ok(_) => {
+                let prev = target.join(format!("{stored}.prev"));
+                // Keep the old copy: hard link keeps `dest` in place until the rename
+                // below replaces it, so there is no moment without a feed.
+                let _ = std::fs::remove_file(&prev);
+                std::fs::hard_link(&dest, &prev)
+                    .or_else(|_| std::fs::copy(&dest, &prev).map(|_| ()))
+                    .map_err(io("keeping previous copy", &prev))?;
+                write_atomic(&dest, &bytes)?;
+                UpdateAction::Replaced
+            }
+            Err(_) => {
+                write_atomic(&dest, &bytes)?;
+                UpdateAction::Installed
+            }
+        };
+        out.push(UpdateOutcome {
+            file: shown,
+            action,
+            stored: Some(stored),
+            detail: summary,
+        });
+    }
+    Ok(out)
+}
+
+fn skip(file: String, detail: String) -> UpdateOutcome {
+    UpdateOutcome {
+        file,
+        action: UpdateAction::Skipped,
+        stored: None,
+        detail,
+    }
+}
+
+fn collect_files(dir: &Path, depth: u8, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let t = e.file_type()?;
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if t.is_dir() && depth > 0 {
+            collect_files(&e.path(), depth - 1, out)?;
+        } else if t.is_file() {
+            out.push(e.path());
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `dest` through a temporary file in the same directory, synced
+/// before the rename, so a reader sees the old file or the new one, never a part.
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dest)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|source: std::io::Error| {
+        let _ = std::fs::remove_file(&tmp);
+        DataDirError::Io {
+            action: "writing",
+            path: dest.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// Formats stored under a provider name (for `data info`).
+pub fn format_names() -> Vec<&'static str> {
+    FeedFormat::ALL.iter().map(|f| f.as_str()).collect()
+}

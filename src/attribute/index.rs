@@ -1,0 +1,498 @@
+//! Longest-prefix-match index over IPv4 and IPv6 prefixes.
+//!
+//! Prefixes are flattened once, at build time, into disjoint sorted intervals per
+//! address family, each pointing at the most specific prefix that covers it; a lookup
+//! is then one binary search (O(log n), no allocation). Every value attached to the
+//! same exact prefix is kept together, so a caller sees all feeds that list it.
+//!
+//! Contract: building never fails and never panics, whatever prefixes it is given
+//! (duplicates, nesting, `0.0.0.0/0`); a lookup outside every prefix returns `None`.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+/// An IP prefix (CIDR block) with its host bits cleared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IpPrefix {
+    addr: IpAddr,
+    len: u8,
+}
+
+impl Default for IpPrefix {
+    /// `0.0.0.0/0`.
+    fn default() -> Self {
+        IpPrefix {
+            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            len: 0,
+        }
+    }
+}
+
+/// Why a prefix string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrefixError {
+    #[error("`{text}` is not an IP address or prefix")]
+    BadAddress { text: String },
+    #[error("`{text}`: prefix length must be at most {max}")]
+    BadLength { text: String, max: u8 },
+}
+
+impl IpPrefix {
+    /// A prefix from an address and a length; host bits are cleared. `None` if the
+    /// length is too long for the family.
+    pub fn new(addr: IpAddr, len: u8) -> Option<IpPrefix> {
+        match addr {
+            IpAddr::V4(a) if len <= 32 => Some(IpPrefix {
+                addr: IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask32(len))),
+                len,
+            }),
+            IpAddr::V6(a) if len <= 128 => Some(IpPrefix {
+                addr: IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask128(len))),
+                len,
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    pub fn prefix_len(&self) -> u8 {
+        self.len
+    }
+
+    pub fn is_ipv4(&self) -> bool {
+        self.addr.is_ipv4()
+    }
+
+    /// First address of the block.
+    pub fn first(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// Last address of the block.
+    pub fn last(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) | !mask32(self.len))),
+            IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) | !mask128(self.len))),
+        }
+    }
+
+    /// Whether `ip` lies in this block (an IPv4 address never lies in an IPv6 block).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => u32::from(b) & mask32(self.len) == u32::from(a),
+            (IpAddr::V6(a), IpAddr::V6(b)) => u128::from(b) & mask128(self.len) == u128::from(a),
+            _ => false,
+        }
+    }
+}
+
+fn mask32(len: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(len.min(32)))
+        .unwrap_or(0)
+}
+
+fn mask128(len: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128 - u32::from(len.min(128)))
+        .unwrap_or(0)
+}
+
+impl FromStr for IpPrefix {
+    type Err = PrefixError;
+
+    /// `a.b.c.d/n`, `x:y::/n`, or a bare address (a host prefix). Surrounding
+    /// whitespace is ignored; host bits, if set, are cleared.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim();
+        let bad = || PrefixError::BadAddress {
+            text: text.to_string(),
+        };
+        let (addr, len) = match text.split_once('/') {
+            Some((a, l)) => {
+                let addr: IpAddr = a.parse().map_err(|_| bad())?;
+                let len: u8 = l.parse().map_err(|_| bad())?;
+                (addr, len)
+            }
+            None => {
+                let addr: IpAddr = text.parse().map_err(|_| bad())?;
+                (addr, if addr.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        IpPrefix::new(addr, len).ok_or(PrefixError::BadLength {
+            text: text.to_string(),
+            max: if addr.is_ipv4() { 32 } else { 128 },
+        })
+    }
+}
+
+impl fmt::Display for IpPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl Serialize for IpPrefix {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// All values recorded for one exact prefix.
+#[derive(Clone, Debug)]
+pub struct PrefixGroup<V> {
+    pub prefix: IpPrefix,
+    pub values: Vec<V>,
+}
+
+/// Collects prefixes and their values; [`PrefixIndexBuilder::build`] flattens them.
+#[derive(Debug)]
+pub struct PrefixIndexBuilder<V> {
+    items: Vec<(IpPrefix, V)>,
+}
+
+impl<V> Default for PrefixIndexBuilder<V> {
+    fn default() -> Self {
+        PrefixIndexBuilder { items: Vec::new() }
+    }
+}
+
+impl<V> PrefixIndexBuilder<V> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, prefix: IpPrefix, value: V) {
+        self.items.push((prefix, value));
+    }
+
+    pub fn build(mut self) -> PrefixIndex<V> {
+        // Stable sort: values of one prefix keep their insertion order, which is the
+        // callers' priority order.
+        self.items.sort_by_key(|(p, _)| *p);
+        let mut groups: Vec<PrefixGroup<V>> = Vec::new();
+        for (prefix, value) in self.items {
+            match groups.last_mut() {
+                Some(g) if g.prefix == prefix => g.values.push(value),
+                _ => groups.push(PrefixGroup {
+                    prefix,
+                    values: vec![value],
+                }),
+            }
+        }
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for (i, g) in groups.iter().enumerate() {
+            let slot = u32::try_from(i).unwrap_or(u32::MAX);
+            match (g.prefix.first(), g.prefix.last()) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => v4.push((u32::from(a), u32::from(b), slot)),
+                (IpAddr::V6(a), IpAddr::V6(b)) => v6.push((u128::from(a), u128::from(b), slot)),
+                _ => {}
+            }
+        }
+        PrefixIndex {
+            v4: Table::flatten(v4),
+            v6: Table::flatten(v6),
+            groups,
+        }
+    }
+}
+
+/// The built index. Lookups are `&self` and allocation-free.
+#[derive(Debug)]
+pub struct PrefixIndex<V> {
+    v4: Table<u32>,
+    v6: Table<u128>,
+    groups: Vec<PrefixGroup<V>>,
+}
+
+impl<V> Default for PrefixIndex<V> {
+    fn default() -> Self {
+        PrefixIndexBuilder::new().build()
+    }
+}
+
+impl<V> PrefixIndex<V> {
+    /// The most specific prefix covering `ip`, with every value recorded for it.
+    /// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are looked up as IPv4.
+    pub fn lookup(&self, ip: IpAddr) -> Option<&PrefixGroup<V>> {
+        let slot = match canonical(ip) {
+            IpAddr::V4(a) => self.v4.find(u32::from(a)),
+            IpAddr::V6(a) => self.v6.find(u128::from(a)),
+        }?;
+        self.groups.get(usize::try_from(slot).ok()?)
+    }
+
+    /// Every distinct prefix, in address order.
+    pub fn groups(&self) -> &[PrefixGroup<V>] {
+        &self.groups
+    }
+
+    /// Number of disjoint intervals per family (v4, v6), for statistics.
+    pub fn interval_counts(&self) -> (usize, usize) {
+        (self.v4.starts.len(), self.v6.starts.len())
+    }
+}
+
+/// IPv4-mapped IPv6 addresses stand for their IPv4 address (RFC 4291 §2.5.5.2).
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => ip,
+        },
+        v4 => v4,
+    }
+}
+
+trait Key: Copy + Ord {
+    fn succ(self) -> Option<Self>;
+    fn pred(self) -> Option<Self>;
+}
+
+impl Key for u32 {
+    fn succ(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+    fn pred(self) -> Option<Self> {
+        self.checked_sub(1)
+    }
+}
+
+impl Key for u128 {
+    fn succ(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+    fn pred(self) -> Option<Self> {
+        self.checked_sub(1)
+    }
+}
+
+/// Disjoint intervals `[starts[i], ends[i]]`, sorted, each owned by `slots[i]`.
+#[derive(Debug)]
+struct Table<K> {
+    starts: Vec<K>,
+    ends: Vec<K>,
+    slots: Vec<u32>,
+}
+
+impl<K: Key> Table<K> {
+    /// `ranges` are CIDR blocks: any two are either nested or disjoint, so a sweep
+    /// with a stack of open blocks gives each address its innermost block.
+    fn flatten(mut ranges: Vec<(K, K, u32)>) -> Table<K> {
+        // Outer blocks first when they start at the same address.
+        ranges.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let mut t = Table {
+            starts: Vec::with_capacity(ranges.len()),
+            ends: Vec::with_capacity(ranges.len()),
+            slots: Vec::with_capacity(ranges.len()),
+        };
+        let mut stack: Vec<(K, u32)> = Vec::new();
+        // Next address not yet emitted; `None` once the end of the space is passed.
+        let mut cursor: Option<K> = None;
+        let mut started = false;
+        for (start, end, slot) in ranges {
+            // Close the open blocks that end before this one starts.
+            while let Some(&(top_end, top_slot)) = stack.last() {
+                if top_end >= start {
+                    break;
+                }
+                t.emit(cursor, top_end, top_slot, started);
+                cursor = top_end.succ();
+                stack.pop();
+            }
+            if let Some(&(_, top_slot)) = stack.last() {
+                if let Some(before) = start.pred() {
+                    t.emit(cursor, before, top_slot, started);
+                }
+            }
+            cursor = Some(start);
+            started = true;
+            stack.push((end, slot));
+        }
+        while let Some((top_end, top_slot)) = stack.pop() {
+            t.emit(cursor, top_end, top_slot, started);
+            cursor = top_end.succ();
+        }
+        t
+    }
+
+    fn emit(&mut self, cursor: Option<K>, end: K, slot: u32, started: bool) {
+        let Some(from) = cursor else { return };
+        if !started || from > end {
+            return;
+        }
+        self.starts.push(from);
+        self.ends.push(end);
+        self.slots.push(slot);
+    }
+
+    fn find(&self, key: K) -> Option<u32> {
+        let i = self.starts.partition_point(|s| *s <= key).checked_sub(1)?;
+        if *self.ends.get(i)? >= key {
+            self.slots.get(i).copied()
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> IpPrefix {
+        s.parse().unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn index(items: &[(&str, &'static str)]) -> PrefixIndex<&'static str> {
+        let mut b = PrefixIndexBuilder::new();
+        for (pre, v) in items {
+            b.insert(p(pre), *v);
+        }
+        b.build()
+    }
+
+    fn get(ix: &PrefixIndex<&'static str>, a: &str) -> Option<(String, Vec<&'static str>)> {
+        ix.lookup(ip(a))
+            .map(|g| (g.prefix.to_string(), g.values.clone()))
+    }
+
+    #[test]
+    fn prefix_parsing_clears_host_bits_and_rejects_long_lengths() {
+        assert_eq!(p("10.1.2.3/8").to_string(), "10.0.0.0/8");
+        assert_eq!(p(" 2001:db8::1/32 ").to_string(), "2001:db8::/32");
+        assert_eq!(p("192.0.2.1").to_string(), "192.0.2.1/32");
+        assert!("10.0.0.0/33".parse::<IpPrefix>().is_err());
+        assert!("2001:db8::/129".parse::<IpPrefix>().is_err());
+        assert!("banana/8".parse::<IpPrefix>().is_err());
+        assert!("10.0.0.0/x".parse::<IpPrefix>().is_err());
+        assert_eq!(p("10.0.0.0/8").last(), ip("10.255.255.255"));
+        assert_eq!(p("0.0.0.0/0").last(), ip("255.255.255.255"));
+        assert_eq!(
+            p("::/0").last(),
+            ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+        );
+    }
+
+    #[test]
+    fn most_specific_prefix_wins_on_both_sides_of_a_hole() {
+        let ix = index(&[
+            ("10.0.0.0/8", "outer"),
+            ("10.1.0.0/16", "middle"),
+            ("10.1.2.0/24", "inner"),
+            ("10.200.0.0/16", "other"),
+        ]);
+        assert_eq!(get(&ix, "10.0.0.1").unwrap().1, ["outer"]);
+        assert_eq!(get(&ix, "10.1.0.0").unwrap().1, ["middle"]);
+        assert_eq!(get(&ix, "10.1.2.255").unwrap().1, ["inner"]);
+        assert_eq!(get(&ix, "10.1.3.0").unwrap().1, ["middle"]);
+        assert_eq!(get(&ix, "10.2.0.0").unwrap().1, ["outer"]);
+        assert_eq!(get(&ix, "10.200.255.255").unwrap().1, ["other"]);
+        assert_eq!(get(&ix, "10.201.0.0").unwrap().1, ["outer"]);
+        assert_eq!(get(&ix, "10.255.255.255").unwrap().1, ["outer"]);
+        assert!(get(&ix, "11.0.0.0").is_none());
+        assert!(get(&ix, "9.255.255.255").is_none());
+    }
+
+    #[test]
+    fn equal_prefixes_share_one_group_in_insertion_order() {
+        let ix = index(&[("192.0.2.0/24", "a"), ("192.0.2.0/24", "b")]);
+        assert_eq!(
+            get(&ix, "192.0.2.9").unwrap(),
+            ("192.0.2.0/24".into(), vec!["a", "b"])
+        );
+    }
+
+    #[test]
+    fn whole_address_space_and_its_last_address_are_covered() {
+        let ix = index(&[
+            ("0.0.0.0/0", "all4"),
+            ("::/0", "all6"),
+            ("255.255.255.255/32", "top"),
+        ]);
+        assert_eq!(get(&ix, "0.0.0.0").unwrap().1, ["all4"]);
+        assert_eq!(get(&ix, "255.255.255.254").unwrap().1, ["all4"]);
+        assert_eq!(get(&ix, "255.255.255.255").unwrap().1, ["top"]);
+        assert_eq!(
+            get(&ix, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+                .unwrap()
+                .1,
+            ["all6"]
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_addresses_look_up_as_ipv4() {
+        let ix = index(&[("198.51.100.0/24", "v4")]);
+        assert_eq!(get(&ix, "::ffff:198.51.100.7").unwrap().1, ["v4"]);
+    }
+
+    /// Random nested prefixes crowded into one /8 (and one IPv6 /32), checked against
+    /// a brute-force scan for the longest covering prefix.
+    #[test]
+    fn lookups_agree_with_a_brute_force_longest_match() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            // xorshift64 (Marsaglia 2003)
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut prefixes = Vec::new();
+        for _ in 0..3000 {
+            let r = next();
+            let len4 = 8 + (r % 25) as u8;
+            let a4 = 0x0a00_0000 | ((r >> 8) as u32 & 0x00ff_ffff);
+            prefixes.push(IpPrefix::new(IpAddr::V4(Ipv4Addr::from(a4)), len4).unwrap());
+            let len6 = 32 + (r % 97) as u8;
+            let a6 = (0x2001_0db8_u128 << 96) | (u128::from(next()) << 32);
+            prefixes.push(IpPrefix::new(IpAddr::V6(Ipv6Addr::from(a6)), len6).unwrap());
+        }
+        let mut b = PrefixIndexBuilder::new();
+        for (i, p) in prefixes.iter().enumerate() {
+            b.insert(*p, i);
+        }
+        let ix = b.build();
+        for _ in 0..4000 {
+            let r = next();
+            let ip = if r % 2 == 0 {
+                IpAddr::V4(Ipv4Addr::from(
+                    0x0a00_0000 | ((r >> 16) as u32 & 0x00ff_ffff),
+                ))
+            } else {
+                IpAddr::V6(Ipv6Addr::from(
+                    (0x2001_0db8_u128 << 96) | (u128::from(next()) << 32),
+                ))
+            };
+            let want = prefixes
+                .iter()
+                .filter(|p| p.contains(ip))
+                .map(|p| p.prefix_len())
+                .max();
+            let got = ix.lookup(ip).map(|g| {
+                assert!(g.prefix.contains(ip));
+                assert!(g.values.iter().all(|v| prefixes[*v] == g.prefix));
+                g.prefix.prefix_len()
+            });
+            assert_eq!(got, want, "{ip}");
+        }
+    }
+
+    #[test]
+    fn empty_index_answers_none() {
+        let ix: PrefixIndex<u8> = PrefixIndex::default();
+        assert!(ix.lookup(ip("1.1.1.1")).is_none());
+        assert!(ix.lookup(ip("::1")).is_none());
+    }
+}

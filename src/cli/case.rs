@@ -1,0 +1,191 @@
+//! `whohosts case`: create a case directory, add files, seal, import a time-stamp
+//! reply, write the notary sheet.
+
+use super::exit;
+use anyhow::Context;
+use std::path::PathBuf;
+use whohosts::evidence::case::{self, NewCase, Session};
+use whohosts::evidence::hash::Algorithms;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Create a new case directory (refused if DIR exists and is not empty).
+    New(NewArgs),
+    /// Copy files into the case, check each copy's hash against its source, record both.
+    Add(AddArgs),
+    /// Write a new manifest version, its RFC 3161 request and the notary sheet.
+    Seal(SealArgs),
+    /// Write a new notary sheet for the newest seal.
+    Sheet(CommonArgs),
+    /// Time-stamp replies obtained separately.
+    #[command(subcommand)]
+    Timestamp(TimestampCommand),
+}
+
+#[derive(clap::Args)]
+pub struct NewArgs {
+    pub dir: PathBuf,
+    #[arg(long)]
+    pub id: String,
+    #[arg(long)]
+    pub title: String,
+    #[arg(long)]
+    pub rights_holder: String,
+    #[arg(long)]
+    pub operator: String,
+    #[arg(long)]
+    pub notary: Option<String>,
+    /// Notarial certificate number.
+    #[arg(long)]
+    pub notary_cert: Option<String>,
+    /// Fixed UTC offset of the case's local time, e.g. +08:00.
+    #[arg(long, default_value = "+00:00", allow_hyphen_values = true)]
+    pub tz: String,
+}
+
+#[derive(clap::Args)]
+pub struct CommonArgs {
+    pub dir: PathBuf,
+    /// Who acts (default: the operator named in case.json).
+    #[arg(long)]
+    pub actor: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct AddArgs {
+    pub dir: PathBuf,
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Sub-directory: captures, reports or letters.
+    #[arg(long, default_value = "captures")]
+    pub to: String,
+    #[arg(long)]
+    pub actor: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct SealArgs {
+    pub dir: PathBuf,
+    /// Send the time-stamp request to this RFC 3161 TSA (HTTP POST) and store the reply.
+    #[arg(long, value_name = "URL")]
+    pub tsa: Option<String>,
+    /// Also record SHA-512 of every file in the manifest.
+    #[arg(long)]
+    pub sha512: bool,
+    /// Also record MD5 of every file (legacy only; never the sole digest).
+    #[arg(long)]
+    pub md5: bool,
+    #[arg(long)]
+    pub actor: Option<String>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum TimestampCommand {
+    /// Record a reply (.tsr) for the newest seal, or for --version N.
+    Import {
+        dir: PathBuf,
+        reply: PathBuf,
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(long)]
+        actor: Option<String>,
+    },
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    match args.command {
+        Command::New(a) => {
+            let dir = a.dir.clone();
+            case::create(
+                &a.dir,
+                NewCase {
+                    id: a.id,
+                    title: a.title,
+                    rights_holder: a.rights_holder,
+                    operator: a.operator,
+                    notary: a.notary,
+                    notary_certificate: a.notary_cert,
+                    time_zone: a.tz,
+                },
+            )
+            .with_context(|| format!("creating case {}", dir.display()))?;
+            println!("created case {}", dir.display());
+        }
+        Command::Add(a) => {
+            let mut s = open(&a.dir, a.actor)?;
+            for r in case::add(&mut s, &a.files, &a.to)
+                .with_context(|| format!("adding to case {}", a.dir.display()))?
+            {
+                println!(
+                    "{}  {} bytes  sha256 {}  sm3 {}  (copy matches source)",
+                    r.path,
+                    r.size,
+                    r.sha256,
+                    r.sm3.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        Command::Seal(a) => {
+            let mut s = open(&a.dir, a.actor)?;
+            let extra = Algorithms {
+                sha512: a.sha512,
+                md5: a.md5,
+                ..Algorithms::default()
+            };
+            let sealed = case::seal(&mut s, a.tsa.as_deref(), extra)
+                .with_context(|| format!("sealing case {}", a.dir.display()))?;
+            println!(
+                "sealed v{}: {} sha256 {}\ntime-stamp request: {}",
+                sealed.version, sealed.manifest, sealed.manifest_sha256, sealed.request
+            );
+            for p in &sealed.sheets {
+                println!("notary sheet: {p}");
+            }
+            match sealed.timestamp {
+                None => {}
+                Some(Ok((path, info))) => println!(
+                    "time-stamp reply: {path} genTime {} serial {}",
+                    info.gen_time, info.serial
+                ),
+                Some(Err(e)) => {
+                    eprintln!(
+                        "whohosts: error: sealed, but the time-stamp failed: {e:#}; the request \
+                         stays in the case, import a reply later with `case timestamp import`"
+                    );
+                    return Ok(exit::ERROR);
+                }
+            }
+        }
+        Command::Sheet(a) => {
+            let mut s = open(&a.dir, a.actor)?;
+            for p in case::sheet(&mut s).context("writing the notary sheet")? {
+                println!("notary sheet: {p}");
+            }
+        }
+        Command::Timestamp(TimestampCommand::Import {
+            dir,
+            reply,
+            version,
+            actor,
+        }) => {
+            let mut s = open(&dir, actor)?;
+            let (path, info) = case::import_timestamp(&mut s, &reply, version)
+                .with_context(|| format!("importing {}", reply.display()))?;
+            println!(
+                "time-stamp reply: {path} genTime {} serial {}",
+                info.gen_time, info.serial
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn open(dir: &std::path::Path, actor: Option<String>) -> anyhow::Result<Session> {
+    Session::open(dir, actor).with_context(|| format!("opening case {}", dir.display()))
+}

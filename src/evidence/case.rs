@@ -1,0 +1,620 @@
+//! Case directories: create one, copy evidence in, seal it, bring in a time-stamp
+//! reply, write the notary sheet. Every action appends a custody entry that records the
+//! files it wrote with their hashes; every working session (one command) first writes
+//! an environment record, which its entries reference by hash.
+//!
+//! Contract: nothing existing is overwritten; a name already present is refused. A
+//! case whose files or custody log do not verify is never sealed.
+
+use super::custody::{self, Entry, FileRecord, NewEntry};
+use super::environment::Environment;
+use super::hash::{hash_file, sha256_hex, Algorithms, Digests, MultiHasher};
+use super::manifest::{self, CustodyHead, Manifest};
+use super::{sheet, tsp, verify, write_new, Now};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use time::UtcOffset;
+
+pub const CASE_FILE: &str = "case.json";
+pub const FORMAT: &str = "whohosts-case/1";
+
+/// `case.json`: who and what the case is about. Written once, never changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseInfo {
+    pub format: String,
+    pub id: String,
+    pub title: String,
+    pub rights_holder: String,
+    pub operator: String,
+    #[serde(default)]
+    pub notary: Option<String>,
+    #[serde(default)]
+    pub notary_certificate: Option<String>,
+    /// Fixed UTC offset such as `+08:00` (see [`super::parse_offset`]).
+    pub time_zone: String,
+    pub created_utc: String,
+}
+
+/// What `case new` is given.
+#[derive(Clone, Debug, Default)]
+pub struct NewCase {
+    pub id: String,
+    pub title: String,
+    pub rights_holder: String,
+    pub operator: String,
+    pub notary: Option<String>,
+    pub notary_certificate: Option<String>,
+    pub time_zone: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} exists and is not empty; a new case needs an empty or new directory")]
+    NotEmpty { path: String },
+    #[error("{path}: not a case directory ({reason})")]
+    NotACase { path: String, reason: String },
+    #[error("time zone {found:?} is not a fixed UTC offset like +08:00")]
+    TimeZone { found: String },
+    #[error("{path} exists; evidence files are never overwritten")]
+    Exists { path: String },
+    #[error("{source_path}: the copy's {algorithm} {found} differs from the source's {expected}")]
+    CopyMismatch {
+        source_path: String,
+        algorithm: &'static str,
+        expected: String,
+        found: String,
+    },
+    #[error("the case does not verify, refusing to continue:\n  {}", .differences.join("\n  "))]
+    DoesNotVerify { differences: Vec<String> },
+    #[error("no seal yet: run `whohosts case seal` first")]
+    NotSealed,
+    #[error("no seal version {version} in the custody log")]
+    NoSuchSeal { version: u32 },
+    #[error(transparent)]
+    Custody(#[from] custody::AppendError),
+    #[error(transparent)]
+    Manifest(#[from] manifest::ManifestError),
+    #[error("time-stamp: {0}")]
+    Tsp(#[from] tsp::TspError),
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> CaseError + '_ {
+    move |source| CaseError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Reads `case.json`.
+pub fn load_info(dir: &Path) -> Result<CaseInfo, CaseError> {
+    let path = dir.join(CASE_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| CaseError::NotACase {
+        path: dir.display().to_string(),
+        reason: format!("reading {CASE_FILE}: {e}"),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| CaseError::NotACase {
+        path: dir.display().to_string(),
+        reason: format!("{CASE_FILE}: {e}"),
+    })
+}
+
+/// One command's work on a case: its clock, its actor and its environment record.
+pub struct Session {
+    pub dir: PathBuf,
+    pub info: CaseInfo,
+    offset: UtcOffset,
+    actor: String,
+    environment: Option<FileRecord>,
+}
+
+impl Session {
+    /// Opens an existing case. `actor` defaults to the operator in `case.json`.
+    pub fn open(dir: &Path, actor: Option<String>) -> Result<Session, CaseError> {
+        let info = load_info(dir)?;
+        let offset = super::parse_offset(&info.time_zone).ok_or_else(|| CaseError::TimeZone {
+            found: info.time_zone.clone(),
+        })?;
+        Ok(Session {
+            dir: dir.to_path_buf(),
+            actor: actor.unwrap_or_else(|| info.operator.clone()),
+            info,
+            offset,
+            environment: None,
+        })
+    }
+
+    pub fn now(&self) -> Now {
+        Now::system(self.offset)
+    }
+
+    /// Appends an entry; the first entry of a session first writes the session's
+    /// environment record and both reference it.
+    pub fn append(
+        &mut self,
+        action: &str,
+        details: serde_json::Value,
+        mut files: Vec<FileRecord>,
+    ) -> Result<(Entry, String), CaseError> {
+        let now = self.now();
+        if self.environment.is_none() {
+            let log = custody::read(&self.dir).map_err(io_err(&self.dir))?;
+            let rel = format!("environment/{:04}-{}.json", log.next_seq(), now.compact);
+            let env = Environment::collect(&now.utc);
+            let mut bytes = serde_json::to_vec_pretty(&env).unwrap_or_default();
+            bytes.push(b'\n');
+            let path = self.dir.join(&rel);
+            write_new(&path, &bytes).map_err(io_err(&path))?;
+            let rec = record_bytes(&rel, &bytes);
+            files.push(rec.clone());
+            self.environment = Some(rec);
+        }
+        let entry = NewEntry {
+            actor: self.actor.clone(),
+            action: action.to_string(),
+            details,
+            files,
+            environment: self.environment.clone(),
+        };
+        Ok(custody::append(&self.dir, entry, &now)?)
+    }
+
+    /// Writes a new file in the case and returns its record (SHA-256 and SM3).
+    pub fn write_file(&self, rel: &str, bytes: &[u8]) -> Result<FileRecord, CaseError> {
+        let path = self.dir.join(rel);
+        if path.symlink_metadata().is_ok() {
+            return Err(CaseError::Exists {
+                path: rel.to_string(),
+            });
+        }
+        write_new(&path, bytes).map_err(io_err(&path))?;
+        Ok(record_bytes(rel, bytes))
+    }
+}
+
+fn record_bytes(rel: &str, bytes: &[u8]) -> FileRecord {
+    let mut h = MultiHasher::new(Algorithms::EVIDENCE);
+    h.update(bytes);
+    let d = h.finish();
+    FileRecord {
+        path: rel.to_string(),
+        size: d.size,
+        sha256: d.sha256.unwrap_or_default(),
+        sm3: d.sm3,
+    }
+}
+
+/// `case new`: creates the directory layout, `case.json` and the first custody entry.
+pub fn create(dir: &Path, new: NewCase) -> Result<(), CaseError> {
+    if let Ok(mut entries) = std::fs::read_dir(dir) {
+        if entries.next().is_some() {
+            return Err(CaseError::NotEmpty {
+                path: dir.display().to_string(),
+            });
+        }
+    } else if dir.exists() {
+        return Err(CaseError::NotEmpty {
+            path: dir.display().to_string(),
+        });
+    }
+    let offset = super::parse_offset(&new.time_zone).ok_or_else(|| CaseError::TimeZone {
+        found: new.time_zone.clone(),
+    })?;
+    for sub in ["captures", "reports", "letters"] {
+        let p = dir.join(sub);
+        std::fs::create_dir_all(&p).map_err(io_err(&p))?;
+    }
+    let now = Now::system(offset);
+    let info = CaseInfo {
+        format: FORMAT.to_string(),
+        id: new.id,
+        title: new.title,
+        rights_holder: new.rights_holder,
+        operator: new.operator,
+        notary: new.notary,
+        notary_certificate: new.notary_certificate,
+        time_zone: new.time_zone,
+        created_utc: now.utc.clone(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&info).unwrap_or_default();
+    bytes.push(b'\n');
+    let path = dir.join(CASE_FILE);
+    write_new(&path, &bytes).map_err(io_err(&path))?;
+    let mut s = Session::open(dir, None)?;
+    let rec = record_bytes(CASE_FILE, &bytes);
+    s.append(
+        "case.new",
+        serde_json::json!({
+            "case_id": info.id,
+            "title": info.title,
+            "rights_holder": info.rights_holder,
+            "notary": info.notary,
+            "notary_certificate": info.notary_certificate,
+            "time_zone": info.time_zone,
+        }),
+        vec![rec],
+    )?;
+    Ok(())
+}
+
+/// `case add`: copies each source into `subdir` (hashing while copying), re-reads the
+/// copy and compares both digests, and records both in one custody entry per file.
+pub fn add(
+    s: &mut Session,
+    sources: &[PathBuf],
+    subdir: &str,
+) -> Result<Vec<FileRecord>, CaseError> {
+    if !matches!(subdir, "captures" | "reports" | "letters") {
+        return Err(CaseError::Invalid {
+            path: subdir.to_string(),
+            reason: "files go into captures, reports or letters".into(),
+        });
+    }
+    // Adding vouches only for the new files; the custody chain must hold first, so
+    // that no copy is made that could not be recorded.
+    check_chain(s)?;
+    let mut out = Vec::new();
+    for src in sources {
+        let name = src
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| CaseError::Invalid {
+                path: src.display().to_string(),
+                reason: "no UTF-8 file name".into(),
+            })?;
+        let rel = format!("{subdir}/{name}");
+        let dst = s.dir.join(&rel);
+        if dst.symlink_metadata().is_ok() {
+            return Err(CaseError::Exists { path: rel });
+        }
+        let source = copy_hashing(src, &dst)?;
+        let copy = hash_file(&dst, Algorithms::EVIDENCE).map_err(|e| CaseError::Io {
+            path: rel.clone(),
+            source: e.source,
+        })?;
+        if let Some((algorithm, expected, found)) = source.differences(&copy).first().copied() {
+            let err = CaseError::CopyMismatch {
+                source_path: src.display().to_string(),
+                algorithm,
+                expected: expected.to_string(),
+                found: found.to_string(),
+            };
+            // The copy is not evidence (no custody entry names it): take it away.
+            let _ = std::fs::remove_file(&dst);
+            return Err(err);
+        }
+        let rec = FileRecord {
+            path: rel.clone(),
+            size: copy.size,
+            sha256: copy.sha256.clone().unwrap_or_default(),
+            sm3: copy.sm3.clone(),
+        };
+        let source_abs = std::fs::canonicalize(src).unwrap_or_else(|_| src.clone());
+        let appended = s.append(
+            "file.add",
+            serde_json::json!({
+                "source": source_abs.display().to_string(),
+                "source_size": source.size,
+                "source_sha256": source.sha256,
+                "source_sm3": source.sm3,
+                "copy": rel,
+                "copy_sha256": copy.sha256,
+                "copy_sm3": copy.sm3,
+                "copy_matches_source": true,
+            }),
+            vec![rec.clone()],
+        );
+        if let Err(e) = appended {
+            // Unrecorded, the copy is not evidence: take it away again.
+            let _ = std::fs::remove_file(&dst);
+            return Err(e);
+        }
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+/// Copies `src` to a new file `dst` (temp + sync + link, never replacing), returning
+/// the digests of the bytes read from `src`.
+fn copy_hashing(src: &Path, dst: &Path) -> Result<super::hash::Digests, CaseError> {
+    let dir = dst.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let tmp = super::temp_name(dst);
+    let result = (|| -> Result<super::hash::Digests, CaseError> {
+        let mut input = std::fs::File::open(src).map_err(io_err(src))?;
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        let mut h = MultiHasher::new(Algorithms::EVIDENCE);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_err(src)(e)),
+            };
+            let chunk = buf.get(..n).unwrap_or_default();
+            h.update(chunk);
+            out.write_all(chunk).map_err(io_err(&tmp))?;
+        }
+        out.sync_all().map_err(io_err(&tmp))?;
+        std::fs::hard_link(&tmp, dst).map_err(io_err(dst))?;
+        Ok(h.finish())
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    super::sync_dir(dir);
+    result
+}
+
+/// A seal as its custody entry records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seal {
+    pub version: u32,
+    /// 1-based custody line of the seal entry.
+    pub line: usize,
+    pub time_unix: Option<i64>,
+    pub manifest: String,
+    pub manifest_sha256: String,
+    pub request: Option<String>,
+}
+
+/// The seals recorded in a log, in order.
+pub fn seals(log: &custody::Log) -> Vec<Seal> {
+    log.entries
+        .iter()
+        .filter(|(e, _)| e.action == "seal")
+        .map(|(e, _)| Seal {
+            version: e.details["version"]
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0),
+            line: usize::try_from(e.seq).unwrap_or(0),
+            time_unix: super::parse_rfc3339(&e.time_utc),
+            manifest: e.details["manifest"].as_str().unwrap_or("").to_string(),
+            manifest_sha256: e.details["manifest_sha256"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            request: e.details["request"].as_str().map(str::to_string),
+        })
+        .collect()
+}
+
+/// Refuses to write into a case whose custody log does not verify.
+fn check_chain(s: &Session) -> Result<(), CaseError> {
+    let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
+    match log.problems.into_iter().next() {
+        Some(p) => Err(custody::AppendError::Broken(p).into()),
+        None => Ok(()),
+    }
+}
+
+/// Refuses to seal a case whose files or custody log do not verify: a seal vouches
+/// for every file, so sealing a changed case would launder the change. Returns the
+/// digests computed, for the manifest.
+fn check_case(s: &Session) -> Result<BTreeMap<String, Digests>, CaseError> {
+    let report = verify::verify_case(&s.dir, &verify::Options::default());
+    if report.differences.is_empty() {
+        Ok(report.digests)
+    } else {
+        Err(CaseError::DoesNotVerify {
+            differences: report.differences,
+        })
+    }
+}
+
+/// What a seal produced.
+#[derive(Debug)]
+pub struct Sealed {
+    pub version: u32,
+    pub manifest: String,
+    pub manifest_sha256: String,
+    pub request: String,
+    /// The reply path and what it says, when a TSA was asked and answered.
+    pub timestamp: Option<Result<(String, tsp::TokenInfo), CaseError>>,
+    pub sheets: Vec<String>,
+}
+
+/// `case seal`: verifies the case, writes manifest version N and its time-stamp
+/// request, records the seal, optionally asks a TSA, and writes the notary sheet.
+///
+/// `algos` beyond SHA-256 and SM3 (SHA-512, MD5) are added to every manifest entry.
+pub fn seal(
+    s: &mut Session,
+    tsa_url: Option<&str>,
+    algos: Algorithms,
+) -> Result<Sealed, CaseError> {
+    let algos = algos.with(Algorithms::EVIDENCE);
+    let mut known = check_case(s)?;
+    if algos != Algorithms::EVIDENCE {
+        // The verification pass computed SHA-256 and SM3 only: hash everything anew.
+        known.clear();
+    }
+    let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
+    let version = seals(&log).iter().map(|x| x.version).max().unwrap_or(0) + 1;
+    let head = CustodyHead {
+        seq: log.entries.len() as u64,
+        sha256: log.head(),
+    };
+    let files = manifest::case_files(&s.dir)?;
+    let now = s.now();
+    let mut m = Manifest::new(&s.info.id, version, &now.utc, head);
+    manifest::fill(&mut m, &s.dir, &files, &known, algos)?;
+    let bytes = m.to_bytes();
+    let manifest_rel = manifest::path_of(version);
+    let manifest_rec = s.write_file(&manifest_rel, &bytes)?;
+    let digest = sha2_digest(&bytes);
+    let nonce = tsp::random_nonce();
+    let tsq = tsp::request(&digest, nonce)?;
+    let request_rel = format!("timestamps/manifest-v{version}.tsq");
+    let request_rec = s.write_file(&request_rel, &tsq)?;
+    let req_info = tsp::parse_request(&tsq)?;
+    s.append(
+        "seal",
+        serde_json::json!({
+            "version": version,
+            "manifest": manifest_rel,
+            "manifest_sha256": manifest_rec.sha256,
+            "manifest_sm3": manifest_rec.sm3,
+            "files": m.files.len(),
+            "bytes": m.files.iter().map(|f| f.digests.size).sum::<u64>(),
+            "request": request_rel,
+            "nonce": req_info.nonce,
+            "tsa": tsa_url,
+        }),
+        vec![manifest_rec.clone(), request_rec],
+    )?;
+    let timestamp = tsa_url.map(|url| ask_tsa(s, version, url, &tsq, &manifest_rec.sha256));
+    let token = match &timestamp {
+        Some(Ok((_, info))) => Some(info.clone()),
+        _ => None,
+    };
+    let sheets = write_sheet(s, version, &m, &manifest_rec, token.as_ref())?;
+    Ok(Sealed {
+        version,
+        manifest: manifest_rel,
+        manifest_sha256: manifest_rec.sha256,
+        request: request_rel,
+        timestamp,
+        sheets,
+    })
+}
+
+/// Sends the request, checks the reply's status and imprint, stores and records it.
+fn ask_tsa(
+    s: &mut Session,
+    version: u32,
+    url: &str,
+    tsq: &[u8],
+    manifest_sha256: &str,
+) -> Result<(String, tsp::TokenInfo), CaseError> {
+    let reply = tsp::send(url, tsq)?;
+    let info = tsp::inspect(&reply, manifest_sha256)?;
+    let path = store_reply(s, version, &reply, &info, "timestamp.reply", url)?;
+    Ok((path, info))
+}
+
+fn sha2_digest(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+fn store_reply(
+    s: &mut Session,
+    version: u32,
+    reply: &[u8],
+    info: &tsp::TokenInfo,
+    action: &str,
+    source: &str,
+) -> Result<String, CaseError> {
+    let rel = format!("timestamps/manifest-v{version}.tsr");
+    let rec = s.write_file(&rel, reply)?;
+    s.append(
+        action,
+        serde_json::json!({
+            "version": version,
+            "reply": rel,
+            "source": source,
+            "gen_time": info.gen_time,
+            "serial": info.serial,
+            "policy": info.policy,
+            "nonce": info.nonce,
+            "imprint_sha256": info.imprint_sha256,
+        }),
+        vec![rec],
+    )?;
+    Ok(rel)
+}
+
+/// `case timestamp import`: records a reply obtained separately for seal `version`
+/// (default: the newest). The reply must be granted and stamp that manifest's hash.
+pub fn import_timestamp(
+    s: &mut Session,
+    reply_path: &Path,
+    version: Option<u32>,
+) -> Result<(String, tsp::TokenInfo), CaseError> {
+    check_chain(s)?;
+    let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
+    let all = seals(&log);
+    let seal = match version {
+        Some(v) => all
+            .iter()
+            .find(|x| x.version == v)
+            .ok_or(CaseError::NoSuchSeal { version: v })?,
+        None => all.last().ok_or(CaseError::NotSealed)?,
+    };
+    let reply = std::fs::read(reply_path).map_err(io_err(reply_path))?;
+    let info = tsp::inspect(&reply, &seal.manifest_sha256)?;
+    let source = format!(
+        "{} (sha256 {})",
+        std::fs::canonicalize(reply_path)
+            .unwrap_or_else(|_| reply_path.to_path_buf())
+            .display(),
+        sha256_hex(&reply)
+    );
+    let path = store_reply(s, seal.version, &reply, &info, "timestamp.import", &source)?;
+    Ok((path, info))
+}
+
+/// `case sheet`: writes a fresh notary sheet for the newest seal (a new revision
+/// name if one exists already), with the time-stamp as now recorded.
+pub fn sheet(s: &mut Session) -> Result<Vec<String>, CaseError> {
+    check_chain(s)?;
+    let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
+    let seal = seals(&log).pop().ok_or(CaseError::NotSealed)?;
+    let path = s.dir.join(&seal.manifest);
+    let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+    let m = Manifest::parse(&seal.manifest, &bytes)?;
+    let rec = record_bytes(&seal.manifest, &bytes);
+    let reply = s
+        .dir
+        .join(format!("timestamps/manifest-v{}.tsr", seal.version));
+    let token = std::fs::read(reply)
+        .ok()
+        .and_then(|r| tsp::inspect(&r, &seal.manifest_sha256).ok());
+    write_sheet(s, seal.version, &m, &rec, token.as_ref())
+}
+
+fn write_sheet(
+    s: &mut Session,
+    version: u32,
+    m: &Manifest,
+    manifest_rec: &FileRecord,
+    token: Option<&tsp::TokenInfo>,
+) -> Result<Vec<String>, CaseError> {
+    let mut stem = format!("sheets/sheet-v{version}");
+    let mut revision = 1;
+    while s.dir.join(format!("{stem}.md")).exists() || s.dir.join(format!("{stem}.html")).exists() {
+        revision += 1;
+        stem = format!("sheets/sheet-v{version}-r{revision}");
+    }
+    let input = sheet::Sheet {
+        info: &s.info,
+        manifest: m,
+        manifest_path: &manifest_rec.path,
+        manifest_sha256: &manifest_rec.sha256,
+        manifest_sm3: manifest_rec.sm3.as_deref().unwrap_or(""),
+        timestamp: token,
+    };
+    let md = s.write_file(&format!("{stem}.md"), sheet::markdown(&input).as_bytes())?;
+    let html = s.write_file(&format!("{stem}.html"), sheet::html(&input).as_bytes())?;
+    let paths = vec![md.path.clone(), html.path.clone()];
+    s.append(
+        "sheet",
+        serde_json::json!({ "version": version, "manifest_sha256": manifest_rec.sha256 }),
+        vec![md, html],
+    )?;
+    Ok(paths)
+}

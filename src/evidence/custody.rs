@@ -1,0 +1,314 @@
+//! The chain-of-custody log `custody.jsonl`: one JSON object per line, append-only.
+//!
+//! Each entry carries `prev`, the lowercase hex SHA-256 of the previous line's exact
+//! bytes without its terminating `\n` (64 zeros for the first entry), and `seq`, its
+//! 1-based line number. Changing, deleting, inserting or reordering any line therefore
+//! breaks the chain at a named line. Entries are never rewritten: a correction is a new
+//! entry. Appends use `O_APPEND` and `fsync`, and a log whose chain does not verify is
+//! never appended to. One writer at a time is expected (no file lock, to keep the
+//! minimum Rust version): two concurrent appends would write two lines with the same
+//! `seq` and `prev`, which verification reports at the second.
+//!
+//! The chain alone cannot show that lines were cut from the end; but every entry
+//! records at least one file it wrote, so a cut leaves files that nothing vouches for,
+//! and verification reports them.
+//!
+//! Contract: reading a damaged log never panics; every problem is returned as a
+//! [`ChainProblem`] naming the line.
+
+use super::environment::{ClockSource, Machine, Tool};
+use super::hash::sha256_hex;
+use serde::{Deserialize, Serialize};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+
+/// File name of the log inside a case directory.
+pub const FILE: &str = "custody.jsonl";
+
+/// `prev` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A file an entry vouches for, by path relative to the case directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm3: Option<String>,
+}
+
+/// One custody event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub prev: String,
+    /// RFC 3339, UTC.
+    pub time_utc: String,
+    /// The same instant in the case's time zone.
+    pub time_local: String,
+    pub clock_source: ClockSource,
+    /// Who did it: the operator named on the command line or in `case.json`.
+    pub actor: String,
+    /// What happened, e.g. `case.new`, `capture.add`, `seal`, `timestamp.reply`.
+    pub action: String,
+    /// Action-specific facts (source paths, manifest version and hash, genTime, ...).
+    pub details: serde_json::Value,
+    /// Files written or vouched for by this action, with their hashes.
+    #[serde(default)]
+    pub files: Vec<FileRecord>,
+    /// The environment record of the session that wrote this entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<FileRecord>,
+    pub tool: Tool,
+    pub machine: Machine,
+}
+
+/// What is wrong with a log, naming the line (1-based).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChainProblem {
+    #[error("custody.jsonl line {line}: not a valid entry: {reason}")]
+    Unparsable { line: usize, reason: String },
+    #[error("custody.jsonl line {line}: seq expected {expected} found {found}")]
+    Seq {
+        line: usize,
+        expected: u64,
+        found: u64,
+    },
+    #[error("custody.jsonl line {line}: prev hash expected {expected} found {found}")]
+    Prev {
+        line: usize,
+        expected: String,
+        found: String,
+    },
+    #[error("custody.jsonl: last line is not terminated by a newline (truncated write?)")]
+    Unterminated,
+    #[error("custody.jsonl line {line}: empty line")]
+    Empty { line: usize },
+}
+
+/// A log read from disk: the entries that parsed, with the hash of each line, and every
+/// problem found.
+#[derive(Debug, Default)]
+pub struct Log {
+    pub entries: Vec<(Entry, String)>,
+    pub problems: Vec<ChainProblem>,
+}
+
+impl Log {
+    /// Hash of the last line, to chain the next entry to.
+    pub fn head(&self) -> String {
+        self.entries
+            .last()
+            .map_or_else(|| GENESIS.to_string(), |(_, h)| h.clone())
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.entries.len() as u64 + 1
+    }
+}
+
+/// Parses and checks the chain of a log's bytes.
+pub fn parse(bytes: &[u8]) -> Log {
+    let mut log = Log::default();
+    if bytes.is_empty() {
+        return log;
+    }
+    let body = match bytes.strip_suffix(b"\n") {
+        Some(b) => b,
+        None => {
+            log.problems.push(ChainProblem::Unterminated);
+            bytes
+        }
+    };
+    let mut expected_prev = GENESIS.to_string();
+    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        let n = i + 1;
+        let hash = sha256_hex(line);
+        if line.is_empty() {
+            log.problems.push(ChainProblem::Empty { line: n });
+            expected_prev = hash;
+            continue;
+        }
+        match serde_json::from_slice::<Entry>(line) {
+            Ok(e) => {
+                if e.seq != n as u64 {
+                    log.problems.push(ChainProblem::Seq {
+                        line: n,
+                        expected: n as u64,
+                        found: e.seq,
+                    });
+                }
+                if e.prev != expected_prev {
+                    log.problems.push(ChainProblem::Prev {
+                        line: n,
+                        expected: expected_prev.clone(),
+                        found: e.prev.clone(),
+                    });
+                }
+                log.entries.push((e, hash.clone()));
+            }
+            Err(err) => log.problems.push(ChainProblem::Unparsable {
+                line: n,
+                reason: err.to_string(),
+            }),
+        }
+        expected_prev = hash;
+    }
+    log
+}
+
+/// Reads a case's log; a missing log is an empty one.
+pub fn read(case_dir: &Path) -> std::io::Result<Log> {
+    match std::fs::read(case_dir.join(FILE)) {
+        Ok(b) => Ok(parse(&b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Log::default()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Errors while appending.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("custody log does not verify, refusing to append: {0}")]
+    Broken(ChainProblem),
+    #[error("writing {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The parts of an entry the caller decides; the chain, time and tool fields are
+/// filled in by [`append`].
+pub struct NewEntry {
+    pub actor: String,
+    pub action: String,
+    pub details: serde_json::Value,
+    pub files: Vec<FileRecord>,
+    pub environment: Option<FileRecord>,
+}
+
+/// Appends one entry at the given time and returns it with its line hash.
+pub fn append(
+    case_dir: &Path,
+    new: NewEntry,
+    now: &super::Now,
+) -> Result<(Entry, String), AppendError> {
+    let path = case_dir.join(FILE);
+    let io = |source| AppendError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let log = read(case_dir).map_err(io)?;
+    if let Some(p) = log.problems.first() {
+        return Err(AppendError::Broken(p.clone()));
+    }
+    let entry = Entry {
+        seq: log.next_seq(),
+        prev: log.head(),
+        time_utc: now.utc.clone(),
+        time_local: now.local.clone(),
+        clock_source: ClockSource::current(),
+        actor: new.actor,
+        action: new.action,
+        details: new.details,
+        files: new.files,
+        environment: new.environment,
+        tool: Tool::current(),
+        machine: Machine::current(),
+    };
+    let line = serde_json::to_string(&entry).map_err(|e| io(std::io::Error::other(e)))?;
+    let hash = sha256_hex(line.as_bytes());
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(io)?;
+    // One write of the whole line so that a reader never sees half an entry from us.
+    let mut bytes = line.into_bytes();
+    bytes.push(b'\n');
+    f.write_all(&bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    Ok((entry, hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(seq: u64, prev: &str) -> String {
+        format!(
+            r#"{{"seq":{seq},"prev":"{prev}","time_utc":"2026-01-01T00:00:00Z","time_local":"2026-01-01T08:00:00+08:00","clock_source":{{"clock":"c","ntp_synchronized":"yes"}},"actor":"a","action":"x","details":null,"tool":{{"name":"whohosts","version":"0","binary_sha256":"00"}},"machine":{{"hostname":"h","os":"o","kernel":"k"}}}}"#
+        )
+    }
+
+    #[test]
+    fn well_chained_lines_parse_without_problems() {
+        let l1 = line(1, GENESIS);
+        let l2 = line(2, &sha256_hex(l1.as_bytes()));
+        let log = parse(format!("{l1}\n{l2}\n").as_bytes());
+        assert!(log.problems.is_empty(), "{:?}", log.problems);
+        assert_eq!(log.entries.len(), 2);
+        assert_eq!(log.head(), sha256_hex(l2.as_bytes()));
+    }
+
+    #[test]
+    fn swapped_lines_are_named_by_line_number() {
+        let l1 = line(1, GENESIS);
+        let l2 = line(2, &sha256_hex(l1.as_bytes()));
+        let log = parse(format!("{l2}\n{l1}\n").as_bytes());
+        let text: Vec<String> = log.problems.iter().map(|p| p.to_string()).collect();
+        assert!(text
+            .iter()
+            .any(|t| t.starts_with("custody.jsonl line 1: seq expected 1 found 2")));
+        assert!(text
+            .iter()
+            .any(|t| t.starts_with("custody.jsonl line 2: prev hash expected")));
+    }
+
+    #[test]
+    fn appends_chain_and_a_broken_log_is_never_appended_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = crate::evidence::Now::at(time::OffsetDateTime::UNIX_EPOCH, time::UtcOffset::UTC);
+        let new = || NewEntry {
+            actor: "a".into(),
+            action: "x".into(),
+            details: serde_json::Value::Null,
+            files: Vec::new(),
+            environment: None,
+        };
+        let (first, h1) = append(dir.path(), new(), &now).unwrap();
+        let (second, _) = append(dir.path(), new(), &now).unwrap();
+        assert_eq!((first.seq, first.prev.as_str()), (1, GENESIS));
+        assert_eq!((second.seq, second.prev), (2, h1));
+        let log = read(dir.path()).unwrap();
+        assert!(log.problems.is_empty());
+        // Drop the final newline, as a torn write would.
+        let path = dir.path().join(FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.pop();
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(
+            append(dir.path(), new(), &now),
+            Err(AppendError::Broken(ChainProblem::Unterminated))
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+
+    #[test]
+    fn garbage_and_truncation_are_problems_not_panics() {
+        let log = parse(b"{not json\n\xff\xfe");
+        assert!(matches!(log.problems[0], ChainProblem::Unterminated));
+        assert!(matches!(
+            log.problems[1],
+            ChainProblem::Unparsable { line: 1, .. }
+        ));
+        assert!(matches!(
+            log.problems[2],
+            ChainProblem::Unparsable { line: 2, .. }
+        ));
+    }
+}

@@ -1,0 +1,600 @@
+//! Attribution behaviour end to end: bundled data alone, user databases, imported
+//! feeds, hostnames from the capture, and the `lookup` / `data` commands.
+
+use assert_cmd::Command;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use whohosts::attribute::datadir::{update_from, UpdateAction};
+use whohosts::attribute::{AttributeOptions, Attributor, Basis, HostnameEvidence, HostnameKind};
+use whohosts::model::Confidence;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn load(data_dir: &Path, mmdb: &[PathBuf]) -> Attributor {
+    Attributor::load(&AttributeOptions {
+        data_dir: Some(data_dir.to_path_buf()),
+        mmdb: mmdb.to_vec(),
+        ..AttributeOptions::default()
+    })
+    .unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Addresses announced by each provider's ASNs in the bundled ASN data
+/// (`@ip-location-db/asn` 2.3.2026061719), one or more per ASN the issue names.
+const PROVIDER_ADDRESSES: &[(&str, u32, &str)] = &[
+    ("47.96.0.1", 37963, "alibaba"),
+    ("2400:3200::1", 37963, "alibaba"),
+    ("47.74.0.1", 45102, "alibaba"),
+    ("8.208.136.1", 134963, "alibaba"),
+    ("1.12.0.1", 45090, "tencent"),
+    ("43.128.0.1", 132203, "tencent"),
+    ("1.92.0.1", 55990, "huawei"),
+    ("2405:f080::1", 136907, "huawei"),
+    ("3.5.140.1", 16509, "aws"),
+    ("2600:1f18::1", 14618, "aws"),
+    ("34.1.208.1", 15169, "gcp"),
+    ("35.190.0.1", 396982, "gcp"),
+    ("13.64.0.1", 8075, "azure"),
+    ("104.16.0.1", 13335, "cloudflare"),
+    ("2606:4700::1", 13335, "cloudflare"),
+    ("51.38.0.1", 16276, "ovh"),
+    ("2001:41d0::1", 16276, "ovh"),
+    ("5.9.0.1", 24940, "hetzner"),
+    ("2a01:4f8::1", 24940, "hetzner"),
+    ("164.90.128.1", 14061, "digitalocean"),
+    ("2400:6180::1", 14061, "digitalocean"),
+];
+
+#[test]
+fn bundled_data_alone_names_the_provider_of_each_major_cloud() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    assert!(a.feeds().is_empty());
+    for (addr, asn, provider) in PROVIDER_ADDRESSES {
+        let att = a.attribute(ip(addr), &[]);
+        assert_eq!(att.asn.number, Some(*asn), "{addr}");
+        assert_eq!(att.provider.id.as_deref(), Some(*provider), "{addr}");
+        assert_eq!(att.provider.basis, Some(Basis::Asn), "{addr}");
+        assert_eq!(att.provider.confidence, Some(Confidence::Medium), "{addr}");
+        let src = att.provider.source.as_ref().unwrap();
+        assert!(src.source.starts_with("asn-ipv"), "{addr}: {src:?}");
+        assert_eq!(src.sha256.as_deref().map(str::len), Some(64));
+        assert!(att
+            .provider
+            .evidence
+            .as_deref()
+            .unwrap()
+            .contains(&format!("AS{asn}")));
+        assert!(att.country.code.is_some(), "{addr}");
+        assert!(
+            att.region.id.is_none() && att.region.reason.is_some(),
+            "{addr}"
+        );
+    }
+}
+
+#[test]
+fn lookup_json_names_the_provider_from_bundled_data_with_sources() {
+    let empty = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = vec!["lookup".into(), "--json".into()];
+    args.extend(PROVIDER_ADDRESSES.iter().map(|(a, _, _)| a.to_string()));
+    let out = Command::cargo_bin("whohosts")
+        .unwrap()
+        .args(&args)
+        .arg("--data-dir")
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), PROVIDER_ADDRESSES.len());
+    for (row, (addr, asn, provider)) in rows.iter().zip(PROVIDER_ADDRESSES) {
+        assert_eq!(row["ip"], *addr);
+        assert_eq!(row["asn"]["number"], *asn);
+        assert!(row["asn"]["organization"].is_string());
+        assert!(row["asn"]["source"]["sha256"].is_string());
+        assert!(row["country"]["code"].is_string());
+        assert!(row["country"]["source"]["source"].is_string());
+        assert_eq!(row["provider"]["id"], *provider);
+        assert!(row["provider"]["name"].is_string());
+        assert!(row["provider"]["service_model"].is_string());
+        assert_eq!(row["provider"]["confidence"], "medium");
+        assert!(row["region"]["id"].is_null());
+        assert!(row["region"]["reason"].is_string());
+        for key in ["id", "city", "source", "confidence"] {
+            assert!(row["region"].get(key).is_some(), "region.{key} present");
+        }
+    }
+}
+
+#[test]
+fn lookup_table_prints_sources_and_attribution() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("whohosts")
+        .unwrap()
+        .args(["lookup", "47.96.0.1", "--data-dir"])
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("AS37963"), "{text}");
+    assert!(text.contains("alibaba (medium"), "{text}");
+    assert!(text.contains("asn-ipv4.mmdb"), "{text}");
+    assert!(text.contains("RouteViews"), "{text}");
+}
+
+#[test]
+fn version_output_carries_the_bundled_data_attribution() {
+    let out = Command::cargo_bin("whohosts")
+        .unwrap()
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("RouteViews") && text.contains("DB-IP") && text.contains("NRO"),
+        "{text}"
+    );
+}
+
+#[test]
+fn special_purpose_addresses_are_unknown_with_the_reason() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    for addr in [
+        "10.1.2.3",
+        "192.168.0.1",
+        "127.0.0.1",
+        "fe80::1",
+        "fd00::1",
+        "100.64.0.1",
+    ] {
+        let att = a.attribute(ip(addr), &[]);
+        assert!(att.provider.id.is_none(), "{addr}");
+        assert!(att.asn.number.is_none(), "{addr}");
+        for reason in [
+            &att.asn.reason,
+            &att.country.reason,
+            &att.provider.reason,
+            &att.region.reason,
+        ] {
+            assert!(
+                reason.as_deref().unwrap().contains(addr),
+                "{addr}: {reason:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn user_databases_are_recognised_by_metadata_and_consulted_first() {
+    let empty = tempfile::tempdir().unwrap();
+    let m = fixtures().join("mmdb");
+    let a = load(
+        empty.path(),
+        &[
+            m.join("geolite2-city-fixture.mmdb"),
+            m.join("ipinfo-lite-fixture.mmdb"),
+        ],
+    );
+    let infos: Vec<_> = a.databases().collect();
+    assert_eq!(infos[0].database_type, "GeoLite2-City");
+    assert!(infos[0].capabilities.city && !infos[0].capabilities.asn);
+    assert_eq!(infos[0].build_date, "2023-11-14");
+    assert_eq!(infos[1].database_type, "ipinfo lite.mmdb");
+    assert!(infos[1].capabilities.asn);
+    // IPinfo lite answers the ASN before the bundled database does.
+    let att = a.attribute(ip("88.198.1.1"), &[]);
+    assert_eq!(att.asn.number, Some(24940));
+    assert_eq!(
+        att.asn.organization.as_deref(),
+        Some("Hetzner (IPinfo fixture)")
+    );
+    assert_eq!(
+        att.asn.source.as_ref().unwrap().source,
+        "ipinfo-lite-fixture.mmdb"
+    );
+    assert_eq!(att.provider.id.as_deref(), Some("hetzner"));
+    // The City database gives the country; addresses it lacks fall through to the
+    // bundled databases.
+    let att = a.attribute(ip("47.96.0.1"), &[]);
+    assert_eq!(
+        att.country.source.as_ref().unwrap().source,
+        "geolite2-city-fixture.mmdb"
+    );
+    let att = a.attribute(ip("8.8.8.8"), &[]);
+    assert_eq!(att.country.source.as_ref().unwrap().source, "country.mmdb");
+    // Every database is listed with its hash.
+    let sources = a.sources();
+    assert!(sources
+        .iter()
+        .any(|s| s.name == "geolite2-city-fixture.mmdb" && !s.bundled && s.sha256.len() == 64));
+    assert!(sources.iter().any(|s| s.name == "asn-ipv4.mmdb"
+        && s.bundled
+        && s.licence.as_deref() == Some("CC-BY-4.0")
+        && s.attribution.is_some()));
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused_with_its_path() {
+    let empty = tempfile::tempdir().unwrap();
+    let bogus = fixtures().join("feeds/list.txt");
+    let e = Attributor::load(&AttributeOptions {
+        data_dir: Some(empty.path().to_path_buf()),
+        mmdb: vec![bogus],
+        ..AttributeOptions::default()
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("list.txt"), "{e}");
+}
+
+fn install_fixtures() -> (tempfile::TempDir, Attributor) {
+    let data = tempfile::tempdir().unwrap();
+    let a = load(data.path(), &[]);
+    let outcomes = update_from(&a, data.path(), &fixtures().join("feeds")).unwrap();
+    let stored: Vec<_> = outcomes.iter().filter_map(|o| o.stored.clone()).collect();
+    assert_eq!(
+        stored,
+        [
+            "digitalocean.geofeed.txt",
+            "cloudflare.cidr-list-v4.txt",
+            "aws.aws-ip-ranges.json",
+            "vultr.geofeed-json.json"
+        ],
+        "{outcomes:#?}"
+    );
+    let bad = outcomes
+        .iter()
+        .find(|o| o.file == "truncated-aws.json.bad")
+        .unwrap();
+    assert_eq!(bad.action, UpdateAction::Skipped);
+    let a = load(data.path(), &[]);
+    (data, a)
+}
+
+#[test]
+fn feeds_are_recognised_by_content_whatever_their_file_names() {
+    let (_data, a) = install_fixtures();
+    assert_eq!(a.feeds().len(), 4);
+    // Official feed beats the ASN; most specific prefix wins; region from the feed.
+    let att = a.attribute(ip("52.94.76.9"), &[]);
+    assert_eq!(att.provider.id.as_deref(), Some("aws"));
+    assert_eq!(att.provider.basis, Some(Basis::OfficialFeed));
+    assert_eq!(att.provider.confidence, Some(Confidence::Strong));
+    assert_eq!(att.region.id.as_deref(), Some("us-west-1"));
+    assert_eq!(att.region.confidence, Some(Confidence::Strong));
+    assert_eq!(
+        att.region.source.as_ref().unwrap().source,
+        "aws.aws-ip-ranges.json"
+    );
+    assert_eq!(
+        att.region.source.as_ref().unwrap().version.as_deref(),
+        Some("2023-11-14-22-13-20 (syncToken 1700000000)")
+    );
+    let att = a.attribute(ip("52.94.77.9"), &[]);
+    assert_eq!(att.region.id.as_deref(), Some("us-west-2"));
+    // GLOBAL is not a region.
+    let att = a.attribute(ip("205.251.192.1"), &[]);
+    assert_eq!(att.provider.id.as_deref(), Some("aws"));
+    assert!(att.region.id.is_none());
+    assert!(att.region.reason.as_deref().unwrap().contains("GLOBAL"));
+    // Geofeeds give the city.
+    let att = a.attribute(ip("5.101.96.1"), &[]);
+    assert_eq!(att.provider.id.as_deref(), Some("digitalocean"));
+    assert_eq!(att.region.city.as_deref(), Some("Amsterdam"));
+    let att = a.attribute(ip("45.32.0.1"), &[]);
+    assert_eq!(att.provider.id.as_deref(), Some("vultr"));
+    assert_eq!(att.region.city.as_deref(), Some("Piscataway"));
+    // Cloudflare's list was recognised through the ASN of its prefixes.
+    let att = a.attribute(ip("104.16.0.1"), &[]);
+    assert_eq!(att.provider.basis, Some(Basis::OfficialFeed));
+    assert_eq!(att.provider.id.as_deref(), Some("cloudflare"));
+}
+
+#[test]
+fn update_replaces_atomically_keeps_the_previous_copy_and_refuses_broken_files() {
+    let (data, a) = install_fixtures();
+    let feeds = data.path().join("feeds");
+    let original = std::fs::read(feeds.join("aws.aws-ip-ranges.json")).unwrap();
+    // Same files again: nothing changes.
+    let again = update_from(&a, data.path(), &fixtures().join("feeds")).unwrap();
+    assert!(again
+        .iter()
+        .filter(|o| o.stored.is_some())
+        .all(|o| o.action == UpdateAction::Unchanged));
+    // A newer AWS file under another name replaces the stored one; the old is kept.
+    let src = tempfile::tempdir().unwrap();
+    let newer = String::from_utf8(original.clone())
+        .unwrap()
+        .replace("1700000000", "1700000099");
+    std::fs::write(src.path().join("whatever.dat"), &newer).unwrap();
+    // A broken file never replaces anything.
+    std::fs::write(
+        src.path().join("aws-ip-ranges.json"),
+        b"{\"syncToken\": \"1\", \"prefixes\": [",
+    )
+    .unwrap();
+    let out = update_from(&a, data.path(), src.path()).unwrap();
+    let replaced = out.iter().find(|o| o.file == "whatever.dat").unwrap();
+    assert_eq!(replaced.action, UpdateAction::Replaced);
+    let broken = out.iter().find(|o| o.file == "aws-ip-ranges.json").unwrap();
+    assert_eq!(broken.action, UpdateAction::Skipped);
+    assert!(broken.detail.contains("not a feed"), "{}", broken.detail);
+    assert_eq!(
+        std::fs::read(feeds.join("aws.aws-ip-ranges.json")).unwrap(),
+        newer.as_bytes()
+    );
+    assert_eq!(
+        std::fs::read(feeds.join("aws.aws-ip-ranges.json.prev")).unwrap(),
+        original
+    );
+    // No temporary files are left behind.
+    let names: Vec<String> = std::fs::read_dir(&feeds)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+    // The .prev copy is not loaded as a feed.
+    assert_eq!(load(data.path(), &[]).feeds().len(), 4);
+}
+
+#[test]
+fn a_broken_stored_feed_is_skipped_with_a_warning() {
+    let (data, _) = install_fixtures();
+    std::fs::write(
+        data.path().join("feeds/aws.aws-ip-ranges.json"),
+        b"{ broken",
+    )
+    .unwrap();
+    let a = load(data.path(), &[]);
+    assert_eq!(a.feeds().len(), 3);
+    assert!(a
+        .warnings()
+        .iter()
+        .any(|w| w.contains("aws.aws-ip-ranges.json")));
+}
+
+fn seen(name: &str, kind: HostnameKind) -> HostnameEvidence {
+    HostnameEvidence {
+        name: name.to_string(),
+        kind,
+        frame: None,
+    }
+}
+
+#[test]
+fn provider_hostname_in_the_capture_gives_the_region_when_no_feed_does() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let att = a.attribute(
+        ip("47.96.0.1"),
+        &[seen(
+            "game-cdn.oss-cn-hangzhou.aliyuncs.com",
+            HostnameKind::DnsAnswer,
+        )],
+    );
+    assert_eq!(att.provider.id.as_deref(), Some("alibaba"));
+    assert_eq!(att.region.id.as_deref(), Some("cn-hangzhou"));
+    assert_eq!(att.region.basis, Some(Basis::Hostname));
+    assert_eq!(
+        att.region.source.as_ref().unwrap().source,
+        "hostname:dns_answer"
+    );
+    // A client-written Host header is weak evidence at most.
+    let att = a.attribute(
+        ip("47.96.0.1"),
+        &[seen(
+            "x.oss-cn-hangzhou.aliyuncs.com",
+            HostnameKind::HttpHost,
+        )],
+    );
+    assert_eq!(att.region.confidence, Some(Confidence::Weak));
+    // Another provider's hostname says nothing about this address's region.
+    let att = a.attribute(
+        ip("47.96.0.1"),
+        &[seen(
+            "ec2-1-2-3-4.eu-central-1.compute.amazonaws.com",
+            HostnameKind::Cname,
+        )],
+    );
+    assert!(att.region.id.is_none());
+    assert!(att
+        .region
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("not alibaba"));
+}
+
+#[test]
+fn official_feed_region_outranks_a_hostname() {
+    let (_data, a) = install_fixtures();
+    let att = a.attribute(
+        ip("3.5.140.1"),
+        &[seen(
+            "ec2-3-5-140-1.eu-central-1.compute.amazonaws.com",
+            HostnameKind::Sni,
+        )],
+    );
+    assert_eq!(att.region.id.as_deref(), Some("ap-northeast-2"));
+    assert_eq!(att.region.basis, Some(Basis::OfficialFeed));
+}
+
+#[test]
+fn data_info_lists_databases_feeds_and_directory_with_hashes() {
+    let (data, _) = install_fixtures();
+    let out = Command::cargo_bin("whohosts")
+        .unwrap()
+        .args(["data", "info", "--json", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = v.as_array().unwrap();
+    let kinds: Vec<&str> = list.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "mmdb").count(), 3);
+    assert_eq!(kinds.iter().filter(|k| **k == "feed").count(), 4);
+    assert_eq!(kinds.iter().filter(|k| **k == "directory").count(), 1);
+    let asn4 = list.iter().find(|s| s["name"] == "asn-ipv4.mmdb").unwrap();
+    assert_eq!(asn4["build_date"], "2026-06-17");
+    assert_eq!(asn4["type"], "ip-location-db-asn");
+    assert_eq!(asn4["licence"], "CC-BY-4.0");
+    let aws = list
+        .iter()
+        .find(|s| s["name"] == "aws.aws-ip-ranges.json")
+        .unwrap();
+    assert_eq!(aws["records"], "5 IPv4 + 1 IPv6 prefixes");
+    assert_eq!(aws["sha256"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn data_dir_comes_from_the_environment_when_no_flag_is_given() {
+    let (data, _) = install_fixtures();
+    let out = Command::cargo_bin("whohosts")
+        .unwrap()
+        .args(["data", "info"])
+        .env("WHOHOSTS_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("aws.aws-ip-ranges.json"), "{text}");
+}
+
+#[test]
+fn geoip_city_maps_to_the_provider_region_as_weak_evidence() {
+    let empty = tempfile::tempdir().unwrap();
+    let m = fixtures().join("mmdb");
+    let a = load(empty.path(), &[m.join("geolite2-city-fixture.mmdb")]);
+    let att = a.attribute(ip("47.96.0.1"), &[]);
+    assert_eq!(att.provider.id.as_deref(), Some("alibaba"));
+    assert_eq!(att.region.id.as_deref(), Some("cn-hangzhou"));
+    assert_eq!(att.region.city.as_deref(), Some("Hangzhou"));
+    assert_eq!(att.region.basis, Some(Basis::GeoipCity));
+    assert_eq!(att.region.confidence, Some(Confidence::Weak));
+    assert_eq!(
+        att.region.source.as_ref().unwrap().source,
+        "geolite2-city-fixture.mmdb"
+    );
+    // A hostname from the capture outranks the GeoIP city.
+    let att = a.attribute(
+        ip("47.96.0.1"),
+        &[seen("cdn.oss-cn-shanghai.aliyuncs.com", HostnameKind::Sni)],
+    );
+    assert_eq!(att.region.id.as_deref(), Some("cn-shanghai"));
+    assert_eq!(att.region.basis, Some(Basis::Hostname));
+}
+
+/// The demo capture (`captures/demo.pcap`, see `captures/README.md`): its servers and
+/// the CNAME targets its DNS answers carry, as tshark prints them
+/// (`tshark -r captures/demo.pcap -Y dns.flags.response==1 -T fields -e dns.qry.name
+/// -e dns.cname -e dns.a`).
+#[test]
+fn demo_servers_get_provider_and_region_from_bundled_data_and_capture_names() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let cases: &[(&str, Option<&str>, &str, Option<&str>)] = &[
+        (
+            "47.236.91.18",
+            Some("mtr-pkg.oss-ap-southeast-1.aliyuncs.com"),
+            "alibaba",
+            Some("ap-southeast-1"),
+        ),
+        (
+            "43.136.75.21",
+            Some("mtr-api-1301234567.cos.ap-guangzhou.myqcloud.com"),
+            "tencent",
+            Some("ap-guangzhou"),
+        ),
+        (
+            "3.121.45.67",
+            Some("ec2-3-121-45-67.eu-central-1.compute.amazonaws.com"),
+            "aws",
+            Some("eu-central-1"),
+        ),
+        ("104.21.48.7", None, "cloudflare", None),
+        ("116.202.118.33", None, "hetzner", None),
+        ("34.159.24.89", None, "gcp", None),
+        // The bundled ASN data puts this Tencent IPv6 address under another AS; the
+        // CNAME seen in the capture still names the provider and the region.
+        (
+            "2402:4e00:1013:e500::21",
+            Some("mtr-api-1301234567.cos.ap-guangzhou.myqcloud.com"),
+            "tencent",
+            Some("ap-guangzhou"),
+        ),
+    ];
+    for (addr, cname, provider, region) in cases {
+        let names: Vec<HostnameEvidence> =
+            cname.iter().map(|n| seen(n, HostnameKind::Cname)).collect();
+        let att = a.attribute(ip(addr), &names);
+        assert_eq!(
+            att.provider.id.as_deref(),
+            Some(*provider),
+            "{addr}: {:?}",
+            att.provider
+        );
+        assert_eq!(
+            att.region.id.as_deref(),
+            *region,
+            "{addr}: {:?}",
+            att.region
+        );
+        if region.is_some() {
+            assert_eq!(att.region.basis, Some(Basis::Hostname));
+            assert_eq!(att.region.source.as_ref().unwrap().source, "hostname:cname");
+        }
+    }
+}
+
+#[test]
+fn databases_listed_in_the_data_directory_config_are_loaded() {
+    let data = tempfile::tempdir().unwrap();
+    let fixture = fixtures().join("mmdb/ipinfo-lite-fixture.mmdb");
+    std::fs::write(
+        data.path().join("mmdb.conf"),
+        format!("# extra databases\n{}\n", fixture.display()),
+    )
+    .unwrap();
+    let out = Command::cargo_bin("whohosts")
+        .unwrap()
+        .args(["lookup", "--json", "88.198.1.1", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["asn"]["organization"], "Hetzner (IPinfo fixture)");
+    assert_eq!(v[0]["asn"]["source"]["source"], "ipinfo-lite-fixture.mmdb");
+}
+
+#[test]
+fn a_dns_answer_outranks_a_host_header_whatever_the_order_given() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let names = [
+        seen("a.oss-cn-beijing.aliyuncs.com", HostnameKind::HttpHost),
+        seen("z.oss-cn-shenzhen.aliyuncs.com", HostnameKind::DnsAnswer),
+    ];
+    let att = a.attribute(ip("47.96.0.1"), &names);
+    assert_eq!(att.region.id.as_deref(), Some("cn-shenzhen"));
+    assert_eq!(
+        att.region.source.as_ref().unwrap().source,
+        "hostname:dns_answer"
+    );
+}

@@ -1,0 +1,235 @@
+//! Hostile captures: random packets from Debian's `randpkt`, every truncation point
+//! of the demo capture, zero-length records, long runs of garbage. Each run must
+//! finish, with anomalies where the input is damaged, without a panic, within a
+//! bounded time and memory (the binary runs under `prlimit` and `timeout`).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use whohosts::pipeline::{analyze_capture, AnalyzeOptions};
+
+/// Runs the real binary with a 512 MiB address-space limit and a 120 s time limit;
+/// returns its exit code (0 or 1 expected: completed, with or without anomalies).
+fn run_bounded(path: &Path) -> i32 {
+    let bin = assert_cmd::cargo::cargo_bin("whohosts");
+    let out = Command::new("timeout")
+        .args(["120", "prlimit", "--as=536870912", "--"])
+        .arg(bin)
+        .env(
+            "WHOHOSTS_DATA_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty-data-dir"),
+        )
+        .arg("analyze")
+        .arg(path)
+        .args(["--json", "-"])
+        .output()
+        .expect("timeout and prlimit (coreutils, util-linux) run the binary");
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 1,
+        "{}: exit {code} (124 = timed out, 101 = panic)\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(v["schema"], "whohosts.report/1");
+    code
+}
+
+fn randpkt_types() -> Vec<String> {
+    let out = Command::new("randpkt")
+        .arg("-h")
+        .output()
+        .expect("randpkt must be installed (Debian package wireshark-common, with tshark)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let types: Vec<String> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Types:"))
+        .skip(1)
+        .filter(|l| l.starts_with('\t'))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    assert!(
+        types.len() >= 10,
+        "could not read randpkt's types from:\n{text}"
+    );
+    types
+}
+
+#[test]
+fn randpkt_every_packet_type_finishes_without_panic_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    for ty in randpkt_types() {
+        let path = dir.path().join(format!("{ty}.pcap"));
+        let ok = Command::new("randpkt")
+            .args(["-b", "3000", "-c", "400", "-t", &ty])
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "randpkt -t {ty} failed");
+        run_bounded(&path);
+    }
+    // And a mix of every type in one file.
+    let path = dir.path().join("mixed.pcapng");
+    assert!(Command::new("randpkt")
+        .args(["-b", "3000", "-c", "2000", "-r"])
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success());
+    run_bounded(&path);
+}
+
+#[test]
+fn every_truncation_point_of_the_demo_capture_is_handled() {
+    let demo = common::root().join("captures/demo.pcap");
+    let bytes = std::fs::read(&demo).unwrap();
+    // Record ends, to know how many frames each cut keeps.
+    let mut ends = vec![24usize];
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 16 + caplen;
+        ends.push(at);
+    }
+    assert_eq!(*ends.last().unwrap(), bytes.len());
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), &bytes).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(tmp.path())
+        .unwrap();
+    // Cut from the end down, truncating the same file in place.
+    for cut in (0..bytes.len()).rev() {
+        file.set_len(cut as u64).unwrap();
+        match analyze_capture(tmp.path(), 0, &AnalyzeOptions::default()) {
+            Ok(a) => {
+                let complete = ends.iter().filter(|&&e| e <= cut).count() as u64 - 1;
+                assert_eq!(a.packets, complete, "cut at {cut}");
+                let on_boundary = ends.contains(&cut);
+                assert_eq!(
+                    a.anomalies.is_empty(),
+                    on_boundary,
+                    "cut at {cut}: {:?}",
+                    a.anomalies.kept
+                );
+                if !on_boundary {
+                    let last_end = *ends.iter().filter(|&&e| e <= cut).max().unwrap();
+                    let first = &a.anomalies.kept[0];
+                    assert_eq!(first.offset, last_end as u64, "cut at {cut}");
+                    assert_eq!(first.frame, Some(complete + 1), "cut at {cut}");
+                }
+            }
+            Err(e) => assert!(cut < 24, "cut at {cut}: {e}"),
+        }
+    }
+}
+
+fn pcap_header() -> Vec<u8> {
+    let mut h = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    h.extend_from_slice(&[0; 8]);
+    h.extend_from_slice(&65535u32.to_le_bytes());
+    h.extend_from_slice(&1u32.to_le_bytes());
+    h
+}
+
+fn record(ts: u32, data: &[u8]) -> Vec<u8> {
+    let mut r = ts.to_le_bytes().to_vec();
+    r.extend_from_slice(&0u32.to_le_bytes());
+    r.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    r.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    r.extend_from_slice(data);
+    r
+}
+
+#[test]
+fn zero_length_records_are_counted_and_flagged() {
+    let mut bytes = pcap_header();
+    for i in 0..50 {
+        bytes.extend(record(1_700_000_000 + i, &[]));
+    }
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), &bytes).unwrap();
+    let a = analyze_capture(tmp.path(), 0, &AnalyzeOptions::default()).unwrap();
+    assert_eq!(a.packets, 50);
+    assert_eq!(a.anomalies.kept.len(), 50, "each empty frame is reported");
+    assert!(a
+        .anomalies
+        .kept
+        .iter()
+        .all(|x| x.code == "decode.incomplete"));
+    assert_eq!(run_bounded(tmp.path()), 1);
+}
+
+#[test]
+fn megabytes_of_garbage_between_records_are_skipped_in_one_resynchronisation() {
+    let frame = std::fs::read(common::root().join("captures/demo.pcap")).unwrap();
+    // The demo's first record, reused.
+    let caplen = u32::from_le_bytes(frame[32..36].try_into().unwrap()) as usize;
+    let first = &frame[24..24 + 16 + caplen];
+    let mut bytes = pcap_header();
+    bytes.extend_from_slice(first);
+    let garbage_at = bytes.len();
+    let mut s: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..(4 << 20) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        bytes.push((s >> 24) as u8);
+    }
+    let resume_at = bytes.len();
+    for _ in 0..3 {
+        bytes.extend_from_slice(first);
+    }
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), &bytes).unwrap();
+    let a = analyze_capture(tmp.path(), 0, &AnalyzeOptions::default()).unwrap();
+    assert_eq!(a.packets, 4, "{:?}", a.anomalies.kept);
+    let resync = a
+        .anomalies
+        .kept
+        .iter()
+        .find(|x| x.code == "pcap.resynchronised")
+        .expect("a resynchronisation anomaly");
+    assert_eq!(resync.offset, garbage_at as u64);
+    assert!(
+        resync.message.contains(&format!("to {resume_at}")),
+        "{}",
+        resync.message
+    );
+    run_bounded(tmp.path());
+}
+
+#[test]
+fn thousands_of_lying_lengths_keep_the_report_bounded() {
+    // Every record claims a huge length: each is an anomaly, but only the first
+    // `max_anomalies` are kept in full; the rest are counted.
+    let mut bytes = pcap_header();
+    let frame = [0u8; 60];
+    for i in 0..5000u32 {
+        let mut r = record(1_700_000_000 + i, &frame);
+        if i % 2 == 0 {
+            r[8..12].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());
+        }
+        bytes.extend(r);
+    }
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), &bytes).unwrap();
+    let a = analyze_capture(
+        tmp.path(),
+        0,
+        &AnalyzeOptions {
+            max_anomalies: 100,
+            ..AnalyzeOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(a.anomalies.kept.len(), 100);
+    assert!(a.anomalies.total() >= 5000, "{}", a.anomalies.total());
+    run_bounded(tmp.path());
+}
