@@ -713,3 +713,86 @@ fn cli_lint_lists_missing_ids_and_init_writes_a_template() {
         .expect("runs");
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn cli_letter_reads_a_real_sealed_case() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let case = tmp.path().join("case");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/demo.pcap");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = bin().args(args).output().expect("runs");
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{:?}: {}",
+            args,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    run(&[
+        os("case"),
+        os("new"),
+        case.as_os_str(),
+        os("--id"),
+        os("MT-2026-01"),
+        os("--title"),
+        os("MT Reloaded"),
+        os("--rights-holder"),
+        os("Example Games"),
+        os("--operator"),
+        os("Wang Wu"),
+        os("--notary"),
+        os("北京市长安公证处"),
+        os("--notary-cert"),
+        os(NOTARY_CERT),
+        os("--tz"),
+        os("+08:00"),
+    ]);
+    run(&[os("case"), os("add"), case.as_os_str(), demo.as_os_str()]);
+    run(&[os("case"), os("seal"), case.as_os_str()]);
+    let out = tmp.path().join("letters");
+    let o = bin()
+        .args(["letter", "--report"])
+        .arg(fixture("demo-report.json"))
+        .arg("--claimant")
+        .arg(fixture("claimant.toml"))
+        .arg("--case")
+        .arg(&case)
+        .args(["--date", "2026-11-21", "--provider", "alibaba", "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let md = std::fs::read_to_string(out.join("alibaba.cn.md")).expect("letter");
+    assert!(md.contains(DEMO_SM3), "SM3 from the case manifest");
+    assert!(md.contains("manifests/manifest\\-v1\\.json"));
+    assert!(md.contains("\\(2026\\)京长安内经证字第00001号"));
+    assert!(md.contains("案卷文件：captures/demo\\.pcap，46338 字节"));
+    assert!(letter::lint(&md, None).is_complete());
+}
+
+#[test]
+fn sm3_from_analyze_is_used_when_no_case_is_given() {
+    let mut r = report();
+    for c in &mut r.captures {
+        c.sm3 = Some(DEMO_SM3.into());
+    }
+    let mut o = options();
+    o.sm3.clear();
+    let dir = Directory::bundled().expect("directory");
+    let l = letter_for(
+        &letter::draft(&r, &claimant(), None, &dir, &o)
+            .expect("drafts")
+            .letters,
+        "alibaba",
+    );
+    assert!(l.missing.is_empty(), "{:?}", l.missing);
+    assert!(l.markdown.contains("来源：analysis report"));
+}

@@ -47,6 +47,9 @@ pub struct Capture {
     pub path: String,
     #[serde(default)]
     pub sha256: String,
+    /// Present when `analyze --sm3` computed it.
+    #[serde(default)]
+    pub sm3: Option<String>,
     #[serde(default)]
     pub first_seen: Option<String>,
     #[serde(default)]

@@ -734,7 +734,12 @@ fn build_context(
                     .find(|f| f.sha256.as_deref() == Some(c.sha256.as_str()) && f.sm3.is_some())
                     .and_then(|f| f.sm3.clone().map(|h| (h, format!("case manifest {rel}"))))
             });
-            let (sm3, sm3_source) = match (from_cli, from_case) {
+            let from_report = c
+                .sm3
+                .clone()
+                .filter(|h| h.len() == 64)
+                .map(|h| (h, "analysis report".to_string()));
+            let (sm3, sm3_source) = match (from_cli, from_case.or(from_report)) {
                 (Some(h), _) => (
                     Some(h.to_ascii_lowercase()),
                     Some("command line".to_string()),
