@@ -796,3 +796,50 @@ fn sm3_from_analyze_is_used_when_no_case_is_given() {
     assert!(l.missing.is_empty(), "{:?}", l.missing);
     assert!(l.markdown.contains("来源：analysis report"));
 }
+
+#[test]
+fn letters_from_the_real_analysis_of_the_demo_capture() {
+    // Hostnames are not in this report yet (the dissectors fill them in); the
+    // attribution is analyze's own, by ASN.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let report = tmp.path().join("report.json");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/demo.pcap");
+    let o = bin()
+        .arg("analyze")
+        .arg(&demo)
+        .arg("--sm3")
+        .arg("--json")
+        .arg(&report)
+        .output()
+        .expect("runs");
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = input::Report::load(&report).expect("report");
+    let dir = Directory::bundled().expect("directory");
+    let mut opts = options();
+    opts.sm3.clear();
+    let drafts = letter::draft(&r, &claimant(), None, &dir, &opts).expect("drafts");
+    let got: Vec<(String, Frame, String)> = drafts
+        .letters
+        .iter()
+        .map(|l| (l.provider.clone(), l.frame, l.service_model.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("alibaba".into(), Frame::Cn, "iaas".into()),
+            ("aws".into(), Frame::Dmca, "iaas".into()),
+            ("cloudflare".into(), Frame::Dmca, "cdn".into()),
+            ("tencent".into(), Frame::Cn, "iaas".into()),
+        ]
+    );
+    assert_eq!(drafts.skipped.len(), 1, "{:?}", drafts.skipped);
+    let ali = letter_for(&drafts.letters, "alibaba");
+    assert!(ali.missing.is_empty(), "{:?}", ali.missing);
+    assert!(ali.markdown.contains(DEMO_SM3));
+    assert!(ali.markdown.contains("| 47\\.236\\.91\\.18 | 80 | tcp |"));
+    assert!(ali.markdown.contains("AS45102"));
+}

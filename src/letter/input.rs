@@ -66,6 +66,43 @@ pub struct Service {
     pub endpoints: Vec<Endpoint>,
     #[serde(default)]
     pub frames: Vec<FrameId>,
+    /// Attribution per server address (what `analyze` writes); an endpoint's own
+    /// fields, when present, take precedence.
+    #[serde(default)]
+    pub attribution: Vec<AddressAttribution>,
+}
+
+/// What the report says about one address.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AddressAttribution {
+    #[serde(default)]
+    pub ip: String,
+    #[serde(default)]
+    pub provider: Option<ProviderAttribution>,
+    #[serde(default)]
+    pub region: Option<RegionAttribution>,
+    #[serde(default)]
+    pub country: Option<CountryAttribution>,
+}
+
+impl Service {
+    /// The provider and region attributed to an endpoint: its own fields, else the
+    /// service's attribution entry for its address.
+    pub fn attribution_of<'a>(
+        &'a self,
+        e: &'a Endpoint,
+    ) -> (
+        Option<&'a ProviderAttribution>,
+        Option<&'a RegionAttribution>,
+    ) {
+        let entry = self.attribution.iter().find(|a| a.ip == e.ip);
+        (
+            e.provider
+                .as_ref()
+                .or(entry.and_then(|a| a.provider.as_ref())),
+            e.region.as_ref().or(entry.and_then(|a| a.region.as_ref())),
+        )
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -127,6 +164,9 @@ pub struct ProviderAttribution {
     pub source: Option<serde_json::Value>,
     #[serde(default)]
     pub confidence: Option<String>,
+    /// How the answer was reached, for a person.
+    #[serde(default)]
+    pub evidence: Option<String>,
     #[serde(default)]
     pub reason: Option<String>,
 }

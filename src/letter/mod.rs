@@ -212,7 +212,8 @@ pub fn draft(
     for (si, s) in report.services.iter().enumerate() {
         for (ei, e) in s.endpoints.iter().enumerate() {
             let endpoint = format!("{}:{}/{}", e.ip, e.port, e.transport);
-            let attributed = e.provider.as_ref().and_then(|p| p.id.clone());
+            let (provider_attr, _) = s.attribution_of(e);
+            let attributed = provider_attr.and_then(|p| p.id.clone());
             match attributed {
                 Some(id) if directory.provider(&id).is_some() => {
                     if opts.providers.is_empty() || opts.providers.contains(&id) {
@@ -227,9 +228,7 @@ pub fn draft(
                 None => out.skipped.push(Skipped {
                     service: s.label.clone(),
                     endpoint,
-                    reason: e
-                        .provider
-                        .as_ref()
+                    reason: provider_attr
                         .and_then(|p| p.reason.clone())
                         .unwrap_or_else(|| "no provider attributed".into()),
                 }),
@@ -622,15 +621,17 @@ fn build_context(
         ) else {
             continue;
         };
-        if let Some(p) = &e.provider {
+        let (provider_attr, region_attr) = s.attribution_of(e);
+        if let Some(p) = provider_attr {
             if let Some(m) = &p.service_model {
                 models.insert(m.clone());
             }
             let src = p.source.as_ref().and_then(input::source_text);
             let conf = p.confidence.as_deref().unwrap_or("unknown confidence");
-            attribution.insert(match src {
-                Some(src) => format!("{}: {src} ({conf})", e.ip),
-                None => format!("{}: ({conf})", e.ip),
+            attribution.insert(match (&p.evidence, src) {
+                (Some(ev), _) => format!("{ev} ({conf})"),
+                (None, Some(src)) => format!("{}: {src} ({conf})", e.ip),
+                (None, None) => format!("{}: ({conf})", e.ip),
             });
         }
         let hostnames: Vec<String> = s.hostnames.iter().map(|h| h.name.clone()).collect();
@@ -682,7 +683,7 @@ fn build_context(
             transport: e.transport.clone(),
             hostnames,
             locations,
-            region: e.region.as_ref().and_then(|r| match (&r.id, &r.city) {
+            region: region_attr.and_then(|r| match (&r.id, &r.city) {
                 (Some(id), Some(city)) => Some(format!("{id} ({city})")),
                 (Some(id), None) => Some(id.clone()),
                 (None, Some(city)) => Some(city.clone()),
