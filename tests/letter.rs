@@ -843,3 +843,23 @@ fn letters_from_the_real_analysis_of_the_demo_capture() {
     assert!(ali.markdown.contains("| 47\\.236\\.91\\.18 | 80 | tcp |"));
     assert!(ali.markdown.contains("AS45102"));
 }
+
+#[test]
+fn rdap_contact_replaces_the_directory_channel_and_is_labelled_so() {
+    let mut o = options();
+    o.addressee_for.insert(
+        "tencent".into(),
+        letter::Addressee::from_rdap(
+            "abuse@tencent.example",
+            "https://rdap.apnic.net/ip/43.136.75.21",
+            "2026-11-21T13:20:00Z",
+        ),
+    );
+    let t = letter_for(&draft_with(&claimant(), &o), "tencent");
+    assert!(t.missing.is_empty(), "{:?}", t.missing);
+    assert_eq!(t.addressee.source, letter::AddresseeSource::Rdap);
+    assert!(t.markdown.contains("RDAP 查询所得滥用（abuse）联系人"));
+    assert!(t.markdown.contains("abuse\\@tencent\\.example"));
+    // The legal entity still comes from the directory.
+    assert!(t.markdown.contains("腾讯云计算（北京）有限责任公司"));
+}

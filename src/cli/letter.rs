@@ -234,6 +234,9 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
             whohosts::report::escape::terminal(&s.reason)
         );
     }
+    if drafts.untargeted && args.providers.is_empty() {
+        eprintln!("whohosts: note: the report was made without --target; letters cover every attributed service (focus with `analyze --target` or `letter --provider`)");
+    }
     if drafts.letters.is_empty() {
         bail!("no letter drafted: no service endpoint of the report is attributed to a provider of the directory");
     }

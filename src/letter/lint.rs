@@ -420,3 +420,47 @@ pub fn lint(text: &str, frame: Option<Frame>) -> LintReport {
     }
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_drops_tags_entities_and_markdown_escapes() {
+        let t = plain(
+            "<li>电话：\\+86 10 5555&#x20;0100</li><li>Email: a\\@b\\.example &amp; &lt;x&gt;</li>",
+        );
+        assert_eq!(t, "电话：+86 10 5555 0100\nEmail: a@b.example & <x>\n");
+        assert_eq!(
+            plain("<tr><td>1.2.3.4</td><td>80</td></tr>"),
+            "1.2.3.4 | 80 | \n"
+        );
+    }
+
+    #[test]
+    fn values_need_a_colon_right_after_the_label() {
+        assert_eq!(values("- 电话：123\n电话号码 456\n", "电话"), ["123"]);
+        assert_eq!(values("Name : x", "Name"), ["x"]);
+        assert!(values("Names: x", "Name").is_empty());
+    }
+
+    #[test]
+    fn marker_attributes_and_ids_are_read() {
+        let text = "<!-- whohosts:letter frame=cn -->\n<!-- whohosts:element CN-8 model=iaas -->\n转送 日志\n";
+        let r = lint(text, None);
+        assert_eq!(r.frame, Some(Frame::Cn));
+        assert!(r.present.contains(&"CN-8".to_string()));
+        let r = lint(&text.replace("转送", "删除"), None);
+        assert!(r
+            .missing
+            .iter()
+            .any(|m| m.id == "CN-8" && m.why.contains("删除")));
+    }
+
+    #[test]
+    fn placeholder_counts_as_absent() {
+        let text = format!("<!-- whohosts:element US-1 -->\n- Signature: /s/ {MISSING}\n");
+        let r = lint(&text, Some(Frame::Dmca));
+        assert!(r.missing.iter().any(|m| m.id == "US-1"));
+    }
+}

@@ -195,6 +195,9 @@ pub struct Skipped {
 pub struct Drafts {
     pub letters: Vec<Letter>,
     pub skipped: Vec<Skipped>,
+    /// The report names no `--target`: the letters cover every attributed service,
+    /// which may include services that are not the infringing ones (a DNS resolver).
+    pub untargeted: bool,
 }
 
 /// One letter per provider hosting a service of the report.
@@ -206,7 +209,10 @@ pub fn draft(
     opts: &DraftOptions,
 ) -> Result<Drafts, LetterError> {
     let env = render::Templates::load(opts.templates.as_deref())?;
-    let mut out = Drafts::default();
+    let mut out = Drafts {
+        untargeted: report.targets.is_empty(),
+        ..Drafts::default()
+    };
     // provider id -> (service index, endpoint index)
     let mut by_provider: BTreeMap<String, Vec<(usize, usize)>> = BTreeMap::new();
     for (si, s) in report.services.iter().enumerate() {
