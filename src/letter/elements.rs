@@ -80,6 +80,8 @@ pub struct Element {
     pub frame: Frame,
     /// What the element is, in a few words.
     pub name: &'static str,
+    /// The same in Chinese, for letters in zh-CN.
+    pub name_zh: &'static str,
     pub required: bool,
     /// Where the requirement comes from.
     pub basis: &'static str,
@@ -96,8 +98,37 @@ const fn el(
         id,
         frame,
         name,
+        name_zh: name_zh(id),
         required,
         basis,
+    }
+}
+
+const fn name_zh(id: &str) -> &'static str {
+    match id.as_bytes() {
+        b"CN-1" => "权利人的真实身份（名称及身份证明）",
+        b"CN-2" => "权利人的地址、电话和电子邮件",
+        b"CN-3" => "代理人发出时，覆盖本通知的授权委托",
+        b"CN-4" => "作品（名称及登记号）",
+        b"CN-5" => "权属证明",
+        b"CN-6" => "侵权内容位置：域名、服务器 IP 与端口、协议、带时区的时间",
+        b"CN-7" => "初步证据：抓包文件的 SHA-256 与 SM3、公证书编号",
+        b"CN-8" => "与服务类型相适应的措施请求",
+        b"CN-9" => "权利人对通知真实性负责的签名声明",
+        b"CN-10" => "经提供商指定渠道递送",
+        b"CN-11" => "经法院调取客户身份的请求",
+        b"US-1" => "签名",
+        b"US-2" => "受版权保护的作品",
+        b"US-3" => "侵权材料及其位置",
+        b"US-4" => "投诉人的地址、电话和电子邮件",
+        b"US-5" => "善意声明",
+        b"US-6" => "准确性及授权声明（伪证罪处罚）",
+        b"US-7" => "发往指定代理人",
+        b"EU-1" => "内容违法理由的说明",
+        b"EU-2" => "确切的电子位置",
+        b"EU-3" => "通知人姓名及电子邮件",
+        b"EU-4" => "真诚相信通知准确完整的声明",
+        _ => "",
     }
 }
 
@@ -280,6 +311,7 @@ mod tests {
         assert_eq!(ids, want);
         for e in CATALOGUE {
             assert!(e.id.starts_with(e.frame.prefix()), "{}", e.id);
+            assert!(!e.name_zh.is_empty(), "{}", e.id);
         }
     }
 }

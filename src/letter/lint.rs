@@ -22,6 +22,8 @@ pub struct Missing {
     pub id: String,
     /// The element's short name.
     pub name: String,
+    /// The same in Chinese.
+    pub name_zh: String,
     /// What was looked for and not found.
     pub why: String,
 }
@@ -414,6 +416,7 @@ pub fn lint(text: &str, frame: Option<Frame>) -> LintReport {
             report.missing.push(Missing {
                 id: e.id.to_string(),
                 name: e.name.to_string(),
+                name_zh: e.name_zh.to_string(),
                 why: why.join("; "),
             });
         }
