@@ -863,3 +863,29 @@ fn rdap_contact_replaces_the_directory_channel_and_is_labelled_so() {
     // The legal entity still comes from the directory.
     assert!(t.markdown.contains("腾讯云计算（北京）有限责任公司"));
 }
+
+#[test]
+fn cdn_letter_without_a_domain_is_a_draft_naming_the_location_element() {
+    let mut r = report();
+    for s in &mut r.services {
+        s.hostnames.clear();
+    }
+    let dir = Directory::bundled().expect("directory");
+    for frame in Frame::ALL {
+        let mut o = options();
+        o.frame = Some(frame);
+        let letters = letter::draft(&r, &claimant(), None, &dir, &o)
+            .expect("drafts")
+            .letters;
+        let cf = letter_for(&letters, "cloudflare");
+        let want = match frame {
+            Frame::Cn => "CN-6",
+            Frame::Dmca => "US-3",
+            Frame::Dsa => "EU-2",
+        };
+        assert_eq!(ids(&letter::lint(&cf.markdown, None)), [want]);
+        assert!(cf.missing[0].why.contains("no domain or URL"));
+        // For a cloud server, address, port and time are the location.
+        assert!(letter_for(&letters, "aws").missing.is_empty());
+    }
+}

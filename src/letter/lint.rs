@@ -210,10 +210,26 @@ fn need_phrase(s: &Section, phrases: &[&str], fails: &mut Vec<String>) {
     }
 }
 
-fn need_location(s: &Section, fails: &mut Vec<String>) {
+/// The location of the content (CN-6, US-3, EU-2). For a cloud server the address,
+/// port and time locate it (LEGAL.md CN-6); behind a CDN or on a shared host one
+/// address serves many sites, so a domain or URL is needed as well.
+fn need_location(s: &Section, letter_model: Option<&str>, fails: &mut Vec<String>) {
     if s.text.contains(MISSING) && !IP.is_match(&s.text) {
         fails.push("no endpoint listed".into());
         return;
+    }
+    if matches!(letter_model, Some("cdn" | "hosting" | "paas")) {
+        let urls: Vec<&str> = ["网址", "Location", "URL"]
+            .iter()
+            .flat_map(|l| values(&s.text, l))
+            .filter(|v| !v.is_empty() && !v.contains(MISSING))
+            .collect();
+        if urls.is_empty() {
+            fails.push(
+                "no domain or URL: behind a CDN or on a shared host the address alone does not locate the content"
+                    .into(),
+            );
+        }
     }
     for (re, what) in [
         (&*IP, "server IP address"),
@@ -228,7 +244,7 @@ fn need_location(s: &Section, fails: &mut Vec<String>) {
 }
 
 /// The element-specific check: what is missing from a section, empty when complete.
-fn check(id: &str, s: &Section) -> Vec<String> {
+fn check(id: &str, s: &Section, letter_model: Option<&str>) -> Vec<String> {
     let mut f = Vec::new();
     match id {
         "CN-1" => {
@@ -248,7 +264,7 @@ fn check(id: &str, s: &Section) -> Vec<String> {
         }
         "CN-4" => need_value(s, &["作品名称"], None, &mut f),
         "CN-5" => need_value(s, &["权属证明"], None, &mut f),
-        "CN-6" | "US-3" | "EU-2" => need_location(s, &mut f),
+        "CN-6" | "US-3" | "EU-2" => need_location(s, letter_model, &mut f),
         "CN-7" => {
             need_value(s, &["SHA-256"], Some((&HEX64, "64-digit SHA-256")), &mut f);
             need_value(s, &["SM3"], Some((&HEX64, "64-digit SM3")), &mut f);
@@ -363,6 +379,12 @@ pub fn lint(text: &str, frame: Option<Frame>) -> LintReport {
         .flat_map(|m| m.attrs.iter())
         .find(|(k, _)| k == "frame")
         .and_then(|(_, v)| v.parse::<Frame>().ok());
+    let letter_model = marks
+        .iter()
+        .filter(|m| m.kind == "letter")
+        .flat_map(|m| m.attrs.iter())
+        .find(|(k, _)| k == "model")
+        .map(|(_, v)| v.clone());
     let mut sections: Vec<(String, Section)> = Vec::new();
     for (i, m) in marks.iter().enumerate() {
         if m.kind != "element" {
@@ -403,7 +425,10 @@ pub fn lint(text: &str, frame: Option<Frame>) -> LintReport {
             )]
         } else {
             // Any one complete section fulfils the element.
-            let results: Vec<Vec<String>> = mine.iter().map(|s| check(e.id, s)).collect();
+            let results: Vec<Vec<String>> = mine
+                .iter()
+                .map(|s| check(e.id, s, letter_model.as_deref()))
+                .collect();
             if results.iter().any(|r| r.is_empty()) {
                 Vec::new()
             } else {
