@@ -889,3 +889,33 @@ fn cdn_letter_without_a_domain_is_a_draft_naming_the_location_element() {
         assert!(letter_for(&letters, "aws").missing.is_empty());
     }
 }
+
+#[test]
+fn lint_never_panics_on_a_letter_cut_anywhere() {
+    let l = letter_for(&demo_letters(), "alibaba");
+    for text in [&l.markdown, &l.html] {
+        let cuts: Vec<usize> = (0..=text.len())
+            .filter(|i| text.is_char_boundary(*i))
+            .step_by(5)
+            .collect();
+        for i in cuts {
+            let r = letter::lint(&text[..i], None);
+            if i < text.len() / 2 {
+                assert!(!r.is_complete(), "cut at {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn broken_user_template_is_an_error_naming_the_template() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("cn.md.j2"), "{% if %}").expect("template");
+    let mut o = options();
+    o.templates = Some(tmp.path().to_path_buf());
+    let dir = Directory::bundled().expect("directory");
+    let e = letter::draft(&report(), &claimant(), None, &dir, &o).expect_err("refused");
+    assert!(e.to_string().contains("cn.md.j2"), "{e}");
+    o.templates = Some(tmp.path().join("nowhere"));
+    assert!(letter::draft(&report(), &claimant(), None, &dir, &o).is_err());
+}
