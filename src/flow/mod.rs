@@ -11,6 +11,8 @@
 //!
 //! Memory grows with the number of flows and is bounded for pending fragments.
 
+pub mod reassembly;
+
 use crate::model::{Endpoint, FlowKey, FrameRef, Timestamp, Transport};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -1,0 +1,520 @@
+//! dissect::http: HTTP/1.x request and response heads (RFC 9112) on any port.
+//!
+//! [`HttpStream`] reads one TCP direction: it decides from the first bytes whether it
+//! carries requests or responses, parses each head with `httparse`, then skips the body
+//! (RFC 9112 §6.3: `Transfer-Encoding: chunked` chunk by chunk, else `Content-Length`;
+//! a response without either runs to the end of the connection) to reach the next,
+//! pipelined, message. It stops where the body length cannot be known.
+//!
+//! Contract on bad input: never panics; a head larger than [`HEAD_CAP`] or with more
+//! than [`MAX_HEADERS`] fields is an error; bytes that are not HTTP answer `NotMine`.
+
+use super::{Step, WireString};
+use serde::Serialize;
+
+/// Largest head read; RFC 9112 sets no limit, servers commonly stop at 8-16 KiB.
+pub const HEAD_CAP: usize = 16 * 1024;
+/// Header fields read per head (on the stack, no allocation).
+pub const MAX_HEADERS: usize = 64;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RequestInfo {
+    pub method: WireString,
+    pub uri: WireString,
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    pub host: Option<WireString>,
+    pub user_agent: Option<WireString>,
+    pub referer: Option<WireString>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResponseInfo {
+    pub status: u16,
+    pub version: u8,
+    pub content_type: Option<WireString>,
+    pub content_length: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum HttpMessage {
+    Request(RequestInfo),
+    Response(ResponseInfo),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("malformed HTTP head: {reason}")]
+    Head { reason: String },
+    #[error("HTTP head longer than {cap} bytes and still incomplete")]
+    HeadTooLong { cap: usize },
+    #[error("invalid Content-Length {value:?}")]
+    ContentLength { value: WireString },
+    #[error("malformed chunked body: {reason}")]
+    Chunk { reason: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Unknown,
+    Requests,
+    Responses,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Body {
+    None,
+    Length(u64),
+    Chunked,
+    /// After the last chunk: trailer fields until an empty line.
+    Trailers,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Head,
+    Body(Body),
+    Done,
+    NotMine,
+}
+
+/// Reads HTTP/1.x messages from one TCP direction's contiguous prefix.
+#[derive(Clone, Debug)]
+pub struct HttpStream {
+    offset: usize,
+    kind: Kind,
+    state: State,
+}
+
+impl Default for HttpStream {
+    fn default() -> Self {
+        HttpStream::new()
+    }
+}
+
+fn header<'a>(headers: &[httparse::Header<'a>], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    v.get(start..end).unwrap_or(&[])
+}
+
+fn content_length(headers: &[httparse::Header<'_>]) -> Result<Option<u64>, HttpError> {
+    let Some(v) = header(headers, "content-length") else {
+        return Ok(None);
+    };
+    let v = trim(v);
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return Err(HttpError::ContentLength {
+            value: WireString::new(v),
+        });
+    }
+    std::str::from_utf8(v)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Some)
+        .ok_or(HttpError::ContentLength {
+            value: WireString::new(v),
+        })
+}
+
+fn is_chunked(headers: &[httparse::Header<'_>]) -> bool {
+    // RFC 9112 §6.3: chunked must be the final transfer coding.
+    header(headers, "transfer-encoding").is_some_and(|v| {
+        let v = trim(v);
+        v.len() >= 7
+            && v.get(v.len() - 7..)
+                .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"))
+    })
+}
+
+impl HttpStream {
+    pub fn new() -> Self {
+        HttpStream {
+            offset: 0,
+            kind: Kind::Unknown,
+            state: State::Head,
+        }
+    }
+
+    fn error(&mut self, offset: usize, error: HttpError) -> Step<HttpMessage, HttpError> {
+        self.state = State::Done;
+        Step::Error { offset, error }
+    }
+
+    /// Next message head from the contiguous prefix.
+    pub fn next(&mut self, stream: &[u8]) -> Step<HttpMessage, HttpError> {
+        loop {
+            match self.state {
+                State::Done => return Step::Done,
+                State::NotMine => return Step::NotMine,
+                State::Body(body) => {
+                    if let Some(step) = self.skip_body(stream, body) {
+                        return step;
+                    }
+                }
+                State::Head => return self.head(stream),
+            }
+        }
+    }
+
+    /// Advances over a body; answers a step when it must stop.
+    fn skip_body(&mut self, stream: &[u8], body: Body) -> Option<Step<HttpMessage, HttpError>> {
+        match body {
+            Body::None => self.state = State::Head,
+            Body::Length(n) => {
+                let end = u64::try_from(self.offset)
+                    .ok()
+                    .and_then(|o| o.checked_add(n))
+                    .and_then(|e| usize::try_from(e).ok());
+                let Some(end) = end else {
+                    self.state = State::Done;
+                    return Some(Step::Done);
+                };
+                if stream.len() < end {
+                    return Some(Step::NeedMore { need: Some(end) });
+                }
+                self.offset = end;
+                self.state = State::Head;
+            }
+            Body::Chunked => {
+                let rest = stream.get(self.offset..).unwrap_or(&[]);
+                match httparse::parse_chunk_size(rest) {
+                    Ok(httparse::Status::Complete((n, 0))) => {
+                        self.offset += n;
+                        self.state = State::Body(Body::Trailers);
+                    }
+                    Ok(httparse::Status::Complete((n, size))) => {
+                        // Chunk data then CRLF (RFC 9112 §7.1).
+                        let end = usize::try_from(size).ok().and_then(|s| {
+                            self.offset.checked_add(n)?.checked_add(s)?.checked_add(2)
+                        });
+                        let Some(end) = end else {
+                            self.state = State::Done;
+                            return Some(Step::Done);
+                        };
+                        if stream.len() < end {
+                            return Some(Step::NeedMore { need: Some(end) });
+                        }
+                        self.offset = end;
+                    }
+                    Ok(httparse::Status::Partial) => return Some(Step::NeedMore { need: None }),
+                    Err(e) => {
+                        let at = self.offset;
+                        return Some(self.error(
+                            at,
+                            HttpError::Chunk {
+                                reason: e.to_string(),
+                            },
+                        ));
+                    }
+                }
+            }
+            Body::Trailers => {
+                let rest = stream.get(self.offset..).unwrap_or(&[]);
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                match httparse::parse_headers(rest, &mut headers) {
+                    Ok(httparse::Status::Complete((n, _))) => {
+                        self.offset += n;
+                        self.state = State::Head;
+                    }
+                    Ok(httparse::Status::Partial) => return Some(Step::NeedMore { need: None }),
+                    Err(e) => {
+                        let at = self.offset;
+                        return Some(self.error(
+                            at,
+                            HttpError::Chunk {
+                                reason: e.to_string(),
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn head(&mut self, stream: &[u8]) -> Step<HttpMessage, HttpError> {
+        let start = self.offset;
+        let rest = stream.get(start..).unwrap_or(&[]);
+        if rest.is_empty() {
+            return Step::NeedMore {
+                need: start.checked_add(1),
+            };
+        }
+        if self.kind == Kind::Unknown {
+            if rest.len() < 5 && b"HTTP/".starts_with(rest) {
+                return Step::NeedMore {
+                    need: Some(start + 5),
+                };
+            }
+            self.kind = if rest.starts_with(b"HTTP/") {
+                Kind::Responses
+            } else {
+                Kind::Requests
+            };
+        }
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let (parsed, record, body) = if self.kind == Kind::Requests {
+            let mut req = httparse::Request::new(&mut headers);
+            let parsed = req.parse(rest);
+            let body = match &parsed {
+                Ok(httparse::Status::Complete(_)) if is_chunked(req.headers) => Ok(Body::Chunked),
+                Ok(httparse::Status::Complete(_)) => {
+                    content_length(req.headers).map(|l| l.map_or(Body::None, Body::Length))
+                }
+                _ => Ok(Body::None),
+            };
+            let record = HttpMessage::Request(RequestInfo {
+                method: WireString::from(req.method.unwrap_or("")),
+                uri: WireString::from(req.path.unwrap_or("")),
+                version: req.version.unwrap_or(0),
+                host: header(req.headers, "host").map(|v| WireString::new(trim(v))),
+                user_agent: header(req.headers, "user-agent").map(|v| WireString::new(trim(v))),
+                referer: header(req.headers, "referer").map(|v| WireString::new(trim(v))),
+            });
+            (parsed, record, body)
+        } else {
+            let mut resp = httparse::Response::new(&mut headers);
+            let parsed = resp.parse(rest);
+            let status = resp.code.unwrap_or(0);
+            let length = content_length(resp.headers);
+            let body = match &parsed {
+                // RFC 9112 §6.3: 1xx, 204 and 304 responses have no body.
+                Ok(httparse::Status::Complete(_))
+                    if (100..200).contains(&status) || status == 204 || status == 304 =>
+                {
+                    Ok(Body::None)
+                }
+                Ok(httparse::Status::Complete(_)) if is_chunked(resp.headers) => Ok(Body::Chunked),
+                Ok(httparse::Status::Complete(_)) => match &length {
+                    Ok(Some(n)) => Ok(Body::Length(*n)),
+                    // Read until the connection closes: nothing follows.
+                    Ok(None) => Ok(Body::Length(u64::MAX)),
+                    Err(e) => Err(e.clone()),
+                },
+                _ => Ok(Body::None),
+            };
+            let record = HttpMessage::Response(ResponseInfo {
+                status,
+                version: resp.version.unwrap_or(0),
+                content_type: header(resp.headers, "content-type")
+                    .map(|v| WireString::new(trim(v))),
+                content_length: length.ok().flatten(),
+            });
+            (parsed, record, body)
+        };
+        match parsed {
+            Ok(httparse::Status::Complete(n)) => {
+                self.offset = start + n;
+                match body {
+                    Ok(Body::Length(u64::MAX)) => self.state = State::Done,
+                    Ok(b) => self.state = State::Body(b),
+                    Err(error) => {
+                        self.state = State::Done;
+                        return Step::Error {
+                            offset: start,
+                            error,
+                        };
+                    }
+                }
+                Step::Record {
+                    range: start..start + n,
+                    record,
+                }
+            }
+            Ok(httparse::Status::Partial) => {
+                if rest.len() > HEAD_CAP {
+                    self.error(start, HttpError::HeadTooLong { cap: HEAD_CAP })
+                } else {
+                    Step::NeedMore { need: None }
+                }
+            }
+            Err(e) => {
+                if start == 0
+                    && matches!(
+                        e,
+                        httparse::Error::Token
+                            | httparse::Error::Version
+                            | httparse::Error::NewLine
+                    )
+                {
+                    self.state = State::NotMine;
+                    return Step::NotMine;
+                }
+                self.error(
+                    start,
+                    HttpError::Head {
+                        reason: e.to_string(),
+                    },
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissect::tls::tests::hex;
+
+    // Recorded on loopback port 8081 (not 80): `curl -A fixture-curl/1 -e
+    // http://ref.example.test/ http://127.0.0.1:8081/a.txt http://127.0.0.1:8081/b.html`
+    // against Python's http.server with HTTP/1.1 keep-alive (see
+    // tests/fixtures/dissect/README.md). The two requests went over one connection.
+    const REQ_A: &str = include_str!("../../tests/fixtures/dissect/curl_http_request_a.hex");
+    const REQ_B: &str = include_str!("../../tests/fixtures/dissect/curl_http_request_b.hex");
+    const RESP_A_HEAD: &str =
+        include_str!("../../tests/fixtures/dissect/python_http_response_a_head.hex");
+    const RESP_A_BODY: &str =
+        include_str!("../../tests/fixtures/dissect/python_http_response_a_body.hex");
+    const RESP_B_HEAD: &str =
+        include_str!("../../tests/fixtures/dissect/python_http_response_b_head.hex");
+    const RESP_B_BODY: &str =
+        include_str!("../../tests/fixtures/dissect/python_http_response_b_body.hex");
+
+    fn all(stream: &[u8]) -> Vec<Step<HttpMessage, HttpError>> {
+        let mut h = HttpStream::new();
+        let mut out = Vec::new();
+        loop {
+            let s = h.next(stream);
+            let more = matches!(s, Step::Record { .. });
+            out.push(s);
+            if !more || out.len() > 1000 {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn pipelined_requests_in_one_segment_are_both_read() {
+        let mut s = hex(REQ_A);
+        let a_len = s.len();
+        s.extend_from_slice(&hex(REQ_B));
+        let steps = all(&s);
+        assert_eq!(steps.len(), 3);
+        match &steps[0] {
+            Step::Record {
+                range,
+                record: HttpMessage::Request(r),
+            } => {
+                assert_eq!(*range, 0..a_len);
+                assert_eq!(r.method, WireString::from("GET"));
+                assert_eq!(r.uri, WireString::from("/a.txt"));
+                assert_eq!(r.host, Some(WireString::from("127.0.0.1:8081")));
+                assert_eq!(r.user_agent, Some(WireString::from("fixture-curl/1")));
+                assert_eq!(
+                    r.referer,
+                    Some(WireString::from("http://ref.example.test/"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(&steps[1], Step::Record { record: HttpMessage::Request(r), .. } if r.uri == WireString::from("/b.html"))
+        );
+        assert_eq!(
+            steps[2],
+            Step::NeedMore {
+                need: Some(s.len() + 1)
+            }
+        );
+    }
+
+    #[test]
+    fn responses_skip_bodies_by_content_length() {
+        let mut s = hex(RESP_A_HEAD);
+        s.extend_from_slice(&hex(RESP_A_BODY));
+        s.extend_from_slice(&hex(RESP_B_HEAD));
+        s.extend_from_slice(&hex(RESP_B_BODY));
+        let steps = all(&s);
+        let resps: Vec<&ResponseInfo> = steps
+            .iter()
+            .filter_map(|x| match x {
+                Step::Record {
+                    record: HttpMessage::Response(r),
+                    ..
+                } => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(resps.len(), 2);
+        assert_eq!(resps[0].status, 200);
+        assert_eq!(resps[0].content_type, Some(WireString::from("text/plain")));
+        assert_eq!(resps[0].content_length, Some(6));
+        assert_eq!(resps[1].content_type, Some(WireString::from("text/html")));
+    }
+
+    #[test]
+    fn head_split_over_segments_waits_for_more() {
+        let s = hex(REQ_A);
+        let mut h = HttpStream::new();
+        assert_eq!(h.next(&s[..2]), Step::NeedMore { need: None });
+        assert_eq!(h.next(&s[..30]), Step::NeedMore { need: None });
+        assert!(matches!(h.next(&s), Step::Record { .. }));
+    }
+
+    #[test]
+    fn chunked_bodies_are_skipped_to_the_next_response() {
+        let s = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\nX-T: 1\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        let steps = all(s);
+        assert!(
+            matches!(&steps[1], Step::Record { record: HttpMessage::Response(r), .. } if r.status == 404)
+        );
+    }
+
+    #[test]
+    fn response_without_length_reads_to_close_and_stops() {
+        let steps = all(b"HTTP/1.0 200 OK\r\n\r\nbody");
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[1], Step::Done);
+    }
+
+    #[test]
+    fn tls_bytes_are_not_mine() {
+        assert_eq!(all(&[0x16, 3, 1, 0, 5, 1, 2, 3, 4, 5]), vec![Step::NotMine]);
+    }
+
+    #[test]
+    fn bad_content_length_is_an_error() {
+        let steps = all(b"POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n");
+        assert!(matches!(
+            steps.last(),
+            Some(Step::Error {
+                error: HttpError::ContentLength { .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn overflowing_content_length_does_not_wrap() {
+        let steps = all(b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+        assert_eq!(steps.len(), 2);
+        let steps = all(b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n");
+        assert!(matches!(steps.last(), Some(Step::Error { .. })));
+    }
+
+    #[test]
+    fn endless_head_is_capped() {
+        let mut s = b"GET / HTTP/1.1\r\n".to_vec();
+        while s.len() <= HEAD_CAP {
+            s.extend_from_slice(b"X-Pad: aaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        let steps = all(&s);
+        assert!(matches!(steps.last(), Some(Step::Error { .. })));
+    }
+}

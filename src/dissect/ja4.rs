@@ -1,0 +1,228 @@
+//! dissect::ja4: the JA4 TLS client fingerprint (FoxIO, `technical_details/JA4.md` in
+//! github.com/FoxIO-LLC/ja4; BSD-3-Clause licensed specification).
+//!
+//! `JA4 = a_b_c` where
+//! - `a` = protocol (`t` TCP, `q` QUIC), TLS version (highest non-GREASE entry of
+//!   `supported_versions`, else the ClientHello's legacy version), `d` when an SNI
+//!   extension is present else `i`, two-digit cipher count, two-digit extension count
+//!   (both without GREASE, capped at 99), first and last character of the first ALPN
+//!   value (`00` without ALPN; a non-alphanumeric end uses the matching hex digit);
+//! - `b` = first 12 hex digits of SHA-256 over the sorted cipher codes (4 lowercase hex
+//!   digits each, comma-separated), `000000000000` without ciphers;
+//! - `c` = first 12 hex digits of SHA-256 over the sorted extension codes without SNI
+//!   (0000) and ALPN (0010), then `_` and the signature algorithms in wire order (the
+//!   `_` part is left out when there are none); `000000000000` without extensions.
+//!
+//! GREASE values (RFC 8701: 0x?a?a with both bytes equal) are ignored everywhere.
+//! Pure function of its inputs; never panics.
+
+use sha2::{Digest, Sha256};
+use std::fmt::Write;
+
+/// RFC 8701 §2: GREASE code points are 0x0A0A, 0x1A1A, ... 0xFAFA.
+pub fn is_grease(v: u16) -> bool {
+    let [hi, lo] = v.to_be_bytes();
+    hi == lo && lo & 0x0f == 0x0a
+}
+
+/// Transport the ClientHello travelled on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Quic,
+}
+
+/// The ClientHello fields JA4 reads, in wire order, GREASE included (removed here).
+#[derive(Clone, Copy, Debug)]
+pub struct Ja4Input<'a> {
+    pub transport: Transport,
+    pub legacy_version: u16,
+    pub supported_versions: &'a [u16],
+    pub has_sni: bool,
+    pub ciphers: &'a [u16],
+    pub extensions: &'a [u16],
+    pub first_alpn: Option<&'a [u8]>,
+    pub signature_algorithms: &'a [u16],
+}
+
+fn version_code(v: u16) -> &'static str {
+    match v {
+        0x0304 => "13",
+        0x0303 => "12",
+        0x0302 => "11",
+        0x0301 => "10",
+        0x0300 => "s3",
+        0x0002 => "s2",
+        0xfeff => "d1",
+        0xfefd => "d2",
+        0xfefc => "d3",
+        _ => "00",
+    }
+}
+
+fn hex_digit(n: u8) -> char {
+    char::from_digit(u32::from(n & 0x0f), 16).unwrap_or('0')
+}
+
+fn alpn_chars(alpn: Option<&[u8]>) -> (char, char) {
+    let Some(v) = alpn else { return ('0', '0') };
+    let (Some(&first), Some(&last)) = (v.first(), v.last()) else {
+        return ('0', '0');
+    };
+    if first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric() {
+        (char::from(first), char::from(last))
+    } else {
+        // Spec, "ALPN Extension Value": otherwise the first and last characters of the
+        // value's hex representation: high nibble of the first byte, low nibble of the
+        // last byte.
+        (hex_digit(first >> 4), hex_digit(last))
+    }
+}
+
+fn hash12(s: &str) -> String {
+    let digest = Sha256::digest(s.as_bytes());
+    let mut out = String::with_capacity(12);
+    for b in digest.iter().take(6) {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+fn join_hex(v: &[u16]) -> String {
+    let mut s = String::with_capacity(v.len() * 5);
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(s, "{x:04x}");
+    }
+    s
+}
+
+/// Computes the JA4 fingerprint.
+pub fn ja4(input: &Ja4Input<'_>) -> String {
+    let version = input
+        .supported_versions
+        .iter()
+        .copied()
+        .filter(|v| !is_grease(*v))
+        .max()
+        .unwrap_or(input.legacy_version);
+    let mut ciphers: Vec<u16> = input
+        .ciphers
+        .iter()
+        .copied()
+        .filter(|c| !is_grease(*c))
+        .collect();
+    let exts: Vec<u16> = input
+        .extensions
+        .iter()
+        .copied()
+        .filter(|e| !is_grease(*e))
+        .collect();
+    let (a1, a2) = alpn_chars(input.first_alpn);
+    let a = format!(
+        "{}{}{}{:02}{:02}{}{}",
+        match input.transport {
+            Transport::Tcp => 't',
+            Transport::Quic => 'q',
+        },
+        version_code(version),
+        if input.has_sni { 'd' } else { 'i' },
+        ciphers.len().min(99),
+        exts.len().min(99),
+        a1,
+        a2
+    );
+    ciphers.sort_unstable();
+    let b = if ciphers.is_empty() {
+        "000000000000".to_string()
+    } else {
+        hash12(&join_hex(&ciphers))
+    };
+    let mut sorted_exts: Vec<u16> = exts
+        .iter()
+        .copied()
+        .filter(|e| *e != 0x0000 && *e != 0x0010)
+        .collect();
+    sorted_exts.sort_unstable();
+    let sigs: Vec<u16> = input
+        .signature_algorithms
+        .iter()
+        .copied()
+        .filter(|s| !is_grease(*s))
+        .collect();
+    let c = if sorted_exts.is_empty() {
+        "000000000000".to_string()
+    } else if sigs.is_empty() {
+        hash12(&join_hex(&sorted_exts))
+    } else {
+        hash12(&format!("{}_{}", join_hex(&sorted_exts), join_hex(&sigs)))
+    };
+    format!("{a}_{b}_{c}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grease_values_are_recognised() {
+        assert!(is_grease(0x0a0a));
+        assert!(is_grease(0xfafa));
+        assert!(!is_grease(0x0a1a));
+        assert!(!is_grease(0x1301));
+    }
+
+    #[test]
+    fn chrome_fingerprint_matches_published_vector() {
+        // Vector: a Chrome 143 ClientHello as fingerprinted by browserleaks.com
+        // (quoted in github.com/service0427/v2_cp_app, tls.md): JA4_ro lists ciphers,
+        // extensions and signature algorithms in wire order, JA4 is the expected value.
+        let ciphers = [
+            0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014,
+            0x009c, 0x009d, 0x002f, 0x0035,
+        ];
+        let exts = [
+            0x002d, 0x0033, 0x0010, 0xfe0d, 0x0017, 0x44cd, 0x0000, 0x000b, 0x000a, 0x002b, 0xff01,
+            0x0023, 0x0012, 0x0005, 0x000d, 0x001b,
+        ];
+        let sigs = [
+            0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
+        ];
+        let fp = ja4(&Ja4Input {
+            transport: Transport::Tcp,
+            legacy_version: 0x0303,
+            supported_versions: &[0x3a3a, 0x0304, 0x0303],
+            has_sni: true,
+            ciphers: &ciphers,
+            extensions: &exts,
+            first_alpn: Some(b"h2"),
+            signature_algorithms: &sigs,
+        });
+        assert_eq!(fp, "t13d1516h2_8daaf6152771_d8a2da3f94cd");
+    }
+
+    #[test]
+    fn empty_hello_gives_zero_hashes() {
+        let fp = ja4(&Ja4Input {
+            transport: Transport::Quic,
+            legacy_version: 0x0303,
+            supported_versions: &[],
+            has_sni: false,
+            ciphers: &[],
+            extensions: &[],
+            first_alpn: None,
+            signature_algorithms: &[],
+        });
+        assert_eq!(fp, "q12i000000_000000000000_000000000000");
+    }
+
+    #[test]
+    fn non_alphanumeric_alpn_uses_hex_digits() {
+        assert_eq!(alpn_chars(Some(&[0xab, 0x01])), ('a', '1'));
+        assert_eq!(alpn_chars(Some(b"http/1.1")), ('h', '1'));
+        assert_eq!(alpn_chars(Some(b"x")), ('x', 'x'));
+        assert_eq!(alpn_chars(Some(b"")), ('0', '0'));
+    }
+}

@@ -1,0 +1,758 @@
+//! dissect::quic: the ClientHello inside QUIC Initial packets, versions 1 (RFC 9000,
+//! RFC 9001) and 2 (RFC 9369).
+//!
+//! Initial packets are protected with keys anyone can derive from the Destination
+//! Connection ID of the client's first Initial (RFC 9001 §5.2), so a passive observer
+//! can read them: remove header protection (§5.4, AES-ECB mask over a 16-byte sample),
+//! decrypt the payload (AES-128-GCM, nonce = IV xor packet number, §5.3), then collect
+//! CRYPTO frames (RFC 9000 §19.6) by offset across packets, coalesced packets of one
+//! datagram (§12.2) and datagrams, until the ClientHello handshake message is whole.
+//! PADDING, PING and ACK frames are skipped. The ClientHello is read by
+//! [`crate::dissect::tls::parse_handshake`], with JA4 protocol `q`.
+//!
+//! Contract on bad input: never panics; CRYPTO data is held up to [`CRYPTO_CAP`] bytes
+//! and [`MAX_FRAGMENTS`] out-of-order pieces; anything else is an error value.
+
+use super::ja4::Transport;
+use super::tls::{self, ClientHelloInfo, Handshake};
+use super::{Reader, WireString};
+use ring::aead::{self, quic as rquic, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::hkdf;
+use serde::Serialize;
+
+pub const QUIC_V1: u32 = 0x0000_0001;
+/// RFC 9369 §3.1.
+pub const QUIC_V2: u32 = 0x6b33_43cf;
+
+/// RFC 9001 §5.2: initial salt for QUIC v1.
+const INITIAL_SALT_V1: [u8; 20] = [
+    0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad,
+    0xcc, 0xbb, 0x7f, 0x0a,
+];
+/// RFC 9369 §3.3.1: initial salt for QUIC v2.
+const INITIAL_SALT_V2: [u8; 20] = [
+    0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb,
+    0xf9, 0xbd, 0x2e, 0xd9,
+];
+
+/// Most CRYPTO bytes collected per connection (a post-quantum ClientHello is ~2 KiB).
+pub const CRYPTO_CAP: usize = 16 * 1024;
+/// Out-of-order CRYPTO pieces held per connection.
+pub const MAX_FRAGMENTS: usize = 32;
+/// RFC 9000 §17.2: connection IDs are at most 20 bytes in v1 and v2.
+const MAX_CID_LEN: usize = 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QuicError {
+    #[error("not a QUIC v1/v2 long-header packet")]
+    NotInitial,
+    #[error("truncated QUIC {what} at byte {offset}")]
+    Truncated { what: &'static str, offset: usize },
+    #[error("QUIC connection ID of {len} bytes exceeds {MAX_CID_LEN}")]
+    ConnectionIdTooLong { len: usize },
+    #[error("QUIC Initial packet number {packet_number} does not decrypt (AEAD tag mismatch)")]
+    Decrypt { packet_number: u64 },
+    #[error("frame type {frame_type:#x} is not allowed in an Initial packet")]
+    UnexpectedFrame { frame_type: u64 },
+    #[error("CRYPTO data beyond the {cap}-byte cap (offset {offset})")]
+    CryptoCap { offset: u64, cap: usize },
+    #[error("ClientHello in CRYPTO frames: {0}")]
+    Tls(#[from] tls::TlsError),
+}
+
+/// The cleartext long header of an Initial packet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InitialHeader {
+    pub version: u32,
+    pub dcid: Vec<u8>,
+    pub scid: Vec<u8>,
+}
+
+/// A ClientHello read from a connection's Initial packets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QuicClientHello {
+    pub version: u32,
+    /// The client's original Destination Connection ID, hex.
+    pub dcid: String,
+    /// The client's Source Connection ID, hex.
+    pub scid: String,
+    pub hello: ClientHelloInfo,
+    /// Frames whose datagrams carried the CRYPTO bytes, in arrival order.
+    pub frames: Vec<u64>,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Is this datagram a v1/v2 long-header Initial? Answers its cleartext header, so the
+/// caller can key connection state by the client's original DCID.
+pub fn peek_initial(datagram: &[u8]) -> Option<InitialHeader> {
+    let (h, _) = long_header(datagram).ok()?;
+    h.is_initial.then_some(InitialHeader {
+        version: h.version,
+        dcid: h.dcid.to_vec(),
+        scid: h.scid.to_vec(),
+    })
+}
+
+struct LongHeader<'a> {
+    version: u32,
+    is_initial: bool,
+    dcid: &'a [u8],
+    scid: &'a [u8],
+}
+
+fn cid<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], QuicError> {
+    let at = r.pos();
+    let len = usize::from(r.u8().ok_or(QuicError::Truncated {
+        what: "connection ID length",
+        offset: at,
+    })?);
+    if len > MAX_CID_LEN {
+        return Err(QuicError::ConnectionIdTooLong { len });
+    }
+    r.take(len).ok_or(QuicError::Truncated {
+        what: "connection ID",
+        offset: at,
+    })
+}
+
+/// RFC 9000 §17.2 long header up to the connection IDs; answers the reader after them.
+fn long_header(p: &[u8]) -> Result<(LongHeader<'_>, Reader<'_>), QuicError> {
+    let mut r = Reader::new(p);
+    let first = r.u8().ok_or(QuicError::NotInitial)?;
+    if first & 0x80 == 0 {
+        return Err(QuicError::NotInitial);
+    }
+    let version = r.u32().ok_or(QuicError::NotInitial)?;
+    let packet_type = (first >> 4) & 0x03;
+    // RFC 9369 §3.2: v2 renumbers the long packet types; Initial is 0b01.
+    let is_initial = match version {
+        QUIC_V1 => packet_type == 0,
+        QUIC_V2 => packet_type == 1,
+        _ => return Err(QuicError::NotInitial),
+    };
+    let dcid = cid(&mut r)?;
+    let scid = cid(&mut r)?;
+    Ok((
+        LongHeader {
+            version,
+            is_initial,
+            dcid,
+            scid,
+        },
+        r,
+    ))
+}
+
+struct Len(usize);
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+/// RFC 8446 §7.1 HKDF-Expand-Label with an empty context, as RFC 9001 §5.1 uses it.
+fn expand_label(prk: &hkdf::Prk, label: &[u8], out: &mut [u8]) -> Option<()> {
+    let len = u16::try_from(out.len()).ok()?.to_be_bytes();
+    let label_len = [u8::try_from(6 + label.len()).ok()?];
+    let info: [&[u8]; 5] = [&len, &label_len, b"tls13 ", label, &[0]];
+    prk.expand(&info, Len(out.len())).ok()?.fill(out).ok()
+}
+
+/// The Initial packet protection keys of one direction (RFC 9001 §5.2).
+pub struct InitialKeys {
+    key: LessSafeKey,
+    iv: [u8; 12],
+    hp: rquic::HeaderProtectionKey,
+    /// Raw key material, for tests against the RFC vectors.
+    raw: ([u8; 16], [u8; 12], [u8; 16]),
+}
+
+impl std::fmt::Debug for InitialKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InitialKeys(..)")
+    }
+}
+
+impl InitialKeys {
+    /// Derives the client's (`client == true`) or server's Initial keys for `version`
+    /// from the client's original Destination Connection ID. `None` for other versions.
+    pub fn derive(version: u32, dcid: &[u8], client: bool) -> Option<InitialKeys> {
+        let (salt, labels): (&[u8], [&[u8]; 3]) = match version {
+            QUIC_V1 => (&INITIAL_SALT_V1, [b"quic key", b"quic iv", b"quic hp"]),
+            // RFC 9369 §3.3.2: v2 labels.
+            QUIC_V2 => (
+                &INITIAL_SALT_V2,
+                [b"quicv2 key", b"quicv2 iv", b"quicv2 hp"],
+            ),
+            _ => return None,
+        };
+        let initial = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(dcid);
+        let mut secret = [0u8; 32];
+        let side: &[u8] = if client { b"client in" } else { b"server in" };
+        expand_label(&initial, side, &mut secret)?;
+        let prk = hkdf::Prk::new_less_safe(hkdf::HKDF_SHA256, &secret);
+        let mut key = [0u8; 16];
+        let mut iv = [0u8; 12];
+        let mut hp = [0u8; 16];
+        expand_label(&prk, labels[0], &mut key)?;
+        expand_label(&prk, labels[1], &mut iv)?;
+        expand_label(&prk, labels[2], &mut hp)?;
+        Some(InitialKeys {
+            key: LessSafeKey::new(UnboundKey::new(&aead::AES_128_GCM, &key).ok()?),
+            iv,
+            hp: rquic::HeaderProtectionKey::new(&rquic::AES_128, &hp).ok()?,
+            raw: (key, iv, hp),
+        })
+    }
+
+    /// (key, iv, hp) bytes.
+    pub fn material(&self) -> ([u8; 16], [u8; 12], [u8; 16]) {
+        self.raw
+    }
+}
+
+/// Decrypts one Initial packet at the start of `p`; answers the plaintext payload and
+/// the packet's total length (to find the next coalesced packet).
+fn open_initial(p: &[u8], keys: &InitialKeys) -> Result<(Vec<u8>, usize), QuicError> {
+    let (_, mut r) = long_header(p)?;
+    let at = r.pos();
+    let token_len = r.varint().ok_or(QuicError::Truncated {
+        what: "token length",
+        offset: at,
+    })?;
+    let token_len = usize::try_from(token_len).map_err(|_| QuicError::Truncated {
+        what: "token",
+        offset: at,
+    })?;
+    r.take(token_len).ok_or(QuicError::Truncated {
+        what: "token",
+        offset: at,
+    })?;
+    let at = r.pos();
+    let length = r
+        .varint()
+        .and_then(|l| usize::try_from(l).ok())
+        .ok_or(QuicError::Truncated {
+            what: "length",
+            offset: at,
+        })?;
+    let pn_offset = r.pos();
+    let end = pn_offset
+        .checked_add(length)
+        .filter(|e| *e <= p.len())
+        .ok_or(QuicError::Truncated {
+            what: "packet payload",
+            offset: pn_offset,
+        })?;
+    // RFC 9001 §5.4.2: the sample starts 4 bytes after the packet number's start.
+    let sample = p
+        .get(pn_offset + 4..pn_offset + 20)
+        .ok_or(QuicError::Truncated {
+            what: "header protection sample",
+            offset: pn_offset,
+        })?;
+    let mask = keys.hp.new_mask(sample).map_err(|_| QuicError::Truncated {
+        what: "header protection sample",
+        offset: pn_offset,
+    })?;
+    let mut header = p.get(..pn_offset).unwrap_or(&[]).to_vec();
+    let first = header.first_mut().ok_or(QuicError::NotInitial)?;
+    // §5.4.1: long headers protect the low 4 bits of the first byte.
+    *first ^= mask[0] & 0x0f;
+    let pn_len = usize::from(*first & 0x03) + 1;
+    let pn_bytes = p
+        .get(pn_offset..pn_offset + pn_len)
+        .filter(|_| pn_offset + pn_len <= end)
+        .ok_or(QuicError::Truncated {
+            what: "packet number",
+            offset: pn_offset,
+        })?;
+    let mut pn: u64 = 0;
+    for (i, b) in pn_bytes.iter().enumerate() {
+        let m = mask.get(1 + i).copied().unwrap_or(0);
+        let clear = b ^ m;
+        header.push(clear);
+        pn = (pn << 8) | u64::from(clear);
+    }
+    let mut nonce = keys.iv;
+    for (n, b) in nonce.iter_mut().rev().zip(pn.to_be_bytes().iter().rev()) {
+        *n ^= b;
+    }
+    let mut payload = p.get(pn_offset + pn_len..end).unwrap_or(&[]).to_vec();
+    let plain_len = keys
+        .key
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(&header[..]),
+            &mut payload,
+        )
+        .map_err(|_| QuicError::Decrypt { packet_number: pn })?
+        .len();
+    payload.truncate(plain_len);
+    Ok((payload, end))
+}
+
+/// Collects the client's CRYPTO stream of one QUIC connection until its ClientHello
+/// is whole. Keep one per client UDP flow (or per original DCID).
+#[derive(Debug, Default)]
+pub struct QuicConnection {
+    header: Option<InitialHeader>,
+    keys: Option<InitialKeys>,
+    crypto: Vec<u8>,
+    held: Vec<(u64, Vec<u8>)>,
+    frames: Vec<u64>,
+    done: bool,
+}
+
+impl QuicConnection {
+    pub fn new() -> Self {
+        QuicConnection::default()
+    }
+
+    /// The ClientHello has been reported (or the connection gave up): later datagrams
+    /// are ignored.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Feeds one client-to-server datagram seen in `frame`. Answers the ClientHello
+    /// once it is whole, `Ok(None)` while more is needed or when nothing here is ours.
+    pub fn push_client_datagram(
+        &mut self,
+        datagram: &[u8],
+        frame: u64,
+    ) -> Result<Option<QuicClientHello>, QuicError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut rest = datagram;
+        let mut contributed = false;
+        // RFC 9000 §12.2: several long-header packets may be coalesced in one datagram.
+        while !rest.is_empty() {
+            let Ok((h, _)) = long_header(rest) else {
+                break; // a short-header packet or padding: nothing more to read
+            };
+            if !h.is_initial {
+                match skip_long_packet(rest) {
+                    Some(n) => {
+                        rest = rest.get(n..).unwrap_or(&[]);
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            if self.header.is_none() {
+                self.header = Some(InitialHeader {
+                    version: h.version,
+                    dcid: h.dcid.to_vec(),
+                    scid: h.scid.to_vec(),
+                });
+                self.keys = InitialKeys::derive(h.version, h.dcid, true);
+            }
+            let opened = match &self.keys {
+                Some(k) => open_initial(rest, k),
+                None => return Err(QuicError::NotInitial),
+            };
+            let (plain, len) = match opened {
+                Ok(x) => x,
+                Err(QuicError::Decrypt { .. }) => {
+                    // After a Retry the client derives new keys from the DCID the server
+                    // chose (RFC 9001 §5.2); try the packet's own DCID once.
+                    let k = InitialKeys::derive(h.version, h.dcid, true)
+                        .ok_or(QuicError::NotInitial)?;
+                    let x = open_initial(rest, &k)?;
+                    self.keys = Some(k);
+                    x
+                }
+                Err(e) => return Err(e),
+            };
+            if self.frames_of(&plain)? {
+                contributed = true;
+            }
+            rest = rest.get(len..).unwrap_or(&[]);
+        }
+        if contributed && !self.frames.contains(&frame) {
+            self.frames.push(frame);
+        }
+        self.client_hello()
+    }
+
+    /// Reads the frames of one decrypted Initial payload; answers whether CRYPTO data
+    /// was among them.
+    fn frames_of(&mut self, plain: &[u8]) -> Result<bool, QuicError> {
+        let mut r = Reader::new(plain);
+        let mut crypto = false;
+        while !r.is_empty() {
+            let at = r.pos();
+            let trunc = QuicError::Truncated {
+                what: "frame",
+                offset: at,
+            };
+            let t = r.varint().ok_or(trunc.clone())?;
+            match t {
+                0x00 | 0x01 => {} // PADDING, PING
+                0x02 | 0x03 => {
+                    // ACK (RFC 9000 §19.3): largest, delay, range count, first range,
+                    // then (gap, length) pairs, then ECN counts for 0x03.
+                    let _largest = r.varint().ok_or(trunc.clone())?;
+                    let _delay = r.varint().ok_or(trunc.clone())?;
+                    let count = r.varint().ok_or(trunc.clone())?;
+                    let _first = r.varint().ok_or(trunc.clone())?;
+                    for _ in 0..count {
+                        r.varint().ok_or(trunc.clone())?;
+                        r.varint().ok_or(trunc.clone())?;
+                    }
+                    if t == 0x03 {
+                        for _ in 0..3 {
+                            r.varint().ok_or(trunc.clone())?;
+                        }
+                    }
+                }
+                0x06 => {
+                    let offset = r.varint().ok_or(trunc.clone())?;
+                    let len = r
+                        .varint()
+                        .and_then(|l| usize::try_from(l).ok())
+                        .ok_or(trunc.clone())?;
+                    let data = r.take(len).ok_or(trunc)?;
+                    self.add_crypto(offset, data)?;
+                    crypto = true;
+                }
+                0x1c => {
+                    // CONNECTION_CLOSE: error code, frame type, reason.
+                    r.varint().ok_or(trunc.clone())?;
+                    r.varint().ok_or(trunc.clone())?;
+                    let n = r
+                        .varint()
+                        .and_then(|l| usize::try_from(l).ok())
+                        .ok_or(trunc.clone())?;
+                    r.take(n).ok_or(trunc)?;
+                }
+                other => return Err(QuicError::UnexpectedFrame { frame_type: other }),
+            }
+        }
+        Ok(crypto)
+    }
+
+    fn add_crypto(&mut self, offset: u64, data: &[u8]) -> Result<(), QuicError> {
+        let end = offset.saturating_add(data.len() as u64);
+        if end > CRYPTO_CAP as u64 {
+            return Err(QuicError::CryptoCap {
+                offset,
+                cap: CRYPTO_CAP,
+            });
+        }
+        let have = self.crypto.len() as u64;
+        if end <= have {
+            return Ok(()); // retransmitted CRYPTO data
+        }
+        if offset > have {
+            if self.held.len() < MAX_FRAGMENTS {
+                self.held.push((offset, data.to_vec()));
+            }
+            return Ok(());
+        }
+        let skip = usize::try_from(have - offset).unwrap_or(usize::MAX);
+        self.crypto
+            .extend_from_slice(data.get(skip..).unwrap_or(&[]));
+        // Held pieces that now touch the contiguous end.
+        while let Some(i) = self
+            .held
+            .iter()
+            .position(|(o, _)| *o <= self.crypto.len() as u64)
+        {
+            let (o, d) = self.held.swap_remove(i);
+            let have = self.crypto.len() as u64;
+            let e = o + d.len() as u64;
+            if e > have {
+                let skip = usize::try_from(have - o).unwrap_or(usize::MAX);
+                self.crypto.extend_from_slice(d.get(skip..).unwrap_or(&[]));
+            }
+        }
+        Ok(())
+    }
+
+    fn client_hello(&mut self) -> Result<Option<QuicClientHello>, QuicError> {
+        let mut r = Reader::new(&self.crypto);
+        let (Some(_t), Some(len)) = (r.u8(), r.u24()) else {
+            return Ok(None);
+        };
+        let total = 4 + len as usize;
+        let Some(msg) = self.crypto.get(..total) else {
+            return Ok(None);
+        };
+        let parsed = tls::parse_handshake(msg, Transport::Quic);
+        self.done = true;
+        self.crypto = Vec::new();
+        self.held = Vec::new();
+        let Some(Handshake::ClientHello(hello)) = parsed? else {
+            return Ok(None);
+        };
+        let (version, dcid, scid) = match &self.header {
+            Some(h) => (h.version, hex(&h.dcid), hex(&h.scid)),
+            None => (0, String::new(), String::new()),
+        };
+        Ok(Some(QuicClientHello {
+            version,
+            dcid,
+            scid,
+            hello,
+            frames: std::mem::take(&mut self.frames),
+        }))
+    }
+}
+
+/// Length of a non-Initial long-header packet that carries a Length field (0-RTT,
+/// Handshake); `None` for Retry or malformed input.
+fn skip_long_packet(p: &[u8]) -> Option<usize> {
+    let (h, mut r) = long_header(p).ok()?;
+    let first = *p.first()?;
+    let packet_type = (first >> 4) & 0x03;
+    let is_retry = match h.version {
+        QUIC_V1 => packet_type == 3,
+        _ => packet_type == 0,
+    };
+    if is_retry {
+        return None;
+    }
+    let len = usize::try_from(r.varint()?).ok()?;
+    r.pos().checked_add(len).filter(|e| *e <= p.len())
+}
+
+/// One-shot form: reads the ClientHello from a single client datagram (most browsers
+/// fit it in one; post-quantum ones need [`QuicConnection`] across two).
+pub fn parse_initial(datagram: &[u8], frame: u64) -> Result<Option<QuicClientHello>, QuicError> {
+    QuicConnection::new().push_client_datagram(datagram, frame)
+}
+
+/// The ClientHello's SNI, for callers that only need the name.
+pub fn sni_of(hello: &QuicClientHello) -> Option<&WireString> {
+    hello.hello.sni.as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissect::tls::tests::hex as unhex;
+
+    // RFC 9001 Appendix A.1 and RFC 9369 Appendix A.1: keys from DCID 8394c8f03e515708.
+    const RFC_DCID: [u8; 8] = [0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
+
+    fn material(version: u32, client: bool) -> (String, String, String) {
+        let (k, iv, hp) = InitialKeys::derive(version, &RFC_DCID, client)
+            .unwrap()
+            .material();
+        (hex(&k), hex(&iv), hex(&hp))
+    }
+
+    #[test]
+    fn v1_initial_keys_match_rfc9001_appendix_a1() {
+        assert_eq!(
+            material(QUIC_V1, true),
+            (
+                "1f369613dd76d5467730efcbe3b1a22d".into(),
+                "fa044b2f42a3fd3b46fb255c".into(),
+                "9f50449e04a0e810283a1e9933adedd2".into()
+            )
+        );
+        assert_eq!(
+            material(QUIC_V1, false),
+            (
+                "cf3a5331653c364c88f0f379b6067e37".into(),
+                "0ac1493ca1905853b0bba03e".into(),
+                "c206b8d9b9f0f37644430b490eeaa314".into()
+            )
+        );
+    }
+
+    #[test]
+    fn v2_initial_keys_match_rfc9369_appendix_a1() {
+        assert_eq!(
+            material(QUIC_V2, true),
+            (
+                "8b1a0bc121284290a29e0971b5cd045d".into(),
+                "91f73e2351d8fa91660e909f".into(),
+                "45b95e15235d6f45a6b19cbcb0294ba9".into()
+            )
+        );
+        assert_eq!(
+            material(QUIC_V2, false),
+            (
+                "82db637861d55e1d011f19ea71d5d2a7".into(),
+                "dd13c276499c0249d3310652".into(),
+                "edf6d05c83121201b436e16877593c3a".into()
+            )
+        );
+    }
+
+    // Client Initial datagrams (1200 bytes) from aioquic 1.7.2's client with
+    // server_name quic.example.test and ALPN h3, recorded on loopback; see
+    // tests/fixtures/dissect/README.md (rec_quic.py).
+    const AIOQUIC_V1: &str = include_str!("../../tests/fixtures/dissect/aioquic172_v1_initial.hex");
+    const AIOQUIC_V2: &str = include_str!("../../tests/fixtures/dissect/aioquic172_v2_initial.hex");
+
+    #[test]
+    fn v1_initial_from_aioquic_gives_sni_and_alpn() {
+        let d = unhex(AIOQUIC_V1);
+        let h = peek_initial(&d).unwrap();
+        assert_eq!(h.version, QUIC_V1);
+        let ch = parse_initial(&d, 1).unwrap().expect("ClientHello");
+        assert_eq!(ch.hello.sni, Some(WireString::from("quic.example.test")));
+        assert_eq!(ch.hello.alpn, vec![WireString::from("h3")]);
+        assert!(ch.hello.ja4.starts_with("q13d"), "{}", ch.hello.ja4);
+        assert_eq!(ch.dcid, hex(&h.dcid));
+        assert_eq!(ch.frames, vec![1]);
+    }
+
+    #[test]
+    fn v2_initial_from_aioquic_gives_sni() {
+        let d = unhex(AIOQUIC_V2);
+        assert_eq!(peek_initial(&d).map(|h| h.version), Some(QUIC_V2));
+        let ch = parse_initial(&d, 6).unwrap().expect("ClientHello");
+        assert_eq!(ch.version, QUIC_V2);
+        assert_eq!(ch.hello.sni, Some(WireString::from("quic.example.test")));
+    }
+
+    #[test]
+    fn tampered_ciphertext_fails_authentication() {
+        let mut d = unhex(AIOQUIC_V1);
+        // A byte inside the protected payload (the header and sample end before 100).
+        d[300] ^= 1;
+        assert!(matches!(
+            parse_initial(&d, 1),
+            Err(QuicError::Decrypt { .. })
+        ));
+    }
+
+    /// Builds a protected client Initial packet (RFC 9001 §5.3-5.4, the inverse of
+    /// `open_initial`) carrying `frames`, padded to at least `min_len` bytes.
+    fn seal_initial(version: u32, dcid: &[u8], pn: u32, frames: &[u8], min_len: usize) -> Vec<u8> {
+        let keys = InitialKeys::derive(version, dcid, true).unwrap();
+        let first = if version == QUIC_V1 { 0xc3u8 } else { 0xd3 }; // 4-byte packet number
+        let mut payload = frames.to_vec();
+        // first, version, DCID length and DCID, SCID length, token length, Length, packet number
+        let header_len = 1 + 4 + 1 + dcid.len() + 1 + 1 + 2 + 4;
+        while header_len + payload.len() + 16 < min_len {
+            payload.push(0); // PADDING
+        }
+        let length = 4 + payload.len() + 16;
+        let mut p = vec![first];
+        p.extend_from_slice(&version.to_be_bytes());
+        p.push(dcid.len() as u8);
+        p.extend_from_slice(dcid);
+        p.push(0); // empty SCID
+        p.push(0); // no token
+        p.extend_from_slice(&(0x4000u16 | length as u16).to_be_bytes());
+        let pn_offset = p.len();
+        p.extend_from_slice(&pn.to_be_bytes());
+        let mut nonce = keys.iv;
+        for (n, b) in nonce
+            .iter_mut()
+            .rev()
+            .zip(u64::from(pn).to_be_bytes().iter().rev())
+        {
+            *n ^= b;
+        }
+        keys.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&p[..]),
+                &mut payload,
+            )
+            .unwrap();
+        p.extend_from_slice(&payload);
+        let mask = keys.hp.new_mask(&p[pn_offset + 4..pn_offset + 20]).unwrap();
+        p[0] ^= mask[0] & 0x0f;
+        for i in 0..4 {
+            p[pn_offset + i] ^= mask[1 + i];
+        }
+        p
+    }
+
+    fn crypto_frame(offset: usize, data: &[u8]) -> Vec<u8> {
+        // Type 0x06, offset as a 4-byte varint, length as a 2-byte varint (RFC 9000 §16).
+        let mut f = vec![0x06, 0x80 | ((offset >> 24) as u8 & 0x3f)];
+        f.extend_from_slice(&[(offset >> 16) as u8, (offset >> 8) as u8, offset as u8]);
+        f.push(0x40 | (data.len() >> 8) as u8);
+        f.push(data.len() as u8);
+        f.extend_from_slice(data);
+        f
+    }
+
+    // The Chromium 156 ClientHello (X25519MLKEM768 key share, 1984-byte handshake
+    // message) recorded over TCP, carried here in CRYPTO frames as Chromium does over
+    // QUIC, where it no longer fits one 1200-byte datagram.
+    fn browser_hello_message() -> Vec<u8> {
+        let rec = unhex(include_str!(
+            "../../tests/fixtures/dissect/chromium156_client_hello.hex"
+        ));
+        rec[5..].to_vec()
+    }
+
+    #[test]
+    fn post_quantum_client_hello_over_two_datagrams_out_of_order_gives_sni() {
+        let msg = browser_hello_message();
+        let dcid = [0x11u8; 8];
+        for version in [QUIC_V1, QUIC_V2] {
+            let (a, b) = msg.split_at(1000);
+            let mut fa = crypto_frame(0, a);
+            fa.splice(0..0, [0x02, 0x00, 0x00, 0x00, 0x00, 0x01]); // ACK first, then CRYPTO
+            let d1 = seal_initial(version, &dcid, 0, &fa, 1200);
+            let d2 = seal_initial(version, &dcid, 1, &crypto_frame(1000, b), 1200);
+            let mut c = QuicConnection::new();
+            assert_eq!(c.push_client_datagram(&d2, 8).unwrap(), None);
+            let ch = c
+                .push_client_datagram(&d1, 7)
+                .unwrap()
+                .expect("ClientHello");
+            assert_eq!(ch.version, version);
+            assert_eq!(ch.hello.sni, Some(WireString::from("www.example.test")));
+            assert!(
+                ch.hello.ja4.starts_with("q13d1517h2_8daaf6152771_"),
+                "{}",
+                ch.hello.ja4
+            );
+            assert_eq!(ch.frames, vec![8, 7]);
+        }
+    }
+
+    #[test]
+    fn coalesced_initial_packets_in_one_datagram_are_all_read() {
+        let msg = browser_hello_message();
+        let dcid = [0x22u8; 8];
+        let (a, b) = msg.split_at(900);
+        let mut d = seal_initial(QUIC_V1, &dcid, 0, &crypto_frame(0, a), 0);
+        d.extend_from_slice(&seal_initial(QUIC_V1, &dcid, 1, &crypto_frame(900, b), 0));
+        let ch = parse_initial(&d, 3).unwrap().expect("ClientHello");
+        assert_eq!(ch.hello.sni, Some(WireString::from("www.example.test")));
+    }
+
+    #[test]
+    fn crypto_frames_across_packets_are_reassembled_out_of_order() {
+        let mut c = QuicConnection::new();
+        c.add_crypto(5, b"fghij").unwrap();
+        c.add_crypto(0, b"abcde").unwrap();
+        c.add_crypto(3, b"defg").unwrap();
+        assert_eq!(c.crypto, b"abcdefghij");
+        assert!(matches!(
+            c.add_crypto(u64::MAX - 2, b"xyz"),
+            Err(QuicError::CryptoCap { .. })
+        ));
+    }
+
+    #[test]
+    fn every_truncation_and_corruption_is_safe() {
+        let d = unhex(AIOQUIC_V1);
+        for n in 0..d.len() {
+            let _ = parse_initial(&d[..n], 1);
+        }
+        for i in 0..64 {
+            let mut b = d.clone();
+            b[i] ^= 0xff;
+            let _ = parse_initial(&b, 1);
+        }
+    }
+}
