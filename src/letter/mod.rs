@@ -349,7 +349,8 @@ pub fn choose_channel(provider: &Provider, frame: Frame) -> Option<&NoticeChanne
                 !same_frame(c.frame, frame),
                 !copyright,
                 !jurisdiction_fits(frame, &c.jurisdiction),
-                !c.language.starts_with(&frame.language()[..2]),
+                !c.language
+                    .starts_with(frame.language().get(..2).unwrap_or("")),
                 c.target.is_none(),
                 !c.verified,
             )
@@ -611,7 +612,14 @@ fn build_context(
     refs: &[(usize, usize)],
     opts: &DraftOptions,
 ) -> Context {
-    let offset = claimant.offset();
+    // The claimant's time zone, else the case's, else UTC.
+    let offset = match (
+        &claimant.timezone,
+        case.and_then(|c| c.info.time_zone.as_deref()),
+    ) {
+        (None, Some(tz)) => claimant::parse_offset(tz).unwrap_or(UtcOffset::UTC),
+        _ => claimant.offset(),
+    };
     let multi_capture = report.captures.len() > 1;
     let mut rows = Vec::new();
     let mut models = std::collections::BTreeSet::new();
