@@ -40,6 +40,8 @@ enum Command {
     Case(cli::case::Args),
     /// Re-check a case directory (or one file) offline; exit 3 on any difference.
     Verify(cli::verify::Args),
+    /// Draft notices to the providers hosting the services of a report; `init`, `lint`.
+    Letter(cli::letter::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Data(args) => cli::data::run(args),
         Command::Case(args) => cli::case::run(args),
         Command::Verify(args) => cli::verify::run(args),
+        Command::Letter(args) => cli::letter::run(args),
     };
     cli::finish(result)
 }

@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod case;
 pub mod data;
+pub mod letter;
 pub mod lookup;
 pub mod verify;
 
@@ -17,7 +18,6 @@ pub mod exit {
     /// A usage error or an environment error (unreadable input, unwritable output).
     pub const ERROR: u8 = 2;
     /// A check failed: verification found a difference, a letter is incomplete.
-    #[allow(dead_code)] // used by the verification and letter commands
     pub const CHECK_FAILED: u8 = 3;
 }
 

@@ -1,0 +1,289 @@
+//! `whohosts letter`: draft notices to providers (`letter --report ... --claimant ...
+//! --out DIR`, also spelt `letter draft`), write a claimant template (`letter init`),
+//! and check letters for their required elements (`letter lint`).
+
+use super::{exit, write_output};
+use anyhow::{bail, Context};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use whohosts::attribute::directory::Directory;
+use whohosts::letter::{self, input, Addressee, Claimant, DraftOptions, Frame};
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+    #[command(flatten)]
+    pub draft: Box<DraftArgs>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Sub {
+    /// Draft the letters (the same as `letter` with these options).
+    Draft(Box<DraftArgs>),
+    /// Write a commented claimant profile template to fill in.
+    Init(InitArgs),
+    /// Check letters (drafted here or edited by hand) for every required element.
+    Lint(LintArgs),
+}
+
+#[derive(clap::Args, Default)]
+pub struct DraftArgs {
+    /// The JSON report of `whohosts analyze --json`.
+    #[arg(long, value_name = "REPORT.json")]
+    pub report: Option<PathBuf>,
+    /// The claimant profile (see `whohosts letter init`).
+    #[arg(long, value_name = "CLAIMANT.toml")]
+    pub claimant: Option<PathBuf>,
+    /// A case directory: notarial certificate, SM3 and attachments from its newest manifest.
+    #[arg(long, value_name = "DIR")]
+    pub case: Option<PathBuf>,
+    /// Where the letters go (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The date the letters bear (default: today, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<String>,
+    /// Frame for all letters (cn, dmca, dsa), or for one provider as PROVIDER=FRAME
+    /// (repeatable). Default: from the provider's jurisdiction.
+    #[arg(long = "frame", value_name = "FRAME|PROVIDER=FRAME")]
+    pub frames: Vec<String>,
+    /// Language of the letters when no frame is given: zh-CN or en.
+    #[arg(long, value_name = "LANG")]
+    pub lang: Option<String>,
+    /// Send a provider's letter to this address or URL instead of the directory's
+    /// channel: PROVIDER=TARGET (repeatable); the letter labels it as given by the user.
+    #[arg(long = "to", value_name = "PROVIDER=TARGET")]
+    pub to: Vec<String>,
+    /// Notarial certificate number (overrides the case's).
+    #[arg(long, value_name = "NUMBER")]
+    pub notary_cert: Option<String>,
+    /// SM3 of a capture, CAPTURE=HEX, CAPTURE being its path in the report or its file
+    /// name (repeatable; overrides the case manifest).
+    #[arg(long = "sm3", value_name = "CAPTURE=HEX")]
+    pub sm3: Vec<String>,
+    /// A directory of templates replacing the bundled ones of the same names
+    /// (cn.md.j2, cn.html.j2, dmca.md.j2, ...).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// A provider directory file instead of the bundled data/providers.toml.
+    #[arg(long, value_name = "PATH")]
+    pub directory: Option<PathBuf>,
+    /// Only this provider's letter (repeatable).
+    #[arg(long = "provider", value_name = "ID")]
+    pub providers: Vec<String>,
+    /// Overwrite letters already in the output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Exit 0 even when a letter lacks required elements (it is still marked DRAFT).
+    #[arg(long)]
+    pub allow_incomplete: bool,
+}
+
+#[derive(clap::Args)]
+pub struct InitArgs {
+    /// Where to write the template (`-` for standard output).
+    #[arg(default_value = "claimant.toml", value_name = "PATH")]
+    pub path: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(clap::Args)]
+pub struct LintArgs {
+    /// Letters in Markdown or HTML.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Check against this frame instead of the one the letter names.
+    #[arg(long, value_name = "FRAME")]
+    pub frame: Option<Frame>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    match args.command {
+        Some(Sub::Draft(d)) => draft(*d),
+        Some(Sub::Init(i)) => init(i),
+        Some(Sub::Lint(l)) => lint(l),
+        None => draft(*args.draft),
+    }
+}
+
+fn init(args: InitArgs) -> anyhow::Result<u8> {
+    if args.path.as_os_str() != "-" && args.path.exists() && !args.force {
+        bail!(
+            "{} exists; use --force to overwrite it",
+            args.path.display()
+        );
+    }
+    write_output(&args.path, letter::claimant::TEMPLATE.as_bytes())
+        .with_context(|| format!("writing {}", args.path.display()))?;
+    if args.path.as_os_str() != "-" {
+        eprintln!(
+            "whohosts: wrote {}; fill in every field, then run `whohosts letter --report REPORT.json --claimant {} --out DIR`",
+            args.path.display(),
+            args.path.display()
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn lint(args: LintArgs) -> anyhow::Result<u8> {
+    let mut code = exit::OK;
+    for path in &args.files {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let r = letter::lint(&text, args.frame);
+        let name = whohosts::report::escape::terminal(&path.display().to_string());
+        match r.frame {
+            None => {
+                println!("{name}: no frame: neither a whohosts:letter marker nor element markers; use --frame");
+                code = exit::CHECK_FAILED;
+            }
+            Some(f) if r.missing.is_empty() => {
+                println!("{name}: complete ({f}: {})", r.present.join(", "));
+            }
+            Some(f) => {
+                println!("{name}: incomplete ({f}), missing:");
+                for m in &r.missing {
+                    println!("  {} {}: {}", m.id, m.name, m.why);
+                }
+                code = exit::CHECK_FAILED;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn split_pair<'a>(text: &'a str, what: &str) -> anyhow::Result<(&'a str, &'a str)> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k, v)),
+        _ => bail!("{what}: expected KEY=VALUE, found {text:?}"),
+    }
+}
+
+fn parse_date(text: &str) -> anyhow::Result<time::Date> {
+    let bad = || anyhow::anyhow!("--date: expected YYYY-MM-DD, found {text:?}");
+    let mut parts = text.splitn(3, '-');
+    let y: i32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let m: u8 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let d: u8 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let month = time::Month::try_from(m).map_err(|_| bad())?;
+    time::Date::from_calendar_date(y, month, d).map_err(|_| bad())
+}
+
+fn draft(args: DraftArgs) -> anyhow::Result<u8> {
+    let (Some(report_path), Some(claimant_path), Some(out)) =
+        (&args.report, &args.claimant, &args.out)
+    else {
+        bail!("letter: --report, --claimant and --out are required (or use `letter init` / `letter lint`)");
+    };
+    let mut opts = DraftOptions {
+        language: args.lang.clone(),
+        notary_certificate: args.notary_cert.clone(),
+        templates: args.templates.clone(),
+        providers: args.providers.clone(),
+        ..DraftOptions::default()
+    };
+    opts.date = Some(match &args.date {
+        Some(d) => parse_date(d)?,
+        None => time::OffsetDateTime::now_utc().date(),
+    });
+    for f in &args.frames {
+        match f.split_once('=') {
+            Some(_) => {
+                let (p, fr) = split_pair(f, "--frame")?;
+                let frame = fr.parse::<Frame>().map_err(anyhow::Error::msg)?;
+                opts.frame_for.insert(p.to_string(), frame);
+            }
+            None => opts.frame = Some(f.parse::<Frame>().map_err(anyhow::Error::msg)?),
+        }
+    }
+    for t in &args.to {
+        let (p, target) = split_pair(t, "--to")?;
+        opts.addressee_for
+            .insert(p.to_string(), Addressee::from_user(target));
+    }
+    let mut sm3 = BTreeMap::new();
+    for s in &args.sm3 {
+        let (c, hex) = split_pair(s, "--sm3")?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("--sm3 {c}: expected 64 hexadecimal digits, found {hex:?}");
+        }
+        sm3.insert(c.to_string(), hex.to_string());
+    }
+    opts.sm3 = sm3;
+
+    let report = input::Report::load(report_path)?;
+    let claimant = Claimant::load(claimant_path)?;
+    let case = match &args.case {
+        Some(dir) => Some(input::Case::load(dir)?),
+        None => None,
+    };
+    let directory = match &args.directory {
+        Some(p) => Directory::load(p)?,
+        None => Directory::bundled()?,
+    };
+    let drafts = letter::draft(&report, &claimant, case.as_ref(), &directory, &opts)?;
+    for s in &drafts.skipped {
+        eprintln!(
+            "whohosts: note: {} ({}): no letter: {}",
+            whohosts::report::escape::terminal(&s.service),
+            whohosts::report::escape::terminal(&s.endpoint),
+            whohosts::report::escape::terminal(&s.reason)
+        );
+    }
+    if drafts.untargeted && args.providers.is_empty() {
+        eprintln!("whohosts: note: the report was made without --target; letters cover every attributed service (focus with `analyze --target` or `letter --provider`)");
+    }
+    if drafts.letters.is_empty() {
+        bail!("no letter drafted: no service endpoint of the report is attributed to a provider of the directory");
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let files: Vec<(PathBuf, &str)> = drafts
+        .letters
+        .iter()
+        .flat_map(|l| {
+            [
+                (out.join(format!("{}.md", l.stem())), l.markdown.as_str()),
+                (out.join(format!("{}.html", l.stem())), l.html.as_str()),
+            ]
+        })
+        .collect();
+    if !args.force {
+        if let Some((p, _)) = files.iter().find(|(p, _)| p.exists()) {
+            bail!("{} exists; use --force to overwrite letters", p.display());
+        }
+    }
+    for (path, text) in &files {
+        write_letter(path, text)?;
+    }
+    let mut incomplete = false;
+    for l in &drafts.letters {
+        if l.missing.is_empty() {
+            println!("{}: {} letter, complete", l.stem(), l.frame);
+        } else {
+            incomplete = true;
+            println!("{}: {} letter, DRAFT, missing:", l.stem(), l.frame);
+            for m in &l.missing {
+                println!(
+                    "  {} {}: {}",
+                    m.id,
+                    m.name,
+                    whohosts::report::escape::terminal(&m.why)
+                );
+            }
+        }
+    }
+    Ok(if incomplete && !args.allow_incomplete {
+        exit::CHECK_FAILED
+    } else {
+        exit::OK
+    })
+}
+
+fn write_letter(path: &Path, text: &str) -> anyhow::Result<()> {
+    whohosts::report::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}

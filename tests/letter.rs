@@ -1,0 +1,929 @@
+//! Notices to providers: the demo's letters as snapshots in every frame, the measures
+//! each service model gets, completeness checks per element, hostile names from a
+//! capture, and the `letter` command line.
+//!
+//! The report fixture `tests/fixtures/letter/demo-report.json` is the output of
+//! `whohosts analyze captures/demo.pcap --json` with hostnames and attribution added by
+//! hand in the report's shape (dl -> alibaba, api -> tencent, game -> aws, www ->
+//! cloudflare), see captures/README.md.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+use whohosts::attribute::directory::Directory;
+use whohosts::letter::{self, input, Claimant, DraftOptions, Frame, Letter};
+
+/// SM3 of captures/demo.pcap, from `openssl dgst -sm3 captures/demo.pcap` (OpenSSL 3).
+const DEMO_SM3: &str = "6187f0f938e5cc2538440b6e2d890988006a0b9326d07f898e6e122c7fceffdd";
+const NOTARY_CERT: &str = "(2026)京长安内经证字第00001号";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/letter")
+        .join(name)
+}
+
+fn report() -> input::Report {
+    input::Report::load(&fixture("demo-report.json")).expect("fixture report")
+}
+
+fn claimant_text() -> String {
+    std::fs::read_to_string(fixture("claimant.toml")).expect("fixture claimant")
+}
+
+fn claimant() -> Claimant {
+    Claimant::from_toml(&claimant_text(), "claimant.toml").expect("fixture claimant parses")
+}
+
+fn options() -> DraftOptions {
+    let mut o = DraftOptions {
+        date: time::Date::from_calendar_date(2026, time::Month::November, 21).ok(),
+        notary_certificate: Some(NOTARY_CERT.into()),
+        ..DraftOptions::default()
+    };
+    o.sm3.insert("demo.pcap".into(), DEMO_SM3.into());
+    o
+}
+
+fn draft_with(c: &Claimant, opts: &DraftOptions) -> Vec<Letter> {
+    let dir = Directory::bundled().expect("bundled directory");
+    letter::draft(&report(), c, None, &dir, opts)
+        .expect("drafts")
+        .letters
+}
+
+fn letter_for(letters: &[Letter], provider: &str) -> Letter {
+    letters
+        .iter()
+        .find(|l| l.provider == provider)
+        .cloned()
+        .unwrap_or_else(|| panic!("no letter for {provider}"))
+}
+
+fn demo_letters() -> Vec<Letter> {
+    draft_with(&claimant(), &options())
+}
+
+#[test]
+fn demo_gets_one_letter_per_provider_in_its_jurisdictions_frame() {
+    let letters = demo_letters();
+    let got: Vec<(String, Frame)> = letters
+        .iter()
+        .map(|l| (l.provider.clone(), l.frame))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("alibaba".to_string(), Frame::Cn),
+            ("aws".to_string(), Frame::Dmca),
+            ("cloudflare".to_string(), Frame::Dmca),
+            ("tencent".to_string(), Frame::Cn),
+        ]
+    );
+}
+
+#[test]
+fn demo_letters_match_snapshots() {
+    let letters = demo_letters();
+    for id in ["alibaba", "tencent", "aws", "cloudflare"] {
+        let l = letter_for(&letters, id);
+        insta::assert_snapshot!(format!("{}.md", l.stem()), l.markdown);
+        insta::assert_snapshot!(format!("{}.html", l.stem()), l.html);
+    }
+    let mut dsa = options();
+    dsa.frame_for.insert("aws".into(), Frame::Dsa);
+    let l = letter_for(&draft_with(&claimant(), &dsa), "aws");
+    assert_eq!(l.frame, Frame::Dsa);
+    insta::assert_snapshot!("aws.dsa.md", l.markdown);
+    insta::assert_snapshot!("aws.dsa.html", l.html);
+}
+
+#[test]
+fn complete_profile_gives_complete_letters_where_the_channel_is_known() {
+    let letters = demo_letters();
+    for id in ["alibaba", "aws", "cloudflare"] {
+        let l = letter_for(&letters, id);
+        assert!(l.missing.is_empty(), "{id}: {:?}", l.missing);
+        assert!(!l.markdown.contains("DRAFT"), "{id}");
+        assert!(letter::lint(&l.markdown, None).is_complete());
+        assert!(letter::lint(&l.html, None).is_complete());
+    }
+    // The directory knows no exact channel for Tencent Cloud: the letter says so and
+    // stays a draft until one is given.
+    let t = letter_for(&letters, "tencent");
+    let ids: Vec<&str> = t.missing.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["CN-10"]);
+    assert!(t.markdown.contains("草稿（DRAFT）"));
+    assert!(t.html.contains("草稿（DRAFT）"));
+}
+
+#[test]
+fn user_channel_completes_a_letter_and_is_labelled_as_given_by_the_user() {
+    let mut o = options();
+    o.addressee_for.insert(
+        "tencent".into(),
+        letter::Addressee::from_user("https://complaint.tencentcloud.example/ip"),
+    );
+    let t = letter_for(&draft_with(&claimant(), &o), "tencent");
+    assert!(t.missing.is_empty(), "{:?}", t.missing);
+    assert!(t.markdown.contains("渠道来源：通知人指定"));
+}
+
+#[test]
+fn all_three_frames_render_complete_for_every_provider() {
+    for frame in Frame::ALL {
+        let mut o = options();
+        o.frame = Some(frame);
+        o.addressee_for.insert(
+            "tencent".into(),
+            letter::Addressee::from_user("abuse@tencent.example"),
+        );
+        for l in draft_with(&claimant(), &o) {
+            assert_eq!(l.frame, frame);
+            assert!(
+                l.missing.is_empty(),
+                "{} {frame}: {:?}",
+                l.provider,
+                l.missing
+            );
+        }
+    }
+}
+
+const DELETION_WORDS_EN: &[&str] = &[
+    "remove",
+    "delete",
+    "disable",
+    "take down",
+    "terminate",
+    "shut",
+];
+const DELETION_WORDS_ZH: &[&str] = &["删除", "断开", "屏蔽", "关停", "停止服务"];
+
+#[test]
+fn iaas_letters_ask_for_forwarding_never_deletion() {
+    for frame in Frame::ALL {
+        let mut o = options();
+        o.frame = Some(frame);
+        for id in ["alibaba", "aws", "tencent"] {
+            let l = letter_for(&draft_with(&claimant(), &o), id);
+            assert_eq!(l.service_model, "iaas");
+            assert_eq!(
+                l.measures,
+                [
+                    "forward_to_customer",
+                    "preserve_logs",
+                    "disclose_on_legal_process"
+                ]
+            );
+            for text in [&l.markdown, &l.html] {
+                let lower = text.to_lowercase();
+                let words = if frame == Frame::Cn {
+                    DELETION_WORDS_ZH
+                } else {
+                    DELETION_WORDS_EN
+                };
+                for w in words {
+                    assert!(!lower.contains(w), "{id} {frame}: asks for {w:?}");
+                }
+                if frame == Frame::Cn {
+                    assert!(text.contains("转送（转通知）"));
+                    assert!(text.contains("网络日志"));
+                } else {
+                    assert!(
+                        text.contains("Forward this notice and its attachments to the customer")
+                    );
+                    assert!(text.contains("Preserve the subscriber records and connection logs"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn cloudflare_letter_asks_to_forward_to_the_origin_and_name_the_hosting_provider() {
+    for frame in Frame::ALL {
+        let mut o = options();
+        o.frame = Some(frame);
+        let l = letter_for(&draft_with(&claimant(), &o), "cloudflare");
+        assert_eq!(l.service_model, "cdn");
+        assert_eq!(
+            l.measures,
+            [
+                "forward_to_origin",
+                "disclose_hosting_provider",
+                "preserve_logs"
+            ]
+        );
+        for text in [&l.markdown, &l.html] {
+            if frame == Frame::Cn {
+                assert!(text.contains("转送上述网站源站的托管服务提供者"));
+                assert!(text.contains("向权利人披露上述网站源站的托管服务提供者"));
+                assert!(!text.contains("删除"));
+            } else {
+                assert!(text.contains("to the hosting provider of the origin server"));
+                assert!(text
+                    .contains("the hosting provider (and origin IP address) of the sites listed"));
+                assert!(!text.to_lowercase().contains("remove"));
+            }
+        }
+    }
+}
+
+#[test]
+fn hosting_letter_asks_to_remove_or_disable() {
+    let mut r = report();
+    for s in &mut r.services {
+        for e in &mut s.endpoints {
+            if let Some(p) = &mut e.provider {
+                if p.id.as_deref() == Some("aws") {
+                    p.service_model = Some("hosting".into());
+                }
+            }
+        }
+    }
+    let dir = Directory::bundled().expect("directory");
+    let letters = letter::draft(&r, &claimant(), None, &dir, &options()).expect("drafts");
+    let l = letter_for(&letters.letters, "aws");
+    assert_eq!(l.measures, ["remove_or_disable", "preserve_logs"]);
+    assert!(l
+        .markdown
+        .contains("Remove or disable access to the material"));
+}
+
+#[test]
+fn letters_are_byte_identical_for_the_same_input() {
+    let a = demo_letters();
+    let b = demo_letters();
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.markdown, y.markdown);
+        assert_eq!(x.html, y.html);
+    }
+}
+
+#[test]
+fn evidence_table_shows_utc_and_claimant_time_frames_and_bytes() {
+    let l = letter_for(&demo_letters(), "aws");
+    assert!(l.markdown.contains("| 3\\.121\\.45\\.67 | 7777 | tcp |"));
+    assert!(l.markdown.contains("2026-11-21 13:10:41.889196 UTC"));
+    assert!(l.markdown.contains("2026-11-21 21:10:41.889196 +08:00"));
+    assert!(l.markdown.contains(DEMO_SM3));
+    assert!(l
+        .markdown
+        .contains("488d283248bb2d5f1d09f94d744c562f6fb80de1942806696a4cf94855aa2441"));
+    assert!(l.html.contains("<td>7777</td><td>tcp</td>"));
+}
+
+/// Removes a key from the claimant TOML text (the first line starting with it after
+/// the given table header).
+fn without(text: &str, table: &str, key: &str) -> String {
+    let mut out = String::new();
+    let mut in_table = table.is_empty();
+    let mut done = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_table = t == table;
+        }
+        if in_table && !done && t.starts_with(&format!("{key} =")) {
+            done = true;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(done, "no {key} in {table}");
+    out
+}
+
+fn missing_ids(c: &Claimant, frame: Frame) -> Vec<String> {
+    let mut o = options();
+    o.frame = Some(frame);
+    let l = letter_for(&draft_with(c, &o), "alibaba");
+    // lint on the written text agrees with what drafting found
+    let md = letter::lint(&l.markdown, None);
+    let html = letter::lint(&l.html, None);
+    let ids: Vec<String> = l.missing.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(
+        md.missing.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
+        ids
+    );
+    assert_eq!(
+        html.missing
+            .iter()
+            .map(|m| m.id.clone())
+            .collect::<Vec<_>>(),
+        ids
+    );
+    ids
+}
+
+#[test]
+fn removing_each_claimant_field_makes_lint_name_its_element() {
+    let base = claimant_text();
+    let cases: &[(&str, &str, Frame, &[&str])] = &[
+        ("[rights_holder]", "name", Frame::Cn, &["CN-1"]),
+        ("[rights_holder]", "id_document", Frame::Cn, &["CN-1"]),
+        ("[rights_holder]", "address", Frame::Cn, &["CN-2"]),
+        ("[rights_holder]", "phone", Frame::Cn, &["CN-2"]),
+        ("[rights_holder]", "email", Frame::Cn, &["CN-2"]),
+        ("[agent]", "authorisation", Frame::Cn, &["CN-3"]),
+        ("[[works]]", "title", Frame::Cn, &["CN-4"]),
+        ("[[works]]", "proof_of_ownership", Frame::Cn, &["CN-5"]),
+        ("[signature]", "name", Frame::Cn, &["CN-9"]),
+        ("[rights_holder]", "name", Frame::Dmca, &["US-4"]),
+        ("[rights_holder]", "address", Frame::Dmca, &["US-4"]),
+        ("[rights_holder]", "phone", Frame::Dmca, &["US-4"]),
+        ("[rights_holder]", "email", Frame::Dmca, &["US-4"]),
+        ("[[works]]", "title", Frame::Dmca, &["US-2"]),
+        ("[signature]", "name", Frame::Dmca, &["US-1"]),
+        ("[rights_holder]", "name", Frame::Dsa, &["EU-3"]),
+        ("[rights_holder]", "email", Frame::Dsa, &["EU-3"]),
+        ("[[works]]", "title", Frame::Dsa, &["EU-1"]),
+    ];
+    assert!(missing_ids(&claimant(), Frame::Cn).is_empty());
+    for (table, key, frame, want) in cases {
+        let c = Claimant::from_toml(&without(&base, table, key), "edited").expect("parses");
+        assert_eq!(missing_ids(&c, *frame), *want, "{table} {key} ({frame})");
+    }
+}
+
+#[test]
+fn no_agent_needs_no_authorisation_and_no_works_misses_work_and_proof() {
+    let mut c = claimant();
+    c.agent = None;
+    assert!(missing_ids(&c, Frame::Cn).is_empty());
+    c.works.clear();
+    assert_eq!(missing_ids(&c, Frame::Cn), ["CN-4", "CN-5"]);
+}
+
+#[test]
+fn missing_sm3_or_notarial_certificate_leaves_cn7_missing() {
+    let mut o = options();
+    o.sm3.clear();
+    let l = letter_for(&draft_with(&claimant(), &o), "alibaba");
+    assert_eq!(l.missing.len(), 1);
+    assert_eq!(l.missing[0].id, "CN-7");
+    assert!(l.missing[0].why.contains("SM3"));
+    let mut o = options();
+    o.notary_certificate = None;
+    let l = letter_for(&draft_with(&claimant(), &o), "alibaba");
+    assert_eq!(l.missing[0].id, "CN-7");
+    assert!(l.missing[0].why.contains("公证书编号"));
+}
+
+#[test]
+fn hand_edited_letters_fail_lint_for_deleted_sections_and_contents() {
+    let letters = demo_letters();
+    let aws = letter_for(&letters, "aws");
+    let cut = aws.markdown.replace("under penalty of perjury, ", "");
+    assert_eq!(ids(&letter::lint(&cut, None)), ["US-6"]);
+    let cut = aws.html.replace("<!-- whohosts:element US-5 -->", "");
+    assert_eq!(ids(&letter::lint(&cut, None)), ["US-5"]);
+    let ali = letter_for(&letters, "alibaba");
+    let cut = ali.markdown.replace("权利人保证", "权利人");
+    assert_eq!(ids(&letter::lint(&cut, None)), ["CN-9"]);
+    let cut = ali.markdown.replace("- 电话：\\+86 10 5555 0100\n", "");
+    assert_eq!(ids(&letter::lint(&cut, None)), ["CN-2"]);
+    // An IaaS letter edited to ask for deletion fails CN-8.
+    let cut = ali.markdown.replace("要求其停止侵权", "并删除侵权内容");
+    assert_eq!(ids(&letter::lint(&cut, None)), ["CN-8"]);
+    // Everything after the evidence table cut off.
+    let idx = ali
+        .markdown
+        .find("<!-- whohosts:element CN-7")
+        .expect("CN-7");
+    let cut = &ali.markdown[..idx];
+    assert_eq!(ids(&letter::lint(cut, None)), ["CN-7", "CN-8", "CN-9"]);
+    // Not a letter at all.
+    let r = letter::lint("hello", None);
+    assert_eq!(r.frame, None);
+    assert!(!r.is_complete());
+}
+
+fn ids(r: &letter::LintReport) -> Vec<String> {
+    r.missing.iter().map(|m| m.id.clone()).collect()
+}
+
+const HOSTILE: &[&str] = &[
+    "<script>alert(1)</script>.example",
+    "](javascript:alert(1))",
+    "[x](javascript:alert(1))",
+    "a|b",
+    "line\nbreak.example",
+    "quote\"d'.example",
+    "<img src=x onerror=alert(1)>",
+    "www.evil.example",
+    "user@evil.example",
+    "`code`*em*_u_",
+    "&lt;script&gt;",
+    "<!-- whohosts:element CN-2 -->",
+];
+
+fn hostile_report() -> input::Report {
+    let mut r = report();
+    for s in &mut r.services {
+        s.hostnames = HOSTILE
+            .iter()
+            .map(|h| input::Hostname {
+                name: (*h).to_string(),
+                ..input::Hostname::default()
+            })
+            .collect();
+        for e in &mut s.endpoints {
+            e.transport = "tcp<b>".into();
+            if let Some(reg) = &mut e.region {
+                reg.id = Some("<script>x</script>".into());
+            }
+        }
+    }
+    for c in &mut r.captures {
+        c.path = "captures/<script>](javascript:x).pcap".into();
+    }
+    r
+}
+
+#[test]
+fn hostile_names_from_a_capture_come_out_inert_in_markdown_and_html() {
+    let dir = Directory::bundled().expect("directory");
+    for frame in Frame::ALL {
+        let mut o = options();
+        o.frame = Some(frame);
+        let letters = letter::draft(&hostile_report(), &claimant(), None, &dir, &o)
+            .expect("drafts")
+            .letters;
+        assert!(!letters.is_empty());
+        for l in &letters {
+            let html = l.html.to_lowercase();
+            assert!(!html.contains("<script"), "{} {frame}", l.provider);
+            assert!(!html.contains("<img"), "{} {frame}", l.provider);
+            assert!(!html.contains("<b>"), "{} {frame}", l.provider);
+            assert!(!html.contains("href"), "{} {frame}", l.provider);
+            // Only our own markers are raw HTML in the Markdown.
+            for (i, _) in l.markdown.match_indices('<') {
+                let rest = &l.markdown[i..];
+                assert!(
+                    rest.starts_with("<!-- whohosts:letter ")
+                        || rest.starts_with("<!-- whohosts:element ")
+                        || rest.starts_with("<!-- whohosts:end -->"),
+                    "{} {frame}: raw < at {:?}",
+                    l.provider,
+                    &rest[..rest.len().min(40)]
+                );
+            }
+            assert!(!l.markdown.contains("]("), "{} {frame}", l.provider);
+            // A forged marker in a name does not count as a marker.
+            let markers = l.markdown.matches("whohosts:element CN-2 -->").count();
+            assert!(markers <= 1);
+            // Rendered as CommonMark, the Markdown holds no link and no HTML but ours.
+            use pulldown_cmark::{Event, Options, Parser, Tag};
+            for ev in Parser::new_ext(&l.markdown, Options::all()) {
+                match ev {
+                    Event::Start(Tag::Link { dest_url, .. })
+                    | Event::Start(Tag::Image { dest_url, .. }) => {
+                        panic!("{} {frame}: link to {dest_url:?} in Markdown", l.provider)
+                    }
+                    Event::Html(h) | Event::InlineHtml(h) => {
+                        assert!(
+                            h.trim_start().starts_with("<!-- whohosts:"),
+                            "{} {frame}: html {h:?}",
+                            l.provider
+                        )
+                    }
+                    _ => {}
+                }
+            }
+            // The hostile names still appear, escaped.
+            assert!(l
+                .html
+                .contains("&lt;script&gt;alert(1)&lt;/script&gt;.example"));
+            assert!(l
+                .markdown
+                .contains("&lt;script&gt;alert\\(1\\)&lt;/script&gt;\\.example"));
+        }
+    }
+}
+
+#[test]
+fn case_directory_gives_notary_certificate_sm3_and_attachments() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let case = tmp.path();
+    std::fs::create_dir_all(case.join("manifests")).expect("mkdir");
+    std::fs::write(
+        case.join("case.json"),
+        format!(
+            r#"{{"format":"whohosts-case/1","id":"MT-2026-01","title":"MT Reloaded","rights_holder":"Example Games","operator":"Wang Wu","notary":"北京市长安公证处","notary_certificate":"{NOTARY_CERT}","time_zone":"+08:00","created_utc":"2026-11-21T12:00:00Z"}}"#
+        ),
+    )
+    .expect("case.json");
+    let manifest = |v: u32, sm3: &str| {
+        format!(
+            r#"{{"format":"whohosts-manifest/1","case_id":"MT-2026-01","version":{v},"created_utc":"2026-11-21T13:30:00Z","custody_head":{{"seq":3,"sha256":"00"}},"files":[{{"path":"captures/demo.pcap","size":46338,"sha256":"488d283248bb2d5f1d09f94d744c562f6fb80de1942806696a4cf94855aa2441","sm3":"{sm3}"}},{{"path":"case.json","size":10,"sha256":"{z}","sm3":"{z}"}}]}}"#,
+            z = "0".repeat(64)
+        )
+    };
+    std::fs::write(
+        case.join("manifests/manifest-v1.json"),
+        manifest(1, &"1".repeat(64)),
+    )
+    .expect("v1");
+    std::fs::write(
+        case.join("manifests/manifest-v2.json"),
+        manifest(2, DEMO_SM3),
+    )
+    .expect("v2");
+    let c = input::Case::load(case).expect("case loads");
+    let mut o = options();
+    o.sm3.clear();
+    o.notary_certificate = None;
+    let dir = Directory::bundled().expect("directory");
+    let letters = letter::draft(&report(), &claimant(), Some(&c), &dir, &o)
+        .expect("drafts")
+        .letters;
+    let l = letter_for(&letters, "alibaba");
+    assert!(l.missing.is_empty(), "{:?}", l.missing);
+    assert!(l.markdown.contains(DEMO_SM3));
+    assert!(l
+        .markdown
+        .contains("case manifest manifests/manifest\\-v2\\.json"));
+    assert!(l.markdown.contains("北京市长安公证处"));
+    assert!(l
+        .markdown
+        .contains("案卷文件：captures/demo\\.pcap，46338 字节"));
+    assert!(l
+        .markdown
+        .contains("案卷清单：manifests/manifest\\-v2\\.json"));
+}
+
+#[test]
+fn user_templates_replace_the_bundled_ones_and_still_escape() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        tmp.path().join("dmca.md.j2"),
+        "<!-- whohosts:letter frame=dmca -->\nCustom {{ rows[0].hostnames[0] }}\n",
+    )
+    .expect("template");
+    let mut o = options();
+    o.templates = Some(tmp.path().to_path_buf());
+    let dir = Directory::bundled().expect("directory");
+    let letters = letter::draft(&hostile_report(), &claimant(), None, &dir, &o)
+        .expect("drafts")
+        .letters;
+    let l = letter_for(&letters, "aws");
+    assert!(l.markdown.contains("Custom &lt;script&gt;"));
+    // Every element missing from the custom template is named.
+    assert_eq!(l.missing.len(), 7);
+    // HTML still from the bundled template.
+    assert!(l.html.contains("<!DOCTYPE html>"));
+}
+
+fn bin() -> Command {
+    Command::cargo_bin("whohosts").expect("binary")
+}
+
+#[test]
+fn cli_drafts_writes_both_formats_and_exits_3_on_a_draft() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("letters");
+    let base = |cmd: &mut Command| {
+        cmd.arg("letter")
+            .arg("--report")
+            .arg(fixture("demo-report.json"))
+            .arg("--claimant")
+            .arg(fixture("claimant.toml"))
+            .args(["--date", "2026-11-21", "--notary-cert", NOTARY_CERT])
+            .arg("--sm3")
+            .arg(format!("demo.pcap={DEMO_SM3}"))
+            .arg("--out")
+            .arg(&out);
+    };
+    let mut cmd = bin();
+    base(&mut cmd);
+    let o = cmd.output().expect("runs");
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("tencent.cn: cn letter, DRAFT"));
+    assert!(stdout.contains("aws.dmca: dmca letter, complete"));
+    for f in ["alibaba.cn", "tencent.cn", "aws.dmca", "cloudflare.dmca"] {
+        for ext in ["md", "html"] {
+            assert!(out.join(format!("{f}.{ext}")).is_file(), "{f}.{ext}");
+        }
+    }
+    let written = std::fs::read_to_string(out.join("alibaba.cn.md")).expect("read");
+    assert_eq!(written, letter_for(&demo_letters(), "alibaba").markdown);
+    // Refuses to overwrite without --force.
+    let mut cmd = bin();
+    base(&mut cmd);
+    let o = cmd.output().expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    // --force, --allow-incomplete, and a channel for Tencent: exit 0.
+    let mut cmd = bin();
+    base(&mut cmd);
+    cmd.args(["--force", "--allow-incomplete"]);
+    assert_eq!(cmd.output().expect("runs").status.code(), Some(0));
+    let mut cmd = bin();
+    base(&mut cmd);
+    cmd.args(["--force", "--to", "tencent=abuse@tencent.example"]);
+    assert_eq!(cmd.output().expect("runs").status.code(), Some(0));
+    // The `draft` spelling and a per-provider frame.
+    let out2 = tmp.path().join("dsa");
+    let mut cmd = bin();
+    cmd.args(["letter", "draft", "--report"])
+        .arg(fixture("demo-report.json"))
+        .arg("--claimant")
+        .arg(fixture("claimant.toml"))
+        .args([
+            "--date",
+            "2026-11-21",
+            "--provider",
+            "aws",
+            "--frame",
+            "aws=dsa",
+        ])
+        .arg("--out")
+        .arg(&out2);
+    let o = cmd.output().expect("runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out2.join("aws.dsa.md").is_file());
+    assert_eq!(std::fs::read_dir(&out2).expect("dir").count(), 2);
+}
+
+#[test]
+fn cli_lint_lists_missing_ids_and_init_writes_a_template() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let profile = tmp.path().join("claimant.toml");
+    let o = bin()
+        .args(["letter", "init"])
+        .arg(&profile)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&profile).expect("read"),
+        letter::claimant::TEMPLATE
+    );
+    let o = bin()
+        .args(["letter", "init"])
+        .arg(&profile)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+
+    let good = tmp.path().join("aws.dmca.md");
+    let aws = letter_for(&demo_letters(), "aws");
+    std::fs::write(&good, &aws.markdown).expect("write");
+    let bad = tmp.path().join("edited.html");
+    std::fs::write(&bad, aws.html.replace("penalty of perjury", "")).expect("write");
+    let o = bin()
+        .args(["letter", "lint"])
+        .arg(&good)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("complete (dmca"));
+    let o = bin()
+        .args(["letter", "lint"])
+        .arg(&good)
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("US-6"), "{stdout}");
+    assert!(stdout.contains("penalty of perjury"), "{stdout}");
+    // Bad input exits 2.
+    let o = bin()
+        .args(["letter", "--report"])
+        .arg(&good)
+        .arg("--claimant")
+        .arg(&profile)
+        .arg("--out")
+        .arg(tmp.path())
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn cli_letter_reads_a_real_sealed_case() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let case = tmp.path().join("case");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/demo.pcap");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = bin().args(args).output().expect("runs");
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{:?}: {}",
+            args,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    run(&[
+        os("case"),
+        os("new"),
+        case.as_os_str(),
+        os("--id"),
+        os("MT-2026-01"),
+        os("--title"),
+        os("MT Reloaded"),
+        os("--rights-holder"),
+        os("Example Games"),
+        os("--operator"),
+        os("Wang Wu"),
+        os("--notary"),
+        os("北京市长安公证处"),
+        os("--notary-cert"),
+        os(NOTARY_CERT),
+        os("--tz"),
+        os("+08:00"),
+    ]);
+    run(&[os("case"), os("add"), case.as_os_str(), demo.as_os_str()]);
+    run(&[os("case"), os("seal"), case.as_os_str()]);
+    let out = tmp.path().join("letters");
+    let o = bin()
+        .args(["letter", "--report"])
+        .arg(fixture("demo-report.json"))
+        .arg("--claimant")
+        .arg(fixture("claimant.toml"))
+        .arg("--case")
+        .arg(&case)
+        .args(["--date", "2026-11-21", "--provider", "alibaba", "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let md = std::fs::read_to_string(out.join("alibaba.cn.md")).expect("letter");
+    assert!(md.contains(DEMO_SM3), "SM3 from the case manifest");
+    assert!(md.contains("manifests/manifest\\-v1\\.json"));
+    assert!(md.contains("\\(2026\\)京长安内经证字第00001号"));
+    assert!(md.contains("案卷文件：captures/demo\\.pcap，46338 字节"));
+    assert!(letter::lint(&md, None).is_complete());
+}
+
+#[test]
+fn sm3_from_analyze_is_used_when_no_case_is_given() {
+    let mut r = report();
+    for c in &mut r.captures {
+        c.sm3 = Some(DEMO_SM3.into());
+    }
+    let mut o = options();
+    o.sm3.clear();
+    let dir = Directory::bundled().expect("directory");
+    let l = letter_for(
+        &letter::draft(&r, &claimant(), None, &dir, &o)
+            .expect("drafts")
+            .letters,
+        "alibaba",
+    );
+    assert!(l.missing.is_empty(), "{:?}", l.missing);
+    assert!(l.markdown.contains("来源：analysis report"));
+}
+
+#[test]
+fn letters_from_the_real_analysis_of_the_demo_capture() {
+    // The attribution is analyze's own (by ASN, from the bundled data). Hostnames are
+    // not in the report until the pipeline hands the dissectors' names to the services
+    // view; these snapshots change with it, and should.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let report = tmp.path().join("report.json");
+    // Relative path and working directory: the report (and so the letters) name the
+    // capture as `captures/demo.pcap` on every machine.
+    let o = bin()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("WHOHOSTS_DATA_DIR", tmp.path().join("no-extra-data"))
+        .arg("analyze")
+        .arg("captures/demo.pcap")
+        .arg("--sm3")
+        .arg("--json")
+        .arg(&report)
+        .output()
+        .expect("runs");
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = input::Report::load(&report).expect("report");
+    let dir = Directory::bundled().expect("directory");
+    let mut opts = options();
+    opts.sm3.clear();
+    let drafts = letter::draft(&r, &claimant(), None, &dir, &opts).expect("drafts");
+    let got: Vec<(String, Frame, String)> = drafts
+        .letters
+        .iter()
+        .map(|l| (l.provider.clone(), l.frame, l.service_model.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("alibaba".into(), Frame::Cn, "iaas".into()),
+            ("aws".into(), Frame::Dmca, "iaas".into()),
+            ("cloudflare".into(), Frame::Dmca, "cdn".into()),
+            ("tencent".into(), Frame::Cn, "iaas".into()),
+        ]
+    );
+    assert_eq!(drafts.skipped.len(), 1, "{:?}", drafts.skipped);
+    let ali = letter_for(&drafts.letters, "alibaba");
+    assert!(ali.missing.is_empty(), "{:?}", ali.missing);
+    assert!(ali.markdown.contains(DEMO_SM3));
+    assert!(ali.markdown.contains("| 47\\.236\\.91\\.18 | 80 | tcp |"));
+    assert!(ali.markdown.contains("AS45102"));
+    for l in &drafts.letters {
+        insta::assert_snapshot!(format!("real.{}.md", l.stem()), l.markdown);
+        insta::assert_snapshot!(format!("real.{}.html", l.stem()), l.html);
+    }
+}
+
+#[test]
+fn rdap_contact_replaces_the_directory_channel_and_is_labelled_so() {
+    let mut o = options();
+    o.addressee_for.insert(
+        "tencent".into(),
+        letter::Addressee::from_rdap(
+            "abuse@tencent.example",
+            "https://rdap.apnic.net/ip/43.136.75.21",
+            "2026-11-21T13:20:00Z",
+        ),
+    );
+    let t = letter_for(&draft_with(&claimant(), &o), "tencent");
+    assert!(t.missing.is_empty(), "{:?}", t.missing);
+    assert_eq!(t.addressee.source, letter::AddresseeSource::Rdap);
+    assert!(t.markdown.contains("RDAP 查询所得滥用（abuse）联系人"));
+    assert!(t.markdown.contains("abuse\\@tencent\\.example"));
+    // The legal entity still comes from the directory.
+    assert!(t.markdown.contains("腾讯云计算（北京）有限责任公司"));
+}
+
+#[test]
+fn cdn_letter_without_a_domain_is_a_draft_naming_the_location_element() {
+    let mut r = report();
+    for s in &mut r.services {
+        s.hostnames.clear();
+    }
+    let dir = Directory::bundled().expect("directory");
+    for frame in Frame::ALL {
+        let mut o = options();
+        o.frame = Some(frame);
+        let letters = letter::draft(&r, &claimant(), None, &dir, &o)
+            .expect("drafts")
+            .letters;
+        let cf = letter_for(&letters, "cloudflare");
+        let want = match frame {
+            Frame::Cn => "CN-6",
+            Frame::Dmca => "US-3",
+            Frame::Dsa => "EU-2",
+        };
+        assert_eq!(ids(&letter::lint(&cf.markdown, None)), [want]);
+        assert!(cf.missing[0].why.contains("no domain or URL"));
+        // For a cloud server, address, port and time are the location.
+        assert!(letter_for(&letters, "aws").missing.is_empty());
+    }
+}
+
+#[test]
+fn lint_never_panics_on_a_letter_cut_anywhere() {
+    let l = letter_for(&demo_letters(), "alibaba");
+    for text in [&l.markdown, &l.html] {
+        let cuts: Vec<usize> = (0..=text.len())
+            .filter(|i| text.is_char_boundary(*i))
+            .step_by(5)
+            .collect();
+        for i in cuts {
+            let r = letter::lint(&text[..i], None);
+            if i < text.len() / 2 {
+                assert!(!r.is_complete(), "cut at {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn broken_user_template_is_an_error_naming_the_template() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("cn.md.j2"), "{% if %}").expect("template");
+    let mut o = options();
+    o.templates = Some(tmp.path().to_path_buf());
+    let dir = Directory::bundled().expect("directory");
+    let e = letter::draft(&report(), &claimant(), None, &dir, &o).expect_err("refused");
+    assert!(e.to_string().contains("cn.md.j2"), "{e}");
+    o.templates = Some(tmp.path().join("nowhere"));
+    assert!(letter::draft(&report(), &claimant(), None, &dir, &o).is_err());
+}
