@@ -799,9 +799,8 @@ fn sm3_from_analyze_is_used_when_no_case_is_given() {
 
 #[test]
 fn letters_from_the_real_analysis_of_the_demo_capture() {
-    // The attribution is analyze's own (by ASN, from the bundled data). Hostnames are
-    // not in the report until the pipeline hands the dissectors' names to the services
-    // view; these snapshots change with it, and should.
+    // The attribution and the hostnames are analyze's own: providers by ASN from the
+    // bundled data, names and regions from the capture's DNS, SNI and Host headers.
     let tmp = tempfile::tempdir().expect("tempdir");
     let report = tmp.path().join("report.json");
     // Relative path and working directory: the report (and so the letters) name the
