@@ -196,7 +196,10 @@ pub fn build<'a>(
     for n in names {
         let keys: Vec<EndpointKey> = match n.port {
             Some((t, p)) => vec![(n.ip, p, t)],
-            None => endpoints.keys().filter(|k| k.0 == n.ip).copied().collect(),
+            None => endpoints
+                .range((n.ip, 0, Transport::Tcp)..=(n.ip, u16::MAX, Transport::Ip))
+                .map(|(k, _)| *k)
+                .collect(),
         };
         for k in keys {
             if !endpoints.contains_key(&k) {

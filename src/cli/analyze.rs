@@ -60,8 +60,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let report = Report::build_for(&analyses, &targets, &args.targets, Some(&attributions));
     let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &args.json {
-        write_output(path, report.to_json().as_bytes())
-            .with_context(|| format!("writing the report to {}", path.display()))?;
+        if json_to_stdout {
+            report.write_json(std::io::stdout().lock())
+        } else {
+            whohosts::report::write_atomic_with(path, |w| report.write_json(w))
+        }
+        .with_context(|| format!("writing the report to {}", path.display()))?;
     }
     if !json_to_stdout {
         write_output(std::path::Path::new("-"), table::render(&report).as_bytes())?;

@@ -19,6 +19,16 @@ use crate::services::{FrameId, NameEvidence, NameSource};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+type NameKey = (
+    String,
+    NameSource,
+    std::net::IpAddr,
+    Option<(Transport, u16)>,
+);
+
+/// Frames kept as evidence per name binding; later sightings are not listed again.
+pub const MAX_NAME_FRAMES: usize = 64;
+
 /// Bytes held over all TCP stream prefixes at once.
 pub const GLOBAL_BUDGET: u64 = 32 << 20;
 
@@ -149,6 +159,9 @@ pub struct Identify {
     dns_offsets: BTreeMap<u64, u64>,
     pub records: Records,
     names: Vec<NameEvidence>,
+    /// Index of each (name, source, address, port) in `names`, so that a name seen
+    /// again only adds its frames.
+    name_index: ahash::HashMap<NameKey, usize>,
     pub reassembly: ReassemblySummary,
     /// Anomalies found since the caller last took them.
     anomalies: Vec<Anomaly>,
@@ -209,6 +222,7 @@ impl Identify {
             dns_offsets: BTreeMap::new(),
             records: Records::default(),
             names: Vec::new(),
+            name_index: ahash::HashMap::default(),
             reassembly: ReassemblySummary::default(),
             anomalies: Vec::new(),
         }
@@ -310,6 +324,9 @@ impl Identify {
                 self.reassembly
                     .add(dir.prefix.counters(), dir.prefix.midstream());
                 dir.prefix.release(&mut self.budget);
+                if dirs.iter().all(|d| d.done) {
+                    self.states[id] = AppState::Done;
+                }
                 return;
             };
         }
@@ -357,6 +374,10 @@ impl Identify {
             self.reassembly
                 .add(dir.prefix.counters(), dir.prefix.midstream());
             dir.prefix.release(&mut self.budget);
+        }
+        // Both directions finished: drop the flow's state entirely.
+        if dirs.iter().all(|d| d.done) {
+            self.states[id] = AppState::Done;
         }
         for (frame, error) in errors {
             let a = self.anomaly(
@@ -504,14 +525,19 @@ impl Identify {
                 frame: seen.frame,
             });
         }
-        self.names.push(NameEvidence {
-            name,
-            source,
-            ip: seen.server.ip,
-            port,
-            frames,
-            at,
-        });
+        let ip = seen.server.ip;
+        add_name(
+            &mut self.names,
+            &mut self.name_index,
+            NameEvidence {
+                name,
+                source,
+                ip,
+                port,
+                frames,
+                at,
+            },
+        );
     }
 
     fn record(&mut self, seen: Seen, found: Found, src: Endpoint, dst: Endpoint, at: FrameRef) {
@@ -591,14 +617,15 @@ impl Identify {
             frames.dedup();
             let mut push = |name: String, source| {
                 if !name.is_empty() {
-                    self.names.push(NameEvidence {
+                    let n = NameEvidence {
                         name,
                         source,
                         ip: b.address,
                         port: None,
                         frames: frames.clone(),
                         at,
-                    });
+                    };
+                    add_name(&mut self.names, &mut self.name_index, n);
                 }
             };
             push(lower(&b.name), NameSource::DnsAnswer);
@@ -607,6 +634,33 @@ impl Identify {
             }
         }
         (self.records, self.names, self.reassembly)
+    }
+}
+
+/// Adds a name binding, merging it with an earlier sighting of the same binding.
+fn add_name(
+    names: &mut Vec<NameEvidence>,
+    index: &mut ahash::HashMap<NameKey, usize>,
+    n: NameEvidence,
+) {
+    let key = (n.name.clone(), n.source, n.ip, n.port);
+    match index.get(&key) {
+        Some(&i) => {
+            if let Some(e) = names.get_mut(i) {
+                for f in n.frames {
+                    if e.frames.len() >= MAX_NAME_FRAMES {
+                        break;
+                    }
+                    if !e.frames.contains(&f) {
+                        e.frames.push(f);
+                    }
+                }
+            }
+        }
+        None => {
+            index.insert(key, names.len());
+            names.push(n);
+        }
     }
 }
 

@@ -18,19 +18,21 @@ use std::net::IpAddr;
 
 pub const SCHEMA: &str = "whohosts.report/1";
 
+/// The report borrows the analyses' records and conversations and serialises them
+/// as it writes, so that a large capture's report never sits in memory twice.
 #[derive(Serialize)]
-pub struct Report {
+pub struct Report<'a> {
     pub schema: &'static str,
     pub tool: Tool,
     pub captures: Vec<CaptureReport>,
     /// Targets the services were focused on (`--target`), empty for all.
     pub targets: Vec<String>,
     pub services: Vec<ServiceReport>,
-    pub dns: Vec<DnsRecord>,
-    pub tls: Vec<TlsRecord>,
-    pub http: Vec<HttpRecord>,
-    pub quic: Vec<QuicRecord>,
-    pub conversations: Vec<ConversationReport>,
+    pub dns: Vec<&'a DnsRecord>,
+    pub tls: Vec<&'a TlsRecord>,
+    pub http: Vec<&'a HttpRecord>,
+    pub quic: Vec<&'a QuicRecord>,
+    pub conversations: Conversations<'a>,
     pub endpoints: Vec<EndpointReport>,
     /// The databases, feeds and directory attribution used, with versions and
     /// hashes, so that it can be reproduced.
@@ -155,19 +157,54 @@ impl ConversationReport {
     }
 }
 
-impl Report {
-    pub fn build(analyses: &[CaptureAnalysis]) -> Report {
+/// The conversations of all captures, in report order (capture, then TCP, UDP, IP,
+/// each by first frame), produced on demand.
+pub struct Conversations<'a>(&'a [CaptureAnalysis]);
+
+impl<'a> Conversations<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = ConversationReport> + 'a {
+        let analyses = self.0;
+        analyses.iter().flat_map(|a| {
+            [Transport::Tcp, Transport::Udp, Transport::Ip]
+                .into_iter()
+                .flat_map(move |t| {
+                    a.tables
+                        .conversations()
+                        .iter()
+                        .filter(move |c| c.transport == t)
+                        .map(move |c| ConversationReport::from_conv(a.index, c))
+                })
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|a| a.tables.conversations().len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Serialize for Conversations<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'a> Report<'a> {
+    pub fn build(analyses: &'a [CaptureAnalysis]) -> Report<'a> {
         Self::build_for(analyses, &[], &[], None)
     }
 
     /// Builds the report; `targets` (with their text as given) focus the services;
     /// `attributions` (when attribution ran) are attached to endpoints and services.
     pub fn build_for(
-        analyses: &[CaptureAnalysis],
+        analyses: &'a [CaptureAnalysis],
         targets: &[Target],
         target_text: &[String],
         attributions: Option<&Attributions>,
-    ) -> Report {
+    ) -> Report<'a> {
         let attribution_of = |ip: &IpAddr| attributions.and_then(|a| a.by_ip.get(ip)).cloned();
         let names: Vec<_> = analyses
             .iter()
@@ -196,7 +233,6 @@ impl Report {
             })
             .collect();
         let mut captures = Vec::new();
-        let mut conversations = Vec::new();
         let mut endpoints = Vec::new();
         for a in analyses {
             let is_ng = a.format == Format::Pcapng;
@@ -219,12 +255,6 @@ impl Report {
                 anomalies: a.anomalies.kept.clone(),
                 anomalies_suppressed: a.anomalies.suppressed.clone(),
             });
-            conversations.extend(
-                a.tables
-                    .conversations()
-                    .iter()
-                    .map(|c| ConversationReport::from_conv(a.index, c)),
-            );
             endpoints.extend(
                 a.tables
                     .endpoints()
@@ -244,15 +274,6 @@ impl Report {
                     }),
             );
         }
-        conversations.sort_by(|x, y| {
-            (x.capture, x.transport, x.first_frame, x.a, x.b).cmp(&(
-                y.capture,
-                y.transport,
-                y.first_frame,
-                y.a,
-                y.b,
-            ))
-        });
         Report {
             schema: SCHEMA,
             tool: Tool {
@@ -262,36 +283,38 @@ impl Report {
             captures,
             targets: target_text.to_vec(),
             services,
-            dns: analyses
-                .iter()
-                .flat_map(|a| a.records.dns.iter().cloned())
-                .collect(),
-            tls: analyses
-                .iter()
-                .flat_map(|a| a.records.tls.iter().cloned())
-                .collect(),
+            dns: analyses.iter().flat_map(|a| a.records.dns.iter()).collect(),
+            tls: analyses.iter().flat_map(|a| a.records.tls.iter()).collect(),
             http: analyses
                 .iter()
-                .flat_map(|a| a.records.http.iter().cloned())
+                .flat_map(|a| a.records.http.iter())
                 .collect(),
             quic: analyses
                 .iter()
-                .flat_map(|a| a.records.quic.iter().cloned())
+                .flat_map(|a| a.records.quic.iter())
                 .collect(),
-            conversations,
+            conversations: Conversations(analyses),
             endpoints,
             sources: attributions.map(|a| a.sources.clone()).unwrap_or_default(),
         }
     }
 
-    /// The JSON text, pretty-printed, ending with a newline.
+    /// Writes the JSON document (compact, one line, then a newline) as it is
+    /// serialised, without building it in memory first.
+    pub fn write_json<W: std::io::Write>(&self, w: W) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, w);
+        serde_json::to_writer(&mut w, self).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")?;
+        w.flush()
+    }
+
+    /// The JSON document as a string (small reports, tests).
     pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).unwrap_or_else(|e| {
-            // Serialising plain data cannot fail; keep the process alive if it does.
-            format!("{{\"schema\":\"{SCHEMA}\",\"error\":\"{e}\"}}")
-        });
-        s.push('\n');
-        s
+        let mut v = Vec::new();
+        // Writing to a Vec cannot fail but for serialisation, which plain data does not.
+        let _ = self.write_json(&mut v);
+        String::from_utf8(v).unwrap_or_default()
     }
 
     pub fn has_anomalies(&self) -> bool {
@@ -304,19 +327,26 @@ impl Report {
 /// Writes a file atomically: a temporary file beside it, synced, then renamed over
 /// the destination, so a reader never sees a half-written report.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with the content produced by `write` as it goes.
+pub fn write_atomic_with(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     // A device or a pipe (`/dev/null`, `/dev/stdout`, a FIFO) is written to as it is:
     // renaming over it would replace the device node with a regular file.
     if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
         let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-        return f.write_all(bytes);
+        return write(&mut f);
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
     let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    tmp.write_all(bytes)?;
+    write(tmp.as_file_mut())?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

@@ -245,9 +245,11 @@ pub fn render(r: &Report) -> String {
 
     let multi = r.captures.len() > 1;
     let _ = writeln!(out, "\nCONVERSATIONS");
+    let total = r.conversations.len();
     let rows: Vec<Vec<String>> = r
         .conversations
         .iter()
+        .take(MAX_ROWS)
         .map(|c| {
             let mut row = Vec::new();
             if multi {
@@ -288,6 +290,9 @@ pub fn render(r: &Report) -> String {
         right.insert(0, true);
     }
     grid(&mut out, &header, &right, &rows);
+    if total > rows.len() {
+        let _ = writeln!(out, "  ... {} more (see --json)", total - rows.len());
+    }
 
     let _ = writeln!(out, "\nENDPOINTS");
     let rows: Vec<Vec<String>> = r
