@@ -169,3 +169,50 @@ fn sm3_on_request_comes_from_the_same_read_and_matches_the_evidence_hasher() {
         expected.sha256.as_deref()
     );
 }
+
+#[test]
+fn demo_names_providers_and_regions_offline_from_bundled_data_and_capture_names() {
+    let out = whohosts()
+        .arg("analyze")
+        .arg(demo())
+        .args(["--json", "-"])
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let services = v["services"].as_array().unwrap();
+    let expect = [
+        ("dl.mtr-pirate.example", "alibaba", Some("ap-southeast-1")),
+        ("api.mtr-pirate.example", "tencent", Some("ap-guangzhou")),
+        ("game.mtr-pirate.example", "aws", Some("eu-central-1")),
+        ("www.mtr-pirate.example", "cloudflare", None),
+    ];
+    for (label, provider, region) in expect {
+        let s = services
+            .iter()
+            .find(|s| s["label"] == label)
+            .unwrap_or_else(|| panic!("no service {label}"));
+        let a = &s["attribution"][0];
+        assert_eq!(a["provider"]["id"], provider, "{label}: {a}");
+        assert!(
+            a["provider"]["source"].is_object(),
+            "{label}: provider source"
+        );
+        assert!(a["asn"]["number"].is_u64(), "{label}: ASN");
+        match region {
+            Some(r) => {
+                assert_eq!(a["region"]["id"], r, "{label}: {a}");
+                assert!(a["region"]["source"].is_object(), "{label}: region source");
+            }
+            None => assert!(
+                a["region"]["reason"].is_string(),
+                "{label}: unknown region needs a reason"
+            ),
+        }
+    }
+    // The data used are listed with their hashes.
+    let sources = v["sources"].as_array().unwrap();
+    assert!(sources.len() >= 3);
+    assert!(sources
+        .iter()
+        .all(|s| s["sha256"].as_str().is_some_and(|h| h.len() == 64)));
+}
