@@ -44,6 +44,12 @@ pub struct Conversation {
     /// Frames that carried fragments of this conversation's datagrams.
     pub fragment_frames: u64,
     tcp: TcpState,
+    /// The IP conversation this one runs over (itself for an IP conversation), and
+    /// the endpoint entries of sides `a` and `b`: found once when the conversation
+    /// starts, so that each later frame costs one hash lookup, not four.
+    ip_conv: u32,
+    ep_a: u32,
+    ep_b: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -54,6 +60,31 @@ struct TcpState {
 }
 
 impl Conversation {
+    fn new(
+        transport: Transport,
+        a: Endpoint,
+        b: Endpoint,
+        first: FrameRef,
+        ip_conv: u32,
+        ep_a: u32,
+        ep_b: u32,
+    ) -> Self {
+        Conversation {
+            transport,
+            a,
+            b,
+            a_to_b: Direction::default(),
+            b_to_a: Direction::default(),
+            first,
+            last_seen: first.ts,
+            fragment_frames: 0,
+            tcp: TcpState::default(),
+            ip_conv,
+            ep_a,
+            ep_b,
+        }
+    }
+
     /// For TCP: whether side `a` sent the opening SYN (`Some(false)` when `b` did,
     /// `None` when no SYN was seen, as in a capture started mid-stream).
     pub fn opened_by_a(&self) -> Option<bool> {
@@ -129,7 +160,8 @@ pub enum FragmentOutcome {
 pub struct Tables {
     convs: Vec<Conversation>,
     index: HashMap<FlowKey, ConvId>,
-    endpoints: HashMap<IpAddr, EndpointStats>,
+    endpoints: Vec<(IpAddr, EndpointStats)>,
+    endpoint_index: HashMap<IpAddr, u32>,
     fragments: HashMap<(IpAddr, IpAddr, u8, u32), PendingDatagram>,
     fragment_order: std::collections::VecDeque<(IpAddr, IpAddr, u8, u32)>,
 }
@@ -142,15 +174,23 @@ impl Tables {
     /// Counts a frame that carries an IP header: the IP conversation and both
     /// endpoints.
     pub fn count_ip(&mut self, src: IpAddr, dst: IpAddr, at: FrameRef, wire_len: u32) -> ConvId {
-        let len = u64::from(wire_len);
-        for (ip, tx) in [(src, true), (dst, false)] {
-            let e = self.endpoints.entry(ip).or_default();
-            let d = if tx { &mut e.tx } else { &mut e.rx };
-            d.frames += 1;
-            d.bytes += len;
-            e.first_seen = Some(e.first_seen.map_or(at.ts, |f| f.min(at.ts)));
-            e.last_seen = Some(e.last_seen.map_or(at.ts, |l| l.max(at.ts)));
+        let id = self.ip_conv(src, dst, at);
+        self.count_on_ip(id, src, at, u64::from(wire_len));
+        id
+    }
+
+    fn endpoint(&mut self, ip: IpAddr) -> u32 {
+        if let Some(&i) = self.endpoint_index.get(&ip) {
+            return i;
         }
+        let i = self.endpoints.len() as u32;
+        self.endpoints.push((ip, EndpointStats::default()));
+        self.endpoint_index.insert(ip, i);
+        i
+    }
+
+    /// The IP conversation of two addresses, created (with no frame counted) when new.
+    fn ip_conv(&mut self, src: IpAddr, dst: IpAddr, at: FrameRef) -> ConvId {
         let s = Endpoint {
             ip: src,
             port: None,
@@ -159,12 +199,75 @@ impl Tables {
             ip: dst,
             port: None,
         };
-        self.count(Transport::Ip, s, d, at, len, None)
+        let (key, _) = FlowKey::new(Transport::Ip, s, d);
+        if let Some(&id) = self.index.get(&key) {
+            return id;
+        }
+        let (ep_a, ep_b) = (self.endpoint(src), self.endpoint(dst));
+        let id = self.convs.len();
+        self.convs.push(Conversation::new(
+            Transport::Ip,
+            s,
+            d,
+            at,
+            id as u32,
+            ep_a,
+            ep_b,
+        ));
+        self.index.insert(key, id);
+        id
+    }
+
+    /// Counts a frame sent by `src` on IP conversation `id` and its endpoints.
+    fn count_on_ip(&mut self, id: ConvId, src: IpAddr, at: FrameRef, len: u64) {
+        let Some(c) = self.convs.get_mut(id) else {
+            return;
+        };
+        let forward = c.a.ip == src;
+        let dir = if forward {
+            &mut c.a_to_b
+        } else {
+            &mut c.b_to_a
+        };
+        dir.frames += 1;
+        dir.bytes += len;
+        c.last_seen = c.last_seen.max(at.ts);
+        let (tx, rx) = if forward {
+            (c.ep_a, c.ep_b)
+        } else {
+            (c.ep_b, c.ep_a)
+        };
+        for (i, sent) in [(tx, true), (rx, false)] {
+            if let Some((_, e)) = self.endpoints.get_mut(i as usize) {
+                let d = if sent { &mut e.tx } else { &mut e.rx };
+                d.frames += 1;
+                d.bytes += len;
+                e.first_seen = Some(e.first_seen.map_or(at.ts, |f| f.min(at.ts)));
+                e.last_seen = Some(e.last_seen.map_or(at.ts, |l| l.max(at.ts)));
+            }
+        }
     }
 
     /// Counts a frame in the TCP or UDP table (call once per complete segment or
-    /// datagram).
+    /// datagram) and, with `with_ip`, in the IP conversation and endpoint tables too.
     pub fn count_transport(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        seg: Segment,
+        at: FrameRef,
+        wire_len: u32,
+        with_ip: bool,
+    ) -> Option<ConvId> {
+        let id = self.count_transport_only(src, dst, seg, at, wire_len)?;
+        if with_ip {
+            let ip_id = self.convs.get(id).map(|c| c.ip_conv as usize)?;
+            self.count_on_ip(ip_id, src, at, u64::from(wire_len));
+        }
+        Some(id)
+    }
+
+    fn count_transport_only(
         &mut self,
         src: IpAddr,
         dst: IpAddr,
@@ -228,18 +331,22 @@ impl Tables {
         let id = match self.index.get(&key) {
             Some(&id) if !tcp.is_some_and(|f| self.starts_new_stream(id, src, f)) => id,
             _ => {
+                let ip_conv = self.ip_conv(src.ip, dst.ip, at);
+                let (ep_a, ep_b) = match self.convs.get(ip_conv) {
+                    Some(ipc) if ipc.a.ip == src.ip => (ipc.ep_a, ipc.ep_b),
+                    Some(ipc) => (ipc.ep_b, ipc.ep_a),
+                    None => (0, 0),
+                };
                 let id = self.convs.len();
-                self.convs.push(Conversation {
+                self.convs.push(Conversation::new(
                     transport,
-                    a: src,
-                    b: dst,
-                    a_to_b: Direction::default(),
-                    b_to_a: Direction::default(),
-                    first: at,
-                    last_seen: at.ts,
-                    fragment_frames: 0,
-                    tcp: TcpState::default(),
-                });
+                    src,
+                    dst,
+                    at,
+                    ip_conv as u32,
+                    ep_a,
+                    ep_b,
+                ));
                 self.index.insert(key, id);
                 id
             }
@@ -359,7 +466,7 @@ impl Tables {
 
     /// Endpoints sorted by address.
     pub fn endpoints(&self) -> BTreeMap<IpAddr, EndpointStats> {
-        self.endpoints.iter().map(|(k, v)| (*k, *v)).collect()
+        self.endpoints.iter().copied().collect()
     }
 }
 
@@ -402,7 +509,7 @@ mod tests {
         let mut t = Tables::new();
         let c: IpAddr = "10.9.9.9".parse().unwrap();
         let s: IpAddr = "10.0.0.1".parse().unwrap();
-        let id = t.count_transport(c, s, syn(1), at(1, 0), 60).unwrap();
+        let id = t.count_transport(c, s, syn(1), at(1, 0), 60, true).unwrap();
         let conv = t.conversation(id).unwrap();
         assert_eq!(conv.a.ip, c);
         assert_eq!(conv.a_to_b.frames, 1);
@@ -413,7 +520,9 @@ mod tests {
         let mut t = Tables::new();
         let c: IpAddr = "10.9.9.9".parse().unwrap();
         let s: IpAddr = "10.0.0.1".parse().unwrap();
-        let first = t.count_transport(c, s, syn(100), at(1, 0), 60).unwrap();
+        let first = t
+            .count_transport(c, s, syn(100), at(1, 0), 60, true)
+            .unwrap();
         let rst = Segment::Tcp {
             src_port: 40000,
             dst_port: 80,
@@ -423,11 +532,16 @@ mod tests {
             fin: false,
             rst: true,
         };
-        t.count_transport(c, s, rst, at(2, 1), 60);
+        t.count_transport(c, s, rst, at(2, 1), 60, true);
         // A retransmitted SYN with the same ISN stays in the same conversation...
-        assert_eq!(t.count_transport(c, s, syn(100), at(3, 2), 60), Some(first));
+        assert_eq!(
+            t.count_transport(c, s, syn(100), at(3, 2), 60, true),
+            Some(first)
+        );
         // ...a SYN with a new ISN starts a new one.
-        let second = t.count_transport(c, s, syn(9999), at(4, 3), 60).unwrap();
+        let second = t
+            .count_transport(c, s, syn(9999), at(4, 3), 60, true)
+            .unwrap();
         assert_ne!(first, second);
     }
 

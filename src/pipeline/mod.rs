@@ -155,10 +155,10 @@ pub fn analyze_capture(
         // tshark counts every IPv4 fragment in the IP tables, but an IPv6 datagram
         // only once, on the frame that completes its reassembly.
         let v6_fragment = ip.fragment.is_some() && ip.src.is_ipv6();
-        if !v6_fragment {
-            tables.count_ip(ip.src, ip.dst, at, frame.wire_len);
-        }
         if let Some(frag) = ip.fragment {
+            if !v6_fragment {
+                tables.count_ip(ip.src, ip.dst, at, frame.wire_len);
+            }
             let ports = match ip.l4 {
                 L4::FirstFragment { src_port, dst_port } => Some((src_port, dst_port)),
                 _ => None,
@@ -189,7 +189,11 @@ pub fn analyze_capture(
                         },
                         _ => Segment::Other,
                     };
-                    if let Some(id) = tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len) {
+                    // The IP tables already counted this frame (IPv4) or did so just
+                    // above (IPv6).
+                    if let Some(id) =
+                        tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len, false)
+                    {
                         tables.add_fragment_frames(id, frames);
                     }
                 }
@@ -233,7 +237,9 @@ pub fn analyze_capture(
                     fin: t.fin,
                     rst: t.rst,
                 };
-                if let Some(id) = tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len) {
+                if let Some(id) =
+                    tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len, true)
+                {
                     if let Some(conv) = tables.conversation(id) {
                         let src = Endpoint {
                             ip: ip.src,
@@ -249,7 +255,9 @@ pub fn analyze_capture(
                 payload,
             } => {
                 let seg = Segment::Udp { src_port, dst_port };
-                if let Some(id) = tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len) {
+                if let Some(id) =
+                    tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len, true)
+                {
                     if let Some(conv) = tables.conversation(id) {
                         let src = Endpoint {
                             ip: ip.src,
@@ -263,7 +271,9 @@ pub fn analyze_capture(
                     }
                 }
             }
-            _ => {}
+            _ => {
+                tables.count_ip(ip.src, ip.dst, at, frame.wire_len);
+            }
         }
         for a in ident.drain_anomalies() {
             log.push(a);
