@@ -167,20 +167,28 @@ pub struct Identify {
     anomalies: Vec<Anomaly>,
 }
 
+const HTTP_STARTS: [&[u8]; 10] = [
+    b"GET ",
+    b"POST ",
+    b"HEAD ",
+    b"PUT ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+    b"HTTP/1.",
+];
+
 fn looks_like_http(b: &[u8]) -> bool {
-    const STARTS: [&[u8]; 10] = [
-        b"GET ",
-        b"POST ",
-        b"HEAD ",
-        b"PUT ",
-        b"DELETE ",
-        b"OPTIONS ",
-        b"PATCH ",
-        b"CONNECT ",
-        b"TRACE ",
-        b"HTTP/1.",
-    ];
-    STARTS.iter().any(|s| b.starts_with(s))
+    HTTP_STARTS.iter().any(|s| b.starts_with(s))
+}
+
+/// The stream so far is a strict prefix of an HTTP start: wait for more bytes.
+fn may_become_http(b: &[u8]) -> bool {
+    HTTP_STARTS
+        .iter()
+        .any(|s| s.len() > b.len() && s.starts_with(b))
 }
 
 /// A Host header value as a name: lowercase, without a port; `None` for an IP
@@ -316,8 +324,7 @@ impl Identify {
                 Proto::Http(HttpStream::new())
             } else if server.port == Some(53) || client.port == Some(53) {
                 Proto::Dns(dns::TcpDnsStream::new())
-            } else if data.len() < 8 && b"CONNECT ".starts_with(data) {
-                // Could still become an HTTP method; wait for more bytes.
+            } else if may_become_http(data) {
                 return;
             } else {
                 dir.done = true;
@@ -692,6 +699,13 @@ fn map_step<T, E: std::fmt::Display>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_split_inside_its_method_is_still_recognised() {
+        assert!(may_become_http(b"GE") && may_become_http(b"HTTP/"));
+        assert!(!may_become_http(b"GET ") && !may_become_http(b"\x16\x03"));
+        assert!(looks_like_http(b"GET / HTTP/1.1\r\n"));
+    }
 
     #[test]
     fn host_header_names_drop_ports_and_ip_literals() {
