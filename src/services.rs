@@ -147,7 +147,7 @@ type BoundNames = BTreeMap<String, (BTreeSet<NameSource>, BTreeSet<FrameId>)>;
 /// evidence into services, ranked by bytes, then duration, then label.
 pub fn build<'a>(
     conversations: impl IntoIterator<Item = (u32, &'a Conversation)>,
-    names: &[NameEvidence],
+    names: impl IntoIterator<Item = &'a NameEvidence>,
 ) -> Vec<Service> {
     // 1. Server endpoints and their traffic.
     let mut endpoints: BTreeMap<EndpointKey, (ServiceEndpoint, Vec<FrameId>)> = BTreeMap::new();

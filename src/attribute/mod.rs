@@ -1153,10 +1153,10 @@ impl From<crate::services::NameSource> for HostnameKind {
 
 impl Attributor {
     /// Attributes each address, with the hostnames the capture bound to it.
-    pub fn attribute_all(
+    pub fn attribute_all<'a>(
         &self,
         ips: impl IntoIterator<Item = IpAddr>,
-        names: &[crate::services::NameEvidence],
+        names: impl IntoIterator<Item = &'a crate::services::NameEvidence>,
     ) -> Attributions {
         let mut by_name: std::collections::BTreeMap<IpAddr, Vec<HostnameEvidence>> =
             std::collections::BTreeMap::new();

@@ -52,11 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .iter()
         .flat_map(|a| a.tables.endpoints().into_keys())
         .collect();
-    let names: Vec<_> = analyses
-        .iter()
-        .flat_map(|a| a.names.iter().cloned())
-        .collect();
-    let attributions = attributor.attribute_all(ips, &names);
+    let attributions = attributor.attribute_all(ips, analyses.iter().flat_map(|a| a.names.iter()));
     let report = Report::build_for(&analyses, &targets, &args.targets, Some(&attributions));
     let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &args.json {

@@ -114,6 +114,7 @@ impl ReassemblySummary {
         self.pending_dropped += c.pending_dropped;
         self.before_start_segments += c.before_start_segments;
         self.direction_budget_hits += c.direction_budget_hits;
+        self.global_budget_hits += c.global_budget_hits;
         self.midstream_directions += u64::from(midstream);
     }
 }
@@ -305,13 +306,10 @@ impl Identify {
                 severity: Severity::Notice,
                 code: "tcp.overlap_conflict",
                 message: format!(
-                    "frame {}: TCP segment {src} -> overlaps stream offset {} with different bytes than frame {} sent; the first bytes are kept",
+                    "frame {}: TCP segment from {src} overlaps stream offset {} with bytes that differ from those frame {} sent; the first bytes are kept",
                     c.frame, c.offset, c.kept_frame
                 ),
             });
-        }
-        if outcome.truncated && self.budget.remaining() == 0 {
-            self.reassembly.global_budget_hits += 1;
         }
         let data = dir.prefix.contiguous();
         if matches!(dir.proto, Proto::Undecided) {

@@ -206,15 +206,11 @@ impl<'a> Report<'a> {
         attributions: Option<&Attributions>,
     ) -> Report<'a> {
         let attribution_of = |ip: &IpAddr| attributions.and_then(|a| a.by_ip.get(ip)).cloned();
-        let names: Vec<_> = analyses
-            .iter()
-            .flat_map(|a| a.names.iter().cloned())
-            .collect();
         let all = services::build(
             analyses
                 .iter()
                 .flat_map(|a| a.tables.conversations().iter().map(move |c| (a.index, c))),
-            &names,
+            analyses.iter().flat_map(|a| a.names.iter()),
         );
         let services: Vec<ServiceReport> = services::focus(all, targets)
             .into_iter()
@@ -307,14 +303,6 @@ impl<'a> Report<'a> {
         serde_json::to_writer(&mut w, self).map_err(std::io::Error::other)?;
         w.write_all(b"\n")?;
         w.flush()
-    }
-
-    /// The JSON document as a string (small reports, tests).
-    pub fn to_json(&self) -> String {
-        let mut v = Vec::new();
-        // Writing to a Vec cannot fail but for serialisation, which plain data does not.
-        let _ = self.write_json(&mut v);
-        String::from_utf8(v).unwrap_or_default()
     }
 
     pub fn has_anomalies(&self) -> bool {
