@@ -33,31 +33,83 @@ impl Timestamp {
     /// RFC 3339 in UTC with nanosecond precision, e.g. `2026-11-21T10:00:00.123456789Z`.
     /// Out-of-range values (a hostile capture can claim any time) print the raw seconds.
     pub fn rfc3339(self) -> String {
-        match time::OffsetDateTime::from_unix_timestamp(self.secs) {
-            Ok(t) => format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second(),
-                self.nanos
-            ),
-            Err(_) => format!("@{}.{:09}", self.secs, self.nanos),
+        let mut buf = [0u8; RFC3339_LEN];
+        match self.rfc3339_into(&mut buf) {
+            Some(s) => s.to_string(),
+            None => format!("@{}.{:09}", self.secs, self.nanos),
         }
+    }
+
+    /// Writes the RFC 3339 form into `buf` without allocating; `None` for a time
+    /// outside the years 0000 to 9999 (or nanoseconds beyond a second), which
+    /// [`Timestamp::rfc3339`] prints as raw seconds.
+    fn rfc3339_into(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&str> {
+        // Proleptic Gregorian calendar from days since the epoch (H. Hinnant's
+        // `civil_from_days`, public domain), valid for the whole range checked here.
+        const MIN: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
+        const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+        if !(MIN..=MAX).contains(&self.secs) || self.nanos >= 1_000_000_000 {
+            return None;
+        }
+        let days = self.secs.div_euclid(86_400);
+        let sod = self.secs.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let mut put = |at: usize, width: usize, mut v: i64| {
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, sod / 3600);
+        put(14, 2, sod / 60 % 60);
+        put(17, 2, sod % 60);
+        put(20, 9, i64::from(self.nanos));
+        for (i, c) in [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+            (29, b'Z'),
+        ] {
+            buf[i] = c;
+        }
+        std::str::from_utf8(buf).ok()
     }
 }
 
+/// Length of `YYYY-MM-DDThh:mm:ss.nnnnnnnnnZ`.
+const RFC3339_LEN: usize = 30;
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.rfc3339())
+        let mut buf = [0u8; RFC3339_LEN];
+        match self.rfc3339_into(&mut buf) {
+            Some(s) => f.write_str(s),
+            None => write!(f, "@{}.{:09}", self.secs, self.nanos),
+        }
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.rfc3339())
+        let mut buf = [0u8; RFC3339_LEN];
+        match self.rfc3339_into(&mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_str(&self.rfc3339()),
+        }
     }
 }
 
@@ -217,6 +269,46 @@ mod tests {
     #[test]
     fn timestamp_out_of_range_does_not_panic() {
         assert!(Timestamp::new(i64::MAX, 0).rfc3339().starts_with('@'));
+    }
+
+    #[test]
+    fn timestamp_calendar_agrees_with_the_time_crate_across_its_range() {
+        // Every day boundary around leap years and centuries, and a spread of
+        // seconds over the whole 0000-9999 range.
+        let mut secs: Vec<i64> = (-3_000..3_000).map(|d| 951_782_400 + d * 86_400).collect();
+        secs.extend((-3_000..3_000).map(|d| -2_203_891_200 + d * 86_399));
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            secs.push(-62_167_219_200 + (x % 315_537_897_600) as i64);
+        }
+        secs.extend([-62_167_219_200, 253_402_300_799, -1, 0, 86_399, 86_400]);
+        for s in secs {
+            let t = time::OffsetDateTime::from_unix_timestamp(s).unwrap();
+            let want = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                7
+            );
+            assert_eq!(Timestamp::new(s, 7).rfc3339(), want, "{s}");
+        }
+        assert!(Timestamp::new(-62_167_219_201, 0)
+            .rfc3339()
+            .starts_with('@'));
+        assert!(Timestamp::new(253_402_300_800, 0)
+            .rfc3339()
+            .starts_with('@'));
+        assert_eq!(
+            serde_json::to_string(&Timestamp::new(0, 5)).unwrap(),
+            "\"1970-01-01T00:00:00.000000005Z\""
+        );
     }
 
     #[test]

@@ -5,8 +5,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use whohosts::dissect::http::HttpMessage;
-use whohosts::dissect::tls::Handshake;
 use whohosts::pipeline::{analyze_capture, AnalyzeOptions};
 
 fn tshark_set(path: &std::path::Path, field: &str) -> BTreeSet<String> {
@@ -35,38 +33,30 @@ fn sni_dns_and_http_names_equal_tsharks_on_every_capture() {
         let readable = common::tshark_readable(&path);
         let p = readable.path();
 
-        let mut sni: BTreeSet<String> = a
-            .records
-            .tls
+        // The records as the report carries them.
+        let values = |spool: &whohosts::pipeline::spool::Spool| spool.values().unwrap();
+        let text = |v: &serde_json::Value| v.as_str().map(|s| s.to_ascii_lowercase());
+        let mut sni: BTreeSet<String> = values(&a.records.tls)
             .iter()
-            .filter_map(|t| match &t.handshake {
-                Handshake::ClientHello(ch) => {
-                    ch.sni.as_ref().map(|s| s.to_lossy().to_ascii_lowercase())
-                }
-                _ => None,
-            })
+            .filter(|t| t["type"] == "client_hello")
+            .filter_map(|t| text(&t["sni"]))
             .collect();
-        sni.extend(a.records.quic.iter().filter_map(|q| {
-            q.hello
-                .sni
-                .as_ref()
-                .map(|s| s.to_lossy().to_ascii_lowercase())
-        }));
+        sni.extend(values(&a.records.quic).iter().filter_map(|q| text(&q["sni"])));
         assert_eq!(
             sni,
             tshark_set(p, "tls.handshake.extensions_server_name"),
             "{name}: SNI"
         );
 
-        let qnames: BTreeSet<String> = a
-            .records
-            .dns
+        let qnames: BTreeSet<String> = values(&a.records.dns)
             .iter()
             .flat_map(|d| {
-                d.message
-                    .questions
-                    .iter()
-                    .map(|q| q.name.to_lossy().to_ascii_lowercase())
+                d["questions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|q| text(&q["name"]))
+                    .collect::<Vec<_>>()
             })
             .map(|n| n.trim_end_matches('.').to_string())
             .collect();
@@ -76,16 +66,10 @@ fn sni_dns_and_http_names_equal_tsharks_on_every_capture() {
             "{name}: DNS query names"
         );
 
-        let hosts: BTreeSet<String> = a
-            .records
-            .http
+        let hosts: BTreeSet<String> = values(&a.records.http)
             .iter()
-            .filter_map(|h| match &h.message {
-                HttpMessage::Request(r) => {
-                    r.host.as_ref().map(|s| s.to_lossy().to_ascii_lowercase())
-                }
-                _ => None,
-            })
+            .filter(|h| h["type"] == "request")
+            .filter_map(|h| text(&h["host"]))
             .collect();
         assert_eq!(hosts, tshark_set(p, "http.host"), "{name}: HTTP hosts");
         seen[0] += sni.len();

@@ -1,11 +1,14 @@
 //! Hashing a capture file from the same read as its analysis.
 //!
-//! [`HashingReader`] sits directly on the file, below any buffering or
-//! decompression: every byte the analysis reads from the file is also handed, in
-//! chunks, to a hashing thread. When the analysis ends before the end of the file
-//! (damage it could not get past, trailing bytes after a compressed stream),
-//! [`PendingDigest::finish`] reads the rest through the same file handle so the
-//! digest always covers the whole file, as stored.
+//! A read-ahead thread owns the file: it reads it in 1 MiB chunks, feeds each chunk
+//! to the digests, then hands the same buffer to the analysis ([`ChunkReader`]),
+//! which gives it back once consumed. Every byte is read from the file once, hashed
+//! once and parsed once; the read system calls and the hashing run beside the
+//! analysis, on the other core. The thread always reads to the end of the file, even
+//! when the analysis stops early (damage it could not get past, trailing bytes after
+//! a compressed stream), so the digest covers the whole file, as stored.
+//!
+//! With no algorithm selected (`analyze --no-hash`) the thread only reads and counts.
 
 use crate::evidence::hash::{Algorithms, Digests, MultiHasher};
 use std::fs::File;
@@ -14,107 +17,129 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 const CHUNK: usize = 1 << 20;
-/// Chunks in flight between the reader and the hashing thread; bounds memory.
+/// Chunks in flight between the reading thread and the analysis; bounds memory.
 const IN_FLIGHT: usize = 8;
 
-/// Reads a file and passes a copy of every byte to the hashing thread.
-pub struct HashingReader {
-    file: File,
-    to_hasher: SyncSender<Vec<u8>>,
-    recycled: Receiver<Vec<u8>>,
-    /// Chunk buffers created so far; at most `IN_FLIGHT + 2` ever exist, after
-    /// which the reader waits for the hasher to hand one back (no allocation churn,
-    /// bounded memory).
-    allocated: usize,
+/// The analysis side: the file's bytes, in order, as the reading thread read them.
+pub struct ChunkReader {
+    chunks: Receiver<io::Result<Vec<u8>>>,
+    give_back: SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    finished: bool,
 }
 
-/// The digest of a file being read; completes when the reading is finished.
+/// The digest of a file being read; completes when the whole file has been read.
 pub struct PendingDigest {
-    file: Option<File>,
-    to_hasher: SyncSender<Vec<u8>>,
-    thread: JoinHandle<Digests>,
+    thread: JoinHandle<io::Result<Digests>>,
 }
 
-impl HashingReader {
-    /// Starts hashing `file` with the given algorithms (SHA-256 always, for the
-    /// report; SM3 and others on request).
-    pub fn new(file: File, algos: Algorithms) -> (HashingReader, PendingDigest) {
-        let (to_hasher, chunks) = sync_channel::<Vec<u8>>(IN_FLIGHT);
-        let (give_back, recycled) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
-        let thread = std::thread::spawn(move || {
-            let mut h = MultiHasher::new(algos.with(Algorithms::SHA256));
-            for chunk in chunks {
-                h.update(&chunk);
-                // The reader may be gone; then the buffer is simply dropped.
-                let _ = give_back.try_send(chunk);
+/// Starts reading (and hashing, with the given algorithms) `file` on its own thread.
+pub fn read_ahead(file: File, algos: Algorithms) -> io::Result<(ChunkReader, PendingDigest)> {
+    let (to_reader, chunks) = sync_channel::<io::Result<Vec<u8>>>(IN_FLIGHT);
+    let (give_back, recycled) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
+    let thread = std::thread::Builder::new()
+        .name("whohosts-read".into())
+        .spawn(move || read_and_hash(file, algos, &to_reader, &recycled))?;
+    Ok((
+        ChunkReader {
+            chunks,
+            give_back,
+            current: Vec::new(),
+            pos: 0,
+            finished: false,
+        },
+        PendingDigest { thread },
+    ))
+}
+
+fn read_and_hash(
+    mut file: File,
+    algos: Algorithms,
+    to_reader: &SyncSender<io::Result<Vec<u8>>>,
+    recycled: &Receiver<Vec<u8>>,
+) -> io::Result<Digests> {
+    let mut h = MultiHasher::new(algos);
+    // Buffers created so far; at most `IN_FLIGHT + 2` exist while the analysis
+    // reads, after which this thread waits for one to come back.
+    let mut allocated = 0;
+    // Set once the analysis has stopped reading: the rest is only hashed.
+    let mut alone: Option<Vec<u8>> = None;
+    loop {
+        let mut buf = match alone.take() {
+            Some(b) => b,
+            None => match recycled.try_recv() {
+                Ok(b) => b,
+                Err(_) if allocated < IN_FLIGHT + 2 => {
+                    allocated += 1;
+                    Vec::with_capacity(CHUNK)
+                }
+                Err(_) => recycled
+                    .recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(CHUNK)),
+            },
+        };
+        buf.resize(CHUNK, 0);
+        let n = loop {
+            match file.read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let digest_error = io::Error::new(e.kind(), e.to_string());
+                    let _ = to_reader.send(Err(e));
+                    return Err(digest_error);
+                }
             }
-            h.finish()
-        });
-        let drain = file.try_clone().ok();
-        (
-            HashingReader {
-                file,
-                to_hasher: to_hasher.clone(),
-                recycled,
-                allocated: 0,
-            },
-            PendingDigest {
-                file: drain,
-                to_hasher,
-                thread,
-            },
-        )
+        };
+        if n == 0 {
+            return Ok(h.finish());
+        }
+        buf.truncate(n);
+        h.update(&buf);
+        // When the analysis has stopped reading, the buffer is kept for the rest.
+        if let Err(std::sync::mpsc::SendError(Ok(b))) = to_reader.send(Ok(buf)) {
+            alone = Some(b);
+        }
     }
 }
 
-impl Read for HashingReader {
+impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read(buf)?;
-        if n > 0 {
-            let mut chunk = match self.recycled.try_recv() {
-                Ok(c) => c,
-                Err(_) if self.allocated < IN_FLIGHT + 2 => {
-                    self.allocated += 1;
-                    Vec::with_capacity(CHUNK)
+        while self.pos >= self.current.len() {
+            if self.finished {
+                return Ok(0);
+            }
+            match self.chunks.recv() {
+                Ok(Ok(next)) => {
+                    let done = std::mem::replace(&mut self.current, next);
+                    self.pos = 0;
+                    // The reading thread may be gone; the buffer is then dropped.
+                    let _ = self.give_back.try_send(done);
                 }
-                // Wait for the hasher; if it is gone, finish() reports it.
-                Err(_) => self.recycled.recv().unwrap_or_default(),
-            };
-            chunk.clear();
-            chunk.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-            // A send fails only if the hashing thread died; finish() reports that.
-            let _ = self.to_hasher.send(chunk);
+                Ok(Err(e)) => {
+                    self.finished = true;
+                    return Err(e);
+                }
+                // The thread has read the whole file.
+                Err(_) => self.finished = true,
+            }
         }
+        let rest = self.current.get(self.pos..).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
         Ok(n)
     }
 }
 
 impl PendingDigest {
-    /// Hashes whatever the analysis did not read, then returns the digest. Call it
-    /// after the capture's reader has been dropped, so that no chunk is still on its
-    /// way from the reader.
-    pub fn finish(mut self) -> io::Result<Digests> {
-        if let Some(mut file) = self.file.take() {
-            let mut buf = vec![0u8; CHUNK];
-            loop {
-                let n = file.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                let chunk = buf.get(..n).unwrap_or(&[]).to_vec();
-                if self.to_hasher.send(chunk).is_err() {
-                    break;
-                }
-            }
-            drop(self.to_hasher);
-            return self
-                .thread
-                .join()
-                .map_err(|_| io::Error::other("the hashing thread failed"));
-        }
-        Err(io::Error::other(
-            "cannot reopen the capture to complete its hash",
-        ))
+    /// Waits until the whole file has been read and hashed. Call it after the
+    /// capture's reader has been dropped, so that the thread is not left waiting
+    /// for the analysis.
+    pub fn finish(self) -> io::Result<Digests> {
+        self.thread
+            .join()
+            .map_err(|_| io::Error::other("the hashing thread failed"))?
     }
 }
 
@@ -127,17 +152,39 @@ mod tests {
     fn digest_covers_the_whole_file_even_when_reading_stops_early() {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(b"abc").unwrap();
-        f.write_all(&[0u8; 5000]).unwrap();
+        // More than the chunks in flight, so that the thread must go on alone.
+        f.write_all(&vec![0u8; 20 * CHUNK + 5000]).unwrap();
         let (mut r, pending) =
-            HashingReader::new(File::open(f.path()).unwrap(), Algorithms::SHA256);
+            read_ahead(File::open(f.path()).unwrap(), Algorithms::SHA256).unwrap();
         let mut two = [0u8; 2];
         r.read_exact(&mut two).unwrap();
         drop(r);
         let d = pending.finish().unwrap();
         let mut all = b"abc".to_vec();
-        all.extend_from_slice(&[0u8; 5000]);
+        all.extend_from_slice(&vec![0u8; 20 * CHUNK + 5000]);
         assert_eq!(d.sha256, Some(crate::evidence::hash::sha256_hex(&all)));
-        assert_eq!(d.size, 5003);
+        assert_eq!(d.size, all.len() as u64);
+    }
+
+    #[test]
+    fn bytes_arrive_in_order_across_chunks_and_without_hashing_only_the_size_is_known() {
+        let data: Vec<u8> = (0..3 * CHUNK + 77).map(|i| (i % 251) as u8).collect();
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), &data).unwrap();
+        let (mut r, pending) = read_ahead(File::open(f.path()).unwrap(), Algorithms::NONE).unwrap();
+        let mut back = Vec::new();
+        let mut small = [0u8; 4099];
+        loop {
+            let n = r.read(&mut small).unwrap();
+            if n == 0 {
+                break;
+            }
+            back.extend_from_slice(&small[..n]);
+        }
+        assert!(back == data);
+        drop(r);
+        let d = pending.finish().unwrap();
+        assert_eq!((d.size, d.sha256), (data.len() as u64, None));
     }
 
     #[test]
@@ -145,7 +192,7 @@ mod tests {
         let f = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(f.path(), b"abc").unwrap();
         let (mut r, pending) =
-            HashingReader::new(File::open(f.path()).unwrap(), Algorithms::EVIDENCE);
+            read_ahead(File::open(f.path()).unwrap(), Algorithms::EVIDENCE).unwrap();
         let mut v = Vec::new();
         r.read_to_end(&mut v).unwrap();
         drop(r);

@@ -48,6 +48,8 @@ pub enum CaptureError {
     NotACapture { path: PathBuf, magic: String },
     #[error("{path}: {what}")]
     BadHeader { path: PathBuf, what: String },
+    #[error("{path}: cannot spool records to a temporary file (TMPDIR): {source}")]
+    Spool { path: PathBuf, source: io::Error },
 }
 
 /// The container format as found in the file.
@@ -249,7 +251,11 @@ pub fn open(
         path: path.to_owned(),
         source,
     })?;
-    let (mut tee, digest) = hashing::HashingReader::new(file, algos);
+    let (mut tee, digest) =
+        hashing::read_ahead(file, algos).map_err(|source| CaptureError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
     // Peek at the first bytes to recognise a compressed file; they are put back in
     // front of the stream, so every byte is read (and hashed) exactly once.
     let mut head = [0u8; 4];

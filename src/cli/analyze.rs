@@ -20,8 +20,12 @@ pub struct Args {
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Also compute each capture's SM3 (GB/T 32905-2016) from the same read.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_hash")]
     pub sm3: bool,
+    /// Skip hashing (the report's `sha256` is then null and the report cannot serve
+    /// as evidence): only for measuring the analysis alone.
+    #[arg(long)]
+    pub no_hash: bool,
     #[command(flatten)]
     pub sources: super::lookup::SourceArgs,
     /// Anomalies kept in full per capture (the rest are counted per code).
@@ -32,7 +36,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let opts = AnalyzeOptions {
         max_anomalies: args.max_anomalies,
-        hashes: if args.sm3 {
+        hashes: if args.no_hash {
+            Algorithms::NONE
+        } else if args.sm3 {
             Algorithms::EVIDENCE
         } else {
             Algorithms::SHA256
@@ -46,13 +52,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 .map_err(anyhow::Error::msg)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let analyses = pipeline::analyze(&args.captures, &opts).context("analysing captures")?;
-    let attributor = args.sources.load().context("loading attribution data")?;
+    // The attribution data loads on its own thread while the captures are read.
+    let (analyses, attributor) = std::thread::scope(|scope| {
+        let loading = scope.spawn(|| args.sources.load());
+        let analyses = pipeline::analyze(&args.captures, &opts);
+        let attributor = loading
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (analyses, attributor)
+    });
+    let analyses = analyses.context("analysing captures")?;
+    let attributor = attributor.context("loading attribution data")?;
     let ips: std::collections::BTreeSet<std::net::IpAddr> = analyses
         .iter()
         .flat_map(|a| a.tables.endpoints().into_keys())
         .collect();
     let attributions = attributor.attribute_all(ips, analyses.iter().flat_map(|a| a.names.iter()));
+    // The databases are no longer needed: free them before the report is built.
+    drop(attributor);
     let report = Report::build_for(&analyses, &targets, &args.targets, Some(&attributions));
     let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &args.json {

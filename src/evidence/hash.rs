@@ -56,6 +56,13 @@ impl Algorithms {
         sha512: false,
         md5: false,
     };
+    /// Nothing: `analyze --no-hash`, for measuring the analysis alone.
+    pub const NONE: Algorithms = Algorithms {
+        sha256: false,
+        sm3: false,
+        sha512: false,
+        md5: false,
+    };
     /// Every supported algorithm.
     pub const ALL: Algorithms = Algorithms {
         sha256: true,
@@ -63,6 +70,10 @@ impl Algorithms {
         sha512: true,
         md5: true,
     };
+
+    pub fn is_empty(self) -> bool {
+        !(self.sha256 || self.sm3 || self.sha512 || self.md5)
+    }
 
     /// This set plus everything in `other`.
     pub fn with(self, other: Algorithms) -> Algorithms {

@@ -7,6 +7,7 @@
 //! its dissector is done, then releases it. Memory grows with the flows being
 //! identified at one time, not with the capture's size.
 
+use super::spool::{Item, Spooler};
 use crate::dissect::dns::{self, DnsBindings, Message};
 use crate::dissect::http::{HttpMessage, HttpStream};
 use crate::dissect::quic::{self, QuicConnection};
@@ -84,15 +85,6 @@ pub struct QuicRecord {
     pub hello: crate::dissect::tls::ClientHelloInfo,
 }
 
-/// Everything the dissectors found in one capture.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Records {
-    pub dns: Vec<DnsRecord>,
-    pub tls: Vec<TlsRecord>,
-    pub http: Vec<HttpRecord>,
-    pub quic: Vec<QuicRecord>,
-}
-
 /// Totals of what stream reassembly met, over all flows of a capture.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ReassemblySummary {
@@ -158,7 +150,8 @@ pub struct Identify {
     bindings: DnsBindings,
     /// Offsets of frames that carried DNS answers, to cite them in name evidence.
     dns_offsets: BTreeMap<u64, u64>,
-    pub records: Records,
+    /// Where records go as they are found.
+    spool: Spooler,
     names: Vec<NameEvidence>,
     /// Index of each (name, source, address, port) in `names`, so that a name seen
     /// again only adds its frames.
@@ -222,14 +215,14 @@ fn lower(w: &WireString) -> String {
 }
 
 impl Identify {
-    pub fn new(capture: u32) -> Self {
+    pub fn new(capture: u32, spool: Spooler) -> Self {
         Identify {
             capture,
             budget: Budget::new(GLOBAL_BUDGET),
             states: Vec::new(),
             bindings: DnsBindings::new(),
             dns_offsets: BTreeMap::new(),
-            records: Records::default(),
+            spool,
             names: Vec::new(),
             name_index: ahash::HashMap::default(),
             reassembly: ReassemblySummary::default(),
@@ -485,13 +478,13 @@ impl Identify {
                 if let Some(sni) = &hello.hello.sni {
                     self.name(lower(sni), NameSource::QuicSni, &seen, at);
                 }
-                self.records.quic.push(QuicRecord {
+                self.spool.push(Item::Quic(QuicRecord {
                     seen,
                     version: hello.version,
                     dcid: hello.dcid,
                     scid: hello.scid,
                     hello: hello.hello,
-                });
+                }));
             }
             Ok(None) => {
                 if q.is_done() {
@@ -570,7 +563,7 @@ impl Identify {
                     }
                     Handshake::ServerHello(_) => {}
                 }
-                self.records.tls.push(TlsRecord { seen, handshake: h });
+                self.spool.push(Item::Tls(TlsRecord { seen, handshake: h }));
             }
             Found::Http(m) => {
                 if let HttpMessage::Request(r) = &m {
@@ -578,20 +571,20 @@ impl Identify {
                         self.name(name, NameSource::HttpHost, &seen, at);
                     }
                 }
-                self.records.http.push(HttpRecord { seen, message: m });
+                self.spool.push(Item::Http(HttpRecord { seen, message: m }));
             }
             Found::Dns(message) => {
                 if message.is_response {
                     self.dns_offsets.insert(at.frame, at.offset);
                 }
                 self.bindings.observe(at.frame, at.ts, src, dst, &message);
-                self.records.dns.push(DnsRecord { seen, message });
+                self.spool.push(Item::Dns(DnsRecord { seen, message }));
             }
         }
     }
 
     /// Closes the remaining streams and turns DNS answers into name evidence.
-    pub fn finish(mut self) -> (Records, Vec<NameEvidence>, ReassemblySummary) {
+    pub fn finish(mut self) -> (Spooler, Vec<NameEvidence>, ReassemblySummary) {
         for state in std::mem::take(&mut self.states) {
             if let AppState::Tcp(dirs) = state {
                 for d in dirs.iter() {
@@ -638,7 +631,7 @@ impl Identify {
                 push(lower(c), NameSource::DnsCname);
             }
         }
-        (self.records, self.names, self.reassembly)
+        (self.spool, self.names, self.reassembly)
     }
 }
 

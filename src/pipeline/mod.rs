@@ -4,6 +4,7 @@
 //! module.
 
 pub mod identify;
+pub mod spool;
 
 use crate::capture::{self, CaptureError, Compression, Format, LinkType};
 use crate::decode::{self, L4};
@@ -19,7 +20,8 @@ pub struct AnalyzeOptions {
     /// Anomalies kept in full per capture; beyond this they are only counted per
     /// code, so that a hostile capture cannot grow the report without bound.
     pub max_anomalies: usize,
-    /// Digests computed from the same read as the analysis (SHA-256 always).
+    /// Digests computed from the same read as the analysis: SHA-256 always, unless
+    /// the set is empty (`--no-hash`, for measuring the analysis alone).
     pub hashes: Algorithms,
 }
 
@@ -52,8 +54,8 @@ pub struct CaptureAnalysis {
     pub tables: Tables,
     /// Hostnames seen and the server addresses they bind to.
     pub names: Vec<crate::services::NameEvidence>,
-    /// DNS, TLS, HTTP and QUIC records, each with its frames.
-    pub records: identify::Records,
+    /// DNS, TLS, HTTP and QUIC records, each with its frames, spooled to disk.
+    pub records: spool::Spooled,
     /// What TCP reassembly met over all flows.
     pub reassembly: identify::ReassemblySummary,
 }
@@ -109,11 +111,20 @@ pub fn analyze_capture(
     index: u32,
     opts: &AnalyzeOptions,
 ) -> Result<CaptureAnalysis, CaptureError> {
-    let opened = capture::open(path, index, opts.hashes)?;
+    let algos = if opts.hashes.is_empty() {
+        Algorithms::NONE
+    } else {
+        opts.hashes.with(Algorithms::SHA256)
+    };
+    let opened = capture::open(path, index, algos)?;
     let mut reader = opened.reader;
     let mut log = AnomalyLog::new(opts.max_anomalies);
     let mut tables = Tables::new();
-    let mut ident = identify::Identify::new(index);
+    let spooler = spool::Spooler::new().map_err(|source| CaptureError::Spool {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut ident = identify::Identify::new(index, spooler);
     let mut packets = 0u64;
     let mut bytes = 0u64;
     let mut first_seen: Option<Timestamp> = None;
@@ -279,7 +290,11 @@ pub fn analyze_capture(
             log.push(a);
         }
     }
-    let (records, names, reassembly) = ident.finish();
+    let (spooler, names, reassembly) = ident.finish();
+    let records = spooler.finish().map_err(|source| CaptureError::Spool {
+        path: path.to_owned(),
+        source,
+    })?;
 
     // Reader anomalies come first: they explain why frames may be missing.
     let mut all = reader.take_anomalies();

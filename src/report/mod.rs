@@ -9,7 +9,8 @@ use crate::attribute::{Attribution, Attributions, SourceInfo};
 use crate::capture::{Compression, Format, LinkType};
 use crate::flow::Conversation;
 use crate::model::{Anomaly, Endpoint, Timestamp, Transport};
-use crate::pipeline::identify::{DnsRecord, HttpRecord, QuicRecord, ReassemblySummary, TlsRecord};
+use crate::pipeline::identify::ReassemblySummary;
+use crate::pipeline::spool::Spool;
 use crate::pipeline::CaptureAnalysis;
 use crate::services::{self, Service, Target};
 use serde::Serialize;
@@ -18,9 +19,8 @@ use std::net::IpAddr;
 
 pub const SCHEMA: &str = "whohosts.report/1";
 
-/// The report borrows the analyses' records and conversations and serialises them
-/// as it writes, so that a large capture's report never sits in memory twice.
-#[derive(Serialize)]
+/// The report borrows the analyses' spooled records and conversations and writes
+/// them as it goes, so that a large capture's report never sits in memory.
 pub struct Report<'a> {
     pub schema: &'static str,
     pub tool: Tool,
@@ -28,15 +28,15 @@ pub struct Report<'a> {
     /// Targets the services were focused on (`--target`), empty for all.
     pub targets: Vec<String>,
     pub services: Vec<ServiceReport>,
-    pub dns: Vec<&'a DnsRecord>,
-    pub tls: Vec<&'a TlsRecord>,
-    pub http: Vec<&'a HttpRecord>,
-    pub quic: Vec<&'a QuicRecord>,
+    /// DNS, TLS, HTTP and QUIC records of every capture, in capture order.
+    pub dns: Vec<&'a Spool>,
+    pub tls: Vec<&'a Spool>,
+    pub http: Vec<&'a Spool>,
+    pub quic: Vec<&'a Spool>,
     pub conversations: Conversations<'a>,
     pub endpoints: Vec<EndpointReport>,
     /// The databases, feeds and directory attribution used, with versions and
-    /// hashes, so that it can be reproduced.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// hashes, so that it can be reproduced (omitted when empty).
     pub sources: Vec<SourceInfo>,
 }
 
@@ -80,7 +80,8 @@ pub struct CaptureReport {
     pub file_size: u64,
     pub first_seen: Option<Timestamp>,
     pub last_seen: Option<Timestamp>,
-    pub sha256: String,
+    /// `null` only with `analyze --no-hash`: such a report cannot serve as evidence.
+    pub sha256: Option<String>,
     /// SM3 (GB/T 32905-2016), when asked for with `analyze --sm3`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sm3: Option<String>,
@@ -245,7 +246,7 @@ impl<'a> Report<'a> {
                 file_size: a.digests.size,
                 first_seen: a.first_seen,
                 last_seen: a.last_seen,
-                sha256: a.digests.sha256.clone().unwrap_or_default(),
+                sha256: a.digests.sha256.clone(),
                 sm3: a.digests.sm3.clone(),
                 reassembly: a.reassembly,
                 anomalies: a.anomalies.kept.clone(),
@@ -279,16 +280,10 @@ impl<'a> Report<'a> {
             captures,
             targets: target_text.to_vec(),
             services,
-            dns: analyses.iter().flat_map(|a| a.records.dns.iter()).collect(),
-            tls: analyses.iter().flat_map(|a| a.records.tls.iter()).collect(),
-            http: analyses
-                .iter()
-                .flat_map(|a| a.records.http.iter())
-                .collect(),
-            quic: analyses
-                .iter()
-                .flat_map(|a| a.records.quic.iter())
-                .collect(),
+            dns: analyses.iter().map(|a| &a.records.dns).collect(),
+            tls: analyses.iter().map(|a| &a.records.tls).collect(),
+            http: analyses.iter().map(|a| &a.records.http).collect(),
+            quic: analyses.iter().map(|a| &a.records.quic).collect(),
             conversations: Conversations(analyses),
             endpoints,
             sources: attributions.map(|a| a.sources.clone()).unwrap_or_default(),
@@ -296,12 +291,56 @@ impl<'a> Report<'a> {
     }
 
     /// Writes the JSON document (compact, one line, then a newline) as it is
-    /// serialised, without building it in memory first.
+    /// serialised, without building it in memory first; the records are copied from
+    /// their spools.
     pub fn write_json<W: std::io::Write>(&self, w: W) -> std::io::Result<()> {
         use std::io::Write;
+        fn key(w: &mut dyn Write, first: bool, name: &str) -> std::io::Result<()> {
+            if !first {
+                w.write_all(b",")?;
+            }
+            write!(w, "\"{name}\":")
+        }
+        fn field<T: Serialize + ?Sized>(
+            w: &mut dyn Write,
+            first: bool,
+            name: &str,
+            value: &T,
+        ) -> std::io::Result<()> {
+            key(w, first, name)?;
+            serde_json::to_writer(w, value).map_err(std::io::Error::other)
+        }
+        fn spools(w: &mut dyn Write, name: &str, spools: &[&Spool]) -> std::io::Result<()> {
+            key(w, false, name)?;
+            w.write_all(b"[")?;
+            let mut any = false;
+            for s in spools.iter().filter(|s| !s.is_empty()) {
+                if any {
+                    w.write_all(b",")?;
+                }
+                s.copy_to(w)?;
+                any = true;
+            }
+            w.write_all(b"]")
+        }
         let mut w = std::io::BufWriter::with_capacity(1 << 20, w);
-        serde_json::to_writer(&mut w, self).map_err(std::io::Error::other)?;
-        w.write_all(b"\n")?;
+        let w: &mut dyn Write = &mut w;
+        w.write_all(b"{")?;
+        field(w, true, "schema", self.schema)?;
+        field(w, false, "tool", &self.tool)?;
+        field(w, false, "captures", &self.captures)?;
+        field(w, false, "targets", &self.targets)?;
+        field(w, false, "services", &self.services)?;
+        spools(w, "dns", &self.dns)?;
+        spools(w, "tls", &self.tls)?;
+        spools(w, "http", &self.http)?;
+        spools(w, "quic", &self.quic)?;
+        field(w, false, "conversations", &self.conversations)?;
+        field(w, false, "endpoints", &self.endpoints)?;
+        if !self.sources.is_empty() {
+            field(w, false, "sources", &self.sources)?;
+        }
+        w.write_all(b"}\n")?;
         w.flush()
     }
 

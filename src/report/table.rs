@@ -221,7 +221,7 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             out,
             "      sha256 {}  ({} bytes)",
-            c.sha256,
+            c.sha256.as_deref().unwrap_or("not computed (--no-hash)"),
             thousands(c.file_size)
         );
         let n = c.anomalies.len() as u64 + c.anomalies_suppressed.values().sum::<u64>();

@@ -1,0 +1,176 @@
+//! Records leave memory as soon as they are found. A worker thread serialises each
+//! DNS, TLS, HTTP and QUIC record to compact JSON in an unnamed temporary file per
+//! kind (in `$TMPDIR`, deleted by the system when closed); the report copies those
+//! bytes into its arrays. Memory is bounded by the channel between the two threads,
+//! not by the number of records, and the serialisation runs beside the pass.
+//!
+//! A spool holds its records in the order they were found, separated by commas:
+//! exactly the inside of the report's JSON array.
+
+use super::identify::{DnsRecord, HttpRecord, QuicRecord, TlsRecord};
+use serde::Serialize;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+/// Records sent to the worker at once.
+const BATCH: usize = 256;
+/// Batches in flight; the pass waits when the worker falls this far behind.
+const IN_FLIGHT: usize = 16;
+
+/// One record on its way to a spool.
+pub enum Item {
+    Dns(DnsRecord),
+    Tls(TlsRecord),
+    Http(HttpRecord),
+    Quic(QuicRecord),
+}
+
+/// The sending side, owned by the pass.
+pub struct Spooler {
+    batch: Vec<Item>,
+    tx: Option<SyncSender<Vec<Item>>>,
+    worker: Option<JoinHandle<io::Result<Spooled>>>,
+}
+
+impl Spooler {
+    /// Creates the four temporary files and starts the worker.
+    pub fn new() -> io::Result<Spooler> {
+        let mut spooled = Spooled {
+            dns: Spool::new()?,
+            tls: Spool::new()?,
+            http: Spool::new()?,
+            quic: Spool::new()?,
+        };
+        let (tx, rx) = sync_channel::<Vec<Item>>(IN_FLIGHT);
+        let worker = std::thread::Builder::new()
+            .name("whohosts-spool".into())
+            .spawn(move || {
+                work(&mut spooled, rx)?;
+                Ok(spooled)
+            })?;
+        Ok(Spooler {
+            batch: Vec::with_capacity(BATCH),
+            tx: Some(tx),
+            worker: Some(worker),
+        })
+    }
+
+    pub fn push(&mut self, item: Item) {
+        self.batch.push(item);
+        if self.batch.len() >= BATCH {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        if let Some(tx) = &self.tx {
+            // A send fails only when the worker has stopped on a write error, which
+            // `finish` reports.
+            if tx.send(batch).is_err() {
+                self.tx = None;
+            }
+        }
+    }
+
+    /// Flushes what is left and waits for the worker: the spools, or the first
+    /// write error.
+    pub fn finish(mut self) -> io::Result<Spooled> {
+        if !self.batch.is_empty() {
+            self.send();
+        }
+        self.tx = None;
+        match self.worker.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the record spool worker panicked")),
+            None => Err(io::Error::other("the record spool was already finished")),
+        }
+    }
+}
+
+impl Drop for Spooler {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+fn work(s: &mut Spooled, rx: Receiver<Vec<Item>>) -> io::Result<()> {
+    for batch in rx {
+        for item in batch {
+            match item {
+                Item::Dns(r) => s.dns.append(&r)?,
+                Item::Tls(r) => s.tls.append(&r)?,
+                Item::Http(r) => s.http.append(&r)?,
+                Item::Quic(r) => s.quic.append(&r)?,
+            }
+        }
+    }
+    for spool in [&mut s.dns, &mut s.tls, &mut s.http, &mut s.quic] {
+        spool.out.flush()?;
+    }
+    Ok(())
+}
+
+/// The four spools of one capture.
+pub struct Spooled {
+    pub dns: Spool,
+    pub tls: Spool,
+    pub http: Spool,
+    pub quic: Spool,
+}
+
+/// Records of one kind, as the comma-separated inside of a JSON array.
+pub struct Spool {
+    out: BufWriter<File>,
+    count: u64,
+}
+
+impl Spool {
+    fn new() -> io::Result<Spool> {
+        Ok(Spool {
+            out: BufWriter::with_capacity(256 << 10, tempfile::tempfile()?),
+            count: 0,
+        })
+    }
+
+    fn append<T: Serialize>(&mut self, record: &T) -> io::Result<()> {
+        if self.count > 0 {
+            self.out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut self.out, record).map_err(io::Error::other)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// How many records the spool holds.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Copies the records, comma-separated, to `w`.
+    pub fn copy_to(&self, w: &mut dyn Write) -> io::Result<()> {
+        let mut f = self.out.get_ref();
+        f.seek(SeekFrom::Start(0))?;
+        io::copy(&mut f, w)?;
+        Ok(())
+    }
+
+    /// The records read back as JSON values, for tests and small captures.
+    pub fn values(&self) -> io::Result<Vec<serde_json::Value>> {
+        let mut text = b"[".to_vec();
+        let mut f = self.out.get_ref();
+        f.seek(SeekFrom::Start(0))?;
+        f.read_to_end(&mut text)?;
+        text.push(b']');
+        serde_json::from_slice(&text).map_err(io::Error::other)
+    }
+}
