@@ -140,8 +140,19 @@ pub fn server_side(c: &Conversation) -> (Endpoint, Endpoint) {
 }
 
 type EndpointKey = (IpAddr, u16, Transport);
-/// Names bound to one endpoint: their sources and evidence frames.
-type BoundNames = BTreeMap<String, (BTreeSet<NameSource>, BTreeSet<FrameId>)>;
+/// Names bound to one endpoint or service: their sources and evidence frames.
+type BoundNames<'a> = BTreeMap<&'a str, (BTreeSet<NameSource>, BTreeSet<FrameId>)>;
+
+/// Merges name evidence by name: the union of sources and of frames.
+fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNames<'a> {
+    let mut names: BoundNames<'a> = BTreeMap::new();
+    for n in evidence {
+        let e = names.entry(n.name.as_str()).or_default();
+        e.0.insert(n.source);
+        e.1.extend(n.frames.iter().copied());
+    }
+    names
+}
 
 /// Groups conversations (of all captures, each with its capture index) and name
 /// evidence into services, ranked by bytes, then duration, then label.
@@ -191,27 +202,25 @@ pub fn build<'a>(
         });
     }
 
-    // 2. Names bound to each endpoint.
-    let mut bound: BTreeMap<EndpointKey, BoundNames> = BTreeMap::new();
-    for n in names {
-        let keys: Vec<EndpointKey> = match n.port {
-            Some((t, p)) => vec![(n.ip, p, t)],
-            None => endpoints
-                .range((n.ip, 0, Transport::Tcp)..=(n.ip, u16::MAX, Transport::Ip))
-                .map(|(k, _)| *k)
-                .collect(),
-        };
-        for k in keys {
-            if !endpoints.contains_key(&k) {
-                continue;
+    // 2. Names bound to each endpoint, as references to their evidence: frames are
+    //    only merged for one endpoint or one service at a time.
+    let names: Vec<&NameEvidence> = names.into_iter().collect();
+    let mut bound: BTreeMap<EndpointKey, Vec<&NameEvidence>> = BTreeMap::new();
+    for &n in &names {
+        match n.port {
+            Some((t, p)) => {
+                let k = (n.ip, p, t);
+                if endpoints.contains_key(&k) {
+                    bound.entry(k).or_default().push(n);
+                }
             }
-            let e = bound
-                .entry(k)
-                .or_default()
-                .entry(n.name.clone())
-                .or_default();
-            e.0.insert(n.source);
-            e.1.extend(n.frames.iter().copied());
+            None => {
+                for (k, _) in
+                    endpoints.range((n.ip, 0, Transport::Tcp)..=(n.ip, u16::MAX, Transport::Ip))
+                {
+                    bound.entry(*k).or_default().push(n);
+                }
+            }
         }
     }
 
@@ -220,9 +229,9 @@ pub fn build<'a>(
     for k in endpoints.keys() {
         let label = bound
             .get(k)
-            .and_then(|names| {
-                names
-                    .iter()
+            .and_then(|evidence| {
+                merge_names(evidence.iter().copied())
+                    .into_iter()
                     .max_by(|x, y| {
                         let sx = x.1 .0.iter().map(|s| s.strength()).max();
                         let sy = y.1 .0.iter().map(|s| s.strength()).max();
@@ -233,7 +242,7 @@ pub fn build<'a>(
                             .then(x.1 .1.len().cmp(&y.1 .1.len()))
                             .then(y.0.cmp(x.0))
                     })
-                    .map(|(name, _)| name.clone())
+                    .map(|(name, _)| name.to_string())
             })
             .unwrap_or_else(|| {
                 Endpoint {
@@ -249,19 +258,19 @@ pub fn build<'a>(
     let mut services: Vec<Service> = groups
         .into_iter()
         .filter_map(|(label, keys)| {
-            let mut names: BoundNames = BTreeMap::new();
             let mut frames: BTreeSet<FrameId> = BTreeSet::new();
             let mut eps = Vec::new();
             for k in &keys {
                 let (ep, conv_frames) = endpoints.get(k)?;
                 eps.push(ep.clone());
                 frames.extend(conv_frames.iter().copied());
-                for (name, (sources, fr)) in bound.get(k).into_iter().flatten() {
-                    let e = names.entry(name.clone()).or_default();
-                    e.0.extend(sources.iter().copied());
-                    e.1.extend(fr.iter().copied());
-                    frames.extend(fr.iter().copied());
-                }
+            }
+            let names = merge_names(
+                keys.iter()
+                    .flat_map(|k| bound.get(k).into_iter().flatten().copied()),
+            );
+            for (_, fr) in names.values() {
+                frames.extend(fr.iter().copied());
             }
             let first_seen = eps.iter().map(|e| e.first_seen).min()?;
             let last_seen = eps.iter().map(|e| e.last_seen).max()?;
@@ -275,7 +284,7 @@ pub fn build<'a>(
                         .map(|s| s.strength())
                         .max()
                         .unwrap_or(Confidence::Weak),
-                    name,
+                    name: name.to_string(),
                     sources: sources.into_iter().collect(),
                     frames: fr.into_iter().collect(),
                 })

@@ -41,7 +41,11 @@ fn sni_dns_and_http_names_equal_tsharks_on_every_capture() {
             .filter(|t| t["type"] == "client_hello")
             .filter_map(|t| text(&t["sni"]))
             .collect();
-        sni.extend(values(&a.records.quic).iter().filter_map(|q| text(&q["sni"])));
+        sni.extend(
+            values(&a.records.quic)
+                .iter()
+                .filter_map(|q| text(&q["sni"])),
+        );
         assert_eq!(
             sni,
             tshark_set(p, "tls.handshake.extensions_server_name"),

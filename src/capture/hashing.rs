@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 
 const CHUNK: usize = 1 << 20;
 /// Chunks in flight between the reading thread and the analysis; bounds memory.
-const IN_FLIGHT: usize = 8;
+const IN_FLIGHT: usize = 4;
 
 /// The analysis side: the file's bytes, in order, as the reading thread read them.
 pub struct ChunkReader {

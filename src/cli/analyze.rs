@@ -52,17 +52,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 .map_err(anyhow::Error::msg)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    // The attribution data loads on its own thread while the captures are read.
-    let (analyses, attributor) = std::thread::scope(|scope| {
-        let loading = scope.spawn(|| args.sources.load());
-        let analyses = pipeline::analyze(&args.captures, &opts);
-        let attributor = loading
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (analyses, attributor)
-    });
-    let analyses = analyses.context("analysing captures")?;
-    let attributor = attributor.context("loading attribution data")?;
+    let analyses = pipeline::analyze(&args.captures, &opts).context("analysing captures")?;
+    // Loaded after the pass (about 40 ms), so that the databases and the pass's
+    // working memory are never held at once.
+    let attributor = args.sources.load().context("loading attribution data")?;
     let ips: std::collections::BTreeSet<std::net::IpAddr> = analyses
         .iter()
         .flat_map(|a| a.tables.endpoints().into_keys())

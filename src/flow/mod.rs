@@ -85,6 +85,11 @@ impl Conversation {
         }
     }
 
+    /// The direction-independent key of this conversation's flow.
+    fn key(&self) -> FlowKey {
+        FlowKey::new(self.transport, self.a, self.b).0
+    }
+
     /// For TCP: whether side `a` sent the opening SYN (`Some(false)` when `b` did,
     /// `None` when no SYN was seen, as in a capture started mid-stream).
     pub fn opened_by_a(&self) -> Option<bool> {
@@ -159,7 +164,10 @@ pub enum FragmentOutcome {
 #[derive(Default)]
 pub struct Tables {
     convs: Vec<Conversation>,
-    index: HashMap<FlowKey, ConvId>,
+    /// The latest conversation of each flow key, as its number in `convs`: the key
+    /// itself is read from the conversation, so an entry costs 4 bytes, not 60.
+    index: hashbrown::HashTable<u32>,
+    hasher: ahash::RandomState,
     endpoints: Vec<(IpAddr, EndpointStats)>,
     endpoint_index: HashMap<IpAddr, u32>,
     fragments: HashMap<(IpAddr, IpAddr, u8, u32), PendingDatagram>,
@@ -200,7 +208,8 @@ impl Tables {
             port: None,
         };
         let (key, _) = FlowKey::new(Transport::Ip, s, d);
-        if let Some(&id) = self.index.get(&key) {
+        let hash = self.hasher.hash_one(key);
+        if let Some(id) = self.find(hash, &key) {
             return id;
         }
         let (ep_a, ep_b) = (self.endpoint(src), self.endpoint(dst));
@@ -214,7 +223,7 @@ impl Tables {
             ep_a,
             ep_b,
         ));
-        self.index.insert(key, id);
+        self.insert(hash, key, id);
         id
     }
 
@@ -328,8 +337,9 @@ impl Tables {
         tcp: Option<TcpFlags>,
     ) -> ConvId {
         let (key, _) = FlowKey::new(transport, src, dst);
-        let id = match self.index.get(&key) {
-            Some(&id) if !tcp.is_some_and(|f| self.starts_new_stream(id, src, f)) => id,
+        let hash = self.hasher.hash_one(key);
+        let id = match self.find(hash, &key) {
+            Some(id) if !tcp.is_some_and(|f| self.starts_new_stream(id, src, f)) => id,
             _ => {
                 let ip_conv = self.ip_conv(src.ip, dst.ip, at);
                 let (ep_a, ep_b) = match self.convs.get(ip_conv) {
@@ -347,7 +357,7 @@ impl Tables {
                     ep_a,
                     ep_b,
                 ));
-                self.index.insert(key, id);
+                self.insert(hash, key, id);
                 id
             }
         };
@@ -375,6 +385,38 @@ impl Tables {
             }
         }
         id
+    }
+
+    /// The latest conversation with this key.
+    fn find(&self, hash: u64, key: &FlowKey) -> Option<ConvId> {
+        let convs = &self.convs;
+        self.index
+            .find(hash, |&i| {
+                convs.get(i as usize).is_some_and(|c| c.key() == *key)
+            })
+            .map(|&i| i as usize)
+    }
+
+    /// Makes `id` the conversation of `key`, replacing an earlier one (a reused TCP
+    /// 4-tuple).
+    fn insert(&mut self, hash: u64, key: FlowKey, id: ConvId) {
+        let convs = &self.convs;
+        let hasher = &self.hasher;
+        let entry = self.index.entry(
+            hash,
+            |&i| convs.get(i as usize).is_some_and(|c| c.key() == key),
+            |&i| {
+                convs
+                    .get(i as usize)
+                    .map_or(0, |c| hasher.hash_one(c.key()))
+            },
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = id as u32,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(id as u32);
+            }
+        }
     }
 
     /// tshark starts a new TCP stream on a 4-tuple when a SYN (without ACK) arrives

@@ -399,6 +399,24 @@ impl StreamPrefix {
         !self.held.is_empty()
     }
 
+    /// Whether every byte sent before sequence number `end` (say, a FIN's) is in the
+    /// prefix, or will never be (the prefix is full): nothing is left to wait for.
+    pub fn complete_before(&self, end: u32) -> bool {
+        if self.full {
+            return true;
+        }
+        if self.has_gap() {
+            return false;
+        }
+        match self.base {
+            None => true,
+            Some(base) => {
+                let sent = end.wrapping_sub(base) as i32;
+                sent <= 0 || (sent as usize) <= self.data.len()
+            }
+        }
+    }
+
     /// A budget cut the prefix; later bytes are not kept.
     pub fn is_full(&self) -> bool {
         self.full

@@ -33,6 +33,15 @@ pub const MAX_NAME_FRAMES: usize = 64;
 /// Bytes held over all TCP stream prefixes at once.
 pub const GLOBAL_BUDGET: u64 = 32 << 20;
 
+/// What identification needs of a TCP header.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpSegment {
+    pub seq: u32,
+    pub syn: bool,
+    pub fin: bool,
+    pub rst: bool,
+}
+
 /// Where a record was seen: the frame that completed it (with its time), every
 /// frame that carried its bytes, and the two ends.
 #[derive(Clone, Debug, Serialize)]
@@ -260,8 +269,50 @@ impl Identify {
     }
 
     /// A TCP segment of conversation `id`, sent by `src`.
-    #[allow(clippy::too_many_arguments)] // a segment's fields, passed flat
+    ///
+    /// A FIN ends the sender's direction once its stream has no gap left (a
+    /// retransmission could still fill one); a RST ends both. Their state is released
+    /// then, so that memory follows the flows still open, not every flow seen.
     pub fn tcp(
+        &mut self,
+        id: ConvId,
+        conv: &Conversation,
+        src: Endpoint,
+        seg: TcpSegment,
+        payload: &[u8],
+        at: FrameRef,
+    ) {
+        self.tcp_data(id, conv, src, seg.seq, seg.syn, payload, at);
+        if seg.fin || seg.rst {
+            let end = seg.seq.wrapping_add(payload.len() as u32);
+            self.close(id, src == conv.a, seg.rst, end);
+        }
+    }
+
+    /// Ends the sender's direction (`forward`: side `a` sent), or both on a reset;
+    /// a FIN waits while bytes before `end` are still missing.
+    fn close(&mut self, id: ConvId, forward: bool, reset: bool, end: u32) {
+        let Some(AppState::Tcp(dirs)) = self.states.get_mut(id) else {
+            return;
+        };
+        for (i, d) in dirs.iter_mut().enumerate() {
+            let sender = i == usize::from(!forward);
+            let ends = reset || (sender && d.prefix.complete_before(end));
+            if d.done || !ends {
+                continue;
+            }
+            d.done = true;
+            self.reassembly
+                .add(d.prefix.counters(), d.prefix.midstream());
+            d.prefix.release(&mut self.budget);
+        }
+        if dirs.iter().all(|d| d.done) {
+            self.states[id] = AppState::Done;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // a segment's fields, passed flat
+    fn tcp_data(
         &mut self,
         id: ConvId,
         conv: &Conversation,
@@ -696,6 +747,75 @@ mod tests {
         assert!(may_become_http(b"GE") && may_become_http(b"HTTP/"));
         assert!(!may_become_http(b"GET ") && !may_become_http(b"\x16\x03"));
         assert!(looks_like_http(b"GET / HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn fin_from_both_sides_releases_a_flows_stream_state() {
+        use crate::flow::{Segment, Tables};
+        use crate::model::Timestamp;
+        let mut tables = Tables::new();
+        let mut ident = Identify::new(0, Spooler::new().unwrap());
+        let client: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let server: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let mut frame = 0;
+        let mut send =
+            |ident: &mut Identify, from_client: bool, seq: u32, fin: bool, data: &[u8]| {
+                frame += 1;
+                let (src, dst, sp, dp) = if from_client {
+                    (client, server, 40000, 80)
+                } else {
+                    (server, client, 80, 40000)
+                };
+                let seg = Segment::Tcp {
+                    src_port: sp,
+                    dst_port: dp,
+                    seq,
+                    syn: false,
+                    ack: true,
+                    fin,
+                    rst: false,
+                };
+                let at = FrameRef {
+                    capture: 0,
+                    frame,
+                    offset: 0,
+                    ts: Timestamp::new(frame as i64, 0),
+                };
+                let id = tables.count_transport(src, dst, seg, at, 60, true).unwrap();
+                let conv = tables.conversation(id).unwrap();
+                let tcp = TcpSegment {
+                    seq,
+                    syn: false,
+                    fin,
+                    rst: false,
+                };
+                let from = Endpoint {
+                    ip: src,
+                    port: Some(sp),
+                };
+                ident.tcp(id, conv, from, tcp, data, at);
+                id
+            };
+        let request = b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n";
+        let id = send(&mut ident, true, 1, false, request);
+        send(
+            &mut ident,
+            false,
+            1,
+            false,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc",
+        );
+        assert!(matches!(ident.states[id], AppState::Tcp(_)));
+        // A FIN after a gap does not end the direction: the gap may still be filled.
+        send(&mut ident, false, 500, true, b"");
+        send(&mut ident, true, 1 + request.len() as u32, true, b"");
+        let AppState::Tcp(dirs) = &ident.states[id] else {
+            panic!("the server's direction is still open");
+        };
+        assert!(dirs[0].done && !dirs[1].done);
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc".len() as u32;
+        send(&mut ident, false, 1 + head, true, b"");
+        assert!(matches!(ident.states[id], AppState::Done));
     }
 
     #[test]

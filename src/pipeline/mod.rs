@@ -256,7 +256,13 @@ pub fn analyze_capture(
                             ip: ip.src,
                             port: Some(t.src_port),
                         };
-                        ident.tcp(id, conv, src, t.seq, t.syn, t.payload, at);
+                        let seg = identify::TcpSegment {
+                            seq: t.seq,
+                            syn: t.syn,
+                            fin: t.fin,
+                            rst: t.rst,
+                        };
+                        ident.tcp(id, conv, src, seg, t.payload, at);
                     }
                 }
             }

@@ -27,14 +27,14 @@ pub struct Report<'a> {
     pub captures: Vec<CaptureReport>,
     /// Targets the services were focused on (`--target`), empty for all.
     pub targets: Vec<String>,
-    pub services: Vec<ServiceReport>,
+    pub services: Vec<ServiceReport<'a>>,
     /// DNS, TLS, HTTP and QUIC records of every capture, in capture order.
     pub dns: Vec<&'a Spool>,
     pub tls: Vec<&'a Spool>,
     pub http: Vec<&'a Spool>,
     pub quic: Vec<&'a Spool>,
     pub conversations: Conversations<'a>,
-    pub endpoints: Vec<EndpointReport>,
+    pub endpoints: Vec<EndpointReport<'a>>,
     /// The databases, feeds and directory attribution used, with versions and
     /// hashes, so that it can be reproduced (omitted when empty).
     pub sources: Vec<SourceInfo>,
@@ -42,20 +42,20 @@ pub struct Report<'a> {
 
 /// A service with its endpoints' attribution.
 #[derive(Serialize)]
-pub struct ServiceReport {
+pub struct ServiceReport<'a> {
     #[serde(flatten)]
     pub service: Service,
     /// Attribution of each endpoint, in the order of `endpoints`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub attribution: Vec<EndpointAttribution>,
+    pub attribution: Vec<EndpointAttribution<'a>>,
 }
 
 /// The attribution of one address.
 #[derive(Serialize, Clone)]
-pub struct EndpointAttribution {
+pub struct EndpointAttribution<'a> {
     pub ip: IpAddr,
     #[serde(flatten)]
-    pub attribution: Attribution,
+    pub attribution: &'a Attribution,
 }
 
 #[derive(Serialize)]
@@ -120,7 +120,7 @@ fn is_zero(n: &u64) -> bool {
 }
 
 #[derive(Serialize)]
-pub struct EndpointReport {
+pub struct EndpointReport<'a> {
     pub capture: u32,
     pub ip: IpAddr,
     pub frames: u64,
@@ -132,7 +132,7 @@ pub struct EndpointReport {
     pub first_seen: Option<Timestamp>,
     pub last_seen: Option<Timestamp>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub attribution: Option<Attribution>,
+    pub attribution: Option<&'a Attribution>,
 }
 
 impl ConversationReport {
@@ -204,9 +204,9 @@ impl<'a> Report<'a> {
         analyses: &'a [CaptureAnalysis],
         targets: &[Target],
         target_text: &[String],
-        attributions: Option<&Attributions>,
+        attributions: Option<&'a Attributions>,
     ) -> Report<'a> {
-        let attribution_of = |ip: &IpAddr| attributions.and_then(|a| a.by_ip.get(ip)).cloned();
+        let attribution_of = |ip: &IpAddr| attributions.and_then(|a| a.by_ip.get(ip));
         let all = services::build(
             analyses
                 .iter()
