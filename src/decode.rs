@@ -114,10 +114,10 @@ pub fn decode(link: LinkType, data: &[u8]) -> Packet<'_> {
             }
         }
     };
-    match sliced {
+    match &sliced {
         Ok(s) => flatten(s),
         Err(e) => Packet {
-            problem: Some(e),
+            problem: Some(e.clone()),
             ..Packet::default()
         },
     }
@@ -133,7 +133,7 @@ fn ip_after(data: &[u8], skip: usize) -> Result<LaxSlicedPacket<'_>, String> {
     }
 }
 
-fn flatten(s: LaxSlicedPacket<'_>) -> Packet<'_> {
+fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> Packet<'a> {
     let problem = s
         .stop_err
         .as_ref()

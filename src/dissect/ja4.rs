@@ -17,7 +17,6 @@
 //! Pure function of its inputs; never panics.
 
 use sha2::{Digest, Sha256};
-use std::fmt::Write;
 
 /// RFC 8701 §2: GREASE code points are 0x0A0A, 0x1A1A, ... 0xFAFA.
 pub fn is_grease(v: u16) -> bool {
@@ -79,24 +78,30 @@ fn alpn_chars(alpn: Option<&[u8]>) -> (char, char) {
     }
 }
 
-fn hash12(s: &str) -> String {
-    let digest = Sha256::digest(s.as_bytes());
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The first 12 hex digits of the SHA-256 of `s`.
+fn hash12(s: &[u8]) -> String {
+    let digest = Sha256::digest(s);
     let mut out = String::with_capacity(12);
     for b in digest.iter().take(6) {
-        let _ = write!(out, "{b:02x}");
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     out
 }
 
-fn join_hex(v: &[u16]) -> String {
-    let mut s = String::with_capacity(v.len() * 5);
+/// Appends `v` as comma-separated 4-digit lowercase hex.
+fn join_hex(out: &mut Vec<u8>, v: &[u16]) {
+    out.reserve(v.len() * 5);
     for (i, x) in v.iter().enumerate() {
         if i > 0 {
-            s.push(',');
+            out.push(b',');
         }
-        let _ = write!(s, "{x:04x}");
+        for shift in [12, 8, 4, 0] {
+            out.push(HEX[usize::from((x >> shift) & 0x0f)]);
+        }
     }
-    s
 }
 
 /// Computes the JA4 fingerprint.
@@ -135,10 +140,12 @@ pub fn ja4(input: &Ja4Input<'_>) -> String {
         a2
     );
     ciphers.sort_unstable();
+    let mut text = Vec::new();
     let b = if ciphers.is_empty() {
         "000000000000".to_string()
     } else {
-        hash12(&join_hex(&ciphers))
+        join_hex(&mut text, &ciphers);
+        hash12(&text)
     };
     let mut sorted_exts: Vec<u16> = exts
         .iter()
@@ -154,10 +161,14 @@ pub fn ja4(input: &Ja4Input<'_>) -> String {
         .collect();
     let c = if sorted_exts.is_empty() {
         "000000000000".to_string()
-    } else if sigs.is_empty() {
-        hash12(&join_hex(&sorted_exts))
     } else {
-        hash12(&format!("{}_{}", join_hex(&sorted_exts), join_hex(&sigs)))
+        text.clear();
+        join_hex(&mut text, &sorted_exts);
+        if !sigs.is_empty() {
+            text.push(b'_');
+            join_hex(&mut text, &sigs);
+        }
+        hash12(&text)
     };
     format!("{a}_{b}_{c}")
 }

@@ -9,6 +9,11 @@
 //! the frame that completes them (tshark reassembles by default), and every fragment
 //! frame is attributed to the conversation in `fragment_frames`.
 //!
+//! A frame counted in a TCP or UDP conversation touches only that conversation; its
+//! IP conversation and the two endpoints receive it when the tables are finished
+//! ([`Tables::finish`]), by summing. Frames with no transport conversation (ICMP,
+//! fragments, other protocols) are counted in their IP conversation directly.
+//!
 //! Memory grows with the number of flows and is bounded for pending fragments.
 
 pub mod reassembly;
@@ -29,6 +34,20 @@ type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 pub struct Direction {
     pub frames: u64,
     pub bytes: u64,
+}
+
+impl Direction {
+    fn add(&mut self, other: Direction) {
+        self.frames += other.frames;
+        self.bytes += other.bytes;
+    }
+
+    fn minus(self, other: Direction) -> Direction {
+        Direction {
+            frames: self.frames.saturating_sub(other.frames),
+            bytes: self.bytes.saturating_sub(other.bytes),
+        }
+    }
 }
 
 /// One conversation, as it stands.
@@ -168,6 +187,13 @@ pub struct Tables {
     /// itself is read from the conversation, so an entry costs 4 bytes, not 60.
     index: hashbrown::HashTable<u32>,
     hasher: ahash::RandomState,
+    /// Frames of a transport conversation that its IP conversation already counted
+    /// (fragmented datagrams, counted fragment by fragment), per direction.
+    counted_in_ip: HashMap<ConvId, [Direction; 2]>,
+    /// The earliest time of a conversation whose frames were not in time order,
+    /// when earlier than its first frame's.
+    earliest: HashMap<ConvId, Timestamp>,
+    finished: bool,
     endpoints: Vec<(IpAddr, EndpointStats)>,
     endpoint_index: HashMap<IpAddr, u32>,
     fragments: HashMap<(IpAddr, IpAddr, u8, u32), PendingDatagram>,
@@ -179,11 +205,15 @@ impl Tables {
         Self::default()
     }
 
-    /// Counts a frame that carries an IP header: the IP conversation and both
-    /// endpoints.
+    /// Counts a frame that carries an IP header but no transport conversation: the IP
+    /// conversation (and, when finished, both endpoints).
     pub fn count_ip(&mut self, src: IpAddr, dst: IpAddr, at: FrameRef, wire_len: u32) -> ConvId {
         let id = self.ip_conv(src, dst, at);
-        self.count_on_ip(id, src, at, u64::from(wire_len));
+        let src = Endpoint {
+            ip: src,
+            port: None,
+        };
+        self.count_on(id, src, at, u64::from(wire_len));
         id
     }
 
@@ -227,12 +257,18 @@ impl Tables {
         id
     }
 
-    /// Counts a frame sent by `src` on IP conversation `id` and its endpoints.
-    fn count_on_ip(&mut self, id: ConvId, src: IpAddr, at: FrameRef, len: u64) {
+    /// Counts a frame sent by `src` on conversation `id`; returns whether it went
+    /// from side `a` to side `b`.
+    fn count_on(&mut self, id: ConvId, src: Endpoint, at: FrameRef, len: u64) -> bool {
         let Some(c) = self.convs.get_mut(id) else {
-            return;
+            return true;
         };
-        let forward = c.a.ip == src;
+        // An IP conversation between an address and itself counts every frame a to b.
+        let forward = if c.transport == Transport::Ip {
+            c.a.ip == src.ip
+        } else {
+            c.a == src
+        };
         let dir = if forward {
             &mut c.a_to_b
         } else {
@@ -241,24 +277,17 @@ impl Tables {
         dir.frames += 1;
         dir.bytes += len;
         c.last_seen = c.last_seen.max(at.ts);
-        let (tx, rx) = if forward {
-            (c.ep_a, c.ep_b)
-        } else {
-            (c.ep_b, c.ep_a)
-        };
-        for (i, sent) in [(tx, true), (rx, false)] {
-            if let Some((_, e)) = self.endpoints.get_mut(i as usize) {
-                let d = if sent { &mut e.tx } else { &mut e.rx };
-                d.frames += 1;
-                d.bytes += len;
-                e.first_seen = Some(e.first_seen.map_or(at.ts, |f| f.min(at.ts)));
-                e.last_seen = Some(e.last_seen.map_or(at.ts, |l| l.max(at.ts)));
-            }
+        if at.ts < c.first.ts {
+            let e = self.earliest.entry(id).or_insert(at.ts);
+            *e = (*e).min(at.ts);
         }
+        forward
     }
 
     /// Counts a frame in the TCP or UDP table (call once per complete segment or
-    /// datagram) and, with `with_ip`, in the IP conversation and endpoint tables too.
+    /// datagram) and, with `with_ip`, in the IP conversation and endpoint tables too
+    /// (when the tables are finished). Without `with_ip` the IP conversation has
+    /// counted the frame already ([`Tables::count_ip`]).
     pub fn count_transport(
         &mut self,
         src: IpAddr,
@@ -268,12 +297,73 @@ impl Tables {
         wire_len: u32,
         with_ip: bool,
     ) -> Option<ConvId> {
-        let id = self.count_transport_only(src, dst, seg, at, wire_len)?;
-        if with_ip {
-            let ip_id = self.convs.get(id).map(|c| c.ip_conv as usize)?;
-            self.count_on_ip(ip_id, src, at, u64::from(wire_len));
+        let (id, forward) = self.count_transport_only(src, dst, seg, at, wire_len)?;
+        if !with_ip {
+            let d = &mut self.counted_in_ip.entry(id).or_default()[usize::from(!forward)];
+            d.frames += 1;
+            d.bytes += u64::from(wire_len);
         }
         Some(id)
+    }
+
+    /// Folds the transport conversations into their IP conversations, and those into
+    /// the endpoints. Call once, after the last frame; later calls do nothing.
+    pub fn finish(&mut self) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let earliest = |id: ConvId, c: &Conversation, e: &HashMap<ConvId, Timestamp>| {
+            e.get(&id).map_or(c.first.ts, |t| (*t).min(c.first.ts))
+        };
+        for id in 0..self.convs.len() {
+            let Some(c) = self.convs.get(id) else { break };
+            if c.transport == Transport::Ip {
+                continue;
+            }
+            let (mut ab, mut ba) = (c.a_to_b, c.b_to_a);
+            if let Some([x, y]) = self.counted_in_ip.get(&id) {
+                ab = ab.minus(*x);
+                ba = ba.minus(*y);
+            }
+            if ab.frames + ba.frames == 0 {
+                continue;
+            }
+            let (a_ip, last, first) = (c.a.ip, c.last_seen, earliest(id, c, &self.earliest));
+            let ip_id = c.ip_conv as usize;
+            let Some(ipc) = self.convs.get_mut(ip_id) else {
+                continue;
+            };
+            if ipc.a.ip == ipc.b.ip {
+                ipc.a_to_b.add(ab);
+                ipc.a_to_b.add(ba);
+            } else if ipc.a.ip == a_ip {
+                ipc.a_to_b.add(ab);
+                ipc.b_to_a.add(ba);
+            } else {
+                ipc.a_to_b.add(ba);
+                ipc.b_to_a.add(ab);
+            }
+            ipc.last_seen = ipc.last_seen.max(last);
+            if first < ipc.first.ts {
+                let e = self.earliest.entry(ip_id).or_insert(first);
+                *e = (*e).min(first);
+            }
+        }
+        for (id, c) in self.convs.iter().enumerate() {
+            if c.transport != Transport::Ip || c.a_to_b.frames + c.b_to_a.frames == 0 {
+                continue;
+            }
+            let first = earliest(id, c, &self.earliest);
+            for (ep, tx, rx) in [(c.ep_a, c.a_to_b, c.b_to_a), (c.ep_b, c.b_to_a, c.a_to_b)] {
+                let Some((_, e)) = self.endpoints.get_mut(ep as usize) else {
+                    continue;
+                };
+                e.tx.add(tx);
+                e.rx.add(rx);
+                e.first_seen = Some(e.first_seen.map_or(first, |f| f.min(first)));
+                e.last_seen = Some(e.last_seen.map_or(c.last_seen, |l| l.max(c.last_seen)));
+            }
+        }
     }
 
     fn count_transport_only(
@@ -283,7 +373,7 @@ impl Tables {
         seg: Segment,
         at: FrameRef,
         wire_len: u32,
-    ) -> Option<ConvId> {
+    ) -> Option<(ConvId, bool)> {
         let len = u64::from(wire_len);
         match seg {
             Segment::Tcp {
@@ -335,7 +425,7 @@ impl Tables {
         at: FrameRef,
         len: u64,
         tcp: Option<TcpFlags>,
-    ) -> ConvId {
+    ) -> (ConvId, bool) {
         let (key, _) = FlowKey::new(transport, src, dst);
         let hash = self.hasher.hash_one(key);
         let id = match self.find(hash, &key) {
@@ -361,19 +451,8 @@ impl Tables {
                 id
             }
         };
-        let Some(c) = self.convs.get_mut(id) else {
-            return id;
-        };
-        let forward = c.a == src;
-        let dir = if forward {
-            &mut c.a_to_b
-        } else {
-            &mut c.b_to_a
-        };
-        dir.frames += 1;
-        dir.bytes += len;
-        c.last_seen = c.last_seen.max(at.ts);
-        if let Some(f) = tcp {
+        let forward = self.count_on(id, src, at, len);
+        if let (Some(f), Some(c)) = (tcp, self.convs.get_mut(id)) {
             if f.syn && !f.ack && forward && c.tcp.isn_a.is_none() {
                 c.tcp.isn_a = Some(f.seq);
             }
@@ -384,7 +463,7 @@ impl Tables {
                 c.tcp.closed = true;
             }
         }
-        id
+        (id, forward)
     }
 
     /// The latest conversation with this key.
@@ -501,12 +580,13 @@ impl Tables {
         self.convs.get(id)
     }
 
-    /// Conversations in the order they started.
+    /// Conversations in the order they started (IP conversations complete once
+    /// [`Tables::finish`] has run).
     pub fn conversations(&self) -> &[Conversation] {
         &self.convs
     }
 
-    /// Endpoints sorted by address.
+    /// Endpoints sorted by address (complete once [`Tables::finish`] has run).
     pub fn endpoints(&self) -> BTreeMap<IpAddr, EndpointStats> {
         self.endpoints.iter().copied().collect()
     }
@@ -555,6 +635,48 @@ mod tests {
         let conv = t.conversation(id).unwrap();
         assert_eq!(conv.a.ip, c);
         assert_eq!(conv.a_to_b.frames, 1);
+    }
+
+    #[test]
+    fn finishing_folds_transport_frames_into_ip_conversations_and_endpoints() {
+        let mut t = Tables::new();
+        let c: IpAddr = "10.9.9.9".parse().unwrap();
+        let s: IpAddr = "10.0.0.1".parse().unwrap();
+        t.count_transport(c, s, syn(1), at(1, 10), 60, true);
+        let reply = Segment::Tcp {
+            src_port: 80,
+            dst_port: 40000,
+            seq: 7,
+            syn: true,
+            ack: true,
+            fin: false,
+            rst: false,
+        };
+        // The reply carries an earlier time than the first frame.
+        t.count_transport(s, c, reply, at(2, 5), 70, true);
+        let icmp = t.count_ip(c, s, at(3, 12), 100);
+        // A loopback-like flow between an address and itself: all frames a to b.
+        t.count_transport(c, c, syn(9), at(4, 13), 40, true);
+        t.count_transport(c, c, reply, at(5, 14), 40, true);
+        t.finish();
+        t.finish();
+        let ip = t.conversation(icmp).unwrap();
+        assert_eq!(ip.transport, Transport::Ip);
+        assert_eq!((ip.a_to_b.frames, ip.a_to_b.bytes), (2, 160));
+        assert_eq!((ip.b_to_a.frames, ip.b_to_a.bytes), (1, 70));
+        assert_eq!(ip.last_seen, Timestamp::new(12, 0));
+        let eps = t.endpoints();
+        let client = eps[&c];
+        assert_eq!((client.tx.frames, client.tx.bytes), (4, 240));
+        assert_eq!((client.rx.frames, client.rx.bytes), (3, 150));
+        assert_eq!(client.first_seen, Some(Timestamp::new(5, 0)));
+        assert_eq!(client.last_seen, Some(Timestamp::new(14, 0)));
+        let self_conv = t
+            .conversations()
+            .iter()
+            .find(|x| x.transport == Transport::Ip && x.a.ip == c && x.b.ip == c)
+            .unwrap();
+        assert_eq!((self_conv.a_to_b.frames, self_conv.b_to_a.frames), (2, 0));
     }
 
     #[test]

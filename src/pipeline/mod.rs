@@ -296,6 +296,7 @@ pub fn analyze_capture(
             log.push(a);
         }
     }
+    tables.finish();
     let (spooler, names, reassembly) = ident.finish();
     let records = spooler.finish().map_err(|source| CaptureError::Spool {
         path: path.to_owned(),

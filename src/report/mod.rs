@@ -294,7 +294,7 @@ impl<'a> Report<'a> {
     /// serialised, without building it in memory first; the records are copied from
     /// their spools.
     pub fn write_json<W: std::io::Write>(&self, w: W) -> std::io::Result<()> {
-        use std::io::Write;
+        use std::io::{Seek, Write};
         fn key(w: &mut dyn Write, first: bool, name: &str) -> std::io::Result<()> {
             if !first {
                 w.write_all(b",")?;
@@ -323,25 +323,40 @@ impl<'a> Report<'a> {
             }
             w.write_all(b"]")
         }
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, w);
-        let w: &mut dyn Write = &mut w;
-        w.write_all(b"{")?;
-        field(w, true, "schema", self.schema)?;
-        field(w, false, "tool", &self.tool)?;
-        field(w, false, "captures", &self.captures)?;
-        field(w, false, "targets", &self.targets)?;
-        field(w, false, "services", &self.services)?;
-        spools(w, "dns", &self.dns)?;
-        spools(w, "tls", &self.tls)?;
-        spools(w, "http", &self.http)?;
-        spools(w, "quic", &self.quic)?;
-        field(w, false, "conversations", &self.conversations)?;
-        field(w, false, "endpoints", &self.endpoints)?;
-        if !self.sources.is_empty() {
-            field(w, false, "sources", &self.sources)?;
-        }
-        w.write_all(b"}\n")?;
-        w.flush()
+        // The conversations, the largest part, are serialised on a second thread into
+        // a temporary file while the rest is written, then copied in place.
+        std::thread::scope(|scope| {
+            let conversations = scope.spawn(|| -> std::io::Result<std::fs::File> {
+                let mut f = std::io::BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);
+                serde_json::to_writer(&mut f, &self.conversations)
+                    .map_err(std::io::Error::other)?;
+                f.into_inner().map_err(|e| e.into_error())
+            });
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, w);
+            let w: &mut dyn Write = &mut w;
+            w.write_all(b"{")?;
+            field(w, true, "schema", self.schema)?;
+            field(w, false, "tool", &self.tool)?;
+            field(w, false, "captures", &self.captures)?;
+            field(w, false, "targets", &self.targets)?;
+            field(w, false, "services", &self.services)?;
+            spools(w, "dns", &self.dns)?;
+            spools(w, "tls", &self.tls)?;
+            spools(w, "http", &self.http)?;
+            spools(w, "quic", &self.quic)?;
+            let mut file = conversations
+                .join()
+                .map_err(|_| std::io::Error::other("serialising the conversations failed"))??;
+            key(w, false, "conversations")?;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            std::io::copy(&mut file, w)?;
+            field(w, false, "endpoints", &self.endpoints)?;
+            if !self.sources.is_empty() {
+                field(w, false, "sources", &self.sources)?;
+            }
+            w.write_all(b"}\n")?;
+            w.flush()
+        })
     }
 
     pub fn has_anomalies(&self) -> bool {
