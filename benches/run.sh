@@ -282,15 +282,29 @@ done
 if [[ $(wc -w <<<"$SIZES") -gt 1 ]] && wanted whohosts; then
     echo "## Scaling of whohosts analyze"
     echo
-    echo "| size | bytes | wall s | s per GiB | peak MB |"
-    echo "|---|---:|---:|---:|---:|"
+    echo "Time should grow in proportion to size (s per GiB flat) and peak memory should not"
+    echo "grow with size when the flow count is fixed (FLOWS)."
+    echo
+    echo "| size | bytes | wall s | s per GiB | MB/s | peak MB | no-hash wall s | no-hash MB/s | no-hash peak MB |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     for size in $SIZES; do
         [[ ${STATUS[$size:whohosts]:-} == ok ]] || {
-            echo "| $size | ${SIZE_BYTES[$size]} | ${STATUS[$size:whohosts]:-not run} | | |"
+            echo "| $size | ${SIZE_BYTES[$size]} | ${STATUS[$size:whohosts]:-not run} | | | | | | |"
             continue
         }
-        awk -v s="$size" -v b="${SIZE_BYTES[$size]}" -v w="${WALL[$size:whohosts]}" -v m="${RSS[$size:whohosts]}" 'BEGIN {
-            printf "| %s | %.0f | %.2f | %.2f | %.1f |\n", s, b, w, w / (b / 1073741824), m * 1024 / 1e6 }'
+        nw=-
+        nm=-
+        if [[ ${STATUS[$size:whohosts-nohash]:-} == ok ]]; then
+            nw=${WALL[$size:whohosts-nohash]}
+            nm=${RSS[$size:whohosts-nohash]}
+        fi
+        awk -v s="$size" -v b="${SIZE_BYTES[$size]}" -v w="${WALL[$size:whohosts]}" \
+            -v m="${RSS[$size:whohosts]}" -v nw="$nw" -v nm="$nm" 'BEGIN {
+            nws = (nw == "-") ? "-" : sprintf("%.2f", nw)
+            nmb = (nw == "-" || nw + 0 == 0) ? "-" : sprintf("%.0f", b / 1e6 / nw)
+            nms = (nm == "-") ? "-" : sprintf("%.1f", nm * 1024 / 1e6)
+            printf "| %s | %.0f | %.2f | %.2f | %.0f | %.1f | %s | %s | %s |\n", s, b, w,
+                w / (b / 1073741824), b / 1e6 / w, m * 1024 / 1e6, nws, nmb, nms }'
     done
     echo
 fi

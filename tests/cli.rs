@@ -171,6 +171,45 @@ fn sm3_on_request_comes_from_the_same_read_and_matches_the_evidence_hasher() {
 }
 
 #[test]
+fn no_hash_gives_the_same_analysis_with_a_null_sha256_and_says_so() {
+    let full = whohosts()
+        .arg("analyze")
+        .arg(demo())
+        .args(["--json", "-"])
+        .assert()
+        .code(0);
+    let bare = whohosts()
+        .arg("analyze")
+        .arg(demo())
+        .args(["--no-hash", "--json", "-"])
+        .assert()
+        .code(0);
+    let mut a: serde_json::Value = serde_json::from_slice(&full.get_output().stdout).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&bare.get_output().stdout).unwrap();
+    assert!(b["captures"][0]["sha256"].is_null());
+    assert_eq!(
+        b["captures"][0]["file_size"].as_u64(),
+        Some(std::fs::metadata(demo()).unwrap().len())
+    );
+    a["captures"][0]["sha256"] = serde_json::Value::Null;
+    assert_eq!(a, b, "only the hash differs");
+    let table = whohosts()
+        .arg("analyze")
+        .arg(demo())
+        .arg("--no-hash")
+        .assert()
+        .code(0);
+    let text = String::from_utf8_lossy(&table.get_output().stdout).into_owned();
+    assert!(text.contains("not computed (--no-hash)"), "{text}");
+    whohosts()
+        .arg("analyze")
+        .arg(demo())
+        .args(["--no-hash", "--sm3"])
+        .assert()
+        .code(2);
+}
+
+#[test]
 fn demo_names_providers_and_regions_offline_from_bundled_data_and_capture_names() {
     let out = whohosts()
         .arg("analyze")
