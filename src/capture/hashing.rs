@@ -60,6 +60,13 @@ fn read_and_hash(
     recycled: &Receiver<Vec<u8>>,
 ) -> io::Result<Digests> {
     let mut h = MultiHasher::new(algos);
+    // A small file needs no full-size buffer (one byte more, to see the end at once).
+    let chunk = file
+        .metadata()
+        .map_or(CHUNK, |m| {
+            usize::try_from(m.len()).unwrap_or(CHUNK).saturating_add(1)
+        })
+        .clamp(1, CHUNK);
     // Buffers created so far; at most `IN_FLIGHT + 2` exist while the analysis
     // reads, after which this thread waits for one to come back.
     let mut allocated = 0;
@@ -72,14 +79,14 @@ fn read_and_hash(
                 Ok(b) => b,
                 Err(_) if allocated < IN_FLIGHT + 2 => {
                     allocated += 1;
-                    Vec::with_capacity(CHUNK)
+                    // Zeroed by the allocator (fresh pages), not by a loop.
+                    vec![0u8; chunk]
                 }
-                Err(_) => recycled
-                    .recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(CHUNK)),
+                Err(_) => recycled.recv().unwrap_or_else(|_| vec![0u8; chunk]),
             },
         };
-        buf.resize(CHUNK, 0);
+        // Only the tail of a buffer that last held a short read is filled again.
+        buf.resize(chunk, 0);
         let n = loop {
             match file.read(&mut buf) {
                 Ok(n) => break n,
