@@ -168,33 +168,20 @@ fn fast(link: LinkType, data: &[u8]) -> Option<Packet<'_>> {
         },
         _ => return None,
     };
-    let (src, dst, ip) = match ether_type {
-        EtherType::IPV4 => {
-            let v4 = etherparse::Ipv4Slice::from_slice(payload).ok()?;
-            if v4.is_payload_fragmented() {
-                return None;
-            }
-            let h = v4.header();
-            (
-                IpAddr::from(h.source_addr()),
-                IpAddr::from(h.destination_addr()),
-                v4.payload().clone(),
-            )
-        }
-        EtherType::IPV6 => {
-            let v6 = etherparse::Ipv6Slice::from_slice(payload).ok()?;
-            if v6.is_payload_fragmented() {
-                return None;
-            }
-            let h = v6.header();
-            (
-                IpAddr::from(h.source_addr()),
-                IpAddr::from(h.destination_addr()),
-                v6.payload().clone(),
-            )
-        }
-        _ => return None,
-    };
+    let ip = etherparse::IpSlice::from_slice(payload).ok()?;
+    let version_agrees = matches!(
+        (ether_type, &ip),
+        (EtherType::IPV4, etherparse::IpSlice::Ipv4(_))
+            | (EtherType::IPV6, etherparse::IpSlice::Ipv6(_))
+    );
+    if !version_agrees || ip.is_fragmenting_payload() {
+        return None;
+    }
+    let (src, dst, ip) = (
+        ip.source_addr(),
+        ip.destination_addr(),
+        ip.payload().clone(),
+    );
     let l4 = match ip.ip_number {
         IpNumber::TCP => {
             let t = etherparse::TcpSlice::from_slice(ip.payload).ok()?;
