@@ -60,13 +60,14 @@ fn read_and_hash(
     recycled: &Receiver<Vec<u8>>,
 ) -> io::Result<Digests> {
     let mut h = MultiHasher::new(algos);
-    // A small file needs no full-size buffer (one byte more, to see the end at once).
-    let chunk = file
-        .metadata()
-        .map_or(CHUNK, |m| {
-            usize::try_from(m.len()).unwrap_or(CHUNK).saturating_add(1)
-        })
-        .clamp(1, CHUNK);
+    // A small regular file needs no full-size buffer (one byte more than its size, to
+    // see the end in one read; at least 64 KiB, in case it grows while read).
+    let chunk = match file.metadata() {
+        Ok(m) if m.is_file() => usize::try_from(m.len())
+            .map_or(CHUNK, |n| n.saturating_add(1))
+            .clamp(64 << 10, CHUNK),
+        _ => CHUNK,
+    };
     // Buffers created so far; at most `IN_FLIGHT + 2` exist while the analysis
     // reads, after which this thread waits for one to come back.
     let mut allocated = 0;
