@@ -417,6 +417,18 @@ impl StreamPrefix {
         }
     }
 
+    /// Whether `seq` is exactly the next byte the stream expects (RFC 5961 §3.2: the
+    /// only place a reset is accepted), or the prefix is full and cannot tell.
+    pub fn expects(&self, seq: u32) -> bool {
+        if self.full {
+            return true;
+        }
+        !self.has_gap()
+            && self
+                .base
+                .is_none_or(|base| seq.wrapping_sub(base) as usize == self.data.len())
+    }
+
     /// A budget cut the prefix; later bytes are not kept.
     pub fn is_full(&self) -> bool {
         self.full

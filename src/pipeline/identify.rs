@@ -290,14 +290,20 @@ impl Identify {
     }
 
     /// Ends the sender's direction (`forward`: side `a` sent), or both on a reset;
-    /// a FIN waits while bytes before `end` are still missing.
+    /// a FIN waits while bytes before `end` are still missing, and a reset counts only
+    /// at exactly the next expected byte (an injected one elsewhere is ignored).
     fn close(&mut self, id: ConvId, forward: bool, reset: bool, end: u32) {
         let Some(AppState::Tcp(dirs)) = self.states.get_mut(id) else {
             return;
         };
+        let sender = usize::from(!forward);
+        let (fin_ends, reset_ends) = match dirs.get(sender) {
+            Some(d) if reset => (false, d.prefix.expects(end)),
+            Some(d) => (d.prefix.complete_before(end), false),
+            None => (false, false),
+        };
         for (i, d) in dirs.iter_mut().enumerate() {
-            let sender = i == usize::from(!forward);
-            let ends = reset || (sender && d.prefix.complete_before(end));
+            let ends = reset_ends || (i == sender && fin_ends);
             if d.done || !ends {
                 continue;
             }
@@ -749,73 +755,105 @@ mod tests {
         assert!(looks_like_http(b"GET / HTTP/1.1\r\n"));
     }
 
+    /// Feeds TCP segments of one flow (client 10.0.0.1:40000, server 10.0.0.2:80)
+    /// through the tables and identification, as the pipeline does.
+    struct Flow {
+        tables: crate::flow::Tables,
+        ident: Identify,
+        frame: u64,
+    }
+
+    impl Flow {
+        fn new() -> Flow {
+            Flow {
+                tables: crate::flow::Tables::new(),
+                ident: Identify::new(0, Spooler::new().unwrap()),
+                frame: 0,
+            }
+        }
+
+        fn send(
+            &mut self,
+            from_client: bool,
+            seq: u32,
+            fin: bool,
+            rst: bool,
+            data: &[u8],
+        ) -> ConvId {
+            self.frame += 1;
+            let (client, server): (std::net::IpAddr, std::net::IpAddr) =
+                ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+            let (src, dst, sp, dp) = if from_client {
+                (client, server, 40000, 80)
+            } else {
+                (server, client, 80, 40000)
+            };
+            let seg = crate::flow::Segment::Tcp {
+                src_port: sp,
+                dst_port: dp,
+                seq,
+                syn: false,
+                ack: true,
+                fin,
+                rst,
+            };
+            let at = FrameRef {
+                capture: 0,
+                frame: self.frame,
+                offset: 0,
+                ts: crate::model::Timestamp::new(self.frame as i64, 0),
+            };
+            let id = self
+                .tables
+                .count_transport(src, dst, seg, at, 60, true)
+                .unwrap();
+            let conv = self.tables.conversation(id).unwrap();
+            let tcp = TcpSegment {
+                seq,
+                syn: false,
+                fin,
+                rst,
+            };
+            let from = Endpoint {
+                ip: src,
+                port: Some(sp),
+            };
+            self.ident.tcp(id, conv, from, tcp, data, at);
+            id
+        }
+    }
+
+    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc";
+
     #[test]
     fn fin_from_both_sides_releases_a_flows_stream_state() {
-        use crate::flow::{Segment, Tables};
-        use crate::model::Timestamp;
-        let mut tables = Tables::new();
-        let mut ident = Identify::new(0, Spooler::new().unwrap());
-        let client: std::net::IpAddr = "10.0.0.1".parse().unwrap();
-        let server: std::net::IpAddr = "10.0.0.2".parse().unwrap();
-        let mut frame = 0;
-        let mut send =
-            |ident: &mut Identify, from_client: bool, seq: u32, fin: bool, data: &[u8]| {
-                frame += 1;
-                let (src, dst, sp, dp) = if from_client {
-                    (client, server, 40000, 80)
-                } else {
-                    (server, client, 80, 40000)
-                };
-                let seg = Segment::Tcp {
-                    src_port: sp,
-                    dst_port: dp,
-                    seq,
-                    syn: false,
-                    ack: true,
-                    fin,
-                    rst: false,
-                };
-                let at = FrameRef {
-                    capture: 0,
-                    frame,
-                    offset: 0,
-                    ts: Timestamp::new(frame as i64, 0),
-                };
-                let id = tables.count_transport(src, dst, seg, at, 60, true).unwrap();
-                let conv = tables.conversation(id).unwrap();
-                let tcp = TcpSegment {
-                    seq,
-                    syn: false,
-                    fin,
-                    rst: false,
-                };
-                let from = Endpoint {
-                    ip: src,
-                    port: Some(sp),
-                };
-                ident.tcp(id, conv, from, tcp, data, at);
-                id
-            };
-        let request = b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n";
-        let id = send(&mut ident, true, 1, false, request);
-        send(
-            &mut ident,
-            false,
-            1,
-            false,
-            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc",
-        );
-        assert!(matches!(ident.states[id], AppState::Tcp(_)));
+        let mut f = Flow::new();
+        let id = f.send(true, 1, false, false, REQUEST);
+        f.send(false, 1, false, false, RESPONSE);
+        assert!(matches!(f.ident.states[id], AppState::Tcp(_)));
         // A FIN after a gap does not end the direction: the gap may still be filled.
-        send(&mut ident, false, 500, true, b"");
-        send(&mut ident, true, 1 + request.len() as u32, true, b"");
-        let AppState::Tcp(dirs) = &ident.states[id] else {
+        f.send(false, 500, true, false, b"");
+        f.send(true, 1 + REQUEST.len() as u32, true, false, b"");
+        let AppState::Tcp(dirs) = &f.ident.states[id] else {
             panic!("the server's direction is still open");
         };
         assert!(dirs[0].done && !dirs[1].done);
-        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc".len() as u32;
-        send(&mut ident, false, 1 + head, true, b"");
-        assert!(matches!(ident.states[id], AppState::Done));
+        f.send(false, 1 + RESPONSE.len() as u32, true, false, b"");
+        assert!(matches!(f.ident.states[id], AppState::Done));
+    }
+
+    #[test]
+    fn only_a_reset_at_the_next_expected_byte_ends_a_flow() {
+        let mut f = Flow::new();
+        let id = f.send(true, 1, false, false, REQUEST);
+        f.send(false, 1, false, false, RESPONSE);
+        // Injected resets, before and after where the server's stream stands.
+        f.send(false, 7, false, true, b"");
+        f.send(false, 90_000, false, true, b"");
+        assert!(matches!(f.ident.states[id], AppState::Tcp(_)));
+        f.send(false, 1 + RESPONSE.len() as u32, false, true, b"");
+        assert!(matches!(f.ident.states[id], AppState::Done));
     }
 
     #[test]
