@@ -183,28 +183,8 @@ fn fast(link: LinkType, data: &[u8]) -> Option<Packet<'_>> {
         ip.payload().clone(),
     );
     let l4 = match ip.ip_number {
-        IpNumber::TCP => {
-            let t = etherparse::TcpSlice::from_slice(ip.payload).ok()?;
-            L4::Tcp(Tcp {
-                src_port: t.source_port(),
-                dst_port: t.destination_port(),
-                seq: t.sequence_number(),
-                ack: t.acknowledgment_number(),
-                syn: t.syn(),
-                ack_flag: t.ack(),
-                fin: t.fin(),
-                rst: t.rst(),
-                payload: t.payload(),
-            })
-        }
-        IpNumber::UDP => {
-            let u = etherparse::UdpSlice::from_slice(ip.payload).ok()?;
-            L4::Udp {
-                src_port: u.source_port(),
-                dst_port: u.destination_port(),
-                payload: u.payload(),
-            }
-        }
+        IpNumber::TCP => tcp(&etherparse::TcpSlice::from_slice(ip.payload).ok()?),
+        IpNumber::UDP => udp(&etherparse::UdpSlice::from_slice(ip.payload).ok()?),
         _ => return None,
     };
     Some(Packet {
@@ -218,6 +198,28 @@ fn fast(link: LinkType, data: &[u8]) -> Option<Packet<'_>> {
         problem: None,
         unknown_link: false,
     })
+}
+
+fn tcp<'a>(t: &etherparse::TcpSlice<'a>) -> L4<'a> {
+    L4::Tcp(Tcp {
+        src_port: t.source_port(),
+        dst_port: t.destination_port(),
+        seq: t.sequence_number(),
+        ack: t.acknowledgment_number(),
+        syn: t.syn(),
+        ack_flag: t.ack(),
+        fin: t.fin(),
+        rst: t.rst(),
+        payload: t.payload(),
+    })
+}
+
+fn udp<'a>(u: &etherparse::UdpSlice<'a>) -> L4<'a> {
+    L4::Udp {
+        src_port: u.source_port(),
+        dst_port: u.destination_port(),
+        payload: u.payload(),
+    }
 }
 
 fn ip_after(data: &[u8], skip: usize) -> Result<LaxSlicedPacket<'_>, String> {
@@ -298,22 +300,8 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> Packet<'a> {
             },
             _ => L4::None,
         },
-        (Some(TransportSlice::Tcp(t)), None) => L4::Tcp(Tcp {
-            src_port: t.source_port(),
-            dst_port: t.destination_port(),
-            seq: t.sequence_number(),
-            ack: t.acknowledgment_number(),
-            syn: t.syn(),
-            ack_flag: t.ack(),
-            fin: t.fin(),
-            rst: t.rst(),
-            payload: t.payload(),
-        }),
-        (Some(TransportSlice::Udp(u)), None) => L4::Udp {
-            src_port: u.source_port(),
-            dst_port: u.destination_port(),
-            payload: u.payload(),
-        },
+        (Some(TransportSlice::Tcp(t)), None) => tcp(t),
+        (Some(TransportSlice::Udp(u)), None) => udp(u),
         (Some(TransportSlice::Icmpv4(_) | TransportSlice::Icmpv6(_)), None) => L4::Icmp,
         _ => L4::None,
     };
