@@ -16,6 +16,18 @@ fn whohosts() -> Command {
     c
 }
 
+/// `whohosts analyze demo.pcap ARGS --json -`, which must exit 0, as JSON.
+fn analyze_demo_json(args: &[&str]) -> serde_json::Value {
+    let out = whohosts()
+        .arg("analyze")
+        .arg(demo())
+        .args(args)
+        .args(["--json", "-"])
+        .assert()
+        .code(0);
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
 fn demo() -> PathBuf {
     let p = common::root().join("captures/demo.pcap");
     assert!(p.is_file(), "the demo capture is missing: {}", p.display());
@@ -82,13 +94,7 @@ fn json_report_is_versioned_and_byte_identical_across_runs() {
 
 #[test]
 fn capture_sha256_equals_sha256sum_of_the_file() {
-    let out = whohosts()
-        .arg("analyze")
-        .arg(demo())
-        .args(["--json", "-"])
-        .assert()
-        .code(0);
-    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let v = analyze_demo_json(&[]);
     let sum = std::process::Command::new("sha256sum")
         .arg(demo())
         .output()
@@ -151,13 +157,7 @@ fn json_to_a_device_writes_through_it_and_leaves_the_device_in_place() {
 
 #[test]
 fn sm3_on_request_comes_from_the_same_read_and_matches_the_evidence_hasher() {
-    let out = whohosts()
-        .arg("analyze")
-        .arg(demo())
-        .args(["--sm3", "--json", "-"])
-        .assert()
-        .code(0);
-    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let v = analyze_demo_json(&["--sm3"]);
     let expected = whohosts::evidence::hash::hash_file(
         &demo(),
         whohosts::evidence::hash::Algorithms::EVIDENCE,
@@ -172,20 +172,8 @@ fn sm3_on_request_comes_from_the_same_read_and_matches_the_evidence_hasher() {
 
 #[test]
 fn no_hash_gives_the_same_analysis_with_a_null_sha256_and_says_so() {
-    let full = whohosts()
-        .arg("analyze")
-        .arg(demo())
-        .args(["--json", "-"])
-        .assert()
-        .code(0);
-    let bare = whohosts()
-        .arg("analyze")
-        .arg(demo())
-        .args(["--no-hash", "--json", "-"])
-        .assert()
-        .code(0);
-    let mut a: serde_json::Value = serde_json::from_slice(&full.get_output().stdout).unwrap();
-    let b: serde_json::Value = serde_json::from_slice(&bare.get_output().stdout).unwrap();
+    let mut a = analyze_demo_json(&[]);
+    let b = analyze_demo_json(&["--no-hash"]);
     assert!(b["captures"][0]["sha256"].is_null());
     assert_eq!(
         b["captures"][0]["file_size"].as_u64(),

@@ -147,11 +147,6 @@ impl Spool {
         Ok(())
     }
 
-    /// How many records the spool holds.
-    pub fn len(&self) -> u64 {
-        self.count
-    }
-
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
