@@ -5,7 +5,8 @@
 //! not by the number of records, and the serialisation runs beside the pass.
 //!
 //! A spool holds its records in the order they were found, separated by commas:
-//! exactly the inside of the report's JSON array.
+//! exactly the inside of the report's JSON array. Its file and buffer are created with
+//! its first record, so a capture with no QUIC (say) costs no QUIC file.
 
 use super::identify::{DnsRecord, HttpRecord, QuicRecord, TlsRecord};
 use serde::Serialize;
@@ -35,13 +36,13 @@ pub struct Spooler {
 }
 
 impl Spooler {
-    /// Creates the four temporary files and starts the worker.
+    /// Starts the worker; it creates each temporary file with its first record.
     pub fn new() -> io::Result<Spooler> {
         let mut spooled = Spooled {
-            dns: Spool::new()?,
-            tls: Spool::new()?,
-            http: Spool::new()?,
-            quic: Spool::new()?,
+            dns: Spool::default(),
+            tls: Spool::default(),
+            http: Spool::default(),
+            quic: Spool::default(),
         };
         let (tx, rx) = sync_channel::<Vec<Item>>(IN_FLIGHT);
         let worker = std::thread::Builder::new()
@@ -111,7 +112,9 @@ fn work(s: &mut Spooled, rx: Receiver<Vec<Item>>) -> io::Result<()> {
         }
     }
     for spool in [&mut s.dns, &mut s.tls, &mut s.http, &mut s.quic] {
-        spool.out.flush()?;
+        if let Some(out) = &mut spool.out {
+            out.flush()?;
+        }
     }
     Ok(())
 }
@@ -125,24 +128,25 @@ pub struct Spooled {
 }
 
 /// Records of one kind, as the comma-separated inside of a JSON array.
+#[derive(Default)]
 pub struct Spool {
-    out: BufWriter<File>,
+    /// The temporary file, from the first record on.
+    out: Option<BufWriter<File>>,
     count: u64,
 }
 
 impl Spool {
-    fn new() -> io::Result<Spool> {
-        Ok(Spool {
-            out: BufWriter::with_capacity(256 << 10, tempfile::tempfile()?),
-            count: 0,
-        })
-    }
-
     fn append<T: Serialize>(&mut self, record: &T) -> io::Result<()> {
-        if self.count > 0 {
-            self.out.write_all(b",")?;
-        }
-        serde_json::to_writer(&mut self.out, record).map_err(io::Error::other)?;
+        let out = match &mut self.out {
+            Some(out) => {
+                out.write_all(b",")?;
+                out
+            }
+            None => self
+                .out
+                .insert(BufWriter::with_capacity(256 << 10, tempfile::tempfile()?)),
+        };
+        serde_json::to_writer(&mut *out, record).map_err(io::Error::other)?;
         self.count += 1;
         Ok(())
     }
@@ -153,7 +157,10 @@ impl Spool {
 
     /// Copies the records, comma-separated, to `w`.
     pub fn copy_to(&self, w: &mut dyn Write) -> io::Result<()> {
-        let mut f = self.out.get_ref();
+        let Some(out) = &self.out else {
+            return Ok(());
+        };
+        let mut f = out.get_ref();
         f.seek(SeekFrom::Start(0))?;
         io::copy(&mut f, w)?;
         Ok(())
@@ -162,10 +169,42 @@ impl Spool {
     /// The records read back as JSON values, for tests and small captures.
     pub fn values(&self) -> io::Result<Vec<serde_json::Value>> {
         let mut text = b"[".to_vec();
-        let mut f = self.out.get_ref();
-        f.seek(SeekFrom::Start(0))?;
-        f.read_to_end(&mut text)?;
+        if let Some(out) = &self.out {
+            let mut f = out.get_ref();
+            f.seek(SeekFrom::Start(0))?;
+            f.read_to_end(&mut text)?;
+        }
         text.push(b']');
         serde_json::from_slice(&text).map_err(io::Error::other)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_spool_has_no_file_and_copies_nothing() {
+        let s = Spool::default();
+        assert!(s.is_empty() && s.out.is_none());
+        let mut out = Vec::new();
+        s.copy_to(&mut out).unwrap();
+        assert!(out.is_empty());
+        assert!(s.values().unwrap().is_empty());
+    }
+
+    #[test]
+    fn records_are_comma_separated_in_order() {
+        let mut s = Spool::default();
+        s.append(&serde_json::json!({"n": 1})).unwrap();
+        s.append(&"two").unwrap();
+        s.out.as_mut().unwrap().flush().unwrap();
+        let mut out = Vec::new();
+        s.copy_to(&mut out).unwrap();
+        assert_eq!(out, br#"{"n":1},"two""#);
+        assert_eq!(
+            s.values().unwrap(),
+            [serde_json::json!({"n": 1}), "two".into()]
+        );
     }
 }
