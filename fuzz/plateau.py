@@ -12,13 +12,14 @@ per finished run goes to logs/summary.jsonl and a Markdown table row to stdout.
     cargo +nightly fuzz build -O
     python3 plateau.py --window 900 --max 3600 --workers 2 files capture dns tls dns_tcp
 
-An empty corpus is seeded from seeds/TARGET (and, for `capture`, ../captures).
+An empty corpus is seeded from seeds/TARGET and the repository files named in SEEDS.
 Anything other than a clean stop (a crash, a timeout, a memory limit) leaves its input
 in artifacts/TARGET/ and shows in the row with libFuzzer's exit code; a stop by
 SIGINT exits 72 (libFuzzer's interrupted exit code), which counts as clean.
 """
 
 import argparse
+import glob
 import json
 import os
 import re
@@ -36,20 +37,27 @@ STATUS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+)")
 FINAL = re.compile(r"^stat::(number_of_executed_units|peak_rss_mb):\s+(\d+)")
 
 
+# Seeds besides seeds/TARGET, relative to this directory. The case-file targets
+# (custody, manifest, case_info, tsp_request, tsp_reply) have none in the repository:
+# seed them from a sealed case (README.md).
+SEEDS = {
+    "capture": ["../captures/*.pcap", "../captures/*.pcapng"],
+    "feed": ["../tests/fixtures/feeds/*", "../../shared/feeds/*.*"],
+    "directory": ["../data/providers.toml"],
+    "claimant": ["../data/claimant.example.toml", "../tests/fixtures/letter/claimant.toml"],
+    "report": ["../tests/fixtures/letter/demo-report.json"],
+}
+
+
 def seed(target):
     corpus = os.path.join(HERE, "corpus", target)
     os.makedirs(corpus, exist_ok=True)
     if os.listdir(corpus):
         return corpus
-    sources = [os.path.join(HERE, "seeds", target)]
-    if target == "capture":
-        sources.append(os.path.join(HERE, "..", "captures"))
-    for src in sources:
-        if not os.path.isdir(src):
-            continue
-        for name in sorted(os.listdir(src)):
-            path = os.path.join(src, name)
-            if os.path.isfile(path) and (target != "capture" or name.endswith((".pcap", ".pcapng"))):
+    patterns = [os.path.join("seeds", target, "*")] + SEEDS.get(target, [])
+    for pattern in patterns:
+        for path in sorted(glob.glob(os.path.join(HERE, pattern))):
+            if os.path.isfile(path):
                 shutil.copy(path, corpus)
     return corpus
 

@@ -6,8 +6,14 @@ use whohosts::model::{Endpoint, Timestamp};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(m) = dns::parse_udp(data) {
-        let a = Endpoint { ip: [127, 0, 0, 1].into(), port: Some(53) };
-        let b = Endpoint { ip: [127, 0, 0, 2].into(), port: Some(4000) };
+        let a = Endpoint {
+            ip: [127, 0, 0, 1].into(),
+            port: Some(53),
+        };
+        let b = Endpoint {
+            ip: [127, 0, 0, 2].into(),
+            port: Some(4000),
+        };
         let mut bind = dns::DnsBindings::new();
         bind.observe(1, Timestamp::default(), b, a, &m);
         bind.observe(2, Timestamp::default(), a, b, &m);

@@ -9,7 +9,10 @@ use whohosts::dissect::quic;
 fuzz_target!(|data: &[u8]| {
     let _ = quic::peek_initial(data);
     let _ = quic::parse_initial(data, 1);
-    let cut = data.first().map_or(0, |b| usize::from(*b) * 8).min(data.len());
+    let cut = data
+        .first()
+        .map_or(0, |b| usize::from(*b) * 8)
+        .min(data.len());
     let (a, b) = data.split_at(cut);
     let mut c = quic::QuicConnection::new();
     let _ = c.push_client_datagram(b, 1);

@@ -1,0 +1,9 @@
+//! The provider directory (TOML), as `Directory::from_toml` reads it.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = whohosts::attribute::directory::Directory::from_toml(text, "fuzz");
+    }
+});
