@@ -10,7 +10,7 @@ per finished run goes to logs/summary.jsonl and a Markdown table row to stdout.
 
     cd fuzz
     cargo +nightly fuzz build -O
-    python3 plateau.py --window 900 --max 3600 --workers 2 files capture dns tls dns_tcp
+    python3 plateau.py --window 600 --max 7200 --workers 2 dns report custody decode
 
 An empty corpus is seeded from seeds/TARGET and the repository files named in SEEDS.
 Anything other than a clean stop (a crash, a timeout, a memory limit) leaves its input
