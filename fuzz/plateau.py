@@ -11,6 +11,13 @@ per finished run goes to logs/summary.jsonl and a Markdown table row to stdout.
     cd fuzz
     cargo +nightly fuzz build -O
     python3 plateau.py --window 600 --max 7200 --workers 2 dns report custody decode
+    python3 plateau.py --window 600 --max 7200 --helpers 1 directory
+
+With --helpers N, N more processes fuzz the same corpus beside each run (libFuzzer's
+parallel mode: every process rereads the corpus directory each second, -reload=1).
+The run's own process is the one measured: an input a helper finds reaches it as a
+RELOAD line, so its "cov:" is the coverage of the shared corpus. The helpers log to
+logs/TARGET.helperK.log and are stopped with it.
 
 An empty corpus is seeded from seeds/TARGET and the repository files named in SEEDS
 and SPLIT_SEEDS; the case-file targets are seeded by seed-case.sh.
@@ -107,7 +114,15 @@ def run(target, args, stop_at):
     ]
     log = open(os.path.join(args.logs, f"{target}.log"), "w")
     log.write(" ".join(cmd) + "\n")
+    log.flush()
     start = time.monotonic()
+    helpers = []
+    for k in range(1, args.helpers + 1):
+        path = os.path.join(args.logs, f"{target}.helper{k}.log")
+        with open(path, "w") as out:
+            out.write(" ".join(cmd) + "\n")
+            out.flush()
+            helpers.append((path, subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)))
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     )
@@ -149,10 +164,25 @@ def run(target, args, stop_at):
     reader.join()
     log.close()
     secs = time.monotonic() - start
+    helper_runs, helper_rss, helper_exits = 0, 0, []
+    for path, h in helpers:
+        if h.poll() is None:
+            h.send_signal(signal.SIGINT)
+        h.wait()
+        helper_exits.append(h.returncode)
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = FINAL.match(line)
+                if m and m[1] == "number_of_executed_units":
+                    helper_runs += int(m[2])
+                elif m:
+                    helper_rss = max(helper_rss, int(m[2]))
+    clean_exit = lambda code: code == 0 or code == INTERRUPTED
     rec = {
         "target": target,
         "exit": proc.returncode,
-        "clean": proc.returncode == 0 or (interrupted and proc.returncode == INTERRUPTED),
+        "clean": (proc.returncode == 0 or (interrupted and proc.returncode == INTERRUPTED))
+        and all(clean_exit(c) for c in helper_exits),
         "stopped": reason,
         "secs": round(secs),
         "runs": s.get("number_of_executed_units", s["runs"]),
@@ -164,6 +194,9 @@ def run(target, args, stop_at):
         "last_new_edge_s": None if s["grew"] is None else round(s["grew"]),
         "artifacts": sorted(set(os.listdir(artifacts)) - before),
     }
+    if helpers:
+        rec.update(helpers=len(helpers), helper_exits=helper_exits, helper_runs=helper_runs,
+                   helper_peak_rss_mb=helper_rss)
     return rec
 
 
@@ -188,6 +221,7 @@ def main():
     p.add_argument("--max", type=int, default=3600, help="stop a run after this many seconds")
     p.add_argument("--deadline", type=int, default=0, help="stop everything after this many seconds (0: none)")
     p.add_argument("--workers", type=int, default=1, help="targets fuzzed at once, one core each")
+    p.add_argument("--helpers", type=int, default=0, help="more processes on each run's corpus, one core each")
     p.add_argument("--timeout", type=int, default=10, help="libFuzzer -timeout, seconds per input")
     p.add_argument("--rss-limit-mb", type=int, default=2048)
     p.add_argument("--malloc-limit-mb", type=int, default=1024)
