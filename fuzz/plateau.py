@@ -164,12 +164,14 @@ def run(target, args, stop_at):
     reader.join()
     log.close()
     secs = time.monotonic() - start
-    helper_runs, helper_rss, helper_exits = 0, 0, []
+    helper_runs, helper_rss, helper_exits, helpers_clean = 0, 0, [], True
     for path, h in helpers:
-        if h.poll() is None:
+        stopped = h.poll() is None
+        if stopped:
             h.send_signal(signal.SIGINT)
         h.wait()
         helper_exits.append(h.returncode)
+        helpers_clean &= clean_exit(h.returncode, stopped)
         with open(path, errors="replace") as f:
             for line in f:
                 m = FINAL.match(line)
@@ -177,12 +179,10 @@ def run(target, args, stop_at):
                     helper_runs += int(m[2])
                 elif m:
                     helper_rss = max(helper_rss, int(m[2]))
-    clean_exit = lambda code: code == 0 or code == INTERRUPTED
     rec = {
         "target": target,
         "exit": proc.returncode,
-        "clean": (proc.returncode == 0 or (interrupted and proc.returncode == INTERRUPTED))
-        and all(clean_exit(c) for c in helper_exits),
+        "clean": clean_exit(proc.returncode, interrupted) and helpers_clean,
         "stopped": reason,
         "secs": round(secs),
         "runs": s.get("number_of_executed_units", s["runs"]),
@@ -198,6 +198,11 @@ def run(target, args, stop_at):
         rec.update(helpers=len(helpers), helper_exits=helper_exits, helper_runs=helper_runs,
                    helper_peak_rss_mb=helper_rss)
     return rec
+
+
+def clean_exit(code, interrupted):
+    """A libFuzzer process ended by its own time limit, or by our SIGINT."""
+    return code == 0 or (interrupted and code == INTERRUPTED)
 
 
 def ok(r):
