@@ -34,6 +34,18 @@ const MAX_HOSTNAME_LEN: usize = 253;
 /// a hostile directory file from costing unbounded memory.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
+/// What a hostname pattern may be written with, between its `^` and `$`. Names are
+/// matched in lower case and provider hostnames are ASCII, so anything else (upper case,
+/// `\d`, Unicode classes, flags, a `\$` that only looks like an anchor) either never
+/// matches or matches names no provider issues; it is refused before compiling.
+const PATTERN_SYNTAX: &str = "lower-case letters, digits, `-`, `_`, `.`, `\\.`, `\\-`, \
+     classes `[…]` of those (`[^…]` to negate), groups `(?:…)` and `(?P<region>…)`, `|`, \
+     and the quantifiers `*`, `+`, `?`, `{n}`, `{n,}`, `{n,m}` (n, m ≤ 253), \
+     each optionally followed by `?`";
+
+/// Groups a hostname pattern may nest; the bundled patterns use two.
+const MAX_PATTERN_DEPTH: usize = 8;
+
 /// How a provider serves its customers; decides which measures a notice may ask for
 /// (LEGAL.md, CN-8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -173,8 +185,9 @@ pub struct Region {
 /// A hostname shape that reveals a provider and perhaps a region.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostnamePattern {
-    /// Anchored regular expression over lower-case names, with a named group `region`
-    /// unless `region` is fixed or `provider_only` is set.
+    /// Anchored regular expression over lower-case names, in the syntax of
+    /// `PATTERN_SYNTAX`, with a named group `region` unless `region` is fixed or
+    /// `provider_only` is set.
     pub regex: String,
     /// A fixed region for names that do not carry one (`compute-1` is `us-east-1`).
     pub region: Option<String>,
@@ -1010,6 +1023,15 @@ impl Ctx<'_> {
                     &p.regex,
                 ));
             }
+            if let Err(message) = check_pattern_syntax(&p.regex) {
+                return Err(DirectoryError::InvalidRegex {
+                    origin: self.origin.to_string(),
+                    provider: id.clone(),
+                    field: format!("{field}.regex"),
+                    regex: p.regex,
+                    message,
+                });
+            }
             let compiled = RegexBuilder::new(&p.regex)
                 .size_limit(REGEX_SIZE_LIMIT)
                 .build()
@@ -1105,6 +1127,149 @@ impl Ctx<'_> {
             notes: raw.notes,
             region_index,
         })
+    }
+}
+
+/// Checks that an anchored pattern (`^…$`, checked by the caller) keeps to
+/// [`PATTERN_SYNTAX`]; the message names the byte offset, what was expected there and
+/// what was found.
+fn check_pattern_syntax(pattern: &str) -> Result<(), String> {
+    let bytes = pattern.as_bytes();
+    let end = bytes.len().saturating_sub(1);
+    let refuse = |at: usize, expected: &str| {
+        // Every byte consumed before `at` is ASCII, so `at` is a character boundary.
+        let found = match pattern.get(at..end).and_then(|rest| rest.chars().next()) {
+            Some(c) => format!("{c:?}"),
+            None => "the closing `$`".to_string(),
+        };
+        format!(
+            "at byte {at}: expected {expected}, found {found}; hostname patterns use only {PATTERN_SYNTAX}"
+        )
+    };
+    let mut at = 1;
+    let mut depth = 0usize;
+    // Whether the last item was a character, class or group a quantifier may follow.
+    let mut repeatable = false;
+    while at < end {
+        match bytes[at] {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => at += 1,
+            b'\\' => match bytes.get(at + 1) {
+                Some(b'.' | b'-') if at + 1 < end => at += 2,
+                _ => return Err(refuse(at + 1, "`.` or `-` after `\\`")),
+            },
+            b'[' => {
+                at += 1;
+                if bytes.get(at) == Some(&b'^') {
+                    at += 1;
+                }
+                let first = at;
+                loop {
+                    match bytes.get(at) {
+                        Some(b']') if at > first && at < end => break,
+                        Some(b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.') if at < end => at += 1,
+                        Some(b'\\') if at < end => match bytes.get(at + 1) {
+                            Some(b'.' | b'-') if at + 1 < end => at += 2,
+                            _ => return Err(refuse(at + 1, "`.` or `-` after `\\`")),
+                        },
+                        _ if at == first => return Err(refuse(at, "a class member")),
+                        _ => return Err(refuse(at, "a class member or `]`")),
+                    }
+                }
+                at += 1;
+            }
+            b'(' => {
+                let open = at;
+                let rest = &bytes[at..end];
+                if rest.starts_with(b"(?:") {
+                    at += 3;
+                } else if rest.starts_with(b"(?P<region>") {
+                    at += 11;
+                } else {
+                    return Err(refuse(at, "`(?:` or `(?P<region>`"));
+                }
+                depth += 1;
+                if depth > MAX_PATTERN_DEPTH {
+                    return Err(refuse(
+                        open,
+                        &format!("at most {MAX_PATTERN_DEPTH} nested groups"),
+                    ));
+                }
+                repeatable = false;
+                continue;
+            }
+            b')' => {
+                if depth == 0 {
+                    return Err(refuse(at, "a group opened before `)`"));
+                }
+                depth -= 1;
+                at += 1;
+            }
+            b'|' => {
+                at += 1;
+                repeatable = false;
+                continue;
+            }
+            b'*' | b'+' | b'?' | b'{' => {
+                if !repeatable {
+                    return Err(refuse(
+                        at,
+                        "a character, class or group before a quantifier",
+                    ));
+                }
+                if bytes[at] == b'{' {
+                    at = counted_repetition_end(bytes, at + 1, end).map_err(|at| {
+                        refuse(at, "a counted repetition `{n}`, `{n,}` or `{n,m}`")
+                    })?;
+                } else {
+                    at += 1;
+                }
+                if at < end && bytes[at] == b'?' {
+                    at += 1;
+                }
+                repeatable = false;
+                continue;
+            }
+            _ => {
+                return Err(refuse(
+                    at,
+                    "a hostname character, class, group, `|` or quantifier",
+                ))
+            }
+        }
+        repeatable = true;
+    }
+    if depth > 0 {
+        return Err(refuse(end, "`)` closing every group"));
+    }
+    Ok(())
+}
+
+/// Reads `n}`, `n,}` or `n,m}` from `at` (just after `{`); the offset after `}`, or the
+/// offset of the first byte that does not fit.
+fn counted_repetition_end(bytes: &[u8], mut at: usize, end: usize) -> Result<usize, usize> {
+    let number = |at: &mut usize| -> Result<(), usize> {
+        let start = *at;
+        let mut value = 0usize;
+        while *at < end && bytes[*at].is_ascii_digit() && *at - start < 3 {
+            value = value * 10 + usize::from(bytes[*at] - b'0');
+            *at += 1;
+        }
+        if *at == start || value > MAX_HOSTNAME_LEN {
+            return Err(start);
+        }
+        Ok(())
+    };
+    number(&mut at)?;
+    if at < end && bytes[at] == b',' {
+        at += 1;
+        if at < end && bytes[at] != b'}' {
+            number(&mut at)?;
+        }
+    }
+    if at < end && bytes[at] == b'}' {
+        Ok(at + 1)
+    } else {
+        Err(at)
     }
 }
 

@@ -424,6 +424,72 @@ fn invalid_regex_is_refused() {
 }
 
 #[test]
+fn pattern_outside_the_hostname_syntax_is_refused_with_its_offset() {
+    // `\d` also matches non-ASCII digits; the name a hostile server sends could hit it.
+    let err = load_err(&BASE.replace("-[0-9])", r"-\d)"));
+    assert!(
+        matches!(&err, DirectoryError::InvalidRegex { provider, field, message, .. }
+            if provider == "example" && field == "hostname_pattern[0].regex"
+                && message.starts_with("at byte 38: expected `.` or `-` after `\\`, found 'd'")),
+        "{err}"
+    );
+}
+
+#[test]
+fn hostname_syntax_refuses_what_never_matches_or_over_matches() {
+    let refused = [
+        // (pattern, byte offset named, what was found)
+        (r"^EC2\.example\.net$", 1, "'E'"),
+        (r"^(?i)ec2\.example\.net$", 1, "'('"),
+        (r"^\p{L}+\.example\.net$", 2, "'p'"),
+        (r"^[[:alpha:]]+\.example\.net$", 2, "'['"),
+        (r"^[]\.example\.net$", 2, "']'"),
+        (r"^[a-z\.example\.net$", 19, "the closing `$`"),
+        (r"^(?<region>[a-z]+)\.net$", 1, "'('"),
+        (r"^(?P<bucket>[a-z]+)\.net$", 1, "'('"),
+        (r"^example\.net\$", 14, "the closing `$`"),
+        (r"^a^b$", 2, "'^'"),
+        (r"^a$b$", 2, "'$'"),
+        (r"^a b$", 2, "' '"),
+        (r"^é\.net$", 1, "'é'"),
+        (r"^*a$", 1, "'*'"),
+        (r"^a**$", 3, "'*'"),
+        (r"^(?:|+)$", 5, "'+'"),
+        (r"^a{300}$", 3, "'3'"),
+        (r"^a{1,2$", 6, "the closing `$`"),
+        (r"^a{,2}$", 3, "','"),
+        (r"^a{1234}$", 6, "'4'"),
+        (r"^a)$", 2, "')'"),
+        (r"^(?:a$", 5, "the closing `$`"),
+        (r"^(?:(?:(?:(?:(?:(?:(?:(?:(?:a)))))))))$", 25, "'('"),
+    ];
+    for (pattern, at, found) in refused {
+        let message = match check_pattern_syntax(pattern) {
+            Ok(()) => panic!("{pattern:?} should have been refused"),
+            Err(message) => message,
+        };
+        assert!(
+            message.starts_with(&format!("at byte {at}: expected "))
+                && message.contains(&format!(", found {found}; hostname patterns use only ")),
+            "{pattern:?}: {message}"
+        );
+    }
+    let accepted = [
+        r"^$",
+        r"^[^.]+\.example\.net$",
+        r"^[a-z0-9_\-\.]+?\.example\.net$",
+        r"^(?:[0-9]+\.){4}x\.net$",
+        r"^a{2,}b{1,253}c{0}-?_\.x$",
+        r"^(?:a|b|)(?P<region>[a-z]{2}(?:-gov)?-[a-z]+-[0-9])$",
+        r"^(?:(?:(?:(?:(?:(?:(?:(?:a))))))))$",
+    ];
+    for pattern in accepted {
+        assert_eq!(check_pattern_syntax(pattern), Ok(()), "{pattern:?}");
+        assert!(Regex::new(pattern).is_ok(), "{pattern:?}");
+    }
+}
+
+#[test]
 fn unanchored_regex_is_refused() {
     let err = load_err(&BASE.replace("\\.example\\.net$'", "\\.example\\.net'"));
     assert!(
