@@ -36,10 +36,12 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// What a hostname pattern may be written with, between its `^` and `$`. Names are
 /// matched in lower case and provider hostnames are ASCII, so anything else (upper case,
-/// `\d`, Unicode classes, flags, a `\$` that only looks like an anchor) either never
-/// matches or matches names no provider issues; it is refused before compiling.
+/// `\d`, Unicode classes, flags) either never matches or matches names no provider
+/// issues; a `\$`, or a `|` outside a group (`^a|b$`), leaves the pattern unanchored at
+/// one end. Such patterns are refused before compiling.
 const PATTERN_SYNTAX: &str = "lower-case letters, digits, `-`, `_`, `.`, `\\.`, `\\-`, \
-     classes `[…]` of those (`[^…]` to negate), groups `(?:…)` and `(?P<region>…)`, `|`, \
+     classes `[…]` of those (`[^…]` to negate), groups `(?:…)` and `(?P<region>…)`, \
+     `|` inside a group, \
      and the quantifiers `*`, `+`, `?`, `{n}`, `{n,}`, `{n,m}` (n, m ≤ 253), \
      each optionally followed by `?`";
 
@@ -1205,6 +1207,10 @@ fn check_pattern_syntax(pattern: &str) -> Result<(), String> {
                 at += 1;
             }
             b'|' => {
+                if depth == 0 {
+                    // `^a|b$` is `^a` or `b$`: neither side would be anchored at both ends.
+                    return Err(refuse(at, "`|` only inside a group, as in `^(?:a|b)$`"));
+                }
                 at += 1;
                 repeatable = false;
                 continue;

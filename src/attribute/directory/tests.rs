@@ -460,6 +460,9 @@ fn hostname_syntax_refuses_what_never_matches_or_over_matches() {
         (r"^a{,2}$", 3, "','"),
         (r"^a{1234}$", 6, "'4'"),
         (r"^a)$", 2, "')'"),
+        // `^a|b$` is `^a` or `b$` (shown below).
+        (r"^(?:.+\.)?example\.net|example\.org$", 22, "'|'"),
+        (r"^|$", 1, "'|'"),
         (r"^(?:a$", 5, "the closing `$`"),
         (r"^(?:(?:(?:(?:(?:(?:(?:(?:(?:a)))))))))$", 25, "'('"),
     ];
@@ -474,6 +477,8 @@ fn hostname_syntax_refuses_what_never_matches_or_over_matches() {
             "{pattern:?}: {message}"
         );
     }
+    let split = Regex::new(r"^(?:.+\.)?example\.net|example\.org$").expect("compiles");
+    assert!(split.is_match("example.net.attacker.test"));
     let accepted = [
         r"^$",
         r"^[^.]+\.example\.net$",
