@@ -1148,6 +1148,11 @@ fn check_pattern_syntax(pattern: &str) -> Result<(), String> {
             "at byte {at}: expected {expected}, found {found}; hostname patterns use only {PATTERN_SYNTAX}"
         )
     };
+    // `\.` and `\-` are the only escapes, inside a class or out; the offset after one.
+    let escape = |at: usize| match bytes.get(at + 1) {
+        Some(b'.' | b'-') if at + 1 < end => Ok(at + 2),
+        _ => Err(refuse(at + 1, "`.` or `-` after `\\`")),
+    };
     let mut at = 1;
     let mut depth = 0usize;
     // Whether the last item was a character, class or group a quantifier may follow.
@@ -1155,10 +1160,7 @@ fn check_pattern_syntax(pattern: &str) -> Result<(), String> {
     while at < end {
         match bytes[at] {
             b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => at += 1,
-            b'\\' => match bytes.get(at + 1) {
-                Some(b'.' | b'-') if at + 1 < end => at += 2,
-                _ => return Err(refuse(at + 1, "`.` or `-` after `\\`")),
-            },
+            b'\\' => at = escape(at)?,
             b'[' => {
                 at += 1;
                 if bytes.get(at) == Some(&b'^') {
@@ -1169,10 +1171,7 @@ fn check_pattern_syntax(pattern: &str) -> Result<(), String> {
                     match bytes.get(at) {
                         Some(b']') if at > first && at < end => break,
                         Some(b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.') if at < end => at += 1,
-                        Some(b'\\') if at < end => match bytes.get(at + 1) {
-                            Some(b'.' | b'-') if at + 1 < end => at += 2,
-                            _ => return Err(refuse(at + 1, "`.` or `-` after `\\`")),
-                        },
+                        Some(b'\\') if at < end => at = escape(at)?,
                         _ if at == first => return Err(refuse(at, "a class member")),
                         _ => return Err(refuse(at, "a class member or `]`")),
                     }
