@@ -1159,7 +1159,7 @@ fn check_pattern_syntax(pattern: &str) -> Result<(), String> {
     let mut repeatable = false;
     while at < end {
         match bytes[at] {
-            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => at += 1,
+            b if is_pattern_literal(b) => at += 1,
             b'\\' => at = escape(at)?,
             b'[' => {
                 at += 1;
@@ -1170,7 +1170,7 @@ fn check_pattern_syntax(pattern: &str) -> Result<(), String> {
                 loop {
                     match bytes.get(at) {
                         Some(b']') if at > first && at < end => break,
-                        Some(b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.') if at < end => at += 1,
+                        Some(&b) if is_pattern_literal(b) && at < end => at += 1,
                         Some(b'\\') if at < end => at = escape(at)?,
                         _ if at == first => return Err(refuse(at, "a class member")),
                         _ => return Err(refuse(at, "a class member or `]`")),
@@ -1247,6 +1247,12 @@ fn check_pattern_syntax(pattern: &str) -> Result<(), String> {
         return Err(refuse(end, "`)` closing every group"));
     }
     Ok(())
+}
+
+/// A byte a hostname pattern may hold as itself, inside a class or out (`.` is any
+/// character outside a class and a dot inside one).
+fn is_pattern_literal(b: u8) -> bool {
+    matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.')
 }
 
 /// Reads `n}`, `n,}` or `n,m}` from `at` (just after `{`); the offset after `}`, or the
