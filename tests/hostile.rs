@@ -12,6 +12,11 @@ use whohosts::pipeline::{analyze_capture, AnalyzeOptions};
 /// Runs the real binary with a 512 MiB address-space limit and a 120 s time limit;
 /// returns its exit code (0 or 1 expected: completed, with or without anomalies).
 fn run_bounded(path: &Path) -> i32 {
+    run_bounded_report(path).0
+}
+
+/// `run_bounded`, also returning the JSON report.
+fn run_bounded_report(path: &Path) -> (i32, serde_json::Value) {
     let bin = assert_cmd::cargo::cargo_bin("whohosts");
     let out = Command::new("timeout")
         .args(["120", "prlimit", "--as=536870912", "--"])
@@ -34,7 +39,7 @@ fn run_bounded(path: &Path) -> i32 {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
     assert_eq!(v["schema"], "whohosts.report/1");
-    code
+    (code, v)
 }
 
 fn randpkt_types() -> Vec<String> {
@@ -60,27 +65,37 @@ fn randpkt_types() -> Vec<String> {
 
 #[test]
 fn randpkt_every_packet_type_finishes_without_panic_in_bounded_memory() {
+    const PER_TYPE: usize = 400;
     let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
     for ty in randpkt_types() {
         let path = dir.path().join(format!("{ty}.pcap"));
         let ok = Command::new("randpkt")
-            .args(["-b", "3000", "-c", "400", "-t", &ty])
+            .args(["-b", "3000", "-c", &PER_TYPE.to_string(), "-t", &ty])
             .arg(&path)
             .status()
             .unwrap()
             .success();
         assert!(ok, "randpkt -t {ty} failed");
         run_bounded(&path);
+        files.push(path);
     }
-    // And a mix of every type in one file.
-    let path = dir.path().join("mixed.pcapng");
-    assert!(Command::new("randpkt")
-        .args(["-b", "3000", "-c", "2000", "-r"])
-        .arg(&path)
+    // And every type interleaved in one pcapng file, one interface per type. randpkt's
+    // own `-r` writes pcap, which holds one link type, so it drops every packet whose
+    // type differs from the first; mergecap (wireshark-common, beside randpkt) keeps
+    // them all.
+    let mixed = dir.path().join("mixed.pcapng");
+    assert!(Command::new("mergecap")
+        .arg("-w")
+        .arg(&mixed)
+        .args(&files)
         .status()
-        .unwrap()
+        .expect("mergecap must be installed (Debian package wireshark-common, with tshark)")
         .success());
-    run_bounded(&path);
+    let (_, report) = run_bounded_report(&mixed);
+    let capture = &report["captures"][0];
+    assert_eq!(capture["interfaces"], files.len());
+    assert_eq!(capture["packets"], files.len() * PER_TYPE);
 }
 
 #[test]
