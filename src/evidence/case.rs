@@ -9,33 +9,13 @@
 use super::custody::{self, Entry, FileRecord, NewEntry};
 use super::environment::Environment;
 use super::hash::{hash_file, sha256_hex, Algorithms, Digests, MultiHasher};
-use super::manifest::{self, CustodyHead, Manifest};
+use super::info::{load_info, CaseInfo, NotACase, CASE_FILE, FORMAT};
+use super::manifest::{self, seals, CustodyHead, Manifest};
 use super::{sheet, tsp, verify, write_new, Now};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use time::UtcOffset;
-
-pub const CASE_FILE: &str = "case.json";
-pub const FORMAT: &str = "whohosts-case/1";
-
-/// `case.json`: who and what the case is about. Written once, never changed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CaseInfo {
-    pub format: String,
-    pub id: String,
-    pub title: String,
-    pub rights_holder: String,
-    pub operator: String,
-    #[serde(default)]
-    pub notary: Option<String>,
-    #[serde(default)]
-    pub notary_certificate: Option<String>,
-    /// Fixed UTC offset such as `+08:00` (see [`super::parse_offset`]).
-    pub time_zone: String,
-    pub created_utc: String,
-}
 
 /// What `case new` is given.
 #[derive(Clone, Debug, Default)]
@@ -59,8 +39,8 @@ pub enum CaseError {
     },
     #[error("{path} exists and is not empty; a new case needs an empty or new directory")]
     NotEmpty { path: String },
-    #[error("{path}: not a case directory ({reason})")]
-    NotACase { path: String, reason: String },
+    #[error(transparent)]
+    NotACase(#[from] NotACase),
     #[error("time zone {found:?} is not a fixed UTC offset like +08:00")]
     TimeZone { found: String },
     #[error("{path} exists; evidence files are never overwritten")]
@@ -93,19 +73,6 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> CaseError + '_ {
         path: path.display().to_string(),
         source,
     }
-}
-
-/// Reads `case.json`.
-pub fn load_info(dir: &Path) -> Result<CaseInfo, CaseError> {
-    let path = dir.join(CASE_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| CaseError::NotACase {
-        path: dir.display().to_string(),
-        reason: format!("reading {CASE_FILE}: {e}"),
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| CaseError::NotACase {
-        path: dir.display().to_string(),
-        reason: format!("{CASE_FILE}: {e}"),
-    })
 }
 
 /// One command's work on a case: its clock, its actor and its environment record.
@@ -356,40 +323,6 @@ fn copy_hashing(src: &Path, dst: &Path) -> Result<super::hash::Digests, CaseErro
     let _ = std::fs::remove_file(&tmp);
     super::sync_dir(dir);
     result
-}
-
-/// A seal as its custody entry records it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Seal {
-    pub version: u32,
-    /// 1-based custody line of the seal entry.
-    pub line: usize,
-    pub time_unix: Option<i64>,
-    pub manifest: String,
-    pub manifest_sha256: String,
-    pub request: Option<String>,
-}
-
-/// The seals recorded in a log, in order.
-pub fn seals(log: &custody::Log) -> Vec<Seal> {
-    log.entries
-        .iter()
-        .filter(|(e, _)| e.action == "seal")
-        .map(|(e, _)| Seal {
-            version: e.details["version"]
-                .as_u64()
-                .and_then(|v| u32::try_from(v).ok())
-                .unwrap_or(0),
-            line: usize::try_from(e.seq).unwrap_or(0),
-            time_unix: super::parse_rfc3339(&e.time_utc),
-            manifest: e.details["manifest"].as_str().unwrap_or("").to_string(),
-            manifest_sha256: e.details["manifest_sha256"]
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
-            request: e.details["request"].as_str().map(str::to_string),
-        })
-        .collect()
 }
 
 /// Refuses to write into a case whose custody log does not verify.

@@ -8,6 +8,7 @@
 //!
 //! Contract: a malformed manifest is a [`ManifestError`], never a panic.
 
+use super::custody;
 use super::hash::{hash_files_parallel, Algorithms, Digests};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -70,7 +71,7 @@ pub struct Scan {
 pub fn scan(case_dir: &Path) -> Result<Scan, ManifestError> {
     let mut out = Scan::default();
     walk(case_dir, case_dir, &mut out)?;
-    out.files.retain(|p| p != super::custody::FILE);
+    out.files.retain(|p| p != custody::FILE);
     out.files.sort();
     out.not_plain.sort();
     Ok(out)
@@ -178,6 +179,40 @@ impl Manifest {
         }
         Ok(m)
     }
+}
+
+/// A seal as its custody entry records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seal {
+    pub version: u32,
+    /// 1-based custody line of the seal entry.
+    pub line: usize,
+    pub time_unix: Option<i64>,
+    pub manifest: String,
+    pub manifest_sha256: String,
+    pub request: Option<String>,
+}
+
+/// The seals recorded in a log, in order.
+pub fn seals(log: &custody::Log) -> Vec<Seal> {
+    log.entries
+        .iter()
+        .filter(|(e, _)| e.action == "seal")
+        .map(|(e, _)| Seal {
+            version: e.details["version"]
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0),
+            line: usize::try_from(e.seq).unwrap_or(0),
+            time_unix: super::parse_rfc3339(&e.time_utc),
+            manifest: e.details["manifest"].as_str().unwrap_or("").to_string(),
+            manifest_sha256: e.details["manifest_sha256"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            request: e.details["request"].as_str().map(str::to_string),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ pub mod case;
 pub mod custody;
 pub mod environment;
 pub mod hash;
+pub mod info;
 pub mod manifest;
 pub mod sheet;
 pub mod tsp;

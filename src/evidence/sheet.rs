@@ -5,7 +5,7 @@
 //! Contract: every value from the case (names, titles, paths) is escaped for the
 //! output format; rendering cannot fail.
 
-use super::case::CaseInfo;
+use super::info::CaseInfo;
 use super::manifest::Manifest;
 use super::tsp::TokenInfo;
 use std::fmt::Write;

@@ -13,10 +13,10 @@
 //! Every difference is one line naming the place (file, custody line) with the
 //! expected and the found value. Verification never modifies the case.
 
-use super::case::{self, seals};
 use super::custody::{self, FileRecord};
 use super::hash::{hash_file, hash_files_parallel, Algorithms, Digests, HashError};
-use super::manifest::{self, Manifest};
+use super::info;
+use super::manifest::{self, seals, Manifest};
 use super::tsp;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -87,7 +87,7 @@ impl Expected {
 /// Verifies a whole case directory.
 pub fn verify_case(dir: &Path, opts: &Options) -> Report {
     let mut r = Report::default();
-    if let Err(e) = case::load_info(dir) {
+    if let Err(e) = info::load_info(dir) {
         r.differences.push(e.to_string());
     }
     let log = match custody::read(dir) {
@@ -325,7 +325,7 @@ fn check_custody_head(
 fn check_timestamp(
     dir: &Path,
     log: &custody::Log,
-    seal: &case::Seal,
+    seal: &manifest::Seal,
     opts: &Options,
     r: &mut Report,
 ) {

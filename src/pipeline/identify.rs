@@ -7,6 +7,7 @@
 //! its dissector is done, then releases it. Memory grows with the flows being
 //! identified at one time, not with the capture's size.
 
+use super::records::{DnsRecord, HttpRecord, QuicRecord, Seen, TlsRecord};
 use super::spool::{Item, Spooler};
 use crate::dissect::dns::{self, DnsBindings, Message};
 use crate::dissect::http::{HttpMessage, HttpStream};
@@ -15,7 +16,7 @@ use crate::dissect::tls::{Handshake, TlsStream};
 use crate::dissect::{Step, WireString};
 use crate::flow::reassembly::{Budget, ReassemblyCounters, StreamPrefix, DEFAULT_DIRECTION_BUDGET};
 use crate::flow::{ConvId, Conversation};
-use crate::model::{Anomaly, Endpoint, FrameRef, Severity, Timestamp, Transport};
+use crate::model::{Anomaly, Endpoint, FrameRef, Severity, Transport};
 use crate::services::{FrameId, NameEvidence, NameSource};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -40,58 +41,6 @@ pub struct TcpSegment {
     pub syn: bool,
     pub fin: bool,
     pub rst: bool,
-}
-
-/// Where a record was seen: the frame that completed it (with its time), every
-/// frame that carried its bytes, and the two ends.
-#[derive(Clone, Debug, Serialize)]
-pub struct Seen {
-    pub capture: u32,
-    /// The first frame that carried the record.
-    pub frame: u64,
-    /// Every frame that carried part of the record, in stream order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub frames: Vec<u64>,
-    /// Time of the frame that completed the record.
-    pub ts: Timestamp,
-    pub client: Endpoint,
-    pub server: Endpoint,
-    pub transport: Transport,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct DnsRecord {
-    #[serde(flatten)]
-    pub seen: Seen,
-    #[serde(flatten)]
-    pub message: Message,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct TlsRecord {
-    #[serde(flatten)]
-    pub seen: Seen,
-    #[serde(flatten)]
-    pub handshake: Handshake,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct HttpRecord {
-    #[serde(flatten)]
-    pub seen: Seen,
-    #[serde(flatten)]
-    pub message: HttpMessage,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct QuicRecord {
-    #[serde(flatten)]
-    pub seen: Seen,
-    pub version: u32,
-    pub dcid: String,
-    pub scid: String,
-    #[serde(flatten)]
-    pub hello: crate::dissect::tls::ClientHelloInfo,
 }
 
 /// Totals of what stream reassembly met, over all flows of a capture.

@@ -4,6 +4,7 @@
 //! module.
 
 pub mod identify;
+pub mod records;
 pub mod spool;
 
 use crate::capture::{self, CaptureError, Compression, Format, LinkType};

@@ -8,7 +8,7 @@
 //! exactly the inside of the report's JSON array. Its file and buffer are created with
 //! its first record, so a capture with no QUIC (say) costs no QUIC file.
 
-use super::identify::{DnsRecord, HttpRecord, QuicRecord, TlsRecord};
+use super::records::{DnsRecord, HttpRecord, QuicRecord, TlsRecord};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
