@@ -590,6 +590,12 @@ impl Identify {
     }
 
     /// Closes the remaining streams and turns DNS answers into name evidence.
+    /// The name bindings found so far, in the order found (more may come at
+    /// [`Identify::finish`], from DNS answers whose flows are still open).
+    pub fn names(&self) -> &[NameEvidence] {
+        &self.names
+    }
+
     pub fn finish(mut self) -> (Spooler, Vec<NameEvidence>, ReassemblySummary) {
         for state in std::mem::take(&mut self.states) {
             if let AppState::Tcp(dirs) = state {

@@ -119,24 +119,98 @@ pub fn analyze_capture(
     };
     let opened = capture::open(path, index, algos)?;
     let mut reader = opened.reader;
-    let mut log = AnomalyLog::new(opts.max_anomalies);
-    let mut tables = Tables::new();
-    let spooler = spool::Spooler::new().map_err(|source| CaptureError::Spool {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut ident = identify::Identify::new(index, spooler);
-    let mut packets = 0u64;
-    let mut bytes = 0u64;
-    let mut first_seen: Option<Timestamp> = None;
-    let mut last_seen: Option<Timestamp> = None;
-    let mut unknown_links: BTreeMap<LinkType, (u64, u64, u64)> = BTreeMap::new();
-
+    let mut pass = Pass::new(path, index, opts)?;
     while let Some(frame) = reader.next_frame() {
-        packets += 1;
-        bytes += u64::from(frame.wire_len);
-        first_seen = Some(first_seen.map_or(frame.ts, |f| f.min(frame.ts)));
-        last_seen = Some(last_seen.map_or(frame.ts, |l| l.max(frame.ts)));
+        pass.frame(&frame);
+    }
+    let source = Source {
+        format: opened.format,
+        compression: opened.compression,
+        summary: reader.summary(),
+        anomalies: reader.take_anomalies(),
+    };
+    drop(reader);
+    let digests = opened
+        .digest
+        .finish()
+        .map_err(|source| CaptureError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    pass.finish(source, digests)
+}
+
+/// What the reader of a capture knows once it is done: the container, the link
+/// types, sections and interfaces it met, and the damage it found.
+pub struct Source {
+    pub format: Format,
+    pub compression: Compression,
+    pub summary: capture::ReadSummary,
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// One capture's analysis while its frames arrive: frames in, one at a time, in
+/// capture order; [`Pass::finish`] gives the [`CaptureAnalysis`]. `analyze` feeds it
+/// from a file; a live capture feeds it the frames of the file it is writing, so
+/// both give the same analysis of the same bytes.
+pub struct Pass {
+    index: u32,
+    path: PathBuf,
+    max_anomalies: usize,
+    log: AnomalyLog,
+    tables: Tables,
+    ident: identify::Identify,
+    packets: u64,
+    bytes: u64,
+    first_seen: Option<Timestamp>,
+    last_seen: Option<Timestamp>,
+    unknown_links: BTreeMap<LinkType, (u64, u64, u64)>,
+}
+
+impl Pass {
+    /// Starts the analysis of capture `index` (its number in frame references),
+    /// known as `path` in the report.
+    pub fn new(path: &Path, index: u32, opts: &AnalyzeOptions) -> Result<Pass, CaptureError> {
+        let spooler = spool::Spooler::new().map_err(|source| CaptureError::Spool {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Pass {
+            index,
+            path: path.to_owned(),
+            max_anomalies: opts.max_anomalies,
+            log: AnomalyLog::new(opts.max_anomalies),
+            tables: Tables::new(),
+            ident: identify::Identify::new(index, spooler),
+            packets: 0,
+            bytes: 0,
+            first_seen: None,
+            last_seen: None,
+            unknown_links: BTreeMap::new(),
+        })
+    }
+
+    /// Frames seen so far.
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// The hostnames bound to server addresses so far, in the order found; a later
+    /// call returns these first, then any new ones.
+    pub fn names(&self) -> &[crate::services::NameEvidence] {
+        self.ident.names()
+    }
+
+    /// Counts, decodes and identifies one frame.
+    pub fn frame(&mut self, frame: &capture::Frame<'_>) {
+        let index = self.index;
+        let tables = &mut self.tables;
+        let log = &mut self.log;
+        let ident = &mut self.ident;
+        self.packets += 1;
+        self.bytes += u64::from(frame.wire_len);
+        self.first_seen = Some(self.first_seen.map_or(frame.ts, |f| f.min(frame.ts)));
+        self.last_seen = Some(self.last_seen.map_or(frame.ts, |l| l.max(frame.ts)));
         let at = FrameRef {
             capture: index,
             frame: frame.number,
@@ -145,11 +219,13 @@ pub fn analyze_capture(
         };
         let packet = decode::decode(frame.link_type, frame.data);
         if packet.unknown_link {
-            let e = unknown_links
-                .entry(frame.link_type)
-                .or_insert((frame.number, frame.offset, 0));
+            let e = self.unknown_links.entry(frame.link_type).or_insert((
+                frame.number,
+                frame.offset,
+                0,
+            ));
             e.2 += 1;
-            continue;
+            return;
         }
         if let Some(problem) = &packet.problem {
             log.push(Anomaly {
@@ -162,7 +238,7 @@ pub fn analyze_capture(
             });
         }
         let Some(ip) = packet.ip else {
-            continue;
+            return;
         };
         // tshark counts every IPv4 fragment in the IP tables, but an IPv6 datagram
         // only once, on the frame that completes its reassembly.
@@ -236,7 +312,7 @@ pub fn analyze_capture(
                     ),
                 }),
             }
-            continue;
+            return;
         }
         match ip.l4 {
             L4::Tcp(t) => {
@@ -297,80 +373,90 @@ pub fn analyze_capture(
             log.push(a);
         }
     }
-    tables.finish();
-    let (spooler, names, reassembly) = ident.finish();
-    let records = spooler.finish().map_err(|source| CaptureError::Spool {
-        path: path.to_owned(),
-        source,
-    })?;
 
-    // Reader anomalies come first: they explain why frames may be missing.
-    let mut all = reader.take_anomalies();
-    for (link, (frame, offset, count)) in unknown_links {
-        all.push(Anomaly {
-            capture: index,
-            frame: Some(frame),
-            offset,
-            severity: Severity::Damage,
-            code: "link.unknown_type",
-            message: format!(
-                "frame {frame}: link type {} ({}) is not decoded; {count} frames of this type were counted but not analysed",
-                link.0,
-                link.name()
-            ),
-        });
-    }
-    for (first_frame, frames) in tables.incomplete_fragments() {
-        all.push(Anomaly {
-            capture: index,
-            frame: Some(first_frame),
-            offset: 0,
-            severity: Severity::Notice,
-            code: "ip.incomplete_datagram",
-            message: format!(
-                "frame {first_frame}: fragmented datagram never completed ({frames} fragments seen)"
-            ),
-        });
-    }
-    let mut merged = AnomalyLog::new(opts.max_anomalies);
-    for a in all {
-        merged.push(a);
-    }
-    for a in log.kept {
-        merged.push(a);
-    }
-    for (code, n) in log.suppressed {
-        *merged.suppressed.entry(code).or_default() += n;
-    }
-    merged.kept.sort_by_key(|a| (a.offset, a.frame.is_none()));
-
-    let summary = reader.summary();
-    drop(reader);
-    let digest = opened
-        .digest
-        .finish()
-        .map_err(|source| CaptureError::Read {
-            path: path.to_owned(),
+    /// Ends the pass: folds the tables, collects the records and anomalies, and puts
+    /// together the analysis with the reader's account (`source`) and the file's
+    /// digests, computed by whoever read or wrote the file.
+    pub fn finish(self, source: Source, digests: Digests) -> Result<CaptureAnalysis, CaptureError> {
+        let Pass {
+            index,
+            path,
+            max_anomalies,
+            log,
+            mut tables,
+            ident,
+            packets,
+            bytes,
+            first_seen,
+            last_seen,
+            unknown_links,
+        } = self;
+        tables.finish();
+        let (spooler, names, reassembly) = ident.finish();
+        let records = spooler.finish().map_err(|source| CaptureError::Spool {
+            path: path.clone(),
             source,
         })?;
-    let link_types: BTreeSet<LinkType> = summary.link_types.into_iter().collect();
-    Ok(CaptureAnalysis {
-        index,
-        path: path.to_owned(),
-        format: opened.format,
-        compression: opened.compression,
-        link_types: link_types.into_iter().collect(),
-        sections: summary.sections,
-        interfaces: summary.interfaces,
-        packets,
-        bytes,
-        first_seen,
-        last_seen,
-        digests: digest,
-        anomalies: merged,
-        tables,
-        names,
-        records,
-        reassembly,
-    })
+
+        // Reader anomalies come first: they explain why frames may be missing.
+        let mut all = source.anomalies;
+        for (link, (frame, offset, count)) in unknown_links {
+            all.push(Anomaly {
+                capture: index,
+                frame: Some(frame),
+                offset,
+                severity: Severity::Damage,
+                code: "link.unknown_type",
+                message: format!(
+                    "frame {frame}: link type {} ({}) is not decoded; {count} frames of this type were counted but not analysed",
+                    link.0,
+                    link.name()
+                ),
+            });
+        }
+        for (first_frame, frames) in tables.incomplete_fragments() {
+            all.push(Anomaly {
+                capture: index,
+                frame: Some(first_frame),
+                offset: 0,
+                severity: Severity::Notice,
+                code: "ip.incomplete_datagram",
+                message: format!(
+                    "frame {first_frame}: fragmented datagram never completed ({frames} fragments seen)"
+                ),
+            });
+        }
+        let mut merged = AnomalyLog::new(max_anomalies);
+        for a in all {
+            merged.push(a);
+        }
+        for a in log.kept {
+            merged.push(a);
+        }
+        for (code, n) in log.suppressed {
+            *merged.suppressed.entry(code).or_default() += n;
+        }
+        merged.kept.sort_by_key(|a| (a.offset, a.frame.is_none()));
+
+        let link_types: BTreeSet<LinkType> = source.summary.link_types.into_iter().collect();
+        Ok(CaptureAnalysis {
+            index,
+            path,
+            format: source.format,
+            compression: source.compression,
+            link_types: link_types.into_iter().collect(),
+            sections: source.summary.sections,
+            interfaces: source.summary.interfaces,
+            packets,
+            bytes,
+            first_seen,
+            last_seen,
+            digests,
+            anomalies: merged,
+            tables,
+            names,
+            records,
+            reassembly,
+        })
+    }
 }
