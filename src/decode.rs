@@ -381,9 +381,7 @@ mod tests {
         let mut fast_hits = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            let Ok(opened) =
-                crate::capture::open(&path, 0, crate::evidence::hash::Algorithms::NONE)
-            else {
+            let Ok(opened) = crate::capture::open(&path, 0, crate::hash::Algorithms::NONE) else {
                 continue;
             };
             let mut reader = opened.reader;

@@ -32,6 +32,9 @@ struct Cli {
 enum Command {
     /// Analyse capture files: conversations, endpoints and the capture hashes.
     Analyze(cli::analyze::Args),
+    /// Capture live from interfaces into pcapng files (alone or into a case), with a
+    /// live view of the services seen; `-D` lists the interfaces.
+    Capture(cli::capture::Args),
     /// Attribute addresses offline: ASN, country, hosting provider, region.
     Lookup(cli::lookup::Args),
     /// Manage attribution data: import feeds, list what is loaded.
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => cli::analyze::run(args),
+        Command::Capture(args) => cli::capture::run(args),
         Command::Lookup(args) => cli::lookup::run(args),
         Command::Data(args) => cli::data::run(args),
         Command::Case(args) => cli::case::run(args),

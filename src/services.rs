@@ -42,6 +42,19 @@ impl NameSource {
         }
     }
 
+    /// The name the report gives this source (`tls_sni`, `dns_answer`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameSource::TlsSni => "tls_sni",
+            NameSource::QuicSni => "quic_sni",
+            NameSource::HttpHost => "http_host",
+            NameSource::DnsAnswer => "dns_answer",
+            NameSource::DnsCname => "dns_cname",
+            NameSource::Certificate => "certificate",
+            NameSource::EchOuterSni => "ech_outer_sni",
+        }
+    }
+
     pub fn strength(self) -> Confidence {
         match self {
             NameSource::TlsSni | NameSource::QuicSni | NameSource::HttpHost => Confidence::Strong,
@@ -459,5 +472,20 @@ mod tests {
             "0.0.0.0".parse().unwrap(),
             0
         ));
+    }
+
+    #[test]
+    fn source_names_agree_with_the_report() {
+        for s in [
+            NameSource::TlsSni,
+            NameSource::QuicSni,
+            NameSource::HttpHost,
+            NameSource::DnsAnswer,
+            NameSource::DnsCname,
+            NameSource::Certificate,
+            NameSource::EchOuterSni,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
     }
 }

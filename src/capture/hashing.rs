@@ -10,7 +10,7 @@
 //!
 //! With no algorithm selected (`analyze --no-hash`) the thread only reads and counts.
 
-use crate::evidence::hash::{Algorithms, Digests, MultiHasher};
+use crate::hash::{Algorithms, Digests, MultiHasher};
 use std::fs::File;
 use std::io::{self, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -170,7 +170,7 @@ mod tests {
         let d = pending.finish().unwrap();
         let mut all = b"abc".to_vec();
         all.extend_from_slice(&vec![0u8; 20 * CHUNK + 5000]);
-        assert_eq!(d.sha256, Some(crate::evidence::hash::sha256_hex(&all)));
+        assert_eq!(d.sha256, Some(crate::hash::sha256_hex(&all)));
         assert_eq!(d.size, all.len() as u64);
     }
 

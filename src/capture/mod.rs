@@ -16,9 +16,12 @@
 //! where each record starts and whether its length is plausible) is done here, because
 //! recovering from a lying length needs to look at the bytes around it.
 
+pub mod follow;
 pub mod hashing;
+pub mod live;
 mod pcap;
 mod pcapng;
+pub mod write;
 
 use crate::model::{Anomaly, Severity, Timestamp};
 use std::fs::File;
@@ -119,6 +122,10 @@ pub struct ReadSummary {
     pub link_types: Vec<LinkType>,
     pub sections: u32,
     pub interfaces: u32,
+    /// pcapng: blocks read whole, with both lengths agreeing (0 for pcap).
+    pub blocks: u64,
+    /// pcapng: the offset just past the last such block (0 for pcap).
+    pub complete_to: u64,
 }
 
 /// Which container the capture uses.
@@ -245,7 +252,7 @@ pub struct OpenCapture {
 pub fn open(
     path: &Path,
     capture: u32,
-    algos: crate::evidence::hash::Algorithms,
+    algos: crate::hash::Algorithms,
 ) -> Result<OpenCapture, CaptureError> {
     let file = File::open(path).map_err(|source| CaptureError::Open {
         path: path.to_owned(),

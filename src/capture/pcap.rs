@@ -79,6 +79,7 @@ impl<R: Read> PcapReader<R> {
             link_types: vec![self.link_type],
             sections: 1,
             interfaces: 1,
+            ..ReadSummary::default()
         }
     }
 

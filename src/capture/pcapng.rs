@@ -49,6 +49,8 @@ pub(crate) struct PcapngReader<R> {
     sections: u32,
     total_interfaces: u32,
     link_types: BTreeSet<LinkType>,
+    blocks: u64,
+    complete_to: u64,
     done: bool,
 }
 
@@ -74,6 +76,8 @@ impl<R: Read> PcapngReader<R> {
             sections: 0,
             total_interfaces: 0,
             link_types: BTreeSet::new(),
+            blocks: 0,
+            complete_to: 0,
             done: false,
         })
     }
@@ -83,6 +87,8 @@ impl<R: Read> PcapngReader<R> {
             link_types: self.link_types.iter().copied().collect(),
             sections: self.sections,
             interfaces: self.total_interfaces,
+            blocks: self.blocks,
+            complete_to: self.complete_to,
         }
     }
 
@@ -293,6 +299,9 @@ impl<R: Read> PcapngReader<R> {
                 self.resync(offset, anomalies);
                 continue;
             }
+            // Both lengths agree and the whole block is there.
+            self.blocks += 1;
+            self.complete_to = offset + len as u64;
             match block_type {
                 SHB => {
                     self.read_section_header(len, offset, anomalies);

@@ -3,7 +3,7 @@
 use super::{exit, write_output};
 use anyhow::Context;
 use std::path::PathBuf;
-use whohosts::evidence::hash::Algorithms;
+use whohosts::hash::Algorithms;
 use whohosts::pipeline::{self, AnalyzeOptions};
 use whohosts::report::{table, Report};
 

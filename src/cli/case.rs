@@ -5,7 +5,7 @@ use super::exit;
 use anyhow::Context;
 use std::path::PathBuf;
 use whohosts::evidence::case::{self, NewCase, Session};
-use whohosts::evidence::hash::Algorithms;
+use whohosts::hash::Algorithms;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -187,5 +187,30 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 fn open(dir: &std::path::Path, actor: Option<String>) -> anyhow::Result<Session> {
-    Session::open(dir, actor).with_context(|| format!("opening case {}", dir.display()))
+    open_reporting(dir, actor)
+}
+
+/// Opens a case for a command that writes to it, first recording and sealing any
+/// capture whose process died, and saying so.
+pub fn open_reporting(dir: &std::path::Path, actor: Option<String>) -> anyhow::Result<Session> {
+    let (s, recovered, sealed) = whohosts::evidence::live::open(dir, actor)
+        .with_context(|| format!("opening case {}", dir.display()))?;
+    for r in &recovered {
+        eprintln!(
+            "whohosts: recorded an interrupted capture: {}: {} packets in {} complete blocks; {} of {} bytes after the last complete block; sha256 {}",
+            whohosts::report::escape::terminal(&r.file),
+            r.packets,
+            r.complete_blocks,
+            r.size.saturating_sub(r.complete_bytes),
+            r.size,
+            r.sha256
+        );
+    }
+    if let Some(sealed) = sealed {
+        eprintln!(
+            "whohosts: sealed v{} after recording the interruption: {} sha256 {}",
+            sealed.version, sealed.manifest, sealed.manifest_sha256
+        );
+    }
+    Ok(s)
 }

@@ -1,6 +1,7 @@
 //! One file per subcommand, plus the shared exit-code handling.
 
 pub mod analyze;
+pub mod capture;
 pub mod case;
 pub mod data;
 pub mod letter;

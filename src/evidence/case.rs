@@ -82,6 +82,8 @@ pub struct Session {
     offset: UtcOffset,
     actor: String,
     environment: Option<FileRecord>,
+    /// The environment record was written, but no entry lists it yet.
+    pending_environment: bool,
 }
 
 impl Session {
@@ -97,7 +99,13 @@ impl Session {
             info,
             offset,
             environment: None,
+            pending_environment: false,
         })
+    }
+
+    /// Who acts in this session.
+    pub fn actor(&self) -> &str {
+        &self.actor
     }
 
     pub fn now(&self) -> Now {
@@ -113,17 +121,13 @@ impl Session {
         mut files: Vec<FileRecord>,
     ) -> Result<(Entry, String), CaseError> {
         let now = self.now();
-        if self.environment.is_none() {
-            let log = custody::read(&self.dir).map_err(io_err(&self.dir))?;
-            let rel = format!("environment/{:04}-{}.json", log.next_seq(), now.compact);
-            let env = Environment::collect(&now.utc);
-            let mut bytes = serde_json::to_vec_pretty(&env).unwrap_or_default();
-            bytes.push(b'\n');
-            let path = self.dir.join(&rel);
-            write_new(&path, &bytes).map_err(io_err(&path))?;
-            let rec = record_bytes(&rel, &bytes);
-            files.push(rec.clone());
-            self.environment = Some(rec);
+        match &self.environment {
+            None => files.push(self.write_environment(&now)?),
+            Some(rec) if self.pending_environment => {
+                files.push(rec.clone());
+                self.pending_environment = false;
+            }
+            Some(_) => {}
         }
         let entry = NewEntry {
             actor: self.actor.clone(),
@@ -133,6 +137,45 @@ impl Session {
             environment: self.environment.clone(),
         };
         Ok(custody::append(&self.dir, entry, &now)?)
+    }
+
+    /// The environment record of this session, written now if it is not yet; the
+    /// first entry appended afterwards lists it among its files.
+    pub fn environment(&mut self) -> Result<FileRecord, CaseError> {
+        if let Some(rec) = &self.environment {
+            return Ok(rec.clone());
+        }
+        let now = self.now();
+        let rec = self.write_environment(&now)?;
+        self.pending_environment = true;
+        Ok(rec)
+    }
+
+    fn write_environment(&mut self, now: &Now) -> Result<FileRecord, CaseError> {
+        let log = custody::read(&self.dir).map_err(io_err(&self.dir))?;
+        let env = Environment::collect(&now.utc);
+        let mut bytes = serde_json::to_vec_pretty(&env).unwrap_or_default();
+        bytes.push(b'\n');
+        // Another process may be writing its own record at the same moment: its
+        // name then has this process's id added.
+        let mut rel = format!("environment/{:04}-{}.json", log.next_seq(), now.compact);
+        let mut path = self.dir.join(&rel);
+        if let Err(e) = write_new(&path, &bytes) {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(io_err(&path)(e));
+            }
+            rel = format!(
+                "environment/{:04}-{}-{}.json",
+                log.next_seq(),
+                now.compact,
+                std::process::id()
+            );
+            path = self.dir.join(&rel);
+            write_new(&path, &bytes).map_err(io_err(&path))?;
+        }
+        let rec = record_bytes(&rel, &bytes);
+        self.environment = Some(rec.clone());
+        Ok(rec)
     }
 
     /// Writes a new file in the case and returns its record (SHA-256 and SM3).

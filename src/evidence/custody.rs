@@ -5,9 +5,10 @@
 //! 1-based line number. Changing, deleting, inserting or reordering any line therefore
 //! breaks the chain at a named line. Entries are never rewritten: a correction is a new
 //! entry. Appends use `O_APPEND` and `fsync`, and a log whose chain does not verify is
-//! never appended to. One writer at a time is expected (no file lock, to keep the
-//! minimum Rust version): two concurrent appends would write two lines with the same
-//! `seq` and `prev`, which verification reports at the second.
+//! never appended to. Several processes append to one case at once (a live capture, a
+//! client run in the session, `session status`): each append holds an exclusive lock
+//! on the log (`flock`) from reading its last line to syncing the new one, so every
+//! line chains to the one before it.
 //!
 //! The chain alone cannot show that lines were cut from the end; but every entry
 //! records at least one file it wrote, so a cut leaves files that nothing vouches for,
@@ -202,6 +203,18 @@ pub fn append(
         path: path.display().to_string(),
         source,
     };
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(io)?;
+    // Released when `f` is closed, also if this process dies. A file system without
+    // locks (some network ones) leaves one writer at a time to the user.
+    match f.lock() {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {}
+        Err(e) => return Err(io(e)),
+    }
     let log = read(case_dir).map_err(io)?;
     if let Some(p) = log.problems.first() {
         return Err(AppendError::Broken(p.clone()));
@@ -222,11 +235,6 @@ pub fn append(
     };
     let line = serde_json::to_string(&entry).map_err(|e| io(std::io::Error::other(e)))?;
     let hash = sha256_hex(line.as_bytes());
-    let mut f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .map_err(io)?;
     // One write of the whole line so that a reader never sees half an entry from us.
     let mut bytes = line.into_bytes();
     bytes.push(b'\n');

@@ -47,4 +47,3 @@ pub fn load_info(dir: &Path) -> Result<CaseInfo, NotACase> {
         reason: format!("{CASE_FILE}: {e}"),
     })
 }
-

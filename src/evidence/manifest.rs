@@ -4,7 +4,7 @@
 //!
 //! Listed: every regular file under the case directory except `custody.jsonl` (whose
 //! state is bound instead through `custody_head`, the hash of its last line before the
-//! seal). Symbolic links and other special files are refused: evidence is plain files.
+//! seal) and the process state of running captures in `.run/`. Symbolic links and other special files are refused: evidence is plain files.
 //!
 //! Contract: a malformed manifest is a [`ManifestError`], never a panic.
 
@@ -102,6 +102,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Scan) -> Result<(), ManifestError> {
             continue;
         };
         let rel_text = rel_text.replace(std::path::MAIN_SEPARATOR, "/");
+        // The process state of running captures, not evidence (see `super::live`).
+        if rel_text == super::live::RUN_DIR {
+            continue;
+        }
         let kind = entry.file_type().map_err(|e| io(&path, e))?;
         if kind.is_dir() {
             walk(root, &path, out)?;

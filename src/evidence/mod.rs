@@ -29,12 +29,17 @@
 pub mod case;
 pub mod custody;
 pub mod environment;
-pub mod hash;
 pub mod info;
+pub mod live;
 pub mod manifest;
+pub mod session;
 pub mod sheet;
 pub mod tsp;
 pub mod verify;
+
+/// Hashing is a stage of its own (`crate::hash`), used by capture as well; it is
+/// reachable here too, where the evidence modules use it.
+pub use crate::hash;
 
 use std::io::Write;
 use std::path::Path;

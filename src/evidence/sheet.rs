@@ -170,8 +170,8 @@ pub fn html(s: &Sheet<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::hash::Digests;
     use crate::evidence::manifest::{CustodyHead, ManifestFile};
+    use crate::hash::Digests;
 
     #[test]
     fn hostile_names_are_escaped_in_both_formats() {

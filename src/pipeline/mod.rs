@@ -9,8 +9,8 @@ pub mod spool;
 
 use crate::capture::{self, CaptureError, Compression, Format, LinkType};
 use crate::decode::{self, L4};
-use crate::evidence::hash::{Algorithms, Digests};
 use crate::flow::{FragmentOutcome, Segment, Tables};
+use crate::hash::{Algorithms, Digests};
 use crate::model::{Anomaly, Endpoint, FrameRef, Severity, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

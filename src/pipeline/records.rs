@@ -59,4 +59,3 @@ pub struct QuicRecord {
     #[serde(flatten)]
     pub hello: crate::dissect::tls::ClientHelloInfo,
 }
-

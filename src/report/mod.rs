@@ -3,6 +3,7 @@
 //! so the same input gives a byte-identical report.
 
 pub mod escape;
+pub mod live;
 pub mod table;
 
 use crate::attribute::{Attribution, Attributions, SourceInfo};

@@ -7,7 +7,7 @@ use std::fmt::Write;
 /// Rows shown per table before "... N more" (the JSON report has them all).
 const MAX_ROWS: usize = 40;
 
-fn thousands(n: u64) -> String {
+pub(super) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -21,7 +21,7 @@ fn thousands(n: u64) -> String {
 
 /// Renders rows as columns padded to their widest cell; `right` marks columns
 /// aligned to the right (numbers).
-fn grid(out: &mut String, header: &[&str], right: &[bool], rows: &[Vec<String>]) {
+pub(super) fn grid(out: &mut String, header: &[&str], right: &[bool], rows: &[Vec<String>]) {
     let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (w, c) in width.iter_mut().zip(r) {

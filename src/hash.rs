@@ -277,6 +277,90 @@ pub fn hash_files_parallel(
     }
 }
 
+/// Hashes a stream of shared chunks with one thread per algorithm, so that SM3 (about
+/// 200 MB/s) and SHA-256 (over 1 GB/s with SHA-NI) run beside each other and beside
+/// whoever produces the bytes: a live capture hashes each file while writing it. A
+/// thread that falls `queue` chunks behind makes [`ThreadedHasher::update`] wait,
+/// which bounds the memory held.
+pub struct ThreadedHasher {
+    workers: Vec<(
+        std::sync::mpsc::SyncSender<std::sync::Arc<Vec<u8>>>,
+        thread::JoinHandle<Digests>,
+    )>,
+    size: u64,
+}
+
+impl ThreadedHasher {
+    pub fn new(algos: Algorithms, queue: usize) -> io::Result<ThreadedHasher> {
+        let single = [
+            Algorithms {
+                sha256: algos.sha256,
+                ..Algorithms::NONE
+            },
+            Algorithms {
+                sm3: algos.sm3,
+                ..Algorithms::NONE
+            },
+            Algorithms {
+                sha512: algos.sha512,
+                ..Algorithms::NONE
+            },
+            Algorithms {
+                md5: algos.md5,
+                ..Algorithms::NONE
+            },
+        ];
+        let mut workers = Vec::new();
+        for one in single.into_iter().filter(|a| !a.is_empty()) {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(queue.max(1));
+            let handle = thread::Builder::new()
+                .name("whohosts-hash".into())
+                .spawn(move || {
+                    let mut h = MultiHasher::new(one);
+                    for chunk in rx {
+                        h.update(&chunk);
+                    }
+                    h.finish()
+                })?;
+            workers.push((tx, handle));
+        }
+        Ok(ThreadedHasher { workers, size: 0 })
+    }
+
+    /// Hands one chunk to every algorithm's thread.
+    pub fn update(&mut self, chunk: &std::sync::Arc<Vec<u8>>) {
+        for (tx, _) in &self.workers {
+            // A worker that is gone has panicked; `finish` reports it.
+            let _ = tx.send(std::sync::Arc::clone(chunk));
+        }
+        self.size = self.size.saturating_add(chunk.len() as u64);
+    }
+
+    /// Bytes handed over so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Waits for every thread to hash what it was given; the digests of the stream.
+    pub fn finish(self) -> io::Result<Digests> {
+        let mut out = Digests {
+            size: self.size,
+            ..Digests::default()
+        };
+        for (tx, handle) in self.workers {
+            drop(tx);
+            let d = handle
+                .join()
+                .map_err(|_| io::Error::other("a hashing thread failed"))?;
+            out.sha256 = out.sha256.or(d.sha256);
+            out.sm3 = out.sm3.or(d.sm3);
+            out.sha512 = out.sha512.or(d.sha512);
+            out.md5 = out.md5.or(d.md5);
+        }
+        Ok(out)
+    }
+}
+
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
@@ -387,5 +471,20 @@ mod tests {
         assert_eq!(r[0].as_ref().unwrap().sm3, digests(b"abc").sm3);
         assert_eq!(r[1].as_ref().unwrap_err().path, missing);
         assert_eq!(r[2].as_ref().unwrap().size, 0);
+    }
+
+    #[test]
+    fn threaded_hasher_matches_one_pass_over_the_same_chunks() {
+        let chunks: Vec<std::sync::Arc<Vec<u8>>> = (0..50u8)
+            .map(|i| std::sync::Arc::new(vec![i; 1000 + usize::from(i) * 37]))
+            .collect();
+        let mut one = MultiHasher::new(Algorithms::ALL);
+        let mut threaded = ThreadedHasher::new(Algorithms::ALL, 2).unwrap();
+        for c in &chunks {
+            one.update(c);
+            threaded.update(c);
+        }
+        assert_eq!(threaded.size(), one.size());
+        assert_eq!(threaded.finish().unwrap(), one.finish());
     }
 }
