@@ -41,6 +41,9 @@ enum Command {
     Data(cli::data::Args),
     /// Evidence case directories: new, add, seal, sheet, timestamp import.
     Case(cli::case::Args),
+    /// A notary-assisted evidence session: start (case, time-stamp, capture), run
+    /// clients, status, stop (reports, letters, seal, the notary's summary).
+    Session(cli::session::Args),
     /// Re-check a case directory (or one file) offline; exit 3 on any difference.
     Verify(cli::verify::Args),
     /// Draft notices to the providers hosting the services of a report; `init`, `lint`.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Lookup(args) => cli::lookup::run(args),
         Command::Data(args) => cli::data::run(args),
         Command::Case(args) => cli::case::run(args),
+        Command::Session(args) => cli::session::run(args),
         Command::Verify(args) => cli::verify::run(args),
         Command::Letter(args) => cli::letter::run(args),
     };

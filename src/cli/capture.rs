@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use whohosts::capture::live::{self, SourceOptions};
 use whohosts::capture::write::Section;
-use whohosts::evidence::case::Session;
 use whohosts::evidence::live as case_live;
 use whohosts::evidence::{custody, session as case_session};
 use whohosts::pipeline::{AnalyzeOptions, CaptureAnalysis};

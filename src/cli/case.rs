@@ -102,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     match args.command {
         Command::New(a) => {
             let dir = a.dir.clone();
-            case::create(
+            let _created = case::create(
                 &a.dir,
                 NewCase {
                     id: a.id,

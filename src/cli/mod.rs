@@ -6,6 +6,7 @@ pub mod case;
 pub mod data;
 pub mod letter;
 pub mod lookup;
+pub mod session;
 pub mod verify;
 
 use std::process::ExitCode;

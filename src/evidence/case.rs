@@ -203,8 +203,9 @@ fn record_bytes(rel: &str, bytes: &[u8]) -> FileRecord {
     }
 }
 
-/// `case new`: creates the directory layout, `case.json` and the first custody entry.
-pub fn create(dir: &Path, new: NewCase) -> Result<(), CaseError> {
+/// `case new`: creates the directory layout, `case.json` and the first custody entry;
+/// returns the session that wrote them, for more entries of the same command.
+pub fn create(dir: &Path, new: NewCase) -> Result<Session, CaseError> {
     if let Ok(mut entries) = std::fs::read_dir(dir) {
         if entries.next().is_some() {
             return Err(CaseError::NotEmpty {
@@ -253,7 +254,7 @@ pub fn create(dir: &Path, new: NewCase) -> Result<(), CaseError> {
         }),
         vec![rec],
     )?;
-    Ok(())
+    Ok(s)
 }
 
 /// `case add`: copies each source into `subdir` (hashing while copying), re-reads the

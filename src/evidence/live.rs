@@ -117,8 +117,19 @@ pub fn captures(log: &Log) -> Vec<CaptureRecord> {
                     c.opened.push(f.to_string());
                 }
             }
-            "capture.file.close" | "capture.recovered" => c.closed.extend(e.files.clone()),
-            "capture.report" => c.reports.extend(e.files.iter().map(|f| f.path.clone())),
+            // An entry's files may include its command's environment record.
+            "capture.file.close" | "capture.recovered" => c.closed.extend(
+                e.files
+                    .iter()
+                    .filter(|f| f.path.starts_with("captures/"))
+                    .cloned(),
+            ),
+            "capture.report" => c.reports.extend(
+                e.files
+                    .iter()
+                    .filter(|f| f.path.starts_with("reports/"))
+                    .map(|f| f.path.clone()),
+            ),
             "capture.stop" => c.stopped = true,
             _ => {}
         }

@@ -141,10 +141,12 @@ fn record_of(rel: &str, bytes: &[u8]) -> FileRecord {
 /// time-stamps the start statement, records `session.start`.
 pub fn start(dir: &Path, opts: StartOptions) -> Result<Started, CaseError> {
     let created_case = !dir.join(CASE_FILE).exists();
-    if created_case {
-        case::create(dir, opts.new_case.clone())?;
-    }
-    let (mut s, recovered, _) = super::live::open(dir, Some(opts.operator.clone()))?;
+    let (mut s, recovered) = if created_case {
+        (case::create(dir, opts.new_case.clone())?, Vec::new())
+    } else {
+        let (s, recovered, _) = super::live::open(dir, Some(opts.operator.clone()))?;
+        (s, recovered)
+    };
     let log = custody::read(dir).map_err(|e| io(dir, e))?;
     if let Some(open) = open_session(&log) {
         return Err(CaseError::Invalid {

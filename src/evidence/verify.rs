@@ -10,6 +10,10 @@
 //! [`Options::skew_secs`] either way (5 minutes by default: the two clocks are
 //! independent and the TSA's accuracy is usually a second or better).
 //!
+//! The start of each session is checked like a seal's time-stamp, against its start
+//! statement. A capture still being written, or interrupted and not yet recorded, is
+//! named as such.
+//!
 //! Every difference is one line naming the place (file, custody line) with the
 //! expected and the found value. Verification never modifies the case.
 
@@ -189,11 +193,37 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
         .and_then(|s| manifests.get(&s.version))
         .map(|m| m.files.iter().map(|f| f.path.as_str()).collect())
         .unwrap_or_default();
+    // Files of captures that are still being written, or whose process died before
+    // they were closed (see `super::live`): named as such.
+    let mut capturing: BTreeMap<String, String> = BTreeMap::new();
+    for c in super::live::captures(&log) {
+        if c.stopped {
+            continue;
+        }
+        let why = if super::live::is_running(dir, c.number) {
+            format!(
+                "being captured (capture {}, process {}); verify again once it is stopped",
+                c.number,
+                c.pid.map_or_else(|| "?".into(), |p| p.to_string())
+            )
+        } else {
+            format!(
+                "capture {} was interrupted and this file is not recorded yet; any case command records it (e.g. `whohosts session status --case {}`)",
+                c.number,
+                dir.display()
+            )
+        };
+        let prefix = format!("captures/{}_", super::live::prefix(c.number));
+        for p in present.iter().filter(|p| p.starts_with(&prefix)) {
+            capturing.insert(p.clone(), why.clone());
+        }
+    }
     for p in &present {
         if !expected.contains_key(p) {
-            r.differences.push(match newest {
-                Some(s) => format!("file added since seal v{}: {p}", s.version),
-                None => format!("file not recorded in the custody log: {p}"),
+            r.differences.push(match (capturing.get(p), newest) {
+                (Some(why), _) => format!("{p}: {why}"),
+                (None, Some(s)) => format!("file added since seal v{}: {p}", s.version),
+                (None, None) => format!("file not recorded in the custody log: {p}"),
             });
         }
     }
@@ -243,6 +273,7 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
     for seal in &all_seals {
         check_timestamp(dir, &log, seal, opts, &mut r);
     }
+    check_session_stamps(dir, &log, opts, &mut r);
     if let Some(s) = newest {
         r.notes.push(format!(
             "newest seal: v{} ({}, sha256 {}), custody.jsonl line {}",
@@ -322,6 +353,20 @@ fn check_custody_head(
     }
 }
 
+/// One RFC 3161 exchange to check: what it stamps and where its files are.
+struct Stamp<'a> {
+    /// How notes and differences name it: `time-stamp v2`, `session 1 start time-stamp`.
+    label: String,
+    /// What is stamped, as named in messages: `manifest-v2`.
+    what: &'a str,
+    sha256: &'a str,
+    tsq_rel: String,
+    tsr_rel: String,
+    /// The custody entry that wrote the request (the genTime cannot precede it).
+    line: usize,
+    time_unix: Option<i64>,
+}
+
 fn check_timestamp(
     dir: &Path,
     log: &custody::Log,
@@ -331,29 +376,71 @@ fn check_timestamp(
 ) {
     let v = seal.version;
     let name = format!("manifest-v{v}");
-    let tsq_rel = format!("timestamps/{name}.tsq");
+    check_stamp(
+        dir,
+        log,
+        &Stamp {
+            label: format!("time-stamp v{v}"),
+            what: &name,
+            sha256: &seal.manifest_sha256,
+            tsq_rel: format!("timestamps/{name}.tsq"),
+            tsr_rel: format!("timestamps/{name}.tsr"),
+            line: seal.line,
+            time_unix: seal.time_unix,
+        },
+        opts,
+        r,
+    );
+}
+
+/// The start of each session is time-stamped too (see `super::session`).
+fn check_session_stamps(dir: &Path, log: &custody::Log, opts: &Options, r: &mut Report) {
+    for s in super::session::sessions(log) {
+        let (statement, tsq, tsr) = super::session::start_paths(s.number);
+        check_stamp(
+            dir,
+            log,
+            &Stamp {
+                label: format!("session {} start time-stamp", s.number),
+                what: &statement,
+                sha256: &s.statement_sha256,
+                tsq_rel: tsq,
+                tsr_rel: tsr,
+                line: usize::try_from(s.line).unwrap_or(0),
+                time_unix: super::parse_rfc3339(&s.started_utc),
+            },
+            opts,
+            r,
+        );
+    }
+}
+
+fn check_stamp(dir: &Path, log: &custody::Log, st: &Stamp<'_>, opts: &Options, r: &mut Report) {
+    let name = st.what;
+    let tsq_rel = &st.tsq_rel;
     let mut request_nonce = None;
     // A missing request is reported by the file check.
-    if let Ok(tsq) = std::fs::read(dir.join(&tsq_rel)) {
+    if let Ok(tsq) = std::fs::read(dir.join(tsq_rel)) {
         match tsp::parse_request(&tsq) {
-            Ok(info) if info.imprint_sha256 != seal.manifest_sha256 => r.differences.push(format!(
+            Ok(info) if info.imprint_sha256 != st.sha256 => r.differences.push(format!(
                 "{tsq_rel}: message imprint {} does not match {name} {}",
-                info.imprint_sha256, seal.manifest_sha256
+                info.imprint_sha256, st.sha256
             )),
             Ok(info) => request_nonce = info.nonce,
             Err(e) => r.differences.push(format!("{tsq_rel}: {e}")),
         }
     }
-    let tsr_rel = format!("timestamps/{name}.tsr");
-    let Ok(reply) = std::fs::read(dir.join(&tsr_rel)) else {
+    let tsr_rel = &st.tsr_rel;
+    let Ok(reply) = std::fs::read(dir.join(tsr_rel)) else {
         r.notes.push(format!(
-            "time-stamp v{v}: request only ({tsq_rel}); no reply recorded"
+            "{}: request only ({tsq_rel}); no reply recorded",
+            st.label
         ));
         return;
     };
     let info = match tsp::verify(
         &reply,
-        &seal.manifest_sha256,
+        st.sha256,
         opts.tsa_cert.as_ref(),
         opts.tsa_ca.as_ref(),
     ) {
@@ -370,34 +457,34 @@ fn check_timestamp(
         }
     };
     // A reply to another request for the same hash (made with `openssl ts -query` or on
-    // a TSA's web page, then imported) stamps the manifest just as well: the nonce only
+    // a TSA's web page, then imported) stamps the file just as well: the nonce only
     // shows freshness of an online exchange, so a different one is noted, not failed.
     if request_nonce != info.nonce {
         r.notes.push(format!(
-            "{tsr_rel}: answers another request for the same manifest hash (nonce {} here, {} in {tsq_rel})",
+            "{tsr_rel}: answers another request for the same hash (nonce {} here, {} in {tsq_rel})",
             info.nonce.as_deref().unwrap_or("none"),
             request_nonce.as_deref().unwrap_or("none")
         ));
     }
-    // The reply must date from between the seal and the entry that recorded it.
-    let recorded = log
-        .entries
-        .iter()
-        .find(|(e, _)| e.seq as usize > seal.line && e.files.iter().any(|f| f.path == tsr_rel));
-    match (seal.time_unix, recorded) {
+    // The reply must date from between the request's entry and the entry recording
+    // the reply.
+    let recorded = log.entries.iter().find(|(e, _)| {
+        e.seq as usize > st.line && e.files.iter().any(|f| &f.path == tsr_rel)
+    });
+    match (st.time_unix, recorded) {
         (Some(start), Some((entry, _))) => {
             let end = super::parse_rfc3339(&entry.time_utc).unwrap_or(i64::MAX);
             let g = info.gen_time_unix;
             if g < start.saturating_sub(opts.skew_secs) || g > end.saturating_add(opts.skew_secs) {
                 r.differences.push(format!(
-                    "{tsr_rel}: genTime {} is not between the seal (custody.jsonl line {}) and the entry recording the reply (custody.jsonl line {}, {}), allowing {} s",
-                    info.gen_time, seal.line, entry.seq, entry.time_utc, opts.skew_secs
+                    "{tsr_rel}: genTime {} is not between the request (custody.jsonl line {}) and the entry recording the reply (custody.jsonl line {}, {}), allowing {} s",
+                    info.gen_time, st.line, entry.seq, entry.time_utc, opts.skew_secs
                 ));
             }
         }
         _ => r.differences.push(format!(
-            "{tsr_rel}: no custody entry after the seal (custody.jsonl line {}) records this reply",
-            seal.line
+            "{tsr_rel}: no custody entry after the request (custody.jsonl line {}) records this reply",
+            st.line
         )),
     }
     let who = match (&opts.tsa_cert, &info.signer) {
@@ -408,7 +495,8 @@ fn check_timestamp(
         _ => String::new(),
     };
     r.notes.push(format!(
-        "time-stamp v{v}: granted, genTime {}, serial {}, {who}{}",
+        "{}: granted, genTime {}, serial {}, {who}{}",
+        st.label,
         info.gen_time,
         info.serial,
         if opts.tsa_ca.is_some() {

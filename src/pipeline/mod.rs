@@ -112,6 +112,17 @@ pub fn analyze_capture(
     index: u32,
     opts: &AnalyzeOptions,
 ) -> Result<CaptureAnalysis, CaptureError> {
+    analyze_capture_as(path, path, index, opts)
+}
+
+/// Analyses the capture at `path`, known as `shown` in the analysis (a case's files
+/// by their path in the case, say).
+pub fn analyze_capture_as(
+    path: &Path,
+    shown: &Path,
+    index: u32,
+    opts: &AnalyzeOptions,
+) -> Result<CaptureAnalysis, CaptureError> {
     let algos = if opts.hashes.is_empty() {
         Algorithms::NONE
     } else {
@@ -119,7 +130,7 @@ pub fn analyze_capture(
     };
     let opened = capture::open(path, index, algos)?;
     let mut reader = opened.reader;
-    let mut pass = Pass::new(path, index, opts)?;
+    let mut pass = Pass::new(shown, index, opts)?;
     while let Some(frame) = reader.next_frame() {
         pass.frame(&frame);
     }

@@ -563,7 +563,7 @@ fn capture_loop(
 ) {
     let mut last_counters = Instant::now();
     let mut known: Option<Counters> = None;
-    let mut refresh = |src: &mut Source, known: &mut Option<Counters>| {
+    let refresh = |src: &mut Source, known: &mut Option<Counters>| {
         if let Ok(c) = src.counters() {
             *known = Some(c);
             if let Some(slot) = lock(&status.counters).get_mut(iface as usize) {
