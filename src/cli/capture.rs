@@ -318,9 +318,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 };
             }
             let sources = Recorder::open(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let journal = Box::new(PlainJournal { quiet: args.quiet });
+            let journal = Box::new(PlainJournal);
             let outcome = run_capture(&args, config, sources, journal, None)?;
-            print_outcome(&outcome, args.quiet, true);
+            print_outcome(&outcome, true);
             if let Some(json) = &args.json {
                 let bytes = report_json(&outcome.analyses, &args.sources)?;
                 whohosts::report::write_atomic(json, &bytes)
@@ -409,10 +409,9 @@ fn list(json: Option<&Path>) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-/// Prints each file as it closes (it has its digests then).
-struct PlainJournal {
-    quiet: bool,
-}
+/// Prints each file as it closes (it has its digests then), also with `--quiet`:
+/// the files and their hashes are the capture's result.
+struct PlainJournal;
 
 impl recorder::Journal for PlainJournal {
     fn opened(&mut self, _: &OpenedFile) -> Result<(), String> {
@@ -420,19 +419,15 @@ impl recorder::Journal for PlainJournal {
     }
 
     fn closed(&mut self, f: &ClosedFile) -> Result<(), String> {
-        if !self.quiet {
-            eprintln!("{}", closed_line(f));
-        }
+        eprintln!("{}", closed_line(f));
         Ok(())
     }
 
     fn removed(&mut self, f: &ClosedFile) -> Result<(), String> {
-        if !self.quiet {
-            eprintln!(
-                "whohosts: ring buffer: removed the oldest file {}",
-                escape::terminal(&f.path.display().to_string())
-            );
-        }
+        eprintln!(
+            "whohosts: ring buffer: removed the oldest file {}",
+            escape::terminal(&f.path.display().to_string())
+        );
         Ok(())
     }
 }
@@ -594,39 +589,37 @@ fn view_of(
 }
 
 /// Prints the end of a capture: why it stopped, each interface's counters, each
-/// file with its digests, each fault.
-fn print_outcome(o: &recorder::Outcome, quiet: bool, plain: bool) {
-    if !quiet {
-        eprintln!(
-            "whohosts: capture stopped ({}): {} packets in {} file{}",
-            match o.reason {
-                recorder::StopReason::Requested => "stop requested",
-                recorder::StopReason::Duration => "duration reached",
-                recorder::StopReason::Size => "size reached",
-                recorder::StopReason::Packets => "packet count reached",
-                recorder::StopReason::Files => "file count reached",
-                recorder::StopReason::Fault => "fault",
-            },
-            o.files.iter().map(|f| f.packets).sum::<u64>(),
-            o.files.len(),
-            if o.files.len() == 1 { "" } else { "s" }
-        );
-        for (name, c) in &o.interfaces {
-            match c {
-                Some(c) => eprintln!(
-                    "  {}: received {}, dropped by the kernel {}, by the interface {}",
-                    escape::terminal(name),
-                    c.received,
-                    c.kernel_drops,
-                    c.interface_drops
-                ),
-                None => eprintln!("  {}: counters unknown", escape::terminal(name)),
-            }
+/// file with its digests (unless printed as it closed), each fault.
+fn print_outcome(o: &recorder::Outcome, files_printed: bool) {
+    eprintln!(
+        "whohosts: capture stopped ({}): {} packets in {} file{}",
+        match o.reason {
+            recorder::StopReason::Requested => "stop requested",
+            recorder::StopReason::Duration => "duration reached",
+            recorder::StopReason::Size => "size reached",
+            recorder::StopReason::Packets => "packet count reached",
+            recorder::StopReason::Files => "file count reached",
+            recorder::StopReason::Fault => "fault",
+        },
+        o.files.iter().map(|f| f.packets).sum::<u64>(),
+        o.files.len(),
+        if o.files.len() == 1 { "" } else { "s" }
+    );
+    for (name, c) in &o.interfaces {
+        match c {
+            Some(c) => eprintln!(
+                "  {}: received {}, dropped by the kernel {}, by the interface {}",
+                escape::terminal(name),
+                c.received,
+                c.kernel_drops,
+                c.interface_drops
+            ),
+            None => eprintln!("  {}: counters unknown", escape::terminal(name)),
         }
-        if !plain {
-            for f in &o.files {
-                eprintln!("{}", closed_line(f));
-            }
+    }
+    if !files_printed {
+        for f in &o.files {
+            eprintln!("{}", closed_line(f));
         }
     }
     for f in &o.faults {
@@ -742,7 +735,7 @@ fn capture_into_case(
             return Err(e);
         }
     };
-    print_outcome(&outcome, args.quiet, false);
+    print_outcome(&outcome, false);
     if outcome.reason == recorder::StopReason::Fault {
         // A full disk: the reserve makes room for what follows.
         running.release_reserve();

@@ -341,10 +341,15 @@ fn run_client(a: RunArgs) -> anyhow::Result<u8> {
     let dir = a.case.case.clone();
     let (mut s, open) = open_session(&dir)?;
     let user = if a.keep_root { None } else { sudo_user() };
-    let run = es::run_start(&mut s, &open, &a.command, user.as_ref().map(|u| u.2.as_str()))
-        .context("recording the client run")?;
-    let keylog = std::fs::canonicalize(dir.join(&run.keylog))
-        .unwrap_or_else(|_| dir.join(&run.keylog));
+    let run = es::run_start(
+        &mut s,
+        &open,
+        &a.command,
+        user.as_ref().map(|u| u.2.as_str()),
+    )
+    .context("recording the client run")?;
+    let keylog =
+        std::fs::canonicalize(dir.join(&run.keylog)).unwrap_or_else(|_| dir.join(&run.keylog));
     let Some((program, rest)) = a.command.split_first() else {
         bail!("name the program to run after --");
     };
@@ -434,7 +439,10 @@ fn status_of(dir: &Path, sources: &super::lookup::SourceArgs) -> anyhow::Result<
     let captures = case_live::captures(&log)
         .into_iter()
         .filter(|c| {
-            !c.stopped || session.as_ref().is_some_and(|s| c.session == Some(s.number))
+            !c.stopped
+                || session
+                    .as_ref()
+                    .is_some_and(|s| c.session == Some(s.number))
         })
         .map(|c| {
             let running = !c.stopped && case_live::is_running(dir, c.number);
@@ -479,9 +487,12 @@ fn status_of(dir: &Path, sources: &super::lookup::SourceArgs) -> anyhow::Result<
         case: dir.display().to_string(),
         session,
         captures,
-        last_seal: manifest::seals(&log)
-            .last()
-            .map(|s| format!("v{} ({}, sha256 {})", s.version, s.manifest, s.manifest_sha256)),
+        last_seal: manifest::seals(&log).last().map(|s| {
+            format!(
+                "v{} ({}, sha256 {})",
+                s.version, s.manifest, s.manifest_sha256
+            )
+        }),
     })
 }
 
@@ -558,7 +569,8 @@ fn status(a: StatusArgs) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     let signals = super::capture::signals()?;
-    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stdout());
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stdout());
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
@@ -601,7 +613,10 @@ fn stop(a: StopArgs) -> anyhow::Result<u8> {
         }
     }
     let began = Instant::now();
-    while running.iter().any(|c| case_live::is_running(&dir, c.number)) {
+    while running
+        .iter()
+        .any(|c| case_live::is_running(&dir, c.number))
+    {
         if began.elapsed() > Duration::from_secs(a.timeout) {
             bail!(
                 "a capture has not stopped after {} s; it is still running and nothing was changed (try again, or raise --timeout)",
@@ -671,23 +686,33 @@ fn stop(a: StopArgs) -> anyhow::Result<u8> {
                 notary_certificate: open.certificate.clone(),
                 ..Default::default()
             };
-            let drafts = whohosts::letter::draft(&report, &claimant, Some(&case_input), &directory, &opts)?;
+            let drafts =
+                whohosts::letter::draft(&report, &claimant, Some(&case_input), &directory, &opts)?;
             let sub = if reports.len() == 1 {
                 format!("letters/session-{:04}", open.number)
             } else {
-                format!("letters/session-{:04}/{}", open.number, case_live::prefix(*k))
+                format!(
+                    "letters/session-{:04}/{}",
+                    open.number,
+                    case_live::prefix(*k)
+                )
             };
             let mut files = Vec::new();
             let mut listed = Vec::new();
             for l in &drafts.letters {
                 for (ext, text) in [("md", &l.markdown), ("html", &l.html)] {
-                    files.push(s.write_file(&format!("{sub}/{}.{ext}", l.stem()), text.as_bytes())?);
+                    files
+                        .push(s.write_file(&format!("{sub}/{}.{ext}", l.stem()), text.as_bytes())?);
                 }
                 if !l.missing.is_empty() {
                     incomplete.push(format!(
                         "{sub}/{}: missing {}",
                         l.stem(),
-                        l.missing.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
+                        l.missing
+                            .iter()
+                            .map(|m| m.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ));
                 }
                 listed.push(serde_json::json!({
@@ -725,8 +750,12 @@ fn stop(a: StopArgs) -> anyhow::Result<u8> {
     if open.certificate.is_some() {
         s.info.notary_certificate = open.certificate.clone();
     }
-    let sealed = case::seal(&mut s, a.tsa.as_deref(), whohosts::hash::Algorithms::EVIDENCE)
-        .with_context(|| format!("sealing case {}", dir.display()))?;
+    let sealed = case::seal(
+        &mut s,
+        a.tsa.as_deref(),
+        whohosts::hash::Algorithms::EVIDENCE,
+    )
+    .with_context(|| format!("sealing case {}", dir.display()))?;
     print_summary(&dir, &open, &sealed)?;
     for i in &incomplete {
         eprintln!("whohosts: note: letter {} (DRAFT: complete the claimant profile, then `whohosts letter`)", escape::terminal(i));
@@ -799,6 +828,9 @@ fn print_summary(dir: &Path, open: &SessionRecord, sealed: &case::Sealed) -> any
         println!("  notary sheet: {s}");
     }
     println!();
-    println!("Check it any time, offline: whohosts verify {}", dir.display());
+    println!(
+        "Check it any time, offline: whohosts verify {}",
+        dir.display()
+    );
     Ok(())
 }

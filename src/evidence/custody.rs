@@ -160,13 +160,27 @@ pub fn parse(bytes: &[u8]) -> Log {
     log
 }
 
-/// Reads a case's log; a missing log is an empty one.
+/// Reads a case's log; a missing log is an empty one. Holds a shared lock while
+/// reading, so that a line another process is appending is never read half-written.
 pub fn read(case_dir: &Path) -> std::io::Result<Log> {
-    match std::fs::read(case_dir.join(FILE)) {
-        Ok(b) => Ok(parse(&b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Log::default()),
-        Err(e) => Err(e),
+    let mut f = match std::fs::File::open(case_dir.join(FILE)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Log::default()),
+        Err(e) => return Err(e),
+    };
+    match f.lock_shared() {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {}
+        Err(e) => return Err(e),
     }
+    read_from(&mut f)
+}
+
+fn read_from(f: &mut std::fs::File) -> std::io::Result<Log> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok(parse(&bytes))
 }
 
 /// Errors while appending.
@@ -204,6 +218,7 @@ pub fn append(
         source,
     };
     let mut f = OpenOptions::new()
+        .read(true)
         .append(true)
         .create(true)
         .open(&path)
@@ -215,7 +230,8 @@ pub fn append(
         Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {}
         Err(e) => return Err(io(e)),
     }
-    let log = read(case_dir).map_err(io)?;
+    // Read through the locked descriptor: a second one would wait for this lock.
+    let log = read_from(&mut f).map_err(io)?;
     if let Some(p) = log.problems.first() {
         return Err(AppendError::Broken(p.clone()));
     }
@@ -235,11 +251,19 @@ pub fn append(
     };
     let line = serde_json::to_string(&entry).map_err(|e| io(std::io::Error::other(e)))?;
     let hash = sha256_hex(line.as_bytes());
-    // One write of the whole line so that a reader never sees half an entry from us.
+    // One write of the whole line; readers hold a shared lock, so none sees it half
+    // written.
     let mut bytes = line.into_bytes();
     bytes.push(b'\n');
-    f.write_all(&bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
+    let before = f.metadata().map_err(io)?.len();
+    if let Err(e) = f.write_all(&bytes).and_then(|()| f.sync_all()) {
+        // A full disk can leave part of the line: take it back, so that the log stays
+        // as it was (and a retry, once there is room, appends to a sound log). Only
+        // bytes this call wrote, under its lock, are removed.
+        let _ = f.set_len(before);
+        let _ = f.sync_all();
+        return Err(io(e));
+    }
     Ok((entry, hash))
 }
 

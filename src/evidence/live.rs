@@ -170,7 +170,9 @@ impl Running {
     /// The capture is over and recorded: its process state goes.
     pub fn end(self) {
         self.release_reserve();
-        let _ = std::fs::remove_file(state_path(&self.dir, self.number));
+        let state = state_path(&self.dir, self.number);
+        let _ = std::fs::remove_file(state.with_extension("json.tmp"));
+        let _ = std::fs::remove_file(state);
         let _ = std::fs::remove_file(lock_path(&self.dir, self.number));
     }
 }

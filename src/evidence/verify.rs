@@ -468,9 +468,10 @@ fn check_stamp(dir: &Path, log: &custody::Log, st: &Stamp<'_>, opts: &Options, r
     }
     // The reply must date from between the request's entry and the entry recording
     // the reply.
-    let recorded = log.entries.iter().find(|(e, _)| {
-        e.seq as usize > st.line && e.files.iter().any(|f| &f.path == tsr_rel)
-    });
+    let recorded = log
+        .entries
+        .iter()
+        .find(|(e, _)| e.seq as usize > st.line && e.files.iter().any(|f| &f.path == tsr_rel));
     match (st.time_unix, recorded) {
         (Some(start), Some((entry, _))) => {
             let end = super::parse_rfc3339(&entry.time_utc).unwrap_or(i64::MAX);

@@ -844,27 +844,33 @@ impl Writer {
         } else {
             Arc::new(bytes.get(start..end).unwrap_or_default().to_vec())
         };
-        if self.write_chunk(&chunk) {
-            if let Some(f) = self.file.as_mut() {
-                f.packets += packets;
-                f.blocks += packets;
-                if let Some(n) = f.per_interface.get_mut(iface as usize) {
-                    *n += packets;
-                }
+        let written = self.write_chunk(&chunk);
+        // A write cut short (a full disk) leaves the blocks before the cut whole.
+        let (blocks, packets) = if written == chunk.len() {
+            (packets, packets)
+        } else {
+            whole_blocks(chunk.get(..written).unwrap_or_default())
+        };
+        if let Some(f) = self.file.as_mut() {
+            f.packets += packets;
+            f.blocks += blocks;
+            if let Some(n) = f.per_interface.get_mut(iface as usize) {
+                *n += packets;
             }
-            self.total_packets += packets;
-            self.status.packets.fetch_add(packets, Ordering::Relaxed);
         }
+        self.total_packets += packets;
+        self.status.packets.fetch_add(packets, Ordering::Relaxed);
     }
 
     /// Writes a chunk of whole blocks to the current file, hashing and offering
-    /// exactly what was written. False when the write failed.
-    fn write_chunk(&mut self, chunk: &Arc<Vec<u8>>) -> bool {
+    /// exactly what was written; returns how many bytes that was (all of them unless
+    /// the write failed, which is recorded as a fault).
+    fn write_chunk(&mut self, chunk: &Arc<Vec<u8>>) -> usize {
         let Some(f) = self.file.as_mut() else {
-            return false;
+            return 0;
         };
         if f.broken {
-            return false;
+            return 0;
         }
         let mut written = 0usize;
         let mut error = None;
@@ -899,22 +905,19 @@ impl Writer {
         self.status
             .bytes
             .fetch_add(written as u64, Ordering::Relaxed);
-        match error {
-            None => true,
-            Some(e) => {
-                f.broken = true;
-                let path = f.path.clone();
-                self.fault(
-                    Fault::Write {
-                        path,
-                        offset: at + written as u64,
-                        error: e.to_string(),
-                    },
-                    StopReason::Fault,
-                );
-                false
-            }
+        if let Some(e) = error {
+            f.broken = true;
+            let path = f.path.clone();
+            self.fault(
+                Fault::Write {
+                    path,
+                    offset: at + written as u64,
+                    error: e.to_string(),
+                },
+                StopReason::Fault,
+            );
         }
+        written
     }
 
     /// Creates the next file and writes its section header and interface
@@ -978,11 +981,11 @@ impl Writer {
         for i in &self.interfaces {
             write::interface_description(&mut head, i);
         }
-        let blocks = 1 + self.interfaces.len() as u64;
-        if self.write_chunk(&Arc::new(head)) {
-            if let Some(f) = self.file.as_mut() {
-                f.blocks += blocks;
-            }
+        let head = Arc::new(head);
+        let written = self.write_chunk(&head);
+        let (blocks, _) = whole_blocks(head.get(..written).unwrap_or_default());
+        if let Some(f) = self.file.as_mut() {
+            f.blocks += blocks;
         }
         Ok(OpenedFile {
             number,
@@ -1038,11 +1041,11 @@ impl Writer {
                 );
             }
             self.file = Some(f);
-            let n = self.counters.len() as u64;
-            if self.write_chunk(&Arc::new(tail)) {
-                if let Some(file) = self.file.as_mut() {
-                    file.blocks += n;
-                }
+            let tail = Arc::new(tail);
+            let written = self.write_chunk(&tail);
+            let (blocks, _) = whole_blocks(tail.get(..written).unwrap_or_default());
+            if let Some(file) = self.file.as_mut() {
+                file.blocks += blocks;
             }
             let Some(back) = self.file.take() else { return };
             f = back;
@@ -1107,6 +1110,21 @@ impl Writer {
             digests_to: f.digests_to,
         });
     }
+}
+
+/// The whole blocks at the start of `bytes` (as written here), and how many of them
+/// are packets.
+fn whole_blocks(bytes: &[u8]) -> (u64, u64) {
+    let (mut blocks, mut packets, mut at) = (0, 0, 0usize);
+    while let Some((kind, len)) = bytes.get(at..).and_then(write::block_header) {
+        if len == 0 || at + len > bytes.len() {
+            break;
+        }
+        blocks += 1;
+        packets += u64::from(kind == write::EPB);
+        at += len;
+    }
+    (blocks, packets)
 }
 
 fn journal_loop(
