@@ -283,12 +283,15 @@ pub fn hash_files_parallel(
 /// thread that falls `queue` chunks behind makes [`ThreadedHasher::update`] wait,
 /// which bounds the memory held.
 pub struct ThreadedHasher {
-    workers: Vec<(
-        std::sync::mpsc::SyncSender<std::sync::Arc<Vec<u8>>>,
-        thread::JoinHandle<Digests>,
-    )>,
+    workers: Vec<Worker>,
     size: u64,
 }
+
+/// One algorithm's thread: where its chunks go, and its digest when it ends.
+type Worker = (
+    std::sync::mpsc::SyncSender<std::sync::Arc<Vec<u8>>>,
+    thread::JoinHandle<Digests>,
+);
 
 impl ThreadedHasher {
     pub fn new(algos: Algorithms, queue: usize) -> io::Result<ThreadedHasher> {

@@ -151,7 +151,7 @@ impl<R: Read> PcapngReader<R> {
             || QUIET.contains(&ty);
         known
             && (12..=MAX_BLOCK).contains(&len)
-            && len % 4 == 0
+            && len.is_multiple_of(4)
             && data
                 .get(at + len - 4..at + len)
                 .is_some_and(|t| rd(t) as usize == len)
@@ -249,7 +249,7 @@ impl<R: Read> PcapngReader<R> {
             let is_packet = matches!(block_type, EPB | SPB | OBSOLETE_PB);
             let number = self.frames + 1;
             let frame_no = is_packet.then_some(number);
-            if len < 12 || len % 4 != 0 || len > MAX_BLOCK {
+            if len < 12 || !len.is_multiple_of(4) || len > MAX_BLOCK {
                 anomalies.push(self.anomaly(
                     Severity::Damage,
                     frame_no,

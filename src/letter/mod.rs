@@ -470,7 +470,7 @@ fn parse_utc(text: &str) -> Option<OffsetDateTime> {
 }
 
 fn fmt_time(t: OffsetDateTime, zone: &str) -> String {
-    let frac = if t.nanosecond() % 1000 == 0 {
+    let frac = if t.nanosecond().is_multiple_of(1000) {
         format!("{:06}", t.nanosecond() / 1000)
     } else {
         format!("{:09}", t.nanosecond())

@@ -63,7 +63,9 @@ pub fn services(
     cache: &mut BTreeMap<IpAddr, String>,
 ) -> Vec<ServiceLine> {
     let mut order: Vec<String> = Vec::new();
-    let mut by_name: BTreeMap<&str, (&str, Vec<(IpAddr, String)>)> = BTreeMap::new();
+    // Per name: where it was first seen, and its endpoints (address, as shown).
+    type Seen<'a> = (&'a str, Vec<(IpAddr, String)>);
+    let mut by_name: BTreeMap<&str, Seen<'_>> = BTreeMap::new();
     for n in names {
         let entry = by_name.entry(n.name.as_str()).or_insert_with(|| {
             order.push(n.name.clone());
