@@ -359,6 +359,10 @@ struct Stamp<'a> {
     label: String,
     /// What is stamped, as named in messages: `manifest-v2`.
     what: &'a str,
+    /// The kind of hash stamped (`manifest`) and the event that made the request
+    /// (`the seal`), as messages name them.
+    kind: &'a str,
+    event: &'a str,
     sha256: &'a str,
     tsq_rel: String,
     tsr_rel: String,
@@ -382,6 +386,8 @@ fn check_timestamp(
         &Stamp {
             label: format!("time-stamp v{v}"),
             what: &name,
+            kind: "manifest",
+            event: "the seal",
             sha256: &seal.manifest_sha256,
             tsq_rel: format!("timestamps/{name}.tsq"),
             tsr_rel: format!("timestamps/{name}.tsr"),
@@ -403,6 +409,8 @@ fn check_session_stamps(dir: &Path, log: &custody::Log, opts: &Options, r: &mut 
             &Stamp {
                 label: format!("session {} start time-stamp", s.number),
                 what: &statement,
+                kind: "start statement",
+                event: "the session start",
                 sha256: &s.statement_sha256,
                 tsq_rel: tsq,
                 tsr_rel: tsr,
@@ -461,7 +469,8 @@ fn check_stamp(dir: &Path, log: &custody::Log, st: &Stamp<'_>, opts: &Options, r
     // shows freshness of an online exchange, so a different one is noted, not failed.
     if request_nonce != info.nonce {
         r.notes.push(format!(
-            "{tsr_rel}: answers another request for the same hash (nonce {} here, {} in {tsq_rel})",
+            "{tsr_rel}: answers another request for the same {} hash (nonce {} here, {} in {tsq_rel})",
+            st.kind,
             info.nonce.as_deref().unwrap_or("none"),
             request_nonce.as_deref().unwrap_or("none")
         ));
@@ -478,14 +487,14 @@ fn check_stamp(dir: &Path, log: &custody::Log, st: &Stamp<'_>, opts: &Options, r
             let g = info.gen_time_unix;
             if g < start.saturating_sub(opts.skew_secs) || g > end.saturating_add(opts.skew_secs) {
                 r.differences.push(format!(
-                    "{tsr_rel}: genTime {} is not between the request (custody.jsonl line {}) and the entry recording the reply (custody.jsonl line {}, {}), allowing {} s",
-                    info.gen_time, st.line, entry.seq, entry.time_utc, opts.skew_secs
+                    "{tsr_rel}: genTime {} is not between {} (custody.jsonl line {}) and the entry recording the reply (custody.jsonl line {}, {}), allowing {} s",
+                    info.gen_time, st.event, st.line, entry.seq, entry.time_utc, opts.skew_secs
                 ));
             }
         }
         _ => r.differences.push(format!(
-            "{tsr_rel}: no custody entry after the request (custody.jsonl line {}) records this reply",
-            st.line
+            "{tsr_rel}: no custody entry after {} (custody.jsonl line {}) records this reply",
+            st.event, st.line
         )),
     }
     let who = match (&opts.tsa_cert, &info.signer) {
