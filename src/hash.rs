@@ -280,21 +280,47 @@ pub fn hash_files_parallel(
 /// Hashes a stream of shared chunks with one thread per algorithm, so that SM3 (about
 /// 200 MB/s) and SHA-256 (over 1 GB/s with SHA-NI) run beside each other and beside
 /// whoever produces the bytes: a live capture hashes each file while writing it. A
-/// thread that falls `queue` chunks behind makes [`ThreadedHasher::update`] wait,
-/// which bounds the memory held.
+/// thread may fall behind by up to `backlog` bytes; beyond that,
+/// [`ThreadedHasher::update`] waits, which bounds the memory held.
 pub struct ThreadedHasher {
     workers: Vec<Worker>,
     size: u64,
 }
 
-/// One algorithm's thread: where its chunks go, and its digest when it ends.
-type Worker = (
-    std::sync::mpsc::SyncSender<std::sync::Arc<Vec<u8>>>,
-    thread::JoinHandle<Digests>,
-);
+/// One algorithm's thread: its backlog, where its chunks go, and its digest when it
+/// ends.
+struct Worker {
+    backlog: std::sync::Arc<Backlog>,
+    tx: std::sync::mpsc::Sender<std::sync::Arc<Vec<u8>>>,
+    handle: thread::JoinHandle<Digests>,
+}
+
+/// Bytes handed to a thread and not yet hashed, with a ceiling.
+struct Backlog {
+    bytes: std::sync::Mutex<usize>,
+    hashed: std::sync::Condvar,
+    ceiling: usize,
+}
+
+impl Backlog {
+    /// Waits until `n` more bytes fit (a chunk larger than the ceiling goes alone).
+    fn take(&self, n: usize) {
+        let mut b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        while *b > 0 && *b + n > self.ceiling {
+            b = self.hashed.wait(b).unwrap_or_else(|e| e.into_inner());
+        }
+        *b += n;
+    }
+
+    fn give(&self, n: usize) {
+        let mut b = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        *b = b.saturating_sub(n);
+        self.hashed.notify_all();
+    }
+}
 
 impl ThreadedHasher {
-    pub fn new(algos: Algorithms, queue: usize) -> io::Result<ThreadedHasher> {
+    pub fn new(algos: Algorithms, backlog: usize) -> io::Result<ThreadedHasher> {
         let single = [
             Algorithms {
                 sha256: algos.sha256,
@@ -315,26 +341,40 @@ impl ThreadedHasher {
         ];
         let mut workers = Vec::new();
         for one in single.into_iter().filter(|a| !a.is_empty()) {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(queue.max(1));
+            let (tx, rx) = std::sync::mpsc::channel::<std::sync::Arc<Vec<u8>>>();
+            let b = std::sync::Arc::new(Backlog {
+                bytes: std::sync::Mutex::new(0),
+                hashed: std::sync::Condvar::new(),
+                ceiling: backlog.max(1),
+            });
+            let backlog = std::sync::Arc::clone(&b);
             let handle = thread::Builder::new()
                 .name("whohosts-hash".into())
                 .spawn(move || {
                     let mut h = MultiHasher::new(one);
                     for chunk in rx {
                         h.update(&chunk);
+                        backlog.give(chunk.len());
                     }
                     h.finish()
                 })?;
-            workers.push((tx, handle));
+            workers.push(Worker {
+                backlog: b,
+                tx,
+                handle,
+            });
         }
         Ok(ThreadedHasher { workers, size: 0 })
     }
 
     /// Hands one chunk to every algorithm's thread.
     pub fn update(&mut self, chunk: &std::sync::Arc<Vec<u8>>) {
-        for (tx, _) in &self.workers {
-            // A worker that is gone has panicked; `finish` reports it.
-            let _ = tx.send(std::sync::Arc::clone(chunk));
+        for w in &self.workers {
+            w.backlog.take(chunk.len());
+            if w.tx.send(std::sync::Arc::clone(chunk)).is_err() {
+                // The thread is gone (it panicked); `finish` reports it.
+                w.backlog.give(chunk.len());
+            }
         }
         self.size = self.size.saturating_add(chunk.len() as u64);
     }
@@ -350,9 +390,10 @@ impl ThreadedHasher {
             size: self.size,
             ..Digests::default()
         };
-        for (tx, handle) in self.workers {
-            drop(tx);
-            let d = handle
+        for w in self.workers {
+            drop(w.tx);
+            let d = w
+                .handle
                 .join()
                 .map_err(|_| io::Error::other("a hashing thread failed"))?;
             out.sha256 = out.sha256.or(d.sha256);
@@ -482,7 +523,8 @@ mod tests {
             .map(|i| std::sync::Arc::new(vec![i; 1000 + usize::from(i) * 37]))
             .collect();
         let mut one = MultiHasher::new(Algorithms::ALL);
-        let mut threaded = ThreadedHasher::new(Algorithms::ALL, 2).unwrap();
+        // A backlog smaller than two chunks: update waits for the threads.
+        let mut threaded = ThreadedHasher::new(Algorithms::ALL, 1500).unwrap();
         for c in &chunks {
             one.update(c);
             threaded.update(c);

@@ -7,8 +7,10 @@
 //! Every address is on the test's own veth pair (198.18.N.0/30, the benchmarking
 //! range of RFC 2544) or loopback; every loop is bounded by a deadline.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+mod common;
+
+use std::io::Read;
+use std::net::{Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -149,11 +151,6 @@ impl Net {
         assert!(o.status.success(), "{args:?} in {}: {}", self.ns, text(&o));
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
-
-    /// `ip netns exec NS` and the arguments, as a command line prefix.
-    fn prefix(&self) -> Vec<String> {
-        vec!["ip".into(), "netns".into(), "exec".into(), self.ns.clone()]
-    }
 }
 
 impl Drop for Net {
@@ -170,54 +167,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// Answers every HTTP request on `addr` with a small page until dropped.
-struct Http {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Http {
-    fn serve(addr: (Ipv4Addr, u16)) -> Http {
-        let listener = TcpListener::bind(addr).expect("binding the HTTP responder");
-        listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !s.load(Ordering::SeqCst) && Instant::now() < deadline {
-                match listener.accept() {
-                    Ok((mut c, _)) => {
-                        let _ = c.set_nonblocking(false);
-                        let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
-                        let mut buf = [0u8; 4096];
-                        let _ = c.read(&mut buf);
-                        let body = "pirate game package\n";
-                        let _ = write!(
-                            c,
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        Http {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Http {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -399,51 +348,84 @@ fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// Where the pirate service of the session test lives: an Alibaba Cloud address
+/// (AS45102 in the bundled data), given to the test's own veth peer, so that the
+/// attribution and the letters have a provider to name. Traffic to it never leaves the
+/// veth pair: the route to it exists only while the pair does.
+const PIRATE: &str = "47.236.91.18";
+
 #[test]
 fn session_on_a_veth_pair_with_real_clients_stops_on_sigint_and_verifies() {
     let net = Net::new();
     let tmp = tempfile::tempdir().unwrap();
     let case = tmp.path().join("case");
-    let host = net.host_ip().to_string();
-    // Servers on the host side; clients in the namespace.
-    let _http = Http::serve((net.host_ip(), 8080));
+    let dns = net.peer_ip().to_string();
+    net.exec_ok(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{PIRATE}/32"),
+        "dev",
+        &net.peer,
+    ]);
+    must(
+        "ip",
+        &["route", "add", &format!("{PIRATE}/32"), "dev", &net.host],
+    );
+    // Servers in the namespace: HTTP (busybox), TLS (openssl s_server), DNS (dnsmasq).
+    let www = tmp.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("package.bin"), b"pirate game package\n").unwrap();
+    let spawn_in_ns = |args: &[&str]| {
+        let mut a = vec!["netns", "exec", &net.ns];
+        a.extend_from_slice(args);
+        Server(
+            Command::new("ip")
+                .args(&a)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{args:?}: {e}")),
+        )
+    };
+    let _http = spawn_in_ns(&[
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        &format!("{PIRATE}:80"),
+        "-h",
+        www.to_str().unwrap(),
+    ]);
     let (cert, key) = self_signed(tmp.path());
-    let _tls = Server(
-        Command::new("openssl")
-            .args(["s_server", "-quiet", "-www", "-accept"])
-            .arg(format!("{host}:4433"))
-            .args([
-                "-cert",
-                cert.to_str().unwrap(),
-                "-key",
-                key.to_str().unwrap(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server"),
-    );
-    let _dns = Server(
-        Command::new("dnsmasq")
-            .args([
-                "--no-daemon",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--port=53",
-            ])
-            .arg(format!("--listen-address={host}"))
-            .arg(format!("--address=/pirate.example/{host}"))
-            .arg(format!(
-                "--pid-file={}",
-                tmp.path().join("dnsmasq.pid").display()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dnsmasq (.ci/install-deps installs dnsmasq-base)"),
-    );
+    let _tls = spawn_in_ns(&[
+        "openssl",
+        "s_server",
+        "-quiet",
+        "-www",
+        "-accept",
+        &format!("{PIRATE}:443"),
+        "-cert",
+        cert.to_str().unwrap(),
+        "-key",
+        key.to_str().unwrap(),
+    ]);
+    let _dns = spawn_in_ns(&[
+        "dnsmasq",
+        "--no-daemon",
+        "--no-resolv",
+        "--no-hosts",
+        "--bind-interfaces",
+        "--port=53",
+        &format!("--listen-address={dns}"),
+        &format!("--address=/pirate.example/{PIRATE}"),
+        &format!("--pid-file={}", tmp.path().join("dnsmasq.pid").display()),
+    ]);
+    // A real time-stamp authority for the start and the seal.
+    let tsa = common::tsa::Tsa::new("Session");
+    let (tsa_url, tsa_server) = common::tsa::serve(&tsa, 2);
+
     let case_s = case.to_str().unwrap();
     let o = whohosts(&[
         "session",
@@ -458,24 +440,34 @@ fn session_on_a_veth_pair_with_real_clients_stops_on_sigint_and_verifies() {
         "(2026) Jing No. 1234",
         "--id",
         "C-LIVE-1",
+        "--rights-holder",
+        "Example Games Ltd.",
+        "--tsa",
+        &tsa_url,
         "-i",
         &net.host,
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("time-stamp reply: timestamps/session-0001-start.tsr"),
+        "{}",
+        text(&o)
+    );
     let pid = capture_pid(&case);
-    wait_for("openssl s_server to listen", 20, || {
-        std::net::TcpStream::connect((net.host_ip(), 4433)).is_ok()
+    wait_for("the servers to listen", 20, || {
+        std::net::TcpStream::connect((PIRATE, 443)).is_ok()
+            && std::net::TcpStream::connect((PIRATE, 80)).is_ok()
     });
 
     // The clients, each run in the session.
-    let p = net.prefix();
     let runs: Vec<Vec<String>> = vec![
         vec![
             "dig",
             "+short",
             "+tries=3",
             "+time=2",
-            &format!("@{host}"),
+            &format!("@{dns}"),
             "game.pirate.example",
         ],
         vec![
@@ -485,7 +477,7 @@ fn session_on_a_veth_pair_with_real_clients_stops_on_sigint_and_verifies() {
             "10",
             "-H",
             "Host: cdn.pirate.example",
-            &format!("http://{host}:8080/package.bin"),
+            &format!("http://{PIRATE}/package.bin"),
         ],
         vec![
             "curl",
@@ -493,8 +485,8 @@ fn session_on_a_veth_pair_with_real_clients_stops_on_sigint_and_verifies() {
             "--max-time",
             "10",
             "--resolve",
-            &format!("api.pirate.example:4433:{host}"),
-            "https://api.pirate.example:4433/",
+            &format!("api.pirate.example:443:{PIRATE}"),
+            "https://api.pirate.example/",
         ],
     ]
     .into_iter()
@@ -508,17 +500,20 @@ fn session_on_a_veth_pair_with_real_clients_stops_on_sigint_and_verifies() {
             case_s.into(),
             "--".into(),
         ];
-        args.extend(p.iter().cloned());
         args.extend(r.iter().cloned());
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = whohosts(&a);
         assert!(o.status.success(), "{r:?}: {}", text(&o));
     }
     // openssl s_client, outside the session's runs but inside the capture.
-    let o = Command::new("ip")
-        .args(["netns", "exec", &net.ns, "openssl", "s_client", "-connect"])
-        .arg(format!("{host}:4433"))
-        .args(["-servername", "login.pirate.example"])
+    let o = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("{PIRATE}:443"),
+            "-servername",
+            "login.pirate.example",
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -528,12 +523,23 @@ fn session_on_a_veth_pair_with_real_clients_stops_on_sigint_and_verifies() {
         text(&o)
     );
 
-    let o = whohosts(&["session", "status", "--case", case_s]);
-    assert!(o.status.success(), "{}", text(&o));
+    // The live view, through `session status`: the services seen so far, attributed.
+    let mut status = String::new();
+    wait_for("session status to show the services", 20, || {
+        let o = whohosts(&["session", "status", "--case", case_s]);
+        status = String::from_utf8_lossy(&o.stdout).into_owned();
+        [
+            "game.pirate.example",
+            "cdn.pirate.example",
+            "api.pirate.example",
+            "login.pirate.example",
+        ]
+        .iter()
+        .all(|n| status.contains(n))
+    });
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("running"),
-        "{}",
-        text(&o)
+        status.contains("running") && status.contains("Alibaba Cloud"),
+        "{status}"
     );
 
     // Ctrl-C, twice: the second changes nothing.
@@ -541,10 +547,27 @@ fn session_on_a_veth_pair_with_real_clients_stops_on_sigint_and_verifies() {
     signal(pid, "INT");
     signal(pid, "INT");
     wait_for("the capture to stop", 60, || !pid_alive(pid));
-    let o = whohosts(&["session", "stop", "--case", case_s]);
+    let claimant = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/claimant.example.toml");
+    let o = whohosts(&[
+        "session",
+        "stop",
+        "--case",
+        case_s,
+        "--tsa",
+        &tsa_url,
+        "--claimant",
+        claimant.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
+    tsa_server.join().unwrap().unwrap();
     let summary = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(summary.contains("For the notary"), "{summary}");
+    for needle in [
+        "For the notary",
+        "time-stamp: timestamps/manifest-v1.tsr, genTime",
+        "start time-stamp: timestamps/session-0001-start.tsr",
+    ] {
+        assert!(summary.contains(needle), "{needle:?} missing:\n{summary}");
+    }
 
     // The capture file: every packet readable by tshark, as many as recorded.
     let files = capture_files(&case);
@@ -553,6 +576,10 @@ fn session_on_a_veth_pair_with_real_clients_stops_on_sigint_and_verifies() {
     let close = entries(&log, "capture.file.close");
     assert_eq!(close.len(), 1);
     let recorded = close[0]["details"]["packets"].as_u64().unwrap() as usize;
+    assert!(
+        summary.contains(close[0]["files"][0]["sha256"].as_str().unwrap()),
+        "{summary}"
+    );
     let (count, clean) = tshark_count(&files[0]);
     assert!(
         clean && count == recorded && count > 20,
@@ -588,9 +615,18 @@ fn session_on_a_veth_pair_with_real_clients_stops_on_sigint_and_verifies() {
         assert!(b.contains(needle), "the file's blocks lack {needle:?}");
     }
 
-    // verify passes, offline.
-    let o = whohosts(&["verify", case_s]);
+    // verify passes, offline, checking both time-stamps against the TSA's certificate.
+    let mut args = vec!["verify".to_string(), case_s.to_string()];
+    args.extend(tsa.verify_args());
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = whohosts(&a);
     assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("session 1 start time-stamp: granted")
+            && out.contains("time-stamp v1: granted"),
+        "{out}"
+    );
 
     // The names the clients used are in the report, made while capturing, and the
     // report is the one `analyze` makes of the file.
@@ -625,10 +661,11 @@ fn session_on_a_veth_pair_with_real_clients_stops_on_sigint_and_verifies() {
     );
 
     // Custody: start, client runs with their exit status and TLS keys, the file's
-    // close with its hashes, the stop, the session's stop, the seal.
+    // close with its hashes, the stop, the letters, the session's stop, the seal.
     let acts = actions(&case);
     for a in [
         "session.start",
+        "timestamp.reply",
         "capture.start",
         "capture.file.open",
         "session.run.start",
@@ -636,6 +673,7 @@ fn session_on_a_veth_pair_with_real_clients_stops_on_sigint_and_verifies() {
         "capture.file.close",
         "capture.stop",
         "capture.report",
+        "letter.draft",
         "session.stop",
         "seal",
     ] {
@@ -646,13 +684,19 @@ fn session_on_a_veth_pair_with_real_clients_stops_on_sigint_and_verifies() {
     assert!(ends.iter().all(|e| e["details"]["exit_code"] == 0));
     // curl wrote its TLS keys into the case.
     let keys = std::fs::read_to_string(case.join("sessions/session-0001-run-03.keylog")).unwrap();
-    assert!(
-        keys.contains("CLIENT_") || keys.contains("CLIENT_RANDOM"),
-        "{keys}"
-    );
+    assert!(keys.contains("CLIENT_"), "{keys}");
     let stop = entries(&log, "capture.stop");
     assert_eq!(stop[0]["details"]["reason"], "requested");
     assert!(close[0]["files"][0]["sm3"].as_str().is_some());
+    // A letter to the provider hosting the pirate service, carrying the capture's hash.
+    assert!(case.join("letters/session-0001/alibaba.cn.md").is_file());
+    let letter = std::fs::read_to_string(case.join("letters/session-0001/alibaba.cn.html"))
+        .expect("a letter to Alibaba Cloud");
+    assert!(
+        letter.contains(close[0]["files"][0]["sha256"].as_str().unwrap()),
+        "{letter}"
+    );
+    assert!(letter.contains(PIRATE), "{letter}");
 }
 
 #[test]

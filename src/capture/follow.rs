@@ -1,9 +1,10 @@
 //! Reading a capture file while it is being written, from the very chunks its
 //! writer writes.
 //!
-//! The writer hands each chunk, with its offset in the file, to [`Follow`] through a
-//! bounded channel and never waits for it: when the channel is full it goes on, and
-//! the reader later finds a gap between where it is and the next chunk's offset. It
+//! The writer hands each chunk, with its offset in the file, to [`Follow`] and never
+//! waits for it: when the reader is more than a set number of bytes behind, the chunk
+//! is not handed over, and the reader later finds a gap between where it is and the
+//! next chunk's offset. It
 //! then reads the missing bytes from the file itself (they were written before the
 //! next chunk was sent, so they are there). When the writer closes the file it
 //! publishes the final length and drops its side of the channel; the reader reads
@@ -15,8 +16,8 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 
 /// One chunk of the file, at its offset.
@@ -27,8 +28,11 @@ pub struct Chunk {
 
 /// The writer's side.
 pub struct FollowSender {
-    tx: Option<SyncSender<Chunk>>,
+    tx: Option<Sender<Chunk>>,
     final_len: Arc<AtomicU64>,
+    /// Bytes handed over and not yet read, and how many may be.
+    pending: Arc<AtomicUsize>,
+    ceiling: usize,
     /// Chunks the reader had to get from the file instead.
     pub missed: u64,
 }
@@ -38,6 +42,7 @@ pub struct Follow {
     path: PathBuf,
     rx: Receiver<Chunk>,
     final_len: Arc<AtomicU64>,
+    pending: Arc<AtomicUsize>,
     pos: u64,
     current: Option<Chunk>,
     /// Position in `current`.
@@ -50,20 +55,24 @@ pub struct Follow {
 /// Length not yet known.
 const OPEN: u64 = u64::MAX;
 
-/// A channel for one file being written at `path`; `queue` chunks may wait.
-pub fn channel(path: PathBuf, queue: usize) -> (FollowSender, Follow) {
-    let (tx, rx) = std::sync::mpsc::sync_channel(queue.max(1));
+/// A channel for one file being written at `path`; up to `ceiling` bytes may wait.
+pub fn channel(path: PathBuf, ceiling: usize) -> (FollowSender, Follow) {
+    let (tx, rx) = std::sync::mpsc::channel();
     let final_len = Arc::new(AtomicU64::new(OPEN));
+    let pending = Arc::new(AtomicUsize::new(0));
     (
         FollowSender {
             tx: Some(tx),
             final_len: Arc::clone(&final_len),
+            pending: Arc::clone(&pending),
+            ceiling,
             missed: 0,
         },
         Follow {
             path,
             rx,
             final_len,
+            pending,
             pos: 0,
             current: None,
             at: 0,
@@ -77,14 +86,21 @@ impl FollowSender {
     /// Offers a chunk written at `offset`; never waits.
     pub fn offer(&mut self, offset: u64, bytes: &Arc<Vec<u8>>) {
         let Some(tx) = &self.tx else { return };
-        match tx.try_send(Chunk {
-            offset,
-            bytes: Arc::clone(bytes),
-        }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => self.missed += 1,
+        let n = bytes.len();
+        if self.pending.load(Ordering::Acquire) + n > self.ceiling {
+            self.missed += 1;
+            return;
+        }
+        self.pending.fetch_add(n, Ordering::AcqRel);
+        if tx
+            .send(Chunk {
+                offset,
+                bytes: Arc::clone(bytes),
+            })
+            .is_err()
+        {
             // The reader is gone (it stopped analysing): nothing more to offer.
-            Err(TrySendError::Disconnected(_)) => self.tx = None,
+            self.tx = None;
         }
     }
 
@@ -106,6 +122,12 @@ impl Drop for FollowSender {
 }
 
 impl Follow {
+    fn done_with_current(&mut self) {
+        if let Some(c) = self.current.take() {
+            self.pending.fetch_sub(c.bytes.len(), Ordering::AcqRel);
+        }
+    }
+
     /// Reads up to `buf.len()` bytes at the current position from the file itself.
     fn read_file(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.file.is_none() {
@@ -142,7 +164,7 @@ impl Read for Follow {
                         self.pos += n as u64;
                         return Ok(n);
                     }
-                    self.current = None;
+                    self.done_with_current();
                     continue;
                 }
                 if start > self.pos {
@@ -170,7 +192,7 @@ impl Read for Follow {
                 let behind = usize::try_from(self.pos - start).unwrap_or(usize::MAX);
                 self.at = self.at.saturating_add(behind);
                 if self.at >= c.bytes.len() {
-                    self.current = None;
+                    self.done_with_current();
                 }
                 continue;
             }
@@ -211,10 +233,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let mut file = File::create(&path).unwrap();
-        let (mut tx, mut rx) = channel(path.clone(), 2);
+        let (mut tx, mut rx) = channel(path.clone(), 2100);
         let mut expected = Vec::new();
         let mut offset = 0u64;
-        // Nobody reads while the writer writes: the channel fills after two chunks.
+        // Nobody reads while the writer writes: two chunks fit, then no more.
         for i in 0..10u8 {
             let chunk = Arc::new(vec![i; 1000 + usize::from(i)]);
             file.write_all(&chunk).unwrap();
@@ -233,7 +255,7 @@ mod tests {
     fn a_reader_keeping_up_gets_every_chunk_from_memory() {
         let dir = tempfile::tempdir().unwrap();
         // No file at all: every byte must come from the chunks.
-        let (mut tx, mut rx) = channel(dir.path().join("absent"), 64);
+        let (mut tx, mut rx) = channel(dir.path().join("absent"), 64 << 10);
         let reader = std::thread::spawn(move || {
             let mut got = Vec::new();
             rx.read_to_end(&mut got).map(|_| got)

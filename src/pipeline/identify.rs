@@ -590,10 +590,23 @@ impl Identify {
     }
 
     /// Closes the remaining streams and turns DNS answers into name evidence.
-    /// The name bindings found so far, in the order found (more may come at
-    /// [`Identify::finish`], from DNS answers whose flows are still open).
+    /// The name bindings found in flows so far (SNI, Host, certificates), in the
+    /// order found; those of DNS answers join them at [`Identify::finish`].
     pub fn names(&self) -> &[NameEvidence] {
         &self.names
+    }
+
+    /// The DNS answers found so far, from the `from`-th on, as the names
+    /// [`Identify::finish`] will give them; and how many answers there are now.
+    pub fn dns_names_from(&self, from: usize) -> (Vec<NameEvidence>, usize) {
+        let all = self.bindings.bindings();
+        let names = all
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|b| binding_names(self.capture, b, &self.dns_offsets))
+            .collect();
+        (names, all.len())
     }
 
     pub fn finish(mut self) -> (Spooler, Vec<NameEvidence>, ReassemblySummary) {
@@ -607,40 +620,9 @@ impl Identify {
                 }
             }
         }
-        let capture = self.capture;
         for b in self.bindings.into_bindings() {
-            if b.kind == dns::BindingKind::Ptr {
-                continue;
-            }
-            let at = FrameRef {
-                capture,
-                frame: b.answer_frame,
-                offset: self.dns_offsets.get(&b.answer_frame).copied().unwrap_or(0),
-                ts: b.ts,
-            };
-            let mut frames: Vec<FrameId> = b
-                .query_frame
-                .into_iter()
-                .chain([b.answer_frame])
-                .map(|frame| FrameId { capture, frame })
-                .collect();
-            frames.dedup();
-            let mut push = |name: String, source| {
-                if !name.is_empty() {
-                    let n = NameEvidence {
-                        name,
-                        source,
-                        ip: b.address,
-                        port: None,
-                        frames: frames.clone(),
-                        at,
-                    };
-                    add_name(&mut self.names, &mut self.name_index, n);
-                }
-            };
-            push(lower(&b.name), NameSource::DnsAnswer);
-            for c in &b.chain {
-                push(lower(c), NameSource::DnsCname);
+            for n in binding_names(self.capture, &b, &self.dns_offsets) {
+                add_name(&mut self.names, &mut self.name_index, n);
             }
         }
         (self.spool, self.names, self.reassembly)
@@ -648,6 +630,43 @@ impl Identify {
 }
 
 /// Adds a name binding, merging it with an earlier sighting of the same binding.
+/// The names a DNS answer binds to its address: the name asked for and each name of
+/// its CNAME chain. PTR answers bind none.
+fn binding_names(
+    capture: u32,
+    b: &dns::Binding,
+    dns_offsets: &BTreeMap<u64, u64>,
+) -> Vec<NameEvidence> {
+    if b.kind == dns::BindingKind::Ptr {
+        return Vec::new();
+    }
+    let at = FrameRef {
+        capture,
+        frame: b.answer_frame,
+        offset: dns_offsets.get(&b.answer_frame).copied().unwrap_or(0),
+        ts: b.ts,
+    };
+    let mut frames: Vec<FrameId> = b
+        .query_frame
+        .into_iter()
+        .chain([b.answer_frame])
+        .map(|frame| FrameId { capture, frame })
+        .collect();
+    frames.dedup();
+    let make = |name: String, source| NameEvidence {
+        name,
+        source,
+        ip: b.address,
+        port: None,
+        frames: frames.clone(),
+        at,
+    };
+    std::iter::once(make(lower(&b.name), NameSource::DnsAnswer))
+        .chain(b.chain.iter().map(|c| make(lower(c), NameSource::DnsCname)))
+        .filter(|n| !n.name.is_empty())
+        .collect()
+}
+
 fn add_name(
     names: &mut Vec<NameEvidence>,
     index: &mut ahash::HashMap<NameKey, usize>,

@@ -206,10 +206,16 @@ impl Pass {
         self.packets
     }
 
-    /// The hostnames bound to server addresses so far, in the order found; a later
-    /// call returns these first, then any new ones.
+    /// The hostnames bound to server addresses in flows so far (SNI, Host), in the
+    /// order found; a later call returns these first, then any new ones.
     pub fn names(&self) -> &[crate::services::NameEvidence] {
         self.ident.names()
+    }
+
+    /// The names DNS answers bound so far, from the `from`-th answer on, and how many
+    /// answers there are now (see `identify::Identify::dns_names_from`).
+    pub fn dns_names_from(&self, from: usize) -> (Vec<crate::services::NameEvidence>, usize) {
+        self.ident.dns_names_from(from)
     }
 
     /// Counts, decodes and identifies one frame.

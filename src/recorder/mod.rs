@@ -50,10 +50,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Batches in flight from the capture threads to the writer.
 const BATCHES_IN_FLIGHT: usize = 256;
-/// Chunks a hashing thread may lag behind the writer (each at most a batch).
-const HASH_QUEUE: usize = 512;
-/// Chunks the analysis may lag behind before it reads from the file instead.
-const FOLLOW_QUEUE: usize = 256;
+/// Bytes a hashing thread may lag behind the writer before the writer waits for it
+/// (SM3 hashes about 200 MB/s: this is a fraction of a second at full speed).
+const HASH_BACKLOG: usize = 64 << 20;
+/// Bytes the analysis may lag behind before it reads from the file instead.
+const FOLLOW_BACKLOG: usize = 32 << 20;
 /// How often the capture threads refresh libpcap's counters.
 const COUNTERS_EVERY: Duration = Duration::from_millis(250);
 /// How often the writer wakes without packets, for time-based rotation and stops.
@@ -935,13 +936,13 @@ impl Writer {
             .create_new(true)
             .open(&path)
             .map_err(|e| (path.clone(), e))?;
-        let hasher =
-            ThreadedHasher::new(Algorithms::EVIDENCE, HASH_QUEUE).map_err(|e| (path.clone(), e))?;
+        let hasher = ThreadedHasher::new(Algorithms::EVIDENCE, HASH_BACKLOG)
+            .map_err(|e| (path.clone(), e))?;
         self.number = number;
         let opened_ns = now_ns();
         let (follow, digests_to) = match &self.analysis {
             Some(tx) => {
-                let (sender, follow) = follow::channel(path.clone(), FOLLOW_QUEUE);
+                let (sender, follow) = follow::channel(path.clone(), FOLLOW_BACKLOG);
                 let (dtx, drx) = mpsc::channel();
                 let shown = match &self.config.report_base {
                     Some(base) => path.strip_prefix(base).unwrap_or(&path).to_path_buf(),
@@ -1233,9 +1234,11 @@ fn analyse_one(
             crate::capture::StreamError::BadHeader(m) => m,
         })?;
     let mut pass = Pass::new(shown, index, opts).map_err(|e| e.to_string())?;
-    let mut published = 0usize;
+    let (mut published, mut answers) = (0usize, 0usize);
+    let mut frames = 0u64;
     while let Some(frame) = reader.next_frame() {
         pass.frame(&frame);
+        frames += 1;
         status.analysed.fetch_add(1, Ordering::Relaxed);
         let names = pass.names();
         if names.len() > published {
@@ -1248,7 +1251,17 @@ fn analyse_one(
             }
             published = names.len();
         }
+        // DNS answers are few; looking for new ones every so often is enough.
+        if frames % 64 == 0 {
+            let (dns, now) = pass.dns_names_from(answers);
+            answers = now;
+            if !dns.is_empty() {
+                lock(&status.names).extend(dns);
+            }
+        }
     }
+    let (dns, _) = pass.dns_names_from(answers);
+    lock(&status.names).extend(dns);
     let source = crate::pipeline::Source {
         format,
         compression: Compression::None,
