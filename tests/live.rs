@@ -191,7 +191,7 @@ impl Flood {
                 if sock.send_to(&payload, to).is_ok() {
                     sent += 1;
                 }
-                if sent % 64 == 0 {
+                if sent.is_multiple_of(64) {
                     // Keeps the rate high but leaves the capture a core.
                     std::thread::sleep(Duration::from_micros(200));
                 }

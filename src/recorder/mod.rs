@@ -1252,7 +1252,7 @@ fn analyse_one(
             published = names.len();
         }
         // DNS answers are few; looking for new ones every so often is enough.
-        if frames % 64 == 0 {
+        if frames.is_multiple_of(64) {
             let (dns, now) = pass.dns_names_from(answers);
             answers = now;
             if !dns.is_empty() {
