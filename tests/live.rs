@@ -186,7 +186,7 @@ impl Flood {
         let thread = std::thread::spawn(move || {
             let payload = [0x5au8; 1200];
             let deadline = Instant::now() + Duration::from_secs(secs);
-            let mut sent = 0;
+            let mut sent: u64 = 0;
             while !s.load(Ordering::SeqCst) && Instant::now() < deadline {
                 if sock.send_to(&payload, to).is_ok() {
                     sent += 1;
