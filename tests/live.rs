@@ -11,6 +11,7 @@ mod common;
 
 use std::io::Read;
 use std::net::{Ipv4Addr, UdpSocket};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -22,11 +23,60 @@ fn bin() -> PathBuf {
 }
 
 fn whohosts(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .env_remove("WHOHOSTS_CASE")
-        .output()
-        .expect("running whohosts")
+    bounded(
+        Command::new(bin()).args(args).env_remove("WHOHOSTS_CASE"),
+        180,
+    )
+}
+
+/// Runs a command to its end, killing it (and failing) if it takes longer than `secs`.
+fn bounded(cmd: &mut Command, secs: u64) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting a command");
+    // Read both pipes on threads, so that a chatty command never blocks on a full one.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let status = wait_child(&mut child, secs);
+    let o = Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    assert!(
+        o.status.code().is_some() || o.status.signal().is_none_or(|s| s != 9),
+        "{cmd:?} did not end within {secs} s: {}",
+        text(&o)
+    );
+    o
+}
+
+/// Waits for a child, killing it after `secs` (its status then says signal 9).
+fn wait_child(child: &mut Child, secs: u64) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn text(o: &Output) -> String {
@@ -170,7 +220,7 @@ impl Drop for Server {
     }
 }
 
-/// Sends UDP datagrams from the host side to the peer as fast as it can, until
+/// Sends UDP datagrams from the host side to the peer, about 20 000 a second, until
 /// dropped or for at most `secs`.
 struct Flood {
     stop: Arc<AtomicBool>,
@@ -191,9 +241,10 @@ impl Flood {
                 if sock.send_to(&payload, to).is_ok() {
                     sent += 1;
                 }
-                if sent.is_multiple_of(64) {
-                    // Keeps the rate high but leaves the capture a core.
-                    std::thread::sleep(Duration::from_micros(200));
+                if sent.is_multiple_of(20) {
+                    // About 20 000 packets (25 MB) a second: enough to fill a file or
+                    // a small disk quickly, and the tests running beside keep a core.
+                    std::thread::sleep(Duration::from_millis(1));
                 }
             }
             sent
@@ -719,7 +770,7 @@ fn capture_to_a_file_rotates_by_size_and_by_time_as_capinfos_counts() {
     flood.stop();
     std::thread::sleep(Duration::from_millis(300));
     signal(child.id(), "INT");
-    let status = child.wait().unwrap();
+    let status = wait_child(&mut child, 30);
     let mut err = String::new();
     child
         .stderr
@@ -785,7 +836,7 @@ fn capture_to_a_file_rotates_by_size_and_by_time_as_capinfos_counts() {
         .spawn()
         .unwrap();
     let flood = Flood::start(&net, 20);
-    let status = child.wait().unwrap();
+    let status = wait_child(&mut child, 30);
     flood.stop();
     let mut err = String::new();
     child
@@ -838,6 +889,8 @@ fn sigkill_mid_write_leaves_a_readable_file_that_the_next_command_records_and_se
         case_s,
         "--operator",
         "Li Wei",
+        "--rights-holder",
+        "Example Games Ltd.",
         "-i",
         &net.host,
     ]);
@@ -1128,4 +1181,140 @@ fn a_missing_interface_and_a_bad_filter_are_named() {
         "{}",
         text(&o)
     );
+}
+
+#[test]
+fn two_interfaces_go_into_one_file_and_count_duration_and_ring_buffer_stop_as_asked() {
+    let (a, b) = (Net::new(), Net::new());
+    let tmp = tempfile::tempdir().unwrap();
+    // Two interfaces, one file, two seconds, with a filter and a snap length.
+    let out = tmp.path().join("two.pcapng");
+    let floods = (Flood::start(&a, 60), Flood::start(&b, 60));
+    let o = bounded(
+        Command::new(bin())
+            .args([
+                "capture",
+                "-q",
+                "-i",
+                &a.host,
+                "-i",
+                &b.host,
+                "-f",
+                "udp",
+                "-s",
+                "100",
+                "-a",
+                "duration:2",
+                "-w",
+            ])
+            .arg(&out),
+        30,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("duration reached"),
+        "{}",
+        text(&o)
+    );
+    let info = capinfos(&out);
+    assert!(info.contains("Number of interfaces in file: 2"), "{info}");
+    let ids = must(
+        "tshark",
+        &[
+            "-n",
+            "-r",
+            out.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.interface_id",
+        ],
+    );
+    assert!(
+        ids.lines().any(|l| l == "0") && ids.lines().any(|l| l == "1"),
+        "both interfaces: {} on 0, {} on 1\n{}",
+        ids.lines().filter(|l| *l == "0").count(),
+        ids.lines().filter(|l| *l == "1").count(),
+        text(&o)
+    );
+    // The filter and the snap length held.
+    assert!(
+        info.contains("Capture length = 100") && info.contains("udp"),
+        "{info}"
+    );
+    let other = must(
+        "tshark",
+        &[
+            "-n",
+            "-r",
+            out.to_str().unwrap(),
+            "-Y",
+            "not udp or frame.cap_len > 100",
+        ],
+    );
+    assert!(other.trim().is_empty(), "{other}");
+    // Exactly 500 packets.
+    let counted = tmp.path().join("count.pcapng");
+    let o = bounded(
+        Command::new(bin())
+            .args(["capture", "-q", "-i", &a.host, "-c", "500", "-w"])
+            .arg(&counted),
+        30,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("packet count reached"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(tshark_count(&counted), (500, true));
+    // A duration, with a ring buffer of two files of 300 kB: the oldest go.
+    let ring = tmp.path().join("ring.pcapng");
+    let started = Instant::now();
+    let o = bounded(
+        Command::new(bin())
+            .args([
+                "capture",
+                "-q",
+                "-i",
+                &a.host,
+                "-a",
+                "duration:2",
+                "-b",
+                "filesize:300",
+                "-b",
+                "files:2",
+                "-w",
+            ])
+            .arg(&ring),
+        30,
+    );
+    let took = started.elapsed();
+    drop(floods);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("duration reached"), "{err}");
+    assert!(
+        err.contains("ring buffer: removed the oldest file"),
+        "{err}"
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+    let left: Vec<PathBuf> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("ring_"))
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    for f in &left {
+        let (count, clean) = tshark_count(f);
+        assert!(
+            clean && count > 0,
+            "{}: {count} packets, read cleanly: {clean}",
+            f.display()
+        );
+    }
 }

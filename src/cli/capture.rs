@@ -322,9 +322,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             let outcome = run_capture(&args, config, sources, journal, None)?;
             print_outcome(&outcome, true);
             if let Some(json) = &args.json {
-                let bytes = report_json(&outcome.analyses, &args.sources)?;
-                whohosts::report::write_atomic(json, &bytes)
-                    .with_context(|| format!("writing the report to {}", json.display()))?;
+                let attributions = attribute(&outcome.analyses, &args.sources)?;
+                whohosts::report::write_atomic_with(json, |w| {
+                    write_report(&outcome.analyses, &attributions, w)
+                })
+                .with_context(|| format!("writing the report to {}", json.display()))?;
                 eprintln!("whohosts: report: {}", json.display());
             }
             Ok(finish_code(&outcome))
@@ -635,22 +637,27 @@ fn finish_code(o: &recorder::Outcome) -> u8 {
     }
 }
 
-/// The analysis report of finished analyses, attributed with the offline data.
-pub fn report_json(
+/// Attributes the addresses of finished analyses with the offline data.
+pub fn attribute(
     analyses: &[CaptureAnalysis],
     sources: &super::lookup::SourceArgs,
-) -> anyhow::Result<Vec<u8>> {
+) -> anyhow::Result<whohosts::attribute::Attributions> {
     let attributor = sources.load().context("loading attribution data")?;
     let ips: std::collections::BTreeSet<std::net::IpAddr> = analyses
         .iter()
         .flat_map(|a| a.tables.endpoints().into_keys())
         .collect();
-    let attributions = attributor.attribute_all(ips, analyses.iter().flat_map(|a| a.names.iter()));
-    drop(attributor);
-    let report = Report::build_for(analyses, &[], &[], Some(&attributions));
-    let mut out = Vec::new();
-    report.write_json(&mut out)?;
-    Ok(out)
+    Ok(attributor.attribute_all(ips, analyses.iter().flat_map(|a| a.names.iter())))
+}
+
+/// Writes the report of finished analyses as it is built (a large capture's report is
+/// never held in memory whole).
+pub fn write_report(
+    analyses: &[CaptureAnalysis],
+    attributions: &whohosts::attribute::Attributions,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    Report::build_for(analyses, &[], &[], Some(attributions)).write_json(w)
 }
 
 fn capture_into_case(
@@ -761,24 +768,23 @@ fn capture_into_case(
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
     if !outcome.analyses.is_empty() {
-        match report_json(&outcome.analyses, &args.sources) {
-            Ok(bytes) => {
-                let rel = format!("reports/{}.json", case_live::prefix(k));
-                match s.write_file(&rel, &bytes) {
-                    Ok(rec) => {
-                        s.append(
-                            "capture.report",
-                            serde_json::json!({"capture": k, "report": rel, "from": "the analysis made while capturing"}),
-                            vec![rec],
-                        )?;
-                        if !args.quiet {
-                            eprintln!("whohosts: report: {}", dir.join(&rel).display());
-                        }
-                    }
-                    Err(e) => eprintln!("whohosts: error: writing the report: {e}"),
+        let rel = format!("reports/{}.json", case_live::prefix(k));
+        let written = attribute(&outcome.analyses, &args.sources).and_then(|at| {
+            s.write_file_with(&rel, |w| write_report(&outcome.analyses, &at, w))
+                .map_err(anyhow::Error::from)
+        });
+        match written {
+            Ok(rec) => {
+                s.append(
+                    "capture.report",
+                    serde_json::json!({"capture": k, "report": rel, "from": "the analysis made while capturing"}),
+                    vec![rec],
+                )?;
+                if !args.quiet {
+                    eprintln!("whohosts: report: {}", dir.join(&rel).display());
                 }
             }
-            Err(e) => eprintln!("whohosts: error: the report: {e:#}"),
+            Err(e) => eprintln!("whohosts: error: writing the report {rel}: {e:#}"),
         }
     }
     if open.is_none() {

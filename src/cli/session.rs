@@ -21,7 +21,8 @@ const AFTER_HELP: &str = "\
 A session, step by step (as root, or with the binary given capture rights):
 
   1. whohosts session start --case ./case --operator \"Li Wei\" \\
-         --notary \"Zhang San\" --certificate \"(2026) No. 1234\" -i eth0 [--tsa URL]
+         --notary \"Zhang San\" --certificate \"(2026) No. 1234\" \\
+         --rights-holder \"Example Games Ltd.\" -i eth0 [--tsa URL]
      creates the case (or opens it), records the machine, time-stamps the start
      and starts capturing on eth0 in the background.
   2. whohosts session run --case ./case -- chromium https://pirate.example/
@@ -87,9 +88,9 @@ pub struct StartArgs {
     /// For a new case: its title.
     #[arg(long, value_name = "TEXT", default_value = "Evidence session")]
     pub title: String,
-    /// For a new case: the rights holder.
-    #[arg(long, value_name = "NAME", default_value = "")]
-    pub rights_holder: String,
+    /// For a new case (required then): the rights holder.
+    #[arg(long, value_name = "NAME")]
+    pub rights_holder: Option<String>,
     /// For a new case: the fixed UTC offset of local times, e.g. +08:00.
     #[arg(long, default_value = "+00:00", allow_hyphen_values = true)]
     pub tz: String,
@@ -154,6 +155,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 fn start(a: StartArgs) -> anyhow::Result<u8> {
     let dir = a.case.case.clone();
+    let new_case = !dir.join(whohosts::evidence::info::CASE_FILE).exists();
+    if new_case && a.rights_holder.is_none() {
+        bail!(
+            "{} is not a case yet: say whose work it is about with --rights-holder NAME (and give --id, --title, --tz as needed)",
+            dir.display()
+        );
+    }
     // Checked before anything is written.
     if !a.capture.interfaces.is_empty() {
         let opts = whohosts::capture::live::SourceOptions {
@@ -180,7 +188,7 @@ fn start(a: StartArgs) -> anyhow::Result<u8> {
             new_case: NewCase {
                 id,
                 title: a.title.clone(),
-                rights_holder: a.rights_holder.clone(),
+                rights_holder: a.rights_holder.clone().unwrap_or_default(),
                 operator: a.operator.clone(),
                 notary: a.notary.clone(),
                 notary_certificate: a.certificate.clone(),
@@ -662,9 +670,11 @@ fn stop(a: StopArgs) -> anyhow::Result<u8> {
             })
             .collect::<Result<Vec<_>, _>>()
             .context("analysing the session's captures")?;
-        let bytes = super::capture::report_json(&analyses, &a.sources)?;
+        let attributions = super::capture::attribute(&analyses, &a.sources)?;
         let rel = format!("reports/{}.json", case_live::prefix(c.number));
-        let rec = s.write_file(&rel, &bytes)?;
+        let rec = s.write_file_with(&rel, |w| {
+            super::capture::write_report(&analyses, &attributions, w)
+        })?;
         s.append(
             "capture.report",
             serde_json::json!({"capture": c.number, "report": rel, "from": "the capture's files, analysed at session stop"}),

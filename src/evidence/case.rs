@@ -178,6 +178,37 @@ impl Session {
         Ok(rec)
     }
 
+    /// [`Session::write_file`] for content written as it is made, hashed on its way
+    /// to the file.
+    pub fn write_file_with(
+        &self,
+        rel: &str,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<FileRecord, CaseError> {
+        let path = self.dir.join(rel);
+        if path.symlink_metadata().is_ok() {
+            return Err(CaseError::Exists {
+                path: rel.to_string(),
+            });
+        }
+        let mut h = MultiHasher::new(Algorithms::EVIDENCE);
+        super::write_new_with(&path, |w| {
+            let mut tee = Tee {
+                inner: w,
+                h: &mut h,
+            };
+            write(&mut tee)
+        })
+        .map_err(io_err(&path))?;
+        let d = h.finish();
+        Ok(FileRecord {
+            path: rel.to_string(),
+            size: d.size,
+            sha256: d.sha256.unwrap_or_default(),
+            sm3: d.sm3,
+        })
+    }
+
     /// Writes a new file in the case and returns its record (SHA-256 and SM3).
     pub fn write_file(&self, rel: &str, bytes: &[u8]) -> Result<FileRecord, CaseError> {
         let path = self.dir.join(rel);
@@ -188,6 +219,24 @@ impl Session {
         }
         write_new(&path, bytes).map_err(io_err(&path))?;
         Ok(record_bytes(rel, bytes))
+    }
+}
+
+/// Hashes what passes through on its way to `inner`.
+struct Tee<'a> {
+    inner: &'a mut dyn Write,
+    h: &'a mut MultiHasher,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.h.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -135,6 +135,14 @@ pub fn parse_offset(s: &str) -> Option<UtcOffset> {
 /// file is hard-linked to `path` (`link(2)` fails with `EEXIST` instead of replacing)
 /// and removed; finally the directory is synced so the new name survives a crash.
 pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_new_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_new`] for content written as it is made (a large report, say).
+pub fn write_new_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     if path.symlink_metadata().is_ok() {
@@ -148,11 +156,13 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     let tmp = temp_name(path);
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
+        let f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&tmp)?;
-        f.write_all(bytes)?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        write(&mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         drop(f);
         std::fs::hard_link(&tmp, path)

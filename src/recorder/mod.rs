@@ -36,11 +36,13 @@ use crate::capture::live::{Breaker, Counters, LiveError, Source, SourceOptions};
 use crate::capture::write::{self, Section};
 use crate::capture::{CaptureReader, Compression};
 use crate::hash::{Algorithms, Digests, ThreadedHasher};
+use crate::model::Transport;
 use crate::pipeline::{AnalyzeOptions, CaptureAnalysis, Pass};
-use crate::services::NameEvidence;
+use crate::services::{NameEvidence, NameSource};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
@@ -768,15 +770,19 @@ impl Writer {
         }
     }
 
-    /// Writes one batch of blocks, rotating and stopping between blocks as needed.
-    fn batch(&mut self, iface: u32, bytes: Vec<u8>) {
-        if matches!(
+    /// Stopped by a count, a size, a number of files or a fault: what comes after is
+    /// not wanted. After a stop request or at the end of the duration, what the kernel
+    /// captured before the stop is still written.
+    fn discarding(&self) -> bool {
+        matches!(
             self.reason,
             Some(StopReason::Packets | StopReason::Size | StopReason::Files | StopReason::Fault)
-        ) {
-            // Stopped by a count, a size or a fault: the rest is not wanted. After a
-            // stop request or at the end of the duration, what the kernel captured
-            // before the stop is still written.
+        )
+    }
+
+    /// Writes one batch of blocks, rotating and stopping between blocks as needed.
+    fn batch(&mut self, iface: u32, bytes: Vec<u8>) {
+        if self.discarding() {
             return;
         }
         if self.file.as_ref().is_none_or(|f| f.broken) {
@@ -799,7 +805,7 @@ impl Writer {
                     run_start = at;
                     run_packets = 0;
                     self.rotate();
-                    if self.file.as_ref().is_none_or(|f| f.broken) || self.reason.is_some() {
+                    if self.file.as_ref().is_none_or(|f| f.broken) || self.discarding() {
                         return;
                     }
                 }
@@ -1220,6 +1226,9 @@ fn analysis_loop(
     (analyses, faults)
 }
 
+/// A name bound to a server: name, where seen, address, transport and port.
+type Binding = (String, NameSource, IpAddr, Option<(Transport, u16)>);
+
 fn analyse_one(
     follow: follow::Follow,
     index: u32,
@@ -1236,32 +1245,39 @@ fn analyse_one(
     let mut pass = Pass::new(shown, index, opts).map_err(|e| e.to_string())?;
     let (mut published, mut answers) = (0usize, 0usize);
     let mut frames = 0u64;
+    // Each binding (name, source, address, port) is shown once, however often seen.
+    let mut shown: std::collections::HashSet<Binding> = std::collections::HashSet::new();
+    let mut publish = |found: &mut dyn Iterator<Item = NameEvidence>| {
+        let fresh: Vec<NameEvidence> = found
+            .filter(|n| shown.insert((n.name.clone(), n.source, n.ip, n.port)))
+            .map(|mut n| {
+                // The view needs the binding, not every frame of it.
+                n.frames.truncate(1);
+                n
+            })
+            .collect();
+        if !fresh.is_empty() {
+            lock(&status.names).extend(fresh);
+        }
+    };
     while let Some(frame) = reader.next_frame() {
         pass.frame(&frame);
         frames += 1;
         status.analysed.fetch_add(1, Ordering::Relaxed);
         let names = pass.names();
         if names.len() > published {
-            let mut shared = lock(&status.names);
-            for n in names.get(published..).unwrap_or_default() {
-                let mut n = n.clone();
-                // The view needs the binding, not every frame of it.
-                n.frames.truncate(1);
-                shared.push(n);
-            }
+            publish(&mut names.get(published..).unwrap_or_default().iter().cloned());
             published = names.len();
         }
         // DNS answers are few; looking for new ones every so often is enough.
         if frames.is_multiple_of(64) {
             let (dns, now) = pass.dns_names_from(answers);
             answers = now;
-            if !dns.is_empty() {
-                lock(&status.names).extend(dns);
-            }
+            publish(&mut dns.into_iter());
         }
     }
     let (dns, _) = pass.dns_names_from(answers);
-    lock(&status.names).extend(dns);
+    publish(&mut dns.into_iter());
     let source = crate::pipeline::Source {
         format,
         compression: Compression::None,
