@@ -21,6 +21,16 @@ fn load(data_dir: &Path, mmdb: &[PathBuf]) -> Attributor {
     .unwrap()
 }
 
+/// The data directory's feeds without the bundled snapshot (the fixture feeds alone).
+fn load_without_bundled_feeds(data_dir: &Path) -> Attributor {
+    Attributor::load(&AttributeOptions {
+        data_dir: Some(data_dir.to_path_buf()),
+        no_bundled_feeds: true,
+        ..AttributeOptions::default()
+    })
+    .unwrap()
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -51,31 +61,67 @@ const PROVIDER_ADDRESSES: &[(&str, u32, &str)] = &[
     ("2400:6180::1", 14061, "digitalocean"),
 ];
 
+/// Those of [`PROVIDER_ADDRESSES`] that a feed of the bundled snapshot (July 2025)
+/// lists, with the region it gives (`None`: GLOBAL, no region, or a geofeed city).
+const FEED_LISTED: &[(&str, Option<&str>)] = &[
+    ("3.5.140.1", Some("ap-northeast-2")),
+    ("2600:1f18::1", Some("us-east-1")),
+    ("34.1.208.1", Some("africa-south1")),
+    ("35.190.0.1", None),
+    ("13.64.0.1", Some("westus")),
+    ("104.16.0.1", None),
+    ("2606:4700::1", None),
+    ("164.90.128.1", None),
+];
+
 #[test]
 fn bundled_data_alone_names_the_provider_of_each_major_cloud() {
     let empty = tempfile::tempdir().unwrap();
     let a = load(empty.path(), &[]);
-    assert!(a.feeds().is_empty());
+    assert!(a.feeds().iter().all(|f| f.bundled.is_some()));
     for (addr, asn, provider) in PROVIDER_ADDRESSES {
         let att = a.attribute(ip(addr), &[]);
         assert_eq!(att.asn.number, Some(*asn), "{addr}");
         assert_eq!(att.provider.id.as_deref(), Some(*provider), "{addr}");
-        assert_eq!(att.provider.basis, Some(Basis::Asn), "{addr}");
-        assert_eq!(att.provider.confidence, Some(Confidence::Medium), "{addr}");
-        let src = att.provider.source.as_ref().unwrap();
-        assert!(src.source.starts_with("asn-ipv"), "{addr}: {src:?}");
-        assert_eq!(src.sha256.as_deref().map(str::len), Some(64));
-        assert!(att
-            .provider
-            .evidence
-            .as_deref()
-            .unwrap()
-            .contains(&format!("AS{asn}")));
         assert!(att.country.code.is_some(), "{addr}");
-        assert!(
-            att.region.id.is_none() && att.region.reason.is_some(),
-            "{addr}"
-        );
+        let src = att.provider.source.as_ref().unwrap();
+        assert_eq!(src.sha256.as_deref().map(str::len), Some(64));
+        match FEED_LISTED.iter().find(|(a, _)| a == addr) {
+            Some((_, region)) => {
+                // The bundled feed snapshot gives the provider, and the region where
+                // the feed names one.
+                assert_eq!(att.provider.basis, Some(Basis::OfficialFeed), "{addr}");
+                assert_eq!(att.provider.confidence, Some(Confidence::Strong), "{addr}");
+                assert!(
+                    src.source.contains("bundled feed snapshot 2025-07"),
+                    "{src:?}"
+                );
+                assert!(src
+                    .date
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with("2025-07")));
+                if region.is_some() {
+                    assert_eq!(att.region.id.as_deref(), *region, "{addr}");
+                    assert_eq!(att.region.confidence, Some(Confidence::Strong));
+                }
+            }
+            None => {
+                assert_eq!(att.provider.basis, Some(Basis::Asn), "{addr}");
+                assert_eq!(att.provider.confidence, Some(Confidence::Medium), "{addr}");
+                assert!(src.source.starts_with("asn-ipv"), "{addr}: {src:?}");
+                assert_eq!(src.date.as_deref(), Some("2026-06-17"));
+                assert!(att
+                    .provider
+                    .evidence
+                    .as_deref()
+                    .unwrap()
+                    .contains(&format!("AS{asn}")));
+                assert!(
+                    att.region.id.is_none() && att.region.reason.is_some(),
+                    "{addr}"
+                );
+            }
+        }
     }
 }
 
@@ -109,9 +155,12 @@ fn lookup_json_names_the_provider_from_bundled_data_with_sources() {
         assert_eq!(row["provider"]["id"], *provider);
         assert!(row["provider"]["name"].is_string());
         assert!(row["provider"]["service_model"].is_string());
-        assert_eq!(row["provider"]["confidence"], "medium");
-        assert!(row["region"]["id"].is_null());
-        assert!(row["region"]["reason"].is_string());
+        assert!(row["provider"]["source"]["date"].is_string(), "{addr}");
+        if !FEED_LISTED.iter().any(|(a, _)| a == addr) {
+            assert_eq!(row["provider"]["confidence"], "medium");
+            assert!(row["region"]["id"].is_null());
+            assert!(row["region"]["reason"].is_string());
+        }
         for key in ["id", "city", "source", "confidence"] {
             assert!(row["region"].get(key).is_some(), "region.{key} present");
         }
@@ -241,7 +290,7 @@ fn a_file_that_is_not_a_database_is_refused_with_its_path() {
 
 fn install_fixtures() -> (tempfile::TempDir, Attributor) {
     let data = tempfile::tempdir().unwrap();
-    let a = load(data.path(), &[]);
+    let a = load_without_bundled_feeds(data.path());
     let outcomes = update_from(&a, data.path(), &fixtures().join("feeds")).unwrap();
     let stored: Vec<_> = outcomes.iter().filter_map(|o| o.stored.clone()).collect();
     assert_eq!(
@@ -259,7 +308,7 @@ fn install_fixtures() -> (tempfile::TempDir, Attributor) {
         .find(|o| o.file == "truncated-aws.json.bad")
         .unwrap();
     assert_eq!(bad.action, UpdateAction::Skipped);
-    let a = load(data.path(), &[]);
+    let a = load_without_bundled_feeds(data.path());
     (data, a)
 }
 
@@ -346,7 +395,7 @@ fn update_replaces_atomically_keeps_the_previous_copy_and_refuses_broken_files()
         .collect();
     assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
     // The .prev copy is not loaded as a feed.
-    assert_eq!(load(data.path(), &[]).feeds().len(), 4);
+    assert_eq!(load_without_bundled_feeds(data.path()).feeds().len(), 4);
 }
 
 #[test]
@@ -357,7 +406,7 @@ fn a_broken_stored_feed_is_skipped_with_a_warning() {
         b"{ broken",
     )
     .unwrap();
-    let a = load(data.path(), &[]);
+    let a = load_without_bundled_feeds(data.path());
     assert_eq!(a.feeds().len(), 3);
     assert!(a
         .warnings()
@@ -436,7 +485,7 @@ fn data_info_lists_databases_feeds_and_directory_with_hashes() {
     let (data, _) = install_fixtures();
     let out = Command::cargo_bin("whohosts")
         .unwrap()
-        .args(["data", "info", "--json", "--data-dir"])
+        .args(["data", "info", "--json", "--no-bundled-feeds", "--data-dir"])
         .arg(data.path())
         .output()
         .unwrap();
@@ -504,35 +553,43 @@ fn geoip_city_maps_to_the_provider_region_as_weak_evidence() {
 fn demo_servers_get_provider_and_region_from_bundled_data_and_capture_names() {
     let empty = tempfile::tempdir().unwrap();
     let a = load(empty.path(), &[]);
-    let cases: &[(&str, Option<&str>, &str, Option<&str>)] = &[
+    // Region: from the bundled feed snapshot where a feed lists the address (AWS,
+    // Google Cloud), else from the provider hostname of the CNAME chain.
+    type Case<'a> = (&'a str, Option<&'a str>, &'a str, Option<(&'a str, Basis)>);
+    let cases: &[Case] = &[
         (
             "47.236.91.18",
             Some("mtr-pkg.oss-ap-southeast-1.aliyuncs.com"),
             "alibaba",
-            Some("ap-southeast-1"),
+            Some(("ap-southeast-1", Basis::Hostname)),
         ),
         (
             "43.136.75.21",
             Some("mtr-api-1301234567.cos.ap-guangzhou.myqcloud.com"),
             "tencent",
-            Some("ap-guangzhou"),
+            Some(("ap-guangzhou", Basis::Hostname)),
         ),
         (
             "3.121.45.67",
             Some("ec2-3-121-45-67.eu-central-1.compute.amazonaws.com"),
             "aws",
-            Some("eu-central-1"),
+            Some(("eu-central-1", Basis::OfficialFeed)),
         ),
         ("104.21.48.7", None, "cloudflare", None),
         ("116.202.118.33", None, "hetzner", None),
-        ("34.159.24.89", None, "gcp", None),
+        (
+            "34.159.24.89",
+            None,
+            "gcp",
+            Some(("europe-west3", Basis::OfficialFeed)),
+        ),
         // The bundled ASN data puts this Tencent IPv6 address under another AS; the
         // CNAME seen in the capture still names the provider and the region.
         (
             "2402:4e00:1013:e500::21",
             Some("mtr-api-1301234567.cos.ap-guangzhou.myqcloud.com"),
             "tencent",
-            Some("ap-guangzhou"),
+            Some(("ap-guangzhou", Basis::Hostname)),
         ),
     ];
     for (addr, cname, provider, region) in cases {
@@ -547,13 +604,15 @@ fn demo_servers_get_provider_and_region_from_bundled_data_and_capture_names() {
         );
         assert_eq!(
             att.region.id.as_deref(),
-            *region,
+            region.map(|r| r.0),
             "{addr}: {:?}",
             att.region
         );
-        if region.is_some() {
-            assert_eq!(att.region.basis, Some(Basis::Hostname));
-            assert_eq!(att.region.source.as_ref().unwrap().source, "hostname:cname");
+        if let Some((_, basis)) = region {
+            assert_eq!(att.region.basis, Some(*basis), "{addr}");
+            if *basis == Basis::Hostname {
+                assert_eq!(att.region.source.as_ref().unwrap().source, "hostname:cname");
+            }
         }
     }
 }

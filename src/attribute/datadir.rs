@@ -113,7 +113,9 @@ pub fn load_feeds(data_dir: &Path, _directory: &DirectoryView) -> (Vec<LoadedFee
                     name,
                     provider,
                     sha256: hex(&Sha256::digest(&bytes)),
+                    date: feed.data_date(),
                     feed,
+                    bundled: None,
                 });
             }
             Err(e) => warnings.push(format!("{}: skipped: {e}", path.display())),

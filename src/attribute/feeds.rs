@@ -156,6 +156,24 @@ impl Feed {
         }
     }
 
+    /// The date of the data as the feed states it (`YYYY-MM-DD`): the start of AWS's
+    /// `createDate`, Google's `creationTime`, Oracle's `last_updated_timestamp`, a
+    /// geofeed's "Last modified" comment. `None` when the version is not a date
+    /// (Azure's `changeNumber`) or absent.
+    pub fn data_date(&self) -> Option<String> {
+        let v = self.version.as_deref()?.trim();
+        let d = v.get(..10)?;
+        let b = d.as_bytes();
+        let digits =
+            |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+        (digits(0..4)
+            && b.get(4) == Some(&b'-')
+            && digits(5..7)
+            && b.get(7) == Some(&b'-')
+            && digits(8..10))
+        .then(|| d.to_string())
+    }
+
     /// Number of IPv4 and IPv6 entries.
     pub fn counts(&self) -> (usize, usize) {
         let v4 = self.entries.iter().filter(|e| e.prefix.is_ipv4()).count();

@@ -20,6 +20,7 @@
 //! answers unknown, with reasons. Output depends only on the loaded data and the
 //! arguments (no clock, no network).
 
+pub mod bundle;
 pub mod datadir;
 pub mod directory;
 pub mod dirview;
@@ -37,12 +38,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-/// Environment variable overriding where the bundled databases are read from.
-pub const BUNDLED_DIR_ENV: &str = "WHOHOSTS_BUNDLED_DIR";
+pub use bundle::{EmbeddedFiles, BUNDLED_DIR_ENV};
 
-/// Where the bundled databases live when nothing overrides it: `data/` of the crate.
+/// `data/` of the source tree this library was compiled from (the last place the
+/// bundled data set is looked for; see [`bundle`]).
 pub fn default_bundled_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+    bundle::source_tree_dir()
 }
 
 /// The bundled database files, in the order they are consulted (after user files).
@@ -59,8 +60,14 @@ pub struct AttributeOptions {
     /// Data directory holding imported feeds; `None`: `WHOHOSTS_DATA_DIR`, then the
     /// platform's user data directory.
     pub data_dir: Option<PathBuf>,
-    /// Bundled databases; `None`: `WHOHOSTS_BUNDLED_DIR`, then `data/` of the crate.
+    /// Bundled data set; `None`: `WHOHOSTS_BUNDLED_DIR`, then `embedded`, then the
+    /// install places and the source tree (see [`bundle`]).
     pub bundled_dir: Option<PathBuf>,
+    /// The bundled data set compiled into the binary, if the binary carries one.
+    pub embedded: Option<EmbeddedFiles>,
+    /// Leave out the bundled feed snapshot (an archived data set of a capture's time
+    /// in `data_dir` then stands alone).
+    pub no_bundled_feeds: bool,
     /// Extra MaxMind databases, consulted before the bundled ones, in this order.
     pub mmdb: Vec<PathBuf>,
     /// Skip the bundled databases (tests of user databases alone).
@@ -75,13 +82,16 @@ pub enum AttributeError {
     #[error(transparent)]
     GeoIp(#[from] geoip::GeoIpError),
     #[error(
-        "bundled database {path} is missing; pass --bundled-dir DIR or set \
+        "bundled database {path} is missing ({where_}); pass --bundled-dir DIR or set \
          WHOHOSTS_BUNDLED_DIR to the `data/` directory of the whohosts source tree"
     )]
     BundledMissing {
         path: PathBuf,
+        where_: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    BundleNotFound(#[from] bundle::NotFound),
     #[error(transparent)]
     DataDir(#[from] datadir::DataDirError),
     #[error("provider directory: {0}")]
@@ -262,9 +272,21 @@ pub struct SourceInfo {
     pub attribution: Option<String>,
     /// Records held: node count of a database, `N IPv4 + M IPv6` prefixes of a feed.
     pub records: String,
+    /// Date of the data (`YYYY-MM-DD`, or `YYYY-MM` when only the month is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// The bundled feed snapshot a feed belongs to (`bundled feed snapshot 2025-07`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// Where the provider publishes the feed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Terms of use of a bundled feed, as far as known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terms: Option<String>,
 }
 
-/// A feed as loaded from the data directory.
+/// A feed as loaded from the data directory or the bundled snapshot.
 #[derive(Debug)]
 pub struct LoadedFeed {
     /// Stored file name.
@@ -272,6 +294,19 @@ pub struct LoadedFeed {
     pub provider: String,
     pub sha256: String,
     pub feed: Feed,
+    /// Date of the data (`YYYY-MM-DD` or `YYYY-MM`), when known.
+    pub date: Option<String>,
+    /// Set for a feed of the bundled snapshot.
+    pub bundled: Option<BundledOrigin>,
+}
+
+/// Where a bundled feed came from.
+#[derive(Clone, Debug)]
+pub struct BundledOrigin {
+    /// `YYYY-MM` of the snapshot.
+    pub snapshot: String,
+    pub url: String,
+    pub terms: String,
 }
 
 impl LoadedFeed {
@@ -279,19 +314,40 @@ impl LoadedFeed {
     /// import feeds themselves).
     pub fn parse(name: &str, provider: &str, bytes: &[u8]) -> Result<LoadedFeed, feeds::FeedError> {
         use sha2::Digest;
+        let feed = feeds::parse_feed(bytes)?;
         Ok(LoadedFeed {
             name: name.to_string(),
             provider: provider.to_string(),
             sha256: geoip::hex(&sha2::Sha256::digest(bytes)),
-            feed: feeds::parse_feed(bytes)?,
+            date: feed.data_date(),
+            feed,
+            bundled: None,
         })
+    }
+
+    /// `, bundled feed snapshot 2025-07, data of 2025-07-24` or `, data of ...`, for
+    /// evidence text.
+    fn describe_origin(&self) -> String {
+        let date = self
+            .date
+            .as_deref()
+            .map(|d| format!(", data of {d}"))
+            .unwrap_or_default();
+        match &self.bundled {
+            Some(b) => format!(", bundled feed snapshot {}{date}", b.snapshot),
+            None => date,
+        }
     }
 
     fn provenance(&self) -> Provenance {
         Provenance {
-            source: self.name.clone(),
+            source: match &self.bundled {
+                Some(b) => format!("{} (bundled feed snapshot {})", self.name, b.snapshot),
+                None => self.name.clone(),
+            },
             version: self.feed.version.clone(),
             sha256: Some(self.sha256.clone()),
+            date: self.date.clone(),
         }
     }
 }
@@ -327,6 +383,73 @@ pub struct Attributor {
     directory: DirectoryView,
     data_dir: PathBuf,
     warnings: Vec<String>,
+    /// Where the bundled data set was found, for people.
+    bundle: Option<String>,
+    /// Facts about loading worth telling (bundled feeds replaced by newer copies).
+    notes: Vec<String>,
+}
+
+/// The bundled feed snapshot, less the feeds the data directory holds a copy of (an
+/// imported or downloaded feed replaces the bundled one of the same name). Returns
+/// the feeds, warnings (a bundled feed that does not unpack or parse) and notes.
+fn load_bundled_feeds(
+    b: &bundle::Bundle,
+    installed: &[LoadedFeed],
+) -> (Vec<LoadedFeed>, Vec<String>, Vec<String>) {
+    let mut feeds = Vec::new();
+    let mut warnings = Vec::new();
+    let mut notes = Vec::new();
+    let manifest: bundle::FeedManifest = match b.read("feeds.json") {
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                warnings.push(format!("bundled feeds.json does not parse: {e}"));
+                return (feeds, warnings, notes);
+            }
+        },
+        Err(e) => {
+            warnings.push(format!(
+                "no bundled feed snapshot ({}: {e})",
+                b.path_of("feeds.json").display()
+            ));
+            return (feeds, warnings, notes);
+        }
+    };
+    for f in &manifest.feeds {
+        if let Some(i) = installed.iter().find(|i| i.name == f.stored) {
+            notes.push(format!(
+                "bundled {} (snapshot {}) is replaced by the data directory's copy{}",
+                f.stored,
+                manifest.snapshot,
+                i.feed
+                    .version
+                    .as_deref()
+                    .map(|v| format!(" (version {v})"))
+                    .unwrap_or_default()
+            ));
+            continue;
+        }
+        let bytes = match bundle::unpack_feed(b, f) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                warnings.push(format!("bundled feed skipped: {e}"));
+                continue;
+            }
+        };
+        match LoadedFeed::parse(&f.stored, &f.provider, &bytes) {
+            Ok(mut lf) => {
+                lf.date = Some(f.date.clone());
+                lf.bundled = Some(BundledOrigin {
+                    snapshot: manifest.snapshot.clone(),
+                    url: f.url.clone(),
+                    terms: f.terms.clone(),
+                });
+                feeds.push(lf);
+            }
+            Err(e) => warnings.push(format!("bundled feed {} skipped: {e}", f.file)),
+        }
+    }
+    (feeds, warnings, notes)
 }
 
 impl std::fmt::Debug for Attributor {
@@ -348,21 +471,25 @@ impl Attributor {
         for p in &opts.mmdb {
             dbs.push(GeoDb::open(p, false)?);
         }
-        let bundled_dir = bundled_dir(opts.bundled_dir.as_deref());
         let mut manifest = BundledManifest::default();
+        let mut bundle = None;
         if !opts.no_bundled {
+            let b = bundle::Bundle::locate(opts.bundled_dir.as_deref(), opts.embedded)?;
             for name in BUNDLED_DATABASES {
-                let path = bundled_dir.join(name);
-                let bytes =
-                    std::fs::read(&path).map_err(|source| AttributeError::BundledMissing {
+                let path = b.path_of(name);
+                let bytes = b
+                    .read(name)
+                    .map_err(|source| AttributeError::BundledMissing {
                         path: path.clone(),
+                        where_: b.describe(),
                         source,
                     })?;
                 dbs.push(GeoDb::from_bytes(bytes, &path, true)?);
             }
-            if let Ok(text) = std::fs::read_to_string(bundled_dir.join("bundled.json")) {
-                manifest = serde_json::from_str(&text).unwrap_or_default();
+            if let Ok(bytes) = b.read("bundled.json") {
+                manifest = serde_json::from_slice(&bytes).unwrap_or_default();
             }
+            bundle = Some(b);
         }
         let data_dir = datadir::resolve_data_dir(opts.data_dir.as_deref())?;
         let directory = match &opts.directory {
@@ -370,24 +497,35 @@ impl Attributor {
             None => DirectoryView::bundled(),
         }
         .map_err(|e| AttributeError::Directory(Box::new(e)))?;
-        let (feeds, warnings) = datadir::load_feeds(&data_dir, &directory);
-        Ok(Self::assemble(
-            dbs, manifest, feeds, directory, data_dir, warnings,
-        ))
+        let (mut feeds, mut warnings) = datadir::load_feeds(&data_dir, &directory);
+        let mut notes = Vec::new();
+        if let (Some(b), false) = (&bundle, opts.no_bundled_feeds) {
+            let (bundled, w, n) = load_bundled_feeds(b, &feeds);
+            feeds.extend(bundled);
+            warnings.extend(w);
+            notes.extend(n);
+        }
+        let mut a = Self::assemble(dbs, manifest, feeds, directory, data_dir, warnings);
+        a.bundle = bundle.as_ref().map(bundle::Bundle::describe);
+        a.notes = notes;
+        Ok(a)
     }
 
     /// Builds an attributor from feeds already parsed (tests, benchmarks, conformance).
     pub fn with_feeds(mut self, feeds: Vec<LoadedFeed>) -> Attributor {
         let mut all = std::mem::take(&mut self.feeds);
         all.extend(feeds);
-        Self::assemble(
+        let mut a = Self::assemble(
             self.dbs,
             self.manifest,
             all,
             self.directory,
             self.data_dir,
             self.warnings,
-        )
+        );
+        a.bundle = self.bundle;
+        a.notes = self.notes;
+        a
     }
 
     fn assemble(
@@ -398,13 +536,21 @@ impl Attributor {
         data_dir: PathBuf,
         warnings: Vec<String>,
     ) -> Attributor {
-        // Insertion order is the priority among feeds listing the same prefix.
+        // Insertion order is the priority among feeds listing the same prefix: the
+        // network's own feeds first, then imported or downloaded before bundled ones.
         feeds.sort_by(|a, b| {
-            (a.feed.format.rank(), &a.provider, &a.name).cmp(&(
-                b.feed.format.rank(),
-                &b.provider,
-                &b.name,
-            ))
+            (
+                a.feed.format.rank(),
+                a.bundled.is_some(),
+                &a.provider,
+                &a.name,
+            )
+                .cmp(&(
+                    b.feed.format.rank(),
+                    b.bundled.is_some(),
+                    &b.provider,
+                    &b.name,
+                ))
         });
         let mut builder = PrefixIndexBuilder::new();
         for (fi, f) in feeds.iter().enumerate() {
@@ -422,6 +568,8 @@ impl Attributor {
             directory,
             data_dir,
             warnings,
+            bundle: None,
+            notes: Vec::new(),
         }
     }
 
@@ -446,6 +594,17 @@ impl Attributor {
     /// Problems met while loading (feeds that did not parse).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// Facts about loading worth telling (bundled feeds replaced by newer copies).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Where the bundled data set was found (`embedded in the binary`, a directory),
+    /// or `None` when it was not loaded.
+    pub fn bundle(&self) -> Option<&str> {
+        self.bundle.as_deref()
     }
 
     /// Every source used, for the report: databases, feeds, the directory.
@@ -475,6 +634,10 @@ impl Attributor {
                 licence: m.and_then(|m| m.licence.clone()),
                 attribution: m.and_then(|m| m.attribution.clone()),
                 records: format!("{} search-tree nodes", db.node_count),
+                date: Some(db.build_date.clone()),
+                snapshot: None,
+                url: None,
+                terms: None,
             });
         }
         for f in &self.feeds {
@@ -487,11 +650,18 @@ impl Attributor {
                 version: f.feed.version.clone(),
                 build_date: None,
                 sha256: f.sha256.clone(),
-                bundled: false,
+                bundled: f.bundled.is_some(),
                 official: Some(f.feed.format.official()),
                 licence: None,
                 attribution: None,
                 records: format!("{v4} IPv4 + {v6} IPv6 prefixes"),
+                date: f.date.clone(),
+                snapshot: f
+                    .bundled
+                    .as_ref()
+                    .map(|b| format!("bundled feed snapshot {}", b.snapshot)),
+                url: f.bundled.as_ref().map(|b| b.url.clone()),
+                terms: f.bundled.as_ref().map(|b| b.terms.clone()),
             });
         }
         out.push(SourceInfo {
@@ -507,6 +677,10 @@ impl Attributor {
             licence: None,
             attribution: None,
             records: format!("{} providers", self.directory.provider_count()),
+            date: Some(self.directory.version().to_string()),
+            snapshot: None,
+            url: None,
+            terms: None,
         });
         out
     }
@@ -516,6 +690,7 @@ impl Attributor {
             source: info.name.clone(),
             version: Some(format!("{} built {}", info.database_type, info.build_date)),
             sha256: Some(info.sha256.clone()),
+            date: Some(info.build_date.clone()),
         }
     }
 
@@ -673,8 +848,13 @@ impl Attributor {
                     .filter(|o| o.provider != m.provider)
                     .map(|o| o.provider.as_str())
                     .collect();
-                let mut evidence =
-                    format!("{} lists {} ({})", m.feed, m.prefix, f.feed.format.as_str());
+                let mut evidence = format!(
+                    "{} lists {} ({}{})",
+                    m.feed,
+                    m.prefix,
+                    f.feed.format.as_str(),
+                    f.describe_origin()
+                );
                 if !others.is_empty() {
                     evidence.push_str(&format!(
                         "; the same prefix is also listed for {}",
@@ -752,6 +932,7 @@ impl Attributor {
                     source: format!("hostname:{}", h.kind.as_str()),
                     version: Some(format!("provider directory {}", self.directory.version())),
                     sha256: None,
+                    date: None,
                 };
                 let confidence = hm.confidence.min(hostname_kind_cap(h.kind));
                 return from(
@@ -822,9 +1003,16 @@ impl Attributor {
                 .filter(|r| !r.eq_ignore_ascii_case("global"))
                 .collect();
             if let [one] = specific.as_slice() {
+                // The feed names the region; the directory's region list its city.
+                let city = self
+                    .directory
+                    .directory()
+                    .provider(pid)
+                    .and_then(|p| p.region(one))
+                    .and_then(|r| r.city.clone());
                 return RegionAttribution {
                     id: Some((*one).to_string()),
-                    city: None,
+                    city,
                     source,
                     confidence: Some(Confidence::Strong),
                     basis: Some(Basis::OfficialFeed),
@@ -916,6 +1104,7 @@ impl Attributor {
                                 self.directory.version()
                             )),
                             sha256: None,
+                            date: None,
                         }),
                         confidence: Some(hm.confidence.min(hostname_kind_cap(h.kind))),
                         basis: Some(Basis::Hostname),
@@ -1117,16 +1306,6 @@ fn special_purpose(ip: IpAddr) -> Option<&'static str> {
                 None
             }
         }
-    }
-}
-
-fn bundled_dir(explicit: Option<&Path>) -> PathBuf {
-    if let Some(p) = explicit {
-        return p.to_path_buf();
-    }
-    match std::env::var_os(BUNDLED_DIR_ENV) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => default_bundled_dir(),
     }
 }
 

@@ -73,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 return Ok(crate::cli::exit::OK);
             }
             writeln!(out, "data directory: {}", a.data_dir().display())?;
+            writeln!(out, "bundled data: {}", a.bundle().unwrap_or("not loaded"))?;
             for (kind, title) in [
                 (SourceKind::Mmdb, "databases (consulted in this order)"),
                 (SourceKind::Feed, "feeds"),
@@ -91,15 +92,27 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                             .as_deref()
                             .map(|p| format!(" [{p}]"))
                             .unwrap_or_default(),
-                        match (s.bundled, s.official) {
-                            (true, _) => " (bundled)",
-                            (_, Some(false)) => " (not official)",
-                            _ => "",
+                        match (&s.snapshot, s.bundled, s.official) {
+                            (Some(snap), _, _) => format!(" ({snap})"),
+                            (None, true, _) => " (bundled)".to_string(),
+                            (_, _, Some(false)) => " (not official)".to_string(),
+                            _ => String::new(),
                         },
                         s.version.as_deref().unwrap_or("-"),
                         s.records,
                         if s.sha256.is_empty() { "-" } else { &s.sha256 }
                     )?;
+                    if s.kind == SourceKind::Feed {
+                        writeln!(
+                            out,
+                            "    data of {}{}",
+                            s.date.as_deref().unwrap_or("an unknown date"),
+                            s.url
+                                .as_deref()
+                                .map(|u| format!("; published at {u}"))
+                                .unwrap_or_default()
+                        )?;
+                    }
                     if let Some(att) = &s.attribution {
                         writeln!(out, "    {} — {att}", s.licence.as_deref().unwrap_or("-"))?;
                     }
@@ -107,6 +120,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 if !any {
                     writeln!(out, "  (none)")?;
                 }
+            }
+            for n in a.notes() {
+                writeln!(out, "note: {n}")?;
             }
             for w in a.warnings() {
                 writeln!(out, "warning: {w}")?;

@@ -18,10 +18,15 @@ pub struct SourceArgs {
     /// listed in `<data-dir>/mmdb.conf`, one path a line.
     #[arg(long, value_name = "PATH")]
     pub mmdb: Vec<PathBuf>,
-    /// Directory of the bundled databases [default: WHOHOSTS_BUNDLED_DIR, then the
-    /// `data/` directory of the source tree].
+    /// Directory of the bundled data set (databases and feed snapshot) [default:
+    /// WHOHOSTS_BUNDLED_DIR, then the copy in this binary, then
+    /// /usr/local/share/whohosts and /usr/share/whohosts].
     #[arg(long, value_name = "DIR")]
     pub bundled_dir: Option<PathBuf>,
+    /// Leave out the bundled feed snapshot: only feeds of the data directory are used
+    /// (an archived data set of the capture's time, for instance).
+    #[arg(long)]
+    pub no_bundled_feeds: bool,
     /// Provider directory file to use instead of the bundled `data/providers.toml`.
     #[arg(long, value_name = "PATH")]
     pub providers: Option<PathBuf>,
@@ -36,6 +41,8 @@ impl SourceArgs {
         Ok(AttributeOptions {
             data_dir: Some(data_dir),
             bundled_dir: self.bundled_dir.clone(),
+            embedded: crate::cli::embedded::FILES,
+            no_bundled_feeds: self.no_bundled_feeds,
             mmdb,
             no_bundled: false,
             directory: self.providers.clone(),
@@ -114,7 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         for s in attributor.sources() {
             writeln!(
                 out,
-                "  {} {} ({}) {} sha256:{}",
+                "  {} {} ({}{}) {} [data of {}] sha256:{}",
                 match s.kind {
                     whohosts::attribute::SourceKind::Mmdb => "mmdb",
                     whohosts::attribute::SourceKind::Feed => "feed",
@@ -122,7 +129,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 },
                 s.name,
                 s.type_,
+                s.snapshot
+                    .as_deref()
+                    .map(|x| format!(", {x}"))
+                    .unwrap_or_default(),
                 s.version.as_deref().unwrap_or("-"),
+                s.date.as_deref().unwrap_or("unknown date"),
                 if s.sha256.is_empty() { "-" } else { &s.sha256 }
             )?;
         }

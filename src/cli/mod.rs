@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod case;
 pub mod data;
+pub mod embedded;
 pub mod letter;
 pub mod lookup;
 pub mod verify;
