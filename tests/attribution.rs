@@ -657,3 +657,95 @@ fn a_dns_answer_outranks_a_host_header_whatever_the_order_given() {
         "hostname:dns_answer"
     );
 }
+
+/// Issue 22: a binary copied away from its source tree still attributes with regions.
+/// The copy runs in a private mount namespace where an empty tmpfs hides the source
+/// tree's `data/` (the rest of the suite keeps seeing it), from an empty directory,
+/// with no bundled-dir or data-dir setting pointing back.
+#[test]
+fn a_copied_binary_attributes_with_regions_without_its_source_tree() {
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("bin/whohosts");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(assert_cmd::cargo::cargo_bin("whohosts"), &bin).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/demo.pcap"),
+        work.path().join("demo.pcap"),
+    )
+    .unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let run = |args: &str| {
+        let script = format!(
+            "mount -t tmpfs -o size=1m whohosts-hidden {data} && test ! -e {data}/asn-ipv4.mmdb && exec {bin} {args}",
+            data = data.display(),
+            bin = bin.display()
+        );
+        // Root (CI) unshares the mount namespace directly; anyone else needs a user
+        // namespace mapped to root.
+        let mut cmd = std::process::Command::new("unshare");
+        if !is_root() {
+            cmd.arg("--map-root-user");
+        }
+        let out = cmd
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .current_dir(work.path())
+            .env_remove("WHOHOSTS_BUNDLED_DIR")
+            .env("WHOHOSTS_DATA_DIR", work.path().join("no-data-dir"))
+            .output()
+            .expect("unshare (util-linux) runs");
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "{args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let info = run("data info");
+    assert!(
+        info.contains("bundled data: embedded in the binary"),
+        "{info}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&run("lookup --json 3.121.45.67 20.50.2.1 34.159.24.89")).unwrap();
+    let regions: Vec<(&str, &str)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["provider"]["id"].as_str().unwrap(),
+                r["region"]["id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        regions,
+        [
+            ("aws", "eu-central-1"),
+            ("azure", "westeurope"),
+            ("gcp", "europe-west3")
+        ]
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&run("analyze demo.pcap --json -")).unwrap();
+    let aws = report["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["ip"] == "3.121.45.67")
+        .unwrap();
+    assert_eq!(aws["region"]["id"], "eu-central-1");
+    assert_eq!(aws["region"]["basis"], "official_feed");
+    assert!(report["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["snapshot"] == "bundled feed snapshot 2025-07"));
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
