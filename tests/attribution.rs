@@ -749,3 +749,219 @@ fn is_root() -> bool {
         .output()
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
+
+/// The real AWS feed of the bundled snapshot, as AWS publishes it.
+fn real_aws_feed() -> Vec<u8> {
+    use whohosts::attribute::bundle::{unpack_feed, Bundle, FeedManifest};
+    let b = Bundle::locate(None, None).unwrap();
+    let m: FeedManifest = serde_json::from_slice(&b.read("feeds.json").unwrap()).unwrap();
+    let f = m
+        .feeds
+        .iter()
+        .find(|f| f.stored == "aws.aws-ip-ranges.json")
+        .unwrap();
+    unpack_feed(&b, f).unwrap()
+}
+
+/// An AWS-format feed with the given syncToken and IPv4 prefixes, all in us-east-1.
+fn aws_feed(sync_token: u64, prefixes: &[String]) -> String {
+    let entries: Vec<String> = prefixes
+        .iter()
+        .map(|p| {
+            format!(
+                r#"{{"ip_prefix":"{p}","region":"us-east-1","service":"EC2","network_border_group":"us-east-1"}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"syncToken":"{sync_token}","createDate":"2025-01-01-00-00-00","prefixes":[{}],"ipv6_prefixes":[]}}"#,
+        entries.join(",")
+    )
+}
+
+fn whohosts_in(data: &Path) -> Command {
+    let mut c = Command::cargo_bin("whohosts").unwrap();
+    c.env("WHOHOSTS_DATA_DIR", data);
+    c
+}
+
+/// Every file of a directory with its bytes, to show nothing changed.
+fn snapshot_dir(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Issue 22: hostile, stale, shrunken, truncated, invalid and huge feeds are refused by
+/// `data update --from`, each with its reason, and the installed data stays as it was.
+#[test]
+fn hostile_feeds_are_refused_and_the_installed_feed_survives() {
+    let data = tempfile::tempdir().unwrap();
+    let real = real_aws_feed();
+    let good = tempfile::tempdir().unwrap();
+    std::fs::write(good.path().join("ip-ranges.json"), &real).unwrap();
+    let o = whohosts_in(data.path())
+        .args(["data", "update", "--from"])
+        .arg(good.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let feeds = data.path().join("feeds");
+    let installed = snapshot_dir(&feeds);
+    assert_eq!(installed.len(), 1);
+
+    let real_text = String::from_utf8(real.clone()).unwrap();
+    let huawei: Vec<String> = (0..=255)
+        .flat_map(|x| [format!("121.36.{x}.0/24"), format!("121.37.{x}.0/24")])
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        // The issue's report: 0.0.0.0/0 for us-east-1 with an older syncToken.
+        (
+            "aws-ip-ranges.json",
+            aws_feed(1_600_000_000, &["0.0.0.0/0".to_string()]).into_bytes(),
+            "broader than any provider announces",
+        ),
+        (
+            "cloudflare-ips-v4.txt",
+            b"0.0.0.0/0\n".to_vec(),
+            "broader than any provider announces",
+        ),
+        (
+            "cloudflare-v6.txt",
+            b"2000::/3\n2606:4700::/32\n".to_vec(),
+            "broader than any provider announces",
+        ),
+        // The real feed under an older syncToken.
+        (
+            "older.json",
+            real_text
+                .replace(
+                    "\"syncToken\": \"1753388594\"",
+                    "\"syncToken\": \"1700000000\"",
+                )
+                .into_bytes(),
+            "older than the installed",
+        ),
+        // Its own syncToken with content changed.
+        (
+            "same-token.json",
+            real_text
+                .replacen("3.4.12.4/32", "3.4.12.5/32", 1)
+                .into_bytes(),
+            "other content",
+        ),
+        // Newer, but 10 prefixes where 13,344 are installed.
+        (
+            "shrunk.json",
+            aws_feed(
+                1_800_000_000,
+                &(0..10).map(|i| format!("3.5.{i}.0/24")).collect::<Vec<_>>(),
+            )
+            .into_bytes(),
+            "fewer than half",
+        ),
+        // Newer and large, but every prefix is Huawei Cloud's (AS55990).
+        (
+            "huawei-as-aws.json",
+            aws_feed(1_800_000_000, &huawei).into_bytes(),
+            "the ASN data contradicts it",
+        ),
+        // Cut in the middle, and not a feed at all.
+        (
+            "truncated.json",
+            real[..real.len() / 2].to_vec(),
+            "not a feed",
+        ),
+        ("garbage.bin", vec![0xff, 0x00, 0x17, 0x80], "not a feed"),
+    ];
+    for (name, bytes, why) in &cases {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join(name), bytes).unwrap();
+        let o = whohosts_in(data.path())
+            .args(["data", "update", "--from"])
+            .arg(src.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{name}: {text}");
+        assert!(
+            text.contains("skipped") && text.contains(why),
+            "{name}: {text}"
+        );
+        assert_eq!(snapshot_dir(&feeds), installed, "{name} changed the data");
+    }
+    // A 200 MB file is refused without being read whole.
+    let src = tempfile::tempdir().unwrap();
+    let huge = std::fs::File::create(src.path().join("huge.json")).unwrap();
+    huge.set_len(200 << 20).unwrap();
+    let o = whohosts_in(data.path())
+        .args(["data", "update", "--from"])
+        .arg(src.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("larger than 64 MiB"), "{text}");
+    assert_eq!(snapshot_dir(&feeds), installed);
+
+    // The Huawei Cloud address of the issue is still Huawei's.
+    let o = whohosts_in(data.path())
+        .args(["lookup", "--json", "121.36.0.8"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["provider"]["id"], "huawei");
+
+    // --force goes back to an older publication (archives of a capture's time), but
+    // never installs an implausible one.
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("older.json"), &cases[3].1).unwrap();
+    std::fs::write(src.path().join("all.json"), &cases[0].1).unwrap();
+    let o = whohosts_in(data.path())
+        .args(["data", "update", "--force", "--from"])
+        .arg(src.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("older.json: replaced"), "{text}");
+    assert!(text.contains("all.json: skipped"), "{text}");
+    assert_eq!(
+        std::fs::read(feeds.join("aws.aws-ip-ranges.json")).unwrap(),
+        cases[3].1
+    );
+}
+
+/// Issue 22: when an official feed and the ASN data name different providers, the
+/// answer says so and is not strong.
+#[test]
+fn a_feed_contradicted_by_the_asn_data_is_not_strong() {
+    let data = tempfile::tempdir().unwrap();
+    // Forced in with --force would still be refused (ASN check); install it directly,
+    // as a file someone dropped into the data directory.
+    std::fs::create_dir_all(data.path().join("feeds")).unwrap();
+    std::fs::write(
+        data.path().join("feeds/aws.aws-ip-ranges.json"),
+        aws_feed(1_800_000_000, &["121.36.0.0/16".to_string()]),
+    )
+    .unwrap();
+    let a = load(data.path(), &[]);
+    let att = a.attribute(ip("121.36.0.8"), &[]);
+    assert_eq!(att.provider.id.as_deref(), Some("aws"));
+    assert_eq!(att.provider.confidence, Some(Confidence::Medium));
+    let c = att.provider.conflict.as_deref().unwrap();
+    assert!(c.contains("AS55990") && c.contains("huawei"), "{c}");
+    assert!(att.provider.evidence.as_deref().unwrap().contains(c));
+}

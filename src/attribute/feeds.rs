@@ -140,6 +140,9 @@ pub struct Feed {
     pub declared_provider: Option<String>,
     /// ASNs the feed names (asn-derived `source`, geofeed JSON `asn`).
     pub declared_asns: Vec<u32>,
+    /// A number that grows with each publication: AWS's and Google's `syncToken`,
+    /// Azure's `changeNumber`.
+    pub serial: Option<u128>,
     pub entries: Vec<FeedEntry>,
     pub problems: Vec<FeedProblem>,
 }
@@ -151,6 +154,7 @@ impl Feed {
             version: None,
             declared_provider: None,
             declared_asns: Vec::new(),
+            serial: None,
             entries: Vec::new(),
             problems: Vec::new(),
         }
@@ -174,6 +178,17 @@ impl Feed {
         .then(|| d.to_string())
     }
 
+    /// How this publication orders against another of the same feed: the serial when
+    /// the feed has one, else its date-time version (`2025-07-21T07:13:25`), compared
+    /// as text. `None` when the feed states neither.
+    pub fn version_key(&self) -> Option<VersionKey> {
+        if let Some(n) = self.serial {
+            return Some(VersionKey::Serial(n));
+        }
+        self.data_date()?;
+        self.version.clone().map(VersionKey::Time)
+    }
+
     /// Number of IPv4 and IPv6 entries.
     pub fn counts(&self) -> (usize, usize) {
         let v4 = self.entries.iter().filter(|e| e.prefix.is_ipv4()).count();
@@ -189,6 +204,43 @@ impl Feed {
             }),
         }
     }
+}
+
+/// A publication's place in a feed's sequence (see [`Feed::version_key`]); keys of
+/// different kinds do not compare.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VersionKey {
+    Serial(u128),
+    Time(String),
+}
+
+impl VersionKey {
+    /// `Less` when `self` is older than `other`; `None` when they do not compare.
+    pub fn compare(&self, other: &VersionKey) -> Option<std::cmp::Ordering> {
+        match (self, other) {
+            (VersionKey::Serial(a), VersionKey::Serial(b)) => Some(a.cmp(b)),
+            (VersionKey::Time(a), VersionKey::Time(b)) => Some(a.as_str().cmp(b.as_str())),
+            _ => None,
+        }
+    }
+}
+
+/// The shortest prefixes a provider's feed may list: no provider announces more than
+/// a /8 of IPv4 or a /16 of IPv6 (the largest real entries are /10 IPv4 (AWS) and /19
+/// IPv6). A broader entry is a lie or a mistake, and would claim other networks.
+pub const MIN_PREFIX_V4: u8 = 8;
+pub const MIN_PREFIX_V6: u8 = 16;
+
+/// The first entry broader than [`MIN_PREFIX_V4`] / [`MIN_PREFIX_V6`], if any.
+pub fn too_broad(feed: &Feed) -> Option<&FeedEntry> {
+    feed.entries.iter().find(|e| {
+        e.prefix.prefix_len()
+            < if e.prefix.is_ipv4() {
+                MIN_PREFIX_V4
+            } else {
+                MIN_PREFIX_V6
+            }
+    })
 }
 
 /// Why a file is not a feed.
@@ -301,6 +353,7 @@ fn aws(v: &Value) -> Feed {
         (Some(d), Some(t)) => Some(format!("{d} (syncToken {t})")),
         (d, t) => d.map(str::to_string).or(t),
     };
+    f.serial = scalar_text(v, "syncToken").and_then(|t| t.parse().ok());
     for (list, key) in [("prefixes", "ip_prefix"), ("ipv6_prefixes", "ipv6_prefix")] {
         for (i, e) in array_of(v, list).iter().enumerate() {
             let entry = FeedEntry {
@@ -323,6 +376,7 @@ fn google(v: &Value) -> Feed {
         (Some(d), Some(t)) => Some(format!("{d} (syncToken {t})")),
         (d, t) => d.map(str::to_string).or(t),
     };
+    f.serial = scalar_text(v, "syncToken").and_then(|t| t.parse().ok());
     for (i, e) in array_of(v, "prefixes").iter().enumerate() {
         let entry = FeedEntry {
             region: str_of(e, "scope").map(str::to_string),
@@ -349,6 +403,7 @@ fn azure(v: &Value) -> Feed {
         (Some(n), None) => Some(format!("changeNumber {n}")),
         _ => None,
     };
+    f.serial = scalar_text(v, "changeNumber").and_then(|t| t.parse().ok());
     for (i, tag) in array_of(v, "values").iter().enumerate() {
         let Some(props) = tag.get("properties") else {
             continue;

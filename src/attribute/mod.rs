@@ -188,6 +188,10 @@ pub struct ProviderAttribution {
     /// How the answer was reached, for a person: which prefix, which ASN, which name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
+    /// Set when sources disagree (a feed and the ASN data): the answer is then not
+    /// strong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -837,6 +841,7 @@ impl Attributor {
                 confidence: Some(confidence),
                 basis: Some(basis),
                 evidence: Some(evidence),
+                conflict: None,
                 reason: None,
             }
         };
@@ -861,13 +866,39 @@ impl Attributor {
                         others.join(", ")
                     ));
                 }
-                return from(
+                // A feed that the ASN data contradicts is not strong evidence: one of
+                // the two is wrong (or the provider runs on another's network).
+                let conflict = asn.number.and_then(|n| {
+                    let holders = self.directory.directory().asn_holders(n);
+                    let first = holders.first()?;
+                    (!holders.iter().any(|h| h.provider.id == m.provider)).then(|| {
+                        format!(
+                            "the feed and the ASN data disagree: {ip} is announced by AS{n}{}, which the provider directory assigns to {}, not {}",
+                            asn.organization
+                                .as_deref()
+                                .map(|o| format!(" ({o})"))
+                                .unwrap_or_default(),
+                            first.provider.id,
+                            m.provider
+                        )
+                    })
+                });
+                let confidence = match &conflict {
+                    Some(c) => {
+                        evidence.push_str(&format!("; {c}"));
+                        Confidence::Medium
+                    }
+                    None => Confidence::Strong,
+                };
+                let mut p = from(
                     self.provider_ref(&m.provider),
                     f.provenance(),
-                    Confidence::Strong,
+                    confidence,
                     Basis::OfficialFeed,
                     evidence,
                 );
+                p.conflict = conflict;
+                return p;
             }
         }
         // 2. The announcing ASN belongs to a provider of the directory.
@@ -1171,6 +1202,42 @@ impl Attributor {
         }
     }
 
+    /// What the ASN data says about a feed's prefixes, from a sample of at most 500
+    /// entries spread over the feed: how many are announced by an ASN the directory
+    /// gives to `provider`, how many by an ASN it gives to another provider, how many
+    /// by an ASN it does not know (or none).
+    pub fn asn_agreement(&self, feed: &Feed, provider: &str) -> AsnAgreement {
+        let n = feed.entries.len();
+        let step = n.div_ceil(500).max(1);
+        let mut out = AsnAgreement::default();
+        for e in feed.entries.iter().step_by(step) {
+            out.sampled += 1;
+            let Some(asn) = self.asn(e.prefix.first()).number else {
+                out.unknown += 1;
+                continue;
+            };
+            let holders = self.directory.directory().asn_holders(asn);
+            if holders.is_empty() {
+                out.unknown += 1;
+            } else if holders.iter().any(|h| h.provider.id == provider) {
+                out.agree += 1;
+            } else {
+                out.contradict += 1;
+                if out.examples.len() < 3 {
+                    out.examples.push(format!(
+                        "{} is announced by AS{asn} ({})",
+                        e.prefix,
+                        holders
+                            .first()
+                            .map(|h| h.provider.id.as_str())
+                            .unwrap_or("?")
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// Decides which provider publishes a geofeed or CIDR list (the file does not
     /// say): the provider of the ASN announcing most of its prefixes, by the loaded
     /// ASN databases and the directory; failing that, a provider id in the file name.
@@ -1242,6 +1309,24 @@ impl Attributor {
             "cannot tell which provider publishes this {}: its prefixes' ASNs belong to no single provider of the directory and the file name names none",
             feed.format.as_str()
         ))
+    }
+}
+
+/// See [`Attributor::asn_agreement`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AsnAgreement {
+    pub sampled: usize,
+    pub agree: usize,
+    pub contradict: usize,
+    pub unknown: usize,
+    /// Up to three contradicting prefixes, for messages.
+    pub examples: Vec<String>,
+}
+
+impl AsnAgreement {
+    /// Most prefixes whose ASN the directory knows belong to another provider.
+    pub fn mostly_contradicts(&self) -> bool {
+        self.contradict > self.agree && self.contradict * 2 > self.sampled - self.unknown
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::cli::lookup::SourceArgs;
 use std::io::Write;
 use std::path::PathBuf;
-use whohosts::attribute::datadir::{update_from, UpdateAction};
+use whohosts::attribute::datadir::{update_from_with, UpdateAction, UpdateOptions};
 use whohosts::attribute::SourceKind;
 
 #[derive(clap::Args)]
@@ -20,6 +20,12 @@ pub enum Command {
         /// Directory holding the downloaded feed files (and `asn-derived/`).
         #[arg(long = "from", value_name = "DIR")]
         from: PathBuf,
+        /// Install a feed even when it is older than the installed copy, has its
+        /// version with other content, or holds less than half its prefixes (to go
+        /// back to an archived publication). Broader-than-plausible prefixes and feeds
+        /// the ASN data contradicts are refused all the same.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         sources: SourceArgs,
     },
@@ -37,10 +43,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.command {
-        Command::Update { from, sources } => {
+        Command::Update {
+            from,
+            force,
+            sources,
+        } => {
             let a = sources.load()?;
             let data_dir = a.data_dir().to_path_buf();
-            let outcomes = update_from(&a, &data_dir, &from)?;
+            let outcomes = update_from_with(&a, &data_dir, &from, UpdateOptions { force })?;
             let mut skipped = 0;
             for o in &outcomes {
                 let action = match o.action {
