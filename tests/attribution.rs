@@ -965,3 +965,108 @@ fn a_feed_contradicted_by_the_asn_data_is_not_strong() {
     assert!(c.contains("AS55990") && c.contains("huawei"), "{c}");
     assert!(att.provider.evidence.as_deref().unwrap().contains(c));
 }
+
+/// Issue 22: the feeds' services and tags tell a CDN from compute from storage, and
+/// the clouds' own first-party space from their customers'. Addresses from the real
+/// feeds of the bundled snapshot (and, for the space outside them, from the bundled
+/// ASN data).
+#[test]
+fn feed_services_and_first_party_space_are_told_apart_with_reasons() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    // (address, provider, service model, feed service, confidence)
+    let cases: &[(&str, &str, &str, Option<&str>, Confidence)] = &[
+        // AWS ip-ranges.json: 13.224.0.0/14 CLOUDFRONT, 3.120.0.0/14 EC2,
+        // 52.219.170.0/23 S3, 3.2.58.0/24 GLOBALACCELERATOR, 3.4.12.4/32 AMAZON only.
+        (
+            "13.224.0.1",
+            "aws",
+            "cdn",
+            Some("CLOUDFRONT"),
+            Confidence::Strong,
+        ),
+        (
+            "3.121.45.67",
+            "aws",
+            "iaas",
+            Some("EC2"),
+            Confidence::Strong,
+        ),
+        (
+            "52.219.170.1",
+            "aws",
+            "hosting",
+            Some("S3"),
+            Confidence::Strong,
+        ),
+        (
+            "3.2.58.1",
+            "aws",
+            "cdn",
+            Some("GLOBALACCELERATOR"),
+            Confidence::Strong,
+        ),
+        (
+            "3.4.12.4",
+            "aws",
+            "iaas",
+            Some("AMAZON"),
+            Confidence::Strong,
+        ),
+        // AS16509, not in ip-ranges.json: Amazon's own space or a customer's block.
+        ("1.44.96.1", "amazon", "hosting", None, Confidence::Weak),
+        // Azure Service Tags: 13.107.208.0/24 AzureFrontDoor.Frontend, 4.175.0.0/16
+        // only AzureCloud(.westeurope), 13.107.4.0/22 AzureFrontDoor.FirstParty.
+        (
+            "13.107.208.1",
+            "azure",
+            "cdn",
+            Some("AzureFrontDoor.Frontend"),
+            Confidence::Strong,
+        ),
+        (
+            "4.175.0.1",
+            "azure",
+            "iaas",
+            Some("AzureCloud"),
+            Confidence::Strong,
+        ),
+        (
+            "13.107.4.1",
+            "microsoft",
+            "hosting",
+            Some("AzureFrontDoor.FirstParty"),
+            Confidence::Strong,
+        ),
+        // AS8075 outside the Service Tags (Microsoft 365's 52.96.0.0/14).
+        ("52.96.0.1", "microsoft", "hosting", None, Confidence::Weak),
+        // AS15169 outside cloud.json (142.250.0.0/15) is Google, not Google Cloud;
+        // 34.159.0.0/16 is Google Cloud europe-west3.
+        ("142.250.1.1", "google", "hosting", None, Confidence::Medium),
+        ("34.159.24.89", "gcp", "iaas", None, Confidence::Strong),
+    ];
+    for (addr, provider, model, service, conf) in cases {
+        let p = a.attribute(ip(addr), &[]).provider;
+        assert_eq!(p.id.as_deref(), Some(*provider), "{addr}: {p:?}");
+        assert_eq!(p.service_model.as_deref(), Some(*model), "{addr}");
+        assert_eq!(p.service.as_deref(), *service, "{addr}");
+        assert_eq!(p.confidence, Some(*conf), "{addr}");
+        let why = p.evidence.unwrap();
+        if let Some(s) = service {
+            assert!(why.contains("the feed names") && why.contains(s), "{why}");
+        }
+    }
+    let why = |addr: &str| a.attribute(ip(addr), &[]).provider.evidence.unwrap();
+    assert!(why("142.250.1.1").contains("gcp.google-cloud-json.json"));
+    assert!(why("142.250.1.1").contains("not a Google Cloud customer"));
+    assert!(why("1.44.96.1").contains("BYOIP"));
+    assert!(why("13.224.0.1").contains("CDN"));
+    // Without the Google Cloud feed the first-party question stays open, and says so.
+    let a = load_without_bundled_feeds(empty.path());
+    let p = a.attribute(ip("142.250.1.1"), &[]).provider;
+    assert_eq!(p.id.as_deref(), Some("gcp"));
+    assert!(
+        p.evidence.unwrap().contains("cannot be told"),
+        "the answer says why it may be Google's own space"
+    );
+}

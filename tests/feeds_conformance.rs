@@ -189,6 +189,8 @@ struct Tally {
     region_ambiguous: usize,
     /// Addresses where the ASN data names another provider than the feed.
     conflicted: usize,
+    /// Addresses a first-party tag gives to the company's own services.
+    first_party: usize,
 }
 
 #[test]
@@ -245,9 +247,27 @@ fn every_prefix_of_every_feed_looks_up_to_its_own_provider_and_region() {
                 });
                 if lf.feed.format.rank() == first_rank && !contested {
                     tally.provider_checked += 1;
+                    // A tag of the provider's own services (Azure's
+                    // AzureFrontDoor.FirstParty) moves the address to the company's
+                    // first-party entry; anything else stays the feed's provider.
+                    let first_party = lf
+                        .feed
+                        .format
+                        .provider()
+                        .and_then(|p| a.directory().directory().provider(p))
+                        .and_then(|p| {
+                            p.feed_services.iter().find(|fs| {
+                                fs.provider.is_some()
+                                    && att.provider.service.as_deref() == Some(fs.service.as_str())
+                            })
+                        })
+                        .and_then(|fs| fs.provider.clone());
+                    if first_party.is_some() {
+                        tally.first_party += 1;
+                    }
                     assert_eq!(
                         att.provider.id.as_deref(),
-                        Some(lf.provider.as_str()),
+                        Some(first_party.as_deref().unwrap_or(lf.provider.as_str())),
                         "{addr}"
                     );
                     let want = if lf.feed.format.official() {
@@ -308,26 +328,32 @@ fn every_prefix_of_every_feed_looks_up_to_its_own_provider_and_region() {
     // more specific one, had their provider checked, had a region checked, and had
     // a region the feed leaves open (AWS/Google `GLOBAL`, or several regions).
     // Shadowing: Azure, AWS and GitHub list sub-prefixes of their own larger blocks;
-    // in the asn-derived lists, more specific announcements sit inside larger ones.
-    // The last column counts addresses whose ASN the directory gives to another
+    // The sixth column counts addresses whose ASN the directory gives to another
     // provider: GitHub's ranges are mostly Azure's and AWS's (GitHub runs there); ten
-    // Linode addresses are announced by Akamai's AS20940.
-    let expected: &[(&str, [usize; 6])] = &[
-        ("aws.aws-ip-ranges.json", [26597, 91, 26597, 25577, 1020, 0]),
-        ("cloudflare.cidr-list-v4.txt", [30, 0, 30, 0, 0, 0]),
-        ("cloudflare.cidr-list-v6.txt", [14, 0, 14, 0, 0, 0]),
-        ("digitalocean.geofeed.txt", [2364, 0, 2364, 2364, 0, 0]),
-        ("fastly.fastly-public-ip-list.json", [42, 0, 42, 0, 0, 0]),
-        ("github.github-meta.json", [11748, 170, 2044, 0, 0, 1962]),
-        ("gcp.google-cloud-json.json", [1564, 0, 1564, 1494, 70, 0]),
-        ("linode.geofeed.txt", [9104, 0, 9104, 9104, 0, 10]),
+    // Linode addresses are announced by Akamai's AS20940. The seventh counts addresses
+    // a first-party tag gives to the company itself (Azure's AzureFrontDoor.FirstParty).
+    let expected: &[(&str, [usize; 7])] = &[
+        (
+            "aws.aws-ip-ranges.json",
+            [26597, 91, 26597, 25577, 1020, 0, 0],
+        ),
+        ("cloudflare.cidr-list-v4.txt", [30, 0, 30, 0, 0, 0, 0]),
+        ("cloudflare.cidr-list-v6.txt", [14, 0, 14, 0, 0, 0, 0]),
+        ("digitalocean.geofeed.txt", [2364, 0, 2364, 2364, 0, 0, 0]),
+        ("fastly.fastly-public-ip-list.json", [42, 0, 42, 0, 0, 0, 0]),
+        ("github.github-meta.json", [11748, 170, 2044, 0, 0, 1962, 0]),
+        (
+            "gcp.google-cloud-json.json",
+            [1564, 0, 1564, 1494, 70, 0, 0],
+        ),
+        ("linode.geofeed.txt", [9104, 0, 9104, 9104, 0, 10, 0]),
         (
             "azure.azure-service-tags.json",
-            [179039, 1947, 179039, 74211, 0, 0],
+            [179039, 1947, 179039, 74211, 0, 0, 136],
         ),
         (
             "oracle.oracle-public-ip-ranges.json",
-            [1792, 0, 1792, 1792, 0, 0],
+            [1792, 0, 1792, 1792, 0, 0, 0],
         ),
     ];
     for (name, want) in expected {
@@ -339,7 +365,8 @@ fn every_prefix_of_every_feed_looks_up_to_its_own_provider_and_region() {
                 t.provider_checked,
                 t.region_checked,
                 t.region_ambiguous,
-                t.conflicted
+                t.conflicted,
+                t.first_party
             ],
             *want,
             "{name}"

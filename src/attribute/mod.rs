@@ -192,6 +192,10 @@ pub struct ProviderAttribution {
     /// strong.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conflict: Option<String>,
+    /// The service or tag of the provider's feed that decided the service model
+    /// (`CLOUDFRONT`, `EC2`, `AzureFrontDoor.Frontend`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -813,6 +817,26 @@ impl Attributor {
         out
     }
 
+    /// The first of `provider`'s feed services (directory order) that its official
+    /// feed entries for the prefix name, with the names the entries give (sorted).
+    fn feed_service(
+        &self,
+        provider: &str,
+        feeds: &[FeedMatch],
+    ) -> Option<(&directory::FeedService, Vec<String>)> {
+        let names: std::collections::BTreeSet<&str> = feeds
+            .iter()
+            .filter(|m| m.official && m.provider == provider)
+            .filter_map(|m| m.service.as_deref())
+            .collect();
+        let p = self.directory.directory().provider(provider)?;
+        let fs = p
+            .feed_services
+            .iter()
+            .find(|fs| names.iter().any(|n| fs.matches(n)))?;
+        Some((fs, names.into_iter().map(str::to_string).collect()))
+    }
+
     fn feed_by_name(&self, name: &str) -> Option<&LoadedFeed> {
         self.feeds.iter().find(|f| f.name == name)
     }
@@ -842,6 +866,7 @@ impl Attributor {
                 basis: Some(basis),
                 evidence: Some(evidence),
                 conflict: None,
+                service: None,
                 reason: None,
             }
         };
@@ -890,14 +915,32 @@ impl Attributor {
                     }
                     None => Confidence::Strong,
                 };
+                // What the feed's services or tags for the prefix say: a CDN, storage,
+                // compute, or the provider's own first-party space.
+                let service = self.feed_service(&m.provider, feeds);
+                let mut provider = self.provider_ref(&m.provider);
+                if let Some((fs, named)) = &service {
+                    evidence.push_str(&format!(
+                        "; the feed names {} for it: {}",
+                        named.join(", "),
+                        fs.what
+                    ));
+                    if let Some(other) = &fs.provider {
+                        provider = self.provider_ref(other);
+                    }
+                    if let Some(model) = fs.model {
+                        provider.service_model = model.as_str().to_string();
+                    }
+                }
                 let mut p = from(
-                    self.provider_ref(&m.provider),
+                    provider,
                     f.provenance(),
                     confidence,
                     Basis::OfficialFeed,
                     evidence,
                 );
                 p.conflict = conflict;
+                p.service = service.map(|(fs, _)| fs.service.clone());
                 return p;
             }
         }
@@ -924,6 +967,44 @@ impl Attributor {
                         "; AS{n} is shared with {}",
                         owner.shared_with.join(", ")
                     ));
+                }
+                // A cloud whose official feed lists all its customers' ranges: an
+                // address of its ASN outside the feed is the company's own space.
+                let outside = self
+                    .directory
+                    .directory()
+                    .provider(&owner.provider.id)
+                    .and_then(|p| p.outside_feed.as_ref())
+                    .filter(|o| o.asns.contains(&n));
+                if let Some(o) = outside {
+                    let feed = self.feeds.iter().find(|f| {
+                        f.provider == owner.provider.id && f.feed.format.as_str() == o.feed
+                    });
+                    match feed {
+                        Some(f) => {
+                            let evidence = format!(
+                                "{evidence}; {}{} does not list {ip}: {}",
+                                f.name,
+                                f.describe_origin(),
+                                o.what
+                            );
+                            let confidence = match o.strength {
+                                directory::Strength::Strong => Confidence::Medium,
+                                directory::Strength::Medium => Confidence::Weak,
+                            };
+                            return from(
+                                self.provider_ref(&o.provider),
+                                src.clone(),
+                                confidence,
+                                Basis::Asn,
+                                evidence,
+                            );
+                        }
+                        None => evidence.push_str(&format!(
+                            "; no {} feed of {} is loaded, so whether the address is {}'s own space cannot be told",
+                            o.feed, owner.provider.id, o.provider
+                        )),
+                    }
                 }
                 return from(
                     owner.provider,
