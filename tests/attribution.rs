@@ -1070,3 +1070,32 @@ fn feed_services_and_first_party_space_are_told_apart_with_reasons() {
         "the answer says why it may be Google's own space"
     );
 }
+
+/// Issue 22: an answer whose data is months away from the capture's time says so.
+#[test]
+fn data_far_from_the_capture_time_is_noted_in_the_answer() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let at = |date: &str| {
+        let d =
+            time::Date::parse(date, &time::format_description::well_known::Iso8601::DATE).unwrap();
+        d.midnight().assume_utc().unix_timestamp()
+    };
+    // The AWS feed of the snapshot is of 2025-07-24.
+    let mut near = a.attribute(ip("3.121.45.67"), &[]);
+    near.note_data_age(at("2025-09-01"));
+    assert!(near.notes.is_empty(), "{:?}", near.notes);
+    let mut far = a.attribute(ip("3.121.45.67"), &[]);
+    far.note_data_age(at("2026-11-21"));
+    assert_eq!(far.notes.len(), 1, "{:?}", far.notes);
+    assert!(far.notes[0].contains("provider and region answers"));
+    assert!(far.notes[0].contains("2025-07-24") && far.notes[0].contains("16 months before"));
+    // A capture older than the data is named too.
+    let mut older = a.attribute(ip("3.121.45.67"), &[]);
+    older.note_data_age(at("2024-01-01"));
+    assert!(
+        older.notes[0].contains("after the capture"),
+        "{:?}",
+        older.notes
+    );
+}

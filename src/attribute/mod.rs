@@ -244,6 +244,9 @@ pub struct Attribution {
     /// Feed entries of the most specific prefix covering the address.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub feeds: Vec<FeedMatch>,
+    /// What a reader must weigh: data much older or newer than the capture.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Kind of a data source.
@@ -773,6 +776,7 @@ impl Attributor {
                     ..Default::default()
                 },
                 feeds: Vec::new(),
+                notes: Vec::new(),
             };
         }
         let asn = self.asn(ip);
@@ -797,6 +801,7 @@ impl Attributor {
             provider,
             region,
             feeds,
+            notes: Vec::new(),
         }
     }
 
@@ -1475,6 +1480,62 @@ fn special_purpose(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
+/// Days beyond which the data an answer rests on is called far from the capture's
+/// time: address blocks change hands, and providers move ranges between regions.
+pub const DATA_AGE_WARN_DAYS: i64 = 180;
+
+/// The day a data date (`YYYY-MM-DD`, or `YYYY-MM` taken as its first day) stands for,
+/// as days since the Unix epoch.
+fn data_day(date: &str) -> Option<i64> {
+    let y: i32 = date.get(0..4)?.parse().ok()?;
+    let m: u8 = date.get(5..7)?.parse().ok()?;
+    let d: u8 = match date.get(8..10) {
+        Some(d) => d.parse().ok()?,
+        None => 1,
+    };
+    let date = time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()?;
+    Some(
+        i64::from(date.to_julian_day())
+            - i64::from(time::macros::date!(1970 - 01 - 01).to_julian_day()),
+    )
+}
+
+impl Attribution {
+    /// Notes, for the provider and region answers, when the data they rest on is more
+    /// than [`DATA_AGE_WARN_DAYS`] from the capture's time (`capture_secs`, Unix).
+    pub fn note_data_age(&mut self, capture_secs: i64) {
+        let capture_day = capture_secs.div_euclid(86_400);
+        // source -> (date, gap in days, answers resting on it)
+        let mut far: BTreeMap<String, (String, i64, Vec<&str>)> = BTreeMap::new();
+        for (what, src) in [
+            ("provider", self.provider.source.as_ref()),
+            ("region", self.region.source.as_ref()),
+        ] {
+            let Some(src) = src else { continue };
+            let Some(date) = src.date.as_deref() else {
+                continue;
+            };
+            let Some(day) = data_day(date) else { continue };
+            let gap = capture_day - day;
+            if gap.abs() > DATA_AGE_WARN_DAYS {
+                far.entry(src.source.clone())
+                    .or_insert_with(|| (date.to_string(), gap, Vec::new()))
+                    .2
+                    .push(what);
+            }
+        }
+        for (source, (date, gap, whats)) in far {
+            self.notes.push(format!(
+                "the {} {} on {source} with data of {date}, about {} months {} the capture: address blocks change hands, so check against data of the capture's time (--data-dir with an archived data set, --no-bundled-feeds)",
+                whats.join(" and "),
+                if whats.len() > 1 { "answers rest" } else { "answer rests" },
+                gap.abs() / 30,
+                if gap > 0 { "before" } else { "after" }
+            ));
+        }
+    }
+}
+
 /// Attribution of every address of an analysis, computed once per address after the
 /// records are finished, with the sources used.
 #[derive(Clone, Debug, Default)]
@@ -1519,6 +1580,16 @@ impl Attributor {
         Attributions {
             by_ip,
             sources: self.sources(),
+        }
+    }
+}
+
+impl Attributions {
+    /// Adds [`Attribution::note_data_age`] notes for a capture that began at
+    /// `capture_secs` (Unix seconds).
+    pub fn note_data_age(&mut self, capture_secs: i64) {
+        for a in self.by_ip.values_mut() {
+            a.note_data_age(capture_secs);
         }
     }
 }

@@ -60,7 +60,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .iter()
         .flat_map(|a| a.tables.endpoints().into_keys())
         .collect();
-    let attributions = attributor.attribute_all(ips, analyses.iter().flat_map(|a| a.names.iter()));
+    let mut attributions =
+        attributor.attribute_all(ips, analyses.iter().flat_map(|a| a.names.iter()));
+    // Data far from the capture's time is named in each answer it touches.
+    if let Some(first) = analyses.iter().filter_map(|a| a.first_seen).min() {
+        attributions.note_data_age(first.secs);
+    }
     // The databases are no longer needed: free them before the report is built.
     drop(attributor);
     let report = Report::build_for(&analyses, &targets, &args.targets, Some(&attributions));

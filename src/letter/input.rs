@@ -83,6 +83,9 @@ pub struct AddressAttribution {
     pub region: Option<RegionAttribution>,
     #[serde(default)]
     pub country: Option<CountryAttribution>,
+    /// What the reader must weigh (data far from the capture's time).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Service {
@@ -102,6 +105,11 @@ impl Service {
                 .or(entry.and_then(|a| a.provider.as_ref())),
             e.region.as_ref().or(entry.and_then(|a| a.region.as_ref())),
         )
+    }
+
+    /// The attribution entry of an endpoint's address, when the report has one.
+    pub fn attribution_entry(&self, e: &Endpoint) -> Option<&AddressAttribution> {
+        self.attribution.iter().find(|a| a.ip == e.ip)
     }
 }
 

@@ -560,6 +560,9 @@ pub struct ProviderCtx {
     /// Where the service model came from.
     pub service_model_source: String,
     pub attribution: Vec<String>,
+    /// What the sender must check before sending: data far from the capture's time,
+    /// an RDAP contact that differs from the directory's.
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -624,6 +627,7 @@ fn build_context(
     let mut rows = Vec::new();
     let mut models = std::collections::BTreeSet::new();
     let mut attribution = std::collections::BTreeSet::new();
+    let mut notes = std::collections::BTreeSet::new();
     let mut first: Option<OffsetDateTime> = None;
     let mut last: Option<OffsetDateTime> = None;
     let mut first_text = None;
@@ -636,6 +640,11 @@ fn build_context(
             continue;
         };
         let (provider_attr, region_attr) = s.attribution_of(e);
+        if let Some(entry) = s.attribution_entry(e) {
+            for n in &entry.notes {
+                notes.insert(format!("{}: {n}", e.ip));
+            }
+        }
         if let Some(p) = provider_attr {
             if let Some(m) = &p.service_model {
                 models.insert(m.clone());
@@ -867,6 +876,7 @@ fn build_context(
             service_model,
             service_model_source,
             attribution: attribution.into_iter().collect(),
+            notes: notes.into_iter().collect(),
         },
         addressee,
         measures,

@@ -141,6 +141,9 @@ fn services(out: &mut String, r: &Report) {
                 escape::terminal(&provider),
                 escape::terminal(&region)
             );
+            for n in &a.attribution.notes {
+                let _ = writeln!(out, "        note: {}", escape::terminal(n));
+            }
         }
         for h in &s.hostnames {
             let sources: Vec<String> = h
