@@ -24,7 +24,9 @@ pub mod bundle;
 pub mod datadir;
 pub mod directory;
 pub mod dirview;
+pub mod download;
 pub mod feeds;
+pub mod fetch;
 pub mod geoip;
 pub mod index;
 

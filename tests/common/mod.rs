@@ -80,3 +80,4 @@ pub fn tshark_readable(path: &Path) -> Readable {
         Readable::Same(path.to_owned())
     }
 }
+pub mod http;
