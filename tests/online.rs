@@ -298,3 +298,610 @@ fn data_update_downloads_feeds_and_keeps_the_previous_copy_on_every_failure() {
     assert!(log.iter().filter(|l| l["outcome"] == "failed").count() >= 8);
     assert!(log.iter().any(|l| l["status"] == 304));
 }
+
+/// A real dnsmasq (Debian package dnsmasq-base) answering PTR queries on a loopback
+/// port, stopped when dropped.
+struct Dnsmasq {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn dnsmasq(ptr: &[(&str, &str)]) -> Dnsmasq {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let mut cmd = std::process::Command::new("dnsmasq");
+    cmd.args([
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        "--bind-interfaces",
+        "--listen-address=127.0.0.1",
+        &format!("--port={port}"),
+        &format!("--pid-file={}", dir.path().join("pid").display()),
+    ]);
+    for (ip, name) in ptr {
+        let o: Vec<&str> = ip.split('.').collect();
+        cmd.arg(format!(
+            "--ptr-record={}.{}.{}.{}.in-addr.arpa,{name}",
+            o[3], o[2], o[1], o[0]
+        ));
+    }
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dnsmasq must be installed (Debian package dnsmasq-base; .ci/install-deps)");
+    let d = Dnsmasq {
+        child,
+        port,
+        _dir: dir,
+    };
+    // Ready when dig (bind9-dnsutils) gets the first record back; at most 5 s.
+    let (ip, name) = ptr[0];
+    for _ in 0..50 {
+        let out = std::process::Command::new("dig")
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-x",
+                ip,
+                "+short",
+                "+time=1",
+                "+tries=1",
+            ])
+            .output()
+            .expect("dig must be installed (Debian package bind9-dnsutils)");
+        if String::from_utf8_lossy(&out.stdout).contains(name) {
+            return d;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("dnsmasq did not answer on 127.0.0.1:{port}");
+}
+
+/// RDAP answers in each registry's shape, cut down by hand from real answers (names
+/// and handles kept where public, addresses of the made-up parts under .example):
+/// ARIN nests the abuse entity under the registrant; RIPE puts it at the top level;
+/// APNIC withholds the abuse mailbox (a placeholder) and names it in the remarks;
+/// LACNIC and AFRINIC give the abuse role at the top level with their own vCard
+/// spellings.
+fn rdap_server() -> Server {
+    let srv = Server::start();
+    let base = |rir: &str| srv.url(&format!("/{rir}/"));
+    let v4 = serde_json::json!({
+        "version": "1.0",
+        "publication": "2025-07-01T00:00:00Z",
+        "services": [
+            [["3.0.0.0/8", "104.0.0.0/8"], [base("arin")]],
+            [["47.0.0.0/8", "43.0.0.0/8"], [base("apnic")]],
+            [["116.0.0.0/8"], [base("old-ripe")]],
+            [["200.0.0.0/8"], [base("lacnic")]],
+            [["41.0.0.0/8"], [base("afrinic")]],
+        ]
+    });
+    srv.route(
+        "/iana/ipv4.json",
+        Route::ok("application/json", v4.to_string()),
+    );
+    let vcard = |email: &str| {
+        serde_json::json!([
+            "vcard",
+            [
+                ["version", {}, "text", "4.0"],
+                ["fn", {}, "text", "Abuse"],
+                ["email", {}, "text", email]
+            ]
+        ])
+    };
+    let arin = |handle: &str,
+                name: &str,
+                start: &str,
+                end: &str,
+                abuse_handle: &str,
+                email: &str| {
+        serde_json::json!({
+            "objectClassName": "ip network", "rdapConformance": ["rdap_level_0", "cidr0"],
+            "handle": handle, "name": name, "startAddress": start, "endAddress": end,
+            "type": "DIRECT ALLOCATION", "parentHandle": "NET-0-0-0-0-0", "port43": "whois.arin.net",
+            "entities": [{
+                "objectClassName": "entity", "handle": name, "roles": ["registrant"],
+                "vcardArray": ["vcard", [["version", {}, "text", "4.0"], ["fn", {}, "text", name], ["kind", {}, "text", "org"]]],
+                "entities": [
+                    {"objectClassName": "entity", "handle": abuse_handle, "roles": ["abuse"], "vcardArray": vcard(email)},
+                    {"objectClassName": "entity", "handle": "NOC-ARIN", "roles": ["technical"], "vcardArray": vcard("noc@ops.example")}
+                ]
+            }]
+        })
+    };
+    srv.route(
+        "/arin/ip/3.121.45.67",
+        Route::ok(
+            "application/rdap+json",
+            arin(
+                "NET-3-120-0-0-1",
+                "AT-88-Z",
+                "3.120.0.0",
+                "3.127.255.255",
+                "AEA8-ARIN",
+                "abuse@amazonaws.com",
+            )
+            .to_string(),
+        ),
+    );
+    srv.route(
+        "/arin/ip/104.21.48.7",
+        Route::ok(
+            "application/rdap+json",
+            arin(
+                "NET-104-16-0-0-1",
+                "CLOUDFLARENET",
+                "104.16.0.0",
+                "104.31.255.255",
+                "ABUSE2916-ARIN",
+                "abuse@cloudflare.com",
+            )
+            .to_string(),
+        ),
+    );
+    let apnic = |range: (&str, &str), name: &str, country: &str, remark: &str| {
+        serde_json::json!({
+            "objectClassName": "ip network", "handle": format!("{} - {}", range.0, range.1),
+            "startAddress": range.0, "endAddress": range.1, "name": name, "country": country,
+            "remarks": [{"title": "remarks", "description": [remark]}],
+            "entities": [
+                {"objectClassName": "entity", "handle": "IRT-EXAMPLE-AP", "roles": ["abuse"],
+                 "vcardArray": ["vcard", [["version", {}, "text", "4.0"], ["email", {}, "text", "REDACTED FOR PRIVACY"], ["tel", {"type": "voice"}, "text", "+000000000"]]]},
+                {"objectClassName": "entity", "handle": "NOC1-AP", "roles": ["administrative", "technical"], "vcardArray": vcard("hostmaster@tencent.example")}
+            ]
+        })
+    };
+    srv.route(
+        "/apnic/ip/47.236.91.18",
+        Route::ok(
+            "application/rdap+json",
+            apnic(
+                ("47.236.0.0", "47.237.255.255"),
+                "ALICLOUD-SG",
+                "SG",
+                "Abuse reports: please send them to abuse@alibaba-inc.com",
+            )
+            .to_string(),
+        ),
+    );
+    srv.route(
+        "/apnic/ip/47.74.0.1",
+        Route::ok(
+            "application/rdap+json",
+            apnic(
+                ("47.74.0.0", "47.87.255.255"),
+                "ALICLOUD-US",
+                "US",
+                "Abuse reports: please send them to abuse@alibaba-inc.com",
+            )
+            .to_string(),
+        ),
+    );
+    srv.route(
+        "/apnic/ip/43.136.75.21",
+        Route::ok(
+            "application/rdap+json",
+            apnic(
+                ("43.136.0.0", "43.139.255.255"),
+                "TENCENT-CN",
+                "CN",
+                "For abuse reports write to abuse@tencent.example",
+            )
+            .to_string(),
+        ),
+    );
+    // RIPE, behind a redirect from an old base URL.
+    srv.route(
+        "/old-ripe/ip/116.202.118.33",
+        Route::redirect(&srv.url("/ripe/ip/116.202.118.33")),
+    );
+    srv.route(
+        "/ripe/ip/116.202.118.33",
+        Route::ok("application/rdap+json", serde_json::json!({
+            "objectClassName": "ip network", "handle": "116.202.0.0 - 116.203.255.255",
+            "startAddress": "116.202.0.0", "endAddress": "116.203.255.255", "name": "HETZNER-fsn1-dc17", "country": "DE",
+            "entities": [
+                {"objectClassName": "entity", "handle": "HOAC1-RIPE", "roles": ["abuse"], "vcardArray": vcard("abuse@hetzner.com")},
+                {"objectClassName": "entity", "handle": "HOAC1-RIPE", "roles": ["administrative"], "vcardArray": vcard("info@hetzner.com")}
+            ]
+        }).to_string()),
+    );
+    srv.route(
+        "/lacnic/ip/200.160.2.3",
+        Route::ok("application/rdap+json", serde_json::json!({
+            "objectClassName": "ip network", "handle": "200.160.0.0/20", "startAddress": "200.160.0.0",
+            "endAddress": "200.160.15.255", "name": "Example LACNIC holder", "country": "BR",
+            "entities": [{"objectClassName": "entity", "handle": "ABU-LAC", "roles": ["abuse"],
+                "vcardArray": ["vcard", [["version", {}, "text", "4.0"], ["email", {"pref": "1"}, "text", "abuse@lacnic-holder.example"], ["email", {"pref": "2"}, "text", "noc@lacnic-holder.example"]]]}]
+        }).to_string()),
+    );
+    srv.route(
+        "/afrinic/ip/41.63.64.1",
+        Route::ok("application/rdap+json", serde_json::json!({
+            "objectClassName": "ip network", "handle": "41.63.64.0 - 41.63.127.255", "startAddress": "41.63.64.0",
+            "endAddress": "41.63.127.255", "name": "EXAMPLE-AFRINIC", "country": "ZA",
+            "cidr0_cidrs": [{"v4prefix": "41.63.64.0", "length": 18}],
+            "entities": [{"objectClassName": "entity", "handle": "AFR-ABUSE", "roles": ["abuse"],
+                "vcardArray": ["vcard", [["version", {}, "text", "4.0"], ["email", {"type": "work"}, "text", "mailto:abuse@afrinic-holder.example"]]]}]
+        }).to_string()),
+    );
+    srv
+}
+
+fn online_args(dns: &Dnsmasq, srv: &Server) -> Vec<String> {
+    vec![
+        "--online".into(),
+        "--dns-server".into(),
+        format!("127.0.0.1:{}", dns.port),
+        "--rdap-bootstrap".into(),
+        srv.url("/iana/"),
+        "--rdap-interval-ms".into(),
+        "20".into(),
+        "--rdap-timeout".into(),
+        "3".into(),
+        "--dns-timeout".into(),
+        "2".into(),
+    ]
+}
+
+/// Issue 22: `analyze --online` puts PTR, RDAP and abuse contacts in the report and
+/// the letters, and the raw answers with their hashes on disk; replaying them gives
+/// the same report, byte for byte.
+#[test]
+fn analyze_online_records_ptr_rdap_and_abuse_contacts_as_evidence() {
+    let dns = dnsmasq(&[(
+        "3.121.45.67",
+        "ec2-3-121-45-67.eu-central-1.compute.amazonaws.com",
+    )]);
+    let srv = rdap_server();
+    let work = tempfile::tempdir().unwrap();
+    let report = work.path().join("report.json");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = whohosts(&work.path().join("data"))
+        .current_dir(root)
+        .args(["analyze", "captures/demo.pcap", "--json"])
+        .arg(&report)
+        .args(online_args(&dns, &srv))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("ptr: ec2-3-121-45-67.eu-central-1.compute.amazonaws.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains("abuse contact 1: abuse@amazonaws.com (RDAP abuse contact of AEA8-ARIN)"),
+        "{text}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let ep = |ip: &str| {
+        r["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["ip"] == ip)
+            .unwrap()
+            .clone()
+    };
+    let aws = ep("3.121.45.67");
+    assert_eq!(
+        aws["ptr"]["names"][0],
+        "ec2-3-121-45-67.eu-central-1.compute.amazonaws.com"
+    );
+    assert_eq!(aws["ptr"]["server"], format!("127.0.0.1:{}", dns.port));
+    assert_eq!(aws["rdap"]["handle"], "NET-3-120-0-0-1");
+    assert_eq!(aws["rdap"]["name"], "AT-88-Z");
+    assert_eq!(aws["rdap"]["range"], "3.120.0.0 - 3.127.255.255");
+    assert!(aws["rdap"]["server"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+    assert_eq!(aws["abuse_contacts"][0]["email"], "abuse@amazonaws.com");
+    assert_eq!(aws["abuse_contacts"][0]["source"], "rdap_abuse_entity");
+    assert_eq!(aws["abuse_contacts"][0]["rank"], 1);
+    // APNIC: the placeholder is dropped, the remarks name the mailbox.
+    let ali = ep("47.236.91.18");
+    assert_eq!(ali["abuse_contacts"][0]["email"], "abuse@alibaba-inc.com");
+    assert_eq!(ali["abuse_contacts"][0]["source"], "rdap_remarks");
+    assert!(ali["rdap"]["dropped"][0]
+        .as_str()
+        .unwrap()
+        .contains("REDACTED"));
+    // The client and its resolver (documentation addresses) were not asked about.
+    assert!(ep("198.51.100.7").get("rdap").is_none());
+    // The evidence folder beside the report: every file with its hash in the index.
+    let online = &r["online"];
+    let dir = Path::new(online["evidence_dir"].as_str().unwrap()).to_path_buf();
+    assert_eq!(dir, work.path().join("report.json.online"));
+    let index_bytes = std::fs::read(dir.join("index.json")).unwrap();
+    assert_eq!(online["index_sha256"], sha256(&index_bytes));
+    let index: serde_json::Value = serde_json::from_slice(&index_bytes).unwrap();
+    for f in index["files"].as_array().unwrap() {
+        let bytes = std::fs::read(dir.join(f["path"].as_str().unwrap())).unwrap();
+        assert_eq!(f["sha256"], sha256(&bytes), "{f}");
+    }
+    let raw = std::fs::read(dir.join("rdap/3_121_45_67.json")).unwrap();
+    assert!(String::from_utf8_lossy(&raw).contains("AEA8-ARIN"));
+    assert_eq!(aws["rdap"]["sha256"], sha256(&raw));
+    let rdap_index = index["rdap"].as_array().unwrap();
+    let q = rdap_index
+        .iter()
+        .find(|a| a["ip"] == "3.121.45.67")
+        .unwrap();
+    assert!(q["time_utc"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(q["status"], 200);
+    assert!(std::fs::read_to_string(dir.join("dns/3_121_45_67.ptr.txt"))
+        .unwrap()
+        .contains("ec2-3-121-45-67.eu-central-1.compute.amazonaws.com"));
+    assert!(dir.join("dns/3_121_45_67.ptr.bin").is_file());
+
+    // The same answers replayed, without the network: the same report, byte for byte.
+    let again = work.path().join("again.json");
+    let o = whohosts(&work.path().join("data"))
+        .current_dir(root)
+        .args(["analyze", "captures/demo.pcap", "--json"])
+        .arg(&again)
+        .arg("--online-replay")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(&report).unwrap()
+    );
+
+    // Letters: the directory's providers get the RDAP contact beside the directory's
+    // channel when it differs; a holder the directory does not list gets a letter to
+    // its RDAP abuse contact, named as such.
+    let claimant = root.join("tests/fixtures/letter/claimant.toml");
+    let letters = work.path().join("letters");
+    let o = whohosts(&work.path().join("data"))
+        .args(["letter", "--report"])
+        .arg(&report)
+        .arg("--claimant")
+        .arg(&claimant)
+        .arg("--out")
+        .arg(&letters)
+        .args(["--date", "2026-11-21", "--allow-incomplete"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cf = std::fs::read_to_string(letters.join("cloudflare.dmca.md")).unwrap();
+    assert!(
+        cf.contains("abuse\\@cloudflare\\.com as the abuse contact"),
+        "{cf}"
+    );
+    let tencent = std::fs::read_to_string(letters.join("tencent.cn.md")).unwrap();
+    assert!(tencent.contains("abuse\\@tencent\\.example"), "{tencent}");
+    // Without Cloudflare in the directory, its address block's RDAP contact gets the
+    // letter.
+    let dir_text = std::fs::read_to_string(root.join("data/providers.toml")).unwrap();
+    let start = dir_text.find("[[provider]]\nid = \"cloudflare\"").unwrap();
+    let end = start + 12 + dir_text[start + 12..].find("[[provider]]").unwrap();
+    let custom = work.path().join("providers.toml");
+    std::fs::write(
+        &custom,
+        format!("{}{}", &dir_text[..start], &dir_text[end..]),
+    )
+    .unwrap();
+    let letters2 = work.path().join("letters2");
+    let o = whohosts(&work.path().join("data"))
+        .args(["letter", "--report"])
+        .arg(&report)
+        .arg("--claimant")
+        .arg(&claimant)
+        .arg("--directory")
+        .arg(&custom)
+        .arg("--out")
+        .arg(&letters2)
+        .args([
+            "--date",
+            "2026-11-21",
+            "--allow-incomplete",
+            "--frame",
+            "dmca",
+            "--provider",
+            "rdap-net-104-16-0-0-1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let names: Vec<String> = std::fs::read_dir(&letters2)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let md = names.iter().find(|n| n.ends_with(".md")).expect("a letter");
+    let l = std::fs::read_to_string(letters2.join(md)).unwrap();
+    assert!(l.contains("abuse\\@cloudflare\\.com"), "{l}");
+    assert!(l.contains("abuse contact from an RDAP query"), "{l}");
+    assert!(l.contains("CLOUDFLARENET"), "{l}");
+}
+
+fn sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// Issue 22: `lookup --online` against each registry's shape (RIPE behind a redirect,
+/// LACNIC, AFRINIC), a PTR name that embeds a region, one request per address block,
+/// the on-disk cache, and failures that leave the offline answer standing.
+#[test]
+fn lookup_online_reads_every_registry_shape_and_fails_softly() {
+    let dns = dnsmasq(&[("47.74.0.1", "ecs.us-west-1.aliyuncs.com")]);
+    let srv = rdap_server();
+    let data = tempfile::tempdir().unwrap();
+    let run = |ips: &[&str], extra: &[String]| {
+        let o = whohosts(data.path())
+            .args(["lookup", "--json"])
+            .args(ips)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let ips = [
+        "116.202.118.33",
+        "200.160.2.3",
+        "41.63.64.1",
+        "47.74.0.1",
+        "43.136.75.21",
+        "43.136.80.9",
+    ];
+    let v = run(&ips, &online_args(&dns, &srv));
+    let row = |ip: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["ip"] == ip)
+            .unwrap()
+            .clone()
+    };
+    let hz = row("116.202.118.33");
+    assert!(
+        hz["rdap"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/ripe/ip/116.202.118.33"),
+        "{hz}"
+    );
+    assert_eq!(hz["abuse_contacts"][0]["email"], "abuse@hetzner.com");
+    assert_eq!(hz["abuse_contacts"][0]["from"], "HOAC1-RIPE");
+    let lac = row("200.160.2.3");
+    let emails: Vec<&str> = lac["abuse_contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        ["abuse@lacnic-holder.example", "noc@lacnic-holder.example"]
+    );
+    let afr = row("41.63.64.1");
+    assert_eq!(
+        afr["abuse_contacts"][0]["email"],
+        "abuse@afrinic-holder.example"
+    );
+    assert_eq!(afr["rdap"]["country"], "ZA");
+    // The PTR name embeds an Alibaba Cloud region: the region ladder takes it, at
+    // medium strength (a reverse name is set by whoever holds the reverse zone).
+    let ali = row("47.74.0.1");
+    assert_eq!(ali["ptr"]["names"][0], "ecs.us-west-1.aliyuncs.com");
+    assert_eq!(ali["region"]["id"], "us-west-1");
+    assert_eq!(ali["region"]["source"]["source"], "hostname:ptr");
+    assert_eq!(ali["region"]["confidence"], "medium");
+    // 43.136.80.9 lies in the range of 43.136.75.21's answer: no second request.
+    let asked = |p: &str| srv.seen().iter().filter(|s| s.path == p).count();
+    assert_eq!(asked("/apnic/ip/43.136.75.21"), 1);
+    assert_eq!(asked("/apnic/ip/43.136.80.9"), 0);
+    assert_eq!(
+        row("43.136.80.9")["rdap"]["handle"],
+        "43.136.0.0 - 43.139.255.255"
+    );
+    // Again within a day: from the cache in the data directory, no request.
+    let before = srv.seen().len();
+    let v2 = run(&["116.202.118.33"], &online_args(&dns, &srv));
+    assert_eq!(v2[0]["abuse_contacts"][0]["email"], "abuse@hetzner.com");
+    assert_eq!(
+        srv.seen()
+            .iter()
+            .skip(before)
+            .filter(|s| s.path.contains("/ip/"))
+            .count(),
+        0
+    );
+
+    // Failures: an RDAP server that errs, one that is too slow, a bootstrap that is
+    // not JSON, a DNS server that does not answer. The offline answer stands and the
+    // error is named; nothing waits past its timeout.
+    srv.route("/arin/ip/3.121.45.67", Route::status(503));
+    srv.route(
+        "/arin/ip/104.21.48.7",
+        Route {
+            delay: Some(Duration::from_secs(5)),
+            ..Route::status(200)
+        },
+    );
+    let mut args = online_args(&dns, &srv);
+    let silent = free_udp_port();
+    args[2] = format!("127.0.0.1:{silent}");
+    let t = Instant::now();
+    let v = run(&["3.121.45.67", "104.21.48.7"], &args);
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert_eq!(v[0]["provider"]["id"], "aws");
+    assert_eq!(v[0]["region"]["id"], "eu-central-1");
+    assert!(
+        v[0]["rdap"]["error"].as_str().unwrap().contains("HTTP 503"),
+        "{}",
+        v[0]
+    );
+    assert!(
+        v[1]["rdap"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{}",
+        v[1]
+    );
+    assert!(v[0]["ptr"]["error"].is_string(), "{}", v[0]);
+    assert!(v[0]["abuse_contacts"].is_null());
+    srv.route("/iana/ipv4.json", Route::ok("text/html", "<html>no</html>"));
+    let fresh = tempfile::tempdir().unwrap();
+    let o = whohosts(fresh.path())
+        .args(["lookup", "--json", "3.121.45.67"])
+        .args(online_args(&dns, &srv))
+        .args(["--no-rdns"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v[0]["rdap"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("bootstrap"),
+        "{}",
+        v[0]
+    );
+    assert_eq!(v[0]["provider"]["id"], "aws");
+}

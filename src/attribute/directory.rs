@@ -285,6 +285,34 @@ pub struct OutsideFeed {
 }
 
 impl Provider {
+    /// A holder of addresses that the directory does not list, known only from an
+    /// RDAP record: no ASNs, regions, patterns or channels (a letter to it goes to the
+    /// record's abuse contact).
+    pub fn unlisted(id: &str, name: &str, jurisdiction: &str, notes: Vec<String>) -> Provider {
+        Provider {
+            id: id.to_string(),
+            name_en: name.to_string(),
+            name_zh: None,
+            aliases: Vec::new(),
+            service_model: ServiceModel::Iaas,
+            also: Vec::new(),
+            jurisdiction: jurisdiction.to_string(),
+            asns: Vec::new(),
+            asns_unverified: Vec::new(),
+            shared_asns: Vec::new(),
+            entities: Vec::new(),
+            notices: Vec::new(),
+            region_scheme: None,
+            regions: Vec::new(),
+            hostname_patterns: Vec::new(),
+            feed_services: Vec::new(),
+            outside_feed: None,
+            sources: vec!["RDAP".to_string()],
+            notes,
+            region_index: BTreeMap::new(),
+        }
+    }
+
     /// A region by its id or one of its aliases, case-insensitively.
     pub fn region(&self, id: &str) -> Option<&Region> {
         let index = self.region_index.get(&id.to_ascii_lowercase())?;

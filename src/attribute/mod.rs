@@ -29,6 +29,9 @@ pub mod feeds;
 pub mod fetch;
 pub mod geoip;
 pub mod index;
+pub mod online;
+pub mod rdap;
+pub mod rdns;
 
 use crate::model::{Confidence, FrameRef, Provenance};
 use dirview::{DirectoryView, ProviderRef, RegionRef};
@@ -106,6 +109,9 @@ pub enum AttributeError {
 pub enum HostnameKind {
     DnsAnswer,
     Cname,
+    /// The reverse DNS name of the address (`--online`), set by whoever holds the
+    /// reverse zone: at most medium evidence.
+    Ptr,
     Sni,
     Cert,
     HttpHost,
@@ -119,6 +125,7 @@ impl HostnameKind {
             HostnameKind::Sni => "sni",
             HostnameKind::Cert => "cert",
             HostnameKind::HttpHost => "http_host",
+            HostnameKind::Ptr => "ptr",
         }
     }
 }
@@ -249,6 +256,15 @@ pub struct Attribution {
     /// What a reader must weigh: data much older or newer than the capture.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Reverse DNS (`--online`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ptr: Option<online::PtrSummary>,
+    /// The RDAP record of the address block (`--online`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rdap: Option<online::RdapSummary>,
+    /// Abuse contacts from RDAP, best first (`--online`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub abuse_contacts: Vec<rdap::AbuseContact>,
 }
 
 /// Kind of a data source.
@@ -779,6 +795,9 @@ impl Attributor {
                 },
                 feeds: Vec::new(),
                 notes: Vec::new(),
+                ptr: None,
+                rdap: None,
+                abuse_contacts: Vec::new(),
             };
         }
         let asn = self.asn(ip);
@@ -804,6 +823,9 @@ impl Attributor {
             region,
             feeds,
             notes: Vec::new(),
+            ptr: None,
+            rdap: None,
+            abuse_contacts: Vec::new(),
         }
     }
 
@@ -1437,8 +1459,15 @@ fn sorted_hostnames(h: &[HostnameEvidence]) -> Vec<&HostnameEvidence> {
 fn hostname_kind_cap(kind: HostnameKind) -> Confidence {
     match kind {
         HostnameKind::HttpHost => Confidence::Weak,
+        HostnameKind::Ptr => Confidence::Medium,
         _ => Confidence::Strong,
     }
+}
+
+/// Why an address belongs to no provider (private, loopback, documentation, ...), or
+/// `None` for a public address.
+pub fn special_purpose_reason(ip: IpAddr) -> Option<&'static str> {
+    special_purpose(canonical(ip))
 }
 
 /// Special-purpose addresses (RFC 6890 and successors) belong to no provider.
@@ -1544,6 +1573,8 @@ impl Attribution {
 pub struct Attributions {
     pub by_ip: std::collections::BTreeMap<IpAddr, Attribution>,
     pub sources: Vec<SourceInfo>,
+    /// Where the online answers are kept, when `--online` ran.
+    pub online: Option<online::OnlineSummary>,
 }
 
 impl From<crate::services::NameSource> for HostnameKind {
@@ -1566,6 +1597,18 @@ impl Attributor {
         ips: impl IntoIterator<Item = IpAddr>,
         names: impl IntoIterator<Item = &'a crate::services::NameEvidence>,
     ) -> Attributions {
+        self.attribute_all_online(ips, names, None)
+    }
+
+    /// [`Attributor::attribute_all`] with online answers: PTR names join the capture's
+    /// hostnames (so a region a PTR name embeds enters the region ladder), and each
+    /// address gains its PTR, RDAP record and abuse contacts.
+    pub fn attribute_all_online<'a>(
+        &self,
+        ips: impl IntoIterator<Item = IpAddr>,
+        names: impl IntoIterator<Item = &'a crate::services::NameEvidence>,
+        answers: Option<&online::OnlineAnswers>,
+    ) -> Attributions {
         let mut by_name: std::collections::BTreeMap<IpAddr, Vec<HostnameEvidence>> =
             std::collections::BTreeMap::new();
         for n in names {
@@ -1575,14 +1618,42 @@ impl Attributor {
         let by_ip = ips
             .into_iter()
             .map(|ip| {
-                let hostnames = by_name.get(&ip).map(Vec::as_slice).unwrap_or(&[]);
-                (ip, self.attribute(ip, hostnames))
+                let mut hostnames = by_name.get(&ip).cloned().unwrap_or_default();
+                (ip, self.attribute_online(ip, &mut hostnames, answers))
             })
             .collect();
         Attributions {
             by_ip,
             sources: self.sources(),
+            online: None,
         }
+    }
+
+    /// One address with its hostnames and, when given, its online answers.
+    pub fn attribute_online(
+        &self,
+        ip: IpAddr,
+        hostnames: &mut Vec<HostnameEvidence>,
+        answers: Option<&online::OnlineAnswers>,
+    ) -> Attribution {
+        let Some(ans) = answers else {
+            return self.attribute(ip, hostnames);
+        };
+        let ptr = ans.ptr_summary(ip);
+        for n in ptr.iter().flat_map(|p| p.names.iter()) {
+            hostnames.push(HostnameEvidence::from_wire(
+                n.as_bytes(),
+                HostnameKind::Ptr,
+                None,
+            ));
+        }
+        let mut a = self.attribute(ip, hostnames);
+        a.ptr = ptr;
+        if let Some((summary, contacts)) = ans.rdap_summary(ip) {
+            a.rdap = Some(summary);
+            a.abuse_contacts = contacts;
+        }
+        a
     }
 }
 

@@ -86,6 +86,8 @@ pub struct Args {
     pub json: bool,
     #[command(flatten)]
     pub sources: SourceArgs,
+    #[command(flatten)]
+    pub online: crate::cli::online::OnlineArgs,
 }
 
 #[derive(serde::Serialize)]
@@ -97,10 +99,17 @@ struct Row<'a> {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let attributor = args.sources.load()?;
+    let online = args.online.run(&args.ips, attributor.data_dir(), None)?;
+    let answers = online.as_ref().map(|(a, _)| a);
     let results: Vec<(IpAddr, Attribution)> = args
         .ips
         .iter()
-        .map(|ip| (*ip, attributor.attribute(*ip, &[])))
+        .map(|ip| {
+            (
+                *ip,
+                attributor.attribute_online(*ip, &mut Vec::new(), answers),
+            )
+        })
         .collect();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -228,6 +237,42 @@ fn write_table(out: &mut impl Write, rows: &[(IpAddr, Attribution)]) -> std::io:
             if let Some(r) = reason {
                 writeln!(out, "  {ip} {what} unknown: {}", sanitize(r))?;
             }
+        }
+        if let Some(c) = &a.provider.conflict {
+            writeln!(out, "  {ip} provider: {}", sanitize(c))?;
+        }
+        if let Some(p) = &a.ptr {
+            writeln!(
+                out,
+                "  {ip} ptr: {}",
+                sanitize(&if p.names.is_empty() {
+                    p.error.clone().unwrap_or_else(|| "none".into())
+                } else {
+                    p.names.join(", ")
+                })
+            )?;
+        }
+        if let Some(r) = &a.rdap {
+            writeln!(
+                out,
+                "  {ip} rdap: {} {} {} ({}){}",
+                sanitize(r.handle.as_deref().unwrap_or("-")),
+                sanitize(r.name.as_deref().unwrap_or("-")),
+                sanitize(r.range.as_deref().unwrap_or("-")),
+                sanitize(&r.server),
+                r.error
+                    .as_deref()
+                    .map(|e| format!(": {}", sanitize(e)))
+                    .unwrap_or_default()
+            )?;
+        }
+        for c in &a.abuse_contacts {
+            writeln!(
+                out,
+                "  {ip} abuse contact {}: {}",
+                c.rank,
+                sanitize(&whohosts::attribute::online::describe_contact(c))
+            )?;
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ pub mod data;
 pub mod embedded;
 pub mod letter;
 pub mod lookup;
+pub mod online;
 pub mod verify;
 
 use std::process::ExitCode;
