@@ -156,6 +156,28 @@ fn data_update_downloads_feeds_and_keeps_the_previous_copy_on_every_failure() {
         "{info}"
     );
 
+    // A feed that states no date (Azure's changeNumber) is dated by its download.
+    let info = whohosts(data.path())
+        .args(["data", "info", "--json"])
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let az = info
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "azure.azure-service-tags.json")
+        .unwrap();
+    let downloaded = log
+        .iter()
+        .find(|l| l["feed"] == "azure.azure-service-tags.json")
+        .unwrap();
+    assert_eq!(
+        az["date"].as_str(),
+        downloaded["time_utc"].as_str().map(|t| &t[..10])
+    );
+    assert_eq!(az["bundled"], false);
+
     // Again: AWS answers 304 to the ETag it gave; nothing is rewritten.
     let before = std::fs::metadata(feeds.join("aws.aws-ip-ranges.json"))
         .unwrap()

@@ -123,11 +123,17 @@ pub fn load_feeds(data_dir: &Path, _directory: &DirectoryView) -> (Vec<LoadedFee
                     .or_else(|| provider_of_stored(&name))
                     .unwrap_or("unknown")
                     .to_string();
+                let sha256 = hex(&Sha256::digest(&bytes));
+                // A feed that states no date is dated by its download, when the data
+                // directory's record of it is for these very bytes.
+                let date = feed
+                    .data_date()
+                    .or_else(|| downloaded_on(data_dir, &name, &sha256));
                 feeds.push(LoadedFeed {
                     name,
                     provider,
-                    sha256: hex(&Sha256::digest(&bytes)),
-                    date: feed.data_date(),
+                    sha256,
+                    date,
                     feed,
                     bundled: None,
                 });
@@ -136,6 +142,17 @@ pub fn load_feeds(data_dir: &Path, _directory: &DirectoryView) -> (Vec<LoadedFee
         }
     }
     (feeds, warnings)
+}
+
+/// The day (`YYYY-MM-DD`) a stored feed was downloaded, from
+/// `downloads/<name>.json`, when that record is of the same bytes.
+fn downloaded_on(data_dir: &Path, name: &str, sha256: &str) -> Option<String> {
+    let bytes = std::fs::read(data_dir.join("downloads").join(format!("{name}.json"))).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    if v.get("sha256")?.as_str()? != sha256 {
+        return None;
+    }
+    Some(v.get("time_utc")?.as_str()?.get(..10)?.to_string())
 }
 
 /// What `data update` did with one file.
