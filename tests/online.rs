@@ -874,6 +874,53 @@ fn lookup_online_reads_every_registry_shape_and_fails_softly() {
         0
     );
 
+    // Into a case: the answers are written there and entered in its custody log, and
+    // the case still verifies.
+    let case = data.path().join("case");
+    let o = whohosts(data.path())
+        .args(["case", "new"])
+        .arg(&case)
+        .args([
+            "--id",
+            "C-22",
+            "--title",
+            "online",
+            "--rights-holder",
+            "R",
+            "--operator",
+            "O",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut args = online_args(&dns, &srv);
+    args.push("--case".into());
+    args.push(case.display().to_string());
+    run(&["47.74.0.1"], &args);
+    let custody = std::fs::read_to_string(case.join("custody.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(custody.lines().last().unwrap()).unwrap();
+    assert_eq!(last["action"], "online.answers");
+    let files: Vec<&str> = last["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        files.iter().any(|f| f.ends_with("/index.json")),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.ends_with("/dns/47_74_0_1.ptr.txt")),
+        "{files:?}"
+    );
+    let o = whohosts(data.path())
+        .arg("verify")
+        .arg(&case)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+
     // Failures: an RDAP server that errs, one that is too slow, a bootstrap that is
     // not JSON, a DNS server that does not answer. The offline answer stands and the
     // error is named; nothing waits past its timeout.
