@@ -5,8 +5,7 @@
 //! registry serves an address (longest match; cached a day in the data directory);
 //! `GET {base}ip/{address}` with redirects followed; one request at a time, at least
 //! `rdap_interval` apart per server; an answer's range serves the later addresses it
-//! covers; answers cached a day on disk. Reverse DNS runs through `hickory-resolver`
-//! ([`crate::attribute::rdns`]).
+//! covers; answers cached a day on disk. Reverse DNS: [`crate::attribute::rdns`].
 //!
 //! Everything fetched is evidence: [`save`] writes each raw RDAP answer and DNS message
 //! with an `index.json` giving query, server, time, status, size and SHA-256; [`load`]
@@ -117,7 +116,7 @@ pub struct PtrSummary {
     pub time_utc: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The evidence files (re-encoded message, records as text).
+    /// The evidence files (the message as received, its records as text).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
 }
