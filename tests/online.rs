@@ -684,6 +684,32 @@ fn analyze_online_records_ptr_rdap_and_abuse_contacts_as_evidence() {
         .contains("ec2-3-121-45-67.eu-central-1.compute.amazonaws.com"));
     assert!(dir.join("dns/3_121_45_67.ptr.bin").is_file());
 
+    // A second run with the same --json path keeps the first run's evidence and
+    // writes its own beside it.
+    let first = std::fs::read(&report).unwrap();
+    let o = whohosts(&work.path().join("data"))
+        .current_dir(root)
+        .args(["analyze", "captures/demo.pcap", "--json"])
+        .arg(&report)
+        .args(online_args(&dns, &srv))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r2: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert!(
+        r2["online"]["evidence_dir"]
+            .as_str()
+            .unwrap()
+            .ends_with("report.json.online-2"),
+        "{}",
+        r2["online"]
+    );
+    assert_eq!(std::fs::read(dir.join("index.json")).unwrap(), index_bytes);
+
     // The same answers replayed, without the network: the same report, byte for byte.
     let again = work.path().join("again.json");
     let o = whohosts(&work.path().join("data"))
@@ -699,10 +725,7 @@ fn analyze_online_records_ptr_rdap_and_abuse_contacts_as_evidence() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert_eq!(
-        std::fs::read(&again).unwrap(),
-        std::fs::read(&report).unwrap()
-    );
+    assert_eq!(std::fs::read(&again).unwrap(), first);
 
     // Letters: the directory's providers get the RDAP contact beside the directory's
     // channel when it differs; a holder the directory does not list gets a letter to

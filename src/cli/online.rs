@@ -119,7 +119,7 @@ impl OnlineArgs {
         let stamp = whohosts::evidence::Now::system(time::UtcOffset::UTC).compact;
         let (dir_text, index_sha256) = match &self.case {
             Some(case) => {
-                let rel = format!("online/{stamp}");
+                let rel = unused(case, &format!("online/{stamp}"));
                 let mut session = whohosts::evidence::case::Session::open(case, None)
                     .with_context(|| format!("opening case {}", case.display()))?;
                 let (files, index) = online::evidence_files(&mut answers);
@@ -154,14 +154,17 @@ impl OnlineArgs {
                 (case.join(&rel).display().to_string(), sha)
             }
             None => {
+                // A folder of its own for each run: evidence is never overwritten, so
+                // a second run (the same second, or the same --json path) gets the
+                // next free name, which the report records.
                 let dir = match (&self.online_dir, json) {
                     (Some(d), _) => d.clone(),
                     (None, Some(j)) if j.as_os_str() != "-" => {
                         let mut name = j.as_os_str().to_owned();
                         name.push(".online");
-                        PathBuf::from(name)
+                        PathBuf::from(unused(Path::new(""), &name.to_string_lossy()))
                     }
-                    _ => data_dir.join("online").join(&stamp),
+                    _ => data_dir.join(unused(data_dir, &format!("online/{stamp}"))),
                 };
                 let sha = online::save(&mut answers, &dir)
                     .with_context(|| format!("saving the online answers in {}", dir.display()))?;
@@ -172,6 +175,17 @@ impl OnlineArgs {
         let s = summary(&answers, dir_text, index_sha256);
         Ok(Some((answers, s)))
     }
+}
+
+/// `rel`, or `rel-2`, `rel-3`, ... : the first that does not exist under `base`.
+fn unused(base: &Path, rel: &str) -> String {
+    if base.join(rel).symlink_metadata().is_err() {
+        return rel.to_string();
+    }
+    (2..1000)
+        .map(|n| format!("{rel}-{n}"))
+        .find(|r| base.join(r).symlink_metadata().is_err())
+        .unwrap_or_else(|| format!("{rel}-{}", std::process::id()))
 }
 
 fn summary(a: &OnlineAnswers, dir: String, index_sha256: String) -> OnlineSummary {
