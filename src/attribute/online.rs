@@ -1,7 +1,7 @@
 //! `--online`: reverse DNS and RDAP for the endpoints of an analysis or a lookup, kept
 //! as evidence. The only place, with `data update`, where whohosts uses the network.
 //!
-//! RDAP follows `../shared/LEGAL.md`: the IANA bootstrap files (RFC 9224) say which
+//! RDAP follows LEGAL.md: the IANA bootstrap files (RFC 9224) say which
 //! registry serves an address (longest match; cached a day in the data directory);
 //! `GET {base}ip/{address}` with redirects followed; one request at a time, at least
 //! `rdap_interval` apart per server; an answer's range serves the later addresses it

@@ -3,7 +3,7 @@
 //!
 //! From an IP network object: handle, name, range (`startAddress`-`endAddress`, or the
 //! `cidr0_cidrs` extension), country, parent handle, and the abuse contacts as
-//! `../shared/LEGAL.md` lays out: entities walked recursively (ARIN nests the abuse
+//! LEGAL.md lays out: entities walked recursively (ARIN nests the abuse
 //! entity under the registrant, RIPE puts it at the top), those whose `roles` hold
 //! `abuse` read for e-mail addresses in their jCard (`vcardArray`, RFC 7095), best
 //! `pref` first; placeholders (REDACTED, NOT DISCLOSED, PLEASE QUERY, ...) dropped;
