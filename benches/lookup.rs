@@ -1,36 +1,17 @@
 //! One million lookups: the prefix index alone, and the whole attribution (bundled
-//! ASN/country databases + every real feed of `../shared/feeds`).
+//! ASN/country databases + every feed of the bundled snapshot, `data/feeds/`).
 //!
-//! Run: `cargo bench --bench lookup` (`WHOHOSTS_SHARED_DIR` if `shared/` is not beside
-//! the checkout). Addresses come from a fixed linear congruential generator, half of
-//! them drawn inside feed prefixes so that hits and misses are both measured.
+//! Run: `cargo bench --bench lookup`. Addresses come from a fixed linear congruential
+//! generator, half of them drawn inside feed prefixes so that hits and misses are both
+//! measured.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 use std::time::Instant;
 use whohosts::attribute::index::PrefixIndexBuilder;
-use whohosts::attribute::{AttributeOptions, Attributor, LoadedFeed};
+use whohosts::attribute::{AttributeOptions, Attributor};
 
 const N: usize = 1_000_000;
-
-const FEEDS: &[(&str, &str)] = &[
-    ("aws-ip-ranges.json", "aws"),
-    ("google-cloud-ip-ranges.json", "gcp"),
-    ("microsoft-azure-ip-ranges.json", "azure"),
-    ("oracle-cloud-ip-ranges.json", "oracle"),
-    ("digitalocean.csv", "digitalocean"),
-    ("linode.txt", "linode"),
-    ("cloudflare-v4-ip-ranges.txt", "cloudflare"),
-    ("cloudflare-v6-ip-ranges.txt", "cloudflare"),
-    ("fastly-ip-ranges.json", "fastly"),
-    ("github-ip-ranges.json", "github"),
-    ("asn-derived/alibaba.json", "alibaba"),
-    ("asn-derived/hetzner.json", "hetzner"),
-    ("asn-derived/huawei-cloud.json", "huawei"),
-    ("asn-derived/ovh.json", "ovh"),
-    ("asn-derived/tencent.json", "tencent"),
-];
 
 struct Lcg(u64);
 
@@ -46,40 +27,22 @@ impl Lcg {
 }
 
 fn main() {
-    let shared = std::env::var_os("WHOHOSTS_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let dir = shared.join("feeds");
-    let t = Instant::now();
-    let feeds: Vec<LoadedFeed> = FEEDS
-        .iter()
-        .map(|(f, p)| {
-            let bytes = std::fs::read(dir.join(f))
-                .unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display()));
-            LoadedFeed::parse(f, p, &bytes).unwrap_or_else(|e| panic!("{f}: {e}"))
-        })
-        .collect();
-    let prefixes: Vec<_> = feeds
-        .iter()
-        .flat_map(|f| f.feed.entries.iter().map(|e| e.prefix))
-        .collect();
-    eprintln!(
-        "parsed {} feeds, {} prefixes in {:?}",
-        feeds.len(),
-        prefixes.len(),
-        t.elapsed()
-    );
-
     let empty = std::env::temp_dir().join("whohosts-bench-empty-data-dir");
     let t = Instant::now();
     let a = Attributor::load(&AttributeOptions {
         data_dir: Some(empty),
         ..AttributeOptions::default()
     })
-    .expect("bundled data")
-    .with_feeds(feeds);
+    .expect("bundled data");
+    let prefixes: Vec<_> = a
+        .feeds()
+        .iter()
+        .flat_map(|f| f.feed.entries.iter().map(|e| e.prefix))
+        .collect();
     eprintln!(
-        "loaded bundled databases and built the index in {:?}",
+        "loaded the bundled databases and {} feeds ({} prefixes), built the index in {:?}",
+        a.feeds().len(),
+        prefixes.len(),
         t.elapsed()
     );
 

@@ -50,7 +50,7 @@ FINAL = re.compile(r"^stat::(number_of_executed_units|peak_rss_mb):\s+(\d+)")
 # seed them from a sealed case with seed-case.sh.
 SEEDS = {
     "capture": ["../captures/*.pcap", "../captures/*.pcapng"],
-    "feed": ["../tests/fixtures/feeds/*", "../../shared/feeds/*.*"],
+    "feed": ["../tests/fixtures/feeds/*"],
     "directory": ["../data/providers.toml"],
     "claimant": ["../data/claimant.example.toml", "../tests/fixtures/letter/claimant.toml"],
     "report": ["../tests/fixtures/letter/demo-report.json"],
@@ -91,6 +91,12 @@ def seed(target):
     if target in SPLIT_SEEDS:
         path, separator = SPLIT_SEEDS[target]
         split_seed(os.path.join(HERE, path), separator, corpus)
+    if target == "feed":
+        # The real feeds of the bundled snapshot, decompressed.
+        for path in sorted(glob.glob(os.path.join(HERE, "../data/feeds/*.zst"))):
+            name = os.path.basename(path)[: -len(".zst")]
+            with open(os.path.join(corpus, name), "wb") as out:
+                subprocess.run(["zstd", "-d", "-c", "-q", path], stdout=out, check=True)
     return corpus
 
 

@@ -248,6 +248,11 @@ pub struct Provenance {
     /// SHA-256 of the source file, when it is a file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// Date of the data the answer came from (`YYYY-MM-DD`, or `YYYY-MM` when only
+    /// the month is known): a database's build date, a feed's publication date, the
+    /// time an online answer was received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
 }
 
 #[cfg(test)]

@@ -21,6 +21,16 @@ fn load(data_dir: &Path, mmdb: &[PathBuf]) -> Attributor {
     .unwrap()
 }
 
+/// The data directory's feeds without the bundled snapshot (the fixture feeds alone).
+fn load_without_bundled_feeds(data_dir: &Path) -> Attributor {
+    Attributor::load(&AttributeOptions {
+        data_dir: Some(data_dir.to_path_buf()),
+        no_bundled_feeds: true,
+        ..AttributeOptions::default()
+    })
+    .unwrap()
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -51,31 +61,67 @@ const PROVIDER_ADDRESSES: &[(&str, u32, &str)] = &[
     ("2400:6180::1", 14061, "digitalocean"),
 ];
 
+/// Those of [`PROVIDER_ADDRESSES`] that a feed of the bundled snapshot (July 2025)
+/// lists, with the region it gives (`None`: GLOBAL, no region, or a geofeed city).
+const FEED_LISTED: &[(&str, Option<&str>)] = &[
+    ("3.5.140.1", Some("ap-northeast-2")),
+    ("2600:1f18::1", Some("us-east-1")),
+    ("34.1.208.1", Some("africa-south1")),
+    ("35.190.0.1", None),
+    ("13.64.0.1", Some("westus")),
+    ("104.16.0.1", None),
+    ("2606:4700::1", None),
+    ("164.90.128.1", None),
+];
+
 #[test]
 fn bundled_data_alone_names_the_provider_of_each_major_cloud() {
     let empty = tempfile::tempdir().unwrap();
     let a = load(empty.path(), &[]);
-    assert!(a.feeds().is_empty());
+    assert!(a.feeds().iter().all(|f| f.bundled.is_some()));
     for (addr, asn, provider) in PROVIDER_ADDRESSES {
         let att = a.attribute(ip(addr), &[]);
         assert_eq!(att.asn.number, Some(*asn), "{addr}");
         assert_eq!(att.provider.id.as_deref(), Some(*provider), "{addr}");
-        assert_eq!(att.provider.basis, Some(Basis::Asn), "{addr}");
-        assert_eq!(att.provider.confidence, Some(Confidence::Medium), "{addr}");
-        let src = att.provider.source.as_ref().unwrap();
-        assert!(src.source.starts_with("asn-ipv"), "{addr}: {src:?}");
-        assert_eq!(src.sha256.as_deref().map(str::len), Some(64));
-        assert!(att
-            .provider
-            .evidence
-            .as_deref()
-            .unwrap()
-            .contains(&format!("AS{asn}")));
         assert!(att.country.code.is_some(), "{addr}");
-        assert!(
-            att.region.id.is_none() && att.region.reason.is_some(),
-            "{addr}"
-        );
+        let src = att.provider.source.as_ref().unwrap();
+        assert_eq!(src.sha256.as_deref().map(str::len), Some(64));
+        match FEED_LISTED.iter().find(|(a, _)| a == addr) {
+            Some((_, region)) => {
+                // The bundled feed snapshot gives the provider, and the region where
+                // the feed names one.
+                assert_eq!(att.provider.basis, Some(Basis::OfficialFeed), "{addr}");
+                assert_eq!(att.provider.confidence, Some(Confidence::Strong), "{addr}");
+                assert!(
+                    src.source.contains("bundled feed snapshot 2025-07"),
+                    "{src:?}"
+                );
+                assert!(src
+                    .date
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with("2025-07")));
+                if region.is_some() {
+                    assert_eq!(att.region.id.as_deref(), *region, "{addr}");
+                    assert_eq!(att.region.confidence, Some(Confidence::Strong));
+                }
+            }
+            None => {
+                assert_eq!(att.provider.basis, Some(Basis::Asn), "{addr}");
+                assert_eq!(att.provider.confidence, Some(Confidence::Medium), "{addr}");
+                assert!(src.source.starts_with("asn-ipv"), "{addr}: {src:?}");
+                assert_eq!(src.date.as_deref(), Some("2026-06-17"));
+                assert!(att
+                    .provider
+                    .evidence
+                    .as_deref()
+                    .unwrap()
+                    .contains(&format!("AS{asn}")));
+                assert!(
+                    att.region.id.is_none() && att.region.reason.is_some(),
+                    "{addr}"
+                );
+            }
+        }
     }
 }
 
@@ -109,9 +155,12 @@ fn lookup_json_names_the_provider_from_bundled_data_with_sources() {
         assert_eq!(row["provider"]["id"], *provider);
         assert!(row["provider"]["name"].is_string());
         assert!(row["provider"]["service_model"].is_string());
-        assert_eq!(row["provider"]["confidence"], "medium");
-        assert!(row["region"]["id"].is_null());
-        assert!(row["region"]["reason"].is_string());
+        assert!(row["provider"]["source"]["date"].is_string(), "{addr}");
+        if !FEED_LISTED.iter().any(|(a, _)| a == addr) {
+            assert_eq!(row["provider"]["confidence"], "medium");
+            assert!(row["region"]["id"].is_null());
+            assert!(row["region"]["reason"].is_string());
+        }
         for key in ["id", "city", "source", "confidence"] {
             assert!(row["region"].get(key).is_some(), "region.{key} present");
         }
@@ -241,7 +290,7 @@ fn a_file_that_is_not_a_database_is_refused_with_its_path() {
 
 fn install_fixtures() -> (tempfile::TempDir, Attributor) {
     let data = tempfile::tempdir().unwrap();
-    let a = load(data.path(), &[]);
+    let a = load_without_bundled_feeds(data.path());
     let outcomes = update_from(&a, data.path(), &fixtures().join("feeds")).unwrap();
     let stored: Vec<_> = outcomes.iter().filter_map(|o| o.stored.clone()).collect();
     assert_eq!(
@@ -259,7 +308,7 @@ fn install_fixtures() -> (tempfile::TempDir, Attributor) {
         .find(|o| o.file == "truncated-aws.json.bad")
         .unwrap();
     assert_eq!(bad.action, UpdateAction::Skipped);
-    let a = load(data.path(), &[]);
+    let a = load_without_bundled_feeds(data.path());
     (data, a)
 }
 
@@ -346,7 +395,7 @@ fn update_replaces_atomically_keeps_the_previous_copy_and_refuses_broken_files()
         .collect();
     assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
     // The .prev copy is not loaded as a feed.
-    assert_eq!(load(data.path(), &[]).feeds().len(), 4);
+    assert_eq!(load_without_bundled_feeds(data.path()).feeds().len(), 4);
 }
 
 #[test]
@@ -357,7 +406,7 @@ fn a_broken_stored_feed_is_skipped_with_a_warning() {
         b"{ broken",
     )
     .unwrap();
-    let a = load(data.path(), &[]);
+    let a = load_without_bundled_feeds(data.path());
     assert_eq!(a.feeds().len(), 3);
     assert!(a
         .warnings()
@@ -436,7 +485,7 @@ fn data_info_lists_databases_feeds_and_directory_with_hashes() {
     let (data, _) = install_fixtures();
     let out = Command::cargo_bin("whohosts")
         .unwrap()
-        .args(["data", "info", "--json", "--data-dir"])
+        .args(["data", "info", "--json", "--no-bundled-feeds", "--data-dir"])
         .arg(data.path())
         .output()
         .unwrap();
@@ -504,35 +553,43 @@ fn geoip_city_maps_to_the_provider_region_as_weak_evidence() {
 fn demo_servers_get_provider_and_region_from_bundled_data_and_capture_names() {
     let empty = tempfile::tempdir().unwrap();
     let a = load(empty.path(), &[]);
-    let cases: &[(&str, Option<&str>, &str, Option<&str>)] = &[
+    // Region: from the bundled feed snapshot where a feed lists the address (AWS,
+    // Google Cloud), else from the provider hostname of the CNAME chain.
+    type Case<'a> = (&'a str, Option<&'a str>, &'a str, Option<(&'a str, Basis)>);
+    let cases: &[Case] = &[
         (
             "47.236.91.18",
             Some("mtr-pkg.oss-ap-southeast-1.aliyuncs.com"),
             "alibaba",
-            Some("ap-southeast-1"),
+            Some(("ap-southeast-1", Basis::Hostname)),
         ),
         (
             "43.136.75.21",
             Some("mtr-api-1301234567.cos.ap-guangzhou.myqcloud.com"),
             "tencent",
-            Some("ap-guangzhou"),
+            Some(("ap-guangzhou", Basis::Hostname)),
         ),
         (
             "3.121.45.67",
             Some("ec2-3-121-45-67.eu-central-1.compute.amazonaws.com"),
             "aws",
-            Some("eu-central-1"),
+            Some(("eu-central-1", Basis::OfficialFeed)),
         ),
         ("104.21.48.7", None, "cloudflare", None),
         ("116.202.118.33", None, "hetzner", None),
-        ("34.159.24.89", None, "gcp", None),
+        (
+            "34.159.24.89",
+            None,
+            "gcp",
+            Some(("europe-west3", Basis::OfficialFeed)),
+        ),
         // The bundled ASN data puts this Tencent IPv6 address under another AS; the
         // CNAME seen in the capture still names the provider and the region.
         (
             "2402:4e00:1013:e500::21",
             Some("mtr-api-1301234567.cos.ap-guangzhou.myqcloud.com"),
             "tencent",
-            Some("ap-guangzhou"),
+            Some(("ap-guangzhou", Basis::Hostname)),
         ),
     ];
     for (addr, cname, provider, region) in cases {
@@ -547,13 +604,15 @@ fn demo_servers_get_provider_and_region_from_bundled_data_and_capture_names() {
         );
         assert_eq!(
             att.region.id.as_deref(),
-            *region,
+            region.map(|r| r.0),
             "{addr}: {:?}",
             att.region
         );
-        if region.is_some() {
-            assert_eq!(att.region.basis, Some(Basis::Hostname));
-            assert_eq!(att.region.source.as_ref().unwrap().source, "hostname:cname");
+        if let Some((_, basis)) = region {
+            assert_eq!(att.region.basis, Some(*basis), "{addr}");
+            if *basis == Basis::Hostname {
+                assert_eq!(att.region.source.as_ref().unwrap().source, "hostname:cname");
+            }
         }
     }
 }
@@ -596,5 +655,447 @@ fn a_dns_answer_outranks_a_host_header_whatever_the_order_given() {
     assert_eq!(
         att.region.source.as_ref().unwrap().source,
         "hostname:dns_answer"
+    );
+}
+
+/// Issue 22: a binary copied away from its source tree still attributes with regions.
+/// The copy runs in a private mount namespace where an empty tmpfs hides the source
+/// tree's `data/` (the rest of the suite keeps seeing it), from an empty directory,
+/// with no bundled-dir or data-dir setting pointing back.
+#[test]
+fn a_copied_binary_attributes_with_regions_without_its_source_tree() {
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("bin/whohosts");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(assert_cmd::cargo::cargo_bin("whohosts"), &bin).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/demo.pcap"),
+        work.path().join("demo.pcap"),
+    )
+    .unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let run = |args: &str| {
+        let script = format!(
+            "mount -t tmpfs -o size=1m whohosts-hidden {data} && test ! -e {data}/asn-ipv4.mmdb && exec {bin} {args}",
+            data = data.display(),
+            bin = bin.display()
+        );
+        // Root (CI) unshares the mount namespace directly; anyone else needs a user
+        // namespace mapped to root.
+        let mut cmd = std::process::Command::new("unshare");
+        if !is_root() {
+            cmd.arg("--map-root-user");
+        }
+        let out = cmd
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .current_dir(work.path())
+            .env_remove("WHOHOSTS_BUNDLED_DIR")
+            .env("WHOHOSTS_DATA_DIR", work.path().join("no-data-dir"))
+            .output()
+            .expect("unshare (util-linux) runs");
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "{args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let info = run("data info");
+    assert!(
+        info.contains("bundled data: embedded in the binary"),
+        "{info}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&run("lookup --json 3.121.45.67 20.50.2.1 34.159.24.89")).unwrap();
+    let regions: Vec<(&str, &str)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["provider"]["id"].as_str().unwrap(),
+                r["region"]["id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        regions,
+        [
+            ("aws", "eu-central-1"),
+            ("azure", "westeurope"),
+            ("gcp", "europe-west3")
+        ]
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&run("analyze demo.pcap --json -")).unwrap();
+    let aws = report["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["ip"] == "3.121.45.67")
+        .unwrap();
+    assert_eq!(aws["region"]["id"], "eu-central-1");
+    assert_eq!(aws["region"]["basis"], "official_feed");
+    assert!(report["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["snapshot"] == "bundled feed snapshot 2025-07"));
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+/// The real AWS feed of the bundled snapshot, as AWS publishes it.
+fn real_aws_feed() -> Vec<u8> {
+    use whohosts::attribute::bundle::{unpack_feed, Bundle, FeedManifest};
+    let b = Bundle::locate(None, None).unwrap();
+    let m: FeedManifest = serde_json::from_slice(&b.read("feeds.json").unwrap()).unwrap();
+    let f = m
+        .feeds
+        .iter()
+        .find(|f| f.stored == "aws.aws-ip-ranges.json")
+        .unwrap();
+    unpack_feed(&b, f).unwrap()
+}
+
+/// An AWS-format feed with the given syncToken and IPv4 prefixes, all in us-east-1.
+fn aws_feed(sync_token: u64, prefixes: &[String]) -> String {
+    let entries: Vec<String> = prefixes
+        .iter()
+        .map(|p| {
+            format!(
+                r#"{{"ip_prefix":"{p}","region":"us-east-1","service":"EC2","network_border_group":"us-east-1"}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"syncToken":"{sync_token}","createDate":"2025-01-01-00-00-00","prefixes":[{}],"ipv6_prefixes":[]}}"#,
+        entries.join(",")
+    )
+}
+
+fn whohosts_in(data: &Path) -> Command {
+    let mut c = Command::cargo_bin("whohosts").unwrap();
+    c.env("WHOHOSTS_DATA_DIR", data);
+    c
+}
+
+/// Every file of a directory with its bytes, to show nothing changed.
+fn snapshot_dir(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Issue 22: hostile, stale, shrunken, truncated, invalid and huge feeds are refused by
+/// `data update --from`, each with its reason, and the installed data stays as it was.
+#[test]
+fn hostile_feeds_are_refused_and_the_installed_feed_survives() {
+    let data = tempfile::tempdir().unwrap();
+    let real = real_aws_feed();
+    let good = tempfile::tempdir().unwrap();
+    std::fs::write(good.path().join("ip-ranges.json"), &real).unwrap();
+    let o = whohosts_in(data.path())
+        .args(["data", "update", "--from"])
+        .arg(good.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let feeds = data.path().join("feeds");
+    let installed = snapshot_dir(&feeds);
+    assert_eq!(installed.len(), 1);
+
+    let real_text = String::from_utf8(real.clone()).unwrap();
+    let huawei: Vec<String> = (0..=255)
+        .flat_map(|x| [format!("121.36.{x}.0/24"), format!("121.37.{x}.0/24")])
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        // The issue's report: 0.0.0.0/0 for us-east-1 with an older syncToken.
+        (
+            "aws-ip-ranges.json",
+            aws_feed(1_600_000_000, &["0.0.0.0/0".to_string()]).into_bytes(),
+            "broader than any provider announces",
+        ),
+        (
+            "cloudflare-ips-v4.txt",
+            b"0.0.0.0/0\n".to_vec(),
+            "broader than any provider announces",
+        ),
+        (
+            "cloudflare-v6.txt",
+            b"2000::/3\n2606:4700::/32\n".to_vec(),
+            "broader than any provider announces",
+        ),
+        // The real feed under an older syncToken.
+        (
+            "older.json",
+            real_text
+                .replace(
+                    "\"syncToken\": \"1753388594\"",
+                    "\"syncToken\": \"1700000000\"",
+                )
+                .into_bytes(),
+            "older than the installed",
+        ),
+        // Its own syncToken with content changed.
+        (
+            "same-token.json",
+            real_text
+                .replacen("3.4.12.4/32", "3.4.12.5/32", 1)
+                .into_bytes(),
+            "other content",
+        ),
+        // Newer, but 10 prefixes where 13,344 are installed.
+        (
+            "shrunk.json",
+            aws_feed(
+                1_800_000_000,
+                &(0..10).map(|i| format!("3.5.{i}.0/24")).collect::<Vec<_>>(),
+            )
+            .into_bytes(),
+            "fewer than half",
+        ),
+        // Newer and large, but every prefix is Huawei Cloud's (AS55990).
+        (
+            "huawei-as-aws.json",
+            aws_feed(1_800_000_000, &huawei).into_bytes(),
+            "the ASN data contradicts it",
+        ),
+        // Cut in the middle, and not a feed at all.
+        (
+            "truncated.json",
+            real[..real.len() / 2].to_vec(),
+            "not a feed",
+        ),
+        ("garbage.bin", vec![0xff, 0x00, 0x17, 0x80], "not a feed"),
+    ];
+    for (name, bytes, why) in &cases {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join(name), bytes).unwrap();
+        let o = whohosts_in(data.path())
+            .args(["data", "update", "--from"])
+            .arg(src.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{name}: {text}");
+        assert!(
+            text.contains("skipped") && text.contains(why),
+            "{name}: {text}"
+        );
+        assert_eq!(snapshot_dir(&feeds), installed, "{name} changed the data");
+    }
+    // A 200 MB file is refused without being read whole.
+    let src = tempfile::tempdir().unwrap();
+    let huge = std::fs::File::create(src.path().join("huge.json")).unwrap();
+    huge.set_len(200 << 20).unwrap();
+    let o = whohosts_in(data.path())
+        .args(["data", "update", "--from"])
+        .arg(src.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("larger than 64 MiB"), "{text}");
+    assert_eq!(snapshot_dir(&feeds), installed);
+
+    // The Huawei Cloud address of the issue is still Huawei's.
+    let o = whohosts_in(data.path())
+        .args(["lookup", "--json", "121.36.0.8"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["provider"]["id"], "huawei");
+
+    // --force goes back to an older publication (archives of a capture's time), but
+    // never installs an implausible one.
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("older.json"), &cases[3].1).unwrap();
+    std::fs::write(src.path().join("all.json"), &cases[0].1).unwrap();
+    let o = whohosts_in(data.path())
+        .args(["data", "update", "--force", "--from"])
+        .arg(src.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("older.json: replaced"), "{text}");
+    assert!(text.contains("all.json: skipped"), "{text}");
+    assert_eq!(
+        std::fs::read(feeds.join("aws.aws-ip-ranges.json")).unwrap(),
+        cases[3].1
+    );
+}
+
+/// Issue 22: when an official feed and the ASN data name different providers, the
+/// answer says so and is not strong.
+#[test]
+fn a_feed_contradicted_by_the_asn_data_is_not_strong() {
+    let data = tempfile::tempdir().unwrap();
+    // Forced in with --force would still be refused (ASN check); install it directly,
+    // as a file someone dropped into the data directory.
+    std::fs::create_dir_all(data.path().join("feeds")).unwrap();
+    std::fs::write(
+        data.path().join("feeds/aws.aws-ip-ranges.json"),
+        aws_feed(1_800_000_000, &["121.36.0.0/16".to_string()]),
+    )
+    .unwrap();
+    let a = load(data.path(), &[]);
+    let att = a.attribute(ip("121.36.0.8"), &[]);
+    assert_eq!(att.provider.id.as_deref(), Some("aws"));
+    assert_eq!(att.provider.confidence, Some(Confidence::Medium));
+    let c = att.provider.conflict.as_deref().unwrap();
+    assert!(c.contains("AS55990") && c.contains("huawei"), "{c}");
+    assert!(att.provider.evidence.as_deref().unwrap().contains(c));
+}
+
+/// Issue 22: the feeds' services and tags tell a CDN from compute from storage, and
+/// the clouds' own first-party space from their customers'. Addresses from the real
+/// feeds of the bundled snapshot (and, for the space outside them, from the bundled
+/// ASN data).
+#[test]
+fn feed_services_and_first_party_space_are_told_apart_with_reasons() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    // (address, provider, service model, feed service, confidence)
+    let cases: &[(&str, &str, &str, Option<&str>, Confidence)] = &[
+        // AWS ip-ranges.json: 13.224.0.0/14 CLOUDFRONT, 3.120.0.0/14 EC2,
+        // 52.219.170.0/23 S3, 3.2.58.0/24 GLOBALACCELERATOR, 3.4.12.4/32 AMAZON only.
+        (
+            "13.224.0.1",
+            "aws",
+            "cdn",
+            Some("CLOUDFRONT"),
+            Confidence::Strong,
+        ),
+        (
+            "3.121.45.67",
+            "aws",
+            "iaas",
+            Some("EC2"),
+            Confidence::Strong,
+        ),
+        (
+            "52.219.170.1",
+            "aws",
+            "hosting",
+            Some("S3"),
+            Confidence::Strong,
+        ),
+        (
+            "3.2.58.1",
+            "aws",
+            "cdn",
+            Some("GLOBALACCELERATOR"),
+            Confidence::Strong,
+        ),
+        (
+            "3.4.12.4",
+            "aws",
+            "iaas",
+            Some("AMAZON"),
+            Confidence::Strong,
+        ),
+        // AS16509, not in ip-ranges.json: Amazon's own space or a customer's block.
+        ("1.44.96.1", "amazon", "hosting", None, Confidence::Weak),
+        // Azure Service Tags: 13.107.208.0/24 AzureFrontDoor.Frontend, 4.175.0.0/16
+        // only AzureCloud(.westeurope), 13.107.4.0/22 AzureFrontDoor.FirstParty.
+        (
+            "13.107.208.1",
+            "azure",
+            "cdn",
+            Some("AzureFrontDoor.Frontend"),
+            Confidence::Strong,
+        ),
+        (
+            "4.175.0.1",
+            "azure",
+            "iaas",
+            Some("AzureCloud"),
+            Confidence::Strong,
+        ),
+        (
+            "13.107.4.1",
+            "microsoft",
+            "hosting",
+            Some("AzureFrontDoor.FirstParty"),
+            Confidence::Strong,
+        ),
+        // AS8075 outside the Service Tags (Microsoft 365's 52.96.0.0/14).
+        ("52.96.0.1", "microsoft", "hosting", None, Confidence::Weak),
+        // AS15169 outside cloud.json (142.250.0.0/15) is Google, not Google Cloud;
+        // 34.159.0.0/16 is Google Cloud europe-west3.
+        ("142.250.1.1", "google", "hosting", None, Confidence::Medium),
+        ("34.159.24.89", "gcp", "iaas", None, Confidence::Strong),
+    ];
+    for (addr, provider, model, service, conf) in cases {
+        let p = a.attribute(ip(addr), &[]).provider;
+        assert_eq!(p.id.as_deref(), Some(*provider), "{addr}: {p:?}");
+        assert_eq!(p.service_model.as_deref(), Some(*model), "{addr}");
+        assert_eq!(p.service.as_deref(), *service, "{addr}");
+        assert_eq!(p.confidence, Some(*conf), "{addr}");
+        let why = p.evidence.unwrap();
+        if let Some(s) = service {
+            assert!(why.contains("the feed names") && why.contains(s), "{why}");
+        }
+    }
+    let why = |addr: &str| a.attribute(ip(addr), &[]).provider.evidence.unwrap();
+    assert!(why("142.250.1.1").contains("gcp.google-cloud-json.json"));
+    assert!(why("142.250.1.1").contains("not a Google Cloud customer"));
+    assert!(why("1.44.96.1").contains("BYOIP"));
+    assert!(why("13.224.0.1").contains("CDN"));
+    // Without the Google Cloud feed the first-party question stays open, and says so.
+    let a = load_without_bundled_feeds(empty.path());
+    let p = a.attribute(ip("142.250.1.1"), &[]).provider;
+    assert_eq!(p.id.as_deref(), Some("gcp"));
+    assert!(
+        p.evidence.unwrap().contains("cannot be told"),
+        "the answer says why it may be Google's own space"
+    );
+}
+
+/// Issue 22: an answer whose data is months away from the capture's time says so.
+#[test]
+fn data_far_from_the_capture_time_is_noted_in_the_answer() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let at = |date: &str| {
+        let d =
+            time::Date::parse(date, &time::format_description::well_known::Iso8601::DATE).unwrap();
+        d.midnight().assume_utc().unix_timestamp()
+    };
+    // The AWS feed of the snapshot is of 2025-07-24.
+    let mut near = a.attribute(ip("3.121.45.67"), &[]);
+    near.note_data_age(at("2025-09-01"));
+    assert!(near.notes.is_empty(), "{:?}", near.notes);
+    let mut far = a.attribute(ip("3.121.45.67"), &[]);
+    far.note_data_age(at("2026-11-21"));
+    assert_eq!(far.notes.len(), 1, "{:?}", far.notes);
+    assert!(far.notes[0].contains("provider and region answers"));
+    assert!(far.notes[0].contains("2025-07-24") && far.notes[0].contains("16 months before"));
+    // A capture older than the data is named too.
+    let mut older = a.attribute(ip("3.121.45.67"), &[]);
+    older.note_data_age(at("2024-01-01"));
+    assert!(
+        older.notes[0].contains("after the capture"),
+        "{:?}",
+        older.notes
     );
 }

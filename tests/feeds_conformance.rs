@@ -1,128 +1,115 @@
-//! Conformance of the feed parsers and the prefix index against the real feeds in
-//! `../shared/feeds/` (a July 2025 snapshot; see its PROVENANCE.md). Every prefix of
-//! every feed must look up to its own provider and region unless a more specific
-//! prefix covers the address; the number of prefixes per feed is asserted.
-//!
-//! The feeds are never copied into the repository; when they are missing this test
-//! fails, it does not skip.
+//! Conformance of the feed parsers and the prefix index against the real feeds of the
+//! bundled snapshot (`data/feeds/`, July 2025; see `data/README.md`). Every prefix of
+//! every feed must look up, from the bundled data alone, to its own provider and
+//! region unless a more specific prefix covers the address; the number of prefixes per
+//! feed is asserted.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use whohosts::attribute::bundle::{self, Bundle, FeedManifest};
 use whohosts::attribute::feeds::FeedFormat;
 use whohosts::attribute::{AttributeOptions, Attributor, LoadedFeed};
 use whohosts::model::Confidence;
 
-/// (file, expected format, provider, IPv4 prefixes, IPv6 prefixes), counted
-/// independently from the JSON/CSV with a short script when the snapshot was taken.
+/// (stored name, expected format, provider, IPv4 prefixes, IPv6 prefixes), counted
+/// independently from the JSON/CSV by `data/build-feeds.py`.
 const FEEDS: &[(&str, FeedFormat, &str, usize, usize)] = &[
     (
-        "aws-ip-ranges.json",
+        "aws.aws-ip-ranges.json",
         FeedFormat::AwsIpRanges,
         "aws",
         8971,
         4373,
     ),
     (
-        "google-cloud-ip-ranges.json",
+        "gcp.google-cloud-json.json",
         FeedFormat::GoogleCloudJson,
         "gcp",
         736,
         46,
     ),
     (
-        "microsoft-azure-ip-ranges.json",
+        "azure.azure-service-tags.json",
         FeedFormat::AzureServiceTags,
         "azure",
         67078,
         23415,
     ),
     (
-        "oracle-cloud-ip-ranges.json",
+        "oracle.oracle-public-ip-ranges.json",
         FeedFormat::OraclePublicIpRanges,
         "oracle",
         896,
         0,
     ),
     (
-        "digitalocean.csv",
+        "digitalocean.geofeed.txt",
         FeedFormat::Geofeed,
         "digitalocean",
         1037,
         145,
     ),
-    ("linode.txt", FeedFormat::Geofeed, "linode", 4464, 88),
     (
-        "cloudflare-v4-ip-ranges.txt",
+        "linode.geofeed.txt",
+        FeedFormat::Geofeed,
+        "linode",
+        4464,
+        88,
+    ),
+    (
+        "cloudflare.cidr-list-v4.txt",
         FeedFormat::CidrList,
         "cloudflare",
         15,
         0,
     ),
     (
-        "cloudflare-v6-ip-ranges.txt",
+        "cloudflare.cidr-list-v6.txt",
         FeedFormat::CidrList,
         "cloudflare",
         0,
         7,
     ),
     (
-        "fastly-ip-ranges.json",
+        "fastly.fastly-public-ip-list.json",
         FeedFormat::FastlyPublicIpList,
         "fastly",
         19,
         2,
     ),
     (
-        "github-ip-ranges.json",
+        "github.github-meta.json",
         FeedFormat::GithubMeta,
         "github",
         4969,
         990,
     ),
-    (
-        "asn-derived/alibaba.json",
-        FeedFormat::AsnDerived,
-        "alibaba",
-        792,
-        89,
-    ),
-    (
-        "asn-derived/hetzner.json",
-        FeedFormat::AsnDerived,
-        "hetzner",
-        78,
-        5,
-    ),
-    (
-        "asn-derived/huawei-cloud.json",
-        FeedFormat::AsnDerived,
-        "huawei",
-        502,
-        93,
-    ),
-    ("asn-derived/ovh.json", FeedFormat::AsnDerived, "ovh", 2, 1),
-    (
-        "asn-derived/tencent.json",
-        FeedFormat::AsnDerived,
-        "tencent",
-        2209,
-        45,
-    ),
 ];
 
-/// `../shared/feeds` beside the checkout; `WHOHOSTS_SHARED_DIR` can point elsewhere
-/// for checkouts that do not sit beside `shared/` (git worktrees).
-fn shared_feeds() -> PathBuf {
-    let shared = std::env::var_os("WHOHOSTS_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let dir = shared.join("feeds");
-    assert!(
-        dir.join("aws-ip-ranges.json").is_file(),
-        "the real feeds are missing: expected them in {} (CI always has ../shared beside the checkout)",
-        dir.display()
-    );
-    dir
+/// The bundle of the source tree, as the tests (which do not carry the embedded copy)
+/// find it.
+fn bundle() -> Bundle {
+    Bundle::locate(None, None).expect("the bundled data set of the source tree")
+}
+
+fn manifest() -> FeedManifest {
+    serde_json::from_slice(&bundle().read("feeds.json").unwrap()).unwrap()
+}
+
+/// The provider's bytes of each bundled feed, in the order of `FEEDS`.
+fn raw_feeds() -> Vec<Vec<u8>> {
+    let b = bundle();
+    let m = manifest();
+    FEEDS
+        .iter()
+        .map(|(stored, ..)| {
+            let f = m
+                .feeds
+                .iter()
+                .find(|f| f.stored == *stored)
+                .unwrap_or_else(|| panic!("{stored} is not in data/feeds.json"));
+            bundle::unpack_feed(&b, f).unwrap()
+        })
+        .collect()
 }
 
 fn bundled_only() -> Attributor {
@@ -134,22 +121,28 @@ fn bundled_only() -> Attributor {
     .unwrap()
 }
 
-fn load_all() -> Vec<LoadedFeed> {
-    let dir = shared_feeds();
-    FEEDS
-        .iter()
-        .map(|(file, _, provider, _, _)| {
-            let bytes = std::fs::read(dir.join(file)).unwrap();
-            LoadedFeed::parse(file, provider, &bytes)
-                .unwrap_or_else(|e| panic!("{file} does not parse: {e}"))
-        })
-        .collect()
+#[test]
+fn the_bundled_snapshot_holds_exactly_these_feeds() {
+    let listed: BTreeSet<String> = manifest().feeds.into_iter().map(|f| f.stored).collect();
+    let want: BTreeSet<String> = FEEDS.iter().map(|f| f.0.to_string()).collect();
+    assert_eq!(listed, want);
+    let a = bundled_only();
+    assert!(a.warnings().is_empty(), "{:?}", a.warnings());
+    let loaded: BTreeSet<String> = a.feeds().iter().map(|f| f.name.clone()).collect();
+    assert_eq!(loaded, want);
+    for s in a.sources().iter().filter(|s| s.provider.is_some()) {
+        assert!(s.bundled, "{}", s.name);
+        assert_eq!(s.snapshot.as_deref(), Some("bundled feed snapshot 2025-07"));
+        assert!(s.date.as_deref().is_some_and(|d| d.starts_with("2025-07")));
+        assert!(s.url.as_deref().is_some_and(|u| u.starts_with("https://")));
+    }
 }
 
 #[test]
-fn every_shared_feed_is_recognised_with_its_prefix_counts() {
+fn every_bundled_feed_is_recognised_with_its_prefix_counts() {
     let a = bundled_only();
-    for (lf, (file, format, provider, v4, v6)) in load_all().iter().zip(FEEDS) {
+    for (bytes, (file, format, provider, v4, v6)) in raw_feeds().iter().zip(FEEDS) {
+        let lf = LoadedFeed::parse(file, provider, bytes).unwrap();
         assert_eq!(lf.feed.format, *format, "{file}");
         assert_eq!(lf.feed.counts(), (*v4, *v6), "{file}: IPv4 + IPv6 prefixes");
         assert!(
@@ -165,20 +158,26 @@ fn every_shared_feed_is_recognised_with_its_prefix_counts() {
 }
 
 #[test]
-fn shared_feed_directory_is_imported_by_content_whatever_the_file_names() {
+fn bundled_feeds_are_imported_by_content_whatever_the_file_names() {
     let a = bundled_only();
+    let src = tempfile::tempdir().unwrap();
+    for (i, bytes) in raw_feeds().iter().enumerate() {
+        std::fs::write(src.path().join(format!("download-{i}.dat")), bytes).unwrap();
+    }
     let data = tempfile::tempdir().unwrap();
-    let outcomes =
-        whohosts::attribute::datadir::update_from(&a, data.path(), &shared_feeds()).unwrap();
+    let outcomes = whohosts::attribute::datadir::update_from(&a, data.path(), src.path()).unwrap();
     let installed: BTreeSet<String> = outcomes.iter().filter_map(|o| o.stored.clone()).collect();
-    assert_eq!(installed.len(), FEEDS.len(), "{outcomes:#?}");
-    // PROVENANCE.md is the only file that is not a feed.
-    let skipped: Vec<&str> = outcomes
-        .iter()
-        .filter(|o| o.stored.is_none())
-        .map(|o| o.file.as_str())
-        .collect();
-    assert_eq!(skipped, ["PROVENANCE.md"]);
+    let want: BTreeSet<String> = FEEDS.iter().map(|f| f.0.to_string()).collect();
+    assert_eq!(installed, want, "{outcomes:#?}");
+    // An imported copy replaces the bundled feed of the same name.
+    let again = Attributor::load(&AttributeOptions {
+        data_dir: Some(data.path().to_path_buf()),
+        ..AttributeOptions::default()
+    })
+    .unwrap();
+    assert_eq!(again.feeds().len(), FEEDS.len());
+    assert!(again.feeds().iter().all(|f| f.bundled.is_none()));
+    assert_eq!(again.notes().len(), FEEDS.len(), "{:?}", again.notes());
 }
 
 #[derive(Default, Debug)]
@@ -188,12 +187,16 @@ struct Tally {
     provider_checked: usize,
     region_checked: usize,
     region_ambiguous: usize,
+    /// Addresses where the ASN data names another provider than the feed.
+    conflicted: usize,
+    /// Addresses a first-party tag gives to the company's own services.
+    first_party: usize,
 }
 
 #[test]
 fn every_prefix_of_every_feed_looks_up_to_its_own_provider_and_region() {
-    let feeds = load_all();
-    let a = bundled_only().with_feeds(feeds);
+    // From the bundled data alone.
+    let a = bundled_only();
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
     for lf in a.feeds() {
         let tally = tallies.entry(lf.name.clone()).or_default();
@@ -244,9 +247,27 @@ fn every_prefix_of_every_feed_looks_up_to_its_own_provider_and_region() {
                 });
                 if lf.feed.format.rank() == first_rank && !contested {
                     tally.provider_checked += 1;
+                    // A tag of the provider's own services (Azure's
+                    // AzureFrontDoor.FirstParty) moves the address to the company's
+                    // first-party entry; anything else stays the feed's provider.
+                    let first_party = lf
+                        .feed
+                        .format
+                        .provider()
+                        .and_then(|p| a.directory().directory().provider(p))
+                        .and_then(|p| {
+                            p.feed_services.iter().find(|fs| {
+                                fs.provider.is_some()
+                                    && att.provider.service.as_deref() == Some(fs.service.as_str())
+                            })
+                        })
+                        .and_then(|fs| fs.provider.clone());
+                    if first_party.is_some() {
+                        tally.first_party += 1;
+                    }
                     assert_eq!(
                         att.provider.id.as_deref(),
-                        Some(lf.provider.as_str()),
+                        Some(first_party.as_deref().unwrap_or(lf.provider.as_str())),
                         "{addr}"
                     );
                     let want = if lf.feed.format.official() {
@@ -254,9 +275,17 @@ fn every_prefix_of_every_feed_looks_up_to_its_own_provider_and_region() {
                     } else {
                         Confidence::Medium
                     };
-                    // An unofficial list yields to the ASN through the directory.
+                    // An unofficial list yields to the ASN through the directory. A feed
+                    // the ASN data contradicts is medium, and says why.
                     if lf.feed.format.official() {
-                        assert_eq!(att.provider.confidence, Some(want), "{addr}");
+                        if let Some(c) = &att.provider.conflict {
+                            tally.conflicted += 1;
+                            assert_eq!(att.provider.confidence, Some(Confidence::Medium));
+                            assert!(c.contains("disagree"), "{c}");
+                            assert!(att.provider.evidence.as_deref().unwrap().contains(c));
+                        } else {
+                            assert_eq!(att.provider.confidence, Some(want), "{addr}");
+                        }
                     }
                     // Region: the one the feed names, when this provider's entries
                     // for the prefix agree on one.
@@ -299,42 +328,47 @@ fn every_prefix_of_every_feed_looks_up_to_its_own_provider_and_region() {
     // more specific one, had their provider checked, had a region checked, and had
     // a region the feed leaves open (AWS/Google `GLOBAL`, or several regions).
     // Shadowing: Azure, AWS and GitHub list sub-prefixes of their own larger blocks;
-    // in the asn-derived lists, more specific announcements sit inside larger ones.
-    let expected: &[(&str, usize, usize, usize, usize, usize)] = &[
-        ("asn-derived/alibaba.json", 1344, 418, 1344, 0, 0),
-        ("asn-derived/hetzner.json", 166, 0, 166, 0, 0),
-        ("asn-derived/huawei-cloud.json", 1172, 18, 1172, 0, 0),
-        ("asn-derived/ovh.json", 6, 0, 6, 0, 0),
-        ("asn-derived/tencent.json", 4319, 189, 4319, 0, 0),
-        ("aws-ip-ranges.json", 26597, 91, 26597, 25577, 1020),
-        ("cloudflare-v4-ip-ranges.txt", 30, 0, 30, 0, 0),
-        ("cloudflare-v6-ip-ranges.txt", 14, 0, 14, 0, 0),
-        ("digitalocean.csv", 2364, 0, 2364, 2364, 0),
-        ("fastly-ip-ranges.json", 42, 0, 42, 0, 0),
-        ("github-ip-ranges.json", 11748, 170, 2044, 0, 0),
-        ("google-cloud-ip-ranges.json", 1564, 0, 1564, 1494, 70),
-        ("linode.txt", 9104, 0, 9104, 9104, 0),
+    // The sixth column counts addresses whose ASN the directory gives to another
+    // provider: GitHub's ranges are mostly Azure's and AWS's (GitHub runs there); ten
+    // Linode addresses are announced by Akamai's AS20940. The seventh counts addresses
+    // a first-party tag gives to the company itself (Azure's AzureFrontDoor.FirstParty).
+    let expected: &[(&str, [usize; 7])] = &[
         (
-            "microsoft-azure-ip-ranges.json",
-            179039,
-            1947,
-            179039,
-            74211,
-            0,
+            "aws.aws-ip-ranges.json",
+            [26597, 91, 26597, 25577, 1020, 0, 0],
         ),
-        ("oracle-cloud-ip-ranges.json", 1792, 0, 1792, 1792, 0),
+        ("cloudflare.cidr-list-v4.txt", [30, 0, 30, 0, 0, 0, 0]),
+        ("cloudflare.cidr-list-v6.txt", [14, 0, 14, 0, 0, 0, 0]),
+        ("digitalocean.geofeed.txt", [2364, 0, 2364, 2364, 0, 0, 0]),
+        ("fastly.fastly-public-ip-list.json", [42, 0, 42, 0, 0, 0, 0]),
+        ("github.github-meta.json", [11748, 170, 2044, 0, 0, 1962, 0]),
+        (
+            "gcp.google-cloud-json.json",
+            [1564, 0, 1564, 1494, 70, 0, 0],
+        ),
+        ("linode.geofeed.txt", [9104, 0, 9104, 9104, 0, 10, 0]),
+        (
+            "azure.azure-service-tags.json",
+            [179039, 1947, 179039, 74211, 0, 0, 136],
+        ),
+        (
+            "oracle.oracle-public-ip-ranges.json",
+            [1792, 0, 1792, 1792, 0, 0, 0],
+        ),
     ];
-    for (name, own, shadowed, provider, region, open) in expected {
+    for (name, want) in expected {
         let t = &tallies[*name];
         assert_eq!(
-            (
+            [
                 t.own,
                 t.shadowed,
                 t.provider_checked,
                 t.region_checked,
-                t.region_ambiguous
-            ),
-            (*own, *shadowed, *provider, *region, *open),
+                t.region_ambiguous,
+                t.conflicted,
+                t.first_party
+            ],
+            *want,
             "{name}"
         );
     }

@@ -5,7 +5,11 @@
 //! `data update --from DIR` recognises each file of DIR by its content, replaces the
 //! stored copy atomically (temporary file in the same directory, fsync, rename), keeps
 //! the replaced copy as `<name>.prev`, and never replaces a feed with a file that does
-//! not parse.
+//! not parse, is larger than 64 MiB, lists a prefix broader than any provider
+//! announces (IPv4 shorter than /8, IPv6 shorter than /16) or is mostly contradicted
+//! by the ASN data; nor, unless forced, with an older publication than the installed
+//! one, the same publication with other content, or one with less than half its
+//! prefixes (see [`vet_replacement`]).
 //!
 //! The directory is `--data-dir`, else `WHOHOSTS_DATA_DIR`, else the platform's user
 //! data directory (`directories::ProjectDirs`, e.g. `~/.local/share/whohosts`).
@@ -13,8 +17,11 @@
 //! Contract: a broken file in the data directory is skipped with a warning, never
 //! fatal; only an unusable directory is an error.
 
+use crate::attribute::bundle::MAX_FEED_BYTES;
 use crate::attribute::dirview::DirectoryView;
-use crate::attribute::feeds::{parse_feed, FeedFormat};
+use crate::attribute::feeds::{
+    parse_feed, too_broad, Feed, FeedFormat, MIN_PREFIX_V4, MIN_PREFIX_V6,
+};
 use crate::attribute::geoip::hex;
 use crate::attribute::{Attributor, LoadedFeed};
 use serde::Serialize;
@@ -102,6 +109,13 @@ pub fn load_feeds(data_dir: &Path, _directory: &DirectoryView) -> (Vec<LoadedFee
             }
         };
         match parse_feed(&bytes) {
+            Ok(feed) if too_broad(&feed).is_some() => warnings.push(format!(
+                "{}: skipped: lists {}, broader than any provider announces",
+                path.display(),
+                too_broad(&feed)
+                    .map(|e| e.prefix.to_string())
+                    .unwrap_or_default()
+            )),
             Ok(feed) => {
                 let provider = feed
                     .format
@@ -109,17 +123,36 @@ pub fn load_feeds(data_dir: &Path, _directory: &DirectoryView) -> (Vec<LoadedFee
                     .or_else(|| provider_of_stored(&name))
                     .unwrap_or("unknown")
                     .to_string();
+                let sha256 = hex(&Sha256::digest(&bytes));
+                // A feed that states no date is dated by its download, when the data
+                // directory's record of it is for these very bytes.
+                let date = feed
+                    .data_date()
+                    .or_else(|| downloaded_on(data_dir, &name, &sha256));
                 feeds.push(LoadedFeed {
                     name,
                     provider,
-                    sha256: hex(&Sha256::digest(&bytes)),
+                    sha256,
+                    date,
                     feed,
+                    bundled: None,
                 });
             }
             Err(e) => warnings.push(format!("{}: skipped: {e}", path.display())),
         }
     }
     (feeds, warnings)
+}
+
+/// The day (`YYYY-MM-DD`) a stored feed was downloaded, from
+/// `downloads/<name>.json`, when that record is of the same bytes.
+fn downloaded_on(data_dir: &Path, name: &str, sha256: &str) -> Option<String> {
+    let bytes = std::fs::read(data_dir.join("downloads").join(format!("{name}.json"))).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    if v.get("sha256")?.as_str()? != sha256 {
+        return None;
+    }
+    Some(v.get("time_utc")?.as_str()?.get(..10)?.to_string())
 }
 
 /// What `data update` did with one file.
@@ -146,12 +179,117 @@ pub enum UpdateAction {
     Skipped,
 }
 
+/// How `data update` treats a replacement that looks wrong.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UpdateOptions {
+    /// Install a feed older than (or as old as, with other content) the installed
+    /// copy, or one much smaller: for going back to an archived publication.
+    pub force: bool,
+}
+
 /// Imports every recognisable feed file of `from` (not recursing into
 /// subdirectories except one level, as `asn-derived/`).
 pub fn update_from(
     attributor: &Attributor,
     data_dir: &Path,
     from: &Path,
+) -> Result<Vec<UpdateOutcome>, DataDirError> {
+    update_from_with(attributor, data_dir, from, UpdateOptions::default())
+}
+
+/// Reads at most [`MAX_FEED_BYTES`] + 1 bytes of a file: a larger one is refused
+/// without being read whole.
+fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_FEED_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("unreadable: {e}"))?;
+    if bytes.len() as u64 > MAX_FEED_BYTES {
+        return Err(format!(
+            "larger than {} MiB, more than any provider's feed; stored feeds unchanged",
+            MAX_FEED_BYTES >> 20
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The checks a new copy of a feed must pass before it replaces anything: no prefix
+/// broader than a provider announces, the ASN data does not mostly name another
+/// provider, and (unless forced) it is not older than the installed copy, not the
+/// same version with other content, and not less than half its size. `installed` is
+/// the data directory's copy, `bundled` the snapshot's (for the size check when
+/// nothing is installed). Returns why the feed is refused.
+pub fn vet_replacement(
+    attributor: &Attributor,
+    feed: &Feed,
+    provider: &str,
+    installed: Option<&Feed>,
+    bundled: Option<&Feed>,
+    opts: UpdateOptions,
+) -> Result<(), String> {
+    if let Some(e) = too_broad(feed) {
+        return Err(format!(
+            "lists {}, broader than any provider announces (IPv4 shorter than /{MIN_PREFIX_V4} or IPv6 shorter than /{MIN_PREFIX_V6} is refused)",
+            e.prefix
+        ));
+    }
+    // GitHub lists ranges of the clouds its services run on: its prefixes are
+    // announced by Azure's and AWS's ASNs by design.
+    if feed.format != FeedFormat::GithubMeta {
+        let ag = attributor.asn_agreement(feed, provider);
+        if ag.mostly_contradicts() {
+            return Err(format!(
+                "the ASN data contradicts it: of {} sampled prefixes, {} are announced by other providers' ASNs and {} by {provider}'s (e.g. {})",
+                ag.sampled,
+                ag.contradict,
+                ag.agree,
+                ag.examples.join("; ")
+            ));
+        }
+    }
+    if opts.force {
+        return Ok(());
+    }
+    if let Some(old) = installed {
+        if let (Some(new_key), Some(old_key)) = (feed.version_key(), old.version_key()) {
+            match new_key.compare(&old_key) {
+                Some(std::cmp::Ordering::Less) => {
+                    return Err(format!(
+                        "its version {} is older than the installed {} (use --force to go back to it)",
+                        feed.version.as_deref().unwrap_or("?"),
+                        old.version.as_deref().unwrap_or("?")
+                    ))
+                }
+                Some(std::cmp::Ordering::Equal) => {
+                    return Err(format!(
+                        "it has the installed copy's version {} but other content (use --force to install it anyway)",
+                        feed.version.as_deref().unwrap_or("?")
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(old) = installed.or(bundled) {
+        let (new_n, old_n) = (feed.entries.len(), old.entries.len());
+        if old_n >= 20 && new_n * 2 < old_n {
+            return Err(format!(
+                "it holds {new_n} prefixes where the {} copy holds {old_n}: fewer than half (use --force to install it anyway)",
+                if installed.is_some() { "installed" } else { "bundled" }
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Imports every recognisable feed file of `from`, with [`vet_replacement`]'s checks.
+pub fn update_from_with(
+    attributor: &Attributor,
+    data_dir: &Path,
+    from: &Path,
+    opts: UpdateOptions,
 ) -> Result<Vec<UpdateOutcome>, DataDirError> {
     let mut files = Vec::new();
     collect_files(from, 1, &mut files).map_err(io("reading", from))?;
@@ -165,10 +303,10 @@ pub fn update_from(
             .unwrap_or(&path)
             .display()
             .to_string();
-        let bytes = match std::fs::read(&path) {
+        let bytes = match read_capped(&path) {
             Ok(b) => b,
             Err(e) => {
-                out.push(skip(shown, format!("unreadable: {e}")));
+                out.push(skip(shown, e));
                 continue;
             }
         };
@@ -206,6 +344,34 @@ pub fn update_from(
             feed.format.extension()
         );
         let dest = target.join(&stored);
+        let installed = std::fs::read(&dest).ok().and_then(|b| parse_feed(&b).ok());
+        let bundled = attributor
+            .feeds()
+            .iter()
+            .find(|f| f.bundled.is_some() && f.name == stored)
+            .map(|f| &f.feed);
+        if let Err(why) = vet_replacement(
+            attributor,
+            &feed,
+            &provider,
+            installed.as_ref(),
+            bundled,
+            opts,
+        ) {
+            out.push(skip(
+                shown,
+                format!(
+                    "{} for {provider}: refused: {why}; {}",
+                    feed.format.as_str(),
+                    if installed.is_some() {
+                        format!("the installed {stored} is unchanged")
+                    } else {
+                        "nothing installed".to_string()
+                    }
+                ),
+            ));
+            continue;
+        }
         let summary = format!(
             "{} for {provider} ({how}); {v4} IPv4 + {v6} IPv6 prefixes{}{}",
             feed.format.as_str(),

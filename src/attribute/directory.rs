@@ -234,13 +234,85 @@ pub struct Provider {
     pub region_scheme: Option<RegionScheme>,
     pub regions: Vec<Region>,
     pub hostname_patterns: Vec<HostnamePattern>,
+    /// What the services or tags of the provider's official feed mean, in order of
+    /// precedence (the first that names a prefix wins).
+    pub feed_services: Vec<FeedService>,
+    /// Addresses the provider's ASNs announce that its official feed does not list.
+    pub outside_feed: Option<OutsideFeed>,
     pub sources: Vec<String>,
     pub notes: Vec<String>,
     #[serde(skip)]
     region_index: BTreeMap<String, usize>,
 }
 
+/// A service (AWS `service`) or tag (Azure Service Tag name) of the provider's
+/// official feed, and what it says about the addresses it lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FeedService {
+    /// The feed's name for it; matches that name and `name.anything`
+    /// (`AzureCloud` matches `AzureCloud.westeurope`).
+    pub service: String,
+    /// The service model of addresses listed under it (`None`: the provider's).
+    pub model: Option<ServiceModel>,
+    /// The provider the addresses belong to when not this one (a first-party tag).
+    pub provider: Option<String>,
+    pub what: String,
+}
+
+impl FeedService {
+    /// Whether a feed's service or tag name is this one.
+    pub fn matches(&self, name: &str) -> bool {
+        name == self.service
+            || name
+                .strip_prefix(self.service.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
+    }
+}
+
+/// The provider's official feed lists every address its customers use; addresses its
+/// ASNs `asns` announce outside that feed belong to `provider` (its own first-party
+/// services).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutsideFeed {
+    /// The feed format (`google-cloud-json`).
+    pub feed: String,
+    pub asns: Vec<u32>,
+    pub provider: String,
+    /// How sure that is: `strong` or `medium` (`medium` where customers may bring
+    /// their own addresses, which the feed does not list either).
+    pub strength: Strength,
+    pub what: String,
+}
+
 impl Provider {
+    /// A holder of addresses that the directory does not list, known only from an
+    /// RDAP record: no ASNs, regions, patterns or channels (a letter to it goes to the
+    /// record's abuse contact).
+    pub fn unlisted(id: &str, name: &str, jurisdiction: &str, notes: Vec<String>) -> Provider {
+        Provider {
+            id: id.to_string(),
+            name_en: name.to_string(),
+            name_zh: None,
+            aliases: Vec::new(),
+            service_model: ServiceModel::Iaas,
+            also: Vec::new(),
+            jurisdiction: jurisdiction.to_string(),
+            asns: Vec::new(),
+            asns_unverified: Vec::new(),
+            shared_asns: Vec::new(),
+            entities: Vec::new(),
+            notices: Vec::new(),
+            region_scheme: None,
+            regions: Vec::new(),
+            hostname_patterns: Vec::new(),
+            feed_services: Vec::new(),
+            outside_feed: None,
+            sources: vec!["RDAP".to_string()],
+            notes,
+            region_index: BTreeMap::new(),
+        }
+    }
+
     /// A region by its id or one of its aliases, case-insensitively.
     pub fn region(&self, id: &str) -> Option<&Region> {
         let index = self.region_index.get(&id.to_ascii_lowercase())?;
@@ -447,6 +519,30 @@ impl Directory {
             .enumerate()
             .map(|(i, p)| (p.id.clone(), i))
             .collect();
+
+        // A first-party provider named by a feed tag or `outside_feed` must exist.
+        for p in &providers {
+            let named = p
+                .feed_services
+                .iter()
+                .filter_map(|f| f.provider.as_ref().map(|t| ("feed_service.provider", t)))
+                .chain(
+                    p.outside_feed
+                        .as_ref()
+                        .map(|o| ("outside_feed.provider", &o.provider)),
+                );
+            for (field, target) in named {
+                if !by_id.contains_key(target) {
+                    return Err(DirectoryError::InvalidField {
+                        origin: origin.to_string(),
+                        provider: p.id.clone(),
+                        field: field.to_string(),
+                        expected: "the id of a provider of the directory".to_string(),
+                        found: target.clone(),
+                    });
+                }
+            }
+        }
 
         let mut by_asn: BTreeMap<u32, Vec<(usize, bool)>> = BTreeMap::new();
         for (index, provider) in providers.iter().enumerate() {
@@ -709,6 +805,28 @@ struct RawProvider {
     region: Vec<RawRegion>,
     #[serde(default)]
     hostname_pattern: Vec<RawPattern>,
+    #[serde(default)]
+    feed_service: Vec<RawFeedService>,
+    outside_feed: Option<RawOutsideFeed>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeedService {
+    service: String,
+    model: Option<String>,
+    provider: Option<String>,
+    what: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutsideFeed {
+    feed: String,
+    asns: Vec<u32>,
+    provider: String,
+    strength: String,
+    what: String,
 }
 
 #[derive(Deserialize)]
@@ -1105,6 +1223,49 @@ impl Ctx<'_> {
             });
         }
 
+        let mut feed_services = Vec::new();
+        for (i, f) in raw.feed_service.into_iter().enumerate() {
+            if f.service.is_empty() || f.what.trim().is_empty() {
+                return Err(self.invalid(
+                    &id,
+                    format!("feed_service[{i}]"),
+                    "a non-empty `service` and `what`",
+                    &f.service,
+                ));
+            }
+            let model = match &f.model {
+                Some(m) => Some(self.service_model(&id, format!("feed_service[{i}].model"), m)?),
+                None => None,
+            };
+            feed_services.push(FeedService {
+                service: f.service,
+                model,
+                provider: f.provider,
+                what: f.what,
+            });
+        }
+        let outside_feed = match raw.outside_feed {
+            Some(o) => Some(OutsideFeed {
+                strength: match o.strength.as_str() {
+                    "strong" => Strength::Strong,
+                    "medium" => Strength::Medium,
+                    other => {
+                        return Err(self.invalid(
+                            &id,
+                            "outside_feed.strength".into(),
+                            "strong or medium",
+                            other,
+                        ))
+                    }
+                },
+                feed: o.feed,
+                asns: o.asns,
+                provider: o.provider,
+                what: o.what,
+            }),
+            None => None,
+        };
+
         Ok(Provider {
             id,
             name_en: raw.name_en,
@@ -1125,6 +1286,8 @@ impl Ctx<'_> {
             }),
             regions,
             hostname_patterns,
+            feed_services,
+            outside_feed,
             sources: raw.sources,
             notes: raw.notes,
             region_index,

@@ -140,6 +140,9 @@ pub struct Feed {
     pub declared_provider: Option<String>,
     /// ASNs the feed names (asn-derived `source`, geofeed JSON `asn`).
     pub declared_asns: Vec<u32>,
+    /// A number that grows with each publication: AWS's and Google's `syncToken`,
+    /// Azure's `changeNumber`.
+    pub serial: Option<u128>,
     pub entries: Vec<FeedEntry>,
     pub problems: Vec<FeedProblem>,
 }
@@ -151,9 +154,39 @@ impl Feed {
             version: None,
             declared_provider: None,
             declared_asns: Vec::new(),
+            serial: None,
             entries: Vec::new(),
             problems: Vec::new(),
         }
+    }
+
+    /// The date of the data as the feed states it (`YYYY-MM-DD`): the start of AWS's
+    /// `createDate`, Google's `creationTime`, Oracle's `last_updated_timestamp`, a
+    /// geofeed's "Last modified" comment. `None` when the version is not a date
+    /// (Azure's `changeNumber`) or absent.
+    pub fn data_date(&self) -> Option<String> {
+        let v = self.version.as_deref()?.trim();
+        let d = v.get(..10)?;
+        let b = d.as_bytes();
+        let digits =
+            |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+        (digits(0..4)
+            && b.get(4) == Some(&b'-')
+            && digits(5..7)
+            && b.get(7) == Some(&b'-')
+            && digits(8..10))
+        .then(|| d.to_string())
+    }
+
+    /// How this publication orders against another of the same feed: the serial when
+    /// the feed has one, else its date-time version (`2025-07-21T07:13:25`), compared
+    /// as text. `None` when the feed states neither.
+    pub fn version_key(&self) -> Option<VersionKey> {
+        if let Some(n) = self.serial {
+            return Some(VersionKey::Serial(n));
+        }
+        self.data_date()?;
+        self.version.clone().map(VersionKey::Time)
     }
 
     /// Number of IPv4 and IPv6 entries.
@@ -171,6 +204,43 @@ impl Feed {
             }),
         }
     }
+}
+
+/// A publication's place in a feed's sequence (see [`Feed::version_key`]); keys of
+/// different kinds do not compare.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VersionKey {
+    Serial(u128),
+    Time(String),
+}
+
+impl VersionKey {
+    /// `Less` when `self` is older than `other`; `None` when they do not compare.
+    pub fn compare(&self, other: &VersionKey) -> Option<std::cmp::Ordering> {
+        match (self, other) {
+            (VersionKey::Serial(a), VersionKey::Serial(b)) => Some(a.cmp(b)),
+            (VersionKey::Time(a), VersionKey::Time(b)) => Some(a.as_str().cmp(b.as_str())),
+            _ => None,
+        }
+    }
+}
+
+/// The shortest prefixes a provider's feed may list: no provider announces more than
+/// a /8 of IPv4 or a /16 of IPv6 (the largest real entries are /10 IPv4 (AWS) and /19
+/// IPv6). A broader entry is a lie or a mistake, and would claim other networks.
+pub const MIN_PREFIX_V4: u8 = 8;
+pub const MIN_PREFIX_V6: u8 = 16;
+
+/// The first entry broader than [`MIN_PREFIX_V4`] / [`MIN_PREFIX_V6`], if any.
+pub fn too_broad(feed: &Feed) -> Option<&FeedEntry> {
+    feed.entries.iter().find(|e| {
+        e.prefix.prefix_len()
+            < if e.prefix.is_ipv4() {
+                MIN_PREFIX_V4
+            } else {
+                MIN_PREFIX_V6
+            }
+    })
 }
 
 /// Why a file is not a feed.
@@ -283,6 +353,7 @@ fn aws(v: &Value) -> Feed {
         (Some(d), Some(t)) => Some(format!("{d} (syncToken {t})")),
         (d, t) => d.map(str::to_string).or(t),
     };
+    f.serial = scalar_text(v, "syncToken").and_then(|t| t.parse().ok());
     for (list, key) in [("prefixes", "ip_prefix"), ("ipv6_prefixes", "ipv6_prefix")] {
         for (i, e) in array_of(v, list).iter().enumerate() {
             let entry = FeedEntry {
@@ -305,6 +376,7 @@ fn google(v: &Value) -> Feed {
         (Some(d), Some(t)) => Some(format!("{d} (syncToken {t})")),
         (d, t) => d.map(str::to_string).or(t),
     };
+    f.serial = scalar_text(v, "syncToken").and_then(|t| t.parse().ok());
     for (i, e) in array_of(v, "prefixes").iter().enumerate() {
         let entry = FeedEntry {
             region: str_of(e, "scope").map(str::to_string),
@@ -331,6 +403,7 @@ fn azure(v: &Value) -> Feed {
         (Some(n), None) => Some(format!("changeNumber {n}")),
         _ => None,
     };
+    f.serial = scalar_text(v, "changeNumber").and_then(|t| t.parse().ok());
     for (i, tag) in array_of(v, "values").iter().enumerate() {
         let Some(props) = tag.get("properties") else {
             continue;

@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
+/// A database's bytes: read from a file, or embedded in the binary (not copied).
+pub type Bytes = std::borrow::Cow<'static, [u8]>;
+
 /// Errors opening a database.
 #[derive(Debug, thiserror::Error)]
 pub enum GeoIpError {
@@ -84,7 +87,7 @@ pub struct DbInfo {
 
 /// One opened database.
 pub struct GeoDb {
-    reader: Reader<Vec<u8>>,
+    reader: Reader<Bytes>,
     info: DbInfo,
 }
 
@@ -122,7 +125,12 @@ impl GeoDb {
     }
 
     /// Recognises a database held in memory; `path` only names it.
-    pub fn from_bytes(bytes: Vec<u8>, path: &Path, bundled: bool) -> Result<GeoDb, GeoIpError> {
+    pub fn from_bytes(
+        bytes: impl Into<Bytes>,
+        path: &Path,
+        bundled: bool,
+    ) -> Result<GeoDb, GeoIpError> {
+        let bytes: Bytes = bytes.into();
         let sha256 = hex(&Sha256::digest(&bytes));
         let reader = Reader::from_source(bytes).map_err(|e| GeoIpError::Invalid {
             path: path.to_path_buf(),
@@ -160,7 +168,7 @@ impl GeoDb {
         &self.info
     }
 
-    fn lookup(&self, ip: IpAddr) -> Option<maxminddb::LookupResult<'_, Vec<u8>>> {
+    fn lookup(&self, ip: IpAddr) -> Option<maxminddb::LookupResult<'_, Bytes>> {
         let ip = canonical(ip);
         // An IPv4-only database cannot hold IPv6 addresses; asking would be an error.
         if ip.is_ipv6() && self.info.ip_version == 4 {
@@ -170,7 +178,7 @@ impl GeoDb {
         r.has_data().then_some(r)
     }
 
-    fn network_of(r: &maxminddb::LookupResult<'_, Vec<u8>>) -> Option<IpPrefix> {
+    fn network_of(r: &maxminddb::LookupResult<'_, Bytes>) -> Option<IpPrefix> {
         let n = r.network().ok()?;
         IpPrefix::new(n.ip(), n.prefix())
     }
@@ -302,7 +310,7 @@ fn capabilities(layout: Layout, database_type: &str) -> Capabilities {
 /// For databases whose type names no known publisher (ip-location-db names its
 /// MMDBs freely, e.g. `geo-whois-asn-country`): look at a few well-known addresses
 /// and see which fields their records hold.
-fn probe_layout(reader: &Reader<Vec<u8>>) -> Option<Layout> {
+fn probe_layout(reader: &Reader<Bytes>) -> Option<Layout> {
     let probes: [IpAddr; 5] = [
         IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)),
         IpAddr::V4(Ipv4Addr::new(1, 1, 1, 1)),

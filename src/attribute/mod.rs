@@ -20,12 +20,18 @@
 //! answers unknown, with reasons. Output depends only on the loaded data and the
 //! arguments (no clock, no network).
 
+pub mod bundle;
 pub mod datadir;
 pub mod directory;
 pub mod dirview;
+pub mod download;
 pub mod feeds;
+pub mod fetch;
 pub mod geoip;
 pub mod index;
+pub mod online;
+pub mod rdap;
+pub mod rdns;
 
 use crate::model::{Confidence, FrameRef, Provenance};
 use dirview::{DirectoryView, ProviderRef, RegionRef};
@@ -37,12 +43,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-/// Environment variable overriding where the bundled databases are read from.
-pub const BUNDLED_DIR_ENV: &str = "WHOHOSTS_BUNDLED_DIR";
+pub use bundle::{EmbeddedFiles, BUNDLED_DIR_ENV};
 
-/// Where the bundled databases live when nothing overrides it: `data/` of the crate.
+/// `data/` of the source tree this library was compiled from (the last place the
+/// bundled data set is looked for; see [`bundle`]).
 pub fn default_bundled_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+    bundle::source_tree_dir()
 }
 
 /// The bundled database files, in the order they are consulted (after user files).
@@ -59,8 +65,14 @@ pub struct AttributeOptions {
     /// Data directory holding imported feeds; `None`: `WHOHOSTS_DATA_DIR`, then the
     /// platform's user data directory.
     pub data_dir: Option<PathBuf>,
-    /// Bundled databases; `None`: `WHOHOSTS_BUNDLED_DIR`, then `data/` of the crate.
+    /// Bundled data set; `None`: `WHOHOSTS_BUNDLED_DIR`, then `embedded`, then the
+    /// install places and the source tree (see [`bundle`]).
     pub bundled_dir: Option<PathBuf>,
+    /// The bundled data set compiled into the binary, if the binary carries one.
+    pub embedded: Option<EmbeddedFiles>,
+    /// Leave out the bundled feed snapshot (an archived data set of a capture's time
+    /// in `data_dir` then stands alone).
+    pub no_bundled_feeds: bool,
     /// Extra MaxMind databases, consulted before the bundled ones, in this order.
     pub mmdb: Vec<PathBuf>,
     /// Skip the bundled databases (tests of user databases alone).
@@ -75,13 +87,16 @@ pub enum AttributeError {
     #[error(transparent)]
     GeoIp(#[from] geoip::GeoIpError),
     #[error(
-        "bundled database {path} is missing; pass --bundled-dir DIR or set \
+        "bundled database {path} is missing ({where_}); pass --bundled-dir DIR or set \
          WHOHOSTS_BUNDLED_DIR to the `data/` directory of the whohosts source tree"
     )]
     BundledMissing {
         path: PathBuf,
+        where_: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    BundleNotFound(#[from] bundle::NotFound),
     #[error(transparent)]
     DataDir(#[from] datadir::DataDirError),
     #[error("provider directory: {0}")]
@@ -94,6 +109,9 @@ pub enum AttributeError {
 pub enum HostnameKind {
     DnsAnswer,
     Cname,
+    /// The reverse DNS name of the address (`--online`), set by whoever holds the
+    /// reverse zone: at most medium evidence.
+    Ptr,
     Sni,
     Cert,
     HttpHost,
@@ -107,6 +125,7 @@ impl HostnameKind {
             HostnameKind::Sni => "sni",
             HostnameKind::Cert => "cert",
             HostnameKind::HttpHost => "http_host",
+            HostnameKind::Ptr => "ptr",
         }
     }
 }
@@ -178,6 +197,14 @@ pub struct ProviderAttribution {
     /// How the answer was reached, for a person: which prefix, which ASN, which name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
+    /// Set when sources disagree (a feed and the ASN data): the answer is then not
+    /// strong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<String>,
+    /// The service or tag of the provider's feed that decided the service model
+    /// (`CLOUDFRONT`, `EC2`, `AzureFrontDoor.Frontend`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -226,6 +253,18 @@ pub struct Attribution {
     /// Feed entries of the most specific prefix covering the address.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub feeds: Vec<FeedMatch>,
+    /// What a reader must weigh: data much older or newer than the capture.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Reverse DNS (`--online`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ptr: Option<online::PtrSummary>,
+    /// The RDAP record of the address block (`--online`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rdap: Option<online::RdapSummary>,
+    /// Abuse contacts from RDAP, best first (`--online`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub abuse_contacts: Vec<rdap::AbuseContact>,
 }
 
 /// Kind of a data source.
@@ -262,9 +301,21 @@ pub struct SourceInfo {
     pub attribution: Option<String>,
     /// Records held: node count of a database, `N IPv4 + M IPv6` prefixes of a feed.
     pub records: String,
+    /// Date of the data (`YYYY-MM-DD`, or `YYYY-MM` when only the month is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// The bundled feed snapshot a feed belongs to (`bundled feed snapshot 2025-07`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// Where the provider publishes the feed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Terms of use of a bundled feed, as far as known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terms: Option<String>,
 }
 
-/// A feed as loaded from the data directory.
+/// A feed as loaded from the data directory or the bundled snapshot.
 #[derive(Debug)]
 pub struct LoadedFeed {
     /// Stored file name.
@@ -272,6 +323,19 @@ pub struct LoadedFeed {
     pub provider: String,
     pub sha256: String,
     pub feed: Feed,
+    /// Date of the data (`YYYY-MM-DD` or `YYYY-MM`), when known.
+    pub date: Option<String>,
+    /// Set for a feed of the bundled snapshot.
+    pub bundled: Option<BundledOrigin>,
+}
+
+/// Where a bundled feed came from.
+#[derive(Clone, Debug)]
+pub struct BundledOrigin {
+    /// `YYYY-MM` of the snapshot.
+    pub snapshot: String,
+    pub url: String,
+    pub terms: String,
 }
 
 impl LoadedFeed {
@@ -279,19 +343,40 @@ impl LoadedFeed {
     /// import feeds themselves).
     pub fn parse(name: &str, provider: &str, bytes: &[u8]) -> Result<LoadedFeed, feeds::FeedError> {
         use sha2::Digest;
+        let feed = feeds::parse_feed(bytes)?;
         Ok(LoadedFeed {
             name: name.to_string(),
             provider: provider.to_string(),
             sha256: geoip::hex(&sha2::Sha256::digest(bytes)),
-            feed: feeds::parse_feed(bytes)?,
+            date: feed.data_date(),
+            feed,
+            bundled: None,
         })
+    }
+
+    /// `, bundled feed snapshot 2025-07, data of 2025-07-24` or `, data of ...`, for
+    /// evidence text.
+    fn describe_origin(&self) -> String {
+        let date = self
+            .date
+            .as_deref()
+            .map(|d| format!(", data of {d}"))
+            .unwrap_or_default();
+        match &self.bundled {
+            Some(b) => format!(", bundled feed snapshot {}{date}", b.snapshot),
+            None => date,
+        }
     }
 
     fn provenance(&self) -> Provenance {
         Provenance {
-            source: self.name.clone(),
+            source: match &self.bundled {
+                Some(b) => format!("{} (bundled feed snapshot {})", self.name, b.snapshot),
+                None => self.name.clone(),
+            },
             version: self.feed.version.clone(),
             sha256: Some(self.sha256.clone()),
+            date: self.date.clone(),
         }
     }
 }
@@ -327,6 +412,73 @@ pub struct Attributor {
     directory: DirectoryView,
     data_dir: PathBuf,
     warnings: Vec<String>,
+    /// Where the bundled data set was found, for people.
+    bundle: Option<String>,
+    /// Facts about loading worth telling (bundled feeds replaced by newer copies).
+    notes: Vec<String>,
+}
+
+/// The bundled feed snapshot, less the feeds the data directory holds a copy of (an
+/// imported or downloaded feed replaces the bundled one of the same name). Returns
+/// the feeds, warnings (a bundled feed that does not unpack or parse) and notes.
+fn load_bundled_feeds(
+    b: &bundle::Bundle,
+    installed: &[LoadedFeed],
+) -> (Vec<LoadedFeed>, Vec<String>, Vec<String>) {
+    let mut feeds = Vec::new();
+    let mut warnings = Vec::new();
+    let mut notes = Vec::new();
+    let manifest: bundle::FeedManifest = match b.read("feeds.json") {
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                warnings.push(format!("bundled feeds.json does not parse: {e}"));
+                return (feeds, warnings, notes);
+            }
+        },
+        Err(e) => {
+            warnings.push(format!(
+                "no bundled feed snapshot ({}: {e})",
+                b.path_of("feeds.json").display()
+            ));
+            return (feeds, warnings, notes);
+        }
+    };
+    for f in &manifest.feeds {
+        if let Some(i) = installed.iter().find(|i| i.name == f.stored) {
+            notes.push(format!(
+                "bundled {} (snapshot {}) is replaced by the data directory's copy{}",
+                f.stored,
+                manifest.snapshot,
+                i.feed
+                    .version
+                    .as_deref()
+                    .map(|v| format!(" (version {v})"))
+                    .unwrap_or_default()
+            ));
+            continue;
+        }
+        let bytes = match bundle::unpack_feed(b, f) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                warnings.push(format!("bundled feed skipped: {e}"));
+                continue;
+            }
+        };
+        match LoadedFeed::parse(&f.stored, &f.provider, &bytes) {
+            Ok(mut lf) => {
+                lf.date = Some(f.date.clone());
+                lf.bundled = Some(BundledOrigin {
+                    snapshot: manifest.snapshot.clone(),
+                    url: f.url.clone(),
+                    terms: f.terms.clone(),
+                });
+                feeds.push(lf);
+            }
+            Err(e) => warnings.push(format!("bundled feed {} skipped: {e}", f.file)),
+        }
+    }
+    (feeds, warnings, notes)
 }
 
 impl std::fmt::Debug for Attributor {
@@ -348,21 +500,25 @@ impl Attributor {
         for p in &opts.mmdb {
             dbs.push(GeoDb::open(p, false)?);
         }
-        let bundled_dir = bundled_dir(opts.bundled_dir.as_deref());
         let mut manifest = BundledManifest::default();
+        let mut bundle = None;
         if !opts.no_bundled {
+            let b = bundle::Bundle::locate(opts.bundled_dir.as_deref(), opts.embedded)?;
             for name in BUNDLED_DATABASES {
-                let path = bundled_dir.join(name);
-                let bytes =
-                    std::fs::read(&path).map_err(|source| AttributeError::BundledMissing {
+                let path = b.path_of(name);
+                let bytes = b
+                    .read(name)
+                    .map_err(|source| AttributeError::BundledMissing {
                         path: path.clone(),
+                        where_: b.describe(),
                         source,
                     })?;
                 dbs.push(GeoDb::from_bytes(bytes, &path, true)?);
             }
-            if let Ok(text) = std::fs::read_to_string(bundled_dir.join("bundled.json")) {
-                manifest = serde_json::from_str(&text).unwrap_or_default();
+            if let Ok(bytes) = b.read("bundled.json") {
+                manifest = serde_json::from_slice(&bytes).unwrap_or_default();
             }
+            bundle = Some(b);
         }
         let data_dir = datadir::resolve_data_dir(opts.data_dir.as_deref())?;
         let directory = match &opts.directory {
@@ -370,24 +526,35 @@ impl Attributor {
             None => DirectoryView::bundled(),
         }
         .map_err(|e| AttributeError::Directory(Box::new(e)))?;
-        let (feeds, warnings) = datadir::load_feeds(&data_dir, &directory);
-        Ok(Self::assemble(
-            dbs, manifest, feeds, directory, data_dir, warnings,
-        ))
+        let (mut feeds, mut warnings) = datadir::load_feeds(&data_dir, &directory);
+        let mut notes = Vec::new();
+        if let (Some(b), false) = (&bundle, opts.no_bundled_feeds) {
+            let (bundled, w, n) = load_bundled_feeds(b, &feeds);
+            feeds.extend(bundled);
+            warnings.extend(w);
+            notes.extend(n);
+        }
+        let mut a = Self::assemble(dbs, manifest, feeds, directory, data_dir, warnings);
+        a.bundle = bundle.as_ref().map(bundle::Bundle::describe);
+        a.notes = notes;
+        Ok(a)
     }
 
     /// Builds an attributor from feeds already parsed (tests, benchmarks, conformance).
     pub fn with_feeds(mut self, feeds: Vec<LoadedFeed>) -> Attributor {
         let mut all = std::mem::take(&mut self.feeds);
         all.extend(feeds);
-        Self::assemble(
+        let mut a = Self::assemble(
             self.dbs,
             self.manifest,
             all,
             self.directory,
             self.data_dir,
             self.warnings,
-        )
+        );
+        a.bundle = self.bundle;
+        a.notes = self.notes;
+        a
     }
 
     fn assemble(
@@ -398,13 +565,21 @@ impl Attributor {
         data_dir: PathBuf,
         warnings: Vec<String>,
     ) -> Attributor {
-        // Insertion order is the priority among feeds listing the same prefix.
+        // Insertion order is the priority among feeds listing the same prefix: the
+        // network's own feeds first, then imported or downloaded before bundled ones.
         feeds.sort_by(|a, b| {
-            (a.feed.format.rank(), &a.provider, &a.name).cmp(&(
-                b.feed.format.rank(),
-                &b.provider,
-                &b.name,
-            ))
+            (
+                a.feed.format.rank(),
+                a.bundled.is_some(),
+                &a.provider,
+                &a.name,
+            )
+                .cmp(&(
+                    b.feed.format.rank(),
+                    b.bundled.is_some(),
+                    &b.provider,
+                    &b.name,
+                ))
         });
         let mut builder = PrefixIndexBuilder::new();
         for (fi, f) in feeds.iter().enumerate() {
@@ -422,6 +597,8 @@ impl Attributor {
             directory,
             data_dir,
             warnings,
+            bundle: None,
+            notes: Vec::new(),
         }
     }
 
@@ -446,6 +623,17 @@ impl Attributor {
     /// Problems met while loading (feeds that did not parse).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// Facts about loading worth telling (bundled feeds replaced by newer copies).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Where the bundled data set was found (`embedded in the binary`, a directory),
+    /// or `None` when it was not loaded.
+    pub fn bundle(&self) -> Option<&str> {
+        self.bundle.as_deref()
     }
 
     /// Every source used, for the report: databases, feeds, the directory.
@@ -475,6 +663,10 @@ impl Attributor {
                 licence: m.and_then(|m| m.licence.clone()),
                 attribution: m.and_then(|m| m.attribution.clone()),
                 records: format!("{} search-tree nodes", db.node_count),
+                date: Some(db.build_date.clone()),
+                snapshot: None,
+                url: None,
+                terms: None,
             });
         }
         for f in &self.feeds {
@@ -487,11 +679,18 @@ impl Attributor {
                 version: f.feed.version.clone(),
                 build_date: None,
                 sha256: f.sha256.clone(),
-                bundled: false,
+                bundled: f.bundled.is_some(),
                 official: Some(f.feed.format.official()),
                 licence: None,
                 attribution: None,
                 records: format!("{v4} IPv4 + {v6} IPv6 prefixes"),
+                date: f.date.clone(),
+                snapshot: f
+                    .bundled
+                    .as_ref()
+                    .map(|b| format!("bundled feed snapshot {}", b.snapshot)),
+                url: f.bundled.as_ref().map(|b| b.url.clone()),
+                terms: f.bundled.as_ref().map(|b| b.terms.clone()),
             });
         }
         out.push(SourceInfo {
@@ -507,6 +706,10 @@ impl Attributor {
             licence: None,
             attribution: None,
             records: format!("{} providers", self.directory.provider_count()),
+            date: Some(self.directory.version().to_string()),
+            snapshot: None,
+            url: None,
+            terms: None,
         });
         out
     }
@@ -516,6 +719,7 @@ impl Attributor {
             source: info.name.clone(),
             version: Some(format!("{} built {}", info.database_type, info.build_date)),
             sha256: Some(info.sha256.clone()),
+            date: Some(info.build_date.clone()),
         }
     }
 
@@ -590,6 +794,10 @@ impl Attributor {
                     ..Default::default()
                 },
                 feeds: Vec::new(),
+                notes: Vec::new(),
+                ptr: None,
+                rdap: None,
+                abuse_contacts: Vec::new(),
             };
         }
         let asn = self.asn(ip);
@@ -614,6 +822,10 @@ impl Attributor {
             provider,
             region,
             feeds,
+            notes: Vec::new(),
+            ptr: None,
+            rdap: None,
+            abuse_contacts: Vec::new(),
         }
     }
 
@@ -632,6 +844,26 @@ impl Attributor {
             }
         }
         out
+    }
+
+    /// The first of `provider`'s feed services (directory order) that its official
+    /// feed entries for the prefix name, with the names the entries give (sorted).
+    fn feed_service(
+        &self,
+        provider: &str,
+        feeds: &[FeedMatch],
+    ) -> Option<(&directory::FeedService, Vec<String>)> {
+        let names: std::collections::BTreeSet<&str> = feeds
+            .iter()
+            .filter(|m| m.official && m.provider == provider)
+            .filter_map(|m| m.service.as_deref())
+            .collect();
+        let p = self.directory.directory().provider(provider)?;
+        let fs = p
+            .feed_services
+            .iter()
+            .find(|fs| names.iter().any(|n| fs.matches(n)))?;
+        Some((fs, names.into_iter().map(str::to_string).collect()))
     }
 
     fn feed_by_name(&self, name: &str) -> Option<&LoadedFeed> {
@@ -662,6 +894,8 @@ impl Attributor {
                 confidence: Some(confidence),
                 basis: Some(basis),
                 evidence: Some(evidence),
+                conflict: None,
+                service: None,
                 reason: None,
             }
         };
@@ -673,21 +907,70 @@ impl Attributor {
                     .filter(|o| o.provider != m.provider)
                     .map(|o| o.provider.as_str())
                     .collect();
-                let mut evidence =
-                    format!("{} lists {} ({})", m.feed, m.prefix, f.feed.format.as_str());
+                let mut evidence = format!(
+                    "{} lists {} ({}{})",
+                    m.feed,
+                    m.prefix,
+                    f.feed.format.as_str(),
+                    f.describe_origin()
+                );
                 if !others.is_empty() {
                     evidence.push_str(&format!(
                         "; the same prefix is also listed for {}",
                         others.join(", ")
                     ));
                 }
-                return from(
-                    self.provider_ref(&m.provider),
+                // A feed that the ASN data contradicts is not strong evidence: one of
+                // the two is wrong (or the provider runs on another's network).
+                let conflict = asn.number.and_then(|n| {
+                    let holders = self.directory.directory().asn_holders(n);
+                    let first = holders.first()?;
+                    (!holders.iter().any(|h| h.provider.id == m.provider)).then(|| {
+                        format!(
+                            "the feed and the ASN data disagree: {ip} is announced by AS{n}{}, which the provider directory assigns to {}, not {}",
+                            asn.organization
+                                .as_deref()
+                                .map(|o| format!(" ({o})"))
+                                .unwrap_or_default(),
+                            first.provider.id,
+                            m.provider
+                        )
+                    })
+                });
+                let confidence = match &conflict {
+                    Some(c) => {
+                        evidence.push_str(&format!("; {c}"));
+                        Confidence::Medium
+                    }
+                    None => Confidence::Strong,
+                };
+                // What the feed's services or tags for the prefix say: a CDN, storage,
+                // compute, or the provider's own first-party space.
+                let service = self.feed_service(&m.provider, feeds);
+                let mut provider = self.provider_ref(&m.provider);
+                if let Some((fs, named)) = &service {
+                    evidence.push_str(&format!(
+                        "; the feed names {} for it: {}",
+                        named.join(", "),
+                        fs.what
+                    ));
+                    if let Some(other) = &fs.provider {
+                        provider = self.provider_ref(other);
+                    }
+                    if let Some(model) = fs.model {
+                        provider.service_model = model.as_str().to_string();
+                    }
+                }
+                let mut p = from(
+                    provider,
                     f.provenance(),
-                    Confidence::Strong,
+                    confidence,
                     Basis::OfficialFeed,
                     evidence,
                 );
+                p.conflict = conflict;
+                p.service = service.map(|(fs, _)| fs.service.clone());
+                return p;
             }
         }
         // 2. The announcing ASN belongs to a provider of the directory.
@@ -713,6 +996,44 @@ impl Attributor {
                         "; AS{n} is shared with {}",
                         owner.shared_with.join(", ")
                     ));
+                }
+                // A cloud whose official feed lists all its customers' ranges: an
+                // address of its ASN outside the feed is the company's own space.
+                let outside = self
+                    .directory
+                    .directory()
+                    .provider(&owner.provider.id)
+                    .and_then(|p| p.outside_feed.as_ref())
+                    .filter(|o| o.asns.contains(&n));
+                if let Some(o) = outside {
+                    let feed = self.feeds.iter().find(|f| {
+                        f.provider == owner.provider.id && f.feed.format.as_str() == o.feed
+                    });
+                    match feed {
+                        Some(f) => {
+                            let evidence = format!(
+                                "{evidence}; {}{} does not list {ip}: {}",
+                                f.name,
+                                f.describe_origin(),
+                                o.what
+                            );
+                            let confidence = match o.strength {
+                                directory::Strength::Strong => Confidence::Medium,
+                                directory::Strength::Medium => Confidence::Weak,
+                            };
+                            return from(
+                                self.provider_ref(&o.provider),
+                                src.clone(),
+                                confidence,
+                                Basis::Asn,
+                                evidence,
+                            );
+                        }
+                        None => evidence.push_str(&format!(
+                            "; no {} feed of {} is loaded, so whether the address is {}'s own space cannot be told",
+                            o.feed, owner.provider.id, o.provider
+                        )),
+                    }
                 }
                 return from(
                     owner.provider,
@@ -752,6 +1073,7 @@ impl Attributor {
                     source: format!("hostname:{}", h.kind.as_str()),
                     version: Some(format!("provider directory {}", self.directory.version())),
                     sha256: None,
+                    date: None,
                 };
                 let confidence = hm.confidence.min(hostname_kind_cap(h.kind));
                 return from(
@@ -822,9 +1144,16 @@ impl Attributor {
                 .filter(|r| !r.eq_ignore_ascii_case("global"))
                 .collect();
             if let [one] = specific.as_slice() {
+                // The feed names the region; the directory's region list its city.
+                let city = self
+                    .directory
+                    .directory()
+                    .provider(pid)
+                    .and_then(|p| p.region(one))
+                    .and_then(|r| r.city.clone());
                 return RegionAttribution {
                     id: Some((*one).to_string()),
-                    city: None,
+                    city,
                     source,
                     confidence: Some(Confidence::Strong),
                     basis: Some(Basis::OfficialFeed),
@@ -916,6 +1245,7 @@ impl Attributor {
                                 self.directory.version()
                             )),
                             sha256: None,
+                            date: None,
                         }),
                         confidence: Some(hm.confidence.min(hostname_kind_cap(h.kind))),
                         basis: Some(Basis::Hostname),
@@ -980,6 +1310,42 @@ impl Attributor {
             reason: Some(why.join("; ")),
             ..Default::default()
         }
+    }
+
+    /// What the ASN data says about a feed's prefixes, from a sample of at most 500
+    /// entries spread over the feed: how many are announced by an ASN the directory
+    /// gives to `provider`, how many by an ASN it gives to another provider, how many
+    /// by an ASN it does not know (or none).
+    pub fn asn_agreement(&self, feed: &Feed, provider: &str) -> AsnAgreement {
+        let n = feed.entries.len();
+        let step = n.div_ceil(500).max(1);
+        let mut out = AsnAgreement::default();
+        for e in feed.entries.iter().step_by(step) {
+            out.sampled += 1;
+            let Some(asn) = self.asn(e.prefix.first()).number else {
+                out.unknown += 1;
+                continue;
+            };
+            let holders = self.directory.directory().asn_holders(asn);
+            if holders.is_empty() {
+                out.unknown += 1;
+            } else if holders.iter().any(|h| h.provider.id == provider) {
+                out.agree += 1;
+            } else {
+                out.contradict += 1;
+                if out.examples.len() < 3 {
+                    out.examples.push(format!(
+                        "{} is announced by AS{asn} ({})",
+                        e.prefix,
+                        holders
+                            .first()
+                            .map(|h| h.provider.id.as_str())
+                            .unwrap_or("?")
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Decides which provider publishes a geofeed or CIDR list (the file does not
@@ -1056,6 +1422,24 @@ impl Attributor {
     }
 }
 
+/// See [`Attributor::asn_agreement`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AsnAgreement {
+    pub sampled: usize,
+    pub agree: usize,
+    pub contradict: usize,
+    pub unknown: usize,
+    /// Up to three contradicting prefixes, for messages.
+    pub examples: Vec<String>,
+}
+
+impl AsnAgreement {
+    /// Most prefixes whose ASN the directory knows belong to another provider.
+    pub fn mostly_contradicts(&self) -> bool {
+        self.contradict > self.agree && self.contradict * 2 > self.sampled - self.unknown
+    }
+}
+
 #[derive(Default)]
 struct GeoAnswer<'a> {
     country: Option<(String, &'a DbInfo)>,
@@ -1075,8 +1459,15 @@ fn sorted_hostnames(h: &[HostnameEvidence]) -> Vec<&HostnameEvidence> {
 fn hostname_kind_cap(kind: HostnameKind) -> Confidence {
     match kind {
         HostnameKind::HttpHost => Confidence::Weak,
+        HostnameKind::Ptr => Confidence::Medium,
         _ => Confidence::Strong,
     }
+}
+
+/// Why an address belongs to no provider (private, loopback, documentation, ...), or
+/// `None` for a public address.
+pub fn special_purpose_reason(ip: IpAddr) -> Option<&'static str> {
+    special_purpose(canonical(ip))
 }
 
 /// Special-purpose addresses (RFC 6890 and successors) belong to no provider.
@@ -1120,13 +1511,59 @@ fn special_purpose(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
-fn bundled_dir(explicit: Option<&Path>) -> PathBuf {
-    if let Some(p) = explicit {
-        return p.to_path_buf();
-    }
-    match std::env::var_os(BUNDLED_DIR_ENV) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => default_bundled_dir(),
+/// Days beyond which the data an answer rests on is called far from the capture's
+/// time: address blocks change hands, and providers move ranges between regions.
+pub const DATA_AGE_WARN_DAYS: i64 = 180;
+
+/// The day a data date (`YYYY-MM-DD`, or `YYYY-MM` taken as its first day) stands for,
+/// as days since the Unix epoch.
+fn data_day(date: &str) -> Option<i64> {
+    let y: i32 = date.get(0..4)?.parse().ok()?;
+    let m: u8 = date.get(5..7)?.parse().ok()?;
+    let d: u8 = match date.get(8..10) {
+        Some(d) => d.parse().ok()?,
+        None => 1,
+    };
+    let date = time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()?;
+    Some(
+        i64::from(date.to_julian_day())
+            - i64::from(time::macros::date!(1970 - 01 - 01).to_julian_day()),
+    )
+}
+
+impl Attribution {
+    /// Notes, for the provider and region answers, when the data they rest on is more
+    /// than [`DATA_AGE_WARN_DAYS`] from the capture's time (`capture_secs`, Unix).
+    pub fn note_data_age(&mut self, capture_secs: i64) {
+        let capture_day = capture_secs.div_euclid(86_400);
+        // source -> (date, gap in days, answers resting on it)
+        let mut far: BTreeMap<String, (String, i64, Vec<&str>)> = BTreeMap::new();
+        for (what, src) in [
+            ("provider", self.provider.source.as_ref()),
+            ("region", self.region.source.as_ref()),
+        ] {
+            let Some(src) = src else { continue };
+            let Some(date) = src.date.as_deref() else {
+                continue;
+            };
+            let Some(day) = data_day(date) else { continue };
+            let gap = capture_day - day;
+            if gap.abs() > DATA_AGE_WARN_DAYS {
+                far.entry(src.source.clone())
+                    .or_insert_with(|| (date.to_string(), gap, Vec::new()))
+                    .2
+                    .push(what);
+            }
+        }
+        for (source, (date, gap, whats)) in far {
+            self.notes.push(format!(
+                "the {} {} on {source} with data of {date}, about {} months {} the capture: address blocks change hands, so check against data of the capture's time (--data-dir with an archived data set, --no-bundled-feeds)",
+                whats.join(" and "),
+                if whats.len() > 1 { "answers rest" } else { "answer rests" },
+                gap.abs() / 30,
+                if gap > 0 { "before" } else { "after" }
+            ));
+        }
     }
 }
 
@@ -1136,6 +1573,8 @@ fn bundled_dir(explicit: Option<&Path>) -> PathBuf {
 pub struct Attributions {
     pub by_ip: std::collections::BTreeMap<IpAddr, Attribution>,
     pub sources: Vec<SourceInfo>,
+    /// Where the online answers are kept, when `--online` ran.
+    pub online: Option<online::OnlineSummary>,
 }
 
 impl From<crate::services::NameSource> for HostnameKind {
@@ -1158,6 +1597,18 @@ impl Attributor {
         ips: impl IntoIterator<Item = IpAddr>,
         names: impl IntoIterator<Item = &'a crate::services::NameEvidence>,
     ) -> Attributions {
+        self.attribute_all_online(ips, names, None)
+    }
+
+    /// [`Attributor::attribute_all`] with online answers: PTR names join the capture's
+    /// hostnames (so a region a PTR name embeds enters the region ladder), and each
+    /// address gains its PTR, RDAP record and abuse contacts.
+    pub fn attribute_all_online<'a>(
+        &self,
+        ips: impl IntoIterator<Item = IpAddr>,
+        names: impl IntoIterator<Item = &'a crate::services::NameEvidence>,
+        answers: Option<&online::OnlineAnswers>,
+    ) -> Attributions {
         let mut by_name: std::collections::BTreeMap<IpAddr, Vec<HostnameEvidence>> =
             std::collections::BTreeMap::new();
         for n in names {
@@ -1167,13 +1618,51 @@ impl Attributor {
         let by_ip = ips
             .into_iter()
             .map(|ip| {
-                let hostnames = by_name.get(&ip).map(Vec::as_slice).unwrap_or(&[]);
-                (ip, self.attribute(ip, hostnames))
+                let mut hostnames = by_name.get(&ip).cloned().unwrap_or_default();
+                (ip, self.attribute_online(ip, &mut hostnames, answers))
             })
             .collect();
         Attributions {
             by_ip,
             sources: self.sources(),
+            online: None,
+        }
+    }
+
+    /// One address with its hostnames and, when given, its online answers.
+    pub fn attribute_online(
+        &self,
+        ip: IpAddr,
+        hostnames: &mut Vec<HostnameEvidence>,
+        answers: Option<&online::OnlineAnswers>,
+    ) -> Attribution {
+        let Some(ans) = answers else {
+            return self.attribute(ip, hostnames);
+        };
+        let ptr = ans.ptr_summary(ip);
+        for n in ptr.iter().flat_map(|p| p.names.iter()) {
+            hostnames.push(HostnameEvidence::from_wire(
+                n.as_bytes(),
+                HostnameKind::Ptr,
+                None,
+            ));
+        }
+        let mut a = self.attribute(ip, hostnames);
+        a.ptr = ptr;
+        if let Some((summary, contacts)) = ans.rdap_summary(ip) {
+            a.rdap = Some(summary);
+            a.abuse_contacts = contacts;
+        }
+        a
+    }
+}
+
+impl Attributions {
+    /// Adds [`Attribution::note_data_age`] notes for a capture that began at
+    /// `capture_secs` (Unix seconds).
+    pub fn note_data_age(&mut self, capture_secs: i64) {
+        for a in self.by_ip.values_mut() {
+            a.note_data_age(capture_secs);
         }
     }
 }

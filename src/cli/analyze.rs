@@ -28,6 +28,8 @@ pub struct Args {
     pub no_hash: bool,
     #[command(flatten)]
     pub sources: super::lookup::SourceArgs,
+    #[command(flatten)]
+    pub online: super::online::OnlineArgs,
     /// Anomalies kept in full per capture (the rest are counted per code).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max_anomalies: usize,
@@ -60,7 +62,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .iter()
         .flat_map(|a| a.tables.endpoints().into_keys())
         .collect();
-    let attributions = attributor.attribute_all(ips, analyses.iter().flat_map(|a| a.names.iter()));
+    let ip_list: Vec<std::net::IpAddr> = ips.iter().copied().collect();
+    let online = args
+        .online
+        .run(&ip_list, attributor.data_dir(), args.json.as_deref())?;
+    let mut attributions = attributor.attribute_all_online(
+        ips,
+        analyses.iter().flat_map(|a| a.names.iter()),
+        online.as_ref().map(|(answers, _)| answers),
+    );
+    attributions.online = online.map(|(_, summary)| summary);
+    // Data far from the capture's time is named in each answer it touches.
+    if let Some(first) = analyses.iter().filter_map(|a| a.first_seen).min() {
+        attributions.note_data_age(first.secs);
+    }
     // The databases are no longer needed: free them before the report is built.
     drop(attributor);
     let report = Report::build_for(&analyses, &targets, &args.targets, Some(&attributions));

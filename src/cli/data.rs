@@ -1,10 +1,13 @@
 //! `whohosts data update|info`: the attribution data on this machine.
 
 use crate::cli::lookup::SourceArgs;
+use std::io::IsTerminal;
 use std::io::Write;
 use std::path::PathBuf;
-use whohosts::attribute::datadir::{update_from, UpdateAction};
+use whohosts::attribute::datadir::{update_from_with, UpdateAction, UpdateOptions};
+use whohosts::attribute::download::{download, DownloadOptions, Progress, SOURCES};
 use whohosts::attribute::SourceKind;
+use whohosts::report::escape;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -14,12 +17,35 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Import provider feeds from a local directory (no network), recognising each
-    /// file by its content.
+    /// Download the providers' official feeds into the data directory (the network is
+    /// used here and with `--online` only), or import them from a local directory
+    /// with --from (no network), recognising each file by its content.
     Update {
-        /// Directory holding the downloaded feed files (and `asn-derived/`).
+        /// Import from this directory instead of downloading (files recognised by
+        /// content, whatever their names; `asn-derived/` one level down).
         #[arg(long = "from", value_name = "DIR")]
-        from: PathBuf,
+        from: Option<PathBuf>,
+        /// Download every feed from this mirror, which serves each under its stored
+        /// name (BASE/aws.aws-ip-ranges.json, ...).
+        #[arg(long, value_name = "BASE", conflicts_with = "from")]
+        mirror: Option<String>,
+        /// Download one feed from this URL instead: ID=URL, ID one of aws, gcp, azure,
+        /// oracle, digitalocean, linode, vultr, cloudflare-v4, cloudflare-v6, fastly,
+        /// github (repeatable).
+        #[arg(long = "url", value_name = "ID=URL", conflicts_with = "from")]
+        urls: Vec<String>,
+        /// Download only this feed (repeatable).
+        #[arg(long = "only", value_name = "ID", conflicts_with = "from")]
+        only: Vec<String>,
+        /// Seconds allowed per download, connection to last byte.
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        timeout: u64,
+        /// Install a feed even when it is older than the installed copy, has its
+        /// version with other content, or holds less than half its prefixes (to go
+        /// back to an archived publication). Broader-than-plausible prefixes and feeds
+        /// the ASN data contradicts are refused all the same.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         sources: SourceArgs,
     },
@@ -37,10 +63,108 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.command {
-        Command::Update { from, sources } => {
+        Command::Update {
+            from: None,
+            mirror,
+            urls,
+            only,
+            timeout,
+            force,
+            sources,
+        } => {
             let a = sources.load()?;
             let data_dir = a.data_dir().to_path_buf();
-            let outcomes = update_from(&a, &data_dir, &from)?;
+            let mut opts = DownloadOptions {
+                mirror,
+                only,
+                timeout: std::time::Duration::from_secs(timeout.max(1)),
+                update: UpdateOptions { force },
+                ..DownloadOptions::default()
+            };
+            for u in &urls {
+                match u.split_once('=') {
+                    Some((id, url)) if SOURCES.iter().any(|s| s.id == id) && !url.is_empty() => {
+                        opts.urls.insert(id.to_string(), url.to_string());
+                    }
+                    _ => anyhow::bail!(
+                        "--url: expected ID=URL with ID one of {}, found {u:?}",
+                        SOURCES.iter().map(|s| s.id).collect::<Vec<_>>().join(", ")
+                    ),
+                }
+            }
+            for id in &opts.only {
+                if !SOURCES.iter().any(|s| s.id == id) {
+                    anyhow::bail!("--only: unknown feed {id:?}");
+                }
+            }
+            let tty = std::io::stderr().is_terminal();
+            let mut current = String::new();
+            let outcomes = download(&a, &data_dir, &opts, &mut |p| match p {
+                Progress::Start { id, url } => {
+                    current = id.to_string();
+                    if tty {
+                        eprint!("\r\x1b[2K{id}: {}", escape::terminal(url));
+                    }
+                }
+                Progress::Bytes { received, total } => {
+                    if tty {
+                        match total {
+                            Some(t) if t > 0 => eprint!(
+                                "\r\x1b[2K{current}: {} of {} KiB ({}%)",
+                                received / 1024,
+                                t / 1024,
+                                received * 100 / t
+                            ),
+                            _ => eprint!("\r\x1b[2K{current}: {} KiB", received / 1024),
+                        }
+                    }
+                }
+                Progress::Done { .. } => {
+                    if tty {
+                        eprint!("\r\x1b[2K");
+                    }
+                }
+            })?;
+            let mut failed = 0;
+            for o in &outcomes {
+                let r = &o.record;
+                if o.action == UpdateAction::Skipped {
+                    failed += 1;
+                }
+                writeln!(
+                    out,
+                    "{}: {} ({}, HTTP {}{}): {}",
+                    o.id,
+                    r.outcome,
+                    escape::terminal(if r.final_url.is_empty() {
+                        &r.url
+                    } else {
+                        &r.final_url
+                    }),
+                    r.status,
+                    r.sha256
+                        .as_deref()
+                        .map(|h| format!(", sha256 {h}"))
+                        .unwrap_or_default(),
+                    escape::terminal(&r.detail)
+                )?;
+            }
+            writeln!(out, "data directory: {}", data_dir.display())?;
+            Ok(if failed > 0 {
+                crate::cli::exit::ANOMALIES
+            } else {
+                crate::cli::exit::OK
+            })
+        }
+        Command::Update {
+            from: Some(from),
+            force,
+            sources,
+            ..
+        } => {
+            let a = sources.load()?;
+            let data_dir = a.data_dir().to_path_buf();
+            let outcomes = update_from_with(&a, &data_dir, &from, UpdateOptions { force })?;
             let mut skipped = 0;
             for o in &outcomes {
                 let action = match o.action {
@@ -73,6 +197,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 return Ok(crate::cli::exit::OK);
             }
             writeln!(out, "data directory: {}", a.data_dir().display())?;
+            writeln!(out, "bundled data: {}", a.bundle().unwrap_or("not loaded"))?;
             for (kind, title) in [
                 (SourceKind::Mmdb, "databases (consulted in this order)"),
                 (SourceKind::Feed, "feeds"),
@@ -91,15 +216,27 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                             .as_deref()
                             .map(|p| format!(" [{p}]"))
                             .unwrap_or_default(),
-                        match (s.bundled, s.official) {
-                            (true, _) => " (bundled)",
-                            (_, Some(false)) => " (not official)",
-                            _ => "",
+                        match (&s.snapshot, s.bundled, s.official) {
+                            (Some(snap), _, _) => format!(" ({snap})"),
+                            (None, true, _) => " (bundled)".to_string(),
+                            (_, _, Some(false)) => " (not official)".to_string(),
+                            _ => String::new(),
                         },
                         s.version.as_deref().unwrap_or("-"),
                         s.records,
                         if s.sha256.is_empty() { "-" } else { &s.sha256 }
                     )?;
+                    if s.kind == SourceKind::Feed {
+                        writeln!(
+                            out,
+                            "    data of {}{}",
+                            s.date.as_deref().unwrap_or("an unknown date"),
+                            s.url
+                                .as_deref()
+                                .map(|u| format!("; published at {u}"))
+                                .unwrap_or_default()
+                        )?;
+                    }
                     if let Some(att) = &s.attribution {
                         writeln!(out, "    {} — {att}", s.licence.as_deref().unwrap_or("-"))?;
                     }
@@ -107,6 +244,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 if !any {
                     writeln!(out, "  (none)")?;
                 }
+            }
+            for n in a.notes() {
+                writeln!(out, "note: {n}")?;
             }
             for w in a.warnings() {
                 writeln!(out, "warning: {w}")?;

@@ -18,10 +18,15 @@ pub struct SourceArgs {
     /// listed in `<data-dir>/mmdb.conf`, one path a line.
     #[arg(long, value_name = "PATH")]
     pub mmdb: Vec<PathBuf>,
-    /// Directory of the bundled databases [default: WHOHOSTS_BUNDLED_DIR, then the
-    /// `data/` directory of the source tree].
+    /// Directory of the bundled data set (databases and feed snapshot) [default:
+    /// WHOHOSTS_BUNDLED_DIR, then the copy in this binary, then
+    /// /usr/local/share/whohosts and /usr/share/whohosts].
     #[arg(long, value_name = "DIR")]
     pub bundled_dir: Option<PathBuf>,
+    /// Leave out the bundled feed snapshot: only feeds of the data directory are used
+    /// (an archived data set of the capture's time, for instance).
+    #[arg(long)]
+    pub no_bundled_feeds: bool,
     /// Provider directory file to use instead of the bundled `data/providers.toml`.
     #[arg(long, value_name = "PATH")]
     pub providers: Option<PathBuf>,
@@ -36,6 +41,8 @@ impl SourceArgs {
         Ok(AttributeOptions {
             data_dir: Some(data_dir),
             bundled_dir: self.bundled_dir.clone(),
+            embedded: crate::cli::embedded::FILES,
+            no_bundled_feeds: self.no_bundled_feeds,
             mmdb,
             no_bundled: false,
             directory: self.providers.clone(),
@@ -79,6 +86,8 @@ pub struct Args {
     pub json: bool,
     #[command(flatten)]
     pub sources: SourceArgs,
+    #[command(flatten)]
+    pub online: crate::cli::online::OnlineArgs,
 }
 
 #[derive(serde::Serialize)]
@@ -90,10 +99,17 @@ struct Row<'a> {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let attributor = args.sources.load()?;
+    let online = args.online.run(&args.ips, attributor.data_dir(), None)?;
+    let answers = online.as_ref().map(|(a, _)| a);
     let results: Vec<(IpAddr, Attribution)> = args
         .ips
         .iter()
-        .map(|ip| (*ip, attributor.attribute(*ip, &[])))
+        .map(|ip| {
+            (
+                *ip,
+                attributor.attribute_online(*ip, &mut Vec::new(), answers),
+            )
+        })
         .collect();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -114,7 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         for s in attributor.sources() {
             writeln!(
                 out,
-                "  {} {} ({}) {} sha256:{}",
+                "  {} {} ({}{}) {} [data of {}] sha256:{}",
                 match s.kind {
                     whohosts::attribute::SourceKind::Mmdb => "mmdb",
                     whohosts::attribute::SourceKind::Feed => "feed",
@@ -122,7 +138,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 },
                 s.name,
                 s.type_,
+                s.snapshot
+                    .as_deref()
+                    .map(|x| format!(", {x}"))
+                    .unwrap_or_default(),
                 s.version.as_deref().unwrap_or("-"),
+                s.date.as_deref().unwrap_or("unknown date"),
                 if s.sha256.is_empty() { "-" } else { &s.sha256 }
             )?;
         }
@@ -216,6 +237,42 @@ fn write_table(out: &mut impl Write, rows: &[(IpAddr, Attribution)]) -> std::io:
             if let Some(r) = reason {
                 writeln!(out, "  {ip} {what} unknown: {}", sanitize(r))?;
             }
+        }
+        if let Some(c) = &a.provider.conflict {
+            writeln!(out, "  {ip} provider: {}", sanitize(c))?;
+        }
+        if let Some(p) = &a.ptr {
+            writeln!(
+                out,
+                "  {ip} ptr: {}",
+                sanitize(&if p.names.is_empty() {
+                    p.error.clone().unwrap_or_else(|| "none".into())
+                } else {
+                    p.names.join(", ")
+                })
+            )?;
+        }
+        if let Some(r) = &a.rdap {
+            writeln!(
+                out,
+                "  {ip} rdap: {} {} {} ({}){}",
+                sanitize(r.handle.as_deref().unwrap_or("-")),
+                sanitize(r.name.as_deref().unwrap_or("-")),
+                sanitize(r.range.as_deref().unwrap_or("-")),
+                sanitize(&r.server),
+                r.error
+                    .as_deref()
+                    .map(|e| format!(": {}", sanitize(e)))
+                    .unwrap_or_default()
+            )?;
+        }
+        for c in &a.abuse_contacts {
+            writeln!(
+                out,
+                "  {ip} abuse contact {}: {}",
+                c.rank,
+                sanitize(&whohosts::attribute::online::describe_contact(c))
+            )?;
         }
     }
     Ok(())

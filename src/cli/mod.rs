@@ -4,8 +4,10 @@ pub mod analyze;
 pub mod capture;
 pub mod case;
 pub mod data;
+pub mod embedded;
 pub mod letter;
 pub mod lookup;
+pub mod online;
 pub mod session;
 pub mod verify;
 

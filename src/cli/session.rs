@@ -276,6 +276,9 @@ fn spawn_capture(dir: &Path, a: &StartArgs) -> anyhow::Result<(u32, u32)> {
     for m in &a.sources.mmdb {
         cmd.arg("--mmdb").arg(m);
     }
+    if a.sources.no_bundled_feeds {
+        cmd.arg("--no-bundled-feeds");
+    }
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

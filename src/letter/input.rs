@@ -83,6 +83,50 @@ pub struct AddressAttribution {
     pub region: Option<RegionAttribution>,
     #[serde(default)]
     pub country: Option<CountryAttribution>,
+    /// What the reader must weigh (data far from the capture's time).
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// The RDAP record of the address block (`analyze --online`).
+    #[serde(default)]
+    pub rdap: Option<RdapRecord>,
+    /// Abuse contacts read from it, best first.
+    #[serde(default)]
+    pub abuse_contacts: Vec<AbuseContact>,
+}
+
+/// What a report says about an RDAP record.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RdapRecord {
+    #[serde(default)]
+    pub handle: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub range: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub server: String,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub time_utc: String,
+}
+
+/// An abuse contact of an RDAP record.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AbuseContact {
+    #[serde(default)]
+    pub rank: u32,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `rdap_abuse_entity`, `rdap_remarks` or `rfc2142_guess`.
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub from: Option<String>,
 }
 
 impl Service {
@@ -102,6 +146,11 @@ impl Service {
                 .or(entry.and_then(|a| a.provider.as_ref())),
             e.region.as_ref().or(entry.and_then(|a| a.region.as_ref())),
         )
+    }
+
+    /// The attribution entry of an endpoint's address, when the report has one.
+    pub fn attribution_entry(&self, e: &Endpoint) -> Option<&AddressAttribution> {
+        self.attribution.iter().find(|a| a.ip == e.ip)
     }
 }
 

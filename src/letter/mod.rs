@@ -115,6 +115,48 @@ impl Addressee {
         }
     }
 
+    /// The best abuse contact of an RDAP record in a report, labelled with where it was
+    /// read (an abuse entity, the remarks, or an RFC 2142 guess).
+    pub fn from_rdap_contact(c: &input::AbuseContact, r: &input::RdapRecord) -> Addressee {
+        let (kind, target) = match (&c.email, &c.url) {
+            (Some(e), _) => ("email", e.clone()),
+            (None, Some(u)) => ("web_form", u.clone()),
+            (None, None) => ("email", String::new()),
+        };
+        let how = match c.source.as_str() {
+            "rdap_abuse_entity" => format!(
+                "the abuse contact{} of the RDAP record",
+                c.from.as_deref().map(|h| format!(" {h}")).unwrap_or_default()
+            ),
+            "rdap_remarks" => "an address named in the RDAP record's remarks".to_string(),
+            _ => "an RFC 2142 abuse@ guess from a domain of the RDAP record (last resort, not confirmed by the registry)".to_string(),
+        };
+        Addressee {
+            source: AddresseeSource::Rdap,
+            kind: kind.into(),
+            target: (!target.is_empty()).then_some(target),
+            reason: None,
+            verified: false,
+            purpose: Some("abuse".into()),
+            frame_match: false,
+            jurisdiction: None,
+            provenance: format!(
+                "{how}{}{}, {} (queried {})",
+                r.handle
+                    .as_deref()
+                    .map(|h| format!(" for {h}"))
+                    .unwrap_or_default(),
+                r.range
+                    .as_deref()
+                    .map(|x| format!(" ({x})"))
+                    .unwrap_or_default(),
+                r.url,
+                r.time_utc
+            ),
+            entity: None,
+        }
+    }
+
     /// A contact the user gives (`--to PROVIDER=TARGET`).
     pub fn from_user(target: &str) -> Addressee {
         let kind = if target.starts_with("https://") || target.starts_with("http://") {
@@ -215,11 +257,25 @@ pub fn draft(
     };
     // provider id -> (service index, endpoint index)
     let mut by_provider: BTreeMap<String, Vec<(usize, usize)>> = BTreeMap::new();
+    // Holders the directory does not list, known from an RDAP record with an abuse
+    // contact: id -> (endpoints, record, contacts).
+    let mut by_rdap: BTreeMap<String, RdapHolder> = BTreeMap::new();
     for (si, s) in report.services.iter().enumerate() {
         for (ei, e) in s.endpoints.iter().enumerate() {
             let endpoint = format!("{}:{}/{}", e.ip, e.port, e.transport);
             let (provider_attr, _) = s.attribution_of(e);
             let attributed = provider_attr.and_then(|p| p.id.clone());
+            let listed = attributed
+                .as_deref()
+                .is_some_and(|id| directory.provider(id).is_some());
+            if !listed {
+                if let Some((id, holder)) = rdap_holder(s.attribution_entry(e)) {
+                    if opts.providers.is_empty() || opts.providers.contains(&id) {
+                        by_rdap.entry(id).or_insert(holder).refs.push((si, ei));
+                    }
+                    continue;
+                }
+            }
             match attributed {
                 Some(id) if directory.provider(&id).is_some() => {
                     if opts.providers.is_empty() || opts.providers.contains(&id) {
@@ -240,6 +296,36 @@ pub fn draft(
                 }),
             }
         }
+    }
+    for (id, holder) in by_rdap {
+        let provider = Provider::unlisted(&id, &holder.name, &holder.jurisdiction, Vec::new());
+        let mut o = opts.clone();
+        o.addressee_for.insert(id.clone(), holder.addressee.clone());
+        let frame = choose_frame(&provider, claimant, &o)?;
+        let mut ctx = build_context(
+            report,
+            claimant,
+            case,
+            directory,
+            &provider,
+            frame,
+            &holder.refs,
+            &o,
+        );
+        if ctx.provider.service_model_source != "report attribution" {
+            ctx.provider.service_model_source = "not in the provider directory: the measures for a network holder (forward to the customer, keep logs)".into();
+        }
+        let (markdown, html, missing) = env.render_checked(frame, &mut ctx)?;
+        out.letters.push(Letter {
+            provider: id,
+            frame,
+            service_model: ctx.provider.service_model.clone(),
+            measures: ctx.measures.clone(),
+            addressee: ctx.addressee.clone(),
+            markdown,
+            html,
+            missing,
+        });
     }
     for (id, refs) in by_provider {
         let Some(provider) = directory.provider(&id) else {
@@ -262,6 +348,71 @@ pub fn draft(
         });
     }
     Ok(out)
+}
+
+/// An address holder the directory does not list, from the RDAP record of a block.
+struct RdapHolder {
+    name: String,
+    jurisdiction: String,
+    addressee: Addressee,
+    refs: Vec<(usize, usize)>,
+}
+
+/// A file-name-safe id for an RDAP holder: `rdap-` and the handle (or range) in
+/// lower-case letters, digits and `-`.
+fn rdap_id(text: &str) -> String {
+    let mut id = String::from("rdap-");
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            id.push(c);
+        } else if !id.ends_with('-') {
+            id.push('-');
+        }
+        if id.len() >= 48 {
+            break;
+        }
+    }
+    id.trim_end_matches('-').to_string()
+}
+
+/// The RDAP holder of an address, when the report has its record and an abuse contact.
+fn rdap_holder(entry: Option<&input::AddressAttribution>) -> Option<(String, RdapHolder)> {
+    let entry = entry?;
+    let r = entry.rdap.as_ref()?;
+    let best = entry.abuse_contacts.iter().min_by_key(|c| c.rank)?;
+    let id = rdap_id(
+        r.handle
+            .as_deref()
+            .or(r.range.as_deref())
+            .unwrap_or(&entry.ip),
+    );
+    let name = format!(
+        "{}holder of {}{}",
+        r.name
+            .as_deref()
+            .map(|n| format!("{n}: "))
+            .unwrap_or_default(),
+        r.range.as_deref().unwrap_or(&entry.ip),
+        r.handle
+            .as_deref()
+            .map(|h| format!(" (RDAP handle {h})"))
+            .unwrap_or_default()
+    );
+    let jurisdiction = r
+        .country
+        .clone()
+        .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        .unwrap_or_default();
+    let addressee = Addressee::from_rdap_contact(best, r);
+    Some((
+        id,
+        RdapHolder {
+            name,
+            jurisdiction,
+            addressee,
+            refs: Vec::new(),
+        },
+    ))
 }
 
 /// EU member states (ISO 3166-1 alpha-2; Greece is `GR`, ISO's code, not `EL`).
@@ -560,6 +711,9 @@ pub struct ProviderCtx {
     /// Where the service model came from.
     pub service_model_source: String,
     pub attribution: Vec<String>,
+    /// What the sender must check before sending: data far from the capture's time,
+    /// an RDAP contact that differs from the directory's.
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -624,6 +778,7 @@ fn build_context(
     let mut rows = Vec::new();
     let mut models = std::collections::BTreeSet::new();
     let mut attribution = std::collections::BTreeSet::new();
+    let mut notes = std::collections::BTreeSet::new();
     let mut first: Option<OffsetDateTime> = None;
     let mut last: Option<OffsetDateTime> = None;
     let mut first_text = None;
@@ -636,6 +791,35 @@ fn build_context(
             continue;
         };
         let (provider_attr, region_attr) = s.attribution_of(e);
+        if let Some(entry) = s.attribution_entry(e) {
+            for n in &entry.notes {
+                notes.insert(format!("{}: {n}", e.ip));
+            }
+            // A listed provider whose RDAP record names another abuse contact than
+            // any channel of the directory: shown beside it, for the sender to check.
+            if !provider.notices.is_empty() || !provider.asns.is_empty() {
+                if let (Some(r), Some(best)) = (
+                    &entry.rdap,
+                    entry.abuse_contacts.iter().min_by_key(|c| c.rank),
+                ) {
+                    let target = best.email.as_deref().or(best.url.as_deref()).unwrap_or("");
+                    let known = provider.notices.iter().any(|n| {
+                        n.target
+                            .as_deref()
+                            .is_some_and(|t| t.eq_ignore_ascii_case(target))
+                    });
+                    if !target.is_empty() && !known {
+                        notes.insert(format!(
+                            "RDAP ({}{}) names {target} as the abuse contact of {}'s block, which is not among the provider directory's channels for {}: check which to use before sending",
+                            r.server,
+                            r.handle.as_deref().map(|h| format!(", {h}")).unwrap_or_default(),
+                            e.ip,
+                            provider.id
+                        ));
+                    }
+                }
+            }
+        }
         if let Some(p) = provider_attr {
             if let Some(m) = &p.service_model {
                 models.insert(m.clone());
@@ -867,6 +1051,7 @@ fn build_context(
             service_model,
             service_model_source,
             attribution: attribution.into_iter().collect(),
+            notes: notes.into_iter().collect(),
         },
         addressee,
         measures,

@@ -39,6 +39,9 @@ pub struct Report<'a> {
     /// The databases, feeds and directory attribution used, with versions and
     /// hashes, so that it can be reproduced (omitted when empty).
     pub sources: Vec<SourceInfo>,
+    /// Where the `--online` answers (raw RDAP and DNS) are kept, with the hash of
+    /// their index (omitted offline).
+    pub online: Option<crate::attribute::online::OnlineSummary>,
 }
 
 /// A service with its endpoints' attribution.
@@ -288,6 +291,7 @@ impl<'a> Report<'a> {
             conversations: Conversations(analyses),
             endpoints,
             sources: attributions.map(|a| a.sources.clone()).unwrap_or_default(),
+            online: attributions.and_then(|a| a.online.clone()),
         }
     }
 
@@ -354,6 +358,9 @@ impl<'a> Report<'a> {
             field(w, false, "endpoints", &self.endpoints)?;
             if !self.sources.is_empty() {
                 field(w, false, "sources", &self.sources)?;
+            }
+            if let Some(o) = &self.online {
+                field(w, false, "online", o)?;
             }
             w.write_all(b"}\n")?;
             w.flush()

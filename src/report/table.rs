@@ -141,6 +141,42 @@ fn services(out: &mut String, r: &Report) {
                 escape::terminal(&provider),
                 escape::terminal(&region)
             );
+            for n in &a.attribution.notes {
+                let _ = writeln!(out, "        note: {}", escape::terminal(n));
+            }
+            if let Some(p) = &a.attribution.ptr {
+                let _ = writeln!(
+                    out,
+                    "        ptr: {}",
+                    escape::terminal(&if p.names.is_empty() {
+                        p.error.clone().unwrap_or_else(|| "none".into())
+                    } else {
+                        p.names.join(", ")
+                    })
+                );
+            }
+            if let Some(r) = &a.attribution.rdap {
+                let _ = writeln!(
+                    out,
+                    "        rdap: {} {} {} ({}){}",
+                    escape::terminal(r.handle.as_deref().unwrap_or("-")),
+                    escape::terminal(r.name.as_deref().unwrap_or("-")),
+                    escape::terminal(r.range.as_deref().unwrap_or("-")),
+                    escape::terminal(&r.server),
+                    r.error
+                        .as_deref()
+                        .map(|e| format!(": {}", escape::terminal(e)))
+                        .unwrap_or_default()
+                );
+            }
+            for c in &a.attribution.abuse_contacts {
+                let _ = writeln!(
+                    out,
+                    "        abuse contact {}: {}",
+                    c.rank,
+                    escape::terminal(&crate::attribute::online::describe_contact(c))
+                );
+            }
         }
         for h in &s.hostnames {
             let sources: Vec<String> = h

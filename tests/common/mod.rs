@@ -82,14 +82,4 @@ pub fn tshark_readable(path: &Path) -> Readable {
         Readable::Same(path.to_owned())
     }
 }
-
-/// `../shared`, beside the checkout; fails loudly when it is missing.
-pub fn shared() -> PathBuf {
-    let p = root().join("../shared");
-    assert!(
-        p.is_dir(),
-        "../shared/ must sit beside the checkout (CI provides it): {}",
-        p.display()
-    );
-    p
-}
+pub mod http;

@@ -57,7 +57,7 @@ fn load_err(text: &str) -> DirectoryError {
 #[test]
 fn bundled_directory_loads_with_version_and_hash() {
     let dir = bundled();
-    assert_eq!(dir.version(), "2026-11-21");
+    assert_eq!(dir.version(), "2026-12-04");
     assert_eq!(dir.sha256().len(), 64);
     assert_eq!(dir.sha256(), sha256_hex(BUNDLED.as_bytes()));
 }
@@ -680,4 +680,48 @@ fn truncated_and_mangled_example_names_never_panic() {
             }
         }
     }
+}
+
+#[test]
+fn feed_services_parse_and_match_a_tag_with_its_region_suffix() {
+    let text = format!(
+        "{BASE}\n[[provider.feed_service]]\nservice = \"Cloud\"\nmodel = \"iaas\"\nwhat = \"compute\"\n"
+    );
+    let dir = match Directory::from_toml(&text, "test.toml") {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    let fs = &dir
+        .provider("example")
+        .map(|p| p.feed_services.clone())
+        .unwrap_or_default()[0];
+    assert!(fs.matches("Cloud") && fs.matches("Cloud.westeurope"));
+    assert!(!fs.matches("CloudFront") && !fs.matches("Clou"));
+    assert_eq!(fs.model, Some(ServiceModel::Iaas));
+}
+
+#[test]
+fn a_feed_service_model_or_first_party_provider_that_does_not_exist_is_refused() {
+    let bad_model = format!(
+        "{BASE}\n[[provider.feed_service]]\nservice = \"X\"\nmodel = \"cloud\"\nwhat = \"x\"\n"
+    );
+    assert!(matches!(
+        load_err(&bad_model),
+        DirectoryError::UnknownServiceModel { .. }
+    ));
+    let unknown = format!(
+        "{BASE}\n[provider.outside_feed]\nfeed = \"aws-ip-ranges\"\nasns = [64500]\nprovider = \"nobody\"\nstrength = \"strong\"\nwhat = \"x\"\n"
+    );
+    let e = load_err(&unknown).to_string();
+    assert!(
+        e.contains("outside_feed.provider") && e.contains("nobody"),
+        "{e}"
+    );
+    let strength = unknown.replace("\"nobody\"", "\"example\"").replace(
+        "strength = \"strong\"\nwhat = \"x\"",
+        "strength = \"certain\"\nwhat = \"x\"",
+    );
+    assert!(load_err(&strength)
+        .to_string()
+        .contains("outside_feed.strength"));
 }

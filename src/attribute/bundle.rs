@@ -1,0 +1,201 @@
+//! The bundled data set, and where it is found.
+//!
+//! The set is the ASN and country databases with their licence manifest
+//! (`bundled.json`, made by `data/build-bundled.py`) and a dated snapshot of the
+//! providers' official range feeds (`feeds.json` and `feeds/*.zst`, made by
+//! `data/build-feeds.py`). It is found, in this order:
+//!
+//! 1. `--bundled-dir DIR`, then the `WHOHOSTS_BUNDLED_DIR` environment variable;
+//! 2. the copy embedded in the binary (the `embedded-data` feature, on by default, so
+//!    that an installed or copied binary attributes without its source tree);
+//! 3. the places a package installs data to: `<binary's directory>/../share/whohosts`,
+//!    `/usr/local/share/whohosts`, `/usr/share/whohosts`;
+//! 4. `data/` of the source tree the library was compiled from (tests, `cargo run`
+//!    of a build without the embedded copy).
+//!
+//! A directory counts only when it holds `asn-ipv4.mmdb`; an explicit one that does not
+//! is an error, never silently skipped.
+//!
+//! Contract: reading never panics; a missing or damaged file is an error naming it.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+/// Environment variable overriding where the bundled data set is read from.
+pub const BUNDLED_DIR_ENV: &str = "WHOHOSTS_BUNDLED_DIR";
+
+/// Files of an embedded bundle: `(name relative to data/, bytes)`.
+pub type EmbeddedFiles = &'static [(&'static str, &'static [u8])];
+
+/// The file every bundle directory holds; a directory without it is not a bundle.
+const MARKER: &str = "asn-ipv4.mmdb";
+
+/// Where the bundled data set was found.
+#[derive(Clone, Debug)]
+pub enum Bundle {
+    /// A directory, and which rule chose it.
+    Dir { path: PathBuf, how: &'static str },
+    /// Files compiled into the binary.
+    Embedded(EmbeddedFiles),
+}
+
+/// Why no bundle was found.
+#[derive(Debug, thiserror::Error)]
+#[error("the bundled data set was not found; looked in: {}. Pass --bundled-dir DIR or set WHOHOSTS_BUNDLED_DIR to a directory holding asn-ipv4.mmdb (the `data/` directory of the whohosts source tree)", .tried.join(", "))]
+pub struct NotFound {
+    pub tried: Vec<String>,
+}
+
+/// Where the library was compiled from: `data/` of the source tree.
+pub fn source_tree_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+/// The install places of step 3, in order.
+pub fn install_dirs() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(bin_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        out.push(bin_dir.join("../share/whohosts"));
+    }
+    out.push(PathBuf::from("/usr/local/share/whohosts"));
+    out.push(PathBuf::from("/usr/share/whohosts"));
+    out
+}
+
+impl Bundle {
+    /// Finds the bundle by the rules of the module documentation.
+    pub fn locate(
+        explicit: Option<&Path>,
+        embedded: Option<EmbeddedFiles>,
+    ) -> Result<Bundle, NotFound> {
+        if let Some(p) = explicit {
+            return Ok(Bundle::Dir {
+                path: p.to_path_buf(),
+                how: "--bundled-dir",
+            });
+        }
+        if let Some(p) = std::env::var_os(BUNDLED_DIR_ENV).filter(|p| !p.is_empty()) {
+            return Ok(Bundle::Dir {
+                path: PathBuf::from(p),
+                how: BUNDLED_DIR_ENV,
+            });
+        }
+        if let Some(files) = embedded {
+            return Ok(Bundle::Embedded(files));
+        }
+        let mut tried = vec!["no copy embedded in this binary".to_string()];
+        for dir in install_dirs() {
+            if dir.join(MARKER).is_file() {
+                return Ok(Bundle::Dir {
+                    path: dir,
+                    how: "install directory",
+                });
+            }
+            tried.push(dir.display().to_string());
+        }
+        let src = source_tree_dir();
+        if src.join(MARKER).is_file() {
+            return Ok(Bundle::Dir {
+                path: src,
+                how: "source tree",
+            });
+        }
+        tried.push(src.display().to_string());
+        Err(NotFound { tried })
+    }
+
+    /// The bytes of one file of the bundle (`feeds/aws.aws-ip-ranges.json.zst`).
+    pub fn read(&self, name: &str) -> std::io::Result<Cow<'static, [u8]>> {
+        match self {
+            Bundle::Dir { path, .. } => std::fs::read(path.join(name)).map(Cow::Owned),
+            Bundle::Embedded(files) => files
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, b)| Cow::Borrowed(*b))
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("{name} is not embedded in this binary"),
+                    )
+                }),
+        }
+    }
+
+    /// A path naming a bundled file in messages and reports (its file name is what
+    /// reports show).
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        match self {
+            Bundle::Dir { path, .. } => path.join(name),
+            Bundle::Embedded(_) => PathBuf::from(name),
+        }
+    }
+
+    /// For people: where the bundle is.
+    pub fn describe(&self) -> String {
+        match self {
+            Bundle::Dir { path, how } => format!("{} ({how})", path.display()),
+            Bundle::Embedded(_) => "embedded in the binary".to_string(),
+        }
+    }
+}
+
+/// `feeds.json`: the bundled feed snapshot, as `data/build-feeds.py` writes it.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct FeedManifest {
+    #[serde(default)]
+    pub snapshot: String,
+    #[serde(default)]
+    pub feeds: Vec<BundledFeed>,
+}
+
+/// One bundled feed.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct BundledFeed {
+    /// Compressed file, relative to the bundle (`feeds/aws.aws-ip-ranges.json.zst`).
+    pub file: String,
+    /// The name the feed has in a data directory (`aws.aws-ip-ranges.json`).
+    pub stored: String,
+    pub provider: String,
+    pub format: String,
+    pub url: String,
+    /// Date of the data: `YYYY-MM-DD` when the feed states it, else `YYYY-MM`.
+    pub date: String,
+    #[serde(default)]
+    pub date_basis: String,
+    /// Size and SHA-256 of the provider's bytes (after decompression).
+    pub size: u64,
+    pub sha256: String,
+    #[serde(default)]
+    pub terms: String,
+}
+
+/// The largest feed the program accepts, bundled, imported or downloaded (the largest
+/// real one, Azure's Service Tags, is about 4 MB).
+pub const MAX_FEED_BYTES: u64 = 64 << 20;
+
+/// Decompresses one bundled feed and checks it against the manifest.
+pub fn unpack_feed(bundle: &Bundle, f: &BundledFeed) -> Result<Vec<u8>, String> {
+    let packed = bundle
+        .read(&f.file)
+        .map_err(|e| format!("{}: {e}", bundle.path_of(&f.file).display()))?;
+    if f.size > MAX_FEED_BYTES {
+        return Err(format!(
+            "{}: the manifest gives {} bytes, more than the {} accepted",
+            f.file, f.size, MAX_FEED_BYTES
+        ));
+    }
+    let capacity = usize::try_from(f.size).map_err(|_| format!("{}: size too large", f.file))?;
+    let bytes = zstd::bulk::decompress(&packed, capacity)
+        .map_err(|e| format!("{}: does not decompress to {} bytes: {e}", f.file, f.size))?;
+    let got = crate::attribute::geoip::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    if got != f.sha256 {
+        return Err(format!(
+            "{}: SHA-256 {got} differs from the manifest's {}",
+            f.file, f.sha256
+        ));
+    }
+    Ok(bytes)
+}
