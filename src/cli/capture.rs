@@ -733,7 +733,7 @@ fn capture_into_case(
             // Nothing was captured (an interface or the first file failed): say so.
             let _ = case_live::record(
                 &session,
-                Path::new(""),
+                &running.reserve(),
                 "capture.stop",
                 serde_json::json!({"capture": k, "reason": "failed to start", "error": format!("{e:#}")}),
                 Vec::new(),
@@ -747,7 +747,7 @@ fn capture_into_case(
         // A full disk: the reserve makes room for what follows.
         running.release_reserve();
     }
-    let reserve = dir.join(case_live::RUN_DIR).join(format!("reserve-{k}"));
+    let reserve = running.reserve();
     let totals = serde_json::json!({
         "capture": k,
         "reason": outcome.reason,

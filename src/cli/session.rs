@@ -122,8 +122,6 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    #[command(flatten)]
-    pub sources: super::lookup::SourceArgs,
 }
 
 #[derive(clap::Args)]
@@ -442,11 +440,11 @@ struct CaptureStatus {
     view: Option<whohosts::report::live::LiveView>,
 }
 
-fn status_of(dir: &Path, sources: &super::lookup::SourceArgs) -> anyhow::Result<Status> {
+/// The case's state from its custody log, with the live view each running capture
+/// publishes (services already attributed by the capture, with its data).
+fn status_of(dir: &Path) -> anyhow::Result<Status> {
     let log = custody::read(dir).with_context(|| format!("reading {}", dir.display()))?;
     let session = es::open_session(&log);
-    let attributor = sources.load().ok();
-    let mut cache = std::collections::BTreeMap::new();
     let captures = case_live::captures(&log)
         .into_iter()
         .filter(|c| {
@@ -460,29 +458,7 @@ fn status_of(dir: &Path, sources: &super::lookup::SourceArgs) -> anyhow::Result<
             let view = running
                 .then(|| std::fs::read(case_live::state_path(dir, c.number)).ok())
                 .flatten()
-                .and_then(|b| serde_json::from_slice::<whohosts::report::live::LiveView>(&b).ok())
-                .map(|mut v| {
-                    // Provider and region of each service, from this machine's data.
-                    for s in &mut v.services {
-                        if s.attribution.is_empty() {
-                            let ip = s.endpoints.first().and_then(|e| {
-                                let host = e.split('/').next().unwrap_or(e);
-                                host.parse::<std::net::IpAddr>().ok().or_else(|| {
-                                    host.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
-                                })
-                            });
-                            if let (Some(ip), Some(a)) = (ip, attributor.as_ref()) {
-                                let at = cache.entry(ip).or_insert_with(|| a.attribute(ip, &[]));
-                                s.attribution = match (&at.provider.name, &at.region.id) {
-                                    (Some(p), Some(r)) => format!("{p} ({r})"),
-                                    (Some(p), None) => p.clone(),
-                                    _ => String::new(),
-                                };
-                            }
-                        }
-                    }
-                    v
-                });
+                .and_then(|b| serde_json::from_slice(&b).ok());
             CaptureStatus {
                 capture: c.number,
                 session: c.session,
@@ -571,12 +547,12 @@ fn status(a: StatusArgs) -> anyhow::Result<u8> {
         eprintln!("whohosts: note: {e:#}");
     }
     if a.json {
-        let st = status_of(&dir, &a.sources)?;
+        let st = status_of(&dir)?;
         println!("{}", serde_json::to_string_pretty(&st)?);
         return Ok(exit::OK);
     }
     if !a.watch || !std::io::stdout().is_terminal() {
-        print!("{}", render_status(&status_of(&dir, &a.sources)?));
+        print!("{}", render_status(&status_of(&dir)?));
         return Ok(exit::OK);
     }
     let signals = super::capture::signals()?;
@@ -587,7 +563,7 @@ fn status(a: StatusArgs) -> anyhow::Result<u8> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     loop {
-        let st = status_of(&dir, &a.sources)?;
+        let st = status_of(&dir)?;
         bar.set_message(render_status(&st).trim_end().to_string());
         let running = st.captures.iter().any(|c| c.running);
         if st.session.is_none() && !running {

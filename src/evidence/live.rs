@@ -153,6 +153,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// The room set aside for this capture's last entries (see [`record`]).
+    pub fn reserve(&self) -> PathBuf {
+        reserve_path(&self.dir, self.number)
+    }
+
     /// Gives the reserved room back to the file system (the disk is full).
     pub fn release_reserve(&self) {
         let _ = std::fs::remove_file(reserve_path(&self.dir, self.number));

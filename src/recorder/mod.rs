@@ -604,6 +604,9 @@ fn capture_loop(
     if let Ok(mut src) = src.nonblocking() {
         let began = Instant::now();
         let mut idle_since = Instant::now();
+        // A stop that came between two reads leaves libpcap's break flag set: the
+        // first read then returns at once with an error, which clears it.
+        let mut errors = 0;
         while began.elapsed() < DRAIN_MAX {
             let mut bytes = Vec::with_capacity(64 << 10);
             match src.read(iface, &mut bytes) {
@@ -619,7 +622,12 @@ fn capture_loop(
                         break;
                     }
                 }
-                Err(_) => break,
+                Err(_) => {
+                    errors += 1;
+                    if errors > 1 {
+                        break;
+                    }
+                }
             }
         }
         refresh(&mut src, &mut known);
