@@ -953,6 +953,51 @@ fn sigkill_mid_write_leaves_a_readable_file_that_the_next_command_records_and_se
     assert!(o.status.success(), "{}", text(&o));
 }
 
+/// A new case at `case` and a capture into it on `net`'s host end, running; returns
+/// the capture's process once its first file is recorded.
+fn capture_into_new_case(net: &Net, case: &Path, id: &str) -> Child {
+    let case_s = case.to_str().unwrap();
+    let o = whohosts(&[
+        "case",
+        "new",
+        case_s,
+        "--id",
+        id,
+        "--title",
+        "t",
+        "--rights-holder",
+        "r",
+        "--operator",
+        "Li Wei",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let child = Command::new(bin())
+        .args(["capture", "-q", "-i", &net.host, "--case", case_s])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = capture_pid(case);
+    child
+}
+
+/// Waits for a capture to stop by itself (within `secs`, else fails naming `what`);
+/// its exit code and standard error.
+fn stopped_by_itself(mut child: Child, secs: u64, what: &str) -> (Option<i32>, String) {
+    let status = wait_child(&mut child, secs);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        status.signal() != Some(9),
+        "the capture did not stop {what}:\n{err}"
+    );
+    (status.code(), err)
+}
+
 /// A small tmpfs mounted for the test, unmounted on drop.
 struct Tmpfs(PathBuf);
 
@@ -988,47 +1033,11 @@ fn a_full_disk_stops_the_capture_with_everything_kept_recorded_and_sealed() {
     let _fs = Tmpfs::mount(&mnt, "24m");
     let case = mnt.join("case");
     let case_s = case.to_str().unwrap();
-    let o = whohosts(&[
-        "case",
-        "new",
-        case_s,
-        "--id",
-        "C-FULL",
-        "--title",
-        "t",
-        "--rights-holder",
-        "r",
-        "--operator",
-        "Li Wei",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let mut child = Command::new(bin())
-        .args(["capture", "-q", "-i", &net.host, "--case", case_s])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = capture_pid(&case);
+    let child = capture_into_new_case(&net, &case, "C-FULL");
     let flood = Flood::start(&net, 60);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the capture did not stop on a full disk"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (code, err) = stopped_by_itself(child, 60, "on a full disk");
     flood.stop();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert_eq!(status.code(), Some(2), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     let file = capture_files(&case).pop().unwrap();
     assert!(
         err.contains(&file.display().to_string()) && err.contains("No space left on device"),
@@ -1058,52 +1067,16 @@ fn an_interface_that_goes_away_stops_the_capture_naming_it_with_everything_seale
     let tmp = tempfile::tempdir().unwrap();
     let case = tmp.path().join("case");
     let case_s = case.to_str().unwrap();
-    let o = whohosts(&[
-        "case",
-        "new",
-        case_s,
-        "--id",
-        "C-GONE",
-        "--title",
-        "t",
-        "--rights-holder",
-        "r",
-        "--operator",
-        "Li Wei",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let mut child = Command::new(bin())
-        .args(["capture", "-q", "-i", &net.host, "--case", case_s])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = capture_pid(&case);
+    let child = capture_into_new_case(&net, &case, "C-GONE");
     let flood = Flood::start(&net, 30);
     let file = capture_files(&case).pop().unwrap();
     wait_for("some packets", 20, || {
         std::fs::metadata(&file).map_or(0, |m| m.len()) > 200_000
     });
     must("ip", &["link", "del", &net.host]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the capture did not stop when its interface went away"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (code, err) = stopped_by_itself(child, 30, "when its interface went away");
     flood.stop();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert_eq!(status.code(), Some(2), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains(&format!("error: {}:", net.host)), "{err}");
     let log = custody(&case);
     let close = entries(&log, "capture.file.close");

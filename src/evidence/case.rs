@@ -240,7 +240,8 @@ impl Write for Tee<'_> {
     }
 }
 
-fn record_bytes(rel: &str, bytes: &[u8]) -> FileRecord {
+/// The custody record of `bytes` as the case file `rel`: size, SHA-256 and SM3.
+pub(crate) fn record_bytes(rel: &str, bytes: &[u8]) -> FileRecord {
     let mut h = MultiHasher::new(Algorithms::EVIDENCE);
     h.update(bytes);
     let d = h.finish();

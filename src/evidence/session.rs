@@ -20,7 +20,6 @@ use super::case::{self, CaseError, NewCase, Session};
 use super::custody::{self, FileRecord, Log};
 use super::info::CASE_FILE;
 use super::tsp;
-use crate::hash::{Algorithms, MultiHasher};
 use serde::Serialize;
 use std::path::Path;
 
@@ -125,17 +124,6 @@ pub fn start_paths(number: u32) -> (String, String, String) {
     )
 }
 
-fn record_of(rel: &str, bytes: &[u8]) -> FileRecord {
-    let mut h = MultiHasher::new(Algorithms::EVIDENCE);
-    h.update(bytes);
-    let d = h.finish();
-    FileRecord {
-        path: rel.to_string(),
-        size: d.size,
-        sha256: d.sha256.unwrap_or_default(),
-        sm3: d.sm3,
-    }
-}
 
 /// `session start`: creates the case if needed, records the environment, writes and
 /// time-stamps the start statement, records `session.start`.
@@ -163,7 +151,7 @@ pub fn start(dir: &Path, opts: StartOptions) -> Result<Started, CaseError> {
     let number = sessions(&log).iter().map(|x| x.number).max().unwrap_or(0) + 1;
     let environment = s.environment()?;
     let case_bytes = std::fs::read(dir.join(CASE_FILE)).map_err(|e| io(dir, e))?;
-    let case_rec = record_of(CASE_FILE, &case_bytes);
+    let case_rec = case::record_bytes(CASE_FILE, &case_bytes);
     let now = s.now();
     let statement = serde_json::json!({
         "format": "whohosts-session-start/1",
@@ -313,7 +301,7 @@ pub struct RunEnd {
 pub fn run_end(s: &mut Session, run: &Run, end: &RunEnd) -> Result<FileRecord, CaseError> {
     let path = s.dir.join(&run.keylog);
     let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
-    let rec = record_of(&run.keylog, &bytes);
+    let rec = case::record_bytes(&run.keylog, &bytes);
     s.append(
         "session.run.end",
         serde_json::json!({
