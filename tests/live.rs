@@ -620,6 +620,15 @@ fn session_on_a_veth_pair_with_real_clients_stops_on_sigint_and_verifies() {
         assert!(summary.contains(needle), "{needle:?} missing:\n{summary}");
     }
 
+    // The notary sheet names the session, its notary and its start time-stamp.
+    let sheet = std::fs::read_to_string(case.join("sheets/sheet-v1.md")).unwrap();
+    for needle in [
+        "| Notary | Zhang San |",
+        "| Session start time-stamp | genTime ",
+    ] {
+        assert!(sheet.contains(needle), "{needle:?} missing:\n{sheet}");
+    }
+
     // The capture file: every packet readable by tshark, as many as recorded.
     let files = capture_files(&case);
     assert_eq!(files.len(), 1, "{files:?}");

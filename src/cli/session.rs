@@ -732,7 +732,34 @@ fn stop(a: StopArgs) -> anyhow::Result<u8> {
         }),
         Vec::new(),
     )?;
-    // The sheet names this session's notary and certificate.
+    // The sheet names this session, its start time-stamp, its notary and certificate.
+    let (statement, tsq, tsr) = es::start_paths(open.number);
+    let stamp = std::fs::read(dir.join(&tsr))
+        .ok()
+        .and_then(|r| whohosts::evidence::tsp::inspect(&r, &open.statement_sha256).ok());
+    s.sheet_rows = vec![
+        (
+            "Session".into(),
+            format!(
+                "{}: started {} by {}; {} client run{}",
+                open.number,
+                open.started_utc,
+                open.operator,
+                open.runs,
+                if open.runs == 1 { "" } else { "s" }
+            ),
+        ),
+        (
+            "Session start time-stamp".into(),
+            match stamp {
+                Some(t) => format!(
+                    "genTime {}, serial {}, over the SHA-256 of {statement} ({tsr})",
+                    t.gen_time, t.serial
+                ),
+                None => format!("request written ({tsq}); no reply recorded"),
+            },
+        ),
+    ];
     if open.notary.is_some() {
         s.info.notary = open.notary.clone();
     }

@@ -84,6 +84,8 @@ pub struct Session {
     environment: Option<FileRecord>,
     /// The environment record was written, but no entry lists it yet.
     pending_environment: bool,
+    /// Rows this command adds to the notary sheets it writes (a session's start).
+    pub sheet_rows: Vec<(String, String)>,
 }
 
 impl Session {
@@ -100,6 +102,7 @@ impl Session {
             offset,
             environment: None,
             pending_environment: false,
+            sheet_rows: Vec::new(),
         })
     }
 
@@ -634,6 +637,7 @@ fn write_sheet(
         manifest_sha256: &manifest_rec.sha256,
         manifest_sm3: manifest_rec.sm3.as_deref().unwrap_or(""),
         timestamp: token,
+        extra: &s.sheet_rows,
     };
     let md = s.write_file(&format!("{stem}.md"), sheet::markdown(&input).as_bytes())?;
     let html = s.write_file(&format!("{stem}.html"), sheet::html(&input).as_bytes())?;

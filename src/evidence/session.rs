@@ -124,7 +124,6 @@ pub fn start_paths(number: u32) -> (String, String, String) {
     )
 }
 
-
 /// `session start`: creates the case if needed, records the environment, writes and
 /// time-stamps the start statement, records `session.start`.
 pub fn start(dir: &Path, opts: StartOptions) -> Result<Started, CaseError> {

@@ -17,12 +17,14 @@ pub struct Sheet<'a> {
     pub manifest_sha256: &'a str,
     pub manifest_sm3: &'a str,
     pub timestamp: Option<&'a TokenInfo>,
+    /// More rows after the case's (a session's start and its time-stamp, say).
+    pub extra: &'a [(String, String)],
 }
 
 impl Sheet<'_> {
-    fn case_rows(&self) -> Vec<(&'static str, String)> {
+    fn case_rows(&self) -> Vec<(&str, String)> {
         let i = self.info;
-        vec![
+        let mut rows = vec![
             ("Case", i.id.clone()),
             ("Title", i.title.clone()),
             ("Rights holder", i.rights_holder.clone()),
@@ -46,7 +48,9 @@ impl Sheet<'_> {
             ("Manifest SHA-256", self.manifest_sha256.to_string()),
             ("Manifest SM3", self.manifest_sm3.to_string()),
             ("RFC 3161 time-stamp", self.timestamp_text()),
-        ]
+        ];
+        rows.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        rows
     }
 
     fn timestamp_text(&self) -> String {
@@ -212,8 +216,13 @@ mod tests {
             manifest_sha256: "ee",
             manifest_sm3: "ff",
             timestamp: None,
+            extra: &[("Session".into(), "1: started by <i>x</i>".into())],
         };
         let h = html(&sheet);
+        assert!(
+            h.contains("&lt;i&gt;x&lt;/i&gt;"),
+            "extra rows are escaped too"
+        );
         assert!(!h.contains("<script>") && h.contains("&lt;script&gt;"));
         assert!(h.contains("captures/&lt;b&gt;.pcap") && h.contains("R &amp; Co"));
         assert!(!h.contains("http"), "no external resources");

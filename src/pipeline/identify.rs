@@ -596,6 +596,11 @@ impl Identify {
         &self.names
     }
 
+    /// How many DNS answers have bound names so far.
+    pub fn dns_answers(&self) -> usize {
+        self.bindings.bindings().len()
+    }
+
     /// The DNS answers found so far, from the `from`-th on, as the names
     /// [`Identify::finish`] will give them; and how many answers there are now.
     pub fn dns_names_from(&self, from: usize) -> (Vec<NameEvidence>, usize) {

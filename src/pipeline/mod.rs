@@ -212,6 +212,11 @@ impl Pass {
         self.ident.names()
     }
 
+    /// How many DNS answers have bound names so far.
+    pub fn dns_answers(&self) -> usize {
+        self.ident.dns_answers()
+    }
+
     /// The names DNS answers bound so far, from the `from`-th answer on, and how many
     /// answers there are now (see `identify::Identify::dns_names_from`).
     pub fn dns_names_from(&self, from: usize) -> (Vec<crate::services::NameEvidence>, usize) {

@@ -1252,7 +1252,6 @@ fn analyse_one(
         })?;
     let mut pass = Pass::new(shown, index, opts).map_err(|e| e.to_string())?;
     let (mut published, mut answers) = (0usize, 0usize);
-    let mut frames = 0u64;
     // Each binding (name, source, address, port) is shown once, however often seen.
     let mut shown: std::collections::HashSet<Binding> = std::collections::HashSet::new();
     let mut publish = |found: &mut dyn Iterator<Item = NameEvidence>| {
@@ -1270,15 +1269,13 @@ fn analyse_one(
     };
     while let Some(frame) = reader.next_frame() {
         pass.frame(&frame);
-        frames += 1;
         status.analysed.fetch_add(1, Ordering::Relaxed);
         let names = pass.names();
         if names.len() > published {
             publish(&mut names.get(published..).unwrap_or_default().iter().cloned());
             published = names.len();
         }
-        // DNS answers are few; looking for new ones every so often is enough.
-        if frames.is_multiple_of(64) {
+        if pass.dns_answers() > answers {
             let (dns, now) = pass.dns_names_from(answers);
             answers = now;
             publish(&mut dns.into_iter());
