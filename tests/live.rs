@@ -1166,7 +1166,7 @@ fn a_missing_interface_and_a_bad_filter_are_named() {
 }
 
 #[test]
-fn two_interfaces_go_into_one_file_and_count_duration_and_ring_buffer_stop_as_asked() {
+fn two_interfaces_go_into_one_file_and_count_size_duration_and_ring_buffer_stop_as_asked() {
     let (a, b) = (Net::new(), Net::new());
     let tmp = tempfile::tempdir().unwrap();
     // Two interfaces, one file, two seconds, with a filter and a snap length.
@@ -1250,6 +1250,18 @@ fn two_interfaces_go_into_one_file_and_count_duration_and_ring_buffer_stop_as_as
         text(&o)
     );
     assert_eq!(tshark_count(&counted), (500, true));
+    // A size over all files: 200 kB.
+    let sized = tmp.path().join("sized.pcapng");
+    let o = bounded(
+        Command::new(bin())
+            .args(["capture", "-q", "-i", &a.host, "-a", "filesize:200", "-w"])
+            .arg(&sized),
+        30,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("size reached"), "{}", text(&o));
+    let size = std::fs::metadata(&sized).unwrap().len();
+    assert!((200_000..2_000_000).contains(&size), "{size} bytes");
     // A duration, with a ring buffer of two files of 300 kB: the oldest go.
     let ring = tmp.path().join("ring.pcapng");
     let started = Instant::now();
