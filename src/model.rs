@@ -237,6 +237,91 @@ pub enum Confidence {
     Strong,
 }
 
+/// Where an address sits: on the internet, or in space that no provider hosts
+/// (the local network, broadcast, multicast, special-purpose ranges).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Internet,
+    /// Private, loopback, link-local, unique local and shared (CGNAT) addresses.
+    Local,
+    Broadcast,
+    Multicast,
+    /// Documentation, benchmarking, reserved and unspecified addresses (RFC 6890).
+    Special,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Internet => "internet",
+            Scope::Local => "local",
+            Scope::Broadcast => "broadcast",
+            Scope::Multicast => "multicast",
+            Scope::Special => "special",
+        }
+    }
+}
+
+/// The scope of an address and, outside the internet, why (RFC 6890 and successors).
+/// IPv4-mapped IPv6 addresses stand for their IPv4 address.
+pub fn address_scope(ip: IpAddr) -> (Scope, Option<&'static str>) {
+    let ip = match ip {
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            if a.is_private() {
+                (Scope::Local, Some("a private address (RFC 1918)"))
+            } else if a.is_loopback() {
+                (Scope::Local, Some("a loopback address"))
+            } else if a.is_link_local() {
+                (Scope::Local, Some("a link-local address (RFC 3927)"))
+            } else if a.is_broadcast() {
+                (
+                    Scope::Broadcast,
+                    Some("the limited broadcast address (RFC 919)"),
+                )
+            } else if a.is_multicast() {
+                (Scope::Multicast, Some("a multicast address (RFC 5771)"))
+            } else if a.is_unspecified() {
+                (Scope::Special, Some("the unspecified address"))
+            } else if a.is_documentation() {
+                (Scope::Special, Some("a documentation address (RFC 5737)"))
+            } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
+                (
+                    Scope::Local,
+                    Some("a shared address (RFC 6598, carrier-grade NAT)"),
+                )
+            } else if o[0] == 198 && (o[1] & 0xfe) == 18 {
+                (Scope::Special, Some("a benchmarking address (RFC 2544)"))
+            } else if o[0] >= 240 {
+                (Scope::Special, Some("a reserved address (RFC 1112)"))
+            } else {
+                (Scope::Internet, None)
+            }
+        }
+        IpAddr::V6(a) => {
+            let seg = a.segments();
+            if a.is_loopback() || a.is_unspecified() {
+                (Scope::Local, Some("a loopback or unspecified address"))
+            } else if seg[0] & 0xfe00 == 0xfc00 {
+                (Scope::Local, Some("a unique local address (RFC 4193)"))
+            } else if seg[0] & 0xffc0 == 0xfe80 {
+                (Scope::Local, Some("a link-local address (RFC 4291)"))
+            } else if a.is_multicast() {
+                (Scope::Multicast, Some("a multicast address"))
+            } else if seg[0] == 0x2001 && seg[1] == 0x0db8 {
+                (Scope::Special, Some("a documentation address (RFC 3849)"))
+            } else {
+                (Scope::Internet, None)
+            }
+        }
+    }
+}
+
 /// Where an attribution came from: a named source with its version and digest.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Provenance {

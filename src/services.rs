@@ -9,7 +9,7 @@
 //! and a Wireshark display filter that shows its traffic.
 
 use crate::flow::Conversation;
-use crate::model::{Confidence, Endpoint, Timestamp, Transport};
+use crate::model::{address_scope, Confidence, Endpoint, Scope, Timestamp, Transport};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -131,6 +131,34 @@ pub struct Service {
     /// Frames that prove the names and the first frame of each conversation.
     pub frames: Vec<FrameId>,
     pub wireshark_filter: String,
+    /// `internet`, or where its server sits when no provider can host it (`local`,
+    /// `broadcast`, `multicast`, `special`): such services are ranked after the
+    /// internet ones and shown under their own heading.
+    pub scope: Scope,
+    /// Why the server address is not on the internet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope_reason: Option<&'static str>,
+    /// What a local service usually is, by its port (`DNS resolver`, `DHCP`, `SSDP`,
+    /// `mDNS`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+}
+
+/// What a service outside the internet usually is, from its port.
+fn local_role(transport: Transport, port: u16) -> Option<&'static str> {
+    Some(match (transport, port) {
+        (_, 53) => "DNS resolver",
+        (Transport::Udp, 67 | 68) => "DHCP",
+        (Transport::Udp, 547 | 546) => "DHCPv6",
+        (_, 5353) => "mDNS",
+        (_, 5355) => "LLMNR",
+        (Transport::Udp, 1900) => "SSDP",
+        (Transport::Udp, 137 | 138) | (Transport::Tcp, 139) => "NetBIOS",
+        (Transport::Udp, 123) => "NTP",
+        (_, 853) => "DNS over TLS",
+        (Transport::Udp, 3702) => "WS-Discovery",
+        _ => return None,
+    })
 }
 
 /// Which side of a conversation is the server: the side that received the first
@@ -168,7 +196,9 @@ fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNam
 }
 
 /// Groups conversations (of all captures, each with its capture index) and name
-/// evidence into services, ranked by bytes, then duration, then label.
+/// evidence into services: internet services first, then those no provider can host
+/// (local, broadcast, multicast, special-purpose); each group ranked by bytes, then
+/// duration, then label.
 pub fn build<'a>(
     conversations: impl IntoIterator<Item = (u32, &'a Conversation)>,
     names: impl IntoIterator<Item = &'a NameEvidence>,
@@ -303,7 +333,22 @@ pub fn build<'a>(
                 })
                 .collect();
             hostnames.sort_by(|x, y| y.strength.cmp(&x.strength).then(x.name.cmp(&y.name)));
+            // A service is on the internet when any of its servers is; otherwise it
+            // takes the scope of its first server.
+            let scoped: Vec<(Scope, Option<&'static str>)> =
+                eps.iter().map(|e| address_scope(e.ip)).collect();
+            let (scope, scope_reason) = scoped
+                .iter()
+                .copied()
+                .find(|(s, _)| *s == Scope::Internet)
+                .or_else(|| scoped.first().copied())?;
+            let role = (scope != Scope::Internet)
+                .then(|| eps.iter().find_map(|e| local_role(e.transport, e.port)))
+                .flatten();
             Some(Service {
+                scope,
+                scope_reason,
+                role,
                 wireshark_filter: wireshark_filter(&eps),
                 label,
                 hostnames,
@@ -319,8 +364,9 @@ pub fn build<'a>(
         })
         .collect();
     services.sort_by(|x, y| {
-        y.bytes
-            .cmp(&x.bytes)
+        (x.scope != Scope::Internet)
+            .cmp(&(y.scope != Scope::Internet))
+            .then(y.bytes.cmp(&x.bytes))
             .then(
                 y.last_seen
                     .nanos_since(y.first_seen)

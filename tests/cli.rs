@@ -243,3 +243,89 @@ fn demo_names_providers_and_regions_offline_from_bundled_data_and_capture_names(
         .iter()
         .all(|s| s["sha256"].as_str().is_some_and(|h| h.len() == 64)));
 }
+
+#[test]
+fn internet_services_rank_first_and_local_traffic_has_its_own_heading() {
+    // captures/local.pcap (captures/record-local.sh): a download from an Alibaba
+    // Cloud address beside a DHCP broadcast, an SSDP search, an mDNS query and the
+    // router's resolver at a private address.
+    let local = common::root().join("captures/local.pcap");
+    for (capture, internet, locals) in [
+        (
+            local.clone(),
+            vec!["dl.mtr-pirate.example"],
+            vec![
+                ("255.255.255.255:67", "broadcast", "DHCP"),
+                ("192.168.77.1:53", "local", "DNS resolver"),
+                ("239.255.255.250:1900", "multicast", "SSDP"),
+                ("224.0.0.251:5353", "multicast", "mDNS"),
+            ],
+        ),
+        (
+            demo(),
+            vec![
+                "dl.mtr-pirate.example",
+                "api.mtr-pirate.example",
+                "www.mtr-pirate.example",
+                "game.mtr-pirate.example",
+            ],
+            vec![("192.0.2.53:53", "special", "DNS resolver")],
+        ),
+    ] {
+        // The terminal: internet services numbered under SERVICES, the rest after
+        // them under their own heading, each with what it is and why.
+        let out = whohosts().arg("analyze").arg(&capture).assert().code(0);
+        let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        let (services, rest) = text
+            .split_once("\nLOCAL NETWORK, BROADCAST, MULTICAST AND SPECIAL-PURPOSE")
+            .unwrap_or_else(|| panic!("no local heading in\n{text}"));
+        let (local_part, _) = rest.split_once("\nCAPTURES").unwrap();
+        for (i, name) in internet.iter().enumerate() {
+            assert!(
+                services.contains(&format!("{:>2}. {name}  ", i + 1)),
+                "{name} is not internet service {} in\n{services}",
+                i + 1
+            );
+        }
+        for (i, (label, _, role)) in locals.iter().enumerate() {
+            assert!(!services.contains(label), "{label} among internet services");
+            let line = format!("L{}. {label}  ", i + 1);
+            let at = local_part
+                .find(&line)
+                .unwrap_or_else(|| panic!("no {line:?} in\n{local_part}"));
+            assert!(
+                local_part[at..].lines().nth(1).unwrap().contains(role),
+                "{label} is not called {role} in\n{local_part}"
+            );
+        }
+        // The JSON keeps them all, internet first, each with its scope.
+        let out = whohosts()
+            .arg("analyze")
+            .arg(&capture)
+            .args(["--json", "-"])
+            .assert()
+            .code(0);
+        let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        let got: Vec<(String, String)> = report["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["label"].as_str().unwrap().to_string(),
+                    s["scope"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String)> = internet
+            .iter()
+            .map(|n| (n.to_string(), "internet".to_string()))
+            .chain(
+                locals
+                    .iter()
+                    .map(|(l, s, _)| (l.to_string(), s.to_string())),
+            )
+            .collect();
+        assert_eq!(got, want);
+    }
+}

@@ -1472,43 +1472,7 @@ pub fn special_purpose_reason(ip: IpAddr) -> Option<&'static str> {
 
 /// Special-purpose addresses (RFC 6890 and successors) belong to no provider.
 fn special_purpose(ip: IpAddr) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(a) => {
-            if a.is_private() {
-                Some("a private address (RFC 1918)")
-            } else if a.is_loopback() {
-                Some("a loopback address")
-            } else if a.is_link_local() {
-                Some("a link-local address (RFC 3927)")
-            } else if a.is_unspecified()
-                || a.is_broadcast()
-                || a.is_multicast()
-                || a.is_documentation()
-            {
-                Some("a special-purpose address (RFC 6890)")
-            } else if a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64 {
-                Some("a shared address (RFC 6598, carrier-grade NAT)")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(a) => {
-            let seg0 = a.segments()[0];
-            if a.is_loopback() || a.is_unspecified() {
-                Some("a loopback or unspecified address")
-            } else if seg0 & 0xfe00 == 0xfc00 {
-                Some("a unique local address (RFC 4193)")
-            } else if seg0 & 0xffc0 == 0xfe80 {
-                Some("a link-local address (RFC 4291)")
-            } else if a.is_multicast() {
-                Some("a multicast address")
-            } else if seg0 == 0x2001 && a.segments()[1] == 0x0db8 {
-                Some("a documentation address (RFC 3849)")
-            } else {
-                None
-            }
-        }
-    }
+    crate::model::address_scope(ip).1
 }
 
 /// Days beyond which the data an answer rests on is called far from the capture's

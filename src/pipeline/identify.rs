@@ -419,7 +419,10 @@ impl Identify {
         payload: &[u8],
         at: FrameRef,
     ) {
-        if src.port == Some(53) || dst.port == Some(53) {
+        // DNS, and the protocols that carry DNS messages on the local network:
+        // multicast DNS (RFC 6762) and LLMNR (RFC 4795).
+        let dns_port = |e: Endpoint| matches!(e.port, Some(53 | 5353 | 5355));
+        if dns_port(src) || dns_port(dst) {
             match dns::parse_udp(payload) {
                 Ok(message) => {
                     let (client, server) = if message.is_response {
@@ -447,6 +450,26 @@ impl Identify {
                     );
                     self.anomalies.push(a);
                 }
+            }
+            return;
+        }
+        // SSDP: HTTP heads over UDP (HTTPU), one message a datagram.
+        if src.port == Some(1900) || dst.port == Some(1900) {
+            if let Step::Record { record, .. } = HttpStream::new().next(payload) {
+                let (client, server) = match &record {
+                    HttpMessage::Request(_) => (src, dst),
+                    HttpMessage::Response(_) => (dst, src),
+                };
+                let seen = Seen {
+                    capture: self.capture,
+                    frame: at.frame,
+                    frames: Vec::new(),
+                    ts: at.ts,
+                    client,
+                    server,
+                    transport: Transport::Udp,
+                };
+                self.record(seen, Found::Http(record), src, dst, at);
             }
             return;
         }

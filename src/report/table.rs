@@ -76,10 +76,27 @@ fn services(out: &mut String, r: &Report) {
             format!(" (targets: {})", escape::terminal(&r.targets.join(", ")))
         }
     );
-    if r.services.is_empty() {
+    let (internet, local): (Vec<&super::ServiceReport>, Vec<&super::ServiceReport>) = r
+        .services
+        .iter()
+        .partition(|s| s.service.scope == crate::model::Scope::Internet);
+    if internet.is_empty() {
         let _ = writeln!(out, "  none");
     }
-    for (i, sr) in r.services.iter().enumerate().take(MAX_ROWS) {
+    service_list(out, &internet, "");
+    if !local.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nLOCAL NETWORK, BROADCAST, MULTICAST AND SPECIAL-PURPOSE (no provider hosts these)"
+        );
+        service_list(out, &local, "L");
+    }
+    out.push('\n');
+}
+
+/// One group of services, numbered with `mark` before each number.
+fn service_list(out: &mut String, list: &[&super::ServiceReport], mark: &str) {
+    for (i, sr) in list.iter().enumerate().take(MAX_ROWS) {
         let s = &sr.service;
         let eps: Vec<String> = s
             .endpoints
@@ -95,7 +112,7 @@ fn services(out: &mut String, r: &Report) {
         let _ = writeln!(
             out,
             "  {:>2}. {}  {}  to server {} B, to client {} B, {} .. {} ({:.3} s)",
-            i + 1,
+            format!("{mark}{}", i + 1),
             escape::terminal(&s.label),
             eps.join(" "),
             thousands(s.bytes_to_server),
@@ -104,7 +121,19 @@ fn services(out: &mut String, r: &Report) {
             s.last_seen,
             s.duration
         );
+        if s.scope != crate::model::Scope::Internet {
+            let _ = writeln!(
+                out,
+                "      {}{}",
+                s.role.map(|r| format!("{r}; ")).unwrap_or_default(),
+                s.scope_reason.unwrap_or(s.scope.as_str())
+            );
+        }
         for a in &sr.attribution {
+            if s.scope != crate::model::Scope::Internet {
+                // No provider hosts these addresses; the line above says why.
+                break;
+            }
             let p = &a.attribution.provider;
             let r = &a.attribution.region;
             let provider = match (&p.id, &p.name) {
@@ -219,14 +248,9 @@ fn services(out: &mut String, r: &Report) {
         );
         let _ = writeln!(out, "      filter: {}", s.wireshark_filter);
     }
-    if r.services.len() > MAX_ROWS {
-        let _ = writeln!(
-            out,
-            "  ... {} more (see --json)",
-            r.services.len() - MAX_ROWS
-        );
+    if list.len() > MAX_ROWS {
+        let _ = writeln!(out, "  ... {} more (see --json)", list.len() - MAX_ROWS);
     }
-    out.push('\n');
 }
 
 /// The terminal text of a report: services first, then captures, conversations and
