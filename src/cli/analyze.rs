@@ -16,6 +16,13 @@ pub struct Args {
     /// not printed).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Write the report as one HTML file to PATH: no external resources, printable on
+    /// A4 with the capture hashes on every page.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Language of the HTML report's labels.
+    #[arg(long, value_enum, default_value = "en", value_name = "LANG")]
+    pub lang: whohosts::report::html::Lang,
     /// Focus the services view on a target: NAME, *.DOMAIN, IP or CIDR (repeatable).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
@@ -87,6 +94,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             whohosts::report::write_atomic_with(path, |w| report.write_json(w))
         }
         .with_context(|| format!("writing the report to {}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        let page = whohosts::report::html::render(&report, args.lang);
+        whohosts::report::write_atomic(path, page.as_bytes())
+            .with_context(|| format!("writing the HTML report to {}", path.display()))?;
     }
     if !json_to_stdout {
         write_output(std::path::Path::new("-"), table::render(&report).as_bytes())?;

@@ -660,6 +660,30 @@ pub fn write_report(
     Report::build_for(analyses, &[], &[], Some(attributions)).write_json(w)
 }
 
+/// Writes a case's report of finished analyses: `reports/<prefix>.json`, and the same
+/// report as HTML in English and in Chinese beside it. Gives the records to enter in
+/// custody, the JSON's first.
+pub fn write_case_reports(
+    s: &whohosts::evidence::case::Session,
+    prefix: &str,
+    analyses: &[CaptureAnalysis],
+    attributions: &whohosts::attribute::Attributions,
+) -> anyhow::Result<Vec<whohosts::evidence::custody::FileRecord>> {
+    use whohosts::report::html::{self, Lang};
+    let report = Report::build_for(analyses, &[], &[], Some(attributions));
+    let mut records =
+        vec![s.write_file_with(&format!("reports/{prefix}.json"), |w| report.write_json(w))?];
+    for (lang, suffix) in [(Lang::En, ""), (Lang::ZhCn, ".zh-CN")] {
+        let page = html::render(&report, lang);
+        records.push(
+            s.write_file_with(&format!("reports/{prefix}{suffix}.html"), |w| {
+                w.write_all(page.as_bytes())
+            })?,
+        );
+    }
+    Ok(records)
+}
+
 fn capture_into_case(
     args: &Args,
     dir: &Path,
@@ -769,16 +793,14 @@ fn capture_into_case(
         .unwrap_or_else(|e| e.into_inner());
     if !outcome.analyses.is_empty() {
         let rel = format!("reports/{}.json", case_live::prefix(k));
-        let written = attribute(&outcome.analyses, &args.sources).and_then(|at| {
-            s.write_file_with(&rel, |w| write_report(&outcome.analyses, &at, w))
-                .map_err(anyhow::Error::from)
-        });
+        let written = attribute(&outcome.analyses, &args.sources)
+            .and_then(|at| write_case_reports(&s, &case_live::prefix(k), &outcome.analyses, &at));
         match written {
-            Ok(rec) => {
+            Ok(recs) => {
                 s.append(
                     "capture.report",
                     serde_json::json!({"capture": k, "report": rel, "from": "the analysis made while capturing"}),
-                    vec![rec],
+                    recs,
                 )?;
                 if !args.quiet {
                     eprintln!("whohosts: report: {}", dir.join(&rel).display());

@@ -651,13 +651,16 @@ fn stop(a: StopArgs) -> anyhow::Result<u8> {
             .context("analysing the session's captures")?;
         let attributions = super::capture::attribute(&analyses, &a.sources)?;
         let rel = format!("reports/{}.json", case_live::prefix(c.number));
-        let rec = s.write_file_with(&rel, |w| {
-            super::capture::write_report(&analyses, &attributions, w)
-        })?;
+        let recs = super::capture::write_case_reports(
+            &s,
+            &case_live::prefix(c.number),
+            &analyses,
+            &attributions,
+        )?;
         s.append(
             "capture.report",
             serde_json::json!({"capture": c.number, "report": rel, "from": "the capture's files, analysed at session stop"}),
-            vec![rec],
+            recs,
         )?;
         reports.push((c.number, rel));
     }

@@ -16,12 +16,7 @@ pub fn terminal(s: &str) -> String {
             c if (c as u32) < 0x20 || c == '\u{7f}' => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
-            c if ('\u{80}'..='\u{9f}').contains(&c)
-                || ('\u{202a}'..='\u{202e}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c)
-                || c == '\u{200e}'
-                || c == '\u{200f}' =>
-            {
+            c if ('\u{80}'..='\u{9f}').contains(&c) || is_bidi_control(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -40,13 +35,31 @@ pub fn html(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() => {
+            '\n' | '\r' | '\t' => {
                 let _ = write!(out, "&#x{:x};", c as u32);
+            }
+            // Other control characters are shown as their code, as on a terminal:
+            // a browser would draw an empty box or nothing.
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            // Bidirectional controls would reorder what a reader sees, even as
+            // entities: they are shown as their code instead.
+            c if is_bidi_control(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
         }
     }
     out
+}
+
+/// The characters that change the display order of text around them (embeddings,
+/// overrides, isolates and marks).
+fn is_bidi_control(c: char) -> bool {
+    ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{61c}')
 }
 
 /// For Markdown text (including table cells): every character with a meaning in
@@ -67,6 +80,9 @@ pub fn markdown(s: &str) -> String {
             '\n' | '\r' | '\t' => out.push(' '),
             c if c.is_control() => {
                 let _ = write!(out, "&#x{:x};", c as u32);
+            }
+            c if is_bidi_control(c) => {
+                let _ = write!(out, "U+{:04X}", c as u32);
             }
             c => out.push(c),
         }

@@ -3,6 +3,7 @@
 //! so the same input gives a byte-identical report.
 
 pub mod escape;
+pub mod html;
 pub mod live;
 pub mod table;
 

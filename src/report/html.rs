@@ -1,0 +1,901 @@
+//! The report as one HTML file for the people a notice goes through (lawyers,
+//! notaries, judges): nothing external (styles, the one script and the charts are
+//! inline; a Content-Security-Policy forbids every other load), readable on a phone and
+//! printed on A4 with the capture hashes and page numbers in every page's footer.
+//!
+//! Every value that came from a capture or a file goes through [`escape::html`]
+//! and sits in an element that isolates its direction, so that markup stays text
+//! and bidirectional controls cannot reorder what a reader sees. Like the JSON, the
+//! page reads no clock: the same report gives the same bytes.
+
+use super::escape;
+use super::{Report, ServiceReport};
+use crate::attribute::Attribution;
+use crate::model::{Confidence, Scope, Timestamp};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// The language of the page's labels (values stay as found).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    #[value(name = "en")]
+    En,
+    #[value(name = "zh-CN")]
+    ZhCn,
+}
+
+/// The page's words in one language.
+struct Words {
+    lang: &'static str,
+    title: &'static str,
+    made_by: &'static str,
+    captures: &'static str,
+    file: &'static str,
+    format: &'static str,
+    frames: &'static str,
+    bytes: &'static str,
+    file_size: &'static str,
+    span: &'static str,
+    services: &'static str,
+    services_intro: &'static str,
+    local: &'static str,
+    local_intro: &'static str,
+    service: &'static str,
+    endpoints: &'static str,
+    to_server: &'static str,
+    to_client: &'static str,
+    provider: &'static str,
+    region: &'static str,
+    asn: &'static str,
+    country: &'static str,
+    names: &'static str,
+    evidence_frames: &'static str,
+    filter: &'static str,
+    copy: &'static str,
+    unknown: &'static str,
+    why: &'static str,
+    charts: &'static str,
+    share: &'static str,
+    timeline: &'static str,
+    by_provider: &'static str,
+    by_provider_intro: &'static str,
+    bindings: &'static str,
+    name: &'static str,
+    address: &'static str,
+    binding_source: &'static str,
+    strength: &'static str,
+    anomalies: &'static str,
+    none: &'static str,
+    more: &'static str,
+    sources: &'static str,
+    kind: &'static str,
+    version: &'static str,
+    role: &'static str,
+    notes: &'static str,
+    period: &'static str,
+    strong: &'static str,
+    medium: &'static str,
+    weak: &'static str,
+}
+
+const EN: Words = Words {
+    lang: "en",
+    title: "whohosts report",
+    made_by: "Made by",
+    captures: "Captures",
+    file: "File",
+    format: "Format",
+    frames: "Frames",
+    bytes: "Bytes on the wire",
+    file_size: "File size",
+    span: "First and last frame (UTC)",
+    services: "Services",
+    services_intro: "Internet services, ranked by traffic, then duration. Each attribution names its source and how sure it is.",
+    local: "Local network, broadcast, multicast and special-purpose",
+    local_intro: "Traffic that no provider hosts (DHCP, SSDP, mDNS, the local resolver, ...), kept apart.",
+    service: "Service",
+    endpoints: "Server endpoints",
+    to_server: "to server",
+    to_client: "to client",
+    provider: "Provider",
+    region: "Region",
+    asn: "ASN",
+    country: "Country",
+    names: "Names",
+    evidence_frames: "Evidence frames",
+    filter: "Wireshark display filter",
+    copy: "Copy",
+    unknown: "unknown",
+    why: "why",
+    charts: "Overview",
+    share: "Each provider's share of the internet traffic (bytes)",
+    timeline: "Timeline of the services' traffic (UTC)",
+    by_provider: "By provider",
+    by_provider_intro: "What a notice to each provider would cover.",
+    bindings: "Names bound to addresses",
+    name: "Name",
+    address: "Address",
+    binding_source: "Seen in",
+    strength: "Strength",
+    anomalies: "Anomalies",
+    none: "none",
+    more: "more in the JSON report",
+    sources: "Data sources",
+    kind: "Kind",
+    version: "Version",
+    role: "Role",
+    notes: "Notes",
+    period: "Period",
+    strong: "strong",
+    medium: "medium",
+    weak: "weak",
+};
+
+const ZH: Words = Words {
+    lang: "zh-CN",
+    title: "whohosts 分析报告",
+    made_by: "生成工具",
+    captures: "抓包文件",
+    file: "文件",
+    format: "格式",
+    frames: "帧数",
+    bytes: "线路字节数",
+    file_size: "文件大小",
+    span: "首帧与末帧时间（UTC）",
+    services: "服务",
+    services_intro: "互联网服务，按流量、再按持续时间排序。每项归属均注明来源及可信程度。",
+    local: "本地网络、广播、组播及特殊用途地址",
+    local_intro: "不由任何服务商托管的流量（DHCP、SSDP、mDNS、本地解析器等），单独列出。",
+    service: "服务",
+    endpoints: "服务器端点",
+    to_server: "发往服务器",
+    to_client: "发往客户端",
+    provider: "服务商",
+    region: "地域",
+    asn: "自治系统号",
+    country: "国家/地区",
+    names: "域名",
+    evidence_frames: "证据帧",
+    filter: "Wireshark 显示过滤器",
+    copy: "复制",
+    unknown: "未知",
+    why: "原因",
+    charts: "概览",
+    share: "各服务商在互联网流量中的占比（字节）",
+    timeline: "各服务流量时间线（UTC）",
+    by_provider: "按服务商",
+    by_provider_intro: "向各服务商发出通知时应涵盖的内容。",
+    bindings: "域名与地址的对应关系",
+    name: "域名",
+    address: "地址",
+    binding_source: "出现于",
+    strength: "强度",
+    anomalies: "异常",
+    none: "无",
+    more: "其余见 JSON 报告",
+    sources: "数据来源",
+    kind: "类型",
+    version: "版本",
+    role: "用途",
+    notes: "说明",
+    period: "时段",
+    strong: "强",
+    medium: "中",
+    weak: "弱",
+};
+
+/// Rows shown per table; the JSON report has them all.
+const MAX_ROWS: usize = 200;
+
+/// The page's one script: the copy buttons. Its hash is in the page's
+/// Content-Security-Policy, so no other script can run, injected or not.
+const SCRIPT: &str = r#"document.querySelectorAll("button.copy").forEach(function (b) {
+  b.addEventListener("click", function () {
+    var text = b.getAttribute("data-copy");
+    function done() { b.textContent = "\u2713"; }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () {});
+    } else {
+      var t = document.createElement("textarea");
+      t.value = text;
+      document.body.appendChild(t);
+      t.select();
+      try { document.execCommand("copy"); done(); } catch (e) {}
+      document.body.removeChild(t);
+    }
+  });
+});"#;
+
+const STYLE: &str = r#"
+:root { color-scheme: light; --ink: #1d2330; --mute: #5b6475; --line: #d9dde5; --band: #f4f6f9; --accent: #1f5fbf; }
+* { box-sizing: border-box; }
+body { margin: 0 auto; max-width: 72rem; padding: 1rem; color: var(--ink); background: #fff;
+  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "Noto Sans", "Noto Sans CJK SC", "Source Han Sans SC",
+  "PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", sans-serif; }
+h1 { font-size: 1.5rem; margin: .2rem 0 .3rem; }
+h2 { font-size: 1.2rem; margin: 1.6rem 0 .4rem; border-bottom: 2px solid var(--ink); padding-bottom: .15rem; }
+h3 { font-size: 1.02rem; margin: 1rem 0 .3rem; }
+p.intro, .meta { color: var(--mute); margin: .2rem 0 .6rem; }
+.u { unicode-bidi: isolate; }
+code, .hash { font-family: ui-monospace, "DejaVu Sans Mono", "Noto Sans Mono CJK SC", monospace; font-size: .86em; }
+.hash { word-break: break-all; }
+.ts { white-space: nowrap; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; margin: .3rem 0 .8rem; }
+th, td { border-bottom: 1px solid var(--line); padding: .3rem .45rem; text-align: left; vertical-align: top; }
+th { background: var(--band); font-weight: 600; white-space: nowrap; }
+td.n { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.svc { border: 1px solid var(--line); border-radius: 6px; padding: .6rem .8rem; margin: .6rem 0; break-inside: avoid; }
+.svc h3 { margin: 0 0 .3rem; }
+.rank { color: var(--mute); margin-right: .3rem; }
+.kv { display: grid; grid-template-columns: max-content 1fr; gap: .15rem .8rem; margin: .3rem 0; }
+.kv dt { color: var(--mute); }
+.kv dd { margin: 0; }
+.tag { display: inline-block; padding: 0 .35rem; border-radius: 4px; font-size: .8em; border: 1px solid var(--line); }
+.strong { background: #e3f3e6; border-color: #9fd0a8; }
+.medium { background: #fff4d6; border-color: #e8cf86; }
+.weak, .unknown { background: #fbe4e4; border-color: #e2a4a4; }
+.filter { display: flex; gap: .4rem; align-items: flex-start; }
+.filter code { flex: 1; background: var(--band); padding: .2rem .35rem; border-radius: 4px; word-break: break-all; }
+button.copy { font: inherit; font-size: .8em; padding: .1rem .5rem; cursor: pointer; }
+svg { max-width: 100%; height: auto; display: block; margin: .3rem 0 .8rem; }
+svg text { font-size: 11px; fill: var(--ink); }
+.note { color: #7a4b00; }
+footer { margin-top: 2rem; color: var(--mute); font-size: .85em; }
+@media (max-width: 40rem) {
+  body { padding: .6rem; font-size: 14px; }
+  .kv { grid-template-columns: 1fr; }
+  .kv dt { margin-top: .3rem; }
+  th, td { padding: .25rem .3rem; }
+}
+@media print {
+  body { max-width: none; padding: 0; font-size: 10pt; }
+  button.copy { display: none; }
+  .scroll { overflow: visible; }
+  table { font-size: 8pt; }
+  .ts { white-space: normal; }
+  .hash { font-size: 7.5pt; }
+  h2 { break-after: avoid; }
+  a { color: inherit; text-decoration: none; }
+}
+"#;
+
+/// Renders the page.
+pub fn render(r: &Report, lang: Lang) -> String {
+    let w = match lang {
+        Lang::En => &EN,
+        Lang::ZhCn => &ZH,
+    };
+    let mut out = String::with_capacity(64 * 1024);
+    let script_hash = {
+        use base64ct::Encoding;
+        use sha2::Digest;
+        base64ct::Base64::encode_string(&sha2::Sha256::digest(SCRIPT.as_bytes()))
+    };
+    // The footer of every printed page: the capture hashes (hex only) and the page.
+    let hashes: Vec<String> = r
+        .captures
+        .iter()
+        .map(|c| match &c.sha256 {
+            Some(h) => format!("[{}] SHA-256 {h}", c.index),
+            None => format!("[{}] SHA-256 -", c.index),
+        })
+        .collect();
+    let page = match lang {
+        Lang::En => r#""Page " counter(page) " of " counter(pages)"#,
+        Lang::ZhCn => r#""第 " counter(page) " 页，共 " counter(pages) " 页""#,
+    };
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; \
+script-src 'sha256-{script_hash}'; img-src data:; base-uri 'none'; form-action 'none'\">\n\
+<title>{title}</title>\n<style>{STYLE}\
+@page {{ size: A4; margin: 16mm 14mm 22mm 14mm;\n\
+  @bottom-left {{ content: \"{hashes}\"; font: 6.5pt ui-monospace, monospace; color: #444; white-space: pre-wrap; }}\n\
+  @bottom-right {{ content: {page}; font: 8pt sans-serif; color: #444; }} }}\n</style>\n</head>\n<body>\n",
+        lang = w.lang,
+        title = w.title,
+        hashes = hashes.join("\\A "),
+    );
+    let _ = writeln!(
+        out,
+        "<header><h1>{}</h1><p class=\"meta\">{} {} {}</p></header>",
+        w.title,
+        w.made_by,
+        r.tool.name,
+        escape::html(r.tool.version)
+    );
+    captures(&mut out, r, w);
+    let (internet, local): (Vec<&ServiceReport>, Vec<&ServiceReport>) = r
+        .services
+        .iter()
+        .partition(|s| s.service.scope == Scope::Internet);
+    charts(&mut out, &internet, w);
+    let _ = writeln!(
+        out,
+        "<h2 id=\"services\">{}</h2>\n<p class=\"intro\">{}</p>",
+        w.services, w.services_intro
+    );
+    if internet.is_empty() {
+        let _ = writeln!(out, "<p>{}</p>", w.none);
+    }
+    for (i, s) in internet.iter().enumerate().take(MAX_ROWS) {
+        service(&mut out, &format!("{}", i + 1), s, w);
+    }
+    more(&mut out, internet.len(), w);
+    by_provider(&mut out, &internet, w);
+    if !local.is_empty() {
+        let _ = writeln!(
+            out,
+            "<h2 id=\"local\">{}</h2>\n<p class=\"intro\">{}</p>",
+            w.local, w.local_intro
+        );
+        local_table(&mut out, &local, w);
+    }
+    bindings(&mut out, &r.services, w);
+    anomalies(&mut out, r, w);
+    sources(&mut out, r, w);
+    let _ = writeln!(
+        out,
+        "<footer>{} {} {}</footer>\n<script>{SCRIPT}</script>\n</body>\n</html>",
+        w.made_by,
+        r.tool.name,
+        escape::html(r.tool.version)
+    );
+    out
+}
+
+/// Untrusted text, escaped and isolated.
+fn t(s: &str) -> String {
+    format!("<span class=\"u\">{}</span>", escape::html(s))
+}
+
+fn more(out: &mut String, n: usize, w: &Words) {
+    if n > MAX_ROWS {
+        let _ = writeln!(out, "<p class=\"intro\">… {} {}</p>", n - MAX_ROWS, w.more);
+    }
+}
+
+fn thousands(n: u64) -> String {
+    super::table::thousands(n)
+}
+
+fn confidence(c: Option<Confidence>, w: &Words) -> String {
+    let (class, text) = match c {
+        Some(Confidence::Strong) => ("strong", w.strong),
+        Some(Confidence::Medium) => ("medium", w.medium),
+        Some(Confidence::Weak) => ("weak", w.weak),
+        None => ("unknown", w.unknown),
+    };
+    format!("<span class=\"tag {class}\">{text}</span>")
+}
+
+fn captures(out: &mut String, r: &Report, w: &Words) {
+    let _ = writeln!(
+        out,
+        "<h2 id=\"captures\">{}</h2>\n<div class=\"scroll\"><table>\n<tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>SHA-256 / SM3</th></tr>",
+        w.captures, w.file, w.format, w.frames, w.bytes, w.file_size, w.span
+    );
+    for c in &r.captures {
+        let links: Vec<String> = c.link_types.iter().map(|l| l.name()).collect();
+        let span = match (c.first_seen, c.last_seen) {
+            (Some(f), Some(l)) => {
+                format!("<span class=\"ts\">{f}</span><br><span class=\"ts\">{l}</span>")
+            }
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"n\">{}</td><td>{}</td><td>{} {}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td><code>{span}</code></td><td class=\"hash\">{}{}</td></tr>",
+            c.index,
+            t(&c.path),
+            escape::html(&format!("{:?}", c.format).to_lowercase()),
+            escape::html(&links.join(", ")),
+            thousands(c.packets),
+            thousands(c.bytes),
+            thousands(c.file_size),
+            c.sha256.as_deref().unwrap_or("-"),
+            c.sm3
+                .as_deref()
+                .map(|h| format!("<br>SM3 {h}"))
+                .unwrap_or_default(),
+        );
+    }
+    out.push_str("</table></div>\n");
+}
+
+/// The provider a service's traffic is counted under: its first endpoint's.
+fn provider_name(s: &ServiceReport) -> Option<String> {
+    s.attribution.first().and_then(|a| {
+        let p = &a.attribution.provider;
+        p.name.clone().or_else(|| p.id.clone())
+    })
+}
+
+fn charts(out: &mut String, internet: &[&ServiceReport], w: &Words) {
+    if internet.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "<h2 id=\"overview\">{}</h2>", w.charts);
+    // Each provider's share of the bytes, largest first.
+    let mut share: BTreeMap<String, u64> = BTreeMap::new();
+    for s in internet {
+        let name = provider_name(s).unwrap_or_else(|| w.unknown.to_string());
+        *share.entry(name).or_default() += s.service.bytes;
+    }
+    let mut share: Vec<(String, u64)> = share.into_iter().collect();
+    share.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let total: u64 = share.iter().map(|s| s.1).sum::<u64>().max(1);
+    let palette = [
+        "#1f5fbf", "#d9822b", "#2e9e5b", "#a23b72", "#6a51a3", "#8c6d31", "#17869e", "#c23b22",
+    ];
+    let row = 24;
+    let height = share.len() * row + 8;
+    let _ = writeln!(
+        out,
+        "<h3>{}</h3>\n<svg viewBox=\"0 0 720 {height}\" role=\"img\" aria-label=\"{}\">",
+        w.share, w.share
+    );
+    for (i, (name, bytes)) in share.iter().enumerate() {
+        let y = i * row + 4;
+        let width = (*bytes as f64 / total as f64 * 380.0).max(1.0);
+        let pct = *bytes as f64 * 100.0 / total as f64;
+        let _ = writeln!(
+            out,
+            "<text x=\"0\" y=\"{}\">{}</text><rect x=\"200\" y=\"{y}\" width=\"{width:.1}\" height=\"16\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{}\">{pct:.1}% ({} B)</text>",
+            y + 12,
+            escape::html(&clip(name, 28)),
+            palette[i % palette.len()],
+            200.0 + width + 6.0,
+            y + 12,
+            thousands(*bytes)
+        );
+    }
+    out.push_str("</svg>\n");
+
+    // Timeline: one row per service, from its first to its last frame.
+    let shown: Vec<&&ServiceReport> = internet.iter().take(40).collect();
+    let start = shown.iter().map(|s| s.service.first_seen).min();
+    let end = shown.iter().map(|s| s.service.last_seen).max();
+    let (Some(start), Some(end)) = (start, end) else {
+        return;
+    };
+    let span = end.nanos_since(start).max(1) as f64;
+    let height = shown.len() * row + 30;
+    let _ = writeln!(
+        out,
+        "<h3>{}</h3>\n<svg viewBox=\"0 0 720 {height}\" role=\"img\" aria-label=\"{}\">",
+        w.timeline, w.timeline
+    );
+    for (i, s) in shown.iter().enumerate() {
+        let y = i * row + 4;
+        let x0 = 200.0 + s.service.first_seen.nanos_since(start) as f64 / span * 500.0;
+        let x1 = 200.0 + s.service.last_seen.nanos_since(start) as f64 / span * 500.0;
+        let _ = writeln!(
+            out,
+            "<text x=\"0\" y=\"{}\">{}</text><rect x=\"{x0:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"16\" fill=\"{}\"/>",
+            y + 12,
+            escape::html(&clip(&s.service.label, 28)),
+            (x1 - x0).max(2.0),
+            palette[i % palette.len()]
+        );
+    }
+    let y = shown.len() * row + 20;
+    let _ = writeln!(
+        out,
+        "<line x1=\"200\" y1=\"{}\" x2=\"700\" y2=\"{}\" stroke=\"#888\"/><text x=\"200\" y=\"{y}\">{}</text><text x=\"700\" y=\"{y}\" text-anchor=\"end\">{}</text>\n</svg>",
+        y - 12,
+        y - 12,
+        short_time(start),
+        short_time(end)
+    );
+}
+
+/// At most `n` characters, with an ellipsis when cut.
+fn clip(s: &str, n: usize) -> String {
+    let mut c: String = s.chars().take(n).collect();
+    if s.chars().count() > n {
+        c.push('…');
+    }
+    c
+}
+
+/// `HH:MM:SS.mmm` of a timestamp, or its full form when out of range.
+fn short_time(ts: Timestamp) -> String {
+    let full = ts.rfc3339();
+    match (full.find('T'), full.len()) {
+        (Some(i), len) if len > i + 13 => full[i + 1..i + 13].to_string(),
+        _ => full,
+    }
+}
+
+fn answer(
+    id: Option<&str>,
+    extra: Option<&str>,
+    c: Option<Confidence>,
+    source: Option<&str>,
+    reason: Option<&str>,
+    w: &Words,
+) -> String {
+    match id {
+        Some(id) => format!(
+            "{}{} {} <span class=\"meta\">({})</span>",
+            t(id),
+            extra.map(|e| format!(" {}", t(e))).unwrap_or_default(),
+            confidence(c, w),
+            escape::html(source.unwrap_or("?"))
+        ),
+        None => format!(
+            "<span class=\"tag unknown\">{}</span> <span class=\"meta\">{}: {}</span>",
+            w.unknown,
+            w.why,
+            escape::html(reason.unwrap_or("-"))
+        ),
+    }
+}
+
+fn attribution_rows(out: &mut String, ip: &std::net::IpAddr, a: &Attribution, w: &Words) {
+    let p = &a.provider;
+    let _ = write!(
+        out,
+        "<dt>{}</dt><dd><code>{ip}</code></dd><dt>{}</dt><dd>{}</dd>",
+        w.address,
+        w.provider,
+        answer(
+            p.name.as_deref().or(p.id.as_deref()),
+            p.service_model
+                .as_deref()
+                .map(|m| format!("· {}", m.to_uppercase()))
+                .as_deref(),
+            p.confidence,
+            p.source.as_ref().map(|s| s.source.as_str()),
+            p.reason.as_deref(),
+            w
+        )
+    );
+    let g = &a.region;
+    let _ = write!(
+        out,
+        "<dt>{}</dt><dd>{}</dd>",
+        w.region,
+        answer(
+            g.id.as_deref(),
+            g.city.as_deref(),
+            g.confidence,
+            g.source.as_ref().map(|s| s.source.as_str()),
+            g.reason.as_deref(),
+            w
+        )
+    );
+    let asn = match a.asn.number {
+        Some(n) => format!(
+            "AS{n} {} <span class=\"meta\">({})</span>",
+            t(a.asn.organization.as_deref().unwrap_or("")),
+            escape::html(a.asn.source.as_ref().map_or("?", |s| s.source.as_str()))
+        ),
+        None => format!(
+            "<span class=\"tag unknown\">{}</span> <span class=\"meta\">{}</span>",
+            w.unknown,
+            escape::html(a.asn.reason.as_deref().unwrap_or(""))
+        ),
+    };
+    let country = match &a.country.code {
+        Some(c) => format!(
+            "{} <span class=\"meta\">({})</span>",
+            t(c),
+            escape::html(a.country.source.as_ref().map_or("?", |s| s.source.as_str()))
+        ),
+        None => format!("<span class=\"tag unknown\">{}</span>", w.unknown),
+    };
+    let _ = write!(
+        out,
+        "<dt>{}</dt><dd>{asn}</dd><dt>{}</dt><dd>{country}</dd>",
+        w.asn, w.country
+    );
+    for n in &a.notes {
+        let _ = write!(
+            out,
+            "<dt>{}</dt><dd class=\"note\">{}</dd>",
+            w.notes,
+            escape::html(n)
+        );
+    }
+}
+
+fn frames_list(frames: &[crate::services::FrameId], max: usize) -> String {
+    let mut v: Vec<String> = frames
+        .iter()
+        .take(max)
+        .map(|f| {
+            if f.capture == 0 {
+                f.frame.to_string()
+            } else {
+                format!("{}:{}", f.capture, f.frame)
+            }
+        })
+        .collect();
+    if frames.len() > max {
+        v.push("…".into());
+    }
+    v.join(", ")
+}
+
+fn service(out: &mut String, rank: &str, sr: &ServiceReport, w: &Words) {
+    let s = &sr.service;
+    let eps: Vec<String> = s
+        .endpoints
+        .iter()
+        .map(|e| {
+            let ep = crate::model::Endpoint {
+                ip: e.ip,
+                port: Some(e.port),
+            };
+            format!("<code>{ep}/{}</code>", e.transport)
+        })
+        .collect();
+    let _ = write!(
+        out,
+        "<section class=\"svc\"><h3><span class=\"rank\">{rank}.</span>{}</h3><dl class=\"kv\">\
+<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{} B {} · {} B {}</dd><dt>{}</dt><dd><code>{}</code> – <code>{}</code> ({:.3} s)</dd>",
+        t(&s.label),
+        w.endpoints,
+        eps.join(" "),
+        w.bytes,
+        thousands(s.bytes_to_server),
+        w.to_server,
+        thousands(s.bytes_to_client),
+        w.to_client,
+        w.period,
+        s.first_seen,
+        s.last_seen,
+        s.duration
+    );
+    for a in &sr.attribution {
+        attribution_rows(out, &a.ip, a.attribution, w);
+    }
+    for h in &s.hostnames {
+        let sources: Vec<&str> = h.sources.iter().map(|x| x.as_str()).collect();
+        let _ = write!(
+            out,
+            "<dt>{}</dt><dd>{} {} <span class=\"meta\">{}; {} {}</span></dd>",
+            w.names,
+            t(&h.name),
+            confidence(Some(h.strength), w),
+            sources.join(", "),
+            w.frames,
+            frames_list(&h.frames, 12)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd><div class=\"filter\"><code>{}</code><button class=\"copy\" type=\"button\" data-copy=\"{}\">{}</button></div></dd></dl></section>",
+        w.evidence_frames,
+        frames_list(&s.frames, 24),
+        w.filter,
+        escape::html(&s.wireshark_filter),
+        escape::html(&s.wireshark_filter),
+        w.copy
+    );
+}
+
+fn by_provider(out: &mut String, internet: &[&ServiceReport], w: &Words) {
+    // provider -> (services, endpoints, regions, names, first, last, frames)
+    #[derive(Default)]
+    struct Cover {
+        services: Vec<String>,
+        endpoints: std::collections::BTreeSet<String>,
+        regions: std::collections::BTreeSet<String>,
+        names: std::collections::BTreeSet<String>,
+        frames: usize,
+        first: Option<Timestamp>,
+        last: Option<Timestamp>,
+        bytes: u64,
+    }
+    let mut by: BTreeMap<String, Cover> = BTreeMap::new();
+    for sr in internet {
+        let s = &sr.service;
+        for (e, a) in s.endpoints.iter().zip(
+            sr.attribution
+                .iter()
+                .map(Some)
+                .chain(std::iter::repeat(None)),
+        ) {
+            let name = a
+                .and_then(|a| {
+                    let p = &a.attribution.provider;
+                    p.name.clone().or_else(|| p.id.clone())
+                })
+                .unwrap_or_else(|| w.unknown.to_string());
+            let c = by.entry(name).or_default();
+            if !c.services.contains(&s.label) {
+                c.services.push(s.label.clone());
+                c.frames += s.frames.len();
+                c.bytes += s.bytes;
+                c.names.extend(s.hostnames.iter().map(|h| h.name.clone()));
+            }
+            c.endpoints.insert(format!(
+                "{}/{}",
+                crate::model::Endpoint {
+                    ip: e.ip,
+                    port: Some(e.port)
+                },
+                e.transport
+            ));
+            if let Some(region) = a.and_then(|a| a.attribution.region.id.clone()) {
+                c.regions.insert(region);
+            }
+            c.first = Some(c.first.map_or(e.first_seen, |f| f.min(e.first_seen)));
+            c.last = Some(c.last.map_or(e.last_seen, |l| l.max(e.last_seen)));
+        }
+    }
+    if by.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<h2 id=\"providers\">{}</h2>\n<p class=\"intro\">{}</p>\n<div class=\"scroll\"><table>\n<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        w.by_provider, w.by_provider_intro, w.provider, w.services, w.endpoints, w.region, w.names, w.period, w.evidence_frames
+    );
+    let mut rows: Vec<(&String, &Cover)> = by.iter().collect();
+    rows.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then(a.0.cmp(b.0)));
+    for (name, c) in rows {
+        let list =
+            |v: &mut dyn Iterator<Item = &String>| v.map(|x| t(x)).collect::<Vec<_>>().join("<br>");
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td><code>{}</code><br><code>{}</code></td><td class=\"n\">{}</td></tr>",
+            t(name),
+            list(&mut c.services.iter()),
+            c.endpoints.iter().cloned().collect::<Vec<_>>().join("<br>"),
+            if c.regions.is_empty() { w.unknown.to_string() } else { list(&mut c.regions.iter()) },
+            list(&mut c.names.iter()),
+            c.first.map(|f| f.to_string()).unwrap_or_default(),
+            c.last.map(|f| f.to_string()).unwrap_or_default(),
+            c.frames
+        );
+    }
+    out.push_str("</table></div>\n");
+}
+
+fn local_table(out: &mut String, local: &[&ServiceReport], w: &Words) {
+    let _ = writeln!(
+        out,
+        "<div class=\"scroll\"><table>\n<tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        w.service, w.role, w.why, w.bytes, w.evidence_frames, w.filter
+    );
+    for (i, sr) in local.iter().enumerate().take(MAX_ROWS) {
+        let s = &sr.service;
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"n\">L{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td><div class=\"filter\"><code>{}</code><button class=\"copy\" type=\"button\" data-copy=\"{}\">{}</button></div></td></tr>",
+            i + 1,
+            t(&s.label),
+            s.role.unwrap_or("-"),
+            escape::html(s.scope_reason.unwrap_or(s.scope.as_str())),
+            thousands(s.bytes),
+            frames_list(&s.frames, 12),
+            escape::html(&s.wireshark_filter),
+            escape::html(&s.wireshark_filter),
+            w.copy
+        );
+    }
+    out.push_str("</table></div>\n");
+    more(out, local.len(), w);
+}
+
+fn bindings(out: &mut String, services: &[ServiceReport], w: &Words) {
+    let mut rows: Vec<(String, String, String, Confidence, String)> = Vec::new();
+    for sr in services {
+        let s = &sr.service;
+        let mut ips: Vec<String> = s.endpoints.iter().map(|e| e.ip.to_string()).collect();
+        ips.dedup();
+        for h in &s.hostnames {
+            let sources: Vec<&str> = h.sources.iter().map(|x| x.as_str()).collect();
+            rows.push((
+                h.name.clone(),
+                ips.join(", "),
+                sources.join(", "),
+                h.strength,
+                frames_list(&h.frames, 16),
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    rows.sort();
+    let _ = writeln!(
+        out,
+        "<h2 id=\"bindings\">{}</h2>\n<div class=\"scroll\"><table>\n<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        w.bindings, w.name, w.address, w.binding_source, w.strength, w.frames
+    );
+    for (name, ips, sources, strength, frames) in rows.iter().take(MAX_ROWS) {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{frames}</td></tr>",
+            t(name),
+            escape::html(ips),
+            escape::html(sources),
+            confidence(Some(*strength), w)
+        );
+    }
+    out.push_str("</table></div>\n");
+    more(out, rows.len(), w);
+}
+
+fn anomalies(out: &mut String, r: &Report, w: &Words) {
+    let _ = writeln!(out, "<h2 id=\"anomalies\">{}</h2>", w.anomalies);
+    let total: u64 = r
+        .captures
+        .iter()
+        .map(|c| c.anomalies.len() as u64 + c.anomalies_suppressed.values().sum::<u64>())
+        .sum();
+    if total == 0 {
+        let _ = writeln!(out, "<p>{}</p>", w.none);
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<div class=\"scroll\"><table>\n<tr><th>#</th><th>{}</th><th>offset</th><th>code</th><th></th></tr>",
+        w.frames
+    );
+    let mut shown = 0;
+    for c in &r.captures {
+        for a in c.anomalies.iter().take(MAX_ROWS.saturating_sub(shown)) {
+            shown += 1;
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                c.index,
+                a.frame.map(|f| f.to_string()).unwrap_or_default(),
+                a.offset,
+                escape::html(a.code),
+                t(&a.message)
+            );
+        }
+        for (code, n) in &c.anomalies_suppressed {
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"n\">{}</td><td></td><td></td><td><code>{}</code></td><td>+{n}</td></tr>",
+                c.index,
+                escape::html(code)
+            );
+        }
+    }
+    out.push_str("</table></div>\n");
+    more(out, total as usize, w);
+}
+
+fn sources(out: &mut String, r: &Report, w: &Words) {
+    if r.sources.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<h2 id=\"sources\">{}</h2>\n<div class=\"scroll\"><table>\n<tr><th>{}</th><th>{}</th><th>{}</th><th>SHA-256</th></tr>",
+        w.sources, w.file, w.kind, w.version
+    );
+    for s in &r.sources {
+        let version = [
+            s.version.as_deref(),
+            s.build_date.as_deref(),
+            s.licence.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · ");
+        let _ = writeln!(
+            out,
+            "<tr><td>{}{}</td><td>{}</td><td>{}</td><td class=\"hash\">{}</td></tr>",
+            t(&s.name),
+            if s.bundled { " (bundled)" } else { "" },
+            escape::html(&s.type_),
+            t(&version),
+            escape::html(&s.sha256)
+        );
+    }
+    out.push_str("</table></div>\n");
+}
