@@ -329,3 +329,77 @@ fn internet_services_rank_first_and_local_traffic_has_its_own_heading() {
         assert_eq!(got, want);
     }
 }
+
+#[test]
+fn csv_files_open_in_a_spreadsheet_and_agree_with_the_json_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("csv");
+    let report = analyze_demo_json(&["--csv", out.to_str().unwrap()]);
+    let read = |name: &str| -> (Vec<String>, Vec<Vec<String>>) {
+        let bytes = std::fs::read(out.join(name)).unwrap();
+        assert!(bytes.starts_with("\u{feff}".as_bytes()), "{name}: no BOM");
+        assert!(bytes.windows(2).any(|w| w == b"\r\n"), "{name}: not CRLF");
+        let mut r = csv::Reader::from_reader(&bytes[3..]);
+        let header = r.headers().unwrap().iter().map(str::to_owned).collect();
+        let rows = r
+            .records()
+            .map(|x| x.unwrap().iter().map(str::to_owned).collect())
+            .collect();
+        (header, rows)
+    };
+    // Services: internet first, numbered, then the local ones marked L.
+    let (header, rows) = read("services.csv");
+    assert_eq!(&header[..3], ["rank", "scope", "service"]);
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str(), r[2].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("1", "internet", "dl.mtr-pirate.example"),
+            ("2", "internet", "api.mtr-pirate.example"),
+            ("3", "internet", "www.mtr-pirate.example"),
+            ("4", "internet", "game.mtr-pirate.example"),
+            ("L1", "special", "192.0.2.53:53"),
+        ]
+    );
+    let col = |h: &[String], n: &str| h.iter().position(|x| x == n).unwrap();
+    assert_eq!(rows[0][col(&header, "provider")], "Alibaba Cloud");
+    assert_eq!(rows[0][col(&header, "region")], "ap-southeast-1");
+    assert_eq!(rows[3][col(&header, "region")], "eu-central-1");
+    // Conversations and endpoints: every one of the JSON report, with its figures.
+    let (header, rows) = read("conversations.csv");
+    let conversations = report["conversations"].as_array().unwrap();
+    assert_eq!(rows.len(), conversations.len());
+    for (row, c) in rows.iter().zip(conversations) {
+        for field in [
+            "frames_a_to_b",
+            "bytes_a_to_b",
+            "frames_b_to_a",
+            "bytes_b_to_a",
+            "first_frame",
+        ] {
+            assert_eq!(row[col(&header, field)], c[field].to_string(), "{field}");
+        }
+    }
+    let (_, rows) = read("endpoints.csv");
+    assert_eq!(rows.len(), report["endpoints"].as_array().unwrap().len());
+    let (header, rows) = read("names.csv");
+    assert_eq!(
+        header,
+        [
+            "name",
+            "service",
+            "addresses",
+            "sources",
+            "strength",
+            "frames"
+        ]
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r[0] == "mtr-pkg.oss-ap-southeast-1.aliyuncs.com"
+            && r[2] == "47.236.91.18"
+            && r[5] == "1 2"));
+}

@@ -23,6 +23,10 @@ pub struct Args {
     /// Language of the HTML report's labels.
     #[arg(long, value_enum, default_value = "en", value_name = "LANG")]
     pub lang: whohosts::report::html::Lang,
+    /// Write services.csv, endpoints.csv, conversations.csv and names.csv into DIR
+    /// (UTF-8 with a byte-order mark, for spreadsheets).
+    #[arg(long, value_name = "DIR")]
+    pub csv: Option<PathBuf>,
     /// Focus the services view on a target: NAME, *.DOMAIN, IP or CIDR (repeatable).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
@@ -99,6 +103,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let page = whohosts::report::html::render(&report, args.lang);
         whohosts::report::write_atomic(path, page.as_bytes())
             .with_context(|| format!("writing the HTML report to {}", path.display()))?;
+    }
+    if let Some(dir) = &args.csv {
+        whohosts::report::csv::write_dir(&report, dir)
+            .with_context(|| format!("writing the CSV files into {}", dir.display()))?;
     }
     if !json_to_stdout {
         write_output(std::path::Path::new("-"), table::render(&report).as_bytes())?;

@@ -2,6 +2,7 @@
 //! analyses. No analysis happens here. Everything is sorted, and no clock is read,
 //! so the same input gives a byte-identical report.
 
+pub mod csv;
 pub mod escape;
 pub mod html;
 pub mod live;

@@ -1,0 +1,307 @@
+//! The report as CSV files for spreadsheets: `services.csv`, `endpoints.csv`,
+//! `conversations.csv` and `names.csv`, each with a header row, UTF-8 with a
+//! byte-order mark (so that spreadsheet programs read Chinese text as UTF-8) and
+//! CRLF line ends (RFC 4180).
+//!
+//! A cell that a spreadsheet would take for a formula (starting with `=`, `+`, `-`,
+//! `@`, a tab or a carriage return) is prefixed with `'`, and control and
+//! bidirectional characters are shown as their codes, as on a terminal: the text
+//! came from a hostile capture. Internet services come first, then the local ones,
+//! each row saying its `scope`.
+
+use super::{escape, Report, ServiceReport};
+use crate::attribute::Attribution;
+use std::io::Write;
+use std::path::Path;
+
+/// The files written into the directory given to [`write_dir`].
+pub const FILES: [&str; 4] = [
+    "services.csv",
+    "endpoints.csv",
+    "conversations.csv",
+    "names.csv",
+];
+
+/// Writes the four files into `dir` (created if needed), each atomically.
+pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    super::write_atomic_with(&dir.join("services.csv"), |w| services(r, w))?;
+    super::write_atomic_with(&dir.join("endpoints.csv"), |w| endpoints(r, w))?;
+    super::write_atomic_with(&dir.join("conversations.csv"), |w| conversations(r, w))?;
+    super::write_atomic_with(&dir.join("names.csv"), |w| names(r, w))
+}
+
+/// A cell: inert in a spreadsheet and on a screen.
+fn cell(s: &str) -> String {
+    let s = escape::terminal(s);
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s,
+    }
+}
+
+fn writer(w: &mut dyn Write) -> std::io::Result<::csv::Writer<&mut dyn Write>> {
+    w.write_all("\u{feff}".as_bytes())?;
+    Ok(::csv::WriterBuilder::new()
+        .terminator(::csv::Terminator::CRLF)
+        .from_writer(w))
+}
+
+fn io(e: ::csv::Error) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+/// Provider, model, confidence, source, region, city, confidence, source, ASN,
+/// organisation, country of an address, or empty cells.
+fn attribution_cells(a: Option<&Attribution>) -> [String; 11] {
+    let Some(a) = a else {
+        return Default::default();
+    };
+    let conf = |c: Option<crate::model::Confidence>| {
+        c.map(|c| format!("{c:?}").to_lowercase())
+            .unwrap_or_default()
+    };
+    let src = |p: &Option<crate::model::Provenance>| {
+        p.as_ref().map(|p| cell(&p.source)).unwrap_or_default()
+    };
+    let p = &a.provider;
+    let g = &a.region;
+    [
+        cell(p.name.as_deref().or(p.id.as_deref()).unwrap_or("")),
+        cell(p.service_model.as_deref().unwrap_or("")),
+        conf(p.confidence),
+        src(&p.source),
+        cell(g.id.as_deref().unwrap_or("")),
+        cell(g.city.as_deref().unwrap_or("")),
+        conf(g.confidence),
+        src(&g.source),
+        a.asn.number.map(|n| n.to_string()).unwrap_or_default(),
+        cell(a.asn.organization.as_deref().unwrap_or("")),
+        cell(a.country.code.as_deref().unwrap_or("")),
+    ]
+}
+
+const ATTRIBUTION_HEADER: [&str; 11] = [
+    "provider",
+    "service_model",
+    "provider_confidence",
+    "provider_source",
+    "region",
+    "region_city",
+    "region_confidence",
+    "region_source",
+    "asn",
+    "asn_organization",
+    "country",
+];
+
+fn frames(f: &[crate::services::FrameId]) -> String {
+    f.iter()
+        .map(|f| {
+            if f.capture == 0 {
+                f.frame.to_string()
+            } else {
+                format!("{}:{}", f.capture, f.frame)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn services(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut c = writer(w)?;
+    let mut header = vec![
+        "rank",
+        "scope",
+        "service",
+        "role",
+        "endpoints",
+        "bytes_to_server",
+        "bytes_to_client",
+        "first_seen",
+        "last_seen",
+        "duration_s",
+    ];
+    header.extend(ATTRIBUTION_HEADER);
+    header.extend(["names", "evidence_frames", "wireshark_filter"]);
+    c.write_record(&header).map_err(io)?;
+    let (internet, local): (Vec<&ServiceReport>, Vec<&ServiceReport>) = r
+        .services
+        .iter()
+        .partition(|s| s.service.scope == crate::model::Scope::Internet);
+    for (mark, list) in [("", internet), ("L", local)] {
+        for (i, sr) in list.iter().enumerate() {
+            let s = &sr.service;
+            let mut row = vec![
+                format!("{mark}{}", i + 1),
+                s.scope.as_str().to_string(),
+                cell(&s.label),
+                s.role.unwrap_or("").to_string(),
+                s.endpoints
+                    .iter()
+                    .map(|e| {
+                        let ep = crate::model::Endpoint {
+                            ip: e.ip,
+                            port: Some(e.port),
+                        };
+                        format!("{ep}/{}", e.transport)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                s.bytes_to_server.to_string(),
+                s.bytes_to_client.to_string(),
+                s.first_seen.to_string(),
+                s.last_seen.to_string(),
+                format!("{:.6}", s.duration),
+            ];
+            row.extend(attribution_cells(
+                sr.attribution.first().map(|a| a.attribution),
+            ));
+            row.push(
+                s.hostnames
+                    .iter()
+                    .map(|h| cell(&h.name))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
+            row.push(frames(&s.frames));
+            row.push(s.wireshark_filter.clone());
+            c.write_record(&row).map_err(io)?;
+        }
+    }
+    c.flush()
+}
+
+fn endpoints(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut c = writer(w)?;
+    let mut header = vec![
+        "capture",
+        "address",
+        "scope",
+        "frames",
+        "bytes",
+        "tx_frames",
+        "tx_bytes",
+        "rx_frames",
+        "rx_bytes",
+        "first_seen",
+        "last_seen",
+    ];
+    header.extend(ATTRIBUTION_HEADER);
+    c.write_record(&header).map_err(io)?;
+    for e in &r.endpoints {
+        let mut row = vec![
+            e.capture.to_string(),
+            e.ip.to_string(),
+            crate::model::address_scope(e.ip).0.as_str().to_string(),
+            e.frames.to_string(),
+            e.bytes.to_string(),
+            e.tx_frames.to_string(),
+            e.tx_bytes.to_string(),
+            e.rx_frames.to_string(),
+            e.rx_bytes.to_string(),
+            e.first_seen.map(|t| t.to_string()).unwrap_or_default(),
+            e.last_seen.map(|t| t.to_string()).unwrap_or_default(),
+        ];
+        row.extend(attribution_cells(e.attribution));
+        c.write_record(&row).map_err(io)?;
+    }
+    c.flush()
+}
+
+fn conversations(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut c = writer(w)?;
+    c.write_record([
+        "capture",
+        "transport",
+        "a",
+        "b",
+        "frames_a_to_b",
+        "bytes_a_to_b",
+        "frames_b_to_a",
+        "bytes_b_to_a",
+        "frames",
+        "bytes",
+        "first_seen",
+        "last_seen",
+        "duration_s",
+        "first_frame",
+    ])
+    .map_err(io)?;
+    for v in r.conversations.iter() {
+        c.write_record([
+            v.capture.to_string(),
+            v.transport.to_string(),
+            v.a.to_string(),
+            v.b.to_string(),
+            v.frames_a_to_b.to_string(),
+            v.bytes_a_to_b.to_string(),
+            v.frames_b_to_a.to_string(),
+            v.bytes_b_to_a.to_string(),
+            v.frames.to_string(),
+            v.bytes.to_string(),
+            v.first_seen.to_string(),
+            v.last_seen.to_string(),
+            format!("{:.6}", v.duration),
+            v.first_frame.to_string(),
+        ])
+        .map_err(io)?;
+    }
+    c.flush()
+}
+
+fn names(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut c = writer(w)?;
+    c.write_record([
+        "name",
+        "service",
+        "addresses",
+        "sources",
+        "strength",
+        "frames",
+    ])
+    .map_err(io)?;
+    let mut rows = Vec::new();
+    for sr in &r.services {
+        let s = &sr.service;
+        let mut ips: Vec<String> = s.endpoints.iter().map(|e| e.ip.to_string()).collect();
+        ips.dedup();
+        for h in &s.hostnames {
+            rows.push([
+                cell(&h.name),
+                cell(&s.label),
+                ips.join(" "),
+                h.sources
+                    .iter()
+                    .map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                format!("{:?}", h.strength).to_lowercase(),
+                frames(&h.frames),
+            ]);
+        }
+    }
+    rows.sort();
+    for row in rows {
+        c.write_record(&row).map_err(io)?;
+    }
+    c.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn cells_cannot_become_formulas_or_reorder_text() {
+        assert_eq!(
+            cell("=HYPERLINK(\"http://x\")"),
+            "'=HYPERLINK(\"http://x\")"
+        );
+        assert_eq!(cell("+1"), "'+1");
+        assert_eq!(cell("-1"), "'-1");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("a\u{202e}b\u{1b}[31m"), "a\\u{202e}b\\x1b[31m");
+        assert_eq!(cell("阿里云"), "阿里云");
+    }
+}
