@@ -224,6 +224,27 @@ pub fn enhanced_packet(out: &mut Vec<u8>, interface: u32, ts_ns: u64, data: &[u8
     push_u32(out, total);
 }
 
+/// Appends an enhanced packet block with a comment (`opt_comment`), as a copy of a
+/// packet made elsewhere carries where it came from.
+pub fn enhanced_packet_commented(
+    out: &mut Vec<u8>,
+    interface: u32,
+    ts_ns: u64,
+    data: &[u8],
+    wire_len: u32,
+    comment: &str,
+) {
+    let start = begin_block(out, EPB);
+    push_u32(out, interface);
+    push_ts(out, ts_ns);
+    push_u32(out, data.len() as u32);
+    push_u32(out, wire_len);
+    out.extend_from_slice(data);
+    out.resize(out.len() + pad4(data.len()), 0);
+    push_text(out, OPT_COMMENT, comment);
+    end_block(out, start, true);
+}
+
 /// Appends an interface statistics block.
 pub fn interface_statistics(out: &mut Vec<u8>, interface: u32, s: &Statistics, comment: &str) {
     let start = begin_block(out, ISB);

@@ -27,6 +27,11 @@ pub struct Args {
     /// (UTF-8 with a byte-order mark, for spreadsheets).
     #[arg(long, value_name = "DIR")]
     pub csv: Option<PathBuf>,
+    /// Write a court-exhibit subset to PATH (a new pcapng; never replaces a file):
+    /// the frames of the --target services and the DNS exchanges that named them,
+    /// each packet commented with its frame number in the original.
+    #[arg(long, value_name = "PATH", requires = "targets")]
+    pub subset: Option<PathBuf>,
     /// Focus the services view on a target: NAME, *.DOMAIN, IP or CIDR (repeatable).
     #[arg(long = "target", value_name = "TARGET")]
     pub targets: Vec<String>,
@@ -107,6 +112,27 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(dir) = &args.csv {
         whohosts::report::csv::write_dir(&report, dir)
             .with_context(|| format!("writing the CSV files into {}", dir.display()))?;
+    }
+    if let Some(path) = &args.subset {
+        let sources: Vec<whohosts::report::subset::Source> = analyses
+            .iter()
+            .zip(&report.captures)
+            .map(|(a, c)| whohosts::report::subset::Source {
+                index: a.index,
+                path: a.path.clone(),
+                shown: c.path.clone(),
+                sha256: c.sha256.clone(),
+            })
+            .collect();
+        let written =
+            whohosts::report::subset::write(path, &sources, &report.services, &report.targets)?;
+        let frames: u64 = written.frames.values().sum();
+        eprintln!(
+            "whohosts: subset {}: {frames} frames, SHA-256 {}, SM3 {}",
+            whohosts::report::escape::terminal(&written.path),
+            written.digests.sha256.as_deref().unwrap_or("-"),
+            written.digests.sm3.as_deref().unwrap_or("-"),
+        );
     }
     if !json_to_stdout {
         write_output(std::path::Path::new("-"), table::render(&report).as_bytes())?;

@@ -6,6 +6,7 @@ pub mod csv;
 pub mod escape;
 pub mod html;
 pub mod live;
+pub mod subset;
 pub mod table;
 
 use crate::attribute::{Attribution, Attributions, SourceInfo};

@@ -1,0 +1,168 @@
+//! Court-exhibit subsets (`analyze --subset`) against tshark on the original: the
+//! frames of the targeted service's display filter and the DNS exchanges that named
+//! it, byte for byte, each commented with its original frame number.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+fn whohosts() -> Command {
+    let data = Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty-data-dir");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_whohosts"));
+    c.env("WHOHOSTS_DATA_DIR", data);
+    c
+}
+
+/// Every frame of a capture: (number, time in ns, wire length, bytes).
+fn frames(path: &Path) -> Vec<(u64, i128, u32, Vec<u8>)> {
+    let mut opened = whohosts::capture::open(path, 0, whohosts::hash::Algorithms::NONE).unwrap();
+    let mut v = Vec::new();
+    while let Some(f) = opened.reader.next_frame() {
+        v.push((f.number, f.ts.as_nanos(), f.wire_len, f.data.to_vec()));
+    }
+    v
+}
+
+fn tshark_frames(path: &Path, filter: &str) -> BTreeSet<u64> {
+    common::tshark(&[
+        "-r",
+        path.to_str().unwrap(),
+        "-Y",
+        filter,
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+    ])
+    .lines()
+    .map(|l| l.trim().parse().unwrap())
+    .collect()
+}
+
+#[test]
+fn a_subset_holds_exactly_the_services_frames_and_their_dns_as_tshark_selects_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (capture, target) in [
+        ("captures/demo.pcap", "dl.mtr-pirate.example"),
+        ("captures/demo.pcap", "*.mtr-pirate.example"),
+        ("captures/ipv6.pcap", "api.mtr-pirate.example"),
+        ("captures/local.pcap", "47.236.91.18"),
+    ] {
+        let original = common::root().join(capture);
+        let subset = tmp
+            .path()
+            .join(format!("{}.pcapng", target.replace('*', "all")));
+        let _ = std::fs::remove_file(&subset);
+        let o = whohosts()
+            .arg("analyze")
+            .arg(&original)
+            .args(["--target", target, "--json", "-", "--subset"])
+            .arg(&subset)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        // What tshark selects with the services' own filters, and the DNS frames the
+        // report cites for their names.
+        let mut want = BTreeSet::new();
+        for s in report["services"].as_array().unwrap() {
+            want.extend(tshark_frames(
+                &original,
+                s["wireshark_filter"].as_str().unwrap(),
+            ));
+            for h in s["hostnames"].as_array().unwrap() {
+                let dns = h["sources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == "dns_answer" || x == "dns_cname");
+                if dns {
+                    want.extend(
+                        h["frames"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|f| f["frame"].as_u64().unwrap()),
+                    );
+                }
+            }
+        }
+        assert!(!want.is_empty(), "{capture} {target}");
+        // The subset's packet comments name the original frames, in order.
+        let comments: Vec<u64> = common::tshark(&[
+            "-r",
+            subset.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.comment",
+        ])
+        .lines()
+        .map(|l| {
+            l.trim()
+                .strip_prefix("frame ")
+                .and_then(|r| r.split_once(" of "))
+                .unwrap_or_else(|| panic!("comment {l:?}"))
+                .0
+                .parse()
+                .unwrap()
+        })
+        .collect();
+        assert_eq!(
+            comments.iter().copied().collect::<BTreeSet<_>>(),
+            want,
+            "{capture} {target}"
+        );
+        assert!(comments.windows(2).all(|w| w[0] < w[1]), "out of order");
+        // Byte for byte, with the original times and lengths.
+        let all = frames(&original);
+        let copied = frames(&subset);
+        assert_eq!(copied.len(), comments.len());
+        for (c, n) in copied.iter().zip(&comments) {
+            let o = &all[*n as usize - 1];
+            assert_eq!((c.1, c.2, &c.3), (o.1, o.2, &o.3), "frame {n}");
+        }
+        // The section names the source and its hash; the hash printed is the file's.
+        let info = Command::new("capinfos").arg(&subset).output().unwrap();
+        let info = String::from_utf8_lossy(&info.stdout);
+        let sha = report["captures"][0]["sha256"].as_str().unwrap();
+        assert!(info.contains(&format!("(SHA-256 {sha})")), "{info}");
+        let sum = Command::new("sha256sum").arg(&subset).output().unwrap();
+        let sum = String::from_utf8_lossy(&sum.stdout);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains(&format!("SHA-256 {}", &sum[..64])),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_subset_never_replaces_a_file_and_needs_a_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = common::root().join("captures/demo.pcap");
+    let out = tmp.path().join("exhibit.pcapng");
+    std::fs::write(&out, b"evidence").unwrap();
+    let o = whohosts()
+        .arg("analyze")
+        .arg(&demo)
+        .args(["--target", "dl.mtr-pirate.example", "--subset"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("never replaces"));
+    assert_eq!(std::fs::read(&out).unwrap(), b"evidence");
+    let o = whohosts()
+        .arg("analyze")
+        .arg(&demo)
+        .arg("--subset")
+        .arg(tmp.path().join("new.pcapng"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!tmp.path().join("new.pcapng").exists());
+}
