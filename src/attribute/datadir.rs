@@ -226,20 +226,28 @@ pub fn update_from(
     update_from_with(attributor, data_dir, from, UpdateOptions::default())
 }
 
-/// Reads at most [`MAX_FEED_BYTES`] + 1 bytes of a file: a larger one is refused
-/// without being read whole.
+/// Reads a feed file of at most [`MAX_FEED_BYTES`]: a larger one is refused by its
+/// size without being read, and a file that grows while read is cut at the cap and
+/// refused too, so memory stays bounded by the cap whatever the file.
 fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let f = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
-    let mut bytes = Vec::new();
+    let too_large = || {
+        format!(
+            "larger than {} MiB, more than any provider's feed",
+            MAX_FEED_BYTES >> 20
+        )
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > MAX_FEED_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     f.take(MAX_FEED_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("unreadable: {e}"))?;
     if bytes.len() as u64 > MAX_FEED_BYTES {
-        return Err(format!(
-            "larger than {} MiB, more than any provider's feed; stored feeds unchanged",
-            MAX_FEED_BYTES >> 20
-        ));
+        return Err(too_large());
     }
     Ok(bytes)
 }
@@ -336,7 +344,7 @@ pub fn update_from_with(
         let bytes = match read_capped(&path) {
             Ok(b) => b,
             Err(e) => {
-                out.push(skip(shown, e));
+                out.push(skip(shown, format!("{e}; stored feeds unchanged")));
                 continue;
             }
         };
