@@ -1728,3 +1728,48 @@ fn a_corrupt_bundled_manifest_is_a_visible_problem() {
         .unwrap()
         .contains("bundled.json does not parse"));
 }
+
+/// Issue 32.5: a CIDR list with more prefixes than any provider publishes is read no
+/// further than the cap (memory stays bounded) and refused; one larger than 64 MiB is
+/// refused by its size, unread.
+#[test]
+fn a_huge_feed_is_refused_without_reading_it_whole() {
+    use std::io::Write;
+    use whohosts::attribute::feeds::MAX_FEED_PREFIXES;
+    let data = tempfile::tempdir().unwrap();
+    let a = load_without_bundled_feeds(data.path());
+    let from = tempfile::tempdir().unwrap();
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(from.path().join("cloudflare-v4.txt")).unwrap(),
+    );
+    // 104.16.0.0/12 and beyond, as /28s: Cloudflare's space first, as the list's
+    // provider is told by the ASNs of its first prefixes.
+    for i in 0..=MAX_FEED_PREFIXES as u32 {
+        let addr = std::net::Ipv4Addr::from(0x6810_0000u32 + (i << 4));
+        writeln!(f, "{addr}/28").unwrap();
+    }
+    f.flush().unwrap();
+    drop(f);
+    let o = update_from(&a, data.path(), from.path()).unwrap();
+    assert_eq!(o[0].action, UpdateAction::Skipped, "{o:#?}");
+    assert!(o[0].detail.contains("more than 1000000 prefixes"), "{o:#?}");
+    // The same file put into the data directory by hand is skipped with the problem.
+    std::fs::create_dir_all(data.path().join("feeds")).unwrap();
+    std::fs::copy(
+        from.path().join("cloudflare-v4.txt"),
+        data.path().join("feeds/cloudflare.cidr-list-v4.txt"),
+    )
+    .unwrap();
+    let a = load_without_bundled_feeds(data.path());
+    assert!(a.feeds().is_empty());
+    assert!(a
+        .warnings()
+        .iter()
+        .any(|w| w.contains("more than 1000000 prefixes")));
+    // Larger than 64 MiB: a sparse file, refused by its size.
+    let big = tempfile::tempdir().unwrap();
+    let file = std::fs::File::create(big.path().join("huge.txt")).unwrap();
+    file.set_len(65 << 20).unwrap();
+    let o = update_from(&a, data.path(), big.path()).unwrap();
+    assert!(o[0].detail.contains("larger than 64 MiB"), "{o:#?}");
+}

@@ -137,6 +137,10 @@ pub fn load_feeds(
         };
         let sha256 = hex(&Sha256::digest(&bytes));
         match parse_feed(&bytes) {
+            Ok(feed) if feed.unusable().is_some() => skipped(
+                Some(sha256),
+                format!("skipped: {}", feed.unusable().unwrap_or_default()),
+            ),
             Ok(feed) if too_broad(&feed).is_some() => skipped(
                 Some(sha256),
                 format!(
@@ -266,6 +270,9 @@ pub fn vet_replacement(
     bundled: Option<&Feed>,
     opts: UpdateOptions,
 ) -> Result<(), String> {
+    if let Some(why) = feed.unusable() {
+        return Err(why);
+    }
     if let Some(e) = too_broad(feed) {
         return Err(format!(
             "lists {}, broader than any provider announces (IPv4 shorter than /{MIN_PREFIX_V4} or IPv6 shorter than /{MIN_PREFIX_V6} is refused)",
@@ -411,7 +418,7 @@ pub fn update_from_with(
             } else {
                 format!(
                     ", {} entries did not parse (first: {} {})",
-                    feed.problems.len(),
+                    feed.problems.len() + feed.problems_dropped,
                     feed.problems
                         .first()
                         .map(|p| p.place.as_str())
