@@ -1656,6 +1656,24 @@ fn a_corrupt_stored_feed_is_carried_by_answers_and_sources() {
         .unwrap()
         .iter()
         .any(|s| s["name"] == "aws.aws-ip-ranges.json" && s["problem"].is_string()));
+    // The report of a capture lists it in its sources.
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("captures/demo.pcap");
+    let out = whohosts_in(data.path())
+        .arg("analyze")
+        .arg(&demo)
+        .args(["--json", "-"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["name"] == "aws.aws-ip-ranges.json"
+            && s["problem"]
+                .as_str()
+                .unwrap_or("")
+                .contains("does not parse")));
 }
 
 /// Issue 30.8: a corrupt `bundled.json` is not dropped in silence: the databases'
