@@ -259,28 +259,36 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let attributor = args.sources.load()?;
     let online = args.online.run(&ips, attributor.data_dir(), None)?;
     let answers = online.as_ref().map(|(a, _)| a);
-    let results: Vec<(IpAddr, Attribution)> = ips
-        .iter()
-        .map(|ip| {
-            let mut a = attributor.attribute_online(*ip, &mut Vec::new(), answers);
-            a.note_data_age_at(day, &day_label, whohosts::attribute::LOOKUP_AGE_WARN_DAYS);
-            (*ip, a)
-        })
-        .collect();
+    let answer = |ip: &IpAddr| {
+        let mut a = attributor.attribute_online(*ip, &mut Vec::new(), answers);
+        a.note_data_age_at(day, &day_label, whohosts::attribute::LOOKUP_AGE_WARN_DAYS);
+        a
+    };
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {
-        let rows: Vec<Row<'_>> = results
-            .iter()
-            .map(|(ip, a)| Row {
+        // Written as each answer is made: memory does not grow with the batch.
+        // Each row is the pretty form indented as an element of the list.
+        writeln!(out, "[")?;
+        for (i, ip) in ips.iter().enumerate() {
+            let a = answer(ip);
+            let row = serde_json::to_string_pretty(&Row {
                 ip: *ip,
-                attribution: a,
+                attribution: &a,
                 data_problems: attributor.warnings(),
-            })
-            .collect();
-        serde_json::to_writer_pretty(&mut out, &rows)?;
-        writeln!(out)?;
+            })?;
+            for (j, line) in row.lines().enumerate() {
+                if j > 0 {
+                    writeln!(out)?;
+                }
+                write!(out, "  {line}")?;
+            }
+            writeln!(out, "{}", if i + 1 < ips.len() { "," } else { "" })?;
+        }
+        writeln!(out, "]")?;
     } else {
+        // The table's columns are as wide as their widest cell: every row first.
+        let results: Vec<(IpAddr, Attribution)> = ips.iter().map(|ip| (*ip, answer(ip))).collect();
         write_table(&mut out, &results)?;
         writeln!(out)?;
         writeln!(out, "sources:")?;
