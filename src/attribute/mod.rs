@@ -905,7 +905,7 @@ impl Attributor {
                 ..Default::default()
             },
         };
-        let levels = self.feed_levels(ip);
+        let mut levels = self.feed_levels(ip);
         // The prefix that names the provider: the most specific one listed by the
         // official feed of a network (a GitHub range nested in one of Azure's is on
         // Azure's network), else the most specific one.
@@ -913,8 +913,8 @@ impl Attributor {
             .iter()
             .position(|l| l.iter().any(|m| self.is_network_feed(m)))
             .unwrap_or(0);
-        let at = levels.get(decisive).cloned().unwrap_or_default();
-        let mut provider = self.provider_of(ip, &asn, &at, hostnames);
+        let at: &[FeedMatch] = levels.get(decisive).map(Vec::as_slice).unwrap_or(&[]);
+        let mut provider = self.provider_of(ip, &asn, at, hostnames);
         if let Some(pid) = provider.id.clone() {
             provider.also_listed = levels
                 .iter()
@@ -956,7 +956,9 @@ impl Attributor {
         {
             if !shown.contains(&i) {
                 shown.push(i);
-                feeds.extend(levels.get(i).cloned().unwrap_or_default());
+                if let Some(l) = levels.get_mut(i) {
+                    feeds.append(l);
+                }
             }
         }
         Attribution {
