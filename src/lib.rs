@@ -6,6 +6,7 @@
 //! with `evidence` hashing and sealing alongside.
 #![forbid(unsafe_code)]
 
+pub mod atomic;
 pub mod attribute;
 pub mod capture;
 pub mod decode;

@@ -1099,3 +1099,695 @@ fn data_far_from_the_capture_time_is_noted_in_the_answer() {
         older.notes
     );
 }
+
+/// The real feed `stored` of the bundled snapshot, as its provider publishes it.
+fn bundled_feed(stored: &str) -> Vec<u8> {
+    use whohosts::attribute::bundle::{unpack_feed, Bundle, FeedManifest};
+    let b = Bundle::locate(None, None).unwrap();
+    let m: FeedManifest = serde_json::from_slice(&b.read("feeds.json").unwrap()).unwrap();
+    let f = m.feeds.iter().find(|f| f.stored == stored).unwrap();
+    unpack_feed(&b, f).unwrap()
+}
+
+/// Issue 32.1 and 32.2: the Chinese clouds' ASNs, Amazon's and Cloudflare's secondary
+/// ASNs, and AWS space no ASN database covers, from the bundled data alone. Each ASN's
+/// holder is named so in the bundled ASN data (@ip-location-db/asn 2.3.2026061719).
+#[test]
+fn chinese_clouds_secondary_asns_and_asn_less_space_are_attributed() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    // (address, ASN, provider, confidence)
+    let cases: &[(&str, Option<u32>, &str, Confidence)] = &[
+        ("101.124.128.1", Some(131486), "jdcloud", Confidence::Medium),
+        // AS58519's holder is `Cloud Computing Corporation`: listed unverified.
+        ("36.111.160.1", Some(58519), "ctyun", Confidence::Weak),
+        ("113.31.192.1", Some(59077), "ucloud", Confidence::Medium),
+        ("23.91.96.1", Some(135377), "ucloud", Confidence::Medium),
+        ("103.26.66.1", Some(59019), "kingsoft", Confidence::Medium),
+        ("14.103.2.1", Some(137718), "volcengine", Confidence::Medium),
+        ("45.113.192.1", Some(55967), "baidu", Confidence::Medium),
+        ("139.198.128.1", Some(59078), "qingcloud", Confidence::Weak),
+        // Listed by the official feeds as well as announced by secondary ASNs.
+        ("172.96.110.1", Some(62785), "aws", Confidence::Strong),
+        (
+            "141.101.64.7",
+            Some(202623),
+            "cloudflare",
+            Confidence::Strong,
+        ),
+        (
+            "198.41.128.7",
+            Some(395747),
+            "cloudflare",
+            Confidence::Strong,
+        ),
+        // No ASN database lists these; AWS's feed does.
+        ("15.230.39.68", None, "aws", Confidence::Strong),
+        ("150.222.152.70", None, "aws", Confidence::Strong),
+        ("16.199.0.1", None, "aws", Confidence::Strong),
+    ];
+    for (addr, asn, provider, confidence) in cases {
+        let r = a.attribute(ip(addr), &[]);
+        assert_eq!(r.asn.number, *asn, "{addr}");
+        assert_eq!(r.provider.id.as_deref(), Some(*provider), "{addr}: {r:#?}");
+        assert_eq!(r.provider.confidence, Some(*confidence), "{addr}: {r:#?}");
+        assert!(r.provider.conflict.is_none(), "{addr}: {r:#?}");
+        if asn.is_none() {
+            assert!(r
+                .asn
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("no ASN database lists"));
+        }
+    }
+    // Without the feed snapshot, the secondary ASNs alone name the provider.
+    let bare = load_without_bundled_feeds(empty.path());
+    for (addr, provider) in [
+        ("172.96.110.1", "aws"),
+        ("141.101.64.7", "cloudflare"),
+        ("198.41.128.7", "cloudflare"),
+    ] {
+        let r = bare.attribute(ip(addr), &[]);
+        assert_eq!(r.provider.id.as_deref(), Some(provider), "{addr}: {r:#?}");
+        assert_eq!(r.provider.basis, Some(Basis::Asn));
+    }
+}
+
+/// Issue 32.1: every Chinese cloud a letter can be addressed to has at least one ASN
+/// in the directory, each named in the provider's sources; China Mobile Cloud and
+/// China Unicom Cloud have none (their space is announced by the carriers' broadband
+/// networks), and their notes say why.
+#[test]
+fn every_chinese_cloud_has_an_asn_with_its_source() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let dir = a.directory().directory();
+    for id in [
+        "alibaba",
+        "tencent",
+        "huawei",
+        "baidu",
+        "volcengine",
+        "kingsoft",
+        "ucloud",
+        "jdcloud",
+        "ctyun",
+        "cucloud",
+        "qingcloud",
+        "ecloud",
+    ] {
+        let p = dir
+            .provider(id)
+            .unwrap_or_else(|| panic!("{id} is missing"));
+        let asns: Vec<u32> = p
+            .asns
+            .iter()
+            .chain(p.asns_unverified.iter())
+            .copied()
+            .collect();
+        if id == "ecloud" || id == "cucloud" {
+            assert!(asns.is_empty());
+            assert!(p.notes.iter().any(|n| n.contains("no ASN is listed")));
+            continue;
+        }
+        assert!(!asns.is_empty(), "{id} has no ASN");
+        for asn in asns {
+            assert!(
+                p.sources.iter().any(|s| s.contains(&format!("AS{asn}"))),
+                "{id}: AS{asn} has no source"
+            );
+        }
+    }
+}
+
+/// Issue 32.3: a more specific block listed without a region (an Azure service tag)
+/// falls back to the innermost regional block around it.
+#[test]
+fn a_regionless_block_falls_back_to_the_regional_block_around_it() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    for (addr, inner, region, outer) in [
+        (
+            "20.231.137.1",
+            "20.231.137.0/27",
+            "newzealandnorth",
+            "20.231.137.0/24",
+        ),
+        (
+            "20.190.128.1",
+            "20.190.128.0/26",
+            "southcentralus",
+            "20.190.128.0/24",
+        ),
+    ] {
+        let r = a.attribute(ip(addr), &[]);
+        assert_eq!(r.provider.id.as_deref(), Some("azure"));
+        assert_eq!(r.region.id.as_deref(), Some(region), "{addr}: {r:#?}");
+        assert_eq!(r.region.confidence, Some(Confidence::Strong));
+        let ev = r.region.evidence.as_deref().unwrap();
+        assert!(ev.contains(inner) && ev.contains(outer), "{ev}");
+        // Both blocks are shown with their entries.
+        let prefixes: Vec<String> = r.feeds.iter().map(|m| m.prefix.to_string()).collect();
+        assert!(prefixes.contains(&inner.to_string()) && prefixes.contains(&outer.to_string()));
+    }
+}
+
+/// Issue 33.3: a GitHub range nested in an Azure block is on Azure's network: the
+/// answer is Azure with its region, and GitHub's listing is named beside it.
+#[test]
+fn a_github_range_inside_an_azure_block_names_both() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let inside = a.attribute(ip("20.162.255.225"), &[]);
+    let beside = a.attribute(ip("20.162.255.200"), &[]);
+    for r in [&inside, &beside] {
+        assert_eq!(r.provider.id.as_deref(), Some("azure"), "{r:#?}");
+        assert_eq!(r.region.id.as_deref(), Some("uksouth"));
+    }
+    let gh = &inside.provider.also_listed;
+    assert_eq!(gh.len(), 1, "{gh:#?}");
+    assert_eq!(gh[0].provider, "github");
+    assert_eq!(gh[0].prefix.to_string(), "20.162.255.224/28");
+    assert_eq!(gh[0].service.as_deref(), Some("codespaces"));
+    assert!(inside
+        .provider
+        .evidence
+        .as_deref()
+        .unwrap()
+        .contains("lists 20.162.255.224/28 inside it for github (codespaces)"));
+    assert!(beside.provider.also_listed.is_empty());
+}
+
+/// Issue 33.1: every region the real AWS, Google Cloud, Azure and Oracle feeds name is
+/// a region of the directory, by its id or an alias (Azure's `germanywc` is
+/// `germanywestcentral`), except the two whose place no source here states; the
+/// feed's spelling is kept as evidence.
+#[test]
+fn feed_region_spellings_are_normalised_to_directory_ids() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let dir = a.directory().directory();
+    let mut missing = std::collections::BTreeSet::new();
+    let mut seen = 0;
+    for f in a.feeds().iter().filter(|f| f.bundled.is_some()) {
+        if !["aws", "gcp", "azure", "oracle"].contains(&f.provider.as_str()) {
+            continue;
+        }
+        let p = dir.provider(&f.provider).unwrap();
+        for r in f.feed.entries.iter().filter_map(|e| e.region.as_deref()) {
+            if r.is_empty() || r.eq_ignore_ascii_case("global") {
+                continue;
+            }
+            seen += 1;
+            if p.region(r).is_none() {
+                missing.insert(format!("{} {r}", f.provider));
+            }
+        }
+    }
+    assert!(seen > 50_000, "{seen}");
+    assert_eq!(
+        missing.into_iter().collect::<Vec<_>>(),
+        ["aws me-west-1", "azure northeurope2"]
+    );
+    let r = a.attribute(ip("20.52.0.1"), &[]);
+    assert_eq!(r.region.id.as_deref(), Some("germanywestcentral"));
+    assert_eq!(r.region.feed_region.as_deref(), Some("germanywc"));
+    assert_eq!(r.region.city.as_deref(), Some("Frankfurt"));
+    // A region the directory does not list keeps the feed's id and says so.
+    let me = a
+        .feeds()
+        .iter()
+        .find(|f| f.provider == "aws")
+        .unwrap()
+        .feed
+        .entries
+        .iter()
+        .find(|e| e.region.as_deref() == Some("me-west-1"))
+        .unwrap()
+        .prefix;
+    let r = a.attribute(me.first(), &[]);
+    assert_eq!(r.region.id.as_deref(), Some("me-west-1"));
+    assert!(r.region.city.is_none());
+    assert!(r
+        .region
+        .evidence
+        .as_deref()
+        .unwrap()
+        .contains("not in the provider directory's region list"));
+}
+
+/// Issue 33.2: the cities of DigitalOcean's and Linode's real geofeeds map to their
+/// regions: one region (Cedar Knolls is Linode's Newark region), or the candidates
+/// when several fit (DigitalOcean's ams2 and ams3 in Amsterdam).
+#[test]
+fn geofeed_cities_map_to_regions_or_name_the_candidates() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let mut unmapped = std::collections::BTreeSet::new();
+    for stored in ["digitalocean.geofeed.txt", "linode.geofeed.txt"] {
+        let f = a.feeds().iter().find(|f| f.name == stored).unwrap();
+        for e in &f.feed.entries {
+            let r = a.attribute(e.prefix.first(), &[]);
+            if r.region.basis != Some(Basis::OfficialFeed) {
+                continue; // a more specific prefix of another feed
+            }
+            if r.region.id.is_none() && r.region.candidates.is_empty() {
+                unmapped.insert(format!(
+                    "{} {}",
+                    f.provider,
+                    e.city.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+    }
+    // Linode sites the directory's region list does not hold (no source here names
+    // their region ids).
+    assert_eq!(
+        unmapped.into_iter().collect::<Vec<_>>(),
+        [
+            "linode Auckland",
+            "linode Berlin",
+            "linode Bogota",
+            "linode Denver",
+            "linode Hamburg",
+            "linode Houston",
+            "linode Johannesburg",
+            "linode Kuala Lumpur",
+            "linode Marseille",
+            "linode Oslo",
+            "linode Queretaro",
+            "linode Santiago",
+        ]
+    );
+    let in_city = |stored: &str, city: &str| {
+        a.feeds()
+            .iter()
+            .find(|f| f.name == stored)
+            .unwrap()
+            .feed
+            .entries
+            .iter()
+            .find(|e| e.city.as_deref() == Some(city) && e.prefix.is_ipv4())
+            .unwrap()
+            .prefix
+            .first()
+    };
+    let r = a.attribute(in_city("linode.geofeed.txt", "Cedar Knolls"), &[]);
+    assert_eq!(r.region.id.as_deref(), Some("us-east"), "{r:#?}");
+    let r = a.attribute(in_city("linode.geofeed.txt", "Richardson"), &[]);
+    assert_eq!(r.region.id.as_deref(), Some("us-central"));
+    let r = a.attribute(in_city("digitalocean.geofeed.txt", "Amsterdam"), &[]);
+    assert_eq!(r.region.id, None);
+    assert_eq!(r.region.candidates, ["ams2", "ams3"]);
+    assert!(r
+        .region
+        .evidence
+        .as_deref()
+        .unwrap()
+        .contains("several regions there"));
+}
+
+/// Issue 32.4 and 33.7: a bad argument does not stop the batch; addresses come from
+/// arguments, standard input and files alike; a huge argument is shown shortened.
+#[test]
+fn lookup_answers_every_valid_address_and_names_each_invalid_one() {
+    let empty = tempfile::tempdir().unwrap();
+    let huge = "x".repeat(100_000);
+    let out = whohosts_in(empty.path())
+        .args([
+            "lookup",
+            "--json",
+            "--at",
+            "2025-08-01",
+            "8.8.8.8",
+            "garbage",
+        ])
+        .arg(&huge)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["ip"], "8.8.8.8");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("argument 2: `garbage` is not an IP address"),
+        "{err}"
+    );
+    assert!(err.contains("argument 3: `xxxx"), "{err}");
+    assert!(err.contains("(100000 bytes)"), "{err}");
+    assert!(err.len() < 2000, "{}", err.len());
+
+    let list = empty.path().join("list.txt");
+    std::fs::write(
+        &list,
+        "# servers\n1.12.0.1\n\n2606:4700::1\nnot-an-address\n",
+    )
+    .unwrap();
+    let out = whohosts_in(empty.path())
+        .args([
+            "lookup",
+            "--json",
+            "--at",
+            "2025-08-01",
+            "47.96.0.1",
+            "-",
+            "--file",
+        ])
+        .arg(&list)
+        .write_stdin("3.5.140.1\n13.64.0.1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ips: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ip"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ips,
+        [
+            "47.96.0.1",
+            "3.5.140.1",
+            "13.64.0.1",
+            "1.12.0.1",
+            "2606:4700::1"
+        ]
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("list.txt line 5: `not-an-address` is not an IP address"),
+        "{err}"
+    );
+}
+
+/// Issue 32.6: answers and `data info` say when the data is more than 90 days older
+/// than the reference date (`--at`, else today); with `--at` the output is the same
+/// on every run.
+#[test]
+fn stale_data_is_named_in_every_answer_and_in_data_info() {
+    let empty = tempfile::tempdir().unwrap();
+    let run = |at: &str| {
+        let out = whohosts_in(empty.path())
+            .args(["lookup", "--json", "--at", at, "3.5.140.1"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        out.stdout
+    };
+    let fresh: serde_json::Value = serde_json::from_slice(&run("2025-08-01")).unwrap();
+    let notes = fresh[0]["notes"].as_array().unwrap();
+    // The feed is of 2025-07-24; the ASN data of 2026-06-17 is newer than that day.
+    assert!(notes
+        .iter()
+        .all(|n| !n.as_str().unwrap().contains("provider")));
+    let late = run("2026-12-04");
+    assert_eq!(late, run("2026-12-04"), "same --at, same bytes");
+    let late: serde_json::Value = serde_json::from_slice(&late).unwrap();
+    let notes: Vec<&str> = late[0]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("the ASN answer rests on asn-ipv4.mmdb")
+                && n.contains("5 months before 2026-12-04 (--at)")),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("provider and region answers") && n.contains("16 months before")),
+        "{notes:?}"
+    );
+    let out = whohosts_in(empty.path())
+        .args(["data", "info", "--at", "2026-12-04"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("STALE: data of 2026-06-17 is 170 days older than 2026-12-04 (--at)"),
+        "{text}"
+    );
+    assert!(text.contains("STALE: data of 2025-07-24"), "{text}");
+}
+
+/// Issue 33.4: a real feed cut short that still parses never replaces the good copy,
+/// and after forced bad copies `.prev` still holds the last good one.
+#[test]
+fn truncated_feeds_never_replace_the_last_known_good_copy() {
+    use whohosts::attribute::datadir::{update_from_with, UpdateOptions};
+    let data = tempfile::tempdir().unwrap();
+    let a = load(data.path(), &[]);
+    let linode = bundled_feed("linode.geofeed.txt");
+    let cut = |bytes: &[u8], keep_lines: usize| -> Vec<u8> {
+        bytes
+            .split_inclusive(|b| *b == b'\n')
+            .take(keep_lines)
+            .flatten()
+            .copied()
+            .collect()
+    };
+    let lines = linode.split(|b| *b == b'\n').count();
+    let import = |bytes: &[u8], name: &str, force: bool| {
+        let from = tempfile::tempdir().unwrap();
+        std::fs::write(from.path().join(name), bytes).unwrap();
+        update_from_with(&a, data.path(), from.path(), UpdateOptions { force }).unwrap()
+    };
+    // Half of Linode's geofeed, and Cloudflare's list cut to 2 of 15: refused.
+    let o = import(&cut(&linode, lines / 2), "linode.csv", false);
+    assert_eq!(o[0].action, UpdateAction::Skipped, "{o:#?}");
+    assert!(o[0].detail.contains("fewer than half"), "{o:#?}");
+    let cf = bundled_feed("cloudflare.cidr-list-v4.txt");
+    let o = import(&cut(&cf, 2), "cloudflare-ips-v4.txt", false);
+    assert_eq!(o[0].action, UpdateAction::Skipped, "{o:#?}");
+    assert!(
+        o[0].detail
+            .contains("2 prefixes where the bundled copy holds 15"),
+        "{o:#?}"
+    );
+    // The good copy, then two bad ones forced in: `.prev` keeps the good one.
+    let feeds = data.path().join("feeds");
+    assert_eq!(
+        import(&linode, "linode.csv", false)[0].action,
+        UpdateAction::Installed
+    );
+    let bad1 = cut(&linode, lines / 3);
+    let bad2 = cut(&linode, lines / 4);
+    let o = import(&bad1, "linode.csv", true);
+    assert_eq!(o[0].action, UpdateAction::Replaced, "{o:#?}");
+    assert_eq!(
+        import(&bad2, "linode.csv", true)[0].action,
+        UpdateAction::Replaced
+    );
+    assert_eq!(
+        std::fs::read(feeds.join("linode.geofeed.txt.prev")).unwrap(),
+        linode
+    );
+    assert_eq!(
+        std::fs::read(feeds.join("linode.geofeed.txt")).unwrap(),
+        bad2
+    );
+    // Unforced, a cut copy is measured against the last good one and refused.
+    let o = import(&cut(&linode, lines * 2 / 5), "linode.csv", false);
+    assert!(o[0].detail.contains("last known good"), "{o:#?}");
+    // The good one comes back; `.prev` is still the good copy, not a cut one.
+    assert_eq!(
+        import(&linode, "linode.csv", false)[0].action,
+        UpdateAction::Replaced
+    );
+    assert_eq!(
+        std::fs::read(feeds.join("linode.geofeed.txt.prev")).unwrap(),
+        linode
+    );
+}
+
+/// Issue 33.6: a stored feed that no longer parses is named in the JSON answer of
+/// `lookup`, in `data info` and in the sources every report lists.
+#[test]
+fn a_corrupt_stored_feed_is_carried_by_answers_and_sources() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(data.path().join("feeds")).unwrap();
+    std::fs::write(
+        data.path().join("feeds/aws.aws-ip-ranges.json"),
+        b"{ \"syncToken\": ",
+    )
+    .unwrap();
+    let a = load(data.path(), &[]);
+    let s = a
+        .sources()
+        .into_iter()
+        .find(|s| s.name == "aws.aws-ip-ranges.json" && !s.bundled)
+        .expect("the broken feed is a source");
+    assert!(
+        s.problem.as_deref().unwrap().contains("does not parse"),
+        "{s:#?}"
+    );
+    assert_eq!(s.sha256.len(), 64);
+    let out = whohosts_in(data.path())
+        .args(["lookup", "--json", "--at", "2025-08-01", "3.5.140.1"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = v[0]["data_problems"].as_array().unwrap();
+    assert!(problems.iter().any(|p| p
+        .as_str()
+        .unwrap()
+        .contains("aws.aws-ip-ranges.json: skipped: does not parse")));
+    let out = whohosts_in(data.path())
+        .args(["data", "info"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("PROBLEM: skipped: does not parse"), "{text}");
+    let out = whohosts_in(data.path())
+        .args(["data", "info", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["name"] == "aws.aws-ip-ranges.json" && s["problem"].is_string()));
+    // The report of a capture lists it in its sources.
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("captures/demo.pcap");
+    let out = whohosts_in(data.path())
+        .arg("analyze")
+        .arg(&demo)
+        .args(["--json", "-"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["name"] == "aws.aws-ip-ranges.json"
+            && s["problem"]
+                .as_str()
+                .unwrap_or("")
+                .contains("does not parse")));
+}
+
+/// Issue 30.8: a corrupt `bundled.json` is not dropped in silence: the databases'
+/// sources carry the problem, `data info` shows it and every answer carries it.
+#[test]
+fn a_corrupt_bundled_manifest_is_a_visible_problem() {
+    let bundled = tempfile::tempdir().unwrap();
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
+    for name in [
+        "asn-ipv4.mmdb",
+        "asn-ipv6.mmdb",
+        "country.mmdb",
+        "feeds.json",
+    ] {
+        std::fs::copy(src.join(name), bundled.path().join(name)).unwrap();
+    }
+    std::fs::create_dir(bundled.path().join("feeds")).unwrap();
+    for e in std::fs::read_dir(src.join("feeds")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), bundled.path().join("feeds").join(e.file_name())).unwrap();
+    }
+    std::fs::write(
+        bundled.path().join("bundled.json"),
+        b"{\"files\": [ {\"file\": ",
+    )
+    .unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let a = Attributor::load(&AttributeOptions {
+        data_dir: Some(empty.path().to_path_buf()),
+        bundled_dir: Some(bundled.path().to_path_buf()),
+        ..AttributeOptions::default()
+    })
+    .unwrap();
+    let dbs: Vec<_> = a
+        .sources()
+        .into_iter()
+        .filter(|s| s.bundled && s.build_date.is_some())
+        .collect();
+    assert_eq!(dbs.len(), 3);
+    for s in &dbs {
+        let p = s.problem.as_deref().unwrap_or_default();
+        assert!(p.contains("bundled.json does not parse"), "{s:#?}");
+        assert!(s.licence.is_none());
+    }
+    let out = whohosts_in(empty.path())
+        .args(["data", "info", "--bundled-dir"])
+        .arg(bundled.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("PROBLEM:") && text.contains("bundled.json does not parse"),
+        "{text}"
+    );
+    let out = whohosts_in(empty.path())
+        .args([
+            "lookup",
+            "--json",
+            "--at",
+            "2025-08-01",
+            "3.5.140.1",
+            "--bundled-dir",
+        ])
+        .arg(bundled.path())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v[0]["data_problems"][0]
+        .as_str()
+        .unwrap()
+        .contains("bundled.json does not parse"));
+}
+
+/// Issue 32.5: a CIDR list with more prefixes than any provider publishes is read no
+/// further than the cap (memory stays bounded) and refused; one larger than 64 MiB is
+/// refused by its size, unread.
+#[test]
+fn a_huge_feed_is_refused_without_reading_it_whole() {
+    use std::io::Write;
+    use whohosts::attribute::feeds::MAX_FEED_PREFIXES;
+    let data = tempfile::tempdir().unwrap();
+    let a = load_without_bundled_feeds(data.path());
+    let from = tempfile::tempdir().unwrap();
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(from.path().join("cloudflare-v4.txt")).unwrap(),
+    );
+    // 104.16.0.0/12 and beyond, as /28s: Cloudflare's space first, as the list's
+    // provider is told by the ASNs of its first prefixes.
+    for i in 0..=MAX_FEED_PREFIXES as u32 {
+        let addr = std::net::Ipv4Addr::from(0x6810_0000u32 + (i << 4));
+        writeln!(f, "{addr}/28").unwrap();
+    }
+    f.flush().unwrap();
+    drop(f);
+    let o = update_from(&a, data.path(), from.path()).unwrap();
+    assert_eq!(o[0].action, UpdateAction::Skipped, "{o:#?}");
+    assert!(o[0].detail.contains("more than 1000000 prefixes"), "{o:#?}");
+    // The same file put into the data directory by hand is skipped with the problem.
+    std::fs::create_dir_all(data.path().join("feeds")).unwrap();
+    std::fs::copy(
+        from.path().join("cloudflare-v4.txt"),
+        data.path().join("feeds/cloudflare.cidr-list-v4.txt"),
+    )
+    .unwrap();
+    let a = load_without_bundled_feeds(data.path());
+    assert!(a.feeds().is_empty());
+    assert!(a
+        .warnings()
+        .iter()
+        .any(|w| w.contains("more than 1000000 prefixes")));
+    // Larger than 64 MiB: a sparse file, refused by its size.
+    let big = tempfile::tempdir().unwrap();
+    let file = std::fs::File::create(big.path().join("huge.txt")).unwrap();
+    file.set_len(65 << 20).unwrap();
+    let o = update_from(&a, data.path(), big.path()).unwrap();
+    assert!(o[0].detail.contains("larger than 64 MiB"), "{o:#?}");
+}

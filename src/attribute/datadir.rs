@@ -23,10 +23,9 @@ use crate::attribute::feeds::{
     parse_feed, too_broad, Feed, FeedFormat, MIN_PREFIX_V4, MIN_PREFIX_V6,
 };
 use crate::attribute::geoip::hex;
-use crate::attribute::{Attributor, LoadedFeed};
+use crate::attribute::{Attributor, LoadedFeed, SourceInfo, SourceKind};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the data directory.
@@ -83,14 +82,20 @@ fn is_stored_feed(name: &str) -> bool {
     (name.ends_with(".json") || name.ends_with(".txt")) && !name.starts_with('.')
 }
 
-/// Loads every stored feed, in file-name order. Files that fail to parse are
-/// reported in the returned warnings and skipped.
-pub fn load_feeds(data_dir: &Path, _directory: &DirectoryView) -> (Vec<LoadedFeed>, Vec<String>) {
+/// Loads every stored feed, in file-name order. A file that cannot be read, does not
+/// parse or lists a prefix broader than any provider announces is skipped: it is named
+/// in the returned warnings and listed as an unused source with its `problem` (so
+/// reports and `lookup --json` carry it, not only the terminal).
+pub fn load_feeds(
+    data_dir: &Path,
+    _directory: &DirectoryView,
+) -> (Vec<LoadedFeed>, Vec<String>, Vec<SourceInfo>) {
     let mut feeds = Vec::new();
     let mut warnings = Vec::new();
+    let mut unused = Vec::new();
     let dir = feeds_dir(data_dir);
     let Ok(rd) = std::fs::read_dir(&dir) else {
-        return (feeds, warnings);
+        return (feeds, warnings, unused);
     };
     let mut names: Vec<String> = rd
         .filter_map(Result::ok)
@@ -101,21 +106,50 @@ pub fn load_feeds(data_dir: &Path, _directory: &DirectoryView) -> (Vec<LoadedFee
     names.sort();
     for name in names {
         let path = dir.join(&name);
-        let bytes = match std::fs::read(&path) {
+        let mut skipped = |sha256: Option<String>, problem: String| {
+            warnings.push(format!("{}: {problem}", path.display()));
+            unused.push(SourceInfo {
+                kind: SourceKind::Feed,
+                name: name.clone(),
+                type_: "unreadable-feed".to_string(),
+                provider: provider_of_stored(&name).map(str::to_string),
+                version: None,
+                build_date: None,
+                sha256: sha256.unwrap_or_default(),
+                bundled: false,
+                official: None,
+                licence: None,
+                attribution: None,
+                records: "not used".to_string(),
+                date: None,
+                snapshot: None,
+                url: None,
+                terms: None,
+                problem: Some(problem),
+            });
+        };
+        let bytes = match read_capped(&path) {
             Ok(b) => b,
             Err(e) => {
-                warnings.push(format!("{}: {e}", path.display()));
+                skipped(None, format!("skipped: {e}"));
                 continue;
             }
         };
+        let sha256 = hex(&Sha256::digest(&bytes));
         match parse_feed(&bytes) {
-            Ok(feed) if too_broad(&feed).is_some() => warnings.push(format!(
-                "{}: skipped: lists {}, broader than any provider announces",
-                path.display(),
-                too_broad(&feed)
-                    .map(|e| e.prefix.to_string())
-                    .unwrap_or_default()
-            )),
+            Ok(feed) if feed.unusable().is_some() => skipped(
+                Some(sha256),
+                format!("skipped: {}", feed.unusable().unwrap_or_default()),
+            ),
+            Ok(feed) if too_broad(&feed).is_some() => skipped(
+                Some(sha256),
+                format!(
+                    "skipped: lists {}, broader than any provider announces",
+                    too_broad(&feed)
+                        .map(|e| e.prefix.to_string())
+                        .unwrap_or_default()
+                ),
+            ),
             Ok(feed) => {
                 let provider = feed
                     .format
@@ -123,7 +157,6 @@ pub fn load_feeds(data_dir: &Path, _directory: &DirectoryView) -> (Vec<LoadedFee
                     .or_else(|| provider_of_stored(&name))
                     .unwrap_or("unknown")
                     .to_string();
-                let sha256 = hex(&Sha256::digest(&bytes));
                 // A feed that states no date is dated by its download, when the data
                 // directory's record of it is for these very bytes.
                 let date = feed
@@ -138,10 +171,10 @@ pub fn load_feeds(data_dir: &Path, _directory: &DirectoryView) -> (Vec<LoadedFee
                     bundled: None,
                 });
             }
-            Err(e) => warnings.push(format!("{}: skipped: {e}", path.display())),
+            Err(e) => skipped(Some(sha256), format!("skipped: does not parse: {e}")),
         }
     }
-    (feeds, warnings)
+    (feeds, warnings, unused)
 }
 
 /// The day (`YYYY-MM-DD`) a stored feed was downloaded, from
@@ -197,20 +230,28 @@ pub fn update_from(
     update_from_with(attributor, data_dir, from, UpdateOptions::default())
 }
 
-/// Reads at most [`MAX_FEED_BYTES`] + 1 bytes of a file: a larger one is refused
-/// without being read whole.
+/// Reads a feed file of at most [`MAX_FEED_BYTES`]: a larger one is refused by its
+/// size without being read, and a file that grows while read is cut at the cap and
+/// refused too, so memory stays bounded by the cap whatever the file.
 fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let f = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
-    let mut bytes = Vec::new();
+    let too_large = || {
+        format!(
+            "larger than {} MiB, more than any provider's feed",
+            MAX_FEED_BYTES >> 20
+        )
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > MAX_FEED_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     f.take(MAX_FEED_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("unreadable: {e}"))?;
     if bytes.len() as u64 > MAX_FEED_BYTES {
-        return Err(format!(
-            "larger than {} MiB, more than any provider's feed; stored feeds unchanged",
-            MAX_FEED_BYTES >> 20
-        ));
+        return Err(too_large());
     }
     Ok(bytes)
 }
@@ -229,6 +270,9 @@ pub fn vet_replacement(
     bundled: Option<&Feed>,
     opts: UpdateOptions,
 ) -> Result<(), String> {
+    if let Some(why) = feed.unusable() {
+        return Err(why);
+    }
     if let Some(e) = too_broad(feed) {
         return Err(format!(
             "lists {}, broader than any provider announces (IPv4 shorter than /{MIN_PREFIX_V4} or IPv6 shorter than /{MIN_PREFIX_V6} is refused)",
@@ -273,11 +317,12 @@ pub fn vet_replacement(
         }
     }
     if let Some(old) = installed.or(bundled) {
-        let (new_n, old_n) = (feed.entries.len(), old.entries.len());
-        if old_n >= 20 && new_n * 2 < old_n {
+        if shrunk(feed, old) {
             return Err(format!(
-                "it holds {new_n} prefixes where the {} copy holds {old_n}: fewer than half (use --force to install it anyway)",
-                if installed.is_some() { "installed" } else { "bundled" }
+                "it holds {} prefixes where the {} copy holds {}: fewer than half, as a cut or emptied download would (use --force to install it anyway)",
+                feed.entries.len(),
+                if installed.is_some() { "last known good" } else { "bundled" },
+                old.entries.len()
             ));
         }
     }
@@ -306,7 +351,7 @@ pub fn update_from_with(
         let bytes = match read_capped(&path) {
             Ok(b) => b,
             Err(e) => {
-                out.push(skip(shown, e));
+                out.push(skip(shown, format!("{e}; stored feeds unchanged")));
                 continue;
             }
         };
@@ -343,28 +388,17 @@ pub fn update_from_with(
             feed.format.as_str(),
             feed.format.extension()
         );
-        let dest = target.join(&stored);
-        let installed = std::fs::read(&dest).ok().and_then(|b| parse_feed(&b).ok());
-        let bundled = attributor
-            .feeds()
-            .iter()
-            .find(|f| f.bundled.is_some() && f.name == stored)
-            .map(|f| &f.feed);
-        if let Err(why) = vet_replacement(
-            attributor,
-            &feed,
-            &provider,
-            installed.as_ref(),
-            bundled,
-            opts,
-        ) {
+        if let Err(why) =
+            vet_against_stored(attributor, &feed, &bytes, &provider, &target, &stored, opts)
+        {
+            let installed = target.join(&stored).exists();
             out.push(skip(
                 shown,
                 format!(
                     "{} for {provider}: refused: {why}; {}",
                     feed.format.as_str(),
-                    if installed.is_some() {
-                        format!("the installed {stored} is unchanged")
+                    if installed {
+                        format!("the installed {stored} and its last known good copy are unchanged")
                     } else {
                         "nothing installed".to_string()
                     }
@@ -384,7 +418,7 @@ pub fn update_from_with(
             } else {
                 format!(
                     ", {} entries did not parse (first: {} {})",
-                    feed.problems.len(),
+                    feed.problems.len() + feed.problems_dropped,
                     feed.problems
                         .first()
                         .map(|p| p.place.as_str())
@@ -396,24 +430,7 @@ pub fn update_from_with(
                 )
             }
         );
-        let action = match std::fs::read(&dest) {
-            Ok(old) if old == bytes => UpdateAction::Unchanged,
-            Ok(_) => {
-                let prev = target.join(format!("{stored}.prev"));
-                // Keep the old copy: hard link keeps `dest` in place until the rename
-                // below replaces it, so there is no moment without a feed.
-                let _ = std::fs::remove_file(&prev);
-                std::fs::hard_link(&dest, &prev)
-                    .or_else(|_| std::fs::copy(&dest, &prev).map(|_| ()))
-                    .map_err(io("keeping previous copy", &prev))?;
-                write_atomic(&dest, &bytes)?;
-                UpdateAction::Replaced
-            }
-            Err(_) => {
-                write_atomic(&dest, &bytes)?;
-                UpdateAction::Installed
-            }
-        };
+        let action = install(&target, &stored, &bytes)?;
         out.push(UpdateOutcome {
             file: shown,
             action,
@@ -450,36 +467,138 @@ fn collect_files(dir: &Path, depth: u8, out: &mut Vec<PathBuf>) -> std::io::Resu
     Ok(())
 }
 
-/// Writes `bytes` to `dest` through a temporary file in the same directory, synced
-/// before the rename, so a reader sees the old file or the new one, never a part.
+/// Writes `bytes` to `dest` atomically (see [`crate::atomic`]): a reader sees the old
+/// file or the new one, never a part, and nothing planted under a temporary name is
+/// followed.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, dest)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    result.map_err(|source: std::io::Error| {
-        let _ = std::fs::remove_file(&tmp);
-        DataDirError::Io {
-            action: "writing",
-            path: dest.to_path_buf(),
-            source,
-        }
+    crate::atomic::replace(dest, bytes).map_err(|e| DataDirError::Io {
+        action: e.action,
+        path: e.path,
+        source: e.source,
     })
+}
+
+/// Whether `new` holds fewer than half the prefixes of `old`: what a cut or emptied
+/// download looks like (providers' feeds grow or change a little between
+/// publications; none halves).
+pub fn shrunk(new: &Feed, old: &Feed) -> bool {
+    let (new_n, old_n) = (new.entries.len(), old.entries.len());
+    old_n >= 2 && new_n * 2 < old_n
+}
+
+/// The last copy of a stored feed that was plausible when it arrived: the installed
+/// one, unless it was forced in with fewer than half the prefixes of the copy it
+/// replaced (kept as `.prev`), in which case `.prev`.
+pub fn last_known_good(target: &Path, stored: &str) -> Option<Feed> {
+    last_known_good_bytes(target, stored).map(|(f, _)| f)
+}
+
+fn read_feed_bytes(path: &Path) -> Option<(Feed, Vec<u8>)> {
+    let bytes = read_capped(path).ok()?;
+    Some((parse_feed(&bytes).ok()?, bytes))
+}
+
+/// [`last_known_good`] with its bytes.
+pub fn last_known_good_bytes(target: &Path, stored: &str) -> Option<(Feed, Vec<u8>)> {
+    let installed = read_feed_bytes(&target.join(stored));
+    let prev = read_feed_bytes(&target.join(format!("{stored}.prev")));
+    match (installed, prev) {
+        (Some(i), Some(p)) if shrunk(&i.0, &p.0) => Some(p),
+        (Some(i), _) => Some(i),
+        (None, p) => p,
+    }
+}
+
+/// The checks of [`vet_replacement`] against the last known good copy, passed at
+/// once by that very copy coming back (after bad copies were forced in).
+pub fn vet_against_stored(
+    attributor: &Attributor,
+    feed: &Feed,
+    bytes: &[u8],
+    provider: &str,
+    target: &Path,
+    stored: &str,
+    opts: UpdateOptions,
+) -> Result<Option<Feed>, String> {
+    let good = last_known_good_bytes(target, stored);
+    if good.as_ref().is_some_and(|(_, b)| b == bytes) {
+        return Ok(good.map(|(f, _)| f));
+    }
+    let installed = good.map(|(f, _)| f);
+    let bundled = attributor
+        .feeds()
+        .iter()
+        .find(|f| f.bundled.is_some() && f.name == stored)
+        .map(|f| &f.feed);
+    vet_replacement(
+        attributor,
+        feed,
+        provider,
+        installed.as_ref(),
+        bundled,
+        opts,
+    )?;
+    Ok(installed)
+}
+
+/// Installs `bytes` as `target/stored`, keeping the last known good copy as
+/// `<stored>.prev`: the replaced copy becomes `.prev`, unless it was itself
+/// implausible next to the `.prev` already there (see [`last_known_good`]), which is
+/// then kept. `Unchanged` when the bytes are those installed.
+pub fn install(target: &Path, stored: &str, bytes: &[u8]) -> Result<UpdateAction, DataDirError> {
+    let dest = target.join(stored);
+    let old = match std::fs::read(&dest) {
+        Ok(old) => old,
+        Err(_) => {
+            write_atomic(&dest, bytes)?;
+            return Ok(UpdateAction::Installed);
+        }
+    };
+    if old == bytes {
+        return Ok(UpdateAction::Unchanged);
+    }
+    let prev = target.join(format!("{stored}.prev"));
+    let old_is_good = match (parse_feed(&old), read_feed_bytes(&prev).map(|(f, _)| f)) {
+        (Ok(o), Some(p)) => !shrunk(&o, &p),
+        (Ok(_), None) => true,
+        (Err(_), p) => p.is_none(),
+    };
+    if old_is_good {
+        // Written atomically too: `.prev` is never seen half-written, and the rename
+        // of `dest` below leaves no moment without a feed.
+        write_atomic(&prev, &old)?;
+    }
+    write_atomic(&dest, bytes)?;
+    Ok(UpdateAction::Replaced)
 }
 
 /// Formats stored under a provider name (for `data info`).
 pub fn format_names() -> Vec<&'static str> {
     FeedFormat::ALL.iter().map(|f| f.as_str()).collect()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// Issue 30.6: the temporary name used to be `.<name>.tmp.<pid>`, opened with
+    /// `File::create`, which wrote through a symbolic link planted there.
+    #[test]
+    fn a_symlink_planted_at_a_predictable_temporary_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        let dest = dir.path().join("aws.aws-ip-ranges.json");
+        let planted = dir.path().join(format!(
+            ".aws.aws-ip-ranges.json.tmp.{}",
+            std::process::id()
+        ));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        write_atomic(&dest, b"new").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        let meta = std::fs::symlink_metadata(&dest).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+    }
 }

@@ -20,7 +20,7 @@
 
 use crate::attribute::bundle::MAX_FEED_BYTES;
 use crate::attribute::datadir::{
-    feeds_dir, vet_replacement, write_atomic, DataDirError, UpdateAction, UpdateOptions,
+    feeds_dir, install, vet_against_stored, write_atomic, DataDirError, UpdateAction, UpdateOptions,
 };
 use crate::attribute::feeds::{parse_feed, FeedFormat};
 use crate::attribute::fetch;
@@ -398,42 +398,24 @@ fn one(
             ),
         );
     }
-    let installed = installed_bytes.as_deref().and_then(|b| parse_feed(b).ok());
-    let bundled = attributor
-        .feeds()
-        .iter()
-        .find(|f| f.bundled.is_some() && f.name == src.stored)
-        .map(|f| &f.feed);
-    if let Err(why) = vet_replacement(
+    if let Err(why) = vet_against_stored(
         attributor,
         &feed,
+        &resp.body,
         src.provider,
-        installed.as_ref(),
-        bundled,
+        target,
+        src.stored,
         opts.update,
     ) {
         return fail(record, format!("refused: {why}"));
     }
-    let action = match &installed_bytes {
-        Some(old) if *old == resp.body => UpdateAction::Unchanged,
-        Some(_) => {
-            let prev = target.join(format!("{}.prev", src.stored));
-            let _ = std::fs::remove_file(&prev);
-            if let Err(e) = std::fs::hard_link(&dest, &prev)
-                .or_else(|_| std::fs::copy(&dest, &prev).map(|_| ()))
-            {
-                return fail(record, format!("keeping the previous copy: {e}"));
-            }
-            if let Err(e) = write_atomic(&dest, &resp.body) {
-                return fail(record, e.to_string());
-            }
-            UpdateAction::Replaced
-        }
-        None => {
-            if let Err(e) = write_atomic(&dest, &resp.body) {
-                return fail(record, e.to_string());
-            }
-            UpdateAction::Installed
+    let action = match install(target, src.stored, &resp.body) {
+        Ok(a) => a,
+        Err(e) => {
+            let why = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            return fail(record, format!("{e}{why}"));
         }
     };
     let (v4, v6) = feed.counts();

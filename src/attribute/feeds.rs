@@ -128,6 +128,14 @@ pub struct FeedProblem {
     pub detail: String,
 }
 
+/// Most prefixes a feed may hold: ten times the largest real feed (Azure's Service
+/// Tags, 90,493 in July 2025). A file with more is not a provider's feed; stopping
+/// there bounds the memory reading one takes (about 300 bytes a prefix, loaded).
+pub const MAX_FEED_PREFIXES: usize = 1_000_000;
+
+/// Problems kept in full per feed; the rest are counted in `problems_dropped`.
+pub const MAX_FEED_PROBLEMS: usize = 1000;
+
 /// A parsed feed.
 #[derive(Clone, Debug, Serialize)]
 pub struct Feed {
@@ -145,6 +153,11 @@ pub struct Feed {
     pub serial: Option<u128>,
     pub entries: Vec<FeedEntry>,
     pub problems: Vec<FeedProblem>,
+    /// Problems beyond [`MAX_FEED_PROBLEMS`], counted only.
+    pub problems_dropped: usize,
+    /// The file holds more than [`MAX_FEED_PREFIXES`] prefixes; those beyond were not
+    /// read. Such a feed is never installed nor used.
+    pub over_cap: bool,
 }
 
 impl Feed {
@@ -157,6 +170,8 @@ impl Feed {
             serial: None,
             entries: Vec::new(),
             problems: Vec::new(),
+            problems_dropped: 0,
+            over_cap: false,
         }
     }
 
@@ -196,13 +211,28 @@ impl Feed {
     }
 
     fn push_prefix(&mut self, text: &str, place: impl FnOnce() -> String, entry: FeedEntry) {
+        if self.entries.len() >= MAX_FEED_PREFIXES {
+            self.over_cap = true;
+            return;
+        }
         match text.parse::<IpPrefix>() {
             Ok(prefix) => self.entries.push(FeedEntry { prefix, ..entry }),
-            Err(e) => self.problems.push(FeedProblem {
+            Err(e) if self.problems.len() < MAX_FEED_PROBLEMS => self.problems.push(FeedProblem {
                 place: place(),
                 detail: e.to_string(),
             }),
+            Err(_) => self.problems_dropped += 1,
         }
+    }
+
+    /// Why the feed may not be used at all, when it may not: more prefixes than any
+    /// provider publishes.
+    pub fn unusable(&self) -> Option<String> {
+        self.over_cap.then(|| {
+            format!(
+                "holds more than {MAX_FEED_PREFIXES} prefixes, more than any provider publishes (the rest was not read)"
+            )
+        })
     }
 }
 

@@ -195,10 +195,30 @@ impl<V> PrefixIndexBuilder<V> {
                 _ => {}
             }
         }
+        // Each group's innermost enclosing group: groups are sorted by address, then
+        // length, so enclosing blocks come first and a stack of open blocks finds it.
+        let mut parents = Vec::with_capacity(groups.len());
+        let mut open: Vec<usize> = Vec::new();
+        for (i, g) in groups.iter().enumerate() {
+            while let Some(&top) = open.last() {
+                let t = &groups[top].prefix;
+                if t.prefix_len() < g.prefix.prefix_len() && t.contains(g.prefix.first()) {
+                    break;
+                }
+                open.pop();
+            }
+            parents.push(
+                open.last()
+                    .and_then(|&p| u32::try_from(p).ok())
+                    .unwrap_or(u32::MAX),
+            );
+            open.push(i);
+        }
         PrefixIndex {
             v4: Table::flatten(v4),
             v6: Table::flatten(v6),
             groups,
+            parents,
         }
     }
 }
@@ -209,6 +229,8 @@ pub struct PrefixIndex<V> {
     v4: Table<u32>,
     v6: Table<u128>,
     groups: Vec<PrefixGroup<V>>,
+    /// Index of each group's innermost enclosing group, `u32::MAX` for none.
+    parents: Vec<u32>,
 }
 
 impl<V> Default for PrefixIndex<V> {
@@ -226,6 +248,26 @@ impl<V> PrefixIndex<V> {
             IpAddr::V6(a) => self.v6.find(u128::from(a)),
         }?;
         self.groups.get(usize::try_from(slot).ok()?)
+    }
+
+    /// Every prefix covering `ip`, most specific first, each with its values: a
+    /// caller can fall back to a broader block when the most specific one lacks
+    /// something (a region).
+    pub fn lookup_all(&self, ip: IpAddr) -> impl Iterator<Item = &PrefixGroup<V>> {
+        let slot = match canonical(ip) {
+            IpAddr::V4(a) => self.v4.find(u32::from(a)),
+            IpAddr::V6(a) => self.v6.find(u128::from(a)),
+        };
+        let mut next = slot.and_then(|s| usize::try_from(s).ok());
+        std::iter::from_fn(move || {
+            let i = next?;
+            next = self
+                .parents
+                .get(i)
+                .filter(|p| **p != u32::MAX)
+                .and_then(|p| usize::try_from(*p).ok());
+            self.groups.get(i)
+        })
     }
 
     /// Every distinct prefix, in address order.
@@ -365,6 +407,34 @@ mod tests {
     fn get(ix: &PrefixIndex<&'static str>, a: &str) -> Option<(String, Vec<&'static str>)> {
         ix.lookup(ip(a))
             .map(|g| (g.prefix.to_string(), g.values.clone()))
+    }
+
+    #[test]
+    fn lookup_all_walks_from_the_most_specific_block_outwards() {
+        let ix = index(&[
+            ("20.231.128.0/19", "aad"),
+            ("20.231.137.0/24", "nz"),
+            ("20.231.137.0/27", "aad-se"),
+            ("20.231.137.64/26", "other"),
+            ("2001:db8::/32", "v6"),
+        ]);
+        let chain = |a: &str| -> Vec<String> {
+            ix.lookup_all(ip(a)).map(|g| g.prefix.to_string()).collect()
+        };
+        assert_eq!(
+            chain("20.231.137.1"),
+            ["20.231.137.0/27", "20.231.137.0/24", "20.231.128.0/19"]
+        );
+        assert_eq!(
+            chain("20.231.137.200"),
+            ["20.231.137.0/24", "20.231.128.0/19"]
+        );
+        assert_eq!(chain("20.231.200.1"), Vec::<String>::new());
+        assert_eq!(chain("2001:db8::1"), ["2001:db8::/32"]);
+        assert_eq!(
+            chain("::ffff:20.231.137.70"),
+            ["20.231.137.64/26", "20.231.137.0/24", "20.231.128.0/19"]
+        );
     }
 
     #[test]

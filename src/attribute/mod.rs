@@ -205,6 +205,11 @@ pub struct ProviderAttribution {
     /// (`CLOUDFRONT`, `EC2`, `AzureFrontDoor.Frontend`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// Other providers' official feeds that list the address too (GitHub's ranges on
+    /// Azure's network): the same prefix, or one nested inside the prefix that named
+    /// the provider.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_listed: Vec<FeedMatch>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -222,6 +227,14 @@ pub struct RegionAttribution {
     /// The frame where the hostname that gave the region was seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame: Option<FrameRef>,
+    /// The region as the feed spells it, when that is not the directory's id
+    /// (Azure's `germanywc` for `germanywestcentral`): the evidence, kept as found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed_region: Option<String>,
+    /// The provider's regions that fit when several do (a geofeed city with two
+    /// data centres): `id` is then unknown.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -313,6 +326,10 @@ pub struct SourceInfo {
     /// Terms of use of a bundled feed, as far as known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub terms: Option<String>,
+    /// What is wrong with the source: a stored feed that does not parse (then it is
+    /// not used), a bundled database whose licence record (`bundled.json`) is broken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// A feed as loaded from the data directory or the bundled snapshot.
@@ -416,6 +433,12 @@ pub struct Attributor {
     bundle: Option<String>,
     /// Facts about loading worth telling (bundled feeds replaced by newer copies).
     notes: Vec<String>,
+    /// Sources found but not used (a stored feed that does not parse), each with its
+    /// `problem`, listed in [`Attributor::sources`] after the ones used.
+    unused: Vec<SourceInfo>,
+    /// Why `bundled.json` (licence and package of the bundled databases) could not be
+    /// used, when it could not.
+    manifest_problem: Option<String>,
 }
 
 /// The bundled feed snapshot, less the feeds the data directory holds a copy of (an
@@ -501,6 +524,7 @@ impl Attributor {
             dbs.push(GeoDb::open(p, false)?);
         }
         let mut manifest = BundledManifest::default();
+        let mut manifest_problem = None;
         let mut bundle = None;
         if !opts.no_bundled {
             let b = bundle::Bundle::locate(opts.bundled_dir.as_deref(), opts.embedded)?;
@@ -515,8 +539,30 @@ impl Attributor {
                     })?;
                 dbs.push(GeoDb::from_bytes(bytes, &path, true)?);
             }
-            if let Ok(bytes) = b.read("bundled.json") {
-                manifest = serde_json::from_slice(&bytes).unwrap_or_default();
+            // The licence record of the bundled databases: a broken or missing one is
+            // a problem every source list shows, never silently an empty record.
+            match b.read("bundled.json") {
+                Ok(bytes) => match serde_json::from_slice::<BundledManifest>(&bytes) {
+                    Ok(m) if !m.files.is_empty() => manifest = m,
+                    Ok(_) => {
+                        manifest_problem = Some(format!(
+                            "{} lists no file",
+                            b.path_of("bundled.json").display()
+                        ))
+                    }
+                    Err(e) => {
+                        manifest_problem = Some(format!(
+                            "{} does not parse ({e})",
+                            b.path_of("bundled.json").display()
+                        ))
+                    }
+                },
+                Err(e) => {
+                    manifest_problem = Some(format!(
+                        "{} cannot be read ({e})",
+                        b.path_of("bundled.json").display()
+                    ))
+                }
             }
             bundle = Some(b);
         }
@@ -526,7 +572,12 @@ impl Attributor {
             None => DirectoryView::bundled(),
         }
         .map_err(|e| AttributeError::Directory(Box::new(e)))?;
-        let (mut feeds, mut warnings) = datadir::load_feeds(&data_dir, &directory);
+        let (mut feeds, mut warnings, unused) = datadir::load_feeds(&data_dir, &directory);
+        if let Some(p) = &manifest_problem {
+            warnings.push(format!(
+                "{p}: the package, version, licence and attribution of the bundled databases are unknown"
+            ));
+        }
         let mut notes = Vec::new();
         if let (Some(b), false) = (&bundle, opts.no_bundled_feeds) {
             let (bundled, w, n) = load_bundled_feeds(b, &feeds);
@@ -537,6 +588,8 @@ impl Attributor {
         let mut a = Self::assemble(dbs, manifest, feeds, directory, data_dir, warnings);
         a.bundle = bundle.as_ref().map(bundle::Bundle::describe);
         a.notes = notes;
+        a.unused = unused;
+        a.manifest_problem = manifest_problem;
         Ok(a)
     }
 
@@ -554,6 +607,8 @@ impl Attributor {
         );
         a.bundle = self.bundle;
         a.notes = self.notes;
+        a.unused = self.unused;
+        a.manifest_problem = self.manifest_problem;
         a
     }
 
@@ -599,6 +654,8 @@ impl Attributor {
             warnings,
             bundle: None,
             notes: Vec::new(),
+            unused: Vec::new(),
+            manifest_problem: None,
         }
     }
 
@@ -667,6 +724,16 @@ impl Attributor {
                 snapshot: None,
                 url: None,
                 terms: None,
+                problem: match (&self.manifest_problem, db.bundled, m) {
+                    (Some(p), true, _) => Some(format!(
+                        "{p}: package, licence and attribution unknown"
+                    )),
+                    (None, true, None) => Some(
+                        "bundled.json has no record of this file: package, licence and attribution unknown"
+                            .to_string(),
+                    ),
+                    _ => None,
+                },
             });
         }
         for f in &self.feeds {
@@ -691,8 +758,10 @@ impl Attributor {
                     .map(|b| format!("bundled feed snapshot {}", b.snapshot)),
                 url: f.bundled.as_ref().map(|b| b.url.clone()),
                 terms: f.bundled.as_ref().map(|b| b.terms.clone()),
+                problem: None,
             });
         }
+        out.extend(self.unused.iter().cloned());
         out.push(SourceInfo {
             kind: SourceKind::Directory,
             name: self.directory.origin().to_string(),
@@ -710,6 +779,7 @@ impl Attributor {
             snapshot: None,
             url: None,
             terms: None,
+            problem: None,
         });
         out
     }
@@ -748,9 +818,22 @@ impl Attributor {
 
     /// Feed entries of the most specific prefix covering `ip`, in priority order.
     pub fn feed_matches(&self, ip: IpAddr) -> Vec<FeedMatch> {
-        let Some(group) = self.index.lookup(ip) else {
-            return Vec::new();
-        };
+        self.index
+            .lookup(ip)
+            .map(|g| self.group_matches(g))
+            .unwrap_or_default()
+    }
+
+    /// Feed entries of every prefix covering `ip`, most specific prefix first.
+    pub fn feed_levels(&self, ip: IpAddr) -> Vec<Vec<FeedMatch>> {
+        self.index
+            .lookup_all(ip)
+            .map(|g| self.group_matches(g))
+            .filter(|l| !l.is_empty())
+            .collect()
+    }
+
+    fn group_matches(&self, group: &index::PrefixGroup<FeedRef>) -> Vec<FeedMatch> {
         group
             .values
             .iter()
@@ -769,6 +852,15 @@ impl Attributor {
                 })
             })
             .collect()
+    }
+
+    /// An entry of the official feed of the network the address is on (not a
+    /// service running on others' networks, as GitHub's, nor a third-party list).
+    fn is_network_feed(&self, m: &FeedMatch) -> bool {
+        m.official
+            && self
+                .feed_by_name(&m.feed)
+                .is_some_and(|f| f.feed.format.rank() == 0)
     }
 
     /// Attribution of one address, given the hostnames seen for it in the capture.
@@ -813,9 +905,62 @@ impl Attributor {
                 ..Default::default()
             },
         };
-        let feeds = self.feed_matches(ip);
-        let provider = self.provider_of(ip, &asn, &feeds, hostnames);
-        let region = self.region_of(&provider, &feeds, hostnames, &geo);
+        let mut levels = self.feed_levels(ip);
+        // The prefix that names the provider: the most specific one listed by the
+        // official feed of a network (a GitHub range nested in one of Azure's is on
+        // Azure's network), else the most specific one.
+        let decisive = levels
+            .iter()
+            .position(|l| l.iter().any(|m| self.is_network_feed(m)))
+            .unwrap_or(0);
+        let at: &[FeedMatch] = levels.get(decisive).map(Vec::as_slice).unwrap_or(&[]);
+        let mut provider = self.provider_of(ip, &asn, at, hostnames);
+        if let Some(pid) = provider.id.clone() {
+            provider.also_listed = levels
+                .iter()
+                .take(decisive + 1)
+                .flatten()
+                .filter(|m| m.official && m.provider != pid)
+                .cloned()
+                .collect();
+            let nested: Vec<String> = levels
+                .iter()
+                .take(decisive)
+                .flatten()
+                .filter(|m| m.official && m.provider != pid)
+                .map(|m| {
+                    format!(
+                        "{} lists {} inside it for {}{}",
+                        m.feed,
+                        m.prefix,
+                        m.provider,
+                        m.service
+                            .as_deref()
+                            .map(|s| format!(" ({s})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            if let (false, Some(ev)) = (nested.is_empty(), provider.evidence.as_mut()) {
+                ev.push_str(&format!("; {}", nested.join("; ")));
+            }
+        }
+        let (region, region_level) = self.region_of(&provider, &levels, decisive, hostnames, &geo);
+        // What the answer shows of the feeds: the most specific prefix's entries, then
+        // those of broader prefixes that named the provider or the region.
+        let mut feeds = Vec::new();
+        let mut shown = Vec::new();
+        for i in [Some(0), Some(decisive), region_level]
+            .into_iter()
+            .flatten()
+        {
+            if !shown.contains(&i) {
+                shown.push(i);
+                if let Some(l) = levels.get_mut(i) {
+                    feeds.append(l);
+                }
+            }
+        }
         Attribution {
             asn,
             country,
@@ -896,6 +1041,7 @@ impl Attributor {
                 evidence: Some(evidence),
                 conflict: None,
                 service: None,
+                also_listed: Vec::new(),
                 reason: None,
             }
         };
@@ -1110,115 +1256,84 @@ impl Attributor {
         }
     }
 
+    /// The region, and which of `levels` gave it when a feed did.
     fn region_of(
         &self,
         provider: &ProviderAttribution,
-        feeds: &[FeedMatch],
+        levels: &[Vec<FeedMatch>],
+        decisive: usize,
         hostnames: &[HostnameEvidence],
         geo: &GeoAnswer<'_>,
-    ) -> RegionAttribution {
+    ) -> (RegionAttribution, Option<usize>) {
         let Some(pid) = provider.id.as_deref() else {
-            return RegionAttribution {
-                reason: Some("provider unknown, so no provider region".to_string()),
-                ..Default::default()
-            };
+            return (
+                RegionAttribution {
+                    reason: Some("provider unknown, so no provider region".to_string()),
+                    ..Default::default()
+                },
+                None,
+            );
         };
         let mut why: Vec<String> = Vec::new();
         // 1. Official feed: the regions its entries for this prefix name.
-        let own: Vec<&FeedMatch> = feeds
-            .iter()
-            .filter(|m| m.official && m.provider == pid)
-            .collect();
+        let own_at = |i: usize| -> Vec<&FeedMatch> {
+            levels
+                .get(i)
+                .map(|l| {
+                    l.iter()
+                        .filter(|m| m.official && m.provider == pid)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let own = own_at(decisive);
         if !own.is_empty() {
-            let regions: std::collections::BTreeSet<&str> =
-                own.iter().filter_map(|m| m.region.as_deref()).collect();
-            let feed = own.first().and_then(|m| self.feed_by_name(&m.feed));
-            let source = feed.map(LoadedFeed::provenance);
+            let regions = self.feed_regions(pid, &own);
+            let global = own
+                .iter()
+                .filter_map(|m| m.region.as_deref())
+                .any(|r| r.eq_ignore_ascii_case("global"));
             let prefix = own
                 .first()
                 .map(|m| m.prefix.to_string())
                 .unwrap_or_default();
-            let specific: Vec<&str> = regions
-                .iter()
-                .copied()
-                .filter(|r| !r.eq_ignore_ascii_case("global"))
-                .collect();
-            if let [one] = specific.as_slice() {
-                // The feed names the region; the directory's region list its city.
-                let city = self
-                    .directory
-                    .directory()
-                    .provider(pid)
-                    .and_then(|p| p.region(one))
-                    .and_then(|r| r.city.clone());
-                return RegionAttribution {
-                    id: Some((*one).to_string()),
-                    city,
-                    source,
-                    confidence: Some(Confidence::Strong),
-                    basis: Some(Basis::OfficialFeed),
-                    evidence: Some(format!(
-                        "{} lists {prefix} in region {one}",
-                        own.first().map(|m| m.feed.as_str()).unwrap_or("")
-                    )),
-                    frame: None,
-                    reason: None,
-                };
+            if regions.len() == 1 {
+                return (
+                    self.feed_region_answer(pid, &own, &regions, None),
+                    Some(decisive),
+                );
             }
-            if specific.len() > 1 {
+            if regions.len() > 1 {
                 why.push(format!(
                     "the feed lists {prefix} in several regions ({})",
-                    specific.join(", ")
+                    regions.keys().cloned().collect::<Vec<_>>().join(", ")
                 ));
-            } else if regions.iter().any(|r| r.eq_ignore_ascii_case("global")) {
+            } else if global {
                 why.push(format!(
                     "the feed lists {prefix} as GLOBAL (not tied to a region)"
                 ));
             }
             // Geofeeds (RFC 8805) give a city instead of a region id.
             if let Some(m) = own.iter().find(|m| m.city.is_some()) {
-                let city = m.city.clone();
-                let candidates = city
-                    .as_deref()
-                    .map(|c| self.directory.regions_by_city(pid, c, m.country.as_deref()))
-                    .unwrap_or_default();
-                // Only a single region in that city names the region; several (two
-                // zones in one city) leave the id open.
-                let region = match candidates.as_slice() {
-                    [one] => Some(one.clone()),
-                    _ => None,
-                };
-                let note = match candidates.len() {
-                    0 => "; no region of the provider's list is in that city".to_string(),
-                    1 => String::new(),
-                    _ => format!(
-                        "; the provider has several regions there ({})",
-                        candidates
-                            .iter()
-                            .map(|r| r.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                };
-                return RegionAttribution {
-                    id: region.as_ref().map(|r| r.id.clone()),
-                    city,
-                    source,
-                    confidence: Some(Confidence::Strong),
-                    basis: Some(Basis::OfficialFeed),
-                    evidence: Some(format!(
-                        "{} (RFC 8805 geofeed) places {} in {}, {}{}",
-                        m.feed,
-                        m.prefix,
-                        m.city.as_deref().unwrap_or("?"),
-                        m.country.as_deref().unwrap_or("?"),
-                        note
-                    )),
-                    frame: None,
-                    reason: None,
-                };
+                return (self.geofeed_region(pid, m), Some(decisive));
             }
-            if specific.is_empty() && !regions.iter().any(|r| r.eq_ignore_ascii_case("global")) {
+            if regions.is_empty() && !global {
+                // A more specific block listed without a region (Azure lists service
+                // tags without one inside its regional blocks): the innermost broader
+                // block of the same provider's feed that names one region gives it.
+                for i in decisive + 1..levels.len() {
+                    let broader = own_at(i);
+                    let r = self.feed_regions(pid, &broader);
+                    if r.len() == 1 {
+                        return (
+                            self.feed_region_answer(pid, &broader, &r, Some(&prefix)),
+                            Some(i),
+                        );
+                    }
+                    if r.len() > 1 {
+                        break;
+                    }
+                }
                 why.push(format!("the feed gives no region for {prefix}"));
             }
         } else {
@@ -1235,29 +1350,32 @@ impl Attributor {
             }
             match hm.region {
                 Some(RegionRef { id, city }) => {
-                    return RegionAttribution {
-                        id: Some(id.clone()),
-                        city,
-                        source: Some(Provenance {
-                            source: format!("hostname:{}", h.kind.as_str()),
-                            version: Some(format!(
-                                "provider directory {}",
-                                self.directory.version()
+                    return (
+                        RegionAttribution {
+                            id: Some(id.clone()),
+                            city,
+                            source: Some(Provenance {
+                                source: format!("hostname:{}", h.kind.as_str()),
+                                version: Some(format!(
+                                    "provider directory {}",
+                                    self.directory.version()
+                                )),
+                                sha256: None,
+                                date: None,
+                            }),
+                            confidence: Some(hm.confidence.min(hostname_kind_cap(h.kind))),
+                            basis: Some(Basis::Hostname),
+                            evidence: Some(format!(
+                                "{} `{}` embeds region {id} (pattern {})",
+                                h.kind.as_str(),
+                                h.name,
+                                hm.pattern
                             )),
-                            sha256: None,
-                            date: None,
-                        }),
-                        confidence: Some(hm.confidence.min(hostname_kind_cap(h.kind))),
-                        basis: Some(Basis::Hostname),
-                        evidence: Some(format!(
-                            "{} `{}` embeds region {id} (pattern {})",
-                            h.kind.as_str(),
-                            h.name,
-                            hm.pattern
-                        )),
-                        frame: h.frame,
-                        reason: None,
-                    }
+                            frame: h.frame,
+                            ..Default::default()
+                        },
+                        None,
+                    );
                 }
                 None => why.push(
                     hm.no_region_reason
@@ -1275,19 +1393,21 @@ impl Attributor {
                     .directory
                     .regions_by_city(pid, city, country.as_deref());
                 if let [r] = candidates.as_slice() {
-                    return RegionAttribution {
-                        id: Some(r.id.clone()),
-                        city: Some(city.clone()),
-                        source: Some(Self::db_provenance(db)),
-                        confidence: Some(Confidence::Weak),
-                        basis: Some(Basis::GeoipCity),
-                        evidence: Some(format!(
-                            "{} places the address in {city}; {pid} has region {} there",
-                            db.name, r.id
-                        )),
-                        frame: None,
-                        reason: None,
-                    };
+                    return (
+                        RegionAttribution {
+                            id: Some(r.id.clone()),
+                            city: Some(city.clone()),
+                            source: Some(Self::db_provenance(db)),
+                            confidence: Some(Confidence::Weak),
+                            basis: Some(Basis::GeoipCity),
+                            evidence: Some(format!(
+                                "{} places the address in {city}; {pid} has region {} there",
+                                db.name, r.id
+                            )),
+                            ..Default::default()
+                        },
+                        None,
+                    );
                 }
                 if candidates.is_empty() {
                     why.push(format!(
@@ -1306,8 +1426,131 @@ impl Attributor {
             }
             None => why.push("no city database places the address".to_string()),
         }
+        (
+            RegionAttribution {
+                reason: Some(why.join("; ")),
+                ..Default::default()
+            },
+            None,
+        )
+    }
+
+    /// The regions `entries` name, by the directory's id (the feed's spellings of
+    /// each kept), GLOBAL and empty ones left out.
+    fn feed_regions(&self, pid: &str, entries: &[&FeedMatch]) -> BTreeMap<String, Vec<String>> {
+        let p = self.directory.directory().provider(pid);
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in entries.iter().filter_map(|m| m.region.as_deref()) {
+            let r = r.trim();
+            if r.is_empty() || r.eq_ignore_ascii_case("global") {
+                continue;
+            }
+            let id = p
+                .and_then(|p| p.region(r))
+                .map(|reg| reg.id.clone())
+                .unwrap_or_else(|| r.to_string());
+            let spellings = out.entry(id).or_default();
+            if !spellings.iter().any(|s| s == r) {
+                spellings.push(r.to_string());
+            }
+        }
+        out
+    }
+
+    /// The answer for the one region `regions` holds, from `entries` of the
+    /// provider's feed; `inner` is the more specific prefix listed without a region,
+    /// when the region comes from a broader block.
+    fn feed_region_answer(
+        &self,
+        pid: &str,
+        entries: &[&FeedMatch],
+        regions: &BTreeMap<String, Vec<String>>,
+        inner: Option<&str>,
+    ) -> RegionAttribution {
+        let Some((id, spellings)) = regions.iter().next() else {
+            return RegionAttribution::default();
+        };
+        let first = entries.first();
+        let feed_name = first.map(|m| m.feed.as_str()).unwrap_or("");
+        let prefix = first.map(|m| m.prefix.to_string()).unwrap_or_default();
+        let region = self
+            .directory
+            .directory()
+            .provider(pid)
+            .and_then(|p| p.region(id));
+        let spelled: Vec<&String> = spellings.iter().filter(|s| *s != id).collect();
+        let mut evidence = match inner {
+            Some(inner) => format!(
+                "{feed_name} lists {inner} without a region, inside {prefix}, which it lists in region {}",
+                spellings.join(", ")
+            ),
+            None => format!("{feed_name} lists {prefix} in region {}", spellings.join(", ")),
+        };
+        if !spelled.is_empty() {
+            evidence.push_str(&format!(" (the provider directory's {id})"));
+        }
+        if region.is_none() {
+            evidence.push_str(&format!(
+                "; {id} is not in the provider directory's region list (version {}), so its city is unknown",
+                self.directory.version()
+            ));
+        }
         RegionAttribution {
-            reason: Some(why.join("; ")),
+            id: Some(id.clone()),
+            city: region.and_then(|r| r.city.clone()),
+            source: first
+                .and_then(|m| self.feed_by_name(&m.feed))
+                .map(LoadedFeed::provenance),
+            confidence: Some(Confidence::Strong),
+            basis: Some(Basis::OfficialFeed),
+            evidence: Some(evidence),
+            feed_region: (!spelled.is_empty()).then(|| {
+                spelled
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A geofeed (RFC 8805) entry's city and country, mapped to the provider's
+    /// regions: one region there names it; several are listed as candidates.
+    fn geofeed_region(&self, pid: &str, m: &FeedMatch) -> RegionAttribution {
+        let candidates = m
+            .city
+            .as_deref()
+            .map(|c| self.directory.regions_by_city(pid, c, m.country.as_deref()))
+            .unwrap_or_default();
+        let region = match candidates.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        };
+        let ids: Vec<String> = candidates.iter().map(|r| r.id.clone()).collect();
+        let note = match candidates.len() {
+            0 => "; no region of the provider's list is in that city".to_string(),
+            1 => String::new(),
+            _ => format!(
+                "; the provider has several regions there ({}), so which one cannot be told",
+                ids.join(", ")
+            ),
+        };
+        RegionAttribution {
+            id: region.as_ref().map(|r| r.id.clone()),
+            city: m.city.clone(),
+            source: self.feed_by_name(&m.feed).map(LoadedFeed::provenance),
+            confidence: Some(Confidence::Strong),
+            basis: Some(Basis::OfficialFeed),
+            evidence: Some(format!(
+                "{} (RFC 8805 geofeed) places {} in {}, {}{}",
+                m.feed,
+                m.prefix,
+                m.city.as_deref().unwrap_or("?"),
+                m.country.as_deref().unwrap_or("?"),
+                note
+            )),
+            candidates: if ids.len() > 1 { ids } else { Vec::new() },
             ..Default::default()
         }
     }
@@ -1475,18 +1718,29 @@ fn special_purpose(ip: IpAddr) -> Option<&'static str> {
     crate::model::address_scope(ip).1
 }
 
-/// Days beyond which the data an answer rests on is called far from the capture's
-/// time: address blocks change hands, and providers move ranges between regions.
+/// Days beyond which the data a provider or region answer rests on is called far from
+/// the capture's time: address blocks change hands, and providers move ranges between
+/// regions.
 pub const DATA_AGE_WARN_DAYS: i64 = 180;
+
+/// Days beyond which data is called stale by `lookup` and `data info`, measured to
+/// their reference date (`--at`, else today by the clock), for every answer (ASN,
+/// country, provider, region): providers publish their feeds weekly and ASN data
+/// changes daily, so three months is already far behind.
+pub const LOOKUP_AGE_WARN_DAYS: i64 = 90;
 
 /// The day a data date (`YYYY-MM-DD`, or `YYYY-MM` taken as its first day) stands for,
 /// as days since the Unix epoch.
-fn data_day(date: &str) -> Option<i64> {
+pub fn data_day(date: &str) -> Option<i64> {
     let y: i32 = date.get(0..4)?.parse().ok()?;
+    if date.get(4..5)? != "-" {
+        return None;
+    }
     let m: u8 = date.get(5..7)?.parse().ok()?;
-    let d: u8 = match date.get(8..10) {
-        Some(d) => d.parse().ok()?,
-        None => 1,
+    let d: u8 = match date.get(7..) {
+        Some("") => 1,
+        Some(rest) => rest.strip_prefix('-')?.get(..2)?.parse().ok()?,
+        None => return None,
     };
     let date = time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()?;
     Some(
@@ -1495,24 +1749,56 @@ fn data_day(date: &str) -> Option<i64> {
     )
 }
 
+/// `YYYY-MM-DD` of a day counted from the Unix epoch.
+pub fn day_text(day: i64) -> String {
+    let julian = i64::from(time::macros::date!(1970 - 01 - 01).to_julian_day()) + day;
+    i32::try_from(julian)
+        .ok()
+        .and_then(|j| time::Date::from_julian_day(j).ok())
+        .map(|d| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
+        .unwrap_or_else(|| "?".to_string())
+}
+
 impl Attribution {
     /// Notes, for the provider and region answers, when the data they rest on is more
     /// than [`DATA_AGE_WARN_DAYS`] from the capture's time (`capture_secs`, Unix).
+    /// Depends on the data and the capture only: the same input, the same notes.
     pub fn note_data_age(&mut self, capture_secs: i64) {
-        let capture_day = capture_secs.div_euclid(86_400);
+        self.note_age(
+            capture_secs.div_euclid(86_400),
+            "the capture",
+            DATA_AGE_WARN_DAYS,
+            false,
+        );
+    }
+
+    /// Notes, for every answer (ASN, country, provider, region), when the data it
+    /// rests on is more than `max_days` from `day` (days since the Unix epoch), which
+    /// `label` names (`2026-12-04 (today)`, `2026-01-01 (--at)`).
+    pub fn note_data_age_at(&mut self, day: i64, label: &str, max_days: i64) {
+        self.note_age(day, label, max_days, true);
+    }
+
+    fn note_age(&mut self, day: i64, label: &str, max_days: i64, databases: bool) {
         // source -> (date, gap in days, answers resting on it)
         let mut far: BTreeMap<String, (String, i64, Vec<&str>)> = BTreeMap::new();
-        for (what, src) in [
+        let dbs = [
+            ("ASN", self.asn.source.as_ref()),
+            ("country", self.country.source.as_ref()),
+        ];
+        let answers = [
             ("provider", self.provider.source.as_ref()),
             ("region", self.region.source.as_ref()),
-        ] {
+        ];
+        let dbs = if databases { &dbs[..] } else { &[] };
+        for &(what, src) in dbs.iter().chain(answers.iter()) {
             let Some(src) = src else { continue };
             let Some(date) = src.date.as_deref() else {
                 continue;
             };
-            let Some(day) = data_day(date) else { continue };
-            let gap = capture_day - day;
-            if gap.abs() > DATA_AGE_WARN_DAYS {
+            let Some(data) = data_day(date) else { continue };
+            let gap = day - data;
+            if gap.abs() > max_days {
                 far.entry(src.source.clone())
                     .or_insert_with(|| (date.to_string(), gap, Vec::new()))
                     .2
@@ -1520,10 +1806,19 @@ impl Attribution {
             }
         }
         for (source, (date, gap, whats)) in far {
+            let advice = if databases {
+                format!(" (more than {max_days} days): address blocks change hands, so check against newer data (whohosts data update) or data of the time that matters (--data-dir with an archived data set, --no-bundled-feeds)")
+            } else {
+                ": address blocks change hands, so check against data of the capture's time (--data-dir with an archived data set, --no-bundled-feeds)".to_string()
+            };
             self.notes.push(format!(
-                "the {} {} on {source} with data of {date}, about {} months {} the capture: address blocks change hands, so check against data of the capture's time (--data-dir with an archived data set, --no-bundled-feeds)",
+                "the {} {} on {source} with data of {date}, about {} months {} {label}{advice}",
                 whats.join(" and "),
-                if whats.len() > 1 { "answers rest" } else { "answer rests" },
+                if whats.len() > 1 {
+                    "answers rest"
+                } else {
+                    "answer rests"
+                },
                 gap.abs() / 30,
                 if gap > 0 { "before" } else { "after" }
             ));

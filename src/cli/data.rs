@@ -54,6 +54,10 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Reference date for the age of the data (YYYY-MM-DD) [default: today, by
+        /// the clock]: data more than 90 days older is marked stale.
+        #[arg(long, value_name = "DATE")]
+        at: Option<String>,
         #[command(flatten)]
         sources: SourceArgs,
     },
@@ -188,7 +192,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 crate::cli::exit::OK
             })
         }
-        Command::Info { json, sources } => {
+        Command::Info { json, at, sources } => {
+            let (day, day_label) = crate::cli::lookup::reference_day(at.as_deref())?;
             let a = sources.load()?;
             let list = a.sources();
             if json {
@@ -239,6 +244,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     }
                     if let Some(att) = &s.attribution {
                         writeln!(out, "    {} — {att}", s.licence.as_deref().unwrap_or("-"))?;
+                    }
+                    if let Some(p) = &s.problem {
+                        writeln!(out, "    PROBLEM: {}", escape::terminal(p))?;
+                    }
+                    let max = whohosts::attribute::LOOKUP_AGE_WARN_DAYS;
+                    if let Some(data) = s.date.as_deref().and_then(whohosts::attribute::data_day) {
+                        if s.kind != SourceKind::Directory && day - data > max {
+                            writeln!(
+                                out,
+                                "    STALE: data of {} is {} days older than {day_label} (more than {max}); run `whohosts data update`",
+                                s.date.as_deref().unwrap_or("?"),
+                                day - data
+                            )?;
+                        }
                     }
                 }
                 if !any {

@@ -78,12 +78,20 @@ fn read_mmdb_conf(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Addresses to attribute.
-    #[arg(required = true)]
-    pub ips: Vec<IpAddr>,
+    /// Addresses to attribute; `-` reads more from standard input, one a line.
+    #[arg(value_name = "ADDRESS")]
+    pub ips: Vec<String>,
+    /// Read addresses from this file, one a line (blank lines and `#` comments
+    /// ignored; `-` is standard input); repeatable.
+    #[arg(long = "file", short = 'f', value_name = "PATH")]
+    pub files: Vec<PathBuf>,
     /// Print JSON: a list with one object per address.
     #[arg(long)]
     pub json: bool,
+    /// Reference date for the age of the data (YYYY-MM-DD) [default: today, by the
+    /// clock]: an answer resting on data more than 90 days older says so.
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<String>,
     #[command(flatten)]
     pub sources: SourceArgs,
     #[command(flatten)]
@@ -95,42 +103,199 @@ struct Row<'a> {
     ip: IpAddr,
     #[serde(flatten)]
     attribution: &'a Attribution,
+    /// Problems met loading the data (a stored feed that does not parse, a broken
+    /// licence record): every answer carries them.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    data_problems: &'a [String],
+}
+
+/// Longest input shown back in a message: a hostile or mistaken argument can be huge.
+const SHOWN_MAX: usize = 40;
+
+/// `text` shortened to [`SHOWN_MAX`] characters (saying how long it was) and made
+/// inert for the terminal.
+fn shown(text: &str) -> String {
+    let n = text.chars().count();
+    let cut: String = text.chars().take(SHOWN_MAX).collect();
+    let cut = whohosts::report::escape::terminal(&cut);
+    if n > SHOWN_MAX {
+        format!("`{cut}`... ({} bytes)", text.len())
+    } else {
+        format!("`{cut}`")
+    }
+}
+
+/// Longest line read from a file or standard input; the rest of a longer line is
+/// skipped without being kept.
+const LINE_MAX: usize = 1024;
+
+/// The addresses of the arguments and files, in order, and one message per input
+/// that is not an address.
+fn gather(args: &Args) -> anyhow::Result<(Vec<IpAddr>, Vec<String>)> {
+    let mut ips = Vec::new();
+    let mut bad = Vec::new();
+    let mut take =
+        |text: &str, place: String, bad: &mut Vec<String>| match text.trim().parse::<IpAddr>() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => bad.push(format!("{place}: {} is not an IP address", shown(text))),
+        };
+    let mut sources: Vec<PathBuf> = Vec::new();
+    for (i, a) in args.ips.iter().enumerate() {
+        if a == "-" {
+            sources.push(PathBuf::from("-"));
+        } else {
+            take(a, format!("argument {}", i + 1), &mut bad);
+        }
+    }
+    sources.extend(args.files.iter().cloned());
+    let mut stdin_read = false;
+    for path in sources {
+        let (name, reader): (String, Box<dyn std::io::BufRead>) = if path.as_os_str() == "-" {
+            if std::mem::replace(&mut stdin_read, true) {
+                continue;
+            }
+            (
+                "standard input".to_string(),
+                Box::new(std::io::BufReader::new(std::io::stdin())),
+            )
+        } else {
+            let f = std::fs::File::open(&path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            (
+                path.display().to_string(),
+                Box::new(std::io::BufReader::new(f)),
+            )
+        };
+        read_lines(reader, |no, line| {
+            let line = line.trim();
+            if !line.is_empty() && !line.starts_with('#') {
+                take(line, format!("{name} line {no}"), &mut bad);
+            }
+        })
+        .with_context(|| format!("reading {name}"))?;
+    }
+    if ips.is_empty() && bad.is_empty() {
+        anyhow::bail!("no address given: pass addresses, `-` (standard input) or --file PATH");
+    }
+    Ok((ips, bad))
+}
+
+/// Calls `each` with every line (1-based number, text) of `r`, each cut at
+/// [`LINE_MAX`] bytes: memory stays bounded whatever the input holds.
+fn read_lines(
+    mut r: impl std::io::BufRead,
+    mut each: impl FnMut(usize, &str),
+) -> std::io::Result<()> {
+    let mut line = Vec::new();
+    let mut no = 0;
+    loop {
+        line.clear();
+        let mut dropped = false;
+        let mut ended = false;
+        loop {
+            let buf = r.fill_buf()?;
+            if buf.is_empty() {
+                ended = true;
+                break;
+            }
+            let (chunk, found) = match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => (&buf[..i], Some(i)),
+                None => (buf, None),
+            };
+            let room = LINE_MAX.saturating_sub(line.len());
+            line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            dropped |= chunk.len() > room;
+            let used = found.map_or(chunk.len(), |i| i + 1);
+            r.consume(used);
+            if found.is_some() {
+                break;
+            }
+        }
+        if ended && line.is_empty() && !dropped {
+            return Ok(());
+        }
+        no += 1;
+        let text = String::from_utf8_lossy(&line);
+        if dropped {
+            each(no, &format!("{text}\u{fffd}"));
+        } else {
+            each(no, &text);
+        }
+        if ended {
+            return Ok(());
+        }
+    }
+}
+
+/// The reference day for the age of the data: `--at`, else today by the clock.
+pub fn reference_day(at: Option<&str>) -> anyhow::Result<(i64, String)> {
+    match at {
+        Some(d) => {
+            let day = whohosts::attribute::data_day(d)
+                .filter(|_| d.len() == 10)
+                .with_context(|| format!("--at: expected YYYY-MM-DD, found {}", shown(d)))?;
+            Ok((day, format!("{d} (--at)")))
+        }
+        None => {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let day = secs.div_euclid(86_400);
+            Ok((
+                day,
+                format!("{} (today)", whohosts::attribute::day_text(day)),
+            ))
+        }
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let (ips, bad) = gather(&args)?;
+    for b in &bad {
+        eprintln!("whohosts: {b}");
+    }
+    let (day, day_label) = reference_day(args.at.as_deref())?;
     let attributor = args.sources.load()?;
-    let online = args.online.run(&args.ips, attributor.data_dir(), None)?;
+    let online = args.online.run(&ips, attributor.data_dir(), None)?;
     let answers = online.as_ref().map(|(a, _)| a);
-    let results: Vec<(IpAddr, Attribution)> = args
-        .ips
-        .iter()
-        .map(|ip| {
-            (
-                *ip,
-                attributor.attribute_online(*ip, &mut Vec::new(), answers),
-            )
-        })
-        .collect();
+    let answer = |ip: &IpAddr| {
+        let mut a = attributor.attribute_online(*ip, &mut Vec::new(), answers);
+        a.note_data_age_at(day, &day_label, whohosts::attribute::LOOKUP_AGE_WARN_DAYS);
+        a
+    };
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {
-        let rows: Vec<Row<'_>> = results
-            .iter()
-            .map(|(ip, a)| Row {
+        // Written as each answer is made: memory does not grow with the batch.
+        // Each row is the pretty form indented as an element of the list.
+        writeln!(out, "[")?;
+        for (i, ip) in ips.iter().enumerate() {
+            let a = answer(ip);
+            let row = serde_json::to_string_pretty(&Row {
                 ip: *ip,
-                attribution: a,
-            })
-            .collect();
-        serde_json::to_writer_pretty(&mut out, &rows)?;
-        writeln!(out)?;
+                attribution: &a,
+                data_problems: attributor.warnings(),
+            })?;
+            for (j, line) in row.lines().enumerate() {
+                if j > 0 {
+                    writeln!(out)?;
+                }
+                write!(out, "  {line}")?;
+            }
+            writeln!(out, "{}", if i + 1 < ips.len() { "," } else { "" })?;
+        }
+        writeln!(out, "]")?;
     } else {
+        // The table's columns are as wide as their widest cell: every row first.
+        let results: Vec<(IpAddr, Attribution)> = ips.iter().map(|ip| (*ip, answer(ip))).collect();
         write_table(&mut out, &results)?;
         writeln!(out)?;
         writeln!(out, "sources:")?;
         for s in attributor.sources() {
             writeln!(
                 out,
-                "  {} {} ({}{}) {} [data of {}] sha256:{}",
+                "  {} {} ({}{}) {} [data of {}] sha256:{}{}",
                 match s.kind {
                     whohosts::attribute::SourceKind::Mmdb => "mmdb",
                     whohosts::attribute::SourceKind::Feed => "feed",
@@ -144,13 +309,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     .unwrap_or_default(),
                 s.version.as_deref().unwrap_or("-"),
                 s.date.as_deref().unwrap_or("unknown date"),
-                if s.sha256.is_empty() { "-" } else { &s.sha256 }
+                if s.sha256.is_empty() { "-" } else { &s.sha256 },
+                s.problem
+                    .as_deref()
+                    .map(|p| format!("\n    PROBLEM: {}", sanitize(p)))
+                    .unwrap_or_default()
             )?;
         }
         writeln!(out, "{}", whohosts::attribute::BUNDLED_ATTRIBUTION)?;
     }
     out.flush()?;
-    Ok(crate::cli::exit::OK)
+    Ok(if bad.is_empty() {
+        crate::cli::exit::OK
+    } else {
+        crate::cli::exit::ANOMALIES
+    })
 }
 
 fn conf(c: Option<whohosts::model::Confidence>) -> &'static str {
@@ -240,6 +413,9 @@ fn write_table(out: &mut impl Write, rows: &[(IpAddr, Attribution)]) -> std::io:
         }
         if let Some(c) = &a.provider.conflict {
             writeln!(out, "  {ip} provider: {}", sanitize(c))?;
+        }
+        for n in &a.notes {
+            writeln!(out, "  {ip} note: {}", sanitize(n))?;
         }
         if let Some(p) = &a.ptr {
             writeln!(
