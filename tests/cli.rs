@@ -403,3 +403,33 @@ fn csv_files_open_in_a_spreadsheet_and_agree_with_the_json_report() {
             && r[2] == "47.236.91.18"
             && r[5] == "1 2"));
 }
+
+#[test]
+fn progress_shows_on_a_terminal_only_and_quiet_silences_it() {
+    // `script` (util-linux) gives the command a terminal.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("whohosts");
+    let demo = demo();
+    let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty-data-dir");
+    let run = |extra: &str| -> String {
+        let log = dir.path().join(format!("typescript{extra}"));
+        let cmd = format!(
+            "WHOHOSTS_DATA_DIR={} {} analyze {} {extra} > /dev/null",
+            data.display(),
+            bin.display(),
+            demo.display()
+        );
+        let o = std::process::Command::new("script")
+            .args(["-qec", &cmd])
+            .arg(&log)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned()
+    };
+    assert!(run("").contains("left"), "no progress on a terminal");
+    assert!(!run("-q").contains("left"), "--quiet still shows progress");
+    // Not a terminal: nothing on standard error.
+    let out = whohosts().arg("analyze").arg(demo).assert().code(0);
+    assert!(out.get_output().stderr.is_empty());
+}

@@ -36,11 +36,21 @@ pub struct PendingDigest {
 
 /// Starts reading (and hashing, with the given algorithms) `file` on its own thread.
 pub fn read_ahead(file: File, algos: Algorithms) -> io::Result<(ChunkReader, PendingDigest)> {
+    read_ahead_counted(file, algos, None)
+}
+
+/// [`read_ahead`], adding the bytes read to `progress` as they are read (for a
+/// progress display).
+pub fn read_ahead_counted(
+    file: File,
+    algos: Algorithms,
+    progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+) -> io::Result<(ChunkReader, PendingDigest)> {
     let (to_reader, chunks) = sync_channel::<io::Result<Vec<u8>>>(IN_FLIGHT);
     let (give_back, recycled) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
     let thread = std::thread::Builder::new()
         .name("whohosts-read".into())
-        .spawn(move || read_and_hash(file, algos, &to_reader, &recycled))?;
+        .spawn(move || read_and_hash(file, algos, &to_reader, &recycled, progress))?;
     Ok((
         ChunkReader {
             chunks,
@@ -58,6 +68,7 @@ fn read_and_hash(
     algos: Algorithms,
     to_reader: &SyncSender<io::Result<Vec<u8>>>,
     recycled: &Receiver<Vec<u8>>,
+    progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 ) -> io::Result<Digests> {
     let mut h = MultiHasher::new(algos);
     // A small regular file needs no full-size buffer (one byte more than its size, to
@@ -104,6 +115,9 @@ fn read_and_hash(
         }
         buf.truncate(n);
         h.update(&buf);
+        if let Some(p) = &progress {
+            p.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         // When the analysis has stopped reading, the buffer is kept for the rest.
         if let Err(std::sync::mpsc::SendError(Ok(b))) = to_reader.send(Ok(buf)) {
             alone = Some(b);

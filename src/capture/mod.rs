@@ -254,14 +254,26 @@ pub fn open(
     capture: u32,
     algos: crate::hash::Algorithms,
 ) -> Result<OpenCapture, CaptureError> {
+    open_counted(path, capture, algos, None)
+}
+
+/// [`open`], adding the file bytes read to `progress` as they are read.
+pub fn open_counted(
+    path: &Path,
+    capture: u32,
+    algos: crate::hash::Algorithms,
+    progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+) -> Result<OpenCapture, CaptureError> {
     let file = File::open(path).map_err(|source| CaptureError::Open {
         path: path.to_owned(),
         source,
     })?;
     let (mut tee, digest) =
-        hashing::read_ahead(file, algos).map_err(|source| CaptureError::Read {
-            path: path.to_owned(),
-            source,
+        hashing::read_ahead_counted(file, algos, progress).map_err(|source| {
+            CaptureError::Read {
+                path: path.to_owned(),
+                source,
+            }
         })?;
     // Peek at the first bytes to recognise a compressed file; they are put back in
     // front of the stream, so every byte is read (and hashed) exactly once.

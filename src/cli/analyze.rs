@@ -2,7 +2,10 @@
 
 use super::{exit, write_output};
 use anyhow::Context;
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use whohosts::hash::Algorithms;
 use whohosts::pipeline::{self, AnalyzeOptions};
 use whohosts::report::{table, Report};
@@ -46,6 +49,9 @@ pub struct Args {
     pub sources: super::lookup::SourceArgs,
     #[command(flatten)]
     pub online: super::online::OnlineArgs,
+    /// No progress display (it shows only when standard error is a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Anomalies kept in full per capture (the rest are counted per code).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max_anomalies: usize,
@@ -61,7 +67,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         } else {
             Algorithms::SHA256
         },
+        progress: None,
     };
+    let mut opts = opts;
+    let progress = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
+        let total: u64 = args
+            .captures
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        opts.progress = Some(counter.clone());
+        Progress::start(counter, total)
+    });
     let targets = args
         .targets
         .iter()
@@ -70,7 +89,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 .map_err(anyhow::Error::msg)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let analyses = pipeline::analyze(&args.captures, &opts).context("analysing captures")?;
+    let analyses = pipeline::analyze(&args.captures, &opts).context("analysing captures");
+    drop(progress);
+    let analyses = analyses?;
     // Loaded after the pass (about 40 ms), so that the databases and the pass's
     // working memory are never held at once.
     let attributor = args.sources.load().context("loading attribution data")?;
@@ -142,4 +163,48 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// A progress bar on standard error (bytes read of the captures' total, rate, time
+/// left), drawn by its own thread until dropped.
+struct Progress {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(read: Arc<AtomicU64>, total: u64) -> Progress {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("whohosts-progress".into())
+            .spawn(move || {
+                let bar = indicatif::ProgressBar::with_draw_target(
+                    Some(total),
+                    indicatif::ProgressDrawTarget::stderr_with_hz(4),
+                );
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} {eta} left",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                while !flag.load(Ordering::Relaxed) {
+                    bar.set_position(read.load(Ordering::Relaxed).min(total));
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                bar.finish_and_clear();
+            })
+            .ok();
+        Progress { stop, thread }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

@@ -24,6 +24,8 @@ pub struct AnalyzeOptions {
     /// Digests computed from the same read as the analysis: SHA-256 always, unless
     /// the set is empty (`--no-hash`, for measuring the analysis alone).
     pub hashes: Algorithms,
+    /// Counts the capture bytes read, for a progress display.
+    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for AnalyzeOptions {
@@ -31,6 +33,7 @@ impl Default for AnalyzeOptions {
         AnalyzeOptions {
             max_anomalies: 1000,
             hashes: Algorithms::SHA256,
+            progress: None,
         }
     }
 }
@@ -128,7 +131,7 @@ pub fn analyze_capture_as(
     } else {
         opts.hashes.with(Algorithms::SHA256)
     };
-    let opened = capture::open(path, index, algos)?;
+    let opened = capture::open_counted(path, index, algos, opts.progress.clone())?;
     let mut reader = opened.reader;
     let mut pass = Pass::new(shown, index, opts)?;
     while let Some(frame) = reader.next_frame() {
