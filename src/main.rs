@@ -48,6 +48,16 @@ enum Command {
     Verify(cli::verify::Args),
     /// Draft notices to the providers hosting the services of a report; `init`, `lint`.
     Letter(cli::letter::Args),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (whohosts.1 and one per subcommand) into DIR.
+    Manpages {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -61,6 +71,21 @@ fn main() -> ExitCode {
         Command::Session(args) => cli::session::run(args),
         Command::Verify(args) => cli::verify::run(args),
         Command::Letter(args) => cli::letter::run(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            // Built in memory, then written as every other output is (a closed pipe
+            // is not an error).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "whohosts", &mut script);
+            cli::write_output(std::path::Path::new("-"), &script).map(|()| 0)
+        }
+        Command::Manpages { dir } => {
+            use clap::CommandFactory;
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+                .map(|()| 0)
+                .map_err(|e| anyhow::anyhow!("writing man pages into {}: {e}", dir.display()))
+        }
     };
     cli::finish(result)
 }

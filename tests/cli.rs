@@ -433,3 +433,40 @@ fn progress_shows_on_a_terminal_only_and_quiet_silences_it() {
     let out = whohosts().arg("analyze").arg(demo).assert().code(0);
     assert!(out.get_output().stderr.is_empty());
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_definitions() {
+    let out = whohosts().args(["completions", "bash"]).assert().code(0);
+    let script = out.get_output().stdout.clone();
+    let text = String::from_utf8_lossy(&script);
+    for word in ["analyze", "capture", "session", "--subset", "--html"] {
+        assert!(text.contains(word), "{word} not in the bash completions");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("whohosts.bash");
+    std::fs::write(&file, &script).unwrap();
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{syntax:?}");
+    whohosts().args(["completions", "zsh"]).assert().code(0);
+    whohosts().args(["completions", "fish"]).assert().code(0);
+
+    let man = dir.path().join("man");
+    whohosts().arg("manpages").arg(&man).assert().code(0);
+    for page in [
+        "whohosts.1",
+        "whohosts-analyze.1",
+        "whohosts-session-start.1",
+    ] {
+        let text = std::fs::read_to_string(man.join(page)).unwrap();
+        assert!(text.starts_with(".ie") || text.contains(".TH"), "{page}");
+    }
+    let analyze = std::fs::read_to_string(man.join("whohosts-analyze.1")).unwrap();
+    assert!(
+        analyze.contains("subset"),
+        "the analyze page lacks --subset"
+    );
+}
