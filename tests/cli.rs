@@ -470,3 +470,37 @@ fn completions_and_man_pages_come_from_the_command_definitions() {
         "the analyze page lacks --subset"
     );
 }
+
+#[test]
+fn records_name_the_conversations_client_and_server_whichever_side_sent_them() {
+    // A TLS 1.2 certificate and an HTTP response come from the server: their records
+    // still name the client as client, and the certificate's names bind to the server.
+    let tls12 = common::root().join("captures/tls12.pcap");
+    let out = whohosts()
+        .arg("analyze")
+        .arg(tls12)
+        .args(["--json", "-"])
+        .assert()
+        .code(0);
+    let r: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    for t in r["tls"].as_array().unwrap() {
+        assert_eq!(t["server"]["ip"], "43.136.75.21", "{t}");
+        assert_eq!(t["server"]["port"], 443, "{t}");
+    }
+    let service = &r["services"][0];
+    assert_eq!(service["endpoints"][0]["ip"], "43.136.75.21");
+    let sources = &service["hostnames"][0]["sources"];
+    assert!(
+        sources
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "certificate"),
+        "{service}"
+    );
+    let demo = analyze_demo_json(&[]);
+    for h in demo["http"].as_array().unwrap() {
+        assert_eq!(h["server"]["ip"], "47.236.91.18", "{h}");
+        assert_eq!(h["client"]["ip"], "198.51.100.7", "{h}");
+    }
+}

@@ -281,11 +281,9 @@ impl Identify {
             *self.state(id) = AppState::Tcp(Box::new([Direction::new(), Direction::new()]));
         }
         let forward = src == conv.a;
-        let (client, server) = if forward {
-            (conv.a, conv.b)
-        } else {
-            (conv.b, conv.a)
-        };
+        // The conversation's client and server (the SYN's sender and receiver, else
+        // by port), whichever direction this data goes.
+        let (server, client) = crate::services::server_side(conv);
         let capture = self.capture;
         let AppState::Tcp(dirs) = &mut self.states[id] else {
             return;
