@@ -30,6 +30,10 @@ pub struct Args {
     /// (UTF-8 with a byte-order mark, for spreadsheets).
     #[arg(long, value_name = "DIR")]
     pub csv: Option<PathBuf>,
+    /// Write Zeek-style logs (conn.log, dns.log, ssl.log, http.log, Zeek's JSON
+    /// format, whohosts' attribution under `whohosts.` fields) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub zeek: Option<PathBuf>,
     /// Write a court-exhibit subset to PATH (a new pcapng; never replaces a file):
     /// the frames of the --target services and the DNS exchanges that named them,
     /// each packet commented with its frame number in the original.
@@ -133,6 +137,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(dir) = &args.csv {
         whohosts::report::csv::write_dir(&report, dir)
             .with_context(|| format!("writing the CSV files into {}", dir.display()))?;
+    }
+    if let Some(dir) = &args.zeek {
+        whohosts::report::zeek::write_dir(&report, dir)
+            .with_context(|| format!("writing the Zeek logs into {}", dir.display()))?;
     }
     if let Some(path) = &args.subset {
         let sources: Vec<whohosts::report::subset::Source> = analyses

@@ -8,6 +8,7 @@ pub mod html;
 pub mod live;
 pub mod subset;
 pub mod table;
+pub mod zeek;
 
 use crate::attribute::{Attribution, Attributions, SourceInfo};
 use crate::capture::{Compression, Format, LinkType};
