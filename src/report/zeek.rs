@@ -392,7 +392,7 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
         for r in lone {
             rows.push((record_ts(r), base(r, None, "")));
         }
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.sort_by_key(|r| r.0);
         for (_, m) in rows {
             line(&mut w, m)?;
         }
