@@ -59,6 +59,10 @@ pub struct DraftArgs {
     /// Notarial certificate number (overrides the case's).
     #[arg(long, value_name = "NUMBER")]
     pub notary_cert: Option<String>,
+    /// The notary who supervised the capture (overrides the case's). Letters say the
+    /// capture was notarised only when a notary and a certificate number are known.
+    #[arg(long, value_name = "NAME")]
+    pub notary: Option<String>,
     /// SM3 of a capture, CAPTURE=HEX, CAPTURE being its path in the report or its file
     /// name (repeatable; overrides the case manifest).
     #[arg(long = "sm3", value_name = "CAPTURE=HEX")]
@@ -93,7 +97,8 @@ pub struct InitArgs {
 
 #[derive(clap::Args)]
 pub struct LintArgs {
-    /// Letters in Markdown or HTML.
+    /// Letters in Markdown or HTML, or claimant profiles (`.toml`: every field still
+    /// to fill in is named).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Check against this frame instead of the one the letter names.
@@ -134,8 +139,21 @@ fn lint(args: LintArgs) -> anyhow::Result<u8> {
     for path in &args.files {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let r = letter::lint(&text, args.frame);
         let name = whohosts::report::escape::terminal(&path.display().to_string());
+        if path.extension().is_some_and(|e| e == "toml") {
+            let unfilled = letter::claimant::unfilled(&text, &path.display().to_string())?;
+            if unfilled.is_empty() {
+                println!("{name}: claimant profile, every field filled in");
+            } else {
+                println!("{name}: claimant profile, fields to fill in:");
+                for u in &unfilled {
+                    println!("  {}", whohosts::report::escape::terminal(u));
+                }
+                code = exit::CHECK_FAILED;
+            }
+            continue;
+        }
+        let r = letter::lint(&text, args.frame);
         match r.frame {
             None => {
                 println!("{name}: no frame: neither a whohosts:letter marker nor element markers; use --frame");
@@ -182,6 +200,7 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
     let mut opts = DraftOptions {
         language: args.lang.clone(),
         notary_certificate: args.notary_cert.clone(),
+        notary: args.notary.clone(),
         templates: args.templates.clone(),
         providers: args.providers.clone(),
         ..DraftOptions::default()
@@ -241,16 +260,20 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
         bail!("no letter drafted: no service endpoint of the report is attributed to a provider of the directory");
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let files: Vec<(PathBuf, &str)> = drafts
+    let sheet = letter::sender_sheet(&drafts);
+    let mut files: Vec<(PathBuf, &str)> = drafts
         .letters
         .iter()
         .flat_map(|l| {
             [
                 (out.join(format!("{}.md", l.stem())), l.markdown.as_str()),
                 (out.join(format!("{}.html", l.stem())), l.html.as_str()),
+                (out.join(format!("{}.txt", l.stem())), l.text.as_str()),
+                (out.join(l.extract_name()), l.extract.as_str()),
             ]
         })
         .collect();
+    files.push((out.join(letter::SENDER_SHEET), sheet.as_str()));
     if !args.force {
         if let Some((p, _)) = files.iter().find(|(p, _)| p.exists()) {
             bail!("{} exists; use --force to overwrite letters", p.display());
@@ -259,6 +282,10 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
     for (path, text) in &files {
         write_letter(path, text)?;
     }
+    eprintln!(
+        "whohosts: read {} before sending: where each channel and entity came from and what to check (it is not part of any letter)",
+        out.join(letter::SENDER_SHEET).display()
+    );
     let mut incomplete = false;
     for l in &drafts.letters {
         if l.missing.is_empty() {
