@@ -1385,3 +1385,141 @@ fn broken_user_template_is_an_error_naming_the_template() {
     o.templates = Some(tmp.path().join("nowhere"));
     assert!(letter::draft(&report(), &claimant(), None, &dir, &o).is_err());
 }
+
+/// Every key of `view` (a letter's input view, serialised) is in `report` at the same
+/// place; `path` names where a difference is.
+fn keys_in(
+    view: &serde_json::Value,
+    report: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    match (view, report) {
+        (serde_json::Value::Object(v), serde_json::Value::Object(r)) => {
+            for (k, vv) in v {
+                match r.get(k) {
+                    Some(rv) => keys_in(vv, rv, &format!("{path}.{k}"), out),
+                    None => out.push(format!("{path}.{k}")),
+                }
+            }
+        }
+        (serde_json::Value::Array(v), serde_json::Value::Array(r)) => {
+            for (i, (vv, rv)) in v.iter().zip(r).enumerate() {
+                keys_in(vv, rv, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn the_letter_reads_the_report_with_its_own_field_names_and_fails_loudly_on_a_rename() {
+    // Issue 30 item 5: every field the letter reads is a field analyze writes (checked
+    // on the report analyze writes today), and a renamed field is an error naming it
+    // instead of a silently empty value.
+    let text = std::fs::read_to_string(fixture("demo-report.json")).expect("fixture");
+    let full: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let view = serde_json::to_value(report()).expect("view");
+    let mut extra = Vec::new();
+    keys_in(&view, &full, "report", &mut extra);
+    assert!(
+        extra.is_empty(),
+        "fields the report does not write: {extra:?}"
+    );
+    for (from, to) in [
+        ("\"bytes_to_server\"", "\"bytes_up\""),
+        ("\"first_seen\"", "\"first\""),
+        ("\"sha256\"", "\"digest\""),
+        ("\"service_model\"", "\"model\""),
+        ("\"conversations\"", "\"convs\""),
+    ] {
+        let renamed = text.replace(from, to);
+        let e = input::Report::from_json(renamed.as_bytes(), "r.json").expect_err(from);
+        let name = from.trim_matches('"');
+        assert!(e.to_string().contains(name), "{from}: {e}");
+    }
+}
+
+#[test]
+fn the_entity_follows_the_region_alibaba_singapore_and_tencent_international() {
+    // Issue 26 item 4. ap-southeast-1 (Singapore) is served by Alibaba Cloud
+    // (Singapore), with the mainland entity named as a copy; a Tencent server in
+    // ap-singapore goes to Tencent Cloud International.
+    let a = letter_for(&demo_letters(), "alibaba");
+    assert!(a
+        .markdown
+        .contains("致：Alibaba Cloud \\(Singapore\\) Private Limited"));
+    assert!(a.markdown.contains("抄送：阿里云计算有限公司"));
+    assert!(a.markdown.contains("ap-southeast-1 区域由贵司签约服务"));
+    assert!(a
+        .markdown
+        .contains("通知渠道：https\\://www\\.alibabacloud.com/report"));
+    assert!(a
+        .sender_notes
+        .iter()
+        .any(|n| n.contains("because the servers are in region ap-southeast-1")));
+    let mut r = report();
+    for s in &mut r.services {
+        for at in &mut s.attribution {
+            if at.provider.id.as_deref() == Some("tencent") {
+                at.region.id = Some("ap-singapore".into());
+            }
+        }
+        for h in &mut s.hostnames {
+            h.name = h.name.replace("ap-guangzhou", "ap-singapore");
+        }
+    }
+    let dir = Directory::bundled().expect("directory");
+    let t = letter_for(
+        &letter::draft(&r, &claimant(), None, &dir, &options())
+            .expect("drafts")
+            .letters,
+        "tencent",
+    );
+    assert!(
+        t.markdown
+            .contains("致：Tencent Cloud International Pte. Ltd."),
+        "{}",
+        t.markdown
+    );
+    assert!(t.markdown.contains("抄送：腾讯云计算（北京）有限责任公司"));
+    assert!(t
+        .sender_notes
+        .iter()
+        .any(|n| n.contains("region ap-singapore")));
+}
+
+#[test]
+fn every_provider_in_the_directory_has_a_channel_or_says_where_to_find_one() {
+    // Issue 26 item 5: every provider a letter can go to has at least one notice
+    // channel; one whose target is not confirmed says so (`unknown: ...`) and where it
+    // would be found, and its letters are drafts until the sender gives one (--to).
+    let dir = Directory::bundled().expect("directory");
+    let mut without_target = Vec::new();
+    for p in dir.providers() {
+        assert!(!p.notices.is_empty(), "{}: no notice channel", p.id);
+        for n in &p.notices {
+            assert!(
+                n.target.is_some()
+                    || n.reason
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with("unknown:")),
+                "{}: a channel with neither target nor reason",
+                p.id
+            );
+            assert!(
+                !n.source.trim().is_empty(),
+                "{}: channel without source",
+                p.id
+            );
+        }
+        if p.notices.iter().all(|n| n.target.is_none()) {
+            without_target.push(p.id.clone());
+        }
+    }
+    // Those the demo addresses have a target, except Tencent Cloud (not confirmed).
+    for id in ["alibaba", "aws", "cloudflare"] {
+        assert!(!without_target.contains(&id.to_string()), "{id}");
+    }
+    assert!(without_target.contains(&"tencent".to_string()));
+}
