@@ -1355,6 +1355,16 @@ fn build_context(
         .entity
         .clone()
         .or_else(|| choose_entity(provider, frame));
+    let directory_target = choose_channel(
+        provider,
+        frame,
+        entity
+            .as_ref()
+            .filter(|_| by_region)
+            .map(|e| e.country.as_str()),
+    )
+    .and_then(|c| c.target.clone());
+    let rdap = rdap_contact(report, &rows);
     let (addressee, channel) = match opts.addressee_for.get(&provider.id) {
         Some(a) => {
             let mut a = a.clone();
@@ -1367,6 +1377,17 @@ fn build_context(
                 AddresseeSource::Directory => "designated",
             };
             (a, status)
+        }
+        // The directory knows no channel with a target; the RDAP record of the address
+        // names an abuse contact (the directory's own advice for such providers): it
+        // takes the channel's place, labelled as such.
+        None if directory_target.is_none() && rdap.is_some() => {
+            let mut a = match rdap {
+                Some((c, r)) => Addressee::from_rdap_contact(c, r),
+                None => Addressee::from_user(""),
+            };
+            a.entity = entity.clone();
+            (a, "rdap")
         }
         None => {
             let a = directory_addressee(provider, frame, entity.clone(), by_region);
@@ -1617,6 +1638,24 @@ fn build_context(
         missing: minijinja::Value::from_safe_string(MISSING.to_string()),
         sender_notes: sender,
     }
+}
+
+/// The best RDAP abuse contact of the letter's endpoints, with its record.
+fn rdap_contact<'a>(
+    report: &'a Report,
+    rows: &[EvidenceRow],
+) -> Option<(&'a input::AbuseContact, &'a input::RdapRecord)> {
+    report
+        .services
+        .iter()
+        .flat_map(|s| s.attribution.iter())
+        .filter(|a| rows.iter().any(|r| r.ip == a.ip))
+        .filter_map(|a| {
+            let r = a.rdap.as_ref()?;
+            let c = a.abuse_contacts.iter().min_by_key(|c| c.rank)?;
+            Some((c, r))
+        })
+        .min_by_key(|(c, _)| c.rank)
 }
 
 /// The first and last times of the letter's endpoints, as the report writes them.
