@@ -1523,3 +1523,143 @@ fn every_provider_in_the_directory_has_a_channel_or_says_where_to_find_one() {
     }
     assert!(without_target.contains(&"tencent".to_string()));
 }
+
+#[test]
+fn sent_reply_and_status_are_filed_in_a_sealed_case_that_verifies_and_catches_tampering() {
+    // Issue 26: what was sent, when, through which channel, with which proof of
+    // delivery, and what came back, under custody.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let case = tmp.path().join("case");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/demo.pcap");
+    let run = |args: Vec<std::ffi::OsString>| {
+        let o = bin().args(&args).output().expect("runs");
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let a = |v: &[&str]| -> Vec<std::ffi::OsString> { v.iter().map(|s| s.into()).collect() };
+    let c = case.to_str().expect("utf-8 path");
+    run(a(&[
+        "case",
+        "new",
+        c,
+        "--id",
+        "MT-1",
+        "--title",
+        "MT",
+        "--rights-holder",
+        "Example Games",
+        "--operator",
+        "Wang Wu",
+        "--notary",
+        "N",
+        "--notary-cert",
+        "C-1",
+        "--tz",
+        "+0800",
+    ]));
+    run(a(&["case", "add", c, demo.to_str().expect("path")]));
+    run(a(&["case", "seal", c]));
+    let out = tmp.path().join("letters");
+    run(vec![
+        "letter".into(),
+        "--report".into(),
+        fixture("demo-report.json").into(),
+        "--claimant".into(),
+        fixture("claimant.toml").into(),
+        "--case".into(),
+        case.clone().into(),
+        "--date".into(),
+        "2026-11-21".into(),
+        "--provider".into(),
+        "aws".into(),
+        "--out".into(),
+        out.clone().into(),
+    ]);
+    let receipt = tmp.path().join("aws confirmation.eml");
+    std::fs::write(&receipt, b"Subject: We received your report (case 1234)\n").expect("w");
+    let letter = out.join("aws.dmca.txt");
+    let o = run(vec![
+        "letter".into(),
+        "sent".into(),
+        case.clone().into(),
+        letter.clone().into(),
+        "--channel".into(),
+        "https://support.aws.amazon.com/#/contacts/report-abuse".into(),
+        "--receipt".into(),
+        receipt.clone().into(),
+        "--ticket".into(),
+        "1234".into(),
+        "--at".into(),
+        "2026-11-22T10:00:00+08:00".into(),
+    ]);
+    assert!(o.contains("letter.sent"), "{o}");
+    // The exact letter, byte for byte, and the receipt, under safe names.
+    let sent = std::fs::read(case.join("letters/sent/0001-aws.dmca.txt")).expect("sent copy");
+    assert_eq!(sent, std::fs::read(&letter).expect("letter"));
+    assert!(case.join("receipts/0001-aws_confirmation.eml").is_file());
+    let status = run(a(&["letter", "status", c, "--now", "2026-11-29T02:00:00Z"]));
+    assert!(status.contains("aws"), "{status}");
+    assert!(status.contains("2026-11-22T02:00:00Z"), "{status}");
+    assert!(status.contains("ticket 1234"), "{status}");
+    assert!(
+        status.contains("7 days since the last notice without an answer"),
+        "{status}"
+    );
+    // A re-sent notice is a new file and entry, never a rewrite.
+    run(vec![
+        "letter".into(),
+        "sent".into(),
+        case.clone().into(),
+        letter.clone().into(),
+        "--channel".into(),
+        "abuse@amazonaws.com".into(),
+        "--at".into(),
+        "2026-11-25T00:00:00Z".into(),
+    ]);
+    assert!(case.join("letters/sent/0002-aws.dmca.txt").is_file());
+    let answer = tmp.path().join("answer.eml");
+    std::fs::write(&answer, b"We forwarded your notice to our customer.\n").expect("w");
+    run(vec![
+        "letter".into(),
+        "reply".into(),
+        case.clone().into(),
+        "aws".into(),
+        answer.into(),
+        "--at".into(),
+        "2026-12-01T00:00:00Z".into(),
+    ]);
+    let status = run(a(&[
+        "letter",
+        "status",
+        c,
+        "--now",
+        "2026-12-02T00:00:00Z",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&status).expect("json");
+    assert_eq!(v[0]["sent"].as_array().map(Vec::len), Some(2));
+    assert_eq!(v[0]["replies"].as_array().map(Vec::len), Some(1));
+    assert!(v[0]["days_without_answer"].is_null());
+    run(a(&["case", "seal", c]));
+    run(a(&["verify", c]));
+    // Tampering with a filed receipt is caught.
+    std::fs::write(
+        case.join("receipts/0001-aws_confirmation.eml"),
+        b"Subject: nothing\n",
+    )
+    .expect("tamper");
+    let o = bin().args(["verify", c]).output().expect("runs");
+    assert_eq!(o.status.code(), Some(3));
+    let text =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(
+        text.contains("receipts/0001-aws_confirmation.eml"),
+        "{text}"
+    );
+}

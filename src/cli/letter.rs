@@ -1,12 +1,14 @@
 //! `whohosts letter`: draft notices to providers (`letter --report ... --claimant ...
 //! --out DIR`, also spelt `letter draft`), write a claimant template (`letter init`),
-//! and check letters for their required elements (`letter lint`).
+//! check letters for their required elements (`letter lint`), and file what was sent
+//! and what came back in a case (`letter sent`, `letter reply`, `letter status`).
 
 use super::{exit, write_output};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use whohosts::attribute::directory::Directory;
+use whohosts::evidence::notices;
 use whohosts::letter::{self, input, Addressee, Claimant, DraftOptions, Frame};
 
 #[derive(clap::Args)]
@@ -26,6 +28,76 @@ pub enum Sub {
     Init(InitArgs),
     /// Check letters (drafted here or edited by hand) for every required element.
     Lint(LintArgs),
+    /// File a letter as sent in a case: the exact letter, the channel, the time and the
+    /// proof of delivery go into the case and its custody log.
+    Sent(SentArgs),
+    /// File a provider's answer in a case.
+    Reply(ReplyArgs),
+    /// For each provider of a case: what was sent when, what came back, and how many
+    /// days have passed without an answer.
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args)]
+pub struct SentArgs {
+    /// The case directory.
+    #[arg(value_name = "CASE")]
+    pub case: PathBuf,
+    /// The letter exactly as sent (the .txt pasted into a form, the .md or .html).
+    #[arg(value_name = "LETTER")]
+    pub letter: PathBuf,
+    /// The channel it went through (the form's URL, the address mailed).
+    #[arg(long, value_name = "CHANNEL")]
+    pub channel: String,
+    /// Proof of delivery: a screenshot, the confirmation mail, a courier receipt
+    /// (repeatable); copied into the case's receipts/.
+    #[arg(long = "receipt", value_name = "FILE")]
+    pub receipts: Vec<PathBuf>,
+    /// The provider's ticket or case number.
+    #[arg(long, value_name = "ID")]
+    pub ticket: Option<String>,
+    /// When it was sent, RFC 3339 (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// The provider id, when the letter's file name (PROVIDER.FRAME.txt) and content
+    /// do not say it.
+    #[arg(long, value_name = "ID")]
+    pub provider: Option<String>,
+    /// Who acts (default: the operator named in case.json).
+    #[arg(long)]
+    pub actor: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ReplyArgs {
+    #[arg(value_name = "CASE")]
+    pub case: PathBuf,
+    /// The provider id the letter went to (as in the letter's file name).
+    #[arg(value_name = "PROVIDER")]
+    pub provider: String,
+    /// The answer (a saved mail, a screenshot, a PDF).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// When it was received, RFC 3339 (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// What the answer says, in a few words.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    #[arg(long)]
+    pub actor: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    #[arg(value_name = "CASE")]
+    pub case: PathBuf,
+    /// Count days up to this time, RFC 3339 (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Write JSON to standard output instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Default)]
@@ -111,6 +183,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(Sub::Draft(d)) => draft(*d),
         Some(Sub::Init(i)) => init(i),
         Some(Sub::Lint(l)) => lint(l),
+        Some(Sub::Sent(a)) => sent(a),
+        Some(Sub::Reply(a)) => reply(a),
+        Some(Sub::Status(a)) => status(a),
         None => draft(*args.draft),
     }
 }
@@ -313,4 +388,72 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
 fn write_letter(path: &Path, text: &str) -> anyhow::Result<()> {
     whohosts::report::write_atomic(path, text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
+}
+
+fn sent(a: SentArgs) -> anyhow::Result<u8> {
+    let mut s = super::case::open_reporting(&a.case, a.actor)?;
+    let seq = notices::sent(
+        &mut s,
+        &notices::Sent {
+            letter: &a.letter,
+            channel: &a.channel,
+            receipts: &a.receipts,
+            ticket: a.ticket.as_deref(),
+            at: a.at.as_deref(),
+            provider: a.provider.as_deref(),
+        },
+    )?;
+    println!("custody entry {seq}: letter.sent");
+    Ok(exit::OK)
+}
+
+fn reply(a: ReplyArgs) -> anyhow::Result<u8> {
+    let mut s = super::case::open_reporting(&a.case, a.actor)?;
+    let seq = notices::reply(
+        &mut s,
+        &a.provider,
+        &a.file,
+        a.at.as_deref(),
+        a.note.as_deref(),
+    )?;
+    println!("custody entry {seq}: letter.reply");
+    Ok(exit::OK)
+}
+
+fn status(a: StatusArgs) -> anyhow::Result<u8> {
+    use whohosts::report::escape::terminal as t;
+    let now = match &a.now {
+        Some(n) => notices::parse_time(n)?,
+        None => whohosts::evidence::Now::system(time::UtcOffset::UTC).utc,
+    };
+    let all = notices::status(&a.case, &now)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(exit::OK);
+    }
+    if all.is_empty() {
+        println!("no notice filed as sent in this case (`whohosts letter sent`)");
+    }
+    for p in &all {
+        println!("{}", t(&p.provider));
+        for (at, channel, ticket, letter) in &p.sent {
+            println!(
+                "  sent     {}  {}  via {}{}",
+                t(at),
+                t(letter),
+                t(channel),
+                ticket
+                    .as_deref()
+                    .map(|x| format!("  ticket {}", t(x)))
+                    .unwrap_or_default()
+            );
+        }
+        for (at, file) in &p.replies {
+            println!("  answered {}  {}", t(at), t(file));
+        }
+        if let Some(d) = p.days_without_answer {
+            println!("  {d} days since the last notice without an answer");
+        }
+    }
+    Ok(exit::OK)
 }

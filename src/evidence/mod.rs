@@ -32,6 +32,7 @@ pub mod environment;
 pub mod info;
 pub mod live;
 pub mod manifest;
+pub mod notices;
 pub mod session;
 pub mod sheet;
 pub mod tsp;
