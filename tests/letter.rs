@@ -1663,3 +1663,44 @@ fn sent_reply_and_status_are_filed_in_a_sealed_case_that_verifies_and_catches_ta
         "{text}"
     );
 }
+
+#[test]
+fn no_letter_in_any_frame_or_form_holds_a_directory_note_or_a_path_outside_the_case() {
+    // Issue 26 items 2, 3 and 6.
+    let mut r = report();
+    for c in &mut r.captures {
+        c.path = "/home/analyst/secret-project/captures/demo.pcap".into();
+    }
+    let dir = Directory::bundled().expect("directory");
+    for frame in Frame::ALL {
+        let mut o = options();
+        o.frame = Some(frame);
+        for l in letter::draft(&r, &claimant(), None, &dir, &o)
+            .expect("drafts")
+            .letters
+        {
+            for (form, text) in [("md", &l.markdown), ("html", &l.html), ("txt", &l.text)] {
+                for bad in [
+                    "LEGAL.md",
+                    "as recalled",
+                    "providers.toml",
+                    "third-party",
+                    "/home/analyst",
+                    "secret-project",
+                    "asn-ipv4",
+                    "announced by",
+                ] {
+                    assert!(
+                        !text.contains(bad),
+                        "{} {frame} {form}: {bad:?}",
+                        l.provider
+                    );
+                }
+                assert!(text.contains("demo.pcap"), "{} {frame} {form}", l.provider);
+            }
+            for esc in ["\\.", "\\(", "\\:", "\\@", "<!--", "&amp;", "&lt;"] {
+                assert!(!l.text.contains(esc), "{} {frame} txt: {esc}", l.provider);
+            }
+        }
+    }
+}

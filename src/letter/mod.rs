@@ -228,6 +228,11 @@ pub struct Letter {
     /// What the sender must know and check before sending, never sent: where the
     /// channel and entity came from, how the provider was attributed, data notes.
     pub sender_notes: Vec<String>,
+    /// The locations the letter names (exact URLs, else `name:port`, else `ip:port`),
+    /// for the web-form guide of the sender's sheet.
+    pub locations: Vec<String>,
+    /// The attachments' numbers and file names or descriptions.
+    pub attachments: Vec<(String, String)>,
 }
 
 impl Letter {
@@ -287,6 +292,9 @@ pub fn sender_sheet(drafts: &Drafts) -> String {
         for n in &l.sender_notes {
             out.push_str(&format!("- {}\n", md(n)));
         }
+        if l.addressee.kind == "web_form" {
+            out.push_str(&form_guide(l));
+        }
     }
     if !drafts.skipped.is_empty() {
         out.push_str("\n## Endpoints no letter covers\n\n");
@@ -300,6 +308,60 @@ pub fn sender_sheet(drafts: &Drafts) -> String {
         }
     }
     out
+}
+
+/// Which part of a letter goes into which field of a web form. The fields are the
+/// ones notice forms commonly have; the provider's own form, its field names and its
+/// length limits are not confirmed here, so the guide says so.
+fn form_guide(l: &Letter) -> String {
+    let md = render::markdown;
+    let cn = l.frame == Frame::Cn;
+    let part = |zh: &'static str, en: &'static str| if cn { zh } else { en };
+    let mut g = format!(
+        "\n### Web form {}: what goes where\n\nPaste from {}.txt (plain text, no escapes). The form's field names and length limits are not confirmed here: open it, match the fields below to it, and keep a screenshot of the filled form and of the confirmation as receipts (`whohosts letter sent ... --receipt`).\n\n",
+        md(l.addressee.target.as_deref().unwrap_or("(no address known)")),
+        md(&l.stem())
+    );
+    let rows = [
+        (
+            "Complainant / rights holder, contact details",
+            part("section 一、权利人 (name, identity document, address, telephone, email; the agent and authorisation)", "section Complaining party / Notifier"),
+        ),
+        ("Copyrighted work", part("section 二、作品", "section Copyrighted work / Why the content is illegal")),
+        ("Infringing URL or location (one per line if the form allows)", ""),
+        (
+            "Description of the infringement",
+            part("section 三 (each server's statement: what the capture shows)", "the server statements under What the capture shows"),
+        ),
+        ("Requested action", part("section 五、请求采取的措施", "section Requested action")),
+        ("Statements (good faith, accuracy, perjury)", part("section 六、声明", "section Statements")),
+        ("Signature, name, date", part("the signature lines at the end of section 六", "the signature lines")),
+        ("Attachments / file upload", ""),
+    ];
+    for (field, from) in rows {
+        g.push_str(&format!("- {field}: "));
+        if field.starts_with("Infringing URL") {
+            g.push_str(
+                &l.locations
+                    .iter()
+                    .map(|x| md(x))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+        } else if field.starts_with("Attachments") {
+            g.push_str(
+                &l.attachments
+                    .iter()
+                    .map(|(n, d)| format!("{n} {}", md(d)))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+        } else {
+            g.push_str(from);
+        }
+        g.push('\n');
+    }
+    g
 }
 
 /// One letter per provider hosting a service of the report.
@@ -435,6 +497,22 @@ fn draft_one(
         extract,
         missing: rendered.missing,
         sender_notes: ctx.sender_notes.clone(),
+        locations: ctx
+            .rows
+            .iter()
+            .flat_map(|r| {
+                if r.locations.is_empty() {
+                    vec![format!("{}:{}/{}", r.ip, r.port, r.transport)]
+                } else {
+                    r.locations.clone()
+                }
+            })
+            .collect(),
+        attachments: ctx
+            .attachments
+            .iter()
+            .map(|a| (a.number.clone(), a.detail.clone()))
+            .collect(),
     })
 }
 
