@@ -741,6 +741,11 @@ fn hostile_report() -> input::Report {
             .iter()
             .map(|h| input::Hostname {
                 name: (*h).to_string(),
+                sources: vec!["http_host".into()],
+                frames: vec![input::FrameId {
+                    capture: 0,
+                    frame: 6,
+                }],
                 ..input::Hostname::default()
             })
             .collect();
@@ -753,6 +758,12 @@ fn hostile_report() -> input::Report {
     }
     for c in &mut r.captures {
         c.path = "captures/<script>](javascript:x).pcap".into();
+    }
+    for t in &mut r.tls {
+        t.sni = Some(HOSTILE[0].into());
+    }
+    for h in &mut r.http {
+        h.uri = Some("/<img src=x onerror=alert(1)>](javascript:x)".into());
     }
     r
 }
@@ -1333,6 +1344,9 @@ fn cdn_letter_without_a_domain_is_a_draft_naming_the_location_element() {
     let mut r = report();
     for s in &mut r.services {
         s.hostnames.clear();
+    }
+    for t in &mut r.tls {
+        t.sni = None;
     }
     let dir = Directory::bundled().expect("directory");
     for frame in Frame::ALL {

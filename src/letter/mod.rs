@@ -1303,13 +1303,16 @@ fn evidence_rows(
         } else {
             "session"
         };
-        let locations = if downloads.is_empty() {
+        let locations = if !downloads.is_empty() {
+            downloads.iter().map(|d| d.url.clone()).collect()
+        } else if kind == "tls" && e.port == 443 {
+            // The site the client opened (its name in the TLS hello), not an object.
+            sni.iter().map(|n| format!("https://{n}/")).collect()
+        } else {
             hostnames
                 .iter()
                 .map(|h| format!("{h}:{}", e.port))
                 .collect()
-        } else {
-            downloads.iter().map(|d| d.url.clone()).collect()
         };
         // The service model the evidence shows: a provider's name of a known shape
         // (an object-storage bucket), else the report's attribution, else the
