@@ -1718,3 +1718,29 @@ fn no_letter_in_any_frame_or_form_holds_a_directory_note_or_a_path_outside_the_c
         }
     }
 }
+
+#[test]
+fn zh_cn_plus_en_adds_an_english_version_to_chinese_letters_for_international_entities() {
+    let mut o = options();
+    o.language = Some("zh-CN+en".into());
+    let letters = draft_with(&claimant(), &o);
+    // Frames still follow the recipient: AWS gets its DMCA letter.
+    assert_eq!(letter_for(&letters, "aws").frame, Frame::Dmca);
+    let a = letter_for(&letters, "alibaba");
+    assert_eq!(a.frame, Frame::Cn);
+    for text in [&a.markdown, &a.text] {
+        assert!(text.contains("(English version)"));
+        assert!(text.contains("which governs"));
+        assert!(text.contains("dl.mtr-pirate.example/packages/mtr-reloaded-1.4.2-win64.pak"));
+    }
+    assert!(a.html.contains("(English version)"));
+    // The English version adds no element of its own: lint reads the Chinese text.
+    assert_eq!(
+        ids(&letter::lint(&a.markdown, None)),
+        ids_of(&letter_for(&demo_letters(), "alibaba"))
+    );
+    // A mainland entity gets the Chinese letter alone.
+    assert!(!letter_for(&letters, "tencent")
+        .markdown
+        .contains("English version"));
+}

@@ -121,7 +121,8 @@ pub struct DraftArgs {
     /// (repeatable). Default: from the provider's jurisdiction.
     #[arg(long = "frame", value_name = "FRAME|PROVIDER=FRAME")]
     pub frames: Vec<String>,
-    /// Language of the letters when no frame is given: zh-CN or en.
+    /// Language of the letters when no frame is given: zh-CN, en, or zh-CN+en
+    /// (Chinese letters followed by an English version, for international entities).
     #[arg(long, value_name = "LANG")]
     pub lang: Option<String>,
     /// Send a provider's letter to this address or URL instead of the directory's

@@ -191,7 +191,8 @@ pub struct DraftOptions {
     pub frame: Option<Frame>,
     /// Frame for one provider (`--frame aws=dsa`), stronger than `frame`.
     pub frame_for: BTreeMap<String, Frame>,
-    /// Language (`zh-CN` or `en`), when no frame is forced.
+    /// Language (`zh-CN`, `en`, or `zh-CN+en` for Chinese letters followed by an
+    /// English version), when no frame is forced.
     pub language: Option<String>,
     /// Addressees replacing the directory's channel, per provider id.
     pub addressee_for: BTreeMap<String, Addressee>,
@@ -681,7 +682,7 @@ pub fn choose_frame(
         .entity
         .as_ref()
         .map_or(provider.jurisdiction.as_str(), |e| e.country.as_str());
-    if let Some(lang) = &opts.language {
+    if let Some(lang) = opts.language.as_ref().filter(|_| !bilingual(opts)) {
         let l = lang.to_ascii_lowercase();
         return if l.starts_with("zh") {
             Ok(Frame::Cn)
@@ -710,6 +711,14 @@ pub fn choose_frame(
         .first()
         .is_some_and(|l| l.to_ascii_lowercase().starts_with("zh"));
     Ok(if zh { Frame::Cn } else { Frame::Dmca })
+}
+
+/// `--lang zh-CN+en`: frames by jurisdiction, and a Chinese letter to an entity
+/// outside mainland China carries an English version after it.
+fn bilingual(opts: &DraftOptions) -> bool {
+    opts.language
+        .as_deref()
+        .is_some_and(|l| l.to_ascii_lowercase().replace('_', "-") == "zh-cn+en")
 }
 
 fn frame_jurisdiction(frame: Frame) -> &'static str {
@@ -1090,6 +1099,8 @@ pub struct Context {
     /// The missing elements when the letter is a draft.
     pub draft: Vec<Missing>,
     pub missing: minijinja::Value,
+    /// An English version follows the Chinese text (`--lang zh-CN+en`).
+    pub bilingual: bool,
     /// For the sender's sheet, never rendered into a letter.
     #[serde(skip)]
     pub sender_notes: Vec<String>,
@@ -1493,6 +1504,7 @@ fn build_context(
         .or_else(|| addressee.jurisdiction.clone())
         .unwrap_or_else(|| provider.jurisdiction.clone());
     let eu_region = placed.countries.iter().any(|c| is_eu(c));
+    let is_bilingual = bilingual(opts) && recipient_country != "CN";
     if let Some(e) = &addressee.entity {
         sender.push(match (by_region, placed.regions.is_empty()) {
             (true, false) => format!(
@@ -1717,6 +1729,7 @@ fn build_context(
         tool_version: env!("CARGO_PKG_VERSION"),
         draft: Vec::new(),
         missing: minijinja::Value::from_safe_string(MISSING.to_string()),
+        bilingual: is_bilingual,
         sender_notes: sender,
     }
 }

@@ -24,6 +24,10 @@ const BUNDLED: &[(&str, &str)] = &[
         include_str!("../../data/templates/dmca.md.j2"),
     ),
     ("dsa.md.j2", include_str!("../../data/templates/dsa.md.j2")),
+    (
+        "cn.en.md.j2",
+        include_str!("../../data/templates/cn.en.md.j2"),
+    ),
 ];
 
 /// Markdown escaping for letters: a backslash before every character with a meaning
@@ -304,8 +308,16 @@ impl Templates {
         frame: Frame,
         ctx: &Context,
     ) -> Result<(String, String, String), LetterError> {
-        let md = self.render(&format!("{frame}.md.j2"), ctx)?;
-        let txt = self.render(&format!("{frame}.txt.j2"), ctx)?;
+        let mut md = self.render(&format!("{frame}.md.j2"), ctx)?;
+        let mut txt = self.render(&format!("{frame}.txt.j2"), ctx)?;
+        // `--lang zh-CN+en`: the English version after the Chinese notice, which
+        // governs; it carries no element markers, so `lint` checks the Chinese text.
+        if frame == Frame::Cn && ctx.bilingual {
+            md.push_str("\n---\n\n");
+            md.push_str(&self.render("cn.en.md.j2", ctx)?);
+            txt.push_str("\n---\n\n");
+            txt.push_str(&self.render("cn.en.txt.j2", ctx)?);
+        }
         Ok((md, to_html(&txt, frame), to_plain(&txt)))
     }
 
