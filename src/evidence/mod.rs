@@ -8,6 +8,8 @@
 //!   case.json                       case id, title, rights holder, operator, notary, time zone
 //!   custody.jsonl                   append-only custody log, each line chained to the previous
 //!   captures/  reports/  letters/   evidence files, copied in by `case add`
+//!   letters/sent/ receipts/ replies/  notices as sent, proofs of delivery, answers
+//!                                   (`letter sent`, `letter reply`; see [`notices`])
 //!   environment/0001-<time>.json    the machine facts of each working session
 //!   manifests/manifest-vN.json      version N of the manifest, one per seal
 //!   timestamps/manifest-vN.tsq      RFC 3161 request over SHA-256 of manifest-vN.json
