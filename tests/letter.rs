@@ -1464,7 +1464,9 @@ fn the_entity_follows_the_region_alibaba_singapore_and_tencent_international() {
         .markdown
         .contains("致：Alibaba Cloud \\(Singapore\\) Private Limited"));
     assert!(a.markdown.contains("抄送：阿里云计算有限公司"));
-    assert!(a.markdown.contains("ap-southeast-1 区域由贵司签约服务"));
+    assert!(a
+        .markdown
+        .contains("位于 ap-southeast-1 区域，据通知人所知该区域的客户由贵司签约服务"));
     assert!(a
         .markdown
         .contains("通知渠道：https\\://www\\.alibabacloud.com/report"));
