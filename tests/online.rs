@@ -743,13 +743,17 @@ fn analyze_online_records_ptr_rdap_and_abuse_contacts_as_evidence() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let cf = std::fs::read_to_string(letters.join("cloudflare.dmca.md")).unwrap();
+    // The RDAP contact beside the directory's channel is for the sender: it is in the
+    // sender's sheet, not in the letter.
+    let sheet = std::fs::read_to_string(letters.join("SENDER-SHEET.md")).unwrap();
     assert!(
-        cf.contains("abuse\\@cloudflare\\.com as the abuse contact"),
-        "{cf}"
+        sheet.contains("abuse\\@cloudflare.com as the abuse contact"),
+        "{sheet}"
     );
+    let cf = std::fs::read_to_string(letters.join("cloudflare.dmca.md")).unwrap();
+    assert!(!cf.contains("as the abuse contact"), "{cf}");
     let tencent = std::fs::read_to_string(letters.join("tencent.cn.md")).unwrap();
-    assert!(tencent.contains("abuse\\@tencent\\.example"), "{tencent}");
+    assert!(tencent.contains("abuse\\@tencent.example"), "{tencent}");
     // Without Cloudflare in the directory, its address block's RDAP contact gets the
     // letter.
     let dir_text = std::fs::read_to_string(root.join("data/providers.toml")).unwrap();
@@ -794,9 +798,13 @@ fn analyze_online_records_ptr_rdap_and_abuse_contacts_as_evidence() {
         .collect();
     let md = names.iter().find(|n| n.ends_with(".md")).expect("a letter");
     let l = std::fs::read_to_string(letters2.join(md)).unwrap();
-    assert!(l.contains("abuse\\@cloudflare\\.com"), "{l}");
-    assert!(l.contains("abuse contact from an RDAP query"), "{l}");
+    assert!(l.contains("abuse\\@cloudflare.com"), "{l}");
     assert!(l.contains("CLOUDFLARENET"), "{l}");
+    let sheet = std::fs::read_to_string(letters2.join("SENDER-SHEET.md")).unwrap();
+    assert!(
+        sheet.contains("the abuse contact of the address's RDAP record"),
+        "{sheet}"
+    );
 }
 
 fn sha256(b: &[u8]) -> String {

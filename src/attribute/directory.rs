@@ -138,6 +138,12 @@ pub struct Entity {
     pub address: Option<String>,
     pub role: String,
     pub verified: bool,
+    /// The regions whose customers this entity serves: region ids or ISO country codes
+    /// of regions, `*` for every region no other entity names. Empty: not chosen by
+    /// region (letters then follow the frame's jurisdiction).
+    pub regions: Vec<String>,
+    /// Named as a copy recipient when a letter goes to another entity of the provider.
+    pub copy: bool,
 }
 
 /// One way to send a notice to a provider.
@@ -197,6 +203,9 @@ pub struct HostnamePattern {
     pub provider_only: bool,
     pub what: String,
     pub strength: Strength,
+    /// The service a name of this shape shows (an object-storage bucket is `hosting`,
+    /// a CDN name `cdn`), stronger than the provider's default for letters.
+    pub model: Option<ServiceModel>,
     pub examples: Vec<PatternExample>,
     #[serde(skip)]
     compiled: Regex,
@@ -334,6 +343,8 @@ pub struct HostnameMatch {
     /// The pattern's description.
     pub what: String,
     pub strength: Strength,
+    /// The service model the name shows, when the pattern says.
+    pub model: Option<ServiceModel>,
     /// The pattern's regular expression, for the report's provenance.
     pub pattern: String,
 }
@@ -758,6 +769,7 @@ fn resolve(provider: &Provider, pattern: &HostnamePattern, host: &str) -> Option
         captured,
         what: pattern.what.clone(),
         strength: pattern.strength,
+        model: pattern.model,
         pattern: pattern.regex.clone(),
     })
 }
@@ -840,6 +852,10 @@ struct RawEntity {
     role: String,
     #[serde(default = "yes")]
     verified: bool,
+    #[serde(default)]
+    regions: Vec<String>,
+    #[serde(default)]
+    copy: bool,
 }
 
 #[derive(Deserialize)]
@@ -889,6 +905,7 @@ struct RawPattern {
     provider_only: bool,
     what: String,
     strength: String,
+    model: Option<String>,
     #[serde(default)]
     examples: Vec<PatternExample>,
 }
@@ -1014,6 +1031,8 @@ impl Ctx<'_> {
                 address: e.address.filter(|a| !a.trim().is_empty()),
                 role: e.role,
                 verified: e.verified,
+                regions: e.regions,
+                copy: e.copy,
             });
         }
 
@@ -1212,7 +1231,12 @@ impl Ctx<'_> {
                     });
                 }
             }
+            let model = match &p.model {
+                Some(m) => Some(self.service_model(&id, format!("{field}.model"), m)?),
+                None => None,
+            };
             hostname_patterns.push(HostnamePattern {
+                model,
                 regex: p.regex,
                 region: p.region.map(|r| r.to_ascii_lowercase()),
                 provider_only: p.provider_only,

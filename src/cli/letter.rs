@@ -1,12 +1,14 @@
 //! `whohosts letter`: draft notices to providers (`letter --report ... --claimant ...
 //! --out DIR`, also spelt `letter draft`), write a claimant template (`letter init`),
-//! and check letters for their required elements (`letter lint`).
+//! check letters for their required elements (`letter lint`), and file what was sent
+//! and what came back in a case (`letter sent`, `letter reply`, `letter status`).
 
 use super::{exit, write_output};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use whohosts::attribute::directory::Directory;
+use whohosts::evidence::notices;
 use whohosts::letter::{self, input, Addressee, Claimant, DraftOptions, Frame};
 
 #[derive(clap::Args)]
@@ -26,6 +28,76 @@ pub enum Sub {
     Init(InitArgs),
     /// Check letters (drafted here or edited by hand) for every required element.
     Lint(LintArgs),
+    /// File a letter as sent in a case: the exact letter, the channel, the time and the
+    /// proof of delivery go into the case and its custody log.
+    Sent(SentArgs),
+    /// File a provider's answer in a case.
+    Reply(ReplyArgs),
+    /// For each provider of a case: what was sent when, what came back, and how many
+    /// days have passed without an answer.
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args)]
+pub struct SentArgs {
+    /// The case directory.
+    #[arg(value_name = "CASE")]
+    pub case: PathBuf,
+    /// The letter exactly as sent (the .txt pasted into a form, the .md or .html).
+    #[arg(value_name = "LETTER")]
+    pub letter: PathBuf,
+    /// The channel it went through (the form's URL, the address mailed).
+    #[arg(long, value_name = "CHANNEL")]
+    pub channel: String,
+    /// Proof of delivery: a screenshot, the confirmation mail, a courier receipt
+    /// (repeatable); copied into the case's receipts/.
+    #[arg(long = "receipt", value_name = "FILE")]
+    pub receipts: Vec<PathBuf>,
+    /// The provider's ticket or case number.
+    #[arg(long, value_name = "ID")]
+    pub ticket: Option<String>,
+    /// When it was sent, RFC 3339 (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// The provider id, when the letter's file name (PROVIDER.FRAME.txt) and content
+    /// do not say it.
+    #[arg(long, value_name = "ID")]
+    pub provider: Option<String>,
+    /// Who acts (default: the operator named in case.json).
+    #[arg(long)]
+    pub actor: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ReplyArgs {
+    #[arg(value_name = "CASE")]
+    pub case: PathBuf,
+    /// The provider id the letter went to (as in the letter's file name).
+    #[arg(value_name = "PROVIDER")]
+    pub provider: String,
+    /// The answer (a saved mail, a screenshot, a PDF).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// When it was received, RFC 3339 (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// What the answer says, in a few words.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    #[arg(long)]
+    pub actor: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    #[arg(value_name = "CASE")]
+    pub case: PathBuf,
+    /// Count days up to this time, RFC 3339 (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Write JSON to standard output instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Default)]
@@ -49,7 +121,8 @@ pub struct DraftArgs {
     /// (repeatable). Default: from the provider's jurisdiction.
     #[arg(long = "frame", value_name = "FRAME|PROVIDER=FRAME")]
     pub frames: Vec<String>,
-    /// Language of the letters when no frame is given: zh-CN or en.
+    /// Language of the letters when no frame is given: zh-CN, en, or zh-CN+en
+    /// (Chinese letters followed by an English version, for international entities).
     #[arg(long, value_name = "LANG")]
     pub lang: Option<String>,
     /// Send a provider's letter to this address or URL instead of the directory's
@@ -59,6 +132,10 @@ pub struct DraftArgs {
     /// Notarial certificate number (overrides the case's).
     #[arg(long, value_name = "NUMBER")]
     pub notary_cert: Option<String>,
+    /// The notary who supervised the capture (overrides the case's). Letters say the
+    /// capture was notarised only when a notary and a certificate number are known.
+    #[arg(long, value_name = "NAME")]
+    pub notary: Option<String>,
     /// SM3 of a capture, CAPTURE=HEX, CAPTURE being its path in the report or its file
     /// name (repeatable; overrides the case manifest).
     #[arg(long = "sm3", value_name = "CAPTURE=HEX")]
@@ -93,7 +170,8 @@ pub struct InitArgs {
 
 #[derive(clap::Args)]
 pub struct LintArgs {
-    /// Letters in Markdown or HTML.
+    /// Letters in Markdown or HTML, or claimant profiles (`.toml`: every field still
+    /// to fill in is named).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Check against this frame instead of the one the letter names.
@@ -106,6 +184,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(Sub::Draft(d)) => draft(*d),
         Some(Sub::Init(i)) => init(i),
         Some(Sub::Lint(l)) => lint(l),
+        Some(Sub::Sent(a)) => sent(a),
+        Some(Sub::Reply(a)) => reply(a),
+        Some(Sub::Status(a)) => status(a),
         None => draft(*args.draft),
     }
 }
@@ -134,8 +215,21 @@ fn lint(args: LintArgs) -> anyhow::Result<u8> {
     for path in &args.files {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let r = letter::lint(&text, args.frame);
         let name = whohosts::report::escape::terminal(&path.display().to_string());
+        if path.extension().is_some_and(|e| e == "toml") {
+            let unfilled = letter::claimant::unfilled(&text, &path.display().to_string())?;
+            if unfilled.is_empty() {
+                println!("{name}: claimant profile, every field filled in");
+            } else {
+                println!("{name}: claimant profile, fields to fill in:");
+                for u in &unfilled {
+                    println!("  {}", whohosts::report::escape::terminal(u));
+                }
+                code = exit::CHECK_FAILED;
+            }
+            continue;
+        }
+        let r = letter::lint(&text, args.frame);
         match r.frame {
             None => {
                 println!("{name}: no frame: neither a whohosts:letter marker nor element markers; use --frame");
@@ -182,6 +276,7 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
     let mut opts = DraftOptions {
         language: args.lang.clone(),
         notary_certificate: args.notary_cert.clone(),
+        notary: args.notary.clone(),
         templates: args.templates.clone(),
         providers: args.providers.clone(),
         ..DraftOptions::default()
@@ -241,16 +336,20 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
         bail!("no letter drafted: no service endpoint of the report is attributed to a provider of the directory");
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let files: Vec<(PathBuf, &str)> = drafts
+    let sheet = letter::sender_sheet(&drafts);
+    let mut files: Vec<(PathBuf, &str)> = drafts
         .letters
         .iter()
         .flat_map(|l| {
             [
                 (out.join(format!("{}.md", l.stem())), l.markdown.as_str()),
                 (out.join(format!("{}.html", l.stem())), l.html.as_str()),
+                (out.join(format!("{}.txt", l.stem())), l.text.as_str()),
+                (out.join(l.extract_name()), l.extract.as_str()),
             ]
         })
         .collect();
+    files.push((out.join(letter::SENDER_SHEET), sheet.as_str()));
     if !args.force {
         if let Some((p, _)) = files.iter().find(|(p, _)| p.exists()) {
             bail!("{} exists; use --force to overwrite letters", p.display());
@@ -259,6 +358,10 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
     for (path, text) in &files {
         write_letter(path, text)?;
     }
+    eprintln!(
+        "whohosts: read {} before sending: where each channel and entity came from and what to check (it is not part of any letter)",
+        out.join(letter::SENDER_SHEET).display()
+    );
     let mut incomplete = false;
     for l in &drafts.letters {
         if l.missing.is_empty() {
@@ -286,4 +389,72 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
 fn write_letter(path: &Path, text: &str) -> anyhow::Result<()> {
     whohosts::report::write_atomic(path, text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
+}
+
+fn sent(a: SentArgs) -> anyhow::Result<u8> {
+    let mut s = super::case::open_reporting(&a.case, a.actor)?;
+    let seq = notices::sent(
+        &mut s,
+        &notices::Sent {
+            letter: &a.letter,
+            channel: &a.channel,
+            receipts: &a.receipts,
+            ticket: a.ticket.as_deref(),
+            at: a.at.as_deref(),
+            provider: a.provider.as_deref(),
+        },
+    )?;
+    println!("custody entry {seq}: letter.sent");
+    Ok(exit::OK)
+}
+
+fn reply(a: ReplyArgs) -> anyhow::Result<u8> {
+    let mut s = super::case::open_reporting(&a.case, a.actor)?;
+    let seq = notices::reply(
+        &mut s,
+        &a.provider,
+        &a.file,
+        a.at.as_deref(),
+        a.note.as_deref(),
+    )?;
+    println!("custody entry {seq}: letter.reply");
+    Ok(exit::OK)
+}
+
+fn status(a: StatusArgs) -> anyhow::Result<u8> {
+    use whohosts::report::escape::terminal as t;
+    let now = match &a.now {
+        Some(n) => notices::parse_time(n)?,
+        None => whohosts::evidence::Now::system(time::UtcOffset::UTC).utc,
+    };
+    let all = notices::status(&a.case, &now)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(exit::OK);
+    }
+    if all.is_empty() {
+        println!("no notice filed as sent in this case (`whohosts letter sent`)");
+    }
+    for p in &all {
+        println!("{}", t(&p.provider));
+        for (at, channel, ticket, letter) in &p.sent {
+            println!(
+                "  sent     {}  {}  via {}{}",
+                t(at),
+                t(letter),
+                t(channel),
+                ticket
+                    .as_deref()
+                    .map(|x| format!("  ticket {}", t(x)))
+                    .unwrap_or_default()
+            );
+        }
+        for (at, file) in &p.replies {
+            println!("  answered {}  {}", t(at), t(file));
+        }
+        if let Some(d) = p.days_without_answer {
+            println!("  {d} days since the last notice without an answer");
+        }
+    }
+    Ok(exit::OK)
 }

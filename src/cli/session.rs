@@ -692,9 +692,13 @@ fn stop(a: StopArgs) -> anyhow::Result<u8> {
             let mut files = Vec::new();
             let mut listed = Vec::new();
             for l in &drafts.letters {
-                for (ext, text) in [("md", &l.markdown), ("html", &l.html)] {
-                    files
-                        .push(s.write_file(&format!("{sub}/{}.{ext}", l.stem()), text.as_bytes())?);
+                for (name, text) in [
+                    (format!("{}.md", l.stem()), &l.markdown),
+                    (format!("{}.html", l.stem()), &l.html),
+                    (format!("{}.txt", l.stem()), &l.text),
+                    (l.extract_name(), &l.extract),
+                ] {
+                    files.push(s.write_file(&format!("{sub}/{name}"), text.as_bytes())?);
                 }
                 if !l.missing.is_empty() {
                     incomplete.push(format!(
@@ -712,6 +716,13 @@ fn stop(a: StopArgs) -> anyhow::Result<u8> {
                     "frame": l.frame.to_string(),
                     "missing": l.missing.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
                 }));
+            }
+            if !drafts.letters.is_empty() {
+                let sheet = whohosts::letter::sender_sheet(&drafts);
+                files.push(s.write_file(
+                    &format!("{sub}/{}", whohosts::letter::SENDER_SHEET),
+                    sheet.as_bytes(),
+                )?);
             }
             if !files.is_empty() {
                 letters.extend(files.iter().map(|f| f.path.clone()));

@@ -8,6 +8,8 @@
 //!   case.json                       case id, title, rights holder, operator, notary, time zone
 //!   custody.jsonl                   append-only custody log, each line chained to the previous
 //!   captures/  reports/  letters/   evidence files, copied in by `case add`
+//!   letters/sent/ receipts/ replies/  notices as sent, proofs of delivery, answers
+//!                                   (`letter sent`, `letter reply`; see [`notices`])
 //!   environment/0001-<time>.json    the machine facts of each working session
 //!   manifests/manifest-vN.json      version N of the manifest, one per seal
 //!   timestamps/manifest-vN.tsq      RFC 3161 request over SHA-256 of manifest-vN.json
@@ -32,6 +34,7 @@ pub mod environment;
 pub mod info;
 pub mod live;
 pub mod manifest;
+pub mod notices;
 pub mod session;
 pub mod sheet;
 pub mod tsp;
@@ -107,26 +110,33 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 /// needs to state, and it avoids shipping a time-zone database whose version would
 /// then have to be recorded too.
 pub fn parse_offset(s: &str) -> Option<UtcOffset> {
+    use time::macros::format_description;
     let s = s.trim();
-    if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") {
+    if ["z", "utc", "gmt"]
+        .iter()
+        .any(|z| s.eq_ignore_ascii_case(z))
+    {
         return Some(UtcOffset::UTC);
     }
-    let (sign, rest) = match s.as_bytes().first()? {
-        b'+' => (1i8, s.get(1..)?),
-        b'-' => (-1i8, s.get(1..)?),
-        _ => return None,
-    };
-    let (h, m) = match rest.split_once(':') {
-        Some((h, m)) => (h, m),
-        None if rest.len() == 4 => (rest.get(..2)?, rest.get(2..)?),
-        None => (rest, "0"),
-    };
-    let h: i8 = h.parse().ok()?;
-    let m: i8 = m.parse().ok()?;
-    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
-        return None;
-    }
-    UtcOffset::from_hms(sign * h, sign * m, 0).ok()
+    // `UTC+8`, `GMT+08:00`: the offset after the name.
+    let s = ["utc", "gmt"]
+        .iter()
+        .find_map(|p| {
+            s.get(..3)
+                .filter(|h| h.eq_ignore_ascii_case(p))
+                .and_then(|_| s.get(3..))
+        })
+        .unwrap_or(s);
+    // The forms ISO 8601 and RFC 3339 allow: ±HH:MM, ±HHMM, ±HH; and ±H.
+    let forms = [
+        format_description!("[offset_hour sign:mandatory]:[offset_minute]"),
+        format_description!("[offset_hour sign:mandatory][offset_minute]"),
+        format_description!("[offset_hour sign:mandatory]"),
+        format_description!("[offset_hour sign:mandatory padding:none]"),
+    ];
+    let offset = forms.iter().find_map(|f| UtcOffset::parse(s, f).ok())?;
+    // Offsets in use run from -12:00 to +14:00.
+    (offset.whole_hours().abs() <= 14 && offset.seconds_past_minute() == 0).then_some(offset)
 }
 
 /// Writes a new file atomically and refuses to replace an existing one.

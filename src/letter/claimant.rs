@@ -1,11 +1,13 @@
 //! The claimant profile: who sends the notice, for which works, signed by whom.
 //!
 //! A TOML file written by the rights holder (`whohosts letter init` writes a commented
-//! template, `data/claimant.example.toml`). Every field is optional at parse time: a
-//! missing field is not an error here but an element the letter lacks, which the
-//! letter shows as `[MISSING]` and `lint` reports by element ID. Only malformed TOML,
-//! unknown keys (a misspelt key would silently drop a fact) and a malformed time zone
-//! are refused, with the file and the reason.
+//! template, `data/claimant.example.toml`, whose values are empty and whose examples
+//! are comments). Every field is optional at parse time: a missing field, an empty one
+//! or one still equal to the template's example is not an error here but an element
+//! the letter lacks, which the letter shows as `[MISSING]` and `lint` reports by
+//! element ID; [`unfilled`] names such fields for `letter lint claimant.toml`. Only
+//! malformed TOML, unknown keys (a misspelt key would silently drop a fact) and a
+//! malformed time zone are refused, with the file and the reason.
 
 use serde::{Deserialize, Serialize};
 use time::UtcOffset;
@@ -134,6 +136,10 @@ impl Claimant {
             path: origin.to_string(),
             message: e.to_string(),
         })?;
+        let mut c = c;
+        if c.timezone.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            c.timezone = None;
+        }
         if let Some(tz) = &c.timezone {
             parse_offset(tz).ok_or_else(|| ClaimantError::TimeZone {
                 path: origin.to_string(),
@@ -167,13 +173,17 @@ impl Claimant {
             .unwrap_or(UtcOffset::UTC)
     }
 
-    /// Blank strings count as absent: a template field left empty is a missing fact.
+    /// Blank strings and the template's examples count as absent: a template field
+    /// left empty, or still holding its example, is a missing fact.
     fn trimmed(mut self) -> Claimant {
-        fn t(v: &mut Option<String>) {
-            if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        let examples = examples();
+        let t = |v: &mut Option<String>| {
+            if v.as_deref()
+                .is_some_and(|s| s.trim().is_empty() || examples.iter().any(|e| e == s.trim()))
+            {
                 *v = None;
             }
-        }
+        };
         let p = &mut self.rights_holder;
         for v in [
             &mut p.name,
@@ -223,33 +233,104 @@ impl Claimant {
     }
 }
 
-/// A fixed UTC offset `+HH:MM` / `-HH:MM` (also `Z`, `UTC`, `+HH`).
+/// A fixed UTC offset, parsed as a case's time zone is (one parser for both).
 pub fn parse_offset(text: &str) -> Option<UtcOffset> {
-    let t = text.trim();
-    if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") {
-        return Some(UtcOffset::UTC);
-    }
-    let (sign, rest) = match t.as_bytes().first()? {
-        b'+' => (1i8, t.get(1..)?),
-        b'-' => (-1i8, t.get(1..)?),
-        _ => return None,
+    crate::evidence::parse_offset(text)
+}
+
+/// The example values of the template (`# example: ...` comment lines).
+pub fn examples() -> Vec<String> {
+    TEMPLATE
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("# example:"))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// The fields of a profile still to fill in: required fields absent, empty or equal
+/// to the template's example, and optional ones still holding an example; each as
+/// `table.key` with why. An agent table counts only when present.
+pub fn unfilled(text: &str, origin: &str) -> Result<Vec<String>, ClaimantError> {
+    let raw: toml::Value = toml::from_str(text).map_err(|e| ClaimantError::Parse {
+        path: origin.to_string(),
+        message: e.to_string(),
+    })?;
+    // Checked for the shape (unknown keys, time zone) as drafting would.
+    Claimant::from_toml(text, origin)?;
+    let examples = examples();
+    let mut out = Vec::new();
+    let mut look = |table: &str, v: Option<&toml::Value>, keys: &[(&str, bool)]| {
+        for (key, required) in keys {
+            let value = v.and_then(|t| t.get(key)).and_then(|x| x.as_str());
+            let name = format!("{table}.{key}");
+            match value.map(str::trim) {
+                Some(s) if examples.iter().any(|e| e == s) => {
+                    out.push(format!("{name}: still the template's example {s:?}"))
+                }
+                Some(s) if !s.is_empty() => {}
+                _ if *required => out.push(format!("{name}: empty")),
+                _ => {}
+            }
+        }
     };
-    let (h, m) = match rest.split_once(':') {
-        Some((h, m)) => (h, m),
-        None => (rest, "0"),
-    };
-    if h.is_empty() || h.len() > 2 || m.is_empty() || m.len() > 2 {
-        return None;
+    look(
+        "rights_holder",
+        raw.get("rights_holder"),
+        &[
+            ("name", true),
+            ("name_alt", false),
+            ("id_document", true),
+            ("address", true),
+            ("phone", true),
+            ("email", true),
+        ],
+    );
+    if let Some(agent) = raw.get("agent") {
+        look(
+            "agent",
+            Some(agent),
+            &[
+                ("name", true),
+                ("address", true),
+                ("phone", true),
+                ("email", true),
+                ("authorisation", true),
+            ],
+        );
     }
-    if !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
+    match raw.get("works").and_then(|w| w.as_array()) {
+        Some(works) if !works.is_empty() => {
+            for (i, w) in works.iter().enumerate() {
+                look(
+                    &format!("works[{i}]"),
+                    Some(w),
+                    &[
+                        ("title", true),
+                        ("title_alt", false),
+                        ("registration", false),
+                        ("proof_of_ownership", true),
+                        ("comparison", false),
+                    ],
+                );
+            }
+        }
+        _ => look(
+            "works",
+            None,
+            &[("title", true), ("proof_of_ownership", true)],
+        ),
     }
-    let h: i8 = h.parse().ok()?;
-    let m: i8 = m.parse().ok()?;
-    if h > 14 || m > 59 {
-        return None;
+    look(
+        "signature",
+        raw.get("signature"),
+        &[("name", true), ("role", false), ("place", false)],
+    );
+    let tz = raw.get("timezone").and_then(|x| x.as_str()).map(str::trim);
+    if tz.is_none_or(str::is_empty) {
+        out.push("timezone: empty (local times would be given in UTC only)".into());
     }
-    UtcOffset::from_hms(sign * h, sign * m, 0).ok()
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -257,10 +338,59 @@ mod tests {
     use super::*;
 
     #[test]
-    fn template_parses_and_is_complete() {
+    fn template_parses_and_holds_no_value_only_examples() {
         let c = Claimant::from_toml(TEMPLATE, "template").expect("template parses");
-        assert!(c.rights_holder.name.is_some());
-        assert_eq!(c.offset(), UtcOffset::from_hms(8, 0, 0).expect("offset"));
+        assert_eq!(c.rights_holder, Party::default());
+        assert_eq!(c.agent, None);
+        assert!(c.works.is_empty());
+        assert_eq!(c.offset(), UtcOffset::UTC);
+        // Filled with its own examples, it is still empty.
+        let filled = TEMPLATE
+            .lines()
+            .scan(None::<String>, |ex, l| {
+                if let Some(v) = l.trim().strip_prefix("# example:") {
+                    *ex = Some(v.trim().to_string());
+                    return Some(l.to_string());
+                }
+                Some(match (ex.take(), l.split_once(" = \"\"")) {
+                    (Some(v), Some((k, _))) => format!("{k} = {v:?}"),
+                    _ => l.to_string(),
+                })
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = Claimant::from_toml(&filled, "filled").expect("parses");
+        assert_eq!(c.rights_holder, Party::default());
+        assert!(c.works.is_empty());
+        let why = unfilled(&filled, "filled").expect("parses");
+        assert!(
+            why.iter()
+                .any(|w| w.starts_with("rights_holder.name: still the template's example")),
+            "{why:?}"
+        );
+    }
+
+    #[test]
+    fn unfilled_names_every_required_field_of_the_template() {
+        let why = unfilled(TEMPLATE, "claimant.toml").expect("parses");
+        for f in [
+            "rights_holder.name",
+            "rights_holder.id_document",
+            "rights_holder.address",
+            "rights_holder.phone",
+            "rights_holder.email",
+            "agent.name",
+            "agent.authorisation",
+            "works[0].title",
+            "works[0].proof_of_ownership",
+            "signature.name",
+            "timezone",
+        ] {
+            assert!(
+                why.iter().any(|w| w.starts_with(&format!("{f}:"))),
+                "{f}: {why:?}"
+            );
+        }
     }
 
     #[test]
@@ -270,10 +400,27 @@ mod tests {
     }
 
     #[test]
-    fn offsets_parse_strictly() {
+    fn offsets_parse_in_every_form_a_case_accepts() {
         assert_eq!(parse_offset("-05:30"), UtcOffset::from_hms(-5, -30, 0).ok());
         assert_eq!(parse_offset("+8"), UtcOffset::from_hms(8, 0, 0).ok());
-        for bad in ["", "+", "08:00", "+24:00", "+08:60", "+0a:00", "+080:00"] {
+        // Issue 30 item 3: `case new --tz +0800` was accepted, letters refused it.
+        for good in ["+0800", "+08", "+08:00", "UTC+8", "UTC+08:00"] {
+            assert_eq!(
+                parse_offset(good),
+                UtcOffset::from_hms(8, 0, 0).ok(),
+                "{good}"
+            );
+        }
+        for bad in [
+            "",
+            "+",
+            "08:00",
+            "+24:00",
+            "+08:60",
+            "+0a:00",
+            "+080:00",
+            "Asia/Shanghai",
+        ] {
             assert_eq!(parse_offset(bad), None, "{bad:?}");
         }
     }

@@ -1,5 +1,6 @@
 //! The catalogue of notice elements, one per legal requirement, with the IDs of
-//! `LEGAL.md` (CN-1..CN-11, US-1..US-7, EU-1..EU-4).
+//! `LEGAL.md` (CN-1..CN-11, US-1..US-7, EU-1..EU-4), and EU-5 (the DSA's notice and
+//! action mechanism, Art. 16(1)) for the addressee of a DSA notice.
 //!
 //! Every template marks the section that fulfils an element with an HTML comment
 //! `<!-- whohosts:element ID -->` (the same in Markdown and HTML); [`super::lint`] finds
@@ -128,6 +129,7 @@ const fn name_zh(id: &str) -> &'static str {
         b"EU-2" => "确切的电子位置",
         b"EU-3" => "通知人姓名及电子邮件",
         b"EU-4" => "真诚相信通知准确完整的声明",
+        b"EU-5" => "经提供商的通知与处理机制递送",
         _ => "",
     }
 }
@@ -286,6 +288,16 @@ pub const CATALOGUE: &[Element] = &[
         true,
         EU_BASIS,
     ),
+    // Not in LEGAL.md's list: Art. 16(1) obliges hosting providers to offer a notice
+    // and action mechanism, and a notice counts as received through it; the letter's
+    // addressee, like CN-10 and US-7, is checked here.
+    el(
+        "EU-5",
+        Frame::Dsa,
+        "sent through the provider's notice and action mechanism",
+        true,
+        "Regulation (EU) 2022/2065 (DSA) Art. 16(1)",
+    ),
 ];
 
 /// An element by its ID.
@@ -307,7 +319,7 @@ mod tests {
         let ids: Vec<_> = CATALOGUE.iter().map(|e| e.id).collect();
         let mut want: Vec<String> = (1..=11).map(|n| format!("CN-{n}")).collect();
         want.extend((1..=7).map(|n| format!("US-{n}")));
-        want.extend((1..=4).map(|n| format!("EU-{n}")));
+        want.extend((1..=5).map(|n| format!("EU-{n}")));
         assert_eq!(ids, want);
         for e in CATALOGUE {
             assert!(e.id.starts_with(e.frame.prefix()), "{}", e.id);

@@ -7,7 +7,7 @@
 //! Contract: a file that is not JSON, or not a whohosts report, is an [`InputError`]
 //! naming the file and what was expected; nothing here panics on input.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,118 +20,109 @@ pub enum InputError {
     },
     #[error("{path}: not a whohosts report: {message}")]
     Report { path: String, message: String },
-    #[error("{path}: expected schema whohosts.report/1, found {found:?}")]
+    #[error("{path}: expected schema {}, found {found:?}", crate::report::SCHEMA)]
     Schema { path: String, found: String },
     #[error("{path}: not a case directory: {message}")]
     Case { path: String, message: String },
 }
 
-/// The parts of a report a letter uses.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Report {
-    #[serde(default)]
-    pub schema: String,
-    #[serde(default)]
-    pub captures: Vec<Capture>,
-    #[serde(default)]
-    pub targets: Vec<String>,
-    #[serde(default)]
-    pub services: Vec<Service>,
+/// A field the report always writes, possibly as `null`: absent is an error, not
+/// `None` (serde would otherwise read a renamed `Option` field as absent).
+fn nullable<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d)
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+// The views below follow the report's types field by field (`crate::report`,
+// `crate::services`, `crate::attribute`, `crate::pipeline::records`): a field the
+// report always writes has no default, so a renamed or dropped field is an error
+// naming it; only fields the report omits when empty (`skip_serializing_if`) have
+// one. `tests/letter.rs` checks every field of these views against a real report.
+
+/// The parts of a report a letter uses.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Report {
+    pub schema: String,
+    pub captures: Vec<Capture>,
+    pub targets: Vec<String>,
+    pub services: Vec<Service>,
+    /// HTTP requests and responses (the exact location of downloaded content).
+    pub http: Vec<HttpRecord>,
+    /// TLS handshakes (the name an encrypted session was opened to).
+    pub tls: Vec<TlsRecord>,
+    /// DNS messages (which frames tied a name to an address).
+    pub dns: Vec<DnsRecord>,
+    pub conversations: Vec<Conversation>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct Capture {
-    #[serde(default)]
     pub index: u32,
-    #[serde(default)]
     pub path: String,
-    #[serde(default)]
-    pub sha256: String,
+    #[serde(deserialize_with = "nullable")]
+    pub sha256: Option<String>,
     /// Present when `analyze --sm3` computed it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sm3: Option<String>,
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub first_seen: Option<String>,
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub last_seen: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct Service {
-    #[serde(default)]
     pub label: String,
-    #[serde(default)]
     pub hostnames: Vec<Hostname>,
-    #[serde(default)]
     pub endpoints: Vec<Endpoint>,
-    #[serde(default)]
     pub frames: Vec<FrameId>,
-    /// Attribution per server address (what `analyze` writes); an endpoint's own
-    /// fields, when present, take precedence.
-    #[serde(default)]
+    /// Attribution per server address (omitted when attribution did not run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attribution: Vec<AddressAttribution>,
 }
 
 /// What the report says about one address.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct AddressAttribution {
-    #[serde(default)]
     pub ip: String,
-    #[serde(default)]
-    pub provider: Option<ProviderAttribution>,
-    #[serde(default)]
-    pub region: Option<RegionAttribution>,
-    #[serde(default)]
-    pub country: Option<CountryAttribution>,
+    pub provider: ProviderAttribution,
+    pub region: RegionAttribution,
+    pub country: CountryAttribution,
     /// What the reader must weigh (data far from the capture's time).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// The RDAP record of the address block (`analyze --online`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rdap: Option<RdapRecord>,
-    /// Abuse contacts read from it, best first.
-    #[serde(default)]
-    pub abuse_contacts: Vec<AbuseContact>,
+    /// Abuse contacts read from it, best first (the report's own type).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub abuse_contacts: Vec<crate::attribute::rdap::AbuseContact>,
 }
 
 /// What a report says about an RDAP record.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct RdapRecord {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
-    #[serde(default)]
     pub server: String,
-    #[serde(default)]
     pub url: String,
-    #[serde(default)]
     pub time_utc: String,
 }
 
-/// An abuse contact of an RDAP record.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct AbuseContact {
-    #[serde(default)]
-    pub rank: u32,
-    #[serde(default)]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub url: Option<String>,
-    /// `rdap_abuse_entity`, `rdap_remarks` or `rfc2142_guess`.
-    #[serde(default)]
-    pub source: String,
-    #[serde(default)]
-    pub from: Option<String>,
-}
+/// An abuse contact of an RDAP record (the report's own type).
+pub type AbuseContact = crate::attribute::rdap::AbuseContact;
 
 impl Service {
-    /// The provider and region attributed to an endpoint: its own fields, else the
-    /// service's attribution entry for its address.
+    /// The provider and region attributed to an endpoint.
     pub fn attribution_of<'a>(
         &'a self,
         e: &'a Endpoint,
@@ -139,13 +130,8 @@ impl Service {
         Option<&'a ProviderAttribution>,
         Option<&'a RegionAttribution>,
     ) {
-        let entry = self.attribution.iter().find(|a| a.ip == e.ip);
-        (
-            e.provider
-                .as_ref()
-                .or(entry.and_then(|a| a.provider.as_ref())),
-            e.region.as_ref().or(entry.and_then(|a| a.region.as_ref())),
-        )
+        let entry = self.attribution_entry(e);
+        (entry.map(|a| &a.provider), entry.map(|a| &a.region))
     }
 
     /// The attribution entry of an endpoint's address, when the report has one.
@@ -154,86 +140,149 @@ impl Service {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct Hostname {
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
-    pub strength: Option<String>,
-    #[serde(default)]
+    pub strength: String,
+    /// `dns_answer`, `dns_cname`, `tls_sni`, `http_host`, `quic_sni`, `tls_cert`, ...
     pub sources: Vec<String>,
+    /// The frames that bound the name to the service (DNS answers, hellos, requests).
+    pub frames: Vec<FrameId>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FrameId {
-    #[serde(default)]
     pub capture: u32,
-    #[serde(default)]
     pub frame: u64,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct Endpoint {
-    #[serde(default)]
     pub ip: String,
-    #[serde(default)]
     pub port: u16,
-    #[serde(default)]
     pub transport: String,
-    #[serde(default)]
+    pub conversations: u64,
     pub frames_to_server: u64,
-    #[serde(default)]
     pub bytes_to_server: u64,
-    #[serde(default)]
     pub frames_to_client: u64,
-    #[serde(default)]
     pub bytes_to_client: u64,
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub first_seen: Option<String>,
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub last_seen: Option<String>,
-    #[serde(default)]
-    pub provider: Option<ProviderAttribution>,
-    #[serde(default)]
-    pub region: Option<RegionAttribution>,
-    #[serde(default)]
-    pub country: Option<CountryAttribution>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct ProviderAttribution {
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub service_model: Option<String>,
-    /// A provenance object `{source, version, sha256}` or a plain name.
-    #[serde(default)]
+    /// A provenance object `{source, version, sha256}`.
+    #[serde(deserialize_with = "nullable")]
     pub source: Option<serde_json::Value>,
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub confidence: Option<String>,
     /// How the answer was reached, for a person.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
-    #[serde(default)]
+    /// The feed service or tag that decided the service model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct RegionAttribution {
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub city: Option<String>,
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub confidence: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct CountryAttribution {
-    #[serde(default)]
+    #[serde(deserialize_with = "nullable")]
     pub code: Option<String>,
+}
+
+/// One end of a record or conversation.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Peer {
+    pub ip: String,
+    #[serde(deserialize_with = "nullable")]
+    pub port: Option<u16>,
+}
+
+/// Where a record was seen (`pipeline::records::Seen`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Seen {
+    pub capture: u32,
+    pub frame: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<u64>,
+    pub ts: String,
+    pub client: Peer,
+    pub server: Peer,
+    pub transport: String,
+}
+
+/// An HTTP request or response (`pipeline::records::HttpRecord`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct HttpRecord {
+    #[serde(flatten)]
+    pub seen: Seen,
+    /// `request` or `response`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_length: Option<u64>,
+}
+
+/// A TLS handshake message (`pipeline::records::TlsRecord`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct TlsRecord {
+    #[serde(flatten)]
+    pub seen: Seen,
+    /// `client_hello`, `server_hello` or `certificate`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+}
+
+/// A DNS message (`pipeline::records::DnsRecord`); only where it was seen.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct DnsRecord {
+    #[serde(flatten)]
+    pub seen: Seen,
+}
+
+/// A conversation (`report::ConversationReport`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Conversation {
+    pub capture: u32,
+    pub transport: String,
+    pub a: Peer,
+    pub b: Peer,
+    pub frames: u64,
+    pub bytes: u64,
+    pub first_frame: u64,
 }
 
 /// A provenance value as the report gives it, for a person: `name version`.
@@ -253,16 +302,26 @@ pub fn source_text(v: &serde_json::Value) -> Option<String> {
 
 impl Report {
     pub fn from_json(bytes: &[u8], origin: &str) -> Result<Report, InputError> {
+        // The schema first, so that another document is named as such rather than by
+        // the first field it lacks.
+        #[derive(Deserialize)]
+        struct Head {
+            schema: Option<String>,
+        }
+        let head: Head = serde_json::from_slice(bytes).map_err(|e| InputError::Report {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        if head.schema.as_deref() != Some(crate::report::SCHEMA) {
+            return Err(InputError::Schema {
+                path: origin.to_string(),
+                found: head.schema.unwrap_or_default(),
+            });
+        }
         let r: Report = serde_json::from_slice(bytes).map_err(|e| InputError::Report {
             path: origin.to_string(),
             message: e.to_string(),
         })?;
-        if !r.schema.starts_with("whohosts.report/1") {
-            return Err(InputError::Schema {
-                path: origin.to_string(),
-                found: r.schema,
-            });
-        }
         Ok(r)
     }
 
@@ -321,6 +380,11 @@ pub struct Case {
     pub info: CaseInfo,
     /// The newest manifest and its path relative to the case directory.
     pub manifest: Option<(String, Manifest)>,
+    /// The case's time zone, parsed (`case.json` `time_zone`).
+    pub offset: Option<time::UtcOffset>,
+    /// Files in the case's `attachments/` folder, meant to be sent with letters, by
+    /// path inside the case, with their size and SHA-256 read now.
+    pub attachments: Vec<ManifestFile>,
 }
 
 impl Case {
@@ -364,10 +428,41 @@ impl Case {
             }
             None => None,
         };
+        // A zone the case states but that does not parse is an error: letters would
+        // otherwise give local times in the wrong zone without a word.
+        let offset = match info.time_zone.as_deref().filter(|t| !t.trim().is_empty()) {
+            Some(tz) => Some(crate::evidence::parse_offset(tz).ok_or_else(|| {
+                bad(format!(
+                    "case.json: time_zone {tz:?} is not a UTC offset (+08:00, +0800, +08, Z)"
+                ))
+            })?),
+            None => None,
+        };
+        let mut attachments = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(dir.join("attachments")) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = entry.path();
+                if !path.is_file() || name.starts_with('.') {
+                    continue;
+                }
+                let bytes =
+                    std::fs::read(&path).map_err(|e| bad(format!("attachments/{name}: {e}")))?;
+                attachments.push(ManifestFile {
+                    path: format!("attachments/{name}"),
+                    size: Some(bytes.len() as u64),
+                    sha256: Some(crate::hash::sha256_hex(&bytes)),
+                    sm3: None,
+                });
+            }
+        }
+        attachments.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(Case {
             dir: dir.to_path_buf(),
             info,
             manifest,
+            offset,
+            attachments,
         })
     }
 }

@@ -219,7 +219,7 @@ fn need_location(s: &Section, letter_model: Option<&str>, fails: &mut Vec<String
         return;
     }
     if matches!(letter_model, Some("cdn" | "hosting" | "paas")) {
-        let urls: Vec<&str> = ["网址", "Location", "URL"]
+        let urls: Vec<&str> = ["网址", "位置", "Location", "URL"]
             .iter()
             .flat_map(|l| values(&s.text, l))
             .filter(|v| !v.is_empty() && !v.contains(MISSING))
@@ -243,9 +243,73 @@ fn need_location(s: &Section, letter_model: Option<&str>, fails: &mut Vec<String
     }
 }
 
+/// The addressee of a letter (CN-10, US-7, EU-5): a known address, a channel, one
+/// designated for this kind of notice (the delivery marker's `channel`), and a frame
+/// that fits the recipient's country (`country`, `eu`).
+fn need_addressee(s: &Section, frame: Frame, channel_label: &str, f: &mut Vec<String>) {
+    need_value(s, &[channel_label], None, f);
+    for label in ["地址", "Address"] {
+        for v in values(&s.text, label) {
+            let l = v.to_lowercase();
+            if l.starts_with("未知") || l.starts_with("unknown") || l.is_empty() {
+                f.push(format!(
+                    "the recipient's address is unknown (\"{label}: {v}\")"
+                ));
+            }
+        }
+    }
+    match s.attr("channel") {
+        Some("closest") => f.push(
+            "the channel is not the one the provider designates for this kind of notice (the closest channel was taken)".into(),
+        ),
+        Some("none") => f.push("no notice channel of the provider is known".into()),
+        _ => {}
+    }
+    if let Some(country) = s.attr("country") {
+        let regions: Vec<String> = match s.attr("eu") {
+            Some("yes") => vec!["EU".to_string()],
+            _ => Vec::new(),
+        };
+        // A provider that designates a channel for DSA notices offers its service in
+        // the Union (DSA Art. 2(1)); the DSA reaches it wherever it is established.
+        let dsa_channel = frame == Frame::Dsa && s.attr("channel") == Some("designated");
+        if !dsa_channel && !super::frame_fits(frame, country, &regions) {
+            f.push(format!(
+                "the {} frame does not fit a recipient in {country}{}",
+                frame,
+                if frame == Frame::Dsa {
+                    " serving no region in the EU: the DSA does not reach it"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+}
+
+/// Whether the text says the capture was notarised ("经公证", "under notarial
+/// supervision", "notarised"), not counting a denial ("未经公证", "not notarised").
+pub fn claims_notarisation(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    let claimed = |needle: &str, denials: &[&str]| {
+        lower.match_indices(needle).any(|(i, _)| {
+            let before = lower.get(..i).unwrap_or("");
+            !denials.iter().any(|d| before.ends_with(d))
+        })
+    };
+    claimed("经公证", &["未"])
+        || claimed("公证处监督", &[])
+        || claimed("notarial supervision", &[])
+        || claimed("notarised", &["not "])
+        || claimed("notarized", &["not "])
+}
+
 /// The element-specific check: what is missing from a section, empty when complete.
-fn check(id: &str, s: &Section, letter_model: Option<&str>) -> Vec<String> {
+fn check(id: &str, s: &Section, letter_model: Option<&str>, frame: Frame) -> Vec<String> {
     let mut f = Vec::new();
+    if let Some(line) = s.text.lines().find(|l| l.contains(MISSING)) {
+        f.push(format!("holds {MISSING}: \"{}\"", line.trim()));
+    }
     match id {
         "CN-1" => {
             need_value(s, &["权利人名称"], None, &mut f);
@@ -306,10 +370,8 @@ fn check(id: &str, s: &Section, letter_model: Option<&str>) -> Vec<String> {
             need_phrase(s, &["保证", "真实"], &mut f);
             need_value(s, &["签名"], None, &mut f);
         }
-        "CN-10" => {
-            need_value(s, &["通知渠道"], None, &mut f);
-            need_value(s, &["渠道来源"], None, &mut f);
-        }
+        "CN-10" => need_addressee(s, frame, "通知渠道", &mut f),
+        "EU-5" => need_addressee(s, frame, "Notice mechanism", &mut f),
         "CN-11" => need_phrase(s, &["法院"], &mut f),
         "US-1" => need_value(s, &["Signature"], None, &mut f),
         "US-2" | "EU-1" => {
@@ -335,10 +397,7 @@ fn check(id: &str, s: &Section, letter_model: Option<&str>) -> Vec<String> {
             &["accurate", "penalty of perjury", "authorized to act"],
             &mut f,
         ),
-        "US-7" => {
-            need_value(s, &["Designated agent"], None, &mut f);
-            need_value(s, &["Channel source"], None, &mut f);
-        }
+        "US-7" => need_addressee(s, frame, "Designated agent", &mut f),
         "EU-3" => {
             need_value(s, &["Name"], None, &mut f);
             need_value(s, &["Email"], Some((&EMAIL, "email address")), &mut f);
@@ -427,7 +486,7 @@ pub fn lint(text: &str, frame: Option<Frame>) -> LintReport {
             // Any one complete section fulfils the element.
             let results: Vec<Vec<String>> = mine
                 .iter()
-                .map(|s| check(e.id, s, letter_model.as_deref()))
+                .map(|s| check(e.id, s, letter_model.as_deref(), frame))
                 .collect();
             if results.iter().any(|r| r.is_empty()) {
                 Vec::new()
@@ -444,6 +503,48 @@ pub fn lint(text: &str, frame: Option<Frame>) -> LintReport {
                 name_zh: e.name_zh.to_string(),
                 why: why.join("; "),
             });
+        }
+    }
+    // A sworn notice must not claim a notary the evidence does not name (the
+    // accuracy statement covers it): a claim with no certificate number is an error of
+    // the element that certifies the evidence (CN-7) or the notice's accuracy.
+    let all = plain(text);
+    if claims_notarisation(&all) {
+        let certified = ["公证书编号", "Notarial certificate number", "certificate"]
+            .iter()
+            .flat_map(|l| values(&all, l))
+            .any(|v| {
+                let l = v.to_lowercase();
+                v.chars().count() >= 2
+                    && !v.contains(MISSING)
+                    && !l.starts_with('无')
+                    && !l.starts_with("none")
+            });
+        if !certified {
+            let id = match frame {
+                Frame::Cn => "CN-7",
+                Frame::Dmca => "US-6",
+                Frame::Dsa => "EU-4",
+            };
+            let why = "the letter says the capture was notarised but names no notarial certificate number".to_string();
+            report.present.retain(|p| p != id);
+            match report.missing.iter_mut().find(|m| m.id == id) {
+                Some(m) => {
+                    m.why.push_str("; ");
+                    m.why.push_str(&why);
+                }
+                None => {
+                    if let Some(e) = elements::element(id) {
+                        report.missing.push(Missing {
+                            id: id.to_string(),
+                            name: e.name.to_string(),
+                            name_zh: e.name_zh.to_string(),
+                            why,
+                        });
+                    }
+                }
+            }
+            report.missing.sort_by_key(|m| order(&m.id));
         }
     }
     report

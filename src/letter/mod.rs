@@ -27,7 +27,7 @@ pub use elements::{Element, Frame};
 pub use lint::{lint, LintReport, Missing};
 
 use crate::attribute::directory::{Directory, NoticeChannel, NoticeFrame, NoticePurpose, Provider};
-use input::{Case, Report};
+use input::{Case, FrameId, Report};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -123,13 +123,14 @@ impl Addressee {
             (None, Some(u)) => ("web_form", u.clone()),
             (None, None) => ("email", String::new()),
         };
-        let how = match c.source.as_str() {
-            "rdap_abuse_entity" => format!(
+        use crate::attribute::rdap::ContactSource;
+        let how = match c.source {
+            ContactSource::RdapAbuseEntity => format!(
                 "the abuse contact{} of the RDAP record",
                 c.from.as_deref().map(|h| format!(" {h}")).unwrap_or_default()
             ),
-            "rdap_remarks" => "an address named in the RDAP record's remarks".to_string(),
-            _ => "an RFC 2142 abuse@ guess from a domain of the RDAP record (last resort, not confirmed by the registry)".to_string(),
+            ContactSource::RdapRemarks => "an address named in the RDAP record's remarks".to_string(),
+            ContactSource::Rfc2142Guess => "an RFC 2142 abuse@ guess from a domain of the RDAP record (last resort, not confirmed by the registry)".to_string(),
         };
         Addressee {
             source: AddresseeSource::Rdap,
@@ -190,12 +191,16 @@ pub struct DraftOptions {
     pub frame: Option<Frame>,
     /// Frame for one provider (`--frame aws=dsa`), stronger than `frame`.
     pub frame_for: BTreeMap<String, Frame>,
-    /// Language (`zh-CN` or `en`), when no frame is forced.
+    /// Language (`zh-CN`, `en`, or `zh-CN+en` for Chinese letters followed by an
+    /// English version), when no frame is forced.
     pub language: Option<String>,
     /// Addressees replacing the directory's channel, per provider id.
     pub addressee_for: BTreeMap<String, Addressee>,
     /// Notarial certificate number (`--notary-cert`), stronger than the case's.
     pub notary_certificate: Option<String>,
+    /// The notary (`--notary`), stronger than the case's. A letter says the capture
+    /// was notarised only when both a notary and a certificate number are known.
+    pub notary: Option<String>,
     /// SM3 per capture path or file name (`--sm3 CAPTURE=HEX`).
     pub sm3: BTreeMap<String, String>,
     /// A directory with templates replacing the bundled ones (same file names).
@@ -214,14 +219,32 @@ pub struct Letter {
     pub addressee: Addressee,
     pub markdown: String,
     pub html: String,
+    /// Plain text, ready to paste into a web form: no markup, no escapes.
+    pub text: String,
+    /// The per-provider evidence extract the letter attaches (JSON): only this
+    /// provider's endpoints, names, requests and the capture hashes.
+    pub extract: String,
     /// Required elements the letter lacks (then it is marked DRAFT).
     pub missing: Vec<Missing>,
+    /// What the sender must know and check before sending, never sent: where the
+    /// channel and entity came from, how the provider was attributed, data notes.
+    pub sender_notes: Vec<String>,
+    /// The locations the letter names (exact URLs, else `name:port`, else `ip:port`),
+    /// for the web-form guide of the sender's sheet.
+    pub locations: Vec<String>,
+    /// The attachments' numbers and file names or descriptions.
+    pub attachments: Vec<(String, String)>,
 }
 
 impl Letter {
     /// File name stem, built only from the directory's provider id and the frame.
     pub fn stem(&self) -> String {
         format!("{}.{}", self.provider, self.frame)
+    }
+
+    /// The file name of the evidence extract attached to the letter.
+    pub fn extract_name(&self) -> String {
+        format!("{}.evidence.json", self.stem())
     }
 }
 
@@ -240,6 +263,106 @@ pub struct Drafts {
     /// The report names no `--target`: the letters cover every attributed service,
     /// which may include services that are not the infringing ones (a DNS resolver).
     pub untargeted: bool,
+}
+
+/// The file, next to the letters, that tells the sender what each letter rests on.
+pub const SENDER_SHEET: &str = "SENDER-SHEET.md";
+
+/// The sender's sheet: for each letter, what was chosen and from which source, and
+/// what to check before sending. It is never sent; no letter holds these notes.
+pub fn sender_sheet(drafts: &Drafts) -> String {
+    let md = render::markdown;
+    let mut out = String::from(
+        "# Sender's sheet (not to be sent)\n\nFor each letter: where its addressee, channel and facts came from, and what to check before sending. Keep it with the case; never attach it to a letter.\n",
+    );
+    for l in &drafts.letters {
+        out.push_str(&format!(
+            "\n## {} ({} letter{})\n\n",
+            md(&l.stem()),
+            l.frame,
+            if l.missing.is_empty() { "" } else { ", DRAFT" }
+        ));
+        out.push_str(&format!(
+            "- Files: {stem}.md, {stem}.html, {stem}.txt (plain text for web forms), {} (the evidence extract it attaches)\n",
+            md(&l.extract_name()),
+            stem = md(&l.stem())
+        ));
+        for m in &l.missing {
+            out.push_str(&format!("- Missing {}: {}\n", m.id, md(&m.why)));
+        }
+        for n in &l.sender_notes {
+            out.push_str(&format!("- {}\n", md(n)));
+        }
+        if l.addressee.kind == "web_form" {
+            out.push_str(&form_guide(l));
+        }
+    }
+    if !drafts.skipped.is_empty() {
+        out.push_str("\n## Endpoints no letter covers\n\n");
+        for s in &drafts.skipped {
+            out.push_str(&format!(
+                "- {} ({}): {}\n",
+                md(&s.service),
+                md(&s.endpoint),
+                md(&s.reason)
+            ));
+        }
+    }
+    out
+}
+
+/// Which part of a letter goes into which field of a web form. The fields are the
+/// ones notice forms commonly have; the provider's own form, its field names and its
+/// length limits are not confirmed here, so the guide says so.
+fn form_guide(l: &Letter) -> String {
+    let md = render::markdown;
+    let cn = l.frame == Frame::Cn;
+    let part = |zh: &'static str, en: &'static str| if cn { zh } else { en };
+    let mut g = format!(
+        "\n### Web form {}: what goes where\n\nPaste from {}.txt (plain text, no escapes). The form's field names and length limits are not confirmed here: open it, match the fields below to it, and keep a screenshot of the filled form and of the confirmation as receipts (`whohosts letter sent ... --receipt`).\n\n",
+        md(l.addressee.target.as_deref().unwrap_or("(no address known)")),
+        md(&l.stem())
+    );
+    let rows = [
+        (
+            "Complainant / rights holder, contact details",
+            part("section 一、权利人 (name, identity document, address, telephone, email; the agent and authorisation)", "section Complaining party / Notifier"),
+        ),
+        ("Copyrighted work", part("section 二、作品", "section Copyrighted work / Why the content is illegal")),
+        ("Infringing URL or location (one per line if the form allows)", ""),
+        (
+            "Description of the infringement",
+            part("section 三 (each server's statement: what the capture shows)", "the server statements under What the capture shows"),
+        ),
+        ("Requested action", part("section 五、请求采取的措施", "section Requested action")),
+        ("Statements (good faith, accuracy, perjury)", part("section 六、声明", "section Statements")),
+        ("Signature, name, date", part("the signature lines at the end of section 六", "the signature lines")),
+        ("Attachments / file upload", ""),
+    ];
+    for (field, from) in rows {
+        g.push_str(&format!("- {field}: "));
+        if field.starts_with("Infringing URL") {
+            g.push_str(
+                &l.locations
+                    .iter()
+                    .map(|x| md(x))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+        } else if field.starts_with("Attachments") {
+            g.push_str(
+                &l.attachments
+                    .iter()
+                    .map(|(n, d)| format!("{n} {}", md(d)))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+        } else {
+            g.push_str(from);
+        }
+        g.push('\n');
+    }
+    g
 }
 
 /// One letter per provider hosting a service of the report.
@@ -301,53 +424,97 @@ pub fn draft(
         let provider = Provider::unlisted(&id, &holder.name, &holder.jurisdiction, Vec::new());
         let mut o = opts.clone();
         o.addressee_for.insert(id.clone(), holder.addressee.clone());
-        let frame = choose_frame(&provider, claimant, &o)?;
-        let mut ctx = build_context(
+        out.letters.push(draft_one(
+            &env,
             report,
             claimant,
             case,
             directory,
             &provider,
-            frame,
             &holder.refs,
             &o,
-        );
-        if ctx.provider.service_model_source != "report attribution" {
-            ctx.provider.service_model_source = "not in the provider directory: the measures for a network holder (forward to the customer, keep logs)".into();
-        }
-        let (markdown, html, missing) = env.render_checked(frame, &mut ctx)?;
-        out.letters.push(Letter {
-            provider: id,
-            frame,
-            service_model: ctx.provider.service_model.clone(),
-            measures: ctx.measures.clone(),
-            addressee: ctx.addressee.clone(),
-            markdown,
-            html,
-            missing,
-        });
+        )?);
     }
     for (id, refs) in by_provider {
         let Some(provider) = directory.provider(&id) else {
             continue;
         };
-        let frame = choose_frame(provider, claimant, opts)?;
-        let mut ctx = build_context(
-            report, claimant, case, directory, provider, frame, &refs, opts,
-        );
-        let (markdown, html, missing) = env.render_checked(frame, &mut ctx)?;
-        out.letters.push(Letter {
-            provider: id,
-            frame,
-            service_model: ctx.provider.service_model.clone(),
-            measures: ctx.measures.clone(),
-            addressee: ctx.addressee.clone(),
-            markdown,
-            html,
-            missing,
-        });
+        out.letters.push(draft_one(
+            &env, report, claimant, case, directory, provider, &refs, opts,
+        )?);
     }
     Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draft_one(
+    env: &render::Templates,
+    report: &Report,
+    claimant: &Claimant,
+    case: Option<&Case>,
+    directory: &Directory,
+    provider: &Provider,
+    refs: &[(usize, usize)],
+    opts: &DraftOptions,
+) -> Result<Letter, LetterError> {
+    let offset = claimant
+        .timezone
+        .as_ref()
+        .map(|_| claimant.offset())
+        .or(case.and_then(|c| c.offset))
+        .unwrap_or(UtcOffset::UTC);
+    let rows = evidence_rows(report, claimant, directory, provider, refs, offset);
+    let placed = place(provider, &rows, opts);
+    let frame = choose_frame(provider, &placed, claimant, opts)?;
+    let mut ctx = build_context(
+        report, claimant, case, directory, provider, frame, rows, placed, offset, opts,
+    );
+    let stem = format!("{}.{}", provider.id, frame);
+    let extract = extract_json(report, &ctx, case);
+    ctx.attachments.insert(
+        0,
+        Attachment {
+            number: String::new(),
+            label: "extract".into(),
+            detail: format!("{stem}.evidence.json"),
+            size: Some(extract.len() as u64),
+            sha256: Some(crate::hash::sha256_hex(extract.as_bytes())),
+            sm3: None,
+        },
+    );
+    for (i, a) in ctx.attachments.iter_mut().enumerate() {
+        a.number = format!("A-{}", i + 1);
+    }
+    let rendered = env.render_checked(frame, &mut ctx)?;
+    Ok(Letter {
+        provider: provider.id.clone(),
+        frame,
+        service_model: ctx.provider.service_model.clone(),
+        measures: ctx.measures.clone(),
+        addressee: ctx.addressee.clone(),
+        markdown: rendered.markdown,
+        html: rendered.html,
+        text: rendered.text,
+        extract,
+        missing: rendered.missing,
+        sender_notes: ctx.sender_notes.clone(),
+        locations: ctx
+            .rows
+            .iter()
+            .flat_map(|r| {
+                if r.locations.is_empty() {
+                    vec![format!("{}:{}/{}", r.ip, r.port, r.transport)]
+                } else {
+                    r.locations.clone()
+                }
+            })
+            .collect(),
+        attachments: ctx
+            .attachments
+            .iter()
+            .map(|a| (a.number.clone(), a.detail.clone()))
+            .collect(),
+    })
 }
 
 /// An address holder the directory does not list, from the RDAP record of a block.
@@ -421,14 +588,87 @@ const EU_MEMBERS: &[&str] = &[
     "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 ];
 
-fn is_eu(code: &str) -> bool {
+pub fn is_eu(code: &str) -> bool {
     code == "EU" || EU_MEMBERS.contains(&code)
 }
 
+/// Which entity of a provider a letter goes to, from the regions of its servers.
+#[derive(Clone, Debug, Default)]
+pub struct Placement {
+    /// The entity the directory assigns to the servers' regions (`None`: no region
+    /// known, or the provider's entities are not assigned by region).
+    pub entity: Option<EntityRef>,
+    /// Another entity of the provider to name as a copy recipient.
+    pub copy: Option<EntityRef>,
+    /// The region ids that decided it.
+    pub regions: Vec<String>,
+    /// Countries of all the servers' regions.
+    pub countries: Vec<String>,
+}
+
+fn entity_ref(e: &crate::attribute::directory::Entity) -> EntityRef {
+    EntityRef {
+        name: e.name.clone(),
+        country: e.country.clone(),
+        address: e.address.clone(),
+        role: e.role.clone(),
+        verified: e.verified,
+    }
+}
+
+/// The entity serving the regions of the letter's servers: the one naming the region
+/// or its country, else the one marked `*`; the entity serving most servers wins.
+fn place(provider: &Provider, rows: &[EvidenceRow], opts: &DraftOptions) -> Placement {
+    let mut out = Placement::default();
+    let mut votes: BTreeMap<usize, usize> = BTreeMap::new();
+    for r in rows {
+        let Some(id) = &r.region_id else { continue };
+        let country = provider.region(id).map(|g| g.country.clone());
+        if let Some(c) = &country {
+            if !out.countries.contains(c) {
+                out.countries.push(c.clone());
+            }
+        }
+        let named = provider.entities.iter().position(|e| {
+            e.regions
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(id) || country.as_deref().is_some_and(|c| x == c))
+        });
+        let any = provider
+            .entities
+            .iter()
+            .position(|e| e.regions.iter().any(|x| x == "*"));
+        if let Some(i) = named.or(any) {
+            *votes.entry(i).or_default() += 1;
+            if !out.regions.contains(id) {
+                out.regions.push(id.clone());
+            }
+        }
+    }
+    if opts.addressee_for.contains_key(&provider.id) && votes.is_empty() {
+        return out;
+    }
+    let best = votes
+        .iter()
+        .max_by_key(|(i, n)| (**n, std::cmp::Reverse(**i)))
+        .map(|(i, _)| *i);
+    if let Some(e) = best.and_then(|i| provider.entities.get(i)) {
+        out.entity = Some(entity_ref(e));
+        out.copy = provider
+            .entities
+            .iter()
+            .find(|o| o.copy && o.name != e.name)
+            .map(entity_ref);
+    }
+    out
+}
+
 /// The frame for a provider: an override for it, then `--frame`, then `--lang`, then
-/// the provider's jurisdiction (CN, US, EU), then the claimant's preference.
+/// the jurisdiction of the entity the letter goes to (or the provider's), then the
+/// claimant's preference.
 pub fn choose_frame(
     provider: &Provider,
+    placed: &Placement,
     claimant: &Claimant,
     opts: &DraftOptions,
 ) -> Result<Frame, LetterError> {
@@ -438,8 +678,11 @@ pub fn choose_frame(
     if let Some(f) = opts.frame {
         return Ok(f);
     }
-    let j = provider.jurisdiction.as_str();
-    if let Some(lang) = &opts.language {
+    let j = placed
+        .entity
+        .as_ref()
+        .map_or(provider.jurisdiction.as_str(), |e| e.country.as_str());
+    if let Some(lang) = opts.language.as_ref().filter(|_| !bilingual(opts)) {
         let l = lang.to_ascii_lowercase();
         return if l.starts_with("zh") {
             Ok(Frame::Cn)
@@ -470,6 +713,14 @@ pub fn choose_frame(
     Ok(if zh { Frame::Cn } else { Frame::Dmca })
 }
 
+/// `--lang zh-CN+en`: frames by jurisdiction, and a Chinese letter to an entity
+/// outside mainland China carries an English version after it.
+fn bilingual(opts: &DraftOptions) -> bool {
+    opts.language
+        .as_deref()
+        .is_some_and(|l| l.to_ascii_lowercase().replace('_', "-") == "zh-cn+en")
+}
+
 fn frame_jurisdiction(frame: Frame) -> &'static str {
     match frame {
         Frame::Cn => "CN",
@@ -485,10 +736,43 @@ fn jurisdiction_fits(frame: Frame, code: &str) -> bool {
     }
 }
 
-/// The directory's notice channel for a frame: designated for the frame first, then
-/// for copyright (or the DMCA agent), then in the frame's jurisdiction and language,
-/// then with a known target, then confirmed. Law-enforcement channels are never used.
-pub fn choose_channel(provider: &Provider, frame: Frame) -> Option<&NoticeChannel> {
+/// Whether a frame can govern a notice to a recipient in `country` for servers in
+/// `regions` (countries): the recipient is in the frame's jurisdiction, or in a
+/// country with no frame of its own here; the DSA also reaches a provider outside the
+/// Union for a service offered in it (DSA Art. 2(1)), but never a mainland China
+/// entity for servers outside the Union.
+pub fn frame_fits(frame: Frame, country: &str, regions: &[String]) -> bool {
+    let own_frame = country == "CN" || country == "US" || is_eu(country);
+    match frame {
+        Frame::Dsa => is_eu(country) || regions.iter().any(|c| is_eu(c)) || !own_frame,
+        _ => jurisdiction_fits(frame, country) || (!own_frame && !country.is_empty()),
+    }
+}
+
+/// How the channel a letter goes to was found (written into the letter's delivery
+/// marker for `lint`).
+fn channel_status(c: &NoticeChannel, frame: Frame) -> &'static str {
+    let copyright = matches!(c.purpose, NoticePurpose::Copyright)
+        || (frame == Frame::Dmca && c.purpose == NoticePurpose::DmcaAgent);
+    if c.target.is_none() {
+        "none"
+    } else if same_frame(c.frame, frame) || (c.frame.is_none() && copyright) {
+        "designated"
+    } else {
+        "closest"
+    }
+}
+
+/// The directory's notice channel for a frame: of the addressed entity's country
+/// first (when the entity follows the servers' region), then designated for the
+/// frame, then for copyright (or the DMCA agent), then in the frame's jurisdiction and
+/// language, then with a known target, then confirmed. Law-enforcement channels are
+/// never used.
+pub fn choose_channel<'a>(
+    provider: &'a Provider,
+    frame: Frame,
+    country: Option<&str>,
+) -> Option<&'a NoticeChannel> {
     provider
         .notices
         .iter()
@@ -497,6 +781,7 @@ pub fn choose_channel(provider: &Provider, frame: Frame) -> Option<&NoticeChanne
             let copyright = matches!(c.purpose, NoticePurpose::Copyright)
                 || (frame == Frame::Dmca && c.purpose == NoticePurpose::DmcaAgent);
             (
+                country.is_some_and(|k| k != c.jurisdiction),
                 !same_frame(c.frame, frame),
                 !copyright,
                 !jurisdiction_fits(frame, &c.jurisdiction),
@@ -517,24 +802,34 @@ fn same_frame(channel: Option<NoticeFrame>, frame: Frame) -> bool {
     )
 }
 
+/// The entity for a frame when the servers' regions do not decide it: one in the
+/// frame's jurisdiction, else one serving every region, else the first; never one
+/// that serves only named regions the servers are not in.
 fn choose_entity(provider: &Provider, frame: Frame) -> Option<EntityRef> {
+    let general = |e: &&crate::attribute::directory::Entity| {
+        e.regions.is_empty() || e.regions.iter().any(|r| r == "*")
+    };
     let e = provider
         .entities
         .iter()
+        .filter(general)
         .find(|e| jurisdiction_fits(frame, &e.country))
+        .or_else(|| provider.entities.iter().find(general))
         .or_else(|| provider.entities.first())?;
-    Some(EntityRef {
-        name: e.name.clone(),
-        country: e.country.clone(),
-        address: e.address.clone(),
-        role: e.role.clone(),
-        verified: e.verified,
-    })
+    Some(entity_ref(e))
 }
 
-fn directory_addressee(provider: &Provider, frame: Frame) -> Addressee {
-    let entity = choose_entity(provider, frame);
-    match choose_channel(provider, frame) {
+fn directory_addressee(
+    provider: &Provider,
+    frame: Frame,
+    entity: Option<EntityRef>,
+    by_region: bool,
+) -> Addressee {
+    let country = entity
+        .as_ref()
+        .filter(|_| by_region)
+        .map(|e| e.country.clone());
+    match choose_channel(provider, frame, country.as_deref()) {
         Some(c) => Addressee {
             source: AddresseeSource::Directory,
             kind: serde_plain(&c.kind),
@@ -542,7 +837,7 @@ fn directory_addressee(provider: &Provider, frame: Frame) -> Addressee {
             reason: c.reason.clone(),
             verified: c.verified,
             purpose: Some(serde_plain(&c.purpose)),
-            frame_match: same_frame(c.frame, frame),
+            frame_match: channel_status(c, frame) == "designated",
             jurisdiction: Some(c.jurisdiction.clone()),
             provenance: c.source.clone(),
             entity,
@@ -584,7 +879,7 @@ pub fn measures_for(service_model: &str) -> Vec<&'static str> {
             "disclose_hosting_provider",
             "preserve_logs",
         ],
-        _ => vec!["remove_or_disable", "preserve_logs"],
+        _ => vec!["remove_or_disable", "forward_to_customer", "preserve_logs"],
     }
 }
 
@@ -666,26 +961,71 @@ fn when(text: Option<&str>, offset: UtcOffset) -> When {
     }
 }
 
-/// One row of a letter's evidence table: one server endpoint.
+/// A download the capture shows: a request and the response it got.
+#[derive(Clone, Debug, Serialize)]
+pub struct Download {
+    /// The exact URL as requested (`http://host/path`).
+    pub url: String,
+    pub method: String,
+    pub status: Option<u16>,
+    /// `Content-Length` of the response, when it gave one.
+    pub size: Option<u64>,
+    pub content_type: Option<String>,
+    /// Request and response frames.
+    pub frames: String,
+}
+
+/// A name of the service and the frames that tied it to the address.
+#[derive(Clone, Debug, Serialize)]
+pub struct NameBinding {
+    pub name: String,
+    /// `dns` (a DNS answer or CNAME chain, from the resolver, not the server),
+    /// `sni`, `host`, `certificate`.
+    pub how: &'static str,
+    pub frames: String,
+}
+
+/// What the capture shows for one server endpoint, and nothing more.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvidenceRow {
     pub ip: String,
     pub port: u16,
     pub transport: String,
     pub hostnames: Vec<String>,
-    /// `https://name/` style locations built from the names and the port.
+    pub names: Vec<NameBinding>,
+    /// The exact URLs of downloads; else `name:port` for each name.
     pub locations: Vec<String>,
     pub region: Option<String>,
+    pub region_id: Option<String>,
     pub first_seen: When,
     pub last_seen: When,
+    /// The server's own frames: the first frame of each conversation with it and the
+    /// frames of the requests and handshakes it took part in.
     pub frames: String,
+    /// A Wireshark display filter showing exactly this endpoint's traffic.
+    pub filter: String,
     pub bytes: u64,
+    pub bytes_to_server: u64,
+    pub bytes_to_client: u64,
+    /// `download`, `http` (requests, nothing downloaded), `tls` (an encrypted session
+    /// to a named service) or `session` (a session whose protocol was not decoded).
+    pub kind: &'static str,
+    pub downloads: Vec<Download>,
+    /// Names the client asked for in TLS ClientHellos to this endpoint.
+    pub sni: Vec<String>,
+    /// The service model for this endpoint and what showed it.
+    pub model: String,
+    pub model_basis: Option<String>,
+    /// The letter calls what this endpoint served an infringing copy: content was
+    /// downloaded and the claimant compared it with the original.
+    pub claim: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct CaptureEvidence {
+    /// The file name, or the path inside the case.
     pub name: String,
-    pub sha256: String,
+    pub sha256: Option<String>,
     pub sm3: Option<String>,
     pub sm3_source: Option<String>,
     pub first_seen: When,
@@ -694,6 +1034,8 @@ pub struct CaptureEvidence {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Attachment {
+    /// `A-1`, `A-2`, ...: one numbering for everything the letter attaches.
+    pub number: String,
     pub label: String,
     pub detail: String,
     pub size: Option<u64>,
@@ -707,22 +1049,18 @@ pub struct ProviderCtx {
     pub name_en: String,
     pub name_zh: Option<String>,
     pub jurisdiction: String,
+    /// `iaas`, `hosting`, `cdn`, `paas`, or `mixed` when the endpoints differ.
     pub service_model: String,
-    /// Where the service model came from.
-    pub service_model_source: String,
-    pub attribution: Vec<String>,
-    /// What the sender must check before sending: data far from the capture's time,
-    /// an RDAP contact that differs from the directory's.
-    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Notary {
     pub certificate: Option<String>,
-    pub certificate_source: Option<String>,
     pub name: Option<String>,
+    /// Both a notary and a certificate number are known: only then does a letter say
+    /// the capture was made under notarial supervision.
+    pub notarised: bool,
     pub case_id: Option<String>,
-    pub case_title: Option<String>,
 }
 
 /// Everything a template sees.
@@ -738,22 +1076,321 @@ pub struct Context {
     pub signature: claimant::Signature,
     pub provider: ProviderCtx,
     pub addressee: Addressee,
+    /// Another entity of the provider, named as a copy recipient.
+    pub copy: Option<EntityRef>,
+    /// The regions that decided the entity (empty: not decided by region).
+    pub placed_regions: Vec<String>,
+    /// `designated`, `closest`, `none`, `rdap` or `user` (for `lint`).
+    pub channel: &'static str,
+    /// The recipient's country (entity, else channel), for `lint`'s frame check.
+    pub recipient_country: String,
+    /// Some server is in an EU region.
+    pub eu_region: bool,
     pub measures: Vec<&'static str>,
     pub rows: Vec<EvidenceRow>,
+    /// Some endpoint's content is claimed as an infringing copy.
+    pub claims: bool,
     pub observed_from: When,
     pub observed_to: When,
     pub captures: Vec<CaptureEvidence>,
     pub notary: Notary,
     pub attachments: Vec<Attachment>,
-    pub directory_version: String,
     pub tool_version: &'static str,
     /// The missing elements when the letter is a draft.
     pub draft: Vec<Missing>,
     pub missing: minijinja::Value,
+    /// An English version follows the Chinese text (`--lang zh-CN+en`).
+    pub bilingual: bool,
+    /// For the sender's sheet, never rendered into a letter.
+    #[serde(skip)]
+    pub sender_notes: Vec<String>,
 }
 
 /// At most this many frame numbers per row; the rest are counted.
 const MAX_FRAMES_SHOWN: usize = 12;
+
+fn frames_text(frames: &[FrameId], multi_capture: bool) -> String {
+    let mut frames = frames.to_vec();
+    frames.sort();
+    frames.dedup();
+    let shown: Vec<String> = frames
+        .iter()
+        .take(MAX_FRAMES_SHOWN)
+        .map(|f| {
+            if multi_capture {
+                format!("{}:{}", f.capture, f.frame)
+            } else {
+                f.frame.to_string()
+            }
+        })
+        .collect();
+    let mut text = shown.join(", ");
+    if frames.len() > MAX_FRAMES_SHOWN {
+        text.push_str(&format!(" (+{})", frames.len() - MAX_FRAMES_SHOWN));
+    }
+    text
+}
+
+fn seen_frames(s: &input::Seen) -> Vec<FrameId> {
+    std::iter::once(s.frame)
+        .chain(s.frames.iter().copied())
+        .map(|frame| FrameId {
+            capture: s.capture,
+            frame,
+        })
+        .collect()
+}
+
+fn is_server(p: &input::Peer, ip: &str, port: u16) -> bool {
+    p.ip == ip && p.port == Some(port)
+}
+
+/// The requests to an endpoint and the responses they got (paired in order on each
+/// client connection, as HTTP/1.x answers them).
+fn downloads(report: &Report, e: &input::Endpoint, names: &[String]) -> Vec<Download> {
+    let mut out = Vec::new();
+    let mine = |r: &&input::HttpRecord| {
+        is_server(&r.seen.server, &e.ip, e.port) && r.seen.transport == e.transport
+    };
+    // Responses by the client connection they answer.
+    let mut responses: BTreeMap<(u32, String, Option<u16>), Vec<&input::HttpRecord>> =
+        BTreeMap::new();
+    for r in report
+        .http
+        .iter()
+        .filter(mine)
+        .filter(|r| r.kind == "response")
+    {
+        responses
+            .entry((r.seen.capture, r.seen.client.ip.clone(), r.seen.client.port))
+            .or_default()
+            .push(r);
+    }
+    for q in report
+        .http
+        .iter()
+        .filter(mine)
+        .filter(|r| r.kind == "request")
+    {
+        let key = (q.seen.capture, q.seen.client.ip.clone(), q.seen.client.port);
+        let answer = responses.get_mut(&key).and_then(|v| {
+            let i = v
+                .iter()
+                .position(|a| (a.seen.capture, a.seen.frame) > (q.seen.capture, q.seen.frame))?;
+            Some(v.remove(i))
+        });
+        let uri = q.uri.clone().unwrap_or_else(|| "/".into());
+        let url = if uri.starts_with("http://") || uri.starts_with("https://") {
+            uri
+        } else {
+            let host = q
+                .host
+                .clone()
+                .or_else(|| names.first().cloned())
+                .unwrap_or_else(|| {
+                    if e.ip.contains(':') {
+                        format!("[{}]", e.ip)
+                    } else {
+                        e.ip.clone()
+                    }
+                });
+            let host = if e.port != 80 && !host.contains(':') {
+                format!("{host}:{}", e.port)
+            } else {
+                host
+            };
+            format!("http://{host}{uri}")
+        };
+        let mut frames = seen_frames(&q.seen);
+        if let Some(a) = answer {
+            frames.extend(seen_frames(&a.seen));
+        }
+        out.push(Download {
+            url,
+            method: q.method.clone().unwrap_or_default(),
+            status: answer.and_then(|a| a.status),
+            size: answer.and_then(|a| a.content_length),
+            content_type: answer.and_then(|a| a.content_type.clone()),
+            frames: frames_text(&frames, false),
+        });
+    }
+    out
+}
+
+/// The rows of a letter: what the capture shows for each endpoint of the provider.
+fn evidence_rows(
+    report: &Report,
+    claimant: &Claimant,
+    directory: &Directory,
+    provider: &Provider,
+    refs: &[(usize, usize)],
+    offset: UtcOffset,
+) -> Vec<EvidenceRow> {
+    let multi = report.captures.len() > 1;
+    let compared = claimant.works.iter().any(|w| w.comparison.is_some());
+    let mut rows = Vec::new();
+    for &(si, ei) in refs {
+        let (Some(s), Some(e)) = (
+            report.services.get(si),
+            report.services.get(si).and_then(|s| s.endpoints.get(ei)),
+        ) else {
+            continue;
+        };
+        let (provider_attr, region_attr) = s.attribution_of(e);
+        let hostnames: Vec<String> = s.hostnames.iter().map(|h| h.name.clone()).collect();
+        // A name's frames split into the resolver's (DNS messages) and the server's.
+        let dns_frames: std::collections::BTreeSet<FrameId> = report
+            .dns
+            .iter()
+            .flat_map(|d| seen_frames(&d.seen))
+            .collect();
+        let mut names = Vec::new();
+        for h in &s.hostnames {
+            let has = |x: &str| h.sources.iter().any(|s| s == x);
+            let (dns, own): (Vec<FrameId>, Vec<FrameId>) =
+                h.frames.iter().partition(|f| dns_frames.contains(f));
+            let how = if has("http_host") {
+                Some("host")
+            } else if has("tls_sni") || has("quic_sni") {
+                Some("sni")
+            } else if has("certificate") {
+                Some("certificate")
+            } else {
+                None
+            };
+            if let Some(how) = how.filter(|_| !own.is_empty()) {
+                names.push(NameBinding {
+                    name: h.name.clone(),
+                    how,
+                    frames: frames_text(&own, multi),
+                });
+            }
+            if !dns.is_empty() || (how.is_none() && !h.frames.is_empty()) {
+                names.push(NameBinding {
+                    name: h.name.clone(),
+                    how: "dns",
+                    frames: frames_text(if dns.is_empty() { &h.frames } else { &dns }, multi),
+                });
+            }
+        }
+        // The server's own frames, never the resolver's.
+        let mut frames: Vec<FrameId> = report
+            .conversations
+            .iter()
+            .filter(|c| {
+                c.transport == e.transport
+                    && (is_server(&c.a, &e.ip, e.port) || is_server(&c.b, &e.ip, e.port))
+            })
+            .map(|c| FrameId {
+                capture: c.capture,
+                frame: c.first_frame,
+            })
+            .collect();
+        for r in report.http.iter().filter(|r| {
+            is_server(&r.seen.server, &e.ip, e.port) || is_server(&r.seen.client, &e.ip, e.port)
+        }) {
+            frames.extend(seen_frames(&r.seen));
+        }
+        let mut sni = Vec::new();
+        for r in report.tls.iter().filter(|r| {
+            is_server(&r.seen.server, &e.ip, e.port) || is_server(&r.seen.client, &e.ip, e.port)
+        }) {
+            frames.extend(seen_frames(&r.seen));
+            if let Some(n) = &r.sni {
+                if !sni.contains(n) {
+                    sni.push(n.clone());
+                }
+            }
+        }
+        let downloads = downloads(report, e, &hostnames);
+        let downloaded = downloads
+            .iter()
+            .any(|d| d.status.is_some_and(|c| (200..300).contains(&c)));
+        let kind = if downloaded {
+            "download"
+        } else if !downloads.is_empty() {
+            "http"
+        } else if !sni.is_empty() {
+            "tls"
+        } else {
+            "session"
+        };
+        let locations = if !downloads.is_empty() {
+            downloads.iter().map(|d| d.url.clone()).collect()
+        } else if kind == "tls" && e.port == 443 {
+            // The site the client opened (its name in the TLS hello), not an object.
+            sni.iter().map(|n| format!("https://{n}/")).collect()
+        } else {
+            hostnames
+                .iter()
+                .map(|h| format!("{h}:{}", e.port))
+                .collect()
+        };
+        // The service model the evidence shows: a provider's name of a known shape
+        // (an object-storage bucket), else the report's attribution, else the
+        // provider's default.
+        let by_name = s.hostnames.iter().find_map(|h| {
+            let m = directory.match_hostname(&h.name)?;
+            (m.provider == provider.id)
+                .then_some(())
+                .and(m.model)
+                .map(|model| {
+                    (
+                        model.as_str().to_string(),
+                        format!("{}: {}", h.name, m.what),
+                    )
+                })
+        });
+        let (model, model_basis) =
+            match (by_name, provider_attr.and_then(|p| p.service_model.clone())) {
+                (Some((m, why)), _) => (m, Some(why)),
+                (None, Some(m)) if matches!(m.as_str(), "iaas" | "cdn" | "hosting" | "paas") => {
+                    let why = provider_attr.and_then(|p| p.service.clone()).map(|svc| {
+                        format!("the provider's feed lists {} under service {svc}", e.ip)
+                    });
+                    (m, why)
+                }
+                _ => (provider.service_model.as_str().to_string(), None),
+            };
+        rows.push(EvidenceRow {
+            ip: e.ip.clone(),
+            port: e.port,
+            transport: e.transport.clone(),
+            hostnames,
+            names,
+            locations,
+            region: region_attr.and_then(|r| match (&r.id, &r.city) {
+                (Some(id), Some(city)) => Some(format!("{id} ({city})")),
+                (Some(id), None) => Some(id.clone()),
+                (None, Some(city)) => Some(city.clone()),
+                (None, None) => None,
+            }),
+            region_id: region_attr.and_then(|r| r.id.clone()),
+            first_seen: when(e.first_seen.as_deref(), offset),
+            last_seen: when(e.last_seen.as_deref(), offset),
+            frames: frames_text(&frames, multi),
+            filter: format!(
+                "ip{}.addr == {} && {}.port == {}",
+                if e.ip.contains(':') { "v6" } else { "" },
+                e.ip,
+                e.transport,
+                e.port
+            ),
+            bytes: e.bytes_to_server.saturating_add(e.bytes_to_client),
+            bytes_to_server: e.bytes_to_server,
+            bytes_to_client: e.bytes_to_client,
+            kind,
+            claim: kind == "download" && compared,
+            downloads,
+            sni,
+            model,
+            model_basis,
+        });
+    }
+    rows.sort_by(|a, b| (&a.ip, a.port, &a.transport).cmp(&(&b.ip, b.port, &b.transport)));
+    rows.dedup_by(|a, b| (&a.ip, a.port, &a.transport) == (&b.ip, b.port, &b.transport));
+    rows
+}
 
 #[allow(clippy::too_many_arguments)]
 fn build_context(
@@ -763,40 +1400,403 @@ fn build_context(
     directory: &Directory,
     provider: &Provider,
     frame: Frame,
-    refs: &[(usize, usize)],
+    rows: Vec<EvidenceRow>,
+    placed: Placement,
+    offset: UtcOffset,
     opts: &DraftOptions,
 ) -> Context {
-    // The claimant's time zone, else the case's, else UTC.
-    let offset = match (
-        &claimant.timezone,
-        case.and_then(|c| c.info.time_zone.as_deref()),
-    ) {
-        (None, Some(tz)) => claimant::parse_offset(tz).unwrap_or(UtcOffset::UTC),
-        _ => claimant.offset(),
+    let refs_notes = provider_notes(report, provider, &rows);
+    let mut sender = Vec::new();
+    let models: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.model.as_str()).collect();
+    let service_model = match models.len() {
+        0 => provider.service_model.as_str().to_string(),
+        1 => models
+            .iter()
+            .next()
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+        _ => "mixed".to_string(),
     };
-    let multi_capture = report.captures.len() > 1;
-    let mut rows = Vec::new();
-    let mut models = std::collections::BTreeSet::new();
-    let mut attribution = std::collections::BTreeSet::new();
+    let measures = if service_model == "mixed" {
+        vec![
+            "remove_or_disable",
+            "forward_to_customer",
+            "preserve_logs",
+            "disclose_on_legal_process",
+        ]
+    } else {
+        measures_for(&service_model)
+    };
+    for r in &rows {
+        sender.push(format!(
+            "Service model of {}:{}/{}: {} ({})",
+            r.ip,
+            r.port,
+            r.transport,
+            r.model,
+            r.model_basis.clone().unwrap_or_else(|| format!(
+                "the provider's default in the provider directory {}",
+                directory.version()
+            ))
+        ));
+    }
+
+    // The addressee: a channel given for this provider, else the directory's; the
+    // entity follows the servers' region when the directory assigns entities so.
+    let by_region = placed.entity.is_some();
+    let entity = placed
+        .entity
+        .clone()
+        .or_else(|| choose_entity(provider, frame));
+    let directory_target = choose_channel(
+        provider,
+        frame,
+        entity
+            .as_ref()
+            .filter(|_| by_region)
+            .map(|e| e.country.as_str()),
+    )
+    .and_then(|c| c.target.clone());
+    let rdap = rdap_contact(report, &rows);
+    let (addressee, channel) = match opts.addressee_for.get(&provider.id) {
+        Some(a) => {
+            let mut a = a.clone();
+            if a.entity.is_none() && !provider.entities.is_empty() {
+                a.entity = entity.clone();
+            }
+            let status = match a.source {
+                AddresseeSource::Rdap => "rdap",
+                AddresseeSource::User => "user",
+                AddresseeSource::Directory => "designated",
+            };
+            (a, status)
+        }
+        // The directory knows no channel with a target; the RDAP record of the address
+        // names an abuse contact (the directory's own advice for such providers): it
+        // takes the channel's place, labelled as such.
+        None if directory_target.is_none() && rdap.is_some() => {
+            let mut a = match rdap {
+                Some((c, r)) => Addressee::from_rdap_contact(c, r),
+                None => Addressee::from_user(""),
+            };
+            a.entity = entity.clone();
+            (a, "rdap")
+        }
+        None => {
+            let a = directory_addressee(provider, frame, entity.clone(), by_region);
+            let status = match choose_channel(
+                provider,
+                frame,
+                entity
+                    .as_ref()
+                    .filter(|_| by_region)
+                    .map(|e| e.country.as_str()),
+            ) {
+                Some(c) => channel_status(c, frame),
+                None => "none",
+            };
+            (a, status)
+        }
+    };
+    let recipient_country = addressee
+        .entity
+        .as_ref()
+        .map(|e| e.country.clone())
+        .or_else(|| addressee.jurisdiction.clone())
+        .unwrap_or_else(|| provider.jurisdiction.clone());
+    let eu_region = placed.countries.iter().any(|c| is_eu(c));
+    let is_bilingual = bilingual(opts) && recipient_country != "CN";
+    if let Some(e) = &addressee.entity {
+        sender.push(match (by_region, placed.regions.is_empty()) {
+            (true, false) => format!(
+                "Addressed to {} ({}) because the servers are in region {}, which the provider directory {} assigns to this entity ({})",
+                e.name,
+                e.country,
+                placed.regions.join(", "),
+                directory.version(),
+                e.role
+            ),
+            _ => format!(
+                "Addressed to {} ({}): no server region decides the entity; chosen for the {} frame ({})",
+                e.name, e.country, frame, e.role
+            ),
+        });
+        if !e.verified {
+            sender.push(format!(
+                "The entity's name and address are not confirmed against the provider's own pages: check {} before sending",
+                e.name
+            ));
+        }
+    }
+    if let Some(c) = &placed.copy {
+        sender.push(format!(
+            "Copy to {} ({}), as the provider directory names it for letters to another entity of {}",
+            c.name, c.country, provider.id
+        ));
+    }
+    sender.push(format!(
+        "Channel: {} ({}); {}; source: {}; {}",
+        addressee
+            .target
+            .clone()
+            .unwrap_or_else(|| format!("none ({})", addressee.reason.clone().unwrap_or_default())),
+        addressee.kind,
+        match channel {
+            "designated" => "designated for this kind of notice".to_string(),
+            "closest" => format!(
+                "NOT designated for {} notices: the closest channel was taken; find the designated one before sending",
+                frame
+            ),
+            "rdap" => "the abuse contact of the address's RDAP record".to_string(),
+            "user" => "given on the command line".to_string(),
+            _ => "no channel known: find the provider's notice channel before sending".to_string(),
+        },
+        addressee.provenance,
+        if addressee.verified {
+            "confirmed"
+        } else {
+            "not confirmed against the provider's own pages: check it before sending"
+        }
+    ));
+    let dsa_channel = frame == Frame::Dsa && channel == "designated";
+    if !dsa_channel && !frame_fits(frame, &recipient_country, &placed.countries) {
+        sender.push(format!(
+            "The {} frame does not fit a recipient in {}: choose the recipient's frame (--frame) or another entity",
+            frame, recipient_country
+        ));
+    }
+    sender.extend(refs_notes);
+
+    // Captures and their hashes, each named by its file name or its path in the case.
+    let manifest = case.and_then(|c| c.manifest.as_ref());
+    let captures = report
+        .captures
+        .iter()
+        .map(|c| {
+            let file = std::path::Path::new(&c.path)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let in_case = manifest.and_then(|(_, m)| {
+                m.files
+                    .iter()
+                    .find(|f| f.sha256.is_some() && f.sha256 == c.sha256)
+            });
+            let from_cli = opts.sm3.get(&c.path).or_else(|| opts.sm3.get(&file));
+            let from_case = in_case.and_then(|f| {
+                f.sm3.clone().map(|h| {
+                    (
+                        h,
+                        format!(
+                            "case manifest {}",
+                            manifest.map(|(rel, _)| rel.as_str()).unwrap_or("")
+                        ),
+                    )
+                })
+            });
+            let from_report = c
+                .sm3
+                .clone()
+                .filter(|h| h.len() == 64)
+                .map(|h| (h, "analysis report".to_string()));
+            let (sm3, sm3_source) = match (from_cli, from_case.or(from_report)) {
+                (Some(h), _) => (
+                    Some(h.to_ascii_lowercase()),
+                    Some("command line".to_string()),
+                ),
+                (None, Some((h, src))) => (Some(h), Some(src)),
+                (None, None) => (None, None),
+            };
+            if let Some(src) = &sm3_source {
+                sender.push(format!("SM3 of {file}: from the {src}"));
+            }
+            CaptureEvidence {
+                name: in_case.map(|f| f.path.clone()).unwrap_or(file),
+                sha256: c.sha256.clone(),
+                sm3,
+                sm3_source,
+                first_seen: when(c.first_seen.as_deref(), offset),
+                last_seen: when(c.last_seen.as_deref(), offset),
+            }
+        })
+        .collect();
+    let info = case.map(|c| &c.info);
+    let certificate = opts
+        .notary_certificate
+        .clone()
+        .or_else(|| info.and_then(|i| i.notary_certificate.clone()))
+        .filter(|c| !c.trim().is_empty());
+    let notary_name = opts
+        .notary
+        .clone()
+        .or_else(|| info.and_then(|i| i.notary.clone()))
+        .filter(|c| !c.trim().is_empty());
+    let notary = Notary {
+        notarised: certificate.is_some() && notary_name.is_some(),
+        certificate,
+        name: notary_name,
+        case_id: info.and_then(|i| i.id.clone()),
+    };
+    if notary.certificate.is_some() && !notary.notarised {
+        sender.push("A notarial certificate number is given but no notary: the letter does not say the capture was notarised (give --notary or a case naming the notary)".into());
+    }
+
+    // Attachments: only what is meant to be sent (the evidence extract is put first
+    // by the caller): the claimant's documents and the case's `attachments/` files.
+    // Never the full report, the case file or the environment records: the notice is
+    // forwarded to the provider's customer.
+    let mut attachments = Vec::new();
+    let mut doc = |label: &str, v: &Option<String>| {
+        if let Some(d) = v {
+            attachments.push(Attachment {
+                number: String::new(),
+                label: label.to_string(),
+                detail: d.clone(),
+                size: None,
+                sha256: None,
+                sm3: None,
+            });
+        }
+    };
+    doc("id_document", &claimant.rights_holder.id_document);
+    if let Some(a) = &claimant.agent {
+        doc("authorisation", &a.authorisation);
+    }
+    for w in &claimant.works {
+        doc("proof_of_ownership", &w.proof_of_ownership);
+        doc("comparison", &w.comparison);
+    }
+    if let Some(c) = case {
+        for f in &c.attachments {
+            attachments.push(Attachment {
+                number: String::new(),
+                label: "case_attachment".into(),
+                detail: f.path.clone(),
+                size: f.size,
+                sha256: f.sha256.clone(),
+                sm3: f.sm3.clone(),
+            });
+        }
+    }
+
+    let date = opts
+        .date
+        .map(|d| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()));
+    let mut first: Option<(OffsetDateTime, String)> = None;
+    let mut last: Option<(OffsetDateTime, String)> = None;
+    for r in refs_times(report, &rows) {
+        if let Some(t) = parse_utc(&r) {
+            if first.as_ref().is_none_or(|(f, _)| t < *f) {
+                first = Some((t, r.clone()));
+            }
+            if last.as_ref().is_none_or(|(l, _)| t > *l) {
+                last = Some((t, r));
+            }
+        }
+    }
+    Context {
+        frame,
+        language: frame.language(),
+        date: match date {
+            Some(d) => minijinja::Value::from_safe_string(d),
+            None => minijinja::Value::from_safe_string(MISSING.to_string()),
+        },
+        timezone: minijinja::Value::from_safe_string(fmt_offset(offset)),
+        claimant: claimant.rights_holder.clone(),
+        agent: claimant.agent.clone(),
+        works: claimant.works.clone(),
+        signature: claimant.signature.clone(),
+        provider: ProviderCtx {
+            id: provider.id.clone(),
+            name_en: provider.name_en.clone(),
+            name_zh: provider.name_zh.clone(),
+            jurisdiction: provider.jurisdiction.clone(),
+            service_model,
+        },
+        addressee,
+        copy: placed.copy.clone(),
+        placed_regions: placed.regions.clone(),
+        channel,
+        recipient_country,
+        eu_region,
+        measures,
+        claims: rows.iter().any(|r| r.claim),
+        rows,
+        observed_from: when(first.as_ref().map(|(_, t)| t.as_str()), offset),
+        observed_to: when(last.as_ref().map(|(_, t)| t.as_str()), offset),
+        captures,
+        notary,
+        attachments,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        draft: Vec::new(),
+        missing: minijinja::Value::from_safe_string(MISSING.to_string()),
+        bilingual: is_bilingual,
+        sender_notes: sender,
+    }
+}
+
+/// The best RDAP abuse contact of the letter's endpoints, with its record.
+fn rdap_contact<'a>(
+    report: &'a Report,
+    rows: &[EvidenceRow],
+) -> Option<(&'a input::AbuseContact, &'a input::RdapRecord)> {
+    report
+        .services
+        .iter()
+        .flat_map(|s| s.attribution.iter())
+        .filter(|a| rows.iter().any(|r| r.ip == a.ip))
+        .filter_map(|a| {
+            let r = a.rdap.as_ref()?;
+            let c = a.abuse_contacts.iter().min_by_key(|c| c.rank)?;
+            Some((c, r))
+        })
+        .min_by_key(|(c, _)| c.rank)
+}
+
+/// The first and last times of the letter's endpoints, as the report writes them.
+fn refs_times(report: &Report, rows: &[EvidenceRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &report.services {
+        for e in &s.endpoints {
+            if rows
+                .iter()
+                .any(|r| r.ip == e.ip && r.port == e.port && r.transport == e.transport)
+            {
+                out.extend(e.first_seen.clone());
+                out.extend(e.last_seen.clone());
+            }
+        }
+    }
+    out
+}
+
+/// What the sender must weigh about the attribution of the letter's endpoints: how
+/// each was attributed, data far from the capture's time, and an RDAP abuse contact
+/// that is none of the directory's channels.
+fn provider_notes(report: &Report, provider: &Provider, rows: &[EvidenceRow]) -> Vec<String> {
     let mut notes = std::collections::BTreeSet::new();
-    let mut first: Option<OffsetDateTime> = None;
-    let mut last: Option<OffsetDateTime> = None;
-    let mut first_text = None;
-    let mut last_text = None;
-    for &(si, ei) in refs {
-        let (Some(s), Some(e)) = (
-            report.services.get(si),
-            report.services.get(si).and_then(|s| s.endpoints.get(ei)),
-        ) else {
-            continue;
-        };
-        let (provider_attr, region_attr) = s.attribution_of(e);
-        if let Some(entry) = s.attribution_entry(e) {
+    for s in &report.services {
+        for e in &s.endpoints {
+            if !rows
+                .iter()
+                .any(|r| r.ip == e.ip && r.port == e.port && r.transport == e.transport)
+            {
+                continue;
+            }
+            let Some(entry) = s.attribution_entry(e) else {
+                continue;
+            };
+            let p = &entry.provider;
+            let conf = p.confidence.as_deref().unwrap_or("unknown confidence");
+            let src = p.source.as_ref().and_then(input::source_text);
+            notes.insert(match (&p.evidence, src) {
+                (Some(ev), _) => format!("Attribution: {ev} ({conf})"),
+                (None, Some(src)) => format!("Attribution of {}: {src} ({conf})", e.ip),
+                (None, None) => format!("Attribution of {}: ({conf})", e.ip),
+            });
             for n in &entry.notes {
                 notes.insert(format!("{}: {n}", e.ip));
             }
-            // A listed provider whose RDAP record names another abuse contact than
-            // any channel of the directory: shown beside it, for the sender to check.
             if !provider.notices.is_empty() || !provider.asns.is_empty() {
                 if let (Some(r), Some(best)) = (
                     &entry.rdap,
@@ -820,252 +1820,79 @@ fn build_context(
                 }
             }
         }
-        if let Some(p) = provider_attr {
-            if let Some(m) = &p.service_model {
-                models.insert(m.clone());
-            }
-            let src = p.source.as_ref().and_then(input::source_text);
-            let conf = p.confidence.as_deref().unwrap_or("unknown confidence");
-            attribution.insert(match (&p.evidence, src) {
-                (Some(ev), _) => format!("{ev} ({conf})"),
-                (None, Some(src)) => format!("{}: {src} ({conf})", e.ip),
-                (None, None) => format!("{}: ({conf})", e.ip),
-            });
-        }
-        let hostnames: Vec<String> = s.hostnames.iter().map(|h| h.name.clone()).collect();
-        let scheme = match (e.transport.as_str(), e.port) {
-            ("tcp", 443) | ("udp", 443) => Some("https"),
-            ("tcp", 80) => Some("http"),
-            _ => None,
-        };
-        let locations = hostnames
-            .iter()
-            .map(|h| match scheme {
-                Some(sc) => format!("{sc}://{h}/"),
-                None => format!("{h}:{}", e.port),
-            })
-            .collect();
-        let mut frames: Vec<_> = s.frames.clone();
-        frames.sort();
-        frames.dedup();
-        let shown: Vec<String> = frames
-            .iter()
-            .take(MAX_FRAMES_SHOWN)
-            .map(|f| {
-                if multi_capture {
-                    format!("{}:{}", f.capture, f.frame)
-                } else {
-                    f.frame.to_string()
-                }
-            })
-            .collect();
-        let mut frames_text = shown.join(", ");
-        if frames.len() > MAX_FRAMES_SHOWN {
-            frames_text.push_str(&format!(" (+{})", frames.len() - MAX_FRAMES_SHOWN));
-        }
-        for (t, slot, txt, earlier) in [
-            (&e.first_seen, &mut first, &mut first_text, true),
-            (&e.last_seen, &mut last, &mut last_text, false),
-        ] {
-            if let Some(p) = t.as_deref().and_then(parse_utc) {
-                let better = slot.is_none_or(|cur| if earlier { p < cur } else { p > cur });
-                if better {
-                    *slot = Some(p);
-                    *txt = t.clone();
-                }
-            }
-        }
-        rows.push(EvidenceRow {
-            ip: e.ip.clone(),
-            port: e.port,
-            transport: e.transport.clone(),
-            hostnames,
-            locations,
-            region: region_attr.and_then(|r| match (&r.id, &r.city) {
-                (Some(id), Some(city)) => Some(format!("{id} ({city})")),
-                (Some(id), None) => Some(id.clone()),
-                (None, Some(city)) => Some(city.clone()),
-                (None, None) => None,
-            }),
-            first_seen: when(e.first_seen.as_deref(), offset),
-            last_seen: when(e.last_seen.as_deref(), offset),
-            frames: frames_text,
-            bytes: e.bytes_to_server.saturating_add(e.bytes_to_client),
-        });
     }
-    rows.sort_by(|a, b| (&a.ip, a.port, &a.transport).cmp(&(&b.ip, b.port, &b.transport)));
-    let (service_model, service_model_source) = match (models.len(), models.iter().next()) {
-        (1, Some(m)) if matches!(m.as_str(), "iaas" | "cdn" | "hosting" | "paas") => {
-            (m.clone(), "report attribution".to_string())
-        }
-        _ => (
-            provider.service_model.as_str().to_string(),
-            format!("provider directory {}", directory.version()),
-        ),
-    };
-    let measures = measures_for(&service_model);
-    let addressee = opts
-        .addressee_for
-        .get(&provider.id)
-        .cloned()
-        .map(|mut a| {
-            if a.entity.is_none() {
-                a.entity = choose_entity(provider, frame);
-            }
-            a
-        })
-        .unwrap_or_else(|| directory_addressee(provider, frame));
+    notes.into_iter().collect()
+}
 
-    // Captures and their hashes.
-    let manifest = case.and_then(|c| c.manifest.as_ref());
-    let captures = report
+/// The per-provider evidence extract a letter attaches: this provider's endpoints
+/// with their names, server frames, HTTP requests and TLS names, and the capture
+/// hashes; never the client's address, other providers' servers or the case's
+/// environment records. Sorted keys (serde_json's map), so the same input gives the
+/// same bytes.
+fn extract_json(report: &Report, ctx: &Context, case: Option<&Case>) -> String {
+    use serde_json::json;
+    let endpoints: Vec<serde_json::Value> = ctx
+        .rows
+        .iter()
+        .map(|r| {
+            let mine = |s: &input::Seen| {
+                is_server(&s.server, &r.ip, r.port) || is_server(&s.client, &r.ip, r.port)
+            };
+            let http: Vec<serde_json::Value> = report
+                .http
+                .iter()
+                .filter(|h| mine(&h.seen))
+                .map(|h| {
+                    json!({
+                        "capture": h.seen.capture, "frame": h.seen.frame, "frames": h.seen.frames,
+                        "time_utc": h.seen.ts, "type": h.kind, "method": h.method, "uri": h.uri,
+                        "host": h.host, "status": h.status, "content_type": h.content_type,
+                        "content_length": h.content_length,
+                    })
+                })
+                .collect();
+            let tls: Vec<serde_json::Value> = report
+                .tls
+                .iter()
+                .filter(|t| mine(&t.seen))
+                .map(|t| {
+                    json!({
+                        "capture": t.seen.capture, "frame": t.seen.frame, "frames": t.seen.frames,
+                        "time_utc": t.seen.ts, "type": t.kind, "sni": t.sni,
+                    })
+                })
+                .collect();
+            json!({
+                "ip": r.ip, "port": r.port, "transport": r.transport, "region": r.region_id,
+                "first_seen_utc": r.first_seen.utc.to_string(), "last_seen_utc": r.last_seen.utc.to_string(),
+                "bytes_to_server": r.bytes_to_server, "bytes_to_client": r.bytes_to_client,
+                "server_frames": r.frames, "wireshark_filter": r.filter,
+                "names": r.names, "downloads": r.downloads, "shows": r.kind,
+                "service_model": r.model, "http": http, "tls": tls,
+            })
+        })
+        .collect();
+    let captures: Vec<serde_json::Value> = ctx
         .captures
         .iter()
         .map(|c| {
-            let file = std::path::Path::new(&c.path)
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let from_cli = opts.sm3.get(&c.path).or_else(|| opts.sm3.get(&file));
-            let from_case = manifest.and_then(|(rel, m)| {
-                m.files
-                    .iter()
-                    .find(|f| f.sha256.as_deref() == Some(c.sha256.as_str()) && f.sm3.is_some())
-                    .and_then(|f| f.sm3.clone().map(|h| (h, format!("case manifest {rel}"))))
-            });
-            let from_report = c
-                .sm3
-                .clone()
-                .filter(|h| h.len() == 64)
-                .map(|h| (h, "analysis report".to_string()));
-            let (sm3, sm3_source) = match (from_cli, from_case.or(from_report)) {
-                (Some(h), _) => (
-                    Some(h.to_ascii_lowercase()),
-                    Some("command line".to_string()),
-                ),
-                (None, Some((h, src))) => (Some(h), Some(src)),
-                (None, None) => (None, None),
-            };
-            CaptureEvidence {
-                name: c.path.clone(),
-                sha256: c.sha256.clone(),
-                sm3,
-                sm3_source,
-                first_seen: when(c.first_seen.as_deref(), offset),
-                last_seen: when(c.last_seen.as_deref(), offset),
-            }
+            json!({
+                "name": c.name, "sha256": c.sha256, "sm3": c.sm3,
+                "first_seen_utc": c.first_seen.utc.to_string(), "last_seen_utc": c.last_seen.utc.to_string(),
+            })
         })
         .collect();
-    let info = case.map(|c| &c.info);
-    let (certificate, certificate_source) = match (
-        &opts.notary_certificate,
-        info.and_then(|i| i.notary_certificate.clone()),
-    ) {
-        (Some(n), _) => (Some(n.clone()), Some("command line".to_string())),
-        (None, Some(n)) => (Some(n), Some("case.json".to_string())),
-        (None, None) => (None, None),
-    };
-    let notary = Notary {
-        certificate,
-        certificate_source,
-        name: info.and_then(|i| i.notary.clone()),
-        case_id: info.and_then(|i| i.id.clone()),
-        case_title: info.and_then(|i| i.title.clone()),
-    };
-
-    // Attachments: the documents the profile names, then the case's files.
-    let mut attachments = Vec::new();
-    let mut doc = |label: &str, v: &Option<String>| {
-        if let Some(d) = v {
-            attachments.push(Attachment {
-                label: label.to_string(),
-                detail: d.clone(),
-                size: None,
-                sha256: None,
-                sm3: None,
-            });
-        }
-    };
-    doc("id_document", &claimant.rights_holder.id_document);
-    if let Some(a) = &claimant.agent {
-        doc("authorisation", &a.authorisation);
-    }
-    for w in &claimant.works {
-        doc("proof_of_ownership", &w.proof_of_ownership);
-        doc("comparison", &w.comparison);
-    }
-    match manifest {
-        Some((rel, m)) => {
-            let mut files: Vec<_> = m.files.iter().collect();
-            files.sort_by(|a, b| a.path.cmp(&b.path));
-            for f in files {
-                attachments.push(Attachment {
-                    label: "case_file".into(),
-                    detail: f.path.clone(),
-                    size: f.size,
-                    sha256: f.sha256.clone(),
-                    sm3: f.sm3.clone(),
-                });
-            }
-            attachments.push(Attachment {
-                label: "manifest".into(),
-                detail: rel.clone(),
-                size: None,
-                sha256: None,
-                sm3: None,
-            });
-        }
-        None => {
-            for c in &report.captures {
-                attachments.push(Attachment {
-                    label: "capture".into(),
-                    detail: c.path.clone(),
-                    size: None,
-                    sha256: Some(c.sha256.clone()),
-                    sm3: None,
-                });
-            }
-        }
-    }
-
-    let date = opts
-        .date
-        .map(|d| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()));
-    Context {
-        frame,
-        language: frame.language(),
-        date: match date {
-            Some(d) => minijinja::Value::from_safe_string(d),
-            None => minijinja::Value::from_safe_string(MISSING.to_string()),
-        },
-        timezone: minijinja::Value::from_safe_string(fmt_offset(offset)),
-        claimant: claimant.rights_holder.clone(),
-        agent: claimant.agent.clone(),
-        works: claimant.works.clone(),
-        signature: claimant.signature.clone(),
-        provider: ProviderCtx {
-            id: provider.id.clone(),
-            name_en: provider.name_en.clone(),
-            name_zh: provider.name_zh.clone(),
-            jurisdiction: provider.jurisdiction.clone(),
-            service_model,
-            service_model_source,
-            attribution: attribution.into_iter().collect(),
-            notes: notes.into_iter().collect(),
-        },
-        addressee,
-        measures,
-        rows,
-        observed_from: when(first_text.as_deref(), offset),
-        observed_to: when(last_text.as_deref(), offset),
-        captures,
-        notary,
-        attachments,
-        directory_version: directory.version().to_string(),
-        tool_version: env!("CARGO_PKG_VERSION"),
-        draft: Vec::new(),
-        missing: minijinja::Value::from_safe_string(MISSING.to_string()),
-    }
+    let doc = json!({
+        "schema": "whohosts.letter-extract/1",
+        "provider": ctx.provider.id,
+        "case": case.and_then(|c| c.info.id.clone()),
+        "captures": captures,
+        "endpoints": endpoints,
+        "tool": format!("whohosts {}", env!("CARGO_PKG_VERSION")),
+    });
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 #[cfg(test)]
