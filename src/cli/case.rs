@@ -62,9 +62,17 @@ pub struct AddArgs {
     pub dir: PathBuf,
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Sub-directory: captures, reports or letters.
-    #[arg(long, default_value = "captures")]
-    pub to: String,
+    /// Sub-directory: captures, reports, letters, attachments, certificates,
+    /// recordings or receipts (default: captures, or the folder of --kind).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// What the files are: capture, report, letter, attachment (documents the letters
+    /// attach: licence, ID, proof of rights), certificate (scanned notarial
+    /// certificate), recording (screen recording of the client), receipt (proof of
+    /// delivery), or trusted-tsa (a PEM bundle of TSA certificates or CAs this case
+    /// trusts, stored as trusted-tsa.pem).
+    #[arg(long, value_name = "KIND", conflicts_with = "to")]
+    pub kind: Option<String>,
     #[arg(long)]
     pub actor: Option<String>,
 }
@@ -118,13 +126,22 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             println!("created case {}", dir.display());
         }
         Command::Add(a) => {
+            let folder = match (&a.kind, &a.to) {
+                (Some(k), _) => case::folder_of_kind(k)
+                    .ok_or_else(|| anyhow::anyhow!(
+                        "--kind {k:?}: expected capture, report, letter, attachment, certificate, recording, receipt or trusted-tsa"
+                    ))?
+                    .to_string(),
+                (None, Some(t)) => t.clone(),
+                (None, None) => "captures".to_string(),
+            };
             let mut s = open(&a.dir, a.actor)?;
-            for r in case::add(&mut s, &a.files, &a.to)
+            for r in case::add(&mut s, &a.files, &folder)
                 .with_context(|| format!("adding to case {}", a.dir.display()))?
             {
                 println!(
                     "{}  {} bytes  sha256 {}  sm3 {}  (copy matches source)",
-                    r.path,
+                    whohosts::report::escape::terminal(&r.path),
                     r.size,
                     r.sha256,
                     r.sm3.as_deref().unwrap_or("-")
@@ -143,6 +160,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             println!(
                 "sealed v{}: {} sha256 {}\ntime-stamp request: {}",
                 sealed.version, sealed.manifest, sealed.manifest_sha256, sealed.request
+            );
+            println!(
+                "seal statement: {} (binds the manifest and custody.jsonl up to line {})\ncustody head: {} (write it into the notarial certificate; check later with `whohosts verify CASE --anchor {}`)",
+                sealed.statement, sealed.custody_head.seq, sealed.custody_head.sha256, sealed.custody_head.sha256
             );
             for p in &sealed.sheets {
                 println!("notary sheet: {p}");

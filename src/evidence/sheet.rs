@@ -1,12 +1,18 @@
-//! The notary summary sheet: case data, every file with size, SHA-256 and SM3, the
-//! manifest hash and the time-stamp status, as Markdown and as printable HTML (no
-//! external resources), so a notary can copy the hashes into the certificate.
+//! The notary summary sheet: Chinese first, English after, as Markdown and as
+//! printable A4 HTML (no external resources) saying the same thing: the case, the
+//! capture period in UTC and local time, every file with size, SHA-256 and SM3, the
+//! manifest hash, the custody head to write into the notarial certificate, the
+//! time-stamp with its TSA and whether that TSA is trusted, the whohosts version and
+//! binary hash, the commands that check each value with `openssl` alone, and places
+//! for the operator's and the notary's signatures and seals.
 //!
 //! Contract: every value from the case (names, titles, paths) is escaped for the
 //! output format; rendering cannot fail.
 
+use super::custody::Log;
+use super::environment::Tool;
 use super::info::CaseInfo;
-use super::manifest::Manifest;
+use super::manifest::{CustodyHead, Manifest};
 use super::tsp::TokenInfo;
 use std::fmt::Write;
 
@@ -19,97 +25,230 @@ pub struct Sheet<'a> {
     pub timestamp: Option<&'a TokenInfo>,
     /// More rows after the case's (a session's start and its time-stamp, say).
     pub extra: &'a [(String, String)],
+    /// The seal's custody line: the value to write into the certificate.
+    pub custody_head: &'a CustodyHead,
+    /// The TSA asked at sealing.
+    pub tsa_url: Option<&'a str>,
+    pub capture_period: Option<Period>,
+    pub tool: Tool,
+}
+
+/// First and last capture event of a case, as the custody log has them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Period {
+    pub start_utc: String,
+    pub start_local: String,
+    pub end_utc: String,
+    pub end_local: String,
+    /// What the times are: live capture start/stop, or file additions.
+    pub basis: &'static str,
+}
+
+/// The capture period: from the first `capture.start` to the last `capture.stop` (live
+/// captures), else from the first to the last capture file added.
+pub fn capture_period(log: &Log) -> Option<Period> {
+    let pick = |actions: &[&str]| -> Vec<(&str, &str)> {
+        log.entries
+            .iter()
+            .filter(|(e, _)| actions.contains(&e.action.as_str()))
+            .map(|(e, _)| (e.time_utc.as_str(), e.time_local.as_str()))
+            .collect()
+    };
+    let (live, basis) = (
+        pick(&["capture.start", "capture.stop"]),
+        "live capture start and stop (custody log)",
+    );
+    let (times, basis) = if live.is_empty() {
+        let added: Vec<(&str, &str)> = log
+            .entries
+            .iter()
+            .filter(|(e, _)| {
+                e.action == "file.add" && e.files.iter().any(|f| f.path.starts_with("captures/"))
+            })
+            .map(|(e, _)| (e.time_utc.as_str(), e.time_local.as_str()))
+            .collect();
+        (added, "capture files added to the case (custody log); the packets' own times are in the reports")
+    } else {
+        (live, basis)
+    };
+    let first = times.first()?;
+    let last = times.last()?;
+    Some(Period {
+        start_utc: first.0.to_string(),
+        start_local: first.1.to_string(),
+        end_utc: last.0.to_string(),
+        end_local: last.1.to_string(),
+        basis,
+    })
+}
+
+/// One labelled value, in both languages.
+struct Row {
+    zh: &'static str,
+    en: String,
+    value: String,
+}
+
+fn row(zh: &'static str, en: &str, value: impl Into<String>) -> Row {
+    Row {
+        zh,
+        en: en.to_string(),
+        value: value.into(),
+    }
 }
 
 impl Sheet<'_> {
-    fn case_rows(&self) -> Vec<(&str, String)> {
+    fn case_rows(&self) -> Vec<Row> {
         let i = self.info;
+        let none = || "（无）(none)".to_string();
         let mut rows = vec![
-            ("Case", i.id.clone()),
-            ("Title", i.title.clone()),
-            ("Rights holder", i.rights_holder.clone()),
-            ("Operator", i.operator.clone()),
-            (
-                "Notary",
-                i.notary.clone().unwrap_or_else(|| "(none)".into()),
-            ),
-            (
+            row("案件编号", "Case", i.id.clone()),
+            row("案件名称", "Title", i.title.clone()),
+            row("权利人", "Rights holder", i.rights_holder.clone()),
+            row("操作人", "Operator", i.operator.clone()),
+            row("公证机构", "Notary", i.notary.clone().unwrap_or_else(none)),
+            row(
+                "公证书编号",
                 "Notarial certificate",
-                i.notary_certificate
-                    .clone()
-                    .unwrap_or_else(|| "(none)".into()),
+                i.notary_certificate.clone().unwrap_or_else(none),
             ),
-            ("Time zone", i.time_zone.clone()),
-            (
-                "Manifest",
-                format!("{} (version {})", self.manifest_path, self.manifest.version),
-            ),
-            ("Manifest created (UTC)", self.manifest.created_utc.clone()),
-            ("Manifest SHA-256", self.manifest_sha256.to_string()),
-            ("Manifest SM3", self.manifest_sm3.to_string()),
-            ("RFC 3161 time-stamp", self.timestamp_text()),
+            row("时区", "Time zone", i.time_zone.clone()),
         ];
-        rows.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        rows.push(match &self.capture_period {
+            Some(p) => row(
+                "取证时间段",
+                "Capture period",
+                format!(
+                    "UTC {} — {}; 本地 local {} — {} ({})",
+                    p.start_utc, p.end_utc, p.start_local, p.end_local, p.basis
+                ),
+            ),
+            None => row(
+                "取证时间段",
+                "Capture period",
+                "（无抓包记录）no capture recorded in this case",
+            ),
+        });
+        rows.extend(
+            self.extra
+                .iter()
+                .map(|(k, v)| row("会话", k, v.clone())),
+        );
         rows
     }
 
+    fn seal_rows(&self) -> Vec<Row> {
+        vec![
+            row(
+                "清单文件",
+                "Manifest",
+                format!("{} (version {})", self.manifest_path, self.manifest.version),
+            ),
+            row(
+                "清单生成时间 (UTC)",
+                "Manifest created (UTC)",
+                self.manifest.created_utc.clone(),
+            ),
+            row("清单 SHA-256", "Manifest SHA-256", self.manifest_sha256),
+            row("清单 SM3", "Manifest SM3", self.manifest_sm3),
+            row(
+                "保管记录头（请写入公证书）",
+                "Custody head (write this into the notarial certificate)",
+                format!(
+                    "custody.jsonl line {}: sha256 {}",
+                    self.custody_head.seq, self.custody_head.sha256
+                ),
+            ),
+            row("可信时间戳", "RFC 3161 time-stamp", self.timestamp_text()),
+            row(
+                "工具版本",
+                "whohosts version",
+                format!("{} {}", self.tool.name, self.tool.version),
+            ),
+            row(
+                "工具程序 SHA-256",
+                "whohosts binary SHA-256",
+                self.tool.binary_sha256.display().to_string(),
+            ),
+        ]
+    }
+
     fn timestamp_text(&self) -> String {
+        let v = self.manifest.version;
         match self.timestamp {
             Some(t) => format!(
-                "genTime {}, serial {}, policy {}, over the manifest SHA-256",
-                t.gen_time, t.serial, t.policy
+                "genTime {}; TSA {}; serial {}; policy {}; {}; over timestamps/seal-v{v}.json (manifest and custody head)",
+                t.gen_time,
+                t.tsa.as_ref().map_or_else(|| "?".into(), |n| n.to_string()),
+                t.serial,
+                t.policy,
+                match &t.trusted {
+                    Some(a) => format!("可信 trusted: chains to {a}"),
+                    None => "未验证信任 NOT trusted: the TSA leads to no trust anchor".into(),
+                }
             ),
             None => format!(
-                "request written (timestamps/manifest-v{}.tsq); no reply recorded yet",
-                self.manifest.version
+                "已生成请求 request written (timestamps/manifest-v{v}.tsq over timestamps/seal-v{v}.json){}; 尚无回执 no reply in the case when this sheet was written",
+                self.tsa_url
+                    .map(|u| format!(", sent to {u}"))
+                    .unwrap_or_default()
             ),
         }
     }
+
+    fn commands(&self) -> Vec<String> {
+        let v = self.manifest.version;
+        vec![
+            "openssl dgst -sha256 FILE".into(),
+            "openssl dgst -sm3 FILE".into(),
+            format!("openssl dgst -sha256 {}", self.manifest_path),
+            format!(
+                "sed -n '{}p' custody.jsonl | tr -d '\\n' | openssl dgst -sha256",
+                self.custody_head.seq
+            ),
+            format!(
+                "openssl ts -verify -data timestamps/seal-v{v}.json -in timestamps/manifest-v{v}.tsr -CAfile TSA-CA.pem -untrusted TSA.pem"
+            ),
+            "whohosts verify CASE --anchor CUSTODY-HEAD".into(),
+        ]
+    }
 }
 
-/// Escapes Markdown's inline punctuation and table separators.
+const INTRO_ZH: &str = "本表列出证据包中每个文件的大小、SHA-256 与 SM3 值，清单哈希、保管记录头与可信时间戳，供公证员核对并写入公证书。";
+const INTRO_EN: &str = "This sheet lists every file of the evidence package with its size, SHA-256 and SM3, the manifest hash, the custody head and the time-stamp, for the notary to check and write into the certificate.";
+const COMMANDS_ZH: &str = "仅用 openssl 核对（在案件目录中执行）";
+const COMMANDS_EN: &str = "Check with openssl alone (run in the case directory)";
+const SIGN: [(&str, &str); 2] = [("操作人签名", "Operator's signature"), ("公证员签名", "Notary's signature")];
+const SEAL: [(&str, &str); 2] = [("（盖章）", "Seal"), ("日期", "Date")];
+
 fn md(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '{' | '}' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' | '\r' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::report::escape::markdown(s)
 }
 
-/// Escapes text for HTML element content and attribute values.
 fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::report::escape::html(s)
 }
 
 pub fn markdown(s: &Sheet<'_>) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "# Evidence summary: {}\n", md(&s.info.id));
-    let _ = writeln!(o, "| | |\n|---|---|");
-    for (k, v) in s.case_rows() {
-        let _ = writeln!(o, "| {k} | {} |", md(&v));
-    }
-    let _ = writeln!(o, "\n## Files\n");
     let _ = writeln!(
         o,
-        "| # | File | Size (bytes) | SHA-256 | SM3 |\n|---|---|---|---|---|"
+        "# 证据摘要表 Evidence summary: {}\n\n{INTRO_ZH}\n\n{INTRO_EN}\n",
+        md(&s.info.id)
+    );
+    for (title, rows) in [
+        ("案件 / Case", s.case_rows()),
+        ("封存 / Seal", s.seal_rows()),
+    ] {
+        let _ = writeln!(o, "## {title}\n\n| 项目 Item | 内容 Value |\n|---|---|");
+        for r in rows {
+            let _ = writeln!(o, "| {} {} | {} |", r.zh, md(&r.en), md(&r.value));
+        }
+        o.push('\n');
+    }
+    let _ = writeln!(
+        o,
+        "## 文件 / Files\n\n| # | 文件 File | 大小（字节）Size (bytes) | SHA-256 | SM3 |\n|---|---|---|---|---|"
     );
     for (n, f) in s.manifest.files.iter().enumerate() {
         let _ = writeln!(
@@ -118,18 +257,21 @@ pub fn markdown(s: &Sheet<'_>) -> String {
             n + 1,
             md(&f.path),
             f.digests.size,
-            f.digests.sha256.as_deref().unwrap_or("-"),
-            f.digests.sm3.as_deref().unwrap_or("-")
+            md(f.digests.sha256.as_deref().unwrap_or("-")),
+            md(f.digests.sm3.as_deref().unwrap_or("-"))
         );
     }
-    let _ = writeln!(
-        o,
-        "\nCheck with `whohosts verify <case directory>`; a single file with \
-         `whohosts verify FILE --sha256 HEX --sm3 HEX`, or independently with \
-         `openssl dgst -sha256 FILE` and `openssl dgst -sm3 FILE`; the time-stamp with \
-         `openssl ts -verify -data {} -in timestamps/manifest-v{}.tsr -CAfile TSA-CA.pem`.",
-        s.manifest_path, s.manifest.version
-    );
+    let _ = writeln!(o, "\n## {COMMANDS_ZH} / {COMMANDS_EN}\n\n```sh");
+    for c in s.commands() {
+        let _ = writeln!(o, "{c}");
+    }
+    let _ = writeln!(o, "```\n\n## 签名 / Signatures\n");
+    for ((zh, en), (szh, sen)) in SIGN.iter().zip(SEAL.iter().cycle()) {
+        let _ = writeln!(
+            o,
+            "{zh} {en}: ______________________    {szh} {sen}: ____________    日期 Date: ____________\n"
+        );
+    }
     o
 }
 
@@ -137,21 +279,40 @@ pub fn html(s: &Sheet<'_>) -> String {
     let mut o = String::new();
     let _ = write!(
         o,
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Evidence summary: {}</title>\n\
-         <style>body{{font-family:serif;margin:2em}}table{{border-collapse:collapse;width:100%}}\
-         td,th{{border:1px solid #444;padding:4px;text-align:left;vertical-align:top}}\
-         code{{font-family:monospace;word-break:break-all;font-size:9pt}}\
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>证据摘要表 Evidence summary: {}</title>\n\
+         <style>@page{{size:A4;margin:15mm}}body{{font-family:\"Noto Serif CJK SC\",\"Source Han Serif SC\",SimSun,serif;margin:1.5em;font-size:10.5pt}}\
+         table{{border-collapse:collapse;width:100%;margin-bottom:1em}}\
+         td,th{{border:1px solid #444;padding:3px 5px;text-align:left;vertical-align:top}}\
+         th{{width:30%}}code,pre{{font-family:monospace;word-break:break-all;white-space:pre-wrap;font-size:8.5pt}}\
+         .en{{color:#333;font-weight:normal}}.sign{{display:flex;gap:2em;margin-top:2em}}\
+         .sign div{{flex:1;border-top:1px solid #000;padding-top:4px;min-height:5em}}\
          @media print{{body{{margin:0}}}}</style></head><body>\n",
         esc(&s.info.id)
     );
-    let _ = writeln!(o, "<h1>Evidence summary: {}</h1>\n<table>", esc(&s.info.id));
-    for (k, v) in s.case_rows() {
-        let _ = writeln!(o, "<tr><th>{k}</th><td><code>{}</code></td></tr>", esc(&v));
+    let _ = writeln!(
+        o,
+        "<h1>证据摘要表 <span class=\"en\">Evidence summary</span>: {}</h1>\n<p>{INTRO_ZH}</p>\n<p class=\"en\">{INTRO_EN}</p>",
+        esc(&s.info.id)
+    );
+    for (zh, en, rows) in [
+        ("案件", "Case", s.case_rows()),
+        ("封存", "Seal", s.seal_rows()),
+    ] {
+        let _ = writeln!(o, "<h2>{zh} <span class=\"en\">/ {en}</span></h2>\n<table>");
+        for r in rows {
+            let _ = writeln!(
+                o,
+                "<tr><th>{} <span class=\"en\">{}</span></th><td><code>{}</code></td></tr>",
+                r.zh,
+                esc(&r.en),
+                esc(&r.value)
+            );
+        }
+        let _ = writeln!(o, "</table>");
     }
     let _ = writeln!(
         o,
-        "</table>\n<h2>Files</h2>\n<table>\n<tr><th>#</th><th>File</th><th>Size (bytes)</th>\
-         <th>SHA-256</th><th>SM3</th></tr>"
+        "<h2>文件 <span class=\"en\">/ Files</span></h2>\n<table>\n<tr><th style=\"width:auto\">#</th><th style=\"width:auto\">文件 File</th><th style=\"width:auto\">大小（字节）Size (bytes)</th><th style=\"width:auto\">SHA-256</th><th style=\"width:auto\">SM3</th></tr>"
     );
     for (n, f) in s.manifest.files.iter().enumerate() {
         let _ = writeln!(
@@ -166,8 +327,19 @@ pub fn html(s: &Sheet<'_>) -> String {
     }
     let _ = writeln!(
         o,
-        "</table>\n<p>Check with <code>whohosts verify &lt;case directory&gt;</code>.</p>\n</body></html>"
+        "</table>\n<h2>{COMMANDS_ZH} <span class=\"en\">/ {COMMANDS_EN}</span></h2>\n<pre>"
     );
+    for c in s.commands() {
+        let _ = writeln!(o, "{}", esc(&c));
+    }
+    let _ = writeln!(o, "</pre>\n<h2>签名 <span class=\"en\">/ Signatures</span></h2>\n<div class=\"sign\">");
+    for (zh, en) in SIGN {
+        let _ = writeln!(
+            o,
+            "<div>{zh} <span class=\"en\">{en}</span><br><br>（盖章）<span class=\"en\">Seal</span><br><br>日期 <span class=\"en\">Date</span></div>"
+        );
+    }
+    let _ = writeln!(o, "</div>\n</body></html>");
     o
 }
 
@@ -209,6 +381,10 @@ mod tests {
                 },
             }],
         };
+        let head = CustodyHead {
+            seq: 4,
+            sha256: "99".into(),
+        };
         let sheet = Sheet {
             info: &info,
             manifest: &m,
@@ -217,6 +393,10 @@ mod tests {
             manifest_sm3: "ff",
             timestamp: None,
             extra: &[("Session".into(), "1: started by <i>x</i>".into())],
+            custody_head: &head,
+            tsa_url: None,
+            capture_period: None,
+            tool: Tool::current(),
         };
         let h = html(&sheet);
         assert!(
@@ -227,7 +407,7 @@ mod tests {
         assert!(h.contains("captures/&lt;b&gt;.pcap") && h.contains("R &amp; Co"));
         assert!(!h.contains("http"), "no external resources");
         let m = markdown(&sheet);
-        assert!(m.contains("a\\|b") && m.contains("captures/\\<b\\>.pcap"));
-        assert!(m.contains("| 1 | captures/\\<b\\>.pcap | 3 | `ab` | `cd` |"));
+        assert!(m.contains("a\\|b") && m.contains("captures/&lt;b&gt;\\.pcap"), "{m}");
+        assert!(m.contains("| 1 | captures/&lt;b&gt;\\.pcap | 3 | `ab` | `cd` |"), "{m}");
     }
 }

@@ -22,7 +22,7 @@ use super::hash::{hash_file, hash_files_parallel, Algorithms, Digests, HashError
 use super::info;
 use super::manifest::{self, seals, Manifest};
 use super::tsp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use x509_cert::Certificate;
 
@@ -33,8 +33,15 @@ pub const DEFAULT_SKEW_SECS: i64 = 300;
 pub struct Options {
     /// The TSA certificate to check signatures with (else the token's own, noted).
     pub tsa_cert: Option<Certificate>,
-    /// The CA that must have issued the TSA certificate.
+    /// A CA a TSA certificate may chain to (`--tsa-ca`); a trust anchor.
     pub tsa_ca: Option<Certificate>,
+    /// More trust anchors (further `--tsa-ca` files, each certificate of a bundle).
+    pub more_cas: Vec<tsp::Anchor>,
+    /// Leave out the bundled TSA list (`data/trusted-tsa.pem`).
+    pub no_bundled: bool,
+    /// Hashes recorded outside the case (`--anchor HEX`): a custody line's hash, a
+    /// manifest's or a seal statement's SHA-256.
+    pub anchors: Vec<String>,
     pub skew_secs: i64,
 }
 
@@ -43,15 +50,24 @@ impl Default for Options {
         Options {
             tsa_cert: None,
             tsa_ca: None,
+            more_cas: Vec::new(),
+            no_bundled: false,
+            anchors: Vec::new(),
             skew_secs: DEFAULT_SKEW_SECS,
         }
     }
 }
 
-/// The outcome: differences (any one fails verification) and informative notes.
+/// The outcome: differences (any one fails verification), time-stamps whose TSA is
+/// not trusted, the custody lines no anchor covers, and informative notes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
     pub differences: Vec<String>,
+    /// "time-stamp signature valid but TSA not trusted", one line per token.
+    pub untrusted: Vec<String>,
+    /// Custody lines after the last anchor (first, last), if any: they could be
+    /// changed or cut without a trace.
+    pub unanchored: Option<(u64, u64)>,
     pub notes: Vec<String>,
     /// The digests computed for each file checked (SHA-256 and SM3), by relative path,
     /// so that a seal can reuse them instead of reading every file twice.
@@ -59,10 +75,63 @@ pub struct Report {
 }
 
 impl Report {
+    /// No difference (untrusted time-stamps and unanchored lines aside).
     pub fn ok(&self) -> bool {
         self.differences.is_empty()
     }
+
+    /// No difference, every time-stamp trusted, every custody line anchored.
+    pub fn fully_verified(&self) -> bool {
+        self.differences.is_empty() && self.untrusted.is_empty() && self.unanchored.is_none()
+    }
+
+    /// The sentence for unanchored lines.
+    pub fn unanchored_text(&self) -> Option<String> {
+        self.unanchored.map(|(a, b)| {
+            let lines = if a == b {
+                format!("line {a}")
+            } else {
+                format!("lines {a}..{b}")
+            };
+            format!(
+                "not yet anchored: custody.jsonl {lines} (no trusted time-stamp and no --anchor value covers them, so they could be changed or removed without a trace; seal the case with a TSA, import the seal's reply, or pass the custody head recorded elsewhere with --anchor)"
+            )
+        })
+    }
 }
+
+/// Every trust anchor for a case: `--tsa-ca`, the case's `trusted-tsa.pem`, the
+/// bundled list.
+pub fn trust_anchors(dir: &Path, opts: &Options, r: &mut Report) -> Vec<tsp::Anchor> {
+    let mut out: Vec<tsp::Anchor> = opts
+        .tsa_ca
+        .iter()
+        .map(|c| tsp::Anchor {
+            cert: c.clone(),
+            source: "--tsa-ca".into(),
+        })
+        .collect();
+    out.extend(opts.more_cas.iter().cloned());
+    match std::fs::read(dir.join(TRUSTED_TSA_FILE)) {
+        Ok(bytes) => match tsp::load_certificates(&bytes) {
+            Ok(certs) => out.extend(certs.into_iter().map(|cert| tsp::Anchor {
+                cert,
+                source: format!("{TRUSTED_TSA_FILE} in the case"),
+            })),
+            Err(e) => r.differences.push(format!("{TRUSTED_TSA_FILE}: {e}")),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => r.differences.push(format!("{TRUSTED_TSA_FILE}: {e}")),
+    }
+    if !opts.no_bundled {
+        out.extend(tsp::bundled_anchors());
+    }
+    out
+}
+
+/// A case's own list of trusted TSA certificates (PEM), recorded in custody like any
+/// other file.
+pub const TRUSTED_TSA_FILE: &str = "trusted-tsa.pem";
 
 /// Where an expected value comes from.
 #[derive(Clone, Debug)]
@@ -150,6 +219,49 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
             }
         }
     }
+    let trust = trust_anchors(dir, opts, &mut r);
+    // Files a seal statement vouches for (its sheets), and files that vouch for
+    // themselves (statements, their requests and replies: checked below field by field
+    // and by imprint, since no custody line can follow what stamps the last line).
+    let mut intrinsic: BTreeSet<String> = BTreeSet::new();
+    let mut statements: Vec<(&manifest::Seal, String)> = Vec::new();
+    for seal in &all_seals {
+        if let Some(st) = &seal.statement {
+            let v = seal.version;
+            intrinsic.insert(st.clone());
+            intrinsic.insert(format!("timestamps/manifest-v{v}.tsq"));
+            intrinsic.insert(format!("timestamps/manifest-v{v}.tsr"));
+            statements.push((seal, st.clone()));
+        }
+    }
+    let mut stamped: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (seal, st) in &statements {
+        let Ok(bytes) = std::fs::read(dir.join(st)) else {
+            r.differences.push(format!(
+                "file missing: {st} (named by seal v{} at custody.jsonl line {})",
+                seal.version, seal.line
+            ));
+            continue;
+        };
+        match serde_json::from_slice::<manifest::SealStatement>(&bytes) {
+            Ok(stmt) => {
+                check_statement(&log, seal, st, &stmt, &mut r);
+                for f in &stmt.sheets {
+                    let list = expected.entry(f.path.clone()).or_default();
+                    if !list.iter().any(|x| x.sha256 == f.sha256) {
+                        let mut e = Expected::from_record(f, 0);
+                        e.origin.clone_from(st);
+                        list.push(e);
+                    }
+                }
+            }
+            Err(e) => r
+                .differences
+                .push(format!("{st}: not a valid seal statement: {e}")),
+        }
+        stamped.insert(st.clone(), bytes);
+    }
+
     let newest = all_seals.last();
     if let Some(seal) = newest {
         if let Some(m) = manifests.get(&seal.version) {
@@ -219,7 +331,7 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
         }
     }
     for p in &present {
-        if !expected.contains_key(p) {
+        if !expected.contains_key(p) && !intrinsic.contains(p) {
             r.differences.push(match (capturing.get(p), newest) {
                 (Some(why), _) => format!("{p}: {why}"),
                 (None, Some(s)) => format!("file added since seal v{}: {p}", s.version),
@@ -270,10 +382,30 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
         }
     }
 
+    // Anchors: custody lines whose hash something outside the log fixes.
+    let mut anchored: u64 = 0;
     for seal in &all_seals {
-        check_timestamp(dir, &log, seal, opts, &mut r);
+        let line = match &seal.statement {
+            Some(st) => stamped.get(st).and_then(|bytes| {
+                check_statement_stamp(dir, seal, st, bytes, &trust, opts, &mut r)
+            }),
+            None => {
+                check_timestamp(dir, &log, seal, &trust, opts, &mut r);
+                None
+            }
+        };
+        anchored = anchored.max(line.unwrap_or(0));
     }
-    check_session_stamps(dir, &log, opts, &mut r);
+    anchored = anchored.max(check_session_stamps(dir, &log, &trust, opts, &mut r));
+    anchored = anchored.max(check_given_anchors(&log, &all_seals, &stamped, &manifests, opts, &mut r));
+    let last = log.entries.last().map_or(0, |(e, _)| e.seq);
+    if anchored < last {
+        r.unanchored = Some((anchored + 1, last));
+    } else if last > 0 {
+        r.notes.push(format!(
+            "custody.jsonl lines 1..{last}: anchored (every line is covered by a trusted time-stamp or an --anchor value)"
+        ));
+    }
     if let Some(s) = newest {
         r.notes.push(format!(
             "newest seal: v{} ({}, sha256 {}), custody.jsonl line {}",
@@ -375,6 +507,7 @@ fn check_timestamp(
     dir: &Path,
     log: &custody::Log,
     seal: &manifest::Seal,
+    trust: &[tsp::Anchor],
     opts: &Options,
     r: &mut Report,
 ) {
@@ -394,16 +527,26 @@ fn check_timestamp(
             line: seal.line,
             time_unix: seal.time_unix,
         },
+        trust,
         opts,
         r,
     );
 }
 
-/// The start of each session is time-stamped too (see `super::session`).
-fn check_session_stamps(dir: &Path, log: &custody::Log, opts: &Options, r: &mut Report) {
+/// The start of each session is time-stamped too (see `super::session`). Returns the
+/// custody line a trusted start time-stamp anchors (the statement binds the log's head
+/// before `session.start`), 0 if none.
+fn check_session_stamps(
+    dir: &Path,
+    log: &custody::Log,
+    trust: &[tsp::Anchor],
+    opts: &Options,
+    r: &mut Report,
+) -> u64 {
+    let mut anchored = 0;
     for s in super::session::sessions(log) {
         let (statement, tsq, tsr) = super::session::start_paths(s.number);
-        check_stamp(
+        let info = check_stamp(
             dir,
             log,
             &Stamp {
@@ -417,13 +560,250 @@ fn check_session_stamps(dir: &Path, log: &custody::Log, opts: &Options, r: &mut 
                 line: usize::try_from(s.line).unwrap_or(0),
                 time_unix: super::parse_rfc3339(&s.started_utc),
             },
+            trust,
             opts,
             r,
         );
+        if info.is_none() || s.line < 2 {
+            continue;
+        }
+        let head = std::fs::read(dir.join(&statement))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["custody_head"].as_str().map(str::to_string));
+        let line = s.line - 1;
+        let actual = log
+            .entries
+            .iter()
+            .find(|(e, _)| e.seq == line)
+            .map(|(_, h)| h.as_str());
+        match (head, actual) {
+            (Some(h), Some(a)) if h == a => anchored = anchored.max(line),
+            (Some(h), Some(a)) => r.differences.push(format!(
+                "custody.jsonl line {line}: content changed after session {} time-stamped it: {statement} records sha256 {h}, the line hashes to {a}",
+                s.number
+            )),
+            _ => {}
+        }
+    }
+    anchored
+}
+
+/// A new-format seal: its statement must name the seal's manifest and the seal line as
+/// the log has them.
+fn check_statement(
+    log: &custody::Log,
+    seal: &manifest::Seal,
+    st: &str,
+    stmt: &manifest::SealStatement,
+    r: &mut Report,
+) {
+    if stmt.format != manifest::SEAL_FORMAT || stmt.version != seal.version {
+        r.differences.push(format!(
+            "{st}: format/version expected {}/{} found {}/{}",
+            manifest::SEAL_FORMAT,
+            seal.version,
+            stmt.format,
+            stmt.version
+        ));
+    }
+    if stmt.manifest.path != seal.manifest || stmt.manifest.sha256 != seal.manifest_sha256 {
+        r.differences.push(format!(
+            "{st}: manifest expected {} sha256 {} (custody.jsonl line {}) found {} sha256 {}",
+            seal.manifest, seal.manifest_sha256, seal.line, stmt.manifest.path, stmt.manifest.sha256
+        ));
+    }
+    let line = seal.line as u64;
+    if stmt.custody_head.seq != line {
+        r.differences.push(format!(
+            "{st}: custody head expected line {line} (the seal) found line {}",
+            stmt.custody_head.seq
+        ));
+        return;
+    }
+    if let Some((_, h)) = log.entries.iter().find(|(e, _)| e.seq == line) {
+        if *h != stmt.custody_head.sha256 {
+            r.differences.push(format!(
+                "custody.jsonl line {line}: content changed after seal v{} anchored it: {st} records sha256 {}, the line hashes to {h}",
+                seal.version, stmt.custody_head.sha256
+            ));
+        }
     }
 }
 
-fn check_stamp(dir: &Path, log: &custody::Log, st: &Stamp<'_>, opts: &Options, r: &mut Report) {
+/// The time-stamp of a new-format seal: request and reply over the statement. Returns
+/// the seal's line when a trusted reply anchors it.
+fn check_statement_stamp(
+    dir: &Path,
+    seal: &manifest::Seal,
+    st: &str,
+    bytes: &[u8],
+    trust: &[tsp::Anchor],
+    opts: &Options,
+    r: &mut Report,
+) -> Option<u64> {
+    let v = seal.version;
+    let tsq_rel = format!("timestamps/manifest-v{v}.tsq");
+    let tsr_rel = format!("timestamps/manifest-v{v}.tsr");
+    let sha = super::hash::sha256_hex(bytes);
+    let nonce = serde_json::from_slice::<manifest::SealStatement>(bytes)
+        .map(|s| s.request_nonce)
+        .unwrap_or_default();
+    match std::fs::read(dir.join(&tsq_rel)) {
+        Ok(tsq) => match tsp::parse_request(&tsq) {
+            Ok(info) if info.imprint_sha256 != sha => r.differences.push(format!(
+                "{tsq_rel}: message imprint {} does not match {st} {sha}",
+                info.imprint_sha256
+            )),
+            Ok(info) => {
+                if info.nonce.as_deref() != Some(nonce.as_str()) {
+                    r.differences.push(format!(
+                        "{tsq_rel}: nonce expected {nonce} (recorded in {st}) found {}",
+                        info.nonce.as_deref().unwrap_or("none")
+                    ));
+                }
+            }
+            Err(e) => r.differences.push(format!("{tsq_rel}: {e}")),
+        },
+        Err(_) => r.differences.push(format!(
+            "file missing: {tsq_rel} (the request of seal v{v}, custody.jsonl line {})",
+            seal.line
+        )),
+    }
+    let Ok(reply) = std::fs::read(dir.join(&tsr_rel)) else {
+        r.notes.push(format!(
+            "time-stamp v{v}: request only ({tsq_rel}, over {st}); no reply in the case{}",
+            seal.tsa
+                .as_deref()
+                .map(|u| format!(" (asked {u} at sealing)"))
+                .unwrap_or_default()
+        ));
+        return None;
+    };
+    let info = match tsp::verify_stamped(
+        &reply,
+        tsp::Stamped::Data(bytes),
+        opts.tsa_cert.as_ref(),
+        trust,
+    ) {
+        Ok(i) => i,
+        Err(tsp::TspError::ImprintMismatch { expected, found }) => {
+            r.differences.push(format!(
+                "{tsr_rel}: message imprint {found} does not match {st} {expected}"
+            ));
+            return None;
+        }
+        Err(e) => {
+            r.differences.push(format!("{tsr_rel}: {e}"));
+            return None;
+        }
+    };
+    if info.nonce.as_deref() != Some(nonce.as_str()) {
+        r.notes.push(format!(
+            "{tsr_rel}: answers another request for the same seal statement (nonce {} here, {nonce} in {tsq_rel})",
+            info.nonce.as_deref().unwrap_or("none")
+        ));
+    }
+    if let Some(t) = seal.time_unix {
+        if info.gen_time_unix < t.saturating_sub(opts.skew_secs) {
+            r.differences.push(format!(
+                "{tsr_rel}: genTime {} precedes the seal it stamps (custody.jsonl line {}, {}), allowing {} s",
+                info.gen_time,
+                seal.line,
+                super::Now::at(
+                    time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+                    time::UtcOffset::UTC
+                )
+                .utc,
+                opts.skew_secs
+            ));
+        }
+    }
+    note_token(&format!("time-stamp v{v}"), &tsr_rel, &info, r)
+        .then_some(seal.line as u64)
+}
+
+/// Notes a verified token, or records it as untrusted. True when trusted.
+fn note_token(label: &str, tsr_rel: &str, info: &tsp::TokenInfo, r: &mut Report) -> bool {
+    let tsa = info
+        .tsa
+        .as_ref()
+        .map_or_else(|| "?".to_string(), |t| t.to_string());
+    match &info.trusted {
+        Some(anchor) => {
+            r.notes.push(format!(
+                "{label}: granted, genTime {}, serial {}, policy {}, signed by {tsa}, trusted: chains to {anchor}",
+                info.gen_time, info.serial, info.policy
+            ));
+            true
+        }
+        None => {
+            r.untrusted.push(format!(
+                "{tsr_rel}: time-stamp signature valid but TSA not trusted: {tsa} leads to no trust anchor (give --tsa-ca CA.pem, or record the TSA's CA in the case as {TRUSTED_TSA_FILE}); genTime {} is the TSA's claim only",
+                info.gen_time
+            ));
+            false
+        }
+    }
+}
+
+/// `--anchor HEX`: each value must be the hash of a custody line, a manifest or a seal
+/// statement of this case. Returns the last custody line they anchor.
+fn check_given_anchors(
+    log: &custody::Log,
+    seals: &[manifest::Seal],
+    statements: &BTreeMap<String, Vec<u8>>,
+    manifests: &BTreeMap<u32, Manifest>,
+    opts: &Options,
+    r: &mut Report,
+) -> u64 {
+    let mut anchored = 0;
+    for given in &opts.anchors {
+        let want = given.trim().to_ascii_lowercase();
+        if let Some((e, _)) = log.entries.iter().find(|(_, h)| *h == want) {
+            r.notes.push(format!(
+                "--anchor {want}: custody.jsonl line {} (the custody head up to that line)",
+                e.seq
+            ));
+            anchored = anchored.max(e.seq);
+        } else if let Some(seal) = seals.iter().find(|s| s.manifest_sha256 == want) {
+            let head = manifests
+                .get(&seal.version)
+                .map_or(0, |m| m.custody_head.seq);
+            r.notes.push(format!(
+                "--anchor {want}: {} (seal v{}; it binds custody.jsonl up to line {head})",
+                seal.manifest, seal.version
+            ));
+            anchored = anchored.max(head);
+        } else if let Some((st, _)) = statements
+            .iter()
+            .find(|(_, b)| super::hash::sha256_hex(b) == want)
+        {
+            let line = seals
+                .iter()
+                .find(|s| s.statement.as_deref() == Some(st.as_str()))
+                .map_or(0, |s| s.line as u64);
+            r.notes.push(format!(
+                "--anchor {want}: {st} (binds custody.jsonl up to line {line})"
+            ));
+            anchored = anchored.max(line);
+        } else {
+            r.differences.push(format!(
+                "--anchor {want}: matches no custody line, manifest or seal statement of this case"
+            ));
+        }
+    }
+    anchored
+}
+
+fn check_stamp(
+    dir: &Path,
+    log: &custody::Log,
+    st: &Stamp<'_>,
+    trust: &[tsp::Anchor],
+    opts: &Options,
+    r: &mut Report,
+) -> Option<tsp::TokenInfo> {
     let name = st.what;
     let tsq_rel = &st.tsq_rel;
     let mut request_nonce = None;
@@ -444,24 +824,24 @@ fn check_stamp(dir: &Path, log: &custody::Log, st: &Stamp<'_>, opts: &Options, r
             "{}: request only ({tsq_rel}); no reply recorded",
             st.label
         ));
-        return;
+        return None;
     };
-    let info = match tsp::verify(
+    let info = match tsp::verify_stamped(
         &reply,
-        st.sha256,
+        tsp::Stamped::Sha256(st.sha256),
         opts.tsa_cert.as_ref(),
-        opts.tsa_ca.as_ref(),
+        trust,
     ) {
         Ok(i) => i,
         Err(tsp::TspError::ImprintMismatch { expected, found }) => {
             r.differences.push(format!(
                 "{tsr_rel}: message imprint {found} does not match {name} {expected}"
             ));
-            return;
+            return None;
         }
         Err(e) => {
             r.differences.push(format!("{tsr_rel}: {e}"));
-            return;
+            return None;
         }
     };
     // A reply to another request for the same hash (made with `openssl ts -query` or on
@@ -497,28 +877,12 @@ fn check_stamp(dir: &Path, log: &custody::Log, st: &Stamp<'_>, opts: &Options, r
             st.event, st.line
         )),
     }
-    let who = match (&opts.tsa_cert, &info.signer) {
-        (Some(_), Some(s)) => format!("signed by {s} (given certificate)"),
-        (None, Some(s)) => format!(
-            "signature checked only with the certificate inside the token ({s}); pass --tsa-cert to check who signed"
-        ),
-        _ => String::new(),
-    };
-    r.notes.push(format!(
-        "{}: granted, genTime {}, serial {}, {who}{}",
-        st.label,
-        info.gen_time,
-        info.serial,
-        if opts.tsa_ca.is_some() {
-            ", issued by the given CA"
-        } else {
-            ""
-        }
-    ));
+    note_token(&st.label, tsr_rel, &info, r).then_some(info)
 }
 
-/// Verifies one file against expected hashes (hex, case-insensitive). With none given,
-/// the report's notes carry the file's SHA-256 and SM3.
+/// Verifies one file against expected hashes (hex, case-insensitive). With none given
+/// nothing is compared, which is a difference (the notes carry the file's SHA-256 and
+/// SM3): a check that looked at nothing never passes.
 pub fn verify_file(
     path: &Path,
     sha256: Option<&str>,
@@ -527,6 +891,11 @@ pub fn verify_file(
     let d = hash_file(path, Algorithms::EVIDENCE)?;
     let mut r = Report::default();
     let shown = path.display();
+    if sha256.is_none() && sm3.is_none() {
+        r.differences.push(format!(
+            "{shown}: nothing to compare (give an expected SHA-256 or SM3)"
+        ));
+    }
     for (alg, want, got) in [("sha256", sha256, &d.sha256), ("sm3", sm3, &d.sm3)] {
         let got = got.as_deref().unwrap_or("-");
         match want {
