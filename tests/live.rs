@@ -1259,7 +1259,11 @@ fn two_interfaces_go_into_one_file_and_count_size_duration_and_ring_buffer_stop_
         30,
     );
     assert!(o.status.success(), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("size reached"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("size reached"),
+        "{}",
+        text(&o)
+    );
     let size = std::fs::metadata(&sized).unwrap().len();
     assert!((200_000..2_000_000).contains(&size), "{size} bytes");
     // A duration, with a ring buffer of two files of 300 kB: the oldest go.

@@ -82,7 +82,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             );
         }
         if !args.anchor.is_empty() {
-            anyhow::bail!("--anchor applies to a case directory; for a file give --sha256 or --sm3");
+            anyhow::bail!(
+                "--anchor applies to a case directory; for a file give --sha256 or --sm3"
+            );
         }
         verify::verify_file(&args.path, args.sha256.as_deref(), args.sm3.as_deref())
             .context("verifying file")?

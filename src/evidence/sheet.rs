@@ -129,11 +129,7 @@ impl Sheet<'_> {
                 "（无抓包记录）no capture recorded in this case",
             ),
         });
-        rows.extend(
-            self.extra
-                .iter()
-                .map(|(k, v)| row("会话", k, v.clone())),
-        );
+        rows.extend(self.extra.iter().map(|(k, v)| row("会话", k, v.clone())));
         rows
     }
 
@@ -218,7 +214,10 @@ const INTRO_ZH: &str = "本表列出证据包中每个文件的大小、SHA-256 
 const INTRO_EN: &str = "This sheet lists every file of the evidence package with its size, SHA-256 and SM3, the manifest hash, the custody head and the time-stamp, for the notary to check and write into the certificate.";
 const COMMANDS_ZH: &str = "仅用 openssl 核对（在案件目录中执行）";
 const COMMANDS_EN: &str = "Check with openssl alone (run in the case directory)";
-const SIGN: [(&str, &str); 2] = [("操作人签名", "Operator's signature"), ("公证员签名", "Notary's signature")];
+const SIGN: [(&str, &str); 2] = [
+    ("操作人签名", "Operator's signature"),
+    ("公证员签名", "Notary's signature"),
+];
 const SEAL: [(&str, &str); 2] = [("（盖章）", "Seal"), ("日期", "Date")];
 
 fn md(s: &str) -> String {
@@ -332,7 +331,10 @@ pub fn html(s: &Sheet<'_>) -> String {
     for c in s.commands() {
         let _ = writeln!(o, "{}", esc(&c));
     }
-    let _ = writeln!(o, "</pre>\n<h2>签名 <span class=\"en\">/ Signatures</span></h2>\n<div class=\"sign\">");
+    let _ = writeln!(
+        o,
+        "</pre>\n<h2>签名 <span class=\"en\">/ Signatures</span></h2>\n<div class=\"sign\">"
+    );
     for (zh, en) in SIGN {
         let _ = writeln!(
             o,
@@ -407,7 +409,13 @@ mod tests {
         assert!(h.contains("captures/&lt;b&gt;.pcap") && h.contains("R &amp; Co"));
         assert!(!h.contains("http"), "no external resources");
         let m = markdown(&sheet);
-        assert!(m.contains("a\\|b") && m.contains("captures/&lt;b&gt;\\.pcap"), "{m}");
-        assert!(m.contains("| 1 | captures/&lt;b&gt;\\.pcap | 3 | `ab` | `cd` |"), "{m}");
+        assert!(
+            m.contains("a\\|b") && m.contains("captures/&lt;b&gt;\\.pcap"),
+            "{m}"
+        );
+        assert!(
+            m.contains("| 1 | captures/&lt;b&gt;\\.pcap | 3 | `ab` | `cd` |"),
+            "{m}"
+        );
     }
 }

@@ -791,7 +791,11 @@ pub fn verify_stamped(
 /// Follows issuers from `cert` through `pool` to one of `anchors`, checking each
 /// certificate's signature with its issuer's key (at most 6 links). Returns the anchor
 /// reached, as "SUBJECT (SOURCE)".
-fn chain_to_anchor(cert: &Certificate, pool: &[&Certificate], anchors: &[Anchor]) -> Option<String> {
+fn chain_to_anchor(
+    cert: &Certificate,
+    pool: &[&Certificate],
+    anchors: &[Anchor],
+) -> Option<String> {
     let signed_by = |child: &Certificate, parent: &Certificate| -> bool {
         if child.tbs_certificate.issuer != parent.tbs_certificate.subject {
             return false;

@@ -397,7 +397,9 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
         anchored = anchored.max(line.unwrap_or(0));
     }
     anchored = anchored.max(check_session_stamps(dir, &log, &trust, opts, &mut r));
-    anchored = anchored.max(check_given_anchors(&log, &all_seals, &stamped, &manifests, opts, &mut r));
+    anchored = anchored.max(check_given_anchors(
+        &log, &all_seals, &stamped, &manifests, opts, &mut r,
+    ));
     let last = log.entries.last().map_or(0, |(e, _)| e.seq);
     if anchored < last {
         r.unanchored = Some((anchored + 1, last));
@@ -610,7 +612,11 @@ fn check_statement(
     if stmt.manifest.path != seal.manifest || stmt.manifest.sha256 != seal.manifest_sha256 {
         r.differences.push(format!(
             "{st}: manifest expected {} sha256 {} (custody.jsonl line {}) found {} sha256 {}",
-            seal.manifest, seal.manifest_sha256, seal.line, stmt.manifest.path, stmt.manifest.sha256
+            seal.manifest,
+            seal.manifest_sha256,
+            seal.line,
+            stmt.manifest.path,
+            stmt.manifest.sha256
         ));
     }
     let line = seal.line as u64;
@@ -719,8 +725,7 @@ fn check_statement_stamp(
             ));
         }
     }
-    note_token(&format!("time-stamp v{v}"), &tsr_rel, &info, r)
-        .then_some(seal.line as u64)
+    note_token(&format!("time-stamp v{v}"), &tsr_rel, &info, r).then_some(seal.line as u64)
 }
 
 /// Notes a verified token, or records it as untrusted. True when trusted.
