@@ -220,8 +220,28 @@ const SIGN: [(&str, &str); 2] = [
 ];
 const SEAL: [(&str, &str); 2] = [("（盖章）", "Seal"), ("日期", "Date")];
 
+/// Escapes Markdown's inline punctuation and table separators, keeping the text
+/// readable as plain text (a notary may read the file as it is); control and
+/// bidirectional characters are shown as escapes.
 fn md(s: &str) -> String {
-    crate::report::escape::markdown(s)
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '&' => out.push_str("&amp;"),
+            c if c.is_control()
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c) =>
+            {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn esc(s: &str) -> String {
@@ -410,11 +430,11 @@ mod tests {
         assert!(!h.contains("http"), "no external resources");
         let m = markdown(&sheet);
         assert!(
-            m.contains("a\\|b") && m.contains("captures/&lt;b&gt;\\.pcap"),
+            m.contains("a\\|b") && m.contains("captures/\\<b\\>.pcap"),
             "{m}"
         );
         assert!(
-            m.contains("| 1 | captures/&lt;b&gt;\\.pcap | 3 | `ab` | `cd` |"),
+            m.contains("| 1 | captures/\\<b\\>.pcap | 3 | `ab` | `cd` |"),
             "{m}"
         );
     }
