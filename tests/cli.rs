@@ -4,7 +4,7 @@
 mod common;
 
 use assert_cmd::Command;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The binary, with an empty data directory so that results do not depend on feeds
 /// imported on this machine.
@@ -242,4 +242,39 @@ fn demo_names_providers_and_regions_offline_from_bundled_data_and_capture_names(
     assert!(sources
         .iter()
         .all(|s| s["sha256"].as_str().is_some_and(|h| h.len() == 64)));
+}
+
+/// Issue 30: CI runs exactly the README's test command, and that command checks the
+/// formatting and the lints as well as running the tests.
+#[test]
+fn ci_runs_the_readme_test_command_with_fmt_and_clippy() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let two = readme
+        .split("## Two commands")
+        .nth(1)
+        .expect("README has its two commands");
+    let blocks: Vec<&str> = two
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split("\n```").next())
+        .take(2)
+        .collect();
+    let test_command = blocks[1].trim();
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    let last = ci.lines().rfind(|l| !l.trim().is_empty()).unwrap().trim();
+    assert_eq!(
+        last, test_command,
+        ".ci/run must run exactly the README's test command"
+    );
+    for needed in [
+        "cargo fmt --check",
+        "cargo clippy --all-targets --all-features -- -D warnings",
+        "cargo test",
+    ] {
+        assert!(
+            test_command.contains(needed),
+            "{needed:?} missing from {test_command:?}"
+        );
+    }
 }
