@@ -1123,3 +1123,75 @@ fn verify_escapes_names_from_the_case_issue_30() {
     );
     assert!(out.contains("captures/\\x1b[2J\\u{202e}evil.pcap"), "{out}");
 }
+
+#[test]
+fn capture_shifted_into_the_future_fails_naming_both_times_issue_31() {
+    let tsa = Tsa::new("Test");
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    let shifted = tmp.path().join("shifted.pcap");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/demo.pcap");
+    // 30 days ahead, as `editcap -t` shifts every packet.
+    let out = Process::new("editcap")
+        .args(["-t", "2592000"])
+        .arg(&demo)
+        .arg(&shifted)
+        .output()
+        .expect("editcap (wireshark-common) must be installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    whohosts()
+        .args(["case", "new"])
+        .arg(&case)
+        .args([
+            "--id",
+            "T1",
+            "--title",
+            "t",
+            "--rights-holder",
+            "r",
+            "--operator",
+            "o",
+        ])
+        .assert()
+        .success();
+    whohosts()
+        .args(["case", "add"])
+        .arg(&case)
+        .arg(&demo)
+        .arg(&shifted)
+        .assert()
+        .success();
+    whohosts()
+        .args(["case", "seal"])
+        .arg(&case)
+        .assert()
+        .success();
+    let reply = tmp.path().join("r.tsr");
+    tsa.reply(&case.join("timestamps/manifest-v1.tsq"), &reply);
+    whohosts()
+        .args(["case", "timestamp", "import"])
+        .arg(&case)
+        .arg(&reply)
+        .assert()
+        .success();
+    let (code, out) = verify(&case, Some(&tsa));
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("captures/shifted.pcap: last packet at ")
+            && out.contains("is later than the genTime ")
+            && out.contains("of timestamps/manifest-v1.tsr (seal v1 lists the file)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "is later than the custody entry that recorded the file (custody.jsonl line 3, "
+        ),
+        "{out}"
+    );
+    // The genuine capture is in order.
+    assert!(!out.contains("captures/demo.pcap: last packet"), "{out}");
+}

@@ -98,6 +98,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     for d in &report.differences {
         println!("DIFFERS: {}", terminal(d));
     }
+    for t in &report.time_order {
+        println!("TIME ORDER: {}", terminal(t));
+    }
     if let Some(text) = report.unanchored_text() {
         println!("UNANCHORED: {text}");
     }
@@ -105,14 +108,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         println!("verified: no differences, every time-stamp trusted, every custody line anchored");
         return Ok(exit::OK);
     }
-    if report.differences.is_empty() && report.untrusted.is_empty() {
+    if report.differences.is_empty() && report.untrusted.is_empty() && report.time_order.is_empty()
+    {
         println!("no differences, but NOT fully verified: custody lines are not yet anchored");
         return Ok(exit::ANOMALIES);
     }
     println!(
-        "verification FAILED: {} difference(s), {} untrusted time-stamp(s)",
+        "verification FAILED: {} difference(s), {} untrusted time-stamp(s), {} time(s) out of order",
         report.differences.len(),
-        report.untrusted.len()
+        report.untrusted.len(),
+        report.time_order.len()
     );
     Ok(exit::CHECK_FAILED)
 }

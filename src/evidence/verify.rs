@@ -68,6 +68,10 @@ pub struct Report {
     /// Custody lines after the last anchor (first, last), if any: they could be
     /// changed or cut without a trace.
     pub unanchored: Option<(u64, u64)>,
+    /// Times out of a possible order (a capture's packets after the entry recording
+    /// it, or after a genTime), each naming both times. A failure of verification,
+    /// but no reason to refuse a seal: the seal fixes the files as they are.
+    pub time_order: Vec<String>,
     pub notes: Vec<String>,
     /// The digests computed for each file checked (SHA-256 and SM3), by relative path,
     /// so that a seal can reuse them instead of reading every file twice.
@@ -82,7 +86,10 @@ impl Report {
 
     /// No difference, every time-stamp trusted, every custody line anchored.
     pub fn fully_verified(&self) -> bool {
-        self.differences.is_empty() && self.untrusted.is_empty() && self.unanchored.is_none()
+        self.differences.is_empty()
+            && self.untrusted.is_empty()
+            && self.time_order.is_empty()
+            && self.unanchored.is_none()
     }
 
     /// The sentence for unanchored lines.
@@ -384,10 +391,11 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
 
     // Anchors: custody lines whose hash something outside the log fixes.
     let mut anchored: u64 = 0;
+    let mut gen_times: Vec<GenTime> = Vec::new();
     for seal in &all_seals {
         let line = match &seal.statement {
             Some(st) => stamped.get(st).and_then(|bytes| {
-                check_statement_stamp(dir, seal, st, bytes, &trust, opts, &mut r)
+                check_statement_stamp(dir, seal, st, bytes, &trust, opts, &mut r, &mut gen_times)
             }),
             None => {
                 check_timestamp(dir, &log, seal, &trust, opts, &mut r);
@@ -400,6 +408,7 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
     anchored = anchored.max(check_given_anchors(
         &log, &all_seals, &stamped, &manifests, opts, &mut r,
     ));
+    check_time_order(dir, &log, &manifests, &gen_times, opts.skew_secs, &mut r);
     let last = log.entries.last().map_or(0, |(e, _)| e.seq);
     if anchored < last {
         r.unanchored = Some((anchored + 1, last));
@@ -639,6 +648,7 @@ fn check_statement(
 
 /// The time-stamp of a new-format seal: request and reply over the statement. Returns
 /// the seal's line when a trusted reply anchors it.
+#[allow(clippy::too_many_arguments)]
 fn check_statement_stamp(
     dir: &Path,
     seal: &manifest::Seal,
@@ -647,6 +657,7 @@ fn check_statement_stamp(
     trust: &[tsp::Anchor],
     opts: &Options,
     r: &mut Report,
+    gen_times: &mut Vec<GenTime>,
 ) -> Option<u64> {
     let v = seal.version;
     let tsq_rel = format!("timestamps/manifest-v{v}.tsq");
@@ -716,16 +727,119 @@ fn check_statement_stamp(
                 "{tsr_rel}: genTime {} precedes the seal it stamps (custody.jsonl line {}, {}), allowing {} s",
                 info.gen_time,
                 seal.line,
-                super::Now::at(
-                    time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-                    time::UtcOffset::UTC
-                )
-                .utc,
+                utc_text(t),
                 opts.skew_secs
             ));
         }
     }
+    gen_times.push(GenTime {
+        version: v,
+        reply: tsr_rel.clone(),
+        text: info.gen_time.clone(),
+        unix: info.gen_time_unix,
+    });
     note_token(&format!("time-stamp v{v}"), &tsr_rel, &info, r).then_some(seal.line as u64)
+}
+
+/// A seal's genTime, for the time-order check.
+struct GenTime {
+    version: u32,
+    reply: String,
+    text: String,
+    unix: i64,
+}
+
+fn utc_text(unix: i64) -> String {
+    super::Now::at(
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        time::UtcOffset::UTC,
+    )
+    .utc
+}
+
+/// The times of a case must be in a possible order: custody lines in time order; each
+/// capture's packets no later than the custody entry that recorded the file, and no
+/// later than the genTime of any seal whose manifest lists it; all allowing `skew`
+/// seconds. Every inversion is named with both times.
+fn check_time_order(
+    dir: &Path,
+    log: &custody::Log,
+    manifests: &BTreeMap<u32, Manifest>,
+    gen_times: &[GenTime],
+    skew: i64,
+    r: &mut Report,
+) {
+    let mut previous: Option<(u64, i64, &str)> = None;
+    for (e, _) in &log.entries {
+        let Some(t) = super::parse_rfc3339(&e.time_utc) else {
+            r.time_order.push(format!(
+                "custody.jsonl line {}: time {:?} is not RFC 3339",
+                e.seq, e.time_utc
+            ));
+            continue;
+        };
+        if let Some((line, before, text)) = previous {
+            if t < before.saturating_sub(skew) {
+                r.time_order.push(format!(
+                    "custody.jsonl line {}: time {} precedes line {line}'s {text} (allowing {skew} s)",
+                    e.seq, e.time_utc
+                ));
+            }
+        }
+        previous = Some((e.seq, t, e.time_utc.as_str()));
+    }
+    // The custody entry that first recorded each capture file.
+    let mut recorded: BTreeMap<&str, (u64, &str, i64)> = BTreeMap::new();
+    for (e, _) in &log.entries {
+        let Some(t) = super::parse_rfc3339(&e.time_utc) else {
+            continue;
+        };
+        for f in &e.files {
+            if f.path.starts_with("captures/") {
+                recorded
+                    .entry(f.path.as_str())
+                    .or_insert((e.seq, &e.time_utc, t));
+            }
+        }
+    }
+    for (path, (line, when, t)) in &recorded {
+        // Only plain files inside the case are read (a missing one is reported above).
+        let full = dir.join(path);
+        if !full.symlink_metadata().is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let Some(last) = last_packet(&full) else {
+            continue;
+        };
+        let shown = last.rfc3339();
+        if last.secs > t.saturating_add(skew) {
+            r.time_order.push(format!(
+                "{path}: last packet at {shown} is later than the custody entry that recorded the file (custody.jsonl line {line}, {when}), allowing {skew} s"
+            ));
+        }
+        for g in gen_times {
+            let listed = manifests
+                .get(&g.version)
+                .is_some_and(|m| m.files.iter().any(|f| f.path == *path));
+            if listed && last.secs > g.unix.saturating_add(skew) {
+                r.time_order.push(format!(
+                    "{path}: last packet at {shown} is later than the genTime {} of {} (seal v{} lists the file), allowing {skew} s",
+                    g.text, g.reply, g.version
+                ));
+            }
+        }
+    }
+}
+
+/// The latest packet time of a capture file, or `None` when it is not a capture this
+/// reader knows (a damaged file's readable part counts).
+fn last_packet(path: &Path) -> Option<crate::model::Timestamp> {
+    let mut c = crate::capture::open(path, 0, crate::hash::Algorithms::default()).ok()?;
+    let mut last: Option<crate::model::Timestamp> = None;
+    while let Some(f) = c.reader.next_frame() {
+        last = Some(last.map_or(f.ts, |l| l.max(f.ts)));
+    }
+    last
 }
 
 /// Notes a verified token, or records it as untrusted. True when trusted.
