@@ -1195,3 +1195,164 @@ fn capture_shifted_into_the_future_fails_naming_both_times_issue_31() {
     // The genuine capture is in order.
     assert!(!out.contains("captures/demo.pcap: last packet"), "{out}");
 }
+
+/// Recomputes a bag's manifests after a change, as an attacker who knows BagIt would.
+fn rebag(bag: &Path) {
+    use whohosts::hash::{hash_file, Algorithms};
+    let mut sha = String::new();
+    let mut sm3 = String::new();
+    let (mut bytes, mut count) = (0u64, 0usize);
+    for rel in walk(&bag.join("data")) {
+        let d = hash_file(&bag.join("data").join(&rel), Algorithms::EVIDENCE).unwrap();
+        bytes += d.size;
+        count += 1;
+        sha += &format!("{}  data/{rel}\n", d.sha256.unwrap());
+        sm3 += &format!("{}  data/{rel}\n", d.sm3.unwrap());
+    }
+    for (name, text) in [("manifest-sha256.txt", &sha), ("manifest-sm3.txt", &sm3)] {
+        std::fs::write(bag.join(name), text).unwrap();
+    }
+    let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
+    let info: String = info
+        .lines()
+        .map(|l| {
+            if l.starts_with("Payload-Oxum:") {
+                format!("Payload-Oxum: {bytes}.{count}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(bag.join("bag-info.txt"), info).unwrap();
+    let mut tags = String::new();
+    for name in [
+        "bagit.txt",
+        "bag-info.txt",
+        "manifest-sha256.txt",
+        "manifest-sm3.txt",
+        "VERIFY.md",
+        "verify.sh",
+    ] {
+        let bytes = std::fs::read(bag.join(name)).unwrap();
+        tags += &format!("{}  {name}\n", whohosts::evidence::hash::sha256_hex(&bytes));
+    }
+    std::fs::write(bag.join("tagmanifest-sha256.txt"), tags).unwrap();
+}
+
+fn run_bag_script(bag: &Path, tsa: &Tsa) -> (i32, String) {
+    let out = Process::new("sh")
+        .arg(bag.join("verify.sh"))
+        .arg("--tsa-ca")
+        .arg(tsa.path("ca.pem"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn exported_bag_validates_and_its_script_catches_tampering_issue_27() {
+    let tsa = Tsa::new("Test");
+    let (tmp, case) = sealed_case(Some(&tsa));
+    let bag = tmp.path().join("bag");
+    let out = whohosts()
+        .args(["case", "export"])
+        .arg(&case)
+        .arg(&bag)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info = std::fs::read_to_string(bag.join("bag-info.txt")).unwrap();
+    for needle in [
+        "External-Identifier: BJ-2026-001",
+        "Source-Organization: Locojoy",
+        "Whohosts-Notarial-Certificate: (2026) Jing Zheng 0001",
+        "Whohosts-Custody-Head: custody.jsonl line 4 sha256 ",
+        "Payload-Oxum: ",
+    ] {
+        assert!(info.contains(needle), "{needle:?} missing:\n{info}");
+    }
+    // A BagIt validator (bagit from PyPI) accepts it...
+    let v = Process::new("python3")
+        .args(["-m", "bagit", "--validate"])
+        .arg(&bag)
+        .output()
+        .expect("python3 with bagit (pip install bagit) must be installed");
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    // ...and so does the bundled script, with openssl, sha256sum and python3 alone.
+    let (code, text) = run_bag_script(&bag, &tsa);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("bag verified"), "{text}");
+    // Exporting again onto the same place is refused.
+    let again = whohosts()
+        .args(["case", "export"])
+        .arg(&case)
+        .arg(&bag)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+
+    let tampered = |name: &str, change: &dyn Fn(&Path), rebagged: bool, needle: &str| {
+        let copy = tmp.path().join(name);
+        copy_dir(&bag, &copy);
+        change(&copy);
+        if rebagged {
+            rebag(&copy);
+        }
+        let (code, text) = run_bag_script(&copy, &tsa);
+        assert_eq!(code, 1, "{name}: {text}");
+        assert!(text.contains(needle), "{name}: {needle:?} missing:\n{text}");
+        let v = Process::new("python3")
+            .args(["-m", "bagit", "--validate"])
+            .arg(&copy)
+            .output()
+            .unwrap();
+        assert_eq!(v.status.success(), rebagged, "{name}: bagit");
+    };
+    // A flipped byte: the manifests catch it.
+    tampered(
+        "flipped",
+        &|b| {
+            let p = b.join("data/captures/demo.pcap");
+            let mut bytes = std::fs::read(&p).unwrap();
+            bytes[10] ^= 1;
+            std::fs::write(&p, bytes).unwrap();
+        },
+        false,
+        "payload files differ from manifest-sha256.txt",
+    );
+    // A custody edit with the bag's manifests made anew: the chain catches it.
+    tampered(
+        "custody",
+        &|b| {
+            let p = b.join("data/custody.jsonl");
+            let text = std::fs::read_to_string(&p).unwrap();
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            lines[1] = lines[1].replace("\"actor\":\"Li Lei\"", "\"actor\":\"Someone Else\"");
+            std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        },
+        true,
+        "custody.jsonl line 3: prev expected",
+    );
+    // Another genuine reply of the same TSA swapped in, manifests made anew: openssl
+    // ts -verify catches it.
+    let (_other_tmp, other) = sealed_case(Some(&tsa));
+    tampered(
+        "swapped",
+        &|b| {
+            std::fs::copy(
+                other.join("timestamps/manifest-v1.tsr"),
+                b.join("data/timestamps/manifest-v1.tsr"),
+            )
+            .unwrap();
+        },
+        true,
+        "data/timestamps/manifest-v1.tsr: openssl ts -verify -data data/timestamps/seal-v1.json fails",
+    );
+}

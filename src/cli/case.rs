@@ -26,6 +26,10 @@ pub enum Command {
     /// Time-stamp replies obtained separately.
     #[command(subcommand)]
     Timestamp(TimestampCommand),
+    /// Write the case as a BagIt bag (RFC 8493) with VERIFY.md and verify.sh, which
+    /// check every hash, the custody chain and the time-stamps with openssl, sha256sum
+    /// and python3 alone. OUT must not exist.
+    Export { dir: PathBuf, out: PathBuf },
 }
 
 #[derive(clap::Args)]
@@ -181,6 +185,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     );
                     return Ok(exit::ERROR);
                 }
+            }
+        }
+        Command::Export { dir, out } => {
+            let e = whohosts::evidence::export::export(&dir, &out)
+                .with_context(|| format!("exporting case {}", dir.display()))?;
+            println!(
+                "bag {}: {} files, {} bytes\nbag sha256 (of tagmanifest-sha256.txt): {}\ncheck it: sh {}/verify.sh [--tsa-ca TSA-CA.pem]",
+                out.display(),
+                e.files,
+                e.bytes,
+                e.bag_sha256,
+                out.display()
+            );
+            if let Some(t) = e.verify.unanchored_text() {
+                eprintln!("whohosts: note: {t}");
             }
         }
         Command::Sheet(a) => {

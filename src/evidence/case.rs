@@ -770,7 +770,6 @@ fn write_sheet_files(
         revision += 1;
         stem = format!("sheets/sheet-v{version}-r{revision}");
     }
-    let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
     let input = sheet::Sheet {
         info: &s.info,
         manifest: m,
@@ -781,7 +780,7 @@ fn write_sheet_files(
         extra: &s.sheet_rows,
         custody_head: head,
         tsa_url,
-        capture_period: sheet::capture_period(&log),
+        capture_period: sheet::capture_period(&s.dir, m, s.offset),
         tool: super::environment::Tool::current(),
     };
     let md = s.write_file(&format!("{stem}.md"), sheet::markdown(&input).as_bytes())?;

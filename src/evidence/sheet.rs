@@ -9,7 +9,6 @@
 //! Contract: every value from the case (names, titles, paths) is escaped for the
 //! output format; rendering cannot fail.
 
-use super::custody::Log;
 use super::environment::Tool;
 use super::info::CaseInfo;
 use super::manifest::{CustodyHead, Manifest};
@@ -33,52 +32,48 @@ pub struct Sheet<'a> {
     pub tool: Tool,
 }
 
-/// First and last capture event of a case, as the custody log has them.
+/// The time span of a case's captures.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Period {
     pub start_utc: String,
     pub start_local: String,
     pub end_utc: String,
     pub end_local: String,
-    /// What the times are: live capture start/stop, or file additions.
+    /// Where the times come from.
     pub basis: &'static str,
 }
 
-/// The capture period: from the first `capture.start` to the last `capture.stop` (live
-/// captures), else from the first to the last capture file added.
-pub fn capture_period(log: &Log) -> Option<Period> {
-    let pick = |actions: &[&str]| -> Vec<(&str, &str)> {
-        log.entries
-            .iter()
-            .filter(|(e, _)| actions.contains(&e.action.as_str()))
-            .map(|(e, _)| (e.time_utc.as_str(), e.time_local.as_str()))
-            .collect()
+/// The capture period: the first and last packet of the case's captures (read from the
+/// files themselves), in UTC and in the case's time zone.
+pub fn capture_period(
+    dir: &std::path::Path,
+    m: &Manifest,
+    offset: time::UtcOffset,
+) -> Option<Period> {
+    let mut span: Option<(crate::model::Timestamp, crate::model::Timestamp)> = None;
+    for f in m.files.iter().filter(|f| f.path.starts_with("captures/")) {
+        if let Some((a, b)) = super::verify::packet_span(&dir.join(&f.path)) {
+            span = Some(match span {
+                Some((x, y)) => (x.min(a), y.max(b)),
+                None => (a, b),
+            });
+        }
+    }
+    let (first, last) = span?;
+    let at = |t: crate::model::Timestamp| {
+        let dt = time::OffsetDateTime::from_unix_timestamp(t.secs)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+            .replace_nanosecond(t.nanos)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        super::Now::at(dt, offset)
     };
-    let (live, basis) = (
-        pick(&["capture.start", "capture.stop"]),
-        "live capture start and stop (custody log)",
-    );
-    let (times, basis) = if live.is_empty() {
-        let added: Vec<(&str, &str)> = log
-            .entries
-            .iter()
-            .filter(|(e, _)| {
-                e.action == "file.add" && e.files.iter().any(|f| f.path.starts_with("captures/"))
-            })
-            .map(|(e, _)| (e.time_utc.as_str(), e.time_local.as_str()))
-            .collect();
-        (added, "capture files added to the case (custody log); the packets' own times are in the reports")
-    } else {
-        (live, basis)
-    };
-    let first = times.first()?;
-    let last = times.last()?;
+    let (a, b) = (at(first), at(last));
     Some(Period {
-        start_utc: first.0.to_string(),
-        start_local: first.1.to_string(),
-        end_utc: last.0.to_string(),
-        end_local: last.1.to_string(),
-        basis,
+        start_utc: a.utc,
+        start_local: a.local,
+        end_utc: b.utc,
+        end_local: b.local,
+        basis: "first and last packet of the captures",
     })
 }
 
@@ -218,7 +213,6 @@ const SIGN: [(&str, &str); 2] = [
     ("操作人签名", "Operator's signature"),
     ("公证员签名", "Notary's signature"),
 ];
-const SEAL: [(&str, &str); 2] = [("（盖章）", "Seal"), ("日期", "Date")];
 
 /// Escapes Markdown's inline punctuation and table separators, keeping the text
 /// readable as plain text (a notary may read the file as it is); control and
@@ -285,10 +279,10 @@ pub fn markdown(s: &Sheet<'_>) -> String {
         let _ = writeln!(o, "{c}");
     }
     let _ = writeln!(o, "```\n\n## 签名 / Signatures\n");
-    for ((zh, en), (szh, sen)) in SIGN.iter().zip(SEAL.iter().cycle()) {
+    for (zh, en) in SIGN {
         let _ = writeln!(
             o,
-            "{zh} {en}: ______________________    {szh} {sen}: ____________    日期 Date: ____________\n"
+            "{zh} {en}: ______________________    （盖章）Seal: ____________    日期 Date: ____________\n"
         );
     }
     o

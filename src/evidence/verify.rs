@@ -834,12 +834,18 @@ fn check_time_order(
 /// The latest packet time of a capture file, or `None` when it is not a capture this
 /// reader knows (a damaged file's readable part counts).
 fn last_packet(path: &Path) -> Option<crate::model::Timestamp> {
+    packet_span(path).map(|(_, last)| last)
+}
+
+/// The earliest and latest packet times of a capture file (one streaming read), or
+/// `None` when it is not a capture this reader knows or holds no packet.
+pub fn packet_span(path: &Path) -> Option<(crate::model::Timestamp, crate::model::Timestamp)> {
     let mut c = crate::capture::open(path, 0, crate::hash::Algorithms::default()).ok()?;
-    let mut last: Option<crate::model::Timestamp> = None;
+    let mut span: Option<(crate::model::Timestamp, crate::model::Timestamp)> = None;
     while let Some(f) = c.reader.next_frame() {
-        last = Some(last.map_or(f.ts, |l| l.max(f.ts)));
+        span = Some(span.map_or((f.ts, f.ts), |(a, b)| (a.min(f.ts), b.max(f.ts))));
     }
-    last
+    span
 }
 
 /// Notes a verified token, or records it as untrusted. True when trusted.
