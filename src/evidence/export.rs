@@ -135,14 +135,8 @@ pub fn export(case_dir: &Path, out: &Path) -> Result<Exported, CaseError> {
     field("Contact-Name", &info.operator);
     field("External-Identifier", &info.id);
     field("External-Description", &info.title);
-    field(
-        "Bagging-Date",
-        &super::Now::system(time::UtcOffset::UTC)
-            .utc
-            .get(..10)
-            .unwrap_or_default()
-            .to_string(),
-    );
+    let today = super::Now::system(time::UtcOffset::UTC).utc;
+    field("Bagging-Date", today.get(..10).unwrap_or_default());
     field("Payload-Oxum", &format!("{bytes}.{}", payload.len()));
     field(
         "Bag-Software-Agent",
