@@ -1356,3 +1356,107 @@ fn exported_bag_validates_and_its_script_catches_tampering_issue_27() {
         "data/timestamps/manifest-v1.tsr: openssl ts -verify -data data/timestamps/seal-v1.json fails",
     );
 }
+
+#[test]
+fn notary_sheet_is_chinese_first_with_every_field_in_both_formats_issue_27() {
+    let tsa = Tsa::new("Sheet");
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/demo.pcap");
+    whohosts()
+        .args(["case", "new"])
+        .arg(&case)
+        .args([
+            "--id",
+            "BJ-2026-002",
+            "--title",
+            "《我叫MT畅爽版》",
+            "--rights-holder",
+        ])
+        .args([
+            "乐动卓越",
+            "--operator",
+            "李雷",
+            "--notary",
+            "北京市方圆公证处",
+        ])
+        .args([
+            "--notary-cert",
+            "(2026)京方圆内经证字第0002号",
+            "--tz",
+            "+08:00",
+        ])
+        .assert()
+        .success();
+    whohosts()
+        .args(["case", "add"])
+        .arg(&case)
+        .arg(&demo)
+        .assert()
+        .success();
+    let (url, server) = serve(&tsa, 1);
+    whohosts()
+        .args(["case", "seal"])
+        .arg(&case)
+        .args(["--tsa", &url])
+        .assert()
+        .success();
+    assert_eq!(server.join().unwrap(), Ok(()));
+    whohosts()
+        .args(["case", "sheet"])
+        .arg(&case)
+        .assert()
+        .success();
+    let log = custody_lines(&case);
+    let seal_line = &log[log
+        .iter()
+        .position(|l| l.contains("\"action\":\"seal\""))
+        .unwrap()];
+    let head = whohosts::evidence::hash::sha256_hex(seal_line.as_bytes());
+    let manifest = std::fs::read(case.join("manifests/manifest-v1.json")).unwrap();
+    let msha = whohosts::evidence::hash::sha256_hex(&manifest);
+    for name in [
+        "sheet-v1.md",
+        "sheet-v1.html",
+        "sheet-v1-r2.md",
+        "sheet-v1-r2.html",
+    ] {
+        let text = std::fs::read_to_string(case.join("sheets").join(name)).unwrap();
+        let zh = text.find("证据摘要表").unwrap();
+        let en = text.find("Evidence summary").unwrap();
+        assert!(zh < en, "{name}: Chinese first");
+        for needle in [
+            "BJ-2026-002",
+            "乐动卓越",
+            "北京市方圆公证处",
+            "(2026)京方圆内经证字第0002号",
+            "取证时间段 ",
+            "Capture period",
+            "UTC 2026-",
+            "+08:00 (first and last packet of the captures)",
+            msha.as_str(),
+            head.as_str(),
+            "Custody head (write this into the notarial certificate)",
+            "whohosts binary SHA-256",
+            "操作人签名",
+            "Operator's signature",
+            "公证员签名",
+            "Notary's signature",
+            "盖章",
+            "openssl dgst -sm3",
+            "openssl ts -verify -data timestamps/seal-v1.json",
+        ] {
+            assert!(text.contains(needle), "{name}: {needle:?} missing:\n{text}");
+        }
+    }
+    // The revision, written after the reply, names the TSA and says it is trusted only
+    // when it is (this test CA is in no trust list).
+    let r2 = std::fs::read_to_string(case.join("sheets/sheet-v1-r2.md")).unwrap();
+    assert!(
+        r2.contains("TSA CN=Sheet TSA (serial 02, issued by CN=Sheet Root CA)"),
+        "{r2}"
+    );
+    assert!(r2.contains("NOT trusted"), "{r2}");
+    let html = std::fs::read_to_string(case.join("sheets/sheet-v1.html")).unwrap();
+    assert!(html.contains("@page{size:A4"), "printable on A4");
+}

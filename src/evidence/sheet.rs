@@ -298,7 +298,7 @@ pub fn html(s: &Sheet<'_>) -> String {
          td,th{{border:1px solid #444;padding:3px 5px;text-align:left;vertical-align:top}}\
          th{{width:30%}}code,pre{{font-family:monospace;word-break:break-all;white-space:pre-wrap;font-size:8.5pt}}\
          .en{{color:#333;font-weight:normal}}.sign{{display:flex;gap:2em;margin-top:2em}}\
-         .sign div{{flex:1;border-top:1px solid #000;padding-top:4px;min-height:5em}}\
+         .sign div{{flex:1}}.blank{{display:block;border-bottom:1px solid #000;height:2.2em}}.tall{{height:6em}}\
          @media print{{body{{margin:0}}}}</style></head><body>\n",
         esc(&s.info.id)
     );
@@ -352,7 +352,7 @@ pub fn html(s: &Sheet<'_>) -> String {
     for (zh, en) in SIGN {
         let _ = writeln!(
             o,
-            "<div>{zh} <span class=\"en\">{en}</span><br><br>（盖章）<span class=\"en\">Seal</span><br><br>日期 <span class=\"en\">Date</span></div>"
+            "<div><p>{zh} <span class=\"en\">{en}</span><span class=\"blank\"></span></p><p>（盖章）<span class=\"en\">Seal</span><span class=\"blank tall\"></span></p><p>日期 <span class=\"en\">Date</span><span class=\"blank\"></span></p></div>"
         );
     }
     let _ = writeln!(o, "</div>\n</body></html>");
