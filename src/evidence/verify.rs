@@ -397,10 +397,10 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
             Some(st) => stamped.get(st).and_then(|bytes| {
                 check_statement_stamp(dir, seal, st, bytes, &trust, opts, &mut r, &mut gen_times)
             }),
-            None => {
-                check_timestamp(dir, &log, seal, &trust, opts, &mut r);
-                None
-            }
+            // A seal made before statements existed: its manifest binds the line
+            // before the seal.
+            None => check_timestamp(dir, &log, seal, &trust, opts, &mut r)
+                .and_then(|_| manifests.get(&seal.version).map(|m| m.custody_head.seq)),
         };
         anchored = anchored.max(line.unwrap_or(0));
     }
@@ -521,7 +521,7 @@ fn check_timestamp(
     trust: &[tsp::Anchor],
     opts: &Options,
     r: &mut Report,
-) {
+) -> Option<tsp::TokenInfo> {
     let v = seal.version;
     let name = format!("manifest-v{v}");
     check_stamp(
@@ -541,7 +541,7 @@ fn check_timestamp(
         trust,
         opts,
         r,
-    );
+    )
 }
 
 /// The start of each session is time-stamped too (see `super::session`). Returns the
