@@ -397,8 +397,9 @@ fn unreachable_tsa_leaves_a_verifiable_case_with_the_request() {
     let (code, out) = verify(&case, None);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("time-stamp v1: request only"), "{out}");
+    assert!(out.contains("failed (recorded in custody)"), "{out}");
     assert!(
-        out.contains("UNANCHORED: not yet anchored: custody.jsonl lines 1..2"),
+        out.contains("UNANCHORED: not yet anchored: custody.jsonl lines 1..3"),
         "{out}"
     );
 }
@@ -845,6 +846,43 @@ fn removed_reply_leaves_the_log_unanchored_and_verify_non_zero() {
         "{out}"
     );
     assert!(!out.contains("verified: no differences"), "{out}");
+}
+
+#[test]
+fn removed_reply_of_an_online_seal_is_a_named_difference() {
+    let tsa = Tsa::new("Http");
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    whohosts()
+        .args(["case", "new"])
+        .arg(&case)
+        .args([
+            "--id",
+            "C9",
+            "--title",
+            "t",
+            "--rights-holder",
+            "r",
+            "--operator",
+            "o",
+        ])
+        .assert()
+        .success();
+    let (url, server) = serve(&tsa, 1);
+    whohosts()
+        .args(["case", "seal"])
+        .arg(&case)
+        .args(["--tsa", &url])
+        .assert()
+        .success();
+    assert_eq!(server.join().unwrap(), Ok(()));
+    assert_eq!(verify(&case, Some(&tsa)).0, 0);
+    std::fs::remove_file(case.join("timestamps/manifest-v1.tsr")).unwrap();
+    assert_fails_naming(
+        &case,
+        Some(&tsa),
+        "file missing: timestamps/manifest-v1.tsr (seal v1 at custody.jsonl line 2 asked http://127.0.0.1:",
+    );
 }
 
 #[test]

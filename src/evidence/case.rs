@@ -604,11 +604,23 @@ pub fn seal(
     let tsq = tsp::request(&sha2_digest(&statement_bytes), nonce)?;
     s.write_file(&request_rel, &tsq)?;
     let timestamp = tsa_url.map(|url| -> Result<(String, tsp::TokenInfo), CaseError> {
-        let reply = tsp::send(url, &tsq)?;
-        let info = tsp::inspect_stamped(&reply, tsp::Stamped::Data(&statement_bytes))?;
-        let rel = format!("timestamps/manifest-v{version}.tsr");
-        s.write_file(&rel, &reply)?;
-        Ok((rel, info))
+        let got = (|| -> Result<(String, tsp::TokenInfo), CaseError> {
+            let reply = tsp::send(url, &tsq)?;
+            let info = tsp::inspect_stamped(&reply, tsp::Stamped::Data(&statement_bytes))?;
+            let rel = format!("timestamps/manifest-v{version}.tsr");
+            s.write_file(&rel, &reply)?;
+            Ok((rel, info))
+        })();
+        if let Err(e) = &got {
+            // The seal line says a TSA was asked; a missing reply is then explained
+            // here, or it is a difference (a reply taken away).
+            s.append(
+                "timestamp.failed",
+                serde_json::json!({ "version": version, "tsa": url, "error": e.to_string() }),
+                Vec::new(),
+            )?;
+        }
+        got
     });
     Ok(Sealed {
         version,

@@ -392,10 +392,28 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
     // Anchors: custody lines whose hash something outside the log fixes.
     let mut anchored: u64 = 0;
     let mut gen_times: Vec<GenTime> = Vec::new();
+    // Seals whose TSA request is recorded as failed.
+    let failed: BTreeSet<u32> = log
+        .entries
+        .iter()
+        .filter(|(e, _)| e.action == "timestamp.failed")
+        .filter_map(|(e, _)| e.details["version"].as_u64())
+        .filter_map(|v| u32::try_from(v).ok())
+        .collect();
     for seal in &all_seals {
         let line = match &seal.statement {
             Some(st) => stamped.get(st).and_then(|bytes| {
-                check_statement_stamp(dir, seal, st, bytes, &trust, opts, &mut r, &mut gen_times)
+                check_statement_stamp(
+                    dir,
+                    seal,
+                    st,
+                    bytes,
+                    &trust,
+                    opts,
+                    &mut r,
+                    &mut gen_times,
+                    &failed,
+                )
             }),
             // A seal made before statements existed: its manifest binds the line
             // before the seal.
@@ -658,6 +676,7 @@ fn check_statement_stamp(
     opts: &Options,
     r: &mut Report,
     gen_times: &mut Vec<GenTime>,
+    failed: &BTreeSet<u32>,
 ) -> Option<u64> {
     let v = seal.version;
     let tsq_rel = format!("timestamps/manifest-v{v}.tsq");
@@ -688,13 +707,19 @@ fn check_statement_stamp(
         )),
     }
     let Ok(reply) = std::fs::read(dir.join(&tsr_rel)) else {
-        r.notes.push(format!(
-            "time-stamp v{v}: request only ({tsq_rel}, over {st}); no reply in the case{}",
-            seal.tsa
-                .as_deref()
-                .map(|u| format!(" (asked {u} at sealing)"))
-                .unwrap_or_default()
-        ));
+        match seal.tsa.as_deref() {
+            // The seal asked a TSA and no failure is recorded: the reply was there.
+            Some(url) if !failed.contains(&v) => r.differences.push(format!(
+                "file missing: {tsr_rel} (seal v{v} at custody.jsonl line {} asked {url} for it, and no failure is recorded)",
+                seal.line
+            )),
+            Some(url) => r.notes.push(format!(
+                "time-stamp v{v}: request only ({tsq_rel}, over {st}); asking {url} failed (recorded in custody)"
+            )),
+            None => r.notes.push(format!(
+                "time-stamp v{v}: request only ({tsq_rel}, over {st}); no reply in the case"
+            )),
+        }
         return None;
     };
     let info = match tsp::verify_stamped(
