@@ -1327,6 +1327,35 @@ fn exported_bag_validates_and_its_script_catches_tampering_issue_27() {
     let (code, text) = run_bag_script(&bag, &tsa);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("bag verified"), "{text}");
+    // The bag's hash, kept elsewhere, anchors a case sealed without a time-stamp.
+    let (plain_tmp, plain) = sealed_case(None);
+    let plain_bag = plain_tmp.path().join("bag");
+    let out = whohosts()
+        .args(["case", "export"])
+        .arg(&plain)
+        .arg(&plain_bag)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let bag_sha = stdout
+        .split("bag sha256 (of tagmanifest-sha256.txt): ")
+        .nth(1)
+        .and_then(|s| s.get(..64))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .to_string();
+    assert_eq!(verify(&plain_bag.join("data"), None).0, 1);
+    let out = whohosts()
+        .arg("verify")
+        .arg(plain_bag.join("data"))
+        .args(["--anchor", &bag_sha])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("the bag's tagmanifest-sha256.txt (binds custody.jsonl up to line 4"),
+        "{text}"
+    );
     // Exporting again onto the same place is refused.
     let again = whohosts()
         .args(["case", "export"])

@@ -424,7 +424,7 @@ pub fn verify_case(dir: &Path, opts: &Options) -> Report {
     }
     anchored = anchored.max(check_session_stamps(dir, &log, &trust, opts, &mut r));
     anchored = anchored.max(check_given_anchors(
-        &log, &all_seals, &stamped, &manifests, opts, &mut r,
+        dir, &log, &all_seals, &stamped, &manifests, opts, &mut r,
     ));
     check_time_order(dir, &log, &manifests, &gen_times, opts.skew_secs, &mut r);
     let last = log.entries.last().map_or(0, |(e, _)| e.seq);
@@ -766,6 +766,43 @@ fn check_statement_stamp(
     note_token(&format!("time-stamp v{v}"), &tsr_rel, &info, r).then_some(seal.line as u64)
 }
 
+/// `--anchor` with the hash of an exported bag (`case export`), when `dir` is that
+/// bag's `data/`: the bag's `tagmanifest-sha256.txt` must hash to it, list
+/// `manifest-sha256.txt` with its hash, which must list `data/custody.jsonl` with the
+/// log's hash. Then every line of the log is as exported. `None` when `dir` is not in
+/// a bag or the value is not the bag's.
+fn bag_anchor(dir: &Path, log: &custody::Log, want: &str, r: &mut Report) -> Option<u64> {
+    if dir.file_name()? != "data" {
+        return None;
+    }
+    let bag = dir.parent()?;
+    let tags = std::fs::read(bag.join("tagmanifest-sha256.txt")).ok()?;
+    if super::hash::sha256_hex(&tags) != want {
+        return None;
+    }
+    let listed = |text: &[u8], path: &str| -> Option<String> {
+        String::from_utf8_lossy(text).lines().find_map(|l| {
+            let (sum, p) = l.split_once(char::is_whitespace)?;
+            (p.trim() == path).then(|| sum.to_ascii_lowercase())
+        })
+    };
+    let manifest = std::fs::read(bag.join("manifest-sha256.txt")).ok()?;
+    let log_bytes = std::fs::read(dir.join(custody::FILE)).ok()?;
+    let ok = listed(&tags, "manifest-sha256.txt") == Some(super::hash::sha256_hex(&manifest))
+        && listed(&manifest, "data/custody.jsonl") == Some(super::hash::sha256_hex(&log_bytes));
+    if !ok {
+        r.differences.push(format!(
+            "--anchor {want}: the bag's tagmanifest-sha256.txt has this hash, but its manifests no longer match data/custody.jsonl"
+        ));
+        return Some(0);
+    }
+    let last = log.entries.last().map_or(0, |(e, _)| e.seq);
+    r.notes.push(format!(
+        "--anchor {want}: the bag's tagmanifest-sha256.txt (binds custody.jsonl up to line {last} and every file as exported)"
+    ));
+    Some(last)
+}
+
 /// A seal's genTime, for the time-order check.
 struct GenTime {
     version: u32,
@@ -900,6 +937,7 @@ fn note_token(label: &str, tsr_rel: &str, info: &tsp::TokenInfo, r: &mut Report)
 /// `--anchor HEX`: each value must be the hash of a custody line, a manifest or a seal
 /// statement of this case. Returns the last custody line they anchor.
 fn check_given_anchors(
+    dir: &Path,
     log: &custody::Log,
     seals: &[manifest::Seal],
     statements: &BTreeMap<String, Vec<u8>>,
@@ -937,9 +975,11 @@ fn check_given_anchors(
                 "--anchor {want}: {st} (binds custody.jsonl up to line {line})"
             ));
             anchored = anchored.max(line);
+        } else if let Some(line) = bag_anchor(dir, log, &want, r) {
+            anchored = anchored.max(line);
         } else {
             r.differences.push(format!(
-                "--anchor {want}: matches no custody line, manifest or seal statement of this case"
+                "--anchor {want}: matches no custody line, manifest, seal statement or bag of this case"
             ));
         }
     }
