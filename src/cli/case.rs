@@ -29,7 +29,12 @@ pub enum Command {
     /// Write the case as a BagIt bag (RFC 8493) with VERIFY.md and verify.sh, which
     /// check every hash, the custody chain and the time-stamps with openssl, sha256sum
     /// and python3 alone. OUT must not exist.
-    Export { dir: PathBuf, out: PathBuf },
+    Export {
+        /// The case directory (it must verify; nothing in it is written).
+        dir: PathBuf,
+        /// Where the bag goes: a new directory.
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -63,7 +68,9 @@ pub struct CommonArgs {
 
 #[derive(clap::Args)]
 pub struct AddArgs {
+    /// The case directory.
     pub dir: PathBuf,
+    /// Files to copy in (each copy re-hashed against its source).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Sub-directory: captures, reports, letters, attachments, certificates,
