@@ -1500,7 +1500,7 @@ fn notary_sheet_is_chinese_first_with_every_field_in_both_formats_issue_27() {
             "取证时间段 ",
             "Capture period",
             "UTC 2026-",
-            "+08:00 (first and last packet of the captures)",
+            "+08:00 (抓包文件中首个与最后一个数据包 first and last packet of the captures)",
             msha.as_str(),
             head.as_str(),
             "Custody head (write this into the notarial certificate)",
@@ -1526,4 +1526,31 @@ fn notary_sheet_is_chinese_first_with_every_field_in_both_formats_issue_27() {
     assert!(r2.contains("NOT trusted"), "{r2}");
     let html = std::fs::read_to_string(case.join("sheets/sheet-v1.html")).unwrap();
     assert!(html.contains("@page{size:A4"), "printable on A4");
+    // One language alone, on request.
+    for (lang, has, lacks) in [
+        ("en", "Evidence summary", "证据摘要表"),
+        ("zh-CN", "证据摘要表", "Evidence summary"),
+    ] {
+        let out = whohosts()
+            .args(["case", "sheet"])
+            .arg(&case)
+            .args(["--lang", lang])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let path = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("notary sheet: ")
+                    .filter(|p| p.ends_with(".md"))
+                    .map(str::to_string)
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(case.join(&path)).unwrap();
+        assert!(
+            text.contains(has) && !text.contains(lacks),
+            "{lang}: {text}"
+        );
+        assert!(text.contains(&head), "{lang}: {text}");
+    }
 }

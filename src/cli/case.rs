@@ -22,7 +22,7 @@ pub enum Command {
     /// Write a new manifest version, its RFC 3161 request and the notary sheet.
     Seal(SealArgs),
     /// Write a new notary sheet for the newest seal.
-    Sheet(CommonArgs),
+    Sheet(SheetArgs),
     /// Time-stamp replies obtained separately.
     #[command(subcommand)]
     Timestamp(TimestampCommand),
@@ -59,11 +59,19 @@ pub struct NewArgs {
 }
 
 #[derive(clap::Args)]
-pub struct CommonArgs {
+pub struct SheetArgs {
     pub dir: PathBuf,
     /// Who acts (default: the operator named in case.json).
     #[arg(long)]
     pub actor: Option<String>,
+    /// The sheet's language: zh-CN+en (Chinese first, then English), zh-CN or en.
+    #[arg(long, default_value = "zh-CN+en", value_parser = parse_lang)]
+    pub lang: whohosts::evidence::sheet::Lang,
+}
+
+fn parse_lang(s: &str) -> Result<whohosts::evidence::sheet::Lang, String> {
+    whohosts::evidence::sheet::Lang::parse(s)
+        .ok_or_else(|| format!("{s:?}: expected zh-CN+en, zh-CN or en"))
 }
 
 #[derive(clap::Args)]
@@ -100,6 +108,9 @@ pub struct SealArgs {
     /// Also record MD5 of every file (legacy only; never the sole digest).
     #[arg(long)]
     pub md5: bool,
+    /// The notary sheet's language: zh-CN+en (Chinese first, then English), zh-CN or en.
+    #[arg(long, default_value = "zh-CN+en", value_parser = parse_lang)]
+    pub lang: whohosts::evidence::sheet::Lang,
     #[arg(long)]
     pub actor: Option<String>,
 }
@@ -161,6 +172,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Command::Seal(a) => {
             let mut s = open(&a.dir, a.actor)?;
+            s.sheet_lang = a.lang;
             let extra = Algorithms {
                 sha512: a.sha512,
                 md5: a.md5,
@@ -211,6 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Command::Sheet(a) => {
             let mut s = open(&a.dir, a.actor)?;
+            s.sheet_lang = a.lang;
             for p in case::sheet(&mut s).context("writing the notary sheet")? {
                 println!("notary sheet: {p}");
             }

@@ -86,6 +86,8 @@ pub struct Session {
     pending_environment: bool,
     /// Rows this command adds to the notary sheets it writes (a session's start).
     pub sheet_rows: Vec<(String, String)>,
+    /// The language of the notary sheets this command writes.
+    pub sheet_lang: sheet::Lang,
 }
 
 impl Session {
@@ -103,6 +105,7 @@ impl Session {
             environment: None,
             pending_environment: false,
             sheet_rows: Vec::new(),
+            sheet_lang: sheet::Lang::default(),
         })
     }
 
@@ -794,6 +797,7 @@ fn write_sheet_files(
         tsa_url,
         capture_period: sheet::capture_period(&s.dir, m, s.offset),
         tool: super::environment::Tool::current(),
+        lang: s.sheet_lang,
     };
     let md = s.write_file(&format!("{stem}.md"), sheet::markdown(&input).as_bytes())?;
     let html = s.write_file(&format!("{stem}.html"), sheet::html(&input).as_bytes())?;

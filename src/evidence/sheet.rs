@@ -30,6 +30,38 @@ pub struct Sheet<'a> {
     pub tsa_url: Option<&'a str>,
     pub capture_period: Option<Period>,
     pub tool: Tool,
+    pub lang: Lang,
+}
+
+/// The sheet's language: Chinese then English (the default), or one of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lang {
+    #[default]
+    Both,
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// `zh-CN+en`, `zh-CN` or `en`.
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s.to_ascii_lowercase().as_str() {
+            "zh-cn+en" | "both" => Some(Lang::Both),
+            "zh-cn" | "zh" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// A text in this language (both: Chinese, then English).
+    fn t(self, zh: &str, en: &str) -> String {
+        match self {
+            Lang::Both => format!("{zh} {en}"),
+            Lang::Zh => zh.to_string(),
+            // Headings pair as "案件 / Case"; alone, English needs no slash.
+            Lang::En => en.trim_start_matches("/ ").to_string(),
+        }
+    }
 }
 
 /// The time span of a case's captures.
@@ -95,7 +127,7 @@ fn row(zh: &'static str, en: &str, value: impl Into<String>) -> Row {
 impl Sheet<'_> {
     fn case_rows(&self) -> Vec<Row> {
         let i = self.info;
-        let none = || "（无）(none)".to_string();
+        let none = || self.lang.t("（无）", "(none)");
         let mut rows = vec![
             row("案件编号", "Case", i.id.clone()),
             row("案件名称", "Title", i.title.clone()),
@@ -114,14 +146,20 @@ impl Sheet<'_> {
                 "取证时间段",
                 "Capture period",
                 format!(
-                    "UTC {} — {}; 本地 local {} — {} ({})",
-                    p.start_utc, p.end_utc, p.start_local, p.end_local, p.basis
+                    "UTC {} — {}; {} {} — {} ({})",
+                    p.start_utc,
+                    p.end_utc,
+                    self.lang.t("本地", "local"),
+                    p.start_local,
+                    p.end_local,
+                    self.lang.t("抓包文件中首个与最后一个数据包", p.basis)
                 ),
             ),
             None => row(
                 "取证时间段",
                 "Capture period",
-                "（无抓包记录）no capture recorded in this case",
+                self.lang
+                    .t("（无抓包记录）", "no capture recorded in this case"),
             ),
         });
         rows.extend(self.extra.iter().map(|(k, v)| row("会话", k, v.clone())));
@@ -174,15 +212,23 @@ impl Sheet<'_> {
                 t.serial,
                 t.policy,
                 match &t.trusted {
-                    Some(a) => format!("可信 trusted: chains to {a}"),
-                    None => "未验证信任 NOT trusted: the TSA leads to no trust anchor".into(),
+                    Some(a) => format!("{}: chains to {a}", self.lang.t("可信", "trusted")),
+                    None => self.lang.t(
+                        "未验证信任（无可信根）",
+                        "NOT trusted: the TSA leads to no trust anchor",
+                    ),
                 }
             ),
             None => format!(
-                "已生成请求 request written (timestamps/manifest-v{v}.tsq over timestamps/seal-v{v}.json){}; 尚无回执 no reply in the case when this sheet was written",
+                "{} (timestamps/manifest-v{v}.tsq over timestamps/seal-v{v}.json){}; {}",
+                self.lang.t("已生成请求", "request written"),
                 self.tsa_url
                     .map(|u| format!(", sent to {u}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                self.lang.t(
+                    "本表生成时尚无回执",
+                    "no reply in the case when this sheet was written"
+                )
             ),
         }
     }
@@ -244,24 +290,39 @@ fn esc(s: &str) -> String {
 
 pub fn markdown(s: &Sheet<'_>) -> String {
     let mut o = String::new();
+    let l = s.lang;
+    let intro = match l {
+        Lang::Both => format!("{INTRO_ZH}\n\n{INTRO_EN}"),
+        Lang::Zh => INTRO_ZH.to_string(),
+        Lang::En => INTRO_EN.to_string(),
+    };
     let _ = writeln!(
         o,
-        "# 证据摘要表 Evidence summary: {}\n\n{INTRO_ZH}\n\n{INTRO_EN}\n",
+        "# {}: {}\n\n{intro}\n",
+        l.t("证据摘要表", "Evidence summary"),
         md(&s.info.id)
     );
     for (title, rows) in [
-        ("案件 / Case", s.case_rows()),
-        ("封存 / Seal", s.seal_rows()),
+        (l.t("案件", "/ Case"), s.case_rows()),
+        (l.t("封存", "/ Seal"), s.seal_rows()),
     ] {
-        let _ = writeln!(o, "## {title}\n\n| 项目 Item | 内容 Value |\n|---|---|");
+        let _ = writeln!(
+            o,
+            "## {title}\n\n| {} | {} |\n|---|---|",
+            l.t("项目", "Item"),
+            l.t("内容", "Value")
+        );
         for r in rows {
-            let _ = writeln!(o, "| {} {} | {} |", r.zh, md(&r.en), md(&r.value));
+            let _ = writeln!(o, "| {} | {} |", md(&l.t(r.zh, &r.en)), md(&r.value));
         }
         o.push('\n');
     }
     let _ = writeln!(
         o,
-        "## 文件 / Files\n\n| # | 文件 File | 大小（字节）Size (bytes) | SHA-256 | SM3 |\n|---|---|---|---|---|"
+        "## {}\n\n| # | {} | {} | SHA-256 | SM3 |\n|---|---|---|---|---|",
+        l.t("文件", "/ Files"),
+        l.t("文件", "File"),
+        l.t("大小（字节）", "Size (bytes)")
     );
     for (n, f) in s.manifest.files.iter().enumerate() {
         let _ = writeln!(
@@ -274,15 +335,22 @@ pub fn markdown(s: &Sheet<'_>) -> String {
             md(f.digests.sm3.as_deref().unwrap_or("-"))
         );
     }
-    let _ = writeln!(o, "\n## {COMMANDS_ZH} / {COMMANDS_EN}\n\n```sh");
+    let _ = writeln!(
+        o,
+        "\n## {}\n\n```sh",
+        l.t(COMMANDS_ZH, &format!("/ {COMMANDS_EN}"))
+    );
     for c in s.commands() {
         let _ = writeln!(o, "{c}");
     }
-    let _ = writeln!(o, "```\n\n## 签名 / Signatures\n");
+    let _ = writeln!(o, "```\n\n## {}\n", l.t("签名", "/ Signatures"));
     for (zh, en) in SIGN {
         let _ = writeln!(
             o,
-            "{zh} {en}: ______________________    （盖章）Seal: ____________    日期 Date: ____________\n"
+            "{}: ______________________    {}: ____________    {}: ____________\n",
+            l.t(zh, en),
+            l.t("（盖章）", "Seal"),
+            l.t("日期", "Date")
         );
     }
     o
@@ -292,7 +360,7 @@ pub fn html(s: &Sheet<'_>) -> String {
     let mut o = String::new();
     let _ = write!(
         o,
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>证据摘要表 Evidence summary: {}</title>\n\
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}: {}</title>\n\
          <style>@page{{size:A4;margin:15mm}}body{{font-family:\"Noto Serif CJK SC\",\"Source Han Serif SC\",SimSun,serif;margin:1.5em;font-size:10.5pt}}\
          table{{border-collapse:collapse;width:100%;margin-bottom:1em}}\
          td,th{{border:1px solid #444;padding:3px 5px;text-align:left;vertical-align:top}}\
@@ -300,24 +368,39 @@ pub fn html(s: &Sheet<'_>) -> String {
          .en{{color:#333;font-weight:normal}}.sign{{display:flex;gap:2em;margin-top:2em}}\
          .sign div{{flex:1}}.blank{{display:block;border-bottom:1px solid #000;height:2.2em}}.tall{{height:6em}}\
          @media print{{body{{margin:0}}}}</style></head><body>\n",
+        if s.lang == Lang::En { "en" } else { "zh-CN" },
+        s.lang.t("证据摘要表", "Evidence summary"),
         esc(&s.info.id)
     );
+    let l = s.lang;
+    // Chinese text as is, English in a lighter face; one of them alone as is.
+    let h = |zh: &str, en: &str| match l {
+        Lang::Both => format!("{zh} <span class=\"en\">{en}</span>"),
+        Lang::Zh => zh.to_string(),
+        Lang::En => en.trim_start_matches("/ ").to_string(),
+    };
     let _ = writeln!(
         o,
-        "<h1>证据摘要表 <span class=\"en\">Evidence summary</span>: {}</h1>\n<p>{INTRO_ZH}</p>\n<p class=\"en\">{INTRO_EN}</p>",
+        "<h1>{}: {}</h1>",
+        h("证据摘要表", "Evidence summary"),
         esc(&s.info.id)
     );
+    if l != Lang::En {
+        let _ = writeln!(o, "<p>{INTRO_ZH}</p>");
+    }
+    if l != Lang::Zh {
+        let _ = writeln!(o, "<p class=\"en\">{INTRO_EN}</p>");
+    }
     for (zh, en, rows) in [
-        ("案件", "Case", s.case_rows()),
-        ("封存", "Seal", s.seal_rows()),
+        ("案件", "/ Case", s.case_rows()),
+        ("封存", "/ Seal", s.seal_rows()),
     ] {
-        let _ = writeln!(o, "<h2>{zh} <span class=\"en\">/ {en}</span></h2>\n<table>");
+        let _ = writeln!(o, "<h2>{}</h2>\n<table>", h(zh, en));
         for r in rows {
             let _ = writeln!(
                 o,
-                "<tr><th>{} <span class=\"en\">{}</span></th><td><code>{}</code></td></tr>",
-                r.zh,
-                esc(&r.en),
+                "<tr><th>{}</th><td><code>{}</code></td></tr>",
+                h(r.zh, &esc(&r.en)),
                 esc(&r.value)
             );
         }
@@ -325,7 +408,10 @@ pub fn html(s: &Sheet<'_>) -> String {
     }
     let _ = writeln!(
         o,
-        "<h2>文件 <span class=\"en\">/ Files</span></h2>\n<table>\n<tr><th style=\"width:auto\">#</th><th style=\"width:auto\">文件 File</th><th style=\"width:auto\">大小（字节）Size (bytes)</th><th style=\"width:auto\">SHA-256</th><th style=\"width:auto\">SM3</th></tr>"
+        "<h2>{}</h2>\n<table>\n<tr><th style=\"width:auto\">#</th><th style=\"width:auto\">{}</th><th style=\"width:auto\">{}</th><th style=\"width:auto\">SHA-256</th><th style=\"width:auto\">SM3</th></tr>",
+        h("文件", "/ Files"),
+        h("文件", "File"),
+        h("大小（字节）", "Size (bytes)")
     );
     for (n, f) in s.manifest.files.iter().enumerate() {
         let _ = writeln!(
@@ -340,19 +426,24 @@ pub fn html(s: &Sheet<'_>) -> String {
     }
     let _ = writeln!(
         o,
-        "</table>\n<h2>{COMMANDS_ZH} <span class=\"en\">/ {COMMANDS_EN}</span></h2>\n<pre>"
+        "</table>\n<h2>{}</h2>\n<pre>",
+        h(COMMANDS_ZH, &format!("/ {COMMANDS_EN}"))
     );
     for c in s.commands() {
         let _ = writeln!(o, "{}", esc(&c));
     }
     let _ = writeln!(
         o,
-        "</pre>\n<h2>签名 <span class=\"en\">/ Signatures</span></h2>\n<div class=\"sign\">"
+        "</pre>\n<h2>{}</h2>\n<div class=\"sign\">",
+        h("签名", "/ Signatures")
     );
     for (zh, en) in SIGN {
         let _ = writeln!(
             o,
-            "<div><p>{zh} <span class=\"en\">{en}</span><span class=\"blank\"></span></p><p>（盖章）<span class=\"en\">Seal</span><span class=\"blank tall\"></span></p><p>日期 <span class=\"en\">Date</span><span class=\"blank\"></span></p></div>"
+            "<div><p>{}<span class=\"blank\"></span></p><p>{}<span class=\"blank tall\"></span></p><p>{}<span class=\"blank\"></span></p></div>",
+            h(zh, en),
+            h("（盖章）", "Seal"),
+            h("日期", "Date")
         );
     }
     let _ = writeln!(o, "</div>\n</body></html>");
@@ -413,6 +504,7 @@ mod tests {
             tsa_url: None,
             capture_period: None,
             tool: Tool::current(),
+            lang: Lang::Both,
         };
         let h = html(&sheet);
         assert!(
