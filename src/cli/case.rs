@@ -191,6 +191,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             for p in &sealed.sheets {
                 println!("notary sheet: {p}");
             }
+            for t in &sealed.time_order {
+                eprintln!(
+                    "whohosts: warning: times out of order (verify will fail): {}",
+                    whohosts::report::escape::terminal(t)
+                );
+            }
             match sealed.timestamp {
                 None => {}
                 Some(Ok((path, info))) => println!(

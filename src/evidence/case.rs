@@ -8,7 +8,7 @@
 
 use super::custody::{self, Entry, FileRecord, NewEntry};
 use super::environment::Environment;
-use super::hash::{hash_file, sha256_hex, Algorithms, Digests, MultiHasher};
+use super::hash::{hash_file, sha256_hex, Algorithms, MultiHasher};
 use super::info::{load_info, CaseInfo, NotACase, CASE_FILE, FORMAT};
 use super::manifest::{self, seals, CustodyHead, Manifest};
 use super::{sheet, tsp, verify, write_new, Now};
@@ -501,10 +501,10 @@ fn check_chain(s: &Session) -> Result<(), CaseError> {
 /// Refuses to seal a case whose files or custody log do not verify: a seal vouches
 /// for every file, so sealing a changed case would launder the change. Returns the
 /// digests computed, for the manifest.
-fn check_case(s: &Session) -> Result<BTreeMap<String, Digests>, CaseError> {
+fn check_case(s: &Session) -> Result<verify::Report, CaseError> {
     let report = verify::verify_case(&s.dir, &verify::Options::default());
     if report.differences.is_empty() {
-        Ok(report.digests)
+        Ok(report)
     } else {
         Err(CaseError::DoesNotVerify {
             differences: report.differences,
@@ -526,6 +526,8 @@ pub struct Sealed {
     pub statement: String,
     /// The seal's custody line and hash: the value to keep outside the case.
     pub custody_head: CustodyHead,
+    /// Times out of order found before sealing (the seal goes ahead; `verify` fails).
+    pub time_order: Vec<String>,
 }
 
 /// `case seal`: verifies the case, writes manifest version N and its time-stamp
@@ -538,7 +540,8 @@ pub fn seal(
     algos: Algorithms,
 ) -> Result<Sealed, CaseError> {
     let algos = algos.with(Algorithms::EVIDENCE);
-    let mut known = check_case(s)?;
+    let report = check_case(s)?;
+    let mut known = report.digests;
     if algos != Algorithms::EVIDENCE {
         // The verification pass computed SHA-256 and SM3 only: hash everything anew.
         known.clear();
@@ -586,7 +589,16 @@ pub fn seal(
             .map_or(0, |(e, _)| e.seq),
         sha256: seal_hash,
     };
-    let sheets = write_sheet_files(s, version, &m, &manifest_rec, &seal_head, None, tsa_url)?;
+    let sheets = write_sheet_files(
+        s,
+        version,
+        &m,
+        &manifest_rec,
+        &seal_head,
+        None,
+        tsa_url,
+        &report.spans,
+    )?;
     // The request's nonce is fixed before the statement, which records it, so that the
     // request file is bound too.
     let nonce = tsp::random_nonce();
@@ -634,6 +646,7 @@ pub fn seal(
         sheets: sheets.into_iter().map(|r| r.path).collect(),
         statement: statement_rel,
         custody_head: seal_head,
+        time_order: report.time_order,
     })
 }
 
@@ -758,6 +771,7 @@ pub fn sheet(s: &mut Session) -> Result<Vec<String>, CaseError> {
         &head,
         token.as_ref(),
         seal.tsa.as_deref(),
+        &BTreeMap::new(),
     )?;
     let paths = files.iter().map(|f| f.path.clone()).collect();
     s.append(
@@ -770,6 +784,7 @@ pub fn sheet(s: &mut Session) -> Result<Vec<String>, CaseError> {
 
 /// Writes a notary sheet (Markdown and HTML) for seal `version`, under a new name;
 /// returns their records. Recording them is the caller's.
+#[allow(clippy::too_many_arguments)]
 fn write_sheet_files(
     s: &mut Session,
     version: u32,
@@ -778,6 +793,7 @@ fn write_sheet_files(
     head: &CustodyHead,
     token: Option<&tsp::TokenInfo>,
     tsa_url: Option<&str>,
+    spans: &BTreeMap<String, (crate::model::Timestamp, crate::model::Timestamp)>,
 ) -> Result<Vec<FileRecord>, CaseError> {
     let mut stem = format!("sheets/sheet-v{version}");
     let mut revision = 1;
@@ -795,7 +811,7 @@ fn write_sheet_files(
         extra: &s.sheet_rows,
         custody_head: head,
         tsa_url,
-        capture_period: sheet::capture_period(&s.dir, m, s.offset),
+        capture_period: sheet::capture_period(&s.dir, m, s.offset, spans),
         tool: super::environment::Tool::current(),
         lang: s.sheet_lang,
     };

@@ -76,15 +76,21 @@ pub struct Period {
 }
 
 /// The capture period: the first and last packet of the case's captures (read from the
-/// files themselves), in UTC and in the case's time zone.
+/// files themselves, or taken from `known`), in UTC and in the case's time zone.
 pub fn capture_period(
     dir: &std::path::Path,
     m: &Manifest,
     offset: time::UtcOffset,
+    known: &std::collections::BTreeMap<String, (crate::model::Timestamp, crate::model::Timestamp)>,
 ) -> Option<Period> {
     let mut span: Option<(crate::model::Timestamp, crate::model::Timestamp)> = None;
     for f in m.files.iter().filter(|f| f.path.starts_with("captures/")) {
-        if let Some((a, b)) = super::verify::packet_span(&dir.join(&f.path)) {
+        // Spans the verification before a seal read already; the others read now.
+        let found = match known.get(&f.path) {
+            Some(s) => Some(*s),
+            None => super::verify::packet_span(&dir.join(&f.path)),
+        };
+        if let Some((a, b)) = found {
             span = Some(match span {
                 Some((x, y)) => (x.min(a), y.max(b)),
                 None => (a, b),

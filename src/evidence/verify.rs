@@ -76,6 +76,8 @@ pub struct Report {
     /// The digests computed for each file checked (SHA-256 and SM3), by relative path,
     /// so that a seal can reuse them instead of reading every file twice.
     pub digests: BTreeMap<String, Digests>,
+    /// First and last packet of each capture file read for the time-order check.
+    pub spans: BTreeMap<String, (crate::model::Timestamp, crate::model::Timestamp)>,
 }
 
 impl Report {
@@ -870,9 +872,10 @@ fn check_time_order(
         if !full.symlink_metadata().is_ok_and(|m| m.is_file()) {
             continue;
         }
-        let Some(last) = last_packet(&full) else {
+        let Some((first, last)) = packet_span(&full) else {
             continue;
         };
+        r.spans.insert(path.to_string(), (first, last));
         let shown = last.rfc3339();
         if last.secs > t.saturating_add(skew) {
             r.time_order.push(format!(
@@ -891,12 +894,6 @@ fn check_time_order(
             }
         }
     }
-}
-
-/// The latest packet time of a capture file, or `None` when it is not a capture this
-/// reader knows (a damaged file's readable part counts).
-fn last_packet(path: &Path) -> Option<crate::model::Timestamp> {
-    packet_span(path).map(|(_, last)| last)
 }
 
 /// The earliest and latest packet times of a capture file (one streaming read), or
