@@ -852,6 +852,49 @@ fn check_time_order(
         }
         previous = Some((e.seq, t, e.time_utc.as_str()));
     }
+    // Each environment record's own reading of the clock against the entry that
+    // first lists it (written one after the other, by the same process).
+    let mut seen_env: BTreeSet<&str> = BTreeSet::new();
+    let mut unsynced: Vec<String> = Vec::new();
+    for (e, _) in &log.entries {
+        let Some(t) = super::parse_rfc3339(&e.time_utc) else {
+            continue;
+        };
+        for f in e
+            .files
+            .iter()
+            .filter(|f| f.path.starts_with("environment/"))
+        {
+            if !seen_env.insert(f.path.as_str()) {
+                continue;
+            }
+            let Some(env) = std::fs::read(dir.join(&f.path))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            else {
+                continue;
+            };
+            if let Some(c) = env["collected_utc"].as_str() {
+                if let Some(ct) = super::parse_rfc3339(c) {
+                    if (ct - t).abs() > skew {
+                        r.time_order.push(format!(
+                            "{}: clock read at {c}, but the custody entry listing it (custody.jsonl line {}) says {}, allowing {skew} s",
+                            f.path, e.seq, e.time_utc
+                        ));
+                    }
+                }
+            }
+            if env["clock"]["ntp_synchronized"].as_str() != Some("yes") {
+                unsynced.push(f.path.clone());
+            }
+        }
+    }
+    if !unsynced.is_empty() {
+        r.notes.push(format!(
+            "the clock was not known to be NTP-synchronised in {}: custody times are only as good as that clock; the time-stamps' genTimes are independent",
+            unsynced.join(", ")
+        ));
+    }
     // The custody entry that first recorded each capture file.
     let mut recorded: BTreeMap<&str, (u64, &str, i64)> = BTreeMap::new();
     for (e, _) in &log.entries {
