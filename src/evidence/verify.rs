@@ -749,6 +749,17 @@ fn check_statement_stamp(
         ));
     }
     if let Some(t) = seal.time_unix {
+        if info.gen_time_unix > t.saturating_add(opts.skew_secs) {
+            // Legitimate for a reply obtained later (`case timestamp import`); said, as
+            // it only shows the case existed by then.
+            r.notes.push(format!(
+                "{tsr_rel}: genTime {} is {} s after the seal (custody.jsonl line {}, {}): the case is shown to exist at genTime, not at the seal's own time",
+                info.gen_time,
+                info.gen_time_unix - t,
+                seal.line,
+                utc_text(t)
+            ));
+        }
         if info.gen_time_unix < t.saturating_sub(opts.skew_secs) {
             r.differences.push(format!(
                 "{tsr_rel}: genTime {} precedes the seal it stamps (custody.jsonl line {}, {}), allowing {} s",
