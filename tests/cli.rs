@@ -4,7 +4,7 @@
 mod common;
 
 use assert_cmd::Command;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The binary, with an empty data directory so that results do not depend on feeds
 /// imported on this machine.
@@ -502,5 +502,40 @@ fn records_name_the_conversations_client_and_server_whichever_side_sent_them() {
     for h in demo["http"].as_array().unwrap() {
         assert_eq!(h["server"]["ip"], "47.236.91.18", "{h}");
         assert_eq!(h["client"]["ip"], "198.51.100.7", "{h}");
+    }
+}
+
+/// Issue 30: CI runs exactly the README's test command, and that command checks the
+/// formatting and the lints as well as running the tests.
+#[test]
+fn ci_runs_the_readme_test_command_with_fmt_and_clippy() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let two = readme
+        .split("## Two commands")
+        .nth(1)
+        .expect("README has its two commands");
+    let blocks: Vec<&str> = two
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split("\n```").next())
+        .take(2)
+        .collect();
+    let test_command = blocks[1].trim();
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    let last = ci.lines().rfind(|l| !l.trim().is_empty()).unwrap().trim();
+    assert_eq!(
+        last, test_command,
+        ".ci/run must run exactly the README's test command"
+    );
+    for needed in [
+        "cargo fmt --check",
+        "cargo clippy --all-targets --all-features -- -D warnings",
+        "cargo test",
+    ] {
+        assert!(
+            test_command.contains(needed),
+            "{needed:?} missing from {test_command:?}"
+        );
     }
 }

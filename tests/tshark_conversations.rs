@@ -41,6 +41,127 @@ fn tshark_size(n: u64) -> String {
     }
 }
 
+/// One conversation's exact byte counts, summed from tshark's per-frame fields.
+#[derive(Debug, Clone, Default)]
+struct Exact {
+    a: String,
+    b: String,
+    rel_start: f64,
+    bytes_a_to_b: u64,
+    bytes_b_to_a: u64,
+}
+
+/// Exact bytes per conversation: `frame.len` of every frame, summed per TCP and UDP
+/// stream (tshark's own stream index, side A the source of the first frame) and per
+/// IP address pair (the outer header; an IPv6 fragment counts on the frame that
+/// completes its datagram, as tshark's IP table counts it). The table tshark prints
+/// rounds bytes above 10 kB (`301 kB`); these sums are what it rounded, and the
+/// comparison with whohosts is exact.
+fn exact_bytes(readable: &Path) -> BTreeMap<&'static str, Vec<Exact>> {
+    // Two passes, so that a fragment names the frame that reassembles it.
+    let out = common::tshark(&[
+        "-2",
+        "-n",
+        "-r",
+        readable.to_str().unwrap(),
+        "-T",
+        "fields",
+        "-E",
+        "separator=/t",
+        "-E",
+        "occurrence=f",
+        "-e",
+        "frame.number",
+        "-e",
+        "frame.time_relative",
+        "-e",
+        "frame.len",
+        "-e",
+        "ip.src",
+        "-e",
+        "ip.dst",
+        "-e",
+        "ipv6.src",
+        "-e",
+        "ipv6.dst",
+        "-e",
+        "ipv6.reassembled.in",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "tcp.dstport",
+        "-e",
+        "udp.stream",
+        "-e",
+        "udp.srcport",
+        "-e",
+        "udp.dstport",
+    ]);
+    let mut tables: BTreeMap<&'static str, BTreeMap<String, Exact>> = BTreeMap::new();
+    let mut add = |table: &'static str, key: String, a: String, b: String, t: f64, len: u64| {
+        let e = tables
+            .entry(table)
+            .or_default()
+            .entry(key)
+            .or_insert_with(|| Exact {
+                a: a.clone(),
+                b: b.clone(),
+                rel_start: t,
+                ..Exact::default()
+            });
+        if e.a == a {
+            e.bytes_a_to_b += len;
+        } else {
+            e.bytes_b_to_a += len;
+        }
+    };
+    for line in out.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let get = |i: usize| f.get(i).copied().unwrap_or("");
+        let (number, t, len) = (get(0), get(1), get(2));
+        let t: f64 = t.parse().unwrap_or(0.0);
+        let len: u64 = len.parse().unwrap_or(0);
+        let (src, dst, v6) = if !get(3).is_empty() {
+            (get(3), get(4), false)
+        } else if !get(5).is_empty() {
+            (get(5), get(6), true)
+        } else {
+            continue;
+        };
+        let pending_fragment = v6 && !get(7).is_empty() && get(7) != number;
+        if !pending_fragment {
+            let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
+            let table = if v6 {
+                "IPv6 Conversations"
+            } else {
+                "IPv4 Conversations"
+            };
+            add(table, format!("{lo} {hi}"), src.into(), dst.into(), t, len);
+        }
+        for (table, stream, sport, dport) in [
+            ("TCP Conversations", get(8), get(9), get(10)),
+            ("UDP Conversations", get(11), get(12), get(13)),
+        ] {
+            if !stream.is_empty() {
+                add(
+                    table,
+                    stream.to_string(),
+                    format!("{src}:{sport}"),
+                    format!("{dst}:{dport}"),
+                    t,
+                    len,
+                );
+            }
+        }
+    }
+    tables
+        .into_iter()
+        .map(|(k, v)| (k, v.into_values().collect()))
+        .collect()
+}
+
 fn parse_sections(text: &str) -> BTreeMap<String, Vec<String>> {
     let mut sections: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut current: Option<String> = None;
@@ -114,6 +235,7 @@ fn compare(path: &Path) {
         "endpoints,ipv6",
     ]);
     let sections = parse_sections(&out);
+    let exact = exact_bytes(readable.path());
     let tables = [
         ("TCP Conversations", Transport::Tcp, false),
         ("UDP Conversations", Transport::Udp, false),
@@ -155,16 +277,22 @@ fn compare(path: &Path) {
             let what = format!("{name}: {title} {} <-> {}", t.a, t.b);
             assert_eq!(c.frames_a_to_b, t.frames_a_to_b, "{what}: frames A->B");
             assert_eq!(c.frames_b_to_a, t.frames_b_to_a, "{what}: frames B->A");
+            // tshark's exact figures: the per-frame sums for this conversation, which
+            // must round to what its table printed (so they are the same figures)...
+            let x = exact
+                .get(title)
+                .into_iter()
+                .flatten()
+                .find(|x| x.a == t.a && x.b == t.b && (x.rel_start - t.rel_start).abs() < 2e-6)
+                .unwrap_or_else(|| panic!("{what}: no per-frame sums from tshark"));
             assert_eq!(
-                tshark_size(c.bytes_a_to_b),
-                t.bytes_a_to_b,
-                "{what}: bytes A->B"
+                (tshark_size(x.bytes_a_to_b), tshark_size(x.bytes_b_to_a)),
+                (t.bytes_a_to_b.clone(), t.bytes_b_to_a.clone()),
+                "{what}: tshark's per-frame sums disagree with its own table"
             );
-            assert_eq!(
-                tshark_size(c.bytes_b_to_a),
-                t.bytes_b_to_a,
-                "{what}: bytes B->A"
-            );
+            // ...and whohosts's bytes equal them exactly, not just after rounding.
+            assert_eq!(c.bytes_a_to_b, x.bytes_a_to_b, "{what}: bytes A->B");
+            assert_eq!(c.bytes_b_to_a, x.bytes_b_to_a, "{what}: bytes B->A");
             assert!(
                 (c.duration - t.duration).abs() <= 0.000051,
                 "{what}: duration {} vs tshark {}",

@@ -22,10 +22,19 @@ pub enum Command {
     /// Write a new manifest version, its RFC 3161 request and the notary sheet.
     Seal(SealArgs),
     /// Write a new notary sheet for the newest seal.
-    Sheet(CommonArgs),
+    Sheet(SheetArgs),
     /// Time-stamp replies obtained separately.
     #[command(subcommand)]
     Timestamp(TimestampCommand),
+    /// Write the case as a BagIt bag (RFC 8493) with VERIFY.md and verify.sh, which
+    /// check every hash, the custody chain and the time-stamps with openssl, sha256sum
+    /// and python3 alone. OUT must not exist.
+    Export {
+        /// The case directory (it must verify; nothing in it is written).
+        dir: PathBuf,
+        /// Where the bag goes: a new directory.
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -50,21 +59,39 @@ pub struct NewArgs {
 }
 
 #[derive(clap::Args)]
-pub struct CommonArgs {
+pub struct SheetArgs {
     pub dir: PathBuf,
     /// Who acts (default: the operator named in case.json).
     #[arg(long)]
     pub actor: Option<String>,
+    /// The sheet's language: zh-CN+en (Chinese first, then English), zh-CN or en.
+    #[arg(long, default_value = "zh-CN+en", value_parser = parse_lang)]
+    pub lang: whohosts::evidence::sheet::Lang,
+}
+
+fn parse_lang(s: &str) -> Result<whohosts::evidence::sheet::Lang, String> {
+    whohosts::evidence::sheet::Lang::parse(s)
+        .ok_or_else(|| format!("{s:?}: expected zh-CN+en, zh-CN or en"))
 }
 
 #[derive(clap::Args)]
 pub struct AddArgs {
+    /// The case directory.
     pub dir: PathBuf,
+    /// Files to copy in (each copy re-hashed against its source).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Sub-directory: captures, reports or letters.
-    #[arg(long, default_value = "captures")]
-    pub to: String,
+    /// Sub-directory: captures, reports, letters, attachments, certificates,
+    /// recordings or receipts (default: captures, or the folder of --kind).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// What the files are: capture, report, letter, attachment (documents the letters
+    /// attach: licence, ID, proof of rights), certificate (scanned notarial
+    /// certificate), recording (screen recording of the client), receipt (proof of
+    /// delivery), or trusted-tsa (a PEM bundle of TSA certificates or CAs this case
+    /// trusts, stored as trusted-tsa.pem).
+    #[arg(long, value_name = "KIND", conflicts_with = "to")]
+    pub kind: Option<String>,
     #[arg(long)]
     pub actor: Option<String>,
 }
@@ -81,6 +108,9 @@ pub struct SealArgs {
     /// Also record MD5 of every file (legacy only; never the sole digest).
     #[arg(long)]
     pub md5: bool,
+    /// The notary sheet's language: zh-CN+en (Chinese first, then English), zh-CN or en.
+    #[arg(long, default_value = "zh-CN+en", value_parser = parse_lang)]
+    pub lang: whohosts::evidence::sheet::Lang,
     #[arg(long)]
     pub actor: Option<String>,
 }
@@ -118,13 +148,22 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             println!("created case {}", dir.display());
         }
         Command::Add(a) => {
+            let folder = match (&a.kind, &a.to) {
+                (Some(k), _) => case::folder_of_kind(k)
+                    .ok_or_else(|| anyhow::anyhow!(
+                        "--kind {k:?}: expected capture, report, letter, attachment, certificate, recording, receipt or trusted-tsa"
+                    ))?
+                    .to_string(),
+                (None, Some(t)) => t.clone(),
+                (None, None) => "captures".to_string(),
+            };
             let mut s = open(&a.dir, a.actor)?;
-            for r in case::add(&mut s, &a.files, &a.to)
+            for r in case::add(&mut s, &a.files, &folder)
                 .with_context(|| format!("adding to case {}", a.dir.display()))?
             {
                 println!(
                     "{}  {} bytes  sha256 {}  sm3 {}  (copy matches source)",
-                    r.path,
+                    whohosts::report::escape::terminal(&r.path),
                     r.size,
                     r.sha256,
                     r.sm3.as_deref().unwrap_or("-")
@@ -133,6 +172,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Command::Seal(a) => {
             let mut s = open(&a.dir, a.actor)?;
+            s.sheet_lang = a.lang;
             let extra = Algorithms {
                 sha512: a.sha512,
                 md5: a.md5,
@@ -144,8 +184,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 "sealed v{}: {} sha256 {}\ntime-stamp request: {}",
                 sealed.version, sealed.manifest, sealed.manifest_sha256, sealed.request
             );
+            println!(
+                "seal statement: {} (binds the manifest and custody.jsonl up to line {})\ncustody head: {} (write it into the notarial certificate; check later with `whohosts verify CASE --anchor {}`)",
+                sealed.statement, sealed.custody_head.seq, sealed.custody_head.sha256, sealed.custody_head.sha256
+            );
             for p in &sealed.sheets {
                 println!("notary sheet: {p}");
+            }
+            for t in &sealed.time_order {
+                eprintln!(
+                    "whohosts: warning: times out of order (verify will fail): {}",
+                    whohosts::report::escape::terminal(t)
+                );
             }
             match sealed.timestamp {
                 None => {}
@@ -162,8 +212,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 }
             }
         }
+        Command::Export { dir, out } => {
+            let e = whohosts::evidence::export::export(&dir, &out)
+                .with_context(|| format!("exporting case {}", dir.display()))?;
+            println!(
+                "bag {}: {} files, {} bytes\nbag sha256 (of tagmanifest-sha256.txt): {}\ncheck it: sh {}/verify.sh [--tsa-ca TSA-CA.pem]",
+                out.display(),
+                e.files,
+                e.bytes,
+                e.bag_sha256,
+                out.display()
+            );
+            if let Some(t) = e.verify.unanchored_text() {
+                eprintln!("whohosts: note: {t}");
+            }
+        }
         Command::Sheet(a) => {
             let mut s = open(&a.dir, a.actor)?;
+            s.sheet_lang = a.lang;
             for p in case::sheet(&mut s).context("writing the notary sheet")? {
                 println!("notary sheet: {p}");
             }

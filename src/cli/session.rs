@@ -854,6 +854,13 @@ fn print_summary(dir: &Path, open: &SessionRecord, sealed: &case::Sealed) -> any
         ),
         _ => println!("  time-stamp: request {} (no reply yet)", sealed.request),
     }
+    println!(
+        "  custody head (write it into the certificate): custody.jsonl line {}\n      sha256 {}\n      check: whohosts verify {} --anchor {}",
+        sealed.custody_head.seq,
+        sealed.custody_head.sha256,
+        escape::terminal(&dir.display().to_string()),
+        sealed.custody_head.sha256
+    );
     for s in &sealed.sheets {
         println!("  notary sheet: {s}");
     }

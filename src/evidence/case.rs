@@ -8,7 +8,7 @@
 
 use super::custody::{self, Entry, FileRecord, NewEntry};
 use super::environment::Environment;
-use super::hash::{hash_file, sha256_hex, Algorithms, Digests, MultiHasher};
+use super::hash::{hash_file, sha256_hex, Algorithms, MultiHasher};
 use super::info::{load_info, CaseInfo, NotACase, CASE_FILE, FORMAT};
 use super::manifest::{self, seals, CustodyHead, Manifest};
 use super::{sheet, tsp, verify, write_new, Now};
@@ -86,6 +86,8 @@ pub struct Session {
     pending_environment: bool,
     /// Rows this command adds to the notary sheets it writes (a session's start).
     pub sheet_rows: Vec<(String, String)>,
+    /// The language of the notary sheets this command writes.
+    pub sheet_lang: sheet::Lang,
 }
 
 impl Session {
@@ -103,6 +105,7 @@ impl Session {
             environment: None,
             pending_environment: false,
             sheet_rows: Vec::new(),
+            sheet_lang: sheet::Lang::default(),
         })
     }
 
@@ -310,6 +313,50 @@ pub fn create(dir: &Path, new: NewCase) -> Result<Session, CaseError> {
     Ok(s)
 }
 
+/// The folders `case add` puts files in: captures, reports and letters, and the other
+/// evidence by kind (`--kind attachment|certificate|recording|receipt`): documents the
+/// letters attach, scanned notarial certificates, screen recordings, delivery receipts.
+pub const SUBDIRS: [&str; 7] = [
+    "captures",
+    "reports",
+    "letters",
+    "attachments",
+    "certificates",
+    "recordings",
+    "receipts",
+];
+
+/// `case add --kind trusted-tsa`: the case's own TSA trust anchors, `trusted-tsa.pem`.
+pub const TRUSTED_TSA: &str = "trusted-tsa";
+
+/// The folder for a `--kind`.
+pub fn folder_of_kind(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "capture" => "captures",
+        "report" => "reports",
+        "letter" => "letters",
+        "attachment" => "attachments",
+        "certificate" => "certificates",
+        "recording" => "recordings",
+        "receipt" => "receipts",
+        "trusted-tsa" => TRUSTED_TSA,
+        _ => return None,
+    })
+}
+
+fn kind_of(folder: &str) -> &str {
+    match folder {
+        "captures" => "capture",
+        "reports" => "report",
+        "letters" => "letter",
+        "attachments" => "attachment",
+        "certificates" => "certificate",
+        "recordings" => "recording",
+        "receipts" => "receipt",
+        other => other,
+    }
+}
+
 /// `case add`: copies each source into `subdir` (hashing while copying), re-reads the
 /// copy and compares both digests, and records both in one custody entry per file.
 pub fn add(
@@ -317,11 +364,26 @@ pub fn add(
     sources: &[PathBuf],
     subdir: &str,
 ) -> Result<Vec<FileRecord>, CaseError> {
-    if !matches!(subdir, "captures" | "reports" | "letters") {
+    if !SUBDIRS.contains(&subdir) && subdir != TRUSTED_TSA {
         return Err(CaseError::Invalid {
             path: subdir.to_string(),
-            reason: "files go into captures, reports or letters".into(),
+            reason: format!("files go into one of {}", SUBDIRS.join(", ")),
         });
+    }
+    if subdir == TRUSTED_TSA {
+        if sources.len() != 1 {
+            return Err(CaseError::Invalid {
+                path: TRUSTED_TSA.into(),
+                reason: "give one PEM file with the trusted TSA certificates".into(),
+            });
+        }
+        for src in sources {
+            let bytes = std::fs::read(src).map_err(io_err(src))?;
+            tsp::load_certificates(&bytes).map_err(|e| CaseError::Invalid {
+                path: src.display().to_string(),
+                reason: format!("not a PEM bundle of certificates: {e}"),
+            })?;
+        }
     }
     // Adding vouches only for the new files; the custody chain must hold first, so
     // that no copy is made that could not be recorded.
@@ -335,7 +397,11 @@ pub fn add(
                 path: src.display().to_string(),
                 reason: "no UTF-8 file name".into(),
             })?;
-        let rel = format!("{subdir}/{name}");
+        let rel = if subdir == TRUSTED_TSA {
+            verify::TRUSTED_TSA_FILE.to_string()
+        } else {
+            format!("{subdir}/{name}")
+        };
         let dst = s.dir.join(&rel);
         if dst.symlink_metadata().is_ok() {
             return Err(CaseError::Exists { path: rel });
@@ -374,6 +440,7 @@ pub fn add(
                 "copy_sha256": copy.sha256,
                 "copy_sm3": copy.sm3,
                 "copy_matches_source": true,
+                "kind": kind_of(subdir),
             }),
             vec![rec.clone()],
         );
@@ -434,10 +501,10 @@ fn check_chain(s: &Session) -> Result<(), CaseError> {
 /// Refuses to seal a case whose files or custody log do not verify: a seal vouches
 /// for every file, so sealing a changed case would launder the change. Returns the
 /// digests computed, for the manifest.
-fn check_case(s: &Session) -> Result<BTreeMap<String, Digests>, CaseError> {
+fn check_case(s: &Session) -> Result<verify::Report, CaseError> {
     let report = verify::verify_case(&s.dir, &verify::Options::default());
     if report.differences.is_empty() {
-        Ok(report.digests)
+        Ok(report)
     } else {
         Err(CaseError::DoesNotVerify {
             differences: report.differences,
@@ -455,6 +522,12 @@ pub struct Sealed {
     /// The reply path and what it says, when a TSA was asked and answered.
     pub timestamp: Option<Result<(String, tsp::TokenInfo), CaseError>>,
     pub sheets: Vec<String>,
+    /// The seal statement, which the time-stamp stamps.
+    pub statement: String,
+    /// The seal's custody line and hash: the value to keep outside the case.
+    pub custody_head: CustodyHead,
+    /// Times out of order found before sealing (the seal goes ahead; `verify` fails).
+    pub time_order: Vec<String>,
 }
 
 /// `case seal`: verifies the case, writes manifest version N and its time-stamp
@@ -467,7 +540,8 @@ pub fn seal(
     algos: Algorithms,
 ) -> Result<Sealed, CaseError> {
     let algos = algos.with(Algorithms::EVIDENCE);
-    let mut known = check_case(s)?;
+    let report = check_case(s)?;
+    let mut known = report.digests;
     if algos != Algorithms::EVIDENCE {
         // The verification pass computed SHA-256 and SM3 only: hash everything anew.
         known.clear();
@@ -480,18 +554,17 @@ pub fn seal(
     };
     let files = manifest::case_files(&s.dir)?;
     let now = s.now();
-    let mut m = Manifest::new(&s.info.id, version, &now.utc, head);
+    let mut m = Manifest::new(&s.info.id, version, &now.utc, head.clone());
     manifest::fill(&mut m, &s.dir, &files, &known, algos)?;
     let bytes = m.to_bytes();
     let manifest_rel = manifest::path_of(version);
     let manifest_rec = s.write_file(&manifest_rel, &bytes)?;
-    let digest = sha2_digest(&bytes);
-    let nonce = tsp::random_nonce();
-    let tsq = tsp::request(&digest, nonce)?;
     let request_rel = format!("timestamps/manifest-v{version}.tsq");
-    let request_rec = s.write_file(&request_rel, &tsq)?;
-    let req_info = tsp::parse_request(&tsq)?;
-    s.append(
+    let statement_rel = manifest::statement_path(version);
+    // The seal line is the last custody line of the seal: what follows (sheets, the
+    // statement, request and reply) is bound by the statement, which binds this line,
+    // and is stamped; so the time-stamp covers the whole log.
+    let (_, seal_hash) = s.append(
         "seal",
         serde_json::json!({
             "version": version,
@@ -500,40 +573,81 @@ pub fn seal(
             "manifest_sm3": manifest_rec.sm3,
             "files": m.files.len(),
             "bytes": m.files.iter().map(|f| f.digests.size).sum::<u64>(),
+            "custody_head": head,
+            "statement": statement_rel,
             "request": request_rel,
-            "nonce": req_info.nonce,
             "tsa": tsa_url,
         }),
-        vec![manifest_rec.clone(), request_rec],
+        vec![manifest_rec.clone()],
     )?;
-    let timestamp = tsa_url.map(|url| ask_tsa(s, version, url, &tsq, &manifest_rec.sha256));
-    let token = match &timestamp {
-        Some(Ok((_, info))) => Some(info.clone()),
-        _ => None,
+    let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
+    let seal_head = CustodyHead {
+        seq: log
+            .entries
+            .iter()
+            .find(|(_, h)| *h == seal_hash)
+            .map_or(0, |(e, _)| e.seq),
+        sha256: seal_hash,
     };
-    let sheets = write_sheet(s, version, &m, &manifest_rec, token.as_ref())?;
+    let sheets = write_sheet_files(
+        s,
+        version,
+        &m,
+        &manifest_rec,
+        &seal_head,
+        None,
+        tsa_url,
+        &report.spans,
+    )?;
+    // The request's nonce is fixed before the statement, which records it, so that the
+    // request file is bound too.
+    let nonce = tsp::random_nonce();
+    let request_nonce = tsp::parse_request(&tsp::request(&[0u8; 32], nonce)?)?
+        .nonce
+        .unwrap_or_default();
+    let statement = manifest::SealStatement {
+        format: manifest::SEAL_FORMAT.to_string(),
+        case_id: s.info.id.clone(),
+        version,
+        manifest: manifest_rec.clone(),
+        custody_head: seal_head.clone(),
+        sheets: sheets.clone(),
+        request_nonce,
+    };
+    let statement_bytes = statement.to_bytes();
+    s.write_file(&statement_rel, &statement_bytes)?;
+    let tsq = tsp::request(&sha2_digest(&statement_bytes), nonce)?;
+    s.write_file(&request_rel, &tsq)?;
+    let timestamp = tsa_url.map(|url| -> Result<(String, tsp::TokenInfo), CaseError> {
+        let got = (|| -> Result<(String, tsp::TokenInfo), CaseError> {
+            let reply = tsp::send(url, &tsq)?;
+            let info = tsp::inspect_stamped(&reply, tsp::Stamped::Data(&statement_bytes))?;
+            let rel = format!("timestamps/manifest-v{version}.tsr");
+            s.write_file(&rel, &reply)?;
+            Ok((rel, info))
+        })();
+        if let Err(e) = &got {
+            // The seal line says a TSA was asked; a missing reply is then explained
+            // here, or it is a difference (a reply taken away).
+            s.append(
+                "timestamp.failed",
+                serde_json::json!({ "version": version, "tsa": url, "error": e.to_string() }),
+                Vec::new(),
+            )?;
+        }
+        got
+    });
     Ok(Sealed {
         version,
         manifest: manifest_rel,
         manifest_sha256: manifest_rec.sha256,
         request: request_rel,
         timestamp,
-        sheets,
+        sheets: sheets.into_iter().map(|r| r.path).collect(),
+        statement: statement_rel,
+        custody_head: seal_head,
+        time_order: report.time_order,
     })
-}
-
-/// Sends the request, checks the reply's status and imprint, stores and records it.
-fn ask_tsa(
-    s: &mut Session,
-    version: u32,
-    url: &str,
-    tsq: &[u8],
-    manifest_sha256: &str,
-) -> Result<(String, tsp::TokenInfo), CaseError> {
-    let reply = tsp::send(url, tsq)?;
-    let info = tsp::inspect(&reply, manifest_sha256)?;
-    let path = store_reply(s, version, &reply, &info, "timestamp.reply", url)?;
-    Ok((path, info))
 }
 
 fn sha2_digest(bytes: &[u8]) -> Vec<u8> {
@@ -586,6 +700,17 @@ pub fn import_timestamp(
         None => all.last().ok_or(CaseError::NotSealed)?,
     };
     let reply = std::fs::read(reply_path).map_err(io_err(reply_path))?;
+    if let Some(st) = &seal.statement {
+        // The reply vouches for itself (its imprint is the statement's hash, which binds
+        // the seal line): stored without a custody line, which would come after what
+        // it stamps and so stay unanchored.
+        let path = s.dir.join(st);
+        let bytes = std::fs::read(&path).map_err(io_err(&path))?;
+        let info = tsp::inspect_stamped(&reply, tsp::Stamped::Data(&bytes))?;
+        let rel = format!("timestamps/manifest-v{}.tsr", seal.version);
+        s.write_file(&rel, &reply)?;
+        return Ok((rel, info));
+    }
     let info = tsp::inspect(&reply, &seal.manifest_sha256)?;
     let source = format!(
         "{} (sha256 {})",
@@ -599,7 +724,10 @@ pub fn import_timestamp(
 }
 
 /// `case sheet`: writes a fresh notary sheet for the newest seal (a new revision
-/// name if one exists already), with the time-stamp as now recorded.
+/// name if one exists already), with the time-stamp as now recorded: its TSA and
+/// whether it chains to a trust anchor (the bundled list, the case's
+/// `trusted-tsa.pem`). The revision is recorded in a custody line of its own, which the
+/// next seal anchors.
 pub fn sheet(s: &mut Session) -> Result<Vec<String>, CaseError> {
     check_chain(s)?;
     let log = custody::read(&s.dir).map_err(io_err(&s.dir))?;
@@ -608,22 +736,65 @@ pub fn sheet(s: &mut Session) -> Result<Vec<String>, CaseError> {
     let bytes = std::fs::read(&path).map_err(io_err(&path))?;
     let m = Manifest::parse(&seal.manifest, &bytes)?;
     let rec = record_bytes(&seal.manifest, &bytes);
-    let reply = s
-        .dir
-        .join(format!("timestamps/manifest-v{}.tsr", seal.version));
-    let token = std::fs::read(reply)
-        .ok()
-        .and_then(|r| tsp::inspect(&r, &seal.manifest_sha256).ok());
-    write_sheet(s, seal.version, &m, &rec, token.as_ref())
+    let reply = std::fs::read(
+        s.dir
+            .join(format!("timestamps/manifest-v{}.tsr", seal.version)),
+    )
+    .ok();
+    let mut ignored = verify::Report::default();
+    let anchors = verify::trust_anchors(&s.dir, &verify::Options::default(), &mut ignored);
+    let statement = seal
+        .statement
+        .as_ref()
+        .and_then(|st| std::fs::read(s.dir.join(st)).ok());
+    let token = reply.and_then(|r| {
+        let stamped = match &statement {
+            Some(b) => tsp::Stamped::Data(b),
+            None => tsp::Stamped::Sha256(&seal.manifest_sha256),
+        };
+        tsp::verify_stamped(&r, stamped, None, &anchors).ok()
+    });
+    let head = CustodyHead {
+        seq: seal.line as u64,
+        sha256: log
+            .entries
+            .iter()
+            .find(|(e, _)| e.seq == seal.line as u64)
+            .map(|(_, h)| h.clone())
+            .unwrap_or_default(),
+    };
+    let files = write_sheet_files(
+        s,
+        seal.version,
+        &m,
+        &rec,
+        &head,
+        token.as_ref(),
+        seal.tsa.as_deref(),
+        &BTreeMap::new(),
+    )?;
+    let paths = files.iter().map(|f| f.path.clone()).collect();
+    s.append(
+        "sheet",
+        serde_json::json!({ "version": seal.version, "manifest_sha256": rec.sha256 }),
+        files,
+    )?;
+    Ok(paths)
 }
 
-fn write_sheet(
+/// Writes a notary sheet (Markdown and HTML) for seal `version`, under a new name;
+/// returns their records. Recording them is the caller's.
+#[allow(clippy::too_many_arguments)]
+fn write_sheet_files(
     s: &mut Session,
     version: u32,
     m: &Manifest,
     manifest_rec: &FileRecord,
+    head: &CustodyHead,
     token: Option<&tsp::TokenInfo>,
-) -> Result<Vec<String>, CaseError> {
+    tsa_url: Option<&str>,
+    spans: &BTreeMap<String, (crate::model::Timestamp, crate::model::Timestamp)>,
+) -> Result<Vec<FileRecord>, CaseError> {
     let mut stem = format!("sheets/sheet-v{version}");
     let mut revision = 1;
     while s.dir.join(format!("{stem}.md")).exists() || s.dir.join(format!("{stem}.html")).exists() {
@@ -638,14 +809,13 @@ fn write_sheet(
         manifest_sm3: manifest_rec.sm3.as_deref().unwrap_or(""),
         timestamp: token,
         extra: &s.sheet_rows,
+        custody_head: head,
+        tsa_url,
+        capture_period: sheet::capture_period(&s.dir, m, s.offset, spans),
+        tool: super::environment::Tool::current(),
+        lang: s.sheet_lang,
     };
     let md = s.write_file(&format!("{stem}.md"), sheet::markdown(&input).as_bytes())?;
     let html = s.write_file(&format!("{stem}.html"), sheet::html(&input).as_bytes())?;
-    let paths = vec![md.path.clone(), html.path.clone()];
-    s.append(
-        "sheet",
-        serde_json::json!({ "version": version, "manifest_sha256": manifest_rec.sha256 }),
-        vec![md, html],
-    )?;
-    Ok(paths)
+    Ok(vec![md, html])
 }

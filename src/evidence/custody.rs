@@ -83,6 +83,15 @@ pub enum ChainProblem {
         expected: String,
         found: String,
     },
+    /// Line `line` no longer hashes to what the next line recorded, while the next
+    /// line is where it should be (its `seq` is right): line `line` was edited.
+    #[error("custody.jsonl line {line}: content changed: line {next} recorded its hash as {recorded}, it now hashes to {found}")]
+    Changed {
+        line: usize,
+        next: usize,
+        recorded: String,
+        found: String,
+    },
     #[error("custody.jsonl: last line is not terminated by a newline (truncated write?)")]
     Unterminated,
     #[error("custody.jsonl line {line}: empty line")]
@@ -124,12 +133,16 @@ pub fn parse(bytes: &[u8]) -> Log {
         }
     };
     let mut expected_prev = GENESIS.to_string();
+    // Whether the line before parsed with the right seq (else a Changed report about it
+    // would guess).
+    let mut prev_parsed = true;
     for (i, line) in body.split(|&b| b == b'\n').enumerate() {
         let n = i + 1;
         let hash = sha256_hex(line);
         if line.is_empty() {
             log.problems.push(ChainProblem::Empty { line: n });
             expected_prev = hash;
+            prev_parsed = false;
             continue;
         }
         match serde_json::from_slice::<Entry>(line) {
@@ -141,19 +154,32 @@ pub fn parse(bytes: &[u8]) -> Log {
                         found: e.seq,
                     });
                 }
-                if e.prev != expected_prev {
+                if e.prev != expected_prev && e.seq == n as u64 && n > 1 && prev_parsed {
+                    // The line is in its place (seq right), so the one before it is
+                    // what changed: name that line, not this one.
+                    log.problems.push(ChainProblem::Changed {
+                        line: n - 1,
+                        next: n,
+                        recorded: e.prev.clone(),
+                        found: expected_prev.clone(),
+                    });
+                } else if e.prev != expected_prev {
                     log.problems.push(ChainProblem::Prev {
                         line: n,
                         expected: expected_prev.clone(),
                         found: e.prev.clone(),
                     });
                 }
+                prev_parsed = e.seq == n as u64;
                 log.entries.push((e, hash.clone()));
             }
-            Err(err) => log.problems.push(ChainProblem::Unparsable {
-                line: n,
-                reason: err.to_string(),
-            }),
+            Err(err) => {
+                prev_parsed = false;
+                log.problems.push(ChainProblem::Unparsable {
+                    line: n,
+                    reason: err.to_string(),
+                })
+            }
         }
         expected_prev = hash;
     }

@@ -185,6 +185,40 @@ impl Manifest {
     }
 }
 
+/// What a seal's time-stamp stamps: `timestamps/seal-vN.json`, written after the seal's
+/// custody line, binding the manifest, that line's hash (so the whole log up to and
+/// including the seal) and the notary sheets. It is checked field by field against
+/// the log and the files, so it needs no custody line of its own; its time-stamp reply
+/// needs none either, and nothing follows the seal that the time-stamp does not cover.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealStatement {
+    pub format: String,
+    pub case_id: String,
+    pub version: u32,
+    pub manifest: custody::FileRecord,
+    /// The seal's own custody line.
+    pub custody_head: CustodyHead,
+    pub sheets: Vec<custody::FileRecord>,
+    /// The nonce of the seal's own request (`timestamps/manifest-vN.tsq`), hex.
+    pub request_nonce: String,
+}
+
+pub const SEAL_FORMAT: &str = "whohosts-seal/1";
+
+/// Path of seal N's statement.
+pub fn statement_path(version: u32) -> String {
+    format!("timestamps/seal-v{version}.json")
+}
+
+impl SealStatement {
+    /// The exact bytes written: pretty JSON and a final newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+}
+
 /// A seal as its custody entry records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seal {
@@ -195,6 +229,10 @@ pub struct Seal {
     pub manifest: String,
     pub manifest_sha256: String,
     pub request: Option<String>,
+    /// The seal statement (seals made since statements exist).
+    pub statement: Option<String>,
+    /// The TSA asked at sealing, if any.
+    pub tsa: Option<String>,
 }
 
 /// The seals recorded in a log, in order.
@@ -215,6 +253,8 @@ pub fn seals(log: &custody::Log) -> Vec<Seal> {
                 .unwrap_or("")
                 .to_string(),
             request: e.details["request"].as_str().map(str::to_string),
+            statement: e.details["statement"].as_str().map(str::to_string),
+            tsa: e.details["tsa"].as_str().map(str::to_string),
         })
         .collect()
 }

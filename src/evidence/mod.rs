@@ -12,10 +12,21 @@
 //!                                   (`letter sent`, `letter reply`; see [`notices`])
 //!   environment/0001-<time>.json    the machine facts of each working session
 //!   manifests/manifest-vN.json      version N of the manifest, one per seal
-//!   timestamps/manifest-vN.tsq      RFC 3161 request over SHA-256 of manifest-vN.json
+//!   attachments/ certificates/ recordings/ receipts/   other evidence, by `case add --kind`
+//!   trusted-tsa.pem                 TSA certificates or CAs this case trusts (optional)
+//!   timestamps/seal-vN.json         seal N's statement: manifest-vN and the seal's custody line
+//!   timestamps/manifest-vN.tsq      RFC 3161 request over SHA-256 of seal-vN.json
 //!   timestamps/manifest-vN.tsr      the TSA's reply, when one was obtained
-//!   sheets/sheet-vN.md, .html       the notary summary sheet of seal N
+//!   sheets/sheet-vN.md, .html       the notary summary sheet of seal N (zh-CN, then English)
 //! ```
+//!
+//! Anchoring: a hash chain shows that no line changed relative to the lines after it,
+//! but not that the last lines are the ones written. So a seal's custody line is the
+//! last line of the seal: the sheets, the statement (binding the manifest and that
+//! line's hash), its request and the TSA's reply come after it and vouch for
+//! themselves, and the time-stamp covers the whole log. [`verify`] calls lines after
+//! the last anchor (a trusted time-stamp, or a hash given with `--anchor`) "not yet
+//! anchored" and never calls such a case fully verified.
 //!
 //! There is no mutable top-level `manifest.json`: a seal never replaces an earlier one,
 //! it adds `manifests/manifest-v(N+1).json`, which lists every file present at that
@@ -31,6 +42,7 @@
 pub mod case;
 pub mod custody;
 pub mod environment;
+pub mod export;
 pub mod info;
 pub mod live;
 pub mod manifest;

@@ -326,8 +326,14 @@ pub fn record_stop(
     files: Vec<FileRecord>,
 ) -> Result<(), CaseError> {
     let mut d = details;
+    // The log up to this line; the seal that follows a stop stamps the stop line itself.
+    let log = custody::read(&s.dir).map_err(|e| io(&s.dir, e))?;
     if let Some(o) = d.as_object_mut() {
         o.insert("session".into(), session.number.into());
+        o.insert(
+            "custody_head".into(),
+            serde_json::json!({ "seq": log.entries.len(), "sha256": log.head() }),
+        );
     }
     s.append("session.stop", d, files)?;
     Ok(())

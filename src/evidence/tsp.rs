@@ -12,9 +12,15 @@
 //! messageDigest equal to the digest of the encapsulated TSTInfo; the signature over the
 //! DER SET OF signed attributes verifies with the TSA certificate; that certificate
 //! is the one the ESS signing-certificate attribute names by hash (RFC 2634 §5.4, RFC
-//! 5035); it has the timeStamping extended key usage (RFC 3161 §2.3) and, when a CA is
-//! given, was issued and signed by it (one level: the TSA certificate directly under
-//! the CA). Not checked: revocation, validity periods, intermediate CAs.
+//! 5035); it has the timeStamping extended key usage (RFC 3161 §2.3) and was valid at
+//! genTime. Trust is a separate answer: a chain from that certificate, through the
+//! certificates in the token, to a trust anchor (each link's signature checked). A
+//! token whose chain leads nowhere is "signature valid but TSA not trusted". Not
+//! checked: revocation, name constraints, path length.
+//!
+//! Replies are decoded as BER allows: a certificate listed twice in the token (what
+//! `openssl ts -reply` writes with `certs` in its configuration) is accepted, and the
+//! signature is checked over the signed attributes exactly as received.
 //!
 //! genTime may carry fractional seconds (RFC 3161 §2.4.2 allows them; `der` 0.7's
 //! `GeneralizedTime` does not), so TSTInfo is decoded with genTime kept as raw bytes
@@ -163,6 +169,13 @@ pub enum TspError {
         ca: String,
         reason: String,
     },
+    #[error("TSA certificate {subject} was not valid at genTime {gen_time} (valid {not_before} to {not_after})")]
+    OutsideValidity {
+        subject: String,
+        gen_time: String,
+        not_before: String,
+        not_after: String,
+    },
     #[error("sending the request to {url}: {reason}")]
     Transport { url: String, reason: String },
 }
@@ -240,17 +253,227 @@ pub struct TokenInfo {
     pub gen_time_unix: i64,
     pub serial: String,
     pub policy: String,
+    /// The message imprint (hex), whatever its algorithm; `imprint_sha256` repeats it
+    /// when the algorithm is SHA-256 and is empty otherwise.
     pub imprint_sha256: String,
     pub nonce: Option<String>,
     /// Subject of the certificate the signature was checked with, if it was.
     pub signer: Option<String>,
+    /// `sha256`, `sha384` or `sha512`.
+    #[serde(default)]
+    pub imprint_algorithm: String,
+    #[serde(default)]
+    pub imprint: String,
+    /// The TSA as its signing certificate names it: subject, serial, issuer.
+    #[serde(default)]
+    pub tsa: Option<TsaName>,
+    /// The trust anchor the signer's chain leads to (subject and where it came from),
+    /// or `None`: signature valid but TSA not trusted.
+    #[serde(default)]
+    pub trusted: Option<String>,
+}
+
+/// Who signed a token, as its certificate says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TsaName {
+    pub subject: String,
+    pub serial: String,
+    pub issuer: String,
+}
+
+impl std::fmt::Display for TsaName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (serial {}, issued by {})",
+            self.subject, self.serial, self.issuer
+        )
+    }
+}
+
+/// A certificate a time-stamp may chain to, with where it came from (`--tsa-ca
+/// ca.pem`, `trusted-tsa.pem in the case`, the bundled list).
+#[derive(Clone, Debug)]
+pub struct Anchor {
+    pub cert: Certificate,
+    pub source: String,
+}
+
+/// SignerInfo (RFC 5652 §5.3), decoded field by field so that the signed attributes
+/// keep the exact bytes that were signed.
+struct RawSignerInfo {
+    sid: cms::signed_data::SignerIdentifier,
+    digest_alg: AlgorithmIdentifierOwned,
+    /// The DER of the signed attributes as a SET OF (tag 0x31), as received.
+    signed_attrs_der: Option<Vec<u8>>,
+    signed_attrs: Vec<x509_cert::attr::Attribute>,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    signature: Vec<u8>,
+}
+
+/// SignedData (RFC 5652 §5.1), decoded without insisting on DER's SET OF rules:
+/// `openssl ts -reply` with `certs` in its configuration puts the signer's certificate
+/// in the set twice, which BER allows and `openssl ts -verify` accepts, but which a
+/// strict DER SET OF decoder refuses as a duplicate.
+struct RawSignedData {
+    econtent_type: ObjectIdentifier,
+    econtent: Option<Vec<u8>>,
+    certificates: Vec<Certificate>,
+    signer_infos: Vec<RawSignerInfo>,
+}
+
+/// The elements of a constructed value, each as a whole TLV.
+fn elements(value: &[u8], what: &'static str) -> Result<Vec<Any>, TspError> {
+    use der::Reader as _;
+    let mut r = der::SliceReader::new(value).map_err(malformed(what))?;
+    let mut out = Vec::new();
+    while !r.is_finished() {
+        out.push(Any::decode(&mut r).map_err(malformed(what))?);
+        if out.len() > 10_000 {
+            return Err(TspError::Malformed {
+                what,
+                reason: "more than 10000 elements".into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn context_tag(a: &Any, n: u8) -> bool {
+    matches!(a.tag(), der::Tag::ContextSpecific { number, .. } if number.value() == n)
+}
+
+fn parse_signed_data(content: &Any) -> Result<RawSignedData, TspError> {
+    const WHAT: &str = "SignedData";
+    if content.tag() != der::Tag::Sequence {
+        return Err(TspError::Malformed {
+            what: WHAT,
+            reason: format!("expected SEQUENCE found {}", content.tag()),
+        });
+    }
+    let els = elements(content.value(), WHAT)?;
+    let mut it = els.into_iter();
+    let (_version, _digests, encap) = match (it.next(), it.next(), it.next()) {
+        (Some(v), Some(d), Some(e)) => (v, d, e),
+        _ => {
+            return Err(TspError::Malformed {
+                what: WHAT,
+                reason: "fewer than the required fields".into(),
+            })
+        }
+    };
+    let encap: cms::signed_data::EncapsulatedContentInfo = encap
+        .decode_as()
+        .map_err(malformed("EncapsulatedContentInfo"))?;
+    let econtent = match &encap.econtent {
+        Some(e) => Some(
+            e.decode_as::<OctetString>()
+                .map_err(malformed("encapsulated TSTInfo"))?
+                .as_bytes()
+                .to_vec(),
+        ),
+        None => None,
+    };
+    let mut out = RawSignedData {
+        econtent_type: encap.econtent_type,
+        econtent,
+        certificates: Vec::new(),
+        signer_infos: Vec::new(),
+    };
+    for el in it {
+        if context_tag(&el, 0) {
+            for c in elements(el.value(), "certificates")? {
+                // CertificateChoices: only plain certificates (a SEQUENCE) are used;
+                // attribute and other certificate formats are skipped.
+                if c.tag() == der::Tag::Sequence {
+                    let bytes = c.to_der().map_err(malformed("certificate"))?;
+                    out.certificates
+                        .push(Certificate::from_der(&bytes).map_err(malformed("certificate"))?);
+                }
+            }
+        } else if context_tag(&el, 1) {
+            // CRLs: not used.
+        } else if el.tag() == der::Tag::Set {
+            for si in elements(el.value(), "SignerInfos")? {
+                out.signer_infos.push(parse_signer_info(&si)?);
+            }
+        } else {
+            return Err(TspError::Malformed {
+                what: WHAT,
+                reason: format!("unexpected field with tag {}", el.tag()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn parse_signer_info(si: &Any) -> Result<RawSignerInfo, TspError> {
+    const WHAT: &str = "SignerInfo";
+    let short = || TspError::Malformed {
+        what: WHAT,
+        reason: "fewer than the required fields".into(),
+    };
+    let els = elements(si.value(), WHAT)?;
+    let mut it = els.into_iter().peekable();
+    let _version = it.next().ok_or_else(short)?;
+    let sid_any = it.next().ok_or_else(short)?;
+    let sid_der = sid_any.to_der().map_err(malformed("SignerIdentifier"))?;
+    let sid = cms::signed_data::SignerIdentifier::from_der(&sid_der)
+        .map_err(malformed("SignerIdentifier"))?;
+    let digest_alg: AlgorithmIdentifierOwned = it
+        .next()
+        .ok_or_else(short)?
+        .decode_as()
+        .map_err(malformed("digestAlgorithm"))?;
+    let mut signed_attrs_der = None;
+    let mut signed_attrs = Vec::new();
+    if it.peek().is_some_and(|a| context_tag(a, 0)) {
+        let a = it.next().ok_or_else(short)?;
+        // RFC 5652 §5.4: the signature covers the attributes' DER with the EXPLICIT SET
+        // OF tag in place of the IMPLICIT [0].
+        let mut bytes = a.to_der().map_err(malformed("signed attributes"))?;
+        if let Some(first) = bytes.first_mut() {
+            *first = 0x31;
+        }
+        for attr in elements(a.value(), "signed attributes")? {
+            signed_attrs.push(attr.decode_as().map_err(malformed("signed attribute"))?);
+        }
+        signed_attrs_der = Some(bytes);
+    }
+    let signature_algorithm: AlgorithmIdentifierOwned = it
+        .next()
+        .ok_or_else(short)?
+        .decode_as()
+        .map_err(malformed("signatureAlgorithm"))?;
+    let signature: OctetString = it
+        .next()
+        .ok_or_else(short)?
+        .decode_as()
+        .map_err(malformed("signature"))?;
+    Ok(RawSignerInfo {
+        sid,
+        digest_alg,
+        signed_attrs_der,
+        signed_attrs,
+        signature_algorithm,
+        signature: signature.as_bytes().to_vec(),
+    })
 }
 
 /// The parts of a reply needed for checks.
 struct Parsed {
     info: TokenInfo,
-    signed_data: cms::signed_data::SignedData,
+    signed_data: RawSignedData,
     econtent: Vec<u8>,
+}
+
+fn algorithm_name(oid: &ObjectIdentifier) -> Option<&'static str> {
+    match *oid {
+        SHA256 => Some("sha256"),
+        SHA384 => Some("sha384"),
+        SHA512 => Some("sha512"),
+        _ => None,
+    }
 }
 
 fn parse_reply(der: &[u8]) -> Result<Parsed, TspError> {
@@ -277,32 +500,23 @@ fn parse_reply(der: &[u8]) -> Result<Parsed, TspError> {
             oid: token.content_type.to_string(),
         });
     }
-    let signed_data: cms::signed_data::SignedData =
-        token.content.decode_as().map_err(malformed("SignedData"))?;
-    if signed_data.encap_content_info.econtent_type != CT_TSTINFO {
+    let signed_data = parse_signed_data(&token.content)?;
+    if signed_data.econtent_type != CT_TSTINFO {
         return Err(TspError::Unsupported {
             what: "encapsulated content type",
-            oid: signed_data.encap_content_info.econtent_type.to_string(),
+            oid: signed_data.econtent_type.to_string(),
         });
     }
-    let econtent = signed_data
-        .encap_content_info
-        .econtent
-        .as_ref()
-        .ok_or(TspError::Malformed {
-            what: "SignedData",
-            reason: "no encapsulated TSTInfo".into(),
-        })?
-        .decode_as::<OctetString>()
-        .map_err(malformed("encapsulated TSTInfo"))?
-        .as_bytes()
-        .to_vec();
+    let econtent = signed_data.econtent.clone().ok_or(TspError::Malformed {
+        what: "SignedData",
+        reason: "no encapsulated TSTInfo".into(),
+    })?;
     let tst = TstInfo::from_der(&econtent).map_err(malformed("TSTInfo"))?;
-    if tst.message_imprint.hash_algorithm.oid != SHA256 {
+    let Some(algorithm) = algorithm_name(&tst.message_imprint.hash_algorithm.oid) else {
         return Err(TspError::ImprintAlgorithm {
             found: tst.message_imprint.hash_algorithm.oid.to_string(),
         });
-    }
+    };
     if tst.gen_time.tag() != der::Tag::GeneralizedTime {
         return Err(TspError::Malformed {
             what: "TSTInfo genTime",
@@ -317,14 +531,23 @@ fn parse_reply(der: &[u8]) -> Result<Parsed, TspError> {
                 String::from_utf8_lossy(tst.gen_time.value())
             ),
         })?;
+    let imprint = super::hash::hex(tst.message_imprint.hashed_message.as_bytes());
     let info = TokenInfo {
         gen_time,
         gen_time_unix,
         serial: super::hash::hex(tst.serial_number.as_bytes()),
         policy: tst.policy.to_string(),
-        imprint_sha256: super::hash::hex(tst.message_imprint.hashed_message.as_bytes()),
+        imprint_sha256: if algorithm == "sha256" {
+            imprint.clone()
+        } else {
+            String::new()
+        },
         nonce: tst.nonce.map(|n| super::hash::hex(n.as_bytes())),
         signer: None,
+        imprint_algorithm: algorithm.to_string(),
+        imprint,
+        tsa: None,
+        trusted: None,
     };
     Ok(Parsed {
         info,
@@ -333,19 +556,50 @@ fn parse_reply(der: &[u8]) -> Result<Parsed, TspError> {
     })
 }
 
+/// What a token must stamp: a SHA-256 given as hex, or the data itself (then any of
+/// SHA-256, SHA-384 and SHA-512 is accepted, as `openssl ts -verify -data` does).
+#[derive(Clone, Copy, Debug)]
+pub enum Stamped<'a> {
+    Sha256(&'a str),
+    Data(&'a [u8]),
+}
+
 /// Checks status and imprint only, without a signature check (for `case timestamp
 /// import`, which records the reply; `verify` does the full check).
 pub fn inspect(reply: &[u8], expected_sha256: &str) -> Result<TokenInfo, TspError> {
+    inspect_stamped(reply, Stamped::Sha256(expected_sha256))
+}
+
+/// [`inspect`] for any [`Stamped`].
+pub fn inspect_stamped(reply: &[u8], stamped: Stamped<'_>) -> Result<TokenInfo, TspError> {
     let p = parse_reply(reply)?;
-    check_imprint(&p.info, expected_sha256)?;
+    check_imprint(&p.info, stamped)?;
     Ok(p.info)
 }
 
-fn check_imprint(info: &TokenInfo, expected_sha256: &str) -> Result<(), TspError> {
-    if !info.imprint_sha256.eq_ignore_ascii_case(expected_sha256) {
+fn check_imprint(info: &TokenInfo, stamped: Stamped<'_>) -> Result<(), TspError> {
+    let expected = match stamped {
+        Stamped::Sha256(hex) => {
+            if info.imprint_algorithm != "sha256" {
+                return Err(TspError::ImprintAlgorithm {
+                    found: info.imprint_algorithm.clone(),
+                });
+            }
+            hex.to_ascii_lowercase()
+        }
+        Stamped::Data(data) => {
+            let oid = match info.imprint_algorithm.as_str() {
+                "sha384" => SHA384,
+                "sha512" => SHA512,
+                _ => SHA256,
+            };
+            super::hash::hex(&digest(&oid, data)?)
+        }
+    };
+    if !info.imprint.eq_ignore_ascii_case(&expected) {
         return Err(TspError::ImprintMismatch {
-            expected: expected_sha256.to_string(),
-            found: info.imprint_sha256.clone(),
+            expected,
+            found: info.imprint.clone(),
         });
     }
     Ok(())
@@ -361,34 +615,50 @@ pub fn verify(
     tsa_cert: Option<&Certificate>,
     ca: Option<&Certificate>,
 ) -> Result<TokenInfo, TspError> {
+    let anchors: Vec<Anchor> = ca
+        .map(|c| Anchor {
+            cert: c.clone(),
+            source: "the given CA".into(),
+        })
+        .into_iter()
+        .collect();
+    let info = verify_stamped(reply, Stamped::Sha256(expected_sha256), tsa_cert, &anchors)?;
+    if let (Some(ca), None) = (ca, &info.trusted) {
+        return Err(TspError::NotIssuedByCa {
+            subject: info.signer.clone().unwrap_or_default(),
+            ca: ca.tbs_certificate.subject.to_string(),
+            reason: "no chain from the signer's certificate leads to it".into(),
+        });
+    }
+    Ok(info)
+}
+
+/// Fully verifies a reply (signature, signed attributes, ESS certificate hash,
+/// timeStamping key usage, the signer's validity at genTime) and looks for a chain
+/// from the signer's certificate, through the certificates in the token, to one of
+/// `anchors` (each link's signature checked). `info.trusted` names the anchor reached,
+/// or is `None`: the signature is valid but the TSA is not trusted. The caller decides
+/// what an untrusted TSA means; `verify` says so.
+pub fn verify_stamped(
+    reply: &[u8],
+    stamped: Stamped<'_>,
+    tsa_cert: Option<&Certificate>,
+    anchors: &[Anchor],
+) -> Result<TokenInfo, TspError> {
     let Parsed {
         mut info,
         signed_data,
         econtent,
     } = parse_reply(reply)?;
-    check_imprint(&info, expected_sha256)?;
+    check_imprint(&info, stamped)?;
     let signer = signed_data
         .signer_infos
-        .0
-        .iter()
-        .next()
+        .first()
         .ok_or(TspError::Malformed {
             what: "SignedData",
             reason: "no SignerInfo".into(),
         })?;
-    let embedded: Vec<&Certificate> = signed_data
-        .certificates
-        .as_ref()
-        .map(|set| {
-            set.0
-                .iter()
-                .filter_map(|c| match c {
-                    cms::cert::CertificateChoices::Certificate(c) => Some(c),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let embedded: Vec<&Certificate> = signed_data.certificates.iter().collect();
     let by_sid = |c: &Certificate| match &signer.sid {
         cms::signed_data::SignerIdentifier::IssuerAndSerialNumber(is) => {
             c.tbs_certificate.issuer == is.issuer
@@ -428,12 +698,16 @@ pub fn verify(
 
     // RFC 5652 §5.4: with signed attributes, content-type and messageDigest are
     // mandatory and the signature covers their DER encoding as a SET OF.
-    let attrs = signer.signed_attrs.as_ref().ok_or(TspError::Malformed {
-        what: "SignerInfo",
-        reason: "no signed attributes (RFC 3161 §2.4.2 requires them)".into(),
-    })?;
+    let signed = signer
+        .signed_attrs_der
+        .as_ref()
+        .ok_or(TspError::Malformed {
+            what: "SignerInfo",
+            reason: "no signed attributes (RFC 3161 §2.4.2 requires them)".into(),
+        })?;
     let attr = |oid: ObjectIdentifier| {
-        attrs
+        signer
+            .signed_attrs
             .iter()
             .find(|a| a.oid == oid)
             .and_then(|a| a.values.iter().next())
@@ -467,13 +741,12 @@ pub fn verify(
             found: super::hash::hex(message_digest.as_bytes()),
         });
     }
-    let signed = attrs.to_der().map_err(malformed("signed attributes"))?;
     verify_signature(
         &signer.signature_algorithm,
         Some(&signer.digest_alg.oid),
         &cert.tbs_certificate.subject_public_key_info,
-        &signed,
-        signer.signature.as_bytes(),
+        signed,
+        &signer.signature,
     )
     .map_err(|e| match e {
         TspError::BadSignature { .. } => TspError::BadSignature {
@@ -494,38 +767,66 @@ pub fn verify(
     if !has_time_stamping_eku(cert) {
         return Err(TspError::NotTimeStamping { subject });
     }
-    if let Some(ca) = ca {
-        let ca_name = ca.tbs_certificate.subject.to_string();
-        let not_issued = |reason: String| TspError::NotIssuedByCa {
-            subject: subject.clone(),
-            ca: ca_name.clone(),
-            reason,
-        };
-        if cert.tbs_certificate.issuer != ca.tbs_certificate.subject {
-            return Err(not_issued(format!(
-                "issuer is {}",
-                cert.tbs_certificate.issuer
-            )));
+    let validity = &cert.tbs_certificate.validity;
+    let not_before = validity.not_before.to_unix_duration().as_secs() as i64;
+    let not_after = validity.not_after.to_unix_duration().as_secs() as i64;
+    if info.gen_time_unix < not_before || info.gen_time_unix > not_after {
+        return Err(TspError::OutsideValidity {
+            subject,
+            gen_time: info.gen_time.clone(),
+            not_before: validity.not_before.to_string(),
+            not_after: validity.not_after.to_string(),
+        });
+    }
+    info.tsa = Some(TsaName {
+        subject: subject.clone(),
+        serial: super::hash::hex(cert.tbs_certificate.serial_number.as_bytes()),
+        issuer: cert.tbs_certificate.issuer.to_string(),
+    });
+    info.trusted = chain_to_anchor(cert, &embedded, anchors);
+    info.signer = Some(subject);
+    Ok(info)
+}
+
+/// Follows issuers from `cert` through `pool` to one of `anchors`, checking each
+/// certificate's signature with its issuer's key (at most 6 links). Returns the anchor
+/// reached, as "SUBJECT (SOURCE)".
+fn chain_to_anchor(
+    cert: &Certificate,
+    pool: &[&Certificate],
+    anchors: &[Anchor],
+) -> Option<String> {
+    let signed_by = |child: &Certificate, parent: &Certificate| -> bool {
+        if child.tbs_certificate.issuer != parent.tbs_certificate.subject {
+            return false;
         }
-        let tbs = cert
-            .tbs_certificate
-            .to_der()
-            .map_err(malformed("TBSCertificate"))?;
-        let sig = cert.signature.as_bytes().ok_or(TspError::Malformed {
-            what: "certificate signature",
-            reason: "bit string has unused bits".into(),
-        })?;
+        let (Ok(tbs), Some(sig)) = (child.tbs_certificate.to_der(), child.signature.as_bytes())
+        else {
+            return false;
+        };
         verify_signature(
-            &cert.signature_algorithm,
+            &child.signature_algorithm,
             None,
-            &ca.tbs_certificate.subject_public_key_info,
+            &parent.tbs_certificate.subject_public_key_info,
             &tbs,
             sig,
         )
-        .map_err(|e| not_issued(format!("certificate signature: {e}")))?;
+        .is_ok()
+    };
+    let mut current = cert.clone();
+    for _ in 0..6 {
+        for a in anchors {
+            // The anchor itself (a TSA certificate trusted directly), or its issuer.
+            if a.cert == current || signed_by(&current, &a.cert) {
+                return Some(format!("{} ({})", a.cert.tbs_certificate.subject, a.source));
+            }
+        }
+        let next = pool
+            .iter()
+            .find(|p| **p != &current && signed_by(&current, p))?;
+        current = (*next).clone();
     }
-    info.signer = Some(subject);
-    Ok(info)
+    None
 }
 
 /// Checks the first ESSCertID(v2) of the signing-certificate attribute against the
@@ -669,6 +970,47 @@ pub fn load_certificate(bytes: &[u8]) -> Result<Certificate, TspError> {
     } else {
         Certificate::from_der(bytes).map_err(malformed("DER certificate"))
     }
+}
+
+/// Reads every certificate of a PEM bundle (or one DER certificate).
+pub fn load_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, TspError> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Ok(vec![load_certificate(bytes)?]);
+    };
+    if !text.contains(BEGIN) {
+        return Ok(vec![load_certificate(bytes)?]);
+    }
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let tail = rest.get(start..).unwrap_or_default();
+        let Some(end) = tail.find(END) else {
+            return Err(TspError::Malformed {
+                what: "PEM certificate",
+                reason: "no END CERTIFICATE line".into(),
+            });
+        };
+        let block = tail.get(..end + END.len()).unwrap_or_default();
+        out.push(load_certificate(block.as_bytes())?);
+        rest = tail.get(end + END.len()..).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+/// The TSA trust anchors bundled with whohosts (`data/trusted-tsa.pem`; its source and
+/// date are in `data/README.md`).
+pub fn bundled_anchors() -> Vec<Anchor> {
+    const PEM: &str = include_str!("../../data/trusted-tsa.pem");
+    load_certificates(PEM.as_bytes())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|cert| Anchor {
+            cert,
+            source: "bundled trusted-tsa.pem".into(),
+        })
+        .collect()
 }
 
 /// Sends a request to a TSA over HTTP(S) and returns the reply bytes (at most 1 MiB,
