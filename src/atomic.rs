@@ -102,7 +102,11 @@ fn staged(
         .suffix(".tmp")
         .tempfile_in(&dir)
         .map_err(|e| AtomicError::new("creating a temporary file for", dest, e))?;
-    write(tmp.as_file_mut()).map_err(|e| AtomicError::new("writing", dest, e))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+    write(&mut w)
+        .and_then(|()| w.flush())
+        .map_err(|e| AtomicError::new("writing", dest, e))?;
+    drop(w);
     tmp.as_file()
         .sync_all()
         .map_err(|e| AtomicError::new("syncing", dest, e))?;

@@ -166,3 +166,71 @@ fn a_subset_never_replaces_a_file_and_needs_a_target() {
     assert_eq!(o.status.code(), Some(2));
     assert!(!tmp.path().join("new.pcapng").exists());
 }
+
+#[test]
+fn inside_a_case_the_subset_is_a_new_exhibit_under_custody_and_the_case_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    let demo = common::root().join("captures/demo.pcap");
+    let o = whohosts()
+        .args(["case", "new"])
+        .arg(&case)
+        .args([
+            "--id",
+            "MT-1",
+            "--title",
+            "MT",
+            "--rights-holder",
+            "Example Games",
+            "--operator",
+            "Li Wei",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = whohosts()
+        .arg("analyze")
+        .arg(&demo)
+        .args(["--target", "dl.mtr-pirate.example", "--case"])
+        .arg(&case)
+        .args(["--subset", "dl-exhibit.pcapng"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let exhibit = case.join("exhibits/dl-exhibit.pcapng");
+    let sum = Command::new("sha256sum").arg(&exhibit).output().unwrap();
+    let sum = String::from_utf8_lossy(&sum.stdout)[..64].to_string();
+    let log = std::fs::read_to_string(case.join("custody.jsonl")).unwrap();
+    let entry: serde_json::Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["action"] == "subset")
+        .expect("a subset entry in custody");
+    assert_eq!(entry["files"][0]["path"], "exhibits/dl-exhibit.pcapng");
+    assert_eq!(entry["files"][0]["sha256"], sum.as_str());
+    assert_eq!(entry["details"]["sources"][0]["frames"], 43);
+    // The same name again is refused; the exhibit stays as it was.
+    let o = whohosts()
+        .arg("analyze")
+        .arg(&demo)
+        .args(["--target", "*.mtr-pirate.example", "--case"])
+        .arg(&case)
+        .args(["--subset", "dl-exhibit.pcapng"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let again = Command::new("sha256sum").arg(&exhibit).output().unwrap();
+    assert_eq!(&String::from_utf8_lossy(&again.stdout)[..64], sum);
+    // Sealed, the case verifies with the exhibit in it (no time-stamp: exit 1, only
+    // "not yet anchored").
+    let o = whohosts()
+        .args(["case", "seal"])
+        .arg(&case)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = whohosts().arg("verify").arg(&case).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{out}");
+    assert!(!out.contains("DIFFER"), "{out}");
+}

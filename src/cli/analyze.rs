@@ -93,6 +93,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 .map_err(anyhow::Error::msg)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.online.case.is_some() && !args.online.online && args.subset.is_none() {
+        anyhow::bail!("--case keeps --online answers or an --subset in a case; give one of them");
+    }
     let analyses = pipeline::analyze(&args.captures, &opts).context("analysing captures");
     drop(progress);
     let analyses = analyses?;
@@ -153,14 +156,71 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 sha256: c.sha256.clone(),
             })
             .collect();
-        let written =
-            whohosts::report::subset::write(path, &sources, &report.services, &report.targets)?;
-        let frames: u64 = written.frames.values().sum();
+        let (shown, frames, sha256, sm3) = match &args.online.case {
+            // Inside a case: a new file in exhibits/, entered in the custody log.
+            Some(case) => {
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .filter(|n| !n.starts_with('.'))
+                    .context("--subset needs a plain file name inside a case")?;
+                let rel = format!("exhibits/{name}");
+                let mut session = whohosts::evidence::case::Session::open(case, None)
+                    .with_context(|| format!("opening case {}", case.display()))?;
+                let mut counts = None;
+                let rec = session
+                    .write_file_with(&rel, |w| {
+                        let c = whohosts::report::subset::write_into(
+                            w,
+                            &sources,
+                            &report.services,
+                            &report.targets,
+                        )
+                        .map_err(std::io::Error::other)?;
+                        counts = Some(c);
+                        Ok(())
+                    })
+                    .with_context(|| format!("writing {rel} into the case"))?;
+                let counts = counts.unwrap_or_default();
+                session.append(
+                    "subset",
+                    serde_json::json!({
+                        "file": rel,
+                        "targets": report.targets,
+                        "sources": sources.iter().map(|s| serde_json::json!({
+                            "capture": s.shown,
+                            "sha256": s.sha256,
+                            "frames": counts.get(&s.index).copied().unwrap_or(0),
+                        })).collect::<Vec<_>>(),
+                    }),
+                    vec![rec.clone()],
+                )?;
+                (
+                    case.join(&rel).display().to_string(),
+                    counts.values().sum::<u64>(),
+                    rec.sha256.clone(),
+                    rec.sm3.clone(),
+                )
+            }
+            None => {
+                let w = whohosts::report::subset::write(
+                    path,
+                    &sources,
+                    &report.services,
+                    &report.targets,
+                )?;
+                (
+                    w.path,
+                    w.frames.values().sum(),
+                    w.digests.sha256.unwrap_or_default(),
+                    w.digests.sm3,
+                )
+            }
+        };
         eprintln!(
-            "whohosts: subset {}: {frames} frames, SHA-256 {}, SM3 {}",
-            whohosts::report::escape::terminal(&written.path),
-            written.digests.sha256.as_deref().unwrap_or("-"),
-            written.digests.sm3.as_deref().unwrap_or("-"),
+            "whohosts: subset {}: {frames} frames, SHA-256 {sha256}, SM3 {}",
+            whohosts::report::escape::terminal(&shown),
+            sm3.as_deref().unwrap_or("-"),
         );
     }
     if !json_to_stdout {

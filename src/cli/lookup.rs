@@ -257,6 +257,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     let (day, day_label) = reference_day(args.at.as_deref())?;
     let attributor = args.sources.load()?;
+    if args.online.case.is_some() && !args.online.online {
+        anyhow::bail!("--case keeps the answers of --online in a case; --online is missing");
+    }
     let online = args.online.run(&ips, attributor.data_dir(), None)?;
     let answers = online.as_ref().map(|(a, _)| a);
     let answer = |ip: &IpAddr| {

@@ -43,9 +43,9 @@ pub struct OnlineArgs {
     /// --json report as REPORT.online/, else <data-dir>/online/<UTC time>/].
     #[arg(long, value_name = "DIR", requires = "online", conflicts_with = "case")]
     pub online_dir: Option<PathBuf>,
-    /// Put the raw answers into this case directory (online/<UTC time>/), entered in
-    /// its custody log.
-    #[arg(long, value_name = "CASE", requires = "online")]
+    /// A case directory: --online answers go into it (online/<UTC time>/) and an
+    /// `analyze --subset` into its exhibits/ folder, each entered in its custody log.
+    #[arg(long, value_name = "CASE")]
     pub case: Option<PathBuf>,
     /// Make the report again from a folder of saved answers, without the network.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["online", "case"])]

@@ -454,39 +454,38 @@ pub fn add(
     Ok(out)
 }
 
-/// Copies `src` to a new file `dst` (temp + sync + link, never replacing), returning
-/// the digests of the bytes read from `src`.
+/// Copies `src` to a new file `dst` (through [`crate::atomic`]: never replacing),
+/// returning the digests of the bytes read from `src`.
 fn copy_hashing(src: &Path, dst: &Path) -> Result<super::hash::Digests, CaseError> {
     let dir = dst.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let tmp = super::temp_name(dst);
-    let result = (|| -> Result<super::hash::Digests, CaseError> {
-        let mut input = std::fs::File::open(src).map_err(io_err(src))?;
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
-        let mut h = MultiHasher::new(Algorithms::EVIDENCE);
+    let mut input = std::fs::File::open(src).map_err(io_err(src))?;
+    let mut h = MultiHasher::new(Algorithms::EVIDENCE);
+    let mut read_error = None;
+    let written = crate::atomic::create_new_with(dst, |out| {
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = match input.read(&mut buf) {
-                Ok(0) => break,
+                Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_err(src)(e)),
+                Err(e) => {
+                    // Kept apart so that the error names the source, not the copy.
+                    let kind = e.kind();
+                    read_error = Some(e);
+                    return Err(std::io::Error::from(kind));
+                }
             };
             let chunk = buf.get(..n).unwrap_or_default();
             h.update(chunk);
-            out.write_all(chunk).map_err(io_err(&tmp))?;
+            out.write_all(chunk)?;
         }
-        out.sync_all().map_err(io_err(&tmp))?;
-        std::fs::hard_link(&tmp, dst).map_err(io_err(dst))?;
-        Ok(h.finish())
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    super::sync_dir(dir);
-    result
+    });
+    if let Some(e) = read_error {
+        return Err(io_err(src)(e));
+    }
+    written.map_err(|e| io_err(dst)(std::io::Error::from(e)))?;
+    Ok(h.finish())
 }
 
 /// Refuses to write into a case whose custody log does not verify.

@@ -153,9 +153,9 @@ pub fn parse_offset(s: &str) -> Option<UtcOffset> {
 
 /// Writes a new file atomically and refuses to replace an existing one.
 ///
-/// The bytes go to a temporary file in the same directory, are synced, then the temp
-/// file is hard-linked to `path` (`link(2)` fails with `EEXIST` instead of replacing)
-/// and removed; finally the directory is synced so the new name survives a crash.
+/// The bytes go to a fresh temporary file in the same directory, are synced, then
+/// take the name `path` without replacing anything (see [`crate::atomic`]); the
+/// directory is synced so the new name survives a crash.
 pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_new_with(path, |w| w.write_all(bytes))
 }
@@ -176,40 +176,8 @@ pub fn write_new_with(
             ),
         ));
     }
-    let tmp = temp_name(path);
-    let result = (|| {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-        write(&mut w)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::hard_link(&tmp, path)
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result?;
-    sync_dir(dir);
-    Ok(())
-}
-
-/// A temporary name next to `path`: `.NAME.tmp-PID`.
-pub(crate) fn temp_name(path: &Path) -> std::path::PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
-
-/// Syncs a directory so that new names in it are durable. Best effort: some file
-/// systems refuse to open directories for syncing.
-pub(crate) fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    // `crate::atomic`: a fresh temporary name, synced, then linked without replacing.
+    crate::atomic::create_new_with(path, write).map_err(std::io::Error::from)
 }
 
 #[cfg(test)]

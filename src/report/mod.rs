@@ -378,8 +378,8 @@ impl<'a> Report<'a> {
     }
 }
 
-/// Writes a file atomically: a temporary file beside it, synced, then renamed over
-/// the destination, so a reader never sees a half-written report.
+/// Writes a file atomically ([`crate::atomic`]): a temporary file beside it, synced,
+/// then renamed over the destination, so a reader never sees a half-written report.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomic_with(path, |w| w.write_all(bytes))
 }
@@ -395,13 +395,5 @@ pub fn write_atomic_with(
         let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
         return write(&mut f);
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    write(tmp.as_file_mut())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::atomic::replace_with(path, write).map_err(std::io::Error::from)
 }

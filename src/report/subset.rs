@@ -55,7 +55,8 @@ pub enum SubsetError {
 
 type EndpointKey = (IpAddr, u16, Transport);
 
-/// Writes the subset of `sources` for `services` into `out` (a new file).
+/// Writes the subset of `sources` for `services` into `out` (a new file, never
+/// replacing one; see [`crate::atomic`]).
 pub fn write(
     out: &Path,
     sources: &[Source],
@@ -66,6 +67,76 @@ pub fn write(
     if out.symlink_metadata().is_ok() {
         return Err(SubsetError::Exists { path: shown_out });
     }
+    let mut result = None;
+    let mut hasher = MultiHasher::new(Algorithms::EVIDENCE);
+    crate::atomic::create_new_with(out, |w| {
+        let mut tee = Tee {
+            inner: w,
+            hasher: &mut hasher,
+        };
+        let r = write_into(&mut tee, sources, services, targets);
+        let failed = r.is_err();
+        result = Some(r);
+        if failed {
+            Err(std::io::Error::other("the subset could not be made"))
+        } else {
+            Ok(())
+        }
+    })
+    .map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            SubsetError::Exists {
+                path: shown_out.clone(),
+            }
+        } else {
+            SubsetError::Write {
+                path: shown_out.clone(),
+                source: e.into(),
+            }
+        }
+    })
+    .map_err(|e| match result.take() {
+        // The subset's own error says more than the write that it stopped.
+        Some(Err(inner)) => inner,
+        _ => e,
+    })?;
+    let frames = match result {
+        Some(Ok(f)) => f,
+        Some(Err(e)) => return Err(e),
+        None => BTreeMap::new(),
+    };
+    Ok(Written {
+        path: shown_out,
+        frames,
+        digests: hasher.finish(),
+    })
+}
+
+/// A writer that hashes what it writes.
+struct Tee<'a> {
+    inner: &'a mut dyn Write,
+    hasher: &'a mut MultiHasher,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes the subset as a stream into `w`; gives the frames copied per capture.
+pub fn write_into(
+    w: &mut dyn Write,
+    sources: &[Source],
+    services: &[ServiceReport],
+    targets: &[String],
+) -> Result<BTreeMap<u32, u64>, SubsetError> {
+    let shown_out = "the subset".to_string();
     let endpoints: BTreeSet<EndpointKey> = services
         .iter()
         .flat_map(|s| s.service.endpoints.iter())
@@ -95,13 +166,7 @@ pub fn write(
         path: shown_out.clone(),
         source,
     };
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(write_err)?;
-    let mut file = std::io::BufWriter::with_capacity(1 << 20, tmp);
-    let mut hasher = MultiHasher::new(Algorithms::EVIDENCE);
+    let file = w;
     let mut counts = BTreeMap::new();
     let mut block = Vec::with_capacity(1 << 16);
     for src in sources {
@@ -170,34 +235,16 @@ pub fn write(
             );
             n += 1;
             if block.len() >= 1 << 16 {
-                hasher.update(&block);
                 file.write_all(&block).map_err(write_err)?;
                 block.clear();
             }
         }
-        hasher.update(&block);
         file.write_all(&block).map_err(write_err)?;
         block.clear();
         counts.insert(src.index, n);
     }
-    let tmp = file.into_inner().map_err(|e| write_err(e.into_error()))?;
-    tmp.as_file().sync_all().map_err(write_err)?;
-    tmp.persist_noclobber(out).map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            SubsetError::Exists {
-                path: shown_out.clone(),
-            }
-        } else {
-            write_err(e.error)
-        }
-    })?;
-    Ok(Written {
-        path: shown_out.clone(),
-        frames: counts,
-        digests: hasher.finish(),
-    })
+    Ok(counts)
 }
-
 /// Whether a frame carries an address and port of one of the endpoints, as
 /// `ip.addr == A && tcp.port == P` would say.
 fn matches_endpoint(link: LinkType, data: &[u8], endpoints: &BTreeSet<EndpointKey>) -> bool {
