@@ -168,7 +168,14 @@ impl Sheet<'_> {
                     .t("（无抓包记录）", "no capture recorded in this case"),
             ),
         });
-        rows.extend(self.extra.iter().map(|(k, v)| row("会话", k, v.clone())));
+        rows.extend(self.extra.iter().map(|(k, v)| {
+            // The rows a session adds, each under its Chinese name.
+            let zh = match k.as_str() {
+                "Session start time-stamp" => "会话开始时间戳",
+                _ => "会话",
+            };
+            row(zh, k, v.clone())
+        }));
         rows
     }
 

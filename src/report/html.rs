@@ -247,6 +247,7 @@ footer { margin-top: 2rem; color: var(--mute); font-size: .85em; }
   .kv { grid-template-columns: 1fr; }
   .kv dt { margin-top: .3rem; }
   th, td { padding: .25rem .3rem; }
+  .chart svg { min-width: 34rem; }
 }
 @media print {
   body { max-width: none; padding: 0; font-size: 10pt; }
@@ -435,7 +436,7 @@ fn charts(out: &mut String, internet: &[&ServiceReport], w: &Words) {
     let height = share.len() * row + 8;
     let _ = writeln!(
         out,
-        "<h3>{}</h3>\n<svg viewBox=\"0 0 720 {height}\" role=\"img\" aria-label=\"{}\">",
+        "<h3>{}</h3>\n<div class=\"scroll chart\"><svg viewBox=\"0 0 720 {height}\" role=\"img\" aria-label=\"{}\">",
         w.share, w.share
     );
     for (i, (name, bytes)) in share.iter().enumerate() {
@@ -453,7 +454,7 @@ fn charts(out: &mut String, internet: &[&ServiceReport], w: &Words) {
             thousands(*bytes)
         );
     }
-    out.push_str("</svg>\n");
+    out.push_str("</svg></div>\n");
 
     // Timeline: one row per service, from its first to its last frame.
     let shown: Vec<&&ServiceReport> = internet.iter().take(40).collect();
@@ -466,7 +467,7 @@ fn charts(out: &mut String, internet: &[&ServiceReport], w: &Words) {
     let height = shown.len() * row + 30;
     let _ = writeln!(
         out,
-        "<h3>{}</h3>\n<svg viewBox=\"0 0 720 {height}\" role=\"img\" aria-label=\"{}\">",
+        "<h3>{}</h3>\n<div class=\"scroll chart\"><svg viewBox=\"0 0 720 {height}\" role=\"img\" aria-label=\"{}\">",
         w.timeline, w.timeline
     );
     for (i, s) in shown.iter().enumerate() {
@@ -485,7 +486,7 @@ fn charts(out: &mut String, internet: &[&ServiceReport], w: &Words) {
     let y = shown.len() * row + 20;
     let _ = writeln!(
         out,
-        "<line x1=\"200\" y1=\"{}\" x2=\"700\" y2=\"{}\" stroke=\"#888\"/><text x=\"200\" y=\"{y}\">{}</text><text x=\"700\" y=\"{y}\" text-anchor=\"end\">{}</text>\n</svg>",
+        "<line x1=\"200\" y1=\"{}\" x2=\"700\" y2=\"{}\" stroke=\"#888\"/><text x=\"200\" y=\"{y}\">{}</text><text x=\"700\" y=\"{y}\" text-anchor=\"end\">{}</text>\n</svg></div>",
         y - 12,
         y - 12,
         short_time(start),
