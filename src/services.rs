@@ -161,6 +161,17 @@ fn local_role(transport: Transport, port: u16) -> Option<&'static str> {
     })
 }
 
+impl ServiceEndpoint {
+    /// `ip:port/transport`, as the views show it.
+    pub fn socket(&self) -> String {
+        let ep = Endpoint {
+            ip: self.ip,
+            port: Some(self.port),
+        };
+        format!("{ep}/{}", self.transport)
+    }
+}
+
 /// Which side of a conversation is the server: the side that received the first
 /// SYN, else the side with a well-known (below 1024) port, else the lower port.
 pub fn server_side(c: &Conversation) -> (Endpoint, Endpoint) {

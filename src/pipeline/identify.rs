@@ -407,6 +407,19 @@ impl Identify {
         }
     }
 
+    /// Where a record carried by one UDP datagram was seen.
+    fn datagram(&self, client: Endpoint, server: Endpoint, at: FrameRef) -> Seen {
+        Seen {
+            capture: self.capture,
+            frame: at.frame,
+            frames: Vec::new(),
+            ts: at.ts,
+            client,
+            server,
+            transport: Transport::Udp,
+        }
+    }
+
     /// A UDP datagram of conversation `id`, sent by `src` to `dst`.
     pub fn udp(
         &mut self,
@@ -428,15 +441,7 @@ impl Identify {
                     } else {
                         (src, dst)
                     };
-                    let seen = Seen {
-                        capture: self.capture,
-                        frame: at.frame,
-                        frames: Vec::new(),
-                        ts: at.ts,
-                        client,
-                        server,
-                        transport: Transport::Udp,
-                    };
+                    let seen = self.datagram(client, server, at);
                     self.record(seen, Found::Dns(message), src, dst, at);
                 }
                 Err(e) => {
@@ -458,15 +463,7 @@ impl Identify {
                     HttpMessage::Request(_) => (src, dst),
                     HttpMessage::Response(_) => (dst, src),
                 };
-                let seen = Seen {
-                    capture: self.capture,
-                    frame: at.frame,
-                    frames: Vec::new(),
-                    ts: at.ts,
-                    client,
-                    server,
-                    transport: Transport::Udp,
-                };
+                let seen = self.datagram(client, server, at);
                 self.record(seen, Found::Http(record), src, dst, at);
             }
             return;

@@ -139,13 +139,7 @@ fn services(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
                 s.role.unwrap_or("").to_string(),
                 s.endpoints
                     .iter()
-                    .map(|e| {
-                        let ep = crate::model::Endpoint {
-                            ip: e.ip,
-                            port: Some(e.port),
-                        };
-                        format!("{ep}/{}", e.transport)
-                    })
+                    .map(|e| e.socket())
                     .collect::<Vec<_>>()
                     .join(" "),
                 s.bytes_to_server.to_string(),

@@ -628,13 +628,7 @@ fn service(out: &mut String, rank: &str, sr: &ServiceReport, w: &Words) {
     let eps: Vec<String> = s
         .endpoints
         .iter()
-        .map(|e| {
-            let ep = crate::model::Endpoint {
-                ip: e.ip,
-                port: Some(e.port),
-            };
-            format!("<code>{ep}/{}</code>", e.transport)
-        })
+        .map(|e| format!("<code>{}</code>", e.socket()))
         .collect();
     let _ = write!(
         out,
@@ -716,14 +710,7 @@ fn by_provider(out: &mut String, internet: &[&ServiceReport], w: &Words) {
                 c.bytes += s.bytes;
                 c.names.extend(s.hostnames.iter().map(|h| h.name.clone()));
             }
-            c.endpoints.insert(format!(
-                "{}/{}",
-                crate::model::Endpoint {
-                    ip: e.ip,
-                    port: Some(e.port)
-                },
-                e.transport
-            ));
+            c.endpoints.insert(e.socket());
             if let Some(region) = a.and_then(|a| a.attribution.region.id.clone()) {
                 c.regions.insert(region);
             }

@@ -98,17 +98,7 @@ fn services(out: &mut String, r: &Report) {
 fn service_list(out: &mut String, list: &[&super::ServiceReport], mark: &str) {
     for (i, sr) in list.iter().enumerate().take(MAX_ROWS) {
         let s = &sr.service;
-        let eps: Vec<String> = s
-            .endpoints
-            .iter()
-            .map(|e| {
-                let ep = crate::model::Endpoint {
-                    ip: e.ip,
-                    port: Some(e.port),
-                };
-                format!("{ep}/{}", e.transport)
-            })
-            .collect();
+        let eps: Vec<String> = s.endpoints.iter().map(|e| e.socket()).collect();
         let _ = writeln!(
             out,
             "  {:>2}. {}  {}  to server {} B, to client {} B, {} .. {} ({:.3} s)",
