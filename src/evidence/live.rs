@@ -165,18 +165,14 @@ impl Running {
 
     /// Replaces the live state file (atomically: a reader sees the old or the new).
     pub fn write_state(&self, bytes: &[u8]) {
-        let path = state_path(&self.dir, self.number);
-        let tmp = path.with_extension("json.tmp");
-        if std::fs::write(&tmp, bytes).is_ok() {
-            let _ = std::fs::rename(&tmp, &path);
-        }
+        // Best effort: `session status` shows the last state that made it.
+        let _ = crate::atomic::replace(&state_path(&self.dir, self.number), bytes);
     }
 
     /// The capture is over and recorded: its process state goes.
     pub fn end(self) {
         self.release_reserve();
         let state = state_path(&self.dir, self.number);
-        let _ = std::fs::remove_file(state.with_extension("json.tmp"));
         let _ = std::fs::remove_file(state);
         let _ = std::fs::remove_file(lock_path(&self.dir, self.number));
     }
