@@ -1663,6 +1663,21 @@ fn sent_reply_and_status_are_filed_in_a_sealed_case_that_verifies_and_catches_ta
     assert_eq!(v[0]["replies"].as_array().map(Vec::len), Some(1));
     assert!(v[0]["days_without_answer"].is_null());
     run(a(&["case", "seal", c]));
+    // The notary sheet of that seal lists the notices sent and the answer filed.
+    let sheets: Vec<std::path::PathBuf> = std::fs::read_dir(case.join("sheets"))
+        .expect("sheets")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    let newest = sheets.iter().max().expect("a sheet");
+    let sheet = std::fs::read_to_string(newest).expect("sheet");
+    assert_eq!(
+        sheet.matches("已发送通知 Notice sent").count(),
+        2,
+        "{sheet}"
+    );
+    assert!(sheet.contains("服务商答复 Provider answer"), "{sheet}");
+    assert!(sheet.contains("ticket 1234"), "{sheet}");
     // Sealed without a time-stamp: nothing differs, the log is only not anchored yet.
     let o = bin().args(["verify", c]).output().expect("runs");
     let out = String::from_utf8_lossy(&o.stdout);

@@ -800,6 +800,9 @@ fn write_sheet_files(
         revision += 1;
         stem = format!("sheets/sheet-v{version}-r{revision}");
     }
+    // The session's rows, then the notices sent and the answers filed.
+    let mut extra = s.sheet_rows.clone();
+    extra.extend(super::notices::sheet_rows(&s.dir));
     let input = sheet::Sheet {
         info: &s.info,
         manifest: m,
@@ -807,7 +810,7 @@ fn write_sheet_files(
         manifest_sha256: &manifest_rec.sha256,
         manifest_sm3: manifest_rec.sm3.as_deref().unwrap_or(""),
         timestamp: token,
-        extra: &s.sheet_rows,
+        extra: &extra,
         custody_head: head,
         tsa_url,
         capture_period: sheet::capture_period(&s.dir, m, s.offset, spans),

@@ -279,6 +279,52 @@ pub fn status(case: &Path, now: &str) -> Result<Vec<ProviderStatus>, CaseError> 
     Ok(out)
 }
 
+/// Rows for the notary sheet: each notice sent and each answer filed, in the order
+/// of the custody log (no clock: the same log gives the same rows).
+pub fn sheet_rows(case: &Path) -> Vec<(String, String)> {
+    let Ok(log) = custody::read(case) else {
+        return Vec::new();
+    };
+    let text = |v: &serde_json::Value, k: &str| {
+        v.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_string()
+    };
+    let mut rows = Vec::new();
+    for (e, _) in &log.entries {
+        let d = &e.details;
+        match e.action.as_str() {
+            "letter.sent" => rows.push((
+                "Notice sent".to_string(),
+                format!(
+                    "{} at {} through {}{}: {}",
+                    text(d, "provider"),
+                    d.get("sent_utc")
+                        .and_then(|x| x.as_str())
+                        .unwrap_or(&e.time_utc),
+                    text(d, "channel"),
+                    d.get("ticket")
+                        .and_then(|x| x.as_str())
+                        .map(|t| format!(" (ticket {t})"))
+                        .unwrap_or_default(),
+                    text(d, "letter")
+                ),
+            )),
+            "letter.reply" => rows.push((
+                "Provider answer".to_string(),
+                format!(
+                    "{} at {}: {}",
+                    text(d, "provider"),
+                    d.get("received_utc")
+                        .and_then(|x| x.as_str())
+                        .unwrap_or(&e.time_utc),
+                    text(d, "reply")
+                ),
+            )),
+            _ => {}
+        }
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

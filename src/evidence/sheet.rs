@@ -169,9 +169,11 @@ impl Sheet<'_> {
             ),
         });
         rows.extend(self.extra.iter().map(|(k, v)| {
-            // The rows a session adds, each under its Chinese name.
+            // The rows a session and the notices add, each under its Chinese name.
             let zh = match k.as_str() {
                 "Session start time-stamp" => "会话开始时间戳",
+                "Notice sent" => "已发送通知",
+                "Provider answer" => "服务商答复",
                 _ => "会话",
             };
             row(zh, k, v.clone())
