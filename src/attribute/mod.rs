@@ -214,6 +214,13 @@ pub struct ProviderAttribution {
     pub reason: Option<String>,
 }
 
+impl ProviderAttribution {
+    /// The provider's name for a reader, else its id.
+    pub fn display_name(&self) -> Option<&str> {
+        self.name.as_deref().or(self.id.as_deref())
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RegionAttribution {
     pub id: Option<String>,

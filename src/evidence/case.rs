@@ -666,16 +666,11 @@ fn store_reply(
     let rec = s.write_file(&rel, reply)?;
     s.append(
         action,
-        serde_json::json!({
+        info.custody_details(serde_json::json!({
             "version": version,
             "reply": rel,
             "source": source,
-            "gen_time": info.gen_time,
-            "serial": info.serial,
-            "policy": info.policy,
-            "nonce": info.nonce,
-            "imprint_sha256": info.imprint_sha256,
-        }),
+        })),
         vec![rec],
     )?;
     Ok(rel)

@@ -195,17 +195,12 @@ pub fn start(dir: &Path, opts: StartOptions) -> Result<Started, CaseError> {
         let rec = s.write_file(&reply_rel, &reply)?;
         s.append(
             "timestamp.reply",
-            serde_json::json!({
+            info.custody_details(serde_json::json!({
                 "session": number,
                 "stamps": statement_rel,
                 "reply": reply_rel,
                 "source": url,
-                "gen_time": info.gen_time,
-                "serial": info.serial,
-                "policy": info.policy,
-                "nonce": info.nonce,
-                "imprint_sha256": info.imprint_sha256,
-            }),
+            })),
             vec![rec],
         )?;
         Ok((reply_rel.clone(), info))

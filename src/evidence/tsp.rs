@@ -273,6 +273,26 @@ pub struct TokenInfo {
     pub trusted: Option<String>,
 }
 
+impl TokenInfo {
+    /// The details a custody entry records of a reply, with `extra` fields first.
+    pub fn custody_details(&self, extra: serde_json::Value) -> serde_json::Value {
+        let mut d = match extra {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        for (k, v) in [
+            ("gen_time", serde_json::json!(self.gen_time)),
+            ("serial", serde_json::json!(self.serial)),
+            ("policy", serde_json::json!(self.policy)),
+            ("nonce", serde_json::json!(self.nonce)),
+            ("imprint_sha256", serde_json::json!(self.imprint_sha256)),
+        ] {
+            d.insert(k.into(), v);
+        }
+        serde_json::Value::Object(d)
+    }
+}
+
 /// Who signed a token, as its certificate says.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TsaName {

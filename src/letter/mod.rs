@@ -1286,15 +1286,19 @@ fn evidence_rows(
                 frame: c.first_frame,
             })
             .collect();
-        for r in report.http.iter().filter(|r| {
-            is_server(&r.seen.server, &e.ip, e.port) || is_server(&r.seen.client, &e.ip, e.port)
-        }) {
+        for r in report
+            .http
+            .iter()
+            .filter(|r| is_server(&r.seen.server, &e.ip, e.port))
+        {
             frames.extend(seen_frames(&r.seen));
         }
         let mut sni = Vec::new();
-        for r in report.tls.iter().filter(|r| {
-            is_server(&r.seen.server, &e.ip, e.port) || is_server(&r.seen.client, &e.ip, e.port)
-        }) {
+        for r in report
+            .tls
+            .iter()
+            .filter(|r| is_server(&r.seen.server, &e.ip, e.port))
+        {
             frames.extend(seen_frames(&r.seen));
             if let Some(n) = &r.sni {
                 if !sni.contains(n) {
@@ -1835,9 +1839,8 @@ fn extract_json(report: &Report, ctx: &Context, case: Option<&Case>) -> String {
         .rows
         .iter()
         .map(|r| {
-            let mine = |s: &input::Seen| {
-                is_server(&s.server, &r.ip, r.port) || is_server(&s.client, &r.ip, r.port)
-            };
+            // Records name the conversation's server whichever side sent them.
+            let mine = |s: &input::Seen| is_server(&s.server, &r.ip, r.port);
             let http: Vec<serde_json::Value> = report
                 .http
                 .iter()

@@ -67,7 +67,7 @@ fn attribution_cells(a: Option<&Attribution>) -> [String; 11] {
     let p = &a.provider;
     let g = &a.region;
     [
-        cell(p.name.as_deref().or(p.id.as_deref()).unwrap_or("")),
+        cell(p.display_name().unwrap_or("")),
         cell(p.service_model.as_deref().unwrap_or("")),
         conf(p.confidence),
         src(&p.source),

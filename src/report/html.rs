@@ -409,10 +409,10 @@ fn captures(out: &mut String, r: &Report, w: &Words) {
 
 /// The provider a service's traffic is counted under: its first endpoint's.
 fn provider_name(s: &ServiceReport) -> Option<String> {
-    s.attribution.first().and_then(|a| {
-        let p = &a.attribution.provider;
-        p.name.clone().or_else(|| p.id.clone())
-    })
+    s.attribution
+        .first()
+        .and_then(|a| a.attribution.provider.display_name())
+        .map(str::to_owned)
 }
 
 fn charts(out: &mut String, internet: &[&ServiceReport], w: &Words) {
@@ -545,7 +545,7 @@ fn attribution_rows(out: &mut String, ip: &std::net::IpAddr, a: &Attribution, w:
         w.address,
         w.provider,
         answer(
-            p.name.as_deref().or(p.id.as_deref()),
+            p.display_name(),
             p.service_model
                 .as_deref()
                 .map(|m| format!("· {}", m.to_uppercase()))
@@ -691,18 +691,13 @@ fn by_provider(out: &mut String, internet: &[&ServiceReport], w: &Words) {
     let mut by: BTreeMap<String, Cover> = BTreeMap::new();
     for sr in internet {
         let s = &sr.service;
-        for (e, a) in s.endpoints.iter().zip(
-            sr.attribution
-                .iter()
-                .map(Some)
-                .chain(std::iter::repeat(None)),
-        ) {
+        for e in &s.endpoints {
+            // An endpoint without attribution has no entry: found by address.
+            let a = sr.attribution.iter().find(|a| a.ip == e.ip);
             let name = a
-                .and_then(|a| {
-                    let p = &a.attribution.provider;
-                    p.name.clone().or_else(|| p.id.clone())
-                })
-                .unwrap_or_else(|| w.unknown.to_string());
+                .and_then(|a| a.attribution.provider.display_name())
+                .unwrap_or(w.unknown)
+                .to_string();
             let c = by.entry(name).or_default();
             if !c.services.contains(&s.label) {
                 c.services.push(s.label.clone());

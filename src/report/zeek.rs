@@ -96,7 +96,7 @@ fn record_ts(r: &Value) -> Timestamp {
 fn attribution_fields(m: &mut Map<String, Value>, a: Option<&Attribution>) {
     let Some(a) = a else { return };
     let p = &a.provider;
-    if let Some(name) = p.name.as_ref().or(p.id.as_ref()) {
+    if let Some(name) = p.display_name() {
         m.insert("whohosts.provider".into(), json!(name));
         m.insert("whohosts.provider_confidence".into(), json!(p.confidence));
         m.insert(
@@ -178,7 +178,7 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
     }
     // Which connection a record belongs to: same endpoints either way round, the
     // one whose span holds the record's time.
-    let mut find = |r: &Value, service: &'static str| -> Option<(String, bool)> {
+    let mut find = |r: &Value, service: &'static str| -> Option<String> {
         let capture = r["capture"].as_u64()? as u32;
         let transport = match r["transport"].as_str()? {
             "tcp" => Transport::Tcp,
@@ -187,9 +187,11 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
         };
         let (c, s) = (sockaddr(&r["client"]), sockaddr(&r["server"]));
         let t = record_ts(r);
-        for (key, swapped) in [
-            ((capture, transport, c.clone(), s.clone()), false),
-            ((capture, transport, s, c), true),
+        // The conversation's first sender need not be the client (a capture that
+        // starts mid-connection).
+        for key in [
+            (capture, transport, c.clone(), s.clone()),
+            (capture, transport, s, c),
         ] {
             if let Some(list) = conns.get_mut(&key) {
                 let i = list
@@ -198,14 +200,14 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
                     .unwrap_or(0);
                 let conn = list.get_mut(i)?;
                 conn.services.insert(service);
-                return Some((conn.uid.clone(), swapped));
+                return Some(conn.uid.clone());
             }
         }
         None
     };
-    let dns_uid: Vec<Option<String>> = dns.iter().map(|r| find(r, "dns").map(|x| x.0)).collect();
-    let tls_uid: Vec<Option<String>> = tls.iter().map(|r| find(r, "ssl").map(|x| x.0)).collect();
-    let http_uid: Vec<Option<String>> = http.iter().map(|r| find(r, "http").map(|x| x.0)).collect();
+    let dns_uid: Vec<Option<String>> = dns.iter().map(|r| find(r, "dns")).collect();
+    let tls_uid: Vec<Option<String>> = tls.iter().map(|r| find(r, "ssl")).collect();
+    let http_uid: Vec<Option<String>> = http.iter().map(|r| find(r, "http")).collect();
     for r in &quic {
         find(r, "quic");
     }
