@@ -44,52 +44,131 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Load time and memory of the data a `lookup` call loads, with the real feeds
-/// imported and without feeds.
+/// Load time and memory of the data a `lookup` call loads: the databases alone; the
+/// real feeds imported (read through their compiled index, and parsed, as every
+/// call did before the index); and a large geofeed of 900,000 prefixes (Linode's real
+/// IPv4 blocks cut into /32s) imported the same way. Compiled cases are measured
+/// first: memory is the growth of this process's resident set, which freed memory
+/// does not give back.
 fn load_costs() {
     use whohosts::attribute::bundle::{unpack_feed, Bundle, FeedManifest};
+    use whohosts::attribute::datadir::{update_from_with, UpdateOptions};
+    use whohosts::attribute::LoadedFeed;
     let b = Bundle::locate(None, None).expect("bundled data");
     let m: FeedManifest =
         serde_json::from_slice(&b.read("feeds.json").expect("feeds.json")).expect("manifest");
     let from = tempfile::tempdir().expect("temp dir");
     let mut bytes = 0usize;
+    let mut linode = Vec::new();
     for f in &m.feeds {
         let body = unpack_feed(&b, f).expect("bundled feed");
         bytes += body.len();
+        if f.stored.starts_with("linode.") {
+            linode = body.clone();
+        }
         std::fs::write(from.path().join(&f.stored), body).expect("write");
     }
-    let data = tempfile::tempdir().expect("temp dir");
-    let a = Attributor::load(&AttributeOptions {
-        data_dir: Some(data.path().to_path_buf()),
+    let options = |dir: &std::path::Path| AttributeOptions {
+        data_dir: Some(dir.to_path_buf()),
         no_bundled_feeds: true,
         ..AttributeOptions::default()
-    })
-    .expect("databases");
-    whohosts::attribute::datadir::update_from(&a, data.path(), from.path()).expect("import");
-    drop(a);
+    };
+    let import = |from: &std::path::Path| {
+        let data = tempfile::tempdir().expect("temp dir");
+        let a = Attributor::load(&options(data.path())).expect("databases");
+        update_from_with(&a, data.path(), from, UpdateOptions { force: true }).expect("import");
+        data
+    };
+    let data = import(from.path());
+
+    // A large geofeed: Linode's IPv4 blocks as /32s, 900,000 lines.
+    let large_from = tempfile::tempdir().expect("temp dir");
+    let mut large = String::from("# Last modified: 2025-07-24 10:00:06\n");
+    let mut n = 0u32;
+    'outer: for line in String::from_utf8_lossy(&linode).lines() {
+        let Some((prefix, rest)) = line.split_once(',') else {
+            continue;
+        };
+        let Ok(p) = prefix.parse::<whohosts::attribute::index::IpPrefix>() else {
+            continue;
+        };
+        let IpAddr::V4(first) = p.first() else {
+            continue;
+        };
+        let IpAddr::V4(last) = p.last() else { continue };
+        for a in u32::from(first)..=u32::from(last) {
+            large.push_str(&format!("{}/32,{rest}\n", Ipv4Addr::from(a)));
+            n += 1;
+            if n == 900_000 {
+                break 'outer;
+            }
+        }
+    }
+    std::fs::write(large_from.path().join("linode.geofeed.txt"), &large).expect("write");
+    let large_data = import(large_from.path());
+    let large_feed =
+        LoadedFeed::parse("linode.geofeed.txt", "linode", large.as_bytes()).expect("large feed");
+    drop(large_feed);
+
     let none = tempfile::tempdir().expect("temp dir");
-    let measure = |dir: &std::path::Path| {
+    let measure = |load: &dyn Fn() -> Attributor| {
         let before = rss_kib();
         let t = Instant::now();
-        let a = Attributor::load(&AttributeOptions {
-            data_dir: Some(dir.to_path_buf()),
-            no_bundled_feeds: true,
-            ..AttributeOptions::default()
-        })
-        .expect("load");
+        let a = load();
         let first = a.attribute("20.52.0.1".parse().expect("address"), &[]);
         let el = t.elapsed();
         let grown = rss_kib().saturating_sub(before);
         black_box(first);
         (el, grown, a.feeds().len())
     };
-    let (t_no, m_no, _) = measure(none.path());
-    let (t_feeds, m_feeds, n) = measure(data.path());
+    let (t_no, m_no, _) = measure(&|| Attributor::load(&options(none.path())).expect("load"));
+    let (t_c, m_c, n_c) = measure(&|| Attributor::load(&options(data.path())).expect("load"));
+    let (t_lc, m_lc, _) = measure(&|| Attributor::load(&options(large_data.path())).expect("load"));
+    let parsed = |body: &[(String, String, Vec<u8>)]| {
+        let feeds = body
+            .iter()
+            .map(|(name, provider, b)| LoadedFeed::parse(name, provider, b).expect("feed"))
+            .collect();
+        Attributor::load(&options(none.path()))
+            .expect("load")
+            .with_feeds(feeds)
+    };
+    let real: Vec<(String, String, Vec<u8>)> = m
+        .feeds
+        .iter()
+        .map(|f| {
+            (
+                f.stored.clone(),
+                f.provider.clone(),
+                unpack_feed(&b, f).expect("bundled feed"),
+            )
+        })
+        .collect();
+    let big = vec![(
+        "linode.geofeed.txt".to_string(),
+        "linode".to_string(),
+        large.into_bytes(),
+    )];
+    let (t_p, m_p, _) = measure(&|| parsed(&real));
+    let (t_lp, m_lp, _) = measure(&|| parsed(&big));
+    let ratio = |a: std::time::Duration, b: std::time::Duration| {
+        a.as_secs_f64() / b.as_secs_f64().max(1e-9)
+    };
+    println!("load + first answer (one run; memory = resident growth):");
+    println!("  databases alone: {t_no:?}, +{m_no} KiB");
     println!(
-        "load + first answer: databases alone {t_no:?}, +{m_no} KiB; with {n} real feeds imported ({} MB) {t_feeds:?}, +{m_feeds} KiB: {:.1}x the time, {:.1}x the memory",
+        "  {n_c} real feeds imported ({} MB), compiled index: {t_c:?}, +{m_c} KiB ({:.1}x the time of the databases alone)",
         bytes / 1_000_000,
-        t_feeds.as_secs_f64() / t_no.as_secs_f64().max(1e-9),
-        m_feeds as f64 / (m_no.max(1)) as f64
+        ratio(t_c, t_no)
+    );
+    println!(
+        "  the same feeds parsed: {t_p:?}, +{m_p} KiB ({:.1}x the compiled index's time)",
+        ratio(t_p, t_c)
+    );
+    println!(
+        "  a 900,000-prefix geofeed imported, compiled index: {t_lc:?}, +{m_lc} KiB; parsed: {t_lp:?}, +{m_lp} KiB ({:.1}x the time, {:.1}x the memory)",
+        ratio(t_lp, t_lc),
+        m_lp as f64 / m_lc.max(1) as f64
     );
 }
 

@@ -1791,3 +1791,117 @@ fn a_huge_feed_is_refused_without_reading_it_whole() {
     let o = update_from(&a, data.path(), big.path()).unwrap();
     assert!(o[0].detail.contains("larger than 64 MiB"), "{o:#?}");
 }
+
+/// Issue 33.5: the imported feeds are compiled once into an index file read in
+/// place; it answers exactly as the parsed feeds do, for every prefix of the real
+/// feeds, and is never used once the stored feeds change or the file is damaged.
+#[test]
+fn the_compiled_feed_index_answers_as_the_parsed_feeds() {
+    use whohosts::attribute::bundle::{unpack_feed, Bundle, FeedManifest};
+    use whohosts::attribute::LoadedFeed;
+    let b = Bundle::locate(None, None).unwrap();
+    let m: FeedManifest = serde_json::from_slice(&b.read("feeds.json").unwrap()).unwrap();
+    let from = tempfile::tempdir().unwrap();
+    let mut parsed = Vec::new();
+    for f in &m.feeds {
+        let body = unpack_feed(&b, f).unwrap();
+        std::fs::write(from.path().join(&f.stored), &body).unwrap();
+        parsed.push(LoadedFeed::parse(&f.stored, &f.provider, &body).unwrap());
+    }
+    let data = tempfile::tempdir().unwrap();
+    let importer = load_without_bundled_feeds(data.path());
+    let outcomes = update_from(&importer, data.path(), from.path()).unwrap();
+    assert!(outcomes.iter().all(|o| o.action == UpdateAction::Installed));
+    let idx = data.path().join("compiled/feeds.idx");
+    assert!(idx.is_file(), "update compiles the stored feeds");
+
+    // The same feeds parsed in memory, beside the compiled index.
+    let empty = tempfile::tempdir().unwrap();
+    let memory = load_without_bundled_feeds(empty.path()).with_feeds(parsed);
+    let compiled = load_without_bundled_feeds(data.path());
+    assert!(compiled.feeds().iter().all(|f| f.compiled.is_some()));
+    assert!(compiled.feeds().iter().all(|f| f.feed.entries.is_empty()));
+    let counts = |a: &Attributor| {
+        let mut v: Vec<_> = a
+            .feeds()
+            .iter()
+            .map(|f| (f.name.clone(), f.sha256.clone(), f.counts(), f.date.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(counts(&memory), counts(&compiled));
+
+    let mut checked = 0;
+    for f in memory.feeds() {
+        for (i, e) in f.feed.entries.iter().enumerate() {
+            for addr in [e.prefix.first(), e.prefix.last()] {
+                assert_eq!(
+                    memory.feed_levels(addr),
+                    compiled.feed_levels(addr),
+                    "{addr} ({} of {})",
+                    e.prefix,
+                    f.name
+                );
+                if i % 97 == 0 {
+                    assert_eq!(
+                        serde_json::to_value(memory.attribute(addr, &[])).unwrap(),
+                        serde_json::to_value(compiled.attribute(addr, &[])).unwrap(),
+                        "{addr}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 200_000, "{checked}");
+    for outside in ["192.0.2.1", "2001:db8::1", "1.1.1.1", "::ffff:20.52.0.1"] {
+        assert_eq!(
+            memory.feed_levels(ip(outside)),
+            compiled.feed_levels(ip(outside))
+        );
+    }
+
+    // A stored feed removed: the index is stale, the feeds are parsed again and the
+    // index rewritten without it.
+    std::fs::remove_file(data.path().join("feeds/cloudflare.cidr-list-v4.txt")).unwrap();
+    let a = load_without_bundled_feeds(data.path());
+    assert!(a
+        .feeds()
+        .iter()
+        .all(|f| f.name != "cloudflare.cidr-list-v4.txt"));
+    assert!(a
+        .feed_levels(ip("104.16.0.1"))
+        .iter()
+        .flatten()
+        .all(|m| m.feed != "cloudflare.cidr-list-v4.txt"));
+    let a = load_without_bundled_feeds(data.path());
+    assert!(a.feeds().iter().all(|f| f.compiled.is_some()), "rewritten");
+
+    // One byte of its records damaged: refused with the reason, answers unchanged.
+    let mut bytes = std::fs::read(&idx).unwrap();
+    let n = bytes.len();
+    bytes[n - 5] ^= 0x01;
+    std::fs::write(&idx, &bytes).unwrap();
+    let a = load_without_bundled_feeds(data.path());
+    assert!(
+        a.notes()
+            .iter()
+            .any(|n| n.contains("feeds.idx: not used (its records do not match")),
+        "{:?}",
+        a.notes()
+    );
+    assert!(a.feeds().iter().all(|f| f.compiled.is_none()));
+    assert_eq!(
+        memory.feed_levels(ip("20.52.0.1")),
+        a.feed_levels(ip("20.52.0.1"))
+    );
+    // ... and rebuilt for the next call.
+    let a = load_without_bundled_feeds(data.path());
+    assert!(a.feeds().iter().all(|f| f.compiled.is_some()));
+
+    // Cut short: refused the same way.
+    std::fs::write(&idx, &std::fs::read(&idx).unwrap()[..n / 2]).unwrap();
+    let a = load_without_bundled_feeds(data.path());
+    assert!(a.notes().iter().any(|n| n.contains("feeds.idx: not used")));
+}

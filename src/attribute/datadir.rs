@@ -18,7 +18,7 @@
 //! fatal; only an unusable directory is an error.
 
 use crate::attribute::bundle::MAX_FEED_BYTES;
-use crate::attribute::dirview::DirectoryView;
+use crate::attribute::compiled::{self, CompiledError, CompiledIndex, Skipped, Stamp};
 use crate::attribute::feeds::{
     parse_feed, too_broad, Feed, FeedFormat, MIN_PREFIX_V4, MIN_PREFIX_V6,
 };
@@ -82,20 +82,56 @@ fn is_stored_feed(name: &str) -> bool {
     (name.ends_with(".json") || name.ends_with(".txt")) && !name.starts_with('.')
 }
 
-/// Loads every stored feed, in file-name order. A file that cannot be read, does not
-/// parse or lists a prefix broader than any provider announces is skipped: it is named
-/// in the returned warnings and listed as an unused source with its `problem` (so
-/// reports and `lookup --json` carry it, not only the terminal).
-pub fn load_feeds(
-    data_dir: &Path,
-    _directory: &DirectoryView,
-) -> (Vec<LoadedFeed>, Vec<String>, Vec<SourceInfo>) {
-    let mut feeds = Vec::new();
-    let mut warnings = Vec::new();
-    let mut unused = Vec::new();
+/// The stored feeds of a data directory, as [`load_feeds`] found them.
+#[derive(Debug, Default)]
+pub struct StoredFeeds {
+    /// Usable feeds, in file-name order; with their entries, or (when `compiled` is
+    /// set) without them.
+    pub feeds: Vec<LoadedFeed>,
+    /// Feeds skipped, for people.
+    pub warnings: Vec<String>,
+    /// Feeds skipped, as sources with their `problem`.
+    pub unused: Vec<SourceInfo>,
+    /// The compiled index holding the feeds' entries, when it was up to date.
+    pub compiled: Option<CompiledIndex>,
+    /// What happened to the compiled index, when worth telling.
+    pub note: Option<String>,
+}
+
+/// A stored feed that is not used, as a source with its `problem`.
+fn skipped_source(name: &str, sha256: Option<String>, problem: String) -> SourceInfo {
+    SourceInfo {
+        kind: SourceKind::Feed,
+        name: name.to_string(),
+        type_: "unreadable-feed".to_string(),
+        provider: provider_of_stored(name).map(str::to_string),
+        version: None,
+        build_date: None,
+        sha256: sha256.unwrap_or_default(),
+        bundled: false,
+        official: None,
+        licence: None,
+        attribution: None,
+        records: "not used".to_string(),
+        date: None,
+        snapshot: None,
+        url: None,
+        terms: None,
+        problem: Some(problem),
+    }
+}
+
+/// Loads every stored feed, in file-name order: from the compiled index
+/// ([`super::compiled`]) while it matches the stored files, else by parsing them,
+/// then compiling them for the next call (best effort: a data directory that cannot
+/// be written is only slower). A file that cannot be read, does not parse or lists a
+/// prefix broader than any provider announces is skipped: it is named in the
+/// warnings and listed as an unused source with its `problem` (so reports and
+/// `lookup --json` carry it, not only the terminal).
+pub fn load_feeds(data_dir: &Path) -> StoredFeeds {
     let dir = feeds_dir(data_dir);
     let Ok(rd) = std::fs::read_dir(&dir) else {
-        return (feeds, warnings, unused);
+        return StoredFeeds::default();
     };
     let mut names: Vec<String> = rd
         .filter_map(Result::ok)
@@ -104,29 +140,98 @@ pub fn load_feeds(
         .filter(|n| is_stored_feed(n))
         .collect();
     names.sort();
+    if names.is_empty() {
+        return StoredFeeds::default();
+    }
+    let stamps: Vec<Stamp> = names
+        .iter()
+        .filter_map(|n| Stamp::of(&dir.join(n), n))
+        .collect();
+    let index_path = compiled::index_path(data_dir);
+    let note = match CompiledIndex::open(&index_path, &stamps) {
+        Ok(index) => return from_compiled(&dir, index),
+        Err(CompiledError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(CompiledError::Stale) => None,
+        Err(e) => Some(format!("{}: not used ({e}); rebuilt", index_path.display())),
+    };
+    let mut out = parse_stored(data_dir, &dir, &names);
+    out.note = note;
+    let counted: Vec<(&LoadedFeed, (usize, usize))> =
+        out.feeds.iter().map(|f| (f, f.feed.counts())).collect();
+    let skipped: Vec<Skipped> = out
+        .unused
+        .iter()
+        .map(|u| Skipped {
+            name: u.name.clone(),
+            sha256: (!u.sha256.is_empty()).then(|| u.sha256.clone()),
+            problem: u.problem.clone().unwrap_or_default(),
+        })
+        .collect();
+    if let Err(e) = compiled::write(&index_path, stamps, &counted, skipped) {
+        let n = format!("{}: not written ({e})", index_path.display());
+        out.note = Some(match out.note.take() {
+            Some(before) => format!("{before}; {n}"),
+            None => n,
+        });
+    }
+    out
+}
+
+/// Brings the compiled index of the stored feeds up to date (after an update), and
+/// says what it holds, for people.
+pub fn compile_stored(data_dir: &Path) -> String {
+    let path = compiled::index_path(data_dir);
+    let stored = load_feeds(data_dir);
+    if stored.feeds.is_empty() && stored.unused.is_empty() {
+        return "no stored feed to compile".to_string();
+    }
+    let (v4, v6) = stored.feeds.iter().fold((0, 0), |(a, b), f| {
+        let (x, y) = f.counts();
+        (a + x, b + y)
+    });
+    let what = format!(
+        "{} feeds, {v4} IPv4 + {v6} IPv6 prefixes",
+        stored.feeds.len()
+    );
+    match (stored.compiled.is_some(), stored.note) {
+        (true, _) => format!("{}: up to date ({what})", path.display()),
+        (false, Some(n)) => n,
+        (false, None) => format!("{}: written ({what})", path.display()),
+    }
+}
+
+/// The stored feeds as the compiled index describes them.
+fn from_compiled(dir: &Path, index: CompiledIndex) -> StoredFeeds {
+    let mut out = StoredFeeds::default();
+    for s in index.skipped() {
+        out.warnings
+            .push(format!("{}: {}", dir.join(&s.name).display(), s.problem));
+        out.unused
+            .push(skipped_source(&s.name, s.sha256.clone(), s.problem.clone()));
+    }
+    for m in index.feeds() {
+        out.feeds.push(LoadedFeed {
+            name: m.name.clone(),
+            provider: m.provider.clone(),
+            sha256: m.sha256.clone(),
+            date: m.date.clone(),
+            feed: m.feed(),
+            bundled: None,
+            compiled: Some((m.v4, m.v6)),
+        });
+    }
+    out.compiled = Some(index);
+    out
+}
+
+/// Parses the stored feeds `names` (see [`load_feeds`]).
+fn parse_stored(data_dir: &Path, dir: &Path, names: &[String]) -> StoredFeeds {
+    let mut out = StoredFeeds::default();
     for name in names {
-        let path = dir.join(&name);
+        let path = dir.join(name);
         let mut skipped = |sha256: Option<String>, problem: String| {
-            warnings.push(format!("{}: {problem}", path.display()));
-            unused.push(SourceInfo {
-                kind: SourceKind::Feed,
-                name: name.clone(),
-                type_: "unreadable-feed".to_string(),
-                provider: provider_of_stored(&name).map(str::to_string),
-                version: None,
-                build_date: None,
-                sha256: sha256.unwrap_or_default(),
-                bundled: false,
-                official: None,
-                licence: None,
-                attribution: None,
-                records: "not used".to_string(),
-                date: None,
-                snapshot: None,
-                url: None,
-                terms: None,
-                problem: Some(problem),
-            });
+            out.warnings.push(format!("{}: {problem}", path.display()));
+            out.unused.push(skipped_source(name, sha256, problem));
         };
         let bytes = match read_capped(&path) {
             Ok(b) => b,
@@ -154,27 +259,28 @@ pub fn load_feeds(
                 let provider = feed
                     .format
                     .provider()
-                    .or_else(|| provider_of_stored(&name))
+                    .or_else(|| provider_of_stored(name))
                     .unwrap_or("unknown")
                     .to_string();
                 // A feed that states no date is dated by its download, when the data
                 // directory's record of it is for these very bytes.
                 let date = feed
                     .data_date()
-                    .or_else(|| downloaded_on(data_dir, &name, &sha256));
-                feeds.push(LoadedFeed {
-                    name,
+                    .or_else(|| downloaded_on(data_dir, name, &sha256));
+                out.feeds.push(LoadedFeed {
+                    name: name.clone(),
                     provider,
                     sha256,
                     date,
                     feed,
                     bundled: None,
+                    compiled: None,
                 });
             }
             Err(e) => skipped(Some(sha256), format!("skipped: does not parse: {e}")),
         }
     }
-    (feeds, warnings, unused)
+    out
 }
 
 /// The day (`YYYY-MM-DD`) a stored feed was downloaded, from
@@ -437,6 +543,13 @@ pub fn update_from_with(
             stored: Some(stored),
             detail: summary,
         });
+    }
+    // Compiled now, so that the next lookup reads the new feeds at once.
+    if out
+        .iter()
+        .any(|o| matches!(o.action, UpdateAction::Installed | UpdateAction::Replaced))
+    {
+        compile_stored(data_dir);
     }
     Ok(out)
 }

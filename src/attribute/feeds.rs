@@ -18,7 +18,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// The formats this module reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum FeedFormat {
     AwsIpRanges,
@@ -121,7 +123,7 @@ pub struct FeedEntry {
 }
 
 /// Something in a feed that could not be read, with its place.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FeedProblem {
     /// Line number (text feeds) or JSON path (JSON feeds).
     pub place: String,

@@ -275,6 +275,18 @@ impl<V> PrefixIndex<V> {
         &self.groups
     }
 
+    /// Each group's innermost enclosing group (`u32::MAX` for none), by position.
+    pub fn parents(&self) -> &[u32] {
+        &self.parents
+    }
+
+    /// The disjoint intervals per family, sorted, each with the group owning it: what
+    /// [`super::compiled`] writes to disk.
+    #[allow(clippy::type_complexity)]
+    pub fn raw_intervals(&self) -> (Vec<(u32, u32, u32)>, Vec<(u128, u128, u32)>) {
+        (self.v4.rows(), self.v6.rows())
+    }
+
     /// Number of disjoint intervals per family (v4, v6), for statistics.
     pub fn interval_counts(&self) -> (usize, usize) {
         (self.v4.starts.len(), self.v6.starts.len())
@@ -362,6 +374,15 @@ impl<K: Key> Table<K> {
             cursor = top_end.succ();
         }
         t
+    }
+
+    fn rows(&self) -> Vec<(K, K, u32)> {
+        self.starts
+            .iter()
+            .zip(&self.ends)
+            .zip(&self.slots)
+            .map(|((s, e), g)| (*s, *e, *g))
+            .collect()
     }
 
     fn emit(&mut self, cursor: Option<K>, end: K, slot: u32, started: bool) {

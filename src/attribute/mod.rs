@@ -21,6 +21,7 @@
 //! arguments (no clock, no network).
 
 pub mod bundle;
+pub mod compiled;
 pub mod datadir;
 pub mod directory;
 pub mod dirview;
@@ -351,6 +352,9 @@ pub struct LoadedFeed {
     pub date: Option<String>,
     /// Set for a feed of the bundled snapshot.
     pub bundled: Option<BundledOrigin>,
+    /// Set when the feed's entries are in the compiled index ([`compiled`]), not in
+    /// `feed.entries`: its IPv4 and IPv6 prefix counts.
+    pub compiled: Option<(usize, usize)>,
 }
 
 /// Where a bundled feed came from.
@@ -375,7 +379,26 @@ impl LoadedFeed {
             date: feed.data_date(),
             feed,
             bundled: None,
+            compiled: None,
         })
+    }
+
+    fn feed_match(&self, e: &feeds::FeedEntry) -> FeedMatch {
+        FeedMatch {
+            feed: self.name.clone(),
+            provider: self.provider.clone(),
+            official: self.feed.format.official(),
+            prefix: e.prefix,
+            region: e.region.clone(),
+            service: e.service.clone(),
+            city: e.city.clone(),
+            country: e.country.clone(),
+        }
+    }
+
+    /// Number of IPv4 and IPv6 prefixes.
+    pub fn counts(&self) -> (usize, usize) {
+        self.compiled.unwrap_or_else(|| self.feed.counts())
     }
 
     /// `, bundled feed snapshot 2025-07, data of 2025-07-24` or `, data of ...`, for
@@ -433,6 +456,10 @@ pub struct Attributor {
     manifest: BundledManifest,
     feeds: Vec<LoadedFeed>,
     index: PrefixIndex<FeedRef>,
+    /// The imported feeds' entries, when read from their compiled index.
+    compiled: Option<compiled::CompiledIndex>,
+    /// Position in `feeds` of each compiled feed.
+    compiled_pos: Vec<u16>,
     directory: DirectoryView,
     data_dir: PathBuf,
     warnings: Vec<String>,
@@ -579,20 +606,29 @@ impl Attributor {
             None => DirectoryView::bundled(),
         }
         .map_err(|e| AttributeError::Directory(Box::new(e)))?;
-        let (mut feeds, mut warnings, unused) = datadir::load_feeds(&data_dir, &directory);
+        let stored = datadir::load_feeds(&data_dir);
+        let (mut feeds, mut warnings, unused) = (stored.feeds, stored.warnings, stored.unused);
         if let Some(p) = &manifest_problem {
             warnings.push(format!(
                 "{p}: the package, version, licence and attribution of the bundled databases are unknown"
             ));
         }
-        let mut notes = Vec::new();
+        let mut notes: Vec<String> = stored.note.into_iter().collect();
         if let (Some(b), false) = (&bundle, opts.no_bundled_feeds) {
             let (bundled, w, n) = load_bundled_feeds(b, &feeds);
             feeds.extend(bundled);
             warnings.extend(w);
             notes.extend(n);
         }
-        let mut a = Self::assemble(dbs, manifest, feeds, directory, data_dir, warnings);
+        let mut a = Self::assemble(
+            dbs,
+            manifest,
+            feeds,
+            stored.compiled,
+            directory,
+            data_dir,
+            warnings,
+        );
         a.bundle = bundle.as_ref().map(bundle::Bundle::describe);
         a.notes = notes;
         a.unused = unused;
@@ -608,6 +644,7 @@ impl Attributor {
             self.dbs,
             self.manifest,
             all,
+            self.compiled,
             self.directory,
             self.data_dir,
             self.warnings,
@@ -623,6 +660,7 @@ impl Attributor {
         dbs: Vec<GeoDb>,
         manifest: BundledManifest,
         mut feeds: Vec<LoadedFeed>,
+        compiled: Option<compiled::CompiledIndex>,
         directory: DirectoryView,
         data_dir: PathBuf,
         warnings: Vec<String>,
@@ -651,11 +689,29 @@ impl Attributor {
                 builder.insert(e.prefix, FeedRef { feed, entry });
             }
         }
+        // Each compiled feed's place in the priority order.
+        let compiled_pos = compiled
+            .as_ref()
+            .map(|c| {
+                c.feeds()
+                    .iter()
+                    .map(|m| {
+                        feeds
+                            .iter()
+                            .position(|f| f.compiled.is_some() && f.name == m.name)
+                            .and_then(|p| u16::try_from(p).ok())
+                            .unwrap_or(u16::MAX)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Attributor {
             dbs,
             manifest,
             feeds,
             index: builder.build(),
+            compiled,
+            compiled_pos,
             directory,
             data_dir,
             warnings,
@@ -744,7 +800,7 @@ impl Attributor {
             });
         }
         for f in &self.feeds {
-            let (v4, v6) = f.feed.counts();
+            let (v4, v6) = f.counts();
             out.push(SourceInfo {
                 kind: SourceKind::Feed,
                 name: f.name.clone(),
@@ -825,38 +881,50 @@ impl Attributor {
 
     /// Feed entries of the most specific prefix covering `ip`, in priority order.
     pub fn feed_matches(&self, ip: IpAddr) -> Vec<FeedMatch> {
-        self.index
-            .lookup(ip)
-            .map(|g| self.group_matches(g))
-            .unwrap_or_default()
+        self.feed_levels(ip).into_iter().next().unwrap_or_default()
     }
 
-    /// Feed entries of every prefix covering `ip`, most specific prefix first.
+    /// Feed entries of every prefix covering `ip`, most specific prefix first, each
+    /// prefix's entries in priority order: the in-memory index (bundled feeds) and the
+    /// compiled one (imported feeds) together.
     pub fn feed_levels(&self, ip: IpAddr) -> Vec<Vec<FeedMatch>> {
-        self.index
+        let mut levels: Vec<(IpPrefix, Vec<(usize, FeedMatch)>)> = self
+            .index
             .lookup_all(ip)
-            .map(|g| self.group_matches(g))
+            .map(|g| (g.prefix, self.group_matches(g)))
+            .collect();
+        if let Some(c) = &self.compiled {
+            for (prefix, hits) in c.lookup_all(ip) {
+                let matches = hits.into_iter().filter_map(|h| {
+                    let pos = usize::from(*self.compiled_pos.get(usize::from(h.feed))?);
+                    let f = self.feeds.get(pos)?;
+                    Some((pos, f.feed_match(&h.entry)))
+                });
+                match levels.iter_mut().find(|(p, _)| *p == prefix) {
+                    Some((_, l)) => l.extend(matches),
+                    None => levels.push((prefix, matches.collect())),
+                }
+            }
+            levels.sort_by_key(|(p, _)| std::cmp::Reverse(p.prefix_len()));
+            for (_, l) in &mut levels {
+                l.sort_by_key(|(pos, _)| *pos);
+            }
+        }
+        levels
+            .into_iter()
+            .map(|(_, l)| l.into_iter().map(|(_, m)| m).collect::<Vec<_>>())
             .filter(|l| !l.is_empty())
             .collect()
     }
 
-    fn group_matches(&self, group: &index::PrefixGroup<FeedRef>) -> Vec<FeedMatch> {
+    fn group_matches(&self, group: &index::PrefixGroup<FeedRef>) -> Vec<(usize, FeedMatch)> {
         group
             .values
             .iter()
             .filter_map(|r| {
                 let f = self.feeds.get(usize::from(r.feed))?;
                 let e = f.feed.entries.get(usize::try_from(r.entry).ok()?)?;
-                Some(FeedMatch {
-                    feed: f.name.clone(),
-                    provider: f.provider.clone(),
-                    official: f.feed.format.official(),
-                    prefix: e.prefix,
-                    region: e.region.clone(),
-                    service: e.service.clone(),
-                    city: e.city.clone(),
-                    country: e.country.clone(),
-                })
+                Some((usize::from(r.feed), f.feed_match(e)))
             })
             .collect()
     }

@@ -154,6 +154,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 )?;
             }
             writeln!(out, "data directory: {}", data_dir.display())?;
+            writeln!(
+                out,
+                "compiled index: {}",
+                whohosts::attribute::datadir::compile_stored(&data_dir)
+            )?;
             Ok(if failed > 0 {
                 crate::cli::exit::ANOMALIES
             } else {
@@ -186,6 +191,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 }
             }
             writeln!(out, "data directory: {}", data_dir.display())?;
+            writeln!(
+                out,
+                "compiled index: {}",
+                whohosts::attribute::datadir::compile_stored(&data_dir)
+            )?;
             Ok(if skipped > 0 {
                 crate::cli::exit::ANOMALIES
             } else {

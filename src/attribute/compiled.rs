@@ -1,0 +1,474 @@
+//! The imported feeds compiled once into one index file, read in place.
+//!
+//! Parsing a provider's feed costs about 300 bytes of memory a prefix and most of a
+//! `lookup` call's time; a data directory holding a feed of a million prefixes made
+//! every call take seconds and gigabytes. `data update` (and the first load after the
+//! stored feeds change) therefore compiles them into `compiled/feeds.idx`: the feeds'
+//! descriptions (everything but their entries) in a JSON header, then the prefix
+//! index of [`super::index`] as fixed-size little-endian records. A lookup reads the
+//! records it needs with positioned reads (a binary search: about 20 reads of 12 or
+//! 36 bytes), so loading costs the header and one pass hashing the records, and memory
+//! stays that of the header whatever the feeds' size.
+//!
+//! The file is a cache of the stored feeds, never a source of its own: it records the
+//! name, size and modification time of every stored feed file it was made from, and is
+//! used only while they are all unchanged (else the feeds are parsed again and the
+//! file rewritten). Its records carry a SHA-256 checked when it is opened, so a damaged
+//! file is refused (and rebuilt), never read as different answers. Layout:
+//!
+//! ```text
+//! "WHIDX\0\0\x01"   magic with the format version
+//! u32 LE            header length
+//! header            JSON (`Header`)
+//! v4 records        start u32, end u32, group u32          (12 bytes each)
+//! v6 records        start u128, end u128, group u32        (36 bytes each)
+//! groups            address u128, length u8, IPv4 u8, 2 zero bytes,
+//!                   parent u32, first value u32, values u32 (32 bytes each)
+//! values            feed u16, 2 zero bytes, entry facts u32 (8 bytes each)
+//! ```
+
+use super::feeds::{Feed, FeedEntry, FeedFormat, FeedProblem};
+use super::index::{canonical, IpPrefix, PrefixIndex, PrefixIndexBuilder};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"WHIDX\0\0\x01";
+/// Largest header read: the feeds' problems (at most 1000 each) and the distinct
+/// entry facts dominate it.
+const MAX_HEADER: u32 = 256 << 20;
+const V4_REC: u64 = 12;
+const V6_REC: u64 = 36;
+const GROUP_REC: u64 = 32;
+const VALUE_REC: u64 = 8;
+
+/// Where the compiled index of a data directory's feeds lives.
+pub fn index_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("compiled").join("feeds.idx")
+}
+
+/// A stored feed file as the directory listing shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stamp {
+    pub name: String,
+    pub len: u64,
+    /// Modification time, nanoseconds since the Unix epoch (0 when unknown).
+    pub mtime_ns: u128,
+}
+
+impl Stamp {
+    pub fn of(path: &Path, name: &str) -> Option<Stamp> {
+        let m = std::fs::metadata(path).ok()?;
+        let mtime_ns = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        Some(Stamp {
+            name: name.to_string(),
+            len: m.len(),
+            mtime_ns,
+        })
+    }
+}
+
+/// A compiled feed: the loaded feed without its entries.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct FeedMeta {
+    pub name: String,
+    pub provider: String,
+    pub sha256: String,
+    pub date: Option<String>,
+    pub format: FeedFormat,
+    pub version: Option<String>,
+    pub declared_provider: Option<String>,
+    pub declared_asns: Vec<u32>,
+    pub serial: Option<u128>,
+    pub problems: Vec<FeedProblem>,
+    pub problems_dropped: usize,
+    pub v4: usize,
+    pub v6: usize,
+}
+
+impl FeedMeta {
+    /// The feed as [`super::LoadedFeed`] holds it, without entries.
+    pub fn feed(&self) -> Feed {
+        Feed {
+            format: self.format,
+            version: self.version.clone(),
+            declared_provider: self.declared_provider.clone(),
+            declared_asns: self.declared_asns.clone(),
+            serial: self.serial,
+            entries: Vec::new(),
+            problems: self.problems.clone(),
+            problems_dropped: self.problems_dropped,
+            over_cap: false,
+        }
+    }
+}
+
+/// A stored feed that was not used, with why.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Skipped {
+    pub name: String,
+    pub sha256: Option<String>,
+    pub problem: String,
+}
+
+/// What an entry says beyond its prefix: region, service, country, subdivision, city.
+type Facts = [Option<String>; 5];
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Header {
+    stamps: Vec<Stamp>,
+    feeds: Vec<FeedMeta>,
+    skipped: Vec<Skipped>,
+    facts: Vec<Facts>,
+    v4: u64,
+    v6: u64,
+    groups: u64,
+    values: u64,
+    records_sha256: String,
+}
+
+/// One entry covering a looked-up address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// Position of the feed in [`CompiledIndex::feeds`].
+    pub feed: u16,
+    pub prefix: IpPrefix,
+    pub entry: FeedEntry,
+}
+
+/// An open compiled index.
+#[derive(Debug)]
+pub struct CompiledIndex {
+    file: File,
+    header: Header,
+    /// File offsets of the record sections.
+    v4_at: u64,
+    v6_at: u64,
+    groups_at: u64,
+    values_at: u64,
+}
+
+/// Why a compiled index was not used.
+#[derive(Debug, thiserror::Error)]
+pub enum CompiledError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a compiled feed index of this version")]
+    Magic,
+    #[error("header: {0}")]
+    Header(String),
+    #[error("the file is {actual} bytes, its header describes {expected}")]
+    Length { actual: u64, expected: u64 },
+    #[error("its records do not match the SHA-256 its header records (damaged)")]
+    Damaged,
+    #[error("the stored feeds changed since it was compiled")]
+    Stale,
+}
+
+/// Writes the compiled index of `feeds` (with their entries) to `dest`, replacing
+/// any older one atomically.
+pub fn write(
+    dest: &Path,
+    stamps: Vec<Stamp>,
+    feeds: &[(&super::LoadedFeed, (usize, usize))],
+    skipped: Vec<Skipped>,
+) -> std::io::Result<()> {
+    let mut facts: Vec<Facts> = Vec::new();
+    let mut fact_ids: ahash::HashMap<Facts, u32> = ahash::HashMap::default();
+    let mut builder = PrefixIndexBuilder::new();
+    for (fi, (f, _)) in feeds.iter().enumerate() {
+        let Ok(feed) = u16::try_from(fi) else { break };
+        for e in &f.feed.entries {
+            let key: Facts = [
+                e.region.clone(),
+                e.service.clone(),
+                e.country.clone(),
+                e.subdivision.clone(),
+                e.city.clone(),
+            ];
+            let id = match fact_ids.get(&key) {
+                Some(id) => *id,
+                None => {
+                    let id = u32::try_from(facts.len()).unwrap_or(u32::MAX);
+                    facts.push(key.clone());
+                    fact_ids.insert(key, id);
+                    id
+                }
+            };
+            builder.insert(e.prefix, (feed, id));
+        }
+    }
+    let index: PrefixIndex<(u16, u32)> = builder.build();
+    let (v4, v6) = index.raw_intervals();
+    let mut body = Vec::new();
+    for (s, e, g) in &v4 {
+        body.extend_from_slice(&s.to_le_bytes());
+        body.extend_from_slice(&e.to_le_bytes());
+        body.extend_from_slice(&g.to_le_bytes());
+    }
+    for (s, e, g) in &v6 {
+        body.extend_from_slice(&s.to_le_bytes());
+        body.extend_from_slice(&e.to_le_bytes());
+        body.extend_from_slice(&g.to_le_bytes());
+    }
+    let mut values = Vec::new();
+    for (g, parent) in index.groups().iter().zip(index.parents()) {
+        let addr = match g.prefix.addr() {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        };
+        body.extend_from_slice(&addr.to_le_bytes());
+        body.push(g.prefix.prefix_len());
+        body.push(u8::from(g.prefix.is_ipv4()));
+        body.extend_from_slice(&[0, 0]);
+        body.extend_from_slice(&parent.to_le_bytes());
+        let first = u32::try_from(values.len()).unwrap_or(u32::MAX);
+        let n = u32::try_from(g.values.len()).unwrap_or(u32::MAX);
+        body.extend_from_slice(&first.to_le_bytes());
+        body.extend_from_slice(&n.to_le_bytes());
+        values.extend(g.values.iter().copied());
+    }
+    for (feed, fact) in &values {
+        body.extend_from_slice(&feed.to_le_bytes());
+        body.extend_from_slice(&[0, 0]);
+        body.extend_from_slice(&fact.to_le_bytes());
+    }
+    let header = Header {
+        stamps,
+        feeds: feeds
+            .iter()
+            .map(|(f, (v4, v6))| FeedMeta {
+                name: f.name.clone(),
+                provider: f.provider.clone(),
+                sha256: f.sha256.clone(),
+                date: f.date.clone(),
+                format: f.feed.format,
+                version: f.feed.version.clone(),
+                declared_provider: f.feed.declared_provider.clone(),
+                declared_asns: f.feed.declared_asns.clone(),
+                serial: f.feed.serial,
+                problems: f.feed.problems.clone(),
+                problems_dropped: f.feed.problems_dropped,
+                v4: *v4,
+                v6: *v6,
+            })
+            .collect(),
+        skipped,
+        facts,
+        v4: v4.len() as u64,
+        v6: v6.len() as u64,
+        groups: index.groups().len() as u64,
+        values: values.len() as u64,
+        records_sha256: super::geoip::hex(&Sha256::digest(&body)),
+    };
+    let json = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
+    let len = u32::try_from(json.len())
+        .ok()
+        .filter(|l| *l <= MAX_HEADER)
+        .ok_or_else(|| std::io::Error::other("compiled index header too large"))?;
+    let mut out = Vec::with_capacity(12 + json.len() + body.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&body);
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    crate::atomic::replace(dest, &out).map_err(|e| std::io::Error::new(e.kind(), e.to_string()))
+}
+
+impl CompiledIndex {
+    /// Opens `path` if it was compiled from exactly the stored feeds `stamps` lists.
+    pub fn open(path: &Path, stamps: &[Stamp]) -> Result<CompiledIndex, CompiledError> {
+        let mut file = File::open(path)?;
+        let actual = file.metadata()?.len();
+        let mut head = [0u8; 12];
+        file.read_exact(&mut head)
+            .map_err(|_| CompiledError::Magic)?;
+        if &head[..8] != MAGIC {
+            return Err(CompiledError::Magic);
+        }
+        let len = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+        if len > MAX_HEADER || u64::from(len) + 12 > actual {
+            return Err(CompiledError::Header(format!("length {len} out of bounds")));
+        }
+        let mut json = vec![0u8; len as usize];
+        file.read_exact(&mut json)?;
+        let header: Header =
+            serde_json::from_slice(&json).map_err(|e| CompiledError::Header(e.to_string()))?;
+        if header.stamps != stamps {
+            return Err(CompiledError::Stale);
+        }
+        let v4_at = 12 + u64::from(len);
+        let sections = [
+            (header.v4, V4_REC),
+            (header.v6, V6_REC),
+            (header.groups, GROUP_REC),
+            (header.values, VALUE_REC),
+        ];
+        let mut expected = v4_at;
+        for (n, size) in sections {
+            expected = n
+                .checked_mul(size)
+                .and_then(|b| expected.checked_add(b))
+                .ok_or_else(|| CompiledError::Header("section sizes overflow".to_string()))?;
+        }
+        if expected != actual {
+            return Err(CompiledError::Length { actual, expected });
+        }
+        // One streaming pass over the records: a damaged file is never read as
+        // different answers.
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        if super::geoip::hex(&hasher.finalize()) != header.records_sha256 {
+            return Err(CompiledError::Damaged);
+        }
+        let v6_at = v4_at + header.v4 * V4_REC;
+        let groups_at = v6_at + header.v6 * V6_REC;
+        let values_at = groups_at + header.groups * GROUP_REC;
+        Ok(CompiledIndex {
+            file,
+            header,
+            v4_at,
+            v6_at,
+            groups_at,
+            values_at,
+        })
+    }
+
+    /// The compiled feeds, in the order their positions in [`Hit::feed`] refer to.
+    pub fn feeds(&self) -> &[FeedMeta] {
+        &self.header.feeds
+    }
+
+    /// The stored feeds that were not used, with why.
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.header.skipped
+    }
+
+    fn read_at<const N: usize>(&self, offset: u64) -> Option<[u8; N]> {
+        use std::os::unix::fs::FileExt;
+        let mut b = [0u8; N];
+        self.file.read_exact_at(&mut b, offset).ok()?;
+        Some(b)
+    }
+
+    fn v4_record(&self, i: u64) -> Option<(u32, u32, u32)> {
+        let b: [u8; 12] = self.read_at(self.v4_at + i * V4_REC)?;
+        let w = |k: usize| u32::from_le_bytes([b[k], b[k + 1], b[k + 2], b[k + 3]]);
+        Some((w(0), w(4), w(8)))
+    }
+
+    fn v6_record(&self, i: u64) -> Option<(u128, u128, u32)> {
+        let b: [u8; 36] = self.read_at(self.v6_at + i * V6_REC)?;
+        let mut s = [0u8; 16];
+        let mut e = [0u8; 16];
+        s.copy_from_slice(&b[..16]);
+        e.copy_from_slice(&b[16..32]);
+        Some((
+            u128::from_le_bytes(s),
+            u128::from_le_bytes(e),
+            u32::from_le_bytes([b[32], b[33], b[34], b[35]]),
+        ))
+    }
+
+    /// The group owning `key`'s interval: a binary search over sorted, disjoint
+    /// intervals (the last one starting at or before `key`).
+    fn find<K: Ord + Copy>(
+        &self,
+        n: u64,
+        key: K,
+        rec: impl Fn(u64) -> Option<(K, K, u32)>,
+    ) -> Option<u32> {
+        let (mut lo, mut hi) = (0u64, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if rec(mid)?.0 <= key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let (_, end, group) = rec(lo.checked_sub(1)?)?;
+        (end >= key).then_some(group)
+    }
+
+    fn group(&self, i: u32) -> Option<(IpPrefix, u32, u32, u32)> {
+        if u64::from(i) >= self.header.groups {
+            return None;
+        }
+        let b: [u8; 32] = self.read_at(self.groups_at + u64::from(i) * GROUP_REC)?;
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&b[..16]);
+        let addr = u128::from_le_bytes(a);
+        let ip = if b[17] == 1 {
+            IpAddr::V4(Ipv4Addr::from(u32::try_from(addr).ok()?))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(addr))
+        };
+        let w = |k: usize| u32::from_le_bytes([b[k], b[k + 1], b[k + 2], b[k + 3]]);
+        Some((IpPrefix::new(ip, b[16])?, w(20), w(24), w(28)))
+    }
+
+    /// Every prefix covering `ip`, most specific first, each with its entries in
+    /// priority order. A read error ends the walk (the file was checked on open).
+    pub fn lookup_all(&self, ip: IpAddr) -> Vec<(IpPrefix, Vec<Hit>)> {
+        let slot = match canonical(ip) {
+            IpAddr::V4(a) => self.find(self.header.v4, u32::from(a), |i| self.v4_record(i)),
+            IpAddr::V6(a) => self.find(self.header.v6, u128::from(a), |i| self.v6_record(i)),
+        };
+        let mut out = Vec::new();
+        let mut next = slot;
+        // Nesting is at most 129 deep; the bound also stops a cycle in a crafted file.
+        while let Some(g) = next.filter(|_| out.len() <= 128) {
+            let Some((prefix, parent, first, n)) = self.group(g) else {
+                break;
+            };
+            let mut hits = Vec::new();
+            for v in 0..u64::from(n.min(1 << 16)) {
+                let Some(b) =
+                    self.read_at::<8>(self.values_at + (u64::from(first) + v) * VALUE_REC)
+                else {
+                    break;
+                };
+                let feed = u16::from_le_bytes([b[0], b[1]]);
+                let fact = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+                let Some([region, service, country, subdivision, city]) = usize::try_from(fact)
+                    .ok()
+                    .and_then(|f| self.header.facts.get(f))
+                    .cloned()
+                else {
+                    continue;
+                };
+                hits.push(Hit {
+                    feed,
+                    prefix,
+                    entry: FeedEntry {
+                        prefix,
+                        region,
+                        service,
+                        country,
+                        subdivision,
+                        city,
+                    },
+                });
+            }
+            out.push((prefix, hits));
+            next = (parent != u32::MAX).then_some(parent);
+        }
+        out
+    }
+}
