@@ -339,13 +339,7 @@ fn conf(c: Option<whohosts::model::Confidence>) -> &'static str {
 }
 
 fn write_table(out: &mut impl Write, rows: &[(IpAddr, Attribution)]) -> std::io::Result<()> {
-    let mut lines = vec![[
-        "ADDRESS".to_string(),
-        "ASN".to_string(),
-        "CC".to_string(),
-        "PROVIDER".to_string(),
-        "REGION".to_string(),
-    ]];
+    let mut lines: Vec<Vec<String>> = Vec::new();
     for (ip, a) in rows {
         let asn = match a.asn.number {
             Some(n) => format!(
@@ -377,7 +371,7 @@ fn write_table(out: &mut impl Write, rows: &[(IpAddr, Attribution)]) -> std::io:
                 conf(a.region.confidence)
             ),
         };
-        lines.push([
+        lines.push(vec![
             ip.to_string(),
             asn,
             a.country.code.clone().unwrap_or_else(|| "-".to_string()),
@@ -385,25 +379,17 @@ fn write_table(out: &mut impl Write, rows: &[(IpAddr, Attribution)]) -> std::io:
             region,
         ]);
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|i| {
-            lines
-                .iter()
-                .map(|l| l[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for l in &lines {
-        let mut s = String::new();
-        for (i, cell) in l.iter().enumerate() {
-            if i + 1 == l.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}  ", w = widths[i]));
-            }
-        }
-        writeln!(out, "{}", s.trim_end())?;
+    let mut table = String::new();
+    whohosts::report::table::columns(
+        &mut table,
+        "",
+        &["ADDRESS", "ASN", "CC", "PROVIDER", "REGION"],
+        &[],
+        &lines,
+        usize::MAX,
+    );
+    for l in table.lines() {
+        writeln!(out, "{}", l.trim_end())?;
     }
     for (ip, a) in rows {
         for (what, reason) in [

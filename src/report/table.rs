@@ -19,20 +19,39 @@ pub(super) fn thousands(n: u64) -> String {
     out
 }
 
-/// Renders rows as columns padded to their widest cell; `right` marks columns
-/// aligned to the right (numbers).
+/// Renders rows as columns padded to their widest cell, indented by two spaces, at
+/// most [`MAX_ROWS`] rows; `right` marks columns aligned to the right (numbers).
 pub(super) fn grid(out: &mut String, header: &[&str], right: &[bool], rows: &[Vec<String>]) {
-    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    columns(out, "  ", header, right, rows, MAX_ROWS);
+}
+
+/// Width of `s` on a terminal: CJK characters take two columns (阿里云 is six wide).
+pub fn display_width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// The one table writer of the terminal views: rows as columns padded to their
+/// widest cell by display width, each line after `indent`, at most `max_rows` rows
+/// (then "... N more"); the last column is not padded.
+pub fn columns(
+    out: &mut String,
+    indent: &str,
+    header: &[&str],
+    right: &[bool],
+    rows: &[Vec<String>],
+    max_rows: usize,
+) {
+    let mut width: Vec<usize> = header.iter().map(|h| display_width(h)).collect();
     for r in rows {
         for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
+            *w = (*w).max(display_width(c));
         }
     }
     let line = |out: &mut String, cells: Vec<&str>| {
-        out.push_str("  ");
+        out.push_str(indent);
         for (i, c) in cells.iter().enumerate() {
             let w = width.get(i).copied().unwrap_or(0);
-            let pad = w.saturating_sub(c.chars().count());
+            let pad = w.saturating_sub(display_width(c));
             if right.get(i).copied().unwrap_or(false) {
                 out.push_str(&" ".repeat(pad));
                 out.push_str(c);
@@ -49,11 +68,15 @@ pub(super) fn grid(out: &mut String, header: &[&str], right: &[bool], rows: &[Ve
         out.push('\n');
     };
     line(out, header.to_vec());
-    for r in rows.iter().take(MAX_ROWS) {
+    for r in rows.iter().take(max_rows) {
         line(out, r.iter().map(String::as_str).collect());
     }
-    if rows.len() > MAX_ROWS {
-        let _ = writeln!(out, "  ... {} more (see --json)", rows.len() - MAX_ROWS);
+    if rows.len() > max_rows {
+        let _ = writeln!(
+            out,
+            "{indent}... {} more (see --json)",
+            rows.len() - max_rows
+        );
     }
 }
 
@@ -389,5 +412,54 @@ mod tests {
     fn thousands_groups_digits() {
         assert_eq!(super::thousands(0), "0");
         assert_eq!(super::thousands(1234567), "1,234,567");
+    }
+
+    /// Chinese provider and city names take two columns per character: the columns
+    /// after them still start at one display column on every line.
+    #[test]
+    fn columns_align_by_display_width_with_chinese_names() {
+        let rows = vec![
+            vec![
+                "47.236.91.18".to_string(),
+                "阿里云".to_string(),
+                "广州".to_string(),
+                "x".to_string(),
+            ],
+            vec![
+                "3.5.140.2".to_string(),
+                "AWS".to_string(),
+                "Seoul".to_string(),
+                "y".to_string(),
+            ],
+            vec![
+                "1.2.3.4".to_string(),
+                "腾讯云 Tencent".to_string(),
+                "上海".to_string(),
+                "z".to_string(),
+            ],
+        ];
+        let mut out = String::new();
+        super::columns(
+            &mut out,
+            "",
+            &["ADDRESS", "PROVIDER", "CITY", "END"],
+            &[],
+            &rows,
+            10,
+        );
+        let starts: Vec<usize> = out
+            .lines()
+            .map(|l| {
+                let cut = l.rfind("  ").map(|i| i + 2).unwrap_or(0);
+                super::display_width(&l[..cut])
+            })
+            .collect();
+        assert_eq!(starts.len(), 4, "{out}");
+        assert!(starts.iter().all(|s| *s == starts[0]), "{starts:?}\n{out}");
+        assert_eq!(super::display_width("阿里云"), 6);
+        // The row cap says how many were left out.
+        let mut capped = String::new();
+        super::columns(&mut capped, "  ", &["A"], &[], &rows, 1);
+        assert!(capped.ends_with("  ... 2 more (see --json)\n"), "{capped}");
     }
 }
