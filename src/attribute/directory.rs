@@ -21,7 +21,6 @@ use std::path::Path;
 
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The directory shipped inside the binary.
 const BUNDLED: &str = include_str!("../../data/providers.toml");
@@ -1541,16 +1540,7 @@ fn fold_name(text: &str) -> String {
     out
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let digest = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(64);
-    for byte in digest.iter() {
-        // Writing to a String cannot fail.
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
-}
+use crate::hash::sha256_hex;
 
 #[cfg(test)]
 mod tests;

@@ -367,14 +367,7 @@ pub fn date_of_epoch(epoch: u64) -> String {
         .unwrap_or_else(|| format!("@{epoch}"))
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
+pub(crate) use crate::hash::hex;
 
 #[cfg(test)]
 mod tests {

@@ -81,9 +81,7 @@ pub struct QuicClientHello {
     pub frames: Vec<u64>,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use crate::hash::hex;
 
 /// Is this datagram a v1/v2 long-header Initial? Answers its cleartext header, so the
 /// caller can key connection state by the client's original DCID.
