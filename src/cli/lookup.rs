@@ -443,10 +443,8 @@ fn write_table(out: &mut impl Write, rows: &[(IpAddr, Attribution)]) -> std::io:
     Ok(())
 }
 
-/// Organisation and city names come from third-party data: keep control characters
-/// off the terminal.
+/// Organisation and city names come from third-party data: made inert for the
+/// terminal.
 fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
+    whohosts::report::escape::terminal(s)
 }

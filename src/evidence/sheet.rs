@@ -275,28 +275,8 @@ const SIGN: [(&str, &str); 2] = [
     ("公证员签名", "Notary's signature"),
 ];
 
-/// Escapes Markdown's inline punctuation and table separators, keeping the text
-/// readable as plain text (a notary may read the file as it is); control and
-/// bidirectional characters are shown as escapes.
 fn md(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '{' | '}' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '&' => out.push_str("&amp;"),
-            c if c.is_control()
-                || ('\u{202a}'..='\u{202e}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c) =>
-            {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    crate::report::escape::markdown_readable(s)
 }
 
 fn esc(s: &str) -> String {

@@ -90,6 +90,29 @@ pub fn markdown(s: &str) -> String {
     out
 }
 
+/// For Markdown that a person may also read as plain text (the notary sheet): only
+/// the characters that start markup anywhere in a line are backslash-escaped (not
+/// `.`, `-` or `:`, so hashes, dates and times stay readable; the values this serves
+/// never start a line), `&` becomes an entity, and control and bidirectional
+/// characters are shown as `\u{..}` escapes.
+pub fn markdown_readable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '&' => out.push_str("&amp;"),
+            c if c.is_control() || is_bidi_control(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
