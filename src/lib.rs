@@ -20,3 +20,4 @@ pub mod pipeline;
 pub mod recorder;
 pub mod report;
 pub mod services;
+pub mod times;

@@ -258,13 +258,8 @@ fn split_pair<'a>(text: &'a str, what: &str) -> anyhow::Result<(&'a str, &'a str
 }
 
 fn parse_date(text: &str) -> anyhow::Result<time::Date> {
-    let bad = || anyhow::anyhow!("--date: expected YYYY-MM-DD, found {text:?}");
-    let mut parts = text.splitn(3, '-');
-    let y: i32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-    let m: u8 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-    let d: u8 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-    let month = time::Month::try_from(m).map_err(|_| bad())?;
-    time::Date::from_calendar_date(y, month, d).map_err(|_| bad())
+    whohosts::times::parse_date(text)
+        .ok_or_else(|| anyhow::anyhow!("--date: expected a date YYYY-MM-DD, found {text:?}"))
 }
 
 fn draft(args: DraftArgs) -> anyhow::Result<u8> {

@@ -58,7 +58,6 @@ pub use crate::hash;
 
 use std::io::Write;
 use std::path::Path;
-use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 /// One reading of the system clock, in UTC and in the case's time zone.
@@ -109,47 +108,7 @@ impl Now {
     }
 }
 
-/// Parses an RFC 3339 time as written in custody entries, to Unix seconds.
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    OffsetDateTime::parse(s, &Rfc3339)
-        .ok()
-        .map(|t| t.unix_timestamp())
-}
-
-/// Parses a fixed UTC offset: `+08:00`, `-05:30`, `+0800`, `Z` or `UTC`.
-///
-/// Named zones (`Asia/Shanghai`) are not accepted: a fixed offset is what the evidence
-/// needs to state, and it avoids shipping a time-zone database whose version would
-/// then have to be recorded too.
-pub fn parse_offset(s: &str) -> Option<UtcOffset> {
-    use time::macros::format_description;
-    let s = s.trim();
-    if ["z", "utc", "gmt"]
-        .iter()
-        .any(|z| s.eq_ignore_ascii_case(z))
-    {
-        return Some(UtcOffset::UTC);
-    }
-    // `UTC+8`, `GMT+08:00`: the offset after the name.
-    let s = ["utc", "gmt"]
-        .iter()
-        .find_map(|p| {
-            s.get(..3)
-                .filter(|h| h.eq_ignore_ascii_case(p))
-                .and_then(|_| s.get(3..))
-        })
-        .unwrap_or(s);
-    // The forms ISO 8601 and RFC 3339 allow: ±HH:MM, ±HHMM, ±HH; and ±H.
-    let forms = [
-        format_description!("[offset_hour sign:mandatory]:[offset_minute]"),
-        format_description!("[offset_hour sign:mandatory][offset_minute]"),
-        format_description!("[offset_hour sign:mandatory]"),
-        format_description!("[offset_hour sign:mandatory padding:none]"),
-    ];
-    let offset = forms.iter().find_map(|f| UtcOffset::parse(s, f).ok())?;
-    // Offsets in use run from -12:00 to +14:00.
-    (offset.whole_hours().abs() <= 14 && offset.seconds_past_minute() == 0).then_some(offset)
-}
+pub use crate::times::{parse_offset, parse_rfc3339};
 
 /// Writes a new file atomically and refuses to replace an existing one.
 ///

@@ -234,9 +234,7 @@ impl Claimant {
 }
 
 /// A fixed UTC offset, parsed as a case's time zone is (one parser for both).
-pub fn parse_offset(text: &str) -> Option<UtcOffset> {
-    crate::evidence::parse_offset(text)
-}
+pub use crate::times::parse_offset;
 
 /// The example values of the template (`# example: ...` comment lines).
 pub fn examples() -> Vec<String> {

@@ -431,7 +431,7 @@ impl Case {
         // A zone the case states but that does not parse is an error: letters would
         // otherwise give local times in the wrong zone without a word.
         let offset = match info.time_zone.as_deref().filter(|t| !t.trim().is_empty()) {
-            Some(tz) => Some(crate::evidence::parse_offset(tz).ok_or_else(|| {
+            Some(tz) => Some(crate::times::parse_offset(tz).ok_or_else(|| {
                 bad(format!(
                     "case.json: time_zone {tz:?} is not a UTC offset (+08:00, +0800, +08, Z)"
                 ))
