@@ -340,6 +340,123 @@ pub struct Provenance {
     pub date: Option<String>,
 }
 
+/// An IP prefix (CIDR block) with its host bits cleared: the one prefix type of
+/// whohosts (feeds, the index, `--target`), on `ipnet`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IpPrefix(ipnet::IpNet);
+
+impl Default for IpPrefix {
+    /// `0.0.0.0/0`.
+    fn default() -> Self {
+        IpPrefix(ipnet::IpNet::V4(ipnet::Ipv4Net::default()))
+    }
+}
+
+/// Why a prefix string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrefixError {
+    #[error("`{text}` is not an IP address or prefix")]
+    BadAddress { text: String },
+    #[error("`{text}`: prefix length must be at most {max}")]
+    BadLength { text: String, max: u8 },
+}
+
+impl IpPrefix {
+    /// A prefix from an address and a length; host bits are cleared. `None` if the
+    /// length is too long for the family.
+    pub fn new(addr: IpAddr, len: u8) -> Option<IpPrefix> {
+        ipnet::IpNet::new(addr, len)
+            .ok()
+            .map(|n| IpPrefix(n.trunc()))
+    }
+
+    /// First address of the block.
+    pub fn addr(&self) -> IpAddr {
+        self.0.network()
+    }
+
+    pub fn prefix_len(&self) -> u8 {
+        self.0.prefix_len()
+    }
+
+    pub fn is_ipv4(&self) -> bool {
+        matches!(self.0, ipnet::IpNet::V4(_))
+    }
+
+    /// First address of the block.
+    pub fn first(&self) -> IpAddr {
+        self.0.network()
+    }
+
+    /// Last address of the block.
+    pub fn last(&self) -> IpAddr {
+        self.0.broadcast()
+    }
+
+    /// Whether `ip` lies in this block (an IPv4 address never lies in an IPv6 block).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.contains(&ip)
+    }
+}
+
+impl Ord for IpPrefix {
+    /// By family, then address, then length: a block sorts before the blocks it
+    /// encloses that start at its address.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.addr(), self.prefix_len()).cmp(&(other.addr(), other.prefix_len()))
+    }
+}
+
+impl PartialOrd for IpPrefix {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::str::FromStr for IpPrefix {
+    type Err = PrefixError;
+
+    /// `a.b.c.d/n`, `x:y::/n`, or a bare address (a host prefix). Surrounding
+    /// whitespace is ignored; host bits, if set, are cleared.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim();
+        let bad = || PrefixError::BadAddress {
+            text: text.to_string(),
+        };
+        let (addr, len) = match text.split_once('/') {
+            Some((a, l)) => {
+                let addr: IpAddr = a.parse().map_err(|_| bad())?;
+                // Digits only: `u8::from_str` would take a leading `+`.
+                if l.is_empty() || !l.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                let len: u8 = l.parse().map_err(|_| bad())?;
+                (addr, len)
+            }
+            None => {
+                let addr: IpAddr = text.parse().map_err(|_| bad())?;
+                (addr, if addr.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        IpPrefix::new(addr, len).ok_or(PrefixError::BadLength {
+            text: text.to_string(),
+            max: if addr.is_ipv4() { 32 } else { 128 },
+        })
+    }
+}
+
+impl fmt::Display for IpPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr(), self.prefix_len())
+    }
+}
+
+impl Serialize for IpPrefix {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -412,7 +412,7 @@ pub fn wireshark_filter(eps: &[ServiceEndpoint]) -> String {
 pub enum Target {
     Name(String),
     Suffix(String),
-    Net(IpAddr, u8),
+    Net(crate::model::IpPrefix),
 }
 
 impl std::str::FromStr for Target {
@@ -432,35 +432,23 @@ impl std::str::FromStr for Target {
                 .parse()
                 .map_err(|_| format!("target {s:?}: {ip:?} is not an IP address"))?;
             let max = if ip.is_ipv4() { 32 } else { 128 };
-            let len: u8 = len
-                .parse()
+            let net = len
+                .parse::<u8>()
                 .ok()
-                .filter(|l| *l <= max)
+                .and_then(|l| crate::model::IpPrefix::new(ip, l))
                 .ok_or_else(|| format!("target {s:?}: prefix length must be 0..={max}"))?;
-            return Ok(Target::Net(ip, len));
+            return Ok(Target::Net(net));
         }
         if let Ok(ip) = s.parse::<IpAddr>() {
             let len = if ip.is_ipv4() { 32 } else { 128 };
-            return Ok(Target::Net(ip, len));
+            return crate::model::IpPrefix::new(ip, len)
+                .map(Target::Net)
+                .ok_or_else(|| format!("target {s:?}: not an address"));
         }
         if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c == '/') {
             return Err(format!("target {s:?}: expected NAME, *.DOMAIN, IP or CIDR"));
         }
         Ok(Target::Name(s.trim_end_matches('.').to_ascii_lowercase()))
-    }
-}
-
-fn in_net(ip: IpAddr, net: IpAddr, len: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
     }
 }
 
@@ -472,7 +460,7 @@ impl Target {
                 .hostnames
                 .iter()
                 .any(|h| h.name == *d || h.name.ends_with(&format!(".{d}"))),
-            Target::Net(net, len) => s.endpoints.iter().any(|e| in_net(e.ip, *net, *len)),
+            Target::Net(net) => s.endpoints.iter().any(|e| net.contains(e.ip)),
         }
     }
 }
@@ -501,7 +489,7 @@ mod tests {
         assert_eq!("*.example".parse(), Ok(Target::Suffix("example".into())));
         assert_eq!(
             "10.0.0.0/8".parse(),
-            Ok(Target::Net("10.0.0.0".parse().unwrap(), 8))
+            Ok(Target::Net("10.0.0.0/8".parse().unwrap()))
         );
         assert!("10.0.0.0/33".parse::<Target>().is_err());
         assert!("*.".parse::<Target>().is_err());
@@ -509,26 +497,17 @@ mod tests {
 
     #[test]
     fn cidr_matching_masks_both_families() {
-        assert!(in_net(
-            "47.236.91.18".parse().unwrap(),
-            "47.236.0.0".parse().unwrap(),
-            16
-        ));
-        assert!(!in_net(
-            "47.237.0.1".parse().unwrap(),
-            "47.236.0.0".parse().unwrap(),
-            16
-        ));
-        assert!(in_net(
-            "2a05:d014::1".parse().unwrap(),
-            "2a05:d014::".parse().unwrap(),
-            32
-        ));
-        assert!(in_net(
-            "1.2.3.4".parse().unwrap(),
-            "0.0.0.0".parse().unwrap(),
-            0
-        ));
+        let net = |t: &str| match t.parse::<Target>() {
+            Ok(Target::Net(n)) => n,
+            other => panic!("{t}: {other:?}"),
+        };
+        assert!(net("47.236.0.0/16").contains("47.236.91.18".parse().unwrap()));
+        assert!(!net("47.236.0.0/16").contains("47.237.0.1".parse().unwrap()));
+        assert!(net("2a05:d014::/32").contains("2a05:d014::1".parse().unwrap()));
+        assert!(net("0.0.0.0/0").contains("1.2.3.4".parse().unwrap()));
+        assert!(!net("0.0.0.0/0").contains("::1".parse().unwrap()));
+        // Host bits are cleared, as a CIDR block means.
+        assert!(net("47.236.91.18/16").contains("47.236.0.1".parse().unwrap()));
     }
 
     #[test]

@@ -8,140 +8,9 @@
 //! Contract: building never fails and never panics, whatever prefixes it is given
 //! (duplicates, nesting, `0.0.0.0/0`); a lookup outside every prefix returns `None`.
 
-use serde::{Serialize, Serializer};
-use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::str::FromStr;
+use std::net::IpAddr;
 
-/// An IP prefix (CIDR block) with its host bits cleared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct IpPrefix {
-    addr: IpAddr,
-    len: u8,
-}
-
-impl Default for IpPrefix {
-    /// `0.0.0.0/0`.
-    fn default() -> Self {
-        IpPrefix {
-            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            len: 0,
-        }
-    }
-}
-
-/// Why a prefix string was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PrefixError {
-    #[error("`{text}` is not an IP address or prefix")]
-    BadAddress { text: String },
-    #[error("`{text}`: prefix length must be at most {max}")]
-    BadLength { text: String, max: u8 },
-}
-
-impl IpPrefix {
-    /// A prefix from an address and a length; host bits are cleared. `None` if the
-    /// length is too long for the family.
-    pub fn new(addr: IpAddr, len: u8) -> Option<IpPrefix> {
-        match addr {
-            IpAddr::V4(a) if len <= 32 => Some(IpPrefix {
-                addr: IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask32(len))),
-                len,
-            }),
-            IpAddr::V6(a) if len <= 128 => Some(IpPrefix {
-                addr: IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask128(len))),
-                len,
-            }),
-            _ => None,
-        }
-    }
-
-    pub fn addr(&self) -> IpAddr {
-        self.addr
-    }
-
-    pub fn prefix_len(&self) -> u8 {
-        self.len
-    }
-
-    pub fn is_ipv4(&self) -> bool {
-        self.addr.is_ipv4()
-    }
-
-    /// First address of the block.
-    pub fn first(&self) -> IpAddr {
-        self.addr
-    }
-
-    /// Last address of the block.
-    pub fn last(&self) -> IpAddr {
-        match self.addr {
-            IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) | !mask32(self.len))),
-            IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) | !mask128(self.len))),
-        }
-    }
-
-    /// Whether `ip` lies in this block (an IPv4 address never lies in an IPv6 block).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => u32::from(b) & mask32(self.len) == u32::from(a),
-            (IpAddr::V6(a), IpAddr::V6(b)) => u128::from(b) & mask128(self.len) == u128::from(a),
-            _ => false,
-        }
-    }
-}
-
-fn mask32(len: u8) -> u32 {
-    u32::MAX
-        .checked_shl(32 - u32::from(len.min(32)))
-        .unwrap_or(0)
-}
-
-fn mask128(len: u8) -> u128 {
-    u128::MAX
-        .checked_shl(128 - u32::from(len.min(128)))
-        .unwrap_or(0)
-}
-
-impl FromStr for IpPrefix {
-    type Err = PrefixError;
-
-    /// `a.b.c.d/n`, `x:y::/n`, or a bare address (a host prefix). Surrounding
-    /// whitespace is ignored; host bits, if set, are cleared.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let text = s.trim();
-        let bad = || PrefixError::BadAddress {
-            text: text.to_string(),
-        };
-        let (addr, len) = match text.split_once('/') {
-            Some((a, l)) => {
-                let addr: IpAddr = a.parse().map_err(|_| bad())?;
-                let len: u8 = l.parse().map_err(|_| bad())?;
-                (addr, len)
-            }
-            None => {
-                let addr: IpAddr = text.parse().map_err(|_| bad())?;
-                (addr, if addr.is_ipv4() { 32 } else { 128 })
-            }
-        };
-        IpPrefix::new(addr, len).ok_or(PrefixError::BadLength {
-            text: text.to_string(),
-            max: if addr.is_ipv4() { 32 } else { 128 },
-        })
-    }
-}
-
-impl fmt::Display for IpPrefix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.len)
-    }
-}
-
-impl Serialize for IpPrefix {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
+pub use crate::model::{IpPrefix, PrefixError};
 
 /// All values recorded for one exact prefix.
 #[derive(Clone, Debug)]
@@ -408,6 +277,7 @@ impl<K: Key> Table<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn p(s: &str) -> IpPrefix {
         s.parse().unwrap()
