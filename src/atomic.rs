@@ -128,6 +128,35 @@ fn sync_dir(dest: &Path) {
     }
 }
 
+/// Writes a new file atomically and refuses to replace an existing one.
+///
+/// The bytes go to a fresh temporary file in the same directory, are synced, then
+/// take the name `path` without replacing anything (see [`crate::atomic`]); the
+/// directory is synced so the new name survives a crash.
+pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_new_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_new`] for content written as it is made (a large report, say).
+pub fn write_new_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    if path.symlink_metadata().is_ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists; evidence files are never overwritten",
+                path.display()
+            ),
+        ));
+    }
+    // `crate::atomic`: a fresh temporary name, synced, then linked without replacing.
+    create_new_with(path, write).map_err(std::io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,54 @@ pub fn parse_date(text: &str) -> Option<Date> {
         .flatten()
 }
 
+/// One reading of the system clock, in UTC and in the case's time zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Now {
+    pub utc: String,
+    pub local: String,
+    /// Seconds since the Unix epoch, for comparisons.
+    pub unix: i64,
+    /// Compact UTC form for file names, e.g. `20261121T130000Z`.
+    pub compact: String,
+}
+
+impl Now {
+    /// Reads the system clock once.
+    pub fn system(offset: UtcOffset) -> Now {
+        Now::at(OffsetDateTime::now_utc(), offset)
+    }
+
+    pub fn at(t: OffsetDateTime, offset: UtcOffset) -> Now {
+        // RFC 3339 with a fixed nine-digit fraction, so that times line up in the log.
+        let utc_format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+        );
+        let local_format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9][offset_hour sign:mandatory]:[offset_minute]"
+        );
+        let utc = t.to_offset(UtcOffset::UTC);
+        Now {
+            utc: utc
+                .format(&utc_format)
+                .unwrap_or_else(|_| utc.unix_timestamp().to_string()),
+            local: utc
+                .to_offset(offset)
+                .format(&local_format)
+                .unwrap_or_else(|_| utc.unix_timestamp().to_string()),
+            unix: utc.unix_timestamp(),
+            compact: format!(
+                "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+                utc.year(),
+                u8::from(utc.month()),
+                utc.day(),
+                utc.hour(),
+                utc.minute(),
+                utc.second()
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,7 +210,7 @@ pub enum Progress<'a> {
 }
 
 fn now_utc() -> String {
-    crate::evidence::Now::system(time::UtcOffset::UTC).utc
+    crate::times::Now::system(time::UtcOffset::UTC).utc
 }
 
 /// Downloads the feeds (all, or `opts.only`).

@@ -162,11 +162,11 @@ pub struct OnlineSummary {
 }
 
 fn now_utc() -> String {
-    crate::evidence::Now::system(time::UtcOffset::UTC).utc
+    crate::times::Now::system(time::UtcOffset::UTC).utc
 }
 
 fn unix_of(rfc3339: &str) -> Option<i64> {
-    crate::evidence::parse_rfc3339(rfc3339)
+    crate::times::parse_rfc3339(rfc3339)
 }
 
 fn host_of(url: &str) -> String {
@@ -497,11 +497,11 @@ pub fn evidence_files(answers: &mut OnlineAnswers) -> (Vec<(String, Vec<u8>)>, I
 pub fn save(answers: &mut OnlineAnswers, dir: &Path) -> std::io::Result<String> {
     let (files, index) = evidence_files(answers);
     for (rel, bytes) in &files {
-        crate::evidence::write_new(&dir.join(rel), bytes)?;
+        crate::atomic::write_new(&dir.join(rel), bytes)?;
     }
     let mut bytes = serde_json::to_vec_pretty(&index).map_err(std::io::Error::other)?;
     bytes.push(b'\n');
-    crate::evidence::write_new(&dir.join("index.json"), &bytes)?;
+    crate::atomic::write_new(&dir.join("index.json"), &bytes)?;
     Ok(hex(&Sha256::digest(&bytes)))
 }
 

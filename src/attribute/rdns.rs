@@ -84,7 +84,7 @@ pub fn reverse_name(ip: IpAddr) -> String {
 }
 
 fn now_utc() -> String {
-    crate::evidence::Now::system(time::UtcOffset::UTC).utc
+    crate::times::Now::system(time::UtcOffset::UTC).utc
 }
 
 /// The first `nameserver` of `/etc/resolv.conf` (port 53).

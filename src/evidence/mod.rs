@@ -56,92 +56,14 @@ pub mod verify;
 /// reachable here too, where the evidence modules use it.
 pub use crate::hash;
 
-use std::io::Write;
-use std::path::Path;
-use time::{OffsetDateTime, UtcOffset};
+pub use crate::times::{parse_offset, parse_rfc3339, Now};
 
-/// One reading of the system clock, in UTC and in the case's time zone.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Now {
-    pub utc: String,
-    pub local: String,
-    /// Seconds since the Unix epoch, for comparisons.
-    pub unix: i64,
-    /// Compact UTC form for file names, e.g. `20261121T130000Z`.
-    pub compact: String,
-}
-
-impl Now {
-    /// Reads the system clock once.
-    pub fn system(offset: UtcOffset) -> Now {
-        Now::at(OffsetDateTime::now_utc(), offset)
-    }
-
-    pub fn at(t: OffsetDateTime, offset: UtcOffset) -> Now {
-        // RFC 3339 with a fixed nine-digit fraction, so that times line up in the log.
-        let utc_format = time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
-        );
-        let local_format = time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9][offset_hour sign:mandatory]:[offset_minute]"
-        );
-        let utc = t.to_offset(UtcOffset::UTC);
-        Now {
-            utc: utc
-                .format(&utc_format)
-                .unwrap_or_else(|_| utc.unix_timestamp().to_string()),
-            local: utc
-                .to_offset(offset)
-                .format(&local_format)
-                .unwrap_or_else(|_| utc.unix_timestamp().to_string()),
-            unix: utc.unix_timestamp(),
-            compact: format!(
-                "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-                utc.year(),
-                u8::from(utc.month()),
-                utc.day(),
-                utc.hour(),
-                utc.minute(),
-                utc.second()
-            ),
-        }
-    }
-}
-
-pub use crate::times::{parse_offset, parse_rfc3339};
-
-/// Writes a new file atomically and refuses to replace an existing one.
-///
-/// The bytes go to a fresh temporary file in the same directory, are synced, then
-/// take the name `path` without replacing anything (see [`crate::atomic`]); the
-/// directory is synced so the new name survives a crash.
-pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_new_with(path, |w| w.write_all(bytes))
-}
-
-/// [`write_new`] for content written as it is made (a large report, say).
-pub fn write_new_with(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    if path.symlink_metadata().is_ok() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            format!(
-                "{} exists; evidence files are never overwritten",
-                path.display()
-            ),
-        ));
-    }
-    // `crate::atomic`: a fresh temporary name, synced, then linked without replacing.
-    crate::atomic::create_new_with(path, write).map_err(std::io::Error::from)
-}
+pub use crate::atomic::{write_new, write_new_with};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::{OffsetDateTime, UtcOffset};
 
     #[test]
     fn offsets_parse_in_the_usual_spellings() {
