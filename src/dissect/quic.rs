@@ -744,8 +744,16 @@ mod tests {
     #[test]
     fn every_truncation_and_corruption_is_safe() {
         let d = unhex(AIOQUIC_V1);
+        assert!(matches!(parse_initial(&d, 1), Ok(Some(_))));
+        // Cut before the Initial packet's end (its padding follows it), no ClientHello
+        // comes out (its length or its AEAD tag fails); from there on, it does.
+        let whole = (0..d.len())
+            .find(|n| matches!(parse_initial(&d[..*n], 1), Ok(Some(_))))
+            .unwrap_or(d.len());
+        assert!(whole > 100, "{whole}");
         for n in 0..d.len() {
-            let _ = parse_initial(&d[..n], 1);
+            let hello = matches!(parse_initial(&d[..n], 1), Ok(Some(_)));
+            assert_eq!(hello, n >= whole, "cut at {n}");
         }
         for i in 0..64 {
             let mut b = d.clone();

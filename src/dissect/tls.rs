@@ -831,8 +831,20 @@ pub(crate) mod tests {
     #[test]
     fn every_truncation_of_a_real_hello_is_safe() {
         let bytes = hex(CHROMIUM_HELLO);
+        assert!(matches!(
+            all(&bytes).first(),
+            Some(Step::Record {
+                record: Handshake::ClientHello(_),
+                ..
+            })
+        ));
+        // Cut anywhere, nothing is reported yet: the dissector waits for more bytes.
         for n in 0..bytes.len() {
-            let _ = all(&bytes[..n]);
+            let steps = all(&bytes[..n]);
+            assert!(
+                matches!(steps.as_slice(), [Step::NeedMore { .. }]),
+                "cut at {n}: {steps:?}"
+            );
         }
         // And with corrupted bytes.
         for i in 0..bytes.len() {

@@ -305,12 +305,28 @@ mod tests {
 
     #[test]
     fn well_chained_lines_parse_without_problems() {
+        // Known answers, computed outside whohosts (Python's hashlib over the same
+        // lines): line 2 carries line 1's SHA-256, the head is line 2's.
+        const H1: &str = "2dd7df55d51cb593ecf8dd642dc9b6c850c5b0b26b244119e878f74f69ca171b";
+        const H2: &str = "3a916a081a7af37abae8371e06637b4d3c9e4bf5506bf01d69302b776feac4c5";
         let l1 = line(1, GENESIS);
-        let l2 = line(2, &sha256_hex(l1.as_bytes()));
+        let l2 = line(2, H1);
         let log = parse(format!("{l1}\n{l2}\n").as_bytes());
         assert!(log.problems.is_empty(), "{:?}", log.problems);
         assert_eq!(log.entries.len(), 2);
-        assert_eq!(log.head(), sha256_hex(l2.as_bytes()));
+        assert_eq!(log.head(), H2);
+        // A line 2 recording another hash: line 1 is named as changed, with both.
+        let l2 = line(2, H2);
+        let log = parse(format!("{l1}\n{l2}\n").as_bytes());
+        assert!(
+            matches!(
+                log.problems.as_slice(),
+                [ChainProblem::Changed { line: 1, next: 2, recorded, found }]
+                    if recorded == H2 && found == H1
+            ),
+            "{:?}",
+            log.problems
+        );
     }
 
     #[test]
