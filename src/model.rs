@@ -533,4 +533,28 @@ mod tests {
         assert_eq!(k1, k2);
         assert_ne!(d1, d2);
     }
+
+    proptest::proptest! {
+        /// A prefix prints as the parser reads it back, host bits cleared, and holds
+        /// exactly the addresses between its first and last.
+        #[test]
+        fn prefixes_round_trip_and_hold_their_range(
+            a in proptest::prelude::any::<u128>(),
+            len in 0u8..=128,
+            v4 in proptest::prelude::any::<bool>(),
+            probe in proptest::prelude::any::<u128>(),
+        ) {
+            let (ip, len, probe) = if v4 {
+                (IpAddr::from((a as u32).to_be_bytes()), len % 33, IpAddr::from((probe as u32).to_be_bytes()))
+            } else {
+                (IpAddr::from(a.to_be_bytes()), len, IpAddr::from(probe.to_be_bytes()))
+            };
+            let p = IpPrefix::new(ip, len).unwrap();
+            let text = format!("{ip}/{len}");
+            proptest::prop_assert_eq!(text.parse::<IpPrefix>(), Ok(p));
+            proptest::prop_assert_eq!(p.to_string().parse::<IpPrefix>(), Ok(p));
+            proptest::prop_assert!(p.contains(ip));
+            proptest::prop_assert_eq!(p.contains(probe), p.first() <= probe && probe <= p.last() && probe.is_ipv4() == v4);
+        }
+    }
 }

@@ -151,4 +151,20 @@ mod tests {
         assert_eq!(parse_rfc3339("1970-01-01T08:00:10+08:00"), Some(10));
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
+
+    proptest::proptest! {
+        /// Every real date reads back from its `YYYY-MM-DD` form; nothing else does.
+        #[test]
+        fn dates_round_trip(julian in 1_721_426i32..5_373_484, junk in "[0-9-]{0,12}") {
+            let d = Date::from_julian_day(julian).unwrap();
+            let text = format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
+            proptest::prop_assert_eq!(parse_date(&text), Some(d));
+            if let Some(j) = parse_date(&junk) {
+                proptest::prop_assert_eq!(
+                    format!("{:04}-{:02}-{:02}", j.year(), u8::from(j.month()), j.day()),
+                    junk
+                );
+            }
+        }
+    }
 }

@@ -472,3 +472,115 @@ impl CompiledIndex {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attribute::feeds::{Feed, FeedFormat};
+    use crate::attribute::LoadedFeed;
+    use proptest::prelude::*;
+
+    fn feed(name: &str, entries: Vec<FeedEntry>) -> LoadedFeed {
+        LoadedFeed {
+            name: name.to_string(),
+            provider: "p".to_string(),
+            sha256: "00".to_string(),
+            date: None,
+            feed: Feed {
+                format: FeedFormat::CidrList,
+                version: None,
+                declared_provider: None,
+                declared_asns: Vec::new(),
+                serial: None,
+                entries,
+                problems: Vec::new(),
+                problems_dropped: 0,
+                over_cap: false,
+            },
+            bundled: None,
+            compiled: None,
+        }
+    }
+
+    /// Prefixes crowded into 10.0.0.0/8 and 2001:db8::/32 so that they nest.
+    fn prefix() -> impl Strategy<Value = IpPrefix> {
+        prop_oneof![
+            (any::<u32>(), 8u8..=32).prop_map(|(a, len)| {
+                IpPrefix::new(
+                    IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (a & 0x00ff_ffff))),
+                    len,
+                )
+                .unwrap_or_default()
+            }),
+            (any::<u64>(), 32u8..=128).prop_map(|(a, len)| {
+                let a = (0x2001_0db8_u128 << 96) | (u128::from(a) << 32);
+                IpPrefix::new(IpAddr::V6(Ipv6Addr::from(a)), len).unwrap_or_default()
+            }),
+        ]
+    }
+
+    fn address() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<u32>().prop_map(|a| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (a & 0x00ff_ffff)))),
+            any::<u64>().prop_map(|a| IpAddr::V6(Ipv6Addr::from(
+                (0x2001_0db8_u128 << 96) | (u128::from(a) << 32)
+            ))),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The compiled index answers every covering prefix, most specific first, with
+        /// every entry listing it in feed order: what a naive scan of the entries says.
+        #[test]
+        fn compiled_lookups_agree_with_a_naive_scan(
+            a in proptest::collection::vec((prefix(), 0u8..4), 1..60),
+            b in proptest::collection::vec((prefix(), 0u8..4), 0..60),
+            probes in proptest::collection::vec(address(), 1..40),
+        ) {
+            let entries = |v: &[(IpPrefix, u8)]| -> Vec<FeedEntry> {
+                v.iter()
+                    .map(|(p, r)| FeedEntry {
+                        prefix: *p,
+                        region: (*r > 0).then(|| format!("r{r}")),
+                        ..FeedEntry::default()
+                    })
+                    .collect()
+            };
+            let feeds = [feed("a", entries(&a)), feed("b", entries(&b))];
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("feeds.idx");
+            let counted: Vec<_> = feeds.iter().map(|f| (f, f.feed.counts())).collect();
+            write(&path, Vec::new(), &counted, Vec::new()).unwrap();
+            let ix = CompiledIndex::open(&path, &[]).unwrap();
+            // Probe the given addresses and every prefix's first and last address.
+            let mut all = probes.clone();
+            for (p, _) in a.iter().chain(&b) {
+                all.push(p.first());
+                all.push(p.last());
+            }
+            for ip in all {
+                let mut naive: Vec<(IpPrefix, Vec<(u16, Option<String>)>)> = Vec::new();
+                for (fi, f) in feeds.iter().enumerate() {
+                    for e in f.feed.entries.iter().filter(|e| e.prefix.contains(ip)) {
+                        let hit = (fi as u16, e.region.clone());
+                        match naive.iter_mut().find(|(p, _)| *p == e.prefix) {
+                            Some((_, l)) => l.push(hit),
+                            None => naive.push((e.prefix, vec![hit])),
+                        }
+                    }
+                }
+                naive.sort_by_key(|(p, _)| std::cmp::Reverse(p.prefix_len()));
+                let got: Vec<(IpPrefix, Vec<(u16, Option<String>)>)> = ix
+                    .lookup_all(ip)
+                    .into_iter()
+                    .map(|(p, hits)| {
+                        (p, hits.into_iter().map(|h| (h.feed, h.entry.region)).collect())
+                    })
+                    .collect();
+                prop_assert_eq!(got, naive, "{}", ip);
+            }
+        }
+    }
+}
