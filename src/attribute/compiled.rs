@@ -480,6 +480,9 @@ mod tests {
     use crate::attribute::LoadedFeed;
     use proptest::prelude::*;
 
+    /// Covering prefixes, each with (feed, region) of its entries.
+    type Levels = Vec<(IpPrefix, Vec<(u16, Option<String>)>)>;
+
     fn feed(name: &str, entries: Vec<FeedEntry>) -> LoadedFeed {
         LoadedFeed {
             name: name.to_string(),
@@ -561,7 +564,7 @@ mod tests {
                 all.push(p.last());
             }
             for ip in all {
-                let mut naive: Vec<(IpPrefix, Vec<(u16, Option<String>)>)> = Vec::new();
+                let mut naive: Levels = Vec::new();
                 for (fi, f) in feeds.iter().enumerate() {
                     for e in f.feed.entries.iter().filter(|e| e.prefix.contains(ip)) {
                         let hit = (fi as u16, e.region.clone());
@@ -572,7 +575,7 @@ mod tests {
                     }
                 }
                 naive.sort_by_key(|(p, _)| std::cmp::Reverse(p.prefix_len()));
-                let got: Vec<(IpPrefix, Vec<(u16, Option<String>)>)> = ix
+                let got: Levels = ix
                     .lookup_all(ip)
                     .into_iter()
                     .map(|(p, hits)| {
