@@ -5,10 +5,11 @@
 //! generator, half of them drawn inside feed prefixes so that hits and misses are both
 //! measured.
 //!
-//! First, what one `lookup` call pays before its first answer: loading the data with
-//! the largest real feeds imported into a data directory (the snapshot's own files,
-//! AWS 2.1 MB and Azure 4.1 MB among them, imported with `data update --from`), against
-//! loading the databases alone; time and resident memory, as ratios of one run.
+//! First, what whole `lookup` calls cost (time, peak memory; GNU time): with the
+//! largest real feeds imported into a data directory (the snapshot's own files, AWS
+//! 2.1 MB and Azure 4.1 MB among them, imported as `data update --from` does) and with
+//! a 900,000-prefix geofeed, each read through the compiled index and parsed, against
+//! the databases alone; ratios of one run.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -31,29 +32,13 @@ impl Lcg {
     }
 }
 
-/// Resident memory of this process, in KiB (Linux), 0 elsewhere.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// Load time and memory of the data a `lookup` call loads: the databases alone; the
-/// real feeds imported (read through their compiled index, and parsed, as every
-/// call did before the index); and a large geofeed of 900,000 prefixes (Linode's real
-/// IPv4 blocks cut into /32s) imported the same way. Compiled cases are measured
-/// first: memory is the growth of this process's resident set, which freed memory
-/// does not give back.
+/// Time and peak memory of whole `lookup` calls: the databases alone; the real feeds
+/// imported (read through their compiled index, and parsed, as every call did before
+/// the index); and a large geofeed of 900,000 prefixes (Linode's real IPv4 blocks cut
+/// into /32s) imported the same way.
 fn load_costs() {
     use whohosts::attribute::bundle::{unpack_feed, Bundle, FeedManifest};
     use whohosts::attribute::datadir::{update_from_with, UpdateOptions};
-    use whohosts::attribute::LoadedFeed;
     let b = Bundle::locate(None, None).expect("bundled data");
     let m: FeedManifest =
         serde_json::from_slice(&b.read("feeds.json").expect("feeds.json")).expect("manifest");
@@ -106,70 +91,97 @@ fn load_costs() {
     }
     std::fs::write(large_from.path().join("linode.geofeed.txt"), &large).expect("write");
     let large_data = import(large_from.path());
-    let large_feed =
-        LoadedFeed::parse("linode.geofeed.txt", "linode", large.as_bytes()).expect("large feed");
-    drop(large_feed);
 
+    // The parsing every call did before the compiled index: a data directory whose
+    // `compiled` is a file, so that no index can be written or read there.
+    let parsed_copy = |from: &std::path::Path| {
+        let d = tempfile::tempdir().expect("temp dir");
+        let feeds = d.path().join("feeds");
+        std::fs::create_dir_all(&feeds).expect("feeds dir");
+        for e in std::fs::read_dir(from.join("feeds")).expect("feeds") {
+            let e = e.expect("entry");
+            std::fs::copy(e.path(), feeds.join(e.file_name())).expect("copy");
+        }
+        std::fs::write(d.path().join("compiled"), b"not a directory").expect("blocker");
+        d
+    };
+    let real_parsed = parsed_copy(data.path());
+    let large_parsed = parsed_copy(large_data.path());
     let none = tempfile::tempdir().expect("temp dir");
-    let measure = |load: &dyn Fn() -> Attributor| {
-        let before = rss_kib();
-        let t = Instant::now();
-        let a = load();
-        let first = a.attribute("20.52.0.1".parse().expect("address"), &[]);
-        let el = t.elapsed();
-        let grown = rss_kib().saturating_sub(before);
-        black_box(first);
-        (el, grown, a.feeds().len())
+
+    // Whole `lookup` processes: median wall time of 5 runs and peak resident memory
+    // (GNU time's %M), each a fresh process as a user's call is.
+    let bin = env!("CARGO_BIN_EXE_whohosts");
+    let run = |dir: &std::path::Path| -> Option<(f64, u64)> {
+        let mut times = Vec::new();
+        let mut peak = 0u64;
+        for _ in 0..5 {
+            let out = std::process::Command::new("/usr/bin/time")
+                .args([
+                    "-f",
+                    "%e %M",
+                    bin,
+                    "lookup",
+                    "--no-bundled-feeds",
+                    "--data-dir",
+                ])
+                .arg(dir)
+                .arg("20.52.0.1")
+                .output()
+                .ok()?;
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err.lines().last()?.to_string();
+            let mut it = last.split_whitespace();
+            let t: f64 = it.next()?.parse().ok()?;
+            let m: u64 = it.next()?.parse().ok()?;
+            times.push(t);
+            peak = peak.max(m);
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        Some((times[times.len() / 2], peak))
     };
-    let (t_no, m_no, _) = measure(&|| Attributor::load(&options(none.path())).expect("load"));
-    let (t_c, m_c, n_c) = measure(&|| Attributor::load(&options(data.path())).expect("load"));
-    let (t_lc, m_lc, _) = measure(&|| Attributor::load(&options(large_data.path())).expect("load"));
-    let parsed = |body: &[(String, String, Vec<u8>)]| {
-        let feeds = body
-            .iter()
-            .map(|(name, provider, b)| LoadedFeed::parse(name, provider, b).expect("feed"))
-            .collect();
-        Attributor::load(&options(none.path()))
-            .expect("load")
-            .with_feeds(feeds)
+    let cases = [
+        ("databases alone, no feed", none.path()),
+        ("10 real feeds imported, compiled index", data.path()),
+        ("10 real feeds imported, parsed", real_parsed.path()),
+        (
+            "900,000-prefix geofeed imported, compiled index",
+            large_data.path(),
+        ),
+        (
+            "900,000-prefix geofeed imported, parsed",
+            large_parsed.path(),
+        ),
+    ];
+    println!(
+        "whole `lookup` calls ({} MB of real feeds; median of 5 runs, peak memory):",
+        bytes / 1_000_000
+    );
+    let mut results = Vec::new();
+    for (what, dir) in cases {
+        match run(dir) {
+            Some((t, m)) => {
+                println!("  {what}: {t:.2} s, {} MiB", m / 1024);
+                results.push((t, m));
+            }
+            None => {
+                println!("  {what}: not measured (needs GNU time at /usr/bin/time)");
+                return;
+            }
+        }
+    }
+    let ratio = |a: usize, b: usize| {
+        (
+            results[a].0 / results[b].0.max(0.01),
+            results[a].1 as f64 / results[b].1.max(1) as f64,
+        )
     };
-    let real: Vec<(String, String, Vec<u8>)> = m
-        .feeds
-        .iter()
-        .map(|f| {
-            (
-                f.stored.clone(),
-                f.provider.clone(),
-                unpack_feed(&b, f).expect("bundled feed"),
-            )
-        })
-        .collect();
-    let big = vec![(
-        "linode.geofeed.txt".to_string(),
-        "linode".to_string(),
-        large.into_bytes(),
-    )];
-    let (t_p, m_p, _) = measure(&|| parsed(&real));
-    let (t_lp, m_lp, _) = measure(&|| parsed(&big));
-    let ratio = |a: std::time::Duration, b: std::time::Duration| {
-        a.as_secs_f64() / b.as_secs_f64().max(1e-9)
-    };
-    println!("load + first answer (one run; memory = resident growth):");
-    println!("  databases alone: {t_no:?}, +{m_no} KiB");
-    println!(
-        "  {n_c} real feeds imported ({} MB), compiled index: {t_c:?}, +{m_c} KiB ({:.1}x the time of the databases alone)",
-        bytes / 1_000_000,
-        ratio(t_c, t_no)
-    );
-    println!(
-        "  the same feeds parsed: {t_p:?}, +{m_p} KiB ({:.1}x the compiled index's time)",
-        ratio(t_p, t_c)
-    );
-    println!(
-        "  a 900,000-prefix geofeed imported, compiled index: {t_lc:?}, +{m_lc} KiB; parsed: {t_lp:?}, +{m_lp} KiB ({:.1}x the time, {:.1}x the memory)",
-        ratio(t_lp, t_lc),
-        m_lp as f64 / m_lc.max(1) as f64
-    );
+    let (t, m) = ratio(1, 0);
+    println!("  real feeds, compiled vs databases alone: {t:.1}x the time, {m:.1}x the memory");
+    let (t, m) = ratio(2, 1);
+    println!("  real feeds, parsed vs compiled: {t:.1}x the time, {m:.1}x the memory");
+    let (t, m) = ratio(4, 3);
+    println!("  large geofeed, parsed vs compiled: {t:.1}x the time, {m:.1}x the memory");
 }
 
 fn main() {

@@ -1768,3 +1768,30 @@ fn zh_cn_plus_en_adds_an_english_version_to_chinese_letters_for_international_en
         .markdown
         .contains("English version"));
 }
+
+#[test]
+fn en_plus_zh_cn_adds_a_chinese_version_to_english_letters() {
+    let mut o = options();
+    o.language = Some("en+zh-CN".into());
+    let letters = draft_with(&claimant(), &o);
+    // Frames follow the recipient as without it.
+    let aws = letter_for(&letters, "aws");
+    assert_eq!(aws.frame, Frame::Dmca);
+    for text in [&aws.markdown, &aws.text, &aws.html] {
+        assert!(text.contains("（中文译本）"), "{text}");
+        assert!(text.contains("以英文通知为准"));
+        assert!(text.contains("伪证罪"));
+    }
+    // The Chinese version is escaped as the rest: no Markdown escapes in the plain text.
+    assert!(!aws.text.contains("\\."));
+    // It adds no element of its own: lint reads the English text, as without it.
+    assert_eq!(
+        ids(&letter::lint(&aws.markdown, None)),
+        ids_of(&letter_for(&demo_letters(), "aws"))
+    );
+    // A Chinese letter stays Chinese alone.
+    let alibaba = letter_for(&letters, "alibaba");
+    assert_eq!(alibaba.frame, Frame::Cn);
+    assert!(!alibaba.markdown.contains("中文译本"));
+    assert!(!alibaba.markdown.contains("English version"));
+}

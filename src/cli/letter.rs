@@ -121,8 +121,9 @@ pub struct DraftArgs {
     /// (repeatable). Default: from the provider's jurisdiction.
     #[arg(long = "frame", value_name = "FRAME|PROVIDER=FRAME")]
     pub frames: Vec<String>,
-    /// Language of the letters when no frame is given: zh-CN, en, or zh-CN+en
-    /// (Chinese letters followed by an English version, for international entities).
+    /// Language of the letters when no frame is given: zh-CN, en, zh-CN+en (Chinese
+    /// letters followed by an English version, for international entities) or en+zh-CN
+    /// (frames by recipient, English letters followed by a Chinese version).
     #[arg(long, value_name = "LANG")]
     pub lang: Option<String>,
     /// Send a provider's letter to this address or URL instead of the directory's

@@ -191,8 +191,9 @@ pub struct DraftOptions {
     pub frame: Option<Frame>,
     /// Frame for one provider (`--frame aws=dsa`), stronger than `frame`.
     pub frame_for: BTreeMap<String, Frame>,
-    /// Language (`zh-CN`, `en`, or `zh-CN+en` for Chinese letters followed by an
-    /// English version), when no frame is forced.
+    /// Language (`zh-CN`, `en`, `zh-CN+en` for Chinese letters followed by an
+    /// English version, `en+zh-CN` for English letters followed by a Chinese
+    /// version), when no frame is forced.
     pub language: Option<String>,
     /// Addressees replacing the directory's channel, per provider id.
     pub addressee_for: BTreeMap<String, Addressee>,
@@ -682,7 +683,11 @@ pub fn choose_frame(
         .entity
         .as_ref()
         .map_or(provider.jurisdiction.as_str(), |e| e.country.as_str());
-    if let Some(lang) = opts.language.as_ref().filter(|_| !bilingual(opts)) {
+    if let Some(lang) = opts
+        .language
+        .as_ref()
+        .filter(|_| !bilingual(opts) && !bilingual_zh(opts))
+    {
         let l = lang.to_ascii_lowercase();
         return if l.starts_with("zh") {
             Ok(Frame::Cn)
@@ -719,6 +724,14 @@ fn bilingual(opts: &DraftOptions) -> bool {
     opts.language
         .as_deref()
         .is_some_and(|l| l.to_ascii_lowercase().replace('_', "-") == "zh-cn+en")
+}
+
+/// `--lang en+zh-CN`: frames by jurisdiction, and an English letter carries a Chinese
+/// version after it (for the rights holder's records and Chinese-reading staff).
+fn bilingual_zh(opts: &DraftOptions) -> bool {
+    opts.language
+        .as_deref()
+        .is_some_and(|l| l.to_ascii_lowercase().replace('_', "-") == "en+zh-cn")
 }
 
 fn frame_jurisdiction(frame: Frame) -> &'static str {
@@ -1101,6 +1114,8 @@ pub struct Context {
     pub missing: minijinja::Value,
     /// An English version follows the Chinese text (`--lang zh-CN+en`).
     pub bilingual: bool,
+    /// A Chinese version follows the English text (`--lang en+zh-CN`).
+    pub bilingual_zh: bool,
     /// For the sender's sheet, never rendered into a letter.
     #[serde(skip)]
     pub sender_notes: Vec<String>,
@@ -1735,6 +1750,7 @@ fn build_context(
         draft: Vec::new(),
         missing: minijinja::Value::from_safe_string(MISSING.to_string()),
         bilingual: is_bilingual,
+        bilingual_zh: bilingual_zh(opts),
         sender_notes: sender,
     }
 }

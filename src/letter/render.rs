@@ -28,6 +28,10 @@ const BUNDLED: &[(&str, &str)] = &[
         "cn.en.md.j2",
         include_str!("../../data/templates/cn.en.md.j2"),
     ),
+    (
+        "intl.zh.md.j2",
+        include_str!("../../data/templates/intl.zh.md.j2"),
+    ),
 ];
 
 /// Markdown escaping for letters: a backslash before every character with a meaning
@@ -317,6 +321,14 @@ impl Templates {
             md.push_str(&self.render("cn.en.md.j2", ctx)?);
             txt.push_str("\n---\n\n");
             txt.push_str(&self.render("cn.en.txt.j2", ctx)?);
+        }
+        // `--lang en+zh-CN`: a Chinese version after an English notice, which governs;
+        // like the English version above, it carries no element markers.
+        if frame != Frame::Cn && ctx.bilingual_zh {
+            md.push_str("\n---\n\n");
+            md.push_str(&self.render("intl.zh.md.j2", ctx)?);
+            txt.push_str("\n---\n\n");
+            txt.push_str(&self.render("intl.zh.txt.j2", ctx)?);
         }
         Ok((md, to_html(&txt, frame), to_plain(&txt)))
     }
