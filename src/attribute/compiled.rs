@@ -284,8 +284,9 @@ pub fn write(
 }
 
 impl CompiledIndex {
-    /// Opens `path` if it was compiled from exactly the stored feeds `stamps` lists.
-    pub fn open(path: &Path, stamps: &[Stamp]) -> Result<CompiledIndex, CompiledError> {
+    /// Opens `path` if it was compiled from exactly the stored feeds `stamps` lists
+    /// (with `None`, from whatever feeds: for inspecting a file).
+    pub fn open(path: &Path, stamps: Option<&[Stamp]>) -> Result<CompiledIndex, CompiledError> {
         let mut file = File::open(path)?;
         let actual = file.metadata()?.len();
         let mut head = [0u8; 12];
@@ -302,7 +303,7 @@ impl CompiledIndex {
         file.read_exact(&mut json)?;
         let header: Header =
             serde_json::from_slice(&json).map_err(|e| CompiledError::Header(e.to_string()))?;
-        if header.stamps != stamps {
+        if stamps.is_some_and(|s| s != header.stamps.as_slice()) {
             return Err(CompiledError::Stale);
         }
         let v4_at = 12 + u64::from(len);
@@ -556,7 +557,7 @@ mod tests {
             let path = dir.path().join("feeds.idx");
             let counted: Vec<_> = feeds.iter().map(|f| (f, f.feed.counts())).collect();
             write(&path, Vec::new(), &counted, Vec::new()).unwrap();
-            let ix = CompiledIndex::open(&path, &[]).unwrap();
+            let ix = CompiledIndex::open(&path, Some(&[])).unwrap();
             // Probe the given addresses and every prefix's first and last address.
             let mut all = probes.clone();
             for (p, _) in a.iter().chain(&b) {

@@ -148,7 +148,7 @@ pub fn load_feeds(data_dir: &Path) -> StoredFeeds {
         .filter_map(|n| Stamp::of(&dir.join(n), n))
         .collect();
     let index_path = compiled::index_path(data_dir);
-    let note = match CompiledIndex::open(&index_path, &stamps) {
+    let note = match CompiledIndex::open(&index_path, Some(&stamps)) {
         Ok(index) => return from_compiled(&dir, index),
         Err(CompiledError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(CompiledError::Stale) => None,
