@@ -685,11 +685,6 @@ pub fn install(target: &Path, stored: &str, bytes: &[u8]) -> Result<UpdateAction
     Ok(UpdateAction::Replaced)
 }
 
-/// Formats stored under a provider name (for `data info`).
-pub fn format_names() -> Vec<&'static str> {
-    FeedFormat::ALL.iter().map(|f| f.as_str()).collect()
-}
-
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

@@ -51,20 +51,6 @@ impl FeedFormat {
         }
     }
 
-    /// All formats, for parsing a stored file name back.
-    pub const ALL: [FeedFormat; 10] = [
-        FeedFormat::AwsIpRanges,
-        FeedFormat::GoogleCloudJson,
-        FeedFormat::AzureServiceTags,
-        FeedFormat::OraclePublicIpRanges,
-        FeedFormat::Geofeed,
-        FeedFormat::GeofeedJson,
-        FeedFormat::CidrList,
-        FeedFormat::FastlyPublicIpList,
-        FeedFormat::GithubMeta,
-        FeedFormat::AsnDerived,
-    ];
-
     /// Published by the provider about its own address space.
     pub fn official(self) -> bool {
         self != FeedFormat::AsnDerived

@@ -67,11 +67,6 @@ impl WireString {
         &self.0
     }
 
-    /// Lossy UTF-8 view, for matching and display after escaping.
-    pub fn to_lossy(&self) -> String {
-        String::from_utf8_lossy(&self.0).into_owned()
-    }
-
     /// The bytes as a DNS-style name compared case-insensitively: ASCII lowercased.
     pub fn to_ascii_lowercase(&self) -> WireString {
         WireString(self.0.to_ascii_lowercase())

@@ -15,7 +15,7 @@
 
 use super::ja4::Transport;
 use super::tls::{self, ClientHelloInfo, Handshake};
-use super::{Reader, WireString};
+use super::Reader;
 use ring::aead::{self, quic as rquic, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hkdf;
 use serde::Serialize;
@@ -526,15 +526,11 @@ pub fn parse_initial(datagram: &[u8], frame: u64) -> Result<Option<QuicClientHel
     QuicConnection::new().push_client_datagram(datagram, frame)
 }
 
-/// The ClientHello's SNI, for callers that only need the name.
-pub fn sni_of(hello: &QuicClientHello) -> Option<&WireString> {
-    hello.hello.sni.as_ref()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dissect::tls::tests::hex as unhex;
+    use crate::dissect::WireString;
 
     // RFC 9001 Appendix A.1 and RFC 9369 Appendix A.1: keys from DCID 8394c8f03e515708.
     const RFC_DCID: [u8; 8] = [0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];

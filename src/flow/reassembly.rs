@@ -434,11 +434,6 @@ impl StreamPrefix {
         self.full
     }
 
-    /// Sequence number of stream offset 0, once known.
-    pub fn base_seq(&self) -> Option<u32> {
-        self.base
-    }
-
     pub fn counters(&self) -> &ReassemblyCounters {
         &self.counters
     }
