@@ -400,6 +400,11 @@ impl Content {
             file,
         } = b;
         let d = decoder.finish();
+        // Responses that carry no body by definition (RFC 9110 §6.4.1) are not
+        // objects; their file, if any, is dropped with `file`.
+        if object.method == "HEAD" || matches!(object.status, 100..=199 | 204 | 304) {
+            return;
+        }
         object.size = d.size;
         object.sha256 = d.sha256;
         object.wire_size = d.wire_size;
