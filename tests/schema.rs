@@ -60,7 +60,13 @@ fn every_report_of_the_recorded_captures_holds_to_the_written_schema() {
         .env("WHOHOSTS_DATA_DIR", &data)
         .arg("analyze")
         .args(common::captures())
-        .args(["--sm3", "--objects", "--target", "*.mtr-pirate.example", "--json"])
+        .args([
+            "--sm3",
+            "--objects",
+            "--target",
+            "*.mtr-pirate.example",
+            "--json",
+        ])
         .arg(&all)
         .output()
         .unwrap();

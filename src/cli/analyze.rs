@@ -27,7 +27,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "en", value_name = "LANG")]
     pub lang: whohosts::report::html::Lang,
     /// Write services.csv, endpoints.csv, conversations.csv and names.csv into DIR
-    /// (UTF-8 with a byte-order mark, for spreadsheets).
+    /// (UTF-8 with a byte-order mark, for spreadsheets), and objects.csv with
+    /// --objects or --extract.
     #[arg(long, value_name = "DIR")]
     pub csv: Option<PathBuf>,
     /// Write Zeek-style logs (conn.log, dns.log, ssl.log, http.log, Zeek's JSON
