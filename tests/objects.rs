@@ -167,3 +167,109 @@ fn extracting_again_into_the_same_directory_replaces_nothing() {
         first.values().sum::<usize>()
     );
 }
+
+#[test]
+fn a_segment_missing_from_the_capture_is_a_recorded_problem_of_its_object() {
+    let (report, _) = analyze(&["--objects"]);
+    let whole = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| {
+            o["url"].as_str().unwrap().ends_with("/pkg/game.apk")
+                && o["status"] == 200
+                && o.get("parts").is_none()
+        })
+        .unwrap()
+        .clone();
+    let frames: Vec<u64> = whole["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_u64().unwrap())
+        .collect();
+    assert!(frames.len() >= 3, "{whole}");
+    // A frame in the middle of the body, dropped with editcap.
+    let drop = frames[frames.len() - 2];
+    let tmp = tempfile::tempdir().unwrap();
+    let cut = tmp.path().join("cut.pcap");
+    let o = std::process::Command::new("editcap")
+        .arg(capture())
+        .arg(&cut)
+        .arg(drop.to_string())
+        .output()
+        .expect("editcap (Debian package wireshark-common)");
+    assert!(o.status.success());
+    let out = whohosts()
+        .arg("analyze")
+        .arg(&cut)
+        .args(["--objects", "--json", "-", "-q"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cut_obj = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["first_frame"] == whole["first_frame"])
+        .unwrap();
+    assert_eq!(cut_obj["complete"], false, "{cut_obj}");
+    let problems = cut_obj["problems"].to_string();
+    assert!(problems.contains("never seen"), "{problems}");
+    assert_ne!(cut_obj["sha256"], whole["sha256"]);
+}
+
+#[test]
+fn inside_a_case_objects_go_to_its_objects_folder_under_custody() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    let o = whohosts()
+        .args(["case", "new"])
+        .arg(&case)
+        .args(["--id", "OB-1", "--title", "Objects", "--rights-holder", "Example Games"])
+        .args(["--operator", "Li Wei"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A DIR besides --case is refused: the case decides where objects go.
+    let o = whohosts()
+        .arg("analyze")
+        .arg(capture())
+        .args(["--extract", "elsewhere", "--case"])
+        .arg(&case)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let o = whohosts()
+        .arg("analyze")
+        .arg(capture())
+        .arg("--case")
+        .arg(&case)
+        .args(["--extract", "--json", "-", "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["extract"]["dir"], "objects");
+    let log = std::fs::read_to_string(case.join("custody.jsonl")).unwrap();
+    let entry: Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["action"] == "objects")
+        .expect("an objects entry in custody");
+    let files = entry["files"].as_array().unwrap();
+    assert_eq!(files.len(), report["objects"].as_array().unwrap().len());
+    for (f, o) in files.iter().zip(report["objects"].as_array().unwrap()) {
+        assert_eq!(f["path"], format!("objects/{}", o["file"].as_str().unwrap()));
+        assert_eq!(f["sha256"], o["sha256"]);
+        let bytes = std::fs::read(case.join(f["path"].as_str().unwrap())).unwrap();
+        assert_eq!(sha256(&bytes), o["sha256"]);
+    }
+    // Sealed, the case verifies with the objects in it.
+    let o = whohosts().args(["case", "seal"]).arg(&case).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = whohosts().arg("verify").arg(&case).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{out}");
+    assert!(!out.contains("DIFFER"), "{out}");
+}
