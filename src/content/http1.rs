@@ -24,6 +24,8 @@ pub const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 128;
 /// Longest chunk-size or trailer line.
 const MAX_LINE: usize = 4096;
+/// Requests awaiting their responses on one connection (pipelining).
+pub const MAX_PENDING: usize = 1024;
 
 #[derive(Debug)]
 enum Chunk {
@@ -406,6 +408,11 @@ impl Connection {
                         let method = req.method.unwrap_or("").as_bytes().to_vec();
                         let target = req.path.unwrap_or("").as_bytes().to_vec();
                         let authority = header(&headers, "host").next().map(|v| trim(v).to_vec());
+                        if self.pending.len() >= MAX_PENDING {
+                            return Err(format!(
+                                "more than {MAX_PENDING} requests awaiting responses"
+                            ));
+                        }
                         let stream = self.next_request;
                         self.next_request += 1;
                         let is_head = method == b"HEAD";
