@@ -64,8 +64,8 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    conn.close(Side::Client, true, &mut out);
-    conn.close(Side::Server, false, &mut out);
+    conn.close(Side::Client, true, "the connection closed", &mut out);
+    conn.close(Side::Server, false, "the capture ended", &mut out);
     for (_, d) in bodies {
         let _ = d.finish();
     }

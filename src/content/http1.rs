@@ -528,23 +528,17 @@ impl Connection {
         None
     }
 
-    /// The side's stream ended (FIN, RST, end of capture; `clean` for a FIN with
-    /// nothing missing). A close-delimited body ends complete on a clean close.
-    pub fn close(&mut self, side: Side, clean: bool, out: &mut Vec<HttpEvent>) {
+    /// The side's stream ended: `clean` for a FIN with nothing missing before it,
+    /// else `why` says how (a reset, the end of the capture). A close-delimited body
+    /// ends complete only on a clean close.
+    pub fn close(&mut self, side: Side, clean: bool, why: &str, out: &mut Vec<HttpEvent>) {
         let h = self.half(side);
         match h.state {
             State::ToClose if clean => self.end(side, out),
-            State::ToClose => self.fail(side, "the connection was reset".into(), out),
-            State::Head if h.head.is_empty() => {
-                h.state = State::Stopped;
-            }
-            State::Head => self.fail(side, "the connection closed inside a head".into(), out),
+            State::Head if h.head.is_empty() => {}
             State::Stopped => {}
-            _ => self.fail(
-                side,
-                "the connection closed before the body ended".into(),
-                out,
-            ),
+            State::Head => self.fail(side, format!("{why} inside a head"), out),
+            _ => self.fail(side, format!("{why} before the body ended"), out),
         }
         self.half(side).state = State::Stopped;
     }
@@ -618,7 +612,7 @@ mod tests {
         let mut c = Connection::new();
         let mut out = Vec::new();
         c.push(Side::Server, b"HTTP/1.0 200 OK\r\n\r\nall", 1, &mut out);
-        c.close(Side::Server, true, &mut out);
+        c.close(Side::Server, true, "the connection closed", &mut out);
         assert!(matches!(
             out.last(),
             Some(HttpEvent::End { complete: true, .. })

@@ -290,7 +290,8 @@ impl Content {
             let Some(Slot::Http(conn)) = self.slots.get_mut(id) else {
                 return;
             };
-            let (events, gaps) = conn.end_side(&mut self.budget, s, !reset);
+            let how = if reset { Close::Reset } else { Close::Fin };
+            let (events, gaps) = conn.end_side(&mut self.budget, s, how);
             self.apply(id, s, events, gaps);
         }
         let Some(Slot::Http(conn)) = self.slots.get_mut(id) else {
@@ -438,7 +439,7 @@ impl Content {
                 let Some(Slot::Http(conn)) = self.slots.get_mut(id) else {
                     break;
                 };
-                let (events, gaps) = conn.end_side(&mut self.budget, s, false);
+                let (events, gaps) = conn.end_side(&mut self.budget, s, Close::CaptureEnd);
                 self.apply(id, s, events, gaps);
             }
             if let Slot::Http(conn) = std::mem::replace(&mut self.slots[id], Slot::Off) {
@@ -487,6 +488,14 @@ fn deliver(
     }
 }
 
+/// How one side's stream ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Close {
+    Fin,
+    Reset,
+    CaptureEnd,
+}
+
 impl Conn {
     fn new(client: Endpoint, server: Endpoint, tls: bool) -> Conn {
         Conn {
@@ -506,7 +515,7 @@ impl Conn {
         &mut self,
         budget: &mut follow::Budget,
         side: Side,
-        fin: bool,
+        how: Close,
     ) -> (Vec<HttpEvent>, Vec<(u64, u64)>) {
         let mut events = Vec::new();
         let mut gaps = Vec::new();
@@ -519,8 +528,14 @@ impl Conn {
         follower.finish(budget, &mut |d| {
             deliver(http, side, d, &mut events, &mut gaps)
         });
-        let clean = fin && follower.lost == lost_before;
-        self.http.close(side, clean, &mut events);
+        let clean = how == Close::Fin && follower.lost == lost_before;
+        let why = match how {
+            Close::Fin if clean => "the connection closed",
+            Close::Fin => "the connection closed after a gap",
+            Close::Reset => "the connection was reset",
+            Close::CaptureEnd => "the capture ended",
+        };
+        self.http.close(side, clean, why, &mut events);
         (events, gaps)
     }
 }
