@@ -136,6 +136,21 @@ fn the_report_decodes_gzip_stitches_ranges_and_skips_bodiless_responses() {
     // Same input, byte-identical report.
     let (_, again) = analyze(&["--objects"]);
     assert_eq!(bytes, again);
+    // A cap on the decoded size cuts the page there and says so; the wire hash stands.
+    let (capped, _) = analyze(&["--objects", "--max-object-size", "1000"]);
+    let cut = capped["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["url"].as_str().unwrap().ends_with("/index.html"))
+        .unwrap();
+    assert_eq!(cut["size"], 1000);
+    assert_eq!(cut["complete"], false);
+    assert_eq!(cut["wire_sha256"], page[0]["wire_sha256"]);
+    assert!(
+        cut["problems"].to_string().contains("compression bomb"),
+        "{cut}"
+    );
 }
 
 #[test]
