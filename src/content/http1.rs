@@ -85,6 +85,8 @@ pub struct Connection {
     next_request: u64,
     /// Set after a 101 or a CONNECT's 2xx: both sides stop.
     tunnel: bool,
+    /// Minor version of the last response head (HTTP/1.0 or 1.1).
+    minor: u8,
 }
 
 impl Default for Connection {
@@ -173,6 +175,7 @@ impl Connection {
             pending: VecDeque::new(),
             next_request: 0,
             tunnel: false,
+            minor: 1,
         }
     }
 
@@ -180,6 +183,15 @@ impl Connection {
         match side {
             Side::Client => &mut self.client,
             Side::Server => &mut self.server,
+        }
+    }
+
+    /// The HTTP version of the responses on this connection ("1.0" or "1.1").
+    pub fn version(&self) -> &'static str {
+        if self.minor == 0 {
+            "1.0"
+        } else {
+            "1.1"
         }
     }
 
@@ -460,6 +472,7 @@ impl Connection {
                     Err(e) => Err(format!("malformed response head: {e}")),
                     Ok(httparse::Status::Complete(n)) => {
                         let status = resp.code.unwrap_or(0);
+                        self.minor = resp.version.unwrap_or(1);
                         let headers = owned(resp.headers);
                         if (100..200).contains(&status) && status != 101 {
                             // Interim response: the final one follows for the same

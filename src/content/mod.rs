@@ -602,7 +602,7 @@ impl ContentOptions {
             url,
             method,
             status,
-            http_version: "1.1",
+            http_version: conn.http.version(),
             content_type: get("content-type").map(text),
             content_encoding: encoding.map(text).filter(|e| !e.is_empty()),
             size: 0,
