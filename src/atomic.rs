@@ -9,6 +9,8 @@
 //! - [`replace`] / [`replace_with`]: create or replace the destination.
 //! - [`create_new`] / [`create_new_with`]: create it only if nothing is there
 //!   (`persist_noclobber`): evidence and anything else that must never be replaced.
+//! - [`persist_new`]: the same for content streamed into a temporary file beside the
+//!   destination while it was produced (objects extracted during a pass).
 //!
 //! Contract: only I/O errors, each naming what failed; the destination is untouched
 //! on any error, and the temporary file is removed.
@@ -85,6 +87,26 @@ pub fn create_new_with(
         ));
     }
     let tmp = staged(dest, write)?;
+    tmp.persist_noclobber(dest)
+        .map_err(|e| AtomicError::new("creating", dest, e.error))?;
+    sync_dir(dest);
+    Ok(())
+}
+
+/// Moves a temporary file already written in `dest`'s directory (content that was
+/// streamed there as it came) to `dest`, only if nothing is there; it is synced
+/// first. On any error the temporary file is removed and `dest` untouched.
+pub fn persist_new(tmp: tempfile::TempPath, dest: &Path) -> Result<(), AtomicError> {
+    if std::fs::symlink_metadata(dest).is_ok() {
+        return Err(AtomicError::new(
+            "refusing to replace",
+            dest,
+            std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        ));
+    }
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| AtomicError::new("syncing", dest, e))?;
     tmp.persist_noclobber(dest)
         .map_err(|e| AtomicError::new("creating", dest, e.error))?;
     sync_dir(dest);

@@ -9,6 +9,7 @@
 pub mod atomic;
 pub mod attribute;
 pub mod capture;
+pub mod content;
 pub mod decode;
 pub mod dissect;
 pub mod evidence;

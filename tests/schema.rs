@@ -54,13 +54,19 @@ fn every_report_of_the_recorded_captures_holds_to_the_written_schema() {
         assert!(o.status.code().is_some_and(|c| c <= 1), "{capture:?}");
         reports.push(out);
     }
-    // All captures in one report, too, and the demo with --sm3 and a target.
+    // All captures in one report, too, with --sm3, --objects and a target.
     let all = tmp.path().join("all.json");
     let o = Command::new(env!("CARGO_BIN_EXE_whohosts"))
         .env("WHOHOSTS_DATA_DIR", &data)
         .arg("analyze")
         .args(common::captures())
-        .args(["--sm3", "--target", "*.mtr-pirate.example", "--json"])
+        .args([
+            "--sm3",
+            "--objects",
+            "--target",
+            "*.mtr-pirate.example",
+            "--json",
+        ])
         .arg(&all)
         .output()
         .unwrap();

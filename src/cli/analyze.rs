@@ -27,7 +27,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "en", value_name = "LANG")]
     pub lang: whohosts::report::html::Lang,
     /// Write services.csv, endpoints.csv, conversations.csv and names.csv into DIR
-    /// (UTF-8 with a byte-order mark, for spreadsheets).
+    /// (UTF-8 with a byte-order mark, for spreadsheets), and objects.csv with
+    /// --objects or --extract.
     #[arg(long, value_name = "DIR")]
     pub csv: Option<PathBuf>,
     /// Write Zeek-style logs (conn.log, dns.log, ssl.log, http.log, Zeek's JSON
@@ -56,6 +57,19 @@ pub struct Args {
     /// No progress display (it shows only when standard error is a terminal).
     #[arg(short, long)]
     pub quiet: bool,
+    /// List the objects HTTP carried (each response body: URL, size, SHA-256 of the
+    /// decoded and of the wire bytes, frames) in the report's `objects`.
+    #[arg(long)]
+    pub objects: bool,
+    /// Write each object (decoded, as the client's program saw it) into DIR as a new
+    /// file, named ID-HOST-NAME (sanitised); implies --objects. With --case, give no
+    /// DIR: the objects go to the case's objects/ folder, each entered in custody.
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    pub extract: Option<Option<PathBuf>>,
+    /// Largest decoded size of one object (larger ones are cut and marked; a
+    /// compression bomb cannot make more).
+    #[arg(long, default_value_t = whohosts::content::decode::DEFAULT_MAX_DECODED, value_name = "BYTES")]
+    pub max_object_size: u64,
     /// Anomalies kept in full per capture (the rest are counted per code).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max_anomalies: usize,
@@ -72,8 +86,29 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             Algorithms::SHA256
         },
         progress: None,
+        content: None,
     };
     let mut opts = opts;
+    // Where objects go: a directory given, or the case's objects/ folder.
+    let extract: Option<(PathBuf, String)> = match (&args.extract, &args.online.case) {
+        (None, _) => None,
+        (Some(Some(dir)), None) => Some((dir.clone(), dir.display().to_string())),
+        (Some(None), Some(case)) => Some((case.join("objects"), "objects".to_string())),
+        (Some(None), None) => anyhow::bail!("--extract needs a DIR (or --case CASE)"),
+        (Some(Some(_)), Some(_)) => anyhow::bail!(
+            "inside a case, objects go to the case's objects/ folder: give --extract without DIR"
+        ),
+    };
+    if let Some((dir, _)) = &extract {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the extract directory {}", dir.display()))?;
+    }
+    if args.objects || extract.is_some() {
+        opts.content = Some(whohosts::content::ContentOptions {
+            extract: extract.as_ref().map(|(d, _)| d.clone()),
+            max_decoded: args.max_object_size,
+        });
+    }
     let progress = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let total: u64 = args
             .captures
@@ -93,12 +128,41 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 .map_err(anyhow::Error::msg)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if args.online.case.is_some() && !args.online.online && args.subset.is_none() {
-        anyhow::bail!("--case keeps --online answers or an --subset in a case; give one of them");
+    if args.online.case.is_some()
+        && !args.online.online
+        && args.subset.is_none()
+        && args.extract.is_none()
+    {
+        anyhow::bail!(
+            "--case keeps --online answers, an --subset or --extract objects in a case; give one of them"
+        );
     }
     let analyses = pipeline::analyze(&args.captures, &opts).context("analysing captures");
     drop(progress);
-    let analyses = analyses?;
+    let mut analyses = analyses?;
+    let objects = opts.content.is_some().then(|| {
+        let collected = analyses
+            .iter_mut()
+            .filter_map(|a| a.objects.take())
+            .collect();
+        whohosts::content::store::finish(
+            collected,
+            extract
+                .as_ref()
+                .map(|(d, shown)| (d.as_path(), shown.as_str())),
+        )
+    });
+    if let Some(o) = &objects {
+        for p in &o.problems {
+            eprintln!(
+                "whohosts: objects: {}",
+                whohosts::report::escape::terminal(p)
+            );
+        }
+        if let (Some(case), Some((dir, _))) = (&args.online.case, &extract) {
+            enter_objects_in_custody(case, dir, o)?;
+        }
+    }
     // Loaded after the pass (about 40 ms), so that the databases and the pass's
     // working memory are never held at once.
     let attributor = args.sources.load().context("loading attribution data")?;
@@ -122,7 +186,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     // The databases are no longer needed: free them before the report is built.
     drop(attributor);
-    let report = Report::build_for(&analyses, &targets, &args.targets, Some(&attributions));
+    let mut report = Report::build_for(&analyses, &targets, &args.targets, Some(&attributions));
+    if let Some(o) = objects {
+        report.objects = Some(o.list);
+        report.extract = o.extract;
+    }
     let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &args.json {
         if json_to_stdout {
@@ -231,6 +299,40 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// Enters the objects written into a case's objects/ folder in its custody log, one
+/// entry listing every file with its size, SHA-256 and SM3 (read back from disk).
+fn enter_objects_in_custody(
+    case: &std::path::Path,
+    dir: &std::path::Path,
+    objects: &whohosts::content::store::Objects,
+) -> anyhow::Result<()> {
+    if objects.written.is_empty() {
+        return Ok(());
+    }
+    let mut session = whohosts::evidence::case::Session::open(case, None)
+        .with_context(|| format!("opening case {}", case.display()))?;
+    let mut records = Vec::new();
+    let mut listed = Vec::new();
+    for (id, name) in &objects.written {
+        let path = dir.join(name);
+        let d = whohosts::hash::hash_reader(
+            std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?,
+            Algorithms::EVIDENCE,
+        )
+        .with_context(|| format!("hashing {}", path.display()))?;
+        let rel = format!("objects/{}", name.display());
+        listed.push(serde_json::json!({ "id": id, "file": rel }));
+        records.push(whohosts::evidence::custody::FileRecord {
+            path: rel,
+            size: d.size,
+            sha256: d.sha256.unwrap_or_default(),
+            sm3: d.sm3,
+        });
+    }
+    session.append("objects", serde_json::json!({ "objects": listed }), records)?;
+    Ok(())
 }
 
 /// A progress bar on standard error (bytes read of the captures' total, rate, time

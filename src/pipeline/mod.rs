@@ -26,6 +26,8 @@ pub struct AnalyzeOptions {
     pub hashes: Algorithms,
     /// Counts the capture bytes read, for a progress display.
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// Follow HTTP connections and list (or extract) the objects they carried.
+    pub content: Option<crate::content::ContentOptions>,
 }
 
 impl Default for AnalyzeOptions {
@@ -34,6 +36,7 @@ impl Default for AnalyzeOptions {
             max_anomalies: 1000,
             hashes: Algorithms::SHA256,
             progress: None,
+            content: None,
         }
     }
 }
@@ -62,6 +65,9 @@ pub struct CaptureAnalysis {
     pub records: spool::Spooled,
     /// What TCP reassembly met over all flows.
     pub reassembly: identify::ReassemblySummary,
+    /// The objects HTTP carried, when asked for (numbered later, over all captures:
+    /// see `content::store::finish`).
+    pub objects: Option<crate::content::Collected>,
 }
 
 /// Anomalies of one capture: the first `cap` in full, the rest counted per code.
@@ -174,6 +180,7 @@ pub struct Pass {
     log: AnomalyLog,
     tables: Tables,
     ident: identify::Identify,
+    content: Option<crate::content::Content>,
     packets: u64,
     bytes: u64,
     first_seen: Option<Timestamp>,
@@ -196,6 +203,10 @@ impl Pass {
             log: AnomalyLog::new(opts.max_anomalies),
             tables: Tables::new(),
             ident: identify::Identify::new(index, spooler),
+            content: opts
+                .content
+                .clone()
+                .map(|c| crate::content::Content::new(index, c)),
             packets: 0,
             bytes: 0,
             first_seen: None,
@@ -232,6 +243,7 @@ impl Pass {
         let tables = &mut self.tables;
         let log = &mut self.log;
         let ident = &mut self.ident;
+        let content = &mut self.content;
         self.packets += 1;
         self.bytes += u64::from(frame.wire_len);
         self.first_seen = Some(self.first_seen.map_or(frame.ts, |f| f.min(frame.ts)));
@@ -365,6 +377,9 @@ impl Pass {
                             rst: t.rst,
                         };
                         ident.tcp(id, conv, src, seg, t.payload, at);
+                        if let Some(c) = content {
+                            c.tcp(id, conv, src, seg, t.payload, at);
+                        }
                     }
                 }
             }
@@ -410,6 +425,7 @@ impl Pass {
             log,
             mut tables,
             ident,
+            content,
             packets,
             bytes,
             first_seen,
@@ -482,6 +498,7 @@ impl Pass {
             names,
             records,
             reassembly,
+            objects: content.map(crate::content::Content::finish),
         })
     }
 }

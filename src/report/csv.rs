@@ -22,9 +22,16 @@ pub const FILES: [&str; 4] = [
     "names.csv",
 ];
 
-/// Writes the four files into `dir` (created if needed), each atomically.
+/// Written too when the report lists objects (`analyze --objects`).
+pub const OBJECTS_FILE: &str = "objects.csv";
+
+/// Writes the four files into `dir` (created if needed), each atomically, and
+/// `objects.csv` when the report lists objects.
 pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
+    if r.objects.is_some() {
+        super::write_atomic_with(&dir.join(OBJECTS_FILE), |w| objects(r, w))?;
+    }
     super::write_atomic_with(&dir.join("services.csv"), |w| services(r, w))?;
     super::write_atomic_with(&dir.join("endpoints.csv"), |w| endpoints(r, w))?;
     super::write_atomic_with(&dir.join("conversations.csv"), |w| conversations(r, w))?;
@@ -238,6 +245,72 @@ fn conversations(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
             v.last_seen.to_string(),
             format!("{:.6}", v.duration),
             v.first_frame.to_string(),
+        ])
+        .map_err(io)?;
+    }
+    c.flush()
+}
+
+fn objects(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut c = writer(w)?;
+    c.write_record([
+        "id",
+        "capture",
+        "url",
+        "method",
+        "status",
+        "content_type",
+        "content_encoding",
+        "size",
+        "sha256",
+        "wire_size",
+        "wire_sha256",
+        "range",
+        "complete",
+        "problems",
+        "first_frame",
+        "last_frame",
+        "frames_total",
+        "client",
+        "server",
+        "file",
+        "parts",
+    ])
+    .map_err(io)?;
+    for o in r.objects.iter().flatten() {
+        let join = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(" ");
+        c.write_record([
+            o.id.to_string(),
+            o.capture.to_string(),
+            cell(&o.url),
+            cell(&o.method),
+            o.status.to_string(),
+            cell(o.content_type.as_deref().unwrap_or("")),
+            cell(o.content_encoding.as_deref().unwrap_or("")),
+            o.size.to_string(),
+            o.sha256.clone(),
+            o.wire_size.to_string(),
+            o.wire_sha256.clone(),
+            o.range
+                .as_ref()
+                .map(|r| {
+                    format!(
+                        "{}-{}/{}",
+                        r.first,
+                        r.last,
+                        r.total.map_or("*".to_string(), |t| t.to_string())
+                    )
+                })
+                .unwrap_or_default(),
+            o.complete.to_string(),
+            cell(&o.problems.join("; ")),
+            o.first_frame.to_string(),
+            o.last_frame.to_string(),
+            o.frames_total.to_string(),
+            o.client.clone(),
+            o.server.clone(),
+            cell(o.file.as_deref().unwrap_or("")),
+            join(&o.parts),
         ])
         .map_err(io)?;
     }

@@ -60,6 +60,11 @@ struct Words {
     by_provider: &'static str,
     by_provider_intro: &'static str,
     bindings: &'static str,
+    objects: &'static str,
+    objects_intro: &'static str,
+    status: &'static str,
+    size: &'static str,
+    on_the_wire: &'static str,
     name: &'static str,
     address: &'static str,
     binding_source: &'static str,
@@ -113,6 +118,11 @@ const EN: Words = Words {
     by_provider: "By provider",
     by_provider_intro: "What a notice to each provider would cover.",
     bindings: "Names bound to addresses",
+    objects: "Objects",
+    objects_intro: "What HTTP responses carried: the body as the client's program saw it (content encoding undone), its SHA-256, and the frames that carried it. Incomplete objects say why.",
+    status: "Status",
+    size: "Size",
+    on_the_wire: "on the wire",
     name: "Name",
     address: "Address",
     binding_source: "Seen in",
@@ -166,6 +176,11 @@ const ZH: Words = Words {
     by_provider: "按服务商",
     by_provider_intro: "向各服务商发出通知时应涵盖的内容。",
     bindings: "域名与地址的对应关系",
+    objects: "传输的对象",
+    objects_intro: "HTTP 响应所传输的内容：客户端程序所见的正文（已解除内容编码）、其 SHA-256 以及承载它的数据帧。不完整的对象注明原因。",
+    status: "状态",
+    size: "大小",
+    on_the_wire: "线路上",
     name: "域名",
     address: "地址",
     binding_source: "出现于",
@@ -336,6 +351,7 @@ script-src 'sha256-{script_hash}'; img-src data:; base-uri 'none'; form-action '
         local_table(&mut out, &local, w);
     }
     bindings(&mut out, &r.services, w);
+    objects(&mut out, r, w);
     anomalies(&mut out, r, w);
     sources(&mut out, r, w);
     let _ = writeln!(
@@ -346,6 +362,77 @@ script-src 'sha256-{script_hash}'; img-src data:; base-uri 'none'; form-action '
         escape::html(r.tool.version)
     );
     out
+}
+
+/// The objects HTTP carried, when the report lists them.
+fn objects(out: &mut String, r: &Report, w: &Words) {
+    let Some(objects) = &r.objects else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<h2 id=\"objects\">{}</h2>\n<p class=\"intro\">{}</p>",
+        w.objects, w.objects_intro
+    );
+    if objects.is_empty() {
+        let _ = writeln!(out, "<p>{}</p>", w.none);
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<div class=\"scroll\"><table>\n<tr><th>#</th><th>URL</th><th>{}</th><th>{}</th><th>SHA-256</th><th>{}</th><th>{}</th></tr>",
+        w.status, w.size, w.frames, w.file
+    );
+    for o in objects.iter().take(MAX_ROWS) {
+        let mut url = t(&clip(&o.url, 200));
+        for p in &o.problems {
+            let _ = write!(url, "<br><small>{}</small>", t(p));
+        }
+        let mut size = thousands(o.size);
+        if let Some(enc) = &o.content_encoding {
+            let _ = write!(
+                size,
+                "<br><small>{} {} ({})</small>",
+                thousands(o.wire_size),
+                w.on_the_wire,
+                escape::html(enc)
+            );
+        }
+        if let Some(range) = &o.range {
+            let _ = write!(
+                size,
+                "<br><small>{}-{}/{}</small>",
+                range.first,
+                range.last,
+                range.total.map_or("*".to_string(), |t| t.to_string())
+            );
+        }
+        if !o.parts.is_empty() {
+            let ids: Vec<String> = o.parts.iter().map(|p| format!("#{p}")).collect();
+            let _ = write!(size, "<br><small>= {}</small>", ids.join(" + "));
+        }
+        let frames = if o.frames_total > 1 {
+            format!(
+                "{}..{} ({})",
+                o.first_frame,
+                o.last_frame,
+                thousands(o.frames_total)
+            )
+        } else {
+            o.first_frame.to_string()
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"n\">{}{}</td><td>{url}</td><td class=\"n\">{}</td><td class=\"n\">{size}</td><td class=\"hash\">{}</td><td><code>{frames}</code></td><td>{}</td></tr>",
+            o.id,
+            if o.complete { "" } else { " ⚠" },
+            o.status,
+            escape::html(&o.sha256),
+            o.file.as_deref().map(t).unwrap_or_default(),
+        );
+    }
+    out.push_str("</table></div>\n");
+    more(out, objects.len(), w);
 }
 
 /// Untrusted text, escaped and isolated.

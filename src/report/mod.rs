@@ -38,6 +38,10 @@ pub struct Report<'a> {
     pub tls: Vec<&'a Spool>,
     pub http: Vec<&'a Spool>,
     pub quic: Vec<&'a Spool>,
+    /// The objects HTTP carried (`analyze --objects` or `--extract`), by id.
+    pub objects: Option<Vec<crate::content::Object>>,
+    /// Where `--extract` wrote them.
+    pub extract: Option<crate::content::ExtractSummary>,
     pub conversations: Conversations<'a>,
     pub endpoints: Vec<EndpointReport<'a>>,
     /// The databases, feeds and directory attribution used, with versions and
@@ -292,6 +296,8 @@ impl<'a> Report<'a> {
             tls: analyses.iter().map(|a| &a.records.tls).collect(),
             http: analyses.iter().map(|a| &a.records.http).collect(),
             quic: analyses.iter().map(|a| &a.records.quic).collect(),
+            objects: None,
+            extract: None,
             conversations: Conversations(analyses),
             endpoints,
             sources: attributions.map(|a| a.sources.clone()).unwrap_or_default(),
@@ -353,6 +359,12 @@ impl<'a> Report<'a> {
             spools(w, "tls", &self.tls)?;
             spools(w, "http", &self.http)?;
             spools(w, "quic", &self.quic)?;
+            if let Some(objects) = &self.objects {
+                field(w, false, "objects", objects)?;
+            }
+            if let Some(extract) = &self.extract {
+                field(w, false, "extract", extract)?;
+            }
             let mut file = conversations
                 .join()
                 .map_err(|_| std::io::Error::other("serialising the conversations failed"))??;

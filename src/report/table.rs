@@ -268,6 +268,38 @@ fn service_list(out: &mut String, list: &[&super::ServiceReport], mark: &str) {
 
 /// The terminal text of a report: services first, then captures, conversations and
 /// endpoints.
+/// The objects HTTP carried, when listed: id, status, decoded size, the start of
+/// the SHA-256, the URL (clipped) and the file written.
+fn objects(out: &mut String, r: &Report) {
+    let Some(objects) = &r.objects else {
+        return;
+    };
+    let _ = writeln!(out, "\nOBJECTS ({})", objects.len());
+    let rows: Vec<Vec<String>> = objects
+        .iter()
+        .map(|o| {
+            let url: String = o.url.chars().take(60).collect();
+            vec![
+                format!("{}{}", o.id, if o.complete { "" } else { "!" }),
+                o.status.to_string(),
+                thousands(o.size),
+                o.sha256.chars().take(16).collect(),
+                escape::terminal(&url),
+                o.file.as_deref().map(escape::terminal).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    grid(
+        out,
+        &["id", "status", "size", "sha256", "url", "file"],
+        &[true, true, true, false, false, false],
+        &rows,
+    );
+    if objects.iter().any(|o| !o.complete) {
+        let _ = writeln!(out, "  ! incomplete: see the report's problems (--json)");
+    }
+}
+
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     services(&mut out, r);
@@ -316,6 +348,7 @@ pub fn render(r: &Report) -> String {
         }
     }
 
+    objects(&mut out, r);
     let multi = r.captures.len() > 1;
     let _ = writeln!(out, "\nCONVERSATIONS");
     let total = r.conversations.len();
