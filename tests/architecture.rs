@@ -17,6 +17,7 @@ const ORDER: &[&str] = &[
     "flow",
     "dissect",
     "services",
+    "content",
     "pipeline",
     "recorder",
     "attribute",

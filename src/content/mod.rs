@@ -64,9 +64,9 @@ pub mod http1;
 pub mod ranges;
 pub mod store;
 
+use crate::flow::TcpSegment;
 use crate::flow::{ConvId, Conversation};
 use crate::model::{Endpoint, FrameRef};
-use crate::pipeline::identify::TcpSegment;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 pub use store::{ExtractSummary, Object, ObjectRange};

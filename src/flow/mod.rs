@@ -20,6 +20,15 @@ pub mod reassembly;
 
 use crate::model::{Endpoint, FlowKey, FrameRef, Timestamp, Transport};
 use serde::Serialize;
+
+/// What stream following needs of a TCP header.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpSegment {
+    pub seq: u32,
+    pub syn: bool,
+    pub fin: bool,
+    pub rst: bool,
+}
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 

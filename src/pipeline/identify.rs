@@ -34,14 +34,7 @@ pub const MAX_NAME_FRAMES: usize = 64;
 /// Bytes held over all TCP stream prefixes at once.
 pub const GLOBAL_BUDGET: u64 = 32 << 20;
 
-/// What identification needs of a TCP header.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TcpSegment {
-    pub seq: u32,
-    pub syn: bool,
-    pub fin: bool,
-    pub rst: bool,
-}
+pub use crate::flow::TcpSegment;
 
 /// Totals of what stream reassembly met, over all flows of a capture.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
