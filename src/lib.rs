@@ -10,6 +10,7 @@ pub mod atomic;
 pub mod attribute;
 pub mod capture;
 pub mod decode;
+pub mod decrypt;
 pub mod dissect;
 pub mod evidence;
 pub mod flow;
