@@ -208,17 +208,20 @@ impl KeyLog {
                 "more than {MAX_ENTRIES} client randoms; line not kept"
             ));
         }
+        let master: Option<[u8; 48]> = if label == b"CLIENT_RANDOM" {
+            Some(secret.as_slice().try_into().map_err(|_| {
+                format!(
+                    "master secret of {} bytes, expected 48: {}",
+                    secret.len(),
+                    shown(line)
+                )
+            })?)
+        } else {
+            None
+        };
         let e = self.entries.entry(random).or_default();
         match label {
-            b"CLIENT_RANDOM" => {
-                e.master_secret = Some(secret.try_into().map_err(|s: Vec<u8>| {
-                    format!(
-                        "master secret of {} bytes, expected 48: {}",
-                        s.len(),
-                        shown(line)
-                    )
-                })?)
-            }
+            b"CLIENT_RANDOM" => e.master_secret = master,
             b"CLIENT_HANDSHAKE_TRAFFIC_SECRET" => e.client_handshake = Some(secret),
             b"SERVER_HANDSHAKE_TRAFFIC_SECRET" => e.server_handshake = Some(secret),
             b"CLIENT_TRAFFIC_SECRET_0" => e.client_traffic_0 = Some(secret),
