@@ -24,7 +24,6 @@ fn captures() -> PathBuf {
 /// One decrypted TCP connection.
 #[derive(Default)]
 struct Conn {
-    client: Option<SocketAddr>,
     tls: TlsDecryptor,
     next: [Option<u32>; 2],
     plain: [Vec<u8>; 2],
@@ -41,10 +40,7 @@ fn decrypt(capture: &Path, mut keys: KeyLog) -> (Vec<Conn>, KeyLog) {
     let (_, mut reader) = CaptureReader::from_stream(Box::new(file), 0).unwrap();
     let mut conns: BTreeMap<SocketAddr, Conn> = BTreeMap::new();
     let mut order = Vec::new();
-    loop {
-        let Some(frame) = reader.next_frame() else {
-            break;
-        };
+    while let Some(frame) = reader.next_frame() {
         let (number, link, data) = (frame.number, frame.link_type, frame.data.to_vec());
         for s in reader.take_secrets() {
             if s.secrets_type == DecryptionSecrets::TLS_KEY_LOG {
@@ -61,10 +57,7 @@ fn decrypt(capture: &Path, mut keys: KeyLog) -> (Vec<Conn>, KeyLog) {
         };
         let c = conns.entry(client).or_insert_with(|| {
             order.push(client);
-            Conn {
-                client: Some(client),
-                ..Conn::default()
-            }
+            Conn::default()
         });
         let i = side as usize;
         if tcp.syn {

@@ -43,7 +43,6 @@ pub const MAX_PENDING: usize = 1 << 20;
 pub const MAX_HANDSHAKE: usize = 1 << 18;
 
 const CT_CCS: u8 = 20;
-const CT_ALERT: u8 = 21;
 const CT_HANDSHAKE: u8 = 22;
 const CT_APPDATA: u8 = 23;
 
@@ -385,6 +384,11 @@ pub struct TlsDecryptor {
     output: Vec<Plaintext>,
     /// TLS 1.3: a HelloRetryRequest was seen; the next ServerHello is the real one.
     retried: bool,
+    /// The ClientHello offered 0-RTT early data (extension 42).
+    early_offered: bool,
+    /// Client records skipped as 0-RTT early data (they fail with the handshake keys
+    /// before the first one that decrypts, as a server skips them, RFC 8446 §4.2.10).
+    early_skipped: u64,
 }
 
 impl TlsDecryptor {
@@ -417,6 +421,11 @@ impl TlsDecryptor {
         self.failure.as_deref()
     }
 
+    /// Client records skipped as 0-RTT early data (not decrypted).
+    pub fn early_data_skipped(&self) -> u64 {
+        self.early_skipped
+    }
+
     /// Plaintext records decrypted since the last call, in the order decrypted.
     pub fn take_output(&mut self) -> Vec<Plaintext> {
         std::mem::take(&mut self.output)
@@ -443,6 +452,13 @@ impl TlsDecryptor {
     /// Feeds the next bytes of one direction, carried by `frame`. `keys` is consulted
     /// when the handshake needs secrets (it may have grown since the last call).
     pub fn push(&mut self, keys: &KeyLog, side: Side, data: &[u8], frame: u64) {
+        // In pieces, so that a large chunk is processed as it goes rather than held.
+        for piece in data.chunks(MAX_RECORD + 5) {
+            self.push_piece(keys, side, piece, frame);
+        }
+    }
+
+    fn push_piece(&mut self, keys: &KeyLog, side: Side, data: &[u8], frame: u64) {
         let d = self.dir(side);
         if d.stopped || data.is_empty() {
             return;
@@ -614,18 +630,14 @@ impl TlsDecryptor {
         if !encrypted {
             match ctype {
                 CT_HANDSHAKE => self.handshake_bytes(keys, side, &body),
-                CT_APPDATA => {
-                    // Application data before any keys: not decryptable.
-                    if self.failure.is_none() {
-                        self.fail(
-                            side,
-                            format!(
-                                "{} record {n}: application data before the handshake completed",
-                                side.name()
-                            ),
-                        );
-                    }
-                }
+                // Application data before any keys: not decryptable.
+                CT_APPDATA => self.fail(
+                    side,
+                    format!(
+                        "{} record {n}: application data before the handshake completed",
+                        side.name()
+                    ),
+                ),
                 _ => {}
             }
             return;
@@ -733,18 +745,14 @@ impl TlsDecryptor {
         k.seq = k.seq.wrapping_add(1);
         body.truncate(plain_len);
         match inner_type {
-            CT_APPDATA => {
-                if !body.is_empty() {
-                    self.output.push(Plaintext {
-                        side,
-                        data: body,
-                        frames,
-                        record: n,
-                    });
-                }
-            }
+            CT_APPDATA if !body.is_empty() => self.output.push(Plaintext {
+                side,
+                data: body,
+                frames,
+                record: n,
+            }),
             CT_HANDSHAKE => self.handshake_bytes(keys, side, &body),
-            CT_ALERT => {}
+            // Alerts, empty application data, other types: nothing to pass on.
             _ => {}
         }
     }
@@ -778,12 +786,21 @@ impl TlsDecryptor {
 
     fn handshake_message(&mut self, keys: &KeyLog, side: Side, ty: u8, body: &[u8]) {
         match (side, ty) {
-            (Side::Client, 1) => {
-                if self.client_random.is_none() {
-                    if let Some(r) = body.get(2..34) {
-                        let mut random = [0u8; 32];
-                        random.copy_from_slice(r);
-                        self.client_random = Some(random);
+            // ClientHello (the second one after a HelloRetryRequest has the same random).
+            (Side::Client, 1) if self.client_random.is_none() => {
+                let mut r = Reader(body);
+                let (Some(_), Some(random)) = (r.u16(), r.take(32)) else {
+                    return;
+                };
+                let mut cr = [0u8; 32];
+                cr.copy_from_slice(random);
+                self.client_random = Some(cr);
+                if let (Some(_), Some(_), Some(_), Some(exts)) =
+                    (r.vec8(), r.vec16(), r.vec8(), r.vec16())
+                {
+                    let mut e = Reader(exts);
+                    while let (Some(ty), Some(_)) = (e.u16(), e.vec16()) {
+                        self.early_offered |= ty == 42;
                     }
                 }
             }
