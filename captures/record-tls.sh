@@ -122,6 +122,35 @@ record tls12-h2-rsa-aes128 --http2 --tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-
 record tls12-h1-ecdsa-aes256 --http1.1 --tls-max 1.2 --ciphers ECDHE-ECDSA-AES256-GCM-SHA384
 record tls12-h2-rsa-chacha --http2 --tls-max 1.2 --ciphers ECDHE-RSA-CHACHA20-POLY1305
 
+# Headless Chromium over HTTP/2 (TLS 1.3, its own key shares and extensions):
+# the page and the package, on one connection.
+record_chromium() {
+	local name=tls13-h2-chromium
+	rm -f "$WORK/$name.keys"
+	ip netns exec "$NS" timeout 30 dumpcap -q -P -i lo -f "tcp port 443" -w "$WORK/$name.pcap" 2>/dev/null &
+	local dump=$!
+	sleep 1
+	printf '<!doctype html><title>MT Reloaded</title><img src="/index.html"><script>fetch("/pkg/game.apk").then(r=>r.arrayBuffer()).then(b=>document.title="got "+b.byteLength)</script>\n' >"$WORK/www/page.html"
+	ip netns exec "$NS" env SSLKEYLOGFILE="$WORK/$name.keys" HOME="$WORK" timeout 30 \
+		chromium --headless --no-sandbox --disable-gpu --no-first-run \
+		--disable-background-networking --disable-component-update --disable-sync \
+		--user-data-dir="$WORK/profile" --ignore-certificate-errors \
+		--host-resolver-rules="MAP $HOST 127.0.0.2" --virtual-time-budget=5000 \
+		--dump-dom "https://$HOST/page.html" >"$WORK/chromium.dom" 2>"$WORK/chromium.log" || true
+	sleep 1
+	kill -INT "$dump" 2>/dev/null || true
+	wait "$dump" 2>/dev/null || true
+	local first
+	first=$(python3 -c '
+import struct,sys
+d=open(sys.argv[1],"rb").read()
+print(struct.unpack("<I",d[24:28])[0])' "$WORK/$name.pcap")
+	editcap -F pcap -t $((1795525841 - first)) "$WORK/$name.pcap" "$HERE/$name.pcap"
+	cp "$WORK/$name.keys" "$HERE/$name.keys"
+	echo "wrote $HERE/$name.pcap ($(stat -c %s "$HERE/$name.pcap") bytes) and $name.keys"
+}
+if command -v chromium >/dev/null; then record_chromium; fi
+
 # The same TLS 1.3 capture with its secrets inside: a Decryption Secrets Block.
 editcap --inject-secrets "tls,$HERE/tls13-h2-aes128.keys" "$HERE/tls13-h2-aes128.pcap" \
 	"$HERE/tls13-h2-dsb.pcapng"

@@ -436,3 +436,45 @@ fn a_gap_stops_the_direction_with_the_reason() {
     assert!(reason.starts_with("gap in the server stream"), "{reason}");
     assert!(plain > 0, "records before the gap were decrypted");
 }
+
+#[test]
+fn chromium_http2_equals_tshark() {
+    let name = "tls13-h2-chromium";
+    let cap = captures().join(format!("{name}.pcap"));
+    let keys = captures().join(format!("{name}.keys"));
+    let (conns, _) = decrypt(&cap, keylog(name));
+    assert!(!conns.is_empty());
+    let mut requests = Vec::new();
+    let mut body: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut statuses = BTreeMap::new();
+    for (i, c) in conns.iter().enumerate() {
+        assert_eq!(c.tls.failure(), None, "connection {i}");
+        assert_eq!(c.tls.version(), Some(Version::Tls13));
+        let (client, server) = tshark_follow(&cap, &keys, i);
+        assert!(c.plain[0] == client, "connection {i}: client plaintext");
+        assert!(c.plain[1] == server, "connection {i}: server plaintext");
+        for e in &c.events {
+            match e {
+                H2Event::Request { stream, target, .. } => {
+                    requests.push((*stream, String::from_utf8_lossy(target).into_owned()))
+                }
+                H2Event::Response { stream, status, .. } => {
+                    statuses.insert(*stream, *status);
+                }
+                H2Event::Body {
+                    stream,
+                    side: Side::Server,
+                    data,
+                    ..
+                } => *body.entry(*stream).or_default() += data.len(),
+                _ => {}
+            }
+        }
+    }
+    let apk = requests.iter().find(|r| r.1 == "/pkg/game.apk").unwrap().0;
+    assert_eq!(body[&apk], 204_800);
+    assert_eq!(statuses[&apk], 200);
+    let favicon = requests.iter().find(|r| r.1 == "/favicon.ico").unwrap().0;
+    assert_eq!(statuses[&favicon], 404);
+    assert_eq!(requests.len(), 4, "{requests:?}");
+}
