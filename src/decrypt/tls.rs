@@ -650,6 +650,7 @@ impl TlsDecryptor {
         let Some(suite) = self.suite else {
             return;
         };
+        let early = side == Side::Client && self.early_offered;
         let d = self.dir(side);
         let Some(k) = d.keys.as_mut() else {
             d.stopped = true;
@@ -675,6 +676,13 @@ impl TlsDecryptor {
                     };
                     inner_type = p[last];
                     plain_len = last;
+                }
+                Err(_) if early && !d.app_keys && k.seq == 0 => {
+                    // 0-RTT early data before the client's first handshake record:
+                    // skipped as a server skips it (RFC 8446 §4.2.10); the sequence
+                    // number stays at 0.
+                    self.early_skipped += 1;
+                    return;
                 }
                 Err(_) => {
                     let name = side.name();
@@ -1114,6 +1122,124 @@ mod tests {
                9b 5b f8 cd 4d 90 fa 0d 31 e2 de c4 79 e4 f1 a2 60 66 f2 ee a9 a6 92 36 a3 e5 26 55 c9 e9 ae e6
                91 c8 f3 a2 68 54 30 8d 5e aa 3b e8 5e 09 90 70 3d 73 e5 6f")
         );
+    }
+
+    /// A TLS 1.3 record sealed with `secret` at sequence number `seq`.
+    fn sealed(secret: &[u8], seq: u64, inner: &[u8], ty: u8) -> Vec<u8> {
+        let suite = suite(0x1301).unwrap();
+        let mut k = DirKeys::tls13(suite, secret).unwrap();
+        k.seq = seq;
+        let mut buf = inner.to_vec();
+        buf.push(ty);
+        let len = (buf.len() + 16) as u16;
+        let header = [23, 3, 3, (len >> 8) as u8, len as u8];
+        let nonce = aead::Nonce::assume_unique_for_key(k.xor_nonce());
+        k.key
+            .seal_in_place_append_tag(nonce, aead::Aad::from(header), &mut buf)
+            .unwrap();
+        let mut rec = header.to_vec();
+        rec.extend(buf);
+        rec
+    }
+
+    fn plain(ty: u8, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![ty, 3, 3];
+        r.extend((body.len() as u16).to_be_bytes());
+        r.extend(body);
+        r
+    }
+
+    fn hs(ty: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![ty];
+        m.extend(&(body.len() as u32).to_be_bytes()[1..]);
+        m.extend(body);
+        m
+    }
+
+    /// A synthetic TLS 1.3 connection: handshake keys, the switch after each
+    /// Finished, ALPN from EncryptedExtensions, a KeyUpdate, and (when offered)
+    /// 0-RTT records skipped.
+    fn synthetic(early: bool) -> (TlsDecryptor, Vec<Plaintext>) {
+        let cr = [1u8; 32];
+        let (chs, shs, cap, sap) = ([3u8; 32], [4u8; 32], [5u8; 32], [6u8; 32]);
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let mut keys = KeyLog::new();
+        for (label, secret) in [
+            ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", chs),
+            ("SERVER_HANDSHAKE_TRAFFIC_SECRET", shs),
+            ("CLIENT_TRAFFIC_SECRET_0", cap),
+            ("SERVER_TRAFFIC_SECRET_0", sap),
+        ] {
+            keys.add_line(format!("{label} {} {}", hex(&cr), hex(&secret)).as_bytes())
+                .unwrap();
+        }
+        let mut ch = vec![3, 3];
+        ch.extend(cr);
+        ch.extend([0, 0, 2, 0x13, 0x01, 1, 0]);
+        let exts: &[u8] = if early { &[0, 42, 0, 0] } else { &[] };
+        ch.extend((exts.len() as u16).to_be_bytes());
+        ch.extend(exts);
+        let mut sh = vec![3, 3];
+        sh.extend([2u8; 32]);
+        sh.extend([0, 0x13, 0x01, 0, 0, 6, 0, 43, 0, 2, 3, 4]);
+        // EncryptedExtensions with ALPN "h2", then Finished.
+        let mut flight = hs(8, &[0, 9, 0, 16, 0, 5, 0, 3, 2, b'h', b'2']);
+        flight.extend(hs(20, &[0u8; 32]));
+        let mut t = TlsDecryptor::new();
+        let mut out = Vec::new();
+        let mut frame = 0;
+        let mut send = |t: &mut TlsDecryptor, side, bytes: Vec<u8>| {
+            frame += 1;
+            t.push(&keys, side, &bytes, frame);
+            out.extend(t.take_output());
+        };
+        send(&mut t, Side::Client, plain(22, &hs(1, &ch)));
+        if early {
+            send(&mut t, Side::Client, sealed(&[9u8; 32], 0, b"early", 23));
+        }
+        send(&mut t, Side::Server, plain(22, &hs(2, &sh)));
+        send(&mut t, Side::Server, plain(20, &[1]));
+        send(&mut t, Side::Server, sealed(&shs, 0, &flight, 22));
+        send(&mut t, Side::Server, sealed(&sap, 0, b"hello", 23));
+        send(&mut t, Side::Server, sealed(&sap, 1, &hs(24, &[0]), 22));
+        let next = hkdf_expand_label(false, &sap, b"traffic upd", 32);
+        send(&mut t, Side::Server, sealed(&next, 0, b"world", 23));
+        send(&mut t, Side::Client, plain(20, &[1]));
+        send(
+            &mut t,
+            Side::Client,
+            sealed(&chs, 0, &hs(20, &[0u8; 32]), 22),
+        );
+        send(&mut t, Side::Client, sealed(&cap, 0, b"GET", 23));
+        (t, out)
+    }
+
+    #[test]
+    fn tls13_handshake_keys_switch_and_key_update() {
+        let (t, out) = synthetic(false);
+        assert_eq!(t.failure(), None);
+        assert_eq!(t.alpn(), Some(&b"h2"[..]));
+        assert_eq!(t.version(), Some(Version::Tls13));
+        let got: Vec<(Side, &[u8], Vec<u64>)> = out
+            .iter()
+            .map(|p| (p.side, p.data.as_slice(), p.frames.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Side::Server, &b"hello"[..], vec![5]),
+                (Side::Server, &b"world"[..], vec![7]),
+                (Side::Client, &b"GET"[..], vec![10]),
+            ]
+        );
+    }
+
+    #[test]
+    fn tls13_early_data_is_skipped_and_counted() {
+        let (t, out) = synthetic(true);
+        assert_eq!(t.failure(), None);
+        assert_eq!(t.early_data_skipped(), 1);
+        assert_eq!(out.len(), 3);
     }
 
     #[test]
