@@ -11,6 +11,7 @@ pub mod attribute;
 pub mod capture;
 pub mod content;
 pub mod decode;
+pub mod decrypt;
 pub mod dissect;
 pub mod evidence;
 pub mod flow;

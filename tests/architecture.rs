@@ -1,5 +1,5 @@
 //! The stages' order of ARCHITECTURE.md, kept: a module of the library uses only the
-//! modules before it (`crate::X` paths, in code and in its tests), so no two modules
+//! modules before it (`crate::X` paths in code and tests; comments aside), so no two modules
 //! import each other, directly or through a third. A new top-level module must be
 //! placed in `ORDER` (and in ARCHITECTURE.md) before this test passes.
 
@@ -15,6 +15,7 @@ const ORDER: &[&str] = &[
     "capture",
     "decode",
     "flow",
+    "decrypt",
     "dissect",
     "services",
     "content",
@@ -69,6 +70,10 @@ fn every_module_uses_only_the_modules_before_it() {
         };
         let text = std::fs::read_to_string(f).unwrap();
         for (n, line) in text.lines().enumerate() {
+            // Comments may name any module (documentation links).
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
             let mut rest = line;
             while let Some(i) = rest.find("crate::") {
                 rest = &rest[i + "crate::".len()..];

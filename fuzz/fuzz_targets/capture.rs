@@ -1,4 +1,5 @@
-//! Capture files: pcap or pcapng bytes through the reader, every frame decoded.
+//! Capture files: pcap or pcapng bytes through the reader, every frame decoded, the
+//! secrets of Decryption Secrets Blocks read as key logs.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use whohosts::capture::CaptureReader;
@@ -8,6 +9,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok((_, mut reader)) = CaptureReader::from_stream(stream, 0) {
         while let Some(frame) = reader.next_frame() {
             let _ = whohosts::decode::decode(frame.link_type, frame.data);
+        }
+        // Decryption secrets blocks, read as key logs.
+        let mut keys = whohosts::decrypt::keylog::KeyLog::new();
+        for s in reader.take_secrets() {
+            keys.add_text("dsb", &s.data);
         }
         let _ = reader.take_anomalies();
         let _ = reader.summary();

@@ -227,6 +227,23 @@ impl<R: Read> Window<R> {
     }
 }
 
+/// The contents of one pcapng Decryption Secrets Block (pcapng §4.7), as
+/// `editcap --inject-secrets` writes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecryptionSecrets {
+    /// File offset of the block.
+    pub offset: u64,
+    /// Secrets type: [`DecryptionSecrets::TLS_KEY_LOG`] for an NSS key log,
+    /// others (WireGuard, ZigBee, ...) are passed on as they are.
+    pub secrets_type: u32,
+    pub data: Vec<u8>,
+}
+
+impl DecryptionSecrets {
+    /// `TLSK`: the secrets are NSS key log lines.
+    pub const TLS_KEY_LOG: u32 = 0x544c_534b;
+}
+
 /// Reads frames from one capture. Created by [`open`].
 pub struct CaptureReader {
     inner: Inner,
@@ -402,6 +419,16 @@ impl CaptureReader {
         match &mut self.inner {
             Inner::Pcap(r) => r.next(&mut self.anomalies),
             Inner::Pcapng(r) => r.next(&mut self.anomalies),
+        }
+    }
+
+    /// Decryption secrets (pcapng Decryption Secrets Blocks) read since the last
+    /// call, in file order; a secrets block is read when the frames after it are.
+    /// Always empty for pcap files.
+    pub fn take_secrets(&mut self) -> Vec<DecryptionSecrets> {
+        match &mut self.inner {
+            Inner::Pcap(_) => Vec::new(),
+            Inner::Pcapng(r) => r.take_secrets(),
         }
     }
 

@@ -18,9 +18,13 @@ const IDB: u32 = 0x0000_0001;
 const OBSOLETE_PB: u32 = 0x0000_0002;
 const SPB: u32 = 0x0000_0003;
 const EPB: u32 = 0x0000_0006;
+/// Decryption Secrets Block (pcapng §4.7): read and handed to the caller.
+const DSB: u32 = 0x0000_000A;
+/// Most secret bytes kept from all DSBs of a file (a TLS 1.3 session is ~800 bytes).
+const MAX_SECRETS: usize = 64 << 20;
 /// Block types that hold no frames and are skipped without comment
-/// (name resolution, interface statistics, systemd journal, decryption secrets,
-/// custom blocks, process information).
+/// (name resolution, interface statistics, systemd journal, decryption secrets
+/// (read before this list is consulted), custom blocks, process information).
 const QUIET: [u32; 8] = [
     0x0000_0004,
     0x0000_0005,
@@ -52,6 +56,8 @@ pub(crate) struct PcapngReader<R> {
     blocks: u64,
     complete_to: u64,
     done: bool,
+    secrets: Vec<super::DecryptionSecrets>,
+    secrets_bytes: usize,
 }
 
 /// Units per second for an `if_tsresol` value (pcapng §4.2): bit 7 clear means a
@@ -79,6 +85,8 @@ impl<R: Read> PcapngReader<R> {
             blocks: 0,
             complete_to: 0,
             done: false,
+            secrets: Vec::new(),
+            secrets_bytes: 0,
         })
     }
 
@@ -333,6 +341,10 @@ impl<R: Read> PcapngReader<R> {
                         }
                     }
                 }
+                DSB => {
+                    self.read_secrets(len, offset, anomalies);
+                    self.window.consume(len);
+                }
                 t if QUIET.contains(&t) => self.window.consume(len),
                 t => {
                     anomalies.push(self.anomaly(
@@ -346,6 +358,59 @@ impl<R: Read> PcapngReader<R> {
                 }
             }
         }
+    }
+
+    /// Decryption secrets collected since the last call, in file order.
+    pub(crate) fn take_secrets(&mut self) -> Vec<super::DecryptionSecrets> {
+        std::mem::take(&mut self.secrets)
+    }
+
+    /// A Decryption Secrets Block: secrets type (u32), secrets length (u32), the
+    /// secrets, padding to 32 bits, options.
+    fn read_secrets(&mut self, len: usize, offset: u64, anomalies: &mut Vec<Anomaly>) {
+        let (Some(kind), Some(n)) = (self.u32_at(8), self.u32_at(12)) else {
+            anomalies.push(self.anomaly(
+                Severity::Damage,
+                None,
+                offset,
+                "pcapng.bad_secrets_block",
+                format!("decryption secrets block at offset {offset}: too short ({len} bytes)"),
+            ));
+            return;
+        };
+        let n = n as usize;
+        let Some(data) = self
+            .window
+            .data()
+            .get(16..16 + n)
+            .filter(|_| 16 + n <= len - 4)
+        else {
+            anomalies.push(self.anomaly(
+                Severity::Damage,
+                None,
+                offset,
+                "pcapng.bad_secrets_block",
+                format!("decryption secrets block at offset {offset}: secrets length {n} exceeds the block of {len} bytes"),
+            ));
+            return;
+        };
+        if self.secrets_bytes + n > MAX_SECRETS {
+            anomalies.push(self.anomaly(
+                Severity::Notice,
+                None,
+                offset,
+                "pcapng.secrets_budget",
+                format!("decryption secrets block at offset {offset}: more than {MAX_SECRETS} bytes of secrets in the file; this block's {n} bytes were not kept"),
+            ));
+            return;
+        }
+        self.secrets_bytes += n;
+        let data = data.to_vec();
+        self.secrets.push(super::DecryptionSecrets {
+            offset,
+            secrets_type: kind,
+            data,
+        });
     }
 
     fn read_section_header(&mut self, len: usize, offset: u64, anomalies: &mut Vec<Anomaly>) {

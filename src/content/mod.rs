@@ -10,12 +10,9 @@
 //! [`HttpEvent`] is the seam between the protocol parsers (HTTP/1.x here, HTTP/2
 //! elsewhere) and the object store: both produce the same events.
 
-/// One side of a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Side {
-    Client,
-    Server,
-}
+/// One side of a connection (the decryption stage's, so that plaintext and TCP
+/// bytes enter the same way).
+pub use crate::decrypt::Side;
 
 /// What an HTTP connection carried, in order, the same for HTTP/1.x and HTTP/2.
 ///

@@ -40,6 +40,7 @@
 //! error value that says what was expected, what was found and where.
 
 pub mod dns;
+pub mod h2;
 pub mod http;
 pub mod ja4;
 pub mod quic;
