@@ -66,6 +66,13 @@ pub struct Args {
     /// DIR: the objects go to the case's objects/ folder, each entered in custody.
     #[arg(long, value_name = "DIR", num_args = 0..=1)]
     pub extract: Option<Option<PathBuf>>,
+    /// TLS secrets in the NSS key log format (SSLKEYLOGFILE, as curl, browsers and
+    /// `whohosts session run` write it); repeatable. TLS 1.2 and 1.3 connections they
+    /// cover are decrypted and their HTTP/1.x and HTTP/2 objects listed (implies
+    /// --objects); secrets inside a pcapng (`editcap --inject-secrets`) are used too.
+    /// The report's `tls_decryption` says, per connection, what was decrypted or why not.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Vec<PathBuf>,
     /// Largest decoded size of one object (larger ones are cut and marked; a
     /// compression bomb cannot make more).
     #[arg(long, default_value_t = whohosts::content::decode::DEFAULT_MAX_DECODED, value_name = "BYTES")]
@@ -103,10 +110,33 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the extract directory {}", dir.display()))?;
     }
-    if args.objects || extract.is_some() {
+    let keylog = if args.keylog.is_empty() {
+        None
+    } else {
+        let mut keys = whohosts::decrypt::keylog::KeyLog::new();
+        for f in &args.keylog {
+            keys.add_file(f)
+                .with_context(|| format!("reading the key log {}", f.display()))?;
+        }
+        for p in keys.problems() {
+            eprintln!(
+                "whohosts: key log: {}",
+                whohosts::report::escape::terminal(&p.to_string())
+            );
+        }
+        if keys.is_empty() {
+            eprintln!(
+                "whohosts: key log: no usable secret in {} file(s); TLS stays encrypted",
+                args.keylog.len()
+            );
+        }
+        Some(std::sync::Arc::new(keys))
+    };
+    if args.objects || extract.is_some() || keylog.is_some() {
         opts.content = Some(whohosts::content::ContentOptions {
             extract: extract.as_ref().map(|(d, _)| d.clone()),
             max_decoded: args.max_object_size,
+            keylog,
         });
     }
     let progress = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
@@ -190,6 +220,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(o) = objects {
         report.objects = Some(o.list);
         report.extract = o.extract;
+        report.tls_decryption = (!args.keylog.is_empty() || !o.tls.is_empty()).then_some(o.tls);
     }
     let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &args.json {

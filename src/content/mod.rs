@@ -61,6 +61,9 @@ pub mod http1;
 pub mod ranges;
 pub mod store;
 
+use crate::decrypt::keylog::KeyLog;
+use crate::decrypt::tls::TlsDecryptor;
+use crate::dissect::h2::{H2Connection, H2Event};
 use crate::flow::TcpSegment;
 use crate::flow::{ConvId, Conversation};
 use crate::model::{Endpoint, FrameRef};
@@ -78,6 +81,10 @@ pub struct ContentOptions {
     pub extract: Option<PathBuf>,
     /// Cap on one object's decoded size.
     pub max_decoded: u64,
+    /// Secrets for TLS connections (`--keylog`); a capture's own Decryption Secrets
+    /// Blocks are added to them as they are read. Without secrets, TLS connections
+    /// are not followed.
+    pub keylog: Option<std::sync::Arc<KeyLog>>,
 }
 
 impl Default for ContentOptions {
@@ -85,6 +92,7 @@ impl Default for ContentOptions {
         ContentOptions {
             extract: None,
             max_decoded: decode::DEFAULT_MAX_DECODED,
+            keylog: None,
         }
     }
 }
@@ -107,7 +115,9 @@ struct Building {
 impl Building {
     fn frame(&mut self, frame: u64) {
         let o = &mut self.object;
-        if frame == o.last_frame {
+        // Frames come in order; a TLS record's or an HTTP/2 frame's bytes may cite
+        // frames already counted (records and frames straddle segments).
+        if frame <= o.last_frame {
             return;
         }
         o.frames_total += 1;
@@ -129,6 +139,172 @@ struct Conn {
     http: http1::Connection,
     requests: BTreeMap<u64, Request>,
     open: BTreeMap<u64, Building>,
+    /// Set for a TLS connection read with a key log: its ciphertext goes to the
+    /// decryptor, its plaintext to HTTP/1.x (`http`) or HTTP/2.
+    tls_state: Option<Box<Tls>>,
+}
+
+/// A TLS connection read with a key log.
+struct Tls {
+    dec: TlsDecryptor,
+    /// HTTP/2 inside, once decided (ALPN `h2`, or the client's connection preface).
+    h2: Option<Box<H2Connection>>,
+    decided: bool,
+    first_frame: u64,
+    plaintext: [u64; 2],
+}
+
+/// What became of one TLS connection the content stage tried to decrypt: decrypted
+/// (with what), or not, with the reason.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TlsSession {
+    pub capture: u32,
+    pub client: String,
+    pub server: String,
+    pub first_frame: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cipher_suite: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
+    /// Plaintext bytes decrypted, client to server and server to client.
+    pub plaintext_to_server: u64,
+    pub plaintext_to_client: u64,
+    /// Why (part of) the connection was not decrypted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<H2Event> for HttpEvent {
+    fn from(e: H2Event) -> HttpEvent {
+        match e {
+            H2Event::Request {
+                stream,
+                method,
+                target,
+                authority,
+                scheme,
+                headers,
+                frame,
+            } => HttpEvent::Request {
+                stream,
+                method,
+                target,
+                authority,
+                scheme,
+                headers,
+                frame,
+            },
+            H2Event::Response {
+                stream,
+                status,
+                headers,
+                frame,
+            } => HttpEvent::Response {
+                stream,
+                status,
+                headers,
+                frame,
+            },
+            H2Event::Body {
+                stream,
+                side,
+                data,
+                frames,
+            } => HttpEvent::Body {
+                stream,
+                side,
+                data,
+                frames,
+            },
+            H2Event::End {
+                stream,
+                side,
+                complete,
+                reason,
+            } => HttpEvent::End {
+                stream,
+                side,
+                complete,
+                reason,
+            },
+        }
+    }
+}
+
+impl Tls {
+    /// Routes the plaintext decrypted so far to HTTP/1.x or HTTP/2.
+    fn drain(&mut self, http: &mut http1::Connection, events: &mut Vec<HttpEvent>) {
+        for p in self.dec.take_output() {
+            self.plaintext[idx(p.side)] += p.data.len() as u64;
+            if !self.decided {
+                self.decided = true;
+                let h2 = self.dec.alpn() == Some(b"h2".as_slice())
+                    || (p.side == Side::Client && p.data.starts_with(crate::dissect::h2::PREFACE));
+                if h2 {
+                    self.h2 = Some(Box::new(H2Connection::new()));
+                }
+            }
+            match &mut self.h2 {
+                Some(h2) => {
+                    h2.push(p.side, &p.data, &p.frames);
+                    events.extend(h2.take_events().into_iter().map(HttpEvent::from));
+                }
+                None => {
+                    // HTTP/1.x frames by chunk; a record's plaintext is cited by
+                    // every frame that carried the record.
+                    let mut out = Vec::new();
+                    let last = p.frames.last().copied().unwrap_or(0);
+                    http.push(p.side, &p.data, last, &mut out);
+                    for mut ev in out {
+                        if let HttpEvent::Body { frames, .. } = &mut ev {
+                            frames.clone_from(&p.frames);
+                        }
+                        events.push(ev);
+                    }
+                }
+            }
+        }
+    }
+
+    fn session(&self, capture: u32, client: Endpoint, server: Endpoint) -> TlsSession {
+        let version = self.dec.version().map(|v| match v {
+            crate::decrypt::tls::Version::Tls12 => "TLS 1.2".to_string(),
+            crate::decrypt::tls::Version::Tls13 => "TLS 1.3".to_string(),
+            crate::decrypt::tls::Version::Other(n) => format!("0x{n:04x}"),
+        });
+        let reason = self.dec.failure().map(str::to_string).or_else(|| {
+            (self.plaintext == [0, 0]).then(|| {
+                if self.dec.client_random().is_none() {
+                    "no ClientHello seen (the capture starts after it)".to_string()
+                } else {
+                    "no application data decrypted".to_string()
+                }
+            })
+        });
+        TlsSession {
+            capture,
+            client: client.to_string(),
+            server: server.to_string(),
+            first_frame: self.first_frame,
+            version,
+            cipher_suite: self
+                .dec
+                .suite_id()
+                .map(|id| match crate::decrypt::tls::suite(id) {
+                    Some(s) => s.name.to_string(),
+                    None => format!("0x{id:04x}"),
+                }),
+            alpn: self
+                .dec
+                .alpn()
+                .map(|a| String::from_utf8_lossy(a).into_owned()),
+            plaintext_to_server: self.plaintext[0],
+            plaintext_to_client: self.plaintext[1],
+            reason,
+        }
+    }
 }
 
 enum Slot {
@@ -169,12 +345,18 @@ pub struct Content {
     files: Vec<Option<tempfile::TempPath>>,
     /// Problems of the stage itself (an extract file that could not be created).
     pub problems: Vec<String>,
+    /// Secrets for TLS connections: `--keylog`, then the capture's own.
+    keys: Option<KeyLog>,
+    /// The TLS connections followed for decryption, as they ended.
+    tls: Vec<TlsSession>,
 }
 
 impl Content {
     pub fn new(capture: u32, opts: ContentOptions) -> Content {
         Content {
             capture,
+            keys: opts.keylog.as_deref().cloned(),
+            tls: Vec::new(),
             opts,
             budget: follow::Budget::default(),
             slots: Vec::new(),
@@ -182,6 +364,14 @@ impl Content {
             files: Vec::new(),
             problems: Vec::new(),
         }
+    }
+
+    /// Key log lines found in the capture itself (a pcapng Decryption Secrets Block),
+    /// from `source`: TLS connections are followed from now on.
+    pub fn add_secrets(&mut self, source: &str, text: &[u8]) {
+        self.keys
+            .get_or_insert_with(KeyLog::new)
+            .add_text(source, text);
     }
 
     /// A TCP segment of conversation `id`, sent by `src`.
@@ -214,8 +404,23 @@ impl Content {
                 Side::Client => HTTP_REQUEST_STARTS.iter().any(|s| payload.starts_with(s)),
                 Side::Server => payload.starts_with(b"HTTP/1."),
             };
+            // A TLS handshake record from the client, with secrets to try.
+            let tls = self.keys.is_some()
+                && side == Side::Client
+                && payload.first() == Some(&0x16)
+                && payload.get(1) == Some(&3);
             self.slots[id] = if http {
                 Slot::Http(Box::new(Conn::new(client, server, false)))
+            } else if tls {
+                let mut c = Conn::new(client, server, true);
+                c.tls_state = Some(Box::new(Tls {
+                    dec: TlsDecryptor::new(),
+                    h2: None,
+                    decided: false,
+                    first_frame: at.frame,
+                    plaintext: [0, 0],
+                }));
+                Slot::Http(Box::new(c))
             } else {
                 Slot::Off
             };
@@ -225,14 +430,19 @@ impl Content {
         };
         let mut events = Vec::new();
         let mut gaps = Vec::new();
-        let (follower, http) = (&mut conn.follow[idx(side)], &mut conn.http);
+        let (follower, http, tls) = (
+            &mut conn.follow[idx(side)],
+            &mut conn.http,
+            &mut conn.tls_state,
+        );
+        let keys = self.keys.as_ref();
         follower.push(
             &mut self.budget,
             seg.seq,
             seg.syn,
             payload,
             at.frame,
-            &mut |d| deliver(http, side, d, &mut events, &mut gaps),
+            &mut |d| deliver(http, tls, keys, side, d, &mut events, &mut gaps),
         );
         self.apply(id, side, events, gaps);
         if seg.fin || seg.rst {
@@ -288,7 +498,7 @@ impl Content {
                 return;
             };
             let how = if reset { Close::Reset } else { Close::Fin };
-            let (events, gaps) = conn.end_side(&mut self.budget, s, how);
+            let (events, gaps) = conn.end_side(&mut self.budget, self.keys.as_ref(), s, how);
             self.apply(id, s, events, gaps);
         }
         let Some(Slot::Http(conn)) = self.slots.get_mut(id) else {
@@ -421,6 +631,10 @@ impl Content {
 
     /// Ends what is still open on a connection that ended.
     fn abandon(&mut self, conn: Conn, why: &str) {
+        if let Some(t) = &conn.tls_state {
+            self.tls
+                .push(t.session(self.capture, conn.client, conn.server));
+        }
         for (_, mut b) in conn.open {
             b.object.complete = false;
             b.object.problems.push(why.to_string());
@@ -436,7 +650,8 @@ impl Content {
                 let Some(Slot::Http(conn)) = self.slots.get_mut(id) else {
                     break;
                 };
-                let (events, gaps) = conn.end_side(&mut self.budget, s, Close::CaptureEnd);
+                let (events, gaps) =
+                    conn.end_side(&mut self.budget, self.keys.as_ref(), s, Close::CaptureEnd);
                 self.apply(id, s, events, gaps);
             }
             if let Slot::Http(conn) = std::mem::replace(&mut self.slots[id], Slot::Off) {
@@ -448,6 +663,7 @@ impl Content {
             objects: self.objects,
             files: self.files,
             problems: self.problems,
+            tls: self.tls,
         }
     }
 }
@@ -458,6 +674,8 @@ pub struct Collected {
     pub objects: Vec<Object>,
     pub files: Vec<Option<tempfile::TempPath>>,
     pub problems: Vec<String>,
+    /// The TLS connections followed for decryption.
+    pub tls: Vec<TlsSession>,
 }
 
 impl std::fmt::Debug for Collected {
@@ -470,11 +688,22 @@ impl std::fmt::Debug for Collected {
 
 fn deliver(
     http: &mut http1::Connection,
+    tls: &mut Option<Box<Tls>>,
+    keys: Option<&KeyLog>,
     side: Side,
     d: follow::Delivery<'_>,
     events: &mut Vec<HttpEvent>,
     gaps: &mut Vec<(u64, u64)>,
 ) {
+    // TLS: ciphertext to the decryptor, its plaintext on to HTTP.
+    if let (Some(t), Some(keys)) = (tls.as_mut(), keys) {
+        match d {
+            follow::Delivery::Data { bytes, frame } => t.dec.push(keys, side, bytes, frame),
+            follow::Delivery::Gap { len, .. } => t.dec.gap(side, len),
+        }
+        t.drain(http, events);
+        return;
+    }
     match d {
         follow::Delivery::Data { bytes, frame } => http.push(side, bytes, frame, events),
         follow::Delivery::Gap { len, .. } => {
@@ -504,6 +733,7 @@ impl Conn {
             http: http1::Connection::new(),
             requests: BTreeMap::new(),
             open: BTreeMap::new(),
+            tls_state: None,
         }
     }
 
@@ -511,6 +741,7 @@ impl Conn {
     fn end_side(
         &mut self,
         budget: &mut follow::Budget,
+        keys: Option<&KeyLog>,
         side: Side,
         how: Close,
     ) -> (Vec<HttpEvent>, Vec<(u64, u64)>) {
@@ -520,11 +751,25 @@ impl Conn {
             return (events, gaps);
         }
         self.closed[idx(side)] = true;
-        let (follower, http) = (&mut self.follow[idx(side)], &mut self.http);
+        let (follower, http, tls) = (
+            &mut self.follow[idx(side)],
+            &mut self.http,
+            &mut self.tls_state,
+        );
         let lost_before = follower.lost;
         follower.finish(budget, &mut |d| {
-            deliver(http, side, d, &mut events, &mut gaps)
+            deliver(http, tls, keys, side, d, &mut events, &mut gaps)
         });
+        if let Some(t) = &mut self.tls_state {
+            t.dec.end(side);
+            t.drain(&mut self.http, &mut events);
+            if self.closed == [true, true] {
+                if let Some(h2) = &mut t.h2 {
+                    h2.end();
+                    events.extend(h2.take_events().into_iter().map(HttpEvent::from));
+                }
+            }
+        }
         let clean = how == Close::Fin && follower.lost == lost_before;
         let why = match how {
             Close::Fin if clean => "the connection closed",
@@ -599,7 +844,11 @@ impl ContentOptions {
             url,
             method,
             status,
-            http_version: conn.http.version(),
+            http_version: if conn.tls_state.as_ref().is_some_and(|t| t.h2.is_some()) {
+                "2"
+            } else {
+                conn.http.version()
+            },
             content_type: get("content-type").map(text),
             content_encoding: encoding.map(text).filter(|e| !e.is_empty()),
             size: 0,

@@ -151,6 +151,8 @@ pub struct Objects {
     /// Files written, relative to the extract directory, with their objects' ids.
     pub written: Vec<(u64, PathBuf)>,
     pub problems: Vec<String>,
+    /// The TLS connections followed for decryption, by capture and first frame.
+    pub tls: Vec<super::TlsSession>,
 }
 
 /// Numbers the objects of all captures, stitches range parts, and moves extracted
@@ -159,7 +161,9 @@ pub fn finish(collected: Vec<super::Collected>, extract: Option<(&Path, &str)>) 
     let mut objects = Vec::new();
     let mut files = Vec::new();
     let mut problems = Vec::new();
+    let mut tls = Vec::new();
     for c in collected {
+        tls.extend(c.tls);
         objects.extend(c.objects);
         files.extend(c.files);
         problems.extend(c.problems);
@@ -219,6 +223,10 @@ pub fn finish(collected: Vec<super::Collected>, extract: Option<(&Path, &str)>) 
         objects: out.written.len() as u64,
     });
     out.problems = problems;
+    tls.sort_by(|a, b| {
+        (a.capture, a.first_frame, &a.client).cmp(&(b.capture, b.first_frame, &b.client))
+    });
+    out.tls = tls;
     out
 }
 

@@ -74,7 +74,7 @@ impl fmt::Display for Problem {
 }
 
 /// Secrets from any number of key log sources, keyed by client random.
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct KeyLog {
     entries: HashMap<ClientRandom, Secrets>,
     problems: Vec<Problem>,

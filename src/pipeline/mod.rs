@@ -142,6 +142,8 @@ pub fn analyze_capture_as(
     let mut pass = Pass::new(shown, index, opts)?;
     while let Some(frame) = reader.next_frame() {
         pass.frame(&frame);
+        // Secrets a pcapng carries precede the frames they open: read with them.
+        pass.secrets(reader.take_secrets());
     }
     let source = Source {
         format: opened.format,
@@ -235,6 +237,22 @@ impl Pass {
     /// answers there are now (see `identify::Identify::dns_names_from`).
     pub fn dns_names_from(&self, from: usize) -> (Vec<crate::services::NameEvidence>, usize) {
         self.ident.dns_names_from(from)
+    }
+
+    /// Decryption secrets the capture carries (pcapng Decryption Secrets Blocks):
+    /// TLS key logs go to the content stage, when objects are asked for.
+    pub fn secrets(&mut self, secrets: Vec<capture::DecryptionSecrets>) {
+        let Some(content) = &mut self.content else {
+            return;
+        };
+        for s in secrets {
+            if s.secrets_type == capture::DecryptionSecrets::TLS_KEY_LOG {
+                content.add_secrets(
+                    &format!("pcapng Decryption Secrets Block at offset {}", s.offset),
+                    &s.data,
+                );
+            }
+        }
     }
 
     /// Counts, decodes and identifies one frame.

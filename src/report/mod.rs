@@ -42,6 +42,9 @@ pub struct Report<'a> {
     pub objects: Option<Vec<crate::content::Object>>,
     /// Where `--extract` wrote them.
     pub extract: Option<crate::content::ExtractSummary>,
+    /// The TLS connections a key log was tried on (`--keylog`, or secrets in the
+    /// capture): decrypted, or why not.
+    pub tls_decryption: Option<Vec<crate::content::TlsSession>>,
     pub conversations: Conversations<'a>,
     pub endpoints: Vec<EndpointReport<'a>>,
     /// The databases, feeds and directory attribution used, with versions and
@@ -298,6 +301,7 @@ impl<'a> Report<'a> {
             quic: analyses.iter().map(|a| &a.records.quic).collect(),
             objects: None,
             extract: None,
+            tls_decryption: None,
             conversations: Conversations(analyses),
             endpoints,
             sources: attributions.map(|a| a.sources.clone()).unwrap_or_default(),
@@ -364,6 +368,9 @@ impl<'a> Report<'a> {
             }
             if let Some(extract) = &self.extract {
                 field(w, false, "extract", extract)?;
+            }
+            if let Some(tls) = &self.tls_decryption {
+                field(w, false, "tls_decryption", tls)?;
             }
             let mut file = conversations
                 .join()
