@@ -167,6 +167,71 @@ fn a_repacked_package_shows_identical_similar_missing_and_added() {
         .unwrap();
     assert_eq!(dexm["method"], "sha256");
     assert_eq!(dexm["object"]["sha256"], sha(&dex));
+    // The letter's CN-7 carries the comparison, with the hashes of both sides.
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/letter");
+    let demo = whohosts::letter::input::Report::load(&fx.join("demo-report.json")).unwrap();
+    let mut claimant = whohosts::letter::Claimant::from_toml(
+        &std::fs::read_to_string(fx.join("claimant.toml")).unwrap(),
+        "claimant.toml",
+    )
+    .unwrap();
+    let result_bytes = std::fs::read(&result_path).unwrap();
+    let opts = whohosts::letter::DraftOptions {
+        date: time::Date::from_calendar_date(2026, time::Month::November, 21).ok(),
+        notary_certificate: Some("(2026)京长安内经证字第00001号".into()),
+        comparison: Some(
+            whohosts::letter::Comparison::from_match_result(
+                &result_bytes,
+                "capture.report.matches.json",
+            )
+            .unwrap(),
+        ),
+        ..Default::default()
+    };
+    let dir = whohosts::attribute::directory::Directory::bundled().unwrap();
+    let letters = whohosts::letter::draft(&demo, &claimant, None, &dir, &opts)
+        .unwrap()
+        .letters;
+    let cn = letters.iter().find(|l| l.provider == "alibaba").unwrap();
+    let cn7 = cn
+        .markdown
+        .split("## 四、初步证据")
+        .nth(1)
+        .unwrap()
+        .split("## 五")
+        .next()
+        .unwrap();
+    assert!(cn7.contains(&sha(&result_bytes)), "{cn7}");
+    assert!(
+        cn7.contains(&format!("| {} | 5 | 3 | 1 | 1 | 1 |", sha(&original_apk))),
+        "{cn7}"
+    );
+    assert!(cn7.contains(&sha(&b)) && cn7.contains(&sha(&b2)), "{cn7}");
+    assert!(cn7.contains("相似 9"), "{cn7}");
+    assert!(!cn7.contains('\u{1b}'), "escaped: {cn7}");
+    // Without any comparison, the lint says CN-7 lacks one.
+    for w in &mut claimant.works {
+        w.comparison = None;
+    }
+    let opts = whohosts::letter::DraftOptions {
+        comparison: None,
+        ..opts
+    };
+    let letters = whohosts::letter::draft(&demo, &claimant, None, &dir, &opts)
+        .unwrap()
+        .letters;
+    let cn = letters.iter().find(|l| l.provider == "alibaba").unwrap();
+    let lint = whohosts::letter::lint::lint(&cn.markdown, None);
+    let cn7 = lint
+        .missing
+        .iter()
+        .find(|m| format!("{m:?}").contains("CN-7"));
+    assert!(
+        format!("{cn7:?}").contains("no comparison with the original work"),
+        "{:?}",
+        lint.missing
+    );
+
     // The report (evidence) is untouched.
     assert_eq!(std::fs::read(&report_path).unwrap(), report_before);
 
