@@ -167,6 +167,24 @@ fn a_repacked_package_shows_identical_similar_missing_and_added() {
         .unwrap();
     assert_eq!(dexm["method"], "sha256");
     assert_eq!(dexm["object"]["sha256"], sha(&dex));
+    // The result holds to its written schema (Debian's python3-jsonschema).
+    let v = std::process::Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import json,sys,jsonschema\n\
+             s=json.load(open(sys.argv[1]));jsonschema.Draft202012Validator.check_schema(s)\n\
+             jsonschema.Draft202012Validator(s).validate(json.load(open(sys.argv[2])))",
+        ])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/matches.schema.json"))
+        .arg(&result_path)
+        .output()
+        .expect("python3 with jsonschema");
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    assert_eq!(
+        result["objects"][0]["matched"], 4,
+        "a, b (similar), classes.dex, small.txt"
+    );
+
     // The letter's CN-7 carries the comparison, with the hashes of both sides.
     let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/letter");
     let demo = whohosts::letter::input::Report::load(&fx.join("demo-report.json")).unwrap();
@@ -402,5 +420,4 @@ fn corrupt_truncated_and_huge_declared_are_refused() {
             .any(|e| e.path == "x.tar.gz!/x.tar!/ok.txt"),
         "{r}"
     );
-    let _ = Path::new(".");
 }

@@ -434,6 +434,11 @@ pub fn compare(
             }
         }
     }
+    for (j, it) in items.iter().enumerate() {
+        if item_matched[j] {
+            seen[it.object].matched += 1;
+        }
+    }
     matches.sort_by(|a, b| {
         (
             &a.original.package,
