@@ -95,16 +95,16 @@ fn a_repacked_package_shows_identical_similar_missing_and_added() {
               "url": "https://dl.example.net/game.apk", "status": 200,
               "size": pirate_apk.len(), "sha256": sha(&pirate_apk), "complete": true,
               "first_frame": 12, "last_frame": 400, "frames": [12, 13], "frames_total": 380,
-              "server": "192.0.2.7:443", "file": "0001-dl.example.net-game.apk" },
+              "server": "47.236.91.18:80", "file": "0001-dl.example.net-game.apk" },
             { "id": 2, "capture": 0, "direction": "response",
               "url": "https://dl.example.net/main.obb", "status": 200,
               "size": obb.len(), "sha256": sha(&obb), "complete": true,
-              "first_frame": 401, "last_frame": 600, "server": "192.0.2.7:443",
+              "first_frame": 401, "last_frame": 600, "server": "47.236.91.18:80",
               "file": "0002-dl.example.net-main.obb" },
             { "id": 3, "capture": 0, "direction": "response",
               "url": "https://dl.example.net/readme.txt\u{1b}[31m", "status": 200,
               "size": readme.len(), "sha256": sha(&readme), "complete": true,
-              "first_frame": 601, "last_frame": 602, "server": "192.0.2.7:80" }
+              "first_frame": 601, "last_frame": 602, "server": "43.136.75.21:443" }
         ]
     });
     let report_path = t.path().join("work/capture.report.json");
@@ -158,7 +158,7 @@ fn a_repacked_package_shows_identical_similar_missing_and_added() {
     assert_eq!(similar["object"]["entry"], "assets/b.bin");
     assert_eq!(similar["object"]["id"], 1);
     assert_eq!(similar["object"]["first_frame"], 12);
-    assert_eq!(similar["object"]["server"], "192.0.2.7:443");
+    assert_eq!(similar["object"]["server"], "47.236.91.18:80");
     let share = similar["share"].as_f64().unwrap();
     assert!(share > 0.9 && share < 1.0, "{share}");
     let dexm = matches
@@ -226,6 +226,12 @@ fn a_repacked_package_shows_identical_similar_missing_and_added() {
     );
     assert!(cn7.contains(&sha(&b)) && cn7.contains(&sha(&b2)), "{cn7}");
     assert!(cn7.contains("相似 9"), "{cn7}");
+    // Only the files this provider's servers sent (readme.txt came from another).
+    assert!(!cn7.contains("example.net/readme.txt"), "{cn7}");
+    assert!(
+        cn7.contains(&format!("| readme.txt | {} |", sha(&readme))),
+        "{cn7}"
+    );
     assert!(!cn7.contains('\u{1b}'), "escaped: {cn7}");
     // Without any comparison, the lint says CN-7 lacks one.
     for w in &mut claimant.works {

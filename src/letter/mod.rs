@@ -246,6 +246,9 @@ pub struct ComparedFile {
     pub url: String,
     pub entry: String,
     pub served_sha256: String,
+    /// The server that sent it (`ip:port`), as the report has it.
+    #[serde(skip)]
+    pub server: String,
     /// `identical`, or the share found in percent (`97.3%`).
     pub how: String,
     pub frames: String,
@@ -255,6 +258,21 @@ pub struct ComparedFile {
 const MAX_COMPARED_FILES: usize = 20;
 
 impl Comparison {
+    /// The comparison as one provider's letter shows it: only the files sent by the
+    /// servers of its rows (the package summary stays whole, as the match result has
+    /// it).
+    pub fn for_rows(&self, rows: &[EvidenceRow]) -> Comparison {
+        let ours = |server: &str| {
+            server.parse::<std::net::SocketAddr>().is_ok_and(|a| {
+                rows.iter()
+                    .any(|r| r.ip == a.ip().to_string() && r.port == a.port())
+            })
+        };
+        let mut c = self.clone();
+        c.files.retain(|f| ours(&f.server));
+        c
+    }
+
     /// Reads a match result (`whohosts match`); `name` is how the letter names it.
     pub fn from_match_result(bytes: &[u8], name: &str) -> Result<Comparison, String> {
         use serde_json::Value;
@@ -295,6 +313,7 @@ impl Comparison {
                     url: s(d, "url"),
                     entry: s(d, "entry"),
                     served_sha256: s(d, "sha256"),
+                    server: s(d, "server"),
                     how: if s(m, "method") == "sha256" {
                         "identical".into()
                     } else {
@@ -1838,7 +1857,7 @@ fn build_context(
         eu_region,
         measures,
         claims: rows.iter().any(|r| r.claim),
-        comparison: opts.comparison.clone(),
+        comparison: opts.comparison.as_ref().map(|c| c.for_rows(&rows)),
         rows,
         observed_from: when(first.as_ref().map(|(_, t)| t.as_str()), offset),
         observed_to: when(last.as_ref().map(|(_, t)| t.as_str()), offset),
