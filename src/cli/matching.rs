@@ -6,26 +6,29 @@ use clap::Parser;
 use std::path::{Path, PathBuf};
 use whohosts::matching::{self, archive::Limits, index};
 
-/// Prove, file by file, that what a server sent is your work: every object of a
-/// report (files extracted with `analyze --extract DIR`) is compared with the
-/// original files, by SHA-256 and, where not identical, by content-defined chunks.
-/// Archives (zip, APK, IPA, OBB, JAR, AAB, tar, .tar.gz) are compared entry by entry
-/// on both sides, without extracting anything to disk.
-///
-/// Writes a new match result (JSON; never replaces a file) and prints, per original
-/// package, how many of its files were served byte-identical, how many similar
-/// (over --similar of their bytes found), how many are missing, and how many files
-/// the served copy added.
-///
-/// Examples:
-///   whohosts match --originals ~/release-1.4 capture.report.json
-///   whohosts match --originals ~/release-1.4 cases/2026-017
-///   whohosts letter --matches capture.report.matches.json ...
-///
-/// Exit codes: 0 done; 1 done, but entries were refused (see `refusals` in the
-/// result: encrypted, hostile names, links, over the limits, corrupt); 2 error.
+const LONG_HELP: &str = "\
+Prove, file by file, that what a server sent is your work: every object of a
+report (files extracted with `analyze --extract DIR`) is compared with the
+original files, by SHA-256 and, where not identical, by content-defined chunks.
+Archives (zip, APK, IPA, OBB, JAR, AAB, tar, .tar.gz) are compared entry by entry
+on both sides, without extracting anything to disk.
+
+Writes a new match result (JSON; never replaces a file) and prints, per original
+package, how many of its files were served byte-identical, how many similar
+(over --similar of their bytes found), how many are missing, and how many files
+the served copy added.
+
+Examples:
+  whohosts match --originals ~/release-1.4 capture.report.json
+  whohosts match --originals ~/release-1.4 cases/2026-017
+  whohosts letter --report capture.report.json --claimant claimant.toml \\
+      --matches capture.report.matches.json --out letters/
+
+Exit codes: 0 done; 1 done, but entries were refused (see `original_refusals`
+and `objects[].refusals` in the result: encrypted, hostile names, links, over the limits, corrupt); 2 error.";
+
 #[derive(Parser, Debug)]
-#[command(verbatim_doc_comment)]
+#[command(after_long_help = LONG_HELP)]
 pub struct Args {
     /// The report (JSON written by `analyze`) or a case directory (its newest report in
     /// reports/, objects in objects/, the result written to exhibits/ under custody).
