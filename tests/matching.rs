@@ -427,3 +427,88 @@ fn corrupt_truncated_and_huge_declared_are_refused() {
         "{r}"
     );
 }
+
+#[test]
+fn overlapping_entries_are_refused_as_a_zip_bomb() {
+    // Two central-directory records pointing at the same local entry: the second is a
+    // copy of the first under another name, the central directory grown to match.
+    let z = stored_zip_of(&[("a.bin", &noise(5000, 3))]);
+    let cd = z.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    let eocd = z.windows(4).rposition(|w| w == b"PK\x05\x06").unwrap();
+    let mut record = z[cd..eocd].to_vec();
+    let name_at = 46;
+    record[name_at] = b'b';
+    let mut out = z[..eocd].to_vec();
+    out.extend_from_slice(&record);
+    let mut end = z[eocd..].to_vec();
+    end[8] += 1; // entries on this disk
+    end[10] += 1; // entries in total
+    let size = u32::from_le_bytes(end[12..16].try_into().unwrap()) * 2;
+    end[12..16].copy_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&end);
+    let w = walk_bytes(&out, "o.zip", &Limits::default());
+    let r = reasons(&w);
+    assert!(
+        r.contains("o.zip!/a.bin :: entry data overlaps") || r.contains("o.zip :: zip unreadable"),
+        "{r}"
+    );
+    assert!(!w.entries.iter().any(|e| e.path == "o.zip!/b.bin"), "{r}");
+}
+
+#[test]
+fn in_a_case_the_result_is_a_new_exhibit_under_custody() {
+    let t = tempfile::tempdir().unwrap();
+    let originals = t.path().join("orig");
+    std::fs::create_dir_all(&originals).unwrap();
+    let data = noise(20_000, 11);
+    std::fs::write(originals.join("asset.bin"), &data).unwrap();
+    let report = t.path().join("capture.report.json");
+    let objects = serde_json::json!({ "objects": [
+        { "id": 1, "url": "http://dl.example.net/asset.bin", "server": "192.0.2.9:80",
+          "size": data.len(), "sha256": sha(&data), "first_frame": 3, "last_frame": 30 }
+    ]});
+    std::fs::write(&report, serde_json::to_vec(&objects).unwrap()).unwrap();
+    let case = t.path().join("case");
+    let ok = |c: &mut std::process::Command| {
+        let o = c.output().unwrap();
+        assert!(
+            o.status.code() == Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    ok(whohosts()
+        .args([
+            "case",
+            "new",
+            "--id",
+            "C-1",
+            "--title",
+            "t",
+            "--rights-holder",
+            "r",
+        ])
+        .args(["--operator", "o"])
+        .arg(&case));
+    ok(whohosts()
+        .args(["case", "add", "--kind", "report"])
+        .arg(&case)
+        .arg(&report));
+    let table = ok(whohosts()
+        .args(["match", "--originals"])
+        .arg(&originals)
+        .arg(&case));
+    assert!(table.contains("asset.bin"), "{table}");
+    let exhibit = case.join("exhibits/capture.report.matches.json");
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&exhibit).unwrap()).unwrap();
+    assert_eq!(result["packages"][0]["identical"], 1);
+    let custody = std::fs::read_to_string(case.join("custody.jsonl")).unwrap();
+    assert!(custody.contains("\"action\":\"match\""), "{custody}");
+    // Nothing differs (1: not yet anchored by a time-stamp, as any unsealed case).
+    let v = whohosts().arg("verify").arg(&case).output().unwrap();
+    let text = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(1), "{text}");
+    assert!(text.contains("no differences"), "{text}");
+}
