@@ -448,10 +448,7 @@ fn overlapping_entries_are_refused_as_a_zip_bomb() {
     out.extend_from_slice(&end);
     let w = walk_bytes(&out, "o.zip", &Limits::default());
     let r = reasons(&w);
-    assert!(
-        r.contains("o.zip!/a.bin :: entry data overlaps") || r.contains("o.zip :: zip unreadable"),
-        "{r}"
-    );
+    assert!(r.contains("o.zip!/a.bin :: entry data overlaps"), "{r}");
     assert!(!w.entries.iter().any(|e| e.path == "o.zip!/b.bin"), "{r}");
 }
 
