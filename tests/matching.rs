@@ -259,6 +259,26 @@ fn a_repacked_package_shows_identical_similar_missing_and_added() {
     // The report (evidence) is untouched.
     assert_eq!(std::fs::read(&report_path).unwrap(), report_before);
 
+    // The HTML page: escaped, no script, every load forbidden.
+    let page = t.path().join("work/comparison.html");
+    let out = whohosts()
+        .args(["match", "--originals"])
+        .arg(&originals)
+        .arg(&report_path)
+        .args(["--out", "-", "--html"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("default-src 'none'"));
+    assert!(!html.contains("<script"));
+    assert!(!html.contains('\u{1b}'));
+    assert!(
+        html.contains(&sha(&b2)) && html.contains("lib/ads.so"),
+        "{html}"
+    );
+
     // A second run reuses the index, and writes a new file beside the first.
     let out = whohosts()
         .args(["match", "--originals"])

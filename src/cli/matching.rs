@@ -56,6 +56,9 @@ pub struct Args {
     /// numbered if taken]; `-` for standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Also write the comparison as a small HTML page (a new file; never replaces one).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Archives inside archives followed at most this deep.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_depth)]
     pub max_depth: u32,
@@ -186,6 +189,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             out.display().to_string()
         }
     };
+    if let Some(h) = &args.html {
+        let page = matching::html::page(
+            &result,
+            &report_path.display().to_string(),
+            &sha(&report_bytes),
+        );
+        whohosts::atomic::create_new(h, page.as_bytes())
+            .with_context(|| format!("writing {}", h.display()))?;
+    }
     print!("{}", matching::table(&result));
     let refused: usize = result.original_refusals.len()
         + result

@@ -9,6 +9,7 @@
 //! package: files identical, similar, missing, and files the served copy added.
 
 pub mod archive;
+pub mod html;
 pub mod index;
 pub mod similar;
 
