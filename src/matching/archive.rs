@@ -145,7 +145,7 @@ pub fn walk_file(path: &Path, display: &str, limits: &Limits) -> io::Result<Walk
     });
     (&file).rewind()?;
     if let Some(kind) = kind {
-        walk_container(kind, file, display, 1, &mut ctx);
+        walk_container(kind, io::BufReader::new(file), display, 1, &mut ctx);
     }
     Ok(ctx.walk)
 }

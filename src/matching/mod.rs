@@ -394,20 +394,21 @@ pub fn compare(
         }
     }
     // An object counts for the package most of whose files it carries.
-    let mut votes: HashMap<usize, HashMap<&str, usize>> = HashMap::new();
+    let side_of: HashMap<u64, usize> = sides.iter().enumerate().map(|(k, s)| (s.id, k)).collect();
+    let mut votes: BTreeMap<usize, BTreeMap<String, usize>> = BTreeMap::new();
     for m in &matches {
-        let k = sides.iter().position(|s| s.id == m.object.id).unwrap_or(0);
+        let k = side_of.get(&m.object.id).copied().unwrap_or(0);
         *votes
             .entry(k)
             .or_default()
-            .entry(index_package(files, &m.original.path))
+            .entry(m.original.package.clone())
             .or_default() += 1;
     }
     for (k, v) in &votes {
         let Some((pkg, _)) = v.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))) else {
             continue;
         };
-        let Some(p) = packages.get_mut(pkg) else {
+        let Some(p) = packages.get_mut(pkg.as_str()) else {
             continue;
         };
         p.objects.push(sides[*k].id);
@@ -424,6 +425,8 @@ pub fn compare(
         }
     }
     for p in packages.values_mut() {
+        p.added_files
+            .sort_by(|a, b| (a.object, &a.entry).cmp(&(b.object, &b.entry)));
         p.objects.sort_unstable();
         p.objects.dedup();
     }
@@ -464,13 +467,6 @@ pub fn compare(
         objects: seen,
         original_refusals: index.refusals.clone(),
     }
-}
-
-fn index_package<'a>(files: &'a [IndexedFile], path: &str) -> &'a str {
-    files
-        .iter()
-        .find(|f| f.path == path)
-        .map_or("", |f| f.package.as_str())
 }
 
 /// Shares are kept to four decimals so that the same input gives the same bytes.
