@@ -17,6 +17,7 @@ pub mod evidence;
 pub mod flow;
 pub mod hash;
 pub mod letter;
+pub mod matching;
 pub mod model;
 pub mod pipeline;
 pub mod recorder;

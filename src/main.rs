@@ -48,6 +48,9 @@ enum Command {
     Verify(cli::verify::Args),
     /// Draft notices to the providers hosting the services of a report; `init`, `lint`.
     Letter(cli::letter::Args),
+    /// Compare the objects a report extracted with your original files (exact and
+    /// similar, archives entry by entry) and write a match result.
+    Match(cli::matching::Args),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Session(args) => cli::session::run(args),
         Command::Verify(args) => cli::verify::run(args),
         Command::Letter(args) => cli::letter::run(args),
+        Command::Match(args) => cli::matching::run(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             // Built in memory, then written as every other output is (a closed pipe

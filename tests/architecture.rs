@@ -23,6 +23,7 @@ const ORDER: &[&str] = &[
     "recorder",
     "attribute",
     "report",
+    "matching",
     "letter",
     "evidence",
 ];

@@ -111,6 +111,11 @@ pub struct DraftArgs {
     /// A case directory: notarial certificate, SM3 and attachments from its newest manifest.
     #[arg(long, value_name = "DIR")]
     pub case: Option<PathBuf>,
+    /// A match result of `whohosts match`: CN-7's comparison with the originals, with
+    /// the hashes of both sides [default with --case: the case's newest one in
+    /// exhibits/].
+    #[arg(long, value_name = "FILE")]
+    pub matches: Option<PathBuf>,
     /// Where the letters go (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -277,6 +282,28 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
         providers: args.providers.clone(),
         ..DraftOptions::default()
     };
+    let matches = args.matches.clone().or_else(|| {
+        let dir = args.case.as_ref()?.join("exhibits");
+        let mut found: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains(".matches"))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        found.sort();
+        found.pop().map(|f| f.1)
+    });
+    if let Some(m) = matches {
+        let bytes = std::fs::read(&m)
+            .with_context(|| format!("reading the match result {}", m.display()))?;
+        let name = m
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        opts.comparison = Some(
+            whohosts::letter::Comparison::from_match_result(&bytes, &name)
+                .map_err(anyhow::Error::msg)?,
+        );
+    }
     opts.date = Some(match &args.date {
         Some(d) => parse_date(d)?,
         None => time::OffsetDateTime::now_utc().date(),

@@ -7,6 +7,7 @@ pub mod data;
 pub mod embedded;
 pub mod letter;
 pub mod lookup;
+pub mod matching;
 pub mod online;
 pub mod session;
 pub mod verify;

@@ -333,6 +333,14 @@ fn check(id: &str, s: &Section, letter_model: Option<&str>, frame: Frame) -> Vec
             need_value(s, &["SHA-256"], Some((&HEX64, "64-digit SHA-256")), &mut f);
             need_value(s, &["SM3"], Some((&HEX64, "64-digit SM3")), &mut f);
             need_value(s, &["公证书编号"], None, &mut f);
+            if !s.text.contains("与原作品的比对") {
+                f.push(
+                    "no comparison with the original work (与原作品的比对): give the work's \
+                     comparison in the claimant profile, or a `whohosts match` result with \
+                     `letter --matches`"
+                        .to_string(),
+                );
+            }
         }
         "CN-8" => {
             let t = &s.text;

@@ -208,6 +208,136 @@ pub struct DraftOptions {
     pub templates: Option<PathBuf>,
     /// Only these providers (all when empty).
     pub providers: Vec<String>,
+    /// The comparison with the originals from a `whohosts match` result (CN-7).
+    pub comparison: Option<Comparison>,
+}
+
+/// The comparison of what was served with the originals, from a match result: one
+/// row per original package, and the files found, with the hashes of both sides.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Comparison {
+    /// The match result's file name and SHA-256.
+    pub file: String,
+    pub sha256: String,
+    /// The share above which a file counts as similar, in percent.
+    pub threshold_pct: String,
+    pub packages: Vec<ComparisonRow>,
+    pub files: Vec<ComparedFile>,
+    /// Files found beyond those listed.
+    pub more_files: usize,
+}
+
+/// One original package in the comparison.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ComparisonRow {
+    pub package: String,
+    pub sha256: String,
+    pub files: u64,
+    pub identical: u64,
+    pub similar: u64,
+    pub missing: u64,
+    pub added: u64,
+}
+
+/// One original file found in what was served.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ComparedFile {
+    pub original: String,
+    pub original_sha256: String,
+    pub url: String,
+    pub entry: String,
+    pub served_sha256: String,
+    /// The server that sent it (`ip:port`), as the report has it.
+    #[serde(skip)]
+    pub server: String,
+    /// `identical`, or the share found in percent (`97.3%`).
+    pub how: String,
+    pub frames: String,
+}
+
+/// Files listed one by one in a letter; the rest are counted.
+const MAX_COMPARED_FILES: usize = 20;
+
+impl Comparison {
+    /// The comparison as one provider's letter shows it: only the files sent by the
+    /// servers of its rows (the package summary stays whole, as the match result has
+    /// it).
+    pub fn for_rows(&self, rows: &[EvidenceRow]) -> Comparison {
+        let ours = |server: &str| {
+            server.parse::<std::net::SocketAddr>().is_ok_and(|a| {
+                rows.iter()
+                    .any(|r| r.ip == a.ip().to_string() && r.port == a.port())
+            })
+        };
+        let mut c = self.clone();
+        c.files.retain(|f| ours(&f.server));
+        c
+    }
+
+    /// Reads a match result (`whohosts match`); `name` is how the letter names it.
+    pub fn from_match_result(bytes: &[u8], name: &str) -> Result<Comparison, String> {
+        use serde_json::Value;
+        let v: Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("{name} is not JSON: {e}"))?;
+        if v.get("format").and_then(Value::as_str) != Some(crate::matching::FORMAT) {
+            return Err(format!("{name} is not a match result of `whohosts match`"));
+        }
+        let s = |o: &Value, k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let n = |o: &Value, k: &str| o.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let empty = Vec::new();
+        let packages = v
+            .get("packages")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty)
+            .iter()
+            .map(|p| ComparisonRow {
+                package: s(p, "package"),
+                sha256: s(p, "sha256"),
+                files: n(p, "files"),
+                identical: n(p, "identical"),
+                similar: n(p, "similar"),
+                missing: n(p, "missing"),
+                added: n(p, "added"),
+            })
+            .collect();
+        let matches = v.get("matches").and_then(Value::as_array).unwrap_or(&empty);
+        let files = matches
+            .iter()
+            .take(MAX_COMPARED_FILES)
+            .map(|m| {
+                let o = &m["original"];
+                let d = &m["object"];
+                let share = m.get("share").and_then(Value::as_f64).unwrap_or(0.0);
+                ComparedFile {
+                    original: s(o, "path"),
+                    original_sha256: s(o, "sha256"),
+                    url: s(d, "url"),
+                    entry: s(d, "entry"),
+                    served_sha256: s(d, "sha256"),
+                    server: s(d, "server"),
+                    how: if s(m, "method") == "sha256" {
+                        "identical".into()
+                    } else {
+                        format!("{:.1}%", share * 100.0)
+                    },
+                    frames: match (d.get("first_frame"), d.get("last_frame")) {
+                        (Some(a), Some(b)) => format!("{a}-{b}"),
+                        _ => String::new(),
+                    },
+                }
+            })
+            .collect();
+        let threshold = v.get("threshold").and_then(Value::as_f64).unwrap_or(0.9);
+        use sha2::Digest;
+        Ok(Comparison {
+            file: name.to_string(),
+            sha256: crate::matching::similar::hex(&sha2::Sha256::digest(bytes)),
+            threshold_pct: format!("{:.0}%", threshold * 100.0),
+            packages,
+            files,
+            more_files: matches.len().saturating_sub(MAX_COMPARED_FILES),
+        })
+    }
 }
 
 /// A rendered letter.
@@ -1103,6 +1233,8 @@ pub struct Context {
     pub rows: Vec<EvidenceRow>,
     /// Some endpoint's content is claimed as an infringing copy.
     pub claims: bool,
+    /// The comparison with the originals (`letter --matches`).
+    pub comparison: Option<Comparison>,
     pub observed_from: When,
     pub observed_to: When,
     pub captures: Vec<CaptureEvidence>,
@@ -1740,6 +1872,7 @@ fn build_context(
         eu_region,
         measures,
         claims: rows.iter().any(|r| r.claim),
+        comparison: opts.comparison.as_ref().map(|c| c.for_rows(&rows)),
         rows,
         observed_from: when(first.as_ref().map(|(_, t)| t.as_str()), offset),
         observed_to: when(last.as_ref().map(|(_, t)| t.as_str()), offset),

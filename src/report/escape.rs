@@ -56,7 +56,7 @@ pub fn html(s: &str) -> String {
 
 /// The characters that change the display order of text around them (embeddings,
 /// overrides, isolates and marks).
-fn is_bidi_control(c: char) -> bool {
+pub fn is_bidi_control(c: char) -> bool {
     ('\u{202a}'..='\u{202e}').contains(&c)
         || ('\u{2066}'..='\u{2069}').contains(&c)
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{61c}')
