@@ -381,7 +381,14 @@ fn a_repacked_package_served_over_https_is_matched_and_the_notice_carries_the_co
     let letter = std::fs::read_to_string(letters.join("alibaba.cn.md"))
         .unwrap_or_else(|e| panic!("alibaba.cn.md: {e}; {}", text(&o)));
     // Both sides of every file the server sent, and the original package.
-    for h in [sha(&b), sha(&b2), sha(&a), sha(&dex), sha(&obb), sha(&original)] {
+    for h in [
+        sha(&b),
+        sha(&b2),
+        sha(&a),
+        sha(&dex),
+        sha(&obb),
+        sha(&original),
+    ] {
         assert!(
             letter.contains(&h),
             "{h} missing from the letter:\n{letter}"
