@@ -14,46 +14,13 @@
 /// bytes enter the same way).
 pub use crate::decrypt::Side;
 
-/// What an HTTP connection carried, in order, the same for HTTP/1.x and HTTP/2.
+/// What an HTTP connection carried, in order, the same for HTTP/1.x and HTTP/2:
+/// HTTP/2's own events (`dissect::h2`), which HTTP/1.x framing produces too.
 ///
 /// `stream` is the HTTP/2 stream id, or for HTTP/1.x the message's index on the
 /// connection (0, 1, 2, ... in request order; a response pairs with the request of
 /// the same index).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HttpEvent {
-    Request {
-        stream: u64,
-        method: Vec<u8>,
-        /// Path or absolute-form; `:path` for HTTP/2.
-        target: Vec<u8>,
-        authority: Option<Vec<u8>>,
-        scheme: Option<Vec<u8>>,
-        headers: Vec<(Vec<u8>, Vec<u8>)>,
-        frame: u64,
-    },
-    Response {
-        stream: u64,
-        status: u16,
-        headers: Vec<(Vec<u8>, Vec<u8>)>,
-        frame: u64,
-    },
-    /// Message body bytes as they appear after transfer framing (chunked removed,
-    /// HTTP/2 DATA padding removed) but before Content-Encoding is undone.
-    Body {
-        stream: u64,
-        side: Side,
-        data: Vec<u8>,
-        frames: Vec<u64>,
-    },
-    /// The message on this side ended; `complete` false with a reason when cut short
-    /// (connection closed early, gap in the stream, RST_STREAM, budget).
-    End {
-        stream: u64,
-        side: Side,
-        complete: bool,
-        reason: Option<String>,
-    },
-}
+pub use crate::dissect::h2::H2Event as HttpEvent;
 
 pub mod decode;
 pub mod follow;
@@ -63,7 +30,7 @@ pub mod store;
 
 use crate::decrypt::keylog::KeyLog;
 use crate::decrypt::tls::TlsDecryptor;
-use crate::dissect::h2::{H2Connection, H2Event};
+use crate::dissect::h2::H2Connection;
 use crate::flow::TcpSegment;
 use crate::flow::{ConvId, Conversation};
 use crate::model::{Endpoint, FrameRef};
@@ -176,63 +143,6 @@ pub struct TlsSession {
     pub reason: Option<String>,
 }
 
-impl From<H2Event> for HttpEvent {
-    fn from(e: H2Event) -> HttpEvent {
-        match e {
-            H2Event::Request {
-                stream,
-                method,
-                target,
-                authority,
-                scheme,
-                headers,
-                frame,
-            } => HttpEvent::Request {
-                stream,
-                method,
-                target,
-                authority,
-                scheme,
-                headers,
-                frame,
-            },
-            H2Event::Response {
-                stream,
-                status,
-                headers,
-                frame,
-            } => HttpEvent::Response {
-                stream,
-                status,
-                headers,
-                frame,
-            },
-            H2Event::Body {
-                stream,
-                side,
-                data,
-                frames,
-            } => HttpEvent::Body {
-                stream,
-                side,
-                data,
-                frames,
-            },
-            H2Event::End {
-                stream,
-                side,
-                complete,
-                reason,
-            } => HttpEvent::End {
-                stream,
-                side,
-                complete,
-                reason,
-            },
-        }
-    }
-}
-
 impl Tls {
     /// Routes the plaintext decrypted so far to HTTP/1.x or HTTP/2.
     fn drain(&mut self, http: &mut http1::Connection, events: &mut Vec<HttpEvent>) {
@@ -249,7 +159,7 @@ impl Tls {
             match &mut self.h2 {
                 Some(h2) => {
                     h2.push(p.side, &p.data, &p.frames);
-                    events.extend(h2.take_events().into_iter().map(HttpEvent::from));
+                    events.extend(h2.take_events());
                 }
                 None => {
                     // HTTP/1.x frames by chunk; a record's plaintext is cited by
@@ -766,7 +676,7 @@ impl Conn {
             if self.closed == [true, true] {
                 if let Some(h2) = &mut t.h2 {
                     h2.end();
-                    events.extend(h2.take_events().into_iter().map(HttpEvent::from));
+                    events.extend(h2.take_events());
                 }
             }
         }

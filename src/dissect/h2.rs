@@ -2,10 +2,11 @@
 //!
 //! [`H2Connection::push`] takes each direction's bytes in order with the frames that
 //! carried them (for TLS: the frames of the records they were decrypted from) and
-//! produces [`H2Event`]s, the owned form of the content stage's `HttpEvent`: per
-//! stream the request's pseudo-headers and headers, the response status and headers,
-//! DATA bytes (padding removed) with their frames, and the end of each side (END_STREAM,
-//! or cut short by RST_STREAM, a protocol error or the end of the connection).
+//! produces [`H2Event`]s (the content stage's `HttpEvent`, which HTTP/1.x framing
+//! makes too): per stream the request's pseudo-headers and headers, the response
+//! status and headers, DATA bytes (padding removed) with their frames, and the end of
+//! each side (END_STREAM, or cut short by RST_STREAM, a protocol error or the end of
+//! the connection).
 //!
 //! Frames read: the client preface, DATA (padding), HEADERS + CONTINUATION (padding,
 //! priority), PRIORITY, RST_STREAM, SETTINGS (HEADER_TABLE_SIZE bounds the peer's
@@ -36,7 +37,8 @@ pub const MAX_TABLE: usize = 64 << 10;
 /// Streams tracked at once per connection.
 pub const MAX_STREAMS: usize = 4096;
 
-/// What an HTTP/2 connection carried, in order (the owned form of `HttpEvent`).
+/// What an HTTP/2 connection carried, in order; also the content stage's `HttpEvent`,
+/// which HTTP/1.x framing produces too.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum H2Event {
     Request {
