@@ -367,33 +367,6 @@ impl Content {
         }
     }
 
-    /// Decrypted plaintext of one side of connection `id` (e.g. TLS application data
-    /// once a key log opened it), in order, with the frames that carried it: it takes
-    /// the same HTTP path as cleartext TCP bytes.
-    pub fn plaintext(
-        &mut self,
-        id: ConvId,
-        client: Endpoint,
-        server: Endpoint,
-        side: Side,
-        bytes: &[u8],
-        frames: &[u64],
-    ) {
-        if self.slots.len() <= id {
-            self.slots.resize_with(id + 1, || Slot::New);
-        }
-        if matches!(self.slots[id], Slot::New) {
-            self.slots[id] = Slot::Http(Box::new(Conn::new(client, server, true)));
-        }
-        let Slot::Http(conn) = &mut self.slots[id] else {
-            return;
-        };
-        let mut events = Vec::new();
-        let frame = frames.last().copied().unwrap_or(0);
-        conn.http.push(side, bytes, frame, &mut events);
-        self.apply(id, side, events, Vec::new());
-    }
-
     /// Ends `side` of connection `id` (both on a reset).
     fn close(&mut self, id: ConvId, side: Side, reset: bool) {
         let sides: &[Side] = if reset {
