@@ -653,12 +653,20 @@ impl Conn {
                 }
             }
         }
-        let clean = how == Close::Fin && follower.lost == lost_before;
-        let why = match how {
-            Close::Fin if clean => "the connection closed",
-            Close::Fin => "the connection closed after a gap",
-            Close::Reset => "the connection was reset",
-            Close::CaptureEnd => "the capture ended",
+        // A body that runs to the close is whole only if every byte before the close
+        // was read: no gap, and (TLS) no record left undecrypted.
+        let undecrypted = self
+            .tls_state
+            .as_ref()
+            .and_then(|t| t.dec.failure())
+            .map(|f| format!("decryption stopped ({f})"));
+        let clean = how == Close::Fin && follower.lost == lost_before && undecrypted.is_none();
+        let why = match (&undecrypted, how) {
+            (Some(u), _) => u.as_str(),
+            (None, Close::Fin) if clean => "the connection closed",
+            (None, Close::Fin) => "the connection closed after a gap",
+            (None, Close::Reset) => "the connection was reset",
+            (None, Close::CaptureEnd) => "the capture ended",
         };
         self.http.close(side, clean, why, &mut events);
         (events, gaps)
