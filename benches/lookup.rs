@@ -19,6 +19,12 @@ use whohosts::attribute::{AttributeOptions, Attributor};
 
 const N: usize = 1_000_000;
 
+/// The repository's bundled data set (`data/`), named explicitly: the library never
+/// looks for it in the tree it was built from.
+fn repo_data() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
 struct Lcg(u64);
 
 impl Lcg {
@@ -39,7 +45,7 @@ impl Lcg {
 fn load_costs() {
     use whohosts::attribute::bundle::{unpack_feed, Bundle, FeedManifest};
     use whohosts::attribute::datadir::{update_from_with, UpdateOptions};
-    let b = Bundle::locate(None, None).expect("bundled data");
+    let b = Bundle::locate(Some(&repo_data()), None).expect("bundled data");
     let m: FeedManifest =
         serde_json::from_slice(&b.read("feeds.json").expect("feeds.json")).expect("manifest");
     let from = tempfile::tempdir().expect("temp dir");
@@ -56,6 +62,7 @@ fn load_costs() {
     let options = |dir: &std::path::Path| AttributeOptions {
         data_dir: Some(dir.to_path_buf()),
         no_bundled_feeds: true,
+        bundled_dir: Some(repo_data()),
         ..AttributeOptions::default()
     };
     let import = |from: &std::path::Path| {
@@ -190,6 +197,7 @@ fn main() {
     let t = Instant::now();
     let a = Attributor::load(&AttributeOptions {
         data_dir: Some(empty),
+        bundled_dir: Some(repo_data()),
         ..AttributeOptions::default()
     })
     .expect("bundled data");

@@ -12,10 +12,17 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// The repository's bundled data set (`data/`): the library never looks for it in the
+/// tree it was built from, so in-process tests name it.
+fn repo_data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
 fn load(data_dir: &Path, mmdb: &[PathBuf]) -> Attributor {
     Attributor::load(&AttributeOptions {
         data_dir: Some(data_dir.to_path_buf()),
         mmdb: mmdb.to_vec(),
+        bundled_dir: Some(repo_data()),
         ..AttributeOptions::default()
     })
     .unwrap()
@@ -26,6 +33,7 @@ fn load_without_bundled_feeds(data_dir: &Path) -> Attributor {
     Attributor::load(&AttributeOptions {
         data_dir: Some(data_dir.to_path_buf()),
         no_bundled_feeds: true,
+        bundled_dir: Some(repo_data()),
         ..AttributeOptions::default()
     })
     .unwrap()
@@ -282,6 +290,7 @@ fn a_file_that_is_not_a_database_is_refused_with_its_path() {
     let e = Attributor::load(&AttributeOptions {
         data_dir: Some(empty.path().to_path_buf()),
         mmdb: vec![bogus],
+        bundled_dir: Some(repo_data()),
         ..AttributeOptions::default()
     })
     .unwrap_err();
@@ -753,7 +762,7 @@ fn is_root() -> bool {
 /// The real AWS feed of the bundled snapshot, as AWS publishes it.
 fn real_aws_feed() -> Vec<u8> {
     use whohosts::attribute::bundle::{unpack_feed, Bundle, FeedManifest};
-    let b = Bundle::locate(None, None).unwrap();
+    let b = Bundle::locate(Some(&repo_data()), None).unwrap();
     let m: FeedManifest = serde_json::from_slice(&b.read("feeds.json").unwrap()).unwrap();
     let f = m
         .feeds
@@ -1103,7 +1112,7 @@ fn data_far_from_the_capture_time_is_noted_in_the_answer() {
 /// The real feed `stored` of the bundled snapshot, as its provider publishes it.
 fn bundled_feed(stored: &str) -> Vec<u8> {
     use whohosts::attribute::bundle::{unpack_feed, Bundle, FeedManifest};
-    let b = Bundle::locate(None, None).unwrap();
+    let b = Bundle::locate(Some(&repo_data()), None).unwrap();
     let m: FeedManifest = serde_json::from_slice(&b.read("feeds.json").unwrap()).unwrap();
     let f = m.feeds.iter().find(|f| f.stored == stored).unwrap();
     unpack_feed(&b, f).unwrap()
@@ -1799,7 +1808,7 @@ fn a_huge_feed_is_refused_without_reading_it_whole() {
 fn the_compiled_feed_index_answers_as_the_parsed_feeds() {
     use whohosts::attribute::bundle::{unpack_feed, Bundle, FeedManifest};
     use whohosts::attribute::LoadedFeed;
-    let b = Bundle::locate(None, None).unwrap();
+    let b = Bundle::locate(Some(&repo_data()), None).unwrap();
     let m: FeedManifest = serde_json::from_slice(&b.read("feeds.json").unwrap()).unwrap();
     let from = tempfile::tempdir().unwrap();
     let mut parsed = Vec::new();

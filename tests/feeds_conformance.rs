@@ -88,7 +88,11 @@ const FEEDS: &[(&str, FeedFormat, &str, usize, usize)] = &[
 /// The bundle of the source tree, as the tests (which do not carry the embedded copy)
 /// find it.
 fn bundle() -> Bundle {
-    Bundle::locate(None, None).expect("the bundled data set of the source tree")
+    Bundle::locate(
+        Some(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data")),
+        None,
+    )
+    .expect("the bundled data set of the source tree")
 }
 
 fn manifest() -> FeedManifest {
@@ -116,6 +120,7 @@ fn bundled_only() -> Attributor {
     let empty = tempfile::tempdir().unwrap();
     Attributor::load(&AttributeOptions {
         data_dir: Some(empty.path().to_path_buf()),
+        bundled_dir: Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data")),
         ..AttributeOptions::default()
     })
     .unwrap()
@@ -172,6 +177,7 @@ fn bundled_feeds_are_imported_by_content_whatever_the_file_names() {
     // An imported copy replaces the bundled feed of the same name.
     let again = Attributor::load(&AttributeOptions {
         data_dir: Some(data.path().to_path_buf()),
+        bundled_dir: Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data")),
         ..AttributeOptions::default()
     })
     .unwrap();

@@ -14,7 +14,7 @@ use whohosts::attribute::bundle::{unpack_feed, Bundle, FeedManifest};
 
 /// The provider's bytes of a bundled feed.
 fn bundled(stored: &str) -> Vec<u8> {
-    let b = Bundle::locate(None, None).unwrap();
+    let b = Bundle::locate(Some(&common::root().join("data")), None).unwrap();
     let m: FeedManifest = serde_json::from_slice(&b.read("feeds.json").unwrap()).unwrap();
     let f = m.feeds.iter().find(|f| f.stored == stored).unwrap();
     unpack_feed(&b, f).unwrap()

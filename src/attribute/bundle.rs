@@ -9,9 +9,11 @@
 //! 2. the copy embedded in the binary (the `embedded-data` feature, on by default, so
 //!    that an installed or copied binary attributes without its source tree);
 //! 3. the places a package installs data to: `<binary's directory>/../share/whohosts`,
-//!    `/usr/local/share/whohosts`, `/usr/share/whohosts`;
-//! 4. `data/` of the source tree the library was compiled from (tests, `cargo run`
-//!    of a build without the embedded copy).
+//!    `/usr/local/share/whohosts`, `/usr/share/whohosts`.
+//!
+//! Never the source tree the library was built from: a binary copied elsewhere must
+//! not depend on a build directory that may be gone or changed. Tests name the
+//! repository's `data/` explicitly.
 //!
 //! A directory counts only when it holds `asn-ipv4.mmdb`; an explicit one that does not
 //! is an error, never silently skipped.
@@ -44,11 +46,6 @@ pub enum Bundle {
 #[error("the bundled data set was not found; looked in: {}. Pass --bundled-dir DIR or set WHOHOSTS_BUNDLED_DIR to a directory holding asn-ipv4.mmdb (the `data/` directory of the whohosts source tree)", .tried.join(", "))]
 pub struct NotFound {
     pub tried: Vec<String>,
-}
-
-/// Where the library was compiled from: `data/` of the source tree.
-pub fn source_tree_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
 }
 
 /// The install places of step 3, in order.
@@ -96,14 +93,6 @@ impl Bundle {
             }
             tried.push(dir.display().to_string());
         }
-        let src = source_tree_dir();
-        if src.join(MARKER).is_file() {
-            return Ok(Bundle::Dir {
-                path: src,
-                how: "source tree",
-            });
-        }
-        tried.push(src.display().to_string());
         Err(NotFound { tried })
     }
 

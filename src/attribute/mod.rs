@@ -46,12 +46,6 @@ use std::path::{Path, PathBuf};
 
 pub use bundle::{EmbeddedFiles, BUNDLED_DIR_ENV};
 
-/// `data/` of the source tree this library was compiled from (the last place the
-/// bundled data set is looked for; see [`bundle`]).
-pub fn default_bundled_dir() -> PathBuf {
-    bundle::source_tree_dir()
-}
-
 /// The bundled database files, in the order they are consulted (after user files).
 pub const BUNDLED_DATABASES: [&str; 3] = ["asn-ipv4.mmdb", "asn-ipv6.mmdb", "country.mmdb"];
 
@@ -67,7 +61,7 @@ pub struct AttributeOptions {
     /// platform's user data directory.
     pub data_dir: Option<PathBuf>,
     /// Bundled data set; `None`: `WHOHOSTS_BUNDLED_DIR`, then `embedded`, then the
-    /// install places and the source tree (see [`bundle`]).
+    /// install places (see [`bundle`]).
     pub bundled_dir: Option<PathBuf>,
     /// The bundled data set compiled into the binary, if the binary carries one.
     pub embedded: Option<EmbeddedFiles>,
