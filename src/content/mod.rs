@@ -230,18 +230,6 @@ fn idx(side: Side) -> usize {
     }
 }
 
-const HTTP_REQUEST_STARTS: [&[u8]; 9] = [
-    b"GET ",
-    b"POST ",
-    b"HEAD ",
-    b"PUT ",
-    b"DELETE ",
-    b"OPTIONS ",
-    b"PATCH ",
-    b"CONNECT ",
-    b"TRACE ",
-];
-
 /// The content stage of one capture: follows HTTP connections and collects the
 /// objects they carried.
 pub struct Content {
@@ -300,19 +288,28 @@ impl Content {
         if matches!(self.slots[id], Slot::Off) {
             return;
         }
-        let (server, client) = crate::services::server_side(conv);
-        let side = if src == client {
-            Side::Client
-        } else {
-            Side::Server
+        // The client and server are decided once, when the connection is first seen;
+        // later segments compare with what its state holds.
+        let side = match &self.slots[id] {
+            Slot::Http(conn) if src == conn.client => Side::Client,
+            Slot::Http(_) => Side::Server,
+            _ => {
+                if payload.is_empty() {
+                    return;
+                }
+                let (_, client) = crate::services::server_side(conv);
+                if src == client {
+                    Side::Client
+                } else {
+                    Side::Server
+                }
+            }
         };
         if matches!(self.slots[id], Slot::New) {
-            if payload.is_empty() {
-                return;
-            }
+            let (server, client) = crate::services::server_side(conv);
             let http = match side {
-                Side::Client => HTTP_REQUEST_STARTS.iter().any(|s| payload.starts_with(s)),
-                Side::Server => payload.starts_with(b"HTTP/1."),
+                Side::Client => crate::dissect::http::starts_request(payload),
+                Side::Server => payload.starts_with(crate::dissect::http::RESPONSE_START),
             };
             // A TLS handshake record from the client, with secrets to try.
             let tls = self.keys.is_some()

@@ -17,6 +17,32 @@ pub const HEAD_CAP: usize = 16 * 1024;
 /// Header fields read per head (on the stack, no allocation).
 pub const MAX_HEADERS: usize = 64;
 
+/// What an HTTP/1.x request starts with: its method and a space.
+pub const REQUEST_STARTS: [&[u8]; 9] = [
+    b"GET ",
+    b"POST ",
+    b"HEAD ",
+    b"PUT ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+];
+
+/// What an HTTP/1.x response starts with.
+pub const RESPONSE_START: &[u8] = b"HTTP/1.";
+
+/// The bytes start an HTTP/1.x request.
+pub fn starts_request(b: &[u8]) -> bool {
+    REQUEST_STARTS.iter().any(|s| b.starts_with(s))
+}
+
+/// The bytes start an HTTP/1.x request or response.
+pub fn starts_message(b: &[u8]) -> bool {
+    starts_request(b) || b.starts_with(RESPONSE_START)
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RequestInfo {
     pub method: WireString,

@@ -10,7 +10,7 @@
 use super::records::{DnsRecord, HttpRecord, QuicRecord, Seen, TlsRecord};
 use super::spool::{Item, Spooler};
 use crate::dissect::dns::{self, DnsBindings, Message};
-use crate::dissect::http::{HttpMessage, HttpStream};
+use crate::dissect::http::{self, HttpMessage, HttpStream};
 use crate::dissect::quic::{self, QuicConnection};
 use crate::dissect::tls::{Handshake, TlsStream};
 use crate::dissect::{Step, WireString};
@@ -112,27 +112,11 @@ pub struct Identify {
     anomalies: Vec<Anomaly>,
 }
 
-const HTTP_STARTS: [&[u8]; 10] = [
-    b"GET ",
-    b"POST ",
-    b"HEAD ",
-    b"PUT ",
-    b"DELETE ",
-    b"OPTIONS ",
-    b"PATCH ",
-    b"CONNECT ",
-    b"TRACE ",
-    b"HTTP/1.",
-];
-
-fn looks_like_http(b: &[u8]) -> bool {
-    HTTP_STARTS.iter().any(|s| b.starts_with(s))
-}
-
 /// The stream so far is a strict prefix of an HTTP start: wait for more bytes.
 fn may_become_http(b: &[u8]) -> bool {
-    HTTP_STARTS
+    http::REQUEST_STARTS
         .iter()
+        .chain([&http::RESPONSE_START])
         .any(|s| s.len() > b.len() && s.starts_with(b))
 }
 
@@ -308,7 +292,7 @@ impl Identify {
             };
             dir.proto = if first == 0x16 {
                 Proto::Tls(TlsStream::new())
-            } else if looks_like_http(data) {
+            } else if http::starts_message(data) {
                 Proto::Http(HttpStream::new())
             } else if server.port == Some(53) || client.port == Some(53) {
                 Proto::Dns(dns::TcpDnsStream::new())
@@ -742,7 +726,7 @@ mod tests {
     fn a_request_split_inside_its_method_is_still_recognised() {
         assert!(may_become_http(b"GE") && may_become_http(b"HTTP/"));
         assert!(!may_become_http(b"GET ") && !may_become_http(b"\x16\x03"));
-        assert!(looks_like_http(b"GET / HTTP/1.1\r\n"));
+        assert!(http::starts_message(b"GET / HTTP/1.1\r\n"));
     }
 
     /// Feeds TCP segments of one flow (client 10.0.0.1:40000, server 10.0.0.2:80)
