@@ -1,0 +1,281 @@
+//! The answers: what attribution says about an address, each part with its source,
+//! strength and evidence, or the reason it is unknown; and the sources used.
+
+use super::*;
+
+/// How a hostname was seen in the capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostnameKind {
+    DnsAnswer,
+    Cname,
+    /// The reverse DNS name of the address (`--online`), set by whoever holds the
+    /// reverse zone: at most medium evidence.
+    Ptr,
+    Sni,
+    Cert,
+    HttpHost,
+}
+
+impl HostnameKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostnameKind::DnsAnswer => "dns_answer",
+            HostnameKind::Cname => "cname",
+            HostnameKind::Sni => "sni",
+            HostnameKind::Cert => "cert",
+            HostnameKind::HttpHost => "http_host",
+            HostnameKind::Ptr => "ptr",
+        }
+    }
+}
+
+/// A hostname bound to the address in the capture.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct HostnameEvidence {
+    pub name: String,
+    pub kind: HostnameKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<FrameRef>,
+}
+
+impl HostnameEvidence {
+    /// A name as it came off the wire (DNS, SNI, certificate, Host header): invalid
+    /// UTF-8 is replaced, case folded, one trailing dot dropped. Names are only
+    /// matched against patterns here, never interpreted further.
+    pub fn from_wire(name: &[u8], kind: HostnameKind, frame: Option<FrameRef>) -> Self {
+        let mut name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if name.ends_with('.') {
+            name.pop();
+        }
+        HostnameEvidence { name, kind, frame }
+    }
+}
+
+/// On what an answer rests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    OfficialFeed,
+    UnofficialFeed,
+    Asn,
+    Hostname,
+    GeoipCity,
+    GeoipCountry,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AsnAttribution {
+    pub number: Option<u32>,
+    pub organization: Option<String>,
+    /// The database's network holding the address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<IpPrefix>,
+    pub source: Option<Provenance>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CountryAttribution {
+    /// ISO 3166-1 alpha-2.
+    pub code: Option<String>,
+    pub source: Option<Provenance>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ProviderAttribution {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub service_model: Option<String>,
+    pub source: Option<Provenance>,
+    pub confidence: Option<Confidence>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<Basis>,
+    /// How the answer was reached, for a person: which prefix, which ASN, which name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// Set when sources disagree (a feed and the ASN data): the answer is then not
+    /// strong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<String>,
+    /// The service or tag of the provider's feed that decided the service model
+    /// (`CLOUDFRONT`, `EC2`, `AzureFrontDoor.Frontend`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Other providers' official feeds that list the address too (GitHub's ranges on
+    /// Azure's network): the same prefix, or one nested inside the prefix that named
+    /// the provider.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_listed: Vec<FeedMatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ProviderAttribution {
+    /// The provider's name for a reader, else its id.
+    pub fn display_name(&self) -> Option<&str> {
+        self.name.as_deref().or(self.id.as_deref())
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RegionAttribution {
+    pub id: Option<String>,
+    pub city: Option<String>,
+    pub source: Option<Provenance>,
+    pub confidence: Option<Confidence>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<Basis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// The frame where the hostname that gave the region was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<FrameRef>,
+    /// The region as the feed spells it, when that is not the directory's id
+    /// (Azure's `germanywc` for `germanywestcentral`): the evidence, kept as found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed_region: Option<String>,
+    /// The provider's regions that fit when several do (a geofeed city with two
+    /// data centres): `id` is then unknown.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One feed entry covering the address (all of the most specific prefix's entries).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FeedMatch {
+    pub feed: String,
+    pub provider: String,
+    pub official: bool,
+    pub prefix: IpPrefix,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+/// Everything known about one address.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Attribution {
+    pub asn: AsnAttribution,
+    pub country: CountryAttribution,
+    pub provider: ProviderAttribution,
+    pub region: RegionAttribution,
+    /// Feed entries of the most specific prefix covering the address.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub feeds: Vec<FeedMatch>,
+    /// What a reader must weigh: data much older or newer than the capture.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Reverse DNS (`--online`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ptr: Option<online::PtrSummary>,
+    /// The RDAP record of the address block (`--online`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rdap: Option<online::RdapSummary>,
+    /// Abuse contacts from RDAP, best first (`--online`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub abuse_contacts: Vec<rdap::AbuseContact>,
+}
+
+/// Kind of a data source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    Mmdb,
+    Feed,
+    Directory,
+}
+
+/// A data source used for attribution, enough to obtain the same file again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceInfo {
+    pub kind: SourceKind,
+    /// File name (or `providers.toml`).
+    pub name: String,
+    /// Database type or feed format.
+    #[serde(rename = "type")]
+    pub type_: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    pub version: Option<String>,
+    /// Build date of a database (`YYYY-MM-DD`, from its metadata).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_date: Option<String>,
+    pub sha256: String,
+    pub bundled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub official: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licence: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<String>,
+    /// Records held: node count of a database, `N IPv4 + M IPv6` prefixes of a feed.
+    pub records: String,
+    /// Date of the data (`YYYY-MM-DD`, or `YYYY-MM` when only the month is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// The bundled feed snapshot a feed belongs to (`bundled feed snapshot 2025-07`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// Where the provider publishes the feed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Terms of use of a bundled feed, as far as known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terms: Option<String>,
+    /// What is wrong with the source: a stored feed that does not parse (then it is
+    /// not used), a bundled database whose licence record (`bundled.json`) is broken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// Attribution of every address of an analysis, computed once per address after the
+/// records are finished, with the sources used.
+#[derive(Clone, Debug, Default)]
+pub struct Attributions {
+    pub by_ip: std::collections::BTreeMap<IpAddr, Attribution>,
+    pub sources: Vec<SourceInfo>,
+    /// Where the online answers are kept, when `--online` ran.
+    pub online: Option<online::OnlineSummary>,
+}
+
+impl From<crate::services::NameSource> for HostnameKind {
+    fn from(s: crate::services::NameSource) -> Self {
+        use crate::services::NameSource as N;
+        match s {
+            N::TlsSni | N::QuicSni | N::EchOuterSni => HostnameKind::Sni,
+            N::HttpHost => HostnameKind::HttpHost,
+            N::DnsAnswer => HostnameKind::DnsAnswer,
+            N::DnsCname => HostnameKind::Cname,
+            N::Certificate => HostnameKind::Cert,
+        }
+    }
+}
+
+/// Hostnames in order of how directly they bind the name to the address: DNS answer
+/// and CNAME chain first, then SNI and certificate names, then HTTP Host.
+pub(super) fn sorted_hostnames(h: &[HostnameEvidence]) -> Vec<&HostnameEvidence> {
+    let mut v: Vec<&HostnameEvidence> = h.iter().collect();
+    v.sort_by(|a, b| (a.kind, &a.name, a.frame).cmp(&(b.kind, &b.name, b.frame)));
+    v
+}
+
+/// HTTP Host headers are written by the client and prove nothing about the server:
+/// they never give more than weak evidence.
+pub(super) fn hostname_kind_cap(kind: HostnameKind) -> Confidence {
+    match kind {
+        HostnameKind::HttpHost => Confidence::Weak,
+        HostnameKind::Ptr => Confidence::Medium,
+        _ => Confidence::Strong,
+    }
+}

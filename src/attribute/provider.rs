@@ -1,0 +1,315 @@
+//! The provider of an address: rules tried in order of strength, the first that
+//! answers wins (see the module documentation of [`super`]).
+
+use super::*;
+
+impl Attributor {
+    /// The first of `provider`'s feed services (directory order) that its official
+    /// feed entries for the prefix name, with the names the entries give (sorted).
+    pub(super) fn feed_service(
+        &self,
+        provider: &str,
+        feeds: &[FeedMatch],
+    ) -> Option<(&directory::FeedService, Vec<String>)> {
+        let names: std::collections::BTreeSet<&str> = feeds
+            .iter()
+            .filter(|m| m.official && m.provider == provider)
+            .filter_map(|m| m.service.as_deref())
+            .collect();
+        let p = self.directory.directory().provider(provider)?;
+        let fs = p
+            .feed_services
+            .iter()
+            .find(|fs| names.iter().any(|n| fs.matches(n)))?;
+        Some((fs, names.into_iter().map(str::to_string).collect()))
+    }
+
+    pub(super) fn feed_by_name(&self, name: &str) -> Option<&LoadedFeed> {
+        self.feeds.iter().find(|f| f.name == name)
+    }
+
+    pub(super) fn provider_ref(&self, id: &str) -> ProviderRef {
+        self.directory.provider(id).unwrap_or_else(|| ProviderRef {
+            id: id.to_string(),
+            name: id.to_string(),
+            service_model: "unknown".to_string(),
+        })
+    }
+
+    /// The provider: the first rule that answers, in order of strength; unknown with
+    /// the reasons when none does.
+    pub(super) fn provider_of(
+        &self,
+        ip: IpAddr,
+        asn: &AsnAttribution,
+        feeds: &[FeedMatch],
+        hostnames: &[HostnameEvidence],
+    ) -> ProviderAttribution {
+        self.by_official_feed(ip, asn, feeds)
+            .or_else(|| self.by_asn(ip, asn))
+            .or_else(|| self.by_unofficial_feed(feeds))
+            .or_else(|| self.by_hostname(hostnames))
+            .unwrap_or_else(|| self.provider_unknown(asn, hostnames))
+    }
+
+    /// Rule 1: an official feed lists the prefix.
+    fn by_official_feed(
+        &self,
+        ip: IpAddr,
+        asn: &AsnAttribution,
+        feeds: &[FeedMatch],
+    ) -> Option<ProviderAttribution> {
+        if let Some(m) = feeds.iter().find(|m| m.official) {
+            if let Some(f) = self.feed_by_name(&m.feed) {
+                let others: Vec<&str> = feeds
+                    .iter()
+                    .filter(|o| o.provider != m.provider)
+                    .map(|o| o.provider.as_str())
+                    .collect();
+                let mut evidence = format!(
+                    "{} lists {} ({}{})",
+                    m.feed,
+                    m.prefix,
+                    f.feed.format.as_str(),
+                    f.describe_origin()
+                );
+                if !others.is_empty() {
+                    evidence.push_str(&format!(
+                        "; the same prefix is also listed for {}",
+                        others.join(", ")
+                    ));
+                }
+                // A feed that the ASN data contradicts is not strong evidence: one of
+                // the two is wrong (or the provider runs on another's network).
+                let conflict = asn.number.and_then(|n| {
+                    let holders = self.directory.directory().asn_holders(n);
+                    let first = holders.first()?;
+                    (!holders.iter().any(|h| h.provider.id == m.provider)).then(|| {
+                        format!(
+                            "the feed and the ASN data disagree: {ip} is announced by AS{n}{}, which the provider directory assigns to {}, not {}",
+                            asn.organization
+                                .as_deref()
+                                .map(|o| format!(" ({o})"))
+                                .unwrap_or_default(),
+                            first.provider.id,
+                            m.provider
+                        )
+                    })
+                });
+                let confidence = match &conflict {
+                    Some(c) => {
+                        evidence.push_str(&format!("; {c}"));
+                        Confidence::Medium
+                    }
+                    None => Confidence::Strong,
+                };
+                // What the feed's services or tags for the prefix say: a CDN, storage,
+                // compute, or the provider's own first-party space.
+                let service = self.feed_service(&m.provider, feeds);
+                let mut provider = self.provider_ref(&m.provider);
+                if let Some((fs, named)) = &service {
+                    evidence.push_str(&format!(
+                        "; the feed names {} for it: {}",
+                        named.join(", "),
+                        fs.what
+                    ));
+                    if let Some(other) = &fs.provider {
+                        provider = self.provider_ref(other);
+                    }
+                    if let Some(model) = fs.model {
+                        provider.service_model = model.as_str().to_string();
+                    }
+                }
+                let mut p = from(
+                    provider,
+                    f.provenance(),
+                    confidence,
+                    Basis::OfficialFeed,
+                    evidence,
+                );
+                p.conflict = conflict;
+                p.service = service.map(|(fs, _)| fs.service.clone());
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    /// Rule 2: the announcing ASN belongs to a provider of the directory.
+    fn by_asn(&self, ip: IpAddr, asn: &AsnAttribution) -> Option<ProviderAttribution> {
+        if let (Some(n), Some(src)) = (asn.number, &asn.source) {
+            if let Some(owner) = self.directory.asn_owner(n) {
+                let mut evidence = format!(
+                    "{ip} is announced by AS{n}{} per {}; the provider directory (version {}) assigns AS{n} to {}",
+                    asn.network.map(|p| format!(" ({p})")).unwrap_or_default(),
+                    src.source,
+                    self.directory.version(),
+                    owner.provider.id
+                );
+                // An ASN the directory lists only as unverified, or that several
+                // providers share, is weaker evidence.
+                let mut confidence = Confidence::Medium;
+                if !owner.verified {
+                    confidence = Confidence::Weak;
+                    evidence.push_str(" (listed as unverified)");
+                }
+                if !owner.shared_with.is_empty() {
+                    confidence = Confidence::Weak;
+                    evidence.push_str(&format!(
+                        "; AS{n} is shared with {}",
+                        owner.shared_with.join(", ")
+                    ));
+                }
+                // A cloud whose official feed lists all its customers' ranges: an
+                // address of its ASN outside the feed is the company's own space.
+                let outside = self
+                    .directory
+                    .directory()
+                    .provider(&owner.provider.id)
+                    .and_then(|p| p.outside_feed.as_ref())
+                    .filter(|o| o.asns.contains(&n));
+                if let Some(o) = outside {
+                    let feed = self.feeds.iter().find(|f| {
+                        f.provider == owner.provider.id && f.feed.format.as_str() == o.feed
+                    });
+                    match feed {
+                        Some(f) => {
+                            let evidence = format!(
+                                "{evidence}; {}{} does not list {ip}: {}",
+                                f.name,
+                                f.describe_origin(),
+                                o.what
+                            );
+                            let confidence = match o.strength {
+                                directory::Strength::Strong => Confidence::Medium,
+                                directory::Strength::Medium => Confidence::Weak,
+                            };
+                            return Some(from(
+                                self.provider_ref(&o.provider),
+                                src.clone(),
+                                confidence,
+                                Basis::Asn,
+                                evidence,
+                            ));
+                        }
+                        None => evidence.push_str(&format!(
+                            "; no {} feed of {} is loaded, so whether the address is {}'s own space cannot be told",
+                            o.feed, owner.provider.id, o.provider
+                        )),
+                    }
+                }
+                return Some(from(
+                    owner.provider,
+                    src.clone(),
+                    confidence,
+                    Basis::Asn,
+                    evidence,
+                ));
+            }
+        }
+        None
+    }
+
+    /// Rule 3: an unofficial ASN-derived list holds the prefix.
+    fn by_unofficial_feed(&self, feeds: &[FeedMatch]) -> Option<ProviderAttribution> {
+        if let Some(m) = feeds.first() {
+            if let Some(f) = self.feed_by_name(&m.feed) {
+                let evidence = format!("{} (not official: prefixes announced by the provider's ASNs, third-party list) holds {}", m.feed, m.prefix);
+                return Some(from(
+                    self.provider_ref(&m.provider),
+                    f.provenance(),
+                    Confidence::Medium,
+                    Basis::UnofficialFeed,
+                    evidence,
+                ));
+            }
+        }
+        None
+    }
+
+    /// Rule 4: a provider hostname seen in the capture.
+    fn by_hostname(&self, hostnames: &[HostnameEvidence]) -> Option<ProviderAttribution> {
+        for h in sorted_hostnames(hostnames) {
+            if let Some(hm) = self.directory.match_hostname(&h.name) {
+                let evidence = format!(
+                    "{} `{}` (pattern {}){}",
+                    h.kind.as_str(),
+                    h.name,
+                    hm.pattern,
+                    h.frame
+                        .map(|f| format!(", capture {} frame {}", f.capture, f.frame))
+                        .unwrap_or_default()
+                );
+                let source = Provenance {
+                    source: format!("hostname:{}", h.kind.as_str()),
+                    version: Some(format!("provider directory {}", self.directory.version())),
+                    sha256: None,
+                    date: None,
+                };
+                let confidence = hm.confidence.min(hostname_kind_cap(h.kind));
+                return Some(from(
+                    self.provider_ref(&hm.provider),
+                    source,
+                    confidence,
+                    Basis::Hostname,
+                    evidence,
+                ));
+            }
+        }
+        None
+    }
+
+    /// No rule answered: why, rule by rule.
+    fn provider_unknown(
+        &self,
+        asn: &AsnAttribution,
+        hostnames: &[HostnameEvidence],
+    ) -> ProviderAttribution {
+        let mut why = Vec::new();
+        if self.feeds.is_empty() {
+            why.push("no provider feeds are loaded".to_string());
+        } else {
+            why.push("no loaded feed lists the address".to_string());
+        }
+        match asn.number {
+            Some(n) => why.push(format!(
+                "AS{n}{} is not in the provider directory",
+                asn.organization
+                    .as_ref()
+                    .map(|o| format!(" ({o})"))
+                    .unwrap_or_default()
+            )),
+            None => why.push("its ASN is unknown".to_string()),
+        }
+        if !hostnames.is_empty() {
+            why.push("no hostname seen for it matches a provider pattern".to_string());
+        }
+        ProviderAttribution {
+            reason: Some(why.join("; ")),
+            ..Default::default()
+        }
+    }
+}
+
+/// A provider answer with its source and evidence.
+fn from(
+    p: ProviderRef,
+    source: Provenance,
+    confidence: Confidence,
+    basis: Basis,
+    evidence: String,
+) -> ProviderAttribution {
+    ProviderAttribution {
+        id: Some(p.id),
+        name: Some(p.name),
+        service_model: Some(p.service_model),
+        source: Some(source),
+        confidence: Some(confidence),
+        basis: Some(basis),
+        evidence: Some(evidence),
+        conflict: None,
+        service: None,
+        also_listed: Vec::new(),
+        reason: None,
+    }
+}
