@@ -145,6 +145,17 @@ fn data_update_downloads_feeds_and_keeps_the_previous_copy_on_every_failure() {
             .ends_with("/real/cloud.json"),
         "{g}"
     );
+    // The way there is recorded: the URL asked for, then the one that answered.
+    let hops: Vec<&str> = g["redirects"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|u| u.as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        hops.len() >= 2
+            && hops[0] == g["url"].as_str().unwrap()
+            && hops.last().unwrap().ends_with("/real/cloud.json"),
+        "{g}"
+    );
     // The downloaded feeds replace the bundled ones.
     let info = whohosts(data.path())
         .args(["data", "info"])

@@ -175,6 +175,12 @@ pub struct Record {
     /// The URL that answered, after redirects and discovery.
     #[serde(default)]
     pub final_url: String,
+    /// Every URL visited on the way, the request's first, when there were redirects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirects: Vec<String>,
+    /// The answer's `Content-Type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
     /// RFC 3339 UTC, when the answer was complete.
     pub time_utc: String,
     /// HTTP status, or 0 when no answer came.
@@ -364,6 +370,10 @@ fn one(
     }
     record.status = resp.status;
     record.final_url = resp.final_url.clone();
+    if resp.redirects.len() > 1 {
+        record.redirects = resp.redirects.clone();
+    }
+    record.content_type = resp.content_type.clone();
     record.time_utc = now_utc();
     if resp.status == 304 {
         record.outcome = "unchanged".into();

@@ -13,7 +13,7 @@ use ureq::ResponseExt;
 
 /// What to ask for.
 #[derive(Clone, Debug)]
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     pub url: &'a str,
     /// `If-None-Match`.
     pub etag: Option<&'a str>,
@@ -28,7 +28,7 @@ pub struct Request<'a> {
 
 /// What came back.
 #[derive(Clone, Debug)]
-pub struct Response {
+pub(crate) struct Response {
     pub status: u16,
     /// The URL that answered, after redirects.
     pub final_url: String,
@@ -41,7 +41,7 @@ pub struct Response {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     #[error("{url}: {reason}")]
     Transport { url: String, reason: String },
     #[error("{url}: the body is larger than {limit} bytes")]
@@ -55,13 +55,13 @@ pub enum FetchError {
 }
 
 /// The `User-Agent` sent: the program and its version.
-pub fn user_agent() -> String {
+pub(crate) fn user_agent() -> String {
     format!("whohosts/{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// Sends one GET. Any status is returned (304 and errors included); `progress` is
 /// called with the bytes received so far and the announced length.
-pub fn get(
+pub(crate) fn get(
     req: &Request<'_>,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Result<Response, FetchError> {

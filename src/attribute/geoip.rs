@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 /// A database's bytes: read from a file, or embedded in the binary (not copied).
-pub type Bytes = std::borrow::Cow<'static, [u8]>;
+pub(crate) type Bytes = std::borrow::Cow<'static, [u8]>;
 
 /// Errors opening a database.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +86,7 @@ pub struct DbInfo {
 }
 
 /// One opened database.
-pub struct GeoDb {
+pub(crate) struct GeoDb {
     reader: Reader<Bytes>,
     info: DbInfo,
 }
@@ -99,7 +99,7 @@ impl std::fmt::Debug for GeoDb {
 
 /// An ASN answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AsnHit {
+pub(crate) struct AsnHit {
     pub number: u32,
     pub organization: Option<String>,
     /// The database's network that holds the address.
@@ -108,7 +108,7 @@ pub struct AsnHit {
 
 /// A location answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GeoHit {
+pub(crate) struct GeoHit {
     pub country: Option<String>,
     pub city: Option<String>,
     pub network: Option<IpPrefix>,
@@ -116,7 +116,7 @@ pub struct GeoHit {
 
 impl GeoDb {
     /// Opens and recognises a database file.
-    pub fn open(path: &Path, bundled: bool) -> Result<GeoDb, GeoIpError> {
+    pub(crate) fn open(path: &Path, bundled: bool) -> Result<GeoDb, GeoIpError> {
         let bytes = std::fs::read(path).map_err(|source| GeoIpError::Read {
             path: path.to_path_buf(),
             source,
@@ -125,7 +125,7 @@ impl GeoDb {
     }
 
     /// Recognises a database held in memory; `path` only names it.
-    pub fn from_bytes(
+    pub(crate) fn from_bytes(
         bytes: impl Into<Bytes>,
         path: &Path,
         bundled: bool,
@@ -164,7 +164,7 @@ impl GeoDb {
         Ok(GeoDb { reader, info })
     }
 
-    pub fn info(&self) -> &DbInfo {
+    pub(crate) fn info(&self) -> &DbInfo {
         &self.info
     }
 
@@ -184,7 +184,7 @@ impl GeoDb {
     }
 
     /// The AS that announces `ip`, if this database knows ASNs and covers it.
-    pub fn asn(&self, ip: IpAddr) -> Option<AsnHit> {
+    pub(crate) fn asn(&self, ip: IpAddr) -> Option<AsnHit> {
         if !self.info.capabilities.asn {
             return None;
         }
@@ -216,7 +216,7 @@ impl GeoDb {
     }
 
     /// Country (ISO 3166-1 alpha-2) and city of `ip`, as far as this database knows.
-    pub fn geo(&self, ip: IpAddr) -> Option<GeoHit> {
+    pub(crate) fn geo(&self, ip: IpAddr) -> Option<GeoHit> {
         if !(self.info.capabilities.country || self.info.capabilities.city) {
             return None;
         }
@@ -359,7 +359,7 @@ fn parse_asn(text: &str) -> Option<u32> {
 }
 
 /// `YYYY-MM-DD` of a Unix time, UTC; the raw number if out of range.
-pub fn date_of_epoch(epoch: u64) -> String {
+pub(crate) fn date_of_epoch(epoch: u64) -> String {
     i64::try_from(epoch)
         .ok()
         .and_then(|e| time::OffsetDateTime::from_unix_timestamp(e).ok())

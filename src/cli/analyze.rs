@@ -11,7 +11,7 @@ use whohosts::pipeline::{self, AnalyzeOptions};
 use whohosts::report::{table, Report};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Capture files (pcap or pcapng, optionally gzip- or zstd-compressed).
     #[arg(required = true, value_name = "CAPTURE")]
     pub captures: Vec<PathBuf>,
@@ -82,7 +82,7 @@ pub struct Args {
     pub max_anomalies: usize,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     let opts = AnalyzeOptions {
         max_anomalies: args.max_anomalies,
         hashes: if args.no_hash {

@@ -38,7 +38,7 @@ full disk, an interface gone): what was written is kept, closed, hashed and reco
 
 /// What to capture and when to stop: shared by `capture` and `session start`.
 #[derive(clap::Args, Clone, Debug, Default)]
-pub struct CaptureOptions {
+pub(crate) struct CaptureOptions {
     /// Interface to capture on: its name, or its number in `-D` (repeatable: several
     /// interfaces at once, one file).
     #[arg(short = 'i', long = "interface", value_name = "IFACE")]
@@ -78,7 +78,7 @@ pub struct CaptureOptions {
 impl CaptureOptions {
     /// These options as `whohosts capture` arguments, for a capture started in the
     /// background by `session start`.
-    pub fn to_args(&self) -> Vec<String> {
+    pub(crate) fn to_args(&self) -> Vec<String> {
         let mut a = Vec::new();
         for i in &self.interfaces {
             a.extend(["-i".into(), i.clone()]);
@@ -168,7 +168,7 @@ fn parse_count(v: &str) -> anyhow::Result<u64> {
 }
 
 /// Seconds, or a number with s, m or h.
-pub fn parse_duration(v: &str) -> anyhow::Result<Duration> {
+pub(crate) fn parse_duration(v: &str) -> anyhow::Result<Duration> {
     let v = v.trim();
     let (num, unit) = match v.find(|c: char| c.is_ascii_alphabetic()) {
         Some(i) => v.split_at(i),
@@ -190,7 +190,7 @@ pub fn parse_duration(v: &str) -> anyhow::Result<Duration> {
 }
 
 /// kB (1000 bytes) by default, as dumpcap counts; or with a unit.
-pub fn parse_size(v: &str) -> anyhow::Result<u64> {
+pub(crate) fn parse_size(v: &str) -> anyhow::Result<u64> {
     let v = v.trim();
     let (num, unit) = match v.find(|c: char| c.is_ascii_alphabetic()) {
         Some(i) => v.split_at(i),
@@ -217,7 +217,7 @@ pub fn parse_size(v: &str) -> anyhow::Result<u64> {
 
 #[derive(clap::Args)]
 #[command(after_help = AFTER_HELP)]
-pub struct Args {
+pub(crate) struct Args {
     /// List the interfaces (name, description, addresses, flags, link types) and exit.
     #[arg(short = 'D', long = "list-interfaces")]
     pub list: bool,
@@ -251,7 +251,7 @@ pub struct Args {
     pub sources: super::lookup::SourceArgs,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     if args.list {
         return list(args.json.as_deref());
     }
@@ -453,7 +453,7 @@ fn closed_line(f: &ClosedFile) -> String {
 /// Ctrl-C, SIGTERM and SIGHUP, counted: they no longer end the process; the loop
 /// that watches the count stops the capture cleanly (a second one changes nothing but
 /// a message).
-pub fn signals() -> anyhow::Result<Arc<AtomicUsize>> {
+pub(crate) fn signals() -> anyhow::Result<Arc<AtomicUsize>> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let count = Arc::new(AtomicUsize::new(0));
     let mut it = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
@@ -638,7 +638,7 @@ fn finish_code(o: &recorder::Outcome) -> u8 {
 }
 
 /// Attributes the addresses of finished analyses with the offline data.
-pub fn attribute(
+pub(crate) fn attribute(
     analyses: &[CaptureAnalysis],
     sources: &super::lookup::SourceArgs,
 ) -> anyhow::Result<whohosts::attribute::Attributions> {
@@ -652,7 +652,7 @@ pub fn attribute(
 
 /// Writes the report of finished analyses as it is built (a large capture's report is
 /// never held in memory whole).
-pub fn write_report(
+pub(crate) fn write_report(
     analyses: &[CaptureAnalysis],
     attributions: &whohosts::attribute::Attributions,
     w: &mut dyn std::io::Write,
@@ -663,7 +663,7 @@ pub fn write_report(
 /// Writes a case's report of finished analyses: `reports/<prefix>.json`, and the same
 /// report as HTML in English and in Chinese beside it. Gives the records to enter in
 /// custody, the JSON's first.
-pub fn write_case_reports(
+pub(crate) fn write_case_reports(
     s: &whohosts::evidence::case::Session,
     prefix: &str,
     analyses: &[CaptureAnalysis],

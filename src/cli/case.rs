@@ -8,13 +8,13 @@ use whohosts::evidence::case::{self, NewCase, Session};
 use whohosts::hash::Algorithms;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(clap::Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Create a new case directory (refused if DIR exists and is not empty).
     New(NewArgs),
     /// Copy files into the case, check each copy's hash against its source, record both.
@@ -38,7 +38,7 @@ pub enum Command {
 }
 
 #[derive(clap::Args)]
-pub struct NewArgs {
+pub(crate) struct NewArgs {
     pub dir: PathBuf,
     #[arg(long)]
     pub id: String,
@@ -59,7 +59,7 @@ pub struct NewArgs {
 }
 
 #[derive(clap::Args)]
-pub struct SheetArgs {
+pub(crate) struct SheetArgs {
     pub dir: PathBuf,
     /// Who acts (default: the operator named in case.json).
     #[arg(long)]
@@ -75,7 +75,7 @@ fn parse_lang(s: &str) -> Result<whohosts::evidence::sheet::Lang, String> {
 }
 
 #[derive(clap::Args)]
-pub struct AddArgs {
+pub(crate) struct AddArgs {
     /// The case directory.
     pub dir: PathBuf,
     /// Files to copy in (each copy re-hashed against its source).
@@ -97,7 +97,7 @@ pub struct AddArgs {
 }
 
 #[derive(clap::Args)]
-pub struct SealArgs {
+pub(crate) struct SealArgs {
     pub dir: PathBuf,
     /// Send the time-stamp request to this RFC 3161 TSA (HTTP POST) and store the reply.
     #[arg(long, value_name = "URL")]
@@ -116,7 +116,7 @@ pub struct SealArgs {
 }
 
 #[derive(clap::Subcommand)]
-pub enum TimestampCommand {
+pub(crate) enum TimestampCommand {
     /// Record a reply (.tsr) for the newest seal, or for --version N.
     Import {
         dir: PathBuf,
@@ -128,7 +128,7 @@ pub enum TimestampCommand {
     },
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     match args.command {
         Command::New(a) => {
             let dir = a.dir.clone();
@@ -258,7 +258,10 @@ fn open(dir: &std::path::Path, actor: Option<String>) -> anyhow::Result<Session>
 
 /// Opens a case for a command that writes to it, first recording and sealing any
 /// capture whose process died, and saying so.
-pub fn open_reporting(dir: &std::path::Path, actor: Option<String>) -> anyhow::Result<Session> {
+pub(crate) fn open_reporting(
+    dir: &std::path::Path,
+    actor: Option<String>,
+) -> anyhow::Result<Session> {
     let (s, recovered, sealed) = whohosts::evidence::live::open(dir, actor)
         .with_context(|| format!("opening case {}", dir.display()))?;
     for r in &recovered {

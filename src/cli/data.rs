@@ -10,13 +10,13 @@ use whohosts::attribute::SourceKind;
 use whohosts::report::escape;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(clap::Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Download the providers' official feeds into the data directory (the network is
     /// used here and with `--online` only), or import them from a local directory
     /// with --from (no network), recognising each file by its content.
@@ -63,7 +63,7 @@ pub enum Command {
     },
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.command {

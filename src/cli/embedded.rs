@@ -14,7 +14,7 @@ macro_rules! embed {
 }
 
 #[cfg(feature = "embedded-data")]
-pub const FILES: Option<whohosts::attribute::EmbeddedFiles> = Some(embed![
+pub(crate) const FILES: Option<whohosts::attribute::EmbeddedFiles> = Some(embed![
     "asn-ipv4.mmdb",
     "asn-ipv6.mmdb",
     "country.mmdb",

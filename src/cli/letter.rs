@@ -13,7 +13,7 @@ use whohosts::letter::{self, input, Addressee, Claimant, DraftOptions, Frame};
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub command: Option<Sub>,
     #[command(flatten)]
@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 #[derive(clap::Subcommand)]
-pub enum Sub {
+pub(crate) enum Sub {
     /// Draft the letters (the same as `letter` with these options).
     Draft(Box<DraftArgs>),
     /// Write a commented claimant profile template to fill in.
@@ -39,7 +39,7 @@ pub enum Sub {
 }
 
 #[derive(clap::Args)]
-pub struct SentArgs {
+pub(crate) struct SentArgs {
     /// The case directory.
     #[arg(value_name = "CASE")]
     pub case: PathBuf,
@@ -69,7 +69,7 @@ pub struct SentArgs {
 }
 
 #[derive(clap::Args)]
-pub struct ReplyArgs {
+pub(crate) struct ReplyArgs {
     #[arg(value_name = "CASE")]
     pub case: PathBuf,
     /// The provider id the letter went to (as in the letter's file name).
@@ -89,7 +89,7 @@ pub struct ReplyArgs {
 }
 
 #[derive(clap::Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[arg(value_name = "CASE")]
     pub case: PathBuf,
     /// Count days up to this time, RFC 3339 (default: now).
@@ -101,7 +101,7 @@ pub struct StatusArgs {
 }
 
 #[derive(clap::Args, Default)]
-pub struct DraftArgs {
+pub(crate) struct DraftArgs {
     /// The JSON report of `whohosts analyze --json`.
     #[arg(long, value_name = "REPORT.json")]
     pub report: Option<PathBuf>,
@@ -165,7 +165,7 @@ pub struct DraftArgs {
 }
 
 #[derive(clap::Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Where to write the template (`-` for standard output).
     #[arg(default_value = "claimant.toml", value_name = "PATH")]
     pub path: PathBuf,
@@ -175,7 +175,7 @@ pub struct InitArgs {
 }
 
 #[derive(clap::Args)]
-pub struct LintArgs {
+pub(crate) struct LintArgs {
     /// Letters in Markdown or HTML, or claimant profiles (`.toml`: every field still
     /// to fill in is named).
     #[arg(required = true, value_name = "FILE")]
@@ -185,7 +185,7 @@ pub struct LintArgs {
     pub frame: Option<Frame>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     match args.command {
         Some(Sub::Draft(d)) => draft(*d),
         Some(Sub::Init(i)) => init(i),

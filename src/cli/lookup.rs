@@ -8,7 +8,7 @@ use whohosts::attribute::{AttributeOptions, Attribution, Attributor};
 
 /// Where attribution data comes from; shared by every subcommand that attributes.
 #[derive(clap::Args, Clone, Debug, Default)]
-pub struct SourceArgs {
+pub(crate) struct SourceArgs {
     /// Data directory with imported feeds [default: WHOHOSTS_DATA_DIR, then the
     /// platform's user data directory].
     #[arg(long, value_name = "DIR")]
@@ -34,7 +34,7 @@ pub struct SourceArgs {
 
 impl SourceArgs {
     /// Options for [`Attributor::load`], with the databases of `mmdb.conf` appended.
-    pub fn options(&self) -> anyhow::Result<AttributeOptions> {
+    pub(crate) fn options(&self) -> anyhow::Result<AttributeOptions> {
         let data_dir = whohosts::attribute::datadir::resolve_data_dir(self.data_dir.as_deref())?;
         let mut mmdb = self.mmdb.clone();
         mmdb.extend(read_mmdb_conf(&data_dir.join("mmdb.conf"))?);
@@ -49,7 +49,7 @@ impl SourceArgs {
         })
     }
 
-    pub fn load(&self) -> anyhow::Result<Attributor> {
+    pub(crate) fn load(&self) -> anyhow::Result<Attributor> {
         let opts = self.options()?;
         let a = Attributor::load(&opts).context("loading attribution data")?;
         for w in a.warnings() {
@@ -77,7 +77,7 @@ fn read_mmdb_conf(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Addresses to attribute; `-` reads more from standard input, one a line.
     #[arg(value_name = "ADDRESS")]
     pub ips: Vec<String>,
@@ -228,7 +228,7 @@ fn read_lines(
 }
 
 /// The reference day for the age of the data: `--at`, else today by the clock.
-pub fn reference_day(at: Option<&str>) -> anyhow::Result<(i64, String)> {
+pub(crate) fn reference_day(at: Option<&str>) -> anyhow::Result<(i64, String)> {
     match at {
         Some(d) => {
             let day = whohosts::attribute::data_day(d)
@@ -250,7 +250,7 @@ pub fn reference_day(at: Option<&str>) -> anyhow::Result<(i64, String)> {
     }
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     let (ips, bad) = gather(&args)?;
     for b in &bad {
         eprintln!("whohosts: {b}");

@@ -29,7 +29,7 @@ and `objects[].refusals` in the result: encrypted, hostile names, links, over th
 
 #[derive(Parser, Debug)]
 #[command(after_long_help = LONG_HELP)]
-pub struct Args {
+pub(crate) struct Args {
     /// The report (JSON written by `analyze`) or a case directory (its newest report in
     /// reports/, objects in objects/, the result written to exhibits/ under custody).
     #[arg(value_name = "REPORT_OR_CASE")]
@@ -73,7 +73,7 @@ pub struct Args {
     pub max_seconds: u64,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     if !(0.0..=1.0).contains(&args.similar) {
         anyhow::bail!("--similar takes a share from 0 to 1, not {}", args.similar);
     }

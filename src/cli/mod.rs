@@ -1,34 +1,34 @@
 //! One file per subcommand, plus the shared exit-code handling.
 
-pub mod analyze;
-pub mod capture;
-pub mod case;
-pub mod data;
-pub mod embedded;
-pub mod letter;
-pub mod lookup;
-pub mod matching;
-pub mod online;
-pub mod session;
-pub mod verify;
+pub(crate) mod analyze;
+pub(crate) mod capture;
+pub(crate) mod case;
+pub(crate) mod data;
+pub(crate) mod embedded;
+pub(crate) mod letter;
+pub(crate) mod lookup;
+pub(crate) mod matching;
+pub(crate) mod online;
+pub(crate) mod session;
+pub(crate) mod verify;
 
 use std::process::ExitCode;
 
 /// Documented exit codes (see README.md).
-pub mod exit {
+pub(crate) mod exit {
     /// Everything completed and nothing odd was found.
-    pub const OK: u8 = 0;
+    pub(crate) const OK: u8 = 0;
     /// The work completed, but anomalies were recorded (damaged or odd input).
-    pub const ANOMALIES: u8 = 1;
+    pub(crate) const ANOMALIES: u8 = 1;
     /// A usage error or an environment error (unreadable input, unwritable output).
-    pub const ERROR: u8 = 2;
+    pub(crate) const ERROR: u8 = 2;
     /// A check failed: verification found a difference, a letter is incomplete.
-    pub const CHECK_FAILED: u8 = 3;
+    pub(crate) const CHECK_FAILED: u8 = 3;
 }
 
 /// Turns a subcommand's outcome into the process exit code, printing errors with
 /// their whole context chain.
-pub fn finish(result: anyhow::Result<u8>) -> ExitCode {
+pub(crate) fn finish(result: anyhow::Result<u8>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -50,7 +50,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// Writes `bytes` to standard output (`-`) or atomically to a new file: a temporary
 /// file in the same directory, synced, then renamed into place.
-pub fn write_output(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_output(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     if path.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();

@@ -9,7 +9,7 @@ use whohosts::attribute::online::{self, OnlineAnswers, OnlineOptions, OnlineSumm
 use whohosts::attribute::rdns::RdnsOptions;
 
 #[derive(clap::Args, Clone, Debug, Default)]
-pub struct OnlineArgs {
+pub(crate) struct OnlineArgs {
     /// Ask reverse DNS and the registries' RDAP servers about every server address
     /// (the network is used only with this flag and by `data update`). The answers are
     /// saved as evidence (see --online-dir, --case).
@@ -83,7 +83,7 @@ impl OnlineArgs {
     /// Runs the online queries (or reads a replay folder) for `ips`, saves the answers
     /// and returns them with the report's summary. `None` when neither --online nor
     /// --online-replay was given.
-    pub fn run(
+    pub(crate) fn run(
         &self,
         ips: &[IpAddr],
         data_dir: &Path,

@@ -40,13 +40,13 @@ offline with `whohosts verify ./case`.";
 
 #[derive(clap::Args)]
 #[command(after_help = AFTER_HELP)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub command: Sub,
 }
 
 #[derive(clap::Subcommand)]
-pub enum Sub {
+pub(crate) enum Sub {
     /// Start a session: create or open the case, record the machine, time-stamp the
     /// start, and with -i start capturing in the background.
     Start(Box<StartArgs>),
@@ -60,14 +60,14 @@ pub enum Sub {
 }
 
 #[derive(clap::Args, Clone, Debug)]
-pub struct CaseArg {
+pub(crate) struct CaseArg {
     /// The case directory.
     #[arg(long, value_name = "DIR", env = "WHOHOSTS_CASE")]
     pub case: PathBuf,
 }
 
 #[derive(clap::Args)]
-pub struct StartArgs {
+pub(crate) struct StartArgs {
     #[command(flatten)]
     pub case: CaseArg,
     /// Who operates the machine in this session.
@@ -101,7 +101,7 @@ pub struct StartArgs {
 }
 
 #[derive(clap::Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     #[command(flatten)]
     pub case: CaseArg,
     /// Under sudo, the program runs as the user who called sudo; this keeps root.
@@ -113,7 +113,7 @@ pub struct RunArgs {
 }
 
 #[derive(clap::Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub case: CaseArg,
     /// Refresh every second until the session stops (or Ctrl-C).
@@ -125,7 +125,7 @@ pub struct StatusArgs {
 }
 
 #[derive(clap::Args)]
-pub struct StopArgs {
+pub(crate) struct StopArgs {
     #[command(flatten)]
     pub case: CaseArg,
     /// Draft the letters to the providers with this claimant profile
@@ -142,7 +142,7 @@ pub struct StopArgs {
     pub sources: super::lookup::SourceArgs,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     match args.command {
         Sub::Start(a) => start(*a),
         Sub::Run(a) => run_client(a),

@@ -13,7 +13,7 @@ use whohosts::evidence::{tsp, verify};
 use whohosts::report::escape::terminal;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// A case directory, or a single file (then give --sha256 and/or --sm3).
     pub path: PathBuf,
     /// Expected SHA-256 of a single file.
@@ -44,7 +44,7 @@ pub struct Args {
     pub skew: i64,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     let report = if args.path.is_dir() {
         if args.sha256.is_some() || args.sm3.is_some() {
             anyhow::bail!(

@@ -13,21 +13,21 @@
 use std::collections::BTreeMap;
 
 /// Out-of-order bytes one direction may hold while waiting for a gap to fill.
-pub const WINDOW: usize = 256 * 1024;
+pub(crate) const WINDOW: usize = 256 * 1024;
 
 /// Out-of-order bytes held over all followed directions at once.
-pub const GLOBAL_BUDGET: u64 = 64 << 20;
+pub(crate) const GLOBAL_BUDGET: u64 = 64 << 20;
 
 /// Bytes held over all followers of an analysis.
 #[derive(Debug)]
-pub struct Budget {
+pub(crate) struct Budget {
     remaining: u64,
     /// Times a follower had to give up on a gap because the budget was spent.
     pub hits: u64,
 }
 
 impl Budget {
-    pub fn new(total: u64) -> Budget {
+    pub(crate) fn new(total: u64) -> Budget {
         Budget {
             remaining: total,
             hits: 0,
@@ -43,7 +43,7 @@ impl Default for Budget {
 
 /// What the follower hands on, in stream order.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Delivery<'a> {
+pub(crate) enum Delivery<'a> {
     Data {
         bytes: &'a [u8],
         frame: u64,
@@ -57,7 +57,7 @@ pub enum Delivery<'a> {
 
 /// One direction's in-order follower.
 #[derive(Debug, Default)]
-pub struct Follower {
+pub(crate) struct Follower {
     /// Sequence number of stream offset 0 (after the SYN, or the first byte seen).
     base: Option<u32>,
     /// Stream offset of the next byte to hand on.
@@ -70,7 +70,7 @@ pub struct Follower {
 }
 
 impl Follower {
-    pub fn new() -> Follower {
+    pub(crate) fn new() -> Follower {
         Follower::default()
     }
 
@@ -87,7 +87,7 @@ impl Follower {
     }
 
     /// One segment; `deliver` gets what it makes contiguous.
-    pub fn push(
+    pub(crate) fn push(
         &mut self,
         budget: &mut Budget,
         seq: u32,
@@ -202,15 +202,10 @@ impl Follower {
 
     /// The direction ended (FIN, RST, or the end of the capture): whatever is held is
     /// handed on after the gaps before it.
-    pub fn finish(&mut self, budget: &mut Budget, deliver: &mut dyn FnMut(Delivery<'_>)) {
+    pub(crate) fn finish(&mut self, budget: &mut Budget, deliver: &mut dyn FnMut(Delivery<'_>)) {
         while !self.held.is_empty() {
             self.skip_to_held(budget, deliver, "the bytes before it were never seen");
         }
-    }
-
-    /// Whether the stream has no hole so far (nothing held beyond a gap).
-    pub fn is_contiguous(&self) -> bool {
-        self.held.is_empty()
     }
 }
 

@@ -23,9 +23,9 @@ pub use crate::decrypt::Side;
 pub use crate::dissect::h2::H2Event as HttpEvent;
 
 pub mod decode;
-pub mod follow;
+pub(crate) mod follow;
 pub mod http1;
-pub mod ranges;
+pub(crate) mod ranges;
 pub mod store;
 
 use crate::decrypt::keylog::KeyLog;

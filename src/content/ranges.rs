@@ -11,10 +11,10 @@ use super::store::{Object, ObjectRange};
 use std::io::{Read, Seek, SeekFrom, Write};
 
 /// Largest whole a stitched object may have.
-pub const MAX_STITCHED: u64 = 1 << 32;
+pub(crate) const MAX_STITCHED: u64 = 1 << 32;
 
 /// `bytes FIRST-LAST/TOTAL` (TOTAL may be `*`); `None` when it does not parse.
-pub fn parse_content_range(v: &[u8]) -> Option<ObjectRange> {
+pub(crate) fn parse_content_range(v: &[u8]) -> Option<ObjectRange> {
     let s = std::str::from_utf8(v).ok()?.trim();
     let rest = s.strip_prefix("bytes")?.trim_start();
     let (span, total) = rest.split_once('/')?;
@@ -29,7 +29,7 @@ pub fn parse_content_range(v: &[u8]) -> Option<ObjectRange> {
 }
 
 /// A stitched object and the indexes (into the part list given) of its parts.
-pub struct Stitched {
+pub(crate) struct Stitched {
     pub object: Object,
     pub parts: Vec<usize>,
     pub file: tempfile::TempPath,
@@ -38,7 +38,7 @@ pub struct Stitched {
 /// Stitches the groups of two or more complete, unencoded 206 parts with a known
 /// total; `files[i]` is part `i`'s file. `dir`: where the stitched file is made
 /// (the extract directory, or the system's temporary one).
-pub fn stitch(
+pub(crate) fn stitch(
     objects: &[Object],
     files: &[Option<tempfile::TempPath>],
     dir: Option<&std::path::Path>,

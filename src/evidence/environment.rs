@@ -143,14 +143,14 @@ fn ntp_status() -> Fact {
 
 /// One network interface and its addresses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Interface {
+pub(crate) struct Interface {
     pub name: String,
     pub addresses: Vec<String>,
 }
 
 /// A file whose content matters to the environment, recorded by digest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileFact {
+pub(crate) struct FileFact {
     pub path: String,
     pub sha256: Fact,
     pub size: Option<u64>,
@@ -181,7 +181,7 @@ impl FileFact {
 
 /// The full environment record of a session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Environment {
+pub(crate) struct Environment {
     pub collected_utc: String,
     pub clock: ClockSource,
     pub tool: Tool,
@@ -205,7 +205,7 @@ pub struct Environment {
 impl Environment {
     /// Reads everything now. `collected_utc` is passed in so that the record and its
     /// custody entry carry the same time.
-    pub fn collect(collected_utc: &str) -> Environment {
+    pub(crate) fn collect(collected_utc: &str) -> Environment {
         let (resolv_conf, resolv_text) = FileFact::of("/etc/resolv.conf");
         let nameservers = resolv_text
             .as_deref()

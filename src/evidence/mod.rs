@@ -41,7 +41,7 @@
 
 pub mod case;
 pub mod custody;
-pub mod environment;
+pub(crate) mod environment;
 pub mod export;
 pub mod info;
 pub mod live;

@@ -139,7 +139,7 @@ const US_BASIS: &str = "17 U.S.C. 512(c)(3)(A)";
 const EU_BASIS: &str = "Regulation (EU) 2022/2065 (DSA) Art. 16(2)";
 
 /// All elements of all frames (LEGAL.md, "Notice elements").
-pub const CATALOGUE: &[Element] = &[
+pub(crate) const CATALOGUE: &[Element] = &[
     el(
         "CN-1",
         Frame::Cn,
@@ -301,12 +301,12 @@ pub const CATALOGUE: &[Element] = &[
 ];
 
 /// An element by its ID.
-pub fn element(id: &str) -> Option<&'static Element> {
+pub(crate) fn element(id: &str) -> Option<&'static Element> {
     CATALOGUE.iter().find(|e| e.id == id)
 }
 
 /// The marker a template writes at the start of the section fulfilling `id`.
-pub fn marker(id: &str) -> String {
+pub(crate) fn marker(id: &str) -> String {
     format!("<!-- whohosts:element {id} -->")
 }
 

@@ -17,7 +17,7 @@
 //! the clock; bad input is a [`LetterError`], never a panic.
 
 pub mod claimant;
-pub mod elements;
+pub(crate) mod elements;
 pub mod input;
 pub mod lint;
 pub mod render;

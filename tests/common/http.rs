@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Clone, Debug, Default)]
-pub struct Route {
+pub(crate) struct Route {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -27,7 +27,7 @@ pub struct Route {
 }
 
 impl Route {
-    pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Route {
+    pub(crate) fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Route {
         Route {
             status: 200,
             headers: vec![("Content-Type".into(), content_type.into())],
@@ -36,7 +36,7 @@ impl Route {
         }
     }
 
-    pub fn status(status: u16) -> Route {
+    pub(crate) fn status(status: u16) -> Route {
         Route {
             status,
             body: format!("status {status}\n").into_bytes(),
@@ -44,7 +44,7 @@ impl Route {
         }
     }
 
-    pub fn redirect(to: &str) -> Route {
+    pub(crate) fn redirect(to: &str) -> Route {
         Route {
             status: 302,
             headers: vec![("Location".into(), to.into())],
@@ -52,7 +52,7 @@ impl Route {
         }
     }
 
-    pub fn with_etag(mut self, etag: &str) -> Route {
+    pub(crate) fn with_etag(mut self, etag: &str) -> Route {
         self.etag = Some(etag.into());
         self.headers.push(("ETag".into(), etag.into()));
         self
@@ -61,13 +61,13 @@ impl Route {
 
 /// A request as received.
 #[derive(Clone, Debug)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub path: String,
     /// Header names in lower case.
     pub headers: BTreeMap<String, String>,
 }
 
-pub struct Server {
+pub(crate) struct Server {
     pub addr: SocketAddr,
     routes: Arc<Mutex<BTreeMap<String, Route>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -76,7 +76,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start() -> Server {
+    pub(crate) fn start() -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().unwrap();
         let routes: Arc<Mutex<BTreeMap<String, Route>>> = Arc::default();
@@ -104,15 +104,15 @@ impl Server {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    pub fn route(&self, path: &str, route: Route) {
+    pub(crate) fn route(&self, path: &str, route: Route) {
         self.routes.lock().unwrap().insert(path.to_string(), route);
     }
 
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 }

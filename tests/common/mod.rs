@@ -1,17 +1,17 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-pub mod tsa;
+pub(crate) mod tsa;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Whether a file name is one of the capture formats whohosts reads.
-pub fn is_capture(p: &Path) -> bool {
+pub(crate) fn is_capture(p: &Path) -> bool {
     let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
     [".pcap", ".pcapng", ".cap"].iter().any(|e| {
         n.ends_with(e) || n.ends_with(&format!("{e}.gz")) || n.ends_with(&format!("{e}.zst"))
@@ -19,7 +19,7 @@ pub fn is_capture(p: &Path) -> bool {
 }
 
 /// Every capture in `captures/` (recursively), sorted.
-pub fn captures() -> Vec<PathBuf> {
+pub(crate) fn captures() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(rd) = std::fs::read_dir(dir) else {
             return;
@@ -41,7 +41,7 @@ pub fn captures() -> Vec<PathBuf> {
 
 /// Runs tshark and returns its standard output; fails loudly when tshark is not
 /// installed (CI installs it) or fails.
-pub fn tshark(args: &[&str]) -> String {
+pub(crate) fn tshark(args: &[&str]) -> String {
     let out = Command::new("tshark")
         .args(args)
         .env("LC_ALL", "C")
@@ -57,13 +57,13 @@ pub fn tshark(args: &[&str]) -> String {
 
 /// A path tshark can read: the capture itself, or a decompressed temporary copy
 /// of a zstd capture (tshark 4.0 reads gzip but not zstd).
-pub enum Readable {
+pub(crate) enum Readable {
     Same(PathBuf),
     Temp(tempfile::TempPath),
 }
 
 impl Readable {
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         match self {
             Readable::Same(p) => p,
             Readable::Temp(t) => t,
@@ -71,7 +71,7 @@ impl Readable {
     }
 }
 
-pub fn tshark_readable(path: &Path) -> Readable {
+pub(crate) fn tshark_readable(path: &Path) -> Readable {
     if path.extension().is_some_and(|e| e == "zst") {
         let data = std::fs::read(path).unwrap();
         let plain = zstd::decode_all(&data[..]).unwrap();
@@ -82,4 +82,4 @@ pub fn tshark_readable(path: &Path) -> Readable {
         Readable::Same(path.to_owned())
     }
 }
-pub mod http;
+pub(crate) mod http;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
-pub fn openssl(dir: &Path, args: &[&str]) {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
     let out = Process::new("openssl")
         .current_dir(dir)
         .args(args)
@@ -22,17 +22,17 @@ pub fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA and a TSA certificate under it, with an `openssl ts` configuration.
-pub struct Tsa {
+pub(crate) struct Tsa {
     pub dir: tempfile::TempDir,
 }
 
 impl Tsa {
     /// RSA 2048 keys for CA and TSA.
-    pub fn new(name: &str) -> Tsa {
+    pub(crate) fn new(name: &str) -> Tsa {
         Tsa::with_tsa_key(name, &["-newkey", "rsa:2048"])
     }
 
-    pub fn with_tsa_key(name: &str, key_args: &[&str]) -> Tsa {
+    pub(crate) fn with_tsa_key(name: &str, key_args: &[&str]) -> Tsa {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::write(
@@ -110,12 +110,12 @@ impl Tsa {
         Tsa { dir }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// `openssl ts -reply` for a request file; returns the reply path.
-    pub fn reply(&self, tsq: &Path, out: &Path) {
+    pub(crate) fn reply(&self, tsq: &Path, out: &Path) {
         openssl(
             self.dir.path(),
             &[
@@ -135,7 +135,7 @@ impl Tsa {
         );
     }
 
-    pub fn verify_args(&self) -> Vec<String> {
+    pub(crate) fn verify_args(&self) -> Vec<String> {
         vec![
             "--tsa-cert".into(),
             self.path("tsa.pem").display().to_string(),
@@ -147,7 +147,7 @@ impl Tsa {
 
 /// Serves `n` RFC 3161 requests over HTTP on 127.0.0.1, one after the other, with
 /// `openssl ts -reply`; gives up after 60 s per request so a failing test cannot hang.
-pub fn serve(tsa: &Tsa, n: usize) -> (String, std::thread::JoinHandle<Result<(), String>>) {
+pub(crate) fn serve(tsa: &Tsa, n: usize) -> (String, std::thread::JoinHandle<Result<(), String>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/tsa", listener.local_addr().unwrap());
     listener.set_nonblocking(true).unwrap();
