@@ -478,7 +478,7 @@ pub fn update_from_with(
         let (provider, how) = match attributor.identify_provider(&feed, &file_name) {
             Ok(p) => p,
             Err(why) => {
-                out.push(skip(shown, why));
+                out.push(skip(shown, why.to_string()));
                 continue;
             }
         };

@@ -44,7 +44,7 @@ mod region;
 pub use age::{data_day, day_text, DATA_AGE_WARN_DAYS, LOOKUP_AGE_WARN_DAYS};
 pub use answer::*;
 pub use load::{AttributeError, AttributeOptions, BundledOrigin, LoadedFeed};
-pub use publisher::AsnAgreement;
+pub use publisher::{AsnAgreement, PublisherUnknown};
 
 use load::{BundledManifest, FeedRef};
 

@@ -505,37 +505,67 @@ pub fn save(answers: &mut OnlineAnswers, dir: &Path) -> std::io::Result<String> 
     Ok(hex(&Sha256::digest(&bytes)))
 }
 
+/// Why an evidence folder cannot be read back; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum FolderError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{}: format {found:?}, expected {INDEX_FORMAT}", path.display())]
+    Format { path: PathBuf, found: String },
+    #[error("index.json names {0:?} outside the folder")]
+    Outside(String),
+    #[error("{rel}: SHA-256 differs from the index's {expected}")]
+    Differs { rel: String, expected: String },
+    #[error("{0} is not in the index")]
+    NotIndexed(String),
+}
+
 /// Reads an evidence folder back (to make a report again without the network): every
 /// file is checked against the index's SHA-256.
-pub fn load(dir: &Path) -> Result<(OnlineAnswers, String), String> {
-    let index_bytes = std::fs::read(dir.join("index.json"))
-        .map_err(|e| format!("{}/index.json: {e}", dir.display()))?;
-    let index: Index = serde_json::from_slice(&index_bytes)
-        .map_err(|e| format!("{}/index.json: {e}", dir.display()))?;
+pub fn load(dir: &Path) -> Result<(OnlineAnswers, String), FolderError> {
+    let path = dir.join("index.json");
+    let index_bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(source) => return Err(FolderError::Read { path, source }),
+    };
+    let index: Index = match serde_json::from_slice(&index_bytes) {
+        Ok(i) => i,
+        Err(source) => return Err(FolderError::Json { path, source }),
+    };
     if index.format != INDEX_FORMAT {
-        return Err(format!(
-            "{}/index.json: format {:?}, expected {INDEX_FORMAT}",
-            dir.display(),
-            index.format
-        ));
+        return Err(FolderError::Format {
+            path,
+            found: index.format,
+        });
     }
     let mut out = OnlineAnswers {
         bootstrap: index.rdap_bootstrap.clone(),
         ..OnlineAnswers::default()
     };
-    let read = |rel: &str| -> Result<Vec<u8>, String> {
+    let read = |rel: &str| -> Result<Vec<u8>, FolderError> {
         if rel.contains("..") || rel.starts_with('/') {
-            return Err(format!("index.json names {rel:?} outside the folder"));
+            return Err(FolderError::Outside(rel.to_string()));
         }
-        let b = std::fs::read(dir.join(rel)).map_err(|e| format!("{rel}: {e}"))?;
+        let b = std::fs::read(dir.join(rel)).map_err(|source| FolderError::Read {
+            path: PathBuf::from(rel),
+            source,
+        })?;
         let want = index.files.iter().find(|f| f.path == rel);
         match want {
             Some(f) if f.sha256 == hex(&Sha256::digest(&b)) => Ok(b),
-            Some(f) => Err(format!(
-                "{rel}: SHA-256 differs from the index's {}",
-                f.sha256
-            )),
-            None => Err(format!("{rel} is not in the index")),
+            Some(f) => Err(FolderError::Differs {
+                rel: rel.to_string(),
+                expected: f.sha256.clone(),
+            }),
+            None => Err(FolderError::NotIndexed(rel.to_string())),
         }
     };
     for mut p in index.ptr {

@@ -47,7 +47,7 @@ impl Attributor {
         &self,
         feed: &Feed,
         file_name: &str,
-    ) -> Result<(String, String), String> {
+    ) -> Result<(String, String), PublisherUnknown> {
         if let Some(p) = feed.format.provider() {
             return Ok((
                 p.to_string(),
@@ -107,10 +107,9 @@ impl Attributor {
                 format!("the file name `{file_name}` names it (ASN data did not decide)"),
             ));
         }
-        Err(format!(
-            "cannot tell which provider publishes this {}: its prefixes' ASNs belong to no single provider of the directory and the file name names none",
-            feed.format.as_str()
-        ))
+        Err(PublisherUnknown {
+            format: feed.format.as_str(),
+        })
     }
 }
 
@@ -130,4 +129,11 @@ impl AsnAgreement {
     pub fn mostly_contradicts(&self) -> bool {
         self.contradict > self.agree && self.contradict * 2 > self.sampled - self.unknown
     }
+}
+
+/// See [`Attributor::identify_provider`].
+#[derive(Debug, thiserror::Error)]
+#[error("cannot tell which provider publishes this {format}: its prefixes' ASNs belong to no single provider of the directory and the file name names none")]
+pub struct PublisherUnknown {
+    pub format: &'static str,
 }

@@ -87,10 +87,18 @@ fn now_utc() -> String {
     crate::times::Now::system(time::UtcOffset::UTC).utc
 }
 
+/// Why the system's resolver cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NameserverError {
+    #[error("reading /etc/resolv.conf: {0}; pass --dns-server")]
+    Read(#[from] std::io::Error),
+    #[error("no usable nameserver in /etc/resolv.conf; pass --dns-server")]
+    NoneUsable,
+}
+
 /// The first `nameserver` of `/etc/resolv.conf` (port 53).
-pub fn system_nameserver() -> Result<SocketAddr, String> {
-    let text = std::fs::read_to_string("/etc/resolv.conf")
-        .map_err(|e| format!("reading /etc/resolv.conf: {e}; pass --dns-server"))?;
+pub fn system_nameserver() -> Result<SocketAddr, NameserverError> {
+    let text = std::fs::read_to_string("/etc/resolv.conf")?;
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("nameserver"))
         .filter_map(|rest| {
@@ -99,7 +107,7 @@ pub fn system_nameserver() -> Result<SocketAddr, String> {
         })
         .map(|ip| SocketAddr::new(ip, 53))
         .next()
-        .ok_or_else(|| "no usable nameserver in /etc/resolv.conf; pass --dns-server".to_string())
+        .ok_or(NameserverError::NoneUsable)
 }
 
 /// Looks up the PTR records of every address, at most `concurrency` at once. The
@@ -107,7 +115,7 @@ pub fn system_nameserver() -> Result<SocketAddr, String> {
 pub fn lookup_all(ips: &[IpAddr], opts: &RdnsOptions) -> Result<Vec<PtrAnswer>, String> {
     let server = match opts.server {
         Some(s) => s,
-        None => system_nameserver()?,
+        None => system_nameserver().map_err(|e| e.to_string())?,
     };
     let mut out = Vec::with_capacity(ips.len());
     for (n, chunk) in ips.chunks(opts.concurrency.max(1)).enumerate() {

@@ -116,6 +116,24 @@ pub(crate) fn unhex(s: &[u8]) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// What is wrong with one key log line; each message shows the line (shortened,
+/// escaped).
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("line of {len} bytes, longer than {MAX_LINE}: {line}")]
+    TooLong { len: usize, line: String },
+    #[error("expected LABEL CLIENT_RANDOM SECRET: {line}")]
+    Fields { line: String },
+    #[error("client random is not 64 hex digits: {line}")]
+    Random { line: String },
+    #[error("secret is not 2 to 128 hex digits: {line}")]
+    Secret { line: String },
+    #[error("more than {MAX_ENTRIES} client randoms; line not kept")]
+    TooMany,
+    #[error("master secret of {len} bytes, expected 48: {line}")]
+    MasterLen { len: usize, line: String },
+}
+
 impl KeyLog {
     pub fn new() -> Self {
         Self::default()
@@ -141,7 +159,7 @@ impl KeyLog {
             let line = raw.strip_suffix(b"\r").unwrap_or(raw);
             let number = i as u64 + 1;
             if let Err(message) = self.add_line(line) {
-                self.problem(source, number, message);
+                self.problem(source, number, message.to_string());
             }
         }
     }
@@ -159,13 +177,12 @@ impl KeyLog {
     }
 
     /// Adds one line; `Err` says what is wrong with it.
-    pub fn add_line(&mut self, line: &[u8]) -> Result<(), String> {
+    pub fn add_line(&mut self, line: &[u8]) -> Result<(), LineError> {
         if line.len() > MAX_LINE {
-            return Err(format!(
-                "line of {} bytes, longer than {MAX_LINE}: {}",
-                line.len(),
-                shown(line)
-            ));
+            return Err(LineError::TooLong {
+                len: line.len(),
+                line: shown(line),
+            });
         }
         let trimmed = line.trim_ascii();
         if trimmed.is_empty() || trimmed.starts_with(b"#") {
@@ -178,10 +195,7 @@ impl KeyLog {
         let (Some(label), Some(random), Some(secret), None) =
             (fields.next(), fields.next(), fields.next(), fields.next())
         else {
-            return Err(format!(
-                "expected LABEL CLIENT_RANDOM SECRET: {}",
-                shown(line)
-            ));
+            return Err(LineError::Fields { line: shown(line) });
         };
         let known: &[&[u8]] = &[
             b"CLIENT_RANDOM",
@@ -199,23 +213,23 @@ impl KeyLog {
         }
         let random: ClientRandom = unhex(random)
             .and_then(|r| r.try_into().ok())
-            .ok_or_else(|| format!("client random is not 64 hex digits: {}", shown(line)))?;
+            .ok_or_else(|| LineError::Random { line: shown(line) })?;
         let secret = unhex(secret)
             .filter(|s| !s.is_empty() && s.len() <= 64)
-            .ok_or_else(|| format!("secret is not 2 to 128 hex digits: {}", shown(line)))?;
+            .ok_or_else(|| LineError::Secret { line: shown(line) })?;
         if !self.entries.contains_key(&random) && self.entries.len() >= MAX_ENTRIES {
-            return Err(format!(
-                "more than {MAX_ENTRIES} client randoms; line not kept"
-            ));
+            return Err(LineError::TooMany);
         }
         let master: Option<[u8; 48]> = if label == b"CLIENT_RANDOM" {
-            Some(secret.as_slice().try_into().map_err(|_| {
-                format!(
-                    "master secret of {} bytes, expected 48: {}",
-                    secret.len(),
-                    shown(line)
-                )
-            })?)
+            Some(
+                secret
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| LineError::MasterLen {
+                        len: secret.len(),
+                        line: shown(line),
+                    })?,
+            )
         } else {
             None
         };
@@ -319,6 +333,33 @@ mod tests {
                 "keys.txt line 1: client random is not 64 hex digits: CLIENT_RANDOM zz abababababababababababababababa... (113 bytes)"
             )
         );
+        assert!(k.is_empty());
+    }
+
+    #[test]
+    fn each_bad_line_gives_its_own_error() {
+        let hex = |n: usize| "ab".repeat(n);
+        let mut k = KeyLog::new();
+        type Expected = fn(&LineError) -> bool;
+        let cases: [(String, Expected); 5] = [
+            ("x".repeat(MAX_LINE + 1), |e| {
+                matches!(e, LineError::TooLong { .. })
+            }),
+            ("only two".into(), |e| matches!(e, LineError::Fields { .. })),
+            (format!("CLIENT_RANDOM zz {}", hex(48)), |e| {
+                matches!(e, LineError::Random { .. })
+            }),
+            (format!("CLIENT_RANDOM {R} {}", hex(65)), |e| {
+                matches!(e, LineError::Secret { .. })
+            }),
+            (format!("CLIENT_RANDOM {R} {}", hex(2)), |e| {
+                matches!(e, LineError::MasterLen { len: 2, .. })
+            }),
+        ];
+        for (line, expected) in cases {
+            let err = k.add_line(line.as_bytes()).expect_err(&line);
+            assert!(expected(&err), "{line}: {err:?}");
+        }
         assert!(k.is_empty());
     }
 }

@@ -132,23 +132,37 @@ pub fn list(root: &Path) -> anyhow::Result<(Vec<Stamp>, Vec<Refusal>)> {
     Ok((stamps, refusals))
 }
 
+/// Why an index file cannot be used; the messages follow the file's name
+/// (`originals.json is not JSON (...)`).
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("cannot be read ({0})")]
+    Read(#[from] std::io::Error),
+    #[error("is not JSON ({0})")]
+    NotJson(serde_json::Error),
+    #[error("is not an originals index")]
+    NotAnIndex,
+    #[error("is not version {VERSION}")]
+    Version,
+    #[error("is damaged ({0})")]
+    Damaged(serde_json::Error),
+}
+
 /// Reads an index file; `Err` says why it cannot be used.
-pub fn read(path: &Path) -> Result<Index, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot be read ({e})"))?;
-    parse(&bytes)
+pub fn read(path: &Path) -> Result<Index, IndexError> {
+    parse(&std::fs::read(path)?)
 }
 
 /// Parses index bytes, checking the format and version.
-pub fn parse(bytes: &[u8]) -> Result<Index, String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("is not JSON ({e})"))?;
+pub fn parse(bytes: &[u8]) -> Result<Index, IndexError> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(IndexError::NotJson)?;
     if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-        return Err("is not an originals index".into());
+        return Err(IndexError::NotAnIndex);
     }
     if v.get("version").and_then(|f| f.as_u64()) != Some(u64::from(VERSION)) {
-        return Err(format!("is not version {VERSION}"));
+        return Err(IndexError::Version);
     }
-    serde_json::from_value(v).map_err(|e| format!("is damaged ({e})"))
+    serde_json::from_value(v).map_err(IndexError::Damaged)
 }
 
 /// Makes the index of `root` (reading every file).
