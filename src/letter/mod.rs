@@ -258,6 +258,18 @@ pub struct ComparedFile {
 /// Files listed one by one in a letter; the rest are counted.
 const MAX_COMPARED_FILES: usize = 20;
 
+/// Why a file given as a match result cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum MatchResultError {
+    #[error("{name} is not JSON: {source}")]
+    NotJson {
+        name: String,
+        source: serde_json::Error,
+    },
+    #[error("{name} is not a match result of `whohosts match`")]
+    NotAMatchResult { name: String },
+}
+
 impl Comparison {
     /// The comparison as one provider's letter shows it: only the files sent by the
     /// servers of its rows (the package summary stays whole, as the match result has
@@ -275,12 +287,17 @@ impl Comparison {
     }
 
     /// Reads a match result (`whohosts match`); `name` is how the letter names it.
-    pub fn from_match_result(bytes: &[u8], name: &str) -> Result<Comparison, String> {
+    pub fn from_match_result(bytes: &[u8], name: &str) -> Result<Comparison, MatchResultError> {
         use serde_json::Value;
         let v: Value =
-            serde_json::from_slice(bytes).map_err(|e| format!("{name} is not JSON: {e}"))?;
+            serde_json::from_slice(bytes).map_err(|source| MatchResultError::NotJson {
+                name: name.to_string(),
+                source,
+            })?;
         if v.get("format").and_then(Value::as_str) != Some(crate::matching::FORMAT) {
-            return Err(format!("{name} is not a match result of `whohosts match`"));
+            return Err(MatchResultError::NotAMatchResult {
+                name: name.to_string(),
+            });
         }
         let s = |o: &Value, k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let n = |o: &Value, k: &str| o.get(k).and_then(Value::as_u64).unwrap_or(0);
