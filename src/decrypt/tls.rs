@@ -32,8 +32,8 @@
 
 use super::keylog::{ClientRandom, KeyLog, Secrets};
 use super::Side;
+use crate::flow::carried::Carried;
 use ring::{aead, hkdf, hmac};
-use std::collections::VecDeque;
 
 /// Largest record payload accepted (ciphertext: 2^14 plus 256 bytes of expansion).
 pub const MAX_RECORD: usize = (1 << 14) + 256;
@@ -317,11 +317,8 @@ pub struct Plaintext {
 
 #[derive(Default)]
 struct Direction {
-    /// Unprocessed bytes, starting at stream offset `base`.
-    buf: Vec<u8>,
-    base: u64,
-    /// (stream offset where the chunk ends, frame), in order.
-    chunks: VecDeque<(u64, u64)>,
+    /// Unprocessed bytes, with the frames that carried them.
+    buf: Carried,
     /// Records read on this side.
     records: u64,
     /// Handshake message bytes not yet complete.
@@ -334,38 +331,6 @@ struct Direction {
     app_keys: bool,
     stopped: bool,
     ended: bool,
-}
-
-impl Direction {
-    fn frames_of(&self, start: u64, end: u64) -> Vec<u64> {
-        let mut out: Vec<u64> = Vec::new();
-        let mut from = self.base;
-        for &(chunk_end, frame) in &self.chunks {
-            let chunk_start = from;
-            from = chunk_end;
-            if chunk_end <= start {
-                continue;
-            }
-            if chunk_start >= end {
-                break;
-            }
-            if out.last() != Some(&frame) {
-                out.push(frame);
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.buf.drain(..n);
-        self.base += n as u64;
-        // Keep the chunk that holds the new base, drop those wholly before it.
-        while self.chunks.len() > 1 && self.chunks[0].0 <= self.base {
-            self.chunks.pop_front();
-        }
-    }
 }
 
 /// The decryptor of one TLS connection. See the module documentation.
@@ -441,9 +406,8 @@ impl TlsDecryptor {
     fn fail(&mut self, side: Side, reason: String) {
         let d = self.dir(side);
         d.stopped = true;
-        d.buf = Vec::new();
+        d.buf.clear();
         d.hs = Vec::new();
-        d.chunks.clear();
         if self.failure.is_none() {
             self.failure = Some(reason);
         }
@@ -474,9 +438,7 @@ impl TlsDecryptor {
             );
             return;
         }
-        d.buf.extend_from_slice(data);
-        let end = d.base + d.buf.len() as u64;
-        d.chunks.push_back((end, frame));
+        d.buf.push(data, &[frame]);
         self.run(keys);
     }
 
@@ -548,7 +510,7 @@ impl TlsDecryptor {
             return false;
         }
         let d = self.dir(side);
-        let Some(h) = d.buf.get(..5) else {
+        let Some(h) = d.buf.bytes().get(..5) else {
             return false;
         };
         let h = [h[0], h[1], h[2], h[3], h[4]];
@@ -585,9 +547,9 @@ impl TlsDecryptor {
             return false;
         }
         let header = h;
-        let body = d.buf[5..5 + len].to_vec();
-        let frames = d.frames_of(d.base, d.base + 5 + len as u64);
-        d.consume(5 + len);
+        let body = d.buf.bytes()[5..5 + len].to_vec();
+        let frames = d.buf.frames_of_front(5 + len);
+        d.buf.consume(5 + len);
         d.records += 1;
         self.record(keys, side, n, header, body, frames);
         true

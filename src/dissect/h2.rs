@@ -20,8 +20,9 @@
 //! dropped; at most [`MAX_STREAMS`] streams are tracked at once.
 
 use crate::decrypt::Side;
+use crate::flow::carried::Carried;
 use loona_hpack::Decoder;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -85,10 +86,8 @@ struct Block {
 }
 
 struct Dir {
-    buf: Vec<u8>,
-    base: u64,
-    /// (stream offset where the chunk ends, its frames).
-    chunks: VecDeque<(u64, Vec<u64>)>,
+    /// Unread bytes, with the frames that carried them.
+    buf: Carried,
     preface_done: bool,
     stopped: Option<String>,
     block: Option<Block>,
@@ -101,43 +100,12 @@ impl Default for Dir {
         let mut decoder = Decoder::new();
         decoder.set_max_allowed_table_size(MAX_TABLE);
         Dir {
-            buf: Vec::new(),
-            base: 0,
-            chunks: VecDeque::new(),
+            buf: Carried::default(),
             preface_done: false,
             stopped: None,
             block: None,
             decoder,
             frames_read: 0,
-        }
-    }
-}
-
-impl Dir {
-    fn frames_of(&self, start: u64, end: u64) -> Vec<u64> {
-        let mut out = Vec::new();
-        let mut from = self.base;
-        for (chunk_end, frames) in &self.chunks {
-            let chunk_start = from;
-            from = *chunk_end;
-            if *chunk_end <= start {
-                continue;
-            }
-            if chunk_start >= end {
-                break;
-            }
-            out.extend_from_slice(frames);
-        }
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.buf.drain(..n);
-        self.base += n as u64;
-        while self.chunks.len() > 1 && self.chunks[0].0 <= self.base {
-            self.chunks.pop_front();
         }
     }
 }
@@ -225,9 +193,7 @@ impl H2Connection {
         if d.stopped.is_some() || data.is_empty() {
             return;
         }
-        d.buf.extend_from_slice(data);
-        let end = d.base + d.buf.len() as u64;
-        d.chunks.push_back((end, frames.to_vec()));
+        d.buf.push(data, frames);
         self.run(side);
     }
 
@@ -260,8 +226,7 @@ impl H2Connection {
             return;
         }
         d.stopped = Some(reason.clone());
-        d.buf = Vec::new();
-        d.chunks.clear();
+        d.buf.clear();
         d.block = None;
         self.problems.push(reason.clone());
         let ids: Vec<u32> = self.streams.keys().copied().collect();
@@ -337,7 +302,7 @@ impl H2Connection {
         if side == Side::Client && !self.dirs[i].preface_done {
             let d = &self.dirs[i];
             let n = d.buf.len().min(PREFACE.len());
-            if d.buf[..n] != PREFACE[..n] {
+            if d.buf.bytes()[..n] != PREFACE[..n] {
                 self.stop(
                     side,
                     "client stream does not begin with the HTTP/2 preface".into(),
@@ -347,7 +312,7 @@ impl H2Connection {
             if n < PREFACE.len() {
                 return;
             }
-            self.dirs[i].consume(PREFACE.len());
+            self.dirs[i].buf.consume(PREFACE.len());
             self.dirs[i].preface_done = true;
         }
         loop {
@@ -355,7 +320,9 @@ impl H2Connection {
             if d.stopped.is_some() {
                 return;
             }
-            let Some(h) = d.buf.get(..9) else { return };
+            let Some(h) = d.buf.bytes().get(..9) else {
+                return;
+            };
             let len = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
             let (ty, flags) = (h[3], h[4]);
             let id = u32_at(h, 5) & 0x7fff_ffff;
@@ -373,9 +340,9 @@ impl H2Connection {
             if d.buf.len() < 9 + len {
                 return;
             }
-            let payload = d.buf[9..9 + len].to_vec();
-            let frames = d.frames_of(d.base, d.base + 9 + len as u64);
-            self.dirs[i].consume(9 + len);
+            let payload = d.buf.bytes()[9..9 + len].to_vec();
+            let frames = d.buf.frames_of_front(9 + len);
+            self.dirs[i].buf.consume(9 + len);
             self.dirs[i].frames_read += 1;
             self.frame(side, ty, flags, id, payload, frames);
         }

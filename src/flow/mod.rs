@@ -16,6 +16,7 @@
 //!
 //! Memory grows with the number of flows and is bounded for pending fragments.
 
+pub mod carried;
 pub mod reassembly;
 
 use crate::model::{Endpoint, FlowKey, FrameRef, Timestamp, Transport};
