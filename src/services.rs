@@ -211,12 +211,12 @@ fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNam
 /// (local, broadcast, multicast, special-purpose); each group ranked by bytes, then
 /// duration, then label.
 pub fn build<'a>(
-    conversations: impl IntoIterator<Item = (u32, &'a Conversation)>,
+    conversations: impl IntoIterator<Item = (u32, &'a Conversation, Timestamp)>,
     names: impl IntoIterator<Item = &'a NameEvidence>,
 ) -> Vec<Service> {
     // 1. Server endpoints and their traffic.
     let mut endpoints: BTreeMap<EndpointKey, (ServiceEndpoint, Vec<FrameId>)> = BTreeMap::new();
-    for (capture, c) in conversations {
+    for (capture, c, first_seen) in conversations {
         if c.transport == Transport::Ip {
             continue;
         }
@@ -236,7 +236,7 @@ pub fn build<'a>(
                     bytes_to_server: 0,
                     frames_to_client: 0,
                     bytes_to_client: 0,
-                    first_seen: c.first.ts,
+                    first_seen,
                     last_seen: c.last_seen,
                 },
                 Vec::new(),
@@ -248,7 +248,7 @@ pub fn build<'a>(
         e.bytes_to_server += to_server.bytes;
         e.frames_to_client += to_client.frames;
         e.bytes_to_client += to_client.bytes;
-        e.first_seen = e.first_seen.min(c.first.ts);
+        e.first_seen = e.first_seen.min(first_seen);
         e.last_seen = e.last_seen.max(c.last_seen);
         entry.1.push(FrameId {
             capture,

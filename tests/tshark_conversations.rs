@@ -111,6 +111,8 @@ fn exact_bytes(readable: &Path) -> BTreeMap<&'static str, Vec<Exact>> {
                 rel_start: t,
                 ..Exact::default()
             });
+        // A conversation starts at its earliest frame (time can go backwards).
+        e.rel_start = e.rel_start.min(t);
         if e.a == a {
             e.bytes_a_to_b += len;
         } else {
@@ -213,9 +215,23 @@ fn endpoint(ip: std::net::IpAddr, port: Option<u16>) -> String {
 fn compare(path: &Path) {
     let name = path.display().to_string();
     let analysis = analyze_capture(path, 0, &AnalyzeOptions::default()).expect("analysis");
-    let capture_start = analysis.first_seen.expect("capture has frames");
     let report = Report::build(std::slice::from_ref(&analysis));
     let readable = common::tshark_readable(path);
+    // tshark's times are relative to the first frame of the file, which is not the
+    // earliest when time goes backwards (a clock stepped back, merged taps).
+    let first_frame = common::tshark(&[
+        "-n",
+        "-r",
+        readable.path().to_str().unwrap(),
+        "-c",
+        "1",
+        "-T",
+        "fields",
+        "-e",
+        "frame.time_epoch",
+    ]);
+    let first_frame: f64 = first_frame.trim().parse().expect("first frame's time");
+    let since_first = |t: whohosts::model::Timestamp| t.as_nanos() as f64 / 1e9 - first_frame;
     let out = common::tshark(&[
         "-n",
         "-q",
@@ -270,8 +286,7 @@ fn compare(path: &Path) {
                 .find(|c| {
                     endpoint(c.a.ip, c.a.port) == t.a
                         && endpoint(c.b.ip, c.b.port) == t.b
-                        && (c.first_seen.nanos_since(capture_start) as f64 / 1e9 - t.rel_start).abs()
-                            < 2e-6
+                        && (since_first(c.first_seen) - t.rel_start).abs() < 2e-6
                 })
                 .unwrap_or_else(|| panic!("{name}: {title}: tshark's {} <-> {} (start {}) not found with the same orientation", t.a, t.b, t.rel_start));
             let what = format!("{name}: {title} {} <-> {}", t.a, t.b);

@@ -590,6 +590,17 @@ impl Tables {
         self.convs.get(id)
     }
 
+    /// When conversation `id` was first seen: its earliest frame's time, which is its
+    /// first frame's unless time went backwards in the capture.
+    pub fn first_seen(&self, id: ConvId) -> Option<Timestamp> {
+        let c = self.convs.get(id)?;
+        Some(
+            self.earliest
+                .get(&id)
+                .map_or(c.first.ts, |t| (*t).min(c.first.ts)),
+        )
+    }
+
     /// Conversations in the order they started (IP conversations complete once
     /// [`Tables::finish`] has run).
     pub fn conversations(&self) -> &[Conversation] {

@@ -151,8 +151,8 @@ pub struct EndpointReport<'a> {
 }
 
 impl ConversationReport {
-    fn from_conv(capture: u32, c: &Conversation) -> Self {
-        let nanos = c.last_seen.nanos_since(c.first.ts);
+    fn from_conv(capture: u32, c: &Conversation, first_seen: Timestamp) -> Self {
+        let nanos = c.last_seen.nanos_since(first_seen);
         ConversationReport {
             capture,
             transport: c.transport,
@@ -164,7 +164,7 @@ impl ConversationReport {
             bytes_b_to_a: c.b_to_a.bytes,
             frames: c.a_to_b.frames + c.b_to_a.frames,
             bytes: c.a_to_b.bytes + c.b_to_a.bytes,
-            first_seen: c.first.ts,
+            first_seen,
             last_seen: c.last_seen,
             duration: nanos as f64 / 1e9,
             first_frame: c.first.frame,
@@ -187,8 +187,12 @@ impl<'a> Conversations<'a> {
                     a.tables
                         .conversations()
                         .iter()
-                        .filter(move |c| c.transport == t)
-                        .map(move |c| ConversationReport::from_conv(a.index, c))
+                        .enumerate()
+                        .filter(move |(_, c)| c.transport == t)
+                        .map(move |(id, c)| {
+                            let first = a.tables.first_seen(id).unwrap_or(c.first.ts);
+                            ConversationReport::from_conv(a.index, c, first)
+                        })
                 })
         })
     }
@@ -223,9 +227,13 @@ impl<'a> Report<'a> {
     ) -> Report<'a> {
         let attribution_of = |ip: &IpAddr| attributions.and_then(|a| a.by_ip.get(ip));
         let all = services::build(
-            analyses
-                .iter()
-                .flat_map(|a| a.tables.conversations().iter().map(move |c| (a.index, c))),
+            analyses.iter().flat_map(|a| {
+                a.tables
+                    .conversations()
+                    .iter()
+                    .enumerate()
+                    .map(move |(id, c)| (a.index, c, a.tables.first_seen(id).unwrap_or(c.first.ts)))
+            }),
             analyses.iter().flat_map(|a| a.names.iter()),
         );
         let services: Vec<ServiceReport> = services::focus(all, targets)
