@@ -283,3 +283,62 @@ fn without_the_right_key_nothing_is_decrypted_and_the_report_says_why() {
         }
     }
 }
+
+/// The client's half of a real TLS 1.3 connection, without the server's frames (a
+/// hostile or one-sided capture): the decryptor holds the client's records while it
+/// waits for a server hello that never comes. All connections together hold at most
+/// the budget; the one that would pass it stops, and says why.
+#[test]
+fn decryptors_waiting_for_a_hello_share_one_memory_budget() {
+    use whohosts::content::ContentOptions;
+    use whohosts::pipeline::{analyze_capture, AnalyzeOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let one_sided = dir.path().join("client-half.pcap");
+    common::tshark(&[
+        "-r",
+        cap("tls13-h1-chacha").to_str().unwrap(),
+        "-Y",
+        "tcp.dstport == 443",
+        "-F",
+        "pcap",
+        "-w",
+        one_sided.to_str().unwrap(),
+    ]);
+    let mut keylog = whohosts::decrypt::keylog::KeyLog::new();
+    keylog.add_text("keys", &std::fs::read(keys("tls13-h1-chacha")).unwrap());
+    let keylog = std::sync::Arc::new(keylog);
+    let reasons = |tls_budget: usize| -> Vec<Option<String>> {
+        let opts = AnalyzeOptions {
+            content: Some(ContentOptions {
+                keylog: Some(keylog.clone()),
+                tls_budget,
+                ..ContentOptions::default()
+            }),
+            ..AnalyzeOptions::default()
+        };
+        let a = analyze_capture(&one_sided, 0, &opts).unwrap();
+        a.objects
+            .unwrap()
+            .tls
+            .iter()
+            .map(|t| t.reason.clone())
+            .collect()
+    };
+    let small = reasons(100);
+    assert_eq!(small.len(), 1, "{small:?}");
+    assert!(
+        small[0]
+            .as_deref()
+            .is_some_and(|r| r.contains("the most allowed (100)")),
+        "{small:?}"
+    );
+    let default = reasons(whohosts::content::TLS_BUDGET);
+    assert_eq!(default.len(), 1, "{default:?}");
+    assert!(
+        !default[0]
+            .as_deref()
+            .unwrap_or("")
+            .contains("the most allowed"),
+        "{default:?}"
+    );
+}

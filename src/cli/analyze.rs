@@ -137,6 +137,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             extract: extract.as_ref().map(|(d, _)| d.clone()),
             max_decoded: args.max_object_size,
             keylog,
+            ..whohosts::content::ContentOptions::default()
         });
     }
     let progress = (!args.quiet && std::io::stderr().is_terminal()).then(|| {

@@ -52,7 +52,15 @@ pub struct ContentOptions {
     /// Blocks are added to them as they are read. Without secrets, TLS connections
     /// are not followed.
     pub keylog: Option<std::sync::Arc<KeyLog>>,
+    /// Bytes all TLS connections together may hold while decrypting (records not yet
+    /// whole, data waiting for the other side's hello); past it, the connection that
+    /// would add more stops being decrypted, with the reason.
+    pub tls_budget: usize,
 }
+
+/// Default [`ContentOptions::tls_budget`]: one connection may hold about 1 MiB
+/// ([`crate::decrypt::tls::MAX_PENDING`]); this bounds many such connections together.
+pub const TLS_BUDGET: usize = 64 << 20;
 
 impl Default for ContentOptions {
     fn default() -> Self {
@@ -60,6 +68,7 @@ impl Default for ContentOptions {
             extract: None,
             max_decoded: decode::DEFAULT_MAX_DECODED,
             keylog: None,
+            tls_budget: TLS_BUDGET,
         }
     }
 }
@@ -119,6 +128,14 @@ struct Tls {
     decided: bool,
     first_frame: u64,
     plaintext: [u64; 2],
+    /// What the decryptor held at its last accounting (see [`TlsHeld`]).
+    held: usize,
+}
+
+/// Bytes the TLS decryptors of all connections hold together, against their cap.
+struct TlsHeld {
+    now: usize,
+    cap: usize,
 }
 
 /// What became of one TLS connection the content stage tried to decrypt: decrypted
@@ -144,6 +161,13 @@ pub struct TlsSession {
 }
 
 impl Tls {
+    /// Brings the shared count up to date with what this decryptor holds now.
+    fn account(&mut self, total: &mut TlsHeld) {
+        let now = self.dec.held();
+        total.now = total.now.saturating_sub(self.held) + now;
+        self.held = now;
+    }
+
     /// Routes the plaintext decrypted so far to HTTP/1.x or HTTP/2.
     fn drain(&mut self, http: &mut http1::Connection, events: &mut Vec<HttpEvent>) {
         for p in self.dec.take_output() {
@@ -247,6 +271,7 @@ pub struct Content {
     keys: Option<KeyLog>,
     /// The TLS connections followed for decryption, as they ended.
     tls: Vec<TlsSession>,
+    tls_held: TlsHeld,
 }
 
 impl Content {
@@ -255,6 +280,10 @@ impl Content {
             capture,
             keys: opts.keylog.as_deref().cloned(),
             tls: Vec::new(),
+            tls_held: TlsHeld {
+                now: 0,
+                cap: opts.tls_budget,
+            },
             opts,
             budget: follow::Budget::default(),
             slots: Vec::new(),
@@ -326,6 +355,7 @@ impl Content {
                     decided: false,
                     first_frame: at.frame,
                     plaintext: [0, 0],
+                    held: 0,
                 }));
                 Slot::Http(Box::new(c))
             } else {
@@ -343,13 +373,14 @@ impl Content {
             &mut conn.tls_state,
         );
         let keys = self.keys.as_ref();
+        let held = &mut self.tls_held;
         follower.push(
             &mut self.budget,
             seg.seq,
             seg.syn,
             payload,
             at.frame,
-            &mut |d| deliver(http, tls, keys, side, d, &mut events, &mut gaps),
+            &mut |d| deliver(http, tls, keys, held, side, d, &mut events, &mut gaps),
         );
         self.apply(id, side, events, gaps);
         if seg.fin || seg.rst {
@@ -378,7 +409,13 @@ impl Content {
                 return;
             };
             let how = if reset { Close::Reset } else { Close::Fin };
-            let (events, gaps) = conn.end_side(&mut self.budget, self.keys.as_ref(), s, how);
+            let (events, gaps) = conn.end_side(
+                &mut self.budget,
+                &mut self.tls_held,
+                self.keys.as_ref(),
+                s,
+                how,
+            );
             self.apply(id, s, events, gaps);
         }
         let Some(Slot::Http(conn)) = self.slots.get_mut(id) else {
@@ -512,6 +549,7 @@ impl Content {
     /// Ends what is still open on a connection that ended.
     fn abandon(&mut self, conn: Conn, why: &str) {
         if let Some(t) = &conn.tls_state {
+            self.tls_held.now = self.tls_held.now.saturating_sub(t.held);
             self.tls
                 .push(t.session(self.capture, conn.client, conn.server));
         }
@@ -530,8 +568,13 @@ impl Content {
                 let Some(Slot::Http(conn)) = self.slots.get_mut(id) else {
                     break;
                 };
-                let (events, gaps) =
-                    conn.end_side(&mut self.budget, self.keys.as_ref(), s, Close::CaptureEnd);
+                let (events, gaps) = conn.end_side(
+                    &mut self.budget,
+                    &mut self.tls_held,
+                    self.keys.as_ref(),
+                    s,
+                    Close::CaptureEnd,
+                );
                 self.apply(id, s, events, gaps);
             }
             if let Slot::Http(conn) = std::mem::replace(&mut self.slots[id], Slot::Off) {
@@ -566,10 +609,12 @@ impl std::fmt::Debug for Collected {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn deliver(
     http: &mut http1::Connection,
     tls: &mut Option<Box<Tls>>,
     keys: Option<&KeyLog>,
+    held: &mut TlsHeld,
     side: Side,
     d: follow::Delivery<'_>,
     events: &mut Vec<HttpEvent>,
@@ -578,9 +623,18 @@ fn deliver(
     // TLS: ciphertext to the decryptor, its plaintext on to HTTP.
     if let (Some(t), Some(keys)) = (tls.as_mut(), keys) {
         match d {
+            follow::Delivery::Data { bytes, .. }
+                if held.now + bytes.len() > held.cap && t.dec.failure().is_none() =>
+            {
+                t.dec.give_up(format!(
+                    "the TLS connections followed held {} bytes together, the most allowed ({}); this one stopped being decrypted here",
+                    held.now, held.cap
+                ));
+            }
             follow::Delivery::Data { bytes, frame } => t.dec.push(keys, side, bytes, frame),
             follow::Delivery::Gap { len, .. } => t.dec.gap(side, len),
         }
+        t.account(held);
         t.drain(http, events);
         return;
     }
@@ -621,6 +675,7 @@ impl Conn {
     fn end_side(
         &mut self,
         budget: &mut follow::Budget,
+        held: &mut TlsHeld,
         keys: Option<&KeyLog>,
         side: Side,
         how: Close,
@@ -638,10 +693,11 @@ impl Conn {
         );
         let lost_before = follower.lost;
         follower.finish(budget, &mut |d| {
-            deliver(http, tls, keys, side, d, &mut events, &mut gaps)
+            deliver(http, tls, keys, held, side, d, &mut events, &mut gaps)
         });
         if let Some(t) = &mut self.tls_state {
             t.dec.end(side);
+            t.account(held);
             t.drain(&mut self.http, &mut events);
             if self.closed == [true, true] {
                 if let Some(h2) = &mut t.h2 {

@@ -391,6 +391,22 @@ impl TlsDecryptor {
         self.early_skipped
     }
 
+    /// Bytes held now: records not yet whole, data waiting for the other side's
+    /// hello, handshake messages being assembled.
+    pub fn held(&self) -> usize {
+        [&self.client, &self.server]
+            .iter()
+            .map(|d| d.buf.len() + d.hs.len())
+            .sum()
+    }
+
+    /// Stops decrypting both directions, for a reason outside this connection (a
+    /// memory budget shared with others); the first reason given stays.
+    pub fn give_up(&mut self, reason: String) {
+        self.fail(Side::Client, reason.clone());
+        self.fail(Side::Server, reason);
+    }
+
     /// Plaintext records decrypted since the last call, in the order decrypted.
     pub fn take_output(&mut self) -> Vec<Plaintext> {
         std::mem::take(&mut self.output)
