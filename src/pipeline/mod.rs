@@ -155,8 +155,8 @@ fn analyze_with(
             })
             .collect();
         for h in handles {
-            // A worker that panicked has lost its captures; they stay `None`
-            // and the panic is raised again below.
+            // A worker that panicked is a bug, as it would be one after the
+            // other: the panic goes on.
             match h.join() {
                 Ok(mine) => {
                     for (i, r) in mine {
@@ -169,7 +169,8 @@ fn analyze_with(
             }
         }
     });
-    // In the order given: the first capture not analysed follows a failure.
+    // Captures were taken in the order given, so every one before a capture not
+    // analysed was analysed, and a failure comes before it.
     let mut out = Vec::with_capacity(paths.len());
     for r in done {
         match r {
