@@ -192,7 +192,7 @@ pub enum FragmentOutcome {
 /// Conversation and endpoint tables for one capture.
 #[derive(Default)]
 pub struct Tables {
-    convs: Vec<Conversation>,
+    convs: Store,
     /// The latest conversation of each flow key, as its number in `convs`: the key
     /// itself is read from the conversation, so an entry costs 4 bytes, not 60.
     index: hashbrown::HashTable<u32>,
@@ -374,6 +374,13 @@ impl Tables {
                 e.last_seen = Some(e.last_seen.map_or(c.last_seen, |l| l.max(c.last_seen)));
             }
         }
+        // Only the conversations and endpoints are read from now on: the lookup
+        // structures of the pass go before the report's data is loaded.
+        self.index = hashbrown::HashTable::new();
+        self.endpoint_index = HashMap::default();
+        self.counted_in_ip = HashMap::default();
+        // `earliest` stays: `first_seen` reads it (it holds only conversations whose
+        // frames went back in time).
     }
 
     fn count_transport_only(
@@ -603,13 +610,83 @@ impl Tables {
 
     /// Conversations in the order they started (IP conversations complete once
     /// [`Tables::finish`] has run).
-    pub fn conversations(&self) -> &[Conversation] {
-        &self.convs
+    pub fn conversations(&self) -> ConversationList<'_> {
+        ConversationList(&self.convs)
     }
 
     /// Endpoints sorted by address (complete once [`Tables::finish`] has run).
     pub fn endpoints(&self) -> BTreeMap<IpAddr, EndpointStats> {
         self.endpoints.iter().copied().collect()
+    }
+}
+
+/// Conversations in fixed-size chunks: the table grows by one chunk at a time, never
+/// by copying what it holds into an allocation twice its size, so memory follows the
+/// number of conversations (plus one chunk) rather than the next power of two, and
+/// growing never holds the old and the new copy at once.
+#[derive(Default)]
+struct Store {
+    chunks: Vec<Vec<Conversation>>,
+    len: usize,
+}
+
+/// Conversations per chunk (a few hundred KiB).
+const CHUNK_BITS: u32 = 12;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+impl Store {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, id: ConvId) -> Option<&Conversation> {
+        self.chunks
+            .get(id >> CHUNK_BITS)
+            .and_then(|c| c.get(id & (CHUNK - 1)))
+    }
+
+    fn get_mut(&mut self, id: ConvId) -> Option<&mut Conversation> {
+        self.chunks
+            .get_mut(id >> CHUNK_BITS)
+            .and_then(|c| c.get_mut(id & (CHUNK - 1)))
+    }
+
+    fn push(&mut self, c: Conversation) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => last.push(c),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(c);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Conversation> + '_ {
+        self.chunks.iter().flatten()
+    }
+}
+
+/// The conversations of a table, in the order they started.
+#[derive(Clone, Copy)]
+pub struct ConversationList<'a>(&'a Store);
+
+impl<'a> ConversationList<'a> {
+    pub fn iter(self) -> impl Iterator<Item = &'a Conversation> + 'a {
+        self.0.iter()
+    }
+
+    pub fn len(self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0.len() == 0
+    }
+
+    pub fn get(self, id: ConvId) -> Option<&'a Conversation> {
+        self.0.get(id)
     }
 }
 
@@ -728,6 +805,46 @@ mod tests {
             .count_transport(c, s, syn(9999), at(4, 3), 60, true)
             .unwrap();
         assert_ne!(first, second);
+    }
+
+    #[test]
+    fn conversations_keep_their_numbers_and_order_across_chunks() {
+        let mut t = Tables::new();
+        let c: IpAddr = "10.9.9.9".parse().unwrap();
+        let s: IpAddr = "10.0.0.1".parse().unwrap();
+        let n = 2 * CHUNK + 3;
+        let mut ids = Vec::new();
+        for port in 0..n as u16 {
+            let seg = Segment::Udp {
+                src_port: 1000 + port,
+                dst_port: 53,
+            };
+            ids.push(t.count_transport(c, s, seg, at(u64::from(port) + 1, 0), 60, true));
+        }
+        // Each flow again, in reverse: found under the number it got.
+        for port in (0..n as u16).rev() {
+            let seg = Segment::Udp {
+                src_port: 53,
+                dst_port: 1000 + port,
+            };
+            let id = t.count_transport(s, c, seg, at(u64::from(port) + 1, 1), 70, true);
+            assert_eq!(id, ids[usize::from(port)]);
+        }
+        t.finish();
+        let list = t.conversations();
+        // The IP conversation came first, then the UDP ones in the order they started.
+        assert_eq!(list.len(), n + 1);
+        let firsts: Vec<u64> = list.iter().skip(1).map(|x| x.first.frame).collect();
+        assert_eq!(firsts, (1..=n as u64).collect::<Vec<_>>());
+        for (i, x) in list.iter().enumerate() {
+            assert!(std::ptr::eq(x, list.get(i).unwrap()));
+            assert_eq!(
+                t.conversation(i).map(|y| y.first.frame),
+                Some(x.first.frame)
+            );
+        }
+        let ip = list.get(0).unwrap();
+        assert_eq!((ip.a_to_b.frames, ip.b_to_a.frames), (n as u64, n as u64));
     }
 
     #[test]

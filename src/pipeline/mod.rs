@@ -103,16 +103,83 @@ impl AnomalyLog {
     }
 }
 
-/// Analyses captures one after the other; an unreadable capture stops the run.
+/// Analyses captures, as many at once as there are cores (each on a thread of its
+/// own, besides its reading thread), and returns them in the order given: the same
+/// analyses as one after the other. An unreadable capture stops the run; the error
+/// is that of the first such capture in the order given.
 pub fn analyze(
     paths: &[PathBuf],
     opts: &AnalyzeOptions,
 ) -> Result<Vec<CaptureAnalysis>, CaptureError> {
-    paths
-        .iter()
-        .enumerate()
-        .map(|(i, p)| analyze_capture(p, i as u32, opts))
-        .collect()
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(paths.len());
+    analyze_with(paths, opts, workers)
+}
+
+/// [`analyze`] with at most `workers` captures in flight.
+fn analyze_with(
+    paths: &[PathBuf],
+    opts: &AnalyzeOptions,
+    workers: usize,
+) -> Result<Vec<CaptureAnalysis>, CaptureError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    if workers <= 1 {
+        return paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| analyze_capture(p, i as u32, opts))
+            .collect();
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let mut done: Vec<Option<Result<CaptureAnalysis, CaptureError>>> =
+        std::iter::repeat_with(|| None).take(paths.len()).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    // Captures are taken in order; after a failure no new one starts.
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(p) = paths.get(i) else { break };
+                        let r = analyze_capture(p, i as u32, opts);
+                        if r.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        mine.push((i, r));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        for h in handles {
+            // A worker that panicked is a bug, as it would be one after the
+            // other: the panic goes on.
+            match h.join() {
+                Ok(mine) => {
+                    for (i, r) in mine {
+                        if let Some(slot) = done.get_mut(i) {
+                            *slot = Some(r);
+                        }
+                    }
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    // Captures were taken in the order given, so every one before a capture not
+    // analysed was analysed, and a failure comes before it.
+    let mut out = Vec::with_capacity(paths.len());
+    for r in done {
+        match r {
+            Some(Ok(a)) => out.push(a),
+            Some(Err(e)) => return Err(e),
+            None => break,
+        }
+    }
+    Ok(out)
 }
 
 /// Analyses one capture in a single pass.

@@ -1,0 +1,57 @@
+//! Several captures given at once are analysed side by side (one per core) and give
+//! the same report, byte for byte, as when analysed one after the other.
+
+use std::path::PathBuf;
+use whohosts::pipeline::{self, AnalyzeOptions};
+use whohosts::report::Report;
+
+fn json(analyses: &[pipeline::CaptureAnalysis]) -> Vec<u8> {
+    let mut out = Vec::new();
+    Report::build(analyses).write_json(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn captures_analysed_at_once_report_as_one_after_the_other() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let paths: Vec<PathBuf> = [
+        "demo.pcap",
+        "dns.pcap",
+        "demo.pcapng",
+        "tls13.pcap",
+        "frag.pcap",
+        "quic.pcap",
+        "demo.pcap.zst",
+    ]
+    .iter()
+    .map(|n| dir.join(n))
+    .collect();
+    let opts = AnalyzeOptions::default();
+    let together = pipeline::analyze(&paths, &opts).unwrap();
+    let in_turn: Vec<_> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| pipeline::analyze_capture(p, i as u32, &opts).unwrap())
+        .collect();
+    assert_eq!(together.len(), paths.len());
+    for (a, p) in together.iter().zip(&paths) {
+        assert_eq!(&a.path, p);
+    }
+    assert!(json(&together) == json(&in_turn));
+}
+
+#[test]
+fn the_first_unreadable_capture_in_the_order_given_stops_the_run() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let missing = dir.join("no-such-capture.pcap");
+    let paths = vec![
+        dir.join("demo.pcap"),
+        missing.clone(),
+        dir.join("dns.pcap"),
+        dir.join("also-missing.pcap"),
+    ];
+    match pipeline::analyze(&paths, &AnalyzeOptions::default()) {
+        Err(e) => assert!(e.to_string().contains("no-such-capture.pcap"), "{e}"),
+        Ok(_) => panic!("a missing capture must stop the run"),
+    }
+}
