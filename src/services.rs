@@ -27,6 +27,11 @@ pub enum NameSource {
     DnsCname,
     Certificate,
     EchOuterSni,
+    /// The name a client asked a SOCKS proxy to connect to; bound to the proxy.
+    Socks,
+    /// The name of an HTTP `CONNECT` (or a forward proxy's absolute URI); bound to
+    /// the proxy.
+    HttpProxy,
 }
 
 impl NameSource {
@@ -34,7 +39,11 @@ impl NameSource {
     /// the client asked for before what a CNAME or a certificate says.
     fn label_rank(self) -> u8 {
         match self {
-            NameSource::TlsSni | NameSource::QuicSni | NameSource::HttpHost => 5,
+            NameSource::TlsSni
+            | NameSource::QuicSni
+            | NameSource::HttpHost
+            | NameSource::Socks
+            | NameSource::HttpProxy => 5,
             NameSource::DnsAnswer => 4,
             NameSource::Certificate => 3,
             NameSource::DnsCname => 2,
@@ -52,12 +61,18 @@ impl NameSource {
             NameSource::DnsCname => "dns_cname",
             NameSource::Certificate => "certificate",
             NameSource::EchOuterSni => "ech_outer_sni",
+            NameSource::Socks => "socks",
+            NameSource::HttpProxy => "http_proxy",
         }
     }
 
     pub fn strength(self) -> Confidence {
         match self {
-            NameSource::TlsSni | NameSource::QuicSni | NameSource::HttpHost => Confidence::Strong,
+            NameSource::TlsSni
+            | NameSource::QuicSni
+            | NameSource::HttpHost
+            | NameSource::Socks
+            | NameSource::HttpProxy => Confidence::Strong,
             NameSource::DnsAnswer | NameSource::DnsCname | NameSource::Certificate => {
                 Confidence::Medium
             }
@@ -142,6 +157,11 @@ pub struct Service {
     /// `mDNS`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
+    /// The names were asked of a proxy (SOCKS, HTTP `CONNECT` or a forward request):
+    /// the endpoints are the proxy, which carried the connections; the server that
+    /// hosts the names is behind it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub via_proxy: bool,
 }
 
 /// What a service outside the internet usually is, from its port.
@@ -356,10 +376,16 @@ pub fn build<'a>(
             let role = (scope != Scope::Internet)
                 .then(|| eps.iter().find_map(|e| local_role(e.transport, e.port)))
                 .flatten();
+            let via_proxy = hostnames.iter().any(|h| {
+                h.sources
+                    .iter()
+                    .any(|s| matches!(s, NameSource::Socks | NameSource::HttpProxy))
+            });
             Some(Service {
                 scope,
                 scope_reason,
                 role,
+                via_proxy,
                 wireshark_filter: wireshark_filter(&eps),
                 label,
                 hostnames,

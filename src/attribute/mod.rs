@@ -1910,7 +1910,8 @@ impl From<crate::services::NameSource> for HostnameKind {
         use crate::services::NameSource as N;
         match s {
             N::TlsSni | N::QuicSni | N::EchOuterSni => HostnameKind::Sni,
-            N::HttpHost => HostnameKind::HttpHost,
+            // A name the client asked a proxy for weighs as a Host header does.
+            N::HttpHost | N::Socks | N::HttpProxy => HostnameKind::HttpHost,
             N::DnsAnswer => HostnameKind::DnsAnswer,
             N::DnsCname => HostnameKind::Cname,
             N::Certificate => HostnameKind::Cert,

@@ -76,6 +76,8 @@ struct Words {
     kind: &'static str,
     version: &'static str,
     role: &'static str,
+    proxy: &'static str,
+    via_proxy: &'static str,
     notes: &'static str,
     period: &'static str,
     strong: &'static str,
@@ -134,6 +136,8 @@ const EN: Words = Words {
     kind: "Kind",
     version: "Version",
     role: "Role",
+    proxy: "Proxy",
+    via_proxy: "the endpoints are a proxy (SOCKS or HTTP): the client asked it for these names and it carried the connections; the server that hosts them is behind it",
     notes: "Notes",
     period: "Period",
     strong: "strong",
@@ -192,6 +196,8 @@ const ZH: Words = Words {
     kind: "类型",
     version: "版本",
     role: "用途",
+    proxy: "代理",
+    via_proxy: "端点是代理（SOCKS 或 HTTP）：客户端向它请求这些名称，由它转发连接；托管这些名称的服务器在它之后",
     notes: "说明",
     period: "时段",
     strong: "强",
@@ -736,6 +742,9 @@ fn service(out: &mut String, rank: &str, sr: &ServiceReport, w: &Words) {
     );
     for a in &sr.attribution {
         attribution_rows(out, &a.ip, a.attribution, w);
+    }
+    if s.via_proxy {
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", w.proxy, w.via_proxy);
     }
     for h in &s.hostnames {
         let sources: Vec<&str> = h.sources.iter().map(|x| x.as_str()).collect();
