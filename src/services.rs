@@ -32,6 +32,9 @@ pub enum NameSource {
     /// The name of an HTTP `CONNECT` (or a forward proxy's absolute URI); bound to
     /// the proxy.
     HttpProxy,
+    /// A NetBIOS name (`NAME<xx>`) a name service answer or registration gave the
+    /// address.
+    Netbios,
 }
 
 impl NameSource {
@@ -44,7 +47,7 @@ impl NameSource {
             | NameSource::HttpHost
             | NameSource::Socks
             | NameSource::HttpProxy => 5,
-            NameSource::DnsAnswer => 4,
+            NameSource::DnsAnswer | NameSource::Netbios => 4,
             NameSource::Certificate => 3,
             NameSource::DnsCname => 2,
             NameSource::EchOuterSni => 1,
@@ -63,6 +66,7 @@ impl NameSource {
             NameSource::EchOuterSni => "ech_outer_sni",
             NameSource::Socks => "socks",
             NameSource::HttpProxy => "http_proxy",
+            NameSource::Netbios => "netbios",
         }
     }
 
@@ -73,9 +77,10 @@ impl NameSource {
             | NameSource::HttpHost
             | NameSource::Socks
             | NameSource::HttpProxy => Confidence::Strong,
-            NameSource::DnsAnswer | NameSource::DnsCname | NameSource::Certificate => {
-                Confidence::Medium
-            }
+            NameSource::DnsAnswer
+            | NameSource::DnsCname
+            | NameSource::Certificate
+            | NameSource::Netbios => Confidence::Medium,
             NameSource::EchOuterSni => Confidence::Weak,
         }
     }

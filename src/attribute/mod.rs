@@ -1912,7 +1912,7 @@ impl From<crate::services::NameSource> for HostnameKind {
             N::TlsSni | N::QuicSni | N::EchOuterSni => HostnameKind::Sni,
             // A name the client asked a proxy for weighs as a Host header does.
             N::HttpHost | N::Socks | N::HttpProxy => HostnameKind::HttpHost,
-            N::DnsAnswer => HostnameKind::DnsAnswer,
+            N::DnsAnswer | N::Netbios => HostnameKind::DnsAnswer,
             N::DnsCname => HostnameKind::Cname,
             N::Certificate => HostnameKind::Cert,
         }

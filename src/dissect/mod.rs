@@ -1,5 +1,5 @@
 //! dissect: sans-I/O parsers for the application protocols that name services:
-//! DNS ([`dns`]), TLS ([`tls`], fingerprinted by [`ja4`]), HTTP/1.x ([`http`]) and
+//! DNS ([`dns`]), NetBIOS names ([`nbns`]), TLS ([`tls`], fingerprinted by [`ja4`]), HTTP/1.x ([`http`]) and
 //! QUIC Initial packets ([`quic`]); and the proxy handshakes in front of them, SOCKS
 //! ([`socks`]) and HTTP `CONNECT` ([`http::authority`]).
 //!
@@ -44,6 +44,7 @@ pub mod dns;
 pub mod h2;
 pub mod http;
 pub mod ja4;
+pub mod nbns;
 pub mod quic;
 pub mod socks;
 pub mod tls;

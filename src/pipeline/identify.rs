@@ -7,10 +7,11 @@
 //! its dissector is done, then releases it. Memory grows with the flows being
 //! identified at one time, not with the capture's size.
 
-use super::records::{DnsRecord, HttpRecord, ProxyRecord, QuicRecord, Seen, TlsRecord};
+use super::records::{DnsRecord, HttpRecord, NbnsRecord, ProxyRecord, QuicRecord, Seen, TlsRecord};
 use super::spool::{Item, Spooler};
 use crate::dissect::dns::{self, DnsBindings, Message};
 use crate::dissect::http::{self, HttpMessage, HttpStream};
+use crate::dissect::nbns;
 use crate::dissect::quic::{self, QuicConnection};
 use crate::dissect::socks;
 use crate::dissect::tls::{Handshake, TlsStream};
@@ -595,6 +596,51 @@ impl Identify {
                         None,
                         "dns.malformed",
                         format!("frame {}: DNS {src} -> {dst}: {e}", at.frame),
+                    );
+                    self.anomalies.push(a);
+                }
+            }
+            return;
+        }
+        // NetBIOS name service: names answered or registered for an address.
+        if src.port == Some(nbns::PORT) || dst.port == Some(nbns::PORT) {
+            match nbns::parse(payload) {
+                Ok(message) => {
+                    let (client, server) = if message.is_response {
+                        (dst, src)
+                    } else {
+                        (src, dst)
+                    };
+                    // A positive answer (rcode 0), or a registration, refresh or
+                    // multi-homed registration claiming the name.
+                    let binds = (message.is_response && message.rcode == 0)
+                        || (!message.is_response && matches!(message.opcode, 5 | 8 | 9 | 15));
+                    let seen = self.datagram(client, server, at);
+                    if binds {
+                        for a in &message.answers {
+                            for &ip in &a.addresses {
+                                let mut bound = seen.clone();
+                                bound.server = Endpoint {
+                                    ip: std::net::IpAddr::V4(ip),
+                                    port: None,
+                                };
+                                let name =
+                                    String::from_utf8_lossy(a.name.name.as_bytes()).to_string();
+                                self.name(name, NameSource::Netbios, &bound, at);
+                            }
+                        }
+                    }
+                    self.spool.push(Item::Nbns(NbnsRecord { seen, message }));
+                }
+                Err(e) => {
+                    let a = self.anomaly(
+                        at,
+                        None,
+                        "nbns.malformed",
+                        format!(
+                            "frame {}: NetBIOS name service {src} -> {dst}: {e}",
+                            at.frame
+                        ),
                     );
                     self.anomalies.push(a);
                 }

@@ -98,3 +98,11 @@ pub struct ProxyRecord {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reply_frames: Vec<u64>,
 }
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NbnsRecord {
+    #[serde(flatten)]
+    pub seen: Seen,
+    #[serde(flatten)]
+    pub message: crate::dissect::nbns::NbnsMessage,
+}

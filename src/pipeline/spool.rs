@@ -8,7 +8,7 @@
 //! exactly the inside of the report's JSON array. Its file and buffer are created with
 //! its first record, so a capture with no QUIC (say) costs no QUIC file.
 
-use super::records::{DnsRecord, HttpRecord, ProxyRecord, QuicRecord, TlsRecord};
+use super::records::{DnsRecord, HttpRecord, NbnsRecord, ProxyRecord, QuicRecord, TlsRecord};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -27,6 +27,7 @@ pub enum Item {
     Http(HttpRecord),
     Quic(QuicRecord),
     Proxy(ProxyRecord),
+    Nbns(NbnsRecord),
 }
 
 /// The sending side, owned by the pass.
@@ -45,6 +46,7 @@ impl Spooler {
             http: Spool::default(),
             quic: Spool::default(),
             proxy: Spool::default(),
+            nbns: Spool::default(),
         };
         let (tx, rx) = sync_channel::<Vec<Item>>(IN_FLIGHT);
         let worker = std::thread::Builder::new()
@@ -111,6 +113,7 @@ fn work(s: &mut Spooled, rx: Receiver<Vec<Item>>) -> io::Result<()> {
                 Item::Http(r) => s.http.append(&r)?,
                 Item::Quic(r) => s.quic.append(&r)?,
                 Item::Proxy(r) => s.proxy.append(&r)?,
+                Item::Nbns(r) => s.nbns.append(&r)?,
             }
         }
     }
@@ -120,6 +123,7 @@ fn work(s: &mut Spooled, rx: Receiver<Vec<Item>>) -> io::Result<()> {
         &mut s.http,
         &mut s.quic,
         &mut s.proxy,
+        &mut s.nbns,
     ] {
         if let Some(out) = &mut spool.out {
             out.flush()?;
@@ -135,6 +139,7 @@ pub struct Spooled {
     pub http: Spool,
     pub quic: Spool,
     pub proxy: Spool,
+    pub nbns: Spool,
 }
 
 /// Records of one kind, as the comma-separated inside of a JSON array.

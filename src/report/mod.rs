@@ -40,6 +40,8 @@ pub struct Report<'a> {
     pub quic: Vec<&'a Spool>,
     /// SOCKS and HTTP proxy handshakes of every capture (written only when any).
     pub proxies: Vec<&'a Spool>,
+    /// NetBIOS name service messages of every capture (written only when any).
+    pub nbns: Vec<&'a Spool>,
     /// The objects HTTP carried (`analyze --objects` or `--extract`), by id.
     pub objects: Option<Vec<crate::content::Object>>,
     /// Where `--extract` wrote them.
@@ -302,6 +304,7 @@ impl<'a> Report<'a> {
             http: analyses.iter().map(|a| &a.records.http).collect(),
             quic: analyses.iter().map(|a| &a.records.quic).collect(),
             proxies: analyses.iter().map(|a| &a.records.proxy).collect(),
+            nbns: analyses.iter().map(|a| &a.records.nbns).collect(),
             objects: None,
             extract: None,
             tls_decryption: None,
@@ -368,6 +371,9 @@ impl<'a> Report<'a> {
             spools(w, "quic", &self.quic)?;
             if self.proxies.iter().any(|s| !s.is_empty()) {
                 spools(w, "proxies", &self.proxies)?;
+            }
+            if self.nbns.iter().any(|s| !s.is_empty()) {
+                spools(w, "nbns", &self.nbns)?;
             }
             if let Some(objects) = &self.objects {
                 field(w, false, "objects", objects)?;
