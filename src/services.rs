@@ -169,6 +169,51 @@ pub struct Service {
     pub via_proxy: bool,
 }
 
+/// Public DNS-over-HTTPS resolvers by the names their operators document for DoH
+/// (dns.google: Google Public DNS; cloudflare-dns.com, one.one.one.one: Cloudflare
+/// 1.1.1.1; dns.quad9.net: Quad9; doh.opendns.com: Cisco OpenDNS; dns.adguard-dns.com:
+/// AdGuard DNS; dns.nextdns.io: NextDNS; doh.cleanbrowsing.org: CleanBrowsing;
+/// dns.alidns.com: Alibaba Cloud Public DNS; doh.pub: Tencent DNSPod). Exact names.
+const DOH_NAMES: &[&str] = &[
+    "dns.google",
+    "dns.google.com",
+    "cloudflare-dns.com",
+    "mozilla.cloudflare-dns.com",
+    "one.one.one.one",
+    "1dot1dot1dot1.cloudflare-dns.com",
+    "security.cloudflare-dns.com",
+    "family.cloudflare-dns.com",
+    "dns.quad9.net",
+    "dns9.quad9.net",
+    "dns10.quad9.net",
+    "dns11.quad9.net",
+    "doh.opendns.com",
+    "doh.familyshield.opendns.com",
+    "dns.adguard-dns.com",
+    "dns.adguard.com",
+    "dns.nextdns.io",
+    "doh.cleanbrowsing.org",
+    "dns.alidns.com",
+    "doh.pub",
+    "sm2.doh.pub",
+];
+
+/// A resolver reached over an encrypted transport: DNS over TLS on TCP 853 (RFC 7858),
+/// or DNS over HTTPS (RFC 8484) to a public resolver's DoH name.
+fn resolver_role(eps: &[ServiceEndpoint], names: &[Hostname]) -> Option<&'static str> {
+    if eps
+        .iter()
+        .any(|e| e.transport == Transport::Tcp && e.port == 853)
+    {
+        return Some("DNS over TLS");
+    }
+    let https = eps.iter().any(|e| e.port == 443);
+    let doh = names
+        .iter()
+        .any(|h| DOH_NAMES.contains(&h.name.as_str()) && h.strength == Confidence::Strong);
+    (https && doh).then_some("DNS over HTTPS")
+}
+
 /// What a service outside the internet usually is, from its port.
 fn local_role(transport: Transport, port: u16) -> Option<&'static str> {
     Some(match (transport, port) {
@@ -380,7 +425,8 @@ pub fn build<'a>(
                 .or_else(|| scoped.first().copied())?;
             let role = (scope != Scope::Internet)
                 .then(|| eps.iter().find_map(|e| local_role(e.transport, e.port)))
-                .flatten();
+                .flatten()
+                .or_else(|| resolver_role(&eps, &hostnames));
             let via_proxy = hostnames.iter().any(|h| {
                 h.sources
                     .iter()
@@ -510,6 +556,40 @@ pub fn focus(services: Vec<Service>, targets: &[Target]) -> Vec<Service> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encrypted_dns_resolvers_are_named_by_port_or_doh_name() {
+        let ep = |port, transport| ServiceEndpoint {
+            ip: "8.8.8.8".parse().unwrap(),
+            port,
+            transport,
+            conversations: 1,
+            frames_to_server: 1,
+            bytes_to_server: 1,
+            frames_to_client: 1,
+            bytes_to_client: 1,
+            first_seen: Timestamp::new(0, 0),
+            last_seen: Timestamp::new(0, 0),
+        };
+        let name = |n: &str, strength| Hostname {
+            name: n.into(),
+            strength,
+            sources: vec![NameSource::TlsSni],
+            frames: Vec::new(),
+        };
+        let dot = resolver_role(&[ep(853, Transport::Tcp)], &[]);
+        assert_eq!(dot, Some("DNS over TLS"));
+        let doh = [name("dns.google", Confidence::Strong)];
+        assert_eq!(
+            resolver_role(&[ep(443, Transport::Tcp)], &doh),
+            Some("DNS over HTTPS")
+        );
+        // A certificate naming a resolver is not a client asking it.
+        let cert = [name("dns.google", Confidence::Medium)];
+        assert_eq!(resolver_role(&[ep(443, Transport::Tcp)], &cert), None);
+        let other = [name("dl.mtr-pirate.example", Confidence::Strong)];
+        assert_eq!(resolver_role(&[ep(443, Transport::Tcp)], &other), None);
+    }
 
     #[test]
     fn targets_parse_names_suffixes_addresses_and_blocks() {

@@ -743,6 +743,9 @@ fn service(out: &mut String, rank: &str, sr: &ServiceReport, w: &Words) {
     for a in &sr.attribution {
         attribution_rows(out, &a.ip, a.attribution, w);
     }
+    if let Some(role) = s.role {
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", w.role, escape::html(role));
+    }
     if s.via_proxy {
         let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", w.proxy, w.via_proxy);
     }

@@ -142,6 +142,9 @@ fn service_list(out: &mut String, list: &[&super::ServiceReport], mark: &str) {
                 s.scope_reason.unwrap_or(s.scope.as_str())
             );
         }
+        if let (crate::model::Scope::Internet, Some(role)) = (s.scope, s.role) {
+            let _ = writeln!(out, "      {role}");
+        }
         if s.via_proxy {
             let _ = writeln!(
                 out,
