@@ -54,7 +54,11 @@ fn netbios_names_and_addresses_equal_tsharks() {
                 .filter(|s| !s.is_empty())
                 .map(|s| s.split(" (").next().unwrap().to_string()),
         );
-        e.1.extend(f[2].split(',').filter(|s| !s.is_empty()).map(str::to_string));
+        e.1.extend(
+            f[2].split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
     }
     assert_eq!(ours, theirs);
     assert!(ours.len() >= 30, "{} messages", ours.len());

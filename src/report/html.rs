@@ -854,7 +854,11 @@ fn local_table(out: &mut String, local: &[&ServiceReport], w: &Words) {
             "<tr><td class=\"n\">L{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td><div class=\"filter\"><code>{}</code><button class=\"copy\" type=\"button\" data-copy=\"{}\">{}</button></div></td></tr>",
             i + 1,
             t(&s.label),
-            s.role.unwrap_or("-"),
+            match (s.role, s.via_proxy) {
+                (_, true) => format!("{}: {}", w.proxy, w.via_proxy),
+                (Some(r), false) => escape::html(r).to_string(),
+                (None, false) => "-".into(),
+            },
             escape::html(s.scope_reason.unwrap_or(s.scope.as_str())),
             thousands(s.bytes),
             frames_list(&s.frames, 12),
