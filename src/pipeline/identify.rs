@@ -659,6 +659,19 @@ impl Identify {
             }
             return;
         }
+        // DNS on another port (a resolver on 5300, say), when unmistakably DNS.
+        if !matches!(self.states.get(id), Some(AppState::Quic(_))) {
+            if let Some(message) = dns::parse_udp_strict(payload) {
+                let (client, server) = if message.is_response {
+                    (dst, src)
+                } else {
+                    (src, dst)
+                };
+                let seen = self.datagram(client, server, at);
+                self.record(seen, Found::Dns(message), src, dst, at);
+                return;
+            }
+        }
         // QUIC: only datagrams from the side that spoke first (the client), and only
         // until its ClientHello is read.
         if src != conv.a {
