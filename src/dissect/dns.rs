@@ -179,6 +179,51 @@ pub fn parse_message(bytes: &[u8]) -> Result<Message, DnsError> {
     })
 }
 
+/// What can be read of a message that cannot be read whole (cut short by the capture's
+/// snap length, or damaged further on): the header, then the questions and answer
+/// records in order up to the first that does not parse, as tshark shows them.
+/// `None` when not even one question could be read.
+pub fn parse_partial(bytes: &[u8]) -> Option<Message> {
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::Record;
+    use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+    let h = bytes.get(..HEADER_LEN)?;
+    let count = |i: usize| usize::from(u16::from_be_bytes([h[i], h[i + 1]]));
+    let mut d = BinDecoder::new(bytes);
+    d.read_slice(HEADER_LEN).ok()?;
+    let mut m = Message {
+        id: u16::from_be_bytes([h[0], h[1]]),
+        is_response: h[2] & 0x80 != 0,
+        rcode: u16::from(h[3] & 0x0f),
+        truncated: h[2] & 0x02 != 0,
+        questions: Vec::new(),
+        answers: Vec::new(),
+    };
+    for _ in 0..count(4) {
+        let Ok(q) = Query::read(&mut d) else {
+            break;
+        };
+        m.questions.push(Question {
+            name: name_of(&q.name),
+            qtype: u16::from(q.query_type),
+        });
+    }
+    if m.questions.len() == count(4) {
+        for _ in 0..count(6) {
+            let Ok(r) = Record::read(&mut d) else {
+                break;
+            };
+            m.answers.push(Rr {
+                name: name_of(&r.name),
+                rtype: u16::from(r.record_type()),
+                ttl: r.ttl,
+                data: rdata_of(&r.data),
+            });
+        }
+    }
+    (!m.questions.is_empty()).then_some(m)
+}
+
 /// DNS over UDP: the datagram is the message (RFC 1035 §4.2.1).
 pub fn parse_udp(payload: &[u8]) -> Result<Message, DnsError> {
     parse_message(payload)

@@ -590,15 +590,40 @@ impl Identify {
                     let seen = self.datagram(client, server, at);
                     self.record(seen, Found::Dns(message), src, dst, at);
                 }
-                Err(e) => {
-                    let a = self.anomaly(
-                        at,
-                        None,
-                        "dns.malformed",
-                        format!("frame {}: DNS {src} -> {dst}: {e}", at.frame),
-                    );
-                    self.anomalies.push(a);
-                }
+                Err(e) => match dns::parse_partial(payload) {
+                    // Cut short (snap length) or damaged further on: what could be
+                    // read before is kept, as tshark shows it.
+                    Some(message) => {
+                        let a = self.anomaly(
+                            at,
+                            None,
+                            "dns.partial",
+                            format!(
+                                "frame {}: DNS {src} -> {dst} read only in part ({e}): {} question(s) and {} answer(s) before that are kept",
+                                at.frame,
+                                message.questions.len(),
+                                message.answers.len()
+                            ),
+                        );
+                        self.anomalies.push(a);
+                        let (client, server) = if message.is_response {
+                            (dst, src)
+                        } else {
+                            (src, dst)
+                        };
+                        let seen = self.datagram(client, server, at);
+                        self.record(seen, Found::Dns(message), src, dst, at);
+                    }
+                    None => {
+                        let a = self.anomaly(
+                            at,
+                            None,
+                            "dns.malformed",
+                            format!("frame {}: DNS {src} -> {dst}: {e}", at.frame),
+                        );
+                        self.anomalies.push(a);
+                    }
+                },
             }
             return;
         }
