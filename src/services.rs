@@ -27,6 +27,14 @@ pub enum NameSource {
     DnsCname,
     Certificate,
     EchOuterSni,
+    /// The name a client asked a SOCKS proxy to connect to; bound to the proxy.
+    Socks,
+    /// The name of an HTTP `CONNECT` (or a forward proxy's absolute URI); bound to
+    /// the proxy.
+    HttpProxy,
+    /// A NetBIOS name (`NAME<xx>`) a name service answer or registration gave the
+    /// address.
+    Netbios,
 }
 
 impl NameSource {
@@ -34,8 +42,12 @@ impl NameSource {
     /// the client asked for before what a CNAME or a certificate says.
     fn label_rank(self) -> u8 {
         match self {
-            NameSource::TlsSni | NameSource::QuicSni | NameSource::HttpHost => 5,
-            NameSource::DnsAnswer => 4,
+            NameSource::TlsSni
+            | NameSource::QuicSni
+            | NameSource::HttpHost
+            | NameSource::Socks
+            | NameSource::HttpProxy => 5,
+            NameSource::DnsAnswer | NameSource::Netbios => 4,
             NameSource::Certificate => 3,
             NameSource::DnsCname => 2,
             NameSource::EchOuterSni => 1,
@@ -52,15 +64,23 @@ impl NameSource {
             NameSource::DnsCname => "dns_cname",
             NameSource::Certificate => "certificate",
             NameSource::EchOuterSni => "ech_outer_sni",
+            NameSource::Socks => "socks",
+            NameSource::HttpProxy => "http_proxy",
+            NameSource::Netbios => "netbios",
         }
     }
 
     pub fn strength(self) -> Confidence {
         match self {
-            NameSource::TlsSni | NameSource::QuicSni | NameSource::HttpHost => Confidence::Strong,
-            NameSource::DnsAnswer | NameSource::DnsCname | NameSource::Certificate => {
-                Confidence::Medium
-            }
+            NameSource::TlsSni
+            | NameSource::QuicSni
+            | NameSource::HttpHost
+            | NameSource::Socks
+            | NameSource::HttpProxy => Confidence::Strong,
+            NameSource::DnsAnswer
+            | NameSource::DnsCname
+            | NameSource::Certificate
+            | NameSource::Netbios => Confidence::Medium,
             NameSource::EchOuterSni => Confidence::Weak,
         }
     }
@@ -142,6 +162,56 @@ pub struct Service {
     /// `mDNS`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
+    /// The names were asked of a proxy (SOCKS, HTTP `CONNECT` or a forward request):
+    /// the endpoints are the proxy, which carried the connections; the server that
+    /// hosts the names is behind it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub via_proxy: bool,
+}
+
+/// Public DNS-over-HTTPS resolvers by the names their operators document for DoH
+/// (dns.google: Google Public DNS; cloudflare-dns.com, one.one.one.one: Cloudflare
+/// 1.1.1.1; dns.quad9.net: Quad9; doh.opendns.com: Cisco OpenDNS; dns.adguard-dns.com:
+/// AdGuard DNS; dns.nextdns.io: NextDNS; doh.cleanbrowsing.org: CleanBrowsing;
+/// dns.alidns.com: Alibaba Cloud Public DNS; doh.pub: Tencent DNSPod). Exact names.
+const DOH_NAMES: &[&str] = &[
+    "dns.google",
+    "dns.google.com",
+    "cloudflare-dns.com",
+    "mozilla.cloudflare-dns.com",
+    "one.one.one.one",
+    "1dot1dot1dot1.cloudflare-dns.com",
+    "security.cloudflare-dns.com",
+    "family.cloudflare-dns.com",
+    "dns.quad9.net",
+    "dns9.quad9.net",
+    "dns10.quad9.net",
+    "dns11.quad9.net",
+    "doh.opendns.com",
+    "doh.familyshield.opendns.com",
+    "dns.adguard-dns.com",
+    "dns.adguard.com",
+    "dns.nextdns.io",
+    "doh.cleanbrowsing.org",
+    "dns.alidns.com",
+    "doh.pub",
+    "sm2.doh.pub",
+];
+
+/// A resolver reached over an encrypted transport: DNS over TLS on TCP 853 (RFC 7858),
+/// or DNS over HTTPS (RFC 8484) to a public resolver's DoH name.
+fn resolver_role(eps: &[ServiceEndpoint], names: &[Hostname]) -> Option<&'static str> {
+    if eps
+        .iter()
+        .any(|e| e.transport == Transport::Tcp && e.port == 853)
+    {
+        return Some("DNS over TLS");
+    }
+    let https = eps.iter().any(|e| e.port == 443);
+    let doh = names
+        .iter()
+        .any(|h| DOH_NAMES.contains(&h.name.as_str()) && h.strength == Confidence::Strong);
+    (https && doh).then_some("DNS over HTTPS")
 }
 
 /// What a service outside the internet usually is, from its port.
@@ -355,11 +425,18 @@ pub fn build<'a>(
                 .or_else(|| scoped.first().copied())?;
             let role = (scope != Scope::Internet)
                 .then(|| eps.iter().find_map(|e| local_role(e.transport, e.port)))
-                .flatten();
+                .flatten()
+                .or_else(|| resolver_role(&eps, &hostnames));
+            let via_proxy = hostnames.iter().any(|h| {
+                h.sources
+                    .iter()
+                    .any(|s| matches!(s, NameSource::Socks | NameSource::HttpProxy))
+            });
             Some(Service {
                 scope,
                 scope_reason,
                 role,
+                via_proxy,
                 wireshark_filter: wireshark_filter(&eps),
                 label,
                 hostnames,
@@ -479,6 +556,40 @@ pub fn focus(services: Vec<Service>, targets: &[Target]) -> Vec<Service> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encrypted_dns_resolvers_are_named_by_port_or_doh_name() {
+        let ep = |port, transport| ServiceEndpoint {
+            ip: "8.8.8.8".parse().unwrap(),
+            port,
+            transport,
+            conversations: 1,
+            frames_to_server: 1,
+            bytes_to_server: 1,
+            frames_to_client: 1,
+            bytes_to_client: 1,
+            first_seen: Timestamp::new(0, 0),
+            last_seen: Timestamp::new(0, 0),
+        };
+        let name = |n: &str, strength| Hostname {
+            name: n.into(),
+            strength,
+            sources: vec![NameSource::TlsSni],
+            frames: Vec::new(),
+        };
+        let dot = resolver_role(&[ep(853, Transport::Tcp)], &[]);
+        assert_eq!(dot, Some("DNS over TLS"));
+        let doh = [name("dns.google", Confidence::Strong)];
+        assert_eq!(
+            resolver_role(&[ep(443, Transport::Tcp)], &doh),
+            Some("DNS over HTTPS")
+        );
+        // A certificate naming a resolver is not a client asking it.
+        let cert = [name("dns.google", Confidence::Medium)];
+        assert_eq!(resolver_role(&[ep(443, Transport::Tcp)], &cert), None);
+        let other = [name("dl.mtr-pirate.example", Confidence::Strong)];
+        assert_eq!(resolver_role(&[ep(443, Transport::Tcp)], &other), None);
+    }
 
     #[test]
     fn targets_parse_names_suffixes_addresses_and_blocks() {

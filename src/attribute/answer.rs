@@ -254,8 +254,9 @@ impl From<crate::services::NameSource> for HostnameKind {
         use crate::services::NameSource as N;
         match s {
             N::TlsSni | N::QuicSni | N::EchOuterSni => HostnameKind::Sni,
-            N::HttpHost => HostnameKind::HttpHost,
-            N::DnsAnswer => HostnameKind::DnsAnswer,
+            // A name the client asked a proxy for weighs as a Host header does.
+            N::HttpHost | N::Socks | N::HttpProxy => HostnameKind::HttpHost,
+            N::DnsAnswer | N::Netbios => HostnameKind::DnsAnswer,
             N::DnsCname => HostnameKind::Cname,
             N::Certificate => HostnameKind::Cert,
         }

@@ -179,9 +179,103 @@ pub fn parse_message(bytes: &[u8]) -> Result<Message, DnsError> {
     })
 }
 
+/// What can be read of a message that cannot be read whole (cut short by the capture's
+/// snap length, or damaged further on): the header, then the questions and answer
+/// records in order up to the first that does not parse, as tshark shows them.
+/// `None` when not even one question could be read.
+pub fn parse_partial(bytes: &[u8]) -> Option<Message> {
+    use hickory_proto::op::Query;
+    use hickory_proto::rr::Record;
+    use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+    let h = bytes.get(..HEADER_LEN)?;
+    let count = |i: usize| usize::from(u16::from_be_bytes([h[i], h[i + 1]]));
+    let mut d = BinDecoder::new(bytes);
+    d.read_slice(HEADER_LEN).ok()?;
+    let mut m = Message {
+        id: u16::from_be_bytes([h[0], h[1]]),
+        is_response: h[2] & 0x80 != 0,
+        rcode: u16::from(h[3] & 0x0f),
+        truncated: h[2] & 0x02 != 0,
+        questions: Vec::new(),
+        answers: Vec::new(),
+    };
+    for _ in 0..count(4) {
+        let Ok(q) = Query::read(&mut d) else {
+            break;
+        };
+        m.questions.push(Question {
+            name: name_of(&q.name),
+            qtype: u16::from(q.query_type),
+        });
+    }
+    if m.questions.len() == count(4) {
+        for _ in 0..count(6) {
+            let Ok(r) = Record::read(&mut d) else {
+                break;
+            };
+            m.answers.push(Rr {
+                name: name_of(&r.name),
+                rtype: u16::from(r.record_type()),
+                ttl: r.ttl,
+                data: rdata_of(&r.data),
+            });
+        }
+    }
+    (!m.questions.is_empty()).then_some(m)
+}
+
 /// DNS over UDP: the datagram is the message (RFC 1035 §4.2.1).
 pub fn parse_udp(payload: &[u8]) -> Result<Message, DnsError> {
     parse_message(payload)
+}
+
+/// A datagram on a port DNS does not use, read as DNS only when it is unmistakably
+/// so: a standard query or its response (opcode 0, the Z bit clear), exactly one
+/// question of class IN or ANY whose name is a well-formed host name (letters,
+/// digits, hyphens, underscores; 1 to 63 bytes a label), plausible record counts, and
+/// the whole datagram parsed. `None` otherwise: most datagrams are something else.
+pub fn parse_udp_strict(payload: &[u8]) -> Option<Message> {
+    let h = payload.get(..HEADER_LEN)?;
+    let flags = u16::from_be_bytes([h[2], h[3]]);
+    let count = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
+    let opcode = (flags >> 11) & 0xf;
+    let z = flags & 0x0040;
+    let response = flags & 0x8000 != 0;
+    if opcode != 0
+        || z != 0
+        || count(4) != 1
+        || count(6) > 64
+        || count(8) > 64
+        || count(10) > 8
+        || (!response && (count(6) != 0 || count(8) != 0 || flags & 0x000f != 0))
+    {
+        return None;
+    }
+    // The question, read by hand: hickory accepts more than a host name.
+    let mut at = HEADER_LEN;
+    let mut labels = 0;
+    loop {
+        let len = usize::from(*payload.get(at)?);
+        if len == 0 {
+            at += 1;
+            break;
+        }
+        let label = payload.get(at + 1..at + 1 + len)?;
+        if len > 63
+            || !label
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        {
+            return None;
+        }
+        labels += 1;
+        at += 1 + len;
+    }
+    let qclass = u16::from_be_bytes([*payload.get(at + 2)?, *payload.get(at + 3)?]);
+    if labels == 0 || !matches!(qclass, 1 | 255) {
+        return None;
+    }
+    parse_message(payload).ok()
 }
 
 /// Splits one TCP direction into DNS messages (RFC 1035 §4.2.2, RFC 7766 §8).
@@ -478,6 +572,24 @@ fn reverse_address(name: &WireString) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_unmistakable_dns_is_read_on_other_ports() {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend(b"\x02dl\x0amtr-pirate\x07example\x00\x00\x01\x00\x01");
+        assert!(parse_udp_strict(&q).is_some());
+        let mut bad = q.clone();
+        bad[13] = b' '; // a space in a label
+        assert!(parse_udp_strict(&bad).is_none());
+        let mut two = q.clone();
+        two[5] = 2; // two questions
+        assert!(parse_udp_strict(&two).is_none());
+        let mut long = q.clone();
+        long.push(0); // a byte after the message
+        assert!(parse_udp_strict(&long).is_none() || parse_udp(&long).is_ok());
+        assert!(parse_udp_strict(&q[..q.len() - 1]).is_none());
+        assert!(parse_udp_strict(&[0xc3, 0, 0, 0, 1, 8, 0, 0, 0, 1, 0, 0, 0, 0]).is_none());
+    }
     use crate::dissect::tls::tests::hex;
 
     // DNS payloads recorded on loopback: `dig @127.0.0.1 -p 5353` against dnsmasq 2.x

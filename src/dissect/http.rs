@@ -119,6 +119,41 @@ impl Default for HttpStream {
     }
 }
 
+/// The `host:port` of a `CONNECT` request target (RFC 9110 §9.3.6, authority-form),
+/// or of an absolute-form URI (`http://host[:port]/...`, a forward proxy's request);
+/// an IPv6 literal keeps its brackets. `None` when the target is neither.
+pub fn authority(uri: &[u8], connect: bool) -> Option<(WireString, u16)> {
+    let (rest, default) = if connect {
+        (uri, None)
+    } else if uri.len() > 7 && uri[..7].eq_ignore_ascii_case(b"http://") {
+        (&uri[7..], Some(80))
+    } else {
+        return None;
+    };
+    let end = rest
+        .iter()
+        .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let auth = rest.get(..end)?;
+    // userinfo@ is not part of the host.
+    let auth = match auth.iter().rposition(|&b| b == b'@') {
+        Some(i) => auth.get(i + 1..)?,
+        None => auth,
+    };
+    let colon = auth.iter().rposition(|&b| b == b':');
+    let (host, port) = match colon {
+        Some(i) if !auth[i..].contains(&b']') => {
+            let port = std::str::from_utf8(auth.get(i + 1..)?).ok()?.parse().ok()?;
+            (auth.get(..i)?, port)
+        }
+        _ => (auth, default?),
+    };
+    if host.is_empty() || !host.iter().all(u8::is_ascii_graphic) {
+        return None;
+    }
+    Some((WireString::new(host), port))
+}
+
 fn header<'a>(headers: &[httparse::Header<'a>], name: &str) -> Option<&'a [u8]> {
     headers
         .iter()
@@ -394,6 +429,26 @@ impl HttpStream {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn proxy_request_targets_give_host_and_port() {
+        let a = |u: &str, c| super::authority(u.as_bytes(), c).map(|(h, p)| (h.to_string(), p));
+        assert_eq!(a("dl.example:443", true), Some(("dl.example".into(), 443)));
+        assert_eq!(
+            a("[2001:db8::1]:443", true),
+            Some(("[2001:db8::1]".into(), 443))
+        );
+        assert_eq!(a("dl.example", true), None);
+        assert_eq!(
+            a("http://u@dl.example/x:1", false),
+            Some(("dl.example".into(), 80))
+        );
+        assert_eq!(
+            a("HTTP://dl.example:8080?q", false),
+            Some(("dl.example".into(), 8080))
+        );
+        assert_eq!(a("/index.html", false), None);
+    }
+
     use super::*;
     use crate::dissect::tls::tests::hex;
 

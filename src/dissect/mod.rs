@@ -1,6 +1,7 @@
 //! dissect: sans-I/O parsers for the application protocols that name services:
-//! DNS ([`dns`]), TLS ([`tls`], fingerprinted by [`ja4`]), HTTP/1.x ([`http`]) and
-//! QUIC Initial packets ([`quic`]).
+//! DNS ([`dns`]), NetBIOS names ([`nbns`]), TLS ([`tls`], fingerprinted by [`ja4`]), HTTP/1.x ([`http`]) and
+//! QUIC Initial packets ([`quic`]); and the proxy handshakes in front of them, SOCKS
+//! ([`socks`]) and HTTP `CONNECT` ([`http::authority`]).
 //!
 //! Bytes in, small records out. No dissector touches a socket, a file or the clock.
 //! Stream dissectors ([`tls::TlsStream`], [`http::HttpStream`], [`dns::TcpDnsStream`])
@@ -43,7 +44,9 @@ pub mod dns;
 pub mod h2;
 pub mod http;
 pub mod ja4;
+pub mod nbns;
 pub mod quic;
+pub mod socks;
 pub mod tls;
 
 use serde::{Serialize, Serializer};

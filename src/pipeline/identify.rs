@@ -7,11 +7,13 @@
 //! its dissector is done, then releases it. Memory grows with the flows being
 //! identified at one time, not with the capture's size.
 
-use super::records::{DnsRecord, HttpRecord, QuicRecord, Seen, TlsRecord};
+use super::records::{DnsRecord, HttpRecord, NbnsRecord, ProxyRecord, QuicRecord, Seen, TlsRecord};
 use super::spool::{Item, Spooler};
 use crate::dissect::dns::{self, DnsBindings, Message};
 use crate::dissect::http::{self, HttpMessage, HttpStream};
+use crate::dissect::nbns;
 use crate::dissect::quic::{self, QuicConnection};
+use crate::dissect::socks;
 use crate::dissect::tls::{Handshake, TlsStream};
 use crate::dissect::{Step, WireString};
 use crate::flow::reassembly::{Budget, ReassemblyCounters, StreamPrefix, DEFAULT_DIRECTION_BUDGET};
@@ -67,10 +69,17 @@ enum Proto {
     Tls(TlsStream),
     Http(HttpStream),
     Dns(dns::TcpDnsStream),
+    /// The client's side of a SOCKS handshake, until its request is complete.
+    Socks,
+    /// The proxy's answer to a SOCKS handshake of this version.
+    SocksReply(socks::Version),
 }
 
 struct Direction {
     prefix: StreamPrefix,
+    /// Where the current protocol starts in the stream: after a proxy handshake,
+    /// the tunnelled connection.
+    base: usize,
     proto: Proto,
     done: bool,
 }
@@ -79,6 +88,7 @@ impl Direction {
     fn new() -> Self {
         Direction {
             prefix: StreamPrefix::new(DEFAULT_DIRECTION_BUDGET),
+            base: 0,
             proto: Proto::Undecided,
             done: false,
         }
@@ -110,6 +120,19 @@ pub struct Identify {
     pub reassembly: ReassemblySummary,
     /// Anomalies found since the caller last took them.
     anomalies: Vec<Anomaly>,
+    /// Proxy handshakes whose record is not written yet, by conversation.
+    proxies: BTreeMap<ConvId, PendingProxy>,
+}
+
+/// A proxy handshake under way on one TCP conversation.
+#[derive(Default)]
+struct PendingProxy {
+    /// The SOCKS version the client spoke (the proxy's answer is read accordingly).
+    socks: Option<socks::Version>,
+    /// The request, once complete.
+    record: Option<ProxyRecord>,
+    /// Whether the proxy's answer was read.
+    answered: bool,
 }
 
 /// The stream so far is a strict prefix of an HTTP start: wait for more bytes.
@@ -162,6 +185,7 @@ impl Identify {
             name_index: ahash::HashMap::default(),
             reassembly: ReassemblySummary::default(),
             anomalies: Vec::new(),
+            proxies: BTreeMap::new(),
         }
     }
 
@@ -240,6 +264,16 @@ impl Identify {
         }
         if dirs.iter().all(|d| d.done) {
             self.states[id] = AppState::Done;
+            self.flush_proxy(id);
+        }
+    }
+
+    /// Writes the proxy record of conversation `id`, if it has one, answered or not.
+    fn flush_proxy(&mut self, id: ConvId) {
+        if let Some(p) = self.proxies.remove(&id) {
+            if let Some(r) = p.record {
+                self.spool.push(Item::Proxy(r));
+            }
         }
     }
 
@@ -285,62 +319,181 @@ impl Identify {
                 ),
             });
         }
-        let data = dir.prefix.contiguous();
-        if matches!(dir.proto, Proto::Undecided) {
-            let Some(&first) = data.first() else {
-                return;
-            };
-            dir.proto = if first == 0x16 {
-                Proto::Tls(TlsStream::new())
-            } else if http::starts_message(data) {
-                Proto::Http(HttpStream::new())
-            } else if server.port == Some(53) || client.port == Some(53) {
-                Proto::Dns(dns::TcpDnsStream::new())
-            } else if may_become_http(data) {
-                return;
-            } else {
-                dir.done = true;
-                self.reassembly
-                    .add(dir.prefix.counters(), dir.prefix.midstream());
-                dir.prefix.release(&mut self.budget);
-                if dirs.iter().all(|d| d.done) {
-                    self.states[id] = AppState::Done;
-                }
-                return;
-            };
-        }
         // Sender and receiver of this direction: a response comes from the server.
         let (from, to) = if forward {
             (conv.a, conv.b)
         } else {
             (conv.b, conv.a)
         };
+        let from_client = from == client;
         let mut found: Vec<(Vec<u64>, Found)> = Vec::new();
         let mut errors: Vec<(Option<u64>, String)> = Vec::new();
-        loop {
-            let data = dir.prefix.contiguous();
-            let step = match &mut dir.proto {
-                Proto::Tls(s) => map_step(s.next(data), Found::Tls),
-                Proto::Http(s) => map_step(s.next(data), Found::Http),
-                Proto::Dns(s) => map_step(s.next(data), Found::Dns),
-                Proto::Undecided => Step::Done,
-            };
-            match step {
-                Step::Record { range, record } => found.push((dir.prefix.frames_of(range), record)),
-                Step::Error { offset, error } => {
-                    errors.push((dir.prefix.frame_at(offset), error));
+        let mut names: Vec<(String, NameSource, Vec<u64>)> = Vec::new();
+        // Once per protocol of the direction: a proxy handshake, then what it carried.
+        'protocols: loop {
+            let base = dir.base;
+            let data = dir.prefix.contiguous().get(base..).unwrap_or_default();
+            if matches!(dir.proto, Proto::Undecided) {
+                let Some(&first) = data.first() else {
+                    break;
+                };
+                let pending_socks = self
+                    .proxies
+                    .get(&id)
+                    .filter(|p| !p.answered)
+                    .and_then(|p| p.socks);
+                let dns_port = server.port == Some(53) || client.port == Some(53);
+                dir.proto = if base == 0
+                    && from_client
+                    && !dns_port
+                    && matches!(first, 4 | 5)
+                    && socks::client(data) != socks::Parsed::NotSocks
+                {
+                    let version = if first == 5 {
+                        socks::Version::Socks5
+                    } else {
+                        socks::Version::Socks4
+                    };
+                    self.proxies.entry(id).or_default().socks = Some(version);
+                    Proto::Socks
+                } else if let (0, false, Some(v)) = (base, from_client, pending_socks) {
+                    Proto::SocksReply(v)
+                } else if first == 0x16 {
+                    Proto::Tls(TlsStream::new())
+                } else if http::starts_message(data) {
+                    Proto::Http(HttpStream::new())
+                } else if dns_port {
+                    Proto::Dns(dns::TcpDnsStream::new())
+                } else if may_become_http(data) {
+                    break;
+                } else {
                     dir.done = true;
                     break;
-                }
-                Step::NeedMore { .. } => {
-                    if dir.prefix.is_full() {
-                        dir.done = true;
+                };
+            }
+            loop {
+                let data = dir.prefix.contiguous().get(base..).unwrap_or_default();
+                let step = match &mut dir.proto {
+                    Proto::Tls(s) => map_step(s.next(data), Found::Tls),
+                    Proto::Http(s) => map_step(s.next(data), Found::Http),
+                    Proto::Dns(s) => map_step(s.next(data), Found::Dns),
+                    Proto::Socks => match socks::client(data) {
+                        socks::Parsed::Complete(request, n) => {
+                            let frames = dir.prefix.frames_of(base..base + n);
+                            let record =
+                                socks_record(capture, &frames, at, client, server, &request);
+                            if let Some(name) = &request.name {
+                                names.push((lower(name), NameSource::Socks, frames));
+                            }
+                            self.proxies.entry(id).or_default().record = Some(record);
+                            dir.base = base + n;
+                            dir.proto = Proto::Undecided;
+                            continue 'protocols;
+                        }
+                        socks::Parsed::Partial => Step::NeedMore { need: None },
+                        socks::Parsed::NotSocks => Step::NotMine,
+                    },
+                    Proto::SocksReply(version) => match socks::server(data, *version) {
+                        socks::Parsed::Complete(reply, n) => {
+                            let frames = dir.prefix.frames_of(base..base + n);
+                            let p = self.proxies.entry(id).or_default();
+                            p.answered = true;
+                            if let Some(r) = &mut p.record {
+                                r.reply = reply.code.map(u16::from);
+                                r.granted = Some(reply.granted);
+                                r.reply_frames = frames;
+                            }
+                            if !reply.granted {
+                                dir.done = true;
+                                break 'protocols;
+                            }
+                            dir.base = base + n;
+                            dir.proto = Proto::Undecided;
+                            continue 'protocols;
+                        }
+                        socks::Parsed::Partial => Step::NeedMore { need: None },
+                        socks::Parsed::NotSocks => Step::NotMine,
+                    },
+                    Proto::Undecided => Step::Done,
+                };
+                match step {
+                    Step::Record { range, record } => {
+                        let range = base + range.start..base + range.end;
+                        let frames = dir.prefix.frames_of(range.clone());
+                        // An HTTP proxy: CONNECT opens a tunnel once the proxy answers
+                        // 2xx; an absolute-form URI asks a forward proxy.
+                        let mut tunnel = false;
+                        match &record {
+                            Found::Http(HttpMessage::Request(r)) if from_client => {
+                                let connect = r.method.as_bytes() == b"CONNECT";
+                                if let Some((host, port)) =
+                                    http::authority(r.uri.as_bytes(), connect)
+                                {
+                                    let p = self.proxies.entry(id).or_default();
+                                    if p.record.is_none() {
+                                        let mut rec = http_proxy_record(
+                                            capture, &frames, at, client, server, r, connect,
+                                        );
+                                        match host_name(&host) {
+                                            Some(name) => names.push((
+                                                name,
+                                                NameSource::HttpProxy,
+                                                frames.clone(),
+                                            )),
+                                            None => rec.target_address = literal(&host),
+                                        }
+                                        if rec.target_address.is_none() {
+                                            rec.target_name = Some(host);
+                                        }
+                                        rec.target_port = port;
+                                        p.record = Some(rec);
+                                        p.answered = false;
+                                        tunnel = connect;
+                                    }
+                                }
+                            }
+                            Found::Http(HttpMessage::Response(r)) if !from_client => {
+                                if let Some(p) = self
+                                    .proxies
+                                    .get_mut(&id)
+                                    .filter(|p| !p.answered && p.socks.is_none())
+                                {
+                                    if let Some(rec) = &mut p.record {
+                                        p.answered = true;
+                                        rec.reply = Some(r.status);
+                                        rec.reply_frames = frames.clone();
+                                        if rec.protocol == "http_connect" {
+                                            let granted = (200..300).contains(&r.status);
+                                            rec.granted = Some(granted);
+                                            tunnel = granted;
+                                        }
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                        found.push((frames, record));
+                        if tunnel {
+                            dir.base = range.end;
+                            dir.proto = Proto::Undecided;
+                            continue 'protocols;
+                        }
                     }
-                    break;
-                }
-                Step::NotMine | Step::Done => {
-                    dir.done = true;
-                    break;
+                    Step::Error { offset, error } => {
+                        errors.push((dir.prefix.frame_at(base + offset), error));
+                        dir.done = true;
+                        break 'protocols;
+                    }
+                    Step::NeedMore { .. } => {
+                        if dir.prefix.is_full() {
+                            dir.done = true;
+                        }
+                        break 'protocols;
+                    }
+                    Step::NotMine | Step::Done => {
+                        dir.done = true;
+                        break 'protocols;
+                    }
                 }
             }
         }
@@ -355,7 +508,8 @@ impl Identify {
             dir.prefix.release(&mut self.budget);
         }
         // Both directions finished: drop the flow's state entirely.
-        if dirs.iter().all(|d| d.done) {
+        let finished = dirs.iter().all(|d| d.done);
+        if finished {
             self.states[id] = AppState::Done;
         }
         for (frame, error) in errors {
@@ -381,6 +535,21 @@ impl Identify {
                 transport: Transport::Tcp,
             };
             self.record(seen, record, from, to, at);
+        }
+        for (name, source, frames) in names {
+            let seen = Seen {
+                capture,
+                frame: frames.first().copied().unwrap_or(at.frame),
+                frames,
+                ts: at.ts,
+                client,
+                server,
+                transport: Transport::Tcp,
+            };
+            self.name(name, source, &seen, at);
+        }
+        if finished {
+            self.flush_proxy(id);
         }
     }
 
@@ -421,12 +590,82 @@ impl Identify {
                     let seen = self.datagram(client, server, at);
                     self.record(seen, Found::Dns(message), src, dst, at);
                 }
+                Err(e) => match dns::parse_partial(payload) {
+                    // Cut short (snap length) or damaged further on: what could be
+                    // read before is kept, as tshark shows it.
+                    Some(message) => {
+                        let a = self.anomaly(
+                            at,
+                            None,
+                            "dns.partial",
+                            format!(
+                                "frame {}: DNS {src} -> {dst} read only in part ({e}): {} question(s) and {} answer(s) before that are kept",
+                                at.frame,
+                                message.questions.len(),
+                                message.answers.len()
+                            ),
+                        );
+                        self.anomalies.push(a);
+                        let (client, server) = if message.is_response {
+                            (dst, src)
+                        } else {
+                            (src, dst)
+                        };
+                        let seen = self.datagram(client, server, at);
+                        self.record(seen, Found::Dns(message), src, dst, at);
+                    }
+                    None => {
+                        let a = self.anomaly(
+                            at,
+                            None,
+                            "dns.malformed",
+                            format!("frame {}: DNS {src} -> {dst}: {e}", at.frame),
+                        );
+                        self.anomalies.push(a);
+                    }
+                },
+            }
+            return;
+        }
+        // NetBIOS name service: names answered or registered for an address.
+        if src.port == Some(nbns::PORT) || dst.port == Some(nbns::PORT) {
+            match nbns::parse(payload) {
+                Ok(message) => {
+                    let (client, server) = if message.is_response {
+                        (dst, src)
+                    } else {
+                        (src, dst)
+                    };
+                    // A positive answer (rcode 0), or a registration, refresh or
+                    // multi-homed registration claiming the name.
+                    let binds = (message.is_response && message.rcode == 0)
+                        || (!message.is_response && matches!(message.opcode, 5 | 8 | 9 | 15));
+                    let seen = self.datagram(client, server, at);
+                    if binds {
+                        for a in &message.answers {
+                            for &ip in &a.addresses {
+                                let mut bound = seen.clone();
+                                bound.server = Endpoint {
+                                    ip: std::net::IpAddr::V4(ip),
+                                    port: None,
+                                };
+                                let name =
+                                    String::from_utf8_lossy(a.name.name.as_bytes()).to_string();
+                                self.name(name, NameSource::Netbios, &bound, at);
+                            }
+                        }
+                    }
+                    self.spool.push(Item::Nbns(NbnsRecord { seen, message }));
+                }
                 Err(e) => {
                     let a = self.anomaly(
                         at,
                         None,
-                        "dns.malformed",
-                        format!("frame {}: DNS {src} -> {dst}: {e}", at.frame),
+                        "nbns.malformed",
+                        format!(
+                            "frame {}: NetBIOS name service {src} -> {dst}: {e}",
+                            at.frame
+                        ),
                     );
                     self.anomalies.push(a);
                 }
@@ -444,6 +683,19 @@ impl Identify {
                 self.record(seen, Found::Http(record), src, dst, at);
             }
             return;
+        }
+        // DNS on another port (a resolver on 5300, say), when unmistakably DNS.
+        if !matches!(self.states.get(id), Some(AppState::Quic(_))) {
+            if let Some(message) = dns::parse_udp_strict(payload) {
+                let (client, server) = if message.is_response {
+                    (dst, src)
+                } else {
+                    (src, dst)
+                };
+                let seen = self.datagram(client, server, at);
+                self.record(seen, Found::Dns(message), src, dst, at);
+                return;
+            }
         }
         // QUIC: only datagrams from the side that spoke first (the client), and only
         // until its ClientHello is read.
@@ -610,6 +862,11 @@ impl Identify {
     }
 
     pub fn finish(mut self) -> (Spooler, Vec<NameEvidence>, ReassemblySummary) {
+        for p in std::mem::take(&mut self.proxies).into_values() {
+            if let Some(r) = p.record {
+                self.spool.push(Item::Proxy(r));
+            }
+        }
         for state in std::mem::take(&mut self.states) {
             if let AppState::Tcp(dirs) = state {
                 for d in dirs.iter() {
@@ -690,6 +947,91 @@ fn add_name(
             index.insert(key, names.len());
             names.push(n);
         }
+    }
+}
+
+/// An address literal in a proxy request (`[2001:db8::1]` or `192.0.2.1`).
+fn literal(host: &WireString) -> Option<std::net::IpAddr> {
+    let h = String::from_utf8_lossy(host.as_bytes());
+    h.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
+fn proxy_seen(
+    capture: u32,
+    frames: &[u64],
+    at: FrameRef,
+    client: Endpoint,
+    server: Endpoint,
+) -> Seen {
+    Seen {
+        capture,
+        frame: frames.first().copied().unwrap_or(at.frame),
+        frames: frames.to_vec(),
+        ts: at.ts,
+        client,
+        server,
+        transport: Transport::Tcp,
+    }
+}
+
+fn socks_record(
+    capture: u32,
+    frames: &[u64],
+    at: FrameRef,
+    client: Endpoint,
+    server: Endpoint,
+    r: &socks::Request,
+) -> ProxyRecord {
+    ProxyRecord {
+        seen: proxy_seen(capture, frames, at, client, server),
+        protocol: match r.version {
+            socks::Version::Socks4 => "socks4",
+            socks::Version::Socks4a => "socks4a",
+            socks::Version::Socks5 => "socks5",
+        },
+        command: WireString::from(match r.command {
+            socks::Command::Connect => "connect",
+            socks::Command::Bind => "bind",
+            socks::Command::UdpAssociate => "udp_associate",
+        }),
+        target_name: r.name.clone(),
+        target_address: r.address,
+        target_port: r.port,
+        methods: r.methods.clone(),
+        user: r.user.clone(),
+        password_sent: r.password_sent,
+        reply: None,
+        granted: None,
+        reply_frames: Vec::new(),
+    }
+}
+
+fn http_proxy_record(
+    capture: u32,
+    frames: &[u64],
+    at: FrameRef,
+    client: Endpoint,
+    server: Endpoint,
+    r: &http::RequestInfo,
+    connect: bool,
+) -> ProxyRecord {
+    ProxyRecord {
+        seen: proxy_seen(capture, frames, at, client, server),
+        protocol: if connect {
+            "http_connect"
+        } else {
+            "http_forward"
+        },
+        command: r.method.clone(),
+        target_name: None,
+        target_address: None,
+        target_port: 0,
+        methods: Vec::new(),
+        user: None,
+        password_sent: false,
+        reply: None,
+        granted: None,
+        reply_frames: Vec::new(),
     }
 }
 

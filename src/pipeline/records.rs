@@ -59,3 +59,50 @@ pub struct QuicRecord {
     #[serde(flatten)]
     pub hello: crate::dissect::tls::ClientHelloInfo,
 }
+
+/// A proxy handshake in front of a TCP connection: SOCKS or HTTP `CONNECT` (and a
+/// forward proxy's absolute-form request). `seen.server` is the proxy, `seen.frames`
+/// the frames of the request; what the tunnel carried is identified as its own
+/// records between the same two ends.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProxyRecord {
+    #[serde(flatten)]
+    pub seen: Seen,
+    /// `socks4`, `socks4a`, `socks5`, `http_connect` or `http_forward`.
+    pub protocol: &'static str,
+    /// `connect`, `bind`, `udp_associate`, or the HTTP method.
+    pub command: crate::dissect::WireString,
+    /// The name the client asked the proxy for, as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_name: Option<crate::dissect::WireString>,
+    /// The address the client asked the proxy for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_address: Option<std::net::IpAddr>,
+    pub target_port: u16,
+    /// SOCKS5: the authentication methods offered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<u8>,
+    /// The SOCKS4 user id or SOCKS5 user name (passwords are not copied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<crate::dissect::WireString>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub password_sent: bool,
+    /// The proxy's answer: SOCKS reply code or HTTP status; absent when no answer
+    /// was seen, or a SOCKS5 proxy refused before the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<u16>,
+    /// Whether the proxy granted the request; absent when its answer was not seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub granted: Option<bool>,
+    /// The frames of the proxy's answer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reply_frames: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NbnsRecord {
+    #[serde(flatten)]
+    pub seen: Seen,
+    #[serde(flatten)]
+    pub message: crate::dissect::nbns::NbnsMessage,
+}

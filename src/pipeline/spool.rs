@@ -8,7 +8,7 @@
 //! exactly the inside of the report's JSON array. Its file and buffer are created with
 //! its first record, so a capture with no QUIC (say) costs no QUIC file.
 
-use super::records::{DnsRecord, HttpRecord, QuicRecord, TlsRecord};
+use super::records::{DnsRecord, HttpRecord, NbnsRecord, ProxyRecord, QuicRecord, TlsRecord};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -26,6 +26,8 @@ pub enum Item {
     Tls(TlsRecord),
     Http(HttpRecord),
     Quic(QuicRecord),
+    Proxy(ProxyRecord),
+    Nbns(NbnsRecord),
 }
 
 /// The sending side, owned by the pass.
@@ -43,6 +45,8 @@ impl Spooler {
             tls: Spool::default(),
             http: Spool::default(),
             quic: Spool::default(),
+            proxy: Spool::default(),
+            nbns: Spool::default(),
         };
         let (tx, rx) = sync_channel::<Vec<Item>>(IN_FLIGHT);
         let worker = std::thread::Builder::new()
@@ -108,10 +112,19 @@ fn work(s: &mut Spooled, rx: Receiver<Vec<Item>>) -> io::Result<()> {
                 Item::Tls(r) => s.tls.append(&r)?,
                 Item::Http(r) => s.http.append(&r)?,
                 Item::Quic(r) => s.quic.append(&r)?,
+                Item::Proxy(r) => s.proxy.append(&r)?,
+                Item::Nbns(r) => s.nbns.append(&r)?,
             }
         }
     }
-    for spool in [&mut s.dns, &mut s.tls, &mut s.http, &mut s.quic] {
+    for spool in [
+        &mut s.dns,
+        &mut s.tls,
+        &mut s.http,
+        &mut s.quic,
+        &mut s.proxy,
+        &mut s.nbns,
+    ] {
         if let Some(out) = &mut spool.out {
             out.flush()?;
         }
@@ -119,12 +132,14 @@ fn work(s: &mut Spooled, rx: Receiver<Vec<Item>>) -> io::Result<()> {
     Ok(())
 }
 
-/// The four spools of one capture.
+/// The spools of one capture.
 pub struct Spooled {
     pub dns: Spool,
     pub tls: Spool,
     pub http: Spool,
     pub quic: Spool,
+    pub proxy: Spool,
+    pub nbns: Spool,
 }
 
 /// Records of one kind, as the comma-separated inside of a JSON array.

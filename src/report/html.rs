@@ -76,6 +76,8 @@ struct Words {
     kind: &'static str,
     version: &'static str,
     role: &'static str,
+    proxy: &'static str,
+    via_proxy: &'static str,
     notes: &'static str,
     period: &'static str,
     strong: &'static str,
@@ -134,6 +136,8 @@ const EN: Words = Words {
     kind: "Kind",
     version: "Version",
     role: "Role",
+    proxy: "Proxy",
+    via_proxy: "the endpoints are a proxy (SOCKS or HTTP): the client asked it for these names and it carried the connections; the server that hosts them is behind it",
     notes: "Notes",
     period: "Period",
     strong: "strong",
@@ -192,6 +196,8 @@ const ZH: Words = Words {
     kind: "类型",
     version: "版本",
     role: "用途",
+    proxy: "代理",
+    via_proxy: "端点是代理（SOCKS 或 HTTP）：客户端向它请求这些名称，由它转发连接；托管这些名称的服务器在它之后",
     notes: "说明",
     period: "时段",
     strong: "强",
@@ -737,6 +743,12 @@ fn service(out: &mut String, rank: &str, sr: &ServiceReport, w: &Words) {
     for a in &sr.attribution {
         attribution_rows(out, &a.ip, a.attribution, w);
     }
+    if let Some(role) = s.role {
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", w.role, escape::html(role));
+    }
+    if s.via_proxy {
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", w.proxy, w.via_proxy);
+    }
     for h in &s.hostnames {
         let sources: Vec<&str> = h.sources.iter().map(|x| x.as_str()).collect();
         let _ = write!(
@@ -842,7 +854,11 @@ fn local_table(out: &mut String, local: &[&ServiceReport], w: &Words) {
             "<tr><td class=\"n\">L{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td><div class=\"filter\"><code>{}</code><button class=\"copy\" type=\"button\" data-copy=\"{}\">{}</button></div></td></tr>",
             i + 1,
             t(&s.label),
-            s.role.unwrap_or("-"),
+            match (s.role, s.via_proxy) {
+                (_, true) => format!("{}: {}", w.proxy, w.via_proxy),
+                (Some(r), false) => escape::html(r).to_string(),
+                (None, false) => "-".into(),
+            },
             escape::html(s.scope_reason.unwrap_or(s.scope.as_str())),
             thousands(s.bytes),
             frames_list(&s.frames, 12),

@@ -38,6 +38,10 @@ pub struct Report<'a> {
     pub tls: Vec<&'a Spool>,
     pub http: Vec<&'a Spool>,
     pub quic: Vec<&'a Spool>,
+    /// SOCKS and HTTP proxy handshakes of every capture (written only when any).
+    pub proxies: Vec<&'a Spool>,
+    /// NetBIOS name service messages of every capture (written only when any).
+    pub nbns: Vec<&'a Spool>,
     /// The objects HTTP carried (`analyze --objects` or `--extract`), by id.
     pub objects: Option<Vec<crate::content::Object>>,
     /// Where `--extract` wrote them.
@@ -307,6 +311,8 @@ impl<'a> Report<'a> {
             tls: analyses.iter().map(|a| &a.records.tls).collect(),
             http: analyses.iter().map(|a| &a.records.http).collect(),
             quic: analyses.iter().map(|a| &a.records.quic).collect(),
+            proxies: analyses.iter().map(|a| &a.records.proxy).collect(),
+            nbns: analyses.iter().map(|a| &a.records.nbns).collect(),
             objects: None,
             extract: None,
             tls_decryption: None,
@@ -371,6 +377,12 @@ impl<'a> Report<'a> {
             spools(w, "tls", &self.tls)?;
             spools(w, "http", &self.http)?;
             spools(w, "quic", &self.quic)?;
+            if self.proxies.iter().any(|s| !s.is_empty()) {
+                spools(w, "proxies", &self.proxies)?;
+            }
+            if self.nbns.iter().any(|s| !s.is_empty()) {
+                spools(w, "nbns", &self.nbns)?;
+            }
             if let Some(objects) = &self.objects {
                 field(w, false, "objects", objects)?;
             }

@@ -142,6 +142,15 @@ fn service_list(out: &mut String, list: &[&super::ServiceReport], mark: &str) {
                 s.scope_reason.unwrap_or(s.scope.as_str())
             );
         }
+        if let (crate::model::Scope::Internet, Some(role)) = (s.scope, s.role) {
+            let _ = writeln!(out, "      {role}");
+        }
+        if s.via_proxy {
+            let _ = writeln!(
+                out,
+                "      via proxy: the endpoints are a proxy (SOCKS or HTTP) that carried the connections; the server hosting the names is behind it"
+            );
+        }
         for a in &sr.attribution {
             if s.scope != crate::model::Scope::Internet {
                 // No provider hosts these addresses; the line above says why.

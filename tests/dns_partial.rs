@@ -1,0 +1,89 @@
+//! DNS messages cut short by the snap length (captures/dns-cut.pcap, `editcap -s 110`
+//! of dns.pcap): the questions and answers read before the cut equal tshark's
+//! (`dns.qry.name`, `dns.a`), each such message is reported as an anomaly, and the
+//! address an answer kept is still bound to its name. DNS over TCP cut short is not
+//! read: the stream has holes where its segments were cut.
+
+mod common;
+
+use std::collections::BTreeSet;
+use whohosts::pipeline::{analyze_capture, AnalyzeOptions};
+use whohosts::services::NameSource;
+
+#[test]
+fn names_read_before_the_cut_equal_tsharks() {
+    let path = common::root().join("captures/dns-cut.pcap");
+    let a = analyze_capture(&path, 0, &AnalyzeOptions::default()).unwrap();
+    let records = a.records.dns.values().unwrap();
+    let mut ours: BTreeSet<(u64, String, String)> = BTreeSet::new();
+    for d in &records {
+        let frame = d["frame"].as_u64().unwrap();
+        for q in d["questions"].as_array().unwrap() {
+            ours.insert((frame, q["name"].as_str().unwrap().into(), String::new()));
+        }
+        for r in d["answers"].as_array().unwrap() {
+            if r["data"]["type"] == "a" {
+                let ip = r["data"]["address"].as_str().unwrap();
+                ours.insert((frame, String::new(), ip.into()));
+            }
+        }
+    }
+    let out = common::tshark(&[
+        "-n",
+        "-r",
+        path.to_str().unwrap(),
+        // DNS over TCP cut short is not read (its stream has holes where the
+        // segments were cut): only the datagrams are compared.
+        "-Y",
+        "dns && udp",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-e",
+        "frame.number",
+        "-e",
+        "dns.qry.name",
+        "-e",
+        "dns.a",
+    ]);
+    let mut theirs: BTreeSet<(u64, String, String)> = BTreeSet::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        let frame: u64 = f[0].parse().unwrap();
+        for n in f[1].split(',').filter(|s| !s.is_empty()) {
+            theirs.insert((frame, n.to_ascii_lowercase(), String::new()));
+        }
+        for ip in f[2].split(',').filter(|s| !s.is_empty()) {
+            theirs.insert((frame, String::new(), ip.into()));
+        }
+    }
+    assert_eq!(ours, theirs);
+    assert!(
+        ours.iter().any(|(_, _, ip)| !ip.is_empty()),
+        "an answer survives"
+    );
+    let partial = a
+        .anomalies
+        .kept
+        .iter()
+        .filter(|x| x.code == "dns.partial")
+        .count();
+    let cut = common::tshark(&[
+        "-n",
+        "-r",
+        path.to_str().unwrap(),
+        "-Y",
+        "dns && udp && frame.cap_len < frame.len",
+    ]);
+    assert_eq!(
+        partial,
+        cut.lines().count(),
+        "each cut datagram is reported"
+    );
+    assert!(partial > 0);
+    assert!(a
+        .names
+        .iter()
+        .any(|n| n.source == NameSource::DnsAnswer && n.name == "www.mtr-pirate.example"));
+}

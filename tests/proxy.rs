@@ -1,0 +1,198 @@
+//! The proxy handshakes whohosts records equal what tshark's `socks` and `http`
+//! dissectors read from the captures of captures/record-proxy.sh (microsocks, danted
+//! and tinyproxy with curl): per request frame, the protocol, target and port; per
+//! answer frame, the reply code. The names asked for are bound to the proxy.
+
+mod common;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use whohosts::pipeline::{analyze_capture, AnalyzeOptions, CaptureAnalysis};
+use whohosts::services::NameSource;
+
+fn analyse(name: &str) -> (CaptureAnalysis, Vec<Value>, std::path::PathBuf) {
+    let path = common::root().join("captures").join(name);
+    let a = analyze_capture(&path, 0, &AnalyzeOptions::default()).unwrap();
+    let proxies = a.records.proxy.values().unwrap();
+    (a, proxies, path)
+}
+
+/// tshark's fields, one row a frame, `|`-separated.
+fn rows(path: &std::path::Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut args = vec!["-n", "-r", path.to_str().unwrap(), "-Y", filter];
+    args.extend(["-T", "fields", "-E", "separator=|"]);
+    for f in fields {
+        args.extend(["-e", f]);
+    }
+    common::tshark(&args)
+        .lines()
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect()
+}
+
+fn last_frame(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_array()
+        .and_then(|a| a.last())
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| v["frame"].as_u64().unwrap())
+}
+
+/// (protocol, target, port) as whohosts records them, by request frame.
+fn ours(proxies: &[Value]) -> BTreeMap<u64, (String, String, String)> {
+    proxies
+        .iter()
+        .map(|p| {
+            let target = p["target_name"]
+                .as_str()
+                .or(p["target_address"].as_str())
+                .unwrap()
+                .to_string();
+            let proto = p["protocol"].as_str().unwrap().to_string();
+            (
+                last_frame(p, "frames"),
+                (proto, target, p["target_port"].to_string()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn socks_requests_and_replies_equal_tsharks() {
+    let (a, proxies, path) = analyse("proxy-socks.pcap");
+    // tshark repeats the request's fields on every later frame of the stream and
+    // gives a SOCKS5 request's port only on the frames after it: the request is the
+    // first frame of a stream with a command, its port the stream's first one.
+    let mut theirs: BTreeMap<String, (u64, String, String, String)> = BTreeMap::new();
+    let fields = [
+        "frame.number",
+        "tcp.stream",
+        "socks.version",
+        "socks.v4a_dns_name",
+        "socks.remote_name",
+        "socks.dst",
+        "socks.dstV6",
+        "socks.dstport",
+    ];
+    for r in rows(&path, "socks.command", &fields) {
+        let e = theirs.entry(r[1].clone()).or_insert_with(|| {
+            let proto = match (r[2].as_str(), r[3].is_empty()) {
+                ("5", _) => "socks5",
+                (_, false) => "socks4a",
+                _ => "socks4",
+            };
+            let target = [&r[3], &r[4], &r[5], &r[6]]
+                .into_iter()
+                .find(|s| !s.is_empty())
+                .unwrap()
+                .clone();
+            let frame = r[0].parse().unwrap();
+            (frame, proto.to_string(), target, String::new())
+        });
+        if e.3.is_empty() {
+            e.3 = r[7].clone();
+        }
+    }
+    let theirs: BTreeMap<u64, (String, String, String)> = theirs
+        .into_values()
+        .map(|(f, p, t, port)| (f, (p, t, port)))
+        .collect();
+    assert_eq!(ours(&proxies), theirs);
+    assert_eq!(
+        theirs.len(),
+        7,
+        "every curl run through a proxy: {theirs:?}"
+    );
+
+    // Replies: the frame that completed the answer and its code.
+    let ours: BTreeMap<u64, String> = proxies
+        .iter()
+        .filter(|p| p["reply"].is_u64())
+        .map(|p| (last_frame(p, "reply_frames"), p["reply"].to_string()))
+        .collect();
+    let theirs: BTreeMap<u64, String> =
+        rows(&path, "socks.results", &["frame.number", "socks.results"])
+            .into_iter()
+            .map(|r| (r[0].parse().unwrap(), r[1].clone()))
+            .collect();
+    assert_eq!(ours, theirs);
+    let granted: Vec<bool> = proxies.iter().map(|p| p["granted"] == true).collect();
+    assert_eq!(
+        granted.iter().filter(|g| !**g).count(),
+        1,
+        "danted refused SOCKS4a"
+    );
+
+    // The names asked for are bound to the proxy that carried them, as is the SNI
+    // of the TLS connection inside the tunnel.
+    for p in &proxies {
+        let Some(name) = p["target_name"].as_str() else {
+            continue;
+        };
+        let proxy: std::net::IpAddr = p["server"]["ip"].as_str().unwrap().parse().unwrap();
+        assert!(
+            a.names
+                .iter()
+                .any(|n| n.name == name && n.source == NameSource::Socks && n.ip == proxy),
+            "{name} via {proxy}"
+        );
+    }
+    assert!(a
+        .names
+        .iter()
+        .any(|n| n.source == NameSource::TlsSni && n.ip.to_string() == "127.0.0.11"));
+}
+
+#[test]
+fn http_connect_and_forward_requests_equal_tsharks() {
+    let (a, proxies, path) = analyse("proxy-http.pcap");
+    let theirs: BTreeMap<u64, (String, String, String)> = rows(
+        &path,
+        "http.request.method == \"CONNECT\" || http.request.uri contains \"://\"",
+        &["frame.number", "http.request.method", "http.request.uri"],
+    )
+    .into_iter()
+    .map(|r| {
+        let (proto, authority) = match r[2].strip_prefix("http://") {
+            Some(rest) => ("http_forward", format!("{}:80", rest.trim_end_matches('/'))),
+            None => ("http_connect", r[2].clone()),
+        };
+        let (host, port) = authority.rsplit_once(':').unwrap();
+        (
+            r[0].parse().unwrap(),
+            (proto.into(), host.into(), port.into()),
+        )
+    })
+    .collect();
+    assert_eq!(ours(&proxies), theirs);
+    assert_eq!(theirs.len(), 3);
+
+    // The proxy's answer to each request (tshark: `http.request_in`).
+    let ours: BTreeMap<u64, String> = proxies
+        .iter()
+        .map(|p| (last_frame(p, "frames"), p["reply"].to_string()))
+        .collect();
+    let theirs: BTreeMap<u64, String> = rows(
+        &path,
+        "http.response",
+        &["http.request_in", "http.response.code"],
+    )
+    .into_iter()
+    .map(|r| (r[0].parse().unwrap(), r[1].clone()))
+    .collect();
+    assert_eq!(ours, theirs);
+    let connect: Vec<&Value> = proxies
+        .iter()
+        .filter(|p| p["protocol"] == "http_connect")
+        .collect();
+    assert_eq!(connect[0]["granted"], true);
+    assert_eq!(connect[1]["granted"], false, "tinyproxy refuses port 8443");
+    // The TLS connection inside the granted tunnel is read, bound to the proxy.
+    assert!(a.names.iter().any(|n| n.name == "dl.mtr-pirate.example"
+        && n.source == NameSource::TlsSni
+        && n.ip.to_string() == "127.0.0.13"));
+    assert!(a
+        .names
+        .iter()
+        .any(|n| n.source == NameSource::HttpProxy && n.name == "www.mtr-pirate.example"));
+}
