@@ -69,8 +69,9 @@ enum Proto {
     Tls(TlsStream),
     Http(HttpStream),
     Dns(dns::TcpDnsStream),
-    /// The client's side of a SOCKS handshake, until its request is complete.
-    Socks,
+    /// The client's side of a SOCKS handshake of this version, until its request is
+    /// complete.
+    Socks(socks::Version),
     /// The proxy's answer to a SOCKS handshake of this version.
     SocksReply(socks::Version),
 }
@@ -277,6 +278,9 @@ impl Identify {
         }
     }
 
+    /// A TCP segment with data (or a SYN): fed to its direction's reassembly, then
+    /// what became readable to the direction's dissectors; what they found is
+    /// recorded, and the direction's state released once it is done.
     #[allow(clippy::too_many_arguments)] // a segment's fields, passed flat
     fn tcp_data(
         &mut self,
@@ -292,9 +296,7 @@ impl Identify {
             *self.state(id) = AppState::Tcp(Box::new([Direction::new(), Direction::new()]));
         }
         let forward = src == conv.a;
-        // The conversation's client and server (the SYN's sender and receiver, else
-        // by port), whichever direction this data goes.
-        let (server, client) = crate::services::server_side(conv);
+        let ends = Ends::of(conv, forward);
         let capture = self.capture;
         let AppState::Tcp(dirs) = &mut self.states[id] else {
             return;
@@ -319,184 +321,7 @@ impl Identify {
                 ),
             });
         }
-        // Sender and receiver of this direction: a response comes from the server.
-        let (from, to) = if forward {
-            (conv.a, conv.b)
-        } else {
-            (conv.b, conv.a)
-        };
-        let from_client = from == client;
-        let mut found: Vec<(Vec<u64>, Found)> = Vec::new();
-        let mut errors: Vec<(Option<u64>, String)> = Vec::new();
-        let mut names: Vec<(String, NameSource, Vec<u64>)> = Vec::new();
-        // Once per protocol of the direction: a proxy handshake, then what it carried.
-        'protocols: loop {
-            let base = dir.base;
-            let data = dir.prefix.contiguous().get(base..).unwrap_or_default();
-            if matches!(dir.proto, Proto::Undecided) {
-                let Some(&first) = data.first() else {
-                    break;
-                };
-                let pending_socks = self
-                    .proxies
-                    .get(&id)
-                    .filter(|p| !p.answered)
-                    .and_then(|p| p.socks);
-                let dns_port = server.port == Some(53) || client.port == Some(53);
-                dir.proto = if base == 0
-                    && from_client
-                    && !dns_port
-                    && matches!(first, 4 | 5)
-                    && socks::client(data) != socks::Parsed::NotSocks
-                {
-                    let version = if first == 5 {
-                        socks::Version::Socks5
-                    } else {
-                        socks::Version::Socks4
-                    };
-                    self.proxies.entry(id).or_default().socks = Some(version);
-                    Proto::Socks
-                } else if let (0, false, Some(v)) = (base, from_client, pending_socks) {
-                    Proto::SocksReply(v)
-                } else if first == 0x16 {
-                    Proto::Tls(TlsStream::new())
-                } else if http::starts_message(data) {
-                    Proto::Http(HttpStream::new())
-                } else if dns_port {
-                    Proto::Dns(dns::TcpDnsStream::new())
-                } else if may_become_http(data) {
-                    break;
-                } else {
-                    dir.done = true;
-                    break;
-                };
-            }
-            loop {
-                let data = dir.prefix.contiguous().get(base..).unwrap_or_default();
-                let step = match &mut dir.proto {
-                    Proto::Tls(s) => map_step(s.next(data), Found::Tls),
-                    Proto::Http(s) => map_step(s.next(data), Found::Http),
-                    Proto::Dns(s) => map_step(s.next(data), Found::Dns),
-                    Proto::Socks => match socks::client(data) {
-                        socks::Parsed::Complete(request, n) => {
-                            let frames = dir.prefix.frames_of(base..base + n);
-                            let record =
-                                socks_record(capture, &frames, at, client, server, &request);
-                            if let Some(name) = &request.name {
-                                names.push((lower(name), NameSource::Socks, frames));
-                            }
-                            self.proxies.entry(id).or_default().record = Some(record);
-                            dir.base = base + n;
-                            dir.proto = Proto::Undecided;
-                            continue 'protocols;
-                        }
-                        socks::Parsed::Partial => Step::NeedMore { need: None },
-                        socks::Parsed::NotSocks => Step::NotMine,
-                    },
-                    Proto::SocksReply(version) => match socks::server(data, *version) {
-                        socks::Parsed::Complete(reply, n) => {
-                            let frames = dir.prefix.frames_of(base..base + n);
-                            let p = self.proxies.entry(id).or_default();
-                            p.answered = true;
-                            if let Some(r) = &mut p.record {
-                                r.reply = reply.code.map(u16::from);
-                                r.granted = Some(reply.granted);
-                                r.reply_frames = frames;
-                            }
-                            if !reply.granted {
-                                dir.done = true;
-                                break 'protocols;
-                            }
-                            dir.base = base + n;
-                            dir.proto = Proto::Undecided;
-                            continue 'protocols;
-                        }
-                        socks::Parsed::Partial => Step::NeedMore { need: None },
-                        socks::Parsed::NotSocks => Step::NotMine,
-                    },
-                    Proto::Undecided => Step::Done,
-                };
-                match step {
-                    Step::Record { range, record } => {
-                        let range = base + range.start..base + range.end;
-                        let frames = dir.prefix.frames_of(range.clone());
-                        // An HTTP proxy: CONNECT opens a tunnel once the proxy answers
-                        // 2xx; an absolute-form URI asks a forward proxy.
-                        let mut tunnel = false;
-                        match &record {
-                            Found::Http(HttpMessage::Request(r)) if from_client => {
-                                let connect = r.method.as_bytes() == b"CONNECT";
-                                if let Some((host, port)) =
-                                    http::authority(r.uri.as_bytes(), connect)
-                                {
-                                    let p = self.proxies.entry(id).or_default();
-                                    if p.record.is_none() {
-                                        let mut rec = http_proxy_record(
-                                            capture, &frames, at, client, server, r, connect,
-                                        );
-                                        match host_name(&host) {
-                                            Some(name) => names.push((
-                                                name,
-                                                NameSource::HttpProxy,
-                                                frames.clone(),
-                                            )),
-                                            None => rec.target_address = literal(&host),
-                                        }
-                                        if rec.target_address.is_none() {
-                                            rec.target_name = Some(host);
-                                        }
-                                        rec.target_port = port;
-                                        p.record = Some(rec);
-                                        p.answered = false;
-                                        tunnel = connect;
-                                    }
-                                }
-                            }
-                            Found::Http(HttpMessage::Response(r)) if !from_client => {
-                                if let Some(p) = self
-                                    .proxies
-                                    .get_mut(&id)
-                                    .filter(|p| !p.answered && p.socks.is_none())
-                                {
-                                    if let Some(rec) = &mut p.record {
-                                        p.answered = true;
-                                        rec.reply = Some(r.status);
-                                        rec.reply_frames = frames.clone();
-                                        if rec.protocol == "http_connect" {
-                                            let granted = (200..300).contains(&r.status);
-                                            rec.granted = Some(granted);
-                                            tunnel = granted;
-                                        }
-                                    }
-                                }
-                            }
-                            _ => {}
-                        }
-                        found.push((frames, record));
-                        if tunnel {
-                            dir.base = range.end;
-                            dir.proto = Proto::Undecided;
-                            continue 'protocols;
-                        }
-                    }
-                    Step::Error { offset, error } => {
-                        errors.push((dir.prefix.frame_at(base + offset), error));
-                        dir.done = true;
-                        break 'protocols;
-                    }
-                    Step::NeedMore { .. } => {
-                        if dir.prefix.is_full() {
-                            dir.done = true;
-                        }
-                        break 'protocols;
-                    }
-                    Step::NotMine | Step::Done => {
-                        dir.done = true;
-                        break 'protocols;
-                    }
-                }
-            }
-        }
+        let found = dissect_direction(dir, &mut self.proxies, id, capture, &ends, at);
         if let Proto::Tls(s) = &dir.proto {
             if s.is_encrypted() {
                 dir.done = true;
@@ -512,7 +337,17 @@ impl Identify {
         if finished {
             self.states[id] = AppState::Done;
         }
-        for (frame, error) in errors {
+        self.emit(found, &ends, at);
+        if finished {
+            self.flush_proxy(id);
+        }
+    }
+
+    /// Records what one direction's dissectors found: anomalies for the errors, the
+    /// records, the names bound to the server.
+    fn emit(&mut self, found: Dissected, ends: &Ends, at: FrameRef) {
+        let (from, to) = (ends.from, ends.to);
+        for (frame, error) in found.errors {
             let a = self.anomaly(
                 at,
                 frame,
@@ -524,32 +359,30 @@ impl Identify {
             );
             self.anomalies.push(a);
         }
-        for (frames, record) in found {
-            let seen = Seen {
-                capture,
-                frame: frames.first().copied().unwrap_or(at.frame),
-                frames,
-                ts: at.ts,
-                client,
-                server,
-                transport: Transport::Tcp,
-            };
+        let seen = |frames: Vec<u64>| Seen {
+            capture: self.capture,
+            frame: frames.first().copied().unwrap_or(at.frame),
+            frames,
+            ts: at.ts,
+            client: ends.client,
+            server: ends.server,
+            transport: Transport::Tcp,
+        };
+        let records: Vec<(Seen, Found)> = found
+            .records
+            .into_iter()
+            .map(|(frames, record)| (seen(frames), record))
+            .collect();
+        let names: Vec<(Seen, String, NameSource)> = found
+            .names
+            .into_iter()
+            .map(|(name, source, frames)| (seen(frames), name, source))
+            .collect();
+        for (seen, record) in records {
             self.record(seen, record, from, to, at);
         }
-        for (name, source, frames) in names {
-            let seen = Seen {
-                capture,
-                frame: frames.first().copied().unwrap_or(at.frame),
-                frames,
-                ts: at.ts,
-                client,
-                server,
-                transport: Transport::Tcp,
-            };
+        for (seen, name, source) in names {
             self.name(name, source, &seen, at);
-        }
-        if finished {
-            self.flush_proxy(id);
         }
     }
 
@@ -883,6 +716,323 @@ impl Identify {
             }
         }
         (self.spool, self.names, self.reassembly)
+    }
+}
+
+/// The two ends of a TCP conversation, and of the direction a segment went.
+struct Ends {
+    /// The conversation's client and server (the SYN's sender and receiver, else by
+    /// port), whichever direction the data goes.
+    client: Endpoint,
+    server: Endpoint,
+    /// Sender and receiver of this direction: a response comes from the server.
+    from: Endpoint,
+    to: Endpoint,
+}
+
+impl Ends {
+    fn of(conv: &Conversation, forward: bool) -> Ends {
+        let (server, client) = crate::services::server_side(conv);
+        let (from, to) = if forward {
+            (conv.a, conv.b)
+        } else {
+            (conv.b, conv.a)
+        };
+        Ends {
+            client,
+            server,
+            from,
+            to,
+        }
+    }
+
+    fn sent_by_client(&self) -> bool {
+        self.from == self.client
+    }
+}
+
+/// What one direction's dissectors found in the bytes that became readable.
+#[derive(Default)]
+struct Dissected {
+    /// Records with the frames that carried them.
+    records: Vec<(Vec<u64>, Found)>,
+    /// Malformed input: the frame where it was found (if known) and the error.
+    errors: Vec<(Option<u64>, String)>,
+    /// Names a proxy handshake asked for, with their source and frames.
+    names: Vec<(String, NameSource, Vec<u64>)>,
+}
+
+/// What a direction's next bytes are, before any dissector has read them.
+enum Guess {
+    Is(Proto),
+    /// Too few bytes to tell (a strict prefix of an HTTP start).
+    Wait,
+    /// None of the protocols read here.
+    Unknown,
+}
+
+/// Decides the protocol of a direction's bytes from `data` (at stream offset `base`):
+/// a proxy handshake (only from the client, only at the start of the stream, or the
+/// proxy's answer to one under way), TLS, HTTP, DNS on its port.
+fn guess(data: &[u8], base: usize, ends: &Ends, pending_socks: Option<socks::Version>) -> Guess {
+    let Some(&first) = data.first() else {
+        return Guess::Wait;
+    };
+    let dns_port = ends.server.port == Some(53) || ends.client.port == Some(53);
+    let from_client = ends.sent_by_client();
+    if base == 0
+        && from_client
+        && !dns_port
+        && matches!(first, 4 | 5)
+        && socks::client(data) != socks::Parsed::NotSocks
+    {
+        let version = if first == 5 {
+            socks::Version::Socks5
+        } else {
+            socks::Version::Socks4
+        };
+        return Guess::Is(Proto::Socks(version));
+    }
+    if let (0, false, Some(v)) = (base, from_client, pending_socks) {
+        return Guess::Is(Proto::SocksReply(v));
+    }
+    if first == 0x16 {
+        Guess::Is(Proto::Tls(TlsStream::new()))
+    } else if http::starts_message(data) {
+        Guess::Is(Proto::Http(HttpStream::new()))
+    } else if dns_port {
+        Guess::Is(Proto::Dns(dns::TcpDnsStream::new()))
+    } else if may_become_http(data) {
+        Guess::Wait
+    } else {
+        Guess::Unknown
+    }
+}
+
+/// How a proxy handshake step ended.
+enum ProxyStep {
+    /// The handshake took `n` bytes; what follows is the tunnelled connection.
+    Through(usize),
+    /// The proxy refused: nothing follows.
+    Refused,
+    Step(Step<Found, String>),
+}
+
+/// Runs one direction's dissectors over the bytes readable from `dir.base` on: a
+/// proxy handshake, then the protocol it carried, until they need more bytes, stop
+/// or fail. Proxy handshakes go into `proxies` (by conversation `id`).
+fn dissect_direction(
+    dir: &mut Direction,
+    proxies: &mut BTreeMap<ConvId, PendingProxy>,
+    id: ConvId,
+    capture: u32,
+    ends: &Ends,
+    at: FrameRef,
+) -> Dissected {
+    let mut out = Dissected::default();
+    // Once per protocol of the direction: a proxy handshake, then what it carried.
+    'protocols: loop {
+        let base = dir.base;
+        if matches!(dir.proto, Proto::Undecided) {
+            let data = dir.prefix.contiguous().get(base..).unwrap_or_default();
+            let pending = proxies
+                .get(&id)
+                .filter(|p| !p.answered)
+                .and_then(|p| p.socks);
+            match guess(data, base, ends, pending) {
+                Guess::Is(proto) => {
+                    if let Proto::Socks(v) = proto {
+                        proxies.entry(id).or_default().socks = Some(v);
+                    }
+                    dir.proto = proto;
+                }
+                Guess::Wait => break,
+                Guess::Unknown => {
+                    dir.done = true;
+                    break;
+                }
+            }
+        }
+        loop {
+            let data = dir.prefix.contiguous().get(base..).unwrap_or_default();
+            let step = match &mut dir.proto {
+                Proto::Tls(s) => map_step(s.next(data), Found::Tls),
+                Proto::Http(s) => map_step(s.next(data), Found::Http),
+                Proto::Dns(s) => map_step(s.next(data), Found::Dns),
+                Proto::Socks(_) | Proto::SocksReply(_) => {
+                    let handshake = match dir.proto {
+                        Proto::SocksReply(version) => socks_reply(dir, proxies, id, version),
+                        _ => socks_request(dir, proxies, id, capture, ends, at, &mut out),
+                    };
+                    match handshake {
+                        ProxyStep::Step(step) => step,
+                        ProxyStep::Through(n) => {
+                            dir.base = base + n;
+                            dir.proto = Proto::Undecided;
+                            continue 'protocols;
+                        }
+                        ProxyStep::Refused => {
+                            dir.done = true;
+                            break 'protocols;
+                        }
+                    }
+                }
+                Proto::Undecided => Step::Done,
+            };
+            match step {
+                Step::Record { range, record } => {
+                    let range = base + range.start..base + range.end;
+                    let frames = dir.prefix.frames_of(range.clone());
+                    let tunnel =
+                        http_proxy(&record, &frames, proxies, id, capture, ends, at, &mut out);
+                    out.records.push((frames, record));
+                    if tunnel {
+                        dir.base = range.end;
+                        dir.proto = Proto::Undecided;
+                        continue 'protocols;
+                    }
+                }
+                Step::Error { offset, error } => {
+                    out.errors.push((dir.prefix.frame_at(base + offset), error));
+                    dir.done = true;
+                    break 'protocols;
+                }
+                Step::NeedMore { .. } => {
+                    if dir.prefix.is_full() {
+                        dir.done = true;
+                    }
+                    break 'protocols;
+                }
+                Step::NotMine | Step::Done => {
+                    dir.done = true;
+                    break 'protocols;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The client's side of a SOCKS handshake: once whole, its record (and the name it
+/// asked for) is kept for the conversation.
+fn socks_request(
+    dir: &Direction,
+    proxies: &mut BTreeMap<ConvId, PendingProxy>,
+    id: ConvId,
+    capture: u32,
+    ends: &Ends,
+    at: FrameRef,
+    out: &mut Dissected,
+) -> ProxyStep {
+    let base = dir.base;
+    let data = dir.prefix.contiguous().get(base..).unwrap_or_default();
+    match socks::client(data) {
+        socks::Parsed::Complete(request, n) => {
+            let frames = dir.prefix.frames_of(base..base + n);
+            let record = socks_record(capture, &frames, at, ends.client, ends.server, &request);
+            if let Some(name) = &request.name {
+                out.names.push((lower(name), NameSource::Socks, frames));
+            }
+            proxies.entry(id).or_default().record = Some(record);
+            ProxyStep::Through(n)
+        }
+        socks::Parsed::Partial => ProxyStep::Step(Step::NeedMore { need: None }),
+        socks::Parsed::NotSocks => ProxyStep::Step(Step::NotMine),
+    }
+}
+
+/// The proxy's answer to a SOCKS handshake: granted, the tunnel follows; refused,
+/// the direction is done.
+fn socks_reply(
+    dir: &Direction,
+    proxies: &mut BTreeMap<ConvId, PendingProxy>,
+    id: ConvId,
+    version: socks::Version,
+) -> ProxyStep {
+    let base = dir.base;
+    let data = dir.prefix.contiguous().get(base..).unwrap_or_default();
+    match socks::server(data, version) {
+        socks::Parsed::Complete(reply, n) => {
+            let frames = dir.prefix.frames_of(base..base + n);
+            let p = proxies.entry(id).or_default();
+            p.answered = true;
+            if let Some(r) = &mut p.record {
+                r.reply = reply.code.map(u16::from);
+                r.granted = Some(reply.granted);
+                r.reply_frames = frames;
+            }
+            if reply.granted {
+                ProxyStep::Through(n)
+            } else {
+                ProxyStep::Refused
+            }
+        }
+        socks::Parsed::Partial => ProxyStep::Step(Step::NeedMore { need: None }),
+        socks::Parsed::NotSocks => ProxyStep::Step(Step::NotMine),
+    }
+}
+
+/// An HTTP message as a proxy handshake: a request in absolute form asks a forward
+/// proxy, `CONNECT` opens a tunnel once the proxy answers 2xx. Returns whether a
+/// tunnel opens after this message.
+#[allow(clippy::too_many_arguments)]
+fn http_proxy(
+    record: &Found,
+    frames: &[u64],
+    proxies: &mut BTreeMap<ConvId, PendingProxy>,
+    id: ConvId,
+    capture: u32,
+    ends: &Ends,
+    at: FrameRef,
+    out: &mut Dissected,
+) -> bool {
+    match record {
+        Found::Http(HttpMessage::Request(r)) if ends.sent_by_client() => {
+            let connect = r.method.as_bytes() == b"CONNECT";
+            let Some((host, port)) = http::authority(r.uri.as_bytes(), connect) else {
+                return false;
+            };
+            let p = proxies.entry(id).or_default();
+            if p.record.is_some() {
+                return false;
+            }
+            let mut rec =
+                http_proxy_record(capture, frames, at, ends.client, ends.server, r, connect);
+            match host_name(&host) {
+                Some(name) => out
+                    .names
+                    .push((name, NameSource::HttpProxy, frames.to_vec())),
+                None => rec.target_address = literal(&host),
+            }
+            if rec.target_address.is_none() {
+                rec.target_name = Some(host);
+            }
+            rec.target_port = port;
+            p.record = Some(rec);
+            p.answered = false;
+            connect
+        }
+        Found::Http(HttpMessage::Response(r)) if !ends.sent_by_client() => {
+            let Some(p) = proxies
+                .get_mut(&id)
+                .filter(|p| !p.answered && p.socks.is_none())
+            else {
+                return false;
+            };
+            let Some(rec) = &mut p.record else {
+                return false;
+            };
+            p.answered = true;
+            rec.reply = Some(r.status);
+            rec.reply_frames = frames.to_vec();
+            if rec.protocol == "http_connect" {
+                let granted = (200..300).contains(&r.status);
+                rec.granted = Some(granted);
+                return granted;
+            }
+            false
+        }
+        _ => false,
     }
 }
 
