@@ -234,8 +234,8 @@ impl<R: Read> PcapReader<R> {
             // that ends inside the next header says nothing about this record: the
             // cut is the next record's (its payload may hold header-like bytes, as
             // NFLOG's little-endian attributes do).
-            let next_ok = avail < total + hl
-                || self.header_at(total).is_some_and(|n| self.plausible(n));
+            let next_ok =
+                avail < total + hl || self.header_at(total).is_some_and(|n| self.plausible(n));
             if !next_ok && self.record_inside(total) {
                 anomalies.push(self.anomaly(
                     Some(number),

@@ -147,7 +147,9 @@ fn lax(link: LinkType, data: &[u8]) -> Packet<'_> {
                 data.len()
             )),
         },
-        // PPP, PPP in HDLC-like framing.
+        // PPP; PPP in HDLC-like framing, which may hold Cisco HDLC frames instead
+        // (address 0x0F or 0x8F), as tshark reads it.
+        50 if matches!(data.first(), Some(0x0f | 0x8f)) => link::chdlc(data),
         9 | 50 => link::ppp(data),
         // PPPoE session frames without their Ethernet header.
         51 => link::pppoe(data),
@@ -601,6 +603,15 @@ mod tests {
         let f = wrap_v4(47, &gre[..6]);
         let cut = decode(LinkType::RAW, &f);
         assert!(cut.problem.unwrap().contains("GRE header"));
+    }
+
+    #[test]
+    fn ppp_serial_reads_ppp_and_cisco_hdlc_framing() {
+        for head in [&[0xff, 0x03, 0x00, 0x21][..], &[0x0f, 0x00, 0x08, 0x00]] {
+            let mut f = head.to_vec();
+            f.extend_from_slice(&IPV4_UDP);
+            assert!(decode(LinkType(50), &f).ip.is_some(), "{head:?}");
+        }
     }
 
     #[test]
