@@ -1,4 +1,7 @@
-//! Link and packet decoding: the first two bytes pick the link type.
+//! Link and packet decoding: the first two bytes pick the link type (little-endian,
+//! modulo 300: every link type `decode` strips, PPP 9/50/51, Cisco HDLC 104, 802.11
+//! 105, radiotap 127, PPI 192, NFLOG 239, among the rest), then any encapsulation and
+//! tunnel nesting; the IP layers stay within the bound.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use whohosts::capture::LinkType;
@@ -6,6 +9,7 @@ use whohosts::capture::LinkType;
 fuzz_target!(|data: &[u8]| {
     if let [a, b, rest @ ..] = data {
         let link = LinkType(u32::from(u16::from_le_bytes([*a, *b])) % 300);
-        let _ = whohosts::decode::decode(link, rest);
+        let p = whohosts::decode::decode(link, rest);
+        assert!(p.outer.len() < whohosts::decode::MAX_LAYERS);
     }
 });

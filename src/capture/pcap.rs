@@ -230,9 +230,12 @@ impl<R: Read> PcapReader<R> {
                 continue;
             }
             // A lying length shows as an implausible next header. If a plausible
-            // record starts inside this one, this record's length is the lie.
+            // record starts inside this one, this record's length is the lie. A file
+            // that ends inside the next header says nothing about this record: the
+            // cut is the next record's (its payload may hold header-like bytes, as
+            // NFLOG's little-endian attributes do).
             let next_ok =
-                avail == total || self.header_at(total).is_some_and(|n| self.plausible(n));
+                avail < total + hl || self.header_at(total).is_some_and(|n| self.plausible(n));
             if !next_ok && self.record_inside(total) {
                 anomalies.push(self.anomaly(
                     Some(number),

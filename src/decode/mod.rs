@@ -4,22 +4,50 @@
 //! snapshot length still yield what they carry); this module maps the capture's link
 //! type to the right entry point and flattens the result into [`Packet`].
 //!
+//! Below the link layer, [`link`] strips link-level encapsulations (VLAN, PPPoE,
+//! MPLS, LLC/SNAP, PPP, Cisco HDLC, NFLOG, 802.11) and [`tunnel`] opens IP-level
+//! tunnels (GRE, ERSPAN, IP-in-IP, 6in4, VXLAN, Geneve, GTP-U), up to
+//! [`MAX_LAYERS`] IP layers: [`Packet::ip`] is the innermost, [`Packet::outer`] the
+//! ones around it.
+//!
 //! Contract on bad input: never panics; a frame that cannot be decoded, or that
 //! stops early, comes back with [`Packet::problem`] set, which the caller records as
 //! an anomaly.
 
+mod link;
+mod tunnel;
+
 use crate::capture::LinkType;
 use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use link::Next;
 use std::net::IpAddr;
+
+/// IP layers looked through at most; a frame with more stops with a problem.
+pub const MAX_LAYERS: usize = 8;
 
 /// What one frame carries, as far as the analysis needs it.
 #[derive(Debug, Default)]
 pub struct Packet<'a> {
+    /// The innermost IP layer.
     pub ip: Option<Ip<'a>>,
+    /// The IP layers around it, outermost first (tunnels), each counted in the
+    /// tables as tshark counts it.
+    pub outer: Vec<Outer>,
+    /// A protected 802.11 data frame: counted, not decoded.
+    pub encrypted: bool,
     /// Why decoding stopped early or failed, if it did.
     pub problem: Option<String>,
     /// The frame's link type is not one this decoder knows.
     pub unknown_link: bool,
+}
+
+/// An IP layer that carries a tunnel: its addresses, and its UDP ports when the
+/// tunnel runs over UDP (VXLAN, Geneve, GTP-U).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outer {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub udp: Option<(u16, u16)>,
 }
 
 #[derive(Debug)]
@@ -81,30 +109,36 @@ pub fn decode(link: LinkType, data: &[u8]) -> Packet<'_> {
     fast(link, data).unwrap_or_else(|| lax(link, data))
 }
 
-/// Any frame, with etherparse's lax slicing: decodes as far as the bytes allow and
-/// says where and why it stopped.
+/// Any frame, with etherparse's lax slicing below the link layers this module
+/// strips itself: decodes as far as the bytes allow, through tunnels, and says
+/// where and why it stopped.
 fn lax(link: LinkType, data: &[u8]) -> Packet<'_> {
-    let sliced = match link.0 {
-        1 => LaxSlicedPacket::from_ethernet(data).map_err(|e| e.to_string()),
-        // BSD loopback: a 4-byte address family in the writer's byte order.
-        0 => ip_after(data, 4),
-        // OpenBSD loopback: the same family field, in network byte order.
-        108 => ip_after(data, 4),
-        12 | 14 | 101 | 228 | 229 => LaxSlicedPacket::from_ip(data).map_err(|e| e.to_string()),
-        // Linux cooked v1: 16-byte header, protocol type at bytes 14-15.
-        113 => match data.get(14..16) {
-            Some(p) => Ok(LaxSlicedPacket::from_ether_type(
-                EtherType(u16::from_be_bytes([p[0], p[1]])),
-                data.get(16..).unwrap_or(&[]),
-            )),
+    let mut next = match link.0 {
+        1 => link::ethernet(data),
+        // BSD loopback: a 4-byte address family in the writer's byte order; OpenBSD
+        // loopback: the same field, in network byte order.
+        0 | 108 => match data.get(4..) {
+            Some(rest) => Ok(Next::Ip(rest)),
             None => Err(format!(
+                "loopback header needs 4 bytes, frame has {}",
+                data.len()
+            )),
+        },
+        12 | 14 | 101 | 228 | 229 => Ok(Next::Ip(data)),
+        // Linux cooked v1: 16-byte header, protocol type at bytes 14-15.
+        113 => match (data.get(14..16), data.get(16..)) {
+            (Some(p), Some(rest)) => Ok(Next::Ether(
+                EtherType(u16::from_be_bytes([p[0], p[1]])),
+                rest,
+            )),
+            _ => Err(format!(
                 "Linux cooked header needs 16 bytes, frame has {}",
                 data.len()
             )),
         },
         // Linux cooked v2: 20-byte header, protocol type at bytes 0-1.
         276 => match (data.get(0..2), data.get(20..)) {
-            (Some(p), Some(rest)) => Ok(LaxSlicedPacket::from_ether_type(
+            (Some(p), Some(rest)) => Ok(Next::Ether(
                 EtherType(u16::from_be_bytes([p[0], p[1]])),
                 rest,
             )),
@@ -113,6 +147,17 @@ fn lax(link: LinkType, data: &[u8]) -> Packet<'_> {
                 data.len()
             )),
         },
+        // PPP; PPP in HDLC-like framing, which may hold Cisco HDLC frames instead
+        // (address 0x0F or 0x8F), as tshark reads it.
+        50 if matches!(data.first(), Some(0x0f | 0x8f)) => link::chdlc(data),
+        9 | 50 => link::ppp(data),
+        // PPPoE session frames without their Ethernet header.
+        51 => link::pppoe(data),
+        104 => link::chdlc(data),
+        105 => link::ieee80211(data),
+        127 => link::radiotap(data),
+        192 => link::ppi(data),
+        239 => link::nflog(data),
         _ => {
             return Packet {
                 unknown_link: true,
@@ -120,12 +165,84 @@ fn lax(link: LinkType, data: &[u8]) -> Packet<'_> {
             }
         }
     };
-    match &sliced {
-        Ok(s) => flatten(s),
-        Err(e) => Packet {
-            problem: Some(e.clone()),
-            ..Packet::default()
-        },
+    let mut packet = Packet::default();
+    // Every step consumes a header of at least 4 bytes, and IP layers are capped:
+    // bounded by the frame and by MAX_LAYERS.
+    loop {
+        let sliced = match next {
+            Err(e) => {
+                packet.problem = Some(e);
+                return packet;
+            }
+            Ok(Next::NoIp) => return packet,
+            Ok(Next::Encrypted) => {
+                packet.encrypted = true;
+                return packet;
+            }
+            Ok(Next::Ethernet(d)) => {
+                next = link::ethernet(d);
+                continue;
+            }
+            Ok(Next::Ether(et, d)) => match link::below(et, d) {
+                Some(step) => {
+                    next = step;
+                    continue;
+                }
+                None => LaxSlicedPacket::from_ether_type(et, d),
+            },
+            Ok(Next::Ip(d)) => match LaxSlicedPacket::from_ip(d) {
+                Ok(s) => s,
+                Err(e) => {
+                    packet.problem = Some(e.to_string());
+                    return packet;
+                }
+            },
+        };
+        let (layer, payload) = flatten(&sliced);
+        let tunnel = match &layer.ip {
+            Some(ip) if ip.fragment.is_none() && layer.problem.is_none() => {
+                match (&ip.l4, tunnel::ip_payload(ip.protocol, payload)) {
+                    (_, Some(step)) => Some((None, step)),
+                    (
+                        L4::Udp {
+                            src_port,
+                            dst_port,
+                            payload,
+                        },
+                        None,
+                    ) => tunnel::udp_tunnel(*src_port, *dst_port).map(|port| {
+                        (
+                            Some((*src_port, *dst_port)),
+                            tunnel::udp_payload(port, payload),
+                        )
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        match (tunnel, layer.ip) {
+            (Some((udp, step)), Some(ip)) => {
+                if packet.outer.len() + 1 >= MAX_LAYERS {
+                    packet.ip = Some(ip);
+                    packet.problem = Some(format!(
+                        "more than {MAX_LAYERS} IP layers; the innermost were not decoded"
+                    ));
+                    return packet;
+                }
+                packet.outer.push(Outer {
+                    src: ip.src,
+                    dst: ip.dst,
+                    udp,
+                });
+                next = step;
+            }
+            (_, ip) => {
+                packet.ip = ip;
+                packet.problem = layer.problem;
+                return packet;
+            }
+        }
     }
 }
 
@@ -184,7 +301,13 @@ fn fast(link: LinkType, data: &[u8]) -> Option<Packet<'_>> {
     );
     let l4 = match ip.ip_number {
         IpNumber::TCP => tcp(&etherparse::TcpSlice::from_slice(ip.payload).ok()?),
-        IpNumber::UDP => udp(&etherparse::UdpSlice::from_slice(ip.payload).ok()?),
+        IpNumber::UDP => {
+            let u = etherparse::UdpSlice::from_slice(ip.payload).ok()?;
+            if tunnel::udp_tunnel(u.source_port(), u.destination_port()).is_some() {
+                return None;
+            }
+            udp(&u)
+        }
         _ => return None,
     };
     Some(Packet {
@@ -195,6 +318,8 @@ fn fast(link: LinkType, data: &[u8]) -> Option<Packet<'_>> {
             fragment: None,
             l4,
         }),
+        outer: Vec::new(),
+        encrypted: false,
         problem: None,
         unknown_link: false,
     })
@@ -222,17 +347,8 @@ fn udp<'a>(u: &etherparse::UdpSlice<'a>) -> L4<'a> {
     }
 }
 
-fn ip_after(data: &[u8], skip: usize) -> Result<LaxSlicedPacket<'_>, String> {
-    match data.get(skip..) {
-        Some(rest) => LaxSlicedPacket::from_ip(rest).map_err(|e| e.to_string()),
-        None => Err(format!(
-            "loopback header needs {skip} bytes, frame has {}",
-            data.len()
-        )),
-    }
-}
-
-fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> Packet<'a> {
+/// One IP layer of a lax slicing, and the IP payload (empty when there is none).
+fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
     let problem = s
         .stop_err
         .as_ref()
@@ -284,11 +400,13 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> Packet<'a> {
             )
         }
         _ => {
-            return Packet {
-                ip: None,
-                problem,
-                unknown_link: false,
-            }
+            return (
+                Packet {
+                    problem,
+                    ..Packet::default()
+                },
+                &[],
+            )
         }
     };
     let l4 = match (&s.transport, fragment) {
@@ -305,17 +423,20 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> Packet<'a> {
         (Some(TransportSlice::Icmpv4(_) | TransportSlice::Icmpv6(_)), None) => L4::Icmp,
         _ => L4::None,
     };
-    Packet {
-        ip: Some(Ip {
-            src,
-            dst,
-            protocol: protocol.0,
-            fragment,
-            l4,
-        }),
-        problem,
-        unknown_link: false,
-    }
+    (
+        Packet {
+            ip: Some(Ip {
+                src,
+                dst,
+                protocol: protocol.0,
+                fragment,
+                l4,
+            }),
+            problem,
+            ..Packet::default()
+        },
+        payload,
+    )
 }
 
 #[cfg(test)]
@@ -425,5 +546,118 @@ mod tests {
         let ip = decode(LinkType::RAW, &later).ip.unwrap();
         assert!(matches!(ip.l4, L4::None));
         assert_eq!(ip.fragment.unwrap().offset, 16);
+    }
+
+    /// IPv4 around `inner` with protocol `proto` (no options, checksum not set).
+    fn wrap_v4(proto: u8, inner: &[u8]) -> Vec<u8> {
+        let len = (20 + inner.len()) as u16;
+        let mut v = vec![
+            0x45,
+            0,
+            (len >> 8) as u8,
+            len as u8,
+            0,
+            1,
+            0,
+            0,
+            64,
+            proto,
+            0,
+            0,
+        ];
+        v.extend_from_slice(&[10, 250, 1, 1, 10, 250, 1, 2]);
+        v.extend_from_slice(inner);
+        v
+    }
+
+    #[test]
+    fn ip_in_ip_gives_the_inner_packet_and_the_outer_pair() {
+        let f = wrap_v4(4, &IPV4_UDP);
+        let p = decode(LinkType::RAW, &f);
+        assert_eq!(p.outer.len(), 1);
+        assert_eq!(p.outer[0].src, "10.250.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!(p.ip.unwrap().src, "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn nesting_stops_at_the_layer_cap_with_a_problem() {
+        let mut v = IPV4_UDP.to_vec();
+        for _ in 0..MAX_LAYERS + 2 {
+            v = wrap_v4(4, &v);
+        }
+        let p = decode(LinkType::RAW, &v);
+        assert_eq!(p.outer.len(), MAX_LAYERS - 1);
+        assert!(p.problem.unwrap().contains("IP layers"));
+    }
+
+    #[test]
+    fn gre_with_key_and_sequence_and_bad_gre_say_why() {
+        let mut gre = vec![0x30, 0, 0x08, 0, 0, 0, 0, 7, 0, 0, 0, 1];
+        gre.extend_from_slice(&IPV4_UDP);
+        let f = wrap_v4(47, &gre);
+        let p = decode(LinkType::RAW, &f);
+        assert!(p.problem.is_none() && p.ip.is_some() && p.outer.len() == 1);
+        let f = wrap_v4(47, &[0x40, 0, 0x08, 0, 0, 0, 0, 0]);
+        let p = decode(LinkType::RAW, &f);
+        assert!(p.problem.unwrap().contains("routing"));
+        let f = wrap_v4(47, &gre[..6]);
+        let cut = decode(LinkType::RAW, &f);
+        assert!(cut.problem.unwrap().contains("GRE header"));
+    }
+
+    #[test]
+    fn ppp_serial_reads_ppp_and_cisco_hdlc_framing() {
+        for head in [&[0xff, 0x03, 0x00, 0x21][..], &[0x0f, 0x00, 0x08, 0x00]] {
+            let mut f = head.to_vec();
+            f.extend_from_slice(&IPV4_UDP);
+            assert!(decode(LinkType(50), &f).ip.is_some(), "{head:?}");
+        }
+    }
+
+    #[test]
+    fn protected_80211_data_is_flagged_not_decoded() {
+        let mut f = vec![0x88, 0x41, 0, 0];
+        f.extend_from_slice(&[0; 20]);
+        f.extend_from_slice(&[0; 2]);
+        f.extend_from_slice(&IPV4_UDP);
+        let p = decode(LinkType(105), &f);
+        assert!(p.encrypted && p.ip.is_none());
+        f[1] = 0x01;
+        f.splice(26..26, [0xaa, 0xaa, 3, 0, 0, 0, 8, 0]);
+        let p = decode(LinkType(105), &f);
+        assert!(!p.encrypted && p.ip.is_some(), "{p:?}");
+    }
+
+    #[test]
+    fn every_link_type_survives_every_truncation_of_every_encapsulation() {
+        let mut frames = vec![wrap_v4(4, &IPV4_UDP), wrap_v4(41, &IPV4_UDP)];
+        let mut gre = vec![0xb0, 0, 0x88, 0xbe, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1];
+        gre.extend_from_slice(&[0; 8]);
+        frames.push(wrap_v4(47, &gre));
+        for port in [4789u16, 6081, 2152] {
+            let mut u = vec![
+                0,
+                9,
+                (port >> 8) as u8,
+                port as u8,
+                0,
+                0,
+                0,
+                0,
+                0x34,
+                0xff,
+                0,
+                0,
+            ];
+            u.extend_from_slice(&[0; 8]);
+            frames.push(wrap_v4(17, &u));
+        }
+        for f in &frames {
+            for link in [0, 1, 9, 50, 51, 101, 104, 105, 113, 127, 192, 239, 276] {
+                for n in 0..=f.len() {
+                    let _ = decode(LinkType(link), &f[..n]);
+                }
+            }
+        }
     }
 }

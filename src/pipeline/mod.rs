@@ -255,6 +255,8 @@ pub struct Pass {
     first_seen: Option<Timestamp>,
     last_seen: Option<Timestamp>,
     unknown_links: BTreeMap<LinkType, (u64, u64, u64)>,
+    /// Protected 802.11 data frames: the first one's frame and offset, and how many.
+    encrypted: Option<(u64, u64, u64)>,
 }
 
 impl Pass {
@@ -281,6 +283,7 @@ impl Pass {
             first_seen: None,
             last_seen: None,
             unknown_links: BTreeMap::new(),
+            encrypted: None,
         })
     }
 
@@ -358,6 +361,24 @@ impl Pass {
                 code: "decode.incomplete",
                 message: format!("frame {}: decoding stopped: {problem}", frame.number),
             });
+        }
+        // Every IP layer around a tunnel counts, as in tshark's tables: its IP
+        // conversation and endpoints, and the outer UDP of VXLAN, Geneve and GTP-U.
+        for o in &packet.outer {
+            match o.udp {
+                Some((src_port, dst_port)) => {
+                    let seg = Segment::Udp { src_port, dst_port };
+                    tables.count_transport(o.src, o.dst, seg, at, frame.wire_len, true);
+                }
+                None => {
+                    tables.count_ip(o.src, o.dst, at, frame.wire_len);
+                }
+            }
+        }
+        if packet.encrypted {
+            self.encrypted
+                .get_or_insert((frame.number, frame.offset, 0))
+                .2 += 1;
         }
         let Some(ip) = packet.ip else {
             return;
@@ -516,6 +537,7 @@ impl Pass {
             first_seen,
             last_seen,
             unknown_links,
+            encrypted,
         } = self;
         tables.finish();
         let (spooler, names, reassembly) = ident.finish();
@@ -537,6 +559,18 @@ impl Pass {
                     "frame {frame}: link type {} ({}) is not decoded; {count} frames of this type were counted but not analysed",
                     link.0,
                     link.name()
+                ),
+            });
+        }
+        if let Some((frame, offset, count)) = encrypted {
+            all.push(Anomaly {
+                capture: index,
+                frame: Some(frame),
+                offset,
+                severity: Severity::Notice,
+                code: "ieee80211.encrypted",
+                message: format!(
+                    "frame {frame}: {count} encrypted 802.11 data frames not decoded (counted as frames only; no key is used)"
                 ),
             });
         }

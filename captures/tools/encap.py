@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Re-encapsulates the frames of a real capture (standard library only), for the
+encapsulations that the recording machine's kernel cannot produce live.
+
+The frames are written by hand as pcap records (format per
+draft-ietf-opsawg-pcap; link types per https://www.tcpdump.org/linktypes.html);
+every inner packet is a real one, byte for byte, with its time stamp.
+
+Usage: encap.py IN OUT KIND
+
+IN is an Ethernet pcap, or a VXLAN capture (KIND prefixed "vx:" takes the inner
+Ethernet frames of UDP 4789 datagrams). The outer IPv4 underlay is 10.250.1.1
+(on the side of the first frame's sender) and 10.250.1.2.
+
+KIND (IP frames only, unless said):
+  gre       Ethernet/IPv4/GRE with key 7 and sequence numbers (RFC 2890)/IP
+  erspan2   Ethernet/IPv4/GRE 0x88be with sequence/ERSPAN type II/Ethernet (all frames)
+  erspan3   Ethernet/IPv4/GRE 0x22eb/ERSPAN type III/Ethernet (all frames)
+  geneve    Ethernet/IPv4/UDP 6081/Geneve with one 8-byte option/Ethernet (all frames)
+  ipip      Ethernet/IPv4/IPv4 (protocol 4)
+  6in4      Ethernet/IPv4/IPv6 (protocol 41)
+  gtpu      Ethernet/IPv4/UDP 2152/GTP-U G-PDU with a sequence number/IP
+  mpls      Ethernet 0x8847, two labels (100, 200)/IP
+  pppoe     Ethernet 0x8864/PPPoE session 0x2a/PPP/IP, after one PADI and one PADO (0x8863)
+  llc       IEEE 802.3 with a length field/LLC SNAP AA-AA-03/IP
+  ppp       link type 9 (PPP): FF 03, protocol 0x0021 or 0x0057, IP
+  chdlc     link type 104 (Cisco HDLC): 0F 00, EtherType, IP
+  nflog     link type 239 (Linux NFLOG): header, prefix and payload TLVs
+  wlan      link type 105 (802.11): QoS data frames, LLC/SNAP, IP; every fourth
+            frame also sent once more with the Protected bit set (body unchanged)
+  radiotap  link type 127: an 8-byte radiotap header before each 802.11 frame
+"""
+import struct
+import sys
+import zlib
+
+
+def read_pcap(path):
+    d = open(path, "rb").read()
+    magic = struct.unpack("<I", d[:4])[0]
+    e = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    link = struct.unpack(e + "I", d[20:24])[0]
+    off, out = 24, []
+    while off + 16 <= len(d):
+        sec, sub, incl, orig = struct.unpack(e + "IIII", d[off:off + 16])
+        out.append((sec, sub, d[off + 16:off + 16 + incl]))
+        off += 16 + incl
+    return link, out
+
+
+def write_pcap(path, link, frames):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, link))
+        for sec, sub, data in frames:
+            f.write(struct.pack("<IIII", sec, sub, len(data), len(data)) + data)
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+IDENT = [0]
+
+
+def ipv4(src, dst, proto, payload):
+    IDENT[0] += 1
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), IDENT[0], 0x4000, 64, proto, 0,
+                    bytes(src), bytes(dst))
+    return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
+
+
+def udp(sport, dport, payload):
+    return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+
+
+MAC_A, MAC_B = bytes.fromhex("020000250201"), bytes.fromhex("020000250202")
+UNDER_A, UNDER_B = [10, 250, 1, 1], [10, 250, 1, 2]
+
+
+def eth(fwd, et, payload):
+    src, dst = (MAC_A, MAC_B) if fwd else (MAC_B, MAC_A)
+    return dst + src + struct.pack("!H", et) + payload
+
+
+def inner_frames(path, vx):
+    link, frames = read_pcap(path)
+    assert link == 1, "IN must be Ethernet"
+    out = []
+    for sec, sub, d in frames:
+        if vx:
+            # Ethernet(14) IPv4(20) UDP(8) VXLAN(8)
+            if len(d) < 50 or d[23] != 17 or struct.unpack("!H", d[36:38])[0] != 4789:
+                continue
+            d = d[50:]
+        out.append((sec, sub, d))
+    return out
+
+
+def main():
+    src, dst, kind = sys.argv[1:4]
+    vx = kind.startswith("vx:")
+    kind = kind.removeprefix("vx:")
+    frames = inner_frames(src, vx)
+    first_src = frames[0][2][6:12]
+    out, link, seq = [], 1, 0
+    if kind == "pppoe":
+        sec, sub = frames[0][0], frames[0][1]
+        tags = struct.pack("!HH", 0x0101, 0) + struct.pack("!HH", 0x0103, 4) + b"\x00\x00\x00\x01"
+        out.append((sec, sub, b"\xff" * 6 + MAC_A + struct.pack("!HBBHH", 0x8863, 0x11, 0x09, 0, len(tags)) + tags))
+        tags2 = tags + struct.pack("!HH", 0x0102, 3) + b"bras"
+        out.append((sec, sub, MAC_A + MAC_B + struct.pack("!HBBHH", 0x8863, 0x11, 0x07, 0, len(tags2)) + tags2))
+    for sec, sub, d in frames:
+        fwd = d[6:12] == first_src
+        et = struct.unpack("!H", d[12:14])[0]
+        ip = d[14:]
+        is_ip = et in (0x0800, 0x86DD)
+        a, b = (UNDER_A, UNDER_B) if fwd else (UNDER_B, UNDER_A)
+        seq += 1
+        if kind == "gre":
+            if not is_ip:
+                continue
+            g = struct.pack("!BBHII", 0x30, 0, et, 7, seq) + ip
+            out.append((sec, sub, eth(fwd, 0x0800, ipv4(a, b, 47, g))))
+        elif kind == "erspan2":
+            hdr = struct.pack("!HHI", 0x1000 | 0, 0x0000 | 42, 0)  # ver 1 (type II), VLAN 0, session 42, index 0
+            g = struct.pack("!BBHI", 0x10, 0, 0x88BE, seq) + hdr + d
+            out.append((sec, sub, eth(fwd, 0x0800, ipv4(a, b, 47, g))))
+        elif kind == "erspan3":
+            hdr = struct.pack("!HHIHH", 0x2000, 42, seq * 1000, 0, 0)  # ver 2 (type III), session 42, timestamp, no platform subheader
+            g = struct.pack("!BBH", 0x00, 0, 0x22EB) + hdr + d
+            out.append((sec, sub, eth(fwd, 0x0800, ipv4(a, b, 47, g))))
+        elif kind == "geneve":
+            opt = struct.pack("!HBB", 0x0103, 0x01, 1) + b"\x00\x00\x00\x2a"
+            gn = struct.pack("!BBH", len(opt) // 4, 0, 0x6558) + struct.pack("!I", 42 << 8) + opt + d
+            # The source port from the inner flow, as tunnel endpoints pick it.
+            sport = 49152 + (zlib.crc32(bytes(sorted([d[26:30], d[30:34]])[0]) + d[34:38]) & 0x3FFF)
+            out.append((sec, sub, eth(fwd, 0x0800, ipv4(a, b, 17, udp(sport, 6081, gn)))))
+        elif kind == "ipip":
+            if et != 0x0800:
+                continue
+            out.append((sec, sub, eth(fwd, 0x0800, ipv4(a, b, 4, ip))))
+        elif kind == "6in4":
+            if et != 0x86DD:
+                continue
+            out.append((sec, sub, eth(fwd, 0x0800, ipv4(a, b, 41, ip))))
+        elif kind == "gtpu":
+            if not is_ip:
+                continue
+            body = struct.pack("!HBB", seq & 0xFFFF, 0, 0) + ip
+            g = struct.pack("!BBHI", 0x32, 0xFF, len(body), 0x1000 + (1 if fwd else 2)) + body
+            out.append((sec, sub, eth(fwd, 0x0800, ipv4(a, b, 17, udp(2152, 2152, g)))))
+        elif kind == "mpls":
+            if not is_ip:
+                continue
+            labels = struct.pack("!II", (100 << 12) | (0 << 9) | 64, (200 << 12) | 0x100 | 64)
+            out.append((sec, sub, eth(fwd, 0x8847, labels + ip)))
+        elif kind == "pppoe":
+            if not is_ip:
+                continue
+            ppp = struct.pack("!H", 0x0021 if et == 0x0800 else 0x0057) + ip
+            out.append((sec, sub, eth(fwd, 0x8864, struct.pack("!BBHH", 0x11, 0, 0x2A, len(ppp)) + ppp)))
+        elif kind == "llc":
+            if not is_ip:
+                continue
+            body = b"\xaa\xaa\x03\x00\x00\x00" + struct.pack("!H", et) + ip
+            out.append((sec, sub, d[:12] + struct.pack("!H", len(body)) + body))
+        elif kind == "ppp":
+            link = 9
+            if not is_ip:
+                continue
+            out.append((sec, sub, b"\xff\x03" + struct.pack("!H", 0x0021 if et == 0x0800 else 0x0057) + ip))
+        elif kind == "chdlc":
+            link = 104
+            if not is_ip:
+                continue
+            out.append((sec, sub, b"\x0f\x00" + struct.pack("!H", et) + ip))
+        elif kind == "nflog":
+            link = 239
+            if not is_ip:
+                continue
+
+            def tlv(t, v):
+                n = 4 + len(v)
+                return struct.pack("<HH", n, t) + v + b"\0" * ((-n) % 4)
+            family = 2 if et == 0x0800 else 10
+            out.append((sec, sub, struct.pack("<BBH", family, 0, 0) + tlv(10, b"whohosts\0") + tlv(9, ip)))
+        elif kind in ("wlan", "radiotap"):
+            link = 105 if kind == "wlan" else 127
+            if not is_ip:
+                continue
+            bssid = MAC_B
+            # QoS data (type 2, subtype 8): To DS from the first sender, From DS back.
+            fc1 = 0x01 if fwd else 0x02
+            addrs = (bssid + d[6:12] + d[0:6]) if fwd else (d[0:6] + bssid + d[6:12])
+            body = b"\xaa\xaa\x03\x00\x00\x00" + struct.pack("!H", et) + ip
+            rt = b"\x00\x00\x08\x00\x00\x00\x00\x00" if kind == "radiotap" else b""
+            frame = lambda flags: rt + bytes([0x88, flags]) + b"\x00\x00" + addrs + struct.pack("<H", seq << 4) + b"\x00\x00" + body
+            out.append((sec, sub, frame(fc1)))
+            if seq % 4 == 0:
+                out.append((sec, sub, frame(fc1 | 0x40)))
+        else:
+            sys.exit("unknown KIND " + kind)
+    write_pcap(dst, link, out)
+
+
+main()

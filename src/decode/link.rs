@@ -1,0 +1,245 @@
+//! Link layers and link-level encapsulations stripped down to the network layer:
+//! Ethernet II and 802.3 with LLC/SNAP, VLAN tags, PPPoE (session and discovery),
+//! MPLS label stacks (with the pseudowire control word), PPP and Cisco HDLC link
+//! types, Linux NFLOG, and 802.11 (bare, radiotap, PPI) data frames.
+//!
+//! Contract on bad input: never panics; a header that does not fit is an `Err` with
+//! the reason, a frame that carries no IP (ARP, PPPoE discovery, LCP, management
+//! frames) is [`Next::NoIp`].
+
+use etherparse::EtherType;
+
+/// What a link layer carries once stripped.
+#[derive(Debug)]
+pub(super) enum Next<'a> {
+    /// A payload of this EtherType (IPv4, IPv6, ARP, ...).
+    Ether(EtherType, &'a [u8]),
+    /// A whole Ethernet frame (a tunnel's or a pseudowire's payload).
+    Ethernet(&'a [u8]),
+    /// A network packet whose version the first nibble gives.
+    Ip(&'a [u8]),
+    /// Nothing with an IP layer.
+    NoIp,
+    /// A protected (encrypted) 802.11 data frame: counted, not decoded.
+    Encrypted,
+}
+
+type Step<'a> = Result<Next<'a>, String>;
+
+const PPPOE_DISCOVERY: u16 = 0x8863;
+const PPPOE_SESSION: u16 = 0x8864;
+const MPLS_UNICAST: u16 = 0x8847;
+const MPLS_MULTICAST: u16 = 0x8848;
+
+fn cut(what: &str, need: usize, have: usize) -> String {
+    format!("{what} needs {need} bytes, frame has {have}")
+}
+
+/// An Ethernet frame (II or 802.3 with LLC/SNAP) down to its payload.
+pub(super) fn ethernet(data: &[u8]) -> Step<'_> {
+    let (Some(t), Some(rest)) = (data.get(12..14), data.get(14..)) else {
+        return Err(cut("Ethernet header", 14, data.len()));
+    };
+    let value = u16::from_be_bytes([t[0], t[1]]);
+    if value <= 1500 {
+        // 802.3: a length, then LLC; only SNAP (AA-AA-03) carries an EtherType.
+        return llc(rest.get(..usize::from(value)).unwrap_or(rest));
+    }
+    Ok(Next::Ether(EtherType(value), rest))
+}
+
+/// An 802.2 LLC header: SNAP carries an EtherType, anything else (spanning tree,
+/// NetBIOS over LLC) no IP.
+pub(super) fn llc(data: &[u8]) -> Step<'_> {
+    match data {
+        [0xaa, 0xaa, 0x03, _, _, _, t0, t1, rest @ ..] => {
+            Ok(Next::Ether(EtherType(u16::from_be_bytes([*t0, *t1])), rest))
+        }
+        [0xaa, 0xaa, ..] => Err(cut("LLC/SNAP header", 8, data.len())),
+        _ => Ok(Next::NoIp),
+    }
+}
+
+/// One step below an EtherType that is itself an encapsulation (VLAN, PPPoE,
+/// MPLS); `None` when the EtherType is a network layer (or unknown).
+pub(super) fn below(et: EtherType, data: &[u8]) -> Option<Step<'_>> {
+    Some(match et.0 {
+        0x8100 | 0x88a8 | 0x9100 => match (data.get(2..4), data.get(4..)) {
+            (Some(t), Some(rest)) => Ok(Next::Ether(
+                EtherType(u16::from_be_bytes([t[0], t[1]])),
+                rest,
+            )),
+            _ => Err(cut("VLAN tag", 4, data.len())),
+        },
+        PPPOE_SESSION => pppoe(data),
+        PPPOE_DISCOVERY => Ok(Next::NoIp),
+        MPLS_UNICAST | MPLS_MULTICAST => mpls(data),
+        _ => return None,
+    })
+}
+
+/// A PPPoE session header (RFC 2516: version/type, code, session, length), then PPP.
+pub(super) fn pppoe(data: &[u8]) -> Step<'_> {
+    let (Some(h), Some(rest)) = (data.get(..6), data.get(6..)) else {
+        return Err(cut("PPPoE header", 6, data.len()));
+    };
+    if h[0] != 0x11 {
+        return Err(format!("PPPoE version/type {:#04x} is not 0x11", h[0]));
+    }
+    let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+    ppp_protocol(rest.get(..len).unwrap_or(rest))
+}
+
+/// A PPP frame with or without the HDLC address and control bytes (FF 03).
+pub(super) fn ppp(data: &[u8]) -> Step<'_> {
+    match data {
+        [0xff, 0x03, rest @ ..] => ppp_protocol(rest),
+        _ => ppp_protocol(data),
+    }
+}
+
+/// The PPP protocol field (RFC 1661; one byte when compressed), then its payload.
+fn ppp_protocol(data: &[u8]) -> Step<'_> {
+    let (proto, rest) = match data {
+        [p, rest @ ..] if p & 1 == 1 => (u16::from(*p), rest),
+        [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest),
+        _ => return Err(cut("PPP protocol field", 2, data.len())),
+    };
+    Ok(match proto {
+        0x0021 => Next::Ether(EtherType::IPV4, rest),
+        0x0057 => Next::Ether(EtherType::IPV6, rest),
+        0x0281 => Next::Ether(EtherType(MPLS_UNICAST), rest),
+        _ => Next::NoIp,
+    })
+}
+
+/// Cisco HDLC (link type 104): address, control, then an EtherType.
+pub(super) fn chdlc(data: &[u8]) -> Step<'_> {
+    match data {
+        [_, _, t0, t1, rest @ ..] => {
+            Ok(Next::Ether(EtherType(u16::from_be_bytes([*t0, *t1])), rest))
+        }
+        _ => Err(cut("Cisco HDLC header", 4, data.len())),
+    }
+}
+
+/// An MPLS label stack (RFC 3032) down to its bottom, then IPv4 or IPv6 by the
+/// first nibble. An Ethernet pseudowire (first nibble 0: a control word) is not
+/// looked into: tshark 4.0 guesses its layout frame by frame and mostly finds no IP
+/// there, and its tables are the reference.
+pub(super) fn mpls(data: &[u8]) -> Step<'_> {
+    // Bounded by the frame: 4 bytes per label.
+    let mut rest = data;
+    loop {
+        let (Some(l), Some(after)) = (rest.get(..4), rest.get(4..)) else {
+            return Err(cut("MPLS label", 4, rest.len()));
+        };
+        rest = after;
+        if l[2] & 1 == 1 {
+            break;
+        }
+    }
+    match rest.first().map(|b| b >> 4) {
+        Some(4 | 6) => Ok(Next::Ip(rest)),
+        Some(0) => Ok(Next::NoIp),
+        Some(n) => Err(format!(
+            "MPLS payload starts with nibble {n}, not IPv4, IPv6 or a control word"
+        )),
+        None => Ok(Next::NoIp),
+    }
+}
+
+/// Linux NFLOG (link type 239): a 4-byte header (family, version, resource), then
+/// TLVs in host byte order; the payload attribute (type 9) holds the IP packet.
+pub(super) fn nflog(data: &[u8]) -> Step<'_> {
+    let Some(mut rest) = data.get(4..) else {
+        return Err(cut("NFLOG header", 4, data.len()));
+    };
+    // Each TLV is at least 4 bytes, so the loop ends with the frame.
+    while rest.len() >= 4 {
+        // The writer's byte order; NFLOG captures are written little-endian in practice,
+        // and a big-endian length shows as one larger than the frame.
+        let le = u16::from_le_bytes([rest[0], rest[1]]);
+        let be = u16::from_be_bytes([rest[0], rest[1]]);
+        let (len, kind) = if usize::from(le) <= rest.len() && le >= 4 {
+            (usize::from(le), u16::from_le_bytes([rest[2], rest[3]]))
+        } else {
+            (usize::from(be), u16::from_be_bytes([rest[2], rest[3]]))
+        };
+        if len < 4 || len > rest.len() {
+            return Err(format!(
+                "NFLOG attribute length {len} does not fit the {} bytes left",
+                rest.len()
+            ));
+        }
+        if kind & 0x7fff == 9 {
+            return Ok(Next::Ip(&rest[4..len]));
+        }
+        let padded = (len + 3) & !3;
+        rest = rest.get(padded..).unwrap_or(&[]);
+    }
+    Ok(Next::NoIp)
+}
+
+/// A radiotap header (link type 127): its length, then an 802.11 frame.
+pub(super) fn radiotap(data: &[u8]) -> Step<'_> {
+    match data.get(2..4) {
+        Some(l) => match data.get(usize::from(u16::from_le_bytes([l[0], l[1]]))..) {
+            Some(rest) => ieee80211(rest),
+            None => Err(cut(
+                "radiotap header",
+                usize::from(u16::from_le_bytes([l[0], l[1]])),
+                data.len(),
+            )),
+        },
+        None => Err(cut("radiotap header", 4, data.len())),
+    }
+}
+
+/// A PPI header (link type 192): its length and the link type that follows.
+pub(super) fn ppi(data: &[u8]) -> Step<'_> {
+    let (Some(l), Some(d)) = (data.get(2..4), data.get(4..8)) else {
+        return Err(cut("PPI header", 8, data.len()));
+    };
+    let len = usize::from(u16::from_le_bytes([l[0], l[1]]));
+    let Some(rest) = data.get(len..) else {
+        return Err(cut("PPI header", len, data.len()));
+    };
+    match u32::from_le_bytes([d[0], d[1], d[2], d[3]]) {
+        105 => ieee80211(rest),
+        1 => ethernet(rest),
+        other => Err(format!(
+            "PPI carries link type {other}, which is not decoded"
+        )),
+    }
+}
+
+/// An 802.11 frame (link type 105): data frames' LLC/SNAP payload; protected data
+/// frames are [`Next::Encrypted`]; management, control and null frames carry no IP.
+pub(super) fn ieee80211(data: &[u8]) -> Step<'_> {
+    let (Some(&fc0), Some(&fc1)) = (data.first(), data.get(1)) else {
+        return Err(cut("802.11 frame control", 2, data.len()));
+    };
+    let (kind, subtype) = ((fc0 >> 2) & 3, fc0 >> 4);
+    if kind != 2 || subtype & 4 != 0 {
+        return Ok(Next::NoIp);
+    }
+    let qos = subtype & 8 != 0;
+    let mut len = 24;
+    if fc1 & 3 == 3 {
+        len += 6;
+    }
+    if qos {
+        len += 2;
+        if fc1 & 0x80 != 0 {
+            len += 4;
+        }
+    }
+    let Some(body) = data.get(len..) else {
+        return Err(cut("802.11 data header", len, data.len()));
+    };
+    if fc1 & 0x40 != 0 {
+        return Ok(Next::Encrypted);
+    }
+    llc(body)
+}

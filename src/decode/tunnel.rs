@@ -1,0 +1,166 @@
+//! IP-level tunnels looked through: GRE (with checksum, key and sequence number;
+//! ERSPAN types I, II and III; PPTP's enhanced GRE), IP-in-IP and 6in4/6to4, and the
+//! UDP encapsulations VXLAN (4789), Geneve (6081) and GTP-U (2152, G-PDUs).
+//!
+//! Contract on bad input: never panics; a tunnel header that does not fit is an
+//! `Err` with the reason; a tunnel message that carries no packet (a GTP echo, a
+//! GRE keepalive of another protocol) is [`Next::NoIp`].
+
+use super::link::{self, Next};
+use etherparse::EtherType;
+
+type Step<'a> = Result<Next<'a>, String>;
+
+pub(super) const VXLAN_PORT: u16 = 4789;
+pub(super) const GENEVE_PORT: u16 = 6081;
+pub(super) const GTPU_PORT: u16 = 2152;
+
+/// Whether a UDP datagram between these ports is a tunnel this module opens; the
+/// lower port is tried first, as tshark does.
+pub(super) fn udp_tunnel(src_port: u16, dst_port: u16) -> Option<u16> {
+    let (lo, hi) = (src_port.min(dst_port), src_port.max(dst_port));
+    [lo, hi]
+        .into_iter()
+        .find(|p| matches!(*p, VXLAN_PORT | GENEVE_PORT | GTPU_PORT))
+}
+
+/// The packet inside an IP payload of protocol `protocol`, if it is a tunnel.
+pub(super) fn ip_payload(protocol: u8, payload: &[u8]) -> Option<Step<'_>> {
+    Some(match protocol {
+        4 => Ok(Next::Ether(EtherType::IPV4, payload)),
+        41 => Ok(Next::Ether(EtherType::IPV6, payload)),
+        47 => gre(payload),
+        _ => return None,
+    })
+}
+
+/// The packet inside a UDP payload on tunnel port `port` (see [`udp_tunnel`]).
+pub(super) fn udp_payload(port: u16, payload: &[u8]) -> Step<'_> {
+    match port {
+        VXLAN_PORT => vxlan(payload),
+        GENEVE_PORT => geneve(payload),
+        _ => gtpu(payload),
+    }
+}
+
+/// GRE (RFC 2784, RFC 2890 keys and sequence numbers; version 1 is PPTP's).
+fn gre(data: &[u8]) -> Step<'_> {
+    let (Some(&f0), Some(&f1), Some(p)) = (data.first(), data.get(1), data.get(2..4)) else {
+        return Err(cut("GRE header", 4, data.len()));
+    };
+    let proto = u16::from_be_bytes([p[0], p[1]]);
+    let (checksum, routing, key, seq) = (
+        f0 & 0x80 != 0,
+        f0 & 0x40 != 0,
+        f0 & 0x20 != 0,
+        f0 & 0x10 != 0,
+    );
+    let mut len = 4;
+    match f1 & 7 {
+        0 => {
+            if routing {
+                return Err("GRE source routing (RFC 1701) is not decoded".into());
+            }
+            len += 4 * (usize::from(checksum || routing) + usize::from(key) + usize::from(seq));
+        }
+        // Enhanced GRE (RFC 2637): key always, sequence and acknowledgement optional.
+        1 => len += 4 * (usize::from(key) + usize::from(seq) + usize::from(f1 & 0x80 != 0)),
+        v => return Err(format!("GRE version {v} is not decoded")),
+    }
+    let Some(rest) = data.get(len..) else {
+        return Err(cut("GRE header", len, data.len()));
+    };
+    match proto {
+        // Transparent Ethernet bridging.
+        0x6558 => Ok(Next::Ethernet(rest)),
+        0x880b => link::ppp(rest),
+        // ERSPAN type I has no sequence number and no header; type II has both.
+        0x88be if !seq => Ok(Next::Ethernet(rest)),
+        0x88be => skip(rest, 8, "ERSPAN type II header"),
+        0x22eb => {
+            // ERSPAN type III: 12 bytes, and 8 more when the O flag (last bit) is set.
+            let n = if rest.get(11).is_some_and(|b| b & 1 == 1) {
+                20
+            } else {
+                12
+            };
+            skip(rest, n, "ERSPAN type III header")
+        }
+        _ => Ok(Next::Ether(EtherType(proto), rest)),
+    }
+}
+
+fn skip<'a>(data: &'a [u8], n: usize, what: &str) -> Step<'a> {
+    match data.get(n..) {
+        Some(rest) => Ok(Next::Ethernet(rest)),
+        None => Err(cut(what, n, data.len())),
+    }
+}
+
+/// VXLAN (RFC 7348): 8 bytes, then Ethernet.
+fn vxlan(data: &[u8]) -> Step<'_> {
+    match data.get(8..) {
+        Some(rest) => Ok(Next::Ethernet(rest)),
+        None => Err(cut("VXLAN header", 8, data.len())),
+    }
+}
+
+/// Geneve (RFC 8926): 8 bytes and the options, then the protocol type's payload.
+fn geneve(data: &[u8]) -> Step<'_> {
+    let (Some(&b0), Some(p)) = (data.first(), data.get(2..4)) else {
+        return Err(cut("Geneve header", 8, data.len()));
+    };
+    let len = 8 + 4 * usize::from(b0 & 0x3f);
+    let Some(rest) = data.get(len..) else {
+        return Err(cut("Geneve header", len, data.len()));
+    };
+    match u16::from_be_bytes([p[0], p[1]]) {
+        0x6558 => Ok(Next::Ethernet(rest)),
+        proto => Ok(Next::Ether(EtherType(proto), rest)),
+    }
+}
+
+/// GTP-U (3GPP TS 29.281): a G-PDU's header with its optional fields and extension
+/// headers, then the user's IP packet; other messages carry none.
+fn gtpu(data: &[u8]) -> Step<'_> {
+    let (Some(&flags), Some(&kind)) = (data.first(), data.get(1)) else {
+        return Err(cut("GTP-U header", 8, data.len()));
+    };
+    if flags >> 5 != 1 {
+        return Err(format!("GTP version {} is not GTP-U version 1", flags >> 5));
+    }
+    if kind != 0xff {
+        return Ok(Next::NoIp);
+    }
+    let mut at = 8;
+    if flags & 0x07 != 0 {
+        at = 12;
+        let mut next = data.get(11).copied().unwrap_or(0);
+        if flags & 0x04 == 0 {
+            next = 0;
+        }
+        // Each extension header is at least 4 bytes: bounded by the datagram.
+        while next != 0 {
+            let Some(&units) = data.get(at) else {
+                return Err(cut("GTP-U extension header", at + 1, data.len()));
+            };
+            if units == 0 {
+                return Err("GTP-U extension header of length 0".into());
+            }
+            at += 4 * usize::from(units);
+            next = match data.get(at - 1) {
+                Some(&n) => n,
+                None => return Err(cut("GTP-U extension header", at, data.len())),
+            };
+        }
+    }
+    match data.get(at..) {
+        Some([]) => Ok(Next::NoIp),
+        Some(rest) => Ok(Next::Ip(rest)),
+        None => Err(cut("GTP-U header", at, data.len())),
+    }
+}
+
+fn cut(what: &str, need: usize, have: usize) -> String {
+    format!("{what} needs {need} bytes, tunnel payload has {have}")
+}
