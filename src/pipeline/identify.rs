@@ -413,50 +413,40 @@ impl Identify {
         // multicast DNS (RFC 6762) and LLMNR (RFC 4795).
         let dns_port = |e: Endpoint| matches!(e.port, Some(53 | 5353 | 5355));
         if dns_port(src) || dns_port(dst) {
-            match dns::parse_udp(payload) {
-                Ok(message) => {
-                    let (client, server) = if message.is_response {
-                        (dst, src)
-                    } else {
-                        (src, dst)
-                    };
-                    let seen = self.datagram(client, server, at);
-                    self.record(seen, Found::Dns(message), src, dst, at);
-                }
-                Err(e) => match dns::parse_partial(payload) {
+            let message = match dns::parse_udp(payload) {
+                Ok(message) => Some(message),
+                Err(e) => {
                     // Cut short (snap length) or damaged further on: what could be
                     // read before is kept, as tshark shows it.
-                    Some(message) => {
-                        let a = self.anomaly(
-                            at,
-                            None,
+                    let partial = dns::parse_partial(payload);
+                    let (code, message) = match &partial {
+                        Some(m) => (
                             "dns.partial",
                             format!(
                                 "frame {}: DNS {src} -> {dst} read only in part ({e}): {} question(s) and {} answer(s) before that are kept",
                                 at.frame,
-                                message.questions.len(),
-                                message.answers.len()
+                                m.questions.len(),
+                                m.answers.len()
                             ),
-                        );
-                        self.anomalies.push(a);
-                        let (client, server) = if message.is_response {
-                            (dst, src)
-                        } else {
-                            (src, dst)
-                        };
-                        let seen = self.datagram(client, server, at);
-                        self.record(seen, Found::Dns(message), src, dst, at);
-                    }
-                    None => {
-                        let a = self.anomaly(
-                            at,
-                            None,
+                        ),
+                        None => (
                             "dns.malformed",
                             format!("frame {}: DNS {src} -> {dst}: {e}", at.frame),
-                        );
-                        self.anomalies.push(a);
-                    }
-                },
+                        ),
+                    };
+                    let a = self.anomaly(at, None, code, message);
+                    self.anomalies.push(a);
+                    partial
+                }
+            };
+            if let Some(message) = message {
+                let (client, server) = if message.is_response {
+                    (dst, src)
+                } else {
+                    (src, dst)
+                };
+                let seen = self.datagram(client, server, at);
+                self.record(seen, Found::Dns(message), src, dst, at);
             }
             return;
         }
