@@ -9,10 +9,10 @@
 //! the match names the identical, similar, missing and added files, and the Alibaba
 //! letter's CN-7 carries the comparison with the hashes of both sides.
 
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use whohosts::hash::sha256_hex as sha;
 
 const PIRATE: &str = "47.236.91.18";
 const CLIENT: &str = "198.18.250.2";
@@ -20,13 +20,6 @@ const HOST: &str = "dl.mtr-pirate.example";
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_whohosts"))
-}
-
-fn sha(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn noise(n: usize, seed: u64) -> Vec<u8> {

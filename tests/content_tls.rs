@@ -11,9 +11,9 @@ mod common;
 
 use assert_cmd::Command;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use whohosts::hash::sha256_hex as sha256;
 
 const H1: &[&str] = &["tls12-h1-ecdsa-aes256", "tls13-h1-chacha"];
 const H2: &[&str] = &[
@@ -38,13 +38,6 @@ fn cap(name: &str) -> PathBuf {
 
 fn keys(name: &str) -> PathBuf {
     common::root().join(format!("captures/{name}.keys"))
-}
-
-fn sha256(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn hashes(dir: &Path) -> BTreeMap<String, usize> {

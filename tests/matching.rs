@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use whohosts::hash::sha256_hex as sha;
 use whohosts::matching::archive::{walk_bytes, Limits};
 
 fn noise(n: usize, seed: u64) -> Vec<u8> {
@@ -37,11 +38,6 @@ fn stored_zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
         w.write_all(data).unwrap();
     }
     w.finish().unwrap().into_inner()
-}
-
-fn sha(b: &[u8]) -> String {
-    use sha2::Digest;
-    whohosts::matching::similar::hex(&sha2::Sha256::digest(b))
 }
 
 fn whohosts() -> std::process::Command {

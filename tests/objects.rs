@@ -8,9 +8,9 @@ mod common;
 
 use assert_cmd::Command;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use whohosts::hash::sha256_hex as sha256;
 
 fn whohosts() -> Command {
     let data = Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty-data-dir");
@@ -22,13 +22,6 @@ fn whohosts() -> Command {
 
 fn capture() -> PathBuf {
     common::root().join("captures/http-objects.pcap")
-}
-
-fn sha256(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// SHA-256 of every file in `dir`, counted (the same bytes may come twice).

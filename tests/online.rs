@@ -11,6 +11,7 @@ use common::http::{Route, Server};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use whohosts::attribute::bundle::{unpack_feed, Bundle, FeedManifest};
+use whohosts::hash::sha256_hex as sha256;
 
 /// The provider's bytes of a bundled feed.
 fn bundled(stored: &str) -> Vec<u8> {
@@ -816,14 +817,6 @@ fn analyze_online_records_ptr_rdap_and_abuse_contacts_as_evidence() {
         sheet.contains("the abuse contact of the address's RDAP record"),
         "{sheet}"
     );
-}
-
-fn sha256(b: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
 }
 
 /// Issue 22: `lookup --online` against each registry's shape (RIPE behind a redirect,

@@ -133,10 +133,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         &limits,
         args.similar,
     );
-    let sha = |b: &[u8]| {
-        use sha2::Digest;
-        matching::similar::hex(&sha2::Sha256::digest(b))
-    };
+    let sha = whohosts::hash::sha256_hex;
     let index_bytes = std::fs::read(&index_file).unwrap_or_default();
     let mut doc = serde_json::to_value(&result)?;
     doc["report"] = serde_json::json!({

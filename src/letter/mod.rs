@@ -345,10 +345,9 @@ impl Comparison {
             })
             .collect();
         let threshold = v.get("threshold").and_then(Value::as_f64).unwrap_or(0.9);
-        use sha2::Digest;
         Ok(Comparison {
             file: name.to_string(),
-            sha256: crate::matching::similar::hex(&sha2::Sha256::digest(bytes)),
+            sha256: crate::hash::sha256_hex(bytes),
             threshold_pct: format!("{:.0}%", threshold * 100.0),
             packages,
             files,

@@ -60,7 +60,7 @@ pub fn fingerprint(reader: impl Read) -> std::io::Result<Fingerprint> {
     }
     Ok(Fingerprint {
         size,
-        sha256: hex(&whole.finalize()),
+        sha256: crate::hash::hex(&whole.finalize()),
         chunks,
     })
 }
@@ -83,15 +83,6 @@ pub fn share(original: &Fingerprint, candidate: &HashSet<u64>) -> f64 {
 /// The set of chunk names of a fingerprint.
 pub fn chunk_set(fp: &Fingerprint) -> HashSet<u64> {
     fp.chunks.iter().map(|c| c.0).collect()
-}
-
-/// Lower-case hexadecimal.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]
@@ -118,7 +109,7 @@ mod tests {
         let fa = fingerprint(&a[..]).unwrap();
         let fb = fingerprint(&b[..]).unwrap();
         assert_eq!(fa.size, a.len() as u64);
-        assert_eq!(fa.sha256, hex(&Sha256::digest(&a)));
+        assert_eq!(fa.sha256, crate::hash::sha256_hex(&a));
         let s = share(&fa, &chunk_set(&fb));
         assert!(s > 0.9 && s < 1.0, "{s}");
         let other = fingerprint(&noise(1 << 20, 9)[..]).unwrap();

@@ -386,6 +386,18 @@ impl Identify {
         }
     }
 
+    /// Records a DNS message carried by one datagram from `src` to `dst`: a response
+    /// comes from the server.
+    fn dns_datagram(&mut self, message: Message, src: Endpoint, dst: Endpoint, at: FrameRef) {
+        let (client, server) = if message.is_response {
+            (dst, src)
+        } else {
+            (src, dst)
+        };
+        let seen = self.datagram(client, server, at);
+        self.record(seen, Found::Dns(message), src, dst, at);
+    }
+
     /// Where a record carried by one UDP datagram was seen.
     fn datagram(&self, client: Endpoint, server: Endpoint, at: FrameRef) -> Seen {
         Seen {
@@ -440,13 +452,7 @@ impl Identify {
                 }
             };
             if let Some(message) = message {
-                let (client, server) = if message.is_response {
-                    (dst, src)
-                } else {
-                    (src, dst)
-                };
-                let seen = self.datagram(client, server, at);
-                self.record(seen, Found::Dns(message), src, dst, at);
+                self.dns_datagram(message, src, dst, at);
             }
             return;
         }
@@ -510,13 +516,7 @@ impl Identify {
         // DNS on another port (a resolver on 5300, say), when unmistakably DNS.
         if !matches!(self.states.get(id), Some(AppState::Quic(_))) {
             if let Some(message) = dns::parse_udp_strict(payload) {
-                let (client, server) = if message.is_response {
-                    (dst, src)
-                } else {
-                    (src, dst)
-                };
-                let seen = self.datagram(client, server, at);
-                self.record(seen, Found::Dns(message), src, dst, at);
+                self.dns_datagram(message, src, dst, at);
                 return;
             }
         }
