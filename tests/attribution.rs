@@ -1185,8 +1185,8 @@ fn chinese_clouds_secondary_asns_and_asn_less_space_are_attributed() {
 
 /// Issue 32.1: every Chinese cloud a letter can be addressed to has at least one ASN
 /// in the directory, each named in the provider's sources; China Mobile Cloud and
-/// China Unicom Cloud have none (their space is announced by the carriers' broadband
-/// networks), and their notes say why.
+/// China Unicom Cloud have only carrier ASNs (their space is announced by the
+/// carriers' broadband networks), which explain an address without deciding it.
 #[test]
 fn every_chinese_cloud_has_an_asn_with_its_source() {
     let empty = tempfile::tempdir().unwrap();
@@ -1209,17 +1209,18 @@ fn every_chinese_cloud_has_an_asn_with_its_source() {
         let p = dir
             .provider(id)
             .unwrap_or_else(|| panic!("{id} is missing"));
-        let asns: Vec<u32> = p
+        let deciding: Vec<u32> = p
             .asns
             .iter()
             .chain(p.asns_unverified.iter())
             .copied()
             .collect();
         if id == "ecloud" || id == "cucloud" {
-            assert!(asns.is_empty());
-            assert!(p.notes.iter().any(|n| n.contains("no ASN is listed")));
-            continue;
+            assert!(deciding.is_empty(), "{id}: {deciding:?}");
+            assert!(!p.carrier_asns.is_empty(), "{id} has no carrier ASN");
+            assert!(p.notes.iter().any(|n| n.contains("`carrier_asns`")));
         }
+        let asns: Vec<u32> = deciding.iter().chain(&p.carrier_asns).copied().collect();
         assert!(!asns.is_empty(), "{id} has no ASN");
         for asn in asns {
             assert!(
@@ -1228,6 +1229,49 @@ fn every_chinese_cloud_has_an_asn_with_its_source() {
             );
         }
     }
+}
+
+/// Issue 32.1: an address of a carrier ASN is explained, not attributed: the reason
+/// names the cloud the ASN carries; a name of that cloud seen for the address decides
+/// it, and the evidence says the carrier network agrees.
+#[test]
+fn a_carrier_asn_explains_an_address_without_deciding_it() {
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    for (addr, asn, cloud) in [
+        ("36.133.0.1", 9808, "China Mobile Cloud (ecloud)"),
+        ("123.125.0.1", 4808, "China Unicom Cloud (cucloud)"),
+    ] {
+        let r = a.attribute(ip(addr), &[]);
+        assert_eq!(r.asn.number, Some(asn), "{addr}: {r:#?}");
+        assert_eq!(r.provider.id, None, "{addr}: {r:#?}");
+        let reason = r.provider.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains(&format!("AS{asn}"))
+                && reason.contains(cloud)
+                && reason.contains("the ASN alone does not tell"),
+            "{addr}: {reason}"
+        );
+    }
+    let named = a.attribute(
+        ip("36.133.0.1"),
+        &[seen("bucket.eos-wuxi-1.cmecloud.cn", HostnameKind::Sni)],
+    );
+    assert_eq!(named.provider.id.as_deref(), Some("ecloud"));
+    assert_eq!(named.provider.basis, Some(Basis::Hostname));
+    let evidence = named.provider.evidence.as_deref().unwrap_or_default();
+    assert!(
+        evidence.contains("AS9808, which announces the address, is one of ecloud's carrier ASNs"),
+        "{evidence}"
+    );
+    // A broadband address of another carrier says nothing of the kind.
+    let other = a.attribute(ip("36.111.160.1"), &[]);
+    assert!(!other
+        .provider
+        .reason
+        .as_deref()
+        .unwrap_or_default()
+        .contains("carrier"));
 }
 
 /// Issue 32.3: a more specific block listed without a region (an Azure service tag)

@@ -48,7 +48,7 @@ impl Attributor {
         self.by_official_feed(ip, asn, feeds)
             .or_else(|| self.by_asn(ip, asn))
             .or_else(|| self.by_unofficial_feed(feeds))
-            .or_else(|| self.by_hostname(hostnames))
+            .or_else(|| self.by_hostname(asn, hostnames))
             .unwrap_or_else(|| self.provider_unknown(asn, hostnames))
     }
 
@@ -228,10 +228,14 @@ impl Attributor {
     }
 
     /// Rule 4: a provider hostname seen in the capture.
-    fn by_hostname(&self, hostnames: &[HostnameEvidence]) -> Option<ProviderAttribution> {
+    fn by_hostname(
+        &self,
+        asn: &AsnAttribution,
+        hostnames: &[HostnameEvidence],
+    ) -> Option<ProviderAttribution> {
         for h in sorted_hostnames(hostnames) {
             if let Some(hm) = self.directory.match_hostname(&h.name) {
-                let evidence = format!(
+                let mut evidence = format!(
                     "{} `{}` (pattern {}){}",
                     h.kind.as_str(),
                     h.name,
@@ -240,6 +244,19 @@ impl Attributor {
                         .map(|f| format!(", capture {} frame {}", f.capture, f.frame))
                         .unwrap_or_default()
                 );
+                // The carrier network announcing the address agrees with the name.
+                if let Some(n) = asn.number.filter(|n| {
+                    self.directory
+                        .directory()
+                        .carried_by(*n)
+                        .iter()
+                        .any(|p| p.id == hm.provider)
+                }) {
+                    evidence.push_str(&format!(
+                        "; AS{n}, which announces the address, is one of {}'s carrier ASNs",
+                        hm.provider
+                    ));
+                }
                 let source = Provenance {
                     source: format!("hostname:{}", h.kind.as_str()),
                     version: Some(format!("provider directory {}", self.directory.version())),
@@ -272,13 +289,27 @@ impl Attributor {
             why.push("no loaded feed lists the address".to_string());
         }
         match asn.number {
-            Some(n) => why.push(format!(
-                "AS{n}{} is not in the provider directory",
-                asn.organization
+            Some(n) => {
+                let holder = asn
+                    .organization
                     .as_ref()
                     .map(|o| format!(" ({o})"))
-                    .unwrap_or_default()
-            )),
+                    .unwrap_or_default();
+                let carried = self.directory.directory().carried_by(n);
+                if carried.is_empty() {
+                    why.push(format!("AS{n}{holder} is not in the provider directory"));
+                } else {
+                    let names: Vec<String> = carried
+                        .iter()
+                        .map(|p| format!("{} ({})", p.name_en, p.id))
+                        .collect();
+                    why.push(format!(
+                        "AS{n}{holder} is a carrier network announcing {} addresses among the carrier's broadband and enterprise lines, so the ASN alone does not tell (provider directory {}, `carrier_asns`); a provider hostname for the address would",
+                        names.join(", "),
+                        self.directory.version()
+                    ));
+                }
+            }
             None => why.push("its ASN is unknown".to_string()),
         }
         if !hostnames.is_empty() {

@@ -168,6 +168,8 @@ pub struct Directory {
     by_id: BTreeMap<String, usize>,
     /// ASN -> holders as (provider index, verified), verified holders first.
     by_asn: BTreeMap<u32, Vec<(usize, bool)>>,
+    /// Carrier ASN -> providers whose addresses it announces among others.
+    by_carrier: BTreeMap<u32, Vec<usize>>,
     /// All patterns of all providers, in provider order then file order.
     pattern_set: RegexSet,
     pattern_owner: Vec<(usize, usize)>,
@@ -270,6 +272,22 @@ impl Directory {
                 holders.push((index, verified));
             }
         }
+        let mut by_carrier: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (index, provider) in providers.iter().enumerate() {
+            for asn in &provider.carrier_asns {
+                // A carrier ASN explains an address; an ASN that decides a provider
+                // elsewhere in the directory cannot also be one.
+                if let Some((other, _)) = by_asn.get(asn).and_then(|h| h.first()) {
+                    return Err(DirectoryError::DuplicateAsn {
+                        origin: origin.to_string(),
+                        asn: *asn,
+                        first: providers[*other].id.clone(),
+                        second: provider.id.clone(),
+                    });
+                }
+                by_carrier.entry(*asn).or_default().push(index);
+            }
+        }
         for holders in by_asn.values_mut() {
             // Verified holders first, then directory (id) order; stable sort keeps it.
             holders.sort_by_key(|(index, verified)| (!*verified, *index));
@@ -298,6 +316,7 @@ impl Directory {
             providers,
             by_id,
             by_asn,
+            by_carrier,
             pattern_set,
             pattern_owner,
         })
@@ -320,6 +339,15 @@ impl Directory {
     pub fn by_asn(&self, asn: u32) -> Option<&Provider> {
         let (index, _) = self.by_asn.get(&asn)?.first()?;
         self.providers.get(*index)
+    }
+
+    /// The providers whose addresses `asn` announces among its carrier's other
+    /// networks (`carrier_asns`): the ASN does not decide between them and the rest.
+    pub fn carried_by(&self, asn: u32) -> Vec<&Provider> {
+        self.by_carrier
+            .get(&asn)
+            .map(|list| list.iter().filter_map(|i| self.providers.get(*i)).collect())
+            .unwrap_or_default()
     }
 
     /// Every provider listing `asn`, confirmed ones first, then by id.

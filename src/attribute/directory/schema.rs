@@ -193,6 +193,10 @@ pub struct Provider {
     pub asns_unverified: Vec<u32>,
     /// ASNs knowingly listed by more than one provider.
     pub shared_asns: Vec<u32>,
+    /// ASNs of the carrier the provider belongs to, which announce the provider's
+    /// addresses together with the carrier's other networks (broadband): they never
+    /// decide the provider, they only explain an address of theirs.
+    pub carrier_asns: Vec<u32>,
     pub entities: Vec<Entity>,
     pub notices: Vec<NoticeChannel>,
     pub region_scheme: Option<RegionScheme>,
@@ -264,6 +268,7 @@ impl Provider {
             asns: Vec::new(),
             asns_unverified: Vec::new(),
             shared_asns: Vec::new(),
+            carrier_asns: Vec::new(),
             entities: Vec::new(),
             notices: Vec::new(),
             region_scheme: None,

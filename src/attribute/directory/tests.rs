@@ -391,6 +391,44 @@ fn duplicate_asn_across_providers_is_refused_unless_shared() {
 }
 
 #[test]
+fn carrier_asns_are_sourced_and_never_decide_a_provider() {
+    let carrier = |extra: &str| BASE.replace("asns = [64500]", &format!("asns = [64500]\n{extra}"));
+    let ok = Directory::from_toml(
+        &carrier("carrier_asns = [64501]\nsources = [\"registry: AS64501 Example Carrier\"]"),
+        "test.toml",
+    )
+    .unwrap();
+    assert_eq!(ok.carried_by(64501).len(), 1);
+    assert!(ok.by_asn(64501).is_none(), "a carrier ASN decides nothing");
+    // Not named in the sources (AS645010 is another number).
+    let err = load_err(&carrier(
+        "carrier_asns = [64501]\nsources = [\"registry: AS645010\"]",
+    ));
+    assert!(
+        matches!(&err, DirectoryError::InvalidField { field, found, .. } if field == "carrier_asns" && found == "64501"),
+        "{err}"
+    );
+    // Also a deciding ASN of the same provider.
+    let err = load_err(&carrier(
+        "carrier_asns = [64500]\nsources = [\"registry: AS64500\"]",
+    ));
+    assert!(
+        matches!(&err, DirectoryError::InvalidField { field, found, .. } if field == "carrier_asns" && found == "64500"),
+        "{err}"
+    );
+    // A deciding ASN of another provider.
+    let other = twice("other", 64502).replace(
+        "asns = [64500]\n",
+        "asns = [64500]\ncarrier_asns = [64502]\nsources = [\"registry: AS64502\"]\n",
+    );
+    let err = load_err(&other);
+    assert!(
+        matches!(&err, DirectoryError::DuplicateAsn { asn: 64502, .. }),
+        "{err}"
+    );
+}
+
+#[test]
 fn asn_listed_twice_by_one_provider_is_refused() {
     let err = load_err(&BASE.replace(
         "asns = [64500]",

@@ -35,6 +35,8 @@ pub(super) struct RawProvider {
     #[serde(default)]
     shared_asns: Vec<u32>,
     #[serde(default)]
+    carrier_asns: Vec<u32>,
+    #[serde(default)]
     sources: Vec<String>,
     #[serde(default)]
     notes: Vec<String>,
@@ -231,6 +233,24 @@ impl Ctx<'_> {
                     });
                 }
                 seen.push(*asn);
+            }
+        }
+        for asn in &raw.carrier_asns {
+            if seen.contains(asn) {
+                return Err(self.invalid(
+                    &id,
+                    "carrier_asns".into(),
+                    "ASNs not also listed in asns or asns_unverified",
+                    &asn.to_string(),
+                ));
+            }
+            if !raw.sources.iter().any(|s| names_asn(s, *asn)) {
+                return Err(self.invalid(
+                    &id,
+                    "carrier_asns".into(),
+                    "ASNs each named (ASn) in the provider's sources",
+                    &asn.to_string(),
+                ));
             }
         }
         for asn in &raw.shared_asns {
@@ -531,6 +551,7 @@ impl Ctx<'_> {
             asns: raw.asns,
             asns_unverified: raw.asns_unverified,
             shared_asns: raw.shared_asns,
+            carrier_asns: raw.carrier_asns,
             entities,
             notices,
             region_scheme: raw.regions.map(|s| RegionScheme {
@@ -571,4 +592,15 @@ pub(super) fn is_language_tag(text: &str) -> bool {
     first_ok
         && subtags
             .all(|s| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// Whether a source line names `AS<asn>` (not as the start of a longer number).
+fn names_asn(source: &str, asn: u32) -> bool {
+    let needle = format!("AS{asn}");
+    source.match_indices(&needle).any(|(at, _)| {
+        !source[at + needle.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit())
+    })
 }
