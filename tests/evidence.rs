@@ -842,6 +842,10 @@ fn removed_reply_leaves_the_log_unanchored_and_verify_non_zero() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("time-stamp v1: request only"), "{out}");
     assert!(
+        out.contains("either none was imported yet or it was removed"),
+        "{out}"
+    );
+    assert!(
         out.contains("UNANCHORED: not yet anchored: custody.jsonl lines 1..4"),
         "{out}"
     );

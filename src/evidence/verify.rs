@@ -718,8 +718,11 @@ fn check_statement_stamp(
             Some(url) => r.notes.push(format!(
                 "time-stamp v{v}: request only ({tsq_rel}, over {st}); asking {url} failed (recorded in custody)"
             )),
+            // Nothing in the case records that a reply was imported (the reply
+            // itself is that record): a reply never imported and one removed look
+            // the same, so the lines it would anchor stay unanchored and say so.
             None => r.notes.push(format!(
-                "time-stamp v{v}: request only ({tsq_rel}, over {st}); no reply in the case"
+                "time-stamp v{v}: request only ({tsq_rel}, over {st}); no reply in the case: either none was imported yet or it was removed, which nothing inside the case can tell apart; `whohosts case timestamp import` files it"
             )),
         }
         return None;
