@@ -1958,3 +1958,109 @@ fn the_compiled_feed_index_answers_as_the_parsed_feeds() {
     let a = load_without_bundled_feeds(data.path());
     assert!(a.notes().iter().any(|n| n.contains("feeds.idx: not used")));
 }
+
+/// Issue 25 (speed): the bundled feed snapshot is compiled into
+/// `compiled/bundled.idx` on the first load and read in place after, answering exactly
+/// as the parsed snapshot, for every prefix; a damaged index is named, not used, and
+/// rebuilt; an imported copy of a bundled feed changes the set in use, so the index is
+/// made again without it.
+#[test]
+fn the_bundled_snapshot_is_compiled_once_and_answers_as_parsed() {
+    let data = tempfile::tempdir().unwrap();
+    let parsed = load(data.path(), &[]);
+    let idx = data.path().join("compiled/bundled.idx");
+    assert!(idx.is_file(), "the first load compiles the snapshot");
+    assert!(parsed.feeds().len() >= 10);
+    assert!(parsed
+        .feeds()
+        .iter()
+        .all(|f| f.compiled.is_none() && f.bundled.is_some()));
+    let compiled = load(data.path(), &[]);
+    assert!(compiled
+        .feeds()
+        .iter()
+        .all(|f| f.compiled.is_some() && f.feed.entries.is_empty() && f.bundled.is_some()));
+    assert_eq!(
+        serde_json::to_value(parsed.sources()).unwrap(),
+        serde_json::to_value(compiled.sources()).unwrap()
+    );
+    assert_eq!(parsed.notes(), compiled.notes());
+    assert_eq!(parsed.warnings(), compiled.warnings());
+    let mut checked = 0;
+    for f in parsed.feeds() {
+        for (i, e) in f.feed.entries.iter().enumerate() {
+            for addr in [e.prefix.first(), e.prefix.last()] {
+                assert_eq!(
+                    parsed.feed_levels(addr),
+                    compiled.feed_levels(addr),
+                    "{addr} ({} of {})",
+                    e.prefix,
+                    f.name
+                );
+                if i % 97 == 0 {
+                    assert_eq!(
+                        serde_json::to_value(parsed.attribute(addr, &[])).unwrap(),
+                        serde_json::to_value(compiled.attribute(addr, &[])).unwrap(),
+                        "{addr}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 200_000, "{checked}");
+
+    // One byte of its records damaged: named, not used, answers unchanged, rebuilt.
+    let mut bytes = std::fs::read(&idx).unwrap();
+    let n = bytes.len();
+    bytes[n - 5] ^= 0x01;
+    std::fs::write(&idx, &bytes).unwrap();
+    let a = load(data.path(), &[]);
+    assert!(
+        a.notes()
+            .iter()
+            .any(|n| n.contains("bundled.idx: not used (its records do not match")),
+        "{:?}",
+        a.notes()
+    );
+    assert!(a.feeds().iter().all(|f| f.compiled.is_none()));
+    assert_eq!(
+        parsed.feed_levels(ip("20.231.137.1")),
+        a.feed_levels(ip("20.231.137.1"))
+    );
+    let a = load(data.path(), &[]);
+    assert!(a.feeds().iter().all(|f| f.compiled.is_some()), "rebuilt");
+    assert!(a.notes().is_empty(), "{:?}", a.notes());
+
+    // A stored copy of one bundled feed: that feed comes from the data directory, the
+    // rest from a new compiled snapshot index without it.
+    use whohosts::attribute::bundle::{unpack_feed, Bundle, FeedManifest};
+    let b = Bundle::locate(Some(&repo_data()), None).unwrap();
+    let m: FeedManifest = serde_json::from_slice(&b.read("feeds.json").unwrap()).unwrap();
+    let cf = m
+        .feeds
+        .iter()
+        .find(|f| f.stored == "cloudflare.cidr-list-v4.txt")
+        .unwrap();
+    let feeds = data.path().join("feeds");
+    std::fs::create_dir_all(&feeds).unwrap();
+    std::fs::write(feeds.join(&cf.stored), unpack_feed(&b, cf).unwrap()).unwrap();
+    for _ in 0..2 {
+        let a = load(data.path(), &[]);
+        let copies: Vec<_> = a
+            .feeds()
+            .iter()
+            .filter(|f| f.name == cf.stored)
+            .map(|f| f.bundled.is_some())
+            .collect();
+        assert_eq!(copies, [false], "the stored copy alone");
+        assert!(a
+            .notes()
+            .iter()
+            .any(|n| n.contains("bundled cloudflare.cidr-list-v4.txt")));
+        assert_eq!(
+            parsed.feed_levels(ip("104.16.0.1")).len(),
+            a.feed_levels(ip("104.16.0.1")).len()
+        );
+    }
+}

@@ -49,6 +49,13 @@ pub fn index_path(data_dir: &Path) -> PathBuf {
     data_dir.join("compiled").join("feeds.idx")
 }
 
+/// Where the compiled index of the bundled feed snapshot lives: a cache, made on the
+/// first load and used while the snapshot and the set of its feeds in use are the
+/// same.
+pub fn bundled_index_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("compiled").join("bundled.idx")
+}
+
 /// A stored feed file as the directory listing shows it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stamp {
@@ -90,6 +97,9 @@ pub struct FeedMeta {
     pub problems_dropped: usize,
     pub v4: usize,
     pub v6: usize,
+    /// Set for a feed of the bundled snapshot.
+    #[serde(default)]
+    pub bundled: Option<super::BundledOrigin>,
 }
 
 impl FeedMeta {
@@ -257,6 +267,7 @@ pub fn write(
                 problems_dropped: f.feed.problems_dropped,
                 v4: *v4,
                 v6: *v6,
+                bundled: f.bundled.clone(),
             })
             .collect(),
         skipped,

@@ -65,7 +65,7 @@ pub struct LoadedFeed {
 }
 
 /// Where a bundled feed came from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BundledOrigin {
     /// `YYYY-MM` of the snapshot.
     pub snapshot: String,
@@ -158,34 +158,55 @@ pub(super) struct BundledFile {
 }
 
 /// The bundled feed snapshot, less the feeds the data directory holds a copy of (an
-/// imported or downloaded feed replaces the bundled one of the same name). Returns
-/// the feeds, warnings (a bundled feed that does not unpack or parse) and notes.
+/// imported or downloaded feed replaces the bundled one of the same name).
+pub(super) struct BundledFeeds {
+    pub(super) feeds: Vec<LoadedFeed>,
+    /// The feeds' entries, when read from the cached compiled index
+    /// ([`compiled::bundled_index_path`]) instead of parsed.
+    pub(super) compiled: Option<compiled::CompiledIndex>,
+    /// A bundled feed that does not unpack or parse.
+    pub(super) warnings: Vec<String>,
+    pub(super) notes: Vec<String>,
+}
+
+/// Loads the bundled feed snapshot: from its compiled index in the data directory
+/// while that was made from the same snapshot and the same feeds in use, else by
+/// unpacking and parsing the feeds, then compiling them for the next call (best
+/// effort: a data directory that cannot be written is only slower). Either way the
+/// feeds, their entries and what is said about them are the same.
 pub(super) fn load_bundled_feeds(
     b: &bundle::Bundle,
     installed: &[LoadedFeed],
-) -> (Vec<LoadedFeed>, Vec<String>, Vec<String>) {
-    let mut feeds = Vec::new();
-    let mut warnings = Vec::new();
-    let mut notes = Vec::new();
-    let manifest: bundle::FeedManifest = match b.read("feeds.json") {
-        Ok(bytes) => match serde_json::from_slice(&bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                warnings.push(format!("bundled feeds.json does not parse: {e}"));
-                return (feeds, warnings, notes);
-            }
-        },
+    data_dir: &Path,
+) -> BundledFeeds {
+    let mut out = BundledFeeds {
+        feeds: Vec::new(),
+        compiled: None,
+        warnings: Vec::new(),
+        notes: Vec::new(),
+    };
+    let raw = match b.read("feeds.json") {
+        Ok(bytes) => bytes,
         Err(e) => {
-            warnings.push(format!(
+            out.warnings.push(format!(
                 "no bundled feed snapshot ({}: {e})",
                 b.path_of("feeds.json").display()
             ));
-            return (feeds, warnings, notes);
+            return out;
         }
     };
+    let manifest: bundle::FeedManifest = match serde_json::from_slice(&raw) {
+        Ok(m) => m,
+        Err(e) => {
+            out.warnings
+                .push(format!("bundled feeds.json does not parse: {e}"));
+            return out;
+        }
+    };
+    let mut used = Vec::new();
     for f in &manifest.feeds {
-        if let Some(i) = installed.iter().find(|i| i.name == f.stored) {
-            notes.push(format!(
+        match installed.iter().find(|i| i.name == f.stored) {
+            Some(i) => out.notes.push(format!(
                 "bundled {} (snapshot {}) is replaced by the data directory's copy{}",
                 f.stored,
                 manifest.snapshot,
@@ -194,17 +215,62 @@ pub(super) fn load_bundled_feeds(
                     .as_deref()
                     .map(|v| format!(" (version {v})"))
                     .unwrap_or_default()
-            ));
-            continue;
+            )),
+            None => used.push(f),
         }
-        let bytes = match bundle::unpack_feed(b, f) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                warnings.push(format!("bundled feed skipped: {e}"));
-                continue;
-            }
-        };
-        match LoadedFeed::parse(&f.stored, &f.provider, &bytes) {
+    }
+    if used.is_empty() {
+        return out;
+    }
+    // The manifest records every feed's size, SHA-256, date, address and terms: its
+    // hash and the names in use decide whether the compiled index is this snapshot.
+    let stamps: Vec<compiled::Stamp> = std::iter::once(compiled::Stamp {
+        name: format!("feeds.json sha256:{}", crate::hash::sha256_hex(&raw)),
+        len: raw.len() as u64,
+        mtime_ns: 0,
+    })
+    .chain(used.iter().map(|f| compiled::Stamp {
+        name: f.stored.clone(),
+        len: f.size,
+        mtime_ns: 0,
+    }))
+    .collect();
+    let path = compiled::bundled_index_path(data_dir);
+    match compiled::CompiledIndex::open(&path, Some(&stamps)) {
+        Ok(index) => {
+            out.warnings
+                .extend(index.skipped().iter().map(|s| s.problem.clone()));
+            out.feeds = index
+                .feeds()
+                .iter()
+                .map(|m| LoadedFeed {
+                    name: m.name.clone(),
+                    provider: m.provider.clone(),
+                    sha256: m.sha256.clone(),
+                    date: m.date.clone(),
+                    feed: m.feed(),
+                    bundled: m.bundled.clone(),
+                    compiled: Some((m.v4, m.v6)),
+                })
+                .collect();
+            out.compiled = Some(index);
+            return out;
+        }
+        Err(compiled::CompiledError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(compiled::CompiledError::Stale) => {}
+        Err(e) => out
+            .notes
+            .push(format!("{}: not used ({e}); rebuilt", path.display())),
+    }
+    let mut skipped = Vec::new();
+    for f in used {
+        let parsed = bundle::unpack_feed(b, f)
+            .map_err(|e| format!("bundled feed skipped: {e}"))
+            .and_then(|bytes| {
+                LoadedFeed::parse(&f.stored, &f.provider, &bytes)
+                    .map_err(|e| format!("bundled feed {} skipped: {e}", f.file))
+            });
+        match parsed {
             Ok(mut lf) => {
                 lf.date = Some(f.date.clone());
                 lf.bundled = Some(BundledOrigin {
@@ -212,12 +278,23 @@ pub(super) fn load_bundled_feeds(
                     url: f.url.clone(),
                     terms: f.terms.clone(),
                 });
-                feeds.push(lf);
+                out.feeds.push(lf);
             }
-            Err(e) => warnings.push(format!("bundled feed {} skipped: {e}", f.file)),
+            Err(problem) => {
+                out.warnings.push(problem.clone());
+                skipped.push(compiled::Skipped {
+                    name: f.stored.clone(),
+                    sha256: None,
+                    problem,
+                });
+            }
         }
     }
-    (feeds, warnings, notes)
+    let counted: Vec<(&LoadedFeed, (usize, usize))> =
+        out.feeds.iter().map(|f| (f, f.feed.counts())).collect();
+    // A cache: failing to write it changes no answer, only the next call's time.
+    let _ = compiled::write(&path, stamps, &counted, skipped);
+    out
 }
 
 impl Attributor {
@@ -286,20 +363,16 @@ impl Attributor {
             ));
         }
         let mut notes: Vec<String> = stored.note.into_iter().collect();
+        let mut compiled: Vec<compiled::CompiledIndex> = stored.compiled.into_iter().collect();
         if let (Some(b), false) = (&bundle, opts.no_bundled_feeds) {
-            let (bundled, w, n) = load_bundled_feeds(b, &feeds);
-            feeds.extend(bundled);
-            warnings.extend(w);
-            notes.extend(n);
+            let bundled = load_bundled_feeds(b, &feeds, &data_dir);
+            feeds.extend(bundled.feeds);
+            compiled.extend(bundled.compiled);
+            warnings.extend(bundled.warnings);
+            notes.extend(bundled.notes);
         }
         let mut a = Self::assemble(
-            dbs,
-            manifest,
-            feeds,
-            stored.compiled,
-            directory,
-            data_dir,
-            warnings,
+            dbs, manifest, feeds, compiled, directory, data_dir, warnings,
         );
         a.bundle = bundle.as_ref().map(bundle::Bundle::describe);
         a.notes = notes;
@@ -332,7 +405,7 @@ impl Attributor {
         dbs: Vec<GeoDb>,
         manifest: BundledManifest,
         mut feeds: Vec<LoadedFeed>,
-        compiled: Option<compiled::CompiledIndex>,
+        compiled: Vec<compiled::CompiledIndex>,
         directory: DirectoryView,
         data_dir: PathBuf,
         warnings: Vec<String>,
@@ -361,22 +434,27 @@ impl Attributor {
                 builder.insert(e.prefix, FeedRef { feed, entry });
             }
         }
-        // Each compiled feed's place in the priority order.
+        // Each compiled feed's place in the priority order, index by index (the
+        // stored feeds', the bundled snapshot's).
         let compiled_pos = compiled
-            .as_ref()
+            .iter()
             .map(|c| {
                 c.feeds()
                     .iter()
                     .map(|m| {
                         feeds
                             .iter()
-                            .position(|f| f.compiled.is_some() && f.name == m.name)
+                            .position(|f| {
+                                f.compiled.is_some()
+                                    && f.name == m.name
+                                    && f.bundled.is_some() == m.bundled.is_some()
+                            })
                             .and_then(|p| u16::try_from(p).ok())
                             .unwrap_or(u16::MAX)
                     })
                     .collect()
             })
-            .unwrap_or_default();
+            .collect();
         Attributor {
             dbs,
             manifest,

@@ -74,10 +74,11 @@ pub struct Attributor {
     manifest: BundledManifest,
     feeds: Vec<LoadedFeed>,
     index: PrefixIndex<FeedRef>,
-    /// The imported feeds' entries, when read from their compiled index.
-    compiled: Option<compiled::CompiledIndex>,
-    /// Position in `feeds` of each compiled feed.
-    compiled_pos: Vec<u16>,
+    /// The feeds' entries read from compiled indexes: the stored feeds', the bundled
+    /// snapshot's.
+    compiled: Vec<compiled::CompiledIndex>,
+    /// Position in `feeds` of each compiled feed, index by index.
+    compiled_pos: Vec<Vec<u16>>,
     directory: DirectoryView,
     data_dir: PathBuf,
     warnings: Vec<String>,
@@ -133,24 +134,26 @@ impl Attributor {
     }
 
     /// Feed entries of every prefix covering `ip`, most specific prefix first, each
-    /// prefix's entries in priority order: the in-memory index (bundled feeds) and the
-    /// compiled one (imported feeds) together.
+    /// prefix's entries in priority order: the in-memory index (feeds parsed in this
+    /// call) and the compiled ones (stored feeds, bundled snapshot) together.
     pub fn feed_levels(&self, ip: IpAddr) -> Vec<Vec<FeedMatch>> {
         let mut levels: Vec<(IpPrefix, Vec<(usize, FeedMatch)>)> = self
             .index
             .lookup_all(ip)
             .map(|g| (g.prefix, self.group_matches(g)))
             .collect();
-        if let Some(c) = &self.compiled {
-            for (prefix, hits) in c.lookup_all(ip) {
-                let matches = hits.into_iter().filter_map(|h| {
-                    let pos = usize::from(*self.compiled_pos.get(usize::from(h.feed))?);
-                    let f = self.feeds.get(pos)?;
-                    Some((pos, f.feed_match(&h.entry)))
-                });
-                match levels.iter_mut().find(|(p, _)| *p == prefix) {
-                    Some((_, l)) => l.extend(matches),
-                    None => levels.push((prefix, matches.collect())),
+        if !self.compiled.is_empty() {
+            for (c, positions) in self.compiled.iter().zip(&self.compiled_pos) {
+                for (prefix, hits) in c.lookup_all(ip) {
+                    let matches = hits.into_iter().filter_map(|h| {
+                        let pos = usize::from(*positions.get(usize::from(h.feed))?);
+                        let f = self.feeds.get(pos)?;
+                        Some((pos, f.feed_match(&h.entry)))
+                    });
+                    match levels.iter_mut().find(|(p, _)| *p == prefix) {
+                        Some((_, l)) => l.extend(matches),
+                        None => levels.push((prefix, matches.collect())),
+                    }
                 }
             }
             levels.sort_by_key(|(p, _)| std::cmp::Reverse(p.prefix_len()));
