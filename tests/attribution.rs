@@ -714,6 +714,16 @@ fn a_copied_binary_attributes_with_regions_without_its_source_tree() {
         info.contains("bundled data: embedded in the binary"),
         "{info}"
     );
+    // The embedded databases' hashes come from the build: each is the hash of the
+    // repository's file.
+    for name in ["asn-ipv4.mmdb", "asn-ipv6.mmdb", "country.mmdb"] {
+        let sha = whohosts::hash::sha256_hex(&std::fs::read(repo_data().join(name)).unwrap());
+        assert!(
+            info.lines()
+                .any(|l| l.contains(name) && l.contains(&format!("sha256:{sha}"))),
+            "{name} {sha}: {info}"
+        );
+    }
     let v: serde_json::Value =
         serde_json::from_str(&run("lookup --json 3.121.45.67 20.50.2.1 34.159.24.89")).unwrap();
     let regions: Vec<(&str, &str)> = v

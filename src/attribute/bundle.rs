@@ -26,8 +26,18 @@ use std::path::{Path, PathBuf};
 /// Environment variable overriding where the bundled data set is read from.
 pub const BUNDLED_DIR_ENV: &str = "WHOHOSTS_BUNDLED_DIR";
 
-/// Files of an embedded bundle: `(name relative to data/, bytes)`.
-pub type EmbeddedFiles = &'static [(&'static str, &'static [u8])];
+/// A file of an embedded bundle.
+#[derive(Debug)]
+pub struct EmbeddedFile {
+    /// Its name relative to `data/`.
+    pub name: &'static str,
+    pub bytes: &'static [u8],
+    /// Computed by the build script from the file the bytes were read from.
+    pub sha256: &'static str,
+}
+
+/// Files of an embedded bundle.
+pub type EmbeddedFiles = &'static [EmbeddedFile];
 
 /// The file every bundle directory holds; a directory without it is not a bundle.
 const MARKER: &str = "asn-ipv4.mmdb";
@@ -102,14 +112,23 @@ impl Bundle {
             Bundle::Dir { path, .. } => std::fs::read(path.join(name)).map(Cow::Owned),
             Bundle::Embedded(files) => files
                 .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, b)| Cow::Borrowed(*b))
+                .find(|f| f.name == name)
+                .map(|f| Cow::Borrowed(f.bytes))
                 .ok_or_else(|| {
                     std::io::Error::new(
                         std::io::ErrorKind::NotFound,
                         format!("{name} is not embedded in this binary"),
                     )
                 }),
+        }
+    }
+
+    /// The SHA-256 of an embedded file, known from the build: reading it to hash it
+    /// would keep all its pages resident. `None` for a directory's files.
+    pub fn known_sha256(&self, name: &str) -> Option<&'static str> {
+        match self {
+            Bundle::Dir { .. } => None,
+            Bundle::Embedded(files) => files.iter().find(|f| f.name == name).map(|f| f.sha256),
         }
     }
 

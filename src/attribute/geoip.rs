@@ -121,17 +121,19 @@ impl GeoDb {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_bytes(bytes, path, bundled)
+        Self::from_bytes(bytes, path, bundled, None)
     }
 
-    /// Recognises a database held in memory; `path` only names it.
+    /// Recognises a database held in memory; `path` only names it. `sha256` is the
+    /// bytes' hash when the build computed it (an embedded file), else it is computed.
     pub(crate) fn from_bytes(
         bytes: impl Into<Bytes>,
         path: &Path,
         bundled: bool,
+        sha256: Option<&str>,
     ) -> Result<GeoDb, GeoIpError> {
         let bytes: Bytes = bytes.into();
-        let sha256 = hex(&Sha256::digest(&bytes));
+        let sha256 = sha256.map_or_else(|| hex(&Sha256::digest(&bytes)), str::to_string);
         let reader = Reader::from_source(bytes).map_err(|e| GeoIpError::Invalid {
             path: path.to_path_buf(),
             detail: e.to_string(),
@@ -416,7 +418,7 @@ mod tests {
             "2001:4860::1".parse().unwrap(),
         ];
         let probe = |bytes: Vec<u8>| {
-            if let Ok(db) = GeoDb::from_bytes(bytes, &path, false) {
+            if let Ok(db) = GeoDb::from_bytes(bytes, &path, false, None) {
                 for ip in ips {
                     let _ = db.geo(ip);
                     let _ = db.asn(ip);
@@ -435,7 +437,7 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_as_an_invalid_database() {
-        let e = GeoDb::from_bytes(b"not a database".to_vec(), Path::new("x.mmdb"), false);
+        let e = GeoDb::from_bytes(b"not a database".to_vec(), Path::new("x.mmdb"), false, None);
         assert!(matches!(e, Err(GeoIpError::Invalid { .. })));
     }
 }

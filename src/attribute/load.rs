@@ -320,7 +320,7 @@ impl Attributor {
                         where_: b.describe(),
                         source,
                     })?;
-                dbs.push(GeoDb::from_bytes(bytes, &path, true)?);
+                dbs.push(GeoDb::from_bytes(bytes, &path, true, b.known_sha256(name))?);
             }
             // The licence record of the bundled databases: a broken or missing one is
             // a problem every source list shows, never silently an empty record.

@@ -58,7 +58,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-pub use bundle::{EmbeddedFiles, BUNDLED_DIR_ENV};
+pub use bundle::{EmbeddedFile, EmbeddedFiles, BUNDLED_DIR_ENV};
 
 /// The bundled database files, in the order they are consulted (after user files).
 pub const BUNDLED_DATABASES: [&str; 3] = ["asn-ipv4.mmdb", "asn-ipv6.mmdb", "country.mmdb"];
