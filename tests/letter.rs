@@ -1509,8 +1509,9 @@ fn the_entity_follows_the_region_alibaba_singapore_and_tencent_international() {
 #[test]
 fn every_provider_in_the_directory_has_a_channel_or_says_where_to_find_one() {
     // Issue 26 item 5: every provider a letter can go to has at least one notice
-    // channel; one whose target is not confirmed says so (`unknown: ...`) and where it
-    // would be found, and its letters are drafts until the sender gives one (--to).
+    // channel, with its source and the date it was last confirmed (or "unconfirmed");
+    // one whose target is not known says so (`unknown: ...`) and where it would be
+    // found, and its letters are drafts until the sender gives one (--to).
     let dir = Directory::bundled().expect("directory");
     let mut without_target = Vec::new();
     for p in dir.providers() {
@@ -1529,6 +1530,16 @@ fn every_provider_in_the_directory_has_a_channel_or_says_where_to_find_one() {
                 "{}: channel without source",
                 p.id
             );
+            // `confirmed` is a real date no later than the directory's version, or
+            // "unconfirmed" (the loader refuses anything else); shown as written.
+            let shown = n.confirmed.to_string();
+            match n.confirmed.date() {
+                Some(d) => {
+                    assert_eq!(whohosts::times::parse_date(&shown), Some(d));
+                    assert!(shown.as_str() <= dir.version(), "{}: {shown}", p.id);
+                }
+                None => assert_eq!(shown, "unconfirmed", "{}", p.id),
+            }
         }
         if p.notices.iter().all(|n| n.target.is_none()) {
             without_target.push(p.id.clone());
@@ -1539,6 +1550,76 @@ fn every_provider_in_the_directory_has_a_channel_or_says_where_to_find_one() {
         assert!(!without_target.contains(&id.to_string()), "{id}");
     }
     assert!(without_target.contains(&"tencent".to_string()));
+}
+
+#[test]
+fn the_sender_sheet_gives_each_channel_and_entity_its_confirmed_date_or_says_unconfirmed() {
+    // Issue 26: per chosen channel, "confirmed YYYY-MM-DD from SOURCE" or
+    // "unconfirmed: check before sending"; never in the letter itself.
+    let bundled =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/providers.toml"))
+            .expect("directory file");
+    let form = "target = \"https://support.aws.amazon.com/#/contacts/report-abuse\"";
+    let at = bundled.find(form).expect("the AWS form");
+    let (head, tail) = bundled.split_at(at);
+    let dated = format!(
+        "{head}{}",
+        tail.replacen(
+            "confirmed = \"unconfirmed\"",
+            "confirmed = \"2026-10-01\"",
+            1
+        )
+    );
+    let entity = "role = \"contracting entity for most customers\"\nconfirmed = \"unconfirmed\"";
+    assert!(dated.contains(entity));
+    let dated = dated.replacen(
+        entity,
+        "role = \"contracting entity for most customers\"\nconfirmed = \"2026-10-02\"\nsource = \"aws.amazon.com/agreement (dated 2026-10-02)\"",
+        1,
+    );
+    let dir = Directory::from_toml(&dated, "dated.toml").expect("dated directory");
+    let drafts = letter::draft(&report(), &claimant(), None, &dir, &options()).expect("drafts");
+    let aws = letter_for(&drafts.letters, "aws");
+    let channel = aws
+        .sender_notes
+        .iter()
+        .find(|n| n.starts_with("Channel: "))
+        .expect("channel note");
+    assert!(
+        channel.ends_with("confirmed 2026-10-01 from LEGAL.md: 'Report Amazon AWS abuse' form (covers DMCA); URL as recalled from aws.amazon.com/premiumsupport/knowledge-center/report-aws-abuse/"),
+        "{channel}"
+    );
+    let entity = aws
+        .sender_notes
+        .iter()
+        .find(|n| n.starts_with("Entity "))
+        .expect("entity note");
+    assert_eq!(
+        entity,
+        "Entity Amazon Web Services, Inc.: confirmed 2026-10-02 from aws.amazon.com/agreement (dated 2026-10-02)"
+    );
+    // The bundled directory dates neither: the sheet says so, per letter.
+    let sheet = letter::sender_sheet(
+        &letter::draft(
+            &report(),
+            &claimant(),
+            None,
+            &Directory::bundled().expect("directory"),
+            &options(),
+        )
+        .expect("drafts"),
+    );
+    assert_eq!(
+        sheet.matches("unconfirmed\\: check before sending").count(),
+        4,
+        "{sheet}"
+    );
+    for l in &drafts.letters {
+        for text in [&l.markdown, &l.html, &l.text] {
+            assert!(!text.contains("confirmed 2026"), "{}", l.provider);
+            assert!(!text.contains("unconfirmed"), "{}", l.provider);
+        }
+    }
 }
 
 #[test]
