@@ -307,8 +307,6 @@ button.copy { font: inherit; font-size: .8em; padding: .1rem .5rem; cursor: poin
 svg { max-width: 100%; height: auto; display: block; margin: .3rem 0 .8rem; }
 svg text { font-size: 11px; fill: var(--ink); }
 .note { color: #7a4b00; }
-table.notices th { white-space: normal; }
-table.notices td.brk { word-break: break-all; }
 footer { margin-top: 2rem; color: var(--mute); font-size: .85em; }
 @media (max-width: 40rem) {
   body { padding: .6rem; font-size: 14px; }
@@ -328,6 +326,11 @@ footer { margin-top: 2rem; color: var(--mute); font-size: .85em; }
   a { color: inherit; text-decoration: none; }
 }
 "#;
+
+/// The notices table's rules, added to the style only when the page lists notices
+/// (a report without them keeps its bytes).
+const NOTICES_STYLE: &str =
+    "table.notices th { white-space: normal; }\ntable.notices td.brk { word-break: break-all; }\n";
 
 /// Renders the page.
 pub fn render(r: &Report, lang: Lang) -> String {
@@ -370,13 +373,18 @@ pub fn render_with_notices(
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
 <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; \
 script-src 'sha256-{script_hash}'; img-src data:; base-uri 'none'; form-action 'none'\">\n\
-<title>{title}</title>\n<style>{STYLE}\
+<title>{title}</title>\n<style>{STYLE}{notices_style}\
 @page {{ size: A4; margin: 16mm 14mm 22mm 14mm;\n\
   @bottom-left {{ content: \"{hashes}\"; font: 6.5pt ui-monospace, monospace; color: #444; white-space: pre-wrap; }}\n\
   @bottom-right {{ content: {page}; font: 8pt sans-serif; color: #444; }} }}\n</style>\n</head>\n<body>\n",
         lang = w.lang,
         title = w.title,
         hashes = hashes.join("\\A "),
+        notices_style = if notices.is_some_and(|n| !n.providers.is_empty()) {
+            NOTICES_STYLE
+        } else {
+            ""
+        },
     );
     let _ = writeln!(
         out,
@@ -1151,7 +1159,7 @@ mod tests {
             // No case, or a case without notices: no section at all.
             let plain = render(&r, lang);
             assert_eq!(render_with_notices(&r, lang, Some(&none)), plain);
-            assert!(!plain.contains("id=\"notices\""));
+            assert!(!plain.contains("id=\"notices\"") && !plain.contains("table.notices"));
         }
         let hostile = CaseNotices {
             providers: vec![ProviderStatus {
