@@ -1509,8 +1509,9 @@ fn the_entity_follows_the_region_alibaba_singapore_and_tencent_international() {
 #[test]
 fn every_provider_in_the_directory_has_a_channel_or_says_where_to_find_one() {
     // Issue 26 item 5: every provider a letter can go to has at least one notice
-    // channel; one whose target is not confirmed says so (`unknown: ...`) and where it
-    // would be found, and its letters are drafts until the sender gives one (--to).
+    // channel, with its source and the date it was last confirmed (or "unconfirmed");
+    // one whose target is not known says so (`unknown: ...`) and where it would be
+    // found, and its letters are drafts until the sender gives one (--to).
     let dir = Directory::bundled().expect("directory");
     let mut without_target = Vec::new();
     for p in dir.providers() {
@@ -1529,6 +1530,16 @@ fn every_provider_in_the_directory_has_a_channel_or_says_where_to_find_one() {
                 "{}: channel without source",
                 p.id
             );
+            // `confirmed` is a real date no later than the directory's version, or
+            // "unconfirmed" (the loader refuses anything else); shown as written.
+            let shown = n.confirmed.to_string();
+            match n.confirmed.date() {
+                Some(d) => {
+                    assert_eq!(whohosts::times::parse_date(&shown), Some(d));
+                    assert!(shown.as_str() <= dir.version(), "{}: {shown}", p.id);
+                }
+                None => assert_eq!(shown, "unconfirmed", "{}", p.id),
+            }
         }
         if p.notices.iter().all(|n| n.target.is_none()) {
             without_target.push(p.id.clone());
@@ -1539,6 +1550,76 @@ fn every_provider_in_the_directory_has_a_channel_or_says_where_to_find_one() {
         assert!(!without_target.contains(&id.to_string()), "{id}");
     }
     assert!(without_target.contains(&"tencent".to_string()));
+}
+
+#[test]
+fn the_sender_sheet_gives_each_channel_and_entity_its_confirmed_date_or_says_unconfirmed() {
+    // Issue 26: per chosen channel, "confirmed YYYY-MM-DD from SOURCE" or
+    // "unconfirmed: check before sending"; never in the letter itself.
+    let bundled =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/providers.toml"))
+            .expect("directory file");
+    let form = "target = \"https://support.aws.amazon.com/#/contacts/report-abuse\"";
+    let at = bundled.find(form).expect("the AWS form");
+    let (head, tail) = bundled.split_at(at);
+    let dated = format!(
+        "{head}{}",
+        tail.replacen(
+            "confirmed = \"unconfirmed\"",
+            "confirmed = \"2026-10-01\"",
+            1
+        )
+    );
+    let entity = "role = \"contracting entity for most customers\"\nconfirmed = \"unconfirmed\"";
+    assert!(dated.contains(entity));
+    let dated = dated.replacen(
+        entity,
+        "role = \"contracting entity for most customers\"\nconfirmed = \"2026-10-02\"\nsource = \"aws.amazon.com/agreement (dated 2026-10-02)\"",
+        1,
+    );
+    let dir = Directory::from_toml(&dated, "dated.toml").expect("dated directory");
+    let drafts = letter::draft(&report(), &claimant(), None, &dir, &options()).expect("drafts");
+    let aws = letter_for(&drafts.letters, "aws");
+    let channel = aws
+        .sender_notes
+        .iter()
+        .find(|n| n.starts_with("Channel: "))
+        .expect("channel note");
+    assert!(
+        channel.ends_with("confirmed 2026-10-01 from LEGAL.md: 'Report Amazon AWS abuse' form (covers DMCA); URL as recalled from aws.amazon.com/premiumsupport/knowledge-center/report-aws-abuse/"),
+        "{channel}"
+    );
+    let entity = aws
+        .sender_notes
+        .iter()
+        .find(|n| n.starts_with("Entity "))
+        .expect("entity note");
+    assert_eq!(
+        entity,
+        "Entity Amazon Web Services, Inc.: confirmed 2026-10-02 from aws.amazon.com/agreement (dated 2026-10-02)"
+    );
+    // The bundled directory dates neither: the sheet says so, per letter.
+    let sheet = letter::sender_sheet(
+        &letter::draft(
+            &report(),
+            &claimant(),
+            None,
+            &Directory::bundled().expect("directory"),
+            &options(),
+        )
+        .expect("drafts"),
+    );
+    assert_eq!(
+        sheet.matches("unconfirmed\\: check before sending").count(),
+        4,
+        "{sheet}"
+    );
+    for l in &drafts.letters {
+        for text in [&l.markdown, &l.html, &l.text] {
+            assert!(!text.contains("confirmed 2026"), "{}", l.provider);
+            assert!(!text.contains("unconfirmed"), "{}", l.provider);
+        }
+    }
 }
 
 #[test]
@@ -1650,6 +1731,8 @@ fn sent_reply_and_status_are_filed_in_a_sealed_case_that_verifies_and_catches_ta
         answer.into(),
         "--at".into(),
         "2026-12-01T00:00:00Z".into(),
+        "--note".into(),
+        "forwarded <script>alert(1)</script>".into(),
     ]);
     let status = run(a(&[
         "letter",
@@ -1663,6 +1746,104 @@ fn sent_reply_and_status_are_filed_in_a_sealed_case_that_verifies_and_catches_ta
     assert_eq!(v[0]["sent"].as_array().map(Vec::len), Some(2));
     assert_eq!(v[0]["replies"].as_array().map(Vec::len), Some(1));
     assert!(v[0]["days_without_answer"].is_null());
+    let letter_sha256 = v[0]["sent"][0]["letter"]["sha256"]
+        .as_str()
+        .expect("the letter's hash")
+        .to_string();
+    assert_eq!(
+        letter_sha256,
+        whohosts::hash::sha256_hex(&std::fs::read(&letter).expect("letter"))
+    );
+    assert_eq!(
+        v[0]["sent"][0]["receipts"][0]["path"],
+        "receipts/0001-aws_confirmation.eml"
+    );
+    // The HTML report made in the case lists the notices and the answer, in both
+    // languages, and goes into the case's reports/ under custody; one made without a
+    // case says nothing of notices.
+    for (lang, name, sent_word, answer_word, ticket_word) in [
+        ("en", "notices.html", "notice sent", "answer", "ticket"),
+        (
+            "zh-CN",
+            "notices.zh-CN.html",
+            "已发送通知",
+            "答复",
+            "工单号",
+        ),
+    ] {
+        let asked = tmp.path().join(name);
+        let mut args = a(&["analyze"]);
+        args.push(demo.clone().into());
+        args.extend(a(&[
+            "--case",
+            c,
+            "--html",
+            asked.to_str().expect("path"),
+            "--lang",
+            lang,
+            "--now",
+            "2026-12-02T00:00:00Z",
+        ]));
+        run(args);
+        assert!(
+            !asked.exists(),
+            "inside a case the report goes into reports/"
+        );
+        let page =
+            std::fs::read_to_string(case.join("reports").join(name)).expect("the case's report");
+        for want in [
+            "id=\"notices\"",
+            sent_word,
+            answer_word,
+            ticket_word,
+            "1234",
+            "letters/sent/0001-aws.dmca.txt",
+            "letters/sent/0002-aws.dmca.txt",
+            &letter_sha256,
+            "receipts/0001-aws_confirmation.eml",
+            "replies/0001-answer.eml",
+            "https://support.aws.amazon.com/#/contacts/report-abuse",
+            "abuse@amazonaws.com",
+            "2026-11-22T02:00:00Z",
+            "2026-12-01T00:00:00Z",
+            "2026-12-02T00:00:00Z",
+            "forwarded &lt;script&gt;alert(1)&lt;/script&gt;",
+        ] {
+            assert!(page.contains(want), "{lang}: {want}");
+        }
+        assert!(!page.contains("<script>alert"), "{lang}");
+    }
+    let log = std::fs::read_to_string(case.join("custody.jsonl")).expect("log");
+    assert_eq!(log.matches("\"action\":\"report.html\"").count(), 2);
+    let plain = tmp.path().join("plain.html");
+    let mut args = a(&["analyze"]);
+    args.push(demo.clone().into());
+    args.extend(a(&["--html", plain.to_str().expect("path")]));
+    run(args);
+    let page = std::fs::read_to_string(&plain).expect("plain report");
+    assert!(!page.contains("id=\"notices\""));
+    assert!(!page.contains("Notices sent"));
+    // A new sheet for the first seal lists the notices filed since, as not covered
+    // by it; the next seal's sheet lists them as covered.
+    let o = run(a(&["case", "sheet", c]));
+    let newest = o
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("notary sheet: ")
+                .filter(|p| p.ends_with(".md"))
+        })
+        .expect("sheet path")
+        .to_string();
+    let sheet = std::fs::read_to_string(case.join(&newest)).expect("sheet");
+    assert_eq!(
+        sheet
+            .matches("本次封存后发送的通知 Notice sent after this seal")
+            .count(),
+        2,
+        "{sheet}"
+    );
+    assert!(sheet.contains("not covered by this seal"), "{sheet}");
+    assert!(sheet.contains(&letter_sha256), "{sheet}");
     run(a(&["case", "seal", c]));
     // The notary sheet of that seal lists the notices sent and the answer filed.
     let sheets: Vec<std::path::PathBuf> = std::fs::read_dir(case.join("sheets"))
@@ -1679,6 +1860,12 @@ fn sent_reply_and_status_are_filed_in_a_sealed_case_that_verifies_and_catches_ta
     );
     assert!(sheet.contains("服务商答复 Provider answer"), "{sheet}");
     assert!(sheet.contains("ticket 1234"), "{sheet}");
+    assert!(!sheet.contains("after this seal"), "{sheet}");
+    assert!(
+        sheet.contains("proof of delivery: receipts/0001-aws\\_confirmation.eml")
+            || sheet.contains("proof of delivery: receipts/0001-aws_confirmation.eml"),
+        "{sheet}"
+    );
     // Sealed without a time-stamp: nothing differs, the log is only not anchored yet.
     let o = bin().args(["verify", c]).output().expect("runs");
     let out = String::from_utf8_lossy(&o.stdout);

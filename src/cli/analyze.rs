@@ -20,9 +20,15 @@ pub(crate) struct Args {
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
     /// Write the report as one HTML file to PATH: no external resources, printable on
-    /// A4 with the capture hashes on every page.
+    /// A4 with the capture hashes on every page. With --case, it also lists the
+    /// notices filed in the case (`letter sent`, `letter reply`) and goes into the
+    /// case's reports/ folder under PATH's file name, entered in the custody log.
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
+    /// With --case and --html: count the days without an answer to the case's
+    /// notices up to this time, RFC 3339 (default: now).
+    #[arg(long, value_name = "TIME", requires = "html")]
+    pub now: Option<String>,
     /// Language of the HTML report's labels.
     #[arg(long, value_enum, default_value = "en", value_name = "LANG")]
     pub lang: whohosts::report::html::Lang,
@@ -163,10 +169,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         && !args.online.online
         && args.subset.is_none()
         && args.extract.is_none()
+        && args.html.is_none()
     {
         anyhow::bail!(
-            "--case keeps --online answers, an --subset or --extract objects in a case; give one of them"
+            "--case keeps --online answers, an --subset or --extract objects in a case, or an --html report listing its notices; give one of them"
         );
+    }
+    if args.now.is_some() && args.online.case.is_none() {
+        anyhow::bail!("--now counts the days of a case's notices: give --case CASE");
     }
     let analyses = pipeline::analyze(&args.captures, &opts).context("analysing captures");
     drop(progress);
@@ -233,9 +243,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         .with_context(|| format!("writing the report to {}", path.display()))?;
     }
     if let Some(path) = &args.html {
-        let page = whohosts::report::html::render(&report, args.lang);
-        whohosts::report::write_atomic(path, page.as_bytes())
-            .with_context(|| format!("writing the HTML report to {}", path.display()))?;
+        match &args.online.case {
+            Some(case) => case_html(case, path, &report, args.lang, args.now.as_deref())?,
+            None => {
+                let page = whohosts::report::html::render(&report, args.lang);
+                whohosts::report::write_atomic(path, page.as_bytes())
+                    .with_context(|| format!("writing the HTML report to {}", path.display()))?;
+            }
+        }
     }
     if let Some(dir) = &args.csv {
         whohosts::report::csv::write_dir(&report, dir)
@@ -331,6 +346,73 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// The HTML report of a case: the analysis and the notices filed in the case, as a new
+/// file in its reports/ folder (never replacing one), entered in the custody log with
+/// the custody lines of the notices it lists, so that the next seal covers what it
+/// said and when. The reports written when the captures were made stay as they were.
+fn case_html(
+    case: &std::path::Path,
+    path: &std::path::Path,
+    report: &Report,
+    lang: whohosts::report::html::Lang,
+    now: Option<&str>,
+) -> anyhow::Result<()> {
+    use whohosts::evidence::notices;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.starts_with('.'))
+        .context("--html needs a plain file name inside a case")?;
+    let rel = format!("reports/{name}");
+    let mut session = whohosts::evidence::case::Session::open(case, None)
+        .with_context(|| format!("opening case {}", case.display()))?;
+    let now = match now {
+        Some(t) => notices::parse_time(t)?,
+        None => session.now().utc,
+    };
+    let listed = notices::case_notices(case, &now)
+        .with_context(|| format!("reading the notices of case {}", case.display()))?;
+    let page = whohosts::report::html::render_with_notices(report, lang, Some(&listed));
+    let rec = session
+        .write_file_with(&rel, |w| w.write_all(page.as_bytes()))
+        .with_context(|| format!("writing {rel} into the case"))?;
+    let lines: Vec<u64> = listed
+        .providers
+        .iter()
+        .flat_map(|p| {
+            p.sent
+                .iter()
+                .map(|s| s.custody_line)
+                .chain(p.replies.iter().map(|r| r.custody_line))
+        })
+        .collect();
+    session.append(
+        "report.html",
+        serde_json::json!({
+            "file": rel,
+            "lang": match lang {
+                whohosts::report::html::Lang::En => "en",
+                whohosts::report::html::Lang::ZhCn => "zh-CN",
+            },
+            "captures": report.captures.iter().map(|c| serde_json::json!({
+                "capture": c.path,
+                "sha256": c.sha256,
+            })).collect::<Vec<_>>(),
+            "notices_as_of": listed.as_of,
+            "notice_lines": lines,
+        }),
+        vec![rec.clone()],
+    )?;
+    eprintln!(
+        "whohosts: HTML report {} ({} notice and answer entries of the case, days counted up to {}), SHA-256 {}",
+        whohosts::report::escape::terminal(&case.join(&rel).display().to_string()),
+        lines.len(),
+        listed.as_of,
+        rec.sha256
+    );
+    Ok(())
 }
 
 /// Enters the objects written into a case's objects/ folder in its custody log, one

@@ -460,20 +460,32 @@ fn status(a: StatusArgs) -> anyhow::Result<u8> {
     }
     for p in &all {
         println!("{}", t(&p.provider));
-        for (at, channel, ticket, letter) in &p.sent {
+        for n in &p.sent {
             println!(
                 "  sent     {}  {}  via {}{}",
-                t(at),
-                t(letter),
-                t(channel),
-                ticket
+                t(&n.at),
+                t(&n.letter.path),
+                t(&n.channel),
+                n.ticket
                     .as_deref()
                     .map(|x| format!("  ticket {}", t(x)))
                     .unwrap_or_default()
             );
+            println!("           letter sha256 {}", t(&n.letter.sha256));
+            for r in &n.receipts {
+                println!("           receipt {}  sha256 {}", t(&r.path), t(&r.sha256));
+            }
         }
-        for (at, file) in &p.replies {
-            println!("  answered {}  {}", t(at), t(file));
+        for r in &p.replies {
+            println!(
+                "  answered {}  {}{}",
+                t(&r.at),
+                t(&r.file.path),
+                r.note
+                    .as_deref()
+                    .map(|x| format!("  ({})", t(x)))
+                    .unwrap_or_default()
+            );
         }
         if let Some(d) = p.days_without_answer {
             println!("  {d} days since the last notice without an answer");

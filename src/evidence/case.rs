@@ -797,7 +797,7 @@ fn write_sheet_files(
     }
     // The session's rows, then the notices sent and the answers filed.
     let mut extra = s.sheet_rows.clone();
-    extra.extend(super::notices::sheet_rows(&s.dir));
+    extra.extend(super::notices::sheet_rows(&s.dir, head.seq));
     let input = sheet::Sheet {
         info: &s.info,
         manifest: m,

@@ -218,28 +218,32 @@ pub fn reply(
     Ok(entry.seq)
 }
 
-/// One provider's notices and answers, from the custody log.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ProviderStatus {
-    pub provider: String,
-    /// (time, channel, ticket, letter path) of each notice sent.
-    pub sent: Vec<(String, String, Option<String>, String)>,
-    /// (time, reply path) of each answer.
-    pub replies: Vec<(String, String)>,
-    /// Whole days from the last notice to `now`, when no answer came after it.
-    pub days_without_answer: Option<i64>,
+pub use crate::report::notices::{Answer, CaseNotices, Filed, ProviderStatus, SentNotice};
+
+/// Every provider's notices and answers, as of `now` (RFC 3339; the clock by default),
+/// from the custody log; providers with a notice sent, by id.
+pub fn status(case: &Path, now: &str) -> Result<Vec<ProviderStatus>, CaseError> {
+    Ok(case_notices(case, now)?.providers)
 }
 
-/// Every provider's notices and answers; `now` is RFC 3339 (the clock by default).
-pub fn status(case: &Path, now: &str) -> Result<Vec<ProviderStatus>, CaseError> {
+/// The case's notices as the HTML report lists them: its id, the time days are
+/// counted up to, and every provider's notices and answers.
+pub fn case_notices(case: &Path, now: &str) -> Result<CaseNotices, CaseError> {
     let log = custody::read(case).map_err(|source| CaseError::Io {
         path: case.display().to_string(),
         source,
     })?;
     let now_t = OffsetDateTime::parse(now, &Rfc3339).map_err(|e| CaseError::Invalid {
         path: "--now".into(),
-        reason: e.to_string(),
+        reason: format!("{now:?} is not an RFC 3339 time with an offset ({e})"),
     })?;
+    let as_of = now_t
+        .to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .map_err(|e| CaseError::Invalid {
+            path: "--now".into(),
+            reason: e.to_string(),
+        })?;
     let mut by: BTreeMap<String, ProviderStatus> = BTreeMap::new();
     let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(String::from);
     for (e, _) in &log.entries {
@@ -247,41 +251,83 @@ pub fn status(case: &Path, now: &str) -> Result<Vec<ProviderStatus>, CaseError> 
         let Some(p) = text(d, "provider") else {
             continue;
         };
-        let st = by.entry(p.clone()).or_insert_with(|| ProviderStatus {
-            provider: p,
-            ..ProviderStatus::default()
-        });
+        // A file of the entry by its path, with the hash the entry recorded.
+        let filed = |path: String| Filed {
+            sha256: e
+                .files
+                .iter()
+                .find(|f| f.path == path)
+                .map(|f| f.sha256.clone())
+                .unwrap_or_default(),
+            path,
+        };
         match e.action.as_str() {
-            "letter.sent" => st.sent.push((
-                text(d, "sent_utc").unwrap_or_else(|| e.time_utc.clone()),
-                text(d, "channel").unwrap_or_default(),
-                text(d, "ticket"),
-                text(d, "letter").unwrap_or_default(),
-            )),
-            "letter.reply" => st.replies.push((
-                text(d, "received_utc").unwrap_or_else(|| e.time_utc.clone()),
-                text(d, "reply").unwrap_or_default(),
-            )),
+            "letter.sent" => {
+                let letter = text(d, "letter").unwrap_or_default();
+                let mut letter = filed(letter);
+                if let Some(h) = text(d, "letter_sha256") {
+                    letter.sha256 = h;
+                }
+                let receipts = d
+                    .get("receipts")
+                    .and_then(|r| r.as_array())
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(|x| x.as_str())
+                            .map(|x| filed(x.to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                entry_for(&mut by, &p).sent.push(SentNotice {
+                    at: text(d, "sent_utc").unwrap_or_else(|| e.time_utc.clone()),
+                    channel: text(d, "channel").unwrap_or_default(),
+                    ticket: text(d, "ticket"),
+                    frame: text(d, "frame"),
+                    letter,
+                    receipts,
+                    custody_line: e.seq,
+                });
+            }
+            "letter.reply" => entry_for(&mut by, &p).replies.push(Answer {
+                at: text(d, "received_utc").unwrap_or_else(|| e.time_utc.clone()),
+                file: filed(text(d, "reply").unwrap_or_default()),
+                note: text(d, "note"),
+                custody_line: e.seq,
+            }),
             _ => {}
         }
     }
     let parse = |t: &str| OffsetDateTime::parse(t, &Rfc3339).ok();
-    let mut out: Vec<ProviderStatus> = by.into_values().filter(|s| !s.sent.is_empty()).collect();
-    for st in &mut out {
-        let last_sent = st.sent.iter().filter_map(|s| parse(&s.0)).max();
-        let last_reply = st.replies.iter().filter_map(|r| parse(&r.0)).max();
+    let mut providers: Vec<ProviderStatus> =
+        by.into_values().filter(|s| !s.sent.is_empty()).collect();
+    for st in &mut providers {
+        let last_sent = st.sent.iter().filter_map(|s| parse(&s.at)).max();
+        let last_reply = st.replies.iter().filter_map(|r| parse(&r.at)).max();
         st.days_without_answer = match (last_sent, last_reply) {
             (Some(s), Some(r)) if r >= s => None,
             (Some(s), _) => Some((now_t - s).whole_days()),
             _ => None,
         };
     }
-    Ok(out)
+    Ok(CaseNotices {
+        case: super::info::load_info(case).ok().map(|i| i.id),
+        as_of,
+        providers,
+    })
 }
 
-/// Rows for the notary sheet: each notice sent and each answer filed, in the order
-/// of the custody log (no clock: the same log gives the same rows).
-pub fn sheet_rows(case: &Path) -> Vec<(String, String)> {
+fn entry_for<'a>(by: &'a mut BTreeMap<String, ProviderStatus>, p: &str) -> &'a mut ProviderStatus {
+    by.entry(p.to_string()).or_insert_with(|| ProviderStatus {
+        provider: p.to_string(),
+        ..ProviderStatus::default()
+    })
+}
+
+/// Rows for the notary sheet: each notice sent (with the exact letter's SHA-256 and
+/// its proof of delivery) and each answer filed, in the order of the custody log (no
+/// clock: the same log gives the same rows). Entries after custody line `sealed` (the
+/// sheet's seal) are labelled as filed after it: that seal does not cover them.
+pub fn sheet_rows(case: &Path, sealed: u64) -> Vec<(String, String)> {
     let Ok(log) = custody::read(case) else {
         return Vec::new();
     };
@@ -291,32 +337,71 @@ pub fn sheet_rows(case: &Path) -> Vec<(String, String)> {
     let mut rows = Vec::new();
     for (e, _) in &log.entries {
         let d = &e.details;
+        let after = e.seq > sealed;
+        let label = |base: &str| {
+            if after {
+                format!("{base} after this seal")
+            } else {
+                base.to_string()
+            }
+        };
+        let line = if after {
+            format!(" (custody line {}, not covered by this seal)", e.seq)
+        } else {
+            format!(" (custody line {})", e.seq)
+        };
         match e.action.as_str() {
-            "letter.sent" => rows.push((
-                "Notice sent".to_string(),
-                format!(
-                    "{} at {} through {}{}: {}",
-                    text(d, "provider"),
-                    d.get("sent_utc")
-                        .and_then(|x| x.as_str())
-                        .unwrap_or(&e.time_utc),
-                    text(d, "channel"),
-                    d.get("ticket")
-                        .and_then(|x| x.as_str())
-                        .map(|t| format!(" (ticket {t})"))
-                        .unwrap_or_default(),
-                    text(d, "letter")
-                ),
-            )),
+            "letter.sent" => {
+                let receipts: Vec<String> = d
+                    .get("receipts")
+                    .and_then(|r| r.as_array())
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(|x| x.as_str())
+                            .map(|x| {
+                                let hash = e
+                                    .files
+                                    .iter()
+                                    .find(|f| f.path == x)
+                                    .map_or("-", |f| f.sha256.as_str());
+                                format!("{x} (SHA-256 {hash})")
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                rows.push((
+                    label("Notice sent"),
+                    format!(
+                        "{} at {} through {}{}: {} (SHA-256 {}); proof of delivery: {}{line}",
+                        text(d, "provider"),
+                        d.get("sent_utc")
+                            .and_then(|x| x.as_str())
+                            .unwrap_or(&e.time_utc),
+                        text(d, "channel"),
+                        d.get("ticket")
+                            .and_then(|x| x.as_str())
+                            .map(|t| format!(" (ticket {t})"))
+                            .unwrap_or_default(),
+                        text(d, "letter"),
+                        text(d, "letter_sha256"),
+                        if receipts.is_empty() {
+                            "none filed".to_string()
+                        } else {
+                            receipts.join(", ")
+                        },
+                    ),
+                ))
+            }
             "letter.reply" => rows.push((
-                "Provider answer".to_string(),
+                label("Provider answer"),
                 format!(
-                    "{} at {}: {}",
+                    "{} at {}: {} (SHA-256 {}){line}",
                     text(d, "provider"),
                     d.get("received_utc")
                         .and_then(|x| x.as_str())
                         .unwrap_or(&e.time_utc),
-                    text(d, "reply")
+                    text(d, "reply"),
+                    e.files.first().map_or("-", |f| f.sha256.as_str()),
                 ),
             )),
             _ => {}

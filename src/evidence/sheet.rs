@@ -174,6 +174,8 @@ impl Sheet<'_> {
                 "Session start time-stamp" => "会话开始时间戳",
                 "Notice sent" => "已发送通知",
                 "Provider answer" => "服务商答复",
+                "Notice sent after this seal" => "本次封存后发送的通知",
+                "Provider answer after this seal" => "本次封存后收到的服务商答复",
                 _ => "会话",
             };
             row(zh, k, v.clone())

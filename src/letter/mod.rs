@@ -26,7 +26,9 @@ pub use claimant::Claimant;
 pub use elements::{Element, Frame};
 pub use lint::{lint, LintReport, Missing};
 
-use crate::attribute::directory::{Directory, NoticeChannel, NoticeFrame, NoticePurpose, Provider};
+use crate::attribute::directory::{
+    Confirmed, Directory, NoticeChannel, NoticeFrame, NoticePurpose, Provider,
+};
 use input::{Case, FrameId, Report};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -72,7 +74,10 @@ pub struct EntityRef {
     pub country: String,
     pub address: Option<String>,
     pub role: String,
-    pub verified: bool,
+    /// When the directory's source last confirmed the name and address.
+    pub confirmed: Confirmed,
+    /// That source (`None` when unconfirmed).
+    pub source: Option<String>,
 }
 
 /// Where a letter goes and why that channel (CN-10, US-7).
@@ -84,8 +89,9 @@ pub struct Addressee {
     /// The address, URL or postal address; `None` when not known (`reason` says why).
     pub target: Option<String>,
     pub reason: Option<String>,
-    /// Whether the target was confirmed against the provider's own pages.
-    pub verified: bool,
+    /// When the directory's source last confirmed the target (`provenance` names the
+    /// source); contacts from RDAP or the command line are unconfirmed.
+    pub confirmed: Confirmed,
     /// `copyright`, `dmca_agent`, `abuse`, ... (directory channels).
     pub purpose: Option<String>,
     /// The channel is designated for notices of the letter's frame.
@@ -106,7 +112,7 @@ impl Addressee {
             kind: "email".into(),
             target: Some(email.to_string()),
             reason: None,
-            verified: false,
+            confirmed: Confirmed::Unconfirmed,
             purpose: Some("abuse".into()),
             frame_match: false,
             jurisdiction: None,
@@ -137,7 +143,7 @@ impl Addressee {
             kind: kind.into(),
             target: (!target.is_empty()).then_some(target),
             reason: None,
-            verified: false,
+            confirmed: Confirmed::Unconfirmed,
             purpose: Some("abuse".into()),
             frame_match: false,
             jurisdiction: None,
@@ -172,7 +178,7 @@ impl Addressee {
             kind: kind.into(),
             target: Some(target.to_string()),
             reason: None,
-            verified: false,
+            confirmed: Confirmed::Unconfirmed,
             purpose: None,
             frame_match: false,
             jurisdiction: None,
@@ -759,7 +765,8 @@ fn entity_ref(e: &crate::attribute::directory::Entity) -> EntityRef {
         country: e.country.clone(),
         address: e.address.clone(),
         role: e.role.clone(),
-        verified: e.verified,
+        confirmed: e.confirmed,
+        source: e.source.clone(),
     }
 }
 
@@ -947,7 +954,7 @@ pub fn choose_channel<'a>(
                 !c.language
                     .starts_with(frame.language().get(..2).unwrap_or("")),
                 c.target.is_none(),
-                !c.verified,
+                !c.confirmed.is_confirmed(),
             )
         })
 }
@@ -994,7 +1001,7 @@ fn directory_addressee(
             kind: serde_plain(&c.kind),
             target: c.target.clone(),
             reason: c.reason.clone(),
-            verified: c.verified,
+            confirmed: c.confirmed,
             purpose: Some(serde_plain(&c.purpose)),
             frame_match: channel_status(c, frame) == "designated",
             jurisdiction: Some(c.jurisdiction.clone()),
@@ -1006,7 +1013,7 @@ fn directory_addressee(
             kind: "email".into(),
             target: None,
             reason: Some("unknown: the provider directory lists no notice channel".into()),
-            verified: false,
+            confirmed: Confirmed::Unconfirmed,
             purpose: None,
             frame_match: false,
             jurisdiction: None,
@@ -1688,21 +1695,30 @@ fn build_context(
                 e.name, e.country, frame, e.role
             ),
         });
-        if !e.verified {
-            sender.push(format!(
-                "The entity's name and address are not confirmed against the provider's own pages: check {} before sending",
+        sender.push(match (e.confirmed, &e.source) {
+            (Confirmed::On(d), Some(src)) => {
+                format!("Entity {}: confirmed {d} from {src}", e.name)
+            }
+            _ => format!(
+                "Entity {}: unconfirmed: check its name and address before sending",
                 e.name
-            ));
-        }
+            ),
+        });
     }
     if let Some(c) = &placed.copy {
         sender.push(format!(
-            "Copy to {} ({}), as the provider directory names it for letters to another entity of {}",
-            c.name, c.country, provider.id
+            "Copy to {} ({}), as the provider directory names it for letters to another entity of {}; {}",
+            c.name,
+            c.country,
+            provider.id,
+            match (c.confirmed, &c.source) {
+                (Confirmed::On(d), Some(src)) => format!("confirmed {d} from {src}"),
+                _ => "unconfirmed: check its name and address before sending".to_string(),
+            }
         ));
     }
     sender.push(format!(
-        "Channel: {} ({}); {}; source: {}; {}",
+        "Channel: {} ({}); {}; {}",
         addressee
             .target
             .clone()
@@ -1718,11 +1734,12 @@ fn build_context(
             "user" => "given on the command line".to_string(),
             _ => "no channel known: find the provider's notice channel before sending".to_string(),
         },
-        addressee.provenance,
-        if addressee.verified {
-            "confirmed"
-        } else {
-            "not confirmed against the provider's own pages: check it before sending"
+        match addressee.confirmed {
+            Confirmed::On(d) => format!("confirmed {d} from {}", addressee.provenance),
+            Confirmed::Unconfirmed => format!(
+                "source: {}; unconfirmed: check before sending",
+                addressee.provenance
+            ),
         }
     ));
     let dsa_channel = frame == Frame::Dsa && channel == "designated";

@@ -83,6 +83,21 @@ struct Words {
     strong: &'static str,
     medium: &'static str,
     weak: &'static str,
+    notices: &'static str,
+    notices_intro: &'static str,
+    case: &'static str,
+    as_of: &'static str,
+    custody_line: &'static str,
+    what: &'static str,
+    time_utc: &'static str,
+    sent: &'static str,
+    answer: &'static str,
+    channel: &'static str,
+    ticket: &'static str,
+    letter: &'static str,
+    receipts: &'static str,
+    days_without: &'static str,
+    answered: &'static str,
 }
 
 const EN: Words = Words {
@@ -143,6 +158,21 @@ const EN: Words = Words {
     strong: "strong",
     medium: "medium",
     weak: "weak",
+    notices: "Notices sent and answers",
+    notices_intro: "From the case's custody log: each notice filed as sent (the exact letter and its SHA-256, the channel, the proof of delivery) and each answer filed, per provider, with the days since the last notice without an answer. Line: the custody.jsonl line that records it.",
+    case: "Case",
+    as_of: "Days counted up to",
+    custody_line: "Line",
+    what: "What",
+    time_utc: "Time (UTC)",
+    sent: "notice sent",
+    answer: "answer",
+    channel: "Channel",
+    ticket: "ticket",
+    letter: "As filed (SHA-256)",
+    receipts: "Proof of delivery (SHA-256)",
+    days_without: "days since the last notice without an answer",
+    answered: "answered after the last notice",
 };
 
 const ZH: Words = Words {
@@ -203,6 +233,21 @@ const ZH: Words = Words {
     strong: "强",
     medium: "中",
     weak: "弱",
+    notices: "已发送的通知及答复",
+    notices_intro: "摘自本案保管记录：按服务商列出每份已发送的通知（所发通知函原件及其 SHA-256、发送渠道、送达凭证）和每份已收到的答复，以及自最后一次通知以来未获答复的天数。“行”指记录该事项的 custody.jsonl 行号。",
+    case: "案件",
+    as_of: "天数计至",
+    custody_line: "行",
+    what: "事项",
+    time_utc: "时间（UTC）",
+    sent: "已发送通知",
+    answer: "答复",
+    channel: "渠道",
+    ticket: "工单号",
+    letter: "存档文件（SHA-256）",
+    receipts: "送达凭证（SHA-256）",
+    days_without: "天：自最后一次通知以来未获答复",
+    answered: "最后一次通知后已获答复",
 };
 
 /// Rows shown per table; the JSON report has them all.
@@ -282,8 +327,23 @@ footer { margin-top: 2rem; color: var(--mute); font-size: .85em; }
 }
 "#;
 
+/// The notices table's rules, added to the style only when the page lists notices
+/// (a report without them keeps its bytes).
+const NOTICES_STYLE: &str =
+    "table.notices th { white-space: normal; }\ntable.notices td.brk { word-break: break-all; }\n";
+
 /// Renders the page.
 pub fn render(r: &Report, lang: Lang) -> String {
+    render_with_notices(r, lang, None)
+}
+
+/// Renders the page with the notices filed in a case (`analyze --case`); `None`, or a
+/// case without notices, gives the page [`render`] gives.
+pub fn render_with_notices(
+    r: &Report,
+    lang: Lang,
+    notices: Option<&super::notices::CaseNotices>,
+) -> String {
     let w = match lang {
         Lang::En => &EN,
         Lang::ZhCn => &ZH,
@@ -313,13 +373,18 @@ pub fn render(r: &Report, lang: Lang) -> String {
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
 <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; \
 script-src 'sha256-{script_hash}'; img-src data:; base-uri 'none'; form-action 'none'\">\n\
-<title>{title}</title>\n<style>{STYLE}\
+<title>{title}</title>\n<style>{STYLE}{notices_style}\
 @page {{ size: A4; margin: 16mm 14mm 22mm 14mm;\n\
   @bottom-left {{ content: \"{hashes}\"; font: 6.5pt ui-monospace, monospace; color: #444; white-space: pre-wrap; }}\n\
   @bottom-right {{ content: {page}; font: 8pt sans-serif; color: #444; }} }}\n</style>\n</head>\n<body>\n",
         lang = w.lang,
         title = w.title,
         hashes = hashes.join("\\A "),
+        notices_style = if notices.is_some_and(|n| !n.providers.is_empty()) {
+            NOTICES_STYLE
+        } else {
+            ""
+        },
     );
     let _ = writeln!(
         out,
@@ -348,6 +413,9 @@ script-src 'sha256-{script_hash}'; img-src data:; base-uri 'none'; form-action '
     }
     more(&mut out, internet.len(), w);
     by_provider(&mut out, &internet, w);
+    if let Some(n) = notices.filter(|n| !n.providers.is_empty()) {
+        notices_section(&mut out, n, w);
+    }
     if !local.is_empty() {
         let _ = writeln!(
             out,
@@ -841,6 +909,94 @@ fn by_provider(out: &mut String, internet: &[&ServiceReport], w: &Words) {
     out.push_str("</table></div>\n");
 }
 
+/// The notices filed in the case and the answers, per provider, as `letter status`
+/// computes them; every value escaped.
+fn notices_section(out: &mut String, n: &super::notices::CaseNotices, w: &Words) {
+    let _ = writeln!(
+        out,
+        "<h2 id=\"notices\">{}</h2>\n<p class=\"intro\">{}</p>\n<dl class=\"kv\"><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd><span class=\"ts\">{}</span></dd></dl>",
+        w.notices,
+        w.notices_intro,
+        w.case,
+        n.case.as_deref().map(t).unwrap_or_else(|| w.unknown.to_string()),
+        w.as_of,
+        t(&n.as_of)
+    );
+    let filed = |f: &super::notices::Filed| {
+        format!(
+            "<code>{}</code><br><span class=\"hash\">{}</span>",
+            t(&f.path),
+            escape::html(&f.sha256)
+        )
+    };
+    for p in &n.providers {
+        let _ = writeln!(
+            out,
+            "<h3>{}</h3>\n<div class=\"scroll\"><table class=\"notices\">\n<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            t(&p.provider),
+            w.custody_line,
+            w.what,
+            w.time_utc,
+            w.channel,
+            w.letter,
+            w.receipts
+        );
+        // Notices and answers in the order of the custody log.
+        let mut rows: Vec<(u64, String)> = Vec::new();
+        for s in &p.sent {
+            let mut channel = t(&s.channel);
+            if let Some(ticket) = &s.ticket {
+                let _ = write!(channel, "<br><small>{} {}</small>", w.ticket, t(ticket));
+            }
+            let receipts = s
+                .receipts
+                .iter()
+                .map(filed)
+                .collect::<Vec<_>>()
+                .join("<br>");
+            rows.push((
+                s.custody_line,
+                format!(
+                    "<tr><td class=\"n\">{}</td><td>{}{}</td><td class=\"ts\">{}</td><td class=\"brk\">{channel}</td><td class=\"brk\">{}</td><td class=\"brk\">{}</td></tr>",
+                    s.custody_line,
+                    w.sent,
+                    s.frame.as_deref().map(|f| format!(" ({})", t(f))).unwrap_or_default(),
+                    t(&s.at),
+                    filed(&s.letter),
+                    if receipts.is_empty() { w.none.to_string() } else { receipts },
+                ),
+            ));
+        }
+        for a in &p.replies {
+            rows.push((
+                a.custody_line,
+                format!(
+                    "<tr><td class=\"n\">{}</td><td>{}{}</td><td class=\"ts\">{}</td><td></td><td class=\"brk\">{}</td><td></td></tr>",
+                    a.custody_line,
+                    w.answer,
+                    a.note.as_deref().map(|x| format!("<br><small>{}</small>", t(x))).unwrap_or_default(),
+                    t(&a.at),
+                    filed(&a.file),
+                ),
+            ));
+        }
+        rows.sort_by_key(|(line, _)| *line);
+        for (_, row) in rows {
+            out.push_str(&row);
+            out.push('\n');
+        }
+        out.push_str("</table></div>\n");
+        let _ = writeln!(
+            out,
+            "<p>{}</p>",
+            match p.days_without_answer {
+                Some(d) => format!("<span class=\"tag weak\">{d} {}</span>", w.days_without),
+                None => format!("<span class=\"tag strong\">{}</span>", w.answered),
+            }
+        );
+    }
+}
+
 fn local_table(out: &mut String, local: &[&ServiceReport], w: &Words) {
     let _ = writeln!(
         out,
@@ -984,4 +1140,57 @@ fn sources(out: &mut String, r: &Report, w: &Words) {
         );
     }
     out.push_str("</table></div>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::notices::{CaseNotices, Filed, ProviderStatus, SentNotice};
+    use super::*;
+
+    #[test]
+    fn notices_are_listed_escaped_and_only_when_a_case_has_some() {
+        let r = Report::build_for(&[], &[], &[], None);
+        let none = CaseNotices {
+            case: Some("MT-1".into()),
+            as_of: "2026-12-02T00:00:00Z".into(),
+            providers: Vec::new(),
+        };
+        for lang in [Lang::En, Lang::ZhCn] {
+            // No case, or a case without notices: no section at all.
+            let plain = render(&r, lang);
+            assert_eq!(render_with_notices(&r, lang, Some(&none)), plain);
+            assert!(!plain.contains("id=\"notices\"") && !plain.contains("table.notices"));
+        }
+        let hostile = CaseNotices {
+            providers: vec![ProviderStatus {
+                provider: "<b>p</b>".into(),
+                sent: vec![SentNotice {
+                    at: "2026-11-22T02:00:00Z".into(),
+                    channel: "https://x.example/\"><script>alert(1)</script>".into(),
+                    ticket: Some("<i>7</i>".into()),
+                    frame: Some("dmca".into()),
+                    letter: Filed {
+                        path: "letters/sent/0001-<x>.txt".into(),
+                        sha256: "ab".repeat(32),
+                    },
+                    receipts: Vec::new(),
+                    custody_line: 4,
+                }],
+                replies: Vec::new(),
+                days_without_answer: Some(9),
+            }],
+            ..none.clone()
+        };
+        for (lang, days) in [(Lang::En, "9 days since"), (Lang::ZhCn, "9 天")] {
+            let page = render_with_notices(&r, lang, Some(&hostile));
+            assert!(page.contains("id=\"notices\""));
+            assert!(page.contains(days), "{lang:?}");
+            assert!(page.contains("&lt;b&gt;p&lt;/b&gt;"));
+            assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+            assert!(page.contains("0001-&lt;x&gt;.txt"));
+            assert!(!page.contains("<b>p") && !page.contains("<i>7") && !page.contains("<x>"));
+            assert!(!page.contains("<script>alert"));
+            assert!(page.contains(&"ab".repeat(32)));
+        }
+    }
 }

@@ -6,6 +6,7 @@ pub mod csv;
 pub mod escape;
 pub mod html;
 pub mod live;
+pub mod notices;
 pub mod subset;
 pub mod table;
 pub mod zeek;

@@ -4,8 +4,9 @@
 //!
 //! The data lives in `data/providers.toml`, written by hand from the providers' own pages
 //! and RIR/PeeringDB records; every provider lists its `sources`, and every fact that
-//! could not be confirmed is marked (`verified = false`, `asns_unverified`, a `notes`
-//! line). This module loads and validates that file and answers three questions fast:
+//! could not be confirmed is marked (`confirmed = "unconfirmed"` on entities, channels
+//! and region lists, where a confirmed one carries the date its source states;
+//! `asns_unverified`; a `notes` line). This module loads and validates that file and answers three questions fast:
 //! which provider announces an ASN ([`Directory::by_asn`]), which provider (and region)
 //! a hostname reveals ([`Directory::match_hostname`]), and which of a provider's regions
 //! sits in a city ([`Directory::region_by_city`]).
@@ -54,7 +55,7 @@ mod validate;
 pub use schema::*;
 
 use pattern::check_pattern_syntax;
-use validate::{is_date, Ctx, RawDirectory};
+use validate::{Ctx, RawDirectory};
 
 /// Why a directory file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +149,14 @@ pub enum DirectoryError {
         provider: String,
         field: String,
     },
+    #[error("{origin}: provider {provider:?}, field `{field}`: {problem}; expected the date the fact was last confirmed against its source (YYYY-MM-DD, not after the directory's version {version}) or \"unconfirmed\"")]
+    Confirmed {
+        origin: String,
+        provider: String,
+        field: String,
+        problem: String,
+        version: String,
+    },
     #[error("{origin}: provider {provider:?}, field `{field}`: example {host:?} does not match pattern {regex:?}")]
     ExampleMismatch {
         origin: String,
@@ -197,13 +206,13 @@ impl Directory {
             origin: origin.to_string(),
             message: e.to_string(),
         })?;
-        let ctx = Ctx { origin };
-        if !is_date(&raw.version) {
+        let Some(version) = crate::times::parse_date(&raw.version) else {
             return Err(DirectoryError::Version {
                 origin: origin.to_string(),
                 found: raw.version,
             });
-        }
+        };
+        let ctx = Ctx { origin, version };
         let mut providers = Vec::with_capacity(raw.provider.len());
         let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
         for (index, raw_provider) in raw.provider.into_iter().enumerate() {

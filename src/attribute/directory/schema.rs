@@ -83,6 +83,53 @@ pub enum Strength {
     Medium,
 }
 
+/// When a directory fact was last confirmed against its source: the date that source
+/// states (a feed's own date, a dated document, a page whose date the source names),
+/// or never. Written `confirmed = "YYYY-MM-DD"` or `confirmed = "unconfirmed"`; shown
+/// and serialised the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Confirmed {
+    On(time::Date),
+    Unconfirmed,
+}
+
+impl Confirmed {
+    /// The spelling of a fact no source confirms.
+    pub const UNCONFIRMED: &'static str = "unconfirmed";
+
+    pub fn date(self) -> Option<time::Date> {
+        match self {
+            Confirmed::On(d) => Some(d),
+            Confirmed::Unconfirmed => None,
+        }
+    }
+
+    pub fn is_confirmed(self) -> bool {
+        matches!(self, Confirmed::On(_))
+    }
+}
+
+impl std::fmt::Display for Confirmed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Confirmed::On(d) => write!(
+                f,
+                "{:04}-{:02}-{:02}",
+                d.year(),
+                u8::from(d.month()),
+                d.day()
+            ),
+            Confirmed::Unconfirmed => f.write_str(Self::UNCONFIRMED),
+        }
+    }
+}
+
+impl Serialize for Confirmed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// A legal entity of a provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entity {
@@ -92,7 +139,10 @@ pub struct Entity {
     /// Registered address; `None` when not known (the reason is in the provider's notes).
     pub address: Option<String>,
     pub role: String,
-    pub verified: bool,
+    /// When the name and address were last confirmed, and from which source (`None`
+    /// only when unconfirmed).
+    pub confirmed: Confirmed,
+    pub source: Option<String>,
     /// The regions whose customers this entity serves: region ids or ISO country codes
     /// of regions, `*` for every region no other entity names. Empty: not chosen by
     /// region (letters then follow the frame's jurisdiction).
@@ -115,7 +165,9 @@ pub struct NoticeChannel {
     pub jurisdiction: String,
     pub frame: Option<NoticeFrame>,
     pub purpose: NoticePurpose,
-    pub verified: bool,
+    /// When the target was last confirmed against `source`.
+    pub confirmed: Confirmed,
+    /// Where the channel was found.
     pub source: String,
 }
 
@@ -124,7 +176,8 @@ pub struct NoticeChannel {
 pub struct RegionScheme {
     pub scheme: String,
     pub source: String,
-    pub verified: bool,
+    /// When the region ids were last confirmed against `source`.
+    pub confirmed: Confirmed,
 }
 
 /// One region (or data centre) of a provider.

@@ -26,6 +26,7 @@ asns = [64500]
 name = "Example, Inc."
 country = "US"
 role = "contracting entity"
+confirmed = "unconfirmed"
 
 [[provider.notice]]
 kind = "email"
@@ -33,6 +34,7 @@ target = "abuse@example.net"
 language = "en"
 jurisdiction = "US"
 purpose = "abuse"
+confirmed = "2026-11-20"
 source = "test"
 
 [[provider.region]]
@@ -608,6 +610,132 @@ fn notice_channel_without_target_or_reason_is_refused() {
         "reason = \"unknown: not published\"",
     );
     assert!(Directory::from_toml(&with_reason, "t").is_ok());
+}
+
+#[test]
+fn a_missing_or_malformed_confirmed_date_is_refused_naming_provider_item_and_field() {
+    let expected =
+        "a date YYYY-MM-DD, not after the directory's version 2026-11-21) or \"unconfirmed\"";
+    let msg = |text: &str| load_err(text).to_string();
+    // Missing on a channel.
+    assert_eq!(
+        msg(&BASE.replace("confirmed = \"2026-11-20\"\n", "")),
+        format!("test.toml: provider \"example\", field `notice[0].confirmed`: missing; expected the date the fact was last confirmed against its source (YYYY-MM-DD, not after the directory's version 2026-11-21) or \"unconfirmed\"")
+    );
+    // Not a calendar date, on an entity.
+    let e = msg(&BASE.replace(
+        "confirmed = \"unconfirmed\"",
+        "confirmed = \"2026-02-31\"\nsource = \"imprint\"",
+    ));
+    assert_eq!(
+        e,
+        "test.toml: provider \"example\", field `entity[0].confirmed`: \"2026-02-31\" is not a date YYYY-MM-DD; expected the date the fact was last confirmed against its source (YYYY-MM-DD, not after the directory's version 2026-11-21) or \"unconfirmed\""
+    );
+    // After the directory's version, on a channel.
+    let e = msg(&BASE.replace("2026-11-20", "2026-11-22"));
+    assert!(
+        e.contains("field `notice[0].confirmed`: \"2026-11-22\" is after the directory's version;"),
+        "{e}"
+    );
+    // Other spellings of "unconfirmed" or of a date, and a region list without it.
+    for bad in [
+        "Unconfirmed",
+        "no",
+        "2026-11-2",
+        "20261120",
+        "2026/11/20",
+        "",
+    ] {
+        let e = msg(&BASE.replace("2026-11-20", bad));
+        assert!(e.contains("field `notice[0].confirmed`: "), "{bad:?}: {e}");
+        assert!(
+            e.ends_with(expected.split(", not").last().unwrap_or("")),
+            "{e}"
+        );
+    }
+    let regions =
+        "[provider.regions]\nscheme = \"x-<dir>-N\"\nsource = \"docs\"\n\n[[provider.region]]";
+    let e = msg(&BASE.replacen("[[provider.region]]", regions, 1));
+    assert!(
+        e.contains("provider \"example\", field `regions.confirmed`: missing;"),
+        "{e}"
+    );
+    // The old boolean is refused outright.
+    let e = msg(&BASE.replace("confirmed = \"unconfirmed\"", "verified = true"));
+    assert!(e.contains("unknown field `verified`"), "{e}");
+}
+
+#[test]
+fn a_dated_entity_or_region_list_names_its_source() {
+    let e = load_err(&BASE.replace("confirmed = \"unconfirmed\"", "confirmed = \"2026-11-01\""))
+        .to_string();
+    assert!(
+        e.contains("provider \"example\", field `entity[0].source`: expected the source that confirmed the fact on its `confirmed` date"),
+        "{e}"
+    );
+    let dated = BASE.replace(
+        "confirmed = \"unconfirmed\"",
+        "confirmed = \"2026-11-01\"\nsource = \"example.net/imprint (dated 2026-11-01)\"",
+    );
+    let dir = match Directory::from_toml(&dated, "t") {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    let p = dir.provider("example").expect("provider");
+    assert_eq!(p.entities[0].confirmed.to_string(), "2026-11-01");
+    assert_eq!(p.notices[0].confirmed.to_string(), "2026-11-20");
+    let json = serde_json::to_value(&p.entities[0]).expect("json");
+    assert_eq!(json["confirmed"], "2026-11-01");
+}
+
+#[test]
+fn bundled_facts_are_dated_only_where_a_source_states_the_date() {
+    // Every channel, entity and region list of the bundled directory carries
+    // `confirmed` (the type makes it so); a dated one names its source, and the
+    // dates are those the sources state (feed dates, a dated page), none after the
+    // directory's version.
+    let dir = bundled();
+    let version = crate::times::parse_date(dir.version()).expect("version");
+    let mut dated = Vec::new();
+    for p in dir.providers() {
+        for (i, n) in p.notices.iter().enumerate() {
+            assert!(!n.source.trim().is_empty(), "{} notice[{i}]", p.id);
+            if let Some(d) = n.confirmed.date() {
+                assert!(d <= version);
+                assert!(
+                    n.source.contains(&n.confirmed.to_string()),
+                    "{} notice[{i}]",
+                    p.id
+                );
+                dated.push(format!("{} notice[{i}] {}", p.id, n.confirmed));
+            }
+        }
+        for (i, e) in p.entities.iter().enumerate() {
+            if e.confirmed.is_confirmed() {
+                assert!(e.source.is_some(), "{} entity[{i}]", p.id);
+                dated.push(format!("{} entity[{i}] {}", p.id, e.confirmed));
+            }
+        }
+        if let Some(r) = &p.region_scheme {
+            if r.confirmed.is_confirmed() {
+                assert!(
+                    r.source.contains(&r.confirmed.to_string()),
+                    "{} regions",
+                    p.id
+                );
+                dated.push(format!("{} regions {}", p.id, r.confirmed));
+            }
+        }
+    }
+    assert_eq!(
+        dated,
+        [
+            "aws notice[1] 2017-11-01",
+            "aws regions 2025-07-24",
+            "gcp regions 2025-07-24",
+            "oracle regions 2025-07-21",
+        ]
+    );
 }
 
 #[test]

@@ -82,8 +82,8 @@ pub(super) struct RawEntity {
     address: Option<String>,
     #[serde(default)]
     role: String,
-    #[serde(default = "yes")]
-    verified: bool,
+    confirmed: Option<String>,
+    source: Option<String>,
     #[serde(default)]
     regions: Vec<String>,
     #[serde(default)]
@@ -100,8 +100,7 @@ pub(super) struct RawNotice {
     jurisdiction: String,
     frame: Option<String>,
     purpose: String,
-    #[serde(default)]
-    verified: bool,
+    confirmed: Option<String>,
     source: String,
 }
 
@@ -111,8 +110,7 @@ pub(super) struct RawRegionScheme {
     scheme: String,
     #[serde(default)]
     source: String,
-    #[serde(default = "yes")]
-    verified: bool,
+    confirmed: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -142,12 +140,10 @@ pub(super) struct RawPattern {
     examples: Vec<PatternExample>,
 }
 
-pub(super) fn yes() -> bool {
-    true
-}
-
 pub(super) struct Ctx<'a> {
     pub(super) origin: &'a str,
+    /// The directory's `version` date: no fact is confirmed after it.
+    pub(super) version: time::Date,
 }
 
 impl Ctx<'_> {
@@ -165,6 +161,51 @@ impl Ctx<'_> {
             expected: expected.to_string(),
             found: found.to_string(),
         }
+    }
+
+    /// A `confirmed` value: a real date no later than the directory's version, or
+    /// "unconfirmed"; a missing one is refused like a wrong one.
+    pub(super) fn confirmed(
+        &self,
+        provider: &str,
+        field: String,
+        value: Option<&str>,
+    ) -> Result<Confirmed, DirectoryError> {
+        let problem = match value {
+            None => "missing".to_string(),
+            Some(Confirmed::UNCONFIRMED) => return Ok(Confirmed::Unconfirmed),
+            Some(text) => match crate::times::parse_date(text) {
+                Some(d) if d <= self.version => return Ok(Confirmed::On(d)),
+                Some(_) => format!("{text:?} is after the directory's version"),
+                None => format!("{text:?} is not a date YYYY-MM-DD"),
+            },
+        };
+        Err(DirectoryError::Confirmed {
+            origin: self.origin.to_string(),
+            provider: provider.to_string(),
+            field,
+            problem,
+            version: Confirmed::On(self.version).to_string(),
+        })
+    }
+
+    /// A dated fact names the source that dates it.
+    fn dated_source(
+        &self,
+        provider: &str,
+        field: String,
+        confirmed: Confirmed,
+        source: Option<&str>,
+    ) -> Result<(), DirectoryError> {
+        if confirmed.is_confirmed() && source.is_none_or(|s| s.trim().is_empty()) {
+            return Err(self.invalid(
+                provider,
+                field,
+                "the source that confirmed the fact on its `confirmed` date",
+                source.unwrap_or(""),
+            ));
+        }
+        Ok(())
     }
 
     pub(super) fn country(
@@ -275,12 +316,17 @@ impl Ctx<'_> {
                 });
             }
             self.country(&id, format!("{field}.country"), &e.country, false)?;
+            let confirmed =
+                self.confirmed(&id, format!("{field}.confirmed"), e.confirmed.as_deref())?;
+            let source = e.source.filter(|t| !t.trim().is_empty());
+            self.dated_source(&id, format!("{field}.source"), confirmed, source.as_deref())?;
             entities.push(Entity {
                 name: e.name,
                 country: e.country,
                 address: e.address.filter(|a| !a.trim().is_empty()),
                 role: e.role,
-                verified: e.verified,
+                confirmed,
+                source,
                 regions: e.regions,
                 copy: e.copy,
             });
@@ -356,6 +402,8 @@ impl Ctx<'_> {
                     &n.source,
                 ));
             }
+            let confirmed =
+                self.confirmed(&id, format!("{field}.confirmed"), n.confirmed.as_deref())?;
             notices.push(NoticeChannel {
                 kind,
                 target,
@@ -364,10 +412,24 @@ impl Ctx<'_> {
                 jurisdiction: n.jurisdiction,
                 frame,
                 purpose,
-                verified: n.verified,
+                confirmed,
                 source: n.source,
             });
         }
+
+        let region_scheme = match raw.regions {
+            Some(r) => {
+                let confirmed =
+                    self.confirmed(&id, "regions.confirmed".into(), r.confirmed.as_deref())?;
+                self.dated_source(&id, "regions.source".into(), confirmed, Some(&r.source))?;
+                Some(RegionScheme {
+                    scheme: r.scheme,
+                    source: r.source,
+                    confirmed,
+                })
+            }
+            None => None,
+        };
 
         let mut regions = Vec::new();
         let mut region_index = BTreeMap::new();
@@ -554,11 +616,7 @@ impl Ctx<'_> {
             carrier_asns: raw.carrier_asns,
             entities,
             notices,
-            region_scheme: raw.regions.map(|s| RegionScheme {
-                scheme: s.scheme,
-                source: s.source,
-                verified: s.verified,
-            }),
+            region_scheme,
             regions,
             hostname_patterns,
             feed_services,
@@ -575,11 +633,6 @@ pub(super) fn is_slug(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-/// `YYYY-MM-DD`, a real calendar date.
-pub(super) fn is_date(text: &str) -> bool {
-    crate::times::parse_date(text).is_some()
 }
 
 /// RFC 5646 §2.1, loosely: subtags of 1-8 ASCII letters or digits joined by '-', the
