@@ -1855,6 +1855,35 @@ fn a_huge_feed_is_refused_without_reading_it_whole() {
     assert!(o[0].detail.contains("larger than 64 MiB"), "{o:#?}");
 }
 
+/// Checks that `compiled` answers as `parsed` (whose feeds hold their entries) at the
+/// first and last address of every prefix of every feed (whole attributions at every
+/// 97th entry); returns the number of addresses checked.
+fn assert_same_answers(parsed: &Attributor, compiled: &Attributor) -> usize {
+    let mut checked = 0;
+    for f in parsed.feeds() {
+        for (i, e) in f.feed.entries.iter().enumerate() {
+            for addr in [e.prefix.first(), e.prefix.last()] {
+                assert_eq!(
+                    parsed.feed_levels(addr),
+                    compiled.feed_levels(addr),
+                    "{addr} ({} of {})",
+                    e.prefix,
+                    f.name
+                );
+                if i % 97 == 0 {
+                    assert_eq!(
+                        serde_json::to_value(parsed.attribute(addr, &[])).unwrap(),
+                        serde_json::to_value(compiled.attribute(addr, &[])).unwrap(),
+                        "{addr}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    checked
+}
+
 /// Issue 33.5: the imported feeds are compiled once into an index file read in
 /// place; it answers exactly as the parsed feeds do, for every prefix of the real
 /// feeds, and is never used once the stored feeds change or the file is damaged.
@@ -1895,28 +1924,7 @@ fn the_compiled_feed_index_answers_as_the_parsed_feeds() {
     };
     assert_eq!(counts(&memory), counts(&compiled));
 
-    let mut checked = 0;
-    for f in memory.feeds() {
-        for (i, e) in f.feed.entries.iter().enumerate() {
-            for addr in [e.prefix.first(), e.prefix.last()] {
-                assert_eq!(
-                    memory.feed_levels(addr),
-                    compiled.feed_levels(addr),
-                    "{addr} ({} of {})",
-                    e.prefix,
-                    f.name
-                );
-                if i % 97 == 0 {
-                    assert_eq!(
-                        serde_json::to_value(memory.attribute(addr, &[])).unwrap(),
-                        serde_json::to_value(compiled.attribute(addr, &[])).unwrap(),
-                        "{addr}"
-                    );
-                }
-                checked += 1;
-            }
-        }
-    }
+    let checked = assert_same_answers(&memory, &compiled);
     assert!(checked > 200_000, "{checked}");
     for outside in ["192.0.2.1", "2001:db8::1", "1.1.1.1", "::ffff:20.52.0.1"] {
         assert_eq!(
@@ -1996,28 +2004,7 @@ fn the_bundled_snapshot_is_compiled_once_and_answers_as_parsed() {
     );
     assert_eq!(parsed.notes(), compiled.notes());
     assert_eq!(parsed.warnings(), compiled.warnings());
-    let mut checked = 0;
-    for f in parsed.feeds() {
-        for (i, e) in f.feed.entries.iter().enumerate() {
-            for addr in [e.prefix.first(), e.prefix.last()] {
-                assert_eq!(
-                    parsed.feed_levels(addr),
-                    compiled.feed_levels(addr),
-                    "{addr} ({} of {})",
-                    e.prefix,
-                    f.name
-                );
-                if i % 97 == 0 {
-                    assert_eq!(
-                        serde_json::to_value(parsed.attribute(addr, &[])).unwrap(),
-                        serde_json::to_value(compiled.attribute(addr, &[])).unwrap(),
-                        "{addr}"
-                    );
-                }
-                checked += 1;
-            }
-        }
-    }
+    let checked = assert_same_answers(&parsed, &compiled);
     assert!(checked > 200_000, "{checked}");
 
     // One byte of its records damaged: named, not used, answers unchanged, rebuilt.
