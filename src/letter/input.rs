@@ -1,5 +1,5 @@
 //! What a letter is drafted from besides the claimant profile: the analysis report
-//! (`whohosts.report/1`) and, optionally, the case directory (`case.json` and its newest
+//! (`whohosts.report/2`, or `/1` before it) and, optionally, the case directory (`case.json` and its newest
 //! manifest).
 //!
 //! Both are read with structs of their own that ignore fields they do not know (the
@@ -312,7 +312,11 @@ impl Report {
             path: origin.to_string(),
             message: e.to_string(),
         })?;
-        if head.schema.as_deref() != Some(crate::report::SCHEMA) {
+        if !head
+            .schema
+            .as_deref()
+            .is_some_and(|s| crate::report::SCHEMAS_READ.contains(&s))
+        {
             return Err(InputError::Schema {
                 path: origin.to_string(),
                 found: head.schema.unwrap_or_default(),
