@@ -1921,3 +1921,40 @@ fn the_compiled_feed_index_answers_as_the_parsed_feeds() {
     let a = load_without_bundled_feeds(data.path());
     assert!(a.notes().iter().any(|n| n.contains("feeds.idx: not used")));
 }
+
+#[test]
+fn a_refused_feed_copy_says_which_check_and_whether_force_overrides_it() {
+    use whohosts::attribute::datadir::{vet_replacement, Refusal, UpdateOptions};
+    use whohosts::attribute::feeds::parse_feed;
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let strict = UpdateOptions::default();
+    let forced = UpdateOptions { force: true };
+    let broad = parse_feed(b"0.0.0.0/0\n").unwrap();
+    let e = vet_replacement(&a, &broad, "cloudflare", None, None, forced).unwrap_err();
+    assert_eq!(
+        e,
+        Refusal::TooBroad {
+            prefix: "0.0.0.0/0".into()
+        }
+    );
+    assert!(!e.forceable(), "--force never installs a /0");
+    let before: String = (0..16).map(|i| format!("104.{i}.0.0/16\n")).collect();
+    let before = parse_feed(before.as_bytes()).unwrap();
+    let cut = parse_feed(b"104.16.0.0/16\n").unwrap();
+    let e = vet_replacement(&a, &cut, "cloudflare", Some(&before), None, strict).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Refusal::Shrunk {
+                prefixes: 1,
+                against: "last known good",
+                before: 16
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.forceable());
+    assert!(e.to_string().contains("fewer than half"), "{e}");
+    vet_replacement(&a, &cut, "cloudflare", Some(&before), None, forced).expect("forced");
+}

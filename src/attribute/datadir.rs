@@ -362,6 +362,48 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// Why a new copy of a feed is refused. The first three are refused whatever the
+/// user says; the last three are what `--force` overrides.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The feed itself says it cannot be used (more prefixes than any provider has).
+    #[error("{0}")]
+    Unusable(String),
+    #[error("lists {prefix}, broader than any provider announces (IPv4 shorter than /{MIN_PREFIX_V4} or IPv6 shorter than /{MIN_PREFIX_V6} is refused)")]
+    TooBroad { prefix: String },
+    #[error("the ASN data contradicts it: of {sampled} sampled prefixes, {contradict} are announced by other providers' ASNs and {agree} by {provider}'s (e.g. {})", .examples.join("; "))]
+    AsnContradicts {
+        provider: String,
+        sampled: usize,
+        contradict: usize,
+        agree: usize,
+        examples: Vec<String>,
+    },
+    #[error("its version {version} is older than the installed {installed} (use --force to go back to it)")]
+    Older { version: String, installed: String },
+    #[error("it has the installed copy's version {version} but other content (use --force to install it anyway)")]
+    SameVersionOtherContent { version: String },
+    /// `against`: `last known good` or `bundled`, the copy compared with.
+    #[error("it holds {prefixes} prefixes where the {against} copy holds {before}: fewer than half, as a cut or emptied download would (use --force to install it anyway)")]
+    Shrunk {
+        prefixes: usize,
+        against: &'static str,
+        before: usize,
+    },
+}
+
+impl Refusal {
+    /// Whether `--force` installs the copy anyway.
+    pub fn forceable(&self) -> bool {
+        matches!(
+            self,
+            Refusal::Older { .. }
+                | Refusal::SameVersionOtherContent { .. }
+                | Refusal::Shrunk { .. }
+        )
+    }
+}
+
 /// The checks a new copy of a feed must pass before it replaces anything: no prefix
 /// broader than a provider announces, the ASN data does not mostly name another
 /// provider, and (unless forced) it is not older than the installed copy, not the
@@ -375,28 +417,27 @@ pub fn vet_replacement(
     installed: Option<&Feed>,
     bundled: Option<&Feed>,
     opts: UpdateOptions,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     if let Some(why) = feed.unusable() {
-        return Err(why);
+        return Err(Refusal::Unusable(why));
     }
     if let Some(e) = too_broad(feed) {
-        return Err(format!(
-            "lists {}, broader than any provider announces (IPv4 shorter than /{MIN_PREFIX_V4} or IPv6 shorter than /{MIN_PREFIX_V6} is refused)",
-            e.prefix
-        ));
+        return Err(Refusal::TooBroad {
+            prefix: e.prefix.to_string(),
+        });
     }
     // GitHub lists ranges of the clouds its services run on: its prefixes are
     // announced by Azure's and AWS's ASNs by design.
     if feed.format != FeedFormat::GithubMeta {
         let ag = attributor.asn_agreement(feed, provider);
         if ag.mostly_contradicts() {
-            return Err(format!(
-                "the ASN data contradicts it: of {} sampled prefixes, {} are announced by other providers' ASNs and {} by {provider}'s (e.g. {})",
-                ag.sampled,
-                ag.contradict,
-                ag.agree,
-                ag.examples.join("; ")
-            ));
+            return Err(Refusal::AsnContradicts {
+                provider: provider.to_string(),
+                sampled: ag.sampled,
+                contradict: ag.contradict,
+                agree: ag.agree,
+                examples: ag.examples,
+            });
         }
     }
     if opts.force {
@@ -406,17 +447,15 @@ pub fn vet_replacement(
         if let (Some(new_key), Some(old_key)) = (feed.version_key(), old.version_key()) {
             match new_key.compare(&old_key) {
                 Some(std::cmp::Ordering::Less) => {
-                    return Err(format!(
-                        "its version {} is older than the installed {} (use --force to go back to it)",
-                        feed.version.as_deref().unwrap_or("?"),
-                        old.version.as_deref().unwrap_or("?")
-                    ))
+                    return Err(Refusal::Older {
+                        version: feed.version.as_deref().unwrap_or("?").to_string(),
+                        installed: old.version.as_deref().unwrap_or("?").to_string(),
+                    })
                 }
                 Some(std::cmp::Ordering::Equal) => {
-                    return Err(format!(
-                        "it has the installed copy's version {} but other content (use --force to install it anyway)",
-                        feed.version.as_deref().unwrap_or("?")
-                    ))
+                    return Err(Refusal::SameVersionOtherContent {
+                        version: feed.version.as_deref().unwrap_or("?").to_string(),
+                    })
                 }
                 _ => {}
             }
@@ -424,12 +463,15 @@ pub fn vet_replacement(
     }
     if let Some(old) = installed.or(bundled) {
         if shrunk(feed, old) {
-            return Err(format!(
-                "it holds {} prefixes where the {} copy holds {}: fewer than half, as a cut or emptied download would (use --force to install it anyway)",
-                feed.entries.len(),
-                if installed.is_some() { "last known good" } else { "bundled" },
-                old.entries.len()
-            ));
+            return Err(Refusal::Shrunk {
+                prefixes: feed.entries.len(),
+                against: if installed.is_some() {
+                    "last known good"
+                } else {
+                    "bundled"
+                },
+                before: old.entries.len(),
+            });
         }
     }
     Ok(())
@@ -632,7 +674,7 @@ pub fn vet_against_stored(
     target: &Path,
     stored: &str,
     opts: UpdateOptions,
-) -> Result<Option<Feed>, String> {
+) -> Result<Option<Feed>, Refusal> {
     let good = last_known_good_bytes(target, stored);
     if good.as_ref().is_some_and(|(_, b)| b == bytes) {
         return Ok(good.map(|(f, _)| f));

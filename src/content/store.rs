@@ -178,7 +178,7 @@ pub fn finish(collected: Vec<super::Collected>, extract: Option<(&Path, &str)>) 
                 files.push(Some(s.file));
                 part_lists.push(s.parts);
             }
-            Err(e) => problems.push(e),
+            Err(e) => problems.push(e.to_string()),
         }
     }
     // Order: capture, first frame, a stitched object after its first part.
