@@ -233,7 +233,7 @@ fn local_role(transport: Transport, port: u16) -> Option<&'static str> {
 
 impl ServiceEndpoint {
     /// `ip:port/transport`, as the views show it.
-    pub fn socket(&self) -> String {
+    pub(crate) fn socket(&self) -> String {
         let ep = Endpoint {
             ip: self.ip,
             port: Some(self.port),
@@ -244,7 +244,7 @@ impl ServiceEndpoint {
 
 /// Which side of a conversation is the server: the side that received the first
 /// SYN, else the side with a well-known (below 1024) port, else the lower port.
-pub fn server_side(c: &Conversation) -> (Endpoint, Endpoint) {
+pub(crate) fn server_side(c: &Conversation) -> (Endpoint, Endpoint) {
     if let Some(a_opened) = c.opened_by_a() {
         return if a_opened { (c.b, c.a) } else { (c.a, c.b) };
     }

@@ -43,7 +43,7 @@ impl HostnameEvidence {
     /// A name as it came off the wire (DNS, SNI, certificate, Host header): invalid
     /// UTF-8 is replaced, case folded, one trailing dot dropped. Names are only
     /// matched against patterns here, never interpreted further.
-    pub fn from_wire(name: &[u8], kind: HostnameKind, frame: Option<FrameRef>) -> Self {
+    pub(crate) fn from_wire(name: &[u8], kind: HostnameKind, frame: Option<FrameRef>) -> Self {
         let mut name = String::from_utf8_lossy(name).to_ascii_lowercase();
         if name.ends_with('.') {
             name.pop();
@@ -183,7 +183,7 @@ pub struct Provider {
 
 impl Provider {
     /// The provider's name for a reader, else its id.
-    pub fn display_name(&self) -> Option<&str> {
+    pub(crate) fn display_name(&self) -> Option<&str> {
         self.name.as_deref().or(self.id.as_deref())
     }
 }
@@ -217,7 +217,7 @@ pub struct Region {
     pub candidates: Vec<String>,
 }
 
-pub type AsnAttribution = Answer<Asn>;
+pub(crate) type AsnAttribution = Answer<Asn>;
 pub type CountryAttribution = Answer<Country>;
 pub type ProviderAttribution = Answer<Provider>;
 pub type RegionAttribution = Answer<Region>;

@@ -49,7 +49,7 @@ pub struct NotFound {
 }
 
 /// The install places of step 3, in order.
-pub fn install_dirs() -> Vec<PathBuf> {
+pub(crate) fn install_dirs() -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(bin_dir) = std::env::current_exe()
         .ok()
@@ -115,7 +115,7 @@ impl Bundle {
 
     /// A path naming a bundled file in messages and reports (its file name is what
     /// reports show).
-    pub fn path_of(&self, name: &str) -> PathBuf {
+    pub(crate) fn path_of(&self, name: &str) -> PathBuf {
         match self {
             Bundle::Dir { path, .. } => path.join(name),
             Bundle::Embedded(_) => PathBuf::from(name),
@@ -123,7 +123,7 @@ impl Bundle {
     }
 
     /// For people: where the bundle is.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Bundle::Dir { path, how } => format!("{} ({how})", path.display()),
             Bundle::Embedded(_) => "embedded in the binary".to_string(),
@@ -163,7 +163,7 @@ pub struct BundledFeed {
 
 /// The largest feed the program accepts, bundled, imported or downloaded (the largest
 /// real one, Azure's Service Tags, is about 4 MB).
-pub const MAX_FEED_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_FEED_BYTES: u64 = 64 << 20;
 
 /// Decompresses one bundled feed and checks it against the manifest.
 pub fn unpack_feed(bundle: &Bundle, f: &BundledFeed) -> Result<Vec<u8>, String> {

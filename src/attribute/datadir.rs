@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the data directory.
-pub const DATA_DIR_ENV: &str = "WHOHOSTS_DATA_DIR";
+pub(crate) const DATA_DIR_ENV: &str = "WHOHOSTS_DATA_DIR";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
@@ -68,7 +68,7 @@ pub fn resolve_data_dir(explicit: Option<&Path>) -> Result<PathBuf, DataDirError
 }
 
 /// Where feeds are stored.
-pub fn feeds_dir(data_dir: &Path) -> PathBuf {
+pub(crate) fn feeds_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("feeds")
 }
 
@@ -84,7 +84,7 @@ fn is_stored_feed(name: &str) -> bool {
 
 /// The stored feeds of a data directory, as [`load_feeds`] found them.
 #[derive(Debug, Default)]
-pub struct StoredFeeds {
+pub(crate) struct StoredFeeds {
     /// Usable feeds, in file-name order; with their entries, or (when `compiled` is
     /// set) without them.
     pub feeds: Vec<LoadedFeed>,
@@ -128,7 +128,7 @@ fn skipped_source(name: &str, sha256: Option<String>, problem: String) -> Source
 /// prefix broader than any provider announces is skipped: it is named in the
 /// warnings and listed as an unused source with its `problem` (so reports and
 /// `lookup --json` carry it, not only the terminal).
-pub fn load_feeds(data_dir: &Path) -> StoredFeeds {
+pub(crate) fn load_feeds(data_dir: &Path) -> StoredFeeds {
     let dir = feeds_dir(data_dir);
     let Ok(rd) = std::fs::read_dir(&dir) else {
         return StoredFeeds::default();
@@ -641,20 +641,13 @@ pub fn shrunk(new: &Feed, old: &Feed) -> bool {
     old_n >= 2 && new_n * 2 < old_n
 }
 
-/// The last copy of a stored feed that was plausible when it arrived: the installed
-/// one, unless it was forced in with fewer than half the prefixes of the copy it
-/// replaced (kept as `.prev`), in which case `.prev`.
-pub fn last_known_good(target: &Path, stored: &str) -> Option<Feed> {
-    last_known_good_bytes(target, stored).map(|(f, _)| f)
-}
-
 fn read_feed_bytes(path: &Path) -> Option<(Feed, Vec<u8>)> {
     let bytes = read_capped(path).ok()?;
     Some((parse_feed(&bytes).ok()?, bytes))
 }
 
 /// [`last_known_good`] with its bytes.
-pub fn last_known_good_bytes(target: &Path, stored: &str) -> Option<(Feed, Vec<u8>)> {
+pub(crate) fn last_known_good_bytes(target: &Path, stored: &str) -> Option<(Feed, Vec<u8>)> {
     let installed = read_feed_bytes(&target.join(stored));
     let prev = read_feed_bytes(&target.join(format!("{stored}.prev")));
     match (installed, prev) {
@@ -666,7 +659,7 @@ pub fn last_known_good_bytes(target: &Path, stored: &str) -> Option<(Feed, Vec<u
 
 /// The checks of [`vet_replacement`] against the last known good copy, passed at
 /// once by that very copy coming back (after bad copies were forced in).
-pub fn vet_against_stored(
+pub(crate) fn vet_against_stored(
     attributor: &Attributor,
     feed: &Feed,
     bytes: &[u8],

@@ -61,7 +61,7 @@ use std::path::{Path, PathBuf};
 pub use bundle::{EmbeddedFiles, BUNDLED_DIR_ENV};
 
 /// The bundled database files, in the order they are consulted (after user files).
-pub const BUNDLED_DATABASES: [&str; 3] = ["asn-ipv4.mmdb", "asn-ipv6.mmdb", "country.mmdb"];
+pub(crate) const BUNDLED_DATABASES: [&str; 3] = ["asn-ipv4.mmdb", "asn-ipv6.mmdb", "country.mmdb"];
 
 /// Attribution text the bundled data's licences ask for.
 pub const BUNDLED_ATTRIBUTION: &str = "ASN data: @ip-location-db/asn (CC BY 4.0) by RouteViews \

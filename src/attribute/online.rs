@@ -456,7 +456,7 @@ pub struct Index {
     pub files: Vec<EvidenceFile>,
 }
 
-pub const INDEX_FORMAT: &str = "whohosts.online/1";
+pub(crate) const INDEX_FORMAT: &str = "whohosts.online/1";
 
 /// The files of an evidence folder as `(relative path, bytes)`, and its index: raw RDAP
 /// answers (`rdap/<address>.json`), DNS messages (`dns/<address>.ptr.bin`) and their
@@ -611,7 +611,7 @@ pub fn load(dir: &Path) -> Result<(OnlineAnswers, String), FolderError> {
 
 impl OnlineAnswers {
     /// The summary of the PTR answer for an address.
-    pub fn ptr_summary(&self, ip: IpAddr) -> Option<PtrSummary> {
+    pub(crate) fn ptr_summary(&self, ip: IpAddr) -> Option<PtrSummary> {
         let a = self.ptr.get(&ip)?;
         let k = key(ip);
         Some(PtrSummary {
@@ -628,7 +628,7 @@ impl OnlineAnswers {
     }
 
     /// The summary of the RDAP answer for an address, and its abuse contacts.
-    pub fn rdap_summary(&self, ip: IpAddr) -> Option<(RdapSummary, Vec<AbuseContact>)> {
+    pub(crate) fn rdap_summary(&self, ip: IpAddr) -> Option<(RdapSummary, Vec<AbuseContact>)> {
         let a = self.rdap.get(&ip)?;
         let n = a.network.clone().unwrap_or_default();
         Some((

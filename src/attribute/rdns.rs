@@ -66,7 +66,7 @@ pub struct PtrAnswer {
 }
 
 /// The in-addr.arpa / ip6.arpa name of an address (RFC 1035 §3.5, RFC 3596 §2.5).
-pub fn reverse_name(ip: IpAddr) -> String {
+pub(crate) fn reverse_name(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(a) => {
             let o = a.octets();
@@ -89,7 +89,7 @@ fn now_utc() -> String {
 
 /// Why the system's resolver cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum NameserverError {
+pub(crate) enum NameserverError {
     #[error("reading /etc/resolv.conf: {0}; pass --dns-server")]
     Read(#[from] std::io::Error),
     #[error("no usable nameserver in /etc/resolv.conf; pass --dns-server")]
@@ -97,7 +97,7 @@ pub enum NameserverError {
 }
 
 /// The first `nameserver` of `/etc/resolv.conf` (port 53).
-pub fn system_nameserver() -> Result<SocketAddr, NameserverError> {
+pub(crate) fn system_nameserver() -> Result<SocketAddr, NameserverError> {
     let text = std::fs::read_to_string("/etc/resolv.conf")?;
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("nameserver"))

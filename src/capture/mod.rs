@@ -74,26 +74,27 @@ pub enum Compression {
 pub struct LinkType(pub u32);
 
 impl LinkType {
-    pub const NULL: LinkType = LinkType(0);
-    pub const ETHERNET: LinkType = LinkType(1);
-    pub const RAW: LinkType = LinkType(101);
-    pub const LOOP: LinkType = LinkType(108);
-    pub const LINUX_SLL: LinkType = LinkType(113);
-    pub const IPV4: LinkType = LinkType(228);
-    pub const IPV6: LinkType = LinkType(229);
-    pub const LINUX_SLL2: LinkType = LinkType(276);
+    pub(crate) const NULL: LinkType = LinkType(0);
+    pub(crate) const ETHERNET: LinkType = LinkType(1);
+    pub(crate) const RAW: LinkType = LinkType(101);
+    pub(crate) const LOOP: LinkType = LinkType(108);
+    pub(crate) const LINUX_SLL: LinkType = LinkType(113);
+    pub(crate) const IPV4: LinkType = LinkType(228);
+    pub(crate) const IPV6: LinkType = LinkType(229);
+    pub(crate) const LINUX_SLL2: LinkType = LinkType(276);
 
     /// The LINKTYPE_ name used by libpcap, or `LINKTYPE_<n>` for others.
     pub fn name(self) -> String {
-        let known = match self.0 {
-            0 => "NULL",
-            1 => "ETHERNET",
-            12 | 14 | 101 => "RAW",
-            108 => "LOOP",
-            113 => "LINUX_SLL",
-            228 => "IPV4",
-            229 => "IPV6",
-            276 => "LINUX_SLL2",
+        let known = match self {
+            LinkType::NULL => "NULL",
+            LinkType::ETHERNET => "ETHERNET",
+            // DLT_RAW's older numbers on some systems.
+            LinkType(12 | 14) | LinkType::RAW => "RAW",
+            LinkType::LOOP => "LOOP",
+            LinkType::LINUX_SLL => "LINUX_SLL",
+            LinkType::IPV4 => "IPV4",
+            LinkType::IPV6 => "IPV6",
+            LinkType::LINUX_SLL2 => "LINUX_SLL2",
             _ => return format!("LINKTYPE_{}", self.0),
         };
         known.to_string()
@@ -280,7 +281,7 @@ pub fn open(
 }
 
 /// [`open`], adding the file bytes read to `progress` as they are read.
-pub fn open_counted(
+pub(crate) fn open_counted(
     path: &Path,
     capture: u32,
     algos: crate::hash::Algorithms,

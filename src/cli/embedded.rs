@@ -33,4 +33,4 @@ pub(crate) const FILES: Option<whohosts::attribute::EmbeddedFiles> = Some(embed!
 ]);
 
 #[cfg(not(feature = "embedded-data"))]
-pub const FILES: Option<whohosts::attribute::EmbeddedFiles> = None;
+pub(crate) const FILES: Option<whohosts::attribute::EmbeddedFiles> = None;

@@ -19,13 +19,13 @@ use super::{HttpEvent, Side};
 use std::collections::VecDeque;
 
 /// Longest head (request or status line and header fields) read.
-pub const MAX_HEAD: usize = 64 * 1024;
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// Header fields read per head.
 const MAX_HEADERS: usize = 128;
 /// Longest chunk-size or trailer line.
 const MAX_LINE: usize = 4096;
 /// Requests awaiting their responses on one connection (pipelining).
-pub const MAX_PENDING: usize = 1024;
+pub(crate) const MAX_PENDING: usize = 1024;
 
 #[derive(Debug)]
 enum Chunk {
@@ -207,7 +207,7 @@ impl Connection {
     }
 
     /// Whether neither side will produce anything more.
-    pub fn is_stopped(&self) -> bool {
+    pub(crate) fn is_stopped(&self) -> bool {
         matches!(self.client.state, State::Stopped) && matches!(self.server.state, State::Stopped)
     }
 

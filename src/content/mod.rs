@@ -39,7 +39,7 @@ use std::path::PathBuf;
 pub use store::{ExtractSummary, Object, ObjectRange};
 
 /// Frames listed per object; the rest are counted (`frames_total`).
-pub const MAX_OBJECT_FRAMES: usize = 64;
+pub(crate) const MAX_OBJECT_FRAMES: usize = 64;
 
 /// What the content stage is asked for.
 #[derive(Clone, Debug)]
@@ -295,7 +295,7 @@ impl Content {
 
     /// Key log lines found in the capture itself (a pcapng Decryption Secrets Block),
     /// from `source`: TLS connections are followed from now on.
-    pub fn add_secrets(&mut self, source: &str, text: &[u8]) {
+    pub(crate) fn add_secrets(&mut self, source: &str, text: &[u8]) {
         self.keys
             .get_or_insert_with(KeyLog::new)
             .add_text(source, text);

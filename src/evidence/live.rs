@@ -410,7 +410,7 @@ pub fn open(
 }
 
 /// Records every interrupted capture of the case (without sealing).
-pub fn recover(s: &mut Session) -> Result<Vec<Recovered>, CaseError> {
+pub(crate) fn recover(s: &mut Session) -> Result<Vec<Recovered>, CaseError> {
     let log = custody::read(&s.dir).map_err(|e| io(&s.dir, e))?;
     if !log.problems.is_empty() {
         // A broken log is reported by whatever the command does next.

@@ -126,16 +126,6 @@ impl Naming {
             }
         }
     }
-
-    /// The names a capture with these settings can give its files start with this.
-    pub fn pattern(&self) -> String {
-        match self {
-            Naming::Single(p) => p.display().to_string(),
-            Naming::Numbered { dir, prefix, ext } => {
-                format!("{}/{prefix}_NNNNN_YYYYmmddHHMMSS.{ext}", dir.display())
-            }
-        }
-    }
 }
 
 /// Everything a capture needs.
