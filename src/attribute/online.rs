@@ -276,7 +276,7 @@ pub fn query(ips: &[IpAddr], opts: &OnlineOptions) -> OnlineAnswers {
                             time_utc: now_utc(),
                             names: Vec::new(),
                             records: Vec::new(),
-                            error: Some(e.clone()),
+                            error: Some(e.to_string()),
                             wire: None,
                         },
                     );

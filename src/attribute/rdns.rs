@@ -89,7 +89,7 @@ fn now_utc() -> String {
 
 /// Why the system's resolver cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum NameserverError {
+pub enum NameserverError {
     #[error("reading /etc/resolv.conf: {0}; pass --dns-server")]
     Read(#[from] std::io::Error),
     #[error("no usable nameserver in /etc/resolv.conf; pass --dns-server")]
@@ -112,10 +112,10 @@ pub(crate) fn system_nameserver() -> Result<SocketAddr, NameserverError> {
 
 /// Looks up the PTR records of every address, at most `concurrency` at once. The
 /// answers come back in the order of `ips`.
-pub fn lookup_all(ips: &[IpAddr], opts: &RdnsOptions) -> Result<Vec<PtrAnswer>, String> {
+pub fn lookup_all(ips: &[IpAddr], opts: &RdnsOptions) -> Result<Vec<PtrAnswer>, NameserverError> {
     let server = match opts.server {
         Some(s) => s,
-        None => system_nameserver().map_err(|e| e.to_string())?,
+        None => system_nameserver()?,
     };
     let mut out = Vec::with_capacity(ips.len());
     for (n, chunk) in ips.chunks(opts.concurrency.max(1)).enumerate() {
