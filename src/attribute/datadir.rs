@@ -336,18 +336,22 @@ pub fn update_from(
     update_from_with(attributor, data_dir, from, UpdateOptions::default())
 }
 
+/// Why a feed file was not read.
+#[derive(Debug, thiserror::Error)]
+enum ReadFeedError {
+    #[error("unreadable: {0}")]
+    Unreadable(#[source] std::io::Error),
+    #[error("larger than {} MiB, more than any provider's feed", MAX_FEED_BYTES >> 20)]
+    TooLarge,
+}
+
 /// Reads a feed file of at most [`MAX_FEED_BYTES`]: a larger one is refused by its
 /// size without being read, and a file that grows while read is cut at the cap and
 /// refused too, so memory stays bounded by the cap whatever the file.
-fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
+fn read_capped(path: &Path) -> Result<Vec<u8>, ReadFeedError> {
     use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
-    let too_large = || {
-        format!(
-            "larger than {} MiB, more than any provider's feed",
-            MAX_FEED_BYTES >> 20
-        )
-    };
+    let f = std::fs::File::open(path).map_err(ReadFeedError::Unreadable)?;
+    let too_large = || ReadFeedError::TooLarge;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     if len > MAX_FEED_BYTES {
         return Err(too_large());
@@ -355,7 +359,7 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     f.take(MAX_FEED_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("unreadable: {e}"))?;
+        .map_err(ReadFeedError::Unreadable)?;
     if bytes.len() as u64 > MAX_FEED_BYTES {
         return Err(too_large());
     }
