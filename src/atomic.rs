@@ -61,7 +61,7 @@ pub fn create_new(dest: &Path, bytes: &[u8]) -> Result<(), AtomicError> {
 }
 
 /// [`replace`], with the content produced by `write` as it goes.
-pub fn replace_with(
+pub(crate) fn replace_with(
     dest: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), AtomicError> {
@@ -73,7 +73,7 @@ pub fn replace_with(
 }
 
 /// [`create_new`], with the content produced by `write` as it goes.
-pub fn create_new_with(
+pub(crate) fn create_new_with(
     dest: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), AtomicError> {
@@ -96,7 +96,7 @@ pub fn create_new_with(
 /// Moves a temporary file already written in `dest`'s directory (content that was
 /// streamed there as it came) to `dest`, only if nothing is there; it is synced
 /// first. On any error the temporary file is removed and `dest` untouched.
-pub fn persist_new(tmp: tempfile::TempPath, dest: &Path) -> Result<(), AtomicError> {
+pub(crate) fn persist_new(tmp: tempfile::TempPath, dest: &Path) -> Result<(), AtomicError> {
     if std::fs::symlink_metadata(dest).is_ok() {
         return Err(AtomicError::new(
             "refusing to replace",

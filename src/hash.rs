@@ -1,11 +1,9 @@
 //! Streaming file hashing: SHA-256 and SM3 (GB/T 32905-2016) always for evidence,
 //! SHA-512 and MD5 on request (MD5 only as a legacy extra, never as the sole digest).
 //!
-//! Three ways in, all feeding the same [`MultiHasher`]:
+//! Two ways in, both feeding the same [`MultiHasher`]:
 //! - [`MultiHasher::update`] for a caller that already owns the bytes (one read,
 //!   several algorithms);
-//! - [`HashingReader`], a `Read` wrapper that hashes what passes through it, so the
-//!   analysis pipeline hashes a capture in the same read that decodes it;
 //! - `capture::hashing`, which feeds a [`MultiHasher`] on another thread with the
 //!   very bytes a capture's analysis reads from the file.
 //!
@@ -176,46 +174,6 @@ impl MultiHasher {
     }
 }
 
-/// A `Read` adapter that hashes every byte read through it.
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: MultiHasher,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub fn new(inner: R, algos: Algorithms) -> Self {
-        HashingReader {
-            inner,
-            hasher: MultiHasher::new(algos),
-        }
-    }
-
-    /// Reads the rest of the stream (so the digests cover the whole input even if the
-    /// consumer stopped early) and returns the digests.
-    pub fn finish(mut self) -> io::Result<Digests> {
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            match self.read(&mut buf) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(self.hasher.finish())
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(read) = buf.get(..n) {
-            self.hasher.update(read);
-        }
-        Ok(n)
-    }
-}
-
 /// An I/O error while hashing, naming the file.
 #[derive(Debug, thiserror::Error)]
 #[error("hashing {path}: {source}")]
@@ -252,7 +210,7 @@ pub fn hash_file(path: &Path, algos: Algorithms) -> Result<Digests, HashError> {
 
 /// Hashes several files on up to `threads` threads (0 means one per available core).
 /// Results come back in the order of `paths`.
-pub fn hash_files_parallel(
+pub(crate) fn hash_files_parallel(
     paths: &[PathBuf],
     algos: Algorithms,
     threads: usize,
@@ -282,7 +240,7 @@ pub fn hash_files_parallel(
 /// whoever produces the bytes: a live capture hashes each file while writing it. A
 /// thread may fall behind by up to `backlog` bytes; beyond that,
 /// [`ThreadedHasher::update`] waits, which bounds the memory held.
-pub struct ThreadedHasher {
+pub(crate) struct ThreadedHasher {
     workers: Vec<Worker>,
     size: u64,
 }
@@ -320,7 +278,7 @@ impl Backlog {
 }
 
 impl ThreadedHasher {
-    pub fn new(algos: Algorithms, backlog: usize) -> io::Result<ThreadedHasher> {
+    pub(crate) fn new(algos: Algorithms, backlog: usize) -> io::Result<ThreadedHasher> {
         let single = [
             Algorithms {
                 sha256: algos.sha256,
@@ -368,7 +326,7 @@ impl ThreadedHasher {
     }
 
     /// Hands one chunk to every algorithm's thread.
-    pub fn update(&mut self, chunk: &std::sync::Arc<Vec<u8>>) {
+    pub(crate) fn update(&mut self, chunk: &std::sync::Arc<Vec<u8>>) {
         for w in &self.workers {
             w.backlog.take(chunk.len());
             if w.tx.send(std::sync::Arc::clone(chunk)).is_err() {
@@ -380,12 +338,13 @@ impl ThreadedHasher {
     }
 
     /// Bytes handed over so far.
-    pub fn size(&self) -> u64 {
+    #[cfg(test)]
+    fn size(&self) -> u64 {
         self.size
     }
 
     /// Waits for every thread to hash what it was given; the digests of the stream.
-    pub fn finish(self) -> io::Result<Digests> {
+    pub(crate) fn finish(self) -> io::Result<Digests> {
         let mut out = Digests {
             size: self.size,
             ..Digests::default()
@@ -487,10 +446,6 @@ mod tests {
             h.update(c);
         }
         assert_eq!(h.finish(), whole);
-        let mut r = HashingReader::new(&data[..], Algorithms::ALL);
-        let mut first = [0u8; 10];
-        r.read_exact(&mut first).unwrap();
-        assert_eq!(r.finish().unwrap(), whole);
     }
 
     #[test]

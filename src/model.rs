@@ -26,13 +26,13 @@ impl Timestamp {
     }
 
     /// Signed difference `self - earlier` in nanoseconds.
-    pub fn nanos_since(self, earlier: Timestamp) -> i128 {
+    pub(crate) fn nanos_since(self, earlier: Timestamp) -> i128 {
         self.as_nanos() - earlier.as_nanos()
     }
 
     /// RFC 3339 in UTC with nanosecond precision, e.g. `2026-11-21T10:00:00.123456789Z`.
     /// Out-of-range values (a hostile capture can claim any time) print the raw seconds.
-    pub fn rfc3339(self) -> String {
+    pub(crate) fn rfc3339(self) -> String {
         let mut buf = [0u8; RFC3339_LEN];
         match self.rfc3339_into(&mut buf) {
             Some(s) => s.to_string(),
@@ -170,7 +170,7 @@ impl fmt::Display for Endpoint {
 /// Direction-independent key of a conversation: the two endpoints in a canonical
 /// order (lower first), so that both directions of a flow find the same entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FlowKey {
+pub(crate) struct FlowKey {
     pub transport: Transport,
     pub lo: Endpoint,
     pub hi: Endpoint,
@@ -178,7 +178,7 @@ pub struct FlowKey {
 
 impl FlowKey {
     /// Returns the key and whether `src` is the `lo` side.
-    pub fn new(transport: Transport, src: Endpoint, dst: Endpoint) -> (FlowKey, bool) {
+    pub(crate) fn new(transport: Transport, src: Endpoint, dst: Endpoint) -> (FlowKey, bool) {
         if src <= dst {
             (
                 FlowKey {
@@ -265,7 +265,7 @@ impl Scope {
 
 /// The scope of an address and, outside the internet, why (RFC 6890 and successors).
 /// IPv4-mapped IPv6 addresses stand for their IPv4 address.
-pub fn address_scope(ip: IpAddr) -> (Scope, Option<&'static str>) {
+pub(crate) fn address_scope(ip: IpAddr) -> (Scope, Option<&'static str>) {
     let ip = match ip {
         IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

@@ -233,7 +233,7 @@ fn local_role(transport: Transport, port: u16) -> Option<&'static str> {
 
 impl ServiceEndpoint {
     /// `ip:port/transport`, as the views show it.
-    pub fn socket(&self) -> String {
+    pub(crate) fn socket(&self) -> String {
         let ep = Endpoint {
             ip: self.ip,
             port: Some(self.port),
@@ -244,7 +244,7 @@ impl ServiceEndpoint {
 
 /// Which side of a conversation is the server: the side that received the first
 /// SYN, else the side with a well-known (below 1024) port, else the lower port.
-pub fn server_side(c: &Conversation) -> (Endpoint, Endpoint) {
+pub(crate) fn server_side(c: &Conversation) -> (Endpoint, Endpoint) {
     if let Some(a_opened) = c.opened_by_a() {
         return if a_opened { (c.b, c.a) } else { (c.a, c.b) };
     }
@@ -492,38 +492,56 @@ pub enum Target {
     Net(crate::model::IpPrefix),
 }
 
+/// Why a `--target` was not understood; each names the target as given.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("target {0:?}: a domain is needed after *.")]
+    NoDomain(String),
+    #[error("target {target:?}: {address:?} is not an IP address")]
+    NotAnAddress { target: String, address: String },
+    #[error("target {target:?}: prefix length must be 0..={max}")]
+    PrefixLength { target: String, max: u8 },
+    #[error("target {0:?}: expected NAME, *.DOMAIN, IP or CIDR")]
+    Unrecognised(String),
+}
+
 impl std::str::FromStr for Target {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = TargetError;
+    fn from_str(s: &str) -> Result<Self, TargetError> {
         let s = s.trim();
         if let Some(rest) = s.strip_prefix("*.") {
             if rest.is_empty() {
-                return Err(format!("target {s:?}: a domain is needed after *."));
+                return Err(TargetError::NoDomain(s.to_string()));
             }
             return Ok(Target::Suffix(
                 rest.trim_end_matches('.').to_ascii_lowercase(),
             ));
         }
         if let Some((ip, len)) = s.split_once('/') {
-            let ip: IpAddr = ip
-                .parse()
-                .map_err(|_| format!("target {s:?}: {ip:?} is not an IP address"))?;
+            let ip: IpAddr = ip.parse().map_err(|_| TargetError::NotAnAddress {
+                target: s.to_string(),
+                address: ip.to_string(),
+            })?;
             let max = if ip.is_ipv4() { 32 } else { 128 };
             let net = len
                 .parse::<u8>()
                 .ok()
                 .and_then(|l| crate::model::IpPrefix::new(ip, l))
-                .ok_or_else(|| format!("target {s:?}: prefix length must be 0..={max}"))?;
+                .ok_or_else(|| TargetError::PrefixLength {
+                    target: s.to_string(),
+                    max,
+                })?;
             return Ok(Target::Net(net));
         }
         if let Ok(ip) = s.parse::<IpAddr>() {
             let len = if ip.is_ipv4() { 32 } else { 128 };
+            // A full-length prefix of a parsed address always exists.
             return crate::model::IpPrefix::new(ip, len)
                 .map(Target::Net)
-                .ok_or_else(|| format!("target {s:?}: not an address"));
+                .ok_or_else(|| TargetError::Unrecognised(s.to_string()));
         }
         if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c == '/') {
-            return Err(format!("target {s:?}: expected NAME, *.DOMAIN, IP or CIDR"));
+            return Err(TargetError::Unrecognised(s.to_string()));
         }
         Ok(Target::Name(s.trim_end_matches('.').to_ascii_lowercase()))
     }
@@ -602,8 +620,25 @@ mod tests {
             "10.0.0.0/8".parse(),
             Ok(Target::Net("10.0.0.0/8".parse().unwrap()))
         );
-        assert!("10.0.0.0/33".parse::<Target>().is_err());
-        assert!("*.".parse::<Target>().is_err());
+        assert_eq!(
+            "10.0.0.0/33".parse::<Target>(),
+            Err(TargetError::PrefixLength {
+                target: "10.0.0.0/33".into(),
+                max: 32
+            })
+        );
+        assert_eq!(
+            "*.".parse::<Target>(),
+            Err(TargetError::NoDomain("*.".into()))
+        );
+        assert!(matches!(
+            "300.1.2.3/8".parse::<Target>(),
+            Err(TargetError::NotAnAddress { address, .. }) if address == "300.1.2.3"
+        ));
+        assert_eq!(
+            "a b".parse::<Target>().unwrap_err().to_string(),
+            "target \"a b\": expected NAME, *.DOMAIN, IP or CIDR"
+        );
     }
 
     #[test]

@@ -169,8 +169,15 @@ fn lookup_json_names_the_provider_from_bundled_data_with_sources() {
             assert!(row["region"]["id"].is_null());
             assert!(row["region"]["reason"].is_string());
         }
-        for key in ["id", "city", "source", "confidence"] {
+        for key in ["id", "city"] {
             assert!(row["region"].get(key).is_some(), "region.{key} present");
+        }
+        // One shape for every answer: the common fields always present, null when
+        // not known.
+        for kind in ["asn", "country", "provider", "region"] {
+            for key in ["source", "confidence", "basis", "evidence", "reason"] {
+                assert!(row[kind].get(key).is_some(), "{addr}: {kind}.{key} present");
+            }
         }
     }
 }
@@ -2060,4 +2067,41 @@ fn the_bundled_snapshot_is_compiled_once_and_answers_as_parsed() {
             a.feed_levels(ip("104.16.0.1")).len()
         );
     }
+}
+
+#[test]
+fn a_refused_feed_copy_says_which_check_and_whether_force_overrides_it() {
+    use whohosts::attribute::datadir::{vet_replacement, Refusal, UpdateOptions};
+    use whohosts::attribute::feeds::parse_feed;
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let strict = UpdateOptions::default();
+    let forced = UpdateOptions { force: true };
+    let broad = parse_feed(b"0.0.0.0/0\n").unwrap();
+    let e = vet_replacement(&a, &broad, "cloudflare", None, None, forced).unwrap_err();
+    assert_eq!(
+        e,
+        Refusal::TooBroad {
+            prefix: "0.0.0.0/0".into()
+        }
+    );
+    assert!(!e.forceable(), "--force never installs a /0");
+    let before: String = (0..16).map(|i| format!("104.{i}.0.0/16\n")).collect();
+    let before = parse_feed(before.as_bytes()).unwrap();
+    let cut = parse_feed(b"104.16.0.0/16\n").unwrap();
+    let e = vet_replacement(&a, &cut, "cloudflare", Some(&before), None, strict).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Refusal::Shrunk {
+                prefixes: 1,
+                against: "last known good",
+                before: 16
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.forceable());
+    assert!(e.to_string().contains("fewer than half"), "{e}");
+    vet_replacement(&a, &cut, "cloudflare", Some(&before), None, forced).expect("forced");
 }

@@ -59,7 +59,7 @@ fn json_report_is_versioned_and_byte_identical_across_runs() {
     let (ja, jb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     assert_eq!(ja, jb, "same input, same bytes");
     let v: serde_json::Value = serde_json::from_slice(&ja).unwrap();
-    assert_eq!(v["schema"], "whohosts.report/1");
+    assert_eq!(v["schema"], "whohosts.report/2");
     let cap = &v["captures"][0];
     for key in [
         "path",

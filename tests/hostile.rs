@@ -38,7 +38,7 @@ fn run_bounded_report(path: &Path) -> (i32, serde_json::Value) {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
-    assert_eq!(v["schema"], "whohosts.report/1");
+    assert_eq!(v["schema"], "whohosts.report/2");
     (code, v)
 }
 

@@ -1983,3 +1983,19 @@ fn en_plus_zh_cn_adds_a_chinese_version_to_english_letters() {
     assert!(!alibaba.markdown.contains("中文译本"));
     assert!(!alibaba.markdown.contains("English version"));
 }
+
+#[test]
+fn a_report_of_the_previous_schema_is_read_and_an_unknown_schema_refused() {
+    // whohosts.report/1 differs from /2 only in leaving some of an answer's common
+    // fields out instead of writing null: its letters are still drafted.
+    let text = std::fs::read_to_string(fixture("demo-report.json")).expect("fixture");
+    assert!(text.contains("\"schema\":\"whohosts.report/2\""));
+    let v1 = text.replace("\"whohosts.report/2\"", "\"whohosts.report/1\"");
+    input::Report::from_json(v1.as_bytes(), "v1.json").expect("a /1 report is read");
+    let v3 = text.replace("\"whohosts.report/2\"", "\"whohosts.report/3\"");
+    let e = input::Report::from_json(v3.as_bytes(), "v3.json").expect_err("/3");
+    assert!(
+        matches!(&e, input::InputError::Schema { found, .. } if found == "whohosts.report/3"),
+        "{e}"
+    );
+}

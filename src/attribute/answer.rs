@@ -43,7 +43,7 @@ impl HostnameEvidence {
     /// A name as it came off the wire (DNS, SNI, certificate, Host header): invalid
     /// UTF-8 is replaced, case folded, one trailing dot dropped. Names are only
     /// matched against patterns here, never interpreted further.
-    pub fn from_wire(name: &[u8], kind: HostnameKind, frame: Option<FrameRef>) -> Self {
+    pub(crate) fn from_wire(name: &[u8], kind: HostnameKind, frame: Option<FrameRef>) -> Self {
         let mut name = String::from_utf8_lossy(name).to_ascii_lowercase();
         if name.ends_with('.') {
             name.pop();
@@ -64,39 +64,108 @@ pub enum Basis {
     GeoipCountry,
 }
 
+/// One attribution answer: the kind's own fields (`V`: [`Asn`], [`Country`],
+/// [`Provider`], [`Region`]) with what the answer rests on, or unknown with the
+/// reason.
+///
+/// The five common fields are always written, `null` when not known (an unknown
+/// answer has no source; an ASN or country comes straight from one database and is
+/// not graded, so it has no confidence, basis or evidence): every answer of the JSON
+/// report has the same shape.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct AsnAttribution {
+pub struct Answer<V> {
+    #[serde(flatten)]
+    pub value: V,
+    pub source: Option<Provenance>,
+    pub confidence: Option<Confidence>,
+    pub basis: Option<Basis>,
+    /// How the answer was reached, for a person: which prefix, which ASN, which name.
+    pub evidence: Option<String>,
+    /// Why the answer is unknown.
+    pub reason: Option<String>,
+}
+
+impl<V: Default> Answer<V> {
+    /// Nothing is known, for `reason`.
+    pub fn unknown(reason: impl Into<String>) -> Self {
+        Answer {
+            reason: Some(reason.into()),
+            ..Answer::default()
+        }
+    }
+}
+
+impl<V> Answer<V> {
+    /// An answer reached by a rule, graded.
+    pub fn found(
+        value: V,
+        source: Provenance,
+        confidence: Confidence,
+        basis: Basis,
+        evidence: String,
+    ) -> Self {
+        Answer {
+            value,
+            source: Some(source),
+            confidence: Some(confidence),
+            basis: Some(basis),
+            evidence: Some(evidence),
+            reason: None,
+        }
+    }
+
+    /// What one database lists for the address (ASN, country): not graded.
+    pub fn listed(value: V, source: Provenance) -> Self {
+        Answer {
+            value,
+            source: Some(source),
+            confidence: None,
+            basis: None,
+            evidence: None,
+            reason: None,
+        }
+    }
+}
+
+// An answer reads as its kind (`attribution.provider.id`): the value is the answer,
+// the common fields say what it rests on. Deref keeps every reader of the kind's
+// fields unaware of the wrapper, as the fields were the kinds' own before.
+impl<V> std::ops::Deref for Answer<V> {
+    type Target = V;
+    fn deref(&self) -> &V {
+        &self.value
+    }
+}
+
+impl<V> std::ops::DerefMut for Answer<V> {
+    fn deref_mut(&mut self) -> &mut V {
+        &mut self.value
+    }
+}
+
+/// The autonomous system announcing the address.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Asn {
     pub number: Option<u32>,
     pub organization: Option<String>,
     /// The database's network holding the address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<IpPrefix>,
-    pub source: Option<Provenance>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
 }
 
+/// The country the address is registered or located in.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct CountryAttribution {
+pub struct Country {
     /// ISO 3166-1 alpha-2.
     pub code: Option<String>,
-    pub source: Option<Provenance>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
 }
 
+/// The hosting provider.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ProviderAttribution {
+pub struct Provider {
     pub id: Option<String>,
     pub name: Option<String>,
     pub service_model: Option<String>,
-    pub source: Option<Provenance>,
-    pub confidence: Option<Confidence>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub basis: Option<Basis>,
-    /// How the answer was reached, for a person: which prefix, which ASN, which name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<String>,
     /// Set when sources disagree (a feed and the ASN data): the answer is then not
     /// strong.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,27 +179,31 @@ pub struct ProviderAttribution {
     /// the provider.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub also_listed: Vec<FeedMatch>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
 }
 
-impl ProviderAttribution {
+impl Provider {
     /// The provider's name for a reader, else its id.
-    pub fn display_name(&self) -> Option<&str> {
+    pub(crate) fn display_name(&self) -> Option<&str> {
         self.name.as_deref().or(self.id.as_deref())
     }
 }
 
+impl From<ProviderRef> for Provider {
+    fn from(p: ProviderRef) -> Self {
+        Provider {
+            id: Some(p.id),
+            name: Some(p.name),
+            service_model: Some(p.service_model),
+            ..Provider::default()
+        }
+    }
+}
+
+/// The provider's region (data centre area).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct RegionAttribution {
+pub struct Region {
     pub id: Option<String>,
     pub city: Option<String>,
-    pub source: Option<Provenance>,
-    pub confidence: Option<Confidence>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub basis: Option<Basis>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<String>,
     /// The frame where the hostname that gave the region was seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame: Option<FrameRef>,
@@ -142,9 +215,12 @@ pub struct RegionAttribution {
     /// data centres): `id` is then unknown.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
 }
+
+pub(crate) type AsnAttribution = Answer<Asn>;
+pub type CountryAttribution = Answer<Country>;
+pub type ProviderAttribution = Answer<Provider>;
+pub type RegionAttribution = Answer<Region>;
 
 /// One feed entry covering the address (all of the most specific prefix's entries).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -278,5 +354,90 @@ pub(super) fn hostname_kind_cap(kind: HostnameKind) -> Confidence {
         HostnameKind::HttpHost => Confidence::Weak,
         HostnameKind::Ptr => Confidence::Medium,
         _ => Confidence::Strong,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(v: &serde_json::Value) -> Vec<&str> {
+        let mut k: Vec<&str> = v
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        k.sort_unstable();
+        k
+    }
+
+    #[test]
+    fn every_kind_of_answer_writes_the_five_common_fields_known_or_not() {
+        let unknown = serde_json::to_value(ProviderAttribution::unknown("no rule")).unwrap();
+        assert_eq!(unknown["reason"], "no rule");
+        for key in ["source", "confidence", "basis", "evidence"] {
+            assert!(unknown[key].is_null(), "{key}");
+        }
+        let source = Provenance {
+            source: "asn-ipv4.mmdb".into(),
+            version: None,
+            sha256: None,
+            date: None,
+        };
+        let asn = Asn {
+            number: Some(64496),
+            ..Asn::default()
+        };
+        let listed = serde_json::to_value(Answer::listed(asn, source.clone())).unwrap();
+        assert_eq!(
+            keys(&listed),
+            [
+                "basis",
+                "confidence",
+                "evidence",
+                "number",
+                "organization",
+                "reason",
+                "source"
+            ]
+        );
+        assert!(listed["confidence"].is_null() && listed["reason"].is_null());
+        let region = Region {
+            id: Some("eu-central-1".into()),
+            ..Region::default()
+        };
+        let found = Answer::found(
+            region,
+            source,
+            Confidence::Strong,
+            Basis::OfficialFeed,
+            "a feed lists it".into(),
+        );
+        let v = serde_json::to_value(&found).unwrap();
+        assert_eq!(
+            keys(&v),
+            [
+                "basis",
+                "city",
+                "confidence",
+                "evidence",
+                "id",
+                "reason",
+                "source"
+            ]
+        );
+        assert_eq!(v["basis"], "official_feed");
+        assert_eq!(found.id.as_deref(), Some("eu-central-1"));
+        let country = serde_json::to_value(CountryAttribution::unknown("none")).unwrap();
+        assert_eq!(
+            keys(&country),
+            [
+                "basis",
+                "code",
+                "confidence",
+                "evidence",
+                "reason",
+                "source"
+            ]
+        );
     }
 }

@@ -59,7 +59,7 @@ pub struct NotFound {
 }
 
 /// The install places of step 3, in order.
-pub fn install_dirs() -> Vec<PathBuf> {
+pub(crate) fn install_dirs() -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(bin_dir) = std::env::current_exe()
         .ok()
@@ -134,7 +134,7 @@ impl Bundle {
 
     /// A path naming a bundled file in messages and reports (its file name is what
     /// reports show).
-    pub fn path_of(&self, name: &str) -> PathBuf {
+    pub(crate) fn path_of(&self, name: &str) -> PathBuf {
         match self {
             Bundle::Dir { path, .. } => path.join(name),
             Bundle::Embedded(_) => PathBuf::from(name),
@@ -142,7 +142,7 @@ impl Bundle {
     }
 
     /// For people: where the bundle is.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Bundle::Dir { path, how } => format!("{} ({how})", path.display()),
             Bundle::Embedded(_) => "embedded in the binary".to_string(),
@@ -160,7 +160,7 @@ pub struct FeedManifest {
 }
 
 /// One bundled feed.
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize)]
 pub struct BundledFeed {
     /// Compressed file, relative to the bundle (`feeds/aws.aws-ip-ranges.json.zst`).
     pub file: String,
@@ -182,28 +182,102 @@ pub struct BundledFeed {
 
 /// The largest feed the program accepts, bundled, imported or downloaded (the largest
 /// real one, Azure's Service Tags, is about 4 MB).
-pub const MAX_FEED_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_FEED_BYTES: u64 = 64 << 20;
+
+/// Why a bundled feed cannot be used: the bundle is damaged or not the one its
+/// manifest describes.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("{}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: the manifest gives {size} bytes, more than the {MAX_FEED_BYTES} accepted")]
+    TooLarge { file: String, size: u64 },
+    #[error("{file}: does not decompress to {size} bytes: {source}")]
+    Decompress {
+        file: String,
+        size: u64,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: SHA-256 {got} differs from the manifest's {expected}")]
+    Digest {
+        file: String,
+        got: String,
+        expected: String,
+    },
+}
 
 /// Decompresses one bundled feed and checks it against the manifest.
-pub fn unpack_feed(bundle: &Bundle, f: &BundledFeed) -> Result<Vec<u8>, String> {
-    let packed = bundle
-        .read(&f.file)
-        .map_err(|e| format!("{}: {e}", bundle.path_of(&f.file).display()))?;
+pub fn unpack_feed(bundle: &Bundle, f: &BundledFeed) -> Result<Vec<u8>, UnpackError> {
+    let packed = bundle.read(&f.file).map_err(|source| UnpackError::Read {
+        path: bundle.path_of(&f.file),
+        source,
+    })?;
+    let too_large = || UnpackError::TooLarge {
+        file: f.file.clone(),
+        size: f.size,
+    };
     if f.size > MAX_FEED_BYTES {
-        return Err(format!(
-            "{}: the manifest gives {} bytes, more than the {} accepted",
-            f.file, f.size, MAX_FEED_BYTES
-        ));
+        return Err(too_large());
     }
-    let capacity = usize::try_from(f.size).map_err(|_| format!("{}: size too large", f.file))?;
-    let bytes = zstd::bulk::decompress(&packed, capacity)
-        .map_err(|e| format!("{}: does not decompress to {} bytes: {e}", f.file, f.size))?;
+    let capacity = usize::try_from(f.size).map_err(|_| too_large())?;
+    let bytes =
+        zstd::bulk::decompress(&packed, capacity).map_err(|source| UnpackError::Decompress {
+            file: f.file.clone(),
+            size: f.size,
+            source,
+        })?;
     let got = crate::attribute::geoip::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     if got != f.sha256 {
-        return Err(format!(
-            "{}: SHA-256 {got} differs from the manifest's {}",
-            f.file, f.sha256
-        ));
+        return Err(UnpackError::Digest {
+            file: f.file.clone(),
+            got,
+            expected: f.sha256.clone(),
+        });
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bundled_feed_unlike_its_manifest_says_what_differs() {
+        let bytes = b"192.0.2.0/24\n";
+        let packed = zstd::bulk::compress(bytes, 3).unwrap();
+        let sha256: &'static str = crate::hash::sha256_hex(&packed).leak();
+        let files: EmbeddedFiles = Box::leak(Box::new([EmbeddedFile {
+            name: "feeds/x.zst",
+            bytes: packed.leak(),
+            sha256,
+        }]));
+        let bundle = Bundle::Embedded(files);
+        let mut f = BundledFeed {
+            file: "feeds/x.zst".into(),
+            size: bytes.len() as u64,
+            sha256: crate::hash::sha256_hex(bytes),
+            ..BundledFeed::default()
+        };
+        assert_eq!(unpack_feed(&bundle, &f).unwrap(), bytes);
+        f.sha256 = "00".repeat(32);
+        assert!(matches!(
+            unpack_feed(&bundle, &f),
+            Err(UnpackError::Digest { expected, .. }) if expected == f.sha256
+        ));
+        f.size = MAX_FEED_BYTES + 1;
+        assert!(matches!(
+            unpack_feed(&bundle, &f),
+            Err(UnpackError::TooLarge { .. })
+        ));
+        f.file = "feeds/missing.zst".into();
+        assert!(matches!(
+            unpack_feed(&bundle, &f),
+            Err(UnpackError::Read { .. })
+        ));
+    }
 }

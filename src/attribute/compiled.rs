@@ -45,7 +45,7 @@ const GROUP_REC: u64 = 32;
 const VALUE_REC: u64 = 8;
 
 /// Where the compiled index of a data directory's feeds lives.
-pub fn index_path(data_dir: &Path) -> PathBuf {
+pub(crate) fn index_path(data_dir: &Path) -> PathBuf {
     data_dir.join("compiled").join("feeds.idx")
 }
 

@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the data directory.
-pub const DATA_DIR_ENV: &str = "WHOHOSTS_DATA_DIR";
+pub(crate) const DATA_DIR_ENV: &str = "WHOHOSTS_DATA_DIR";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
@@ -68,7 +68,7 @@ pub fn resolve_data_dir(explicit: Option<&Path>) -> Result<PathBuf, DataDirError
 }
 
 /// Where feeds are stored.
-pub fn feeds_dir(data_dir: &Path) -> PathBuf {
+pub(crate) fn feeds_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("feeds")
 }
 
@@ -84,7 +84,7 @@ fn is_stored_feed(name: &str) -> bool {
 
 /// The stored feeds of a data directory, as [`load_feeds`] found them.
 #[derive(Debug, Default)]
-pub struct StoredFeeds {
+pub(crate) struct StoredFeeds {
     /// Usable feeds, in file-name order; with their entries, or (when `compiled` is
     /// set) without them.
     pub feeds: Vec<LoadedFeed>,
@@ -128,7 +128,7 @@ fn skipped_source(name: &str, sha256: Option<String>, problem: String) -> Source
 /// prefix broader than any provider announces is skipped: it is named in the
 /// warnings and listed as an unused source with its `problem` (so reports and
 /// `lookup --json` carry it, not only the terminal).
-pub fn load_feeds(data_dir: &Path) -> StoredFeeds {
+pub(crate) fn load_feeds(data_dir: &Path) -> StoredFeeds {
     let dir = feeds_dir(data_dir);
     let Ok(rd) = std::fs::read_dir(&dir) else {
         return StoredFeeds::default();
@@ -336,18 +336,22 @@ pub fn update_from(
     update_from_with(attributor, data_dir, from, UpdateOptions::default())
 }
 
+/// Why a feed file was not read.
+#[derive(Debug, thiserror::Error)]
+enum ReadFeedError {
+    #[error("unreadable: {0}")]
+    Unreadable(#[source] std::io::Error),
+    #[error("larger than {} MiB, more than any provider's feed", MAX_FEED_BYTES >> 20)]
+    TooLarge,
+}
+
 /// Reads a feed file of at most [`MAX_FEED_BYTES`]: a larger one is refused by its
 /// size without being read, and a file that grows while read is cut at the cap and
 /// refused too, so memory stays bounded by the cap whatever the file.
-fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
+fn read_capped(path: &Path) -> Result<Vec<u8>, ReadFeedError> {
     use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
-    let too_large = || {
-        format!(
-            "larger than {} MiB, more than any provider's feed",
-            MAX_FEED_BYTES >> 20
-        )
-    };
+    let f = std::fs::File::open(path).map_err(ReadFeedError::Unreadable)?;
+    let too_large = || ReadFeedError::TooLarge;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     if len > MAX_FEED_BYTES {
         return Err(too_large());
@@ -355,11 +359,53 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     f.take(MAX_FEED_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("unreadable: {e}"))?;
+        .map_err(ReadFeedError::Unreadable)?;
     if bytes.len() as u64 > MAX_FEED_BYTES {
         return Err(too_large());
     }
     Ok(bytes)
+}
+
+/// Why a new copy of a feed is refused. The first three are refused whatever the
+/// user says; the last three are what `--force` overrides.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The feed itself says it cannot be used (more prefixes than any provider has).
+    #[error("{0}")]
+    Unusable(String),
+    #[error("lists {prefix}, broader than any provider announces (IPv4 shorter than /{MIN_PREFIX_V4} or IPv6 shorter than /{MIN_PREFIX_V6} is refused)")]
+    TooBroad { prefix: String },
+    #[error("the ASN data contradicts it: of {sampled} sampled prefixes, {contradict} are announced by other providers' ASNs and {agree} by {provider}'s (e.g. {})", .examples.join("; "))]
+    AsnContradicts {
+        provider: String,
+        sampled: usize,
+        contradict: usize,
+        agree: usize,
+        examples: Vec<String>,
+    },
+    #[error("its version {version} is older than the installed {installed} (use --force to go back to it)")]
+    Older { version: String, installed: String },
+    #[error("it has the installed copy's version {version} but other content (use --force to install it anyway)")]
+    SameVersionOtherContent { version: String },
+    /// `against`: `last known good` or `bundled`, the copy compared with.
+    #[error("it holds {prefixes} prefixes where the {against} copy holds {before}: fewer than half, as a cut or emptied download would (use --force to install it anyway)")]
+    Shrunk {
+        prefixes: usize,
+        against: &'static str,
+        before: usize,
+    },
+}
+
+impl Refusal {
+    /// Whether `--force` installs the copy anyway.
+    pub fn forceable(&self) -> bool {
+        matches!(
+            self,
+            Refusal::Older { .. }
+                | Refusal::SameVersionOtherContent { .. }
+                | Refusal::Shrunk { .. }
+        )
+    }
 }
 
 /// The checks a new copy of a feed must pass before it replaces anything: no prefix
@@ -375,28 +421,27 @@ pub fn vet_replacement(
     installed: Option<&Feed>,
     bundled: Option<&Feed>,
     opts: UpdateOptions,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     if let Some(why) = feed.unusable() {
-        return Err(why);
+        return Err(Refusal::Unusable(why));
     }
     if let Some(e) = too_broad(feed) {
-        return Err(format!(
-            "lists {}, broader than any provider announces (IPv4 shorter than /{MIN_PREFIX_V4} or IPv6 shorter than /{MIN_PREFIX_V6} is refused)",
-            e.prefix
-        ));
+        return Err(Refusal::TooBroad {
+            prefix: e.prefix.to_string(),
+        });
     }
     // GitHub lists ranges of the clouds its services run on: its prefixes are
     // announced by Azure's and AWS's ASNs by design.
     if feed.format != FeedFormat::GithubMeta {
         let ag = attributor.asn_agreement(feed, provider);
         if ag.mostly_contradicts() {
-            return Err(format!(
-                "the ASN data contradicts it: of {} sampled prefixes, {} are announced by other providers' ASNs and {} by {provider}'s (e.g. {})",
-                ag.sampled,
-                ag.contradict,
-                ag.agree,
-                ag.examples.join("; ")
-            ));
+            return Err(Refusal::AsnContradicts {
+                provider: provider.to_string(),
+                sampled: ag.sampled,
+                contradict: ag.contradict,
+                agree: ag.agree,
+                examples: ag.examples,
+            });
         }
     }
     if opts.force {
@@ -406,17 +451,15 @@ pub fn vet_replacement(
         if let (Some(new_key), Some(old_key)) = (feed.version_key(), old.version_key()) {
             match new_key.compare(&old_key) {
                 Some(std::cmp::Ordering::Less) => {
-                    return Err(format!(
-                        "its version {} is older than the installed {} (use --force to go back to it)",
-                        feed.version.as_deref().unwrap_or("?"),
-                        old.version.as_deref().unwrap_or("?")
-                    ))
+                    return Err(Refusal::Older {
+                        version: feed.version.as_deref().unwrap_or("?").to_string(),
+                        installed: old.version.as_deref().unwrap_or("?").to_string(),
+                    })
                 }
                 Some(std::cmp::Ordering::Equal) => {
-                    return Err(format!(
-                        "it has the installed copy's version {} but other content (use --force to install it anyway)",
-                        feed.version.as_deref().unwrap_or("?")
-                    ))
+                    return Err(Refusal::SameVersionOtherContent {
+                        version: feed.version.as_deref().unwrap_or("?").to_string(),
+                    })
                 }
                 _ => {}
             }
@@ -424,12 +467,15 @@ pub fn vet_replacement(
     }
     if let Some(old) = installed.or(bundled) {
         if shrunk(feed, old) {
-            return Err(format!(
-                "it holds {} prefixes where the {} copy holds {}: fewer than half, as a cut or emptied download would (use --force to install it anyway)",
-                feed.entries.len(),
-                if installed.is_some() { "last known good" } else { "bundled" },
-                old.entries.len()
-            ));
+            return Err(Refusal::Shrunk {
+                prefixes: feed.entries.len(),
+                against: if installed.is_some() {
+                    "last known good"
+                } else {
+                    "bundled"
+                },
+                before: old.entries.len(),
+            });
         }
     }
     Ok(())
@@ -599,20 +645,13 @@ pub fn shrunk(new: &Feed, old: &Feed) -> bool {
     old_n >= 2 && new_n * 2 < old_n
 }
 
-/// The last copy of a stored feed that was plausible when it arrived: the installed
-/// one, unless it was forced in with fewer than half the prefixes of the copy it
-/// replaced (kept as `.prev`), in which case `.prev`.
-pub fn last_known_good(target: &Path, stored: &str) -> Option<Feed> {
-    last_known_good_bytes(target, stored).map(|(f, _)| f)
-}
-
 fn read_feed_bytes(path: &Path) -> Option<(Feed, Vec<u8>)> {
     let bytes = read_capped(path).ok()?;
     Some((parse_feed(&bytes).ok()?, bytes))
 }
 
 /// [`last_known_good`] with its bytes.
-pub fn last_known_good_bytes(target: &Path, stored: &str) -> Option<(Feed, Vec<u8>)> {
+pub(crate) fn last_known_good_bytes(target: &Path, stored: &str) -> Option<(Feed, Vec<u8>)> {
     let installed = read_feed_bytes(&target.join(stored));
     let prev = read_feed_bytes(&target.join(format!("{stored}.prev")));
     match (installed, prev) {
@@ -624,7 +663,7 @@ pub fn last_known_good_bytes(target: &Path, stored: &str) -> Option<(Feed, Vec<u
 
 /// The checks of [`vet_replacement`] against the last known good copy, passed at
 /// once by that very copy coming back (after bad copies were forced in).
-pub fn vet_against_stored(
+pub(crate) fn vet_against_stored(
     attributor: &Attributor,
     feed: &Feed,
     bytes: &[u8],
@@ -632,7 +671,7 @@ pub fn vet_against_stored(
     target: &Path,
     stored: &str,
     opts: UpdateOptions,
-) -> Result<Option<Feed>, String> {
+) -> Result<Option<Feed>, Refusal> {
     let good = last_known_good_bytes(target, stored);
     if good.as_ref().is_some_and(|(_, b)| b == bytes) {
         return Ok(good.map(|(f, _)| f));

@@ -25,14 +25,14 @@ pub struct ProviderRef {
 
 /// A region of a provider.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RegionRef {
+pub(crate) struct RegionRef {
     pub id: String,
     pub city: Option<String>,
 }
 
 /// What a hostname says about who serves it and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HostMatch {
+pub(crate) struct HostMatch {
     pub provider: String,
     /// The region the name embeds, validated against the provider's region list.
     pub region: Option<RegionRef>,
@@ -45,7 +45,7 @@ pub struct HostMatch {
 
 /// Who holds an ASN, per the directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AsnOwner {
+pub(crate) struct AsnOwner {
     pub provider: ProviderRef,
     /// Listed among the provider's confirmed ASNs (not `asns_unverified`).
     pub verified: bool,
@@ -90,7 +90,7 @@ impl DirectoryView {
         self.dir.origin()
     }
 
-    pub fn provider_count(&self) -> usize {
+    pub(crate) fn provider_count(&self) -> usize {
         self.dir.providers().len()
     }
 
@@ -106,12 +106,12 @@ impl DirectoryView {
         self.dir.provider(id).map(Self::to_ref)
     }
 
-    pub fn by_asn(&self, asn: u32) -> Option<ProviderRef> {
+    pub(crate) fn by_asn(&self, asn: u32) -> Option<ProviderRef> {
         self.dir.by_asn(asn).map(Self::to_ref)
     }
 
     /// The holder of `asn`, with whether the directory confirms it and who shares it.
-    pub fn asn_owner(&self, asn: u32) -> Option<AsnOwner> {
+    pub(crate) fn asn_owner(&self, asn: u32) -> Option<AsnOwner> {
         let holders = self.dir.asn_holders(asn);
         let first = holders.first()?;
         Some(AsnOwner {
@@ -126,7 +126,7 @@ impl DirectoryView {
     }
 
     /// Provider ids, for recognising a provider named in a file name.
-    pub fn provider_ids(&self) -> Vec<String> {
+    pub(crate) fn provider_ids(&self) -> Vec<String> {
         self.dir.providers().iter().map(|p| p.id.clone()).collect()
     }
 
@@ -139,7 +139,7 @@ impl DirectoryView {
 
     /// Hostname patterns of the directory; the match's strength becomes the
     /// confidence (`strong`: the provider's own domain; `medium`: imitable shapes).
-    pub fn match_hostname(&self, name: &str) -> Option<HostMatch> {
+    pub(crate) fn match_hostname(&self, name: &str) -> Option<HostMatch> {
         let m = self.dir.match_hostname(name)?;
         Some(HostMatch {
             provider: m.provider.clone(),
@@ -154,7 +154,7 @@ impl DirectoryView {
     }
 
     /// Every region of the provider in `city` (some clouds run several in one city).
-    pub fn regions_by_city(
+    pub(crate) fn regions_by_city(
         &self,
         provider: &str,
         city: &str,

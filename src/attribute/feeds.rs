@@ -122,7 +122,7 @@ pub struct FeedProblem {
 pub const MAX_FEED_PREFIXES: usize = 1_000_000;
 
 /// Problems kept in full per feed; the rest are counted in `problems_dropped`.
-pub const MAX_FEED_PROBLEMS: usize = 1000;
+pub(crate) const MAX_FEED_PROBLEMS: usize = 1000;
 
 /// A parsed feed.
 #[derive(Clone, Debug, Serialize)]
@@ -167,7 +167,7 @@ impl Feed {
     /// `createDate`, Google's `creationTime`, Oracle's `last_updated_timestamp`, a
     /// geofeed's "Last modified" comment. `None` when the version is not a date
     /// (Azure's `changeNumber`) or absent.
-    pub fn data_date(&self) -> Option<String> {
+    pub(crate) fn data_date(&self) -> Option<String> {
         let v = self.version.as_deref()?.trim();
         let d = v.get(..10)?;
         let b = d.as_bytes();
@@ -184,7 +184,7 @@ impl Feed {
     /// How this publication orders against another of the same feed: the serial when
     /// the feed has one, else its date-time version (`2025-07-21T07:13:25`), compared
     /// as text. `None` when the feed states neither.
-    pub fn version_key(&self) -> Option<VersionKey> {
+    pub(crate) fn version_key(&self) -> Option<VersionKey> {
         if let Some(n) = self.serial {
             return Some(VersionKey::Serial(n));
         }
@@ -215,7 +215,7 @@ impl Feed {
 
     /// Why the feed may not be used at all, when it may not: more prefixes than any
     /// provider publishes.
-    pub fn unusable(&self) -> Option<String> {
+    pub(crate) fn unusable(&self) -> Option<String> {
         self.over_cap.then(|| {
             format!(
                 "holds more than {MAX_FEED_PREFIXES} prefixes, more than any provider publishes (the rest was not read)"
@@ -227,14 +227,14 @@ impl Feed {
 /// A publication's place in a feed's sequence (see [`Feed::version_key`]); keys of
 /// different kinds do not compare.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VersionKey {
+pub(crate) enum VersionKey {
     Serial(u128),
     Time(String),
 }
 
 impl VersionKey {
     /// `Less` when `self` is older than `other`; `None` when they do not compare.
-    pub fn compare(&self, other: &VersionKey) -> Option<std::cmp::Ordering> {
+    pub(crate) fn compare(&self, other: &VersionKey) -> Option<std::cmp::Ordering> {
         match (self, other) {
             (VersionKey::Serial(a), VersionKey::Serial(b)) => Some(a.cmp(b)),
             (VersionKey::Time(a), VersionKey::Time(b)) => Some(a.as_str().cmp(b.as_str())),
@@ -246,11 +246,11 @@ impl VersionKey {
 /// The shortest prefixes a provider's feed may list: no provider announces more than
 /// a /8 of IPv4 or a /16 of IPv6 (the largest real entries are /10 IPv4 (AWS) and /19
 /// IPv6). A broader entry is a lie or a mistake, and would claim other networks.
-pub const MIN_PREFIX_V4: u8 = 8;
-pub const MIN_PREFIX_V6: u8 = 16;
+pub(crate) const MIN_PREFIX_V4: u8 = 8;
+pub(crate) const MIN_PREFIX_V6: u8 = 16;
 
 /// The first entry broader than [`MIN_PREFIX_V4`] / [`MIN_PREFIX_V6`], if any.
-pub fn too_broad(feed: &Feed) -> Option<&FeedEntry> {
+pub(crate) fn too_broad(feed: &Feed) -> Option<&FeedEntry> {
     feed.entries.iter().find(|e| {
         e.prefix.prefix_len()
             < if e.prefix.is_ipv4() {

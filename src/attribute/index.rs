@@ -140,19 +140,19 @@ impl<V> PrefixIndex<V> {
     }
 
     /// Every distinct prefix, in address order.
-    pub fn groups(&self) -> &[PrefixGroup<V>] {
+    pub(crate) fn groups(&self) -> &[PrefixGroup<V>] {
         &self.groups
     }
 
     /// Each group's innermost enclosing group (`u32::MAX` for none), by position.
-    pub fn parents(&self) -> &[u32] {
+    pub(crate) fn parents(&self) -> &[u32] {
         &self.parents
     }
 
     /// The disjoint intervals per family, sorted, each with the group owning it: what
     /// [`super::compiled`] writes to disk.
     #[allow(clippy::type_complexity)]
-    pub fn raw_intervals(&self) -> (Vec<(u32, u32, u32)>, Vec<(u128, u128, u32)>) {
+    pub(crate) fn raw_intervals(&self) -> (Vec<(u32, u32, u32)>, Vec<(u128, u128, u32)>) {
         (self.v4.rows(), self.v6.rows())
     }
 

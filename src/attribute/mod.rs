@@ -61,7 +61,7 @@ use std::path::{Path, PathBuf};
 pub use bundle::{EmbeddedFile, EmbeddedFiles, BUNDLED_DIR_ENV};
 
 /// The bundled database files, in the order they are consulted (after user files).
-pub const BUNDLED_DATABASES: [&str; 3] = ["asn-ipv4.mmdb", "asn-ipv6.mmdb", "country.mmdb"];
+pub(crate) const BUNDLED_DATABASES: [&str; 3] = ["asn-ipv4.mmdb", "asn-ipv6.mmdb", "country.mmdb"];
 
 /// Attribution text the bundled data's licences ask for.
 pub const BUNDLED_ATTRIBUTION: &str = "ASN data: @ip-location-db/asn (CC BY 4.0) by RouteViews \
@@ -109,23 +109,19 @@ impl Attributor {
     pub fn asn(&self, ip: IpAddr) -> AsnAttribution {
         for db in &self.dbs {
             if let Some(hit) = db.asn(ip) {
-                return AsnAttribution {
+                let asn = Asn {
                     number: Some(hit.number),
                     organization: hit.organization,
                     network: hit.network,
-                    source: Some(Self::db_provenance(db.info())),
-                    reason: None,
                 };
+                return Answer::listed(asn, Self::db_provenance(db.info()));
             }
         }
-        AsnAttribution {
-            reason: Some(if self.dbs.iter().any(|d| d.info().capabilities.asn) {
-                format!("no ASN database lists {ip}")
-            } else {
-                "no ASN database is loaded".to_string()
-            }),
-            ..AsnAttribution::default()
-        }
+        Answer::unknown(if self.dbs.iter().any(|d| d.info().capabilities.asn) {
+            format!("no ASN database lists {ip}")
+        } else {
+            "no ASN database is loaded".to_string()
+        })
     }
 
     /// Feed entries of the most specific prefix covering `ip`, in priority order.
@@ -193,43 +189,25 @@ impl Attributor {
     pub fn attribute(&self, ip: IpAddr, hostnames: &[HostnameEvidence]) -> Attribution {
         let ip = canonical(ip);
         if let Some(why) = special_purpose(ip) {
-            let reason = Some(format!("{ip} is {why}: not attributable to a provider"));
+            let reason = format!("{ip} is {why}: not attributable to a provider");
             return Attribution {
-                asn: AsnAttribution {
-                    reason: reason.clone(),
-                    ..Default::default()
-                },
-                country: CountryAttribution {
-                    reason: reason.clone(),
-                    ..Default::default()
-                },
-                provider: ProviderAttribution {
-                    reason: reason.clone(),
-                    ..Default::default()
-                },
-                region: RegionAttribution {
-                    reason,
-                    ..Default::default()
-                },
-                feeds: Vec::new(),
-                notes: Vec::new(),
-                ptr: None,
-                rdap: None,
-                abuse_contacts: Vec::new(),
+                asn: Answer::unknown(reason.clone()),
+                country: Answer::unknown(reason.clone()),
+                provider: Answer::unknown(reason.clone()),
+                region: Answer::unknown(reason),
+                ..Attribution::default()
             };
         }
         let asn = self.asn(ip);
         let geo = self.geo(ip);
         let country = match &geo.country {
-            Some((code, db)) => CountryAttribution {
-                code: Some(code.clone()),
-                source: Some(Self::db_provenance(db)),
-                reason: None,
-            },
-            None => CountryAttribution {
-                reason: Some(format!("no country database lists {ip}")),
-                ..Default::default()
-            },
+            Some((code, db)) => Answer::listed(
+                Country {
+                    code: Some(code.clone()),
+                },
+                Self::db_provenance(db),
+            ),
+            None => Answer::unknown(format!("no country database lists {ip}")),
         };
         let mut levels = self.feed_levels(ip);
         // The prefix that names the provider: the most specific one listed by the
@@ -293,10 +271,7 @@ impl Attributor {
             provider,
             region,
             feeds,
-            notes: Vec::new(),
-            ptr: None,
-            rdap: None,
-            abuse_contacts: Vec::new(),
+            ..Attribution::default()
         }
     }
 

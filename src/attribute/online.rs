@@ -179,12 +179,28 @@ fn key(ip: IpAddr) -> String {
     ip.to_string().replace([':', '.'], "_")
 }
 
+/// Why the IANA bootstrap file of an address family is not at hand; kept per family
+/// for the run (so `Clone`), and written into each answer's `error`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum BootstrapError {
+    /// The cached copy does not parse.
+    #[error("{0}")]
+    Cached(String),
+    #[error("{url}: {reason}")]
+    Unparsable { url: String, reason: String },
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    /// The request failed (name, connection, timeout, size).
+    #[error("{0}")]
+    Fetch(String),
+}
+
 /// Fetches a bootstrap file, from the cache when it is less than a day old.
 fn bootstrap_for(
     ip: IpAddr,
     opts: &OnlineOptions,
-    cache: &mut BTreeMap<&'static str, Result<Bootstrap, String>>,
-) -> Result<Bootstrap, String> {
+    cache: &mut BTreeMap<&'static str, Result<Bootstrap, BootstrapError>>,
+) -> Result<Bootstrap, BootstrapError> {
     let family = if ip.is_ipv4() {
         "ipv4.json"
     } else {
@@ -203,7 +219,9 @@ fn bootstrap_for(
         (age.as_secs() < CACHE_TTL_SECS as u64).then(|| std::fs::read(p).ok())?
     });
     let result = match fresh {
-        Some(bytes) => rdap::parse_bootstrap(&bytes).map_err(|e| e.to_string()),
+        Some(bytes) => {
+            rdap::parse_bootstrap(&bytes).map_err(|e| BootstrapError::Cached(e.to_string()))
+        }
         None => match fetch::get(
             &fetch::Request {
                 url: &url,
@@ -216,15 +234,21 @@ fn bootstrap_for(
             &mut |_, _| {},
         ) {
             Ok(r) if r.status == 200 => {
-                let b = rdap::parse_bootstrap(&r.body).map_err(|e| format!("{url}: {e}"));
+                let b = rdap::parse_bootstrap(&r.body).map_err(|e| BootstrapError::Unparsable {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                });
                 if let (Ok(_), Some(p)) = (&b, &cached) {
                     let _ = std::fs::create_dir_all(p.parent().unwrap_or(Path::new(".")));
                     let _ = crate::attribute::datadir::write_atomic(p, &r.body);
                 }
                 b
             }
-            Ok(r) => Err(format!("{url}: HTTP {}", r.status)),
-            Err(e) => Err(e.to_string()),
+            Ok(r) => Err(BootstrapError::Status {
+                url,
+                status: r.status,
+            }),
+            Err(e) => Err(BootstrapError::Fetch(e.to_string())),
         },
     };
     cache.insert(family, result.clone());
@@ -252,7 +276,7 @@ pub fn query(ips: &[IpAddr], opts: &OnlineOptions) -> OnlineAnswers {
                             time_utc: now_utc(),
                             names: Vec::new(),
                             records: Vec::new(),
-                            error: Some(e.clone()),
+                            error: Some(e.to_string()),
                             wire: None,
                         },
                     );
@@ -301,7 +325,7 @@ fn in_range(ip: IpAddr, start: IpAddr, end: IpAddr) -> bool {
 fn rdap_one(
     ip: IpAddr,
     opts: &OnlineOptions,
-    boots: &mut BTreeMap<&'static str, Result<Bootstrap, String>>,
+    boots: &mut BTreeMap<&'static str, Result<Bootstrap, BootstrapError>>,
     last_at: &mut BTreeMap<String, Instant>,
 ) -> RdapAnswer {
     let mut a = RdapAnswer {
@@ -432,7 +456,7 @@ pub struct Index {
     pub files: Vec<EvidenceFile>,
 }
 
-pub const INDEX_FORMAT: &str = "whohosts.online/1";
+pub(crate) const INDEX_FORMAT: &str = "whohosts.online/1";
 
 /// The files of an evidence folder as `(relative path, bytes)`, and its index: raw RDAP
 /// answers (`rdap/<address>.json`), DNS messages (`dns/<address>.ptr.bin`) and their
@@ -587,7 +611,7 @@ pub fn load(dir: &Path) -> Result<(OnlineAnswers, String), FolderError> {
 
 impl OnlineAnswers {
     /// The summary of the PTR answer for an address.
-    pub fn ptr_summary(&self, ip: IpAddr) -> Option<PtrSummary> {
+    pub(crate) fn ptr_summary(&self, ip: IpAddr) -> Option<PtrSummary> {
         let a = self.ptr.get(&ip)?;
         let k = key(ip);
         Some(PtrSummary {
@@ -604,7 +628,7 @@ impl OnlineAnswers {
     }
 
     /// The summary of the RDAP answer for an address, and its abuse contacts.
-    pub fn rdap_summary(&self, ip: IpAddr) -> Option<(RdapSummary, Vec<AbuseContact>)> {
+    pub(crate) fn rdap_summary(&self, ip: IpAddr) -> Option<(RdapSummary, Vec<AbuseContact>)> {
         let a = self.rdap.get(&ip)?;
         let n = a.network.clone().unwrap_or_default();
         Some((

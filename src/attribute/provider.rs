@@ -36,6 +36,17 @@ impl Attributor {
         })
     }
 
+    /// The source of an answer a hostname gave: how the name was seen, and the
+    /// provider directory whose pattern matched it.
+    pub(super) fn hostname_provenance(&self, kind: HostnameKind) -> Provenance {
+        Provenance {
+            source: format!("hostname:{}", kind.as_str()),
+            version: Some(format!("provider directory {}", self.directory.version())),
+            sha256: None,
+            date: None,
+        }
+    }
+
     /// The provider: the first rule that answers, in order of strength; unknown with
     /// the reasons when none does.
     pub(super) fn provider_of(
@@ -120,16 +131,18 @@ impl Attributor {
                         provider.service_model = model.as_str().to_string();
                     }
                 }
-                let mut p = from(
+                let provider = Provider {
+                    conflict,
+                    service: service.map(|(fs, _)| fs.service.clone()),
+                    ..provider.into()
+                };
+                return Some(Answer::found(
                     provider,
                     f.provenance(),
                     confidence,
                     Basis::OfficialFeed,
                     evidence,
-                );
-                p.conflict = conflict;
-                p.service = service.map(|(fs, _)| fs.service.clone());
-                return Some(p);
+                ));
             }
         }
         None
@@ -184,8 +197,8 @@ impl Attributor {
                                 directory::Strength::Strong => Confidence::Medium,
                                 directory::Strength::Medium => Confidence::Weak,
                             };
-                            return Some(from(
-                                self.provider_ref(&o.provider),
+                            return Some(Answer::found(
+                                self.provider_ref(&o.provider).into(),
                                 src.clone(),
                                 confidence,
                                 Basis::Asn,
@@ -198,8 +211,8 @@ impl Attributor {
                         )),
                     }
                 }
-                return Some(from(
-                    owner.provider,
+                return Some(Answer::found(
+                    owner.provider.into(),
                     src.clone(),
                     confidence,
                     Basis::Asn,
@@ -215,8 +228,8 @@ impl Attributor {
         if let Some(m) = feeds.first() {
             if let Some(f) = self.feed_by_name(&m.feed) {
                 let evidence = format!("{} (not official: prefixes announced by the provider's ASNs, third-party list) holds {}", m.feed, m.prefix);
-                return Some(from(
-                    self.provider_ref(&m.provider),
+                return Some(Answer::found(
+                    self.provider_ref(&m.provider).into(),
                     f.provenance(),
                     Confidence::Medium,
                     Basis::UnofficialFeed,
@@ -257,15 +270,10 @@ impl Attributor {
                         hm.provider
                     ));
                 }
-                let source = Provenance {
-                    source: format!("hostname:{}", h.kind.as_str()),
-                    version: Some(format!("provider directory {}", self.directory.version())),
-                    sha256: None,
-                    date: None,
-                };
+                let source = self.hostname_provenance(h.kind);
                 let confidence = hm.confidence.min(hostname_kind_cap(h.kind));
-                return Some(from(
-                    self.provider_ref(&hm.provider),
+                return Some(Answer::found(
+                    self.provider_ref(&hm.provider).into(),
                     source,
                     confidence,
                     Basis::Hostname,
@@ -315,32 +323,6 @@ impl Attributor {
         if !hostnames.is_empty() {
             why.push("no hostname seen for it matches a provider pattern".to_string());
         }
-        ProviderAttribution {
-            reason: Some(why.join("; ")),
-            ..Default::default()
-        }
-    }
-}
-
-/// A provider answer with its source and evidence.
-fn from(
-    p: ProviderRef,
-    source: Provenance,
-    confidence: Confidence,
-    basis: Basis,
-    evidence: String,
-) -> ProviderAttribution {
-    ProviderAttribution {
-        id: Some(p.id),
-        name: Some(p.name),
-        service_model: Some(p.service_model),
-        source: Some(source),
-        confidence: Some(confidence),
-        basis: Some(basis),
-        evidence: Some(evidence),
-        conflict: None,
-        service: None,
-        also_listed: Vec::new(),
-        reason: None,
+        Answer::unknown(why.join("; "))
     }
 }

@@ -8,7 +8,7 @@ impl Attributor {
     /// entries spread over the feed: how many are announced by an ASN the directory
     /// gives to `provider`, how many by an ASN it gives to another provider, how many
     /// by an ASN it does not know (or none).
-    pub fn asn_agreement(&self, feed: &Feed, provider: &str) -> AsnAgreement {
+    pub(crate) fn asn_agreement(&self, feed: &Feed, provider: &str) -> AsnAgreement {
         let n = feed.entries.len();
         let step = n.div_ceil(500).max(1);
         let mut out = AsnAgreement::default();
@@ -126,7 +126,7 @@ pub struct AsnAgreement {
 
 impl AsnAgreement {
     /// Most prefixes whose ASN the directory knows belong to another provider.
-    pub fn mostly_contradicts(&self) -> bool {
+    pub(crate) fn mostly_contradicts(&self) -> bool {
         self.contradict > self.agree && self.contradict * 2 > self.sampled - self.unknown
     }
 }

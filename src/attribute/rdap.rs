@@ -92,7 +92,7 @@ fn text(v: &Value) -> Option<String> {
 
 /// Placeholders registries put where a contact is withheld (RIPE's, APNIC's and
 /// ARIN's wording seen in answers).
-pub fn is_placeholder(value: &str) -> bool {
+pub(crate) fn is_placeholder(value: &str) -> bool {
     let up = value.to_ascii_uppercase();
     [
         "REDACTED",

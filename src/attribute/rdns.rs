@@ -66,7 +66,7 @@ pub struct PtrAnswer {
 }
 
 /// The in-addr.arpa / ip6.arpa name of an address (RFC 1035 §3.5, RFC 3596 §2.5).
-pub fn reverse_name(ip: IpAddr) -> String {
+pub(crate) fn reverse_name(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(a) => {
             let o = a.octets();
@@ -97,7 +97,7 @@ pub enum NameserverError {
 }
 
 /// The first `nameserver` of `/etc/resolv.conf` (port 53).
-pub fn system_nameserver() -> Result<SocketAddr, NameserverError> {
+pub(crate) fn system_nameserver() -> Result<SocketAddr, NameserverError> {
     let text = std::fs::read_to_string("/etc/resolv.conf")?;
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("nameserver"))
@@ -112,10 +112,10 @@ pub fn system_nameserver() -> Result<SocketAddr, NameserverError> {
 
 /// Looks up the PTR records of every address, at most `concurrency` at once. The
 /// answers come back in the order of `ips`.
-pub fn lookup_all(ips: &[IpAddr], opts: &RdnsOptions) -> Result<Vec<PtrAnswer>, String> {
+pub fn lookup_all(ips: &[IpAddr], opts: &RdnsOptions) -> Result<Vec<PtrAnswer>, NameserverError> {
     let server = match opts.server {
         Some(s) => s,
-        None => system_nameserver().map_err(|e| e.to_string())?,
+        None => system_nameserver()?,
     };
     let mut out = Vec::with_capacity(ips.len());
     for (n, chunk) in ips.chunks(opts.concurrency.max(1)).enumerate() {

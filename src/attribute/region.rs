@@ -16,10 +16,7 @@ impl Attributor {
     ) -> (RegionAttribution, Option<usize>) {
         let Some(pid) = provider.id.as_deref() else {
             return (
-                RegionAttribution {
-                    reason: Some("provider unknown, so no provider region".to_string()),
-                    ..Default::default()
-                },
+                Answer::unknown("provider unknown, so no provider region"),
                 None,
             );
         };
@@ -27,15 +24,7 @@ impl Attributor {
         self.region_by_feed(pid, levels, decisive, &mut why)
             .or_else(|| self.region_by_hostname(pid, hostnames, &mut why))
             .or_else(|| self.region_by_geoip_city(pid, geo, &mut why))
-            .unwrap_or_else(|| {
-                (
-                    RegionAttribution {
-                        reason: Some(why.join("; ")),
-                        ..Default::default()
-                    },
-                    None,
-                )
-            })
+            .unwrap_or_else(|| (Answer::unknown(why.join("; ")), None))
     }
 
     /// Rule 1: official feed: the regions its entries for this prefix name; a geofeed's
@@ -130,32 +119,23 @@ impl Attributor {
             }
             match hm.region {
                 Some(RegionRef { id, city }) => {
-                    return Some((
-                        RegionAttribution {
-                            id: Some(id.clone()),
-                            city,
-                            source: Some(Provenance {
-                                source: format!("hostname:{}", h.kind.as_str()),
-                                version: Some(format!(
-                                    "provider directory {}",
-                                    self.directory.version()
-                                )),
-                                sha256: None,
-                                date: None,
-                            }),
-                            confidence: Some(hm.confidence.min(hostname_kind_cap(h.kind))),
-                            basis: Some(Basis::Hostname),
-                            evidence: Some(format!(
-                                "{} `{}` embeds region {id} (pattern {})",
-                                h.kind.as_str(),
-                                h.name,
-                                hm.pattern
-                            )),
-                            frame: h.frame,
-                            ..Default::default()
-                        },
-                        None,
-                    ));
+                    let source = self.hostname_provenance(h.kind);
+                    let evidence = format!(
+                        "{} `{}` embeds region {id} (pattern {})",
+                        h.kind.as_str(),
+                        h.name,
+                        hm.pattern
+                    );
+                    let region = Region {
+                        id: Some(id),
+                        city,
+                        frame: h.frame,
+                        ..Region::default()
+                    };
+                    let confidence = hm.confidence.min(hostname_kind_cap(h.kind));
+                    let answer =
+                        Answer::found(region, source, confidence, Basis::Hostname, evidence);
+                    return Some((answer, None));
                 }
                 None => why.push(
                     hm.no_region_reason
@@ -182,21 +162,23 @@ impl Attributor {
                     .directory
                     .regions_by_city(pid, city, country.as_deref());
                 if let [r] = candidates.as_slice() {
-                    return Some((
-                        RegionAttribution {
-                            id: Some(r.id.clone()),
-                            city: Some(city.clone()),
-                            source: Some(Self::db_provenance(db)),
-                            confidence: Some(Confidence::Weak),
-                            basis: Some(Basis::GeoipCity),
-                            evidence: Some(format!(
-                                "{} places the address in {city}; {pid} has region {} there",
-                                db.name, r.id
-                            )),
-                            ..Default::default()
-                        },
-                        None,
-                    ));
+                    let region = Region {
+                        id: Some(r.id.clone()),
+                        city: Some(city.clone()),
+                        ..Region::default()
+                    };
+                    let evidence = format!(
+                        "{} places the address in {city}; {pid} has region {} there",
+                        db.name, r.id
+                    );
+                    let answer = Answer::found(
+                        region,
+                        Self::db_provenance(db),
+                        Confidence::Weak,
+                        Basis::GeoipCity,
+                        evidence,
+                    );
+                    return Some((answer, None));
                 }
                 if candidates.is_empty() {
                     why.push(format!(
@@ -255,7 +237,7 @@ impl Attributor {
         inner: Option<&str>,
     ) -> RegionAttribution {
         let Some((id, spellings)) = regions.iter().next() else {
-            return RegionAttribution::default();
+            return Answer::default();
         };
         let first = entries.first();
         let feed_name = first.map(|m| m.feed.as_str()).unwrap_or("");
@@ -282,15 +264,9 @@ impl Attributor {
                 self.directory.version()
             ));
         }
-        RegionAttribution {
+        let value = Region {
             id: Some(id.clone()),
             city: region.and_then(|r| r.city.clone()),
-            source: first
-                .and_then(|m| self.feed_by_name(&m.feed))
-                .map(LoadedFeed::provenance),
-            confidence: Some(Confidence::Strong),
-            basis: Some(Basis::OfficialFeed),
-            evidence: Some(evidence),
             feed_region: (!spelled.is_empty()).then(|| {
                 spelled
                     .iter()
@@ -298,8 +274,12 @@ impl Attributor {
                     .collect::<Vec<_>>()
                     .join(", ")
             }),
-            ..Default::default()
-        }
+            ..Region::default()
+        };
+        let source = first
+            .and_then(|m| self.feed_by_name(&m.feed))
+            .map(LoadedFeed::provenance);
+        by_official_feed(value, source, evidence)
     }
 
     /// A geofeed (RFC 8805) entry's city and country, mapped to the provider's
@@ -323,22 +303,38 @@ impl Attributor {
                 ids.join(", ")
             ),
         };
-        RegionAttribution {
+        let value = Region {
             id: region.as_ref().map(|r| r.id.clone()),
             city: m.city.clone(),
-            source: self.feed_by_name(&m.feed).map(LoadedFeed::provenance),
-            confidence: Some(Confidence::Strong),
-            basis: Some(Basis::OfficialFeed),
-            evidence: Some(format!(
-                "{} (RFC 8805 geofeed) places {} in {}, {}{}",
-                m.feed,
-                m.prefix,
-                m.city.as_deref().unwrap_or("?"),
-                m.country.as_deref().unwrap_or("?"),
-                note
-            )),
             candidates: if ids.len() > 1 { ids } else { Vec::new() },
-            ..Default::default()
-        }
+            ..Region::default()
+        };
+        let evidence = format!(
+            "{} (RFC 8805 geofeed) places {} in {}, {}{}",
+            m.feed,
+            m.prefix,
+            m.city.as_deref().unwrap_or("?"),
+            m.country.as_deref().unwrap_or("?"),
+            note
+        );
+        let source = self.feed_by_name(&m.feed).map(LoadedFeed::provenance);
+        by_official_feed(value, source, evidence)
+    }
+}
+
+/// A region an official feed gives: strong. The source is the feed, unknown only if
+/// the feed is no longer loaded.
+fn by_official_feed(
+    value: Region,
+    source: Option<Provenance>,
+    evidence: String,
+) -> RegionAttribution {
+    Answer {
+        value,
+        source,
+        confidence: Some(Confidence::Strong),
+        basis: Some(Basis::OfficialFeed),
+        evidence: Some(evidence),
+        reason: None,
     }
 }

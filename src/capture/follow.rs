@@ -84,7 +84,7 @@ pub fn channel(path: PathBuf, ceiling: usize) -> (FollowSender, Follow) {
 
 impl FollowSender {
     /// Offers a chunk written at `offset`; never waits.
-    pub fn offer(&mut self, offset: u64, bytes: &Arc<Vec<u8>>) {
+    pub(crate) fn offer(&mut self, offset: u64, bytes: &Arc<Vec<u8>>) {
         let Some(tx) = &self.tx else { return };
         let n = bytes.len();
         if self.pending.load(Ordering::Acquire) + n > self.ceiling {

@@ -21,7 +21,7 @@ const CHUNK: usize = 1 << 20;
 const IN_FLIGHT: usize = 4;
 
 /// The analysis side: the file's bytes, in order, as the reading thread read them.
-pub struct ChunkReader {
+pub(crate) struct ChunkReader {
     chunks: Receiver<io::Result<Vec<u8>>>,
     give_back: SyncSender<Vec<u8>>,
     current: Vec<u8>,
@@ -34,14 +34,10 @@ pub struct PendingDigest {
     thread: JoinHandle<io::Result<Digests>>,
 }
 
-/// Starts reading (and hashing, with the given algorithms) `file` on its own thread.
-pub fn read_ahead(file: File, algos: Algorithms) -> io::Result<(ChunkReader, PendingDigest)> {
-    read_ahead_counted(file, algos, None)
-}
-
-/// [`read_ahead`], adding the bytes read to `progress` as they are read (for a
-/// progress display).
-pub fn read_ahead_counted(
+/// Starts reading (and hashing, with the given algorithms) `file` on its own thread,
+/// adding the bytes read to `progress`, when given, as they are read (for a progress
+/// display).
+pub(crate) fn read_ahead_counted(
     file: File,
     algos: Algorithms,
     progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
@@ -177,7 +173,7 @@ mod tests {
         // More than the chunks in flight, so that the thread must go on alone.
         f.write_all(&vec![0u8; 20 * CHUNK + 5000]).unwrap();
         let (mut r, pending) =
-            read_ahead(File::open(f.path()).unwrap(), Algorithms::SHA256).unwrap();
+            read_ahead_counted(File::open(f.path()).unwrap(), Algorithms::SHA256, None).unwrap();
         let mut two = [0u8; 2];
         r.read_exact(&mut two).unwrap();
         drop(r);
@@ -193,7 +189,8 @@ mod tests {
         let data: Vec<u8> = (0..3 * CHUNK + 77).map(|i| (i % 251) as u8).collect();
         let f = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(f.path(), &data).unwrap();
-        let (mut r, pending) = read_ahead(File::open(f.path()).unwrap(), Algorithms::NONE).unwrap();
+        let (mut r, pending) =
+            read_ahead_counted(File::open(f.path()).unwrap(), Algorithms::NONE, None).unwrap();
         let mut back = Vec::new();
         let mut small = [0u8; 4099];
         loop {
@@ -214,7 +211,7 @@ mod tests {
         let f = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(f.path(), b"abc").unwrap();
         let (mut r, pending) =
-            read_ahead(File::open(f.path()).unwrap(), Algorithms::EVIDENCE).unwrap();
+            read_ahead_counted(File::open(f.path()).unwrap(), Algorithms::EVIDENCE, None).unwrap();
         let mut v = Vec::new();
         r.read_to_end(&mut v).unwrap();
         drop(r);

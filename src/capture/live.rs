@@ -41,12 +41,7 @@ pub enum LiveError {
     List(String),
 }
 
-impl LiveError {
-    /// True when the error means that this process lacks capture rights.
-    pub fn is_permission(&self) -> bool {
-        matches!(self, LiveError::NoPermission { .. })
-    }
-}
+impl LiveError {}
 
 /// One interface as `whohosts capture -D` shows it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -153,7 +148,7 @@ fn prefix_len(mask: IpAddr) -> u8 {
 /// The LINKTYPE_ value (what files record) of a DLT_ value (what libpcap returns).
 /// They differ only for a few old values whose DLT_ numbers vary between systems;
 /// the mapping is libpcap's own (`dlt_to_linktype` in pcap-common.c).
-pub fn dlt_to_linktype(dlt: i32) -> u32 {
+pub(crate) fn dlt_to_linktype(dlt: i32) -> u32 {
     match dlt {
         // DLT_ATM_RFC1483
         11 => 100,
@@ -173,7 +168,7 @@ fn is_permission_message(m: &str) -> bool {
 
 /// Whether this process holds both capabilities capture needs (Linux: CapEff in
 /// /proc/self/status); `None` where that cannot be read.
-pub fn has_capture_rights() -> Option<bool> {
+pub(crate) fn has_capture_rights() -> Option<bool> {
     const CAP_NET_ADMIN: u32 = 12;
     const CAP_NET_RAW: u32 = 13;
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -222,10 +217,10 @@ pub struct Source {
 
 /// Interrupts a read under way on an interface (`pcap_breakloop`); does nothing
 /// once the interface is closed.
-pub struct Breaker(libpcap::BreakLoop);
+pub(crate) struct Breaker(libpcap::BreakLoop);
 
 impl Breaker {
-    pub fn interrupt(&self) {
+    pub(crate) fn interrupt(&self) {
         self.0.breakloop();
     }
 }
@@ -342,13 +337,13 @@ impl Source {
 
     /// A handle that makes a [`Source::read`] waiting on another thread return.
     /// (On Linux a read waits until a packet arrives, whatever the timeout.)
-    pub fn breaker(&mut self) -> Breaker {
+    pub(crate) fn breaker(&mut self) -> Breaker {
         Breaker(self.cap.breakloop_handle())
     }
 
     /// Switches to non-blocking reads, for draining what the kernel still holds
     /// after a stop: [`Source::read`] then returns 0 at once when nothing is there.
-    pub fn nonblocking(self) -> Result<Source, LiveError> {
+    pub(crate) fn nonblocking(self) -> Result<Source, LiveError> {
         let Source {
             cap,
             interface,

@@ -23,6 +23,8 @@ mod pcap;
 mod pcapng;
 pub mod write;
 
+pub use pcap::ShortHeader;
+
 use crate::model::{Anomaly, Severity, Timestamp};
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -49,8 +51,11 @@ pub enum CaptureError {
     Read { path: PathBuf, source: io::Error },
     #[error("{path}: not a pcap or pcapng capture (first bytes {magic})")]
     NotACapture { path: PathBuf, magic: String },
-    #[error("{path}: {what}")]
-    BadHeader { path: PathBuf, what: String },
+    #[error("{path}: {source}")]
+    BadHeader {
+        path: PathBuf,
+        source: pcap::ShortHeader,
+    },
     #[error("{path}: cannot spool records to a temporary file (TMPDIR): {source}")]
     Spool { path: PathBuf, source: io::Error },
 }
@@ -69,26 +74,27 @@ pub enum Compression {
 pub struct LinkType(pub u32);
 
 impl LinkType {
-    pub const NULL: LinkType = LinkType(0);
-    pub const ETHERNET: LinkType = LinkType(1);
-    pub const RAW: LinkType = LinkType(101);
-    pub const LOOP: LinkType = LinkType(108);
-    pub const LINUX_SLL: LinkType = LinkType(113);
-    pub const IPV4: LinkType = LinkType(228);
-    pub const IPV6: LinkType = LinkType(229);
-    pub const LINUX_SLL2: LinkType = LinkType(276);
+    pub(crate) const NULL: LinkType = LinkType(0);
+    pub(crate) const ETHERNET: LinkType = LinkType(1);
+    pub(crate) const RAW: LinkType = LinkType(101);
+    pub(crate) const LOOP: LinkType = LinkType(108);
+    pub(crate) const LINUX_SLL: LinkType = LinkType(113);
+    pub(crate) const IPV4: LinkType = LinkType(228);
+    pub(crate) const IPV6: LinkType = LinkType(229);
+    pub(crate) const LINUX_SLL2: LinkType = LinkType(276);
 
     /// The LINKTYPE_ name used by libpcap, or `LINKTYPE_<n>` for others.
     pub fn name(self) -> String {
-        let known = match self.0 {
-            0 => "NULL",
-            1 => "ETHERNET",
-            12 | 14 | 101 => "RAW",
-            108 => "LOOP",
-            113 => "LINUX_SLL",
-            228 => "IPV4",
-            229 => "IPV6",
-            276 => "LINUX_SLL2",
+        let known = match self {
+            LinkType::NULL => "NULL",
+            LinkType::ETHERNET => "ETHERNET",
+            // DLT_RAW's older numbers on some systems.
+            LinkType(12 | 14) | LinkType::RAW => "RAW",
+            LinkType::LOOP => "LOOP",
+            LinkType::LINUX_SLL => "LINUX_SLL",
+            LinkType::IPV4 => "IPV4",
+            LinkType::IPV6 => "IPV6",
+            LinkType::LINUX_SLL2 => "LINUX_SLL2",
             _ => return format!("LINKTYPE_{}", self.0),
         };
         known.to_string()
@@ -275,7 +281,7 @@ pub fn open(
 }
 
 /// [`open`], adding the file bytes read to `progress` as they are read.
-pub fn open_counted(
+pub(crate) fn open_counted(
     path: &Path,
     capture: u32,
     algos: crate::hash::Algorithms,
@@ -340,9 +346,9 @@ pub fn open_counted(
             path: path.to_owned(),
             magic,
         },
-        StreamError::BadHeader(what) => CaptureError::BadHeader {
+        StreamError::BadHeader(source) => CaptureError::BadHeader {
             path: path.to_owned(),
-            what,
+            source,
         },
     })?;
     Ok(OpenCapture {
@@ -355,12 +361,15 @@ pub fn open_counted(
 }
 
 /// Why a stream could not be opened as a capture.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StreamError {
+    #[error("{0}")]
     Read(io::Error),
     /// The first bytes, in hex, or a note that there were none.
+    #[error("not a capture ({0})")]
     NotACapture(String),
-    BadHeader(String),
+    #[error(transparent)]
+    BadHeader(pcap::ShortHeader),
 }
 
 impl CaptureReader {
@@ -379,9 +388,7 @@ impl CaptureReader {
         let (format, inner) = match magic {
             Some([0x0a, 0x0d, 0x0d, 0x0a]) => (
                 Format::Pcapng,
-                Inner::Pcapng(
-                    pcapng::PcapngReader::new(window, capture).map_err(StreamError::BadHeader)?,
-                ),
+                Inner::Pcapng(pcapng::PcapngReader::new(window, capture)),
             ),
             Some(m) if pcap::is_magic(m) => (
                 Format::Pcap,
@@ -483,6 +490,37 @@ pub(crate) fn ts_from_units(value: u64, units_per_sec: u64, offset_secs: i64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn open_bytes(b: &'static [u8]) -> Result<Format, StreamError> {
+        CaptureReader::from_stream(Box::new(b), 0).map(|(f, _)| f)
+    }
+
+    #[test]
+    fn a_stream_that_is_not_a_capture_or_cut_in_its_header_says_which() {
+        assert!(matches!(
+            open_bytes(b"hello, this is text"),
+            Err(StreamError::NotACapture(m)) if m == "68 65 6c 6c 6f 2c 20 74"
+        ));
+        assert!(matches!(
+            open_bytes(b""),
+            Err(StreamError::NotACapture(m)) if m.contains("empty")
+        ));
+        // A little-endian microsecond pcap magic and 6 more bytes of a 24-byte header.
+        let e = open_bytes(b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00").unwrap_err();
+        assert!(
+            matches!(e, StreamError::BadHeader(ShortHeader { have: 10 })),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "pcap file header: expected 24 bytes, the file has 10"
+        );
+        // A pcapng's section header is read with its first block: opening succeeds.
+        assert!(matches!(
+            open_bytes(b"\x0a\x0d\x0d\x0a"),
+            Ok(Format::Pcapng)
+        ));
+    }
 
     #[test]
     fn timestamp_units_convert_for_micro_nano_and_binary_resolutions() {

@@ -43,16 +43,21 @@ pub(crate) struct PcapReader<R> {
     done: bool,
 }
 
+/// A pcap file too short to hold its file header (the magic was read, the rest is
+/// missing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("pcap file header: expected {FILE_HEADER_LEN} bytes, the file has {have}")]
+pub struct ShortHeader {
+    /// Bytes the file has.
+    pub have: usize,
+}
+
 impl<R: Read> PcapReader<R> {
-    pub(crate) fn new(mut window: Window<R>, capture: u32) -> Result<Self, String> {
+    pub(crate) fn new(mut window: Window<R>, capture: u32) -> Result<Self, ShortHeader> {
         let have = window.fill(FILE_HEADER_LEN);
         let header = match parse_pcap_header(window.data()) {
             Ok((_, h)) => h,
-            Err(_) => {
-                return Err(format!(
-                    "pcap file header: expected {FILE_HEADER_LEN} bytes, the file has {have}"
-                ))
-            }
+            Err(_) => return Err(ShortHeader { have }),
         };
         let magic = header.magic_number;
         let big_endian = header.is_bigendian();

@@ -72,8 +72,9 @@ fn ts_units(tsresol: u8) -> Option<u64> {
 }
 
 impl<R: Read> PcapngReader<R> {
-    pub(crate) fn new(window: Window<R>, capture: u32) -> Result<Self, String> {
-        Ok(PcapngReader {
+    /// The section header is read with the first block, so opening cannot fail.
+    pub(crate) fn new(window: Window<R>, capture: u32) -> Self {
+        PcapngReader {
             window,
             capture,
             big_endian: false,
@@ -87,7 +88,7 @@ impl<R: Read> PcapngReader<R> {
             done: false,
             secrets: Vec::new(),
             secrets_bytes: 0,
-        })
+        }
     }
 
     pub(crate) fn summary(&self) -> ReadSummary {

@@ -14,7 +14,7 @@ use super::LinkType;
 /// Block types (pcapng §11.1).
 pub const SHB: u32 = 0x0A0D_0D0A;
 pub const IDB: u32 = 0x0000_0001;
-pub const ISB: u32 = 0x0000_0005;
+pub(crate) const ISB: u32 = 0x0000_0005;
 pub const EPB: u32 = 0x0000_0006;
 
 /// Option codes used here (pcapng §4.1-4.6).
@@ -42,7 +42,7 @@ const TSRESOL_NANOS: u8 = 9;
 
 /// Bytes an enhanced packet block adds around the packet data (header and trailer),
 /// before padding.
-pub const EPB_OVERHEAD: usize = 32;
+pub(crate) const EPB_OVERHEAD: usize = 32;
 
 /// What the section header says about where the capture was made.
 #[derive(Clone, Debug, Default)]
@@ -74,7 +74,7 @@ pub struct Interface {
 /// The counters of an interface statistics block (pcapng §4.6). Counts are those of
 /// libpcap since the capture started; `None` leaves an option out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Statistics {
+pub(crate) struct Statistics {
     /// Nanoseconds since the epoch at which the capture started and this block was
     /// written.
     pub start_ns: u64,
@@ -147,7 +147,7 @@ fn end_block(out: &mut Vec<u8>, start: usize, with_options: bool) {
 }
 
 /// Appends a section header block (section length unknown: -1).
-pub fn section_header(out: &mut Vec<u8>, s: &Section) {
+pub(crate) fn section_header(out: &mut Vec<u8>, s: &Section) {
     let start = begin_block(out, SHB);
     push_u32(out, 0x1A2B_3C4D);
     push_u16(out, 1);
@@ -167,7 +167,7 @@ pub fn section_header(out: &mut Vec<u8>, s: &Section) {
 }
 
 /// Appends an interface description block with nanosecond timestamps.
-pub fn interface_description(out: &mut Vec<u8>, i: &Interface) {
+pub(crate) fn interface_description(out: &mut Vec<u8>, i: &Interface) {
     let start = begin_block(out, IDB);
     push_u16(out, i.link_type.0 as u16);
     push_u16(out, 0);
@@ -209,7 +209,13 @@ pub fn interface_description(out: &mut Vec<u8>, i: &Interface) {
 /// Appends an enhanced packet block for one packet; `ts_ns` counts nanoseconds
 /// since the epoch, `data` is what was captured, `wire_len` the length on the wire.
 #[inline]
-pub fn enhanced_packet(out: &mut Vec<u8>, interface: u32, ts_ns: u64, data: &[u8], wire_len: u32) {
+pub(crate) fn enhanced_packet(
+    out: &mut Vec<u8>,
+    interface: u32,
+    ts_ns: u64,
+    data: &[u8],
+    wire_len: u32,
+) {
     let padded = data.len() + pad4(data.len());
     let total = (EPB_OVERHEAD + padded) as u32;
     out.reserve(total as usize);
@@ -226,7 +232,7 @@ pub fn enhanced_packet(out: &mut Vec<u8>, interface: u32, ts_ns: u64, data: &[u8
 
 /// Appends an enhanced packet block with a comment (`opt_comment`), as a copy of a
 /// packet made elsewhere carries where it came from.
-pub fn enhanced_packet_commented(
+pub(crate) fn enhanced_packet_commented(
     out: &mut Vec<u8>,
     interface: u32,
     ts_ns: u64,
@@ -246,7 +252,12 @@ pub fn enhanced_packet_commented(
 }
 
 /// Appends an interface statistics block.
-pub fn interface_statistics(out: &mut Vec<u8>, interface: u32, s: &Statistics, comment: &str) {
+pub(crate) fn interface_statistics(
+    out: &mut Vec<u8>,
+    interface: u32,
+    s: &Statistics,
+    comment: &str,
+) {
     let start = begin_block(out, ISB);
     push_u32(out, interface);
     push_ts(out, s.end_ns);
@@ -272,7 +283,7 @@ pub fn interface_statistics(out: &mut Vec<u8>, interface: u32, s: &Statistics, c
 
 /// The type and total length of the block at the start of `bytes`, if its header is
 /// there (little-endian, as written here).
-pub fn block_header(bytes: &[u8]) -> Option<(u32, usize)> {
+pub(crate) fn block_header(bytes: &[u8]) -> Option<(u32, usize)> {
     let kind = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
     let len = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
     Some((kind, len as usize))

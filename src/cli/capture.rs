@@ -416,16 +416,16 @@ fn list(json: Option<&Path>) -> anyhow::Result<u8> {
 struct PlainJournal;
 
 impl recorder::Journal for PlainJournal {
-    fn opened(&mut self, _: &OpenedFile) -> Result<(), String> {
+    fn opened(&mut self, _: &OpenedFile) -> Result<(), recorder::JournalError> {
         Ok(())
     }
 
-    fn closed(&mut self, f: &ClosedFile) -> Result<(), String> {
+    fn closed(&mut self, f: &ClosedFile) -> Result<(), recorder::JournalError> {
         eprintln!("{}", closed_line(f));
         Ok(())
     }
 
-    fn removed(&mut self, f: &ClosedFile) -> Result<(), String> {
+    fn removed(&mut self, f: &ClosedFile) -> Result<(), recorder::JournalError> {
         eprintln!(
             "whohosts: ring buffer: removed the oldest file {}",
             escape::terminal(&f.path.display().to_string())

@@ -12,4 +12,4 @@ pub(crate) const FILES: Option<whohosts::attribute::EmbeddedFiles> =
     Some(include!(concat!(env!("OUT_DIR"), "/embedded.rs")));
 
 #[cfg(not(feature = "embedded-data"))]
-pub const FILES: Option<whohosts::attribute::EmbeddedFiles> = None;
+pub(crate) const FILES: Option<whohosts::attribute::EmbeddedFiles> = None;

@@ -87,9 +87,9 @@ impl Stage {
     }
 
     /// Ends every layer, outermost first; the first error is returned.
-    fn finish(&mut self) -> Result<(), String> {
-        let mut first: Result<(), String> = Ok(());
-        let mut note = |r: Result<(), String>| {
+    fn finish(&mut self) -> Result<(), EndError> {
+        let mut first: Result<(), EndError> = Ok(());
+        let mut note = |r: Result<(), EndError>| {
             if first.is_ok() {
                 first = r;
             }
@@ -97,20 +97,20 @@ impl Stage {
         match self {
             Stage::Out(_) => {}
             Stage::Gzip(d) => {
-                note(d.try_finish().map_err(|e| format!("gzip: {e}")));
+                note(d.try_finish().map_err(EndError::stream("gzip")));
                 note(d.get_mut().finish());
             }
             Stage::Zlib(d) => {
-                note(d.try_finish().map_err(|e| format!("deflate (zlib): {e}")));
+                note(d.try_finish().map_err(EndError::stream("deflate (zlib)")));
                 note(d.get_mut().finish());
             }
             Stage::Raw(d) => {
-                note(d.try_finish().map_err(|e| format!("deflate (raw): {e}")));
+                note(d.try_finish().map_err(EndError::stream("deflate (raw)")));
                 note(d.get_mut().finish());
             }
             Stage::Deflate(buf, _) => {
                 if !buf.is_empty() {
-                    note(Err("deflate: body too short".into()));
+                    note(Err(EndError::DeflateTooShort));
                 }
             }
             Stage::Br(_) => {
@@ -120,7 +120,7 @@ impl Stage {
                 let inner = match d.into_inner() {
                     Ok(w) => w,
                     Err(w) => {
-                        note(Err("br: the stream ended early or is corrupt".into()));
+                        note(Err(EndError::BrokenBrotli));
                         w
                     }
                 };
@@ -128,11 +128,33 @@ impl Stage {
                 note(self.finish());
             }
             Stage::Zstd(d) => {
-                note(d.flush().map_err(|e| format!("zstd: {e}")));
+                note(d.flush().map_err(EndError::stream("zstd")));
                 note(d.get_mut().finish());
             }
         }
         first
+    }
+}
+
+/// Why a layer of the decoding chain did not end properly: the body is damaged or
+/// cut short (recorded as a problem of the object, never fatal).
+#[derive(Debug, thiserror::Error)]
+enum EndError {
+    #[error("{coding}: {source}")]
+    Stream {
+        coding: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("deflate: body too short")]
+    DeflateTooShort,
+    #[error("br: the stream ended early or is corrupt")]
+    BrokenBrotli,
+}
+
+impl EndError {
+    fn stream(coding: &'static str) -> impl FnOnce(io::Error) -> EndError {
+        move |source| EndError::Stream { coding, source }
     }
 }
 
@@ -279,11 +301,11 @@ impl BodyDecoder {
             return;
         }
         if let Err(e) = self.chain.write_all(data) {
-            self.stop(e.to_string());
+            self.stop(e);
         }
     }
 
-    fn stop(&mut self, e: String) {
+    fn stop(&mut self, e: impl std::fmt::Display) {
         self.stopped = true;
         let out = self.chain.output();
         if out.capped {
@@ -400,5 +422,22 @@ mod tests {
 
         let d = decode(Some("br"), b"\xff\xff\xff garbage", DEFAULT_MAX_DECODED);
         assert!(!d.problems.is_empty());
+    }
+
+    #[test]
+    fn a_cut_body_ends_with_the_error_of_the_layer_that_was_cut() {
+        let g = gzip(b"some text that is cut");
+        let mut d = BodyDecoder::new(Some(b"gzip"), DEFAULT_MAX_DECODED, None);
+        d.push(&g[..g.len() - 4]);
+        let e = d.chain.finish().unwrap_err();
+        assert!(matches!(e, EndError::Stream { coding: "gzip", .. }), "{e}");
+        let mut d = BodyDecoder::new(Some(b"deflate"), DEFAULT_MAX_DECODED, None);
+        d.push(b"x");
+        assert!(matches!(d.chain.finish(), Err(EndError::DeflateTooShort)));
+        let d = decode(Some("deflate"), b"x", DEFAULT_MAX_DECODED);
+        assert_eq!(
+            d.problems,
+            ["decoding stopped at wire byte 1: deflate: body too short"]
+        );
     }
 }

@@ -19,13 +19,13 @@ use super::{HttpEvent, Side};
 use std::collections::VecDeque;
 
 /// Longest head (request or status line and header fields) read.
-pub const MAX_HEAD: usize = 64 * 1024;
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
 /// Header fields read per head.
 const MAX_HEADERS: usize = 128;
 /// Longest chunk-size or trailer line.
 const MAX_LINE: usize = 4096;
 /// Requests awaiting their responses on one connection (pipelining).
-pub const MAX_PENDING: usize = 1024;
+pub(crate) const MAX_PENDING: usize = 1024;
 
 #[derive(Debug)]
 enum Chunk {
@@ -114,8 +114,21 @@ fn trim(v: &[u8]) -> &[u8] {
     &v[s..e.max(s)]
 }
 
+/// Why a message's body framing cannot be trusted (RFC 9112 §6.3): the framings a
+/// request-smuggling attempt uses, each a reason to stop reading the connection.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum FramingError {
+    #[error("request with a Transfer-Encoding that does not end in chunked")]
+    RequestNotChunked,
+    /// The value, cut to 40 bytes.
+    #[error("invalid Content-Length {0:?}")]
+    InvalidLength(String),
+    #[error("conflicting Content-Length values")]
+    ConflictingLengths,
+}
+
 /// How a message's body is framed, from its header fields; `Err` for bad framing.
-fn body_framing(headers: &[(Vec<u8>, Vec<u8>)], is_response: bool) -> Result<State, String> {
+fn body_framing(headers: &[(Vec<u8>, Vec<u8>)], is_response: bool) -> Result<State, FramingError> {
     let te: Vec<&[u8]> = header(headers, "transfer-encoding").collect();
     if !te.is_empty() {
         let last = te
@@ -129,7 +142,7 @@ fn body_framing(headers: &[(Vec<u8>, Vec<u8>)], is_response: bool) -> Result<Sta
             }
             // Another coding last: the body runs to the close (a request's is invalid).
             _ if is_response => Ok(State::ToClose),
-            _ => Err("request with a Transfer-Encoding that does not end in chunked".into()),
+            _ => Err(FramingError::RequestNotChunked),
         };
     }
     let mut length: Option<u64> = None;
@@ -141,13 +154,11 @@ fn body_framing(headers: &[(Vec<u8>, Vec<u8>)], is_response: bool) -> Result<Sta
                 .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|s| s.parse::<u64>().ok())
                 .ok_or_else(|| {
-                    format!(
-                        "invalid Content-Length {:?}",
-                        String::from_utf8_lossy(&part[..part.len().min(40)])
-                    )
+                    let shown = String::from_utf8_lossy(part.get(..40).unwrap_or(part));
+                    FramingError::InvalidLength(shown.into_owned())
                 })?;
             if length.is_some_and(|l| l != n) {
-                return Err("conflicting Content-Length values".into());
+                return Err(FramingError::ConflictingLengths);
             }
             length = Some(n);
         }
@@ -196,7 +207,7 @@ impl Connection {
     }
 
     /// Whether neither side will produce anything more.
-    pub fn is_stopped(&self) -> bool {
+    pub(crate) fn is_stopped(&self) -> bool {
         matches!(self.client.state, State::Stopped) && matches!(self.server.state, State::Stopped)
     }
 
@@ -447,7 +458,7 @@ impl Connection {
                                 self.end(Side::Client, out);
                             }
                             Ok(s) => self.client.state = s,
-                            Err(e) => return Err(e),
+                            Err(e) => return Err(e.to_string()),
                         }
                         if is_connect {
                             // What follows a CONNECT depends on the answer; nothing
@@ -504,7 +515,7 @@ impl Connection {
                             match framing {
                                 Ok(State::Head) => self.end(Side::Server, out),
                                 Ok(s) => self.server.state = s,
-                                Err(e) => return Err(e),
+                                Err(e) => return Err(e.to_string()),
                             }
                             Ok(Some(n))
                         }
@@ -665,5 +676,37 @@ mod tests {
                 "{out:?}"
             );
         }
+    }
+
+    #[test]
+    fn body_framing_names_the_smuggling_shape_it_refuses() {
+        let h = |pairs: &[(&str, &str)]| -> Vec<(Vec<u8>, Vec<u8>)> {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect()
+        };
+        let framing = |pairs: &[(&str, &str)], response| body_framing(&h(pairs), response);
+        assert_eq!(
+            framing(&[("Content-Length", "3"), ("Content-Length", "4")], true).err(),
+            Some(FramingError::ConflictingLengths)
+        );
+        assert_eq!(
+            framing(&[("Content-Length", "-1")], false).err(),
+            Some(FramingError::InvalidLength("-1".into()))
+        );
+        assert_eq!(
+            framing(&[("Transfer-Encoding", "chunked, gzip")], false).err(),
+            Some(FramingError::RequestNotChunked)
+        );
+        // A response may end in another coding: its body runs to the close.
+        assert!(matches!(
+            framing(&[("Transfer-Encoding", "gzip")], true),
+            Ok(State::ToClose)
+        ));
+        assert!(matches!(
+            framing(&[("Content-Length", "5, 5")], true),
+            Ok(State::Length(5))
+        ));
     }
 }

@@ -39,7 +39,7 @@ use std::path::PathBuf;
 pub use store::{ExtractSummary, Object, ObjectRange};
 
 /// Frames listed per object; the rest are counted (`frames_total`).
-pub const MAX_OBJECT_FRAMES: usize = 64;
+pub(crate) const MAX_OBJECT_FRAMES: usize = 64;
 
 /// What the content stage is asked for.
 #[derive(Clone, Debug)]
@@ -295,7 +295,7 @@ impl Content {
 
     /// Key log lines found in the capture itself (a pcapng Decryption Secrets Block),
     /// from `source`: TLS connections are followed from now on.
-    pub fn add_secrets(&mut self, source: &str, text: &[u8]) {
+    pub(crate) fn add_secrets(&mut self, source: &str, text: &[u8]) {
         self.keys
             .get_or_insert_with(KeyLog::new)
             .add_text(source, text);
@@ -478,7 +478,7 @@ impl Content {
                         Ok(b) => {
                             conn.open.insert(stream, b);
                         }
-                        Err(e) => self.problems.push(e),
+                        Err(e) => self.problems.push(e.to_string()),
                     }
                 }
                 HttpEvent::Body {
@@ -726,6 +726,12 @@ impl Conn {
     }
 }
 
+/// The object's file could not be made (`--extract`'s directory, or the temporary
+/// one): the environment, recorded as a problem; the analysis goes on.
+#[derive(Debug, thiserror::Error)]
+#[error("creating a file for an object: {0}")]
+pub(crate) struct ObjectFileError(#[source] std::io::Error);
+
 impl ContentOptions {
     /// Starts the object of a response.
     #[allow(clippy::too_many_arguments)] // a response's parts, passed flat
@@ -738,7 +744,7 @@ impl ContentOptions {
         status: u16,
         headers: &[(Vec<u8>, Vec<u8>)],
         frame: u64,
-    ) -> Result<Building, String> {
+    ) -> Result<Building, ObjectFileError> {
         let get = |name: &str| {
             headers
                 .iter()
@@ -768,9 +774,7 @@ impl ContentOptions {
                     .tempfile_in(dir),
                 None => tempfile::NamedTempFile::new(),
             };
-            let (file, path) = made
-                .map_err(|e| format!("creating a file for an object: {e}"))?
-                .into_parts();
+            let (file, path) = made.map_err(ObjectFileError)?.into_parts();
             (
                 Some(Box::new(std::io::BufWriter::with_capacity(
                     256 * 1024,

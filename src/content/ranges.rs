@@ -35,6 +35,16 @@ pub(crate) struct Stitched {
     pub file: tempfile::TempPath,
 }
 
+/// Why a group of parts could not be stitched: the file system, never the parts
+/// (gaps and disagreeing overlaps are the object's `problems`).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StitchError {
+    #[error("creating a file for a stitched object: {0}")]
+    Create(#[source] std::io::Error),
+    #[error("stitching range parts: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 /// Stitches the groups of two or more complete, unencoded 206 parts with a known
 /// total; `files[i]` is part `i`'s file. `dir`: where the stitched file is made
 /// (the extract directory, or the system's temporary one).
@@ -42,7 +52,7 @@ pub(crate) fn stitch(
     objects: &[Object],
     files: &[Option<tempfile::TempPath>],
     dir: Option<&std::path::Path>,
-) -> Vec<Result<Stitched, String>> {
+) -> Vec<Result<Stitched, StitchError>> {
     let mut groups: std::collections::BTreeMap<(u32, &str, Option<&str>, u64), Vec<usize>> =
         std::collections::BTreeMap::new();
     for (i, o) in objects.iter().enumerate() {
@@ -72,18 +82,15 @@ fn build(
     dir: Option<&std::path::Path>,
     total: u64,
     parts: Vec<usize>,
-) -> Result<Stitched, String> {
+) -> Result<Stitched, StitchError> {
     let made = match dir {
         Some(d) => tempfile::Builder::new()
             .prefix(".whohosts-object-")
             .tempfile_in(d),
         None => tempfile::NamedTempFile::new(),
     };
-    let (mut out, path) = made
-        .map_err(|e| format!("creating a file for a stitched object: {e}"))?
-        .into_parts();
-    let io = |e: std::io::Error| format!("stitching range parts: {e}");
-    out.set_len(total).map_err(io)?;
+    let (mut out, path) = made.map_err(StitchError::Create)?.into_parts();
+    out.set_len(total)?;
     // Covered byte ranges, to find the gaps and the overlaps.
     let mut covered: Vec<(u64, u64)> = Vec::new();
     let mut problems = Vec::new();
@@ -101,13 +108,13 @@ fn build(
             continue;
         }
         let (start, end) = (r.first, r.first + have - 1);
-        let mut src = std::fs::File::open(f).map_err(io)?;
+        let mut src = std::fs::File::open(f)?;
         // Bytes already covered by an earlier part are compared, not written.
         let mut pos = start;
         let mut buf = vec![0u8; 64 * 1024];
         while pos <= end {
             let n = ((end - pos + 1) as usize).min(buf.len());
-            src.read_exact(&mut buf[..n]).map_err(io)?;
+            src.read_exact(&mut buf[..n])?;
             let mut k = 0;
             while k < n {
                 let at = pos + k as u64;
@@ -124,17 +131,17 @@ fn build(
                 };
                 let len = (run_end - at + 1) as usize;
                 let chunk = &buf[k..k + len];
-                out.seek(SeekFrom::Start(at)).map_err(io)?;
+                out.seek(SeekFrom::Start(at))?;
                 if seen.is_some() {
                     let mut old = vec![0u8; len];
-                    out.read_exact(&mut old).map_err(io)?;
+                    out.read_exact(&mut old)?;
                     if old != chunk && problems.len() < 8 {
                         problems.push(format!(
                             "range parts disagree on bytes {at}-{run_end}: the earlier part's are kept"
                         ));
                     }
                 } else {
-                    out.write_all(chunk).map_err(io)?;
+                    out.write_all(chunk)?;
                 }
                 k += len;
             }
@@ -162,10 +169,9 @@ fn build(
     if next < total {
         gaps.push([next, total - 1]);
     }
-    out.flush().map_err(io)?;
-    out.seek(SeekFrom::Start(0)).map_err(io)?;
-    let digests =
-        crate::hash::hash_reader(&mut out, crate::hash::Algorithms::SHA256).map_err(io)?;
+    out.flush()?;
+    out.seek(SeekFrom::Start(0))?;
+    let digests = crate::hash::hash_reader(&mut out, crate::hash::Algorithms::SHA256)?;
     if !gaps.is_empty() {
         problems.push(format!(
             "{} byte ranges were never seen; they are zero-filled",

@@ -95,7 +95,7 @@ pub(super) fn url_of(r: &super::Request, conn: &super::Conn) -> String {
 }
 
 /// Longest file name written (bytes).
-pub const MAX_NAME: usize = 120;
+pub(crate) const MAX_NAME: usize = 120;
 
 /// Characters kept from a name taken from the capture: letters, digits, `.-_+`.
 /// Anything else (path separators, controls, bidi overrides, spaces, `%`) becomes
@@ -120,7 +120,7 @@ fn clean(part: &str, max: usize) -> String {
 
 /// The file name of object `id`: `0001-host-lastsegment`, never a path, never
 /// empty, at most [`MAX_NAME`] bytes, ASCII only.
-pub fn safe_name(id: u64, url: &str, host: Option<&str>) -> String {
+pub(crate) fn safe_name(id: u64, url: &str, host: Option<&str>) -> String {
     let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
     let (url_host, path) = after_scheme
         .split_once('/')
@@ -178,7 +178,7 @@ pub fn finish(collected: Vec<super::Collected>, extract: Option<(&Path, &str)>) 
                 files.push(Some(s.file));
                 part_lists.push(s.parts);
             }
-            Err(e) => problems.push(e),
+            Err(e) => problems.push(e.to_string()),
         }
     }
     // Order: capture, first frame, a stitched object after its first part.

@@ -18,14 +18,14 @@ use std::path::Path;
 
 /// The longest line accepted (a TLS 1.3 line with a SHA-384 secret is 31 + 1 + 64 + 1
 /// + 96 = 193 characters).
-pub const MAX_LINE: usize = 1024;
+pub(crate) const MAX_LINE: usize = 1024;
 /// The most client randoms kept from all sources together.
-pub const MAX_ENTRIES: usize = 1_000_000;
+pub(crate) const MAX_ENTRIES: usize = 1_000_000;
 /// The most problems recorded one by one; further ones are only counted.
-pub const MAX_PROBLEMS: usize = 100;
+pub(crate) const MAX_PROBLEMS: usize = 100;
 
 /// A TLS client random, the key of every key log entry.
-pub type ClientRandom = [u8; 32];
+pub(crate) type ClientRandom = [u8; 32];
 
 /// The secrets logged for one client random. TLS 1.3 secrets are as long as the
 /// suite's hash (32 or 48 bytes).
@@ -119,7 +119,7 @@ pub(crate) fn unhex(s: &[u8]) -> Option<Vec<u8>> {
 /// What is wrong with one key log line; each message shows the line (shortened,
 /// escaped).
 #[derive(Debug, thiserror::Error)]
-pub enum LineError {
+pub(crate) enum LineError {
     #[error("line of {len} bytes, longer than {MAX_LINE}: {line}")]
     TooLong { len: usize, line: String },
     #[error("expected LABEL CLIENT_RANDOM SECRET: {line}")]
@@ -177,7 +177,7 @@ impl KeyLog {
     }
 
     /// Adds one line; `Err` says what is wrong with it.
-    pub fn add_line(&mut self, line: &[u8]) -> Result<(), LineError> {
+    pub(crate) fn add_line(&mut self, line: &[u8]) -> Result<(), LineError> {
         if line.len() > MAX_LINE {
             return Err(LineError::TooLong {
                 len: line.len(),
@@ -273,11 +273,6 @@ impl KeyLog {
     /// Lines that could not be used, in order (at most [`MAX_PROBLEMS`]).
     pub fn problems(&self) -> &[Problem] {
         &self.problems
-    }
-
-    /// Problems beyond [`MAX_PROBLEMS`], counted only.
-    pub fn more_problems(&self) -> u64 {
-        self.more_problems
     }
 }
 

@@ -38,7 +38,7 @@ use ring::{aead, hkdf, hmac};
 /// Largest record payload accepted (ciphertext: 2^14 plus 256 bytes of expansion).
 pub const MAX_RECORD: usize = (1 << 14) + 256;
 /// Bytes a direction may hold while it waits for the other direction's hello.
-pub const MAX_PENDING: usize = 1 << 20;
+pub(crate) const MAX_PENDING: usize = 1 << 20;
 /// Largest handshake message read (certificate chains included).
 pub const MAX_HANDSHAKE: usize = 1 << 18;
 
@@ -181,7 +181,7 @@ impl hkdf::KeyType for Len {
 }
 
 /// HKDF-Expand-Label (RFC 8446 §7.1) with an empty context.
-pub fn hkdf_expand_label(sha384: bool, secret: &[u8], label: &[u8], len: usize) -> Vec<u8> {
+pub(crate) fn hkdf_expand_label(sha384: bool, secret: &[u8], label: &[u8], len: usize) -> Vec<u8> {
     let alg = if sha384 {
         hkdf::HKDF_SHA384
     } else {
@@ -201,7 +201,7 @@ pub fn hkdf_expand_label(sha384: bool, secret: &[u8], label: &[u8], len: usize) 
 }
 
 /// The TLS 1.2 PRF (RFC 5246 §5) with SHA-256 or SHA-384.
-pub fn prf12(sha384: bool, secret: &[u8], label: &[u8], seed: &[u8], len: usize) -> Vec<u8> {
+pub(crate) fn prf12(sha384: bool, secret: &[u8], label: &[u8], seed: &[u8], len: usize) -> Vec<u8> {
     let alg = if sha384 {
         hmac::HMAC_SHA384
     } else {
@@ -362,7 +362,7 @@ impl TlsDecryptor {
     }
 
     /// The client random, once the ClientHello was read.
-    pub fn client_random(&self) -> Option<&ClientRandom> {
+    pub(crate) fn client_random(&self) -> Option<&ClientRandom> {
         self.client_random.as_ref()
     }
 
@@ -372,7 +372,7 @@ impl TlsDecryptor {
     }
 
     /// The negotiated cipher suite's number, once the ServerHello was read.
-    pub fn suite_id(&self) -> Option<u16> {
+    pub(crate) fn suite_id(&self) -> Option<u16> {
         self.suite_id
     }
 
@@ -387,7 +387,8 @@ impl TlsDecryptor {
     }
 
     /// Client records skipped as 0-RTT early data (not decrypted).
-    pub fn early_data_skipped(&self) -> u64 {
+    #[cfg(test)]
+    fn early_data_skipped(&self) -> u64 {
         self.early_skipped
     }
 
@@ -402,7 +403,7 @@ impl TlsDecryptor {
 
     /// Stops decrypting both directions, for a reason outside this connection (a
     /// memory budget shared with others); the first reason given stays.
-    pub fn give_up(&mut self, reason: String) {
+    pub(crate) fn give_up(&mut self, reason: String) {
         self.fail(Side::Client, reason.clone());
         self.fail(Side::Server, reason);
     }

@@ -25,9 +25,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// RFC 1035 §4.1.1: the fixed header is 12 bytes.
 const HEADER_LEN: usize = 12;
 /// CNAME chains longer than this are cut (resolvers give up far earlier).
-pub const MAX_CHAIN: usize = 16;
+pub(crate) const MAX_CHAIN: usize = 16;
 /// Queries waiting for an answer; beyond this the oldest is forgotten (and counted).
-pub const MAX_PENDING_QUERIES: usize = 65_536;
+pub(crate) const MAX_PENDING_QUERIES: usize = 65_536;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Question {
@@ -146,7 +146,7 @@ fn svcb_of(s: &hickory_proto::rr::rdata::SVCB, https: bool) -> RData {
 }
 
 /// Parses one DNS message (a UDP payload, or one TCP message without its prefix).
-pub fn parse_message(bytes: &[u8]) -> Result<Message, DnsError> {
+pub(crate) fn parse_message(bytes: &[u8]) -> Result<Message, DnsError> {
     if bytes.len() < HEADER_LEN {
         return Err(DnsError::TooShort { len: bytes.len() });
     }
@@ -183,7 +183,7 @@ pub fn parse_message(bytes: &[u8]) -> Result<Message, DnsError> {
 /// snap length, or damaged further on): the header, then the questions and answer
 /// records in order up to the first that does not parse, as tshark shows them.
 /// `None` when not even one question could be read.
-pub fn parse_partial(bytes: &[u8]) -> Option<Message> {
+pub(crate) fn parse_partial(bytes: &[u8]) -> Option<Message> {
     use hickory_proto::op::Query;
     use hickory_proto::rr::Record;
     use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
@@ -497,15 +497,16 @@ impl DnsBindings {
         &self.bindings
     }
 
+    /// Queries still waiting for an answer.
+    #[cfg(test)]
+    fn unanswered(&self) -> usize {
+        self.pending.len()
+    }
+
     /// The bindings, sorted (deterministic output).
     pub fn into_bindings(mut self) -> Vec<Binding> {
         self.bindings.sort();
         self.bindings
-    }
-
-    /// Queries still waiting for an answer.
-    pub fn unanswered(&self) -> usize {
-        self.pending.len()
     }
 }
 

@@ -28,15 +28,15 @@ use std::collections::BTreeMap;
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Largest frame payload read (SETTINGS_MAX_FRAME_SIZE may allow up to 2^24-1;
 /// servers and browsers use 16 KiB to 1 MiB).
-pub const MAX_FRAME: usize = 1 << 20;
+pub(crate) const MAX_FRAME: usize = 1 << 20;
 /// Largest header block (HEADERS or PUSH_PROMISE with its CONTINUATIONs).
-pub const MAX_HEADER_BLOCK: usize = 256 << 10;
+pub(crate) const MAX_HEADER_BLOCK: usize = 256 << 10;
 /// Largest decoded header list kept per message.
-pub const MAX_HEADER_LIST: usize = 256 << 10;
+pub(crate) const MAX_HEADER_LIST: usize = 256 << 10;
 /// Largest HPACK dynamic table accepted (whatever SETTINGS say).
-pub const MAX_TABLE: usize = 64 << 10;
+pub(crate) const MAX_TABLE: usize = 64 << 10;
 /// Streams tracked at once per connection.
-pub const MAX_STREAMS: usize = 4096;
+pub(crate) const MAX_STREAMS: usize = 4096;
 
 /// What an HTTP/2 connection carried, in order; also the content stage's `HttpEvent`,
 /// which HTTP/1.x framing produces too.

@@ -13,12 +13,12 @@ use super::{Step, WireString};
 use serde::Serialize;
 
 /// Largest head read; RFC 9112 sets no limit, servers commonly stop at 8-16 KiB.
-pub const HEAD_CAP: usize = 16 * 1024;
+pub(crate) const HEAD_CAP: usize = 16 * 1024;
 /// Header fields read per head (on the stack, no allocation).
-pub const MAX_HEADERS: usize = 64;
+pub(crate) const MAX_HEADERS: usize = 64;
 
 /// What an HTTP/1.x request starts with: its method and a space.
-pub const REQUEST_STARTS: [&[u8]; 9] = [
+pub(crate) const REQUEST_STARTS: [&[u8]; 9] = [
     b"GET ",
     b"POST ",
     b"HEAD ",
@@ -31,15 +31,15 @@ pub const REQUEST_STARTS: [&[u8]; 9] = [
 ];
 
 /// What an HTTP/1.x response starts with.
-pub const RESPONSE_START: &[u8] = b"HTTP/1.";
+pub(crate) const RESPONSE_START: &[u8] = b"HTTP/1.";
 
 /// The bytes start an HTTP/1.x request.
-pub fn starts_request(b: &[u8]) -> bool {
+pub(crate) fn starts_request(b: &[u8]) -> bool {
     REQUEST_STARTS.iter().any(|s| b.starts_with(s))
 }
 
 /// The bytes start an HTTP/1.x request or response.
-pub fn starts_message(b: &[u8]) -> bool {
+pub(crate) fn starts_message(b: &[u8]) -> bool {
     starts_request(b) || b.starts_with(RESPONSE_START)
 }
 

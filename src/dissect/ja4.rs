@@ -19,7 +19,7 @@
 use sha2::{Digest, Sha256};
 
 /// RFC 8701 §2: GREASE code points are 0x0A0A, 0x1A1A, ... 0xFAFA.
-pub fn is_grease(v: u16) -> bool {
+pub(crate) fn is_grease(v: u16) -> bool {
     let [hi, lo] = v.to_be_bytes();
     hi == lo && lo & 0x0f == 0x0a
 }

@@ -20,9 +20,9 @@ use ring::aead::{self, quic as rquic, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hkdf;
 use serde::Serialize;
 
-pub const QUIC_V1: u32 = 0x0000_0001;
+pub(crate) const QUIC_V1: u32 = 0x0000_0001;
 /// RFC 9369 §3.1.
-pub const QUIC_V2: u32 = 0x6b33_43cf;
+pub(crate) const QUIC_V2: u32 = 0x6b33_43cf;
 
 /// RFC 9001 §5.2: initial salt for QUIC v1.
 const INITIAL_SALT_V1: [u8; 20] = [
@@ -36,9 +36,9 @@ const INITIAL_SALT_V2: [u8; 20] = [
 ];
 
 /// Most CRYPTO bytes collected per connection (a post-quantum ClientHello is ~2 KiB).
-pub const CRYPTO_CAP: usize = 16 * 1024;
+pub(crate) const CRYPTO_CAP: usize = 16 * 1024;
 /// Out-of-order CRYPTO pieces held per connection.
-pub const MAX_FRAGMENTS: usize = 32;
+pub(crate) const MAX_FRAGMENTS: usize = 32;
 /// RFC 9000 §17.2: connection IDs are at most 20 bytes in v1 and v2.
 const MAX_CID_LEN: usize = 20;
 
@@ -160,11 +160,12 @@ fn expand_label(prk: &hkdf::Prk, label: &[u8], out: &mut [u8]) -> Option<()> {
 }
 
 /// The Initial packet protection keys of one direction (RFC 9001 §5.2).
-pub struct InitialKeys {
+pub(crate) struct InitialKeys {
     key: LessSafeKey,
     iv: [u8; 12],
     hp: rquic::HeaderProtectionKey,
-    /// Raw key material, for tests against the RFC vectors.
+    /// Raw key material, for the tests against the RFC vectors.
+    #[cfg(test)]
     raw: ([u8; 16], [u8; 12], [u8; 16]),
 }
 
@@ -177,7 +178,7 @@ impl std::fmt::Debug for InitialKeys {
 impl InitialKeys {
     /// Derives the client's (`client == true`) or server's Initial keys for `version`
     /// from the client's original Destination Connection ID. `None` for other versions.
-    pub fn derive(version: u32, dcid: &[u8], client: bool) -> Option<InitialKeys> {
+    pub(crate) fn derive(version: u32, dcid: &[u8], client: bool) -> Option<InitialKeys> {
         let (salt, labels): (&[u8], [&[u8]; 3]) = match version {
             QUIC_V1 => (&INITIAL_SALT_V1, [b"quic key", b"quic iv", b"quic hp"]),
             // RFC 9369 §3.3.2: v2 labels.
@@ -202,12 +203,14 @@ impl InitialKeys {
             key: LessSafeKey::new(UnboundKey::new(&aead::AES_128_GCM, &key).ok()?),
             iv,
             hp: rquic::HeaderProtectionKey::new(&rquic::AES_128, &hp).ok()?,
+            #[cfg(test)]
             raw: (key, iv, hp),
         })
     }
 
     /// (key, iv, hp) bytes.
-    pub fn material(&self) -> ([u8; 16], [u8; 12], [u8; 16]) {
+    #[cfg(test)]
+    fn material(&self) -> ([u8; 16], [u8; 12], [u8; 16]) {
         self.raw
     }
 }
@@ -312,7 +315,7 @@ impl QuicConnection {
 
     /// The ClientHello has been reported (or the connection gave up): later datagrams
     /// are ignored.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.done
     }
 

@@ -24,11 +24,11 @@ use std::ops::Range;
 
 /// Largest handshake message reassembled (a certificate chain can exceed one record;
 /// a ClientHello with post-quantum key shares is about 2 KiB).
-pub const HANDSHAKE_CAP: usize = 64 * 1024;
+pub(crate) const HANDSHAKE_CAP: usize = 64 * 1024;
 
 /// RFC 8446 §5.1: a plaintext record carries at most 2^14 bytes; RFC 5246 §6.2.3 allows
 /// 2^14 + 2048 for compressed/protected ones, which we accept too.
-pub const MAX_RECORD_LEN: usize = (1 << 14) + 2048;
+pub(crate) const MAX_RECORD_LEN: usize = (1 << 14) + 2048;
 
 const CT_CHANGE_CIPHER_SPEC: u8 = 20;
 const CT_ALERT: u8 = 21;
@@ -424,7 +424,7 @@ impl TlsStream {
     }
 
     /// The handshake is over in this direction (encrypted from here on).
-    pub fn is_encrypted(&self) -> bool {
+    pub(crate) fn is_encrypted(&self) -> bool {
         self.state == State::Encrypted
     }
 

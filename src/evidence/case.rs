@@ -316,7 +316,7 @@ pub fn create(dir: &Path, new: NewCase) -> Result<Session, CaseError> {
 /// The folders `case add` puts files in: captures, reports and letters, and the other
 /// evidence by kind (`--kind attachment|certificate|recording|receipt`): documents the
 /// letters attach, scanned notarial certificates, screen recordings, delivery receipts.
-pub const SUBDIRS: [&str; 7] = [
+pub(crate) const SUBDIRS: [&str; 7] = [
     "captures",
     "reports",
     "letters",
@@ -327,7 +327,7 @@ pub const SUBDIRS: [&str; 7] = [
 ];
 
 /// `case add --kind trusted-tsa`: the case's own TSA trust anchors, `trusted-tsa.pem`.
-pub const TRUSTED_TSA: &str = "trusted-tsa";
+pub(crate) const TRUSTED_TSA: &str = "trusted-tsa";
 
 /// The folder for a `--kind`.
 pub fn folder_of_kind(kind: &str) -> Option<&'static str> {

@@ -28,7 +28,7 @@ use std::path::Path;
 pub const FILE: &str = "custody.jsonl";
 
 /// `prev` of the first entry.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// A file an entry vouches for, by path relative to the case directory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,7 +114,7 @@ impl Log {
             .map_or_else(|| GENESIS.to_string(), |(_, h)| h.clone())
     }
 
-    pub fn next_seq(&self) -> u64 {
+    pub(crate) fn next_seq(&self) -> u64 {
         self.entries.len() as u64 + 1
     }
 }

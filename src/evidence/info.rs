@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 pub const CASE_FILE: &str = "case.json";
-pub const FORMAT: &str = "whohosts-case/1";
+pub(crate) const FORMAT: &str = "whohosts-case/1";
 
 /// `case.json`: who and what the case is about. Written once, never changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ pub struct NotACase {
 }
 
 /// Reads `case.json`.
-pub fn load_info(dir: &Path) -> Result<CaseInfo, NotACase> {
+pub(crate) fn load_info(dir: &Path) -> Result<CaseInfo, NotACase> {
     let path = dir.join(CASE_FILE);
     let bytes = std::fs::read(&path).map_err(|e| NotACase {
         path: dir.display().to_string(),

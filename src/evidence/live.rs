@@ -27,7 +27,7 @@
 use super::case::{self, CaseError, Session};
 use super::custody::{self, FileRecord, Log};
 use super::hash::Algorithms;
-use crate::recorder::{ClosedFile, Journal, OpenedFile};
+use crate::recorder::{ClosedFile, Journal, JournalError, OpenedFile};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -317,7 +317,7 @@ pub fn rfc3339_ns(ns: u64) -> String {
 }
 
 impl Journal for CaseJournal {
-    fn opened(&mut self, f: &OpenedFile) -> Result<(), String> {
+    fn opened(&mut self, f: &OpenedFile) -> Result<(), JournalError> {
         record(
             &self.session,
             &reserve_path(&self.dir, self.capture),
@@ -330,10 +330,10 @@ impl Journal for CaseJournal {
             }),
             Vec::new(),
         )
-        .map_err(|e| e.to_string())
+        .map_err(Into::into)
     }
 
-    fn closed(&mut self, f: &ClosedFile) -> Result<(), String> {
+    fn closed(&mut self, f: &ClosedFile) -> Result<(), JournalError> {
         let rel = self.rel(&f.path);
         let rec = FileRecord {
             path: rel.clone(),
@@ -359,10 +359,10 @@ impl Journal for CaseJournal {
             }),
             vec![rec],
         )
-        .map_err(|e| e.to_string())
+        .map_err(Into::into)
     }
 
-    fn removed(&mut self, f: &ClosedFile) -> Result<(), String> {
+    fn removed(&mut self, f: &ClosedFile) -> Result<(), JournalError> {
         // A case refuses ring buffers; should one get here, the removal is recorded.
         record(
             &self.session,
@@ -371,7 +371,7 @@ impl Journal for CaseJournal {
             serde_json::json!({ "capture": self.capture, "file": self.rel(&f.path) }),
             Vec::new(),
         )
-        .map_err(|e| e.to_string())
+        .map_err(Into::into)
     }
 }
 
@@ -410,7 +410,7 @@ pub fn open(
 }
 
 /// Records every interrupted capture of the case (without sealing).
-pub fn recover(s: &mut Session) -> Result<Vec<Recovered>, CaseError> {
+pub(crate) fn recover(s: &mut Session) -> Result<Vec<Recovered>, CaseError> {
     let log = custody::read(&s.dir).map_err(|e| io(&s.dir, e))?;
     if !log.problems.is_empty() {
         // A broken log is reported by whatever the command does next.

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub const FORMAT: &str = "whohosts-manifest/1";
+pub(crate) const FORMAT: &str = "whohosts-manifest/1";
 
 /// Path of manifest version `n`, relative to the case directory.
-pub fn path_of(version: u32) -> String {
+pub(crate) fn path_of(version: u32) -> String {
     format!("manifests/manifest-v{version}.json")
 }
 
@@ -62,13 +62,13 @@ pub enum ManifestError {
 /// What a case directory holds: plain files (relative paths with `/`, sorted, without
 /// `custody.jsonl`), and entries that are not plain files or have non-UTF-8 names.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Scan {
+pub(crate) struct Scan {
     pub files: Vec<String>,
     pub not_plain: Vec<String>,
 }
 
 /// Lists a case directory without following symbolic links.
-pub fn scan(case_dir: &Path) -> Result<Scan, ManifestError> {
+pub(crate) fn scan(case_dir: &Path) -> Result<Scan, ManifestError> {
     let mut out = Scan::default();
     walk(case_dir, case_dir, &mut out)?;
     out.files.retain(|p| p != custody::FILE);
@@ -78,7 +78,7 @@ pub fn scan(case_dir: &Path) -> Result<Scan, ManifestError> {
 }
 
 /// Every file of the case that a manifest lists; refuses links and special files.
-pub fn case_files(case_dir: &Path) -> Result<Vec<String>, ManifestError> {
+pub(crate) fn case_files(case_dir: &Path) -> Result<Vec<String>, ManifestError> {
     let s = scan(case_dir)?;
     match s.not_plain.into_iter().next() {
         Some(path) => Err(ManifestError::NotAFile { path }),
@@ -164,7 +164,7 @@ impl Manifest {
     }
 
     /// The exact bytes written to disk: pretty JSON and a final newline.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
         v.push(b'\n');
         v
@@ -191,7 +191,7 @@ impl Manifest {
 /// the log and the files, so it needs no custody line of its own; its time-stamp reply
 /// needs none either, and nothing follows the seal that the time-stamp does not cover.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SealStatement {
+pub(crate) struct SealStatement {
     pub format: String,
     pub case_id: String,
     pub version: u32,
@@ -203,16 +203,16 @@ pub struct SealStatement {
     pub request_nonce: String,
 }
 
-pub const SEAL_FORMAT: &str = "whohosts-seal/1";
+pub(crate) const SEAL_FORMAT: &str = "whohosts-seal/1";
 
 /// Path of seal N's statement.
-pub fn statement_path(version: u32) -> String {
+pub(crate) fn statement_path(version: u32) -> String {
     format!("timestamps/seal-v{version}.json")
 }
 
 impl SealStatement {
     /// The exact bytes written: pretty JSON and a final newline.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
         v.push(b'\n');
         v

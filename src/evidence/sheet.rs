@@ -77,7 +77,7 @@ pub struct Period {
 
 /// The capture period: the first and last packet of the case's captures (read from the
 /// files themselves, or taken from `known`), in UTC and in the case's time zone.
-pub fn capture_period(
+pub(crate) fn capture_period(
     dir: &std::path::Path,
     m: &Manifest,
     offset: time::UtcOffset,

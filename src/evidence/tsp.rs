@@ -62,7 +62,7 @@ struct TstInfo {
 /// Reads a DER GeneralizedTime value (`YYYYMMDDHHMMSS[.f+]Z`, X.690 §11.7) into
 /// RFC 3339 text and Unix seconds (the fraction is kept in the text, dropped from the
 /// seconds).
-pub fn parse_gen_time(value: &[u8]) -> Option<(String, i64)> {
+pub(crate) fn parse_gen_time(value: &[u8]) -> Option<(String, i64)> {
     let text = std::str::from_utf8(value).ok()?;
     let body = text.strip_suffix('Z')?;
     let (whole, fraction) = match body.split_once('.') {
@@ -211,7 +211,7 @@ pub fn request(sha256: &[u8], nonce: [u8; 8]) -> Result<Vec<u8>, TspError> {
 }
 
 /// A fresh random nonce.
-pub fn random_nonce() -> [u8; 8] {
+pub(crate) fn random_nonce() -> [u8; 8] {
     use ring::rand::SecureRandom;
     let mut n = [0u8; 8];
     // SystemRandom reads getrandom(2); if it ever fails, fall back to the clock, which
@@ -275,7 +275,7 @@ pub struct TokenInfo {
 
 impl TokenInfo {
     /// The details a custody entry records of a reply, with `extra` fields first.
-    pub fn custody_details(&self, extra: serde_json::Value) -> serde_json::Value {
+    pub(crate) fn custody_details(&self, extra: serde_json::Value) -> serde_json::Value {
         let mut d = match extra {
             serde_json::Value::Object(m) => m,
             _ => serde_json::Map::new(),
@@ -591,7 +591,7 @@ pub fn inspect(reply: &[u8], expected_sha256: &str) -> Result<TokenInfo, TspErro
 }
 
 /// [`inspect`] for any [`Stamped`].
-pub fn inspect_stamped(reply: &[u8], stamped: Stamped<'_>) -> Result<TokenInfo, TspError> {
+pub(crate) fn inspect_stamped(reply: &[u8], stamped: Stamped<'_>) -> Result<TokenInfo, TspError> {
     let p = parse_reply(reply)?;
     check_imprint(&p.info, stamped)?;
     Ok(p.info)

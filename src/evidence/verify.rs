@@ -111,7 +111,7 @@ impl Report {
 
 /// Every trust anchor for a case: `--tsa-ca`, the case's `trusted-tsa.pem`, the
 /// bundled list.
-pub fn trust_anchors(dir: &Path, opts: &Options, r: &mut Report) -> Vec<tsp::Anchor> {
+pub(crate) fn trust_anchors(dir: &Path, opts: &Options, r: &mut Report) -> Vec<tsp::Anchor> {
     let mut out: Vec<tsp::Anchor> = opts
         .tsa_ca
         .iter()
@@ -140,7 +140,7 @@ pub fn trust_anchors(dir: &Path, opts: &Options, r: &mut Report) -> Vec<tsp::Anc
 
 /// A case's own list of trusted TSA certificates (PEM), recorded in custody like any
 /// other file.
-pub const TRUSTED_TSA_FILE: &str = "trusted-tsa.pem";
+pub(crate) const TRUSTED_TSA_FILE: &str = "trusted-tsa.pem";
 
 /// Where an expected value comes from.
 #[derive(Clone, Debug)]
@@ -955,7 +955,9 @@ fn check_time_order(
 
 /// The earliest and latest packet times of a capture file (one streaming read), or
 /// `None` when it is not a capture this reader knows or holds no packet.
-pub fn packet_span(path: &Path) -> Option<(crate::model::Timestamp, crate::model::Timestamp)> {
+pub(crate) fn packet_span(
+    path: &Path,
+) -> Option<(crate::model::Timestamp, crate::model::Timestamp)> {
     let mut c = crate::capture::open(path, 0, crate::hash::Algorithms::default()).ok()?;
     let mut span: Option<(crate::model::Timestamp, crate::model::Timestamp)> = None;
     while let Some(f) = c.reader.next_frame() {

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 /// See the module documentation.
 #[derive(Debug, Default)]
-pub struct Carried {
+pub(crate) struct Carried {
     buf: Vec<u8>,
     /// Stream offset of `buf[0]`.
     base: u64,
@@ -21,7 +21,7 @@ pub struct Carried {
 
 impl Carried {
     /// Appends `data`, carried by `frames` (one or more).
-    pub fn push(&mut self, data: &[u8], frames: &[u64]) {
+    pub(crate) fn push(&mut self, data: &[u8], frames: &[u64]) {
         if data.is_empty() {
             return;
         }
@@ -33,20 +33,20 @@ impl Carried {
     }
 
     /// The bytes held, from the front.
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.buf
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.buf.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 
     /// The frames that carried the first `n` bytes held, sorted, each once.
-    pub fn frames_of_front(&self, n: usize) -> Vec<u64> {
+    pub(crate) fn frames_of_front(&self, n: usize) -> Vec<u64> {
         let end = self.base + n as u64;
         let mut out: Vec<u64> = self
             .spans
@@ -61,7 +61,7 @@ impl Carried {
     }
 
     /// Drops the first `n` bytes held (at most all of them).
-    pub fn consume(&mut self, n: usize) {
+    pub(crate) fn consume(&mut self, n: usize) {
         let n = n.min(self.buf.len());
         self.buf.drain(..n);
         self.base += n as u64;
@@ -75,7 +75,7 @@ impl Carried {
     }
 
     /// Forgets everything held (the stream stopped being read).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.base += self.buf.len() as u64;
         self.buf = Vec::new();
         self.spans.clear();

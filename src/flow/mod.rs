@@ -121,7 +121,7 @@ impl Conversation {
 
     /// For TCP: whether side `a` sent the opening SYN (`Some(false)` when `b` did,
     /// `None` when no SYN was seen, as in a capture started mid-stream).
-    pub fn opened_by_a(&self) -> Option<bool> {
+    pub(crate) fn opened_by_a(&self) -> Option<bool> {
         if self.tcp.isn_a.is_some() {
             Some(true)
         } else if self.tcp.syn_from_b {
@@ -143,7 +143,7 @@ pub struct EndpointStats {
 
 /// What the table needs to know about a frame's transport layer.
 #[derive(Clone, Copy, Debug)]
-pub enum Segment {
+pub(crate) enum Segment {
     Tcp {
         src_port: u16,
         dst_port: u16,
@@ -161,7 +161,7 @@ pub enum Segment {
 }
 
 /// Index of a conversation in the table, stable for the table's life.
-pub type ConvId = usize;
+pub(crate) type ConvId = usize;
 
 const MAX_PENDING_FRAGMENTS: usize = 4096;
 const MAX_FRAGMENT_BYTES: u32 = 65_535 + 8;
@@ -217,7 +217,13 @@ impl Tables {
 
     /// Counts a frame that carries an IP header but no transport conversation: the IP
     /// conversation (and, when finished, both endpoints).
-    pub fn count_ip(&mut self, src: IpAddr, dst: IpAddr, at: FrameRef, wire_len: u32) -> ConvId {
+    pub(crate) fn count_ip(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        at: FrameRef,
+        wire_len: u32,
+    ) -> ConvId {
         let id = self.ip_conv(src, dst, at);
         let src = Endpoint {
             ip: src,
@@ -298,7 +304,7 @@ impl Tables {
     /// datagram) and, with `with_ip`, in the IP conversation and endpoint tables too
     /// (when the tables are finished). Without `with_ip` the IP conversation has
     /// counted the frame already ([`Tables::count_ip`]).
-    pub fn count_transport(
+    pub(crate) fn count_transport(
         &mut self,
         src: IpAddr,
         dst: IpAddr,
@@ -576,14 +582,14 @@ impl Tables {
         }
     }
 
-    pub fn add_fragment_frames(&mut self, id: ConvId, frames: u64) {
+    pub(crate) fn add_fragment_frames(&mut self, id: ConvId, frames: u64) {
         if let Some(c) = self.convs.get_mut(id) {
             c.fragment_frames += frames;
         }
     }
 
     /// Datagrams still incomplete at the end: (first frame, fragment frames).
-    pub fn incomplete_fragments(&self) -> Vec<(u64, u64)> {
+    pub(crate) fn incomplete_fragments(&self) -> Vec<(u64, u64)> {
         let mut v: Vec<_> = self
             .fragments
             .values()

@@ -26,10 +26,10 @@ use std::ops::Range;
 
 /// Default per-direction prefix budget: enough for a post-quantum ClientHello, a TLS 1.2
 /// server's certificate chain or a few HTTP request heads.
-pub const DEFAULT_DIRECTION_BUDGET: usize = 16 * 1024;
+pub(crate) const DEFAULT_DIRECTION_BUDGET: usize = 16 * 1024;
 
 /// How many out-of-order segments one direction may hold while waiting for a gap.
-pub const MAX_PENDING_SEGMENTS: usize = 16;
+pub(crate) const MAX_PENDING_SEGMENTS: usize = 16;
 
 /// A byte budget shared by all stream prefixes of an analysis, bounding the memory
 /// the capture can make us hold whatever its number of flows.
@@ -48,7 +48,8 @@ impl Budget {
         }
     }
 
-    pub fn remaining(&self) -> u64 {
+    #[cfg(test)]
+    fn remaining(&self) -> u64 {
         self.remaining
     }
 
@@ -390,18 +391,18 @@ impl StreamPrefix {
 
     /// The flow was seen without its SYN: offset 0 is the first byte seen, not the
     /// first byte sent.
-    pub fn midstream(&self) -> bool {
+    pub(crate) fn midstream(&self) -> bool {
         self.midstream
     }
 
     /// Bytes beyond a gap are held (or were dropped): the prefix stops at a gap.
-    pub fn has_gap(&self) -> bool {
+    pub(crate) fn has_gap(&self) -> bool {
         !self.held.is_empty()
     }
 
     /// Whether every byte sent before sequence number `end` (say, a FIN's) is in the
     /// prefix, or will never be (the prefix is full): nothing is left to wait for.
-    pub fn complete_before(&self, end: u32) -> bool {
+    pub(crate) fn complete_before(&self, end: u32) -> bool {
         if self.full {
             return true;
         }
@@ -419,7 +420,7 @@ impl StreamPrefix {
 
     /// Whether `seq` is exactly the next byte the stream expects (RFC 5961 §3.2: the
     /// only place a reset is accepted), or the prefix is full and cannot tell.
-    pub fn expects(&self, seq: u32) -> bool {
+    pub(crate) fn expects(&self, seq: u32) -> bool {
         if self.full {
             return true;
         }
@@ -430,7 +431,7 @@ impl StreamPrefix {
     }
 
     /// A budget cut the prefix; later bytes are not kept.
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.full
     }
 

@@ -237,7 +237,7 @@ impl Claimant {
 pub use crate::times::parse_offset;
 
 /// The example values of the template (`# example: ...` comment lines).
-pub fn examples() -> Vec<String> {
+pub(crate) fn examples() -> Vec<String> {
     TEMPLATE
         .lines()
         .filter_map(|l| l.trim().strip_prefix("# example:"))

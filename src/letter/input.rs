@@ -1,5 +1,5 @@
 //! What a letter is drafted from besides the claimant profile: the analysis report
-//! (`whohosts.report/1`) and, optionally, the case directory (`case.json` and its newest
+//! (`whohosts.report/2`, or `/1` before it) and, optionally, the case directory (`case.json` and its newest
 //! manifest).
 //!
 //! Both are read with structs of their own that ignore fields they do not know (the
@@ -123,7 +123,7 @@ pub type AbuseContact = crate::attribute::rdap::AbuseContact;
 
 impl Service {
     /// The provider and region attributed to an endpoint.
-    pub fn attribution_of<'a>(
+    pub(crate) fn attribution_of<'a>(
         &'a self,
         e: &'a Endpoint,
     ) -> (
@@ -135,7 +135,7 @@ impl Service {
     }
 
     /// The attribution entry of an endpoint's address, when the report has one.
-    pub fn attribution_entry(&self, e: &Endpoint) -> Option<&AddressAttribution> {
+    pub(crate) fn attribution_entry(&self, e: &Endpoint) -> Option<&AddressAttribution> {
         self.attribution.iter().find(|a| a.ip == e.ip)
     }
 }
@@ -286,7 +286,7 @@ pub struct Conversation {
 }
 
 /// A provenance value as the report gives it, for a person: `name version`.
-pub fn source_text(v: &serde_json::Value) -> Option<String> {
+pub(crate) fn source_text(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Object(o) => {
@@ -312,7 +312,11 @@ impl Report {
             path: origin.to_string(),
             message: e.to_string(),
         })?;
-        if head.schema.as_deref() != Some(crate::report::SCHEMA) {
+        if !head
+            .schema
+            .as_deref()
+            .is_some_and(|s| crate::report::SCHEMAS_READ.contains(&s))
+        {
             return Err(InputError::Schema {
                 path: origin.to_string(),
                 found: head.schema.unwrap_or_default(),

@@ -123,7 +123,7 @@ impl Addressee {
 
     /// The best abuse contact of an RDAP record in a report, labelled with where it was
     /// read (an abuse entity, the remarks, or an RFC 2142 guess).
-    pub fn from_rdap_contact(c: &input::AbuseContact, r: &input::RdapRecord) -> Addressee {
+    pub(crate) fn from_rdap_contact(c: &input::AbuseContact, r: &input::RdapRecord) -> Addressee {
         let (kind, target) = match (&c.email, &c.url) {
             (Some(e), _) => ("email", e.clone()),
             (None, Some(u)) => ("web_form", u.clone()),
@@ -280,7 +280,7 @@ impl Comparison {
     /// The comparison as one provider's letter shows it: only the files sent by the
     /// servers of its rows (the package summary stays whole, as the match result has
     /// it).
-    pub fn for_rows(&self, rows: &[EvidenceRow]) -> Comparison {
+    pub(crate) fn for_rows(&self, rows: &[EvidenceRow]) -> Comparison {
         let ours = |server: &str| {
             server.parse::<std::net::SocketAddr>().is_ok_and(|a| {
                 rows.iter()
@@ -741,13 +741,13 @@ const EU_MEMBERS: &[&str] = &[
     "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 ];
 
-pub fn is_eu(code: &str) -> bool {
+pub(crate) fn is_eu(code: &str) -> bool {
     code == "EU" || EU_MEMBERS.contains(&code)
 }
 
 /// Which entity of a provider a letter goes to, from the regions of its servers.
 #[derive(Clone, Debug, Default)]
-pub struct Placement {
+pub(crate) struct Placement {
     /// The entity the directory assigns to the servers' regions (`None`: no region
     /// known, or the provider's entities are not assigned by region).
     pub entity: Option<EntityRef>,
@@ -820,7 +820,7 @@ fn place(provider: &Provider, rows: &[EvidenceRow], opts: &DraftOptions) -> Plac
 /// The frame for a provider: an override for it, then `--frame`, then `--lang`, then
 /// the jurisdiction of the entity the letter goes to (or the provider's), then the
 /// claimant's preference.
-pub fn choose_frame(
+pub(crate) fn choose_frame(
     provider: &Provider,
     placed: &Placement,
     claimant: &Claimant,
@@ -907,7 +907,7 @@ fn jurisdiction_fits(frame: Frame, code: &str) -> bool {
 /// country with no frame of its own here; the DSA also reaches a provider outside the
 /// Union for a service offered in it (DSA Art. 2(1)), but never a mainland China
 /// entity for servers outside the Union.
-pub fn frame_fits(frame: Frame, country: &str, regions: &[String]) -> bool {
+pub(crate) fn frame_fits(frame: Frame, country: &str, regions: &[String]) -> bool {
     let own_frame = country == "CN" || country == "US" || is_eu(country);
     match frame {
         Frame::Dsa => is_eu(country) || regions.iter().any(|c| is_eu(c)) || !own_frame,
@@ -934,7 +934,7 @@ fn channel_status(c: &NoticeChannel, frame: Frame) -> &'static str {
 /// frame, then for copyright (or the DMCA agent), then in the frame's jurisdiction and
 /// language, then with a known target, then confirmed. Law-enforcement channels are
 /// never used.
-pub fn choose_channel<'a>(
+pub(crate) fn choose_channel<'a>(
     provider: &'a Provider,
     frame: Frame,
     country: Option<&str>,
@@ -1033,7 +1033,7 @@ fn serde_plain<T: Serialize>(v: &T) -> String {
 
 /// The measures a letter asks for, by service model (LEGAL.md CN-8; (2019)京73民终1194号:
 /// deleting data or shutting down a cloud server is not proportionate, forwarding is).
-pub fn measures_for(service_model: &str) -> Vec<&'static str> {
+pub(crate) fn measures_for(service_model: &str) -> Vec<&'static str> {
     match service_model {
         "iaas" => vec![
             "forward_to_customer",
@@ -1100,7 +1100,7 @@ fn fmt_time(t: OffsetDateTime, zone: &str) -> String {
     )
 }
 
-pub fn fmt_offset(o: UtcOffset) -> String {
+pub(crate) fn fmt_offset(o: UtcOffset) -> String {
     let (h, m, _) = o.as_hms();
     let sign = if o.is_negative() { '-' } else { '+' };
     format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())

@@ -216,7 +216,7 @@ pub fn to_html(rendered: &str, frame: Frame) -> String {
 }
 
 /// The loaded templates.
-pub struct Templates {
+pub(crate) struct Templates {
     env: Environment<'static>,
 }
 
@@ -230,7 +230,7 @@ pub struct Rendered {
 
 impl Templates {
     /// The bundled templates, each replaced by a file of the same name in `dir`.
-    pub fn load(dir: Option<&Path>) -> Result<Templates, LetterError> {
+    pub(crate) fn load(dir: Option<&Path>) -> Result<Templates, LetterError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
@@ -336,7 +336,11 @@ impl Templates {
     /// Renders all forms, checks the Markdown and the HTML, and when elements are
     /// missing renders them again marked DRAFT with the missing IDs at the top. The
     /// missing list is the union of both forms' (they should agree).
-    pub fn render_checked(&self, frame: Frame, ctx: &mut Context) -> Result<Rendered, LetterError> {
+    pub(crate) fn render_checked(
+        &self,
+        frame: Frame,
+        ctx: &mut Context,
+    ) -> Result<Rendered, LetterError> {
         ctx.draft.clear();
         let (md, html, _) = self.render_all(frame, ctx)?;
         let mut missing = lint::lint(&md, Some(frame)).missing;

@@ -55,14 +55,14 @@ impl Default for Limits {
 
 /// The archive formats recognised, by their first bytes (never by name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Zip,
     Tar,
     Gzip,
 }
 
 /// Recognises an archive from its first bytes (up to 512).
-pub fn sniff(head: &[u8]) -> Option<Kind> {
+pub(crate) fn sniff(head: &[u8]) -> Option<Kind> {
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         Some(Kind::Zip)
     } else if head.starts_with(&[0x1f, 0x8b]) {
@@ -123,7 +123,7 @@ impl Ctx<'_> {
 
 /// Walks the file at `path`, shown as `display`: the file itself, then, if it is an
 /// archive, its entries, recursively.
-pub fn walk_file(path: &Path, display: &str, limits: &Limits) -> io::Result<Walk> {
+pub(crate) fn walk_file(path: &Path, display: &str, limits: &Limits) -> io::Result<Walk> {
     let mut ctx = Ctx {
         limits,
         deadline: Instant::now() + Duration::from_secs(limits.max_seconds),
@@ -185,7 +185,7 @@ fn walk_container<R: Read + Seek>(kind: Kind, r: R, path: &str, depth: u32, ctx:
 
 /// Why an entry name is refused, if it is: names that would leave a directory when
 /// extracted, or that hide what they are from a reader.
-pub fn bad_name(raw: &[u8]) -> Option<&'static str> {
+pub(crate) fn bad_name(raw: &[u8]) -> Option<&'static str> {
     if raw.is_empty() {
         return Some("empty name");
     }

@@ -11,15 +11,15 @@
 //! never trusted: it is made again, and the reason is said.
 
 use super::archive::{self, Limits, Refusal};
-use super::similar::{self, Fingerprint};
+use super::similar;
 use crate::report::escape;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The index file's format name.
-pub const FORMAT: &str = "whohosts-originals-index";
+pub(crate) const FORMAT: &str = "whohosts-originals-index";
 /// The index file's format version; a different one is made again.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 /// One file of the originals folder as listed (not read).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,15 +45,7 @@ pub struct IndexedFile {
     pub chunks: Vec<similar::Chunk>,
 }
 
-impl IndexedFile {
-    pub fn fingerprint(&self) -> Fingerprint {
-        Fingerprint {
-            size: self.size,
-            sha256: self.sha256.clone(),
-            chunks: self.chunks.clone(),
-        }
-    }
-}
+impl IndexedFile {}
 
 /// The chunk sizes an index was made with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

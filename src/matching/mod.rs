@@ -21,8 +21,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// The match result's format name and version.
-pub const FORMAT: &str = "whohosts-matches";
-pub const VERSION: u32 = 1;
+pub(crate) const FORMAT: &str = "whohosts-matches";
+pub(crate) const VERSION: u32 = 1;
 
 /// One file on the served side: an object, or an entry inside one.
 #[derive(Debug, Clone, Serialize)]

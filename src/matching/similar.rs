@@ -17,11 +17,11 @@ use std::collections::HashSet;
 use std::io::Read;
 
 /// Smallest chunk, in bytes.
-pub const MIN_CHUNK: u32 = 8 * 1024;
+pub(crate) const MIN_CHUNK: u32 = 8 * 1024;
 /// Average chunk, in bytes.
-pub const AVG_CHUNK: u32 = 32 * 1024;
+pub(crate) const AVG_CHUNK: u32 = 32 * 1024;
 /// Largest chunk, in bytes.
-pub const MAX_CHUNK: u32 = 128 * 1024;
+pub(crate) const MAX_CHUNK: u32 = 128 * 1024;
 
 /// One chunk: the first 8 bytes of its SHA-256 and its length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ pub struct Fingerprint {
 }
 
 /// Reads `reader` to its end once, hashing it whole and chunk by chunk.
-pub fn fingerprint(reader: impl Read) -> std::io::Result<Fingerprint> {
+pub(crate) fn fingerprint(reader: impl Read) -> std::io::Result<Fingerprint> {
     let mut whole = Sha256::new();
     let mut chunks = Vec::new();
     let mut size = 0u64;
@@ -81,7 +81,7 @@ pub fn share(original: &Fingerprint, candidate: &HashSet<u64>) -> f64 {
 }
 
 /// The set of chunk names of a fingerprint.
-pub fn chunk_set(fp: &Fingerprint) -> HashSet<u64> {
+pub(crate) fn chunk_set(fp: &Fingerprint) -> HashSet<u64> {
     fp.chunks.iter().map(|c| c.0).collect()
 }
 

@@ -31,12 +31,12 @@ type NameKey = (
 );
 
 /// Frames kept as evidence per name binding; later sightings are not listed again.
-pub const MAX_NAME_FRAMES: usize = 64;
+pub(crate) const MAX_NAME_FRAMES: usize = 64;
 
 /// Bytes held over all TCP stream prefixes at once.
-pub const GLOBAL_BUDGET: u64 = 32 << 20;
+pub(crate) const GLOBAL_BUDGET: u64 = 32 << 20;
 
-pub use crate::flow::TcpSegment;
+pub(crate) use crate::flow::TcpSegment;
 
 /// Totals of what stream reassembly met, over all flows of a capture.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -105,7 +105,7 @@ enum AppState {
 }
 
 /// Per-capture identification state.
-pub struct Identify {
+pub(crate) struct Identify {
     capture: u32,
     budget: Budget,
     states: Vec<AppState>,
@@ -174,7 +174,7 @@ fn lower(w: &WireString) -> String {
 }
 
 impl Identify {
-    pub fn new(capture: u32, spool: Spooler) -> Self {
+    pub(crate) fn new(capture: u32, spool: Spooler) -> Self {
         Identify {
             capture,
             budget: Budget::new(GLOBAL_BUDGET),
@@ -191,7 +191,7 @@ impl Identify {
     }
 
     /// Anomalies found since the last call (overlaps, malformed messages).
-    pub fn drain_anomalies(&mut self) -> std::vec::Drain<'_, Anomaly> {
+    pub(crate) fn drain_anomalies(&mut self) -> std::vec::Drain<'_, Anomaly> {
         self.anomalies.drain(..)
     }
 
@@ -224,7 +224,7 @@ impl Identify {
     /// A FIN ends the sender's direction once its stream has no gap left (a
     /// retransmission could still fill one); a RST ends both. Their state is released
     /// then, so that memory follows the flows still open, not every flow seen.
-    pub fn tcp(
+    pub(crate) fn tcp(
         &mut self,
         id: ConvId,
         conv: &Conversation,
@@ -412,7 +412,7 @@ impl Identify {
     }
 
     /// A UDP datagram of conversation `id`, sent by `src` to `dst`.
-    pub fn udp(
+    pub(crate) fn udp(
         &mut self,
         id: ConvId,
         conv: &Conversation,
@@ -662,18 +662,18 @@ impl Identify {
     /// Closes the remaining streams and turns DNS answers into name evidence.
     /// The name bindings found in flows so far (SNI, Host, certificates), in the
     /// order found; those of DNS answers join them at [`Identify::finish`].
-    pub fn names(&self) -> &[NameEvidence] {
+    pub(crate) fn names(&self) -> &[NameEvidence] {
         &self.names
     }
 
     /// How many DNS answers have bound names so far.
-    pub fn dns_answers(&self) -> usize {
+    pub(crate) fn dns_answers(&self) -> usize {
         self.bindings.bindings().len()
     }
 
     /// The DNS answers found so far, from the `from`-th on, as the names
     /// [`Identify::finish`] will give them; and how many answers there are now.
-    pub fn dns_names_from(&self, from: usize) -> (Vec<NameEvidence>, usize) {
+    pub(crate) fn dns_names_from(&self, from: usize) -> (Vec<NameEvidence>, usize) {
         let all = self.bindings.bindings();
         let names = all
             .get(from..)
@@ -684,7 +684,7 @@ impl Identify {
         (names, all.len())
     }
 
-    pub fn finish(mut self) -> (Spooler, Vec<NameEvidence>, ReassemblySummary) {
+    pub(crate) fn finish(mut self) -> (Spooler, Vec<NameEvidence>, ReassemblySummary) {
         for p in std::mem::take(&mut self.proxies).into_values() {
             if let Some(r) = p.record {
                 self.spool.push(Item::Proxy(r));

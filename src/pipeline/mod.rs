@@ -3,7 +3,7 @@
 //! to the dissectors ([`identify`]). Glue only; each stage's logic lives in its own
 //! module.
 
-pub mod identify;
+pub(crate) mod identify;
 pub mod records;
 pub mod spool;
 
@@ -242,7 +242,7 @@ pub struct Source {
 /// capture order; [`Pass::finish`] gives the [`CaptureAnalysis`]. `analyze` feeds it
 /// from a file; a live capture feeds it the frames of the file it is writing, so
 /// both give the same analysis of the same bytes.
-pub struct Pass {
+pub(crate) struct Pass {
     index: u32,
     path: PathBuf,
     max_anomalies: usize,
@@ -262,7 +262,11 @@ pub struct Pass {
 impl Pass {
     /// Starts the analysis of capture `index` (its number in frame references),
     /// known as `path` in the report.
-    pub fn new(path: &Path, index: u32, opts: &AnalyzeOptions) -> Result<Pass, CaptureError> {
+    pub(crate) fn new(
+        path: &Path,
+        index: u32,
+        opts: &AnalyzeOptions,
+    ) -> Result<Pass, CaptureError> {
         let spooler = spool::Spooler::new().map_err(|source| CaptureError::Spool {
             path: path.to_owned(),
             source,
@@ -287,31 +291,29 @@ impl Pass {
         })
     }
 
-    /// Frames seen so far.
-    pub fn packets(&self) -> u64 {
-        self.packets
-    }
-
     /// The hostnames bound to server addresses in flows so far (SNI, Host), in the
     /// order found; a later call returns these first, then any new ones.
-    pub fn names(&self) -> &[crate::services::NameEvidence] {
+    pub(crate) fn names(&self) -> &[crate::services::NameEvidence] {
         self.ident.names()
     }
 
     /// How many DNS answers have bound names so far.
-    pub fn dns_answers(&self) -> usize {
+    pub(crate) fn dns_answers(&self) -> usize {
         self.ident.dns_answers()
     }
 
     /// The names DNS answers bound so far, from the `from`-th answer on, and how many
     /// answers there are now (see `identify::Identify::dns_names_from`).
-    pub fn dns_names_from(&self, from: usize) -> (Vec<crate::services::NameEvidence>, usize) {
+    pub(crate) fn dns_names_from(
+        &self,
+        from: usize,
+    ) -> (Vec<crate::services::NameEvidence>, usize) {
         self.ident.dns_names_from(from)
     }
 
     /// Decryption secrets the capture carries (pcapng Decryption Secrets Blocks):
     /// TLS key logs go to the content stage, when objects are asked for.
-    pub fn secrets(&mut self, secrets: Vec<capture::DecryptionSecrets>) {
+    pub(crate) fn secrets(&mut self, secrets: Vec<capture::DecryptionSecrets>) {
         let Some(content) = &mut self.content else {
             return;
         };
@@ -326,7 +328,7 @@ impl Pass {
     }
 
     /// Counts, decodes and identifies one frame.
-    pub fn frame(&mut self, frame: &capture::Frame<'_>) {
+    pub(crate) fn frame(&mut self, frame: &capture::Frame<'_>) {
         let index = self.index;
         let tables = &mut self.tables;
         let log = &mut self.log;
@@ -523,7 +525,11 @@ impl Pass {
     /// Ends the pass: folds the tables, collects the records and anomalies, and puts
     /// together the analysis with the reader's account (`source`) and the file's
     /// digests, computed by whoever read or wrote the file.
-    pub fn finish(self, source: Source, digests: Digests) -> Result<CaptureAnalysis, CaptureError> {
+    pub(crate) fn finish(
+        self,
+        source: Source,
+        digests: Digests,
+    ) -> Result<CaptureAnalysis, CaptureError> {
         let Pass {
             index,
             path,

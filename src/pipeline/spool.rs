@@ -31,7 +31,7 @@ pub enum Item {
 }
 
 /// The sending side, owned by the pass.
-pub struct Spooler {
+pub(crate) struct Spooler {
     batch: Vec<Item>,
     tx: Option<SyncSender<Vec<Item>>>,
     worker: Option<JoinHandle<io::Result<Spooled>>>,
@@ -39,7 +39,7 @@ pub struct Spooler {
 
 impl Spooler {
     /// Starts the worker; it creates each temporary file with its first record.
-    pub fn new() -> io::Result<Spooler> {
+    pub(crate) fn new() -> io::Result<Spooler> {
         let mut spooled = Spooled {
             dns: Spool::default(),
             tls: Spool::default(),
@@ -62,7 +62,7 @@ impl Spooler {
         })
     }
 
-    pub fn push(&mut self, item: Item) {
+    pub(crate) fn push(&mut self, item: Item) {
         self.batch.push(item);
         if self.batch.len() >= BATCH {
             self.send();
@@ -82,7 +82,7 @@ impl Spooler {
 
     /// Flushes what is left and waits for the worker: the spools, or the first
     /// write error.
-    pub fn finish(mut self) -> io::Result<Spooled> {
+    pub(crate) fn finish(mut self) -> io::Result<Spooled> {
         if !self.batch.is_empty() {
             self.send();
         }
@@ -168,7 +168,7 @@ impl Spool {
     }
 
     /// Copies the records, comma-separated, to `w`.
-    pub fn copy_to(&self, w: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn copy_to(&self, w: &mut dyn Write) -> io::Result<()> {
         let Some(out) = &self.out else {
             return Ok(());
         };

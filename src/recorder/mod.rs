@@ -126,16 +126,6 @@ impl Naming {
             }
         }
     }
-
-    /// The names a capture with these settings can give its files start with this.
-    pub fn pattern(&self) -> String {
-        match self {
-            Naming::Single(p) => p.display().to_string(),
-            Naming::Numbered { dir, prefix, ext } => {
-                format!("{}/{prefix}_NNNNN_YYYYmmddHHMMSS.{ext}", dir.display())
-            }
-        }
-    }
 }
 
 /// Everything a capture needs.
@@ -242,11 +232,17 @@ pub enum StopReason {
 /// Records files as they open and close: a case's custody log, or a line on the
 /// terminal. Called on the journal thread, in order.
 pub trait Journal: Send + 'static {
-    fn opened(&mut self, file: &OpenedFile) -> Result<(), String>;
-    fn closed(&mut self, file: &ClosedFile) -> Result<(), String>;
+    fn opened(&mut self, file: &OpenedFile) -> Result<(), JournalError>;
+    fn closed(&mut self, file: &ClosedFile) -> Result<(), JournalError>;
     /// The ring buffer deleted this file.
-    fn removed(&mut self, file: &ClosedFile) -> Result<(), String>;
+    fn removed(&mut self, file: &ClosedFile) -> Result<(), JournalError>;
 }
+
+/// Why a journal could not record a file. Journals belong to later stages (the
+/// case's custody log is `evidence`'s), so the recorder cannot name their error
+/// types: it keeps the error whole, for its message and for a caller to downcast
+/// (`evidence::CaseError`).
+pub type JournalError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What a running capture shows: counters, the file being written, the names seen.
 #[derive(Default)]
@@ -290,8 +286,12 @@ pub enum StartError {
         #[source]
         source: io::Error,
     },
-    #[error("recording {path}: {error}")]
-    Journal { path: PathBuf, error: String },
+    #[error("recording {path}: {source}")]
+    Journal {
+        path: PathBuf,
+        #[source]
+        source: JournalError,
+    },
     #[error("starting a thread: {0}")]
     Thread(#[source] io::Error),
 }
@@ -416,9 +416,9 @@ impl Recorder {
             .map_err(|(path, source)| StartError::File { path, source })?;
         journal
             .opened(&opened)
-            .map_err(|error| StartError::Journal {
+            .map_err(|source| StartError::Journal {
                 path: opened.path.clone(),
-                error,
+                source,
             })?;
         let ring = config.rotate.ring;
         let journal = std::thread::Builder::new()
@@ -1154,7 +1154,9 @@ fn journal_loop(
         match event {
             Event::Opened(f) => {
                 if let Err(error) = journal.opened(&f) {
-                    faults.push(Fault::Journal { error });
+                    faults.push(Fault::Journal {
+                        error: error.to_string(),
+                    });
                 }
             }
             Event::Closed {
@@ -1172,7 +1174,9 @@ fn journal_loop(
                     let _ = tx.send(meta.digests.clone());
                 }
                 if let Err(error) = journal.closed(&meta) {
-                    faults.push(Fault::Journal { error });
+                    faults.push(Fault::Journal {
+                        error: error.to_string(),
+                    });
                 }
                 kept.push_back(closed.len());
                 closed.push(meta);
@@ -1184,7 +1188,9 @@ fn journal_loop(
                         match std::fs::remove_file(&old.path) {
                             Ok(()) => {
                                 if let Err(error) = journal.removed(old) {
-                                    faults.push(Fault::Journal { error });
+                                    faults.push(Fault::Journal {
+                                        error: error.to_string(),
+                                    });
                                 }
                             }
                             Err(e) => faults.push(Fault::Journal {
@@ -1245,11 +1251,7 @@ fn analyse_one(
     status: &Status,
 ) -> Result<(Pass, crate::pipeline::Source), String> {
     let (format, mut reader) =
-        CaptureReader::from_stream(Box::new(follow), index).map_err(|e| match e {
-            crate::capture::StreamError::Read(e) => e.to_string(),
-            crate::capture::StreamError::NotACapture(m) => format!("not a capture ({m})"),
-            crate::capture::StreamError::BadHeader(m) => m,
-        })?;
+        CaptureReader::from_stream(Box::new(follow), index).map_err(|e| e.to_string())?;
     let mut pass = Pass::new(shown, index, opts).map_err(|e| e.to_string())?;
     let (mut published, mut answers) = (0usize, 0usize);
     // Each binding (name, source, address, port) is shown once, however often seen.

@@ -23,7 +23,7 @@ pub const FILES: [&str; 4] = [
 ];
 
 /// Written too when the report lists objects (`analyze --objects`).
-pub const OBJECTS_FILE: &str = "objects.csv";
+pub(crate) const OBJECTS_FILE: &str = "objects.csv";
 
 /// Writes the four files into `dir` (created if needed), each atomically, and
 /// `objects.csv` when the report lists objects.

@@ -56,7 +56,7 @@ pub fn html(s: &str) -> String {
 
 /// The characters that change the display order of text around them (embeddings,
 /// overrides, isolates and marks).
-pub fn is_bidi_control(c: char) -> bool {
+pub(crate) fn is_bidi_control(c: char) -> bool {
     ('\u{202a}'..='\u{202e}').contains(&c)
         || ('\u{2066}'..='\u{2069}').contains(&c)
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{61c}')
@@ -95,7 +95,7 @@ pub fn markdown(s: &str) -> String {
 /// `.`, `-` or `:`, so hashes, dates and times stay readable; the values this serves
 /// never start a line), `&` becomes an entity, and control and bidirectional
 /// characters are shown as `\u{..}` escapes.
-pub fn markdown_readable(s: &str) -> String {
+pub(crate) fn markdown_readable(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

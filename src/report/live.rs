@@ -110,6 +110,7 @@ pub fn services(
                             (Some(p), None) => p.clone(),
                             (None, _) => at
                                 .asn
+                                .value
                                 .organization
                                 .map(|o| format!("{o} (not a known provider)"))
                                 .unwrap_or_default(),

@@ -23,7 +23,14 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-pub const SCHEMA: &str = "whohosts.report/1";
+/// The report's schema name. `/2`: every attribution answer (asn, country, provider,
+/// region) carries `source`, `confidence`, `basis`, `evidence` and `reason`, `null`
+/// when not known.
+pub(crate) const SCHEMA: &str = "whohosts.report/2";
+
+/// Earlier schema names whose reports are still read (by `letter`): `/1` differs only
+/// in leaving some of an answer's common fields out instead of writing `null`.
+pub(crate) const SCHEMAS_READ: [&str; 2] = [SCHEMA, "whohosts.report/1"];
 
 /// The report borrows the analyses' spooled records and conversations and writes
 /// them as it goes, so that a large capture's report never sits in memory.

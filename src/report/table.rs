@@ -26,7 +26,7 @@ pub(super) fn grid(out: &mut String, header: &[&str], right: &[bool], rows: &[Ve
 }
 
 /// Width of `s` on a terminal: CJK characters take two columns (阿里云 is six wide).
-pub fn display_width(s: &str) -> usize {
+pub(crate) fn display_width(s: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(s)
 }
 

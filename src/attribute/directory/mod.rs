@@ -345,7 +345,7 @@ impl Directory {
     /// wins over one listing it in `asns_unverified`; among equals (a `shared_asns`
     /// entry) the first by id. Use [`Directory::asn_holders`] to learn whether the answer
     /// rests on a confirmed ASN and whether others share it.
-    pub fn by_asn(&self, asn: u32) -> Option<&Provider> {
+    pub(crate) fn by_asn(&self, asn: u32) -> Option<&Provider> {
         let (index, _) = self.by_asn.get(&asn)?.first()?;
         self.providers.get(*index)
     }
@@ -360,7 +360,7 @@ impl Directory {
     }
 
     /// Every provider listing `asn`, confirmed ones first, then by id.
-    pub fn asn_holders(&self, asn: u32) -> Vec<AsnHolder<'_>> {
+    pub(crate) fn asn_holders(&self, asn: u32) -> Vec<AsnHolder<'_>> {
         self.by_asn
             .get(&asn)
             .map(|holders| {
@@ -380,7 +380,7 @@ impl Directory {
     /// The provider (and region) a hostname reveals. The name is compared in lower case
     /// without a trailing root dot. When several patterns match, the one giving a known
     /// region wins, then a strong one, then directory order; the result is deterministic.
-    pub fn match_hostname(&self, host: &str) -> Option<HostnameMatch> {
+    pub(crate) fn match_hostname(&self, host: &str) -> Option<HostnameMatch> {
         let host = host.strip_suffix('.').unwrap_or(host);
         if host.is_empty() || host.len() > MAX_HOSTNAME_LEN {
             return None;
@@ -412,10 +412,9 @@ impl Directory {
         best.map(|(_, found)| found)
     }
 
-    /// The first region (in file order) of a provider in `city`, compared without case,
-    /// diacritics, spaces or punctuation, against the region's city and city aliases;
-    /// `country` (ISO alpha-2) narrows it when given.
-    pub fn region_by_city(
+    /// The first region (in file order) of a provider in `city`.
+    #[cfg(test)]
+    pub(crate) fn region_by_city(
         &self,
         provider_id: &str,
         city: &str,
@@ -428,7 +427,7 @@ impl Directory {
 
     /// Every region of a provider in `city` (several clouds run more than one region in
     /// one city), in file order.
-    pub fn regions_by_city(
+    pub(crate) fn regions_by_city(
         &self,
         provider_id: &str,
         city: &str,

@@ -11,10 +11,39 @@ use regex_syntax::ast::{
 /// low enough that a hostile pattern cannot exhaust the stack.
 const PARSER_NEST_LIMIT: u32 = 64;
 
+/// Why a hostname pattern is refused, at which byte.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(super) enum PatternError {
+    /// Not a regular expression at all: the parser's reason.
+    #[error("at byte {at}: {why}, at {found}")]
+    NotARegex {
+        at: usize,
+        why: String,
+        found: String,
+    },
+    /// A regular expression outside the allowed subset.
+    #[error("at byte {at}: expected {expected}, found {found}; hostname patterns use only {PATTERN_SYNTAX}")]
+    Outside {
+        at: usize,
+        expected: String,
+        found: String,
+    },
+}
+
+#[cfg(test)]
+impl PatternError {
+    /// The byte offset in the pattern.
+    pub(super) fn at(&self) -> usize {
+        match self {
+            PatternError::NotARegex { at, .. } | PatternError::Outside { at, .. } => *at,
+        }
+    }
+}
+
 /// Checks that an anchored pattern (`^…$`, checked by the caller) keeps to
 /// [`PATTERN_SYNTAX`]; the message names the byte offset, what was expected there and
 /// what was found.
-pub(super) fn check_pattern_syntax(pattern: &str) -> Result<(), String> {
+pub(super) fn check_pattern_syntax(pattern: &str) -> Result<(), PatternError> {
     let check = Check { pattern };
     let tree = ParserBuilder::new()
         .nest_limit(PARSER_NEST_LIMIT)
@@ -57,7 +86,7 @@ struct Check<'a> {
 }
 
 impl Check<'_> {
-    fn refuse(&self, at: usize, expected: &str) -> String {
+    fn refuse(&self, at: usize, expected: &str) -> PatternError {
         let end = self.pattern.len().saturating_sub(1);
         let found = match self
             .pattern
@@ -67,27 +96,34 @@ impl Check<'_> {
             Some(c) => format!("{c:?}"),
             None => "the closing `$`".to_string(),
         };
-        format!(
-            "at byte {at}: expected {expected}, found {found}; hostname patterns use only {PATTERN_SYNTAX}"
-        )
+        PatternError::Outside {
+            at,
+            expected: expected.to_string(),
+            found,
+        }
     }
 
     /// Not a regular expression at all: the parser's reason, at its place.
-    fn invalid(&self, at: usize, why: &str) -> String {
-        match self.pattern.get(at..).and_then(|rest| rest.chars().next()) {
-            Some(c) => format!("at byte {at}: {why}, at {c:?}"),
-            None => format!("at byte {at}: {why}, at the end"),
+    fn invalid(&self, at: usize, why: &str) -> PatternError {
+        let found = match self.pattern.get(at..).and_then(|rest| rest.chars().next()) {
+            Some(c) => format!("{c:?}"),
+            None => "the end".to_string(),
+        };
+        PatternError::NotARegex {
+            at,
+            why: why.to_string(),
+            found,
         }
     }
 
     /// `^a|b$` is `^a` or `b$`: neither side would be anchored at both ends.
-    fn top_level_bar(&self, a: &ast::Alternation) -> String {
+    fn top_level_bar(&self, a: &ast::Alternation) -> PatternError {
         let at = a.asts.first().map_or(0, |x| x.span().end.offset);
         self.refuse(at, "`|` only inside a group, as in `^(?:a|b)$`")
     }
 
     /// One node of the pattern, `depth` groups deep.
-    fn node(&self, a: &Ast, depth: usize) -> Result<(), String> {
+    fn node(&self, a: &Ast, depth: usize) -> Result<(), PatternError> {
         let at = a.span().start.offset;
         match a {
             Ast::Empty(_) | Ast::Dot(_) => Ok(()),
@@ -148,7 +184,7 @@ impl Check<'_> {
     }
 
     /// A character as itself, or `\.` / `\-`.
-    fn literal(&self, l: &ast::Literal) -> Result<(), String> {
+    fn literal(&self, l: &ast::Literal) -> Result<(), PatternError> {
         match l.kind {
             LiteralKind::Verbatim if is_pattern_literal(l.c) => Ok(()),
             LiteralKind::Verbatim => Err(self.refuse(
@@ -161,14 +197,14 @@ impl Check<'_> {
     }
 
     /// `[…]` or `[^…]` of hostname characters, ranges of them, `\.` and `\-`.
-    fn class(&self, c: &ast::ClassBracketed) -> Result<(), String> {
+    fn class(&self, c: &ast::ClassBracketed) -> Result<(), PatternError> {
         let ClassSet::Item(item) = &c.kind else {
             return Err(self.refuse(c.span.start.offset, "a class without set operations"));
         };
         self.class_item(item)
     }
 
-    fn class_item(&self, item: &ClassSetItem) -> Result<(), String> {
+    fn class_item(&self, item: &ClassSetItem) -> Result<(), PatternError> {
         match item {
             ClassSetItem::Literal(l) => self.class_literal(l),
             ClassSetItem::Range(r) => {
@@ -185,7 +221,7 @@ impl Check<'_> {
         }
     }
 
-    fn class_literal(&self, l: &ast::Literal) -> Result<(), String> {
+    fn class_literal(&self, l: &ast::Literal) -> Result<(), PatternError> {
         match l.kind {
             LiteralKind::Verbatim if is_pattern_literal(l.c) => Ok(()),
             LiteralKind::Verbatim => Err(self.refuse(l.span.start.offset, "a class member")),

@@ -309,7 +309,12 @@ impl Provider {
     /// A holder of addresses that the directory does not list, known only from an
     /// RDAP record: no ASNs, regions, patterns or channels (a letter to it goes to the
     /// record's abuse contact).
-    pub fn unlisted(id: &str, name: &str, jurisdiction: &str, notes: Vec<String>) -> Provider {
+    pub(crate) fn unlisted(
+        id: &str,
+        name: &str,
+        jurisdiction: &str,
+        notes: Vec<String>,
+    ) -> Provider {
         Provider {
             id: id.to_string(),
             name_en: name.to_string(),
@@ -344,7 +349,7 @@ impl Provider {
 
 /// What a hostname revealed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HostnameMatch {
+pub(crate) struct HostnameMatch {
     /// Provider id.
     pub provider: String,
     /// The region, checked against the provider's region list.
@@ -362,16 +367,17 @@ pub struct HostnameMatch {
     pub pattern: String,
 }
 
+#[cfg(test)]
 impl HostnameMatch {
     /// The region id, when known.
-    pub fn region_id(&self) -> Option<&str> {
+    pub(crate) fn region_id(&self) -> Option<&str> {
         self.region.as_ref().map(|r| r.id.as_str())
     }
 }
 
 /// One provider that lists an ASN.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct AsnHolder<'a> {
+pub(crate) struct AsnHolder<'a> {
     pub provider: &'a Provider,
     /// Listed in `asns` (true) or in `asns_unverified` (false).
     pub verified: bool,

@@ -514,12 +514,20 @@ fn hostname_syntax_refuses_what_never_matches_or_over_matches() {
         .iter()
         .filter_map(|(pattern, at, found)| match check_pattern_syntax(pattern) {
             Ok(()) => Some(format!("{pattern:?} should have been refused")),
-            Err(message) => (!(message.starts_with(&format!("at byte {at}: "))
-                && message.contains(found)))
-            .then(|| format!("{pattern:?}: {message}")),
+            Err(e) => (!(e.at() == *at && e.to_string().contains(found)))
+                .then(|| format!("{pattern:?}: {e}")),
         })
         .collect();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // Not a regular expression at all, and one outside the subset, told apart.
+    assert!(matches!(
+        check_pattern_syntax(r"^(?:a$"),
+        Err(super::pattern::PatternError::NotARegex { at: 1, .. })
+    ));
+    assert!(matches!(
+        check_pattern_syntax(r"^a**$"),
+        Err(super::pattern::PatternError::Outside { at: 3, .. })
+    ));
     let split = Regex::new(r"^(?:.+\.)?example\.net|example\.org$").expect("compiles");
     assert!(split.is_match("example.net.attacker.test"));
     let accepted = [

@@ -474,13 +474,13 @@ impl Ctx<'_> {
                     &p.regex,
                 ));
             }
-            if let Err(message) = check_pattern_syntax(&p.regex) {
+            if let Err(e) = check_pattern_syntax(&p.regex) {
                 return Err(DirectoryError::InvalidRegex {
                     origin: self.origin.to_string(),
                     provider: id.clone(),
                     field: format!("{field}.regex"),
                     regex: p.regex,
-                    message,
+                    message: e.to_string(),
                 });
             }
             let compiled = RegexBuilder::new(&p.regex)
