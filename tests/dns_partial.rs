@@ -28,28 +28,14 @@ fn names_read_before_the_cut_equal_tsharks() {
             }
         }
     }
-    let out = common::tshark(&[
-        "-n",
-        "-r",
-        path.to_str().unwrap(),
-        // DNS over TCP cut short is not read (its stream has holes where the
-        // segments were cut): only the datagrams are compared.
-        "-Y",
-        "dns && udp",
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-e",
-        "frame.number",
-        "-e",
-        "dns.qry.name",
-        "-e",
-        "dns.a",
-    ]);
     let mut theirs: BTreeSet<(u64, String, String)> = BTreeSet::new();
-    for line in out.lines() {
-        let f: Vec<&str> = line.split('|').collect();
+    // DNS over TCP cut short is not read (its stream has holes where the segments
+    // were cut): only the datagrams are compared.
+    for f in common::tshark_rows(
+        &path,
+        "dns && udp",
+        &["frame.number", "dns.qry.name", "dns.a"],
+    ) {
         let frame: u64 = f[0].parse().unwrap();
         for n in f[1].split(',').filter(|s| !s.is_empty()) {
             theirs.insert((frame, n.to_ascii_lowercase(), String::new()));

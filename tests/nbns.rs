@@ -27,26 +27,8 @@ fn netbios_names_and_addresses_equal_tsharks() {
             }
         }
     }
-    let out = common::tshark(&[
-        "-n",
-        "-r",
-        path.to_str().unwrap(),
-        "-Y",
-        "nbns",
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-e",
-        "frame.number",
-        "-e",
-        "nbns.name",
-        "-e",
-        "nbns.addr",
-    ]);
     let mut theirs = PerFrame::new();
-    for line in out.lines() {
-        let f: Vec<&str> = line.split('|').collect();
+    for f in common::tshark_rows(&path, "nbns", &["frame.number", "nbns.name", "nbns.addr"]) {
         let e = theirs.entry(f[0].parse().unwrap()).or_default();
         // A record's name comes with its meaning: "NAME<20> (Server service)".
         e.0.extend(

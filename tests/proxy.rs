@@ -17,19 +17,6 @@ fn analyse(name: &str) -> (CaptureAnalysis, Vec<Value>, std::path::PathBuf) {
     (a, proxies, path)
 }
 
-/// tshark's fields, one row a frame, `|`-separated.
-fn rows(path: &std::path::Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut args = vec!["-n", "-r", path.to_str().unwrap(), "-Y", filter];
-    args.extend(["-T", "fields", "-E", "separator=|"]);
-    for f in fields {
-        args.extend(["-e", f]);
-    }
-    common::tshark(&args)
-        .lines()
-        .map(|l| l.split('|').map(str::to_string).collect())
-        .collect()
-}
-
 fn last_frame(v: &Value, key: &str) -> u64 {
     v[key]
         .as_array()
@@ -74,7 +61,7 @@ fn socks_requests_and_replies_equal_tsharks() {
         "socks.dstV6",
         "socks.dstport",
     ];
-    for r in rows(&path, "socks.command", &fields) {
+    for r in common::tshark_rows(&path, "socks.command", &fields) {
         let e = theirs.entry(r[1].clone()).or_insert_with(|| {
             let proto = match (r[2].as_str(), r[3].is_empty()) {
                 ("5", _) => "socks5",
@@ -111,7 +98,7 @@ fn socks_requests_and_replies_equal_tsharks() {
         .map(|p| (last_frame(p, "reply_frames"), p["reply"].to_string()))
         .collect();
     let theirs: BTreeMap<u64, String> =
-        rows(&path, "socks.results", &["frame.number", "socks.results"])
+        common::tshark_rows(&path, "socks.results", &["frame.number", "socks.results"])
             .into_iter()
             .map(|r| (r[0].parse().unwrap(), r[1].clone()))
             .collect();
@@ -146,7 +133,7 @@ fn socks_requests_and_replies_equal_tsharks() {
 #[test]
 fn http_connect_and_forward_requests_equal_tsharks() {
     let (a, proxies, path) = analyse("proxy-http.pcap");
-    let theirs: BTreeMap<u64, (String, String, String)> = rows(
+    let theirs: BTreeMap<u64, (String, String, String)> = common::tshark_rows(
         &path,
         "http.request.method == \"CONNECT\" || http.request.uri contains \"://\"",
         &["frame.number", "http.request.method", "http.request.uri"],
@@ -172,7 +159,7 @@ fn http_connect_and_forward_requests_equal_tsharks() {
         .iter()
         .map(|p| (last_frame(p, "frames"), p["reply"].to_string()))
         .collect();
-    let theirs: BTreeMap<u64, String> = rows(
+    let theirs: BTreeMap<u64, String> = common::tshark_rows(
         &path,
         "http.response",
         &["http.request_in", "http.response.code"],

@@ -59,6 +59,19 @@ pub(crate) fn tshark(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// tshark's fields for the frames `filter` shows, one row a frame, `|`-separated.
+pub(crate) fn tshark_rows(path: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut args = vec!["-n", "-r", path.to_str().unwrap(), "-Y", filter];
+    args.extend(["-T", "fields", "-E", "separator=|"]);
+    for f in fields {
+        args.extend(["-e", f]);
+    }
+    tshark(&args)
+        .lines()
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect()
+}
+
 /// A path tshark can read: the capture itself, or a decompressed temporary copy
 /// of a zstd capture (tshark 4.0 reads gzip but not zstd).
 pub(crate) enum Readable {
