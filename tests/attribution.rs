@@ -731,6 +731,18 @@ fn a_copied_binary_attributes_with_regions_without_its_source_tree() {
             "{name} {sha}: {info}"
         );
     }
+    // Every feed of the snapshot's manifest is embedded and loads.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo_data().join("feeds.json")).unwrap()).unwrap();
+    for f in manifest["feeds"].as_array().unwrap() {
+        let stored = f["stored"].as_str().unwrap();
+        assert!(
+            info.lines().any(|l| l.contains(stored)
+                && l.contains(&format!("sha256:{}", f["sha256"].as_str().unwrap()))),
+            "{stored} is not loaded from the binary: {info}"
+        );
+    }
+    assert!(!info.contains("skipped"), "{info}");
     let v: serde_json::Value =
         serde_json::from_str(&run("lookup --json 3.121.45.67 20.50.2.1 34.159.24.89")).unwrap();
     let regions: Vec<(&str, &str)> = v

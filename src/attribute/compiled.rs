@@ -103,18 +103,26 @@ pub struct FeedMeta {
 }
 
 impl FeedMeta {
-    /// The feed as [`super::LoadedFeed`] holds it, without entries.
-    pub fn feed(&self) -> Feed {
-        Feed {
-            format: self.format,
-            version: self.version.clone(),
-            declared_provider: self.declared_provider.clone(),
-            declared_asns: self.declared_asns.clone(),
-            serial: self.serial,
-            entries: Vec::new(),
-            problems: self.problems.clone(),
-            problems_dropped: self.problems_dropped,
-            over_cap: false,
+    /// The feed as loaded, its entries left in the index.
+    pub fn loaded(&self) -> super::LoadedFeed {
+        super::LoadedFeed {
+            name: self.name.clone(),
+            provider: self.provider.clone(),
+            sha256: self.sha256.clone(),
+            date: self.date.clone(),
+            feed: Feed {
+                format: self.format,
+                version: self.version.clone(),
+                declared_provider: self.declared_provider.clone(),
+                declared_asns: self.declared_asns.clone(),
+                serial: self.serial,
+                entries: Vec::new(),
+                problems: self.problems.clone(),
+                problems_dropped: self.problems_dropped,
+                over_cap: false,
+            },
+            bundled: self.bundled.clone(),
+            compiled: Some((self.v4, self.v6)),
         }
     }
 }

@@ -209,17 +209,8 @@ fn from_compiled(dir: &Path, index: CompiledIndex) -> StoredFeeds {
         out.unused
             .push(skipped_source(&s.name, s.sha256.clone(), s.problem.clone()));
     }
-    for m in index.feeds() {
-        out.feeds.push(LoadedFeed {
-            name: m.name.clone(),
-            provider: m.provider.clone(),
-            sha256: m.sha256.clone(),
-            date: m.date.clone(),
-            feed: m.feed(),
-            bundled: None,
-            compiled: Some((m.v4, m.v6)),
-        });
-    }
+    out.feeds
+        .extend(index.feeds().iter().map(compiled::FeedMeta::loaded));
     out.compiled = Some(index);
     out
 }

@@ -243,15 +243,7 @@ pub(super) fn load_bundled_feeds(
             out.feeds = index
                 .feeds()
                 .iter()
-                .map(|m| LoadedFeed {
-                    name: m.name.clone(),
-                    provider: m.provider.clone(),
-                    sha256: m.sha256.clone(),
-                    date: m.date.clone(),
-                    feed: m.feed(),
-                    bundled: m.bundled.clone(),
-                    compiled: Some((m.v4, m.v6)),
-                })
+                .map(compiled::FeedMeta::loaded)
                 .collect();
             out.compiled = Some(index);
             return out;
