@@ -281,16 +281,16 @@ fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNam
 /// (local, broadcast, multicast, special-purpose); each group ranked by bytes, then
 /// duration, then label.
 pub fn build<'a>(
-    conversations: impl IntoIterator<Item = (u32, &'a Conversation, Timestamp)>,
+    conversations: impl IntoIterator<Item = (u32, Timestamp, Conversation)>,
     names: impl IntoIterator<Item = &'a NameEvidence>,
 ) -> Vec<Service> {
     // 1. Server endpoints and their traffic.
     let mut endpoints: BTreeMap<EndpointKey, (ServiceEndpoint, Vec<FrameId>)> = BTreeMap::new();
-    for (capture, c, first_seen) in conversations {
+    for (capture, first_seen, c) in conversations {
         if c.transport == Transport::Ip {
             continue;
         }
-        let (server, _) = server_side(c);
+        let (server, _) = server_side(&c);
         let Some(port) = server.port else { continue };
         let to_server = if server == c.b { c.a_to_b } else { c.b_to_a };
         let to_client = if server == c.b { c.b_to_a } else { c.a_to_b };

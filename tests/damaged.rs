@@ -116,7 +116,7 @@ fn lying_record_length_is_reported_and_later_frames_still_counted() {
                 x.tables
                     .conversations()
                     .iter()
-                    .map(|c| c.first.frame)
+                    .map(|(_, c)| c.first.frame)
                     .filter(|&f| f > k as u64 + 1)
                     .collect::<Vec<_>>()
             };

@@ -260,6 +260,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         whohosts::report::zeek::write_dir(&report, dir)
             .with_context(|| format!("writing the Zeek logs into {}", dir.display()))?;
     }
+    // The services and the terminal tables walked the conversations too.
+    if let Some(f) = report.conversations.failure() {
+        anyhow::bail!("{f}");
+    }
     if let Some(path) = &args.subset {
         let sources: Vec<whohosts::report::subset::Source> = analyses
             .iter()

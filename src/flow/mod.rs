@@ -18,9 +18,13 @@
 
 pub mod carried;
 pub mod reassembly;
+mod store;
 
 use crate::model::{Endpoint, FlowKey, FrameRef, Timestamp, Transport};
 use serde::Serialize;
+use store::Store;
+#[cfg(test)]
+use store::CHUNK;
 
 /// What stream following needs of a TCP header.
 #[derive(Clone, Copy, Debug, Default)]
@@ -163,6 +167,23 @@ pub(crate) enum Segment {
 /// Index of a conversation in the table, stable for the table's life.
 pub(crate) type ConvId = usize;
 
+/// IP conversations are kept and numbered apart from TCP and UDP ones: their
+/// numbers have this bit set.
+const IP_CONV: ConvId = 1 << (usize::BITS - 1);
+
+/// An index entry: a conversation's number and its key's hash (two halves), so that
+/// neither a lookup nor the index's growth reads a conversation that is on disk,
+/// except to confirm a key whose whole hash matched.
+type Entry = [u32; 3];
+
+fn entry(id: usize, hash: u64) -> Entry {
+    [id as u32, hash as u32, (hash >> 32) as u32]
+}
+
+fn entry_hash(e: &Entry) -> u64 {
+    u64::from(e[1]) | (u64::from(e[2]) << 32)
+}
+
 const MAX_PENDING_FRAGMENTS: usize = 4096;
 const MAX_FRAGMENT_BYTES: u32 = 65_535 + 8;
 
@@ -190,12 +211,16 @@ pub enum FragmentOutcome {
 }
 
 /// Conversation and endpoint tables for one capture.
-#[derive(Default)]
 pub struct Tables {
+    /// TCP and UDP conversations: the newest in memory, the others on disk.
     convs: Store,
-    /// The latest conversation of each flow key, as its number in `convs`: the key
-    /// itself is read from the conversation, so an entry costs 4 bytes, not 60.
-    index: hashbrown::HashTable<u32>,
+    /// IP conversations (one per pair of addresses), in memory until finished.
+    ips: Store,
+    /// The latest conversation of each flow key, as its number in `convs`, with the
+    /// key's hash: the key itself is read from the conversation, so an entry costs
+    /// 12 bytes, not 60.
+    index: hashbrown::HashTable<Entry>,
+    ip_index: hashbrown::HashTable<Entry>,
     hasher: ahash::RandomState,
     /// Frames of a transport conversation that its IP conversation already counted
     /// (fragmented datagrams, counted fragment by fragment), per direction.
@@ -208,6 +233,25 @@ pub struct Tables {
     endpoint_index: HashMap<IpAddr, u32>,
     fragments: HashMap<(IpAddr, IpAddr, u8, u32), PendingDatagram>,
     fragment_order: std::collections::VecDeque<(IpAddr, IpAddr, u8, u32)>,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Tables {
+            convs: Store::default(),
+            ips: Store::with_resident_chunks(usize::MAX),
+            index: hashbrown::HashTable::new(),
+            ip_index: hashbrown::HashTable::new(),
+            hasher: ahash::RandomState::default(),
+            counted_in_ip: HashMap::default(),
+            earliest: HashMap::default(),
+            finished: false,
+            endpoints: Vec::new(),
+            endpoint_index: HashMap::default(),
+            fragments: HashMap::default(),
+            fragment_order: std::collections::VecDeque::new(),
+        }
+    }
 }
 
 impl Tables {
@@ -255,28 +299,37 @@ impl Tables {
         };
         let (key, _) = FlowKey::new(Transport::Ip, s, d);
         let hash = self.hasher.hash_one(key);
-        if let Some(id) = self.find(hash, &key) {
-            return id;
+        if let Some(i) = find(&self.ip_index, &self.ips, hash, &key) {
+            return IP_CONV | i;
         }
         let (ep_a, ep_b) = (self.endpoint(src), self.endpoint(dst));
-        let id = self.convs.len();
-        self.convs.push(Conversation::new(
+        let i = self.ips.len();
+        self.ips.push(Conversation::new(
             Transport::Ip,
             s,
             d,
             at,
-            id as u32,
+            i as u32,
             ep_a,
             ep_b,
         ));
-        self.insert(hash, key, id);
-        id
+        insert(&mut self.ip_index, &self.ips, hash, key, i);
+        IP_CONV | i
+    }
+
+    /// Conversation `id` to update, wherever it is kept.
+    fn conv_mut(&mut self, id: ConvId) -> Option<&mut Conversation> {
+        if id & IP_CONV != 0 {
+            self.ips.get_mut(id & !IP_CONV)
+        } else {
+            self.convs.get_mut(id)
+        }
     }
 
     /// Counts a frame sent by `src` on conversation `id`; returns whether it went
     /// from side `a` to side `b`.
     fn count_on(&mut self, id: ConvId, src: Endpoint, at: FrameRef, len: u64) -> bool {
-        let Some(c) = self.convs.get_mut(id) else {
+        let Some(c) = self.conv_mut(id) else {
             return true;
         };
         // An IP conversation between an address and itself counts every frame a to b.
@@ -331,11 +384,7 @@ impl Tables {
         let earliest = |id: ConvId, c: &Conversation, e: &HashMap<ConvId, Timestamp>| {
             e.get(&id).map_or(c.first.ts, |t| (*t).min(c.first.ts))
         };
-        for id in 0..self.convs.len() {
-            let Some(c) = self.convs.get(id) else { break };
-            if c.transport == Transport::Ip {
-                continue;
-            }
+        for (id, c) in self.convs.iter() {
             let (mut ab, mut ba) = (c.a_to_b, c.b_to_a);
             if let Some([x, y]) = self.counted_in_ip.get(&id) {
                 ab = ab.minus(*x);
@@ -344,9 +393,9 @@ impl Tables {
             if ab.frames + ba.frames == 0 {
                 continue;
             }
-            let (a_ip, last, first) = (c.a.ip, c.last_seen, earliest(id, c, &self.earliest));
+            let (a_ip, last, first) = (c.a.ip, c.last_seen, earliest(id, &c, &self.earliest));
             let ip_id = c.ip_conv as usize;
-            let Some(ipc) = self.convs.get_mut(ip_id) else {
+            let Some(ipc) = self.ips.get_mut(ip_id) else {
                 continue;
             };
             if ipc.a.ip == ipc.b.ip {
@@ -361,15 +410,15 @@ impl Tables {
             }
             ipc.last_seen = ipc.last_seen.max(last);
             if first < ipc.first.ts {
-                let e = self.earliest.entry(ip_id).or_insert(first);
+                let e = self.earliest.entry(IP_CONV | ip_id).or_insert(first);
                 *e = (*e).min(first);
             }
         }
-        for (id, c) in self.convs.iter().enumerate() {
-            if c.transport != Transport::Ip || c.a_to_b.frames + c.b_to_a.frames == 0 {
+        for (i, c) in self.ips.iter() {
+            if c.a_to_b.frames + c.b_to_a.frames == 0 {
                 continue;
             }
-            let first = earliest(id, c, &self.earliest);
+            let first = earliest(IP_CONV | i, &c, &self.earliest);
             for (ep, tx, rx) in [(c.ep_a, c.a_to_b, c.b_to_a), (c.ep_b, c.b_to_a, c.a_to_b)] {
                 let Some((_, e)) = self.endpoints.get_mut(ep as usize) else {
                     continue;
@@ -383,10 +432,15 @@ impl Tables {
         // Only the conversations and endpoints are read from now on: the lookup
         // structures of the pass go before the report's data is loaded.
         self.index = hashbrown::HashTable::new();
+        self.ip_index = hashbrown::HashTable::new();
         self.endpoint_index = HashMap::default();
         self.counted_in_ip = HashMap::default();
         // `earliest` stays: `first_seen` reads it (it holds only conversations whose
         // frames went back in time).
+        // The report's stages walk the conversations once each: from a file, so that
+        // they are not all in memory next to what those stages build.
+        self.convs.spill();
+        self.ips.spill();
     }
 
     fn count_transport_only(
@@ -451,11 +505,11 @@ impl Tables {
     ) -> (ConvId, bool) {
         let (key, _) = FlowKey::new(transport, src, dst);
         let hash = self.hasher.hash_one(key);
-        let id = match self.find(hash, &key) {
+        let id = match find(&self.index, &self.convs, hash, &key) {
             Some(id) if !tcp.is_some_and(|f| self.starts_new_stream(id, src, f)) => id,
             _ => {
-                let ip_conv = self.ip_conv(src.ip, dst.ip, at);
-                let (ep_a, ep_b) = match self.convs.get(ip_conv) {
+                let ip_conv = self.ip_conv(src.ip, dst.ip, at) & !IP_CONV;
+                let (ep_a, ep_b) = match self.ips.get(ip_conv) {
                     Some(ipc) if ipc.a.ip == src.ip => (ipc.ep_a, ipc.ep_b),
                     Some(ipc) => (ipc.ep_b, ipc.ep_a),
                     None => (0, 0),
@@ -470,7 +524,7 @@ impl Tables {
                     ep_a,
                     ep_b,
                 ));
-                self.insert(hash, key, id);
+                insert(&mut self.index, &self.convs, hash, key, id);
                 id
             }
         };
@@ -487,38 +541,6 @@ impl Tables {
             }
         }
         (id, forward)
-    }
-
-    /// The latest conversation with this key.
-    fn find(&self, hash: u64, key: &FlowKey) -> Option<ConvId> {
-        let convs = &self.convs;
-        self.index
-            .find(hash, |&i| {
-                convs.get(i as usize).is_some_and(|c| c.key() == *key)
-            })
-            .map(|&i| i as usize)
-    }
-
-    /// Makes `id` the conversation of `key`, replacing an earlier one (a reused TCP
-    /// 4-tuple).
-    fn insert(&mut self, hash: u64, key: FlowKey, id: ConvId) {
-        let convs = &self.convs;
-        let hasher = &self.hasher;
-        let entry = self.index.entry(
-            hash,
-            |&i| convs.get(i as usize).is_some_and(|c| c.key() == key),
-            |&i| {
-                convs
-                    .get(i as usize)
-                    .map_or(0, |c| hasher.hash_one(c.key()))
-            },
-        );
-        match entry {
-            hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = id as u32,
-            hashbrown::hash_table::Entry::Vacant(e) => {
-                e.insert(id as u32);
-            }
-        }
     }
 
     /// tshark starts a new TCP stream on a 4-tuple when a SYN (without ACK) arrives
@@ -583,7 +605,7 @@ impl Tables {
     }
 
     pub(crate) fn add_fragment_frames(&mut self, id: ConvId, frames: u64) {
-        if let Some(c) = self.convs.get_mut(id) {
+        if let Some(c) = self.conv_mut(id) {
             c.fragment_frames += frames;
         }
     }
@@ -599,25 +621,31 @@ impl Tables {
         v
     }
 
+    /// Conversation `id` while the pass runs (after [`Tables::finish`], walk
+    /// [`Tables::conversations`]).
     pub fn conversation(&self, id: ConvId) -> Option<&Conversation> {
-        self.convs.get(id)
+        if id & IP_CONV != 0 {
+            self.ips.resident(id & !IP_CONV)
+        } else {
+            self.convs.resident(id)
+        }
     }
 
-    /// When conversation `id` was first seen: its earliest frame's time, which is its
-    /// first frame's unless time went backwards in the capture.
-    pub fn first_seen(&self, id: ConvId) -> Option<Timestamp> {
-        let c = self.convs.get(id)?;
-        Some(
-            self.earliest
-                .get(&id)
-                .map_or(c.first.ts, |t| (*t).min(c.first.ts)),
-        )
+    /// When conversation `id` (`c`) was first seen: its earliest frame's time, which
+    /// is its first frame's unless time went backwards in the capture.
+    pub fn first_seen(&self, id: ConvId, c: &Conversation) -> Timestamp {
+        self.earliest
+            .get(&id)
+            .map_or(c.first.ts, |t| (*t).min(c.first.ts))
     }
 
     /// Conversations in the order they started (IP conversations complete once
     /// [`Tables::finish`] has run).
     pub fn conversations(&self) -> ConversationList<'_> {
-        ConversationList(&self.convs)
+        ConversationList {
+            convs: &self.convs,
+            ips: &self.ips,
+        }
     }
 
     /// Endpoints sorted by address (complete once [`Tables::finish`] has run).
@@ -626,73 +654,81 @@ impl Tables {
     }
 }
 
-/// Conversations in fixed-size chunks: the table grows by one chunk at a time, never
-/// by copying what it holds into an allocation twice its size, so memory follows the
-/// number of conversations (plus one chunk) rather than the next power of two, and
-/// growing never holds the old and the new copy at once.
-#[derive(Default)]
-struct Store {
-    chunks: Vec<Vec<Conversation>>,
-    len: usize,
-}
-
-/// Conversations per chunk (a few hundred KiB).
-const CHUNK_BITS: u32 = 12;
-const CHUNK: usize = 1 << CHUNK_BITS;
-
-impl Store {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn get(&self, id: ConvId) -> Option<&Conversation> {
-        self.chunks
-            .get(id >> CHUNK_BITS)
-            .and_then(|c| c.get(id & (CHUNK - 1)))
-    }
-
-    fn get_mut(&mut self, id: ConvId) -> Option<&mut Conversation> {
-        self.chunks
-            .get_mut(id >> CHUNK_BITS)
-            .and_then(|c| c.get_mut(id & (CHUNK - 1)))
-    }
-
-    fn push(&mut self, c: Conversation) {
-        match self.chunks.last_mut() {
-            Some(last) if last.len() < CHUNK => last.push(c),
-            _ => {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                chunk.push(c);
-                self.chunks.push(chunk);
-            }
-        }
-        self.len += 1;
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &Conversation> + '_ {
-        self.chunks.iter().flatten()
-    }
-}
-
-/// The conversations of a table, in the order they started.
+/// The conversations of a table: TCP and UDP in the order they started, then IP
+/// in the order they started.
 #[derive(Clone, Copy)]
-pub struct ConversationList<'a>(&'a Store);
+pub struct ConversationList<'a> {
+    convs: &'a Store,
+    ips: &'a Store,
+}
 
 impl<'a> ConversationList<'a> {
-    pub fn iter(self) -> impl Iterator<Item = &'a Conversation> + 'a {
-        self.0.iter()
+    /// Each conversation with its number, read from memory or, once the tables are
+    /// finished, from their temporary file one chunk at a time.
+    pub fn iter(self) -> impl Iterator<Item = (ConvId, Conversation)> + 'a {
+        self.convs
+            .iter()
+            .chain(self.ips.iter().map(|(i, c)| (IP_CONV | i, c)))
+    }
+
+    /// The TCP and UDP conversations only.
+    pub fn transport(self) -> store::Iter<'a> {
+        self.convs.iter()
+    }
+
+    /// The IP conversations only.
+    pub fn ip(self) -> impl Iterator<Item = (ConvId, Conversation)> + 'a {
+        self.ips.iter().map(|(i, c)| (IP_CONV | i, c))
     }
 
     pub fn len(self) -> usize {
-        self.0.len()
+        self.convs.len() + self.ips.len()
     }
 
     pub fn is_empty(self) -> bool {
-        self.0.len() == 0
+        self.len() == 0
     }
 
-    pub fn get(self, id: ConvId) -> Option<&'a Conversation> {
-        self.0.get(id)
+    /// Why a conversation could not be read back from the temporary file, if one
+    /// could not: a list cut short must not pass for the whole list.
+    pub fn failure(self) -> Option<&'a str> {
+        self.convs.failure().or(self.ips.failure())
+    }
+}
+
+/// The latest conversation of `store` with this key.
+fn find(
+    index: &hashbrown::HashTable<Entry>,
+    store: &Store,
+    hash: u64,
+    key: &FlowKey,
+) -> Option<ConvId> {
+    index
+        .find(hash, |e| {
+            entry_hash(e) == hash && store.get(e[0] as usize).is_some_and(|c| c.key() == *key)
+        })
+        .map(|e| e[0] as usize)
+}
+
+/// Makes `id` the conversation of `key`, replacing an earlier one (a reused TCP
+/// 4-tuple).
+fn insert(
+    index: &mut hashbrown::HashTable<Entry>,
+    store: &Store,
+    hash: u64,
+    key: FlowKey,
+    id: ConvId,
+) {
+    let e = index.entry(
+        hash,
+        |e| entry_hash(e) == hash && store.get(e[0] as usize).is_some_and(|c| c.key() == key),
+        entry_hash,
+    );
+    match e {
+        hashbrown::hash_table::Entry::Occupied(mut o) => *o.get_mut() = entry(id, hash),
+        hashbrown::hash_table::Entry::Vacant(v) => {
+            v.insert(entry(id, hash));
+        }
     }
 }
 
@@ -764,7 +800,11 @@ mod tests {
         t.count_transport(c, c, reply, at(5, 14), 40, true);
         t.finish();
         t.finish();
-        let ip = t.conversation(icmp).unwrap();
+        let (_, ip) = t
+            .conversations()
+            .iter()
+            .find(|(id, _)| *id == icmp)
+            .unwrap();
         assert_eq!(ip.transport, Transport::Ip);
         assert_eq!((ip.a_to_b.frames, ip.a_to_b.bytes), (2, 160));
         assert_eq!((ip.b_to_a.frames, ip.b_to_a.bytes), (1, 70));
@@ -775,10 +815,10 @@ mod tests {
         assert_eq!((client.rx.frames, client.rx.bytes), (3, 150));
         assert_eq!(client.first_seen, Some(Timestamp::new(5, 0)));
         assert_eq!(client.last_seen, Some(Timestamp::new(14, 0)));
-        let self_conv = t
+        let (_, self_conv) = t
             .conversations()
             .iter()
-            .find(|x| x.transport == Transport::Ip && x.a.ip == c && x.b.ip == c)
+            .find(|(_, x)| x.transport == Transport::Ip && x.a.ip == c && x.b.ip == c)
             .unwrap();
         assert_eq!((self_conv.a_to_b.frames, self_conv.b_to_a.frames), (2, 0));
     }
@@ -814,8 +854,57 @@ mod tests {
     }
 
     #[test]
+    fn tcp_port_reuse_is_seen_when_the_closed_conversation_is_on_disk() {
+        let mut t = Tables {
+            convs: Store::with_resident_chunks(1),
+            ..Tables::new()
+        };
+        let c: IpAddr = "10.9.9.9".parse().unwrap();
+        let s: IpAddr = "10.0.0.1".parse().unwrap();
+        let first = t
+            .count_transport(c, s, syn(100), at(1, 0), 60, true)
+            .unwrap();
+        let fin = Segment::Tcp {
+            src_port: 40000,
+            dst_port: 80,
+            seq: 101,
+            syn: false,
+            ack: true,
+            fin: true,
+            rst: false,
+        };
+        t.count_transport(c, s, fin, at(2, 1), 60, true);
+        // Enough other flows that the closed one's chunk moves to disk.
+        for port in 0..(2 * CHUNK) as u16 {
+            let seg = Segment::Udp {
+                src_port: port,
+                dst_port: 53,
+            };
+            t.count_transport(c, s, seg, at(3, 2), 60, true);
+        }
+        assert!(t.convs.resident(first).is_none());
+        let second = t
+            .count_transport(c, s, syn(9999), at(4, 3), 60, true)
+            .unwrap();
+        assert_ne!(
+            first, second,
+            "a new ISN after FIN starts a new conversation"
+        );
+        // A late segment of the new connection stays in it.
+        assert_eq!(
+            t.count_transport(c, s, fin, at(5, 4), 60, true),
+            Some(second)
+        );
+    }
+
+    #[test]
     fn conversations_keep_their_numbers_and_order_across_chunks() {
-        let mut t = Tables::new();
+        // One chunk in memory: the others go to disk while the pass runs, and the
+        // second round of frames finds each conversation there.
+        let mut t = Tables {
+            convs: Store::with_resident_chunks(1),
+            ..Tables::new()
+        };
         let c: IpAddr = "10.9.9.9".parse().unwrap();
         let s: IpAddr = "10.0.0.1".parse().unwrap();
         let n = 2 * CHUNK + 3;
@@ -838,19 +927,17 @@ mod tests {
         }
         t.finish();
         let list = t.conversations();
-        // The IP conversation came first, then the UDP ones in the order they started.
+        // The UDP ones in the order they started, then the IP conversation.
         assert_eq!(list.len(), n + 1);
-        let firsts: Vec<u64> = list.iter().skip(1).map(|x| x.first.frame).collect();
+        let firsts: Vec<u64> = list.transport().map(|(_, x)| x.first.frame).collect();
         assert_eq!(firsts, (1..=n as u64).collect::<Vec<_>>());
-        for (i, x) in list.iter().enumerate() {
-            assert!(std::ptr::eq(x, list.get(i).unwrap()));
-            assert_eq!(
-                t.conversation(i).map(|y| y.first.frame),
-                Some(x.first.frame)
-            );
-        }
-        let ip = list.get(0).unwrap();
+        assert!(list.transport().enumerate().all(|(i, (id, _))| i == id));
+        let ips: Vec<_> = list.ip().collect();
+        assert_eq!(ips.len(), 1);
+        let (_, ip) = &ips[0];
         assert_eq!((ip.a_to_b.frames, ip.b_to_a.frames), (n as u64, n as u64));
+        assert_eq!(list.iter().count(), n + 1);
+        assert!(list.failure().is_none());
     }
 
     #[test]

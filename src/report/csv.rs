@@ -248,6 +248,9 @@ fn conversations(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
         ])
         .map_err(io)?;
     }
+    if let Some(f) = r.conversations.failure() {
+        return Err(std::io::Error::other(f));
+    }
     c.flush()
 }
 

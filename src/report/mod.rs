@@ -193,24 +193,32 @@ impl<'a> Conversations<'a> {
     pub fn iter(&self) -> impl Iterator<Item = ConversationReport> + 'a {
         let analyses = self.0;
         analyses.iter().flat_map(|a| {
-            [Transport::Tcp, Transport::Udp, Transport::Ip]
-                .into_iter()
-                .flat_map(move |t| {
-                    a.tables
-                        .conversations()
-                        .iter()
-                        .enumerate()
-                        .filter(move |(_, c)| c.transport == t)
-                        .map(move |(id, c)| {
-                            let first = a.tables.first_seen(id).unwrap_or(c.first.ts);
-                            ConversationReport::from_conv(a.index, c, first)
-                        })
+            let list = a.tables.conversations();
+            let of = move |t: Transport| list.transport().filter(move |(_, c)| c.transport == t);
+            of(Transport::Tcp)
+                .chain(of(Transport::Udp))
+                .chain(list.ip())
+                .map(move |(id, c)| {
+                    let first = a.tables.first_seen(id, &c);
+                    ConversationReport::from_conv(a.index, &c, first)
                 })
         })
     }
 
     pub fn len(&self) -> usize {
         self.0.iter().map(|a| a.tables.conversations().len()).sum()
+    }
+
+    /// Why a walk over the conversations ended early (their temporary file could
+    /// not be read), naming the capture. Every writer checks it, so that a list cut
+    /// short is an error, never a shorter report.
+    pub fn failure(&self) -> Option<String> {
+        self.0.iter().find_map(|a| {
+            a.tables
+                .conversations()
+                .failure()
+                .map(|f| format!("{}: {f}", a.path.display()))
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -220,7 +228,11 @@ impl<'a> Conversations<'a> {
 
 impl Serialize for Conversations<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter())
+        let done = s.collect_seq(self.iter())?;
+        match self.failure() {
+            Some(f) => Err(serde::ser::Error::custom(f)),
+            None => Ok(done),
+        }
     }
 }
 
@@ -242,9 +254,8 @@ impl<'a> Report<'a> {
             analyses.iter().flat_map(|a| {
                 a.tables
                     .conversations()
-                    .iter()
-                    .enumerate()
-                    .map(move |(id, c)| (a.index, c, a.tables.first_seen(id).unwrap_or(c.first.ts)))
+                    .transport()
+                    .map(move |(id, c)| (a.index, a.tables.first_seen(id, &c), c))
             }),
             analyses.iter().flat_map(|a| a.names.iter()),
         );

@@ -176,6 +176,9 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
         });
         order.push((key, id, c));
     }
+    if let Some(f) = r.conversations.failure() {
+        return Err(std::io::Error::other(f));
+    }
     // Which connection a record belongs to: same endpoints either way round, the
     // one whose span holds the record's time.
     let mut find = |r: &Value, service: &'static str| -> Option<String> {

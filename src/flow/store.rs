@@ -1,0 +1,591 @@
+//! Where the conversations live. While the pass counts them, the newest chunks of
+//! conversations stay in memory and older chunks move to an unnamed temporary file;
+//! a conversation of a moved chunk that sees another frame is read back into a
+//! bounded set of touched conversations (written back when that set is full), so
+//! memory follows the conversations still active, not all conversations seen. Once
+//! the tables are finished everything is in the file, and the report's stages
+//! (services, the JSON report, CSV, Zeek logs), which walk the conversations once
+//! each, read it back one chunk at a time.
+//!
+//! The file holds fixed-size records at fixed places (conversation number times the
+//! record size), written by this module and read only by it. If the file cannot be
+//! made or written, the conversations stay in memory (the analysis is the same,
+//! only larger). A read that fails is kept as the store's failure, which the pass
+//! and the report's writers turn into an error rather than a shorter list.
+
+use super::{ConvId, Conversation, Direction, TcpState};
+use crate::model::{Endpoint, FrameRef, Timestamp, Transport};
+use std::borrow::Cow;
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::fs::FileExt;
+use std::sync::OnceLock;
+
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+
+/// Conversations per chunk (a few hundred KiB).
+pub(super) const CHUNK_BITS: u32 = 12;
+pub(super) const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// Chunks kept in memory while the pass runs (the newest ones).
+const RESIDENT_CHUNKS: usize = 8;
+
+/// Conversations of moved chunks held in memory at most; when full, they are
+/// written back to the file.
+const TOUCHED_MAX: usize = 1 << 14;
+
+/// Bytes of one conversation in the file.
+const RECORD: usize = 144;
+
+pub(super) struct Store {
+    /// Chunks in memory; `None` for a chunk moved to the file.
+    chunks: Vec<Option<Vec<Conversation>>>,
+    len: usize,
+    /// The oldest chunk still in memory.
+    oldest_resident: usize,
+    /// Chunks kept in memory while the pass runs (`usize::MAX`: all, after the file
+    /// could not be written).
+    keep: usize,
+    /// Touched conversations held at most (`TOUCHED_MAX`; smaller in tests).
+    touched_max: usize,
+    file: Option<File>,
+    /// Conversations of moved chunks that saw frames since, newer than the file.
+    touched: HashMap<ConvId, Conversation>,
+    /// Whether everything is in the file (the tables are finished).
+    spilled: bool,
+    failure: OnceLock<String>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::with_resident_chunks(RESIDENT_CHUNKS)
+    }
+}
+
+impl Store {
+    pub(super) fn with_resident_chunks(keep: usize) -> Self {
+        Store {
+            chunks: Vec::new(),
+            len: 0,
+            oldest_resident: 0,
+            keep: keep.max(1),
+            touched_max: TOUCHED_MAX,
+            file: None,
+            touched: HashMap::default(),
+            spilled: false,
+            failure: OnceLock::new(),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Conversation `id` from memory: its chunk, or the touched set.
+    pub(super) fn resident(&self, id: ConvId) -> Option<&Conversation> {
+        match self.chunks.get(id >> CHUNK_BITS)? {
+            Some(chunk) => chunk.get(id & (CHUNK - 1)),
+            None => self.touched.get(&id),
+        }
+    }
+
+    /// Conversation `id`, read from the file when it is not in memory.
+    pub(super) fn get(&self, id: ConvId) -> Option<Cow<'_, Conversation>> {
+        if id >= self.len {
+            return None;
+        }
+        if let Some(c) = self.resident(id) {
+            return Some(Cow::Borrowed(c));
+        }
+        self.read(id).map(Cow::Owned)
+    }
+
+    /// Conversation `id` to update: from the file into the touched set when moved.
+    pub(super) fn get_mut(&mut self, id: ConvId) -> Option<&mut Conversation> {
+        let in_memory = self.chunks.get(id >> CHUNK_BITS)?.is_some();
+        if !in_memory && !self.touched.contains_key(&id) {
+            let c = self.read(id)?;
+            if self.touched.len() >= self.touched_max {
+                self.write_back();
+            }
+            self.touched.insert(id, c);
+        }
+        match self.chunks.get_mut(id >> CHUNK_BITS)? {
+            Some(chunk) => chunk.get_mut(id & (CHUNK - 1)),
+            None => self.touched.get_mut(&id),
+        }
+    }
+
+    /// Appends a conversation; the table grows by one chunk at a time, never by
+    /// copying what it holds into an allocation twice its size.
+    pub(super) fn push(&mut self, c: Conversation) {
+        match self.chunks.last_mut() {
+            Some(Some(last)) if last.len() < CHUNK => last.push(c),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(c);
+                self.chunks.push(Some(chunk));
+                while !self.spilled && self.chunks.len() - self.oldest_resident > self.keep {
+                    self.move_oldest();
+                }
+            }
+        }
+        self.len += 1;
+    }
+
+    /// Moves the oldest chunk in memory to the file; on an error, keeps every chunk
+    /// in memory from now on.
+    fn move_oldest(&mut self) {
+        let i = self.oldest_resident;
+        let written = self
+            .ensure_file()
+            .and_then(|()| match (&self.file, self.chunks.get(i)) {
+                (Some(file), Some(Some(chunk))) => write_chunk(file, i, chunk),
+                _ => Ok(()),
+            });
+        match written {
+            Ok(()) => {
+                if let Some(slot) = self.chunks.get_mut(i) {
+                    *slot = None;
+                }
+                self.oldest_resident += 1;
+            }
+            Err(_) => self.keep = usize::MAX,
+        }
+    }
+
+    fn ensure_file(&mut self) -> std::io::Result<()> {
+        if self.file.is_none() {
+            self.file = Some(tempfile::tempfile()?);
+        }
+        Ok(())
+    }
+
+    /// Writes the touched conversations back to the file and forgets them.
+    fn write_back(&mut self) {
+        let Some(file) = &self.file else { return };
+        let mut ids: Vec<ConvId> = self.touched.keys().copied().collect();
+        ids.sort_unstable();
+        let mut rec = [0u8; RECORD];
+        for id in ids {
+            if let Some(c) = self.touched.get(&id) {
+                encode(c, &mut rec);
+                if file.write_all_at(&rec, (id * RECORD) as u64).is_err() {
+                    // The newer figures cannot be stored: they stay in memory.
+                    return;
+                }
+                self.touched.remove(&id);
+            }
+        }
+    }
+
+    fn read(&self, id: ConvId) -> Option<Conversation> {
+        let file = self.file.as_ref()?;
+        let mut rec = [0u8; RECORD];
+        let got = file
+            .read_exact_at(&mut rec, (id * RECORD) as u64)
+            .map_err(|e| e.to_string())
+            .and_then(|()| decode(&rec).ok_or_else(|| "a record is damaged".to_string()));
+        match got {
+            Ok(c) => Some(c),
+            Err(e) => {
+                let _ = self.failure.set(format!(
+                    "the temporary file of conversations could not be read at conversation {id}: {e}"
+                ));
+                None
+            }
+        }
+    }
+
+    /// Moves every conversation into the temporary file (the tables are finished).
+    /// Memory is released chunk by chunk as each is written; on an error, the
+    /// chunks not yet written stay in memory.
+    pub(super) fn spill(&mut self) {
+        if self.spilled || self.len == 0 {
+            return;
+        }
+        if self.ensure_file().is_err() {
+            return;
+        }
+        self.write_back();
+        if !self.touched.is_empty() {
+            return;
+        }
+        for i in self.oldest_resident..self.chunks.len() {
+            let written = match (&self.file, self.chunks.get(i)) {
+                (Some(file), Some(Some(chunk))) => write_chunk(file, i, chunk),
+                _ => Ok(()),
+            };
+            if written.is_err() {
+                self.keep = usize::MAX;
+                return;
+            }
+            if let Some(slot) = self.chunks.get_mut(i) {
+                *slot = None;
+            }
+            self.oldest_resident = i + 1;
+        }
+        self.spilled = true;
+        self.touched = HashMap::default();
+    }
+
+    /// Whether every conversation is in the temporary file.
+    #[cfg(test)]
+    pub(super) fn is_spilled(&self) -> bool {
+        self.spilled
+    }
+
+    /// Why a conversation could not be read back, if one could not.
+    pub(super) fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
+    }
+
+    /// Every conversation in order, each with its number.
+    pub(super) fn iter(&self) -> Iter<'_> {
+        Iter {
+            store: self,
+            next: 0,
+            buf: Vec::new(),
+            bytes: Vec::new(),
+        }
+    }
+}
+
+/// Writes chunk `i` at its place in the file.
+fn write_chunk(file: &File, i: usize, chunk: &[Conversation]) -> std::io::Result<()> {
+    let mut bytes = vec![0u8; chunk.len() * RECORD];
+    for (c, rec) in chunk.iter().zip(bytes.chunks_exact_mut(RECORD)) {
+        encode(c, rec);
+    }
+    file.write_all_at(&bytes, (i * CHUNK * RECORD) as u64)
+}
+
+/// A walk over the conversations: from memory, or one chunk of the file at a time.
+pub struct Iter<'a> {
+    store: &'a Store,
+    next: ConvId,
+    buf: Vec<Conversation>,
+    bytes: Vec<u8>,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = (ConvId, Conversation);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let id = self.next;
+        let s = self.store;
+        if id >= s.len {
+            return None;
+        }
+        let within = id & (CHUNK - 1);
+        let c = match s.chunks.get(id >> CHUNK_BITS)? {
+            Some(chunk) => chunk.get(within)?.clone(),
+            None => {
+                if within == 0 || self.buf.is_empty() {
+                    if let Err(e) = self.load(id) {
+                        let _ = s.failure.set(format!(
+                            "the temporary file of conversations could not be read at conversation {id}: {e}"
+                        ));
+                        self.next = s.len;
+                        return None;
+                    }
+                }
+                match s.touched.get(&id) {
+                    Some(t) => t.clone(),
+                    None => self.buf.get(within)?.clone(),
+                }
+            }
+        };
+        self.next += 1;
+        Some((id, c))
+    }
+}
+
+impl Iter<'_> {
+    /// Reads and decodes the chunk holding conversation `id`.
+    fn load(&mut self, id: ConvId) -> Result<(), String> {
+        let file = self.store.file.as_ref().ok_or("no temporary file")?;
+        let start = id & !(CHUNK - 1);
+        let n = CHUNK.min(self.store.len - start);
+        self.bytes.resize(n * RECORD, 0);
+        file.read_exact_at(&mut self.bytes, (start * RECORD) as u64)
+            .map_err(|e| e.to_string())?;
+        self.buf.clear();
+        for rec in self.bytes.chunks_exact(RECORD) {
+            self.buf
+                .push(decode(rec).ok_or("a record is damaged".to_string())?);
+        }
+        Ok(())
+    }
+}
+
+/// Fixed little-endian layout of one conversation (`RECORD` bytes).
+fn encode(c: &Conversation, out: &mut [u8]) {
+    let mut w = Writer { out, at: 0 };
+    w.u8(match c.transport {
+        Transport::Tcp => 0,
+        Transport::Udp => 1,
+        Transport::Ip => 2,
+    });
+    w.endpoint(c.a);
+    w.endpoint(c.b);
+    for d in [c.a_to_b, c.b_to_a] {
+        w.u64(d.frames);
+        w.u64(d.bytes);
+    }
+    w.u32(c.first.capture);
+    w.u64(c.first.frame);
+    w.u64(c.first.offset);
+    w.ts(c.first.ts);
+    w.ts(c.last_seen);
+    w.u64(c.fragment_frames);
+    w.u8(u8::from(c.tcp.isn_a.is_some()));
+    w.u32(c.tcp.isn_a.unwrap_or(0));
+    w.u8(u8::from(c.tcp.syn_from_b));
+    w.u8(u8::from(c.tcp.closed));
+    w.u32(c.ip_conv);
+    w.u32(c.ep_a);
+    w.u32(c.ep_b);
+    debug_assert!(w.at <= RECORD);
+}
+
+fn decode(rec: &[u8]) -> Option<Conversation> {
+    let mut r = Reader { rec, at: 0 };
+    let transport = match r.u8()? {
+        0 => Transport::Tcp,
+        1 => Transport::Udp,
+        2 => Transport::Ip,
+        _ => return None,
+    };
+    let a = r.endpoint()?;
+    let b = r.endpoint()?;
+    let mut dirs = [Direction::default(); 2];
+    for d in &mut dirs {
+        d.frames = r.u64()?;
+        d.bytes = r.u64()?;
+    }
+    let first = FrameRef {
+        capture: r.u32()?,
+        frame: r.u64()?,
+        offset: r.u64()?,
+        ts: r.ts()?,
+    };
+    let last_seen = r.ts()?;
+    let fragment_frames = r.u64()?;
+    let has_isn = r.u8()? != 0;
+    let isn = r.u32()?;
+    let tcp = TcpState {
+        isn_a: has_isn.then_some(isn),
+        syn_from_b: r.u8()? != 0,
+        closed: r.u8()? != 0,
+    };
+    Some(Conversation {
+        transport,
+        a,
+        b,
+        a_to_b: dirs[0],
+        b_to_a: dirs[1],
+        first,
+        last_seen,
+        fragment_frames,
+        tcp,
+        ip_conv: r.u32()?,
+        ep_a: r.u32()?,
+        ep_b: r.u32()?,
+    })
+}
+
+struct Writer<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn bytes(&mut self, b: &[u8]) {
+        if let Some(dst) = self.out.get_mut(self.at..self.at + b.len()) {
+            dst.copy_from_slice(b);
+        }
+        self.at += b.len();
+    }
+    fn u8(&mut self, v: u8) {
+        self.bytes(&[v]);
+    }
+    fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_le_bytes());
+    }
+    fn ts(&mut self, t: Timestamp) {
+        self.bytes(&t.secs.to_le_bytes());
+        self.u32(t.nanos);
+    }
+    fn endpoint(&mut self, e: Endpoint) {
+        match e.ip {
+            IpAddr::V4(v4) => {
+                self.u8(4);
+                self.bytes(&v4.octets());
+                self.bytes(&[0; 12]);
+            }
+            IpAddr::V6(v6) => {
+                self.u8(6);
+                self.bytes(&v6.octets());
+            }
+        }
+        self.u8(u8::from(e.port.is_some()));
+        self.bytes(&e.port.unwrap_or(0).to_le_bytes());
+    }
+}
+
+struct Reader<'a> {
+    rec: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let b = self.rec.get(self.at..self.at + N)?.try_into().ok()?;
+        self.at += N;
+        Some(b)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take::<1>()?[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take()?))
+    }
+    fn ts(&mut self) -> Option<Timestamp> {
+        let secs = i64::from_le_bytes(self.take()?);
+        Some(Timestamp::new(secs, self.u32()?))
+    }
+    fn endpoint(&mut self) -> Option<Endpoint> {
+        let tag = self.u8()?;
+        let octets: [u8; 16] = self.take()?;
+        let ip = match tag {
+            4 => {
+                let [a, b, c, d, ..] = octets;
+                IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+            }
+            6 => IpAddr::V6(Ipv6Addr::from(octets)),
+            _ => return None,
+        };
+        let has_port = self.u8()? != 0;
+        let port = u16::from_le_bytes(self.take()?);
+        Some(Endpoint {
+            ip,
+            port: has_port.then_some(port),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(i: u32) -> Conversation {
+        let a = Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8)),
+            port: Some(40000),
+        };
+        let b = Endpoint {
+            ip: "2001:db8::1".parse().unwrap(),
+            port: (!i.is_multiple_of(3)).then_some(443),
+        };
+        let first = FrameRef {
+            capture: 2,
+            frame: u64::from(i) + 1,
+            offset: u64::MAX - u64::from(i),
+            ts: Timestamp::new(-5 - i64::from(i), 999_999_999),
+        };
+        let mut c = Conversation::new(Transport::Udp, a, b, first, i, i + 1, i + 2);
+        c.a_to_b = Direction {
+            frames: u64::from(i),
+            bytes: u64::MAX,
+        };
+        c.b_to_a.frames = 7;
+        c.last_seen = Timestamp::new(i64::MAX, 1);
+        c.fragment_frames = 3;
+        c.tcp.isn_a = i.is_multiple_of(2).then_some(u32::MAX - i);
+        c.tcp.closed = i.is_multiple_of(5);
+        c
+    }
+
+    #[test]
+    fn a_record_reads_back_as_written() {
+        for i in 0..40 {
+            let c = conv(i);
+            let mut rec = [0u8; RECORD];
+            encode(&c, &mut rec);
+            let back = decode(&rec).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{c:?}"));
+        }
+        // A damaged tag is refused, not guessed.
+        let mut rec = [0u8; RECORD];
+        encode(&conv(1), &mut rec);
+        rec[0] = 9;
+        assert!(decode(&rec).is_none());
+    }
+
+    #[test]
+    fn moved_chunks_are_read_back_updated_and_written_back() {
+        let mut s = Store::with_resident_chunks(1);
+        s.touched_max = 3;
+        let n = 3 * CHUNK + 5;
+        for i in 0..n as u32 {
+            s.push(conv(i));
+        }
+        // Only the newest chunk is in memory.
+        assert!(s.resident(0).is_none() && s.resident(2 * CHUNK).is_none());
+        assert!(s.resident(3 * CHUNK).is_some());
+        // Updates to moved conversations, more than the touched set holds.
+        for id in [0, 1, 2, 7, CHUNK + 1, 2 * CHUNK + 9, 0] {
+            s.get_mut(id).unwrap().fragment_frames += 100;
+        }
+        assert!(s.touched.len() <= 3);
+        let mut expect: Vec<String> = (0..n as u32)
+            .map(|i| {
+                let mut c = conv(i);
+                let i = i as usize;
+                if [0, 1, 2, 7, CHUNK + 1, 2 * CHUNK + 9].contains(&i) {
+                    c.fragment_frames += if i == 0 { 200 } else { 100 };
+                }
+                format!("{c:?}")
+            })
+            .collect();
+        // The same with the touched set still in memory, then after the spill.
+        let walk = |s: &Store| -> Vec<String> { s.iter().map(|(_, c)| format!("{c:?}")).collect() };
+        assert_eq!(walk(&s), expect);
+        assert_eq!(format!("{:?}", s.get(7).unwrap()), expect[7]);
+        s.spill();
+        assert!(s.is_spilled() && s.touched.is_empty());
+        assert_eq!(walk(&s), std::mem::take(&mut expect));
+        assert!(s.failure().is_none());
+    }
+
+    #[test]
+    fn spilled_conversations_walk_in_order_across_chunks() {
+        let mut s = Store::default();
+        let n = 2 * CHUNK + 17;
+        for i in 0..n as u32 {
+            s.push(conv(i));
+        }
+        let before: Vec<String> = s.iter().map(|(_, c)| format!("{c:?}")).collect();
+        s.spill();
+        assert!(s.is_spilled());
+        assert!(s.resident(0).is_none(), "nothing stays in memory");
+        assert_eq!(
+            format!("{:?}", s.get(5).unwrap()),
+            format!("{:?}", conv(5)),
+            "a conversation is read back on its own"
+        );
+        let after: Vec<(ConvId, String)> = s.iter().map(|(i, c)| (i, format!("{c:?}"))).collect();
+        assert_eq!(after.len(), n);
+        assert!(after.iter().enumerate().all(|(i, (id, _))| i == *id));
+        let after: Vec<String> = after.into_iter().map(|(_, c)| c).collect();
+        assert_eq!(before, after);
+        assert!(s.failure().is_none());
+    }
+}
