@@ -262,6 +262,15 @@ pub(crate) fn server_side(c: &Conversation) -> (Endpoint, Endpoint) {
 }
 
 type EndpointKey = (IpAddr, u16, Transport);
+
+/// The server endpoint a TCP or UDP conversation counts for, and its server side.
+fn endpoint_key(c: &Conversation) -> Option<(EndpointKey, Endpoint)> {
+    if c.transport == Transport::Ip {
+        return None;
+    }
+    let (server, _) = server_side(c);
+    Some(((server.ip, server.port?, c.transport), server))
+}
 /// Names bound to one endpoint or service: their sources and evidence frames.
 type BoundNames<'a> = BTreeMap<&'a str, (BTreeSet<NameSource>, BTreeSet<FrameId>)>;
 
@@ -280,39 +289,37 @@ fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNam
 /// evidence into services: internet services first, then those no provider can host
 /// (local, broadcast, multicast, special-purpose); each group ranked by bytes, then
 /// duration, then label.
-pub fn build<'a>(
-    conversations: impl IntoIterator<Item = (u32, Timestamp, Conversation)>,
+///
+/// `conversations` gives a fresh walk over the conversations each time it is called:
+/// they are walked twice (once for the endpoints' figures, once for each service's
+/// first frames), so that neither walk keeps a list per endpoint.
+pub fn build<'a, I>(
+    conversations: impl Fn() -> I,
     names: impl IntoIterator<Item = &'a NameEvidence>,
-) -> Vec<Service> {
+) -> Vec<Service>
+where
+    I: IntoIterator<Item = (u32, Timestamp, Conversation)>,
+{
     // 1. Server endpoints and their traffic.
-    let mut endpoints: BTreeMap<EndpointKey, (ServiceEndpoint, Vec<FrameId>)> = BTreeMap::new();
-    for (capture, first_seen, c) in conversations {
-        if c.transport == Transport::Ip {
+    let mut endpoints: BTreeMap<EndpointKey, ServiceEndpoint> = BTreeMap::new();
+    for (_, first_seen, c) in conversations() {
+        let Some((key, server)) = endpoint_key(&c) else {
             continue;
-        }
-        let (server, _) = server_side(&c);
-        let Some(port) = server.port else { continue };
+        };
         let to_server = if server == c.b { c.a_to_b } else { c.b_to_a };
         let to_client = if server == c.b { c.b_to_a } else { c.a_to_b };
-        let key = (server.ip, port, c.transport);
-        let entry = endpoints.entry(key).or_insert_with(|| {
-            (
-                ServiceEndpoint {
-                    ip: server.ip,
-                    port,
-                    transport: c.transport,
-                    conversations: 0,
-                    frames_to_server: 0,
-                    bytes_to_server: 0,
-                    frames_to_client: 0,
-                    bytes_to_client: 0,
-                    first_seen,
-                    last_seen: c.last_seen,
-                },
-                Vec::new(),
-            )
+        let e = endpoints.entry(key).or_insert_with(|| ServiceEndpoint {
+            ip: key.0,
+            port: key.1,
+            transport: key.2,
+            conversations: 0,
+            frames_to_server: 0,
+            bytes_to_server: 0,
+            frames_to_client: 0,
+            bytes_to_client: 0,
+            first_seen,
+            last_seen: c.last_seen,
         });
-        let e = &mut entry.0;
         e.conversations += 1;
         e.frames_to_server += to_server.frames;
         e.bytes_to_server += to_server.bytes;
@@ -320,10 +327,6 @@ pub fn build<'a>(
         e.bytes_to_client += to_client.bytes;
         e.first_seen = e.first_seen.min(first_seen);
         e.last_seen = e.last_seen.max(c.last_seen);
-        entry.1.push(FrameId {
-            capture,
-            frame: c.first.frame,
-        });
     }
 
     // 2. Names bound to each endpoint, as references to their evidence: frames are
@@ -378,24 +381,52 @@ pub fn build<'a>(
         groups.entry(label).or_default().push(*k);
     }
 
-    // 4. One service per label.
+    // 4. The first frame of each conversation, gathered per label in a second walk
+    //    (each list sized exactly from the endpoints' conversation counts).
+    let groups: Vec<(String, Vec<EndpointKey>)> = groups.into_iter().collect();
+    let mut group_of: BTreeMap<EndpointKey, usize> = BTreeMap::new();
+    let mut conv_frames: Vec<Vec<FrameId>> = Vec::with_capacity(groups.len());
+    for (i, (_, keys)) in groups.iter().enumerate() {
+        let mut n = 0;
+        for k in keys {
+            group_of.insert(*k, i);
+            n += endpoints.get(k).map_or(0, |e| e.conversations);
+        }
+        conv_frames.push(Vec::with_capacity(n as usize));
+    }
+    for (capture, _, c) in conversations() {
+        let Some((key, _)) = endpoint_key(&c) else {
+            continue;
+        };
+        if let Some(list) = group_of.get(&key).and_then(|&i| conv_frames.get_mut(i)) {
+            list.push(FrameId {
+                capture,
+                frame: c.first.frame,
+            });
+        }
+    }
+    drop(group_of);
+
+    // 5. One service per label.
     let mut services: Vec<Service> = groups
         .into_iter()
-        .filter_map(|(label, keys)| {
-            let mut frames: BTreeSet<FrameId> = BTreeSet::new();
+        .zip(conv_frames)
+        .filter_map(|((label, keys), mut frames)| {
             let mut eps = Vec::new();
             for k in &keys {
-                let (ep, conv_frames) = endpoints.get(k)?;
-                eps.push(ep.clone());
-                frames.extend(conv_frames.iter().copied());
+                eps.push(endpoints.get(k)?.clone());
             }
             let names = merge_names(
                 keys.iter()
                     .flat_map(|k| bound.get(k).into_iter().flatten().copied()),
             );
+            frames.reserve_exact(names.values().map(|(_, fr)| fr.len()).sum());
             for (_, fr) in names.values() {
                 frames.extend(fr.iter().copied());
             }
+            frames.sort_unstable();
+            frames.dedup();
+            frames.shrink_to_fit();
             let first_seen = eps.iter().map(|e| e.first_seen).min()?;
             let last_seen = eps.iter().map(|e| e.last_seen).max()?;
             let to_server: u64 = eps.iter().map(|e| e.bytes_to_server).sum();
@@ -447,7 +478,7 @@ pub fn build<'a>(
                 first_seen,
                 last_seen,
                 duration: last_seen.nanos_since(first_seen) as f64 / 1e9,
-                frames: frames.into_iter().collect(),
+                frames,
             })
         })
         .collect();

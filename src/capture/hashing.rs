@@ -16,7 +16,7 @@ use std::io::{self, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 1 << 18;
 /// Chunks in flight between the reading thread and the analysis; bounds memory.
 const IN_FLIGHT: usize = 4;
 

@@ -251,12 +251,14 @@ impl<'a> Report<'a> {
     ) -> Report<'a> {
         let attribution_of = |ip: &IpAddr| attributions.and_then(|a| a.by_ip.get(ip));
         let all = services::build(
-            analyses.iter().flat_map(|a| {
-                a.tables
-                    .conversations()
-                    .transport()
-                    .map(move |(id, c)| (a.index, a.tables.first_seen(id, &c), c))
-            }),
+            || {
+                analyses.iter().flat_map(|a| {
+                    a.tables
+                        .conversations()
+                        .transport()
+                        .map(move |(id, c)| (a.index, a.tables.first_seen(id, &c), c))
+                })
+            },
             analyses.iter().flat_map(|a| a.names.iter()),
         );
         let services: Vec<ServiceReport> = services::focus(all, targets)
