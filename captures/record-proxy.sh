@@ -2,7 +2,9 @@
 # Records captures/proxy-socks.pcap and captures/proxy-http.pcap: curl reaching a
 # web server (nginx, HTTPS with a self-signed certificate and HTTP) through real
 # proxies: microsocks (SOCKS5, without and with username/password), danted
-# (SOCKS4, SOCKS4a, SOCKS5) and tinyproxy (HTTP CONNECT and forward proxying).
+# (SOCKS4, SOCKS4a, SOCKS5), tinyproxy (HTTP CONNECT and forward proxying) and
+# nginx as a forward proxy that keeps its client connections alive (two forward
+# requests for two hosts on one connection).
 #
 # Everything runs in one network namespace on its loopback interface, whose
 # /etc/hosts (bind-mounted by `ip netns exec`) names the web server, so that
@@ -12,6 +14,7 @@
 #   127.0.0.11:1080  microsocks, user "bob", password "secret"
 #   127.0.0.12:1080  danted, no authentication
 #   127.0.0.13:8888  tinyproxy
+#   127.0.0.14:3128  nginx, forwarding absolute-form requests to the web server
 #   127.0.0.100      curl
 # Every process is bounded by `timeout` and stopped by the EXIT trap, which also
 # removes the namespace. Nothing touches the host's network.
@@ -77,6 +80,14 @@ http {
 		ssl_certificate_key $WORK/key.pem;
 		root $WORK/www;
 	}
+	server {
+		listen 127.0.0.14:3128;
+		keepalive_timeout 30;
+		location / {
+			proxy_pass http://127.0.0.2;
+			proxy_set_header Host \$host;
+		}
+	}
 }
 EOF
 in_ns timeout "$LIFE" nginx -c "$WORK/nginx.conf" &
@@ -136,13 +147,15 @@ kill "$TCPDUMP"
 wait "$TCPDUMP" 2>/dev/null || true
 
 # HTTP: tinyproxy.
-in_ns timeout "$LIFE" dumpcap -q -P -i lo -f 'tcp port 8888' -w "$WORK/http.pcap" 2>/dev/null &
+in_ns timeout "$LIFE" dumpcap -q -P -i lo -f 'tcp port 8888 or tcp port 3128' -w "$WORK/http.pcap" 2>/dev/null &
 TCPDUMP=$!
 PIDS+=($TCPDUMP)
 sleep 1
 fetch --proxy http://127.0.0.13:8888 https://dl.mtr-pirate.example/
 fetch --proxy http://127.0.0.13:8888 http://www.mtr-pirate.example/
 fetch --proxy http://127.0.0.13:8888 https://v6.mtr-pirate.example:8443/
+# One connection to the proxy, two requests for two hosts.
+fetch --proxy http://127.0.0.14:3128 http://www.mtr-pirate.example/ -o /dev/null http://dl.mtr-pirate.example/
 sleep 1
 kill "$TCPDUMP"
 wait "$TCPDUMP" 2>/dev/null || true

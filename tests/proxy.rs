@@ -152,7 +152,27 @@ fn http_connect_and_forward_requests_equal_tsharks() {
     })
     .collect();
     assert_eq!(ours(&proxies), theirs);
-    assert_eq!(theirs.len(), 3);
+    assert_eq!(theirs.len(), 5);
+
+    // nginx keeps the connection alive: two forward requests for two hosts on it,
+    // each a record with its own answer, each name bound to the proxy.
+    let kept: Vec<&Value> = proxies
+        .iter()
+        .filter(|p| p["server"]["ip"] == "127.0.0.14")
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(kept[0]["client"], kept[1]["client"], "one connection");
+    for (p, host) in kept
+        .iter()
+        .zip(["www.mtr-pirate.example", "dl.mtr-pirate.example"])
+    {
+        assert_eq!(p["protocol"], "http_forward");
+        assert_eq!(p["target_name"], host);
+        assert_eq!(p["reply"], 200);
+        assert!(a.names.iter().any(|n| n.name == host
+            && n.source == NameSource::HttpProxy
+            && n.ip.to_string() == "127.0.0.14"));
+    }
 
     // The proxy's answer to each request (tshark: `http.request_in`).
     let ours: BTreeMap<u64, String> = proxies

@@ -130,11 +130,25 @@ pub(crate) struct Identify {
 struct PendingProxy {
     /// The SOCKS version the client spoke (the proxy's answer is read accordingly).
     socks: Option<socks::Version>,
-    /// The request, once complete.
+    /// The SOCKS request, once complete.
     record: Option<ProxyRecord>,
-    /// Whether the proxy's answer was read.
+    /// Whether the proxy's answer to the SOCKS request was read.
     answered: bool,
+    /// The HTTP proxy requests of the connection, in order: a client may send
+    /// several forward requests (for several hosts) on one kept-alive connection.
+    http: Vec<ProxyRecord>,
+    /// How many of them have their answer (answers come in the requests' order).
+    http_answered: usize,
 }
+
+impl PendingProxy {
+    fn into_records(self) -> impl Iterator<Item = ProxyRecord> {
+        self.record.into_iter().chain(self.http)
+    }
+}
+
+/// HTTP proxy requests kept per connection, at most (within the inspected prefix).
+const MAX_HTTP_PROXY_REQUESTS: usize = 64;
 
 /// The stream so far is a strict prefix of an HTTP start: wait for more bytes.
 fn may_become_http(b: &[u8]) -> bool {
@@ -272,7 +286,7 @@ impl Identify {
     /// Writes the proxy record of conversation `id`, if it has one, answered or not.
     fn flush_proxy(&mut self, id: ConvId) {
         if let Some(p) = self.proxies.remove(&id) {
-            if let Some(r) = p.record {
+            for r in p.into_records() {
                 self.spool.push(Item::Proxy(r));
             }
         }
@@ -686,7 +700,7 @@ impl Identify {
 
     pub(crate) fn finish(mut self) -> (Spooler, Vec<NameEvidence>, ReassemblySummary) {
         for p in std::mem::take(&mut self.proxies).into_values() {
-            if let Some(r) = p.record {
+            for r in p.into_records() {
                 self.spool.push(Item::Proxy(r));
             }
         }
@@ -963,8 +977,10 @@ fn socks_reply(
 }
 
 /// An HTTP message as a proxy handshake: a request in absolute form asks a forward
-/// proxy, `CONNECT` opens a tunnel once the proxy answers 2xx. Returns whether a
-/// tunnel opens after this message.
+/// proxy, `CONNECT` opens a tunnel once the proxy answers 2xx. Every such request of
+/// a connection is kept (a kept-alive connection to a forward proxy may ask for
+/// several hosts), and each answer goes to the oldest request without one, as
+/// HTTP/1.1 answers in order. Returns whether a tunnel opens after this message.
 #[allow(clippy::too_many_arguments)]
 fn http_proxy(
     record: &Found,
@@ -983,7 +999,9 @@ fn http_proxy(
                 return false;
             };
             let p = proxies.entry(id).or_default();
-            if p.record.is_some() {
+            // Nothing after a SOCKS request or a granted tunnel asks this proxy.
+            let tunnel = p.http.iter().any(|r| r.granted == Some(true));
+            if p.record.is_some() || tunnel || p.http.len() >= MAX_HTTP_PROXY_REQUESTS {
                 return false;
             }
             let mut rec =
@@ -998,21 +1016,21 @@ fn http_proxy(
                 rec.target_name = Some(host);
             }
             rec.target_port = port;
-            p.record = Some(rec);
-            p.answered = false;
+            p.http.push(rec);
             connect
         }
         Found::Http(HttpMessage::Response(r)) if !ends.sent_by_client() => {
-            let Some(p) = proxies
-                .get_mut(&id)
-                .filter(|p| !p.answered && p.socks.is_none())
-            else {
+            let Some(p) = proxies.get_mut(&id).filter(|p| p.socks.is_none()) else {
                 return false;
             };
-            let Some(rec) = &mut p.record else {
+            let Some(rec) = p.http.get_mut(p.http_answered) else {
                 return false;
             };
-            p.answered = true;
+            // An interim answer (100 Continue) is not the request's answer.
+            if (100..200).contains(&r.status) && r.status != 101 {
+                return false;
+            }
+            p.http_answered += 1;
             rec.reply = Some(r.status);
             rec.reply_frames = frames.to_vec();
             if rec.protocol == "http_connect" {
