@@ -477,8 +477,13 @@ impl Progress {
                     )
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                 );
-                while !flag.load(Ordering::Relaxed) {
+                // Drawn at least once, even when the analysis ended before this
+                // thread first ran.
+                loop {
                     bar.set_position(read.load(Ordering::Relaxed).min(total));
+                    if flag.load(Ordering::Relaxed) {
+                        break;
+                    }
                     std::thread::sleep(std::time::Duration::from_millis(100));
                 }
                 bar.finish_and_clear();
