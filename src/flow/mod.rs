@@ -214,7 +214,7 @@ pub enum FragmentOutcome {
 pub struct Tables {
     /// TCP and UDP conversations: the newest in memory, the others on disk.
     convs: Store,
-    /// IP conversations (one per pair of addresses), in memory until finished.
+    /// IP conversations (one per pair of addresses), kept the same way.
     ips: Store,
     /// The latest conversation of each flow key, as its number in `convs`, with the
     /// key's hash: the key itself is read from the conversation, so an entry costs
@@ -239,7 +239,7 @@ impl Default for Tables {
     fn default() -> Self {
         Tables {
             convs: Store::default(),
-            ips: Store::with_resident_chunks(usize::MAX),
+            ips: Store::default(),
             index: hashbrown::HashTable::new(),
             ip_index: hashbrown::HashTable::new(),
             hasher: ahash::RandomState::default(),
@@ -895,6 +895,47 @@ mod tests {
             t.count_transport(c, s, fin, at(5, 4), 60, true),
             Some(second)
         );
+    }
+
+    #[test]
+    fn tables_on_disk_count_what_tables_in_memory_count() {
+        // Thousands of address pairs, so that both stores move chunks to disk, and
+        // frames for old conversations after that: the same tables either way.
+        let run = |keep: usize| {
+            let mut t = Tables {
+                convs: Store::with_resident_chunks(keep),
+                ips: Store::with_resident_chunks(keep),
+                ..Tables::new()
+            };
+            let n = 3 * CHUNK as u32 + 11;
+            let host = |i: u32| IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+            let server: IpAddr = "192.0.2.1".parse().unwrap();
+            let udp = Segment::Udp {
+                src_port: 5000,
+                dst_port: 53,
+            };
+            for round in 0..2u32 {
+                for i in 0..n {
+                    let frame = u64::from(round * n + i) + 1;
+                    let secs = i64::from(round * 100) + i64::from(i % 7);
+                    t.count_transport(host(i), server, udp, at(frame, secs), 60 + i % 5, true);
+                    if i % 3 == 0 {
+                        t.count_ip(server, host(i), at(frame, secs - 50), 90);
+                    }
+                }
+            }
+            t.finish();
+            let list: Vec<String> = t
+                .conversations()
+                .iter()
+                .map(|(id, c)| format!("{id} {c:?} {:?}", t.first_seen(id, &c)))
+                .collect();
+            assert!(t.conversations().failure().is_none());
+            (list, format!("{:?}", t.endpoints()))
+        };
+        let on_disk = run(1);
+        assert_eq!(on_disk.0.len(), 2 * (3 * CHUNK + 11));
+        assert_eq!(on_disk, run(usize::MAX));
     }
 
     #[test]
