@@ -13,6 +13,8 @@
 //! included) is an error value naming the reason; over TCP the length prefix still
 //! frames the next message, so the stream goes on after a bad message.
 
+mod packed;
+
 use super::{Step, WireString};
 use crate::model::{Endpoint, Timestamp};
 use hickory_proto::op::Message as HMessage;
@@ -359,7 +361,8 @@ struct PendingQuery {
 pub struct DnsBindings {
     pending: BTreeMap<(u16, Endpoint, Endpoint), PendingQuery>,
     seq: u64,
-    bindings: Vec<Binding>,
+    /// Every binding, packed (they grow with the DNS answers of the capture).
+    bindings: packed::Packed,
     /// Queries forgotten because [`MAX_PENDING_QUERIES`] were waiting.
     pub pending_dropped: u64,
     /// Answers that matched no captured query.
@@ -425,7 +428,7 @@ impl DnsBindings {
             }
         };
         let mut push = |name: WireString, chain: Vec<WireString>, address: IpAddr, kind, ttl| {
-            self.bindings.push(Binding {
+            self.bindings.push(&Binding {
                 name,
                 chain,
                 address,
@@ -493,8 +496,18 @@ impl DnsBindings {
         }
     }
 
-    pub fn bindings(&self) -> &[Binding] {
-        &self.bindings
+    /// How many bindings there are so far.
+    pub fn len(&self) -> usize {
+        self.bindings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bindings from the `from`-th on, in the order the answers came.
+    pub fn from(&self, from: usize) -> impl Iterator<Item = Binding> + '_ {
+        (from..self.len()).filter_map(|i| self.bindings.get(i))
     }
 
     /// Queries still waiting for an answer.
@@ -503,10 +516,15 @@ impl DnsBindings {
         self.pending.len()
     }
 
-    /// The bindings, sorted (deterministic output).
-    pub fn into_bindings(mut self) -> Vec<Binding> {
-        self.bindings.sort();
-        self.bindings
+    /// The bindings, sorted (deterministic output), decoded one at a time.
+    pub fn into_sorted(self) -> impl Iterator<Item = Binding> {
+        self.bindings.into_sorted()
+    }
+
+    /// The bindings, sorted, all at once.
+    #[cfg(test)]
+    pub fn into_bindings(self) -> Vec<Binding> {
+        self.into_sorted().collect()
     }
 }
 
@@ -712,7 +730,7 @@ mod tests {
             &m,
         );
         assert_eq!(b.unmatched_answers, 1);
-        assert!(b.bindings().iter().all(|x| x.query_frame.is_none()));
+        assert!(b.from(0).all(|x| x.query_frame.is_none()));
     }
 
     #[test]

@@ -682,20 +682,18 @@ impl Identify {
 
     /// How many DNS answers have bound names so far.
     pub(crate) fn dns_answers(&self) -> usize {
-        self.bindings.bindings().len()
+        self.bindings.len()
     }
 
     /// The DNS answers found so far, from the `from`-th on, as the names
     /// [`Identify::finish`] will give them; and how many answers there are now.
     pub(crate) fn dns_names_from(&self, from: usize) -> (Vec<NameEvidence>, usize) {
-        let all = self.bindings.bindings();
-        let names = all
-            .get(from..)
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|b| binding_names(self.capture, b, &self.dns_offsets))
+        let names = self
+            .bindings
+            .from(from)
+            .flat_map(|b| binding_names(self.capture, &b, &self.dns_offsets))
             .collect();
-        (names, all.len())
+        (names, self.bindings.len())
     }
 
     pub(crate) fn finish(mut self) -> (Spooler, Vec<NameEvidence>, ReassemblySummary) {
@@ -714,7 +712,7 @@ impl Identify {
                 }
             }
         }
-        for b in self.bindings.into_bindings() {
+        for b in self.bindings.into_sorted() {
             for n in binding_names(self.capture, &b, &self.dns_offsets) {
                 add_name(&mut self.names, &mut self.name_index, n);
             }
