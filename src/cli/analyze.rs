@@ -228,6 +228,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     // The databases are no longer needed: free them before the report is built.
     drop(attributor);
     let mut report = Report::build_for(&analyses, &targets, &args.targets, Some(&attributions));
+    // The services were built from a walk over the conversations: one cut short by an
+    // unreadable temporary file is an error before anything is written.
+    if let Some(f) = report.conversations.failure() {
+        anyhow::bail!("{f}");
+    }
     if let Some(o) = objects {
         report.objects = Some(o.list);
         report.extract = o.extract;
@@ -260,7 +265,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         whohosts::report::zeek::write_dir(&report, dir)
             .with_context(|| format!("writing the Zeek logs into {}", dir.display()))?;
     }
-    // The services and the terminal tables walked the conversations too.
+    // The JSON, CSV and Zeek writers walked the conversations again.
     if let Some(f) = report.conversations.failure() {
         anyhow::bail!("{f}");
     }

@@ -14,7 +14,9 @@
 //! ([`Tables::finish`]), by summing. Frames with no transport conversation (ICMP,
 //! fragments, other protocols) are counted in their IP conversation directly.
 //!
-//! Memory grows with the number of flows and is bounded for pending fragments.
+//! Memory is bounded for pending fragments; conversations beyond the newest few
+//! chunks live in a temporary file (`flow::store`), so what grows with the number of
+//! flows in memory is the index (12 bytes a conversation) and the endpoint table.
 
 pub mod carried;
 pub mod reassembly;

@@ -566,6 +566,25 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_record_ends_the_walk_and_is_named() {
+        let mut s = Store::default();
+        for i in 0..(CHUNK + 3) as u32 {
+            s.push(conv(i));
+        }
+        s.spill();
+        // A byte of the second chunk's first record no encoding writes.
+        let file = s.file.as_ref().unwrap();
+        file.write_all_at(&[9], (CHUNK * RECORD) as u64).unwrap();
+        assert_eq!(s.iter().count(), CHUNK, "the walk stops at the damage");
+        let f = s.failure().unwrap();
+        assert!(
+            f.contains(&format!("conversation {CHUNK}")) && f.contains("damaged"),
+            "{f}"
+        );
+        assert!(s.get(CHUNK).is_none());
+    }
+
+    #[test]
     fn spilled_conversations_walk_in_order_across_chunks() {
         let mut s = Store::default();
         let n = 2 * CHUNK + 17;
