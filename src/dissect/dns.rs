@@ -344,6 +344,8 @@ pub struct Binding {
     /// Frame of the matching query, when it was captured.
     pub query_frame: Option<u64>,
     pub answer_frame: u64,
+    /// Where that frame starts in the capture (decompressed stream).
+    pub answer_offset: u64,
     pub ts: Timestamp,
     pub client: Endpoint,
     pub server: Endpoint,
@@ -374,17 +376,18 @@ impl DnsBindings {
         DnsBindings::default()
     }
 
-    /// One message seen in `frame` at `ts`, sent from `src` to `dst`.
+    /// One message seen in `frame` (starting at `offset` in the capture) at `ts`,
+    /// sent from `src` to `dst`.
     pub fn observe(
         &mut self,
-        frame: u64,
+        (frame, offset): (u64, u64),
         ts: Timestamp,
         src: Endpoint,
         dst: Endpoint,
         msg: &Message,
     ) {
         if msg.is_response {
-            self.answer(frame, ts, dst, src, msg);
+            self.answer((frame, offset), ts, dst, src, msg);
         } else {
             self.query(frame, src, dst, msg);
         }
@@ -414,7 +417,7 @@ impl DnsBindings {
 
     fn answer(
         &mut self,
-        frame: u64,
+        (frame, offset): (u64, u64),
         ts: Timestamp,
         client: Endpoint,
         server: Endpoint,
@@ -436,6 +439,7 @@ impl DnsBindings {
                 ttl,
                 query_frame,
                 answer_frame: frame,
+                answer_offset: offset,
                 ts,
                 client,
                 server,
@@ -685,7 +689,7 @@ mod tests {
             } else {
                 (client, server)
             };
-            b.observe(u64::from(f), ts, src, dst, &m);
+            b.observe((u64::from(f), 100 * u64::from(f)), ts, src, dst, &m);
         }
         assert_eq!(b.unanswered(), 0);
         let all = b.into_bindings();
@@ -705,6 +709,7 @@ mod tests {
             ]
         );
         assert_eq!((www_a.query_frame, www_a.answer_frame), (Some(1), 2));
+        assert_eq!(www_a.answer_offset, 200, "the answer frame's offset");
         assert!(
             all.iter()
                 .any(|x| x.address == "2001:db8::10".parse::<IpAddr>().unwrap()
@@ -723,7 +728,7 @@ mod tests {
         let mut b = DnsBindings::new();
         let m = parse_udp(&udp(2)).unwrap();
         b.observe(
-            9,
+            (9, 0),
             Timestamp::default(),
             ep("127.0.0.1:53"),
             ep("127.0.0.1:1"),

@@ -120,7 +120,10 @@ impl Store {
     /// copying what it holds into an allocation twice its size.
     pub(super) fn push(&mut self, c: Conversation) {
         // Finished tables take no more conversations.
-        debug_assert!(!self.spilled, "a conversation added after the tables finished");
+        debug_assert!(
+            !self.spilled,
+            "a conversation added after the tables finished"
+        );
         match self.chunks.last_mut() {
             Some(Some(last)) if last.len() < CHUNK => last.push(c),
             _ => {

@@ -110,8 +110,6 @@ pub(crate) struct Identify {
     budget: Budget,
     states: Vec<AppState>,
     bindings: DnsBindings,
-    /// Offsets of frames that carried DNS answers, to cite them in name evidence.
-    dns_offsets: BTreeMap<u64, u64>,
     /// Where records go as they are found.
     spool: Spooler,
     names: Vec<NameEvidence>,
@@ -194,7 +192,6 @@ impl Identify {
             budget: Budget::new(GLOBAL_BUDGET),
             states: Vec::new(),
             bindings: DnsBindings::new(),
-            dns_offsets: BTreeMap::new(),
             spool,
             names: Vec::new(),
             name_index: ahash::HashMap::default(),
@@ -664,10 +661,8 @@ impl Identify {
                 self.spool.push(Item::Http(HttpRecord { seen, message: m }));
             }
             Found::Dns(message) => {
-                if message.is_response {
-                    self.dns_offsets.insert(at.frame, at.offset);
-                }
-                self.bindings.observe(at.frame, at.ts, src, dst, &message);
+                self.bindings
+                    .observe((at.frame, at.offset), at.ts, src, dst, &message);
                 self.spool.push(Item::Dns(DnsRecord { seen, message }));
             }
         }
@@ -691,7 +686,7 @@ impl Identify {
         let names = self
             .bindings
             .from(from)
-            .flat_map(|b| binding_names(self.capture, &b, &self.dns_offsets))
+            .flat_map(|b| binding_names(self.capture, &b))
             .collect();
         (names, self.bindings.len())
     }
@@ -713,7 +708,7 @@ impl Identify {
             }
         }
         for b in self.bindings.into_sorted() {
-            for n in binding_names(self.capture, &b, &self.dns_offsets) {
+            for n in binding_names(self.capture, &b) {
                 add_name(&mut self.names, &mut self.name_index, n);
             }
         }
@@ -1045,18 +1040,14 @@ fn http_proxy(
 /// Adds a name binding, merging it with an earlier sighting of the same binding.
 /// The names a DNS answer binds to its address: the name asked for and each name of
 /// its CNAME chain. PTR answers bind none.
-fn binding_names(
-    capture: u32,
-    b: &dns::Binding,
-    dns_offsets: &BTreeMap<u64, u64>,
-) -> Vec<NameEvidence> {
+fn binding_names(capture: u32, b: &dns::Binding) -> Vec<NameEvidence> {
     if b.kind == dns::BindingKind::Ptr {
         return Vec::new();
     }
     let at = FrameRef {
         capture,
         frame: b.answer_frame,
-        offset: dns_offsets.get(&b.answer_frame).copied().unwrap_or(0),
+        offset: b.answer_offset,
         ts: b.ts,
     };
     let mut frames: Vec<FrameId> = b

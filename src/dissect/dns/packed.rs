@@ -109,6 +109,7 @@ fn encode(b: &Binding, out: &mut Vec<u8>) {
         }
     }
     out.extend_from_slice(&b.answer_frame.to_be_bytes());
+    out.extend_from_slice(&b.answer_offset.to_be_bytes());
     out.extend_from_slice(&((b.ts.secs as u64) ^ (1 << 63)).to_be_bytes());
     out.extend_from_slice(&b.ts.nanos.to_be_bytes());
     endpoint(b.client, out);
@@ -189,6 +190,7 @@ fn decode(rec: &[u8]) -> Option<Binding> {
         _ => return None,
     };
     let answer_frame = u64::from_be_bytes(r.take()?);
+    let answer_offset = u64::from_be_bytes(r.take()?);
     let secs = (u64::from_be_bytes(r.take()?) ^ (1 << 63)) as i64;
     let ts = Timestamp::new(secs, u32::from_be_bytes(r.take()?));
     let client = r.endpoint()?;
@@ -201,6 +203,7 @@ fn decode(rec: &[u8]) -> Option<Binding> {
         ttl,
         query_frame,
         answer_frame,
+        answer_offset,
         ts,
         client,
         server,
@@ -246,6 +249,7 @@ mod tests {
             (
                 proptest::option::of(prop_oneof![Just(0u64), Just(1), Just(u64::MAX)]),
                 prop_oneof![Just(0u64), Just(1), Just(256), Just(u64::MAX)],
+                prop_oneof![Just(0u64), Just(24), Just(u64::MAX)],
             ),
             (
                 prop_oneof![Just(i64::MIN), Just(-1), Just(0), Just(1), Just(i64::MAX)],
@@ -257,7 +261,7 @@ mod tests {
                 |(
                     (name, chain, address),
                     (kind, ttl),
-                    (query_frame, answer_frame),
+                    (query_frame, answer_frame, answer_offset),
                     (secs, nanos),
                     (client, server),
                 )| Binding {
@@ -272,6 +276,7 @@ mod tests {
                     ttl,
                     query_frame,
                     answer_frame,
+                    answer_offset,
                     ts: Timestamp::new(secs, nanos),
                     client,
                     server,
@@ -335,6 +340,7 @@ mod tests {
             ttl: 60,
             query_frame: Some(1),
             answer_frame: 2,
+            answer_offset: 40,
             ts: Timestamp::new(0, 0),
             client: Endpoint {
                 ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
