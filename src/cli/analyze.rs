@@ -283,14 +283,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         let (shown, frames, sha256, sm3) = match &args.online.case {
             // Inside a case: a new file in exhibits/, entered in the custody log.
             Some(case) => {
-                let name = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .filter(|n| !n.starts_with('.'))
-                    .context("--subset needs a plain file name inside a case")?;
-                let rel = format!("exhibits/{name}");
-                let mut session = whohosts::evidence::case::Session::open(case, None)
-                    .with_context(|| format!("opening case {}", case.display()))?;
+                let (rel, mut session) = case_file(case, path, "exhibits", "--subset")?;
                 let mut counts = None;
                 let rec = session
                     .write_file_with(&rel, |w| {
@@ -357,6 +350,24 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     })
 }
 
+/// The place in `folder` of a case for a file given as `path` (its plain file name;
+/// `flag` names the option in the error), and a session of the case to write it in.
+fn case_file(
+    case: &std::path::Path,
+    path: &std::path::Path,
+    folder: &str,
+    flag: &str,
+) -> anyhow::Result<(String, whohosts::evidence::case::Session)> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.starts_with('.'))
+        .with_context(|| format!("{flag} needs a plain file name inside a case"))?;
+    let session = whohosts::evidence::case::Session::open(case, None)
+        .with_context(|| format!("opening case {}", case.display()))?;
+    Ok((format!("{folder}/{name}"), session))
+}
+
 /// The HTML report of a case: the analysis and the notices filed in the case, as a new
 /// file in its reports/ folder (never replacing one), entered in the custody log with
 /// the custody lines of the notices it lists, so that the next seal covers what it
@@ -369,14 +380,7 @@ fn case_html(
     now: Option<&str>,
 ) -> anyhow::Result<()> {
     use whohosts::evidence::notices;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .filter(|n| !n.starts_with('.'))
-        .context("--html needs a plain file name inside a case")?;
-    let rel = format!("reports/{name}");
-    let mut session = whohosts::evidence::case::Session::open(case, None)
-        .with_context(|| format!("opening case {}", case.display()))?;
+    let (rel, mut session) = case_file(case, path, "reports", "--html")?;
     let now = match now {
         Some(t) => notices::parse_time(t)?,
         None => session.now().utc,

@@ -16,7 +16,8 @@
 //!
 //! Memory is bounded for pending fragments; conversations beyond the newest few
 //! chunks live in a temporary file (`flow::store`), so what grows with the number of
-//! flows in memory is the index (12 bytes a conversation) and the endpoint table.
+//! flows in memory is the index (12 bytes a conversation, plus the table's spare
+//! room) and the endpoint table.
 
 pub mod carried;
 pub mod reassembly;
@@ -623,8 +624,9 @@ impl Tables {
         v
     }
 
-    /// Conversation `id` while the pass runs (after [`Tables::finish`], walk
-    /// [`Tables::conversations`]).
+    /// Conversation `id` if it is in memory, as it always is right after a frame was
+    /// counted on it (the pass's use); one moved to disk is not read back here, so
+    /// other callers walk [`Tables::conversations`].
     pub fn conversation(&self, id: ConvId) -> Option<&Conversation> {
         if id & IP_CONV != 0 {
             self.ips.resident(id & !IP_CONV)
