@@ -86,11 +86,68 @@ impl NameSource {
     }
 }
 
-/// A frame in one of the analysed captures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct FrameId {
-    pub capture: u32,
-    pub frame: u64,
+/// A frame in one of the analysed captures: the capture's index and the frame's
+/// number, ordered by capture, then frame.
+///
+/// Services and names keep hundreds of thousands of these, so the two are packed in
+/// eight bytes: the capture's index in the top 16 bits (an analysis takes at most
+/// [`FrameId::MAX_CAPTURES`] captures), the frame's number in the other 48 (a
+/// capture would need more than 4 PB of records to pass 2^48 frames).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FrameId(u64);
+
+const FRAME_BITS: u32 = 48;
+const FRAME_MASK: u64 = (1 << FRAME_BITS) - 1;
+
+impl FrameId {
+    /// The most captures one analysis takes (their indexes fit the top 16 bits).
+    pub const MAX_CAPTURES: usize = 1 << (64 - FRAME_BITS);
+
+    pub fn new(capture: u32, frame: u64) -> FrameId {
+        debug_assert!((capture as usize) < Self::MAX_CAPTURES && frame <= FRAME_MASK);
+        FrameId((u64::from(capture) << FRAME_BITS) | (frame & FRAME_MASK))
+    }
+
+    /// The capture's index among those analysed.
+    pub fn capture(self) -> u32 {
+        (self.0 >> FRAME_BITS) as u32
+    }
+
+    /// The frame's number in its capture (from 1, as Wireshark counts).
+    pub fn frame(self) -> u64 {
+        self.0 & FRAME_MASK
+    }
+}
+
+impl std::fmt::Debug for FrameId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameId")
+            .field("capture", &self.capture())
+            .field("frame", &self.frame())
+            .finish()
+    }
+}
+
+/// The frame's number, preceded by `CAPTURE:` when it is not in the first capture:
+/// how the views (terminal, HTML, CSV) list frames.
+impl std::fmt::Display for FrameId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.capture() {
+            0 => write!(f, "{}", self.frame()),
+            c => write!(f, "{c}:{}", self.frame()),
+        }
+    }
+}
+
+/// As `{"capture": N, "frame": N}`, the report's form.
+impl Serialize for FrameId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("FrameId", 2)?;
+        st.serialize_field("capture", &self.capture())?;
+        st.serialize_field("frame", &self.frame())?;
+        st.end()
+    }
 }
 
 /// A hostname bound to a server address, with the frames that show it.
@@ -399,10 +456,7 @@ where
             continue;
         };
         if let Some(list) = group_of.get(&key).and_then(|&i| conv_frames.get_mut(i)) {
-            list.push(FrameId {
-                capture,
-                frame: c.first.frame,
-            });
+            list.push(FrameId::new(capture, c.first.frame));
         }
     }
     drop(group_of);
@@ -412,9 +466,10 @@ where
         .into_iter()
         .zip(conv_frames)
         .filter_map(|((label, keys), mut frames)| {
-            let mut eps = Vec::new();
+            // Each endpoint belongs to one label: moved, not copied.
+            let mut eps = Vec::with_capacity(keys.len());
             for k in &keys {
-                eps.push(endpoints.get(k)?.clone());
+                eps.push(endpoints.remove(k)?);
             }
             let names = merge_names(
                 keys.iter()
@@ -482,7 +537,9 @@ where
             })
         })
         .collect();
-    services.sort_by(|x, y| {
+    // Labels are unique, so the order is total and an unstable sort (which needs no
+    // buffer of half the services) gives the same order as a stable one.
+    services.sort_unstable_by(|x, y| {
         (x.scope != Scope::Internet)
             .cmp(&(y.scope != Scope::Internet))
             .then(y.bytes.cmp(&x.bytes))
@@ -605,6 +662,30 @@ pub fn focus(services: Vec<Service>, targets: &[Target]) -> Vec<Service> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Packed, a frame keeps its capture and number, and orders as the pair does.
+        #[test]
+        fn frame_ids_keep_their_parts_and_order(
+            a in (0u32..(FrameId::MAX_CAPTURES as u32), 0u64..=FRAME_MASK),
+            b in (0u32..(FrameId::MAX_CAPTURES as u32), 0u64..=FRAME_MASK),
+        ) {
+            let (x, y) = (FrameId::new(a.0, a.1), FrameId::new(b.0, b.1));
+            proptest::prop_assert_eq!((x.capture(), x.frame()), a);
+            proptest::prop_assert_eq!(x.cmp(&y), a.cmp(&b));
+        }
+    }
+
+    #[test]
+    fn frame_ids_show_as_the_report_and_the_views_name_them() {
+        let last = FrameId::new(FrameId::MAX_CAPTURES as u32 - 1, FRAME_MASK);
+        assert_eq!(
+            serde_json::to_string(&last).unwrap(),
+            format!(r#"{{"capture":65535,"frame":{FRAME_MASK}}}"#)
+        );
+        assert_eq!(FrameId::new(0, 42).to_string(), "42");
+        assert_eq!(FrameId::new(3, 42).to_string(), "3:42");
+    }
 
     #[test]
     fn encrypted_dns_resolvers_are_named_by_port_or_doh_name() {

@@ -55,3 +55,19 @@ fn the_first_unreadable_capture_in_the_order_given_stops_the_run() {
         Ok(_) => panic!("a missing capture must stop the run"),
     }
 }
+
+#[test]
+fn more_captures_than_frames_can_name_are_refused_before_any_is_read() {
+    let max = whohosts::services::FrameId::MAX_CAPTURES;
+    let paths = vec![PathBuf::from("/nonexistent/x.pcap"); max + 1];
+    let Err(err) = pipeline::analyze(&paths, &AnalyzeOptions::default()) else {
+        panic!("{} captures were taken", max + 1);
+    };
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} captures given: one analysis takes at most {max}",
+            max + 1
+        )
+    );
+}

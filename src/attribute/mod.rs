@@ -338,7 +338,7 @@ impl Attributor {
         let by_ip = ips
             .into_iter()
             .map(|ip| {
-                let mut hostnames = by_name.get(&ip).cloned().unwrap_or_default();
+                let mut hostnames = by_name.remove(&ip).unwrap_or_default();
                 (ip, self.attribute_online(ip, &mut hostnames, answers))
             })
             .collect();

@@ -58,6 +58,8 @@ pub enum CaptureError {
     },
     #[error("{path}: cannot spool records to a temporary file (TMPDIR): {source}")]
     Spool { path: PathBuf, source: io::Error },
+    #[error("{given} captures given: one analysis takes at most {max}")]
+    TooMany { given: usize, max: usize },
 }
 
 /// The container format as found in the file.

@@ -599,16 +599,10 @@ impl Identify {
         let mut frames: Vec<FrameId> = seen
             .frames
             .iter()
-            .map(|&frame| FrameId {
-                capture: seen.capture,
-                frame,
-            })
+            .map(|&frame| FrameId::new(seen.capture, frame))
             .collect();
         if frames.is_empty() {
-            frames.push(FrameId {
-                capture: seen.capture,
-                frame: seen.frame,
-            });
+            frames.push(FrameId::new(seen.capture, seen.frame));
         }
         let ip = seen.server.ip;
         add_name(
@@ -1054,7 +1048,7 @@ fn binding_names(capture: u32, b: &dns::Binding) -> Vec<NameEvidence> {
         .query_frame
         .into_iter()
         .chain([b.answer_frame])
-        .map(|frame| FrameId { capture, frame })
+        .map(|frame| FrameId::new(capture, frame))
         .collect();
     frames.dedup();
     let make = |name: String, source| NameEvidence {

@@ -111,6 +111,13 @@ pub fn analyze(
     paths: &[PathBuf],
     opts: &AnalyzeOptions,
 ) -> Result<Vec<CaptureAnalysis>, CaptureError> {
+    // Frames are named by capture index and number packed together (`FrameId`).
+    if paths.len() > crate::services::FrameId::MAX_CAPTURES {
+        return Err(CaptureError::TooMany {
+            given: paths.len(),
+            max: crate::services::FrameId::MAX_CAPTURES,
+        });
+    }
     let workers = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .min(paths.len());

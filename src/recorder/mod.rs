@@ -1213,6 +1213,18 @@ fn analysis_loop(
     let mut analyses = Vec::new();
     let mut faults = Vec::new();
     for nf in rx {
+        // Frames are named by file index and number packed together (`FrameId`):
+        // files past the limit are written and hashed, but not analysed live.
+        if nf.index as usize >= crate::services::FrameId::MAX_CAPTURES {
+            faults.push(Fault::Analysis {
+                path: nf.path.clone(),
+                error: format!(
+                    "not analysed live: a live analysis takes at most {} files (run `whohosts analyze` on it)",
+                    crate::services::FrameId::MAX_CAPTURES
+                ),
+            });
+            continue;
+        }
         match analyse_one(nf.follow, nf.index, &nf.shown, opts, status) {
             Ok(pass) => {
                 let (pass, source) = pass;

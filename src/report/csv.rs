@@ -104,13 +104,7 @@ const ATTRIBUTION_HEADER: [&str; 11] = [
 
 fn frames(f: &[crate::services::FrameId]) -> String {
     f.iter()
-        .map(|f| {
-            if f.capture == 0 {
-                f.frame.to_string()
-            } else {
-                format!("{}:{}", f.capture, f.frame)
-            }
-        })
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(" ")
 }

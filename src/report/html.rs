@@ -767,17 +767,7 @@ fn attribution_rows(out: &mut String, ip: &std::net::IpAddr, a: &Attribution, w:
 }
 
 fn frames_list(frames: &[crate::services::FrameId], max: usize) -> String {
-    let mut v: Vec<String> = frames
-        .iter()
-        .take(max)
-        .map(|f| {
-            if f.capture == 0 {
-                f.frame.to_string()
-            } else {
-                format!("{}:{}", f.capture, f.frame)
-            }
-        })
-        .collect();
+    let mut v: Vec<String> = frames.iter().take(max).map(ToString::to_string).collect();
     if frames.len() > max {
         v.push("…".into());
     }

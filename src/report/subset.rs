@@ -153,7 +153,7 @@ pub fn write_into(
                 )
             }) {
                 for f in &h.frames {
-                    dns.entry(f.capture).or_default().insert(f.frame);
+                    dns.entry(f.capture()).or_default().insert(f.frame());
                 }
             }
         }
