@@ -96,19 +96,71 @@ impl Direction {
     }
 }
 
+/// A conversation being dissected.
 enum AppState {
-    New,
     /// Index 0: side `a` to side `b`; 1: the other way.
     Tcp(Box<[Direction; 2]>),
     Quic(Box<QuicConnection>),
-    Done,
+}
+
+/// Each conversation's dissection state. Only conversations still being dissected
+/// keep an entry; for the others one bit says whether they are done (never seen
+/// again) or not yet begun, so that memory follows the open flows, not all flows.
+#[derive(Default)]
+struct States {
+    active: std::collections::HashMap<ConvId, AppState, ahash::RandomState>,
+    done: Vec<u64>,
+}
+
+impl States {
+    fn is_done(&self, id: ConvId) -> bool {
+        self.done
+            .get(id / 64)
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
+
+    /// Neither begun nor done.
+    fn is_new(&self, id: ConvId) -> bool {
+        !self.active.contains_key(&id) && !self.is_done(id)
+    }
+
+    /// The state of a conversation being dissected (TCP or QUIC), if it is.
+    fn get(&self, id: ConvId) -> Option<&AppState> {
+        self.active.get(&id)
+    }
+
+    fn get_mut(&mut self, id: ConvId) -> Option<&mut AppState> {
+        self.active.get_mut(&id)
+    }
+
+    /// Starts dissecting conversation `id` with `state` (TCP or QUIC).
+    fn begin(&mut self, id: ConvId, state: AppState) {
+        self.active.insert(id, state);
+    }
+
+    /// Conversation `id` is done: its state goes, and its frames are not dissected.
+    fn end(&mut self, id: ConvId) {
+        self.active.remove(&id);
+        let word = id / 64;
+        if self.done.len() <= word {
+            self.done.resize(word + 1, 0);
+        }
+        if let Some(w) = self.done.get_mut(word) {
+            *w |= 1 << (id % 64);
+        }
+    }
+
+    /// The states still open when the capture ends.
+    fn into_active(self) -> impl Iterator<Item = AppState> {
+        self.active.into_values()
+    }
 }
 
 /// Per-capture identification state.
 pub(crate) struct Identify {
     capture: u32,
     budget: Budget,
-    states: Vec<AppState>,
+    states: States,
     bindings: DnsBindings,
     /// Where records go as they are found.
     spool: Spooler,
@@ -190,7 +242,7 @@ impl Identify {
         Identify {
             capture,
             budget: Budget::new(GLOBAL_BUDGET),
-            states: Vec::new(),
+            states: States::default(),
             bindings: DnsBindings::new(),
             spool,
             names: Vec::new(),
@@ -204,13 +256,6 @@ impl Identify {
     /// Anomalies found since the last call (overlaps, malformed messages).
     pub(crate) fn drain_anomalies(&mut self) -> std::vec::Drain<'_, Anomaly> {
         self.anomalies.drain(..)
-    }
-
-    fn state(&mut self, id: ConvId) -> &mut AppState {
-        if self.states.len() <= id {
-            self.states.resize_with(id + 1, || AppState::New);
-        }
-        &mut self.states[id]
     }
 
     fn anomaly(
@@ -275,7 +320,7 @@ impl Identify {
             d.prefix.release(&mut self.budget);
         }
         if dirs.iter().all(|d| d.done) {
-            self.states[id] = AppState::Done;
+            self.states.end(id);
             self.flush_proxy(id);
         }
     }
@@ -303,13 +348,14 @@ impl Identify {
         payload: &[u8],
         at: FrameRef,
     ) {
-        if matches!(self.state(id), AppState::New) {
-            *self.state(id) = AppState::Tcp(Box::new([Direction::new(), Direction::new()]));
+        if self.states.is_new(id) {
+            let dirs = Box::new([Direction::new(), Direction::new()]);
+            self.states.begin(id, AppState::Tcp(dirs));
         }
         let forward = src == conv.a;
         let ends = Ends::of(conv, forward);
         let capture = self.capture;
-        let AppState::Tcp(dirs) = &mut self.states[id] else {
+        let Some(AppState::Tcp(dirs)) = self.states.get_mut(id) else {
             return;
         };
         let dir = &mut dirs[usize::from(!forward)];
@@ -346,7 +392,7 @@ impl Identify {
         // Both directions finished: drop the flow's state entirely.
         let finished = dirs.iter().all(|d| d.done);
         if finished {
-            self.states[id] = AppState::Done;
+            self.states.end(id);
         }
         self.emit(found, &ends, at);
         if finished {
@@ -536,23 +582,20 @@ impl Identify {
         if src != conv.a {
             return;
         }
-        match self.state(id) {
-            AppState::Done | AppState::Tcp(_) => return,
-            AppState::New => {
-                if quic::peek_initial(payload).is_none() {
-                    *self.state(id) = AppState::Done;
-                    return;
-                }
-                *self.state(id) = AppState::Quic(Box::new(QuicConnection::new()));
+        if self.states.is_new(id) {
+            if quic::peek_initial(payload).is_none() {
+                self.states.end(id);
+                return;
             }
-            AppState::Quic(_) => {}
+            self.states
+                .begin(id, AppState::Quic(Box::new(QuicConnection::new())));
         }
-        let AppState::Quic(q) = &mut self.states[id] else {
+        let Some(AppState::Quic(q)) = self.states.get_mut(id) else {
             return;
         };
         match q.push_client_datagram(payload, at.frame) {
             Ok(Some(hello)) => {
-                self.states[id] = AppState::Done;
+                self.states.end(id);
                 let seen = Seen {
                     capture: self.capture,
                     frame: hello.frames.first().copied().unwrap_or(at.frame),
@@ -575,11 +618,11 @@ impl Identify {
             }
             Ok(None) => {
                 if q.is_done() {
-                    self.states[id] = AppState::Done;
+                    self.states.end(id);
                 }
             }
             Err(e) => {
-                self.states[id] = AppState::Done;
+                self.states.end(id);
                 let a = self.anomaly(
                     at,
                     None,
@@ -691,7 +734,7 @@ impl Identify {
                 self.spool.push(Item::Proxy(r));
             }
         }
-        for state in std::mem::take(&mut self.states) {
+        for state in std::mem::take(&mut self.states).into_active() {
             if let AppState::Tcp(dirs) = state {
                 for d in dirs.iter() {
                     if !d.done {
@@ -1284,20 +1327,35 @@ mod tests {
     const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc";
 
     #[test]
+    fn states_keep_an_entry_only_while_a_conversation_is_dissected() {
+        let mut st = States::default();
+        for id in [0, 63, 64, 1000] {
+            assert!(st.is_new(id) && !st.is_done(id));
+            st.begin(id, AppState::Quic(Box::new(QuicConnection::new())));
+            assert!(!st.is_new(id) && st.get(id).is_some());
+            st.end(id);
+            assert!(st.is_done(id) && !st.is_new(id) && st.get(id).is_none());
+        }
+        assert!(st.is_new(1) && st.is_new(65) && st.is_new(999) && st.is_new(5000));
+        assert!(st.active.is_empty());
+        assert_eq!(st.done.len(), 1000 / 64 + 1);
+    }
+
+    #[test]
     fn fin_from_both_sides_releases_a_flows_stream_state() {
         let mut f = Flow::new();
         let id = f.send(true, 1, false, false, REQUEST);
         f.send(false, 1, false, false, RESPONSE);
-        assert!(matches!(f.ident.states[id], AppState::Tcp(_)));
+        assert!(matches!(f.ident.states.get(id), Some(AppState::Tcp(_))));
         // A FIN after a gap does not end the direction: the gap may still be filled.
         f.send(false, 500, true, false, b"");
         f.send(true, 1 + REQUEST.len() as u32, true, false, b"");
-        let AppState::Tcp(dirs) = &f.ident.states[id] else {
+        let Some(AppState::Tcp(dirs)) = f.ident.states.get(id) else {
             panic!("the server's direction is still open");
         };
         assert!(dirs[0].done && !dirs[1].done);
         f.send(false, 1 + RESPONSE.len() as u32, true, false, b"");
-        assert!(matches!(f.ident.states[id], AppState::Done));
+        assert!(f.ident.states.is_done(id) && f.ident.states.get(id).is_none());
     }
 
     #[test]
@@ -1308,9 +1366,9 @@ mod tests {
         // Injected resets, before and after where the server's stream stands.
         f.send(false, 7, false, true, b"");
         f.send(false, 90_000, false, true, b"");
-        assert!(matches!(f.ident.states[id], AppState::Tcp(_)));
+        assert!(matches!(f.ident.states.get(id), Some(AppState::Tcp(_))));
         f.send(false, 1 + RESPONSE.len() as u32, false, true, b"");
-        assert!(matches!(f.ident.states[id], AppState::Done));
+        assert!(f.ident.states.is_done(id) && f.ident.states.get(id).is_none());
     }
 
     #[test]
