@@ -102,6 +102,9 @@ pub struct Tcp<'a> {
     pub fin: bool,
     pub rst: bool,
     pub payload: &'a [u8],
+    /// The capture holds only the start of the segment's data (a snap length cut
+    /// the frame): `payload` ends before the data the IP header counts.
+    pub cut: bool,
 }
 
 /// Decodes one frame of the given link type.
@@ -300,7 +303,7 @@ fn fast(link: LinkType, data: &[u8]) -> Option<Packet<'_>> {
         ip.payload().clone(),
     );
     let l4 = match ip.ip_number {
-        IpNumber::TCP => tcp(&etherparse::TcpSlice::from_slice(ip.payload).ok()?),
+        IpNumber::TCP => tcp(&etherparse::TcpSlice::from_slice(ip.payload).ok()?, false),
         IpNumber::UDP => {
             let u = etherparse::UdpSlice::from_slice(ip.payload).ok()?;
             if tunnel::udp_tunnel(u.source_port(), u.destination_port()).is_some() {
@@ -325,7 +328,7 @@ fn fast(link: LinkType, data: &[u8]) -> Option<Packet<'_>> {
     })
 }
 
-fn tcp<'a>(t: &etherparse::TcpSlice<'a>) -> L4<'a> {
+fn tcp<'a>(t: &etherparse::TcpSlice<'a>, cut: bool) -> L4<'a> {
     L4::Tcp(Tcp {
         src_port: t.source_port(),
         dst_port: t.destination_port(),
@@ -336,6 +339,7 @@ fn tcp<'a>(t: &etherparse::TcpSlice<'a>) -> L4<'a> {
         fin: t.fin(),
         rst: t.rst(),
         payload: t.payload(),
+        cut,
     })
 }
 
@@ -353,7 +357,7 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
         .stop_err
         .as_ref()
         .map(|(e, layer)| format!("{layer}: {e}"));
-    let (src, dst, fragment, payload, protocol) = match &s.net {
+    let (src, dst, fragment, payload, protocol, cut) = match &s.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
             let p = v4.payload();
@@ -370,6 +374,7 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
                 fragment,
                 p.payload,
                 p.ip_number,
+                p.incomplete,
             )
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
@@ -397,6 +402,7 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
                 fragment,
                 p.payload,
                 p.ip_number,
+                p.incomplete,
             )
         }
         _ => {
@@ -418,7 +424,7 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
             },
             _ => L4::None,
         },
-        (Some(TransportSlice::Tcp(t)), None) => tcp(t),
+        (Some(TransportSlice::Tcp(t)), None) => tcp(t, cut),
         (Some(TransportSlice::Udp(u)), None) => udp(u),
         (Some(TransportSlice::Icmpv4(_) | TransportSlice::Icmpv6(_)), None) => L4::Icmp,
         _ => L4::None,

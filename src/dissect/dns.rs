@@ -291,6 +291,18 @@ impl TcpDnsStream {
         TcpDnsStream { offset: 0 }
     }
 
+    /// What can be read of the message in progress when the capture holds no more of
+    /// it (its segment was cut by the snap length), as [`parse_partial`] reads it:
+    /// its range in the stream (to the end of the bytes held) and the message.
+    /// `None` when not even a question could be read.
+    pub(crate) fn cut_short(&mut self, stream: &[u8]) -> Option<(std::ops::Range<usize>, Message)> {
+        let start = self.offset;
+        let body = stream.get(start.checked_add(2)?..)?;
+        let message = parse_partial(body)?;
+        self.offset = stream.len();
+        Some((start..stream.len(), message))
+    }
+
     /// Next message from the contiguous prefix. A malformed message is reported and
     /// skipped (the length prefix still frames the next one).
     pub fn next(&mut self, stream: &[u8]) -> Step<Message, DnsError> {
@@ -595,6 +607,26 @@ fn reverse_address(name: &WireString) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tcp_message_cut_short_yields_what_was_read_before_the_cut() {
+        // A query for dl.example with an answer record, framed for TCP, then cut.
+        let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        m.extend(b"\x02dl\x07example\x00\x00\x01\x00\x01");
+        m.extend([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+        let mut framed = (m.len() as u16).to_be_bytes().to_vec();
+        framed.extend(&m);
+        let cut = &framed[..framed.len() - 3];
+        let mut s = TcpDnsStream::new();
+        assert!(matches!(s.next(cut), Step::NeedMore { .. }));
+        let (range, msg) = s.cut_short(cut).expect("the question survives");
+        assert_eq!(range, 0..cut.len());
+        assert_eq!(msg.questions.len(), 1);
+        assert!(msg.answers.is_empty(), "the cut answer is not invented");
+        // Cut inside the question: nothing to keep.
+        let mut s = TcpDnsStream::new();
+        assert!(s.cut_short(&framed[..2 + 12 + 4]).is_none());
+    }
 
     #[test]
     fn only_unmistakable_dns_is_read_on_other_ports() {

@@ -36,6 +36,8 @@ pub struct TcpSegment {
     pub syn: bool,
     pub fin: bool,
     pub rst: bool,
+    /// The capture holds only the start of the segment's data (snap length).
+    pub cut: bool,
 }
 use std::collections::BTreeMap;
 use std::net::IpAddr;

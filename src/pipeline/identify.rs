@@ -289,7 +289,7 @@ impl Identify {
         payload: &[u8],
         at: FrameRef,
     ) {
-        self.tcp_data(id, conv, src, seg.seq, seg.syn, payload, at);
+        self.tcp_data(id, conv, src, seg, payload, at);
         if seg.fin || seg.rst {
             let end = seg.seq.wrapping_add(payload.len() as u32);
             self.close(id, src == conv.a, seg.rst, end);
@@ -343,11 +343,11 @@ impl Identify {
         id: ConvId,
         conv: &Conversation,
         src: Endpoint,
-        seq: u32,
-        syn: bool,
+        seg: TcpSegment,
         payload: &[u8],
         at: FrameRef,
     ) {
+        let (seq, syn) = (seg.seq, seg.syn);
         if self.states.is_new(id) {
             let dirs = Box::new([Direction::new(), Direction::new()]);
             self.states.begin(id, AppState::Tcp(dirs));
@@ -378,7 +378,22 @@ impl Identify {
                 ),
             });
         }
-        let found = dissect_direction(dir, &mut self.proxies, id, capture, &ends, at);
+        let mut found = dissect_direction(dir, &mut self.proxies, id, capture, &ends, at);
+        // A DNS message whose segment the snap length cut: what can be read of it is
+        // kept, as tshark shows it, and the direction ends (the rest never comes).
+        let mut cut_short = None;
+        if seg.cut && outcome.appended > 0 && !dir.done {
+            if let Proto::Dns(s) = &mut dir.proto {
+                let base = dir.base;
+                let data = dir.prefix.contiguous().get(base..).unwrap_or_default();
+                if let Some((range, message)) = s.cut_short(data) {
+                    let frames = dir.prefix.frames_of(base + range.start..base + range.end);
+                    cut_short = Some((message.questions.len(), message.answers.len()));
+                    found.records.push((frames, Found::Dns(message)));
+                }
+                dir.done = true;
+            }
+        }
         if let Proto::Tls(s) = &dir.proto {
             if s.is_encrypted() {
                 dir.done = true;
@@ -393,6 +408,14 @@ impl Identify {
         let finished = dirs.iter().all(|d| d.done);
         if finished {
             self.states.end(id);
+        }
+        if let Some((questions, answers)) = cut_short {
+            let message = format!(
+                "frame {}: DNS over TCP {src} -> {} read only in part (the capture holds only the start of its segment): {questions} question(s) and {answers} answer(s) before the cut are kept",
+                at.frame, ends.to
+            );
+            let a = self.anomaly(at, None, "dns.partial", message);
+            self.anomalies.push(a);
         }
         self.emit(found, &ends, at);
         if finished {
@@ -1313,6 +1336,7 @@ mod tests {
                 syn: false,
                 fin,
                 rst,
+                cut: false,
             };
             let from = Endpoint {
                 ip: src,

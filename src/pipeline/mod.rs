@@ -490,6 +490,7 @@ impl Pass {
                             syn: t.syn,
                             fin: t.fin,
                             rst: t.rst,
+                            cut: t.cut,
                         };
                         ident.tcp(id, conv, src, seg, t.payload, at);
                         if let Some(c) = content {
