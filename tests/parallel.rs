@@ -71,3 +71,16 @@ fn more_captures_than_frames_can_name_are_refused_before_any_is_read() {
         )
     );
 }
+
+#[test]
+fn a_capture_whose_index_frames_cannot_name_is_refused() {
+    let max = whohosts::services::FrameId::MAX_CAPTURES;
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("captures/demo.pcap");
+    let opts = AnalyzeOptions::default();
+    let Err(err) = pipeline::analyze_capture(&demo, max as u32, &opts) else {
+        panic!("index {max} was taken");
+    };
+    assert!(err.to_string().contains(&format!("at most {max}")), "{err}");
+    let last = pipeline::analyze_capture(&demo, max as u32 - 1, &opts).unwrap();
+    assert_eq!(last.index, max as u32 - 1);
+}

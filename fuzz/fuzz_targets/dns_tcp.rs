@@ -1,4 +1,5 @@
-//! DNS over TCP: the stream grows by arbitrary steps, as the prefix would.
+//! DNS over TCP: the stream grows by arbitrary steps, as the prefix would; then the
+//! message in progress is read as if its segment had been cut there.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use whohosts::dissect::{dns::TcpDnsStream, Step};
@@ -16,5 +17,9 @@ fuzz_target!(|data: &[u8]| {
                 _ => break,
             }
         }
+    }
+    if let Some((range, m)) = s.cut_short(data) {
+        assert!(range.start < range.end && range.end == data.len());
+        assert!(m.is_none_or(|m| !m.questions.is_empty()));
     }
 });

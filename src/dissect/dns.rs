@@ -291,14 +291,19 @@ impl TcpDnsStream {
         TcpDnsStream { offset: 0 }
     }
 
-    /// What can be read of the message in progress when the capture holds no more of
-    /// it (its segment was cut by the snap length), as [`parse_partial`] reads it:
-    /// its range in the stream (to the end of the bytes held) and the message.
-    /// `None` when not even a question could be read.
-    pub(crate) fn cut_short(&mut self, stream: &[u8]) -> Option<(std::ops::Range<usize>, Message)> {
+    /// The message in progress when the capture holds no more of it (its segment was
+    /// cut by the snap length): its range in the stream (to the end of the bytes held)
+    /// and what [`parse_partial`] reads of it, `None` when not even a question could
+    /// be read. `None` when no message is in progress (the stream ends between two).
+    pub fn cut_short(
+        &mut self,
+        stream: &[u8],
+    ) -> Option<(std::ops::Range<usize>, Option<Message>)> {
         let start = self.offset;
-        let body = stream.get(start.checked_add(2)?..)?;
-        let message = parse_partial(body)?;
+        if stream.len() <= start {
+            return None;
+        }
+        let message = stream.get(start + 2..).and_then(parse_partial);
         self.offset = stream.len();
         Some((start..stream.len(), message))
     }
@@ -619,13 +624,19 @@ mod tests {
         let cut = &framed[..framed.len() - 3];
         let mut s = TcpDnsStream::new();
         assert!(matches!(s.next(cut), Step::NeedMore { .. }));
-        let (range, msg) = s.cut_short(cut).expect("the question survives");
+        let (range, msg) = s.cut_short(cut).expect("a message is in progress");
         assert_eq!(range, 0..cut.len());
+        let msg = msg.expect("the question survives");
         assert_eq!(msg.questions.len(), 1);
         assert!(msg.answers.is_empty(), "the cut answer is not invented");
-        // Cut inside the question: nothing to keep.
+        // Cut inside the question: a message in progress, nothing to keep of it.
         let mut s = TcpDnsStream::new();
-        assert!(s.cut_short(&framed[..2 + 12 + 4]).is_none());
+        let (range, msg) = s.cut_short(&framed[..2 + 12 + 4]).unwrap();
+        assert!(range == (0..18) && msg.is_none());
+        // Cut between two messages: none in progress.
+        let mut s = TcpDnsStream::new();
+        assert!(matches!(s.next(&framed), Step::Record { .. }));
+        assert!(s.cut_short(&framed).is_none());
     }
 
     #[test]

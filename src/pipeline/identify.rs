@@ -387,9 +387,15 @@ impl Identify {
                 let base = dir.base;
                 let data = dir.prefix.contiguous().get(base..).unwrap_or_default();
                 if let Some((range, message)) = s.cut_short(data) {
-                    let frames = dir.prefix.frames_of(base + range.start..base + range.end);
-                    cut_short = Some((message.questions.len(), message.answers.len()));
-                    found.records.push((frames, Found::Dns(message)));
+                    cut_short = Some(
+                        message
+                            .as_ref()
+                            .map(|m| (m.questions.len(), m.answers.len())),
+                    );
+                    if let Some(m) = message {
+                        let frames = dir.prefix.frames_of(base + range.start..base + range.end);
+                        found.records.push((frames, Found::Dns(m)));
+                    }
                 }
                 dir.done = true;
             }
@@ -409,12 +415,25 @@ impl Identify {
         if finished {
             self.states.end(id);
         }
-        if let Some((questions, answers)) = cut_short {
-            let message = format!(
-                "frame {}: DNS over TCP {src} -> {} read only in part (the capture holds only the start of its segment): {questions} question(s) and {answers} answer(s) before the cut are kept",
-                at.frame, ends.to
-            );
-            let a = self.anomaly(at, None, "dns.partial", message);
+        if let Some(read) = cut_short {
+            let to = ends.to;
+            let (code, message) = match read {
+                Some((questions, answers)) => (
+                    "dns.partial",
+                    format!(
+                        "frame {}: DNS over TCP {src} -> {to} read only in part (the capture holds only the start of its segment): {questions} question(s) and {answers} answer(s) before the cut are kept",
+                        at.frame
+                    ),
+                ),
+                None => (
+                    "dns.malformed",
+                    format!(
+                        "frame {}: DNS over TCP {src} -> {to} cut by the snap length before its first question: nothing of it can be read",
+                        at.frame
+                    ),
+                ),
+            };
+            let a = self.anomaly(at, None, code, message);
             self.anomalies.push(a);
         }
         self.emit(found, &ends, at);

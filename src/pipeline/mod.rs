@@ -274,6 +274,14 @@ impl Pass {
         index: u32,
         opts: &AnalyzeOptions,
     ) -> Result<Pass, CaptureError> {
+        // Frame references hold the index in 16 bits (`FrameId`).
+        let max = crate::services::FrameId::MAX_CAPTURES;
+        if index as usize >= max {
+            return Err(CaptureError::TooMany {
+                given: index as usize + 1,
+                max,
+            });
+        }
         let spooler = spool::Spooler::new().map_err(|source| CaptureError::Spool {
             path: path.to_owned(),
             source,
