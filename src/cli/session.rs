@@ -630,13 +630,6 @@ fn stop(a: StopArgs) -> anyhow::Result<u8> {
         if c.closed.is_empty() {
             continue;
         }
-        anyhow::ensure!(
-            c.closed.len() <= whohosts::services::FrameId::MAX_CAPTURES,
-            "capture {} has {} files: one analysis takes at most {}",
-            c.number,
-            c.closed.len(),
-            whohosts::services::FrameId::MAX_CAPTURES
-        );
         // Paths as the report shows them: relative to the case.
         let opts = whohosts::pipeline::AnalyzeOptions {
             hashes: whohosts::hash::Algorithms::EVIDENCE,

@@ -772,6 +772,20 @@ mod tests {
         }
     }
 
+    /// The client's segment after `syn(100)` that closes the connection: a FIN, or
+    /// with `reset` a RST.
+    fn closing(reset: bool) -> Segment {
+        Segment::Tcp {
+            src_port: 40000,
+            dst_port: 80,
+            seq: 101,
+            syn: false,
+            ack: true,
+            fin: !reset,
+            rst: reset,
+        }
+    }
+
     #[test]
     fn side_a_is_the_source_of_the_first_frame() {
         let mut t = Tables::new();
@@ -837,15 +851,7 @@ mod tests {
         let first = t
             .count_transport(c, s, syn(100), at(1, 0), 60, true)
             .unwrap();
-        let rst = Segment::Tcp {
-            src_port: 40000,
-            dst_port: 80,
-            seq: 101,
-            syn: false,
-            ack: true,
-            fin: false,
-            rst: true,
-        };
+        let rst = closing(true);
         t.count_transport(c, s, rst, at(2, 1), 60, true);
         // A retransmitted SYN with the same ISN stays in the same conversation...
         assert_eq!(
@@ -870,15 +876,7 @@ mod tests {
         let first = t
             .count_transport(c, s, syn(100), at(1, 0), 60, true)
             .unwrap();
-        let fin = Segment::Tcp {
-            src_port: 40000,
-            dst_port: 80,
-            seq: 101,
-            syn: false,
-            ack: true,
-            fin: true,
-            rst: false,
-        };
+        let fin = closing(false);
         t.count_transport(c, s, fin, at(2, 1), 60, true);
         // Enough other flows that the closed one's chunk moves to disk.
         for port in 0..(2 * CHUNK) as u16 {

@@ -138,6 +138,19 @@ impl States {
         self.active.insert(id, state);
     }
 
+    /// The state of conversation `id`, begun with `state()` if new; `None` when done.
+    /// One lookup, for the path every TCP segment takes.
+    fn get_or_begin(
+        &mut self,
+        id: ConvId,
+        state: impl FnOnce() -> AppState,
+    ) -> Option<&mut AppState> {
+        if self.is_done(id) {
+            return None;
+        }
+        Some(self.active.entry(id).or_insert_with(state))
+    }
+
     /// Conversation `id` is done: its state goes, and its frames are not dissected.
     fn end(&mut self, id: ConvId) {
         self.active.remove(&id);
@@ -348,14 +361,11 @@ impl Identify {
         at: FrameRef,
     ) {
         let (seq, syn) = (seg.seq, seg.syn);
-        if self.states.is_new(id) {
-            let dirs = Box::new([Direction::new(), Direction::new()]);
-            self.states.begin(id, AppState::Tcp(dirs));
-        }
         let forward = src == conv.a;
         let ends = Ends::of(conv, forward);
         let capture = self.capture;
-        let Some(AppState::Tcp(dirs)) = self.states.get_mut(id) else {
+        let begin = || AppState::Tcp(Box::new([Direction::new(), Direction::new()]));
+        let Some(AppState::Tcp(dirs)) = self.states.get_or_begin(id, begin) else {
             return;
         };
         let dir = &mut dirs[usize::from(!forward)];
@@ -1381,6 +1391,13 @@ mod tests {
         }
         assert!(st.is_new(1) && st.is_new(65) && st.is_new(999) && st.is_new(5000));
         assert!(st.active.is_empty());
+        let quic = || AppState::Quic(Box::new(QuicConnection::new()));
+        assert!(
+            st.get_or_begin(64, quic).is_none(),
+            "a done one is not begun again"
+        );
+        assert!(st.get_or_begin(65, quic).is_some() && !st.is_new(65));
+        assert_eq!(st.active.len(), 1);
         assert_eq!(st.done.len(), 1000 / 64 + 1);
     }
 
