@@ -19,8 +19,8 @@ fuzz_target!(|data: &[u8]| {
             port: Some(4000),
         };
         let mut bind = dns::DnsBindings::new();
-        bind.observe(1, Timestamp::default(), b, a, &m);
-        bind.observe(2, Timestamp::default(), a, b, &m);
-        let _ = bind.into_bindings();
+        bind.observe((1, 24), Timestamp::default(), b, a, &m);
+        bind.observe((2, 100), Timestamp::default(), a, b, &m);
+        let _ = bind.into_sorted().map(|s| s.count());
     }
 });

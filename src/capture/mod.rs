@@ -58,6 +58,10 @@ pub enum CaptureError {
     },
     #[error("{path}: cannot spool records to a temporary file (TMPDIR): {source}")]
     Spool { path: PathBuf, source: io::Error },
+    #[error(
+        "{path}: cannot read the DNS answers back from their temporary file (TMPDIR): {source}"
+    )]
+    Bindings { path: PathBuf, source: io::Error },
     #[error("{given} captures given: one analysis takes at most {max}")]
     TooMany { given: usize, max: usize },
 }

@@ -376,12 +376,15 @@ struct PendingQuery {
 
 /// Matches queries with answers and accumulates bindings. Feed every DNS message of
 /// the capture in frame order through [`DnsBindings::observe`].
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct DnsBindings {
     pending: BTreeMap<(u16, Endpoint, Endpoint), PendingQuery>,
     seq: u64,
-    /// Every binding, packed (they grow with the DNS answers of the capture).
+    /// Every binding, packed; past a few MiB, older ones move to a temporary file
+    /// (they grow with the DNS answers of the capture, memory does not).
     bindings: packed::Packed,
+    /// The frame of the last message observed.
+    last_frame: Option<u64>,
     /// Queries forgotten because [`MAX_PENDING_QUERIES`] were waiting.
     pub pending_dropped: u64,
     /// Answers that matched no captured query.
@@ -403,6 +406,13 @@ impl DnsBindings {
         dst: Endpoint,
         msg: &Message,
     ) {
+        // Bindings of earlier frames may move to the temporary file; those of this
+        // frame stay until the next, so that [`DnsBindings::from`] read after each
+        // frame misses none.
+        if self.last_frame != Some(frame) {
+            self.bindings.move_if_full();
+            self.last_frame = Some(frame);
+        }
         if msg.is_response {
             self.answer((frame, offset), ts, dst, src, msg);
         } else {
@@ -526,9 +536,11 @@ impl DnsBindings {
         self.len() == 0
     }
 
-    /// The bindings from the `from`-th on, in the order the answers came.
+    /// The bindings from the `from`-th on, in the order the answers came, of those
+    /// still in memory: all of the last frame's, and of every frame since the
+    /// previous call when it is called after each frame.
     pub fn from(&self, from: usize) -> impl Iterator<Item = Binding> + '_ {
-        (from..self.len()).filter_map(|i| self.bindings.get(i))
+        (from.max(self.bindings.first_in_memory())..self.len()).filter_map(|i| self.bindings.get(i))
     }
 
     /// Queries still waiting for an answer.
@@ -537,15 +549,18 @@ impl DnsBindings {
         self.pending.len()
     }
 
-    /// The bindings, sorted (deterministic output), decoded one at a time.
-    pub fn into_sorted(self) -> impl Iterator<Item = Binding> {
+    /// The bindings, sorted (deterministic output), decoded one at a time. An error
+    /// reading back those moved to the temporary file is the list's last item.
+    pub fn into_sorted(self) -> std::io::Result<impl Iterator<Item = std::io::Result<Binding>>> {
         self.bindings.into_sorted()
     }
 
     /// The bindings, sorted, all at once.
     #[cfg(test)]
     pub fn into_bindings(self) -> Vec<Binding> {
-        self.into_sorted().collect()
+        self.into_sorted()
+            .and_then(|s| s.collect())
+            .expect("bindings read back")
     }
 }
 

@@ -780,7 +780,11 @@ impl Identify {
         (names, self.bindings.len())
     }
 
-    pub(crate) fn finish(mut self) -> (Spooler, Vec<NameEvidence>, ReassemblySummary) {
+    /// Ends the dissection; an error only when the DNS answers moved to their
+    /// temporary file cannot be read back.
+    pub(crate) fn finish(
+        mut self,
+    ) -> std::io::Result<(Spooler, Vec<NameEvidence>, ReassemblySummary)> {
         for p in std::mem::take(&mut self.proxies).into_values() {
             for r in p.into_records() {
                 self.spool.push(Item::Proxy(r));
@@ -796,12 +800,12 @@ impl Identify {
                 }
             }
         }
-        for b in self.bindings.into_sorted() {
-            for n in binding_names(self.capture, &b) {
+        for b in self.bindings.into_sorted()? {
+            for n in binding_names(self.capture, &b?) {
                 add_name(&mut self.names, &mut self.name_index, n);
             }
         }
-        (self.spool, self.names, self.reassembly)
+        Ok((self.spool, self.names, self.reassembly))
     }
 }
 

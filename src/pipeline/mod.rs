@@ -562,7 +562,11 @@ impl Pass {
             encrypted,
         } = self;
         tables.finish();
-        let (spooler, names, reassembly) = ident.finish();
+        let (spooler, names, reassembly) =
+            ident.finish().map_err(|source| CaptureError::Bindings {
+                path: path.clone(),
+                source,
+            })?;
         let records = spooler.finish().map_err(|source| CaptureError::Spool {
             path: path.clone(),
             source,
