@@ -150,6 +150,149 @@ impl Serialize for FrameId {
     }
 }
 
+/// Frames in increasing order without repeats, each kept as the LEB128 varint of its
+/// distance from the one before (the first from zero). A service lists the first
+/// frame of each of its conversations, which lie close together: most take one to
+/// three bytes instead of eight. Serialised as the list of frames.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct FrameList {
+    bytes: Vec<u8>,
+    len: usize,
+    last: Option<FrameId>,
+}
+
+impl FrameList {
+    pub fn new() -> FrameList {
+        FrameList::default()
+    }
+
+    /// Adds `f` if it comes after every frame in the list; `false` (and nothing
+    /// added) otherwise.
+    pub fn push(&mut self, f: FrameId) -> bool {
+        let base = match self.last {
+            Some(l) if f <= l => return false,
+            Some(l) => l.0,
+            None => 0,
+        };
+        let mut d = f.0 - base;
+        while d >= 0x80 {
+            self.bytes.push((d as u8 & 0x7F) | 0x80);
+            d >>= 7;
+        }
+        self.bytes.push(d as u8);
+        self.len += 1;
+        self.last = Some(f);
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> FrameListIter<'_> {
+        FrameListIter {
+            bytes: &self.bytes,
+            at: 0,
+            prev: 0,
+        }
+    }
+
+    /// The frames of both lists, in order, each once.
+    pub fn union(&self, other: &FrameList) -> FrameList {
+        let mut out = FrameList::new();
+        let (mut a, mut b) = (self.iter().peekable(), other.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x <= y => a.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            if let Some(f) = next {
+                out.push(f);
+            }
+        }
+        out.bytes.shrink_to_fit();
+        out
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+    }
+}
+
+/// Frames in any order, repeats allowed: sorted first when they do not come in order.
+impl FromIterator<FrameId> for FrameList {
+    fn from_iter<I: IntoIterator<Item = FrameId>>(iter: I) -> FrameList {
+        let mut list = FrameList::new();
+        let mut stray = Vec::new();
+        for f in iter {
+            if !list.push(f) && list.last != Some(f) {
+                stray.push(f);
+            }
+        }
+        if stray.is_empty() {
+            return list;
+        }
+        stray.sort_unstable();
+        stray.dedup();
+        list.union(&stray.into_iter().collect())
+    }
+}
+
+pub struct FrameListIter<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    prev: u64,
+}
+
+impl Iterator for FrameListIter<'_> {
+    type Item = FrameId;
+
+    fn next(&mut self) -> Option<FrameId> {
+        let mut d: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let b = *self.bytes.get(self.at)?;
+            self.at += 1;
+            d |= u64::from(b & 0x7F) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift >= 64 {
+                return None;
+            }
+        }
+        self.prev += d;
+        Some(FrameId(self.prev))
+    }
+}
+
+impl<'a> IntoIterator for &'a FrameList {
+    type Item = FrameId;
+    type IntoIter = FrameListIter<'a>;
+    fn into_iter(self) -> FrameListIter<'a> {
+        self.iter()
+    }
+}
+
+impl std::fmt::Debug for FrameList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for FrameList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
 /// A hostname bound to a server address, with the frames that show it.
 #[derive(Clone, Debug)]
 pub struct NameEvidence {
@@ -173,7 +316,7 @@ pub struct Hostname {
     /// The strongest binding among its sources.
     pub strength: Confidence,
     pub sources: Vec<NameSource>,
-    pub frames: Vec<FrameId>,
+    pub frames: FrameList,
 }
 
 /// One server endpoint of a service, with its traffic.
@@ -206,7 +349,7 @@ pub struct Service {
     pub last_seen: Timestamp,
     pub duration: f64,
     /// Frames that prove the names and the first frame of each conversation.
-    pub frames: Vec<FrameId>,
+    pub frames: FrameList,
     pub wireshark_filter: String,
     /// `internet`, or where its server sits when no provider can host it (`local`,
     /// `broadcast`, `multicast`, `special`): such services are ranked after the
@@ -438,25 +581,26 @@ where
         groups.entry(label).or_default().push(*k);
     }
 
-    // 4. The first frame of each conversation, gathered per label in a second walk
-    //    (each list sized exactly from the endpoints' conversation counts).
+    // 4. The first frame of each conversation, gathered per label in a second walk.
+    //    Conversations come in the order of their first frames, so each list grows
+    //    at its end; a frame out of that order (time going backwards) waits aside.
     let groups: Vec<(String, Vec<EndpointKey>)> = groups.into_iter().collect();
     let mut group_of: BTreeMap<EndpointKey, usize> = BTreeMap::new();
-    let mut conv_frames: Vec<Vec<FrameId>> = Vec::with_capacity(groups.len());
     for (i, (_, keys)) in groups.iter().enumerate() {
-        let mut n = 0;
         for k in keys {
             group_of.insert(*k, i);
-            n += endpoints.get(k).map_or(0, |e| e.conversations);
         }
-        conv_frames.push(Vec::with_capacity(n as usize));
     }
+    let mut conv_frames: Vec<(FrameList, Vec<FrameId>)> = vec![Default::default(); groups.len()];
     for (capture, _, c) in conversations() {
         let Some((key, _)) = endpoint_key(&c) else {
             continue;
         };
-        if let Some(list) = group_of.get(&key).and_then(|&i| conv_frames.get_mut(i)) {
-            list.push(FrameId::new(capture, c.first.frame));
+        if let Some((list, aside)) = group_of.get(&key).and_then(|&i| conv_frames.get_mut(i)) {
+            let f = FrameId::new(capture, c.first.frame);
+            if !list.push(f) {
+                aside.push(f);
+            }
         }
     }
     drop(group_of);
@@ -465,7 +609,7 @@ where
     let mut services: Vec<Service> = groups
         .into_iter()
         .zip(conv_frames)
-        .filter_map(|((label, keys), mut frames)| {
+        .filter_map(|((label, keys), (conv_list, mut others))| {
             // Each endpoint belongs to one label: moved, not copied.
             let mut eps = Vec::with_capacity(keys.len());
             for k in &keys {
@@ -475,13 +619,16 @@ where
                 keys.iter()
                     .flat_map(|k| bound.get(k).into_iter().flatten().copied()),
             );
-            frames.reserve_exact(names.values().map(|(_, fr)| fr.len()).sum());
             for (_, fr) in names.values() {
-                frames.extend(fr.iter().copied());
+                others.extend(fr.iter().copied());
             }
-            frames.sort_unstable();
-            frames.dedup();
-            frames.shrink_to_fit();
+            let frames = if others.is_empty() {
+                let mut l = conv_list;
+                l.shrink_to_fit();
+                l
+            } else {
+                conv_list.union(&others.into_iter().collect())
+            };
             let first_seen = eps.iter().map(|e| e.first_seen).min()?;
             let last_seen = eps.iter().map(|e| e.last_seen).max()?;
             let to_server: u64 = eps.iter().map(|e| e.bytes_to_server).sum();
@@ -674,6 +821,51 @@ mod tests {
             proptest::prop_assert_eq!((x.capture(), x.frame()), a);
             proptest::prop_assert_eq!(x.cmp(&y), a.cmp(&b));
         }
+
+        /// A frame list built from frames in any order (edge values of both parts
+        /// and repeats included) holds them sorted, each once, and reads as that
+        /// list in the report; pushing refuses what does not come after the last;
+        /// the union of two lists is the sorted union.
+        #[test]
+        fn frame_lists_hold_their_frames_sorted_once(
+            xs in proptest::collection::vec(frame(), 0..200),
+            ys in proptest::collection::vec(frame(), 0..50),
+        ) {
+            let mut want: Vec<FrameId> = xs.clone();
+            want.sort_unstable();
+            want.dedup();
+            let list: FrameList = xs.iter().copied().collect();
+            proptest::prop_assert_eq!(list.iter().collect::<Vec<_>>(), want.clone());
+            proptest::prop_assert_eq!(list.len(), want.len());
+            proptest::prop_assert_eq!(
+                serde_json::to_string(&list).unwrap(),
+                serde_json::to_string(&want).unwrap()
+            );
+            let mut pushed = FrameList::new();
+            for &f in &xs {
+                let after = pushed.iter().last().is_none_or(|l| f > l);
+                proptest::prop_assert_eq!(pushed.push(f), after);
+            }
+            let other: FrameList = ys.iter().copied().collect();
+            let mut both: Vec<FrameId> = xs.iter().chain(&ys).copied().collect();
+            both.sort_unstable();
+            both.dedup();
+            proptest::prop_assert_eq!(list.union(&other).iter().collect::<Vec<_>>(), both);
+        }
+    }
+
+    fn frame() -> impl proptest::strategy::Strategy<Value = FrameId> {
+        use proptest::prelude::*;
+        (
+            prop_oneof![Just(0u32), Just(1), Just(FrameId::MAX_CAPTURES as u32 - 1)],
+            prop_oneof![
+                0u64..300,
+                Just(FRAME_MASK),
+                Just(FRAME_MASK - 1),
+                Just(1 << 40)
+            ],
+        )
+            .prop_map(|(c, f)| FrameId::new(c, f))
     }
 
     #[test]
@@ -705,7 +897,7 @@ mod tests {
             name: n.into(),
             strength,
             sources: vec![NameSource::TlsSni],
-            frames: Vec::new(),
+            frames: FrameList::new(),
         };
         let dot = resolver_role(&[ep(853, Transport::Tcp)], &[]);
         assert_eq!(dot, Some("DNS over TLS"));

@@ -102,9 +102,9 @@ const ATTRIBUTION_HEADER: [&str; 11] = [
     "country",
 ];
 
-fn frames(f: &[crate::services::FrameId]) -> String {
+fn frames(f: &crate::services::FrameList) -> String {
     f.iter()
-        .map(ToString::to_string)
+        .map(|f| f.to_string())
         .collect::<Vec<_>>()
         .join(" ")
 }

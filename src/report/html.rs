@@ -766,8 +766,8 @@ fn attribution_rows(out: &mut String, ip: &std::net::IpAddr, a: &Attribution, w:
     }
 }
 
-fn frames_list(frames: &[crate::services::FrameId], max: usize) -> String {
-    let mut v: Vec<String> = frames.iter().take(max).map(ToString::to_string).collect();
+fn frames_list(frames: &crate::services::FrameList, max: usize) -> String {
+    let mut v: Vec<String> = frames.iter().take(max).map(|f| f.to_string()).collect();
     if frames.len() > max {
         v.push("…".into());
     }

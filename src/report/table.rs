@@ -240,7 +240,7 @@ fn service_list(out: &mut String, list: &[&super::ServiceReport], mark: &str) {
                         .unwrap_or_default()
                 })
                 .collect();
-            let frames: Vec<String> = h.frames.iter().take(8).map(ToString::to_string).collect();
+            let frames: Vec<String> = h.frames.iter().take(8).map(|f| f.to_string()).collect();
             let _ = writeln!(
                 out,
                 "      name {} ({}: {}; frames {}{})",
@@ -251,7 +251,7 @@ fn service_list(out: &mut String, list: &[&super::ServiceReport], mark: &str) {
                 if h.frames.len() > 8 { ",..." } else { "" }
             );
         }
-        let frames: Vec<String> = s.frames.iter().take(12).map(ToString::to_string).collect();
+        let frames: Vec<String> = s.frames.iter().take(12).map(|f| f.to_string()).collect();
         let _ = writeln!(
             out,
             "      evidence frames {}{}",
