@@ -31,8 +31,10 @@ pub(super) const CHUNK: usize = 1 << CHUNK_BITS;
 const RESIDENT_CHUNKS: usize = 8;
 
 /// Conversations of moved chunks held in memory at most; when full, they are
-/// written back to the file.
-const TOUCHED_MAX: usize = 1 << 14;
+/// written back to the file. Seven eighths of 2^14: the most the map holds in a
+/// table of 2^14 slots, so it never grows to 2^15 (twice the memory) for the last
+/// eighth.
+const TOUCHED_MAX: usize = (1 << 14) / 8 * 7;
 
 /// Bytes of one conversation in the file.
 const RECORD: usize = 144;

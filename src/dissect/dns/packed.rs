@@ -27,8 +27,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
-/// Encodings held in memory before they move to the temporary file as a run.
-const RUN_BYTES: usize = 4 << 20;
+/// Encodings held in memory before they move to the temporary file as a run: 64 KiB
+/// short of 4 MiB, so that the bindings a frame adds before the check at the next
+/// frame rarely make the buffer grow to 8 MiB.
+const RUN_BYTES: usize = (4 << 20) - (64 << 10);
 /// Runs merged at once.
 const MERGE_WAYS: usize = 32;
 /// What is read of a run at a time while merging.
