@@ -176,17 +176,29 @@ pub(crate) type ConvId = usize;
 /// numbers have this bit set.
 const IP_CONV: ConvId = 1 << (usize::BITS - 1);
 
-/// An index entry: a conversation's number and its key's hash (two halves), so that
+/// An index entry: a conversation's number and 32 bits of its key's hash, so that
 /// neither a lookup nor the index's growth reads a conversation that is on disk,
-/// except to confirm a key whose whole hash matched.
-type Entry = [u32; 3];
+/// except to confirm a key whose hash matched (one lookup in 2^32 / conversations
+/// reads one it did not need).
+type Entry = [u32; 2];
 
 fn entry(id: usize, hash: u64) -> Entry {
-    [id as u32, hash as u32, (hash >> 32) as u32]
+    [id as u32, (hash >> 32) as u32]
 }
 
+/// The table's hash of an entry: the 32 bits kept, in both halves of the 64 the
+/// table reads (its slot from the low bits, its tag from the top seven).
 fn entry_hash(e: &Entry) -> u64 {
-    u64::from(e[1]) | (u64::from(e[2]) << 32)
+    spread(e[1])
+}
+
+fn spread(h: u32) -> u64 {
+    (u64::from(h) << 32) | u64::from(h)
+}
+
+/// The hash a key is indexed under: what [`entry_hash`] gives back from its entry.
+fn key_hash(hasher: &ahash::RandomState, key: &FlowKey) -> u64 {
+    spread((hasher.hash_one(key) >> 32) as u32)
 }
 
 const MAX_PENDING_FRAGMENTS: usize = 4096;
@@ -223,7 +235,7 @@ pub struct Tables {
     ips: Store,
     /// The latest conversation of each flow key, as its number in `convs`, with the
     /// key's hash: the key itself is read from the conversation, so an entry costs
-    /// 12 bytes, not 60.
+    /// 8 bytes, not 60.
     index: hashbrown::HashTable<Entry>,
     ip_index: hashbrown::HashTable<Entry>,
     hasher: ahash::RandomState,
@@ -303,7 +315,7 @@ impl Tables {
             port: None,
         };
         let (key, _) = FlowKey::new(Transport::Ip, s, d);
-        let hash = self.hasher.hash_one(key);
+        let hash = key_hash(&self.hasher, &key);
         if let Some(i) = find(&self.ip_index, &self.ips, hash, &key) {
             return IP_CONV | i;
         }
@@ -509,7 +521,7 @@ impl Tables {
         tcp: Option<TcpFlags>,
     ) -> (ConvId, bool) {
         let (key, _) = FlowKey::new(transport, src, dst);
-        let hash = self.hasher.hash_one(key);
+        let hash = key_hash(&self.hasher, &key);
         let id = match find(&self.index, &self.convs, hash, &key) {
             Some(id) if !tcp.is_some_and(|f| self.starts_new_stream(id, src, f)) => id,
             _ => {
@@ -758,6 +770,41 @@ mod tests {
             offset: 0,
             ts: Timestamp::new(secs, 0),
         }
+    }
+
+    /// Entries keep 32 bits of a key's hash: keys whose hashes agree (here in
+    /// fours) are still told apart by the key read from their conversation, in
+    /// memory or on disk, and a key found again replaces its own entry only.
+    #[test]
+    fn keys_sharing_a_hash_are_told_apart_by_their_conversations() {
+        let mut store = Store::with_resident_chunks(1);
+        let mut index = hashbrown::HashTable::new();
+        let ep = |last: u8, port| Endpoint {
+            ip: IpAddr::from([192, 0, 2, last]),
+            port: Some(port),
+        };
+        let n = 2 * CHUNK + 10;
+        let client = |i: usize| ep(1, 1024 + i as u16);
+        let key = |i: usize| FlowKey::new(Transport::Udp, client(i), ep(2, 53)).0;
+        let hash = |i: usize| spread((i / 4) as u32);
+        for id in 0..n {
+            assert_eq!(find(&index, &store, hash(id), &key(id)), None);
+            let c = Conversation::new(Transport::Udp, client(id), ep(2, 53), at(1, 0), 0, 0, 1);
+            store.push(c);
+            insert(&mut index, &store, hash(id), key(id), id);
+        }
+        // The oldest chunk is on disk: its keys are read back to be compared.
+        assert!(store.resident(0).is_none());
+        for id in (0..n).step_by(7) {
+            assert_eq!(find(&index, &store, hash(id), &key(id)), Some(id));
+        }
+        let c = Conversation::new(Transport::Udp, client(1), ep(2, 53), at(2, 0), 0, 0, 1);
+        store.push(c);
+        insert(&mut index, &store, hash(1), key(1), n);
+        assert_eq!(find(&index, &store, hash(1), &key(1)), Some(n));
+        assert_eq!(find(&index, &store, hash(0), &key(0)), Some(0));
+        assert_eq!(index.len(), n);
+        assert_eq!(entry_hash(&entry(5, hash(9))), hash(9));
     }
 
     fn syn(seq: u32) -> Segment {
