@@ -236,6 +236,7 @@ impl FromIterator<FrameId> for FrameList {
             }
         }
         if stray.is_empty() {
+            list.shrink_to_fit();
             return list;
         }
         stray.sort_unstable();
@@ -605,11 +606,10 @@ where
     }
     drop(group_of);
 
-    // 5. One service per label.
-    let mut services: Vec<Service> = groups
-        .into_iter()
-        .zip(conv_frames)
-        .filter_map(|((label, keys), (conv_list, mut others))| {
+    // 5. One service per label (the list sized once: a label makes at most one).
+    let mut services: Vec<Service> = Vec::with_capacity(groups.len());
+    services.extend(groups.into_iter().zip(conv_frames).filter_map(
+        |((label, keys), (conv_list, mut others))| {
             // Each endpoint belongs to one label: moved, not copied.
             let mut eps = Vec::with_capacity(keys.len());
             for k in &keys {
@@ -682,8 +682,8 @@ where
                 duration: last_seen.nanos_since(first_seen) as f64 / 1e9,
                 frames,
             })
-        })
-        .collect();
+        },
+    ));
     // Labels are unique, so the order is total and an unstable sort (which needs no
     // buffer of half the services) gives the same order as a stable one.
     services.sort_unstable_by(|x, y| {
