@@ -531,47 +531,50 @@ where
     }
 
     // 2. Names bound to each endpoint, as references to their evidence: frames are
-    //    only merged for one endpoint or one service at a time.
+    //    only merged for one endpoint or one service at a time. A name seen on a
+    //    port binds that endpoint; one from DNS binds every port of its address,
+    //    and is kept once for the address, not once per port.
     let names: Vec<&NameEvidence> = names.into_iter().collect();
-    let mut bound: BTreeMap<EndpointKey, Vec<&NameEvidence>> = BTreeMap::new();
+    let mut on_port: BTreeMap<EndpointKey, Vec<&NameEvidence>> = BTreeMap::new();
+    let mut on_address: BTreeMap<IpAddr, Vec<&NameEvidence>> = BTreeMap::new();
     for &n in &names {
         match n.port {
             Some((t, p)) => {
                 let k = (n.ip, p, t);
                 if endpoints.contains_key(&k) {
-                    bound.entry(k).or_default().push(n);
+                    on_port.entry(k).or_default().push(n);
                 }
             }
             None => {
-                for (k, _) in
-                    endpoints.range((n.ip, 0, Transport::Tcp)..=(n.ip, u16::MAX, Transport::Ip))
-                {
-                    bound.entry(*k).or_default().push(n);
+                let range = (n.ip, 0, Transport::Tcp)..=(n.ip, u16::MAX, Transport::Ip);
+                if endpoints.range(range).next().is_some() {
+                    on_address.entry(n.ip).or_default().push(n);
                 }
             }
         }
     }
+    let bound = |k: &EndpointKey| {
+        let port = on_port.get(k).into_iter().flatten();
+        port.chain(on_address.get(&k.0).into_iter().flatten())
+            .copied()
+    };
 
     // 3. Each endpoint's label: its strongest, then most evidenced, then first name.
     let mut groups: BTreeMap<String, Vec<EndpointKey>> = BTreeMap::new();
     for k in endpoints.keys() {
-        let label = bound
-            .get(k)
-            .and_then(|evidence| {
-                merge_names(evidence.iter().copied())
-                    .into_iter()
-                    .max_by(|x, y| {
-                        let sx = x.1 .0.iter().map(|s| s.strength()).max();
-                        let sy = y.1 .0.iter().map(|s| s.strength()).max();
-                        let rx = x.1 .0.iter().map(|s| s.label_rank()).max();
-                        let ry = y.1 .0.iter().map(|s| s.label_rank()).max();
-                        sx.cmp(&sy)
-                            .then(rx.cmp(&ry))
-                            .then(x.1 .1.len().cmp(&y.1 .1.len()))
-                            .then(y.0.cmp(x.0))
-                    })
-                    .map(|(name, _)| name.to_string())
+        let label = merge_names(bound(k))
+            .into_iter()
+            .max_by(|x, y| {
+                let sx = x.1 .0.iter().map(|s| s.strength()).max();
+                let sy = y.1 .0.iter().map(|s| s.strength()).max();
+                let rx = x.1 .0.iter().map(|s| s.label_rank()).max();
+                let ry = y.1 .0.iter().map(|s| s.label_rank()).max();
+                sx.cmp(&sy)
+                    .then(rx.cmp(&ry))
+                    .then(x.1 .1.len().cmp(&y.1 .1.len()))
+                    .then(y.0.cmp(x.0))
             })
+            .map(|(name, _)| name.to_string())
             .unwrap_or_else(|| {
                 Endpoint {
                     ip: k.0,
@@ -615,10 +618,7 @@ where
             for k in &keys {
                 eps.push(endpoints.remove(k)?);
             }
-            let names = merge_names(
-                keys.iter()
-                    .flat_map(|k| bound.get(k).into_iter().flatten().copied()),
-            );
+            let names = merge_names(keys.iter().flat_map(bound));
             for (_, fr) in names.values() {
                 others.extend(fr.iter().copied());
             }
