@@ -781,6 +781,48 @@ mod tests {
         assert_eq!(ptr.address, "192.0.2.10".parse::<IpAddr>().unwrap());
     }
 
+    /// With runs of a few bytes, bindings move to the file at almost every frame:
+    /// read after each frame (as the live view does), every binding is seen once,
+    /// those of two messages in one frame included, and the sorted list is the one
+    /// kept in memory.
+    #[test]
+    fn bindings_moved_between_frames_are_all_seen_after_each_frame_and_sorted() {
+        let client = ep("127.0.0.1:40000");
+        let server = ep("127.0.0.1:5353");
+        let mut moving = DnsBindings {
+            bindings: packed::Packed::with_run_bytes(1),
+            ..DnsBindings::new()
+        };
+        let mut kept = DnsBindings::new();
+        let mut seen = Vec::new();
+        let mut read = 0;
+        for round in 0..3u64 {
+            for f in 1..=8u32 {
+                let m = parse_udp(&udp(f)).unwrap();
+                let (src, dst) = if m.is_response {
+                    (server, client)
+                } else {
+                    (client, server)
+                };
+                let frame = 10 * round + u64::from(f);
+                // The answers of frames 2 and 4 come twice in their frame.
+                let times = if matches!(f, 2 | 4) { 2 } else { 1 };
+                for _ in 0..times {
+                    moving.observe((frame, frame * 100), Timestamp::default(), src, dst, &m);
+                    kept.observe((frame, frame * 100), Timestamp::default(), src, dst, &m);
+                }
+                seen.extend(moving.from(read));
+                read = moving.len();
+            }
+        }
+        assert!(moving.bindings.first_in_memory() > 0, "bindings moved");
+        let mut all = kept.from(0).collect::<Vec<_>>();
+        assert_eq!(seen, all);
+        all.sort();
+        assert_eq!(moving.into_bindings(), all);
+        assert_eq!(kept.into_bindings(), all);
+    }
+
     #[test]
     fn answer_without_query_binds_with_no_query_frame() {
         let mut b = DnsBindings::new();

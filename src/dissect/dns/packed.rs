@@ -64,7 +64,7 @@ struct Runs {
 }
 
 impl Packed {
-    fn with_run_bytes(run_bytes: usize) -> Self {
+    pub(super) fn with_run_bytes(run_bytes: usize) -> Self {
         Packed {
             bytes: Vec::new(),
             starts: Vec::new(),
