@@ -497,7 +497,7 @@ fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNam
 pub fn build<'a, I>(
     conversations: impl Fn() -> I,
     names: impl IntoIterator<Item = &'a NameEvidence>,
-) -> Vec<Service>
+) -> Vec<Box<Service>>
 where
     I: IntoIterator<Item = (u32, Timestamp, Conversation)>,
 {
@@ -610,7 +610,7 @@ where
     drop(group_of);
 
     // 5. One service per label (the list sized once: a label makes at most one).
-    let mut services: Vec<Service> = Vec::with_capacity(groups.len());
+    let mut services: Vec<Box<Service>> = Vec::with_capacity(groups.len());
     services.extend(groups.into_iter().zip(conv_frames).filter_map(
         |((label, keys), (conv_list, mut others))| {
             // Each endpoint belongs to one label: moved, not copied.
@@ -665,7 +665,7 @@ where
                     .iter()
                     .any(|s| matches!(s, NameSource::Socks | NameSource::HttpProxy))
             });
-            Some(Service {
+            Some(Box::new(Service {
                 scope,
                 scope_reason,
                 role,
@@ -681,7 +681,7 @@ where
                 last_seen,
                 duration: last_seen.nanos_since(first_seen) as f64 / 1e9,
                 frames,
-            })
+            }))
         },
     ));
     // Labels are unique, so the order is total and an unstable sort (which needs no
@@ -796,7 +796,7 @@ impl Target {
 }
 
 /// Keeps the services matching any target (all of them when there is none).
-pub fn focus(services: Vec<Service>, targets: &[Target]) -> Vec<Service> {
+pub fn focus(services: Vec<Box<Service>>, targets: &[Target]) -> Vec<Box<Service>> {
     if targets.is_empty() {
         return services;
     }

@@ -70,8 +70,10 @@ pub struct Report<'a> {
 /// A service with its endpoints' attribution.
 #[derive(Serialize)]
 pub struct ServiceReport<'a> {
+    /// Boxed as the services are built: the report's list of them is not a second
+    /// copy of every service.
     #[serde(flatten)]
-    pub service: Service,
+    pub service: Box<Service>,
     /// Attribution of each endpoint, in the order of `endpoints`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attribution: Vec<EndpointAttribution<'a>>,
