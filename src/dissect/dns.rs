@@ -734,6 +734,17 @@ mod tests {
         );
     }
 
+    /// Test message `f` with its sender and receiver: answers come from the server.
+    fn exchange(f: u32, client: Endpoint, server: Endpoint) -> (Message, Endpoint, Endpoint) {
+        let m = parse_udp(&udp(f)).unwrap();
+        let (src, dst) = if m.is_response {
+            (server, client)
+        } else {
+            (client, server)
+        };
+        (m, src, dst)
+    }
+
     #[test]
     fn bindings_follow_cname_chains_and_keep_both_frames() {
         let client = ep("127.0.0.1:40000");
@@ -741,12 +752,7 @@ mod tests {
         let mut b = DnsBindings::new();
         let ts = Timestamp::new(1_700_000_000, 5);
         for f in 1..=8u32 {
-            let m = parse_udp(&udp(f)).unwrap();
-            let (src, dst) = if m.is_response {
-                (server, client)
-            } else {
-                (client, server)
-            };
+            let (m, src, dst) = exchange(f, client, server);
             b.observe((u64::from(f), 100 * u64::from(f)), ts, src, dst, &m);
         }
         assert_eq!(b.unanswered(), 0);
@@ -798,12 +804,7 @@ mod tests {
         let mut read = 0;
         for round in 0..3u64 {
             for f in 1..=8u32 {
-                let m = parse_udp(&udp(f)).unwrap();
-                let (src, dst) = if m.is_response {
-                    (server, client)
-                } else {
-                    (client, server)
-                };
+                let (m, src, dst) = exchange(f, client, server);
                 let frame = 10 * round + u64::from(f);
                 // The answers of frames 2 and 4 come twice in their frame.
                 let times = if matches!(f, 2 | 4) { 2 } else { 1 };
