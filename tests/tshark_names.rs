@@ -1,15 +1,17 @@
 //! The names whohosts reads from each capture equal tshark's: TLS and QUIC SNI
 //! (`tls.handshake.extensions_server_name`, which tshark also fills from QUIC
-//! CRYPTO frames), DNS query names (`dns.qry.name`, also on UDP 5300) and HTTP hosts
-//! (`http.host`).
+//! CRYPTO frames), DNS query names (`dns.qry.name`, also on UDP 5300), the
+//! addresses DNS answers give (`dns.a`, `dns.aaaa`), certificates' DNS names
+//! (`x509ce.dNSName`) and HTTP hosts (`http.host`).
 
 mod common;
 
 use std::collections::BTreeSet;
 use whohosts::pipeline::{analyze_capture, AnalyzeOptions};
 
-fn tshark_set(path: &std::path::Path, field: &str) -> BTreeSet<String> {
-    let out = common::tshark(&[
+/// The values tshark shows for each of `fields` in the capture, one set per field.
+fn tshark_sets(path: &std::path::Path, fields: &[&str]) -> Vec<BTreeSet<String>> {
+    let mut args = vec![
         "-n",
         "-r",
         path.to_str().unwrap(),
@@ -19,24 +21,47 @@ fn tshark_set(path: &std::path::Path, field: &str) -> BTreeSet<String> {
         "udp.port==5300,dns",
         "-T",
         "fields",
-        "-e",
-        field,
-    ]);
-    out.lines()
-        .flat_map(|l| l.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect()
+        "-E",
+        "separator=/t",
+    ];
+    for f in fields {
+        args.extend(["-e", f]);
+    }
+    let out = common::tshark(&args);
+    let mut sets = vec![BTreeSet::new(); fields.len()];
+    for line in out.lines() {
+        for (set, column) in sets.iter_mut().zip(line.split('\t')) {
+            set.extend(
+                column
+                    .split(',')
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .filter(|s| !s.is_empty()),
+            );
+        }
+    }
+    sets
 }
 
 #[test]
 fn sni_dns_and_http_names_equal_tsharks_on_every_capture() {
-    let mut seen = [0usize; 3];
+    let mut seen = [0usize; 5];
     for path in common::captures() {
         let name = path.display().to_string();
         let a = analyze_capture(&path, 0, &AnalyzeOptions::default()).unwrap();
         let readable = common::tshark_readable(&path);
-        let p = readable.path();
+        let [t_sni, t_qname, t_a, t_aaaa, t_san, t_host]: [BTreeSet<String>; 6] = tshark_sets(
+            readable.path(),
+            &[
+                "tls.handshake.extensions_server_name",
+                "dns.qry.name",
+                "dns.a",
+                "dns.aaaa",
+                "x509ce.dNSName",
+                "http.host",
+            ],
+        )
+        .try_into()
+        .unwrap();
 
         // The records as the report carries them.
         let values = |spool: &whohosts::pipeline::spool::Spool| spool.values().unwrap();
@@ -51,11 +76,7 @@ fn sni_dns_and_http_names_equal_tsharks_on_every_capture() {
                 .iter()
                 .filter_map(|q| text(&q["sni"])),
         );
-        assert_eq!(
-            sni,
-            tshark_set(p, "tls.handshake.extensions_server_name"),
-            "{name}: SNI"
-        );
+        assert_eq!(sni, t_sni, "{name}: SNI");
 
         let qnames: BTreeSet<String> = values(&a.records.dns)
             .iter()
@@ -69,21 +90,56 @@ fn sni_dns_and_http_names_equal_tsharks_on_every_capture() {
             })
             .map(|n| n.trim_end_matches('.').to_string())
             .collect();
-        assert_eq!(
-            qnames,
-            tshark_set(p, "dns.qry.name"),
-            "{name}: DNS query names"
-        );
+        assert_eq!(qnames, t_qname, "{name}: DNS query names");
+
+        // What the answers and certificates bind names to: the addresses of DNS
+        // A and AAAA answers (including those of datagrams reassembled from IP
+        // fragments) and the certificates' DNS names.
+        let addresses: BTreeSet<String> = values(&a.records.dns)
+            .iter()
+            .filter(|d| d["is_response"] == true)
+            .flat_map(|d| {
+                d["answers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| matches!(r["data"]["type"].as_str(), Some("a" | "aaaa")))
+                    .filter_map(|r| text(&r["data"]["address"]))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let theirs: BTreeSet<String> = t_a.union(&t_aaaa).cloned().collect();
+        assert_eq!(addresses, theirs, "{name}: DNS answer addresses");
+        let sans: BTreeSet<String> = values(&a.records.tls)
+            .iter()
+            .filter(|t| t["type"] == "certificate")
+            .flat_map(|t| {
+                t["sans"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(text)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        // tshark decrypts TLS 1.3 with the secrets a pcapng carries and then reads
+        // its encrypted certificates; whohosts names servers from what is sent in
+        // the clear.
+        if !name.ends_with("-dsb.pcapng") {
+            assert_eq!(sans, t_san, "{name}: certificate DNS names");
+        }
 
         let hosts: BTreeSet<String> = values(&a.records.http)
             .iter()
             .filter(|h| h["type"] == "request")
             .filter_map(|h| text(&h["host"]))
             .collect();
-        assert_eq!(hosts, tshark_set(p, "http.host"), "{name}: HTTP hosts");
+        assert_eq!(hosts, t_host, "{name}: HTTP hosts");
         seen[0] += sni.len();
         seen[1] += qnames.len();
         seen[2] += hosts.len();
+        seen[3] += addresses.len();
+        seen[4] += sans.len();
     }
     assert!(seen.iter().all(|&n| n > 0), "names compared: {seen:?}");
 }

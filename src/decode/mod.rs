@@ -59,6 +59,9 @@ pub struct Ip<'a> {
     /// Set for fragments (IPv4, or IPv6 with a fragment header).
     pub fragment: Option<Fragment>,
     pub l4: L4<'a>,
+    /// The IP payload after extension headers, as far as the frame holds it: a
+    /// fragment's bytes, for reassembly.
+    pub payload: &'a [u8],
 }
 
 /// Where a fragment sits in its datagram.
@@ -116,7 +119,7 @@ pub fn decode(link: LinkType, data: &[u8]) -> Packet<'_> {
 /// strips itself: decodes as far as the bytes allow, through tunnels, and says
 /// where and why it stopped.
 fn lax(link: LinkType, data: &[u8]) -> Packet<'_> {
-    let mut next = match link.0 {
+    let next = match link.0 {
         1 => link::ethernet(data),
         // BSD loopback: a 4-byte address family in the writer's byte order; OpenBSD
         // loopback: the same field, in network byte order.
@@ -168,7 +171,75 @@ fn lax(link: LinkType, data: &[u8]) -> Packet<'_> {
             }
         }
     };
+    walk(Packet::default(), next)
+}
+
+/// What a reassembled IP datagram carries: `payload` is the datagram's payload
+/// from its transport (or tunnel) header on, from `src` to `dst`, of protocol
+/// `protocol`. A tunnel inside is opened as in a frame, and then
+/// [`Packet::outer`]'s first layer is this datagram itself.
+pub fn datagram(src: IpAddr, dst: IpAddr, protocol: u8, payload: &[u8]) -> Packet<'_> {
     let mut packet = Packet::default();
+    let mut ip = Ip {
+        src,
+        dst,
+        protocol,
+        fragment: None,
+        l4: L4::None,
+        payload,
+    };
+    let mut udp_ports = None;
+    let step = match IpNumber(protocol) {
+        IpNumber::TCP => match etherparse::TcpSlice::from_slice(payload) {
+            Ok(t) => {
+                ip.l4 = tcp(&t, false);
+                None
+            }
+            Err(e) => {
+                packet.problem = Some(format!("reassembled TCP segment: {e}"));
+                None
+            }
+        },
+        IpNumber::UDP => match etherparse::UdpSlice::from_slice_lax(payload) {
+            Ok(u) => match tunnel::udp_tunnel(u.source_port(), u.destination_port()) {
+                Some(port) => {
+                    udp_ports = Some((u.source_port(), u.destination_port()));
+                    Some(tunnel::udp_payload(port, u.payload()))
+                }
+                None => {
+                    ip.l4 = udp(&u);
+                    None
+                }
+            },
+            Err(e) => {
+                packet.problem = Some(format!("reassembled UDP datagram: {e}"));
+                None
+            }
+        },
+        IpNumber::ICMP | IpNumber::IPV6_ICMP => {
+            ip.l4 = L4::Icmp;
+            None
+        }
+        _ => tunnel::ip_payload(protocol, payload),
+    };
+    match step {
+        Some(next) => {
+            packet.outer.push(Outer {
+                src,
+                dst,
+                udp: udp_ports,
+            });
+            walk(packet, next)
+        }
+        None => {
+            packet.ip = Some(ip);
+            packet
+        }
+    }
+}
+
+/// Decodes from `next` on, through tunnels, into `packet`.
+fn walk<'a>(mut packet: Packet<'a>, mut next: Result<Next<'a>, String>) -> Packet<'a> {
     // Every step consumes a header of at least 4 bytes, and IP layers are capped:
     // bounded by the frame and by MAX_LAYERS.
     loop {
@@ -320,6 +391,7 @@ fn fast(link: LinkType, data: &[u8]) -> Option<Packet<'_>> {
             protocol: ip.ip_number.0,
             fragment: None,
             l4,
+            payload: ip.payload,
         }),
         outer: Vec::new(),
         encrypted: false,
@@ -437,6 +509,7 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
                 protocol: protocol.0,
                 fragment,
                 l4,
+                payload,
             }),
             problem,
             ..Packet::default()

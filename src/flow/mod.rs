@@ -20,6 +20,7 @@
 //! room) and the endpoint table.
 
 pub mod carried;
+pub mod defrag;
 pub mod reassembly;
 mod store;
 
@@ -166,7 +167,6 @@ pub(crate) enum Segment {
         src_port: u16,
         dst_port: u16,
     },
-    Other,
 }
 
 /// Index of a conversation in the table, stable for the table's life.
@@ -201,32 +201,6 @@ fn key_hash(hasher: &ahash::RandomState, key: &FlowKey) -> u64 {
     spread((hasher.hash_one(key) >> 32) as u32)
 }
 
-const MAX_PENDING_FRAGMENTS: usize = 4096;
-const MAX_FRAGMENT_BYTES: u32 = 65_535 + 8;
-
-#[derive(Clone, Debug, Default)]
-struct PendingDatagram {
-    ports: Option<(u16, u16)>,
-    frames: u64,
-    covered: u32,
-    total: Option<u32>,
-    first_frame: u64,
-}
-
-/// The result of feeding one fragment.
-pub enum FragmentOutcome {
-    /// More fragments are needed.
-    Pending,
-    /// The datagram is complete: its ports (if the first fragment was seen) and how
-    /// many fragment frames it took.
-    Complete {
-        ports: Option<(u16, u16)>,
-        frames: u64,
-    },
-    /// A pending datagram was dropped to keep memory bounded.
-    Evicted { first_frame: u64 },
-}
-
 /// Conversation and endpoint tables for one capture.
 pub struct Tables {
     /// TCP and UDP conversations: the newest in memory, the others on disk.
@@ -248,8 +222,6 @@ pub struct Tables {
     finished: bool,
     endpoints: Vec<(IpAddr, EndpointStats)>,
     endpoint_index: HashMap<IpAddr, u32>,
-    fragments: HashMap<(IpAddr, IpAddr, u8, u32), PendingDatagram>,
-    fragment_order: std::collections::VecDeque<(IpAddr, IpAddr, u8, u32)>,
 }
 
 impl Default for Tables {
@@ -265,8 +237,6 @@ impl Default for Tables {
             finished: false,
             endpoints: Vec::new(),
             endpoint_index: HashMap::default(),
-            fragments: HashMap::default(),
-            fragment_order: std::collections::VecDeque::new(),
         }
     }
 }
@@ -507,7 +477,6 @@ impl Tables {
                 };
                 Some(self.count(Transport::Udp, s, d, at, len, None))
             }
-            Segment::Other => None,
         }
     }
 
@@ -569,73 +538,10 @@ impl Tables {
         f.syn && !f.ack && c.tcp.closed && !(c.a == src && c.tcp.isn_a == Some(f.seq))
     }
 
-    /// Feeds one fragment; memory for pending datagrams is bounded.
-    pub fn fragment(
-        &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        protocol: u8,
-        frag: crate::decode::Fragment,
-        ports: Option<(u16, u16)>,
-        frame: u64,
-    ) -> FragmentOutcome {
-        let key = (src, dst, protocol, frag.id);
-        let mut evicted = None;
-        if !self.fragments.contains_key(&key) {
-            if self.fragments.len() >= MAX_PENDING_FRAGMENTS {
-                while let Some(old) = self.fragment_order.pop_front() {
-                    if let Some(p) = self.fragments.remove(&old) {
-                        evicted = Some(p.first_frame);
-                        break;
-                    }
-                }
-            }
-            self.fragment_order.push_back(key);
-        }
-        let p = self
-            .fragments
-            .entry(key)
-            .or_insert_with(|| PendingDatagram {
-                first_frame: frame,
-                ..PendingDatagram::default()
-            });
-        p.frames += 1;
-        p.covered = p.covered.saturating_add(frag.len).min(MAX_FRAGMENT_BYTES);
-        if ports.is_some() {
-            p.ports = ports;
-        }
-        if !frag.more {
-            p.total = Some(frag.offset.saturating_add(frag.len));
-        }
-        let done = p.total.is_some_and(|t| p.covered >= t);
-        if done {
-            let p = self.fragments.remove(&key).unwrap_or_default();
-            return FragmentOutcome::Complete {
-                ports: p.ports,
-                frames: p.frames,
-            };
-        }
-        match evicted {
-            Some(first_frame) => FragmentOutcome::Evicted { first_frame },
-            None => FragmentOutcome::Pending,
-        }
-    }
-
     pub(crate) fn add_fragment_frames(&mut self, id: ConvId, frames: u64) {
         if let Some(c) = self.conv_mut(id) {
             c.fragment_frames += frames;
         }
-    }
-
-    /// Datagrams still incomplete at the end: (first frame, fragment frames).
-    pub(crate) fn incomplete_fragments(&self) -> Vec<(u64, u64)> {
-        let mut v: Vec<_> = self
-            .fragments
-            .values()
-            .map(|p| (p.first_frame, p.frames))
-            .collect();
-        v.sort_unstable();
-        v
     }
 
     /// Conversation `id` if it is in memory, as it always is right after a frame was
@@ -1030,37 +936,5 @@ mod tests {
         assert_eq!((ip.a_to_b.frames, ip.b_to_a.frames), (n as u64, n as u64));
         assert_eq!(list.iter().count(), n + 1);
         assert!(list.failure().is_none());
-    }
-
-    #[test]
-    fn fragments_complete_when_all_bytes_arrive_in_any_order() {
-        use crate::decode::Fragment;
-        let mut t = Tables::new();
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        let last = Fragment {
-            id: 7,
-            offset: 1480,
-            len: 520,
-            more: false,
-        };
-        let first = Fragment {
-            id: 7,
-            offset: 0,
-            len: 1480,
-            more: true,
-        };
-        assert!(matches!(
-            t.fragment(a, b, 17, last, None, 1),
-            FragmentOutcome::Pending
-        ));
-        match t.fragment(a, b, 17, first, Some((53, 5353)), 2) {
-            FragmentOutcome::Complete { ports, frames } => {
-                assert_eq!(ports, Some((53, 5353)));
-                assert_eq!(frames, 2);
-            }
-            _ => panic!("expected completion"),
-        }
-        assert!(t.incomplete_fragments().is_empty());
     }
 }

@@ -9,11 +9,15 @@ pub mod spool;
 
 use crate::capture::{self, CaptureError, Compression, Format, LinkType};
 use crate::decode::{self, L4};
-use crate::flow::{FragmentOutcome, Segment, Tables};
+use crate::flow::{defrag, ConvId, Segment, Tables};
 use crate::hash::{Algorithms, Digests};
 use crate::model::{Anomaly, Endpoint, FrameRef, Severity, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+/// Reassembled datagrams one inside another that are decoded at most (a tunnel
+/// split by its underlay, carrying a datagram split by its own MTU).
+const REASSEMBLED_LAYERS: u8 = 2;
 
 /// Options of an analysis run.
 #[derive(Clone, Debug)]
@@ -255,6 +259,8 @@ pub(crate) struct Pass {
     max_anomalies: usize,
     log: AnomalyLog,
     tables: Tables,
+    /// Fragmented datagrams waiting for their other fragments.
+    defrag: defrag::Defrag,
     ident: identify::Identify,
     content: Option<crate::content::Content>,
     packets: u64,
@@ -292,6 +298,7 @@ impl Pass {
             max_anomalies: opts.max_anomalies,
             log: AnomalyLog::new(opts.max_anomalies),
             tables: Tables::new(),
+            defrag: defrag::Defrag::default(),
             ident: identify::Identify::new(index, spooler),
             content: opts
                 .content
@@ -344,17 +351,12 @@ impl Pass {
 
     /// Counts, decodes and identifies one frame.
     pub(crate) fn frame(&mut self, frame: &capture::Frame<'_>) {
-        let index = self.index;
-        let tables = &mut self.tables;
-        let log = &mut self.log;
-        let ident = &mut self.ident;
-        let content = &mut self.content;
         self.packets += 1;
         self.bytes += u64::from(frame.wire_len);
         self.first_seen = Some(self.first_seen.map_or(frame.ts, |f| f.min(frame.ts)));
         self.last_seen = Some(self.last_seen.map_or(frame.ts, |l| l.max(frame.ts)));
         let at = FrameRef {
-            capture: index,
+            capture: self.index,
             frame: frame.number,
             offset: frame.offset,
             ts: frame.ts,
@@ -370,112 +372,83 @@ impl Pass {
             return;
         }
         if let Some(problem) = &packet.problem {
-            log.push(Anomaly {
-                capture: index,
-                frame: Some(frame.number),
-                offset: frame.offset,
-                severity: Severity::Notice,
-                code: "decode.incomplete",
-                message: format!("frame {}: decoding stopped: {problem}", frame.number),
-            });
-        }
-        // Every IP layer around a tunnel counts, as in tshark's tables: its IP
-        // conversation and endpoints, and the outer UDP of VXLAN, Geneve and GTP-U.
-        for o in &packet.outer {
-            match o.udp {
-                Some((src_port, dst_port)) => {
-                    let seg = Segment::Udp { src_port, dst_port };
-                    tables.count_transport(o.src, o.dst, seg, at, frame.wire_len, true);
-                }
-                None => {
-                    tables.count_ip(o.src, o.dst, at, frame.wire_len);
-                }
-            }
+            self.notice(
+                at,
+                "decode.incomplete",
+                format!("frame {}: decoding stopped: {problem}", frame.number),
+            );
         }
         if packet.encrypted {
             self.encrypted
                 .get_or_insert((frame.number, frame.offset, 0))
                 .2 += 1;
         }
-        let Some(ip) = packet.ip else {
+        self.layers(&packet, 0, at, frame.wire_len, 0);
+        for a in self.ident.drain_anomalies() {
+            self.log.push(a);
+        }
+    }
+
+    fn notice(&mut self, at: FrameRef, code: &'static str, message: String) {
+        self.log.push(Anomaly {
+            capture: self.index,
+            frame: Some(at.frame),
+            offset: at.offset,
+            severity: Severity::Notice,
+            code,
+            message,
+        });
+    }
+
+    /// Counts and identifies a decoded packet's IP layers from `packet.outer[skip]`
+    /// on; `depth` is how many reassembled datagrams it sits in.
+    fn layers(
+        &mut self,
+        packet: &decode::Packet<'_>,
+        skip: usize,
+        at: FrameRef,
+        wire_len: u32,
+        depth: u8,
+    ) {
+        // Every IP layer around a tunnel counts, as in tshark's tables: its IP
+        // conversation and endpoints, and the outer UDP of VXLAN, Geneve and GTP-U.
+        for o in packet.outer.iter().skip(skip) {
+            match o.udp {
+                Some((src_port, dst_port)) => {
+                    let seg = Segment::Udp { src_port, dst_port };
+                    self.tables
+                        .count_transport(o.src, o.dst, seg, at, wire_len, true);
+                }
+                None => {
+                    self.tables.count_ip(o.src, o.dst, at, wire_len);
+                }
+            }
+        }
+        let Some(ip) = &packet.ip else {
             return;
         };
-        // tshark counts every IPv4 fragment in the IP tables, but an IPv6 datagram
-        // only once, on the frame that completes its reassembly.
-        let v6_fragment = ip.fragment.is_some() && ip.src.is_ipv6();
-        if let Some(frag) = ip.fragment {
-            if !v6_fragment {
-                tables.count_ip(ip.src, ip.dst, at, frame.wire_len);
+        match ip.fragment {
+            Some(frag) => self.fragment(ip, frag, at, wire_len, depth),
+            None => {
+                self.transport(ip, at, wire_len, true);
             }
-            let ports = match ip.l4 {
-                L4::FirstFragment { src_port, dst_port } => Some((src_port, dst_port)),
-                _ => None,
-            };
-            let outcome = tables.fragment(ip.src, ip.dst, ip.protocol, frag, ports, frame.number);
-            if v6_fragment && matches!(outcome, FragmentOutcome::Complete { .. }) {
-                tables.count_ip(ip.src, ip.dst, at, frame.wire_len);
-            }
-            match outcome {
-                FragmentOutcome::Pending => {}
-                FragmentOutcome::Complete {
-                    ports: Some((sp, dp)),
-                    frames,
-                } => {
-                    let seg = match ip.protocol {
-                        6 => Segment::Tcp {
-                            src_port: sp,
-                            dst_port: dp,
-                            seq: 0,
-                            syn: false,
-                            ack: false,
-                            fin: false,
-                            rst: false,
-                        },
-                        17 => Segment::Udp {
-                            src_port: sp,
-                            dst_port: dp,
-                        },
-                        _ => Segment::Other,
-                    };
-                    // The IP tables already counted this frame (IPv4) or did so just
-                    // above (IPv6).
-                    if let Some(id) =
-                        tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len, false)
-                    {
-                        tables.add_fragment_frames(id, frames);
-                    }
-                }
-                FragmentOutcome::Complete { ports: None, .. } => {
-                    if matches!(ip.protocol, 6 | 17) {
-                        log.push(Anomaly {
-                            capture: index,
-                            frame: Some(frame.number),
-                            offset: frame.offset,
-                            severity: Severity::Notice,
-                            code: "ip.fragment_without_header",
-                            message: format!(
-                                "frame {}: fragmented datagram {} -> {} completed without a first fragment carrying the ports",
-                                frame.number, ip.src, ip.dst
-                            ),
-                        });
-                    }
-                }
-                FragmentOutcome::Evicted { first_frame } => log.push(Anomaly {
-                    capture: index,
-                    frame: Some(first_frame),
-                    offset: frame.offset,
-                    severity: Severity::Notice,
-                    code: "ip.fragments_dropped",
-                    message: format!(
-                        "frame {first_frame}: too many incomplete fragmented datagrams pending; the oldest was dropped at frame {}",
-                        frame.number
-                    ),
-                }),
-            }
-            return;
         }
+    }
+
+    /// Counts an unfragmented (or reassembled) IP layer's transport conversation
+    /// and hands its payload to the dissectors; `count_ip` is false when its IP
+    /// conversation was counted already (fragment by fragment). The conversation
+    /// counted, if TCP or UDP.
+    fn transport(
+        &mut self,
+        ip: &decode::Ip<'_>,
+        at: FrameRef,
+        wire_len: u32,
+        count_ip: bool,
+    ) -> Option<ConvId> {
+        let tables = &mut self.tables;
         match ip.l4 {
-            L4::Tcp(t) => {
+            L4::Tcp(ref t) => {
                 let seg = Segment::Tcp {
                     src_port: t.src_port,
                     dst_port: t.dst_port,
@@ -485,27 +458,25 @@ impl Pass {
                     fin: t.fin,
                     rst: t.rst,
                 };
-                if let Some(id) =
-                    tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len, true)
-                {
-                    if let Some(conv) = tables.conversation(id) {
-                        let src = Endpoint {
-                            ip: ip.src,
-                            port: Some(t.src_port),
-                        };
-                        let seg = identify::TcpSegment {
-                            seq: t.seq,
-                            syn: t.syn,
-                            fin: t.fin,
-                            rst: t.rst,
-                            cut: t.cut,
-                        };
-                        ident.tcp(id, conv, src, seg, t.payload, at);
-                        if let Some(c) = content {
-                            c.tcp(id, conv, src, seg, t.payload, at);
-                        }
+                let id = tables.count_transport(ip.src, ip.dst, seg, at, wire_len, count_ip)?;
+                if let Some(conv) = tables.conversation(id) {
+                    let src = Endpoint {
+                        ip: ip.src,
+                        port: Some(t.src_port),
+                    };
+                    let seg = identify::TcpSegment {
+                        seq: t.seq,
+                        syn: t.syn,
+                        fin: t.fin,
+                        rst: t.rst,
+                        cut: t.cut,
+                    };
+                    self.ident.tcp(id, conv, src, seg, t.payload, at);
+                    if let Some(c) = &mut self.content {
+                        c.tcp(id, conv, src, seg, t.payload, at);
                     }
                 }
+                Some(id)
             }
             L4::Udp {
                 src_port,
@@ -513,28 +484,190 @@ impl Pass {
                 payload,
             } => {
                 let seg = Segment::Udp { src_port, dst_port };
-                if let Some(id) =
-                    tables.count_transport(ip.src, ip.dst, seg, at, frame.wire_len, true)
-                {
-                    if let Some(conv) = tables.conversation(id) {
-                        let src = Endpoint {
-                            ip: ip.src,
-                            port: Some(src_port),
-                        };
-                        let dst = Endpoint {
-                            ip: ip.dst,
-                            port: Some(dst_port),
-                        };
-                        ident.udp(id, conv, src, dst, payload, at);
+                let id = tables.count_transport(ip.src, ip.dst, seg, at, wire_len, count_ip)?;
+                if let Some(conv) = tables.conversation(id) {
+                    let src = Endpoint {
+                        ip: ip.src,
+                        port: Some(src_port),
+                    };
+                    let dst = Endpoint {
+                        ip: ip.dst,
+                        port: Some(dst_port),
+                    };
+                    self.ident.udp(id, conv, src, dst, payload, at);
+                }
+                Some(id)
+            }
+            _ => {
+                if count_ip {
+                    tables.count_ip(ip.src, ip.dst, at, wire_len);
+                }
+                None
+            }
+        }
+    }
+
+    /// One fragment: counted in the IP tables as tshark counts it, kept until its
+    /// datagram is complete, which is then counted and identified on this frame.
+    fn fragment(
+        &mut self,
+        ip: &decode::Ip<'_>,
+        frag: decode::Fragment,
+        at: FrameRef,
+        wire_len: u32,
+        depth: u8,
+    ) {
+        // tshark counts every IPv4 fragment in the IP tables, but an IPv6 datagram
+        // only once, on the frame that completes its reassembly.
+        let v6 = ip.src.is_ipv6();
+        if !v6 {
+            self.tables.count_ip(ip.src, ip.dst, at, wire_len);
+        }
+        let ports = match ip.l4 {
+            L4::FirstFragment { src_port, dst_port } => Some((src_port, dst_port)),
+            _ => None,
+        };
+        let piece = defrag::Piece {
+            id: frag.id,
+            offset: frag.offset,
+            more: frag.more,
+            bytes: ip.payload,
+        };
+        let datagram = match self
+            .defrag
+            .feed(ip.src, ip.dst, ip.protocol, piece, ports, at.frame)
+        {
+            defrag::Outcome::Pending => return,
+            defrag::Outcome::Evicted { first_frame } => {
+                self.notice(
+                    at,
+                    "ip.fragments_dropped",
+                    format!(
+                        "frame {first_frame}: too many incomplete fragmented datagrams pending; the oldest was dropped at frame {}",
+                        at.frame
+                    ),
+                );
+                return;
+            }
+            defrag::Outcome::Complete(d) => d,
+        };
+        if v6 {
+            self.tables.count_ip(ip.src, ip.dst, at, wire_len);
+        }
+        let first = datagram.first_frame;
+        if datagram.conflict {
+            self.notice(
+                at,
+                "ip.fragment_overlap",
+                format!(
+                    "frame {}: fragments of the datagram {} -> {} begun at frame {first} overlap with different bytes; the first copy was kept",
+                    at.frame, ip.src, ip.dst
+                ),
+            );
+        }
+        let bytes = match datagram.payload {
+            Ok(bytes) if depth < REASSEMBLED_LAYERS => Some(bytes),
+            Ok(_) => {
+                self.notice(
+                    at,
+                    "ip.reassembly_depth",
+                    format!(
+                        "frame {}: a datagram {} -> {} fragmented inside {depth} reassembled datagrams was counted, not decoded",
+                        at.frame, ip.src, ip.dst
+                    ),
+                );
+                None
+            }
+            Err(lost) => {
+                let why = match lost {
+                    defrag::Lost::Budget => format!(
+                        "more than {} MiB of fragments were pending",
+                        defrag::MAX_BYTES >> 20
+                    ),
+                    defrag::Lost::TooLong => format!(
+                        "it runs past {} bytes, the longest an IP datagram can be",
+                        defrag::MAX_DATAGRAM
+                    ),
+                };
+                self.notice(
+                    at,
+                    "ip.datagram_not_kept",
+                    format!(
+                        "frame {}: the datagram {} -> {} begun at frame {first} was counted, not decoded: {why}",
+                        at.frame, ip.src, ip.dst
+                    ),
+                );
+                None
+            }
+        };
+        if let Some(bytes) = bytes {
+            let inner = decode::datagram(ip.src, ip.dst, ip.protocol, &bytes);
+            if let Some(problem) = &inner.problem {
+                self.notice(
+                    at,
+                    "decode.incomplete",
+                    format!(
+                        "frame {}: decoding the datagram reassembled from frames {first} to {} stopped: {problem}",
+                        at.frame, at.frame
+                    ),
+                );
+            }
+            match inner.outer.first() {
+                // A tunnel: this datagram is its outer layer, counted already but
+                // for a UDP tunnel's ports.
+                Some(outer) => {
+                    if let Some((src_port, dst_port)) = outer.udp {
+                        let seg = Segment::Udp { src_port, dst_port };
+                        if let Some(id) = self
+                            .tables
+                            .count_transport(ip.src, ip.dst, seg, at, wire_len, false)
+                        {
+                            self.tables.add_fragment_frames(id, datagram.frames);
+                        }
+                    }
+                    self.layers(&inner, 1, at, wire_len, depth + 1);
+                    return;
+                }
+                None => {
+                    if let Some(inner_ip) = &inner.ip {
+                        if let Some(id) = self.transport(inner_ip, at, wire_len, false) {
+                            self.tables.add_fragment_frames(id, datagram.frames);
+                            return;
+                        }
                     }
                 }
             }
-            _ => {
-                tables.count_ip(ip.src, ip.dst, at, frame.wire_len);
-            }
         }
-        for a in ident.drain_anomalies() {
-            log.push(a);
+        // Not decoded: counted by the ports of its first fragment, if it had them.
+        let seg = match (ip.protocol, datagram.ports) {
+            (6, Some((src_port, dst_port))) => Segment::Tcp {
+                src_port,
+                dst_port,
+                seq: 0,
+                syn: false,
+                ack: false,
+                fin: false,
+                rst: false,
+            },
+            (17, Some((src_port, dst_port))) => Segment::Udp { src_port, dst_port },
+            (6 | 17, None) => {
+                self.notice(
+                    at,
+                    "ip.fragment_without_header",
+                    format!(
+                        "frame {}: fragmented datagram {} -> {} completed without a first fragment carrying the ports",
+                        at.frame, ip.src, ip.dst
+                    ),
+                );
+                return;
+            }
+            _ => return,
+        };
+        if let Some(id) = self
+            .tables
+            .count_transport(ip.src, ip.dst, seg, at, wire_len, false)
+        {
+            self.tables.add_fragment_frames(id, datagram.frames);
         }
     }
 
@@ -552,6 +685,7 @@ impl Pass {
             max_anomalies,
             log,
             mut tables,
+            defrag,
             ident,
             content,
             packets,
@@ -600,7 +734,7 @@ impl Pass {
                 ),
             });
         }
-        for (first_frame, frames) in tables.incomplete_fragments() {
+        for (first_frame, frames) in defrag.incomplete() {
             all.push(Anomaly {
                 capture: index,
                 frame: Some(first_frame),
