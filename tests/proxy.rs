@@ -203,3 +203,89 @@ fn http_connect_and_forward_requests_equal_tsharks() {
         .iter()
         .any(|n| n.source == NameSource::HttpProxy && n.name == "www.mtr-pirate.example"));
 }
+
+/// A SOCKS5 UDP relay (captures/record-socks-udp.sh: danted, a client sending DNS
+/// and QUIC through the relay): the association is recorded from the control
+/// connection, each target the client's datagrams name once, as tshark's `socks`
+/// dissector reads them; what the datagrams carry is read as if sent directly, and
+/// its names are bound to the relay.
+#[test]
+fn socks5_udp_relay_targets_equal_tsharks_and_their_names_are_bound_to_the_relay() {
+    let (a, proxies, path) = analyse("proxy-socks-udp.pcap");
+    let associate: Vec<&Value> = proxies
+        .iter()
+        .filter(|p| p["command"] == "udp_associate")
+        .collect();
+    assert_eq!(associate.len(), 1, "{proxies:?}");
+    assert_eq!(associate[0]["granted"], true);
+    let answered = common::tshark_rows(&path, "socks.results", &["frame.number"]);
+    assert_eq!(
+        last_frame(associate[0], "reply_frames").to_string(),
+        answered.last().unwrap()[0]
+    );
+
+    let ours: BTreeMap<u64, (String, String)> = proxies
+        .iter()
+        .filter(|p| p["command"] == "udp")
+        .map(|p| {
+            let target = p["target_name"]
+                .as_str()
+                .or(p["target_address"].as_str())
+                .unwrap();
+            (
+                p["frame"].as_u64().unwrap(),
+                (target.to_string(), p["target_port"].to_string()),
+            )
+        })
+        .collect();
+    // tshark reads every relayed datagram's header; the client's name its target.
+    let client = associate[0]["client"]["ip"].as_str().unwrap();
+    let mut theirs: BTreeMap<u64, (String, String)> = BTreeMap::new();
+    for r in common::tshark_rows(
+        &path,
+        &format!("socks.fragment_number == 0 && ip.src == {client}"),
+        &[
+            "frame.number",
+            "socks.remote_name",
+            "socks.dst",
+            "socks.dstport",
+        ],
+    ) {
+        let target = if r[1].is_empty() { &r[2] } else { &r[1] };
+        let key = (target.clone(), r[3].clone());
+        if !theirs.values().any(|v| *v == key) {
+            theirs.insert(r[0].parse().unwrap(), key);
+        }
+    }
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        ours.len(),
+        3,
+        "a resolver by address and by name, a QUIC server"
+    );
+
+    // The relay is the server the client reached: the QUIC SNI and the names asked
+    // of the proxy are bound to it.
+    let relay: std::net::IpAddr = proxies
+        .iter()
+        .find(|p| p["command"] == "udp")
+        .map(|p| p["server"]["ip"].as_str().unwrap().parse().unwrap())
+        .unwrap();
+    for (name, source) in [
+        ("game.mtr-pirate.example", NameSource::QuicSni),
+        ("game.mtr-pirate.example", NameSource::Socks),
+        ("resolver.mtr-pirate.example", NameSource::Socks),
+    ] {
+        assert!(
+            a.names
+                .iter()
+                .any(|n| n.name == name && n.source == source && n.ip == relay),
+            "{name} ({source:?}) via {relay}"
+        );
+    }
+    // The DNS answers that came back through the relay bind their names.
+    assert!(a
+        .names
+        .iter()
+        .any(|n| n.name == "dl.mtr-pirate.example" && n.ip.to_string() == "47.236.91.18"));
+}

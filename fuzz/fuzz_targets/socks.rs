@@ -1,9 +1,10 @@
 //! SOCKS handshakes: the client's side and the proxy's for each version, on every
 //! prefix of the input. A complete handshake stays complete, with the same length,
-//! however many bytes follow it.
+//! however many bytes follow it. The same bytes as a datagram of a SOCKS5 UDP
+//! relay: its data is the input's tail.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use whohosts::dissect::socks::{client, server, Parsed, Version, MAX_HANDSHAKE};
+use whohosts::dissect::socks::{client, server, udp_datagram, Parsed, Version, MAX_HANDSHAKE};
 
 fn check<T: Clone + PartialEq + std::fmt::Debug>(data: &[u8], f: impl Fn(&[u8]) -> Parsed<T>) {
     let data = &data[..data.len().min(MAX_HANDSHAKE + 16)];
@@ -29,5 +30,8 @@ fuzz_target!(|data: &[u8]| {
     check(data, client);
     for v in [Version::Socks4, Version::Socks5] {
         check(data, |b| server(b, v));
+    }
+    if let Some(d) = udp_datagram(data) {
+        assert!(data.ends_with(d.data) && d.data.len() + 8 <= data.len());
     }
 });

@@ -66,6 +66,21 @@ pub struct Reply {
     /// `None` when the proxy refused before a request (method or authentication).
     pub code: Option<u8>,
     pub granted: bool,
+    /// SOCKS5: the address and port the proxy bound (for UDP ASSOCIATE, where the
+    /// client is to send its datagrams); `None` for a name.
+    pub bound: Option<(Option<IpAddr>, u16)>,
+}
+
+/// One datagram a client exchanges with a SOCKS5 UDP relay (RFC 1928 section 7):
+/// the target it is for (or, from the relay, the peer it came from) and its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpDatagram<'a> {
+    /// Fragment number; 0 for a datagram that stands alone.
+    pub frag: u8,
+    pub name: Option<WireString>,
+    pub address: Option<IpAddr>,
+    pub port: u16,
+    pub data: &'a [u8],
 }
 
 /// The answer of [`client`] or [`server`].
@@ -288,6 +303,7 @@ pub fn server(b: &[u8], version: Version) -> Parsed<Reply> {
                 auth_status: None,
                 code: Some(code),
                 granted: code == 90,
+                bound: None,
             },
             c.at,
         );
@@ -301,6 +317,7 @@ pub fn server(b: &[u8], version: Version) -> Parsed<Reply> {
         auth_status,
         code: None,
         granted: false,
+        bound: None,
     };
     if method == 0xff {
         return Parsed::Complete(refused(None), c.at);
@@ -323,27 +340,102 @@ pub fn server(b: &[u8], version: Version) -> Parsed<Reply> {
     if code > 8 || need!(c.u8()) != 0 {
         return Parsed::NotSocks;
     }
-    let addr_len = match need!(c.u8()) {
-        1 => 4,
-        3 => usize::from(need!(c.u8())),
-        4 => 16,
+    let address = match need!(c.u8()) {
+        1 => need!(c.take(4))
+            .try_into()
+            .ok()
+            .map(|a: [u8; 4]| IpAddr::from(a)),
+        3 => {
+            let n = usize::from(need!(c.u8()));
+            need!(c.take(n));
+            None
+        }
+        4 => need!(c.take(16))
+            .try_into()
+            .ok()
+            .map(|a: [u8; 16]| IpAddr::from(a)),
         _ => return Parsed::NotSocks,
     };
-    need!(c.take(addr_len + 2));
+    let port = need!(c.u16());
     Parsed::Complete(
         Reply {
             method: Some(method),
             auth_status,
             code: Some(code),
             granted: code == 0,
+            bound: Some((address, port)),
         },
         c.at,
     )
 }
 
+/// Reads a datagram sent to or by a SOCKS5 UDP relay: two reserved zero bytes, the
+/// fragment number, the address (type 1, 3 or 4) and port, then the data. `None`
+/// when the header does not fit or is not one.
+pub fn udp_datagram(b: &[u8]) -> Option<UdpDatagram<'_>> {
+    let mut c = Cursor { b, at: 0 };
+    if c.u16()? != 0 {
+        return None;
+    }
+    let frag = c.u8()?;
+    let (name, address) = match c.u8()? {
+        1 => (
+            None,
+            Some(IpAddr::from(<[u8; 4]>::try_from(c.take(4)?).ok()?)),
+        ),
+        3 => {
+            let n = usize::from(c.u8()?);
+            let n = c.take(n)?;
+            if !plausible_name(n) {
+                return None;
+            }
+            (Some(WireString::new(n)), None)
+        }
+        4 => (
+            None,
+            Some(IpAddr::from(<[u8; 16]>::try_from(c.take(16)?).ok()?)),
+        ),
+        _ => return None,
+    };
+    let port = c.u16()?;
+    Some(UdpDatagram {
+        frag,
+        name,
+        address,
+        port,
+        data: b.get(c.at..).unwrap_or_default(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn udp_relay_datagrams_give_their_target_and_data() {
+        let d = udp_datagram(b"\0\0\0\x01\x7f\0\0\x35\0\x35dns").unwrap();
+        assert_eq!(d.address, Some(IpAddr::from([127, 0, 0, 53])));
+        assert_eq!((d.frag, d.port, d.data), (0, 53, &b"dns"[..]));
+        let d = udp_datagram(b"\0\0\x01\x03\x0bdl.example.\x01\xbbquic").unwrap();
+        assert_eq!(d.name, Some(WireString::new(b"dl.example.")));
+        assert_eq!((d.frag, d.port, d.data), (1, 443, &b"quic"[..]));
+        // Reserved bytes set, an unknown address type, a cut header.
+        assert_eq!(udp_datagram(b"\0\x01\0\x01\x7f\0\0\x35\0\x35"), None);
+        assert_eq!(udp_datagram(b"\0\0\0\x02\x7f\0\0\x35\0\x35"), None);
+        assert_eq!(udp_datagram(b"\0\0\0\x04\x7f\0\0\x35"), None);
+    }
+
+    #[test]
+    fn socks5_replies_give_the_bound_address() {
+        let Parsed::Complete(r, n) = server(
+            b"\x05\x00\x05\x00\x00\x01\x7f\0\0\x0c\x9c\x41",
+            Version::Socks5,
+        ) else {
+            panic!("reply");
+        };
+        assert_eq!(n, 12);
+        assert_eq!(r.bound, Some((Some(IpAddr::from([127, 0, 0, 12])), 40001)));
+    }
 
     #[test]
     fn socks5_with_a_name_and_password_reads_to_the_end_of_the_request() {

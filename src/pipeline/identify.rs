@@ -186,7 +186,30 @@ pub(crate) struct Identify {
     anomalies: Vec<Anomaly>,
     /// Proxy handshakes whose record is not written yet, by conversation.
     proxies: BTreeMap<ConvId, PendingProxy>,
+    /// SOCKS5 UDP relays a proxy granted, by client address and relay endpoint:
+    /// the datagrams between them carry a SOCKS header before their data.
+    relays: ahash::HashMap<(std::net::IpAddr, Endpoint), Relay>,
 }
+
+/// A UDP relay granted by a SOCKS5 proxy (UDP ASSOCIATE).
+struct Relay {
+    /// The targets the client sent datagrams to through it, each recorded once.
+    targets: Vec<(Option<WireString>, Option<std::net::IpAddr>, u16)>,
+}
+
+/// What [`Identify::relayed`] found a datagram to be.
+enum Relayed<'p> {
+    /// Not between a client and its relay.
+    No,
+    /// Through a relay: the data after the SOCKS header.
+    Data(&'p [u8]),
+    /// Through a relay, but not readable (malformed, or a SOCKS fragment).
+    Unread,
+}
+
+/// SOCKS5 UDP relays followed at most, and targets recorded per relay at most.
+const MAX_RELAYS: usize = 4096;
+const MAX_RELAY_TARGETS: usize = 64;
 
 /// A proxy handshake under way on one TCP conversation.
 #[derive(Default)]
@@ -263,6 +286,7 @@ impl Identify {
             reassembly: ReassemblySummary::default(),
             anomalies: Vec::new(),
             proxies: BTreeMap::new(),
+            relays: ahash::HashMap::default(),
         }
     }
 
@@ -389,6 +413,25 @@ impl Identify {
             });
         }
         let mut found = dissect_direction(dir, &mut self.proxies, id, capture, &ends, at);
+        if let Some(relay) = found.relay.take() {
+            if self.relays.len() < MAX_RELAYS {
+                self.relays.entry((ends.client.ip, relay)).or_insert(Relay {
+                    targets: Vec::new(),
+                });
+            } else {
+                self.anomalies.push(Anomaly {
+                    capture,
+                    frame: Some(at.frame),
+                    offset: at.offset,
+                    severity: Severity::Notice,
+                    code: "socks.relays_not_followed",
+                    message: format!(
+                        "frame {}: more than {MAX_RELAYS} SOCKS5 UDP relays; the datagrams of the relay {relay} for {} are not read",
+                        at.frame, ends.client.ip
+                    ),
+                });
+            }
+        }
         // A DNS message whose segment the snap length cut: what can be read of it is
         // kept, as tshark shows it, and the direction ends (the rest never comes).
         let mut cut_short = None;
@@ -530,6 +573,11 @@ impl Identify {
         payload: &[u8],
         at: FrameRef,
     ) {
+        let payload = match self.relayed(src, dst, payload, at) {
+            Relayed::No => payload,
+            Relayed::Data(data) => data,
+            Relayed::Unread => return,
+        };
         // DNS, and the protocols that carry DNS messages on the local network:
         // multicast DNS (RFC 6762) and LLMNR (RFC 4795).
         let dns_port = |e: Endpoint| matches!(e.port, Some(53 | 5353 | 5355));
@@ -684,6 +732,84 @@ impl Identify {
                 self.anomalies.push(a);
             }
         }
+    }
+
+    /// A datagram between a client and a SOCKS5 UDP relay it was granted: its data
+    /// after the SOCKS header, read as the client and relay's own (the relay is the
+    /// server the client reached, as a proxy is for a tunnelled connection); each
+    /// target the client names is recorded once per relay, and a target name is
+    /// bound to the relay.
+    fn relayed<'p>(
+        &mut self,
+        src: Endpoint,
+        dst: Endpoint,
+        payload: &'p [u8],
+        at: FrameRef,
+    ) -> Relayed<'p> {
+        if self.relays.is_empty() {
+            return Relayed::No;
+        }
+        let (client, relay) = if self.relays.contains_key(&(src.ip, dst)) {
+            (src, dst)
+        } else if self.relays.contains_key(&(dst.ip, src)) {
+            (dst, src)
+        } else {
+            return Relayed::No;
+        };
+        let Some(d) = socks::udp_datagram(payload) else {
+            let a = self.anomaly(
+                at,
+                None,
+                "socks.udp_malformed",
+                format!(
+                    "frame {}: datagram {src} -> {dst} through a SOCKS5 UDP relay has no valid SOCKS header",
+                    at.frame
+                ),
+            );
+            self.anomalies.push(a);
+            return Relayed::Unread;
+        };
+        if d.frag != 0 {
+            let a = self.anomaly(
+                at,
+                None,
+                "socks.udp_fragment",
+                format!(
+                    "frame {}: datagram {src} -> {dst} through a SOCKS5 UDP relay is fragment {} of a larger one; SOCKS fragments are not reassembled",
+                    at.frame, d.frag
+                ),
+            );
+            self.anomalies.push(a);
+            return Relayed::Unread;
+        }
+        if src == client {
+            let target = (d.name.clone(), d.address, d.port);
+            let Some(r) = self.relays.get_mut(&(client.ip, relay)) else {
+                return Relayed::Data(d.data);
+            };
+            if !r.targets.contains(&target) && r.targets.len() < MAX_RELAY_TARGETS {
+                r.targets.push(target);
+                let seen = self.datagram(client, relay, at);
+                if let Some(name) = &d.name {
+                    self.name(lower(name), NameSource::Socks, &seen, at);
+                }
+                self.spool.push(Item::Proxy(ProxyRecord {
+                    seen,
+                    protocol: "socks5",
+                    command: WireString::from("udp"),
+                    target_name: d.name,
+                    target_address: d.address,
+                    target_port: d.port,
+                    methods: Vec::new(),
+                    user: None,
+                    password_sent: false,
+                    reply: None,
+                    granted: None,
+                    reply_frames: Vec::new(),
+                }));
+            }
+        }
+        Relayed::Data(d.data)
     }
 
     fn name(&mut self, name: String, source: NameSource, seen: &Seen, at: FrameRef) {
@@ -850,6 +976,8 @@ struct Dissected {
     errors: Vec<(Option<u64>, String)>,
     /// Names a proxy handshake asked for, with their source and frames.
     names: Vec<(String, NameSource, Vec<u64>)>,
+    /// A SOCKS5 UDP relay the proxy granted.
+    relay: Option<Endpoint>,
 }
 
 /// What a direction's next bytes are, before any dissector has read them.
@@ -951,7 +1079,9 @@ fn dissect_direction(
                 Proto::Dns(s) => map_step(s.next(data), Found::Dns),
                 Proto::Socks(_) | Proto::SocksReply(_) => {
                     let handshake = match dir.proto {
-                        Proto::SocksReply(version) => socks_reply(dir, proxies, id, version),
+                        Proto::SocksReply(version) => {
+                            socks_reply(dir, proxies, id, version, ends, &mut out)
+                        }
                         _ => socks_request(dir, proxies, id, capture, ends, at, &mut out),
                     };
                     match handshake {
@@ -1038,6 +1168,8 @@ fn socks_reply(
     proxies: &mut BTreeMap<ConvId, PendingProxy>,
     id: ConvId,
     version: socks::Version,
+    ends: &Ends,
+    out: &mut Dissected,
 ) -> ProxyStep {
     let base = dir.base;
     let data = dir.prefix.contiguous().get(base..).unwrap_or_default();
@@ -1050,6 +1182,19 @@ fn socks_reply(
                 r.reply = reply.code.map(u16::from);
                 r.granted = Some(reply.granted);
                 r.reply_frames = frames;
+                // A granted UDP ASSOCIATE: the client's datagrams go to the bound
+                // address and port (the proxy's own address when it sends none).
+                if let (true, Some((address, port))) =
+                    (r.command.as_bytes() == b"udp_associate", reply.bound)
+                {
+                    let ip = address
+                        .filter(|a| !a.is_unspecified())
+                        .unwrap_or(ends.server.ip);
+                    out.relay = Some(Endpoint {
+                        ip,
+                        port: Some(port),
+                    });
+                }
             }
             if reply.granted {
                 ProxyStep::Through(n)

@@ -70,7 +70,9 @@ pub struct ProxyRecord {
     pub seen: Seen,
     /// `socks4`, `socks4a`, `socks5`, `http_connect` or `http_forward`.
     pub protocol: &'static str,
-    /// `connect`, `bind`, `udp_associate`, or the HTTP method.
+    /// `connect`, `bind`, `udp_associate`, `udp` (a target the client's datagrams
+    /// named through a granted SOCKS5 UDP relay, recorded once per relay and
+    /// target), or the HTTP method.
     pub command: crate::dissect::WireString,
     /// The name the client asked the proxy for, as sent.
     #[serde(skip_serializing_if = "Option::is_none")]
