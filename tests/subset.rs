@@ -26,6 +26,8 @@ fn frames(path: &Path) -> Vec<(u64, i128, u32, Vec<u8>)> {
     v
 }
 
+/// The frames tshark selects with `filter`, and those they depend on: the frames
+/// that carried the fragments of a datagram reassembled in a selected one.
 fn tshark_frames(path: &Path, filter: &str) -> BTreeSet<u64> {
     common::tshark(&[
         "-r",
@@ -34,11 +36,19 @@ fn tshark_frames(path: &Path, filter: &str) -> BTreeSet<u64> {
         filter,
         "-T",
         "fields",
+        "-E",
+        "separator=,",
         "-e",
         "frame.number",
+        "-e",
+        "ip.fragment",
+        "-e",
+        "ipv6.fragment",
     ])
     .lines()
-    .map(|l| l.trim().parse().unwrap())
+    .flat_map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>())
+    .filter(|n| !n.trim().is_empty())
+    .map(|n| n.trim().parse().unwrap())
     .collect()
 }
 
@@ -50,6 +60,9 @@ fn a_subset_holds_exactly_the_services_frames_and_their_dns_as_tshark_selects_th
         ("captures/demo.pcap", "*.mtr-pirate.example"),
         ("captures/ipv6.pcap", "api.mtr-pirate.example"),
         ("captures/local.pcap", "47.236.91.18"),
+        // A TLS server's hello and certificate in two outer IP fragments of a
+        // VXLAN packet: both frames are copied.
+        ("captures/frag-vxlan.pcap", "dl.mtr-pirate.example"),
     ] {
         let original = common::root().join(capture);
         let subset = tmp
@@ -80,13 +93,16 @@ fn a_subset_holds_exactly_the_services_frames_and_their_dns_as_tshark_selects_th
                     .iter()
                     .any(|x| x == "dns_answer" || x == "dns_cname");
                 if dns {
-                    want.extend(
-                        h["frames"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .map(|f| f["frame"].as_u64().unwrap()),
-                    );
+                    let cited: Vec<String> = h["frames"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|f| f["frame"].to_string())
+                        .collect();
+                    want.extend(tshark_frames(
+                        &original,
+                        &format!("frame.number in {{{}}}", cited.join(", ")),
+                    ));
                 }
             }
         }

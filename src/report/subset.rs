@@ -6,15 +6,21 @@
 //!
 //! A frame belongs to a service when it matches the service's display filter
 //! (`ip.addr == A && tcp.port == P`, for each endpoint), decoded as the analysis
-//! decodes it. IP fragments after the first carry no port and are not copied; the
-//! DNS frames are those that the report cites as binding a name of the service.
+//! decodes it; the DNS frames are those that the report cites as binding a name of
+//! the service. A fragmented IP datagram is matched as the analysis reads it, once
+//! reassembled, and when it belongs, every frame that carried a fragment of it is
+//! copied (the frames a reader needs to reassemble it, as Wireshark's "include
+//! depended upon packets" gives them). Frames stay in their original order: a frame
+//! waits while a datagram whose fragments came before it is incomplete (bounded; see
+//! [`Selector`]).
 
 use super::ServiceReport;
 use crate::capture::{self, write as pcapng, LinkType};
 use crate::decode::{self, L4};
+use crate::flow::defrag::{self, Defrag, Piece};
 use crate::hash::{Algorithms, Digests, MultiHasher};
 use crate::model::Transport;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -201,20 +207,16 @@ pub fn write_into(
         let mut interfaces: BTreeMap<LinkType, u32> = BTreeMap::new();
         let wanted_dns = dns.get(&src.index);
         let mut n = 0u64;
-        while let Some(frame) = opened.reader.next_frame() {
-            let keep = wanted_dns.is_some_and(|d| d.contains(&frame.number))
-                || matches_endpoint(frame.link_type, frame.data, &endpoints);
-            if !keep {
-                continue;
-            }
+        let mut selector = Selector::default();
+        let mut emit = |held: Frame<'_>| -> Result<(), SubsetError> {
             let next = interfaces.len() as u32;
-            let id = *interfaces.entry(frame.link_type).or_insert_with(|| {
+            let id = *interfaces.entry(held.link_type).or_insert_with(|| {
                 pcapng::interface_description(
                     &mut block,
                     &pcapng::Interface {
-                        name: format!("{} ({})", src.shown, frame.link_type.name()),
+                        name: format!("{} ({})", src.shown, held.link_type.name()),
                         description: None,
-                        link_type: frame.link_type,
+                        link_type: held.link_type,
                         snaplen: 0,
                         filter: None,
                         os: None,
@@ -223,21 +225,74 @@ pub fn write_into(
                 );
                 next
             });
-            let ts = frame.ts;
-            let ns = u64::try_from(ts.as_nanos()).unwrap_or(0);
             pcapng::enhanced_packet_commented(
                 &mut block,
                 id,
-                ns,
-                frame.data,
-                frame.wire_len,
-                &format!("frame {} of {}", frame.number, src.shown),
+                held.ns,
+                held.data,
+                held.wire_len,
+                &format!("frame {} of {}", held.number, src.shown),
             );
             n += 1;
             if block.len() >= 1 << 16 {
                 file.write_all(&block).map_err(write_err)?;
                 block.clear();
             }
+            Ok(())
+        };
+        while let Some(frame) = opened.reader.next_frame() {
+            let packet = decode::decode(frame.link_type, frame.data);
+            let direct = wanted_dns.is_some_and(|d| d.contains(&frame.number))
+                || matches_endpoint(&packet, &endpoints);
+            let held = || Held {
+                number: frame.number,
+                ns: u64::try_from(frame.ts.as_nanos()).unwrap_or(0),
+                data: frame.data.to_vec(),
+                wire_len: frame.wire_len,
+                link_type: frame.link_type,
+            };
+            let fragment = packet
+                .ip
+                .as_ref()
+                .and_then(|ip| ip.fragment.map(|f| (ip, f)));
+            match fragment {
+                Some((ip, f)) => {
+                    let piece = Piece {
+                        id: f.id,
+                        offset: f.offset,
+                        more: f.more,
+                        bytes: ip.payload,
+                    };
+                    let key = (ip.src, ip.dst, ip.protocol, f.id);
+                    let reassembled = selector.fragment(key, piece, frame.number, held(), direct);
+                    if let Some(payload) = reassembled {
+                        let inner = decode::datagram(ip.src, ip.dst, ip.protocol, &payload);
+                        if matches_endpoint(&inner, &endpoints) {
+                            selector.want(key);
+                        }
+                        selector.complete(key);
+                    }
+                }
+                None if selector.is_idle() => {
+                    if direct {
+                        emit(Frame {
+                            number: frame.number,
+                            ns: u64::try_from(frame.ts.as_nanos()).unwrap_or(0),
+                            data: frame.data,
+                            wire_len: frame.wire_len,
+                            link_type: frame.link_type,
+                        })?;
+                    }
+                }
+                None => selector.push(held(), direct),
+            }
+            while let Some(h) = selector.ready() {
+                emit(h.frame())?;
+            }
+        }
+        selector.finish();
+        while let Some(h) = selector.ready() {
+            emit(h.frame())?;
         }
         file.write_all(&block).map_err(write_err)?;
         block.clear();
@@ -245,11 +300,10 @@ pub fn write_into(
     }
     Ok(counts)
 }
-/// Whether a frame carries an address and port of one of the endpoints, as
-/// `ip.addr == A && tcp.port == P` would say.
-fn matches_endpoint(link: LinkType, data: &[u8], endpoints: &BTreeSet<EndpointKey>) -> bool {
-    let packet = decode::decode(link, data);
-    let Some(ip) = packet.ip else {
+/// Whether a decoded frame (or reassembled datagram) carries an address and port of
+/// one of the endpoints, as `ip.addr == A && tcp.port == P` would say.
+fn matches_endpoint(packet: &decode::Packet<'_>, endpoints: &BTreeSet<EndpointKey>) -> bool {
+    let Some(ip) = &packet.ip else {
         return false;
     };
     let (transport, sport, dport) = match &ip.l4 {
@@ -267,4 +321,236 @@ fn matches_endpoint(link: LinkType, data: &[u8], endpoints: &BTreeSet<EndpointKe
     [ip.src, ip.dst].iter().any(|a| {
         endpoints.contains(&(*a, sport, transport)) || endpoints.contains(&(*a, dport, transport))
     })
+}
+
+/// A frame to write.
+struct Frame<'a> {
+    number: u64,
+    ns: u64,
+    data: &'a [u8],
+    wire_len: u32,
+    link_type: LinkType,
+}
+
+/// A frame waiting to be written (or dropped).
+struct Held {
+    number: u64,
+    ns: u64,
+    data: Vec<u8>,
+    wire_len: u32,
+    link_type: LinkType,
+}
+
+impl Held {
+    fn frame(&self) -> Frame<'_> {
+        Frame {
+            number: self.number,
+            ns: self.ns,
+            data: &self.data,
+            wire_len: self.wire_len,
+            link_type: self.link_type,
+        }
+    }
+}
+
+type DatagramKey = (IpAddr, IpAddr, u8, u32);
+
+/// Frames copied with bytes held back at most while datagrams are incomplete; past
+/// it, the oldest incomplete datagram is decided on what is known of it so far.
+const MAX_HELD_BYTES: usize = 32 << 20;
+
+/// Decides which frames a subset keeps, in their original order, when fragments of
+/// a datagram can only be judged once it is complete: frames wait in a queue
+/// behind the oldest undecided fragment.
+#[derive(Default)]
+struct Selector {
+    defrag: Defrag,
+    /// Frames not written yet, in order, with whether each is kept (`Err`: a
+    /// fragment of the datagram named, not decided yet).
+    queue: VecDeque<(Held, Result<bool, DatagramKey>)>,
+    held_bytes: usize,
+    /// Undecided datagrams: their first fragment's frame, and whether one of their
+    /// frames already belongs to the subset.
+    pending: HashMap<DatagramKey, (u64, bool)>,
+}
+
+impl Selector {
+    fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    fn push(&mut self, held: Held, keep: bool) {
+        self.held_bytes += held.data.len();
+        self.queue.push_back((held, Ok(keep)));
+        self.bound();
+    }
+
+    /// One fragment; its datagram's bytes once complete, to be judged by the caller
+    /// ([`Selector::want`], then [`Selector::complete`]).
+    fn fragment(
+        &mut self,
+        key: DatagramKey,
+        piece: Piece<'_>,
+        number: u64,
+        held: Held,
+        direct: bool,
+    ) -> Option<Vec<u8>> {
+        let e = self.pending.entry(key).or_insert((number, false));
+        e.1 |= direct;
+        self.held_bytes += held.data.len();
+        self.queue.push_back((held, Err(key)));
+        let outcome = self.defrag.feed(key.0, key.1, key.2, piece, None, number);
+        let payload = match outcome {
+            defrag::Outcome::Pending => None,
+            defrag::Outcome::Evicted { first_frame } => {
+                // The datagram the reassembly gave up on is decided as it stands.
+                let old = self
+                    .pending
+                    .iter()
+                    .find(|(_, (first, _))| *first == first_frame)
+                    .map(|(k, _)| *k);
+                if let Some(k) = old {
+                    self.complete(k);
+                }
+                None
+            }
+            defrag::Outcome::Complete(d) => match d.payload {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    self.complete(key);
+                    None
+                }
+            },
+        };
+        self.bound();
+        payload
+    }
+
+    /// The datagram `key` belongs to the subset.
+    fn want(&mut self, key: DatagramKey) {
+        if let Some(e) = self.pending.get_mut(&key) {
+            e.1 = true;
+        }
+    }
+
+    /// Decides the frames of datagram `key`: kept when any of them belongs.
+    fn complete(&mut self, key: DatagramKey) {
+        let Some((_, keep)) = self.pending.remove(&key) else {
+            return;
+        };
+        for (_, state) in self.queue.iter_mut() {
+            if *state == Err(key) {
+                *state = Ok(keep);
+            }
+        }
+    }
+
+    /// Keeps the frames held within [`MAX_HELD_BYTES`]: past it, the oldest
+    /// waiting datagram is decided on what is known of it (its later fragments, if
+    /// any come, are judged as a datagram of their own).
+    fn bound(&mut self) {
+        if self.held_bytes > MAX_HELD_BYTES {
+            if let Some(key) = self.queue.iter().find_map(|(_, s)| s.err()) {
+                self.complete(key);
+            }
+        }
+    }
+
+    /// The next frame to write, once decided; frames dropped are skipped.
+    fn ready(&mut self) -> Option<Held> {
+        while let Some((_, Ok(keep))) = self.queue.front() {
+            let keep = *keep;
+            let (held, _) = self.queue.pop_front()?;
+            self.held_bytes -= held.data.len();
+            if keep {
+                return Some(held);
+            }
+        }
+        None
+    }
+
+    /// The end of the capture: datagrams never completed are decided as they stand.
+    fn finish(&mut self) {
+        let keys: Vec<DatagramKey> = self.pending.keys().copied().collect();
+        for k in keys {
+            self.complete(k);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(number: u64) -> Held {
+        Held {
+            number,
+            ns: number,
+            data: vec![0; 100],
+            wire_len: 100,
+            link_type: LinkType(1),
+        }
+    }
+
+    fn piece(offset: u32, more: bool) -> Piece<'static> {
+        Piece {
+            id: 9,
+            offset,
+            more,
+            bytes: &[7; 8],
+        }
+    }
+
+    const KEY: DatagramKey = (
+        IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)),
+        IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)),
+        17,
+        9,
+    );
+
+    fn drain(s: &mut Selector) -> Vec<u64> {
+        std::iter::from_fn(|| s.ready()).map(|h| h.number).collect()
+    }
+
+    #[test]
+    fn frames_wait_behind_an_undecided_datagram_and_keep_their_order() {
+        for wanted in [true, false] {
+            let mut s = Selector::default();
+            assert!(s.fragment(KEY, piece(0, true), 1, held(1), false).is_none());
+            s.push(held(2), true);
+            s.push(held(3), false);
+            assert!(drain(&mut s).is_empty(), "frame 2 waits for frame 1");
+            let payload = s.fragment(KEY, piece(8, false), 4, held(4), false);
+            assert_eq!(payload.map(|p| p.len()), Some(16));
+            if wanted {
+                s.want(KEY);
+            }
+            s.complete(KEY);
+            let want: &[u64] = if wanted { &[1, 2, 4] } else { &[2] };
+            assert_eq!(drain(&mut s), want);
+            assert!(s.is_idle() && s.held_bytes == 0);
+        }
+    }
+
+    #[test]
+    fn a_fragment_that_belongs_keeps_its_whole_datagram_even_incomplete() {
+        let mut s = Selector::default();
+        s.fragment(KEY, piece(0, true), 1, held(1), true);
+        s.push(held(2), false);
+        s.finish();
+        assert_eq!(drain(&mut s), [1]);
+    }
+
+    #[test]
+    fn held_frames_are_bounded() {
+        let mut s = Selector::default();
+        s.fragment(KEY, piece(0, true), 1, held(1), false);
+        let per = held(0).data.len();
+        for n in 0..(MAX_HELD_BYTES / per + 2) as u64 {
+            s.push(held(n + 2), true);
+            drain(&mut s);
+            assert!(s.held_bytes <= MAX_HELD_BYTES + per);
+        }
+        assert!(s.pending.is_empty(), "the datagram was decided");
+    }
 }
