@@ -1,5 +1,6 @@
 //! Hostile captures: random packets from Debian's `randpkt`, every truncation point
-//! of the demo capture, zero-length records, long runs of garbage. Each run must
+//! of the demo capture, zero-length records, long runs of garbage, IP fragments that
+//! overlap with other bytes, flood the reassembly or run past 65 535 bytes. Each run must
 //! finish, with anomalies where the input is damaged, without a panic, within a
 //! bounded time and memory (the binary runs under `prlimit` and `timeout`).
 
@@ -247,4 +248,95 @@ fn thousands_of_lying_lengths_keep_the_report_bounded() {
     assert_eq!(a.anomalies.kept.len(), 100);
     assert!(a.anomalies.total() >= 5000, "{}", a.anomalies.total());
     run_bounded(tmp.path());
+}
+
+/// An Ethernet frame holding one IPv4 fragment of a UDP datagram (protocol 17)
+/// from 192.0.2.53 to 198.51.100.7: `offset` in bytes (a multiple of 8).
+fn ipv4_fragment(id: u16, offset: usize, more: bool, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = (20 + payload.len()) as u16;
+    let flags = ((offset / 8) as u16) | if more { 0x2000 } else { 0 };
+    f.extend([0x45, 0]);
+    f.extend(total.to_be_bytes());
+    f.extend(id.to_be_bytes());
+    f.extend(flags.to_be_bytes());
+    f.extend([64, 17, 0, 0, 192, 0, 2, 53, 198, 51, 100, 7]);
+    f.extend(payload);
+    f
+}
+
+/// A DNS answer (id 0x4242) for `good.example` A 203.0.113.9 in a UDP datagram
+/// from port 53 to 40000, as the bytes of the IP payload.
+fn dns_datagram() -> Vec<u8> {
+    let mut dns = vec![0x42, 0x42, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+    dns.extend(b"\x04good\x07example\x00\x00\x01\x00\x01");
+    dns.extend([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 203, 0, 113, 9]);
+    let mut udp = vec![0, 53, 0x9c, 0x40];
+    udp.extend(((8 + dns.len()) as u16).to_be_bytes());
+    udp.extend([0, 0]);
+    udp.extend(dns);
+    udp
+}
+
+#[test]
+fn overlapping_fragments_that_disagree_keep_the_first_copy_and_say_so() {
+    let d = dns_datagram();
+    // The second fragment repeats bytes 24..32 (inside the name) with other bytes:
+    // a reassembler that let it win would read another name.
+    let mut second = d[24..].to_vec();
+    second[..8].copy_from_slice(b"d\x07evilpl");
+    let mut bytes = pcap_header();
+    bytes.extend(record(1_700_000_000, &ipv4_fragment(7, 0, true, &d[..32])));
+    bytes.extend(record(1_700_000_001, &ipv4_fragment(7, 24, false, &second)));
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), &bytes).unwrap();
+    let a = analyze_capture(tmp.path(), 0, &AnalyzeOptions::default()).unwrap();
+    let dns = a.records.dns.values().unwrap();
+    assert_eq!(dns.len(), 1, "{dns:?}");
+    assert_eq!(dns[0]["questions"][0]["name"], "good.example");
+    assert_eq!(dns[0]["frame"], 2, "read on the frame that completes it");
+    assert!(a
+        .names
+        .iter()
+        .any(|n| n.name == "good.example" && n.ip.to_string() == "203.0.113.9"));
+    let overlap: Vec<_> = a
+        .anomalies
+        .kept
+        .iter()
+        .filter(|x| x.code == "ip.fragment_overlap")
+        .collect();
+    assert_eq!(overlap.len(), 1, "{:?}", a.anomalies.kept);
+    assert_eq!(overlap[0].frame, Some(2));
+}
+
+#[test]
+fn fragment_floods_and_oversized_datagrams_stay_bounded_and_are_reported() {
+    let mut bytes = pcap_header();
+    // 10 000 first fragments of 8 000 bytes that never complete: more datagrams
+    // than are kept pending and more bytes than are held.
+    let big = vec![0x5a; 8000];
+    for id in 0..10_000u16 {
+        bytes.extend(record(1_700_000_000, &ipv4_fragment(id, 0, true, &big)));
+    }
+    // A whole datagram whose last fragment ends past 65 535 bytes ("ping of
+    // death"): eight fragments of 8 000 bytes, then 1 600 bytes at 64 000.
+    for i in 0..8 {
+        let f = ipv4_fragment(60_000, i * 8000, true, &big);
+        bytes.extend(record(1_700_000_001, &f));
+    }
+    let last = ipv4_fragment(60_000, 64_000, false, &big[..1600]);
+    bytes.extend(record(1_700_000_001, &last));
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), &bytes).unwrap();
+    let a = analyze_capture(tmp.path(), 0, &AnalyzeOptions::default()).unwrap();
+    let count = |code: &str| {
+        a.anomalies.kept.iter().filter(|x| x.code == code).count() as u64
+            + a.anomalies.suppressed.get(code).copied().unwrap_or(0)
+    };
+    assert_eq!(count("ip.fragments_dropped"), 10_000 + 1 - 4096);
+    assert_eq!(count("ip.datagram_not_kept"), 1);
+    assert_eq!(count("ip.incomplete_datagram"), 4096 - 1);
+    let (code, report) = run_bounded_report(tmp.path());
+    assert_eq!(code, 1);
+    assert_eq!(report["captures"][0]["packets"], 10_009);
 }
