@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Records captures/frag-vxlan.pcap: IP fragmentation outside and inside a tunnel,
+# Records captures/frag-vxlan.pcap (and encap-grefrag.pcap from it): IP fragmentation outside and inside a tunnel,
 # both done by the kernel. A VXLAN tunnel (VNI 43, UDP 4789) joins two network namespaces over a veth
 # pair whose MTU (1400) is smaller than the tunnel's (1500), and the tunnel leaves
 # the outer Don't Fragment bit clear (`df unset`): an inner frame longer than 1350
@@ -116,3 +116,9 @@ d=open(sys.argv[1],"rb").read()
 print(struct.unpack("<I",d[24:28])[0])' "$WORK/raw.pcap")
 editcap -F pcap -t $((1795525841 - first)) "$WORK/raw.pcap" "$HERE/frag-vxlan.pcap"
 echo "wrote $HERE/frag-vxlan.pcap"
+
+# Fragmentation at two levels, which this kernel's tunnels do not produce: the same
+# inner frames in GRE over an underlay of MTU 576, so that the DNS answer's inner
+# fragments are each split again.
+python3 "$HERE/tools/encap.py" "$HERE/frag-vxlan.pcap" "$HERE/encap-grefrag.pcap" vx:grefrag
+echo "wrote $HERE/encap-grefrag.pcap"

@@ -63,6 +63,8 @@ fn a_subset_holds_exactly_the_services_frames_and_their_dns_as_tshark_selects_th
         // A TLS server's hello and certificate in two outer IP fragments of a
         // VXLAN packet: both frames are copied.
         ("captures/frag-vxlan.pcap", "dl.mtr-pirate.example"),
+        // Every TCP segment longer than 552 bytes in outer GRE fragments.
+        ("captures/encap-grefrag.pcap", "*.mtr-pirate.example"),
     ] {
         let original = common::root().join(capture);
         let subset = tmp

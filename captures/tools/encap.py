@@ -9,11 +9,13 @@ every inner packet is a real one, byte for byte, with its time stamp.
 Usage: encap.py IN OUT KIND
 
 IN is an Ethernet pcap, or a VXLAN capture (KIND prefixed "vx:" takes the inner
-Ethernet frames of UDP 4789 datagrams). The outer IPv4 underlay is 10.250.1.1
+Ethernet frames of UDP 4789 datagrams, skipping outer IP fragments). The outer IPv4 underlay is 10.250.1.1
 (on the side of the first frame's sender) and 10.250.1.2.
 
 KIND (IP frames only, unless said):
   gre       Ethernet/IPv4/GRE with key 7 and sequence numbers (RFC 2890)/IP
+  grefrag   as gre, the outer IPv4 packet split into fragments of at most 552
+            payload bytes (an underlay MTU of 576), in order
   erspan2   Ethernet/IPv4/GRE 0x88be with sequence/ERSPAN type II/Ethernet (all frames)
   erspan3   Ethernet/IPv4/GRE 0x22eb/ERSPAN type III/Ethernet (all frames)
   geneve    Ethernet/IPv4/UDP 6081/Geneve with one 8-byte option/Ethernet (all frames)
@@ -74,6 +76,21 @@ def ipv4(src, dst, proto, payload):
     return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
 
 
+def ipv4_fragments(src, dst, proto, payload, size=552):
+    """One IPv4 datagram as fragments of at most `size` payload bytes (a multiple
+    of 8), Don't Fragment clear."""
+    IDENT[0] += 1
+    out = []
+    for off in range(0, len(payload), size):
+        part = payload[off:off + size]
+        more = off + size < len(payload)
+        flags = (0x2000 if more else 0) | (off // 8)
+        h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(part), IDENT[0], flags, 64, proto, 0,
+                        bytes(src), bytes(dst))
+        out.append(h[:10] + struct.pack("!H", csum(h)) + h[12:] + part)
+    return out
+
+
 def udp(sport, dport, payload):
     return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
 
@@ -95,6 +112,8 @@ def inner_frames(path, vx):
         if vx:
             # Ethernet(14) IPv4(20) UDP(8) VXLAN(8)
             if len(d) < 50 or d[23] != 17 or struct.unpack("!H", d[36:38])[0] != 4789:
+                continue
+            if struct.unpack("!H", d[20:22])[0] & 0x3FFF:
                 continue
             d = d[50:]
         out.append((sec, sub, d))
@@ -126,6 +145,12 @@ def main():
                 continue
             g = struct.pack("!BBHII", 0x30, 0, et, 7, seq) + ip
             out.append((sec, sub, eth(fwd, 0x0800, ipv4(a, b, 47, g))))
+        elif kind == "grefrag":
+            if not is_ip:
+                continue
+            g = struct.pack("!BBHII", 0x30, 0, et, 7, seq) + ip
+            for f in ipv4_fragments(a, b, 47, g):
+                out.append((sec, sub, eth(fwd, 0x0800, f)))
         elif kind == "erspan2":
             hdr = struct.pack("!HHI", 0x1000 | 0, 0x0000 | 42, 0)  # ver 1 (type II), VLAN 0, session 42, index 0
             g = struct.pack("!BBHI", 0x10, 0, 0x88BE, seq) + hdr + d
