@@ -335,3 +335,87 @@ fn decryptors_waiting_for_a_hello_share_one_memory_budget() {
         "{default:?}"
     );
 }
+
+/// The server certificates of TLS 1.3 handshakes, which only decryption shows:
+/// read with the key log (or the pcapng's own secrets), recorded as decrypted, with
+/// the frames and DNS names tshark shows with the same keys, and naming the server.
+#[test]
+fn decrypted_tls13_certificates_name_their_servers_as_tshark_reads_them() {
+    let mut runs: Vec<(PathBuf, Vec<String>, Option<PathBuf>)> = H1
+        .iter()
+        .chain(H2)
+        .filter(|n| n.starts_with("tls13"))
+        .map(|n| {
+            let k = keys(n);
+            (
+                cap(n),
+                vec!["--keylog".into(), k.display().to_string()],
+                Some(k),
+            )
+        })
+        .collect();
+    runs.push((
+        common::root().join("captures/tls13-h2-dsb.pcapng"),
+        vec!["--objects".into()],
+        None,
+    ));
+    for (capture, args, k) in runs {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = analyze(&capture, &args);
+        let ours: BTreeMap<u64, Vec<String>> = r["tls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["type"] == "certificate")
+            .map(|t| {
+                assert_eq!(t["decrypted"], true, "{}", capture.display());
+                let sans = t["sans"].as_array().unwrap();
+                let sans = sans.iter().map(|s| s.as_str().unwrap().to_string());
+                (t["frame"].as_u64().unwrap(), sans.collect())
+            })
+            .collect();
+        let mut targs = vec!["-r".to_string(), capture.display().to_string()];
+        if let Some(k) = &k {
+            targs.extend(["-o".into(), format!("tls.keylog_file:{}", k.display())]);
+        }
+        targs.extend(
+            [
+                "-Y",
+                "x509ce.dNSName",
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+                "-e",
+                "x509ce.dNSName",
+            ]
+            .map(String::from),
+        );
+        let targs: Vec<&str> = targs.iter().map(String::as_str).collect();
+        let theirs: BTreeMap<u64, Vec<String>> = common::tshark(&targs)
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(f, names)| {
+                let names = names.split(',').map(str::to_string).collect();
+                (f.parse().unwrap(), names)
+            })
+            .collect();
+        assert!(!ours.is_empty(), "{}", capture.display());
+        assert_eq!(ours, theirs, "{}", capture.display());
+        let named = r["services"].as_array().unwrap().iter().any(|s| {
+            s["hostnames"].as_array().unwrap().iter().any(|h| {
+                h["name"] == "dl.mtr-pirate.example"
+                    && h["sources"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|x| x == "certificate")
+            })
+        });
+        assert!(
+            named,
+            "{}: the certificate names the server",
+            capture.display()
+        );
+    }
+}

@@ -272,6 +272,17 @@ pub struct Content {
     /// The TLS connections followed for decryption, as they ended.
     tls: Vec<TlsSession>,
     tls_held: TlsHeld,
+    /// Server certificates read from decrypted TLS 1.3 handshakes, until taken.
+    certificates: Vec<Certified>,
+}
+
+/// A server certificate chain read from a decrypted TLS 1.3 handshake, with the
+/// connection's ends.
+#[derive(Debug)]
+pub struct Certified {
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub certificate: crate::decrypt::tls::DecryptedCertificate,
 }
 
 impl Content {
@@ -290,6 +301,29 @@ impl Content {
             objects: Vec::new(),
             files: Vec::new(),
             problems: Vec::new(),
+            certificates: Vec::new(),
+        }
+    }
+
+    /// The server certificates read from decrypted handshakes since the last call.
+    pub fn take_certificates(&mut self) -> Vec<Certified> {
+        std::mem::take(&mut self.certificates)
+    }
+
+    /// Takes connection `id`'s decrypted certificate, if its decryptor read one.
+    fn collect_certificate(&mut self, id: ConvId) {
+        if let Some(Slot::Http(conn)) = self.slots.get_mut(id) {
+            if let Some(certificate) = conn
+                .tls_state
+                .as_mut()
+                .and_then(|t| t.dec.take_certificate())
+            {
+                self.certificates.push(Certified {
+                    client: conn.client,
+                    server: conn.server,
+                    certificate,
+                });
+            }
         }
     }
 
@@ -383,6 +417,7 @@ impl Content {
             &mut |d| deliver(http, tls, keys, held, side, d, &mut events, &mut gaps),
         );
         self.apply(id, side, events, gaps);
+        self.collect_certificate(id);
         if seg.fin || seg.rst {
             self.close(id, side, seg.rst);
         } else if let Some(Slot::Http(conn)) = self.slots.get(id) {

@@ -333,6 +333,17 @@ struct Direction {
     ended: bool,
 }
 
+/// A server certificate chain read from a decrypted TLS 1.3 handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecryptedCertificate {
+    /// Certificates in the chain.
+    pub chain_len: usize,
+    /// The first (leaf) certificate, DER.
+    pub leaf: Option<Vec<u8>>,
+    /// The frames of the record that completed the message.
+    pub frames: Vec<u64>,
+}
+
 /// The decryptor of one TLS connection. See the module documentation.
 #[derive(Default)]
 pub struct TlsDecryptor {
@@ -354,6 +365,8 @@ pub struct TlsDecryptor {
     /// Client records skipped as 0-RTT early data (they fail with the handshake keys
     /// before the first one that decrypts, as a server skips them, RFC 8446 §4.2.10).
     early_skipped: u64,
+    /// The server's TLS 1.3 certificate chain, once decrypted, until taken.
+    certificate: Option<DecryptedCertificate>,
 }
 
 impl TlsDecryptor {
@@ -379,6 +392,12 @@ impl TlsDecryptor {
     /// The negotiated application protocol (ALPN), e.g. `h2` or `http/1.1`.
     pub fn alpn(&self) -> Option<&[u8]> {
         self.alpn.as_deref()
+    }
+
+    /// The server's certificate chain of a TLS 1.3 handshake, once decrypted (given
+    /// once).
+    pub fn take_certificate(&mut self) -> Option<DecryptedCertificate> {
+        self.certificate.take()
     }
 
     /// Why (part of) this connection could not be decrypted: the first reason found.
@@ -608,7 +627,7 @@ impl TlsDecryptor {
         }
         if !encrypted {
             match ctype {
-                CT_HANDSHAKE => self.handshake_bytes(keys, side, &body),
+                CT_HANDSHAKE => self.handshake_bytes(keys, side, &body, &frames),
                 // Application data before any keys: not decryptable.
                 CT_APPDATA => self.fail(
                     side,
@@ -738,14 +757,14 @@ impl TlsDecryptor {
                 frames,
                 record: n,
             }),
-            CT_HANDSHAKE => self.handshake_bytes(keys, side, &body),
+            CT_HANDSHAKE => self.handshake_bytes(keys, side, &body, &frames),
             // Alerts, empty application data, other types: nothing to pass on.
             _ => {}
         }
     }
 
     /// Handshake message bytes (possibly several messages, possibly a part of one).
-    fn handshake_bytes(&mut self, keys: &KeyLog, side: Side, data: &[u8]) {
+    fn handshake_bytes(&mut self, keys: &KeyLog, side: Side, data: &[u8], frames: &[u64]) {
         let d = self.dir(side);
         d.hs.extend_from_slice(data);
         loop {
@@ -764,14 +783,21 @@ impl TlsDecryptor {
                 return;
             }
             let msg: Vec<u8> = d.hs.drain(..4 + len).collect();
-            self.handshake_message(keys, side, msg[0], &msg[4..]);
+            self.handshake_message(keys, side, msg[0], &msg[4..], frames);
             if self.dir(side).stopped {
                 return;
             }
         }
     }
 
-    fn handshake_message(&mut self, keys: &KeyLog, side: Side, ty: u8, body: &[u8]) {
+    fn handshake_message(
+        &mut self,
+        keys: &KeyLog,
+        side: Side,
+        ty: u8,
+        body: &[u8],
+        frames: &[u64],
+    ) {
         match (side, ty) {
             // ClientHello (the second one after a HelloRetryRequest has the same random).
             (Side::Client, 1) if self.client_random.is_none() => {
@@ -797,6 +823,24 @@ impl TlsDecryptor {
                 if let Some(exts) = Reader(body).vec16() {
                     self.read_extensions(exts);
                 }
+            }
+            // Certificate (TLS 1.3, decrypted): the chain's length and its leaf.
+            (Side::Server, 11) if self.version == Some(Version::Tls13) => {
+                let mut r = Reader(body);
+                let (Some(_context), Some(list)) = (r.vec8(), r.vec24()) else {
+                    return;
+                };
+                let mut list = Reader(list);
+                let (mut chain_len, mut leaf) = (0, None);
+                while let (Some(cert), Some(_extensions)) = (list.vec24(), list.vec16()) {
+                    chain_len += 1;
+                    leaf.get_or_insert_with(|| cert.to_vec());
+                }
+                self.certificate = Some(DecryptedCertificate {
+                    chain_len,
+                    leaf,
+                    frames: frames.to_vec(),
+                });
             }
             // Finished: TLS 1.3 switches this side to its application keys.
             (_, 20) if self.version == Some(Version::Tls13) => {
@@ -1029,6 +1073,10 @@ impl<'a> Reader<'a> {
     fn vec16(&mut self) -> Option<&'a [u8]> {
         let n = self.u16()? as usize;
         self.take(n)
+    }
+    fn vec24(&mut self) -> Option<&'a [u8]> {
+        let b = self.take(3)?;
+        self.take(u32::from_be_bytes([0, b[0], b[1], b[2]]) as usize)
     }
 }
 

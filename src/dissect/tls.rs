@@ -82,9 +82,13 @@ pub struct ServerHelloInfo {
     pub alpn: Option<WireString>,
 }
 
-/// The server certificate as sent in clear (TLS 1.2 and older).
+/// The server certificate: as sent in clear (TLS 1.2 and older), or read from a
+/// TLS 1.3 handshake decrypted with logged secrets (`decrypted`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CertificateInfo {
+    /// Read from a handshake decrypted with logged secrets (TLS 1.3).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub decrypted: bool,
     /// Certificates in the chain.
     pub chain_len: usize,
     /// Subject common name(s) of the first (leaf) certificate.
@@ -327,17 +331,24 @@ fn server_hello(
 }
 
 fn certificate(chain: &[tls_parser::RawCertificate<'_>]) -> CertificateInfo {
+    certificate_info(chain.len(), chain.first().map(|c| c.data))
+}
+
+/// The names of a chain of `chain_len` certificates whose first (leaf) is `leaf`
+/// (DER), wherever the chain was read.
+pub fn certificate_info(chain_len: usize, leaf: Option<&[u8]>) -> CertificateInfo {
     let mut info = CertificateInfo {
-        chain_len: chain.len(),
+        decrypted: false,
+        chain_len,
         subject_cn: Vec::new(),
         sans: Vec::new(),
         error: None,
     };
-    let Some(leaf) = chain.first() else {
+    let Some(leaf) = leaf else {
         info.error = Some("empty certificate chain".into());
         return info;
     };
-    match x509_parser::parse_x509_certificate(leaf.data) {
+    match x509_parser::parse_x509_certificate(leaf) {
         Ok((_, cert)) => {
             for cn in cert.subject().iter_common_name() {
                 info.subject_cn.push(WireString::new(cn.as_slice()));

@@ -812,6 +812,37 @@ impl Identify {
         Relayed::Data(d.data)
     }
 
+    /// A server certificate chain read from a TLS 1.3 handshake decrypted with
+    /// logged secrets: recorded and its names bound as a clear one's are.
+    pub(crate) fn decrypted_certificate(&mut self, c: crate::content::Certified, at: FrameRef) {
+        let crate::content::Certified {
+            client,
+            server,
+            certificate,
+        } = c;
+        let mut info = crate::dissect::tls::certificate_info(
+            certificate.chain_len,
+            certificate.leaf.as_deref(),
+        );
+        info.decrypted = true;
+        let seen = Seen {
+            capture: self.capture,
+            frame: certificate.frames.last().copied().unwrap_or(at.frame),
+            frames: certificate.frames,
+            ts: at.ts,
+            client,
+            server,
+            transport: Transport::Tcp,
+        };
+        self.record(
+            seen,
+            Found::Tls(Handshake::Certificate(info)),
+            server,
+            client,
+            at,
+        );
+    }
+
     fn name(&mut self, name: String, source: NameSource, seen: &Seen, at: FrameRef) {
         if name.is_empty() {
             return;

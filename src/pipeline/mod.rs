@@ -474,6 +474,11 @@ impl Pass {
                     self.ident.tcp(id, conv, src, seg, t.payload, at);
                     if let Some(c) = &mut self.content {
                         c.tcp(id, conv, src, seg, t.payload, at);
+                        // Certificates of decrypted TLS 1.3 handshakes name their
+                        // servers as clear ones do.
+                        for c in c.take_certificates() {
+                            self.ident.decrypted_certificate(c, at);
+                        }
                     }
                 }
                 Some(id)
