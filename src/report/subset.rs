@@ -12,7 +12,10 @@
 //! copied (the frames a reader needs to reassemble it, as Wireshark's "include
 //! depended upon packets" gives them). Frames stay in their original order: a frame
 //! waits while a datagram whose fragments came before it is incomplete (bounded; see
-//! [`Selector`]).
+//! [`Selector`]). One level only: a datagram fragmented inside a reassembled one (a
+//! tunnel split by its underlay carrying fragments of its own) is judged by its
+//! first fragment's ports, and only the outer fragments of the inner fragments that
+//! match are copied.
 
 use super::ServiceReport;
 use crate::capture::{self, write as pcapng, LinkType};
