@@ -419,3 +419,87 @@ fn decrypted_tls13_certificates_name_their_servers_as_tshark_reads_them() {
         );
     }
 }
+
+/// DNS over HTTPS (`captures/record-doh.sh`: curl resolving over unbound's DoH,
+/// HTTP/2, then fetching the name): with the key log, each DoH response is read as
+/// a DNS answer, on the frames and with the names and addresses tshark shows with
+/// the same keys, and it names the server curl then reached; without it, nothing.
+#[test]
+fn dns_over_https_answers_bind_names_as_tshark_reads_them_with_the_key_log() {
+    let capture = cap("doh");
+    let k = keys("doh");
+    let r = analyze(&capture, &["--keylog", k.to_str().unwrap()]);
+    let ours: BTreeMap<u64, (String, String)> = r["dns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["transport"], "tcp");
+            assert_eq!(d["server"]["port"], 443);
+            let names: Vec<&str> = d["questions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|q| q["name"].as_str().unwrap())
+                .collect();
+            let addresses: Vec<&str> = d["answers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|a| a["data"]["address"].as_str())
+                .collect();
+            (
+                d["frame"].as_u64().unwrap(),
+                (names.join(","), addresses.join(",")),
+            )
+        })
+        .collect();
+    let theirs: BTreeMap<u64, (String, String)> = common::tshark(&[
+        "-r",
+        capture.to_str().unwrap(),
+        "-o",
+        &format!("tls.keylog_file:{}", k.display()),
+        "-Y",
+        "dns.flags.response == 1",
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+        "-e",
+        "dns.qry.name",
+        "-e",
+        "dns.a",
+        "-e",
+        "dns.aaaa",
+    ])
+    .lines()
+    .map(|l| {
+        let f: Vec<&str> = l.split('\t').collect();
+        let addresses: Vec<&str> = f[2..].iter().copied().filter(|s| !s.is_empty()).collect();
+        (
+            f[0].parse().unwrap(),
+            (f[1].to_string(), addresses.join(",")),
+        )
+    })
+    .collect();
+    assert_eq!(ours.len(), 2, "the A and AAAA answers: {ours:?}");
+    assert_eq!(ours, theirs);
+    let service = r["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["endpoints"][0]["port"] == 8443)
+        .expect("the server curl reached");
+    let named = service["hostnames"].as_array().unwrap().iter().any(|h| {
+        h["name"] == "dl.mtr-pirate.example"
+            && h["sources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x == "dns_answer")
+    });
+    assert!(named, "{service}");
+
+    let without = analyze(&capture, &[]);
+    assert!(without["dns"].as_array().unwrap().is_empty());
+}

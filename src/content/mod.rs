@@ -62,6 +62,10 @@ pub struct ContentOptions {
 /// ([`crate::decrypt::tls::MAX_PENDING`]); this bounds many such connections together.
 pub const TLS_BUDGET: usize = 64 << 20;
 
+/// The longest DoH response body read as a DNS message (a DNS message is at most
+/// 65 535 bytes).
+const MAX_DOH_MESSAGE: usize = 65_535;
+
 impl Default for ContentOptions {
     fn default() -> Self {
         ContentOptions {
@@ -118,6 +122,28 @@ struct Conn {
     /// Set for a TLS connection read with a key log: its ciphertext goes to the
     /// decryptor, its plaintext to HTTP/1.x (`http`) or HTTP/2.
     tls_state: Option<Box<Tls>>,
+    /// DNS over HTTPS: responses of type `application/dns-message` being read, by
+    /// stream.
+    doh: BTreeMap<u64, DohBody>,
+}
+
+/// The body of a DoH response being read.
+struct DohBody {
+    body: Vec<u8>,
+    frames: Vec<u64>,
+    /// Longer than a DNS message can be: not kept.
+    too_long: bool,
+}
+
+/// A DNS message a DoH response carried (RFC 8484), with the connection's ends.
+#[derive(Debug)]
+pub struct DohMessage {
+    pub client: Endpoint,
+    pub server: Endpoint,
+    /// The message, wire format.
+    pub message: Vec<u8>,
+    /// The frames that carried the response, sorted.
+    pub frames: Vec<u64>,
 }
 
 /// A TLS connection read with a key log.
@@ -274,6 +300,8 @@ pub struct Content {
     tls_held: TlsHeld,
     /// Server certificates read from decrypted TLS 1.3 handshakes, until taken.
     certificates: Vec<Certified>,
+    /// DNS messages of DoH responses, until taken.
+    doh: Vec<DohMessage>,
 }
 
 /// A server certificate chain read from a decrypted TLS 1.3 handshake, with the
@@ -302,7 +330,13 @@ impl Content {
             files: Vec::new(),
             problems: Vec::new(),
             certificates: Vec::new(),
+            doh: Vec::new(),
         }
+    }
+
+    /// The DNS messages DoH responses carried since the last call.
+    pub fn take_doh(&mut self) -> Vec<DohMessage> {
+        std::mem::take(&mut self.doh)
     }
 
     /// The server certificates read from decrypted handshakes since the last call.
@@ -505,6 +539,21 @@ impl Content {
                     headers,
                     frame,
                 } => {
+                    let doh = headers.iter().any(|(n, v)| {
+                        n.eq_ignore_ascii_case(b"content-type")
+                            && v.trim_ascii()
+                                .eq_ignore_ascii_case(b"application/dns-message")
+                    });
+                    if doh && status == 200 {
+                        conn.doh.insert(
+                            stream,
+                            DohBody {
+                                body: Vec::new(),
+                                frames: vec![frame],
+                                too_long: false,
+                            },
+                        );
+                    }
                     let req = conn.requests.remove(&stream);
                     let b =
                         self.opts
@@ -522,6 +571,13 @@ impl Content {
                     data,
                     frames,
                 } => {
+                    if let Some(d) = conn.doh.get_mut(&stream) {
+                        d.too_long |= d.body.len() + data.len() > MAX_DOH_MESSAGE;
+                        if !d.too_long {
+                            d.body.extend_from_slice(&data);
+                        }
+                        d.frames.extend_from_slice(&frames);
+                    }
                     if let Some(b) = conn.open.get_mut(&stream) {
                         b.decoder.push(&data);
                         b.object.wire_size += data.len() as u64;
@@ -537,6 +593,18 @@ impl Content {
                     complete,
                     reason,
                 } => {
+                    if let Some(mut d) = conn.doh.remove(&stream) {
+                        if complete && !d.too_long {
+                            d.frames.sort_unstable();
+                            d.frames.dedup();
+                            self.doh.push(DohMessage {
+                                client: conn.client,
+                                server: conn.server,
+                                message: d.body,
+                                frames: d.frames,
+                            });
+                        }
+                    }
                     if let Some(mut b) = conn.open.remove(&stream) {
                         if !complete {
                             b.object.complete = false;
@@ -703,6 +771,7 @@ impl Conn {
             requests: BTreeMap::new(),
             open: BTreeMap::new(),
             tls_state: None,
+            doh: BTreeMap::new(),
         }
     }
 

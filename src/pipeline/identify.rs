@@ -843,6 +843,43 @@ impl Identify {
         );
     }
 
+    /// A DNS message a DoH response carried (decrypted with logged secrets): read
+    /// as a DNS answer from the DoH server, over TCP.
+    pub(crate) fn doh_message(&mut self, m: crate::content::DohMessage, at: FrameRef) {
+        let crate::content::DohMessage {
+            client,
+            server,
+            message,
+            frames,
+        } = m;
+        match dns::parse_udp(&message) {
+            Ok(message) => {
+                let seen = Seen {
+                    capture: self.capture,
+                    frame: frames.last().copied().unwrap_or(at.frame),
+                    frames,
+                    ts: at.ts,
+                    client,
+                    server,
+                    transport: Transport::Tcp,
+                };
+                self.record(seen, Found::Dns(message), server, client, at);
+            }
+            Err(e) => {
+                let a = self.anomaly(
+                    at,
+                    None,
+                    "dns.malformed",
+                    format!(
+                        "frame {}: DNS over HTTPS {server} -> {client}: {e}",
+                        at.frame
+                    ),
+                );
+                self.anomalies.push(a);
+            }
+        }
+    }
+
     fn name(&mut self, name: String, source: NameSource, seen: &Seen, at: FrameRef) {
         if name.is_empty() {
             return;

@@ -479,6 +479,10 @@ impl Pass {
                         for c in c.take_certificates() {
                             self.ident.decrypted_certificate(c, at);
                         }
+                        // DNS over HTTPS, once decrypted: its answers bind names.
+                        for m in c.take_doh() {
+                            self.ident.doh_message(m, at);
+                        }
                     }
                 }
                 Some(id)
