@@ -66,6 +66,9 @@ pub const TLS_BUDGET: usize = 64 << 20;
 /// 65 535 bytes).
 const MAX_DOH_MESSAGE: usize = 65_535;
 
+/// DoH responses read at once on one connection, at most (16 x 64 KiB).
+const MAX_DOH_STREAMS: usize = 16;
+
 impl Default for ContentOptions {
     fn default() -> Self {
         ContentOptions {
@@ -545,14 +548,21 @@ impl Content {
                                 .eq_ignore_ascii_case(b"application/dns-message")
                     });
                     if doh && status == 200 {
-                        conn.doh.insert(
-                            stream,
-                            DohBody {
-                                body: Vec::new(),
-                                frames: vec![frame],
-                                too_long: false,
-                            },
-                        );
+                        if conn.doh.len() < MAX_DOH_STREAMS {
+                            conn.doh.insert(
+                                stream,
+                                DohBody {
+                                    body: Vec::new(),
+                                    frames: vec![frame],
+                                    too_long: false,
+                                },
+                            );
+                        } else {
+                            self.problems.push(format!(
+                                "more than {MAX_DOH_STREAMS} DoH responses were open at once on the connection to {}: the one at frame {frame} is not read as DNS",
+                                conn.server
+                            ));
+                        }
                     }
                     let req = conn.requests.remove(&stream);
                     let b =
@@ -571,12 +581,20 @@ impl Content {
                     data,
                     frames,
                 } => {
-                    if let Some(d) = conn.doh.get_mut(&stream) {
-                        d.too_long |= d.body.len() + data.len() > MAX_DOH_MESSAGE;
-                        if !d.too_long {
+                    if let Some(d) = conn.doh.get_mut(&stream).filter(|d| !d.too_long) {
+                        if d.body.len() + data.len() > MAX_DOH_MESSAGE {
+                            // Not a DNS message: given up, and said.
+                            d.too_long = true;
+                            d.body = Vec::new();
+                            self.problems.push(format!(
+                                "the DoH response from {} at frame {} is longer than a DNS message can be: not read as DNS",
+                                conn.server,
+                                d.frames.first().copied().unwrap_or(0),
+                            ));
+                        } else {
                             d.body.extend_from_slice(&data);
+                            d.frames.extend_from_slice(&frames);
                         }
-                        d.frames.extend_from_slice(&frames);
                     }
                     if let Some(b) = conn.open.get_mut(&stream) {
                         b.decoder.push(&data);
