@@ -627,6 +627,31 @@ mod tests {
         assert_eq!(ip.fragment.unwrap().offset, 16);
     }
 
+    #[test]
+    fn a_reassembled_datagram_decodes_as_its_frame_would() {
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        // UDP: ports and payload, no outer layer.
+        let p = datagram(a, b, 17, &IPV4_UDP[20..]);
+        assert!(p.outer.is_empty() && p.problem.is_none());
+        match p.ip.unwrap().l4 {
+            L4::Udp {
+                src_port,
+                dst_port,
+                payload,
+            } => assert_eq!((src_port, dst_port, payload), (5353, 53, &b"abcd"[..])),
+            other => panic!("{other:?}"),
+        }
+        // IP-in-IP: the datagram is the outer layer, the packet inside the inner.
+        let p = datagram(a, b, 4, &IPV4_UDP);
+        assert_eq!(p.outer.len(), 1);
+        assert_eq!((p.outer[0].src, p.outer[0].udp), (a, None));
+        assert_eq!(p.ip.unwrap().src, "192.0.2.1".parse::<IpAddr>().unwrap());
+        // A TCP header that does not fit: said, not guessed.
+        let p = datagram(a, b, 6, &[0; 10]);
+        assert!(matches!(p.ip.unwrap().l4, L4::None));
+        assert!(p.problem.unwrap().starts_with("reassembled TCP segment"));
+    }
+
     /// IPv4 around `inner` with protocol `proto` (no options, checksum not set).
     fn wrap_v4(proto: u8, inner: &[u8]) -> Vec<u8> {
         let len = (20 + inner.len()) as u16;

@@ -794,18 +794,10 @@ impl Identify {
                     self.name(lower(name), NameSource::Socks, &seen, at);
                 }
                 self.spool.push(Item::Proxy(ProxyRecord {
-                    seen,
-                    protocol: "socks5",
-                    command: WireString::from("udp"),
                     target_name: d.name,
                     target_address: d.address,
                     target_port: d.port,
-                    methods: Vec::new(),
-                    user: None,
-                    password_sent: false,
-                    reply: None,
-                    granted: None,
-                    reply_frames: Vec::new(),
+                    ..ProxyRecord::new(seen, "socks5", WireString::from("udp"))
                 }));
             }
         }
@@ -1435,27 +1427,28 @@ fn socks_record(
     server: Endpoint,
     r: &socks::Request,
 ) -> ProxyRecord {
+    let protocol = match r.version {
+        socks::Version::Socks4 => "socks4",
+        socks::Version::Socks4a => "socks4a",
+        socks::Version::Socks5 => "socks5",
+    };
+    let command = WireString::from(match r.command {
+        socks::Command::Connect => "connect",
+        socks::Command::Bind => "bind",
+        socks::Command::UdpAssociate => "udp_associate",
+    });
     ProxyRecord {
-        seen: proxy_seen(capture, frames, at, client, server),
-        protocol: match r.version {
-            socks::Version::Socks4 => "socks4",
-            socks::Version::Socks4a => "socks4a",
-            socks::Version::Socks5 => "socks5",
-        },
-        command: WireString::from(match r.command {
-            socks::Command::Connect => "connect",
-            socks::Command::Bind => "bind",
-            socks::Command::UdpAssociate => "udp_associate",
-        }),
         target_name: r.name.clone(),
         target_address: r.address,
         target_port: r.port,
         methods: r.methods.clone(),
         user: r.user.clone(),
         password_sent: r.password_sent,
-        reply: None,
-        granted: None,
-        reply_frames: Vec::new(),
+        ..ProxyRecord::new(
+            proxy_seen(capture, frames, at, client, server),
+            protocol,
+            command,
+        )
     }
 }
 
@@ -1468,24 +1461,16 @@ fn http_proxy_record(
     r: &http::RequestInfo,
     connect: bool,
 ) -> ProxyRecord {
-    ProxyRecord {
-        seen: proxy_seen(capture, frames, at, client, server),
-        protocol: if connect {
-            "http_connect"
-        } else {
-            "http_forward"
-        },
-        command: r.method.clone(),
-        target_name: None,
-        target_address: None,
-        target_port: 0,
-        methods: Vec::new(),
-        user: None,
-        password_sent: false,
-        reply: None,
-        granted: None,
-        reply_frames: Vec::new(),
-    }
+    let protocol = if connect {
+        "http_connect"
+    } else {
+        "http_forward"
+    };
+    ProxyRecord::new(
+        proxy_seen(capture, frames, at, client, server),
+        protocol,
+        r.method.clone(),
+    )
 }
 
 enum Found {

@@ -101,6 +101,31 @@ pub struct ProxyRecord {
     pub reply_frames: Vec<u64>,
 }
 
+impl ProxyRecord {
+    /// A request of `protocol` and `command` seen at `seen`, with no target, no
+    /// authentication and no answer yet.
+    pub(crate) fn new(
+        seen: Seen,
+        protocol: &'static str,
+        command: crate::dissect::WireString,
+    ) -> ProxyRecord {
+        ProxyRecord {
+            seen,
+            protocol,
+            command,
+            target_name: None,
+            target_address: None,
+            target_port: 0,
+            methods: Vec::new(),
+            user: None,
+            password_sent: false,
+            reply: None,
+            granted: None,
+            reply_frames: Vec::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct NbnsRecord {
     #[serde(flatten)]
