@@ -14,10 +14,10 @@
 //! ([`Tables::finish`]), by summing. Frames with no transport conversation (ICMP,
 //! fragments, other protocols) are counted in their IP conversation directly.
 //!
-//! Memory is bounded for pending fragments; conversations beyond the newest few
-//! chunks live in a temporary file (`flow::store`), so what grows with the number of
-//! flows in memory is the index (12 bytes a conversation, plus the table's spare
-//! room) and the endpoint table.
+//! Memory is bounded for pending fragments (`flow::defrag`); conversations beyond
+//! the newest few chunks live in a temporary file (`flow::store`), so what grows
+//! with the number of flows in memory is the index (8 bytes a conversation, plus
+//! the table's spare room) and the endpoint table.
 
 pub mod carried;
 pub mod defrag;
