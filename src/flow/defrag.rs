@@ -115,6 +115,22 @@ impl Defrag {
         frame: u64,
     ) -> Outcome {
         let key = (src, dst, protocol, piece.id);
+        // A datagram whole in one piece (an IPv6 atomic fragment, RFC 6946) waits
+        // for nothing and evicts nothing.
+        if piece.offset == 0 && !piece.more && !self.pending.contains_key(&key) {
+            let payload = if piece.bytes.len() > MAX_DATAGRAM as usize {
+                Err(Lost::TooLong)
+            } else {
+                Ok(piece.bytes.to_vec())
+            };
+            return Outcome::Complete(Datagram {
+                ports,
+                frames: 1,
+                first_frame: frame,
+                payload,
+                conflict: false,
+            });
+        }
         let mut evicted = None;
         if !self.pending.contains_key(&key) {
             if self.pending.len() >= MAX_PENDING {
@@ -419,6 +435,17 @@ mod tests {
             assert!(d.order.len() <= 2 * MAX_PENDING + 1);
         }
         assert_eq!(d.held, 0);
+    }
+
+    #[test]
+    fn a_datagram_whole_in_one_piece_completes_at_once_and_evicts_nothing() {
+        let mut d = Defrag::default();
+        for id in 0..MAX_PENDING as u32 {
+            feed(&mut d, id, 0, true, b"waiting!", 1);
+        }
+        let g = payload(feed(&mut d, 1 << 20, 0, false, b"atomic", 2));
+        assert_eq!((g.payload.as_deref(), g.frames), (Ok(&b"atomic"[..]), 1));
+        assert_eq!(d.pending.len(), MAX_PENDING);
     }
 
     #[test]
