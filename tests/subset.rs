@@ -65,6 +65,8 @@ fn a_subset_holds_exactly_the_services_frames_and_their_dns_as_tshark_selects_th
         ("captures/frag-vxlan.pcap", "dl.mtr-pirate.example"),
         // Every TCP segment longer than 552 bytes in outer GRE fragments.
         ("captures/encap-grefrag.pcap", "*.mtr-pirate.example"),
+        // 802.11 A-MSDUs: a frame is copied when any of its subframes matches.
+        ("captures/encap-amsdu.pcap", "www.mtr-pirate.example"),
     ] {
         let original = common::root().join(capture);
         let subset = tmp

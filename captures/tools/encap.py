@@ -31,6 +31,10 @@ KIND (IP frames only, unless said):
   wlan      link type 105 (802.11): QoS data frames, LLC/SNAP, IP; every fourth
             frame also sent once more with the Protected bit set (body unchanged)
   radiotap  link type 127: an 8-byte radiotap header before each 802.11 frame
+  amsdu     link type 127: radiotap, then QoS data frames with the A-MSDU Present
+            bit (IEEE 802.11-2020 9.3.2.2.2): consecutive frames of one direction
+            go together, up to three, each a subframe (DA, SA, length, LLC/SNAP,
+            IP) padded to four bytes but the last
 """
 import struct
 import sys
@@ -127,6 +131,19 @@ def main():
     frames = inner_frames(src, vx)
     first_src = frames[0][2][6:12]
     out, link, seq = [], 1, 0
+    pending = None  # amsdu: [forward, sec, usec, subframes] of the frame being built
+
+    def flush():
+        if not pending:
+            return
+        fwd, sec, sub, subs = pending
+        body = b"".join(f + b"\0" * ((-len(f)) % 4) for f in subs[:-1]) + subs[-1]
+        bssid, a, b = MAC_B, subs[0][6:12], subs[0][0:6]
+        addrs = (bssid + a + b) if fwd else (b + bssid + a)
+        rt = b"\x00\x00\x08\x00\x00\x00\x00\x00"
+        # QoS data, To DS or From DS; QoS control TID 0 with A-MSDU Present (bit 7).
+        out.append((sec, sub, rt + bytes([0x88, 0x01 if fwd else 0x02]) + b"\x00\x00" + addrs
+                    + struct.pack("<H", len(out) << 4) + b"\x80\x00" + body))
     if kind == "pppoe":
         sec, sub = frames[0][0], frames[0][1]
         tags = struct.pack("!HH", 0x0101, 0) + struct.pack("!HH", 0x0103, 4) + b"\x00\x00\x00\x01"
@@ -228,8 +245,19 @@ def main():
             out.append((sec, sub, frame(fc1)))
             if seq % 4 == 0:
                 out.append((sec, sub, frame(fc1 | 0x40)))
+        elif kind == "amsdu":
+            link = 127
+            if not is_ip:
+                continue
+            sub_frame = d[0:6] + d[6:12] + struct.pack("!H", 8 + len(ip)) + b"\xaa\xaa\x03\x00\x00\x00" + struct.pack("!H", et) + ip
+            if pending and pending[0] == fwd and len(pending[3]) < 3:
+                pending[3].append(sub_frame)
+            else:
+                flush()
+                pending = [fwd, sec, sub, [sub_frame]]
         else:
             sys.exit("unknown KIND " + kind)
+    flush()
     write_pcap(dst, link, out)
 
 

@@ -1,7 +1,8 @@
 //! Link layers and link-level encapsulations stripped down to the network layer:
 //! Ethernet II and 802.3 with LLC/SNAP, VLAN tags, PPPoE (session and discovery),
 //! MPLS label stacks (with the pseudowire control word), PPP and Cisco HDLC link
-//! types, Linux NFLOG, and 802.11 (bare, radiotap, PPI) data frames.
+//! types, Linux NFLOG, and 802.11 (bare, radiotap, PPI) data frames, A-MSDUs
+//! subframe by subframe.
 //!
 //! Contract on bad input: never panics; a header that does not fit is an `Err` with
 //! the reason, a frame that carries no IP (ARP, PPPoE discovery, LCP, management
@@ -22,6 +23,8 @@ pub(super) enum Next<'a> {
     NoIp,
     /// A protected (encrypted) 802.11 data frame: counted, not decoded.
     Encrypted,
+    /// The body of an 802.11 A-MSDU: subframes, each an MSDU ([`amsdu`]).
+    Amsdu(&'a [u8]),
 }
 
 type Step<'a> = Result<Next<'a>, String>;
@@ -229,6 +232,8 @@ pub(super) fn ieee80211(data: &[u8]) -> Step<'_> {
     if fc1 & 3 == 3 {
         len += 6;
     }
+    // The QoS Control field's first byte: bit 7 says the body is an A-MSDU.
+    let qos_control = len;
     if qos {
         len += 2;
         if fc1 & 0x80 != 0 {
@@ -241,5 +246,26 @@ pub(super) fn ieee80211(data: &[u8]) -> Step<'_> {
     if fc1 & 0x40 != 0 {
         return Ok(Next::Encrypted);
     }
+    if qos && data.get(qos_control).is_some_and(|b| b & 0x80 != 0) {
+        return Ok(Next::Amsdu(body));
+    }
     llc(body)
+}
+
+/// The first subframe of an A-MSDU body (IEEE 802.11-2020 9.3.2.2.2: destination,
+/// source, a big-endian length, then the MSDU, LLC/SNAP first), and the subframes
+/// after it: each is padded to a multiple of four bytes, but the last. A subframe
+/// that does not fit ends the body (nothing after it is read).
+pub(super) fn amsdu(data: &[u8]) -> (Step<'_>, &[u8]) {
+    let Some(l) = data.get(12..14) else {
+        return (Err(cut("A-MSDU subframe header", 14, data.len())), &[]);
+    };
+    let end = 14 + usize::from(u16::from_be_bytes([l[0], l[1]]));
+    let Some(msdu) = data.get(14..end) else {
+        return (Err(cut("A-MSDU subframe", end, data.len())), &[]);
+    };
+    (
+        llc(msdu),
+        data.get(end.next_multiple_of(4)..).unwrap_or(&[]),
+    )
 }

@@ -5,7 +5,8 @@
 //! type to the right entry point and flattens the result into [`Packet`].
 //!
 //! Below the link layer, [`link`] strips link-level encapsulations (VLAN, PPPoE,
-//! MPLS, LLC/SNAP, PPP, Cisco HDLC, NFLOG, 802.11) and [`tunnel`] opens IP-level
+//! MPLS, LLC/SNAP, PPP, Cisco HDLC, NFLOG, 802.11 and its A-MSDUs, whose later
+//! subframes [`Packet::subframes`] gives) and [`tunnel`] opens IP-level
 //! tunnels (GRE, ERSPAN, IP-in-IP, 6in4, VXLAN, Geneve, GTP-U), up to
 //! [`MAX_LAYERS`] IP layers: [`Packet::ip`] is the innermost, [`Packet::outer`] the
 //! ones around it.
@@ -39,6 +40,39 @@ pub struct Packet<'a> {
     pub problem: Option<String>,
     /// The frame's link type is not one this decoder knows.
     pub unknown_link: bool,
+    /// When the frame is an 802.11 A-MSDU, the subframes after the one decoded
+    /// here, which [`Packet::subframes`] decodes in turn.
+    pub amsdu_rest: &'a [u8],
+}
+
+impl<'a> Packet<'a> {
+    /// The packets of the A-MSDU subframes after this one, in order (none unless
+    /// the frame is an A-MSDU with more than one subframe). Each counts as a
+    /// packet of its own, as tshark counts it; the frame is the same.
+    pub fn subframes(&self) -> Subframes<'a> {
+        Subframes {
+            rest: self.amsdu_rest,
+        }
+    }
+}
+
+/// The A-MSDU subframes of a frame after its first ([`Packet::subframes`]).
+pub struct Subframes<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Subframes<'a> {
+    type Item = Packet<'a>;
+
+    fn next(&mut self) -> Option<Packet<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        // Each subframe takes at least its 14-byte header, or ends the body.
+        let (step, rest) = link::amsdu(self.rest);
+        self.rest = rest;
+        Some(walk(Packet::default(), step))
+    }
 }
 
 /// An IP layer that carries a tunnel: its addresses, and its UDP ports when the
@@ -253,6 +287,12 @@ fn walk<'a>(mut packet: Packet<'a>, mut next: Result<Next<'a>, String>) -> Packe
                 packet.encrypted = true;
                 return packet;
             }
+            Ok(Next::Amsdu(d)) => {
+                let (step, rest) = link::amsdu(d);
+                packet.amsdu_rest = rest;
+                next = step;
+                continue;
+            }
             Ok(Next::Ethernet(d)) => {
                 next = link::ethernet(d);
                 continue;
@@ -397,6 +437,7 @@ fn fast(link: LinkType, data: &[u8]) -> Option<Packet<'_>> {
         encrypted: false,
         problem: None,
         unknown_link: false,
+        amsdu_rest: &[],
     })
 }
 
@@ -730,6 +771,68 @@ mod tests {
         f.splice(26..26, [0xaa, 0xaa, 3, 0, 0, 0, 8, 0]);
         let p = decode(LinkType(105), &f);
         assert!(!p.encrypted && p.ip.is_some(), "{p:?}");
+    }
+
+    /// An 802.11 QoS data frame with the A-MSDU Present bit, holding `subframes`.
+    fn amsdu(subframes: &[&[u8]]) -> Vec<u8> {
+        let mut f = vec![0x88, 0x01, 0, 0];
+        f.extend_from_slice(&[0; 20]);
+        f.extend_from_slice(&[0x80, 0]);
+        for (i, msdu) in subframes.iter().enumerate() {
+            let start = f.len();
+            f.extend_from_slice(&[2; 12]);
+            f.extend_from_slice(&(msdu.len() as u16).to_be_bytes());
+            f.extend_from_slice(msdu);
+            if i + 1 < subframes.len() {
+                while (f.len() - start) % 4 != 0 {
+                    f.push(0);
+                }
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn an_amsdu_yields_every_subframe_and_says_where_one_does_not_fit() {
+        let mut snap = vec![0xaa, 0xaa, 3, 0, 0, 0, 8, 0];
+        snap.extend_from_slice(&IPV4_UDP);
+        // Three subframes: the first two padded to four bytes (40 + 14 = 54 -> 56).
+        let mut other = snap.clone();
+        other[8 + 19] = 3;
+        let f = amsdu(&[&snap, &other, &snap]);
+        let p = decode(LinkType(105), &f);
+        assert!(p.problem.is_none(), "{p:?}");
+        assert_eq!(p.ip.as_ref().unwrap().dst.to_string(), "198.51.100.2");
+        let rest: Vec<Packet<'_>> = p.subframes().collect();
+        assert_eq!(rest.len(), 2);
+        assert_eq!(rest[0].ip.as_ref().unwrap().dst.to_string(), "198.51.100.3");
+        assert_eq!(rest[1].ip.as_ref().unwrap().dst.to_string(), "198.51.100.2");
+        // A frame without the A-MSDU bit reads the same body as one MSDU: no IP.
+        let mut plain = f.clone();
+        plain[24] = 0;
+        let p = decode(LinkType(105), &plain);
+        assert!(p.ip.is_none() && p.subframes().next().is_none());
+        // A length past the frame's end stops there, with the reason.
+        let mut lying = f.clone();
+        let second = 26 + 56;
+        lying[second + 12] = 0x40;
+        let p = decode(LinkType(105), &lying);
+        let rest: Vec<Packet<'_>> = p.subframes().collect();
+        assert_eq!(rest.len(), 1);
+        assert!(
+            rest[0]
+                .problem
+                .as_deref()
+                .unwrap()
+                .contains("A-MSDU subframe needs"),
+            "{:?}",
+            rest[0].problem
+        );
+        // Every truncation ends, with at most as many packets as subframes.
+        for n in 0..=f.len() {
+            let p = decode(LinkType(105), &f[..n]);
+            assert!(p.subframes().count() <= 2);
+        }
     }
 
     #[test]

@@ -384,6 +384,21 @@ impl Pass {
                 .2 += 1;
         }
         self.layers(&packet, 0, at, frame.wire_len, 0);
+        // The other subframes of an A-MSDU: each a packet of the same frame.
+        for (i, sub) in packet.subframes().enumerate() {
+            if let Some(problem) = &sub.problem {
+                self.notice(
+                    at,
+                    "decode.incomplete",
+                    format!(
+                        "frame {}: decoding A-MSDU subframe {} stopped: {problem}",
+                        frame.number,
+                        i + 2
+                    ),
+                );
+            }
+            self.layers(&sub, 0, at, frame.wire_len, 0);
+        }
         for a in self.ident.drain_anomalies() {
             self.log.push(a);
         }

@@ -246,7 +246,10 @@ pub fn write_into(
         while let Some(frame) = opened.reader.next_frame() {
             let packet = decode::decode(frame.link_type, frame.data);
             let direct = wanted_dns.is_some_and(|d| d.contains(&frame.number))
-                || matches_endpoint(&packet, &endpoints);
+                || matches_endpoint(&packet, &endpoints)
+                || packet
+                    .subframes()
+                    .any(|sub| matches_endpoint(&sub, &endpoints));
             let held = || Held {
                 number: frame.number,
                 ns: u64::try_from(frame.ts.as_nanos()).unwrap_or(0),
