@@ -245,6 +245,8 @@ pub fn write_into(
         };
         while let Some(frame) = opened.reader.next_frame() {
             let packet = decode::decode(frame.link_type, frame.data);
+            // An A-MSDU frame is copied when any of its subframes matches (a fragment
+            // in a later subframe is judged by its own header, not reassembled).
             let direct = wanted_dns.is_some_and(|d| d.contains(&frame.number))
                 || matches_endpoint(&packet, &endpoints)
                 || packet
