@@ -6,7 +6,8 @@
 # openssl s_server (TLS with SNI), busybox httpd (HTTP Host), dig, curl, dumpcap.
 # Then writes the other tunnel captures from it with tools/encap.py (GRE with key
 # and sequence number, ERSPAN, Geneve, IP-in-IP, GTP-U, MPLS, PPPoE, LLC/SNAP, PPP,
-# Cisco HDLC, 802.11, radiotap, A-MSDUs; 6in4 from ipv6.pcap), since kernels
+# Cisco HDLC, 802.11, radiotap, A-MSDUs whole and cut; 6in4 from ipv6.pcap; GRE
+# with a source route), since kernels
 # without the gre/geneve/ipip/sit modules (and without /dev/ppp for PPPoE) cannot
 # make them live.
 #
@@ -111,8 +112,11 @@ editcap -F pcap -t $((1795525841 - first)) "$WORK/raw.pcap" "$HERE/encap-vxlan.p
 echo "wrote $HERE/encap-vxlan.pcap"
 
 # The encapsulations this kernel cannot make live, around the same real frames.
-for kind in gre erspan2 erspan3 geneve ipip gtpu mpls pppoe llc ppp chdlc wlan radiotap amsdu; do
+for kind in gre gresre erspan2 erspan3 geneve ipip gtpu mpls pppoe llc ppp chdlc wlan radiotap amsdu; do
 	python3 "$HERE/tools/encap.py" "$HERE/encap-vxlan.pcap" "$HERE/encap-$kind.pcap" "vx:$kind"
 done
 python3 "$HERE/tools/encap.py" "$HERE/ipv6.pcap" "$HERE/encap-6in4.pcap" 6in4
+# A-MSDUs cut by a snap length of 300 bytes: some inside their first subframe,
+# some inside a later one.
+editcap -F pcap -s 300 "$HERE/encap-amsdu.pcap" "$HERE/encap-amsdu-cut.pcap"
 echo "wrote $HERE/encap-*.pcap"

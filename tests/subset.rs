@@ -67,6 +67,8 @@ fn a_subset_holds_exactly_the_services_frames_and_their_dns_as_tshark_selects_th
         ("captures/encap-grefrag.pcap", "*.mtr-pirate.example"),
         // 802.11 A-MSDUs: a frame is copied when any of its subframes matches.
         ("captures/encap-amsdu.pcap", "www.mtr-pirate.example"),
+        // VXLAN-GPE, IPv4 and IPv6 inside.
+        ("captures/encap-vxlan-gpe.pcap", "*.mtr-pirate.example"),
     ] {
         let original = common::root().join(capture);
         let subset = tmp

@@ -14,6 +14,9 @@ Ethernet frames of UDP 4789 datagrams, skipping outer IP fragments). The outer I
 
 KIND (IP frames only, unless said):
   gre       Ethernet/IPv4/GRE with key 7 and sequence numbers (RFC 2890)/IP
+  gresre    GRE with the routing field of RFC 1701 (checksum-and-offset word,
+            key 7, sequence numbers, one IPv4 source route entry of two hops,
+            the null entry)/IP
   grefrag   as gre, the outer IPv4 packet split into fragments of at most 552
             payload bytes (an underlay MTU of 576), in order
   erspan2   Ethernet/IPv4/GRE 0x88be with sequence/ERSPAN type II/Ethernet (all frames)
@@ -161,6 +164,12 @@ def main():
             if not is_ip:
                 continue
             g = struct.pack("!BBHII", 0x30, 0, et, 7, seq) + ip
+            out.append((sec, sub, eth(fwd, 0x0800, ipv4(a, b, 47, g))))
+        elif kind == "gresre":
+            if not is_ip:
+                continue
+            sre = struct.pack("!HBB", 0x0800, 4, 8) + bytes(UNDER_A) + bytes(UNDER_B) + struct.pack("!HBB", 0, 0, 0)
+            g = struct.pack("!BBHHHII", 0x70, 0, et, 0, 0, 7, seq) + sre + ip
             out.append((sec, sub, eth(fwd, 0x0800, ipv4(a, b, 47, g))))
         elif kind == "grefrag":
             if not is_ip:

@@ -31,7 +31,7 @@ type Step<'a> = Result<Next<'a>, String>;
 
 const PPPOE_DISCOVERY: u16 = 0x8863;
 const PPPOE_SESSION: u16 = 0x8864;
-const MPLS_UNICAST: u16 = 0x8847;
+pub(super) const MPLS_UNICAST: u16 = 0x8847;
 const MPLS_MULTICAST: u16 = 0x8848;
 
 fn cut(what: &str, need: usize, have: usize) -> String {
@@ -255,17 +255,19 @@ pub(super) fn ieee80211(data: &[u8]) -> Step<'_> {
 /// The first subframe of an A-MSDU body (IEEE 802.11-2020 9.3.2.2.2: destination,
 /// source, a big-endian length, then the MSDU, LLC/SNAP first), and the subframes
 /// after it: each is padded to a multiple of four bytes, but the last. A subframe
-/// that does not fit ends the body (nothing after it is read).
+/// that does not fit (cut by the capture's snap length, or with a length past the
+/// frame's end) is read as far as the frame goes, as tshark reads it, and ends the
+/// body.
 pub(super) fn amsdu(data: &[u8]) -> (Step<'_>, &[u8]) {
     let Some(l) = data.get(12..14) else {
         return (Err(cut("A-MSDU subframe header", 14, data.len())), &[]);
     };
     let end = 14 + usize::from(u16::from_be_bytes([l[0], l[1]]));
-    let Some(msdu) = data.get(14..end) else {
-        return (Err(cut("A-MSDU subframe", end, data.len())), &[]);
-    };
-    (
-        llc(msdu),
-        data.get(end.next_multiple_of(4)..).unwrap_or(&[]),
-    )
+    match data.get(14..end) {
+        Some(msdu) => (
+            llc(msdu),
+            data.get(end.next_multiple_of(4)..).unwrap_or(&[]),
+        ),
+        None => (llc(&data[14..]), &[]),
+    }
 }

@@ -742,12 +742,69 @@ mod tests {
         let f = wrap_v4(47, &gre);
         let p = decode(LinkType::RAW, &f);
         assert!(p.problem.is_none() && p.ip.is_some() && p.outer.len() == 1);
-        let f = wrap_v4(47, &[0x40, 0, 0x08, 0, 0, 0, 0, 0]);
+        // RFC 1701 source routes: checksum and offset, key, sequence number, one
+        // IPv4 entry of two addresses, the null entry, then the packet.
+        let mut routed = vec![0x70, 0, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 1];
+        routed.extend_from_slice(&[0x08, 0, 0, 8, 192, 0, 2, 1, 192, 0, 2, 2, 0, 0, 0, 0]);
+        routed.extend_from_slice(&IPV4_UDP);
+        let f = wrap_v4(47, &routed);
         let p = decode(LinkType::RAW, &f);
-        assert!(p.problem.unwrap().contains("routing"));
+        assert!(p.problem.is_none() && p.ip.is_some(), "{p:?}");
+        // Entries without the null one run off the end, and say so.
+        let f = wrap_v4(47, &routed[..28]);
+        let p = decode(LinkType::RAW, &f);
+        assert!(p.problem.unwrap().contains("GRE source route entry"));
         let f = wrap_v4(47, &gre[..6]);
         let cut = decode(LinkType::RAW, &f);
         assert!(cut.problem.unwrap().contains("GRE header"));
+    }
+
+    fn udp_v4(port: u16, payload: &[u8]) -> Vec<u8> {
+        let mut u = vec![0xc0, 0x01, (port >> 8) as u8, port as u8];
+        u.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+        u.extend_from_slice(&[0, 0]);
+        u.extend_from_slice(payload);
+        wrap_v4(17, &u)
+    }
+
+    #[test]
+    fn vxlan_gpe_reads_its_next_protocol_through_service_headers() {
+        // Flags I and P, next protocol IPv4, VNI 42.
+        let mut gpe = vec![0x0c, 0, 0, 1, 0, 0, 42, 0];
+        gpe.extend_from_slice(&IPV4_UDP);
+        let f = udp_v4(4790, &gpe);
+        let p = decode(LinkType::RAW, &f);
+        assert!(p.problem.is_none(), "{p:?}");
+        assert_eq!(p.ip.as_ref().unwrap().dst.to_string(), "198.51.100.2");
+        assert_eq!(p.outer.len(), 1);
+        // An NSH of MD type 2 with one 4-byte context word (length 3 words) in
+        // another NSH, then IPv4.
+        let mut nsh = vec![0x0c, 0, 0, 4, 0, 0, 42, 0];
+        nsh.extend_from_slice(&[0x0f, 0xc2, 0x02, 0x04, 0, 0, 1, 0xff]);
+        nsh.extend_from_slice(&[0x0f, 0xc3, 0x02, 0x01, 0, 0, 1, 0xfe, 0, 0, 0, 0]);
+        nsh.extend_from_slice(&IPV4_UDP);
+        let f = udp_v4(4790, &nsh);
+        let p = decode(LinkType::RAW, &f);
+        assert!(p.problem.is_none(), "{p:?}");
+        assert!(p.ip.is_some());
+        // An NSH shorter than its own headers, and a next protocol not decoded.
+        let mut bad = nsh.clone();
+        bad[9] = 0xc1;
+        let f = udp_v4(4790, &bad);
+        let p = decode(LinkType::RAW, &f);
+        assert!(p.problem.unwrap().contains("NSH length of 4 bytes"));
+        let mut other = gpe.clone();
+        other[3] = 9;
+        let f = udp_v4(4790, &other);
+        let p = decode(LinkType::RAW, &f);
+        assert!(
+            p.problem.is_none() && p.ip.is_none() && p.outer.len() == 1,
+            "{p:?}"
+        );
+        // Every truncation ends.
+        for n in 0..=nsh.len() {
+            let _ = decode(LinkType::RAW, &udp_v4(4790, &nsh[..n]));
+        }
     }
 
     #[test]
@@ -812,22 +869,29 @@ mod tests {
         plain[24] = 0;
         let p = decode(LinkType(105), &plain);
         assert!(p.ip.is_none() && p.subframes().next().is_none());
-        // A length past the frame's end stops there, with the reason.
+        // A length past the frame's end is read as far as the frame goes, as
+        // tshark reads it, and ends the body.
         let mut lying = f.clone();
         let second = 26 + 56;
         lying[second + 12] = 0x40;
         let p = decode(LinkType(105), &lying);
         let rest: Vec<Packet<'_>> = p.subframes().collect();
         assert_eq!(rest.len(), 1);
-        assert!(
-            rest[0]
-                .problem
-                .as_deref()
-                .unwrap()
-                .contains("A-MSDU subframe needs"),
-            "{:?}",
-            rest[0].problem
-        );
+        assert!(rest[0].problem.is_none(), "{:?}", rest[0].problem);
+        assert_eq!(rest[0].ip.as_ref().unwrap().dst.to_string(), "198.51.100.3");
+        // So is a subframe cut by the snap length, down to its IP header.
+        let cut = decode(LinkType(105), &f[..second + 14 + 8 + 24]);
+        let rest: Vec<Packet<'_>> = cut.subframes().collect();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].ip.as_ref().unwrap().dst.to_string(), "198.51.100.3");
+        // A subframe header that does not fit says so.
+        let cut = decode(LinkType(105), &f[..second + 10]);
+        let rest: Vec<Packet<'_>> = cut.subframes().collect();
+        assert!(rest[0]
+            .problem
+            .as_deref()
+            .unwrap()
+            .contains("A-MSDU subframe header"));
         // Every truncation ends, with at most as many packets as subframes.
         for n in 0..=f.len() {
             let p = decode(LinkType(105), &f[..n]);
@@ -841,7 +905,7 @@ mod tests {
         let mut gre = vec![0xb0, 0, 0x88, 0xbe, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1];
         gre.extend_from_slice(&[0; 8]);
         frames.push(wrap_v4(47, &gre));
-        for port in [4789u16, 6081, 2152] {
+        for port in [4789u16, 4790, 6081, 2152] {
             let mut u = vec![
                 0,
                 9,

@@ -1,6 +1,8 @@
-//! IP-level tunnels looked through: GRE (with checksum, key and sequence number;
-//! ERSPAN types I, II and III; PPTP's enhanced GRE), IP-in-IP and 6in4/6to4, and the
-//! UDP encapsulations VXLAN (4789), Geneve (6081) and GTP-U (2152, G-PDUs).
+//! IP-level tunnels looked through: GRE (with checksum, key, sequence number and
+//! RFC 1701 source routes; ERSPAN types I, II and III; PPTP's enhanced GRE),
+//! IP-in-IP and 6in4/6to4, and the UDP encapsulations VXLAN (4789), VXLAN-GPE
+//! (4790, with the Network Service Headers it may carry), Geneve (6081) and GTP-U
+//! (2152, G-PDUs).
 //!
 //! Contract on bad input: never panics; a tunnel header that does not fit is an
 //! `Err` with the reason; a tunnel message that carries no packet (a GTP echo, a
@@ -12,6 +14,7 @@ use etherparse::EtherType;
 type Step<'a> = Result<Next<'a>, String>;
 
 pub(super) const VXLAN_PORT: u16 = 4789;
+pub(super) const VXLAN_GPE_PORT: u16 = 4790;
 pub(super) const GENEVE_PORT: u16 = 6081;
 pub(super) const GTPU_PORT: u16 = 2152;
 
@@ -21,7 +24,7 @@ pub(super) fn udp_tunnel(src_port: u16, dst_port: u16) -> Option<u16> {
     let (lo, hi) = (src_port.min(dst_port), src_port.max(dst_port));
     [lo, hi]
         .into_iter()
-        .find(|p| matches!(*p, VXLAN_PORT | GENEVE_PORT | GTPU_PORT))
+        .find(|p| matches!(*p, VXLAN_PORT | VXLAN_GPE_PORT | GENEVE_PORT | GTPU_PORT))
 }
 
 /// The packet inside an IP payload of protocol `protocol`, if it is a tunnel.
@@ -38,12 +41,14 @@ pub(super) fn ip_payload(protocol: u8, payload: &[u8]) -> Option<Step<'_>> {
 pub(super) fn udp_payload(port: u16, payload: &[u8]) -> Step<'_> {
     match port {
         VXLAN_PORT => vxlan(payload),
+        VXLAN_GPE_PORT => vxlan_gpe(payload),
         GENEVE_PORT => geneve(payload),
         _ => gtpu(payload),
     }
 }
 
-/// GRE (RFC 2784, RFC 2890 keys and sequence numbers; version 1 is PPTP's).
+/// GRE (RFC 2784, RFC 2890 keys and sequence numbers, RFC 1701 source routes;
+/// version 1 is PPTP's).
 fn gre(data: &[u8]) -> Step<'_> {
     let (Some(&f0), Some(&f1), Some(p)) = (data.first(), data.get(1), data.get(2..4)) else {
         return Err(cut("GRE header", 4, data.len()));
@@ -58,10 +63,10 @@ fn gre(data: &[u8]) -> Step<'_> {
     let mut len = 4;
     match f1 & 7 {
         0 => {
-            if routing {
-                return Err("GRE source routing (RFC 1701) is not decoded".into());
-            }
             len += 4 * (usize::from(checksum || routing) + usize::from(key) + usize::from(seq));
+            if routing {
+                len = source_routes(data, len)?;
+            }
         }
         // Enhanced GRE (RFC 2637): key always, sequence and acknowledgement optional.
         1 => len += 4 * (usize::from(key) + usize::from(seq) + usize::from(f1 & 0x80 != 0)),
@@ -90,6 +95,23 @@ fn gre(data: &[u8]) -> Step<'_> {
     }
 }
 
+/// The end of GRE's routing field at `at` (RFC 1701 2.2): source route entries
+/// (address family, offset, length, then that many bytes) up to the null one
+/// (family 0, length 0). Each entry takes at least 4 bytes, so the walk is bounded
+/// by the datagram.
+fn source_routes(data: &[u8], mut at: usize) -> Result<usize, String> {
+    loop {
+        let Some(e) = data.get(at..at + 4) else {
+            return Err(cut("GRE source route entry", at + 4, data.len()));
+        };
+        let (family, n) = (u16::from_be_bytes([e[0], e[1]]), usize::from(e[3]));
+        at += 4 + n;
+        if family == 0 && n == 0 {
+            return Ok(at);
+        }
+    }
+}
+
 fn skip<'a>(data: &'a [u8], n: usize, what: &str) -> Step<'a> {
     match data.get(n..) {
         Some(rest) => Ok(Next::Ethernet(rest)),
@@ -102,6 +124,55 @@ fn vxlan(data: &[u8]) -> Step<'_> {
     match data.get(8..) {
         Some(rest) => Ok(Next::Ethernet(rest)),
         None => Err(cut("VXLAN header", 8, data.len())),
+    }
+}
+
+/// VXLAN-GPE (draft-ietf-nvo3-vxlan-gpe): 8 bytes, then what the next-protocol
+/// field (byte 3) names: IPv4 (1), IPv6 (2), Ethernet (3), a Network Service
+/// Header (4) or MPLS (5). tshark reads that field whatever the P flag says, and so
+/// does this; another value carries nothing decoded.
+fn vxlan_gpe(data: &[u8]) -> Step<'_> {
+    let (Some(&next), Some(rest)) = (data.get(3), data.get(8..)) else {
+        return Err(cut("VXLAN-GPE header", 8, data.len()));
+    };
+    next_protocol(next, rest)
+}
+
+/// The payload of a VXLAN-GPE or NSH next-protocol value (the two share the
+/// numbers).
+fn next_protocol(next: u8, rest: &[u8]) -> Step<'_> {
+    match next {
+        1 => Ok(Next::Ether(EtherType::IPV4, rest)),
+        2 => Ok(Next::Ether(EtherType::IPV6, rest)),
+        3 => Ok(Next::Ethernet(rest)),
+        4 => nsh(rest),
+        5 => Ok(Next::Ether(EtherType(link::MPLS_UNICAST), rest)),
+        _ => Ok(Next::NoIp),
+    }
+}
+
+/// A Network Service Header (RFC 8300): its length (6 bits, in 4-byte words,
+/// at least the 8-byte base and service path headers), then its next protocol.
+/// One NSH inside another is read in turn, each at least 8 bytes: bounded by the
+/// datagram.
+fn nsh(mut data: &[u8]) -> Step<'_> {
+    loop {
+        let (Some(&l), Some(&next)) = (data.get(1), data.get(3)) else {
+            return Err(cut("NSH base header", 8, data.len()));
+        };
+        let len = 4 * usize::from(l & 0x3f);
+        if len < 8 {
+            return Err(format!(
+                "NSH length of {len} bytes, less than its 8-byte headers"
+            ));
+        }
+        let Some(rest) = data.get(len..) else {
+            return Err(cut("NSH", len, data.len()));
+        };
+        if next != 4 {
+            return next_protocol(next, rest);
+        }
+        data = rest;
     }
 }
 
