@@ -6,7 +6,9 @@
 //! byte saying what the name is: 0x00 workstation, 0x20 file server, 0x1b domain
 //! master browser, ...), each byte as two letters `A`..`P`, in one 32-byte label,
 //! optionally followed by a scope. Answers of type NB carry a list of (flags, IPv4
-//! address). Names are shown as tshark shows them: `NAME<xx>`, then `.scope`.
+//! address); answers of type NBSTAT (a node status response, §4.2.18) list the
+//! names the answering node holds, each 16 raw bytes and 2 bytes of flags. Names
+//! are shown as tshark shows them: `NAME<xx>`, then `.scope`.
 //!
 //! Contract on bad input: never panics; at most [`MAX_RECORDS`] records are read and
 //! compression pointers are followed only backwards, so a loop cannot hang.
@@ -20,6 +22,8 @@ pub const PORT: u16 = 137;
 pub const MAX_RECORDS: usize = 64;
 /// Type NB (RFC 1002 §4.2.1.3).
 const TYPE_NB: u16 = 0x20;
+/// Type NBSTAT (RFC 1002 §4.2.18).
+const TYPE_NBSTAT: u16 = 0x21;
 
 /// A decoded NetBIOS name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -41,6 +45,18 @@ pub struct NbAnswer {
     /// NB answers: the addresses that hold the name.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<Ipv4Addr>,
+    /// NBSTAT answers: the names the answering node holds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub node_names: Vec<NodeName>,
+}
+
+/// A name of a node status response's name table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeName {
+    #[serde(flatten)]
+    pub name: NbName,
+    /// A group name (a workgroup, say), not one unique to the node.
+    pub group: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -108,10 +124,15 @@ fn name(b: &[u8], at: usize) -> Result<(NbName, usize), NbnsError> {
     if first.len() != 32 || !first.iter().all(|c| (b'A'..=b'P').contains(c)) {
         return Err(NbnsError::BadName { at });
     }
-    let raw: Vec<u8> = first
-        .chunks(2)
-        .map(|p| ((p[0] - b'A') << 4) | (p[1] - b'A'))
-        .collect();
+    let mut raw = [0u8; 16];
+    for (r, p) in raw.iter_mut().zip(first.chunks(2)) {
+        *r = ((p[0] - b'A') << 4) | (p[1] - b'A');
+    }
+    Ok((decoded(&raw, &labels[1..]), end))
+}
+
+/// A name of 16 raw bytes (15 characters and the suffix), with its scope labels.
+fn decoded(raw: &[u8; 16], scope: &[&[u8]]) -> NbName {
     let suffix = raw[15];
     let mut netbios = raw[..15].to_vec();
     while netbios.last() == Some(&b' ') {
@@ -127,18 +148,39 @@ fn name(b: &[u8], at: usize) -> Result<(NbName, usize), NbnsError> {
         }
     }
     shown.extend(format!("<{suffix:02x}>").bytes());
-    for l in &labels[1..] {
+    for l in scope {
         shown.push(b'.');
         shown.extend_from_slice(l);
     }
-    Ok((
-        NbName {
-            name: WireString(shown),
-            netbios: WireString(netbios),
-            suffix,
-        },
-        end,
-    ))
+    NbName {
+        name: WireString(shown),
+        netbios: WireString(netbios),
+        suffix,
+    }
+}
+
+/// The name table of an NBSTAT answer: a count, then 18 bytes a name (at most 255,
+/// within the record's data). The statistics after it are not read.
+fn node_names(rdata: &[u8], at: usize, len: usize) -> Result<Vec<NodeName>, NbnsError> {
+    let Some((&n, table)) = rdata.split_first() else {
+        return Err(NbnsError::Short { at, len });
+    };
+    let mut names = Vec::with_capacity(usize::from(n));
+    for i in 0..usize::from(n) {
+        let Some(e) = table.get(18 * i..18 * i + 18) else {
+            return Err(NbnsError::Short {
+                at: at + 1 + 18 * i,
+                len,
+            });
+        };
+        let mut raw = [0u8; 16];
+        raw.copy_from_slice(&e[..16]);
+        names.push(NodeName {
+            name: decoded(&raw, &[]),
+            group: e[16] & 0x80 != 0,
+        });
+    }
+    Ok(names)
 }
 
 /// Parses one NBNS datagram.
@@ -180,20 +222,24 @@ pub fn parse(b: &[u8]) -> Result<NbnsMessage, NbnsError> {
                 at: next + 10,
                 len: b.len(),
             })?;
+        let (mut addresses, mut names) = (Vec::new(), Vec::new());
+        match rtype {
+            TYPE_NB => {
+                addresses = rdata
+                    .chunks_exact(6)
+                    .map(|e| Ipv4Addr::new(e[2], e[3], e[4], e[5]))
+                    .collect()
+            }
+            TYPE_NBSTAT if m.is_response => names = node_names(rdata, next + 10, b.len())?,
+            _ => {}
+        }
         pos = next + 10 + rdlen;
-        let addresses = if rtype == TYPE_NB {
-            rdata
-                .chunks_exact(6)
-                .map(|e| Ipv4Addr::new(e[2], e[3], e[4], e[5]))
-                .collect()
-        } else {
-            Vec::new()
-        };
         m.answers.push(NbAnswer {
             name: n,
             rtype,
             ttl,
             addresses,
+            node_names: names,
         });
         read += 1;
     }
@@ -230,6 +276,42 @@ mod tests {
         assert_eq!(a.addresses, vec![Ipv4Addr::new(10, 0, 0, 7)]);
         for cut in 0..b.len() {
             assert!(parse(&b[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_node_status_answer_lists_the_nodes_names() {
+        // Response, authoritative; one NBSTAT answer for `*`.
+        let mut b = vec![0x46, 0xf6, 0x84, 0x00, 0, 0, 0, 1, 0, 0, 0, 0, 32];
+        b.extend(b"CK".iter().chain([b'A'; 30].iter()));
+        b.extend([0, 0, 0x21, 0, 1, 0, 0, 0, 0]);
+        let mut rdata = vec![3];
+        rdata.extend(b"PIRATEBOX      \x20\x64\x00");
+        rdata.extend(b"MTR            \x00\xe4\x00");
+        rdata.extend(b"BAD\x01           \x03\x64\x00");
+        rdata.extend([0; 46]);
+        b.extend((rdata.len() as u16).to_be_bytes());
+        b.extend(&rdata);
+        let m = parse(&b).unwrap();
+        let names: Vec<(String, bool)> = m.answers[0]
+            .node_names
+            .iter()
+            .map(|n| (n.name.name.to_string(), n.group))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("PIRATEBOX<20>".to_string(), false),
+                ("MTR<00>".to_string(), true),
+                ("BAD<01><03>".to_string(), false)
+            ]
+        );
+        // A table longer than its record is cut short, wherever it is cut.
+        let at = b.len() - rdata.len();
+        for cut in at..at + 1 + 3 * 18 {
+            let mut short = b[..cut].to_vec();
+            short[at - 2..at].copy_from_slice(&((cut - at) as u16).to_be_bytes());
+            assert!(parse(&short).is_err(), "cut at {cut}");
         }
     }
 

@@ -639,6 +639,18 @@ impl Identify {
                                     String::from_utf8_lossy(a.name.name.as_bytes()).to_string();
                                 self.name(name, NameSource::Netbios, &bound, at);
                             }
+                            // A node status answer: the names the answering node
+                            // holds (its workgroup's among them, as tshark lists).
+                            for n in &a.node_names {
+                                let mut bound = seen.clone();
+                                bound.server = Endpoint {
+                                    ip: server.ip,
+                                    port: None,
+                                };
+                                let name =
+                                    String::from_utf8_lossy(n.name.name.as_bytes()).to_string();
+                                self.name(name, NameSource::Netbios, &bound, at);
+                            }
                         }
                     }
                     self.spool.push(Item::Nbns(NbnsRecord { seen, message }));
