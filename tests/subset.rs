@@ -69,6 +69,8 @@ fn a_subset_holds_exactly_the_services_frames_and_their_dns_as_tshark_selects_th
         ("captures/encap-amsdu.pcap", "www.mtr-pirate.example"),
         // VXLAN-GPE, IPv4 and IPv6 inside.
         ("captures/encap-vxlan-gpe.pcap", "*.mtr-pirate.example"),
+        // ERSPAN type III made live by Open vSwitch.
+        ("captures/encap-ovs-erspan3.pcap", "*.mtr-pirate.example"),
     ] {
         let original = common::root().join(capture);
         let subset = tmp
