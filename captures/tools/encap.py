@@ -34,6 +34,10 @@ KIND (IP frames only, unless said):
   wlan      link type 105 (802.11): QoS data frames, LLC/SNAP, IP; every fourth
             frame also sent once more with the Protected bit set (body unchanged)
   radiotap  link type 127: an 8-byte radiotap header before each 802.11 frame
+  pktap     link type 258 (Apple PKTAP, Darwin's struct pktap_header, 108 bytes,
+            little-endian): record type 1, DLT 1, interface en0, the sending
+            process (pid 4242 "curl" for the first frame's sender, 0 "kernel_task"
+            for the other side), then the Ethernet frame (all frames)
   amsdu     link type 127: radiotap, then QoS data frames with the A-MSDU Present
             bit (IEEE 802.11-2020 9.3.2.2.2): consecutive frames of one direction
             go together, up to three, each a subframe (DA, SA, length, LLC/SNAP,
@@ -254,6 +258,15 @@ def main():
             out.append((sec, sub, frame(fc1)))
             if seq % 4 == 0:
                 out.append((sec, sub, frame(fc1 | 0x40)))
+        elif kind == "pktap":
+            link = 258
+            family = {0x0800: 2, 0x86DD: 30}.get(et, 0)
+            pid, comm = (4242, b"curl") if fwd else (0, b"kernel_task")
+            hdr = struct.pack("<III", 108, 1, 1) + b"en0".ljust(24, b"\0")
+            hdr += struct.pack("<IIIIi", 0, family, 14, 0, pid) + comm.ljust(20, b"\0")
+            hdr += struct.pack("<IHHi", 0, 6, 0, pid) + comm.ljust(20, b"\0")
+            assert len(hdr) == 108, len(hdr)
+            out.append((sec, sub, hdr + d))
         elif kind == "amsdu":
             link = 127
             if not is_ip:

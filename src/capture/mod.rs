@@ -101,6 +101,15 @@ impl LinkType {
             LinkType::IPV4 => "IPV4",
             LinkType::IPV6 => "IPV6",
             LinkType::LINUX_SLL2 => "LINUX_SLL2",
+            LinkType(9) => "PPP",
+            LinkType(50) => "PPP_HDLC",
+            LinkType(51) => "PPP_ETHER",
+            LinkType(104) => "C_HDLC",
+            LinkType(105) => "IEEE802_11",
+            LinkType(127) => "IEEE802_11_RADIOTAP",
+            LinkType(192) => "PPI",
+            LinkType(239) => "NFLOG",
+            LinkType(258) => "PKTAP",
             _ => return format!("LINKTYPE_{}", self.0),
         };
         known.to_string()

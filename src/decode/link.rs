@@ -1,8 +1,8 @@
 //! Link layers and link-level encapsulations stripped down to the network layer:
 //! Ethernet II and 802.3 with LLC/SNAP, VLAN tags, PPPoE (session and discovery),
 //! MPLS label stacks (with the pseudowire control word), PPP and Cisco HDLC link
-//! types, Linux NFLOG, and 802.11 (bare, radiotap, PPI) data frames, A-MSDUs
-//! subframe by subframe.
+//! types, Linux NFLOG, Apple PKTAP, and 802.11 (bare, radiotap, PPI) data frames,
+//! A-MSDUs subframe by subframe.
 //!
 //! Contract on bad input: never panics; a header that does not fit is an `Err` with
 //! the reason, a frame that carries no IP (ARP, PPPoE discovery, LCP, management
@@ -215,6 +215,32 @@ pub(super) fn ppi(data: &[u8]) -> Step<'_> {
             "PPI carries link type {other}, which is not decoded"
         )),
     }
+}
+
+/// An Apple PKTAP header (link type 258, macOS `tcpdump -i pktap`; Darwin's
+/// `struct pktap_header`, in the writer's byte order, little-endian in practice, as
+/// tshark reads it): its length (at least 108 bytes), the record type (1: a packet)
+/// and the packet's own link type; the packet follows the header. Another record
+/// type carries no packet.
+pub(super) fn pktap(data: &[u8]) -> Result<Option<(u32, &[u8])>, String> {
+    const MIN: usize = 108;
+    let le32 = |at: usize| {
+        data.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let (Some(len), Some(record), Some(inner)) = (le32(0), le32(4), le32(8)) else {
+        return Err(cut("PKTAP header", MIN, data.len()));
+    };
+    let len = len as usize;
+    if len < MIN {
+        return Err(format!(
+            "PKTAP header length {len} is below its {MIN} bytes"
+        ));
+    }
+    let Some(rest) = data.get(len..) else {
+        return Err(cut("PKTAP header", len, data.len()));
+    };
+    Ok((record == 1).then_some((inner, rest)))
 }
 
 /// An 802.11 frame (link type 105): data frames' LLC/SNAP payload; protected data

@@ -154,6 +154,33 @@ pub fn decode(link: LinkType, data: &[u8]) -> Packet<'_> {
 /// where and why it stopped.
 fn lax(link: LinkType, data: &[u8]) -> Packet<'_> {
     let next = match link.0 {
+        // Apple's PKTAP (258; 149, DLT_USER2, in older macOS captures, which tshark
+        // reads as PKTAP too): a header naming the packet's own link type.
+        149 | 258 => match link::pktap(data) {
+            Ok(Some((inner, rest))) => link_step(inner, rest).unwrap_or_else(|| {
+                Err(format!(
+                    "PKTAP carries link type {inner}, which is not decoded"
+                ))
+            }),
+            Ok(None) => Ok(Next::NoIp),
+            Err(e) => Err(e),
+        },
+        other => match link_step(other, data) {
+            Some(step) => step,
+            None => {
+                return Packet {
+                    unknown_link: true,
+                    ..Packet::default()
+                }
+            }
+        },
+    };
+    walk(Packet::default(), next)
+}
+
+/// The first step below a link type's header; `None` for a link type not decoded.
+fn link_step(link: u32, data: &[u8]) -> Option<Result<Next<'_>, String>> {
+    Some(match link {
         1 => link::ethernet(data),
         // BSD loopback: a 4-byte address family in the writer's byte order; OpenBSD
         // loopback: the same field, in network byte order.
@@ -198,14 +225,8 @@ fn lax(link: LinkType, data: &[u8]) -> Packet<'_> {
         127 => link::radiotap(data),
         192 => link::ppi(data),
         239 => link::nflog(data),
-        _ => {
-            return Packet {
-                unknown_link: true,
-                ..Packet::default()
-            }
-        }
-    };
-    walk(Packet::default(), next)
+        _ => return None,
+    })
 }
 
 /// What a reassembled IP datagram carries: `payload` is the datagram's payload
@@ -808,6 +829,38 @@ mod tests {
     }
 
     #[test]
+    fn pktap_reads_the_packet_of_the_link_type_it_names() {
+        // 108-byte header: length, record type 1, DLT 12 (raw IP), "en0".
+        let mut f = vec![108, 0, 0, 0, 1, 0, 0, 0, 12, 0, 0, 0, b'e', b'n', b'0'];
+        f.resize(108, 0);
+        f.extend_from_slice(&IPV4_UDP);
+        for link in [258, 149] {
+            let p = decode(LinkType(link), &f);
+            assert!(p.problem.is_none() && !p.unknown_link, "{p:?}");
+            assert_eq!(p.ip.as_ref().unwrap().dst.to_string(), "198.51.100.2");
+        }
+        // Another record type carries no packet.
+        let mut other = f.clone();
+        other[4] = 2;
+        let p = decode(LinkType(258), &other);
+        assert!(p.problem.is_none() && p.ip.is_none());
+        // A link type not decoded inside (PKTAP itself among them), a length below
+        // the header's own, and every cut say why.
+        let mut nested = f.clone();
+        nested[8..12].copy_from_slice(&258u32.to_le_bytes());
+        let p = decode(LinkType(258), &nested);
+        assert!(p.problem.unwrap().contains("PKTAP carries link type 258"));
+        let mut short = f.clone();
+        short[0] = 100;
+        let p = decode(LinkType(258), &short);
+        assert!(p.problem.unwrap().contains("below its 108 bytes"));
+        for n in 0..108 {
+            let p = decode(LinkType(258), &f[..n]);
+            assert!(p.problem.unwrap().contains("PKTAP header"), "{n}");
+        }
+    }
+
+    #[test]
     fn ppp_serial_reads_ppp_and_cisco_hdlc_framing() {
         for head in [&[0xff, 0x03, 0x00, 0x21][..], &[0x0f, 0x00, 0x08, 0x00]] {
             let mut f = head.to_vec();
@@ -924,7 +977,9 @@ mod tests {
             frames.push(wrap_v4(17, &u));
         }
         for f in &frames {
-            for link in [0, 1, 9, 50, 51, 101, 104, 105, 113, 127, 192, 239, 276] {
+            for link in [
+                0, 1, 9, 50, 51, 101, 104, 105, 113, 127, 149, 192, 239, 258, 276,
+            ] {
                 for n in 0..=f.len() {
                     let _ = decode(LinkType(link), &f[..n]);
                 }
