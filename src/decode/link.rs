@@ -77,6 +77,8 @@ pub(super) fn below(et: EtherType, data: &[u8]) -> Option<Step<'_>> {
         PPPOE_SESSION => pppoe(data),
         PPPOE_DISCOVERY => Ok(Next::NoIp),
         MPLS_UNICAST | MPLS_MULTICAST => mpls(data),
+        // A Network Service Header (RFC 8300) straight on Ethernet.
+        0x894f => super::tunnel::nsh(data),
         _ => return None,
     })
 }

@@ -1,8 +1,9 @@
 //! IP-level tunnels looked through: GRE (with checksum, key, sequence number and
 //! RFC 1701 source routes; ERSPAN types I, II and III; PPTP's enhanced GRE),
 //! IP-in-IP and 6in4/6to4, and the UDP encapsulations VXLAN (4789), VXLAN-GPE
-//! (4790, with the Network Service Headers it may carry), Geneve (6081) and GTP-U
-//! (2152, G-PDUs).
+//! (4790, with the Network Service Headers it may carry), Geneve (6081), GTP-U
+//! (2152, G-PDUs) and MPLS in UDP (6635); GRE's WCCP redirection; a Network
+//! Service Header straight on Ethernet (0x894F).
 //!
 //! Contract on bad input: never panics; a tunnel header that does not fit is an
 //! `Err` with the reason; a tunnel message that carries no packet (a GTP echo, a
@@ -17,14 +18,19 @@ pub(super) const VXLAN_PORT: u16 = 4789;
 pub(super) const VXLAN_GPE_PORT: u16 = 4790;
 pub(super) const GENEVE_PORT: u16 = 6081;
 pub(super) const GTPU_PORT: u16 = 2152;
+/// MPLS in UDP (RFC 7510).
+pub(super) const MPLS_UDP_PORT: u16 = 6635;
 
 /// Whether a UDP datagram between these ports is a tunnel this module opens; the
 /// lower port is tried first, as tshark does.
 pub(super) fn udp_tunnel(src_port: u16, dst_port: u16) -> Option<u16> {
     let (lo, hi) = (src_port.min(dst_port), src_port.max(dst_port));
-    [lo, hi]
-        .into_iter()
-        .find(|p| matches!(*p, VXLAN_PORT | VXLAN_GPE_PORT | GENEVE_PORT | GTPU_PORT))
+    [lo, hi].into_iter().find(|p| {
+        matches!(
+            *p,
+            VXLAN_PORT | VXLAN_GPE_PORT | GENEVE_PORT | GTPU_PORT | MPLS_UDP_PORT
+        )
+    })
 }
 
 /// The packet inside an IP payload of protocol `protocol`, if it is a tunnel.
@@ -43,6 +49,7 @@ pub(super) fn udp_payload(port: u16, payload: &[u8]) -> Step<'_> {
         VXLAN_PORT => vxlan(payload),
         VXLAN_GPE_PORT => vxlan_gpe(payload),
         GENEVE_PORT => geneve(payload),
+        MPLS_UDP_PORT => Ok(Next::Ether(EtherType(link::MPLS_UNICAST), payload)),
         _ => gtpu(payload),
     }
 }
@@ -91,6 +98,15 @@ fn gre(data: &[u8]) -> Step<'_> {
             };
             skip(rest, n, "ERSPAN type III header")
         }
+        // WCCP redirection: WCCPv2 puts a 4-byte redirect header before the IPv4
+        // packet; a payload that already starts as IPv4 has none (tshark's test).
+        0x883e => match rest.first() {
+            Some(b) if b >> 4 == 4 => Ok(Next::Ip(rest)),
+            _ => match rest.get(4..) {
+                Some(ip) => Ok(Next::Ip(ip)),
+                None => Err(cut("WCCP redirect header", 4, rest.len())),
+            },
+        },
         _ => Ok(Next::Ether(EtherType(proto), rest)),
     }
 }
@@ -155,7 +171,7 @@ fn next_protocol(next: u8, rest: &[u8]) -> Step<'_> {
 /// at least the 8-byte base and service path headers), then its next protocol.
 /// One NSH inside another is read in turn, each at least 8 bytes: bounded by the
 /// datagram.
-fn nsh(mut data: &[u8]) -> Step<'_> {
+pub(super) fn nsh(mut data: &[u8]) -> Step<'_> {
     loop {
         let (Some(&l), Some(&next)) = (data.get(1), data.get(3)) else {
             return Err(cut("NSH base header", 8, data.len()));
