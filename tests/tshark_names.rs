@@ -92,17 +92,17 @@ fn sni_dns_and_http_names_equal_tsharks_on_every_capture() {
             .collect();
         assert_eq!(qnames, t_qname, "{name}: DNS query names");
 
-        // What the answers and certificates bind names to: the addresses of DNS
-        // A and AAAA answers (including those of datagrams reassembled from IP
-        // fragments) and the certificates' DNS names.
+        // The addresses of DNS A and AAAA records (including those of datagrams
+        // reassembled from IP fragments), in every section as tshark's `dns.a`
+        // lists them (the answers bind names; the authority and additional
+        // sections' are recorded), and the certificates' DNS names.
         let addresses: BTreeSet<String> = values(&a.records.dns)
             .iter()
             .filter(|d| d["is_response"] == true)
             .flat_map(|d| {
-                d["answers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+                ["answers", "authority", "additional"]
+                    .iter()
+                    .flat_map(|s| d[s].as_array().into_iter().flatten())
                     .filter(|r| matches!(r["data"]["type"].as_str(), Some("a" | "aaaa")))
                     .filter_map(|r| text(&r["data"]["address"]))
                     .collect::<Vec<_>>()

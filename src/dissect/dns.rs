@@ -83,6 +83,15 @@ pub struct Message {
     pub truncated: bool,
     pub questions: Vec<Question>,
     pub answers: Vec<Rr>,
+    /// The authority section's records (a referral's NS records, a negative
+    /// answer's SOA): recorded as tshark shows them, never bound to addresses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub authority: Vec<Rr>,
+    /// The additional section's records (the glue addresses of name servers, and
+    /// whatever else the server volunteered; EDNS's OPT is not a record here):
+    /// recorded, never bound, since they answer no question the client asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub additional: Vec<Rr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -168,17 +177,19 @@ pub(crate) fn parse_message(bytes: &[u8]) -> Result<Message, DnsError> {
                 qtype: u16::from(q.query_type),
             })
             .collect(),
-        answers: m
-            .answers
-            .iter()
-            .map(|r| Rr {
-                name: name_of(&r.name),
-                rtype: u16::from(r.record_type()),
-                ttl: r.ttl,
-                data: rdata_of(&r.data),
-            })
-            .collect(),
+        answers: m.answers.iter().map(rr_of).collect(),
+        authority: m.authorities.iter().map(rr_of).collect(),
+        additional: m.additionals.iter().map(rr_of).collect(),
     })
+}
+
+fn rr_of(r: &hickory_proto::rr::Record) -> Rr {
+    Rr {
+        name: name_of(&r.name),
+        rtype: u16::from(r.record_type()),
+        ttl: r.ttl,
+        data: rdata_of(&r.data),
+    }
 }
 
 /// What can be read of a message that cannot be read whole (cut short by the capture's
@@ -200,6 +211,8 @@ pub(crate) fn parse_partial(bytes: &[u8]) -> Option<Message> {
         truncated: h[2] & 0x02 != 0,
         questions: Vec::new(),
         answers: Vec::new(),
+        authority: Vec::new(),
+        additional: Vec::new(),
     };
     for _ in 0..count(4) {
         let Ok(q) = Query::read(&mut d) else {
@@ -211,16 +224,23 @@ pub(crate) fn parse_partial(bytes: &[u8]) -> Option<Message> {
         });
     }
     if m.questions.len() == count(4) {
-        for _ in 0..count(6) {
-            let Ok(r) = Record::read(&mut d) else {
-                break;
-            };
-            m.answers.push(Rr {
-                name: name_of(&r.name),
-                rtype: u16::from(r.record_type()),
-                ttl: r.ttl,
-                data: rdata_of(&r.data),
-            });
+        // The sections in order, each read up to its first record that does not
+        // parse; a section cut short ends the reading. An OPT pseudo-record in
+        // the additional section (EDNS) is left out, as a whole message's is.
+        let mut sections = [
+            (count(6), &mut m.answers),
+            (count(8), &mut m.authority),
+            (count(10), &mut m.additional),
+        ];
+        'sections: for (n, records) in sections.iter_mut() {
+            for _ in 0..*n {
+                let Ok(r) = Record::read(&mut d) else {
+                    break 'sections;
+                };
+                if r.record_type() != hickory_proto::rr::RecordType::OPT {
+                    records.push(rr_of(&r));
+                }
+            }
         }
     }
     (!m.questions.is_empty()).then_some(m)
@@ -627,6 +647,55 @@ fn reverse_address(name: &WireString) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn authority_and_additional_records_are_kept_apart_and_bind_nothing() {
+        // dl.example A 192.0.2.1; authority: example NS ns1.example; additional:
+        // ns1.example A 192.0.2.53, then EDNS's OPT.
+        let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 1, 0, 2];
+        m.extend(b"\x02dl\x07example\x00\x00\x01\x00\x01");
+        m.extend([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+        m.extend([0xc0, 0x0f, 0, 2, 0, 1, 0, 0, 0, 60, 0, 6]);
+        m.extend(b"\x03ns1\xc0\x0f");
+        m.extend([0xc0, 0x38, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 53]);
+        m.extend([0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0]);
+        let whole = parse_message(&m).unwrap();
+        let partial = parse_partial(&m).unwrap();
+        for msg in [&whole, &partial] {
+            assert_eq!(msg.answers.len(), 1);
+            assert_eq!(
+                msg.authority[0].data,
+                RData::Ns {
+                    target: "ns1.example".into()
+                }
+            );
+            assert_eq!(msg.additional.len(), 1, "{:?}", msg.additional);
+            assert_eq!(
+                msg.additional[0].data,
+                RData::A {
+                    address: Ipv4Addr::new(192, 0, 2, 53)
+                }
+            );
+        }
+        // Cut inside the glue record: the sections before it stay whole.
+        let cut = parse_partial(&m[..m.len() - 15]).unwrap();
+        assert_eq!((cut.answers.len(), cut.authority.len()), (1, 1));
+        assert!(cut.additional.is_empty());
+        // Only the answer binds.
+        let mut t = DnsBindings::new();
+        let client = Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
+            port: Some(5353),
+        };
+        let server = Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 53)),
+            port: Some(53),
+        };
+        t.observe((2, 0), Timestamp::default(), server, client, &whole);
+        let b = t.into_bindings();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].address, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+    }
 
     #[test]
     fn a_tcp_message_cut_short_yields_what_was_read_before_the_cut() {
