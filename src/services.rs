@@ -317,6 +317,9 @@ pub struct Hostname {
     /// The strongest binding among its sources.
     pub strength: Confidence,
     pub sources: Vec<NameSource>,
+    /// The service's addresses the evidence binds the name to (a service that
+    /// groups several addresses under one label may hold a name for only some).
+    pub addresses: Vec<IpAddr>,
     pub frames: FrameList,
 }
 
@@ -473,7 +476,8 @@ fn endpoint_key(c: &Conversation) -> Option<(EndpointKey, Endpoint)> {
     Some(((server.ip, server.port?, c.transport), server))
 }
 /// Names bound to one endpoint or service: their sources and evidence frames.
-type BoundNames<'a> = BTreeMap<&'a str, (BTreeSet<NameSource>, BTreeSet<FrameId>)>;
+type BoundNames<'a> =
+    BTreeMap<&'a str, (BTreeSet<NameSource>, BTreeSet<FrameId>, BTreeSet<IpAddr>)>;
 
 /// Merges name evidence by name: the union of sources and of frames.
 fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNames<'a> {
@@ -482,6 +486,7 @@ fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNam
         let e = names.entry(n.name.as_str()).or_default();
         e.0.insert(n.source);
         e.1.extend(n.frames.iter().copied());
+        e.2.insert(n.ip);
     }
     names
 }
@@ -619,7 +624,7 @@ where
                 eps.push(endpoints.remove(k)?);
             }
             let names = merge_names(keys.iter().flat_map(bound));
-            for (_, fr) in names.values() {
+            for (_, fr, _) in names.values() {
                 others.extend(fr.iter().copied());
             }
             let frames = if others.is_empty() {
@@ -635,7 +640,7 @@ where
             let to_client: u64 = eps.iter().map(|e| e.bytes_to_client).sum();
             let mut hostnames: Vec<Hostname> = names
                 .into_iter()
-                .map(|(name, (sources, fr))| Hostname {
+                .map(|(name, (sources, fr, ips))| Hostname {
                     strength: sources
                         .iter()
                         .map(|s| s.strength())
@@ -643,6 +648,7 @@ where
                         .unwrap_or(Confidence::Weak),
                     name: name.to_string(),
                     sources: sources.into_iter().collect(),
+                    addresses: ips.into_iter().collect(),
                     frames: fr.into_iter().collect(),
                 })
                 .collect();
@@ -897,6 +903,7 @@ mod tests {
             name: n.into(),
             strength,
             sources: vec![NameSource::TlsSni],
+            addresses: Vec::new(),
             frames: FrameList::new(),
         };
         let dot = resolver_role(&[ep(853, Transport::Tcp)], &[]);

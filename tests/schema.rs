@@ -76,9 +76,33 @@ fn every_report_of_the_recorded_captures_holds_to_the_written_schema() {
     let (ok, text) = validate(&paths);
     assert!(ok, "{text}");
 
-    // A renamed field is refused, naming the place.
+    // A service that groups addresses of several captures under one label gives
+    // each of its names only the addresses the evidence binds it to: never none,
+    // never one outside the service.
     let mut report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&all).unwrap()).unwrap();
+    let mut narrower = 0;
+    for s in report["services"].as_array().unwrap() {
+        let eps: std::collections::BTreeSet<&str> = s["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["ip"].as_str().unwrap())
+            .collect();
+        for h in s["hostnames"].as_array().unwrap() {
+            let ips: std::collections::BTreeSet<&str> = h["addresses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            assert!(!ips.is_empty() && ips.is_subset(&eps), "{s}");
+            narrower += usize::from(ips.len() < eps.len());
+        }
+    }
+    assert!(narrower > 0, "no name bound to only part of its service");
+
+    // A renamed field is refused, naming the place.
     let service = report["services"][0].as_object_mut().unwrap();
     let label = service.remove("label").unwrap();
     service.insert("name".into(), label);

@@ -328,9 +328,8 @@ fn names(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
     let mut rows = Vec::new();
     for sr in &r.services {
         let s = &sr.service;
-        let mut ips: Vec<String> = s.endpoints.iter().map(|e| e.ip.to_string()).collect();
-        ips.dedup();
         for h in &s.hostnames {
+            let ips: Vec<String> = h.addresses.iter().map(|ip| ip.to_string()).collect();
             rows.push([
                 cell(&h.name),
                 cell(&s.label),

@@ -1021,10 +1021,9 @@ fn bindings(out: &mut String, services: &[ServiceReport], w: &Words) {
     let mut rows: Vec<(String, String, String, Confidence, String)> = Vec::new();
     for sr in services {
         let s = &sr.service;
-        let mut ips: Vec<String> = s.endpoints.iter().map(|e| e.ip.to_string()).collect();
-        ips.dedup();
         for h in &s.hostnames {
             let sources: Vec<&str> = h.sources.iter().map(|x| x.as_str()).collect();
+            let ips: Vec<String> = h.addresses.iter().map(|ip| ip.to_string()).collect();
             rows.push((
                 h.name.clone(),
                 ips.join(", "),
