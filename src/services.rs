@@ -475,11 +475,12 @@ fn endpoint_key(c: &Conversation) -> Option<(EndpointKey, Endpoint)> {
     let (server, _) = server_side(c);
     Some(((server.ip, server.port?, c.transport), server))
 }
-/// Names bound to one endpoint or service: their sources and evidence frames.
+/// Names bound to one endpoint or service: their sources, evidence frames and the
+/// addresses the evidence binds them to.
 type BoundNames<'a> =
     BTreeMap<&'a str, (BTreeSet<NameSource>, BTreeSet<FrameId>, BTreeSet<IpAddr>)>;
 
-/// Merges name evidence by name: the union of sources and of frames.
+/// Merges name evidence by name: the union of sources, of frames and of addresses.
 fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNames<'a> {
     let mut names: BoundNames<'a> = BTreeMap::new();
     for n in evidence {
