@@ -628,29 +628,22 @@ impl Identify {
                         || (!message.is_response && matches!(message.opcode, 5 | 8 | 9 | 15));
                     let seen = self.datagram(client, server, at);
                     if binds {
-                        for a in &message.answers {
-                            for &ip in &a.addresses {
-                                let mut bound = seen.clone();
-                                bound.server = Endpoint {
-                                    ip: std::net::IpAddr::V4(ip),
-                                    port: None,
-                                };
-                                let name =
-                                    String::from_utf8_lossy(a.name.name.as_bytes()).to_string();
-                                self.name(name, NameSource::Netbios, &bound, at);
-                            }
-                            // A node status answer: the names the answering node
-                            // holds (its workgroup's among them, as tshark lists).
-                            for n in &a.node_names {
-                                let mut bound = seen.clone();
-                                bound.server = Endpoint {
-                                    ip: server.ip,
-                                    port: None,
-                                };
-                                let name =
-                                    String::from_utf8_lossy(n.name.name.as_bytes()).to_string();
-                                self.name(name, NameSource::Netbios, &bound, at);
-                            }
+                        // An NB answer's name, bound to each address it gives; a node
+                        // status answer's names (its workgroup's among them, as
+                        // tshark lists), bound to the node that answered.
+                        let pairs = message.answers.iter().flat_map(|a| {
+                            let nb = a
+                                .addresses
+                                .iter()
+                                .map(|&ip| (&a.name.name, std::net::IpAddr::V4(ip)));
+                            let node = a.node_names.iter().map(|n| (&n.name.name, server.ip));
+                            nb.chain(node)
+                        });
+                        for (name, ip) in pairs {
+                            let mut bound = seen.clone();
+                            bound.server = Endpoint { ip, port: None };
+                            let name = String::from_utf8_lossy(name.as_bytes()).to_string();
+                            self.name(name, NameSource::Netbios, &bound, at);
                         }
                     }
                     self.spool.push(Item::Nbns(NbnsRecord { seen, message }));
