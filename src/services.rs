@@ -475,19 +475,16 @@ fn endpoint_key(c: &Conversation) -> Option<(EndpointKey, Endpoint)> {
     let (server, _) = server_side(c);
     Some(((server.ip, server.port?, c.transport), server))
 }
-/// Names bound to one endpoint or service: their sources, evidence frames and the
-/// addresses the evidence binds them to.
-type BoundNames<'a> =
-    BTreeMap<&'a str, (BTreeSet<NameSource>, BTreeSet<FrameId>, BTreeSet<IpAddr>)>;
+/// Names bound to one endpoint or service: their sources and evidence frames.
+type BoundNames<'a> = BTreeMap<&'a str, (BTreeSet<NameSource>, BTreeSet<FrameId>)>;
 
-/// Merges name evidence by name: the union of sources, of frames and of addresses.
+/// Merges name evidence by name: the union of sources and of frames.
 fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNames<'a> {
     let mut names: BoundNames<'a> = BTreeMap::new();
     for n in evidence {
         let e = names.entry(n.name.as_str()).or_default();
         e.0.insert(n.source);
         e.1.extend(n.frames.iter().copied());
-        e.2.insert(n.ip);
     }
     names
 }
@@ -625,7 +622,15 @@ where
                 eps.push(endpoints.remove(k)?);
             }
             let names = merge_names(keys.iter().flat_map(bound));
-            for (_, fr, _) in names.values() {
+            // The addresses each name is bound to: those of the endpoints whose
+            // evidence holds it (a label may group addresses a name never saw).
+            let mut bound_to: BTreeMap<&str, BTreeSet<IpAddr>> = BTreeMap::new();
+            for k in &keys {
+                for n in bound(k) {
+                    bound_to.entry(n.name.as_str()).or_default().insert(k.0);
+                }
+            }
+            for (_, fr) in names.values() {
                 others.extend(fr.iter().copied());
             }
             let frames = if others.is_empty() {
@@ -641,7 +646,7 @@ where
             let to_client: u64 = eps.iter().map(|e| e.bytes_to_client).sum();
             let mut hostnames: Vec<Hostname> = names
                 .into_iter()
-                .map(|(name, (sources, fr, ips))| Hostname {
+                .map(|(name, (sources, fr))| Hostname {
                     strength: sources
                         .iter()
                         .map(|s| s.strength())
@@ -649,7 +654,10 @@ where
                         .unwrap_or(Confidence::Weak),
                     name: name.to_string(),
                     sources: sources.into_iter().collect(),
-                    addresses: ips.into_iter().collect(),
+                    addresses: bound_to
+                        .remove(name)
+                        .map(|ips| ips.into_iter().collect())
+                        .unwrap_or_default(),
                     frames: fr.into_iter().collect(),
                 })
                 .collect();
