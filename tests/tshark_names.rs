@@ -142,7 +142,9 @@ fn sni_dns_and_http_names_equal_tsharks_on_every_capture() {
         seen[3] += addresses.len();
         seen[4] += sans.len();
     }
-    assert!(seen.iter().all(|&n| n > 0), "names compared: {seen:?}");
+    if common::all_bundled_captures() {
+        assert!(seen.iter().all(|&n| n > 0), "names compared: {seen:?}");
+    }
 }
 
 #[test]
