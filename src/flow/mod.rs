@@ -15,16 +15,19 @@
 //! fragments, other protocols) are counted in their IP conversation directly.
 //!
 //! Memory is bounded for pending fragments (`flow::defrag`); conversations beyond
-//! the newest few chunks live in a temporary file (`flow::store`), so what grows
-//! with the number of flows in memory is the index (8 bytes a conversation, plus
-//! the table's spare room) and the endpoint table.
+//! the newest few chunks live in a temporary file (`flow::store`), and so do the
+//! index entries beyond the newest 458 752 (`flow::index`), so what grows with the
+//! number of flows in memory is the index's filter (a byte a conversation) and the
+//! endpoint table.
 
 pub mod carried;
 pub mod defrag;
+mod index;
 pub mod reassembly;
 mod store;
 
 use crate::model::{Endpoint, FlowKey, FrameRef, Timestamp, Transport};
+use index::{spread, Index};
 use serde::Serialize;
 use store::Store;
 #[cfg(test)]
@@ -176,42 +179,23 @@ pub(crate) type ConvId = usize;
 /// numbers have this bit set.
 const IP_CONV: ConvId = 1 << (usize::BITS - 1);
 
-/// An index entry: a conversation's number and 32 bits of its key's hash, so that
-/// neither a lookup nor the index's growth reads a conversation that is on disk,
-/// except to confirm a key whose hash matched (one lookup in 2^32 / conversations
-/// reads one it did not need).
-type Entry = [u32; 2];
-
-fn entry(id: usize, hash: u64) -> Entry {
-    [id as u32, (hash >> 32) as u32]
-}
-
-/// The table's hash of an entry: the 32 bits kept, in both halves of the 64 the
-/// table reads (its slot from the low bits, its tag from the top seven).
-fn entry_hash(e: &Entry) -> u64 {
-    spread(e[1])
-}
-
-fn spread(h: u32) -> u64 {
-    (u64::from(h) << 32) | u64::from(h)
-}
-
 /// The hash a key is indexed under: what [`entry_hash`] gives back from its entry.
 fn key_hash(hasher: &ahash::RandomState, key: &FlowKey) -> u64 {
     spread((hasher.hash_one(key) >> 32) as u32)
 }
 
 /// Conversation and endpoint tables for one capture.
+#[derive(Default)]
 pub struct Tables {
     /// TCP and UDP conversations: the newest in memory, the others on disk.
     convs: Store,
     /// IP conversations (one per pair of addresses), kept the same way.
     ips: Store,
-    /// The latest conversation of each flow key, as its number in `convs`, with the
-    /// key's hash: the key itself is read from the conversation, so an entry costs
-    /// 8 bytes, not 60.
-    index: hashbrown::HashTable<Entry>,
-    ip_index: hashbrown::HashTable<Entry>,
+    /// The latest conversation of each flow key, as its number in `convs`, with 32
+    /// bits of the key's hash (the key itself is read from the conversation): the
+    /// newest in memory, the others on disk (`flow::index`).
+    index: Index,
+    ip_index: Index,
     hasher: ahash::RandomState,
     /// Frames of a transport conversation that its IP conversation already counted
     /// (fragmented datagrams, counted fragment by fragment), per direction.
@@ -222,23 +206,6 @@ pub struct Tables {
     finished: bool,
     endpoints: Vec<(IpAddr, EndpointStats)>,
     endpoint_index: HashMap<IpAddr, u32>,
-}
-
-impl Default for Tables {
-    fn default() -> Self {
-        Tables {
-            convs: Store::default(),
-            ips: Store::default(),
-            index: hashbrown::HashTable::new(),
-            ip_index: hashbrown::HashTable::new(),
-            hasher: ahash::RandomState::default(),
-            counted_in_ip: HashMap::default(),
-            earliest: HashMap::default(),
-            finished: false,
-            endpoints: Vec::new(),
-            endpoint_index: HashMap::default(),
-        }
-    }
 }
 
 impl Tables {
@@ -286,7 +253,7 @@ impl Tables {
         };
         let (key, _) = FlowKey::new(Transport::Ip, s, d);
         let hash = key_hash(&self.hasher, &key);
-        if let Some(i) = find(&self.ip_index, &self.ips, hash, &key) {
+        if let Some(i) = self.ip_index.find(&self.ips, hash, &key) {
             return IP_CONV | i;
         }
         let (ep_a, ep_b) = (self.endpoint(src), self.endpoint(dst));
@@ -300,7 +267,7 @@ impl Tables {
             ep_a,
             ep_b,
         ));
-        insert(&mut self.ip_index, &self.ips, hash, key, i);
+        self.ip_index.insert(&self.ips, hash, key, i);
         IP_CONV | i
     }
 
@@ -418,8 +385,8 @@ impl Tables {
         }
         // Only the conversations and endpoints are read from now on: the lookup
         // structures of the pass go before the report's data is loaded.
-        self.index = hashbrown::HashTable::new();
-        self.ip_index = hashbrown::HashTable::new();
+        self.index = Index::default();
+        self.ip_index = Index::default();
         self.endpoint_index = HashMap::default();
         self.counted_in_ip = HashMap::default();
         // `earliest` stays: `first_seen` reads it (it holds only conversations whose
@@ -491,7 +458,7 @@ impl Tables {
     ) -> (ConvId, bool) {
         let (key, _) = FlowKey::new(transport, src, dst);
         let hash = key_hash(&self.hasher, &key);
-        let id = match find(&self.index, &self.convs, hash, &key) {
+        let id = match self.index.find(&self.convs, hash, &key) {
             Some(id) if !tcp.is_some_and(|f| self.starts_new_stream(id, src, f)) => id,
             _ => {
                 let ip_conv = self.ip_conv(src.ip, dst.ip, at) & !IP_CONV;
@@ -510,7 +477,7 @@ impl Tables {
                     ep_a,
                     ep_b,
                 ));
-                insert(&mut self.index, &self.convs, hash, key, id);
+                self.index.insert(&self.convs, hash, key, id);
                 id
             }
         };
@@ -620,42 +587,6 @@ impl<'a> ConversationList<'a> {
     }
 }
 
-/// The latest conversation of `store` with this key.
-fn find(
-    index: &hashbrown::HashTable<Entry>,
-    store: &Store,
-    hash: u64,
-    key: &FlowKey,
-) -> Option<ConvId> {
-    index
-        .find(hash, |e| {
-            entry_hash(e) == hash && store.get(e[0] as usize).is_some_and(|c| c.key() == *key)
-        })
-        .map(|e| e[0] as usize)
-}
-
-/// Makes `id` the conversation of `key`, replacing an earlier one (a reused TCP
-/// 4-tuple).
-fn insert(
-    index: &mut hashbrown::HashTable<Entry>,
-    store: &Store,
-    hash: u64,
-    key: FlowKey,
-    id: ConvId,
-) {
-    let e = index.entry(
-        hash,
-        |e| entry_hash(e) == hash && store.get(e[0] as usize).is_some_and(|c| c.key() == key),
-        entry_hash,
-    );
-    match e {
-        hashbrown::hash_table::Entry::Occupied(mut o) => *o.get_mut() = entry(id, hash),
-        hashbrown::hash_table::Entry::Vacant(v) => {
-            v.insert(entry(id, hash));
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug)]
 struct TcpFlags {
     seq: u32,
@@ -676,41 +607,6 @@ mod tests {
             offset: 0,
             ts: Timestamp::new(secs, 0),
         }
-    }
-
-    /// Entries keep 32 bits of a key's hash: keys whose hashes agree (here in
-    /// fours) are still told apart by the key read from their conversation, in
-    /// memory or on disk, and a key found again replaces its own entry only.
-    #[test]
-    fn keys_sharing_a_hash_are_told_apart_by_their_conversations() {
-        let mut store = Store::with_resident_chunks(1);
-        let mut index = hashbrown::HashTable::new();
-        let ep = |last: u8, port| Endpoint {
-            ip: IpAddr::from([192, 0, 2, last]),
-            port: Some(port),
-        };
-        let n = 2 * CHUNK + 10;
-        let client = |i: usize| ep(1, 1024 + i as u16);
-        let key = |i: usize| FlowKey::new(Transport::Udp, client(i), ep(2, 53)).0;
-        let hash = |i: usize| spread((i / 4) as u32);
-        for id in 0..n {
-            assert_eq!(find(&index, &store, hash(id), &key(id)), None);
-            let c = Conversation::new(Transport::Udp, client(id), ep(2, 53), at(1, 0), 0, 0, 1);
-            store.push(c);
-            insert(&mut index, &store, hash(id), key(id), id);
-        }
-        // The oldest chunk is on disk: its keys are read back to be compared.
-        assert!(store.resident(0).is_none());
-        for id in (0..n).step_by(7) {
-            assert_eq!(find(&index, &store, hash(id), &key(id)), Some(id));
-        }
-        let c = Conversation::new(Transport::Udp, client(1), ep(2, 53), at(2, 0), 0, 0, 1);
-        store.push(c);
-        insert(&mut index, &store, hash(1), key(1), n);
-        assert_eq!(find(&index, &store, hash(1), &key(1)), Some(n));
-        assert_eq!(find(&index, &store, hash(0), &key(0)), Some(0));
-        assert_eq!(index.len(), n);
-        assert_eq!(entry_hash(&entry(5, hash(9))), hash(9));
     }
 
     fn syn(seq: u32) -> Segment {
@@ -820,8 +716,10 @@ mod tests {
 
     #[test]
     fn tcp_port_reuse_is_seen_when_the_closed_conversation_is_on_disk() {
+        // The conversation and its index entry both on disk.
         let mut t = Tables {
             convs: Store::with_resident_chunks(1),
+            index: Index::with_limit(100),
             ..Tables::new()
         };
         let c: IpAddr = "10.9.9.9".parse().unwrap();
@@ -856,12 +754,15 @@ mod tests {
 
     #[test]
     fn tables_on_disk_count_what_tables_in_memory_count() {
-        // Thousands of address pairs, so that both stores move chunks to disk, and
-        // frames for old conversations after that: the same tables either way.
-        let run = |keep: usize| {
+        // Thousands of address pairs, so that both stores move chunks to disk and
+        // both indexes write runs, and frames for old conversations after that: the
+        // same tables either way.
+        let run = |keep: usize, limit: usize| {
             let mut t = Tables {
                 convs: Store::with_resident_chunks(keep),
                 ips: Store::with_resident_chunks(keep),
+                index: Index::with_limit(limit),
+                ip_index: Index::with_limit(limit),
                 ..Tables::new()
             };
             let n = 3 * CHUNK as u32 + 11;
@@ -890,9 +791,15 @@ mod tests {
             assert!(t.conversations().failure().is_none());
             (list, format!("{:?}", t.endpoints()))
         };
-        let on_disk = run(1);
-        assert_eq!(on_disk.0.len(), 2 * (3 * CHUNK + 11));
-        assert_eq!(on_disk, run(usize::MAX));
+        let in_memory = run(usize::MAX, usize::MAX);
+        assert_eq!(in_memory.0.len(), 2 * (3 * CHUNK + 11));
+        for (keep, limit) in [(1, usize::MAX), (1, 1000), (usize::MAX, 77), (2, 5000)] {
+            assert_eq!(
+                run(keep, limit),
+                in_memory,
+                "{keep} chunks, {limit} entries"
+            );
+        }
     }
 
     #[test]

@@ -243,6 +243,12 @@ impl Store {
     }
 
     /// Why a conversation could not be read back, if one could not.
+    /// Records why something the pass needed could not be read back (the first
+    /// reason is kept).
+    pub(super) fn fail(&self, why: String) {
+        let _ = self.failure.set(why);
+    }
+
     pub(super) fn failure(&self) -> Option<&str> {
         self.failure.get().map(String::as_str)
     }

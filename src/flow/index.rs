@@ -1,0 +1,480 @@
+//! flow::index: which conversation a flow key names.
+//!
+//! Each conversation table (TCP and UDP; IP) finds a frame's conversation through
+//! entries of 8 bytes: the conversation's number and 32 bits of its key's hash. The
+//! key itself is read from the conversation (in memory, or from `flow::store`'s
+//! file) to confirm a hash that matched.
+//!
+//! The newest entries are a hash table in memory, [`MEMORY_ENTRIES`] at most. When
+//! it is full, its entries are sorted by hash and written to an unnamed temporary
+//! file as a *run*, and the table starts again, empty, in the same allocation. A
+//! lookup that misses in memory asks a filter of every hash written (a blocked Bloom
+//! filter: one cache line a lookup, 8 bits an entry, a few false "maybe"s in a
+//! hundred); on "maybe" the runs are searched newest first, each through its fences
+//! (the hash of every [`FENCE`]th entry, kept in memory) and a read of the 4 KiB
+//! block that may hold the hash. A conversation found in a run goes back into the
+//! table, so that its next frames find it in memory.
+//!
+//! What grows with the number of conversations is then the filter (one byte a
+//! conversation, past the first [`MEMORY_ENTRIES`]) and the fences (a byte for
+//! every 128 conversations), not the table (9 to 18 bytes a conversation).
+//!
+//! Lookups are exact whatever is on disk: the same frames give the same
+//! conversations. A file that cannot be made or written keeps the entries in memory
+//! (the analysis is the same, only larger); one that cannot be read back is recorded
+//! as the store's failure, which the pass turns into an error rather than miscounted
+//! conversations.
+
+use super::store::Store;
+use super::ConvId;
+use crate::model::FlowKey;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+/// An entry: a conversation's number and 32 bits of its key's hash.
+type Entry = [u32; 2];
+
+fn entry(id: ConvId, hash: u64) -> Entry {
+    [id as u32, (hash >> 32) as u32]
+}
+
+/// The table's hash of an entry: the 32 bits kept, in both halves of the 64 the
+/// table reads (its slot from the low bits, its tag from the top seven).
+fn entry_hash(e: &Entry) -> u64 {
+    spread(e[1])
+}
+
+pub(super) fn spread(h: u32) -> u64 {
+    (u64::from(h) << 32) | u64::from(h)
+}
+
+/// Entries in memory at most: seven eighths of 2^19, the most a table of 2^19
+/// slots holds (4.5 MiB with its control bytes) before it would double.
+const MEMORY_ENTRIES: usize = (1 << 19) / 8 * 7;
+
+/// Entries of a run between two fences: one block read (4 KiB) per search.
+const FENCE: usize = 512;
+
+/// Bytes of an entry in a run: its hash, then its conversation's number (LE).
+const ENTRY_BYTES: usize = 8;
+
+/// Entries the filter takes per 512-bit block (8 bits an entry).
+const FILTER_BLOCK_ENTRIES: usize = 64;
+
+/// Entries written together, sorted by hash.
+struct Run {
+    /// Where the run starts in the file.
+    start: u64,
+    len: usize,
+    /// The hash of entries 0, FENCE, 2 * FENCE, ...
+    fences: Vec<u32>,
+}
+
+pub(super) struct Index {
+    memory: hashbrown::HashTable<Entry>,
+    /// Entries in memory at most ([`MEMORY_ENTRIES`]; smaller in tests).
+    limit: usize,
+    file: Option<File>,
+    /// Bytes written to the file.
+    end: u64,
+    runs: Vec<Run>,
+    /// Every hash written to a run.
+    filter: Filter,
+    /// The file could not be made or written: every entry stays in memory.
+    in_memory_only: bool,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index::with_limit(MEMORY_ENTRIES)
+    }
+}
+
+impl Index {
+    pub(super) fn with_limit(limit: usize) -> Self {
+        Index {
+            memory: hashbrown::HashTable::new(),
+            limit: limit.max(1),
+            file: None,
+            end: 0,
+            runs: Vec::new(),
+            filter: Filter::default(),
+            in_memory_only: false,
+        }
+    }
+
+    /// The latest conversation of `store` with this key (`hash` its
+    /// [`spread`] hash). One found on disk is put back in memory.
+    pub(super) fn find(&mut self, store: &Store, hash: u64, key: &FlowKey) -> Option<ConvId> {
+        let same = |e: &Entry| {
+            entry_hash(e) == hash && store.get(e[0] as usize).is_some_and(|c| c.key() == *key)
+        };
+        if let Some(e) = self.memory.find(hash, same) {
+            return Some(e[0] as usize);
+        }
+        let h = (hash >> 32) as u32;
+        if self.runs.is_empty() || !self.filter.may_hold(h) {
+            return None;
+        }
+        let found = self.find_on_disk(store, h, key);
+        if let Some(id) = found {
+            self.insert(store, hash, *key, id);
+        }
+        found
+    }
+
+    /// Searches the runs, newest first (a key replaced later is in a newer run).
+    fn find_on_disk(&self, store: &Store, h: u32, key: &FlowKey) -> Option<ConvId> {
+        let file = self.file.as_ref()?;
+        let mut block = [0u8; FENCE * ENTRY_BYTES];
+        for run in self.runs.iter().rev() {
+            match find_in_run(file, run, h, &mut block, |id| {
+                store.get(id).is_some_and(|c| c.key() == *key)
+            }) {
+                Ok(Some(id)) => return Some(id),
+                Ok(None) => {}
+                Err(e) => {
+                    store.fail(format!(
+                        "the temporary file of the conversation index could not be read: {e}"
+                    ));
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// Makes `id` the conversation of `key`, replacing an earlier one (a reused TCP
+    /// 4-tuple); writes the table to a run first when it is full.
+    pub(super) fn insert(&mut self, store: &Store, hash: u64, key: FlowKey, id: ConvId) {
+        let same = |e: &Entry| {
+            entry_hash(e) == hash && store.get(e[0] as usize).is_some_and(|c| c.key() == key)
+        };
+        if let Some(e) = self.memory.find_mut(hash, same) {
+            *e = entry(id, hash);
+            return;
+        }
+        if self.memory.len() >= self.limit && !self.in_memory_only {
+            self.write_run(store);
+        }
+        self.memory.insert_unique(hash, entry(id, hash), entry_hash);
+    }
+
+    /// Moves the table's entries to a new run in the file.
+    fn write_run(&mut self, store: &Store) {
+        let mut sorted: Vec<[u32; 2]> = self.memory.iter().map(|e| [e[1], e[0]]).collect();
+        sorted.sort_unstable();
+        if self.write(&sorted).is_err() {
+            // Entries stay in memory from now on; the lookups are the same.
+            self.in_memory_only = true;
+            return;
+        }
+        let run = Run {
+            start: self.end,
+            len: sorted.len(),
+            fences: sorted.iter().step_by(FENCE).map(|e| e[0]).collect(),
+        };
+        self.end += (sorted.len() * ENTRY_BYTES) as u64;
+        self.runs.push(run);
+        let written: usize = self.runs.iter().map(|r| r.len).sum();
+        if written > self.filter.capacity() {
+            // A larger filter, filled again from every run (the file is read once).
+            self.filter = Filter::with_capacity(written * 2);
+            if let Err(e) = self.refill_filter() {
+                store.fail(format!(
+                    "the temporary file of the conversation index could not be read: {e}"
+                ));
+                self.filter.saturate();
+            }
+        } else {
+            for e in &sorted {
+                self.filter.add(e[0]);
+            }
+        }
+        self.memory.clear();
+    }
+
+    fn write(&mut self, sorted: &[[u32; 2]]) -> std::io::Result<()> {
+        if self.file.is_none() {
+            self.file = Some(tempfile::tempfile()?);
+        }
+        let Some(file) = self.file.as_ref() else {
+            return Ok(());
+        };
+        let mut at = self.end;
+        for part in sorted.chunks(8 * FENCE) {
+            let mut bytes = Vec::with_capacity(part.len() * ENTRY_BYTES);
+            for [h, id] in part {
+                bytes.extend_from_slice(&h.to_le_bytes());
+                bytes.extend_from_slice(&id.to_le_bytes());
+            }
+            file.write_all_at(&bytes, at)?;
+            at += bytes.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn refill_filter(&mut self) -> std::io::Result<()> {
+        let Some(file) = self.file.as_ref() else {
+            return Ok(());
+        };
+        let mut buf = vec![0u8; 8 * FENCE * ENTRY_BYTES];
+        let total = (self.end / ENTRY_BYTES as u64) as usize;
+        let mut done = 0;
+        while done < total {
+            let n = (total - done).min(8 * FENCE);
+            let bytes = buf.get_mut(..n * ENTRY_BYTES).unwrap_or_default();
+            file.read_exact_at(bytes, (done * ENTRY_BYTES) as u64)?;
+            for e in bytes.chunks_exact(ENTRY_BYTES) {
+                self.filter.add(le32(e, 0));
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Entries in memory (tests).
+    #[cfg(test)]
+    fn in_memory(&self) -> usize {
+        self.memory.len()
+    }
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        w.copy_from_slice(s);
+    }
+    u32::from_le_bytes(w)
+}
+
+/// The conversation of a run whose hash is `h` and for which `is_key` holds.
+fn find_in_run(
+    file: &File,
+    run: &Run,
+    h: u32,
+    block: &mut [u8; FENCE * ENTRY_BYTES],
+    is_key: impl Fn(ConvId) -> bool,
+) -> std::io::Result<Option<ConvId>> {
+    // Entries before the last fence below `h` all hash below it; equal hashes may
+    // continue past a fence, so blocks are read until a larger hash.
+    let mut first = run.fences.partition_point(|&f| f < h).saturating_sub(1) * FENCE;
+    while first < run.len {
+        let n = (run.len - first).min(FENCE);
+        let bytes = block.get_mut(..n * ENTRY_BYTES).unwrap_or_default();
+        file.read_exact_at(bytes, run.start + (first * ENTRY_BYTES) as u64)?;
+        for e in bytes.chunks_exact(ENTRY_BYTES) {
+            let eh = le32(e, 0);
+            if eh > h {
+                return Ok(None);
+            }
+            if eh == h {
+                let id = le32(e, 4) as usize;
+                if is_key(id) {
+                    return Ok(Some(id));
+                }
+            }
+        }
+        first += n;
+    }
+    Ok(None)
+}
+
+/// A blocked Bloom filter of 32-bit hashes: three bits in one 512-bit block each.
+#[derive(Default)]
+struct Filter {
+    blocks: Vec<[u64; 8]>,
+    /// Answers "maybe" to everything (it could not be filled).
+    saturated: bool,
+}
+
+impl Filter {
+    fn with_capacity(entries: usize) -> Self {
+        Filter {
+            blocks: vec![[0; 8]; entries.div_ceil(FILTER_BLOCK_ENTRIES).max(1)],
+            saturated: false,
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.blocks.len() * FILTER_BLOCK_ENTRIES
+    }
+
+    fn saturate(&mut self) {
+        self.saturated = true;
+    }
+
+    /// The block and the three bits of `h`.
+    fn place(&self, h: u32) -> (usize, [u32; 3]) {
+        let x = u64::from(h).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let block = ((x >> 32) * self.blocks.len() as u64) >> 32;
+        let y = (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let bits = [
+            (y >> 55) as u32,
+            ((y >> 46) & 511) as u32,
+            ((y >> 37) & 511) as u32,
+        ];
+        (block as usize, bits)
+    }
+
+    fn add(&mut self, h: u32) {
+        let (b, bits) = self.place(h);
+        if let Some(block) = self.blocks.get_mut(b) {
+            for bit in bits {
+                if let Some(w) = block.get_mut((bit / 64) as usize) {
+                    *w |= 1 << (bit % 64);
+                }
+            }
+        }
+    }
+
+    fn may_hold(&self, h: u32) -> bool {
+        if self.saturated {
+            return true;
+        }
+        let (b, bits) = self.place(h);
+        self.blocks.get(b).is_some_and(|block| {
+            bits.iter().all(|&bit| {
+                block
+                    .get((bit / 64) as usize)
+                    .is_some_and(|w| w & (1 << (bit % 64)) != 0)
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::store::CHUNK;
+    use crate::flow::Conversation;
+    use crate::model::{Endpoint, FrameRef, Timestamp, Transport};
+    use std::net::IpAddr;
+
+    fn at(frame: u64) -> FrameRef {
+        FrameRef {
+            capture: 0,
+            frame,
+            offset: 0,
+            ts: Timestamp::new(0, 0),
+        }
+    }
+
+    fn ep(last: u8, port: u16) -> Endpoint {
+        Endpoint {
+            ip: IpAddr::from([192, 0, 2, last]),
+            port: Some(port),
+        }
+    }
+
+    fn client(i: usize) -> Endpoint {
+        ep(1, 1024 + i as u16)
+    }
+
+    fn key(i: usize) -> FlowKey {
+        FlowKey::new(Transport::Udp, client(i), ep(2, 53)).0
+    }
+
+    fn push(store: &mut Store, i: usize) {
+        store.push(Conversation::new(
+            Transport::Udp,
+            client(i),
+            ep(2, 53),
+            at(1),
+            0,
+            0,
+            1,
+        ));
+    }
+
+    /// Entries keep 32 bits of a key's hash: keys whose hashes agree (here in
+    /// fours) are still told apart by the key read from their conversation, in
+    /// memory or on disk, in the table or in a run, and a key found again replaces
+    /// its own entry only.
+    #[test]
+    fn keys_sharing_a_hash_are_told_apart_in_memory_and_in_runs() {
+        for limit in [usize::MAX, 3, 100, 1000] {
+            let mut store = Store::with_resident_chunks(1);
+            let mut index = Index::with_limit(limit);
+            let n = 2 * CHUNK + 10;
+            let hash = |i: usize| spread((i / 4) as u32);
+            for id in 0..n {
+                assert_eq!(index.find(&store, hash(id), &key(id)), None);
+                push(&mut store, id);
+                index.insert(&store, hash(id), key(id), id);
+            }
+            assert!(store.resident(0).is_none());
+            if limit < n {
+                assert!(!index.runs.is_empty(), "limit {limit}: no run written");
+                assert!(index.in_memory() <= limit);
+            }
+            for id in (0..n).step_by(7) {
+                assert_eq!(index.find(&store, hash(id), &key(id)), Some(id), "{limit}");
+            }
+            // Key 1 reused: the new conversation replaces it, wherever it was.
+            push(&mut store, 1);
+            index.insert(&store, hash(1), key(1), n);
+            assert_eq!(index.find(&store, hash(1), &key(1)), Some(n), "{limit}");
+            assert_eq!(index.find(&store, hash(0), &key(0)), Some(0), "{limit}");
+            // Still the new one after more runs were written over it.
+            for id in n + 1..n + 50 {
+                push(&mut store, id);
+                index.insert(&store, hash(id), key(id), id);
+            }
+            assert_eq!(index.find(&store, hash(1), &key(1)), Some(n), "{limit}");
+            assert!(store.failure().is_none());
+            assert_eq!(entry_hash(&entry(5, hash(9))), hash(9));
+        }
+    }
+
+    /// Many entries with one hash cross the fences of their run: all are found.
+    #[test]
+    fn equal_hashes_spanning_blocks_are_all_searched() {
+        let mut store = Store::with_resident_chunks(1);
+        let mut index = Index::with_limit(3 * FENCE);
+        let n = 3 * FENCE;
+        let hash = |i: usize| spread(if i < FENCE / 2 { 7 } else { 9 });
+        for id in 0..=n {
+            push(&mut store, id);
+            index.insert(&store, hash(id), key(id), id);
+        }
+        assert_eq!(index.runs.len(), 1);
+        for id in [0, FENCE / 2, FENCE, 2 * FENCE + 3, n - 1] {
+            assert_eq!(index.find(&store, hash(id), &key(id)), Some(id));
+        }
+        assert_eq!(index.find(&store, spread(8), &key(n + 1)), None);
+    }
+
+    /// A run that cannot be read back is the store's failure, not a new conversation
+    /// passed off as the only one of its key.
+    #[test]
+    fn an_unreadable_run_is_the_stores_failure() {
+        let mut store = Store::with_resident_chunks(1);
+        let mut index = Index::with_limit(4);
+        for id in 0..10 {
+            push(&mut store, id);
+            index.insert(&store, spread(id as u32), key(id), id);
+        }
+        assert!(!index.runs.is_empty());
+        if let Some(f) = &index.file {
+            f.set_len(0).unwrap();
+        }
+        assert_eq!(index.find(&store, spread(0), &key(0)), None);
+        assert!(store
+            .failure()
+            .is_some_and(|f| f.contains("conversation index")));
+    }
+
+    #[test]
+    fn the_filter_never_forgets_and_rarely_says_maybe() {
+        let mut f = Filter::with_capacity(10_000);
+        let hash = |i: u32| i.wrapping_mul(0x85eb_ca6b).rotate_left(13);
+        for i in 0..10_000 {
+            f.add(hash(i));
+        }
+        assert!((0..10_000).all(|i| f.may_hold(hash(i))));
+        let maybe = (10_000..110_000).filter(|&i| f.may_hold(hash(i))).count();
+        assert!(maybe < 6_000, "{maybe} false positives in 100 000");
+        assert!(Filter::default().capacity() == 0 && !Filter::default().may_hold(1));
+    }
+}
