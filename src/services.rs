@@ -12,6 +12,7 @@ use crate::flow::Conversation;
 use crate::model::{address_scope, Confidence, Endpoint, Scope, Timestamp, Transport};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::net::IpAddr;
 
 /// Where a hostname was seen.
@@ -338,7 +339,9 @@ pub struct ServiceEndpoint {
     pub last_seen: Timestamp,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// A service: the JSON writes its fields in this order, with `wireshark_filter`
+/// (written from the endpoints when shown, never stored) after `frames`.
+#[derive(Clone, Debug)]
 pub struct Service {
     /// The name a person would call it by: its strongest, most-evidenced hostname,
     /// or `ip:port` when no name was seen.
@@ -354,23 +357,59 @@ pub struct Service {
     pub duration: f64,
     /// Frames that prove the names and the first frame of each conversation.
     pub frames: FrameList,
-    pub wireshark_filter: String,
     /// `internet`, or where its server sits when no provider can host it (`local`,
     /// `broadcast`, `multicast`, `special`): such services are ranked after the
     /// internet ones and shown under their own heading.
     pub scope: Scope,
     /// Why the server address is not on the internet.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub scope_reason: Option<&'static str>,
     /// What a local service usually is, by its port (`DNS resolver`, `DHCP`, `SSDP`,
     /// `mDNS`, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
     /// The names were asked of a proxy (SOCKS, HTTP `CONNECT` or a forward request):
     /// the endpoints are the proxy, which carried the connections; the server that
     /// hosts the names is behind it.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub via_proxy: bool,
+}
+
+impl Service {
+    /// A Wireshark display filter matching exactly the service's endpoints.
+    pub fn wireshark_filter(&self) -> WiresharkFilter<'_> {
+        WiresharkFilter(&self.endpoints)
+    }
+}
+
+impl Serialize for Service {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("Service", 16)?;
+        m.serialize_field("label", &self.label)?;
+        m.serialize_field("hostnames", &self.hostnames)?;
+        m.serialize_field("endpoints", &self.endpoints)?;
+        m.serialize_field("bytes", &self.bytes)?;
+        m.serialize_field("bytes_to_server", &self.bytes_to_server)?;
+        m.serialize_field("bytes_to_client", &self.bytes_to_client)?;
+        m.serialize_field("first_seen", &self.first_seen)?;
+        m.serialize_field("last_seen", &self.last_seen)?;
+        m.serialize_field("duration", &self.duration)?;
+        m.serialize_field("frames", &self.frames)?;
+        m.serialize_field("wireshark_filter", &self.wireshark_filter())?;
+        m.serialize_field("scope", &self.scope)?;
+        match &self.scope_reason {
+            Some(r) => m.serialize_field("scope_reason", r)?,
+            None => m.skip_field("scope_reason")?,
+        }
+        match &self.role {
+            Some(r) => m.serialize_field("role", r)?,
+            None => m.skip_field("role")?,
+        }
+        if self.via_proxy {
+            m.serialize_field("via_proxy", &true)?;
+        } else {
+            m.skip_field("via_proxy")?;
+        }
+        m.end()
+    }
 }
 
 /// Public DNS-over-HTTPS resolvers by the names their operators document for DoH
@@ -685,7 +724,6 @@ where
                 scope_reason,
                 role,
                 via_proxy,
-                wireshark_filter: wireshark_filter(&eps),
                 label,
                 hostnames,
                 endpoints: eps,
@@ -715,23 +753,35 @@ where
     services
 }
 
-/// A display filter matching exactly the service's endpoints.
-pub fn wireshark_filter(eps: &[ServiceEndpoint]) -> String {
-    eps.iter()
-        .map(|e| {
-            let ip = match e.ip {
-                IpAddr::V4(v4) => format!("ip.addr == {v4}"),
-                IpAddr::V6(v6) => format!("ipv6.addr == {v6}"),
-            };
-            let port = match e.transport {
-                Transport::Tcp => format!("tcp.port == {}", e.port),
-                Transport::Udp => format!("udp.port == {}", e.port),
-                Transport::Ip => return format!("({ip})"),
-            };
-            format!("({ip} && {port})")
-        })
-        .collect::<Vec<_>>()
-        .join(" || ")
+/// A display filter matching exactly some endpoints: `(ip.addr == A && tcp.port ==
+/// P) || ...`, written when shown (for many services, a string each would be a
+/// large part of the report's memory).
+pub struct WiresharkFilter<'a>(&'a [ServiceEndpoint]);
+
+impl fmt::Display for WiresharkFilter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" || ")?;
+            }
+            match e.ip {
+                IpAddr::V4(v4) => write!(f, "(ip.addr == {v4}")?,
+                IpAddr::V6(v6) => write!(f, "(ipv6.addr == {v6}")?,
+            }
+            match e.transport {
+                Transport::Tcp => write!(f, " && tcp.port == {})", e.port)?,
+                Transport::Udp => write!(f, " && udp.port == {})", e.port)?,
+                Transport::Ip => f.write_str(")")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for WiresharkFilter<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// A `--target`: a hostname, `*.domain`, an address or a CIDR block.

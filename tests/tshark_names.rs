@@ -176,25 +176,15 @@ fn demo_services_name_the_pirate_games_hosts_with_addresses_and_frames() {
             .hostnames
             .iter()
             .any(|h| h.name == host && !h.frames.is_empty()));
-        assert!(s.wireshark_filter.contains(ip), "{}", s.wireshark_filter);
+        let filter = s.wireshark_filter().to_string();
+        assert!(filter.contains(ip), "{filter}");
         // The filter is valid for tshark and shows exactly the service's frames.
-        let shown = common::tshark(&[
-            "-n",
-            "-r",
-            demo.to_str().unwrap(),
-            "-Y",
-            &s.wireshark_filter,
-        ]);
+        let shown = common::tshark(&["-n", "-r", demo.to_str().unwrap(), "-Y", &filter]);
         let frames: u64 = s
             .endpoints
             .iter()
             .map(|e| e.frames_to_server + e.frames_to_client)
             .sum();
-        assert_eq!(
-            shown.lines().count() as u64,
-            frames,
-            "{host}: {}",
-            s.wireshark_filter
-        );
+        assert_eq!(shown.lines().count() as u64, frames, "{host}: {filter}");
     }
 }

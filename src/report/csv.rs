@@ -160,7 +160,7 @@ fn services(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
                     .join(" "),
             );
             row.push(frames(&s.frames));
-            row.push(s.wireshark_filter.clone());
+            row.push(s.wireshark_filter().to_string());
             c.write_record(&row).map_err(io)?;
         }
     }

@@ -826,8 +826,8 @@ fn service(out: &mut String, rank: &str, sr: &ServiceReport, w: &Words) {
         w.evidence_frames,
         frames_list(&s.frames, 24),
         w.filter,
-        escape::html(&s.wireshark_filter),
-        escape::html(&s.wireshark_filter),
+        escape::html(&s.wireshark_filter().to_string()),
+        escape::html(&s.wireshark_filter().to_string()),
         w.copy
     );
 }
@@ -1008,8 +1008,8 @@ fn local_table(out: &mut String, local: &[&ServiceReport], w: &Words) {
             escape::html(s.scope_reason.unwrap_or(s.scope.as_str())),
             thousands(s.bytes),
             frames_list(&s.frames, 12),
-            escape::html(&s.wireshark_filter),
-            escape::html(&s.wireshark_filter),
+            escape::html(&s.wireshark_filter().to_string()),
+            escape::html(&s.wireshark_filter().to_string()),
             w.copy
         );
     }

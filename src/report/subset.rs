@@ -167,9 +167,9 @@ pub fn write_into(
             }
         }
     }
-    let filters: Vec<&str> = services
+    let filters: Vec<String> = services
         .iter()
-        .map(|s| s.service.wireshark_filter.as_str())
+        .map(|s| s.service.wireshark_filter().to_string())
         .collect();
     let write_err = |source| SubsetError::Write {
         path: shown_out.clone(),

@@ -258,7 +258,7 @@ fn service_list(out: &mut String, list: &[&super::ServiceReport], mark: &str) {
             frames.join(","),
             if s.frames.len() > 12 { ",..." } else { "" }
         );
-        let _ = writeln!(out, "      filter: {}", s.wireshark_filter);
+        let _ = writeln!(out, "      filter: {}", s.wireshark_filter());
     }
     if list.len() > MAX_ROWS {
         let _ = writeln!(out, "  ... {} more (see --json)", list.len() - MAX_ROWS);
