@@ -82,6 +82,7 @@ fn every_report_of_the_recorded_captures_holds_to_the_written_schema() {
     let mut report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&all).unwrap()).unwrap();
     let mut narrower = 0;
+    let mut several_ports = 0;
     for s in report["services"].as_array().unwrap() {
         let eps: std::collections::BTreeSet<&str> = s["endpoints"]
             .as_array()
@@ -99,8 +100,24 @@ fn every_report_of_the_recorded_captures_holds_to_the_written_schema() {
             assert!(!ips.is_empty() && ips.is_subset(&eps), "{s}");
             narrower += usize::from(ips.len() < eps.len());
         }
+        // Each address of the endpoints is attributed once, however many ports
+        // it serves on.
+        let attributed: Vec<&str> = s["attribution"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["ip"].as_str().unwrap())
+            .collect();
+        let distinct: std::collections::BTreeSet<&str> = attributed.iter().copied().collect();
+        assert_eq!(distinct, eps, "{s}");
+        assert_eq!(distinct.len(), attributed.len(), "{s}");
+        several_ports += usize::from(s["endpoints"].as_array().unwrap().len() > eps.len());
     }
     assert!(narrower > 0, "no name bound to only part of its service");
+    assert!(
+        several_ports > 0,
+        "no service with an address on several ports"
+    );
 
     // A renamed field is refused, naming the place.
     let service = report["services"][0].as_object_mut().unwrap();

@@ -265,18 +265,27 @@ impl<'a> Report<'a> {
         );
         let services: Vec<ServiceReport> = services::focus(all, targets)
             .into_iter()
-            .map(|service| ServiceReport {
-                attribution: service
-                    .endpoints
-                    .iter()
-                    .filter_map(|e| {
-                        attribution_of(&e.ip).map(|attribution| EndpointAttribution {
+            .map(|service| {
+                // Each address once, in the order its endpoints come: a server on
+                // several ports has one attribution, not one per port.
+                let mut attribution: Vec<EndpointAttribution> = Vec::new();
+                let mut seen = std::collections::BTreeSet::new();
+                for e in &service.endpoints {
+                    if !seen.insert(e.ip) {
+                        continue;
+                    }
+                    if let Some(a) = attribution_of(&e.ip) {
+                        attribution.push(EndpointAttribution {
                             ip: e.ip,
-                            attribution,
-                        })
-                    })
-                    .collect(),
-                service,
+                            attribution: a,
+                        });
+                    }
+                }
+                attribution.shrink_to_fit();
+                ServiceReport {
+                    attribution,
+                    service,
+                }
             })
             .collect();
         let mut captures = Vec::new();
