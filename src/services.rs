@@ -382,7 +382,7 @@ impl Service {
 impl Serialize for Service {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut m = s.serialize_struct("Service", 16)?;
+        let mut m = s.serialize_struct("Service", 15)?;
         m.serialize_field("label", &self.label)?;
         m.serialize_field("hostnames", &self.hostnames)?;
         m.serialize_field("endpoints", &self.endpoints)?;

@@ -147,17 +147,20 @@ impl Index {
     /// Makes `id` the conversation of `key`, replacing an earlier one (a reused TCP
     /// 4-tuple); writes the table to a run first when it is full.
     pub(super) fn insert(&mut self, store: &Store, hash: u64, key: FlowKey, id: ConvId) {
+        if self.memory.len() >= self.limit && !self.in_memory_only {
+            // A key already in the table goes to the run with it; the new entry
+            // in the table is found first.
+            self.write_run(store);
+        }
         let same = |e: &Entry| {
             entry_hash(e) == hash && store.get(e[0] as usize).is_some_and(|c| c.key() == key)
         };
-        if let Some(e) = self.memory.find_mut(hash, same) {
-            *e = entry(id, hash);
-            return;
+        match self.memory.entry(hash, same, entry_hash) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => *o.get_mut() = entry(id, hash),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(entry(id, hash));
+            }
         }
-        if self.memory.len() >= self.limit && !self.in_memory_only {
-            self.write_run(store);
-        }
-        self.memory.insert_unique(hash, entry(id, hash), entry_hash);
     }
 
     /// Moves the table's entries to a new run in the file.

@@ -179,7 +179,7 @@ pub(crate) type ConvId = usize;
 /// numbers have this bit set.
 const IP_CONV: ConvId = 1 << (usize::BITS - 1);
 
-/// The hash a key is indexed under: what [`entry_hash`] gives back from its entry.
+/// The hash a key is indexed under: 32 bits, [`spread`] as the index reads them.
 fn key_hash(hasher: &ahash::RandomState, key: &FlowKey) -> u64 {
     spread((hasher.hash_one(key) >> 32) as u32)
 }

@@ -242,13 +242,13 @@ impl Store {
         self.spilled
     }
 
-    /// Why a conversation could not be read back, if one could not.
     /// Records why something the pass needed could not be read back (the first
     /// reason is kept).
     pub(super) fn fail(&self, why: String) {
         let _ = self.failure.set(why);
     }
 
+    /// Why a conversation could not be read back, if one could not.
     pub(super) fn failure(&self) -> Option<&str> {
         self.failure.get().map(String::as_str)
     }

@@ -822,13 +822,11 @@ fn service(out: &mut String, rank: &str, sr: &ServiceReport, w: &Words) {
     }
     let _ = writeln!(
         out,
-        "<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd><div class=\"filter\"><code>{}</code><button class=\"copy\" type=\"button\" data-copy=\"{}\">{}</button></div></dd></dl></section>",
+        "<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl></section>",
         w.evidence_frames,
         frames_list(&s.frames, 24),
         w.filter,
-        escape::html(&s.wireshark_filter().to_string()),
-        escape::html(&s.wireshark_filter().to_string()),
-        w.copy
+        filter_box(s, w)
     );
 }
 
@@ -987,6 +985,16 @@ fn notices_section(out: &mut String, n: &super::notices::CaseNotices, w: &Words)
     }
 }
 
+/// A service's display filter with its copy button.
+fn filter_box(s: &crate::services::Service, w: &Words) -> String {
+    let filter = s.wireshark_filter().to_string();
+    let filter = escape::html(&filter);
+    format!(
+        "<div class=\"filter\"><code>{filter}</code><button class=\"copy\" type=\"button\" data-copy=\"{filter}\">{}</button></div>",
+        w.copy
+    )
+}
+
 fn local_table(out: &mut String, local: &[&ServiceReport], w: &Words) {
     let _ = writeln!(
         out,
@@ -997,7 +1005,7 @@ fn local_table(out: &mut String, local: &[&ServiceReport], w: &Words) {
         let s = &sr.service;
         let _ = writeln!(
             out,
-            "<tr><td class=\"n\">L{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td><div class=\"filter\"><code>{}</code><button class=\"copy\" type=\"button\" data-copy=\"{}\">{}</button></div></td></tr>",
+            "<tr><td class=\"n\">L{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
             i + 1,
             t(&s.label),
             match (s.role, s.via_proxy) {
@@ -1008,9 +1016,7 @@ fn local_table(out: &mut String, local: &[&ServiceReport], w: &Words) {
             escape::html(s.scope_reason.unwrap_or(s.scope.as_str())),
             thousands(s.bytes),
             frames_list(&s.frames, 12),
-            escape::html(&s.wireshark_filter().to_string()),
-            escape::html(&s.wireshark_filter().to_string()),
-            w.copy
+            filter_box(s, w)
         );
     }
     out.push_str("</table></div>\n");

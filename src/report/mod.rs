@@ -268,20 +268,18 @@ impl<'a> Report<'a> {
             .map(|service| {
                 // Each address once, in the order its endpoints come: a server on
                 // several ports has one attribution, not one per port.
-                let mut attribution: Vec<EndpointAttribution> = Vec::new();
                 let mut seen = std::collections::BTreeSet::new();
-                for e in &service.endpoints {
-                    if !seen.insert(e.ip) {
-                        continue;
-                    }
-                    if let Some(a) = attribution_of(&e.ip) {
-                        attribution.push(EndpointAttribution {
+                let attribution = service
+                    .endpoints
+                    .iter()
+                    .filter(|e| seen.insert(e.ip))
+                    .filter_map(|e| {
+                        attribution_of(&e.ip).map(|attribution| EndpointAttribution {
                             ip: e.ip,
-                            attribution: a,
-                        });
-                    }
-                }
-                attribution.shrink_to_fit();
+                            attribution,
+                        })
+                    })
+                    .collect();
                 ServiceReport {
                     attribution,
                     service,
