@@ -347,6 +347,8 @@ pub struct Service {
     /// or `ip:port` when no name was seen.
     pub label: String,
     pub hostnames: Vec<Hostname>,
+    /// Sorted by address, then port, then transport (a server's ports are
+    /// neighbours).
     pub endpoints: Vec<ServiceEndpoint>,
     /// Both directions.
     pub bytes: u64,

@@ -149,9 +149,7 @@ fn services(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
                 s.last_seen.to_string(),
                 format!("{:.6}", s.duration),
             ];
-            row.extend(attribution_cells(
-                sr.attribution.first().map(|a| a.attribution),
-            ));
+            row.extend(attribution_cells(sr.first_attribution()));
             row.push(
                 s.hostnames
                     .iter()

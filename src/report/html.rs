@@ -570,9 +570,8 @@ fn captures(out: &mut String, r: &Report, w: &Words) {
 
 /// The provider a service's traffic is counted under: its first endpoint's.
 fn provider_name(s: &ServiceReport) -> Option<String> {
-    s.attribution
-        .first()
-        .and_then(|a| a.attribution.provider.display_name())
+    s.first_attribution()
+        .and_then(|a| a.provider.display_name())
         .map(str::to_owned)
 }
 
@@ -798,7 +797,7 @@ fn service(out: &mut String, rank: &str, sr: &ServiceReport, w: &Words) {
         s.last_seen,
         s.duration
     );
-    for a in &sr.attribution {
+    for a in sr.attribution() {
         attribution_rows(out, &a.ip, a.attribution, w);
     }
     if let Some(role) = s.role {
@@ -847,10 +846,9 @@ fn by_provider(out: &mut String, internet: &[&ServiceReport], w: &Words) {
     for sr in internet {
         let s = &sr.service;
         for e in &s.endpoints {
-            // An endpoint without attribution has no entry: found by address.
-            let a = sr.attribution.iter().find(|a| a.ip == e.ip);
+            let a = sr.attribution_of(&e.ip);
             let name = a
-                .and_then(|a| a.attribution.provider.display_name())
+                .and_then(|a| a.provider.display_name())
                 .unwrap_or(w.unknown)
                 .to_string();
             let c = by.entry(name).or_default();
@@ -861,7 +859,7 @@ fn by_provider(out: &mut String, internet: &[&ServiceReport], w: &Words) {
                 c.names.extend(s.hostnames.iter().map(|h| h.name.clone()));
             }
             c.endpoints.insert(e.socket());
-            if let Some(region) = a.and_then(|a| a.attribution.region.id.clone()) {
+            if let Some(region) = a.and_then(|a| a.region.id.clone()) {
                 c.regions.insert(region);
             }
             c.first = Some(c.first.map_or(e.first_seen, |f| f.min(e.first_seen)));

@@ -67,16 +67,68 @@ pub struct Report<'a> {
     pub online: Option<crate::attribute::online::OnlineSummary>,
 }
 
-/// A service with its endpoints' attribution.
-#[derive(Serialize)]
+/// A service with its endpoints' attribution, looked up when shown: a list per
+/// service would be a large part of the report's memory when services are many.
 pub struct ServiceReport<'a> {
     /// Boxed as the services are built: the report's list of them is not a second
     /// copy of every service.
-    #[serde(flatten)]
     pub service: Box<Service>,
-    /// Attribution of each endpoint, in the order of `endpoints`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub attribution: Vec<EndpointAttribution<'a>>,
+    by_ip: Option<&'a BTreeMap<IpAddr, Attribution>>,
+}
+
+impl<'a> ServiceReport<'a> {
+    /// The attribution of each address of the service's endpoints, once per address
+    /// (a server on several ports has one), in the order its endpoints come; an
+    /// address without attribution has no entry.
+    pub fn attribution(&self) -> impl Iterator<Item = EndpointAttribution<'a>> + '_ {
+        // Endpoints are sorted by address: a server's ports are neighbours.
+        let endpoints = &self.service.endpoints;
+        endpoints
+            .iter()
+            .enumerate()
+            .filter(move |&(i, e)| i == 0 || endpoints[i - 1].ip != e.ip)
+            .filter_map(|(_, e)| {
+                Some(EndpointAttribution {
+                    ip: e.ip,
+                    attribution: self.attribution_of(&e.ip)?,
+                })
+            })
+    }
+
+    /// The attribution of one address (of this service's or any other).
+    pub fn attribution_of(&self, ip: &IpAddr) -> Option<&'a Attribution> {
+        self.by_ip?.get(ip)
+    }
+
+    /// The first endpoint's attribution: the provider a service's traffic is
+    /// counted under.
+    pub fn first_attribution(&self) -> Option<&'a Attribution> {
+        self.attribution().next().map(|a| a.attribution)
+    }
+}
+
+impl Serialize for ServiceReport<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct List<'b, 'a>(&'b ServiceReport<'a>);
+        impl Serialize for List<'_, '_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.attribution())
+            }
+        }
+        #[derive(Serialize)]
+        struct View<'b, 'a> {
+            #[serde(flatten)]
+            service: &'b Service,
+            /// Attribution of each address of `endpoints`, once per address.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            attribution: Option<List<'b, 'a>>,
+        }
+        View {
+            service: &self.service,
+            attribution: self.attribution().next().map(|_| List(self)),
+        }
+        .serialize(s)
+    }
 }
 
 /// The attribution of one address.
@@ -263,28 +315,10 @@ impl<'a> Report<'a> {
             },
             analyses.iter().flat_map(|a| a.names.iter()),
         );
+        let by_ip = attributions.map(|a| &a.by_ip);
         let services: Vec<ServiceReport> = services::focus(all, targets)
             .into_iter()
-            .map(|service| {
-                // Each address once, in the order its endpoints come: a server on
-                // several ports has one attribution, not one per port.
-                let mut seen = std::collections::BTreeSet::new();
-                let attribution = service
-                    .endpoints
-                    .iter()
-                    .filter(|e| seen.insert(e.ip))
-                    .filter_map(|e| {
-                        attribution_of(&e.ip).map(|attribution| EndpointAttribution {
-                            ip: e.ip,
-                            attribution,
-                        })
-                    })
-                    .collect();
-                ServiceReport {
-                    attribution,
-                    service,
-                }
-            })
+            .map(|service| ServiceReport { service, by_ip })
             .collect();
         let mut captures = Vec::new();
         let mut endpoints = Vec::new();

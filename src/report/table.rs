@@ -151,7 +151,7 @@ fn service_list(out: &mut String, list: &[&super::ServiceReport], mark: &str) {
                 "      via proxy: the endpoints are a proxy (SOCKS or HTTP) that carried the connections; the server hosting the names is behind it"
             );
         }
-        for a in &sr.attribution {
+        for a in sr.attribution() {
             if s.scope != crate::model::Scope::Internet {
                 // No provider hosts these addresses; the line above says why.
                 break;
