@@ -545,25 +545,29 @@ pub fn build<'a, I>(
 where
     I: IntoIterator<Item = (u32, Timestamp, Conversation)>,
 {
-    // 1. Server endpoints and their traffic.
-    let mut endpoints: BTreeMap<EndpointKey, ServiceEndpoint> = BTreeMap::new();
+    // 1. Server endpoints and their traffic; beside each, from step 3, the number of
+    //    the service (label) it belongs to.
+    let mut endpoints: BTreeMap<EndpointKey, (ServiceEndpoint, u32)> = BTreeMap::new();
     for (_, first_seen, c) in conversations() {
         let Some((key, server)) = endpoint_key(&c) else {
             continue;
         };
         let to_server = if server == c.b { c.a_to_b } else { c.b_to_a };
         let to_client = if server == c.b { c.b_to_a } else { c.a_to_b };
-        let e = endpoints.entry(key).or_insert_with(|| ServiceEndpoint {
-            ip: key.0,
-            port: key.1,
-            transport: key.2,
-            conversations: 0,
-            frames_to_server: 0,
-            bytes_to_server: 0,
-            frames_to_client: 0,
-            bytes_to_client: 0,
-            first_seen,
-            last_seen: c.last_seen,
+        let (e, _) = endpoints.entry(key).or_insert_with(|| {
+            let e = ServiceEndpoint {
+                ip: key.0,
+                port: key.1,
+                transport: key.2,
+                conversations: 0,
+                frames_to_server: 0,
+                bytes_to_server: 0,
+                frames_to_client: 0,
+                bytes_to_client: 0,
+                first_seen,
+                last_seen: c.last_seen,
+            };
+            (e, 0)
         });
         e.conversations += 1;
         e.frames_to_server += to_server.frames;
@@ -597,16 +601,20 @@ where
             }
         }
     }
-    let bound = |k: &EndpointKey| {
-        let port = on_port.get(k).into_iter().flatten();
+    let bound = |k: EndpointKey| {
+        let port = on_port.get(&k).into_iter().flatten();
         port.chain(on_address.get(&k.0).into_iter().flatten())
             .copied()
     };
 
     // 3. Each endpoint's label: its strongest, then most evidenced, then first name.
-    let mut groups: BTreeMap<String, Vec<EndpointKey>> = BTreeMap::new();
-    for k in endpoints.keys() {
-        let label = merge_names(bound(k))
+    //    Endpoints with the same label are one service, numbered as labels first
+    //    come; each endpoint keeps its service's number, and each service counts
+    //    its endpoints (so that their lists are sized once).
+    let mut numbers: BTreeMap<String, u32> = BTreeMap::new();
+    let mut sizes: Vec<usize> = Vec::new();
+    for (k, (_, number)) in endpoints.iter_mut() {
+        let label = merge_names(bound(*k))
             .into_iter()
             .max_by(|x, y| {
                 let sx = x.1 .0.iter().map(|s| s.strength()).max();
@@ -626,47 +634,55 @@ where
                 }
                 .to_string()
             });
-        groups.entry(label).or_default().push(*k);
-    }
-
-    // 4. The first frame of each conversation, gathered per label in a second walk.
-    //    Conversations come in the order of their first frames, so each list grows
-    //    at its end; a frame out of that order (time going backwards) waits aside.
-    let groups: Vec<(String, Vec<EndpointKey>)> = groups.into_iter().collect();
-    let mut group_of: BTreeMap<EndpointKey, usize> = BTreeMap::new();
-    for (i, (_, keys)) in groups.iter().enumerate() {
-        for k in keys {
-            group_of.insert(*k, i);
+        let next = numbers.len() as u32;
+        *number = *numbers.entry(label).or_insert(next);
+        match sizes.get_mut(*number as usize) {
+            Some(n) => *n += 1,
+            None => sizes.push(1),
         }
     }
-    let mut conv_frames: Vec<(FrameList, Vec<FrameId>)> = vec![Default::default(); groups.len()];
+    let mut labels = vec![String::new(); numbers.len()];
+    for (label, number) in numbers {
+        labels[number as usize] = label;
+    }
+
+    // 4. The first frame of each conversation, gathered per service in a second
+    //    walk. Conversations come in the order of their first frames, so each list
+    //    grows at its end; a frame out of that order (time going backwards) waits
+    //    aside.
+    let mut conv_frames: Vec<(FrameList, Vec<FrameId>)> = vec![Default::default(); labels.len()];
     for (capture, _, c) in conversations() {
         let Some((key, _)) = endpoint_key(&c) else {
             continue;
         };
-        if let Some((list, aside)) = group_of.get(&key).and_then(|&i| conv_frames.get_mut(i)) {
+        let number = endpoints.get(&key).map(|(_, n)| *n as usize);
+        if let Some((list, aside)) = number.and_then(|i| conv_frames.get_mut(i)) {
             let f = FrameId::new(capture, c.first.frame);
             if !list.push(f) {
                 aside.push(f);
             }
         }
     }
-    drop(group_of);
 
-    // 5. One service per label (the list sized once: a label makes at most one).
-    let mut services: Vec<Box<Service>> = Vec::with_capacity(groups.len());
-    services.extend(groups.into_iter().zip(conv_frames).filter_map(
-        |((label, keys), (conv_list, mut others))| {
-            // Each endpoint belongs to one label: moved, not copied.
-            let mut eps = Vec::with_capacity(keys.len());
-            for k in &keys {
-                eps.push(endpoints.remove(k)?);
-            }
-            let names = merge_names(keys.iter().flat_map(bound));
+    // 5. Each service's endpoints, moved (not copied) out of the map in its order,
+    //    so each list is sorted as the map is.
+    let mut lists: Vec<Vec<ServiceEndpoint>> = sizes.into_iter().map(Vec::with_capacity).collect();
+    for (_, (e, number)) in endpoints {
+        if let Some(list) = lists.get_mut(number as usize) {
+            list.push(e);
+        }
+    }
+
+    // 6. One service per label (the list sized once: a label makes at most one).
+    let mut services: Vec<Box<Service>> = Vec::with_capacity(labels.len());
+    services.extend(labels.into_iter().zip(lists).zip(conv_frames).filter_map(
+        |((label, eps), (conv_list, mut others))| {
+            let keys = || eps.iter().map(|e| (e.ip, e.port, e.transport));
+            let names = merge_names(keys().flat_map(bound));
             // The addresses each name is bound to: those of the endpoints whose
             // evidence holds it (a label may group addresses a name never saw).
             let mut bound_to: BTreeMap<&str, BTreeSet<IpAddr>> = BTreeMap::new();
-            for k in &keys {
+            for k in keys() {
                 for n in bound(k) {
                     bound_to.entry(n.name.as_str()).or_default().insert(k.0);
                 }
