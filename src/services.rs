@@ -224,6 +224,30 @@ impl FrameList {
     pub fn shrink_to_fit(&mut self) {
         self.bytes.shrink_to_fit();
     }
+
+    /// Adds `f` where it belongs among the frames: `false` (and nothing added) when
+    /// it is there already. A frame before the last costs a rewrite of the list.
+    pub fn insert(&mut self, f: FrameId) -> bool {
+        if self.push(f) {
+            return true;
+        }
+        let mut all: Vec<FrameId> = self.iter().collect();
+        match all.binary_search(&f) {
+            Ok(_) => false,
+            Err(i) => {
+                all.insert(i, f);
+                *self = all.into_iter().collect();
+                true
+            }
+        }
+    }
+
+    /// Keeps the first `n` frames.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.len {
+            *self = self.iter().take(n).collect();
+        }
+    }
 }
 
 /// Frames in any order, repeats allowed: sorted first when they do not come in order.
@@ -305,8 +329,8 @@ pub struct NameEvidence {
     /// The server port and transport when the name was seen in a flow; `None` for a
     /// DNS answer, which binds the name to the address on any port.
     pub port: Option<(Transport, u16)>,
-    /// Every frame that shows the binding.
-    pub frames: Vec<FrameId>,
+    /// The frames that show the binding (the first 64 seen), in order.
+    pub frames: FrameList,
     /// The frame that completed the evidence, with its offset and time.
     pub at: crate::model::FrameRef,
 }
@@ -525,7 +549,7 @@ fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNam
     for n in evidence {
         let e = names.entry(n.name.as_str()).or_default();
         e.0.insert(n.source);
-        e.1.extend(n.frames.iter().copied());
+        e.1.extend(n.frames.iter());
     }
     names
 }

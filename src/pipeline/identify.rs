@@ -19,16 +19,9 @@ use crate::dissect::{Step, WireString};
 use crate::flow::reassembly::{Budget, ReassemblyCounters, StreamPrefix, DEFAULT_DIRECTION_BUDGET};
 use crate::flow::{ConvId, Conversation};
 use crate::model::{Anomaly, Endpoint, FrameRef, Severity, Transport};
-use crate::services::{FrameId, NameEvidence, NameSource};
+use crate::services::{FrameId, FrameList, NameEvidence, NameSource};
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-type NameKey = (
-    String,
-    NameSource,
-    std::net::IpAddr,
-    Option<(Transport, u16)>,
-);
 
 /// Frames kept as evidence per name binding; later sightings are not listed again.
 pub(crate) const MAX_NAME_FRAMES: usize = 64;
@@ -179,8 +172,9 @@ pub(crate) struct Identify {
     spool: Spooler,
     names: Vec<NameEvidence>,
     /// Index of each (name, source, address, port) in `names`, so that a name seen
-    /// again only adds its frames.
-    name_index: ahash::HashMap<NameKey, usize>,
+    /// again only adds its frames; keyed by the entry's own fields (no second copy
+    /// of the name).
+    name_index: NameIndex,
     pub reassembly: ReassemblySummary,
     /// Anomalies found since the caller last took them.
     anomalies: Vec<Anomaly>,
@@ -282,7 +276,7 @@ impl Identify {
             bindings: DnsBindings::new(),
             spool,
             names: Vec::new(),
-            name_index: ahash::HashMap::default(),
+            name_index: NameIndex::default(),
             reassembly: ReassemblySummary::default(),
             anomalies: Vec::new(),
             proxies: BTreeMap::new(),
@@ -882,9 +876,10 @@ impl Identify {
             return;
         }
         let port = seen.server.port.map(|p| (seen.transport, p));
-        let mut frames: Vec<FrameId> = seen
+        let mut frames: FrameList = seen
             .frames
             .iter()
+            .take(MAX_NAME_FRAMES)
             .map(|&frame| FrameId::new(seen.capture, frame))
             .collect();
         if frames.is_empty() {
@@ -1353,13 +1348,12 @@ fn binding_names(capture: u32, b: &dns::Binding) -> Vec<NameEvidence> {
         offset: b.answer_offset,
         ts: b.ts,
     };
-    let mut frames: Vec<FrameId> = b
+    let frames: FrameList = b
         .query_frame
         .into_iter()
         .chain([b.answer_frame])
         .map(|frame| FrameId::new(capture, frame))
         .collect();
-    frames.dedup();
     let make = |name: String, source| NameEvidence {
         name,
         source,
@@ -1374,27 +1368,48 @@ fn binding_names(capture: u32, b: &dns::Binding) -> Vec<NameEvidence> {
         .collect()
 }
 
-fn add_name(
-    names: &mut Vec<NameEvidence>,
-    index: &mut ahash::HashMap<NameKey, usize>,
-    n: NameEvidence,
-) {
-    let key = (n.name.clone(), n.source, n.ip, n.port);
-    match index.get(&key) {
-        Some(&i) => {
-            if let Some(e) = names.get_mut(i) {
-                for f in n.frames {
-                    if e.frames.len() >= MAX_NAME_FRAMES {
-                        break;
-                    }
-                    if !e.frames.contains(&f) {
-                        e.frames.push(f);
-                    }
+/// Where each name binding is in the list of names: a table of positions, hashed by
+/// the binding's (name, source, address, port) and compared with the entry itself.
+#[derive(Default)]
+pub(crate) struct NameIndex {
+    table: hashbrown::HashTable<usize>,
+    hasher: ahash::RandomState,
+}
+
+impl NameIndex {
+    fn hash(&self, n: &NameEvidence) -> u64 {
+        self.hasher
+            .hash_one((n.name.as_str(), n.source, n.ip, n.port))
+    }
+}
+
+fn same_binding(a: &NameEvidence, b: &NameEvidence) -> bool {
+    a.name == b.name && a.source == b.source && a.ip == b.ip && a.port == b.port
+}
+
+fn add_name(names: &mut Vec<NameEvidence>, index: &mut NameIndex, n: NameEvidence) {
+    let hash = index.hash(&n);
+    let found = index
+        .table
+        .find(hash, |&i| names.get(i).is_some_and(|e| same_binding(e, &n)))
+        .copied();
+    match found.and_then(|i| names.get_mut(i)) {
+        Some(e) => {
+            for f in n.frames.iter() {
+                if e.frames.len() >= MAX_NAME_FRAMES {
+                    break;
                 }
+                e.frames.insert(f);
             }
         }
         None => {
-            index.insert(key, names.len());
+            let at = names.len();
+            let hasher = &index.hasher;
+            index.table.insert_unique(hash, at, |&i| {
+                names.get(i).map_or(0, |e| {
+                    hasher.hash_one((e.name.as_str(), e.source, e.ip, e.port))
+                })
+            });
             names.push(n);
         }
     }
