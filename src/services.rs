@@ -689,13 +689,21 @@ where
     }
 
     // 5. Each service's endpoints, moved (not copied) out of the map in its order,
-    //    so each list is sorted as the map is.
-    let mut lists: Vec<Vec<ServiceEndpoint>> = sizes.into_iter().map(Vec::with_capacity).collect();
+    //    so each list is sorted as the map is. A list is sized when its first
+    //    endpoint comes, as the map frees what it has given: the lists never all
+    //    stand beside the whole map.
+    let mut lists: Vec<Vec<ServiceEndpoint>> = Vec::new();
+    lists.resize_with(sizes.len(), Vec::new);
     for (_, (e, number)) in endpoints {
-        if let Some(list) = lists.get_mut(number as usize) {
+        let number = number as usize;
+        if let (Some(list), Some(&size)) = (lists.get_mut(number), sizes.get(number)) {
+            if list.capacity() == 0 {
+                list.reserve_exact(size);
+            }
             list.push(e);
         }
     }
+    drop(sizes);
 
     // 6. One service per label (the list sized once: a label makes at most one).
     let mut services: Vec<Box<Service>> = Vec::with_capacity(labels.len());
