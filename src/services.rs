@@ -540,6 +540,19 @@ fn endpoint_key(c: &Conversation) -> Option<(EndpointKey, Endpoint)> {
     let (server, _) = server_side(c);
     Some(((server.ip, server.port?, c.transport), server))
 }
+/// A server endpoint's traffic while the services are built, and the number of the
+/// service it goes to.
+struct Tally {
+    conversations: u64,
+    frames_to_server: u64,
+    bytes_to_server: u64,
+    frames_to_client: u64,
+    bytes_to_client: u64,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    service: u32,
+}
+
 /// Names bound to one endpoint or service: their sources and evidence frames.
 type BoundNames<'a> = BTreeMap<&'a str, (BTreeSet<NameSource>, BTreeSet<FrameId>)>;
 
@@ -569,29 +582,25 @@ pub fn build<'a, I>(
 where
     I: IntoIterator<Item = (u32, Timestamp, Conversation)>,
 {
-    // 1. Server endpoints and their traffic; beside each, from step 3, the number of
-    //    the service (label) it belongs to.
-    let mut endpoints: BTreeMap<EndpointKey, (ServiceEndpoint, u32)> = BTreeMap::new();
+    // 1. Server endpoints and their traffic; with each, from step 3, the number of
+    //    the service (label) it belongs to. The key is not stored twice: the
+    //    endpoint is made from key and tally when it leaves the map.
+    let mut endpoints: BTreeMap<EndpointKey, Tally> = BTreeMap::new();
     for (_, first_seen, c) in conversations() {
         let Some((key, server)) = endpoint_key(&c) else {
             continue;
         };
         let to_server = if server == c.b { c.a_to_b } else { c.b_to_a };
         let to_client = if server == c.b { c.b_to_a } else { c.a_to_b };
-        let (e, _) = endpoints.entry(key).or_insert_with(|| {
-            let e = ServiceEndpoint {
-                ip: key.0,
-                port: key.1,
-                transport: key.2,
-                conversations: 0,
-                frames_to_server: 0,
-                bytes_to_server: 0,
-                frames_to_client: 0,
-                bytes_to_client: 0,
-                first_seen,
-                last_seen: c.last_seen,
-            };
-            (e, 0)
+        let e = endpoints.entry(key).or_insert_with(|| Tally {
+            conversations: 0,
+            frames_to_server: 0,
+            bytes_to_server: 0,
+            frames_to_client: 0,
+            bytes_to_client: 0,
+            first_seen,
+            last_seen: c.last_seen,
+            service: 0,
         });
         e.conversations += 1;
         e.frames_to_server += to_server.frames;
@@ -637,7 +646,7 @@ where
     //    its endpoints (so that their lists are sized once).
     let mut numbers: BTreeMap<String, u32> = BTreeMap::new();
     let mut sizes: Vec<usize> = Vec::new();
-    for (k, (_, number)) in endpoints.iter_mut() {
+    for (k, Tally { service: number, .. }) in endpoints.iter_mut() {
         let label = merge_names(bound(*k))
             .into_iter()
             .max_by(|x, y| {
@@ -679,7 +688,7 @@ where
         let Some((key, _)) = endpoint_key(&c) else {
             continue;
         };
-        let number = endpoints.get(&key).map(|(_, n)| *n as usize);
+        let number = endpoints.get(&key).map(|t| t.service as usize);
         if let Some((list, aside)) = number.and_then(|i| conv_frames.get_mut(i)) {
             let f = FrameId::new(capture, c.first.frame);
             if !list.push(f) {
@@ -694,13 +703,24 @@ where
     //    stand beside the whole map.
     let mut lists: Vec<Vec<ServiceEndpoint>> = Vec::new();
     lists.resize_with(sizes.len(), Vec::new);
-    for (_, (e, number)) in endpoints {
-        let number = number as usize;
+    for ((ip, port, transport), t) in endpoints {
+        let number = t.service as usize;
         if let (Some(list), Some(&size)) = (lists.get_mut(number), sizes.get(number)) {
             if list.capacity() == 0 {
                 list.reserve_exact(size);
             }
-            list.push(e);
+            list.push(ServiceEndpoint {
+                ip,
+                port,
+                transport,
+                conversations: t.conversations,
+                frames_to_server: t.frames_to_server,
+                bytes_to_server: t.bytes_to_server,
+                frames_to_client: t.frames_to_client,
+                bytes_to_client: t.bytes_to_client,
+                first_seen: t.first_seen,
+                last_seen: t.last_seen,
+            });
         }
     }
     drop(sizes);
