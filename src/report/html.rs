@@ -286,6 +286,8 @@ p.intro, .meta { color: var(--mute); margin: .2rem 0 .6rem; }
 code, .hash { font-family: ui-monospace, "DejaVu Sans Mono", "Noto Sans Mono CJK SC", monospace; font-size: .86em; }
 .hash { word-break: break-all; }
 .ts { white-space: nowrap; }
+tbody.cap tr:first-child td { border-bottom: none; padding-bottom: 0; }
+tbody.cap { break-inside: avoid; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; margin: .3rem 0 .8rem; }
 th, td { border-bottom: 1px solid var(--line); padding: .3rem .45rem; text-align: left; vertical-align: top; }
@@ -537,9 +539,11 @@ fn confidence(c: Option<Confidence>, w: &Words) -> String {
 fn captures(out: &mut String, r: &Report, w: &Words) {
     let _ = writeln!(
         out,
-        "<h2 id=\"captures\">{}</h2>\n<div class=\"scroll\"><table>\n<tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>SHA-256 / SM3</th></tr>",
+        "<h2 id=\"captures\">{}</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>",
         w.captures, w.file, w.format, w.frames, w.bytes, w.file_size, w.span
     );
+    // Each capture's digests on a line of their own under it, across the table:
+    // a hash is read whole, never cut by a narrow column.
     for c in &r.captures {
         let links: Vec<String> = c.link_types.iter().map(|l| l.name()).collect();
         let span = match (c.first_seen, c.last_seen) {
@@ -550,7 +554,7 @@ fn captures(out: &mut String, r: &Report, w: &Words) {
         };
         let _ = writeln!(
             out,
-            "<tr><td class=\"n\">{}</td><td>{}</td><td>{} {}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td><code>{span}</code></td><td class=\"hash\">{}{}</td></tr>",
+            "<tbody class=\"cap\"><tr><td class=\"n\">{}</td><td>{}</td><td>{} {}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td><code>{span}</code></td></tr>\n<tr><td></td><td colspan=\"6\" class=\"hash\">SHA-256 {}{}</td></tr></tbody>",
             c.index,
             t(&c.path),
             escape::html(&format!("{:?}", c.format).to_lowercase()),
