@@ -646,7 +646,13 @@ where
     //    its endpoints (so that their lists are sized once).
     let mut numbers: BTreeMap<String, u32> = BTreeMap::new();
     let mut sizes: Vec<usize> = Vec::new();
-    for (k, Tally { service: number, .. }) in endpoints.iter_mut() {
+    for (
+        k,
+        Tally {
+            service: number, ..
+        },
+    ) in endpoints.iter_mut()
+    {
         let label = merge_names(bound(*k))
             .into_iter()
             .max_by(|x, y| {
@@ -986,6 +992,21 @@ mod tests {
             both.sort_unstable();
             both.dedup();
             proptest::prop_assert_eq!(list.union(&other).iter().collect::<Vec<_>>(), both);
+            // Inserting in any order gives the same list, and says which were new.
+            let mut inserted = FrameList::new();
+            let mut seen = BTreeSet::new();
+            for &f in &xs {
+                proptest::prop_assert_eq!(inserted.insert(f), seen.insert(f));
+            }
+            proptest::prop_assert_eq!(inserted.iter().collect::<Vec<_>>(), want.clone());
+            proptest::prop_assert_eq!(inserted.len(), want.len());
+            let n = ys.len();
+            inserted.truncate(n);
+            proptest::prop_assert_eq!(
+                inserted.iter().collect::<Vec<_>>(),
+                want.iter().copied().take(n).collect::<Vec<_>>()
+            );
+            proptest::prop_assert_eq!(inserted.len(), want.len().min(n));
         }
     }
 

@@ -1653,6 +1653,73 @@ mod tests {
         assert!(f.ident.states.is_done(id) && f.ident.states.get(id).is_none());
     }
 
+    /// A binding seen again adds only its new frames, in order and at most
+    /// `MAX_NAME_FRAMES`; one that differs in name, source, address or port is an
+    /// entry of its own.
+    #[test]
+    fn a_name_binding_seen_again_adds_its_frames_once() {
+        let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let at = FrameRef {
+            capture: 0,
+            frame: 1,
+            offset: 0,
+            ts: crate::model::Timestamp { secs: 0, nanos: 0 },
+        };
+        let evidence = |name: &str, source, port, frames: &[u64]| NameEvidence {
+            name: name.into(),
+            source,
+            ip,
+            port,
+            frames: frames.iter().map(|&f| FrameId::new(0, f)).collect(),
+            at,
+        };
+        let tls = Some((Transport::Tcp, 443));
+        let mut names = Vec::new();
+        let mut index = NameIndex::default();
+        add_name(
+            &mut names,
+            &mut index,
+            evidence("a.example", NameSource::TlsSni, tls, &[5, 9]),
+        );
+        add_name(
+            &mut names,
+            &mut index,
+            evidence("a.example", NameSource::TlsSni, tls, &[9, 3, 12]),
+        );
+        add_name(
+            &mut names,
+            &mut index,
+            evidence("a.example", NameSource::HttpHost, tls, &[7]),
+        );
+        add_name(
+            &mut names,
+            &mut index,
+            evidence("a.example", NameSource::TlsSni, None, &[2]),
+        );
+        add_name(
+            &mut names,
+            &mut index,
+            evidence("b.example", NameSource::TlsSni, tls, &[4]),
+        );
+        let frames = |names: &[NameEvidence], i: usize| -> Vec<u64> {
+            names[i].frames.iter().map(|f| f.frame()).collect()
+        };
+        assert_eq!(names.len(), 4);
+        assert_eq!(frames(&names, 0), vec![3, 5, 9, 12]);
+        assert_eq!(
+            (frames(&names, 1), frames(&names, 2), frames(&names, 3)),
+            (vec![7], vec![2], vec![4])
+        );
+        let many: Vec<u64> = (100..300).collect();
+        add_name(
+            &mut names,
+            &mut index,
+            evidence("a.example", NameSource::TlsSni, tls, &many),
+        );
+        assert_eq!(names[0].frames.len(), MAX_NAME_FRAMES);
+        assert_eq!(frames(&names, 0)[..5], [3, 5, 9, 12, 100]);
+    }
+
     #[test]
     fn host_header_names_drop_ports_and_ip_literals() {
         assert_eq!(
