@@ -7,6 +7,10 @@ use std::fmt::Write;
 /// Rows shown per table before "... N more" (the JSON report has them all).
 const MAX_ROWS: usize = 40;
 
+/// Ports listed per address, and addresses per service, on a service's line.
+const MAX_PORTS_SHOWN: usize = 4;
+const MAX_ADDRESSES_SHOWN: usize = 16;
+
 pub(super) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
@@ -117,17 +121,38 @@ fn services(out: &mut String, r: &Report) {
     out.push('\n');
 }
 
+/// A service's endpoints on its line: each as `address:port/transport`, at most
+/// [`MAX_PORTS_SHOWN`] per address and [`MAX_ADDRESSES_SHOWN`] addresses, then how
+/// many more there are (the JSON, CSV and HTML list them all). A server on
+/// hundreds of ports would otherwise be one line of thousands of characters.
+fn endpoint_summary(endpoints: &[crate::services::ServiceEndpoint]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    // Endpoints are sorted by address: each address's ports are neighbours.
+    let mut addresses = endpoints.chunk_by(|a, b| a.ip == b.ip);
+    for same in addresses.by_ref().take(MAX_ADDRESSES_SHOWN) {
+        parts.extend(same.iter().take(MAX_PORTS_SHOWN).map(|e| e.socket()));
+        if let Some(first) = same.first().filter(|_| same.len() > MAX_PORTS_SHOWN) {
+            let more = same.len() - MAX_PORTS_SHOWN;
+            parts.push(format!("(+{more} more on {})", first.ip));
+        }
+    }
+    let more = addresses.count();
+    if more > 0 {
+        parts.push(format!("(+{more} more addresses)"));
+    }
+    parts.join(" ")
+}
+
 /// One group of services, numbered with `mark` before each number.
 fn service_list(out: &mut String, list: &[&super::ServiceReport], mark: &str) {
     for (i, sr) in list.iter().enumerate().take(MAX_ROWS) {
         let s = &sr.service;
-        let eps: Vec<String> = s.endpoints.iter().map(|e| e.socket()).collect();
         let _ = writeln!(
             out,
             "  {:>2}. {}  {}  to server {} B, to client {} B, {} .. {} ({:.3} s)",
             format!("{mark}{}", i + 1),
             escape::terminal(&s.label),
-            eps.join(" "),
+            endpoint_summary(&s.endpoints),
             thousands(s.bytes_to_server),
             thousands(s.bytes_to_client),
             s.first_seen,
@@ -440,6 +465,47 @@ pub fn render(r: &Report) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// A few endpoints are listed as they are; a server on many ports, or a
+    /// service on many addresses, is cut with a count of what is left out.
+    #[test]
+    fn a_service_line_lists_a_few_ports_per_address_and_counts_the_rest() {
+        use crate::model::{Timestamp, Transport};
+        let ep = |ip: &str, port: u16| crate::services::ServiceEndpoint {
+            ip: ip.parse().unwrap(),
+            port,
+            transport: Transport::Tcp,
+            conversations: 1,
+            frames_to_server: 1,
+            bytes_to_server: 1,
+            frames_to_client: 1,
+            bytes_to_client: 1,
+            first_seen: Timestamp { secs: 0, nanos: 0 },
+            last_seen: Timestamp { secs: 0, nanos: 0 },
+        };
+        let few = [
+            ep("192.0.2.1", 80),
+            ep("192.0.2.1", 443),
+            ep("2001:db8::1", 443),
+        ];
+        assert_eq!(
+            super::endpoint_summary(&few),
+            "192.0.2.1:80/tcp 192.0.2.1:443/tcp [2001:db8::1]:443/tcp"
+        );
+        let many: Vec<_> = (1..=10).map(|p| ep("192.0.2.1", p)).collect();
+        assert_eq!(
+            super::endpoint_summary(&many),
+            "192.0.2.1:1/tcp 192.0.2.1:2/tcp 192.0.2.1:3/tcp 192.0.2.1:4/tcp (+6 more on 192.0.2.1)"
+        );
+        let spread: Vec<_> = (1..=20).map(|i| ep(&format!("192.0.2.{i}"), 443)).collect();
+        let line = super::endpoint_summary(&spread);
+        assert!(
+            line.starts_with("192.0.2.1:443/tcp 192.0.2.2:443/tcp "),
+            "{line}"
+        );
+        assert!(line.ends_with(" (+4 more addresses)"), "{line}");
+        assert_eq!(line.matches(":443/tcp").count(), super::MAX_ADDRESSES_SHOWN);
+    }
+
     #[test]
     fn thousands_groups_digits() {
         assert_eq!(super::thousands(0), "0");
