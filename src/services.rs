@@ -731,9 +731,20 @@ where
     }
     drop(sizes);
 
-    // 6. One service per label (the list sized once: a label makes at most one).
+    // 6. One service per label (the list sized once: a label makes at most one),
+    //    taken from the back of the per-label vectors, which shrink as they empty:
+    //    the services do not end up beside their whole husks. The order does not
+    //    matter, as the services are sorted below.
     let mut services: Vec<Box<Service>> = Vec::with_capacity(labels.len());
-    services.extend(labels.into_iter().zip(lists).zip(conv_frames).filter_map(
+    let (mut labels, mut lists, mut conv_frames) = (labels, lists, conv_frames);
+    let parts = std::iter::from_fn(|| {
+        let part = ((labels.pop()?, lists.pop()?), conv_frames.pop()?);
+        shrink_when_half_empty(&mut labels);
+        shrink_when_half_empty(&mut lists);
+        shrink_when_half_empty(&mut conv_frames);
+        Some(part)
+    });
+    services.extend(parts.filter_map(
         |((label, eps), (conv_list, mut others))| {
             let keys = || eps.iter().map(|e| (e.ip, e.port, e.transport));
             let names = merge_names(keys().flat_map(bound));
@@ -827,6 +838,14 @@ where
             .then(x.label.cmp(&y.label))
     });
     services
+}
+
+/// Gives back the unused half of a vector being emptied from its end (each element
+/// is copied at most once more, over all shrinks).
+fn shrink_when_half_empty<T>(v: &mut Vec<T>) {
+    if v.len() < v.capacity() / 2 {
+        v.shrink_to_fit();
+    }
 }
 
 /// A display filter matching exactly some endpoints: `(ip.addr == A && tcp.port ==
