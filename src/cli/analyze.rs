@@ -227,7 +227,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     }
     // The databases are no longer needed: free them before the report is built.
     drop(attributor);
-    let mut report = Report::build_for(&analyses, &targets, &args.targets, Some(&attributions));
+    // Nor is the name evidence once the services are built from it.
+    let names: Vec<Vec<whohosts::services::NameEvidence>> = analyses
+        .iter_mut()
+        .map(|a| std::mem::take(&mut a.names))
+        .collect();
+    let mut report = Report::build_named(
+        &analyses,
+        names.iter().flatten(),
+        &targets,
+        &args.targets,
+        Some(&attributions),
+    );
+    drop(names);
     // The services were built from a walk over the conversations: one cut short by an
     // unreadable temporary file is an error before anything is written.
     if let Some(f) = report.conversations.failure() {

@@ -18,7 +18,7 @@ use crate::model::{Anomaly, Endpoint, Timestamp, Transport};
 use crate::pipeline::identify::ReassemblySummary;
 use crate::pipeline::spool::Spool;
 use crate::pipeline::CaptureAnalysis;
-use crate::services::{self, Service, Target};
+use crate::services::{self, NameEvidence, Service, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -303,6 +303,20 @@ impl<'a> Report<'a> {
         target_text: &[String],
         attributions: Option<&'a Attributions>,
     ) -> Report<'a> {
+        let names = analyses.iter().flat_map(|a| a.names.iter());
+        Self::build_named(analyses, names, targets, target_text, attributions)
+    }
+
+    /// Like [`Report::build_for`], with the name evidence given apart: a caller that
+    /// has taken it out of the analyses can free it once the services are built
+    /// (the report keeps what it needs of it in the services).
+    pub fn build_named<'n>(
+        analyses: &'a [CaptureAnalysis],
+        names: impl IntoIterator<Item = &'n NameEvidence>,
+        targets: &[Target],
+        target_text: &[String],
+        attributions: Option<&'a Attributions>,
+    ) -> Report<'a> {
         let attribution_of = |ip: &IpAddr| attributions.and_then(|a| a.by_ip.get(ip));
         let all = services::build(
             || {
@@ -313,7 +327,7 @@ impl<'a> Report<'a> {
                         .map(move |(id, c)| (a.index, a.tables.first_seen(id, &c), c))
                 })
             },
-            analyses.iter().flat_map(|a| a.names.iter()),
+            names,
         );
         let by_ip = attributions.map(|a| &a.by_ip);
         let services: Vec<ServiceReport> = services::focus(all, targets)
