@@ -646,13 +646,7 @@ where
     //    its endpoints (so that their lists are sized once).
     let mut numbers: BTreeMap<String, u32> = BTreeMap::new();
     let mut sizes: Vec<usize> = Vec::new();
-    for (
-        k,
-        Tally {
-            service: number, ..
-        },
-    ) in endpoints.iter_mut()
-    {
+    for (k, tally) in endpoints.iter_mut() {
         let label = merge_names(bound(*k))
             .into_iter()
             .max_by(|x, y| {
@@ -674,15 +668,17 @@ where
                 .to_string()
             });
         let next = numbers.len() as u32;
-        *number = *numbers.entry(label).or_insert(next);
-        match sizes.get_mut(*number as usize) {
+        tally.service = *numbers.entry(label).or_insert(next);
+        match sizes.get_mut(tally.service as usize) {
             Some(n) => *n += 1,
             None => sizes.push(1),
         }
     }
     let mut labels = vec![String::new(); numbers.len()];
     for (label, number) in numbers {
-        labels[number as usize] = label;
+        if let Some(slot) = labels.get_mut(number as usize) {
+            *slot = label;
+        }
     }
 
     // 4. The first frame of each conversation, gathered per service in a second
@@ -732,9 +728,9 @@ where
     drop(sizes);
 
     // 6. One service per label (the list sized once: a label makes at most one),
-    //    taken from the back of the per-label vectors, which shrink as they empty:
-    //    the services do not end up beside their whole husks. The order does not
-    //    matter, as the services are sorted below.
+    //    taken from the back of the per-label vectors, which shrink as they empty,
+    //    so that the emptied vectors do not stay allocated beside the finished
+    //    services. The order does not matter: the services are sorted below.
     let mut services: Vec<Box<Service>> = Vec::with_capacity(labels.len());
     let (mut labels, mut lists, mut conv_frames) = (labels, lists, conv_frames);
     let parts = std::iter::from_fn(|| {
@@ -744,86 +740,84 @@ where
         shrink_when_half_empty(&mut conv_frames);
         Some(part)
     });
-    services.extend(parts.filter_map(
-        |((label, eps), (conv_list, mut others))| {
-            let keys = || eps.iter().map(|e| (e.ip, e.port, e.transport));
-            let names = merge_names(keys().flat_map(bound));
-            // The addresses each name is bound to: those of the endpoints whose
-            // evidence holds it (a label may group addresses a name never saw).
-            let mut bound_to: BTreeMap<&str, BTreeSet<IpAddr>> = BTreeMap::new();
-            for k in keys() {
-                for n in bound(k) {
-                    bound_to.entry(n.name.as_str()).or_default().insert(k.0);
-                }
+    services.extend(parts.filter_map(|((label, eps), (conv_list, mut others))| {
+        let keys = || eps.iter().map(|e| (e.ip, e.port, e.transport));
+        let names = merge_names(keys().flat_map(bound));
+        // The addresses each name is bound to: those of the endpoints whose
+        // evidence holds it (a label may group addresses a name never saw).
+        let mut bound_to: BTreeMap<&str, BTreeSet<IpAddr>> = BTreeMap::new();
+        for k in keys() {
+            for n in bound(k) {
+                bound_to.entry(n.name.as_str()).or_default().insert(k.0);
             }
-            for (_, fr) in names.values() {
-                others.extend(fr.iter().copied());
-            }
-            let frames = if others.is_empty() {
-                let mut l = conv_list;
-                l.shrink_to_fit();
-                l
-            } else {
-                conv_list.union(&others.into_iter().collect())
-            };
-            let first_seen = eps.iter().map(|e| e.first_seen).min()?;
-            let last_seen = eps.iter().map(|e| e.last_seen).max()?;
-            let to_server: u64 = eps.iter().map(|e| e.bytes_to_server).sum();
-            let to_client: u64 = eps.iter().map(|e| e.bytes_to_client).sum();
-            let mut hostnames: Vec<Hostname> = names
-                .into_iter()
-                .map(|(name, (sources, fr))| Hostname {
-                    strength: sources
-                        .iter()
-                        .map(|s| s.strength())
-                        .max()
-                        .unwrap_or(Confidence::Weak),
-                    name: name.to_string(),
-                    sources: sources.into_iter().collect(),
-                    addresses: bound_to
-                        .remove(name)
-                        .map(|ips| ips.into_iter().collect())
-                        .unwrap_or_default(),
-                    frames: fr.into_iter().collect(),
-                })
-                .collect();
-            hostnames.sort_by(|x, y| y.strength.cmp(&x.strength).then(x.name.cmp(&y.name)));
-            // A service is on the internet when any of its servers is; otherwise it
-            // takes the scope of its first server.
-            let scoped: Vec<(Scope, Option<&'static str>)> =
-                eps.iter().map(|e| address_scope(e.ip)).collect();
-            let (scope, scope_reason) = scoped
-                .iter()
-                .copied()
-                .find(|(s, _)| *s == Scope::Internet)
-                .or_else(|| scoped.first().copied())?;
-            let role = (scope != Scope::Internet)
-                .then(|| eps.iter().find_map(|e| local_role(e.transport, e.port)))
-                .flatten()
-                .or_else(|| resolver_role(&eps, &hostnames));
-            let via_proxy = hostnames.iter().any(|h| {
-                h.sources
+        }
+        for (_, fr) in names.values() {
+            others.extend(fr.iter().copied());
+        }
+        let frames = if others.is_empty() {
+            let mut l = conv_list;
+            l.shrink_to_fit();
+            l
+        } else {
+            conv_list.union(&others.into_iter().collect())
+        };
+        let first_seen = eps.iter().map(|e| e.first_seen).min()?;
+        let last_seen = eps.iter().map(|e| e.last_seen).max()?;
+        let to_server: u64 = eps.iter().map(|e| e.bytes_to_server).sum();
+        let to_client: u64 = eps.iter().map(|e| e.bytes_to_client).sum();
+        let mut hostnames: Vec<Hostname> = names
+            .into_iter()
+            .map(|(name, (sources, fr))| Hostname {
+                strength: sources
                     .iter()
-                    .any(|s| matches!(s, NameSource::Socks | NameSource::HttpProxy))
-            });
-            Some(Box::new(Service {
-                scope,
-                scope_reason,
-                role,
-                via_proxy,
-                label,
-                hostnames,
-                endpoints: eps,
-                bytes: to_server + to_client,
-                bytes_to_server: to_server,
-                bytes_to_client: to_client,
-                first_seen,
-                last_seen,
-                duration: last_seen.nanos_since(first_seen) as f64 / 1e9,
-                frames,
-            }))
-        },
-    ));
+                    .map(|s| s.strength())
+                    .max()
+                    .unwrap_or(Confidence::Weak),
+                name: name.to_string(),
+                sources: sources.into_iter().collect(),
+                addresses: bound_to
+                    .remove(name)
+                    .map(|ips| ips.into_iter().collect())
+                    .unwrap_or_default(),
+                frames: fr.into_iter().collect(),
+            })
+            .collect();
+        hostnames.sort_by(|x, y| y.strength.cmp(&x.strength).then(x.name.cmp(&y.name)));
+        // A service is on the internet when any of its servers is; otherwise it
+        // takes the scope of its first server.
+        let scoped: Vec<(Scope, Option<&'static str>)> =
+            eps.iter().map(|e| address_scope(e.ip)).collect();
+        let (scope, scope_reason) = scoped
+            .iter()
+            .copied()
+            .find(|(s, _)| *s == Scope::Internet)
+            .or_else(|| scoped.first().copied())?;
+        let role = (scope != Scope::Internet)
+            .then(|| eps.iter().find_map(|e| local_role(e.transport, e.port)))
+            .flatten()
+            .or_else(|| resolver_role(&eps, &hostnames));
+        let via_proxy = hostnames.iter().any(|h| {
+            h.sources
+                .iter()
+                .any(|s| matches!(s, NameSource::Socks | NameSource::HttpProxy))
+        });
+        Some(Box::new(Service {
+            scope,
+            scope_reason,
+            role,
+            via_proxy,
+            label,
+            hostnames,
+            endpoints: eps,
+            bytes: to_server + to_client,
+            bytes_to_server: to_server,
+            bytes_to_client: to_client,
+            first_seen,
+            last_seen,
+            duration: last_seen.nanos_since(first_seen) as f64 / 1e9,
+            frames,
+        }))
+    }));
     // Labels are unique, so the order is total and an unstable sort (which needs no
     // buffer of half the services) gives the same order as a stable one.
     services.sort_unstable_by(|x, y| {
@@ -840,8 +834,8 @@ where
     services
 }
 
-/// Gives back the unused half of a vector being emptied from its end (each element
-/// is copied at most once more, over all shrinks).
+/// Gives back the unused half of a vector being emptied from its end (all the
+/// shrinks together copy fewer elements than the vector held).
 fn shrink_when_half_empty<T>(v: &mut Vec<T>) {
     if v.len() < v.capacity() / 2 {
         v.shrink_to_fit();

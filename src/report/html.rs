@@ -572,7 +572,8 @@ fn captures(out: &mut String, r: &Report, w: &Words) {
     out.push_str("</table></div>\n");
 }
 
-/// The provider a service's traffic is counted under: its first endpoint's.
+/// The provider a service's traffic is counted under: its first attributed
+/// address's.
 fn provider_name(s: &ServiceReport) -> Option<String> {
     s.first_attribution()
         .and_then(|a| a.provider.display_name())

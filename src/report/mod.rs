@@ -86,7 +86,10 @@ impl<'a> ServiceReport<'a> {
         endpoints
             .iter()
             .enumerate()
-            .filter(move |&(i, e)| i == 0 || endpoints[i - 1].ip != e.ip)
+            .filter(move |&(i, e)| {
+                let before = i.checked_sub(1).and_then(|p| endpoints.get(p));
+                before.is_none_or(|p| p.ip != e.ip)
+            })
             .filter_map(|(_, e)| {
                 Some(EndpointAttribution {
                     ip: e.ip,
@@ -100,8 +103,8 @@ impl<'a> ServiceReport<'a> {
         self.by_ip?.get(ip)
     }
 
-    /// The first endpoint's attribution: the provider a service's traffic is
-    /// counted under.
+    /// The attribution of the service's first attributed address: the provider its
+    /// traffic is counted under.
     pub fn first_attribution(&self) -> Option<&'a Attribution> {
         self.attribution().next().map(|a| a.attribution)
     }
