@@ -5,6 +5,9 @@
 //! capture -> decode -> flow -> dissect -> services -> attribute -> report / letter,
 //! with `evidence` hashing and sealing alongside.
 #![forbid(unsafe_code)]
+// The library serves this crate's binary and tests; its documentation is read with
+// `cargo doc --document-private-items`, where links to private items resolve.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod atomic;
 pub mod attribute;

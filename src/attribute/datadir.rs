@@ -641,7 +641,9 @@ fn read_feed_bytes(path: &Path) -> Option<(Feed, Vec<u8>)> {
     Some((parse_feed(&bytes).ok()?, bytes))
 }
 
-/// [`last_known_good`] with its bytes.
+/// The last known good copy of `target/stored`, with its bytes: the installed copy,
+/// unless it shrank implausibly next to the `.prev` copy beside it, which is then
+/// the good one.
 pub(crate) fn last_known_good_bytes(target: &Path, stored: &str) -> Option<(Feed, Vec<u8>)> {
     let installed = read_feed_bytes(&target.join(stored));
     let prev = read_feed_bytes(&target.join(format!("{stored}.prev")));
@@ -686,7 +688,7 @@ pub(crate) fn vet_against_stored(
 
 /// Installs `bytes` as `target/stored`, keeping the last known good copy as
 /// `<stored>.prev`: the replaced copy becomes `.prev`, unless it was itself
-/// implausible next to the `.prev` already there (see [`last_known_good`]), which is
+/// implausible next to the `.prev` already there (see [`last_known_good_bytes`]), which is
 /// then kept. `Unchanged` when the bytes are those installed.
 pub fn install(target: &Path, stored: &str, bytes: &[u8]) -> Result<UpdateAction, DataDirError> {
     let dest = target.join(stored);

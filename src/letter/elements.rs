@@ -3,7 +3,7 @@
 //! action mechanism, Art. 16(1)) for the addressee of a DSA notice.
 //!
 //! Every template marks the section that fulfils an element with an HTML comment
-//! `<!-- whohosts:element ID -->` (the same in Markdown and HTML); [`super::lint`] finds
+//! `<!-- whohosts:element ID -->` (the same in Markdown and HTML); [`super::lint()`] finds
 //! the marker and then checks the section's substance with the element's own check.
 
 use serde::Serialize;

@@ -9,7 +9,7 @@
 //! service model (LEGAL.md CN-8): an IaaS provider is asked to forward the notice and
 //! keep logs, never to delete; a CDN to forward to the origin and name the host.
 //!
-//! Every letter is checked by [`lint`] after rendering; a letter that lacks a required
+//! Every letter is checked by [`lint()`] after rendering; a letter that lacks a required
 //! element is rendered again marked DRAFT, with the missing IDs at its top.
 //!
 //! Contract: nothing from a capture or a profile reaches the output unescaped (see

@@ -9,7 +9,7 @@
 //! `asns_unverified`; a `notes` line). This module loads and validates that file and answers three questions fast:
 //! which provider announces an ASN ([`Directory::by_asn`]), which provider (and region)
 //! a hostname reveals ([`Directory::match_hostname`]), and which of a provider's regions
-//! sits in a city ([`Directory::region_by_city`]).
+//! sit in a city ([`Directory::regions_by_city`]).
 //!
 //! Contract on bad input: a directory file that breaks a rule is refused as a whole with
 //! a [`DirectoryError`] naming the provider id, the field, what was expected and what was
