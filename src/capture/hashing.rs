@@ -1,6 +1,6 @@
 //! Hashing a capture file from the same read as its analysis.
 //!
-//! A read-ahead thread owns the file: it reads it in 1 MiB chunks, feeds each chunk
+//! A read-ahead thread owns the file: it reads it in 256 KiB chunks, feeds each chunk
 //! to the digests, then hands the same buffer to the analysis ([`ChunkReader`]),
 //! which gives it back once consumed. Every byte is read from the file once, hashed
 //! once and parsed once; the read system calls and the hashing run beside the
