@@ -405,6 +405,12 @@ impl Service {
     }
 }
 
+/// A service's endpoints grouped by address, in order: one slice per server
+/// address, with its ports (a service's endpoints are sorted by address).
+pub fn by_address(endpoints: &[ServiceEndpoint]) -> impl Iterator<Item = &[ServiceEndpoint]> {
+    endpoints.chunk_by(|a, b| a.ip == b.ip)
+}
+
 impl Serialize for Service {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;

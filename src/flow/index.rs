@@ -106,10 +106,7 @@ impl Index {
     /// The latest conversation of `store` with this key (`hash` its
     /// [`spread`] hash). One found on disk is put back in memory.
     pub(super) fn find(&mut self, store: &Store, hash: u64, key: &FlowKey) -> Option<ConvId> {
-        let same = |e: &Entry| {
-            entry_hash(e) == hash && store.get(e[0] as usize).is_some_and(|c| c.key() == *key)
-        };
-        if let Some(e) = self.memory.find(hash, same) {
+        if let Some(e) = self.memory.find(hash, names(store, hash, key)) {
             return Some(e[0] as usize);
         }
         let h = (hash >> 32) as u32;
@@ -129,14 +126,12 @@ impl Index {
         let mut block = [0u8; FENCE * ENTRY_BYTES];
         for run in self.runs.iter().rev() {
             match find_in_run(file, run, h, &mut block, |id| {
-                store.get(id).is_some_and(|c| c.key() == *key)
+                is_conversation_of(store, id, key)
             }) {
                 Ok(Some(id)) => return Some(id),
                 Ok(None) => {}
                 Err(e) => {
-                    store.fail(format!(
-                        "the temporary file of the conversation index could not be read: {e}"
-                    ));
+                    store.fail(unreadable(&e));
                     return None;
                 }
             }
@@ -152,10 +147,10 @@ impl Index {
             // in the table is found first.
             self.write_run(store);
         }
-        let same = |e: &Entry| {
-            entry_hash(e) == hash && store.get(e[0] as usize).is_some_and(|c| c.key() == key)
-        };
-        match self.memory.entry(hash, same, entry_hash) {
+        match self
+            .memory
+            .entry(hash, names(store, hash, &key), entry_hash)
+        {
             hashbrown::hash_table::Entry::Occupied(mut o) => *o.get_mut() = entry(id, hash),
             hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert(entry(id, hash));
@@ -184,9 +179,7 @@ impl Index {
             // A larger filter, filled again from every run (the file is read once).
             self.filter = Filter::with_capacity(written * 2);
             if let Err(e) = self.refill_filter() {
-                store.fail(format!(
-                    "the temporary file of the conversation index could not be read: {e}"
-                ));
+                store.fail(unreadable(&e));
                 self.filter.saturate();
             }
         } else {
@@ -241,6 +234,21 @@ impl Index {
     fn in_memory(&self) -> usize {
         self.memory.len()
     }
+}
+
+/// Whether an entry of the table names the conversation of `key` (`hash` its
+/// spread hash): its 32 bits agree and the conversation's own key is `key`.
+fn names<'a>(store: &'a Store, hash: u64, key: &'a FlowKey) -> impl Fn(&Entry) -> bool + 'a {
+    move |e| entry_hash(e) == hash && is_conversation_of(store, e[0] as usize, key)
+}
+
+fn is_conversation_of(store: &Store, id: ConvId, key: &FlowKey) -> bool {
+    store.get(id).is_some_and(|c| c.key() == *key)
+}
+
+/// The store's failure when the index's file cannot be read back.
+fn unreadable(e: &std::io::Error) -> String {
+    format!("the temporary file of the conversation index could not be read: {e}")
 }
 
 fn le32(b: &[u8], at: usize) -> u32 {

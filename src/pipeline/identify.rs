@@ -1376,11 +1376,9 @@ pub(crate) struct NameIndex {
     hasher: ahash::RandomState,
 }
 
-impl NameIndex {
-    fn hash(&self, n: &NameEvidence) -> u64 {
-        self.hasher
-            .hash_one((n.name.as_str(), n.source, n.ip, n.port))
-    }
+/// The hash of a binding's (name, source, address, port).
+fn binding_hash(hasher: &ahash::RandomState, n: &NameEvidence) -> u64 {
+    hasher.hash_one((n.name.as_str(), n.source, n.ip, n.port))
 }
 
 fn same_binding(a: &NameEvidence, b: &NameEvidence) -> bool {
@@ -1388,7 +1386,7 @@ fn same_binding(a: &NameEvidence, b: &NameEvidence) -> bool {
 }
 
 fn add_name(names: &mut Vec<NameEvidence>, index: &mut NameIndex, n: NameEvidence) {
-    let hash = index.hash(&n);
+    let hash = binding_hash(&index.hasher, &n);
     let found = index
         .table
         .find(hash, |&i| names.get(i).is_some_and(|e| same_binding(e, &n)))
@@ -1406,9 +1404,7 @@ fn add_name(names: &mut Vec<NameEvidence>, index: &mut NameIndex, n: NameEvidenc
             let at = names.len();
             let hasher = &index.hasher;
             index.table.insert_unique(hash, at, |&i| {
-                names.get(i).map_or(0, |e| {
-                    hasher.hash_one((e.name.as_str(), e.source, e.ip, e.port))
-                })
+                names.get(i).map_or(0, |e| binding_hash(hasher, e))
             });
             names.push(n);
         }

@@ -81,21 +81,13 @@ impl<'a> ServiceReport<'a> {
     /// (a server on several ports has one), in the order its endpoints come; an
     /// address without attribution has no entry.
     pub fn attribution(&self) -> impl Iterator<Item = EndpointAttribution<'a>> + '_ {
-        // Endpoints are sorted by address: a server's ports are neighbours.
-        let endpoints = &self.service.endpoints;
-        endpoints
-            .iter()
-            .enumerate()
-            .filter(move |&(i, e)| {
-                let before = i.checked_sub(1).and_then(|p| endpoints.get(p));
-                before.is_none_or(|p| p.ip != e.ip)
+        services::by_address(&self.service.endpoints).filter_map(|same| {
+            let ip = same.first()?.ip;
+            Some(EndpointAttribution {
+                ip,
+                attribution: self.attribution_of(&ip)?,
             })
-            .filter_map(|(_, e)| {
-                Some(EndpointAttribution {
-                    ip: e.ip,
-                    attribution: self.attribution_of(&e.ip)?,
-                })
-            })
+        })
     }
 
     /// The attribution of one address (of this service's or any other).

@@ -127,8 +127,7 @@ fn services(out: &mut String, r: &Report) {
 /// hundreds of ports would otherwise be one line of thousands of characters.
 fn endpoint_summary(endpoints: &[crate::services::ServiceEndpoint]) -> String {
     let mut parts: Vec<String> = Vec::new();
-    // Endpoints are sorted by address: each address's ports are neighbours.
-    let mut addresses = endpoints.chunk_by(|a, b| a.ip == b.ip);
+    let mut addresses = crate::services::by_address(endpoints);
     for same in addresses.by_ref().take(MAX_ADDRESSES_SHOWN) {
         parts.extend(same.iter().take(MAX_PORTS_SHOWN).map(|e| e.socket()));
         if let Some(first) = same.first().filter(|_| same.len() > MAX_PORTS_SHOWN) {
