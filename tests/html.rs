@@ -134,6 +134,14 @@ fn the_demo_report_loads_offline_without_errors_and_prints_the_hash_on_every_pag
         ] {
             assert!(dom.contains(want), "{lang}: {want} not on the page");
         }
+        // The captures table gives the hash a row of its own, across the table,
+        // so no narrow column cuts it.
+        assert!(
+            dom.contains(&format!(
+                "<td colspan=\"6\" class=\"hash\">SHA-256 {sha}</td>"
+            )),
+            "{lang}: the capture's hash has no row of its own"
+        );
         let heading = if lang == "en" { "Services" } else { "服务" };
         assert!(dom.contains(&format!("<h2 id=\"services\">{heading}</h2>")));
         // Internet services before the local heading, the resolver after it.
