@@ -88,6 +88,11 @@ pub struct Outer {
 pub struct Ip<'a> {
     pub src: IpAddr,
     pub dst: IpAddr,
+    /// IPv6 with a routing header that still has segments to visit: the final
+    /// destination it names (RFC 8200 §8.1), to which the transport belongs (its
+    /// checksum's pseudo-header, and tshark's TCP and UDP tables, use it). `dst`
+    /// stays the header's, which the IP tables count. `None` otherwise.
+    pub final_dst: Option<IpAddr>,
     /// The protocol number of the payload after extension headers.
     pub protocol: u8,
     /// Set for fragments (IPv4, or IPv6 with a fragment header).
@@ -238,6 +243,7 @@ pub fn datagram(src: IpAddr, dst: IpAddr, protocol: u8, payload: &[u8]) -> Packe
     let mut ip = Ip {
         src,
         dst,
+        final_dst: None,
         protocol,
         fragment: None,
         l4: L4::None,
@@ -429,6 +435,10 @@ fn fast(link: LinkType, data: &[u8]) -> Option<Packet<'_>> {
     if !version_agrees || ip.is_fragmenting_payload() {
         return None;
     }
+    let final_dst = match &ip {
+        etherparse::IpSlice::Ipv6(v6) => final_destination(v6.extensions()),
+        etherparse::IpSlice::Ipv4(_) => None,
+    };
     let (src, dst, ip) = (
         ip.source_addr(),
         ip.destination_addr(),
@@ -449,6 +459,7 @@ fn fast(link: LinkType, data: &[u8]) -> Option<Packet<'_>> {
         ip: Some(Ip {
             src,
             dst,
+            final_dst,
             protocol: ip.ip_number.0,
             fragment: None,
             l4,
@@ -485,13 +496,43 @@ fn udp<'a>(u: &etherparse::UdpSlice<'a>) -> L4<'a> {
     }
 }
 
+/// RFC 8200 §8.1: the final destination of an IPv6 packet whose routing header has
+/// segments left, `None` when the header's destination is final (no routing header,
+/// none left, or a routing type that names no address this way).
+fn final_destination(exts: &etherparse::Ipv6ExtensionsSlice<'_>) -> Option<IpAddr> {
+    exts.clone().into_iter().find_map(|e| match e {
+        etherparse::Ipv6ExtensionSlice::Routing(r) => routed_to(r.slice()),
+        _ => None,
+    })
+}
+
+/// The final destination a routing header (`h`, whole) names, if it has segments
+/// left: after 8 bytes of header, type 0 (RFC 2460, deprecated by RFC 5095) lists
+/// the addresses to visit, the last being final; type 2 (RFC 6275, Mobile IPv6)
+/// holds the one home address; type 4 (RFC 8754, segment routing) lists the
+/// segments in reverse, so that Segment List\[0\] is final.
+fn routed_to(h: &[u8]) -> Option<IpAddr> {
+    let (&kind, &left) = (h.get(2)?, h.get(3)?);
+    if left == 0 {
+        return None;
+    }
+    let addresses = h.len().checked_sub(8)? / 16;
+    let at = match kind {
+        0 | 2 => 8 + addresses.checked_sub(1)? * 16,
+        4 if addresses > 0 => 8,
+        _ => return None,
+    };
+    let bytes: [u8; 16] = h.get(at..at + 16)?.try_into().ok()?;
+    Some(IpAddr::from(bytes))
+}
+
 /// One IP layer of a lax slicing, and the IP payload (empty when there is none).
 fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
     let problem = s
         .stop_err
         .as_ref()
         .map(|(e, layer)| format!("{layer}: {e}"));
-    let (src, dst, fragment, payload, protocol, cut) = match &s.net {
+    let (src, dst, fragment, payload, protocol, cut, final_dst) = match &s.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
             let p = v4.payload();
@@ -509,6 +550,7 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
                 p.payload,
                 p.ip_number,
                 p.incomplete,
+                None,
             )
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
@@ -537,6 +579,7 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
                 p.payload,
                 p.ip_number,
                 p.incomplete,
+                final_destination(v6.extensions()),
             )
         }
         _ => {
@@ -568,6 +611,7 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
             ip: Some(Ip {
                 src,
                 dst,
+                final_dst,
                 protocol: protocol.0,
                 fragment,
                 l4,
@@ -985,5 +1029,45 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A routing header of `kind` with `left` segments left over `addrs`, as RFC
+    /// 8200 §4.4 lays it out (next header, length in 8-byte units after the first
+    /// 8, type, segments left, 4 type-specific bytes, addresses).
+    fn routing(kind: u8, left: u8, addrs: &[&str]) -> Vec<u8> {
+        let mut h = vec![17, (addrs.len() * 2) as u8, kind, left, 0, 0, 0, 0];
+        for a in addrs {
+            h.extend_from_slice(&a.parse::<std::net::Ipv6Addr>().unwrap().octets());
+        }
+        h
+    }
+
+    #[test]
+    fn a_routing_header_with_segments_left_names_the_final_destination() {
+        let final_of = |h: Vec<u8>| routed_to(&h).map(|a| a.to_string());
+        // Type 0: the last address to visit.
+        assert_eq!(
+            final_of(routing(0, 2, &["2001:db8::1", "2001:db8::2"])),
+            Some("2001:db8::2".into())
+        );
+        // Type 2 (Mobile IPv6): the home address.
+        assert_eq!(
+            final_of(routing(2, 1, &["2001:db8::9"])),
+            Some("2001:db8::9".into())
+        );
+        // Type 4 (SRH): Segment List[0], the first listed.
+        assert_eq!(
+            final_of(routing(4, 1, &["2001:db8::a", "2001:db8::b"])),
+            Some("2001:db8::a".into())
+        );
+        // No segment left: the header's destination is final.
+        assert_eq!(final_of(routing(0, 0, &["2001:db8::1"])), None);
+        // No address, an unknown type, a header cut short: nothing named.
+        assert_eq!(final_of(routing(0, 1, &[])), None);
+        assert_eq!(final_of(routing(3, 1, &["2001:db8::1"])), None);
+        let mut cut = routing(4, 1, &["2001:db8::a"]);
+        cut.truncate(20);
+        assert_eq!(final_of(cut), None);
+        assert_eq!(routed_to(&[0, 0]), None);
     }
 }
