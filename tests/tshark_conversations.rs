@@ -105,6 +105,16 @@ fn exact_bytes(readable: &Path) -> BTreeMap<&'static str, Vec<Exact>> {
         "udp.srcport",
         "-e",
         "udp.dstport",
+        "-e",
+        "ipv6.routing.type",
+        "-e",
+        "ipv6.routing.segleft",
+        "-e",
+        "ipv6.routing.src.addr",
+        "-e",
+        "ipv6.routing.mipv6.home_address",
+        "-e",
+        "ipv6.routing.srh.addr",
     ]);
     let mut tables: BTreeMap<&'static str, BTreeMap<String, Exact>> = BTreeMap::new();
     let mut add = |table: &'static str, key: String, a: String, b: String, t: f64, len: u64| {
@@ -150,7 +160,21 @@ fn exact_bytes(readable: &Path) -> BTreeMap<&'static str, Vec<Exact>> {
                         current = None;
                         continue;
                     }
-                    current = Some((src.to_string(), dst.to_string()));
+                    // A routing header with segments left: the transport's conversation
+                    // is with the final destination (RFC 8200 §8.1), the IP one with the
+                    // header's. The bundled captures hold at most one routing header,
+                    // in their first IPv6 layer, which is all this reads.
+                    let final_dst = match (v6 && used[k] == 1, get(15), get(16)) {
+                        (true, kind, left) if !left.is_empty() && left != "0" => match kind {
+                            "0" => get(17).split(',').next_back(),
+                            "2" => Some(get(18)),
+                            "4" => get(19).split(',').next(),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    let to = final_dst.filter(|d| !d.is_empty()).unwrap_or(dst);
+                    current = Some((src.to_string(), to.to_string()));
                     if !pending_fragment {
                         let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
                         let table = if v6 {

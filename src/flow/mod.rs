@@ -87,8 +87,9 @@ pub struct Conversation {
     pub fragment_frames: u64,
     tcp: TcpState,
     /// The IP conversation this one runs over (itself for an IP conversation), and
-    /// the endpoint entries of sides `a` and `b`: found once when the conversation
-    /// starts, so that each later frame costs one hash lookup, not four.
+    /// the endpoint entries of sides `a` and `b`: found once, on the first frame
+    /// counted with its IP layer, so that each later frame costs one hash lookup,
+    /// not four. [`UNLINKED`] before that frame.
     ip_conv: u32,
     ep_a: u32,
     ep_b: u32,
@@ -178,6 +179,11 @@ pub(crate) type ConvId = usize;
 /// IP conversations are kept and numbered apart from TCP and UDP ones: their
 /// numbers have this bit set.
 const IP_CONV: ConvId = 1 << (usize::BITS - 1);
+
+/// A transport conversation none of whose frames was counted with its IP layer yet
+/// (so far its IP tables counted each frame apart: IPv6 fragments, or a routing
+/// header whose final destination is not the header's).
+const UNLINKED: u32 = u32::MAX;
 
 /// The hash a key is indexed under: 32 bits, [`spread`] as the index reads them.
 fn key_hash(hasher: &ahash::RandomState, key: &FlowKey) -> u64 {
@@ -321,12 +327,36 @@ impl Tables {
         with_ip: bool,
     ) -> Option<ConvId> {
         let (id, forward) = self.count_transport_only(src, dst, seg, at, wire_len)?;
-        if !with_ip {
+        if with_ip {
+            // Right after its frame, the conversation is in memory.
+            if self
+                .convs
+                .resident(id)
+                .is_some_and(|c| c.ip_conv == UNLINKED)
+            {
+                self.link_ip(id, src, dst, at);
+            }
+        } else {
             let d = &mut self.counted_in_ip.entry(id).or_default()[usize::from(!forward)];
             d.frames += 1;
             d.bytes += u64::from(wire_len);
         }
         Some(id)
+    }
+
+    /// Links transport conversation `id` to the IP conversation of its frame's
+    /// addresses (`src`, `dst`), created when new.
+    fn link_ip(&mut self, id: ConvId, src: IpAddr, dst: IpAddr, at: FrameRef) {
+        let ip = self.ip_conv(src, dst, at) & !IP_CONV;
+        let ends = self.ips.get(ip).map(|i| (i.a.ip, i.ep_a, i.ep_b));
+        if let (Some(c), Some((a_ip, ep_a, ep_b))) = (self.convs.get_mut(id), ends) {
+            c.ip_conv = ip as u32;
+            (c.ep_a, c.ep_b) = if a_ip == c.a.ip {
+                (ep_a, ep_b)
+            } else {
+                (ep_b, ep_a)
+            };
+        }
     }
 
     /// Folds the transport conversations into their IP conversations, and those into
@@ -461,22 +491,9 @@ impl Tables {
         let id = match self.index.find(&self.convs, hash, &key) {
             Some(id) if !tcp.is_some_and(|f| self.starts_new_stream(id, src, f)) => id,
             _ => {
-                let ip_conv = self.ip_conv(src.ip, dst.ip, at) & !IP_CONV;
-                let (ep_a, ep_b) = match self.ips.get(ip_conv) {
-                    Some(ipc) if ipc.a.ip == src.ip => (ipc.ep_a, ipc.ep_b),
-                    Some(ipc) => (ipc.ep_b, ipc.ep_a),
-                    None => (0, 0),
-                };
                 let id = self.convs.len();
-                self.convs.push(Conversation::new(
-                    transport,
-                    src,
-                    dst,
-                    at,
-                    ip_conv as u32,
-                    ep_a,
-                    ep_b,
-                ));
+                self.convs
+                    .push(Conversation::new(transport, src, dst, at, UNLINKED, 0, 0));
                 self.index.insert(&self.convs, hash, key, id);
                 id
             }

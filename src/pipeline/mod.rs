@@ -462,6 +462,19 @@ impl Pass {
         count_ip: bool,
     ) -> Option<ConvId> {
         let tables = &mut self.tables;
+        // A routing header with segments left: TCP and UDP belong to the final
+        // destination, as in tshark's tables; the IP tables count the header's
+        // addresses, here, since the transport conversation's IP conversation is
+        // not this frame's.
+        let (dst, count_ip) = match ip.final_dst {
+            Some(f) if f != ip.dst && matches!(ip.l4, L4::Tcp(_) | L4::Udp { .. }) => {
+                if count_ip {
+                    tables.count_ip(ip.src, ip.dst, at, wire_len);
+                }
+                (f, false)
+            }
+            _ => (ip.dst, count_ip),
+        };
         match ip.l4 {
             L4::Tcp(ref t) => {
                 let seg = Segment::Tcp {
@@ -473,7 +486,7 @@ impl Pass {
                     fin: t.fin,
                     rst: t.rst,
                 };
-                let id = tables.count_transport(ip.src, ip.dst, seg, at, wire_len, count_ip)?;
+                let id = tables.count_transport(ip.src, dst, seg, at, wire_len, count_ip)?;
                 if let Some(conv) = tables.conversation(id) {
                     let src = Endpoint {
                         ip: ip.src,
@@ -508,14 +521,14 @@ impl Pass {
                 payload,
             } => {
                 let seg = Segment::Udp { src_port, dst_port };
-                let id = tables.count_transport(ip.src, ip.dst, seg, at, wire_len, count_ip)?;
+                let id = tables.count_transport(ip.src, dst, seg, at, wire_len, count_ip)?;
                 if let Some(conv) = tables.conversation(id) {
                     let src = Endpoint {
                         ip: ip.src,
                         port: Some(src_port),
                     };
                     let dst = Endpoint {
-                        ip: ip.dst,
+                        ip: dst,
                         port: Some(dst_port),
                     };
                     self.ident.udp(id, conv, src, dst, payload, at);
@@ -625,7 +638,11 @@ impl Pass {
             }
         };
         if let Some(bytes) = bytes {
-            let inner = decode::datagram(ip.src, ip.dst, ip.protocol, &bytes);
+            let mut inner = decode::datagram(ip.src, ip.dst, ip.protocol, &bytes);
+            // The routing header sits before the fragment header, in every fragment.
+            if let Some(inner_ip) = &mut inner.ip {
+                inner_ip.final_dst = ip.final_dst;
+            }
             if let Some(problem) = &inner.problem {
                 self.notice(
                     at,
@@ -687,9 +704,10 @@ impl Pass {
             }
             _ => return,
         };
+        let dst = ip.final_dst.unwrap_or(ip.dst);
         if let Some(id) = self
             .tables
-            .count_transport(ip.src, ip.dst, seg, at, wire_len, false)
+            .count_transport(ip.src, dst, seg, at, wire_len, false)
         {
             self.tables.add_fragment_frames(id, datagram.frames);
         }
