@@ -1,9 +1,10 @@
 //! IP-level tunnels looked through: GRE (with checksum, key, sequence number and
 //! RFC 1701 source routes; ERSPAN types I, II and III; PPTP's enhanced GRE),
-//! IP-in-IP and 6in4/6to4, and the UDP encapsulations VXLAN (4789), VXLAN-GPE
-//! (4790, with the Network Service Headers it may carry), Geneve (6081), GTP-U
-//! (2152, G-PDUs) and MPLS in UDP (6635); GRE's WCCP redirection; a Network
-//! Service Header straight on Ethernet (0x894F).
+//! IP-in-IP and 6in4/6to4, Ethernet in IPv6 (next header 143, SRv6 layer-2
+//! services), and the UDP encapsulations VXLAN (4789), VXLAN-GPE (4790, with the
+//! Network Service Headers it may carry), Geneve (6081), GTP-U (2152, G-PDUs) and
+//! MPLS in UDP (6635); GRE's WCCP redirection; a Network Service Header straight on
+//! Ethernet (0x894F).
 //!
 //! Contract on bad input: never panics; a tunnel header that does not fit is an
 //! `Err` with the reason; a tunnel message that carries no packet (a GTP echo, a
@@ -39,6 +40,9 @@ pub(super) fn ip_payload(protocol: u8, payload: &[u8]) -> Option<Step<'_>> {
         4 => Ok(Next::Ether(EtherType::IPV4, payload)),
         41 => Ok(Next::Ether(EtherType::IPV6, payload)),
         47 => gre(payload),
+        // RFC 8986 §10.1: an Ethernet frame straight in IPv6 (segment routing's
+        // layer-2 services, End.DX2).
+        143 => Ok(Next::Ethernet(payload)),
         _ => return None,
     })
 }
