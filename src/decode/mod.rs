@@ -824,6 +824,28 @@ mod tests {
         assert!(cut.problem.unwrap().contains("GRE header"));
     }
 
+    #[test]
+    fn gre_cisco_metadata_gives_the_packet_after_its_tags() {
+        // GRE with a key, protocol 0x8909; then the payload's EtherType (IPv4),
+        // version 1, one 4-byte option (SGT 0x0001 = 5), as in tcpdump's
+        // various_gre.pcap.
+        let mut gre = vec![0x20, 0, 0x89, 0x09, 0, 0, 0, 0x28];
+        gre.extend_from_slice(&[0x08, 0x00, 1, 1, 0, 1, 0, 5]);
+        gre.extend_from_slice(&IPV4_UDP);
+        let f = wrap_v4(47, &gre);
+        let p = decode(LinkType::RAW, &f);
+        assert!(p.problem.is_none() && p.outer.len() == 1, "{p:?}");
+        assert_eq!(p.ip.unwrap().src, "192.0.2.1".parse::<IpAddr>().unwrap());
+        // Options announced beyond the payload: said, not read.
+        let f = wrap_v4(47, &[0x20, 0, 0x89, 0x09, 0, 0, 0, 0x28, 8, 0, 1, 9]);
+        let cut = decode(LinkType::RAW, &f);
+        let problem = cut.problem.unwrap();
+        assert!(
+            problem.contains("Cisco MetaData header needs 40 bytes"),
+            "{problem}"
+        );
+    }
+
     fn udp_v4(port: u16, payload: &[u8]) -> Vec<u8> {
         let mut u = vec![0xc0, 0x01, (port >> 8) as u8, port as u8];
         u.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());

@@ -3,8 +3,8 @@
 //! IP-in-IP and 6in4/6to4, Ethernet in IPv6 (next header 143, SRv6 layer-2
 //! services), and the UDP encapsulations VXLAN (4789), VXLAN-GPE (4790, with the
 //! Network Service Headers it may carry), Geneve (6081), GTP-U (2152, G-PDUs) and
-//! MPLS in UDP (6635); GRE's WCCP redirection; a Network Service Header straight on
-//! Ethernet (0x894F).
+//! MPLS in UDP (6635); GRE's WCCP redirection and Cisco MetaData; a Network Service
+//! Header straight on Ethernet (0x894F).
 //!
 //! Contract on bad input: never panics; a tunnel header that does not fit is an
 //! `Err` with the reason; a tunnel message that carries no packet (a GTP echo, a
@@ -111,6 +111,7 @@ fn gre(data: &[u8]) -> Step<'_> {
                 None => Err(cut("WCCP redirect header", 4, rest.len())),
             },
         },
+        0x8909 => cisco_metadata(rest),
         _ => Ok(Next::Ether(EtherType(proto), rest)),
     }
 }
@@ -249,6 +250,24 @@ fn gtpu(data: &[u8]) -> Step<'_> {
         Some([]) => Ok(Next::NoIp),
         Some(rest) => Ok(Next::Ip(rest)),
         None => Err(cut("GTP-U header", at, data.len())),
+    }
+}
+
+/// Cisco MetaData in GRE (0x8909, TrustSec's security group tags), laid out as
+/// tshark reads it there: the payload's EtherType, a version, a length counting
+/// 4-byte options, the options.
+fn cisco_metadata(data: &[u8]) -> Step<'_> {
+    const WHAT: &str = "Cisco MetaData header";
+    let (Some(t), Some(&options)) = (data.get(..2), data.get(3)) else {
+        return Err(cut(WHAT, 4, data.len()));
+    };
+    let n = 4 + 4 * usize::from(options);
+    match data.get(n..) {
+        Some(rest) => Ok(Next::Ether(
+            EtherType(u16::from_be_bytes([t[0], t[1]])),
+            rest,
+        )),
+        None => Err(cut(WHAT, n, data.len())),
     }
 }
 
