@@ -500,9 +500,34 @@ fn udp<'a>(u: &etherparse::UdpSlice<'a>) -> L4<'a> {
 /// segments left, `None` when the header's destination is final (no routing header,
 /// none left, or a routing type that names no address this way).
 fn final_destination(exts: &etherparse::Ipv6ExtensionsSlice<'_>) -> Option<IpAddr> {
-    exts.clone().into_iter().find_map(|e| match e {
-        etherparse::Ipv6ExtensionSlice::Routing(r) => routed_to(r.slice()),
-        _ => None,
+    extension_headers(exts)
+        .filter(|(kind, _)| *kind == IpNumber::IPV6_ROUTE_HEADER.0)
+        .find_map(|(_, h)| routed_to(h))
+}
+
+/// The extension headers of `exts` as (type, whole header), read from its bytes
+/// with every length checked. etherparse's own iterator trusts the chain: where its
+/// lax slicing stopped inside the chain (a hop-by-hop header out of place, say),
+/// the iterator reads past the slice.
+fn extension_headers<'a>(
+    exts: &etherparse::Ipv6ExtensionsSlice<'a>,
+) -> impl Iterator<Item = (u8, &'a [u8])> {
+    let mut rest = exts.slice();
+    let mut next = exts.first_header().map(|n| n.0);
+    std::iter::from_fn(move || {
+        let kind = next?;
+        let len = match IpNumber(kind) {
+            IpNumber::IPV6_HEADER_HOP_BY_HOP
+            | IpNumber::IPV6_ROUTE_HEADER
+            | IpNumber::IPV6_DESTINATION_OPTIONS => (usize::from(*rest.get(1)?) + 1) * 8,
+            IpNumber::IPV6_FRAGMENTATION_HEADER => 8,
+            IpNumber::AUTHENTICATION_HEADER => (usize::from(*rest.get(1)?) + 2) * 4,
+            _ => return None,
+        };
+        let (header, after) = (rest.get(..len)?, rest.get(len..)?);
+        rest = after;
+        next = header.first().copied();
+        Some((kind, header))
     })
 }
 
@@ -557,17 +582,14 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
             let h = v6.header();
             let p = v6.payload();
             let fragment = if v6.is_payload_fragmented() {
-                v6.extensions()
-                    .clone()
-                    .into_iter()
-                    .find_map(|ext| match ext {
-                        etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(Fragment {
-                            id: f.identification(),
-                            offset: u32::from(f.fragment_offset().value()) * 8,
-                            len: p.payload.len() as u32,
-                            more: f.more_fragments(),
-                        }),
-                        _ => None,
+                extension_headers(v6.extensions())
+                    .filter(|(kind, _)| *kind == IpNumber::IPV6_FRAGMENTATION_HEADER.0)
+                    .find_map(|(_, h)| etherparse::Ipv6FragmentHeaderSlice::from_slice(h).ok())
+                    .map(|f| Fragment {
+                        id: f.identification(),
+                        offset: u32::from(f.fragment_offset().value()) * 8,
+                        len: p.payload.len() as u32,
+                        more: f.more_fragments(),
                     })
             } else {
                 None
@@ -1091,5 +1113,24 @@ mod tests {
         cut.truncate(20);
         assert_eq!(final_of(cut), None);
         assert_eq!(routed_to(&[0, 0]), None);
+    }
+
+    #[test]
+    fn an_extension_chain_broken_midway_is_read_no_further() {
+        // tcpdump's ipv6hdr-heapoverflow.pcap and ipv6-next-header-oobr-*.pcap: a
+        // hop-by-hop header followed by another hop-by-hop (or a routing header, or
+        // AH) the frame has no room for. etherparse's lax slicing stops there; its
+        // extension iterator read past the slice (a crash) before whohosts walked the
+        // chain itself.
+        for next in [0x00, 0x2b, 0x33] {
+            let mut f = vec![0x63, 0x30, 0x30, 0x30, 0x30, 0x30, 0x00, 0x30];
+            f.extend_from_slice(&[0x30; 32]);
+            f.extend_from_slice(&[next, 0, 0x30, 0x30, 0x30, 0x30, 0x30, 0x30]);
+            let p = decode(LinkType(229), &f);
+            assert!(p.problem.is_some(), "{p:?}");
+            assert!(p
+                .ip
+                .is_some_and(|ip| ip.final_dst.is_none() && ip.fragment.is_none()));
+        }
     }
 }
