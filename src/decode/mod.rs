@@ -868,6 +868,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_pim_register_gives_the_packet_it_registers() {
+        // PIMv2 Register (RFC 7761 §4.9.3): version 2 type 1, reserved, checksum,
+        // then the B and N flags and reserved bits, then the data packet.
+        let mut pim = vec![0x21, 0, 0, 0, 0, 0, 0, 0];
+        pim.extend_from_slice(&IPV4_UDP);
+        let f = wrap_v4(103, &pim);
+        let p = decode(LinkType::RAW, &f);
+        assert!(p.problem.is_none() && p.outer.len() == 1, "{p:?}");
+        assert_eq!(p.ip.unwrap().src, "192.0.2.1".parse::<IpAddr>().unwrap());
+        // Other PIM messages (a hello, type 0) carry no packet.
+        let f = wrap_v4(103, &[0x20, 0, 0, 0, 0, 1, 0, 2, 0, 105]);
+        let p = decode(LinkType::RAW, &f);
+        assert!(p.outer.is_empty() && p.ip.is_some());
+        let f = wrap_v4(103, &[0x21, 0, 0, 0]);
+        let cut = decode(LinkType::RAW, &f);
+        assert!(cut.problem.unwrap().contains("PIM Register header"));
+    }
+
     fn udp_v4(port: u16, payload: &[u8]) -> Vec<u8> {
         let mut u = vec![0xc0, 0x01, (port >> 8) as u8, port as u8];
         u.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());

@@ -3,8 +3,8 @@
 //! IP-in-IP and 6in4/6to4, Ethernet in IPv6 (next header 143, SRv6 layer-2
 //! services), and the UDP encapsulations VXLAN (4789), VXLAN-GPE (4790, with the
 //! Network Service Headers it may carry), Geneve (6081), GTP-U (2152, G-PDUs) and
-//! MPLS in UDP (6635); GRE's WCCP redirection and Cisco MetaData; a Network Service
-//! Header straight on Ethernet (0x894F).
+//! MPLS in UDP (6635); GRE's WCCP redirection and Cisco MetaData; PIM Registers; a
+//! Network Service Header straight on Ethernet (0x894F).
 //!
 //! Contract on bad input: never panics; a tunnel header that does not fit is an
 //! `Err` with the reason; a tunnel message that carries no packet (a GTP echo, a
@@ -43,6 +43,12 @@ pub(super) fn ip_payload(protocol: u8, payload: &[u8]) -> Option<Step<'_>> {
         // RFC 8986 §10.1: an Ethernet frame straight in IPv6 (segment routing's
         // layer-2 services, End.DX2).
         143 => Ok(Next::Ethernet(payload)),
+        // RFC 7761 §4.9.3: a PIMv2 Register carries the multicast packet it
+        // registers after a 4-byte header and 4 bytes of flags.
+        103 if payload.first() == Some(&0x21) => match payload.get(8..) {
+            Some(ip) => Ok(Next::Ip(ip)),
+            None => Err(cut("PIM Register header", 8, payload.len())),
+        },
         _ => return None,
     })
 }
