@@ -108,6 +108,7 @@ impl LinkType {
             LinkType(105) => "IEEE802_11",
             LinkType(127) => "IEEE802_11_RADIOTAP",
             LinkType(192) => "PPI",
+            LinkType(226) => "IPNET",
             LinkType(239) => "NFLOG",
             LinkType(258) => "PKTAP",
             _ => return format!("LINKTYPE_{}", self.0),

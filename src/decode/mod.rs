@@ -230,6 +230,16 @@ fn link_step(link: u32, data: &[u8]) -> Option<Result<Next<'_>, String>> {
         127 => link::radiotap(data),
         192 => link::ppi(data),
         239 => link::nflog(data),
+        // Solaris IPNET: a 24-byte header whose second byte is the address family
+        // (2 IPv4, 26 IPv6); the packet starts with its own version.
+        226 => match data.get(24..) {
+            Some(rest) if matches!(data.get(1), Some(2 | 26)) => Ok(Next::Ip(rest)),
+            Some(_) => Ok(Next::NoIp),
+            None => Err(format!(
+                "IPNET header needs 24 bytes, frame has {}",
+                data.len()
+            )),
+        },
         _ => return None,
     })
 }
@@ -885,6 +895,22 @@ mod tests {
         let f = wrap_v4(103, &[0x21, 0, 0, 0]);
         let cut = decode(LinkType::RAW, &f);
         assert!(cut.problem.unwrap().contains("PIM Register header"));
+    }
+
+    #[test]
+    fn solaris_ipnet_gives_the_packet_of_its_family() {
+        // Version 1, family 2 (IPv4), type, length, interface indexes, zones.
+        let mut f = vec![1, 2, 0, 0, 0, 0, 0, 32, 0, 0, 0, 2, 0, 0, 0, 0];
+        f.extend_from_slice(&[0xff; 4]);
+        f.extend_from_slice(&[0; 4]);
+        f.extend_from_slice(&IPV4_UDP);
+        let p = decode(LinkType(226), &f);
+        assert!(p.problem.is_none() && p.ip.is_some(), "{p:?}");
+        // Another family carries no IP; a short header says so.
+        f[1] = 30;
+        assert!(decode(LinkType(226), &f).ip.is_none());
+        let cut = decode(LinkType(226), &f[..10]);
+        assert!(cut.problem.unwrap().contains("IPNET header"));
     }
 
     fn udp_v4(port: u16, payload: &[u8]) -> Vec<u8> {
