@@ -110,6 +110,7 @@ impl LinkType {
             LinkType(192) => "PPI",
             LinkType(226) => "IPNET",
             LinkType(239) => "NFLOG",
+            LinkType(242) => "IPOIB",
             LinkType(258) => "PKTAP",
             _ => return format!("LINKTYPE_{}", self.0),
         };

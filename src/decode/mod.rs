@@ -230,6 +230,18 @@ fn link_step(link: u32, data: &[u8]) -> Option<Result<Next<'_>, String>> {
         127 => link::radiotap(data),
         192 => link::ppi(data),
         239 => link::nflog(data),
+        // IP over InfiniBand: a 44-byte header (the hardware addresses, as tcpdump and
+        // tshark read it) whose EtherType is at bytes 40-41.
+        242 => match (data.get(40..42), data.get(44..)) {
+            (Some(t), Some(rest)) => Ok(Next::Ether(
+                EtherType(u16::from_be_bytes([t[0], t[1]])),
+                rest,
+            )),
+            _ => Err(format!(
+                "IP over InfiniBand header needs 44 bytes, frame has {}",
+                data.len()
+            )),
+        },
         // Solaris IPNET: a 24-byte header whose second byte is the address family
         // (2 IPv4, 26 IPv6); the packet starts with its own version.
         226 => match data.get(24..) {
@@ -911,6 +923,20 @@ mod tests {
         assert!(decode(LinkType(226), &f).ip.is_none());
         let cut = decode(LinkType(226), &f[..10]);
         assert!(cut.problem.unwrap().contains("IPNET header"));
+    }
+
+    #[test]
+    fn ip_over_infiniband_gives_the_packet_after_its_44_byte_header() {
+        let mut f = vec![0; 40];
+        f.extend_from_slice(&[0x08, 0x00, 0, 0]);
+        f.extend_from_slice(&IPV4_UDP);
+        let p = decode(LinkType(242), &f);
+        assert!(p.problem.is_none() && p.ip.is_some(), "{p:?}");
+        let cut = decode(LinkType(242), &f[..30]);
+        assert!(cut
+            .problem
+            .unwrap()
+            .contains("InfiniBand header needs 44 bytes"));
     }
 
     fn udp_v4(port: u16, payload: &[u8]) -> Vec<u8> {
