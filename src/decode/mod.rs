@@ -198,27 +198,9 @@ fn link_step(link: u32, data: &[u8]) -> Option<Result<Next<'_>, String>> {
         },
         12 | 14 | 101 | 228 | 229 => Ok(Next::Ip(data)),
         // Linux cooked v1: 16-byte header, protocol type at bytes 14-15.
-        113 => match (data.get(14..16), data.get(16..)) {
-            (Some(p), Some(rest)) => Ok(Next::Ether(
-                EtherType(u16::from_be_bytes([p[0], p[1]])),
-                rest,
-            )),
-            _ => Err(format!(
-                "Linux cooked header needs 16 bytes, frame has {}",
-                data.len()
-            )),
-        },
+        113 => typed_header(data, 14, 16, "Linux cooked"),
         // Linux cooked v2: 20-byte header, protocol type at bytes 0-1.
-        276 => match (data.get(0..2), data.get(20..)) {
-            (Some(p), Some(rest)) => Ok(Next::Ether(
-                EtherType(u16::from_be_bytes([p[0], p[1]])),
-                rest,
-            )),
-            _ => Err(format!(
-                "Linux cooked v2 header needs 20 bytes, frame has {}",
-                data.len()
-            )),
-        },
+        276 => typed_header(data, 0, 20, "Linux cooked v2"),
         // PPP; PPP in HDLC-like framing, which may hold Cisco HDLC frames instead
         // (address 0x0F or 0x8F), as tshark reads it.
         50 if matches!(data.first(), Some(0x0f | 0x8f)) => link::chdlc(data),
@@ -232,16 +214,7 @@ fn link_step(link: u32, data: &[u8]) -> Option<Result<Next<'_>, String>> {
         239 => link::nflog(data),
         // IP over InfiniBand: a 44-byte header (the hardware addresses, as tcpdump and
         // tshark read it) whose EtherType is at bytes 40-41.
-        242 => match (data.get(40..42), data.get(44..)) {
-            (Some(t), Some(rest)) => Ok(Next::Ether(
-                EtherType(u16::from_be_bytes([t[0], t[1]])),
-                rest,
-            )),
-            _ => Err(format!(
-                "IP over InfiniBand header needs 44 bytes, frame has {}",
-                data.len()
-            )),
-        },
+        242 => typed_header(data, 40, 44, "IP over InfiniBand"),
         // Solaris IPNET: a 24-byte header whose second byte is the address family
         // (2 IPv4, 26 IPv6); the packet starts with its own version.
         226 => match data.get(24..) {
@@ -254,6 +227,20 @@ fn link_step(link: u32, data: &[u8]) -> Option<Result<Next<'_>, String>> {
         },
         _ => return None,
     })
+}
+
+/// A link header of `len` bytes with the EtherType of its payload at `at`.
+fn typed_header<'a>(data: &'a [u8], at: usize, len: usize, what: &str) -> Result<Next<'a>, String> {
+    match (data.get(at..at + 2), data.get(len..)) {
+        (Some(t), Some(rest)) => Ok(Next::Ether(
+            EtherType(u16::from_be_bytes([t[0], t[1]])),
+            rest,
+        )),
+        _ => Err(format!(
+            "{what} header needs {len} bytes, frame has {}",
+            data.len()
+        )),
+    }
 }
 
 /// What a reassembled IP datagram carries: `payload` is the datagram's payload
