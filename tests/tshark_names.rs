@@ -162,7 +162,7 @@ fn demo_services_name_the_pirate_games_hosts_with_addresses_and_frames() {
         let s = report
             .services
             .iter()
-            .map(|s| &s.service)
+            .map(|s| s.service)
             .find(|s| s.label == host)
             .unwrap_or_else(|| panic!("no service labelled {host}"));
         assert!(

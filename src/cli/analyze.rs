@@ -240,9 +240,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         Some(&attributions),
     );
     drop(names);
-    // The services were built from a walk over the conversations: one cut short by an
-    // unreadable temporary file is an error before anything is written.
-    if let Some(f) = report.conversations.failure() {
+    // The services were built from a walk over the conversations and put in rank
+    // order from their own temporary file: either cut short by an unreadable file is
+    // an error before anything is written.
+    if let Some(f) = report.failure() {
         anyhow::bail!("{f}");
     }
     if let Some(o) = objects {
@@ -264,6 +265,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             Some(case) => case_html(case, path, &report, args.lang, args.now.as_deref())?,
             None => {
                 let page = whohosts::report::html::render(&report, args.lang);
+                if let Some(f) = report.failure() {
+                    anyhow::bail!("{f}");
+                }
                 whohosts::report::write_atomic(path, page.as_bytes())
                     .with_context(|| format!("writing the HTML report to {}", path.display()))?;
             }
@@ -277,8 +281,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         whohosts::report::zeek::write_dir(&report, dir)
             .with_context(|| format!("writing the Zeek logs into {}", dir.display()))?;
     }
-    // The JSON, CSV and Zeek writers walked the conversations again.
-    if let Some(f) = report.conversations.failure() {
+    // The JSON, CSV and Zeek writers walked the conversations and the services again.
+    if let Some(f) = report.failure() {
         anyhow::bail!("{f}");
     }
     if let Some(path) = &args.subset {
@@ -353,7 +357,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         );
     }
     if !json_to_stdout {
-        write_output(std::path::Path::new("-"), table::render(&report).as_bytes())?;
+        let text = table::render(&report);
+        if let Some(f) = report.failure() {
+            anyhow::bail!("{f}");
+        }
+        write_output(std::path::Path::new("-"), text.as_bytes())?;
     }
     Ok(if report.has_anomalies() {
         exit::ANOMALIES
@@ -400,6 +408,9 @@ fn case_html(
     let listed = notices::case_notices(case, &now)
         .with_context(|| format!("reading the notices of case {}", case.display()))?;
     let page = whohosts::report::html::render_with_notices(report, lang, Some(&listed));
+    if let Some(f) = report.failure() {
+        anyhow::bail!("{f}");
+    }
     let rec = session
         .write_file_with(&rel, |w| w.write_all(page.as_bytes()))
         .with_context(|| format!("writing {rel} into the case"))?;

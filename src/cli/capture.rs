@@ -675,6 +675,9 @@ pub(crate) fn write_case_reports(
         vec![s.write_file_with(&format!("reports/{prefix}.json"), |w| report.write_json(w))?];
     for (lang, suffix) in [(Lang::En, ""), (Lang::ZhCn, ".zh-CN")] {
         let page = html::render(&report, lang);
+        if let Some(f) = report.failure() {
+            anyhow::bail!("{f}");
+        }
         records.push(
             s.write_file_with(&format!("reports/{prefix}{suffix}.html"), |w| {
                 w.write_all(page.as_bytes())

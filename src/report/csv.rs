@@ -126,12 +126,12 @@ fn services(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
     header.extend(ATTRIBUTION_HEADER);
     header.extend(["names", "evidence_frames", "wireshark_filter"]);
     c.write_record(&header).map_err(io)?;
-    let (internet, local): (Vec<&ServiceReport>, Vec<&ServiceReport>) = r
-        .services
-        .iter()
-        .partition(|s| s.service.scope == crate::model::Scope::Internet);
-    for (mark, list) in [("", internet), ("L", local)] {
-        for (i, sr) in list.iter().enumerate() {
+    let groups: [(&str, Box<dyn Iterator<Item = ServiceReport>>); 2] = [
+        ("", Box::new(r.services.internet())),
+        ("L", Box::new(r.services.local())),
+    ];
+    for (mark, list) in groups {
+        for (i, sr) in list.enumerate() {
             let s = &sr.service;
             let mut row = vec![
                 format!("{mark}{}", i + 1),
@@ -324,7 +324,7 @@ fn names(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
     ])
     .map_err(io)?;
     let mut rows = Vec::new();
-    for sr in &r.services {
+    for sr in r.services.iter() {
         let s = &sr.service;
         for h in &s.hostnames {
             let ips: Vec<String> = h.addresses.iter().map(|ip| ip.to_string()).collect();

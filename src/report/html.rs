@@ -9,9 +9,9 @@
 //! page reads no clock: the same report gives the same bytes.
 
 use super::escape;
-use super::{Report, ServiceReport};
+use super::{Report, ServiceReport, Services};
 use crate::attribute::Attribution;
-use crate::model::{Confidence, Scope, Timestamp};
+use crate::model::{Confidence, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -397,36 +397,34 @@ script-src 'sha256-{script_hash}'; img-src data:; base-uri 'none'; form-action '
         escape::html(r.tool.version)
     );
     captures(&mut out, r, w);
-    let (internet, local): (Vec<&ServiceReport>, Vec<&ServiceReport>) = r
-        .services
-        .iter()
-        .partition(|s| s.service.scope == Scope::Internet);
-    charts(&mut out, &internet, w);
+    let internet = r.services.internet_len();
+    let local = r.services.len() - internet;
+    charts(&mut out, &r.services, w);
     let _ = writeln!(
         out,
         "<h2 id=\"services\">{}</h2>\n<p class=\"intro\">{}</p>",
         w.services, w.services_intro
     );
-    if internet.is_empty() {
+    if internet == 0 {
         let _ = writeln!(out, "<p>{}</p>", w.none);
     }
-    for (i, s) in internet.iter().enumerate().take(MAX_ROWS) {
-        service(&mut out, &format!("{}", i + 1), s, w);
+    for (i, s) in r.services.internet().enumerate().take(MAX_ROWS) {
+        service(&mut out, &format!("{}", i + 1), &s, w);
     }
-    more(&mut out, internet.len(), w);
-    by_provider(&mut out, &internet, w);
+    more(&mut out, internet, w);
+    by_provider(&mut out, r.services.internet(), w);
     if let Some(n) = notices.filter(|n| !n.providers.is_empty()) {
         notices_section(&mut out, n, w);
     }
-    if !local.is_empty() {
+    if local > 0 {
         let _ = writeln!(
             out,
             "<h2 id=\"local\">{}</h2>\n<p class=\"intro\">{}</p>",
             w.local, w.local_intro
         );
-        local_table(&mut out, &local, w);
+        local_table(&mut out, r.services.local(), local, w);
     }
-    bindings(&mut out, &r.services, w);
+    bindings(&mut out, r.services.iter(), w);
     objects(&mut out, r, w);
     anomalies(&mut out, r, w);
     sources(&mut out, r, w);
@@ -580,15 +578,15 @@ fn provider_name(s: &ServiceReport) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn charts(out: &mut String, internet: &[&ServiceReport], w: &Words) {
-    if internet.is_empty() {
+fn charts(out: &mut String, services: &Services, w: &Words) {
+    if services.internet_len() == 0 {
         return;
     }
     let _ = writeln!(out, "<h2 id=\"overview\">{}</h2>", w.charts);
     // Each provider's share of the bytes, largest first.
     let mut share: BTreeMap<String, u64> = BTreeMap::new();
-    for s in internet {
-        let name = provider_name(s).unwrap_or_else(|| w.unknown.to_string());
+    for s in services.internet() {
+        let name = provider_name(&s).unwrap_or_else(|| w.unknown.to_string());
         *share.entry(name).or_default() += s.service.bytes;
     }
     let mut share: Vec<(String, u64)> = share.into_iter().collect();
@@ -622,7 +620,7 @@ fn charts(out: &mut String, internet: &[&ServiceReport], w: &Words) {
     out.push_str("</svg></div>\n");
 
     // Timeline: one row per service, from its first to its last frame.
-    let shown: Vec<&&ServiceReport> = internet.iter().take(40).collect();
+    let shown: Vec<ServiceReport> = services.internet().take(40).collect();
     let start = shown.iter().map(|s| s.service.first_seen).min();
     let end = shown.iter().map(|s| s.service.last_seen).max();
     let (Some(start), Some(end)) = (start, end) else {
@@ -834,7 +832,7 @@ fn service(out: &mut String, rank: &str, sr: &ServiceReport, w: &Words) {
     );
 }
 
-fn by_provider(out: &mut String, internet: &[&ServiceReport], w: &Words) {
+fn by_provider<'a>(out: &mut String, internet: impl Iterator<Item = ServiceReport<'a>>, w: &Words) {
     // provider -> (services, endpoints, regions, names, first, last, frames)
     #[derive(Default)]
     struct Cover {
@@ -998,13 +996,18 @@ fn filter_box(s: &crate::services::Service, w: &Words) -> String {
     )
 }
 
-fn local_table(out: &mut String, local: &[&ServiceReport], w: &Words) {
+fn local_table<'a>(
+    out: &mut String,
+    local: impl Iterator<Item = ServiceReport<'a>>,
+    len: usize,
+    w: &Words,
+) {
     let _ = writeln!(
         out,
         "<div class=\"scroll\"><table>\n<tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
         w.service, w.role, w.why, w.bytes, w.evidence_frames, w.filter
     );
-    for (i, sr) in local.iter().enumerate().take(MAX_ROWS) {
+    for (i, sr) in local.enumerate().take(MAX_ROWS) {
         let s = &sr.service;
         let _ = writeln!(
             out,
@@ -1023,10 +1026,10 @@ fn local_table(out: &mut String, local: &[&ServiceReport], w: &Words) {
         );
     }
     out.push_str("</table></div>\n");
-    more(out, local.len(), w);
+    more(out, len, w);
 }
 
-fn bindings(out: &mut String, services: &[ServiceReport], w: &Words) {
+fn bindings<'a>(out: &mut String, services: impl Iterator<Item = ServiceReport<'a>>, w: &Words) {
     let mut rows: Vec<(String, String, String, Confidence, String)> = Vec::new();
     for sr in services {
         let s = &sr.service;

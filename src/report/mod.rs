@@ -18,7 +18,7 @@ use crate::model::{Anomaly, Endpoint, Timestamp, Transport};
 use crate::pipeline::identify::ReassemblySummary;
 use crate::pipeline::spool::Spool;
 use crate::pipeline::CaptureAnalysis;
-use crate::services::{self, NameEvidence, Service, Target};
+use crate::services::{self, NameEvidence, Service, ServiceList, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -40,7 +40,7 @@ pub struct Report<'a> {
     pub captures: Vec<CaptureReport>,
     /// Targets the services were focused on (`--target`), empty for all.
     pub targets: Vec<String>,
-    pub services: Vec<ServiceReport<'a>>,
+    pub services: Services<'a>,
     /// DNS, TLS, HTTP and QUIC records of every capture, in capture order.
     pub dns: Vec<&'a Spool>,
     pub tls: Vec<&'a Spool>,
@@ -67,12 +67,72 @@ pub struct Report<'a> {
     pub online: Option<crate::attribute::online::OnlineSummary>,
 }
 
+/// The services, read back one at a time from their encoded list
+/// ([`ServiceList`]), each with its endpoints' attribution.
+pub struct Services<'a> {
+    list: ServiceList,
+    by_ip: Option<&'a BTreeMap<IpAddr, Attribution>>,
+}
+
+impl<'a> Services<'a> {
+    /// Every service, in rank order (internet ones first).
+    pub fn iter(&self) -> impl Iterator<Item = ServiceReport<'a>> + '_ {
+        self.wrap(self.list.iter())
+    }
+
+    /// The services on the internet, in rank order.
+    pub fn internet(&self) -> impl Iterator<Item = ServiceReport<'a>> + '_ {
+        self.wrap(self.list.internet_iter())
+    }
+
+    /// The others (local, broadcast, multicast, special-purpose), in rank order.
+    pub fn local(&self) -> impl Iterator<Item = ServiceReport<'a>> + '_ {
+        self.wrap(self.list.local_iter())
+    }
+
+    fn wrap<'s>(
+        &'s self,
+        services: impl Iterator<Item = Service> + 's,
+    ) -> impl Iterator<Item = ServiceReport<'a>> + 's {
+        let by_ip = self.by_ip;
+        services.map(move |service| ServiceReport { service, by_ip })
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// How many are on the internet.
+    pub fn internet_len(&self) -> usize {
+        self.list.internet()
+    }
+
+    /// Why a walk over the services ended early (their temporary file could not
+    /// be read back). Every writer checks it, so that a list cut short is an error,
+    /// never a shorter report.
+    pub fn failure(&self) -> Option<String> {
+        self.list.failure()
+    }
+}
+
+impl Serialize for Services<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let done = s.collect_seq(self.iter())?;
+        match self.failure() {
+            Some(f) => Err(serde::ser::Error::custom(f)),
+            None => Ok(done),
+        }
+    }
+}
+
 /// A service with its endpoints' attribution, looked up when shown: a list per
 /// service would be a large part of the report's memory when services are many.
 pub struct ServiceReport<'a> {
-    /// Boxed as the services are built: the report's list of them is not a second
-    /// copy of every service.
-    pub service: Box<Service>,
+    pub service: Service,
     by_ip: Option<&'a BTreeMap<IpAddr, Attribution>>,
 }
 
@@ -323,12 +383,13 @@ impl<'a> Report<'a> {
                 })
             },
             names,
+            targets,
+            services::MEMORY_LIMIT,
         );
-        let by_ip = attributions.map(|a| &a.by_ip);
-        let services: Vec<ServiceReport> = services::focus(all, targets)
-            .into_iter()
-            .map(|service| ServiceReport { service, by_ip })
-            .collect();
+        let services = Services {
+            list: all,
+            by_ip: attributions.map(|a| &a.by_ip),
+        };
         let mut captures = Vec::new();
         let mut endpoints = Vec::new();
         for a in analyses {
@@ -481,6 +542,15 @@ impl<'a> Report<'a> {
             w.write_all(b"}\n")?;
             w.flush()
         })
+    }
+
+    /// Why a walk over the conversations or the services ended early (a temporary
+    /// file that could not be read back): checked after every writer, so that a
+    /// list cut short is an error, never a shorter report.
+    pub fn failure(&self) -> Option<String> {
+        self.conversations
+            .failure()
+            .or_else(|| self.services.failure())
     }
 
     pub fn has_anomalies(&self) -> bool {

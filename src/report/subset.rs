@@ -17,7 +17,7 @@
 //! first fragment's ports, and only the outer fragments of the inner fragments that
 //! match are copied.
 
-use super::ServiceReport;
+use super::Services;
 use crate::capture::{self, write as pcapng, LinkType};
 use crate::decode::{self, L4};
 use crate::flow::defrag::{self, Defrag, Piece};
@@ -60,6 +60,9 @@ pub enum SubsetError {
         path: String,
         source: std::io::Error,
     },
+    /// The services could not be read back (see [`crate::services::ServiceList`]).
+    #[error("{0}")]
+    Services(String),
 }
 
 type EndpointKey = (IpAddr, u16, Transport);
@@ -69,7 +72,7 @@ type EndpointKey = (IpAddr, u16, Transport);
 pub fn write(
     out: &Path,
     sources: &[Source],
-    services: &[ServiceReport],
+    services: &Services,
     targets: &[String],
 ) -> Result<Written, SubsetError> {
     let shown_out = out.display().to_string();
@@ -142,18 +145,18 @@ impl Write for Tee<'_> {
 pub fn write_into(
     w: &mut dyn Write,
     sources: &[Source],
-    services: &[ServiceReport],
+    services: &Services,
     targets: &[String],
 ) -> Result<BTreeMap<u32, u64>, SubsetError> {
     let shown_out = "the subset".to_string();
     let endpoints: BTreeSet<EndpointKey> = services
         .iter()
-        .flat_map(|s| s.service.endpoints.iter())
+        .flat_map(|s| s.service.endpoints)
         .map(|e| (e.ip, e.port, e.transport))
         .collect();
     // DNS frames that bound a name of a service, by capture.
     let mut dns: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
-    for s in services {
+    for s in services.iter() {
         for h in &s.service.hostnames {
             if h.sources.iter().any(|x| {
                 matches!(
@@ -171,6 +174,9 @@ pub fn write_into(
         .iter()
         .map(|s| s.service.wireshark_filter().to_string())
         .collect();
+    if let Some(f) = services.failure() {
+        return Err(SubsetError::Services(f));
+    }
     let write_err = |source| SubsetError::Write {
         path: shown_out.clone(),
         source,

@@ -103,20 +103,18 @@ fn services(out: &mut String, r: &Report) {
             format!(" (targets: {})", escape::terminal(&r.targets.join(", ")))
         }
     );
-    let (internet, local): (Vec<&super::ServiceReport>, Vec<&super::ServiceReport>) = r
-        .services
-        .iter()
-        .partition(|s| s.service.scope == crate::model::Scope::Internet);
-    if internet.is_empty() {
+    let internet = r.services.internet_len();
+    let local = r.services.len() - internet;
+    if internet == 0 {
         let _ = writeln!(out, "  none");
     }
-    service_list(out, &internet, "");
-    if !local.is_empty() {
+    service_list(out, r.services.internet(), internet, "");
+    if local > 0 {
         let _ = writeln!(
             out,
             "\nLOCAL NETWORK, BROADCAST, MULTICAST AND SPECIAL-PURPOSE (no provider hosts these)"
         );
-        service_list(out, &local, "L");
+        service_list(out, r.services.local(), local, "L");
     }
     out.push('\n');
 }
@@ -142,9 +140,14 @@ fn endpoint_summary(endpoints: &[crate::services::ServiceEndpoint]) -> String {
     parts.join(" ")
 }
 
-/// One group of services, numbered with `mark` before each number.
-fn service_list(out: &mut String, list: &[&super::ServiceReport], mark: &str) {
-    for (i, sr) in list.iter().enumerate().take(MAX_ROWS) {
+/// One group of services (`len` of them), numbered with `mark` before each number.
+fn service_list<'a>(
+    out: &mut String,
+    list: impl Iterator<Item = super::ServiceReport<'a>>,
+    len: usize,
+    mark: &str,
+) {
+    for (i, sr) in list.enumerate().take(MAX_ROWS) {
         let s = &sr.service;
         let _ = writeln!(
             out,
@@ -284,13 +287,11 @@ fn service_list(out: &mut String, list: &[&super::ServiceReport], mark: &str) {
         );
         let _ = writeln!(out, "      filter: {}", s.wireshark_filter());
     }
-    if list.len() > MAX_ROWS {
-        let _ = writeln!(out, "  ... {} more (see --json)", list.len() - MAX_ROWS);
+    if len > MAX_ROWS {
+        let _ = writeln!(out, "  ... {} more (see --json)", len - MAX_ROWS);
     }
 }
 
-/// The terminal text of a report: services first, then captures, conversations and
-/// endpoints.
 /// The objects HTTP carried, when listed: id, status, decoded size, the start of
 /// the SHA-256, the URL (clipped) and the file written.
 fn objects(out: &mut String, r: &Report) {
@@ -323,6 +324,8 @@ fn objects(out: &mut String, r: &Report) {
     }
 }
 
+/// The terminal text of a report: services first, then captures, conversations and
+/// endpoints.
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     services(&mut out, r);

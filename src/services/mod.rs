@@ -8,6 +8,10 @@
 //! the public name of the ECH front, weak. Every service lists its evidence frames
 //! and a Wireshark display filter that shows its traffic.
 
+mod list;
+
+pub use list::{ServiceList, MEMORY_LIMIT};
+
 use crate::flow::Conversation;
 use crate::model::{address_scope, Confidence, Endpoint, Scope, Timestamp, Transport};
 use serde::Serialize;
@@ -39,6 +43,20 @@ pub enum NameSource {
 }
 
 impl NameSource {
+    /// Every source, in declaration order.
+    pub const ALL: [NameSource; 10] = [
+        NameSource::TlsSni,
+        NameSource::QuicSni,
+        NameSource::HttpHost,
+        NameSource::DnsAnswer,
+        NameSource::DnsCname,
+        NameSource::Certificate,
+        NameSource::EchOuterSni,
+        NameSource::Socks,
+        NameSource::HttpProxy,
+        NameSource::Netbios,
+    ];
+
     /// Preference when choosing a service's label among equally strong names: what
     /// the client asked for before what a CNAME or a certificate says.
     fn label_rank(self) -> u8 {
@@ -348,6 +366,29 @@ pub struct Hostname {
     pub frames: FrameList,
 }
 
+impl Hostname {
+    /// A name with its sources (in order), the addresses it is bound to and its
+    /// frames; its strength is its strongest source's.
+    pub fn new(
+        name: String,
+        sources: Vec<NameSource>,
+        addresses: Vec<IpAddr>,
+        frames: FrameList,
+    ) -> Hostname {
+        Hostname {
+            strength: sources
+                .iter()
+                .map(|s| s.strength())
+                .max()
+                .unwrap_or(Confidence::Weak),
+            name,
+            sources,
+            addresses,
+            frames,
+        }
+    }
+}
+
 /// One server endpoint of a service, with its traffic.
 #[derive(Clone, Debug, Serialize)]
 pub struct ServiceEndpoint {
@@ -399,6 +440,56 @@ pub struct Service {
 }
 
 impl Service {
+    /// A service from what it is made of: its label, its names (in the order
+    /// shown), its endpoints (sorted) and its evidence frames; the rest follows from
+    /// them. `None` without endpoints.
+    pub(crate) fn assemble(
+        label: String,
+        hostnames: Vec<Hostname>,
+        endpoints: Vec<ServiceEndpoint>,
+        frames: FrameList,
+    ) -> Option<Service> {
+        let eps = &endpoints;
+        let first_seen = eps.iter().map(|e| e.first_seen).min()?;
+        let last_seen = eps.iter().map(|e| e.last_seen).max()?;
+        let to_server: u64 = eps.iter().map(|e| e.bytes_to_server).sum();
+        let to_client: u64 = eps.iter().map(|e| e.bytes_to_client).sum();
+        // A service is on the internet when any of its servers is; otherwise it
+        // takes the scope of its first server.
+        let scoped: Vec<(Scope, Option<&'static str>)> =
+            eps.iter().map(|e| address_scope(e.ip)).collect();
+        let (scope, scope_reason) = scoped
+            .iter()
+            .copied()
+            .find(|(s, _)| *s == Scope::Internet)
+            .or_else(|| scoped.first().copied())?;
+        let role = (scope != Scope::Internet)
+            .then(|| eps.iter().find_map(|e| local_role(e.transport, e.port)))
+            .flatten()
+            .or_else(|| resolver_role(eps, &hostnames));
+        let via_proxy = hostnames.iter().any(|h| {
+            h.sources
+                .iter()
+                .any(|s| matches!(s, NameSource::Socks | NameSource::HttpProxy))
+        });
+        Some(Service {
+            scope,
+            scope_reason,
+            role,
+            via_proxy,
+            label,
+            hostnames,
+            endpoints,
+            bytes: to_server + to_client,
+            bytes_to_server: to_server,
+            bytes_to_client: to_client,
+            first_seen,
+            last_seen,
+            duration: last_seen.nanos_since(first_seen) as f64 / 1e9,
+            frames,
+        })
+    }
+
     /// A Wireshark display filter matching exactly the service's endpoints.
     pub fn wireshark_filter(&self) -> WiresharkFilter<'_> {
         WiresharkFilter(&self.endpoints)
@@ -580,11 +671,16 @@ fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNam
 ///
 /// `conversations` gives a fresh walk over the conversations each time it is called:
 /// they are walked twice (once for the endpoints' figures, once for each service's
-/// first frames), so that neither walk keeps a list per endpoint.
+/// first frames), so that neither walk keeps a list per endpoint. Only the services
+/// matching any of `targets` are kept (all of them when there is none). The list
+/// keeps up to `memory_limit` bytes of encoded services in memory
+/// ([`MEMORY_LIMIT`] in the report), the rest in a temporary file.
 pub fn build<'a, I>(
     conversations: impl Fn() -> I,
     names: impl IntoIterator<Item = &'a NameEvidence>,
-) -> Vec<Box<Service>>
+    targets: &[Target],
+    memory_limit: usize,
+) -> ServiceList
 where
     I: IntoIterator<Item = (u32, Timestamp, Conversation)>,
 {
@@ -733,11 +829,10 @@ where
     }
     drop(sizes);
 
-    // 6. One service per label (the list sized once: a label makes at most one),
-    //    taken from the back of the per-label vectors, which shrink as they empty,
-    //    so that the emptied vectors do not stay allocated beside the finished
-    //    services. The order does not matter: the services are sorted below.
-    let mut services: Vec<Box<Service>> = Vec::with_capacity(labels.len());
+    // 6. One service per label, taken from the back of the per-label vectors,
+    //    which shrink as they empty, encoded into the list as it is made (the
+    //    services never stand in memory side by side). The list sorts them.
+    let mut out = list::Builder::new(memory_limit);
     let (mut labels, mut lists, mut conv_frames) = (labels, lists, conv_frames);
     let parts = std::iter::from_fn(|| {
         let part = ((labels.pop()?, lists.pop()?), conv_frames.pop()?);
@@ -746,7 +841,7 @@ where
         shrink_when_half_empty(&mut conv_frames);
         Some(part)
     });
-    services.extend(parts.filter_map(|((label, eps), (conv_list, mut others))| {
+    for ((label, eps), (conv_list, mut others)) in parts {
         let keys = || eps.iter().map(|e| (e.ip, e.port, e.transport));
         let names = merge_names(keys().flat_map(bound));
         // The addresses each name is bound to: those of the endpoints whose
@@ -761,83 +856,34 @@ where
             others.extend(fr.iter().copied());
         }
         let frames = if others.is_empty() {
-            let mut l = conv_list;
-            l.shrink_to_fit();
-            l
+            conv_list
         } else {
             conv_list.union(&others.into_iter().collect())
         };
-        let first_seen = eps.iter().map(|e| e.first_seen).min()?;
-        let last_seen = eps.iter().map(|e| e.last_seen).max()?;
-        let to_server: u64 = eps.iter().map(|e| e.bytes_to_server).sum();
-        let to_client: u64 = eps.iter().map(|e| e.bytes_to_client).sum();
         let mut hostnames: Vec<Hostname> = names
             .into_iter()
-            .map(|(name, (sources, fr))| Hostname {
-                strength: sources
-                    .iter()
-                    .map(|s| s.strength())
-                    .max()
-                    .unwrap_or(Confidence::Weak),
-                name: name.to_string(),
-                sources: sources.into_iter().collect(),
-                addresses: bound_to
+            .map(|(name, (sources, fr))| {
+                let addresses = bound_to
                     .remove(name)
                     .map(|ips| ips.into_iter().collect())
-                    .unwrap_or_default(),
-                frames: fr.into_iter().collect(),
+                    .unwrap_or_default();
+                Hostname::new(
+                    name.to_string(),
+                    sources.into_iter().collect(),
+                    addresses,
+                    fr.into_iter().collect(),
+                )
             })
             .collect();
         hostnames.sort_by(|x, y| y.strength.cmp(&x.strength).then(x.name.cmp(&y.name)));
-        // A service is on the internet when any of its servers is; otherwise it
-        // takes the scope of its first server.
-        let scoped: Vec<(Scope, Option<&'static str>)> =
-            eps.iter().map(|e| address_scope(e.ip)).collect();
-        let (scope, scope_reason) = scoped
-            .iter()
-            .copied()
-            .find(|(s, _)| *s == Scope::Internet)
-            .or_else(|| scoped.first().copied())?;
-        let role = (scope != Scope::Internet)
-            .then(|| eps.iter().find_map(|e| local_role(e.transport, e.port)))
-            .flatten()
-            .or_else(|| resolver_role(&eps, &hostnames));
-        let via_proxy = hostnames.iter().any(|h| {
-            h.sources
-                .iter()
-                .any(|s| matches!(s, NameSource::Socks | NameSource::HttpProxy))
-        });
-        Some(Box::new(Service {
-            scope,
-            scope_reason,
-            role,
-            via_proxy,
-            label,
-            hostnames,
-            endpoints: eps,
-            bytes: to_server + to_client,
-            bytes_to_server: to_server,
-            bytes_to_client: to_client,
-            first_seen,
-            last_seen,
-            duration: last_seen.nanos_since(first_seen) as f64 / 1e9,
-            frames,
-        }))
-    }));
-    // Labels are unique, so the order is total and an unstable sort (which needs no
-    // buffer of half the services) gives the same order as a stable one.
-    services.sort_unstable_by(|x, y| {
-        (x.scope != Scope::Internet)
-            .cmp(&(y.scope != Scope::Internet))
-            .then(y.bytes.cmp(&x.bytes))
-            .then(
-                y.last_seen
-                    .nanos_since(y.first_seen)
-                    .cmp(&x.last_seen.nanos_since(x.first_seen)),
-            )
-            .then(x.label.cmp(&y.label))
-    });
-    services
+        let Some(service) = Service::assemble(label, hostnames, eps, frames) else {
+            continue;
+        };
+        if targets.is_empty() || targets.iter().any(|t| t.matches(&service)) {
+            out.push(&service);
+        }
+    }
+    out.finish()
 }
 
 /// Gives back the unused half of a vector being emptied from its end (all the
@@ -953,17 +999,6 @@ impl Target {
             Target::Net(net) => s.endpoints.iter().any(|e| net.contains(e.ip)),
         }
     }
-}
-
-/// Keeps the services matching any target (all of them when there is none).
-pub fn focus(services: Vec<Box<Service>>, targets: &[Target]) -> Vec<Box<Service>> {
-    if targets.is_empty() {
-        return services;
-    }
-    services
-        .into_iter()
-        .filter(|s| targets.iter().any(|t| t.matches(s)))
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,673 @@
+//! The built services, kept encoded and read back one at a time.
+//!
+//! A capture with millions of conversations can have hundreds of thousands of
+//! services; held as values they were the largest part of the report's memory.
+//! Each service is encoded as it is built, in memory while the encoded services are
+//! few and in an unnamed temporary file past [`MEMORY_LIMIT`], sorted into rank
+//! order by a small key each, and every writer (JSON, CSV, terminal, HTML, subsets)
+//! walks the list in that order, decoding one service at a time. What follows from
+//! a service's endpoints and names (bytes, times, scope and its reason, role, the
+//! proxy flag, each name's strength) is not stored: it is worked out again when the
+//! service is read, by the function that first worked it out
+//! ([`Service::assemble`]).
+
+use super::{FrameList, Hostname, NameSource, Service, ServiceEndpoint};
+use crate::model::{Scope, Timestamp, Transport};
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
+
+/// Encoded services kept in memory before they move to a temporary file (each of
+/// the build's two lists).
+pub const MEMORY_LIMIT: usize = 1 << 20;
+
+/// How much a walk over a list on disk reads at once, and how much of a list
+/// being written to disk waits in memory.
+const WINDOW: usize = 256 << 10;
+
+/// Bytes appended at the end and read back at any offset: in memory up to a limit,
+/// then in an unnamed temporary file, with only the newest bytes (less than
+/// [`WINDOW`]) in memory. A file that cannot be created or written keeps the rest
+/// in memory; what it already holds is read from it.
+struct Blob {
+    file: Option<File>,
+    /// Bytes in the file, from its start.
+    flushed: u64,
+    /// The bytes after them.
+    tail: Vec<u8>,
+    limit: usize,
+    spilling: bool,
+}
+
+impl Blob {
+    fn new(limit: usize) -> Blob {
+        Blob {
+            file: None,
+            flushed: 0,
+            tail: Vec::new(),
+            limit,
+            spilling: true,
+        }
+    }
+
+    fn len(&self) -> u64 {
+        self.flushed + self.tail.len() as u64
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        self.tail.extend_from_slice(bytes);
+        let at = if self.file.is_some() {
+            WINDOW
+        } else {
+            self.limit
+        };
+        if self.spilling && self.tail.len() > at {
+            self.flush();
+        }
+    }
+
+    /// Moves the tail into the file.
+    fn flush(&mut self) {
+        if self.file.is_none() {
+            match tempfile::tempfile() {
+                Ok(f) => self.file = Some(f),
+                Err(_) => {
+                    self.spilling = false;
+                    return;
+                }
+            }
+        }
+        let Some(file) = &self.file else { return };
+        if file.write_all_at(&self.tail, self.flushed).is_ok() {
+            self.flushed += self.tail.len() as u64;
+            self.tail.clear();
+            if self.tail.capacity() > 2 * WINDOW {
+                self.tail.shrink_to(2 * WINDOW);
+            }
+        } else {
+            self.spilling = false;
+        }
+    }
+
+    /// `n` bytes from `at` into `out` (replacing what it held).
+    fn read(&self, at: u64, n: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let end = at
+            .checked_add(n as u64)
+            .filter(|&e| e <= self.len())
+            .ok_or_else(|| std::io::Error::other("a record runs past the end of the list"))?;
+        out.clear();
+        out.resize(n, 0);
+        let in_file = end.min(self.flushed).saturating_sub(at) as usize;
+        if in_file > 0 {
+            let file = self
+                .file
+                .as_ref()
+                .ok_or_else(|| std::io::Error::other("the list's file is gone"))?;
+            file.read_exact_at(&mut out[..in_file], at)?;
+        }
+        if in_file < n {
+            // The rest is in the tail: `at + in_file` is at or past `flushed`.
+            let from = (at + in_file as u64 - self.flushed) as usize;
+            out[in_file..].copy_from_slice(&self.tail[from..from + (n - in_file)]);
+        }
+        Ok(())
+    }
+}
+
+/// The services in rank order (internet ones first), encoded.
+pub struct ServiceList {
+    blob: Blob,
+    len: usize,
+    internet: usize,
+    /// Where the first service not on the internet starts.
+    local_at: u64,
+    /// Why a walk ended early (a record that could not be read back).
+    failure: Mutex<Option<String>>,
+}
+
+impl ServiceList {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many of the services are on the internet: the first ones.
+    pub fn internet(&self) -> usize {
+        self.internet
+    }
+
+    /// Every service, in rank order.
+    pub fn iter(&self) -> Iter<'_> {
+        self.walk(0, self.blob.len())
+    }
+
+    /// The services on the internet, in rank order.
+    pub fn internet_iter(&self) -> Iter<'_> {
+        self.walk(0, self.local_at)
+    }
+
+    /// The others (local, broadcast, multicast, special-purpose), in rank order.
+    pub fn local_iter(&self) -> Iter<'_> {
+        self.walk(self.local_at, self.blob.len())
+    }
+
+    fn walk(&self, pos: u64, end: u64) -> Iter<'_> {
+        Iter {
+            list: self,
+            pos,
+            end,
+            window: Vec::new(),
+            window_at: 0,
+        }
+    }
+
+    /// Why a walk over the list ended early: every writer checks it, so that a
+    /// list cut short is an error, never a shorter report.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    fn fail(&self, why: String) {
+        if let Ok(mut f) = self.failure.lock() {
+            f.get_or_insert(why);
+        }
+    }
+}
+
+impl std::fmt::Debug for ServiceList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// A walk over a [`ServiceList`], reading a window at a time.
+pub struct Iter<'a> {
+    list: &'a ServiceList,
+    pos: u64,
+    end: u64,
+    window: Vec<u8>,
+    window_at: u64,
+}
+
+impl Iter<'_> {
+    /// The `n` bytes at `at`, read into the window if they are not in it.
+    fn bytes(&mut self, at: u64, n: usize) -> std::io::Result<&[u8]> {
+        let have =
+            at >= self.window_at && at + n as u64 <= self.window_at + self.window.len() as u64;
+        if !have {
+            let want = (n.max(WINDOW) as u64).min(self.end.saturating_sub(at)) as usize;
+            self.list.blob.read(at, want.max(n), &mut self.window)?;
+            self.window_at = at;
+        }
+        let from = (at - self.window_at) as usize;
+        Ok(&self.window[from..from + n])
+    }
+
+    fn read(&mut self) -> std::io::Result<Service> {
+        let head: [u8; 4] = self.bytes(self.pos, 4)?.try_into().unwrap_or_default();
+        let n = u32::from_le_bytes(head) as usize;
+        let record = self.bytes(self.pos + 4, n)?;
+        let s = decode(record).ok_or_else(|| std::io::Error::other("a damaged record"))?;
+        self.pos += 4 + n as u64;
+        Ok(s)
+    }
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Service;
+
+    fn next(&mut self) -> Option<Service> {
+        if self.pos >= self.end {
+            return None;
+        }
+        match self.read() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.list.fail(format!(
+                    "reading the services back from their temporary file: {e}"
+                ));
+                self.pos = self.end;
+                None
+            }
+        }
+    }
+}
+
+/// The rank of a service: internet services first, then by bytes (most first),
+/// duration (longest first) and label. Labels are unique, so the order is total.
+struct Key {
+    local: bool,
+    bytes: u64,
+    duration: i128,
+    label: Box<str>,
+    at: u64,
+    len: u32,
+}
+
+impl Key {
+    fn order(&self, other: &Key) -> std::cmp::Ordering {
+        self.local
+            .cmp(&other.local)
+            .then(other.bytes.cmp(&self.bytes))
+            .then(other.duration.cmp(&self.duration))
+            .then(self.label.cmp(&other.label))
+    }
+}
+
+/// Takes services as they are built, in any order, and gives them back as a
+/// [`ServiceList`] in rank order.
+pub(super) struct Builder {
+    staged: Blob,
+    keys: Vec<Key>,
+    record: Vec<u8>,
+    limit: usize,
+}
+
+impl Builder {
+    pub(super) fn new(limit: usize) -> Builder {
+        Builder {
+            staged: Blob::new(limit),
+            keys: Vec::new(),
+            record: Vec::new(),
+            limit,
+        }
+    }
+
+    pub(super) fn push(&mut self, s: &Service) {
+        self.record.clear();
+        encode(s, &mut self.record);
+        let at = self.staged.len();
+        self.staged.append(&self.record);
+        self.keys.push(Key {
+            local: s.scope != Scope::Internet,
+            bytes: s.bytes,
+            duration: s.last_seen.nanos_since(s.first_seen),
+            label: s.label.as_str().into(),
+            at,
+            len: self.record.len() as u32,
+        });
+    }
+
+    pub(super) fn finish(self) -> ServiceList {
+        let Builder {
+            staged,
+            mut keys,
+            mut record,
+            limit,
+        } = self;
+        keys.sort_unstable_by(Key::order);
+        let internet = keys.iter().take_while(|k| !k.local).count();
+        let mut list = ServiceList {
+            blob: Blob::new(limit),
+            len: keys.len(),
+            internet,
+            local_at: 0,
+            failure: Mutex::new(None),
+        };
+        for (i, k) in keys.into_iter().enumerate() {
+            if i == internet {
+                list.local_at = list.blob.len();
+            }
+            if let Err(e) = staged.read(k.at, k.len as usize, &mut record) {
+                list.fail(format!(
+                    "reading the services back from their temporary file: {e}"
+                ));
+                break;
+            }
+            list.blob.append(&k.len.to_le_bytes());
+            list.blob.append(&record);
+        }
+        if internet == list.len {
+            list.local_at = list.blob.len();
+        }
+        list
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7F) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(a) => {
+            out.push(4);
+            out.extend_from_slice(&a.octets());
+        }
+        IpAddr::V6(a) => {
+            out.push(6);
+            out.extend_from_slice(&a.octets());
+        }
+    }
+}
+
+fn put_time(out: &mut Vec<u8>, t: Timestamp) {
+    // Zig-zag, so that a time before 1970 stays short.
+    put_varint(out, ((t.secs << 1) ^ (t.secs >> 63)) as u64);
+    put_varint(out, u64::from(t.nanos));
+}
+
+fn put_frames(out: &mut Vec<u8>, f: &FrameList) {
+    put_varint(out, f.len as u64);
+    put_varint(out, f.bytes.len() as u64);
+    out.extend_from_slice(&f.bytes);
+}
+
+fn transport_code(t: Transport) -> u8 {
+    match t {
+        Transport::Tcp => 0,
+        Transport::Udp => 1,
+        Transport::Ip => 2,
+    }
+}
+
+/// What a service is made from: its label, names, endpoints and frames.
+fn encode(s: &Service, out: &mut Vec<u8>) {
+    put_str(out, &s.label);
+    put_varint(out, s.hostnames.len() as u64);
+    for h in &s.hostnames {
+        put_str(out, &h.name);
+        put_varint(out, h.sources.len() as u64);
+        for &src in &h.sources {
+            out.push(NameSource::ALL.iter().position(|&x| x == src).unwrap_or(0) as u8);
+        }
+        put_varint(out, h.addresses.len() as u64);
+        for &ip in &h.addresses {
+            put_ip(out, ip);
+        }
+        put_frames(out, &h.frames);
+    }
+    put_varint(out, s.endpoints.len() as u64);
+    for e in &s.endpoints {
+        put_ip(out, e.ip);
+        put_varint(out, u64::from(e.port));
+        out.push(transport_code(e.transport));
+        for v in [
+            e.conversations,
+            e.frames_to_server,
+            e.bytes_to_server,
+            e.frames_to_client,
+            e.bytes_to_client,
+        ] {
+            put_varint(out, v);
+        }
+        put_time(out, e.first_seen);
+        put_time(out, e.last_seen);
+    }
+    put_frames(out, &s.frames);
+}
+
+/// Reads what [`encode`] wrote; `None` for anything else.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.bytes.len() {
+            return None;
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Some(head)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7F) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// A count of items each at least one byte long (so a damaged count cannot
+    /// ask for more memory than the record has bytes).
+    fn count(&mut self) -> Option<usize> {
+        let n = usize::try_from(self.varint()?).ok()?;
+        (n <= self.bytes.len()).then_some(n)
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let n = self.count()?;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+
+    fn ip(&mut self) -> Option<IpAddr> {
+        match self.byte()? {
+            4 => Some(IpAddr::V4(Ipv4Addr::from(
+                <[u8; 4]>::try_from(self.take(4)?).ok()?,
+            ))),
+            6 => Some(IpAddr::V6(Ipv6Addr::from(
+                <[u8; 16]>::try_from(self.take(16)?).ok()?,
+            ))),
+            _ => None,
+        }
+    }
+
+    fn time(&mut self) -> Option<Timestamp> {
+        let z = self.varint()?;
+        let secs = ((z >> 1) as i64) ^ -((z & 1) as i64);
+        let nanos = u32::try_from(self.varint()?).ok()?;
+        Some(Timestamp::new(secs, nanos))
+    }
+
+    fn frames(&mut self) -> Option<FrameList> {
+        let len = usize::try_from(self.varint()?).ok()?;
+        let n = self.count()?;
+        let bytes = self.take(n)?.to_vec();
+        let mut list = FrameList {
+            bytes,
+            len: 0,
+            last: None,
+        };
+        let (mut count, mut last) = (0, None);
+        for f in list.iter() {
+            count += 1;
+            last = Some(f);
+        }
+        if count != len || list.bytes.last().is_some_and(|b| b & 0x80 != 0) {
+            return None;
+        }
+        list.len = len;
+        list.last = last;
+        Some(list)
+    }
+
+    fn transport(&mut self) -> Option<Transport> {
+        match self.byte()? {
+            0 => Some(Transport::Tcp),
+            1 => Some(Transport::Udp),
+            2 => Some(Transport::Ip),
+            _ => None,
+        }
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<Service> {
+    let mut r = Reader { bytes };
+    let label = r.string()?;
+    let n = r.count()?;
+    let mut hostnames = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = r.string()?;
+        let k = r.count()?;
+        let mut sources = Vec::with_capacity(k);
+        for _ in 0..k {
+            sources.push(*NameSource::ALL.get(usize::from(r.byte()?))?);
+        }
+        let k = r.count()?;
+        let mut addresses = Vec::with_capacity(k);
+        for _ in 0..k {
+            addresses.push(r.ip()?);
+        }
+        let frames = r.frames()?;
+        hostnames.push(Hostname::new(name, sources, addresses, frames));
+    }
+    let n = r.count()?;
+    let mut endpoints = Vec::with_capacity(n);
+    for _ in 0..n {
+        let ip = r.ip()?;
+        let port = u16::try_from(r.varint()?).ok()?;
+        let transport = r.transport()?;
+        let mut v = [0u64; 5];
+        for x in &mut v {
+            *x = r.varint()?;
+        }
+        let [conversations, frames_to_server, bytes_to_server, frames_to_client, bytes_to_client] =
+            v;
+        endpoints.push(ServiceEndpoint {
+            ip,
+            port,
+            transport,
+            conversations,
+            frames_to_server,
+            bytes_to_server,
+            frames_to_client,
+            bytes_to_client,
+            first_seen: r.time()?,
+            last_seen: r.time()?,
+        });
+    }
+    let frames = r.frames()?;
+    if !r.bytes.is_empty() {
+        return None;
+    }
+    Service::assemble(label, hostnames, endpoints, frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::FrameId;
+
+    fn service(label: &str, bytes: u64, ip: IpAddr, port: u16) -> Service {
+        let t = |s| Timestamp::new(s, 5);
+        let endpoints = vec![ServiceEndpoint {
+            ip,
+            port,
+            transport: Transport::Tcp,
+            conversations: 2,
+            frames_to_server: 3,
+            bytes_to_server: bytes,
+            frames_to_client: 4,
+            bytes_to_client: 7,
+            first_seen: t(-3),
+            last_seen: t(1_700_000_000),
+        }];
+        let frames: FrameList = [1, 9, 400, 70_000]
+            .into_iter()
+            .map(|f| FrameId::new(0, f))
+            .collect();
+        let names = vec![Hostname::new(
+            format!("{label}.example"),
+            vec![NameSource::DnsAnswer, NameSource::TlsSni],
+            vec![ip],
+            [FrameId::new(3, 2)].into_iter().collect(),
+        )];
+        Service::assemble(label.to_string(), names, endpoints, frames).expect("endpoints")
+    }
+
+    fn json(s: &Service) -> String {
+        serde_json::to_string(s).expect("serialises")
+    }
+
+    /// Many services, most of them written to the file in several windows and read
+    /// back across window edges, come back whole and in rank order.
+    #[test]
+    fn a_list_on_disk_reads_back_across_windows() {
+        let all: Vec<Service> = (0..6000u32)
+            .map(|i| {
+                let ip = IpAddr::V4(Ipv4Addr::from(0x0B00_0000 + i));
+                service(&format!("s{i:05}"), u64::from(i % 97), ip, 443)
+            })
+            .collect();
+        let mut b = Builder::new(0);
+        for s in &all {
+            b.push(s);
+        }
+        let list = b.finish();
+        assert!(list.blob.flushed > WINDOW as u64, "{}", list.blob.flushed);
+        let mut want: Vec<&Service> = all.iter().collect();
+        want.sort_by(|x, y| {
+            y.bytes
+                .cmp(&x.bytes)
+                .then(y.duration.total_cmp(&x.duration))
+                .then(x.label.cmp(&y.label))
+        });
+        let got: Vec<Service> = list.iter().collect();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(json(g), json(w));
+        }
+        assert_eq!(list.failure(), None);
+    }
+
+    /// A service read back shows exactly what it showed when built, and the list
+    /// gives the services in rank order, internet ones first, from memory and from
+    /// its temporary file alike.
+    #[test]
+    fn services_read_back_as_built_in_rank_order() {
+        let all = [
+            service("small", 10, "9.9.9.9".parse().unwrap(), 443),
+            service("local", 9_000, "192.168.1.1".parse().unwrap(), 53),
+            service("big", 5_000, "2606:4700::1111".parse().unwrap(), 8443),
+            service("also-big", 5_000, "8.8.4.4".parse().unwrap(), 80),
+        ];
+        for limit in [MEMORY_LIMIT, 0, 100] {
+            let mut b = Builder::new(limit);
+            for s in &all {
+                b.push(s);
+            }
+            let list = b.finish();
+            let labels: Vec<String> = list.iter().map(|s| s.label).collect();
+            let want = ["also-big", "big", "small", "local"];
+            assert_eq!(labels, want, "limit {limit}");
+            assert_eq!((list.len(), list.internet()), (4, 3));
+            let local: Vec<String> = list.local_iter().map(|s| s.label).collect();
+            assert_eq!(local, ["local"]);
+            assert_eq!(list.internet_iter().count(), 3);
+            for s in list.iter() {
+                let built = all.iter().find(|x| x.label == s.label).expect("built");
+                assert_eq!(json(&s), json(built));
+            }
+            assert_eq!(list.failure(), None);
+        }
+    }
+
+    /// A damaged record ends the walk with a failure, never a panic or a shorter
+    /// list taken for whole.
+    #[test]
+    fn a_damaged_record_is_a_failure() {
+        let mut b = Builder::new(MEMORY_LIMIT);
+        b.push(&service("a", 1, "8.8.8.8".parse().unwrap(), 1));
+        let mut list = b.finish();
+        let last = list.blob.tail.len() - 1;
+        list.blob.tail[last] ^= 0x80;
+        assert_eq!(list.iter().count(), 0);
+        assert!(list.failure().is_some_and(|f| f.contains("damaged")));
+        for cut in 0..list.blob.tail.len() {
+            assert!(decode(&list.blob.tail[4..cut.max(4)]).is_none());
+        }
+    }
+}
