@@ -171,7 +171,7 @@ impl ServiceList {
         self.failure.lock().ok().and_then(|f| f.clone())
     }
 
-    fn fail(&self, why: String) {
+    pub(super) fn fail(&self, why: String) {
         if let Ok(mut f) = self.failure.lock() {
             f.get_or_insert(why);
         }

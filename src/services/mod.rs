@@ -8,6 +8,7 @@
 //! the public name of the ECH front, weak. Every service lists its evidence frames
 //! and a Wireshark display filter that shows its traffic.
 
+mod frames;
 mod list;
 
 pub use list::{ServiceList, MEMORY_LIMIT};
@@ -674,7 +675,9 @@ fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNam
 /// first frames), so that neither walk keeps a list per endpoint. Only the services
 /// matching any of `targets` are kept (all of them when there is none). The list
 /// keeps up to `memory_limit` bytes of encoded services in memory
-/// ([`MEMORY_LIMIT`] in the report), the rest in a temporary file.
+/// ([`MEMORY_LIMIT`] in the report), the rest in a temporary file; the
+/// conversations' first frames, a quarter as many (service, frame) pairs (16 bytes
+/// each), the rest in sorted runs.
 pub fn build<'a, I>(
     conversations: impl Fn() -> I,
     names: impl IntoIterator<Item = &'a NameEvidence>,
@@ -783,23 +786,19 @@ where
         }
     }
 
-    // 4. The first frame of each conversation, gathered per service in a second
-    //    walk. Conversations come in the order of their first frames, so each list
-    //    grows at its end; a frame out of that order (time going backwards) waits
-    //    aside.
-    let mut conv_frames: Vec<(FrameList, Vec<FrameId>)> = vec![Default::default(); labels.len()];
+    // 4. The first frame of each conversation, by service, gathered in a second
+    //    walk: (service, frame) pairs sorted in bounded memory, runs on disk past
+    //    it, read back by service as the services are assembled.
+    let mut conv_frames = frames::FrameSorter::new(memory_limit / 4);
     for (capture, _, c) in conversations() {
         let Some((key, _)) = endpoint_key(&c) else {
             continue;
         };
-        let number = endpoints.get(&key).map(|t| t.service as usize);
-        if let Some((list, aside)) = number.and_then(|i| conv_frames.get_mut(i)) {
-            let f = FrameId::new(capture, c.first.frame);
-            if !list.push(f) {
-                aside.push(f);
-            }
+        if let Some(t) = endpoints.get(&key) {
+            conv_frames.push(t.service, FrameId::new(capture, c.first.frame));
         }
     }
+    let mut conv_frames = conv_frames.finish();
 
     // 5. Each service's endpoints, moved (not copied) out of the map in its order,
     //    so each list is sorted as the map is. A list is sized when its first
@@ -833,15 +832,17 @@ where
     //    which shrink as they empty, encoded into the list as it is made (the
     //    services never stand in memory side by side). The list sorts them.
     let mut out = list::Builder::new(memory_limit);
-    let (mut labels, mut lists, mut conv_frames) = (labels, lists, conv_frames);
+    let (mut labels, mut lists) = (labels, lists);
     let parts = std::iter::from_fn(|| {
-        let part = ((labels.pop()?, lists.pop()?), conv_frames.pop()?);
+        let label = labels.pop()?;
+        let part = (labels.len() as u32, label, lists.pop()?);
         shrink_when_half_empty(&mut labels);
         shrink_when_half_empty(&mut lists);
-        shrink_when_half_empty(&mut conv_frames);
         Some(part)
     });
-    for ((label, eps), (conv_list, mut others)) in parts {
+    for (number, label, eps) in parts {
+        let conv_list: FrameList = conv_frames.take(number).collect();
+        let mut others = Vec::new();
         let keys = || eps.iter().map(|e| (e.ip, e.port, e.transport));
         let names = merge_names(keys().flat_map(bound));
         // The addresses each name is bound to: those of the endpoints whose
@@ -855,11 +856,7 @@ where
         for (_, fr) in names.values() {
             others.extend(fr.iter().copied());
         }
-        let frames = if others.is_empty() {
-            conv_list
-        } else {
-            conv_list.union(&others.into_iter().collect())
-        };
+        let frames = conv_list.union(&others.into_iter().collect());
         let mut hostnames: Vec<Hostname> = names
             .into_iter()
             .map(|(name, (sources, fr))| {
@@ -883,7 +880,11 @@ where
             out.push(&service);
         }
     }
-    out.finish()
+    let list = out.finish();
+    if let Some(f) = conv_frames.failure() {
+        list.fail(f.to_string());
+    }
+    list
 }
 
 /// Gives back the unused half of a vector being emptied from its end (all the
