@@ -162,6 +162,9 @@ fn services(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
             c.write_record(&row).map_err(io)?;
         }
     }
+    if let Some(f) = r.services.failure() {
+        return Err(std::io::Error::other(f));
+    }
     c.flush()
 }
 
@@ -341,6 +344,9 @@ fn names(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
                 frames(&h.frames),
             ]);
         }
+    }
+    if let Some(f) = r.services.failure() {
+        return Err(std::io::Error::other(f));
     }
     rows.sort();
     for row in rows {

@@ -382,7 +382,7 @@ fn encode(s: &Service, out: &mut Vec<u8>) {
         put_str(out, &h.name);
         put_varint(out, h.sources.len() as u64);
         for &src in &h.sources {
-            out.push(NameSource::ALL.iter().position(|&x| x == src).unwrap_or(0) as u8);
+            out.push(src.code());
         }
         put_varint(out, h.addresses.len() as u64);
         for &ip in &h.addresses {

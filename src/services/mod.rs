@@ -58,6 +58,24 @@ impl NameSource {
         NameSource::Netbios,
     ];
 
+    /// The source's number in [`NameSource::ALL`] (how the service list encodes it;
+    /// a source missing from `ALL` fails to decode, loudly, instead of becoming
+    /// another).
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            NameSource::TlsSni => 0,
+            NameSource::QuicSni => 1,
+            NameSource::HttpHost => 2,
+            NameSource::DnsAnswer => 3,
+            NameSource::DnsCname => 4,
+            NameSource::Certificate => 5,
+            NameSource::EchOuterSni => 6,
+            NameSource::Socks => 7,
+            NameSource::HttpProxy => 8,
+            NameSource::Netbios => 9,
+        }
+    }
+
     /// Preference when choosing a service's label among equally strong names: what
     /// the client asked for before what a CNAME or a certificate says.
     fn label_rank(self) -> u8 {
@@ -1174,16 +1192,12 @@ mod tests {
 
     #[test]
     fn source_names_agree_with_the_report() {
-        for s in [
-            NameSource::TlsSni,
-            NameSource::QuicSni,
-            NameSource::HttpHost,
-            NameSource::DnsAnswer,
-            NameSource::DnsCname,
-            NameSource::Certificate,
-            NameSource::EchOuterSni,
-        ] {
+        for s in NameSource::ALL {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        // Each source's code is its place in `ALL` (the services' encoding).
+        for (i, s) in NameSource::ALL.into_iter().enumerate() {
+            assert_eq!(usize::from(s.code()), i, "{s:?}");
         }
     }
 }
