@@ -8,8 +8,8 @@
 //! the public name of the ECH front, weak. Every service lists its evidence frames
 //! and a Wireshark display filter that shows its traffic.
 
-mod frames;
 mod list;
+mod runs;
 
 pub use list::{ServiceList, MEMORY_LIMIT};
 
@@ -646,27 +646,13 @@ pub(crate) fn server_side(c: &Conversation) -> (Endpoint, Endpoint) {
     }
 }
 
-type EndpointKey = (IpAddr, u16, Transport);
-
 /// The server endpoint a TCP or UDP conversation counts for, and its server side.
-fn endpoint_key(c: &Conversation) -> Option<(EndpointKey, Endpoint)> {
+fn endpoint_key(c: &Conversation) -> Option<(runs::EndpointKey, Endpoint)> {
     if c.transport == Transport::Ip {
         return None;
     }
     let (server, _) = server_side(c);
     Some(((server.ip, server.port?, c.transport), server))
-}
-/// A server endpoint's traffic while the services are built, and the number of the
-/// service it goes to.
-struct Tally {
-    conversations: u64,
-    frames_to_server: u64,
-    bytes_to_server: u64,
-    frames_to_client: u64,
-    bytes_to_client: u64,
-    first_seen: Timestamp,
-    last_seen: Timestamp,
-    service: u32,
 }
 
 /// Names bound to one endpoint or service: their sources and evidence frames.
@@ -690,12 +676,13 @@ fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNam
 ///
 /// `conversations` gives a fresh walk over the conversations each time it is called:
 /// they are walked twice (once for the endpoints' figures, once for each service's
-/// first frames), so that neither walk keeps a list per endpoint. Only the services
-/// matching any of `targets` are kept (all of them when there is none). The list
-/// keeps up to `memory_limit` bytes of encoded services in memory
-/// ([`MEMORY_LIMIT`] in the report), the rest in a temporary file; the
-/// conversations' first frames, a quarter as many (service, frame) pairs (16 bytes
-/// each), the rest in sorted runs.
+/// first frames). Only the services matching any of `targets` are kept (all of them
+/// when there is none). Memory is bounded by `memory_limit` ([`MEMORY_LIMIT`] in the
+/// report), not by the endpoints or conversations: the list keeps that many bytes
+/// of encoded services in memory, and each of the build's sorted records (partial
+/// endpoint tallies, service endpoints, first frames) about four times as many
+/// before a run goes to a temporary file. What memory still holds is one label per
+/// service and one key and number per server endpoint.
 pub fn build<'a, I>(
     conversations: impl Fn() -> I,
     names: impl IntoIterator<Item = &'a NameEvidence>,
@@ -705,34 +692,71 @@ pub fn build<'a, I>(
 where
     I: IntoIterator<Item = (u32, Timestamp, Conversation)>,
 {
-    // 1. Server endpoints and their traffic; with each, from step 3, the number of
-    //    the service (label) it belongs to. The key is not stored twice: the
-    //    endpoint is made from key and tally when it leaves the map.
-    let mut endpoints: BTreeMap<EndpointKey, Tally> = BTreeMap::new();
+    use runs::{EndpointKey, FramePair, PartialTally, ServicePart, Sorter, Tally};
+    let records = |size: usize| (memory_limit * 4 / size).max(1);
+
+    // 1. Server endpoints and their traffic, summed in a map of bounded size: a
+    //    full map is written as a run of partial tallies, and the runs are added up
+    //    as they are merged, endpoint by endpoint in key order.
+    let map_limit = records(160);
+    let mut map: BTreeMap<EndpointKey, Tally> = BTreeMap::new();
+    let mut partial: Sorter<PartialTally> = Sorter::new(usize::MAX);
+    let mut spilling = true;
     for (_, first_seen, c) in conversations() {
         let Some((key, server)) = endpoint_key(&c) else {
             continue;
         };
         let to_server = if server == c.b { c.a_to_b } else { c.b_to_a };
         let to_client = if server == c.b { c.b_to_a } else { c.a_to_b };
-        let e = endpoints.entry(key).or_insert_with(|| Tally {
-            conversations: 0,
-            frames_to_server: 0,
-            bytes_to_server: 0,
-            frames_to_client: 0,
-            bytes_to_client: 0,
+        let t = Tally {
+            conversations: 1,
+            frames_to_server: to_server.frames,
+            bytes_to_server: to_server.bytes,
+            frames_to_client: to_client.frames,
+            bytes_to_client: to_client.bytes,
             first_seen,
             last_seen: c.last_seen,
-            service: 0,
-        });
-        e.conversations += 1;
-        e.frames_to_server += to_server.frames;
-        e.bytes_to_server += to_server.bytes;
-        e.frames_to_client += to_client.frames;
-        e.bytes_to_client += to_client.bytes;
-        e.first_seen = e.first_seen.min(first_seen);
-        e.last_seen = e.last_seen.max(c.last_seen);
+        };
+        match map.entry(key) {
+            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().add(&t),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(t);
+            }
+        }
+        if spilling && map.len() >= map_limit {
+            if partial.write_run(map.iter().map(|(k, t)| PartialTally(*k, *t))) {
+                map.clear();
+            } else {
+                spilling = false;
+            }
+        }
     }
+    let failure: std::cell::RefCell<Option<String>> = Default::default();
+    let mut tallies: Box<dyn Iterator<Item = (EndpointKey, Tally)>> = if partial.spilled() {
+        partial.keep(
+            std::mem::take(&mut map)
+                .into_iter()
+                .map(|(k, t)| PartialTally(k, t)),
+        );
+        let mut merged = partial.finish();
+        let failure = &failure;
+        Box::new(std::iter::from_fn(move || {
+            let Some(PartialTally(k, mut t)) = merged.next() else {
+                if let Some(f) = merged.failure() {
+                    failure.borrow_mut().get_or_insert(f.to_string());
+                }
+                return None;
+            };
+            while merged.peek().is_some_and(|n| n.0 == k) {
+                if let Some(n) = merged.next() {
+                    t.add(&n.1);
+                }
+            }
+            Some((k, t))
+        }))
+    } else {
+        Box::new(std::mem::take(&mut map).into_iter())
+    };
 
     // 2. Names bound to each endpoint, as references to their evidence: frames are
     //    only merged for one endpoint or one service at a time. A name seen on a
@@ -743,18 +767,8 @@ where
     let mut on_address: BTreeMap<IpAddr, Vec<&NameEvidence>> = BTreeMap::new();
     for &n in &names {
         match n.port {
-            Some((t, p)) => {
-                let k = (n.ip, p, t);
-                if endpoints.contains_key(&k) {
-                    on_port.entry(k).or_default().push(n);
-                }
-            }
-            None => {
-                let range = (n.ip, 0, Transport::Tcp)..=(n.ip, u16::MAX, Transport::Ip);
-                if endpoints.range(range).next().is_some() {
-                    on_address.entry(n.ip).or_default().push(n);
-                }
-            }
+            Some((t, p)) => on_port.entry((n.ip, p, t)).or_default().push(n),
+            None => on_address.entry(n.ip).or_default().push(n),
         }
     }
     let bound = |k: EndpointKey| {
@@ -765,12 +779,13 @@ where
 
     // 3. Each endpoint's label: its strongest, then most evidenced, then first name.
     //    Endpoints with the same label are one service, numbered as labels first
-    //    come; each endpoint keeps its service's number, and each service counts
-    //    its endpoints (so that their lists are sized once).
+    //    come in key order; each endpoint goes to a run of its service's endpoints,
+    //    and its key and number to a list sorted by key.
     let mut numbers: BTreeMap<String, u32> = BTreeMap::new();
-    let mut sizes: Vec<usize> = Vec::new();
-    for (k, tally) in endpoints.iter_mut() {
-        let label = merge_names(bound(*k))
+    let mut service_of: Vec<(EndpointKey, u32)> = Vec::new();
+    let mut parts: Sorter<ServicePart> = Sorter::new(records(96));
+    for (k, tally) in tallies.by_ref() {
+        let label = merge_names(bound(k))
             .into_iter()
             .max_by(|x, y| {
                 let sx = x.1 .0.iter().map(|s| s.strength()).max();
@@ -791,12 +806,12 @@ where
                 .to_string()
             });
         let next = numbers.len() as u32;
-        tally.service = *numbers.entry(label).or_insert(next);
-        match sizes.get_mut(tally.service as usize) {
-            Some(n) => *n += 1,
-            None => sizes.push(1),
-        }
+        let number = *numbers.entry(label).or_insert(next);
+        service_of.push((k, number));
+        parts.push(ServicePart::new(number, k, tally));
     }
+    drop(tallies);
+    service_of.shrink_to_fit();
     let mut labels = vec![String::new(); numbers.len()];
     for (label, number) in numbers {
         if let Some(slot) = labels.get_mut(number as usize) {
@@ -807,59 +822,35 @@ where
     // 4. The first frame of each conversation, by service, gathered in a second
     //    walk: (service, frame) pairs sorted in bounded memory, runs on disk past
     //    it, read back by service as the services are assembled.
-    let mut conv_frames = frames::FrameSorter::new(memory_limit / 4);
+    let mut conv_frames: Sorter<FramePair> = Sorter::new(records(16));
     for (capture, _, c) in conversations() {
         let Some((key, _)) = endpoint_key(&c) else {
             continue;
         };
-        if let Some(t) = endpoints.get(&key) {
-            conv_frames.push(t.service, FrameId::new(capture, c.first.frame));
+        if let Ok(i) = service_of.binary_search_by(|(k, _)| k.cmp(&key)) {
+            conv_frames.push(FramePair::new(
+                service_of[i].1,
+                FrameId::new(capture, c.first.frame),
+            ));
         }
     }
+    drop(service_of);
     let mut conv_frames = conv_frames.finish();
+    let mut parts = parts.finish();
 
-    // 5. Each service's endpoints, moved (not copied) out of the map in its order,
-    //    so each list is sorted as the map is. A list is sized when its first
-    //    endpoint comes, as the map frees what it has given: the lists never all
-    //    stand beside the whole map.
-    let mut lists: Vec<Vec<ServiceEndpoint>> = Vec::new();
-    lists.resize_with(sizes.len(), Vec::new);
-    for ((ip, port, transport), t) in endpoints {
-        let number = t.service as usize;
-        if let (Some(list), Some(&size)) = (lists.get_mut(number), sizes.get(number)) {
-            if list.capacity() == 0 {
-                list.reserve_exact(size);
-            }
-            list.push(ServiceEndpoint {
-                ip,
-                port,
-                transport,
-                conversations: t.conversations,
-                frames_to_server: t.frames_to_server,
-                bytes_to_server: t.bytes_to_server,
-                frames_to_client: t.frames_to_client,
-                bytes_to_client: t.bytes_to_client,
-                first_seen: t.first_seen,
-                last_seen: t.last_seen,
-            });
-        }
-    }
-    drop(sizes);
-
-    // 6. One service per label, taken from the back of the per-label vectors,
-    //    which shrink as they empty, encoded into the list as it is made (the
-    //    services never stand in memory side by side). The list sorts them.
+    // 6. One service per label, from the highest number down (the order of the
+    //    runs), encoded into the list as it is made (the services never stand in
+    //    memory side by side). The list sorts them.
     let mut out = list::Builder::new(memory_limit);
-    let (mut labels, mut lists) = (labels, lists);
-    let parts = std::iter::from_fn(|| {
-        let label = labels.pop()?;
-        let part = (labels.len() as u32, label, lists.pop()?);
+    while let Some(label) = labels.pop() {
         shrink_when_half_empty(&mut labels);
-        shrink_when_half_empty(&mut lists);
-        Some(part)
-    });
-    for (number, label, eps) in parts {
-        let conv_list: FrameList = conv_frames.take(number).collect();
+        let number = labels.len() as u32;
+        let eps: Vec<ServiceEndpoint> = of_service(&mut parts, number, ServicePart::service)
+            .map(|p| p.endpoint())
+            .collect();
+        let conv_list: FrameList = of_service(&mut conv_frames, number, |p| p.service())
+            .map(FramePair::frame)
+            .collect();
         let mut others = Vec::new();
         let keys = || eps.iter().map(|e| (e.ip, e.port, e.transport));
         let names = merge_names(keys().flat_map(bound));
@@ -899,10 +890,34 @@ where
         }
     }
     let list = out.finish();
-    if let Some(f) = conv_frames.failure() {
+    let failure = failure.into_inner();
+    let failure = failure
+        .as_deref()
+        .or(parts.failure())
+        .or(conv_frames.failure());
+    if let Some(f) = failure {
         list.fail(f.to_string());
     }
     list
+}
+
+/// The records of service `number` from a merge ordered from the highest service
+/// down, passing over those of higher services not taken.
+fn of_service<'m, T: runs::Record>(
+    merged: &'m mut runs::Merged<T>,
+    number: u32,
+    service: impl Fn(&T) -> u32 + 'm,
+) -> impl Iterator<Item = T> + 'm {
+    std::iter::from_fn(move || loop {
+        let s = service(merged.peek()?);
+        if s < number {
+            return None;
+        }
+        let r = merged.next()?;
+        if s == number {
+            return Some(r);
+        }
+    })
 }
 
 /// Gives back the unused half of a vector being emptied from its end (all the
