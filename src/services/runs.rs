@@ -116,11 +116,40 @@ impl<T: Record> Sorter<T> {
 
     /// Every record, in order (equal ones side by side).
     pub(super) fn finish(mut self) -> Merged<T> {
+        // At most FAN_IN runs are merged at once (a window each): more are merged
+        // into longer runs first, FAN_IN at a time, each written at the file's end.
+        while self.runs.len() > FAN_IN {
+            let group: Vec<(u64, u64)> = self.runs.drain(..FAN_IN).collect();
+            let file = self.file.as_ref().and_then(|f| f.try_clone().ok());
+            let mut merged = Merged::<T>::over(Vec::new(), file, &group);
+            let n: u64 = group.iter().map(|r| r.1).sum();
+            let before = self.written;
+            let written = self.write_run(merged.by_ref());
+            if !written || self.written - before != n {
+                // The longer run could not be written, or a run not read whole:
+                // the final merge takes the runs as they are (and meets the same
+                // read failure, which it reports).
+                if written {
+                    self.runs.pop();
+                }
+                self.runs.splice(0..0, group);
+                break;
+            }
+        }
         self.buf.sort_unstable();
+        Merged::over(std::mem::take(&mut self.buf), self.file, &self.runs)
+    }
+}
+
+/// Runs merged at once.
+const FAN_IN: usize = 64;
+
+impl<T: Record> Merged<T> {
+    /// A merge of `memory` (sorted) and the runs `runs` of `file`.
+    fn over(memory: Vec<T>, file: Option<File>, runs: &[(u64, u64)]) -> Merged<T> {
         let mut merged = Merged {
-            memory: std::mem::take(&mut self.buf).into_iter().peekable(),
-            runs: self
-                .runs
+            memory: memory.into_iter().peekable(),
+            runs: runs
                 .iter()
                 .map(|&(start, len)| Run {
                     next: start,
@@ -128,7 +157,7 @@ impl<T: Record> Sorter<T> {
                     window: Vec::new(),
                 })
                 .collect(),
-            file: self.file,
+            file,
             heap: BinaryHeap::new(),
             failure: None,
         };
@@ -578,5 +607,20 @@ mod tests {
         assert_eq!(bytes.len(), PartialTally::SIZE);
         bytes[0] = 5;
         assert!(PartialTally::get(&bytes).is_none());
+
+        // More runs than are merged at once: merged into longer ones first.
+        let mut s: Sorter<FramePair> = Sorter::new(3);
+        for f in (0..1000u64).rev() {
+            s.push(FramePair::new((f % 7) as u32, FrameId::new(1, f)));
+        }
+        assert!(s.runs.len() > 4 * FAN_IN);
+        let merged = s.finish();
+        assert!(merged.runs.len() <= FAN_IN);
+        let got: Vec<(u32, u64)> = merged
+            .map(|p| (p.service(), p.frame().frame()))
+            .collect();
+        let mut want: Vec<(u32, u64)> = (0..1000u64).map(|f| ((f % 7) as u32, f)).collect();
+        want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        assert_eq!(got, want);
     }
 }
