@@ -616,9 +616,7 @@ mod tests {
         assert!(s.runs.len() > 4 * FAN_IN);
         let merged = s.finish();
         assert!(merged.runs.len() <= FAN_IN);
-        let got: Vec<(u32, u64)> = merged
-            .map(|p| (p.service(), p.frame().frame()))
-            .collect();
+        let got: Vec<(u32, u64)> = merged.map(|p| (p.service(), p.frame().frame())).collect();
         let mut want: Vec<(u32, u64)> = (0..1000u64).map(|f| ((f % 7) as u32, f)).collect();
         want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         assert_eq!(got, want);
