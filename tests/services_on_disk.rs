@@ -37,14 +37,7 @@ fn services_built_on_disk_equal_those_built_in_memory() {
     let analyses = pipeline::analyze(&paths, &AnalyzeOptions::default()).unwrap();
     let build = |limit: usize| {
         services::build(
-            || {
-                analyses.iter().flat_map(|a| {
-                    a.tables
-                        .conversations()
-                        .transport()
-                        .map(move |(id, c)| (a.index, a.tables.first_seen(id, &c), c))
-                })
-            },
+            || whohosts::report::service_conversations(&analyses),
             analyses.iter().flat_map(|a| a.names.iter()),
             &[],
             limit,

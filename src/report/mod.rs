@@ -374,14 +374,7 @@ impl<'a> Report<'a> {
     ) -> Report<'a> {
         let attribution_of = |ip: &IpAddr| attributions.and_then(|a| a.by_ip.get(ip));
         let all = services::build(
-            || {
-                analyses.iter().flat_map(|a| {
-                    a.tables
-                        .conversations()
-                        .transport()
-                        .map(move |(id, c)| (a.index, a.tables.first_seen(id, &c), c))
-                })
-            },
+            || service_conversations(analyses),
             names,
             targets,
             services::MEMORY_LIMIT,
@@ -558,6 +551,19 @@ impl<'a> Report<'a> {
             .iter()
             .any(|c| !c.anomalies.is_empty() || !c.anomalies_suppressed.is_empty())
     }
+}
+
+/// The TCP and UDP conversations of all captures, each with its capture's index and
+/// its first frame's time: what the services are built from ([`services::build`]).
+pub fn service_conversations(
+    analyses: &[CaptureAnalysis],
+) -> impl Iterator<Item = (u32, Timestamp, Conversation)> + '_ {
+    analyses.iter().flat_map(|a| {
+        a.tables
+            .conversations()
+            .transport()
+            .map(move |(id, c)| (a.index, a.tables.first_seen(id, &c), c))
+    })
 }
 
 /// Writes a file atomically ([`crate::atomic`]): a temporary file beside it, synced,
