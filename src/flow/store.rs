@@ -174,16 +174,21 @@ impl Store {
         let mut ids: Vec<ConvId> = self.touched.keys().copied().collect();
         ids.sort_unstable();
         let mut rec = [0u8; RECORD];
-        for id in ids {
+        for (done, &id) in ids.iter().enumerate() {
             if let Some(c) = self.touched.get(&id) {
                 encode(c, &mut rec);
                 if file.write_all_at(&rec, (id * RECORD) as u64).is_err() {
                     // The newer figures cannot be stored: they stay in memory.
+                    for written in &ids[..done] {
+                        self.touched.remove(written);
+                    }
                     return;
                 }
-                self.touched.remove(&id);
             }
         }
+        // Emptied at once, not entry by entry: removals leave tombstones, and a
+        // table full of them grows to twice its size when it fills again.
+        self.touched.clear();
     }
 
     fn read(&self, id: ConvId) -> Option<Conversation> {
@@ -575,6 +580,31 @@ mod tests {
         s.spill();
         assert!(s.is_spilled() && s.touched.is_empty());
         assert_eq!(walk(&s), std::mem::take(&mut expect));
+        assert!(s.failure().is_none());
+    }
+
+    /// The read-back set keeps the size its bound needs, however many times it is
+    /// filled and written back.
+    #[test]
+    fn the_read_back_set_does_not_grow_past_its_bound() {
+        let mut s = Store::with_resident_chunks(1);
+        s.touched_max = 896;
+        let n = 8 * CHUNK;
+        for i in 0..n as u32 {
+            s.push(conv(i));
+        }
+        let mut cap = None;
+        // A different stride each cycle, as conversations come back in any order.
+        for round in 0..40usize {
+            for k in 0..896usize {
+                let id = (k * (2 * round + 7) + round) % (7 * CHUNK);
+                if let Some(c) = s.get_mut(id) {
+                    c.fragment_frames += 1;
+                }
+            }
+            let now = s.touched.capacity();
+            assert!(now <= *cap.get_or_insert(now), "round {round}: {now}");
+        }
         assert!(s.failure().is_none());
     }
 
