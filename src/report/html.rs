@@ -832,12 +832,22 @@ fn service(out: &mut String, rank: &str, sr: &ServiceReport, w: &Words) {
     );
 }
 
+/// Items of a list shown in a cell of the providers' table; the rest are counted.
+const CELL_ITEMS: usize = 20;
+
 fn by_provider<'a>(out: &mut String, internet: impl Iterator<Item = ServiceReport<'a>>, w: &Words) {
-    // provider -> (services, endpoints, regions, names, first, last, frames)
+    // provider -> (services, endpoints, regions, names, first, last, frames). A
+    // provider may host hundreds of thousands of endpoints: a cell shows the
+    // first services in rank order and the alphabetically first endpoints, and
+    // counts the rest.
     #[derive(Default)]
     struct Cover {
         services: Vec<String>,
+        service_count: usize,
+        /// The rank of the last service counted (its endpoints come together).
+        last_service: Option<usize>,
         endpoints: std::collections::BTreeSet<String>,
+        endpoint_count: usize,
         regions: std::collections::BTreeSet<String>,
         names: std::collections::BTreeSet<String>,
         frames: usize,
@@ -846,7 +856,7 @@ fn by_provider<'a>(out: &mut String, internet: impl Iterator<Item = ServiceRepor
         bytes: u64,
     }
     let mut by: BTreeMap<String, Cover> = BTreeMap::new();
-    for sr in internet {
+    for (rank, sr) in internet.enumerate() {
         let s = &sr.service;
         for e in &s.endpoints {
             let a = sr.attribution_of(&e.ip);
@@ -855,13 +865,22 @@ fn by_provider<'a>(out: &mut String, internet: impl Iterator<Item = ServiceRepor
                 .unwrap_or(w.unknown)
                 .to_string();
             let c = by.entry(name).or_default();
-            if !c.services.contains(&s.label) {
-                c.services.push(s.label.clone());
+            if c.last_service != Some(rank) {
+                c.last_service = Some(rank);
+                c.service_count += 1;
+                if c.services.len() < CELL_ITEMS {
+                    c.services.push(s.label.clone());
+                }
                 c.frames += s.frames.len();
                 c.bytes += s.bytes;
                 c.names.extend(s.hostnames.iter().map(|h| h.name.clone()));
             }
+            // Each endpoint belongs to one service: counted once.
+            c.endpoint_count += 1;
             c.endpoints.insert(e.socket());
+            if c.endpoints.len() > CELL_ITEMS {
+                c.endpoints.pop_last();
+            }
             if let Some(region) = a.and_then(|a| a.region.id.clone()) {
                 c.regions.insert(region);
             }
@@ -880,16 +899,25 @@ fn by_provider<'a>(out: &mut String, internet: impl Iterator<Item = ServiceRepor
     let mut rows: Vec<(&String, &Cover)> = by.iter().collect();
     rows.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then(a.0.cmp(b.0)));
     for (name, c) in rows {
+        // At most CELL_ITEMS of `total` items, then how many more; names from the
+        // capture marked as untrusted text, endpoints (made here) as they are.
+        let cell = |v: &mut dyn Iterator<Item = String>, total: usize| {
+            let mut shown: Vec<String> = v.take(CELL_ITEMS).collect();
+            if total > shown.len() {
+                shown.push(format!("… {} {}", total - shown.len(), w.more));
+            }
+            shown.join("<br>")
+        };
         let list =
-            |v: &mut dyn Iterator<Item = &String>| v.map(|x| t(x)).collect::<Vec<_>>().join("<br>");
+            |v: &mut dyn Iterator<Item = &String>, total: usize| cell(&mut v.map(|x| t(x)), total);
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td><code>{}</code><br><code>{}</code></td><td class=\"n\">{}</td></tr>",
             t(name),
-            list(&mut c.services.iter()),
-            c.endpoints.iter().cloned().collect::<Vec<_>>().join("<br>"),
-            if c.regions.is_empty() { w.unknown.to_string() } else { list(&mut c.regions.iter()) },
-            list(&mut c.names.iter()),
+            list(&mut c.services.iter(), c.service_count),
+            cell(&mut c.endpoints.iter().cloned(), c.endpoint_count),
+            if c.regions.is_empty() { w.unknown.to_string() } else { list(&mut c.regions.iter(), c.regions.len()) },
+            list(&mut c.names.iter(), c.names.len()),
             c.first.map(|f| f.to_string()).unwrap_or_default(),
             c.last.map(|f| f.to_string()).unwrap_or_default(),
             c.frames
