@@ -135,6 +135,26 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// The transport's byte in the temporary files' records (the conversation
+    /// store, the service list and the service build's runs).
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Transport::Tcp => 0,
+            Transport::Udp => 1,
+            Transport::Ip => 2,
+        }
+    }
+
+    /// The transport of [`Transport::code`]'s byte; `None` for any other.
+    pub(crate) fn from_code(b: u8) -> Option<Transport> {
+        match b {
+            0 => Some(Transport::Tcp),
+            1 => Some(Transport::Udp),
+            2 => Some(Transport::Ip),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Tcp => "tcp",

@@ -340,11 +340,7 @@ impl Iter<'_> {
 /// Fixed little-endian layout of one conversation (`RECORD` bytes).
 fn encode(c: &Conversation, out: &mut [u8]) {
     let mut w = Writer { out, at: 0 };
-    w.u8(match c.transport {
-        Transport::Tcp => 0,
-        Transport::Udp => 1,
-        Transport::Ip => 2,
-    });
+    w.u8(c.transport.code());
     w.endpoint(c.a);
     w.endpoint(c.b);
     for d in [c.a_to_b, c.b_to_a] {
@@ -369,12 +365,7 @@ fn encode(c: &Conversation, out: &mut [u8]) {
 
 fn decode(rec: &[u8]) -> Option<Conversation> {
     let mut r = Reader { rec, at: 0 };
-    let transport = match r.u8()? {
-        0 => Transport::Tcp,
-        1 => Transport::Udp,
-        2 => Transport::Ip,
-        _ => return None,
-    };
+    let transport = Transport::from_code(r.u8()?)?;
     let a = r.endpoint()?;
     let b = r.endpoint()?;
     let mut dirs = [Direction::default(); 2];

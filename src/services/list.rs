@@ -11,10 +11,11 @@
 //! service is read, by the function that first worked it out
 //! ([`Service::assemble`]).
 
+use super::runs::{get_ip, put_ip, IP_SIZE};
 use super::{FrameList, Hostname, NameSource, Service, ServiceEndpoint};
 use crate::model::{Scope, Timestamp, Transport};
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::os::unix::fs::FileExt;
 use std::sync::Mutex;
 
@@ -178,12 +179,6 @@ impl ServiceList {
     }
 }
 
-impl std::fmt::Debug for ServiceList {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
 /// A walk over a [`ServiceList`], reading a window at a time.
 pub struct Iter<'a> {
     list: &'a ServiceList,
@@ -341,19 +336,6 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn put_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(a) => {
-            out.push(4);
-            out.extend_from_slice(&a.octets());
-        }
-        IpAddr::V6(a) => {
-            out.push(6);
-            out.extend_from_slice(&a.octets());
-        }
-    }
-}
-
 fn put_time(out: &mut Vec<u8>, t: Timestamp) {
     // Zig-zag, so that a time before 1970 stays short.
     put_varint(out, ((t.secs << 1) ^ (t.secs >> 63)) as u64);
@@ -364,14 +346,6 @@ fn put_frames(out: &mut Vec<u8>, f: &FrameList) {
     put_varint(out, f.len as u64);
     put_varint(out, f.bytes.len() as u64);
     out.extend_from_slice(&f.bytes);
-}
-
-fn transport_code(t: Transport) -> u8 {
-    match t {
-        Transport::Tcp => 0,
-        Transport::Udp => 1,
-        Transport::Ip => 2,
-    }
 }
 
 /// What a service is made from: its label, names, endpoints and frames.
@@ -386,15 +360,15 @@ fn encode(s: &Service, out: &mut Vec<u8>) {
         }
         put_varint(out, h.addresses.len() as u64);
         for &ip in &h.addresses {
-            put_ip(out, ip);
+            put_ip(ip, out);
         }
         put_frames(out, &h.frames);
     }
     put_varint(out, s.endpoints.len() as u64);
     for e in &s.endpoints {
-        put_ip(out, e.ip);
+        put_ip(e.ip, out);
         put_varint(out, u64::from(e.port));
-        out.push(transport_code(e.transport));
+        out.push(e.transport.code());
         for v in [
             e.conversations,
             e.frames_to_server,
@@ -454,15 +428,7 @@ impl<'a> Reader<'a> {
     }
 
     fn ip(&mut self) -> Option<IpAddr> {
-        match self.byte()? {
-            4 => Some(IpAddr::V4(Ipv4Addr::from(
-                <[u8; 4]>::try_from(self.take(4)?).ok()?,
-            ))),
-            6 => Some(IpAddr::V6(Ipv6Addr::from(
-                <[u8; 16]>::try_from(self.take(16)?).ok()?,
-            ))),
-            _ => None,
-        }
+        get_ip(self.take(IP_SIZE)?)
     }
 
     fn time(&mut self) -> Option<Timestamp> {
@@ -495,12 +461,7 @@ impl<'a> Reader<'a> {
     }
 
     fn transport(&mut self) -> Option<Transport> {
-        match self.byte()? {
-            0 => Some(Transport::Tcp),
-            1 => Some(Transport::Udp),
-            2 => Some(Transport::Ip),
-            _ => None,
-        }
+        Transport::from_code(self.byte()?)
     }
 }
 
@@ -560,6 +521,7 @@ fn decode(bytes: &[u8]) -> Option<Service> {
 mod tests {
     use super::*;
     use crate::services::FrameId;
+    use std::net::Ipv4Addr;
 
     fn service(label: &str, bytes: u64, ip: IpAddr, port: u16) -> Service {
         let t = |s| Timestamp::new(s, 5);

@@ -324,8 +324,12 @@ impl Tally {
 const KEY_SIZE: usize = 20;
 const TALLY_SIZE: usize = 64;
 
-fn put_key(k: &EndpointKey, out: &mut Vec<u8>) {
-    match k.0 {
+/// Bytes of an address: its family (4 or 6), then 16 bytes (an IPv4 address
+/// padded with zeros).
+pub(super) const IP_SIZE: usize = 17;
+
+pub(super) fn put_ip(ip: IpAddr, out: &mut Vec<u8>) {
+    match ip {
         IpAddr::V4(a) => {
             out.push(4);
             out.extend_from_slice(&a.octets());
@@ -336,27 +340,31 @@ fn put_key(k: &EndpointKey, out: &mut Vec<u8>) {
             out.extend_from_slice(&a.octets());
         }
     }
+}
+
+/// The address [`put_ip`] wrote at the start of `b`.
+pub(super) fn get_ip(b: &[u8]) -> Option<IpAddr> {
+    match b.first()? {
+        4 => Some(IpAddr::V4(Ipv4Addr::from(
+            <[u8; 4]>::try_from(b.get(1..5)?).ok()?,
+        ))),
+        6 => Some(IpAddr::V6(Ipv6Addr::from(
+            <[u8; 16]>::try_from(b.get(1..IP_SIZE)?).ok()?,
+        ))),
+        _ => None,
+    }
+}
+
+fn put_key(k: &EndpointKey, out: &mut Vec<u8>) {
+    put_ip(k.0, out);
     out.extend_from_slice(&k.1.to_le_bytes());
-    out.push(match k.2 {
-        Transport::Tcp => 0,
-        Transport::Udp => 1,
-        Transport::Ip => 2,
-    });
+    out.push(k.2.code());
 }
 
 fn get_key(b: &[u8]) -> Option<EndpointKey> {
-    let ip = match b.first()? {
-        4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(b.get(1..5)?).ok()?)),
-        6 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(b.get(1..17)?).ok()?)),
-        _ => return None,
-    };
-    let port = u16::from_le_bytes(b.get(17..19)?.try_into().ok()?);
-    let transport = match b.get(19)? {
-        0 => Transport::Tcp,
-        1 => Transport::Udp,
-        2 => Transport::Ip,
-        _ => return None,
-    };
+    let ip = get_ip(b)?;
+    let port = u16::from_le_bytes(b.get(IP_SIZE..IP_SIZE + 2)?.try_into().ok()?);
+    let transport = Transport::from_code(*b.get(IP_SIZE + 2)?)?;
     Some((ip, port, transport))
 }
 
