@@ -53,4 +53,22 @@ fn services_built_on_disk_equal_those_built_in_memory() {
         assert_eq!(on_disk.internet(), in_memory.internet(), "limit {limit}");
         assert!(shown(&on_disk) == want, "limit {limit}");
     }
+
+    // The endpoints of one label are brought together by the label's hash; labels
+    // whose hashes agree (here all of them, or those of one length) are still
+    // services of their own, in memory and on disk.
+    let all_equal: fn(&str) -> u64 = |_| 7;
+    let by_length: fn(&str) -> u64 = |l| l.len() as u64;
+    for hash in [all_equal, by_length] {
+        for limit in [0, 100, services::MEMORY_LIMIT] {
+            let built = services::build_hashed(
+                || whohosts::report::service_conversations(&analyses),
+                analyses.iter().flat_map(|a| a.names.iter()),
+                &[],
+                limit,
+                hash,
+            );
+            assert!(shown(&built) == want, "limit {limit}");
+        }
+    }
 }

@@ -11,9 +11,10 @@
 //! service is read, by the function that first worked it out
 //! ([`Service::assemble`]).
 
-use super::runs::{get_ip, put_ip, IP_SIZE};
+use super::runs::{get_ip, put_ip, Record, Sorter, IP_SIZE};
 use super::{FrameList, Hostname, NameSource, Service, ServiceEndpoint};
 use crate::model::{Scope, Timestamp, Transport};
+use std::cmp::Reverse;
 use std::fs::File;
 use std::net::IpAddr;
 use std::os::unix::fs::FileExt;
@@ -232,32 +233,92 @@ impl Iterator for Iter<'_> {
     }
 }
 
+/// Bytes of its label a service's rank key holds; services whose figures and
+/// first label bytes agree are put in order by their whole labels, read back.
+const LABEL_PREFIX: usize = 32;
+
 /// The rank of a service: internet services first, then by bytes (most first),
-/// duration (longest first) and label. Labels are unique, so the order is total.
+/// duration (longest first) and label (its first [`LABEL_PREFIX`] bytes, padded
+/// with zeros: an order the whole labels' refines). Labels are unique, so with the
+/// whole labels the order is total. A key also says where its service's record
+/// is.
 struct Key {
     local: bool,
     bytes: u64,
     duration: i128,
-    label: Box<str>,
+    label: [u8; LABEL_PREFIX],
     at: u64,
     len: u32,
 }
 
 impl Key {
-    fn order(&self, other: &Key) -> std::cmp::Ordering {
-        self.local
-            .cmp(&other.local)
-            .then(other.bytes.cmp(&self.bytes))
-            .then(other.duration.cmp(&self.duration))
-            .then(self.label.cmp(&other.label))
+    fn rank(&self) -> (bool, Reverse<u64>, Reverse<i128>, &[u8; LABEL_PREFIX]) {
+        (
+            self.local,
+            Reverse(self.bytes),
+            Reverse(self.duration),
+            &self.label,
+        )
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> std::cmp::Ordering {
+        self.rank().cmp(&other.rank()).then(self.at.cmp(&other.at))
+    }
+}
+
+impl Record for Key {
+    const SIZE: usize = 1 + 8 + 16 + LABEL_PREFIX + 8 + 4;
+
+    fn put(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(self.local));
+        out.extend_from_slice(&self.bytes.to_le_bytes());
+        out.extend_from_slice(&self.duration.to_le_bytes());
+        out.extend_from_slice(&self.label);
+        out.extend_from_slice(&self.at.to_le_bytes());
+        out.extend_from_slice(&self.len.to_le_bytes());
+    }
+
+    fn get(b: &[u8]) -> Option<Key> {
+        let mut r = Reader { bytes: b };
+        let local = match r.byte()? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let mut take = |n: usize| r.take(n);
+        Some(Key {
+            local,
+            bytes: u64::from_le_bytes(take(8)?.try_into().ok()?),
+            duration: i128::from_le_bytes(take(16)?.try_into().ok()?),
+            label: take(LABEL_PREFIX)?.try_into().ok()?,
+            at: u64::from_le_bytes(take(8)?.try_into().ok()?),
+            len: u32::from_le_bytes(take(4)?.try_into().ok()?),
+        })
     }
 }
 
 /// Takes services as they are built, in any order, and gives them back as a
-/// [`ServiceList`] in rank order.
+/// [`ServiceList`] in rank order. Memory holds at most `limit` bytes of encoded
+/// services and of their keys; more go to temporary files.
 pub(super) struct Builder {
     staged: Blob,
-    keys: Vec<Key>,
+    keys: Sorter<Key>,
     record: Vec<u8>,
     limit: usize,
 }
@@ -266,7 +327,7 @@ impl Builder {
     pub(super) fn new(limit: usize) -> Builder {
         Builder {
             staged: Blob::new(limit),
-            keys: Vec::new(),
+            keys: Sorter::new(limit / Key::SIZE),
             record: Vec::new(),
             limit,
         }
@@ -277,11 +338,15 @@ impl Builder {
         encode(s, &mut self.record);
         let at = self.staged.len();
         self.staged.append(&self.record);
+        let mut label = [0u8; LABEL_PREFIX];
+        for (to, from) in label.iter_mut().zip(s.label.as_bytes()) {
+            *to = *from;
+        }
         self.keys.push(Key {
             local: s.scope != Scope::Internet,
             bytes: s.bytes,
             duration: s.last_seen.nanos_since(s.first_seen),
-            label: s.label.as_str().into(),
+            label,
             at,
             len: self.record.len() as u32,
         });
@@ -290,34 +355,57 @@ impl Builder {
     pub(super) fn finish(self) -> ServiceList {
         let Builder {
             staged,
-            mut keys,
+            keys,
             mut record,
             limit,
         } = self;
-        keys.sort_unstable_by(Key::order);
-        let internet = keys.iter().take_while(|k| !k.local).count();
         let mut list = ServiceList {
             blob: Blob::new(limit),
-            len: keys.len(),
-            internet,
+            len: 0,
+            internet: 0,
             local_at: 0,
             failure: Mutex::new(None),
         };
-        for (i, k) in keys.into_iter().enumerate() {
-            if i == internet {
-                list.local_at = list.blob.len();
+        let fail = |list: &ServiceList, e: std::io::Error| {
+            list.fail(format!(
+                "reading the services back from their temporary file: {e}"
+            ));
+        };
+        let mut keys = keys.finish();
+        // Keys of equal rank (figures and label prefix), put in order by label.
+        let mut tied: Vec<(String, Key)> = Vec::new();
+        'keys: while let Some(first) = keys.next() {
+            tied.clear();
+            tied.push((String::new(), first));
+            while let Some(next) = keys.next_if(|n| n.rank() == tied[0].1.rank()) {
+                tied.push((String::new(), next));
             }
-            if let Err(e) = staged.read(k.at, k.len as usize, &mut record) {
-                list.fail(format!(
-                    "reading the services back from their temporary file: {e}"
-                ));
-                break;
+            if tied.len() > 1 {
+                for (label, k) in &mut tied {
+                    if let Err(e) = staged.read(k.at, k.len as usize, &mut record) {
+                        fail(&list, e);
+                        break 'keys;
+                    }
+                    *label = Reader { bytes: &record }.string().unwrap_or_default();
+                }
+                tied.sort_by(|x, y| x.0.cmp(&y.0));
             }
-            list.blob.append(&k.len.to_le_bytes());
-            list.blob.append(&record);
+            for (_, k) in tied.drain(..) {
+                if let Err(e) = staged.read(k.at, k.len as usize, &mut record) {
+                    fail(&list, e);
+                    break 'keys;
+                }
+                if !k.local {
+                    list.internet += 1;
+                    list.local_at = list.blob.len() + 4 + record.len() as u64;
+                }
+                list.len += 1;
+                list.blob.append(&k.len.to_le_bytes());
+                list.blob.append(&record);
+            }
         }
-        if internet == list.len {
-            list.local_at = list.blob.len();
+        if let Some(f) = keys.failure() {
+            list.fail(f.to_string());
         }
         list
     }
@@ -561,11 +649,18 @@ mod tests {
         let all: Vec<Service> = (0..6000u32)
             .map(|i| {
                 let ip = IpAddr::V4(Ipv4Addr::from(0x0B00_0000 + i));
-                service(&format!("s{i:05}"), u64::from(i % 97), ip, 443)
+                // Half the labels share their first 57 bytes: equal figures and
+                // key prefixes, put in order by the labels read back.
+                let label = if i % 2 == 0 {
+                    format!("s{i:05}")
+                } else {
+                    format!("{}{i:05}", "a-long-shared-prefix-".repeat(3))
+                };
+                service(&label, u64::from(i % 97), ip, 443)
             })
             .collect();
         let mut b = Builder::new(0);
-        for s in &all {
+        for s in all.iter().rev() {
             b.push(s);
         }
         let list = b.finish();
@@ -595,6 +690,9 @@ mod tests {
             service("local", 9_000, "192.168.1.1".parse().unwrap(), 53),
             service("big", 5_000, "2606:4700::1111".parse().unwrap(), 8443),
             service("also-big", 5_000, "8.8.4.4".parse().unwrap(), 80),
+            // Equal in everything the key holds, zero padding included.
+            service("tie\u{0}", 10, "9.9.9.8".parse().unwrap(), 443),
+            service("tie", 10, "9.9.9.7".parse().unwrap(), 443),
         ];
         for limit in [MEMORY_LIMIT, 0, 100] {
             let mut b = Builder::new(limit);
@@ -603,12 +701,12 @@ mod tests {
             }
             let list = b.finish();
             let labels: Vec<String> = list.iter().map(|s| s.label).collect();
-            let want = ["also-big", "big", "small", "local"];
+            let want = ["also-big", "big", "small", "tie", "tie\u{0}", "local"];
             assert_eq!(labels, want, "limit {limit}");
-            assert_eq!((list.len(), list.internet()), (4, 3));
+            assert_eq!((list.len(), list.internet()), (6, 5));
             let local: Vec<String> = list.local_iter().map(|s| s.label).collect();
             assert_eq!(local, ["local"]);
-            assert_eq!(list.internet_iter().count(), 3);
+            assert_eq!(list.internet_iter().count(), 5);
             for s in list.iter() {
                 let built = all.iter().find(|x| x.label == s.label).expect("built");
                 assert_eq!(json(&s), json(built));

@@ -669,6 +669,15 @@ fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNam
     names
 }
 
+/// A label's hash, to bring the endpoints of one label together (within one
+/// build; equal hashes of different labels are told apart by the labels).
+fn label_hash(label: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    label.hash(&mut h);
+    h.finish()
+}
+
 /// Groups conversations (of all captures, each with its capture index) and name
 /// evidence into services: internet services first, then those no provider can host
 /// (local, broadcast, multicast, special-purpose); each group ranked by bytes, then
@@ -678,11 +687,12 @@ fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNam
 /// they are walked twice (once for the endpoints' figures, once for each service's
 /// first frames). Only the services matching any of `targets` are kept (all of them
 /// when there is none). Memory is bounded by `memory_limit` ([`MEMORY_LIMIT`] in the
-/// report), not by the endpoints or conversations: the list keeps that many bytes
-/// of encoded services in memory, and each of the build's sorted records (partial
-/// endpoint tallies, service endpoints, first frames) about four times as many
-/// before a run goes to a temporary file. What memory still holds is one label per
-/// service and one key and number per server endpoint.
+/// report), not by the services, endpoints or conversations: the list keeps that
+/// many bytes of encoded services and of their rank keys in memory, and each of the
+/// build's sorted records (partial endpoint tallies, endpoints by label, endpoints
+/// by service and by key, first frames by endpoint and by service) twice as many
+/// before a run goes to a temporary file; at most two of them fill at once. Beyond
+/// that, memory holds an index of the name evidence (a reference per binding).
 pub fn build<'a, I>(
     conversations: impl Fn() -> I,
     names: impl IntoIterator<Item = &'a NameEvidence>,
@@ -692,13 +702,32 @@ pub fn build<'a, I>(
 where
     I: IntoIterator<Item = (u32, Timestamp, Conversation)>,
 {
-    use runs::{EndpointKey, FramePair, PartialTally, ServicePart, Sorter, Tally};
-    let records = |size: usize| (memory_limit * 4 / size).max(1);
+    build_hashed(conversations, names, targets, memory_limit, label_hash)
+}
+
+/// [`build`] with the hash that brings the endpoints of one label together given
+/// (tests give hashes on which labels collide: the services are the same).
+#[doc(hidden)]
+pub fn build_hashed<'a, I>(
+    conversations: impl Fn() -> I,
+    names: impl IntoIterator<Item = &'a NameEvidence>,
+    targets: &[Target],
+    memory_limit: usize,
+    label_hash: fn(&str) -> u64,
+) -> ServiceList
+where
+    I: IntoIterator<Item = (u32, Timestamp, Conversation)>,
+{
+    use runs::{
+        EndpointKey, FramePair, KeyFrame, KeyNumber, Labelled, PartialTally, Record, ServicePart,
+        Sorter, Tally,
+    };
+    let records = |size: usize| (memory_limit * 2 / size).max(1);
 
     // 1. Server endpoints and their traffic, summed in a map of bounded size: a
     //    full map is written as a run of partial tallies, and the runs are added up
     //    as they are merged, endpoint by endpoint in key order.
-    let map_limit = records(160);
+    let map_limit = records(80);
     let mut map: BTreeMap<EndpointKey, Tally> = BTreeMap::new();
     let mut partial: Sorter<PartialTally> = Sorter::new(usize::MAX);
     let mut spilling = true;
@@ -732,6 +761,11 @@ where
         }
     }
     let failure: std::cell::RefCell<Option<String>> = Default::default();
+    let note = |f: Option<&str>| {
+        if let Some(f) = f {
+            failure.borrow_mut().get_or_insert(f.to_string());
+        }
+    };
     let mut tallies: Box<dyn Iterator<Item = (EndpointKey, Tally)>> = if partial.spilled() {
         partial.keep(
             std::mem::take(&mut map)
@@ -739,12 +773,9 @@ where
                 .map(|(k, t)| PartialTally(k, t)),
         );
         let mut merged = partial.finish();
-        let failure = &failure;
         Box::new(std::iter::from_fn(move || {
             let Some(PartialTally(k, mut t)) = merged.next() else {
-                if let Some(f) = merged.failure() {
-                    failure.borrow_mut().get_or_insert(f.to_string());
-                }
+                note(merged.failure());
                 return None;
             };
             while merged.peek().is_some_and(|n| n.0 == k) {
@@ -778,14 +809,10 @@ where
     };
 
     // 3. Each endpoint's label: its strongest, then most evidenced, then first name.
-    //    Endpoints with the same label are one service, numbered as labels first
-    //    come in key order; each endpoint goes to a run of its service's endpoints,
-    //    and its key and number to a list sorted by key.
-    let mut numbers: BTreeMap<String, u32> = BTreeMap::new();
-    let mut service_of: Vec<(EndpointKey, u32)> = Vec::new();
-    let mut parts: Sorter<ServicePart> = Sorter::new(records(96));
-    for (k, tally) in tallies.by_ref() {
-        let label = merge_names(bound(k))
+    //    The endpoints go to a run sorted by their label's hash, so that those of
+    //    one label, which are one service, come side by side.
+    let label_of = |k: EndpointKey| -> String {
+        merge_names(bound(k))
             .into_iter()
             .max_by(|x, y| {
                 let sx = x.1 .0.iter().map(|s| s.strength()).max();
@@ -804,50 +831,87 @@ where
                     port: Some(k.1),
                 }
                 .to_string()
-            });
-        let next = numbers.len() as u32;
-        let number = *numbers.entry(label).or_insert(next);
-        service_of.push((k, number));
-        parts.push(ServicePart::new(number, k, tally));
+            })
+    };
+    let mut labelled: Sorter<Labelled> = Sorter::new(records(Labelled::SIZE));
+    for (k, tally) in tallies.by_ref() {
+        labelled.push(Labelled(label_hash(&label_of(k)), k, tally));
     }
     drop(tallies);
-    service_of.shrink_to_fit();
-    let mut labels = vec![String::new(); numbers.len()];
-    for (label, number) in numbers {
-        if let Some(slot) = labels.get_mut(number as usize) {
-            *slot = label;
-        }
-    }
 
-    // 4. The first frame of each conversation, by service, gathered in a second
-    //    walk: (service, frame) pairs sorted in bounded memory, runs on disk past
-    //    it, read back by service as the services are assembled.
-    let mut conv_frames: Sorter<FramePair> = Sorter::new(records(16));
-    for (capture, _, c) in conversations() {
-        let Some((key, _)) = endpoint_key(&c) else {
-            continue;
+    // 4. Services numbered as their labels come in hash order (labels whose hashes
+    //    agree are told apart by the labels, worked out again). Each endpoint goes
+    //    to a run of its service's endpoints, and its key and number to a run by
+    //    key.
+    let mut parts: Sorter<ServicePart> = Sorter::new(records(ServicePart::SIZE));
+    let mut numbered: Sorter<KeyNumber> = Sorter::new(records(KeyNumber::SIZE));
+    let mut services = 0u32;
+    let mut labelled = labelled.finish();
+    // The labels of the current hash and their numbers (one, but for a collision).
+    let mut same_hash: Vec<(String, u32)> = Vec::new();
+    let mut hash = None;
+    while let Some(Labelled(h, k, tally)) = labelled.next() {
+        if hash != Some(h) {
+            hash = Some(h);
+            same_hash.clear();
+        }
+        let alone = same_hash.is_empty() && labelled.peek().is_none_or(|n| n.0 != h);
+        let number = if alone {
+            services += 1;
+            services - 1
+        } else {
+            let label = label_of(k);
+            match same_hash.iter().find(|(l, _)| *l == label) {
+                Some(&(_, n)) => n,
+                None => {
+                    services += 1;
+                    same_hash.push((label, services - 1));
+                    services - 1
+                }
+            }
         };
-        if let Ok(i) = service_of.binary_search_by(|(k, _)| k.cmp(&key)) {
-            conv_frames.push(FramePair::new(
-                service_of[i].1,
-                FrameId::new(capture, c.first.frame),
-            ));
+        parts.push(ServicePart::new(number, k, tally));
+        numbered.push(KeyNumber(k, number));
+    }
+    note(labelled.failure());
+    drop(labelled);
+    let mut parts = parts.finish();
+    let mut numbered = numbered.finish();
+
+    // 5. The first frame of each conversation, by server endpoint in a second walk,
+    //    then joined with the endpoints' numbers into (service, frame) pairs, read
+    //    back by service as the services are assembled.
+    let mut by_key: Sorter<KeyFrame> = Sorter::new(records(KeyFrame::SIZE));
+    for (capture, _, c) in conversations() {
+        if let Some((key, _)) = endpoint_key(&c) {
+            by_key.push(KeyFrame(key, FrameId::new(capture, c.first.frame)));
         }
     }
-    drop(service_of);
+    let mut by_key = by_key.finish();
+    let mut conv_frames: Sorter<FramePair> = Sorter::new(records(FramePair::SIZE));
+    for KeyFrame(key, frame) in by_key.by_ref() {
+        while numbered.peek().is_some_and(|n| n.0 < key) {
+            numbered.next();
+        }
+        if let Some(n) = numbered.peek().filter(|n| n.0 == key) {
+            conv_frames.push(FramePair::new(n.1, frame));
+        }
+    }
+    note(by_key.failure());
+    note(numbered.failure());
+    drop((by_key, numbered));
     let mut conv_frames = conv_frames.finish();
-    let mut parts = parts.finish();
 
-    // 6. One service per label, from the highest number down (the order of the
-    //    runs), encoded into the list as it is made (the services never stand in
-    //    memory side by side). The list sorts them.
+    // 6. One service per number, from the highest down (the order of the runs),
+    //    encoded into the list as it is made (the services never stand in memory
+    //    side by side). The list sorts them.
     let mut out = list::Builder::new(memory_limit);
-    while let Some(label) = labels.pop() {
-        shrink_when_half_empty(&mut labels);
-        let number = labels.len() as u32;
+    for number in (0..services).rev() {
         let eps: Vec<ServiceEndpoint> = of_service(&mut parts, number, ServicePart::service)
             .map(|p| p.endpoint())
             .collect();
+        let Some(first) = eps.first() else { continue };
+        let label = label_of((first.ip, first.port, first.transport));
         let conv_list: FrameList = of_service(&mut conv_frames, number, |p| p.service())
             .map(FramePair::frame)
             .collect();
@@ -890,13 +954,10 @@ where
         }
     }
     let list = out.finish();
-    let failure = failure.into_inner();
-    let failure = failure
-        .as_deref()
-        .or(parts.failure())
-        .or(conv_frames.failure());
-    if let Some(f) = failure {
-        list.fail(f.to_string());
+    note(parts.failure());
+    note(conv_frames.failure());
+    if let Some(f) = failure.into_inner() {
+        list.fail(f);
     }
     list
 }
@@ -918,14 +979,6 @@ fn of_service<'m, T: runs::Record>(
             return Some(r);
         }
     })
-}
-
-/// Gives back the unused half of a vector being emptied from its end (all the
-/// shrinks together copy fewer elements than the vector held).
-fn shrink_when_half_empty<T>(v: &mut Vec<T>) {
-    if v.len() < v.capacity() / 2 {
-        v.shrink_to_fit();
-    }
 }
 
 /// A display filter matching exactly some endpoints: `(ip.addr == A && tcp.port ==

@@ -51,6 +51,12 @@ impl<T: Record> Sorter<T> {
     }
 
     pub(super) fn push(&mut self, r: T) {
+        if self.buf.len() == self.buf.capacity() {
+            // Grows by doubling, but never past the bound (a doubling from just
+            // under it would hold almost twice the records the bound allows).
+            let more = self.buf.len().max(64).min(self.limit - self.buf.len());
+            self.buf.reserve_exact(more.max(1));
+        }
         self.buf.push(r);
         if self.buf.len() >= self.limit {
             self.buf.sort_unstable();
@@ -116,6 +122,15 @@ impl<T: Record> Sorter<T> {
 
     /// Every record, in order (equal ones side by side).
     pub(super) fn finish(mut self) -> Merged<T> {
+        if self.spilled() && !self.buf.is_empty() {
+            // The records still in memory become a run too, so that the merge
+            // holds a window of each run and nothing more.
+            self.buf.sort_unstable();
+            let buf = std::mem::take(&mut self.buf);
+            if !self.write_run(buf.iter()) {
+                self.buf = buf;
+            }
+        }
         // At most FAN_IN runs are merged at once (a window each): more are merged
         // into longer runs first, FAN_IN at a time, each written at the file's end.
         while self.runs.len() > FAN_IN {
@@ -229,6 +244,15 @@ impl<T: Record> Merged<T> {
         match (from_file, self.memory.peek()) {
             (Some(a), Some(b)) => Some(if b <= a { b } else { a }),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// The next record if it satisfies `f`.
+    pub(super) fn next_if(&mut self, f: impl FnOnce(&T) -> bool) -> Option<T> {
+        if f(self.peek()?) {
+            self.next()
+        } else {
+            None
         }
     }
 
@@ -509,6 +533,89 @@ impl Record for ServicePart {
             u32::from_le_bytes(b.get(..4)?.try_into().ok()?),
             get_key(b.get(4..4 + KEY_SIZE)?)?,
             get_tally(b.get(4 + KEY_SIZE..)?)?,
+        ))
+    }
+}
+
+/// A server endpoint with its traffic and the hash of its label, ordered by hash
+/// then endpoint: the endpoints of one label come side by side (labels whose
+/// hashes agree are told apart when they are numbered).
+pub(super) struct Labelled(pub(super) u64, pub(super) EndpointKey, pub(super) Tally);
+
+impl PartialEq for Labelled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.0, self.1) == (other.0, other.1)
+    }
+}
+
+impl Eq for Labelled {}
+
+impl PartialOrd for Labelled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labelled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0, self.1).cmp(&(other.0, other.1))
+    }
+}
+
+impl Record for Labelled {
+    const SIZE: usize = 8 + KEY_SIZE + TALLY_SIZE;
+
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0.to_le_bytes());
+        put_key(&self.1, out);
+        put_tally(&self.2, out);
+    }
+
+    fn get(b: &[u8]) -> Option<Labelled> {
+        Some(Labelled(
+            u64::from_le_bytes(b.get(..8)?.try_into().ok()?),
+            get_key(b.get(8..8 + KEY_SIZE)?)?,
+            get_tally(b.get(8 + KEY_SIZE..)?)?,
+        ))
+    }
+}
+
+/// A server endpoint and the number of its service, ordered by endpoint.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct KeyNumber(pub(super) EndpointKey, pub(super) u32);
+
+impl Record for KeyNumber {
+    const SIZE: usize = KEY_SIZE + 4;
+
+    fn put(&self, out: &mut Vec<u8>) {
+        put_key(&self.0, out);
+        out.extend_from_slice(&self.1.to_le_bytes());
+    }
+
+    fn get(b: &[u8]) -> Option<KeyNumber> {
+        Some(KeyNumber(
+            get_key(b.get(..KEY_SIZE)?)?,
+            u32::from_le_bytes(b.get(KEY_SIZE..)?.try_into().ok()?),
+        ))
+    }
+}
+
+/// A conversation's first frame by its server endpoint, ordered by endpoint.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct KeyFrame(pub(super) EndpointKey, pub(super) FrameId);
+
+impl Record for KeyFrame {
+    const SIZE: usize = KEY_SIZE + 8;
+
+    fn put(&self, out: &mut Vec<u8>) {
+        put_key(&self.0, out);
+        out.extend_from_slice(&(self.1).0.to_le_bytes());
+    }
+
+    fn get(b: &[u8]) -> Option<KeyFrame> {
+        Some(KeyFrame(
+            get_key(b.get(..KEY_SIZE)?)?,
+            FrameId(u64::from_le_bytes(b.get(KEY_SIZE..)?.try_into().ok()?)),
         ))
     }
 }
