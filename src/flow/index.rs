@@ -15,9 +15,11 @@
 //! block that may hold the hash. A conversation found in a run goes back into the
 //! table, so that its next frames find it in memory.
 //!
-//! What grows with the number of conversations is then the filter (one byte a
-//! conversation, past the first [`MEMORY_ENTRIES`]) and the fences (a byte for
-//! every 128 conversations), not the table (9 to 18 bytes a conversation).
+//! What grows with the number of conversations is then the filter (one byte to
+//! one and a half a conversation, past the first [`MEMORY_ENTRIES`]) and the fences
+//! (a byte for every 128 conversations), not the table (9 to 18 bytes a
+//! conversation). A run is written in parts, so that writing it copies a
+//! sixteenth of the table at a time.
 //!
 //! Lookups are exact whatever is on disk: the same frames give the same
 //! conversations. A file that cannot be made or written keeps the entries in memory
@@ -57,6 +59,16 @@ const FENCE: usize = 512;
 
 /// Bytes of an entry in a run: its hash, then its conversation's number (LE).
 const ENTRY_BYTES: usize = 8;
+
+/// Parts a run is written in, by the top bits of the hash (the copy sorted at
+/// once is a part's entries, not the table's).
+const RUN_PARTS: u32 = 16;
+
+/// The part of a run a hash is written in: its top four bits, so that the parts
+/// in turn are the run in order.
+fn part_of(h: u32) -> u32 {
+    h >> 28
+}
 
 /// Entries the filter takes per 512-bit block (8 bits an entry).
 const FILTER_BLOCK_ENTRIES: usize = 64;
@@ -158,46 +170,71 @@ impl Index {
         }
     }
 
-    /// Moves the table's entries to a new run in the file.
+    /// Moves the table's entries to a new run in the file. The run is written in
+    /// [`RUN_PARTS`] parts by the top bits of the hash, each sorted on its own, so
+    /// that only a part's entries are copied at once.
     fn write_run(&mut self, store: &Store) {
-        let mut sorted: Vec<[u32; 2]> = self.memory.iter().map(|e| [e[1], e[0]]).collect();
-        sorted.sort_unstable();
-        if self.write(&sorted).is_err() {
-            // Entries stay in memory from now on; the lookups are the same.
-            self.in_memory_only = true;
-            return;
+        let len = self.memory.len();
+        let written = self.runs.iter().map(|r| r.len).sum::<usize>() + len;
+        // A filter too small for every entry written is made again from the file.
+        let refill = written > self.filter.capacity();
+        let mut fences = Vec::with_capacity(len.div_ceil(FENCE));
+        let mut part: Vec<[u32; 2]> = Vec::new();
+        let mut done = 0;
+        for top in 0..RUN_PARTS {
+            part.clear();
+            part.extend(
+                self.memory
+                    .iter()
+                    .filter(|e| part_of(e[1]) == top)
+                    .map(|e| [e[1], e[0]]),
+            );
+            part.sort_unstable();
+            let at = self.end + (done * ENTRY_BYTES) as u64;
+            if self.write(&part, at).is_err() {
+                // Entries stay in memory from now on; the lookups are the same.
+                self.in_memory_only = true;
+                return;
+            }
+            for (i, e) in part.iter().enumerate() {
+                if (done + i) % FENCE == 0 {
+                    fences.push(e[0]);
+                }
+                if !refill {
+                    self.filter.add(e[0]);
+                }
+            }
+            done += part.len();
         }
-        let run = Run {
+        self.runs.push(Run {
             start: self.end,
-            len: sorted.len(),
-            fences: sorted.iter().step_by(FENCE).map(|e| e[0]).collect(),
-        };
-        self.end += (sorted.len() * ENTRY_BYTES) as u64;
-        self.runs.push(run);
-        let written: usize = self.runs.iter().map(|r| r.len).sum();
-        if written > self.filter.capacity() {
-            // A larger filter, filled again from every run (the file is read once).
-            self.filter = Filter::with_capacity(written * 2);
+            len,
+            fences,
+        });
+        self.end += (len * ENTRY_BYTES) as u64;
+        if refill {
+            // A larger filter (half as large again as the entries written), filled
+            // again from every run (the file is read once). The old one goes first,
+            // so that the two are never held together.
+            self.filter = Filter::default();
+            self.filter = Filter::with_capacity(written + written / 2);
             if let Err(e) = self.refill_filter() {
                 store.fail(unreadable(&e));
                 self.filter.saturate();
-            }
-        } else {
-            for e in &sorted {
-                self.filter.add(e[0]);
             }
         }
         self.memory.clear();
     }
 
-    fn write(&mut self, sorted: &[[u32; 2]]) -> std::io::Result<()> {
+    /// Writes entries given sorted at `at` in the file.
+    fn write(&mut self, sorted: &[[u32; 2]], at: u64) -> std::io::Result<()> {
         if self.file.is_none() {
             self.file = Some(tempfile::tempfile()?);
         }
         let Some(file) = self.file.as_ref() else {
             return Ok(());
         };
-        let mut at = self.end;
+        let mut at = at;
         for part in sorted.chunks(8 * FENCE) {
             let mut bytes = Vec::with_capacity(part.len() * ENTRY_BYTES);
             for [h, id] in part {
@@ -454,6 +491,37 @@ mod tests {
             assert_eq!(index.find(&store, hash(id), &key(id)), Some(id));
         }
         assert_eq!(index.find(&store, spread(8), &key(n + 1)), None);
+    }
+
+    /// Hashes over the whole range are written in parts by their top bits: each
+    /// run reads back sorted, its fences are every FENCE-th hash of it, and every
+    /// key is found.
+    #[test]
+    fn runs_written_in_parts_read_back_sorted_and_fenced() {
+        let mut store = Store::with_resident_chunks(1);
+        let limit = 3 * FENCE + 17;
+        let mut index = Index::with_limit(limit);
+        let hash = |i: usize| spread((i as u32).wrapping_mul(0x9e37_79b9));
+        let n = 4 * limit;
+        for id in 0..n {
+            push(&mut store, id);
+            index.insert(&store, hash(id), key(id), id);
+        }
+        assert_eq!(index.runs.len(), 3);
+        let file = index.file.as_ref().unwrap();
+        for run in &index.runs {
+            let mut bytes = vec![0u8; run.len * ENTRY_BYTES];
+            file.read_exact_at(&mut bytes, run.start).unwrap();
+            let hashes: Vec<u32> = bytes.chunks(ENTRY_BYTES).map(|e| le32(e, 0)).collect();
+            assert!(hashes.windows(2).all(|w| w[0] <= w[1]));
+            let fences: Vec<u32> = hashes.iter().step_by(FENCE).copied().collect();
+            assert_eq!(run.fences, fences);
+            assert!(part_of(hashes[0]) < part_of(hashes[run.len - 1]));
+        }
+        for id in 0..n {
+            assert_eq!(index.find(&store, hash(id), &key(id)), Some(id));
+        }
+        assert!(store.failure().is_none());
     }
 
     /// A run that cannot be read back is the store's failure, not a new conversation
