@@ -365,6 +365,12 @@ impl Tables {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
+        // No key is looked up from now on: the indexes (their tables and filters,
+        // the largest part of the pass's memory) go before the walk below reads
+        // conversations back from disk.
+        self.index = Index::default();
+        self.ip_index = Index::default();
+        self.endpoint_index = HashMap::default();
         let earliest = |id: ConvId, c: &Conversation, e: &HashMap<ConvId, Timestamp>| {
             e.get(&id).map_or(c.first.ts, |t| (*t).min(c.first.ts))
         };
@@ -413,11 +419,8 @@ impl Tables {
                 e.last_seen = Some(e.last_seen.map_or(c.last_seen, |l| l.max(c.last_seen)));
             }
         }
-        // Only the conversations and endpoints are read from now on: the lookup
-        // structures of the pass go before the report's data is loaded.
-        self.index = Index::default();
-        self.ip_index = Index::default();
-        self.endpoint_index = HashMap::default();
+        // Only the conversations and endpoints are read from now on: the rest of
+        // the pass's lookup structures go before the report's data is loaded.
         self.counted_in_ip = HashMap::default();
         // `earliest` stays: `first_seen` reads it (it holds only conversations whose
         // frames went back in time).
