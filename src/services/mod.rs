@@ -720,7 +720,7 @@ where
 {
     use runs::{
         EndpointKey, FramePair, KeyFrame, KeyNumber, Labelled, PartialTally, Record, ServicePart,
-        Sorter, Tally,
+        Sorter, Tallied, Tally,
     };
     let records = |size: usize| (memory_limit * 2 / size).max(1);
 
@@ -835,7 +835,7 @@ where
     };
     let mut labelled: Sorter<Labelled> = Sorter::new(records(Labelled::SIZE));
     for (k, tally) in tallies.by_ref() {
-        labelled.push(Labelled(label_hash(&label_of(k)), k, tally));
+        labelled.push(Tallied(label_hash(&label_of(k)), k, tally));
     }
     drop(tallies);
 
@@ -850,7 +850,7 @@ where
     // The labels of the current hash and their numbers (one, but for a collision).
     let mut same_hash: Vec<(String, u32)> = Vec::new();
     let mut hash = None;
-    while let Some(Labelled(h, k, tally)) = labelled.next() {
+    while let Some(Tallied(h, k, tally)) = labelled.next() {
         if hash != Some(h) {
             hash = Some(h);
             same_hash.clear();

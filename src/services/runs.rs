@@ -1,11 +1,12 @@
 //! Records sorted in bounded memory: a buffer, sorted runs in an unnamed temporary
 //! file past it, and a merge of the runs when they are read back.
 //!
-//! The service build gathers three kinds of records this way, so that none of
-//! them is held whole when a capture has millions of conversations: the partial
-//! tallies of server endpoints, each service's endpoints, and the first frame of
-//! each conversation by service. Records have a fixed size on disk and are read
-//! back a window at a time.
+//! The service build gathers its records this way, so that none of them is held
+//! whole when a capture has millions of conversations: the partial tallies of
+//! server endpoints, the endpoints by their label's hash, by service and by key,
+//! the first frame of each conversation by endpoint and by service, and the
+//! services' rank keys (`services::list`). Records have a fixed size on disk and
+//! are read back a window at a time.
 
 use super::{FrameId, ServiceEndpoint};
 use crate::model::{Timestamp, Transport};
@@ -468,13 +469,49 @@ impl Record for PartialTally {
     }
 }
 
-/// A service's endpoint: the service number inverted (highest service first),
-/// then the endpoint's key; its figures ride along.
-pub(super) struct ServicePart(pub(super) u32, pub(super) EndpointKey, pub(super) Tally);
+/// A server endpoint and its traffic, after a prefix it is ordered by first
+/// (then by endpoint): a service number ([`ServicePart`]) or a label's hash
+/// ([`Labelled`]).
+pub(super) struct Tallied<P>(pub(super) P, pub(super) EndpointKey, pub(super) Tally);
+
+/// An endpoint of a service: the service number inverted (the highest service
+/// first, the order in which the services are assembled).
+pub(super) type ServicePart = Tallied<u32>;
+
+/// An endpoint with the hash of its label: the endpoints of one label come side
+/// by side (labels whose hashes agree are told apart when they are numbered).
+pub(super) type Labelled = Tallied<u64>;
+
+/// A prefix of fixed size, little-endian on disk.
+pub(super) trait Prefix: Copy + Ord {
+    const SIZE: usize;
+    fn put(self, out: &mut Vec<u8>);
+    fn get(b: &[u8]) -> Option<Self>;
+}
+
+impl Prefix for u32 {
+    const SIZE: usize = 4;
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn get(b: &[u8]) -> Option<u32> {
+        Some(u32::from_le_bytes(b.try_into().ok()?))
+    }
+}
+
+impl Prefix for u64 {
+    const SIZE: usize = 8;
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn get(b: &[u8]) -> Option<u64> {
+        Some(u64::from_le_bytes(b.try_into().ok()?))
+    }
+}
 
 impl ServicePart {
     pub(super) fn new(service: u32, key: EndpointKey, t: Tally) -> ServicePart {
-        ServicePart(u32::MAX - service, key, t)
+        Tallied(u32::MAX - service, key, t)
     }
 
     pub(super) fn service(&self) -> u32 {
@@ -499,83 +536,40 @@ impl ServicePart {
     }
 }
 
-impl PartialEq for ServicePart {
+impl<P: Prefix> PartialEq for Tallied<P> {
     fn eq(&self, other: &Self) -> bool {
         (self.0, self.1) == (other.0, other.1)
     }
 }
 
-impl Eq for ServicePart {}
+impl<P: Prefix> Eq for Tallied<P> {}
 
-impl PartialOrd for ServicePart {
+impl<P: Prefix> PartialOrd for Tallied<P> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for ServicePart {
+impl<P: Prefix> Ord for Tallied<P> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.0, self.1).cmp(&(other.0, other.1))
     }
 }
 
-impl Record for ServicePart {
-    const SIZE: usize = 4 + KEY_SIZE + TALLY_SIZE;
+impl<P: Prefix> Record for Tallied<P> {
+    const SIZE: usize = P::SIZE + KEY_SIZE + TALLY_SIZE;
 
     fn put(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.0.to_le_bytes());
+        self.0.put(out);
         put_key(&self.1, out);
         put_tally(&self.2, out);
     }
 
-    fn get(b: &[u8]) -> Option<ServicePart> {
-        Some(ServicePart(
-            u32::from_le_bytes(b.get(..4)?.try_into().ok()?),
-            get_key(b.get(4..4 + KEY_SIZE)?)?,
-            get_tally(b.get(4 + KEY_SIZE..)?)?,
-        ))
-    }
-}
-
-/// A server endpoint with its traffic and the hash of its label, ordered by hash
-/// then endpoint: the endpoints of one label come side by side (labels whose
-/// hashes agree are told apart when they are numbered).
-pub(super) struct Labelled(pub(super) u64, pub(super) EndpointKey, pub(super) Tally);
-
-impl PartialEq for Labelled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.0, self.1) == (other.0, other.1)
-    }
-}
-
-impl Eq for Labelled {}
-
-impl PartialOrd for Labelled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Labelled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.0, self.1).cmp(&(other.0, other.1))
-    }
-}
-
-impl Record for Labelled {
-    const SIZE: usize = 8 + KEY_SIZE + TALLY_SIZE;
-
-    fn put(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.0.to_le_bytes());
-        put_key(&self.1, out);
-        put_tally(&self.2, out);
-    }
-
-    fn get(b: &[u8]) -> Option<Labelled> {
-        Some(Labelled(
-            u64::from_le_bytes(b.get(..8)?.try_into().ok()?),
-            get_key(b.get(8..8 + KEY_SIZE)?)?,
-            get_tally(b.get(8 + KEY_SIZE..)?)?,
+    fn get(b: &[u8]) -> Option<Tallied<P>> {
+        Some(Tallied(
+            P::get(b.get(..P::SIZE)?)?,
+            get_key(b.get(P::SIZE..P::SIZE + KEY_SIZE)?)?,
+            get_tally(b.get(P::SIZE + KEY_SIZE..)?)?,
         ))
     }
 }
