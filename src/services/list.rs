@@ -252,12 +252,12 @@ struct Key {
 }
 
 impl Key {
-    fn rank(&self) -> (bool, Reverse<u64>, Reverse<i128>, &[u8; LABEL_PREFIX]) {
+    fn rank(&self) -> (bool, Reverse<u64>, Reverse<i128>, [u8; LABEL_PREFIX]) {
         (
             self.local,
             Reverse(self.bytes),
             Reverse(self.duration),
-            &self.label,
+            self.label,
         )
     }
 }
@@ -375,9 +375,10 @@ impl Builder {
         // Keys of equal rank (figures and label prefix), put in order by label.
         let mut tied: Vec<(String, Key)> = Vec::new();
         'keys: while let Some(first) = keys.next() {
+            let rank = first.rank();
             tied.clear();
             tied.push((String::new(), first));
-            while let Some(next) = keys.next_if(|n| n.rank() == tied[0].1.rank()) {
+            while let Some(next) = keys.next_if(|n| n.rank() == rank) {
                 tied.push((String::new(), next));
             }
             if tied.len() > 1 {
@@ -386,7 +387,11 @@ impl Builder {
                         fail(&list, e);
                         break 'keys;
                     }
-                    *label = Reader { bytes: &record }.string().unwrap_or_default();
+                    let Some(whole) = (Reader { bytes: &record }).string() else {
+                        fail(&list, std::io::Error::other("a damaged record"));
+                        break 'keys;
+                    };
+                    *label = whole;
                 }
                 tied.sort_by(|x, y| x.0.cmp(&y.0));
             }
