@@ -1176,6 +1176,51 @@ mod tests {
     use super::super::notices::{CaseNotices, Filed, ProviderStatus, SentNotice};
     use super::*;
 
+    /// A provider's cells show at most CELL_ITEMS services and endpoints, then
+    /// how many more (exact counts), and escape what the capture named.
+    #[test]
+    fn provider_cells_show_twenty_items_and_count_the_rest() {
+        use crate::model::Transport;
+        use crate::services::{FrameList, Service, ServiceEndpoint};
+        let ep = |i: u32, port: u16| ServiceEndpoint {
+            ip: std::net::IpAddr::from([203, 0, 113, i as u8]),
+            port,
+            transport: Transport::Tcp,
+            conversations: 1,
+            frames_to_server: 1,
+            bytes_to_server: u64::from(100 - i),
+            frames_to_client: 1,
+            bytes_to_client: 1,
+            first_seen: Timestamp::new(1, 0),
+            last_seen: Timestamp::new(2, 0),
+        };
+        // 30 services of two endpoints each, all of one (unknown) provider.
+        let reports = (0..30u32).map(|i| ServiceReport {
+            service: Service::assemble(
+                format!("s{i:02}<b>.example"),
+                Vec::new(),
+                vec![ep(i, 443), ep(i, 8443)],
+                FrameList::new(),
+            )
+            .expect("endpoints"),
+            by_ip: None,
+        });
+        let mut out = String::new();
+        by_provider(&mut out, reports, &EN);
+        let row = out
+            .lines()
+            .find(|l| l.contains("s00"))
+            .expect("the provider's row");
+        let services = row.matches("<span class=\"u\">s").count();
+        assert_eq!(services, CELL_ITEMS, "{row}");
+        assert!(row.contains("s19&lt;b&gt;.example") && !row.contains("s20&lt;b&gt;"));
+        assert!(!row.contains("<b>"), "{row}");
+        assert!(row.contains("… 10 more in the JSON report"), "{row}");
+        let endpoints = row.matches(":443/tcp").count() + row.matches(":8443/tcp").count();
+        assert_eq!(endpoints, CELL_ITEMS, "{row}");
+        assert!(row.contains("… 40 more in the JSON report"), "{row}");
+    }
+
     #[test]
     fn notices_are_listed_escaped_and_only_when_a_case_has_some() {
         let r = Report::build_for(&[], &[], &[], None);
