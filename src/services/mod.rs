@@ -719,8 +719,8 @@ where
     I: IntoIterator<Item = (u32, Timestamp, Conversation)>,
 {
     use runs::{
-        EndpointKey, FramePair, KeyFrame, KeyNumber, Labelled, PartialTally, Record, ServicePart,
-        Sorter, Tallied, Tally,
+        EndpointKey, FramePair, KeyFrame, KeyNumber, Keyed, Labelled, PartialTally, Record,
+        ServicePart, Sorter, Tallied, Tally,
     };
     let records = |size: usize| (memory_limit * 2 / size).max(1);
 
@@ -871,7 +871,7 @@ where
             }
         };
         parts.push(ServicePart::new(number, k, tally));
-        numbered.push(KeyNumber(k, number));
+        numbered.push(Keyed(k, number));
     }
     note(labelled.failure());
     drop(labelled);
@@ -884,12 +884,12 @@ where
     let mut by_key: Sorter<KeyFrame> = Sorter::new(records(KeyFrame::SIZE));
     for (capture, _, c) in conversations() {
         if let Some((key, _)) = endpoint_key(&c) {
-            by_key.push(KeyFrame(key, FrameId::new(capture, c.first.frame)));
+            by_key.push(Keyed(key, FrameId::new(capture, c.first.frame)));
         }
     }
     let mut by_key = by_key.finish();
     let mut conv_frames: Sorter<FramePair> = Sorter::new(records(FramePair::SIZE));
-    for KeyFrame(key, frame) in by_key.by_ref() {
+    for Keyed(key, frame) in by_key.by_ref() {
         while numbered.peek().is_some_and(|n| n.0 < key) {
             numbered.next();
         }

@@ -482,14 +482,15 @@ pub(super) type ServicePart = Tallied<u32>;
 /// by side (labels whose hashes agree are told apart when they are numbered).
 pub(super) type Labelled = Tallied<u64>;
 
-/// A prefix of fixed size, little-endian on disk.
-pub(super) trait Prefix: Copy + Ord {
+/// A value of fixed size, little-endian on disk: the prefix of a [`Tallied`] or
+/// what follows the endpoint in a [`Keyed`].
+pub(super) trait Field: Copy + Ord {
     const SIZE: usize;
     fn put(self, out: &mut Vec<u8>);
     fn get(b: &[u8]) -> Option<Self>;
 }
 
-impl Prefix for u32 {
+impl Field for u32 {
     const SIZE: usize = 4;
     fn put(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
@@ -499,7 +500,7 @@ impl Prefix for u32 {
     }
 }
 
-impl Prefix for u64 {
+impl Field for u64 {
     const SIZE: usize = 8;
     fn put(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_le_bytes());
@@ -536,27 +537,27 @@ impl ServicePart {
     }
 }
 
-impl<P: Prefix> PartialEq for Tallied<P> {
+impl<P: Field> PartialEq for Tallied<P> {
     fn eq(&self, other: &Self) -> bool {
         (self.0, self.1) == (other.0, other.1)
     }
 }
 
-impl<P: Prefix> Eq for Tallied<P> {}
+impl<P: Field> Eq for Tallied<P> {}
 
-impl<P: Prefix> PartialOrd for Tallied<P> {
+impl<P: Field> PartialOrd for Tallied<P> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl<P: Prefix> Ord for Tallied<P> {
+impl<P: Field> Ord for Tallied<P> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.0, self.1).cmp(&(other.0, other.1))
     }
 }
 
-impl<P: Prefix> Record for Tallied<P> {
+impl<P: Field> Record for Tallied<P> {
     const SIZE: usize = P::SIZE + KEY_SIZE + TALLY_SIZE;
 
     fn put(&self, out: &mut Vec<u8>) {
@@ -574,42 +575,38 @@ impl<P: Prefix> Record for Tallied<P> {
     }
 }
 
-/// A server endpoint and the number of its service, ordered by endpoint.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct KeyNumber(pub(super) EndpointKey, pub(super) u32);
-
-impl Record for KeyNumber {
-    const SIZE: usize = KEY_SIZE + 4;
-
-    fn put(&self, out: &mut Vec<u8>) {
-        put_key(&self.0, out);
-        out.extend_from_slice(&self.1.to_le_bytes());
+impl Field for FrameId {
+    const SIZE: usize = 8;
+    fn put(self, out: &mut Vec<u8>) {
+        self.0.put(out);
     }
-
-    fn get(b: &[u8]) -> Option<KeyNumber> {
-        Some(KeyNumber(
-            get_key(b.get(..KEY_SIZE)?)?,
-            u32::from_le_bytes(b.get(KEY_SIZE..)?.try_into().ok()?),
-        ))
+    fn get(b: &[u8]) -> Option<FrameId> {
+        u64::get(b).map(FrameId)
     }
 }
 
-/// A conversation's first frame by its server endpoint, ordered by endpoint.
+/// A server endpoint and a value, ordered by endpoint then value.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct KeyFrame(pub(super) EndpointKey, pub(super) FrameId);
+pub(super) struct Keyed<V>(pub(super) EndpointKey, pub(super) V);
 
-impl Record for KeyFrame {
-    const SIZE: usize = KEY_SIZE + 8;
+/// A server endpoint and the number of its service.
+pub(super) type KeyNumber = Keyed<u32>;
+
+/// A conversation's first frame by its server endpoint.
+pub(super) type KeyFrame = Keyed<FrameId>;
+
+impl<V: Field> Record for Keyed<V> {
+    const SIZE: usize = KEY_SIZE + V::SIZE;
 
     fn put(&self, out: &mut Vec<u8>) {
         put_key(&self.0, out);
-        out.extend_from_slice(&(self.1).0.to_le_bytes());
+        self.1.put(out);
     }
 
-    fn get(b: &[u8]) -> Option<KeyFrame> {
-        Some(KeyFrame(
+    fn get(b: &[u8]) -> Option<Keyed<V>> {
+        Some(Keyed(
             get_key(b.get(..KEY_SIZE)?)?,
-            FrameId(u64::from_le_bytes(b.get(KEY_SIZE..)?.try_into().ok()?)),
+            V::get(b.get(KEY_SIZE..)?)?,
         ))
     }
 }
