@@ -34,7 +34,8 @@ const RESIDENT_CHUNKS: usize = 8;
 /// written back to the file. Seven eighths of 2^13: the most the map holds in a
 /// table of 2^13 slots, so it never grows to 2^14 (twice the memory) for the last
 /// eighth. (With 2^14 slots a full set took 2.9 MB a store; at 5 million
-/// conversations half of that reads 1.3 % and writes 5 % more records.)
+/// conversations half of that made the whole run's read calls 1.3 % and its
+/// write calls 5 % more.)
 const TOUCHED_MAX: usize = (1 << 13) / 8 * 7;
 
 /// Bytes of one conversation in the file.
