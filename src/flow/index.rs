@@ -15,17 +15,23 @@
 //! block that may hold the hash. A conversation found in a run goes back into the
 //! table, so that its next frames find it in memory.
 //!
-//! What grows with the number of conversations is then the filter (one byte to
-//! one and a half a conversation, past the first [`MEMORY_ENTRIES`]) and the fences
-//! (a byte for every 128 conversations), not the table (9 to 18 bytes a
-//! conversation). A run is written in parts, so that writing it copies a
+//! The filter in memory grows with the entries written up to 2 MiB
+//! ([`MEMORY_FILTER_ENTRIES`]) and then stays that size, answering "maybe" more
+//! often as it fills. Past that bound a second filter, in a temporary file of its
+//! own and sized for every entry, answers the first one's "maybe"s with one 64-byte
+//! read each before a run is searched. What grows in memory with the number of
+//! conversations is then only the fences (a byte for every 128 conversations past
+//! the first [`MEMORY_ENTRIES`]); the table (9 to 18 bytes a conversation) and the
+//! filter are bounded. A run is written in parts, so that writing it copies a
 //! sixteenth of the table at a time.
 //!
 //! Lookups are exact whatever is on disk: the same frames give the same
 //! conversations. A file that cannot be made or written keeps the entries in memory
 //! (the analysis is the same, only larger); one that cannot be read back is recorded
 //! as the store's failure, which the pass turns into an error rather than miscounted
-//! conversations.
+//! conversations. A filter on disk that cannot be made, written or read is
+//! dropped: the one in memory answers alone, more runs are searched, the answers
+//! are the same.
 
 use super::store::Store;
 use super::ConvId;
@@ -70,8 +76,12 @@ fn part_of(h: u32) -> u32 {
     h >> 28
 }
 
-/// Entries the filter takes per 512-bit block (8 bits an entry).
+/// Entries a filter takes per 512-bit block (8 bits an entry).
 const FILTER_BLOCK_ENTRIES: usize = 64;
+
+/// Entries the filter in memory takes at most: 2 MiB of it. More are held by a
+/// filter on disk ([`DiskFilter`]) that answers the "maybe"s of the one in memory.
+const MEMORY_FILTER_ENTRIES: usize = (2 << 20) / 64 * FILTER_BLOCK_ENTRIES;
 
 /// Entries written together, sorted by hash.
 struct Run {
@@ -86,12 +96,19 @@ pub(super) struct Index {
     memory: hashbrown::HashTable<Entry>,
     /// Entries in memory at most ([`MEMORY_ENTRIES`]; smaller in tests).
     limit: usize,
+    /// Entries the filter in memory takes at most ([`MEMORY_FILTER_ENTRIES`];
+    /// smaller in tests).
+    filter_limit: usize,
     file: Option<File>,
     /// Bytes written to the file.
     end: u64,
     runs: Vec<Run>,
-    /// Every hash written to a run.
+    /// Every hash written to a run, in memory (`filter_limit` bytes at most).
     filter: Filter,
+    /// Every hash written to a run, on disk, once the filter in memory is full;
+    /// `None` before, or when it could not be made or read (the filter in memory
+    /// then answers alone: more "maybe"s, the same lookups).
+    disk_filter: Option<DiskFilter>,
     /// The file could not be made or written: every entry stays in memory.
     in_memory_only: bool,
 }
@@ -104,13 +121,21 @@ impl Default for Index {
 
 impl Index {
     pub(super) fn with_limit(limit: usize) -> Self {
+        Index::with_limits(limit, MEMORY_FILTER_ENTRIES)
+    }
+
+    /// With at most `limit` entries in the table and `filter_limit` in the filter
+    /// in memory.
+    pub(super) fn with_limits(limit: usize, filter_limit: usize) -> Self {
         Index {
             memory: hashbrown::HashTable::new(),
             limit: limit.max(1),
+            filter_limit,
             file: None,
             end: 0,
             runs: Vec::new(),
             filter: Filter::default(),
+            disk_filter: None,
             in_memory_only: false,
         }
     }
@@ -122,7 +147,7 @@ impl Index {
             return Some(e[0] as usize);
         }
         let h = (hash >> 32) as u32;
-        if self.runs.is_empty() || !self.filter.may_hold(h) {
+        if self.runs.is_empty() || !self.filter.may_hold(h) || !self.disk_may_hold(h) {
             return None;
         }
         let found = self.find_on_disk(store, h, key);
@@ -130,6 +155,17 @@ impl Index {
             self.insert(store, hash, *key, id);
         }
         found
+    }
+
+    /// The filter on disk's answer; "maybe" when there is none.
+    fn disk_may_hold(&mut self, h: u32) -> bool {
+        let Some(disk) = &self.disk_filter else {
+            return true;
+        };
+        disk.may_hold(h).unwrap_or_else(|_| {
+            self.disk_filter = None;
+            true
+        })
     }
 
     /// Searches the runs, newest first (a key replaced later is in a newer run).
@@ -176,8 +212,9 @@ impl Index {
     fn write_run(&mut self, store: &Store) {
         let len = self.memory.len();
         let written = self.runs.iter().map(|r| r.len).sum::<usize>() + len;
-        // A filter too small for every entry written is made again from the file.
-        let refill = written > self.filter.capacity();
+        // A filter too small for every entry written is made again from the file,
+        // up to its size in memory at most.
+        let refill = written > self.filter.capacity() && self.filter.capacity() < self.filter_limit;
         let mut fences = Vec::with_capacity(len.div_ceil(FENCE));
         let mut part: Vec<[u32; 2]> = Vec::new();
         let mut done = 0;
@@ -212,18 +249,65 @@ impl Index {
             fences,
         });
         self.end += (len * ENTRY_BYTES) as u64;
+        self.memory.clear();
         if refill {
-            // A larger filter (half as large again as the entries written), filled
-            // again from every run (the file is read once). The old one goes first,
-            // so that the two are never held together.
+            // A larger filter (half as large again as the entries written, up to
+            // its bound), filled again from every run (the file is read once). The
+            // old one goes first, so that the two are never held together.
             self.filter = Filter::default();
-            self.filter = Filter::with_capacity(written + written / 2);
+            self.filter = Filter::with_capacity((written + written / 2).min(self.filter_limit));
             if let Err(e) = self.refill_filter() {
                 store.fail(unreadable(&e));
                 self.filter.saturate();
             }
         }
-        self.memory.clear();
+        if written > self.filter.capacity() && self.fill_disk_filter(written).is_err() {
+            // The filter in memory answers alone: more runs searched, the same
+            // answers. A run that cannot be read fails there.
+            self.disk_filter = None;
+        }
+    }
+
+    /// Past the filter in memory's bound: adds the newest run to the filter on
+    /// disk, or, when there is none or it is too small for every entry `written`,
+    /// makes a new one twice as large and adds every run.
+    fn fill_disk_filter(&mut self, written: usize) -> std::io::Result<()> {
+        let Some(file) = self.file.as_ref() else {
+            return Ok(());
+        };
+        let (disk, runs) = match self.disk_filter.take() {
+            Some(disk) if written <= disk.capacity() => {
+                (disk, &self.runs[self.runs.len().saturating_sub(1)..])
+            }
+            old => {
+                drop(old);
+                (DiskFilter::with_capacity(2 * written)?, &self.runs[..])
+            }
+        };
+        for run in runs {
+            disk.add_run(file, run)?;
+        }
+        self.disk_filter = Some(disk);
+        Ok(())
+    }
+
+    fn refill_filter(&mut self) -> std::io::Result<()> {
+        let Some(file) = self.file.as_ref() else {
+            return Ok(());
+        };
+        let mut buf = vec![0u8; 8 * FENCE * ENTRY_BYTES];
+        let total = (self.end / ENTRY_BYTES as u64) as usize;
+        let mut done = 0;
+        while done < total {
+            let n = (total - done).min(8 * FENCE);
+            let bytes = buf.get_mut(..n * ENTRY_BYTES).unwrap_or_default();
+            file.read_exact_at(bytes, (done * ENTRY_BYTES) as u64)?;
+            for e in bytes.chunks_exact(ENTRY_BYTES) {
+                self.filter.add(le32(e, 0));
+            }
+            done += n;
+        }
+        Ok(())
     }
 
     /// Writes entries given sorted at `at` in the file.
@@ -243,25 +327,6 @@ impl Index {
             }
             file.write_all_at(&bytes, at)?;
             at += bytes.len() as u64;
-        }
-        Ok(())
-    }
-
-    fn refill_filter(&mut self) -> std::io::Result<()> {
-        let Some(file) = self.file.as_ref() else {
-            return Ok(());
-        };
-        let mut buf = vec![0u8; 8 * FENCE * ENTRY_BYTES];
-        let total = (self.end / ENTRY_BYTES as u64) as usize;
-        let mut done = 0;
-        while done < total {
-            let n = (total - done).min(8 * FENCE);
-            let bytes = buf.get_mut(..n * ENTRY_BYTES).unwrap_or_default();
-            file.read_exact_at(bytes, (done * ENTRY_BYTES) as u64)?;
-            for e in bytes.chunks_exact(ENTRY_BYTES) {
-                self.filter.add(le32(e, 0));
-            }
-            done += n;
         }
         Ok(())
     }
@@ -328,7 +393,9 @@ fn find_in_run(
     Ok(None)
 }
 
-/// A blocked Bloom filter of 32-bit hashes: three bits in one 512-bit block each.
+/// A blocked Bloom filter of 32-bit hashes in memory: three bits in one 512-bit
+/// block each. It takes [`MEMORY_FILTER_ENTRIES`] bytes at most; past that, a
+/// [`DiskFilter`] answers its "maybe"s.
 #[derive(Default)]
 struct Filter {
     blocks: Vec<[u64; 8]>,
@@ -391,6 +458,129 @@ impl Filter {
     }
 }
 
+/// A blocked Bloom filter of 32-bit hashes in a temporary file of its own, for
+/// more hashes than the filter in memory takes: three bits in one 512-bit block
+/// each, the block chosen by the hash's top bits, so that the entries of a run
+/// (sorted by hash) fill the blocks in order and the filter is written a slice at
+/// a time. A lookup reads one block.
+struct DiskFilter {
+    file: File,
+    blocks: u64,
+}
+
+/// Bytes of a filter block.
+const FILTER_BLOCK_BYTES: usize = 64;
+
+/// Blocks of the filter held at once while entries are added (256 KiB).
+const FILTER_SLICE_BLOCKS: u64 = 4096;
+
+impl DiskFilter {
+    /// A filter for `entries` hashes, in a new file, empty.
+    fn with_capacity(entries: usize) -> std::io::Result<Self> {
+        let blocks = entries.div_ceil(FILTER_BLOCK_ENTRIES).max(1) as u64;
+        let file = tempfile::tempfile()?;
+        file.set_len(blocks * FILTER_BLOCK_BYTES as u64)?;
+        Ok(DiskFilter { file, blocks })
+    }
+
+    fn capacity(&self) -> usize {
+        self.blocks as usize * FILTER_BLOCK_ENTRIES
+    }
+
+    /// The block of `h`: its top bits, scaled to the blocks.
+    fn block(&self, h: u32) -> u64 {
+        (u64::from(h) * self.blocks) >> 32
+    }
+
+    /// The three bits of `h` in its block (mixed otherwise than in the filter in
+    /// memory, so that the two say a false "maybe" for different hashes).
+    fn bits(h: u32) -> [usize; 3] {
+        let x = u64::from(h).wrapping_mul(0xd6e8_feb8_6659_fd93);
+        let y = (x ^ (x >> 32)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        [
+            (y >> 55) as usize,
+            ((y >> 46) & 511) as usize,
+            ((y >> 37) & 511) as usize,
+        ]
+    }
+
+    /// Adds the hashes of `run`, read from the index's `file`. Sorted hashes read
+    /// and write each slice of the filter once.
+    fn add_run(&self, file: &File, run: &Run) -> std::io::Result<()> {
+        let own = &self.file;
+        let mut slice = Slice::default();
+        let mut buf = vec![0u8; 8 * FENCE * ENTRY_BYTES];
+        let mut done = 0;
+        while done < run.len {
+            let n = (run.len - done).min(8 * FENCE);
+            let bytes = buf.get_mut(..n * ENTRY_BYTES).unwrap_or_default();
+            file.read_exact_at(bytes, run.start + (done * ENTRY_BYTES) as u64)?;
+            for e in bytes.chunks_exact(ENTRY_BYTES) {
+                let h = le32(e, 0);
+                let b = self.block(h);
+                if !slice.holds(b) {
+                    slice.write(own)?;
+                    slice.read(own, b, self.blocks)?;
+                }
+                slice.set(b, DiskFilter::bits(h));
+            }
+            done += n;
+        }
+        slice.write(own)
+    }
+
+    /// Whether `h` may have been added: false only if it was not.
+    fn may_hold(&self, h: u32) -> std::io::Result<bool> {
+        let mut block = [0u8; FILTER_BLOCK_BYTES];
+        self.file
+            .read_exact_at(&mut block, self.block(h) * FILTER_BLOCK_BYTES as u64)?;
+        Ok(DiskFilter::bits(h).iter().all(|&bit| {
+            block
+                .get(bit / 8)
+                .is_some_and(|b| b & (1 << (bit % 8)) != 0)
+        }))
+    }
+}
+
+/// Consecutive blocks of a filter, read from its file to be added to.
+#[derive(Default)]
+struct Slice {
+    first: u64,
+    bytes: Vec<u8>,
+}
+
+impl Slice {
+    fn holds(&self, block: u64) -> bool {
+        !self.bytes.is_empty()
+            && block >= self.first
+            && block - self.first < (self.bytes.len() / FILTER_BLOCK_BYTES) as u64
+    }
+
+    fn read(&mut self, file: &File, first: u64, blocks: u64) -> std::io::Result<()> {
+        let n = FILTER_SLICE_BLOCKS.min(blocks.saturating_sub(first)).max(1);
+        self.first = first;
+        self.bytes.resize(n as usize * FILTER_BLOCK_BYTES, 0);
+        file.read_exact_at(&mut self.bytes, first * FILTER_BLOCK_BYTES as u64)
+    }
+
+    fn write(&mut self, file: &File) -> std::io::Result<()> {
+        if !self.bytes.is_empty() {
+            file.write_all_at(&self.bytes, self.first * FILTER_BLOCK_BYTES as u64)?;
+        }
+        self.bytes.clear();
+        Ok(())
+    }
+
+    fn set(&mut self, block: u64, bits: [usize; 3]) {
+        let base = (block - self.first) as usize * FILTER_BLOCK_BYTES;
+        for bit in bits {
+            if let Some(b) = self.bytes.get_mut(base + bit / 8) {
+                *b |= 1 << (bit % 8);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,11 +631,22 @@ mod tests {
     /// its own entry only.
     #[test]
     fn keys_sharing_a_hash_are_told_apart_in_memory_and_in_runs() {
-        for limit in [usize::MAX, 3, 100, 1000] {
+        // The last two keep a filter in memory of 64 entries: past it, the filter
+        // on disk answers its "maybe"s.
+        for (limit, filter_limit) in [
+            (usize::MAX, MEMORY_FILTER_ENTRIES),
+            (3, MEMORY_FILTER_ENTRIES),
+            (100, MEMORY_FILTER_ENTRIES),
+            (1000, MEMORY_FILTER_ENTRIES),
+            (100, 64),
+            (1000, 64),
+        ] {
             let mut store = Store::with_resident_chunks(1);
-            let mut index = Index::with_limit(limit);
+            let mut index = Index::with_limits(limit, filter_limit);
             let n = 2 * CHUNK + 10;
-            let hash = |i: usize| spread((i / 4) as u32);
+            // Hashes over the whole range, as the table's are (the filter on disk
+            // picks a block by their top bits).
+            let hash = |i: usize| spread(((i / 4) as u32).wrapping_mul(0x9e37_79b9));
             for id in 0..n {
                 assert_eq!(index.find(&store, hash(id), &key(id)), None);
                 push(&mut store, id);
@@ -455,6 +656,12 @@ mod tests {
             if limit < n {
                 assert!(!index.runs.is_empty(), "limit {limit}: no run written");
                 assert!(index.in_memory() <= limit);
+            }
+            let written: usize = index.runs.iter().map(|r| r.len).sum();
+            assert!(index.filter.capacity() <= filter_limit.max(written + written / 2) + 63);
+            if filter_limit == 64 {
+                let disk = index.disk_filter.as_ref().expect("a filter on disk");
+                assert!(index.filter.capacity() == 64 && disk.capacity() >= written);
             }
             for id in (0..n).step_by(7) {
                 assert_eq!(index.find(&store, hash(id), &key(id)), Some(id), "{limit}");
@@ -544,8 +751,52 @@ mod tests {
             .is_some_and(|f| f.contains("conversation index")));
     }
 
+    /// A run of `hashes` at the start of a new file, in the order given.
+    fn run_of(hashes: &[u32]) -> (File, Run) {
+        let file = tempfile::tempfile().unwrap();
+        let mut bytes = Vec::new();
+        for (i, h) in hashes.iter().enumerate() {
+            bytes.extend_from_slice(&h.to_le_bytes());
+            bytes.extend_from_slice(&(i as u32).to_le_bytes());
+        }
+        file.write_all_at(&bytes, 0).unwrap();
+        let run = Run {
+            start: 0,
+            len: hashes.len(),
+            fences: Vec::new(),
+        };
+        (file, run)
+    }
+
+    /// Hashes added in runs, sorted (as the index writes them) or not, across
+    /// more blocks than a slice holds: every one is held, and few others are.
     #[test]
-    fn the_filter_never_forgets_and_rarely_says_maybe() {
+    fn the_filter_on_disk_never_forgets_and_rarely_says_maybe() {
+        let hash = |i: u32| i.wrapping_mul(0x85eb_ca6b).rotate_left(13);
+        let n = 300_000;
+        let f = DiskFilter::with_capacity(n as usize).unwrap();
+        assert!(f.blocks > FILTER_SLICE_BLOCKS);
+        // Two sorted runs, then a few hashes out of order (each one reads and
+        // writes a slice: correct, only slow).
+        let mut first: Vec<u32> = (0..n / 2).map(hash).collect();
+        let mut second: Vec<u32> = (n / 2..n - 100).map(hash).collect();
+        first.sort_unstable();
+        second.sort_unstable();
+        let unsorted: Vec<u32> = (n - 100..n).map(hash).collect();
+        for hashes in [&first, &second, &unsorted] {
+            let (file, run) = run_of(hashes);
+            f.add_run(&file, &run).unwrap();
+        }
+        let holds = |i| f.may_hold(hash(i)).unwrap();
+        assert!((0..n).all(holds));
+        let maybe = (n..n + 100_000).filter(|&i| holds(i)).count();
+        assert!(maybe < 6_000, "{maybe} false positives in 100 000");
+        let empty = DiskFilter::with_capacity(10).unwrap();
+        assert!(empty.capacity() == 64 && !empty.may_hold(1).unwrap());
+    }
+
+    #[test]
+    fn the_filter_in_memory_never_forgets_and_rarely_says_maybe() {
         let mut f = Filter::with_capacity(10_000);
         let hash = |i: u32| i.wrapping_mul(0x85eb_ca6b).rotate_left(13);
         for i in 0..10_000 {
@@ -555,5 +806,37 @@ mod tests {
         let maybe = (10_000..110_000).filter(|&i| f.may_hold(hash(i))).count();
         assert!(maybe < 6_000, "{maybe} false positives in 100 000");
         assert!(Filter::default().capacity() == 0 && !Filter::default().may_hold(1));
+    }
+
+    /// A filter on disk whose file cannot be read is dropped: the filter in memory
+    /// answers alone, the runs are searched more often, and the lookups stay exact.
+    #[test]
+    fn an_unreadable_filter_on_disk_leaves_the_lookups_exact() {
+        let (file, run) = run_of(&[1, 2, 3]);
+        let f = DiskFilter::with_capacity(1000).unwrap();
+        f.add_run(&file, &run).unwrap();
+        assert!(!f.may_hold(0x8000_0000).unwrap());
+        f.file.set_len(0).unwrap();
+        assert!(f.may_hold(0x8000_0000).is_err());
+
+        let mut store = Store::with_resident_chunks(1);
+        let mut index = Index::with_limits(4, 64);
+        let hash = |i: usize| spread((i as u32).wrapping_mul(0x9e37_79b9));
+        let n = 300;
+        for id in 0..n {
+            push(&mut store, id);
+            index.insert(&store, hash(id), key(id), id);
+        }
+        if let Some(disk) = &index.disk_filter {
+            disk.file.set_len(0).unwrap();
+        }
+        for id in n..n + 100 {
+            assert_eq!(index.find(&store, hash(id), &key(id)), None);
+        }
+        assert!(index.disk_filter.is_none());
+        for id in 0..n {
+            assert_eq!(index.find(&store, hash(id), &key(id)), Some(id));
+        }
+        assert!(store.failure().is_none());
     }
 }

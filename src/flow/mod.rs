@@ -775,14 +775,15 @@ mod tests {
     #[test]
     fn tables_on_disk_count_what_tables_in_memory_count() {
         // Thousands of address pairs, so that both stores move chunks to disk and
-        // both indexes write runs, and frames for old conversations after that: the
-        // same tables either way.
-        let run = |keep: usize, limit: usize| {
+        // both indexes write runs (their filters in memory bounded to 64 entries in
+        // the last case, so that filters on disk answer too), and frames for old
+        // conversations after that: the same tables either way.
+        let run = |keep: usize, limit: usize, filter: usize| {
             let mut t = Tables {
                 convs: Store::with_resident_chunks(keep),
                 ips: Store::with_resident_chunks(keep),
-                index: Index::with_limit(limit),
-                ip_index: Index::with_limit(limit),
+                index: Index::with_limits(limit, filter),
+                ip_index: Index::with_limits(limit, filter),
                 ..Tables::new()
             };
             let n = 3 * CHUNK as u32 + 11;
@@ -811,13 +812,19 @@ mod tests {
             assert!(t.conversations().failure().is_none());
             (list, format!("{:?}", t.endpoints()))
         };
-        let in_memory = run(usize::MAX, usize::MAX);
+        let in_memory = run(usize::MAX, usize::MAX, usize::MAX);
         assert_eq!(in_memory.0.len(), 2 * (3 * CHUNK + 11));
-        for (keep, limit) in [(1, usize::MAX), (1, 1000), (usize::MAX, 77), (2, 5000)] {
+        for (keep, limit, filter) in [
+            (1, usize::MAX, usize::MAX),
+            (1, 1000, usize::MAX),
+            (usize::MAX, 77, usize::MAX),
+            (2, 5000, usize::MAX),
+            (1, 1000, 64),
+        ] {
             assert_eq!(
-                run(keep, limit),
+                run(keep, limit, filter),
                 in_memory,
-                "{keep} chunks, {limit} entries"
+                "{keep} chunks, {limit} entries, filter {filter}"
             );
         }
     }
