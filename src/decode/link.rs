@@ -1,8 +1,9 @@
 //! Link layers and link-level encapsulations stripped down to the network layer:
 //! Ethernet II and 802.3 with LLC/SNAP, VLAN tags, PPPoE (session and discovery),
-//! MPLS label stacks (with the pseudowire control word), PPP and Cisco HDLC link
-//! types, Linux NFLOG, Apple PKTAP, and 802.11 (bare, radiotap, PPI) data frames,
-//! A-MSDUs subframe by subframe.
+//! MPLS label stacks (with the pseudowire control word), Arista's timestamp header
+//! (EtherType 0xD28B), PPP and Cisco HDLC link types, ARCNET (BSD and Linux),
+//! Linux NFLOG, Apple PKTAP, and 802.11 (bare, radiotap, PPI) data frames, A-MSDUs
+//! subframe by subframe.
 //!
 //! Contract on bad input: never panics; a header that does not fit is an `Err` with
 //! the reason, a frame that carries no IP (ARP, PPPoE discovery, LCP, management
@@ -79,7 +80,64 @@ pub(super) fn below(et: EtherType, data: &[u8]) -> Option<Step<'_>> {
         MPLS_UNICAST | MPLS_MULTICAST => mpls(data),
         // A Network Service Header (RFC 8300) straight on Ethernet.
         0x894f => super::tunnel::nsh(data),
+        ARISTA => arista(data),
         _ => return None,
+    })
+}
+
+/// Arista's vendor EtherType (AVSP).
+const ARISTA: u16 = 0xd28b;
+
+/// Arista's timestamp header (subtype 1): a version, then a timestamp of 64 bits
+/// (versions 0x0010, TAI, and 0x0110, UTC) or 48 (0x0020, 0x0120), then the
+/// original EtherType. Other subtypes and versions (those of R3 hardware among
+/// them) are not decoded, as tshark does not decode them.
+fn arista(data: &[u8]) -> Step<'_> {
+    let (Some(h), Some(rest)) = (data.get(..4), data.get(4..)) else {
+        return Err(cut("Arista header", 4, data.len()));
+    };
+    let subtype = u16::from_be_bytes([h[0], h[1]]);
+    let stamp = match u16::from_be_bytes([h[2], h[3]]) {
+        0x0010 | 0x0110 => 8,
+        0x0020 | 0x0120 => 6,
+        _ => return Ok(Next::NoIp),
+    };
+    if subtype != 1 {
+        return Ok(Next::NoIp);
+    }
+    match (rest.get(stamp..stamp + 2), rest.get(stamp + 2..)) {
+        (Some(t), Some(payload)) => Ok(Next::Ether(
+            EtherType(u16::from_be_bytes([t[0], t[1]])),
+            payload,
+        )),
+        _ => Err(cut("Arista timestamp header", 4 + stamp + 2, data.len())),
+    }
+}
+
+/// An ARCNET frame as BSD (link type 7) or Linux (129, with a 2-byte offset after
+/// the addresses) captures it: source and destination (a byte each), a protocol
+/// ID, and, except for RFC 1051's IDs (and diagnostics and BACnet), RFC 1201's
+/// split flag and sequence number; on BSD a split flag of 0xFF marks an exception
+/// frame, whose header is four bytes longer. The IDs of IP (RFC 1201 and 1051)
+/// and IPv6 carry a packet, others no IP; as tshark reads it.
+pub(super) fn arcnet(data: &[u8], linux: bool) -> Step<'_> {
+    let mut at = if linux { 4 } else { 2 };
+    let Some(&id) = data.get(at) else {
+        return Err(cut("ARCNET header", at + 1, data.len()));
+    };
+    at += 1;
+    if !matches!(id, 0xf0 | 0xf1 | 0x80 | 0xcd) {
+        if !linux && data.get(at) == Some(&0xff) {
+            at += 4;
+        }
+        at += 3;
+    }
+    let Some(rest) = data.get(at..) else {
+        return Err(cut("ARCNET header", at, data.len()));
+    };
+    Ok(match id {
+        0xd4 | 0xf0 | 0xc4 => Next::Ip(rest),
+        _ => Next::NoIp,
     })
 }
 

@@ -208,6 +208,8 @@ fn link_step(link: u32, data: &[u8]) -> Option<Result<Next<'_>, String>> {
         // PPPoE session frames without their Ethernet header.
         51 => link::pppoe(data),
         104 => link::chdlc(data),
+        7 => link::arcnet(data, false),
+        129 => link::arcnet(data, true),
         105 => link::ieee80211(data),
         127 => link::radiotap(data),
         192 => link::ppi(data),
@@ -910,6 +912,69 @@ mod tests {
         assert!(decode(LinkType(226), &f).ip.is_none());
         let cut = decode(LinkType(226), &f[..10]);
         assert!(cut.problem.unwrap().contains("IPNET header"));
+    }
+
+    #[test]
+    fn arcnet_gives_the_packet_after_either_rfcs_header() {
+        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        // Linux (129): source, destination, 2-byte offset, then RFC 1201's IP
+        // (0xD4) with split flag and sequence number, or RFC 1051's (0xF0) alone.
+        let mut f = vec![0xbe, 0, 0xea, 0x08, 0xd4, 0, 1, 0x65];
+        f.extend_from_slice(&IPV4_UDP);
+        let p = decode(LinkType(129), &f);
+        assert!(
+            p.problem.is_none() && p.ip.as_ref().unwrap().src == src,
+            "{p:?}"
+        );
+        let mut f = vec![0xbe, 0, 0xea, 0x08, 0xf0];
+        f.extend_from_slice(&IPV4_UDP);
+        assert_eq!(decode(LinkType(129), &f).ip.unwrap().src, src);
+        // BSD (7): no offset; a split flag of 0xFF is an exception frame, whose
+        // header is four bytes longer.
+        let mut f = vec![0xbe, 0, 0xd4, 0xff, 0, 0, 0xd4, 0, 0, 1];
+        f.extend_from_slice(&IPV4_UDP);
+        assert_eq!(decode(LinkType(7), &f).ip.unwrap().src, src);
+        // ARP carries no IP; headers cut short say so, never a panic.
+        let arp = decode(
+            LinkType(129),
+            &[0xbe, 0, 0xea, 0x08, 0xd5, 0, 1, 0x65, 0, 7],
+        );
+        assert!(arp.ip.is_none() && arp.problem.is_none() && !arp.unknown_link);
+        for cut in [&[0xbe, 0, 0xea][..], &[0xbe, 0, 0xea, 0x08, 0xd4, 0]] {
+            let problem = decode(LinkType(129), cut).problem.unwrap();
+            assert!(problem.contains("ARCNET header"), "{problem}");
+        }
+    }
+
+    #[test]
+    fn arista_timestamp_header_gives_the_packet_after_it() {
+        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        let frame = |version: u16, stamp: usize| {
+            let mut f = vec![0, 0, 0, 0, 0, 1, 0, 0x11, 0x22, 0x33, 0x44, 0x55];
+            f.extend_from_slice(&[0xd2, 0x8b, 0, 1]);
+            f.extend_from_slice(&version.to_be_bytes());
+            f.extend(std::iter::repeat_n(0x5c, stamp));
+            f.extend_from_slice(&[0x08, 0x00]);
+            f.extend_from_slice(&IPV4_UDP);
+            f
+        };
+        // 64-bit timestamps (TAI, UTC) and 48-bit ones.
+        for (version, stamp) in [(0x0010, 8), (0x0110, 8), (0x0020, 6), (0x0120, 6)] {
+            let f = frame(version, stamp);
+            let p = decode(LinkType::ETHERNET, &f);
+            assert!(p.problem.is_none(), "{version:#06x}: {p:?}");
+            assert_eq!(p.ip.unwrap().src, src, "{version:#06x}");
+        }
+        // R3 hardware's versions and other subtypes are not decoded, as tshark
+        // does not decode them; a cut header is said.
+        assert!(decode(LinkType::ETHERNET, &frame(0x0011, 8)).ip.is_none());
+        let mut other = frame(0x0010, 8);
+        other[15] = 2;
+        assert!(decode(LinkType::ETHERNET, &other).ip.is_none());
+        let f = frame(0x0010, 8);
+        let cut = decode(LinkType::ETHERNET, &f[..22]);
+        let problem = cut.problem.unwrap();
+        assert!(problem.contains("Arista timestamp header"), "{problem}");
     }
 
     #[test]
