@@ -1,9 +1,9 @@
 //! Link layers and link-level encapsulations stripped down to the network layer:
 //! Ethernet II and 802.3 with LLC/SNAP, VLAN tags, PPPoE (session and discovery),
 //! MPLS label stacks (with the pseudowire control word), Arista's timestamp header
-//! (EtherType 0xD28B), PPP and Cisco HDLC link types, ARCNET (BSD and Linux),
-//! Linux NFLOG, Apple PKTAP, and 802.11 (bare, radiotap, PPI) data frames, A-MSDUs
-//! subframe by subframe.
+//! (EtherType 0xD28B), PPP, Cisco HDLC and Frame Relay link types, ARCNET (BSD and
+//! Linux), Linux NFLOG, Apple PKTAP, and 802.11 (bare, radiotap, PPI) data frames,
+//! A-MSDUs subframe by subframe.
 //!
 //! Contract on bad input: never panics; a header that does not fit is an `Err` with
 //! the reason, a frame that carries no IP (ARP, PPPoE discovery, LCP, management
@@ -111,6 +111,83 @@ fn arista(data: &[u8]) -> Step<'_> {
             payload,
         )),
         _ => Err(cut("Arista timestamp header", 4 + stamp + 2, data.len())),
+    }
+}
+
+/// A Frame Relay frame (link type 107), read as tshark reads it by default
+/// ("FRF 3.2/Cisco HDLC"): a Q.922 address of two octets or more, up to the one
+/// whose EA bit is set; then, after an unnumbered-information control octet
+/// (0x03), RFC 2427's NLPID (an optional pad octet first: IPv4 0xCC, IPv6 0x8E,
+/// SNAP 0x80; the others, Q.933 and OSI, no IP), or else Cisco's encapsulation,
+/// an EtherType, except on DLCI 0 (signalling) and in XID frames.
+pub(super) fn frame_relay(data: &[u8]) -> Step<'_> {
+    let short = |need: usize| Err(cut("Frame Relay header", need, data.len()));
+    let (Some(&a0), Some(&a1)) = (data.first(), data.get(1)) else {
+        return short(2);
+    };
+    let mut dlci = (u32::from(a0 & 0xfc) << 2) | u32::from(a1 >> 4);
+    let mut at = 2;
+    if a1 & 1 == 0 {
+        // Three octets or more: 7 more bits of DLCI, octets without EA skipped,
+        // then a last one with 6 bits of DLCI unless it is DL-CORE control.
+        let Some(&third) = data.get(at) else {
+            return short(at + 1);
+        };
+        let mut last = third;
+        if third & 1 == 0 {
+            dlci = (dlci << 7) | u32::from(third >> 1);
+            at += 1;
+            loop {
+                match data.get(at) {
+                    Some(&o) if o & 1 == 0 => at += 1,
+                    Some(&o) => {
+                        last = o;
+                        break;
+                    }
+                    None => return short(at + 1),
+                }
+            }
+        }
+        if last & 0x02 == 0 {
+            dlci = (dlci << 6) | u32::from(last >> 2);
+        }
+        at += 1;
+    }
+    let Some(&control) = data.get(at) else {
+        return short(at + 1);
+    };
+    if control != 0x03 {
+        if dlci == 0 || control == 0xaf {
+            return Ok(Next::NoIp);
+        }
+        return match (data.get(at..at + 2), data.get(at + 2..)) {
+            (Some(t), Some(rest)) => Ok(Next::Ether(
+                EtherType(u16::from_be_bytes([t[0], t[1]])),
+                rest,
+            )),
+            _ => short(at + 2),
+        };
+    }
+    at += 1;
+    if data.get(at) == Some(&0) {
+        at += 1;
+    }
+    let (Some(&nlpid), Some(rest)) = (data.get(at), data.get(at + 1..)) else {
+        return short(at + 1);
+    };
+    match nlpid {
+        0xcc | 0x8e => Ok(Next::Ip(rest)),
+        0x80 => match rest {
+            [0, 0, 0, t0, t1, payload @ ..] => Ok(Next::Ether(
+                EtherType(u16::from_be_bytes([*t0, *t1])),
+                payload,
+            )),
+            // Bridged Ethernet (IEEE 802.1's OUI), with or without its FCS.
+            [0x00, 0x80, 0xc2, 0x00, 0x01 | 0x07, frame @ ..] => Ok(Next::Ethernet(frame)),
+            [_, _, _, _, _, ..] => Ok(Next::NoIp),
+            _ => short(at + 6),
+        },
+        _ => Ok(Next::NoIp),
     }
 }
 

@@ -209,6 +209,12 @@ fn link_step(link: u32, data: &[u8]) -> Option<Result<Next<'_>, String>> {
         51 => link::pppoe(data),
         104 => link::chdlc(data),
         7 => link::arcnet(data, false),
+        107 => link::frame_relay(data),
+        // Frame Relay with a direction octet first (0 received, 1 sent).
+        206 => match data.get(1..) {
+            Some(rest) => link::frame_relay(rest),
+            None => Err("Frame Relay direction octet missing".to_string()),
+        },
         129 => link::arcnet(data, true),
         105 => link::ieee80211(data),
         127 => link::radiotap(data),
@@ -943,6 +949,59 @@ mod tests {
         for cut in [&[0xbe, 0, 0xea][..], &[0xbe, 0, 0xea, 0x08, 0xd4, 0]] {
             let problem = decode(LinkType(129), cut).problem.unwrap();
             assert!(problem.contains("ARCNET header"), "{problem}");
+        }
+    }
+
+    #[test]
+    fn frame_relay_gives_the_packet_of_either_encapsulation() {
+        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        let ip_of = |link: u32, f: &[u8]| {
+            let p = decode(LinkType(link), f);
+            assert!(p.problem.is_none(), "{f:02x?}: {p:?}");
+            p.ip.map(|ip| ip.src)
+        };
+        let with = |head: &[u8]| {
+            let mut f = head.to_vec();
+            f.extend_from_slice(&IPV4_UDP);
+            f
+        };
+        // Cisco's encapsulation: DLCI 302 (0x48 0xe1), then an EtherType.
+        assert_eq!(ip_of(107, &with(&[0x48, 0xe1, 0x08, 0x00])), Some(src));
+        // RFC 2427: UI control, NLPID IPv4, with and without the pad octet; a
+        // three- and a four-octet address.
+        assert_eq!(ip_of(107, &with(&[0x48, 0xe1, 0x03, 0xcc])), Some(src));
+        assert_eq!(
+            ip_of(107, &with(&[0x48, 0xe1, 0x03, 0x00, 0xcc])),
+            Some(src)
+        );
+        assert_eq!(
+            ip_of(107, &with(&[0x48, 0xe0, 0x11, 0x03, 0xcc])),
+            Some(src)
+        );
+        assert_eq!(
+            ip_of(107, &with(&[0x48, 0xe0, 0x10, 0x11, 0x03, 0xcc])),
+            Some(src)
+        );
+        // SNAP with an EtherType; with a direction octet first (link type 206).
+        let snap = [0x48, 0xe1, 0x03, 0x00, 0x80, 0, 0, 0, 0x08, 0x00];
+        assert_eq!(ip_of(107, &with(&snap)), Some(src));
+        assert_eq!(ip_of(206, &with(&[&[1][..], &snap].concat())), Some(src));
+        // Q.933 (NLPID 0x08), signalling on DLCI 0, and XID frames carry no IP.
+        assert_eq!(ip_of(107, &with(&[0x48, 0xe1, 0x03, 0x08])), None);
+        assert_eq!(ip_of(107, &with(&[0x00, 0x01, 0x08, 0x00])), None);
+        assert_eq!(ip_of(107, &with(&[0x48, 0xe1, 0xaf, 0x08, 0x00])), None);
+        // Cut headers are said.
+        for cut in [
+            &[0x48][..],
+            &[0x48, 0xe0],
+            &[0x48, 0xe0, 0x10],
+            &[0x48, 0xe1, 0x08],
+        ] {
+            let problem = decode(LinkType(107), cut).problem.unwrap();
+            assert!(
+                problem.contains("Frame Relay header"),
+                "{cut:02x?}: {problem}"
+            );
         }
     }
 
