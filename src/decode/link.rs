@@ -96,15 +96,14 @@ fn arista(data: &[u8]) -> Step<'_> {
     let (Some(h), Some(rest)) = (data.get(..4), data.get(4..)) else {
         return Err(cut("Arista header", 4, data.len()));
     };
-    let subtype = u16::from_be_bytes([h[0], h[1]]);
-    let stamp = match u16::from_be_bytes([h[2], h[3]]) {
-        0x0010 | 0x0110 => 8,
-        0x0020 | 0x0120 => 6,
+    let stamp = match (
+        u16::from_be_bytes([h[0], h[1]]),
+        u16::from_be_bytes([h[2], h[3]]),
+    ) {
+        (1, 0x0010 | 0x0110) => 8,
+        (1, 0x0020 | 0x0120) => 6,
         _ => return Ok(Next::NoIp),
     };
-    if subtype != 1 {
-        return Ok(Next::NoIp);
-    }
     match (rest.get(stamp..stamp + 2), rest.get(stamp + 2..)) {
         (Some(t), Some(payload)) => Ok(Next::Ether(
             EtherType(u16::from_be_bytes([t[0], t[1]])),
@@ -122,37 +121,9 @@ fn arista(data: &[u8]) -> Step<'_> {
 /// an EtherType, except on DLCI 0 (signalling) and in XID frames.
 pub(super) fn frame_relay(data: &[u8]) -> Step<'_> {
     let short = |need: usize| Err(cut("Frame Relay header", need, data.len()));
-    let (Some(&a0), Some(&a1)) = (data.first(), data.get(1)) else {
-        return short(2);
+    let Some((dlci, mut at)) = q922(data) else {
+        return short((data.len() + 1).max(2));
     };
-    let mut dlci = (u32::from(a0 & 0xfc) << 2) | u32::from(a1 >> 4);
-    let mut at = 2;
-    if a1 & 1 == 0 {
-        // Three octets or more: 7 more bits of DLCI, octets without EA skipped,
-        // then a last one with 6 bits of DLCI unless it is DL-CORE control.
-        let Some(&third) = data.get(at) else {
-            return short(at + 1);
-        };
-        let mut last = third;
-        if third & 1 == 0 {
-            dlci = (dlci << 7) | u32::from(third >> 1);
-            at += 1;
-            loop {
-                match data.get(at) {
-                    Some(&o) if o & 1 == 0 => at += 1,
-                    Some(&o) => {
-                        last = o;
-                        break;
-                    }
-                    None => return short(at + 1),
-                }
-            }
-        }
-        if last & 0x02 == 0 {
-            dlci = (dlci << 6) | u32::from(last >> 2);
-        }
-        at += 1;
-    }
     let Some(&control) = data.get(at) else {
         return short(at + 1);
     };
@@ -189,6 +160,42 @@ pub(super) fn frame_relay(data: &[u8]) -> Step<'_> {
         },
         _ => Ok(Next::NoIp),
     }
+}
+
+/// Frame Relay with a direction octet first (link type 206: 0 received, 1 sent).
+pub(super) fn frame_relay_with_direction(data: &[u8]) -> Step<'_> {
+    match data.get(1..) {
+        Some(rest) => frame_relay(rest),
+        None => Err(cut("Frame Relay direction octet", 1, 0)),
+    }
+}
+
+/// A Q.922 address: its DLCI and its length, two octets or more up to the one
+/// whose EA bit is set (past three, octets without it are skipped, as tshark
+/// skips them); the last octet holds 6 more bits of DLCI unless it is DL-CORE
+/// control. `None` when the frame ends first.
+fn q922(data: &[u8]) -> Option<(u32, usize)> {
+    let [a0, a1, ..] = *data else {
+        return None;
+    };
+    let dlci = (u32::from(a0 & 0xfc) << 2) | u32::from(a1 >> 4);
+    if a1 & 1 == 1 {
+        return Some((dlci, 2));
+    }
+    let third = *data.get(2)?;
+    let (dlci, last) = if third & 1 == 1 {
+        (dlci, 2)
+    } else {
+        let more = data.get(3..)?.iter().position(|o| o & 1 == 1)?;
+        ((dlci << 7) | u32::from(third >> 1), 3 + more)
+    };
+    let octet = *data.get(last)?;
+    let dlci = if octet & 0x02 == 0 {
+        (dlci << 6) | u32::from(octet >> 2)
+    } else {
+        dlci
+    };
+    Some((dlci, last + 1))
 }
 
 /// An ARCNET frame as BSD (link type 7) or Linux (129, with a 2-byte offset after

@@ -210,11 +210,7 @@ fn link_step(link: u32, data: &[u8]) -> Option<Result<Next<'_>, String>> {
         104 => link::chdlc(data),
         7 => link::arcnet(data, false),
         107 => link::frame_relay(data),
-        // Frame Relay with a direction octet first (0 received, 1 sent).
-        206 => match data.get(1..) {
-            Some(rest) => link::frame_relay(rest),
-            None => Err("Frame Relay direction octet missing".to_string()),
-        },
+        206 => link::frame_relay_with_direction(data),
         129 => link::arcnet(data, true),
         105 => link::ieee80211(data),
         127 => link::radiotap(data),

@@ -295,19 +295,11 @@ impl Index {
         let Some(file) = self.file.as_ref() else {
             return Ok(());
         };
-        let mut buf = vec![0u8; 8 * FENCE * ENTRY_BYTES];
-        let total = (self.end / ENTRY_BYTES as u64) as usize;
-        let mut done = 0;
-        while done < total {
-            let n = (total - done).min(8 * FENCE);
-            let bytes = buf.get_mut(..n * ENTRY_BYTES).unwrap_or_default();
-            file.read_exact_at(bytes, (done * ENTRY_BYTES) as u64)?;
-            for e in bytes.chunks_exact(ENTRY_BYTES) {
-                self.filter.add(le32(e, 0));
-            }
-            done += n;
-        }
-        Ok(())
+        let every = (self.end / ENTRY_BYTES as u64) as usize;
+        each_hash(file, 0, every, |h| {
+            self.filter.add(h);
+            Ok(())
+        })
     }
 
     /// Writes entries given sorted at `at` in the file.
@@ -359,6 +351,28 @@ fn le32(b: &[u8], at: usize) -> u32 {
         w.copy_from_slice(s);
     }
     u32::from_le_bytes(w)
+}
+
+/// Calls `f` with the hash of each of the `len` entries written at `start` in the
+/// index's file, in order, reading them a few thousand at a time.
+fn each_hash(
+    file: &File,
+    start: u64,
+    len: usize,
+    mut f: impl FnMut(u32) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; len.min(8 * FENCE) * ENTRY_BYTES];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(8 * FENCE);
+        let bytes = buf.get_mut(..n * ENTRY_BYTES).unwrap_or_default();
+        file.read_exact_at(bytes, start + (done * ENTRY_BYTES) as u64)?;
+        for e in bytes.chunks_exact(ENTRY_BYTES) {
+            f(le32(e, 0))?;
+        }
+        done += n;
+    }
+    Ok(())
 }
 
 /// The conversation of a run whose hash is `h` and for which `is_key` holds.
@@ -509,23 +523,15 @@ impl DiskFilter {
     fn add_run(&self, file: &File, run: &Run) -> std::io::Result<()> {
         let own = &self.file;
         let mut slice = Slice::default();
-        let mut buf = vec![0u8; 8 * FENCE * ENTRY_BYTES];
-        let mut done = 0;
-        while done < run.len {
-            let n = (run.len - done).min(8 * FENCE);
-            let bytes = buf.get_mut(..n * ENTRY_BYTES).unwrap_or_default();
-            file.read_exact_at(bytes, run.start + (done * ENTRY_BYTES) as u64)?;
-            for e in bytes.chunks_exact(ENTRY_BYTES) {
-                let h = le32(e, 0);
-                let b = self.block(h);
-                if !slice.holds(b) {
-                    slice.write(own)?;
-                    slice.read(own, b, self.blocks)?;
-                }
-                slice.set(b, DiskFilter::bits(h));
+        each_hash(file, run.start, run.len, |h| {
+            let b = self.block(h);
+            if !slice.holds(b) {
+                slice.write(own)?;
+                slice.read(own, b, self.blocks)?;
             }
-            done += n;
-        }
+            slice.set(b, DiskFilter::bits(h));
+            Ok(())
+        })?;
         slice.write(own)
     }
 
@@ -827,9 +833,8 @@ mod tests {
             push(&mut store, id);
             index.insert(&store, hash(id), key(id), id);
         }
-        if let Some(disk) = &index.disk_filter {
-            disk.file.set_len(0).unwrap();
-        }
+        let disk = index.disk_filter.as_ref().expect("a filter on disk");
+        disk.file.set_len(0).unwrap();
         for id in n..n + 100 {
             assert_eq!(index.find(&store, hash(id), &key(id)), None);
         }

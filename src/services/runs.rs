@@ -490,25 +490,22 @@ pub(super) trait Field: Copy + Ord {
     fn get(b: &[u8]) -> Option<Self>;
 }
 
-impl Field for u32 {
-    const SIZE: usize = 4;
-    fn put(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-    fn get(b: &[u8]) -> Option<u32> {
-        Some(u32::from_le_bytes(b.try_into().ok()?))
-    }
+/// [`Field`] for unsigned integers, little-endian.
+macro_rules! le_field {
+    ($($t:ty),*) => {$(
+        impl Field for $t {
+            const SIZE: usize = std::mem::size_of::<$t>();
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn get(b: &[u8]) -> Option<$t> {
+                Some(<$t>::from_le_bytes(b.try_into().ok()?))
+            }
+        }
+    )*};
 }
 
-impl Field for u64 {
-    const SIZE: usize = 8;
-    fn put(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-    fn get(b: &[u8]) -> Option<u64> {
-        Some(u64::from_le_bytes(b.try_into().ok()?))
-    }
-}
+le_field!(u32, u64);
 
 impl ServicePart {
     pub(super) fn new(service: u32, key: EndpointKey, t: Tally) -> ServicePart {
