@@ -30,6 +30,14 @@ KIND (IP frames only, unless said):
   llc       IEEE 802.3 with a length field/LLC SNAP AA-AA-03/IP
   ppp       link type 9 (PPP): FF 03, protocol 0x0021 or 0x0057, IP
   chdlc     link type 104 (Cisco HDLC): 0F 00, EtherType, IP
+  juniper   link type 178 (Juniper Ethernet; every frame): the "MGC" header
+            (flags: 0x01 for the second sender's frames) in turn with extension
+            TLVs and the Ethernet frame; without extensions; with extensions and
+            no layer 2 (flag 0x02), payload type 2 or 6 (IPv4, IPv6; 204,
+            Ethernet, for other frames) then the packet; without extensions and
+            no layer 2, payload type 204 then the Ethernet frame
+  juniper-ppp link type 179 (Juniper PPP): the header with extensions, FF 03,
+            protocol 0x0021 or 0x0057, IP
   nflog     link type 239 (Linux NFLOG): header, prefix and payload TLVs
   wlan      link type 105 (802.11): QoS data frames, LLC/SNAP, IP; every fourth
             frame also sent once more with the Protected bit set (body unchanged)
@@ -108,6 +116,11 @@ def udp(sport, dport, payload):
 
 MAC_A, MAC_B = bytes.fromhex("020000250201"), bytes.fromhex("020000250202")
 UNDER_A, UNDER_B = [10, 250, 1, 1], [10, 250, 1, 2]
+# Juniper's header extensions: their total length, then TLVs (type, length, value;
+# little-endian below type 128): device media type Ethernet (1), logical
+# interface encapsulation Ethernet (14), device interface index 140, logical
+# interface index 332.
+JUNIPER_EXT = bytes([0, 16, 3, 1, 1, 6, 1, 14, 1, 2, 0x8C, 0, 4, 4, 0x4C, 1, 0, 0])
 
 
 def eth(fwd, et, payload):
@@ -234,6 +247,28 @@ def main():
             if not is_ip:
                 continue
             out.append((sec, sub, b"\x0f\x00" + struct.pack("!H", et) + ip))
+        elif kind == "juniper":
+            # Juniper's capture header in its four forms, frame after frame.
+            link = 178
+            flags = 0x00 if fwd else 0x01
+            if seq % 4 == 1:
+                out.append((sec, sub, b"MGC" + bytes([flags | 0x80]) + JUNIPER_EXT + d))
+            elif seq % 4 == 2:
+                out.append((sec, sub, b"MGC" + bytes([flags]) + d))
+            elif seq % 4 == 3:
+                ptype = {0x0800: 2, 0x86DD: 6}.get(et)
+                body = ip if ptype else d
+                head = b"MGC" + bytes([flags | 0x82]) + JUNIPER_EXT
+                out.append((sec, sub, head + struct.pack("<I", ptype or 204) + body))
+            else:
+                out.append((sec, sub, b"MGC" + bytes([flags | 0x02]) + struct.pack("<I", 204) + d))
+        elif kind == "juniper-ppp":
+            link = 179
+            if not is_ip:
+                continue
+            flags = 0x80 if fwd else 0x81
+            ppp = b"\xff\x03" + struct.pack("!H", 0x0021 if et == 0x0800 else 0x0057)
+            out.append((sec, sub, b"MGC" + bytes([flags]) + JUNIPER_EXT + ppp + ip))
         elif kind == "nflog":
             link = 239
             if not is_ip:

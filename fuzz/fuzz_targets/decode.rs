@@ -1,9 +1,10 @@
 //! Link and packet decoding: the first two bytes pick the link type (little-endian,
 //! modulo 300: every link type `decode` strips, PPP 9/50/51, Cisco HDLC 104, 802.11
 //! 105, radiotap 127, PPI 192, IPNET 226, NFLOG 239, IPoIB 242, ARCNET 7/129, Frame
-//! Relay 107/206, among the rest), then any encapsulation (Arista's timestamp header
-//! among them) and tunnel nesting, and an 802.11 A-MSDU's subframes; the IP layers
-//! stay within the bound. The same bytes are decoded as a reassembled datagram too.
+//! Relay 107/206, Juniper 167/178-181, among the rest), then any encapsulation
+//! (Arista's timestamp header among them) and tunnel nesting, and an 802.11
+//! A-MSDU's subframes; the IP layers stay within the bound. The same bytes are
+//! decoded as a reassembled datagram too.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use whohosts::capture::LinkType;

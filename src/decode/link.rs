@@ -2,8 +2,9 @@
 //! Ethernet II and 802.3 with LLC/SNAP, VLAN tags, PPPoE (session and discovery),
 //! MPLS label stacks (with the pseudowire control word), Arista's timestamp header
 //! (EtherType 0xD28B), PPP, Cisco HDLC and Frame Relay link types, ARCNET (BSD and
-//! Linux), Linux NFLOG, Apple PKTAP, and 802.11 (bare, radiotap, PPI) data frames,
-//! A-MSDUs subframe by subframe.
+//! Linux), Juniper's capture header (Ethernet, PPPoE, PPP, Frame Relay and Cisco
+//! HDLC interfaces), Linux NFLOG, Apple PKTAP, and 802.11 (bare, radiotap, PPI)
+//! data frames, A-MSDUs subframe by subframe.
 //!
 //! Contract on bad input: never panics; a header that does not fit is an `Err` with
 //! the reason, a frame that carries no IP (ARP, PPPoE discovery, LCP, management
@@ -223,6 +224,88 @@ pub(super) fn arcnet(data: &[u8], linux: bool) -> Step<'_> {
         0xd4 | 0xf0 | 0xc4 => Next::Ip(rest),
         _ => Next::NoIp,
     })
+}
+
+/// What a Juniper link type carries after Juniper's header.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum JuniperLink {
+    /// Ethernet (link type 178) and PPPoE (167) interfaces: an Ethernet frame.
+    Ethernet,
+    /// PPP interfaces (179): two bytes, then PPP's protocol field.
+    Ppp,
+    /// Frame Relay interfaces (180).
+    FrameRelay,
+    /// Cisco HDLC interfaces (181).
+    Chdlc,
+}
+
+/// Juniper's capture header: the magic "MGC", a flags octet, and, when its top bit
+/// is set, extensions (a 2-byte total length, then TLVs, skipped whole). With the
+/// "no layer 2" flag (0x02), a payload type (its first octet read, four octets
+/// long) says what follows; otherwise the interface's own link layer does. A frame
+/// without the magic is read as that link layer from its first byte. As tshark 4.0
+/// reads it.
+pub(super) fn juniper(data: &[u8], link: JuniperLink) -> Step<'_> {
+    let Some(&flags) = data.get(3) else {
+        return Err(cut("Juniper header", 4, data.len()));
+    };
+    let magic = data.starts_with(b"MGC");
+    let len = match (magic, flags & 0x80 != 0) {
+        (false, _) => 0,
+        (true, false) => 4,
+        (true, true) => match data.get(4..6) {
+            Some(l) => 6 + usize::from(u16::from_be_bytes([l[0], l[1]])),
+            None => return Err(cut("Juniper header", 6, data.len())),
+        },
+    };
+    let Some(rest) = data.get(len..) else {
+        return Err(cut("Juniper header", len, data.len()));
+    };
+    if magic && flags & 0x02 != 0 {
+        let (Some(&payload_type), Some(payload)) = (rest.first(), rest.get(4..)) else {
+            return Err(cut("Juniper payload type", len + 4, data.len()));
+        };
+        return juniper_payload(payload_type, payload);
+    }
+    match link {
+        JuniperLink::Ethernet => ethernet(rest),
+        JuniperLink::Ppp => match rest.get(2..) {
+            Some(ppp) => ppp_protocol(ppp),
+            None => Err(cut("Juniper PPP header", len + 2, data.len())),
+        },
+        JuniperLink::FrameRelay => frame_relay(rest),
+        JuniperLink::Chdlc => chdlc(rest),
+    }
+}
+
+/// A payload of one of Juniper's payload types (IPv4, IPv6, MPLS, PPP, ISO/CLNP,
+/// LLC, Ethernet, Frame Relay, Cisco HDLC; the others carry no IP).
+fn juniper_payload(payload_type: u8, payload: &[u8]) -> Step<'_> {
+    match payload_type {
+        2 | 3 => Ok(Next::Ether(EtherType::IPV4, payload)),
+        6 | 7 => Ok(Next::Ether(EtherType::IPV6, payload)),
+        4 | 5 | 8 | 32 => Ok(Next::Ether(EtherType(MPLS_UNICAST), payload)),
+        10 | 33 | 201 => Ok(osi(payload)),
+        200 => ppp_protocol(payload),
+        202 | 203 => match payload {
+            [0xfe, 0xfe, 0x03, pdu @ ..] => Ok(osi(pdu)),
+            _ => llc(payload),
+        },
+        204 => ethernet(payload),
+        207 => frame_relay(payload),
+        208 => chdlc(payload),
+        _ => Ok(Next::NoIp),
+    }
+}
+
+/// An OSI network layer PDU: its NLPID, then IPv4 (0xCC) or IPv6 (0x8E); the
+/// others (CLNP, IS-IS, ES-IS) carry no IP.
+fn osi(data: &[u8]) -> Next<'_> {
+    match data {
+        [0xcc, ip @ ..] => Next::Ether(EtherType::IPV4, ip),
+        [0x8e, ip @ ..] => Next::Ether(EtherType::IPV6, ip),
+        _ => Next::NoIp,
+    }
 }
 
 /// A PPPoE session header (RFC 2516: version/type, code, session, length), then PPP.

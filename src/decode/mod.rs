@@ -212,6 +212,11 @@ fn link_step(link: u32, data: &[u8]) -> Option<Result<Next<'_>, String>> {
         107 => link::frame_relay(data),
         206 => link::frame_relay_with_direction(data),
         129 => link::arcnet(data, true),
+        // Juniper's interfaces: Ethernet and PPPoE, PPP, Frame Relay, Cisco HDLC.
+        167 | 178 => link::juniper(data, link::JuniperLink::Ethernet),
+        179 => link::juniper(data, link::JuniperLink::Ppp),
+        180 => link::juniper(data, link::JuniperLink::FrameRelay),
+        181 => link::juniper(data, link::JuniperLink::Chdlc),
         105 => link::ieee80211(data),
         127 => link::radiotap(data),
         192 => link::ppi(data),
@@ -998,6 +1003,105 @@ mod tests {
                 problem.contains("Frame Relay header"),
                 "{cut:02x?}: {problem}"
             );
+        }
+    }
+
+    #[test]
+    fn juniper_header_gives_the_packet_of_its_interface_or_payload_type() {
+        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        let ip_of = |link: u32, f: &[u8]| {
+            let p = decode(LinkType(link), f);
+            assert!(p.problem.is_none(), "{link} {f:02x?}: {p:?}");
+            p.ip.map(|ip| ip.src)
+        };
+        let with = |parts: &[&[u8]]| {
+            let mut f = parts.concat();
+            f.extend_from_slice(&IPV4_UDP);
+            f
+        };
+        // The magic, flags with extensions (0x80; 0x01 inbound), their total
+        // length and TLVs (media type, encapsulation, interface indexes).
+        let ext: &[u8] = &[
+            b'M', b'G', b'C', 0x81, 0, 16, 3, 1, 1, 6, 1, 14, 1, 2, 0x8c, 0, 4, 4, 0x4c, 1, 0, 0,
+        ];
+        let eth: &[u8] = &[
+            0, 0x11, 0x22, 0x33, 0x44, 0x55, 0, 0x66, 0x77, 0x88, 0x99, 0xaa, 8, 0,
+        ];
+        assert_eq!(ip_of(178, &with(&[ext, eth])), Some(src));
+        assert_eq!(ip_of(167, &with(&[ext, eth])), Some(src));
+        // Without extensions, and with an empty extension list.
+        assert_eq!(ip_of(178, &with(&[b"MGC\x00", eth])), Some(src));
+        assert_eq!(ip_of(178, &with(&[b"MGC\x80\x00\x00", eth])), Some(src));
+        // Without the magic, the frame is the interface's link layer from its start.
+        assert_eq!(ip_of(178, &with(&[eth])), Some(src));
+        // PPP interfaces: two bytes, then the protocol field (no FF 03 is looked
+        // for); Frame Relay and Cisco HDLC interfaces.
+        assert_eq!(
+            ip_of(179, &with(&[b"MGC\x00", &[0, 0, 0, 0x21]])),
+            Some(src)
+        );
+        assert_eq!(
+            ip_of(179, &with(&[b"MGC\x00", &[0xff, 0x03, 0, 0x21]])),
+            Some(src)
+        );
+        assert_eq!(
+            ip_of(179, &with(&[b"MGC\x00", &[0, 0, 0xff, 0x03, 0, 0x21]])),
+            None
+        );
+        assert_eq!(
+            ip_of(180, &with(&[ext, &[0x04, 0x01, 0x03, 0xcc]])),
+            Some(src)
+        );
+        assert_eq!(ip_of(181, &with(&[ext, &[0x0f, 0, 0x08, 0]])), Some(src));
+        // No layer 2 (0x02): the payload type's first octet (of four) says what
+        // follows: IPv4 (2), MPLS (5), PPP (200), ISO (201), LLC (202), Ethernet
+        // (204), Frame Relay (207), Cisco HDLC (208); others carry no IP.
+        let no_l2 = |t: u32| [&b"MGC\x02"[..], &t.to_le_bytes()].concat();
+        assert_eq!(ip_of(178, &with(&[&no_l2(2)])), Some(src));
+        assert_eq!(ip_of(179, &with(&[&no_l2(0x102)])), Some(src));
+        assert_eq!(
+            ip_of(
+                178,
+                &with(&[&no_l2(2).iter().rev().copied().collect::<Vec<_>>()])
+            ),
+            None
+        );
+        assert_eq!(ip_of(178, &with(&[&no_l2(5), &[0, 1, 1, 0x40]])), Some(src));
+        assert_eq!(ip_of(178, &with(&[&no_l2(200), &[0x21]])), Some(src));
+        assert_eq!(
+            ip_of(178, &with(&[&no_l2(200), &[0xff, 0x03, 0, 0x21]])),
+            None
+        );
+        assert_eq!(ip_of(178, &with(&[&no_l2(201), &[0xcc]])), Some(src));
+        assert_eq!(
+            ip_of(178, &with(&[&no_l2(202), &[0xfe, 0xfe, 0x03, 0xcc]])),
+            Some(src)
+        );
+        assert_eq!(
+            ip_of(178, &with(&[&no_l2(203), &[0xaa, 0xaa, 3, 0, 0, 0, 8, 0]])),
+            Some(src)
+        );
+        assert_eq!(ip_of(178, &with(&[&no_l2(204), eth])), Some(src));
+        assert_eq!(
+            ip_of(178, &with(&[&no_l2(207), &[0x04, 0x01, 0x03, 0xcc]])),
+            Some(src)
+        );
+        assert_eq!(
+            ip_of(178, &with(&[&no_l2(208), &[0x0f, 0, 0x08, 0]])),
+            Some(src)
+        );
+        assert_eq!(ip_of(178, &with(&[&no_l2(99)])), None);
+        assert_eq!(ip_of(178, &with(&[&no_l2(0xa248), &[0; 4]])), None);
+        // Cut headers are said.
+        for (link, cut) in [
+            (178, &b"MG"[..]),
+            (178, b"MGC\x80\x00"),
+            (178, b"MGC\x80\x00\x10\x03"),
+            (178, b"MGC\x02\x02"),
+            (179, b"MGC\x00\x00"),
+        ] {
+            let problem = decode(LinkType(link), cut).problem.unwrap();
+            assert!(problem.contains("Juniper"), "{cut:02x?}: {problem}");
         }
     }
 
