@@ -196,7 +196,10 @@ fn link_step(link: u32, data: &[u8]) -> Option<Result<Next<'_>, String>> {
                 data.len()
             )),
         },
-        12 | 14 | 101 | 228 | 229 => Ok(Next::Ip(data)),
+        // Raw IP, of the version its first nibble gives; LINKTYPE_IPV6 holds IPv6
+        // only (as IPv6's EtherType does).
+        12 | 14 | 101 | 228 => Ok(Next::Ip(data)),
+        229 => Ok(Next::Ether(EtherType::IPV6, data)),
         // Linux cooked v1: 16-byte header, protocol type at bytes 14-15.
         113 => typed_header(data, 14, 16, "Linux cooked"),
         // Linux cooked v2: 20-byte header, protocol type at bytes 0-1.
@@ -342,6 +345,15 @@ fn walk<'a>(mut packet: Packet<'a>, mut next: Result<Next<'a>, String>) -> Packe
                 next = link::ethernet(d);
                 continue;
             }
+            // IPv6's EtherType (and link type) holds IPv6 only; tshark reads no IP
+            // from another version there (IPv4's takes either).
+            Ok(Next::Ether(EtherType::IPV6, [first, ..])) if first >> 4 != 6 => {
+                packet.problem = Some(format!(
+                    "IPv6 packet (by its EtherType or link type) has IP version {}",
+                    first >> 4
+                ));
+                return packet;
+            }
             Ok(Next::Ether(et, d)) => match link::below(et, d) {
                 Some(step) => {
                     next = step;
@@ -437,11 +449,12 @@ fn fast(link: LinkType, data: &[u8]) -> Option<Packet<'_>> {
             EtherType(u16::from_be_bytes([*data.first()?, *data.get(1)?])),
             data.get(20..)?,
         ),
-        12 | 14 | 101 | 228 | 229 => match data.first()? >> 4 {
+        12 | 14 | 101 | 228 => match data.first()? >> 4 {
             4 => (EtherType::IPV4, data),
             6 => (EtherType::IPV6, data),
             _ => return None,
         },
+        229 => (EtherType::IPV6, data),
         _ => return None,
     };
     let ip = etherparse::IpSlice::from_slice(payload).ok()?;
@@ -701,6 +714,31 @@ mod tests {
         let mut framed = vec![0, 0, 0, 2];
         framed.extend_from_slice(&IPV4_UDP);
         assert!(decode(LinkType::LOOP, &framed).ip.is_some());
+    }
+
+    #[test]
+    fn ipv6s_link_type_and_ethertype_hold_ipv6_only() {
+        // 2001:db8::1 -> 2001:db8::2, UDP 1111 -> 53 with 4 payload bytes.
+        let mut v6 = vec![0x60, 0, 0, 0, 0, 12, 17, 64];
+        v6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        v6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        v6.extend_from_slice(&[0x04, 0x57, 0, 53, 0, 12, 0, 0, b'a', b'b', b'c', b'd']);
+        let eth = |et: [u8; 2], packet: &[u8]| [&[0; 12][..], &et, packet].concat();
+        // Raw IP and LINKTYPE_IPV4 take either version, as IPv4's EtherType does.
+        for link in [LinkType::RAW, LinkType::IPV4] {
+            assert!(decode(link, &IPV4_UDP).ip.is_some());
+            assert!(decode(link, &v6).ip.is_some());
+        }
+        assert!(decode(LinkType::ETHERNET, &eth([8, 0], &v6)).ip.is_some());
+        // LINKTYPE_IPV6 and EtherType 0x86DD: an IPv4 packet is damage, said.
+        assert!(decode(LinkType::IPV6, &v6).ip.is_some());
+        for p in [
+            decode(LinkType::IPV6, &IPV4_UDP),
+            decode(LinkType::ETHERNET, &eth([0x86, 0xdd], &IPV4_UDP)),
+        ] {
+            assert!(p.ip.is_none(), "{p:?}");
+            assert!(p.problem.unwrap().contains("IP version 4"));
+        }
     }
 
     #[test]
