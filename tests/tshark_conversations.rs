@@ -146,8 +146,15 @@ fn exact_bytes(readable: &Path) -> BTreeMap<&'static str, Vec<Exact>> {
         // Occurrences used so far: IPv4, IPv6, TCP, UDP.
         let mut used = [0usize; 4];
         let mut current: Option<(String, String)> = None;
-        for proto in get(3).split(':') {
+        let protos: Vec<&str> = get(3).split(':').collect();
+        for (i, &proto) in protos.iter().enumerate() {
             match proto {
+                // tshark 4.0 leaves an IPv6 packet with a Mobility header out of
+                // its IPv6 tables.
+                "ipv6" if protos.get(i + 1) == Some(&"mipv6") => {
+                    used[1] += 1;
+                    current = None;
+                }
                 "ip" | "ipv6" => {
                     let v6 = proto == "ipv6";
                     let (k, col) = if v6 { (1, 6) } else { (0, 4) };

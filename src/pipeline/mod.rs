@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 /// split by its underlay, carrying a datagram split by its own MTU).
 const REASSEMBLED_LAYERS: u8 = 2;
 
+/// IPv6's Mobility header (RFC 6275), as a next header.
+const IPV6_MOBILITY: u8 = 135;
+
 /// Options of an analysis run.
 #[derive(Clone, Debug)]
 pub struct AnalyzeOptions {
@@ -536,7 +539,10 @@ impl Pass {
                 Some(id)
             }
             _ => {
-                if count_ip {
+                // tshark 4.0 leaves IPv6 packets that carry a Mobility header
+                // (Mobile IPv6 signalling, RFC 6275) out of its IPv6 tables.
+                let mobility = ip.src.is_ipv6() && ip.protocol == IPV6_MOBILITY;
+                if count_ip && !mobility {
                     tables.count_ip(ip.src, ip.dst, at, wire_len);
                 }
                 None
