@@ -252,12 +252,13 @@ pub struct Attribution {
     /// What a reader must weigh: data much older or newer than the capture.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
-    /// Reverse DNS (`--online`).
+    /// Reverse DNS (`--online`). Boxed, as the RDAP record: most runs are offline,
+    /// and an attribution is kept for every address of the capture.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ptr: Option<online::PtrSummary>,
+    pub ptr: Option<Box<online::PtrSummary>>,
     /// The RDAP record of the address block (`--online`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rdap: Option<online::RdapSummary>,
+    pub rdap: Option<Box<online::RdapSummary>>,
     /// Abuse contacts from RDAP, best first (`--online`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub abuse_contacts: Vec<rdap::AbuseContact>,
@@ -319,10 +320,53 @@ pub struct SourceInfo {
 /// records are finished, with the sources used.
 #[derive(Clone, Debug, Default)]
 pub struct Attributions {
-    pub by_ip: std::collections::BTreeMap<IpAddr, Attribution>,
+    pub by_ip: ByIp,
     pub sources: Vec<SourceInfo>,
     /// Where the online answers are kept, when `--online` ran.
     pub online: Option<online::OnlineSummary>,
+}
+
+/// The attributions of the addresses, in address order: a vector searched by
+/// halves, which holds each once and nothing more (a map built from them held
+/// them twice while it was built, and a map filled one by one leaves its nodes
+/// half empty).
+#[derive(Clone, Debug, Default)]
+pub struct ByIp(Vec<(IpAddr, Attribution)>);
+
+impl FromIterator<(IpAddr, Attribution)> for ByIp {
+    /// Put in address order in place (the first of an address given twice kept).
+    fn from_iter<I: IntoIterator<Item = (IpAddr, Attribution)>>(items: I) -> Self {
+        let mut v: Vec<(IpAddr, Attribution)> = items.into_iter().collect();
+        if !v.is_sorted_by(|a, b| a.0 < b.0) {
+            // Stable, as `dedup` keeps the first of equal addresses.
+            v.sort_by_key(|a| a.0);
+            v.dedup_by(|later, first| later.0 == first.0);
+        }
+        ByIp(v)
+    }
+}
+
+impl ByIp {
+    pub fn get(&self, ip: &IpAddr) -> Option<&Attribution> {
+        let i = self.0.binary_search_by(|(k, _)| k.cmp(ip)).ok()?;
+        self.0.get(i).map(|(_, a)| a)
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Attribution> {
+        self.0.iter_mut().map(|(_, a)| a)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &Attribution)> {
+        self.0.iter().map(|(ip, a)| (ip, a))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl From<crate::services::NameSource> for HostnameKind {
@@ -368,6 +412,31 @@ mod tests {
             .unwrap_or_default();
         k.sort_unstable();
         k
+    }
+
+    #[test]
+    fn attributions_are_found_by_address_whatever_the_order_they_came_in() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let with_note = |n: &str| Attribution {
+            notes: vec![n.to_string()],
+            ..Attribution::default()
+        };
+        let by: ByIp = [
+            (ip("2001:db8::1"), with_note("v6")),
+            (ip("192.0.2.9"), with_note("nine")),
+            (ip("192.0.2.1"), with_note("one")),
+            (ip("192.0.2.9"), with_note("nine again")),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(by.len(), 3);
+        let note = |s: &str| by.get(&ip(s)).map(|a| a.notes[0].as_str());
+        assert_eq!(note("192.0.2.1"), Some("one"));
+        assert_eq!(note("192.0.2.9"), Some("nine"));
+        assert_eq!(note("2001:db8::1"), Some("v6"));
+        assert_eq!(note("192.0.2.2"), None);
+        let order: Vec<IpAddr> = by.iter().map(|(ip, _)| *ip).collect();
+        assert_eq!(order, [ip("192.0.2.1"), ip("192.0.2.9"), ip("2001:db8::1")]);
     }
 
     #[test]

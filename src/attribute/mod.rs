@@ -368,9 +368,9 @@ impl Attributor {
             ));
         }
         let mut a = self.attribute(ip, hostnames);
-        a.ptr = ptr;
+        a.ptr = ptr.map(Box::new);
         if let Some((summary, contacts)) = ans.rdap_summary(ip) {
-            a.rdap = Some(summary);
+            a.rdap = Some(Box::new(summary));
             a.abuse_contacts = contacts;
         }
         a

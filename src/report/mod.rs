@@ -11,7 +11,7 @@ pub mod subset;
 pub mod table;
 pub mod zeek;
 
-use crate::attribute::{Attribution, Attributions, SourceInfo};
+use crate::attribute::{Attribution, Attributions, ByIp, SourceInfo};
 use crate::capture::{Compression, Format, LinkType};
 use crate::flow::Conversation;
 use crate::model::{Anomaly, Endpoint, Timestamp, Transport};
@@ -71,7 +71,7 @@ pub struct Report<'a> {
 /// ([`ServiceList`]), each with its endpoints' attribution.
 pub struct Services<'a> {
     list: ServiceList,
-    by_ip: Option<&'a BTreeMap<IpAddr, Attribution>>,
+    by_ip: Option<&'a ByIp>,
 }
 
 impl<'a> Services<'a> {
@@ -133,7 +133,7 @@ impl Serialize for Services<'_> {
 /// service would be a large part of the report's memory when services are many.
 pub struct ServiceReport<'a> {
     pub service: Service,
-    by_ip: Option<&'a BTreeMap<IpAddr, Attribution>>,
+    by_ip: Option<&'a ByIp>,
 }
 
 impl<'a> ServiceReport<'a> {
