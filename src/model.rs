@@ -342,9 +342,41 @@ pub(crate) fn address_scope(ip: IpAddr) -> (Scope, Option<&'static str>) {
     }
 }
 
-/// Where an attribution came from: a named source with its version and digest.
+/// Where an attribution came from: a named source with its version and digest,
+/// shared (every answer from one source can hold the same record: an attribution
+/// is kept for every address of a capture). Serialised as its record.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Provenance(std::sync::Arc<ProvenanceRecord>);
+
+impl From<ProvenanceRecord> for Provenance {
+    fn from(record: ProvenanceRecord) -> Self {
+        Provenance(std::sync::Arc::new(record))
+    }
+}
+
+impl std::ops::Deref for Provenance {
+    type Target = ProvenanceRecord;
+    fn deref(&self) -> &ProvenanceRecord {
+        &self.0
+    }
+}
+
+/// Looked up by its record in a set of shared ones.
+impl std::borrow::Borrow<ProvenanceRecord> for Provenance {
+    fn borrow(&self) -> &ProvenanceRecord {
+        &self.0
+    }
+}
+
+impl Serialize for Provenance {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// The fields of a [`Provenance`].
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Provenance {
+pub struct ProvenanceRecord {
     /// Source name, e.g. `aws-ip-ranges`, `dbip-asn-lite`, `dns-answer`.
     pub source: String,
     /// Version or date of the source (feed creation date, database build date).

@@ -134,6 +134,29 @@ fn bundled_data_alone_names_the_provider_of_each_major_cloud() {
 }
 
 #[test]
+fn answers_from_one_source_share_its_provenance_record() {
+    // An attribution is kept for every address of a capture: the answers of one
+    // database hold one record of its name, version, digest and date, not a copy each.
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let (one, two) = (
+        a.attribute(ip("47.96.0.1"), &[]),
+        a.attribute(ip("1.12.0.1"), &[]),
+    );
+    let (p1, p2) = (one.asn.source.unwrap(), two.asn.source.unwrap());
+    assert_eq!(p1.source, "asn-ipv4.mmdb");
+    assert!(std::ptr::eq::<whohosts::model::ProvenanceRecord>(
+        &*p1, &*p2
+    ));
+    // Other sources keep their own.
+    let country = one.country.source.unwrap();
+    assert_ne!(country.source, p1.source);
+    assert!(!std::ptr::eq::<whohosts::model::ProvenanceRecord>(
+        &*p1, &*country
+    ));
+}
+
+#[test]
 fn lookup_json_names_the_provider_from_bundled_data_with_sources() {
     let empty = tempfile::tempdir().unwrap();
     let mut args: Vec<String> = vec!["lookup".into(), "--json".into()];

@@ -446,12 +446,12 @@ mod tests {
         for key in ["source", "confidence", "basis", "evidence"] {
             assert!(unknown[key].is_null(), "{key}");
         }
-        let source = Provenance {
+        let source = Provenance::from(crate::model::ProvenanceRecord {
             source: "asn-ipv4.mmdb".into(),
             version: None,
             sha256: None,
             date: None,
-        };
+        });
         let asn = Asn {
             number: Some(64496),
             ..Asn::default()

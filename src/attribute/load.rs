@@ -122,8 +122,9 @@ impl LoadedFeed {
         }
     }
 
-    pub(super) fn provenance(&self) -> Provenance {
-        Provenance {
+    /// Where the feed's answers come from (shared by [`Attributor::shared`]).
+    pub(super) fn provenance(&self) -> ProvenanceRecord {
+        ProvenanceRecord {
             source: match &self.bundled {
                 Some(b) => format!("{} (bundled feed snapshot {})", self.name, b.snapshot),
                 None => self.name.clone(),
@@ -461,6 +462,7 @@ impl Attributor {
             notes: Vec::new(),
             unused: Vec::new(),
             manifest_problem: None,
+            provenances: Default::default(),
         }
     }
 
@@ -589,12 +591,27 @@ impl Attributor {
         out
     }
 
-    pub(super) fn db_provenance(info: &DbInfo) -> Provenance {
-        Provenance {
+    pub(super) fn db_provenance(&self, info: &DbInfo) -> Provenance {
+        self.shared(ProvenanceRecord {
             source: info.name.clone(),
             version: Some(format!("{} built {}", info.database_type, info.build_date)),
             sha256: Some(info.sha256.clone()),
             date: Some(info.build_date.clone()),
+        })
+    }
+
+    /// The one shared provenance of a source: every answer from it holds the same
+    /// record, not a copy of its four strings. Unshared if the set's lock was
+    /// poisoned (the answer is the same; only memory differs).
+    pub(super) fn shared(&self, record: ProvenanceRecord) -> Provenance {
+        let Ok(mut set) = self.provenances.lock() else {
+            return record.into();
+        };
+        if let Some(p) = set.get(&record) {
+            return p.clone();
         }
+        let p = Provenance::from(record);
+        set.insert(p.clone());
+        p
     }
 }

@@ -48,7 +48,7 @@ pub use publisher::{AsnAgreement, PublisherUnknown};
 
 use load::{BundledManifest, FeedRef};
 
-use crate::model::{Confidence, FrameRef, Provenance};
+use crate::model::{Confidence, FrameRef, Provenance, ProvenanceRecord};
 use dirview::{DirectoryView, ProviderRef, RegionRef};
 use feeds::{Feed, FeedFormat};
 use geoip::{DbInfo, GeoDb};
@@ -92,6 +92,8 @@ pub struct Attributor {
     /// Why `bundled.json` (licence and package of the bundled databases) could not be
     /// used, when it could not.
     manifest_problem: Option<String>,
+    /// The provenance of each source answers came from, shared by the answers.
+    provenances: std::sync::Mutex<std::collections::HashSet<Provenance>>,
 }
 
 impl std::fmt::Debug for Attributor {
@@ -114,7 +116,7 @@ impl Attributor {
                     organization: hit.organization,
                     network: hit.network,
                 };
-                return Answer::listed(asn, Self::db_provenance(db.info()));
+                return Answer::listed(asn, self.db_provenance(db.info()));
             }
         }
         Answer::unknown(if self.dbs.iter().any(|d| d.info().capabilities.asn) {
@@ -205,7 +207,7 @@ impl Attributor {
                 Country {
                     code: Some(code.clone()),
                 },
-                Self::db_provenance(db),
+                self.db_provenance(db),
             ),
             None => Answer::unknown(format!("no country database lists {ip}")),
         };

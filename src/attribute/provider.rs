@@ -39,12 +39,12 @@ impl Attributor {
     /// The source of an answer a hostname gave: how the name was seen, and the
     /// provider directory whose pattern matched it.
     pub(super) fn hostname_provenance(&self, kind: HostnameKind) -> Provenance {
-        Provenance {
+        self.shared(ProvenanceRecord {
             source: format!("hostname:{}", kind.as_str()),
             version: Some(format!("provider directory {}", self.directory.version())),
             sha256: None,
             date: None,
-        }
+        })
     }
 
     /// The provider: the first rule that answers, in order of strength; unknown with
@@ -138,7 +138,7 @@ impl Attributor {
                 };
                 return Some(Answer::found(
                     provider,
-                    f.provenance(),
+                    self.shared(f.provenance()),
                     confidence,
                     Basis::OfficialFeed,
                     evidence,
@@ -230,7 +230,7 @@ impl Attributor {
                 let evidence = format!("{} (not official: prefixes announced by the provider's ASNs, third-party list) holds {}", m.feed, m.prefix);
                 return Some(Answer::found(
                     self.provider_ref(&m.provider).into(),
-                    f.provenance(),
+                    self.shared(f.provenance()),
                     Confidence::Medium,
                     Basis::UnofficialFeed,
                     evidence,

@@ -173,7 +173,7 @@ impl Attributor {
                     );
                     let answer = Answer::found(
                         region,
-                        Self::db_provenance(db),
+                        self.db_provenance(db),
                         Confidence::Weak,
                         Basis::GeoipCity,
                         evidence,
@@ -278,7 +278,7 @@ impl Attributor {
         };
         let source = first
             .and_then(|m| self.feed_by_name(&m.feed))
-            .map(LoadedFeed::provenance);
+            .map(|f| self.shared(f.provenance()));
         by_official_feed(value, source, evidence)
     }
 
@@ -317,7 +317,9 @@ impl Attributor {
             m.country.as_deref().unwrap_or("?"),
             note
         );
-        let source = self.feed_by_name(&m.feed).map(LoadedFeed::provenance);
+        let source = self
+            .feed_by_name(&m.feed)
+            .map(|f| self.shared(f.provenance()));
         by_official_feed(value, source, evidence)
     }
 }
