@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Records captures/mipv6.pcap: Mobile IPv6 signalling (RFC 6275 Mobility headers,
 # IPv6 next header 135) on the loopback of a network namespace of its own: a
-# Binding Refresh Request, a Home Test Init and a Care-of Test Init sent by
+# Binding Refresh Request, a Home Test Init, a Care-of Test Init and a Binding
+# Update too long for the loopback's MTU of 1280 (sent in two fragments) by
 # Linux through a raw socket from fd00:135::1 to fd00:135::2 (the kernel fills
 # the checksum), each answered by the kernel with an ICMPv6 Parameter Problem
 # (no Mobile IPv6 here), then a UDP datagram (and its Port Unreachable).
@@ -37,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 ip netns add "$NS"
-ip -n "$NS" link set lo up
+ip -n "$NS" link set lo up mtu 1280
 ip -n "$NS" addr add fd00:135::1/64 dev lo nodad
 ip -n "$NS" addr add fd00:135::2/64 dev lo nodad
 
@@ -55,6 +56,10 @@ dst = ("fd00:135::2", 0)
 s.sendto(mh(0, b"\0\0"), dst)                 # Binding Refresh Request
 s.sendto(mh(1, b"\0\0" + b"\x11" * 8), dst)   # Home Test Init, its cookie
 s.sendto(mh(2, b"\0\0" + b"\x22" * 8), dst)   # Care-of Test Init, its cookie
+# A Binding Update padded with PadN options past the loopback's MTU of 1280: the
+# kernel sends it in two fragments.
+pads = (bytes([1, 246]) + b"\0" * 246) * 6
+s.sendto(mh(5, struct.pack("!HHH", 1, 0x0003, 0) + pads), dst)
 u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 u.bind(("fd00:135::1", 0))
 u.sendto(b"after the mobility messages", ("fd00:135::2", 9))

@@ -149,9 +149,12 @@ fn exact_bytes(readable: &Path) -> BTreeMap<&'static str, Vec<Exact>> {
         let protos: Vec<&str> = get(3).split(':').collect();
         for (i, &proto) in protos.iter().enumerate() {
             match proto {
-                // tshark 4.0 leaves an IPv6 packet with a Mobility header out of
-                // its IPv6 tables.
-                "ipv6" if protos.get(i + 1) == Some(&"mipv6") => {
+                // tshark 4.0 leaves an IPv6 packet with a Mobility header (after
+                // its extension headers, reassembled or not) out of its IPv6 tables.
+                "ipv6"
+                    if protos[i + 1..].iter().find(|p| !p.starts_with("ipv6."))
+                        == Some(&"mipv6") =>
+                {
                     used[1] += 1;
                     current = None;
                 }

@@ -356,10 +356,6 @@ impl ByIp {
         self.0.iter_mut().map(|(_, a)| a)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &Attribution)> {
-        self.0.iter().map(|(ip, a)| (ip, a))
-    }
-
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -435,8 +431,6 @@ mod tests {
         assert_eq!(note("192.0.2.9"), Some("nine"));
         assert_eq!(note("2001:db8::1"), Some("v6"));
         assert_eq!(note("192.0.2.2"), None);
-        let order: Vec<IpAddr> = by.iter().map(|(ip, _)| *ip).collect();
-        assert_eq!(order, [ip("192.0.2.1"), ip("192.0.2.9"), ip("2001:db8::1")]);
     }
 
     #[test]

@@ -53,14 +53,16 @@ pub(super) fn ethernet(data: &[u8]) -> Step<'_> {
     Ok(Next::Ether(EtherType(value), rest))
 }
 
-/// An 802.2 LLC header: SNAP carries an EtherType, anything else (spanning tree,
-/// NetBIOS over LLC) no IP.
+/// An 802.2 LLC header: SNAP carries an EtherType, OSI's SAP (FE) an OSI network
+/// layer PDU, which may be IP by its NLPID; anything else (spanning tree, NetBIOS
+/// over LLC) no IP.
 pub(super) fn llc(data: &[u8]) -> Step<'_> {
     match data {
         [0xaa, 0xaa, 0x03, _, _, _, t0, t1, rest @ ..] => {
             Ok(Next::Ether(EtherType(u16::from_be_bytes([*t0, *t1])), rest))
         }
         [0xaa, 0xaa, ..] => Err(cut("LLC/SNAP header", 8, data.len())),
+        [0xfe, 0xfe, 0x03, pdu @ ..] => Ok(osi(pdu)),
         _ => Ok(Next::NoIp),
     }
 }
@@ -117,9 +119,10 @@ fn arista(data: &[u8]) -> Step<'_> {
 /// A Frame Relay frame (link type 107), read as tshark reads it by default
 /// ("FRF 3.2/Cisco HDLC"): a Q.922 address of two octets or more, up to the one
 /// whose EA bit is set; then, after an unnumbered-information control octet
-/// (0x03), RFC 2427's NLPID (an optional pad octet first: IPv4 0xCC, IPv6 0x8E,
-/// SNAP 0x80; the others, Q.933 and OSI, no IP), or else Cisco's encapsulation,
-/// an EtherType, except on DLCI 0 (signalling) and in XID frames.
+/// (0x03), RFC 2427's NLPID (an optional pad octet first): SNAP (0x80), or an
+/// OSI network layer PDU, IP by its NLPID (Q.933 and CLNP carry none); or else
+/// Cisco's encapsulation, an EtherType, except on DLCI 0 (signalling) and in XID
+/// frames.
 pub(super) fn frame_relay(data: &[u8]) -> Step<'_> {
     let short = |need: usize| Err(cut("Frame Relay header", need, data.len()));
     let Some((dlci, mut at)) = q922(data) else {
@@ -144,11 +147,10 @@ pub(super) fn frame_relay(data: &[u8]) -> Step<'_> {
     if data.get(at) == Some(&0) {
         at += 1;
     }
-    let (Some(&nlpid), Some(rest)) = (data.get(at), data.get(at + 1..)) else {
+    let Some(pdu @ [nlpid, rest @ ..]) = data.get(at..) else {
         return short(at + 1);
     };
     match nlpid {
-        0xcc | 0x8e => Ok(Next::Ip(rest)),
         0x80 => match rest {
             [0, 0, 0, t0, t1, payload @ ..] => Ok(Next::Ether(
                 EtherType(u16::from_be_bytes([*t0, *t1])),
@@ -159,7 +161,7 @@ pub(super) fn frame_relay(data: &[u8]) -> Step<'_> {
             [_, _, _, _, _, ..] => Ok(Next::NoIp),
             _ => short(at + 6),
         },
-        _ => Ok(Next::NoIp),
+        _ => Ok(osi(pdu)),
     }
 }
 
@@ -287,10 +289,7 @@ fn juniper_payload(payload_type: u8, payload: &[u8]) -> Step<'_> {
         4 | 5 | 8 | 32 => Ok(Next::Ether(EtherType(MPLS_UNICAST), payload)),
         10 | 33 | 201 => Ok(osi(payload)),
         200 => ppp_protocol(payload),
-        202 | 203 => match payload {
-            [0xfe, 0xfe, 0x03, pdu @ ..] => Ok(osi(pdu)),
-            _ => llc(payload),
-        },
+        202 | 203 => llc(payload),
         204 => ethernet(payload),
         207 => frame_relay(payload),
         208 => chdlc(payload),

@@ -716,13 +716,43 @@ mod tests {
         assert!(decode(LinkType::LOOP, &framed).ip.is_some());
     }
 
-    #[test]
-    fn ipv6s_link_type_and_ethertype_hold_ipv6_only() {
-        // 2001:db8::1 -> 2001:db8::2, UDP 1111 -> 53 with 4 payload bytes.
+    /// An IPv6/UDP packet: 2001:db8::1:1111 -> 2001:db8::2:53 with 4 payload bytes.
+    fn ipv6_udp() -> Vec<u8> {
         let mut v6 = vec![0x60, 0, 0, 0, 0, 12, 17, 64];
         v6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
         v6.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
         v6.extend_from_slice(&[0x04, 0x57, 0, 53, 0, 12, 0, 0, b'a', b'b', b'c', b'd']);
+        v6
+    }
+
+    #[test]
+    fn ethernet_802_3_with_osis_llc_carries_ip_by_its_nlpid() {
+        // Length, then LLC with OSI's SAP (FE FE 03), then the NLPID: IPv4 (0xCC),
+        // IPv6 (0x8E), IS-IS (0x83, no IP); as tshark reads it.
+        let frame = |pdu: &[u8]| {
+            let mut f = vec![0; 12];
+            f.extend_from_slice(&(3 + pdu.len() as u16).to_be_bytes());
+            f.extend_from_slice(&[0xfe, 0xfe, 0x03]);
+            f.extend_from_slice(pdu);
+            f
+        };
+        let src = |f: &[u8]| {
+            decode(LinkType::ETHERNET, f)
+                .ip
+                .map(|ip| ip.src.to_string())
+        };
+        let v4 = frame(&[&[0xcc][..], &IPV4_UDP].concat());
+        assert_eq!(src(&v4), Some("192.0.2.1".into()));
+        let v6 = frame(&[&[0x8e][..], &ipv6_udp()].concat());
+        assert_eq!(src(&v6), Some("2001:db8::1".into()));
+        let isis = frame(&[0x83, 0x1b, 1, 0]);
+        let isis = decode(LinkType::ETHERNET, &isis);
+        assert!(isis.ip.is_none() && isis.problem.is_none());
+    }
+
+    #[test]
+    fn ipv6s_link_type_and_ethertype_hold_ipv6_only() {
+        let v6 = ipv6_udp();
         let eth = |et: [u8; 2], packet: &[u8]| [&[0; 12][..], &et, packet].concat();
         // Raw IP and LINKTYPE_IPV4 take either version, as IPv4's EtherType does.
         for link in [LinkType::RAW, LinkType::IPV4] {
@@ -1025,6 +1055,18 @@ mod tests {
         let snap = [0x48, 0xe1, 0x03, 0x00, 0x80, 0, 0, 0, 0x08, 0x00];
         assert_eq!(ip_of(107, &with(&snap)), Some(src));
         assert_eq!(ip_of(206, &with(&[&[1][..], &snap].concat())), Some(src));
+        // NLPID IPv4 takes either version, as tshark's `ip` does; NLPID IPv6 holds
+        // IPv6 only.
+        let v6 = ipv6_udp();
+        assert!(decode(
+            LinkType(107),
+            &[&[0x48, 0xe1, 0x03, 0xcc][..], &v6].concat()
+        )
+        .ip
+        .is_some_and(|ip| ip.src.is_ipv6()));
+        let v4_as_v6 = with(&[0x48, 0xe1, 0x03, 0x8e]);
+        let v4_as_v6 = decode(LinkType(107), &v4_as_v6);
+        assert!(v4_as_v6.ip.is_none() && v4_as_v6.problem.is_some());
         // Q.933 (NLPID 0x08), signalling on DLCI 0, and XID frames carry no IP.
         assert_eq!(ip_of(107, &with(&[0x48, 0xe1, 0x03, 0x08])), None);
         assert_eq!(ip_of(107, &with(&[0x00, 0x01, 0x08, 0x00])), None);

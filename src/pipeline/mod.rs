@@ -22,6 +22,13 @@ const REASSEMBLED_LAYERS: u8 = 2;
 /// IPv6's Mobility header (RFC 6275), as a next header.
 const IPV6_MOBILITY: u8 = 135;
 
+/// Whether an IP layer's packet counts in the IP tables: tshark 4.0 leaves IPv6
+/// packets that carry a Mobility header (Mobile IPv6 signalling), whole or
+/// reassembled, out of its IPv6 tables.
+fn in_ip_tables(ip: &decode::Ip<'_>) -> bool {
+    !(ip.src.is_ipv6() && ip.protocol == IPV6_MOBILITY)
+}
+
 /// Options of an analysis run.
 #[derive(Clone, Debug)]
 pub struct AnalyzeOptions {
@@ -539,10 +546,7 @@ impl Pass {
                 Some(id)
             }
             _ => {
-                // tshark 4.0 leaves IPv6 packets that carry a Mobility header
-                // (Mobile IPv6 signalling, RFC 6275) out of its IPv6 tables.
-                let mobility = ip.src.is_ipv6() && ip.protocol == IPV6_MOBILITY;
-                if count_ip && !mobility {
+                if count_ip && in_ip_tables(ip) {
                     tables.count_ip(ip.src, ip.dst, at, wire_len);
                 }
                 None
@@ -594,7 +598,7 @@ impl Pass {
             }
             defrag::Outcome::Complete(d) => d,
         };
-        if v6 {
+        if v6 && in_ip_tables(ip) {
             self.tables.count_ip(ip.src, ip.dst, at, wire_len);
         }
         let first = datagram.first_frame;
