@@ -4,6 +4,7 @@
 use assert_cmd::Command;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use whohosts::attribute::datadir::{update_from, UpdateAction};
 use whohosts::attribute::{AttributeOptions, Attributor, Basis, HostnameEvidence, HostnameKind};
 use whohosts::model::Confidence;
@@ -143,17 +144,59 @@ fn answers_from_one_source_share_its_provenance_record() {
         a.attribute(ip("47.96.0.1"), &[]),
         a.attribute(ip("1.12.0.1"), &[]),
     );
-    let (p1, p2) = (one.asn.source.unwrap(), two.asn.source.unwrap());
+    let (p1, p2) = (
+        one.asn.source.clone().unwrap(),
+        two.asn.source.clone().unwrap(),
+    );
     assert_eq!(p1.source, "asn-ipv4.mmdb");
     assert!(std::ptr::eq::<whohosts::model::ProvenanceRecord>(
         &*p1, &*p2
     ));
     // Other sources keep their own.
-    let country = one.country.source.unwrap();
+    let country = one.country.source.clone().unwrap();
     assert_ne!(country.source, p1.source);
     assert!(!std::ptr::eq::<whohosts::model::ProvenanceRecord>(
         &*p1, &*country
     ));
+}
+
+#[test]
+fn addresses_with_equal_answers_share_them() {
+    // Equal parts of the addresses' attributions are one value: two addresses of one
+    // AWS prefix, two of one Hetzner network (its provider answer rests on the ASN
+    // and is said of the network), and the notes on the data's age.
+    let empty = tempfile::tempdir().unwrap();
+    let a = load(empty.path(), &[]);
+    let addrs = ["52.28.54.98", "52.28.54.99", "5.9.0.4", "5.9.0.11"].map(ip);
+    let mut all = a.attribute_all(addrs, std::iter::empty());
+    // 2020-01-01: years before the bundled data.
+    all.note_data_age(1_577_836_800);
+    let get = |s: &str| all.by_ip.get(&ip(s)).expect(s);
+    let (aws1, aws2) = (get("52.28.54.98"), get("52.28.54.99"));
+    let (hz1, hz2) = (get("5.9.0.4"), get("5.9.0.11"));
+    assert_eq!(aws1.provider.id.as_deref(), Some("aws"));
+    assert_eq!(hz1.provider.id.as_deref(), Some("hetzner"));
+    for (x, y) in [(aws1, aws2), (hz1, hz2)] {
+        assert!(Arc::ptr_eq(&x.asn, &y.asn));
+        assert!(Arc::ptr_eq(&x.country, &y.country));
+        assert!(Arc::ptr_eq(&x.provider, &y.provider));
+        assert!(Arc::ptr_eq(&x.region, &y.region));
+        assert!(Arc::ptr_eq(&x.feeds, &y.feeds));
+    }
+    assert!(!aws1.notes.is_empty());
+    assert!(Arc::ptr_eq(&aws1.notes, &aws2.notes));
+    assert!(!Arc::ptr_eq(&aws1.provider, &hz1.provider));
+    let ev = hz1.provider.evidence.as_deref().unwrap();
+    assert!(ev.starts_with("5.9.0.0/16 is announced by AS24940"), "{ev}");
+    // Shared or not, each reads as its own: the same JSON as one made alone.
+    for s in ["52.28.54.99", "5.9.0.11"] {
+        let mut alone = a.attribute(ip(s), &[]);
+        alone.note_data_age(1_577_836_800);
+        assert_eq!(
+            serde_json::to_value(&alone).unwrap(),
+            serde_json::to_value(get(s)).unwrap()
+        );
+    }
 }
 
 #[test]
@@ -1112,12 +1155,18 @@ fn feed_services_and_first_party_space_are_told_apart_with_reasons() {
         assert_eq!(p.service_model.as_deref(), Some(*model), "{addr}");
         assert_eq!(p.service.as_deref(), *service, "{addr}");
         assert_eq!(p.confidence, Some(*conf), "{addr}");
-        let why = p.evidence.unwrap();
+        let why = p.evidence.clone().unwrap();
         if let Some(s) = service {
             assert!(why.contains("the feed names") && why.contains(s), "{why}");
         }
     }
-    let why = |addr: &str| a.attribute(ip(addr), &[]).provider.evidence.unwrap();
+    let why = |addr: &str| {
+        a.attribute(ip(addr), &[])
+            .provider
+            .evidence
+            .clone()
+            .unwrap()
+    };
     assert!(why("142.250.1.1").contains("gcp.google-cloud-json.json"));
     assert!(why("142.250.1.1").contains("not a Google Cloud customer"));
     assert!(why("1.44.96.1").contains("BYOIP"));
@@ -1127,7 +1176,7 @@ fn feed_services_and_first_party_space_are_told_apart_with_reasons() {
     let p = a.attribute(ip("142.250.1.1"), &[]).provider;
     assert_eq!(p.id.as_deref(), Some("gcp"));
     assert!(
-        p.evidence.unwrap().contains("cannot be told"),
+        p.evidence.clone().unwrap().contains("cannot be told"),
         "the answer says why it may be Google's own space"
     );
 }

@@ -96,7 +96,7 @@ impl Attribution {
             } else {
                 ": address blocks change hands, so check against data of the capture's time (--data-dir with an archived data set, --no-bundled-feeds)".to_string()
             };
-            self.notes.push(format!(
+            std::sync::Arc::make_mut(&mut self.notes).push(format!(
                 "the {} {} on {source} with data of {date}, about {} months {} {label}{advice}",
                 whats.join(" and "),
                 if whats.len() > 1 {
@@ -115,8 +115,11 @@ impl Attributions {
     /// Adds [`Attribution::note_data_age`] notes for a capture that began at
     /// `capture_secs` (Unix seconds).
     pub fn note_data_age(&mut self, capture_secs: i64) {
+        // Equal notes (most addresses' answers rest on the same data) are one value.
+        let mut sharing = Sharing::default();
         for a in self.by_ip.values_mut() {
             a.note_data_age(capture_secs);
+            sharing.share_notes(a);
         }
     }
 }

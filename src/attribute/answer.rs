@@ -2,6 +2,9 @@
 //! strength and evidence, or the reason it is unknown; and the sources used.
 
 use super::*;
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::sync::Arc;
 
 /// How a hostname was seen in the capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -72,7 +75,7 @@ pub enum Basis {
 /// answer has no source; an ASN or country comes straight from one database and is
 /// not graded, so it has no confidence, basis or evidence): every answer of the JSON
 /// report has the same shape.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Answer<V> {
     #[serde(flatten)]
     pub value: V,
@@ -144,7 +147,7 @@ impl<V> std::ops::DerefMut for Answer<V> {
 }
 
 /// The autonomous system announcing the address.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Asn {
     pub number: Option<u32>,
     pub organization: Option<String>,
@@ -154,14 +157,14 @@ pub struct Asn {
 }
 
 /// The country the address is registered or located in.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Country {
     /// ISO 3166-1 alpha-2.
     pub code: Option<String>,
 }
 
 /// The hosting provider.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Provider {
     pub id: Option<String>,
     pub name: Option<String>,
@@ -200,7 +203,7 @@ impl From<ProviderRef> for Provider {
 }
 
 /// The provider's region (data centre area).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Region {
     pub id: Option<String>,
     pub city: Option<String>,
@@ -223,7 +226,7 @@ pub type ProviderAttribution = Answer<Provider>;
 pub type RegionAttribution = Answer<Region>;
 
 /// One feed entry covering the address (all of the most specific prefix's entries).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct FeedMatch {
     pub feed: String,
     pub provider: String,
@@ -240,18 +243,23 @@ pub struct FeedMatch {
 }
 
 /// Everything known about one address.
+///
+/// Its answers, feed entries and notes are shared ([`Arc`]): addresses in one
+/// network, prefix or country mostly have equal ones, and [`Sharing`] makes equal
+/// parts one value, so that a capture's many addresses do not each hold a copy.
+/// A part is changed through [`Arc::make_mut`], which copies it first when shared.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Attribution {
-    pub asn: AsnAttribution,
-    pub country: CountryAttribution,
-    pub provider: ProviderAttribution,
-    pub region: RegionAttribution,
+    pub asn: Arc<AsnAttribution>,
+    pub country: Arc<CountryAttribution>,
+    pub provider: Arc<ProviderAttribution>,
+    pub region: Arc<RegionAttribution>,
     /// Feed entries of the most specific prefix covering the address.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub feeds: Vec<FeedMatch>,
+    #[serde(skip_serializing_if = "is_empty")]
+    pub feeds: Arc<Vec<FeedMatch>>,
     /// What a reader must weigh: data much older or newer than the capture.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
+    #[serde(skip_serializing_if = "is_empty")]
+    pub notes: Arc<Vec<String>>,
     /// Reverse DNS (`--online`). Boxed, as the RDAP record: most runs are offline,
     /// and an attribution is kept for every address of the capture.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -262,6 +270,49 @@ pub struct Attribution {
     /// Abuse contacts from RDAP, best first (`--online`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub abuse_contacts: Vec<rdap::AbuseContact>,
+}
+
+fn is_empty<T>(v: &Arc<Vec<T>>) -> bool {
+    v.is_empty()
+}
+
+/// Makes equal parts of attributions one shared value: each part is looked up
+/// among those seen before and replaced by the one found. Held while a capture's
+/// addresses are attributed, then dropped (the parts stay shared).
+#[derive(Default)]
+pub struct Sharing {
+    asn: HashSet<Arc<AsnAttribution>>,
+    country: HashSet<Arc<CountryAttribution>>,
+    provider: HashSet<Arc<ProviderAttribution>>,
+    region: HashSet<Arc<RegionAttribution>>,
+    feeds: HashSet<Arc<Vec<FeedMatch>>>,
+    notes: HashSet<Arc<Vec<String>>>,
+}
+
+impl Sharing {
+    /// Every shared part of `a`.
+    pub fn share(&mut self, a: &mut Attribution) {
+        one(&mut self.asn, &mut a.asn);
+        one(&mut self.country, &mut a.country);
+        one(&mut self.provider, &mut a.provider);
+        one(&mut self.region, &mut a.region);
+        one(&mut self.feeds, &mut a.feeds);
+        self.share_notes(a);
+    }
+
+    /// The notes of `a` only (after notes were added).
+    pub fn share_notes(&mut self, a: &mut Attribution) {
+        one(&mut self.notes, &mut a.notes);
+    }
+}
+
+fn one<T: Hash + Eq>(seen: &mut HashSet<Arc<T>>, part: &mut Arc<T>) {
+    match seen.get(&**part) {
+        Some(same) => *part = Arc::clone(same),
+        None => {
+            seen.insert(Arc::clone(part));
+        }
+    }
 }
 
 /// Kind of a data source.
@@ -414,7 +465,7 @@ mod tests {
     fn attributions_are_found_by_address_whatever_the_order_they_came_in() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let with_note = |n: &str| Attribution {
-            notes: vec![n.to_string()],
+            notes: vec![n.to_string()].into(),
             ..Attribution::default()
         };
         let by: ByIp = [

@@ -57,6 +57,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use bundle::{EmbeddedFile, EmbeddedFiles, BUNDLED_DIR_ENV};
 
@@ -193,10 +194,10 @@ impl Attributor {
         if let Some(why) = special_purpose(ip) {
             let reason = format!("{ip} is {why}: not attributable to a provider");
             return Attribution {
-                asn: Answer::unknown(reason.clone()),
-                country: Answer::unknown(reason.clone()),
-                provider: Answer::unknown(reason.clone()),
-                region: Answer::unknown(reason),
+                asn: Arc::new(Answer::unknown(reason.clone())),
+                country: Arc::new(Answer::unknown(reason.clone())),
+                provider: Arc::new(Answer::unknown(reason.clone())),
+                region: Arc::new(Answer::unknown(reason)),
                 ..Attribution::default()
             };
         }
@@ -268,11 +269,11 @@ impl Attributor {
             }
         }
         Attribution {
-            asn,
-            country,
-            provider,
-            region,
-            feeds,
+            asn: Arc::new(asn),
+            country: Arc::new(country),
+            provider: Arc::new(provider),
+            region: Arc::new(region),
+            feeds: Arc::new(feeds),
             ..Attribution::default()
         }
     }
@@ -331,17 +332,26 @@ impl Attributor {
         names: impl IntoIterator<Item = &'a crate::services::NameEvidence>,
         answers: Option<&online::OnlineAnswers>,
     ) -> Attributions {
-        let mut by_name: std::collections::BTreeMap<IpAddr, Vec<HostnameEvidence>> =
-            std::collections::BTreeMap::new();
-        for n in names {
-            let e = HostnameEvidence::from_wire(n.name.as_bytes(), n.source.into(), Some(n.at));
-            by_name.entry(n.ip).or_default().push(e);
-        }
+        // The name evidence in address order (a stable sort keeps each address's
+        // names in the order given): an address's names are one run of it, copied
+        // when the address is attributed, never all at once.
+        let mut names: Vec<&crate::services::NameEvidence> = names.into_iter().collect();
+        names.sort_by_key(|n| n.ip);
+        let mut sharing = Sharing::default();
         let by_ip = ips
             .into_iter()
             .map(|ip| {
-                let mut hostnames = by_name.remove(&ip).unwrap_or_default();
-                (ip, self.attribute_online(ip, &mut hostnames, answers))
+                let from = names.partition_point(|n| n.ip < ip);
+                let to = from + names[from..].partition_point(|n| n.ip == ip);
+                let mut hostnames: Vec<HostnameEvidence> = names[from..to]
+                    .iter()
+                    .map(|n| {
+                        HostnameEvidence::from_wire(n.name.as_bytes(), n.source.into(), Some(n.at))
+                    })
+                    .collect();
+                let mut a = self.attribute_online(ip, &mut hostnames, answers);
+                sharing.share(&mut a);
+                (ip, a)
             })
             .collect();
         Attributions {

@@ -152,9 +152,14 @@ impl Attributor {
     fn by_asn(&self, ip: IpAddr, asn: &AsnAttribution) -> Option<ProviderAttribution> {
         if let (Some(n), Some(src)) = (asn.number, &asn.source) {
             if let Some(owner) = self.directory.asn_owner(n) {
+                // Said of the database's network holding the address when known (the
+                // same words for every address of it, so that their answers can be
+                // one shared value), else of the address.
                 let mut evidence = format!(
-                    "{ip} is announced by AS{n}{} per {}; the provider directory (version {}) assigns AS{n} to {}",
-                    asn.network.map(|p| format!(" ({p})")).unwrap_or_default(),
+                    "{} is announced by AS{n} per {}; the provider directory (version {}) assigns AS{n} to {}",
+                    asn.network
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| ip.to_string()),
                     src.source,
                     self.directory.version(),
                     owner.provider.id
@@ -188,7 +193,7 @@ impl Attributor {
                     match feed {
                         Some(f) => {
                             let evidence = format!(
-                                "{evidence}; {}{} does not list {ip}: {}",
+                                "{evidence}; {}{} does not list the address: {}",
                                 f.name,
                                 f.describe_origin(),
                                 o.what

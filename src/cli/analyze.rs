@@ -204,30 +204,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             enter_objects_in_custody(case, dir, o)?;
         }
     }
-    // Loaded after the pass (about 40 ms), so that the databases and the pass's
-    // working memory are never held at once.
-    let attributor = args.sources.load().context("loading attribution data")?;
-    let ips: std::collections::BTreeSet<std::net::IpAddr> = analyses
-        .iter()
-        .flat_map(|a| a.tables.endpoints().into_keys())
-        .collect();
-    let ip_list: Vec<std::net::IpAddr> = ips.iter().copied().collect();
-    let online = args
-        .online
-        .run(&ip_list, attributor.data_dir(), args.json.as_deref())?;
-    let mut attributions = attributor.attribute_all_online(
-        ips,
-        analyses.iter().flat_map(|a| a.names.iter()),
-        online.as_ref().map(|(answers, _)| answers),
-    );
-    attributions.online = online.map(|(_, summary)| summary);
-    // Data far from the capture's time is named in each answer it touches.
-    if let Some(first) = analyses.iter().filter_map(|a| a.first_seen).min() {
-        attributions.note_data_age(first.secs);
-    }
-    // The databases are no longer needed: free them before the report is built.
-    drop(attributor);
-    // Nor is the name evidence once the services are built from it.
+    // The services are built first (their working memory gone before the
+    // attributions are made), from the name evidence, which attribution reads
+    // too and which is freed after both.
     let names: Vec<Vec<whohosts::services::NameEvidence>> = analyses
         .iter_mut()
         .map(|a| std::mem::take(&mut a.names))
@@ -237,15 +216,41 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         names.iter().flatten(),
         &targets,
         &args.targets,
-        Some(&attributions),
+        None,
     );
-    drop(names);
     // The services were built from a walk over the conversations and put in rank
     // order from their own temporary file: either cut short by an unreadable file is
     // an error before anything is written.
     if let Some(f) = report.failure() {
         anyhow::bail!("{f}");
     }
+    // Loaded after the pass (about 40 ms), so that the databases and the pass's
+    // working memory are never held at once.
+    let attributor = args.sources.load().context("loading attribution data")?;
+    // Every address once, in order (each capture's come in order already).
+    let mut ips: Vec<std::net::IpAddr> = analyses
+        .iter()
+        .flat_map(|a| a.tables.endpoints().map(|(ip, _)| ip))
+        .collect();
+    ips.sort_unstable();
+    ips.dedup();
+    let online = args
+        .online
+        .run(&ips, attributor.data_dir(), args.json.as_deref())?;
+    let mut attributions = attributor.attribute_all_online(
+        ips.iter().copied(),
+        names.iter().flatten(),
+        online.as_ref().map(|(answers, _)| answers),
+    );
+    attributions.online = online.map(|(_, summary)| summary);
+    // Data far from the capture's time is named in each answer it touches.
+    if let Some(first) = analyses.iter().filter_map(|a| a.first_seen).min() {
+        attributions.note_data_age(first.secs);
+    }
+    // Neither the databases nor the name evidence are needed any more.
+    drop(attributor);
+    drop(names);
+    report.attach(&attributions);
     if let Some(o) = objects {
         report.objects = Some(o.list);
         report.extract = o.extract;

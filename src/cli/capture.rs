@@ -645,7 +645,7 @@ pub(crate) fn attribute(
     let attributor = sources.load().context("loading attribution data")?;
     let ips: std::collections::BTreeSet<std::net::IpAddr> = analyses
         .iter()
-        .flat_map(|a| a.tables.endpoints().into_keys())
+        .flat_map(|a| a.tables.endpoints().map(|(ip, _)| ip))
         .collect();
     Ok(attributor.attribute_all(ips, analyses.iter().flat_map(|a| a.names.iter())))
 }

@@ -403,7 +403,7 @@ fn write_table(out: &mut impl Write, rows: &[(IpAddr, Attribution)]) -> std::io:
         if let Some(c) = &a.provider.conflict {
             writeln!(out, "  {ip} provider: {}", sanitize(c))?;
         }
-        for n in &a.notes {
+        for n in a.notes.iter() {
             writeln!(out, "  {ip} note: {}", sanitize(n))?;
         }
         if let Some(p) = &a.ptr {

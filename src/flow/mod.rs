@@ -43,7 +43,6 @@ pub struct TcpSegment {
     /// The capture holds only the start of the segment's data (snap length).
     pub cut: bool,
 }
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// The flow tables are keyed by attacker-chosen addresses and ports, so they use a
@@ -422,6 +421,10 @@ impl Tables {
         // Only the conversations and endpoints are read from now on: the rest of
         // the pass's lookup structures go before the report's data is loaded.
         self.counted_in_ip = HashMap::default();
+        // Nothing refers to an endpoint by its number from now on: in address order
+        // in place, the report's stages read them without a sorted copy.
+        self.endpoints.sort_unstable_by_key(|(ip, _)| *ip);
+        self.endpoints.shrink_to_fit();
         // `earliest` stays: `first_seen` reads it (it holds only conversations whose
         // frames went back in time).
         // The report's stages walk the conversations once each: from a file, so that
@@ -559,9 +562,27 @@ impl Tables {
         }
     }
 
-    /// Endpoints sorted by address (complete once [`Tables::finish`] has run).
-    pub fn endpoints(&self) -> BTreeMap<IpAddr, EndpointStats> {
-        self.endpoints.iter().copied().collect()
+    /// Endpoints in address order (complete once [`Tables::finish`] has run, which
+    /// puts them in that order in place; before, a sorted copy is read).
+    pub fn endpoints(&self) -> impl Iterator<Item = (IpAddr, EndpointStats)> + '_ {
+        let list: std::borrow::Cow<'_, [(IpAddr, EndpointStats)]> = if self.finished {
+            std::borrow::Cow::Borrowed(&self.endpoints)
+        } else {
+            let mut copy = self.endpoints.clone();
+            copy.sort_unstable_by_key(|(ip, _)| *ip);
+            std::borrow::Cow::Owned(copy)
+        };
+        let mut next = 0;
+        std::iter::from_fn(move || {
+            let e = list.get(next).copied();
+            next += 1;
+            e
+        })
+    }
+
+    /// How many endpoints there are.
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoints.len()
     }
 }
 
@@ -619,6 +640,7 @@ struct TcpFlags {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn at(frame: u64, secs: i64) -> FrameRef {
         FrameRef {
@@ -698,7 +720,7 @@ mod tests {
         assert_eq!((ip.a_to_b.frames, ip.a_to_b.bytes), (2, 160));
         assert_eq!((ip.b_to_a.frames, ip.b_to_a.bytes), (1, 70));
         assert_eq!(ip.last_seen, Timestamp::new(12, 0));
-        let eps = t.endpoints();
+        let eps: BTreeMap<IpAddr, EndpointStats> = t.endpoints().collect();
         let client = eps[&c];
         assert_eq!((client.tx.frames, client.tx.bytes), (4, 240));
         assert_eq!((client.rx.frames, client.rx.bytes), (3, 150));
@@ -810,7 +832,7 @@ mod tests {
                 .map(|(id, c)| format!("{id} {c:?} {:?}", t.first_seen(id, &c)))
                 .collect();
             assert!(t.conversations().failure().is_none());
-            (list, format!("{:?}", t.endpoints()))
+            (list, format!("{:?}", t.endpoints().collect::<Vec<_>>()))
         };
         let in_memory = run(usize::MAX, usize::MAX, usize::MAX);
         assert_eq!(in_memory.0.len(), 2 * (3 * CHUNK + 11));

@@ -991,6 +991,8 @@ impl Identify {
                 add_name(&mut self.names, &mut self.name_index, n);
             }
         }
+        // Held until the services are built: without the room its growth left.
+        self.names.shrink_to_fit();
         Ok((self.spool, self.names, self.reassembly))
     }
 }

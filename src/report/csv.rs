@@ -185,7 +185,7 @@ fn endpoints(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
     ];
     header.extend(ATTRIBUTION_HEADER);
     c.write_record(&header).map_err(io)?;
-    for e in &r.endpoints {
+    for e in r.endpoints.iter() {
         let mut row = vec![
             e.capture.to_string(),
             e.ip.to_string(),

@@ -758,7 +758,7 @@ fn attribution_rows(out: &mut String, ip: &std::net::IpAddr, a: &Attribution, w:
         "<dt>{}</dt><dd>{asn}</dd><dt>{}</dt><dd>{country}</dd>",
         w.asn, w.country
     );
-    for n in &a.notes {
+    for n in a.notes.iter() {
         let _ = write!(
             out,
             "<dt>{}</dt><dd class=\"note\">{}</dd>",

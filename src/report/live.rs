@@ -110,8 +110,8 @@ pub fn services(
                             (Some(p), None) => p.clone(),
                             (None, _) => at
                                 .asn
-                                .value
                                 .organization
+                                .as_ref()
                                 .map(|o| format!("{o} (not a known provider)"))
                                 .unwrap_or_default(),
                         }

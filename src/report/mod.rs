@@ -58,7 +58,7 @@ pub struct Report<'a> {
     /// capture): decrypted, or why not.
     pub tls_decryption: Option<Vec<crate::content::TlsSession>>,
     pub conversations: Conversations<'a>,
-    pub endpoints: Vec<EndpointReport<'a>>,
+    pub endpoints: Endpoints<'a>,
     /// The databases, feeds and directory attribution used, with versions and
     /// hashes, so that it can be reproduced (omitted when empty).
     pub sources: Vec<SourceInfo>,
@@ -345,6 +345,52 @@ impl Serialize for Conversations<'_> {
     }
 }
 
+/// The endpoints of all captures, in report order (capture, then address), each
+/// with its attribution, produced on demand from the tables (nothing is held per
+/// endpoint beside them).
+pub struct Endpoints<'a> {
+    analyses: &'a [CaptureAnalysis],
+    by_ip: Option<&'a ByIp>,
+}
+
+impl<'a> Endpoints<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = EndpointReport<'a>> + 'a {
+        let by_ip = self.by_ip;
+        self.analyses.iter().flat_map(move |a| {
+            a.tables.endpoints().map(move |(ip, e)| EndpointReport {
+                capture: a.index,
+                ip,
+                frames: e.tx.frames + e.rx.frames,
+                bytes: e.tx.bytes + e.rx.bytes,
+                tx_frames: e.tx.frames,
+                tx_bytes: e.tx.bytes,
+                rx_frames: e.rx.frames,
+                rx_bytes: e.rx.bytes,
+                first_seen: e.first_seen,
+                last_seen: e.last_seen,
+                attribution: by_ip.and_then(|b| b.get(&ip)),
+            })
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.analyses
+            .iter()
+            .map(|a| a.tables.endpoint_count())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Serialize for Endpoints<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
 impl<'a> Report<'a> {
     pub fn build(analyses: &'a [CaptureAnalysis]) -> Report<'a> {
         Self::build_for(analyses, &[], &[], None)
@@ -372,7 +418,6 @@ impl<'a> Report<'a> {
         target_text: &[String],
         attributions: Option<&'a Attributions>,
     ) -> Report<'a> {
-        let attribution_of = |ip: &IpAddr| attributions.and_then(|a| a.by_ip.get(ip));
         let all = services::build(
             || service_conversations(analyses),
             names,
@@ -383,48 +428,35 @@ impl<'a> Report<'a> {
             list: all,
             by_ip: attributions.map(|a| &a.by_ip),
         };
-        let mut captures = Vec::new();
-        let mut endpoints = Vec::new();
-        for a in analyses {
-            let is_ng = a.format == Format::Pcapng;
-            captures.push(CaptureReport {
-                index: a.index,
-                path: a.path.to_string_lossy().into_owned(),
-                format: a.format,
-                compression: a.compression,
-                link_types: a.link_types.clone(),
-                sections: is_ng.then_some(a.sections),
-                interfaces: is_ng.then_some(a.interfaces),
-                packets: a.packets,
-                bytes: a.bytes,
-                file_size: a.digests.size,
-                first_seen: a.first_seen,
-                last_seen: a.last_seen,
-                sha256: a.digests.sha256.clone(),
-                sm3: a.digests.sm3.clone(),
-                reassembly: a.reassembly,
-                anomalies: a.anomalies.kept.clone(),
-                anomalies_suppressed: a.anomalies.suppressed.clone(),
-            });
-            endpoints.extend(
-                a.tables
-                    .endpoints()
-                    .into_iter()
-                    .map(|(ip, e)| EndpointReport {
-                        capture: a.index,
-                        ip,
-                        frames: e.tx.frames + e.rx.frames,
-                        bytes: e.tx.bytes + e.rx.bytes,
-                        tx_frames: e.tx.frames,
-                        tx_bytes: e.tx.bytes,
-                        rx_frames: e.rx.frames,
-                        rx_bytes: e.rx.bytes,
-                        first_seen: e.first_seen,
-                        last_seen: e.last_seen,
-                        attribution: attribution_of(&ip),
-                    }),
-            );
-        }
+        let captures = analyses
+            .iter()
+            .map(|a| {
+                let is_ng = a.format == Format::Pcapng;
+                CaptureReport {
+                    index: a.index,
+                    path: a.path.to_string_lossy().into_owned(),
+                    format: a.format,
+                    compression: a.compression,
+                    link_types: a.link_types.clone(),
+                    sections: is_ng.then_some(a.sections),
+                    interfaces: is_ng.then_some(a.interfaces),
+                    packets: a.packets,
+                    bytes: a.bytes,
+                    file_size: a.digests.size,
+                    first_seen: a.first_seen,
+                    last_seen: a.last_seen,
+                    sha256: a.digests.sha256.clone(),
+                    sm3: a.digests.sm3.clone(),
+                    reassembly: a.reassembly,
+                    anomalies: a.anomalies.kept.clone(),
+                    anomalies_suppressed: a.anomalies.suppressed.clone(),
+                }
+            })
+            .collect();
+        let endpoints = Endpoints {
+            analyses,
+            by_ip: attributions.map(|a| &a.by_ip),
+        };
         Report {
             schema: SCHEMA,
             tool: Tool {
@@ -448,6 +480,16 @@ impl<'a> Report<'a> {
             sources: attributions.map(|a| a.sources.clone()).unwrap_or_default(),
             online: attributions.and_then(|a| a.online.clone()),
         }
+    }
+
+    /// Attaches the attributions to a report built without them: the services
+    /// can be built (with their working memory) before the addresses are
+    /// attributed, and the name evidence freed once both are done.
+    pub fn attach(&mut self, attributions: &'a Attributions) {
+        self.services.by_ip = Some(&attributions.by_ip);
+        self.endpoints.by_ip = Some(&attributions.by_ip);
+        self.sources = attributions.sources.clone();
+        self.online = attributions.online.clone();
     }
 
     /// Writes the JSON document (compact, one line, then a newline) as it is

@@ -219,7 +219,7 @@ fn service_list<'a>(
                 escape::terminal(&provider),
                 escape::terminal(&region)
             );
-            for n in &a.attribution.notes {
+            for n in a.attribution.notes.iter() {
                 let _ = writeln!(out, "        note: {}", escape::terminal(n));
             }
             if let Some(p) = &a.attribution.ptr {
@@ -427,9 +427,13 @@ pub fn render(r: &Report) -> String {
     }
 
     let _ = writeln!(out, "\nENDPOINTS");
+    // Only the rows shown are made, as for the conversations: a capture may have
+    // hundreds of thousands.
+    let total = r.endpoints.len();
     let rows: Vec<Vec<String>> = r
         .endpoints
         .iter()
+        .take(MAX_ROWS)
         .map(|e| {
             let mut row = Vec::new();
             if multi {
@@ -462,6 +466,9 @@ pub fn render(r: &Report) -> String {
         right.insert(0, true);
     }
     grid(&mut out, &header, &right, &rows);
+    if total > rows.len() {
+        let _ = writeln!(out, "  ... {} more (see --json)", total - rows.len());
+    }
     out
 }
 
