@@ -178,6 +178,48 @@ impl Spool {
         Ok(())
     }
 
+    /// Calls `f` with each record, read back and deserialised one at a time (as
+    /// `T`, which may keep only the fields it names): memory holds one record, not
+    /// the file.
+    pub fn for_each<T: serde::de::DeserializeOwned>(
+        &self,
+        f: impl FnMut(T) -> io::Result<()>,
+    ) -> io::Result<()> {
+        struct Each<F, T>(F, Option<io::Error>, std::marker::PhantomData<T>);
+        impl<'de, T: serde::de::DeserializeOwned, F: FnMut(T) -> io::Result<()>>
+            serde::de::Visitor<'de> for &mut Each<F, T>
+        {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("records")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                while let Some(record) = seq.next_element::<T>()? {
+                    if let Err(e) = (self.0)(record) {
+                        let text = e.to_string();
+                        self.1 = Some(e);
+                        return Err(serde::de::Error::custom(text));
+                    }
+                }
+                Ok(())
+            }
+        }
+        let Some(out) = &self.out else {
+            return Ok(());
+        };
+        let mut file = out.get_ref();
+        file.seek(SeekFrom::Start(0))?;
+        let text = io::Cursor::new(b"[")
+            .chain(io::BufReader::with_capacity(256 << 10, file))
+            .chain(io::Cursor::new(b"]"));
+        let mut each = Each(f, None, std::marker::PhantomData);
+        let mut de = serde_json::Deserializer::from_reader(text);
+        match serde::Deserializer::deserialize_seq(&mut de, &mut each) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(each.1.take().unwrap_or_else(|| io::Error::other(e))),
+        }
+    }
+
     /// The records read back as JSON values, for tests and small captures.
     pub fn values(&self) -> io::Result<Vec<serde_json::Value>> {
         let mut text = b"[".to_vec();
@@ -218,5 +260,50 @@ mod tests {
             s.values().unwrap(),
             [serde_json::json!({"n": 1}), "two".into()]
         );
+    }
+
+    #[test]
+    fn records_are_read_back_one_at_a_time_as_the_fields_asked_for() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct N {
+            n: u32,
+        }
+        let mut s = Spool::default();
+        let mut none = Vec::new();
+        s.for_each(|n: N| {
+            none.push(n);
+            Ok(())
+        })
+        .unwrap();
+        assert!(none.is_empty());
+        for n in 0..3000 {
+            s.append(&serde_json::json!({"n": n, "rest": "x".repeat(200)}))
+                .unwrap();
+        }
+        s.out.as_mut().unwrap().flush().unwrap();
+        let mut seen = Vec::new();
+        s.for_each(|n: N| {
+            seen.push(n.n);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, (0..3000).collect::<Vec<_>>());
+        // The caller's error ends the walk and is the one returned.
+        let mut calls = 0;
+        let e = s
+            .for_each(|_: N| {
+                calls += 1;
+                Err(io::Error::new(io::ErrorKind::InvalidData, "stop here"))
+            })
+            .unwrap_err();
+        assert_eq!(
+            (calls, e.kind(), e.to_string()),
+            (1, io::ErrorKind::InvalidData, "stop here".to_string())
+        );
+        // A record of another shape is an error, not a shorter list.
+        let mut other = Spool::default();
+        other.append(&"not a record").unwrap();
+        other.out.as_mut().unwrap().flush().unwrap();
+        assert!(other.for_each(|_: N| Ok(())).is_err());
     }
 }

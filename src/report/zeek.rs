@@ -16,7 +16,8 @@
 
 use super::Report;
 use crate::attribute::Attribution;
-use crate::model::{Timestamp, Transport};
+use crate::model::{Endpoint, Timestamp, Transport};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -56,32 +57,45 @@ fn uid(capture: u32, transport: Transport, a: &str, b: &str, first_frame: u64) -
 }
 
 /// Key of a connection: capture, transport, client, server.
-type ConnKey = (u32, Transport, String, String);
+type ConnKey = (u32, Transport, Endpoint, Endpoint);
 
+/// A transport conversation as the logs need it: its span, first frame (its uid
+/// is made again from these and the key) and the services its records showed.
 struct Conn {
-    uid: String,
     first: Timestamp,
     last: Timestamp,
-    services: std::collections::BTreeSet<&'static str>,
+    first_frame: u64,
+    services: u8,
 }
 
-fn sockaddr(v: &Value) -> String {
-    format!("{}|{}", v["ip"].as_str().unwrap_or(""), v["port"])
+/// The services a connection's records show, as bits, in the order Zeek's
+/// `service` field lists them (alphabetical).
+const SERVICES: [(u8, &str); 4] = [(1, "dns"), (2, "http"), (4, "quic"), (8, "ssl")];
+
+/// The fields every record has that the logs use (the rest is skipped as it is
+/// read back).
+#[derive(Deserialize)]
+struct Base {
+    #[serde(default)]
+    capture: Option<u32>,
+    #[serde(default)]
+    transport: Option<Box<str>>,
+    #[serde(default)]
+    client: Side,
+    #[serde(default)]
+    server: Side,
+    /// Records carry RFC 3339 times; parsed back to the nanosecond as read.
+    #[serde(default, deserialize_with = "rfc3339")]
+    ts: Timestamp,
+    #[serde(default)]
+    frame: Option<u64>,
 }
 
-fn id_fields(m: &mut Map<String, Value>, client: &Value, server: &Value) {
-    m.insert("id.orig_h".into(), client["ip"].clone());
-    m.insert("id.orig_p".into(), client["port"].clone());
-    m.insert("id.resp_h".into(), server["ip"].clone());
-    m.insert("id.resp_p".into(), server["port"].clone());
-}
-
-fn record_ts(r: &Value) -> Timestamp {
-    // Records carry RFC 3339 times; parsed back to the nanosecond.
-    r["ts"]
-        .as_str()
+fn rfc3339<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+    let text = Option::<Box<str>>::deserialize(d)?;
+    Ok(text
         .and_then(|s| {
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+            time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).ok()
         })
         .map(|t| {
             let n = t.unix_timestamp_nanos();
@@ -90,7 +104,135 @@ fn record_ts(r: &Value) -> Timestamp {
                 n.rem_euclid(1_000_000_000) as u32,
             )
         })
-        .unwrap_or_default()
+        .unwrap_or_default())
+}
+
+/// A record's client or server: its two fields, not a map of them.
+#[derive(Deserialize, Default)]
+struct Side {
+    #[serde(default)]
+    ip: Option<Box<str>>,
+    #[serde(default)]
+    port: Option<u16>,
+}
+
+impl Side {
+    fn of(e: Endpoint) -> Side {
+        Side {
+            ip: Some(e.ip.to_string().into()),
+            port: e.port,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DnsRec {
+    #[serde(flatten)]
+    base: Base,
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(default)]
+    is_response: Option<bool>,
+    #[serde(default, deserialize_with = "list")]
+    questions: Vec<Question>,
+    #[serde(default)]
+    rcode: Option<u64>,
+    #[serde(default, deserialize_with = "list")]
+    answers: Vec<DnsAnswer>,
+}
+
+#[derive(Deserialize)]
+struct Question {
+    #[serde(default)]
+    name: Value,
+    #[serde(default)]
+    qtype: Value,
+}
+
+/// An answer as `dns.log` shows it: its address or target, else its data as
+/// JSON text; and its TTL.
+#[derive(Deserialize)]
+struct DnsAnswer {
+    #[serde(default = "null_shown", deserialize_with = "shown")]
+    data: Value,
+    #[serde(default)]
+    ttl: Value,
+}
+
+fn shown<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    let d = Value::deserialize(d)?;
+    Ok(d.get("address")
+        .or_else(|| d.get("target"))
+        .cloned()
+        .unwrap_or_else(|| json!(d.to_string())))
+}
+
+/// A list, `null` read as empty (as the logs read a missing one).
+fn list<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+fn null_shown() -> Value {
+    json!(Value::Null.to_string())
+}
+
+#[derive(Deserialize)]
+struct TlsRec {
+    #[serde(flatten)]
+    base: Base,
+    #[serde(default, rename = "type")]
+    kind: Value,
+    #[serde(default)]
+    version: Value,
+    #[serde(default)]
+    cipher: Value,
+    #[serde(default)]
+    alpn: Value,
+    #[serde(default)]
+    sni: Value,
+    #[serde(default)]
+    ja4: Value,
+}
+
+#[derive(Deserialize)]
+struct HttpRec {
+    #[serde(flatten)]
+    base: Base,
+    #[serde(default, rename = "type")]
+    kind: Value,
+    #[serde(default)]
+    method: Value,
+    #[serde(default)]
+    host: Value,
+    #[serde(default)]
+    uri: Value,
+    #[serde(default)]
+    referer: Value,
+    #[serde(default)]
+    version: Value,
+    #[serde(default)]
+    user_agent: Value,
+    #[serde(default)]
+    status: Value,
+}
+
+/// A record's side as an endpoint.
+fn endpoint(v: &Side) -> Option<Endpoint> {
+    Some(Endpoint {
+        ip: v.ip.as_deref()?.parse().ok()?,
+        port: v.port,
+    })
+}
+
+fn id_fields(m: &mut Map<String, Value>, client: &Side, server: &Side) {
+    m.insert("id.orig_h".into(), json!(client.ip));
+    m.insert("id.orig_p".into(), json!(client.port));
+    m.insert("id.resp_h".into(), json!(server.ip));
+    m.insert("id.resp_p".into(), json!(server.port));
+}
+
+fn record_ts(r: &Base) -> Timestamp {
+    r.ts
 }
 
 fn attribution_fields(m: &mut Map<String, Value>, a: Option<&Attribution>) {
@@ -125,108 +267,152 @@ fn line(w: &mut dyn Write, m: Map<String, Value>) -> std::io::Result<()> {
     w.write_all(b"\n")
 }
 
+/// The transport conversations by key, each key's in report order.
+struct Conns(BTreeMap<ConnKey, Vec<Conn>>);
+
+impl Conns {
+    /// The connection a record belongs to: same endpoints either way round, the
+    /// one whose span holds the record's time (else the first).
+    fn find(&mut self, r: &Base) -> Option<(ConnKey, &mut Conn)> {
+        let capture = r.capture?;
+        let transport = match r.transport.as_deref()? {
+            "tcp" => Transport::Tcp,
+            "udp" => Transport::Udp,
+            _ => return None,
+        };
+        let (c, s) = (endpoint(&r.client)?, endpoint(&r.server)?);
+        let t = record_ts(r);
+        // The conversation's first sender need not be the client (a capture that
+        // starts mid-connection).
+        let key = [(capture, transport, c, s), (capture, transport, s, c)]
+            .into_iter()
+            .find(|k| self.0.contains_key(k))?;
+        let list = self.0.get_mut(&key)?;
+        let i = list
+            .iter()
+            .position(|x| x.first <= t && t <= x.last)
+            .unwrap_or(0);
+        Some((key, list.get_mut(i)?))
+    }
+
+    /// Marks the service of a record on its connection.
+    fn mark(&mut self, r: &Base, service: u8) {
+        if let Some((_, conn)) = self.find(r) {
+            conn.services |= service;
+        }
+    }
+
+    /// The uid of a record's connection.
+    fn uid_of(&mut self, r: &Base) -> Option<String> {
+        let ((capture, transport, a, b), conn) = self.find(r)?;
+        Some(uid(
+            capture,
+            transport,
+            &a.to_string(),
+            &b.to_string(),
+            conn.first_frame,
+        ))
+    }
+}
+
 /// Writes the four logs into `dir` (created if needed), each atomically.
+///
+/// Records are read back from their spools one at a time, keeping only the
+/// fields the logs use: the connections (a few words each) are held, and the
+/// DNS, TLS and HTTP records in that reduced form, to pair queries with
+/// answers, hellos and requests with responses.
 pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let records = |spools: &[&crate::pipeline::spool::Spool]| -> std::io::Result<Vec<Value>> {
+    fn records<T: serde::de::DeserializeOwned>(
+        spools: &[&crate::pipeline::spool::Spool],
+    ) -> std::io::Result<Vec<T>> {
         let mut v = Vec::new();
         for s in spools {
-            v.extend(s.values()?);
+            s.for_each(|rec: T| {
+                v.push(rec);
+                Ok(())
+            })?;
         }
         Ok(v)
-    };
-    let dns = records(&r.dns)?;
-    let tls = records(&r.tls)?;
-    let http = records(&r.http)?;
-    let quic = records(&r.quic)?;
+    }
+    let dns: Vec<DnsRec> = records(&r.dns)?;
+    let http: Vec<HttpRec> = records(&r.http)?;
     let attribution: BTreeMap<IpAddr, &Attribution> = r
         .endpoints
         .iter()
         .filter_map(|e| e.attribution.map(|a| (e.ip, a)))
         .collect();
 
-    // Connections: the transport conversations, client as originator.
-    let mut conns: BTreeMap<ConnKey, Vec<Conn>> = BTreeMap::new();
-    let mut order = Vec::new();
+    // Connections: the transport conversations, client as originator (the
+    // conversation's first sender, `a`).
+    let mut conns = Conns(BTreeMap::new());
     for c in r.conversations.iter() {
         if c.transport == Transport::Ip {
             continue;
         }
-        // The conversation's first sender is `a`: Zeek's originator.
-        let (client, server) = (c.a, c.b);
-        let (client_v, server_v) = (json!(client), json!(server));
-        let id = uid(
-            c.capture,
-            c.transport,
-            &client.to_string(),
-            &server.to_string(),
-            c.first_frame,
-        );
-        let key = (
-            c.capture,
-            c.transport,
-            sockaddr(&client_v),
-            sockaddr(&server_v),
-        );
-        conns.entry(key.clone()).or_default().push(Conn {
-            uid: id.clone(),
-            first: c.first_seen,
-            last: c.last_seen,
-            services: Default::default(),
-        });
-        order.push((key, id, c));
+        conns
+            .0
+            .entry((c.capture, c.transport, c.a, c.b))
+            .or_default()
+            .push(Conn {
+                first: c.first_seen,
+                last: c.last_seen,
+                first_frame: c.first_frame,
+                services: 0,
+            });
     }
     if let Some(f) = r.conversations.failure() {
         return Err(std::io::Error::other(f));
     }
-    // Which connection a record belongs to: same endpoints either way round, the
-    // one whose span holds the record's time.
-    let mut find = |r: &Value, service: &'static str| -> Option<String> {
-        let capture = r["capture"].as_u64()? as u32;
-        let transport = match r["transport"].as_str()? {
-            "tcp" => Transport::Tcp,
-            "udp" => Transport::Udp,
-            _ => return None,
-        };
-        let (c, s) = (sockaddr(&r["client"]), sockaddr(&r["server"]));
-        let t = record_ts(r);
-        // The conversation's first sender need not be the client (a capture that
-        // starts mid-connection).
-        for key in [
-            (capture, transport, c.clone(), s.clone()),
-            (capture, transport, s, c),
-        ] {
-            if let Some(list) = conns.get_mut(&key) {
-                let i = list
-                    .iter()
-                    .position(|x| x.first <= t && t <= x.last)
-                    .unwrap_or(0);
-                let conn = list.get_mut(i)?;
-                conn.services.insert(service);
-                return Some(conn.uid.clone());
-            }
-        }
-        None
-    };
-    let dns_uid: Vec<Option<String>> = dns.iter().map(|r| find(r, "dns")).collect();
-    let tls_uid: Vec<Option<String>> = tls.iter().map(|r| find(r, "ssl")).collect();
-    let http_uid: Vec<Option<String>> = http.iter().map(|r| find(r, "http")).collect();
-    for r in &quic {
-        find(r, "quic");
+    for d in &dns {
+        conns.mark(&d.base, 1);
+    }
+    for s in &r.tls {
+        s.for_each(|t: Base| {
+            conns.mark(&t, 8);
+            Ok(())
+        })?;
+    }
+    for h in &http {
+        conns.mark(&h.base, 2);
+    }
+    for s in &r.quic {
+        s.for_each(|q: Base| {
+            conns.mark(&q, 4);
+            Ok(())
+        })?;
     }
 
-    // conn.log
+    // conn.log: the conversations walked again, in report order.
     super::write_atomic_with(&dir.join("conn.log"), |w| {
         let mut w = std::io::BufWriter::new(w);
-        for (key, id, c) in &order {
-            let conn = conns.get(key).and_then(|l| l.iter().find(|x| &x.uid == id));
+        for c in r.conversations.iter() {
+            if c.transport == Transport::Ip {
+                continue;
+            }
+            let id = uid(
+                c.capture,
+                c.transport,
+                &c.a.to_string(),
+                &c.b.to_string(),
+                c.first_frame,
+            );
+            let services = conns
+                .0
+                .get(&(c.capture, c.transport, c.a, c.b))
+                .and_then(|l| l.iter().find(|x| x.first_frame == c.first_frame))
+                .map_or(0, |x| x.services);
             let mut m = Map::new();
             m.insert("ts".into(), ts(c.first_seen));
             m.insert("uid".into(), json!(id));
-            id_fields(&mut m, &json!(c.a), &json!(c.b));
+            id_fields(&mut m, &Side::of(c.a), &Side::of(c.b));
             m.insert("proto".into(), json!(c.transport.to_string()));
-            if let Some(conn) = conn.filter(|x| !x.services.is_empty()) {
-                let s: Vec<&str> = conn.services.iter().copied().collect();
+            if services != 0 {
+                let s: Vec<&str> = SERVICES
+                    .iter()
+                    .filter(|(bit, _)| services & bit != 0)
+                    .map(|(_, name)| *name)
+                    .collect();
                 m.insert("service".into(), json!(s.join(",")));
             }
             m.insert("duration".into(), json!(c.duration));
@@ -241,19 +427,22 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
         }
         w.flush()
     })?;
+    if let Some(f) = r.conversations.failure() {
+        return Err(std::io::Error::other(f));
+    }
 
-    let base = |r: &Value, uid: Option<String>, proto: &str| {
+    let base = |r: &Base, uid: Option<String>, proto: &str| {
         let mut m = Map::new();
         m.insert("ts".into(), ts(record_ts(r)));
         if let Some(u) = uid {
             m.insert("uid".into(), json!(u));
         }
-        id_fields(&mut m, &r["client"], &r["server"]);
+        id_fields(&mut m, &r.client, &r.server);
         if !proto.is_empty() {
             m.insert("proto".into(), json!(proto));
         }
-        m.insert("whohosts.capture".into(), r["capture"].clone());
-        m.insert("whohosts.frame".into(), r["frame"].clone());
+        m.insert("whohosts.capture".into(), json!(r.capture));
+        m.insert("whohosts.frame".into(), json!(r.frame));
         m
     };
 
@@ -262,22 +451,22 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
     super::write_atomic_with(&dir.join("dns.log"), |w| {
         let mut w = std::io::BufWriter::new(w);
         let mut answered = std::collections::BTreeSet::new();
-        let key = |r: &Value| {
+        let key = |r: &DnsRec| {
             (
-                r["capture"].as_u64(),
-                r["id"].as_u64(),
-                sockaddr(&r["client"]),
-                sockaddr(&r["server"]),
+                r.base.capture,
+                r.id,
+                endpoint(&r.base.client),
+                endpoint(&r.base.server),
             )
         };
         let mut responses: BTreeMap<_, Vec<usize>> = BTreeMap::new();
         for (i, r) in dns.iter().enumerate() {
-            if r["is_response"] == true {
+            if r.is_response == Some(true) {
                 responses.entry(key(r)).or_default().push(i);
             }
         }
         for (i, r) in dns.iter().enumerate() {
-            let is_response = r["is_response"] == true;
+            let is_response = r.is_response == Some(true);
             let response = if is_response {
                 if answered.contains(&i) {
                     continue;
@@ -293,14 +482,17 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
             };
             let query = if is_response { None } else { Some(r) };
             let first = query.or(response).unwrap_or(r);
-            let uid = dns_uid.get(i).cloned().flatten();
-            let mut m = base(first, uid, first["transport"].as_str().unwrap_or(""));
-            m.insert("trans_id".into(), first["id"].clone());
-            let q = &first["questions"][0];
-            if !q.is_null() {
-                m.insert("query".into(), q["name"].clone());
-                m.insert("qtype".into(), q["qtype"].clone());
-                if let Some(t) = q["qtype"].as_u64().and_then(|t| u16::try_from(t).ok()) {
+            let uid = conns.uid_of(&r.base);
+            let mut m = base(
+                &first.base,
+                uid,
+                first.base.transport.as_deref().unwrap_or(""),
+            );
+            m.insert("trans_id".into(), json!(first.id));
+            if let Some(q) = first.questions.first() {
+                m.insert("query".into(), q.name.clone());
+                m.insert("qtype".into(), q.qtype.clone());
+                if let Some(t) = q.qtype.as_u64().and_then(|t| u16::try_from(t).ok()) {
                     m.insert(
                         "qtype_name".into(),
                         json!(hickory_proto::rr::RecordType::from(t).to_string()),
@@ -308,40 +500,21 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
                 }
             }
             if let Some(resp) = response {
-                m.insert("rcode".into(), resp["rcode"].clone());
+                m.insert("rcode".into(), json!(resp.rcode));
                 let names = [
                     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN",
                     "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE",
                 ];
-                if let Some(name) = resp["rcode"]
-                    .as_u64()
-                    .and_then(|c| names.get(usize::try_from(c).ok()?))
-                {
+                if let Some(name) = resp.rcode.and_then(|c| names.get(usize::try_from(c).ok()?)) {
                     m.insert("rcode_name".into(), json!(name));
                 }
-                let answers: Vec<Value> = resp["answers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|a| {
-                        let d = &a["data"];
-                        d.get("address")
-                            .or_else(|| d.get("target"))
-                            .cloned()
-                            .unwrap_or_else(|| json!(d.to_string()))
-                    })
-                    .collect();
-                let ttls: Vec<Value> = resp["answers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|a| a["ttl"].clone())
-                    .collect();
-                if !answers.is_empty() {
+                if !resp.answers.is_empty() {
+                    let answers: Vec<&Value> = resp.answers.iter().map(|a| &a.data).collect();
+                    let ttls: Vec<&Value> = resp.answers.iter().map(|a| &a.ttl).collect();
                     m.insert("answers".into(), json!(answers));
                     m.insert("TTLs".into(), json!(ttls));
                 }
-                m.insert("whohosts.response_frame".into(), resp["frame"].clone());
+                m.insert("whohosts.response_frame".into(), json!(resp.base.frame));
             }
             line(&mut w, m)?;
         }
@@ -351,55 +524,62 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
     // ssl.log: one line per connection, from its ClientHello and ServerHello.
     super::write_atomic_with(&dir.join("ssl.log"), |w| {
         let mut w = std::io::BufWriter::new(w);
-        let mut by_conn: BTreeMap<String, (Option<&Value>, Option<&Value>)> = BTreeMap::new();
-        let mut lone = Vec::new();
-        for (r, uid) in tls.iter().zip(&tls_uid) {
-            let Some(uid) = uid.clone() else {
-                lone.push(r);
-                continue;
-            };
-            let e = by_conn.entry(uid).or_default();
-            match r["type"].as_str() {
-                Some("client_hello") if e.0.is_none() => e.0 = Some(r),
-                Some("server_hello") if e.1.is_none() => e.1 = Some(r),
-                _ => {}
-            }
+        // Each row kept as its line's bytes until they are put in time order.
+        let text = |m: Map<String, Value>| serde_json::to_vec(&Value::Object(m));
+        // The records are read back one at a time: a connection's first hellos
+        // are kept, a record without a connection is a row of its own.
+        let mut by_conn: BTreeMap<String, (Option<TlsRec>, Option<TlsRec>)> = BTreeMap::new();
+        let mut lone: Vec<(Timestamp, Vec<u8>)> = Vec::new();
+        for s in &r.tls {
+            s.for_each(|r: TlsRec| {
+                let Some(uid) = conns.uid_of(&r.base) else {
+                    lone.push((record_ts(&r.base), text(base(&r.base, None, ""))?));
+                    return Ok(());
+                };
+                let e = by_conn.entry(uid).or_default();
+                match r.kind.as_str() {
+                    Some("client_hello") if e.0.is_none() => e.0 = Some(r),
+                    Some("server_hello") if e.1.is_none() => e.1 = Some(r),
+                    _ => {}
+                }
+                Ok(())
+            })?;
         }
-        let mut rows: Vec<(Timestamp, Map<String, Value>)> = Vec::new();
+        let mut rows: Vec<(Timestamp, Vec<u8>)> = Vec::new();
         for (uid, (ch, sh)) in by_conn {
+            let (ch, sh) = (ch.as_ref(), sh.as_ref());
             let Some(first) = ch.or(sh) else { continue };
-            let mut m = base(first, Some(uid), "");
+            let mut m = base(&first.base, Some(uid), "");
             if let Some(sh) = sh {
-                if let Some(v) = sh["version"].as_u64() {
+                if let Some(v) = sh.version.as_u64() {
                     m.insert("version".into(), json!(tls_version(v)));
                 }
-                if let Some(id) = sh["cipher"].as_u64() {
+                if let Some(id) = sh.cipher.as_u64() {
                     let name = u16::try_from(id)
                         .ok()
                         .and_then(tls_parser::TlsCipherSuite::from_id)
                         .map_or_else(|| format!("unknown-{id}"), |c| c.name.to_string());
                     m.insert("cipher".into(), json!(name));
                 }
-                if let Some(a) = sh["alpn"].as_str() {
+                if let Some(a) = sh.alpn.as_str() {
                     m.insert("next_protocol".into(), json!(a));
                 }
             }
             if let Some(ch) = ch {
-                if !ch["sni"].is_null() {
-                    m.insert("server_name".into(), ch["sni"].clone());
+                if !ch.sni.is_null() {
+                    m.insert("server_name".into(), ch.sni.clone());
                 }
-                if !ch["ja4"].is_null() {
-                    m.insert("ja4".into(), ch["ja4"].clone());
+                if !ch.ja4.is_null() {
+                    m.insert("ja4".into(), ch.ja4.clone());
                 }
             }
-            rows.push((record_ts(first), m));
+            rows.push((record_ts(&first.base), text(m)?));
         }
-        for r in lone {
-            rows.push((record_ts(r), base(r, None, "")));
-        }
+        rows.append(&mut lone);
         rows.sort_by_key(|r| r.0);
-        for (_, m) in rows {
-            line(&mut w, m)?;
+        for (_, l) in rows {
+            w.write_all(&l)?;
+            w.write_all(b"\n")?;
         }
         w.flush()
     })?;
@@ -411,35 +591,35 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
         let mut depth: BTreeMap<String, u64> = BTreeMap::new();
         let mut open: BTreeMap<String, Vec<Map<String, Value>>> = BTreeMap::new();
         let mut rows: Vec<(Timestamp, String, usize)> = Vec::new();
-        for (r, uid) in http.iter().zip(&http_uid) {
-            let uid = uid.clone();
+        for r in &http {
+            let uid = conns.uid_of(&r.base);
             let conn = uid.clone().unwrap_or_default();
-            match r["type"].as_str() {
+            match r.kind.as_str() {
                 Some("request") => {
                     let d = depth.entry(conn.clone()).or_default();
                     *d += 1;
-                    let mut m = base(r, uid, "");
+                    let mut m = base(&r.base, uid, "");
                     m.insert("trans_depth".into(), json!(*d));
-                    m.insert("method".into(), r["method"].clone());
-                    m.insert("host".into(), r["host"].clone());
-                    m.insert("uri".into(), r["uri"].clone());
-                    if !r["referer"].is_null() {
-                        m.insert("referrer".into(), r["referer"].clone());
+                    m.insert("method".into(), r.method.clone());
+                    m.insert("host".into(), r.host.clone());
+                    m.insert("uri".into(), r.uri.clone());
+                    if !r.referer.is_null() {
+                        m.insert("referrer".into(), r.referer.clone());
                     }
-                    m.insert("version".into(), json!(format!("1.{}", r["version"])));
-                    if !r["user_agent"].is_null() {
-                        m.insert("user_agent".into(), r["user_agent"].clone());
+                    m.insert("version".into(), json!(format!("1.{}", r.version)));
+                    if !r.user_agent.is_null() {
+                        m.insert("user_agent".into(), r.user_agent.clone());
                     }
                     let list = open.entry(conn.clone()).or_default();
                     list.push(m);
-                    rows.push((record_ts(r), conn, list.len() - 1));
+                    rows.push((record_ts(&r.base), conn, list.len() - 1));
                 }
                 Some("response") => {
                     if let Some(m) = open
                         .get_mut(&conn)
                         .and_then(|l| l.iter_mut().find(|m| !m.contains_key("status_code")))
                     {
-                        m.insert("status_code".into(), r["status"].clone());
+                        m.insert("status_code".into(), r.status.clone());
                     }
                 }
                 _ => {}
