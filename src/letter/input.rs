@@ -150,7 +150,9 @@ pub struct Hostname {
     pub frames: Vec<FrameId>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 pub struct FrameId {
     pub capture: u32,
     pub frame: u64,

@@ -31,7 +31,7 @@ use crate::attribute::directory::{
 };
 use input::{Case, FrameId, Report};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
@@ -281,10 +281,11 @@ impl Comparison {
     /// servers of its rows (the package summary stays whole, as the match result has
     /// it).
     pub(crate) fn for_rows(&self, rows: &[EvidenceRow]) -> Comparison {
+        let keys = RowKeys::of(rows);
         let ours = |server: &str| {
             server.parse::<std::net::SocketAddr>().is_ok_and(|a| {
-                rows.iter()
-                    .any(|r| r.ip == a.ip().to_string() && r.port == a.port())
+                keys.addresses
+                    .contains(&(a.ip().to_string().as_str(), a.port()))
             })
         };
         let mut c = self.clone();
@@ -616,14 +617,15 @@ fn draft_one(
         .map(|_| claimant.offset())
         .or(case.and_then(|c| c.offset))
         .unwrap_or(UtcOffset::UTC);
-    let rows = evidence_rows(report, claimant, directory, provider, refs, offset);
+    let by = ByServer::of(report);
+    let rows = evidence_rows(report, &by, claimant, directory, provider, refs, offset);
     let placed = place(provider, &rows, opts);
     let frame = choose_frame(provider, &placed, claimant, opts)?;
     let mut ctx = build_context(
         report, claimant, case, directory, provider, frame, rows, placed, offset, opts,
     );
     let stem = format!("{}.{}", provider.id, frame);
-    let extract = extract_json(report, &ctx, case);
+    let extract = extract_json(&by, &ctx, case);
     ctx.attachments.insert(
         0,
         Attachment {
@@ -1317,31 +1319,21 @@ fn is_server(p: &input::Peer, ip: &str, port: u16) -> bool {
 
 /// The requests to an endpoint and the responses they got (paired in order on each
 /// client connection, as HTTP/1.x answers them).
-fn downloads(report: &Report, e: &input::Endpoint, names: &[String]) -> Vec<Download> {
+fn downloads(http: &[&input::HttpRecord], e: &input::Endpoint, names: &[String]) -> Vec<Download> {
     let mut out = Vec::new();
-    let mine = |r: &&input::HttpRecord| {
+    let mine = |r: &&&input::HttpRecord| {
         is_server(&r.seen.server, &e.ip, e.port) && r.seen.transport == e.transport
     };
     // Responses by the client connection they answer.
     let mut responses: BTreeMap<(u32, String, Option<u16>), Vec<&input::HttpRecord>> =
         BTreeMap::new();
-    for r in report
-        .http
-        .iter()
-        .filter(mine)
-        .filter(|r| r.kind == "response")
-    {
+    for r in http.iter().filter(mine).filter(|r| r.kind == "response") {
         responses
             .entry((r.seen.capture, r.seen.client.ip.clone(), r.seen.client.port))
             .or_default()
             .push(r);
     }
-    for q in report
-        .http
-        .iter()
-        .filter(mine)
-        .filter(|r| r.kind == "request")
-    {
+    for q in http.iter().filter(mine).filter(|r| r.kind == "request") {
         let key = (q.seen.capture, q.seen.client.ip.clone(), q.seen.client.port);
         let answer = responses.get_mut(&key).and_then(|v| {
             let i = v
@@ -1387,9 +1379,69 @@ fn downloads(report: &Report, e: &input::Endpoint, names: &[String]) -> Vec<Down
     out
 }
 
+/// The report's records and conversations by the server endpoint they concern, and
+/// the frames of its DNS messages: found once for a letter, not once per row (a
+/// report may hold hundreds of thousands of each).
+struct ByServer<'a> {
+    dns_frames: std::collections::HashSet<FrameId>,
+    /// First frames of the conversations with the server (transport, address, port),
+    /// in report order.
+    conversations: HashMap<(&'a str, &'a str, u16), Vec<FrameId>>,
+    http: HashMap<(&'a str, u16), Vec<&'a input::HttpRecord>>,
+    tls: HashMap<(&'a str, u16), Vec<&'a input::TlsRecord>>,
+}
+
+impl<'a> ByServer<'a> {
+    fn of(report: &'a Report) -> Self {
+        let mut conversations: HashMap<_, Vec<FrameId>> = HashMap::new();
+        for c in &report.conversations {
+            let first = FrameId {
+                capture: c.capture,
+                frame: c.first_frame,
+            };
+            let ends = [&c.a, &c.b];
+            for (i, p) in ends.iter().enumerate() {
+                let Some(port) = p.port else { continue };
+                // A conversation of an endpoint with itself is listed once.
+                if i == 1 && c.a.ip == c.b.ip && c.a.port == c.b.port {
+                    continue;
+                }
+                conversations
+                    .entry((c.transport.as_str(), p.ip.as_str(), port))
+                    .or_default()
+                    .push(first);
+            }
+        }
+        let server = |p: &'a input::Peer| Some((p.ip.as_str(), p.port?));
+        let mut http: HashMap<_, Vec<&input::HttpRecord>> = HashMap::new();
+        for r in &report.http {
+            if let Some(k) = server(&r.seen.server) {
+                http.entry(k).or_default().push(r);
+            }
+        }
+        let mut tls: HashMap<_, Vec<&input::TlsRecord>> = HashMap::new();
+        for r in &report.tls {
+            if let Some(k) = server(&r.seen.server) {
+                tls.entry(k).or_default().push(r);
+            }
+        }
+        ByServer {
+            dns_frames: report
+                .dns
+                .iter()
+                .flat_map(|d| seen_frames(&d.seen))
+                .collect(),
+            conversations,
+            http,
+            tls,
+        }
+    }
+}
+
 /// The rows of a letter: what the capture shows for each endpoint of the provider.
 fn evidence_rows(
     report: &Report,
+    by: &ByServer,
     claimant: &Claimant,
     directory: &Directory,
     provider: &Provider,
@@ -1409,11 +1461,7 @@ fn evidence_rows(
         let (provider_attr, region_attr) = s.attribution_of(e);
         let hostnames: Vec<String> = s.hostnames.iter().map(|h| h.name.clone()).collect();
         // A name's frames split into the resolver's (DNS messages) and the server's.
-        let dns_frames: std::collections::BTreeSet<FrameId> = report
-            .dns
-            .iter()
-            .flat_map(|d| seen_frames(&d.seen))
-            .collect();
+        let dns_frames = &by.dns_frames;
         let mut names = Vec::new();
         for h in &s.hostnames {
             let has = |x: &str| h.sources.iter().any(|s| s == x);
@@ -1444,31 +1492,18 @@ fn evidence_rows(
             }
         }
         // The server's own frames, never the resolver's.
-        let mut frames: Vec<FrameId> = report
+        let server = (e.ip.as_str(), e.port);
+        let mut frames: Vec<FrameId> = by
             .conversations
-            .iter()
-            .filter(|c| {
-                c.transport == e.transport
-                    && (is_server(&c.a, &e.ip, e.port) || is_server(&c.b, &e.ip, e.port))
-            })
-            .map(|c| FrameId {
-                capture: c.capture,
-                frame: c.first_frame,
-            })
-            .collect();
-        for r in report
-            .http
-            .iter()
-            .filter(|r| is_server(&r.seen.server, &e.ip, e.port))
-        {
+            .get(&(e.transport.as_str(), e.ip.as_str(), e.port))
+            .cloned()
+            .unwrap_or_default();
+        let http = by.http.get(&server).map_or(&[][..], Vec::as_slice);
+        for r in http {
             frames.extend(seen_frames(&r.seen));
         }
         let mut sni = Vec::new();
-        for r in report
-            .tls
-            .iter()
-            .filter(|r| is_server(&r.seen.server, &e.ip, e.port))
-        {
+        for r in by.tls.get(&server).into_iter().flatten() {
             frames.extend(seen_frames(&r.seen));
             if let Some(n) = &r.sni {
                 if !sni.contains(n) {
@@ -1476,7 +1511,7 @@ fn evidence_rows(
                 }
             }
         }
-        let downloads = downloads(report, e, &hostnames);
+        let downloads = downloads(http, e, &hostnames);
         let downloaded = downloads
             .iter()
             .any(|d| d.status.is_some_and(|c| (200..300).contains(&c)));
@@ -1921,16 +1956,44 @@ fn build_context(
     }
 }
 
+/// The letter's endpoints, to tell whether one of the report's is among them: a
+/// report may list hundreds of thousands, a letter tens of thousands.
+struct RowKeys<'a> {
+    endpoints: std::collections::HashSet<(&'a str, u16, &'a str)>,
+    addresses: std::collections::HashSet<(&'a str, u16)>,
+    ips: std::collections::HashSet<&'a str>,
+}
+
+impl<'a> RowKeys<'a> {
+    fn of(rows: &'a [EvidenceRow]) -> Self {
+        RowKeys {
+            endpoints: rows
+                .iter()
+                .map(|r| (r.ip.as_str(), r.port, r.transport.as_str()))
+                .collect(),
+            addresses: rows.iter().map(|r| (r.ip.as_str(), r.port)).collect(),
+            ips: rows.iter().map(|r| r.ip.as_str()).collect(),
+        }
+    }
+
+    /// Whether the endpoint is one of the letter's (address, port and transport).
+    fn has(&self, e: &input::Endpoint) -> bool {
+        self.endpoints
+            .contains(&(e.ip.as_str(), e.port, e.transport.as_str()))
+    }
+}
+
 /// The best RDAP abuse contact of the letter's endpoints, with its record.
 fn rdap_contact<'a>(
     report: &'a Report,
     rows: &[EvidenceRow],
 ) -> Option<(&'a input::AbuseContact, &'a input::RdapRecord)> {
+    let keys = RowKeys::of(rows);
     report
         .services
         .iter()
         .flat_map(|s| s.attribution.iter())
-        .filter(|a| rows.iter().any(|r| r.ip == a.ip))
+        .filter(|a| keys.ips.contains(a.ip.as_str()))
         .filter_map(|a| {
             let r = a.rdap.as_ref()?;
             let c = a.abuse_contacts.iter().min_by_key(|c| c.rank)?;
@@ -1942,12 +2005,10 @@ fn rdap_contact<'a>(
 /// The first and last times of the letter's endpoints, as the report writes them.
 fn refs_times(report: &Report, rows: &[EvidenceRow]) -> Vec<String> {
     let mut out = Vec::new();
+    let keys = RowKeys::of(rows);
     for s in &report.services {
         for e in &s.endpoints {
-            if rows
-                .iter()
-                .any(|r| r.ip == e.ip && r.port == e.port && r.transport == e.transport)
-            {
+            if keys.has(e) {
                 out.extend(e.first_seen.clone());
                 out.extend(e.last_seen.clone());
             }
@@ -1961,12 +2022,10 @@ fn refs_times(report: &Report, rows: &[EvidenceRow]) -> Vec<String> {
 /// that is none of the directory's channels.
 fn provider_notes(report: &Report, provider: &Provider, rows: &[EvidenceRow]) -> Vec<String> {
     let mut notes = std::collections::BTreeSet::new();
+    let keys = RowKeys::of(rows);
     for s in &report.services {
         for e in &s.endpoints {
-            if !rows
-                .iter()
-                .any(|r| r.ip == e.ip && r.port == e.port && r.transport == e.transport)
-            {
+            if !keys.has(e) {
                 continue;
             }
             let Some(entry) = s.attribution_entry(e) else {
@@ -2015,18 +2074,19 @@ fn provider_notes(report: &Report, provider: &Provider, rows: &[EvidenceRow]) ->
 /// hashes; never the client's address, other providers' servers or the case's
 /// environment records. Sorted keys (serde_json's map), so the same input gives the
 /// same bytes.
-fn extract_json(report: &Report, ctx: &Context, case: Option<&Case>) -> String {
+fn extract_json(by: &ByServer, ctx: &Context, case: Option<&Case>) -> String {
     use serde_json::json;
     let endpoints: Vec<serde_json::Value> = ctx
         .rows
         .iter()
         .map(|r| {
             // Records name the conversation's server whichever side sent them.
-            let mine = |s: &input::Seen| is_server(&s.server, &r.ip, r.port);
-            let http: Vec<serde_json::Value> = report
+            let server = (r.ip.as_str(), r.port);
+            let http: Vec<serde_json::Value> = by
                 .http
-                .iter()
-                .filter(|h| mine(&h.seen))
+                .get(&server)
+                .into_iter()
+                .flatten()
                 .map(|h| {
                     json!({
                         "capture": h.seen.capture, "frame": h.seen.frame, "frames": h.seen.frames,
@@ -2036,10 +2096,11 @@ fn extract_json(report: &Report, ctx: &Context, case: Option<&Case>) -> String {
                     })
                 })
                 .collect();
-            let tls: Vec<serde_json::Value> = report
+            let tls: Vec<serde_json::Value> = by
                 .tls
-                .iter()
-                .filter(|t| mine(&t.seen))
+                .get(&server)
+                .into_iter()
+                .flatten()
                 .map(|t| {
                     json!({
                         "capture": t.seen.capture, "frame": t.seen.frame, "frames": t.seen.frames,
