@@ -41,13 +41,13 @@ const MAGIC: &[u8; 8] = b"WHIDX\0\0\x01";
 const MAX_HEADER: u32 = 256 << 20;
 const V4_REC: u64 = 12;
 const V6_REC: u64 = 36;
+const GROUP_REC: u64 = 32;
+const VALUE_REC: u64 = 8;
 
 /// Every `FENCE`-th interval record's start is read once on open: a lookup finds
 /// its block of records among these in memory, then reads that block with one
 /// read, not one read per step of a binary search over the file.
 const FENCE: u64 = 64;
-const GROUP_REC: u64 = 32;
-const VALUE_REC: u64 = 8;
 
 /// Where the compiled index of a data directory's feeds lives.
 pub(crate) fn index_path(data_dir: &Path) -> PathBuf {
