@@ -70,7 +70,11 @@ struct Conn {
 
 /// The services a connection's records show, as bits, in the order Zeek's
 /// `service` field lists them (alphabetical).
-const SERVICES: [(u8, &str); 4] = [(1, "dns"), (2, "http"), (4, "quic"), (8, "ssl")];
+const SERVICES: [(u8, &str); 4] = [(DNS, "dns"), (HTTP, "http"), (QUIC, "quic"), (SSL, "ssl")];
+const DNS: u8 = 1;
+const HTTP: u8 = 2;
+const QUIC: u8 = 4;
+const SSL: u8 = 8;
 
 /// The fields every record has that the logs use (the rest is skipped as it is
 /// read back).
@@ -365,22 +369,19 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
         return Err(std::io::Error::other(f));
     }
     for d in &dns {
-        conns.mark(&d.base, 1);
-    }
-    for s in &r.tls {
-        s.for_each(|t: Base| {
-            conns.mark(&t, 8);
-            Ok(())
-        })?;
+        conns.mark(&d.base, DNS);
     }
     for h in &http {
-        conns.mark(&h.base, 2);
+        conns.mark(&h.base, HTTP);
     }
-    for s in &r.quic {
-        s.for_each(|q: Base| {
-            conns.mark(&q, 4);
-            Ok(())
-        })?;
+    // TLS and QUIC records are read back here only for their connections.
+    for (spools, service) in [(&r.tls, SSL), (&r.quic, QUIC)] {
+        for s in spools {
+            s.for_each(|b: Base| {
+                conns.mark(&b, service);
+                Ok(())
+            })?;
+        }
     }
 
     // conn.log: the conversations walked again, in report order.
