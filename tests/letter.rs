@@ -1999,3 +1999,52 @@ fn a_report_of_the_previous_schema_is_read_and_an_unknown_schema_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_report_file_is_parsed_as_read_and_another_document_named_as_such() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    };
+    let report = write(
+        "report.json",
+        &std::fs::read_to_string(fixture("demo-report.json")).expect("fixture"),
+    );
+    let r = input::Report::load(&report).expect("the demo report is read");
+    assert!(!r.services.is_empty());
+    // Another document, whatever fields it lacks, is named by its schema.
+    let other = write("other.json", r#"{"schema":"whohosts.match/1","x":1}"#);
+    let e = input::Report::load(&other).expect_err("another document");
+    assert!(
+        matches!(&e, input::InputError::Schema { found, .. } if found == "whohosts.match/1"),
+        "{e}"
+    );
+    let none = write("none.json", r#"{"services":[]}"#);
+    let e = input::Report::load(&none).expect_err("no schema");
+    assert!(
+        matches!(&e, input::InputError::Schema { found, .. } if found.is_empty()),
+        "{e}"
+    );
+    // A report cut short names the field it lacks; a file that is not JSON, where
+    // it stops being JSON.
+    let short = write("short.json", r#"{"schema":"whohosts.report/2"}"#);
+    let e = input::Report::load(&short).expect_err("cut short");
+    assert!(
+        matches!(&e, input::InputError::Report { message, .. } if message.contains("missing field")),
+        "{e}"
+    );
+    let text = write("text.json", "{\"schema\":\"whohosts.report/2\", oops");
+    let e = input::Report::load(&text).expect_err("not JSON");
+    assert!(
+        matches!(&e, input::InputError::Report { message, .. } if message.contains("line 1 column")),
+        "{e}"
+    );
+    // Bytes after the report are refused, as before.
+    let trailing = write(
+        "trailing.json",
+        &format!("{} x", std::fs::read_to_string(&report).expect("read")),
+    );
+    assert!(input::Report::load(&trailing).is_err());
+}

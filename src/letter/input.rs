@@ -304,40 +304,65 @@ pub(crate) fn source_text(v: &serde_json::Value) -> Option<String> {
 
 impl Report {
     pub fn from_json(bytes: &[u8], origin: &str) -> Result<Report, InputError> {
-        // The schema first, so that another document is named as such rather than by
-        // the first field it lacks.
+        Report::parse(|| Ok(serde_json::Deserializer::from_slice(bytes)), origin)
+    }
+
+    /// Reads a report file as it is parsed: a large report is never held whole
+    /// beside what the letters keep of it.
+    pub fn load(path: &Path) -> Result<Report, InputError> {
+        let origin = path.display().to_string();
+        let open = || {
+            std::fs::File::open(path)
+                .map(|f| {
+                    serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
+                        1 << 20,
+                        f,
+                    ))
+                })
+                .map_err(|source| InputError::Read {
+                    path: origin.clone(),
+                    source,
+                })
+        };
+        Report::parse(open, &origin)
+    }
+
+    /// Parses a report from `open`. Another document is named as such (by its
+    /// schema) rather than by the first field it lacks: when the report does not
+    /// parse, `open` is read again for its schema alone.
+    fn parse<'de, R: serde_json::de::Read<'de>>(
+        open: impl Fn() -> Result<serde_json::Deserializer<R>, InputError>,
+        origin: &str,
+    ) -> Result<Report, InputError> {
         #[derive(Deserialize)]
         struct Head {
             schema: Option<String>,
         }
-        let head: Head = serde_json::from_slice(bytes).map_err(|e| InputError::Report {
+        let bad = |e: serde_json::Error| InputError::Report {
             path: origin.to_string(),
             message: e.to_string(),
-        })?;
-        if !head
-            .schema
-            .as_deref()
-            .is_some_and(|s| crate::report::SCHEMAS_READ.contains(&s))
-        {
-            return Err(InputError::Schema {
-                path: origin.to_string(),
-                found: head.schema.unwrap_or_default(),
-            });
+        };
+        let known =
+            |schema: Option<&str>| schema.is_some_and(|s| crate::report::SCHEMAS_READ.contains(&s));
+        let other = |found: Option<String>| InputError::Schema {
+            path: origin.to_string(),
+            found: found.unwrap_or_default(),
+        };
+        let mut de = open()?;
+        let parsed = Report::deserialize(&mut de).and_then(|r| de.end().map(|()| r));
+        match parsed {
+            Ok(r) if known(Some(&r.schema)) => Ok(r),
+            Ok(r) => Err(other(Some(r.schema))),
+            Err(e) => {
+                let mut de = open()?;
+                match Head::deserialize(&mut de).and_then(|h| de.end().map(|()| h)) {
+                    Ok(h) if !known(h.schema.as_deref()) => Err(other(h.schema)),
+                    Ok(_) => Err(bad(e)),
+                    // Not JSON at all: said as such, not as a report's missing field.
+                    Err(not_json) => Err(bad(not_json)),
+                }
+            }
         }
-        let r: Report = serde_json::from_slice(bytes).map_err(|e| InputError::Report {
-            path: origin.to_string(),
-            message: e.to_string(),
-        })?;
-        Ok(r)
-    }
-
-    pub fn load(path: &Path) -> Result<Report, InputError> {
-        let origin = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| InputError::Read {
-            path: origin.clone(),
-            source,
-        })?;
-        Report::from_json(&bytes, &origin)
     }
 }
 
