@@ -2041,6 +2041,9 @@ fn a_report_file_is_parsed_as_read_and_another_document_named_as_such() {
         matches!(&e, input::InputError::Report { message, .. } if message.contains("line 1 column")),
         "{e}"
     );
+    // A file that cannot be read (here a directory) is said to be unreadable.
+    let e = input::Report::load(dir.path()).expect_err("a directory");
+    assert!(matches!(&e, input::InputError::Read { .. }), "{e}");
     // Bytes after the report are refused, as before.
     let trailing = write(
         "trailing.json",
