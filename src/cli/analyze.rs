@@ -227,13 +227,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     // Loaded after the pass (about 40 ms), so that the databases and the pass's
     // working memory are never held at once.
     let attributor = args.sources.load().context("loading attribution data")?;
-    // Every address once, in order (each capture's come in order already).
-    let mut ips: Vec<std::net::IpAddr> = analyses
-        .iter()
-        .flat_map(|a| a.tables.endpoints().map(|(ip, _)| ip))
-        .collect();
-    ips.sort_unstable();
-    ips.dedup();
+    let ips = whohosts::pipeline::addresses(&analyses);
     let online = args
         .online
         .run(&ips, attributor.data_dir(), args.json.as_deref())?;

@@ -643,11 +643,10 @@ pub(crate) fn attribute(
     sources: &super::lookup::SourceArgs,
 ) -> anyhow::Result<whohosts::attribute::Attributions> {
     let attributor = sources.load().context("loading attribution data")?;
-    let ips: std::collections::BTreeSet<std::net::IpAddr> = analyses
-        .iter()
-        .flat_map(|a| a.tables.endpoints().map(|(ip, _)| ip))
-        .collect();
-    Ok(attributor.attribute_all(ips, analyses.iter().flat_map(|a| a.names.iter())))
+    Ok(attributor.attribute_all(
+        whohosts::pipeline::addresses(analyses),
+        analyses.iter().flat_map(|a| a.names.iter()),
+    ))
 }
 
 /// Writes the report of finished analyses as it is built (a large capture's report is

@@ -562,22 +562,10 @@ impl Tables {
         }
     }
 
-    /// Endpoints in address order (complete once [`Tables::finish`] has run, which
-    /// puts them in that order in place; before, a sorted copy is read).
+    /// The endpoints, in address order: [`Tables::finish`] fills them (from the
+    /// conversations) and sorts them in place; before, they are not complete.
     pub fn endpoints(&self) -> impl Iterator<Item = (IpAddr, EndpointStats)> + '_ {
-        let list: std::borrow::Cow<'_, [(IpAddr, EndpointStats)]> = if self.finished {
-            std::borrow::Cow::Borrowed(&self.endpoints)
-        } else {
-            let mut copy = self.endpoints.clone();
-            copy.sort_unstable_by_key(|(ip, _)| *ip);
-            std::borrow::Cow::Owned(copy)
-        };
-        let mut next = 0;
-        std::iter::from_fn(move || {
-            let e = list.get(next).copied();
-            next += 1;
-            e
-        })
+        self.endpoints.iter().copied()
     }
 
     /// How many endpoints there are.

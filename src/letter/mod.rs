@@ -1313,17 +1313,12 @@ fn seen_frames(s: &input::Seen) -> Vec<FrameId> {
         .collect()
 }
 
-fn is_server(p: &input::Peer, ip: &str, port: u16) -> bool {
-    p.ip == ip && p.port == Some(port)
-}
-
 /// The requests to an endpoint and the responses they got (paired in order on each
-/// client connection, as HTTP/1.x answers them).
+/// client connection, as HTTP/1.x answers them), from the HTTP records of its
+/// server address and port ([`ByServer::http`]).
 fn downloads(http: &[&input::HttpRecord], e: &input::Endpoint, names: &[String]) -> Vec<Download> {
     let mut out = Vec::new();
-    let mine = |r: &&&input::HttpRecord| {
-        is_server(&r.seen.server, &e.ip, e.port) && r.seen.transport == e.transport
-    };
+    let mine = |r: &&&input::HttpRecord| r.seen.transport == e.transport;
     // Responses by the client connection they answer.
     let mut responses: BTreeMap<(u32, String, Option<u16>), Vec<&input::HttpRecord>> =
         BTreeMap::new();

@@ -55,6 +55,18 @@ impl Default for AnalyzeOptions {
     }
 }
 
+/// Every endpoint address of finished analyses, once, in order: the addresses to
+/// attribute.
+pub fn addresses(analyses: &[CaptureAnalysis]) -> Vec<std::net::IpAddr> {
+    let mut ips: Vec<std::net::IpAddr> = analyses
+        .iter()
+        .flat_map(|a| a.tables.endpoints().map(|(ip, _)| ip))
+        .collect();
+    ips.sort_unstable();
+    ips.dedup();
+    ips
+}
+
 /// Everything found in one capture.
 pub struct CaptureAnalysis {
     pub index: u32,

@@ -235,10 +235,6 @@ fn id_fields(m: &mut Map<String, Value>, client: &Side, server: &Side) {
     m.insert("id.resp_p".into(), json!(server.port));
 }
 
-fn record_ts(r: &Base) -> Timestamp {
-    r.ts
-}
-
 fn attribution_fields(m: &mut Map<String, Value>, a: Option<&Attribution>) {
     let Some(a) = a else { return };
     let p = &a.provider;
@@ -266,8 +262,8 @@ fn attribution_fields(m: &mut Map<String, Value>, a: Option<&Attribution>) {
     }
 }
 
-fn line(w: &mut dyn Write, m: Map<String, Value>) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *w, &Value::Object(m)).map_err(std::io::Error::other)?;
+fn line(w: &mut dyn Write, m: &Map<String, Value>) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *w, m).map_err(std::io::Error::other)?;
     w.write_all(b"\n")
 }
 
@@ -285,7 +281,7 @@ impl Conns {
             _ => return None,
         };
         let (c, s) = (endpoint(&r.client)?, endpoint(&r.server)?);
-        let t = record_ts(r);
+        let t = r.ts;
         // The conversation's first sender need not be the client (a capture that
         // starts mid-connection).
         let key = [(capture, transport, c, s), (capture, transport, s, c)]
@@ -424,7 +420,7 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
             m.insert("whohosts.capture".into(), json!(c.capture));
             m.insert("whohosts.first_frame".into(), json!(c.first_frame));
             attribution_fields(&mut m, attribution.get(&c.b.ip).copied());
-            line(&mut w, m)?;
+            line(&mut w, &m)?;
         }
         w.flush()
     })?;
@@ -434,7 +430,7 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
 
     let base = |r: &Base, uid: Option<String>, proto: &str| {
         let mut m = Map::new();
-        m.insert("ts".into(), ts(record_ts(r)));
+        m.insert("ts".into(), ts(r.ts));
         if let Some(u) = uid {
             m.insert("uid".into(), json!(u));
         }
@@ -517,7 +513,7 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
                 }
                 m.insert("whohosts.response_frame".into(), json!(resp.base.frame));
             }
-            line(&mut w, m)?;
+            line(&mut w, &m)?;
         }
         w.flush()
     })?;
@@ -526,7 +522,7 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
     super::write_atomic_with(&dir.join("ssl.log"), |w| {
         let mut w = std::io::BufWriter::new(w);
         // Each row kept as its line's bytes until they are put in time order.
-        let text = |m: Map<String, Value>| serde_json::to_vec(&Value::Object(m));
+        let text = |m: Map<String, Value>| serde_json::to_vec(&m);
         // The records are read back one at a time: a connection's first hellos
         // are kept, a record without a connection is a row of its own.
         let mut by_conn: BTreeMap<String, (Option<TlsRec>, Option<TlsRec>)> = BTreeMap::new();
@@ -534,7 +530,7 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
         for s in &r.tls {
             s.for_each(|r: TlsRec| {
                 let Some(uid) = conns.uid_of(&r.base) else {
-                    lone.push((record_ts(&r.base), text(base(&r.base, None, ""))?));
+                    lone.push((r.base.ts, text(base(&r.base, None, ""))?));
                     return Ok(());
                 };
                 let e = by_conn.entry(uid).or_default();
@@ -574,7 +570,7 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
                     m.insert("ja4".into(), ch.ja4.clone());
                 }
             }
-            rows.push((record_ts(&first.base), text(m)?));
+            rows.push((first.base.ts, text(m)?));
         }
         rows.append(&mut lone);
         rows.sort_by_key(|r| r.0);
@@ -591,7 +587,8 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
         let mut w = std::io::BufWriter::new(w);
         let mut depth: BTreeMap<String, u64> = BTreeMap::new();
         let mut open: BTreeMap<String, Vec<Map<String, Value>>> = BTreeMap::new();
-        let mut rows: Vec<(Timestamp, String, usize)> = Vec::new();
+        // The requests in the order they came: their connection and place in it.
+        let mut rows: Vec<(String, usize)> = Vec::new();
         for r in &http {
             let uid = conns.uid_of(&r.base);
             let conn = uid.clone().unwrap_or_default();
@@ -613,7 +610,7 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
                     }
                     let list = open.entry(conn.clone()).or_default();
                     list.push(m);
-                    rows.push((record_ts(&r.base), conn, list.len() - 1));
+                    rows.push((conn, list.len() - 1));
                 }
                 Some("response") => {
                     if let Some(m) = open
@@ -626,9 +623,9 @@ pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
                 _ => {}
             }
         }
-        for (_, conn, i) in rows {
+        for (conn, i) in rows {
             if let Some(m) = open.get(&conn).and_then(|l| l.get(i)) {
-                line(&mut w, m.clone())?;
+                line(&mut w, m)?;
             }
         }
         w.flush()
