@@ -211,6 +211,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         .iter_mut()
         .map(|a| std::mem::take(&mut a.names))
         .collect();
+    // The conversations, the largest part of the JSON report, need only the
+    // finished tables: serialised on a thread of their own while the services are
+    // built and the addresses attributed.
+    let analyses = std::sync::Arc::new(analyses);
+    let conversations = args.json.is_some().then(|| {
+        let analyses = analyses.clone();
+        std::thread::Builder::new()
+            .name("whohosts-conv".into())
+            .spawn(move || whohosts::report::conversations_json(&analyses))
+    });
     let mut report = Report::build_named(
         &analyses,
         names.iter().flatten(),
@@ -252,10 +262,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     }
     let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &args.json {
+        let conversations = conversations.map(|thread| {
+            thread?.join().unwrap_or_else(|_| {
+                Err(std::io::Error::other(
+                    "serialising the conversations failed",
+                ))
+            })
+        });
         if json_to_stdout {
-            report.write_json(std::io::stdout().lock())
+            report.write_json_with(std::io::stdout().lock(), conversations)
         } else {
-            whohosts::report::write_atomic_with(path, |w| report.write_json(w))
+            whohosts::report::write_atomic_with(path, |w| report.write_json_with(w, conversations))
         }
         .with_context(|| format!("writing the report to {}", path.display()))?;
     }

@@ -345,6 +345,21 @@ impl Serialize for Conversations<'_> {
     }
 }
 
+/// Serialises the conversations of `analyses` as the report's JSON array into an
+/// unnamed temporary file, for [`Report::write_json_with`] to copy in place: the
+/// largest part of the report, which needs only the finished tables, so that it can
+/// be made on a thread of its own while the services are built and the addresses
+/// attributed.
+pub fn conversations_json(analyses: &[CaptureAnalysis]) -> std::io::Result<std::fs::File> {
+    serialise_conversations(&Conversations(analyses))
+}
+
+fn serialise_conversations(c: &Conversations<'_>) -> std::io::Result<std::fs::File> {
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);
+    serde_json::to_writer(&mut f, c).map_err(std::io::Error::other)?;
+    f.into_inner().map_err(|e| e.into_error())
+}
+
 /// The endpoints of all captures, in report order (capture, then address), each
 /// with its attribution, produced on demand from the tables (nothing is held per
 /// endpoint beside them).
@@ -496,6 +511,17 @@ impl<'a> Report<'a> {
     /// serialised, without building it in memory first; the records are copied from
     /// their spools.
     pub fn write_json<W: std::io::Write>(&self, w: W) -> std::io::Result<()> {
+        self.write_json_with(w, None)
+    }
+
+    /// [`Report::write_json`], with the conversations already serialised by
+    /// [`conversations_json`] when given (from these analyses), else serialised on
+    /// a second thread while the rest is written.
+    pub fn write_json_with<W: std::io::Write>(
+        &self,
+        w: W,
+        conversations: Option<std::io::Result<std::fs::File>>,
+    ) -> std::io::Result<()> {
         use std::io::{Seek, Write};
         fn key(w: &mut dyn Write, first: bool, name: &str) -> std::io::Result<()> {
             if !first {
@@ -526,14 +552,13 @@ impl<'a> Report<'a> {
             w.write_all(b"]")
         }
         // The conversations, the largest part, are serialised on a second thread into
-        // a temporary file while the rest is written, then copied in place.
+        // a temporary file while the rest is written (unless they were already), then
+        // copied in place.
         std::thread::scope(|scope| {
-            let conversations = scope.spawn(|| -> std::io::Result<std::fs::File> {
-                let mut f = std::io::BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);
-                serde_json::to_writer(&mut f, &self.conversations)
-                    .map_err(std::io::Error::other)?;
-                f.into_inner().map_err(|e| e.into_error())
-            });
+            let conversations = match conversations {
+                Some(done) => Ok(done),
+                None => Err(scope.spawn(|| serialise_conversations(&self.conversations))),
+            };
             let mut w = std::io::BufWriter::with_capacity(1 << 20, w);
             let w: &mut dyn Write = &mut w;
             w.write_all(b"{")?;
@@ -561,9 +586,13 @@ impl<'a> Report<'a> {
             if let Some(tls) = &self.tls_decryption {
                 field(w, false, "tls_decryption", tls)?;
             }
-            let mut file = conversations
-                .join()
-                .map_err(|_| std::io::Error::other("serialising the conversations failed"))??;
+            // Given ready, or the thread's.
+            let mut file = match conversations {
+                Ok(done) => done?,
+                Err(thread) => thread
+                    .join()
+                    .map_err(|_| std::io::Error::other("serialising the conversations failed"))??,
+            };
             key(w, false, "conversations")?;
             file.seek(std::io::SeekFrom::Start(0))?;
             std::io::copy(&mut file, w)?;
