@@ -94,6 +94,47 @@ pub struct Conversation {
     ep_b: u32,
 }
 
+/// Transport conversations folded into their IP conversations at once, at most
+/// (96 bytes each: 768 KiB).
+const FOLD_BATCH: usize = 1 << 13;
+
+/// What one transport conversation adds to its IP conversation.
+struct Fold {
+    /// The transport conversation's side `a`, which says which way `ab` goes.
+    a_ip: IpAddr,
+    ab: Direction,
+    ba: Direction,
+    last: Timestamp,
+    first: Timestamp,
+}
+
+/// Adds `folds` to their IP conversations (emptying it), and notes an IP
+/// conversation's earlier start in `earliest`.
+fn fold_into(
+    ips: &mut Store,
+    earliest: &mut HashMap<ConvId, Timestamp>,
+    folds: &mut Vec<(ConvId, Fold)>,
+) {
+    ips.update_sorted(folds, |ip_id, ipc, f| {
+        if ipc.a.ip == ipc.b.ip {
+            ipc.a_to_b.add(f.ab);
+            ipc.a_to_b.add(f.ba);
+        } else if ipc.a.ip == f.a_ip {
+            ipc.a_to_b.add(f.ab);
+            ipc.b_to_a.add(f.ba);
+        } else {
+            ipc.a_to_b.add(f.ba);
+            ipc.b_to_a.add(f.ab);
+        }
+        ipc.last_seen = ipc.last_seen.max(f.last);
+        if f.first < ipc.first.ts {
+            let e = earliest.entry(IP_CONV | ip_id).or_insert(f.first);
+            *e = (*e).min(f.first);
+        }
+    });
+    folds.clear();
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct TcpState {
     isn_a: Option<u32>,
@@ -373,6 +414,11 @@ impl Tables {
         let earliest = |id: ConvId, c: &Conversation, e: &HashMap<ConvId, Timestamp>| {
             e.get(&id).map_or(c.first.ts, |t| (*t).min(c.first.ts))
         };
+        // What each transport conversation adds to its IP conversation, gathered in
+        // batches and added in IP conversation order: the IP conversations moved to
+        // disk are then read and written a chunk (or a record) at a time, each once
+        // a batch, not one read and one write per transport conversation.
+        let mut folds: Vec<(ConvId, Fold)> = Vec::with_capacity(FOLD_BATCH.min(self.convs.len()));
         for (id, c) in self.convs.iter() {
             let (mut ab, mut ba) = (c.a_to_b, c.b_to_a);
             if let Some([x, y]) = self.counted_in_ip.get(&id) {
@@ -382,27 +428,22 @@ impl Tables {
             if ab.frames + ba.frames == 0 {
                 continue;
             }
-            let (a_ip, last, first) = (c.a.ip, c.last_seen, earliest(id, &c, &self.earliest));
-            let ip_id = c.ip_conv as usize;
-            let Some(ipc) = self.ips.get_mut(ip_id) else {
-                continue;
-            };
-            if ipc.a.ip == ipc.b.ip {
-                ipc.a_to_b.add(ab);
-                ipc.a_to_b.add(ba);
-            } else if ipc.a.ip == a_ip {
-                ipc.a_to_b.add(ab);
-                ipc.b_to_a.add(ba);
-            } else {
-                ipc.a_to_b.add(ba);
-                ipc.b_to_a.add(ab);
-            }
-            ipc.last_seen = ipc.last_seen.max(last);
-            if first < ipc.first.ts {
-                let e = self.earliest.entry(IP_CONV | ip_id).or_insert(first);
-                *e = (*e).min(first);
+            let first = earliest(id, &c, &self.earliest);
+            folds.push((
+                c.ip_conv as usize,
+                Fold {
+                    a_ip: c.a.ip,
+                    ab,
+                    ba,
+                    last: c.last_seen,
+                    first,
+                },
+            ));
+            if folds.len() >= FOLD_BATCH {
+                fold_into(&mut self.ips, &mut self.earliest, &mut folds);
             }
         }
+        fold_into(&mut self.ips, &mut self.earliest, &mut folds);
         for (i, c) in self.ips.iter() {
             if c.a_to_b.frames + c.b_to_a.frames == 0 {
                 continue;

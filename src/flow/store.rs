@@ -41,6 +41,11 @@ const TOUCHED_MAX: usize = (1 << 13) / 8 * 7;
 /// Bytes of one conversation in the file.
 const RECORD: usize = 144;
 
+/// Updates of one moved chunk from which [`Store::update_sorted`] reads and writes
+/// the whole chunk (590 KB) rather than each record on its own: about where one
+/// positioned read of the chunk costs what that many reads of a record do.
+const DENSE_UPDATES: usize = 256;
+
 pub(super) struct Store {
     /// Chunks in memory; `None` for a chunk moved to the file.
     chunks: Vec<Option<Vec<Conversation>>>,
@@ -118,6 +123,115 @@ impl Store {
             Some(chunk) => chunk.get_mut(id & (CHUNK - 1)),
             None => self.touched.get_mut(&id),
         }
+    }
+
+    /// Applies `apply` to the conversation of each update, in conversation order
+    /// (`updates` is sorted by it): in place when in memory, else through the file,
+    /// a chunk at a time where many of a chunk's conversations are updated, one
+    /// record at a time elsewhere; each conversation is read and written once. A
+    /// record that cannot be read or written is the store's failure.
+    pub(super) fn update_sorted<D>(
+        &mut self,
+        updates: &mut [(ConvId, D)],
+        mut apply: impl FnMut(ConvId, &mut Conversation, &D),
+    ) {
+        updates.sort_by_key(|(id, _)| *id);
+        // The file holds every moved conversation as it stands from here on.
+        self.write_back();
+        let mut rest = &updates[..];
+        while let Some(&(first, _)) = rest.first() {
+            let chunk = first >> CHUNK_BITS;
+            let n = rest.partition_point(|(id, _)| *id >> CHUNK_BITS == chunk);
+            let (group, later) = rest.split_at(n);
+            rest = later;
+            let written = match self.chunks.get_mut(chunk) {
+                Some(Some(resident)) => {
+                    for (id, d) in group {
+                        if let Some(c) = resident.get_mut(id & (CHUNK - 1)) {
+                            apply(*id, c, d);
+                        }
+                    }
+                    Ok(())
+                }
+                None => Ok(()),
+                Some(None) if !self.touched.is_empty() => {
+                    // The touched set could not be written back: what it holds is
+                    // newer than the file, and updated there.
+                    for (id, d) in group {
+                        if let Some(c) = self.get_mut(*id) {
+                            apply(*id, c, d);
+                        }
+                    }
+                    Ok(())
+                }
+                Some(None) if group.len() >= DENSE_UPDATES => {
+                    self.update_chunk(chunk, group, &mut apply)
+                }
+                Some(None) => self.update_records(group, &mut apply),
+            };
+            if let Err(e) = written {
+                let _ = self.failure.set(format!(
+                    "the temporary file of conversations could not be updated near conversation {first}: {e}"
+                ));
+                return;
+            }
+        }
+    }
+
+    /// Reads moved chunk `chunk`, applies `group`'s updates and writes it back.
+    fn update_chunk<D>(
+        &self,
+        chunk: usize,
+        group: &[(ConvId, D)],
+        apply: &mut impl FnMut(ConvId, &mut Conversation, &D),
+    ) -> std::io::Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let start = chunk * CHUNK;
+        let n = CHUNK.min(self.len - start);
+        let mut bytes = vec![0u8; n * RECORD];
+        file.read_exact_at(&mut bytes, (start * RECORD) as u64)?;
+        let mut i = 0;
+        while i < group.len() {
+            let Some(&(id, _)) = group.get(i) else { break };
+            let within = id - start;
+            let Some(rec) = bytes.get_mut(within * RECORD..(within + 1) * RECORD) else {
+                break;
+            };
+            let mut c = decode(rec).ok_or_else(damaged)?;
+            while let Some((_, d)) = group.get(i).filter(|(next, _)| *next == id) {
+                apply(id, &mut c, d);
+                i += 1;
+            }
+            encode(&c, rec);
+        }
+        file.write_all_at(&bytes, (start * RECORD) as u64)
+    }
+
+    /// Reads, updates and writes back each conversation of `group` on its own.
+    fn update_records<D>(
+        &self,
+        group: &[(ConvId, D)],
+        apply: &mut impl FnMut(ConvId, &mut Conversation, &D),
+    ) -> std::io::Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let mut rec = [0u8; RECORD];
+        let mut i = 0;
+        while let Some(&(id, _)) = group.get(i) {
+            let at = (id * RECORD) as u64;
+            file.read_exact_at(&mut rec, at)?;
+            let mut c = decode(&rec).ok_or_else(damaged)?;
+            while let Some((_, d)) = group.get(i).filter(|(next, _)| *next == id) {
+                apply(id, &mut c, d);
+                i += 1;
+            }
+            encode(&c, &mut rec);
+            file.write_all_at(&rec, at)?;
+        }
+        Ok(())
     }
 
     /// Appends a conversation; the table grows by one chunk at a time, never by
@@ -269,6 +383,10 @@ impl Store {
             bytes: Vec::new(),
         }
     }
+}
+
+fn damaged() -> std::io::Error {
+    std::io::Error::other("a record is damaged")
 }
 
 /// Writes chunk `i` at its place in the file.
@@ -573,6 +691,57 @@ mod tests {
         s.spill();
         assert!(s.is_spilled() && s.touched.is_empty());
         assert_eq!(walk(&s), std::mem::take(&mut expect));
+        assert!(s.failure().is_none());
+    }
+
+    /// Batched updates reach every conversation once each, however it is held: in
+    /// memory, in a moved chunk read and written whole (many updates), record by
+    /// record (few), and after conversations of the touched set were changed.
+    #[test]
+    fn sorted_updates_reach_moved_and_resident_conversations_alike() {
+        let mut s = Store::with_resident_chunks(1);
+        let n = 3 * CHUNK + 5;
+        for i in 0..n as u32 {
+            s.push(conv(i));
+        }
+        // A moved conversation changed first: the touched set is newer than the file.
+        s.get_mut(CHUNK + 3).unwrap().fragment_frames += 1000;
+        // Chunk 0 densely (every other conversation, twice some), chunk 1 sparsely,
+        // chunk 3 (in memory) and an id past the end, out of order.
+        let mut updates: Vec<(ConvId, u64)> = (0..CHUNK).step_by(2).map(|id| (id, 1)).collect();
+        updates.extend([
+            (6, 10),
+            (CHUNK + 3, 5),
+            (2 * CHUNK - 1, 7),
+            (3 * CHUNK + 4, 9),
+        ]);
+        updates.extend([(n + 10, 1), (0, 100)]);
+        updates.reverse();
+        assert!(updates.len() / 2 >= DENSE_UPDATES);
+        s.update_sorted(&mut updates, |_, c, add| c.fragment_frames += add);
+        let expect: Vec<u64> = (0..n)
+            .map(|id| {
+                let mut f = 3 + if id < CHUNK && id % 2 == 0 { 1 } else { 0 };
+                f += match id {
+                    0 => 100,
+                    6 => 10,
+                    x if x == CHUNK + 3 => 1005,
+                    x if x == 2 * CHUNK - 1 => 7,
+                    x if x == 3 * CHUNK + 4 => 9,
+                    _ => 0,
+                };
+                f
+            })
+            .collect();
+        let got: Vec<u64> = s.iter().map(|(_, c)| c.fragment_frames).collect();
+        assert_eq!(got, expect);
+        // Every other field is as it was.
+        let mut c1 = conv(1);
+        c1.fragment_frames = 3;
+        assert_eq!(format!("{:?}", s.get(1).unwrap()), format!("{c1:?}"));
+        s.spill();
+        let got: Vec<u64> = s.iter().map(|(_, c)| c.fragment_frames).collect();
+        assert_eq!(got, expect);
         assert!(s.failure().is_none());
     }
 
