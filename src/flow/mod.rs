@@ -386,15 +386,17 @@ impl Tables {
 
     /// Links transport conversation `id` to the IP conversation of its frame's
     /// addresses (`src`, `dst`), created when new.
+    /// The endpoint entries are looked up by address (they exist: the IP conversation
+    /// has them), not read from the IP conversation, which may have moved to disk.
     fn link_ip(&mut self, id: ConvId, src: IpAddr, dst: IpAddr, at: FrameRef) {
         let ip = self.ip_conv(src, dst, at) & !IP_CONV;
-        let ends = self.ips.get(ip).map(|i| (i.a.ip, i.ep_a, i.ep_b));
-        if let (Some(c), Some((a_ip, ep_a, ep_b))) = (self.convs.get_mut(id), ends) {
+        let (ep_src, ep_dst) = (self.endpoint(src), self.endpoint(dst));
+        if let Some(c) = self.convs.get_mut(id) {
             c.ip_conv = ip as u32;
-            (c.ep_a, c.ep_b) = if a_ip == c.a.ip {
-                (ep_a, ep_b)
+            (c.ep_a, c.ep_b) = if c.a.ip == src {
+                (ep_src, ep_dst)
             } else {
-                (ep_b, ep_a)
+                (ep_dst, ep_src)
             };
         }
     }
