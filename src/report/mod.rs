@@ -536,7 +536,11 @@ impl<'a> Report<'a> {
             value: &T,
         ) -> std::io::Result<()> {
             key(w, first, name)?;
-            serde_json::to_writer(w, value).map_err(std::io::Error::other)
+            // Serialised through a buffer of a known type, whose writes inline,
+            // rather than a call through `w` for every token.
+            let mut buffered = std::io::BufWriter::with_capacity(64 << 10, w);
+            serde_json::to_writer(&mut buffered, value).map_err(std::io::Error::other)?;
+            buffered.flush()
         }
         fn spools(w: &mut dyn Write, name: &str, spools: &[&Spool]) -> std::io::Result<()> {
             key(w, false, name)?;
