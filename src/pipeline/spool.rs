@@ -174,8 +174,7 @@ impl Spool {
         };
         let mut f = out.get_ref();
         f.seek(SeekFrom::Start(0))?;
-        io::copy(&mut f, w)?;
-        Ok(())
+        copy_file(f, w)
     }
 
     /// Calls `f` with each record, read back and deserialised one at a time (as
@@ -230,6 +229,20 @@ impl Spool {
         }
         text.push(b']');
         serde_json::from_slice(&text).map_err(io::Error::other)
+    }
+}
+
+/// Copies the rest of `f` into `w` a quarter of a megabyte at a time (`io::copy`
+/// would read a writer it cannot see into in 8 KiB pieces: a system call each).
+pub(crate) fn copy_file(mut f: &File, w: &mut dyn Write) -> io::Result<()> {
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => w.write_all(buf.get(..n).unwrap_or_default())?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -599,7 +599,7 @@ impl<'a> Report<'a> {
             };
             key(w, false, "conversations")?;
             file.seek(std::io::SeekFrom::Start(0))?;
-            std::io::copy(&mut file, w)?;
+            crate::pipeline::spool::copy_file(&file, w)?;
             field(w, false, "endpoints", &self.endpoints)?;
             if !self.sources.is_empty() {
                 field(w, false, "sources", &self.sources)?;
