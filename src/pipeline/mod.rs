@@ -759,12 +759,16 @@ impl Pass {
             unknown_links,
             encrypted,
         } = self;
-        tables.finish();
-        let (spooler, names, reassembly) =
-            ident.finish().map_err(|source| CaptureError::Bindings {
-                path: path.clone(),
-                source,
-            })?;
+        // Independent: the tables fold on a second thread while the DNS answers are
+        // sorted into names.
+        let finished = std::thread::scope(|scope| {
+            scope.spawn(|| tables.finish());
+            ident.finish()
+        });
+        let (spooler, names, reassembly) = finished.map_err(|source| CaptureError::Bindings {
+            path: path.clone(),
+            source,
+        })?;
         let records = spooler.finish().map_err(|source| CaptureError::Spool {
             path: path.clone(),
             source,

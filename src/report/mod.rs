@@ -355,7 +355,7 @@ pub fn conversations_json(analyses: &[CaptureAnalysis]) -> std::io::Result<std::
 }
 
 fn serialise_conversations(c: &Conversations<'_>) -> std::io::Result<std::fs::File> {
-    let mut f = std::io::BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);
+    let mut f = std::io::BufWriter::with_capacity(256 << 10, tempfile::tempfile()?);
     serde_json::to_writer(&mut f, c).map_err(std::io::Error::other)?;
     f.into_inner().map_err(|e| e.into_error())
 }
