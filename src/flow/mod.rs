@@ -386,6 +386,7 @@ impl Tables {
 
     /// Links transport conversation `id` to the IP conversation of its frame's
     /// addresses (`src`, `dst`), created when new.
+    ///
     /// The endpoint entries are looked up by address (they exist: the IP conversation
     /// has them), not read from the IP conversation, which may have moved to disk.
     fn link_ip(&mut self, id: ConvId, src: IpAddr, dst: IpAddr, at: FrameRef) {

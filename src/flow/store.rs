@@ -138,7 +138,9 @@ impl Store {
         updates.sort_by_key(|(id, _)| *id);
         // The file holds every moved conversation as it stands from here on.
         self.write_back();
-        let mut rest = &updates[..];
+        // Numbers past the last conversation have nothing to update.
+        let known = updates.partition_point(|(id, _)| *id < self.len);
+        let mut rest = updates.get(..known).unwrap_or_default();
         while let Some(&(first, _)) = rest.first() {
             let chunk = first >> CHUNK_BITS;
             let n = rest.partition_point(|(id, _)| *id >> CHUNK_BITS == chunk);
@@ -707,7 +709,7 @@ mod tests {
         // A moved conversation changed first: the touched set is newer than the file.
         s.get_mut(CHUNK + 3).unwrap().fragment_frames += 1000;
         // Chunk 0 densely (every other conversation, twice some), chunk 1 sparsely,
-        // chunk 3 (in memory) and an id past the end, out of order.
+        // chunk 3 (in memory) and ids past the end, out of order.
         let mut updates: Vec<(ConvId, u64)> = (0..CHUNK).step_by(2).map(|id| (id, 1)).collect();
         updates.extend([
             (6, 10),
@@ -715,7 +717,7 @@ mod tests {
             (2 * CHUNK - 1, 7),
             (3 * CHUNK + 4, 9),
         ]);
-        updates.extend([(n + 10, 1), (0, 100)]);
+        updates.extend([(n + 10, 1), (0, 100), (ConvId::MAX, 1)]);
         updates.reverse();
         assert!(updates.len() / 2 >= DENSE_UPDATES);
         s.update_sorted(&mut updates, |_, c, add| c.fragment_frames += add);
