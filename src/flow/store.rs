@@ -194,19 +194,13 @@ impl Store {
         let n = CHUNK.min(self.len - start);
         let mut bytes = vec![0u8; n * RECORD];
         file.read_exact_at(&mut bytes, (start * RECORD) as u64)?;
-        let mut i = 0;
-        while i < group.len() {
-            let Some(&(id, _)) = group.get(i) else { break };
+        let mut rest = group;
+        while let Some(&(id, _)) = rest.first() {
             let within = id - start;
             let Some(rec) = bytes.get_mut(within * RECORD..(within + 1) * RECORD) else {
                 break;
             };
-            let mut c = decode(rec).ok_or_else(damaged)?;
-            while let Some((_, d)) = group.get(i).filter(|(next, _)| *next == id) {
-                apply(id, &mut c, d);
-                i += 1;
-            }
-            encode(&c, rec);
+            rest = update_record(rec, rest, apply)?;
         }
         file.write_all_at(&bytes, (start * RECORD) as u64)
     }
@@ -221,16 +215,11 @@ impl Store {
             return Ok(());
         };
         let mut rec = [0u8; RECORD];
-        let mut i = 0;
-        while let Some(&(id, _)) = group.get(i) {
+        let mut rest = group;
+        while let Some(&(id, _)) = rest.first() {
             let at = (id * RECORD) as u64;
             file.read_exact_at(&mut rec, at)?;
-            let mut c = decode(&rec).ok_or_else(damaged)?;
-            while let Some((_, d)) = group.get(i).filter(|(next, _)| *next == id) {
-                apply(id, &mut c, d);
-                i += 1;
-            }
-            encode(&c, &mut rec);
+            rest = update_record(&mut rec, rest, apply)?;
             file.write_all_at(&rec, at)?;
         }
         Ok(())
@@ -387,8 +376,23 @@ impl Store {
     }
 }
 
-fn damaged() -> std::io::Error {
-    std::io::Error::other("a record is damaged")
+/// Applies to record `rec` the updates at the start of `updates` that are for its
+/// conversation (the first one's); returns the updates after them.
+fn update_record<'u, D>(
+    rec: &mut [u8],
+    updates: &'u [(ConvId, D)],
+    apply: &mut impl FnMut(ConvId, &mut Conversation, &D),
+) -> std::io::Result<&'u [(ConvId, D)]> {
+    let Some(&(id, _)) = updates.first() else {
+        return Ok(updates);
+    };
+    let mut c = decode(rec).ok_or_else(|| std::io::Error::other("a record is damaged"))?;
+    let n = updates.partition_point(|(next, _)| *next == id);
+    for (_, d) in updates.get(..n).unwrap_or_default() {
+        apply(id, &mut c, d);
+    }
+    encode(&c, rec);
+    Ok(updates.get(n..).unwrap_or_default())
 }
 
 /// Writes chunk `i` at its place in the file.

@@ -339,15 +339,18 @@ impl Report {
             schema: Option<String>,
         }
         // A read that fails midway is an I/O error, not a fault of the document.
-        let bad = |e: serde_json::Error| match e.is_io() {
-            true => InputError::Read {
-                path: origin.to_string(),
-                source: e.into(),
-            },
-            false => InputError::Report {
-                path: origin.to_string(),
-                message: e.to_string(),
-            },
+        let bad = |e: serde_json::Error| {
+            if e.is_io() {
+                InputError::Read {
+                    path: origin.to_string(),
+                    source: e.into(),
+                }
+            } else {
+                InputError::Report {
+                    path: origin.to_string(),
+                    message: e.to_string(),
+                }
+            }
         };
         let known =
             |schema: Option<&str>| schema.is_some_and(|s| crate::report::SCHEMAS_READ.contains(&s));

@@ -232,18 +232,10 @@ impl Spool {
     }
 }
 
-/// Copies the rest of `f` into `w` a quarter of a megabyte at a time (`io::copy`
-/// would read a writer it cannot see into in 8 KiB pieces: a system call each).
-pub(crate) fn copy_file(mut f: &File, w: &mut dyn Write) -> io::Result<()> {
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => w.write_all(buf.get(..n).unwrap_or_default())?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+/// Copies the rest of `f` into `w` through a quarter-megabyte buffer (`io::copy`
+/// alone would read into a writer it cannot see in 8 KiB pieces: a system call each).
+pub(crate) fn copy_file(f: &File, w: &mut dyn Write) -> io::Result<()> {
+    io::copy(&mut io::BufReader::with_capacity(256 << 10, f), w).map(|_| ())
 }
 
 #[cfg(test)]
