@@ -78,7 +78,6 @@ pub struct Service {
     pub label: String,
     pub hostnames: Vec<Hostname>,
     pub endpoints: Vec<Endpoint>,
-    pub frames: Vec<FrameId>,
     /// Attribution per server address (omitted when attribution did not run).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attribution: Vec<AddressAttribution>,

@@ -574,6 +574,8 @@ pub fn draft(
             }
         }
     }
+    // The records by server, found once for all the letters.
+    let by = ByServer::of(report);
     for (id, holder) in by_rdap {
         let provider = Provider::unlisted(&id, &holder.name, &holder.jurisdiction, Vec::new());
         let mut o = opts.clone();
@@ -581,6 +583,7 @@ pub fn draft(
         out.letters.push(draft_one(
             &env,
             report,
+            &by,
             claimant,
             case,
             directory,
@@ -594,7 +597,7 @@ pub fn draft(
             continue;
         };
         out.letters.push(draft_one(
-            &env, report, claimant, case, directory, provider, &refs, opts,
+            &env, report, &by, claimant, case, directory, provider, &refs, opts,
         )?);
     }
     Ok(out)
@@ -604,6 +607,7 @@ pub fn draft(
 fn draft_one(
     env: &render::Templates,
     report: &Report,
+    by: &ByServer,
     claimant: &Claimant,
     case: Option<&Case>,
     directory: &Directory,
@@ -617,15 +621,14 @@ fn draft_one(
         .map(|_| claimant.offset())
         .or(case.and_then(|c| c.offset))
         .unwrap_or(UtcOffset::UTC);
-    let by = ByServer::of(report);
-    let rows = evidence_rows(report, &by, claimant, directory, provider, refs, offset);
+    let rows = evidence_rows(report, by, claimant, directory, provider, refs, offset);
     let placed = place(provider, &rows, opts);
     let frame = choose_frame(provider, &placed, claimant, opts)?;
     let mut ctx = build_context(
         report, claimant, case, directory, provider, frame, rows, placed, offset, opts,
     );
     let stem = format!("{}.{}", provider.id, frame);
-    let extract = extract_json(&by, &ctx, case);
+    let extract = extract_json(by, &ctx, case);
     ctx.attachments.insert(
         0,
         Attachment {
