@@ -1030,6 +1030,36 @@ fn cli_drafts_writes_both_formats_and_exits_3_on_a_draft() {
     let o = cmd.output().expect("runs");
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    // Letters are written as they are drafted; a file of a later letter already
+    // there stops the run, and the letters written before it are taken back: the
+    // directory is left as it was (here, one edited letter and nothing else).
+    let edited = tmp.path().join("edited");
+    std::fs::create_dir_all(&edited).expect("mkdir");
+    std::fs::write(edited.join("tencent.cn.md"), "edited by hand").expect("write");
+    let mut cmd = bin();
+    cmd.arg("letter")
+        .arg("--report")
+        .arg(fixture("demo-report.json"))
+        .arg("--claimant")
+        .arg(fixture("claimant.toml"))
+        .args(["--date", "2026-11-21", "--out"])
+        .arg(&edited);
+    let o = cmd.output().expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("tencent.cn.md exists; use --force"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(&edited)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, ["tencent.cn.md"]);
+    assert_eq!(
+        std::fs::read_to_string(edited.join("tencent.cn.md")).expect("read"),
+        "edited by hand"
+    );
     // --force, --allow-incomplete, and a channel for Tencent: exit 0.
     let mut cmd = bin();
     base(&mut cmd);

@@ -343,7 +343,53 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
         Some(p) => Directory::load(p)?,
         None => Directory::bundled()?,
     };
-    let drafts = letter::draft(&report, &claimant, case.as_ref(), &directory, &opts)?;
+    // Each letter is written as soon as it is drafted, so that a large report's
+    // letters are not all held at once. Nothing is overwritten without --force; when
+    // drafting stops on an error or a file already there, the files this run created
+    // are removed again (without --force, a refused run leaves the directory as it
+    // was).
+    let sheet_path = out.join(letter::SENDER_SHEET);
+    if !args.force && sheet_path.exists() {
+        bail!(
+            "{} exists; use --force to overwrite letters",
+            sheet_path.display()
+        );
+    }
+    // The files written so far, and whether this run created them.
+    let mut written: Vec<(PathBuf, bool)> = Vec::new();
+    let drafted = letter::draft_each(
+        &report,
+        &claimant,
+        case.as_ref(),
+        &directory,
+        &opts,
+        |l| -> anyhow::Result<letter::Letter> {
+            let files = l.files().map(|(name, text)| (out.join(name), text));
+            if !args.force {
+                if let Some((p, _)) = files
+                    .iter()
+                    .find(|(p, _)| p.exists() && !written.iter().any(|(w, _)| w == p))
+                {
+                    bail!("{} exists; use --force to overwrite letters", p.display());
+                }
+            }
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            for (path, text) in files {
+                if !written.iter().any(|(w, _)| *w == path) {
+                    written.push((path.clone(), !path.exists()));
+                }
+                write_letter(&path, text)?;
+            }
+            Ok(l.without_texts())
+        },
+    );
+    let drafts = match drafted {
+        Ok(d) => d,
+        Err(e) => {
+            remove_written(&written);
+            return Err(e);
+        }
+    };
     for s in &drafts.skipped {
         eprintln!(
             "whohosts: note: {} ({}): no letter: {}",
@@ -358,28 +404,13 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
     if drafts.letters.is_empty() {
         bail!("no letter drafted: no service endpoint of the report is attributed to a provider of the directory");
     }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let sheet = letter::sender_sheet(&drafts);
-    let mut files: Vec<(PathBuf, &str)> = drafts
-        .letters
-        .iter()
-        .flat_map(|l| {
-            [
-                (out.join(format!("{}.md", l.stem())), l.markdown.as_str()),
-                (out.join(format!("{}.html", l.stem())), l.html.as_str()),
-                (out.join(format!("{}.txt", l.stem())), l.text.as_str()),
-                (out.join(l.extract_name()), l.extract.as_str()),
-            ]
-        })
-        .collect();
-    files.push((out.join(letter::SENDER_SHEET), sheet.as_str()));
-    if !args.force {
-        if let Some((p, _)) = files.iter().find(|(p, _)| p.exists()) {
-            bail!("{} exists; use --force to overwrite letters", p.display());
-        }
+    if !written.iter().any(|(w, _)| *w == sheet_path) {
+        written.push((sheet_path.clone(), !sheet_path.exists()));
     }
-    for (path, text) in &files {
-        write_letter(path, text)?;
+    if let Err(e) = write_letter(&sheet_path, &sheet) {
+        remove_written(&written);
+        return Err(e);
     }
     eprintln!(
         "whohosts: read {} before sending: where each channel and entity came from and what to check (it is not part of any letter)",
@@ -407,6 +438,16 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// Removes the files a refused or failed run created (not those it overwrote with
+/// --force, nor any it did not write).
+fn remove_written(written: &[(PathBuf, bool)]) {
+    for (p, created) in written {
+        if *created {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 fn write_letter(path: &Path, text: &str) -> anyhow::Result<()> {

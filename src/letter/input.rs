@@ -36,6 +36,19 @@ where
     Option::<T>::deserialize(d)
 }
 
+/// A list read at its own length: serde grows a list as it reads it, to room for
+/// four items at least, and a large report holds hundreds of thousands of lists of
+/// one item (a service's endpoint, its attribution).
+fn compact<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let mut v = Vec::<T>::deserialize(d)?;
+    v.shrink_to_fit();
+    Ok(v)
+}
+
 // The views below follow the report's types field by field (`crate::report`,
 // `crate::services`, `crate::attribute`, `crate::pipeline::records`): a field the
 // report always writes has no default, so a renamed or dropped field is an error
@@ -76,10 +89,16 @@ pub struct Capture {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct Service {
     pub label: String,
+    #[serde(deserialize_with = "compact")]
     pub hostnames: Vec<Hostname>,
+    #[serde(deserialize_with = "compact")]
     pub endpoints: Vec<Endpoint>,
     /// Attribution per server address (omitted when attribution did not run).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "compact",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub attribution: Vec<AddressAttribution>,
 }
 
@@ -91,7 +110,11 @@ pub struct AddressAttribution {
     pub region: RegionAttribution,
     pub country: CountryAttribution,
     /// What the reader must weigh (data far from the capture's time).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "compact",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub notes: Vec<String>,
     /// The RDAP record of the address block (`analyze --online`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,8 +167,10 @@ pub struct Hostname {
     pub name: String,
     pub strength: String,
     /// `dns_answer`, `dns_cname`, `tls_sni`, `http_host`, `quic_sni`, `tls_cert`, ...
+    #[serde(deserialize_with = "compact")]
     pub sources: Vec<String>,
     /// The frames that bound the name to the service (DNS answers, hellos, requests).
+    #[serde(deserialize_with = "compact")]
     pub frames: Vec<FrameId>,
 }
 
@@ -225,7 +250,11 @@ pub struct Peer {
 pub struct Seen {
     pub capture: u32,
     pub frame: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "compact",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub frames: Vec<u64>,
     pub ts: String,
     pub client: Peer,

@@ -400,6 +400,30 @@ impl Letter {
     pub fn extract_name(&self) -> String {
         format!("{}.evidence.json", self.stem())
     }
+
+    /// The letter's files: Markdown, HTML, plain text and the evidence extract, each
+    /// with its file name.
+    pub fn files(&self) -> [(String, &str); 4] {
+        let stem = self.stem();
+        [
+            (format!("{stem}.md"), self.markdown.as_str()),
+            (format!("{stem}.html"), self.html.as_str()),
+            (format!("{stem}.txt"), self.text.as_str()),
+            (self.extract_name(), self.extract.as_str()),
+        ]
+    }
+
+    /// The letter once its files are written: what the sender's sheet and the
+    /// summary need, without the texts.
+    pub fn without_texts(self) -> Letter {
+        Letter {
+            markdown: String::new(),
+            html: String::new(),
+            text: String::new(),
+            extract: String::new(),
+            ..self
+        }
+    }
 }
 
 /// A service endpoint no letter covers, and why.
@@ -527,6 +551,21 @@ pub fn draft(
     directory: &Directory,
     opts: &DraftOptions,
 ) -> Result<Drafts, LetterError> {
+    draft_each(report, claimant, case, directory, opts, Ok)
+}
+
+/// [`draft`], handing each letter to `each` as soon as it is drafted; the drafts
+/// keep what `each` gives back. A writer gives back the letter without its texts
+/// ([`Letter::without_texts`]), so that the letters of a large report are not all
+/// in memory at once.
+pub fn draft_each<E: From<LetterError>>(
+    report: &Report,
+    claimant: &Claimant,
+    case: Option<&Case>,
+    directory: &Directory,
+    opts: &DraftOptions,
+    mut each: impl FnMut(Letter) -> Result<Letter, E>,
+) -> Result<Drafts, E> {
     let env = render::Templates::load(opts.templates.as_deref())?;
     let mut out = Drafts {
         untargeted: report.targets.is_empty(),
@@ -580,7 +619,7 @@ pub fn draft(
         let provider = Provider::unlisted(&id, &holder.name, &holder.jurisdiction, Vec::new());
         let mut o = opts.clone();
         o.addressee_for.insert(id.clone(), holder.addressee.clone());
-        out.letters.push(draft_one(
+        let letter = draft_one(
             &env,
             report,
             &by,
@@ -590,15 +629,17 @@ pub fn draft(
             &provider,
             &holder.refs,
             &o,
-        )?);
+        )?;
+        out.letters.push(each(letter)?);
     }
     for (id, refs) in by_provider {
         let Some(provider) = directory.provider(&id) else {
             continue;
         };
-        out.letters.push(draft_one(
+        let letter = draft_one(
             &env, report, &by, claimant, case, directory, provider, &refs, opts,
-        )?);
+        )?;
+        out.letters.push(each(letter)?);
     }
     Ok(out)
 }
