@@ -3,14 +3,14 @@
 
 mod cli;
 
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
 /// mimalloc rather than the system's malloc: the main thread of the analysis of a
 /// large capture needs about a quarter less CPU (`benches/RESULTS.md`, 2026-12-06).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::{Parser, Subcommand};
-use std::process::ExitCode;
 
 /// `--version`: the program's version and the attribution its bundled data requires.
 const LONG_VERSION: &str = concat!(

@@ -357,6 +357,7 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
     }
     // The files written so far, and whether this run created them.
     let mut written: Vec<(PathBuf, bool)> = Vec::new();
+    let new_dir = !out.exists();
     let drafted = letter::draft_each(
         &report,
         &claimant,
@@ -386,7 +387,7 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
     let drafts = match drafted {
         Ok(d) => d,
         Err(e) => {
-            remove_written(&written);
+            remove_written(&written, new_dir.then_some(out));
             return Err(e);
         }
     };
@@ -409,7 +410,7 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
         written.push((sheet_path.clone(), !sheet_path.exists()));
     }
     if let Err(e) = write_letter(&sheet_path, &sheet) {
-        remove_written(&written);
+        remove_written(&written, new_dir.then_some(out));
         return Err(e);
     }
     eprintln!(
@@ -441,12 +442,16 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
 }
 
 /// Removes the files a refused or failed run created (not those it overwrote with
-/// --force, nor any it did not write).
-fn remove_written(written: &[(PathBuf, bool)]) {
+/// --force, nor any it did not write), then the output directory when the run
+/// created it (`new_dir`) and it is empty again.
+fn remove_written(written: &[(PathBuf, bool)], new_dir: Option<&Path>) {
     for (p, created) in written {
         if *created {
             let _ = std::fs::remove_file(p);
         }
+    }
+    if let Some(dir) = new_dir {
+        let _ = std::fs::remove_dir(dir);
     }
 }
 

@@ -692,12 +692,7 @@ fn stop(a: StopArgs) -> anyhow::Result<u8> {
             let mut files = Vec::new();
             let mut listed = Vec::new();
             for l in &drafts.letters {
-                for (name, text) in [
-                    (format!("{}.md", l.stem()), &l.markdown),
-                    (format!("{}.html", l.stem()), &l.html),
-                    (format!("{}.txt", l.stem()), &l.text),
-                    (l.extract_name(), &l.extract),
-                ] {
+                for (name, text) in l.files() {
                     files.push(s.write_file(&format!("{sub}/{name}"), text.as_bytes())?);
                 }
                 if !l.missing.is_empty() {
