@@ -6,8 +6,8 @@ mod cli;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// mimalloc rather than the system's malloc: the main thread of the analysis of a
-/// large capture needs about a quarter less CPU (`benches/RESULTS.md`, 2026-12-06).
+/// mimalloc rather than the system's malloc: the analysis of a large capture takes an
+/// eighth to a fifth less time (`benches/RESULTS.md`, 2026-12-06, late night).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -349,13 +349,15 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
     // are removed again (without --force, a refused run leaves the directory as it
     // was).
     let sheet_path = out.join(letter::SENDER_SHEET);
-    if !args.force && sheet_path.exists() {
-        bail!(
-            "{} exists; use --force to overwrite letters",
-            sheet_path.display()
-        );
-    }
-    // The files written so far, and whether this run created them.
+    let refuse = |p: &Path| -> anyhow::Result<()> {
+        if !args.force && p.exists() {
+            bail!("{} exists; use --force to overwrite letters", p.display());
+        }
+        Ok(())
+    };
+    refuse(&sheet_path)?;
+    // The files written so far, and whether this run created them. Each letter's
+    // files have names of their own (provider and frame), never the sheet's.
     let mut written: Vec<(PathBuf, bool)> = Vec::new();
     let new_dir = !out.exists();
     let drafted = letter::draft_each(
@@ -366,19 +368,12 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
         &opts,
         |l| -> anyhow::Result<letter::Letter> {
             let files = l.files().map(|(name, text)| (out.join(name), text));
-            if !args.force {
-                if let Some((p, _)) = files
-                    .iter()
-                    .find(|(p, _)| p.exists() && !written.iter().any(|(w, _)| w == p))
-                {
-                    bail!("{} exists; use --force to overwrite letters", p.display());
-                }
+            for (p, _) in &files {
+                refuse(p)?;
             }
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
             for (path, text) in files {
-                if !written.iter().any(|(w, _)| *w == path) {
-                    written.push((path.clone(), !path.exists()));
-                }
+                written.push((path.clone(), !path.exists()));
                 write_letter(&path, text)?;
             }
             Ok(l.without_texts())
@@ -406,9 +401,7 @@ fn draft(args: DraftArgs) -> anyhow::Result<u8> {
         bail!("no letter drafted: no service endpoint of the report is attributed to a provider of the directory");
     }
     let sheet = letter::sender_sheet(&drafts);
-    if !written.iter().any(|(w, _)| *w == sheet_path) {
-        written.push((sheet_path.clone(), !sheet_path.exists()));
-    }
+    written.push((sheet_path.clone(), !sheet_path.exists()));
     if let Err(e) = write_letter(&sheet_path, &sheet) {
         remove_written(&written, new_dir.then_some(out));
         return Err(e);
