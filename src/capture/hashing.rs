@@ -4,7 +4,10 @@
 //! to the digests, then hands the same buffer to the analysis ([`ChunkReader`]),
 //! which gives it back once consumed. Every byte is read from the file once, hashed
 //! once and parsed once; the read system calls and the hashing run beside the
-//! analysis, on the other core. The thread always reads to the end of the file, even
+//! analysis, on the other core. The capture reader takes an uncompressed file's
+//! buffers over whole ([`ChunkReader::next_chunk`]): each has [`HEAD`] free bytes in
+//! front of the data, where the reader puts the unread end of the buffer before, so
+//! the bytes are not copied again on their way to the parser. The thread always reads to the end of the file, even
 //! when the analysis stops early (damage it could not get past, trailing bytes after
 //! a compressed stream), so the digest covers the whole file, as stored.
 //!
@@ -17,10 +20,15 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 const CHUNK: usize = 1 << 18;
+/// Free room in front of each chunk's data: where the capture reader puts the part
+/// of a record the previous chunk ended with, instead of copying the chunk behind
+/// it. Records up to this size (all but the rare jumbo ones) cost no copy.
+pub(crate) const HEAD: usize = 1 << 17;
 /// Chunks in flight between the reading thread and the analysis; bounds memory.
 const IN_FLIGHT: usize = 4;
 
 /// The analysis side: the file's bytes, in order, as the reading thread read them.
+/// Each buffer holds its data from [`HEAD`] on.
 pub(crate) struct ChunkReader {
     chunks: Receiver<io::Result<Vec<u8>>>,
     give_back: SyncSender<Vec<u8>>,
@@ -42,11 +50,30 @@ pub(crate) fn read_ahead_counted(
     algos: Algorithms,
     progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 ) -> io::Result<(ChunkReader, PendingDigest)> {
+    // A small regular file needs no full-size buffer (one byte more than its size, to
+    // see the end in one read; at least 64 KiB, in case it grows while read).
+    let chunk = match file.metadata() {
+        Ok(m) if m.is_file() => usize::try_from(m.len())
+            .map_or(CHUNK, |n| n.saturating_add(1))
+            .clamp(64 << 10, CHUNK),
+        _ => CHUNK,
+    };
+    read_ahead(file, chunk, algos, progress)
+}
+
+/// Reads `source` on its own thread, in reads of at most `chunk` bytes.
+pub(crate) fn read_ahead<R: Read + Send + 'static>(
+    source: R,
+    chunk: usize,
+    algos: Algorithms,
+    progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+) -> io::Result<(ChunkReader, PendingDigest)> {
     let (to_reader, chunks) = sync_channel::<io::Result<Vec<u8>>>(IN_FLIGHT);
     let (give_back, recycled) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2);
+    let chunk = chunk.max(1);
     let thread = std::thread::Builder::new()
         .name("whohosts-read".into())
-        .spawn(move || read_and_hash(file, algos, &to_reader, &recycled, progress))?;
+        .spawn(move || read_and_hash(source, chunk, algos, &to_reader, &recycled, progress))?;
     Ok((
         ChunkReader {
             chunks,
@@ -60,21 +87,14 @@ pub(crate) fn read_ahead_counted(
 }
 
 fn read_and_hash(
-    mut file: File,
+    mut file: impl Read,
+    chunk: usize,
     algos: Algorithms,
     to_reader: &SyncSender<io::Result<Vec<u8>>>,
     recycled: &Receiver<Vec<u8>>,
     progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 ) -> io::Result<Digests> {
     let mut h = MultiHasher::new(algos);
-    // A small regular file needs no full-size buffer (one byte more than its size, to
-    // see the end in one read; at least 64 KiB, in case it grows while read).
-    let chunk = match file.metadata() {
-        Ok(m) if m.is_file() => usize::try_from(m.len())
-            .map_or(CHUNK, |n| n.saturating_add(1))
-            .clamp(64 << 10, CHUNK),
-        _ => CHUNK,
-    };
     // Buffers created so far; at most `IN_FLIGHT + 2` exist while the analysis
     // reads, after which this thread waits for one to come back.
     let mut allocated = 0;
@@ -88,15 +108,16 @@ fn read_and_hash(
                 Err(_) if allocated < IN_FLIGHT + 2 => {
                     allocated += 1;
                     // Zeroed by the allocator (fresh pages), not by a loop.
-                    vec![0u8; chunk]
+                    vec![0u8; HEAD + chunk]
                 }
-                Err(_) => recycled.recv().unwrap_or_else(|_| vec![0u8; chunk]),
+                Err(_) => recycled.recv().unwrap_or_else(|_| vec![0u8; HEAD + chunk]),
             },
         };
-        // Only the tail of a buffer that last held a short read is filled again.
-        buf.resize(chunk, 0);
+        // Only the tail of a buffer that last held a short read is filled again (a
+        // buffer the capture reader grew comes back longer, and is cut to size).
+        buf.resize(HEAD + chunk, 0);
         let n = loop {
-            match file.read(&mut buf) {
+            match file.read(&mut buf[HEAD..]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -109,8 +130,8 @@ fn read_and_hash(
         if n == 0 {
             return Ok(h.finish());
         }
-        buf.truncate(n);
-        h.update(&buf);
+        buf.truncate(HEAD + n);
+        h.update(&buf[HEAD..]);
         if let Some(p) = &progress {
             p.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         }
@@ -121,25 +142,73 @@ fn read_and_hash(
     }
 }
 
+impl ChunkReader {
+    /// Waits for the reading thread's next buffer: `Ok(false)` at the end of the file.
+    fn advance(&mut self) -> io::Result<bool> {
+        if self.finished {
+            return Ok(false);
+        }
+        match self.chunks.recv() {
+            Ok(Ok(next)) => {
+                let done = std::mem::replace(&mut self.current, next);
+                self.pos = HEAD;
+                self.recycle(done);
+                Ok(true)
+            }
+            Ok(Err(e)) => {
+                self.finished = true;
+                Err(e)
+            }
+            // The thread has read the whole file.
+            Err(_) => {
+                self.finished = true;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Hands the next unread bytes over in their buffer, with the offset they start
+    /// at (at least [`HEAD`]: the bytes before it are free for the caller's use);
+    /// `None` at the end of the file. The caller gives the buffer back through
+    /// [`ChunkReader::recycle`] once done with it.
+    pub(crate) fn next_chunk(&mut self) -> Option<io::Result<(Vec<u8>, usize)>> {
+        while self.pos >= self.current.len() {
+            match self.advance() {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let at = std::mem::replace(&mut self.pos, 0);
+        Some(Ok((std::mem::take(&mut self.current), at)))
+    }
+
+    /// Returns a buffer to the reading thread for its next read. A buffer with no
+    /// room (a new, empty one) is not worth sending back.
+    pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
+        if buf.capacity() > 0 {
+            // The reading thread may be gone; the buffer is then dropped.
+            let _ = self.give_back.try_send(buf);
+        }
+    }
+
+    /// Puts the last `n` bytes read back in front of the stream, when they are all
+    /// still in the current buffer; `false` (and nothing done) otherwise.
+    pub(crate) fn unread(&mut self, n: usize) -> bool {
+        if self.pos >= HEAD + n {
+            self.pos -= n;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos >= self.current.len() {
-            if self.finished {
+            if !self.advance()? {
                 return Ok(0);
-            }
-            match self.chunks.recv() {
-                Ok(Ok(next)) => {
-                    let done = std::mem::replace(&mut self.current, next);
-                    self.pos = 0;
-                    // The reading thread may be gone; the buffer is then dropped.
-                    let _ = self.give_back.try_send(done);
-                }
-                Ok(Err(e)) => {
-                    self.finished = true;
-                    return Err(e);
-                }
-                // The thread has read the whole file.
-                Err(_) => self.finished = true,
             }
         }
         let rest = self.current.get(self.pos..).unwrap_or(&[]);

@@ -2,9 +2,11 @@
 //!
 //! [`open`] opens a pcap or pcapng file, optionally gzip- or zstd-compressed, and
 //! returns a [`CaptureReader`] that lends one frame at a time (the `next` / consume /
-//! refill loop of pcap-parser, over a buffer this module owns). The file's SHA-256 is
+//! refill loop of pcap-parser, over a window of bytes). The file's SHA-256 is
 //! computed from the very bytes the reader consumes, on another thread ([`hashing`]),
-//! so hashing costs no second pass.
+//! so hashing costs no second pass. An uncompressed file's window is the reading
+//! thread's own buffers, taken over in turn: only the start of a record cut by a
+//! buffer's end is moved, into the room in front of the next.
 //!
 //! Contract on bad input: the reader never panics and never allocates more than its
 //! bounded buffer ([`MAX_RECORD`] plus slack). A truncated file, a record whose length
@@ -171,9 +173,18 @@ pub enum Format {
 /// Smallest read worth issuing; below this the window shifts first.
 const MIN_READ: usize = 256 << 10;
 
+/// What a window reads from.
+pub(crate) enum Input {
+    /// An uncompressed file, read by the reading thread: its buffers are taken over
+    /// whole, not copied.
+    Chunks(hashing::ChunkReader),
+    /// Any other stream (a decompressor, a stream given by the caller), copied in.
+    Stream(Box<dyn Read + Send>),
+}
+
 /// The buffer the readers frame records from, with the stream offset of its start.
-pub(crate) struct Window<R> {
-    source: R,
+pub(crate) struct Window {
+    source: Input,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -184,11 +195,16 @@ pub(crate) struct Window<R> {
     error: Option<io::Error>,
 }
 
-impl<R: Read> Window<R> {
-    fn new(source: R) -> Self {
+impl Window {
+    fn new(source: Input) -> Self {
+        // A window over chunks lives in the chunks' buffers.
+        let buf = match source {
+            Input::Chunks(_) => Vec::new(),
+            Input::Stream(_) => vec![0; 1 << 20],
+        };
         Window {
             source,
-            buf: vec![0; 1 << 20],
+            buf,
             start: 0,
             end: 0,
             pos: 0,
@@ -217,34 +233,83 @@ impl<R: Read> Window<R> {
     /// how many are available. `want` is capped by the caller to a bounded size.
     pub(crate) fn fill(&mut self, want: usize) -> usize {
         while self.end - self.start < want && !self.eof {
-            // Shift the unread tail to the front when the request would not fit or
-            // the free space left is too small for an efficient read.
-            if self.start > 0
-                && (self.buf.len() - self.start < want || self.buf.len() - self.end < MIN_READ)
-            {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            // Grows only for requests beyond the initial size (bounded by the
-            // largest record or block the readers accept).
-            if self.buf.len() < want {
-                self.buf.resize(want, 0);
-            }
-            let Some(space) = self.buf.get_mut(self.end..) else {
-                break;
-            };
-            match self.source.read(space) {
-                Ok(0) => self.eof = true,
-                Ok(n) => self.end += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.error = Some(e);
-                    self.eof = true;
-                }
+            match &mut self.source {
+                Input::Chunks(chunks) => match chunks.next_chunk() {
+                    Some(Ok((chunk, at))) => self.take(chunk, at),
+                    Some(Err(e)) => self.stop(e),
+                    None => self.eof = true,
+                },
+                Input::Stream(_) => self.read_more(want),
             }
         }
         self.end - self.start
+    }
+
+    /// Moves to the next chunk, `chunk[at..]`: the unread bytes go in front of it when
+    /// they fit there (the usual case: they are the start of one record), else the
+    /// chunk is copied behind them.
+    fn take(&mut self, mut chunk: Vec<u8>, at: usize) {
+        let unread = self.end - self.start;
+        let Input::Chunks(chunks) = &mut self.source else {
+            return;
+        };
+        if unread <= at {
+            let front = at - unread;
+            chunk[front..at].copy_from_slice(&self.buf[self.start..self.end]);
+            let end = chunk.len();
+            chunks.recycle(std::mem::replace(&mut self.buf, chunk));
+            self.start = front;
+            self.end = end;
+            return;
+        }
+        let data = &chunk[at..];
+        if self.start > 0 && self.buf.len() - self.end < data.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() < self.end + data.len() {
+            self.buf.resize(self.end + data.len(), 0);
+        }
+        self.buf[self.end..self.end + data.len()].copy_from_slice(data);
+        self.end += data.len();
+        chunks.recycle(chunk);
+    }
+
+    /// Reads from a stream into the free end of the buffer.
+    fn read_more(&mut self, want: usize) {
+        let Input::Stream(source) = &mut self.source else {
+            return;
+        };
+        // Shift the unread tail to the front when the request would not fit or the
+        // free space left is too small for an efficient read.
+        if self.start > 0
+            && (self.buf.len() - self.start < want || self.buf.len() - self.end < MIN_READ)
+        {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        // Grows only for requests beyond the initial size (bounded by the largest
+        // record or block the readers accept).
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        let Some(space) = self.buf.get_mut(self.end..) else {
+            self.eof = true;
+            return;
+        };
+        match source.read(space) {
+            Ok(0) => self.eof = true,
+            Ok(n) => self.end += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => self.stop(e),
+        }
+    }
+
+    fn stop(&mut self, e: io::Error) {
+        self.error = Some(e);
+        self.eof = true;
     }
 
     /// The last `n` bytes consumed: a frame's data, valid until the next `fill`.
@@ -283,8 +348,8 @@ pub struct CaptureReader {
 }
 
 enum Inner {
-    Pcap(pcap::PcapReader<Box<dyn Read + Send>>),
-    Pcapng(pcapng::PcapngReader<Box<dyn Read + Send>>),
+    Pcap(pcap::PcapReader),
+    Pcapng(pcapng::PcapngReader),
 }
 
 /// An opened capture: its reader, and the digest that completes when reading ends.
@@ -347,23 +412,32 @@ pub(crate) fn open_counted(
         [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
         _ => Compression::None,
     };
-    let raw = io::Cursor::new(peeked).chain(tee);
-    let stream: Box<dyn Read + Send> = match compression {
-        // The window reads straight from the file: no intermediate buffer copy.
-        Compression::None => Box::new(raw),
-        Compression::Gzip => Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, raw)),
-        )),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(1 << 20, raw))
-                .map_err(|source| CaptureError::Read {
-                    path: path.to_owned(),
-                    source,
-                })?,
-        ),
+    // An uncompressed file is framed from the reading thread's own buffers, the
+    // peeked bytes put back in front of them.
+    let input = match compression {
+        Compression::None if tee.unread(have) => Input::Chunks(tee),
+        _ => {
+            let raw = io::Cursor::new(peeked).chain(tee);
+            Input::Stream(match compression {
+                Compression::None => Box::new(raw),
+                Compression::Gzip => Box::new(BufReader::with_capacity(
+                    1 << 20,
+                    flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, raw)),
+                )),
+                Compression::Zstd => Box::new(
+                    zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(
+                        1 << 20,
+                        raw,
+                    ))
+                    .map_err(|source| CaptureError::Read {
+                        path: path.to_owned(),
+                        source,
+                    })?,
+                ),
+            })
+        }
     };
-    let (format, reader) = CaptureReader::from_stream(stream, capture).map_err(|e| match e {
+    let (format, reader) = CaptureReader::from_input(input, capture).map_err(|e| match e {
         StreamError::Read(source) => CaptureError::Read {
             path: path.to_owned(),
             source,
@@ -405,7 +479,29 @@ impl CaptureReader {
         stream: Box<dyn Read + Send>,
         capture: u32,
     ) -> Result<(Format, CaptureReader), StreamError> {
-        let mut window = Window::new(stream);
+        Self::from_input(Input::Stream(stream), capture)
+    }
+
+    /// Reads `bytes` the way [`open`] reads an uncompressed file: on a reading
+    /// thread, in reads of at most `chunk` bytes whose buffers the reader takes over.
+    /// For tests and fuzzing, which compare it with [`CaptureReader::from_stream`].
+    pub fn from_bytes_in_chunks(
+        bytes: Vec<u8>,
+        chunk: usize,
+        capture: u32,
+    ) -> Result<(Format, CaptureReader), StreamError> {
+        let (chunks, _digest) = hashing::read_ahead(
+            io::Cursor::new(bytes),
+            chunk,
+            crate::hash::Algorithms::NONE,
+            None,
+        )
+        .map_err(StreamError::Read)?;
+        Self::from_input(Input::Chunks(chunks), capture)
+    }
+
+    fn from_input(input: Input, capture: u32) -> Result<(Format, CaptureReader), StreamError> {
+        let mut window = Window::new(input);
         window.fill(4);
         if let Some(e) = window.take_error() {
             return Err(StreamError::Read(e));
@@ -479,8 +575,8 @@ impl CaptureReader {
 }
 
 /// Records the read error that ended a stream, if any, once the reader is done.
-pub(crate) fn end_of_stream<R: Read>(
-    window: &mut Window<R>,
+pub(crate) fn end_of_stream(
+    window: &mut Window,
     capture: u32,
     frames: u64,
     anomalies: &mut Vec<Anomaly>,
@@ -546,6 +642,86 @@ mod tests {
             open_bytes(b"\x0a\x0d\x0d\x0a"),
             Ok(Format::Pcapng)
         ));
+    }
+
+    type Read = (Vec<(u64, u64, u32, Vec<u8>)>, Vec<String>);
+
+    fn drain(mut r: CaptureReader) -> Read {
+        let mut frames = Vec::new();
+        while let Some(f) = r.next_frame() {
+            frames.push((f.number, f.offset, f.wire_len, f.data.to_vec()));
+        }
+        let anomalies = r
+            .take_anomalies()
+            .iter()
+            .map(|a| format!("{} {} {}", a.offset, a.code, a.message))
+            .collect();
+        (frames, anomalies)
+    }
+
+    /// Frames and anomalies of a capture as opened from a file (the reading thread's
+    /// chunks, taken over), in chunks of other sizes, and as a stream (copied in):
+    /// the first and the last, after checking that the others agree.
+    fn read_every_way(bytes: &[u8]) -> [Read; 2] {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), bytes).unwrap();
+        let opened = open(file.path(), 0, crate::hash::Algorithms::SHA256).unwrap();
+        assert!(matches!(
+            opened.reader.inner,
+            Inner::Pcap(ref r) if matches!(r.window.source, Input::Chunks(_))
+        ));
+        let from_file = drain(opened.reader);
+        let d = opened.digest.finish().unwrap();
+        assert_eq!(d.sha256, Some(crate::hash::sha256_hex(bytes)));
+        // (Single bytes only through a small file: each chunk is a message.)
+        for chunk in [1, 7, 1500, 65_536, hashing::HEAD + 3]
+            .into_iter()
+            .filter(|c| bytes.len() / c < 50_000)
+        {
+            let (_, r) = CaptureReader::from_bytes_in_chunks(bytes.to_vec(), chunk, 0).unwrap();
+            assert!(drain(r) == from_file, "chunks of {chunk} bytes");
+        }
+        let (_, stream) =
+            CaptureReader::from_stream(Box::new(io::Cursor::new(bytes.to_vec())), 0).unwrap();
+        [from_file, drain(stream)]
+    }
+
+    #[test]
+    fn a_file_read_in_its_own_chunks_gives_the_frames_a_stream_gives() {
+        // Records of sizes that straddle every chunk boundary somewhere, some larger
+        // than the room in front of a chunk (copied, not moved), one as large as
+        // accepted, and, in a second file, a length that lies in the middle.
+        let mut pcap = vec![
+            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0,
+        ];
+        let mut sizes: Vec<usize> = (0..4000).map(|i| 40 + (i * 7919) % 1460).collect();
+        sizes.extend([hashing::HEAD + 1, 200_000, MAX_RECORD, 60, hashing::HEAD, 1]);
+        sizes.extend((0..3000).map(|i| 40 + (i * 104_729) % 9000));
+        let mut lie_at = 0;
+        for (i, &n) in sizes.iter().enumerate() {
+            if i == 5000 {
+                lie_at = pcap.len();
+            }
+            let n32 = n as u32;
+            pcap.extend_from_slice(&(i as u32).to_le_bytes());
+            pcap.extend_from_slice(&0u32.to_le_bytes());
+            pcap.extend_from_slice(&n32.to_le_bytes());
+            pcap.extend_from_slice(&n32.to_le_bytes());
+            pcap.extend((0..n).map(|b| (b as u8) ^ (i as u8)));
+        }
+        let [file, stream] = read_every_way(&pcap);
+        assert_eq!(file.0.len(), sizes.len());
+        assert!(file.1.is_empty(), "{:?}", file.1);
+        assert!(file == stream, "the chunked read differs from the stream");
+        // A record length that lies: both readers skip to the same place.
+        pcap[lie_at + 8..lie_at + 12].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+        let [file, stream] = read_every_way(&pcap);
+        assert!(!file.1.is_empty());
+        assert!(file.0.len() < sizes.len());
+        assert!(
+            file == stream,
+            "the chunked read differs from the stream after damage"
+        );
     }
 
     #[test]

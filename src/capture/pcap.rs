@@ -5,7 +5,6 @@ use super::MAX_RESYNC_SCAN;
 use super::{end_of_stream, ts_from_units, Frame, LinkType, ReadSummary, Window, MAX_RECORD};
 use crate::model::{Anomaly, Severity};
 use pcap_parser::pcap::parse_pcap_header;
-use std::io::Read;
 
 const FILE_HEADER_LEN: usize = 24;
 /// Timestamps further apart than this from their neighbours do not look like records.
@@ -30,8 +29,8 @@ struct RecordHeader {
     origlen: u32,
 }
 
-pub(crate) struct PcapReader<R> {
-    pub(crate) window: Window<R>,
+pub(crate) struct PcapReader {
+    pub(crate) window: Window,
     capture: u32,
     big_endian: bool,
     /// Timestamp units per second: 10^6 or 10^9.
@@ -52,8 +51,8 @@ pub struct ShortHeader {
     pub have: usize,
 }
 
-impl<R: Read> PcapReader<R> {
-    pub(crate) fn new(mut window: Window<R>, capture: u32) -> Result<Self, ShortHeader> {
+impl PcapReader {
+    pub(crate) fn new(mut window: Window, capture: u32) -> Result<Self, ShortHeader> {
         let have = window.fill(FILE_HEADER_LEN);
         let header = match parse_pcap_header(window.data()) {
             Ok((_, h)) => h,

@@ -11,7 +11,6 @@ use pcap_parser::pcapng::{
     parse_simplepacketblock_le,
 };
 use std::collections::BTreeSet;
-use std::io::Read;
 
 const SHB: u32 = 0x0A0D_0D0A;
 const IDB: u32 = 0x0000_0001;
@@ -44,8 +43,8 @@ struct Interface {
     snaplen: u32,
 }
 
-pub(crate) struct PcapngReader<R> {
-    pub(crate) window: Window<R>,
+pub(crate) struct PcapngReader {
+    pub(crate) window: Window,
     capture: u32,
     big_endian: bool,
     interfaces: Vec<Interface>,
@@ -71,9 +70,9 @@ fn ts_units(tsresol: u8) -> Option<u64> {
     }
 }
 
-impl<R: Read> PcapngReader<R> {
+impl PcapngReader {
     /// The section header is read with the first block, so opening cannot fail.
-    pub(crate) fn new(window: Window<R>, capture: u32) -> Self {
+    pub(crate) fn new(window: Window, capture: u32) -> Self {
         PcapngReader {
             window,
             capture,
