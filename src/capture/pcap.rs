@@ -240,7 +240,13 @@ impl PcapReader {
             // NFLOG's little-endian attributes do).
             let next_ok =
                 avail < total + hl || self.header_at(total).is_some_and(|n| self.plausible(n));
-            if !next_ok && self.record_inside(total) {
+            // What starts inside is judged on the file, not on what happens to be
+            // read yet: all that a record inside this one could reach is read first.
+            let lie = !next_ok && {
+                self.window.fill(total + 2 * hl + MAX_RECORD);
+                self.record_inside(total)
+            };
+            if lie {
                 anomalies.push(self.anomaly(
                     Some(number),
                     offset,
