@@ -15,6 +15,7 @@ pub use list::{ServiceList, MEMORY_LIMIT};
 
 use crate::flow::Conversation;
 use crate::model::{address_scope, Confidence, Endpoint, Scope, Timestamp, Transport};
+use ahash::AHashMap;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -728,7 +729,13 @@ where
     //    full map is written as a run of partial tallies, and the runs are added up
     //    as they are merged, endpoint by endpoint in key order.
     let map_limit = records(80);
-    let mut map: BTreeMap<EndpointKey, Tally> = BTreeMap::new();
+    // Hashed, put in key order when written out or read.
+    let mut map: AHashMap<EndpointKey, Tally> = AHashMap::default();
+    let in_order = |map: AHashMap<EndpointKey, Tally>| {
+        let mut v: Vec<(EndpointKey, Tally)> = map.into_iter().collect();
+        v.sort_unstable_by_key(|x| x.0);
+        v
+    };
     let mut partial: Sorter<PartialTally> = Sorter::new(usize::MAX);
     let mut spilling = true;
     for (_, first_seen, c) in conversations() {
@@ -747,13 +754,15 @@ where
             last_seen: c.last_seen,
         };
         match map.entry(key) {
-            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().add(&t),
-            std::collections::btree_map::Entry::Vacant(e) => {
+            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().add(&t),
+            std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(t);
             }
         }
         if spilling && map.len() >= map_limit {
-            if partial.write_run(map.iter().map(|(k, t)| PartialTally(*k, *t))) {
+            let mut keys: Vec<&EndpointKey> = map.keys().collect();
+            keys.sort_unstable();
+            if partial.write_run(keys.into_iter().map(|k| PartialTally(*k, map[k]))) {
                 map.clear();
             } else {
                 spilling = false;
@@ -768,7 +777,7 @@ where
     };
     let mut tallies: Box<dyn Iterator<Item = (EndpointKey, Tally)>> = if partial.spilled() {
         partial.keep(
-            std::mem::take(&mut map)
+            in_order(std::mem::take(&mut map))
                 .into_iter()
                 .map(|(k, t)| PartialTally(k, t)),
         );
@@ -786,7 +795,7 @@ where
             Some((k, t))
         }))
     } else {
-        Box::new(std::mem::take(&mut map).into_iter())
+        Box::new(in_order(std::mem::take(&mut map)).into_iter())
     };
 
     // 2. Names bound to each endpoint, as references to their evidence: frames are
@@ -794,8 +803,8 @@ where
     //    port binds that endpoint; one from DNS binds every port of its address,
     //    and is kept once for the address, not once per port.
     let names: Vec<&NameEvidence> = names.into_iter().collect();
-    let mut on_port: BTreeMap<EndpointKey, Vec<&NameEvidence>> = BTreeMap::new();
-    let mut on_address: BTreeMap<IpAddr, Vec<&NameEvidence>> = BTreeMap::new();
+    let mut on_port: AHashMap<EndpointKey, Vec<&NameEvidence>> = AHashMap::default();
+    let mut on_address: AHashMap<IpAddr, Vec<&NameEvidence>> = AHashMap::default();
     for &n in &names {
         match n.port {
             Some((t, p)) => on_port.entry((n.ip, p, t)).or_default().push(n),
