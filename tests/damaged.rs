@@ -224,12 +224,14 @@ fn damage_is_read_the_same_whatever_the_size_of_the_reads() {
             };
             let streamed = drain(r);
             for chunk in [61, 1500, 16_384] {
-                let (_, r) = CaptureReader::from_bytes_in_chunks(v.clone(), chunk, 0).unwrap();
+                let (_, r, digest) =
+                    CaptureReader::from_bytes_in_chunks(v.clone(), chunk, 0).unwrap();
                 assert!(
                     drain(r) == streamed,
                     "{}: read in chunks of {chunk} bytes, not as streamed",
                     name(&path)
                 );
+                assert_eq!(digest.finish().unwrap().size, v.len() as u64);
                 compared += 1;
             }
         }

@@ -40,7 +40,9 @@ fuzz_target!(|data: &[u8]| {
     let streamed = drain(reader, true);
     // Chunk sizes from 61 to 4 156 bytes, chosen by the input's length.
     let chunk = 61 + (data.len() * 7919) % 4096;
-    let (_, reader) = CaptureReader::from_bytes_in_chunks(data.to_vec(), chunk, 0)
+    let (_, reader, digest) = CaptureReader::from_bytes_in_chunks(data.to_vec(), chunk, 0)
         .expect("the stream opened, so the chunks open");
     assert!(drain(reader, false) == streamed, "chunks of {chunk} bytes");
+    // The reading thread ends once the reader is dropped: every byte was read.
+    assert_eq!(digest.finish().expect("read").size, data.len() as u64);
 });

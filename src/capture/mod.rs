@@ -485,19 +485,22 @@ impl CaptureReader {
     /// Reads `bytes` the way [`open`] reads an uncompressed file: on a reading
     /// thread, in reads of at most `chunk` bytes whose buffers the reader takes over.
     /// For tests and fuzzing, which compare it with [`CaptureReader::from_stream`].
+    /// The reading thread ends with the digest (the size only), once the reader
+    /// has been dropped.
     pub fn from_bytes_in_chunks(
         bytes: Vec<u8>,
         chunk: usize,
         capture: u32,
-    ) -> Result<(Format, CaptureReader), StreamError> {
-        let (chunks, _digest) = hashing::read_ahead(
+    ) -> Result<(Format, CaptureReader, hashing::PendingDigest), StreamError> {
+        let (chunks, digest) = hashing::read_ahead(
             io::Cursor::new(bytes),
             chunk,
             crate::hash::Algorithms::NONE,
             None,
         )
         .map_err(StreamError::Read)?;
-        Self::from_input(Input::Chunks(chunks), capture)
+        let (format, reader) = Self::from_input(Input::Chunks(chunks), capture)?;
+        Ok((format, reader, digest))
     }
 
     fn from_input(input: Input, capture: u32) -> Result<(Format, CaptureReader), StreamError> {
@@ -678,8 +681,10 @@ mod tests {
             .into_iter()
             .filter(|c| bytes.len() / c < 50_000)
         {
-            let (_, r) = CaptureReader::from_bytes_in_chunks(bytes.to_vec(), chunk, 0).unwrap();
+            let (_, r, digest) =
+                CaptureReader::from_bytes_in_chunks(bytes.to_vec(), chunk, 0).unwrap();
             assert!(drain(r) == from_file, "chunks of {chunk} bytes");
+            assert_eq!(digest.finish().unwrap().size, bytes.len() as u64);
         }
         let (_, stream) =
             CaptureReader::from_stream(Box::new(io::Cursor::new(bytes.to_vec())), 0).unwrap();
