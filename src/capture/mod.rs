@@ -9,7 +9,8 @@
 //! buffer's end is moved, into the room in front of the next.
 //!
 //! Contract on bad input: the reader never panics and never allocates more than its
-//! bounded buffer ([`MAX_RECORD`] plus slack). A truncated file, a record whose length
+//! bounded buffer (two records of [`MAX_RECORD`] plus slack, when a record whose
+//! length lies is checked for one inside it). A truncated file, a record whose length
 //! lies, an unknown link type or block becomes an [`Anomaly`] with the frame number and
 //! byte offset, and reading resumes at the next plausible record when one can be found.
 //! Offsets are positions in the decompressed capture stream.
