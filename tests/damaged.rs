@@ -239,6 +239,46 @@ fn damage_is_read_the_same_whatever_the_size_of_the_reads() {
     assert!(compared > 300, "{compared}");
 }
 
+#[test]
+fn a_damaged_capture_is_analysed_the_same_plain_and_compressed() {
+    use std::io::Write;
+    // A plain file is framed in the reading thread's chunks, a compressed one in a
+    // window the decompressor fills: the frames lost to damage must be the same.
+    for path in plain_le_pcaps() {
+        let bytes = std::fs::read(&path).unwrap();
+        let records = pcap_records(&bytes);
+        if records.len() < 6 {
+            continue;
+        }
+        let mut bad = bytes.clone();
+        for k in [1, records.len() / 2] {
+            let (off, caplen) = records[k];
+            bad[off + 8..off + 12].copy_from_slice(&(caplen as u32 + 40).to_le_bytes());
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&bad).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = zstd::encode_all(&bad[..], 1).unwrap();
+        let plain = analyse_bytes(&bad).unwrap();
+        assert!(codes(&plain)
+            .iter()
+            .any(|c| c.0 == "pcap.record_length_mismatch"));
+        for (kind, compressed) in [("gzip", gz), ("zstd", zst)] {
+            let a = analyse_bytes(&compressed).unwrap();
+            assert_eq!(codes(&a), codes(&plain), "{} ({kind})", name(&path));
+            assert_eq!(a.packets, plain.packets, "{} ({kind})", name(&path));
+            let firsts = |x: &CaptureAnalysis| {
+                x.tables
+                    .conversations()
+                    .iter()
+                    .map(|(_, c)| (c.first.frame, c.a_to_b.frames + c.b_to_a.frames))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(firsts(&a), firsts(&plain), "{} ({kind})", name(&path));
+        }
+    }
+}
+
 /// Builds a pcapng section: SHB, one Ethernet IDB, and EPBs carrying `frames`.
 fn pcapng(frames: &[&[u8]]) -> Vec<u8> {
     fn block(ty: u32, body: &[u8]) -> Vec<u8> {
