@@ -139,16 +139,19 @@ fn unknown_link_type_is_an_anomaly_with_its_first_frame() {
     assert!(a.anomalies.kept[0].message.contains("147"));
 }
 
-#[test]
-fn garbage_bit_flips_never_panic() {
-    // A deterministic xorshift so failures reproduce.
-    let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
+/// A deterministic xorshift, so that failures reproduce.
+fn xorshift(mut s: u64) -> impl FnMut() -> u64 {
+    move || {
         s ^= s << 13;
         s ^= s >> 7;
         s ^= s << 17;
         s
-    };
+    }
+}
+
+#[test]
+fn garbage_bit_flips_never_panic() {
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     for path in common::captures() {
         let bytes = std::fs::read(&path).unwrap();
         for _ in 0..20 {
@@ -178,6 +181,78 @@ fn drain(mut r: whohosts::capture::CaptureReader) -> Read {
     (frames, anomalies)
 }
 
+/// Frames and anomalies of `bytes` opened as a file (framed in the reading
+/// thread's chunks), read in chunks of other sizes, and as a stream (copied into
+/// a window): the file's and the stream's, after checking that the others agree.
+fn read_every_way(bytes: &[u8]) -> [Read; 2] {
+    use whohosts::capture::CaptureReader;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    let opened =
+        whohosts::capture::open(file.path(), 0, whohosts::hash::Algorithms::SHA256).unwrap();
+    let from_file = drain(opened.reader);
+    let d = opened.digest.finish().unwrap();
+    assert_eq!(d.sha256, Some(whohosts::hash::sha256_hex(bytes)));
+    // (Single bytes only through a small file: each chunk is a message.)
+    for chunk in [1, 7, 1500, 65_536, (128 << 10) + 3]
+        .into_iter()
+        .filter(|c| bytes.len() / c < 50_000)
+    {
+        let (_, r, digest) = CaptureReader::from_bytes_in_chunks(bytes.to_vec(), chunk, 0).unwrap();
+        assert!(drain(r) == from_file, "chunks of {chunk} bytes");
+        assert_eq!(digest.finish().unwrap().size, bytes.len() as u64);
+    }
+    let (_, stream) =
+        CaptureReader::from_stream(Box::new(std::io::Cursor::new(bytes.to_vec())), 0).unwrap();
+    [from_file, drain(stream)]
+}
+
+#[test]
+fn records_of_every_size_are_framed_the_same_in_chunks_and_in_a_stream() {
+    // Records of sizes that straddle every chunk boundary somewhere, some larger
+    // than the 128 KiB kept in front of a chunk (copied, not moved), one as large
+    // as accepted, and, in a second file, a length that lies in the middle.
+    const ROOM: usize = 128 << 10;
+    let mut pcap = vec![
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0,
+    ];
+    let mut sizes: Vec<usize> = (0..4000).map(|i| 40 + (i * 7919) % 1460).collect();
+    sizes.extend([
+        ROOM + 1,
+        200_000,
+        whohosts::capture::MAX_RECORD,
+        60,
+        ROOM,
+        1,
+    ]);
+    sizes.extend((0..3000).map(|i| 40 + (i * 104_729) % 9000));
+    let mut lie_at = 0;
+    for (i, &n) in sizes.iter().enumerate() {
+        if i == 5000 {
+            lie_at = pcap.len();
+        }
+        let n32 = n as u32;
+        pcap.extend_from_slice(&(i as u32).to_le_bytes());
+        pcap.extend_from_slice(&0u32.to_le_bytes());
+        pcap.extend_from_slice(&n32.to_le_bytes());
+        pcap.extend_from_slice(&n32.to_le_bytes());
+        pcap.extend((0..n).map(|b| (b as u8) ^ (i as u8)));
+    }
+    let [file, stream] = read_every_way(&pcap);
+    assert_eq!(file.0.len(), sizes.len());
+    assert!(file.1.is_empty(), "{:?}", file.1);
+    assert!(file == stream, "the chunked read differs from the stream");
+    // A record length that lies: both readers skip to the same place.
+    pcap[lie_at + 8..lie_at + 12].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+    let [file, stream] = read_every_way(&pcap);
+    assert!(!file.1.is_empty());
+    assert!(file.0.len() < sizes.len());
+    assert!(
+        file == stream,
+        "the chunked read differs from the stream after damage"
+    );
+}
+
 #[test]
 fn damage_is_read_the_same_whatever_the_size_of_the_reads() {
     use whohosts::capture::CaptureReader;
@@ -185,13 +260,7 @@ fn damage_is_read_the_same_whatever_the_size_of_the_reads() {
     // the reading thread's chunks, a stream in a window of its own, and where a
     // record ends must not depend on where a read did. (A lying length was once
     // judged on the bytes read so far.)
-    let mut s: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     let mut compared = 0;
     for path in common::captures() {
         let bytes = std::fs::read(&path).unwrap();
