@@ -6,10 +6,11 @@
 //! once and parsed once; the read system calls and the hashing run beside the
 //! analysis, on the other core. The capture reader takes an uncompressed file's
 //! buffers over whole ([`ChunkReader::next_chunk`]): each has [`HEAD`] free bytes in
-//! front of the data, where the reader puts the unread end of the buffer before, so
-//! the bytes are not copied again on their way to the parser. The thread always reads to the end of the file, even
-//! when the analysis stops early (damage it could not get past, trailing bytes after
-//! a compressed stream), so the digest covers the whole file, as stored.
+//! front of its data, where the reader puts the unread end of the previous buffer,
+//! so the bytes are not copied again on their way to the parser. The thread always
+//! reads to the end of the file, even when the analysis stops early (damage it could
+//! not get past, trailing bytes after a compressed stream), so the digest covers the
+//! whole file, as stored.
 //!
 //! With no algorithm selected (`analyze --no-hash`) the thread only reads and counts.
 
