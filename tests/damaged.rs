@@ -184,7 +184,7 @@ fn drain(mut r: whohosts::capture::CaptureReader) -> Read {
 /// Frames and anomalies of `bytes` opened as a file (framed in the reading
 /// thread's chunks), read in chunks of other sizes, and as a stream (copied into
 /// a window): the file's and the stream's, after checking that the others agree.
-fn read_every_way(bytes: &[u8]) -> [Read; 2] {
+fn read_every_way(bytes: &[u8], chunks: &[usize]) -> [Read; 2] {
     use whohosts::capture::CaptureReader;
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), bytes).unwrap();
@@ -193,11 +193,7 @@ fn read_every_way(bytes: &[u8]) -> [Read; 2] {
     let from_file = drain(opened.reader);
     let d = opened.digest.finish().unwrap();
     assert_eq!(d.sha256, Some(whohosts::hash::sha256_hex(bytes)));
-    // (Single bytes only through a small file: each chunk is a message.)
-    for chunk in [1, 7, 1500, 65_536, (128 << 10) + 3]
-        .into_iter()
-        .filter(|c| bytes.len() / c < 50_000)
-    {
+    for &chunk in chunks {
         let (_, r, digest) = CaptureReader::from_bytes_in_chunks(bytes.to_vec(), chunk, 0).unwrap();
         assert!(drain(r) == from_file, "chunks of {chunk} bytes");
         assert_eq!(digest.finish().unwrap().size, bytes.len() as u64);
@@ -207,15 +203,33 @@ fn read_every_way(bytes: &[u8]) -> [Read; 2] {
     [from_file, drain(stream)]
 }
 
+/// A little-endian microsecond pcap with records of the given captured sizes, and
+/// the offset of each record.
+fn pcap_of(sizes: &[usize]) -> (Vec<u8>, Vec<usize>) {
+    let mut pcap = vec![
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0,
+    ];
+    let mut offsets = Vec::new();
+    for (i, &n) in sizes.iter().enumerate() {
+        offsets.push(pcap.len());
+        let n32 = n as u32;
+        pcap.extend_from_slice(&(i as u32).to_le_bytes());
+        pcap.extend_from_slice(&0u32.to_le_bytes());
+        pcap.extend_from_slice(&n32.to_le_bytes());
+        pcap.extend_from_slice(&n32.to_le_bytes());
+        pcap.extend((0..n).map(|b| (b as u8) ^ (i as u8)));
+    }
+    (pcap, offsets)
+}
+
 #[test]
 fn records_of_every_size_are_framed_the_same_in_chunks_and_in_a_stream() {
     // Records of sizes that straddle every chunk boundary somewhere, some larger
     // than the 128 KiB kept in front of a chunk (copied, not moved), one as large
-    // as accepted, and, in a second file, a length that lies in the middle.
+    // as accepted; then the same file with a length that lies in the middle; then
+    // its first hundred records, read in chunks shorter than a record header (each
+    // chunk is a message between threads: a small file only).
     const ROOM: usize = 128 << 10;
-    let mut pcap = vec![
-        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 1, 0, 0, 0,
-    ];
     let mut sizes: Vec<usize> = (0..4000).map(|i| 40 + (i * 7919) % 1460).collect();
     sizes.extend([
         ROOM + 1,
@@ -226,31 +240,32 @@ fn records_of_every_size_are_framed_the_same_in_chunks_and_in_a_stream() {
         1,
     ]);
     sizes.extend((0..3000).map(|i| 40 + (i * 104_729) % 9000));
-    let mut lie_at = 0;
-    for (i, &n) in sizes.iter().enumerate() {
-        if i == 5000 {
-            lie_at = pcap.len();
-        }
-        let n32 = n as u32;
-        pcap.extend_from_slice(&(i as u32).to_le_bytes());
-        pcap.extend_from_slice(&0u32.to_le_bytes());
-        pcap.extend_from_slice(&n32.to_le_bytes());
-        pcap.extend_from_slice(&n32.to_le_bytes());
-        pcap.extend((0..n).map(|b| (b as u8) ^ (i as u8)));
-    }
-    let [file, stream] = read_every_way(&pcap);
+    let (mut pcap, offsets) = pcap_of(&sizes);
+    let large = [1500, 65_536, ROOM + 3];
+    let [file, stream] = read_every_way(&pcap, &large);
     assert_eq!(file.0.len(), sizes.len());
     assert!(file.1.is_empty(), "{:?}", file.1);
     assert!(file == stream, "the chunked read differs from the stream");
-    // A record length that lies: both readers skip to the same place.
-    pcap[lie_at + 8..lie_at + 12].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
-    let [file, stream] = read_every_way(&pcap);
+    let lie = |pcap: &mut [u8], at: usize| {
+        pcap[at + 8..at + 12].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+    };
+    lie(&mut pcap, offsets[5000]);
+    let [file, stream] = read_every_way(&pcap, &large);
     assert!(!file.1.is_empty());
     assert!(file.0.len() < sizes.len());
     assert!(
         file == stream,
         "the chunked read differs from the stream after damage"
     );
+    let (mut small, offsets) = pcap_of(&sizes[..100]);
+    let tiny = [1, 7, 61];
+    let [file, stream] = read_every_way(&small, &tiny);
+    assert_eq!(file.0.len(), 100);
+    assert!(file == stream, "a small file read in tiny chunks");
+    lie(&mut small, offsets[50]);
+    let [file, stream] = read_every_way(&small, &tiny);
+    assert!(!file.1.is_empty());
+    assert!(file == stream, "a small damaged file read in tiny chunks");
 }
 
 #[test]

@@ -186,14 +186,19 @@ pub(crate) enum Input {
 /// The buffer the readers frame records from, with the stream offset of its start.
 pub(crate) struct Window {
     source: Input,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    /// Stream offset of `buf[start]`.
+    held: Held,
+    /// Stream offset of `held.buf[held.start]`.
     pos: u64,
     eof: bool,
     /// The read error that ended the stream, if any (a corrupt gzip stream, say).
     error: Option<io::Error>,
+}
+
+/// The bytes a window holds: `buf[start..end]` not consumed yet.
+struct Held {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
 }
 
 impl Window {
@@ -205,9 +210,11 @@ impl Window {
         };
         Window {
             source,
-            buf,
-            start: 0,
-            end: 0,
+            held: Held {
+                buf,
+                start: 0,
+                end: 0,
+            },
             pos: 0,
             eof: false,
             error: None,
@@ -216,7 +223,8 @@ impl Window {
 
     /// The bytes available from the current position.
     pub(crate) fn data(&self) -> &[u8] {
-        self.buf.get(self.start..self.end).unwrap_or(&[])
+        let h = &self.held;
+        h.buf.get(h.start..h.end).unwrap_or(&[])
     }
 
     /// Stream offset of the current position.
@@ -225,103 +233,105 @@ impl Window {
     }
 
     pub(crate) fn consume(&mut self, n: usize) {
-        let n = n.min(self.end - self.start);
-        self.start += n;
+        let n = n.min(self.held.len());
+        self.held.start += n;
         self.pos += n as u64;
     }
 
     /// Makes at least `want` bytes available, unless the stream ends first; returns
     /// how many are available. `want` is capped by the caller to a bounded size.
     pub(crate) fn fill(&mut self, want: usize) -> usize {
-        while self.end - self.start < want && !self.eof {
-            match &mut self.source {
+        while self.held.len() < want && !self.eof {
+            let read = match &mut self.source {
                 Input::Chunks(chunks) => match chunks.next_chunk() {
-                    Some(Ok((chunk, at))) => self.take(chunk, at),
-                    Some(Err(e)) => self.stop(e),
-                    None => self.eof = true,
+                    Some(Ok((chunk, at))) => {
+                        let n = chunk.len() - at;
+                        chunks.recycle(self.held.take(chunk, at));
+                        Ok(n)
+                    }
+                    Some(Err(e)) => Err(e),
+                    None => Ok(0),
                 },
-                Input::Stream(_) => self.read_more(want),
+                Input::Stream(source) => self.held.read_from(source, want),
+            };
+            match read {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.error = Some(e);
+                    self.eof = true;
+                }
             }
         }
+        self.held.len()
+    }
+
+    /// The last `n` bytes consumed: a frame's data, valid until the next `fill`.
+    pub(crate) fn consumed_slice(&self, n: usize) -> &[u8] {
+        let h = &self.held;
+        h.buf.get(h.start.saturating_sub(n)..h.start).unwrap_or(&[])
+    }
+
+    fn take_error(&mut self) -> Option<io::Error> {
+        self.error.take()
+    }
+}
+
+impl Held {
+    fn len(&self) -> usize {
         self.end - self.start
     }
 
-    /// Moves to the next chunk, `chunk[at..]`: the unread bytes go in front of it when
-    /// they fit there (the usual case: they are the start of one record), else the
-    /// chunk is copied behind them.
-    fn take(&mut self, mut chunk: Vec<u8>, at: usize) {
-        let unread = self.end - self.start;
-        let Input::Chunks(chunks) = &mut self.source else {
-            return;
-        };
+    /// Moves the unread bytes to the front of the buffer.
+    fn shift(&mut self) {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+    }
+
+    /// Goes on into `chunk[at..]`: the unread bytes are moved in front of it when they
+    /// fit there (the usual case: they are the start of one record), else the chunk
+    /// is copied behind them. Returns the buffer no longer needed.
+    fn take(&mut self, mut chunk: Vec<u8>, at: usize) -> Vec<u8> {
+        let unread = self.len();
         if unread <= at {
             let front = at - unread;
             chunk[front..at].copy_from_slice(&self.buf[self.start..self.end]);
-            let end = chunk.len();
-            chunks.recycle(std::mem::replace(&mut self.buf, chunk));
             self.start = front;
-            self.end = end;
-            return;
+            self.end = chunk.len();
+            return std::mem::replace(&mut self.buf, chunk);
         }
         let data = &chunk[at..];
         if self.start > 0 && self.buf.len() - self.end < data.len() {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+            self.shift();
         }
         if self.buf.len() < self.end + data.len() {
             self.buf.resize(self.end + data.len(), 0);
         }
         self.buf[self.end..self.end + data.len()].copy_from_slice(data);
         self.end += data.len();
-        chunks.recycle(chunk);
+        chunk
     }
 
-    /// Reads from a stream into the free end of the buffer.
-    fn read_more(&mut self, want: usize) {
-        let Input::Stream(source) = &mut self.source else {
-            return;
-        };
-        // Shift the unread tail to the front when the request would not fit or the
-        // free space left is too small for an efficient read.
+    /// Reads from `source` into the free end of the buffer: the bytes read, 0 at the
+    /// end of the stream.
+    fn read_from(&mut self, source: &mut dyn Read, want: usize) -> io::Result<usize> {
+        // Shift when the request would not fit or the free space left is too small
+        // for an efficient read.
         if self.start > 0
             && (self.buf.len() - self.start < want || self.buf.len() - self.end < MIN_READ)
         {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+            self.shift();
         }
         // Grows only for requests beyond the initial size (bounded by the largest
         // record or block the readers accept).
         if self.buf.len() < want {
             self.buf.resize(want, 0);
         }
-        let Some(space) = self.buf.get_mut(self.end..) else {
-            self.eof = true;
-            return;
-        };
-        match source.read(space) {
-            Ok(0) => self.eof = true,
-            Ok(n) => self.end += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => self.stop(e),
-        }
-    }
-
-    fn stop(&mut self, e: io::Error) {
-        self.error = Some(e);
-        self.eof = true;
-    }
-
-    /// The last `n` bytes consumed: a frame's data, valid until the next `fill`.
-    pub(crate) fn consumed_slice(&self, n: usize) -> &[u8] {
-        self.buf
-            .get(self.start.saturating_sub(n)..self.start)
-            .unwrap_or(&[])
-    }
-
-    fn take_error(&mut self) -> Option<io::Error> {
-        self.error.take()
+        let n = source.read(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n)
     }
 }
 

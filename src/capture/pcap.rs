@@ -240,13 +240,7 @@ impl PcapReader {
             // NFLOG's little-endian attributes do).
             let next_ok =
                 avail < total + hl || self.header_at(total).is_some_and(|n| self.plausible(n));
-            // What starts inside is judged on the file, not on what happens to be
-            // read yet: all that a record inside this one could reach is read first.
-            let lie = !next_ok && {
-                self.window.fill(total + 2 * hl + MAX_RECORD);
-                self.record_inside(total)
-            };
-            if lie {
+            if !next_ok && self.record_inside(total) {
                 anomalies.push(self.anomaly(
                     Some(number),
                     offset,
@@ -296,9 +290,12 @@ impl PcapReader {
     }
 
     /// Whether a plausible pair of records starts strictly inside the record whose
-    /// header is at the current position and which is `total` bytes long.
-    fn record_inside(&self, total: usize) -> bool {
+    /// header is at the current position and which is `total` bytes long. Judged on
+    /// the file, not on what happens to be read yet: all that a record inside this
+    /// one could reach is read first.
+    fn record_inside(&mut self, total: usize) -> bool {
         let hl = self.record_header_len;
+        self.window.fill(total + 2 * hl + MAX_RECORD);
         (hl..total).any(|at| {
             self.header_at(at).is_some_and(|h| {
                 self.plausible(h) && {
