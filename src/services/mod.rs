@@ -670,6 +670,54 @@ fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNam
     names
 }
 
+/// Working memory of [`best_label`], kept from one endpoint to the next.
+#[derive(Default)]
+struct LabelScratch<'a> {
+    evidence: Vec<&'a NameEvidence>,
+    frames: Vec<FrameId>,
+}
+
+/// The label among the names of `evidence`: the strongest source, then the best
+/// source for a label, then the most distinct frames, then the first name in
+/// order. The same choice as ranking [`merge_names`]'s entries, without building
+/// its sets: a name seen once counts its own frames (a list without repeats).
+fn best_label<'a>(
+    evidence: impl Iterator<Item = &'a NameEvidence>,
+    scratch: &mut LabelScratch<'a>,
+) -> Option<&'a str> {
+    let LabelScratch {
+        evidence: by_name,
+        frames,
+    } = scratch;
+    by_name.clear();
+    by_name.extend(evidence);
+    by_name.sort_unstable_by(|x, y| x.name.cmp(&y.name));
+    let mut best: Option<(Confidence, u8, usize, &'a str)> = None;
+    for same in by_name.chunk_by(|x, y| x.name == y.name) {
+        let strength = same.iter().map(|n| n.source.strength()).max();
+        let rank = same.iter().map(|n| n.source.label_rank()).max();
+        let (Some(strength), Some(rank)) = (strength, rank) else {
+            continue;
+        };
+        let count = match same {
+            [one] => one.frames.len(),
+            _ => {
+                frames.clear();
+                frames.extend(same.iter().flat_map(|n| n.frames.iter()));
+                frames.sort_unstable();
+                frames.dedup();
+                frames.len()
+            }
+        };
+        let name = same[0].name.as_str();
+        // Names come in order: a later one wins only when ranked strictly higher.
+        if best.is_none_or(|(s, r, c, _)| (strength, rank, count) > (s, r, c)) {
+            best = Some((strength, rank, count, name));
+        }
+    }
+    best.map(|(_, _, _, name)| name)
+}
+
 /// A label's hash, to bring the endpoints of one label together (within one
 /// build; equal hashes of different labels are told apart by the labels).
 fn label_hash(label: &str) -> u64 {
@@ -820,20 +868,10 @@ where
     // 3. Each endpoint's label: its strongest, then most evidenced, then first name.
     //    The endpoints go to a run sorted by their label's hash, so that those of
     //    one label, which are one service, come side by side.
-    let label_of = |k: EndpointKey| -> String {
-        merge_names(bound(k))
-            .into_iter()
-            .max_by(|x, y| {
-                let sx = x.1 .0.iter().map(|s| s.strength()).max();
-                let sy = y.1 .0.iter().map(|s| s.strength()).max();
-                let rx = x.1 .0.iter().map(|s| s.label_rank()).max();
-                let ry = y.1 .0.iter().map(|s| s.label_rank()).max();
-                sx.cmp(&sy)
-                    .then(rx.cmp(&ry))
-                    .then(x.1 .1.len().cmp(&y.1 .1.len()))
-                    .then(y.0.cmp(x.0))
-            })
-            .map(|(name, _)| name.to_string())
+    let mut scratch = LabelScratch::default();
+    let mut label_of = |k: EndpointKey| -> String {
+        best_label(bound(k), &mut scratch)
+            .map(str::to_string)
             .unwrap_or_else(|| {
                 Endpoint {
                     ip: k.0,
@@ -1157,6 +1195,66 @@ mod tests {
                 want.iter().copied().take(n).collect::<Vec<_>>()
             );
             proptest::prop_assert_eq!(inserted.len(), want.len().min(n));
+        }
+    }
+
+    proptest::proptest! {
+        /// The label is the name that ranks highest over the merged evidence
+        /// (strength, then label rank, then distinct frames, then the first name),
+        /// whatever the order of the evidence and however it repeats names.
+        #[test]
+        fn the_label_is_the_best_ranked_merged_name(
+            evidence in proptest::collection::vec(
+                (0usize..4, 0usize..10, proptest::collection::vec(frame(), 0..6)),
+                0..12,
+            ),
+        ) {
+            const NAMES: [&str; 4] = ["a.example", "b.example", "c.example", "d.example"];
+            const SOURCES: [NameSource; 10] = [
+                NameSource::TlsSni,
+                NameSource::QuicSni,
+                NameSource::HttpHost,
+                NameSource::DnsAnswer,
+                NameSource::DnsCname,
+                NameSource::Certificate,
+                NameSource::EchOuterSni,
+                NameSource::Socks,
+                NameSource::HttpProxy,
+                NameSource::Netbios,
+            ];
+            let evidence: Vec<NameEvidence> = evidence
+                .into_iter()
+                .map(|(name, source, frames)| NameEvidence {
+                    name: NAMES[name].to_string(),
+                    source: SOURCES[source],
+                    ip: IpAddr::from([192, 0, 2, 1]),
+                    port: None,
+                    frames: frames.into_iter().collect(),
+                    at: crate::model::FrameRef {
+                        capture: 0,
+                        frame: 1,
+                        offset: 0,
+                        ts: Default::default(),
+                    },
+                })
+                .collect();
+            let want = merge_names(evidence.iter())
+                .into_iter()
+                .max_by(|x, y| {
+                    let sx = x.1 .0.iter().map(|s| s.strength()).max();
+                    let sy = y.1 .0.iter().map(|s| s.strength()).max();
+                    let rx = x.1 .0.iter().map(|s| s.label_rank()).max();
+                    let ry = y.1 .0.iter().map(|s| s.label_rank()).max();
+                    sx.cmp(&sy)
+                        .then(rx.cmp(&ry))
+                        .then(x.1 .1.len().cmp(&y.1 .1.len()))
+                        .then(y.0.cmp(x.0))
+                })
+                .map(|(name, _)| name);
+            let mut scratch = LabelScratch::default();
+            proptest::prop_assert_eq!(best_label(evidence.iter(), &mut scratch), want);
+            // The scratch space left by one endpoint changes nothing for the next.
+            proptest::prop_assert_eq!(best_label(evidence.iter().rev(), &mut scratch), want);
         }
     }
 
