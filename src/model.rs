@@ -40,6 +40,20 @@ impl Timestamp {
         }
     }
 
+    /// Appends what [`Timestamp::rfc3339`] gives, without allocating for a time in
+    /// range.
+    pub(crate) fn write_rfc3339(self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; RFC3339_LEN];
+        match self.rfc3339_into(&mut buf) {
+            Some(s) => out.extend_from_slice(s.as_bytes()),
+            None => {
+                use std::io::Write;
+                // Writing into a vector cannot fail.
+                let _ = write!(out, "@{}.{:09}", self.secs, self.nanos);
+            }
+        }
+    }
+
     /// Writes the RFC 3339 form into `buf` without allocating; `None` for a time
     /// outside the years 0000 to 9999 (or nanoseconds beyond a second), which
     /// [`Timestamp::rfc3339`] prints as raw seconds.

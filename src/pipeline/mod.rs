@@ -4,6 +4,7 @@
 //! module.
 
 pub(crate) mod identify;
+pub(crate) mod json;
 pub mod records;
 pub mod spool;
 

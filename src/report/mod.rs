@@ -272,6 +272,51 @@ pub struct EndpointReport<'a> {
 }
 
 impl ConversationReport {
+    /// Appends what serde_json writes for the conversation (debug builds check it),
+    /// without its escaping, which none of the conversation's strings need.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        use crate::pipeline::json;
+        let start = out.len();
+        out.push(b'{');
+        json::key(out, true, "capture");
+        json::u64(out, self.capture.into());
+        json::key(out, false, "transport");
+        json::transport(out, self.transport);
+        json::key(out, false, "a");
+        json::endpoint(out, self.a);
+        json::key(out, false, "b");
+        json::endpoint(out, self.b);
+        for (name, n) in [
+            ("frames_a_to_b", self.frames_a_to_b),
+            ("bytes_a_to_b", self.bytes_a_to_b),
+            ("frames_b_to_a", self.frames_b_to_a),
+            ("bytes_b_to_a", self.bytes_b_to_a),
+            ("frames", self.frames),
+            ("bytes", self.bytes),
+        ] {
+            json::key(out, false, name);
+            json::u64(out, n);
+        }
+        json::key(out, false, "first_seen");
+        json::timestamp(out, self.first_seen);
+        json::key(out, false, "last_seen");
+        json::timestamp(out, self.last_seen);
+        json::key(out, false, "duration");
+        json::f64(out, self.duration);
+        json::key(out, false, "first_frame");
+        json::u64(out, self.first_frame);
+        if !is_zero(&self.fragment_frames) {
+            json::key(out, false, "fragment_frames");
+            json::u64(out, self.fragment_frames);
+        }
+        out.push(b'}');
+        debug_assert_eq!(
+            String::from_utf8_lossy(&out[start..]),
+            String::from_utf8_lossy(&serde_json::to_vec(self).unwrap_or_default()),
+            "a conversation written as serde_json would not"
+        );
+    }
+
     fn from_conv(capture: u32, c: &Conversation, first_seen: Timestamp) -> Self {
         let nanos = c.last_seen.nanos_since(first_seen);
         ConversationReport {
@@ -354,9 +399,28 @@ pub fn conversations_json(analyses: &[CaptureAnalysis]) -> std::io::Result<std::
     serialise_conversations(&Conversations(analyses))
 }
 
+/// The JSON array [`Conversations`] serialises to, written by
+/// [`ConversationReport::write_json`], a buffer at a time.
 fn serialise_conversations(c: &Conversations<'_>) -> std::io::Result<std::fs::File> {
+    use std::io::Write;
     let mut f = std::io::BufWriter::with_capacity(256 << 10, tempfile::tempfile()?);
-    serde_json::to_writer(&mut f, c).map_err(std::io::Error::other)?;
+    let mut buf = Vec::with_capacity(64 << 10);
+    buf.push(b'[');
+    for (i, conv) in c.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        conv.write_json(&mut buf);
+        if buf.len() >= 60 << 10 {
+            f.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    buf.push(b']');
+    f.write_all(&buf)?;
+    if let Some(failure) = c.failure() {
+        return Err(std::io::Error::other(failure));
+    }
     f.into_inner().map_err(|e| e.into_error())
 }
 
