@@ -44,13 +44,12 @@ impl Timestamp {
     /// range.
     pub(crate) fn write_rfc3339(self, out: &mut Vec<u8>) {
         let mut buf = [0u8; RFC3339_LEN];
-        match self.rfc3339_into(&mut buf) {
-            Some(s) => out.extend_from_slice(s.as_bytes()),
-            None => {
-                use std::io::Write;
-                // Writing into a vector cannot fail.
-                let _ = write!(out, "@{}.{:09}", self.secs, self.nanos);
-            }
+        if self.rfc3339_bytes(&mut buf) {
+            out.extend_from_slice(&buf);
+        } else {
+            use std::io::Write;
+            // Writing into a vector cannot fail.
+            let _ = write!(out, "@{}.{:09}", self.secs, self.nanos);
         }
     }
 
@@ -58,15 +57,25 @@ impl Timestamp {
     /// outside the years 0000 to 9999 (or nanoseconds beyond a second), which
     /// [`Timestamp::rfc3339`] prints as raw seconds.
     fn rfc3339_into(self, buf: &mut [u8; RFC3339_LEN]) -> Option<&str> {
+        if self.rfc3339_bytes(buf) {
+            std::str::from_utf8(buf).ok()
+        } else {
+            None
+        }
+    }
+
+    /// [`Timestamp::rfc3339_into`]'s bytes (ASCII); `false`, and `buf` unspecified,
+    /// for a time it cannot write.
+    fn rfc3339_bytes(self, buf: &mut [u8; RFC3339_LEN]) -> bool {
         // Proleptic Gregorian calendar from days since the epoch (H. Hinnant's
         // `civil_from_days`, public domain), valid for the whole range checked here.
         const MIN: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
         const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
         if !(MIN..=MAX).contains(&self.secs) || self.nanos >= 1_000_000_000 {
-            return None;
+            return false;
         }
         let days = self.secs.div_euclid(86_400);
-        let sod = self.secs.rem_euclid(86_400);
+        let sod = self.secs.rem_euclid(86_400) as u32;
         let z = days + 719_468;
         let era = z.div_euclid(146_097);
         let doe = z - era * 146_097;
@@ -76,19 +85,26 @@ impl Timestamp {
         let day = doy - (153 * mp + 2) / 5 + 1;
         let month = if mp < 10 { mp + 3 } else { mp - 9 };
         let year = yoe + era * 400 + i64::from(month <= 2);
-        let mut put = |at: usize, width: usize, mut v: i64| {
-            for i in (at..at + width).rev() {
-                buf[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
+        // Every value below is in range (years 0 to 9999 by the check above), so
+        // the casts keep them whole; digits are written two at a time.
+        let two = |buf: &mut [u8; RFC3339_LEN], at: usize, v: u32| {
+            buf[at] = b'0' + (v / 10) as u8;
+            buf[at + 1] = b'0' + (v % 10) as u8;
         };
-        put(0, 4, year);
-        put(5, 2, month);
-        put(8, 2, day);
-        put(11, 2, sod / 3600);
-        put(14, 2, sod / 60 % 60);
-        put(17, 2, sod % 60);
-        put(20, 9, i64::from(self.nanos));
+        let year = year as u32;
+        two(buf, 0, year / 100);
+        two(buf, 2, year % 100);
+        two(buf, 5, month as u32);
+        two(buf, 8, day as u32);
+        two(buf, 11, sod / 3600);
+        two(buf, 14, sod / 60 % 60);
+        two(buf, 17, sod % 60);
+        let n = self.nanos;
+        two(buf, 20, n / 10_000_000);
+        two(buf, 22, n / 100_000 % 100);
+        two(buf, 24, n / 1_000 % 100);
+        two(buf, 26, n / 10 % 100);
+        buf[28] = b'0' + (n % 10) as u8;
         for (i, c) in [
             (4, b'-'),
             (7, b'-'),
@@ -100,7 +116,7 @@ impl Timestamp {
         ] {
             buf[i] = c;
         }
-        std::str::from_utf8(buf).ok()
+        true
     }
 }
 
@@ -558,7 +574,13 @@ mod tests {
             secs.push(-62_167_219_200 + (x % 315_537_897_600) as i64);
         }
         secs.extend([-62_167_219_200, 253_402_300_799, -1, 0, 86_399, 86_400]);
-        for s in secs {
+        for (i, s) in secs.into_iter().enumerate() {
+            // Nanoseconds with every digit in turn, and their edges.
+            let nanos = match i % 4 {
+                0 => 7,
+                1 => 999_999_999,
+                _ => (s.unsigned_abs() % 1_000_000_000) as u32,
+            };
             let t = time::OffsetDateTime::from_unix_timestamp(s).unwrap();
             let want = format!(
                 "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
@@ -568,9 +590,12 @@ mod tests {
                 t.hour(),
                 t.minute(),
                 t.second(),
-                7
+                nanos
             );
-            assert_eq!(Timestamp::new(s, 7).rfc3339(), want, "{s}");
+            assert_eq!(Timestamp::new(s, nanos).rfc3339(), want, "{s}");
+            let mut written = b"x".to_vec();
+            Timestamp::new(s, nanos).write_rfc3339(&mut written);
+            assert_eq!(written[1..], *want.as_bytes(), "{s}");
         }
         assert!(Timestamp::new(-62_167_219_201, 0)
             .rfc3339()

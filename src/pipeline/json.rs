@@ -82,31 +82,30 @@ pub(crate) fn transport(out: &mut Vec<u8>, t: Transport) {
 }
 
 /// Appends a record: `{`, the fields of `seen`, then those of `rest` (which
-/// serde_json writes as an object; its braces are dropped), then `}`, as
-/// `#[serde(flatten)]` puts the two together. `scratch` is working space. `false`
-/// (and nothing appended) when `rest` is not written as an object, or cannot be
-/// written.
-pub(crate) fn record<T: serde::Serialize>(
-    out: &mut Vec<u8>,
-    seen: &Seen,
-    rest: &T,
-    scratch: &mut Vec<u8>,
-) -> bool {
-    scratch.clear();
-    if serde_json::to_writer(&mut *scratch, rest).is_err() {
-        return false;
-    }
-    let inner = match scratch.as_slice() {
-        [b'{', inner @ .., b'}'] => inner,
-        _ => return false,
-    };
+/// serde_json writes as an object, into `out` itself: its `{` becomes the comma
+/// after `seen`'s fields, its `}` closes the record), as `#[serde(flatten)]` puts
+/// the two together. `false` (and nothing appended) when `rest` is not written as
+/// an object, or cannot be written.
+pub(crate) fn record<T: serde::Serialize>(out: &mut Vec<u8>, seen: &Seen, rest: &T) -> bool {
+    let start = out.len();
     out.push(b'{');
     seen_fields(out, seen);
-    if !inner.is_empty() {
-        out.push(b',');
-        out.extend_from_slice(inner);
+    let at = out.len();
+    let object = serde_json::to_writer(&mut *out, rest).is_ok()
+        && out.get(at) == Some(&b'{')
+        && out.last() == Some(&b'}')
+        && out.len() >= at + 2;
+    if !object {
+        out.truncate(start);
+        return false;
     }
-    out.push(b'}');
+    if out.len() == at + 2 {
+        // `{}`: nothing to add.
+        out.truncate(at);
+        out.push(b'}');
+    } else {
+        out[at] = b',';
+    }
     true
 }
 
@@ -235,8 +234,9 @@ mod tests {
                 transport: if udp { Transport::Udp } else { Transport::Tcp },
             };
             let rest = Rest { name: rest };
-            let (mut out, mut scratch) = (Vec::new(), Vec::new());
-            proptest::prop_assert!(record(&mut out, &seen, &rest, &mut scratch));
+            let mut out = b"[".to_vec();
+            proptest::prop_assert!(record(&mut out, &seen, &rest));
+            out.remove(0);
             let whole = serde_json::to_vec(&Whole { seen: &seen, rest: &rest }).unwrap();
             proptest::prop_assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&whole));
         }
@@ -261,9 +261,9 @@ mod tests {
             },
             transport: Transport::Tcp,
         };
-        let (mut out, mut scratch) = (b"x".to_vec(), Vec::new());
-        assert!(!record(&mut out, &seen, &[1, 2], &mut scratch));
-        assert!(!record(&mut out, &seen, &"{}", &mut scratch));
+        let mut out = b"x".to_vec();
+        assert!(!record(&mut out, &seen, &[1, 2]));
+        assert!(!record(&mut out, &seen, &"{}"));
         assert_eq!(out, b"x");
     }
 }

@@ -106,23 +106,16 @@ impl Drop for Spooler {
 }
 
 fn work(s: &mut Spooled, rx: Receiver<Vec<Item>>) -> io::Result<()> {
-    // A record is written into `out` (`scratch` is working space), then appended.
-    let (mut out, mut scratch) = (Vec::new(), Vec::new());
+    // A record is written into `out`, then appended.
+    let mut out = Vec::new();
     for batch in rx {
         for item in batch {
             match item {
-                Item::Dns(r) => {
-                    s.dns
-                        .append_flattened(&r, &r.seen, &r.message, &mut out, &mut scratch)?
-                }
-                Item::Tls(r) => {
-                    s.tls
-                        .append_flattened(&r, &r.seen, &r.handshake, &mut out, &mut scratch)?
-                }
-                Item::Http(r) => {
-                    s.http
-                        .append_flattened(&r, &r.seen, &r.message, &mut out, &mut scratch)?
-                }
+                Item::Dns(r) => s.dns.append_flattened(&r, &r.seen, &r.message, &mut out)?,
+                Item::Tls(r) => s
+                    .tls
+                    .append_flattened(&r, &r.seen, &r.handshake, &mut out)?,
+                Item::Http(r) => s.http.append_flattened(&r, &r.seen, &r.message, &mut out)?,
                 Item::Quic(r) => s.quic.append(&r)?,
                 Item::Proxy(r) => s.proxy.append(&r)?,
                 Item::Nbns(r) => s.nbns.append(&r)?,
@@ -182,19 +175,18 @@ impl Spool {
         serde_json::to_writer(&mut *out, record).map_err(io::Error::other)
     }
 
-    /// Appends `record`, made of `seen` and `rest` flattened into one object:
-    /// `seen` written by [`json::record`] (into `out`, with `scratch`), which is
-    /// what serde_json writes for `record`, only faster.
+    /// Appends `record`, made of `seen` and `rest` flattened into one object,
+    /// written by [`json::record`] into `out`: what serde_json writes for
+    /// `record`, only faster.
     fn append_flattened<R: Serialize, T: Serialize>(
         &mut self,
         record: &R,
         seen: &Seen,
         rest: &T,
         out: &mut Vec<u8>,
-        scratch: &mut Vec<u8>,
     ) -> io::Result<()> {
         out.clear();
-        if !json::record(out, seen, rest, scratch) {
+        if !json::record(out, seen, rest) {
             return self.append(record);
         }
         debug_assert_eq!(

@@ -403,15 +403,16 @@ pub fn conversations_json(analyses: &[CaptureAnalysis]) -> std::io::Result<std::
 /// [`ConversationReport::write_json`], a buffer at a time.
 fn serialise_conversations(c: &Conversations<'_>) -> std::io::Result<std::fs::File> {
     use std::io::Write;
-    let mut f = std::io::BufWriter::with_capacity(256 << 10, tempfile::tempfile()?);
-    let mut buf = Vec::with_capacity(64 << 10);
+    const WRITE: usize = 256 << 10;
+    let mut f = tempfile::tempfile()?;
+    let mut buf = Vec::with_capacity(WRITE + (4 << 10));
     buf.push(b'[');
     for (i, conv) in c.iter().enumerate() {
         if i > 0 {
             buf.push(b',');
         }
         conv.write_json(&mut buf);
-        if buf.len() >= 60 << 10 {
+        if buf.len() >= WRITE {
             f.write_all(&buf)?;
             buf.clear();
         }
@@ -421,7 +422,7 @@ fn serialise_conversations(c: &Conversations<'_>) -> std::io::Result<std::fs::Fi
     if let Some(failure) = c.failure() {
         return Err(std::io::Error::other(failure));
     }
-    f.into_inner().map_err(|e| e.into_error())
+    Ok(f)
 }
 
 /// The endpoints of all captures, in report order (capture, then address), each
