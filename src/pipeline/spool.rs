@@ -1,5 +1,6 @@
 //! Records leave memory as soon as they are found. A worker thread serialises each
-//! DNS, TLS, HTTP and QUIC record to compact JSON in an unnamed temporary file per
+//! DNS, TLS, HTTP and QUIC record to compact JSON (the part DNS, TLS and HTTP
+//! records share is written by `pipeline::json`) in an unnamed temporary file per
 //! kind (in `$TMPDIR`, deleted by the system when closed); the report copies those
 //! bytes into its arrays. Memory is bounded by the channel between the two threads,
 //! not by the number of records, and the serialisation runs beside the pass.
