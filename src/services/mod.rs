@@ -1205,28 +1205,16 @@ mod tests {
         #[test]
         fn the_label_is_the_best_ranked_merged_name(
             evidence in proptest::collection::vec(
-                (0usize..4, 0usize..10, proptest::collection::vec(frame(), 0..6)),
+                (0usize..4, 0..NameSource::ALL.len(), proptest::collection::vec(frame(), 0..6)),
                 0..12,
             ),
         ) {
             const NAMES: [&str; 4] = ["a.example", "b.example", "c.example", "d.example"];
-            const SOURCES: [NameSource; 10] = [
-                NameSource::TlsSni,
-                NameSource::QuicSni,
-                NameSource::HttpHost,
-                NameSource::DnsAnswer,
-                NameSource::DnsCname,
-                NameSource::Certificate,
-                NameSource::EchOuterSni,
-                NameSource::Socks,
-                NameSource::HttpProxy,
-                NameSource::Netbios,
-            ];
             let evidence: Vec<NameEvidence> = evidence
                 .into_iter()
                 .map(|(name, source, frames)| NameEvidence {
                     name: NAMES[name].to_string(),
-                    source: SOURCES[source],
+                    source: NameSource::ALL[source],
                     ip: IpAddr::from([192, 0, 2, 1]),
                     port: None,
                     frames: frames.into_iter().collect(),
