@@ -30,18 +30,17 @@ impl Timestamp {
         self.as_nanos() - earlier.as_nanos()
     }
 
-    /// RFC 3339 in UTC with nanosecond precision, e.g. `2026-11-21T10:00:00.123456789Z`.
-    /// Out-of-range values (a hostile capture can claim any time) print the raw seconds.
+    /// [`Timestamp::write_rfc3339`]'s text, as a string.
     pub(crate) fn rfc3339(self) -> String {
-        let mut buf = [0u8; RFC3339_LEN];
-        match self.rfc3339_into(&mut buf) {
-            Some(s) => s.to_string(),
-            None => format!("@{}.{:09}", self.secs, self.nanos),
-        }
+        let mut out = Vec::with_capacity(RFC3339_LEN);
+        self.write_rfc3339(&mut out);
+        // ASCII either way.
+        String::from_utf8_lossy(&out).into_owned()
     }
 
-    /// Appends what [`Timestamp::rfc3339`] gives, without allocating for a time in
-    /// range.
+    /// Appends RFC 3339 in UTC with nanosecond precision, e.g.
+    /// `2026-11-21T10:00:00.123456789Z`. Out-of-range values (a hostile capture can
+    /// claim any time) print the raw seconds, `@SECS.NANOS`.
     pub(crate) fn write_rfc3339(self, out: &mut Vec<u8>) {
         let mut buf = [0u8; RFC3339_LEN];
         if self.rfc3339_bytes(&mut buf) {

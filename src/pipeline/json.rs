@@ -91,10 +91,10 @@ pub(crate) fn record<T: serde::Serialize>(out: &mut Vec<u8>, seen: &Seen, rest: 
     out.push(b'{');
     seen_fields(out, seen);
     let at = out.len();
+    // Begun by a `{` at `at` and ended by a `}` after it: an object.
     let object = serde_json::to_writer(&mut *out, rest).is_ok()
         && out.get(at) == Some(&b'{')
-        && out.last() == Some(&b'}')
-        && out.len() >= at + 2;
+        && out.last() == Some(&b'}');
     if !object {
         out.truncate(start);
         return false;

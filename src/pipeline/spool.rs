@@ -156,24 +156,26 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// The file to append the next record to, after a comma when it is not the
-    /// first; made with the first record.
-    fn next(&mut self) -> io::Result<&mut BufWriter<File>> {
-        if self.out.is_none() {
-            let file = tempfile::tempfile()?;
-            return Ok(self.out.insert(BufWriter::with_capacity(256 << 10, file)));
-        }
-        let out = self
-            .out
-            .as_mut()
-            .ok_or_else(|| io::Error::other("no spool"))?;
-        out.write_all(b",")?;
-        Ok(out)
+    /// Writes the next record with `write`, after a comma when it is not the first;
+    /// the file is made with the first record.
+    fn write_next(
+        &mut self,
+        write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let out = match &mut self.out {
+            Some(out) => {
+                out.write_all(b",")?;
+                out
+            }
+            None => self
+                .out
+                .insert(BufWriter::with_capacity(256 << 10, tempfile::tempfile()?)),
+        };
+        write(out)
     }
 
     fn append<T: Serialize>(&mut self, record: &T) -> io::Result<()> {
-        let out = self.next()?;
-        serde_json::to_writer(&mut *out, record).map_err(io::Error::other)
+        self.write_next(|out| serde_json::to_writer(out, record).map_err(io::Error::other))
     }
 
     /// Appends `record`, made of `seen` and `rest` flattened into one object,
@@ -195,7 +197,7 @@ impl Spool {
             String::from_utf8_lossy(&serde_json::to_vec(record).unwrap_or_default()),
             "a record written as serde_json would not"
         );
-        self.next()?.write_all(out)
+        self.write_next(|file| file.write_all(out))
     }
 
     pub fn is_empty(&self) -> bool {

@@ -380,16 +380,6 @@ impl<'a> Conversations<'a> {
     }
 }
 
-impl Serialize for Conversations<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let done = s.collect_seq(self.iter())?;
-        match self.failure() {
-            Some(f) => Err(serde::ser::Error::custom(f)),
-            None => Ok(done),
-        }
-    }
-}
-
 /// Serialises the conversations of `analyses` as the report's JSON array into an
 /// unnamed temporary file, for [`Report::write_json_with`] to copy in place: the
 /// largest part of the report, which needs only the finished tables, so that it can

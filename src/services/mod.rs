@@ -692,13 +692,10 @@ fn best_label<'a>(
     by_name.clear();
     by_name.extend(evidence);
     by_name.sort_unstable_by(|x, y| x.name.cmp(&y.name));
-    let mut best: Option<(Confidence, u8, usize, &'a str)> = None;
+    let mut best: Option<(Option<Confidence>, Option<u8>, usize, &'a str)> = None;
     for same in by_name.chunk_by(|x, y| x.name == y.name) {
         let strength = same.iter().map(|n| n.source.strength()).max();
         let rank = same.iter().map(|n| n.source.label_rank()).max();
-        let (Some(strength), Some(rank)) = (strength, rank) else {
-            continue;
-        };
         let count = match same {
             [one] => one.frames.len(),
             _ => {
