@@ -416,9 +416,18 @@ fn compare(path: &Path) {
             compared += 1;
         }
     }
+    // A capture whose one IP packet is bogus (tshark reads no IP from it, and
+    // neither does whohosts) has empty tables on both sides; every other has rows.
+    if NO_IP_TO_COUNT.iter().any(|n| name.ends_with(n)) {
+        assert_eq!(compared, 0, "{name}: rows where none were expected");
+        return;
+    }
     assert!(compared > 0, "{name}: nothing compared");
     eprintln!("{name}: {compared} rows agree with tshark");
 }
+
+/// Captures with no IP packet tshark counts.
+const NO_IP_TO_COUNT: &[&str] = &["/ipv4_invalid_total_length_2.pcap"];
 
 #[test]
 fn conversations_and_endpoints_equal_tsharks_on_every_capture() {

@@ -591,6 +591,22 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
     let (src, dst, fragment, payload, protocol, cut, final_dst) = match &s.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
+            // A total length shorter than the header is bogus, and tshark reads
+            // nothing of the packet past it. Zero is not: hardware that segments
+            // TCP leaves it so, and the frame's length stands for it (as etherparse
+            // and tshark both take it).
+            let (total, header) = (usize::from(h.total_len()), h.slice().len());
+            if total != 0 && total < header {
+                let problem =
+                    format!("IPv4 total length {total} is less than its header length {header}");
+                return (
+                    Packet {
+                        problem: Some(problem),
+                        ..Packet::default()
+                    },
+                    &[],
+                );
+            }
             let p = v4.payload();
             let fragment =
                 (h.more_fragments() || h.fragments_offset().value() != 0).then(|| Fragment {
@@ -621,7 +637,7 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
                         offset: u32::from(f.fragment_offset().value()) * 8,
                         len: p.payload.len() as u32,
                         more: f.more_fragments(),
-                    })
+                        })
             } else {
                 None
             };
@@ -702,6 +718,34 @@ mod tests {
                 assert_eq!((src_port, dst_port), (5353, 53));
                 assert_eq!(payload, b"abcd");
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A total length shorter than the IPv4 header leaves the packet undecoded, said
+    /// (tshark: "Bogus IP length"); a total length of 0 (TSO) is read as the
+    /// frame's, as tshark reads it.
+    #[test]
+    fn an_ipv4_total_length_shorter_than_its_header_is_bogus_and_zero_is_tso() {
+        for total in [1u16, 19] {
+            let mut bogus = IPV4_UDP;
+            bogus[2..4].copy_from_slice(&total.to_be_bytes());
+            let p = decode(LinkType::RAW, &bogus);
+            assert!(p.ip.is_none(), "total length {total}");
+            let problem = p.problem.expect("problem");
+            assert!(
+                problem.contains(&format!(
+                    "total length {total} is less than its header length 20"
+                )),
+                "{problem}"
+            );
+        }
+        let mut tso = IPV4_UDP;
+        tso[2..4].copy_from_slice(&[0, 0]);
+        let p = decode(LinkType::RAW, &tso);
+        assert!(p.problem.is_none(), "{:?}", p.problem);
+        match p.ip.expect("ip").l4 {
+            L4::Udp { payload, .. } => assert_eq!(payload, b"abcd"),
             other => panic!("{other:?}"),
         }
     }
