@@ -115,6 +115,8 @@ fn exact_bytes(readable: &Path) -> BTreeMap<&'static str, Vec<Exact>> {
         "ipv6.routing.mipv6.home_address",
         "-e",
         "ipv6.routing.srh.addr",
+        "-e",
+        "ipv6.fragment.count",
     ]);
     let mut tables: BTreeMap<&'static str, BTreeMap<String, Exact>> = BTreeMap::new();
     let mut add = |table: &'static str, key: String, a: String, b: String, t: f64, len: u64| {
@@ -163,8 +165,17 @@ fn exact_bytes(readable: &Path) -> BTreeMap<&'static str, Vec<Exact>> {
                     let (k, col) = if v6 { (1, 6) } else { (0, 4) };
                     let (src, dst) = (nth(col, used[k]), nth(col + 1, used[k]));
                     let reassembled = nth(8, 0);
-                    let pending_fragment =
-                        v6 && used[k] == 0 && !reassembled.is_empty() && reassembled != number;
+                    // An IPv6 fragment counts once, on the frame that completes its
+                    // datagram (the one that lists the fragments); a fragment that
+                    // completes none (a capture cut it, say) does not count.
+                    let fragment = protos[i + 1..]
+                        .iter()
+                        .take_while(|p| p.starts_with("ipv6."))
+                        .any(|p| *p == "ipv6.fraghdr");
+                    let pending_fragment = v6
+                        && used[k] == 0
+                        && ((!reassembled.is_empty() && reassembled != number)
+                            || (fragment && get(20).is_empty()));
                     used[k] += 1;
                     if src.is_empty() {
                         current = None;

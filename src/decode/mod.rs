@@ -112,6 +112,10 @@ pub struct Fragment {
     /// Payload bytes this fragment carries.
     pub len: u32,
     pub more: bool,
+    /// Its IP header says it carries more bytes than the frame holds (a capture's
+    /// snap length cut it): tshark puts such an IPv4 fragment in no reassembly and
+    /// reads a first one as it is.
+    pub cut: bool,
 }
 
 #[derive(Debug)]
@@ -614,6 +618,7 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
                     offset: u32::from(h.fragments_offset().value()) * 8,
                     len: p.payload.len() as u32,
                     more: h.more_fragments(),
+                    cut: p.incomplete,
                 });
             (
                 IpAddr::from(h.source_addr()),
@@ -637,7 +642,8 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
                         offset: u32::from(f.fragment_offset().value()) * 8,
                         len: p.payload.len() as u32,
                         more: f.more_fragments(),
-                        })
+                        cut: p.incomplete,
+                    })
             } else {
                 None
             };

@@ -466,6 +466,9 @@ impl Pass {
             return;
         };
         match ip.fragment {
+            Some(frag) if frag.cut && ip.src.is_ipv4() => {
+                self.cut_fragment(ip, frag, at, wire_len, depth);
+            }
             Some(frag) => self.fragment(ip, frag, at, wire_len, depth),
             None => {
                 self.transport(ip, at, wire_len, true);
@@ -661,45 +664,15 @@ impl Pass {
             }
         };
         if let Some(bytes) = bytes {
-            let mut inner = decode::datagram(ip.src, ip.dst, ip.protocol, &bytes);
-            // The routing header sits before the fragment header, in every fragment.
-            if let Some(inner_ip) = &mut inner.ip {
-                inner_ip.final_dst = ip.final_dst;
-            }
-            if let Some(problem) = &inner.problem {
-                self.notice(
-                    at,
-                    "decode.incomplete",
-                    format!(
-                        "frame {}: decoding the datagram reassembled from frames {first} to {} stopped: {problem}",
-                        at.frame, at.frame
-                    ),
-                );
-            }
-            match inner.outer.first() {
-                // A tunnel: this datagram is its outer layer, counted already but
-                // for a UDP tunnel's ports.
-                Some(outer) => {
-                    if let Some((src_port, dst_port)) = outer.udp {
-                        let seg = Segment::Udp { src_port, dst_port };
-                        if let Some(id) = self
-                            .tables
-                            .count_transport(ip.src, ip.dst, seg, at, wire_len, false)
-                        {
-                            self.tables.add_fragment_frames(id, datagram.frames);
-                        }
-                    }
-                    self.layers(&inner, 1, at, wire_len, depth + 1);
-                    return;
+            let what = format!(
+                "the datagram reassembled from frames {first} to {}",
+                at.frame
+            );
+            if let Some(counted) = self.payload(ip, &bytes, &what, at, wire_len, depth) {
+                if let Some(id) = counted {
+                    self.tables.add_fragment_frames(id, datagram.frames);
                 }
-                None => {
-                    if let Some(inner_ip) = &inner.ip {
-                        if let Some(id) = self.transport(inner_ip, at, wire_len, false) {
-                            self.tables.add_fragment_frames(id, datagram.frames);
-                            return;
-                        }
-                    }
-                }
+                return;
             }
         }
         // Not decoded: counted by the ports of its first fragment, if it had them.
@@ -734,6 +707,86 @@ impl Pass {
         {
             self.tables.add_fragment_frames(id, datagram.frames);
         }
+    }
+
+    /// Reads the payload of a datagram (reassembled, or a first fragment read as it
+    /// is) as a frame's: a tunnel inside is opened, the datagram its outer layer
+    /// (counted already but for a UDP tunnel's ports), else its transport
+    /// conversation is counted and its payload identified. `Some` with the
+    /// transport conversation counted for the datagram itself, if any; `None` when
+    /// there was no transport to count (the caller counts it by its first
+    /// fragment's ports).
+    fn payload(
+        &mut self,
+        ip: &decode::Ip<'_>,
+        bytes: &[u8],
+        what: &str,
+        at: FrameRef,
+        wire_len: u32,
+        depth: u8,
+    ) -> Option<Option<usize>> {
+        let mut inner = decode::datagram(ip.src, ip.dst, ip.protocol, bytes);
+        // The routing header sits before the fragment header, in every fragment.
+        if let Some(inner_ip) = &mut inner.ip {
+            inner_ip.final_dst = ip.final_dst;
+        }
+        if let Some(problem) = &inner.problem {
+            self.notice(
+                at,
+                "decode.incomplete",
+                format!("frame {}: decoding {what} stopped: {problem}", at.frame),
+            );
+        }
+        match inner.outer.first() {
+            Some(outer) => {
+                let counted = outer.udp.and_then(|(src_port, dst_port)| {
+                    let seg = Segment::Udp { src_port, dst_port };
+                    self.tables
+                        .count_transport(ip.src, ip.dst, seg, at, wire_len, false)
+                });
+                self.layers(&inner, 1, at, wire_len, depth + 1);
+                Some(counted)
+            }
+            None => {
+                let inner_ip = inner.ip.as_ref()?;
+                self.transport(inner_ip, at, wire_len, false).map(Some)
+            }
+        }
+    }
+
+    /// An IPv4 fragment the frame holds only part of (the capture's snap length cut
+    /// it), as tshark reads one: counted in the IP tables, put in no reassembly,
+    /// and, when it is a first fragment, read as far as it goes, as if it were
+    /// the whole datagram (its transport conversation counted, its names read).
+    fn cut_fragment(
+        &mut self,
+        ip: &decode::Ip<'_>,
+        frag: decode::Fragment,
+        at: FrameRef,
+        wire_len: u32,
+        depth: u8,
+    ) {
+        self.tables.count_ip(ip.src, ip.dst, at, wire_len);
+        let read = if frag.offset == 0 {
+            "read as far as it goes"
+        } else {
+            "not read"
+        };
+        self.notice(
+            at,
+            "ip.fragment_cut",
+            format!(
+                "frame {}: the capture holds {} bytes of the IPv4 fragment {} -> {} at offset {} (id {:#06x}): not reassembled, {read}",
+                at.frame, frag.len, ip.src, ip.dst, frag.offset, frag.id
+            ),
+        );
+        if frag.offset != 0 {
+            return;
+        }
+        // A transport header the frame does not hold whole is not counted (tshark's
+        // dissectors stop before their taps).
+        let what = format!("the first fragment cut short in frame {}", at.frame);
+        self.payload(ip, ip.payload, &what, at, wire_len, depth);
     }
 
     /// Ends the pass: folds the tables, collects the records and anomalies, and puts

@@ -270,7 +270,9 @@ pub fn write_into(
                 .as_ref()
                 .and_then(|ip| ip.fragment.map(|f| (ip, f)));
             match fragment {
-                Some((ip, f)) => {
+                // An IPv4 fragment cut short by the capture is read as it is, as
+                // the analysis reads it (`Pass::cut_fragment`), never reassembled.
+                Some((ip, f)) if !(f.cut && ip.src.is_ipv4()) => {
                     let piece = Piece {
                         id: f.id,
                         offset: f.offset,
@@ -287,7 +289,7 @@ pub fn write_into(
                         selector.complete(key);
                     }
                 }
-                None if selector.is_idle() => {
+                _ if selector.is_idle() => {
                     if direct {
                         emit(Frame {
                             number: frame.number,
@@ -298,7 +300,7 @@ pub fn write_into(
                         })?;
                     }
                 }
-                None => selector.push(held(), direct),
+                _ => selector.push(held(), direct),
             }
             while let Some(h) = selector.ready() {
                 emit(h.frame())?;
