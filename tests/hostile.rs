@@ -340,3 +340,28 @@ fn fragment_floods_and_oversized_datagrams_stay_bounded_and_are_reported() {
     assert_eq!(code, 1);
     assert_eq!(report["captures"][0]["packets"], 10_009);
 }
+
+/// Thousands of IPv4 first fragments, each cut short by the frame's end and each
+/// carrying the next (IP in IP): every one would be read as it is, one inside
+/// another. They are read two deep at most, as reassembled datagrams are, and
+/// the rest is counted and said; nothing recurses without bound.
+#[test]
+fn nested_cut_first_fragments_are_read_to_a_bounded_depth() {
+    let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let layers = 3000;
+    for _ in 0..layers {
+        // Total length 65 535: more than the frame holds, so each is cut.
+        frame.extend([0x45, 0, 0xff, 0xff, 0, 7, 0x20, 0, 64, 4, 0, 0]);
+        frame.extend([192, 0, 2, 53, 198, 51, 100, 7]);
+    }
+    frame.extend(dns_datagram());
+    let mut bytes = pcap_header();
+    bytes.extend(record(1_700_000_000, &frame));
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), &bytes).unwrap();
+    let (_, report) = run_bounded_report(tmp.path());
+    let anomalies = report["captures"][0]["anomalies"].as_array().unwrap();
+    let said = |code: &str| anomalies.iter().filter(|a| a["code"] == code).count();
+    assert_eq!(said("ip.reassembly_depth"), 1, "{anomalies:?}");
+    assert!(said("ip.fragment_cut") >= 1);
+}

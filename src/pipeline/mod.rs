@@ -16,8 +16,9 @@ use crate::model::{Anomaly, Endpoint, FrameRef, Severity, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Reassembled datagrams one inside another that are decoded at most (a tunnel
-/// split by its underlay, carrying a datagram split by its own MTU).
+/// Datagrams read from fragments (reassembled, or a first fragment cut short and
+/// read as it is) one inside another that are decoded at most (a tunnel split by
+/// its underlay, carrying a datagram split by its own MTU).
 const REASSEMBLED_LAYERS: u8 = 2;
 
 /// IPv6's Mobility header (RFC 6275), as a next header.
@@ -781,6 +782,17 @@ impl Pass {
             ),
         );
         if frag.offset != 0 {
+            return;
+        }
+        if depth >= REASSEMBLED_LAYERS {
+            self.notice(
+                at,
+                "ip.reassembly_depth",
+                format!(
+                    "frame {}: a first fragment {} -> {} cut short inside {depth} datagrams read from fragments was counted, not decoded",
+                    at.frame, ip.src, ip.dst
+                ),
+            );
             return;
         }
         // A transport header the frame does not hold whole is not counted (tshark's
