@@ -21,6 +21,15 @@ use std::path::{Path, PathBuf};
 /// its underlay, carrying a datagram split by its own MTU).
 const REASSEMBLED_LAYERS: u8 = 2;
 
+/// Where the bytes [`Pass::payload`] reads as a datagram's come from.
+#[derive(Clone, Copy)]
+enum Datagram {
+    /// Reassembled from fragments, the first of them in frame `first`.
+    Reassembled { first: u64 },
+    /// A first fragment the capture cut short, read as it is.
+    CutFirstFragment,
+}
+
 /// IPv6's Mobility header (RFC 6275), as a next header.
 const IPV6_MOBILITY: u8 = 135;
 
@@ -665,11 +674,8 @@ impl Pass {
             }
         };
         if let Some(bytes) = bytes {
-            let what = format!(
-                "the datagram reassembled from frames {first} to {}",
-                at.frame
-            );
-            if let Some(counted) = self.payload(ip, &bytes, &what, at, wire_len, depth) {
+            let from = Datagram::Reassembled { first };
+            if let Some(counted) = self.payload(ip, &bytes, from, at, wire_len, depth) {
                 if let Some(id) = counted {
                     self.tables.add_fragment_frames(id, datagram.frames);
                 }
@@ -710,8 +716,8 @@ impl Pass {
         }
     }
 
-    /// Reads the payload of a datagram (reassembled, or a first fragment read as it
-    /// is) as a frame's: a tunnel inside is opened, the datagram its outer layer
+    /// Reads the payload of a datagram (reassembled, or a first fragment cut short
+    /// and read as it is) as a frame's: a tunnel inside is opened, the datagram its outer layer
     /// (counted already but for a UDP tunnel's ports), else its transport
     /// conversation is counted and its payload identified. `Some` with the
     /// transport conversation counted for the datagram itself, if any; `None` when
@@ -721,7 +727,7 @@ impl Pass {
         &mut self,
         ip: &decode::Ip<'_>,
         bytes: &[u8],
-        what: &str,
+        from: Datagram,
         at: FrameRef,
         wire_len: u32,
         depth: u8,
@@ -732,11 +738,27 @@ impl Pass {
             inner_ip.final_dst = ip.final_dst;
         }
         if let Some(problem) = &inner.problem {
+            let what = match from {
+                Datagram::Reassembled { first } => {
+                    format!(
+                        "the datagram reassembled from frames {first} to {}",
+                        at.frame
+                    )
+                }
+                Datagram::CutFirstFragment => "the first fragment cut short".to_string(),
+            };
             self.notice(
                 at,
                 "decode.incomplete",
                 format!("frame {}: decoding {what} stopped: {problem}", at.frame),
             );
+        }
+        // A first fragment cut short carries a TCP segment cut short too: what can
+        // be read of a message in it is kept, as for any segment the capture cut.
+        if let (Datagram::CutFirstFragment, Some(decode::Ip { l4: L4::Tcp(t), .. })) =
+            (from, &mut inner.ip)
+        {
+            t.cut = true;
         }
         match inner.outer.first() {
             Some(outer) => {
@@ -797,8 +819,14 @@ impl Pass {
         }
         // A transport header the frame does not hold whole is not counted (tshark's
         // dissectors stop before their taps).
-        let what = format!("the first fragment cut short in frame {}", at.frame);
-        self.payload(ip, ip.payload, &what, at, wire_len, depth);
+        self.payload(
+            ip,
+            ip.payload,
+            Datagram::CutFirstFragment,
+            at,
+            wire_len,
+            depth,
+        );
     }
 
     /// Ends the pass: folds the tables, collects the records and anomalies, and puts
