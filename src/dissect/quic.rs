@@ -1,5 +1,6 @@
 //! dissect::quic: the ClientHello inside QUIC Initial packets, versions 1 (RFC 9000,
-//! RFC 9001) and 2 (RFC 9369).
+//! RFC 9001) and 2 (RFC 9369), and the IETF drafts 22 to 32 that clients shipped
+//! before them (their own initial salts, v1's labels and packet types).
 //!
 //! Initial packets are protected with keys anyone can derive from the Destination
 //! Connection ID of the client's first Initial (RFC 9001 §5.2), so a passive observer
@@ -34,6 +35,42 @@ const INITIAL_SALT_V2: [u8; 20] = [
     0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb,
     0xf9, 0xbd, 0x2e, 0xd9,
 ];
+/// draft-ietf-quic-tls-22 §5.2: initial salt of draft 22 (version 0xff000016).
+const INITIAL_SALT_DRAFT_22: [u8; 20] = [
+    0x7f, 0xbc, 0xdb, 0x0e, 0x7c, 0x66, 0xbb, 0xe9, 0x19, 0x3a, 0x96, 0xcd, 0x21, 0x51, 0x9e, 0xbd,
+    0x7a, 0x02, 0x64, 0x4a,
+];
+/// draft-ietf-quic-tls-23 §5.2: initial salt of drafts 23 to 28.
+const INITIAL_SALT_DRAFT_23: [u8; 20] = [
+    0xc3, 0xee, 0xf7, 0x12, 0xc7, 0x2e, 0xbb, 0x5a, 0x11, 0xa7, 0xd2, 0x43, 0x2b, 0xb4, 0x63, 0x65,
+    0xbe, 0xf9, 0xf5, 0x02,
+];
+/// draft-ietf-quic-tls-29 §5.2: initial salt of drafts 29 to 32 (draft 29 was what
+/// browsers and many libraries shipped before RFC 9000).
+const INITIAL_SALT_DRAFT_29: [u8; 20] = [
+    0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97, 0x86, 0xf1, 0x9c, 0x61, 0x11, 0xe0,
+    0x43, 0x90, 0xa8, 0x99,
+];
+
+/// How `version` protects its Initial packets: its initial salt, and whether it
+/// uses v2's labels and long packet types (RFC 9369). `None` for a version whose
+/// Initial packets are not read (gQUIC, unknown or reserved versions).
+fn protection(version: u32) -> Option<(&'static [u8; 20], bool)> {
+    match version {
+        QUIC_V1 => Some((&INITIAL_SALT_V1, false)),
+        QUIC_V2 => Some((&INITIAL_SALT_V2, true)),
+        // The IETF drafts' versions, 0xff000000 + the draft's number.
+        0xff00_0016 => Some((&INITIAL_SALT_DRAFT_22, false)),
+        0xff00_0017..=0xff00_001c => Some((&INITIAL_SALT_DRAFT_23, false)),
+        0xff00_001d..=0xff00_0020 => Some((&INITIAL_SALT_DRAFT_29, false)),
+        // RFC 9000 §15: versions 0x?a?a?a?a are reserved, sent to make the server
+        // negotiate. tshark reads their Initials as draft 29's, the version of the
+        // interop tests that sent them; a wrong guess reads nothing (the AEAD tag
+        // fails, and the packet is said to be undecryptable).
+        v if v & 0x0f0f_0f0f == 0x0a0a_0a0a => Some((&INITIAL_SALT_DRAFT_29, false)),
+        _ => None,
+    }
+}
 
 /// Most CRYPTO bytes collected per connection (a post-quantum ClientHello is ~2 KiB).
 pub(crate) const CRYPTO_CAP: usize = 16 * 1024;
@@ -126,10 +163,10 @@ fn long_header(p: &[u8]) -> Result<(LongHeader<'_>, Reader<'_>), QuicError> {
     let version = r.u32().ok_or(QuicError::NotInitial)?;
     let packet_type = (first >> 4) & 0x03;
     // RFC 9369 §3.2: v2 renumbers the long packet types; Initial is 0b01.
-    let is_initial = match version {
-        QUIC_V1 => packet_type == 0,
-        QUIC_V2 => packet_type == 1,
-        _ => return Err(QuicError::NotInitial),
+    let is_initial = match protection(version) {
+        Some((_, false)) => packet_type == 0,
+        Some((_, true)) => packet_type == 1,
+        None => return Err(QuicError::NotInitial),
     };
     let dcid = cid(&mut r)?;
     let scid = cid(&mut r)?;
@@ -179,14 +216,12 @@ impl InitialKeys {
     /// Derives the client's (`client == true`) or server's Initial keys for `version`
     /// from the client's original Destination Connection ID. `None` for other versions.
     pub(crate) fn derive(version: u32, dcid: &[u8], client: bool) -> Option<InitialKeys> {
-        let (salt, labels): (&[u8], [&[u8]; 3]) = match version {
-            QUIC_V1 => (&INITIAL_SALT_V1, [b"quic key", b"quic iv", b"quic hp"]),
+        let (salt, v2) = protection(version)?;
+        let labels: [&[u8]; 3] = if v2 {
             // RFC 9369 §3.3.2: v2 labels.
-            QUIC_V2 => (
-                &INITIAL_SALT_V2,
-                [b"quicv2 key", b"quicv2 iv", b"quicv2 hp"],
-            ),
-            _ => return None,
+            [b"quicv2 key", b"quicv2 iv", b"quicv2 hp"]
+        } else {
+            [b"quic key", b"quic iv", b"quic hp"]
         };
         let initial = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(dcid);
         let mut secret = [0u8; 32];
@@ -512,9 +547,9 @@ fn skip_long_packet(p: &[u8]) -> Option<usize> {
     let (h, mut r) = long_header(p).ok()?;
     let first = *p.first()?;
     let packet_type = (first >> 4) & 0x03;
-    let is_retry = match h.version {
-        QUIC_V1 => packet_type == 3,
-        _ => packet_type == 0,
+    let is_retry = match protection(h.version) {
+        Some((_, true)) => packet_type == 0,
+        _ => packet_type == 3,
     };
     if is_retry {
         return None;
@@ -583,6 +618,53 @@ mod tests {
                 "edf6d05c83121201b436e16877593c3a".into()
             )
         );
+    }
+
+    /// draft-ietf-quic-tls-29 Appendix A: keys from the same DCID with draft 29's salt.
+    #[test]
+    fn draft29_initial_keys_match_its_appendix_a() {
+        assert_eq!(
+            material(0xff00_001d, true),
+            (
+                "175257a31eb09dea9366d8bb79ad80ba".into(),
+                "6b26114b9cba2b63a9e8dd4f".into(),
+                "9ddd12c994c0698b89374a9c077a3077".into()
+            )
+        );
+        assert_eq!(
+            material(0xff00_001d, false),
+            (
+                "149d0b1662ab871fbe63c49b5e655a5d".into(),
+                "bab2b12a4c76016ace47856d".into(),
+                "c0c499a65a60024a18a250974ea01dfa".into()
+            )
+        );
+    }
+
+    /// Each draft's version takes its draft's salt (22; 23 to 28; 29 to 32), a
+    /// reserved version draft 29's; gQUIC, mvfst and unassigned versions none.
+    #[test]
+    fn versions_map_to_their_drafts_salts() {
+        let salt = |v: u32| protection(v).map(|(s, v2)| (*s, v2));
+        assert_eq!(salt(0xff00_0016), Some((INITIAL_SALT_DRAFT_22, false)));
+        for v in 0xff00_0017..=0xff00_001c {
+            assert_eq!(salt(v), Some((INITIAL_SALT_DRAFT_23, false)), "{v:#x}");
+        }
+        for v in [0xff00_001d, 0xff00_0020, 0x0a0a_0a0a, 0x1a2a_3a4a] {
+            assert_eq!(salt(v), Some((INITIAL_SALT_DRAFT_29, false)), "{v:#x}");
+        }
+        assert_eq!(salt(QUIC_V1), Some((INITIAL_SALT_V1, false)));
+        assert_eq!(salt(QUIC_V2), Some((INITIAL_SALT_V2, true)));
+        for v in [
+            0,
+            0xff00_0015,
+            0xff00_0021,
+            0x5130_3530,
+            0x5430_3531,
+            0xface_b002,
+        ] {
+            assert_eq!(salt(v), None, "{v:#x}");
+        }
     }
 
     // Client Initial datagrams (1200 bytes) from aioquic 1.7.2's client with
