@@ -112,9 +112,10 @@ pub struct Fragment {
     /// Payload bytes this fragment carries.
     pub len: u32,
     pub more: bool,
-    /// Its IP header says it carries more bytes than the frame holds (a capture's
-    /// snap length cut it): tshark puts such an IPv4 fragment in no reassembly and
-    /// reads a first one as it is.
+    /// An IPv4 fragment whose header says it carries more bytes than the frame
+    /// holds (a capture's snap length cut it): tshark puts it in no reassembly and
+    /// reads a first one as it is. A cut IPv6 fragment is not marked: tshark keeps
+    /// it for a reassembly like any other (and shows it as data).
     pub cut: bool,
 }
 
@@ -642,7 +643,7 @@ fn flatten<'a>(s: &LaxSlicedPacket<'a>) -> (Packet<'a>, &'a [u8]) {
                         offset: u32::from(f.fragment_offset().value()) * 8,
                         len: p.payload.len() as u32,
                         more: f.more_fragments(),
-                        cut: p.incomplete,
+                        cut: false,
                     })
             } else {
                 None

@@ -54,7 +54,7 @@ const INITIAL_SALT_DRAFT_29: [u8; 20] = [
 
 /// How `version` protects its Initial packets: its initial salt, and whether it
 /// uses v2's labels and long packet types (RFC 9369). `None` for a version whose
-/// Initial packets are not read (gQUIC, unknown or reserved versions).
+/// Initial packets are not read (gQUIC, mvfst, unassigned versions).
 fn protection(version: u32) -> Option<(&'static [u8; 20], bool)> {
     match version {
         QUIC_V1 => Some((&INITIAL_SALT_V1, false)),

@@ -476,7 +476,7 @@ impl Pass {
             return;
         };
         match ip.fragment {
-            Some(frag) if frag.cut && ip.src.is_ipv4() => {
+            Some(frag) if frag.cut => {
                 self.cut_fragment(ip, frag, at, wire_len, depth);
             }
             Some(frag) => self.fragment(ip, frag, at, wire_len, depth),

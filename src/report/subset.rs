@@ -272,7 +272,7 @@ pub fn write_into(
             match fragment {
                 // An IPv4 fragment cut short by the capture is read as it is, as
                 // the analysis reads it (`Pass::cut_fragment`), never reassembled.
-                Some((ip, f)) if !(f.cut && ip.src.is_ipv4()) => {
+                Some((ip, f)) if !f.cut => {
                     let piece = Piece {
                         id: f.id,
                         offset: f.offset,
