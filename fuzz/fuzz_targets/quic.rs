@@ -8,6 +8,7 @@ use whohosts::dissect::quic;
 
 fuzz_target!(|data: &[u8]| {
     let _ = quic::peek_initial(data);
+    let _ = quic::may_open(data);
     let _ = quic::parse_initial(data, 1);
     let cut = data
         .first()

@@ -131,9 +131,19 @@ pub fn peek_initial(datagram: &[u8]) -> Option<InitialHeader> {
     })
 }
 
+/// May this client datagram open a QUIC connection? Its first packet is a long-header
+/// Initial or 0-RTT packet of a version whose Initials can be read: a resuming client
+/// may send 0-RTT packets first when the network reorders them (RFC 9001 §4.6.1).
+pub fn may_open(datagram: &[u8]) -> bool {
+    long_header(datagram).is_ok_and(|(h, _)| h.is_initial || h.is_zero_rtt)
+}
+
 struct LongHeader<'a> {
     version: u32,
     is_initial: bool,
+    /// A 0-RTT packet: early data a resuming client may send before, or coalesced
+    /// with, its Initial.
+    is_zero_rtt: bool,
     dcid: &'a [u8],
     scid: &'a [u8],
 }
@@ -162,10 +172,11 @@ fn long_header(p: &[u8]) -> Result<(LongHeader<'_>, Reader<'_>), QuicError> {
     }
     let version = r.u32().ok_or(QuicError::NotInitial)?;
     let packet_type = (first >> 4) & 0x03;
-    // RFC 9369 §3.2: v2 renumbers the long packet types; Initial is 0b01.
-    let is_initial = match protection(version) {
-        Some((_, false)) => packet_type == 0,
-        Some((_, true)) => packet_type == 1,
+    // RFC 9369 §3.2: v2 renumbers the long packet types; Initial is 0b01 and
+    // 0-RTT 0b10 there, 0b00 and 0b01 in v1 and the drafts.
+    let (is_initial, is_zero_rtt) = match protection(version) {
+        Some((_, false)) => (packet_type == 0, packet_type == 1),
+        Some((_, true)) => (packet_type == 1, packet_type == 2),
         None => return Err(QuicError::NotInitial),
     };
     let dcid = cid(&mut r)?;
@@ -174,6 +185,7 @@ fn long_header(p: &[u8]) -> Result<(LongHeader<'_>, Reader<'_>), QuicError> {
         LongHeader {
             version,
             is_initial,
+            is_zero_rtt,
             dcid,
             scid,
         },
@@ -340,8 +352,14 @@ pub struct QuicConnection {
     crypto: Vec<u8>,
     held: Vec<(u64, Vec<u8>)>,
     frames: Vec<u64>,
+    /// Datagrams read before the first Initial (0-RTT packets that overtook it).
+    before_initial: usize,
     done: bool,
 }
+
+/// Datagrams a connection may open with before its first Initial; past them it is
+/// given up (a flow of 0-RTT look-alikes keeps no state for long).
+const MAX_BEFORE_INITIAL: usize = 16;
 
 impl QuicConnection {
     pub fn new() -> Self {
@@ -412,6 +430,13 @@ impl QuicConnection {
         }
         if contributed && !self.frames.contains(&frame) {
             self.frames.push(frame);
+        }
+        if self.header.is_none() {
+            self.before_initial += 1;
+            if self.before_initial >= MAX_BEFORE_INITIAL {
+                self.done = true;
+                return Ok(None);
+            }
         }
         self.client_hello()
     }
@@ -693,6 +718,55 @@ mod tests {
         let ch = parse_initial(&d, 6).unwrap().expect("ClientHello");
         assert_eq!(ch.version, QUIC_V2);
         assert_eq!(ch.hello.sni, Some(WireString::from("quic.example.test")));
+    }
+
+    /// A v1 (or v2) 0-RTT packet: header, 8-byte DCID, no SCID, 32 opaque bytes.
+    fn zero_rtt(version: u32) -> Vec<u8> {
+        let first = if version == QUIC_V1 { 0xd1u8 } else { 0xe1 };
+        let mut p = vec![first];
+        p.extend(version.to_be_bytes());
+        p.push(8);
+        p.extend([7; 8]);
+        p.extend([0, 0x40, 32]);
+        p.extend([0x5a; 32]);
+        p
+    }
+
+    #[test]
+    fn a_connection_may_open_with_0rtt_packets_that_overtook_its_initial() {
+        assert!(may_open(&zero_rtt(QUIC_V1)));
+        assert!(may_open(&zero_rtt(QUIC_V2)));
+        assert!(may_open(&unhex(AIOQUIC_V1)));
+        // A Handshake packet, a short header, an unknown version: not an opening.
+        let mut handshake = zero_rtt(QUIC_V1);
+        handshake[0] = 0xe1;
+        assert!(!may_open(&handshake));
+        assert!(!may_open(&[0x41, 1, 2, 3]));
+        let mut unknown = zero_rtt(QUIC_V1);
+        unknown[1..5].copy_from_slice(&0x5130_3530u32.to_be_bytes());
+        assert!(!may_open(&unknown));
+
+        // Two 0-RTT datagrams, then the Initial: the ClientHello is read from it.
+        let mut c = QuicConnection::new();
+        assert_eq!(c.push_client_datagram(&zero_rtt(QUIC_V1), 3).unwrap(), None);
+        assert_eq!(c.push_client_datagram(&zero_rtt(QUIC_V1), 4).unwrap(), None);
+        assert!(!c.is_done());
+        let ch = c
+            .push_client_datagram(&unhex(AIOQUIC_V1), 5)
+            .unwrap()
+            .unwrap();
+        assert_eq!(ch.hello.sni, Some(WireString::from("quic.example.test")));
+        assert_eq!(ch.frames, vec![5]);
+
+        // A flow that never sends its Initial is given up.
+        let mut c = QuicConnection::new();
+        for frame in 0..MAX_BEFORE_INITIAL as u64 {
+            assert_eq!(
+                c.push_client_datagram(&zero_rtt(QUIC_V1), frame).unwrap(),
+                None
+            );
+        }
+        assert!(c.is_done());
     }
 
     #[test]

@@ -682,7 +682,7 @@ impl Identify {
             return;
         }
         if self.states.is_new(id) {
-            if quic::peek_initial(payload).is_none() {
+            if !quic::may_open(payload) {
                 self.states.end(id);
                 return;
             }
