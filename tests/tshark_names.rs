@@ -42,6 +42,11 @@ fn tshark_sets(path: &std::path::Path, fields: &[&str]) -> Vec<BTreeSet<String>>
     sets
 }
 
+/// SNI that tshark 4.0 does not read and whohosts does, by capture: the TLS that
+/// follows FTP's `AUTH SSL` (captures/record-starttls.sh), which tshark's FTP
+/// dissector shows as FTP commands.
+const TSHARK_UNREAD_SNI: &[(&str, &str)] = &[("captures/starttls.pcap", "ftp.mtr-pirate.example")];
+
 #[test]
 fn sni_dns_and_http_names_equal_tsharks_on_every_capture() {
     let mut seen = [0usize; 5];
@@ -76,6 +81,17 @@ fn sni_dns_and_http_names_equal_tsharks_on_every_capture() {
                 .iter()
                 .filter_map(|q| text(&q["sni"])),
         );
+        // tshark 4.0 reads no TLS after FTP's AUTH SSL or AUTH TLS; whohosts does.
+        let mut t_sni = t_sni;
+        for (capture, server) in TSHARK_UNREAD_SNI {
+            if name.ends_with(capture) {
+                assert!(
+                    !t_sni.contains(*server),
+                    "{name}: tshark now reads {server}"
+                );
+                t_sni.insert(server.to_string());
+            }
+        }
         assert_eq!(sni, t_sni, "{name}: SNI");
 
         let qnames: BTreeSet<String> = values(&a.records.dns)

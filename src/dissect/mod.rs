@@ -1,7 +1,8 @@
 //! dissect: sans-I/O parsers for the application protocols that name services:
 //! DNS ([`dns`]), NetBIOS names ([`nbns`]), TLS ([`tls`], fingerprinted by [`ja4`]), HTTP/1.x ([`http`]) and
-//! QUIC Initial packets ([`quic`]); and the proxy handshakes in front of them, SOCKS
-//! ([`socks`]) and HTTP `CONNECT` ([`http::authority`]).
+//! QUIC Initial packets ([`quic`]); the proxy handshakes in front of them, SOCKS
+//! ([`socks`]) and HTTP `CONNECT` ([`http::authority`]); and where TLS starts after
+//! a PROXY protocol header or a text protocol's STARTTLS ([`upgrade`]).
 //!
 //! Bytes in, small records out. No dissector touches a socket, a file or the clock.
 //! Stream dissectors ([`tls::TlsStream`], [`http::HttpStream`], [`dns::TcpDnsStream`])
@@ -48,6 +49,7 @@ pub mod nbns;
 pub mod quic;
 pub mod socks;
 pub mod tls;
+pub mod upgrade;
 
 use serde::{Serialize, Serializer};
 use std::fmt;

@@ -15,6 +15,7 @@ use crate::dissect::nbns;
 use crate::dissect::quic::{self, QuicConnection};
 use crate::dissect::socks;
 use crate::dissect::tls::{Handshake, TlsStream};
+use crate::dissect::upgrade;
 use crate::dissect::{Step, WireString};
 use crate::flow::reassembly::{Budget, ReassemblyCounters, StreamPrefix, DEFAULT_DIRECTION_BUDGET};
 use crate::flow::{ConvId, Conversation};
@@ -67,6 +68,11 @@ enum Proto {
     Socks(socks::Version),
     /// The proxy's answer to a SOCKS handshake of this version.
     SocksReply(socks::Version),
+    /// A text protocol, read as text from `base` up to `scanned` for where it turns
+    /// to TLS (STARTTLS and its kin).
+    Text {
+        scanned: usize,
+    },
 }
 
 struct Direction {
@@ -1045,6 +1051,9 @@ struct Dissected {
 /// What a direction's next bytes are, before any dissector has read them.
 enum Guess {
     Is(Proto),
+    /// A preamble of this many bytes (a PROXY protocol header): the protocol
+    /// starts after it.
+    Skip(usize),
     /// Too few bytes to tell (a strict prefix of an HTTP start).
     Wait,
     /// None of the protocols read here.
@@ -1052,14 +1061,22 @@ enum Guess {
 }
 
 /// Decides the protocol of a direction's bytes from `data` (at stream offset `base`):
-/// a proxy handshake (only from the client, only at the start of the stream, or the
-/// proxy's answer to one under way), TLS, HTTP, DNS on its port.
+/// a PROXY protocol header or a proxy handshake (only from the client, only at the
+/// start of the stream, or the proxy's answer to one under way), TLS, HTTP, DNS on
+/// its port, or text that may turn to TLS.
 fn guess(data: &[u8], base: usize, ends: &Ends, pending_socks: Option<socks::Version>) -> Guess {
     let Some(&first) = data.first() else {
         return Guess::Wait;
     };
     let dns_port = ends.server.port == Some(53) || ends.client.port == Some(53);
     let from_client = ends.sent_by_client();
+    if base == 0 && from_client {
+        match upgrade::proxy_header(data) {
+            upgrade::ProxyHeader::Whole(n) => return Guess::Skip(n),
+            upgrade::ProxyHeader::Partial => return Guess::Wait,
+            upgrade::ProxyHeader::No => {}
+        }
+    }
     if base == 0
         && from_client
         && !dns_port
@@ -1084,6 +1101,8 @@ fn guess(data: &[u8], base: usize, ends: &Ends, pending_socks: Option<socks::Ver
         Guess::Is(Proto::Dns(dns::TcpDnsStream::new()))
     } else if may_become_http(data) {
         Guess::Wait
+    } else if upgrade::may_be_text(first) {
+        Guess::Is(Proto::Text { scanned: 0 })
     } else {
         Guess::Unknown
     }
@@ -1126,6 +1145,10 @@ fn dissect_direction(
                     }
                     dir.proto = proto;
                 }
+                Guess::Skip(n) => {
+                    dir.base = base + n;
+                    continue 'protocols;
+                }
                 Guess::Wait => break,
                 Guess::Unknown => {
                     dir.done = true;
@@ -1159,6 +1182,18 @@ fn dissect_direction(
                         }
                     }
                 }
+                Proto::Text { scanned } => match upgrade::tls_after_text(data, *scanned) {
+                    upgrade::TextScan::Tls(n) => {
+                        dir.base = base + n;
+                        dir.proto = Proto::Undecided;
+                        continue 'protocols;
+                    }
+                    upgrade::TextScan::More(n) => {
+                        *scanned = n;
+                        Step::NeedMore { need: None }
+                    }
+                    upgrade::TextScan::No => Step::Done,
+                },
                 Proto::Undecided => Step::Done,
             };
             match step {

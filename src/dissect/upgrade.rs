@@ -1,0 +1,238 @@
+//! Where a connection's real protocol starts after a preamble: a PROXY protocol
+//! header a load balancer put in front of the client's bytes ([`proxy_header`]), or
+//! the text a protocol spoke before it turned to TLS (SMTP, LMTP, IMAP, POP3, FTP,
+//! NNTP, ManageSieve: `STARTTLS`, `STLS` or `AUTH TLS`; XMPP: `<starttls/>`),
+//! found by [`tls_after_text`].
+//!
+//! A text protocol is never told by its port or its commands: its bytes are read as
+//! text up to the first one that is not, and TLS starts there if that byte opens a
+//! TLS handshake record right after the end of a line (or of an XML tag). No text
+//! protocol sends that byte (0x16, a control character), so a server on any port is
+//! read the same, and a refused STARTTLS only means more text.
+
+/// Text read in front of TLS at most, per direction; past it the direction is not
+/// read on.
+pub const TEXT_LIMIT: usize = 8192;
+
+/// What [`tls_after_text`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TextScan {
+    /// A TLS handshake record starts this many bytes into the data.
+    Tls(usize),
+    /// Text up to this offset (scan on from it when more bytes come).
+    More(usize),
+    /// Not text, or text with no TLS after it within [`TEXT_LIMIT`].
+    No,
+}
+
+/// A byte of a text protocol's dialogue: printable ASCII, tab, CR, LF, or any byte
+/// of UTF-8 beyond ASCII.
+fn is_text(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | b'\r' | 0x20..=0x7e | 0x80..)
+}
+
+/// Could a direction whose bytes start with `first` be a text protocol's?
+pub fn may_be_text(first: u8) -> bool {
+    first.is_ascii_graphic()
+}
+
+/// Scans `data` (a direction's bytes from its start, or from where the last protocol
+/// ended) from offset `from`, which an earlier [`TextScan::More`] answered, for the
+/// point where text gives way to TLS.
+pub fn tls_after_text(data: &[u8], from: usize) -> TextScan {
+    let end = data.len().min(TEXT_LIMIT);
+    let Some(rest) = data.get(from..end) else {
+        return TextScan::No;
+    };
+    let Some(i) = rest.iter().position(|&b| !is_text(b)).map(|i| from + i) else {
+        return if data.len() > TEXT_LIMIT {
+            TextScan::No
+        } else {
+            TextScan::More(end)
+        };
+    };
+    let after_line = i > 0 && matches!(data.get(i - 1), Some(b'\n' | b'>'));
+    if data.get(i) != Some(&0x16) || !after_line {
+        return TextScan::No;
+    }
+    // A handshake record of TLS 1.0 to 1.3 (or SSL 3.0) begins: 0x16, 3, minor.
+    match data.get(i + 1..i + 3) {
+        Some(&[3, minor]) if minor <= 4 => TextScan::Tls(i),
+        Some(_) => TextScan::No,
+        None => TextScan::More(i),
+    }
+}
+
+/// What [`proxy_header`] found at a connection's start.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ProxyHeader {
+    /// A whole PROXY protocol header of this many bytes; the client's bytes follow.
+    Whole(usize),
+    /// The start of one: wait for more bytes.
+    Partial,
+    /// No PROXY protocol header.
+    No,
+}
+
+/// The version 1 header's start, and its longest form (the specification's bound,
+/// CRLF included).
+const V1_START: &[u8] = b"PROXY ";
+const V1_MAX: usize = 107;
+/// The version 2 header's signature.
+const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
+/// Address data of a version 2 header at most (addresses and TLVs): the TLVs real
+/// load balancers send stay far below it. A longer header is not taken for one.
+const V2_MAX_DATA: usize = 4096;
+
+/// Reads a PROXY protocol header (HAProxy's specification, versions 1 and 2) at the
+/// start of a connection's client bytes: a load balancer or proxy telling the server
+/// who the client was, before the client's own bytes.
+pub fn proxy_header(data: &[u8]) -> ProxyHeader {
+    let prefix_of = |whole: &[u8]| data.len() < whole.len() && whole.starts_with(data);
+    if data.starts_with(V1_START) {
+        let line = &data[..data.len().min(V1_MAX)];
+        return match line.windows(2).position(|w| w == b"\r\n") {
+            Some(i)
+                if line[..i].iter().all(|&b| (0x20..=0x7e).contains(&b))
+                    && [&b"TCP4 "[..], b"TCP6 ", b"UNKNOWN"]
+                        .iter()
+                        .any(|p| line[V1_START.len()..i].starts_with(p)) =>
+            {
+                ProxyHeader::Whole(i + 2)
+            }
+            Some(_) => ProxyHeader::No,
+            None if data.len() < V1_MAX => ProxyHeader::Partial,
+            None => ProxyHeader::No,
+        };
+    }
+    if prefix_of(V1_START) || prefix_of(V2_SIGNATURE) {
+        return ProxyHeader::Partial;
+    }
+    if !data.starts_with(V2_SIGNATURE) {
+        return ProxyHeader::No;
+    }
+    // Version 2: the version (2) in the high nibble of byte 12, the command (LOCAL
+    // or PROXY) in its low one; the family in byte 13, the length in 14 and 15.
+    let Some(&[version_command, _family, hi, lo]) = data.get(12..16) else {
+        return ProxyHeader::Partial;
+    };
+    if version_command >> 4 != 2 || version_command & 0x0f > 1 {
+        return ProxyHeader::No;
+    }
+    let len = usize::from(u16::from_be_bytes([hi, lo]));
+    if len > V2_MAX_DATA {
+        return ProxyHeader::No;
+    }
+    if data.len() < 16 + len {
+        ProxyHeader::Partial
+    } else {
+        ProxyHeader::Whole(16 + len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HELLO: &[u8] = &[0x16, 3, 1, 0, 200, 1];
+
+    fn joined(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    #[test]
+    fn tls_is_found_after_each_protocols_starttls() {
+        // SMTP, IMAP, POP3, FTP: the client's commands, then its ClientHello.
+        for text in [
+            &b"EHLO client.example\r\nSTARTTLS\r\n"[..],
+            b"a001 CAPABILITY\r\na002 STARTTLS\r\n",
+            b"CAPA\r\nSTLS\r\n",
+            b"AUTH TLS\r\n",
+            // A server's side: its greeting and answer, then its ServerHello.
+            b"220 mx.example ESMTP\r\n250-mx.example\r\n250 STARTTLS\r\n220 2.0.0 go ahead\r\n",
+            // XMPP: TLS right after the tag, no line end.
+            b"<?xml version='1.0'?><stream:stream to='x'><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+            // UTF-8 beyond ASCII is text.
+            "220 pöst.example\n".as_bytes(),
+        ] {
+            let data = joined(&[text, HELLO]);
+            assert_eq!(tls_after_text(&data, 0), TextScan::Tls(text.len()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn text_without_tls_or_other_bytes_is_not_read_on() {
+        // Only text so far: more may come, and the scan goes on from its end.
+        assert_eq!(tls_after_text(b"220 mx ESMTP\r\n", 0), TextScan::More(14));
+        assert_eq!(
+            tls_after_text(b"220 mx ESMTP\r\n250 ok", 14),
+            TextScan::More(20)
+        );
+        // The record's version bytes are not here yet.
+        assert_eq!(tls_after_text(b"STLS\r\n\x16", 0), TextScan::More(6));
+        assert_eq!(tls_after_text(b"STLS\r\n\x16\x03", 6), TextScan::More(6));
+        // 0x16 inside a line, or not followed by a TLS version; a binary protocol
+        // after its banner (SSH).
+        assert_eq!(tls_after_text(b"AB\x16\x03\x01\x00", 0), TextScan::No);
+        assert_eq!(tls_after_text(b"STLS\r\n\x16\x02\x00", 0), TextScan::No);
+        assert_eq!(
+            tls_after_text(b"SSH-2.0-x\r\n\x00\x00\x01\x0c", 0),
+            TextScan::No
+        );
+        // Text past the limit.
+        let long = vec![b'a'; TEXT_LIMIT + 1];
+        assert_eq!(tls_after_text(&long, 0), TextScan::No);
+        assert_eq!(
+            tls_after_text(&long[..TEXT_LIMIT], 0),
+            TextScan::More(TEXT_LIMIT)
+        );
+        // An offset past the data (never answered, but safe).
+        assert_eq!(tls_after_text(b"ab", 5), TextScan::No);
+        assert!(may_be_text(b'2') && may_be_text(b'<') && !may_be_text(b' '));
+        assert!(!may_be_text(0x16) && !may_be_text(0xc3));
+    }
+
+    #[test]
+    fn proxy_protocol_headers_of_both_versions_are_read_whole() {
+        let v1 = b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n";
+        assert_eq!(
+            proxy_header(&joined(&[v1, HELLO])),
+            ProxyHeader::Whole(v1.len())
+        );
+        assert_eq!(proxy_header(b"PROXY UNKNOWN\r\n"), ProxyHeader::Whole(15));
+        for cut in 1..v1.len() - 1 {
+            assert_eq!(proxy_header(&v1[..cut]), ProxyHeader::Partial, "{cut}");
+        }
+        // No line end within the bound, a control byte in the line, other text.
+        assert_eq!(
+            proxy_header(&[b"PROXY ".as_slice(), &[b'1'; 120]].concat()),
+            ProxyHeader::No
+        );
+        assert_eq!(proxy_header(b"PROXY \x01\r\n"), ProxyHeader::No);
+        assert_eq!(proxy_header(b"PROXY \r\n"), ProxyHeader::No);
+        assert_eq!(proxy_header(b"PROXY UDP4 1.2.3.4\r\n"), ProxyHeader::No);
+        assert_eq!(proxy_header(b"PROXIMITY"), ProxyHeader::No);
+        assert_eq!(proxy_header(b"GET / HTTP/1.1\r\n"), ProxyHeader::No);
+
+        // Version 2, PROXY command, TCP over IPv4: 12 bytes of addresses and ports.
+        let mut v2 = V2_SIGNATURE.to_vec();
+        v2.extend([0x21, 0x11, 0, 12]);
+        v2.extend([192, 0, 2, 1, 198, 51, 100, 7, 0xdc, 0x04, 0x01, 0xbb]);
+        assert_eq!(proxy_header(&joined(&[&v2, HELLO])), ProxyHeader::Whole(28));
+        for cut in 1..v2.len() {
+            assert_eq!(proxy_header(&v2[..cut]), ProxyHeader::Partial, "{cut}");
+        }
+        // A LOCAL command with no addresses.
+        let mut local = V2_SIGNATURE.to_vec();
+        local.extend([0x20, 0x00, 0, 0]);
+        assert_eq!(proxy_header(&local), ProxyHeader::Whole(16));
+        // Another version, an unknown command, a length past the bound.
+        for (vc, len) in [(0x11, 0u16), (0x22, 0), (0x21, 4097)] {
+            let mut h = V2_SIGNATURE.to_vec();
+            h.push(vc);
+            h.push(0x11);
+            h.extend(len.to_be_bytes());
+            assert_eq!(proxy_header(&h), ProxyHeader::No, "{vc:#x} {len}");
+        }
+    }
+}
