@@ -54,7 +54,7 @@ const INITIAL_SALT_DRAFT_29: [u8; 20] = [
 
 /// How `version` protects its Initial packets: its initial salt, and whether it
 /// uses v2's labels and long packet types (RFC 9369). `None` for a version whose
-/// Initial packets are not read (gQUIC, mvfst, unassigned versions).
+/// Initial packets are not read (gQUIC, unassigned versions).
 fn protection(version: u32) -> Option<(&'static [u8; 20], bool)> {
     match version {
         QUIC_V1 => Some((&INITIAL_SALT_V1, false)),
@@ -63,6 +63,11 @@ fn protection(version: u32) -> Option<(&'static [u8; 20], bool)> {
         0xff00_0016 => Some((&INITIAL_SALT_DRAFT_22, false)),
         0xff00_0017..=0xff00_001c => Some((&INITIAL_SALT_DRAFT_23, false)),
         0xff00_001d..=0xff00_0020 => Some((&INITIAL_SALT_DRAFT_29, false)),
+        // Facebook's mvfst (its apps and servers): versions built on draft 22, and
+        // on draft 27 (0xfaceb002, and 0xfaceb00e, its experimental one). tshark
+        // reads them so.
+        0xface_b001 => Some((&INITIAL_SALT_DRAFT_22, false)),
+        0xface_b002 | 0xface_b00e => Some((&INITIAL_SALT_DRAFT_23, false)),
         // RFC 9000 §15: versions 0x?a?a?a?a are reserved, sent to make the server
         // negotiate. tshark reads their Initials as draft 29's, the version of the
         // interop tests that sent them; a wrong guess reads nothing (the AEAD tag
@@ -667,7 +672,8 @@ mod tests {
     }
 
     /// Each draft's version takes its draft's salt (22; 23 to 28; 29 to 32), a
-    /// reserved version draft 29's; gQUIC, mvfst and unassigned versions none.
+    /// reserved version draft 29's, mvfst's the drafts they were built on; gQUIC and
+    /// unassigned versions none.
     #[test]
     fn versions_map_to_their_drafts_salts() {
         let salt = |v: u32| protection(v).map(|(s, v2)| (*s, v2));
@@ -680,13 +686,16 @@ mod tests {
         }
         assert_eq!(salt(QUIC_V1), Some((INITIAL_SALT_V1, false)));
         assert_eq!(salt(QUIC_V2), Some((INITIAL_SALT_V2, true)));
+        assert_eq!(salt(0xface_b001), Some((INITIAL_SALT_DRAFT_22, false)));
+        assert_eq!(salt(0xface_b002), Some((INITIAL_SALT_DRAFT_23, false)));
+        assert_eq!(salt(0xface_b00e), Some((INITIAL_SALT_DRAFT_23, false)));
         for v in [
             0,
             0xff00_0015,
             0xff00_0021,
             0x5130_3530,
             0x5430_3531,
-            0xface_b002,
+            0xface_b003,
         ] {
             assert_eq!(salt(v), None, "{v:#x}");
         }
@@ -784,7 +793,12 @@ mod tests {
     /// `open_initial`) carrying `frames`, padded to at least `min_len` bytes.
     fn seal_initial(version: u32, dcid: &[u8], pn: u32, frames: &[u8], min_len: usize) -> Vec<u8> {
         let keys = InitialKeys::derive(version, dcid, true).unwrap();
-        let first = if version == QUIC_V1 { 0xc3u8 } else { 0xd3 }; // 4-byte packet number
+        // Initial (v2 renumbers it), 4-byte packet number.
+        let first = if protection(version).unwrap().1 {
+            0xd3
+        } else {
+            0xc3u8
+        };
         let mut payload = frames.to_vec();
         // first, version, DCID length and DCID, SCID length, token length, Length, packet number
         let header_len = 1 + 4 + 1 + dcid.len() + 1 + 1 + 2 + 4;
@@ -849,7 +863,7 @@ mod tests {
     fn post_quantum_client_hello_over_two_datagrams_out_of_order_gives_sni() {
         let msg = browser_hello_message();
         let dcid = [0x11u8; 8];
-        for version in [QUIC_V1, QUIC_V2] {
+        for version in [QUIC_V1, QUIC_V2, 0xff00_001d, 0xface_b001, 0xface_b002] {
             let (a, b) = msg.split_at(1000);
             let mut fa = crypto_frame(0, a);
             fa.splice(0..0, [0x02, 0x00, 0x00, 0x00, 0x00, 0x01]); // ACK first, then CRYPTO
