@@ -18,7 +18,7 @@ pub(crate) const HEAD_CAP: usize = 16 * 1024;
 pub(crate) const MAX_HEADERS: usize = 64;
 
 /// What an HTTP/1.x request starts with: its method and a space.
-pub(crate) const REQUEST_STARTS: [&[u8]; 9] = [
+pub(crate) const REQUEST_STARTS: [&[u8]; 18] = [
     b"GET ",
     b"POST ",
     b"HEAD ",
@@ -28,6 +28,17 @@ pub(crate) const REQUEST_STARTS: [&[u8]; 9] = [
     b"PATCH ",
     b"CONNECT ",
     b"TRACE ",
+    // WebDAV (RFC 4918, RFC 5323, RFC 3253's REPORT): file servers that pirate
+    // copies are uploaded to and listed from. tshark reads these as HTTP too.
+    b"PROPFIND ",
+    b"PROPPATCH ",
+    b"MKCOL ",
+    b"COPY ",
+    b"MOVE ",
+    b"LOCK ",
+    b"UNLOCK ",
+    b"SEARCH ",
+    b"REPORT ",
 ];
 
 /// What an HTTP/1.x response starts with.
@@ -152,6 +163,22 @@ pub fn authority(uri: &[u8], connect: bool) -> Option<(WireString, u16)> {
         return None;
     }
     Some((WireString::new(host), port))
+}
+
+/// How heads are parsed: as leniently as httparse allows, as tshark reads them. A
+/// client or server that pads its request or status line with extra spaces, folds
+/// a response header, or sends a header line httparse finds invalid (a control
+/// byte in its value, say) still has its head read: the invalid lines are skipped,
+/// the others (the Host among them) kept.
+fn lenient() -> httparse::ParserConfig {
+    let mut c = httparse::ParserConfig::default();
+    c.allow_multiple_spaces_in_request_line_delimiters(true)
+        .allow_multiple_spaces_in_response_status_delimiters(true)
+        .allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .ignore_invalid_headers_in_requests(true)
+        .ignore_invalid_headers_in_responses(true);
+    c
 }
 
 fn header<'a>(headers: &[httparse::Header<'a>], name: &str) -> Option<&'a [u8]> {
@@ -331,7 +358,7 @@ impl HttpStream {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let (parsed, record, body) = if self.kind == Kind::Requests {
             let mut req = httparse::Request::new(&mut headers);
-            let parsed = req.parse(rest);
+            let parsed = lenient().parse_request(&mut req, rest);
             let body = match &parsed {
                 Ok(httparse::Status::Complete(_)) if is_chunked(req.headers) => Ok(Body::Chunked),
                 Ok(httparse::Status::Complete(_)) => {
@@ -350,7 +377,7 @@ impl HttpStream {
             (parsed, record, body)
         } else {
             let mut resp = httparse::Response::new(&mut headers);
-            let parsed = resp.parse(rest);
+            let parsed = lenient().parse_response(&mut resp, rest);
             let status = resp.code.unwrap_or(0);
             let length = content_length(resp.headers);
             let body = match &parsed {
@@ -478,6 +505,56 @@ mod tests {
                 return out;
             }
         }
+    }
+
+    #[test]
+    fn heads_a_strict_parser_refuses_are_read_as_tshark_reads_them() {
+        let host = |b: &[u8]| match &all(b)[0] {
+            Step::Record {
+                record: HttpMessage::Request(r),
+                ..
+            } => (r.method.to_string(), r.host.clone().map(|h| h.to_string())),
+            other => panic!("{other:?}"),
+        };
+        // A request line padded with spaces; a header line with a control byte in
+        // its value (skipped, the Host kept); a header name with a space in it.
+        assert_eq!(
+            host(b"GET  /mtr.zip   HTTP/1.1\r\nHost: dl.example\r\n\r\n"),
+            ("GET".into(), Some("dl.example".into()))
+        );
+        assert_eq!(
+            host(b"GET / HTTP/1.1\r\nX-Build: 1.4\x012\r\nHost: dl.example\r\n\r\n"),
+            ("GET".into(), Some("dl.example".into()))
+        );
+        assert_eq!(
+            host(b"GET / HTTP/1.1\r\nBad Name: x\r\nHost: dl.example\r\n\r\n"),
+            ("GET".into(), Some("dl.example".into()))
+        );
+        // WebDAV's methods.
+        for m in [
+            "PROPFIND",
+            "MKCOL",
+            "COPY",
+            "MOVE",
+            "LOCK",
+            "UNLOCK",
+            "PROPPATCH",
+        ] {
+            let req = format!("{m} /games/ HTTP/1.1\r\nHost: dav.example\r\n\r\n");
+            assert!(starts_request(req.as_bytes()), "{m}");
+            assert_eq!(host(req.as_bytes()), (m.into(), Some("dav.example".into())));
+        }
+        // A status line padded with spaces, a folded header.
+        let resp = b"HTTP/1.1  200  OK\r\nServer: x\r\n  folded\r\nContent-Length: 0\r\n\r\n";
+        assert!(matches!(
+            &all(resp)[0],
+            Step::Record { record: HttpMessage::Response(r), .. } if r.status == 200
+        ));
+        // Still refused: a NUL in a header value.
+        assert!(matches!(
+            &all(b"GET / HTTP/1.1\r\nX: a\0b\r\nHost: h\r\n\r\n")[0],
+            Step::Error { .. }
+        ));
     }
 
     #[test]
