@@ -119,4 +119,6 @@ python3 "$HERE/tools/encap.py" "$HERE/ipv6.pcap" "$HERE/encap-6in4.pcap" 6in4
 # A-MSDUs cut by a snap length of 300 bytes: some inside their first subframe,
 # some inside a later one.
 editcap -F pcap -s 300 "$HERE/encap-amsdu.pcap" "$HERE/encap-amsdu-cut.pcap"
+# Cisco HDLC frames under the PPP link type, as routers' serial captures write them.
+editcap -F pcap -T ppp "$HERE/encap-chdlc.pcap" "$HERE/encap-ppp-chdlc.pcap"
 echo "wrote $HERE/encap-*.pcap"

@@ -211,7 +211,7 @@ fn link_step(link: u32, data: &[u8]) -> Option<Result<Next<'_>, String>> {
         276 => typed_header(data, 0, 20, "Linux cooked v2"),
         // PPP; PPP in HDLC-like framing, which may hold Cisco HDLC frames instead
         // (address 0x0F or 0x8F), as tshark reads it.
-        50 if matches!(data.first(), Some(0x0f | 0x8f)) => link::chdlc(data),
+        9 | 50 if matches!(data.first(), Some(0x0f | 0x8f)) => link::chdlc(data),
         9 | 50 => link::ppp(data),
         // PPPoE session frames without their Ethernet header.
         51 => link::pppoe(data),
@@ -1362,11 +1362,17 @@ mod tests {
     }
 
     #[test]
-    fn ppp_serial_reads_ppp_and_cisco_hdlc_framing() {
-        for head in [&[0xff, 0x03, 0x00, 0x21][..], &[0x0f, 0x00, 0x08, 0x00]] {
+    fn ppp_links_read_ppp_and_cisco_hdlc_framing() {
+        for head in [
+            &[0xff, 0x03, 0x00, 0x21][..],
+            &[0x0f, 0x00, 0x08, 0x00],
+            &[0x8f, 0x00, 0x08, 0x00],
+        ] {
             let mut f = head.to_vec();
             f.extend_from_slice(&IPV4_UDP);
-            assert!(decode(LinkType(50), &f).ip.is_some(), "{head:?}");
+            for link in [9, 50] {
+                assert!(decode(LinkType(link), &f).ip.is_some(), "{link} {head:?}");
+            }
         }
     }
 
