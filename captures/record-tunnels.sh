@@ -116,6 +116,7 @@ for kind in gre gresre erspan2 erspan3 geneve ipip gtpu mpls pppoe llc ppp chdlc
 	python3 "$HERE/tools/encap.py" "$HERE/encap-vxlan.pcap" "$HERE/encap-$kind.pcap" "vx:$kind"
 done
 python3 "$HERE/tools/encap.py" "$HERE/ipv6.pcap" "$HERE/encap-6in4.pcap" 6in4
+python3 "$HERE/tools/encap.py" "$HERE/ipv6.pcap" "$HERE/encap-teredo.pcap" teredo
 # A-MSDUs cut by a snap length of 300 bytes: some inside their first subframe,
 # some inside a later one.
 editcap -F pcap -s 300 "$HERE/encap-amsdu.pcap" "$HERE/encap-amsdu-cut.pcap"

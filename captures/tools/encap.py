@@ -25,6 +25,10 @@ KIND (IP frames only, unless said):
   ipip      Ethernet/IPv4/IPv4 (protocol 4)
   6in4      Ethernet/IPv4/IPv6 (protocol 41)
   gtpu      Ethernet/IPv4/UDP 2152/GTP-U G-PDU with a sequence number/IP
+  teredo    Ethernet/IPv4/UDP 51812 <-> 3544/Teredo (RFC 4380)/IPv6 (IPv6 frames
+            only): the first packet of each side carries the indicators a Teredo
+            exchange starts with, the client's an authentication indicator (no
+            client id or value, a nonce), the server's also an origin indication
   mpls      Ethernet 0x8847, two labels (100, 200)/IP
   pppoe     Ethernet 0x8864/PPPoE session 0x2a/PPP/IP, after one PADI and one PADO (0x8863)
   llc       IEEE 802.3 with a length field/LLC SNAP AA-AA-03/IP
@@ -152,6 +156,7 @@ def main():
     first_src = frames[0][2][6:12]
     out, link, seq = [], 1, 0
     pending = None  # amsdu: [forward, sec, usec, subframes] of the frame being built
+    seq_side = {}  # teredo: the sides whose first packet has been written
 
     def flush():
         if not pending:
@@ -222,6 +227,18 @@ def main():
             body = struct.pack("!HBB", seq & 0xFFFF, 0, 0) + ip
             g = struct.pack("!BBHI", 0x32, 0xFF, len(body), 0x1000 + (1 if fwd else 2)) + body
             out.append((sec, sub, eth(fwd, 0x0800, ipv4(a, b, 17, udp(2152, 2152, g)))))
+        elif kind == "teredo":
+            if et != 0x86DD:
+                continue
+            ports = (51812, 3544) if fwd else (3544, 51812)
+            lead = b""
+            if seq_side.get(fwd) is None:
+                seq_side[fwd] = True
+                lead = b"\x00\x01\x00\x00" + struct.pack("!Q", 0x5EED0000 + seq) + b"\x00"
+                if not fwd:
+                    # Origin indication: the client's port and address, each bit inverted.
+                    lead += b"\x00\x00" + struct.pack("!H", 51812 ^ 0xFFFF) + bytes(x ^ 0xFF for x in UNDER_A)
+            out.append((sec, sub, eth(fwd, 0x0800, ipv4(a, b, 17, udp(*ports, lead + ip)))))
         elif kind == "mpls":
             if not is_ip:
                 continue

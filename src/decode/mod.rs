@@ -777,6 +777,43 @@ mod tests {
     }
 
     #[test]
+    fn teredo_carries_ipv6_after_its_optional_indicators() {
+        // UDP 51812 -> 3544 around `body`, in IPv4.
+        let teredo = |body: &[u8]| {
+            let mut u = vec![0xca, 0x64, 0x0d, 0xd8];
+            u.extend_from_slice(&(8 + body.len() as u16).to_be_bytes());
+            u.extend_from_slice(&[0, 0]);
+            u.extend_from_slice(body);
+            wrap_v4(17, &u)
+        };
+        let auth = [0, 1, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0];
+        let origin = [0, 0, 0x35, 0x9b, 0xf5, 0x05, 0xfe, 0xfe];
+        let v6 = ipv6_udp();
+        let both = [&auth[..], &origin].concat();
+        for lead in [&[][..], &auth, &origin, &both] {
+            let f = teredo(&[lead, &v6[..]].concat());
+            let p = decode(LinkType::RAW, &f);
+            let ip = p.ip.expect("the inner IPv6 packet");
+            assert_eq!(ip.src, "2001:db8::1".parse::<IpAddr>().unwrap(), "{lead:?}");
+            assert_eq!(p.outer.len(), 1);
+            assert!(p.problem.is_none());
+        }
+        // Another use of the port: the outer UDP packet, no problem.
+        let f = teredo(b"HELLO, not IPv6");
+        let p = decode(LinkType::RAW, &f);
+        assert!(p.problem.is_none(), "{:?}", p.problem);
+        assert!(p.ip.is_none());
+        assert_eq!(p.outer.len(), 1);
+        assert_eq!(p.outer[0].udp, Some((51812, 3544)));
+        // Cut indicators are said.
+        for cut in [&auth[..3], &auth[..10], &origin[..5]] {
+            let f = teredo(cut);
+            let p = decode(LinkType::RAW, &f);
+            assert!(p.problem.unwrap().contains("Teredo"), "{cut:?}");
+        }
+    }
+
+    #[test]
     fn ethernet_802_3_with_osis_llc_carries_ip_by_its_nlpid() {
         // Length, then LLC with OSI's SAP (FE FE 03), then the NLPID: IPv4 (0xCC),
         // IPv6 (0x8E), IS-IS (0x83, no IP); as tshark reads it.
@@ -1465,7 +1502,7 @@ mod tests {
         let mut gre = vec![0xb0, 0, 0x88, 0xbe, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1];
         gre.extend_from_slice(&[0; 8]);
         frames.push(wrap_v4(47, &gre));
-        for port in [4789u16, 4790, 6081, 2152] {
+        for port in [4789u16, 4790, 6081, 2152, 3544] {
             let mut u = vec![
                 0,
                 9,

@@ -2,8 +2,8 @@
 //! RFC 1701 source routes; ERSPAN types I, II and III; PPTP's enhanced GRE),
 //! IP-in-IP and 6in4/6to4, Ethernet in IPv6 (next header 143, SRv6 layer-2
 //! services), and the UDP encapsulations VXLAN (4789), VXLAN-GPE (4790, with the
-//! Network Service Headers it may carry), Geneve (6081), GTP-U (2152, G-PDUs) and
-//! MPLS in UDP (6635); GRE's WCCP redirection and Cisco MetaData; PIM Registers; a
+//! Network Service Headers it may carry), Geneve (6081), GTP-U (2152, G-PDUs),
+//! Teredo (3544, IPv6 over UDP) and MPLS in UDP (6635); GRE's WCCP redirection and Cisco MetaData; PIM Registers; a
 //! Network Service Header straight on Ethernet (0x894F).
 //!
 //! Contract on bad input: never panics; a tunnel header that does not fit is an
@@ -21,6 +21,8 @@ pub(super) const GENEVE_PORT: u16 = 6081;
 pub(super) const GTPU_PORT: u16 = 2152;
 /// MPLS in UDP (RFC 7510).
 pub(super) const MPLS_UDP_PORT: u16 = 6635;
+/// Teredo (RFC 4380): IPv6 over UDP through NATs, the server's or relay's port.
+pub(super) const TEREDO_PORT: u16 = 3544;
 
 /// Whether a UDP datagram between these ports is a tunnel this module opens; the
 /// lower port is tried first, as tshark does.
@@ -29,7 +31,7 @@ pub(super) fn udp_tunnel(src_port: u16, dst_port: u16) -> Option<u16> {
     [lo, hi].into_iter().find(|p| {
         matches!(
             *p,
-            VXLAN_PORT | VXLAN_GPE_PORT | GENEVE_PORT | GTPU_PORT | MPLS_UDP_PORT
+            VXLAN_PORT | VXLAN_GPE_PORT | GENEVE_PORT | GTPU_PORT | MPLS_UDP_PORT | TEREDO_PORT
         )
     })
 }
@@ -60,7 +62,36 @@ pub(super) fn udp_payload(port: u16, payload: &[u8]) -> Step<'_> {
         VXLAN_GPE_PORT => vxlan_gpe(payload),
         GENEVE_PORT => geneve(payload),
         MPLS_UDP_PORT => Ok(Next::Ether(EtherType(link::MPLS_UNICAST), payload)),
+        TEREDO_PORT => teredo(payload),
         _ => gtpu(payload),
+    }
+}
+
+/// Teredo (RFC 4380 §5.1.1): an authentication indicator (0x0001, the client id's
+/// and the value's lengths, both, an 8-byte nonce and a confirmation byte) and an
+/// origin indication (0x0000, an obfuscated port and IPv4 address), each optional
+/// and in that order, then the IPv6 packet. A bubble (an IPv6 header with nothing
+/// after it) is still a packet. A payload that is not IPv6 is some other use of the
+/// port: no IP, no damage.
+fn teredo(data: &[u8]) -> Step<'_> {
+    let mut rest = data;
+    if let [0, 1, ..] = rest {
+        let (Some(&id), Some(&au)) = (rest.get(2), rest.get(3)) else {
+            return Err(cut("Teredo authentication indicator", 4, rest.len()));
+        };
+        let n = 4 + usize::from(id) + usize::from(au) + 9;
+        rest = rest
+            .get(n..)
+            .ok_or_else(|| cut("Teredo authentication indicator", n, rest.len()))?;
+    }
+    if let [0, 0, ..] = rest {
+        rest = rest
+            .get(8..)
+            .ok_or_else(|| cut("Teredo origin indication", 8, rest.len()))?;
+    }
+    match rest.first() {
+        Some(b) if b >> 4 == 6 => Ok(Next::Ether(EtherType::IPV6, rest)),
+        _ => Ok(Next::NoIp),
     }
 }
 
