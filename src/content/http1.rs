@@ -422,7 +422,7 @@ impl Connection {
             Side::Client => {
                 let head = std::mem::take(&mut self.client.head);
                 let mut req = httparse::Request::new(&mut fields);
-                let status = req.parse(&head);
+                let status = crate::dissect::http::lenient().parse_request(&mut req, &head);
                 let res = match status {
                     Ok(httparse::Status::Partial) => Ok(None),
                     Err(e) => Err(format!("malformed request head: {e}")),
@@ -478,7 +478,7 @@ impl Connection {
             Side::Server => {
                 let head = std::mem::take(&mut self.server.head);
                 let mut resp = httparse::Response::new(&mut fields);
-                let res = match resp.parse(&head) {
+                let res = match crate::dissect::http::lenient().parse_response(&mut resp, &head) {
                     Ok(httparse::Status::Partial) => Ok(None),
                     Err(e) => Err(format!("malformed response head: {e}")),
                     Ok(httparse::Status::Complete(n)) => {

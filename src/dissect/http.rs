@@ -169,8 +169,9 @@ pub fn authority(uri: &[u8], connect: bool) -> Option<(WireString, u16)> {
 /// client or server that pads its request or status line with extra spaces, folds
 /// a response header, or sends a header line httparse finds invalid (a control
 /// byte in its value, say) still has its head read: the invalid lines are skipped,
-/// the others (the Host among them) kept.
-fn lenient() -> httparse::ParserConfig {
+/// the others (the Host among them) kept. `content::http1` frames messages with the
+/// same rules, so that what is named is also what is followed.
+pub(crate) fn lenient() -> httparse::ParserConfig {
     let mut c = httparse::ParserConfig::default();
     c.allow_multiple_spaces_in_request_line_delimiters(true)
         .allow_multiple_spaces_in_response_status_delimiters(true)
