@@ -112,7 +112,7 @@ editcap -F pcap -t $((1795525841 - first)) "$WORK/raw.pcap" "$HERE/encap-vxlan.p
 echo "wrote $HERE/encap-vxlan.pcap"
 
 # The encapsulations this kernel cannot make live, around the same real frames.
-for kind in gre gresre erspan2 erspan3 geneve ipip gtpu mpls pppoe llc ppp chdlc juniper juniper-ppp wlan radiotap amsdu pktap; do
+for kind in gre gresre erspan2 erspan3 geneve ipip gtpu mpls pppoe llc ppp chdlc juniper juniper-ppp wlan radiotap amsdu pktap capwap; do
 	python3 "$HERE/tools/encap.py" "$HERE/encap-vxlan.pcap" "$HERE/encap-$kind.pcap" "vx:$kind"
 done
 python3 "$HERE/tools/encap.py" "$HERE/ipv6.pcap" "$HERE/encap-6in4.pcap" 6in4

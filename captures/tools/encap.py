@@ -46,6 +46,13 @@ KIND (IP frames only, unless said):
   wlan      link type 105 (802.11): QoS data frames, LLC/SNAP, IP; every fourth
             frame also sent once more with the Protected bit set (body unchanged)
   radiotap  link type 127: an 8-byte radiotap header before each 802.11 frame
+  capwap    Ethernet/IPv4/UDP 12223 (access point) <-> 5247 (controller)/CAPWAP data
+            (RFC 5415, radio 1), IP frames only: the 802.11 QoS data frames of
+            `wlan` as native frames (T bit, binding 1) with their frame control
+            bytes swapped as Cisco access points send them; every second one with
+            the radio MAC address in the header, every third with wireless
+            information; every fifth frame instead as the Ethernet frame itself
+            (T bit clear)
   pktap     link type 258 (Apple PKTAP, Darwin's struct pktap_header, 108 bytes,
             little-endian): record type 1, DLT 1, interface en0, the sending
             process (pid 4242 "curl" for the first frame's sender, 0 "kernel_task"
@@ -310,6 +317,27 @@ def main():
             out.append((sec, sub, frame(fc1)))
             if seq % 4 == 0:
                 out.append((sec, sub, frame(fc1 | 0x40)))
+        elif kind == "capwap":
+            if not is_ip:
+                continue
+            fc1 = 0x01 if fwd else 0x02
+            addrs = (MAC_B + d[6:12] + d[0:6]) if fwd else (d[0:6] + MAC_B + d[6:12])
+            body = b"\xaa\xaa\x03\x00\x00\x00" + struct.pack("!H", et) + ip
+            native = seq % 5 != 0
+            frame = (bytes([fc1, 0x88]) + b"\x00\x00" + addrs + struct.pack("<H", seq << 4)
+                     + b"\x00\x00" + body) if native else d
+            opts, flags = b"", 0
+            if seq % 2 == 0:
+                opts += b"\x06" + MAC_B + b"\x00"  # radio MAC (M), padded to 4 bytes
+                flags |= 0x10
+            if seq % 3 == 0:
+                opts += b"\x04" + b"\xc4\x5a\x00\x00" + b"\x00\x00\x00"  # wireless info (W)
+                flags |= 0x20
+            hlen = (8 + len(opts)) // 4
+            # Version 0, type 0; HLEN, RID 1, WBID 1, T; flags; no fragment.
+            hdr = bytes([0, hlen << 3, 0x40 | (1 << 1) | (1 if native else 0), flags]) + b"\x00" * 4
+            ports = (12223, 5247) if fwd else (5247, 12223)
+            out.append((sec, sub, eth(fwd, 0x0800, ipv4(a, b, 17, udp(*ports, hdr + opts + frame)))))
         elif kind == "pktap":
             link = 258
             family = {0x0800: 2, 0x86DD: 30}.get(et, 0)

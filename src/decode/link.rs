@@ -475,6 +475,20 @@ pub(super) fn ieee80211(data: &[u8]) -> Step<'_> {
     let (Some(&fc0), Some(&fc1)) = (data.first(), data.get(1)) else {
         return Err(cut("802.11 frame control", 2, data.len()));
     };
+    ieee80211_with(fc0, fc1, data)
+}
+
+/// An 802.11 frame whose frame control bytes come swapped, as some access points
+/// send them in CAPWAP (tshark's `capwap.swap_fc`, on by default).
+pub(super) fn ieee80211_swapped(data: &[u8]) -> Step<'_> {
+    let (Some(&fc1), Some(&fc0)) = (data.first(), data.get(1)) else {
+        return Err(cut("802.11 frame control", 2, data.len()));
+    };
+    ieee80211_with(fc0, fc1, data)
+}
+
+/// An 802.11 frame with frame control `fc0`, `fc1`.
+fn ieee80211_with(fc0: u8, fc1: u8, data: &[u8]) -> Step<'_> {
     let (kind, subtype) = ((fc0 >> 2) & 3, fc0 >> 4);
     if kind != 2 || subtype & 4 != 0 {
         return Ok(Next::NoIp);

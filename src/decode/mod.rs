@@ -777,6 +777,58 @@ mod tests {
     }
 
     #[test]
+    fn capwap_data_carries_80211_with_swapped_frame_control_or_ethernet() {
+        // UDP 12223 -> 5247 around a CAPWAP header with `opts` and `frame`.
+        let capwap = |native: bool, flags: u8, opts: &[u8], frame: &[u8]| {
+            let hlen = ((8 + opts.len()) / 4) as u8;
+            let mut c = vec![0, hlen << 3, 0x42 | u8::from(native), flags, 0, 0, 0, 0];
+            c.extend_from_slice(opts);
+            c.extend_from_slice(frame);
+            let mut u = vec![0x2f, 0xbf, 0x14, 0x7f];
+            u.extend_from_slice(&(8 + c.len() as u16).to_be_bytes());
+            u.extend_from_slice(&[0, 0]);
+            u.extend_from_slice(&c);
+            wrap_v4(17, &u)
+        };
+        // QoS data, To DS, its frame control swapped (0x01 0x88), LLC/SNAP, IPv4.
+        let mut wlan = vec![0x01, 0x88, 0, 0];
+        wlan.extend_from_slice(&[0; 18]);
+        wlan.extend_from_slice(&[0, 0, 0, 0]);
+        wlan.extend_from_slice(&[0xaa, 0xaa, 3, 0, 0, 0, 8, 0]);
+        wlan.extend_from_slice(&IPV4_UDP);
+        let mut ether = vec![0; 12];
+        ether.extend_from_slice(&[8, 0]);
+        ether.extend_from_slice(&IPV4_UDP);
+        let radio_mac = [6, 2, 0, 0, 0x25, 2, 2, 0];
+        for (native, flags, opts, frame) in [
+            (true, 0, &[][..], &wlan),
+            (true, 0x10, &radio_mac[..], &wlan),
+            (false, 0, &[][..], &ether),
+        ] {
+            let f = capwap(native, flags, opts, frame);
+            let p = decode(LinkType::RAW, &f);
+            assert!(p.problem.is_none(), "{:?}", p.problem);
+            let ip = p.ip.expect("the inner packet");
+            assert_eq!(ip.src, "192.0.2.1".parse::<IpAddr>().unwrap());
+            assert_eq!(p.outer[0].udp, Some((12223, 5247)));
+        }
+        // Fragments, keep-alives and DTLS-protected data carry no packet read here;
+        // a header longer than the datagram is said.
+        for (flags, first) in [(0x80u8, 0u8), (0x08, 0), (0, 1)] {
+            let mut f = capwap(true, flags, &[], &wlan);
+            f[28] = first;
+            let p = decode(LinkType::RAW, &f);
+            assert!(p.ip.is_none() && p.problem.is_none(), "{flags:#x} {first}");
+        }
+        let mut f = capwap(true, 0, &[], &[]);
+        f[29] = 31 << 3;
+        assert!(decode(LinkType::RAW, &f)
+            .problem
+            .unwrap()
+            .contains("CAPWAP"));
+    }
+
+    #[test]
     fn teredo_carries_ipv6_after_its_optional_indicators() {
         // UDP 51812 -> 3544 around `body`, in IPv4.
         let teredo = |body: &[u8]| {
@@ -1502,7 +1554,7 @@ mod tests {
         let mut gre = vec![0xb0, 0, 0x88, 0xbe, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1];
         gre.extend_from_slice(&[0; 8]);
         frames.push(wrap_v4(47, &gre));
-        for port in [4789u16, 4790, 6081, 2152, 3544] {
+        for port in [4789u16, 4790, 6081, 2152, 3544, 5247] {
             let mut u = vec![
                 0,
                 9,

@@ -3,7 +3,8 @@
 //! IP-in-IP and 6in4/6to4, Ethernet in IPv6 (next header 143, SRv6 layer-2
 //! services), and the UDP encapsulations VXLAN (4789), VXLAN-GPE (4790, with the
 //! Network Service Headers it may carry), Geneve (6081), GTP-U (2152, G-PDUs),
-//! Teredo (3544, IPv6 over UDP) and MPLS in UDP (6635); GRE's WCCP redirection and Cisco MetaData; PIM Registers; a
+//! Teredo (3544, IPv6 over UDP), CAPWAP data (5247, wireless access points'
+//! frames to their controller) and MPLS in UDP (6635); GRE's WCCP redirection and Cisco MetaData; PIM Registers; a
 //! Network Service Header straight on Ethernet (0x894F).
 //!
 //! Contract on bad input: never panics; a tunnel header that does not fit is an
@@ -23,6 +24,8 @@ pub(super) const GTPU_PORT: u16 = 2152;
 pub(super) const MPLS_UDP_PORT: u16 = 6635;
 /// Teredo (RFC 4380): IPv6 over UDP through NATs, the server's or relay's port.
 pub(super) const TEREDO_PORT: u16 = 3544;
+/// CAPWAP's data channel (RFC 5415): an access point's clients' frames.
+pub(super) const CAPWAP_DATA_PORT: u16 = 5247;
 
 /// Whether a UDP datagram between these ports is a tunnel this module opens; the
 /// lower port is tried first, as tshark does.
@@ -31,7 +34,13 @@ pub(super) fn udp_tunnel(src_port: u16, dst_port: u16) -> Option<u16> {
     [lo, hi].into_iter().find(|p| {
         matches!(
             *p,
-            VXLAN_PORT | VXLAN_GPE_PORT | GENEVE_PORT | GTPU_PORT | MPLS_UDP_PORT | TEREDO_PORT
+            VXLAN_PORT
+                | VXLAN_GPE_PORT
+                | GENEVE_PORT
+                | GTPU_PORT
+                | MPLS_UDP_PORT
+                | TEREDO_PORT
+                | CAPWAP_DATA_PORT
         )
     })
 }
@@ -63,7 +72,39 @@ pub(super) fn udp_payload(port: u16, payload: &[u8]) -> Step<'_> {
         GENEVE_PORT => geneve(payload),
         MPLS_UDP_PORT => Ok(Next::Ether(EtherType(link::MPLS_UNICAST), payload)),
         TEREDO_PORT => teredo(payload),
+        CAPWAP_DATA_PORT => capwap_data(payload),
         _ => gtpu(payload),
+    }
+}
+
+/// CAPWAP data (RFC 5415 §4.3, RFC 5416): the header (its length in 4-byte words
+/// in HLEN, with the optional radio MAC and wireless information), then an 802.3
+/// frame, or with the T bit a native frame of the wireless binding: 802.11 (binding
+/// 1), its frame control bytes swapped, as tshark reads it by default. DTLS-protected
+/// data, keep-alives and fragments (not put back together) carry no packet read
+/// here.
+fn capwap_data(data: &[u8]) -> Step<'_> {
+    let Some(h) = data.get(..8) else {
+        return Err(cut("CAPWAP header", 8, data.len()));
+    };
+    if h[0] != 0 {
+        // Version 0 only; preamble type 1 is a DTLS header (encrypted data).
+        return Ok(Next::NoIp);
+    }
+    let hlen = 4 * usize::from(h[1] >> 3);
+    let wbid = (h[2] >> 1) & 0x1f;
+    let native = h[2] & 1 != 0;
+    let (fragment, keep_alive) = (h[3] & 0x80 != 0, h[3] & 0x08 != 0);
+    if fragment || keep_alive {
+        return Ok(Next::NoIp);
+    }
+    let Some(frame) = data.get(hlen.max(8)..) else {
+        return Err(cut("CAPWAP header", hlen, data.len()));
+    };
+    match (native, wbid) {
+        (false, _) => Ok(Next::Ethernet(frame)),
+        (true, 1) => link::ieee80211_swapped(frame),
+        (true, _) => Ok(Next::NoIp),
     }
 }
 
