@@ -4,8 +4,9 @@
 //! services), and the UDP encapsulations VXLAN (4789), VXLAN-GPE (4790, with the
 //! Network Service Headers it may carry), Geneve (6081), GTP-U (2152, G-PDUs),
 //! Teredo (3544, IPv6 over UDP), CAPWAP data (5247, wireless access points'
-//! frames to their controller) and MPLS in UDP (6635); GRE's WCCP redirection and Cisco MetaData; PIM Registers; a
-//! Network Service Header straight on Ethernet (0x894F).
+//! frames to their controller) and MPLS in UDP (6635); GRE's WCCP redirection and
+//! Cisco MetaData; PIM Registers; a Network Service Header straight on Ethernet
+//! (0x894F).
 //!
 //! Contract on bad input: never panics; a tunnel header that does not fit is an
 //! `Err` with the reason; a tunnel message that carries no packet (a GTP echo, a
