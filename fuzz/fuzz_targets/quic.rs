@@ -7,7 +7,6 @@ use libfuzzer_sys::fuzz_target;
 use whohosts::dissect::quic;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = quic::peek_initial(data);
     let _ = quic::may_open(data);
     let _ = quic::parse_initial(data, 1);
     let cut = data

@@ -125,30 +125,26 @@ pub struct QuicClientHello {
 
 use crate::hash::hex;
 
-/// Is this datagram a v1/v2 long-header Initial? Answers its cleartext header, so the
-/// caller can key connection state by the client's original DCID.
-pub fn peek_initial(datagram: &[u8]) -> Option<InitialHeader> {
-    let (h, _) = long_header(datagram).ok()?;
-    h.is_initial.then_some(InitialHeader {
-        version: h.version,
-        dcid: h.dcid.to_vec(),
-        scid: h.scid.to_vec(),
-    })
-}
-
 /// May this client datagram open a QUIC connection? Its first packet is a long-header
 /// Initial or 0-RTT packet of a version whose Initials can be read: a resuming client
 /// may send 0-RTT packets first when the network reorders them (RFC 9001 §4.6.1).
 pub fn may_open(datagram: &[u8]) -> bool {
-    long_header(datagram).is_ok_and(|(h, _)| h.is_initial || h.is_zero_rtt)
+    long_header(datagram).is_ok_and(|(h, _)| matches!(h.kind, Kind::Initial | Kind::ZeroRtt))
+}
+
+/// A long header packet's type (RFC 9000 §17.2), whatever the version numbers it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Initial,
+    /// Early data a resuming client may send before, or coalesced with, its Initial.
+    ZeroRtt,
+    Handshake,
+    Retry,
 }
 
 struct LongHeader<'a> {
     version: u32,
-    is_initial: bool,
-    /// A 0-RTT packet: early data a resuming client may send before, or coalesced
-    /// with, its Initial.
-    is_zero_rtt: bool,
+    kind: Kind,
     dcid: &'a [u8],
     scid: &'a [u8],
 }
@@ -176,21 +172,16 @@ fn long_header(p: &[u8]) -> Result<(LongHeader<'_>, Reader<'_>), QuicError> {
         return Err(QuicError::NotInitial);
     }
     let version = r.u32().ok_or(QuicError::NotInitial)?;
-    let packet_type = (first >> 4) & 0x03;
-    // RFC 9369 §3.2: v2 renumbers the long packet types; Initial is 0b01 and
-    // 0-RTT 0b10 there, 0b00 and 0b01 in v1 and the drafts.
-    let (is_initial, is_zero_rtt) = match protection(version) {
-        Some((_, false)) => (packet_type == 0, packet_type == 1),
-        Some((_, true)) => (packet_type == 1, packet_type == 2),
-        None => return Err(QuicError::NotInitial),
-    };
+    let v2 = protection(version).ok_or(QuicError::NotInitial)?.1;
+    // RFC 9369 §3.2: v2 renumbers the long packet types, one up (Retry last).
+    let kinds = [Kind::Initial, Kind::ZeroRtt, Kind::Handshake, Kind::Retry];
+    let kind = kinds[(usize::from((first >> 4) & 0x03) + if v2 { 3 } else { 0 }) % 4];
     let dcid = cid(&mut r)?;
     let scid = cid(&mut r)?;
     Ok((
         LongHeader {
             version,
-            is_initial,
-            is_zero_rtt,
+            kind,
             dcid,
             scid,
         },
@@ -394,7 +385,7 @@ impl QuicConnection {
             let Ok((h, _)) = long_header(rest) else {
                 break; // a short-header packet or padding: nothing more to read
             };
-            if !h.is_initial {
+            if h.kind != Kind::Initial {
                 match skip_long_packet(rest) {
                     Some(n) => {
                         rest = rest.get(n..).unwrap_or(&[]);
@@ -575,13 +566,7 @@ impl QuicConnection {
 /// Handshake); `None` for Retry or malformed input.
 fn skip_long_packet(p: &[u8]) -> Option<usize> {
     let (h, mut r) = long_header(p).ok()?;
-    let first = *p.first()?;
-    let packet_type = (first >> 4) & 0x03;
-    let is_retry = match protection(h.version) {
-        Some((_, true)) => packet_type == 0,
-        _ => packet_type == 3,
-    };
-    if is_retry {
+    if h.kind == Kind::Retry {
         return None;
     }
     let len = usize::try_from(r.varint()?).ok()?;
@@ -710,8 +695,8 @@ mod tests {
     #[test]
     fn v1_initial_from_aioquic_gives_sni_and_alpn() {
         let d = unhex(AIOQUIC_V1);
-        let h = peek_initial(&d).unwrap();
-        assert_eq!(h.version, QUIC_V1);
+        let (h, _) = long_header(&d).ok().unwrap();
+        assert!(h.kind == Kind::Initial && h.version == QUIC_V1);
         let ch = parse_initial(&d, 1).unwrap().expect("ClientHello");
         assert_eq!(ch.hello.sni, Some(WireString::from("quic.example.test")));
         assert_eq!(ch.hello.alpn, vec![WireString::from("h3")]);
@@ -723,7 +708,8 @@ mod tests {
     #[test]
     fn v2_initial_from_aioquic_gives_sni() {
         let d = unhex(AIOQUIC_V2);
-        assert_eq!(peek_initial(&d).map(|h| h.version), Some(QUIC_V2));
+        let (h, _) = long_header(&d).ok().unwrap();
+        assert!(h.kind == Kind::Initial && h.version == QUIC_V2);
         let ch = parse_initial(&d, 6).unwrap().expect("ClientHello");
         assert_eq!(ch.version, QUIC_V2);
         assert_eq!(ch.hello.sni, Some(WireString::from("quic.example.test")));
@@ -739,6 +725,23 @@ mod tests {
         p.extend([0, 0x40, 32]);
         p.extend([0x5a; 32]);
         p
+    }
+
+    #[test]
+    fn long_packet_types_follow_each_versions_numbering() {
+        let kind = |version: u32, t: u8| {
+            let mut p = vec![0xc0 | (t << 4)];
+            p.extend(version.to_be_bytes());
+            p.extend([0, 0]);
+            long_header(&p).ok().unwrap().0.kind
+        };
+        let v1 = [Kind::Initial, Kind::ZeroRtt, Kind::Handshake, Kind::Retry];
+        let v2 = [Kind::Retry, Kind::Initial, Kind::ZeroRtt, Kind::Handshake];
+        for t in 0..4u8 {
+            assert!(kind(QUIC_V1, t) == v1[usize::from(t)], "v1 {t}");
+            assert!(kind(0xff00_001d, t) == v1[usize::from(t)], "draft 29 {t}");
+            assert!(kind(QUIC_V2, t) == v2[usize::from(t)], "v2 {t}");
+        }
     }
 
     #[test]
