@@ -701,7 +701,7 @@ mod tests {
         assert_eq!(ch.hello.sni, Some(WireString::from("quic.example.test")));
         assert_eq!(ch.hello.alpn, vec![WireString::from("h3")]);
         assert!(ch.hello.ja4.starts_with("q13d"), "{}", ch.hello.ja4);
-        assert_eq!(ch.dcid, hex(&h.dcid));
+        assert_eq!(ch.dcid, hex(h.dcid));
         assert_eq!(ch.frames, vec![1]);
     }
 
