@@ -15,6 +15,7 @@
 //! Contract: only I/O errors, each naming what failed; the destination is untouched
 //! on any error, and the temporary file is removed.
 
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -65,6 +66,19 @@ pub(crate) fn replace_with(
     dest: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), AtomicError> {
+    replace_with_file(dest, |f| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        write(&mut w)?;
+        w.flush()
+    })
+}
+
+/// [`replace_with`], writing to the temporary file itself, unbuffered: for a writer
+/// that buffers on its own and lets the kernel copy files into it.
+pub(crate) fn replace_with_file(
+    dest: &Path,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> Result<(), AtomicError> {
     let tmp = staged(dest, write)?;
     tmp.persist(dest)
         .map_err(|e| AtomicError::new("renaming into place", dest, e.error))?;
@@ -86,7 +100,11 @@ pub(crate) fn create_new_with(
             std::io::Error::from(std::io::ErrorKind::AlreadyExists),
         ));
     }
-    let tmp = staged(dest, write)?;
+    let tmp = staged(dest, |f| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        write(&mut w)?;
+        w.flush()
+    })?;
     tmp.persist_noclobber(dest)
         .map_err(|e| AtomicError::new("creating", dest, e.error))?;
     sync_dir(dest);
@@ -116,7 +134,7 @@ pub(crate) fn persist_new(tmp: tempfile::TempPath, dest: &Path) -> Result<(), At
 /// The content, written and synced in a fresh temporary file beside `dest`.
 fn staged(
     dest: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<tempfile::NamedTempFile, AtomicError> {
     let dir = parent(dest);
     let mut tmp = tempfile::Builder::new()
@@ -124,11 +142,7 @@ fn staged(
         .suffix(".tmp")
         .tempfile_in(&dir)
         .map_err(|e| AtomicError::new("creating a temporary file for", dest, e))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-    write(&mut w)
-        .and_then(|()| w.flush())
-        .map_err(|e| AtomicError::new("writing", dest, e))?;
-    drop(w);
+    write(tmp.as_file_mut()).map_err(|e| AtomicError::new("writing", dest, e))?;
     tmp.as_file()
         .sync_all()
         .map_err(|e| AtomicError::new("syncing", dest, e))?;

@@ -272,7 +272,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         if json_to_stdout {
             report.write_json_with(std::io::stdout().lock(), conversations)
         } else {
-            whohosts::report::write_atomic_with(path, |w| report.write_json_with(w, conversations))
+            whohosts::report::write_atomic_file_with(path, |f| {
+                report.write_json_with(f, conversations)
+            })
         }
         .with_context(|| format!("writing the report to {}", path.display()))?;
     }

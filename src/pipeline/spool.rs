@@ -205,7 +205,7 @@ impl Spool {
     }
 
     /// Copies the records, comma-separated, to `w`.
-    pub(crate) fn copy_to(&self, w: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn copy_to<W: Write>(&self, w: &mut io::BufWriter<W>) -> io::Result<()> {
         let Some(out) = &self.out else {
             return Ok(());
         };
@@ -269,10 +269,12 @@ impl Spool {
     }
 }
 
-/// Copies the rest of `f` into `w` through a quarter-megabyte buffer (`io::copy`
-/// alone would read into a writer it cannot see in 8 KiB pieces: a system call each).
-pub(crate) fn copy_file(f: &File, w: &mut dyn Write) -> io::Result<()> {
-    io::copy(&mut io::BufReader::with_capacity(256 << 10, f), w).map(|_| ())
+/// Copies the rest of `f` into `w`. Where `W` is a file or the standard output, the
+/// kernel copies (`io::copy` flushes the buffer, then uses `copy_file_range` or
+/// `sendfile`); else the bytes are read straight into the writer's buffer, a
+/// buffer's room at a time.
+pub(crate) fn copy_file<W: Write>(mut f: &File, w: &mut io::BufWriter<W>) -> io::Result<()> {
+    io::copy(&mut f, w).map(|_| ())
 }
 
 #[cfg(test)]
@@ -283,9 +285,9 @@ mod tests {
     fn an_empty_spool_has_no_file_and_copies_nothing() {
         let s = Spool::default();
         assert!(s.is_empty());
-        let mut out = Vec::new();
+        let mut out = io::BufWriter::new(Vec::new());
         s.copy_to(&mut out).unwrap();
-        assert!(out.is_empty());
+        assert!(out.into_inner().unwrap().is_empty());
         assert!(s.values().unwrap().is_empty());
     }
 
@@ -295,9 +297,19 @@ mod tests {
         s.append(&serde_json::json!({"n": 1})).unwrap();
         s.append(&"two").unwrap();
         s.out.as_mut().unwrap().flush().unwrap();
-        let mut out = Vec::new();
+        let mut out = io::BufWriter::new(Vec::new());
         s.copy_to(&mut out).unwrap();
-        assert_eq!(out, br#"{"n":1},"two""#);
+        assert_eq!(out.into_inner().unwrap(), br#"{"n":1},"two""#);
+        // Into a file, the kernel copies, after what the writer holds.
+        let mut file = io::BufWriter::new(tempfile::tempfile().unwrap());
+        file.write_all(b"[").unwrap();
+        s.copy_to(&mut file).unwrap();
+        file.write_all(b"]").unwrap();
+        let mut file = file.into_inner().unwrap();
+        let mut text = String::new();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_string(&mut text).unwrap();
+        assert_eq!(text, r#"[{"n":1},"two"]"#);
         assert_eq!(
             s.values().unwrap(),
             [serde_json::json!({"n": 1}), "two".into()]

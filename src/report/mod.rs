@@ -597,7 +597,13 @@ impl<'a> Report<'a> {
             serde_json::to_writer(&mut buffered, value).map_err(std::io::Error::other)?;
             buffered.flush()
         }
-        fn spools(w: &mut dyn Write, name: &str, spools: &[&Spool]) -> std::io::Result<()> {
+        // Generic over the writer, not through `dyn Write`: copying a spool into a
+        // file or the standard output is then the kernel's work.
+        fn spools<W: Write>(
+            w: &mut std::io::BufWriter<W>,
+            name: &str,
+            spools: &[&Spool],
+        ) -> std::io::Result<()> {
             key(w, false, name)?;
             w.write_all(b"[")?;
             let mut any = false;
@@ -618,8 +624,7 @@ impl<'a> Report<'a> {
                 Some(done) => Ok(done),
                 None => Err(scope.spawn(|| serialise_conversations(&self.conversations))),
             };
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, w);
-            let w: &mut dyn Write = &mut w;
+            let w = &mut std::io::BufWriter::with_capacity(1 << 20, w);
             w.write_all(b"{")?;
             field(w, true, "schema", self.schema)?;
             field(w, false, "tool", &self.tool)?;
@@ -707,11 +712,25 @@ pub fn write_atomic_with(
     path: &std::path::Path,
     write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    write_atomic_file_with(path, |f| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        write(&mut w)?;
+        std::io::Write::flush(&mut w)
+    })
+}
+
+/// [`write_atomic_with`], writing to the file itself, unbuffered (for
+/// [`Report::write_json_with`], which buffers on its own and lets the kernel copy
+/// its temporary files in).
+pub fn write_atomic_file_with(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     // A device or a pipe (`/dev/null`, `/dev/stdout`, a FIFO) is written to as it is:
     // renaming over it would replace the device node with a regular file.
     if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
         let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
         return write(&mut f);
     }
-    crate::atomic::replace_with(path, write).map_err(std::io::Error::from)
+    crate::atomic::replace_with_file(path, write).map_err(std::io::Error::from)
 }
