@@ -218,15 +218,44 @@ impl fmt::Display for Endpoint {
 
 /// Direction-independent key of a conversation: the two endpoints in a canonical
 /// order (lower first), so that both directions of a flow find the same entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct FlowKey {
     pub transport: Transport,
     pub lo: Endpoint,
     pub hi: Endpoint,
 }
 
+/// Hashed as three words (every frame hashes its key): each address as 128 bits,
+/// then the ports, whether each is present, the address families and the
+/// transport, packed. Equal keys write equal words.
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        fn bits(ip: IpAddr) -> (u128, u64) {
+            match ip {
+                IpAddr::V4(v4) => (u128::from(v4.to_bits()), 0),
+                IpAddr::V6(v6) => (v6.to_bits(), 1),
+            }
+        }
+        fn port(p: Option<u16>) -> u64 {
+            p.map_or(0, |p| 1 << 16 | u64::from(p))
+        }
+        let (lo, lo_v6) = bits(self.lo.ip);
+        let (hi, hi_v6) = bits(self.hi.ip);
+        state.write_u128(lo);
+        state.write_u128(hi);
+        state.write_u64(
+            port(self.lo.port)
+                | port(self.hi.port) << 17
+                | lo_v6 << 34
+                | hi_v6 << 35
+                | (self.transport as u64) << 36,
+        );
+    }
+}
+
 impl FlowKey {
     /// Returns the key and whether `src` is the `lo` side.
+    #[inline]
     pub(crate) fn new(transport: Transport, src: Endpoint, dst: Endpoint) -> (FlowKey, bool) {
         if src <= dst {
             (
@@ -622,6 +651,23 @@ mod tests {
         let (k2, d2) = FlowKey::new(Transport::Tcp, b, a);
         assert_eq!(k1, k2);
         assert_ne!(d1, d2);
+        let hash = |k: &FlowKey| ahash::RandomState::with_seeds(1, 2, 3, 4).hash_one(k);
+        assert_eq!(hash(&k1), hash(&k2));
+        // Words that differ only in what the addresses' bits do not say.
+        let v6 = |e: Endpoint| Endpoint {
+            ip: match e.ip {
+                IpAddr::V4(v4) => IpAddr::V6(v4.to_ipv6_compatible()),
+                v6 => v6,
+            },
+            ..e
+        };
+        let (k3, _) = FlowKey::new(Transport::Tcp, v6(a), v6(b));
+        let (k4, _) = FlowKey::new(Transport::Udp, a, b);
+        let (k5, _) = FlowKey::new(Transport::Tcp, Endpoint { port: None, ..a }, b);
+        for other in [k3, k4, k5] {
+            assert_ne!(k1, other);
+            assert_ne!(hash(&k1), hash(&other));
+        }
     }
 
     proptest::proptest! {

@@ -337,7 +337,7 @@ fn names<'a>(store: &'a Store, hash: u64, key: &'a FlowKey) -> impl Fn(&Entry) -
 }
 
 fn is_conversation_of(store: &Store, id: ConvId, key: &FlowKey) -> bool {
-    store.get(id).is_some_and(|c| c.key() == *key)
+    store.get(id).is_some_and(|c| c.is_of(key))
 }
 
 /// The store's failure when the index's file cannot be read back.

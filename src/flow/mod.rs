@@ -168,9 +168,11 @@ impl Conversation {
         }
     }
 
-    /// The direction-independent key of this conversation's flow.
-    fn key(&self) -> FlowKey {
-        FlowKey::new(self.transport, self.a, self.b).0
+    /// Whether this is a conversation of `key`'s flow: its two sides are the key's,
+    /// in either order (compared as they are, without building its own key).
+    pub(super) fn is_of(&self, key: &FlowKey) -> bool {
+        self.transport == key.transport
+            && ((self.a == key.lo && self.b == key.hi) || (self.a == key.hi && self.b == key.lo))
     }
 
     /// For TCP: whether side `a` sent the opening SYN (`Some(false)` when `b` did,
