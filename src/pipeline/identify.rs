@@ -103,19 +103,44 @@ enum AppState {
 }
 
 /// Each conversation's dissection state. Only conversations still being dissected
-/// keep an entry; for the others one bit says whether they are done (never seen
+/// keep an entry; for the others two bits say whether they are done (never seen
 /// again) or not yet begun, so that memory follows the open flows, not all flows.
+/// The two bits are a TCP conversation's directions: a frame of a direction that
+/// is done is passed over on its bit, without reaching the entry.
 #[derive(Default)]
 struct States {
     active: std::collections::HashMap<ConvId, AppState, ahash::RandomState>,
+    /// Bit `2 * id + d`: direction `d` of conversation `id` is done.
     done: Vec<u64>,
 }
 
 impl States {
     fn is_done(&self, id: ConvId) -> bool {
         self.done
-            .get(id / 64)
-            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+            .get(id / 32)
+            .is_some_and(|w| w >> (id % 32 * 2) & 0b11 == 0b11)
+    }
+
+    /// Direction `d` (0: side `a` to side `b`) of conversation `id` is done.
+    fn direction_done(&self, id: ConvId, d: usize) -> bool {
+        self.done
+            .get(id / 32)
+            .is_some_and(|w| w >> (id % 32 * 2 + d) & 1 != 0)
+    }
+
+    fn mark(&mut self, id: ConvId, bits: u64) {
+        let word = id / 32;
+        if self.done.len() <= word {
+            self.done.resize(word + 1, 0);
+        }
+        if let Some(w) = self.done.get_mut(word) {
+            *w |= bits << (id % 32 * 2);
+        }
+    }
+
+    /// Direction `d` of conversation `id` is done; its frames are not dissected.
+    fn end_direction(&mut self, id: ConvId, d: usize) {
+        self.mark(id, 1 << d);
     }
 
     /// Neither begun nor done.
@@ -153,13 +178,7 @@ impl States {
     /// Conversation `id` is done: its state goes, and its frames are not dissected.
     fn end(&mut self, id: ConvId) {
         self.active.remove(&id);
-        let word = id / 64;
-        if self.done.len() <= word {
-            self.done.resize(word + 1, 0);
-        }
-        if let Some(w) = self.done.get_mut(word) {
-            *w |= 1 << (id % 64);
-        }
+        self.mark(id, 0b11);
     }
 
     /// The states still open when the capture ends.
@@ -341,6 +360,7 @@ impl Identify {
             return;
         };
         let sender = usize::from(!forward);
+        let mut ended = [false; 2];
         let (fin_ends, reset_ends) = match dirs.get(sender) {
             Some(d) if reset => (false, d.prefix.expects(end)),
             Some(d) => (d.prefix.complete_before(end), false),
@@ -355,8 +375,13 @@ impl Identify {
             self.reassembly
                 .add(d.prefix.counters(), d.prefix.midstream());
             d.prefix.release(&mut self.budget);
+            ended[i] = true;
         }
-        if dirs.iter().all(|d| d.done) {
+        let all = dirs.iter().all(|d| d.done);
+        for (d, _) in ended.iter().enumerate().filter(|(_, e)| **e) {
+            self.states.end_direction(id, d);
+        }
+        if all {
             self.states.end(id);
             self.flush_proxy(id);
         }
@@ -386,16 +411,20 @@ impl Identify {
     ) {
         let (seq, syn) = (seg.seq, seg.syn);
         let forward = src == conv.a;
-        let ends = Ends::of(conv, forward);
+        let d = usize::from(!forward);
+        if self.states.direction_done(id, d) {
+            return;
+        }
         let capture = self.capture;
         let begin = || AppState::Tcp(Box::new([Direction::new(), Direction::new()]));
         let Some(AppState::Tcp(dirs)) = self.states.get_or_begin(id, begin) else {
             return;
         };
-        let dir = &mut dirs[usize::from(!forward)];
+        let dir = &mut dirs[d];
         if dir.done || (payload.is_empty() && !syn) {
             return;
         }
+        let ends = Ends::of(conv, forward);
         let outcome = dir
             .prefix
             .push(&mut self.budget, seq, payload, syn, at.frame);
@@ -458,13 +487,17 @@ impl Identify {
                 dir.done = true;
             }
         }
-        if dir.done {
+        let ended = dir.done;
+        if ended {
             self.reassembly
                 .add(dir.prefix.counters(), dir.prefix.midstream());
             dir.prefix.release(&mut self.budget);
         }
         // Both directions finished: drop the flow's state entirely.
         let finished = dirs.iter().all(|d| d.done);
+        if ended {
+            self.states.end_direction(id, d);
+        }
         if finished {
             self.states.end(id);
         }
@@ -1653,7 +1686,7 @@ mod tests {
         );
         assert!(st.get_or_begin(65, quic).is_some() && !st.is_new(65));
         assert_eq!(st.active.len(), 1);
-        assert_eq!(st.done.len(), 1000 / 64 + 1);
+        assert_eq!(st.done.len(), 1000 / 32 + 1);
     }
 
     #[test]
@@ -1669,6 +1702,7 @@ mod tests {
             panic!("the server's direction is still open");
         };
         assert!(dirs[0].done && !dirs[1].done);
+        assert!(f.ident.states.direction_done(id, 0) && !f.ident.states.direction_done(id, 1));
         f.send(false, 1 + RESPONSE.len() as u32, true, false, b"");
         assert!(f.ident.states.is_done(id) && f.ident.states.get(id).is_none());
     }
