@@ -3,7 +3,9 @@
 //! tshark 4.0 does not follow) and after a PROXY protocol header (versions 1 and
 //! 2). The captures are captures/record-starttls.sh's, real servers (aiosmtpd,
 //! dovecot, vsftpd, nginx behind haproxy) and curl. Every ClientHello is the one
-//! tshark reads, in the same frame, between the same ends.
+//! tshark reads, in the same frame, between the same ends. So is a ClientHello
+//! damaged after its server name (captures/record-damaged-hello.sh, against
+//! `openssl s_server`).
 
 mod common;
 
@@ -169,4 +171,52 @@ fn tls_and_http_behind_proxy_protocol_headers_are_read_in_tsharks_frames() {
     let count = |start: &str| first.values().filter(|p| p.starts_with(start)).count();
     assert_eq!(count("50524f585920"), 2, "{first:?}"); // "PROXY "
     assert_eq!(count("0d0a0d0a000d0a515549540a"), 1, "{first:?}");
+}
+
+#[test]
+fn a_hello_damaged_after_its_server_name_is_read_up_to_the_damage() {
+    let (ours, anomalies) = ours("tls-damaged-hello.pcap");
+    assert_eq!(ours, theirs("tls-damaged-hello.pcap"));
+    let names: Vec<&str> = ours.iter().map(|h| h.3.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "bad-hello.mtr-pirate.example",
+            "good-hello.mtr-pirate.example"
+        ]
+    );
+    assert_eq!(anomalies, 1);
+    let path = common::root().join("captures/tls-damaged-hello.pcap");
+    let a = analyze_capture(&path, 0, &AnalyzeOptions::default()).unwrap();
+    let anomaly = &a.anomalies.kept[0];
+    assert_eq!(
+        (anomaly.code, anomaly.frame),
+        ("tls.damaged_hello", Some(4))
+    );
+    assert!(
+        anomaly.message.contains("its server name among it"),
+        "{}",
+        anomaly.message
+    );
+    let hellos = a.records.tls.values().unwrap();
+    let hello = |name: &str| {
+        hellos
+            .iter()
+            .find(|t| t["sni"] == name)
+            .unwrap_or_else(|| panic!("no hello for {name}: {hellos:?}"))
+            .clone()
+    };
+    // The damaged one: the extensions before the damage, no fingerprint.
+    let bad = hello("bad-hello.mtr-pirate.example");
+    assert_eq!(bad["extensions"], serde_json::json!([0, 10, 16]));
+    assert!(bad.get("ja4").is_none(), "{bad}");
+    assert_eq!(
+        bad["damaged"],
+        "malformed TLS extensions: extension 0x47e3 announces 20422 bytes, 3 left"
+    );
+    let good = hello("good-hello.mtr-pirate.example");
+    assert!(
+        good["ja4"].is_string() && good.get("damaged").is_none(),
+        "{good}"
+    );
 }

@@ -68,7 +68,14 @@ pub struct ClientHelloInfo {
     /// extension as GREASE without ECH (draft-ietf-tls-esni §6.2), which the wire
     /// cannot tell apart: read it as "the SNI may not be the name the user asked for".
     pub ech: bool,
-    pub ja4: String,
+    /// Absent when the hello is damaged: a fingerprint of the extensions read
+    /// before the damage would stand for a hello no client sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<String>,
+    /// What is wrong with the hello's extension block, when something is: the
+    /// fields above hold what was read before the damage (as tshark shows them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
 }
 
 /// What a ServerHello selects.
@@ -181,27 +188,30 @@ pub fn parse_handshake(msg: &[u8], transport: Transport) -> Result<Option<Handsh
     }
 }
 
-/// Walks an extension block: (type, payload) pairs, checked.
-fn extensions(block: &[u8]) -> Result<Vec<(u16, &[u8])>, TlsError> {
+/// Walks an extension block: (type, payload) pairs, checked. Answers the pairs read
+/// up to the first that does not fit, and what is wrong with that one.
+fn extensions(block: &[u8]) -> (Vec<(u16, &[u8])>, Option<TlsError>) {
     let mut r = Reader::new(block);
     let mut out = Vec::new();
     while !r.is_empty() {
         let at = r.pos();
         let (Some(t), Some(len)) = (r.u16(), r.u16()) else {
-            return Err(malformed("extensions", format!("truncated header at {at}")));
+            let e = malformed("extensions", format!("truncated header at {at}"));
+            return (out, Some(e));
         };
-        let data = r.take(usize::from(len)).ok_or_else(|| {
-            malformed(
+        let Some(data) = r.take(usize::from(len)) else {
+            let e = malformed(
                 "extensions",
                 format!(
                     "extension {t:#06x} announces {len} bytes, {} left",
                     r.remaining()
                 ),
-            )
-        })?;
+            );
+            return (out, Some(e));
+        };
         out.push((t, data));
     }
-    Ok(out)
+    (out, None)
 }
 
 fn u16_list(data: &[u8], len_bytes: usize) -> Vec<u16> {
@@ -255,7 +265,7 @@ fn client_hello(
     ext_block: &[u8],
     transport: Transport,
 ) -> Result<ClientHelloInfo, TlsError> {
-    let exts = extensions(ext_block)?;
+    let (exts, damage) = extensions(ext_block);
     let mut sni = None;
     let mut has_sni = false;
     let mut alpn = Vec::new();
@@ -279,15 +289,17 @@ fn client_hello(
             _ => {}
         }
     }
-    let fp = ja4::ja4(&Ja4Input {
-        transport,
-        legacy_version,
-        supported_versions: &versions,
-        has_sni,
-        ciphers,
-        extensions: &codes,
-        first_alpn: alpn.first().map(|a| a.as_bytes()),
-        signature_algorithms: &sigs,
+    let fp = damage.is_none().then(|| {
+        ja4::ja4(&Ja4Input {
+            transport,
+            legacy_version,
+            supported_versions: &versions,
+            has_sni,
+            ciphers,
+            extensions: &codes,
+            first_alpn: alpn.first().map(|a| a.as_bytes()),
+            signature_algorithms: &sigs,
+        })
     });
     versions.retain(|v| !is_grease(*v));
     codes.retain(|c| !is_grease(*c));
@@ -300,6 +312,7 @@ fn client_hello(
         extensions: codes,
         ech,
         ja4: fp,
+        damaged: damage.map(|e| e.to_string()),
     })
 }
 
@@ -310,7 +323,11 @@ fn server_hello(
 ) -> Result<ServerHelloInfo, TlsError> {
     let mut version = legacy_version;
     let mut alpn = None;
-    for (t, data) in extensions(ext_block)? {
+    let (exts, damage) = extensions(ext_block);
+    if let Some(e) = damage {
+        return Err(e);
+    }
+    for (t, data) in exts {
         match t {
             // RFC 8446 §4.2.1: in a ServerHello, supported_versions holds one version.
             EXT_SUPPORTED_VERSIONS => {
@@ -642,7 +659,10 @@ pub(crate) mod tests {
         assert!(ch.ech);
         // Expected value computed from tshark's decoding of the same frame by
         // tests/fixtures/dissect/ja4_from_tshark.py.
-        assert_eq!(ch.ja4, "t13d1517h2_8daaf6152771_cb7bf5808d99");
+        assert_eq!(
+            ch.ja4.as_deref(),
+            Some("t13d1517h2_8daaf6152771_cb7bf5808d99")
+        );
         assert!(
             matches!(steps.first(), Some(Step::Record { range, .. }) if *range == (0..bytes.len()))
         );
@@ -755,7 +775,10 @@ pub(crate) mod tests {
         assert_eq!(ch.sni, Some(WireString::from("www.example.test")));
         assert!(!ch.ech);
         // Expected value from tests/fixtures/dissect/ja4_from_tshark.py on the capture.
-        assert_eq!(ch.ja4, "t12d2807h2_d943125447b4_a44c6288192a");
+        assert_eq!(
+            ch.ja4.as_deref(),
+            Some("t12d2807h2_d943125447b4_a44c6288192a")
+        );
         let steps = all(&hex(OPENSSL_TLS12_FLIGHT));
         let cert = steps
             .iter()
@@ -837,6 +860,56 @@ pub(crate) mod tests {
                 ..
             })
         ));
+    }
+
+    /// A ClientHello record offering TLS_AES_128_GCM_SHA256 with `exts` as its
+    /// extension block, whatever that holds.
+    fn hello_with_extensions(exts: &[u8]) -> Vec<u8> {
+        let mut body = vec![0x03, 0x03];
+        body.extend([7u8; 32]);
+        body.extend([0, 0, 2, 0x13, 0x01, 1, 0]);
+        body.extend((exts.len() as u16).to_be_bytes());
+        body.extend(exts);
+        let mut hs = vec![HS_CLIENT_HELLO, 0];
+        hs.extend((body.len() as u16).to_be_bytes());
+        hs.extend(body);
+        let mut rec = vec![0x16, 0x03, 0x01];
+        rec.extend((hs.len() as u16).to_be_bytes());
+        rec.extend(hs);
+        rec
+    }
+
+    #[test]
+    fn a_hello_damaged_after_its_server_name_keeps_the_name_not_a_fingerprint() {
+        let name = b"damaged.example";
+        let mut exts = vec![0, 0];
+        exts.extend(((name.len() + 5) as u16).to_be_bytes());
+        exts.extend(((name.len() + 3) as u16).to_be_bytes());
+        exts.push(0);
+        exts.extend((name.len() as u16).to_be_bytes());
+        exts.extend(name);
+        // ALPN whose list claims far more than the extension holds, then an
+        // extension announcing more bytes than are left (as in nDPI's
+        // tls_invalid_reads.pcap, read by tshark up to the damage).
+        exts.extend([0x00, 0x10, 0x00, 0x04, 0xb8, 0x89, 0x02, 0x68]);
+        exts.extend([0x47, 0xe3, 0x4f, 0xc6, 1, 2, 3]);
+        let steps = all(&hello_with_extensions(&exts));
+        let ch = client_hello_of(&steps);
+        assert_eq!(ch.sni, Some(WireString::from("damaged.example")));
+        assert!(ch.alpn.is_empty());
+        assert_eq!(ch.extensions, vec![0x0000, 0x0010]);
+        assert_eq!(ch.ja4, None, "no fingerprint of a hello no client sent");
+        assert_eq!(
+            ch.damaged.as_deref(),
+            Some("malformed TLS extensions: extension 0x47e3 announces 20422 bytes, 3 left")
+        );
+        let json = serde_json::to_value(ch).unwrap();
+        assert!(json.get("ja4").is_none() && json["damaged"].is_string());
+        // Whole, the same hello has its fingerprint and no damage.
+        let whole = all(&hello_with_extensions(&exts[..exts.len() - 7]));
+        let ch = client_hello_of(&whole);
+        assert!(ch.ja4.is_some() && ch.damaged.is_none());
+        assert!(serde_json::to_value(ch).unwrap().get("damaged").is_none());
     }
 
     #[test]

@@ -948,6 +948,16 @@ impl Identify {
                         if let Some(sni) = &ch.sni {
                             self.name(lower(sni), NameSource::TlsSni, &seen, at);
                         }
+                        if let Some(damage) = &ch.damaged {
+                            let message = format!(
+                                "frame {}: {src} -> {dst}: ClientHello damaged ({damage}); what was read before the damage is kept{}, without a JA4 fingerprint",
+                                seen.frame,
+                                if ch.sni.is_some() { ", its server name among it" } else { "" }
+                            );
+                            let a =
+                                self.anomaly(at, Some(seen.frame), "tls.damaged_hello", message);
+                            self.anomalies.push(a);
+                        }
                     }
                     Handshake::Certificate(cert) => {
                         let mut certified: Vec<String> = cert
