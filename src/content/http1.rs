@@ -421,8 +421,10 @@ impl Connection {
         match side {
             Side::Client => {
                 let head = std::mem::take(&mut self.client.head);
+                let cleaned = crate::dissect::http::nul_free_head(&head);
                 let mut req = httparse::Request::new(&mut fields);
-                let status = crate::dissect::http::lenient().parse_request(&mut req, &head);
+                let status = crate::dissect::http::lenient()
+                    .parse_request(&mut req, cleaned.as_deref().unwrap_or(&head));
                 let res = match status {
                     Ok(httparse::Status::Partial) => Ok(None),
                     Err(e) => Err(format!("malformed request head: {e}")),
@@ -477,8 +479,11 @@ impl Connection {
             }
             Side::Server => {
                 let head = std::mem::take(&mut self.server.head);
+                let cleaned = crate::dissect::http::nul_free_head(&head);
                 let mut resp = httparse::Response::new(&mut fields);
-                let res = match crate::dissect::http::lenient().parse_response(&mut resp, &head) {
+                let res = match crate::dissect::http::lenient()
+                    .parse_response(&mut resp, cleaned.as_deref().unwrap_or(&head))
+                {
                     Ok(httparse::Status::Partial) => Ok(None),
                     Err(e) => Err(format!("malformed response head: {e}")),
                     Ok(httparse::Status::Complete(n)) => {
@@ -655,6 +660,20 @@ mod tests {
         );
         assert_eq!(got.last().map(String::as_str), Some("end0 Server true"));
         assert!(c.is_stopped());
+
+        // A NUL in a header line: the line skipped, as the names' dissector skips it.
+        let mut c = Connection::new();
+        let mut out = Vec::new();
+        c.push(
+            Side::Client,
+            b"GET /a HTTP/1.1\r\nX: \0\r\nHost: dl.example\r\n\r\n",
+            1,
+            &mut out,
+        );
+        assert!(
+            matches!(out.first(), Some(HttpEvent::Request { authority: Some(a), .. }) if a == b"dl.example"),
+            "{out:?}"
+        );
 
         for bad in [
             &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"[..],

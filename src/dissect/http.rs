@@ -182,6 +182,41 @@ pub(crate) fn lenient() -> httparse::ParserConfig {
     c
 }
 
+/// httparse refuses a head holding a NUL byte outright, even when told to skip
+/// invalid header lines, where tshark reads the rest of it. When a NUL comes
+/// before the head's end (its first empty line, or [`HEAD_CAP`] bytes), a copy of
+/// the head is answered with each NUL turned into another control byte (0x01),
+/// so that the header line holding one is skipped as any invalid line is (a NUL
+/// in the request or status line still makes it no head). `None` when there is
+/// none, the usual case, at the cost of one scan.
+pub(crate) fn nul_free_head(bytes: &[u8]) -> Option<Vec<u8>> {
+    let window = bytes.get(..HEAD_CAP + 1).unwrap_or(bytes);
+    if !window.contains(&0) {
+        return None;
+    }
+    let end = head_end(window).unwrap_or(window.len());
+    let head = window.get(..end)?;
+    head.contains(&0)
+        .then(|| head.iter().map(|&b| if b == 0 { 1 } else { b }).collect())
+}
+
+/// Where the first empty line ends (`\n\n` or `\n\r\n`).
+fn head_end(b: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(p) = b.get(from..)?.iter().position(|&c| c == b'\n') {
+        let at = from + p + 1;
+        let next = b.get(at..).unwrap_or_default();
+        if next.starts_with(b"\n") {
+            return Some(at + 1);
+        }
+        if next.starts_with(b"\r\n") {
+            return Some(at + 2);
+        }
+        from = at;
+    }
+    None
+}
+
 fn header<'a>(headers: &[httparse::Header<'a>], name: &str) -> Option<&'a [u8]> {
     headers
         .iter()
@@ -357,9 +392,11 @@ impl HttpStream {
             };
         }
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let cleaned = nul_free_head(rest);
+        let head = cleaned.as_deref().unwrap_or(rest);
         let (parsed, record, body) = if self.kind == Kind::Requests {
             let mut req = httparse::Request::new(&mut headers);
-            let parsed = lenient().parse_request(&mut req, rest);
+            let parsed = lenient().parse_request(&mut req, head);
             let body = match &parsed {
                 Ok(httparse::Status::Complete(_)) if is_chunked(req.headers) => Ok(Body::Chunked),
                 Ok(httparse::Status::Complete(_)) => {
@@ -378,7 +415,7 @@ impl HttpStream {
             (parsed, record, body)
         } else {
             let mut resp = httparse::Response::new(&mut headers);
-            let parsed = lenient().parse_response(&mut resp, rest);
+            let parsed = lenient().parse_response(&mut resp, head);
             let status = resp.code.unwrap_or(0);
             let length = content_length(resp.headers);
             let body = match &parsed {
@@ -551,11 +588,34 @@ mod tests {
             &all(resp)[0],
             Step::Record { record: HttpMessage::Response(r), .. } if r.status == 200
         ));
-        // Still refused: a NUL in a header value.
+        // A NUL in a header line (which httparse refuses outright): the line is
+        // skipped, as one with any other control byte; the head's length is the
+        // wire's.
+        assert_eq!(
+            host(b"GET / HTTP/1.1\r\nX: a\0b\r\nHost: h\r\n\r\n"),
+            ("GET".into(), Some("h".into()))
+        );
+        let soap = b"POST /Apcn/ApcRemoteService HTTP/1.1\r\nContent-type:\0Application/xml\r\nHost: 10.68.137.118:8091\r\nContent-Length: 2\r\n\r\n\0\0";
+        assert_eq!(
+            host(soap),
+            ("POST".into(), Some("10.68.137.118:8091".into()))
+        );
         assert!(matches!(
-            &all(b"GET / HTTP/1.1\r\nX: a\0b\r\nHost: h\r\n\r\n")[0],
-            Step::Error { .. }
+            &all(soap)[0],
+            Step::Record { range, .. } if range.end == soap.len() - 2
         ));
+        // Still no head: a NUL in the request line.
+        assert!(!matches!(
+            &all(b"GET /\0 HTTP/1.1\r\nHost: h\r\n\r\n")[0],
+            Step::Record { .. }
+        ));
+        // NULs after the head (a body) leave it alone.
+        assert_eq!(nul_free_head(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n\0"), None);
+        assert_eq!(nul_free_head(b"GET / HTTP/1.1\n\n\0"), None);
+        assert_eq!(
+            nul_free_head(b"GET / HTTP/1.1\nX: \0\n\n\0").as_deref(),
+            Some(&b"GET / HTTP/1.1\nX: \x01\n\n"[..])
+        );
     }
 
     #[test]
