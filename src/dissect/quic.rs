@@ -52,6 +52,25 @@ const INITIAL_SALT_DRAFT_29: [u8; 20] = [
     0x43, 0x90, 0xa8, 0x99,
 ];
 
+/// Google's QUIC versions with TLS 1.3 (T050, T051; Chrome 2020): the IETF long
+/// header and packet protection with salts of their own, gQUIC's frames.
+const GOOGLE_T050: u32 = 0x5430_3530;
+const GOOGLE_T051: u32 = 0x5430_3531;
+/// Initial salts of T050 and T051, as Chromium (quic_crypto_utils) and tshark use them.
+const INITIAL_SALT_T050: [u8; 20] = [
+    0x7f, 0xf5, 0x79, 0xe5, 0xac, 0xd0, 0x72, 0x91, 0x55, 0x80, 0x30, 0x4c, 0x43, 0xa2, 0x36, 0x7c,
+    0x60, 0x48, 0x83, 0x10,
+];
+const INITIAL_SALT_T051: [u8; 20] = [
+    0x7a, 0x4e, 0xde, 0xf4, 0xe7, 0xcc, 0xee, 0x5f, 0xa4, 0x50, 0x6c, 0x19, 0x12, 0x4f, 0xc8, 0xcc,
+    0xda, 0x6e, 0x03, 0x3d,
+];
+
+/// Whether `version` carries gQUIC's frames in IETF-protected packets (T05x).
+fn google_frames(version: u32) -> bool {
+    matches!(version, GOOGLE_T050 | GOOGLE_T051)
+}
+
 /// How `version` protects its Initial packets: its initial salt, and whether it
 /// uses v2's labels and long packet types (RFC 9369). `None` for a version whose
 /// Initial packets are not read (gQUIC, unassigned versions).
@@ -68,6 +87,8 @@ fn protection(version: u32) -> Option<(&'static [u8; 20], bool)> {
         // reads them so.
         0xface_b001 => Some((&INITIAL_SALT_DRAFT_22, false)),
         0xface_b002 | 0xface_b00e => Some((&INITIAL_SALT_DRAFT_23, false)),
+        GOOGLE_T050 => Some((&INITIAL_SALT_T050, false)),
+        GOOGLE_T051 => Some((&INITIAL_SALT_T051, false)),
         // RFC 9000 §15: versions 0x?a?a?a?a are reserved, sent to make the server
         // negotiate. tshark reads their Initials as draft 29's, the version of the
         // interop tests that sent them; a wrong guess reads nothing (the AEAD tag
@@ -419,7 +440,12 @@ impl QuicConnection {
                 }
                 Err(e) => return Err(e),
             };
-            if self.frames_of(&plain)? {
+            let google = google_frames(h.version);
+            if if google {
+                self.google_frames_of(&plain)?
+            } else {
+                self.frames_of(&plain)?
+            } {
                 contributed = true;
             }
             rest = rest.get(len..).unwrap_or(&[]);
@@ -489,6 +515,61 @@ impl QuicConnection {
                     r.take(n).ok_or(trunc)?;
                 }
                 other => return Err(QuicError::UnexpectedFrame { frame_type: other }),
+            }
+        }
+        Ok(crypto)
+    }
+
+    /// [`Self::frames_of`] for gQUIC's frames (T050, T051): CRYPTO is 0x08 (offset
+    /// and length as variable-length integers), ACK 0x40 to 0x7f with its fields'
+    /// widths in its type byte, PING 0x07, and PADDING (0x00) fills the rest.
+    fn google_frames_of(&mut self, plain: &[u8]) -> Result<bool, QuicError> {
+        let mut r = Reader::new(plain);
+        let mut crypto = false;
+        while let Some(t) = r.u8() {
+            let trunc = QuicError::Truncated {
+                what: "frame",
+                offset: r.pos() - 1,
+            };
+            match t {
+                0x00 => break,
+                0x07 => {}
+                0x08 => {
+                    let offset = r.varint().ok_or(trunc.clone())?;
+                    let len = r
+                        .varint()
+                        .and_then(|l| usize::try_from(l).ok())
+                        .ok_or(trunc.clone())?;
+                    let data = r.take(len).ok_or(trunc)?;
+                    self.add_crypto(offset, data)?;
+                    crypto = true;
+                }
+                0x40..=0x7f => {
+                    // 01ntllmm: n, ranges follow; ll and mm, the widths of the largest
+                    // acknowledged packet number and of the block lengths (1, 2, 4, 6).
+                    let width = |bits: u8| [1, 2, 4, 6][usize::from(bits & 3)];
+                    let (largest, block) = (width(t >> 2), width(t));
+                    let ranges = t & 0x20 != 0;
+                    r.take(largest + 2).ok_or(trunc.clone())?; // + ack delay
+                    let blocks = if ranges {
+                        r.u8().ok_or(trunc.clone())?
+                    } else {
+                        0
+                    };
+                    r.take(block).ok_or(trunc.clone())?;
+                    for _ in 0..blocks {
+                        r.take(1 + block).ok_or(trunc.clone())?;
+                    }
+                    let stamps = usize::from(r.u8().ok_or(trunc.clone())?);
+                    if stamps > 0 {
+                        r.take(5 + (stamps - 1) * 3).ok_or(trunc)?;
+                    }
+                }
+                other => {
+                    return Err(QuicError::UnexpectedFrame {
+                        frame_type: u64::from(other),
+                    })
+                }
             }
         }
         Ok(crypto)
@@ -674,12 +755,15 @@ mod tests {
         assert_eq!(salt(0xface_b001), Some((INITIAL_SALT_DRAFT_22, false)));
         assert_eq!(salt(0xface_b002), Some((INITIAL_SALT_DRAFT_23, false)));
         assert_eq!(salt(0xface_b00e), Some((INITIAL_SALT_DRAFT_23, false)));
+        assert_eq!(salt(GOOGLE_T050), Some((INITIAL_SALT_T050, false)));
+        assert_eq!(salt(GOOGLE_T051), Some((INITIAL_SALT_T051, false)));
+        // Q050 (gQUIC's own crypto, no TLS), T052 (never shipped).
         for v in [
             0,
             0xff00_0015,
             0xff00_0021,
             0x5130_3530,
-            0x5430_3531,
+            0x5430_3532,
             0xface_b003,
         ] {
             assert_eq!(salt(v), None, "{v:#x}");
@@ -884,6 +968,65 @@ mod tests {
             let ja4 = ch.hello.ja4.as_deref().unwrap_or_default();
             assert!(ja4.starts_with("q13d1517h2_8daaf6152771_"), "{ja4}");
             assert_eq!(ch.frames, vec![8, 7]);
+        }
+    }
+
+    #[test]
+    fn googles_t050_and_t051_read_with_their_salts_and_gquic_frames() {
+        let msg = browser_hello_message();
+        let dcid = [0x33u8; 8];
+        for version in [GOOGLE_T050, GOOGLE_T051] {
+            let (a, b) = msg.split_at(1000);
+            // gQUIC frames: an ACK (0x40: no ranges, 1-byte fields: largest, delay,
+            // first block, no timestamps), a PING, CRYPTO as 0x08; PADDING to the end.
+            let crypto = |offset: usize, data: &[u8]| {
+                let mut f = crypto_frame(offset, data);
+                f[0] = 0x08;
+                f
+            };
+            let mut fa = vec![0x40, 0x01, 0x00, 0x00, 0x01, 0x00, 0x07];
+            fa.extend(crypto(0, a));
+            let d1 = seal_initial(version, &dcid, 0, &fa, 1200);
+            let d2 = seal_initial(version, &dcid, 1, &crypto(1000, b), 1200);
+            let mut c = QuicConnection::new();
+            assert_eq!(c.push_client_datagram(&d1, 1).unwrap(), None);
+            let ch = c
+                .push_client_datagram(&d2, 2)
+                .unwrap()
+                .expect("ClientHello");
+            assert_eq!(ch.version, version);
+            assert_eq!(ch.hello.sni, Some(WireString::from("www.example.test")));
+            assert_eq!(ch.frames, vec![1, 2]);
+            // IETF QUIC's CRYPTO type is an unknown frame there.
+            let ietf = seal_initial(version, &dcid, 0, &crypto_frame(0, a), 1200);
+            assert!(matches!(
+                QuicConnection::new().push_client_datagram(&ietf, 1),
+                Err(QuicError::UnexpectedFrame { frame_type: 0x06 })
+            ));
+        }
+        // An ACK with ranges and timestamps (0x65: 2-byte block lengths): skipped whole.
+        let mut c = QuicConnection::new();
+        // Type; largest (2 bytes); delay (2); one more block; the first block's
+        // length (2); a gap (1) and a length (2); two timestamps: the first's delta
+        // (1) and time (4), the second's delta (1) and time since (2).
+        let mut with_hello = vec![0x65, 0x00, 0x09, 0x00, 0x02, 0x01, 0x00, 0x03];
+        with_hello.extend([0x02, 0x00, 0x01, 0x02, 0x01, 0x00, 0x00, 0x00, 0x05]);
+        with_hello.extend([0x01, 0x00, 0x07]);
+        with_hello.extend({
+            let mut f = crypto_frame(0, &msg[..1000]);
+            f[0] = 0x08;
+            f
+        });
+        let d = seal_initial(GOOGLE_T051, &dcid, 0, &with_hello, 1200);
+        assert_eq!(c.push_client_datagram(&d, 1).unwrap(), None);
+        assert_eq!(c.crypto.len(), 1000);
+        // Any frame type, cut anywhere: an error or nothing, never a panic.
+        for t in 0..=255u8 {
+            for n in 0..24 {
+                let mut p = vec![t];
+                p.extend(std::iter::repeat_n(0xff, n));
+                let _ = QuicConnection::new().google_frames_of(&p);
+            }
         }
     }
 
