@@ -73,7 +73,8 @@ fn google_frames(version: u32) -> bool {
 
 /// How `version` protects its Initial packets: its initial salt, and whether it
 /// uses v2's labels and long packet types (RFC 9369). `None` for a version whose
-/// Initial packets are not read (gQUIC, unassigned versions).
+/// Initial packets are not read (gQUIC's own crypto, as Q050's; unassigned
+/// versions).
 fn protection(version: u32) -> Option<(&'static [u8; 20], bool)> {
     match version {
         QUIC_V1 => Some((&INITIAL_SALT_V1, false)),
@@ -440,14 +441,12 @@ impl QuicConnection {
                 }
                 Err(e) => return Err(e),
             };
-            let google = google_frames(h.version);
-            if if google {
+            let crypto = if google_frames(h.version) {
                 self.google_frames_of(&plain)?
             } else {
                 self.frames_of(&plain)?
-            } {
-                contributed = true;
-            }
+            };
+            contributed |= crypto;
             rest = rest.get(len..).unwrap_or(&[]);
         }
         if contributed && !self.frames.contains(&frame) {

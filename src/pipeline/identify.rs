@@ -378,8 +378,10 @@ impl Identify {
             ended[i] = true;
         }
         let all = dirs.iter().all(|d| d.done);
-        for (d, _) in ended.iter().enumerate().filter(|(_, e)| **e) {
-            self.states.end_direction(id, d);
+        for (d, &e) in ended.iter().enumerate() {
+            if e {
+                self.states.end_direction(id, d);
+            }
         }
         if all {
             self.states.end(id);
