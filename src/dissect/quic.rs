@@ -936,6 +936,13 @@ mod tests {
         f
     }
 
+    /// gQUIC's CRYPTO frame (T050, T051): IETF QUIC's with type 0x08.
+    fn gquic_crypto_frame(offset: usize, data: &[u8]) -> Vec<u8> {
+        let mut f = crypto_frame(offset, data);
+        f[0] = 0x08;
+        f
+    }
+
     // The Chromium 156 ClientHello (X25519MLKEM768 key share, 1984-byte handshake
     // message) recorded over TCP, carried here in CRYPTO frames as Chromium does over
     // QUIC, where it no longer fits one 1200-byte datagram.
@@ -978,15 +985,10 @@ mod tests {
             let (a, b) = msg.split_at(1000);
             // gQUIC frames: an ACK (0x40: no ranges, 1-byte fields: largest, delay,
             // first block, no timestamps), a PING, CRYPTO as 0x08; PADDING to the end.
-            let crypto = |offset: usize, data: &[u8]| {
-                let mut f = crypto_frame(offset, data);
-                f[0] = 0x08;
-                f
-            };
             let mut fa = vec![0x40, 0x01, 0x00, 0x00, 0x01, 0x00, 0x07];
-            fa.extend(crypto(0, a));
+            fa.extend(gquic_crypto_frame(0, a));
             let d1 = seal_initial(version, &dcid, 0, &fa, 1200);
-            let d2 = seal_initial(version, &dcid, 1, &crypto(1000, b), 1200);
+            let d2 = seal_initial(version, &dcid, 1, &gquic_crypto_frame(1000, b), 1200);
             let mut c = QuicConnection::new();
             assert_eq!(c.push_client_datagram(&d1, 1).unwrap(), None);
             let ch = c
@@ -1011,11 +1013,7 @@ mod tests {
         let mut with_hello = vec![0x65, 0x00, 0x09, 0x00, 0x02, 0x01, 0x00, 0x03];
         with_hello.extend([0x02, 0x00, 0x01, 0x02, 0x01, 0x00, 0x00, 0x00, 0x05]);
         with_hello.extend([0x01, 0x00, 0x07]);
-        with_hello.extend({
-            let mut f = crypto_frame(0, &msg[..1000]);
-            f[0] = 0x08;
-            f
-        });
+        with_hello.extend(gquic_crypto_frame(0, &msg[..1000]));
         let d = seal_initial(GOOGLE_T051, &dcid, 0, &with_hello, 1200);
         assert_eq!(c.push_client_datagram(&d, 1).unwrap(), None);
         assert_eq!(c.crypto.len(), 1000);
