@@ -16,6 +16,7 @@
 //! per side.
 
 use super::{HttpEvent, Side};
+use crate::dissect::http::{lenient, read_head};
 use std::collections::VecDeque;
 
 /// Longest head (request or status line and header fields) read.
@@ -416,22 +417,27 @@ impl Connection {
         side: Side,
         out: &mut Vec<HttpEvent>,
     ) -> Result<Option<usize>, String> {
-        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let frame = self.half(side).head_frame.unwrap_or(0);
         match side {
             Side::Client => {
                 let head = std::mem::take(&mut self.client.head);
-                let cleaned = crate::dissect::http::nul_free_head(&head);
-                let mut req = httparse::Request::new(&mut fields);
-                let status = crate::dissect::http::lenient()
-                    .parse_request(&mut req, cleaned.as_deref().unwrap_or(&head));
+                let (status, read) = read_head(&head, |bytes| {
+                    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                    let mut req = httparse::Request::new(&mut fields);
+                    let status = lenient().parse_request(&mut req, bytes);
+                    // Kept only from a whole head (a partial one is parsed again).
+                    let read = matches!(status, Ok(httparse::Status::Complete(_))).then(|| {
+                        let method = req.method.unwrap_or("").as_bytes().to_vec();
+                        let target = req.path.unwrap_or("").as_bytes().to_vec();
+                        (method, target, owned(req.headers))
+                    });
+                    (status, read)
+                });
                 let res = match status {
                     Ok(httparse::Status::Partial) => Ok(None),
                     Err(e) => Err(format!("malformed request head: {e}")),
                     Ok(httparse::Status::Complete(n)) => {
-                        let headers = owned(req.headers);
-                        let method = req.method.unwrap_or("").as_bytes().to_vec();
-                        let target = req.path.unwrap_or("").as_bytes().to_vec();
+                        let (method, target, headers) = read.unwrap_or_default();
                         let authority = header(&headers, "host").next().map(|v| trim(v).to_vec());
                         if self.pending.len() >= MAX_PENDING {
                             return Err(format!(
@@ -479,17 +485,20 @@ impl Connection {
             }
             Side::Server => {
                 let head = std::mem::take(&mut self.server.head);
-                let cleaned = crate::dissect::http::nul_free_head(&head);
-                let mut resp = httparse::Response::new(&mut fields);
-                let res = match crate::dissect::http::lenient()
-                    .parse_response(&mut resp, cleaned.as_deref().unwrap_or(&head))
-                {
+                let (parsed, read) = read_head(&head, |bytes| {
+                    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                    let mut resp = httparse::Response::new(&mut fields);
+                    let parsed = lenient().parse_response(&mut resp, bytes);
+                    let read = matches!(parsed, Ok(httparse::Status::Complete(_)))
+                        .then(|| (resp.code.unwrap_or(0), resp.version, owned(resp.headers)));
+                    (parsed, read)
+                });
+                let res = match parsed {
                     Ok(httparse::Status::Partial) => Ok(None),
                     Err(e) => Err(format!("malformed response head: {e}")),
                     Ok(httparse::Status::Complete(n)) => {
-                        let status = resp.code.unwrap_or(0);
-                        self.minor = resp.version.unwrap_or(1);
-                        let headers = owned(resp.headers);
+                        let (status, minor, headers) = read.unwrap_or_default();
+                        self.minor = minor.unwrap_or(1);
                         if (100..200).contains(&status) && status != 101 {
                             // Interim response: the final one follows for the same
                             // request.

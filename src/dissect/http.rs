@@ -182,14 +182,32 @@ pub(crate) fn lenient() -> httparse::ParserConfig {
     c
 }
 
-/// httparse refuses a head holding a NUL byte outright, even when told to skip
-/// invalid header lines, where tshark reads the rest of it. When a NUL comes
-/// before the head's end (its first empty line, or [`HEAD_CAP`] bytes), a copy of
-/// the head is answered with each NUL turned into another control byte (0x01),
-/// so that the header line holding one is skipped as any invalid line is (a NUL
-/// in the request or status line still makes it no head). `None` when there is
-/// none, the usual case, at the cost of one scan.
-pub(crate) fn nul_free_head(bytes: &[u8]) -> Option<Vec<u8>> {
+/// Parses a head with `parse` (which reads it with [`lenient`] and answers what it
+/// needs owned), as tshark reads it: httparse refuses a head holding a NUL byte
+/// in a header line outright, even when told to skip invalid lines, so such a head
+/// is parsed again from a copy whose NULs are another control byte
+/// ([`nul_free_head`]). Only a head httparse refused pays for the copy.
+pub(crate) fn read_head<T>(
+    head: &[u8],
+    parse: impl Fn(&[u8]) -> (httparse::Result<usize>, T),
+) -> (httparse::Result<usize>, T) {
+    let first = parse(head);
+    if matches!(
+        first.0,
+        Err(httparse::Error::HeaderName | httparse::Error::HeaderValue)
+    ) {
+        if let Some(copy) = nul_free_head(head) {
+            return parse(&copy);
+        }
+    }
+    first
+}
+
+/// When a NUL comes before the head's end (its first empty line, or [`HEAD_CAP`]
+/// bytes), a copy of the head with each NUL turned into 0x01, so that the header
+/// line holding one is skipped as any invalid line is (a NUL in the request or
+/// status line still makes it no head); `None` when there is none.
+fn nul_free_head(bytes: &[u8]) -> Option<Vec<u8>> {
     let window = bytes.get(..HEAD_CAP + 1).unwrap_or(bytes);
     if !window.contains(&0) {
         return None;
@@ -215,6 +233,64 @@ fn head_end(b: &[u8]) -> Option<usize> {
         from = at;
     }
     None
+}
+
+/// What a head says: its record, and how the body after it is framed.
+type Read = (HttpMessage, Result<Body, HttpError>);
+
+/// What a request head says, as [`read_head`] wants it.
+fn request_head(head: &[u8]) -> (httparse::Result<usize>, Read) {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let parsed = lenient().parse_request(&mut req, head);
+    let body = match &parsed {
+        Ok(httparse::Status::Complete(_)) if is_chunked(req.headers) => Ok(Body::Chunked),
+        Ok(httparse::Status::Complete(_)) => {
+            content_length(req.headers).map(|l| l.map_or(Body::None, Body::Length))
+        }
+        _ => Ok(Body::None),
+    };
+    let record = HttpMessage::Request(RequestInfo {
+        method: WireString::from(req.method.unwrap_or("")),
+        uri: WireString::from(req.path.unwrap_or("")),
+        version: req.version.unwrap_or(0),
+        host: header(req.headers, "host").map(|v| WireString::new(trim(v))),
+        user_agent: header(req.headers, "user-agent").map(|v| WireString::new(trim(v))),
+        referer: header(req.headers, "referer").map(|v| WireString::new(trim(v))),
+    });
+    (parsed, (record, body))
+}
+
+/// What a response head says, as [`read_head`] wants it.
+fn response_head(head: &[u8]) -> (httparse::Result<usize>, Read) {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let parsed = lenient().parse_response(&mut resp, head);
+    let status = resp.code.unwrap_or(0);
+    let length = content_length(resp.headers);
+    let body = match &parsed {
+        // RFC 9112 §6.3: 1xx, 204 and 304 responses have no body.
+        Ok(httparse::Status::Complete(_))
+            if (100..200).contains(&status) || status == 204 || status == 304 =>
+        {
+            Ok(Body::None)
+        }
+        Ok(httparse::Status::Complete(_)) if is_chunked(resp.headers) => Ok(Body::Chunked),
+        Ok(httparse::Status::Complete(_)) => match &length {
+            Ok(Some(n)) => Ok(Body::Length(*n)),
+            // Read until the connection closes: nothing follows.
+            Ok(None) => Ok(Body::Length(u64::MAX)),
+            Err(e) => Err(e.clone()),
+        },
+        _ => Ok(Body::None),
+    };
+    let record = HttpMessage::Response(ResponseInfo {
+        status,
+        version: resp.version.unwrap_or(0),
+        content_type: header(resp.headers, "content-type").map(|v| WireString::new(trim(v))),
+        content_length: length.ok().flatten(),
+    });
+    (parsed, (record, body))
 }
 
 fn header<'a>(headers: &[httparse::Header<'a>], name: &str) -> Option<&'a [u8]> {
@@ -391,57 +467,10 @@ impl HttpStream {
                 Kind::Requests
             };
         }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let cleaned = nul_free_head(rest);
-        let head = cleaned.as_deref().unwrap_or(rest);
-        let (parsed, record, body) = if self.kind == Kind::Requests {
-            let mut req = httparse::Request::new(&mut headers);
-            let parsed = lenient().parse_request(&mut req, head);
-            let body = match &parsed {
-                Ok(httparse::Status::Complete(_)) if is_chunked(req.headers) => Ok(Body::Chunked),
-                Ok(httparse::Status::Complete(_)) => {
-                    content_length(req.headers).map(|l| l.map_or(Body::None, Body::Length))
-                }
-                _ => Ok(Body::None),
-            };
-            let record = HttpMessage::Request(RequestInfo {
-                method: WireString::from(req.method.unwrap_or("")),
-                uri: WireString::from(req.path.unwrap_or("")),
-                version: req.version.unwrap_or(0),
-                host: header(req.headers, "host").map(|v| WireString::new(trim(v))),
-                user_agent: header(req.headers, "user-agent").map(|v| WireString::new(trim(v))),
-                referer: header(req.headers, "referer").map(|v| WireString::new(trim(v))),
-            });
-            (parsed, record, body)
+        let (parsed, (record, body)) = if self.kind == Kind::Requests {
+            read_head(rest, request_head)
         } else {
-            let mut resp = httparse::Response::new(&mut headers);
-            let parsed = lenient().parse_response(&mut resp, head);
-            let status = resp.code.unwrap_or(0);
-            let length = content_length(resp.headers);
-            let body = match &parsed {
-                // RFC 9112 §6.3: 1xx, 204 and 304 responses have no body.
-                Ok(httparse::Status::Complete(_))
-                    if (100..200).contains(&status) || status == 204 || status == 304 =>
-                {
-                    Ok(Body::None)
-                }
-                Ok(httparse::Status::Complete(_)) if is_chunked(resp.headers) => Ok(Body::Chunked),
-                Ok(httparse::Status::Complete(_)) => match &length {
-                    Ok(Some(n)) => Ok(Body::Length(*n)),
-                    // Read until the connection closes: nothing follows.
-                    Ok(None) => Ok(Body::Length(u64::MAX)),
-                    Err(e) => Err(e.clone()),
-                },
-                _ => Ok(Body::None),
-            };
-            let record = HttpMessage::Response(ResponseInfo {
-                status,
-                version: resp.version.unwrap_or(0),
-                content_type: header(resp.headers, "content-type")
-                    .map(|v| WireString::new(trim(v))),
-                content_length: length.ok().flatten(),
-            });
-            (parsed, record, body)
+            read_head(rest, response_head)
         };
         match parsed {
             Ok(httparse::Status::Complete(n)) => {
