@@ -90,6 +90,12 @@ impl<'a> Services<'a> {
         self.wrap(self.list.local_iter())
     }
 
+    /// Every service, in rank order, as two walks of about equal size, the second
+    /// going on where the first ends.
+    fn halves(&self) -> [impl Iterator<Item = ServiceReport<'a>> + '_; 2] {
+        self.list.halves().map(|half| self.wrap(half))
+    }
+
     fn wrap<'s>(
         &'s self,
         services: impl Iterator<Item = Service> + 's,
@@ -630,7 +636,8 @@ impl<'a> Report<'a> {
             field(w, false, "tool", &self.tool)?;
             field(w, false, "captures", &self.captures)?;
             field(w, false, "targets", &self.targets)?;
-            field(w, false, "services", &self.services)?;
+            key(w, false, "services")?;
+            self.write_services(scope, w)?;
             spools(w, "dns", &self.dns)?;
             spools(w, "tls", &self.tls)?;
             spools(w, "http", &self.http)?;
@@ -670,6 +677,67 @@ impl<'a> Report<'a> {
             w.write_all(b"}\n")?;
             w.flush()
         })
+    }
+
+    /// The services' JSON list. The second half is serialised on a thread of its own
+    /// into a temporary file while this one writes the first, then copied in place;
+    /// without a temporary file, the whole list is written here.
+    fn write_services<'scope, 'env, W: std::io::Write>(
+        &'env self,
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        w: &mut std::io::BufWriter<W>,
+    ) -> std::io::Result<()> {
+        use std::io::{Seek, Write};
+        fn elements(
+            w: &mut impl Write,
+            services: impl Iterator<Item = impl Serialize>,
+        ) -> std::io::Result<bool> {
+            let mut any = false;
+            for s in services {
+                if any {
+                    w.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut *w, &s).map_err(std::io::Error::other)?;
+                any = true;
+            }
+            Ok(any)
+        }
+        let [first, second] = self.services.halves();
+        let second = match tempfile::tempfile() {
+            Ok(f) => Ok(scope.spawn(move || {
+                let mut out = std::io::BufWriter::with_capacity(256 << 10, f);
+                let any = elements(&mut out, second)?;
+                let mut f = out.into_inner().map_err(|e| e.into_error())?;
+                f.seek(std::io::SeekFrom::Start(0))?;
+                Ok::<_, std::io::Error>((any, f))
+            })),
+            Err(_) => Err(second),
+        };
+        w.write_all(b"[")?;
+        let any = elements(w, first)?;
+        match second {
+            Ok(thread) => {
+                let (more, file) = thread
+                    .join()
+                    .map_err(|_| std::io::Error::other("serialising the services failed"))??;
+                if any && more {
+                    w.write_all(b",")?;
+                }
+                crate::pipeline::spool::copy_file(&file, w)?;
+            }
+            Err(second) => {
+                let mut rest = second.peekable();
+                if any && rest.peek().is_some() {
+                    w.write_all(b",")?;
+                }
+                elements(w, rest)?;
+            }
+        }
+        w.write_all(b"]")?;
+        match self.services.failure() {
+            Some(f) => Err(std::io::Error::other(f)),
+            None => Ok(()),
+        }
     }
 
     /// Why a walk over the conversations or the services ended early (a temporary

@@ -124,6 +124,9 @@ pub struct ServiceList {
     internet: usize,
     /// Where the first service not on the internet starts.
     local_at: u64,
+    /// Where the first service of the list's second half (by bytes) starts: where
+    /// two writers can split the walk.
+    middle: u64,
     /// Why a walk ended early (a record that could not be read back).
     failure: Mutex<Option<String>>,
 }
@@ -155,6 +158,15 @@ impl ServiceList {
     /// The others (local, broadcast, multicast, special-purpose), in rank order.
     pub fn local_iter(&self) -> Iter<'_> {
         self.walk(self.local_at, self.blob.len())
+    }
+
+    /// Every service, in rank order, as two walks of about equal bytes, the first
+    /// ending where the second starts: for two writers at once.
+    pub fn halves(&self) -> [Iter<'_>; 2] {
+        [
+            self.walk(0, self.middle),
+            self.walk(self.middle, self.blob.len()),
+        ]
     }
 
     fn walk(&self, pos: u64, end: u64) -> Iter<'_> {
@@ -321,6 +333,8 @@ pub(super) struct Builder {
     keys: Sorter<Key>,
     record: Vec<u8>,
     limit: usize,
+    /// Services pushed.
+    count: u64,
 }
 
 impl Builder {
@@ -330,6 +344,7 @@ impl Builder {
             keys: Sorter::new(limit / Key::SIZE),
             record: Vec::new(),
             limit,
+            count: 0,
         }
     }
 
@@ -338,6 +353,7 @@ impl Builder {
         encode(s, &mut self.record);
         let at = self.staged.len();
         self.staged.append(&self.record);
+        self.count += 1;
         let mut label = [0u8; LABEL_PREFIX];
         for (to, from) in label.iter_mut().zip(s.label.as_bytes()) {
             *to = *from;
@@ -358,12 +374,17 @@ impl Builder {
             keys,
             mut record,
             limit,
+            count,
         } = self;
+        // The list's size: every record with its 4-byte length.
+        let total = staged.len() + 4 * count;
+        let mut middle = None;
         let mut list = ServiceList {
             blob: Blob::new(limit),
             len: 0,
             internet: 0,
             local_at: 0,
+            middle: 0,
             failure: Mutex::new(None),
         };
         let fail = |list: &ServiceList, e: std::io::Error| {
@@ -404,6 +425,9 @@ impl Builder {
                     list.internet += 1;
                     list.local_at = list.blob.len() + 4 + record.len() as u64;
                 }
+                if middle.is_none() && list.blob.len() * 2 >= total {
+                    middle = Some(list.blob.len());
+                }
                 list.len += 1;
                 list.blob.append(&k.len.to_le_bytes());
                 list.blob.append(&record);
@@ -412,6 +436,7 @@ impl Builder {
         if let Some(f) = keys.failure() {
             list.fail(f.to_string());
         }
+        list.middle = middle.unwrap_or(list.blob.len());
         list
     }
 }
@@ -717,6 +742,33 @@ mod tests {
                 assert_eq!(json(&s), json(built));
             }
             assert_eq!(list.failure(), None);
+        }
+    }
+
+    /// The two halves of a list, walked one after the other, are the whole list in
+    /// order, split near the middle of its bytes: for none, one and many services,
+    /// in memory and on disk.
+    #[test]
+    fn the_halves_are_the_list_split_near_its_middle() {
+        for n in [0u32, 1, 2, 3, 6000] {
+            for limit in [MEMORY_LIMIT, 0] {
+                let mut b = Builder::new(limit);
+                for i in 0..n {
+                    let ip = IpAddr::V4(Ipv4Addr::from(0x0B00_0000 + i));
+                    b.push(&service(&format!("s{i:05}"), u64::from(i % 7), ip, 443));
+                }
+                let list = b.finish();
+                let whole: Vec<String> = list.iter().map(|s| s.label).collect();
+                let [first, second] = list.halves();
+                let first: Vec<String> = first.map(|s| s.label).collect();
+                let second: Vec<String> = second.map(|s| s.label).collect();
+                assert_eq!([first.clone(), second.clone()].concat(), whole, "{n} {limit}");
+                // The services are of about one size: the halves differ by one at
+                // most.
+                let (a, b) = (first.len(), second.len());
+                assert!(a.abs_diff(b) <= 1, "{n} {limit}: {a} and {b}");
+                assert_eq!(list.failure(), None);
+            }
         }
     }
 
