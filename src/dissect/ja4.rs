@@ -80,21 +80,18 @@ fn alpn_chars(alpn: Option<&[u8]>) -> (char, char) {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// The first 12 hex digits of the SHA-256 of `s`.
-fn hash12(s: &[u8]) -> String {
+/// Appends the first 12 hex digits of the SHA-256 of `s`.
+fn push_hash12(out: &mut String, s: &[u8]) {
     let digest = Sha256::digest(s);
-    let mut out = String::with_capacity(12);
     for b in digest.iter().take(6) {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
-    out
 }
 
 /// Appends `v` as comma-separated 4-digit lowercase hex.
-fn join_hex(out: &mut Vec<u8>, v: &[u16]) {
-    out.reserve(v.len() * 5);
-    for (i, x) in v.iter().enumerate() {
+fn join_hex(out: &mut Vec<u8>, v: impl IntoIterator<Item = u16>) {
+    for (i, x) in v.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -104,7 +101,16 @@ fn join_hex(out: &mut Vec<u8>, v: &[u16]) {
     }
 }
 
-/// Computes the JA4 fingerprint.
+/// Appends a count as two decimal digits, capped at 99.
+fn push_count(out: &mut String, n: usize) {
+    let n = n.min(99) as u8;
+    out.push(char::from(b'0' + n / 10));
+    out.push(char::from(b'0' + n % 10));
+}
+
+/// Computes the JA4 fingerprint. Built in one string, with one list of codes and
+/// one text to hash, both reused for the `b` and `c` parts: it runs once for every
+/// ClientHello of a capture.
 pub fn ja4(input: &Ja4Input<'_>) -> String {
     let version = input
         .supported_versions
@@ -113,64 +119,63 @@ pub fn ja4(input: &Ja4Input<'_>) -> String {
         .filter(|v| !is_grease(*v))
         .max()
         .unwrap_or(input.legacy_version);
-    let mut ciphers: Vec<u16> = input
-        .ciphers
-        .iter()
-        .copied()
-        .filter(|c| !is_grease(*c))
-        .collect();
-    let exts: Vec<u16> = input
-        .extensions
-        .iter()
-        .copied()
-        .filter(|e| !is_grease(*e))
-        .collect();
+    let not_grease = |v: &u16| !is_grease(*v);
+    let mut codes: Vec<u16> = Vec::with_capacity(input.ciphers.len().max(input.extensions.len()));
+    codes.extend(input.ciphers.iter().copied().filter(not_grease));
+    let extensions = input.extensions.iter().filter(|e| not_grease(e)).count();
     let (a1, a2) = alpn_chars(input.first_alpn);
-    let a = format!(
-        "{}{}{}{:02}{:02}{}{}",
-        match input.transport {
-            Transport::Tcp => 't',
-            Transport::Quic => 'q',
-        },
-        version_code(version),
-        if input.has_sni { 'd' } else { 'i' },
-        ciphers.len().min(99),
-        exts.len().min(99),
-        a1,
-        a2
+    let mut out = String::with_capacity(36);
+    out.push(match input.transport {
+        Transport::Tcp => 't',
+        Transport::Quic => 'q',
+    });
+    out.push_str(version_code(version));
+    out.push(if input.has_sni { 'd' } else { 'i' });
+    push_count(&mut out, codes.len());
+    push_count(&mut out, extensions);
+    out.push(a1);
+    out.push(a2);
+    out.push('_');
+    let mut text = Vec::with_capacity(
+        5 * codes
+            .len()
+            .max(input.extensions.len() + input.signature_algorithms.len()),
     );
-    ciphers.sort_unstable();
-    let mut text = Vec::new();
-    let b = if ciphers.is_empty() {
-        "000000000000".to_string()
+    if codes.is_empty() {
+        out.push_str("000000000000");
     } else {
-        join_hex(&mut text, &ciphers);
-        hash12(&text)
-    };
-    let mut sorted_exts: Vec<u16> = exts
-        .iter()
-        .copied()
-        .filter(|e| *e != 0x0000 && *e != 0x0010)
-        .collect();
-    sorted_exts.sort_unstable();
-    let sigs: Vec<u16> = input
-        .signature_algorithms
-        .iter()
-        .copied()
-        .filter(|s| !is_grease(*s))
-        .collect();
-    let c = if sorted_exts.is_empty() {
-        "000000000000".to_string()
+        codes.sort_unstable();
+        join_hex(&mut text, codes.iter().copied());
+        push_hash12(&mut out, &text);
+    }
+    out.push('_');
+    codes.clear();
+    codes.extend(
+        input
+            .extensions
+            .iter()
+            .copied()
+            .filter(|e| not_grease(e) && *e != 0x0000 && *e != 0x0010),
+    );
+    if codes.is_empty() {
+        out.push_str("000000000000");
     } else {
+        codes.sort_unstable();
         text.clear();
-        join_hex(&mut text, &sorted_exts);
-        if !sigs.is_empty() {
+        join_hex(&mut text, codes.iter().copied());
+        let mut sigs = input
+            .signature_algorithms
+            .iter()
+            .copied()
+            .filter(not_grease)
+            .peekable();
+        if sigs.peek().is_some() {
             text.push(b'_');
-            join_hex(&mut text, &sigs);
+            join_hex(&mut text, sigs);
         }
-        hash12(&text)
-    };
-    format!("{a}_{b}_{c}")
+        push_hash12(&mut out, &text);
+    }
+    out
 }
 
 #[cfg(test)]
