@@ -87,7 +87,12 @@ impl From<&str> for WireString {
 
 impl Serialize for WireString {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&String::from_utf8_lossy(&self.0))
+        // Valid UTF-8, nearly every name, is checked by the standard library's
+        // validator (word at a time over ASCII); only the rest is replaced.
+        match std::str::from_utf8(&self.0) {
+            Ok(valid) => s.serialize_str(valid),
+            Err(_) => s.serialize_str(&String::from_utf8_lossy(&self.0)),
+        }
     }
 }
 
