@@ -762,7 +762,11 @@ mod tests {
                 let [first, second] = list.halves();
                 let first: Vec<String> = first.map(|s| s.label).collect();
                 let second: Vec<String> = second.map(|s| s.label).collect();
-                assert_eq!([first.clone(), second.clone()].concat(), whole, "{n} {limit}");
+                assert_eq!(
+                    [first.clone(), second.clone()].concat(),
+                    whole,
+                    "{n} {limit}"
+                );
                 // The services are of about one size: the halves differ by one at
                 // most.
                 let (a, b) = (first.len(), second.len());
