@@ -173,6 +173,80 @@ fn tls_and_http_behind_proxy_protocol_headers_are_read_in_tsharks_frames() {
     assert_eq!(count("0d0a0d0a000d0a515549540a"), 1, "{first:?}");
 }
 
+/// Each PROXY protocol header is recorded with the connection it stands for (the
+/// original client, the address it reached), in the frame and with the addresses
+/// tshark's PROXY dissector reads (tried before the port's protocols, so that it
+/// reads all three headers, not only the first).
+#[test]
+fn proxy_protocol_headers_are_recorded_with_tsharks_addresses() {
+    let path = common::root().join("captures/proxy-header.pcap");
+    let a = analyze_capture(&path, 0, &AnalyzeOptions::default()).unwrap();
+    let end = |v: &Value| format!("{}:{}", v["ip"].as_str().unwrap(), v["port"]);
+    let proxies = a.records.proxy.values().unwrap();
+    let ours: BTreeSet<(u64, String, String, String, String)> = proxies
+        .iter()
+        .map(|r| {
+            assert_eq!(r["command"], "tcp", "{r}");
+            (
+                r["frame"].as_u64().unwrap(),
+                r["protocol"].as_str().unwrap().to_string(),
+                end(&r["origin"]),
+                format!(
+                    "{}:{}",
+                    r["target_address"].as_str().unwrap(),
+                    r["target_port"]
+                ),
+                end(&r["client"]),
+            )
+        })
+        .collect();
+    let out = common::tshark(&[
+        "-n",
+        "-r",
+        path.to_str().unwrap(),
+        "-o",
+        "tcp.try_heuristic_first:TRUE",
+        "-Y",
+        "proxy",
+        "-T",
+        "fields",
+        "-E",
+        "separator=/t",
+        "-e",
+        "frame.number",
+        "-e",
+        "proxy.v2.version",
+        "-e",
+        "proxy.src.ipv4",
+        "-e",
+        "proxy.srcport",
+        "-e",
+        "proxy.dst.ipv4",
+        "-e",
+        "proxy.dstport",
+        "-e",
+        "ip.src",
+        "-e",
+        "tcp.srcport",
+    ]);
+    let theirs: BTreeSet<(u64, String, String, String, String)> = out
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            let protocol = if f[1] == "2" { "proxy_v2" } else { "proxy_v1" };
+            (
+                f[0].parse().unwrap(),
+                protocol.to_string(),
+                format!("{}:{}", f[2], f[3]),
+                format!("{}:{}", f[4], f[5]),
+                format!("{}:{}", f[6], f[7]),
+            )
+        })
+        .collect();
+    assert_eq!(theirs.len(), 3, "{out}");
+    assert_eq!(ours, theirs);
+}
+
 #[test]
 fn a_hello_damaged_after_its_server_name_is_read_up_to_the_damage() {
     let (ours, anomalies) = ours("tls-damaged-hello.pcap");

@@ -2,10 +2,13 @@
 //! STARTTLS. On prefixes of the input, as a stream grows: a whole header stays whole
 //! with the same length, a refusal stays a refusal; the text scan resumed from where
 //! it stopped answers what a scan from the start answers, and a TLS start it finds
-//! is a 0x16 byte inside the data and stays where it is.
+//! is a 0x16 byte inside the data and stays where it is. A whole header's addresses
+//! are those of its version; any slice is read without a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use whohosts::dissect::upgrade::{proxy_header, tls_after_text, ProxyHeader, TextScan, TEXT_LIMIT};
+use whohosts::dissect::upgrade::{
+    proxied, proxy_header, tls_after_text, ProxyHeader, TextScan, TEXT_LIMIT,
+};
 
 fuzz_target!(|data: &[u8]| {
     let data = &data[..data.len().min(TEXT_LIMIT + 64)];
@@ -24,6 +27,10 @@ fuzz_target!(|data: &[u8]| {
         }
         if let ProxyHeader::Whole(n) = h {
             assert!(n <= end && n >= 13);
+            if let Some(p) = proxied(&prefix[..n]) {
+                assert_eq!(p.version == 1, prefix.starts_with(b"PROXY "));
+            }
+            let _ = proxied(prefix);
         }
         if !matches!(h, ProxyHeader::Partial) {
             header = Some(h);

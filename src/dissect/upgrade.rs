@@ -2,7 +2,9 @@
 //! header a load balancer put in front of the client's bytes ([`proxy_header`]), or
 //! the text a protocol spoke before it turned to TLS (SMTP, LMTP, IMAP, POP3, FTP,
 //! NNTP, ManageSieve: `STARTTLS`, `STLS` or `AUTH TLS`; XMPP: `<starttls/>`),
-//! found by [`tls_after_text`].
+//! found by [`tls_after_text`]. A whole PROXY header's addresses (the connection the
+//! load balancer accepted: the original client and the address it reached) are read
+//! by [`proxied`].
 //!
 //! A text protocol is never told by its port or its commands: its bytes are read as
 //! text up to the first one that is not, and TLS starts there if that byte opens a
@@ -130,6 +132,109 @@ pub fn proxy_header(data: &[u8]) -> ProxyHeader {
     }
 }
 
+/// The connection a PROXY protocol header stands for: the one the proxy accepted,
+/// between the original client (`source`) and the address that client reached
+/// (`destination`), which the proxy then relayed to the server of the capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Proxied {
+    /// 1 or 2.
+    pub version: u8,
+    /// The accepted connection's transport: TCP (version 1's `TCP4` and `TCP6`,
+    /// version 2's stream family) or UDP (version 2's datagram family).
+    pub udp: bool,
+    pub source: std::net::SocketAddr,
+    pub destination: std::net::SocketAddr,
+}
+
+/// The addresses of a whole PROXY protocol header, as [`proxy_header`] measured it
+/// (`header` is its bytes, no more). `None` when the header carries none: version
+/// 1's `UNKNOWN`, version 2's `LOCAL` command (the proxy's own connection, a health
+/// check) or a family with no IP addresses (unspecified, UNIX), and fields that do
+/// not read as the specification writes them (then the header is still skipped).
+pub fn proxied(header: &[u8]) -> Option<Proxied> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    if let Some(line) = header
+        .strip_prefix(V1_START)
+        .and_then(|l| l.strip_suffix(b"\r\n"))
+    {
+        // PROXY TCP4 192.0.2.1 198.51.100.7 56324 443
+        let line = std::str::from_utf8(line).ok()?;
+        let mut fields = line.split(' ');
+        let family = fields.next()?;
+        let (src, dst, sport, dport) = (
+            fields.next()?,
+            fields.next()?,
+            fields.next()?,
+            fields.next()?,
+        );
+        if fields.next().is_some() {
+            return None;
+        }
+        let ip = |s: &str| -> Option<IpAddr> {
+            match family {
+                "TCP4" => s.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
+                "TCP6" => s.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+                _ => None,
+            }
+        };
+        // A port is a decimal number, with no sign or leading zero.
+        let port = |s: &str| -> Option<u16> {
+            (s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0')))
+                .then(|| s.parse().ok())
+                .flatten()
+        };
+        return Some(Proxied {
+            version: 1,
+            udp: false,
+            source: SocketAddr::new(ip(src)?, port(sport)?),
+            destination: SocketAddr::new(ip(dst)?, port(dport)?),
+        });
+    }
+    let rest = header.strip_prefix(V2_SIGNATURE.as_slice())?;
+    let (&[version_command, family, hi, lo], addresses) = rest.split_first_chunk::<4>()?;
+    let len = usize::from(u16::from_be_bytes([hi, lo]));
+    let addresses = addresses.get(..len)?;
+    // The PROXY command (1), not LOCAL (0).
+    if version_command != 0x21 {
+        return None;
+    }
+    let udp = match family & 0x0f {
+        1 => false,
+        2 => true,
+        _ => return None,
+    };
+    let port = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
+    let (source, destination) = match family >> 4 {
+        1 => {
+            let a = addresses.get(..12)?;
+            let ip = |b: &[u8]| IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+            (
+                SocketAddr::new(ip(&a[0..4]), port(&a[8..10])),
+                SocketAddr::new(ip(&a[4..8]), port(&a[10..12])),
+            )
+        }
+        2 => {
+            let a = addresses.get(..36)?;
+            let ip = |b: &[u8]| {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(b);
+                IpAddr::V6(Ipv6Addr::from(o))
+            };
+            (
+                SocketAddr::new(ip(&a[0..16]), port(&a[32..34])),
+                SocketAddr::new(ip(&a[16..32]), port(&a[34..36])),
+            )
+        }
+        _ => return None,
+    };
+    Some(Proxied {
+        version: 2,
+        udp,
+        source,
+        destination,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +295,92 @@ mod tests {
         assert_eq!(tls_after_text(b"ab", 5), TextScan::No);
         assert!(may_be_text(b'2') && may_be_text(b'<') && !may_be_text(b' '));
         assert!(!may_be_text(0x16) && !may_be_text(0xc3));
+    }
+
+    #[test]
+    fn a_proxy_headers_addresses_are_the_connection_the_proxy_accepted() {
+        let at = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        let v1 = b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n";
+        assert_eq!(
+            proxied(v1),
+            Some(Proxied {
+                version: 1,
+                udp: false,
+                source: at("192.0.2.1:56324"),
+                destination: at("198.51.100.7:443"),
+            })
+        );
+        let v6 = b"PROXY TCP6 2001:db8::1 2001:db8::2 0 65535\r\n";
+        let p = proxied(v6).unwrap();
+        assert_eq!(
+            (p.source, p.destination),
+            (at("[2001:db8::1]:0"), at("[2001:db8::2]:65535"))
+        );
+        // No addresses (UNKNOWN), or fields the specification does not write: the
+        // wrong family for the addresses, a leading zero, a port too large, a field
+        // too many or too few.
+        for bad in [
+            &b"PROXY UNKNOWN\r\n"[..],
+            b"PROXY UNKNOWN 192.0.2.1 198.51.100.7 1 2\r\n",
+            b"PROXY TCP6 192.0.2.1 198.51.100.7 1 2\r\n",
+            b"PROXY TCP4 192.0.2.1 198.51.100.7 01 2\r\n",
+            b"PROXY TCP4 192.0.2.1 198.51.100.7 1 65536\r\n",
+            b"PROXY TCP4 192.0.2.1 198.51.100.7 1 2 3\r\n",
+            b"PROXY TCP4 192.0.2.1 198.51.100.7 1\r\n",
+            b"PROXY TCP4 192.0.2.1 198.51.100.7 1 2",
+        ] {
+            assert_eq!(proxied(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+
+        // Version 2: TCP over IPv4, then UDP over IPv6 with a TLV after the
+        // addresses.
+        let mut v2 = V2_SIGNATURE.to_vec();
+        v2.extend([0x21, 0x11, 0, 12]);
+        v2.extend([192, 0, 2, 1, 198, 51, 100, 7, 0xdc, 0x04, 0x01, 0xbb]);
+        assert_eq!(
+            proxied(&v2),
+            Some(Proxied {
+                version: 2,
+                udp: false,
+                source: at("192.0.2.1:56324"),
+                destination: at("198.51.100.7:443"),
+            })
+        );
+        let mut v2u = V2_SIGNATURE.to_vec();
+        v2u.extend([0x21, 0x22, 0, 36 + 4]);
+        let (a, b): (std::net::Ipv6Addr, std::net::Ipv6Addr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
+        v2u.extend(a.octets());
+        v2u.extend(b.octets());
+        v2u.extend([0x00, 0x35, 0x11, 0x5c, 0x04, 0x00, 0x01, b'x']);
+        let p = proxied(&v2u).unwrap();
+        assert!(p.udp);
+        assert_eq!(
+            (p.source, p.destination),
+            (at("[2001:db8::1]:53"), at("[2001:db8::2]:4444"))
+        );
+        // LOCAL, an unspecified or UNIX family, addresses cut short, a header cut
+        // before its announced length.
+        let mut local = v2.clone();
+        local[12] = 0x20;
+        let mut unspec = v2.clone();
+        unspec[13] = 0x00;
+        let mut unix = v2.clone();
+        unix[13] = 0x31;
+        let mut short = v2.clone();
+        short[15] = 8;
+        short.truncate(16 + 8);
+        for bad in [&local, &unspec, &unix, &short, &v2[..v2.len() - 1].to_vec()] {
+            assert_eq!(proxied(bad), None, "{bad:?}");
+        }
+        // Every cut of either version reads as no addresses, never a panic.
+        for h in [&v1[..], &v2, &v2u] {
+            for cut in 0..h.len() {
+                assert_eq!(proxied(&h[..cut]), None);
+            }
+        }
     }
 
     #[test]

@@ -235,6 +235,8 @@ const MAX_RELAY_TARGETS: usize = 64;
 struct PendingProxy {
     /// The SOCKS version the client spoke (the proxy's answer is read accordingly).
     socks: Option<socks::Version>,
+    /// The PROXY protocol header in front of the connection, with its addresses.
+    header: Option<ProxyRecord>,
     /// The SOCKS request, once complete.
     record: Option<ProxyRecord>,
     /// Whether the proxy's answer to the SOCKS request was read.
@@ -248,7 +250,7 @@ struct PendingProxy {
 
 impl PendingProxy {
     fn into_records(self) -> impl Iterator<Item = ProxyRecord> {
-        self.record.into_iter().chain(self.http)
+        self.header.into_iter().chain(self.record).chain(self.http)
     }
 }
 
@@ -1191,6 +1193,11 @@ fn dissect_direction(
                     dir.proto = proto;
                 }
                 Guess::Skip(n) => {
+                    if let Some(p) = upgrade::proxied(data.get(..n).unwrap_or_default()) {
+                        let frames = dir.prefix.frames_of(base..base + n);
+                        proxies.entry(id).or_default().header =
+                            Some(proxy_header_record(capture, &frames, at, ends, &p));
+                    }
                     dir.base = base + n;
                     continue 'protocols;
                 }
@@ -1544,6 +1551,36 @@ fn socks_record(
         password_sent: r.password_sent,
         ..ProxyRecord::new(
             proxy_seen(capture, frames, at, client, server),
+            protocol,
+            command,
+        )
+    }
+}
+
+/// A PROXY protocol header's record: the proxy is the capture's client, the
+/// original client its `origin`, the address that client reached the target.
+fn proxy_header_record(
+    capture: u32,
+    frames: &[u64],
+    at: FrameRef,
+    ends: &Ends,
+    p: &upgrade::Proxied,
+) -> ProxyRecord {
+    let protocol = if p.version == 1 {
+        "proxy_v1"
+    } else {
+        "proxy_v2"
+    };
+    let command = WireString::from(if p.udp { "udp" } else { "tcp" });
+    ProxyRecord {
+        origin: Some(Endpoint {
+            ip: p.source.ip(),
+            port: Some(p.source.port()),
+        }),
+        target_address: Some(p.destination.ip()),
+        target_port: p.destination.port(),
+        ..ProxyRecord::new(
+            proxy_seen(capture, frames, at, ends.client, ends.server),
             protocol,
             command,
         )

@@ -63,17 +63,24 @@ pub struct QuicRecord {
 /// A proxy handshake in front of a TCP connection: SOCKS or HTTP `CONNECT` (and a
 /// forward proxy's absolute-form request). `seen.server` is the proxy, `seen.frames`
 /// the frames of the request; what the tunnel carried is identified as its own
-/// records between the same two ends.
+/// records between the same two ends. Or a PROXY protocol header: `seen.client` is
+/// the proxy (a load balancer), `seen.server` the server it relays to, `origin` the
+/// original client and the target the address that client reached.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProxyRecord {
     #[serde(flatten)]
     pub seen: Seen,
-    /// `socks4`, `socks4a`, `socks5`, `http_connect` or `http_forward`.
+    /// `socks4`, `socks4a`, `socks5`, `http_connect`, `http_forward`, `proxy_v1` or
+    /// `proxy_v2` (a PROXY protocol header).
     pub protocol: &'static str,
     /// `connect`, `bind`, `udp_associate`, `udp` (a target the client's datagrams
     /// named through a granted SOCKS5 UDP relay, recorded once per relay and
-    /// target), or the HTTP method.
+    /// target), the HTTP method, or, for a PROXY protocol header, the transport of
+    /// the connection the proxy accepted (`tcp`, `udp`).
     pub command: crate::dissect::WireString,
+    /// PROXY protocol: the original client, as the proxy told the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<crate::model::Endpoint>,
     /// The name the client asked the proxy for, as sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_name: Option<crate::dissect::WireString>,
@@ -113,6 +120,7 @@ impl ProxyRecord {
             seen,
             protocol,
             command,
+            origin: None,
             target_name: None,
             target_address: None,
             target_port: 0,
