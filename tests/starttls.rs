@@ -5,7 +5,8 @@
 //! dovecot, vsftpd, nginx behind haproxy) and curl. Every ClientHello is the one
 //! tshark reads, in the same frame, between the same ends. So is a ClientHello
 //! damaged after its server name (captures/record-damaged-hello.sh, against
-//! `openssl s_server`).
+//! `openssl s_server`). Each PROXY header's addresses are those tshark's PROXY
+//! dissector reads.
 
 mod common;
 
