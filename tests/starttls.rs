@@ -201,39 +201,24 @@ fn proxy_protocol_headers_are_recorded_with_tsharks_addresses() {
             )
         })
         .collect();
-    let out = common::tshark(&[
-        "-n",
-        "-r",
-        path.to_str().unwrap(),
-        "-o",
-        "tcp.try_heuristic_first:TRUE",
-        "-Y",
+    let rows = common::tshark_rows_with(
+        &path,
+        &["-o", "tcp.try_heuristic_first:TRUE"],
         "proxy",
-        "-T",
-        "fields",
-        "-E",
-        "separator=/t",
-        "-e",
-        "frame.number",
-        "-e",
-        "proxy.v2.version",
-        "-e",
-        "proxy.src.ipv4",
-        "-e",
-        "proxy.srcport",
-        "-e",
-        "proxy.dst.ipv4",
-        "-e",
-        "proxy.dstport",
-        "-e",
-        "ip.src",
-        "-e",
-        "tcp.srcport",
-    ]);
-    let theirs: BTreeSet<(u64, String, String, String, String)> = out
-        .lines()
-        .map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
+        &[
+            "frame.number",
+            "proxy.v2.version",
+            "proxy.src.ipv4",
+            "proxy.srcport",
+            "proxy.dst.ipv4",
+            "proxy.dstport",
+            "ip.src",
+            "tcp.srcport",
+        ],
+    );
+    let theirs: BTreeSet<(u64, String, String, String, String)> = rows
+        .iter()
+        .map(|f| {
             let protocol = if f[1] == "2" { "proxy_v2" } else { "proxy_v1" };
             (
                 f[0].parse().unwrap(),
@@ -244,7 +229,7 @@ fn proxy_protocol_headers_are_recorded_with_tsharks_addresses() {
             )
         })
         .collect();
-    assert_eq!(theirs.len(), 3, "{out}");
+    assert_eq!(theirs.len(), 3, "{rows:?}");
     assert_eq!(ours, theirs);
 }
 

@@ -494,13 +494,7 @@ impl QuicConnection {
                     }
                 }
                 0x06 => {
-                    let offset = r.varint().ok_or(trunc.clone())?;
-                    let len = r
-                        .varint()
-                        .and_then(|l| usize::try_from(l).ok())
-                        .ok_or(trunc.clone())?;
-                    let data = r.take(len).ok_or(trunc)?;
-                    self.add_crypto(offset, data)?;
+                    self.crypto_frame(&mut r, trunc)?;
                     crypto = true;
                 }
                 0x1c => {
@@ -534,13 +528,7 @@ impl QuicConnection {
                 0x00 => break,
                 0x07 => {}
                 0x08 => {
-                    let offset = r.varint().ok_or(trunc.clone())?;
-                    let len = r
-                        .varint()
-                        .and_then(|l| usize::try_from(l).ok())
-                        .ok_or(trunc.clone())?;
-                    let data = r.take(len).ok_or(trunc)?;
-                    self.add_crypto(offset, data)?;
+                    self.crypto_frame(&mut r, trunc)?;
                     crypto = true;
                 }
                 0x40..=0x7f => {
@@ -572,6 +560,18 @@ impl QuicConnection {
             }
         }
         Ok(crypto)
+    }
+
+    /// A CRYPTO frame after its type (IETF 0x06, gQUIC 0x08 alike): offset and
+    /// length as variable-length integers, then the data, added to the handshake.
+    fn crypto_frame(&mut self, r: &mut Reader<'_>, trunc: QuicError) -> Result<(), QuicError> {
+        let offset = r.varint().ok_or(trunc.clone())?;
+        let len = r
+            .varint()
+            .and_then(|l| usize::try_from(l).ok())
+            .ok_or(trunc.clone())?;
+        let data = r.take(len).ok_or(trunc)?;
+        self.add_crypto(offset, data)
     }
 
     fn add_crypto(&mut self, offset: u64, data: &[u8]) -> Result<(), QuicError> {

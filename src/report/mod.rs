@@ -125,16 +125,6 @@ impl<'a> Services<'a> {
     }
 }
 
-impl Serialize for Services<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let done = s.collect_seq(self.iter())?;
-        match self.failure() {
-            Some(f) => Err(serde::ser::Error::custom(f)),
-            None => Ok(done),
-        }
-    }
-}
-
 /// A service with its endpoints' attribution, looked up when shown: a list per
 /// service would be a large part of the report's memory when services are many.
 pub struct ServiceReport<'a> {

@@ -74,8 +74,19 @@ pub(crate) fn tshark(args: &[&str]) -> String {
 
 /// tshark's fields for the frames `filter` shows, one row a frame, `|`-separated.
 pub(crate) fn tshark_rows(path: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut args = vec!["-n", "-r", path.to_str().unwrap(), "-Y", filter];
-    args.extend(["-T", "fields", "-E", "separator=|"]);
+    tshark_rows_with(path, &[], filter, fields)
+}
+
+/// [`tshark_rows`] with tshark options before the filter (`-o name:value`, `-d`).
+pub(crate) fn tshark_rows_with(
+    path: &Path,
+    options: &[&str],
+    filter: &str,
+    fields: &[&str],
+) -> Vec<Vec<String>> {
+    let mut args = vec!["-n", "-r", path.to_str().unwrap()];
+    args.extend(options);
+    args.extend(["-Y", filter, "-T", "fields", "-E", "separator=|"]);
     for f in fields {
         args.extend(["-e", f]);
     }
