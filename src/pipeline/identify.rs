@@ -112,6 +112,9 @@ struct States {
     active: std::collections::HashMap<ConvId, AppState, ahash::RandomState>,
     /// Bit `2 * id + d`: direction `d` of conversation `id` is done.
     done: Vec<u64>,
+    /// Bit `id`: conversation `id` has had an entry (it may be done since), so that
+    /// a segment without payload, which only begins an entry, is passed over on it.
+    begun: Vec<u64>,
 }
 
 impl States {
@@ -157,8 +160,26 @@ impl States {
         self.active.get_mut(&id)
     }
 
+    /// Conversation `id` has had an entry.
+    fn is_begun(&self, id: ConvId) -> bool {
+        self.begun
+            .get(id / 64)
+            .is_some_and(|w| w >> (id % 64) & 1 != 0)
+    }
+
+    fn set_begun(&mut self, id: ConvId) {
+        let word = id / 64;
+        if self.begun.len() <= word {
+            self.begun.resize(word + 1, 0);
+        }
+        if let Some(w) = self.begun.get_mut(word) {
+            *w |= 1 << (id % 64);
+        }
+    }
+
     /// Starts dissecting conversation `id` with `state` (TCP or QUIC).
     fn begin(&mut self, id: ConvId, state: AppState) {
+        self.set_begun(id);
         self.active.insert(id, state);
     }
 
@@ -172,6 +193,7 @@ impl States {
         if self.is_done(id) {
             return None;
         }
+        self.set_begun(id);
         Some(self.active.entry(id).or_insert_with(state))
     }
 
@@ -417,6 +439,11 @@ impl Identify {
         let forward = src == conv.a;
         let d = usize::from(!forward);
         if self.states.direction_done(id, d) {
+            return;
+        }
+        // A segment without payload only begins the entry (a SYN also tells the
+        // prefix where the stream starts): once there is one, nothing to do.
+        if payload.is_empty() && !syn && self.states.is_begun(id) {
             return;
         }
         let capture = self.capture;
@@ -1720,13 +1747,14 @@ mod tests {
     fn states_keep_an_entry_only_while_a_conversation_is_dissected() {
         let mut st = States::default();
         for id in [0, 63, 64, 1000] {
-            assert!(st.is_new(id) && !st.is_done(id));
+            assert!(st.is_new(id) && !st.is_done(id) && !st.is_begun(id));
             st.begin(id, AppState::Quic(Box::new(QuicConnection::new())));
-            assert!(!st.is_new(id) && st.get(id).is_some());
+            assert!(!st.is_new(id) && st.get(id).is_some() && st.is_begun(id));
             st.end(id);
             assert!(st.is_done(id) && !st.is_new(id) && st.get(id).is_none());
         }
         assert!(st.is_new(1) && st.is_new(65) && st.is_new(999) && st.is_new(5000));
+        assert!(!st.is_begun(1) && !st.is_begun(65) && !st.is_begun(5000));
         assert!(st.active.is_empty());
         let quic = || AppState::Quic(Box::new(QuicConnection::new()));
         assert!(
