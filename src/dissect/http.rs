@@ -63,6 +63,10 @@ pub struct RequestInfo {
     pub host: Option<WireString>,
     pub user_agent: Option<WireString>,
     pub referer: Option<WireString>,
+    /// Header lines of the head that could not be read as headers and were
+    /// skipped (see [`lenient`]); omitted when none were.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped_header_lines: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -71,6 +75,24 @@ pub struct ResponseInfo {
     pub version: u8,
     pub content_type: Option<WireString>,
     pub content_length: Option<u64>,
+    /// As for a request; a folded line (obs-fold, joined to the header before it)
+    /// is not a header line of its own.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped_header_lines: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl HttpMessage {
+    /// Header lines of its head that were skipped as unreadable.
+    pub fn skipped_header_lines(&self) -> u32 {
+        match self {
+            HttpMessage::Request(r) => r.skipped_header_lines,
+            HttpMessage::Response(r) => r.skipped_header_lines,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -257,6 +279,7 @@ fn request_head(head: &[u8]) -> (httparse::Result<usize>, Read) {
         host: header(req.headers, "host").map(|v| WireString::new(trim(v))),
         user_agent: header(req.headers, "user-agent").map(|v| WireString::new(trim(v))),
         referer: header(req.headers, "referer").map(|v| WireString::new(trim(v))),
+        skipped_header_lines: skipped_lines(head, &parsed, req.headers.len(), false),
     });
     (parsed, (record, body))
 }
@@ -289,8 +312,32 @@ fn response_head(head: &[u8]) -> (httparse::Result<usize>, Read) {
         version: resp.version.unwrap_or(0),
         content_type: header(resp.headers, "content-type").map(|v| WireString::new(trim(v))),
         content_length: length.ok().flatten(),
+        skipped_header_lines: skipped_lines(head, &parsed, resp.headers.len(), true),
     });
     (parsed, (record, body))
+}
+
+/// The header lines of a complete head (`parsed` its length) that are not among
+/// its `headers` parsed ones: the lines the lenient reading skipped. With `folds`
+/// (responses), a line starting with a space or a tab continues the one before.
+fn skipped_lines(
+    head: &[u8],
+    parsed: &httparse::Result<usize>,
+    headers: usize,
+    folds: bool,
+) -> u32 {
+    let Ok(httparse::Status::Complete(len)) = parsed else {
+        return 0;
+    };
+    let lines = head
+        .get(..*len)
+        .unwrap_or(head)
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .take_while(|l| !l.is_empty() && *l != b"\r")
+        .filter(|l| !(folds && l.first().is_some_and(|&b| b == b' ' || b == b'\t')))
+        .count();
+    u32::try_from(lines.saturating_sub(headers)).unwrap_or(u32::MAX)
 }
 
 fn header<'a>(headers: &[httparse::Header<'a>], name: &str) -> Option<&'a [u8]> {
@@ -644,6 +691,49 @@ mod tests {
         assert_eq!(
             nul_free_head(b"GET / HTTP/1.1\nX: \0\n\n\0").as_deref(),
             Some(&b"GET / HTTP/1.1\nX: \x01\n\n"[..])
+        );
+    }
+
+    #[test]
+    fn skipped_header_lines_are_counted() {
+        let skipped = |b: &[u8]| match &all(b)[0] {
+            Step::Record { record, .. } => record.skipped_header_lines(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            skipped(b"GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n"),
+            0
+        );
+        assert_eq!(skipped(b"GET / HTTP/1.1\n\n"), 0);
+        // A control byte in a value, a name with a space, a NUL: each line skipped.
+        assert_eq!(
+            skipped(
+                b"GET / HTTP/1.1\r\nX-Build: 1.4\x012\r\nBad Name: x\r\nHost: h\r\nY: a\0b\r\n\r\n"
+            ),
+            3
+        );
+        // Bare line feeds; a line without a colon; a request's folded line is not
+        // read as a fold.
+        assert_eq!(
+            skipped(b"GET / HTTP/1.1\nnocolon\nHost: h\n  folded\n\n"),
+            2
+        );
+        // A response's folded line continues the header before it.
+        assert_eq!(
+            skipped(
+                b"HTTP/1.1 200 OK\r\nServer: x\r\n  folded\r\n\tmore\r\nContent-Length: 0\r\n\r\n"
+            ),
+            0
+        );
+        assert_eq!(
+            skipped(b"HTTP/1.1 200 OK\r\nServer: x\x7f\r\nContent-Length: 0\r\n\r\n"),
+            1
+        );
+        // Not a head yet: nothing counted.
+        let parsed = Ok(httparse::Status::Partial);
+        assert_eq!(
+            skipped_lines(b"GET / HTTP/1.1\r\nBad Name: x\r\n", &parsed, 0, false),
+            0
         );
     }
 

@@ -1013,6 +1013,20 @@ impl Identify {
                         self.name(name, NameSource::HttpHost, &seen, at);
                     }
                 }
+                let skipped = m.skipped_header_lines();
+                if skipped > 0 {
+                    let what = match &m {
+                        HttpMessage::Request(_) => "request",
+                        HttpMessage::Response(_) => "response",
+                    };
+                    let message = format!(
+                        "frame {}: {src} -> {dst}: {skipped} header line(s) of the HTTP {what} head could not be read as headers (a control byte in it, a malformed name) and were skipped; the other headers were read",
+                        seen.frame
+                    );
+                    let a =
+                        self.anomaly(at, Some(seen.frame), "http.header_lines_skipped", message);
+                    self.anomalies.push(a);
+                }
                 self.spool.push(Item::Http(HttpRecord { seen, message: m }));
             }
             Found::Dns(message) => {
