@@ -319,7 +319,8 @@ fn response_head(head: &[u8]) -> (httparse::Result<usize>, Read) {
 
 /// The header lines of a complete head (`parsed` its length) that are not among
 /// its `headers` parsed ones: the lines the lenient reading skipped. With `folds`
-/// (responses), a line starting with a space or a tab continues the one before.
+/// (responses), a line starting with a space or a tab continues the one before
+/// (and goes with it when that one was skipped).
 fn skipped_lines(
     head: &[u8],
     parsed: &httparse::Result<usize>,
@@ -329,14 +330,20 @@ fn skipped_lines(
     let Ok(httparse::Status::Complete(len)) = parsed else {
         return 0;
     };
-    let lines = head
+    let mut lines = 0usize;
+    for (i, l) in head
         .get(..*len)
         .unwrap_or(head)
         .split(|&b| b == b'\n')
         .skip(1)
         .take_while(|l| !l.is_empty() && *l != b"\r")
-        .filter(|l| !(folds && l.first().is_some_and(|&b| b == b' ' || b == b'\t')))
-        .count();
+        .enumerate()
+    {
+        // A fold continues the field line before it; right after the start line
+        // there is none (RFC 9112 §2.2), and the line is one of its own.
+        let fold = folds && i > 0 && l.first().is_some_and(|&b| b == b' ' || b == b'\t');
+        lines += usize::from(!fold);
+    }
     u32::try_from(lines.saturating_sub(headers)).unwrap_or(u32::MAX)
 }
 
@@ -727,6 +734,16 @@ mod tests {
         );
         assert_eq!(
             skipped(b"HTTP/1.1 200 OK\r\nServer: x\x7f\r\nContent-Length: 0\r\n\r\n"),
+            1
+        );
+        // A space-led line right after the status line folds nothing (RFC 9112
+        // §2.2: consumed without being read); after a skipped line, it goes with it.
+        assert_eq!(
+            skipped(b"HTTP/1.1 200 OK\r\n lead\r\nServer: x\r\nContent-Length: 0\r\n\r\n"),
+            1
+        );
+        assert_eq!(
+            skipped(b"HTTP/1.1 200 OK\r\nBad Name: y\r\n more\r\nContent-Length: 0\r\n\r\n"),
             1
         );
         // Not a head yet: nothing counted.
