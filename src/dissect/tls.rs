@@ -481,7 +481,10 @@ impl TlsStream {
         }
         let first = self.parts.first()?.record;
         let last = self.parts.iter().find(|p| p.hs_end >= total)?.record;
-        let msg: Vec<u8> = self.hs.drain(..total).collect();
+        // The message leaves in the buffer's own allocation; what follows it (most
+        // often nothing) is copied into a new one.
+        let rest = self.hs.split_off(total);
+        let msg = std::mem::replace(&mut self.hs, rest);
         self.parts.retain(|p| p.hs_end > total);
         for p in &mut self.parts {
             p.hs_end -= total;
