@@ -1020,7 +1020,7 @@ impl Identify {
                         HttpMessage::Response(_) => "response",
                     };
                     let message = format!(
-                        "frame {}: {src} -> {dst}: {skipped} header line(s) of the HTTP {what} head could not be read as headers (a control byte in it, a malformed name) and were skipped; the other headers were read",
+                        "frame {}: {src} -> {dst}: {skipped} header line(s) of the HTTP {what} head could not be read as headers (a control byte, a malformed name) and were skipped; the other headers were read",
                         seen.frame
                     );
                     let a =
