@@ -30,20 +30,27 @@ fn webdav_padded_and_bad_header_requests_are_read_in_tsharks_order_and_frames() 
         "{}",
         a.anomalies.kept[0].message
     );
-    let records = a.records.http.values().unwrap();
-    let skipped: Vec<(u64, u64)> = records
+    let ours: Vec<(u64, String, String, String, u64)> = a
+        .records
+        .http
+        .values()
+        .unwrap()
         .iter()
         .filter(|h| h["type"] == "request")
         .map(|h| {
-            let n = h
-                .get("skipped_header_lines")
-                .map_or(0, |n| n.as_u64().unwrap());
-            (h["frame"].as_u64().unwrap(), n)
+            let s = |k: &str| h[k].as_str().unwrap().to_string();
+            let skipped = h.get("skipped_header_lines").map(|n| n.as_u64().unwrap());
+            (
+                h["frame"].as_u64().unwrap(),
+                s("method"),
+                s("host"),
+                s("uri"),
+                skipped.unwrap_or(0),
+            )
         })
         .collect();
-    // tshark lists every line of a head: the ones whohosts skipped are those with
-    // a byte that no header line may hold (RFC 9110 §5.5).
-    let lines = common::tshark(&[
+    // The requests as tshark reads them, with every line of their heads last.
+    let out = common::tshark(&[
         "-n",
         "-r",
         path.to_str().unwrap(),
@@ -58,60 +65,15 @@ fn webdav_padded_and_bad_header_requests_are_read_in_tsharks_order_and_frames() 
         "-e",
         "frame.number",
         "-e",
-        "http.request.line",
-    ]);
-    let unreadable: Vec<(u64, u64)> = lines
-        .lines()
-        .map(|l| {
-            let (frame, lines) = l.split_once('\t').unwrap();
-            let bad = lines
-                .split('|')
-                .filter(|line| line.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f))
-                .count();
-            (frame.parse().unwrap(), bad as u64)
-        })
-        .filter(|(_, bad)| *bad > 0)
-        .collect();
-    assert_eq!(unreadable, [(86, 1)], "{lines}");
-    let ours_skipped: Vec<(u64, u64)> = skipped.into_iter().filter(|s| s.1 > 0).collect();
-    assert_eq!(ours_skipped, unreadable);
-    let ours: Vec<(u64, String, String, String)> = a
-        .records
-        .http
-        .values()
-        .unwrap()
-        .iter()
-        .filter(|h| h["type"] == "request")
-        .map(|h| {
-            let s = |k: &str| h[k].as_str().unwrap().to_string();
-            (
-                h["frame"].as_u64().unwrap(),
-                s("method"),
-                s("host"),
-                s("uri"),
-            )
-        })
-        .collect();
-    let out = common::tshark(&[
-        "-n",
-        "-r",
-        path.to_str().unwrap(),
-        "-Y",
-        "http.request",
-        "-T",
-        "fields",
-        "-E",
-        "separator=/t",
-        "-e",
-        "frame.number",
-        "-e",
         "http.request.method",
         "-e",
         "http.host",
         "-e",
         "http.content_length_header",
+        "-e",
+        "http.request.line",
     ]);
-    let theirs: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    let theirs: Vec<Vec<&str>> = out.lines().map(|l| l.splitn(5, '\t').collect()).collect();
     assert_eq!(ours.len(), theirs.len(), "{ours:?}\n{theirs:?}");
     for (o, t) in ours.iter().zip(&theirs) {
         assert_eq!((o.1.as_str(), o.2.as_str()), (t[1], t[2]), "{o:?} {t:?}");
@@ -124,6 +86,26 @@ fn webdav_padded_and_bad_header_requests_are_read_in_tsharks_order_and_frames() 
             assert!(o.0 < frame, "{o:?} {t:?}");
         }
     }
+    // tshark lists every line of a head: the ones whohosts skipped are those with
+    // a byte that no header line may hold (RFC 9110 §5.5).
+    let unreadable: Vec<(u64, u64)> = theirs
+        .iter()
+        .map(|t| {
+            let bad = t[4]
+                .split('|')
+                .filter(|line| line.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f))
+                .count();
+            (t[0].parse().unwrap(), bad as u64)
+        })
+        .filter(|(_, bad)| *bad > 0)
+        .collect();
+    assert_eq!(unreadable, [(86, 1)], "{out}");
+    let ours_skipped: Vec<(u64, u64)> = ours
+        .iter()
+        .filter(|o| o.4 > 0)
+        .map(|o| (o.0, o.4))
+        .collect();
+    assert_eq!(ours_skipped, unreadable);
     let methods: Vec<&str> = ours.iter().map(|o| o.1.as_str()).collect();
     assert_eq!(
         methods,
