@@ -343,6 +343,12 @@ impl Scope {
 
 /// The scope of an address and, outside the internet, why (RFC 6890 and successors).
 /// IPv4-mapped IPv6 addresses stand for their IPv4 address.
+/// For `#[serde(skip_serializing_if = "crate::model::is_zero")]`: a count left out
+/// of the JSON when it is zero.
+pub(crate) fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
+}
+
 pub(crate) fn address_scope(ip: IpAddr) -> (Scope, Option<&'static str>) {
     let ip = match ip {
         IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),

@@ -65,7 +65,7 @@ pub struct RequestInfo {
     pub referer: Option<WireString>,
     /// Header lines of the head that could not be read as headers and were
     /// skipped (see [`lenient`]); omitted when none were.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "crate::model::is_zero")]
     pub skipped_header_lines: u32,
 }
 
@@ -77,12 +77,8 @@ pub struct ResponseInfo {
     pub content_length: Option<u64>,
     /// As for a request; a folded line (obs-fold, joined to the header before it)
     /// is not a header line of its own.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "crate::model::is_zero")]
     pub skipped_header_lines: u32,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 impl HttpMessage {

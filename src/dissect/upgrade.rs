@@ -190,10 +190,8 @@ pub fn proxied(header: &[u8]) -> Option<Proxied> {
             destination: SocketAddr::new(ip(dst)?, port(dport)?),
         });
     }
-    let rest = header.strip_prefix(V2_SIGNATURE.as_slice())?;
-    let (&[version_command, family, hi, lo], addresses) = rest.split_first_chunk::<4>()?;
-    let len = usize::from(u16::from_be_bytes([hi, lo]));
-    let addresses = addresses.get(..len)?;
+    let mut r = super::Reader::new(header.strip_prefix(V2_SIGNATURE.as_slice())?);
+    let (version_command, family, len) = (r.u8()?, r.u8()?, r.u16()?);
     // The PROXY command (1), not LOCAL (0).
     if version_command != 0x21 {
         return None;
@@ -203,30 +201,20 @@ pub fn proxied(header: &[u8]) -> Option<Proxied> {
         2 => true,
         _ => return None,
     };
-    let port = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
+    // Source address, destination address, source port, destination port.
+    let mut a = super::Reader::new(r.take(usize::from(len))?);
+    let v4 = |a: &mut super::Reader<'_>| Some(IpAddr::V4(Ipv4Addr::from(a.u32()?)));
+    let v6 =
+        |a: &mut super::Reader<'_>| Some(IpAddr::from(<[u8; 16]>::try_from(a.take(16)?).ok()?));
     let (source, destination) = match family >> 4 {
-        1 => {
-            let a = addresses.get(..12)?;
-            let ip = |b: &[u8]| IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]));
-            (
-                SocketAddr::new(ip(&a[0..4]), port(&a[8..10])),
-                SocketAddr::new(ip(&a[4..8]), port(&a[10..12])),
-            )
-        }
-        2 => {
-            let a = addresses.get(..36)?;
-            let ip = |b: &[u8]| {
-                let mut o = [0u8; 16];
-                o.copy_from_slice(b);
-                IpAddr::V6(Ipv6Addr::from(o))
-            };
-            (
-                SocketAddr::new(ip(&a[0..16]), port(&a[32..34])),
-                SocketAddr::new(ip(&a[16..32]), port(&a[34..36])),
-            )
-        }
+        1 => (v4(&mut a)?, v4(&mut a)?),
+        2 => (v6(&mut a)?, v6(&mut a)?),
         _ => return None,
     };
+    let (source, destination) = (
+        SocketAddr::new(source, a.u16()?),
+        SocketAddr::new(destination, a.u16()?),
+    );
     Some(Proxied {
         version: 2,
         udp,

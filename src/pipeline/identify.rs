@@ -132,13 +132,7 @@ impl States {
     }
 
     fn mark(&mut self, id: ConvId, bits: u64) {
-        let word = id / 32;
-        if self.done.len() <= word {
-            self.done.resize(word + 1, 0);
-        }
-        if let Some(w) = self.done.get_mut(word) {
-            *w |= bits << (id % 32 * 2);
-        }
+        set_bits(&mut self.done, id / 32, bits << (id % 32 * 2));
     }
 
     /// Direction `d` of conversation `id` is done; its frames are not dissected.
@@ -168,13 +162,7 @@ impl States {
     }
 
     fn set_begun(&mut self, id: ConvId) {
-        let word = id / 64;
-        if self.begun.len() <= word {
-            self.begun.resize(word + 1, 0);
-        }
-        if let Some(w) = self.begun.get_mut(word) {
-            *w |= 1 << (id % 64);
-        }
+        set_bits(&mut self.begun, id / 64, 1 << (id % 64));
     }
 
     /// Starts dissecting conversation `id` with `state` (TCP or QUIC).
@@ -206,6 +194,16 @@ impl States {
     /// The states still open when the capture ends.
     fn into_active(self) -> impl Iterator<Item = AppState> {
         self.active.into_values()
+    }
+}
+
+/// Sets `bits` in word `word` of a bit set, growing it as needed.
+fn set_bits(words: &mut Vec<u64>, word: usize, bits: u64) {
+    if words.len() <= word {
+        words.resize(word + 1, 0);
+    }
+    if let Some(w) = words.get_mut(word) {
+        *w |= bits;
     }
 }
 

@@ -243,12 +243,8 @@ pub struct ConversationReport {
     /// Seconds from first to last frame.
     pub duration: f64,
     pub first_frame: u64,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "crate::model::is_zero")]
     pub fragment_frames: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 #[derive(Serialize)]
@@ -301,7 +297,7 @@ impl ConversationReport {
         json::f64(out, self.duration);
         json::key(out, false, "first_frame");
         json::u64(out, self.first_frame);
-        if !is_zero(&self.fragment_frames) {
+        if !crate::model::is_zero(&self.fragment_frames) {
             json::key(out, false, "fragment_frames");
             json::u64(out, self.fragment_frames);
         }
