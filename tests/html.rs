@@ -203,6 +203,40 @@ fn the_demo_report_loads_offline_without_errors_and_prints_the_hash_on_every_pag
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }
 
+/// The servers named by address through proxies have their section, after the
+/// services and before the local ones, each with its proxy and attribution.
+#[test]
+fn servers_behind_proxies_have_their_section_with_their_attribution() {
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = common::root().join("captures/proxy-target.pcap");
+    for (lang, heading) in [("en", "Behind proxies"), ("zh-CN", "代理之后的服务器")] {
+        let page = tmp.path().join(format!("proxy.{lang}.html"));
+        render(&capture, lang, &page);
+        let profile = tmp.path().join(format!("profile.{lang}"));
+        let out = chromium(&profile, &["--dump-dom"], &page);
+        assert_eq!(console(&out), Vec::<String>::new(), "{lang}: console");
+        let dom = String::from_utf8_lossy(&out.stdout);
+        let start = dom
+            .find(&format!("<h2 id=\"behind\">{heading}</h2>"))
+            .unwrap_or_else(|| panic!("{lang}: no section"));
+        let end = dom.find("<h2 id=\"local\">").expect("a local heading");
+        assert!(dom.find("<h2 id=\"services\">").unwrap() < start && start < end);
+        let section = &dom[start..end];
+        for want in [
+            "<code>52.28.131.173:80</code>",
+            "<code>127.0.0.12:1080</code> (socks4)",
+            "eu-central-1",
+            "<code>[2a05:d014::10]:443</code>",
+            "Alibaba Cloud",
+            "Tencent Cloud",
+            "<code>104.21.48.7:8080</code>",
+            "Cloudflare",
+        ] {
+            assert!(section.contains(want), "{lang}: {want} not in {section}");
+        }
+    }
+}
+
 /// A classic pcap of Ethernet frames built with etherparse.
 fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
     let mut f = 0xa1b2_c3d4u32.to_le_bytes().to_vec();

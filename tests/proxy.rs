@@ -44,13 +44,22 @@ fn ours(proxies: &[Value]) -> BTreeMap<u64, (String, String, String)> {
         .collect()
 }
 
-#[test]
-fn socks_requests_and_replies_equal_tsharks() {
-    let (a, proxies, path) = analyse("proxy-socks.pcap");
-    // tshark repeats the request's fields on every later frame of the stream and
-    // gives a SOCKS5 request's port only on the frames after it: the request is the
-    // first frame of a stream with a command, its port the stream's first one.
-    let mut theirs: BTreeMap<String, (u64, String, String, String)> = BTreeMap::new();
+/// A SOCKS request as tshark reads it: its frame, the proxy (the frame's
+/// destination), the protocol, the target and its port.
+struct TsharkRequest {
+    frame: u64,
+    proxy: String,
+    protocol: String,
+    target: String,
+    port: String,
+}
+
+/// tshark's SOCKS requests, by TCP stream. tshark repeats the request's fields on
+/// every later frame of the stream and gives a SOCKS5 request's port only on the
+/// frames after it: the request is the first frame of a stream with a command, its
+/// port the stream's first one.
+fn tshark_socks_requests(path: &std::path::Path) -> BTreeMap<String, TsharkRequest> {
+    let mut theirs: BTreeMap<String, TsharkRequest> = BTreeMap::new();
     let fields = [
         "frame.number",
         "tcp.stream",
@@ -60,10 +69,12 @@ fn socks_requests_and_replies_equal_tsharks() {
         "socks.dst",
         "socks.dstV6",
         "socks.dstport",
+        "ip.dst",
+        "tcp.dstport",
     ];
-    for r in common::tshark_rows(&path, "socks.command", &fields) {
+    for r in common::tshark_rows(path, "socks.command", &fields) {
         let e = theirs.entry(r[1].clone()).or_insert_with(|| {
-            let proto = match (r[2].as_str(), r[3].is_empty()) {
+            let protocol = match (r[2].as_str(), r[3].is_empty()) {
                 ("5", _) => "socks5",
                 (_, false) => "socks4a",
                 _ => "socks4",
@@ -73,16 +84,27 @@ fn socks_requests_and_replies_equal_tsharks() {
                 .find(|s| !s.is_empty())
                 .unwrap()
                 .clone();
-            let frame = r[0].parse().unwrap();
-            (frame, proto.to_string(), target, String::new())
+            TsharkRequest {
+                frame: r[0].parse().unwrap(),
+                proxy: format!("{}:{}", r[8], r[9]),
+                protocol: protocol.to_string(),
+                target,
+                port: String::new(),
+            }
         });
-        if e.3.is_empty() {
-            e.3 = r[7].clone();
+        if e.port.is_empty() {
+            e.port = r[7].clone();
         }
     }
-    let theirs: BTreeMap<u64, (String, String, String)> = theirs
+    theirs
+}
+
+#[test]
+fn socks_requests_and_replies_equal_tsharks() {
+    let (a, proxies, path) = analyse("proxy-socks.pcap");
+    let theirs: BTreeMap<u64, (String, String, String)> = tshark_socks_requests(&path)
         .into_values()
-        .map(|(f, p, t, port)| (f, (p, t, port)))
+        .map(|r| (r.frame, (r.protocol, r.target, r.port)))
         .collect();
     assert_eq!(ours(&proxies), theirs);
     assert_eq!(
@@ -288,4 +310,150 @@ fn socks5_udp_relay_targets_equal_tsharks_and_their_names_are_bound_to_the_relay
         .names
         .iter()
         .any(|n| n.name == "dl.mtr-pirate.example" && n.ip.to_string() == "47.236.91.18"));
+}
+
+/// Servers named by address through proxies (captures/record-proxy-target.sh: curl
+/// through danted, microsocks and tinyproxy to AWS, Alibaba Cloud, Tencent Cloud and
+/// Cloudflare addresses put on the recording namespace's loopback; only the
+/// client-to-proxy legs captured). The requests equal tshark's; the targets are
+/// tallied per address, port and proxy with the proxies' answers as tshark reads
+/// them; and each is attributed in the report as an endpoint is, though no packet
+/// of the capture went to it.
+#[test]
+fn proxy_targets_named_by_address_are_tallied_as_tshark_reads_them_and_attributed() {
+    let (a, proxies, path) = analyse("proxy-target.pcap");
+    let socks = tshark_socks_requests(&path);
+    let connect: Vec<Vec<String>> = common::tshark_rows(
+        &path,
+        "http.request.method == \"CONNECT\"",
+        &[
+            "frame.number",
+            "tcp.stream",
+            "ip.dst",
+            "tcp.dstport",
+            "http.request.uri",
+        ],
+    );
+    let mut requests: BTreeMap<u64, (String, String, String)> = socks
+        .values()
+        .map(|r| {
+            let request = (r.protocol.clone(), r.target.clone(), r.port.clone());
+            (r.frame, request)
+        })
+        .collect();
+    for r in &connect {
+        let (host, port) = r[4].rsplit_once(':').unwrap();
+        let request = ("http_connect".into(), host.into(), port.into());
+        requests.insert(r[0].parse().unwrap(), request);
+    }
+    assert_eq!(ours(&proxies), requests);
+    assert_eq!(requests.len(), 6, "every curl run: {requests:?}");
+
+    // The answers, by TCP stream: granted or refused.
+    let mut granted: BTreeMap<String, bool> = BTreeMap::new();
+    for r in common::tshark_rows(&path, "socks.results", &["tcp.stream", "socks.results"]) {
+        // SOCKS4 grants with 90, SOCKS5 with 0.
+        granted.insert(r[0].clone(), r[1] == "90" || r[1] == "0");
+    }
+    for r in common::tshark_rows(
+        &path,
+        "http.response.code",
+        &["tcp.stream", "http.response.code"],
+    ) {
+        granted.insert(r[0].clone(), r[1].starts_with('2'));
+    }
+
+    // tshark's requests tallied per target address, port and proxy: the protocols,
+    // requests, granted, refused, and the requests' frames.
+    type Tally = (Vec<String>, u64, u64, u64);
+    let mut theirs: BTreeMap<(String, String, String), (Tally, Vec<u64>)> = BTreeMap::new();
+    let socks_requests = socks.iter().map(|(stream, r)| {
+        let proxy = r.proxy.clone();
+        let target = (r.target.clone(), r.port.clone(), proxy);
+        (stream.clone(), r.frame, r.protocol.clone(), target)
+    });
+    let connect_requests = connect.iter().map(|r| {
+        let (host, port) = r[4].rsplit_once(':').unwrap();
+        let proxy = format!("{}:{}", r[2], r[3]);
+        let target = (host.to_string(), port.to_string(), proxy);
+        (
+            r[1].clone(),
+            r[0].parse().unwrap(),
+            "http_connect".into(),
+            target,
+        )
+    });
+    for (stream, frame, protocol, target) in socks_requests.chain(connect_requests) {
+        let (t, frames) = theirs.entry(target).or_default();
+        if !t.0.contains(&protocol) {
+            t.0.push(protocol);
+        }
+        t.1 += 1;
+        match granted.get(&stream) {
+            Some(true) => t.2 += 1,
+            Some(false) => t.3 += 1,
+            None => {}
+        }
+        frames.push(frame);
+    }
+    let ours: BTreeMap<(String, String, String), (Tally, &[u64])> = a
+        .proxy_targets
+        .iter()
+        .map(|t| {
+            let proxy = format!("{}:{}", t.proxy.ip, t.proxy.port.unwrap());
+            let protocols = t.protocols.iter().map(|p| p.to_string()).collect();
+            (
+                (t.ip.to_string(), t.port.to_string(), proxy),
+                ((protocols, t.requests, t.granted, t.refused), &t.frames[..]),
+            )
+        })
+        .collect();
+    let ours_tallied: Vec<_> = ours.iter().map(|(k, (t, _))| (k, t)).collect();
+    let theirs_tallied: Vec<_> = theirs.iter().map(|(k, (t, _))| (k, t)).collect();
+    assert_eq!(ours_tallied, theirs_tallied);
+    assert_eq!(theirs.len(), 5, "{theirs:?}");
+    // Every request frame tshark names is among the target's frames (which also
+    // hold the SOCKS5 greeting before a request).
+    for (key, (_, frames)) in &theirs {
+        let kept = ours[key].1;
+        assert!(
+            frames.iter().all(|f| kept.contains(f)),
+            "{key:?}: {frames:?} in {kept:?}"
+        );
+    }
+
+    // Attributed in the report, each by its own address.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_whohosts"))
+        .args(["analyze", "-q", "--json", "-"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let attributed: BTreeMap<String, (String, String)> = report["proxy_targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            assert_eq!(t["scope"], "internet");
+            let provider = t["provider"]["id"].as_str().unwrap_or("-").to_string();
+            let region = t["region"]["id"].as_str().unwrap_or("-").to_string();
+            (t["ip"].as_str().unwrap().to_string(), (provider, region))
+        })
+        .collect();
+    let expected: BTreeMap<String, (String, String)> = [
+        ("104.21.48.7", "cloudflare", "-"),
+        ("2a05:d014::10", "aws", "eu-central-1"),
+        ("43.136.75.21", "tencent", "-"),
+        ("47.236.91.18", "alibaba", "-"),
+        ("52.28.131.173", "aws", "eu-central-1"),
+    ]
+    .into_iter()
+    .map(|(ip, p, r)| (ip.to_string(), (p.to_string(), r.to_string())))
+    .collect();
+    assert_eq!(attributed, expected);
+    // No endpoint of the capture is one of them: the packets went to the proxies.
+    for e in report["endpoints"].as_array().unwrap() {
+        assert!(!attributed.contains_key(e["ip"].as_str().unwrap()));
+    }
 }

@@ -7,7 +7,10 @@
 //! its dissector is done, then releases it. Memory grows with the flows being
 //! identified at one time, not with the capture's size.
 
-use super::records::{DnsRecord, HttpRecord, NbnsRecord, ProxyRecord, QuicRecord, Seen, TlsRecord};
+use super::records::{
+    DnsRecord, HttpRecord, NbnsRecord, ProxyRecord, ProxyTarget, ProxyTargets, QuicRecord, Seen,
+    TlsRecord,
+};
 use super::spool::{Item, Spooler};
 use crate::dissect::dns::{self, DnsBindings, Message};
 use crate::dissect::http::{self, HttpMessage, HttpStream};
@@ -225,6 +228,8 @@ pub(crate) struct Identify {
     anomalies: Vec<Anomaly>,
     /// Proxy handshakes whose record is not written yet, by conversation.
     proxies: BTreeMap<ConvId, PendingProxy>,
+    /// The addresses the written proxy records named by number.
+    proxy_targets: ProxyTargets,
     /// SOCKS5 UDP relays a proxy granted, by client address and relay endpoint:
     /// the datagrams between them carry a SOCKS header before their data.
     relays: ahash::HashMap<(std::net::IpAddr, Endpoint), Relay>,
@@ -327,8 +332,15 @@ impl Identify {
             reassembly: ReassemblySummary::default(),
             anomalies: Vec::new(),
             proxies: BTreeMap::new(),
+            proxy_targets: ProxyTargets::default(),
             relays: ahash::HashMap::default(),
         }
+    }
+
+    /// Writes a proxy record, its target tallied.
+    fn proxy_record(&mut self, r: ProxyRecord) {
+        self.proxy_targets.add(&r);
+        self.spool.push(Item::Proxy(r));
     }
 
     /// Anomalies found since the last call (overlaps, malformed messages).
@@ -415,7 +427,7 @@ impl Identify {
     fn flush_proxy(&mut self, id: ConvId) {
         if let Some(p) = self.proxies.remove(&id) {
             for r in p.into_records() {
-                self.spool.push(Item::Proxy(r));
+                self.proxy_record(r);
             }
         }
     }
@@ -860,12 +872,12 @@ impl Identify {
                 if let Some(name) = &d.name {
                     self.name(lower(name), NameSource::Socks, &seen, at);
                 }
-                self.spool.push(Item::Proxy(ProxyRecord {
+                self.proxy_record(ProxyRecord {
                     target_name: d.name,
                     target_address: d.address,
                     target_port: d.port,
                     ..ProxyRecord::new(seen, "socks5", WireString::from("udp"))
-                }));
+                });
             }
         }
         Relayed::Data(d.data)
@@ -1060,12 +1072,10 @@ impl Identify {
 
     /// Ends the dissection; an error only when the DNS answers moved to their
     /// temporary file cannot be read back.
-    pub(crate) fn finish(
-        mut self,
-    ) -> std::io::Result<(Spooler, Vec<NameEvidence>, ReassemblySummary)> {
+    pub(crate) fn finish(mut self) -> std::io::Result<Identified> {
         for p in std::mem::take(&mut self.proxies).into_values() {
             for r in p.into_records() {
-                self.spool.push(Item::Proxy(r));
+                self.proxy_record(r);
             }
         }
         for state in std::mem::take(&mut self.states).into_active() {
@@ -1085,8 +1095,25 @@ impl Identify {
         }
         // Held until the services are built: without the room its growth left.
         self.names.shrink_to_fit();
-        Ok((self.spool, self.names, self.reassembly))
+        let dropped = self.proxy_targets.dropped;
+        Ok(Identified {
+            spool: self.spool,
+            names: self.names,
+            reassembly: self.reassembly,
+            proxy_targets: self.proxy_targets.finish(),
+            proxy_targets_dropped: dropped,
+        })
     }
+}
+
+/// What a finished identification hands on.
+pub(crate) struct Identified {
+    pub spool: Spooler,
+    pub names: Vec<NameEvidence>,
+    pub reassembly: ReassemblySummary,
+    pub proxy_targets: Vec<ProxyTarget>,
+    /// Requests for proxy targets past the cap: how many, and the first one's frame.
+    pub proxy_targets_dropped: Option<(u64, u64)>,
 }
 
 /// The two ends of a TCP conversation, and of the direction a segment went.

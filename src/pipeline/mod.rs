@@ -66,12 +66,15 @@ impl Default for AnalyzeOptions {
     }
 }
 
-/// Every endpoint address of finished analyses, once, in order: the addresses to
-/// attribute.
+/// Every endpoint address of finished analyses and every address their clients
+/// named through a proxy, once, in order: the addresses to attribute.
 pub fn addresses(analyses: &[CaptureAnalysis]) -> Vec<std::net::IpAddr> {
     let mut ips: Vec<std::net::IpAddr> = analyses
         .iter()
-        .flat_map(|a| a.tables.endpoints().map(|(ip, _)| ip))
+        .flat_map(|a| {
+            let targets = a.proxy_targets.iter().map(|t| t.ip);
+            a.tables.endpoints().map(|(ip, _)| ip).chain(targets)
+        })
         .collect();
     ips.sort_unstable();
     ips.dedup();
@@ -100,6 +103,9 @@ pub struct CaptureAnalysis {
     pub names: Vec<crate::services::NameEvidence>,
     /// DNS, TLS, HTTP and QUIC records, each with its frames, spooled to disk.
     pub records: spool::Spooled,
+    /// The server addresses clients named by number through proxies, in address,
+    /// port and proxy order.
+    pub proxy_targets: Vec<records::ProxyTarget>,
     /// What TCP reassembly met over all flows.
     pub reassembly: identify::ReassemblySummary,
     /// The objects HTTP carried, when asked for (numbered later, over all captures:
@@ -859,7 +865,13 @@ impl Pass {
             scope.spawn(|| tables.finish());
             ident.finish()
         });
-        let (spooler, names, reassembly) = finished.map_err(|source| CaptureError::Bindings {
+        let identify::Identified {
+            spool: spooler,
+            names,
+            reassembly,
+            proxy_targets,
+            proxy_targets_dropped,
+        } = finished.map_err(|source| CaptureError::Bindings {
             path: path.clone(),
             source,
         })?;
@@ -908,6 +920,19 @@ impl Pass {
                 ),
             });
         }
+        if let Some((requests, frame)) = proxy_targets_dropped {
+            all.push(Anomaly {
+                capture: index,
+                frame: Some(frame),
+                offset: 0,
+                severity: Severity::Notice,
+                code: "proxy.targets_capped",
+                message: format!(
+                    "frame {frame}: {requests} proxy requests for addresses past the first {} targets are recorded in proxies[] but not tallied in proxy_targets[] nor attributed",
+                    records::MAX_PROXY_TARGETS
+                ),
+            });
+        }
         let mut merged = AnomalyLog::new(max_anomalies);
         for a in all {
             merged.push(a);
@@ -938,6 +963,7 @@ impl Pass {
             tables,
             names,
             records,
+            proxy_targets,
             reassembly,
             objects: content.map(crate::content::Content::finish),
         })

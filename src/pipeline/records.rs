@@ -141,3 +141,205 @@ pub struct NbnsRecord {
     #[serde(flatten)]
     pub message: crate::dissect::nbns::NbnsMessage,
 }
+
+/// A server address a client named by number through a proxy: a SOCKS `connect`
+/// or UDP relay target, an HTTP `CONNECT` or forward request to an IP literal, or
+/// the address a PROXY protocol header says the original client reached. Not an
+/// endpoint of the capture (the packets went to the proxy), but a server the traffic
+/// was for, attributed as the endpoints are. One per capture, target and proxy.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProxyTarget {
+    pub capture: u32,
+    pub ip: std::net::IpAddr,
+    pub port: u16,
+    /// The proxy asked: the server of the connection (SOCKS, HTTP), or for a PROXY
+    /// protocol header the proxy that sent it (its address only).
+    pub proxy: Endpoint,
+    /// The protocols of the requests, as in `proxies[].protocol`, sorted.
+    pub protocols: Vec<&'static str>,
+    pub requests: u64,
+    /// Requests the proxy granted, and refused; the rest had no answer seen (a PROXY
+    /// header or a relayed datagram has none).
+    pub granted: u64,
+    pub refused: u64,
+    /// The times of the first and last request.
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// The first [`MAX_TARGET_FRAMES`] frames of the requests, in order.
+    pub frames: Vec<u64>,
+}
+
+/// Request frames kept per proxy target.
+pub const MAX_TARGET_FRAMES: usize = 64;
+
+/// Proxy targets kept per capture; requests for more are counted, not kept.
+pub const MAX_PROXY_TARGETS: usize = 4096;
+
+/// The proxy targets of one capture, tallied as its proxy records are made.
+#[derive(Debug, Default)]
+pub(crate) struct ProxyTargets {
+    by_key: std::collections::BTreeMap<(std::net::IpAddr, u16, Endpoint), ProxyTarget>,
+    /// Requests for targets past [`MAX_PROXY_TARGETS`], and the first one's frame.
+    pub(crate) dropped: Option<(u64, u64)>,
+}
+
+impl ProxyTargets {
+    /// Counts `r` when it names a server by number: a SOCKS `connect` or relayed
+    /// datagram, an HTTP request to an IP literal, a PROXY header. A SOCKS `bind` or
+    /// `udp_associate` names the client's own side; an unspecified address names
+    /// nothing.
+    pub(crate) fn add(&mut self, r: &ProxyRecord) {
+        let Some(ip) = r.target_address.filter(|ip| !ip.is_unspecified()) else {
+            return;
+        };
+        let proxy = match r.protocol {
+            "proxy_v1" | "proxy_v2" => Endpoint {
+                ip: r.seen.client.ip,
+                port: None,
+            },
+            "socks4" | "socks4a" | "socks5"
+                if !matches!(r.command.as_bytes(), b"connect" | b"udp") =>
+            {
+                return
+            }
+            _ => r.seen.server,
+        };
+        let frames = if r.seen.frames.is_empty() {
+            std::slice::from_ref(&r.seen.frame)
+        } else {
+            &r.seen.frames[..]
+        };
+        let key = (ip, r.target_port, proxy);
+        if !self.by_key.contains_key(&key) && self.by_key.len() >= MAX_PROXY_TARGETS {
+            let d = self.dropped.get_or_insert((0, r.seen.frame));
+            d.0 += 1;
+            return;
+        }
+        let t = self.by_key.entry(key).or_insert_with(|| ProxyTarget {
+            capture: r.seen.capture,
+            ip,
+            port: r.target_port,
+            proxy,
+            protocols: Vec::new(),
+            requests: 0,
+            granted: 0,
+            refused: 0,
+            first_seen: r.seen.ts,
+            last_seen: r.seen.ts,
+            frames: Vec::new(),
+        });
+        if let Err(at) = t.protocols.binary_search(&r.protocol) {
+            t.protocols.insert(at, r.protocol);
+        }
+        t.requests += 1;
+        match r.granted {
+            Some(true) => t.granted += 1,
+            Some(false) => t.refused += 1,
+            None => {}
+        }
+        t.first_seen = t.first_seen.min(r.seen.ts);
+        t.last_seen = t.last_seen.max(r.seen.ts);
+        t.frames.extend(frames);
+        if t.frames.len() > 2 * MAX_TARGET_FRAMES {
+            first_frames(&mut t.frames);
+        }
+    }
+
+    /// The targets in address, port and proxy order, each one's frames sorted.
+    pub(crate) fn finish(self) -> Vec<ProxyTarget> {
+        self.by_key
+            .into_values()
+            .map(|mut t| {
+                first_frames(&mut t.frames);
+                t
+            })
+            .collect()
+    }
+}
+
+/// The first [`MAX_TARGET_FRAMES`] of `frames`, sorted, each once.
+fn first_frames(frames: &mut Vec<u64>) {
+    frames.sort_unstable();
+    frames.dedup();
+    frames.truncate(MAX_TARGET_FRAMES);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissect::WireString;
+
+    fn request(protocol: &'static str, command: &str, target: &str, frame: u64) -> ProxyRecord {
+        let ep = |ip: &str, port| Endpoint {
+            ip: ip.parse().unwrap(),
+            port,
+        };
+        let seen = Seen {
+            capture: 0,
+            frame,
+            frames: vec![frame - 1, frame],
+            ts: Timestamp::new(frame as i64, 0),
+            client: ep("192.0.2.1", Some(40000)),
+            server: ep("192.0.2.9", Some(1080)),
+            transport: Transport::Tcp,
+        };
+        ProxyRecord {
+            target_address: Some(target.parse().unwrap()),
+            target_port: 443,
+            ..ProxyRecord::new(seen, protocol, WireString::from(command))
+        }
+    }
+
+    #[test]
+    fn targets_are_tallied_per_address_port_and_proxy() {
+        let mut t = ProxyTargets::default();
+        let mut granted = request("socks5", "connect", "52.28.131.173", 10);
+        granted.granted = Some(true);
+        t.add(&granted);
+        let mut refused = request("socks4", "connect", "52.28.131.173", 4);
+        refused.granted = Some(false);
+        t.add(&refused);
+        // The client's own side, and no address at all: not servers.
+        t.add(&request("socks5", "bind", "198.51.100.1", 20));
+        t.add(&request("socks5", "udp_associate", "198.51.100.2", 22));
+        t.add(&request("socks5", "connect", "0.0.0.0", 24));
+        // A PROXY header's proxy is the connection's client, without its port.
+        t.add(&request("proxy_v2", "tcp", "52.28.131.173", 30));
+        let all = t.finish();
+        assert_eq!(all.len(), 2, "{all:?}");
+        let by_socks = &all[1];
+        assert_eq!(by_socks.proxy.to_string(), "192.0.2.9:1080");
+        assert_eq!(by_socks.protocols, ["socks4", "socks5"]);
+        assert_eq!(
+            (by_socks.requests, by_socks.granted, by_socks.refused),
+            (2, 1, 1)
+        );
+        assert_eq!(by_socks.frames, [3, 4, 9, 10]);
+        assert_eq!(by_socks.first_seen, Timestamp::new(4, 0));
+        assert_eq!(by_socks.last_seen, Timestamp::new(10, 0));
+        assert_eq!(all[0].proxy.to_string(), "192.0.2.1");
+        assert_eq!(all[0].protocols, ["proxy_v2"]);
+    }
+
+    #[test]
+    fn frames_and_targets_are_bounded() {
+        let mut t = ProxyTargets::default();
+        for frame in (2..1000).rev() {
+            t.add(&request("socks5", "connect", "52.28.131.173", frame));
+        }
+        let one = t.finish().remove(0);
+        assert_eq!(one.requests, 998);
+        assert_eq!(
+            one.frames,
+            (1..=MAX_TARGET_FRAMES as u64).collect::<Vec<_>>()
+        );
+
+        let mut t = ProxyTargets::default();
+        for i in 0..MAX_PROXY_TARGETS as u32 + 3 {
+            let ip = std::net::Ipv4Addr::from(0x3400_0000 + i).to_string();
+            t.add(&request("socks5", "connect", &ip, 10 + u64::from(i)));
+        }
+        assert_eq!(t.dropped, Some((3, 10 + MAX_PROXY_TARGETS as u64)));
+        assert_eq!(t.finish().len(), MAX_PROXY_TARGETS);
+    }
+}

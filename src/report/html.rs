@@ -78,6 +78,11 @@ struct Words {
     role: &'static str,
     proxy: &'static str,
     via_proxy: &'static str,
+    behind: &'static str,
+    behind_intro: &'static str,
+    requests: &'static str,
+    granted: &'static str,
+    refused: &'static str,
     notes: &'static str,
     period: &'static str,
     strong: &'static str,
@@ -153,6 +158,11 @@ const EN: Words = Words {
     role: "Role",
     proxy: "Proxy",
     via_proxy: "the endpoints are a proxy (SOCKS or HTTP): the client asked it for these names and it carried the connections; the server that hosts them is behind it",
+    behind: "Behind proxies",
+    behind_intro: "Servers the client named by address to a proxy (SOCKS, HTTP CONNECT), or that a PROXY protocol header names: no packet of the capture went to them, the proxy carried the traffic. Each is attributed as an endpoint is; a notice may need to go to its provider as well as the proxy's.",
+    requests: "Requests",
+    granted: "granted",
+    refused: "refused",
     notes: "Notes",
     period: "Period",
     strong: "strong",
@@ -228,6 +238,11 @@ const ZH: Words = Words {
     role: "用途",
     proxy: "代理",
     via_proxy: "端点是代理（SOCKS 或 HTTP）：客户端向它请求这些名称，由它转发连接；托管这些名称的服务器在它之后",
+    behind: "代理之后的服务器",
+    behind_intro: "客户端以地址向代理（SOCKS、HTTP CONNECT）请求的服务器，或 PROXY 协议头所指的服务器：捕获中没有发往它们的数据包，流量由代理转发。每个地址按端点的方式归属；通知可能需要同时发给它的提供商和代理的提供商。",
+    requests: "请求",
+    granted: "已允许",
+    refused: "已拒绝",
     notes: "说明",
     period: "时段",
     strong: "强",
@@ -416,6 +431,7 @@ script-src 'sha256-{script_hash}'; img-src data:; base-uri 'none'; form-action '
     if let Some(n) = notices.filter(|n| !n.providers.is_empty()) {
         notices_section(&mut out, n, w);
     }
+    proxy_targets(&mut out, r, w);
     if local > 0 {
         let _ = writeln!(
             out,
@@ -766,6 +782,73 @@ fn attribution_rows(out: &mut String, ip: &std::net::IpAddr, a: &Attribution, w:
             escape::html(n)
         );
     }
+}
+
+/// The servers named by address through proxies, when any: each with its proxy,
+/// the requests' outcome and frames, and its attribution (or why it has none).
+fn proxy_targets(out: &mut String, r: &Report, w: &Words) {
+    let len = r.proxy_targets.len();
+    if len == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<h2 id=\"behind\">{}</h2>\n<p class=\"intro\">{}</p>",
+        w.behind, w.behind_intro
+    );
+    for (i, p) in r.proxy_targets.iter().enumerate().take(MAX_ROWS) {
+        let target = p.target;
+        let socket = crate::model::Endpoint {
+            ip: target.ip,
+            port: Some(target.port),
+        };
+        let mut frames: Vec<String> = target.frames.iter().take(24).map(u64::to_string).collect();
+        if target.frames.len() > 24 {
+            frames.push("…".into());
+        }
+        let _ = write!(
+            out,
+            "<section class=\"svc\"><h3><span class=\"rank\">P{}.</span><code>{socket}</code></h3><dl class=\"kv\">\
+<dt>{}</dt><dd><code>{}</code> ({})</dd><dt>{}</dt><dd>{} ({} {}, {} {})</dd><dt>{}</dt><dd><code>{}</code> – <code>{}</code></dd>",
+            i + 1,
+            w.proxy,
+            target.proxy,
+            target.protocols.join(", "),
+            w.requests,
+            target.requests,
+            target.granted,
+            w.granted,
+            target.refused,
+            w.refused,
+            w.period,
+            target.first_seen,
+            target.last_seen
+        );
+        match (p.scope, p.attribution) {
+            (crate::model::Scope::Internet, Some(a)) => attribution_rows(out, &target.ip, a, w),
+            (crate::model::Scope::Internet, None) => {}
+            (scope, _) => {
+                let _ = write!(
+                    out,
+                    "<dt>{}</dt><dd>{}</dd>",
+                    w.why,
+                    escape::html(p.scope_reason.unwrap_or(scope.as_str()))
+                );
+            }
+        }
+        let capture = if r.captures.len() > 1 {
+            format!("[{}] ", target.capture)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "<dt>{}</dt><dd>{capture}{}</dd></dl></section>",
+            w.evidence_frames,
+            frames.join(", ")
+        );
+    }
+    more(out, len, w);
 }
 
 fn frames_list(frames: &crate::services::FrameList, max: usize) -> String {

@@ -14,8 +14,9 @@ pub mod zeek;
 use crate::attribute::{Attribution, Attributions, ByIp, SourceInfo};
 use crate::capture::{Compression, Format, LinkType};
 use crate::flow::Conversation;
-use crate::model::{Anomaly, Endpoint, Timestamp, Transport};
+use crate::model::{Anomaly, Endpoint, Scope, Timestamp, Transport};
 use crate::pipeline::identify::ReassemblySummary;
+use crate::pipeline::records::ProxyTarget;
 use crate::pipeline::spool::Spool;
 use crate::pipeline::CaptureAnalysis;
 use crate::services::{self, NameEvidence, Service, ServiceList, Target};
@@ -48,6 +49,9 @@ pub struct Report<'a> {
     pub quic: Vec<&'a Spool>,
     /// SOCKS and HTTP proxy handshakes of every capture (written only when any).
     pub proxies: Vec<&'a Spool>,
+    /// The server addresses clients named by number through proxies, each with its
+    /// attribution (written only when any).
+    pub proxy_targets: ProxyTargets<'a>,
     /// NetBIOS name service messages of every capture (written only when any).
     pub nbns: Vec<&'a Spool>,
     /// The objects HTTP carried (`analyze --objects` or `--extract`), by id.
@@ -453,6 +457,57 @@ impl Serialize for Endpoints<'_> {
     }
 }
 
+/// The addresses clients named through proxies, of all captures, in report order
+/// (capture, then address, port and proxy), each with its attribution.
+pub struct ProxyTargets<'a> {
+    analyses: &'a [CaptureAnalysis],
+    by_ip: Option<&'a ByIp>,
+}
+
+impl<'a> ProxyTargets<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = ProxyTargetReport<'a>> + 'a {
+        let by_ip = self.by_ip;
+        self.analyses.iter().flat_map(move |a| {
+            a.proxy_targets.iter().map(move |target| {
+                let (scope, scope_reason) = crate::model::address_scope(target.ip);
+                ProxyTargetReport {
+                    target,
+                    scope,
+                    scope_reason,
+                    attribution: by_ip.and_then(|b| b.get(&target.ip)),
+                }
+            })
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.analyses.iter().map(|a| a.proxy_targets.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Serialize for ProxyTargets<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+/// A proxy target with where its address sits and its attribution.
+#[derive(Serialize)]
+pub struct ProxyTargetReport<'a> {
+    #[serde(flatten)]
+    pub target: &'a ProxyTarget,
+    /// `internet`, or why no provider can host the address (as a service's).
+    pub scope: Scope,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope_reason: Option<&'static str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<&'a Attribution>,
+}
+
 impl<'a> Report<'a> {
     pub fn build(analyses: &'a [CaptureAnalysis]) -> Report<'a> {
         Self::build_for(analyses, &[], &[], None)
@@ -533,6 +588,10 @@ impl<'a> Report<'a> {
             http: analyses.iter().map(|a| &a.records.http).collect(),
             quic: analyses.iter().map(|a| &a.records.quic).collect(),
             proxies: analyses.iter().map(|a| &a.records.proxy).collect(),
+            proxy_targets: ProxyTargets {
+                analyses,
+                by_ip: attributions.map(|a| &a.by_ip),
+            },
             nbns: analyses.iter().map(|a| &a.records.nbns).collect(),
             objects: None,
             extract: None,
@@ -550,6 +609,7 @@ impl<'a> Report<'a> {
     pub fn attach(&mut self, attributions: &'a Attributions) {
         self.services.by_ip = Some(&attributions.by_ip);
         self.endpoints.by_ip = Some(&attributions.by_ip);
+        self.proxy_targets.by_ip = Some(&attributions.by_ip);
         self.sources = attributions.sources.clone();
         self.online = attributions.online.clone();
     }
@@ -630,6 +690,9 @@ impl<'a> Report<'a> {
             spools(w, "quic", &self.quic)?;
             if self.proxies.iter().any(|s| !s.is_empty()) {
                 spools(w, "proxies", &self.proxies)?;
+            }
+            if !self.proxy_targets.is_empty() {
+                field(w, false, "proxy_targets", &self.proxy_targets)?;
             }
             if self.nbns.iter().any(|s| !s.is_empty()) {
                 spools(w, "nbns", &self.nbns)?;

@@ -183,78 +183,7 @@ fn service_list<'a>(
                 // No provider hosts these addresses; the line above says why.
                 break;
             }
-            let p = &a.attribution.provider;
-            let r = &a.attribution.region;
-            let provider = match (&p.id, &p.name) {
-                (Some(id), name) => format!(
-                    "{} ({}, {})",
-                    name.as_deref().unwrap_or(id),
-                    confidence(p.confidence),
-                    p.source.as_ref().map_or("?", |s| s.source.as_str())
-                ),
-                (None, _) => format!(
-                    "unknown ({})",
-                    p.reason.as_deref().unwrap_or("no reason given")
-                ),
-            };
-            let region = match (&r.id, &r.city) {
-                (None, None) => "region unknown".to_string(),
-                (id, city) => format!(
-                    "region {}{} ({}, {})",
-                    id.as_deref().unwrap_or("?"),
-                    city.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
-                    confidence(r.confidence),
-                    r.source.as_ref().map_or("?", |s| s.source.as_str())
-                ),
-            };
-            let asn = match a.attribution.asn.number {
-                Some(n) => format!("AS{n}"),
-                None => "AS?".into(),
-            };
-            let _ = writeln!(
-                out,
-                "      {}  {}  {}  {}",
-                a.ip,
-                asn,
-                escape::terminal(&provider),
-                escape::terminal(&region)
-            );
-            for n in a.attribution.notes.iter() {
-                let _ = writeln!(out, "        note: {}", escape::terminal(n));
-            }
-            if let Some(p) = &a.attribution.ptr {
-                let _ = writeln!(
-                    out,
-                    "        ptr: {}",
-                    escape::terminal(&if p.names.is_empty() {
-                        p.error.clone().unwrap_or_else(|| "none".into())
-                    } else {
-                        p.names.join(", ")
-                    })
-                );
-            }
-            if let Some(r) = &a.attribution.rdap {
-                let _ = writeln!(
-                    out,
-                    "        rdap: {} {} {} ({}){}",
-                    escape::terminal(r.handle.as_deref().unwrap_or("-")),
-                    escape::terminal(r.name.as_deref().unwrap_or("-")),
-                    escape::terminal(r.range.as_deref().unwrap_or("-")),
-                    escape::terminal(&r.server),
-                    r.error
-                        .as_deref()
-                        .map(|e| format!(": {}", escape::terminal(e)))
-                        .unwrap_or_default()
-                );
-            }
-            for c in &a.attribution.abuse_contacts {
-                let _ = writeln!(
-                    out,
-                    "        abuse contact {}: {}",
-                    c.rank,
-                    escape::terminal(&crate::attribute::online::describe_contact(c))
-                );
-            }
+            attribution_lines(out, a.ip, a.attribution);
         }
         for h in &s.hostnames {
             let sources: Vec<String> = h
@@ -289,6 +218,149 @@ fn service_list<'a>(
     }
     if len > MAX_ROWS {
         let _ = writeln!(out, "  ... {} more (see --json)", len - MAX_ROWS);
+    }
+}
+
+/// The addresses clients asked proxies for by number, when any: each with its proxy,
+/// the requests' outcome and frames, and its attribution (or why there is none).
+fn proxy_targets(out: &mut String, r: &Report) {
+    let len = r.proxy_targets.len();
+    if len == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "BEHIND PROXIES (servers named by address to a proxy, or in a PROXY header; the packets went to the proxy)"
+    );
+    for (i, p) in r.proxy_targets.iter().enumerate().take(MAX_ROWS) {
+        let t = p.target;
+        let target = crate::model::Endpoint {
+            ip: t.ip,
+            port: Some(t.port),
+        };
+        let frames: Vec<String> = t.frames.iter().take(8).map(|f| f.to_string()).collect();
+        // A PROXY protocol header is told, not asked: it has no answer.
+        let answered = !t.protocols.iter().all(|p| p.starts_with("proxy_v"));
+        let _ = writeln!(
+            out,
+            "  {:>2}. {}  via {} ({})  {} request{}{}  {}{}  {}frames {}{}",
+            i + 1,
+            target,
+            t.proxy,
+            t.protocols.join(", "),
+            t.requests,
+            if t.requests == 1 { "" } else { "s" },
+            if answered {
+                format!(", {} granted, {} refused", t.granted, t.refused)
+            } else {
+                String::new()
+            },
+            t.first_seen,
+            if t.last_seen == t.first_seen {
+                String::new()
+            } else {
+                format!(" .. {}", t.last_seen)
+            },
+            if r.captures.len() > 1 {
+                format!("capture {} ", t.capture)
+            } else {
+                String::new()
+            },
+            frames.join(","),
+            if t.frames.len() > 8 { ",..." } else { "" }
+        );
+        match (p.scope, p.attribution) {
+            (crate::model::Scope::Internet, Some(a)) => attribution_lines(out, t.ip, a),
+            (crate::model::Scope::Internet, None) => {}
+            (scope, _) => {
+                let _ = writeln!(out, "      {}", p.scope_reason.unwrap_or(scope.as_str()));
+            }
+        }
+    }
+    if len > MAX_ROWS {
+        let _ = writeln!(out, "  ... {} more (see --json)", len - MAX_ROWS);
+    }
+    out.push('\n');
+}
+
+/// The lines of one address's attribution: ASN, provider and region with their
+/// confidence and source, then its notes, PTR names, RDAP record and abuse contacts.
+fn attribution_lines(
+    out: &mut String,
+    ip: std::net::IpAddr,
+    attribution: &crate::attribute::Attribution,
+) {
+    let p = &attribution.provider;
+    let r = &attribution.region;
+    let provider = match (&p.id, &p.name) {
+        (Some(id), name) => format!(
+            "{} ({}, {})",
+            name.as_deref().unwrap_or(id),
+            confidence(p.confidence),
+            p.source.as_ref().map_or("?", |s| s.source.as_str())
+        ),
+        (None, _) => format!(
+            "unknown ({})",
+            p.reason.as_deref().unwrap_or("no reason given")
+        ),
+    };
+    let region = match (&r.id, &r.city) {
+        (None, None) => "region unknown".to_string(),
+        (id, city) => format!(
+            "region {}{} ({}, {})",
+            id.as_deref().unwrap_or("?"),
+            city.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+            confidence(r.confidence),
+            r.source.as_ref().map_or("?", |s| s.source.as_str())
+        ),
+    };
+    let asn = match attribution.asn.number {
+        Some(n) => format!("AS{n}"),
+        None => "AS?".into(),
+    };
+    let _ = writeln!(
+        out,
+        "      {}  {}  {}  {}",
+        ip,
+        asn,
+        escape::terminal(&provider),
+        escape::terminal(&region)
+    );
+    for n in attribution.notes.iter() {
+        let _ = writeln!(out, "        note: {}", escape::terminal(n));
+    }
+    if let Some(p) = &attribution.ptr {
+        let _ = writeln!(
+            out,
+            "        ptr: {}",
+            escape::terminal(&if p.names.is_empty() {
+                p.error.clone().unwrap_or_else(|| "none".into())
+            } else {
+                p.names.join(", ")
+            })
+        );
+    }
+    if let Some(r) = &attribution.rdap {
+        let _ = writeln!(
+            out,
+            "        rdap: {} {} {} ({}){}",
+            escape::terminal(r.handle.as_deref().unwrap_or("-")),
+            escape::terminal(r.name.as_deref().unwrap_or("-")),
+            escape::terminal(r.range.as_deref().unwrap_or("-")),
+            escape::terminal(&r.server),
+            r.error
+                .as_deref()
+                .map(|e| format!(": {}", escape::terminal(e)))
+                .unwrap_or_default()
+        );
+    }
+    for c in &attribution.abuse_contacts {
+        let _ = writeln!(
+            out,
+            "        abuse contact {}: {}",
+            c.rank,
+            escape::terminal(&crate::attribute::online::describe_contact(c))
+        );
     }
 }
 
@@ -329,6 +401,7 @@ fn objects(out: &mut String, r: &Report) {
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     services(&mut out, r);
+    proxy_targets(&mut out, r);
     let _ = writeln!(out, "CAPTURES");
     for c in &r.captures {
         let links: Vec<String> = c.link_types.iter().map(|l| l.name()).collect();
