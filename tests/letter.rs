@@ -2081,3 +2081,124 @@ fn a_report_file_is_parsed_as_read_and_another_document_named_as_such() {
     );
     assert!(input::Report::load(&trailing).is_err());
 }
+
+#[test]
+fn servers_behind_proxies_get_letters_to_their_own_providers_saying_the_proxy_carried_the_traffic()
+{
+    // captures/proxy-target.pcap: curl through danted (SOCKS4), microsocks (SOCKS5)
+    // and tinyproxy (CONNECT) to AWS, Alibaba Cloud and Tencent Cloud addresses, and
+    // to a Cloudflare one the proxy refused; the proxies themselves are on loopback.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("report.json");
+    let o = bin()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("WHOHOSTS_DATA_DIR", tmp.path().join("no-extra-data"))
+        .args(["analyze", "captures/proxy-target.pcap", "--json"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = std::fs::read_to_string(&path).expect("report");
+    let r = input::Report::from_json(text.as_bytes(), "report.json").expect("report");
+    // The views of the proxy handshakes and targets read fields analyze writes.
+    let full: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let mut extra = Vec::new();
+    keys_in(
+        &serde_json::to_value(&r).expect("view"),
+        &full,
+        "report",
+        &mut extra,
+    );
+    assert!(
+        extra.is_empty(),
+        "fields the report does not write: {extra:?}"
+    );
+
+    let dir = Directory::bundled().expect("directory");
+    let mut opts = options();
+    opts.sm3.clear();
+    let drafts = letter::draft(&r, &claimant(), None, &dir, &opts).expect("drafts");
+    let got: Vec<(&str, Frame)> = drafts
+        .letters
+        .iter()
+        .map(|l| (l.provider.as_str(), l.frame))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("alibaba", Frame::Cn),
+            ("aws", Frame::Dmca),
+            ("tencent", Frame::Cn)
+        ]
+    );
+    // The proxy refused the Cloudflare address: nothing shows the client reached it.
+    let refused: Vec<&letter::Skipped> = drafts
+        .skipped
+        .iter()
+        .filter(|s| s.endpoint == "104.21.48.7:8080/tcp")
+        .collect();
+    assert_eq!(refused.len(), 1, "{:?}", drafts.skipped);
+    assert!(
+        refused[0].reason.contains("granted none"),
+        "{}",
+        refused[0].reason
+    );
+
+    let aws = letter_for(&drafts.letters, "aws");
+    assert_eq!(
+        aws.locations,
+        [
+            "https://v6.mtr-pirate.example/",
+            "http://52.28.131.173/packages/mtr-reloaded-1.4.2-win64.pak"
+        ]
+    );
+    for want in [
+        "Server 52.28.131.173, TCP port 80",
+        "the client asked the proxy at 127.0.0.12:1080 (socks4; request frames 4) to connect it to this server by its address, and the proxy accepted 1 of 1 such requests",
+        "not packets of this server. Through the proxy the client downloaded content from the URL below",
+        "URL: http://52.28.131.173/packages/mtr-reloaded-1.4.2-win64.pak (GET, HTTP status 200, 4096 bytes; frames 8, 9)",
+        "Region: eu-central-1 (Frankfurt)",
+        "Server 2a05:d014::10, TCP port 443",
+        "the client asked the proxy at 127.0.0.10:1080 (socks5; request frames 54, 58)",
+        "Through the proxy the client opened an encrypted (TLS) session to v6.mtr-pirate.example",
+    ] {
+        assert!(aws.text.contains(want), "{want} not in\n{}", aws.text);
+    }
+    // The extract carries the proxy and the records of the connection it granted.
+    let extract: serde_json::Value = serde_json::from_str(&aws.extract).expect("extract");
+    let row = extract["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .find(|e| e["ip"] == "52.28.131.173")
+        .expect("row");
+    assert_eq!(row["via"]["proxy"], "127.0.0.12:1080");
+    assert_eq!(row["shows"], "proxied");
+    let frames: Vec<u64> = row["http"]
+        .as_array()
+        .expect("http")
+        .iter()
+        .map(|h| h["frame"].as_u64().expect("frame"))
+        .collect();
+    assert_eq!(frames, [8, 9]);
+
+    let ali = letter_for(&drafts.letters, "alibaba");
+    assert!(
+        ali.text.contains("客户端请求位于 127.0.0.10:1080 的代理（socks5；请求帧号 16, 20, 35, 39）按地址将其连接至该服务器，代理接受了 2 次此类请求中的 2 次"),
+        "{}",
+        ali.text
+    );
+    assert!(ali
+        .text
+        .contains("客户端经由该代理与 dl.mtr-pirate.example 建立了加密（TLS）会话"));
+    // The CONNECT that opened Tencent's tunnel, and its answer, are no download.
+    let tencent = letter_for(&drafts.letters, "tencent");
+    assert!(tencent
+        .text
+        .contains("127.0.0.13:8888 的代理（http_connect；请求帧号 73）"));
+    assert!(!tencent.text.contains("下载"), "{}", tencent.text);
+}

@@ -68,6 +68,13 @@ pub struct Report {
     pub tls: Vec<TlsRecord>,
     /// DNS messages (which frames tied a name to an address).
     pub dns: Vec<DnsRecord>,
+    /// Proxy handshakes (which connections a proxy target's traffic went through);
+    /// absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxies: Vec<ProxyRecord>,
+    /// Servers the client named by address through a proxy; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxy_targets: Vec<ProxyTarget>,
     pub conversations: Vec<Conversation>,
 }
 
@@ -238,7 +245,7 @@ pub struct CountryAttribution {
 }
 
 /// One end of a record or conversation.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, Hash)]
 pub struct Peer {
     pub ip: String,
     #[serde(deserialize_with = "nullable")]
@@ -296,6 +303,68 @@ pub struct TlsRecord {
     pub sni: Option<String>,
 }
 
+/// A proxy handshake (`pipeline::records::ProxyRecord`): the connection and what
+/// the client asked for.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct ProxyRecord {
+    #[serde(flatten)]
+    pub seen: Seen,
+    pub protocol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_address: Option<String>,
+    pub target_port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted: Option<bool>,
+}
+
+/// A server named by address through a proxy (`report::ProxyTargetReport`), with
+/// its attribution's fields when attribution ran.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct ProxyTarget {
+    pub capture: u32,
+    pub ip: String,
+    pub port: u16,
+    pub proxy: Peer,
+    #[serde(deserialize_with = "compact")]
+    pub protocols: Vec<String>,
+    pub requests: u64,
+    pub granted: u64,
+    pub refused: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+    #[serde(deserialize_with = "compact")]
+    pub frames: Vec<u64>,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderAttribution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<RegionAttribution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<CountryAttribution>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdap: Option<RdapRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub abuse_contacts: Vec<crate::attribute::rdap::AbuseContact>,
+}
+
+impl ProxyTarget {
+    /// What the report says about the address, as a service's endpoint has it
+    /// (`None` when attribution did not run).
+    pub(crate) fn attribution(&self) -> Option<AddressAttribution> {
+        Some(AddressAttribution {
+            ip: self.ip.clone(),
+            provider: self.provider.clone()?,
+            region: self.region.clone().unwrap_or_default(),
+            country: self.country.clone().unwrap_or_default(),
+            notes: self.notes.clone(),
+            rdap: self.rdap.clone(),
+            abuse_contacts: self.abuse_contacts.clone(),
+        })
+    }
+}
+
 /// A DNS message (`pipeline::records::DnsRecord`); only where it was seen.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct DnsRecord {
@@ -310,6 +379,8 @@ pub struct Conversation {
     pub transport: String,
     pub a: Peer,
     pub b: Peer,
+    pub bytes_a_to_b: u64,
+    pub bytes_b_to_a: u64,
     pub frames: u64,
     pub bytes: u64,
     pub first_frame: u64,

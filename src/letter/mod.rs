@@ -571,47 +571,93 @@ pub fn draft_each<E: From<LetterError>>(
         untargeted: report.targets.is_empty(),
         ..Drafts::default()
     };
-    // provider id -> (service index, endpoint index)
-    let mut by_provider: BTreeMap<String, Vec<(usize, usize)>> = BTreeMap::new();
+    // provider id -> the endpoints and proxy targets it hosts.
+    let mut by_provider: BTreeMap<String, Vec<Ref>> = BTreeMap::new();
     // Holders the directory does not list, known from an RDAP record with an abuse
     // contact: id -> (endpoints, record, contacts).
     let mut by_rdap: BTreeMap<String, RdapHolder> = BTreeMap::new();
+    let mut file = |r: Ref,
+                    label: &str,
+                    endpoint: String,
+                    entry: Option<&input::AddressAttribution>,
+                    skipped: &mut Vec<Skipped>| {
+        let provider_attr = entry.map(|a| &a.provider);
+        let attributed = provider_attr.and_then(|p| p.id.clone());
+        let listed = attributed
+            .as_deref()
+            .is_some_and(|id| directory.provider(id).is_some());
+        if !listed {
+            if let Some((id, holder)) = rdap_holder(entry) {
+                if opts.providers.is_empty() || opts.providers.contains(&id) {
+                    by_rdap.entry(id).or_insert(holder).refs.push(r);
+                }
+                return;
+            }
+        }
+        match attributed {
+            Some(id) if directory.provider(&id).is_some() => {
+                if opts.providers.is_empty() || opts.providers.contains(&id) {
+                    by_provider.entry(id).or_default().push(r);
+                }
+            }
+            Some(id) => skipped.push(Skipped {
+                service: label.to_string(),
+                endpoint,
+                reason: format!("provider {id:?} is not in the provider directory"),
+            }),
+            None => skipped.push(Skipped {
+                service: label.to_string(),
+                endpoint,
+                reason: provider_attr
+                    .and_then(|p| p.reason.clone())
+                    .unwrap_or_else(|| "no provider attributed".into()),
+            }),
+        }
+    };
     for (si, s) in report.services.iter().enumerate() {
         for (ei, e) in s.endpoints.iter().enumerate() {
             let endpoint = format!("{}:{}/{}", e.ip, e.port, e.transport);
-            let (provider_attr, _) = s.attribution_of(e);
-            let attributed = provider_attr.and_then(|p| p.id.clone());
-            let listed = attributed
-                .as_deref()
-                .is_some_and(|id| directory.provider(id).is_some());
-            if !listed {
-                if let Some((id, holder)) = rdap_holder(s.attribution_entry(e)) {
-                    if opts.providers.is_empty() || opts.providers.contains(&id) {
-                        by_rdap.entry(id).or_insert(holder).refs.push((si, ei));
-                    }
-                    continue;
-                }
-            }
-            match attributed {
-                Some(id) if directory.provider(&id).is_some() => {
-                    if opts.providers.is_empty() || opts.providers.contains(&id) {
-                        by_provider.entry(id).or_default().push((si, ei));
-                    }
-                }
-                Some(id) => out.skipped.push(Skipped {
-                    service: s.label.clone(),
-                    endpoint,
-                    reason: format!("provider {id:?} is not in the provider directory"),
-                }),
-                None => out.skipped.push(Skipped {
-                    service: s.label.clone(),
-                    endpoint,
-                    reason: provider_attr
-                        .and_then(|p| p.reason.clone())
-                        .unwrap_or_else(|| "no provider attributed".into()),
-                }),
-            }
+            file(
+                Ref::Endpoint(si, ei),
+                &s.label,
+                endpoint,
+                s.attribution_entry(e),
+                &mut out.skipped,
+            );
         }
+    }
+    // The servers behind proxies: a notice goes to their provider as well, when a
+    // proxy was asked for one and let the client through to it.
+    for (ti, t) in report.proxy_targets.iter().enumerate() {
+        let endpoint = format!("{}/tcp", socket_text(&t.ip, t.port));
+        let label = format!("{endpoint} behind the proxy {}", peer_text(&t.proxy));
+        if t.protocols.iter().all(|p| p.starts_with("proxy_v")) {
+            out.skipped.push(Skipped {
+                service: label,
+                endpoint,
+                reason: "named only by a PROXY protocol header, which a proxy sends to the server behind it: the capture shows that proxy's traffic, not a client's request".into(),
+            });
+            continue;
+        }
+        if t.granted == 0 {
+            out.skipped.push(Skipped {
+                service: label,
+                endpoint,
+                reason: format!(
+                    "the proxy granted none of the {} requests for it ({} refused, the rest unanswered): nothing shows the client reached it",
+                    t.requests, t.refused
+                ),
+            });
+            continue;
+        }
+        let entry = t.attribution();
+        file(
+            Ref::Target(ti),
+            &label,
+            endpoint,
+            entry.as_ref(),
+            &mut out.skipped,
+        );
     }
     // The records by server, found once for all the letters.
     let by = ByServer::of(report);
@@ -653,7 +699,7 @@ fn draft_one(
     case: Option<&Case>,
     directory: &Directory,
     provider: &Provider,
-    refs: &[(usize, usize)],
+    refs: &[Ref],
     opts: &DraftOptions,
 ) -> Result<Letter, LetterError> {
     let offset = claimant
@@ -721,7 +767,31 @@ struct RdapHolder {
     name: String,
     jurisdiction: String,
     addressee: Addressee,
-    refs: Vec<(usize, usize)>,
+    refs: Vec<Ref>,
+}
+
+/// What a letter's row is drawn from: a service's endpoint (service and endpoint
+/// index) or a server behind a proxy (index in `proxy_targets`).
+#[derive(Clone, Copy, Debug)]
+enum Ref {
+    Endpoint(usize, usize),
+    Target(usize),
+}
+
+/// `address:port`, an IPv6 address in brackets.
+fn socket_text(ip: &str, port: u16) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+fn peer_text(p: &input::Peer) -> String {
+    match p.port {
+        Some(port) => socket_text(&p.ip, port),
+        None => p.ip.clone(),
+    }
 }
 
 /// A file-name-safe id for an RDAP holder: `rdap-` and the handle (or range) in
@@ -1231,6 +1301,39 @@ pub struct EvidenceRow {
     /// The letter calls what this endpoint served an infringing copy: content was
     /// downloaded and the claimant compared it with the original.
     pub claim: bool,
+    /// The server was reached through a proxy (`kind` `proxied`): no packet of the
+    /// capture went to it.
+    pub via: Option<Via>,
+}
+
+/// The proxy a server behind it was asked of, and what it answered.
+#[derive(Clone, Debug, Serialize)]
+pub struct Via {
+    /// `address:port`.
+    pub proxy: String,
+    /// `socks4`, `socks5`, `http_connect`, `http_forward`, joined with `, `.
+    pub protocols: String,
+    pub requests: u64,
+    pub granted: u64,
+    /// The frames of the requests to the proxy.
+    pub frames: String,
+    /// The proxy's address and port, and the client ends (by capture) of the
+    /// connections it granted for the server: what went through them is the
+    /// server's traffic.
+    #[serde(skip)]
+    end: (String, u16),
+    #[serde(skip)]
+    clients: Vec<(u32, input::Peer)>,
+}
+
+impl Via {
+    /// Whether a record between the client and the proxy went through a connection
+    /// granted for the server.
+    fn carries(&self, s: &input::Seen) -> bool {
+        self.clients
+            .iter()
+            .any(|(capture, client)| *capture == s.capture && *client == s.client)
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -1418,6 +1521,10 @@ fn downloads(http: &[&input::HttpRecord], e: &input::Endpoint, names: &[String])
     out
 }
 
+/// A TCP connection with a proxy: capture, client address and port, proxy address
+/// and port.
+type Tunnel<'a> = (u32, &'a str, u16, &'a str, u16);
+
 /// The report's records and conversations by the server endpoint they concern, and
 /// the frames of its DNS messages: found once for a letter, not once per row (a
 /// report may hold hundreds of thousands of each).
@@ -1428,6 +1535,9 @@ struct ByServer<'a> {
     conversations: HashMap<(&'a str, &'a str, u16), Vec<FrameId>>,
     http: HashMap<(&'a str, u16), Vec<&'a input::HttpRecord>>,
     tls: HashMap<(&'a str, u16), Vec<&'a input::TlsRecord>>,
+    /// The bytes each way (to the proxy, from it) of the TCP conversations with a
+    /// proxy that a proxy target names, by capture, client end and proxy end.
+    tunnels: HashMap<Tunnel<'a>, (u64, u64)>,
 }
 
 impl<'a> ByServer<'a> {
@@ -1464,6 +1574,25 @@ impl<'a> ByServer<'a> {
                 tls.entry(k).or_default().push(r);
             }
         }
+        let proxies: std::collections::HashSet<&input::Peer> =
+            report.proxy_targets.iter().map(|t| &t.proxy).collect();
+        let mut tunnels = HashMap::new();
+        for c in report.conversations.iter().filter(|c| c.transport == "tcp") {
+            let ends = [
+                (&c.a, &c.b, c.bytes_a_to_b, c.bytes_b_to_a),
+                (&c.b, &c.a, c.bytes_b_to_a, c.bytes_a_to_b),
+            ];
+            for (client, proxy, up, down) in ends {
+                if let (Some(cp), Some(pp), true) =
+                    (client.port, proxy.port, proxies.contains(proxy))
+                {
+                    tunnels.insert(
+                        (c.capture, client.ip.as_str(), cp, proxy.ip.as_str(), pp),
+                        (up, down),
+                    );
+                }
+            }
+        }
         ByServer {
             dns_frames: report
                 .dns
@@ -1473,6 +1602,7 @@ impl<'a> ByServer<'a> {
             conversations,
             http,
             tls,
+            tunnels,
         }
     }
 }
@@ -1484,13 +1614,16 @@ fn evidence_rows(
     claimant: &Claimant,
     directory: &Directory,
     provider: &Provider,
-    refs: &[(usize, usize)],
+    refs: &[Ref],
     offset: UtcOffset,
 ) -> Vec<EvidenceRow> {
     let multi = report.captures.len() > 1;
     let compared = claimant.works.iter().any(|w| w.comparison.is_some());
     let mut rows = Vec::new();
-    for &(si, ei) in refs {
+    for r in refs {
+        let &Ref::Endpoint(si, ei) = r else {
+            continue;
+        };
         let (Some(s), Some(e)) = (
             report.services.get(si),
             report.services.get(si).and_then(|s| s.endpoints.get(ei)),
@@ -1633,11 +1766,208 @@ fn evidence_rows(
             sni,
             model,
             model_basis,
+            via: None,
         });
     }
-    rows.sort_by(|a, b| (&a.ip, a.port, &a.transport).cmp(&(&b.ip, b.port, &b.transport)));
-    rows.dedup_by(|a, b| (&a.ip, a.port, &a.transport) == (&b.ip, b.port, &b.transport));
+    for r in refs {
+        if let Some(t) = match r {
+            Ref::Target(ti) => report.proxy_targets.get(*ti),
+            Ref::Endpoint(..) => None,
+        } {
+            rows.push(proxied_row(report, by, provider, t, compared, offset));
+        }
+    }
+    // A server reached both directly and through a proxy has a row for each.
+    let key = |r: &EvidenceRow| (r.ip.clone(), r.port, r.transport.clone(), r.via.is_some());
+    rows.sort_by_key(key);
+    rows.dedup_by(|a, b| key(a) == key(b));
     rows
+}
+
+/// The row of a server behind a proxy: the requests for it, and what went through
+/// the proxy's granted connections for it (their HTTP requests and TLS hellos, from
+/// the records between the client and the proxy).
+fn proxied_row(
+    report: &Report,
+    by: &ByServer,
+    provider: &Provider,
+    t: &input::ProxyTarget,
+    compared: bool,
+    offset: UtcOffset,
+) -> EvidenceRow {
+    let multi = report.captures.len() > 1;
+    let at = |frame| FrameId {
+        capture: t.capture,
+        frame,
+    };
+    // The connections the proxy granted for this target: their client ends.
+    let clients: Vec<&input::Peer> = report
+        .proxies
+        .iter()
+        .filter(|p| {
+            p.seen.capture == t.capture
+                && p.seen.server == t.proxy
+                && p.target_address.as_deref() == Some(t.ip.as_str())
+                && p.target_port == t.port
+                && p.granted == Some(true)
+                && !p.protocol.starts_with("proxy_v")
+        })
+        .map(|p| &p.seen.client)
+        .collect();
+    let through = |s: &input::Seen| s.capture == t.capture && clients.contains(&&s.client);
+    let proxy = (t.proxy.ip.as_str(), t.proxy.port.unwrap_or(0));
+    let http: Vec<&input::HttpRecord> = by
+        .http
+        .get(&proxy)
+        .into_iter()
+        .flatten()
+        .copied()
+        .filter(|r| through(&r.seen))
+        .collect();
+    // What went through the tunnel, without the CONNECT that opened it (its answer,
+    // before any request through the tunnel, is paired with none).
+    let tunnelled: Vec<&input::HttpRecord> = http
+        .iter()
+        .copied()
+        .filter(|r| r.method.as_deref() != Some("CONNECT"))
+        .collect();
+    let mut frames: Vec<FrameId> = t.frames.iter().copied().map(at).collect();
+    let request_frames = frames_text(&frames, multi);
+    let mut sni = Vec::new();
+    let mut names: Vec<NameBinding> = Vec::new();
+    for r in by.tls.get(&proxy).into_iter().flatten() {
+        if !through(&r.seen) {
+            continue;
+        }
+        frames.extend(seen_frames(&r.seen));
+        if let Some(n) = &r.sni {
+            if !sni.contains(n) {
+                sni.push(n.clone());
+                names.push(NameBinding {
+                    name: n.clone(),
+                    how: "sni",
+                    frames: frames_text(&seen_frames(&r.seen), multi),
+                });
+            }
+        }
+    }
+    for r in &http {
+        frames.extend(seen_frames(&r.seen));
+        // A Host header names the server, without its port; an address names nothing.
+        let host = r.host.as_deref().map(|h| match h.rsplit_once(':') {
+            Some((name, port))
+                if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                name
+            }
+            _ => h,
+        });
+        let named = host.filter(|h| {
+            h.trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_err()
+                && !names.iter().any(|n| n.name == *h)
+        });
+        if let Some(h) = named {
+            names.push(NameBinding {
+                name: h.to_string(),
+                how: "host",
+                frames: frames_text(&seen_frames(&r.seen), multi),
+            });
+        }
+    }
+    let hostnames: Vec<String> = names.iter().map(|n| n.name.clone()).collect();
+    let server = input::Endpoint {
+        ip: t.ip.clone(),
+        port: t.port,
+        transport: "tcp".into(),
+        ..input::Endpoint::default()
+    };
+    let downloads = downloads(&tunnelled, &server, &hostnames);
+    let downloaded = downloads
+        .iter()
+        .any(|d| d.status.is_some_and(|c| (200..300).contains(&c)));
+    let locations = if !downloads.is_empty() {
+        downloads.iter().map(|d| d.url.clone()).collect()
+    } else if !sni.is_empty() && t.port == 443 {
+        sni.iter().map(|n| format!("https://{n}/")).collect()
+    } else {
+        vec![socket_text(&t.ip, t.port)]
+    };
+    // The traffic through the granted connections, as the client sent and got it.
+    let (mut to_server, mut to_client) = (0u64, 0u64);
+    let mut filters = Vec::new();
+    for c in &clients {
+        let Some(port) = c.port else { continue };
+        if let Some(&(up, down)) =
+            by.tunnels
+                .get(&(t.capture, c.ip.as_str(), port, proxy.0, proxy.1))
+        {
+            to_server = to_server.saturating_add(up);
+            to_client = to_client.saturating_add(down);
+        }
+        let v = |ip: &str| if ip.contains(':') { "ipv6" } else { "ip" };
+        filters.push(format!(
+            "({}.addr == {} && tcp.port == {port} && {}.addr == {} && tcp.port == {})",
+            v(&c.ip),
+            c.ip,
+            v(proxy.0),
+            proxy.0,
+            proxy.1
+        ));
+    }
+    let provider_attr = t.provider.as_ref();
+    let (model, model_basis) = match provider_attr.and_then(|p| p.service_model.clone()) {
+        Some(m) if matches!(m.as_str(), "iaas" | "cdn" | "hosting" | "paas") => {
+            let why = provider_attr
+                .and_then(|p| p.service.clone())
+                .map(|svc| format!("the provider's feed lists {} under service {svc}", t.ip));
+            (m, why)
+        }
+        _ => (provider.service_model.as_str().to_string(), None),
+    };
+    let region_attr = t.region.as_ref();
+    EvidenceRow {
+        ip: t.ip.clone(),
+        port: t.port,
+        transport: "tcp".into(),
+        hostnames,
+        names,
+        locations,
+        region: region_attr.and_then(|r| match (&r.id, &r.city) {
+            (Some(id), Some(city)) => Some(format!("{id} ({city})")),
+            (Some(id), None) => Some(id.clone()),
+            (None, Some(city)) => Some(city.clone()),
+            (None, None) => None,
+        }),
+        region_id: region_attr.and_then(|r| r.id.clone()),
+        first_seen: when(Some(&t.first_seen), offset),
+        last_seen: when(Some(&t.last_seen), offset),
+        frames: frames_text(&frames, multi),
+        filter: if filters.is_empty() {
+            "none (no granted connection)".into()
+        } else {
+            filters.join(" || ")
+        },
+        bytes: to_server.saturating_add(to_client),
+        bytes_to_server: to_server,
+        bytes_to_client: to_client,
+        kind: "proxied",
+        claim: downloaded && compared,
+        downloads,
+        sni,
+        model,
+        model_basis,
+        via: Some(Via {
+            proxy: peer_text(&t.proxy),
+            protocols: t.protocols.join(", "),
+            requests: t.requests,
+            granted: t.granted,
+            frames: request_frames,
+            end: (proxy.0.to_string(), proxy.1),
+            clients: clients.iter().map(|c| (t.capture, (*c).clone())).collect(),
+        }),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -2001,6 +2331,8 @@ struct RowKeys<'a> {
     endpoints: std::collections::HashSet<(&'a str, u16, &'a str)>,
     addresses: std::collections::HashSet<(&'a str, u16)>,
     ips: std::collections::HashSet<&'a str>,
+    /// The servers behind a proxy (address, port).
+    proxied: std::collections::HashSet<(&'a str, u16)>,
 }
 
 impl<'a> RowKeys<'a> {
@@ -2012,6 +2344,11 @@ impl<'a> RowKeys<'a> {
                 .collect(),
             addresses: rows.iter().map(|r| (r.ip.as_str(), r.port)).collect(),
             ips: rows.iter().map(|r| r.ip.as_str()).collect(),
+            proxied: rows
+                .iter()
+                .filter(|r| r.via.is_some())
+                .map(|r| (r.ip.as_str(), r.port))
+                .collect(),
         }
     }
 
@@ -2053,6 +2390,12 @@ fn refs_times(report: &Report, rows: &[EvidenceRow]) -> Vec<String> {
             }
         }
     }
+    for t in &report.proxy_targets {
+        if keys.proxied.contains(&(t.ip.as_str(), t.port)) {
+            out.push(t.first_seen.clone());
+            out.push(t.last_seen.clone());
+        }
+    }
     out
 }
 
@@ -2064,48 +2407,65 @@ fn provider_notes(report: &Report, provider: &Provider, rows: &[EvidenceRow]) ->
     let keys = RowKeys::of(rows);
     for s in &report.services {
         for e in &s.endpoints {
-            if !keys.has(e) {
-                continue;
-            }
-            let Some(entry) = s.attribution_entry(e) else {
-                continue;
-            };
-            let p = &entry.provider;
-            let conf = p.confidence.as_deref().unwrap_or("unknown confidence");
-            let src = p.source.as_ref().and_then(input::source_text);
-            notes.insert(match (&p.evidence, src) {
-                (Some(ev), _) => format!("Attribution: {ev} ({conf})"),
-                (None, Some(src)) => format!("Attribution of {}: {src} ({conf})", e.ip),
-                (None, None) => format!("Attribution of {}: ({conf})", e.ip),
-            });
-            for n in &entry.notes {
-                notes.insert(format!("{}: {n}", e.ip));
-            }
-            if !provider.notices.is_empty() || !provider.asns.is_empty() {
-                if let (Some(r), Some(best)) = (
-                    &entry.rdap,
-                    entry.abuse_contacts.iter().min_by_key(|c| c.rank),
-                ) {
-                    let target = best.email.as_deref().or(best.url.as_deref()).unwrap_or("");
-                    let known = provider.notices.iter().any(|n| {
-                        n.target
-                            .as_deref()
-                            .is_some_and(|t| t.eq_ignore_ascii_case(target))
-                    });
-                    if !target.is_empty() && !known {
-                        notes.insert(format!(
-                            "RDAP ({}{}) names {target} as the abuse contact of {}'s block, which is not among the provider directory's channels for {}: check which to use before sending",
-                            r.server,
-                            r.handle.as_deref().map(|h| format!(", {h}")).unwrap_or_default(),
-                            e.ip,
-                            provider.id
-                        ));
-                    }
+            if keys.has(e) {
+                if let Some(entry) = s.attribution_entry(e) {
+                    attribution_notes(&mut notes, provider, entry);
                 }
             }
         }
     }
+    for t in &report.proxy_targets {
+        if keys.proxied.contains(&(t.ip.as_str(), t.port)) {
+            if let Some(entry) = t.attribution() {
+                attribution_notes(&mut notes, provider, &entry);
+            }
+        }
+    }
     notes.into_iter().collect()
+}
+
+/// How one address of a letter was attributed, the notes on its data, and an RDAP
+/// abuse contact that is none of the directory's channels.
+fn attribution_notes(
+    notes: &mut std::collections::BTreeSet<String>,
+    provider: &Provider,
+    entry: &input::AddressAttribution,
+) {
+    let ip = &entry.ip;
+    let p = &entry.provider;
+    let conf = p.confidence.as_deref().unwrap_or("unknown confidence");
+    let src = p.source.as_ref().and_then(input::source_text);
+    notes.insert(match (&p.evidence, src) {
+        (Some(ev), _) => format!("Attribution: {ev} ({conf})"),
+        (None, Some(src)) => format!("Attribution of {ip}: {src} ({conf})"),
+        (None, None) => format!("Attribution of {ip}: ({conf})"),
+    });
+    for n in &entry.notes {
+        notes.insert(format!("{ip}: {n}"));
+    }
+    if provider.notices.is_empty() && provider.asns.is_empty() {
+        return;
+    }
+    let (Some(r), Some(best)) = (
+        &entry.rdap,
+        entry.abuse_contacts.iter().min_by_key(|c| c.rank),
+    ) else {
+        return;
+    };
+    let target = best.email.as_deref().or(best.url.as_deref()).unwrap_or("");
+    let known = provider.notices.iter().any(|n| {
+        n.target
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(target))
+    });
+    if !target.is_empty() && !known {
+        notes.insert(format!(
+            "RDAP ({}{}) names {target} as the abuse contact of {ip}'s block, which is not among the provider directory's channels for {}: check which to use before sending",
+            r.server,
+            r.handle.as_deref().map(|h| format!(", {h}")).unwrap_or_default(),
+            provider.id
+        ));
+    }
 }
 
 /// The per-provider evidence extract a letter attaches: this provider's endpoints
@@ -2119,13 +2479,20 @@ fn extract_json(by: &ByServer, ctx: &Context, case: Option<&Case>) -> String {
         .rows
         .iter()
         .map(|r| {
-            // Records name the conversation's server whichever side sent them.
-            let server = (r.ip.as_str(), r.port);
+            // Records name the conversation's server whichever side sent them; a
+            // server behind a proxy has the records of the connections the proxy
+            // granted for it.
+            let server = match &r.via {
+                Some(v) => (v.end.0.as_str(), v.end.1),
+                None => (r.ip.as_str(), r.port),
+            };
+            let ours = |s: &input::Seen| r.via.as_ref().is_none_or(|v| v.carries(s));
             let http: Vec<serde_json::Value> = by
                 .http
                 .get(&server)
                 .into_iter()
                 .flatten()
+                .filter(|h| ours(&h.seen))
                 .map(|h| {
                     json!({
                         "capture": h.seen.capture, "frame": h.seen.frame, "frames": h.seen.frames,
@@ -2140,6 +2507,7 @@ fn extract_json(by: &ByServer, ctx: &Context, case: Option<&Case>) -> String {
                 .get(&server)
                 .into_iter()
                 .flatten()
+                .filter(|t| ours(&t.seen))
                 .map(|t| {
                     json!({
                         "capture": t.seen.capture, "frame": t.seen.frame, "frames": t.seen.frames,
@@ -2147,14 +2515,18 @@ fn extract_json(by: &ByServer, ctx: &Context, case: Option<&Case>) -> String {
                     })
                 })
                 .collect();
-            json!({
+            let mut e = json!({
                 "ip": r.ip, "port": r.port, "transport": r.transport, "region": r.region_id,
                 "first_seen_utc": r.first_seen.utc.to_string(), "last_seen_utc": r.last_seen.utc.to_string(),
                 "bytes_to_server": r.bytes_to_server, "bytes_to_client": r.bytes_to_client,
                 "server_frames": r.frames, "wireshark_filter": r.filter,
                 "names": r.names, "downloads": r.downloads, "shows": r.kind,
                 "service_model": r.model, "http": http, "tls": tls,
-            })
+            });
+            if let (Some(via), Some(map)) = (&r.via, e.as_object_mut()) {
+                map.insert("via".into(), json!(via));
+            }
+            e
         })
         .collect();
     let captures: Vec<serde_json::Value> = ctx
