@@ -1784,6 +1784,68 @@ fn evidence_rows(
     rows
 }
 
+/// The HTTP messages of a proxy's connections that went to the server `ip`:`port`
+/// behind it. HTTP/1.1 answers in order, so a connection's k-th response answers its
+/// k-th request; a `CONNECT` (and its answer) opened a tunnel, and a forward request
+/// (absolute-form) for another host went elsewhere. In frame order.
+fn for_target<'a>(
+    http: &[&'a input::HttpRecord],
+    ip: &str,
+    port: u16,
+) -> Vec<&'a input::HttpRecord> {
+    type Messages<'a> = (Vec<&'a input::HttpRecord>, Vec<&'a input::HttpRecord>);
+    let mut by_connection: BTreeMap<(u32, &str, Option<u16>), Messages> = BTreeMap::new();
+    for &r in http {
+        let key = (
+            r.seen.capture,
+            r.seen.client.ip.as_str(),
+            r.seen.client.port,
+        );
+        let (requests, responses) = by_connection.entry(key).or_default();
+        if r.kind == "request" {
+            requests.push(r);
+        } else {
+            responses.push(r);
+        }
+    }
+    let target: Option<std::net::IpAddr> = ip.parse().ok();
+    let goes_there = |q: &input::HttpRecord| {
+        if q.method.as_deref() == Some("CONNECT") {
+            return false;
+        }
+        let Some(rest) = q.uri.as_deref().and_then(|u| u.strip_prefix("http://")) else {
+            // Origin-form: sent through the tunnel, to the server behind it.
+            return true;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let (host, p) = match authority.strip_prefix('[') {
+            Some(v6) => match v6.split_once(']') {
+                Some((h, tail)) => (h, tail.strip_prefix(':')),
+                None => (v6, None),
+            },
+            None => match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            },
+        };
+        let p = p.map_or(Some(80), |p| p.parse::<u16>().ok());
+        host.parse::<std::net::IpAddr>().ok() == target && p == Some(port)
+    };
+    let mut out = Vec::new();
+    for (mut requests, mut responses) in by_connection.into_values() {
+        requests.sort_by_key(|r| r.seen.frame);
+        responses.sort_by_key(|r| r.seen.frame);
+        for (k, q) in requests.iter().enumerate() {
+            if goes_there(q) {
+                out.push(*q);
+                out.extend(responses.get(k).copied());
+            }
+        }
+    }
+    out.sort_by_key(|r| (r.seen.capture, r.seen.frame));
+    out
+}
+
 /// The row of a server behind a proxy: the requests for it, and what went through
 /// the proxy's granted connections for it (their HTTP requests and TLS hellos, from
 /// the records between the client and the proxy).
@@ -1824,13 +1886,7 @@ fn proxied_row(
         .copied()
         .filter(|r| through(&r.seen))
         .collect();
-    // What went through the tunnel, without the CONNECT that opened it (its answer,
-    // before any request through the tunnel, is paired with none).
-    let tunnelled: Vec<&input::HttpRecord> = http
-        .iter()
-        .copied()
-        .filter(|r| r.method.as_deref() != Some("CONNECT"))
-        .collect();
+    let http = for_target(&http, &t.ip, t.port);
     let mut frames: Vec<FrameId> = t.frames.iter().copied().map(at).collect();
     let request_frames = frames_text(&frames, multi);
     let mut sni = Vec::new();
@@ -1883,7 +1939,7 @@ fn proxied_row(
         transport: "tcp".into(),
         ..input::Endpoint::default()
     };
-    let downloads = downloads(&tunnelled, &server, &hostnames);
+    let downloads = downloads(&http, &server, &hostnames);
     let downloaded = downloads
         .iter()
         .any(|d| d.status.is_some_and(|c| (200..300).contains(&c)));
@@ -2574,6 +2630,52 @@ mod tests {
         ] {
             assert!(parse_utc(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_proxy_targets_messages_are_its_own_requests_and_their_answers_in_order() {
+        let message = |client_port, frame, request: Option<(&str, &str)>| {
+            let mut r = input::HttpRecord::default();
+            r.seen.capture = 0;
+            r.seen.frame = frame;
+            r.seen.client = input::Peer {
+                ip: "127.0.0.100".into(),
+                port: Some(client_port),
+            };
+            match request {
+                Some((method, uri)) => {
+                    r.kind = "request".into();
+                    r.method = Some(method.into());
+                    r.uri = Some(uri.into());
+                }
+                None => r.kind = "response".into(),
+            }
+            r
+        };
+        let all = [
+            // A tunnel: the CONNECT and its answer, then a request through it.
+            message(1, 1, Some(("CONNECT", "52.28.131.173:80"))),
+            message(1, 2, None),
+            message(1, 3, Some(("GET", "/game.pak"))),
+            message(1, 4, None),
+            // A kept-alive forward connection, pipelined: another host, then ours.
+            message(2, 5, Some(("GET", "http://www.example/"))),
+            message(2, 6, Some(("GET", "http://52.28.131.173/x"))),
+            message(2, 7, None),
+            message(2, 8, None),
+            message(2, 9, Some(("GET", "http://52.28.131.173:8080/y"))),
+            message(2, 10, Some(("GET", "http://[2a05:d014::10]/z"))),
+        ];
+        let refs: Vec<&input::HttpRecord> = all.iter().collect();
+        let frames = |ip, port| -> Vec<u64> {
+            for_target(&refs, ip, port)
+                .iter()
+                .map(|r| r.seen.frame)
+                .collect()
+        };
+        assert_eq!(frames("52.28.131.173", 80), [3, 4, 6, 8]);
+        assert_eq!(frames("52.28.131.173", 8080), [3, 4, 9]);
+        assert_eq!(frames("2a05:d014::10", 80), [3, 4, 10]);
     }
 
     #[test]
