@@ -1722,17 +1722,10 @@ fn evidence_rows(
                     )
                 })
         });
-        let (model, model_basis) =
-            match (by_name, provider_attr.and_then(|p| p.service_model.clone())) {
-                (Some((m, why)), _) => (m, Some(why)),
-                (None, Some(m)) if matches!(m.as_str(), "iaas" | "cdn" | "hosting" | "paas") => {
-                    let why = provider_attr.and_then(|p| p.service.clone()).map(|svc| {
-                        format!("the provider's feed lists {} under service {svc}", e.ip)
-                    });
-                    (m, why)
-                }
-                _ => (provider.service_model.as_str().to_string(), None),
-            };
+        let (model, model_basis) = match by_name {
+            Some((m, why)) => (m, Some(why)),
+            None => attributed_model(provider_attr, &e.ip, provider),
+        };
         rows.push(EvidenceRow {
             ip: e.ip.clone(),
             port: e.port,
@@ -1740,12 +1733,7 @@ fn evidence_rows(
             hostnames,
             names,
             locations,
-            region: region_attr.and_then(|r| match (&r.id, &r.city) {
-                (Some(id), Some(city)) => Some(format!("{id} ({city})")),
-                (Some(id), None) => Some(id.clone()),
-                (None, Some(city)) => Some(city.clone()),
-                (None, None) => None,
-            }),
+            region: region_attr.and_then(region_text),
             region_id: region_attr.and_then(|r| r.id.clone()),
             first_seen: when(e.first_seen.as_deref(), offset),
             last_seen: when(e.last_seen.as_deref(), offset),
@@ -1782,6 +1770,34 @@ fn evidence_rows(
     rows.sort_by_key(key);
     rows.dedup_by(|a, b| key(a) == key(b));
     rows
+}
+
+/// A region as a letter names it: `id (city)`, or whichever is known.
+fn region_text(r: &input::RegionAttribution) -> Option<String> {
+    match (&r.id, &r.city) {
+        (Some(id), Some(city)) => Some(format!("{id} ({city})")),
+        (Some(id), None) => Some(id.clone()),
+        (None, Some(city)) => Some(city.clone()),
+        (None, None) => None,
+    }
+}
+
+/// The service model of an address by its attribution (with the feed service that
+/// decided it), else the provider's default.
+fn attributed_model(
+    attribution: Option<&input::ProviderAttribution>,
+    ip: &str,
+    provider: &Provider,
+) -> (String, Option<String>) {
+    match attribution.and_then(|p| p.service_model.clone()) {
+        Some(m) if matches!(m.as_str(), "iaas" | "cdn" | "hosting" | "paas") => {
+            let why = attribution
+                .and_then(|p| p.service.clone())
+                .map(|svc| format!("the provider's feed lists {ip} under service {svc}"));
+            (m, why)
+        }
+        _ => (provider.service_model.as_str().to_string(), None),
+    }
 }
 
 /// The HTTP messages of a proxy's connections that went to the server `ip`:`port`
@@ -1972,16 +1988,7 @@ fn proxied_row(
             proxy.1
         ));
     }
-    let provider_attr = t.provider.as_ref();
-    let (model, model_basis) = match provider_attr.and_then(|p| p.service_model.clone()) {
-        Some(m) if matches!(m.as_str(), "iaas" | "cdn" | "hosting" | "paas") => {
-            let why = provider_attr
-                .and_then(|p| p.service.clone())
-                .map(|svc| format!("the provider's feed lists {} under service {svc}", t.ip));
-            (m, why)
-        }
-        _ => (provider.service_model.as_str().to_string(), None),
-    };
+    let (model, model_basis) = attributed_model(t.provider.as_ref(), &t.ip, provider);
     let region_attr = t.region.as_ref();
     EvidenceRow {
         ip: t.ip.clone(),
@@ -1990,12 +1997,7 @@ fn proxied_row(
         hostnames,
         names,
         locations,
-        region: region_attr.and_then(|r| match (&r.id, &r.city) {
-            (Some(id), Some(city)) => Some(format!("{id} ({city})")),
-            (Some(id), None) => Some(id.clone()),
-            (None, Some(city)) => Some(city.clone()),
-            (None, None) => None,
-        }),
+        region: region_attr.and_then(region_text),
         region_id: region_attr.and_then(|r| r.id.clone()),
         first_seen: when(Some(&t.first_seen), offset),
         last_seen: when(Some(&t.last_seen), offset),
@@ -2421,14 +2423,22 @@ fn rdap_contact<'a>(
     rows: &[EvidenceRow],
 ) -> Option<(&'a input::AbuseContact, &'a input::RdapRecord)> {
     let keys = RowKeys::of(rows);
-    report
+    let endpoints = report
         .services
         .iter()
         .flat_map(|s| s.attribution.iter())
         .filter(|a| keys.ips.contains(a.ip.as_str()))
-        .filter_map(|a| {
-            let r = a.rdap.as_ref()?;
-            let c = a.abuse_contacts.iter().min_by_key(|c| c.rank)?;
+        .map(|a| (&a.rdap, &a.abuse_contacts));
+    let targets = report
+        .proxy_targets
+        .iter()
+        .filter(|t| keys.proxied.contains(&(t.ip.as_str(), t.port)))
+        .map(|t| (&t.rdap, &t.abuse_contacts));
+    endpoints
+        .chain(targets)
+        .filter_map(|(rdap, contacts)| {
+            let r = rdap.as_ref()?;
+            let c = contacts.iter().min_by_key(|c| c.rank)?;
             Some((c, r))
         })
         .min_by_key(|(c, _)| c.rank)
