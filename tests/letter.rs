@@ -2201,4 +2201,48 @@ fn servers_behind_proxies_get_letters_to_their_own_providers_saying_the_proxy_ca
         .text
         .contains("127.0.0.13:8888 的代理（http_connect；请求帧号 73）"));
     assert!(!tencent.text.contains("下载"), "{}", tencent.text);
+
+    // A report focused on targets keeps the servers behind the proxies that carried
+    // its services, and those a target address covers.
+    for (target, want) in [
+        (
+            "dl.mtr-pirate.example",
+            vec![
+                ("alibaba", "47.236.91.18"),
+                ("aws", "2a05:d014::10"),
+                ("tencent", "43.136.75.21"),
+            ],
+        ),
+        ("52.28.131.173", vec![("aws", "52.28.131.173")]),
+    ] {
+        let path = tmp.path().join(format!("{target}.json"));
+        let o = bin()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("WHOHOSTS_DATA_DIR", tmp.path().join("no-extra-data"))
+            .args([
+                "analyze",
+                "captures/proxy-target.pcap",
+                "--target",
+                target,
+                "--json",
+            ])
+            .arg(&path)
+            .output()
+            .expect("runs");
+        assert!(o.status.code().is_some_and(|c| c <= 1), "{target}");
+        let r = input::Report::load(&path).expect("report");
+        let drafts = letter::draft(&r, &claimant(), None, &dir, &opts).expect("drafts");
+        let mut got: Vec<(String, String)> = Vec::new();
+        for l in &drafts.letters {
+            let extract: serde_json::Value = serde_json::from_str(&l.extract).expect("extract");
+            for e in extract["endpoints"].as_array().expect("endpoints") {
+                got.push((l.provider.clone(), e["ip"].as_str().expect("ip").into()));
+            }
+        }
+        let want: Vec<(String, String)> = want
+            .into_iter()
+            .map(|(p, ip)| (p.to_string(), ip.to_string()))
+            .collect();
+        assert_eq!(got, want, "{target}");
+    }
 }

@@ -627,8 +627,38 @@ pub fn draft_each<E: From<LetterError>>(
         }
     }
     // The servers behind proxies: a notice goes to their provider as well, when a
-    // proxy was asked for one and let the client through to it.
+    // proxy was asked for one and let the client through to it. A report focused on
+    // targets (`analyze --target`) keeps those behind the proxies that carried its
+    // services, and those a target address covers.
+    let focus = (!report.targets.is_empty()).then(|| {
+        let carriers: std::collections::HashSet<(&str, u16)> = report
+            .services
+            .iter()
+            .flat_map(|s| s.endpoints.iter().map(|e| (e.ip.as_str(), e.port)))
+            .collect();
+        let nets: Vec<crate::model::IpPrefix> = report
+            .targets
+            .iter()
+            .filter_map(|t| match t.parse() {
+                Ok(crate::services::Target::Net(net)) => Some(net),
+                _ => None,
+            })
+            .collect();
+        (carriers, nets)
+    });
     for (ti, t) in report.proxy_targets.iter().enumerate() {
+        if let Some((carriers, nets)) = &focus {
+            let carried = t
+                .proxy
+                .port
+                .is_some_and(|p| carriers.contains(&(t.proxy.ip.as_str(), p)));
+            let covered =
+                t.ip.parse()
+                    .is_ok_and(|ip| nets.iter().any(|n| n.contains(ip)));
+            if !carried && !covered {
+                continue;
+            }
+        }
         let endpoint = format!("{}/tcp", socket_text(&t.ip, t.port));
         let label = format!("{endpoint} behind the proxy {}", peer_text(&t.proxy));
         if t.protocols.iter().all(|p| p.starts_with("proxy_v")) {
