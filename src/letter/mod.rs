@@ -660,7 +660,7 @@ pub fn draft_each<E: From<LetterError>>(
             }
         }
         let endpoint = format!("{}/tcp", socket_text(&t.ip, t.port));
-        let label = format!("{endpoint} behind the proxy {}", peer_text(&t.proxy));
+        let label = format!("server behind the proxy {}", peer_text(&t.proxy));
         if t.protocols.iter().all(|p| p.starts_with("proxy_v")) {
             out.skipped.push(Skipped {
                 service: label,
@@ -674,8 +674,11 @@ pub fn draft_each<E: From<LetterError>>(
                 service: label,
                 endpoint,
                 reason: format!(
-                    "the proxy granted none of the {} requests for it ({} refused, the rest unanswered): nothing shows the client reached it",
-                    t.requests, t.refused
+                    "the proxy granted none of the {} request{} for it ({} refused, {} unanswered): nothing shows the client reached it",
+                    t.requests,
+                    if t.requests == 1 { "" } else { "s" },
+                    t.refused,
+                    t.requests.saturating_sub(t.refused)
                 ),
             });
             continue;
