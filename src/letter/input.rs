@@ -334,7 +334,6 @@ pub struct ProxyTarget {
     pub last_seen: String,
     #[serde(deserialize_with = "compact")]
     pub frames: Vec<u64>,
-    pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<ProviderAttribution>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -820,6 +820,15 @@ fn socket_text(ip: &str, port: u16) -> String {
     }
 }
 
+/// The Wireshark field of an address: `ip` or `ipv6`.
+fn ip_field(ip: &str) -> &'static str {
+    if ip.contains(':') {
+        "ipv6"
+    } else {
+        "ip"
+    }
+}
+
 fn peer_text(p: &input::Peer) -> String {
     match p.port {
         Some(port) => socket_text(&p.ip, port),
@@ -1356,16 +1365,16 @@ pub struct Via {
     #[serde(skip)]
     end: (String, u16),
     #[serde(skip)]
-    clients: Vec<(u32, input::Peer)>,
+    capture: u32,
+    #[serde(skip)]
+    clients: Vec<input::Peer>,
 }
 
 impl Via {
     /// Whether a record between the client and the proxy went through a connection
     /// granted for the server.
     fn carries(&self, s: &input::Seen) -> bool {
-        self.clients
-            .iter()
-            .any(|(capture, client)| *capture == s.capture && *client == s.client)
+        s.capture == self.capture && self.clients.contains(&s.client)
     }
 }
 
@@ -1772,8 +1781,8 @@ fn evidence_rows(
             last_seen: when(e.last_seen.as_deref(), offset),
             frames: frames_text(&frames, multi),
             filter: format!(
-                "ip{}.addr == {} && {}.port == {}",
-                if e.ip.contains(':') { "v6" } else { "" },
+                "{}.addr == {} && {}.port == {}",
+                ip_field(&e.ip),
                 e.ip,
                 e.transport,
                 e.port
@@ -2011,12 +2020,11 @@ fn proxied_row(
             to_server = to_server.saturating_add(up);
             to_client = to_client.saturating_add(down);
         }
-        let v = |ip: &str| if ip.contains(':') { "ipv6" } else { "ip" };
         filters.push(format!(
             "({}.addr == {} && tcp.port == {port} && {}.addr == {} && tcp.port == {})",
-            v(&c.ip),
+            ip_field(&c.ip),
             c.ip,
-            v(proxy.0),
+            ip_field(proxy.0),
             proxy.0,
             proxy.1
         ));
@@ -2056,7 +2064,8 @@ fn proxied_row(
             granted: t.granted,
             frames: request_frames,
             end: (proxy.0.to_string(), proxy.1),
-            clients: clients.iter().map(|c| (t.capture, (*c).clone())).collect(),
+            capture: t.capture,
+            clients: clients.into_iter().cloned().collect(),
         }),
     }
 }
