@@ -2246,3 +2246,76 @@ fn servers_behind_proxies_get_letters_to_their_own_providers_saying_the_proxy_ca
         assert_eq!(got, want, "{target}");
     }
 }
+
+#[test]
+fn a_quic_server_is_said_to_have_served_an_encrypted_quic_session_to_its_name() {
+    // captures/quic.pcap: a DNS answer, then a QUIC v1 handshake (SNI
+    // assets.mtr-pirate.example) with a Google Cloud address on UDP 443.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("report.json");
+    let o = bin()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("WHOHOSTS_DATA_DIR", tmp.path().join("no-extra-data"))
+        .args(["analyze", "captures/quic.pcap", "--json"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = std::fs::read_to_string(&path).expect("report");
+    let r = input::Report::from_json(text.as_bytes(), "report.json").expect("report");
+    let full: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let mut extra = Vec::new();
+    keys_in(
+        &serde_json::to_value(&r).expect("view"),
+        &full,
+        "report",
+        &mut extra,
+    );
+    assert!(
+        extra.is_empty(),
+        "fields the report does not write: {extra:?}"
+    );
+    let dir = Directory::bundled().expect("directory");
+    for (frame, shows, name) in [
+        (
+            Frame::Dmca,
+            "- What the capture shows: the client opened an encrypted (QUIC) session to assets.mtr-pirate.example; its content is not visible in the capture.",
+            "- Name: assets.mtr-pirate.example (QUIC server name, frames 3)",
+        ),
+        (
+            Frame::Dsa,
+            "- What the capture shows: the client opened an encrypted (QUIC) session to assets.mtr-pirate.example; its content is not visible in the capture.",
+            "- Name: assets.mtr-pirate.example (QUIC server name, frames 3)",
+        ),
+        (
+            Frame::Cn,
+            "- 所见内容：客户端与 assets.mtr-pirate.example 建立了加密（QUIC）会话；会话内容经加密，抓包中不可见。",
+            "- 域名：assets.mtr-pirate.example（QUIC 握手中的服务器名称，帧 3）",
+        ),
+    ] {
+        let mut opts = options();
+        opts.sm3.clear();
+        opts.frame = Some(frame);
+        let drafts = letter::draft(&r, &claimant(), None, &dir, &opts).expect("drafts");
+        let l = letter_for(&drafts.letters, "gcp");
+        let md = &l.markdown;
+        assert!(md.contains(shows), "{frame:?}:\n{md}");
+        assert!(md.contains(name), "{frame:?}:\n{md}");
+        assert!(
+            md.contains("https\\://assets.mtr-pirate.example/"),
+            "{frame:?}:\n{md}"
+        );
+        assert!(!md.contains("did not decode") && !md.contains("未经解析"), "{md}");
+        let extract: serde_json::Value = serde_json::from_str(&l.extract).expect("extract");
+        let e = &extract["endpoints"][0];
+        assert_eq!(e["transport"], "udp");
+        assert_eq!(e["shows"], "quic");
+        assert_eq!(e["quic"][0]["frame"], 3);
+        assert_eq!(e["quic"][0]["sni"], "assets.mtr-pirate.example");
+        assert_eq!(e["tls"].as_array().map(Vec::len), Some(0));
+    }
+}

@@ -68,6 +68,9 @@ pub struct Report {
     pub tls: Vec<TlsRecord>,
     /// DNS messages (which frames tied a name to an address).
     pub dns: Vec<DnsRecord>,
+    /// QUIC Initial packets with their TLS ClientHello (the name an encrypted QUIC
+    /// session was opened to).
+    pub quic: Vec<QuicRecord>,
     /// Proxy handshakes (which connections a proxy target's traffic went through);
     /// absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -299,6 +302,15 @@ pub struct TlsRecord {
     /// `client_hello`, `server_hello` or `certificate`.
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+}
+
+/// A QUIC Initial packet's ClientHello (`pipeline::records::QuicRecord`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct QuicRecord {
+    #[serde(flatten)]
+    pub seen: Seen,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
 }

@@ -1304,7 +1304,7 @@ pub struct Download {
 pub struct NameBinding {
     pub name: String,
     /// `dns` (a DNS answer or CNAME chain, from the resolver, not the server),
-    /// `sni`, `host`, `certificate`.
+    /// `sni` (TLS over TCP), `quic_sni`, `host`, `certificate`.
     pub how: &'static str,
     pub frames: String,
 }
@@ -1332,10 +1332,12 @@ pub struct EvidenceRow {
     pub bytes_to_server: u64,
     pub bytes_to_client: u64,
     /// `download`, `http` (requests, nothing downloaded), `tls` (an encrypted session
-    /// to a named service) or `session` (a session whose protocol was not decoded).
+    /// to a named service), `quic` (the same over QUIC), `proxied` (a server reached
+    /// through a proxy) or `session` (a session whose protocol was not decoded).
     pub kind: &'static str,
     pub downloads: Vec<Download>,
-    /// Names the client asked for in TLS ClientHellos to this endpoint.
+    /// Names the client asked for in TLS ClientHellos to this endpoint, over TCP or
+    /// in QUIC Initial packets.
     pub sni: Vec<String>,
     /// The service model for this endpoint and what showed it.
     pub model: String,
@@ -1577,6 +1579,7 @@ struct ByServer<'a> {
     conversations: HashMap<(&'a str, &'a str, u16), Vec<FrameId>>,
     http: HashMap<(&'a str, u16), Vec<&'a input::HttpRecord>>,
     tls: HashMap<(&'a str, u16), Vec<&'a input::TlsRecord>>,
+    quic: HashMap<(&'a str, u16), Vec<&'a input::QuicRecord>>,
     /// The bytes each way (to the proxy, from it) of the TCP conversations with a
     /// proxy that a proxy target names, by capture, client end and proxy end.
     tunnels: HashMap<Tunnel<'a>, (u64, u64)>,
@@ -1616,6 +1619,12 @@ impl<'a> ByServer<'a> {
                 tls.entry(k).or_default().push(r);
             }
         }
+        let mut quic: HashMap<_, Vec<&input::QuicRecord>> = HashMap::new();
+        for r in &report.quic {
+            if let Some(k) = server(&r.seen.server) {
+                quic.entry(k).or_default().push(r);
+            }
+        }
         let proxies: std::collections::HashSet<&input::Peer> =
             report.proxy_targets.iter().map(|t| &t.proxy).collect();
         let mut tunnels = HashMap::new();
@@ -1644,6 +1653,7 @@ impl<'a> ByServer<'a> {
             conversations,
             http,
             tls,
+            quic,
             tunnels,
         }
     }
@@ -1683,8 +1693,10 @@ fn evidence_rows(
                 h.frames.iter().partition(|f| dns_frames.contains(f));
             let how = if has("http_host") {
                 Some("host")
-            } else if has("tls_sni") || has("quic_sni") {
+            } else if has("tls_sni") {
                 Some("sni")
+            } else if has("quic_sni") {
+                Some("quic_sni")
             } else if has("certificate") {
                 Some("certificate")
             } else {
@@ -1712,20 +1724,40 @@ fn evidence_rows(
             .get(&(e.transport.as_str(), e.ip.as_str(), e.port))
             .cloned()
             .unwrap_or_default();
-        let http = by.http.get(&server).map_or(&[][..], Vec::as_slice);
-        for r in http {
+        // Records of this endpoint's transport only: a server's TCP and UDP ports of
+        // the same number are two endpoints.
+        let on_transport = |s: &input::Seen| s.transport == e.transport;
+        let http: Vec<&input::HttpRecord> = by
+            .http
+            .get(&server)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|r| on_transport(&r.seen))
+            .collect();
+        for r in &http {
             frames.extend(seen_frames(&r.seen));
         }
-        let mut sni = Vec::new();
+        let mut sni: Vec<String> = Vec::new();
+        let add_sni = |sni: &mut Vec<String>, name: &Option<String>| {
+            if let Some(n) = name.as_ref().filter(|n| !sni.contains(n)) {
+                sni.push(n.clone());
+            }
+        };
         for r in by.tls.get(&server).into_iter().flatten() {
-            frames.extend(seen_frames(&r.seen));
-            if let Some(n) = &r.sni {
-                if !sni.contains(n) {
-                    sni.push(n.clone());
-                }
+            if on_transport(&r.seen) {
+                frames.extend(seen_frames(&r.seen));
+                add_sni(&mut sni, &r.sni);
             }
         }
-        let downloads = downloads(http, e, &hostnames);
+        let tls_named = !sni.is_empty();
+        for r in by.quic.get(&server).into_iter().flatten() {
+            if on_transport(&r.seen) {
+                frames.extend(seen_frames(&r.seen));
+                add_sni(&mut sni, &r.sni);
+            }
+        }
+        let downloads = downloads(&http, e, &hostnames);
         let downloaded = downloads
             .iter()
             .any(|d| d.status.is_some_and(|c| (200..300).contains(&c)));
@@ -1733,14 +1765,16 @@ fn evidence_rows(
             "download"
         } else if !downloads.is_empty() {
             "http"
-        } else if !sni.is_empty() {
+        } else if tls_named {
             "tls"
+        } else if !sni.is_empty() {
+            "quic"
         } else {
             "session"
         };
         let locations = if !downloads.is_empty() {
             downloads.iter().map(|d| d.url.clone()).collect()
-        } else if kind == "tls" && e.port == 443 {
+        } else if matches!(kind, "tls" | "quic") && e.port == 443 {
             // The site the client opened (its name in the TLS hello), not an object.
             sni.iter().map(|n| format!("https://{n}/")).collect()
         } else {
@@ -2577,7 +2611,7 @@ fn attribution_notes(
 }
 
 /// The per-provider evidence extract a letter attaches: this provider's endpoints
-/// with their names, server frames, HTTP requests and TLS names, and the capture
+/// with their names, server frames, HTTP requests, TLS and QUIC names, and the capture
 /// hashes; never the client's address, other providers' servers or the case's
 /// environment records. Sorted keys (serde_json's map), so the same input gives the
 /// same bytes.
@@ -2594,7 +2628,9 @@ fn extract_json(by: &ByServer, ctx: &Context, case: Option<&Case>) -> String {
                 Some(v) => (v.end.0.as_str(), v.end.1),
                 None => (r.ip.as_str(), r.port),
             };
-            let ours = |s: &input::Seen| r.via.as_ref().is_none_or(|v| v.carries(s));
+            let ours = |s: &input::Seen| {
+                s.transport == r.transport && r.via.as_ref().is_none_or(|v| v.carries(s))
+            };
             let http: Vec<serde_json::Value> = by
                 .http
                 .get(&server)
@@ -2623,6 +2659,19 @@ fn extract_json(by: &ByServer, ctx: &Context, case: Option<&Case>) -> String {
                     })
                 })
                 .collect();
+            let quic: Vec<serde_json::Value> = by
+                .quic
+                .get(&server)
+                .into_iter()
+                .flatten()
+                .filter(|q| ours(&q.seen))
+                .map(|q| {
+                    json!({
+                        "capture": q.seen.capture, "frame": q.seen.frame, "frames": q.seen.frames,
+                        "time_utc": q.seen.ts, "sni": q.sni,
+                    })
+                })
+                .collect();
             let mut e = json!({
                 "ip": r.ip, "port": r.port, "transport": r.transport, "region": r.region_id,
                 "first_seen_utc": r.first_seen.utc.to_string(), "last_seen_utc": r.last_seen.utc.to_string(),
@@ -2631,6 +2680,9 @@ fn extract_json(by: &ByServer, ctx: &Context, case: Option<&Case>) -> String {
                 "names": r.names, "downloads": r.downloads, "shows": r.kind,
                 "service_model": r.model, "http": http, "tls": tls,
             });
+            if let (false, Some(map)) = (quic.is_empty(), e.as_object_mut()) {
+                map.insert("quic".into(), json!(quic));
+            }
             if let (Some(via), Some(map)) = (&r.via, e.as_object_mut()) {
                 map.insert("via".into(), json!(via));
             }
