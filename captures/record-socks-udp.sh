@@ -16,12 +16,29 @@
 # Every process is bounded by `timeout` and stopped by the EXIT trap, which also
 # removes the namespace and its hosts file. Nothing touches the host's network.
 #
-# Needs root. Usage: captures/record-socks-udp.sh
+# With `targets`, records captures/proxy-relay-target.pcap instead: the resolver
+# and the game server sit on provider addresses (on the namespace's loopback, as
+# record-proxy-target.sh does), and the client uses two relays: one for the DNS
+# queries (the resolver by address, 43.136.75.21, Tencent Cloud; then by name, so
+# that relay carries datagrams for two servers), one for the QUIC handshake to the
+# game server by address (47.236.91.18:443, Alibaba Cloud), so that relay carries
+# one server's only.
+#
+# Needs root. Usage: captures/record-socks-udp.sh [targets]
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 NS=prx-udp
 LIFE=30
+MODE=${1:-}
+case "$MODE" in
+"") RESOLVER=127.0.0.53 GAME=127.0.0.2 OUT=proxy-socks-udp.pcap ;;
+targets) RESOLVER=43.136.75.21 GAME=47.236.91.18 OUT=proxy-relay-target.pcap ;;
+*)
+	echo "usage: $0 [targets]" >&2
+	exit 2
+	;;
+esac
 
 die() {
 	echo "record-socks-udp.sh: $*" >&2
@@ -47,24 +64,28 @@ trap cleanup EXIT
 
 ip netns add "$NS"
 mkdir -p "/etc/netns/$NS"
-cat >"/etc/netns/$NS/hosts" <<'HOSTS'
+cat >"/etc/netns/$NS/hosts" <<HOSTS
 127.0.0.1 localhost
-127.0.0.53 resolver.mtr-pirate.example
-127.0.0.2 game.mtr-pirate.example
+$RESOLVER resolver.mtr-pirate.example
+$GAME game.mtr-pirate.example
 HOSTS
 ip -n "$NS" link set lo up
+if [ "$MODE" = targets ]; then
+	ip -n "$NS" addr add "$RESOLVER/32" dev lo
+	ip -n "$NS" addr add "$GAME/32" dev lo
+fi
 in_ns() { ip netns exec "$NS" "$@"; }
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
 	-subj /CN=game.mtr-pirate.example -addext "subjectAltName=DNS:game.mtr-pirate.example" \
 	-keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 in_ns timeout "$LIFE" dnsmasq --no-daemon --no-resolv --no-hosts \
-	--listen-address=127.0.0.53 --bind-interfaces --port=53 \
+	--listen-address="$RESOLVER" --bind-interfaces --port=53 \
 	--address=/dl.mtr-pirate.example/47.236.91.18 \
 	--address=/www.mtr-pirate.example/2606:4700:3033::6815:1a2b \
 	--pid-file="$WORK/dnsmasq.pid" >"$WORK/dnsmasq.log" 2>&1 &
 PIDS+=($!)
-in_ns timeout "$LIFE" python3 "$HERE/tools/quic_h3.py" server --host 127.0.0.2 --port 443 \
+in_ns timeout "$LIFE" python3 "$HERE/tools/quic_h3.py" server --host "$GAME" --port 443 \
 	--cert "$WORK/cert.pem" --key "$WORK/key.pem" --lifetime "$LIFE" >/dev/null 2>&1 &
 PIDS+=($!)
 cat >"$WORK/danted.conf" <<CONF
@@ -87,10 +108,15 @@ in_ns timeout "$LIFE" dumpcap -q -P -i lo -f 'host 127.0.0.100' -w "$WORK/raw.pc
 CAP=$!
 PIDS+=($CAP)
 sleep 1
-in_ns timeout 20 python3 "$HERE/tools/socks_udp.py" --proxy 127.0.0.12:1080 --bind 127.0.0.100 \
-	--resolver 127.0.0.53 --resolver-name resolver.mtr-pirate.example \
-	--a-name dl.mtr-pirate.example --aaaa-name www.mtr-pirate.example \
-	--quic-target game.mtr-pirate.example:443 --quic-sni game.mtr-pirate.example
+DNS_ARGS=(--resolver "$RESOLVER" --resolver-name resolver.mtr-pirate.example
+	--a-name dl.mtr-pirate.example --aaaa-name www.mtr-pirate.example)
+client() { in_ns timeout 20 python3 "$HERE/tools/socks_udp.py" --proxy 127.0.0.12:1080 --bind 127.0.0.100 "$@"; }
+if [ "$MODE" = targets ]; then
+	client --steps dns "${DNS_ARGS[@]}"
+	client --steps quic --quic-target "$GAME:443" --quic-sni game.mtr-pirate.example
+else
+	client "${DNS_ARGS[@]}" --quic-target game.mtr-pirate.example:443 --quic-sni game.mtr-pirate.example
+fi
 sleep 1
 kill -INT "$CAP" 2>/dev/null || true
 wait "$CAP" 2>/dev/null || true
@@ -99,5 +125,5 @@ first=$(python3 -c '
 import struct,sys
 d=open(sys.argv[1],"rb").read()
 print(struct.unpack("<I",d[24:28])[0])' "$WORK/raw.pcap")
-editcap -F pcap -t $((1795525841 - first)) "$WORK/raw.pcap" "$HERE/proxy-socks-udp.pcap"
-echo "wrote $HERE/proxy-socks-udp.pcap"
+editcap -F pcap -t $((1795525841 - first)) "$WORK/raw.pcap" "$HERE/$OUT"
+echo "wrote $HERE/$OUT"

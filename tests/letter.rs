@@ -2319,3 +2319,100 @@ fn a_quic_server_is_said_to_have_served_an_encrypted_quic_session_to_its_name() 
         assert_eq!(e["tls"].as_array().map(Vec::len), Some(0));
     }
 }
+
+#[test]
+fn servers_reached_through_a_udp_relay_get_letters_and_a_shared_relay_is_said_to_be_shared() {
+    // captures/proxy-relay-target.pcap: a client asks danted for two UDP relays; the
+    // first carries DNS queries to a resolver on a Tencent Cloud address (by address)
+    // and to the same resolver by name, the second a QUIC handshake to an Alibaba
+    // Cloud address (SNI game.mtr-pirate.example).
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("report.json");
+    let o = bin()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("WHOHOSTS_DATA_DIR", tmp.path().join("no-extra-data"))
+        .args(["analyze", "captures/proxy-relay-target.pcap", "--json"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = std::fs::read_to_string(&path).expect("report");
+    let r = input::Report::from_json(text.as_bytes(), "report.json").expect("report");
+    let full: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let mut extra = Vec::new();
+    keys_in(
+        &serde_json::to_value(&r).expect("view"),
+        &full,
+        "report",
+        &mut extra,
+    );
+    assert!(
+        extra.is_empty(),
+        "fields the report does not write: {extra:?}"
+    );
+    let relay_of = |ip: &str| {
+        let t = r.proxy_targets.iter().find(|t| t.ip == ip).expect("target");
+        format!("{}\\:{}", t.proxy.ip, t.proxy.port.expect("relay port"))
+    };
+    let (game_relay, dns_relay) = (relay_of("47.236.91.18"), relay_of("43.136.75.21"));
+    let dir = Directory::bundled().expect("directory");
+    let mut opts = options();
+    opts.sm3.clear();
+    opts.frame = Some(Frame::Dsa);
+    let drafts = letter::draft(&r, &claimant(), None, &dir, &opts).expect("drafts");
+    let got: Vec<&str> = drafts.letters.iter().map(|l| l.provider.as_str()).collect();
+    assert_eq!(got, ["alibaba", "tencent"]);
+
+    let a = letter_for(&drafts.letters, "alibaba");
+    let md = &a.markdown;
+    for want in [
+        "### 1. Server 47.236.91.18, UDP port 443".to_string(),
+        format!("- What the capture shows: the client sent datagrams for this server, by its address, through the UDP relay at {game_relay} that a SOCKS5 proxy had granted it (the first such datagram through each relay: frames 26). The traffic went through the relay: the capture holds the client's side of it, not packets of this server. Through the relay the client opened an encrypted (QUIC) session to game.mtr-pirate.example; its content is not visible in the capture."),
+        "- Location: https\\://game.mtr-pirate.example/".to_string(),
+        "- Name: game.mtr-pirate.example (QUIC server name, frames 26)".to_string(),
+        "- Bytes: 2504 client to server, 1252 server to client".to_string(),
+    ] {
+        assert!(md.contains(&want), "{want}\n{md}");
+    }
+    let extract: serde_json::Value = serde_json::from_str(&a.extract).expect("extract");
+    let e = &extract["endpoints"][0];
+    assert_eq!(e["transport"], "udp");
+    assert_eq!(e["via"]["relay"], true);
+    assert_eq!(e["via"]["shared"], false);
+    assert_eq!(e["quic"][0]["sni"], "game.mtr-pirate.example");
+
+    let t = letter_for(&drafts.letters, "tencent");
+    let md = &t.markdown;
+    for want in [
+        format!("through the UDP relay at {dns_relay} that a SOCKS5 proxy had granted it (the first such datagram through each relay: frames 10)."),
+        "The relay carried datagrams for other servers as well, so the capture does not tell which of the traffic through it was this server's (the byte counts and the filter below cover all of it).".to_string(),
+        "- Location: 43.136.75.21\\:53".to_string(),
+    ] {
+        assert!(md.contains(&want), "{want}\n{md}");
+    }
+    assert!(
+        !md.contains("- Name: resolver.") && !md.contains("- Name: game."),
+        "no name is this server's: {md}"
+    );
+    let extract: serde_json::Value = serde_json::from_str(&t.extract).expect("extract");
+    assert_eq!(extract["endpoints"][0]["via"]["shared"], true);
+    assert!(extract["endpoints"][0].get("quic").is_none());
+
+    // The Chinese letter says the same.
+    opts.frame = Some(Frame::Cn);
+    let drafts = letter::draft(&r, &claimant(), None, &dir, &opts).expect("drafts");
+    let md = &letter_for(&drafts.letters, "tencent").markdown;
+    assert!(
+        md.contains("该中继同时为其他服务器转发了数据报，抓包无法区分其中哪些流量属于该服务器（下列字节数与过滤器涵盖该中继的全部流量）。"),
+        "{md}"
+    );
+    let md = &letter_for(&drafts.letters, "alibaba").markdown;
+    assert!(
+        md.contains("客户端经由该中继与 game.mtr-pirate.example 建立了加密（QUIC）会话"),
+        "{md}"
+    );
+}

@@ -457,3 +457,53 @@ fn proxy_targets_named_by_address_are_tallied_as_tshark_reads_them_and_attribute
         assert!(!attributed.contains_key(e["ip"].as_str().unwrap()));
     }
 }
+
+/// Servers named by address in datagrams through SOCKS5 UDP relays
+/// (captures/record-socks-udp.sh targets: danted's relays, a resolver on a Tencent
+/// Cloud address and a QUIC server on an Alibaba Cloud one, on the namespace's
+/// loopback). Each address tshark reads in a relayed datagram's SOCKS header is a
+/// target of its relay, granted (the relay was), and attributed.
+#[test]
+fn servers_named_in_relayed_datagrams_are_targets_of_their_relays_and_granted() {
+    let (a, proxies, path) = analyse("proxy-relay-target.pcap");
+    let associated: Vec<&Value> = proxies
+        .iter()
+        .filter(|p| p["command"] == "udp_associate" && p["granted"] == true)
+        .collect();
+    assert_eq!(associated.len(), 2, "two relays: {proxies:?}");
+    let client = associated[0]["client"]["ip"].as_str().unwrap();
+    // tshark: (relay, target address, port) of every datagram the client sent
+    // through a relay that names its target by address, and the first one's frame.
+    let mut theirs: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for r in common::tshark_rows(
+        &path,
+        &format!("socks.fragment_number == 0 && ip.src == {client} && socks.dst"),
+        &[
+            "frame.number",
+            "ip.dst",
+            "udp.dstport",
+            "socks.dst",
+            "socks.dstport",
+        ],
+    ) {
+        let relay = format!("{}:{}", r[1], r[2]);
+        theirs
+            .entry((r[3].clone(), r[4].clone(), relay))
+            .or_insert(r[0].parse().unwrap());
+    }
+    let ours: BTreeMap<(String, String, String), u64> = a
+        .proxy_targets
+        .iter()
+        .map(|t| {
+            assert_eq!(t.protocols, ["socks5"]);
+            assert_eq!((t.requests, t.granted, t.refused), (1, 1, 0), "{t:?}");
+            let relay = format!("{}:{}", t.proxy.ip, t.proxy.port.unwrap());
+            ((t.ip.to_string(), t.port.to_string(), relay), t.frames[0])
+        })
+        .collect();
+    assert_eq!(ours, theirs);
+    let targets: Vec<&str> = ours.keys().map(|k| k.0.as_str()).collect();
+    assert_eq!(targets, ["43.136.75.21", "47.236.91.18"]);
+    // The two relays differ: each target came through its own.
+    assert_ne!(ours.keys().next().unwrap().2, ours.keys().last().unwrap().2);
+}

@@ -8,7 +8,8 @@ the relay, each datagram with its SOCKS header:
      (--resolver-name; the proxy resolves it),
   3. a QUIC v1 handshake with aioquic (SNI --quic-sni) to --quic-target, given by
      name too, which completes when the server answers.
-Every wait is bounded; the script exits 0 once all three were answered.
+--steps picks some of them (dns: the first two; quic: the third); each run is its
+own relay. Every wait is bounded; the script exits 0 once all were answered.
 """
 import argparse
 import ipaddress
@@ -61,13 +62,20 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--proxy", required=True, help="ADDR:PORT")
     ap.add_argument("--bind", required=True, help="client address")
-    ap.add_argument("--resolver", required=True)
-    ap.add_argument("--resolver-name", required=True)
-    ap.add_argument("--a-name", required=True)
-    ap.add_argument("--aaaa-name", required=True)
-    ap.add_argument("--quic-target", required=True, help="NAME:PORT")
-    ap.add_argument("--quic-sni", required=True)
+    ap.add_argument("--steps", default="dns,quic", help="dns, quic or both (comma-separated)")
+    ap.add_argument("--resolver")
+    ap.add_argument("--resolver-name")
+    ap.add_argument("--a-name")
+    ap.add_argument("--aaaa-name")
+    ap.add_argument("--quic-target", help="NAME:PORT or ADDRESS:PORT")
+    ap.add_argument("--quic-sni")
     a = ap.parse_args()
+    steps = set(a.steps.split(","))
+    need = {"dns": ("resolver", "resolver_name", "a_name", "aaaa_name"), "quic": ("quic_target", "quic_sni")}
+    for step in steps:
+        for opt in need.get(step) or ap.error(f"unknown step {step}"):
+            if getattr(a, opt) is None:
+                ap.error(f"--{opt.replace('_', '-')} is needed for step {step}")
     phost, pport = a.proxy.rsplit(":", 1)
 
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -94,11 +102,17 @@ def main():
         d, _ = udp.recvfrom(65535)
         return unwrap(d)
 
-    answer = exchange(address(a.resolver, 53), dns_query(0x5101, a.a_name, 1))
-    print("A answer:", len(answer or b""), "bytes")
-    answer = exchange(address(a.resolver_name, 53), dns_query(0x5102, a.aaaa_name, 28))
-    print("AAAA answer:", len(answer or b""), "bytes")
+    if "dns" in steps:
+        answer = exchange(address(a.resolver, 53), dns_query(0x5101, a.a_name, 1))
+        print("A answer:", len(answer or b""), "bytes")
+        answer = exchange(address(a.resolver_name, 53), dns_query(0x5102, a.aaaa_name, 28))
+        print("AAAA answer:", len(answer or b""), "bytes")
+    if "quic" in steps:
+        quic(a, udp, relay)
+    ctl.close()
 
+
+def quic(a, udp, relay):
     qhost, qport = a.quic_target.rsplit(":", 1)
     target = address(qhost, int(qport))
     config = QuicConfiguration(is_client=True, alpn_protocols=["h3"], server_name=a.quic_sni)
@@ -127,7 +141,6 @@ def main():
     for data, _ in conn.datagrams_to_send(now=time.time()):
         udp.sendto(b"\x00\x00\x00" + target + data, relay)
     print("QUIC handshake completed")
-    ctl.close()
 
 
 if __name__ == "__main__":

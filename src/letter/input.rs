@@ -322,6 +322,10 @@ pub struct ProxyRecord {
     #[serde(flatten)]
     pub seen: Seen,
     pub protocol: String,
+    /// `connect`, `udp` (a datagram through a SOCKS5 UDP relay), an HTTP method...
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_address: Option<String>,
     pub target_port: u16,

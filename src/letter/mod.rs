@@ -1361,6 +1361,12 @@ pub struct Via {
     pub granted: u64,
     /// The frames of the requests to the proxy.
     pub frames: String,
+    /// The client reached the server with datagrams through a SOCKS5 UDP relay
+    /// (`proxy` is the relay), not through a connection.
+    pub relay: bool,
+    /// A relay that carried this server's datagrams carried other servers' too: what
+    /// went through it is not this server's evidence.
+    pub shared: bool,
     /// The proxy's address and port, and the client ends (by capture) of the
     /// connections it granted for the server: what went through them is the
     /// server's traffic.
@@ -1567,7 +1573,7 @@ fn downloads(http: &[&input::HttpRecord], e: &input::Endpoint, names: &[String])
 
 /// A TCP connection with a proxy: capture, client address and port, proxy address
 /// and port.
-type Tunnel<'a> = (u32, &'a str, u16, &'a str, u16);
+type Tunnel<'a> = (u32, &'a str, &'a str, u16, &'a str, u16);
 
 /// The report's records and conversations by the server endpoint they concern, and
 /// the frames of its DNS messages: found once for a letter, not once per row (a
@@ -1581,7 +1587,8 @@ struct ByServer<'a> {
     tls: HashMap<(&'a str, u16), Vec<&'a input::TlsRecord>>,
     quic: HashMap<(&'a str, u16), Vec<&'a input::QuicRecord>>,
     /// The bytes each way (to the proxy, from it) of the TCP conversations with a
-    /// proxy that a proxy target names, by capture, client end and proxy end.
+    /// proxy, and the UDP ones with a relay, that a proxy target names, by capture,
+    /// transport, client end and proxy end.
     tunnels: HashMap<Tunnel<'a>, (u64, u64)>,
 }
 
@@ -1628,7 +1635,11 @@ impl<'a> ByServer<'a> {
         let proxies: std::collections::HashSet<&input::Peer> =
             report.proxy_targets.iter().map(|t| &t.proxy).collect();
         let mut tunnels = HashMap::new();
-        for c in report.conversations.iter().filter(|c| c.transport == "tcp") {
+        for c in report
+            .conversations
+            .iter()
+            .filter(|c| matches!(c.transport.as_str(), "tcp" | "udp"))
+        {
             let ends = [
                 (&c.a, &c.b, c.bytes_a_to_b, c.bytes_b_to_a),
                 (&c.b, &c.a, c.bytes_b_to_a, c.bytes_a_to_b),
@@ -1638,7 +1649,14 @@ impl<'a> ByServer<'a> {
                     (client.port, proxy.port, proxies.contains(proxy))
                 {
                     tunnels.insert(
-                        (c.capture, client.ip.as_str(), cp, proxy.ip.as_str(), pp),
+                        (
+                            c.capture,
+                            c.transport.as_str(),
+                            client.ip.as_str(),
+                            cp,
+                            proxy.ip.as_str(),
+                            pp,
+                        ),
                         (up, down),
                     );
                 }
@@ -1954,22 +1972,40 @@ fn proxied_row(
         capture: t.capture,
         frame,
     };
-    // The connections the proxy granted for this target: their client ends.
-    let clients: Vec<&input::Peer> = report
+    // A datagram through a SOCKS5 UDP relay (`t.proxy` is then the relay): the
+    // relay was granted, and every such datagram names its server.
+    let relayed = |p: &input::ProxyRecord| p.protocol == "socks5" && p.command == "udp";
+    let on_proxy = |p: &input::ProxyRecord| {
+        p.seen.capture == t.capture
+            && p.seen.server == t.proxy
+            && !p.protocol.starts_with("proxy_v")
+    };
+    let mine = |p: &input::ProxyRecord| {
+        p.target_address.as_deref() == Some(t.ip.as_str()) && p.target_port == t.port
+    };
+    // The connections the proxy granted for this target, and the relays that
+    // carried its datagrams: their client ends.
+    let granted: Vec<&input::ProxyRecord> = report
         .proxies
         .iter()
-        .filter(|p| {
-            p.seen.capture == t.capture
-                && p.seen.server == t.proxy
-                && p.target_address.as_deref() == Some(t.ip.as_str())
-                && p.target_port == t.port
-                && p.granted == Some(true)
-                && !p.protocol.starts_with("proxy_v")
-        })
-        .map(|p| &p.seen.client)
+        .filter(|p| on_proxy(p) && mine(p) && (p.granted == Some(true) || relayed(p)))
         .collect();
+    let relay = !granted.is_empty() && granted.iter().all(|p| relayed(p));
+    // A relay that carried datagrams for other servers too: what went through it
+    // cannot be told apart by server, so none of it is this server's evidence.
+    let carries_others = |c: &&input::Peer| {
+        report
+            .proxies
+            .iter()
+            .any(|p| on_proxy(p) && relayed(p) && p.seen.client == **c && !mine(p))
+    };
+    let (shared, clients): (Vec<&input::Peer>, Vec<&input::Peer>) = granted
+        .iter()
+        .map(|p| &p.seen.client)
+        .partition(carries_others);
     let through = |s: &input::Seen| s.capture == t.capture && clients.contains(&&s.client);
     let proxy = (t.proxy.ip.as_str(), t.proxy.port.unwrap_or(0));
+    let transport = if relay { "udp" } else { "tcp" };
     let http: Vec<&input::HttpRecord> = by
         .http
         .get(&proxy)
@@ -1983,18 +2019,31 @@ fn proxied_row(
     let request_frames = frames_text(&frames, multi);
     let mut sni = Vec::new();
     let mut names: Vec<NameBinding> = Vec::new();
-    for r in by.tls.get(&proxy).into_iter().flatten() {
-        if !through(&r.seen) {
+    let handshakes = by
+        .tls
+        .get(&proxy)
+        .into_iter()
+        .flatten()
+        .map(|r| (&r.seen, &r.sni, "sni"))
+        .chain(
+            by.quic
+                .get(&proxy)
+                .into_iter()
+                .flatten()
+                .map(|r| (&r.seen, &r.sni, "quic_sni")),
+        );
+    for (seen, name, how) in handshakes {
+        if !through(seen) || seen.transport != transport {
             continue;
         }
-        frames.extend(seen_frames(&r.seen));
-        if let Some(n) = &r.sni {
+        frames.extend(seen_frames(seen));
+        if let Some(n) = name {
             if !sni.contains(n) {
                 sni.push(n.clone());
                 names.push(NameBinding {
                     name: n.clone(),
-                    how: "sni",
-                    frames: frames_text(&seen_frames(&r.seen), multi),
+                    how,
+                    frames: frames_text(&seen_frames(seen), multi),
                 });
             }
         }
@@ -2028,7 +2077,7 @@ fn proxied_row(
     let server = input::Endpoint {
         ip: t.ip.clone(),
         port: t.port,
-        transport: "tcp".into(),
+        transport: transport.into(),
         ..input::Endpoint::default()
     };
     let downloads = downloads(&http, &server, &hostnames);
@@ -2042,20 +2091,21 @@ fn proxied_row(
     } else {
         vec![socket_text(&t.ip, t.port)]
     };
-    // The traffic through the granted connections, as the client sent and got it.
+    // The traffic through the granted connections and relays, as the client sent
+    // and got it (a shared relay's whole traffic: the letter says so).
     let (mut to_server, mut to_client) = (0u64, 0u64);
     let mut filters = Vec::new();
-    for c in &clients {
+    for c in clients.iter().chain(&shared) {
         let Some(port) = c.port else { continue };
         if let Some(&(up, down)) =
             by.tunnels
-                .get(&(t.capture, c.ip.as_str(), port, proxy.0, proxy.1))
+                .get(&(t.capture, transport, c.ip.as_str(), port, proxy.0, proxy.1))
         {
             to_server = to_server.saturating_add(up);
             to_client = to_client.saturating_add(down);
         }
         filters.push(format!(
-            "({}.addr == {} && tcp.port == {port} && {}.addr == {} && tcp.port == {})",
+            "({}.addr == {} && {transport}.port == {port} && {}.addr == {} && {transport}.port == {})",
             ip_field(&c.ip),
             c.ip,
             ip_field(proxy.0),
@@ -2068,7 +2118,7 @@ fn proxied_row(
     EvidenceRow {
         ip: t.ip.clone(),
         port: t.port,
-        transport: "tcp".into(),
+        transport: transport.into(),
         hostnames,
         names,
         locations,
@@ -2097,6 +2147,8 @@ fn proxied_row(
             requests: t.requests,
             granted: t.granted,
             frames: request_frames,
+            relay,
+            shared: !shared.is_empty(),
             end: (proxy.0.to_string(), proxy.1),
             capture: t.capture,
             clients: clients.into_iter().cloned().collect(),

@@ -159,7 +159,8 @@ pub struct ProxyTarget {
     pub protocols: Vec<&'static str>,
     pub requests: u64,
     /// Requests the proxy granted, and refused; the rest had no answer seen (a PROXY
-    /// header or a relayed datagram has none).
+    /// header has none). A datagram through a SOCKS5 UDP relay counts as granted:
+    /// the relay it went through was granted (only those are followed).
     pub granted: u64,
     pub refused: u64,
     /// The times of the first and last request.
@@ -232,7 +233,9 @@ impl ProxyTargets {
             t.protocols.insert(at, r.protocol);
         }
         t.requests += 1;
+        let relayed = r.protocol == "socks5" && r.command.as_bytes() == b"udp";
         match r.granted {
+            _ if relayed => t.granted += 1,
             Some(true) => t.granted += 1,
             Some(false) => t.refused += 1,
             None => {}
@@ -319,6 +322,25 @@ mod tests {
         assert_eq!(by_socks.last_seen, Timestamp::new(10, 0));
         assert_eq!(all[0].proxy.to_string(), "192.0.2.1");
         assert_eq!(all[0].protocols, ["proxy_v2"]);
+    }
+
+    #[test]
+    fn a_datagram_through_a_relay_counts_as_granted_and_a_method_named_udp_does_not() {
+        let mut t = ProxyTargets::default();
+        t.add(&request("socks5", "udp", "47.236.91.18", 10));
+        t.add(&request("http_forward", "udp", "43.136.75.21", 12));
+        let all = t.finish();
+        let got: Vec<(String, u64, u64)> = all
+            .iter()
+            .map(|t| (t.ip.to_string(), t.requests, t.granted))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("43.136.75.21".to_string(), 1, 0),
+                ("47.236.91.18".to_string(), 1, 1)
+            ]
+        );
     }
 
     #[test]
