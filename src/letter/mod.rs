@@ -1993,17 +1993,18 @@ fn proxied_row(
     let relay = !granted.is_empty() && granted.iter().all(|p| relayed(p));
     // A relay that carried datagrams for other servers too: what went through it
     // cannot be told apart by server, so none of it is this server's evidence.
-    let carries_others = |c: &&input::Peer| {
-        report
-            .proxies
-            .iter()
-            .any(|p| on_proxy(p) && relayed(p) && p.seen.client == **c && !mine(p))
+    let carries_others = |g: &&&input::ProxyRecord| {
+        relayed(g)
+            && report
+                .proxies
+                .iter()
+                .any(|p| on_proxy(p) && relayed(p) && p.seen.client == g.seen.client && !mine(p))
     };
-    let (shared, clients): (Vec<&input::Peer>, Vec<&input::Peer>) = granted
-        .iter()
-        .map(|p| &p.seen.client)
-        .partition(carries_others);
-    let through = |s: &input::Seen| s.capture == t.capture && clients.contains(&&s.client);
+    let (shared, clients): (Vec<&input::ProxyRecord>, Vec<&input::ProxyRecord>) =
+        granted.iter().partition(carries_others);
+    let through = |s: &input::Seen| {
+        s.capture == t.capture && clients.iter().any(|p| p.seen.client == s.client)
+    };
     let proxy = (t.proxy.ip.as_str(), t.proxy.port.unwrap_or(0));
     let transport = if relay { "udp" } else { "tcp" };
     let http: Vec<&input::HttpRecord> = by
@@ -2095,17 +2096,21 @@ fn proxied_row(
     // and got it (a shared relay's whole traffic: the letter says so).
     let (mut to_server, mut to_client) = (0u64, 0u64);
     let mut filters = Vec::new();
-    for c in clients.iter().chain(&shared) {
+    for p in clients.iter().chain(&shared) {
+        let c = &p.seen.client;
         let Some(port) = c.port else { continue };
+        // A connection's transport, or a relay's (a proxy may relay on the port
+        // number it listens on).
+        let on = if relayed(p) { "udp" } else { "tcp" };
         if let Some(&(up, down)) =
             by.tunnels
-                .get(&(t.capture, transport, c.ip.as_str(), port, proxy.0, proxy.1))
+                .get(&(t.capture, on, c.ip.as_str(), port, proxy.0, proxy.1))
         {
             to_server = to_server.saturating_add(up);
             to_client = to_client.saturating_add(down);
         }
         filters.push(format!(
-            "({}.addr == {} && {transport}.port == {port} && {}.addr == {} && {transport}.port == {})",
+            "({}.addr == {} && {on}.port == {port} && {}.addr == {} && {on}.port == {})",
             ip_field(&c.ip),
             c.ip,
             ip_field(proxy.0),
@@ -2151,7 +2156,7 @@ fn proxied_row(
             shared: !shared.is_empty(),
             end: (proxy.0.to_string(), proxy.1),
             capture: t.capture,
-            clients: clients.into_iter().cloned().collect(),
+            clients: clients.iter().map(|p| p.seen.client.clone()).collect(),
         }),
     }
 }
