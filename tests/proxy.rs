@@ -456,6 +456,11 @@ fn proxy_targets_named_by_address_are_tallied_as_tshark_reads_them_and_attribute
     for e in report["endpoints"].as_array().unwrap() {
         assert!(!attributed.contains_key(e["ip"].as_str().unwrap()));
     }
+    // Every service is on a proxy that let the client through: danted's, which
+    // carried only connections to servers named by address, too.
+    for s in report["services"].as_array().unwrap() {
+        assert_eq!(s["via_proxy"], true, "{}", s["label"]);
+    }
 }
 
 /// Servers named by address in datagrams through SOCKS5 UDP relays
@@ -506,4 +511,33 @@ fn servers_named_in_relayed_datagrams_are_targets_of_their_relays_and_granted() 
     assert_eq!(targets, ["43.136.75.21", "47.236.91.18"]);
     // The two relays differ: each target came through its own.
     assert_ne!(ours.keys().next().unwrap().2, ours.keys().last().unwrap().2);
+
+    // The service on the game's relay is named by its QUIC SNI only, never asked
+    // of the proxy by name: it is said to be behind a relay all the same, and so
+    // is the resolver's; the proxy's own control port carried nothing itself.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_whohosts"))
+        .args(["analyze", "-q", "--json", "-"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(o.status.code().is_some_and(|c| c <= 1));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let flagged: BTreeMap<String, bool> = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let label = s["label"].as_str().unwrap().to_string();
+            (label, s["via_proxy"] == true)
+        })
+        .collect();
+    let want: BTreeMap<String, bool> = [
+        ("127.0.0.12:1080", false),
+        ("game.mtr-pirate.example", true),
+        ("resolver.mtr-pirate.example", true),
+    ]
+    .into_iter()
+    .map(|(l, v)| (l.to_string(), v))
+    .collect();
+    assert_eq!(flagged, want);
 }

@@ -40,6 +40,7 @@ fn services_built_on_disk_equal_those_built_in_memory() {
             || whohosts::report::service_conversations(&analyses),
             analyses.iter().flat_map(|a| a.names.iter()),
             &[],
+            &Default::default(),
             limit,
         )
     };
@@ -65,6 +66,7 @@ fn services_built_on_disk_equal_those_built_in_memory() {
                 || whohosts::report::service_conversations(&analyses),
                 analyses.iter().flat_map(|a| a.names.iter()),
                 &[],
+                &Default::default(),
                 limit,
                 hash,
             );

@@ -168,6 +168,10 @@ pub struct ProxyTarget {
     pub last_seen: Timestamp,
     /// The first [`MAX_TARGET_FRAMES`] frames of the requests, in order.
     pub frames: Vec<u64>,
+    /// The transport to `proxy`: TCP, or UDP for a SOCKS5 UDP relay (which the
+    /// report's `proxy` port and `protocols` tell apart already).
+    #[serde(skip)]
+    pub transport: crate::model::Transport,
 }
 
 /// Request frames kept per proxy target.
@@ -179,7 +183,10 @@ pub const MAX_PROXY_TARGETS: usize = 4096;
 /// The proxy targets of one capture, tallied as its proxy records are made.
 #[derive(Debug, Default)]
 pub(crate) struct ProxyTargets {
-    by_key: std::collections::BTreeMap<(std::net::IpAddr, u16, Endpoint), ProxyTarget>,
+    by_key: std::collections::BTreeMap<
+        (std::net::IpAddr, u16, Endpoint, crate::model::Transport),
+        ProxyTarget,
+    >,
     /// Requests for targets past [`MAX_PROXY_TARGETS`], and the first one's frame.
     pub(crate) dropped: Option<(u64, u64)>,
 }
@@ -210,7 +217,7 @@ impl ProxyTargets {
         } else {
             &r.seen.frames[..]
         };
-        let key = (ip, r.target_port, proxy);
+        let key = (ip, r.target_port, proxy, r.seen.transport);
         if !self.by_key.contains_key(&key) && self.by_key.len() >= MAX_PROXY_TARGETS {
             let d = self.dropped.get_or_insert((0, r.seen.frame));
             d.0 += 1;
@@ -228,6 +235,7 @@ impl ProxyTargets {
             first_seen: r.seen.ts,
             last_seen: r.seen.ts,
             frames: Vec::new(),
+            transport: r.seen.transport,
         });
         if let Err(at) = t.protocols.binary_search(&r.protocol) {
             t.protocols.insert(at, r.protocol);

@@ -508,6 +508,18 @@ pub struct ProxyTargetReport<'a> {
     pub attribution: Option<&'a Attribution>,
 }
 
+/// The proxies that let a client through to a server it named by address, and the
+/// SOCKS5 UDP relays that carried its datagrams (a PROXY header's sender carries
+/// nothing for the client).
+fn carriers(analyses: &[CaptureAnalysis]) -> services::Carriers {
+    analyses
+        .iter()
+        .flat_map(|a| &a.proxy_targets)
+        .filter(|t| t.granted > 0 && !t.protocols.iter().all(|p| p.starts_with("proxy_v")))
+        .filter_map(|t| Some((t.proxy.ip, t.proxy.port?, t.transport)))
+        .collect()
+}
+
 impl<'a> Report<'a> {
     pub fn build(analyses: &'a [CaptureAnalysis]) -> Report<'a> {
         Self::build_for(analyses, &[], &[], None)
@@ -539,6 +551,7 @@ impl<'a> Report<'a> {
             || service_conversations(analyses),
             names,
             targets,
+            &carriers(analyses),
             services::MEMORY_LIMIT,
         );
         let services = Services {

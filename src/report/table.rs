@@ -175,7 +175,7 @@ fn service_list<'a>(
         if s.via_proxy {
             let _ = writeln!(
                 out,
-                "      via proxy: the endpoints are a proxy (SOCKS or HTTP) that carried the connections; the server hosting the names is behind it"
+                "      via proxy: the endpoints are a proxy (SOCKS or HTTP) or a SOCKS5 UDP relay that carried the client's traffic; the server hosting the names is behind it"
             );
         }
         for a in sr.attribution() {

@@ -466,7 +466,9 @@ fn put_frames(out: &mut Vec<u8>, f: &FrameList) {
     out.extend_from_slice(&f.bytes);
 }
 
-/// What a service is made from: its label, names, endpoints and frames.
+/// What a service is made from: its label, names, endpoints and frames, and whether
+/// its endpoints carried connections or datagrams through a proxy (the names say it
+/// too when they were asked of one).
 fn encode(s: &Service, out: &mut Vec<u8>) {
     put_str(out, &s.label);
     put_varint(out, s.hostnames.len() as u64);
@@ -500,6 +502,7 @@ fn encode(s: &Service, out: &mut Vec<u8>) {
         put_time(out, e.last_seen);
     }
     put_frames(out, &s.frames);
+    out.push(u8::from(s.via_proxy));
 }
 
 /// Reads what [`encode`] wrote; `None` for anything else.
@@ -629,10 +632,17 @@ fn decode(bytes: &[u8]) -> Option<Service> {
         });
     }
     let frames = r.frames()?;
+    let carried = match r.byte()? {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
     if !r.bytes.is_empty() {
         return None;
     }
-    Service::assemble(label, hostnames, endpoints, frames)
+    let mut s = Service::assemble(label, hostnames, endpoints, frames)?;
+    s.via_proxy |= carried;
+    Some(s)
 }
 
 #[cfg(test)]

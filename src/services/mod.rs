@@ -453,9 +453,10 @@ pub struct Service {
     /// What a local service usually is, by its port (`DNS resolver`, `DHCP`, `SSDP`,
     /// `mDNS`, ...).
     pub role: Option<&'static str>,
-    /// The names were asked of a proxy (SOCKS, HTTP `CONNECT` or a forward request):
-    /// the endpoints are the proxy, which carried the connections; the server that
-    /// hosts the names is behind it.
+    /// The names were asked of a proxy (SOCKS, HTTP `CONNECT` or a forward request),
+    /// or an endpoint is a proxy that carried connections to a server named by
+    /// address, or a SOCKS5 UDP relay ([`Carriers`]): the server that hosts the
+    /// names is behind it.
     pub via_proxy: bool,
 }
 
@@ -743,13 +744,26 @@ pub fn build<'a, I>(
     conversations: impl Fn() -> I,
     names: impl IntoIterator<Item = &'a NameEvidence>,
     targets: &[Target],
+    carriers: &Carriers,
     memory_limit: usize,
 ) -> ServiceList
 where
     I: IntoIterator<Item = (u32, Timestamp, Conversation)>,
 {
-    build_hashed(conversations, names, targets, memory_limit, label_hash)
+    build_hashed(
+        conversations,
+        names,
+        targets,
+        carriers,
+        memory_limit,
+        label_hash,
+    )
 }
+
+/// Server endpoints (address, port, transport) that are proxies which carried a
+/// client's connections to a server it named by address, or SOCKS5 UDP relays that
+/// carried its datagrams: a service on one of them is [`Service::via_proxy`].
+pub type Carriers = std::collections::HashSet<(IpAddr, u16, Transport)>;
 
 /// [`build`] with the hash that brings the endpoints of one label together given
 /// (tests give hashes on which labels collide: the services are the same).
@@ -758,6 +772,7 @@ pub fn build_hashed<'a, I>(
     conversations: impl Fn() -> I,
     names: impl IntoIterator<Item = &'a NameEvidence>,
     targets: &[Target],
+    carriers: &Carriers,
     memory_limit: usize,
     label_hash: fn(&str) -> u64,
 ) -> ServiceList
@@ -990,9 +1005,13 @@ where
             })
             .collect();
         hostnames.sort_by(|x, y| y.strength.cmp(&x.strength).then(x.name.cmp(&y.name)));
-        let Some(service) = Service::assemble(label, hostnames, eps, frames) else {
+        let Some(mut service) = Service::assemble(label, hostnames, eps, frames) else {
             continue;
         };
+        service.via_proxy |= service
+            .endpoints
+            .iter()
+            .any(|e| carriers.contains(&(e.ip, e.port, e.transport)));
         if targets.is_empty() || targets.iter().any(|t| t.matches(&service)) {
             out.push(&service);
         }
