@@ -402,6 +402,63 @@ fn csv_files_open_in_a_spreadsheet_and_agree_with_the_json_report() {
         .any(|r| r[0] == "mtr-pkg.oss-ap-southeast-1.aliyuncs.com"
             && r[2] == "47.236.91.18"
             && r[5] == "1 2"));
+    // The demo has no server behind a proxy: no such file.
+    assert!(!out.join("proxy_targets.csv").exists());
+}
+
+#[test]
+fn servers_behind_proxies_get_a_csv_of_their_own_that_agrees_with_the_json_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("csv");
+    let o = whohosts()
+        .env("WHOHOSTS_DATA_DIR", dir.path().join("no-extra-data"))
+        .arg("analyze")
+        .arg(common::root().join("captures/proxy-target.pcap"))
+        .args(["-q", "--csv", out.to_str().unwrap(), "--json", "-"])
+        .assert()
+        .code(0);
+    let report: serde_json::Value = serde_json::from_slice(&o.get_output().stdout).unwrap();
+    let bytes = std::fs::read(out.join("proxy_targets.csv")).unwrap();
+    assert!(bytes.starts_with("\u{feff}".as_bytes()));
+    let mut r = csv::Reader::from_reader(&bytes[3..]);
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
+    let col = |n: &str| header.iter().position(|x| x == n).unwrap();
+    let rows: Vec<Vec<String>> = r
+        .records()
+        .map(|x| x.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    let targets = report["proxy_targets"].as_array().unwrap();
+    assert_eq!(rows.len(), targets.len());
+    for (row, t) in rows.iter().zip(targets) {
+        // The proxies of this capture are IPv4 addresses.
+        let proxy = match t["proxy"]["port"].as_u64() {
+            Some(port) => format!("{}:{port}", t["proxy"]["ip"].as_str().unwrap()),
+            None => t["proxy"]["ip"].as_str().unwrap().to_string(),
+        };
+        assert_eq!(row[col("address")], t["ip"].as_str().unwrap());
+        assert_eq!(row[col("port")], t["port"].to_string());
+        assert_eq!(row[col("proxy")], proxy);
+        for field in ["requests", "granted", "refused"] {
+            assert_eq!(row[col(field)], t[field].to_string(), "{field}");
+        }
+        assert_eq!(
+            row[col("provider")],
+            t["provider"]["name"].as_str().unwrap_or("")
+        );
+        assert_eq!(row[col("region")], t["region"]["id"].as_str().unwrap_or(""));
+    }
+    let by_address: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r[col("address")].as_str(), r[col("provider")].as_str()))
+        .collect();
+    assert!(
+        by_address.contains(&("47.236.91.18", "Alibaba Cloud")),
+        "{by_address:?}"
+    );
+    assert!(
+        by_address.contains(&("43.136.75.21", "Tencent Cloud")),
+        "{by_address:?}"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The report as CSV files for spreadsheets: `services.csv`, `endpoints.csv`,
-//! `conversations.csv` and `names.csv`, each with a header row, UTF-8 with a
+//! `conversations.csv` and `names.csv` (and `proxy_targets.csv`, `objects.csv` when
+//! the report has any), each with a header row, UTF-8 with a
 //! byte-order mark (so that spreadsheet programs read Chinese text as UTF-8) and
 //! CRLF line ends (RFC 4180).
 //!
@@ -25,12 +26,18 @@ pub const FILES: [&str; 4] = [
 /// Written too when the report lists objects (`analyze --objects`).
 pub(crate) const OBJECTS_FILE: &str = "objects.csv";
 
+/// Written too when the report has servers behind proxies (`proxy_targets[]`).
+pub const PROXY_TARGETS_FILE: &str = "proxy_targets.csv";
+
 /// Writes the four files into `dir` (created if needed), each atomically, and
-/// `objects.csv` when the report lists objects.
+/// `objects.csv` and `proxy_targets.csv` when the report has any.
 pub fn write_dir(r: &Report, dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     if r.objects.is_some() {
         super::write_atomic_with(&dir.join(OBJECTS_FILE), |w| objects(r, w))?;
+    }
+    if !r.proxy_targets.is_empty() {
+        super::write_atomic_with(&dir.join(PROXY_TARGETS_FILE), |w| proxy_targets(r, w))?;
     }
     super::write_atomic_with(&dir.join("services.csv"), |w| services(r, w))?;
     super::write_atomic_with(&dir.join("endpoints.csv"), |w| endpoints(r, w))?;
@@ -200,6 +207,52 @@ fn endpoints(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
             e.last_seen.map(|t| t.to_string()).unwrap_or_default(),
         ];
         row.extend(attribution_cells(e.attribution));
+        c.write_record(&row).map_err(io)?;
+    }
+    c.flush()
+}
+
+/// The servers the client named by address to a proxy (or that a PROXY header
+/// names), one row per capture, address, port and proxy, with their attribution.
+fn proxy_targets(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut c = writer(w)?;
+    let mut header = vec![
+        "capture",
+        "address",
+        "port",
+        "scope",
+        "proxy",
+        "protocols",
+        "requests",
+        "granted",
+        "refused",
+        "first_seen",
+        "last_seen",
+        "request_frames",
+    ];
+    header.extend(ATTRIBUTION_HEADER);
+    c.write_record(&header).map_err(io)?;
+    for t in r.proxy_targets.iter() {
+        let p = t.target;
+        let mut row = vec![
+            p.capture.to_string(),
+            p.ip.to_string(),
+            p.port.to_string(),
+            t.scope.as_str().to_string(),
+            p.proxy.to_string(),
+            p.protocols.join(" "),
+            p.requests.to_string(),
+            p.granted.to_string(),
+            p.refused.to_string(),
+            p.first_seen.to_string(),
+            p.last_seen.to_string(),
+            p.frames
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ];
+        row.extend(attribution_cells(t.attribution));
         c.write_record(&row).map_err(io)?;
     }
     c.flush()
