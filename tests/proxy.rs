@@ -456,6 +456,7 @@ fn proxy_targets_named_by_address_are_tallied_as_tshark_reads_them_and_attribute
     for e in report["endpoints"].as_array().unwrap() {
         assert!(!attributed.contains_key(e["ip"].as_str().unwrap()));
     }
+    assert!(a.proxy_targets.iter().all(|t| !t.is_relay()));
     // Every service is on a proxy that let the client through: danted's, which
     // carried only connections to servers named by address, too.
     for s in report["services"].as_array().unwrap() {
@@ -501,6 +502,7 @@ fn servers_named_in_relayed_datagrams_are_targets_of_their_relays_and_granted() 
         .iter()
         .map(|t| {
             assert_eq!(t.protocols, ["socks5"]);
+            assert!(t.is_relay(), "{t:?}");
             assert_eq!((t.requests, t.granted, t.refused), (1, 1, 0), "{t:?}");
             let relay = format!("{}:{}", t.proxy.ip, t.proxy.port.unwrap());
             ((t.ip.to_string(), t.port.to_string(), relay), t.frames[0])

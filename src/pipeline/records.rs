@@ -168,10 +168,16 @@ pub struct ProxyTarget {
     pub last_seen: Timestamp,
     /// The first [`MAX_TARGET_FRAMES`] frames of the requests, in order.
     pub frames: Vec<u64>,
-    /// The transport to `proxy`: TCP, or UDP for a SOCKS5 UDP relay (which the
-    /// report's `proxy` port and `protocols` tell apart already).
-    #[serde(skip)]
+    /// The transport to `proxy`: `tcp`, or `udp` for a SOCKS5 UDP relay (`proxy`
+    /// is then the relay the proxy granted).
     pub transport: crate::model::Transport,
+}
+
+impl ProxyTarget {
+    /// Whether `proxy` is a SOCKS5 UDP relay that carried the client's datagrams.
+    pub fn is_relay(&self) -> bool {
+        self.transport == crate::model::Transport::Udp
+    }
 }
 
 /// Request frames kept per proxy target.

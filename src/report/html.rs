@@ -80,6 +80,7 @@ struct Words {
     via_proxy: &'static str,
     behind: &'static str,
     behind_intro: &'static str,
+    udp_relay: &'static str,
     requests: &'static str,
     granted: &'static str,
     refused: &'static str,
@@ -159,7 +160,8 @@ const EN: Words = Words {
     proxy: "Proxy",
     via_proxy: "the endpoints are a proxy (SOCKS or HTTP) or a SOCKS5 UDP relay that carried the client's traffic; the server that hosts these names is behind it",
     behind: "Behind proxies",
-    behind_intro: "Servers the client named by address to a proxy (SOCKS, HTTP CONNECT), or that a PROXY protocol header names: no packet of the capture went to them, the proxy carried the traffic. Each is attributed as an endpoint is; a notice may need to go to its provider as well as the proxy's.",
+    behind_intro: "Servers the client named by address to a proxy (SOCKS, HTTP CONNECT) or in datagrams through a SOCKS5 UDP relay, or that a PROXY protocol header names: no packet of the capture went to them, the proxy carried the traffic. Each is attributed as an endpoint is; a notice may need to go to its provider as well as the proxy's.",
+    udp_relay: "UDP relay",
     requests: "Requests",
     granted: "granted",
     refused: "refused",
@@ -239,7 +241,8 @@ const ZH: Words = Words {
     proxy: "代理",
     via_proxy: "端点是转发客户端流量的代理（SOCKS 或 HTTP）或 SOCKS5 UDP 中继；托管这些名称的服务器在它之后",
     behind: "代理之后的服务器",
-    behind_intro: "客户端以地址向代理（SOCKS、HTTP CONNECT）请求的服务器，或 PROXY 协议头所指的服务器：捕获中没有发往它们的数据包，流量由代理转发。每个地址按端点的方式归属；通知可能需要同时发给它的提供商和代理的提供商。",
+    behind_intro: "客户端以地址向代理（SOCKS、HTTP CONNECT）请求或经 SOCKS5 UDP 中继发送数据报的服务器，或 PROXY 协议头所指的服务器：捕获中没有发往它们的数据包，流量由代理转发。每个地址按端点的方式归属；通知可能需要同时发给它的提供商和代理的提供商。",
+    udp_relay: "UDP 中继",
     requests: "请求",
     granted: "已允许",
     refused: "已拒绝",
@@ -813,7 +816,11 @@ fn proxy_targets(out: &mut String, r: &Report, w: &Words) {
             i + 1,
             w.proxy,
             target.proxy,
-            target.protocols.join(", "),
+            if target.is_relay() {
+                format!("{} {}", target.protocols.join(", "), w.udp_relay)
+            } else {
+                target.protocols.join(", ")
+            },
             w.requests,
             target.requests,
             target.granted,

@@ -230,7 +230,7 @@ fn proxy_targets(out: &mut String, r: &Report) {
     }
     let _ = writeln!(
         out,
-        "BEHIND PROXIES (servers named by address to a proxy, or in a PROXY header; the packets went to the proxy)"
+        "BEHIND PROXIES (servers named by address to a proxy or in datagrams through its UDP relay, or in a PROXY header; the packets went to the proxy)"
     );
     for (i, p) in r.proxy_targets.iter().enumerate().take(MAX_ROWS) {
         let t = p.target;
@@ -247,7 +247,11 @@ fn proxy_targets(out: &mut String, r: &Report) {
             i + 1,
             target,
             t.proxy,
-            t.protocols.join(", "),
+            if t.is_relay() {
+                format!("{} UDP relay", t.protocols.join(", "))
+            } else {
+                t.protocols.join(", ")
+            },
             t.requests,
             if t.requests == 1 { "" } else { "s" },
             if answered {
