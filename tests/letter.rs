@@ -2082,18 +2082,16 @@ fn a_report_file_is_parsed_as_read_and_another_document_named_as_such() {
     assert!(input::Report::load(&trailing).is_err());
 }
 
-#[test]
-fn servers_behind_proxies_get_letters_to_their_own_providers_saying_the_proxy_carried_the_traffic()
-{
-    // captures/proxy-target.pcap: curl through danted (SOCKS4), microsocks (SOCKS5)
-    // and tinyproxy (CONNECT) to AWS, Alibaba Cloud and Tencent Cloud addresses, and
-    // to a Cloudflare one the proxy refused; the proxies themselves are on loopback.
+/// The letter's view of the report `analyze` writes for a bundled capture (no data
+/// directory beside the bundled data), after checking that the view reads only
+/// fields the report has.
+fn analysed_view(capture: &str) -> input::Report {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("report.json");
     let o = bin()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("WHOHOSTS_DATA_DIR", tmp.path().join("no-extra-data"))
-        .args(["analyze", "captures/proxy-target.pcap", "--json"])
+        .args(["analyze", capture, "--json"])
         .arg(&path)
         .output()
         .expect("runs");
@@ -2104,7 +2102,6 @@ fn servers_behind_proxies_get_letters_to_their_own_providers_saying_the_proxy_ca
     );
     let text = std::fs::read_to_string(&path).expect("report");
     let r = input::Report::from_json(text.as_bytes(), "report.json").expect("report");
-    // The views of the proxy handshakes and targets read fields analyze writes.
     let full: serde_json::Value = serde_json::from_str(&text).expect("json");
     let mut extra = Vec::new();
     keys_in(
@@ -2115,8 +2112,18 @@ fn servers_behind_proxies_get_letters_to_their_own_providers_saying_the_proxy_ca
     );
     assert!(
         extra.is_empty(),
-        "fields the report does not write: {extra:?}"
+        "{capture}: fields the report does not write: {extra:?}"
     );
+    r
+}
+
+#[test]
+fn servers_behind_proxies_get_letters_to_their_own_providers_saying_the_proxy_carried_the_traffic()
+{
+    // captures/proxy-target.pcap: curl through danted (SOCKS4), microsocks (SOCKS5)
+    // and tinyproxy (CONNECT) to AWS, Alibaba Cloud and Tencent Cloud addresses, and
+    // to a Cloudflare one the proxy refused; the proxies themselves are on loopback.
+    let r = analysed_view("captures/proxy-target.pcap");
 
     let dir = Directory::bundled().expect("directory");
     let mut opts = options();
@@ -2204,6 +2211,7 @@ fn servers_behind_proxies_get_letters_to_their_own_providers_saying_the_proxy_ca
 
     // A report focused on targets keeps the servers behind the proxies that carried
     // its services, and those a target address covers.
+    let tmp = tempfile::tempdir().expect("tempdir");
     for (target, want) in [
         (
             "dl.mtr-pirate.example",
@@ -2251,34 +2259,7 @@ fn servers_behind_proxies_get_letters_to_their_own_providers_saying_the_proxy_ca
 fn a_quic_server_is_said_to_have_served_an_encrypted_quic_session_to_its_name() {
     // captures/quic.pcap: a DNS answer, then a QUIC v1 handshake (SNI
     // assets.mtr-pirate.example) with a Google Cloud address on UDP 443.
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let path = tmp.path().join("report.json");
-    let o = bin()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("WHOHOSTS_DATA_DIR", tmp.path().join("no-extra-data"))
-        .args(["analyze", "captures/quic.pcap", "--json"])
-        .arg(&path)
-        .output()
-        .expect("runs");
-    assert!(
-        o.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let text = std::fs::read_to_string(&path).expect("report");
-    let r = input::Report::from_json(text.as_bytes(), "report.json").expect("report");
-    let full: serde_json::Value = serde_json::from_str(&text).expect("json");
-    let mut extra = Vec::new();
-    keys_in(
-        &serde_json::to_value(&r).expect("view"),
-        &full,
-        "report",
-        &mut extra,
-    );
-    assert!(
-        extra.is_empty(),
-        "fields the report does not write: {extra:?}"
-    );
+    let r = analysed_view("captures/quic.pcap");
     let dir = Directory::bundled().expect("directory");
     for (frame, shows, name) in [
         (
@@ -2326,34 +2307,7 @@ fn servers_reached_through_a_udp_relay_get_letters_and_a_shared_relay_is_said_to
     // first carries DNS queries to a resolver on a Tencent Cloud address (by address)
     // and to the same resolver by name, the second a QUIC handshake to an Alibaba
     // Cloud address (SNI game.mtr-pirate.example).
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let path = tmp.path().join("report.json");
-    let o = bin()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("WHOHOSTS_DATA_DIR", tmp.path().join("no-extra-data"))
-        .args(["analyze", "captures/proxy-relay-target.pcap", "--json"])
-        .arg(&path)
-        .output()
-        .expect("runs");
-    assert!(
-        o.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let text = std::fs::read_to_string(&path).expect("report");
-    let r = input::Report::from_json(text.as_bytes(), "report.json").expect("report");
-    let full: serde_json::Value = serde_json::from_str(&text).expect("json");
-    let mut extra = Vec::new();
-    keys_in(
-        &serde_json::to_value(&r).expect("view"),
-        &full,
-        "report",
-        &mut extra,
-    );
-    assert!(
-        extra.is_empty(),
-        "fields the report does not write: {extra:?}"
-    );
+    let r = analysed_view("captures/proxy-relay-target.pcap");
     let relay_of = |ip: &str| {
         let t = r.proxy_targets.iter().find(|t| t.ip == ip).expect("target");
         format!("{}\\:{}", t.proxy.ip, t.proxy.port.expect("relay port"))
