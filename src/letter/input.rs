@@ -350,6 +350,10 @@ pub struct ProxyTarget {
     pub last_seen: String,
     #[serde(deserialize_with = "compact")]
     pub frames: Vec<u64>,
+    /// `tcp`, or `udp` when `proxy` is a SOCKS5 UDP relay (reports written before
+    /// the field existed followed no relay target to a letter: `tcp`).
+    #[serde(default = "tcp")]
+    pub transport: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<ProviderAttribution>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -364,7 +368,16 @@ pub struct ProxyTarget {
     pub abuse_contacts: Vec<crate::attribute::rdap::AbuseContact>,
 }
 
+fn tcp() -> String {
+    "tcp".into()
+}
+
 impl ProxyTarget {
+    /// Whether `proxy` is a SOCKS5 UDP relay that carried the client's datagrams.
+    pub(crate) fn is_relay(&self) -> bool {
+        self.transport == "udp"
+    }
+
     /// What the report says about the address, as a service's endpoint has it
     /// (`None` when attribution did not run).
     pub(crate) fn attribution(&self) -> Option<AddressAttribution> {

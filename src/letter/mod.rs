@@ -659,7 +659,7 @@ pub fn draft_each<E: From<LetterError>>(
                 continue;
             }
         }
-        let endpoint = format!("{}/tcp", socket_text(&t.ip, t.port));
+        let endpoint = format!("{}/{}", socket_text(&t.ip, t.port), t.transport);
         let label = format!("server behind the proxy {}", peer_text(&t.proxy));
         if t.protocols.iter().all(|p| p.starts_with("proxy_v")) {
             out.skipped.push(Skipped {
@@ -1571,8 +1571,8 @@ fn downloads(http: &[&input::HttpRecord], e: &input::Endpoint, names: &[String])
     out
 }
 
-/// A TCP connection with a proxy: capture, client address and port, proxy address
-/// and port.
+/// A TCP connection with a proxy, or UDP datagrams with a relay: capture, transport,
+/// client address and port, proxy address and port.
 type Tunnel<'a> = (u32, &'a str, &'a str, u16, &'a str, u16);
 
 /// The report's records and conversations by the server endpoint they concern, and
@@ -1972,12 +1972,15 @@ fn proxied_row(
         capture: t.capture,
         frame,
     };
-    // A datagram through a SOCKS5 UDP relay (`t.proxy` is then the relay): the
-    // relay was granted, and every such datagram names its server.
+    // A target through a SOCKS5 UDP relay (`t.proxy` is then the relay): its
+    // records are the datagrams that named it; the relay was granted.
+    let relay = t.is_relay();
+    let transport = t.transport.as_str();
     let relayed = |p: &input::ProxyRecord| p.protocol == "socks5" && p.command == "udp";
     let on_proxy = |p: &input::ProxyRecord| {
         p.seen.capture == t.capture
             && p.seen.server == t.proxy
+            && p.seen.transport == transport
             && !p.protocol.starts_with("proxy_v")
     };
     let mine = |p: &input::ProxyRecord| {
@@ -1990,11 +1993,10 @@ fn proxied_row(
         .iter()
         .filter(|p| on_proxy(p) && mine(p) && (p.granted == Some(true) || relayed(p)))
         .collect();
-    let relay = !granted.is_empty() && granted.iter().all(|p| relayed(p));
     // A relay that carried datagrams for other servers too: what went through it
     // cannot be told apart by server, so none of it is this server's evidence.
     let carries_others = |g: &&&input::ProxyRecord| {
-        relayed(g)
+        relay
             && report
                 .proxies
                 .iter()
@@ -2006,7 +2008,6 @@ fn proxied_row(
         s.capture == t.capture && clients.iter().any(|p| p.seen.client == s.client)
     };
     let proxy = (t.proxy.ip.as_str(), t.proxy.port.unwrap_or(0));
-    let transport = if relay { "udp" } else { "tcp" };
     let http: Vec<&input::HttpRecord> = by
         .http
         .get(&proxy)
@@ -2099,18 +2100,15 @@ fn proxied_row(
     for p in clients.iter().chain(&shared) {
         let c = &p.seen.client;
         let Some(port) = c.port else { continue };
-        // A connection's transport, or a relay's (a proxy may relay on the port
-        // number it listens on).
-        let on = if relayed(p) { "udp" } else { "tcp" };
         if let Some(&(up, down)) =
             by.tunnels
-                .get(&(t.capture, on, c.ip.as_str(), port, proxy.0, proxy.1))
+                .get(&(t.capture, transport, c.ip.as_str(), port, proxy.0, proxy.1))
         {
             to_server = to_server.saturating_add(up);
             to_client = to_client.saturating_add(down);
         }
         filters.push(format!(
-            "({}.addr == {} && {on}.port == {port} && {}.addr == {} && {on}.port == {})",
+            "({}.addr == {} && {transport}.port == {port} && {}.addr == {} && {transport}.port == {})",
             ip_field(&c.ip),
             c.ip,
             ip_field(proxy.0),
@@ -2735,11 +2733,8 @@ fn extract_json(by: &ByServer, ctx: &Context, case: Option<&Case>) -> String {
                 "bytes_to_server": r.bytes_to_server, "bytes_to_client": r.bytes_to_client,
                 "server_frames": r.frames, "wireshark_filter": r.filter,
                 "names": r.names, "downloads": r.downloads, "shows": r.kind,
-                "service_model": r.model, "http": http, "tls": tls,
+                "service_model": r.model, "http": http, "tls": tls, "quic": quic,
             });
-            if let (false, Some(map)) = (quic.is_empty(), e.as_object_mut()) {
-                map.insert("quic".into(), json!(quic));
-            }
             if let (Some(via), Some(map)) = (&r.via, e.as_object_mut()) {
                 map.insert("via".into(), json!(via));
             }
