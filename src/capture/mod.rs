@@ -613,19 +613,55 @@ pub(crate) fn end_of_stream(
 /// Converts a timestamp in `units` per second to seconds and nanoseconds. Any value
 /// is accepted; the result saturates instead of overflowing.
 pub(crate) fn ts_from_units(value: u64, units_per_sec: u64, offset_secs: i64) -> Timestamp {
-    let units = units_per_sec.max(1);
-    let secs = value / units;
-    let frac = value % units;
-    let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(units)) as u32;
+    // Microseconds and nanoseconds, nearly every capture's, are divided by constants
+    // (a multiplication each) instead of a 128-bit division at run time, once a frame.
+    let (secs, nanos) = match units_per_sec {
+        1_000_000 => (value / 1_000_000, (value % 1_000_000) as u32 * 1_000),
+        1_000_000_000 => (value / 1_000_000_000, (value % 1_000_000_000) as u32),
+        units => split_units(value, units),
+    };
     let secs = i64::try_from(secs)
         .unwrap_or(i64::MAX)
         .saturating_add(offset_secs);
     Timestamp::new(secs, nanos)
 }
 
+/// Whole seconds and nanoseconds of `value` units, `units` a second (any value;
+/// 0 is taken as 1).
+fn split_units(value: u64, units: u64) -> (u64, u32) {
+    let units = units.max(1);
+    let frac = value % units;
+    let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(units)) as u32;
+    (value / units, nanos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_resolutions_split_as_any_other() {
+        let values = [
+            0,
+            1,
+            999_999,
+            1_000_000,
+            1_767_225_600_123_456,
+            1_767_225_600_123_456_789,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for units in [1_000_000, 1_000_000_000] {
+            for v in values {
+                let t = ts_from_units(v, units, 0);
+                let (secs, nanos) = split_units(v, units);
+                assert_eq!(
+                    t,
+                    Timestamp::new(i64::try_from(secs).unwrap_or(i64::MAX), nanos)
+                );
+            }
+        }
+    }
 
     fn open_bytes(b: &'static [u8]) -> Result<Format, StreamError> {
         CaptureReader::from_stream(Box::new(b), 0).map(|(f, _)| f)
