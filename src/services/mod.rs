@@ -658,15 +658,21 @@ fn endpoint_key(c: &Conversation) -> Option<(runs::EndpointKey, Endpoint)> {
 }
 
 /// Names bound to one endpoint or service: their sources and evidence frames.
-type BoundNames<'a> = BTreeMap<&'a str, (BTreeSet<NameSource>, BTreeSet<FrameId>)>;
+/// The frames are in order, without repeats.
+type BoundNames<'a> = BTreeMap<&'a str, (BTreeSet<NameSource>, Vec<FrameId>)>;
 
-/// Merges name evidence by name: the union of sources and of frames.
+/// Merges name evidence by name: the union of sources and of frames (gathered,
+/// then sorted once: cheaper than a set's insertion frame by frame).
 fn merge_names<'a>(evidence: impl Iterator<Item = &'a NameEvidence>) -> BoundNames<'a> {
     let mut names: BoundNames<'a> = BTreeMap::new();
     for n in evidence {
         let e = names.entry(n.name.as_str()).or_default();
         e.0.insert(n.source);
         e.1.extend(n.frames.iter());
+    }
+    for (_, frames) in names.values_mut() {
+        frames.sort_unstable();
+        frames.dedup();
     }
     names
 }
