@@ -2,8 +2,12 @@
 //! strength and evidence, or the reason it is unknown; and the sources used.
 
 use super::*;
-use std::collections::HashSet;
 use std::hash::Hash;
+
+/// A set hashed with aHash: the parts hashed here are long (strings, provenance), and
+/// SipHash was a visible part of attributing many addresses. Equality decides what
+/// is shared; the order of the set is never read.
+type HashSet<T> = std::collections::HashSet<T, ahash::RandomState>;
 use std::sync::Arc;
 
 /// How a hostname was seen in the capture.
