@@ -3,12 +3,12 @@
 
 use super::*;
 use std::hash::Hash;
+use std::sync::Arc;
 
 /// A set hashed with aHash: the parts hashed here are long (strings, provenance), and
 /// SipHash was a visible part of attributing many addresses. Equality decides what
 /// is shared; the order of the set is never read.
 type HashSet<T> = std::collections::HashSet<T, ahash::RandomState>;
-use std::sync::Arc;
 
 /// How a hostname was seen in the capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
