@@ -1973,10 +1973,10 @@ fn proxied_row(
         frame,
     };
     // A target through a SOCKS5 UDP relay (`t.proxy` is then the relay): its
-    // records are the datagrams that named it; the relay was granted.
+    // records are the datagrams that named it (the only UDP records a proxy
+    // endpoint has, PROXY headers aside); the relay was granted.
     let relay = t.is_relay();
     let transport = t.transport.as_str();
-    let relayed = |p: &input::ProxyRecord| p.protocol == "socks5" && p.command == "udp";
     let on_proxy = |p: &input::ProxyRecord| {
         p.seen.capture == t.capture
             && p.seen.server == t.proxy
@@ -1991,7 +1991,7 @@ fn proxied_row(
     let granted: Vec<&input::ProxyRecord> = report
         .proxies
         .iter()
-        .filter(|p| on_proxy(p) && mine(p) && (p.granted == Some(true) || relayed(p)))
+        .filter(|p| on_proxy(p) && mine(p) && (relay || p.granted == Some(true)))
         .collect();
     // A relay that carried datagrams for other servers too: what went through it
     // cannot be told apart by server, so none of it is this server's evidence.
@@ -2000,7 +2000,7 @@ fn proxied_row(
             && report
                 .proxies
                 .iter()
-                .any(|p| on_proxy(p) && relayed(p) && p.seen.client == g.seen.client && !mine(p))
+                .any(|p| on_proxy(p) && p.seen.client == g.seen.client && !mine(p))
     };
     let (shared, clients): (Vec<&input::ProxyRecord>, Vec<&input::ProxyRecord>) =
         granted.iter().partition(carries_others);

@@ -509,13 +509,13 @@ pub struct ProxyTargetReport<'a> {
 }
 
 /// The proxies that let a client through to a server it named by address, and the
-/// SOCKS5 UDP relays that carried its datagrams (a PROXY header's sender carries
-/// nothing for the client).
+/// SOCKS5 UDP relays that carried its datagrams: the targets granted (a PROXY
+/// header's target never is: its sender carries nothing for the client).
 fn carriers(analyses: &[CaptureAnalysis]) -> services::Carriers {
     analyses
         .iter()
         .flat_map(|a| &a.proxy_targets)
-        .filter(|t| t.granted > 0 && !t.protocols.iter().all(|p| p.starts_with("proxy_v")))
+        .filter(|t| t.granted > 0)
         .filter_map(|t| Some((t.proxy.ip, t.proxy.port?, t.transport)))
         .collect()
 }
