@@ -302,6 +302,11 @@ impl Tables {
         let (key, _) = FlowKey::new(Transport::Ip, s, d);
         let hash = key_hash(&self.hasher, &key);
         if let Some(i) = self.ip_index.find(&self.ips, hash, &key) {
+            // One moved to the file comes back into memory (the touched set): the
+            // index confirms a key by reading its conversation, and the next
+            // transport conversation between the two addresses then finds it
+            // without a read.
+            let _ = self.ips.get_mut(i);
             return IP_CONV | i;
         }
         let (ep_a, ep_b) = (self.endpoint(src), self.endpoint(dst));
@@ -883,6 +888,45 @@ mod tests {
                 "{keep} chunks, {limit} entries, filter {filter}"
             );
         }
+    }
+
+    #[test]
+    fn an_ip_conversation_found_on_disk_comes_back_into_memory() {
+        // One chunk of IP conversations in memory: the first address pair's moves
+        // to the file when a second chunk starts.
+        let mut t = Tables {
+            ips: Store::with_resident_chunks(1),
+            ..Tables::new()
+        };
+        let server: IpAddr = "192.0.2.1".parse().unwrap();
+        let host = |i: u32| IpAddr::from([10, 0, (i >> 8) as u8, i as u8]);
+        let udp = |src_port| Segment::Udp {
+            src_port,
+            dst_port: 53,
+        };
+        for i in 0..CHUNK as u32 + 1 {
+            t.count_transport(
+                host(i),
+                server,
+                udp(5000),
+                at(u64::from(i) + 1, 0),
+                60,
+                true,
+            );
+        }
+        assert!(t.ips.resident(0).is_none());
+        // A new transport conversation of the first pair finds its IP conversation
+        // in the file, which then stays in memory for the next one.
+        let frame = CHUNK as u64 + 2;
+        t.count_transport(host(0), server, udp(5001), at(frame, 1), 60, true);
+        assert!(t.ips.resident(0).is_some());
+        t.count_transport(host(0), server, udp(5002), at(frame + 1, 2), 60, true);
+        t.finish();
+        let list = t.conversations();
+        assert!(list.failure().is_none());
+        let (_, first) = list.ip().next().unwrap();
+        assert_eq!((first.a.ip, first.b.ip), (host(0), server));
+        assert_eq!(first.a_to_b.frames, 3);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Where the conversations live. While the pass counts them, the newest chunks of
 //! conversations stay in memory and older chunks move to an unnamed temporary file;
-//! a conversation of a moved chunk that sees another frame is read back into a
-//! bounded set of touched conversations (written back when that set is full), so
+//! a conversation of a moved chunk that sees another frame (or, for an IP
+//! conversation, another transport conversation) is read back into a bounded set of
+//! touched conversations (written back when that set is full), so
 //! memory follows the conversations still active, not all conversations seen. Once
 //! the tables are finished everything is in the file, and the report's stages
 //! (services, the JSON report, CSV, Zeek logs), which walk the conversations once
