@@ -5,6 +5,11 @@
 //! bytes into its arrays. Memory is bounded by the channel between the two threads,
 //! not by the number of records, and the serialisation runs beside the pass.
 //!
+//! The worker hands each batch back once written, and the pass drops its records:
+//! they were allocated on the pass's thread, and freeing them there is the
+//! allocator's fast path (a block freed on another thread goes through a list the
+//! owner has to collect from).
+//!
 //! A spool holds its records in the order they were found, separated by commas:
 //! exactly the inside of the report's JSON array. Its file and buffer are created with
 //! its first record, so a capture with no QUIC (say) costs no QUIC file.
@@ -21,6 +26,9 @@ use std::thread::JoinHandle;
 const BATCH: usize = 256;
 /// Batches in flight; the pass waits when the worker falls this far behind.
 const IN_FLIGHT: usize = 16;
+/// Written batches waiting to be dropped by the pass at most; the worker drops
+/// any more itself rather than wait.
+const RETURNED: usize = 4;
 
 /// One record on its way to a spool.
 pub enum Item {
@@ -36,6 +44,8 @@ pub enum Item {
 pub(crate) struct Spooler {
     batch: Vec<Item>,
     tx: Option<SyncSender<Vec<Item>>>,
+    /// Batches the worker has written, for their records to be dropped here.
+    written: Receiver<Vec<Item>>,
     worker: Option<JoinHandle<io::Result<Spooled>>>,
 }
 
@@ -51,15 +61,17 @@ impl Spooler {
             nbns: Spool::default(),
         };
         let (tx, rx) = sync_channel::<Vec<Item>>(IN_FLIGHT);
+        let (give_back, written) = sync_channel::<Vec<Item>>(RETURNED);
         let worker = std::thread::Builder::new()
             .name("whohosts-spool".into())
             .spawn(move || {
-                work(&mut spooled, rx)?;
+                work(&mut spooled, rx, &give_back)?;
                 Ok(spooled)
             })?;
         Ok(Spooler {
             batch: Vec::with_capacity(BATCH),
             tx: Some(tx),
+            written,
             worker: Some(worker),
         })
     }
@@ -72,7 +84,15 @@ impl Spooler {
     }
 
     fn send(&mut self) {
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        // The records of written batches are dropped here, where they were made; the
+        // last batch's allocation takes the next records.
+        let mut next = None;
+        while let Ok(mut done) = self.written.try_recv() {
+            done.clear();
+            next = Some(done);
+        }
+        let next = next.unwrap_or_else(|| Vec::with_capacity(BATCH));
+        let batch = std::mem::replace(&mut self.batch, next);
         if let Some(tx) = &self.tx {
             // A send fails only when the worker has stopped on a write error, which
             // `finish` reports.
@@ -106,22 +126,27 @@ impl Drop for Spooler {
     }
 }
 
-fn work(s: &mut Spooled, rx: Receiver<Vec<Item>>) -> io::Result<()> {
+fn work(
+    s: &mut Spooled,
+    rx: Receiver<Vec<Item>>,
+    give_back: &SyncSender<Vec<Item>>,
+) -> io::Result<()> {
     // A record is written into `out`, then appended.
     let mut out = Vec::new();
     for batch in rx {
-        for item in batch {
+        for item in &batch {
             match item {
-                Item::Dns(r) => s.dns.append_flattened(&r, &r.seen, &r.message, &mut out)?,
-                Item::Tls(r) => s
-                    .tls
-                    .append_flattened(&r, &r.seen, &r.handshake, &mut out)?,
-                Item::Http(r) => s.http.append_flattened(&r, &r.seen, &r.message, &mut out)?,
-                Item::Quic(r) => s.quic.append(&r)?,
-                Item::Proxy(r) => s.proxy.append(&r)?,
-                Item::Nbns(r) => s.nbns.append(&r)?,
+                Item::Dns(r) => s.dns.append_flattened(r, &r.seen, &r.message, &mut out)?,
+                Item::Tls(r) => s.tls.append_flattened(r, &r.seen, &r.handshake, &mut out)?,
+                Item::Http(r) => s.http.append_flattened(r, &r.seen, &r.message, &mut out)?,
+                Item::Quic(r) => s.quic.append(r)?,
+                Item::Proxy(r) => s.proxy.append(r)?,
+                Item::Nbns(r) => s.nbns.append(r)?,
             }
         }
+        // Back to the pass to be dropped; dropped here when the pass has not
+        // taken the ones before (it never waits for this).
+        let _ = give_back.try_send(batch);
     }
     for spool in [
         &mut s.dns,
