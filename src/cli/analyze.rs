@@ -204,55 +204,56 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
             enter_objects_in_custody(case, dir, o)?;
         }
     }
-    // The services are built first (their working memory gone before the
-    // attributions are made), from the name evidence, which attribution reads
-    // too and which is freed after both.
+    // The name evidence, which the services and the attributions read, is freed
+    // after both.
     let names: Vec<Vec<whohosts::services::NameEvidence>> = analyses
         .iter_mut()
         .map(|a| std::mem::take(&mut a.names))
         .collect();
-    // The conversations, the largest part of the JSON report, need only the
-    // finished tables: serialised on a thread of their own while the services are
-    // built and the addresses attributed.
-    let analyses = std::sync::Arc::new(analyses);
-    let conversations = args.json.is_some().then(|| {
-        let analyses = analyses.clone();
-        std::thread::Builder::new()
-            .name("whohosts-conv".into())
-            .spawn(move || whohosts::report::conversations_json(&analyses))
-    });
-    let mut report = Report::build_named(
-        &analyses,
-        names.iter().flatten(),
-        &targets,
-        &args.targets,
-        None,
-    );
+    // After the pass: the services (built here), the conversations' JSON (the
+    // largest part of a JSON report, from the finished tables alone) and the
+    // attributions (their databases loaded after the pass, so that they and the
+    // pass's working memory are never held at once). With a JSON report a second
+    // thread serialises the conversations, then attributes the addresses: the
+    // services' build holds the most in its first part, and is past it by then.
+    let (mut report, conversations, attributed) = std::thread::scope(|scope| {
+        let beside = args
+            .json
+            .is_some()
+            .then(|| {
+                std::thread::Builder::new()
+                    .name("whohosts-conv-attr".into())
+                    .spawn_scoped(scope, || {
+                        let conversations = whohosts::report::conversations_json(&analyses);
+                        (conversations, attribute_addresses(&args, &analyses, &names))
+                    })
+            })
+            .transpose()
+            .context("starting the report's second thread")?;
+        let report = Report::build_named(
+            &analyses,
+            names.iter().flatten(),
+            &targets,
+            &args.targets,
+            None,
+        );
+        let (conversations, attributed) = match beside.map(|t| t.join()) {
+            Some(Ok((conversations, attributed))) => (Some(conversations), Some(attributed)),
+            Some(Err(_)) => anyhow::bail!("serialising the conversations failed"),
+            None => (None, None),
+        };
+        anyhow::Ok((report, conversations, attributed))
+    })?;
     // The services were built from a walk over the conversations and put in rank
     // order from their own temporary file: either cut short by an unreadable file is
     // an error before anything is written.
     if let Some(f) = report.failure() {
         anyhow::bail!("{f}");
     }
-    // Loaded after the pass (about 40 ms), so that the databases and the pass's
-    // working memory are never held at once.
-    let attributor = args.sources.load().context("loading attribution data")?;
-    let ips = whohosts::pipeline::addresses(&analyses);
-    let online = args
-        .online
-        .run(&ips, attributor.data_dir(), args.json.as_deref())?;
-    let mut attributions = attributor.attribute_all_online(
-        ips.iter().copied(),
-        names.iter().flatten(),
-        online.as_ref().map(|(answers, _)| answers),
-    );
-    attributions.online = online.map(|(_, summary)| summary);
-    // Data far from the capture's time is named in each answer it touches.
-    if let Some(first) = analyses.iter().filter_map(|a| a.first_seen).min() {
-        attributions.note_data_age(first.secs);
-    }
-    // Neither the databases nor the name evidence are needed any more.
-    drop(attributor);
+    let attributions = match attributed {
+        Some(attributed) => attributed?,
+        None => attribute_addresses(&args, &analyses, &names)?,
+    };
     drop(names);
     report.attach(&attributions);
     if let Some(o) = objects {
@@ -262,13 +263,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     }
     let json_to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &args.json {
-        let conversations = conversations.map(|thread| {
-            thread?.join().unwrap_or_else(|_| {
-                Err(std::io::Error::other(
-                    "serialising the conversations failed",
-                ))
-            })
-        });
         if json_to_stdout {
             report.write_json_with(std::io::stdout().lock(), conversations)
         } else {
@@ -386,6 +380,32 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// Loads the attribution data, asks the network when told to (`--online`) or reads
+/// its saved answers (`--online-replay`), and attributes every server address of
+/// `analyses`; the databases are released on return.
+fn attribute_addresses(
+    args: &Args,
+    analyses: &[pipeline::CaptureAnalysis],
+    names: &[Vec<whohosts::services::NameEvidence>],
+) -> anyhow::Result<whohosts::attribute::Attributions> {
+    let attributor = args.sources.load().context("loading attribution data")?;
+    let ips = pipeline::addresses(analyses);
+    let online = args
+        .online
+        .run(&ips, attributor.data_dir(), args.json.as_deref())?;
+    let mut attributions = attributor.attribute_all_online(
+        ips.iter().copied(),
+        names.iter().flatten(),
+        online.as_ref().map(|(answers, _)| answers),
+    );
+    attributions.online = online.map(|(_, summary)| summary);
+    // Data far from the capture's time is named in each answer it touches.
+    if let Some(first) = analyses.iter().filter_map(|a| a.first_seen).min() {
+        attributions.note_data_age(first.secs);
+    }
+    Ok(attributions)
 }
 
 /// The place in `folder` of a case for a file given as `path` (its plain file name;
