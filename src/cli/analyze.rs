@@ -239,7 +239,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<u8> {
         );
         let (conversations, attributed) = match beside.map(|t| t.join()) {
             Some(Ok((conversations, attributed))) => (Some(conversations), Some(attributed)),
-            Some(Err(_)) => anyhow::bail!("serialising the conversations failed"),
+            Some(Err(_)) => {
+                anyhow::bail!("serialising the conversations or attributing the addresses failed")
+            }
             None => (None, None),
         };
         anyhow::Ok((report, conversations, attributed))
